@@ -1,0 +1,2 @@
+/* empty.c - keeps a library target valid while it has no sources. */
+typedef int eg_empty_translation_unit_t;

@@ -1,0 +1,122 @@
+/* error.h - the canonical error model.
+ *
+ * One struct holds the union of what every dialect can say about an error:
+ * HTTP status, canonical code, type (category), title, message, field errors,
+ * a free-form details object, request id, timestamp, retry-after, instance,
+ * docs link and meta (members no dialect knows, kept so nothing is dropped).
+ *
+ * Ownership: an eg_error_t owns everything it points to. Strings are copied
+ * into the error's own arena by the setters; `details`, `meta` and the json
+ * members of field errors are jansson values holding one reference owned by
+ * the error. eg_error_free() releases all of it at once. Readers may look at
+ * the struct directly; writers go through the setters.
+ */
+#ifndef ERRGATE_ERROR_H
+#define ERRGATE_ERROR_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include "common.h"
+
+/* String attributes of an error, indexable so dialect templates can name them. */
+typedef enum {
+    EG_S_CODE = 0,   /* canonical code (snake_case) or an unknown code kept as sent */
+    EG_S_TYPE,       /* category, e.g. "authentication_error" */
+    EG_S_TITLE,      /* short summary, e.g. "Not Found" */
+    EG_S_MESSAGE,    /* human-readable message / RFC 9457 detail */
+    EG_S_REQUEST_ID, /* request id, e.g. "req_abc123" */
+    EG_S_TIMESTAMP,  /* RFC 3339 UTC time the error happened */
+    EG_S_INSTANCE,   /* URI of this occurrence (RFC 9457 instance) */
+    EG_S_DOCS,       /* documentation link for the code (RFC 9457 type) */
+    EG_S__COUNT
+} eg_str_t;
+
+/* String attributes of a field error. */
+typedef enum {
+    EG_F_FIELD = 0,   /* field name, e.g. "email" or "address.city" */
+    EG_F_POINTER,     /* JSON pointer, e.g. "/data/attributes/email" */
+    EG_F_PARAMETER,   /* query parameter, e.g. "page[number]" */
+    EG_F_HEADER,      /* request header, e.g. "Authorization" */
+    EG_F_MESSAGE,     /* what is wrong with it */
+    EG_F_CONSTRAINT,  /* violated rule, e.g. "required", "min_length" */
+    EG_F__COUNT
+} eg_fstr_t;
+
+typedef struct {
+    const char *s[EG_F__COUNT]; /* NULL when absent */
+    json_t *value;              /* offending value: NULL = absent, json null = explicit null */
+    json_t *extra;              /* object or NULL: bounds (min_length, max_length,
+                                   actual_length, min, max, ...) and any other member */
+} eg_field_error_t;
+
+typedef struct eg_arena_chunk_s eg_arena_chunk_t;
+
+typedef struct eg_error_s {
+    int status;              /* HTTP status; 0 = not set (catalog decides) */
+    long long retry_after;   /* seconds; -1 = absent */
+    const char *s[EG_S__COUNT];
+    eg_field_error_t *fields;
+    size_t nfields;
+    size_t capfields;
+    json_t *details;         /* object or NULL: free-form context */
+    json_t *meta;            /* object or NULL: members no dialect knows */
+    eg_arena_chunk_t *arena; /* private */
+} eg_error_t;
+
+/* eg_error_new allocates an empty error (status 0, retry_after -1).
+ * Returns NULL when out of memory. Free with eg_error_free(). */
+eg_error_t *eg_error_new(void);
+
+/* eg_error_free releases the error and everything it owns. NULL is fine. */
+void eg_error_free(eg_error_t *e);
+
+/* eg_error_set copies `v` (may be NULL to clear) into attribute `which`.
+ * eg_error_setn does the same for a string of length n (need not be NUL-ended). */
+int eg_error_set(eg_error_t *e, eg_str_t which, const char *v);
+int eg_error_setn(eg_error_t *e, eg_str_t which, const char *v, size_t n);
+int eg_error_setf(eg_error_t *e, eg_str_t which, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static inline const char *eg_error_get(const eg_error_t *e, eg_str_t which)
+{
+    return e->s[which];
+}
+
+void eg_error_set_status(eg_error_t *e, int status);
+void eg_error_set_retry_after(eg_error_t *e, long long seconds);
+
+/* eg_error_add_field appends a field error and returns it (owned by `e`) with
+ * all members unset, or NULL when out of memory. Fill it with
+ * eg_field_set(); set value/extra with eg_field_set_value()/eg_field_extra(). */
+eg_field_error_t *eg_error_add_field(eg_error_t *e);
+int eg_field_set(eg_error_t *e, eg_field_error_t *f, eg_fstr_t which, const char *v);
+int eg_field_setn(eg_error_t *e, eg_field_error_t *f, eg_fstr_t which, const char *v,
+                  size_t n);
+/* Takes (steals) the reference to `v`. */
+void eg_field_set_value(eg_field_error_t *f, json_t *v);
+/* Returns the field error's extra object, creating it; borrowed reference. */
+json_t *eg_field_extra(eg_field_error_t *f);
+
+/* eg_error_details / eg_error_meta return the object, creating it if needed
+ * (borrowed reference; NULL only when out of memory). */
+json_t *eg_error_details(eg_error_t *e);
+json_t *eg_error_meta(eg_error_t *e);
+/* Sets details[key] = v, stealing the reference to v. */
+int eg_error_set_detail(eg_error_t *e, const char *key, json_t *v);
+
+/* eg_error_strdup copies a string into the error's arena (it lives as long as
+ * the error); NULL when out of memory. For callers that build their own
+ * attributes. */
+char *eg_error_strdup(eg_error_t *e, const char *s, size_t n);
+
+/* eg_error_clone makes a deep copy; NULL when out of memory. */
+eg_error_t *eg_error_clone(const eg_error_t *e);
+
+/* eg_error_set_now sets the timestamp to `unix_seconds` as RFC 3339 UTC. */
+int eg_error_set_time(eg_error_t *e, long long unix_seconds);
+
+/* eg_reason_phrase returns the standard reason phrase for an HTTP status
+ * ("Not Found") or "Unknown Status"; static storage. */
+const char *eg_reason_phrase(int status);
+
+#endif

@@ -1,0 +1,87 @@
+/* dialect_int.h - the compiled form of a dialect template (private).
+ *
+ * A dialect's `body:` YAML compiles into a tree of nodes: objects whose
+ * members are slots (one attribute of the error or of the current field
+ * error), nested objects, or a split array (JSON:API's one-object-per-error).
+ * An object may also say where field errors go ($fields) and where free-form
+ * details, meta and a field error's extra members are merged.
+ * render.c walks the tree to write JSON; parse.c walks it to read JSON back.
+ */
+#ifndef EG_DIALECT_INT_H
+#define EG_DIALECT_INT_H
+
+#include "errgate/dialect.h"
+
+/* Slot ids. 0..EG_S__COUNT-1 are the error's string attributes (eg_str_t). */
+enum {
+    EG_SL_STATUS = EG_S__COUNT,
+    EG_SL_RETRY_AFTER,
+    EG_SL_F_BASE, /* + eg_fstr_t: the current field error's strings */
+    EG_SL_F_VALUE = EG_SL_F_BASE + EG_F__COUNT,
+    EG_SL_FIELD_POINTER, /* pointer made from the field name and pointer_prefix */
+    EG_SL_POINTER_FIELD, /* field name derived from the pointer */
+    EG_SL__COUNT
+};
+
+#define EG_CHAIN_MAX 6
+
+typedef struct {
+    int chain[EG_CHAIN_MAX]; /* first that has a value is written; parse fills chain[0] */
+    int n;
+    int as_string;           /* status written as "404" */
+    int fallback_catalog;    /* unset -> catalog / reason phrase default */
+    char *deflt;             /* literal when nothing else has a value */
+} eg_tslot_t;
+
+typedef enum { EG_T_OBJECT, EG_T_SLOT, EG_T_SPLIT } eg_tkind_t;
+typedef enum { EG_FS_LIST, EG_FS_MAP, EG_FS_FLAT } eg_fstyle_t;
+
+typedef struct eg_tnode_s eg_tnode_t;
+
+typedef struct {
+    eg_fstyle_t style;
+    char *key;       /* list/map: member holding them; flat: item member that marks one */
+    char *list_key;  /* flat: member for the list when there are several */
+    eg_tnode_t *item;                /* list/flat: item template (object) */
+    eg_tslot_t name;                 /* map: the member name of each field */
+} eg_tfields_t;
+
+typedef struct {
+    char *name;
+    char *key;      /* pre-escaped `,"name":` so rendering a key is one copy */
+    size_t keylen;  /* length of key including the leading comma */
+    eg_tnode_t *node;
+} eg_tmember_t;
+
+struct eg_tnode_s {
+    eg_tkind_t kind;
+    eg_tslot_t slot;         /* EG_T_SLOT */
+    eg_tmember_t *members;   /* EG_T_OBJECT */
+    size_t n;
+    int merge_details, merge_meta, merge_extra;
+    eg_tfields_t *fields;
+    eg_tnode_t *item;        /* EG_T_SPLIT: item template (object) */
+};
+
+typedef enum { EG_CASE_KEEP, EG_CASE_UPPER, EG_CASE_LOWER } eg_case_t;
+
+typedef struct {
+    char *code;
+    int status;
+} eg_override_t;
+
+struct eg_dialect_s {
+    char *name;
+    char *summary;
+    char *media_type;
+    char *pointer_prefix;
+    eg_case_t code_case;
+    eg_override_t *overrides;
+    size_t noverrides;
+    eg_tnode_t *body;
+};
+
+/* Names of slots as written in dialect files ("message", "field.pointer"). */
+const char *eg__slot_name(int slot);
+
+#endif

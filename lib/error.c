@@ -1,0 +1,289 @@
+/* error.c - the canonical error model and its builder.
+ *
+ * An error owns a small arena: every string a setter copies goes there, so
+ * freeing an error is one walk over a few chunks and the struct can be read
+ * without indirection through owned-string wrappers. Setting an attribute
+ * twice leaves the old copy in the arena until the error is freed; errors
+ * live for one request, so that waste is bounded and cheap.
+ */
+#include "errgate/error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct eg_arena_chunk_s {
+    eg_arena_chunk_t *next;
+    size_t used, cap;
+    char data[];
+};
+
+#define EG_ARENA_CHUNK 1024
+
+/* Arena allocation, 8-byte aligned. */
+static void *arena_alloc(eg_error_t *e, size_t n)
+{
+    size_t need = (n + 7u) & ~(size_t)7u;
+    eg_arena_chunk_t *c = e->arena;
+    if (!c || c->cap - c->used < need) {
+        size_t cap = need > EG_ARENA_CHUNK ? need : EG_ARENA_CHUNK;
+        c = malloc(sizeof(*c) + cap);
+        if (!c) return NULL;
+        c->cap = cap;
+        c->used = 0;
+        c->next = e->arena;
+        e->arena = c;
+    }
+    void *p = c->data + c->used;
+    c->used += need;
+    return p;
+}
+
+char *eg_error_strdup(eg_error_t *e, const char *s, size_t n)
+{
+    char *p = arena_alloc(e, n + 1);
+    if (!p) return NULL;
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+eg_error_t *eg_error_new(void)
+{
+    eg_error_t *e = calloc(1, sizeof(*e));
+    if (e) e->retry_after = -1;
+    return e;
+}
+
+void eg_error_free(eg_error_t *e)
+{
+    if (!e) return;
+    for (size_t i = 0; i < e->nfields; i++) {
+        json_decref(e->fields[i].value);
+        json_decref(e->fields[i].extra);
+    }
+    free(e->fields);
+    json_decref(e->details);
+    json_decref(e->meta);
+    for (eg_arena_chunk_t *c = e->arena, *next; c; c = next) {
+        next = c->next;
+        free(c);
+    }
+    free(e);
+}
+
+int eg_error_setn(eg_error_t *e, eg_str_t which, const char *v, size_t n)
+{
+    if ((unsigned)which >= EG_S__COUNT) return EG_EINVAL;
+    if (!v) {
+        e->s[which] = NULL;
+        return EG_OK;
+    }
+    char *p = eg_error_strdup(e, v, n);
+    if (!p) return EG_ENOMEM;
+    e->s[which] = p;
+    return EG_OK;
+}
+
+int eg_error_set(eg_error_t *e, eg_str_t which, const char *v)
+{
+    return eg_error_setn(e, which, v, v ? strlen(v) : 0);
+}
+
+int eg_error_setf(eg_error_t *e, eg_str_t which, const char *fmt, ...)
+{
+    char small[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(small, sizeof(small), fmt, ap);
+    va_end(ap);
+    if (n < 0) return EG_EINVAL;
+    if ((size_t)n < sizeof(small)) return eg_error_setn(e, which, small, (size_t)n);
+    if ((unsigned)which >= EG_S__COUNT) return EG_EINVAL;
+    char *p = arena_alloc(e, (size_t)n + 1);
+    if (!p) return EG_ENOMEM;
+    va_start(ap, fmt);
+    vsnprintf(p, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    e->s[which] = p;
+    return EG_OK;
+}
+
+void eg_error_set_status(eg_error_t *e, int status)
+{
+    e->status = status;
+}
+
+void eg_error_set_retry_after(eg_error_t *e, long long seconds)
+{
+    e->retry_after = seconds < 0 ? -1 : seconds;
+}
+
+eg_field_error_t *eg_error_add_field(eg_error_t *e)
+{
+    if (e->nfields == e->capfields) {
+        size_t ncap = e->capfields ? e->capfields * 2 : 4;
+        eg_field_error_t *p = realloc(e->fields, ncap * sizeof(*p));
+        if (!p) return NULL;
+        e->fields = p;
+        e->capfields = ncap;
+    }
+    eg_field_error_t *f = &e->fields[e->nfields++];
+    memset(f, 0, sizeof(*f));
+    return f;
+}
+
+int eg_field_setn(eg_error_t *e, eg_field_error_t *f, eg_fstr_t which, const char *v, size_t n)
+{
+    if ((unsigned)which >= EG_F__COUNT) return EG_EINVAL;
+    if (!v) {
+        f->s[which] = NULL;
+        return EG_OK;
+    }
+    char *p = eg_error_strdup(e, v, n);
+    if (!p) return EG_ENOMEM;
+    f->s[which] = p;
+    return EG_OK;
+}
+
+int eg_field_set(eg_error_t *e, eg_field_error_t *f, eg_fstr_t which, const char *v)
+{
+    return eg_field_setn(e, f, which, v, v ? strlen(v) : 0);
+}
+
+void eg_field_set_value(eg_field_error_t *f, json_t *v)
+{
+    json_decref(f->value);
+    f->value = v;
+}
+
+json_t *eg_field_extra(eg_field_error_t *f)
+{
+    if (!f->extra) f->extra = json_object();
+    return f->extra;
+}
+
+json_t *eg_error_details(eg_error_t *e)
+{
+    if (!e->details) e->details = json_object();
+    return e->details;
+}
+
+json_t *eg_error_meta(eg_error_t *e)
+{
+    if (!e->meta) e->meta = json_object();
+    return e->meta;
+}
+
+int eg_error_set_detail(eg_error_t *e, const char *key, json_t *v)
+{
+    json_t *d = eg_error_details(e);
+    if (!d || !v) {
+        json_decref(v);
+        return EG_ENOMEM;
+    }
+    return json_object_set_new(d, key, v) == 0 ? EG_OK : EG_ENOMEM;
+}
+
+eg_error_t *eg_error_clone(const eg_error_t *src)
+{
+    eg_error_t *e = eg_error_new();
+    if (!e) return NULL;
+    e->status = src->status;
+    e->retry_after = src->retry_after;
+    for (int i = 0; i < EG_S__COUNT; i++)
+        if (src->s[i] && eg_error_set(e, (eg_str_t)i, src->s[i]) != EG_OK) goto fail;
+    for (size_t k = 0; k < src->nfields; k++) {
+        const eg_field_error_t *sf = &src->fields[k];
+        eg_field_error_t *f = eg_error_add_field(e);
+        if (!f) goto fail;
+        for (int i = 0; i < EG_F__COUNT; i++)
+            if (sf->s[i] && eg_field_set(e, f, (eg_fstr_t)i, sf->s[i]) != EG_OK) goto fail;
+        if (sf->value && !(f->value = json_deep_copy(sf->value))) goto fail;
+        if (sf->extra && !(f->extra = json_deep_copy(sf->extra))) goto fail;
+    }
+    if (src->details && !(e->details = json_deep_copy(src->details))) goto fail;
+    if (src->meta && !(e->meta = json_deep_copy(src->meta))) goto fail;
+    return e;
+fail:
+    eg_error_free(e);
+    return NULL;
+}
+
+int eg_error_set_time(eg_error_t *e, long long unix_seconds)
+{
+    time_t t = (time_t)unix_seconds;
+    struct tm tm;
+    char buf[32];
+    if (!gmtime_r(&t, &tm)) return EG_ERANGE;
+    size_t n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (n == 0) return EG_ERANGE;
+    return eg_error_setn(e, EG_S_TIMESTAMP, buf, n);
+}
+
+const char *eg_reason_phrase(int status)
+{
+    switch (status) {
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 402: return "Payment Required";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 406: return "Not Acceptable";
+    case 407: return "Proxy Authentication Required";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 411: return "Length Required";
+    case 412: return "Precondition Failed";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 416: return "Range Not Satisfiable";
+    case 417: return "Expectation Failed";
+    case 421: return "Misdirected Request";
+    case 422: return "Unprocessable Content";
+    case 423: return "Locked";
+    case 424: return "Failed Dependency";
+    case 425: return "Too Early";
+    case 426: return "Upgrade Required";
+    case 428: return "Precondition Required";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 451: return "Unavailable For Legal Reasons";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    case 507: return "Insufficient Storage";
+    case 508: return "Loop Detected";
+    case 511: return "Network Authentication Required";
+    default: return "Unknown Status";
+    }
+}
+
+const char *eg_strerror(int code)
+{
+    switch (code) {
+    case EG_OK: return "success";
+    case EG_ENOMEM: return "out of memory";
+    case EG_EINVAL: return "invalid argument";
+    case EG_EPARSE: return "parse error";
+    case EG_ENOENT: return "not found";
+    case EG_EIO: return "input/output error";
+    case EG_ERANGE: return "out of range";
+    case EG_EAGAIN: return "incomplete input";
+    case EG_ETOOBIG: return "limit exceeded";
+    default: return "unknown error";
+    }
+}
+
+const char *eg_version(void)
+{
+    return EG_VERSION;
+}

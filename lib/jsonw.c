@@ -1,0 +1,166 @@
+/* jsonw.c - JSON output without allocation (see jsonw.h).
+ *
+ * String escaping validates UTF-8 as it goes (RFC 3629: no overlongs, no
+ * surrogates, nothing above U+10FFFF) so a hostile upstream body can never
+ * make errgate emit invalid JSON. Runs of safe bytes are copied in one go.
+ */
+#include "jsonw.h"
+
+#include <stdint.h>
+#include <stdio.h>
+
+/* 1 = byte needs attention (quote, backslash, control, non-ASCII). */
+static const unsigned char special[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+};
+
+/* Length of the valid UTF-8 sequence at s (n bytes left), or 0 if invalid. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    if (c >= 0xC2 && c <= 0xDF) return n >= 2 && (s[1] & 0xC0) == 0x80 ? 2 : 0;
+    if (c >= 0xE0 && c <= 0xEF) {
+        if (n < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80) return 0;
+        if (c == 0xE0 && s[1] < 0xA0) return 0; /* overlong */
+        if (c == 0xED && s[1] >= 0xA0) return 0; /* surrogate */
+        return 3;
+    }
+    if (c >= 0xF0 && c <= 0xF4) {
+        if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80)
+            return 0;
+        if (c == 0xF0 && s[1] < 0x90) return 0;  /* overlong */
+        if (c == 0xF4 && s[1] >= 0x90) return 0; /* above U+10FFFF */
+        return 4;
+    }
+    return 0;
+}
+
+void eg_jsonw_str_body(eg_jsonw_t *w, const char *str, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+    while (i < n) {
+        size_t run = i;
+        /* eight bytes at a time while none is a quote, backslash, control or non-ASCII */
+        while (run + 8 <= n) {
+            uint64_t v;
+            memcpy(&v, s + run, 8);
+            uint64_t ctl = (v - 0x2020202020202020ull) & ~v;
+            uint64_t q = v ^ 0x2222222222222222ull, b = v ^ 0x5c5c5c5c5c5c5c5cull;
+            uint64_t hit = ctl | ((q - 0x0101010101010101ull) & ~q) |
+                           ((b - 0x0101010101010101ull) & ~b) | v;
+            if (hit & 0x8080808080808080ull) break;
+            run += 8;
+        }
+        while (run < n && !special[s[run]]) run++;
+        if (run > i) eg_jsonw_put(w, str + i, run - i);
+        i = run;
+        if (i >= n) break;
+        unsigned c = s[i];
+        if (c >= 0x80) {
+            size_t k = utf8_len(s + i, n - i);
+            if (k) {
+                eg_jsonw_put(w, str + i, k);
+                i += k;
+            } else {
+                eg_jsonw_put(w, "\xEF\xBF\xBD", 3); /* U+FFFD for one bad byte */
+                i++;
+            }
+            continue;
+        }
+        switch (c) {
+        case '"': eg_jsonw_put(w, "\\\"", 2); break;
+        case '\\': eg_jsonw_put(w, "\\\\", 2); break;
+        case '\n': eg_jsonw_put(w, "\\n", 2); break;
+        case '\r': eg_jsonw_put(w, "\\r", 2); break;
+        case '\t': eg_jsonw_put(w, "\\t", 2); break;
+        case '\b': eg_jsonw_put(w, "\\b", 2); break;
+        case '\f': eg_jsonw_put(w, "\\f", 2); break;
+        default: {
+            char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            eg_jsonw_put(w, u, 6);
+        }
+        }
+        i++;
+    }
+}
+
+void eg_jsonw_str(eg_jsonw_t *w, const char *s, size_t n)
+{
+    eg_jsonw_ch(w, '"');
+    eg_jsonw_str_body(w, s, n);
+    eg_jsonw_ch(w, '"');
+}
+
+void eg_jsonw_int(eg_jsonw_t *w, long long v)
+{
+    char tmp[24];
+    size_t i = sizeof(tmp);
+    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+    do {
+        tmp[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0) tmp[--i] = '-';
+    eg_jsonw_put(w, tmp + i, sizeof(tmp) - i);
+}
+
+void eg_jsonw_value(eg_jsonw_t *w, const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        const char *k;
+        json_t *x;
+        int first = 1;
+        eg_jsonw_ch(w, '{');
+        json_object_foreach((json_t *)v, k, x) {
+            if (!first) eg_jsonw_ch(w, ',');
+            first = 0;
+            eg_jsonw_str(w, k, strlen(k));
+            eg_jsonw_ch(w, ':');
+            eg_jsonw_value(w, x);
+        }
+        eg_jsonw_ch(w, '}');
+        break;
+    }
+    case JSON_ARRAY: {
+        eg_jsonw_ch(w, '[');
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            if (i) eg_jsonw_ch(w, ',');
+            eg_jsonw_value(w, json_array_get(v, i));
+        }
+        eg_jsonw_ch(w, ']');
+        break;
+    }
+    case JSON_STRING: eg_jsonw_str(w, json_string_value(v), json_string_length(v)); break;
+    case JSON_INTEGER: eg_jsonw_int(w, (long long)json_integer_value(v)); break;
+    case JSON_REAL: {
+        char tmp[32];
+        int k = snprintf(tmp, sizeof(tmp), "%.17g", json_real_value(v));
+        /* keep it a real on re-read: 1.0 must not become 1 */
+        int has_dot = 0;
+        for (int i = 0; i < k; i++)
+            if (tmp[i] == '.' || tmp[i] == 'e' || tmp[i] == 'n' || tmp[i] == 'i') has_dot = 1;
+        eg_jsonw_put(w, tmp, (size_t)k);
+        if (!has_dot) eg_jsonw_put(w, ".0", 2);
+        break;
+    }
+    case JSON_TRUE: eg_jsonw_put(w, "true", 4); break;
+    case JSON_FALSE: eg_jsonw_put(w, "false", 5); break;
+    case JSON_NULL: eg_jsonw_put(w, "null", 4); break;
+    }
+}
+
+size_t eg_jsonw_finish(eg_jsonw_t *w)
+{
+    if (w->cap) w->buf[w->pos < w->cap ? w->pos : w->cap - 1] = '\0';
+    return w->pos;
+}

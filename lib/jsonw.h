@@ -1,0 +1,54 @@
+/* jsonw.h - a JSON writer into a caller's fixed buffer.
+ *
+ * snprintf semantics: writing never fails; bytes past the capacity are
+ * counted but dropped, so one pass yields both the output and the length a
+ * retry needs. `pos` may be saved and restored to take back a member that
+ * turned out to be empty. Allocates nothing.
+ */
+#ifndef EG_JSONW_H
+#define EG_JSONW_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <string.h>
+
+typedef struct {
+    char *buf;
+    size_t cap; /* bytes available, including room for the final NUL */
+    size_t pos; /* bytes produced so far (may exceed cap) */
+} eg_jsonw_t;
+
+static inline void eg_jsonw_put(eg_jsonw_t *w, const char *s, size_t n)
+{
+    if (n <= 16 && w->cap - w->pos > 16 && w->pos < w->cap) {
+        /* short pieces (keys, punctuation) dominate: skip the libc call */
+        char *d = w->buf + w->pos;
+        for (size_t i = 0; i < n; i++) d[i] = s[i];
+        w->pos += n;
+        return;
+    }
+    if (w->pos < w->cap) {
+        size_t room = w->cap - w->pos;
+        memcpy(w->buf + w->pos, s, n < room ? n : room);
+    }
+    w->pos += n;
+}
+
+static inline void eg_jsonw_ch(eg_jsonw_t *w, char c)
+{
+    if (w->pos < w->cap) w->buf[w->pos] = c;
+    w->pos++;
+}
+
+/* Writes `s` (n bytes) as a JSON string with quotes. Control characters are
+ * escaped, invalid UTF-8 sequences become U+FFFD. */
+void eg_jsonw_str(eg_jsonw_t *w, const char *s, size_t n);
+/* Writes the string body only (no quotes), escaped as above. */
+void eg_jsonw_str_body(eg_jsonw_t *w, const char *s, size_t n);
+void eg_jsonw_int(eg_jsonw_t *w, long long v);
+/* Writes any jansson value. Recursion is bounded by jansson's parse depth. */
+void eg_jsonw_value(eg_jsonw_t *w, const json_t *v);
+/* NUL-terminates (truncating if needed) and returns the full length. */
+size_t eg_jsonw_finish(eg_jsonw_t *w);
+
+#endif

@@ -1,0 +1,402 @@
+/* render.c - writing an error as JSON in a dialect, without allocating.
+ *
+ * The compiled template is walked once. Each member is written
+ * optimistically; when its value turns out to be empty (an unset slot, an
+ * object with nothing in it) the writer position is rolled back, which is why
+ * the writer counts bytes past its capacity instead of failing. Names already
+ * written in an object are remembered so merged details never duplicate them.
+ */
+#include "dialect_int.h"
+
+#include <ctype.h>
+#include <string.h>
+
+#include "jsonw.h"
+
+#define EG_EMITTED_MAX 48
+
+typedef struct {
+    const eg_error_t *e;
+    const eg_dialect_t *d;
+    const eg_catalog_t *cat;
+    const eg_catalog_entry_t *ent; /* catalog entry of e's code, or NULL */
+    const eg_field_error_t *fe;    /* current field error inside an item */
+    int status;
+} rctx_t;
+
+typedef struct {
+    int first;
+    int track; /* something will be merged here: remember the names written */
+    const char *emitted[EG_EMITTED_MAX];
+    int nemitted;
+} objstate_t;
+
+static int was_emitted(const objstate_t *st, const char *k)
+{
+    for (int i = 0; i < st->nemitted; i++)
+        if (strcmp(st->emitted[i], k) == 0) return 1;
+    return 0;
+}
+
+static void member_key(eg_jsonw_t *w, objstate_t *st, const char *k)
+{
+    if (!st->first) eg_jsonw_ch(w, ',');
+    eg_jsonw_str(w, k, strlen(k));
+    eg_jsonw_ch(w, ':');
+}
+
+static void member_done(objstate_t *st, const char *k)
+{
+    st->first = 0;
+    if (st->track && st->nemitted < EG_EMITTED_MAX) st->emitted[st->nemitted++] = k;
+}
+
+/* Writes the code as the dialect spells it; 0 when there is none to write
+ * (no code set, and no catalog fallback wanted or available). */
+static int write_code(rctx_t *c, eg_jsonw_t *w, int fallback)
+{
+    const char *code = c->e->s[EG_S_CODE];
+    if (!code && fallback && c->ent) code = c->ent->code;
+    if (!code) return 0;
+    const char *sp = c->ent ? eg_catalog_spelling(c->ent, c->d->name) : NULL;
+    if (sp || c->d->code_case == EG_CASE_KEEP) {
+        const char *s = sp ? sp : code;
+        eg_jsonw_str(w, s, strlen(s));
+        return 1;
+    }
+    char tmp[128];
+    size_t n = strlen(code);
+    if (n > sizeof(tmp)) {
+        eg_jsonw_str(w, code, n);
+        return 1;
+    }
+    for (size_t i = 0; i < n; i++)
+        tmp[i] = (char)(c->d->code_case == EG_CASE_UPPER ? toupper((unsigned char)code[i])
+                                                          : tolower((unsigned char)code[i]));
+    eg_jsonw_str(w, tmp, n);
+    return 1;
+}
+
+static const char *catalog_default(rctx_t *c, int slot)
+{
+    const eg_catalog_entry_t *ent = c->ent;
+    switch (slot) {
+    case EG_S_TYPE: return ent ? ent->type : NULL;
+    case EG_S_TITLE: return ent && ent->title ? ent->title : eg_reason_phrase(c->status);
+    case EG_S_MESSAGE: return ent && ent->message ? ent->message : eg_reason_phrase(c->status);
+    default: return NULL;
+    }
+}
+
+/* Writes one chain element; returns 1 when it had a value. */
+static int write_one(rctx_t *c, eg_jsonw_t *w, const eg_tslot_t *sl, int id, int fallback)
+{
+    const eg_error_t *e = c->e;
+    const eg_field_error_t *fe = c->fe;
+    if (id == EG_S_CODE) return write_code(c, w, fallback);
+    if (id < EG_S__COUNT) {
+        const char *v = e->s[id];
+        if (!v && fallback) v = catalog_default(c, id);
+        if (!v && fallback && id == EG_S_DOCS && c->ent && c->cat) {
+            char url[512];
+            size_t n = eg_catalog_docs_url(c->cat, c->ent, url, sizeof(url));
+            if (n && n < sizeof(url)) {
+                eg_jsonw_str(w, url, n);
+                return 1;
+            }
+        }
+        if (!v) return 0;
+        eg_jsonw_str(w, v, strlen(v));
+        return 1;
+    }
+    switch (id) {
+    case EG_SL_STATUS:
+        if (sl->as_string) eg_jsonw_ch(w, '"');
+        eg_jsonw_int(w, c->status);
+        if (sl->as_string) eg_jsonw_ch(w, '"');
+        return 1;
+    case EG_SL_RETRY_AFTER:
+        if (e->retry_after < 0) return 0;
+        if (sl->as_string) eg_jsonw_ch(w, '"');
+        eg_jsonw_int(w, e->retry_after);
+        if (sl->as_string) eg_jsonw_ch(w, '"');
+        return 1;
+    case EG_SL_F_VALUE:
+        if (!fe || !fe->value) return 0;
+        eg_jsonw_value(w, fe->value);
+        return 1;
+    case EG_SL_FIELD_POINTER: {
+        const char *f = fe ? fe->s[EG_F_FIELD] : NULL;
+        if (!f) return 0;
+        /* "address.city" -> prefix + "address/city" */
+        eg_jsonw_ch(w, '"');
+        eg_jsonw_str_body(w, c->d->pointer_prefix, strlen(c->d->pointer_prefix));
+        for (const char *p = f; *p;) {
+            size_t run = strcspn(p, ".");
+            eg_jsonw_str_body(w, p, run);
+            p += run;
+            if (*p == '.') {
+                eg_jsonw_ch(w, '/');
+                p++;
+            }
+        }
+        eg_jsonw_ch(w, '"');
+        return 1;
+    }
+    case EG_SL_POINTER_FIELD: {
+        const char *p = fe ? fe->s[EG_F_POINTER] : NULL;
+        if (!p) return 0;
+        /* the JSON:API and RFC 9457 prefixes first: they are longer than "/" */
+        size_t plen = strlen(c->d->pointer_prefix);
+        if (strncmp(p, "/data/attributes/", 17) == 0) p += 17;
+        else if (strncmp(p, "#/", 2) == 0) p += 2;
+        else if (strncmp(p, c->d->pointer_prefix, plen) == 0) p += plen;
+        else if (*p == '/') p++;
+        eg_jsonw_ch(w, '"');
+        for (; *p;) {
+            size_t run = strcspn(p, "/");
+            eg_jsonw_str_body(w, p, run);
+            p += run;
+            if (*p == '/') {
+                eg_jsonw_ch(w, '.');
+                p++;
+            }
+        }
+        eg_jsonw_ch(w, '"');
+        return 1;
+    }
+    default:
+        if (id >= EG_SL_F_BASE && id < EG_SL_F_VALUE) {
+            const char *v = fe ? fe->s[id - EG_SL_F_BASE] : NULL;
+            if (!v) return 0;
+            eg_jsonw_str(w, v, strlen(v));
+            return 1;
+        }
+        return 0;
+    }
+}
+
+static int write_slot(rctx_t *c, eg_jsonw_t *w, const eg_tslot_t *sl)
+{
+    for (int i = 0; i < sl->n; i++)
+        if (write_one(c, w, sl, sl->chain[i], 0)) return 1;
+    if (sl->fallback_catalog && write_one(c, w, sl, sl->chain[0], 1)) return 1;
+    if (sl->deflt) {
+        eg_jsonw_str(w, sl->deflt, strlen(sl->deflt));
+        return 1;
+    }
+    return 0;
+}
+
+static int write_node(rctx_t *c, eg_jsonw_t *w, const eg_tnode_t *t);
+
+/* Merges the members of a JSON object, skipping names already written. */
+static void merge_object(eg_jsonw_t *w, objstate_t *st, const json_t *obj, const json_t *skip1,
+                         const json_t *skip2)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)obj, k, v) {
+        if (was_emitted(st, k) || (skip1 && json_object_get(skip1, k)) ||
+            (skip2 && json_object_get(skip2, k)))
+            continue;
+        member_key(w, st, k);
+        eg_jsonw_value(w, v);
+        st->first = 0;
+    }
+}
+
+static void write_members(rctx_t *c, eg_jsonw_t *w, const eg_tnode_t *t, objstate_t *st);
+
+/* Writes an object template as a JSON object; returns 0 when it was empty. */
+static int write_object(rctx_t *c, eg_jsonw_t *w, const eg_tnode_t *t)
+{
+    objstate_t st; /* emitted[] is written before it is read: no need to zero it */
+    st.first = 1;
+    st.nemitted = 0;
+    st.track = t->merge_details || t->merge_meta || t->merge_extra ||
+               (t->fields && t->fields->style == EG_FS_FLAT);
+    eg_jsonw_ch(w, '{');
+    write_members(c, w, t, &st);
+    eg_jsonw_ch(w, '}');
+    return !st.first;
+}
+
+static void write_list(rctx_t *c, eg_jsonw_t *w, const eg_tnode_t *item)
+{
+    const eg_field_error_t *saved = c->fe;
+    eg_jsonw_ch(w, '[');
+    for (size_t i = 0; i < c->e->nfields; i++) {
+        if (i) eg_jsonw_ch(w, ',');
+        c->fe = &c->e->fields[i];
+        size_t at = w->pos;
+        if (!write_object(c, w, item)) {
+            w->pos = at;
+            eg_jsonw_put(w, "{}", 2);
+        }
+    }
+    eg_jsonw_ch(w, ']');
+    c->fe = saved;
+}
+
+/* Map style: {"email": ["msg", ...], ...}, grouped by name in first-seen order. */
+static void write_map(rctx_t *c, eg_jsonw_t *w, const eg_tfields_t *f)
+{
+    const eg_error_t *e = c->e;
+    const eg_field_error_t *saved = c->fe;
+    char a[256], b[256];
+    int first = 1;
+    eg_jsonw_ch(w, '{');
+    for (size_t i = 0; i < e->nfields; i++) {
+        /* name of field i, rendered as a JSON string into a scratch buffer */
+        eg_jsonw_t wa = {a, sizeof(a), 0};
+        c->fe = &e->fields[i];
+        if (!write_slot(c, &wa, &f->name)) eg_jsonw_str(&wa, "_", 1);
+        size_t na = eg_jsonw_finish(&wa);
+        int seen = 0;
+        for (size_t j = 0; j < i && !seen && na < sizeof(a); j++) {
+            eg_jsonw_t wb = {b, sizeof(b), 0};
+            c->fe = &e->fields[j];
+            if (!write_slot(c, &wb, &f->name)) eg_jsonw_str(&wb, "_", 1);
+            seen = eg_jsonw_finish(&wb) == na && memcmp(a, b, na) == 0;
+        }
+        if (seen) continue;
+        if (!first) eg_jsonw_ch(w, ',');
+        first = 0;
+        c->fe = &e->fields[i];
+        if (!write_slot(c, w, &f->name)) eg_jsonw_str(w, "_", 1);
+        eg_jsonw_put(w, ":[", 2);
+        int nmsg = 0;
+        for (size_t j = i; j < e->nfields; j++) {
+            if (j != i) {
+                eg_jsonw_t wb = {b, sizeof(b), 0};
+                c->fe = &e->fields[j];
+                if (!write_slot(c, &wb, &f->name)) eg_jsonw_str(&wb, "_", 1);
+                if (!(eg_jsonw_finish(&wb) == na && na < sizeof(a) && memcmp(a, b, na) == 0))
+                    continue;
+            }
+            const char *m = e->fields[j].s[EG_F_MESSAGE];
+            if (!m) m = e->s[EG_S_MESSAGE];
+            if (!m) m = eg_reason_phrase(c->status);
+            if (nmsg++) eg_jsonw_ch(w, ',');
+            eg_jsonw_str(w, m, strlen(m));
+        }
+        eg_jsonw_ch(w, ']');
+    }
+    eg_jsonw_ch(w, '}');
+    c->fe = saved;
+}
+
+static void write_fields(rctx_t *c, eg_jsonw_t *w, const eg_tfields_t *f, objstate_t *st)
+{
+    if (c->e->nfields == 0) return;
+    if (f->style == EG_FS_FLAT && c->e->nfields == 1) {
+        const eg_field_error_t *saved = c->fe;
+        c->fe = &c->e->fields[0];
+        write_members(c, w, f->item, st);
+        c->fe = saved;
+        return;
+    }
+    const char *key = f->style == EG_FS_FLAT ? f->list_key : f->key;
+    member_key(w, st, key);
+    if (f->style == EG_FS_MAP) write_map(c, w, f);
+    else write_list(c, w, f->item);
+    member_done(st, key);
+}
+
+/* Cheap test whether a slot will write anything, so an absent member costs
+ * no key copy and rollback. Mirrors write_one(). */
+static int slot_has_value(const rctx_t *c, const eg_tslot_t *sl)
+{
+    if (sl->fallback_catalog || sl->deflt) return 1;
+    const eg_field_error_t *fe = c->fe;
+    for (int i = 0; i < sl->n; i++) {
+        int id = sl->chain[i];
+        if (id < EG_S__COUNT) {
+            if (c->e->s[id]) return 1;
+        } else if (id == EG_SL_STATUS) {
+            return 1;
+        } else if (id == EG_SL_RETRY_AFTER) {
+            if (c->e->retry_after >= 0) return 1;
+        } else if (!fe) {
+            continue;
+        } else if (id == EG_SL_F_VALUE) {
+            if (fe->value) return 1;
+        } else if (id == EG_SL_FIELD_POINTER) {
+            if (fe->s[EG_F_FIELD]) return 1;
+        } else if (id == EG_SL_POINTER_FIELD) {
+            if (fe->s[EG_F_POINTER]) return 1;
+        } else if (fe->s[id - EG_SL_F_BASE]) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void write_members(rctx_t *c, eg_jsonw_t *w, const eg_tnode_t *t, objstate_t *st)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        const eg_tmember_t *m = &t->members[i];
+        if (m->node->kind == EG_T_SLOT && !slot_has_value(c, &m->node->slot)) continue;
+        size_t at = w->pos;
+        int first = st->first;
+        eg_jsonw_put(w, m->key + first, m->keylen - (size_t)first);
+        if (!write_node(c, w, m->node)) {
+            w->pos = at;
+            st->first = first;
+            continue;
+        }
+        member_done(st, m->name);
+    }
+    if (t->fields) write_fields(c, w, t->fields, st);
+    /* several merges into one object: a name already written by an earlier
+     * merge is skipped, so the output never has duplicate members */
+    const json_t *extra = t->merge_extra && c->fe ? c->fe->extra : NULL;
+    const json_t *details = t->merge_details ? c->e->details : NULL;
+    if (extra) merge_object(w, st, extra, NULL, NULL);
+    if (details) merge_object(w, st, details, extra, NULL);
+    if (t->merge_meta && c->e->meta) merge_object(w, st, c->e->meta, extra, details);
+}
+
+static int write_node(rctx_t *c, eg_jsonw_t *w, const eg_tnode_t *t)
+{
+    switch (t->kind) {
+    case EG_T_SLOT: return write_slot(c, w, &t->slot);
+    case EG_T_OBJECT: return write_object(c, w, t);
+    case EG_T_SPLIT: {
+        eg_jsonw_ch(w, '[');
+        if (c->e->nfields == 0) {
+            write_object(c, w, t->item);
+        } else {
+            for (size_t i = 0; i < c->e->nfields; i++) {
+                if (i) eg_jsonw_ch(w, ',');
+                c->fe = &c->e->fields[i];
+                write_object(c, w, t->item);
+            }
+            c->fe = NULL;
+        }
+        eg_jsonw_ch(w, ']');
+        return 1;
+    }
+    }
+    return 0;
+}
+
+size_t eg_render(const eg_error_t *e, const eg_dialect_t *d, const eg_catalog_t *cat, char *buf,
+                 size_t cap)
+{
+    rctx_t c = {.e = e, .d = d, .cat = cat};
+    if (cat) {
+        if (e->s[EG_S_CODE]) c.ent = eg_catalog_find(cat, e->s[EG_S_CODE]);
+        c.status = eg_dialect_status(d, cat, e);
+        if (!e->s[EG_S_CODE]) c.ent = eg_catalog_for_status(cat, c.status);
+    } else {
+        c.status = eg_dialect_status(d, NULL, e);
+    }
+    eg_jsonw_t w = {buf, cap, 0};
+    if (!write_object(&c, &w, d->body)) {
+        w.pos = 0;
+        eg_jsonw_put(&w, "{}", 2);
+    }
+    return eg_jsonw_finish(&w);
+}

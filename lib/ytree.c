@@ -1,0 +1,393 @@
+/* ytree.c - libyaml events folded into a tree of nodes with positions.
+ *
+ * Each node is one malloc'd struct; scalars keep a NUL-terminated copy of
+ * their value. The tree is small (config and dialect files), so clarity wins
+ * over pooling. Aliases are refused: configs are read by people, and anchors
+ * make "where did this value come from" hard to answer in an error message.
+ */
+#include "ytree.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+struct eg_ydoc_s {
+    char *name;
+    eg_ynode_t *root;
+};
+
+static void node_free(eg_ynode_t *n)
+{
+    if (!n) return;
+    size_t count = n->kind == EG_Y_MAP ? n->n * 2 : n->n;
+    for (size_t i = 0; i < count; i++) node_free(n->items[i]);
+    free(n->items);
+    free((char *)n->str);
+    free(n);
+}
+
+void eg_ydoc_free(eg_ydoc_t *doc)
+{
+    if (!doc) return;
+    node_free(doc->root);
+    free(doc->name);
+    free(doc);
+}
+
+const eg_ynode_t *eg_ydoc_root(const eg_ydoc_t *doc)
+{
+    return doc->root;
+}
+
+const char *eg_ydoc_name(const eg_ydoc_t *doc)
+{
+    return doc->name;
+}
+
+static int vformat(char *err, size_t errlen, const char *name, int line, int col,
+                   const char *fmt, va_list ap)
+{
+    if (err && errlen) {
+        int k = snprintf(err, errlen, "%s:%d:%d: ", name ? name : "<yaml>", line, col);
+        if (k >= 0 && (size_t)k < errlen) vsnprintf(err + k, errlen - (size_t)k, fmt, ap);
+    }
+    return EG_EPARSE;
+}
+
+static int format(char *err, size_t errlen, const char *name, int line, int col,
+                  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+static int format(char *err, size_t errlen, const char *name, int line, int col,
+                  const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vformat(err, errlen, name, line, col, fmt, ap);
+    va_end(ap);
+    return EG_EPARSE;
+}
+
+int eg_yerr(const eg_ydoc_t *doc, const eg_ynode_t *at, char *err, size_t errlen,
+            const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vformat(err, errlen, doc ? doc->name : NULL, at ? at->line : 1, at ? at->col : 1, fmt, ap);
+    va_end(ap);
+    return EG_EPARSE;
+}
+
+static eg_ynode_t *node_new(eg_ykind_t kind, const yaml_mark_t *m)
+{
+    eg_ynode_t *n = calloc(1, sizeof(*n));
+    if (!n) return NULL;
+    n->kind = kind;
+    n->line = (int)m->line + 1;
+    n->col = (int)m->column + 1;
+    return n;
+}
+
+/* Builder state: a growable item list while a collection is open. */
+typedef struct {
+    eg_ynode_t **items;
+    size_t len, cap;
+} itemlist_t;
+
+static int items_add(itemlist_t *l, eg_ynode_t *n)
+{
+    if (l->len == l->cap) {
+        size_t ncap = l->cap ? l->cap * 2 : 8;
+        eg_ynode_t **p = realloc(l->items, ncap * sizeof(*p));
+        if (!p) return EG_ENOMEM;
+        l->items = p;
+        l->cap = ncap;
+    }
+    l->items[l->len++] = n;
+    return EG_OK;
+}
+
+typedef struct {
+    yaml_parser_t *p;
+    const char *name;
+    char *err;
+    size_t errlen;
+} ctx_t;
+
+static int next_event(ctx_t *c, yaml_event_t *ev)
+{
+    if (!yaml_parser_parse(c->p, ev)) {
+        const yaml_mark_t *m = &c->p->problem_mark;
+        return format(c->err, c->errlen, c->name, (int)m->line + 1, (int)m->column + 1, "%s%s%s",
+                      c->p->problem ? c->p->problem : "invalid YAML",
+                      c->p->context ? " " : "", c->p->context ? c->p->context : "");
+    }
+    return EG_OK;
+}
+
+static int parse_node(ctx_t *c, yaml_event_t *ev, eg_ynode_t **out);
+
+/* Reads the children of a sequence or mapping until its end event. */
+static int parse_children(ctx_t *c, eg_ynode_t *n, yaml_event_type_t end)
+{
+    itemlist_t l = {0};
+    int rc = EG_OK;
+    for (;;) {
+        yaml_event_t ev;
+        if ((rc = next_event(c, &ev)) != EG_OK) break;
+        if (ev.type == end) {
+            yaml_event_delete(&ev);
+            break;
+        }
+        eg_ynode_t *child = NULL;
+        rc = parse_node(c, &ev, &child);
+        yaml_event_delete(&ev);
+        if (rc == EG_OK) rc = items_add(&l, child);
+        if (rc != EG_OK) {
+            node_free(child);
+            break;
+        }
+        if (n->kind == EG_Y_MAP && l.len % 2 == 1) {
+            if (child->kind != EG_Y_SCALAR) {
+                rc = format(c->err, c->errlen, c->name, child->line, child->col,
+                            "map keys must be plain scalars");
+                break;
+            }
+            for (size_t i = 0; i + 1 < l.len; i += 2) {
+                if (strcmp(l.items[i]->str, child->str) == 0) {
+                    rc = format(c->err, c->errlen, c->name, child->line, child->col,
+                                "duplicate key '%s' (first at line %d)", child->str,
+                                l.items[i]->line);
+                    break;
+                }
+            }
+            if (rc != EG_OK) break;
+        }
+    }
+    n->items = l.items;
+    n->n = n->kind == EG_Y_MAP ? l.len / 2 : l.len;
+    if (rc != EG_OK && n->kind == EG_Y_MAP && l.len % 2 == 1) {
+        /* free the dangling key that has no value */
+        node_free(l.items[l.len - 1]);
+    }
+    return rc;
+}
+
+static int parse_node(ctx_t *c, yaml_event_t *ev, eg_ynode_t **out)
+{
+    eg_ynode_t *n = NULL;
+    int rc = EG_OK;
+    switch (ev->type) {
+    case YAML_SCALAR_EVENT:
+        if (ev->data.scalar.anchor)
+            return format(c->err, c->errlen, c->name, (int)ev->start_mark.line + 1,
+                          (int)ev->start_mark.column + 1, "anchors are not supported");
+        if (!(n = node_new(EG_Y_SCALAR, &ev->start_mark))) return EG_ENOMEM;
+        n->len = ev->data.scalar.length;
+        n->str = strndup((const char *)ev->data.scalar.value, n->len);
+        if (!n->str) rc = EG_ENOMEM;
+        n->quoted = ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE;
+        break;
+    case YAML_SEQUENCE_START_EVENT:
+    case YAML_MAPPING_START_EVENT: {
+        int is_map = ev->type == YAML_MAPPING_START_EVENT;
+        const yaml_char_t *anchor = is_map ? ev->data.mapping_start.anchor
+                                           : ev->data.sequence_start.anchor;
+        if (anchor)
+            return format(c->err, c->errlen, c->name, (int)ev->start_mark.line + 1,
+                          (int)ev->start_mark.column + 1, "anchors are not supported");
+        if (!(n = node_new(is_map ? EG_Y_MAP : EG_Y_SEQ, &ev->start_mark))) return EG_ENOMEM;
+        rc = parse_children(c, n, is_map ? YAML_MAPPING_END_EVENT : YAML_SEQUENCE_END_EVENT);
+        break;
+    }
+    case YAML_ALIAS_EVENT:
+        return format(c->err, c->errlen, c->name, (int)ev->start_mark.line + 1,
+                      (int)ev->start_mark.column + 1, "aliases are not supported");
+    default:
+        return format(c->err, c->errlen, c->name, (int)ev->start_mark.line + 1,
+                      (int)ev->start_mark.column + 1, "unexpected YAML event");
+    }
+    if (rc != EG_OK) {
+        node_free(n);
+        return rc;
+    }
+    *out = n;
+    return EG_OK;
+}
+
+int eg_ydoc_parse(const char *text, size_t len, const char *name, eg_ydoc_t **out, char *err,
+                  size_t errlen)
+{
+    yaml_parser_t p;
+    eg_ydoc_t *doc = calloc(1, sizeof(*doc));
+    if (!doc) return EG_ENOMEM;
+    doc->name = strdup(name ? name : "<yaml>");
+    if (!doc->name || !yaml_parser_initialize(&p)) {
+        eg_ydoc_free(doc);
+        return EG_ENOMEM;
+    }
+    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+    ctx_t c = {&p, doc->name, err, errlen};
+    int rc = EG_OK;
+    int docs = 0;
+    for (;;) {
+        yaml_event_t ev;
+        if ((rc = next_event(&c, &ev)) != EG_OK) break;
+        yaml_event_type_t t = ev.type;
+        if (t == YAML_STREAM_END_EVENT) {
+            yaml_event_delete(&ev);
+            break;
+        }
+        if (t == YAML_DOCUMENT_START_EVENT && ++docs > 1) {
+            rc = format(err, errlen, doc->name, (int)ev.start_mark.line + 1,
+                        (int)ev.start_mark.column + 1, "only one YAML document is allowed");
+            yaml_event_delete(&ev);
+            break;
+        }
+        if (t == YAML_SCALAR_EVENT || t == YAML_SEQUENCE_START_EVENT ||
+            t == YAML_MAPPING_START_EVENT || t == YAML_ALIAS_EVENT) {
+            rc = parse_node(&c, &ev, &doc->root);
+        }
+        yaml_event_delete(&ev);
+        if (rc != EG_OK) break;
+    }
+    yaml_parser_delete(&p);
+    if (rc != EG_OK) {
+        eg_ydoc_free(doc);
+        return rc;
+    }
+    *out = doc;
+    return EG_OK;
+}
+
+int eg_ydoc_load_file(const char *path, eg_ydoc_t **out, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        if (err && errlen) snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return EG_EIO;
+    }
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    int rc = EG_OK;
+    for (;;) {
+        if (len == cap) {
+            size_t ncap = cap ? cap * 2 : 8192;
+            if (ncap > (64u << 20)) {
+                if (err && errlen) snprintf(err, errlen, "%s: file larger than 64 MiB", path);
+                rc = EG_ETOOBIG;
+                break;
+            }
+            char *p = realloc(buf, ncap);
+            if (!p) {
+                rc = EG_ENOMEM;
+                break;
+            }
+            buf = p;
+            cap = ncap;
+        }
+        size_t k = fread(buf + len, 1, cap - len, f);
+        len += k;
+        if (k == 0) {
+            if (ferror(f)) {
+                if (err && errlen) snprintf(err, errlen, "%s: read error", path);
+                rc = EG_EIO;
+            }
+            break;
+        }
+    }
+    fclose(f);
+    if (rc == EG_OK) rc = eg_ydoc_parse(buf ? buf : "", len, path, out, err, errlen);
+    free(buf);
+    return rc;
+}
+
+const eg_ynode_t *eg_ymap_get(const eg_ynode_t *map, const char *key)
+{
+    if (!map || map->kind != EG_Y_MAP) return NULL;
+    for (size_t i = 0; i < map->n; i++)
+        if (strcmp(map->items[2 * i]->str, key) == 0) return map->items[2 * i + 1];
+    return NULL;
+}
+
+int eg_yscalar_str(const eg_ydoc_t *doc, const eg_ynode_t *n, const char **out, char *err,
+                   size_t errlen)
+{
+    if (!n || n->kind != EG_Y_SCALAR) return eg_yerr(doc, n, err, errlen, "expected a string");
+    *out = n->str;
+    return EG_OK;
+}
+
+int eg_yscalar_int(const eg_ydoc_t *doc, const eg_ynode_t *n, long long min, long long max,
+                   long long *out, char *err, size_t errlen)
+{
+    if (!n || n->kind != EG_Y_SCALAR || n->len == 0)
+        return eg_yerr(doc, n, err, errlen, "expected an integer");
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(n->str, &end, 10);
+    if (errno || *end || end == n->str || n->str[0] == ' ' || n->str[0] == '+')
+        return eg_yerr(doc, n, err, errlen, "expected an integer, got '%s'", n->str);
+    if (v < min || v > max)
+        return eg_yerr(doc, n, err, errlen, "%lld is out of range %lld..%lld", v, min, max);
+    *out = v;
+    return EG_OK;
+}
+
+int eg_yscalar_bool(const eg_ydoc_t *doc, const eg_ynode_t *n, int *out, char *err,
+                    size_t errlen)
+{
+    if (n && n->kind == EG_Y_SCALAR && !n->quoted) {
+        if (strcmp(n->str, "true") == 0) {
+            *out = 1;
+            return EG_OK;
+        }
+        if (strcmp(n->str, "false") == 0) {
+            *out = 0;
+            return EG_OK;
+        }
+    }
+    return eg_yerr(doc, n, err, errlen, "expected true or false");
+}
+
+/* Plain scalars that look like YAML 1.2 core-schema values become that value. */
+static json_t *scalar_to_json(const eg_ynode_t *n)
+{
+    if (!n->quoted) {
+        const char *s = n->str;
+        if (n->len == 0 || strcmp(s, "null") == 0 || strcmp(s, "~") == 0) return json_null();
+        if (strcmp(s, "true") == 0) return json_true();
+        if (strcmp(s, "false") == 0) return json_false();
+        char *end = NULL;
+        errno = 0;
+        long long v = strtoll(s, &end, 10);
+        if (!errno && *end == '\0' && end != s && (s[0] == '-' || (s[0] >= '0' && s[0] <= '9')))
+            return json_integer(v);
+        errno = 0;
+        double d = strtod(s, &end);
+        if (!errno && *end == '\0' && end != s && (s[0] == '-' || s[0] == '.' || (s[0] >= '0' && s[0] <= '9')))
+            return json_real(d);
+    }
+    return json_stringn(n->str, n->len);
+}
+
+json_t *eg_ynode_to_json(const eg_ynode_t *n)
+{
+    if (!n) return json_null();
+    if (n->kind == EG_Y_SCALAR) return scalar_to_json(n);
+    json_t *out = n->kind == EG_Y_MAP ? json_object() : json_array();
+    if (!out) return NULL;
+    for (size_t i = 0; i < n->n; i++) {
+        const eg_ynode_t *v = n->kind == EG_Y_MAP ? n->items[2 * i + 1] : n->items[i];
+        json_t *jv = eg_ynode_to_json(v);
+        int rc = jv ? 0 : -1;
+        if (jv && n->kind == EG_Y_MAP) rc = json_object_set_new(out, n->items[2 * i]->str, jv);
+        else if (jv) rc = json_array_append_new(out, jv);
+        if (rc != 0) {
+            json_decref(out);
+            return NULL;
+        }
+    }
+    return out;
+}

@@ -1,0 +1,18 @@
+#!/bin/sh
+# Installs the Debian packages errgate needs to build, test and run, and only
+# those that are missing. Needs root (or sudo) only when something is missing.
+set -eu
+PKGS="cmake make pkg-config gcc clang libclang-rt-14-dev libjansson-dev libyaml-dev \
+libcmocka-dev libuv1-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev libhiredis-dev \
+python3 python3-pytest python3-requests"
+if [ "${1:-}" = "--bench" ]; then PKGS="$PKGS wrk nginx haproxy valgrind"; fi
+missing=""
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "deps: installing$missing" >&2
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing

@@ -1,0 +1,39 @@
+/* log.h - JSON log lines: one per request (access) and one per error.
+ *
+ * Lines are built in a caller's stack buffer and written with one write(2)
+ * on an O_APPEND descriptor, so lines from several worker threads never
+ * interleave and no lock is held while formatting. SIGUSR1 makes the server
+ * call eg_log_reopen() (log rotation).
+ */
+#ifndef EG_LOG_H
+#define EG_LOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct eg_log_s eg_log_t;
+
+/* `path`: "stderr", "off" or a file path. Returns 0 or a negative EG_E* code. */
+int eg_log_open(const char *path, eg_log_t **out);
+int eg_log_reopen(eg_log_t *log);
+void eg_log_close(eg_log_t *log);
+int eg_log_enabled(const eg_log_t *log);
+
+/* A line under construction (fixed size; long values are cut). */
+typedef struct {
+    char buf[4096];
+    size_t len;
+    int first;
+} eg_logline_t;
+
+void eg_logline_begin(eg_logline_t *l, const char *kind);
+void eg_logline_str(eg_logline_t *l, const char *key, const char *v, size_t n);
+void eg_logline_int(eg_logline_t *l, const char *key, long long v);
+/* Writes the line ("...}\n") to the log; drops it when disabled. */
+void eg_logline_end(eg_log_t *log, eg_logline_t *l);
+
+/* Appends a query string with the values of `redact` parameters replaced by "[REDACTED]". */
+void eg_logline_path(eg_logline_t *l, const char *key, const char *target, size_t n,
+                     char *const *redact, size_t nredact);
+
+#endif

@@ -1,0 +1,163 @@
+/* test_router.c - routing, request ids, traceparent and dialect negotiation. */
+#include "testutil.h"
+
+#include "errgate/errgate.h"
+#include "errgate/reqid.h"
+#include "errgate/router.h"
+
+static eg_router_t *demo_router(void)
+{
+    static const eg_route_spec_t specs[] = {
+        {"/v1/", 1, EG_M_GET | EG_M_POST},     /* 0 */
+        {"/v1/search", 0, EG_M_GET},           /* 1 */
+        {"/v1/users", 1, EG_M_DELETE},         /* 2 */
+        {"/v1/users", 1, EG_M_PUT},            /* 3: same path, other method */
+        {"/health", 0, 0},                     /* 4: all methods */
+        {"/", 1, EG_M_OPTIONS},                /* 5 */
+    };
+    eg_router_t *r = NULL;
+    assert_int_equal(eg_router_new(specs, 6, &r), EG_OK);
+    return r;
+}
+
+static void expect(const eg_router_t *r, const char *method, const char *path, int want_res,
+                   size_t want_id, unsigned want_allow)
+{
+    size_t id = 999;
+    unsigned allow = 0;
+    eg_route_result_t res = eg_router_match(r, path, strlen(path), eg_method_bit(method, strlen(method)), &id, &allow);
+    if ((int)res != want_res) fail_msg("%s %s: result %d, want %d", method, path, res, want_res);
+    if (res == EG_ROUTE_OK && id != want_id) fail_msg("%s %s: route %zu, want %zu", method, path, id, want_id);
+    if (res == EG_ROUTE_METHOD_NOT_ALLOWED && allow != want_allow)
+        fail_msg("%s %s: allow %x, want %x", method, path, allow, want_allow);
+}
+
+static void test_exact_beats_prefix_and_longest_prefix_wins(void **state)
+{
+    (void)state;
+    eg_router_t *r = demo_router();
+    expect(r, "GET", "/v1/search", EG_ROUTE_OK, 1, 0);
+    expect(r, "GET", "/v1/searching", EG_ROUTE_OK, 0, 0);
+    expect(r, "POST", "/v1/other/x", EG_ROUTE_OK, 0, 0);
+    expect(r, "GET", "/v1", EG_ROUTE_OK, 0, 0);
+    expect(r, "DELETE", "/v1/users/7", EG_ROUTE_OK, 2, 0);
+    expect(r, "PUT", "/v1/users/7", EG_ROUTE_OK, 3, 0);
+    expect(r, "PATCH", "/health", EG_ROUTE_OK, 4, 0);
+    expect(r, "PURGE", "/health", EG_ROUTE_OK, 4, 0);
+    expect(r, "OPTIONS", "/anything", EG_ROUTE_OK, 5, 0);
+    eg_router_free(r);
+}
+
+static void test_prefix_matches_on_segment_boundaries(void **state)
+{
+    (void)state;
+    static const eg_route_spec_t specs[] = {{"/api", 1, 0}};
+    eg_router_t *r = NULL;
+    assert_int_equal(eg_router_new(specs, 1, &r), EG_OK);
+    expect(r, "GET", "/api", EG_ROUTE_OK, 0, 0);
+    expect(r, "GET", "/api/x", EG_ROUTE_OK, 0, 0);
+    expect(r, "GET", "/apix", EG_ROUTE_NOT_FOUND, 0, 0);
+    expect(r, "GET", "/", EG_ROUTE_NOT_FOUND, 0, 0);
+    eg_router_free(r);
+}
+
+static void test_wrong_method_is_405_with_allow(void **state)
+{
+    (void)state;
+    eg_router_t *r = demo_router();
+    expect(r, "DELETE", "/v1/search", EG_ROUTE_METHOD_NOT_ALLOWED, 0, EG_M_GET);
+    expect(r, "GET", "/v1/users/1", EG_ROUTE_METHOD_NOT_ALLOWED, 0, EG_M_DELETE | EG_M_PUT);
+    char buf[64];
+    eg_methods_format(EG_M_DELETE | EG_M_PUT | EG_M_GET, buf, sizeof(buf));
+    assert_string_equal(buf, "GET, PUT, DELETE");
+    eg_router_free(r);
+    static const eg_route_spec_t specs[] = {{"/only", 0, EG_M_GET}};
+    assert_int_equal(eg_router_new(specs, 1, &r), EG_OK);
+    expect(r, "GET", "/nope", EG_ROUTE_NOT_FOUND, 0, 0);
+    eg_router_free(r);
+    static const eg_route_spec_t bad[] = {{"nope", 0, 0}};
+    assert_int_equal(eg_router_new(bad, 1, &r), EG_EINVAL);
+}
+
+static void test_request_ids(void **state)
+{
+    (void)state;
+    assert_true(eg_reqid_valid("req_abc123", 10));
+    assert_true(eg_reqid_valid("a+b/c=d-e_f.g", 13));
+    assert_false(eg_reqid_valid("", 0));
+    assert_false(eg_reqid_valid("has space", 9));
+    assert_false(eg_reqid_valid("semi;colon", 10));
+    assert_false(eg_reqid_valid("caf\xc3\xa9", 5));
+    char long_id[202];
+    memset(long_id, 'a', sizeof(long_id));
+    assert_true(eg_reqid_valid(long_id, 200));
+    assert_false(eg_reqid_valid(long_id, 201));
+    uint8_t rnd[16];
+    for (int i = 0; i < 16; i++) rnd[i] = (uint8_t)(i * 17);
+    char out[EG_REQID_GEN_LEN + 1];
+    eg_reqid_generate(rnd, out);
+    assert_string_equal(out, "req_00112233445566778899aabbccddeeff");
+    assert_true(eg_reqid_valid(out, strlen(out)));
+}
+
+static void test_traceparent(void **state)
+{
+    (void)state;
+    const char *ok = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    assert_true(eg_traceparent_valid(ok, strlen(ok)));
+    const char *bad[] = {
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01", /* zero trace id */
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", /* zero parent */
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", /* upper case */
+        "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", /* version */
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0",
+        "garbage",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_false(eg_traceparent_valid(bad[i], strlen(bad[i])));
+    uint8_t zero[24] = {0};
+    char tp[EG_TRACEPARENT_LEN + 1];
+    eg_traceparent_generate(zero, tp);
+    assert_true(eg_traceparent_valid(tp, strlen(tp)));
+}
+
+static void test_accept_negotiates_problem_and_jsonapi(void **state)
+{
+    (void)state;
+    eg_dialects_t *set = NULL;
+    assert_int_equal(eg_dialects_new_builtin(&set), EG_OK);
+    const eg_dialect_t *dflt = eg_dialects_get(set, "typed");
+    static const struct {
+        const char *accept, *want;
+    } cases[] = {
+        {"application/problem+json", "problem"},
+        {"application/vnd.api+json", "jsonapi"},
+        {"text/html, application/problem+json;q=0.9", "problem"},
+        {"application/problem+json;q=0.5, application/vnd.api+json", "jsonapi"},
+        {"application/problem+json;q=0", "typed"},
+        {"application/json", "typed"},
+        {"*/*", "typed"},
+        {"", "typed"},
+        {"APPLICATION/PROBLEM+JSON; charset=utf-8", "problem"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const eg_dialect_t *d = eg_dialects_negotiate(set, dflt, cases[i].accept, strlen(cases[i].accept));
+        if (strcmp(eg_dialect_name(d), cases[i].want) != 0)
+            fail_msg("Accept '%s' gave %s, want %s", cases[i].accept, eg_dialect_name(d), cases[i].want);
+    }
+    assert_ptr_equal(eg_dialects_negotiate(set, dflt, NULL, 0), dflt);
+    eg_dialects_free(set);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_exact_beats_prefix_and_longest_prefix_wins),
+        cmocka_unit_test(test_prefix_matches_on_segment_boundaries),
+        cmocka_unit_test(test_wrong_method_is_405_with_allow),
+        cmocka_unit_test(test_request_ids),
+        cmocka_unit_test(test_traceparent),
+        cmocka_unit_test(test_accept_negotiates_problem_and_jsonapi),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
