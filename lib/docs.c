@@ -306,6 +306,16 @@ static eg_error_t *example_error(const eg_catalog_t *cat, const eg_catalog_entry
     return e;
 }
 
+/* The status an entry is answered with in this dialect (overrides apply). */
+static int entry_status(const eg_catalog_t *cat, const eg_dialect_t *dl,
+                        const eg_catalog_entry_t *ent)
+{
+    eg_error_t e;
+    memset(&e, 0, sizeof(e));
+    e.s[EG_S_CODE] = ent->code;
+    return eg_dialect_status(dl, cat, &e);
+}
+
 static int cmp_status(const void *a, const void *b)
 {
     return *(const int *)a - *(const int *)b;
@@ -353,7 +363,7 @@ int eg_docs_generate(const eg_catalog_t *cat, const eg_dialect_t *dl, eg_docs_fo
     int statuses[128];
     size_t ns = 0;
     for (size_t i = 0; i < n; i++) {
-        int st = eg_catalog_at(cat, i)->status;
+        int st = entry_status(cat, dl, eg_catalog_at(cat, i));
         size_t k = 0;
         while (k < ns && statuses[k] != st) k++;
         if (k == ns && ns < sizeof(statuses) / sizeof(statuses[0])) statuses[ns++] = st;
@@ -371,7 +381,7 @@ int eg_docs_generate(const eg_catalog_t *cat, const eg_dialect_t *dl, eg_docs_fo
         int first = 1;
         for (size_t i = 0; i < n; i++) {
             const eg_catalog_entry_t *e = eg_catalog_at(cat, i);
-            if (e->status != statuses[k]) continue;
+            if (entry_status(cat, dl, e) != statuses[k]) continue;
             char sp[128];
             eg_dialect_code(dl, cat, e->code, sp, sizeof(sp));
             if (!first) puts_(&d, ", ");
@@ -388,14 +398,7 @@ int eg_docs_generate(const eg_catalog_t *cat, const eg_dialect_t *dl, eg_docs_fo
         const eg_catalog_entry_t *e = eg_catalog_at(cat, i);
         char sp[128], line[256];
         eg_dialect_code(dl, cat, e->code, sp, sizeof(sp));
-        eg_error_t *tmp = NULL;
-        if (eg_error_from_catalog(cat, e->code, &tmp)) {
-            rc = EG_ENOMEM;
-            goto out;
-        }
-        tmp->status = 0;
-        int st = eg_dialect_status(dl, cat, tmp);
-        eg_error_free(tmp);
+        int st = entry_status(cat, dl, e);
         snprintf(line, sizeof(line), "%s (%d %s)", sp, st, e->title ? e->title : "");
         heading(&d, 3, line);
         if (e->description) para(&d, e->description);
@@ -438,7 +441,8 @@ int eg_docs_generate(const eg_catalog_t *cat, const eg_dialect_t *dl, eg_docs_fo
         int retry = 0;
         for (size_t i = 0; i < n; i++) {
             const eg_catalog_entry_t *e = eg_catalog_at(cat, i);
-            if (e->status == statuses[k] && e->retryable && statuses[k] != 409) retry = 1;
+            if (entry_status(cat, dl, e) == statuses[k] && e->retryable && statuses[k] != 409)
+                retry = 1;
         }
         if (!retry) continue;
         char st[8];
