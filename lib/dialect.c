@@ -366,6 +366,31 @@ out:
     return rc;
 }
 
+/* Computes eg_tnode_t.needs bottom-up (see dialect_int.h). */
+static uint32_t compute_needs(eg_tnode_t *t)
+{
+    uint32_t m = 0;
+    if (t->kind == EG_T_SLOT) {
+        for (int i = 0; i < t->slot.n; i++) m |= 1u << t->slot.chain[i];
+        if (t->slot.fallback_catalog || t->slot.deflt || t->slot.chain[0] == EG_SL_STATUS)
+            m |= EG_NEED_ALWAYS;
+    } else if (t->kind == EG_T_SPLIT) {
+        compute_needs(t->item);
+        m = EG_NEED_ALWAYS; /* the array is always written */
+    } else {
+        for (size_t i = 0; i < t->n; i++) m |= compute_needs(t->members[i].node);
+        if (t->merge_details) m |= EG_NEED_DETAILS;
+        if (t->merge_meta) m |= EG_NEED_META;
+        if (t->merge_extra) m |= EG_NEED_EXTRA;
+        if (t->fields) {
+            m |= EG_NEED_FIELDS;
+            if (t->fields->item) compute_needs(t->fields->item);
+        }
+    }
+    t->needs = m;
+    return m;
+}
+
 static int compile_dialect(cctx_t *c, const eg_ynode_t *root, eg_dialect_t *d)
 {
     static const char *const known[] = {"name", "summary", "media_type", "code_case",
@@ -417,6 +442,7 @@ static int compile_dialect(cctx_t *c, const eg_ynode_t *root, eg_dialect_t *d)
     const eg_ynode_t *body = eg_ymap_get(root, "body");
     if (!body) return eg_yerr(c->doc, root, c->err, c->errlen, "missing 'body' template");
     if ((rc = compile_object(c, body, 0, &d->body))) return rc;
+    compute_needs(d->body);
     return EG_OK;
 }
 
@@ -478,17 +504,23 @@ const char *eg_dialect_summary(const eg_dialect_t *d)
     return d->summary ? d->summary : "";
 }
 
-int eg_dialect_status(const eg_dialect_t *d, const eg_catalog_t *cat, const eg_error_t *e)
+int eg__dialect_status_ent(const eg_dialect_t *d, const eg_catalog_entry_t *ent,
+                           const eg_error_t *e)
 {
     if (e->status >= 100 && e->status <= 599) return e->status;
     const char *code = e->s[EG_S_CODE];
     if (code) {
         for (size_t i = 0; i < d->noverrides; i++)
             if (strcmp(d->overrides[i].code, code) == 0) return d->overrides[i].status;
-        const eg_catalog_entry_t *ent = cat ? eg_catalog_find(cat, code) : NULL;
         if (ent) return ent->status;
     }
     return 500;
+}
+
+int eg_dialect_status(const eg_dialect_t *d, const eg_catalog_t *cat, const eg_error_t *e)
+{
+    const char *code = e->s[EG_S_CODE];
+    return eg__dialect_status_ent(d, code ? eg_catalog_find(cat, code) : NULL, e);
 }
 
 size_t eg_dialect_code(const eg_dialect_t *d, const eg_catalog_t *cat, const char *code,

@@ -10,6 +10,8 @@
 #ifndef EG_DIALECT_INT_H
 #define EG_DIALECT_INT_H
 
+#include <stdint.h>
+
 #include "errgate/dialect.h"
 
 /* Slot ids. 0..EG_S__COUNT-1 are the error's string attributes (eg_str_t). */
@@ -53,8 +55,18 @@ typedef struct {
     eg_tnode_t *node;
 } eg_tmember_t;
 
+/* Bits of eg_tnode_t.needs beyond the slot ids: what else can make a node
+ * write something. Rendering skips an object whose needs meet nothing the
+ * error has, without writing and rolling back its key. */
+#define EG_NEED_DETAILS (1u << 24)
+#define EG_NEED_META (1u << 25)
+#define EG_NEED_EXTRA (1u << 26)
+#define EG_NEED_FIELDS (1u << 27)
+#define EG_NEED_ALWAYS (1u << 28)
+
 struct eg_tnode_s {
     eg_tkind_t kind;
+    uint32_t needs;          /* slot-id bits and EG_NEED_* this node may write from */
     eg_tslot_t slot;         /* EG_T_SLOT */
     eg_tmember_t *members;   /* EG_T_OBJECT */
     size_t n;
@@ -80,6 +92,10 @@ struct eg_dialect_s {
     size_t noverrides;
     eg_tnode_t *body;
 };
+
+/* eg_dialect_status() with the catalog entry of e's code already looked up (may be NULL). */
+int eg__dialect_status_ent(const eg_dialect_t *d, const eg_catalog_entry_t *ent,
+                           const eg_error_t *e);
 
 /* Names of slots as written in dialect files ("message", "field.pointer"). */
 const char *eg__slot_name(int slot);

@@ -93,6 +93,25 @@ void eg_jsonw_str_body(eg_jsonw_t *w, const char *str, size_t n)
     }
 }
 
+/* NUL-terminated strings: scan once for both the end and the bytes that
+ * need escaping, instead of strlen() and then a second pass. */
+void eg_jsonw_cstr(eg_jsonw_t *w, const char *str)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+    eg_jsonw_ch(w, '"');
+    for (;;) {
+        size_t run = i;
+        while (!special[s[run]]) run++;
+        if (run > i) eg_jsonw_put(w, str + i, run - i);
+        if (s[run] == '\0') break;
+        /* a byte that needs care: hand the rest to the general path */
+        eg_jsonw_str_body(w, str + run, strlen(str + run));
+        break;
+    }
+    eg_jsonw_ch(w, '"');
+}
+
 void eg_jsonw_str(eg_jsonw_t *w, const char *s, size_t n)
 {
     eg_jsonw_ch(w, '"');

@@ -43,6 +43,8 @@ static inline void eg_jsonw_ch(eg_jsonw_t *w, char c)
 /* Writes `s` (n bytes) as a JSON string with quotes. Control characters are
  * escaped, invalid UTF-8 sequences become U+FFFD. */
 void eg_jsonw_str(eg_jsonw_t *w, const char *s, size_t n);
+/* Same for a NUL-terminated string, without a separate strlen(). */
+void eg_jsonw_cstr(eg_jsonw_t *w, const char *s);
 /* Writes the string body only (no quotes), escaped as above. */
 void eg_jsonw_str_body(eg_jsonw_t *w, const char *s, size_t n);
 void eg_jsonw_int(eg_jsonw_t *w, long long v);

@@ -22,7 +22,25 @@ typedef struct {
     const eg_catalog_entry_t *ent; /* catalog entry of e's code, or NULL */
     const eg_field_error_t *fe;    /* current field error inside an item */
     int status;
+    uint32_t have_error; /* needs-bits the error itself can satisfy */
+    uint32_t have;       /* have_error plus the current field error's */
 } rctx_t;
+
+/* What the current field error has, as needs-bits; keeps c->have in step. */
+static void set_fe(rctx_t *c, const eg_field_error_t *fe)
+{
+    uint32_t m = c->have_error;
+    c->fe = fe;
+    if (fe) {
+        for (int i = 0; i < EG_F__COUNT; i++)
+            if (fe->s[i]) m |= 1u << (EG_SL_F_BASE + i);
+        if (fe->value) m |= 1u << EG_SL_F_VALUE;
+        if (fe->s[EG_F_FIELD]) m |= 1u << EG_SL_FIELD_POINTER;
+        if (fe->s[EG_F_POINTER]) m |= 1u << EG_SL_POINTER_FIELD;
+        if (fe->extra) m |= EG_NEED_EXTRA;
+    }
+    c->have = m;
+}
 
 typedef struct {
     int first;
@@ -106,7 +124,7 @@ static int write_one(rctx_t *c, eg_jsonw_t *w, const eg_tslot_t *sl, int id, int
             }
         }
         if (!v) return 0;
-        eg_jsonw_str(w, v, strlen(v));
+        eg_jsonw_cstr(w, v);
         return 1;
     }
     switch (id) {
@@ -169,7 +187,7 @@ static int write_one(rctx_t *c, eg_jsonw_t *w, const eg_tslot_t *sl, int id, int
         if (id >= EG_SL_F_BASE && id < EG_SL_F_VALUE) {
             const char *v = fe ? fe->s[id - EG_SL_F_BASE] : NULL;
             if (!v) return 0;
-            eg_jsonw_str(w, v, strlen(v));
+            eg_jsonw_cstr(w, v);
             return 1;
         }
         return 0;
@@ -228,7 +246,7 @@ static void write_list(rctx_t *c, eg_jsonw_t *w, const eg_tnode_t *item)
     eg_jsonw_ch(w, '[');
     for (size_t i = 0; i < c->e->nfields; i++) {
         if (i) eg_jsonw_ch(w, ',');
-        c->fe = &c->e->fields[i];
+        set_fe(c, &c->e->fields[i]);
         size_t at = w->pos;
         if (!write_object(c, w, item)) {
             w->pos = at;
@@ -236,7 +254,7 @@ static void write_list(rctx_t *c, eg_jsonw_t *w, const eg_tnode_t *item)
         }
     }
     eg_jsonw_ch(w, ']');
-    c->fe = saved;
+    set_fe(c, saved);
 }
 
 /* Map style: {"email": ["msg", ...], ...}, grouped by name in first-seen order. */
@@ -292,9 +310,9 @@ static void write_fields(rctx_t *c, eg_jsonw_t *w, const eg_tfields_t *f, objsta
     if (c->e->nfields == 0) return;
     if (f->style == EG_FS_FLAT && c->e->nfields == 1) {
         const eg_field_error_t *saved = c->fe;
-        c->fe = &c->e->fields[0];
+        set_fe(c, &c->e->fields[0]);
         write_members(c, w, f->item, st);
-        c->fe = saved;
+        set_fe(c, saved);
         return;
     }
     const char *key = f->style == EG_FS_FLAT ? f->list_key : f->key;
@@ -337,6 +355,7 @@ static void write_members(rctx_t *c, eg_jsonw_t *w, const eg_tnode_t *t, objstat
 {
     for (size_t i = 0; i < t->n; i++) {
         const eg_tmember_t *m = &t->members[i];
+        if (!(m->node->needs & c->have)) continue;
         if (m->node->kind == EG_T_SLOT && !slot_has_value(c, &m->node->slot)) continue;
         size_t at = w->pos;
         int first = st->first;
@@ -370,10 +389,10 @@ static int write_node(rctx_t *c, eg_jsonw_t *w, const eg_tnode_t *t)
         } else {
             for (size_t i = 0; i < c->e->nfields; i++) {
                 if (i) eg_jsonw_ch(w, ',');
-                c->fe = &c->e->fields[i];
+                set_fe(c, &c->e->fields[i]);
                 write_object(c, w, t->item);
             }
-            c->fe = NULL;
+            set_fe(c, NULL);
         }
         eg_jsonw_ch(w, ']');
         return 1;
@@ -386,13 +405,18 @@ size_t eg_render(const eg_error_t *e, const eg_dialect_t *d, const eg_catalog_t 
                  size_t cap)
 {
     rctx_t c = {.e = e, .d = d, .cat = cat};
-    if (cat) {
-        if (e->s[EG_S_CODE]) c.ent = eg_catalog_find(cat, e->s[EG_S_CODE]);
-        c.status = eg_dialect_status(d, cat, e);
-        if (!e->s[EG_S_CODE]) c.ent = eg_catalog_for_status(cat, c.status);
-    } else {
-        c.status = eg_dialect_status(d, NULL, e);
-    }
+    /* one catalog lookup serves the status, the spelling and every fallback */
+    c.ent = e->s[EG_S_CODE] ? eg_catalog_find(cat, e->s[EG_S_CODE]) : NULL;
+    c.status = eg__dialect_status_ent(d, c.ent, e);
+    if (!e->s[EG_S_CODE]) c.ent = eg_catalog_for_status(cat, c.status);
+    uint32_t have = EG_NEED_ALWAYS | (1u << EG_SL_STATUS);
+    for (int i = 0; i < EG_S__COUNT; i++)
+        if (e->s[i]) have |= 1u << i;
+    if (e->retry_after >= 0) have |= 1u << EG_SL_RETRY_AFTER;
+    if (e->details && json_object_size(e->details)) have |= EG_NEED_DETAILS;
+    if (e->meta && json_object_size(e->meta)) have |= EG_NEED_META;
+    if (e->nfields) have |= EG_NEED_FIELDS;
+    c.have_error = c.have = have;
     eg_jsonw_t w = {buf, cap, 0};
     if (!write_object(&c, &w, d->body)) {
         w.pos = 0;
