@@ -12,6 +12,9 @@ typedef struct {
 } command_t;
 
 static const command_t commands[] = {
+    {"serve", eg_cmd_serve, "run the gateway (errgate serve --config FILE)"},
+    {"check-config", eg_cmd_check_config, "validate a gateway configuration file"},
+    {"demo-upstream", eg_cmd_demo_upstream, "run the demo HTTP service for the gateway"},
     {"translate", eg_cmd_translate, "read an error body on stdin, write it in another dialect"},
     {"docs", eg_cmd_docs, "print the error reference generated from the catalog"},
     {"catalog", eg_cmd_catalog, "list the error catalog"},

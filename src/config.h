@@ -1,0 +1,94 @@
+/* config.h - the gateway configuration (YAML), validated completely at load.
+ *
+ * eg_config_load() reads the file, checks every key, type, range and
+ * reference, and reports the first problem as "file:line:col: what is
+ * wrong". It also builds what the configuration names: the catalog (with
+ * the catalog file and docs_url applied) and the dialect set (built-ins plus
+ * declared dialect files), so a loaded config is ready to serve.
+ * See docs/configuration.md for every key and default.
+ */
+#ifndef EG_CONFIG_H
+#define EG_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "errgate/errgate.h"
+#include "errgate/router.h"
+
+typedef struct {
+    char host[256]; /* numeric IPv4/IPv6 or a name */
+    int port;
+} eg_hostport_t;
+
+typedef enum { EG_HOST_KEEP = 0, EG_HOST_REWRITE, EG_HOST_FIXED } eg_host_mode_t;
+
+typedef struct {
+    char *name;
+    eg_hostport_t *servers;
+    size_t nservers;
+    uint64_t connect_timeout_ms; /* default 2s */
+    uint64_t timeout_ms;         /* response head timeout, default 30s */
+    int retries;                 /* other servers tried before any byte was sent, default 1 */
+    int retry_non_idempotent;    /* default false */
+    int max_fails;               /* failures that mark a server down, default 3 */
+    uint64_t fail_timeout_ms;    /* how long it stays down, default 10s */
+    int keepalive;               /* idle pooled connections per worker and server, default 32 */
+    uint64_t keepalive_timeout_ms; /* default 60s */
+    eg_host_mode_t host_mode;    /* keep (default), rewrite to the server, or a fixed host */
+    char *host;                  /* EG_HOST_FIXED */
+} eg_upstream_cfg_t;
+
+typedef struct {
+    char *path;
+    int prefix;
+    unsigned methods;     /* EG_M_* mask, 0 = all */
+    size_t upstream;      /* index into upstreams */
+    int maintenance;
+    char *maintenance_until;   /* RFC 3339, optional */
+    long long maintenance_retry_after; /* seconds, -1 = none */
+    char *maintenance_message;
+    int normalize;        /* default true */
+    char *auth;           /* none | api_key | jwt | any (later issues) */
+    const eg_dialect_t *dialect; /* per-route dialect, NULL = the default */
+} eg_route_cfg_t;
+
+typedef struct {
+    uint64_t header_timeout_ms, body_timeout_ms, idle_timeout_ms, write_timeout_ms;
+    uint64_t max_header_size, max_headers, max_uri, max_body_size, max_connections;
+} eg_limits_t;
+
+typedef struct {
+    char *path;           /* the file it was loaded from */
+    eg_hostport_t listen;
+    int has_admin;
+    eg_hostport_t admin_listen;
+    int workers;          /* resolved: auto = number of cores */
+    /* errors */
+    const eg_dialect_t *dialect; /* default dialect, owned by `dialects` */
+    int negotiate, expose_internal;
+    eg_catalog_t *catalog;
+    eg_dialects_t *dialects;
+    /* request ids */
+    char *request_id_header;
+    int trust_request_id;
+    /* logs */
+    char *access_log, *error_log;
+    char **redact_query;
+    size_t nredact;
+    eg_limits_t limits;
+    eg_upstream_cfg_t *upstreams;
+    size_t nupstreams;
+    eg_route_cfg_t *routes;
+    size_t nroutes;
+} eg_config_t;
+
+int eg_config_load(const char *path, eg_config_t **out, char *err, size_t errlen);
+int eg_config_parse(const char *text, size_t len, const char *name, eg_config_t **out, char *err,
+                    size_t errlen);
+void eg_config_free(eg_config_t *cfg);
+
+/* Parses "host:port", "[v6]:port" or ":port" (host 0.0.0.0). 0 on success. */
+int eg_hostport_parse(const char *s, eg_hostport_t *out);
+
+#endif

@@ -1,0 +1,83 @@
+/* gateway.h - the runtime of `errgate serve` (private to src/).
+ *
+ * Threads: the main thread owns the configuration, signals and the admin
+ * listener; N worker threads each run their own libuv loop with their own
+ * SO_REUSEPORT listener, connections and upstream connection pool, so the
+ * request path never takes a lock. The active configuration is an
+ * immutable, reference-counted eg_gw_t: a request holds a reference from its
+ * first byte to its log line, and SIGHUP swaps in a new one without
+ * disturbing requests in flight. Upstream server health is the only state
+ * shared between workers, and it is atomics.
+ */
+#ifndef EG_GATEWAY_H
+#define EG_GATEWAY_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "config.h"
+#include "log.h"
+
+typedef struct {
+    atomic_int fails;            /* consecutive failures */
+    atomic_llong down_until_ms;  /* marked down until this time (uv_hrtime ms), 0 = up */
+} eg_server_health_t;
+
+/* One loaded configuration and everything derived from it. */
+typedef struct eg_gw_s {
+    atomic_int refs;
+    eg_config_t *cfg;
+    eg_router_t *router;
+    eg_server_health_t **health; /* [upstream][server] */
+    atomic_uint *rr;             /* round-robin cursor per upstream */
+    uint64_t generation;
+} eg_gw_t;
+
+eg_gw_t *eg_gw_ref(eg_gw_t *gw);
+void eg_gw_unref(eg_gw_t *gw);
+
+typedef struct eg_server_s eg_server_t;
+typedef struct eg_worker_s eg_worker_t;
+
+/* Returns the active configuration with a reference the caller must drop. */
+eg_gw_t *eg_server_current(eg_server_t *srv);
+eg_log_t *eg_server_access_log(eg_server_t *srv);
+eg_log_t *eg_server_error_log(eg_server_t *srv);
+
+/* Worker: the loop, the pool, the connection count, randomness. */
+struct eg_worker_s {
+    uv_loop_t loop;
+    uv_tcp_t listener;
+    uv_async_t wake;
+    uv_thread_t thread;
+    int id;
+    int draining;
+    size_t nconns;
+    size_t max_conns;
+    eg_server_t *srv;
+    void *idle;  /* idle upstream connections (proxy.c) */
+    void *conns; /* client connections (proxy.c) */
+    unsigned char rnd[4096];
+    size_t rnd_used;
+    uint64_t requests;
+};
+
+/* Fills out with n random bytes from the worker's buffer (refilled with getrandom). */
+void eg_worker_random(eg_worker_t *w, unsigned char *out, size_t n);
+
+/* proxy.c: a new client connection on the worker's listener. */
+void eg_proxy_on_connection(uv_stream_t *listener, int status);
+/* proxy.c: begin draining: idle connections are closed, busy ones after their response. */
+void eg_proxy_drain(eg_worker_t *w);
+/* proxy.c: closes every pooled upstream connection of the worker. */
+void eg_proxy_close_pool(eg_worker_t *w);
+
+/* Server health, shared by workers. */
+int eg_health_is_down(const eg_server_health_t *h, uint64_t now_ms);
+void eg_health_failure(eg_server_health_t *h, const eg_upstream_cfg_t *u, uint64_t now_ms);
+void eg_health_success(eg_server_health_t *h);
+
+uint64_t eg_now_ms(void);
+
+#endif

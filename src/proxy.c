@@ -1,0 +1,1320 @@
+/* proxy.c - client connections and the reverse proxy (the request path).
+ *
+ *   read head -> parse (strict) -> request id -> route -> maintenance
+ *     -> pick upstream server -> pooled or new connection -> send head
+ *     -> stream request body -> parse response head -> stream response body
+ *     -> log -> next pipelined request or close
+ *
+ * A client connection has one fixed buffer (max_header_size plus room for
+ * body bytes): the parsed head stays at its start as zero-copy slices for the
+ * whole request, body bytes pass through the space after it. Bodies stream
+ * in both directions with backpressure: reading from one side stops while
+ * the other side's write queue is above EG_HIGH_WATER. Every failure before
+ * the response started becomes a catalog error in the route's (or the
+ * negotiated) dialect; after that, the connection is closed.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "errgate/http1.h"
+#include "errgate/reqid.h"
+#include "errgate/units.h"
+#include "gateway.h"
+#include "respond.h"
+
+#define EG_HIGH_WATER (256 * 1024)
+#define EG_BODY_ROOM (64 * 1024)
+#define EG_UP_BUF (64 * 1024)
+#define EG_MAX_TRAILER 8192
+
+typedef struct conn_s conn_t;
+
+typedef enum { UP_CONNECTING, UP_HEAD, UP_BODY, UP_IDLE, UP_CLOSING } upstate_t;
+typedef enum { FAIL_CONNECT, FAIL_CONNECT_TIMEOUT, FAIL_TIMEOUT, FAIL_RESET, FAIL_STALE,
+               FAIL_INVALID } failure_t;
+
+typedef struct up_s {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    uv_connect_t creq;
+    eg_worker_t *w;
+    conn_t *c; /* NULL when idle in the pool */
+    upstate_t state;
+    int closes;
+    int wpending;
+    char key[300]; /* "host:port": the pool key */
+    uint64_t keepalive_ms;
+    int keepalive_max;
+    eg_server_health_t *health;
+    const eg_upstream_cfg_t *ucfg; /* valid while c holds its gw */
+    char *buf;
+    size_t len, scanned;
+    eg_http1_msg_t resp;
+    eg_http_header_t hdrs[128];
+    eg_framing_t framing;
+    uint64_t left;
+    eg_chunked_t ck;
+    int keep_alive;
+    int reused;
+    int got_bytes;
+    int dechunk;
+    struct up_s *next;
+} up_t;
+
+typedef enum { C_HEAD, C_PROXY, C_DONE_WRITING, C_CLOSING } cstate_t;
+typedef enum { T_NONE, T_IDLE, T_HEADER, T_BODY } tmode_t;
+
+struct conn_s {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    eg_worker_t *w;
+    eg_gw_t *gw;
+    struct conn_s *prev, *next; /* the worker's connections */
+    int closes;
+    int wpending;
+    int in_process;
+    cstate_t state;
+    tmode_t tmode;
+    char *buf;
+    size_t len, cap, off, scanned;
+    int reading;
+    /* the request */
+    int has_request;
+    eg_http1_msg_t req;
+    eg_http_header_t *hdrs;
+    size_t hcap;
+    char reqid[EG_REQID_MAX + 1];
+    char traceparent[EG_TRACEPARENT_LEN + 1];
+    char client_ip[64];
+    const eg_route_cfg_t *route;
+    const eg_dialect_t *dialect;
+    unsigned method_bit;
+    int keep_alive;
+    int idempotent;
+    uint64_t body_left;
+    eg_chunked_t ck;
+    int body_done;
+    int body_sent;
+    /* the upstream side */
+    up_t *up;
+    unsigned tried;
+    int attempts;
+    int response_started;
+    /* the log line */
+    uint64_t start_ns;
+    int status;
+    char code[64];
+    uint64_t bytes_in, bytes_out;
+    char upstream[300];
+    int logged;
+};
+
+typedef struct {
+    uv_write_t req;
+    void *owner;
+    int is_up;
+    char data[];
+} wreq_t;
+
+static void conn_close(conn_t *c);
+static void conn_finish(conn_t *c);
+static void conn_process(conn_t *c);
+static void proxy_start(conn_t *c);
+static void forward_body(conn_t *c);
+static void up_close(up_t *u);
+static void up_failed(up_t *u, failure_t why);
+
+uint64_t eg_now_ms(void)
+{
+    return uv_hrtime() / 1000000u;
+}
+
+static int name_is(const eg_http_header_t *h, const char *lit)
+{
+    size_t n = strlen(lit);
+    return h->name_len == n && strncasecmp(h->name, lit, n) == 0;
+}
+
+/* Headers that describe one hop and never cross the gateway (RFC 9110 7.6.1),
+ * including any the Connection header names. */
+static int hop_by_hop(const eg_http_header_t *h, const eg_http1_msg_t *m)
+{
+    static const char *const hop[] = {"connection", "keep-alive", "proxy-connection", "te",
+                                      "trailer", "transfer-encoding", "upgrade",
+                                      "proxy-authenticate", "proxy-authorization", NULL};
+    for (const char *const *p = hop; *p; p++)
+        if (name_is(h, *p)) return 1;
+    const eg_http_header_t *conn = eg_http1_header(m, "connection");
+    if (conn && h->name_len < 64) {
+        char tok[64];
+        memcpy(tok, h->name, h->name_len);
+        tok[h->name_len] = '\0';
+        if (eg_http1_has_token(conn->value, conn->value_len, tok)) return 1;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- writes */
+
+static void conn_write_done(conn_t *c);
+static void up_write_done(up_t *u);
+
+static void write_cb(uv_write_t *req, int status)
+{
+    wreq_t *wr = (wreq_t *)req;
+    if (wr->is_up) {
+        up_t *u = wr->owner;
+        u->wpending--;
+        if (status < 0 && u->state != UP_CLOSING) up_failed(u, u->got_bytes ? FAIL_RESET : FAIL_STALE);
+        else if (u->state != UP_CLOSING) up_write_done(u);
+    } else {
+        conn_t *c = wr->owner;
+        c->wpending--;
+        if (status < 0 && c->state != C_CLOSING) conn_close(c);
+        else if (c->state != C_CLOSING) conn_write_done(c);
+    }
+    free(wr);
+}
+
+/* Queues a copy of data on the stream; -1 when it cannot. */
+static int queue(uv_stream_t *s, void *owner, int is_up, int *pending, const char *data, size_t n)
+{
+    if (n == 0) return 0;
+    wreq_t *wr = malloc(sizeof(*wr) + n);
+    if (!wr) return -1;
+    wr->owner = owner;
+    wr->is_up = is_up;
+    memcpy(wr->data, data, n);
+    uv_buf_t b = uv_buf_init(wr->data, (unsigned)n);
+    if (uv_write(&wr->req, s, &b, 1, write_cb) != 0) {
+        free(wr);
+        return -1;
+    }
+    (*pending)++;
+    return 0;
+}
+
+static int to_client(conn_t *c, const char *data, size_t n)
+{
+    c->bytes_out += n;
+    return queue((uv_stream_t *)&c->tcp, c, 0, &c->wpending, data, n);
+}
+
+static int to_up(up_t *u, const char *data, size_t n)
+{
+    return queue((uv_stream_t *)&u->tcp, u, 1, &u->wpending, data, n);
+}
+
+static size_t queued(uv_tcp_t *t)
+{
+    return uv_stream_get_write_queue_size((uv_stream_t *)t);
+}
+
+/* ---------------------------------------------------------------- reading */
+
+static void client_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+    (void)suggested;
+    conn_t *c = h->data;
+    b->base = c->buf + c->len;
+    b->len = c->cap - c->len;
+}
+
+static void client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b);
+
+static void client_reading(conn_t *c, int on)
+{
+    if (c->state == C_CLOSING || on == c->reading) return;
+    if (on && c->len == c->cap) return; /* no room: wait until bytes are consumed */
+    if (on) uv_read_start((uv_stream_t *)&c->tcp, client_alloc, client_read);
+    else uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = on;
+}
+
+/* ---------------------------------------------------------------- timers */
+
+static void client_timeout(uv_timer_t *t);
+
+static void client_timer(conn_t *c, tmode_t mode)
+{
+    const eg_limits_t *l = &c->gw->cfg->limits;
+    uint64_t ms = mode == T_IDLE ? l->idle_timeout_ms
+                  : mode == T_HEADER ? l->header_timeout_ms
+                                     : l->body_timeout_ms;
+    c->tmode = mode;
+    if (mode == T_NONE) uv_timer_stop(&c->timer);
+    else uv_timer_start(&c->timer, client_timeout, ms, 0);
+}
+
+/* ---------------------------------------------------------------- logging */
+
+static void log_access(conn_t *c)
+{
+    if (c->logged || !c->has_request) return;
+    c->logged = 1;
+    eg_log_t *log = eg_server_access_log(c->w->srv);
+    if (!eg_log_enabled(log)) return;
+    eg_logline_t l;
+    eg_logline_begin(&l, "access");
+    eg_logline_str(&l, "request_id", c->reqid, strlen(c->reqid));
+    if (c->req.method) {
+        eg_logline_str(&l, "method", c->req.method, c->req.method_len);
+        const eg_config_t *cfg = c->gw->cfg;
+        eg_logline_path(&l, "path", c->req.target, c->req.target_len, cfg->redact_query, cfg->nredact);
+    }
+    if (c->route) eg_logline_str(&l, "route", c->route->path, strlen(c->route->path));
+    eg_logline_int(&l, "status", c->status ? c->status : 499);
+    if (c->code[0]) eg_logline_str(&l, "code", c->code, strlen(c->code));
+    eg_logline_int(&l, "latency_us", (long long)((uv_hrtime() - c->start_ns) / 1000));
+    eg_logline_int(&l, "bytes_in", (long long)c->bytes_in);
+    eg_logline_int(&l, "bytes_out", (long long)c->bytes_out);
+    if (c->upstream[0]) eg_logline_str(&l, "upstream", c->upstream, strlen(c->upstream));
+    eg_logline_str(&l, "client", c->client_ip, strlen(c->client_ip));
+    eg_logline_end(log, &l);
+}
+
+static void log_error(conn_t *c, const char *code, int status, const char *why)
+{
+    eg_log_t *log = eg_server_error_log(c->w->srv);
+    if (!eg_log_enabled(log)) return;
+    eg_logline_t l;
+    eg_logline_begin(&l, "error");
+    eg_logline_str(&l, "request_id", c->reqid, strlen(c->reqid));
+    eg_logline_str(&l, "code", code, strlen(code));
+    eg_logline_int(&l, "status", status);
+    if (c->route) eg_logline_str(&l, "route", c->route->path, strlen(c->route->path));
+    if (why) eg_logline_str(&l, "why", why, strlen(why));
+    if (c->upstream[0]) eg_logline_str(&l, "upstream", c->upstream, strlen(c->upstream));
+    eg_logline_end(log, &l);
+}
+
+/* ---------------------------------------------------------------- errors */
+
+static eg_error_t *new_error(conn_t *c, const char *code)
+{
+    eg_error_t *e = NULL;
+    if (eg_error_from_catalog(c->gw->cfg->catalog, code, &e) != EG_OK) return NULL;
+    eg_error_set(e, EG_S_REQUEST_ID, c->reqid);
+    eg_error_set_time(e, (long long)time(NULL));
+    return e;
+}
+
+/* Answers the request with a gateway error; takes ownership of e. */
+static void send_error(conn_t *c, eg_error_t *e, const char *extra, const char *why)
+{
+    if (!e) {
+        conn_close(c);
+        return;
+    }
+    const eg_config_t *cfg = c->gw->cfg;
+    const eg_dialect_t *d = c->dialect ? c->dialect : cfg->dialect;
+    if (!c->body_done) c->keep_alive = 0; /* the unread body would be taken for a request */
+    char buf[16384];
+    size_t n = eg_respond_error(e, d, cfg->catalog, extra, c->keep_alive,
+                                c->method_bit == EG_M_HEAD, buf, sizeof(buf));
+    c->status = eg_dialect_status(d, cfg->catalog, e);
+    eg_dialect_code(d, cfg->catalog, e->s[EG_S_CODE], c->code, sizeof(c->code));
+    log_error(c, c->code, c->status, why ? why : e->s[EG_S_MESSAGE]);
+    eg_error_free(e);
+    c->response_started = 1;
+    if (n == 0 || to_client(c, buf, n) != 0) {
+        conn_close(c);
+        return;
+    }
+    conn_finish(c);
+}
+
+static void send_simple_error(conn_t *c, const char *code, const char *message, const char *why)
+{
+    eg_error_t *e = new_error(c, code);
+    if (e && message) eg_error_set(e, EG_S_MESSAGE, message);
+    send_error(c, e, NULL, why);
+}
+
+static void client_timeout(uv_timer_t *t)
+{
+    conn_t *c = t->data;
+    if (c->tmode == T_IDLE || c->response_started || (c->state != C_HEAD && c->state != C_PROXY)) {
+        conn_close(c);
+        return;
+    }
+    c->keep_alive = 0;
+    if (c->tmode == T_HEADER && !c->reqid[0]) {
+        unsigned char r[16];
+        eg_worker_random(c->w, r, 16);
+        eg_reqid_generate(r, c->reqid);
+    }
+    if (c->up) {
+        up_t *u = c->up;
+        c->up = NULL;
+        u->c = NULL;
+        up_close(u);
+    }
+    send_simple_error(c, "request_timeout",
+                      c->tmode == T_HEADER ? "The request headers were not received in time."
+                                           : "The request body was not received in time.",
+                      c->tmode == T_HEADER ? "header timeout" : "body timeout");
+}
+
+/* ---------------------------------------------------------------- connections */
+
+static void conn_closed(uv_handle_t *h)
+{
+    conn_t *c = h->data;
+    if (--c->closes > 0) return;
+    free(c->buf);
+    free(c->hdrs);
+    free(c);
+}
+
+/* The worker's client connections, for draining. */
+#define CONNS(w) (*(conn_t **)&(w)->conns)
+
+static void conn_close(conn_t *c)
+{
+    if (c->state == C_CLOSING) return;
+    log_access(c);
+    c->state = C_CLOSING;
+    if (c->up) {
+        up_t *u = c->up;
+        c->up = NULL;
+        u->c = NULL;
+        up_close(u);
+    }
+    if (c->prev) c->prev->next = c->next;
+    else CONNS(c->w) = c->next;
+    if (c->next) c->next->prev = c->prev;
+    c->w->nconns--;
+    if (c->gw) eg_gw_unref(c->gw);
+    c->gw = NULL;
+    c->closes = 2;
+    uv_close((uv_handle_t *)&c->tcp, conn_closed);
+    uv_close((uv_handle_t *)&c->timer, conn_closed);
+}
+
+/* Resets the per-request state and keeps unread bytes (pipelining). */
+static void conn_next(conn_t *c)
+{
+    size_t rest = c->len - c->off;
+    memmove(c->buf, c->buf + c->off, rest);
+    c->len = rest;
+    c->off = 0;
+    c->scanned = 0;
+    memset(&c->req, 0, sizeof(c->req));
+    memset(&c->ck, 0, sizeof(c->ck));
+    c->reqid[0] = c->traceparent[0] = c->code[0] = c->upstream[0] = '\0';
+    c->route = NULL;
+    c->dialect = NULL;
+    c->body_left = 0;
+    c->body_done = 0;
+    c->body_sent = 0;
+    c->tried = 0;
+    c->attempts = 0;
+    c->response_started = 0;
+    c->status = 0;
+    c->bytes_in = rest;
+    c->bytes_out = 0;
+    c->logged = 0;
+    c->has_request = rest > 0;
+    c->start_ns = uv_hrtime();
+    c->state = C_HEAD;
+    eg_gw_unref(c->gw);
+    c->gw = eg_server_current(c->w->srv);
+    client_timer(c, rest ? T_HEADER : T_IDLE);
+    client_reading(c, 1);
+}
+
+/* The whole response is queued: log, then close or go on with the next request. */
+static void conn_finish(conn_t *c)
+{
+    log_access(c);
+    if (c->w->draining) c->keep_alive = 0;
+    if (!c->keep_alive) {
+        c->state = C_DONE_WRITING;
+        client_reading(c, 0);
+        client_timer(c, T_NONE);
+        if (c->wpending == 0) conn_close(c);
+        return;
+    }
+    conn_next(c);
+    if (!c->in_process && c->len) conn_process(c);
+}
+
+static void conn_write_done(conn_t *c)
+{
+    if (c->state == C_DONE_WRITING && c->wpending == 0) {
+        conn_close(c);
+        return;
+    }
+    /* backpressure: the client drained, let the upstream talk again */
+    if (c->up && c->up->state == UP_BODY && queued(&c->tcp) < EG_HIGH_WATER / 2) {
+        extern void eg__up_reading(up_t * u, int on);
+        eg__up_reading(c->up, 1);
+    }
+}
+
+static const char *path_of(const conn_t *c, size_t *n)
+{
+    const char *t = c->req.target;
+    size_t len = c->req.target_len;
+    if (len > 7 && (t[0] == 'h' || t[0] == 'H')) { /* absolute-form: drop scheme and authority */
+        const char *p = memchr(t + 8, '/', len - 8);
+        if (!p) {
+            *n = 1;
+            return "/";
+        }
+        len -= (size_t)(p - t);
+        t = p;
+    }
+    const char *q = memchr(t, '?', len);
+    *n = q ? (size_t)(q - t) : len;
+    return t;
+}
+
+/* Everything between a complete head and the first byte to the upstream. */
+static void handle_request(conn_t *c)
+{
+    const eg_config_t *cfg = c->gw->cfg;
+    eg_gw_t *gw = c->gw;
+    const eg_http_header_t *h = eg_http1_header(&c->req, cfg->request_id_header);
+    if (cfg->trust_request_id && h && eg_reqid_valid(h->value, h->value_len)) {
+        memcpy(c->reqid, h->value, h->value_len);
+        c->reqid[h->value_len] = '\0';
+    } else {
+        unsigned char r[16];
+        eg_worker_random(c->w, r, sizeof(r));
+        eg_reqid_generate(r, c->reqid);
+    }
+    h = eg_http1_header(&c->req, "traceparent");
+    if (h && eg_traceparent_valid(h->value, h->value_len)) {
+        memcpy(c->traceparent, h->value, h->value_len);
+        c->traceparent[h->value_len] = '\0';
+    } else {
+        unsigned char r[24];
+        eg_worker_random(c->w, r, sizeof(r));
+        eg_traceparent_generate(r, c->traceparent);
+    }
+    c->keep_alive = c->req.keep_alive;
+    c->method_bit = eg_method_bit(c->req.method, c->req.method_len);
+    c->idempotent = (c->method_bit & (EG_M_GET | EG_M_HEAD | EG_M_PUT | EG_M_DELETE |
+                                      EG_M_OPTIONS | EG_M_TRACE)) != 0;
+    c->dialect = cfg->dialect;
+    if (cfg->negotiate && (h = eg_http1_header(&c->req, "accept")))
+        c->dialect = eg_dialects_negotiate(cfg->dialects, cfg->dialect, h->value, h->value_len);
+    switch (c->req.framing) {
+    case EG_FRAMING_LENGTH:
+        c->body_left = c->req.content_length;
+        c->body_done = c->body_left == 0;
+        break;
+    case EG_FRAMING_CHUNKED: c->body_done = 0; break;
+    default: c->body_done = 1; break;
+    }
+    if (c->req.framing == EG_FRAMING_LENGTH && c->req.content_length > cfg->limits.max_body_size) {
+        eg_error_t *e = new_error(c, "payload_too_large");
+        if (e) {
+            eg_error_set_detail(e, "max_body_size", json_integer((json_int_t)cfg->limits.max_body_size));
+            eg_error_set_detail(e, "content_length", json_integer((json_int_t)c->req.content_length));
+        }
+        send_error(c, e, NULL, "Content-Length over max_body_size");
+        return;
+    }
+    size_t plen;
+    const char *path = path_of(c, &plen);
+    size_t id = 0;
+    unsigned allow = 0;
+    eg_route_result_t rr = eg_router_match(gw->router, path, plen, c->method_bit, &id, &allow);
+    if (rr == EG_ROUTE_NOT_FOUND) {
+        eg_error_t *e = new_error(c, "not_found");
+        if (e) {
+            eg_error_setf(e, EG_S_MESSAGE, "No route for %.*s", (int)(plen > 200 ? 200 : plen), path);
+            eg_error_set_detail(e, "path", json_stringn_nocheck(path, plen > 200 ? 200 : plen));
+        }
+        send_error(c, e, NULL, NULL);
+        return;
+    }
+    if (rr == EG_ROUTE_METHOD_NOT_ALLOWED) {
+        char allowed[128], extra[160];
+        eg_methods_format(allow, allowed, sizeof(allowed));
+        snprintf(extra, sizeof(extra), "Allow: %s\r\n", allowed);
+        eg_error_t *e = new_error(c, "method_not_allowed");
+        if (e) {
+            eg_error_setf(e, EG_S_MESSAGE, "%.*s is not allowed here; use %s",
+                          (int)c->req.method_len, c->req.method, allowed);
+            eg_error_set_detail(e, "method", json_stringn_nocheck(c->req.method, c->req.method_len));
+            eg_error_set_detail(e, "allowed", json_string(allowed));
+        }
+        send_error(c, e, extra, NULL);
+        return;
+    }
+    c->route = &cfg->routes[id];
+    if (c->route->dialect && !(cfg->negotiate && c->dialect != cfg->dialect))
+        c->dialect = c->route->dialect;
+    if (c->req.upgrade) {
+        send_simple_error(c, "not_implemented", "Protocol upgrades are not supported.", "upgrade");
+        return;
+    }
+    if (c->route->maintenance) {
+        eg_error_t *e = new_error(c, "service_unavailable");
+        if (e) {
+            const eg_route_cfg_t *r = c->route;
+            eg_error_set(e, EG_S_MESSAGE, r->maintenance_message ? r->maintenance_message
+                                                                  : "Service temporarily unavailable due to maintenance");
+            if (r->maintenance_retry_after >= 0) eg_error_set_retry_after(e, r->maintenance_retry_after);
+            if (r->maintenance_until) eg_error_set_detail(e, "maintenance_end", json_string(r->maintenance_until));
+        }
+        send_error(c, e, NULL, "maintenance");
+        return;
+    }
+    if (c->req.expect_continue && !c->body_done) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        if (to_client(c, cont, sizeof(cont) - 1) != 0) {
+            conn_close(c);
+            return;
+        }
+    }
+    c->state = C_PROXY;
+    client_timer(c, c->body_done ? T_NONE : T_BODY);
+    proxy_start(c);
+}
+
+static void conn_process(conn_t *c)
+{
+    c->in_process = 1;
+    while (c->state == C_HEAD && c->len > 0) {
+        const eg_limits_t *l = &c->gw->cfg->limits;
+        eg_http1_limits_t lim = {l->max_header_size, l->max_headers, l->max_uri};
+        if (!c->has_request) {
+            c->has_request = 1;
+            c->start_ns = uv_hrtime();
+            client_timer(c, T_HEADER);
+        }
+        int rc = eg_http1_parse_request(c->buf, c->len, &lim, c->hdrs, c->hcap, &c->scanned, &c->req);
+        if (rc == EG_EAGAIN) break;
+        if (rc < 0) {
+            unsigned char r[16];
+            eg_worker_random(c->w, r, sizeof(r));
+            eg_reqid_generate(r, c->reqid);
+            c->keep_alive = 0;
+            c->body_done = 1;
+            const char *code = c->req.error == EG_HTTP1_URI_TOO_LONG ? "uri_too_long"
+                               : c->req.error == EG_HTTP1_HEADERS_TOO_LARGE
+                                   ? "request_header_fields_too_large"
+                                   : "bad_request";
+            c->req.method = NULL; /* not a request we could log by method and path */
+            c->dialect = c->gw->cfg->dialect;
+            eg_error_t *e = new_error(c, code);
+            if (e && c->req.error == EG_HTTP1_BAD_REQUEST)
+                eg_error_setf(e, EG_S_MESSAGE, "Malformed request: %s.", c->req.why);
+            send_error(c, e, NULL, c->req.why);
+            break;
+        }
+        c->off = (size_t)rc;
+        handle_request(c);
+    }
+    if (c->state == C_PROXY && c->up) forward_body(c);
+    c->in_process = 0;
+}
+
+static void client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+{
+    (void)b;
+    conn_t *c = s->data;
+    if (nread == 0) return;
+    if (nread < 0) {
+        conn_close(c); /* EOF or error: a request in flight is logged as 499 */
+        return;
+    }
+    c->len += (size_t)nread;
+    c->bytes_in += (uint64_t)nread;
+    if (c->len == c->cap) client_reading(c, 0);
+    if (c->state == C_PROXY && !c->body_done) client_timer(c, T_BODY);
+    if (c->state == C_HEAD || c->state == C_PROXY) conn_process(c);
+}
+
+void eg_proxy_on_connection(uv_stream_t *listener, int status)
+{
+    eg_worker_t *w = listener->data;
+    if (status < 0) return;
+    conn_t *c = calloc(1, sizeof(*c));
+    if (!c) return;
+    c->w = w;
+    c->gw = eg_server_current(w->srv);
+    const eg_limits_t *l = &c->gw->cfg->limits;
+    c->cap = l->max_header_size + EG_BODY_ROOM;
+    c->hcap = l->max_headers;
+    c->buf = malloc(c->cap);
+    c->hdrs = calloc(c->hcap, sizeof(*c->hdrs));
+    uv_tcp_init(&w->loop, &c->tcp);
+    uv_timer_init(&w->loop, &c->timer);
+    c->tcp.data = c->timer.data = c;
+    c->next = CONNS(w);
+    if (c->next) c->next->prev = c;
+    CONNS(w) = c;
+    w->nconns++;
+    c->start_ns = uv_hrtime();
+    if (!c->buf || !c->hdrs || uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
+        conn_close(c);
+        return;
+    }
+    struct sockaddr_storage ss;
+    int sl = sizeof(ss);
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET6) uv_ip6_name((struct sockaddr_in6 *)&ss, c->client_ip, sizeof(c->client_ip));
+        else uv_ip4_name((struct sockaddr_in *)&ss, c->client_ip, sizeof(c->client_ip));
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    if (w->draining || w->nconns > w->max_conns) {
+        /* over the connection limit: answer and close rather than hang */
+        c->has_request = 1;
+        unsigned char r[16];
+        eg_worker_random(w, r, sizeof(r));
+        eg_reqid_generate(r, c->reqid);
+        c->keep_alive = 0;
+        c->body_done = 1;
+        eg_error_t *e = new_error(c, "service_unavailable");
+        if (e) {
+            eg_error_set(e, EG_S_MESSAGE, "Too many connections; try again shortly.");
+            eg_error_set_retry_after(e, 1);
+        }
+        send_error(c, e, NULL, "connection limit");
+        return;
+    }
+    client_timer(c, T_IDLE);
+    client_reading(c, 1);
+}
+
+void eg_proxy_drain(eg_worker_t *w)
+{
+    w->draining = 1;
+    for (conn_t *c = CONNS(w), *next; c; c = next) {
+        next = c->next;
+        if (c->state == C_HEAD && !c->has_request) conn_close(c);
+        else c->keep_alive = 0;
+    }
+    eg_proxy_close_pool(w);
+}
+
+/* ---------------------------------------------------------------- upstreams */
+
+#define POOL(w) (*(up_t **)&(w)->idle)
+
+static void up_closed(uv_handle_t *h)
+{
+    up_t *u = h->data;
+    if (--u->closes > 0) return;
+    free(u->buf);
+    free(u);
+}
+
+static void pool_unlink(up_t *u)
+{
+    for (up_t **p = &POOL(u->w); *p; p = &(*p)->next)
+        if (*p == u) {
+            *p = u->next;
+            break;
+        }
+    u->next = NULL;
+}
+
+static void up_close(up_t *u)
+{
+    if (u->state == UP_CLOSING) return;
+    if (u->state == UP_IDLE) pool_unlink(u);
+    u->state = UP_CLOSING;
+    u->closes = 2;
+    uv_close((uv_handle_t *)&u->tcp, up_closed);
+    uv_close((uv_handle_t *)&u->timer, up_closed);
+}
+
+void eg_proxy_close_pool(eg_worker_t *w)
+{
+    while (POOL(w)) up_close(POOL(w));
+}
+
+static void up_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+    (void)suggested;
+    up_t *u = h->data;
+    b->base = u->buf + u->len;
+    b->len = EG_UP_BUF - u->len;
+}
+
+static void up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b);
+
+void eg__up_reading(up_t *u, int on);
+void eg__up_reading(up_t *u, int on)
+{
+    if (u->state == UP_CLOSING) return;
+    if (on) uv_read_start((uv_stream_t *)&u->tcp, up_alloc, up_read);
+    else uv_read_stop((uv_stream_t *)&u->tcp);
+}
+
+static void up_timeout(uv_timer_t *t)
+{
+    up_t *u = t->data;
+    if (u->state == UP_IDLE || !u->c) {
+        up_close(u);
+        return;
+    }
+    up_failed(u, u->state == UP_CONNECTING ? FAIL_CONNECT_TIMEOUT : FAIL_TIMEOUT);
+}
+
+/* Returns a connection to the worker's pool, or closes it when the pool is full. */
+static void pool_put(up_t *u)
+{
+    int same = 0;
+    for (up_t *p = POOL(u->w); p; p = p->next) same += strcmp(p->key, u->key) == 0;
+    u->c = NULL;
+    if (same >= u->keepalive_max || u->w->draining) {
+        up_close(u);
+        return;
+    }
+    u->state = UP_IDLE;
+    u->len = u->scanned = 0;
+    u->next = POOL(u->w);
+    POOL(u->w) = u;
+    uv_timer_start(&u->timer, up_timeout, u->keepalive_ms, 0);
+    eg__up_reading(u, 1); /* an idle connection that closes is noticed and dropped */
+}
+
+static up_t *pool_take(eg_worker_t *w, const char *key)
+{
+    for (up_t **p = &POOL(w); *p; p = &(*p)->next) {
+        up_t *u = *p;
+        if (strcmp(u->key, key) == 0) {
+            *p = u->next;
+            u->next = NULL;
+            uv_timer_stop(&u->timer);
+            return u;
+        }
+    }
+    return NULL;
+}
+
+/* Appends "Name: value\r\n" to the head being built. */
+static size_t hdr(char *out, size_t at, size_t cap, const char *n, size_t nl, const char *v, size_t vl)
+{
+    if (at + nl + vl + 4 > cap) return cap + 1;
+    memcpy(out + at, n, nl);
+    at += nl;
+    out[at++] = ':';
+    out[at++] = ' ';
+    memcpy(out + at, v, vl);
+    at += vl;
+    out[at++] = '\r';
+    out[at++] = '\n';
+    return at;
+}
+
+#define HDR_LIT(out, at, cap, n, v, vl) hdr(out, at, cap, n, sizeof(n) - 1, v, vl)
+
+/* The request as the upstream sees it: hop-by-hop headers gone, the request
+ * id, trace context and forwarding headers set by the gateway. */
+static int send_request_head(up_t *u, conn_t *c, const eg_hostport_t *srv)
+{
+    const eg_upstream_cfg_t *ucfg = &c->gw->cfg->upstreams[c->route->upstream];
+    const eg_config_t *cfg = c->gw->cfg;
+    size_t cap = c->off + 1024;
+    char *out = malloc(cap);
+    if (!out) return -1;
+    size_t at = 0;
+    memcpy(out, c->req.method, c->req.method_len);
+    at = c->req.method_len;
+    out[at++] = ' ';
+    const char *t = c->req.target;
+    size_t tl = c->req.target_len;
+    if (tl > 7 && (t[0] == 'h' || t[0] == 'H')) { /* absolute-form: send origin-form */
+        const char *p = memchr(t + 8, '/', tl - 8);
+        if (p) {
+            tl -= (size_t)(p - t);
+            t = p;
+        } else {
+            t = "/";
+            tl = 1;
+        }
+    }
+    memcpy(out + at, t, tl);
+    at += tl;
+    memcpy(out + at, " HTTP/1.1\r\n", 11);
+    at += 11;
+    const char *xff = NULL;
+    size_t xffl = 0;
+    const eg_http_header_t *host = eg_http1_header(&c->req, "host");
+    for (size_t i = 0; i < c->req.nheaders; i++) {
+        const eg_http_header_t *h = &c->req.headers[i];
+        if (hop_by_hop(h, &c->req) || name_is(h, "content-length") || name_is(h, "expect") ||
+            name_is(h, "traceparent") || name_is(h, "x-forwarded-proto") ||
+            name_is(h, "forwarded") || name_is(h, "host") ||
+            (h->name_len == strlen(cfg->request_id_header) &&
+             strncasecmp(h->name, cfg->request_id_header, h->name_len) == 0))
+            continue;
+        if (name_is(h, "x-forwarded-for")) {
+            xff = h->value;
+            xffl = h->value_len;
+            continue;
+        }
+        at = hdr(out, at, cap, h->name, h->name_len, h->value, h->value_len);
+    }
+    char tmp[512];
+    int n;
+    if (ucfg->host_mode == EG_HOST_FIXED) {
+        at = HDR_LIT(out, at, cap, "Host", ucfg->host, strlen(ucfg->host));
+    } else if (ucfg->host_mode == EG_HOST_REWRITE || !host) {
+        n = snprintf(tmp, sizeof(tmp), strchr(srv->host, ':') ? "[%s]:%d" : "%s:%d", srv->host, srv->port);
+        at = HDR_LIT(out, at, cap, "Host", tmp, (size_t)n);
+    } else {
+        at = HDR_LIT(out, at, cap, "Host", host->value, host->value_len);
+    }
+    if (xff) {
+        n = snprintf(tmp, sizeof(tmp), "%.*s, %s", (int)(xffl > 400 ? 400 : xffl), xff, c->client_ip);
+        at = HDR_LIT(out, at, cap, "X-Forwarded-For", tmp, (size_t)n);
+    } else {
+        at = HDR_LIT(out, at, cap, "X-Forwarded-For", c->client_ip, strlen(c->client_ip));
+    }
+    at = HDR_LIT(out, at, cap, "X-Forwarded-Proto", "http", 4);
+    n = snprintf(tmp, sizeof(tmp), strchr(c->client_ip, ':') ? "for=\"[%s]\";proto=http" : "for=%s;proto=http",
+                 c->client_ip);
+    at = HDR_LIT(out, at, cap, "Forwarded", tmp, (size_t)n);
+    at = hdr(out, at, cap, cfg->request_id_header, strlen(cfg->request_id_header), c->reqid, strlen(c->reqid));
+    at = HDR_LIT(out, at, cap, "traceparent", c->traceparent, strlen(c->traceparent));
+    if (c->req.framing == EG_FRAMING_LENGTH) {
+        n = snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)c->req.content_length);
+        at = HDR_LIT(out, at, cap, "Content-Length", tmp, (size_t)n);
+    } else if (c->req.framing == EG_FRAMING_CHUNKED) {
+        at = HDR_LIT(out, at, cap, "Transfer-Encoding", "chunked", 7);
+    }
+    at = HDR_LIT(out, at, cap, "Connection", "keep-alive", 10);
+    if (at + 2 > cap) {
+        free(out);
+        return -1;
+    }
+    out[at++] = '\r';
+    out[at++] = '\n';
+    int rc = to_up(u, out, at);
+    free(out);
+    return rc;
+}
+
+/* The connection is usable: send the head, start streaming the body, wait for the answer. */
+static void up_ready(up_t *u)
+{
+    conn_t *c = u->c;
+    const eg_upstream_cfg_t *ucfg = &c->gw->cfg->upstreams[c->route->upstream];
+    const eg_hostport_t *srv = NULL;
+    for (size_t i = 0; i < ucfg->nservers; i++) {
+        char key[300];
+        snprintf(key, sizeof(key), "%s:%d", ucfg->servers[i].host, ucfg->servers[i].port);
+        if (strcmp(key, u->key) == 0) srv = &ucfg->servers[i];
+    }
+    if (!srv || send_request_head(u, c, srv) != 0) {
+        up_failed(u, FAIL_RESET);
+        return;
+    }
+    u->state = UP_HEAD;
+    u->dechunk = c->req.minor_version == 0;
+    uv_timer_start(&u->timer, up_timeout, ucfg->timeout_ms, 0);
+    eg__up_reading(u, 1);
+    forward_body(c);
+    if (c->state == C_PROXY && !c->body_done) client_reading(c, 1);
+}
+
+static void up_connected(uv_connect_t *req, int status)
+{
+    up_t *u = req->data;
+    if (u->state == UP_CLOSING) return;
+    if (status < 0) {
+        up_failed(u, FAIL_CONNECT);
+        return;
+    }
+    uv_timer_stop(&u->timer);
+    uv_tcp_nodelay(&u->tcp, 1);
+    if (!u->c) { /* the client went away while connecting */
+        up_close(u);
+        return;
+    }
+    up_ready(u);
+}
+
+/* Picks the next server of the route's upstream: round robin over those
+ * not tried yet for this request and not marked down. */
+static int pick_server(conn_t *c, size_t *out)
+{
+    eg_gw_t *gw = c->gw;
+    size_t ui = c->route->upstream;
+    const eg_upstream_cfg_t *u = &gw->cfg->upstreams[ui];
+    unsigned start = atomic_fetch_add(&gw->rr[ui], 1);
+    uint64_t now = eg_now_ms();
+    int fallback = -1;
+    for (size_t k = 0; k < u->nservers; k++) {
+        size_t i = (start + k) % u->nservers;
+        if (i < 32 && (c->tried & (1u << i))) continue;
+        if (eg_health_is_down(&gw->health[ui][i], now)) {
+            if (fallback < 0) fallback = (int)i;
+            continue;
+        }
+        *out = i;
+        return 0;
+    }
+    /* every untried server is down: try one anyway rather than fail without trying */
+    if (fallback >= 0) {
+        *out = (size_t)fallback;
+        return 0;
+    }
+    return -1;
+}
+
+static void proxy_start(conn_t *c)
+{
+    eg_gw_t *gw = c->gw;
+    size_t ui = c->route->upstream, si;
+    const eg_upstream_cfg_t *ucfg = &gw->cfg->upstreams[ui];
+    if (pick_server(c, &si) != 0) {
+        eg_error_t *e = new_error(c, "bad_gateway");
+        if (e) eg_error_set_detail(e, "upstream_service", json_string(ucfg->name));
+        send_error(c, e, NULL, "no upstream server left to try");
+        return;
+    }
+    if (si < 32) c->tried |= 1u << si;
+    c->attempts++;
+    const eg_hostport_t *srv = &ucfg->servers[si];
+    char key[300];
+    snprintf(key, sizeof(key), "%s:%d", srv->host, srv->port);
+    snprintf(c->upstream, sizeof(c->upstream), "%s", key);
+    client_reading(c, 0); /* the body waits in the socket until the upstream is ready */
+    up_t *u = pool_take(c->w, key);
+    if (u) {
+        u->c = c;
+        u->reused = 1;
+        u->got_bytes = 0;
+        u->ucfg = ucfg;
+        u->health = &gw->health[ui][si];
+        c->up = u;
+        up_ready(u);
+        return;
+    }
+    u = calloc(1, sizeof(*u));
+    if (!u || !(u->buf = malloc(EG_UP_BUF))) {
+        if (u) free(u);
+        conn_close(c);
+        return;
+    }
+    u->w = c->w;
+    u->c = c;
+    u->ucfg = ucfg;
+    u->health = &gw->health[ui][si];
+    u->keepalive_ms = ucfg->keepalive_timeout_ms;
+    u->keepalive_max = ucfg->keepalive;
+    snprintf(u->key, sizeof(u->key), "%s", key);
+    uv_tcp_init(&c->w->loop, &u->tcp);
+    uv_timer_init(&c->w->loop, &u->timer);
+    u->tcp.data = u->timer.data = u->creq.data = u;
+    u->state = UP_CONNECTING;
+    c->up = u;
+    struct sockaddr_storage ss;
+    const char *hostname = strcmp(srv->host, "localhost") == 0 ? "127.0.0.1" : srv->host;
+    int rc = strchr(hostname, ':') ? uv_ip6_addr(hostname, srv->port, (struct sockaddr_in6 *)&ss)
+                                   : uv_ip4_addr(hostname, srv->port, (struct sockaddr_in *)&ss);
+    if (rc == 0) rc = uv_tcp_connect(&u->creq, &u->tcp, (struct sockaddr *)&ss, up_connected);
+    if (rc != 0) {
+        up_failed(u, FAIL_CONNECT);
+        return;
+    }
+    uv_timer_start(&u->timer, up_timeout, ucfg->connect_timeout_ms, 0);
+}
+
+/* Streams request body bytes that are in the client buffer to the upstream. */
+static void forward_body(conn_t *c)
+{
+    up_t *u = c->up;
+    if (!u || u->state == UP_CONNECTING || u->state == UP_CLOSING || c->body_done) return;
+    size_t avail = c->len - c->off;
+    if (avail == 0) return;
+    size_t take = 0;
+    if (c->req.framing == EG_FRAMING_LENGTH) {
+        take = avail < c->body_left ? avail : (size_t)c->body_left;
+        c->body_left -= take;
+        if (c->body_left == 0) c->body_done = 1;
+    } else {
+        int rc = eg_chunked_feed(&c->ck, c->buf + c->off, avail, EG_MAX_TRAILER, &take);
+        if (rc == EG_EPARSE) {
+            c->up = NULL;
+            u->c = NULL;
+            up_close(u);
+            c->body_done = 1;
+            c->keep_alive = 0;
+            if (c->response_started) {
+                conn_close(c);
+                return;
+            }
+            eg_error_t *e = new_error(c, "bad_request");
+            if (e) eg_error_setf(e, EG_S_MESSAGE, "Malformed chunked body: %s.", c->ck.why);
+            send_error(c, e, NULL, c->ck.why);
+            return;
+        }
+        if (c->ck.body_bytes > c->gw->cfg->limits.max_body_size) {
+            c->up = NULL;
+            u->c = NULL;
+            up_close(u);
+            c->keep_alive = 0;
+            if (c->response_started) {
+                conn_close(c);
+                return;
+            }
+            eg_error_t *e = new_error(c, "payload_too_large");
+            if (e) eg_error_set_detail(e, "max_body_size", json_integer((json_int_t)c->gw->cfg->limits.max_body_size));
+            send_error(c, e, NULL, "chunked body over max_body_size");
+            return;
+        }
+        if (rc == EG_OK) c->body_done = 1;
+    }
+    if (take && to_up(u, c->buf + c->off, take) != 0) {
+        up_failed(u, FAIL_RESET);
+        return;
+    }
+    c->body_sent = c->body_sent || take > 0;
+    c->off += take;
+    if (c->off == c->len) c->len = c->off = c->req.head_len; /* reuse the space after the head */
+    if (c->body_done) client_timer(c, T_NONE);
+    /* backpressure: a slow upstream stops the client */
+    if (queued(&u->tcp) > EG_HIGH_WATER) client_reading(c, 0);
+}
+
+static void up_write_done(up_t *u)
+{
+    conn_t *c = u->c;
+    if (c && c->state == C_PROXY && !c->body_done && queued(&u->tcp) < EG_HIGH_WATER / 2)
+        client_reading(c, 1);
+}
+
+/* The response is complete: pool the connection, finish the client's request. */
+static void up_done(up_t *u)
+{
+    conn_t *c = u->c;
+    uv_timer_stop(&u->timer);
+    c->up = NULL;
+    if (!c->body_done) c->keep_alive = 0; /* the upstream answered before the body ended */
+    if (u->keep_alive && c->body_done && u->framing != EG_FRAMING_UNTIL_CLOSE) {
+        eg__up_reading(u, 0);
+        pool_put(u);
+    } else {
+        u->c = NULL;
+        up_close(u);
+    }
+    conn_finish(c);
+}
+
+/* Response body bytes to the client, as framed by the upstream. */
+static void stream_body(up_t *u, const char *data, size_t n)
+{
+    conn_t *c = u->c;
+    int done = 0;
+    switch (u->framing) {
+    case EG_FRAMING_NONE: done = 1; break;
+    case EG_FRAMING_LENGTH: {
+        size_t take = n < u->left ? n : (size_t)u->left;
+        if (take && to_client(c, data, take) != 0) goto fail;
+        u->left -= take;
+        if (u->left == 0) {
+            if (take < n) u->keep_alive = 0; /* bytes past the end: do not reuse */
+            done = 1;
+        }
+        break;
+    }
+    case EG_FRAMING_CHUNKED: {
+        size_t pos = 0;
+        while (pos < n) {
+            const char *d;
+            size_t dl, used;
+            int rc;
+            if (u->dechunk) {
+                rc = eg_chunked_data(&u->ck, data + pos, n - pos, EG_MAX_TRAILER, &used, &d, &dl);
+                if (dl && to_client(c, d, dl) != 0) goto fail;
+            } else {
+                rc = eg_chunked_feed(&u->ck, data + pos, n - pos, EG_MAX_TRAILER, &used);
+                if (used && to_client(c, data + pos, used) != 0) goto fail;
+            }
+            pos += used;
+            if (rc == EG_EPARSE) goto fail;
+            if (rc == EG_OK) {
+                if (pos < n) u->keep_alive = 0;
+                done = 1;
+                break;
+            }
+            if (used == 0) break;
+        }
+        break;
+    }
+    case EG_FRAMING_UNTIL_CLOSE:
+        if (to_client(c, data, n) != 0) goto fail;
+        break;
+    }
+    if (done) {
+        up_done(u);
+        return;
+    }
+    if (queued(&c->tcp) > EG_HIGH_WATER) eg__up_reading(u, 0);
+    return;
+fail:
+    conn_close(c); /* the response has started: all we can do is cut it */
+}
+
+/* Writes the response head to the client: hop-by-hop headers removed, the
+ * request id added, framing and connection re-stated for this hop. */
+static int send_response_head(up_t *u, conn_t *c)
+{
+    const eg_http1_msg_t *r = &u->resp;
+    const eg_config_t *cfg = c->gw->cfg;
+    size_t cap = r->head_len + 512;
+    char *out = malloc(cap);
+    if (!out) return -1;
+    int n = snprintf(out, cap, "HTTP/1.1 %d %.*s\r\n", r->status, (int)r->reason_len, r->reason);
+    size_t at = (size_t)n;
+    for (size_t i = 0; i < r->nheaders; i++) {
+        const eg_http_header_t *h = &r->headers[i];
+        if (hop_by_hop(h, r) || (h->name_len == strlen(cfg->request_id_header) &&
+                                 strncasecmp(h->name, cfg->request_id_header, h->name_len) == 0))
+            continue;
+        if (u->dechunk && name_is(h, "content-length")) continue;
+        at = hdr(out, at, cap, h->name, h->name_len, h->value, h->value_len);
+    }
+    at = hdr(out, at, cap, cfg->request_id_header, strlen(cfg->request_id_header), c->reqid, strlen(c->reqid));
+    if (u->framing == EG_FRAMING_CHUNKED && !u->dechunk)
+        at = HDR_LIT(out, at, cap, "Transfer-Encoding", "chunked", 7);
+    if (u->framing == EG_FRAMING_UNTIL_CLOSE || u->dechunk) c->keep_alive = 0;
+    at = c->keep_alive ? HDR_LIT(out, at, cap, "Connection", "keep-alive", 10)
+                       : HDR_LIT(out, at, cap, "Connection", "close", 5);
+    if (at + 2 > cap) {
+        free(out);
+        return -1;
+    }
+    out[at++] = '\r';
+    out[at++] = '\n';
+    int rc = to_client(c, out, at);
+    free(out);
+    return rc;
+}
+
+static void up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+{
+    (void)b;
+    up_t *u = s->data;
+    if (nread == 0) return;
+    if (u->state == UP_IDLE || !u->c) {
+        up_close(u); /* an idle pooled connection said something or closed */
+        return;
+    }
+    conn_t *c = u->c;
+    if (nread < 0) {
+        if (u->state == UP_BODY && u->framing == EG_FRAMING_UNTIL_CLOSE && nread == UV_EOF) {
+            u->keep_alive = 0;
+            up_done(u);
+        } else if (u->state == UP_HEAD) {
+            up_failed(u, !u->got_bytes && u->reused ? FAIL_STALE : FAIL_RESET);
+        } else {
+            conn_close(c);
+        }
+        return;
+    }
+    u->got_bytes = 1;
+    u->len += (size_t)nread;
+    if (u->state == UP_HEAD) {
+        const eg_limits_t *l = &c->gw->cfg->limits;
+        eg_http1_limits_t lim = {EG_UP_BUF, 128, l->max_uri};
+        for (;;) {
+            int rc = eg_http1_parse_response(u->buf, u->len, &lim, u->hdrs, 128, &u->scanned,
+                                             c->method_bit == EG_M_HEAD, &u->resp);
+            if (rc == EG_EAGAIN) {
+                if (u->len == EG_UP_BUF) up_failed(u, FAIL_INVALID);
+                return;
+            }
+            if (rc < 0) {
+                up_failed(u, FAIL_INVALID);
+                return;
+            }
+            if (u->resp.status >= 100 && u->resp.status < 200) {
+                /* interim responses (100 Continue, 103) are this hop's business */
+                memmove(u->buf, u->buf + rc, u->len - (size_t)rc);
+                u->len -= (size_t)rc;
+                u->scanned = 0;
+                if (u->len == 0) return;
+                continue;
+            }
+            uv_timer_stop(&u->timer);
+            eg_health_success(u->health);
+            u->framing = u->resp.framing;
+            u->left = u->resp.content_length;
+            u->keep_alive = u->resp.keep_alive;
+            memset(&u->ck, 0, sizeof(u->ck));
+            c->status = u->resp.status;
+            c->response_started = 1;
+            if (send_response_head(u, c) != 0) {
+                conn_close(c);
+                return;
+            }
+            u->state = UP_BODY;
+            uv_timer_start(&u->timer, up_timeout, u->ucfg->timeout_ms, 0);
+            size_t rest = u->len - (size_t)rc;
+            u->len = 0;
+            stream_body(u, u->buf + rc, rest);
+            return;
+        }
+    }
+    uv_timer_again(&u->timer);
+    size_t n = u->len;
+    u->len = 0;
+    stream_body(u, u->buf, n);
+}
+
+/* A failure on the upstream side. Before the response started it becomes a
+ * retry on another server (when that is safe) or a 502/504 in the dialect. */
+static void up_failed(up_t *u, failure_t why)
+{
+    conn_t *c = u->c;
+    const eg_upstream_cfg_t *ucfg = u->ucfg;
+    if (why == FAIL_CONNECT || why == FAIL_CONNECT_TIMEOUT || why == FAIL_TIMEOUT ||
+        why == FAIL_INVALID || (why == FAIL_RESET && !u->reused))
+        eg_health_failure(u->health, ucfg, eg_now_ms());
+    u->c = NULL;
+    up_close(u);
+    if (!c) return;
+    c->up = NULL;
+    if (c->response_started) {
+        conn_close(c);
+        return;
+    }
+    /* a stale pooled connection is not the server's fault: try again on a fresh one */
+    int nothing_sent = !c->body_sent;
+    int safe = c->idempotent || ucfg->retry_non_idempotent;
+    if (why == FAIL_STALE && nothing_sent && safe && c->attempts < 8) {
+        c->tried = 0;
+        proxy_start(c);
+        return;
+    }
+    int before_send = why == FAIL_CONNECT || why == FAIL_CONNECT_TIMEOUT;
+    if (c->attempts <= ucfg->retries && nothing_sent && (before_send || safe) &&
+        (unsigned)c->attempts < ucfg->nservers) {
+        proxy_start(c);
+        return;
+    }
+    const char *code = why == FAIL_CONNECT_TIMEOUT || why == FAIL_TIMEOUT ? "gateway_timeout" : "bad_gateway";
+    eg_error_t *e = new_error(c, code);
+    if (e) {
+        eg_error_set_detail(e, "upstream_service", json_string(ucfg->name));
+        if (why == FAIL_CONNECT_TIMEOUT || why == FAIL_TIMEOUT) {
+            char d[32];
+            eg_format_duration(why == FAIL_TIMEOUT ? ucfg->timeout_ms : ucfg->connect_timeout_ms, d, sizeof(d));
+            eg_error_set_detail(e, "timeout_duration", json_string(d));
+            eg_error_setf(e, EG_S_MESSAGE, "The upstream service did not %s within %s.",
+                          why == FAIL_TIMEOUT ? "answer" : "accept the connection", d);
+        } else {
+            eg_error_set(e, EG_S_MESSAGE, why == FAIL_INVALID ? "The upstream service sent an invalid response."
+                                                              : "The upstream service is unavailable.");
+        }
+    }
+    static const char *const whys[] = {"connect failed", "connect timeout", "response timeout",
+                                       "connection reset", "stale pooled connection",
+                                       "invalid response"};
+    send_error(c, e, NULL, whys[why]);
+}
