@@ -16,9 +16,14 @@ build: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEG_WERROR=ON >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 
-# Until the gateway exists, `make run` prints the generated error reference.
+# Starts the demo upstream and the gateway in front of it (examples/demo.yaml).
+# Ctrl-C stops both.
 run: build
-	./$(BUILD)/errgate docs
+	@echo "errgate: demo upstream on 127.0.0.1:9000, gateway on 127.0.0.1:8080, admin on 127.0.0.1:8081"
+	@echo "errgate: try  curl -i http://127.0.0.1:8080/v1/hello  (see README.md)"
+	@./$(BUILD)/errgate demo-upstream --listen 127.0.0.1:9000 & up=$$!; \
+	  trap 'kill $$up 2>/dev/null' EXIT INT TERM; \
+	  ./$(BUILD)/errgate serve --config examples/demo.yaml
 
 # Sanitized build (ASan + UBSan) with clang so the libFuzzer harnesses build too;
 # every test, including a short fuzz run, goes through ctest.

@@ -1,0 +1,335 @@
+"""errgate serve against the demo upstream: proxying, errors in the dialect,
+strict parsing, timeouts, request ids, negotiation, reload and drain."""
+import json
+import re
+import signal
+import socket
+import time
+
+import pytest
+
+from conftest import Gateway, base_config, closed_after, free_port, read_response, request
+
+REQID = re.compile(r"^req_[0-9a-f]{32}$")
+
+
+def assert_gateway_error(resp, status, code, content_type="application/problem+json"):
+    assert resp.status == status, resp.body
+    assert resp.header("Content-Type") == content_type
+    assert resp.header("X-Error-Code") == code
+    rid = resp.header("X-Request-ID")
+    assert rid
+    body = resp.json()
+    if content_type == "application/problem+json":
+        assert body["status"] == status
+        assert body["code"] == code
+        assert body["request_id"] == rid
+    return body
+
+
+def test_get_is_proxied_with_forwarding_headers(gateway):
+    r = request(gateway.port, "GET", "/v1/hello?x=1")
+    assert r.status == 200
+    body = r.json()
+    assert body["path"] == "/v1/hello?x=1"
+    h = body["headers"]
+    assert h["x-forwarded-for"] == "127.0.0.1"
+    assert h["x-forwarded-proto"] == "http"
+    assert h["forwarded"] == "for=127.0.0.1;proto=http"
+    assert h["host"] == "test.local"
+    assert REQID.match(h["x-request-id"])
+    assert r.header("X-Request-ID") == h["x-request-id"]
+    assert re.match(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-01$", h["traceparent"])
+
+
+def test_hop_by_hop_and_spoofed_headers_do_not_pass(gateway):
+    r = request(gateway.port, "GET", "/v1/hello", headers={
+        "Connection": "keep-alive, X-Secret-Hop", "X-Secret-Hop": "1", "Keep-Alive": "timeout=5",
+        "X-Forwarded-For": "10.0.0.1", "Forwarded": "for=evil", "X-Forwarded-Proto": "https"})
+    h = r.json()["headers"]
+    assert "x-secret-hop" not in h and "keep-alive" not in h
+    assert h["x-forwarded-for"] == "10.0.0.1, 127.0.0.1"
+    assert h["forwarded"] == "for=127.0.0.1;proto=http"
+    assert h["x-forwarded-proto"] == "http"
+
+
+def test_post_body_is_streamed_both_ways(gateway):
+    body = bytes(range(256)) * 4096  # 1 MiB
+    r = request(gateway.port, "POST", "/v1/echo", headers={"Content-Type": "application/octet-stream"}, body=body)
+    assert r.status == 200
+    assert r.body == body
+
+
+def test_chunked_request_and_response(gateway):
+    raw = (b"POST /v1/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+           b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\n\r\n")
+    r = request(gateway.port, raw=raw)
+    assert r.status == 200 and r.body == b"hello world"
+    r = request(gateway.port, "GET", "/v1/chunked")
+    assert r.status == 200
+    assert r.header("Transfer-Encoding") == "chunked"
+    assert r.body == b"hello chunky world\n"
+
+
+def test_large_response_body(gateway):
+    n = 5 * 1024 * 1024
+    r = request(gateway.port, "GET", f"/v1/big?bytes={n}", timeout=30)
+    assert r.status == 200 and len(r.body) == n
+    assert r.body[:26] == b"abcdefghijklmnopqrstuvwxyz"
+
+
+def test_keep_alive_and_pipelining(gateway):
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=5) as s:
+        for i in range(3):
+            s.sendall(f"GET /v1/hello?n={i} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+            r, rest = read_response(s)
+            assert r.status == 200 and r.json()["path"] == f"/v1/hello?n={i}"
+            assert rest == b""
+        # three pipelined requests in one write, one of them a gateway error
+        s.sendall(b"GET /v1/hello?p=1 HTTP/1.1\r\nHost: t\r\n\r\n"
+                  b"GET /nowhere HTTP/1.1\r\nHost: t\r\n\r\n"
+                  b"GET /v1/hello?p=3 HTTP/1.1\r\nHost: t\r\n\r\n")
+        rest = b""
+        got = []
+        for _ in range(3):
+            class Wrapped:
+                def __init__(self, sock, pre):
+                    self.sock, self.pre = sock, pre
+
+                def recv(self, n):
+                    if self.pre:
+                        out, self.pre = self.pre, b""
+                        return out
+                    return self.sock.recv(n)
+            r, rest = read_response(Wrapped(s, rest))
+            got.append(r.status)
+        assert got == [200, 404, 200]
+
+
+def test_unknown_route_is_404_with_path(gateway):
+    r = request(gateway.port, "GET", "/nowhere/at/all")
+    body = assert_gateway_error(r, 404, "not_found")
+    assert body["path"] == "/nowhere/at/all"
+
+
+def test_wrong_method_is_405_with_allow(gateway):
+    r = request(gateway.port, "DELETE", "/v1/readonly")
+    body = assert_gateway_error(r, 405, "method_not_allowed")
+    assert r.header("Allow") == "GET, HEAD"
+    assert body["method"] == "DELETE"
+
+
+def test_maintenance_is_503_with_retry_after(gateway):
+    r = request(gateway.port, "GET", "/v1/maintenance")
+    body = assert_gateway_error(r, 503, "service_unavailable")
+    assert r.header("Retry-After") == "120"
+    assert body["retry_after"] == 120
+    assert body["maintenance_end"] == "2030-01-01T06:00:00Z"
+
+
+def test_slow_upstream_is_504_with_timeout_and_name(gateway):
+    t0 = time.time()
+    r = request(gateway.port, "GET", "/slow/x?ms=3000")
+    body = assert_gateway_error(r, 504, "gateway_timeout")
+    assert body["timeout_duration"] == "1s"
+    assert body["upstream_service"] == "slow"
+    assert 0.9 < time.time() - t0 < 2.5
+
+
+def test_dead_upstream_is_502(gateway):
+    r = request(gateway.port, "GET", "/dead/x")
+    body = assert_gateway_error(r, 502, "bad_gateway")
+    assert body["upstream_service"] == "dead"
+    assert "127.0.0.1" not in json.dumps(body), "internal addresses must not leak"
+
+
+def test_dropped_connection_is_502(gateway):
+    r = request(gateway.port, "GET", "/v1/drop")
+    assert_gateway_error(r, 502, "bad_gateway")
+
+
+def test_idempotent_request_retried_on_next_server(gateway):
+    # /pair/ has a dead server and a live one: round robin hits both, never fails
+    for _ in range(4):
+        r = request(gateway.port, "GET", "/pair/hello")
+        assert r.status == 200
+
+
+def test_dialect_spelling_of_502_in_flat_camel(tmp_path, upstream_port):
+    port, admin = free_port(), free_port()
+    gw = Gateway(str(tmp_path), base_config(port, admin, upstream_port, dialect="flat-camel"), port, admin)
+    try:
+        r = request(port, "GET", "/dead/x")
+        assert r.status == 502
+        assert r.header("X-Error-Code") == "EXTERNAL_SERVICE_ERROR"
+        body = r.json()
+        assert body["error"] == "EXTERNAL_SERVICE_ERROR" and body["statusCode"] == 502
+        assert body["details"]["requestId"] == r.header("X-Request-ID")
+    finally:
+        assert gw.stop() == 0
+
+
+def test_request_id_kept_or_generated(gateway):
+    r = request(gateway.port, "GET", "/v1/hello", headers={"X-Request-ID": "abc-123_x.y+z/w="})
+    assert r.header("X-Request-ID") == "abc-123_x.y+z/w="
+    assert r.json()["headers"]["x-request-id"] == "abc-123_x.y+z/w="
+    for bad in ["has space", "semi;colon", "x" * 201]:
+        r = request(gateway.port, "GET", "/v1/hello", headers={"X-Request-ID": bad})
+        assert REQID.match(r.header("X-Request-ID")), bad
+        assert r.json()["headers"]["x-request-id"] == r.header("X-Request-ID")
+    r = request(gateway.port, "GET", "/nowhere", headers={"X-Request-ID": "mine-1"})
+    assert r.header("X-Request-ID") == "mine-1" and r.json()["request_id"] == "mine-1"
+
+
+def test_traceparent_passed_or_replaced(gateway):
+    tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    r = request(gateway.port, "GET", "/v1/hello", headers={"traceparent": tp})
+    assert r.json()["headers"]["traceparent"] == tp
+    r = request(gateway.port, "GET", "/v1/hello", headers={"traceparent": "00-zz-bad-01"})
+    got = r.json()["headers"]["traceparent"]
+    assert got != "00-zz-bad-01" and re.match(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-01$", got)
+
+
+def test_accept_negotiates_the_dialect(gateway):
+    r = request(gateway.port, "GET", "/nowhere", headers={"Accept": "application/vnd.api+json"})
+    assert r.header("Content-Type") == "application/vnd.api+json"
+    err = r.json()["errors"][0]
+    assert err["status"] == "404" and err["code"] == "not_found"
+    r = request(gateway.port, "GET", "/nowhere", headers={"Accept": "application/problem+json"})
+    assert r.header("Content-Type") == "application/problem+json"
+
+
+@pytest.mark.parametrize("raw,status,code", [
+    (b"POST /v1/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", 400, "bad_request"),
+    (b"POST /v1/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello", 400, "bad_request"),
+    (b"POST /v1/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5x\r\n\r\nhello", 400, "bad_request"),
+    (b"POST /v1/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 400, "bad_request"),
+    (b"POST /v1/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400, "bad_request"),
+    (b"POST /v1/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5;a b\r\nhello\r\n0\r\n\r\n", 400, "bad_request"),
+    (b"GET /v1/hello HTTP/1.1\r\nHost: t\r\nX-A: 1\r\n folded\r\n\r\n", 400, "bad_request"),
+    (b"GET /v1/hello HTTP/1.1\r\nHost : t\r\n\r\n", 400, "bad_request"),
+    (b"GET /v1/hello HTTP/1.1\r\nHost: t\r\nX-A: a\rb\r\n\r\n", 400, "bad_request"),
+    (b"GET /v1/hello HTTP/1.1\r\nHost: t\r\nX-A: a\x00b\r\n\r\n", 400, "bad_request"),
+    (b"G(T /v1/hello HTTP/1.1\r\nHost: t\r\n\r\n", 400, "bad_request"),
+    (b"GET /v1/hello HTTP/3.0\r\nHost: t\r\n\r\n", 400, "bad_request"),
+    (b"GET /v1/hello HTTP/1.1\r\n\r\n", 400, "bad_request"),
+    (b"GET /" + b"a" * 2000 + b" HTTP/1.1\r\nHost: t\r\n\r\n", 414, "uri_too_long"),
+    (b"GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n", 431, "request_header_fields_too_large"),
+])
+def test_malformed_requests_are_refused_and_closed(gateway, raw, status, code):
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=5) as s:
+        s.sendall(raw)
+        r, _ = read_response(s)
+        assert_gateway_error(r, status, code)
+        assert r.header("Connection") == "close"
+        assert closed_after(s)
+
+
+def test_body_over_limit_is_413(gateway):
+    r = request(gateway.port, raw=b"POST /v1/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 99999999\r\n\r\n")
+    body = assert_gateway_error(r, 413, "payload_too_large")
+    assert body["max_body_size"] == 8 * 1024 * 1024
+
+
+def test_slowloris_gets_408_and_is_closed(gateway):
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=5) as s:
+        s.sendall(b"GET /v1/hello HTTP/1.1\r\nHost: t\r\n")
+        time.sleep(0.5)
+        s.sendall(b"X-Slow: 1\r\n")
+        t0 = time.time()
+        r, _ = read_response(s)
+        assert r.status == 408 and r.header("X-Error-Code") == "request_timeout"
+        assert time.time() - t0 < 3
+        assert closed_after(s)
+
+
+def test_idle_keepalive_connection_is_closed(tmp_path, upstream_port):
+    port, admin = free_port(), free_port()
+    cfg = base_config(port, admin, upstream_port, limits="  idle_timeout: 1s")
+    gw = Gateway(str(tmp_path), cfg, port, admin)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            t0 = time.time()
+            assert closed_after(s, timeout=4)
+            assert 0.8 < time.time() - t0 < 3
+    finally:
+        assert gw.stop() == 0
+
+
+def test_admin_health_and_ready(gateway):
+    r = request(gateway.admin_port, "GET", "/health")
+    assert r.status == 200 and r.json() == {"status": "ok"}
+    r = request(gateway.admin_port, "GET", "/ready")
+    body = r.json()
+    assert set(body["upstreams"]) == {"demo", "slow", "dead", "pair"}
+    assert body["upstreams"]["demo"]["servers"][0]["state"] == "up"
+    # three failures mark the dead server down, and /ready says so
+    for _ in range(3):
+        request(gateway.port, "GET", "/dead/x")
+    r = request(gateway.admin_port, "GET", "/ready")
+    assert r.status == 503
+    assert r.json()["upstreams"]["dead"]["state"] == "down"
+    assert request(gateway.admin_port, "GET", "/nope").status == 404
+
+
+def test_access_log_lines(gateway):
+    request(gateway.port, "GET", "/v1/hello?api_key=SECRET123&q=x",
+            headers={"Authorization": "Bearer TOPSECRET", "X-Request-ID": "log-test-1", "Cookie": "sid=COOKIE9"})
+    time.sleep(0.2)
+    lines = [l for l in gateway.log_lines() if l.get("request_id") == "log-test-1"]
+    assert len(lines) == 1
+    line = lines[0]
+    assert line["kind"] == "access" and line["status"] == 200 and line["method"] == "GET"
+    assert line["path"] == "/v1/hello?api_key=[REDACTED]&q=x"
+    assert line["route"] == "/v1/" and line["latency_us"] > 0 and line["bytes_out"] > 0
+    raw = open(gateway.log, errors="replace").read()
+    for secret in ["SECRET123", "TOPSECRET", "COOKIE9"]:
+        assert secret not in raw
+
+
+def test_sighup_reload_adds_a_route_and_bad_config_keeps_the_old(gateway):
+    assert request(gateway.port, "GET", "/v2/new").status == 404
+    cfg = base_config(gateway.port, gateway.admin_port, gateway.upstream_port,
+                      extra_routes="  - path: /v2/\n    upstream: demo\n")
+    gateway.rewrite(cfg)
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=5) as held:
+        gateway.signal(signal.SIGHUP)
+        time.sleep(0.5)
+        assert request(gateway.port, "GET", "/v2/new").status == 200
+        # a connection opened before the reload still works
+        held.sendall(b"GET /v1/hello HTTP/1.1\r\nHost: t\r\n\r\n")
+        r, _ = read_response(held)
+        assert r.status == 200
+    gateway.rewrite("listen: [broken\n")
+    gateway.signal(signal.SIGHUP)
+    time.sleep(0.5)
+    assert request(gateway.port, "GET", "/v2/new").status == 200
+    assert any(l.get("event") == "reload_failed" for l in gateway.log_lines())
+
+
+def test_sigterm_drains_in_flight_requests(tmp_path, upstream_port):
+    port, admin = free_port(), free_port()
+    cfg = base_config(port, admin, upstream_port, extra_routes="  - path: /slow2/\n    upstream: demo\n")
+    gw = Gateway(str(tmp_path), cfg, port, admin)
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(b"GET /slow/x?ms=800 HTTP/1.1\r\nHost: t\r\n\r\n".replace(b"/slow/", b"/slow2/slow/"))
+    time.sleep(0.2)
+    gw.signal(signal.SIGTERM)
+    r, _ = read_response(s)
+    s.close()
+    assert r.status == 200
+    assert gw.proc.wait(timeout=10) == 0
+    gw.logf.close()
+    # and it no longer accepts
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=1)
+
+
+def test_check_config_reports_position(tmp_path):
+    import subprocess
+    from conftest import BIN
+    p = tmp_path / "bad.yaml"
+    p.write_text("listen: 127.0.0.1:8080\nupstreams:\n  a: { servers: [127.0.0.1:1], timeout: 5 }\nroutes:\n  - { path: /, upstream: a }\n")
+    out = subprocess.run([BIN, "check-config", str(p)], capture_output=True, text=True)
+    assert out.returncode == 3
+    assert f"{p}:3:41: invalid duration '5'" in out.stderr
