@@ -1,0 +1,157 @@
+#!/bin/sh
+# bench/proxy.sh - errgate against nginx and haproxy as a reverse proxy.
+#
+# One upstream (nginx `return 200` with a small body) on loopback, measured
+# with wrk directly, through nginx (proxy_pass, keep-alive upstream pool),
+# through haproxy (http-reuse) and through errgate, alternating in rounds so
+# drift hits all alike. Like with like: one worker process/thread each,
+# request ids on in all three (nginx $request_id, haproxy unique-id, errgate
+# always). A second case measures gateway-generated errors: 404 for an
+# unknown route, as a JSON body from each.
+#
+# Usage: bench/proxy.sh [BUILD_DIR]   (env: DURATION=10s ROUNDS=3 CONNS=50)
+set -eu
+[ -n "${BENCH_DEBUG:-}" ] && set -x
+BUILD=${1:-build}
+DURATION=${DURATION:-10s}
+ROUNDS=${ROUNDS:-3}
+CONNS=${CONNS:-50}
+ERRGATE="$BUILD/errgate"
+[ -x "$ERRGATE" ] || { echo "bench: build first (make build)" >&2; exit 2; }
+for t in nginx haproxy wrk; do
+    command -v $t >/dev/null 2>&1 || [ -x /usr/sbin/$t ] || { echo "bench: $t is missing (scripts/deps.sh --bench)" >&2; exit 2; }
+done
+PATH="$PATH:/usr/sbin"
+TMP=$(mktemp -d /tmp/errgate-bench.XXXXXX)
+PIDS=""
+cleanup() { for p in $PIDS; do kill "$p" 2>/dev/null || true; done; sleep 0.3; [ -n "${BENCH_KEEP:-}" ] || rm -rf "$TMP"; }
+trap cleanup EXIT INT TERM
+
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+UP=$(port); NG=$(port); HA=$(port); EG=$(port)
+
+mkdir -p "$TMP/up" "$TMP/ng"
+cat > "$TMP/up/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $TMP/up/nginx.pid;
+error_log $TMP/up/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $TMP/up; proxy_temp_path $TMP/up; fastcgi_temp_path $TMP/up;
+    uwsgi_temp_path $TMP/up; scgi_temp_path $TMP/up;
+    keepalive_requests 1000000;
+    server {
+        listen 127.0.0.1:$UP;
+        location / { default_type application/json; return 200 '{"message":"hello"}'; }
+    }
+}
+CONF
+cat > "$TMP/ng/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $TMP/ng/nginx.pid;
+error_log $TMP/ng/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $TMP/ng; proxy_temp_path $TMP/ng; fastcgi_temp_path $TMP/ng;
+    uwsgi_temp_path $TMP/ng; scgi_temp_path $TMP/ng;
+    keepalive_requests 1000000;
+    upstream up { server 127.0.0.1:$UP; keepalive 64; }
+    server {
+        listen 127.0.0.1:$NG;
+        location /v1/ {
+            proxy_pass http://up;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header X-Request-ID \$request_id;
+            add_header X-Request-ID \$request_id always;
+        }
+        location / {
+            default_type application/problem+json;
+            add_header X-Request-ID \$request_id always;
+            return 404 '{"type":"about:blank","title":"Not Found","status":404,"code":"not_found","request_id":"\$request_id"}';
+        }
+    }
+}
+CONF
+cat > "$TMP/haproxy.cfg" <<CONF
+global
+    nbthread 1
+    maxconn 4000
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+    http-reuse always
+frontend fe
+    bind 127.0.0.1:$HA
+    unique-id-format %{+X}o\ %ci%cp%fp%Ts%rt%pid
+    unique-id-header X-Request-ID
+    http-response set-header X-Request-ID %[unique-id]
+    acl v1 path_beg /v1/
+    http-request return status 404 content-type application/problem+json lf-string '{"type":"about:blank","title":"Not Found","status":404,"code":"not_found","request_id":"%[unique-id]"}' hdr X-Request-ID %[unique-id] unless v1
+    default_backend be
+backend be
+    server up 127.0.0.1:$UP
+CONF
+cat > "$TMP/errgate.yaml" <<CONF
+listen: 127.0.0.1:$EG
+workers: 1
+errors: { dialect: problem }
+log: { access: off, errors: off }
+upstreams:
+  up: { servers: ["127.0.0.1:$UP"], keepalive: 64 }
+routes:
+  - path: /v1/
+    upstream: up
+CONF
+
+nginx -c "$TMP/up/nginx.conf" -p "$TMP/up" & PIDS="$PIDS $!"
+nginx -c "$TMP/ng/nginx.conf" -p "$TMP/ng" & PIDS="$PIDS $!"
+haproxy -q -f "$TMP/haproxy.cfg" & PIDS="$PIDS $!"
+"$ERRGATE" serve --config "$TMP/errgate.yaml" & PIDS="$PIDS $!"
+for p in $UP $NG $HA $EG; do
+    i=0; until curl -s -o /dev/null "http://127.0.0.1:$p/v1/x"; do i=$((i+1)); [ $i -lt 100 ] || { echo "bench: port $p did not open" >&2; exit 1; }; sleep 0.1; done
+done
+
+# one wrk run: prints "req/s p50_us p99_us"
+run() {
+    wrk -t1 -c"$CONNS" -d"$DURATION" --latency "$1" 2>/dev/null | awk '
+        function us(v) { if (v ~ /us$/) return v+0; if (v ~ /ms$/) return (v+0)*1000; if (v ~ /s$/) return (v+0)*1000000; return v }
+        /Requests\/sec/ { rps = $2 }
+        /^ +50%/ { p50 = us($2) }
+        /^ +99%/ { p99 = us($2) }
+        END { printf "%.0f %.0f %.0f\n", rps, p50, p99 }'
+}
+
+measure() { # case path -> results in $TMP/res.<case>.<name>
+    for r in $(seq 1 "$ROUNDS"); do
+        for t in direct:$UP nginx:$NG haproxy:$HA errgate:$EG; do
+            name=${t%%:*}; p=${t#*:}
+            [ "$1" = error ] && [ "$name" = direct ] && continue
+            run "http://127.0.0.1:$p$2" >> "$TMP/res.$1.$name"
+        done
+    done
+}
+
+report() { # case title
+    printf "\n%s (wrk -t1 -c%s -d%s, %s rounds, median of rounds)\n" "$2" "$CONNS" "$DURATION" "$ROUNDS"
+    printf "| %-8s | %10s | %8s | %8s |\n" target "req/s" "p50 us" "p99 us"
+    printf "|----------|------------|----------|----------|\n"
+    for name in direct nginx haproxy errgate; do
+        f="$TMP/res.$1.$name"; [ -f "$f" ] || continue
+        for col in 1 2 3; do sort -n -k$col "$f" | awk -v c=$col '{v[NR]=$c} END {print v[int((NR+1)/2)]}' > "$TMP/med.$col"; done
+        printf "| %-8s | %10s | %8s | %8s |\n" $name "$(cat $TMP/med.1)" "$(cat $TMP/med.2)" "$(cat $TMP/med.3)"
+        eval "rps_$name=$(cat $TMP/med.1)"
+    done
+    awk -v e="$rps_errgate" -v n="$rps_nginx" -v h="$rps_haproxy" 'BEGIN { printf "errgate/nginx = %.2f   errgate/haproxy = %.2f\n", e/n, e/h }'
+}
+
+measure proxy /v1/hello
+measure error /unknown/route
+report proxy "proxy: GET /v1/hello through each to nginx return 200"
+report error "gateway error: GET /unknown/route (404 JSON from the proxy itself)"
