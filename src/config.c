@@ -7,6 +7,7 @@
 #define _XOPEN_SOURCE 700 /* strptime */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <libgen.h>
 #include <stdio.h>
@@ -111,6 +112,8 @@ int eg_hostport_parse(const char *s, eg_hostport_t *out)
         out->host[hl] = '\0';
     }
     out->port = (int)p;
+    snprintf(out->addr, sizeof(out->addr), strchr(out->host, ':') ? "[%s]:%d" : "%s:%d", out->host,
+             out->port);
     return 0;
 }
 
@@ -270,6 +273,12 @@ static int load_upstream(cctx_t *c, const eg_ynode_t *k, const eg_ynode_t *n, eg
     if (!(u->servers = calloc(v->n, sizeof(*u->servers)))) return EG_ENOMEM;
     for (size_t i = 0; i < v->n; i++) {
         if ((rc = get_hostport(c, v->items[i], &u->servers[i]))) return rc;
+        const char *h = u->servers[i].host;
+        unsigned char tmp[16];
+        if (strcmp(h, "localhost") != 0 && inet_pton(AF_INET, h, tmp) != 1 &&
+            inet_pton(AF_INET6, h, tmp) != 1)
+            return ERR(c, v->items[i], "upstream server '%s' must be an IP address or localhost "
+                                       "(names are not resolved, so they cannot change under you)", h);
         u->nservers++;
     }
     if ((v = eg_ymap_get(n, "connect_timeout")) && (rc = get_duration(c, v, &u->connect_timeout_ms)))

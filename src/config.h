@@ -17,8 +17,9 @@
 #include "errgate/router.h"
 
 typedef struct {
-    char host[256]; /* numeric IPv4/IPv6 or a name */
+    char host[256]; /* numeric IPv4/IPv6 or localhost */
     int port;
+    char addr[270]; /* "host:port", e.g. the upstream pool key and log value */
 } eg_hostport_t;
 
 typedef enum { EG_HOST_KEEP = 0, EG_HOST_REWRITE, EG_HOST_FIXED } eg_host_mode_t;

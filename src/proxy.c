@@ -45,6 +45,7 @@ typedef struct up_s {
     int closes;
     int wpending;
     char key[300]; /* "host:port": the pool key */
+    size_t sidx;   /* the server's index in the upstream of the current request */
     uint64_t keepalive_ms;
     int keepalive_max;
     eg_server_health_t *health;
@@ -137,15 +138,22 @@ static int name_is(const eg_http_header_t *h, const char *lit)
     return h->name_len == n && strncasecmp(h->name, lit, n) == 0;
 }
 
-/* Headers that describe one hop and never cross the gateway (RFC 9110 7.6.1),
- * including any the Connection header names. */
-static int hop_by_hop(const eg_http_header_t *h, const eg_http1_msg_t *m)
+/* The fixed hop-by-hop headers (RFC 9110 7.6.1). */
+static int hop_by_hop_plain(const eg_http_header_t *h)
 {
     static const char *const hop[] = {"connection", "keep-alive", "proxy-connection", "te",
                                       "trailer", "transfer-encoding", "upgrade",
                                       "proxy-authenticate", "proxy-authorization", NULL};
     for (const char *const *p = hop; *p; p++)
         if (name_is(h, *p)) return 1;
+    return 0;
+}
+
+/* Headers that never cross the gateway: the fixed ones and any the
+ * Connection header names. */
+static int hop_by_hop(const eg_http_header_t *h, const eg_http1_msg_t *m)
+{
+    if (hop_by_hop_plain(h)) return 1;
     const eg_http_header_t *conn = eg_http1_header(m, "connection");
     if (conn && h->name_len < 64) {
         char tok[64];
@@ -176,6 +184,28 @@ static void write_cb(uv_write_t *req, int status)
         else if (c->state != C_CLOSING) conn_write_done(c);
     }
     free(wr);
+}
+
+/* A write buffer the caller fills in place (no second copy); NULL on OOM. */
+static wreq_t *wreq_new(void *owner, int is_up, size_t cap)
+{
+    wreq_t *wr = malloc(sizeof(*wr) + cap);
+    if (wr) {
+        wr->owner = owner;
+        wr->is_up = is_up;
+    }
+    return wr;
+}
+
+static int wreq_send(uv_stream_t *s, wreq_t *wr, size_t n, int *pending)
+{
+    uv_buf_t b = uv_buf_init(wr->data, (unsigned)n);
+    if (uv_write(&wr->req, s, &b, 1, write_cb) != 0) {
+        free(wr);
+        return -1;
+    }
+    (*pending)++;
+    return 0;
 }
 
 /* Queues a copy of data on the stream; -1 when it cannot. */
@@ -776,7 +806,7 @@ static void pool_put(up_t *u)
     u->next = POOL(u->w);
     POOL(u->w) = u;
     uv_timer_start(&u->timer, up_timeout, u->keepalive_ms, 0);
-    eg__up_reading(u, 1); /* an idle connection that closes is noticed and dropped */
+    /* still reading: an idle connection that closes is noticed and dropped */
 }
 
 static up_t *pool_take(eg_worker_t *w, const char *key)
@@ -817,8 +847,9 @@ static int send_request_head(up_t *u, conn_t *c, const eg_hostport_t *srv)
     const eg_upstream_cfg_t *ucfg = &c->gw->cfg->upstreams[c->route->upstream];
     const eg_config_t *cfg = c->gw->cfg;
     size_t cap = c->off + 1024;
-    char *out = malloc(cap);
-    if (!out) return -1;
+    wreq_t *wr = wreq_new(u, 1, cap);
+    if (!wr) return -1;
+    char *out = wr->data;
     size_t at = 0;
     memcpy(out, c->req.method, c->req.method_len);
     at = c->req.method_len;
@@ -842,9 +873,10 @@ static int send_request_head(up_t *u, conn_t *c, const eg_hostport_t *srv)
     const char *xff = NULL;
     size_t xffl = 0;
     const eg_http_header_t *host = eg_http1_header(&c->req, "host");
+    const eg_http_header_t *conn_hdr = eg_http1_header(&c->req, "connection");
     for (size_t i = 0; i < c->req.nheaders; i++) {
         const eg_http_header_t *h = &c->req.headers[i];
-        if (hop_by_hop(h, &c->req) || name_is(h, "content-length") || name_is(h, "expect") ||
+        if ((conn_hdr ? hop_by_hop(h, &c->req) : hop_by_hop_plain(h)) || name_is(h, "content-length") || name_is(h, "expect") ||
             name_is(h, "traceparent") || name_is(h, "x-forwarded-proto") ||
             name_is(h, "forwarded") || name_is(h, "host") ||
             (h->name_len == strlen(cfg->request_id_header) &&
@@ -862,8 +894,7 @@ static int send_request_head(up_t *u, conn_t *c, const eg_hostport_t *srv)
     if (ucfg->host_mode == EG_HOST_FIXED) {
         at = HDR_LIT(out, at, cap, "Host", ucfg->host, strlen(ucfg->host));
     } else if (ucfg->host_mode == EG_HOST_REWRITE || !host) {
-        n = snprintf(tmp, sizeof(tmp), strchr(srv->host, ':') ? "[%s]:%d" : "%s:%d", srv->host, srv->port);
-        at = HDR_LIT(out, at, cap, "Host", tmp, (size_t)n);
+        at = HDR_LIT(out, at, cap, "Host", srv->addr, strlen(srv->addr));
     } else {
         at = HDR_LIT(out, at, cap, "Host", host->value, host->value_len);
     }
@@ -887,14 +918,12 @@ static int send_request_head(up_t *u, conn_t *c, const eg_hostport_t *srv)
     }
     at = HDR_LIT(out, at, cap, "Connection", "keep-alive", 10);
     if (at + 2 > cap) {
-        free(out);
+        free(wr);
         return -1;
     }
     out[at++] = '\r';
     out[at++] = '\n';
-    int rc = to_up(u, out, at);
-    free(out);
-    return rc;
+    return wreq_send((uv_stream_t *)&u->tcp, wr, at, &u->wpending);
 }
 
 /* The connection is usable: send the head, start streaming the body, wait for the answer. */
@@ -902,13 +931,8 @@ static void up_ready(up_t *u)
 {
     conn_t *c = u->c;
     const eg_upstream_cfg_t *ucfg = &c->gw->cfg->upstreams[c->route->upstream];
-    const eg_hostport_t *srv = NULL;
-    for (size_t i = 0; i < ucfg->nservers; i++) {
-        char key[300];
-        snprintf(key, sizeof(key), "%s:%d", ucfg->servers[i].host, ucfg->servers[i].port);
-        if (strcmp(key, u->key) == 0) srv = &ucfg->servers[i];
-    }
-    if (!srv || send_request_head(u, c, srv) != 0) {
+    const eg_hostport_t *srv = &ucfg->servers[u->sidx];
+    if (send_request_head(u, c, srv) != 0) {
         up_failed(u, FAIL_RESET);
         return;
     }
@@ -979,12 +1003,13 @@ static void proxy_start(conn_t *c)
     if (si < 32) c->tried |= 1u << si;
     c->attempts++;
     const eg_hostport_t *srv = &ucfg->servers[si];
-    char key[300];
-    snprintf(key, sizeof(key), "%s:%d", srv->host, srv->port);
-    snprintf(c->upstream, sizeof(c->upstream), "%s", key);
-    client_reading(c, 0); /* the body waits in the socket until the upstream is ready */
+    const char *key = srv->addr;
+    memcpy(c->upstream, key, strlen(key) + 1);
+    /* a body waits in the socket until the upstream is ready (so a retry is safe) */
+    if (!c->body_done) client_reading(c, 0);
     up_t *u = pool_take(c->w, key);
     if (u) {
+        u->sidx = si;
         u->c = c;
         u->reused = 1;
         u->got_bytes = 0;
@@ -1006,6 +1031,7 @@ static void proxy_start(conn_t *c)
     u->health = &gw->health[ui][si];
     u->keepalive_ms = ucfg->keepalive_timeout_ms;
     u->keepalive_max = ucfg->keepalive;
+    u->sidx = si;
     snprintf(u->key, sizeof(u->key), "%s", key);
     uv_tcp_init(&c->w->loop, &u->tcp);
     uv_timer_init(&c->w->loop, &u->timer);
@@ -1096,7 +1122,6 @@ static void up_done(up_t *u)
     c->up = NULL;
     if (!c->body_done) c->keep_alive = 0; /* the upstream answered before the body ended */
     if (u->keep_alive && c->body_done && u->framing != EG_FRAMING_UNTIL_CLOSE) {
-        eg__up_reading(u, 0);
         pool_put(u);
     } else {
         u->c = NULL;
@@ -1105,20 +1130,25 @@ static void up_done(up_t *u)
     conn_finish(c);
 }
 
-/* Response body bytes to the client, as framed by the upstream. */
-static void stream_body(up_t *u, const char *data, size_t n)
+/* Copies the response body bytes in data[0..n) that belong to this response
+ * to out (which has room for n bytes), following the upstream's framing:
+ * a Content-Length countdown, validated chunked bytes (decoded for HTTP/1.0
+ * clients), or everything until close. *done is set at the end of the body.
+ * Returns -1 when the upstream's framing is broken. */
+static int frame_body(up_t *u, const char *data, size_t n, char *out, size_t *outlen, int *done)
 {
-    conn_t *c = u->c;
-    int done = 0;
+    size_t o = 0;
+    *done = 0;
     switch (u->framing) {
-    case EG_FRAMING_NONE: done = 1; break;
+    case EG_FRAMING_NONE: *done = 1; break;
     case EG_FRAMING_LENGTH: {
         size_t take = n < u->left ? n : (size_t)u->left;
-        if (take && to_client(c, data, take) != 0) goto fail;
+        memcpy(out, data, take);
+        o = take;
         u->left -= take;
         if (u->left == 0) {
             if (take < n) u->keep_alive = 0; /* bytes past the end: do not reuse */
-            done = 1;
+            *done = 1;
         }
         break;
     }
@@ -1126,20 +1156,22 @@ static void stream_body(up_t *u, const char *data, size_t n)
         size_t pos = 0;
         while (pos < n) {
             const char *d;
-            size_t dl, used;
+            size_t dl = 0, used = 0;
             int rc;
             if (u->dechunk) {
                 rc = eg_chunked_data(&u->ck, data + pos, n - pos, EG_MAX_TRAILER, &used, &d, &dl);
-                if (dl && to_client(c, d, dl) != 0) goto fail;
+                memcpy(out + o, d ? d : "", dl);
+                o += dl;
             } else {
                 rc = eg_chunked_feed(&u->ck, data + pos, n - pos, EG_MAX_TRAILER, &used);
-                if (used && to_client(c, data + pos, used) != 0) goto fail;
+                memcpy(out + o, data + pos, used);
+                o += used;
             }
             pos += used;
-            if (rc == EG_EPARSE) goto fail;
+            if (rc == EG_EPARSE) return -1;
             if (rc == EG_OK) {
                 if (pos < n) u->keep_alive = 0;
-                done = 1;
+                *done = 1;
                 break;
             }
             if (used == 0) break;
@@ -1147,53 +1179,99 @@ static void stream_body(up_t *u, const char *data, size_t n)
         break;
     }
     case EG_FRAMING_UNTIL_CLOSE:
-        if (to_client(c, data, n) != 0) goto fail;
+        memcpy(out, data, n);
+        o = n;
         break;
+    }
+    *outlen = o;
+    return 0;
+}
+
+/* Sends what frame_body() put after `at` bytes already in wr, then finishes
+ * the response or applies backpressure. */
+static void send_framed(up_t *u, wreq_t *wr, size_t at, const char *data, size_t n)
+{
+    conn_t *c = u->c;
+    size_t o = 0;
+    int done = 0;
+    if (frame_body(u, data, n, wr->data + at, &o, &done) != 0) {
+        free(wr);
+        conn_close(c); /* the response has started: all we can do is cut it */
+        return;
+    }
+    c->bytes_out += at + o;
+    if (at + o == 0) free(wr);
+    else if (wreq_send((uv_stream_t *)&c->tcp, wr, at + o, &c->wpending) != 0) {
+        conn_close(c);
+        return;
     }
     if (done) {
         up_done(u);
         return;
     }
     if (queued(&c->tcp) > EG_HIGH_WATER) eg__up_reading(u, 0);
-    return;
-fail:
-    conn_close(c); /* the response has started: all we can do is cut it */
 }
 
-/* Writes the response head to the client: hop-by-hop headers removed, the
- * request id added, framing and connection re-stated for this hop. */
-static int send_response_head(up_t *u, conn_t *c)
+static void stream_body(up_t *u, const char *data, size_t n)
+{
+    wreq_t *wr = wreq_new(u->c, 0, n ? n : 1);
+    if (!wr) {
+        conn_close(u->c);
+        return;
+    }
+    send_framed(u, wr, 0, data, n);
+}
+
+/* Writes the response head to the client, with the first body bytes in the
+ * same write: hop-by-hop headers removed, the request id added, framing and
+ * connection re-stated for this hop. */
+static void send_response(up_t *u, conn_t *c, const char *body, size_t blen)
 {
     const eg_http1_msg_t *r = &u->resp;
     const eg_config_t *cfg = c->gw->cfg;
     size_t cap = r->head_len + 512;
-    char *out = malloc(cap);
-    if (!out) return -1;
-    int n = snprintf(out, cap, "HTTP/1.1 %d %.*s\r\n", r->status, (int)r->reason_len, r->reason);
-    size_t at = (size_t)n;
+    wreq_t *wr = wreq_new(c, 0, cap + blen);
+    if (!wr) {
+        conn_close(c);
+        return;
+    }
+    char *out = wr->data;
+    size_t at = 0;
+    memcpy(out, "HTTP/1.1 ", 9);
+    out[9] = (char)('0' + r->status / 100);
+    out[10] = (char)('0' + r->status / 10 % 10);
+    out[11] = (char)('0' + r->status % 10);
+    out[12] = ' ';
+    at = 13;
+    size_t rl = r->reason_len < 128 ? r->reason_len : 128;
+    memcpy(out + at, r->reason, rl);
+    at += rl;
+    out[at++] = '\r';
+    out[at++] = '\n';
+    const eg_http_header_t *conn_hdr = eg_http1_header(r, "connection");
+    size_t ridlen = strlen(cfg->request_id_header);
     for (size_t i = 0; i < r->nheaders; i++) {
         const eg_http_header_t *h = &r->headers[i];
-        if (hop_by_hop(h, r) || (h->name_len == strlen(cfg->request_id_header) &&
-                                 strncasecmp(h->name, cfg->request_id_header, h->name_len) == 0))
+        if ((conn_hdr ? hop_by_hop(h, r) : hop_by_hop_plain(h)) ||
+            (h->name_len == ridlen && strncasecmp(h->name, cfg->request_id_header, ridlen) == 0))
             continue;
         if (u->dechunk && name_is(h, "content-length")) continue;
         at = hdr(out, at, cap, h->name, h->name_len, h->value, h->value_len);
     }
-    at = hdr(out, at, cap, cfg->request_id_header, strlen(cfg->request_id_header), c->reqid, strlen(c->reqid));
+    at = hdr(out, at, cap, cfg->request_id_header, ridlen, c->reqid, strlen(c->reqid));
     if (u->framing == EG_FRAMING_CHUNKED && !u->dechunk)
         at = HDR_LIT(out, at, cap, "Transfer-Encoding", "chunked", 7);
     if (u->framing == EG_FRAMING_UNTIL_CLOSE || u->dechunk) c->keep_alive = 0;
     at = c->keep_alive ? HDR_LIT(out, at, cap, "Connection", "keep-alive", 10)
                        : HDR_LIT(out, at, cap, "Connection", "close", 5);
     if (at + 2 > cap) {
-        free(out);
-        return -1;
+        free(wr);
+        conn_close(c);
+        return;
     }
     out[at++] = '\r';
     out[at++] = '\n';
-    int rc = to_client(c, out, at);
-    free(out);
-    return rc;
+    send_framed(u, wr, at, body, blen);
 }
 
 static void up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
@@ -1249,15 +1327,11 @@ static void up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
             memset(&u->ck, 0, sizeof(u->ck));
             c->status = u->resp.status;
             c->response_started = 1;
-            if (send_response_head(u, c) != 0) {
-                conn_close(c);
-                return;
-            }
             u->state = UP_BODY;
             uv_timer_start(&u->timer, up_timeout, u->ucfg->timeout_ms, 0);
             size_t rest = u->len - (size_t)rc;
             u->len = 0;
-            stream_body(u, u->buf + rc, rest);
+            send_response(u, c, u->buf + rc, rest);
             return;
         }
     }
