@@ -197,9 +197,24 @@ static wreq_t *wreq_new(void *owner, int is_up, size_t cap)
     return wr;
 }
 
+/* Sends wr's first n bytes. Most writes complete at once: uv_try_write()
+ * then spares the write request, its callback and the epoll_ctl() libuv
+ * does around every queued write. Whatever is left is queued in order. */
 static int wreq_send(uv_stream_t *s, wreq_t *wr, size_t n, int *pending)
 {
+    size_t off = 0;
     uv_buf_t b = uv_buf_init(wr->data, (unsigned)n);
+    int k = uv_try_write(s, &b, 1);
+    if (k == (int)n) {
+        free(wr);
+        return 0;
+    }
+    if (k > 0) off = (size_t)k;
+    else if (k != UV_EAGAIN && k != UV_ENOSYS) {
+        free(wr);
+        return -1;
+    }
+    b = uv_buf_init(wr->data + off, (unsigned)(n - off));
     if (uv_write(&wr->req, s, &b, 1, write_cb) != 0) {
         free(wr);
         return -1;
@@ -208,16 +223,20 @@ static int wreq_send(uv_stream_t *s, wreq_t *wr, size_t n, int *pending)
     return 0;
 }
 
-/* Queues a copy of data on the stream; -1 when it cannot. */
+/* Sends data on the stream, copying what cannot be written at once; -1 on error. */
 static int queue(uv_stream_t *s, void *owner, int is_up, int *pending, const char *data, size_t n)
 {
     if (n == 0) return 0;
-    wreq_t *wr = malloc(sizeof(*wr) + n);
+    size_t off = 0;
+    uv_buf_t b = uv_buf_init((char *)data, (unsigned)n);
+    int k = uv_try_write(s, &b, 1);
+    if (k == (int)n) return 0;
+    if (k > 0) off = (size_t)k;
+    else if (k != UV_EAGAIN && k != UV_ENOSYS) return -1;
+    wreq_t *wr = wreq_new(owner, is_up, n - off);
     if (!wr) return -1;
-    wr->owner = owner;
-    wr->is_up = is_up;
-    memcpy(wr->data, data, n);
-    uv_buf_t b = uv_buf_init(wr->data, (unsigned)n);
+    memcpy(wr->data, data + off, n - off);
+    b = uv_buf_init(wr->data, (unsigned)(n - off));
     if (uv_write(&wr->req, s, &b, 1, write_cb) != 0) {
         free(wr);
         return -1;
@@ -1103,8 +1122,9 @@ static void forward_body(conn_t *c)
     c->off += take;
     if (c->off == c->len) c->len = c->off = c->req.head_len; /* reuse the space after the head */
     if (c->body_done) client_timer(c, T_NONE);
-    /* backpressure: a slow upstream stops the client */
+    /* backpressure: a slow upstream stops the client; room again lets it go on */
     if (queued(&u->tcp) > EG_HIGH_WATER) client_reading(c, 0);
+    else if (!c->body_done) client_reading(c, 1);
 }
 
 static void up_write_done(up_t *u)
