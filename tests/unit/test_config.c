@@ -1,0 +1,193 @@
+/* test_config.c - the gateway configuration: defaults, values, and every
+ * kind of problem reported with its position. */
+#include "testutil.h"
+
+#include <unistd.h>
+
+#include "config.h"
+
+static const char minimal[] = "listen: 127.0.0.1:8080\n"
+                              "upstreams:\n"
+                              "  a: { servers: [127.0.0.1:9000] }\n"
+                              "routes:\n"
+                              "  - { path: /v1/, upstream: a }\n";
+
+static eg_config_t *parse_ok(const char *text)
+{
+    char err[512] = "";
+    eg_config_t *cfg = NULL;
+    int rc = eg_config_parse(text, strlen(text), "c.yaml", &cfg, err, sizeof(err));
+    if (rc != EG_OK) fail_msg("rejected: %s", err);
+    return cfg;
+}
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    eg_config_t *cfg = parse_ok(minimal);
+    assert_string_equal(cfg->listen.host, "127.0.0.1");
+    assert_int_equal(cfg->listen.port, 8080);
+    assert_false(cfg->has_admin);
+    assert_int_equal(cfg->workers, sysconf(_SC_NPROCESSORS_ONLN));
+    assert_string_equal(eg_dialect_name(cfg->dialect), "problem");
+    assert_true(cfg->negotiate);
+    assert_false(cfg->expose_internal);
+    assert_int_equal(cfg->limits.header_timeout_ms, 10000);
+    assert_int_equal(cfg->limits.max_body_size, 10u << 20);
+    assert_int_equal(cfg->limits.max_header_size, 16384);
+    assert_string_equal(cfg->request_id_header, "X-Request-ID");
+    const eg_upstream_cfg_t *u = &cfg->upstreams[0];
+    assert_string_equal(u->name, "a");
+    assert_int_equal(u->connect_timeout_ms, 2000);
+    assert_int_equal(u->timeout_ms, 30000);
+    assert_int_equal(u->retries, 1);
+    assert_int_equal(u->max_fails, 3);
+    assert_int_equal(u->keepalive, 32);
+    assert_string_equal(u->servers[0].addr, "127.0.0.1:9000");
+    const eg_route_cfg_t *r = &cfg->routes[0];
+    assert_string_equal(r->path, "/v1/");
+    assert_true(r->prefix);
+    assert_int_equal(r->methods, 0);
+    assert_true(r->normalize);
+    assert_false(r->maintenance);
+    eg_config_free(cfg);
+}
+
+static void test_demo_config_loads(void **state)
+{
+    (void)state;
+    char err[512];
+    eg_config_t *cfg = NULL;
+    assert_int_equal(eg_config_load("examples/demo.yaml", &cfg, err, sizeof(err)), EG_OK);
+    assert_true(cfg->has_admin);
+    assert_int_equal(cfg->admin_listen.port, 8081);
+    assert_int_equal(cfg->nupstreams, 3);
+    assert_int_equal(cfg->nroutes, 5);
+    assert_int_equal(cfg->upstreams[1].timeout_ms, 1000);
+    const eg_route_cfg_t *m = &cfg->routes[0];
+    assert_true(m->maintenance);
+    assert_int_equal(m->maintenance_retry_after, 300);
+    assert_string_equal(m->maintenance_until, "2030-01-01T06:00:00Z");
+    assert_int_equal(cfg->routes[1].methods, EG_M_GET | EG_M_HEAD);
+    assert_false(cfg->routes[1].prefix);
+    assert_int_equal(cfg->nredact, 2);
+    eg_config_free(cfg);
+}
+
+static void test_values_are_read(void **state)
+{
+    (void)state;
+    eg_config_t *cfg = parse_ok(
+        "listen: \"[::1]:8443\"\nadmin_listen: :9901\nworkers: 3\n"
+        "errors: { dialect: typed, negotiate: false, docs_url: \"https://x/{code}\" }\n"
+        "limits: { header_timeout: 500ms, max_body_size: 2MB, max_headers: 50, max_uri: 4KiB }\n"
+        "request_id: { header: X-Correlation-ID, trust_inbound: false }\n"
+        "upstreams:\n  b: { servers: [\"[::1]:9000\", localhost:9001], retries: 0, host: rewrite, keepalive: 0 }\n"
+        "  c: { servers: [10.0.0.1:80], host: api.internal }\n"
+        "routes:\n  - { path: /x/*, upstream: b, methods: [POST, DELETE], dialect: jsonapi }\n"
+        "  - { path: /exact, match: exact, upstream: c, maintenance: { retry_after: 2m } }\n");
+    assert_string_equal(cfg->listen.host, "::1");
+    assert_string_equal(cfg->admin_listen.host, "0.0.0.0");
+    assert_int_equal(cfg->workers, 3);
+    assert_string_equal(eg_dialect_name(cfg->dialect), "typed");
+    assert_false(cfg->negotiate);
+    assert_string_equal(eg_catalog_docs_template(cfg->catalog), "https://x/{code}");
+    assert_int_equal(cfg->limits.header_timeout_ms, 500);
+    assert_int_equal(cfg->limits.max_body_size, 2000000);
+    assert_int_equal(cfg->limits.max_uri, 4096);
+    assert_string_equal(cfg->request_id_header, "X-Correlation-ID");
+    assert_false(cfg->trust_request_id);
+    assert_string_equal(cfg->upstreams[0].servers[0].addr, "[::1]:9000");
+    assert_int_equal(cfg->upstreams[0].host_mode, EG_HOST_REWRITE);
+    assert_int_equal(cfg->upstreams[1].host_mode, EG_HOST_FIXED);
+    assert_string_equal(cfg->upstreams[1].host, "api.internal");
+    assert_string_equal(cfg->routes[0].path, "/x/");
+    assert_true(cfg->routes[0].prefix);
+    assert_int_equal(cfg->routes[0].methods, EG_M_POST | EG_M_DELETE);
+    assert_string_equal(eg_dialect_name(cfg->routes[0].dialect), "jsonapi");
+    assert_int_equal(cfg->routes[1].maintenance_retry_after, 120);
+    eg_config_free(cfg);
+}
+
+static void test_problems_are_reported_with_position(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *yaml, *want;
+    } cases[] = {
+        {"", "c.yaml:1:1: the configuration is empty"},
+        {"listen: 1.2.3.4\n", "c.yaml:1:9: invalid address '1.2.3.4'"},
+        {"listen: :99999\n", "c.yaml:1:9: invalid address ':99999'"},
+        {"listn: :80\n", "c.yaml:1:1: unknown key 'listn' in the configuration"},
+        {"listen: :80\nupstreams: {}\n", "c.yaml:2:12: missing 'upstreams:'"},
+        {"listen: :80\nupstreams:\n  a: { servers: [] }\nroutes: []\n", "c.yaml:3:17: upstream 'a' needs servers"},
+        {"listen: :80\nupstreams:\n  a: { servers: [api.example.com:80] }\n", "c.yaml:3:18: upstream server 'api.example.com' must be an IP address"},
+        {"listen: :80\nupstreams:\n  a: { servers: [127.0.0.1:1], timeout: 5 }\n", "c.yaml:3:41: invalid duration '5'"},
+        {"listen: :80\nupstreams:\n  a: { servers: [127.0.0.1:1], tiemout: 5s }\n", "c.yaml:3:32: unknown key 'tiemout' in upstream 'a'"},
+        {"listen: :80\nupstreams:\n  a: { servers: [127.0.0.1:1], retries: -1 }\n", "c.yaml:3:41: -1 is out of range 0..10"},
+        {"listen: :80\nupstreams:\n  a: { servers: [127.0.0.1:1] }\nroutes:\n  - { path: /x, upstream: b }\n", "c.yaml:5:27: unknown upstream 'b'"},
+        {"listen: :80\nupstreams:\n  a: { servers: [127.0.0.1:1] }\nroutes:\n  - { path: x, upstream: a }\n", "c.yaml:5:13: a route needs path"},
+        {"listen: :80\nupstreams:\n  a: { servers: [127.0.0.1:1] }\nroutes:\n  - { path: /x, upstream: a, methods: [FETCH] }\n", "c.yaml:5:40: unknown method 'FETCH'"},
+        {"listen: :80\nupstreams:\n  a: { servers: [127.0.0.1:1] }\nroutes:\n  - { path: /x, upstream: a }\n  - { path: /x, upstream: a }\n", "c.yaml:6:5: route /x duplicates the route at line 5"},
+        {"listen: :80\nerrors: { dialect: klingon }\nupstreams:\n  a: { servers: [127.0.0.1:1] }\n", "c.yaml:2:20: unknown dialect 'klingon'"},
+        {"listen: :80\nlimits: { max_body_size: 1.5MiB }\n", "c.yaml:2:26: invalid size '1.5MiB'"},
+        {"listen: :80\nlimits: { max_uri: 64KiB }\n", "c.yaml:2:20: max_uri must be smaller than max_header_size"},
+        {"listen: :80\nworkers: many\n", "c.yaml:2:10: expected an integer, got 'many'"},
+        {"listen: :80\nupstreams:\n  a: { servers: [127.0.0.1:1] }\nroutes:\n  - { path: /x, upstream: a, maintenance: { until: tomorrow } }\n", "c.yaml:5:52: until must be an RFC 3339 UTC time"},
+        {"listen: :80\nupstreams:\n  a: { servers: [127.0.0.1:1] }\nroutes:\n  - { path: /x, upstream: a, auth: api_key }\n", "c.yaml:5:36: auth 'api_key' is not available in this version"},
+        {"listen: :80\nerrors: { catalog: /nonexistent/catalog.yaml }\n", "/nonexistent/catalog.yaml: No such file or directory"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char err[512] = "";
+        eg_config_t *cfg = NULL;
+        int rc = eg_config_parse(cases[i].yaml, strlen(cases[i].yaml), "c.yaml", &cfg, err, sizeof(err));
+        assert_int_not_equal(rc, EG_OK);
+        assert_null(cfg);
+        if (strncmp(err, cases[i].want, strlen(cases[i].want)) != 0)
+            fail_msg("case %zu: got '%s'\n want '%s'", i, err, cases[i].want);
+    }
+}
+
+static void test_relative_catalog_path_and_its_errors(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/eg-cfg-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char cat[256], conf[256];
+    snprintf(cat, sizeof(cat), "%s/cat.yaml", dir);
+    snprintf(conf, sizeof(conf), "%s/gw.yaml", dir);
+    FILE *f = fopen(cat, "w");
+    fputs("codes:\n  out_of_stock: { status: 409 }\n", f);
+    fclose(f);
+    f = fopen(conf, "w");
+    fprintf(f, "listen: :80\nerrors: { catalog: cat.yaml }\nupstreams:\n  a: { servers: [127.0.0.1:1] }\n"
+               "routes:\n  - { path: /, upstream: a }\n");
+    fclose(f);
+    char err[512];
+    eg_config_t *cfg = NULL;
+    assert_int_equal(eg_config_load(conf, &cfg, err, sizeof(err)), EG_OK);
+    assert_non_null(eg_catalog_find(cfg->catalog, "out_of_stock"));
+    eg_config_free(cfg);
+    f = fopen(cat, "w");
+    fputs("codes:\n  out_of_stock: { status: 200 }\n", f);
+    fclose(f);
+    assert_int_equal(eg_config_load(conf, &cfg, err, sizeof(err)), EG_EPARSE);
+    char want[300];
+    snprintf(want, sizeof(want), "%s:2:27: 200 is out of range", cat);
+    if (strncmp(err, want, strlen(want)) != 0) fail_msg("got '%s'", err);
+    unlink(cat);
+    unlink(conf);
+    rmdir(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_demo_config_loads),
+        cmocka_unit_test(test_values_are_read),
+        cmocka_unit_test(test_problems_are_reported_with_position),
+        cmocka_unit_test(test_relative_catalog_path_and_its_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
