@@ -1,27 +1,44 @@
-/* http1.c - strict zero-copy HTTP/1.1 parsing (see http1.h).
+/* http1.c - strict, zero-copy, incremental HTTP/1.1 parsing (see http1.h).
  *
- * The head is parsed only once it is complete: first the end-of-head CRLFCRLF
- * is searched with memchr from where the previous call stopped, then the
- * whole head is checked in one pass with table-driven character classes.
- * Limits are enforced before completion, so a client sending an endless head
- * is refused as soon as it crosses the limit (431, or 414 while still in an
- * over-long request line).
+ * How a head is parsed. One function, parse_head(), checks a whole head in a
+ * single forward pass: start line, then each field line, then the framing
+ * headers collected on the way. It runs in one of two modes:
+ *
+ *  - optimistic: on the first call for a message (*scanned == 0) it parses
+ *    the bytes directly, which is the common case where one read() brings
+ *    the whole head. Success there is exactly what the careful path below
+ *    would conclude (the pass only succeeds on a CRLF-only head ending at its
+ *    first empty line, within max_head), so the fast answer is returned;
+ *    anything else (incomplete, malformed) falls through to the careful path.
+ *  - careful: the end of the head (CRLFCRLF) is first searched with memchr,
+ *    from where the previous call stopped, refusing a bare LF on the way;
+ *    the head is parsed once complete. Its verdict does not depend on how the
+ *    bytes were split across calls, and a byte-by-byte client costs linear
+ *    time. Limits are enforced on incomplete heads too (414, 431).
+ *
+ * Inner loops are table-driven (one static class table, no per-byte calls);
+ * field values and request-targets, which are most of a head's bytes, are
+ * checked eight bytes at a time with word-sized bit tricks (SWAR) that find
+ * the first byte outside the class, then the table confirms it.
+ *
+ * The chunked decoder is a byte state machine over framing bytes and hands
+ * out data runs as slices of the caller's buffer without touching them.
  */
 #include "errgate/http1.h"
 
+#include <limits.h>
 #include <string.h>
-#include <strings.h>
 
-/* Character classes. */
-#define C_TCHAR 1 /* token character (RFC 9110 5.6.2) */
-#define C_VCHAR 2 /* visible, SP, HTAB or obs-text: allowed in field values */
-#define C_TARGET 4 /* allowed in a request-target: visible ASCII */
-#define C_HEX 8
+/* Character classes (RFC 9110 5.6.2, 5.5; RFC 9112 3.2). */
+#define C_TCHAR 1  /* token character */
+#define C_VALUE 2  /* field value: VCHAR, SP, HTAB, obs-text */
+#define C_TARGET 4 /* request-target: visible ASCII but '#' (no fragments) */
+#define C_HEX 8    /* hex digit */
 
-/* generated: C_TCHAR | C_VCHAR | C_TARGET | C_HEX per byte */
+/* generated: C_TCHAR | C_VALUE | C_TARGET | C_HEX per byte */
 static const unsigned char cls[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    2, 7, 6, 7, 7, 7, 7, 7, 6, 6, 7, 7, 6, 7, 7, 6, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 6, 6, 6, 6, 6, 6,
+    2, 7, 6, 3, 7, 7, 7, 7, 6, 6, 7, 7, 6, 7, 7, 6, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 6, 6, 6, 6, 6, 6,
     6, 15, 15, 15, 15, 15, 15, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 6, 6, 6, 7, 7,
     7, 15, 15, 15, 15, 15, 15, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 6, 7, 6, 7, 0,
     2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
@@ -29,6 +46,161 @@ static const unsigned char cls[256] = {
     2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
     2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
 };
+
+#define IS(c, k) (cls[(unsigned char)(c)] & (k))
+
+/* Reasons shared by both parse modes (the careful path must say the same). */
+static const char R_BARE_LF[] = "bare LF (lines must end with CRLF)";
+static const char R_TARGET_LONG[] = "request-target too long";
+static const char R_HEAD_LARGE[] = "header section too large";
+
+/* --- scanning many bytes at a time -------------------------------------- */
+
+/* Each scanner returns the offset of the first byte in [p, end) outside its
+ * class, or end. With SSE2 (every x86-64) 16 bytes are classified per step
+ * and the first outsider is found exactly; elsewhere a portable 8-byte
+ * word test (SWAR) finds a candidate and the class table confirms it. */
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+
+#define V16(c) _mm_set1_epi8((char)(c))
+/* unsigned byte compares: x <= c and x >= c */
+#define LE(x, c) _mm_cmpeq_epi8(_mm_min_epu8((x), V16(c)), (x))
+#define GE(x, c) _mm_cmpeq_epi8(_mm_max_epu8((x), V16(c)), (x))
+
+static inline __m128i load16(const char *p)
+{
+    return _mm_loadu_si128((const __m128i *)(const void *)p);
+}
+
+/* Why: field values are most of a head; skipping them 16 bytes at a time is
+ * what makes the parser faster than a per-byte state machine. Stops at CTL
+ * bytes other than HTAB, and at DEL. */
+static size_t scan_value(const char *buf, size_t p, size_t end)
+{
+    while (end - p >= 16) {
+        __m128i x = load16(buf + p);
+        __m128i bad = _mm_or_si128(_mm_andnot_si128(_mm_cmpeq_epi8(x, V16('\t')), LE(x, 0x1f)),
+                                   _mm_cmpeq_epi8(x, V16(0x7f)));
+        int mask = _mm_movemask_epi8(bad);
+        if (mask) return p + (size_t)__builtin_ctz((unsigned)mask);
+        p += 16;
+    }
+    while (p < end && IS(buf[p], C_VALUE)) p++;
+    return p;
+}
+
+/* Request-target bytes: visible ASCII except '#'. */
+static size_t scan_target(const char *buf, size_t p, size_t end)
+{
+    while (end - p >= 16) {
+        __m128i x = load16(buf + p);
+        __m128i bad = _mm_or_si128(_mm_or_si128(LE(x, 0x20), GE(x, 0x7f)), _mm_cmpeq_epi8(x, V16('#')));
+        int mask = _mm_movemask_epi8(bad);
+        if (mask) return p + (size_t)__builtin_ctz((unsigned)mask);
+        p += 16;
+    }
+    while (p < end && IS(buf[p], C_TARGET)) p++;
+    return p;
+}
+
+/* Field names: skips the common [A-Za-z0-9-] 16 at a time; the class table
+ * takes over at the first other byte (usually the colon). */
+static size_t scan_name(const char *buf, size_t p, size_t end)
+{
+    while (end - p >= 16) {
+        __m128i x = load16(buf + p);
+        __m128i low = _mm_or_si128(x, V16(0x20));
+        __m128i alpha = LE(_mm_sub_epi8(low, V16('a')), 'z' - 'a');
+        __m128i digit = LE(_mm_sub_epi8(x, V16('0')), 9);
+        __m128i ok = _mm_or_si128(_mm_or_si128(alpha, digit), _mm_cmpeq_epi8(x, V16('-')));
+        int mask = _mm_movemask_epi8(ok) ^ 0xffff;
+        if (mask) {
+            p += (size_t)__builtin_ctz((unsigned)mask);
+            break;
+        }
+        p += 16;
+    }
+    while (p < end && IS(buf[p], C_TCHAR)) p++;
+    return p;
+}
+
+#else /* portable word-at-a-time version */
+
+#define L8 0x0101010101010101ULL
+#define H8 0x8080808080808080ULL
+/* High bit set in the lowest byte of x that is < n (n <= 128) or zero; the
+ * lowest flagged byte is exact, bytes above it may be flagged spuriously. */
+#define SWAR_LESS(x, n) (((x) - L8 * (n)) & ~(x) & H8)
+#define SWAR_ZERO(x) (((x) - L8) & ~(x) & H8)
+
+static inline uint64_t load8(const char *p)
+{
+    uint64_t x;
+    memcpy(&x, p, 8); /* one unaligned load */
+    return x;
+}
+
+/* Offset of the first flagged byte; 0 where byte order makes that costly,
+ * which only means the byte loop after it starts earlier. */
+static inline size_t first_flag(uint64_t mask)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return (size_t)__builtin_ctzll(mask) >> 3;
+#else
+    (void)mask;
+    return 0;
+#endif
+}
+
+/* Why: see the SSE2 version. HTAB is valid but flagged by the word test, so
+ * the byte loop resumes the word loop after at most 8 bytes. */
+static size_t scan_value(const char *buf, size_t p, size_t end)
+{
+    for (;;) {
+        while (end - p >= 8) {
+            uint64_t x = load8(buf + p);
+            uint64_t bad = SWAR_LESS(x, 0x20) | SWAR_ZERO(x ^ (L8 * 0x7f));
+            if (bad) {
+                p += first_flag(bad);
+                break;
+            }
+            p += 8;
+        }
+        size_t stop = end - p > 8 ? p + 8 : end;
+        while (p < stop && IS(buf[p], C_VALUE)) p++;
+        if (p < stop || p == end) return p;
+    }
+}
+
+static size_t scan_target(const char *buf, size_t p, size_t end)
+{
+    for (;;) {
+        while (end - p >= 8) {
+            uint64_t x = load8(buf + p);
+            uint64_t bad = SWAR_LESS(x, 0x21) | (x & H8) | SWAR_ZERO(x ^ (L8 * 0x7f)) |
+                           SWAR_ZERO(x ^ (L8 * '#'));
+            if (bad) {
+                p += first_flag(bad);
+                break;
+            }
+            p += 8;
+        }
+        size_t stop = end - p > 8 ? p + 8 : end;
+        while (p < stop && IS(buf[p], C_TARGET)) p++;
+        if (p < stop || p == end) return p;
+    }
+}
+
+static size_t scan_name(const char *buf, size_t p, size_t end)
+{
+    while (p < end && IS(buf[p], C_TCHAR)) p++;
+    return p;
+}
+#endif
+
+/* --- small helpers ------------------------------------------------------- */
 
 static int fail(eg_http1_msg_t *m, eg_http1_error_t err, const char *why, size_t at)
 {
@@ -38,8 +210,354 @@ static int fail(eg_http1_msg_t *m, eg_http1_error_t err, const char *why, size_t
     return EG_EPARSE;
 }
 
+/* Case-insensitive compare of s[0..n) with a lowercase literal of length n.
+ * Folding with |0x20 is exact here: the literals hold only letters, digits
+ * and '-', and the bytes that fold onto those (CR, DLE, DC1...) cannot occur
+ * in a field name or value. */
+static inline int lower_eq(const char *s, const char *lit, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)(s[i] | 0x20) != (unsigned char)lit[i]) return 0;
+    return 1;
+}
+
+static inline int ascii_lower(int c)
+{
+    return c >= 'A' && c <= 'Z' ? c + 32 : c;
+}
+
+int eg_http1_has_token(const char *v, size_t n, const char *token)
+{
+    size_t tl = strlen(token), i = 0;
+    while (i < n) {
+        while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ',')) i++;
+        size_t s = i;
+        while (i < n && v[i] != ',') i++;
+        size_t e = i;
+        while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t')) e--;
+        if (e - s != tl) continue;
+        size_t k = 0;
+        while (k < tl && ascii_lower((unsigned char)v[s + k]) == ascii_lower((unsigned char)token[k]))
+            k++;
+        if (k == tl) return 1;
+    }
+    return 0;
+}
+
+const eg_http_header_t *eg_http1_header(const eg_http1_msg_t *m, const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; i < m->nheaders; i++) {
+        const eg_http_header_t *h = &m->headers[i];
+        if (h->name_len != n) continue;
+        size_t k = 0;
+        while (k < n && ascii_lower((unsigned char)h->name[k]) == ascii_lower((unsigned char)name[k]))
+            k++;
+        if (k == n) return h;
+    }
+    return NULL;
+}
+
+int eg_http1_error_status(eg_http1_error_t err)
+{
+    switch (err) {
+    case EG_HTTP1_OK: return 0;
+    case EG_HTTP1_URI_TOO_LONG: return 414;
+    case EG_HTTP1_HEADERS_TOO_LARGE: return 431;
+    case EG_HTTP1_VERSION_NOT_SUPPORTED: return 505;
+    case EG_HTTP1_BAD_REQUEST: break;
+    }
+    return 400;
+}
+
+/* Why: RFC 9112 6.1 lets a response combine codings, but the final one must
+ * be chunked or the body length is unknowable; a request may only say
+ * "chunked" (anything else is 400 by our policy, not 501). Returns 1 when
+ * the Transfer-Encoding value v[0..n) is acceptable. */
+static int te_is_final_chunked(const char *v, size_t n, int is_request)
+{
+    if (is_request) return n == 7 && lower_eq(v, "chunked", 7);
+    int chunked = 0, last = 0;
+    size_t i = 0;
+    while (i < n) {
+        while (i < n && (v[i] == ' ' || v[i] == '\t')) i++;
+        size_t s = i;
+        while (i < n && IS(v[i], C_TCHAR)) i++;
+        if (i == s) return 0; /* empty member, parameters, garbage */
+        last = i - s == 7 && lower_eq(v + s, "chunked", 7);
+        chunked += last;
+        while (i < n && (v[i] == ' ' || v[i] == '\t')) i++;
+        if (i < n && v[i++] != ',') return 0;
+        if (i == n && v[n - 1] == ',') return 0;
+    }
+    return chunked == 1 && last;
+}
+
+/* --- the head ------------------------------------------------------------ */
+
+/* What the header loop collects for the framing decision. */
+typedef struct {
+    int n_cl, n_te, n_host;
+    int conn_close, conn_keep, conn_upgrade, has_upgrade;
+    size_t cl_at, te_at, host_at; /* offset of the last such header line */
+    const char *cl, *te;
+    size_t cl_len, te_len;
+} fields_t;
+
+/* Running out of bytes: malformed when the head is known to be complete,
+ * otherwise more bytes may fix it. */
+#define SHORT(why) return complete ? fail(m, EG_HTTP1_BAD_REQUEST, (why), p) : EG_EAGAIN
+
+/* Parses field lines from buf[p] to the empty line that ends the head,
+ * within buf[0..end). Returns the head length, EG_EAGAIN (only when
+ * !complete) or EG_EPARSE. */
+static int parse_fields(const char *buf, size_t p, size_t end, int complete,
+                        const eg_http1_limits_t *lim, eg_http_header_t *hdrs, size_t hcap,
+                        fields_t *f, eg_http1_msg_t *m)
+{
+    size_t cap = lim->max_headers < hcap ? lim->max_headers : hcap;
+    size_t first = p;
+    for (;;) {
+        if (p >= end) SHORT("header section not terminated");
+        size_t line = p;
+        unsigned char c = (unsigned char)buf[p];
+        if (c == '\r') {
+            if (p + 1 >= end) SHORT("header section not terminated");
+            if (buf[p + 1] != '\n') return fail(m, EG_HTTP1_BAD_REQUEST, "bare CR in header", p);
+            return (int)(p + 2);
+        }
+        p = scan_name(buf, p, end);
+        if (p >= end) SHORT("invalid header name");
+        if (buf[p] != ':') {
+            unsigned char d = (unsigned char)buf[p];
+            if (p == line && (d == ' ' || d == '\t'))
+                return fail(m, EG_HTTP1_BAD_REQUEST,
+                            line == first ? "whitespace before the first header" : "obsolete line folding", p);
+            if (p > line && (d == ' ' || d == '\t'))
+                return fail(m, EG_HTTP1_BAD_REQUEST, "whitespace before colon", p);
+            if (d == '\n') return fail(m, EG_HTTP1_BAD_REQUEST, R_BARE_LF, p);
+            if (d == '\r' && p > line) return fail(m, EG_HTTP1_BAD_REQUEST, "header line without colon", p);
+            return fail(m, EG_HTTP1_BAD_REQUEST, "invalid header name", p);
+        }
+        if (p == line) return fail(m, EG_HTTP1_BAD_REQUEST, "empty header name", p);
+        size_t name_len = p - line;
+        p++;
+        while (p < end && (buf[p] == ' ' || buf[p] == '\t')) p++;
+        size_t vs = p;
+        p = scan_value(buf, p, end);
+        if (p >= end) SHORT("header section not terminated");
+        if (buf[p] != '\r') {
+            if (buf[p] == '\n') return fail(m, EG_HTTP1_BAD_REQUEST, R_BARE_LF, p);
+            return fail(m, EG_HTTP1_BAD_REQUEST, "control character in header", p);
+        }
+        if (p + 1 >= end) SHORT("header section not terminated");
+        if (buf[p + 1] != '\n') return fail(m, EG_HTTP1_BAD_REQUEST, "bare CR in header", p);
+        size_t ve = p;
+        while (ve > vs && (buf[ve - 1] == ' ' || buf[ve - 1] == '\t')) ve--;
+        p += 2;
+        if (m->nheaders >= cap) return fail(m, EG_HTTP1_HEADERS_TOO_LARGE, "too many headers", line);
+        eg_http_header_t *h = &hdrs[m->nheaders++];
+        const char *nm = buf + line, *v = buf + vs;
+        size_t vl = ve - vs;
+        h->name = nm;
+        h->name_len = name_len;
+        h->value = v;
+        h->value_len = vl;
+        /* the few headers that frame the message, found by length first */
+        switch (name_len) {
+        case 4:
+            if (lower_eq(nm, "host", 4)) {
+                f->n_host++;
+                f->host_at = line;
+                m->host = v;
+                m->host_len = vl;
+            }
+            break;
+        case 6:
+            if (lower_eq(nm, "expect", 6) && vl == 12 && lower_eq(v, "100-continue", 12))
+                m->expect_continue = 1;
+            break;
+        case 7:
+            if (lower_eq(nm, "upgrade", 7)) f->has_upgrade = 1;
+            break;
+        case 10:
+            if (lower_eq(nm, "connection", 10)) {
+                f->conn_close |= eg_http1_has_token(v, vl, "close");
+                f->conn_keep |= eg_http1_has_token(v, vl, "keep-alive");
+                f->conn_upgrade |= eg_http1_has_token(v, vl, "upgrade");
+            }
+            break;
+        case 14:
+            if (lower_eq(nm, "content-length", 14)) {
+                f->n_cl++;
+                f->cl_at = line;
+                f->cl = v;
+                f->cl_len = vl;
+            }
+            break;
+        case 17:
+            if (lower_eq(nm, "transfer-encoding", 17)) {
+                f->n_te++;
+                f->te_at = line;
+                f->te = v;
+                f->te_len = vl;
+            }
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+/* Why: the framing decision is where smuggling happens, so it is made once,
+ * here, from all framing headers together, and every ambiguous combination
+ * is refused rather than resolved. */
+static int decide_framing(const char *buf, const fields_t *f, int is_request, eg_http1_msg_t *m)
+{
+    const eg_http1_error_t B = EG_HTTP1_BAD_REQUEST;
+    if (f->n_te) {
+        if (m->minor_version == 0)
+            return fail(m, B, is_request ? "Transfer-Encoding in an HTTP/1.0 request"
+                                         : "Transfer-Encoding in an HTTP/1.0 response", f->te_at);
+        if (f->n_cl)
+            return fail(m, B, "both Content-Length and Transfer-Encoding",
+                        f->cl_at > f->te_at ? f->cl_at : f->te_at);
+        if (f->n_te > 1) return fail(m, B, "several Transfer-Encoding headers", f->te_at);
+        if (!te_is_final_chunked(f->te, f->te_len, is_request))
+            return fail(m, B, "Transfer-Encoding other than a final chunked", (size_t)(f->te - buf));
+        m->framing = EG_FRAMING_CHUNKED;
+    } else if (f->n_cl) {
+        if (f->n_cl > 1) return fail(m, B, "several Content-Length headers", f->cl_at);
+        if (f->cl_len == 0 || f->cl_len > 18) /* 18 digits cannot overflow 64 bits */
+            return fail(m, B, "invalid Content-Length", (size_t)(f->cl - buf));
+        uint64_t v = 0;
+        for (size_t i = 0; i < f->cl_len; i++) {
+            unsigned d = (unsigned char)f->cl[i] - (unsigned)'0';
+            if (d > 9) return fail(m, B, "invalid Content-Length", (size_t)(f->cl - buf) + i);
+            v = v * 10 + d;
+        }
+        m->content_length = v;
+        m->framing = EG_FRAMING_LENGTH;
+    } else {
+        m->framing = is_request ? EG_FRAMING_NONE : EG_FRAMING_UNTIL_CLOSE;
+    }
+    if (is_request) {
+        if (f->n_host > 1) return fail(m, B, "several Host headers", f->host_at);
+        if (f->n_host == 0 && m->minor_version == 1) return fail(m, B, "missing Host header", 0);
+    }
+    m->keep_alive = m->minor_version == 1 ? !f->conn_close : (f->conn_keep && !f->conn_close);
+    m->upgrade = f->has_upgrade && f->conn_upgrade;
+    return EG_OK;
+}
+
+/* Parses "HTTP/1.x" at p, followed by `after`. Why two errors: a well-formed
+ * version we do not speak deserves 505, garbage deserves 400. */
+static int parse_version(const char *buf, size_t p, char after, eg_http1_msg_t *m)
+{
+    const char *v = buf + p;
+    if (v[8] == after && memcmp(v, "HTTP/1.", 7) == 0 && (v[7] == '1' || v[7] == '0')) {
+        m->minor_version = v[7] - '0';
+        return EG_OK;
+    }
+    if (v[8] == after && memcmp(v, "HTTP/", 5) == 0 && v[5] >= '0' && v[5] <= '9' && v[6] == '.' &&
+        v[7] >= '0' && v[7] <= '9')
+        return fail(m, EG_HTTP1_VERSION_NOT_SUPPORTED, "unsupported HTTP version", p);
+    return fail(m, EG_HTTP1_BAD_REQUEST, "invalid HTTP version", p);
+}
+
+/* Parses a request head in buf[0..end). complete: the caller found the end
+ * of the head at `end`. Returns the head length, EG_EAGAIN or EG_EPARSE. */
+static int parse_request_head(const char *buf, size_t end, int complete,
+                              const eg_http1_limits_t *lim, eg_http_header_t *hdrs, size_t hcap,
+                              eg_http1_msg_t *m)
+{
+    size_t p = 0;
+    while (p < end && IS(buf[p], C_TCHAR)) p++;
+    if (p >= end) SHORT("invalid method");
+    if (p == 0 || buf[p] != ' ') return fail(m, EG_HTTP1_BAD_REQUEST, "invalid method", p);
+    m->method = buf;
+    m->method_len = p;
+    size_t ts = ++p;
+    p = scan_target(buf, p, end);
+    if (p - ts > lim->max_uri) return fail(m, EG_HTTP1_URI_TOO_LONG, R_TARGET_LONG, ts);
+    if (p >= end) SHORT("invalid request-target");
+    if (buf[p] != ' ' || p == ts)
+        return fail(m, EG_HTTP1_BAD_REQUEST,
+                    buf[p] == '#' ? "fragment in request-target" : "invalid request-target", p);
+    m->target = buf + ts;
+    m->target_len = p - ts;
+    /* origin-form, asterisk-form or absolute-form; authority-form (CONNECT)
+     * is not something a gateway serves */
+    const char *t = m->target;
+    size_t tl = m->target_len;
+    if (!(t[0] == '/' || (tl == 1 && t[0] == '*') ||
+          (tl > 7 && lower_eq(t, "http://", 7)) || (tl > 8 && lower_eq(t, "https://", 8))))
+        return fail(m, EG_HTTP1_BAD_REQUEST, "invalid request-target", ts);
+    p++;
+    if (end - p < 10) SHORT("invalid HTTP version");
+    int rc = parse_version(buf, p, '\r', m);
+    if (rc) return rc;
+    if (buf[p + 9] != '\n') return fail(m, EG_HTTP1_BAD_REQUEST, "bare CR in request line", p + 8);
+    p += 10;
+    fields_t f;
+    memset(&f, 0, sizeof(f));
+    int head = parse_fields(buf, p, end, complete, lim, hdrs, hcap, &f, m);
+    if (head < 0) return head;
+    rc = decide_framing(buf, &f, 1, m);
+    if (rc) return rc;
+    m->head_len = (size_t)head;
+    return head;
+}
+
+/* Parses a response head in buf[0..end), like parse_request_head. */
+static int parse_response_head(const char *buf, size_t end, int complete, int head_request,
+                               const eg_http1_limits_t *lim, eg_http_header_t *hdrs, size_t hcap,
+                               eg_http1_msg_t *m)
+{
+    size_t p = 0;
+    if (end < 13) SHORT("invalid status line");
+    int rc = parse_version(buf, 0, ' ', m);
+    if (rc) return rc;
+    const char *s = buf + 9;
+    if (!(s[0] >= '1' && s[0] <= '5' && s[1] >= '0' && s[1] <= '9' && s[2] >= '0' && s[2] <= '9'))
+        return fail(m, EG_HTTP1_BAD_REQUEST, "invalid status code", 9);
+    m->status = (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0');
+    p = 12;
+    /* RFC 9112 4 requires the SP before an empty reason; some servers omit it */
+    if (buf[p] == ' ') p++;
+    else if (buf[p] != '\r') return fail(m, EG_HTTP1_BAD_REQUEST, "invalid status code", p);
+    size_t rs = p;
+    p = scan_value(buf, p, end);
+    if (p >= end) SHORT("invalid reason phrase");
+    if (buf[p] != '\r') {
+        if (buf[p] == '\n') return fail(m, EG_HTTP1_BAD_REQUEST, R_BARE_LF, p);
+        return fail(m, EG_HTTP1_BAD_REQUEST, "invalid reason phrase", p);
+    }
+    if (p + 1 >= end) SHORT("invalid reason phrase");
+    if (buf[p + 1] != '\n') return fail(m, EG_HTTP1_BAD_REQUEST, "bare CR in status line", p);
+    m->reason = buf + rs;
+    m->reason_len = p - rs;
+    p += 2;
+    fields_t f;
+    memset(&f, 0, sizeof(f));
+    int head = parse_fields(buf, p, end, complete, lim, hdrs, hcap, &f, m);
+    if (head < 0) return head;
+    rc = decide_framing(buf, &f, 0, m);
+    if (rc) return rc;
+    if (m->status == 101) m->upgrade = 1;
+    if (head_request || m->status < 200 || m->status == 204 || m->status == 304) {
+        m->framing = EG_FRAMING_NONE;
+        m->content_length = 0;
+    }
+    if (m->framing == EG_FRAMING_UNTIL_CLOSE) m->keep_alive = 0;
+    m->head_len = (size_t)head;
+    return head;
+}
+
+/* --- incremental driver -------------------------------------------------- */
+
 /* Finds the end of the head, searching only bytes not seen before. Returns
- * its length, 0 when incomplete, or -1 with *bad at a bare LF (strict CRLF). */
+ * its length, 0 when incomplete, or -1 with *bad at a bare LF. */
 static long find_head_end(const char *buf, size_t len, size_t *scanned, size_t *bad)
 {
     size_t from = *scanned;
@@ -61,292 +579,118 @@ static long find_head_end(const char *buf, size_t len, size_t *scanned, size_t *
     return 0;
 }
 
-static int ieq(const char *a, size_t n, const char *lit)
+/* Length of the run of request-target bytes after "token SP" at the start
+ * of buf[0..len), looking at no more than `cap` of them; *ts is where the
+ * run starts. 0 when buf does not start like a request line. Methods longer
+ * than 32 bytes are not looked through (bounded work per call). */
+static size_t target_run(const char *buf, size_t len, size_t cap, size_t *ts)
 {
-    return strlen(lit) == n && strncasecmp(a, lit, n) == 0;
+    size_t p = 0, mlim = len < 32 ? len : 32;
+    while (p < mlim && IS(buf[p], C_TCHAR)) p++;
+    if (p == 0 || p >= mlim || buf[p] != ' ') return 0;
+    *ts = ++p;
+    size_t end = len - p > cap ? p + cap : len;
+    return scan_target(buf, p, end) - p;
 }
 
-int eg_http1_has_token(const char *v, size_t n, const char *token)
+/* Why: a client streaming an endless head must be refused as soon as it
+ * crosses a limit, not when (never) it completes. Called on an incomplete
+ * head, or a complete one larger than max_head; says 414 when the target is
+ * what is too long, 431 when the head is, EG_EAGAIN otherwise. */
+static int over_limits(const char *buf, size_t len, int complete, size_t max_head,
+                       const eg_http1_limits_t *lim, int is_request, eg_http1_msg_t *m)
 {
-    size_t tl = strlen(token), i = 0;
-    while (i < n) {
-        while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ',')) i++;
-        size_t s = i;
-        while (i < n && v[i] != ',') i++;
-        size_t e = i;
-        while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t')) e--;
-        if (e - s == tl && strncasecmp(v + s, token, tl) == 0) return 1;
+    size_t ts = 0;
+    if (is_request && len > lim->max_uri) {
+        size_t run = target_run(buf, len, lim->max_uri + 1, &ts);
+        if (run > lim->max_uri) return fail(m, EG_HTTP1_URI_TOO_LONG, R_TARGET_LONG, ts);
     }
-    return 0;
-}
-
-/* Last member of a comma list, trimmed; *n its length. */
-static const char *last_token(const char *v, size_t len, size_t *n)
-{
-    size_t e = len;
-    while (e > 0 && (v[e - 1] == ' ' || v[e - 1] == '\t')) e--;
-    size_t s = e;
-    while (s > 0 && v[s - 1] != ',') s--;
-    while (s < e && (v[s] == ' ' || v[s] == '\t')) s++;
-    *n = e - s;
-    return v + s;
-}
-
-/* Parses the header lines in buf[p..end) (end = head length - 2). */
-static int parse_fields(const char *buf, size_t p, size_t end, const eg_http1_limits_t *lim,
-                        eg_http_header_t *hdrs, size_t hcap, int is_request, eg_http1_msg_t *m)
-{
-    int n_cl = 0, n_te = 0, n_host = 0, conn_close = 0, conn_keep = 0, conn_upgrade = 0;
-    int has_upgrade = 0, te_chunked_last = 0, te_bad = 0;
-    const char *cl = NULL;
-    size_t cl_len = 0;
-    m->nheaders = 0;
-    while (p < end) {
-        size_t line = p;
-        if (buf[p] == ' ' || buf[p] == '\t')
-            return fail(m, EG_HTTP1_BAD_REQUEST, "obsolete line folding", p);
-        while (p < end && (cls[(unsigned char)buf[p]] & C_TCHAR)) p++;
-        if (p == line) return fail(m, EG_HTTP1_BAD_REQUEST, "invalid header name", p);
-        if (buf[p] != ':') {
-            if (buf[p] == ' ' || buf[p] == '\t')
-                return fail(m, EG_HTTP1_BAD_REQUEST, "whitespace before colon", p);
-            return fail(m, EG_HTTP1_BAD_REQUEST, "invalid header name", p);
-        }
-        size_t name_len = p - line;
-        p++;
-        while (p < end && (buf[p] == ' ' || buf[p] == '\t')) p++;
-        size_t vs = p;
-        while (p < end && (cls[(unsigned char)buf[p]] & C_VCHAR)) p++;
-        if (buf[p] != '\r') {
-            if (buf[p] == '\n') return fail(m, EG_HTTP1_BAD_REQUEST, "bare LF in header", p);
-            return fail(m, EG_HTTP1_BAD_REQUEST, "control character in header", p);
-        }
-        if (buf[p + 1] != '\n') return fail(m, EG_HTTP1_BAD_REQUEST, "bare CR in header", p);
-        size_t ve = p;
-        while (ve > vs && (buf[ve - 1] == ' ' || buf[ve - 1] == '\t')) ve--;
-        p += 2;
-        if (m->nheaders >= lim->max_headers || m->nheaders >= hcap)
-            return fail(m, EG_HTTP1_HEADERS_TOO_LARGE, "too many headers", line);
-        eg_http_header_t *h = &hdrs[m->nheaders++];
-        h->name = buf + line;
-        h->name_len = name_len;
-        h->value = buf + vs;
-        h->value_len = ve - vs;
-        const char *nm = h->name, *v = h->value;
-        size_t vl = h->value_len;
-        switch (name_len) {
-        case 4:
-            if (ieq(nm, 4, "host")) n_host++;
-            break;
-        case 6:
-            if (ieq(nm, 6, "expect") && ieq(v, vl, "100-continue")) m->expect_continue = 1;
-            break;
-        case 7:
-            if (ieq(nm, 7, "upgrade")) has_upgrade = 1;
-            break;
-        case 10:
-            if (ieq(nm, 10, "connection")) {
-                conn_close |= eg_http1_has_token(v, vl, "close");
-                conn_keep |= eg_http1_has_token(v, vl, "keep-alive");
-                conn_upgrade |= eg_http1_has_token(v, vl, "upgrade");
-            }
-            break;
-        case 14:
-            if (ieq(nm, 14, "content-length")) {
-                n_cl++;
-                cl = v;
-                cl_len = vl;
-            }
-            break;
-        case 17:
-            if (ieq(nm, 17, "transfer-encoding")) {
-                n_te++;
-                size_t tn;
-                const char *t = last_token(v, vl, &tn);
-                /* chunked must be the final coding, exactly once */
-                int chunked_count = 0;
-                size_t i = 0;
-                while (i < vl) {
-                    while (i < vl && (v[i] == ' ' || v[i] == '\t' || v[i] == ',')) i++;
-                    size_t s = i;
-                    while (i < vl && v[i] != ',') i++;
-                    size_t e = i;
-                    while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t')) e--;
-                    if (ieq(v + s, e - s, "chunked")) chunked_count++;
-                }
-                te_chunked_last = ieq(t, tn, "chunked") && chunked_count == 1;
-                if (!te_chunked_last || (is_request && !ieq(v, vl, "chunked"))) te_bad = 1;
-            }
-            break;
-        default:
-            break;
-        }
+    if (!complete && len < max_head) return EG_EAGAIN;
+    if (is_request) {
+        /* still in the request line, and the target is what fills it */
+        size_t run = target_run(buf, len, max_head, &ts);
+        if (run && ts + run >= max_head) return fail(m, EG_HTTP1_URI_TOO_LONG, R_TARGET_LONG, ts);
     }
-    if (n_te) {
-        if (te_bad || n_te > 1)
-            return fail(m, EG_HTTP1_BAD_REQUEST, "Transfer-Encoding other than a final chunked", 0);
-        if (n_cl)
-            return fail(m, EG_HTTP1_BAD_REQUEST, "both Content-Length and Transfer-Encoding", 0);
-        if (m->minor_version == 0 && is_request)
-            return fail(m, EG_HTTP1_BAD_REQUEST, "Transfer-Encoding in an HTTP/1.0 request", 0);
-        m->framing = EG_FRAMING_CHUNKED;
-    } else if (n_cl) {
-        if (n_cl > 1) return fail(m, EG_HTTP1_BAD_REQUEST, "several Content-Length headers", 0);
-        if (cl_len == 0 || cl_len > 18)
-            return fail(m, EG_HTTP1_BAD_REQUEST, "invalid Content-Length", (size_t)(cl - buf));
-        uint64_t v = 0;
-        for (size_t i = 0; i < cl_len; i++) {
-            if (cl[i] < '0' || cl[i] > '9')
-                return fail(m, EG_HTTP1_BAD_REQUEST, "invalid Content-Length", (size_t)(cl - buf));
-            v = v * 10 + (uint64_t)(cl[i] - '0');
-        }
-        m->content_length = v;
-        m->framing = EG_FRAMING_LENGTH;
-    } else {
-        m->framing = is_request ? EG_FRAMING_NONE : EG_FRAMING_UNTIL_CLOSE;
-    }
-    if (is_request && m->minor_version == 1 && n_host != 1)
-        return fail(m, EG_HTTP1_BAD_REQUEST, n_host ? "several Host headers" : "missing Host header", 0);
-    if (is_request && n_host > 1) return fail(m, EG_HTTP1_BAD_REQUEST, "several Host headers", 0);
-    m->keep_alive = m->minor_version == 1 ? !conn_close : (conn_keep && !conn_close);
-    m->upgrade = has_upgrade && conn_upgrade;
-    return EG_OK;
+    return fail(m, EG_HTTP1_HEADERS_TOO_LARGE, R_HEAD_LARGE, max_head);
 }
 
-static void msg_reset(eg_http1_msg_t *m, eg_http_header_t *headers)
+static int parse_any(const char *buf, size_t len, const eg_http1_limits_t *lim,
+                     eg_http_header_t *headers, size_t hcap, size_t *scanned, int is_request,
+                     int head_request, eg_http1_msg_t *m)
 {
+    size_t max_head = lim->max_head < (size_t)INT_MAX ? lim->max_head : (size_t)INT_MAX;
+    if (*scanned > len) *scanned = 0; /* a cursor from another buffer: start over */
     memset(m, 0, sizeof(*m));
     m->headers = headers;
-}
-
-/* Enforces the limits on an incomplete head. */
-static int incomplete(const char *buf, size_t len, const eg_http1_limits_t *lim, int is_request,
-                      eg_http1_msg_t *m)
-{
-    if (len < lim->max_head) return EG_EAGAIN;
-    if (is_request && !memchr(buf, '\n', len)) {
-        const char *sp = memchr(buf, ' ', len);
-        if (sp) return fail(m, EG_HTTP1_URI_TOO_LONG, "request-target too long", (size_t)(sp - buf));
+    if (*scanned == 0) {
+        size_t end = len < max_head ? len : max_head;
+        int rc = is_request ? parse_request_head(buf, end, 0, lim, headers, hcap, m)
+                            : parse_response_head(buf, end, 0, head_request, lim, headers, hcap, m);
+        if (rc > 0) {
+            *scanned = (size_t)rc;
+            return rc;
+        }
+        memset(m, 0, sizeof(*m));
+        m->headers = headers;
     }
-    return fail(m, EG_HTTP1_HEADERS_TOO_LARGE, "header section too large", lim->max_head);
-}
-
-static int parse_version(const char *p, eg_http1_msg_t *m)
-{
-    if (memcmp(p, "HTTP/1.", 7) != 0 || (p[7] != '0' && p[7] != '1')) return -1;
-    m->minor_version = p[7] - '0';
-    return 0;
+    size_t bad = 0;
+    long found = find_head_end(buf, len, scanned, &bad);
+    if (found < 0) return fail(m, EG_HTTP1_BAD_REQUEST, R_BARE_LF, bad);
+    if (found == 0) return over_limits(buf, len, 0, max_head, lim, is_request, m);
+    size_t head = (size_t)found;
+    if (head > max_head) return over_limits(buf, head, 1, max_head, lim, is_request, m);
+    return is_request ? parse_request_head(buf, head, 1, lim, headers, hcap, m)
+                      : parse_response_head(buf, head, 1, head_request, lim, headers, hcap, m);
 }
 
 int eg_http1_parse_request(const char *buf, size_t len, const eg_http1_limits_t *lim,
                            eg_http_header_t *headers, size_t hcap, size_t *scanned,
                            eg_http1_msg_t *m)
 {
-    msg_reset(m, headers);
-    size_t bad = 0;
-    long found = find_head_end(buf, len, scanned, &bad);
-    if (found < 0) return fail(m, EG_HTTP1_BAD_REQUEST, "bare LF (lines must end with CRLF)", bad);
-    size_t head = (size_t)found;
-    if (!head || head > lim->max_head) {
-        /* an over-long target is 414 even before the head is complete */
-        const char *sp = memchr(buf, ' ', len < lim->max_uri + 32 ? len : lim->max_uri + 32);
-        if (sp) {
-            size_t ts = (size_t)(sp - buf) + 1;
-            const char *sp2 = memchr(buf + ts, ' ', len - ts);
-            size_t tl = sp2 ? (size_t)(sp2 - buf) - ts : len - ts;
-            if (tl > lim->max_uri) return fail(m, EG_HTTP1_URI_TOO_LONG, "request-target too long", ts);
-        }
-        if (head) return fail(m, EG_HTTP1_HEADERS_TOO_LARGE, "header section too large", lim->max_head);
-        return incomplete(buf, len, lim, 1, m);
-    }
-    size_t p = 0;
-    while (p < head && (cls[(unsigned char)buf[p]] & C_TCHAR)) p++;
-    if (p == 0 || buf[p] != ' ') return fail(m, EG_HTTP1_BAD_REQUEST, "invalid method", p);
-    m->method = buf;
-    m->method_len = p;
-    size_t ts = ++p;
-    while (p < head && (cls[(unsigned char)buf[p]] & C_TARGET)) p++;
-    if (p == ts || buf[p] != ' ')
-        return fail(m, EG_HTTP1_BAD_REQUEST, "invalid request-target", p);
-    if (p - ts > lim->max_uri) return fail(m, EG_HTTP1_URI_TOO_LONG, "request-target too long", ts);
-    m->target = buf + ts;
-    m->target_len = p - ts;
-    if (!(buf[ts] == '/' || (m->target_len == 1 && buf[ts] == '*') ||
-          (m->target_len > 7 && (strncasecmp(buf + ts, "http://", 7) == 0 ||
-                                 strncasecmp(buf + ts, "https://", 8) == 0))))
-        return fail(m, EG_HTTP1_BAD_REQUEST, "invalid request-target", ts);
-    p++;
-    if (head - p < 10 || parse_version(buf + p, m) != 0 || buf[p + 8] != '\r' || buf[p + 9] != '\n')
-        return fail(m, EG_HTTP1_BAD_REQUEST, "invalid HTTP version", p);
-    p += 10;
-    int rc = parse_fields(buf, p, head - 2, lim, headers, hcap, 1, m);
-    if (rc) return rc;
-    m->head_len = head;
-    return (int)head;
+    return parse_any(buf, len, lim, headers, hcap, scanned, 1, 0, m);
 }
 
 int eg_http1_parse_response(const char *buf, size_t len, const eg_http1_limits_t *lim,
                             eg_http_header_t *headers, size_t hcap, size_t *scanned,
                             int head_request, eg_http1_msg_t *m)
 {
-    msg_reset(m, headers);
-    size_t bad = 0;
-    long found = find_head_end(buf, len, scanned, &bad);
-    if (found < 0) return fail(m, EG_HTTP1_BAD_REQUEST, "bare LF (lines must end with CRLF)", bad);
-    size_t head = (size_t)found;
-    if (!head) return incomplete(buf, len, lim, 0, m);
-    if (head > lim->max_head)
-        return fail(m, EG_HTTP1_HEADERS_TOO_LARGE, "header section too large", lim->max_head);
-    if (head < 14 || parse_version(buf, m) != 0 || buf[8] != ' ')
-        return fail(m, EG_HTTP1_BAD_REQUEST, "invalid status line", 0);
-    const char *s = buf + 9;
-    if (!(s[0] >= '1' && s[0] <= '5' && s[1] >= '0' && s[1] <= '9' && s[2] >= '0' && s[2] <= '9'))
-        return fail(m, EG_HTTP1_BAD_REQUEST, "invalid status code", 9);
-    m->status = (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0');
-    size_t p = 12;
-    if (buf[p] == ' ') p++;
-    else if (buf[p] != '\r') return fail(m, EG_HTTP1_BAD_REQUEST, "invalid status line", p);
-    size_t rs = p;
-    while (p < head && (cls[(unsigned char)buf[p]] & C_VCHAR)) p++;
-    if (buf[p] != '\r' || buf[p + 1] != '\n')
-        return fail(m, EG_HTTP1_BAD_REQUEST, "invalid reason phrase", p);
-    m->reason = buf + rs;
-    m->reason_len = p - rs;
-    p += 2;
-    int rc = parse_fields(buf, p, head - 2, lim, headers, hcap, 0, m);
-    if (rc) return rc;
-    if (head_request || m->status < 200 || m->status == 204 || m->status == 304) {
-        m->framing = EG_FRAMING_NONE;
-        m->content_length = 0;
-    }
-    if (m->framing == EG_FRAMING_UNTIL_CLOSE) m->keep_alive = 0;
-    m->head_len = head;
-    return (int)head;
+    return parse_any(buf, len, lim, headers, hcap, scanned, 0, head_request, m);
 }
 
-const eg_http_header_t *eg_http1_header(const eg_http1_msg_t *m, const char *name)
-{
-    size_t n = strlen(name);
-    for (size_t i = 0; i < m->nheaders; i++)
-        if (m->headers[i].name_len == n && strncasecmp(m->headers[i].name, name, n) == 0)
-            return &m->headers[i];
-    return NULL;
-}
+/* --- chunked bodies ------------------------------------------------------ */
 
-/* --- chunked --- */
-
+/* chunk = size [ext] CRLF data CRLF; last-chunk = "0" [ext] CRLF; then
+ * trailer fields and an empty line. Extensions: ;name or ;name=token or
+ * ;name="quoted", nothing else (no BWS). */
 enum {
-    CK_SIZE = 0, CK_EXT, CK_EXT_VAL, CK_EXT_QUOTED, CK_EXT_ESC, CK_SIZE_LF, CK_DATA, CK_DATA_CR,
-    CK_DATA_LF, CK_TRAILER, CK_TRAILER_LF, CK_FINAL_LF, CK_DONE
+    CK_SIZE = 0,   /* hex digits; zero-initialised state starts here */
+    CK_EXT_NAME0,  /* after ';': first byte of a name */
+    CK_EXT_NAME,   /* in a name: '=', ';' or CR may follow */
+    CK_EXT_VAL0,   /* after '=': a token or a quoted string */
+    CK_EXT_TOKEN,  /* in a token value */
+    CK_EXT_QUOTED, /* in a quoted string */
+    CK_EXT_QESC,   /* after a backslash in a quoted string */
+    CK_EXT_QEND,   /* after the closing quote: ';' or CR */
+    CK_SIZE_LF,    /* CR seen at the end of the size line */
+    CK_DATA,
+    CK_DATA_CR,
+    CK_DATA_LF,
+    CK_TR_START,   /* start of a trailer line (or the final empty line) */
+    CK_TR_NAME,
+    CK_TR_VALUE,
+    CK_TR_LF,      /* CR seen at the end of a trailer line */
+    CK_FINAL_LF,   /* CR of the final empty line seen */
+    CK_DONE
 };
 
-static int ck_fail(eg_chunked_t *st, const char *why)
+static int ck_fail(eg_chunked_t *st, const char *why, size_t at, size_t *consumed)
 {
     st->why = why;
+    *consumed = at;
     return EG_EPARSE;
 }
 
-int eg_chunked_data(eg_chunked_t *st, const char *buf, size_t len, size_t max_trailer,
+int eg_chunked_data(eg_chunked_t *st, const char *buf, size_t len, size_t max_line,
                     size_t *consumed, const char **data, size_t *data_len)
 {
     size_t i = 0;
@@ -354,97 +698,117 @@ int eg_chunked_data(eg_chunked_t *st, const char *buf, size_t len, size_t max_tr
     *data_len = 0;
     while (i < len) {
         unsigned char c = (unsigned char)buf[i];
-        switch (st->state) {
-        case CK_SIZE:
-            if (cls[c] & C_HEX) {
-                if (++st->digits > 15) return ck_fail(st, "chunk size too large");
-                st->remaining = st->remaining * 16 +
-                                (uint64_t)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
-            } else if (st->digits && c == ';') {
-                st->state = CK_EXT;
-            } else if (st->digits && c == '\r') {
-                st->state = CK_SIZE_LF;
-            } else {
-                return ck_fail(st, "invalid chunk size");
-            }
-            break;
-        case CK_EXT: /* ext name (token) */
-            if (cls[c] & C_TCHAR) break;
-            if (c == '=') st->state = CK_EXT_VAL;
-            else if (c == ';') break;
-            else if (c == '\r') st->state = CK_SIZE_LF;
-            else return ck_fail(st, "invalid chunk extension");
-            break;
-        case CK_EXT_VAL:
-            if (c == '"') st->state = CK_EXT_QUOTED;
-            else if (cls[c] & C_TCHAR) break;
-            else if (c == ';') st->state = CK_EXT;
-            else if (c == '\r') st->state = CK_SIZE_LF;
-            else return ck_fail(st, "invalid chunk extension");
-            break;
-        case CK_EXT_QUOTED:
-            if (c == '"') st->state = CK_EXT_VAL;
-            else if (c == '\\') st->state = CK_EXT_ESC;
-            else if (!(cls[c] & C_VCHAR)) return ck_fail(st, "invalid chunk extension");
-            break;
-        case CK_EXT_ESC:
-            if (!(cls[c] & C_VCHAR)) return ck_fail(st, "invalid chunk extension");
-            st->state = CK_EXT_QUOTED;
-            break;
-        case CK_SIZE_LF:
-            if (c != '\n') return ck_fail(st, "bare CR after chunk size");
-            if (st->remaining == 0) {
-                st->state = CK_TRAILER;
-                st->line = 0;
-            } else {
-                st->state = CK_DATA;
-            }
-            break;
-        case CK_DATA: {
-            size_t take = len - i < st->remaining ? len - i : (size_t)st->remaining;
+        if (st->state == CK_DATA) {
+            size_t take = (uint64_t)(len - i) < st->remaining ? len - i : (size_t)st->remaining;
             *data = buf + i;
             *data_len = take;
             st->remaining -= take;
             st->body_bytes += take;
-            i += take;
             if (st->remaining == 0) st->state = CK_DATA_CR;
-            *consumed = i;
+            *consumed = i + take;
             return EG_EAGAIN; /* hand this data run to the caller */
         }
+        if (st->state == CK_DONE) {
+            *consumed = i;
+            return EG_OK;
+        }
+        /* every other state reads one byte of a size or trailer line */
+        if (st->state != CK_DATA_CR && st->state != CK_DATA_LF && ++st->line > max_line)
+            return ck_fail(st, st->state >= CK_TR_START ? "trailer line too long" : "chunk-size line too long",
+                           i, consumed);
+        switch (st->state) {
+        case CK_SIZE:
+            if (cls[c] & C_HEX) {
+                if (++st->digits > 16) return ck_fail(st, "chunk size too large", i, consumed);
+                st->remaining = (st->remaining << 4) |
+                                (uint64_t)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+            } else if (st->digits && c == ';') {
+                st->state = CK_EXT_NAME0;
+            } else if (st->digits && c == '\r') {
+                st->state = CK_SIZE_LF;
+            } else {
+                return ck_fail(st, "invalid chunk size", i, consumed);
+            }
+            break;
+        case CK_EXT_NAME0:
+            if (!(cls[c] & C_TCHAR)) return ck_fail(st, "invalid chunk extension", i, consumed);
+            st->state = CK_EXT_NAME;
+            break;
+        case CK_EXT_NAME:
+        case CK_EXT_TOKEN:
+            if (cls[c] & C_TCHAR) break;
+            if (c == '=' && st->state == CK_EXT_NAME) st->state = CK_EXT_VAL0;
+            else if (c == ';') st->state = CK_EXT_NAME0;
+            else if (c == '\r') st->state = CK_SIZE_LF;
+            else return ck_fail(st, "invalid chunk extension", i, consumed);
+            break;
+        case CK_EXT_VAL0:
+            if (c == '"') st->state = CK_EXT_QUOTED;
+            else if (cls[c] & C_TCHAR) st->state = CK_EXT_TOKEN;
+            else return ck_fail(st, "invalid chunk extension", i, consumed);
+            break;
+        case CK_EXT_QUOTED:
+            if (c == '"') st->state = CK_EXT_QEND;
+            else if (c == '\\') st->state = CK_EXT_QESC;
+            else if (!(cls[c] & C_VALUE)) return ck_fail(st, "invalid chunk extension", i, consumed);
+            break;
+        case CK_EXT_QESC:
+            if (!(cls[c] & C_VALUE)) return ck_fail(st, "invalid chunk extension", i, consumed);
+            st->state = CK_EXT_QUOTED;
+            break;
+        case CK_EXT_QEND:
+            if (c == ';') st->state = CK_EXT_NAME0;
+            else if (c == '\r') st->state = CK_SIZE_LF;
+            else return ck_fail(st, "invalid chunk extension", i, consumed);
+            break;
+        case CK_SIZE_LF:
+            if (c != '\n') return ck_fail(st, "bare CR after chunk size", i, consumed);
+            st->line = 0;
+            st->state = st->remaining ? CK_DATA : CK_TR_START;
+            break;
         case CK_DATA_CR:
-            if (c != '\r') return ck_fail(st, "missing CRLF after chunk data");
+            if (c != '\r') return ck_fail(st, "missing CRLF after chunk data", i, consumed);
             st->state = CK_DATA_LF;
             break;
         case CK_DATA_LF:
-            if (c != '\n') return ck_fail(st, "missing CRLF after chunk data");
+            if (c != '\n') return ck_fail(st, "missing CRLF after chunk data", i, consumed);
             st->state = CK_SIZE;
             st->digits = 0;
             st->remaining = 0;
-            break;
-        case CK_TRAILER: /* start or middle of a trailer line */
-            if (c == '\r') {
-                st->state = st->line ? CK_TRAILER_LF : CK_FINAL_LF;
-            } else if (st->line == 0 && (c == ' ' || c == '\t')) {
-                return ck_fail(st, "obsolete line folding in trailer");
-            } else if (!(cls[c] & C_VCHAR) && c != ':') {
-                return ck_fail(st, "invalid trailer");
-            } else if (++st->line > max_trailer) {
-                return ck_fail(st, "trailer line too long");
-            }
-            break;
-        case CK_TRAILER_LF:
-            if (c != '\n') return ck_fail(st, "bare CR in trailer");
-            st->state = CK_TRAILER;
             st->line = 0;
             break;
+        case CK_TR_START:
+            if (c == '\r') st->state = CK_FINAL_LF;
+            else if (c == ' ' || c == '\t')
+                return ck_fail(st, "obsolete line folding in trailer", i, consumed);
+            else if (cls[c] & C_TCHAR) st->state = CK_TR_NAME;
+            else return ck_fail(st, "invalid trailer name", i, consumed);
+            break;
+        case CK_TR_NAME:
+            if (cls[c] & C_TCHAR) break;
+            if (c == ':') st->state = CK_TR_VALUE;
+            else if (c == ' ' || c == '\t')
+                return ck_fail(st, "whitespace before colon in trailer", i, consumed);
+            else return ck_fail(st, "invalid trailer name", i, consumed);
+            break;
+        case CK_TR_VALUE:
+            if (cls[c] & C_VALUE) break;
+            if (c == '\r') st->state = CK_TR_LF;
+            else return ck_fail(st, "control character in trailer", i, consumed);
+            break;
+        case CK_TR_LF:
+            if (c != '\n') return ck_fail(st, "bare CR in trailer", i, consumed);
+            st->trailers++;
+            st->line = 0;
+            st->state = CK_TR_START;
+            break;
         case CK_FINAL_LF:
-            if (c != '\n') return ck_fail(st, "bare CR at end of chunked body");
+            if (c != '\n') return ck_fail(st, "bare CR at end of chunked body", i, consumed);
             st->state = CK_DONE;
             *consumed = i + 1;
             return EG_OK;
-        case CK_DONE:
-            *consumed = i;
-            return EG_OK;
+        default:
+            return ck_fail(st, "invalid chunked decoder state", i, consumed);
         }
         i++;
     }
@@ -452,17 +816,43 @@ int eg_chunked_data(eg_chunked_t *st, const char *buf, size_t len, size_t max_tr
     return st->state == CK_DONE ? EG_OK : EG_EAGAIN;
 }
 
-int eg_chunked_feed(eg_chunked_t *st, const char *buf, size_t len, size_t max_trailer,
+int eg_chunked_feed(eg_chunked_t *st, const char *buf, size_t len, size_t max_line,
                     size_t *consumed)
 {
     size_t total = 0;
     for (;;) {
         const char *d;
         size_t dl, used = 0;
-        int rc = eg_chunked_data(st, buf + total, len - total, max_trailer, &used, &d, &dl);
+        int rc = eg_chunked_data(st, buf + total, len - total, max_line, &used, &d, &dl);
         total += used;
         if (rc != EG_EAGAIN || total >= len) {
             *consumed = total;
+            return rc;
+        }
+    }
+}
+
+int eg_chunked_decode(eg_chunked_t *st, char *buf, size_t *len, size_t max_line, size_t *rest)
+{
+    size_t n = *len, src = 0, dst = 0;
+    *rest = 0;
+    for (;;) {
+        const char *d;
+        size_t dl, used = 0;
+        int rc = eg_chunked_data(st, buf + src, n - src, max_line, &used, &d, &dl);
+        if (dl) {
+            if (d != buf + dst) memmove(buf + dst, d, dl);
+            dst += dl;
+        }
+        src += used;
+        if (rc == EG_OK) {
+            *rest = n - src;
+            if (*rest && src != dst) memmove(buf + dst, buf + src, *rest);
+            *len = dst;
+            return EG_OK;
+        }
+        if (rc != EG_EAGAIN || src >= n) {
+            *len = dst;
             return rc;
         }
     }

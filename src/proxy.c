@@ -65,7 +65,7 @@ typedef struct up_s {
 } up_t;
 
 typedef enum { C_HEAD, C_PROXY, C_DONE_WRITING, C_CLOSING } cstate_t;
-typedef enum { T_NONE, T_IDLE, T_HEADER, T_BODY } tmode_t;
+typedef enum { T_NONE, T_IDLE, T_HEADER, T_BODY, T_WRITE } tmode_t;
 
 struct conn_s {
     uv_tcp_t tcp;
@@ -291,7 +291,8 @@ static void client_timer(conn_t *c, tmode_t mode)
     const eg_limits_t *l = &c->gw->cfg->limits;
     uint64_t ms = mode == T_IDLE ? l->idle_timeout_ms
                   : mode == T_HEADER ? l->header_timeout_ms
-                                     : l->body_timeout_ms;
+                  : mode == T_WRITE ? l->write_timeout_ms
+                                    : l->body_timeout_ms;
     c->tmode = mode;
     if (mode == T_NONE) uv_timer_stop(&c->timer);
     else uv_timer_start(&c->timer, client_timeout, ms, 0);
@@ -385,7 +386,9 @@ static void send_simple_error(conn_t *c, const char *code, const char *message, 
 static void client_timeout(uv_timer_t *t)
 {
     conn_t *c = t->data;
-    if (c->tmode == T_IDLE || c->response_started || (c->state != C_HEAD && c->state != C_PROXY)) {
+    /* idle, or a client that stopped reading its response: nothing to answer */
+    if (c->tmode == T_IDLE || c->tmode == T_WRITE || c->response_started ||
+        (c->state != C_HEAD && c->state != C_PROXY)) {
         conn_close(c);
         return;
     }
@@ -483,7 +486,7 @@ static void conn_finish(conn_t *c)
     if (!c->keep_alive) {
         c->state = C_DONE_WRITING;
         client_reading(c, 0);
-        client_timer(c, T_NONE);
+        client_timer(c, c->wpending ? T_WRITE : T_NONE);
         if (c->wpending == 0) conn_close(c);
         return;
     }
@@ -497,6 +500,8 @@ static void conn_write_done(conn_t *c)
         conn_close(c);
         return;
     }
+    /* the client is reading: its write timeout starts over */
+    if (c->tmode == T_WRITE) client_timer(c, c->wpending ? T_WRITE : T_NONE);
     /* backpressure: the client drained, let the upstream talk again */
     if (c->up && c->up->state == UP_BODY && queued(&c->tcp) < EG_HIGH_WATER / 2) {
         extern void eg__up_reading(up_t * u, int on);
@@ -1229,7 +1234,11 @@ static void send_framed(up_t *u, wreq_t *wr, size_t at, const char *data, size_t
         up_done(u);
         return;
     }
-    if (queued(&c->tcp) > EG_HIGH_WATER) eg__up_reading(u, 0);
+    if (queued(&c->tcp) > EG_HIGH_WATER) {
+        /* backpressure: a slow client stops the upstream, for write_timeout at most */
+        eg__up_reading(u, 0);
+        client_timer(c, T_WRITE);
+    }
 }
 
 static void stream_body(up_t *u, const char *data, size_t n)

@@ -1,17 +1,24 @@
-/* http1.h - a strict, zero-copy HTTP/1.1 parser for requests and responses.
+/* http1.h - a strict, zero-copy, incremental HTTP/1.1 parser (RFC 9112) for
+ * requests (the gateway's clients) and responses (its upstreams), and a
+ * validating chunked-body decoder.
  *
- * The parser never allocates and never copies: a parsed head is slices
- * (pointer + length) into the caller's buffer, and the header array is the
- * caller's. It is strict the way RFC 9112 asks a security-conscious
- * intermediary to be: anything that could be read two ways (request
- * smuggling) is rejected, each rejection with its own reason string so the
- * gateway can log and count it. Line endings must be CRLF.
+ * Zero-copy: the parser never allocates and never copies. A parsed head is
+ * slices (pointer + length) into the caller's buffer; the header array is the
+ * caller's. Slices stay valid as long as the caller keeps the buffer.
  *
- * Incremental use: call eg_http1_parse_request() on all bytes received so
- * far; it returns EG_EAGAIN until the head is complete (only the new bytes
- * are searched for the end of the head, via `scanned`), then the head's
- * length. Bodies are framed by `framing`; chunked bodies are validated with
- * eg_chunked_feed() as they stream through.
+ * Strict: anything a second parser (an upstream, a cache) could read another
+ * way is refused - request smuggling lives in those gaps. Line endings must
+ * be CRLF (a bare LF is refused, not tolerated); obs-fold, whitespace before
+ * a colon, control bytes, duplicate or malformed framing headers are refused.
+ * Every rejection carries its own static reason string and the byte offset
+ * of the problem, so the gateway can log and count each kind.
+ *
+ * Incremental: call the parse function on all bytes received so far for the
+ * message, with the same `scanned` cursor each time. It returns EG_EAGAIN
+ * until the head is complete (only the bytes added since the last call are
+ * searched, so a slow client costs linear time), then the head's length.
+ * The result of a sequence of calls never depends on how the bytes were
+ * split. Limits (414, 431) are enforced before the head is complete.
  */
 #ifndef ERRGATE_HTTP1_H
 #define ERRGATE_HTTP1_H
@@ -20,103 +27,143 @@
 #include <stdint.h>
 #include "common.h"
 
+/* One header field: slices into the parsed buffer, not NUL-terminated. */
 typedef struct {
     const char *name;
     size_t name_len;
-    const char *value; /* without surrounding whitespace */
+    const char *value; /* without leading and trailing whitespace (OWS) */
     size_t value_len;
 } eg_http_header_t;
 
+/* Limits chosen by the caller; exceeding them is EG_HTTP1_URI_TOO_LONG or
+ * EG_HTTP1_HEADERS_TOO_LARGE. */
 typedef struct {
-    size_t max_head;    /* request/status line + headers + final CRLF (431 when exceeded) */
-    size_t max_headers; /* number of header lines (431) */
-    size_t max_uri;     /* request-target length (414) */
+    size_t max_head;    /* start line + headers + final CRLF, in bytes (431) */
+    size_t max_headers; /* number of header fields (431) */
+    size_t max_uri;     /* request-target length in bytes (414) */
 } eg_http1_limits_t;
 
+/* Why a head was refused; eg_http1_error_status() maps it to a status. */
 typedef enum {
     EG_HTTP1_OK = 0,
-    EG_HTTP1_BAD_REQUEST,         /* 400 (502 for a response) */
-    EG_HTTP1_URI_TOO_LONG,        /* 414 */
-    EG_HTTP1_HEADERS_TOO_LARGE,   /* 431 */
+    EG_HTTP1_BAD_REQUEST,           /* 400 (502 when it is an upstream's response) */
+    EG_HTTP1_URI_TOO_LONG,          /* 414 */
+    EG_HTTP1_HEADERS_TOO_LARGE,     /* 431 */
+    EG_HTTP1_VERSION_NOT_SUPPORTED, /* 505: well-formed HTTP/x.y other than 1.0 and 1.1 */
 } eg_http1_error_t;
 
+/* How the body after the head is delimited; computed once per head. */
 typedef enum {
     EG_FRAMING_NONE = 0,    /* no body */
     EG_FRAMING_LENGTH,      /* content_length bytes */
-    EG_FRAMING_CHUNKED,     /* chunked transfer coding */
+    EG_FRAMING_CHUNKED,     /* chunked transfer coding (see eg_chunked_t) */
     EG_FRAMING_UNTIL_CLOSE, /* response body ends when the connection closes */
 } eg_framing_t;
 
+/* A parsed head. Every pointer is a slice into the caller's buffer, except
+ * `headers` (the caller's array) and `why` (a static string). */
 typedef struct {
-    /* request line */
+    /* request line (requests only) */
     const char *method;
     size_t method_len;
     const char *target;
     size_t target_len;
-    /* status line */
+    /* status line (responses only) */
     int status;
     const char *reason;
     size_t reason_len;
     int minor_version; /* HTTP/1.<minor>: 0 or 1 */
     eg_http_header_t *headers;
     size_t nheaders;
+    /* derived once from the headers */
     eg_framing_t framing;
-    uint64_t content_length;
-    int keep_alive;      /* the connection may be reused after this message */
-    int expect_continue; /* Expect: 100-continue */
-    int upgrade;         /* Connection: upgrade with an Upgrade header */
+    uint64_t content_length; /* when framing is EG_FRAMING_LENGTH */
+    int keep_alive;          /* the connection may carry another message after this one */
+    int expect_continue;     /* Expect: 100-continue */
+    int upgrade;             /* Connection: upgrade with an Upgrade header (or a 101 response) */
+    const char *host;        /* the Host value, NULL when absent (HTTP/1.0) */
+    size_t host_len;
     size_t head_len;
-    /* when parsing failed */
+    /* when parsing failed (EG_EPARSE) */
     eg_http1_error_t error;
     const char *why;     /* static reason, e.g. "both Content-Length and Transfer-Encoding" */
     size_t error_offset; /* byte offset of the problem in the buffer */
 } eg_http1_msg_t;
 
 /* eg_http1_parse_request parses the head of a request in buf[0..len).
- * `headers` (capacity hcap, at least lim->max_headers) receives the header
- * slices. `*scanned` (start at 0, keep between calls on the same message)
- * remembers how far the end-of-head search got. Returns the head length
- * (> 0) with *msg filled, EG_EAGAIN when more bytes are needed, or EG_EPARSE
- * with msg->error / msg->why / msg->error_offset set. */
+ *
+ * lim: the limits (required). headers/hcap: the caller's array receiving the
+ * header slices; more than min(hcap, lim->max_headers) fields is 431.
+ * scanned: the caller's cursor; set it to 0 for each new message and pass it
+ * unchanged between calls for the same message (buf must keep the earlier
+ * bytes at the same offsets). msg: always overwritten.
+ *
+ * Returns the head length (> 0; the body or the next pipelined message
+ * starts there) with *msg filled; EG_EAGAIN when more bytes are needed; or
+ * EG_EPARSE with msg->error, msg->why and msg->error_offset set. Nothing is
+ * allocated; msg's slices point into buf. */
 int eg_http1_parse_request(const char *buf, size_t len, const eg_http1_limits_t *lim,
                            eg_http_header_t *headers, size_t hcap, size_t *scanned,
                            eg_http1_msg_t *msg);
 
-/* eg_http1_parse_response parses an upstream response head. `head_request`
- * says the request was HEAD (no body whatever the headers say). Same returns. */
+/* eg_http1_parse_response parses an upstream's response head, with the same
+ * arguments and returns as eg_http1_parse_request (lim->max_uri is unused).
+ * head_request: nonzero when the request was HEAD, so the response has no
+ * body whatever its headers say (as 1xx, 204 and 304 responses). A response
+ * with neither Content-Length nor Transfer-Encoding is read until close. */
 int eg_http1_parse_response(const char *buf, size_t len, const eg_http1_limits_t *lim,
                             eg_http_header_t *headers, size_t hcap, size_t *scanned,
                             int head_request, eg_http1_msg_t *msg);
 
-/* Case-insensitive lookup of the first header named `name`; NULL if absent. */
+/* eg_http1_error_status maps a parse error to the HTTP status a server
+ * answers with: 400, 414, 431 or 505 (0 for EG_HTTP1_OK). */
+int eg_http1_error_status(eg_http1_error_t err);
+
+/* eg_http1_header returns the first header of a parsed message whose name
+ * equals `name` (a NUL-terminated string, compared case-insensitively), or
+ * NULL. The result points into msg->headers. */
 const eg_http_header_t *eg_http1_header(const eg_http1_msg_t *msg, const char *name);
 
-/* 1 when the comma-separated list `value` contains `token` (case-insensitive). */
+/* eg_http1_has_token returns 1 when the comma-separated list value[0..n)
+ * (e.g. a Connection value) has a member equal to the NUL-terminated `token`,
+ * ignoring case and surrounding whitespace; 0 otherwise. */
 int eg_http1_has_token(const char *value, size_t n, const char *token);
 
-/* Incremental, validating chunked-body reader. Zero-initialise to start. */
+/* Incremental, validating chunked-body decoder state. Zero-initialise it
+ * before the first byte of a body; the fields are read-only for callers. */
 typedef struct {
     int state;
     uint64_t remaining;  /* data bytes left in the current chunk */
-    int digits;          /* hex digits read for the current size */
-    size_t line;         /* bytes in the current trailer line */
+    int digits;          /* hex digits of the current chunk size */
+    size_t line;         /* bytes in the current chunk-size or trailer line */
     uint64_t body_bytes; /* data bytes seen so far */
-    const char *why;     /* reason when EG_EPARSE was returned */
+    unsigned trailers;   /* trailer fields seen (validated, then discarded) */
+    const char *why;     /* static reason when EG_EPARSE was returned */
 } eg_chunked_t;
 
-/* eg_chunked_feed consumes bytes of a chunked body; the bytes themselves are
- * left for the caller to forward or decode. Returns EG_OK when the body ended
- * (*consumed = bytes up to and including the final CRLF), EG_EAGAIN when all
- * `len` bytes were consumed and more are needed, EG_EPARSE on malformed
- * framing (st->why says what). `max_trailer` bounds each trailer line. */
-int eg_chunked_feed(eg_chunked_t *st, const char *buf, size_t len, size_t max_trailer,
+/* eg_chunked_feed validates chunked-body bytes buf[0..len) without decoding
+ * them, for a caller that forwards the body as it is. max_line bounds each
+ * chunk-size line (size plus extensions) and each trailer line.
+ * Returns EG_OK when the body ended (*consumed = bytes up to and including
+ * its final CRLF; what follows is the next message), EG_EAGAIN when all len
+ * bytes were consumed and the body goes on, EG_EPARSE on malformed framing
+ * (st->why says what, *consumed is the offset of the offending byte). */
+int eg_chunked_feed(eg_chunked_t *st, const char *buf, size_t len, size_t max_line,
                     size_t *consumed);
 
-/* eg_chunked_data is the decoding variant: it also reports where data bytes
- * are. It consumes at most up to the end of one data run and returns
- * EG_EAGAIN/EG_OK/EG_EPARSE like eg_chunked_feed; data and data_len (the
- * run may be empty) point into buf. */
-int eg_chunked_data(eg_chunked_t *st, const char *buf, size_t len, size_t max_trailer,
+/* eg_chunked_data is the zero-copy decoding step: like eg_chunked_feed, but
+ * it stops after the first run of data bytes it meets and reports it in
+ * *data / *data_len (a slice of buf; *data_len is 0 when the consumed bytes
+ * were framing only). Call it again on buf + *consumed. Same returns. */
+int eg_chunked_data(eg_chunked_t *st, const char *buf, size_t len, size_t max_line,
                     size_t *consumed, const char **data, size_t *data_len);
+
+/* eg_chunked_decode decodes buf[0..*len) in place (like picohttpparser's
+ * phr_decode_chunked): the data bytes are moved to the front of buf and *len
+ * becomes their count. Returns EG_EAGAIN when all input was consumed and the
+ * body goes on (decode the next bytes with the same st), EG_OK when the body
+ * ended - the *rest bytes that followed it are moved to buf[*len..*len+*rest)
+ * - or EG_EPARSE (st->why; *len decoded bytes are kept). */
+int eg_chunked_decode(eg_chunked_t *st, char *buf, size_t *len, size_t max_line, size_t *rest);
 
 #endif

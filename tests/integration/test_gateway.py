@@ -333,3 +333,43 @@ def test_check_config_reports_position(tmp_path):
     out = subprocess.run([BIN, "check-config", str(p)], capture_output=True, text=True)
     assert out.returncode == 3
     assert f"{p}:3:41: invalid duration '5'" in out.stderr
+
+
+def test_client_that_stops_reading_is_cut_off(tmp_path, upstream_port):
+    port, admin = free_port(), free_port()
+    cfg = base_config(port, admin, upstream_port, limits="  write_timeout: 1s")
+    gw = Gateway(str(tmp_path), cfg, port, admin)
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(b"GET /v1/big?bytes=8000000 HTTP/1.1\r\nHost: t\r\n\r\n")
+        time.sleep(3.5)  # read nothing: the gateway's writes stall
+        assert closed_after(s, timeout=10), "the stalled connection was not closed"
+        s.close()
+        # the gateway still serves others
+        assert request(port, "GET", "/v1/hello").status == 200
+        line = [l for l in gw.log_lines() if l.get("path") == "/v1/big?bytes=8000000"]
+        assert line and line[0]["status"] == 200 and line[0]["bytes_out"] < 8000000
+    finally:
+        assert gw.stop() == 0
+
+
+def test_sigusr1_reopens_the_log_file(tmp_path, upstream_port):
+    port, admin = free_port(), free_port()
+    log = tmp_path / "access.log"
+    cfg = base_config(port, admin, upstream_port).replace(
+        "log: { access: stderr, redact_query: [api_key] }", f"log: {{ access: {log}, errors: stderr }}")
+    gw = Gateway(str(tmp_path), cfg, port, admin)
+    try:
+        request(port, "GET", "/v1/hello", headers={"X-Request-ID": "before-rotation"})
+        time.sleep(0.2)
+        rotated = tmp_path / "access.log.1"
+        log.rename(rotated)
+        gw.signal(signal.SIGUSR1)
+        time.sleep(0.3)
+        request(port, "GET", "/v1/hello", headers={"X-Request-ID": "after-rotation"})
+        time.sleep(0.2)
+        assert "before-rotation" in rotated.read_text()
+        assert "after-rotation" in log.read_text()
+        assert "after-rotation" not in rotated.read_text()
+    finally:
+        assert gw.stop() == 0
