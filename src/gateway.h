@@ -14,6 +14,7 @@
 
 #include <stdatomic.h>
 #include <stdint.h>
+#include <time.h>
 #include <uv.h>
 
 #include "config.h"
@@ -58,6 +59,8 @@ struct eg_worker_s {
     eg_server_t *srv;
     void *idle;  /* idle upstream connections (proxy.c) */
     void *conns; /* client connections (proxy.c) */
+    time_t ts_sec;     /* second of the cached timestamp */
+    char ts[24];       /* RFC 3339 UTC for ts_sec: error timestamps cost no strftime */
     unsigned char rnd[4096];
     size_t rnd_used;
     uint64_t requests;

@@ -347,7 +347,15 @@ static eg_error_t *new_error(conn_t *c, const char *code)
     eg_error_t *e = NULL;
     if (eg_error_from_catalog(c->gw->cfg->catalog, code, &e) != EG_OK) return NULL;
     eg_error_set(e, EG_S_REQUEST_ID, c->reqid);
-    eg_error_set_time(e, (long long)time(NULL));
+    eg_worker_t *w = c->w;
+    time_t now = time(NULL);
+    if (now != w->ts_sec) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(w->ts, sizeof(w->ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        w->ts_sec = now;
+    }
+    eg_error_set(e, EG_S_TIMESTAMP, w->ts);
     return e;
 }
 
@@ -541,15 +549,6 @@ static void handle_request(conn_t *c)
         eg_worker_random(c->w, r, sizeof(r));
         eg_reqid_generate(r, c->reqid);
     }
-    h = eg_http1_header(&c->req, "traceparent");
-    if (h && eg_traceparent_valid(h->value, h->value_len)) {
-        memcpy(c->traceparent, h->value, h->value_len);
-        c->traceparent[h->value_len] = '\0';
-    } else {
-        unsigned char r[24];
-        eg_worker_random(c->w, r, sizeof(r));
-        eg_traceparent_generate(r, c->traceparent);
-    }
     c->keep_alive = c->req.keep_alive;
     c->method_bit = eg_method_bit(c->req.method, c->req.method_len);
     c->idempotent = (c->method_bit & (EG_M_GET | EG_M_HEAD | EG_M_PUT | EG_M_DELETE |
@@ -582,8 +581,12 @@ static void handle_request(conn_t *c)
     if (rr == EG_ROUTE_NOT_FOUND) {
         eg_error_t *e = new_error(c, "not_found");
         if (e) {
-            eg_error_setf(e, EG_S_MESSAGE, "No route for %.*s", (int)(plen > 200 ? 200 : plen), path);
-            eg_error_set_detail(e, "path", json_stringn_nocheck(path, plen > 200 ? 200 : plen));
+            size_t n = plen > 200 ? 200 : plen;
+            char msg[220];
+            memcpy(msg, "No route for ", 13);
+            memcpy(msg + 13, path, n);
+            eg_error_setn(e, EG_S_MESSAGE, msg, 13 + n);
+            eg_error_set_detail(e, "path", json_stringn_nocheck(path, n));
         }
         send_error(c, e, NULL, NULL);
         return;
@@ -627,6 +630,16 @@ static void handle_request(conn_t *c)
             conn_close(c);
             return;
         }
+    }
+    /* trace context only matters to the upstream: made here, not for errors */
+    h = eg_http1_header(&c->req, "traceparent");
+    if (h && eg_traceparent_valid(h->value, h->value_len)) {
+        memcpy(c->traceparent, h->value, h->value_len);
+        c->traceparent[h->value_len] = '\0';
+    } else {
+        unsigned char r[24];
+        eg_worker_random(c->w, r, sizeof(r));
+        eg_traceparent_generate(r, c->traceparent);
     }
     c->state = C_PROXY;
     client_timer(c, c->body_done ? T_NONE : T_BODY);
