@@ -138,15 +138,20 @@ static int name_is(const eg_http_header_t *h, const char *lit)
     return h->name_len == n && strncasecmp(h->name, lit, n) == 0;
 }
 
-/* The fixed hop-by-hop headers (RFC 9110 7.6.1). */
+/* The fixed hop-by-hop headers (RFC 9110 7.6.1), sorted out by length
+ * first: this runs for every header in both directions. */
 static int hop_by_hop_plain(const eg_http_header_t *h)
 {
-    static const char *const hop[] = {"connection", "keep-alive", "proxy-connection", "te",
-                                      "trailer", "transfer-encoding", "upgrade",
-                                      "proxy-authenticate", "proxy-authorization", NULL};
-    for (const char *const *p = hop; *p; p++)
-        if (name_is(h, *p)) return 1;
-    return 0;
+    switch (h->name_len) {
+    case 2: return name_is(h, "te");
+    case 7: return name_is(h, "trailer") || name_is(h, "upgrade");
+    case 10: return name_is(h, "connection") || name_is(h, "keep-alive");
+    case 16: return name_is(h, "proxy-connection");
+    case 17: return name_is(h, "transfer-encoding");
+    case 18: return name_is(h, "proxy-authenticate");
+    case 19: return name_is(h, "proxy-authorization");
+    default: return 0;
+    }
 }
 
 /* Headers that never cross the gateway: the fixed ones and any the
@@ -1370,10 +1375,12 @@ static void up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
             c->status = u->resp.status;
             c->response_started = 1;
             u->state = UP_BODY;
-            uv_timer_start(&u->timer, up_timeout, u->ucfg->timeout_ms, 0);
             size_t rest = u->len - (size_t)rc;
             u->len = 0;
             send_response(u, c, u->buf + rc, rest);
+            /* most responses end in their first read: a body timer only for the rest
+             * (u stays valid here: handles are freed in their close callback) */
+            if (u->state == UP_BODY && u->c) uv_timer_start(&u->timer, up_timeout, u->ucfg->timeout_ms, 0);
             return;
         }
     }
