@@ -378,7 +378,12 @@ static uint32_t compute_needs(eg_tnode_t *t)
         compute_needs(t->item);
         m = EG_NEED_ALWAYS; /* the array is always written */
     } else {
-        for (size_t i = 0; i < t->n; i++) m |= compute_needs(t->members[i].node);
+        for (size_t i = 0; i < t->n; i++) {
+            eg_tmember_t *mb = &t->members[i];
+            m |= mb->needs = compute_needs(mb->node);
+            mb->kind = mb->node->kind;
+            mb->slot = mb->node->slot;
+        }
         if (t->merge_details) m |= EG_NEED_DETAILS;
         if (t->merge_meta) m |= EG_NEED_META;
         if (t->merge_extra) m |= EG_NEED_EXTRA;

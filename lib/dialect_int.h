@@ -52,6 +52,9 @@ typedef struct {
     char *name;
     char *key;      /* pre-escaped `,"name":` so rendering a key is one copy */
     size_t keylen;  /* length of key including the leading comma */
+    uint32_t needs; /* copies of node->needs, ->kind and ->slot (the default */
+    eg_tkind_t kind; /* literal stays owned by the node), so the render loop */
+    eg_tslot_t slot; /* needs no pointer chase for the common case */
     eg_tnode_t *node;
 } eg_tmember_t;
 

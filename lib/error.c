@@ -79,11 +79,14 @@ int eg_error_setn(eg_error_t *e, eg_str_t which, const char *v, size_t n)
     if ((unsigned)which >= EG_S__COUNT) return EG_EINVAL;
     if (!v) {
         e->s[which] = NULL;
+        e->len[which] = 0;
         return EG_OK;
     }
+    if (n > UINT32_MAX) return EG_ERANGE;
     char *p = eg_error_strdup(e, v, n);
     if (!p) return EG_ENOMEM;
     e->s[which] = p;
+    e->len[which] = (uint32_t)strlen(p); /* up to an embedded NUL, as C strings go */
     return EG_OK;
 }
 
@@ -108,6 +111,7 @@ int eg_error_setf(eg_error_t *e, eg_str_t which, const char *fmt, ...)
     vsnprintf(p, (size_t)n + 1, fmt, ap);
     va_end(ap);
     e->s[which] = p;
+    e->len[which] = (uint32_t)n;
     return EG_OK;
 }
 
@@ -140,11 +144,14 @@ int eg_field_setn(eg_error_t *e, eg_field_error_t *f, eg_fstr_t which, const cha
     if ((unsigned)which >= EG_F__COUNT) return EG_EINVAL;
     if (!v) {
         f->s[which] = NULL;
+        f->len[which] = 0;
         return EG_OK;
     }
+    if (n > UINT32_MAX) return EG_ERANGE;
     char *p = eg_error_strdup(e, v, n);
     if (!p) return EG_ENOMEM;
     f->s[which] = p;
+    f->len[which] = (uint32_t)strlen(p);
     return EG_OK;
 }
 

@@ -114,7 +114,11 @@ static int write_one(rctx_t *c, eg_jsonw_t *w, const eg_tslot_t *sl, int id, int
     if (id == EG_S_CODE) return write_code(c, w, fallback);
     if (id < EG_S__COUNT) {
         const char *v = e->s[id];
-        if (!v && fallback) v = catalog_default(c, id);
+        if (v) {
+            eg_jsonw_str(w, v, e->len[id]);
+            return 1;
+        }
+        if (fallback) v = catalog_default(c, id);
         if (!v && fallback && id == EG_S_DOCS && c->ent && c->cat) {
             char url[512];
             size_t n = eg_catalog_docs_url(c->cat, c->ent, url, sizeof(url));
@@ -187,7 +191,7 @@ static int write_one(rctx_t *c, eg_jsonw_t *w, const eg_tslot_t *sl, int id, int
         if (id >= EG_SL_F_BASE && id < EG_SL_F_VALUE) {
             const char *v = fe ? fe->s[id - EG_SL_F_BASE] : NULL;
             if (!v) return 0;
-            eg_jsonw_cstr(w, v);
+            eg_jsonw_str(w, v, fe->len[id - EG_SL_F_BASE]);
             return 1;
         }
         return 0;
@@ -355,12 +359,12 @@ static void write_members(rctx_t *c, eg_jsonw_t *w, const eg_tnode_t *t, objstat
 {
     for (size_t i = 0; i < t->n; i++) {
         const eg_tmember_t *m = &t->members[i];
-        if (!(m->node->needs & c->have)) continue;
-        if (m->node->kind == EG_T_SLOT && !slot_has_value(c, &m->node->slot)) continue;
+        if (!(m->needs & c->have)) continue;
+        if (m->kind == EG_T_SLOT && !slot_has_value(c, &m->slot)) continue;
         size_t at = w->pos;
         int first = st->first;
         eg_jsonw_put(w, m->key + first, m->keylen - (size_t)first);
-        if (!write_node(c, w, m->node)) {
+        if (!(m->kind == EG_T_SLOT ? write_slot(c, w, &m->slot) : write_node(c, w, m->node))) {
             w->pos = at;
             st->first = first;
             continue;

@@ -16,6 +16,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 #include "common.h"
 
 /* String attributes of an error, indexable so dialect templates can name them. */
@@ -44,6 +45,7 @@ typedef enum {
 
 typedef struct {
     const char *s[EG_F__COUNT]; /* NULL when absent */
+    uint32_t len[EG_F__COUNT];  /* strlen of each, kept by the setters */
     json_t *value;              /* offending value: NULL = absent, json null = explicit null */
     json_t *extra;              /* object or NULL: bounds (min_length, max_length,
                                    actual_length, min, max, ...) and any other member */
@@ -55,6 +57,7 @@ typedef struct eg_error_s {
     int status;              /* HTTP status; 0 = not set (catalog decides) */
     long long retry_after;   /* seconds; -1 = absent */
     const char *s[EG_S__COUNT];
+    uint32_t len[EG_S__COUNT]; /* strlen of each, kept by the setters */
     eg_field_error_t *fields;
     size_t nfields;
     size_t capfields;
