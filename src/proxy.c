@@ -673,6 +673,8 @@ static void conn_process(conn_t *c)
             const char *code = c->req.error == EG_HTTP1_URI_TOO_LONG ? "uri_too_long"
                                : c->req.error == EG_HTTP1_HEADERS_TOO_LARGE
                                    ? "request_header_fields_too_large"
+                               : c->req.error == EG_HTTP1_VERSION_NOT_SUPPORTED
+                                   ? "http_version_not_supported"
                                    : "bad_request";
             c->req.method = NULL; /* not a request we could log by method and path */
             c->dialect = c->gw->cfg->dialect;
