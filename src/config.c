@@ -149,13 +149,18 @@ static int get_path(cctx_t *c, const eg_ynode_t *n, char **out)
 static int load_errors(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
 {
     static const char *const keys[] = {"dialect", "negotiate", "expose_internal", "docs_url",
-                                       "catalog", "dialects", NULL};
+                                       "catalog", "dialects", "max_translate_body", NULL};
     int rc;
     if (n && (rc = known_keys(c, n, "errors", keys))) return rc;
     const eg_ynode_t *v;
     if ((v = eg_ymap_get(n, "negotiate")) && (rc = get_bool(c, v, &cfg->negotiate))) return rc;
     if ((v = eg_ymap_get(n, "expose_internal")) && (rc = get_bool(c, v, &cfg->expose_internal)))
         return rc;
+    if ((v = eg_ymap_get(n, "max_translate_body"))) {
+        if ((rc = get_size(c, v, &cfg->max_translate_body))) return rc;
+        if (cfg->max_translate_body > (16u << 20))
+            return ERR(c, v, "max_translate_body must be at most 16MiB");
+    }
     if ((v = eg_ymap_get(n, "catalog"))) {
         char *path = NULL;
         if ((rc = get_path(c, v, &path))) return rc;
@@ -460,6 +465,7 @@ static eg_config_t *config_new(void)
     if (!cfg) return NULL;
     cfg->negotiate = 1;
     cfg->trust_request_id = 1;
+    cfg->max_translate_body = 64 * 1024;
     cfg->limits = (eg_limits_t){.header_timeout_ms = 10000, .body_timeout_ms = 30000,
                                 .idle_timeout_ms = 60000, .write_timeout_ms = 30000,
                                 .max_header_size = 16384, .max_headers = 100, .max_uri = 8192,

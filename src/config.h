@@ -68,6 +68,7 @@ typedef struct {
     /* errors */
     const eg_dialect_t *dialect; /* default dialect, owned by `dialects` */
     int negotiate, expose_internal;
+    uint64_t max_translate_body; /* upstream error bodies up to this size are translated */
     eg_catalog_t *catalog;
     eg_dialects_t *dialects;
     /* request ids */

@@ -61,6 +61,14 @@ typedef struct up_s {
     int reused;
     int got_bytes;
     int dechunk;
+    int xlate;   /* an error response being buffered for translation */
+    char *xbuf;  /* its body, decoded */
+    size_t xlen, xcap;
+    /* taken from the head while its slices are valid (later reads reuse buf) */
+    struct wreq_s *xhead; /* the untranslated response head, for a pass-through */
+    size_t xhead_len;
+    char xextra[1024];    /* upstream headers kept on the translated error */
+    long long xretry;     /* Retry-After seconds, -1 when absent */
     struct up_s *next;
 } up_t;
 
@@ -112,7 +120,7 @@ struct conn_s {
     int logged;
 };
 
-typedef struct {
+typedef struct wreq_s {
     uv_write_t req;
     void *owner;
     int is_up;
@@ -778,6 +786,8 @@ static void up_closed(uv_handle_t *h)
 {
     up_t *u = h->data;
     if (--u->closes > 0) return;
+    free(u->xhead);
+    free(u->xbuf);
     free(u->buf);
     free(u);
 }
@@ -1271,19 +1281,17 @@ static void stream_body(up_t *u, const char *data, size_t n)
     send_framed(u, wr, 0, data, n);
 }
 
-/* Writes the response head to the client, with the first body bytes in the
- * same write: hop-by-hop headers removed, the request id added, framing and
- * connection re-stated for this hop. */
-static void send_response(up_t *u, conn_t *c, const char *body, size_t blen)
+/* Builds the response head for the client in a write buffer with room for
+ * `room` body bytes after it: hop-by-hop headers removed, the request id
+ * added, framing and connection re-stated for this hop. NULL on failure.
+ * Reads the head's slices, so it must run before the next upstream read. */
+static wreq_t *build_response_head(up_t *u, conn_t *c, size_t room, size_t *len)
 {
     const eg_http1_msg_t *r = &u->resp;
     const eg_config_t *cfg = c->gw->cfg;
     size_t cap = r->head_len + 512;
-    wreq_t *wr = wreq_new(c, 0, cap + blen);
-    if (!wr) {
-        conn_close(c);
-        return;
-    }
+    wreq_t *wr = wreq_new(c, 0, cap + room);
+    if (!wr) return NULL;
     char *out = wr->data;
     size_t at = 0;
     memcpy(out, "HTTP/1.1 ", 9);
@@ -1305,6 +1313,8 @@ static void send_response(up_t *u, conn_t *c, const char *body, size_t blen)
             (h->name_len == ridlen && strncasecmp(h->name, cfg->request_id_header, ridlen) == 0))
             continue;
         if (u->dechunk && name_is(h, "content-length")) continue;
+        /* these name the software behind the gateway: internals stay in */
+        if (!cfg->expose_internal && (name_is(h, "server") || name_is(h, "x-powered-by"))) continue;
         at = hdr(out, at, cap, h->name, h->name_len, h->value, h->value_len);
     }
     at = hdr(out, at, cap, cfg->request_id_header, ridlen, c->reqid, strlen(c->reqid));
@@ -1315,12 +1325,200 @@ static void send_response(up_t *u, conn_t *c, const char *body, size_t blen)
                        : HDR_LIT(out, at, cap, "Connection", "close", 5);
     if (at + 2 > cap) {
         free(wr);
-        conn_close(c);
-        return;
+        return NULL;
     }
     out[at++] = '\r';
     out[at++] = '\n';
+    *len = at;
+    return wr;
+}
+
+/* Sends the response head with the first body bytes in the same write. */
+static void send_response(up_t *u, conn_t *c, const char *body, size_t blen)
+{
+    size_t at;
+    wreq_t *wr = build_response_head(u, c, blen, &at);
+    if (!wr) {
+        conn_close(c);
+        return;
+    }
     send_framed(u, wr, at, body, blen);
+}
+
+/* ---------------------------------------------------------------- translation */
+
+/* An upstream error is translated when the route normalizes, it has a body
+ * and that body is text of some kind (JSON, HTML, plain); other media pass. */
+static int should_translate(const up_t *u, const conn_t *c)
+{
+    if (u->resp.status < 400 || !c->route->normalize || u->framing == EG_FRAMING_NONE ||
+        c->method_bit == EG_M_HEAD || c->gw->cfg->max_translate_body == 0)
+        return 0;
+    const eg_http_header_t *ct = eg_http1_header(&u->resp, "content-type");
+    if (!ct) return 1;
+    static const char *const textual[] = {"json", "text/", "xml", "html"};
+    for (size_t i = 0; i < sizeof(textual) / sizeof(textual[0]); i++) {
+        size_t n = strlen(textual[i]);
+        for (size_t k = 0; k + n <= ct->value_len; k++)
+            if (strncasecmp(ct->value + k, textual[i], n) == 0) return 1;
+    }
+    return 0;
+}
+
+/* Upstream headers that keep their meaning on a translated error. */
+static size_t kept_headers(const up_t *u, char *out, size_t cap)
+{
+    static const char *const keep[] = {"x-ratelimit-limit", "x-ratelimit-remaining",
+                                       "x-ratelimit-reset", "ratelimit", "ratelimit-policy",
+                                       "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset",
+                                       "allow", "www-authenticate", NULL};
+    size_t at = 0;
+    for (size_t i = 0; i < u->resp.nheaders; i++) {
+        const eg_http_header_t *h = &u->resp.headers[i];
+        for (const char *const *k = keep; *k; k++)
+            if (name_is(h, *k)) at = hdr(out, at, cap - 1, h->name, h->name_len, h->value, h->value_len);
+    }
+    if (at > cap - 1) at = 0;
+    out[at] = '\0';
+    return at;
+}
+
+static void log_upstream_error(conn_t *c, int status, const char *body, size_t n)
+{
+    eg_log_t *log = eg_server_error_log(c->w->srv);
+    if (!eg_log_enabled(log)) return;
+    eg_logline_t l;
+    eg_logline_begin(&l, "upstream_error");
+    eg_logline_str(&l, "request_id", c->reqid, strlen(c->reqid));
+    eg_logline_int(&l, "status", status);
+    eg_logline_str(&l, "upstream", c->upstream, strlen(c->upstream));
+    eg_logline_str(&l, "body", body, n > 2000 ? 2000 : n);
+    eg_logline_end(log, &l);
+}
+
+/* Keeps internals in: a 5xx leaves with the catalog's generic message and
+ * no details; with expose_internal the removed parts go under "debug". */
+static void scrub(eg_error_t *e, const eg_config_t *cfg, int status)
+{
+    const eg_catalog_entry_t *ent = e->s[EG_S_CODE] ? eg_catalog_find(cfg->catalog, e->s[EG_S_CODE]) : NULL;
+    if (!ent) ent = eg_catalog_for_status(cfg->catalog, status);
+    json_t *uid = e->details ? json_incref(json_object_get(e->details, "upstream_request_id")) : NULL;
+    if (uid) json_object_del(e->details, "upstream_request_id");
+    json_t *debug = NULL;
+    if (cfg->expose_internal) {
+        debug = json_object();
+        if (e->s[EG_S_MESSAGE]) json_object_set_new(debug, "message", json_string(e->s[EG_S_MESSAGE]));
+        if (e->details && json_object_size(e->details)) json_object_set(debug, "details", e->details);
+        if (e->meta && json_object_size(e->meta)) json_object_set(debug, "meta", e->meta);
+    }
+    for (size_t i = 0; i < e->nfields; i++) {
+        json_decref(e->fields[i].value);
+        json_decref(e->fields[i].extra);
+    }
+    e->nfields = 0;
+    json_decref(e->details);
+    json_decref(e->meta);
+    e->details = e->meta = NULL;
+    eg_error_set(e, EG_S_CODE, ent->code);
+    eg_error_set(e, EG_S_MESSAGE, ent->message);
+    eg_error_set(e, EG_S_TITLE, NULL);
+    eg_error_set(e, EG_S_TYPE, NULL);
+    eg_error_set(e, EG_S_INSTANCE, NULL);
+    eg_error_set(e, EG_S_DOCS, NULL);
+    if (uid) eg_error_set_detail(e, "upstream_request_id", uid);
+    if (debug && json_object_size(debug)) json_object_set_new(eg_error_meta(e), "debug", debug);
+    else json_decref(debug);
+}
+
+/* The buffered upstream error, parsed in whatever dialect it came, leaves
+ * in the client's dialect with the gateway's request id. */
+static void translate_and_send(up_t *u)
+{
+    conn_t *c = u->c;
+    const eg_config_t *cfg = c->gw->cfg;
+    int status = u->resp.status;
+    eg_error_t *e = NULL;
+    if (eg_parse_body(u->xbuf, u->xlen, cfg->dialects, NULL, cfg->catalog, status, &e, NULL) != EG_OK) {
+        conn_close(c);
+        return;
+    }
+    e->status = status;
+    if (!e->s[EG_S_CODE]) { /* a body without a code (RFC 9457 allows it): the status's */
+        const eg_catalog_entry_t *ent = eg_catalog_for_status(cfg->catalog, status);
+        if (ent) eg_error_set(e, EG_S_CODE, ent->code);
+    }
+    if (e->s[EG_S_REQUEST_ID] && strcmp(e->s[EG_S_REQUEST_ID], c->reqid) != 0)
+        eg_error_set_detail(e, "upstream_request_id", json_string(e->s[EG_S_REQUEST_ID]));
+    eg_error_set(e, EG_S_REQUEST_ID, c->reqid);
+    if (u->xretry >= 0 && e->retry_after < 0) eg_error_set_retry_after(e, u->xretry);
+    if (status >= 500) {
+        log_upstream_error(c, status, u->xbuf, u->xlen);
+        scrub(e, cfg, status);
+    }
+    const char *extra = u->xextra;
+    const eg_dialect_t *d = c->dialect ? c->dialect : cfg->dialect;
+    size_t cap = 16384, n = 0;
+    char *out = NULL;
+    while (cap <= (4u << 20)) {
+        char *p = realloc(out, cap);
+        if (!p) break;
+        out = p;
+        if ((n = eg_respond_error(e, d, cfg->catalog, extra, c->keep_alive, 0, out, cap)) != 0) break;
+        cap *= 2;
+    }
+    eg_dialect_code(d, cfg->catalog, e->s[EG_S_CODE], c->code, sizeof(c->code));
+    eg_error_free(e);
+    free(u->xbuf);
+    free(u->xhead);
+    u->xbuf = NULL;
+    u->xhead = NULL;
+    u->xlate = 0;
+    if (n == 0 || to_client(c, out, n) != 0) {
+        free(out);
+        conn_close(c);
+        return;
+    }
+    free(out);
+    up_done(u);
+}
+
+/* Buffers body bytes of an upstream error; past the bound the response
+ * goes through as it is (and a log line says so). */
+static void collect(up_t *u, const char *data, size_t n)
+{
+    conn_t *c = u->c;
+    if (u->xlen + n > u->xcap) {
+        eg_log_t *log = eg_server_error_log(c->w->srv);
+        if (eg_log_enabled(log)) {
+            eg_logline_t l;
+            eg_logline_begin(&l, "upstream_error");
+            eg_logline_str(&l, "request_id", c->reqid, strlen(c->reqid));
+            eg_logline_int(&l, "status", u->resp.status);
+            const char *why = "error body larger than max_translate_body: passed through untranslated";
+            eg_logline_str(&l, "why", why, strlen(why));
+            eg_logline_end(log, &l);
+        }
+        u->xlate = 0;
+        char *held = u->xbuf;
+        size_t hlen = u->xlen;
+        wreq_t *head = u->xhead;
+        u->xbuf = NULL;
+        u->xhead = NULL;
+        c->response_started = 1;
+        send_framed(u, head, u->xhead_len, "", 0); /* the head saved when the response began */
+        if (u->c == c && c->state == C_PROXY && hlen) to_client(c, held, hlen);
+        free(held);
+        if (u->c == c && u->state == UP_BODY) stream_body(u, data, n);
+        return;
+    }
+    size_t o = 0;
+    int done = 0;
+    if (frame_body(u, data, n, u->xbuf + u->xlen, &o, &done) != 0) {
+        up_failed(u, FAIL_INVALID);
+        return;
+    }
+    u->xlen += o;
+    if (done) translate_and_send(u);
 }
 
 static void up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
@@ -1336,7 +1534,8 @@ static void up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     if (nread < 0) {
         if (u->state == UP_BODY && u->framing == EG_FRAMING_UNTIL_CLOSE && nread == UV_EOF) {
             u->keep_alive = 0;
-            up_done(u);
+            if (u->xlate) translate_and_send(u);
+            else up_done(u);
         } else if (u->state == UP_HEAD) {
             up_failed(u, !u->got_bytes && u->reused ? FAIL_STALE : FAIL_RESET);
         } else {
@@ -1375,10 +1574,35 @@ static void up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
             u->keep_alive = u->resp.keep_alive;
             memset(&u->ck, 0, sizeof(u->ck));
             c->status = u->resp.status;
-            c->response_started = 1;
             u->state = UP_BODY;
             size_t rest = u->len - (size_t)rc;
             u->len = 0;
+            if (should_translate(u, c) &&
+                (u->xbuf = malloc(c->gw->cfg->max_translate_body))) {
+                if (u->framing == EG_FRAMING_CHUNKED) u->dechunk = 1; /* collect the data */
+                u->xhead = build_response_head(u, c, 0, &u->xhead_len);
+                kept_headers(u, u->xextra, sizeof(u->xextra));
+                u->xretry = -1;
+                const eg_http_header_t *ra = eg_http1_header(&u->resp, "retry-after");
+                if (ra && ra->value_len && ra->value_len < 10) {
+                    long long v = 0;
+                    size_t i = 0;
+                    while (i < ra->value_len && ra->value[i] >= '0' && ra->value[i] <= '9')
+                        v = v * 10 + (ra->value[i++] - '0');
+                    if (i == ra->value_len) u->xretry = v;
+                }
+                if (!u->xhead) {
+                    conn_close(c);
+                    return;
+                }
+                u->xlate = 1;
+                u->xcap = c->gw->cfg->max_translate_body;
+                u->xlen = 0;
+                collect(u, u->buf + rc, rest);
+                if (u->state == UP_BODY && u->c) uv_timer_start(&u->timer, up_timeout, u->ucfg->timeout_ms, 0);
+                return;
+            }
+            c->response_started = 1;
             send_response(u, c, u->buf + rc, rest);
             /* most responses end in their first read: a body timer only for the rest
              * (u stays valid here: handles are freed in their close callback) */
@@ -1389,7 +1613,8 @@ static void up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     uv_timer_again(&u->timer);
     size_t n = u->len;
     u->len = 0;
-    stream_body(u, u->buf, n);
+    if (u->xlate) collect(u, u->buf, n);
+    else stream_body(u, u->buf, n);
 }
 
 /* A failure on the upstream side. Before the response started it becomes a

@@ -1,0 +1,147 @@
+"""Upstream errors in any dialect leave in the gateway's dialect, with their
+meaning kept and internals kept in (issue 6's core)."""
+import json
+import subprocess
+
+import pytest
+
+from conftest import BIN, Gateway, base_config, free_port, request
+
+DIALECTS = ["problem", "jsonapi", "envelope", "typed", "flat-camel", "flat-snake"]
+MEDIA = {"problem": "application/problem+json", "jsonapi": "application/vnd.api+json"}
+# upstream example -> (status, canonical code)
+EXPECT = {
+    ("problem", "validation"): (422, "validation_error"),
+    ("problem", "not_found"): (404, "not_found"),
+    ("jsonapi", "validation"): (422, "validation_error"),
+    ("jsonapi", "not_found"): (404, "not_found"),
+    ("envelope", "validation"): (422, "validation_error"),
+    ("envelope", "not_found"): (404, "not_found"),
+    ("typed", "validation"): (400, "invalid_parameter_value"),
+    ("typed", "not_found"): (404, "no_results_found"),
+    ("flat-camel", "validation"): (400, "validation_error"),
+    ("flat-camel", "not_found"): (404, "not_found"),
+    ("flat-snake", "validation"): (400, "validation_error"),
+    ("flat-snake", "not_found"): (404, "not_found"),
+}
+
+
+def canonical(body, dialect, status):
+    """Reads a body back with errgate translate --from DIALECT into problem."""
+    out = subprocess.run([BIN, "translate", "--from", dialect, "--to", "problem", "--status", str(status)],
+                         input=body, capture_output=True)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+
+
+@pytest.mark.parametrize("gw", DIALECTS)
+def test_matrix_every_upstream_dialect_into_every_gateway_dialect(tmp_path, upstream_port, gw):
+    port, admin = free_port(), free_port()
+    g = Gateway(str(tmp_path), base_config(port, admin, upstream_port, dialect=gw), port, admin)
+    try:
+        for (up, kind), (status, code) in EXPECT.items():
+            r = request(port, "GET", f"/v1/errors/{up}/{kind}", headers={"X-Request-ID": f"m-{up}-{kind}"})
+            assert r.status == status, (up, kind, r.body)
+            assert r.header("Content-Type") == MEDIA.get(gw, "application/json; charset=utf-8")
+            assert r.header("X-Request-ID") == f"m-{up}-{kind}"
+            back = canonical(r.body, gw, status)
+            assert back["code"] == code, (up, kind, gw, r.body)
+            assert back["request_id"] == f"m-{up}-{kind}", (up, kind, gw, r.body)
+    finally:
+        assert g.stop() == 0
+
+
+def test_field_errors_travel(gateway):
+    r = request(gateway.port, "GET", "/v1/errors/flat-camel/validation")
+    body = r.json()
+    assert body["code"] == "validation_error" and r.status == 400
+    fields = {e["field"]: e["detail"] for e in body["errors"]}
+    assert fields == {"email": "Invalid email format", "page": "Must be a positive integer"}
+    r = request(gateway.port, "GET", "/v1/errors/jsonapi/validation", headers={"Accept": "application/vnd.api+json"})
+    errs = r.json()["errors"]
+    assert [e["source"]["pointer"] for e in errs] == ["/data/attributes/email", "/data/attributes/name"]
+
+
+def test_rate_limit_headers_and_retry_after_kept(gateway):
+    r = request(gateway.port, "GET", "/v1/errors/flat-camel/rate_limit")
+    assert r.status == 429
+    assert r.header("Retry-After") == "60"
+    assert r.header("X-RateLimit-Limit") == "100" and r.header("X-RateLimit-Remaining") == "0"
+    assert r.json()["retry_after"] == 60
+    assert r.header("X-Error-Code") == "rate_limit_exceeded"
+
+
+def test_upstream_request_id_kept_next_to_ours(gateway):
+    r = request(gateway.port, "GET", "/v1/errors/envelope/validation", headers={"X-Request-ID": "ours-1"})
+    body = r.json()
+    assert body["request_id"] == "ours-1"
+    assert body["upstream_request_id"] == "req_abc123"
+
+
+@pytest.mark.parametrize("up", ["problem", "typed", "flat-camel", "flat-snake"])
+def test_internals_stay_in_on_5xx(gateway, up):
+    r = request(gateway.port, "GET", f"/v1/errors/{up}/internal", headers={"X-Request-ID": f"int-{up}"})
+    assert r.status == 500
+    text = r.body.decode()
+    for leak in ["NullPointerException", "Users.java", "Connection timeout", "originalMessage"]:
+        assert leak not in text, (leak, text)
+    body = r.json()
+    # the code keeps its meaning (DATABASE_ERROR stays database_error); the message is the catalog's
+    generic = {"internal_error": "An unexpected error occurred. Please try again later.",
+               "database_error": "Database operation failed."}
+    assert body["code"] in generic
+    assert body["detail"] == generic[body["code"]]
+    assert r.header("Server") is None, "the upstream's Server header leaks"
+    # the full upstream body is in the error log under our request id
+    import time
+    time.sleep(0.2)
+    logged = [l for l in gateway.log_lines() if l.get("kind") == "upstream_error" and l.get("request_id") == f"int-{up}"]
+    assert logged and logged[0]["status"] == 500
+
+
+def test_html_error_page_becomes_an_error(gateway):
+    r = request(gateway.port, "GET", "/v1/html-error")
+    assert r.status == 502
+    assert r.header("Content-Type") == "application/problem+json"
+    body = r.json()
+    assert body["code"] == "bad_gateway"
+    assert "<" not in r.body.decode()
+
+
+def test_successes_pass_untouched(gateway):
+    r = request(gateway.port, "GET", "/v1/chunked")
+    assert r.status == 200 and r.body == b"hello chunky world\n"
+
+
+def test_normalize_false_passes_errors_through(tmp_path, upstream_port):
+    port, admin = free_port(), free_port()
+    cfg = base_config(port, admin, upstream_port,
+                      extra_routes="  - path: /v1/errors/typed/\n    upstream: demo\n    normalize: false\n")
+    g = Gateway(str(tmp_path), cfg, port, admin)
+    try:
+        r = request(port, "GET", "/v1/errors/typed/validation")
+        assert r.json()["error"]["code"] == "INVALID_PARAMETER_VALUE"
+        assert r.header("Content-Type") == "application/json"
+        r = request(port, "GET", "/v1/errors/flat-snake/validation")  # other routes still normalize
+        assert r.header("Content-Type") == "application/problem+json"
+    finally:
+        assert g.stop() == 0
+
+
+def test_error_body_over_the_bound_streams_through(tmp_path, upstream_port):
+    port, admin = free_port(), free_port()
+    cfg = base_config(port, admin, upstream_port).replace(
+        "errors: { dialect: problem, negotiate: true }",
+        "errors: { dialect: problem, negotiate: true, max_translate_body: 100 }")
+    g = Gateway(str(tmp_path), cfg, port, admin)
+    try:
+        r = request(port, "GET", "/v1/errors/typed/rate_limit")
+        assert r.status == 429
+        assert r.json()["error"]["code"] == "RATE_LIMIT_EXCEEDED"  # untouched
+        import time
+        time.sleep(0.2)
+        assert any("max_translate_body" in (l.get("why") or "") for l in g.log_lines())
+    finally:
+        assert g.stop() == 0
