@@ -535,10 +535,11 @@ size_t eg_dialect_code(const eg_dialect_t *d, const eg_catalog_t *cat, const cha
     const char *sp = ent ? eg_catalog_spelling(ent, d->name) : NULL;
     const char *src = sp ? sp : code ? code : "";
     size_t n = strlen(src);
+    int recase = !sp && ent != NULL; /* unknown codes are kept exactly as sent */
     for (size_t i = 0; i < n && i + 1 < cap; i++) {
         char ch = src[i];
-        if (!sp && d->code_case == EG_CASE_UPPER) ch = (char)toupper((unsigned char)ch);
-        else if (!sp && d->code_case == EG_CASE_LOWER) ch = (char)tolower((unsigned char)ch);
+        if (recase && d->code_case == EG_CASE_UPPER) ch = (char)toupper((unsigned char)ch);
+        else if (recase && d->code_case == EG_CASE_LOWER) ch = (char)tolower((unsigned char)ch);
         buf[i] = ch;
     }
     if (cap) buf[n < cap ? n : cap - 1] = '\0';

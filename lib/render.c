@@ -77,7 +77,9 @@ static int write_code(rctx_t *c, eg_jsonw_t *w, int fallback)
     if (!code && fallback && c->ent) code = c->ent->code;
     if (!code) return 0;
     const char *sp = c->ent ? eg_catalog_spelling(c->ent, c->d->name) : NULL;
-    if (sp || c->d->code_case == EG_CASE_KEEP) {
+    /* casing applies to catalog codes; an unknown code is kept exactly as sent */
+    int known = c->ent && strcmp(c->ent->code, code) == 0;
+    if (sp || c->d->code_case == EG_CASE_KEEP || !known) {
         const char *s = sp ? sp : code;
         eg_jsonw_str(w, s, strlen(s));
         return 1;

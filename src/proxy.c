@@ -1443,6 +1443,8 @@ static void translate_and_send(up_t *u)
         return;
     }
     e->status = status;
+    /* a title-only body (RFC 9457 allows it) keeps its words in dialects with one message */
+    if (!e->s[EG_S_MESSAGE] && e->s[EG_S_TITLE]) eg_error_set(e, EG_S_MESSAGE, e->s[EG_S_TITLE]);
     if (!e->s[EG_S_CODE]) { /* a body without a code (RFC 9457 allows it): the status's */
         const eg_catalog_entry_t *ent = eg_catalog_for_status(cfg->catalog, status);
         if (ent) eg_error_set(e, EG_S_CODE, ent->code);

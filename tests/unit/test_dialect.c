@@ -205,7 +205,8 @@ static void test_codes_are_spelled_per_dialect(void **state)
         {"internal_error", "flat-camel", "SERVICE_ERROR"},
         {"bad_gateway", "flat-camel", "EXTERNAL_SERVICE_ERROR"},
         {"rate_limit_exceeded", "typed", "RATE_LIMIT_EXCEEDED"},
-        {"some_unknown_code", "typed", "SOME_UNKNOWN_CODE"},
+        {"some_unknown_code", "typed", "some_unknown_code"}, /* unknown: kept as sent */
+        {"WeirdCode", "flat-snake", "WeirdCode"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char buf[64];
