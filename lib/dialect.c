@@ -451,19 +451,15 @@ static int compile_dialect(cctx_t *c, const eg_ynode_t *root, eg_dialect_t *d)
     return EG_OK;
 }
 
-int eg_dialect_load_yaml(const char *text, size_t len, const char *name, eg_dialect_t **out,
-                         char *err, size_t errlen)
+/* Compiles a parsed document into *out; frees the document either way. */
+static int compile_doc(eg_ydoc_t *doc, eg_dialect_t **out, char *err, size_t errlen)
 {
-    eg_ydoc_t *doc = NULL;
-    int rc = eg_ydoc_parse(text, len, name, &doc, err, errlen);
-    if (rc) return rc;
     eg_dialect_t *d = calloc(1, sizeof(*d));
-    if (!d) {
-        eg_ydoc_free(doc);
-        return EG_ENOMEM;
+    int rc = d ? EG_OK : EG_ENOMEM;
+    if (d) {
+        cctx_t c = {doc, err, errlen};
+        rc = compile_dialect(&c, eg_ydoc_root(doc), d);
     }
-    cctx_t c = {doc, err, errlen};
-    rc = compile_dialect(&c, eg_ydoc_root(doc), d);
     eg_ydoc_free(doc);
     if (rc) {
         eg_dialect_free(d);
@@ -473,25 +469,19 @@ int eg_dialect_load_yaml(const char *text, size_t len, const char *name, eg_dial
     return EG_OK;
 }
 
+int eg_dialect_load_yaml(const char *text, size_t len, const char *name, eg_dialect_t **out,
+                         char *err, size_t errlen)
+{
+    eg_ydoc_t *doc = NULL;
+    int rc = eg_ydoc_parse(text, len, name, &doc, err, errlen);
+    return rc ? rc : compile_doc(doc, out, err, errlen);
+}
+
 int eg_dialect_load_file(const char *path, eg_dialect_t **out, char *err, size_t errlen)
 {
     eg_ydoc_t *doc = NULL;
     int rc = eg_ydoc_load_file(path, &doc, err, errlen);
-    if (rc) return rc;
-    eg_dialect_t *d = calloc(1, sizeof(*d));
-    if (!d) {
-        eg_ydoc_free(doc);
-        return EG_ENOMEM;
-    }
-    cctx_t c = {doc, err, errlen};
-    rc = compile_dialect(&c, eg_ydoc_root(doc), d);
-    eg_ydoc_free(doc);
-    if (rc) {
-        eg_dialect_free(d);
-        return rc;
-    }
-    *out = d;
-    return EG_OK;
+    return rc ? rc : compile_doc(doc, out, err, errlen);
 }
 
 const char *eg_dialect_name(const eg_dialect_t *d)
