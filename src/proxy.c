@@ -134,6 +134,7 @@ static void proxy_start(conn_t *c);
 static void forward_body(conn_t *c);
 static void up_close(up_t *u);
 static void up_failed(up_t *u, failure_t why);
+static void up_reading(up_t *u, int on);
 
 uint64_t eg_now_ms(void)
 {
@@ -525,8 +526,7 @@ static void conn_write_done(conn_t *c)
     if (c->tmode == T_WRITE) client_timer(c, c->wpending ? T_WRITE : T_NONE);
     /* backpressure: the client drained, let the upstream talk again */
     if (c->up && c->up->state == UP_BODY && queued(&c->tcp) < EG_HIGH_WATER / 2) {
-        extern void eg__up_reading(up_t * u, int on);
-        eg__up_reading(c->up, 1);
+        up_reading(c->up, 1);
     }
 }
 
@@ -827,8 +827,7 @@ static void up_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 
 static void up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b);
 
-void eg__up_reading(up_t *u, int on);
-void eg__up_reading(up_t *u, int on)
+static void up_reading(up_t *u, int on)
 {
     if (u->state == UP_CLOSING) return;
     if (on) uv_read_start((uv_stream_t *)&u->tcp, up_alloc, up_read);
@@ -993,7 +992,7 @@ static void up_ready(up_t *u)
     u->state = UP_HEAD;
     u->dechunk = c->req.minor_version == 0;
     uv_timer_start(&u->timer, up_timeout, ucfg->timeout_ms, 0);
-    eg__up_reading(u, 1);
+    up_reading(u, 1);
     forward_body(c);
     if (c->state == C_PROXY && !c->body_done) client_reading(c, 1);
 }
@@ -1266,7 +1265,7 @@ static void send_framed(up_t *u, wreq_t *wr, size_t at, const char *data, size_t
     }
     if (queued(&c->tcp) > EG_HIGH_WATER) {
         /* backpressure: a slow client stops the upstream, for write_timeout at most */
-        eg__up_reading(u, 0);
+        up_reading(u, 0);
         client_timer(c, T_WRITE);
     }
 }

@@ -61,7 +61,7 @@ void eg_gw_unref(eg_gw_t *gw)
     free(gw);
 }
 
-static int gw_build(eg_config_t *cfg, eg_gw_t *prev, eg_gw_t **out)
+static int gw_build(eg_config_t *cfg, eg_gw_t **out)
 {
     eg_gw_t *gw = calloc(1, sizeof(*gw));
     if (!gw) return EG_ENOMEM;
@@ -78,7 +78,6 @@ static int gw_build(eg_config_t *cfg, eg_gw_t *prev, eg_gw_t **out)
         gw->health[i] = calloc(cfg->upstreams[i].nservers, sizeof(eg_server_health_t));
         if (!gw->health[i]) rc = EG_ENOMEM;
     }
-    (void)prev;
     free(specs);
     if (rc) {
         gw->cfg = NULL;
@@ -408,7 +407,7 @@ static void on_signal(uv_signal_t *s, int signum)
         eg_config_t *cfg = NULL;
         eg_gw_t *gw = NULL;
         int rc = eg_config_load(srv->config_path, &cfg, err, sizeof(err));
-        if (rc == EG_OK && (rc = gw_build(cfg, srv->gw, &gw)) != EG_OK) {
+        if (rc == EG_OK && (rc = gw_build(cfg, &gw)) != EG_OK) {
             eg_config_free(cfg);
             snprintf(err, sizeof(err), "%s", eg_strerror(rc));
         }
@@ -488,7 +487,7 @@ int eg_cmd_serve(int argc, char **argv)
         free(srv);
         return EG_EXIT_INPUT;
     }
-    if (gw_build(cfg, NULL, &srv->gw) != EG_OK) {
+    if (gw_build(cfg, &srv->gw) != EG_OK) {
         eg_config_free(cfg);
         exit_code = eg_cli_fail(EG_EXIT_SOFTWARE, "out of memory");
         goto out_logs;
