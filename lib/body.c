@@ -111,6 +111,9 @@ int eg_error_from_catalog(const eg_catalog_t *cat, const char *code, eg_error_t 
     const eg_catalog_entry_t *ent = cat && code ? eg_catalog_find(cat, code) : NULL;
     int rc = eg_error_set(e, EG_S_CODE, code);
     if (!rc && ent) {
+        e->ent_cat = cat;
+        e->ent = ent;
+        e->ent_code = e->s[EG_S_CODE];
         e->status = ent->status;
         if (!rc && ent->type) rc = eg_error_set(e, EG_S_TYPE, ent->type);
         if (!rc && ent->title) rc = eg_error_set(e, EG_S_TITLE, ent->title);

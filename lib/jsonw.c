@@ -114,6 +114,31 @@ void eg_jsonw_cstr(eg_jsonw_t *w, const char *str)
 
 void eg_jsonw_str(eg_jsonw_t *w, const char *s, size_t n)
 {
+    /* fast path: a string with nothing to escape and room to spare is one
+     * check over 8-byte words and one copy, without per-piece bounds checks */
+    if (w->pos < w->cap && w->cap - w->pos > n + 2) {
+        const unsigned char *u = (const unsigned char *)s;
+        size_t i = 0;
+        for (; i + 8 <= n; i += 8) {
+            uint64_t v;
+            memcpy(&v, u + i, 8);
+            uint64_t ctl = (v - 0x2020202020202020ull) & ~v;
+            uint64_t q = v ^ 0x2222222222222222ull, b = v ^ 0x5c5c5c5c5c5c5c5cull;
+            uint64_t hit = ctl | ((q - 0x0101010101010101ull) & ~q) |
+                           ((b - 0x0101010101010101ull) & ~b) | v;
+            if (hit & 0x8080808080808080ull) break;
+        }
+        for (; i < n && !special[u[i]]; i++) {
+        }
+        if (i == n) {
+            char *d = w->buf + w->pos;
+            d[0] = '"';
+            memcpy(d + 1, s, n);
+            d[n + 1] = '"';
+            w->pos += n + 2;
+            return;
+        }
+    }
     eg_jsonw_ch(w, '"');
     eg_jsonw_str_body(w, s, n);
     eg_jsonw_ch(w, '"');

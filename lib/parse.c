@@ -30,8 +30,14 @@ static eg_field_error_t *cur_fe(pctx_t *c)
 static int set_code(pctx_t *c, const char *s, size_t n)
 {
     const eg_catalog_entry_t *ent = c->cat ? eg_catalog_lookup(c->cat, s, n) : NULL;
-    if (ent) return eg_error_set(c->e, EG_S_CODE, ent->code);
-    return eg_error_setn(c->e, EG_S_CODE, s, n);
+    if (!ent) return eg_error_setn(c->e, EG_S_CODE, s, n);
+    int rc = eg_error_set(c->e, EG_S_CODE, ent->code);
+    if (rc == EG_OK) { /* spares the renderer a second lookup */
+        c->e->ent_cat = c->cat;
+        c->e->ent = ent;
+        c->e->ent_code = c->e->s[EG_S_CODE];
+    }
+    return rc;
 }
 
 static int parse_status(const json_t *v, int *out)

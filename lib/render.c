@@ -412,7 +412,10 @@ size_t eg_render(const eg_error_t *e, const eg_dialect_t *d, const eg_catalog_t 
 {
     rctx_t c = {.e = e, .d = d, .cat = cat};
     /* one catalog lookup serves the status, the spelling and every fallback */
-    c.ent = e->s[EG_S_CODE] ? eg_catalog_find(cat, e->s[EG_S_CODE]) : NULL;
+    if (e->ent && e->ent_cat == cat && e->ent_code == e->s[EG_S_CODE])
+        c.ent = e->ent; /* looked up when the code was set */
+    else
+        c.ent = e->s[EG_S_CODE] ? eg_catalog_find(cat, e->s[EG_S_CODE]) : NULL;
     c.status = eg__dialect_status_ent(d, c.ent, e);
     if (!e->s[EG_S_CODE]) c.ent = eg_catalog_for_status(cat, c.status);
     uint32_t have = EG_NEED_ALWAYS | (1u << EG_SL_STATUS);

@@ -64,6 +64,12 @@ typedef struct eg_error_s {
     json_t *details;         /* object or NULL: free-form context */
     json_t *meta;            /* object or NULL: members no dialect knows */
     eg_arena_chunk_t *arena; /* private */
+    /* private: the catalog entry of s[EG_S_CODE], remembered by whoever looked
+     * it up (eg_error_from_catalog, the parsers); valid only while s[EG_S_CODE]
+     * is still that same pointer, so any setter call invalidates it */
+    const void *ent_cat;
+    const void *ent;
+    const char *ent_code;
 } eg_error_t;
 
 /* eg_error_new allocates an empty error (status 0, retry_after -1).
