@@ -671,6 +671,12 @@ static void conn_process(conn_t *c)
             client_timer(c, T_HEADER);
         }
         int rc = eg_http1_parse_request(c->buf, c->len, &lim, c->hdrs, c->hcap, &c->scanned, &c->req);
+        if (rc == EG_EAGAIN && c->len == c->cap) {
+            /* a reload raised max_header_size above this connection's buffer */
+            rc = EG_EPARSE;
+            c->req.error = EG_HTTP1_HEADERS_TOO_LARGE;
+            c->req.why = "header section larger than the connection buffer";
+        }
         if (rc == EG_EAGAIN) break;
         if (rc < 0) {
             unsigned char r[16];
