@@ -374,3 +374,57 @@ def test_sigusr1_reopens_the_log_file(tmp_path, upstream_port):
         assert "after-rotation" not in rotated.read_text()
     finally:
         assert gw.stop() == 0
+
+
+def test_head_request_has_no_body_and_keeps_the_connection(gateway):
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=5) as s:
+        s.sendall(b"HEAD /v1/big?bytes=1000 HTTP/1.1\r\nHost: t\r\n\r\n")
+        r, rest = read_response(s, head_only=True)
+        assert r.status == 200 and r.header("Content-Length") == "1000" and rest == b""
+        s.sendall(b"GET /v1/hello HTTP/1.1\r\nHost: t\r\n\r\n")
+        r, _ = read_response(s)
+        assert r.status == 200 and r.json()["path"] == "/v1/hello"
+
+
+def test_expect_100_continue_is_answered_by_the_gateway(gateway):
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=5) as s:
+        s.sendall(b"POST /v1/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+        interim, rest = read_response(s, head_only=True)
+        assert interim.status == 100 and rest == b""
+        s.sendall(b"hello")
+        r, _ = read_response(s)
+        assert r.status == 200 and r.body == b"hello"
+
+
+def test_post_is_retried_only_after_a_failed_connect(gateway):
+    # /pair/ = [dead, live]: a refused connect sent nothing, so even a POST moves on
+    for _ in range(4):
+        r = request(gateway.port, "POST", "/pair/echo", body=b"data")
+        assert r.status == 200
+
+
+def test_http10_client_gets_a_dechunked_body_and_close(gateway):
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=5) as s:
+        s.sendall(b"GET /v1/chunked HTTP/1.0\r\n\r\n")
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    assert b"Transfer-Encoding" not in head and b"Connection: close" in head
+    assert body == b"hello chunky world\n"
+
+
+def test_host_rewrite_sends_the_server_address(tmp_path, upstream_port):
+    port, admin = free_port(), free_port()
+    cfg = base_config(port, admin, upstream_port).replace(
+        f'demo: {{ servers: ["127.0.0.1:{upstream_port}"], timeout: 5s }}',
+        f'demo: {{ servers: ["127.0.0.1:{upstream_port}"], timeout: 5s, host: rewrite }}')
+    gw = Gateway(str(tmp_path), cfg, port, admin)
+    try:
+        r = request(port, "GET", "/v1/hello")
+        assert r.json()["headers"]["host"] == f"127.0.0.1:{upstream_port}"
+    finally:
+        assert gw.stop() == 0
