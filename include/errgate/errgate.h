@@ -7,5 +7,6 @@
 #include "catalog.h"
 #include "dialect.h"
 #include "docs.h"
+#include "retry.h"
 
 #endif
