@@ -95,6 +95,8 @@ static void dsend(dconn_t *c, const char *data, size_t n)
     if (uv_write(req, (uv_stream_t *)&c->tcp, &b, 1, dwritten) != 0) free(req);
 }
 
+static int head_request; /* the request being answered is HEAD: headers only (one loop, one thread) */
+
 static void respond(dconn_t *c, int status, const char *ctype, const char *extra, const char *body,
                     size_t blen, int keep)
 {
@@ -104,7 +106,7 @@ static void respond(dconn_t *c, int status, const char *ctype, const char *extra
                      status, eg_reason_phrase(status), ctype, blen, extra ? extra : "",
                      keep ? "" : "Connection: close\r\n");
     dsend(c, head, (size_t)n);
-    dsend(c, body, blen);
+    if (!head_request) dsend(c, body, blen);
 }
 
 static long query_num(const char *t, size_t tl, const char *name, long dflt)
@@ -203,6 +205,7 @@ static void serve_requests(dconn_t *c)
         char reqid[256] = "";
         if (rid) snprintf(reqid, sizeof(reqid), "%.*s", (int)rid->value_len, rid->value);
         int keep = m.keep_alive;
+        head_request = m.method_len == 4 && memcmp(m.method, "HEAD", 4) == 0;
         if (strcmp(path, "/v1/drop") == 0) {
             dclose(c);
             return;

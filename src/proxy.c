@@ -1200,7 +1200,10 @@ static int frame_body(up_t *u, const char *data, size_t n, char *out, size_t *ou
     size_t o = 0;
     *done = 0;
     switch (u->framing) {
-    case EG_FRAMING_NONE: *done = 1; break;
+    case EG_FRAMING_NONE:
+        if (n) u->keep_alive = 0; /* bytes where none belong (a body to HEAD): do not reuse */
+        *done = 1;
+        break;
     case EG_FRAMING_LENGTH: {
         size_t take = n < u->left ? n : (size_t)u->left;
         memcpy(out, data, take);
