@@ -215,14 +215,24 @@ static int write_slot(rctx_t *c, eg_jsonw_t *w, const eg_tslot_t *sl)
 static int write_node(rctx_t *c, eg_jsonw_t *w, const eg_tnode_t *t);
 
 /* Merges the members of a JSON object, skipping names already written. */
-static void merge_object(eg_jsonw_t *w, objstate_t *st, const json_t *obj, const json_t *skip1,
-                         const json_t *skip2)
+/* A kept member named like one of the template's nested objects or arrays
+ * would give that name another type and make the output unreadable as the
+ * dialect: such a member is left out of this dialect's rendering. */
+static int structural(const eg_tnode_t *t, const char *k)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (t->members[i].kind != EG_T_SLOT && strcmp(t->members[i].name, k) == 0) return 1;
+    return 0;
+}
+
+static void merge_object(eg_jsonw_t *w, objstate_t *st, const eg_tnode_t *t, const json_t *obj,
+                         const json_t *skip1, const json_t *skip2)
 {
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)obj, k, v) {
         if (was_emitted(st, k) || (skip1 && json_object_get(skip1, k)) ||
-            (skip2 && json_object_get(skip2, k)))
+            (skip2 && json_object_get(skip2, k)) || structural(t, k))
             continue;
         member_key(w, st, k);
         eg_jsonw_value(w, v);
@@ -378,9 +388,9 @@ static void write_members(rctx_t *c, eg_jsonw_t *w, const eg_tnode_t *t, objstat
      * merge is skipped, so the output never has duplicate members */
     const json_t *extra = t->merge_extra && c->fe ? c->fe->extra : NULL;
     const json_t *details = t->merge_details ? c->e->details : NULL;
-    if (extra) merge_object(w, st, extra, NULL, NULL);
-    if (details) merge_object(w, st, details, extra, NULL);
-    if (t->merge_meta && c->e->meta) merge_object(w, st, c->e->meta, extra, details);
+    if (extra) merge_object(w, st, t, extra, NULL, NULL);
+    if (details) merge_object(w, st, t, details, extra, NULL);
+    if (t->merge_meta && c->e->meta) merge_object(w, st, t, c->e->meta, extra, details);
 }
 
 static int write_node(rctx_t *c, eg_jsonw_t *w, const eg_tnode_t *t)
