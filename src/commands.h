@@ -14,6 +14,7 @@
 int eg_cmd_translate(int argc, char **argv);
 int eg_cmd_docs(int argc, char **argv);
 int eg_cmd_catalog(int argc, char **argv);
+int eg_cmd_call(int argc, char **argv);
 int eg_cmd_serve(int argc, char **argv);
 int eg_cmd_check_config(int argc, char **argv);
 int eg_cmd_demo_upstream(int argc, char **argv);

@@ -18,6 +18,7 @@ static const command_t commands[] = {
     {"translate", eg_cmd_translate, "read an error body on stdin, write it in another dialect"},
     {"docs", eg_cmd_docs, "print the error reference generated from the catalog"},
     {"catalog", eg_cmd_catalog, "list the error catalog"},
+    {"call", eg_cmd_call, "make an HTTP request, retrying as the error pages advise"},
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,154 @@
+"""errgate call against a scripted server: retries, waits, keys, budget,
+deadline, and every dialect read into one canonical error."""
+import http.server
+import re
+import subprocess
+import threading
+import time
+import email.utils
+
+import pytest
+
+from conftest import BIN, free_port
+
+
+class Script:
+    """A server answering each path from a list of (status, headers, body), in order;
+    the last entry repeats. It records what each request carried."""
+
+    def __init__(self):
+        self.scripts, self.seen = {}, []
+        outer = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def handle_one(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else b""
+                outer.seen.append((self.command, self.path, dict(self.headers), body))
+                seq = outer.scripts.get(self.path, [(404, {}, b"{}")])
+                status, headers, out = seq.pop(0) if len(seq) > 1 else seq[0]
+                if callable(headers):
+                    headers = headers()
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = handle_one
+
+            def log_message(self, *a):
+                pass
+
+        self.port = free_port()
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), H)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+
+@pytest.fixture
+def srv():
+    s = Script()
+    yield s
+    s.httpd.shutdown()
+    s.httpd.server_close()
+
+
+def call(*args, timeout=30):
+    t0 = time.time()
+    p = subprocess.run([BIN, "call", *args], capture_output=True, timeout=timeout)
+    return p.returncode, p.stdout, p.stderr.decode(), time.time() - t0
+
+
+OK = (200, {"Content-Type": "application/json"}, b'{"ok":true}')
+UNAVAILABLE = (503, {"Content-Type": "application/json", "X-Request-ID": "req_up_1"},
+               b'{"error":"service_unavailable","message":"down","status_code":503}')
+
+
+def test_503_then_200_is_retried(srv):
+    srv.scripts["/a"] = [UNAVAILABLE, OK]
+    code, out, err, _ = call("--base-delay", "10ms", srv.url("/a"))
+    assert code == 0 and out == b'{"ok":true}'
+    assert "attempt 1: 503 service_unavailable request_id=req_up_1: retry in" in err
+    assert len(srv.seen) == 2
+
+
+def test_429_retry_after_is_waited_for(srv):
+    srv.scripts["/b"] = [(429, {"Retry-After": "1"}, b'{"error":{"code":"RATE_LIMIT_EXCEEDED","message":"slow down","type":"rate_limit_error"}}'), OK]
+    code, out, err, elapsed = call(srv.url("/b"))
+    assert code == 0 and elapsed >= 1.0
+    assert "retry in 1000 ms (Retry-After)" in err
+
+
+def test_http_date_retry_after(srv):
+    srv.scripts["/c"] = [(503, lambda: {"Retry-After": email.utils.formatdate(time.time() + 2, usegmt=True)}, b""), OK]
+    code, out, err, elapsed = call(srv.url("/c"))
+    assert code == 0 and elapsed >= 0.9
+    assert "(Retry-After)" in err
+
+
+def test_400_is_never_retried(srv):
+    srv.scripts["/d"] = [(400, {}, b'{"errors":[{"status":"400","code":"bad_request","title":"Bad Request","detail":"Invalid JSON body"}]}')]
+    code, out, err, _ = call(srv.url("/d"))
+    assert code == 4 and len(srv.seen) == 1
+    assert "errgate: 400 bad_request: Invalid JSON body" in err
+
+
+def test_post_keeps_its_idempotency_key(srv):
+    srv.scripts["/e"] = [UNAVAILABLE, UNAVAILABLE, OK]
+    code, out, err, _ = call("--base-delay", "5ms", "--json", '{"a":1}', srv.url("/e"))
+    assert code == 0 and len(srv.seen) == 3
+    keys = {s[2]["Idempotency-Key"] for s in srv.seen}
+    assert len(keys) == 1
+    assert re.match(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$", keys.pop())
+    assert all(s[0] == "POST" and s[3] == b'{"a":1}' for s in srv.seen)
+
+
+def test_deadline_cuts_retries_short(srv):
+    srv.scripts["/f"] = [(503, {"Retry-After": "1"}, b"")]
+    code, out, err, elapsed = call("--max-attempts", "10", "--deadline", "1500ms", srv.url("/f"))
+    assert code == 7 and "deadline reached" in err
+    assert elapsed < 3 and len(srv.seen) == 2
+
+
+def test_retry_budget_runs_dry(srv):
+    srv.scripts["/g"] = [UNAVAILABLE]
+    code, out, err, _ = call("--max-attempts", "50", "--base-delay", "1ms", "--retry-budget", "12", srv.url("/g"))
+    assert code == 7 and "retry budget exhausted" in err
+    assert len(srv.seen) == 3  # two retries of 5 tokens each, the third needs 5 of 2
+
+
+def test_network_failure(srv):
+    code, out, err, _ = call("--base-delay", "1ms", f"http://127.0.0.1:{free_port()}/x")
+    assert code == 6
+    assert err.count("attempt ") == 3
+
+
+@pytest.mark.parametrize("body", [
+    b'{"type":"about:blank","title":"Not Found","status":404,"detail":"no user","code":"not_found"}',
+    b'{"errors":[{"status":"404","code":"not_found","title":"Not Found","detail":"no user"}]}',
+    b'{"error":{"code":"resource_not_found","message":"no user","request_id":"req_x"}}',
+    b'{"error":{"type":"not_found_error","message":"no user","code":"NOT_FOUND"}}',
+    b'{"error":"NOT_FOUND","message":"no user","statusCode":404}',
+    b'{"error":"resource_not_found","message":"no user","status_code":404,"timestamp":"2024-01-15T10:30:00Z"}',
+])
+def test_every_dialect_reads_as_one_canonical_error(srv, body):
+    srv.scripts["/h"] = [(404, {"Content-Type": "application/json"}, body)]
+    code, out, err, _ = call(srv.url("/h"))
+    assert code == 4
+    assert "errgate: 404 not_found: no user" in err
+
+
+def test_field_errors_and_bad_arguments(srv):
+    srv.scripts["/i"] = [(400, {}, b'{"error":"VALIDATION_ERROR","message":"Invalid request parameters","statusCode":400,"details":{"fields":{"email":["Invalid email format"]}}}')]
+    code, out, err, _ = call(srv.url("/i"))
+    assert code == 4 and "errgate:   email: Invalid email format" in err
+    for args, msg in [(["--max-attempts", "0", "http://x/"], "--max-attempts"), (["ftp://x"], "http://"),
+                      (["--deadline", "soon", "http://x/"], "duration"), (["-d", "@/nonexistent", "http://x/"], "cannot read")]:
+        code, _, err, _ = call(*args)
+        assert code in (2, 3) and msg in err
