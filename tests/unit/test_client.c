@@ -98,13 +98,16 @@ static uint64_t fake_random(void *ctx)
     return 0x0123456789abcdefull;
 }
 
-static int run(const char *const *answers, const char *method, fake_t *f, eg_client_response_t *r, server_t *s)
+static int run_with(const char *const *answers, const char *method, fake_t *f, eg_client_response_t *r,
+                    server_t *s, const eg_retry_policy_t *policy, eg_retry_budget_t *budget)
 {
     server_start(s, answers);
     char url[64];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/x", s->port);
     eg_client_options_t o;
     eg_client_options_default(&o);
+    if (policy) o.policy = *policy;
+    o.budget = budget;
     o.now_ms = fake_now;
     o.sleep_ms = fake_sleep;
     o.random = fake_random;
@@ -114,6 +117,11 @@ static int run(const char *const *answers, const char *method, fake_t *f, eg_cli
     int rc = eg_client_request(&req, &o, r);
     server_stop(s);
     return rc;
+}
+
+static int run(const char *const *answers, const char *method, fake_t *f, eg_client_response_t *r, server_t *s)
+{
+    return run_with(answers, method, f, r, s, NULL, NULL);
 }
 
 static void test_retry_after_is_honoured_without_waiting(void **state)
@@ -176,6 +184,34 @@ static void test_400_stops_with_the_parsed_error(void **state)
     eg_client_response_free(&r);
 }
 
+/* Deadline and budget on the fake clock: decisions, not wall time. */
+static void test_deadline_and_budget_stop_retries(void **state)
+{
+    (void)state;
+    static const char *const answers[] = {
+        "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 4\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", NULL};
+    eg_retry_policy_t p;
+    eg_retry_policy_default(&p);
+    p.max_attempts = 10;
+    p.deadline_ms = 10000;
+    fake_t f = {0};
+    eg_client_response_t r;
+    server_t s;
+    assert_int_equal(run_with(answers, "GET", &f, &r, &s, &p, NULL), EG_OK);
+    assert_int_equal(r.attempts, 3); /* waits at 0 s and 4 s; a third wait would end at 12 s */
+    assert_int_equal(f.nsleeps, 2);
+    assert_string_equal(r.stop_reason, "deadline reached");
+    eg_client_response_free(&r);
+    p.deadline_ms = 0;
+    eg_retry_budget_t b;
+    eg_retry_budget_init(&b, 11);
+    memset(&f, 0, sizeof(f));
+    assert_int_equal(run_with(answers, "GET", &f, &r, &s, &p, &b), EG_OK);
+    assert_int_equal(r.attempts, 3); /* 11 tokens pay for two retries of 5 */
+    assert_string_equal(r.stop_reason, "retry budget exhausted");
+    eg_client_response_free(&r);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -195,6 +231,7 @@ int main(void)
         cmocka_unit_test(test_retry_after_is_honoured_without_waiting),
         cmocka_unit_test(test_post_gets_one_key_across_attempts),
         cmocka_unit_test(test_400_stops_with_the_parsed_error),
+        cmocka_unit_test(test_deadline_and_budget_stop_retries),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
