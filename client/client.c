@@ -70,6 +70,17 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
     }
     keep(p, k, "Retry-After", s->retry_after, sizeof(s->retry_after));
     keep(p, k, "X-RateLimit-Reset", s->ratelimit_reset, sizeof(s->ratelimit_reset));
+    if (!s->ratelimit_reset[0]) keep(p, k, "RateLimit-Reset", s->ratelimit_reset, sizeof(s->ratelimit_reset));
+    char rl[256] = "";
+    keep(p, k, "RateLimit", rl, sizeof(rl)); /* IETF draft: "name";r=0;t=30 */
+    const char *t = strstr(rl, ";t=");
+    if (t && !s->ratelimit_reset[0]) {
+        size_t dn = strspn(t + 3, "0123456789");
+        if (dn && dn < sizeof(s->ratelimit_reset)) {
+            memcpy(s->ratelimit_reset, t + 3, dn);
+            s->ratelimit_reset[dn] = '\0';
+        }
+    }
     keep(p, k, "X-Request-ID", s->request_id, sizeof(s->request_id));
     return k;
 }

@@ -152,3 +152,12 @@ def test_field_errors_and_bad_arguments(srv):
                       (["--deadline", "soon", "http://x/"], "duration"), (["-d", "@/nonexistent", "http://x/"], "cannot read")]:
         code, _, err, _ = call(*args)
         assert code in (2, 3) and msg in err
+
+
+@pytest.mark.parametrize("headers", [{"X-RateLimit-Reset": "1"}, {"RateLimit": '"default";r=0;t=1'},
+                                     {"RateLimit-Reset": "1"}])
+def test_rate_limit_reset_headers_are_honoured(srv, headers):
+    srv.scripts["/rl"] = [(429, headers, b'{"error":"rate_limit_exceeded","message":"slow","status_code":429}'), OK]
+    code, out, err, elapsed = call(srv.url("/rl"))
+    assert code == 0 and elapsed >= 1.0
+    assert "retry in 1000 ms (X-RateLimit-Reset)" in err
