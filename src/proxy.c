@@ -1381,10 +1381,12 @@ static size_t kept_headers(const up_t *u, char *out, size_t cap)
                                        "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset",
                                        "allow", "www-authenticate", NULL};
     size_t at = 0;
+    int internal = u->c && u->c->gw->cfg->expose_internal;
     for (size_t i = 0; i < u->resp.nheaders; i++) {
         const eg_http_header_t *h = &u->resp.headers[i];
-        for (const char *const *k = keep; *k; k++)
-            if (name_is(h, *k)) at = hdr(out, at, cap - 1, h->name, h->name_len, h->value, h->value_len);
+        int kept = internal && (name_is(h, "server") || name_is(h, "x-powered-by"));
+        for (const char *const *k = keep; *k && !kept; k++) kept = name_is(h, *k);
+        if (kept) at = hdr(out, at, cap - 1, h->name, h->name_len, h->value, h->value_len);
     }
     if (at > cap - 1) at = 0;
     out[at] = '\0';

@@ -230,3 +230,70 @@ routes:
     finally:
         assert g.stop() == 0
         seeds.close()
+
+
+def test_stack_trace_sql_and_internal_address_stay_in(tmp_path):
+    import http.server
+    import threading
+    leaky = json.dumps({
+        "error": {"type": "internal_error", "code": "DATABASE_ERROR",
+                  "message": "ERROR: relation \"users\" does not exist at 10.0.3.17:5432",
+                  "details": {"sql": "SELECT * FROM users WHERE id = 7",
+                              "stack": "Traceback (most recent call last):\n  File \"/srv/app/users.py\", line 42, in find",
+                              "host": "db-primary.internal.example:5432"}}}).encode()
+
+    class H(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            self.send_response(500)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Server", "gunicorn/20.1.0")
+            self.send_header("X-Powered-By", "Flask")
+            self.send_header("Content-Length", str(len(leaky)))
+            self.end_headers()
+            self.wfile.write(leaky)
+
+        def log_message(self, *a):
+            pass
+
+    up = free_port()
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", up), H)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    port, admin = free_port(), free_port()
+    for expose in (False, True):
+        cfg = f"""
+listen: 127.0.0.1:{port}
+admin_listen: 127.0.0.1:{admin}
+workers: 1
+errors: {{ dialect: typed, expose_internal: {str(expose).lower()} }}
+upstreams:
+  app: {{ servers: ["127.0.0.1:{up}"] }}
+routes:
+  - {{ path: /, upstream: app }}
+"""
+        g = Gateway(str(tmp_path), cfg, port, admin)
+        try:
+            r = request(port, "GET", "/users/7", headers={"X-Request-ID": f"leak-{expose}"})
+            text = r.body.decode()
+            assert r.status == 500
+            body = r.json()["error"]
+            assert body["code"] == "DATABASE_ERROR" and body["message"] == "Database operation failed."
+            secrets = ["SELECT", "Traceback", "/srv/app", "10.0.3.17", "db-primary", "relation"]
+            if not expose:
+                for s in secrets:
+                    assert s not in text, s
+                assert r.header("Server") is None and r.header("X-Powered-By") is None
+            else:
+                # with expose_internal the removed parts travel under debug
+                assert "SELECT * FROM users" in text and "10.0.3.17" in text
+                assert "debug" in body
+                assert r.header("X-Powered-By") == "Flask" and r.header("Server") is not None
+            import time
+            time.sleep(0.2)
+            logged = [l for l in g.log_lines() if l.get("kind") == "upstream_error" and l.get("request_id") == f"leak-{expose}"]
+            assert logged and "SELECT * FROM users" in logged[0]["body"]
+        finally:
+            assert g.stop() == 0
+    httpd.shutdown()
+    httpd.server_close()
