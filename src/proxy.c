@@ -1469,7 +1469,7 @@ static void translate_and_send(up_t *u)
     }
     const char *extra = u->xextra;
     const eg_dialect_t *d = c->dialect ? c->dialect : cfg->dialect;
-    size_t cap = 16384, n = 0;
+    size_t cap = 2048 + 4 * u->xlen, n = 0; /* head room + a generous body; doubled if short */
     char *out = NULL;
     while (cap <= (4u << 20)) {
         char *p = realloc(out, cap);
@@ -1499,6 +1499,19 @@ static void translate_and_send(up_t *u)
 static void collect(up_t *u, const char *data, size_t n)
 {
     conn_t *c = u->c;
+    size_t max = c->gw->cfg->max_translate_body;
+    if (u->xlen + n > u->xcap && u->xcap < max && u->xlen + n <= max) {
+        /* grow towards the bound: most error bodies are small */
+        size_t ncap = u->xcap * 2 > u->xlen + n ? u->xcap * 2 : u->xlen + n;
+        if (ncap > max) ncap = max;
+        char *p = realloc(u->xbuf, ncap);
+        if (!p) {
+            conn_close(c);
+            return;
+        }
+        u->xbuf = p;
+        u->xcap = ncap;
+    }
     if (u->xlen + n > u->xcap) {
         eg_log_t *log = eg_server_error_log(c->w->srv);
         if (eg_log_enabled(log)) {
@@ -1589,8 +1602,10 @@ static void up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
             u->state = UP_BODY;
             size_t rest = u->len - (size_t)rc;
             u->len = 0;
-            if (should_translate(u, c) &&
-                (u->xbuf = malloc(c->gw->cfg->max_translate_body))) {
+            size_t max = c->gw->cfg->max_translate_body;
+            size_t first = u->framing == EG_FRAMING_LENGTH && u->left < max ? (size_t)u->left : 4096;
+            if (first > max) first = max;
+            if (should_translate(u, c) && (u->xbuf = malloc(first ? first : 1))) {
                 if (u->framing == EG_FRAMING_CHUNKED) u->dechunk = 1; /* collect the data */
                 u->xhead = build_response_head(u, c, 0, &u->xhead_len);
                 kept_headers(u, u->xextra, sizeof(u->xextra));
@@ -1608,7 +1623,7 @@ static void up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
                     return;
                 }
                 u->xlate = 1;
-                u->xcap = c->gw->cfg->max_translate_body;
+                u->xcap = first;
                 u->xlen = 0;
                 collect(u, u->buf + rc, rest);
                 if (u->state == UP_BODY && u->c) uv_timer_start(&u->timer, up_timeout, u->ucfg->timeout_ms, 0);
