@@ -42,6 +42,17 @@ static size_t utf8_len(const unsigned char *s, size_t n)
     return 0;
 }
 
+/* 1 when none of the 8 bytes at u is a quote, backslash, control or non-ASCII. */
+static inline int plain8(const unsigned char *u)
+{
+    uint64_t v;
+    memcpy(&v, u, 8);
+    uint64_t ctl = (v - 0x2020202020202020ull) & ~v;
+    uint64_t q = v ^ 0x2222222222222222ull, b = v ^ 0x5c5c5c5c5c5c5c5cull;
+    uint64_t hit = ctl | ((q - 0x0101010101010101ull) & ~q) | ((b - 0x0101010101010101ull) & ~b) | v;
+    return !(hit & 0x8080808080808080ull);
+}
+
 void eg_jsonw_str_body(eg_jsonw_t *w, const char *str, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
@@ -50,16 +61,7 @@ void eg_jsonw_str_body(eg_jsonw_t *w, const char *str, size_t n)
     while (i < n) {
         size_t run = i;
         /* eight bytes at a time while none is a quote, backslash, control or non-ASCII */
-        while (run + 8 <= n) {
-            uint64_t v;
-            memcpy(&v, s + run, 8);
-            uint64_t ctl = (v - 0x2020202020202020ull) & ~v;
-            uint64_t q = v ^ 0x2222222222222222ull, b = v ^ 0x5c5c5c5c5c5c5c5cull;
-            uint64_t hit = ctl | ((q - 0x0101010101010101ull) & ~q) |
-                           ((b - 0x0101010101010101ull) & ~b) | v;
-            if (hit & 0x8080808080808080ull) break;
-            run += 8;
-        }
+        while (run + 8 <= n && plain8(s + run)) run += 8;
         while (run < n && !special[s[run]]) run++;
         if (run > i) eg_jsonw_put(w, str + i, run - i);
         i = run;
@@ -119,15 +121,7 @@ void eg_jsonw_str(eg_jsonw_t *w, const char *s, size_t n)
     if (w->pos < w->cap && w->cap - w->pos > n + 2) {
         const unsigned char *u = (const unsigned char *)s;
         size_t i = 0;
-        for (; i + 8 <= n; i += 8) {
-            uint64_t v;
-            memcpy(&v, u + i, 8);
-            uint64_t ctl = (v - 0x2020202020202020ull) & ~v;
-            uint64_t q = v ^ 0x2222222222222222ull, b = v ^ 0x5c5c5c5c5c5c5c5cull;
-            uint64_t hit = ctl | ((q - 0x0101010101010101ull) & ~q) |
-                           ((b - 0x0101010101010101ull) & ~b) | v;
-            if (hit & 0x8080808080808080ull) break;
-        }
+        while (i + 8 <= n && plain8(u + i)) i += 8;
         for (; i < n && !special[u[i]]; i++) {
         }
         if (i == n) {
