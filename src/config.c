@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "errgate/apikey.h"
 #include "errgate/units.h"
 #include "ytree.h"
 
@@ -313,10 +314,275 @@ static int load_upstream(cctx_t *c, const eg_ynode_t *k, const eg_ynode_t *n, eg
     return EG_OK;
 }
 
+/* Reads a whole small file (keys, JWKS) into a NUL-terminated buffer. */
+static int read_file(const char *path, char **out, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return EG_EIO;
+    size_t cap = 1 << 20, n;
+    char *buf = malloc(cap + 1);
+    if (!buf) {
+        fclose(f);
+        return EG_ENOMEM;
+    }
+    n = fread(buf, 1, cap + 1, f);
+    int bad = ferror(f) || n > cap;
+    fclose(f);
+    if (bad) {
+        free(buf);
+        return EG_EIO;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    return EG_OK;
+}
+
+/* A list of scope tokens; the same characters `errgate keys` accepts. */
+static int get_scopes(cctx_t *c, const eg_ynode_t *v, char ***out, size_t *n)
+{
+    if (v->kind != EG_Y_SEQ || v->n == 0) return ERR(c, v, "expected a list of scopes like [search:basic]");
+    if (!(*out = calloc(v->n, sizeof(char *)))) return EG_ENOMEM;
+    for (size_t i = 0; i < v->n; i++) {
+        const eg_ynode_t *x = v->items[i];
+        if (x->kind != EG_Y_SCALAR || x->len == 0 || x->len > 200 ||
+            strspn(x->str, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:._-/*") != x->len)
+            return ERR(c, x, "invalid scope (letters, digits and :._-/* only)");
+        if (!((*out)[i] = strdup(x->str))) return EG_ENOMEM;
+        (*n)++;
+    }
+    return EG_OK;
+}
+
+/* auth, scopes, scopes_any, admin and allow_ips of a route. */
+static int load_route_auth(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_route_cfg_t *r)
+{
+    int rc;
+    const eg_ynode_t *v;
+    if ((v = eg_ymap_get(n, "auth"))) {
+        static const char *const modes[] = {"none", "api_key", "jwt", "any"};
+        size_t i = 0;
+        while (i < 4 && !(v->kind == EG_Y_SCALAR && strcmp(v->str, modes[i]) == 0)) i++;
+        if (i == 4) return ERR(c, v, "auth must be none, api_key, jwt or any");
+        r->auth = (eg_authn_t)i;
+        if ((r->auth == EG_AUTHN_JWT || r->auth == EG_AUTHN_ANY) && !cfg->jwt_keys)
+            return ERR(c, v, "auth: %s needs auth.jwt with at least one key", v->str);
+        if (r->auth == EG_AUTHN_API_KEY || r->auth == EG_AUTHN_ANY) cfg->uses_keys = 1;
+    }
+    if ((v = eg_ymap_get(n, "scopes")) && (rc = get_scopes(c, v, &r->scopes, &r->nscopes))) return rc;
+    if ((v = eg_ymap_get(n, "scopes_any")) && (rc = get_scopes(c, v, &r->scopes_any, &r->nscopes_any)))
+        return rc;
+    if ((v = eg_ymap_get(n, "admin")) && (rc = get_bool(c, v, &r->admin))) return rc;
+    if ((r->nscopes || r->nscopes_any || r->admin) && r->auth == EG_AUTHN_NONE)
+        return ERR(c, n, "a route with scopes or admin: true needs auth: api_key, jwt or any");
+    if ((v = eg_ymap_get(n, "allow_ips"))) {
+        if (v->kind != EG_Y_SEQ || v->n == 0) return ERR(c, v, "allow_ips must be a list of IPs and CIDRs");
+        size_t total = 0;
+        for (size_t i = 0; i < v->n; i++) total += v->items[i]->len + 1;
+        if (!(r->allow_ips = calloc(v->n, sizeof(*r->allow_ips))) || !(r->allow_ips_text = calloc(1, total + 1)))
+            return EG_ENOMEM;
+        for (size_t i = 0; i < v->n; i++) {
+            const eg_ynode_t *x = v->items[i];
+            if (x->kind != EG_Y_SCALAR || eg_cidr_parse(x->str, &r->allow_ips[i]) != EG_OK)
+                return ERR(c, x, "'%s' is not an IP address or CIDR block (host bits must be zero)",
+                           x->kind == EG_Y_SCALAR ? x->str : "");
+            if (i) strcat(r->allow_ips_text, ",");
+            strcat(r->allow_ips_text, x->str);
+            r->nallow_ips++;
+        }
+    }
+    return EG_OK;
+}
+
+/* A secret from a file (one trailing newline dropped) or an environment
+ * variable: secrets stay out of the configuration file itself. */
+static int get_secret(cctx_t *c, const eg_ynode_t *file, const eg_ynode_t *env, unsigned char **out,
+                      size_t *len)
+{
+    char *data = NULL;
+    size_t n = 0;
+    if (file && env) return ERR(c, env, "give the secret as a file or an environment variable, not both");
+    if (file) {
+        char *path = NULL;
+        int rc = get_path(c, file, &path);
+        if (rc) return rc;
+        FILE *f = fopen(path, "rb");
+        if (!f) {
+            rc = ERR(c, file, "cannot read %s: %s", path, strerror(errno));
+            free(path);
+            return rc;
+        }
+        data = malloc(4097);
+        n = data ? fread(data, 1, 4097, f) : 0;
+        fclose(f);
+        free(path);
+        if (!data) return EG_ENOMEM;
+        if (n > 4096) {
+            free(data);
+            return ERR(c, file, "the secret file is larger than 4KiB");
+        }
+    } else {
+        if (env->kind != EG_Y_SCALAR) return ERR(c, env, "expected an environment variable name");
+        const char *val = getenv(env->str);
+        if (!val) return ERR(c, env, "environment variable %s is not set", env->str);
+        n = strlen(val);
+        if (n > 4096) return ERR(c, env, "the secret in %s is longer than 4KiB", env->str);
+        if (!(data = malloc(n + 1))) return EG_ENOMEM;
+        memcpy(data, val, n);
+    }
+    if (n && data[n - 1] == '\n') n--;
+    if (n && data[n - 1] == '\r') n--;
+    if (n < 16) {
+        free(data);
+        return ERR(c, file ? file : env, "the secret is shorter than 16 bytes");
+    }
+    *out = (unsigned char *)data;
+    *len = n;
+    return EG_OK;
+}
+
+static int load_store(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
+{
+    static const char *const keys[] = {"backend", "path", "refresh", "busy_timeout", NULL};
+    int rc;
+    if ((rc = known_keys(c, n, "store", keys))) return rc;
+    const eg_ynode_t *v;
+    if ((v = eg_ymap_get(n, "backend"))) {
+        if (v->kind == EG_Y_SCALAR && strcmp(v->str, "memory") == 0) cfg->store_backend = EG_STORE_MEMORY;
+        else if (v->kind == EG_Y_SCALAR && strcmp(v->str, "sqlite") == 0) cfg->store_backend = EG_STORE_SQLITE;
+        else if (v->kind == EG_Y_SCALAR && strcmp(v->str, "redis") == 0)
+            return ERR(c, v, "the redis store is not available in this version (memory or sqlite)");
+        else return ERR(c, v, "backend must be memory or sqlite");
+    }
+    if ((v = eg_ymap_get(n, "path"))) {
+        if (cfg->store_backend != EG_STORE_SQLITE) return ERR(c, v, "path is only for the sqlite backend");
+        free(cfg->store_path);
+        cfg->store_path = NULL;
+        if ((rc = get_path(c, v, &cfg->store_path))) return rc;
+    }
+    if ((v = eg_ymap_get(n, "refresh")) && (rc = get_duration(c, v, &cfg->store_refresh_ms))) return rc;
+    if ((v = eg_ymap_get(n, "busy_timeout")) && (rc = get_duration(c, v, &cfg->store_busy_timeout_ms)))
+        return rc;
+    return EG_OK;
+}
+
+static int load_jwt(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
+{
+    static const char *const keys[] = {"secret_file", "secret_env", "public_keys", "jwks_file", "issuer",
+                                       "audience",    "leeway",     "scope_claim", "algorithms", NULL};
+    int rc;
+    if ((rc = known_keys(c, n, "auth.jwt", keys))) return rc;
+    if ((rc = eg_jwt_keys_new(&cfg->jwt_keys))) return rc;
+    const eg_ynode_t *v, *f = eg_ymap_get(n, "secret_file"), *e = eg_ymap_get(n, "secret_env");
+    if (f || e) {
+        unsigned char *secret = NULL;
+        size_t len = 0;
+        if ((rc = get_secret(c, f, e, &secret, &len))) return rc;
+        rc = eg_jwt_keys_add_hmac(cfg->jwt_keys, NULL, secret, len);
+        memset(secret, 0, len);
+        free(secret);
+        if (rc) return rc;
+    }
+    if ((v = eg_ymap_get(n, "public_keys"))) {
+        if (v->kind != EG_Y_SEQ) return ERR(c, v, "public_keys must be a list of PEM files");
+        for (size_t i = 0; i < v->n; i++) {
+            char *path = NULL, *text = NULL;
+            size_t len = 0;
+            if ((rc = get_path(c, v->items[i], &path))) return rc;
+            rc = read_file(path, &text, &len);
+            if (rc) {
+                rc = ERR(c, v->items[i], "cannot read %s", path);
+                free(path);
+                return rc;
+            }
+            char why[200] = "";
+            rc = eg_jwt_keys_add_pem(cfg->jwt_keys, NULL, text, len, why, sizeof(why));
+            free(text);
+            free(path);
+            if (rc) return ERR(c, v->items[i], "not a usable public key: %s", why);
+        }
+    }
+    if ((v = eg_ymap_get(n, "jwks_file"))) {
+        char *path = NULL, *text = NULL;
+        size_t len = 0;
+        if ((rc = get_path(c, v, &path))) return rc;
+        rc = read_file(path, &text, &len);
+        free(path);
+        if (rc) return ERR(c, v, "cannot read the JWKS file");
+        char why[200] = "";
+        rc = eg_jwt_keys_add_jwks(cfg->jwt_keys, text, len, why, sizeof(why));
+        free(text);
+        if (rc) return ERR(c, v, "bad JWKS: %s", why);
+    }
+    if (eg_jwt_keys_count(cfg->jwt_keys) == 0)
+        return ERR(c, n, "auth.jwt needs a key: secret_file, secret_env, public_keys or jwks_file");
+    if ((v = eg_ymap_get(n, "issuer")) && (rc = get_str(c, v, &cfg->jwt_issuer))) return rc;
+    if ((v = eg_ymap_get(n, "audience")) && (rc = get_str(c, v, &cfg->jwt_audience))) return rc;
+    if ((v = eg_ymap_get(n, "scope_claim")) && (rc = get_str(c, v, &cfg->jwt_scope_claim))) return rc;
+    uint64_t leeway = 30000;
+    if ((v = eg_ymap_get(n, "leeway")) && (rc = get_duration(c, v, &leeway))) return rc;
+    if ((v = eg_ymap_get(n, "algorithms"))) {
+        if (v->kind != EG_Y_SEQ || v->n == 0) return ERR(c, v, "algorithms must be a list like [RS256, ES256]");
+        for (size_t i = 0; i < v->n; i++) {
+            const eg_ynode_t *x = v->items[i];
+            const char *a = x->kind == EG_Y_SCALAR ? x->str : "";
+            if (strcmp(a, "HS256") == 0) cfg->jwt.algs |= EG_JWT_HS256;
+            else if (strcmp(a, "RS256") == 0) cfg->jwt.algs |= EG_JWT_RS256;
+            else if (strcmp(a, "ES256") == 0) cfg->jwt.algs |= EG_JWT_ES256;
+            else return ERR(c, x, "unsupported algorithm '%s' (HS256, RS256, ES256)", a);
+        }
+    }
+    cfg->jwt.issuer = cfg->jwt_issuer;
+    cfg->jwt.audience = cfg->jwt_audience;
+    cfg->jwt.scope_claim = cfg->jwt_scope_claim;
+    cfg->jwt.leeway_s = (long long)(leeway / 1000);
+    return EG_OK;
+}
+
+static int load_auth(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
+{
+    static const char *const keys[] = {"key_header",      "pepper_file",     "pepper_env", "rotation_grace",
+                                       "realm",           "contact",         "admin_token_file",
+                                       "admin_token_env", "jwt",             NULL};
+    int rc;
+    if ((rc = known_keys(c, n, "auth", keys))) return rc;
+    const eg_ynode_t *v, *f, *e;
+    if ((v = eg_ymap_get(n, "key_header"))) {
+        if ((rc = get_str(c, v, &cfg->key_header))) return rc;
+        if (strspn(v->str, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") != v->len)
+            return ERR(c, v, "key_header must be a header name");
+    }
+    f = eg_ymap_get(n, "pepper_file");
+    e = eg_ymap_get(n, "pepper_env");
+    if ((f || e) && (rc = get_secret(c, f, e, &cfg->pepper, &cfg->pepper_len))) return rc;
+    if (cfg->pepper_len > 256) return ERR(c, f ? f : e, "the pepper is longer than 256 bytes");
+    if ((v = eg_ymap_get(n, "rotation_grace")) && (rc = get_duration(c, v, &cfg->rotation_grace_ms))) return rc;
+    if ((v = eg_ymap_get(n, "realm"))) {
+        if ((rc = get_str(c, v, &cfg->realm))) return rc;
+        if (strpbrk(v->str, "\"\\\r\n")) return ERR(c, v, "realm cannot contain quotes, backslashes or newlines");
+    }
+    if ((v = eg_ymap_get(n, "contact")) && (rc = get_str(c, v, &cfg->contact))) return rc;
+    f = eg_ymap_get(n, "admin_token_file");
+    e = eg_ymap_get(n, "admin_token_env");
+    if (f || e) {
+        unsigned char *tok = NULL;
+        size_t len = 0;
+        if ((rc = get_secret(c, f, e, &tok, &len))) return rc;
+        rc = eg_apikey_hash(NULL, 0, (const char *)tok, len, cfg->admin_token_hash);
+        memset(tok, 0, len);
+        free(tok);
+        if (rc) return rc;
+        cfg->has_admin_token = 1;
+    }
+    if ((v = eg_ymap_get(n, "jwt")) && (rc = load_jwt(c, v, cfg))) return rc;
+    return EG_OK;
+}
+
 static int load_route(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_route_cfg_t *r)
 {
-    static const char *const keys[] = {"path", "match", "methods", "upstream", "maintenance",
-                                       "normalize", "auth", "dialect", NULL};
+    static const char *const keys[] = {"path",   "match",    "methods",    "upstream",
+                                       "maintenance", "normalize", "auth", "dialect",
+                                       "scopes", "scopes_any", "admin", "allow_ips", NULL};
     int rc;
     if ((rc = known_keys(c, n, "route", keys))) return rc;
     r->normalize = 1;
@@ -362,14 +628,7 @@ static int load_route(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_route
     if (u == cfg->nupstreams) return ERR(c, v, "unknown upstream '%s'", v->str);
     r->upstream = u;
     if ((v = eg_ymap_get(n, "normalize")) && (rc = get_bool(c, v, &r->normalize))) return rc;
-    if ((v = eg_ymap_get(n, "auth"))) {
-        if (v->kind != EG_Y_SCALAR || (strcmp(v->str, "none") && strcmp(v->str, "api_key") &&
-                                       strcmp(v->str, "jwt") && strcmp(v->str, "any")))
-            return ERR(c, v, "auth must be none, api_key, jwt or any");
-        if (strcmp(v->str, "none") != 0)
-            return ERR(c, v, "auth '%s' is not available in this version (only none)", v->str);
-        if ((rc = get_str(c, v, &r->auth))) return rc;
-    }
+    if ((rc = load_route_auth(c, n, cfg, r))) return rc;
     if ((v = eg_ymap_get(n, "dialect"))) {
         if (v->kind != EG_Y_SCALAR || !(r->dialect = eg_dialects_get(cfg->dialects, v->str)))
             return ERR(c, v, "unknown dialect '%s'", v->kind == EG_Y_SCALAR ? v->str : "");
@@ -405,7 +664,7 @@ static int load_route(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_route
 static int load_root(cctx_t *c, const eg_ynode_t *root, eg_config_t *cfg)
 {
     static const char *const keys[] = {"listen", "admin_listen", "workers", "errors", "limits",
-                                       "log", "request_id", "upstreams", "routes", "store", NULL};
+                                       "log", "request_id", "upstreams", "routes", "store", "auth", NULL};
     int rc;
     if (!root) return ERR(c, NULL, "the configuration is empty");
     if ((rc = known_keys(c, root, "the configuration", keys))) return rc;
@@ -423,8 +682,13 @@ static int load_root(cctx_t *c, const eg_ynode_t *root, eg_config_t *cfg)
     if ((rc = load_errors(c, eg_ymap_get(root, "errors"), cfg))) return rc;
     if ((v = eg_ymap_get(root, "limits")) && (rc = load_limits(c, v, &cfg->limits))) return rc;
     if ((v = eg_ymap_get(root, "log")) && (rc = load_log(c, v, cfg))) return rc;
-    if ((v = eg_ymap_get(root, "store")))
-        return ERR(c, v, "store is not available in this version");
+    if ((v = eg_ymap_get(root, "store")) && (rc = load_store(c, v, cfg))) return rc;
+    if ((v = eg_ymap_get(root, "auth")) && (rc = load_auth(c, v, cfg))) return rc;
+    if (cfg->store_backend == EG_STORE_SQLITE && !cfg->store_path) {
+        size_t len = (c->dir ? strlen(c->dir) : 1) + sizeof("/errgate.db");
+        if (!(cfg->store_path = malloc(len))) return EG_ENOMEM;
+        snprintf(cfg->store_path, len, "%s/errgate.db", c->dir ? c->dir : ".");
+    }
     if ((v = eg_ymap_get(root, "request_id"))) {
         static const char *const rk[] = {"header", "trust_inbound", NULL};
         if ((rc = known_keys(c, v, "request_id", rk))) return rc;
@@ -470,9 +734,14 @@ static eg_config_t *config_new(void)
                                 .idle_timeout_ms = 60000, .write_timeout_ms = 30000,
                                 .max_header_size = 16384, .max_headers = 100, .max_uri = 8192,
                                 .max_body_size = 10u << 20, .max_connections = 10000};
+    cfg->store_backend = EG_STORE_SQLITE;
+    cfg->store_refresh_ms = 1000;
+    cfg->store_busy_timeout_ms = 2000;
+    cfg->rotation_grace_ms = 24ull * 3600 * 1000;
     if (eg_catalog_new_builtin(&cfg->catalog) || eg_dialects_new_builtin(&cfg->dialects) ||
         !(cfg->request_id_header = strdup("X-Request-ID")) || !(cfg->access_log = strdup("stderr")) ||
-        !(cfg->error_log = strdup("stderr"))) {
+        !(cfg->error_log = strdup("stderr")) || !(cfg->key_header = strdup("X-API-Key")) ||
+        !(cfg->realm = strdup("errgate"))) {
         eg_config_free(cfg);
         return NULL;
     }
@@ -492,7 +761,13 @@ void eg_config_free(eg_config_t *cfg)
         free(cfg->routes[i].path);
         free(cfg->routes[i].maintenance_until);
         free(cfg->routes[i].maintenance_message);
-        free(cfg->routes[i].auth);
+        eg_route_cfg_t *r = &cfg->routes[i];
+        for (size_t k = 0; k < r->nscopes; k++) free(r->scopes[k]);
+        for (size_t k = 0; k < r->nscopes_any; k++) free(r->scopes_any[k]);
+        free(r->scopes);
+        free(r->scopes_any);
+        free(r->allow_ips);
+        free(r->allow_ips_text);
     }
     free(cfg->routes);
     for (size_t i = 0; i < cfg->nredact; i++) free(cfg->redact_query[i]);
@@ -503,6 +778,16 @@ void eg_config_free(eg_config_t *cfg)
     free(cfg->path);
     eg_dialects_free(cfg->dialects);
     eg_catalog_free(cfg->catalog);
+    free(cfg->store_path);
+    if (cfg->pepper) memset(cfg->pepper, 0, cfg->pepper_len);
+    free(cfg->pepper);
+    free(cfg->key_header);
+    free(cfg->realm);
+    free(cfg->contact);
+    eg_jwt_keys_free(cfg->jwt_keys);
+    free(cfg->jwt_issuer);
+    free(cfg->jwt_audience);
+    free(cfg->jwt_scope_claim);
     free(cfg);
 }
 

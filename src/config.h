@@ -13,8 +13,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "errgate/cidr.h"
 #include "errgate/errgate.h"
+#include "errgate/jwt.h"
 #include "errgate/router.h"
+#include "store.h"
 
 typedef struct {
     char host[256]; /* numeric IPv4/IPv6 or localhost */
@@ -40,6 +43,8 @@ typedef struct {
     char *host;                  /* EG_HOST_FIXED */
 } eg_upstream_cfg_t;
 
+typedef enum { EG_AUTHN_NONE = 0, EG_AUTHN_API_KEY, EG_AUTHN_JWT, EG_AUTHN_ANY } eg_authn_t;
+
 typedef struct {
     char *path;
     int prefix;
@@ -50,7 +55,15 @@ typedef struct {
     long long maintenance_retry_after; /* seconds, -1 = none */
     char *maintenance_message;
     int normalize;        /* default true */
-    char *auth;           /* none | api_key | jwt | any (later issues) */
+    eg_authn_t auth;      /* none (default) | api_key | jwt | any */
+    char **scopes;        /* all of these are required */
+    size_t nscopes;
+    char **scopes_any;    /* at least one of these is required */
+    size_t nscopes_any;
+    int admin;            /* only principals with the "admin" scope */
+    eg_cidr_t *allow_ips; /* route allow list, NULL = any address */
+    size_t nallow_ips;
+    char *allow_ips_text; /* as configured, for ip_not_allowed details */
     const eg_dialect_t *dialect; /* per-route dialect, NULL = the default */
 } eg_route_cfg_t;
 
@@ -83,6 +96,24 @@ typedef struct {
     size_t nupstreams;
     eg_route_cfg_t *routes;
     size_t nroutes;
+    /* store */
+    eg_store_backend_t store_backend; /* default sqlite */
+    char *store_path;                 /* default errgate.db next to the config */
+    uint64_t store_refresh_ms;        /* how often the gateway looks for changes, default 1s */
+    uint64_t store_busy_timeout_ms;   /* default 2s */
+    /* auth */
+    int uses_keys;                    /* some route accepts API keys */
+    unsigned char *pepper;            /* HMAC key for stored key hashes, NULL = plain SHA-256 */
+    size_t pepper_len;
+    char *key_header;                 /* default X-API-Key */
+    uint64_t rotation_grace_ms;       /* default 24h */
+    char *realm;                      /* WWW-Authenticate realm, default "errgate" */
+    char *contact;                    /* suspended_api_key details.contact, optional */
+    int has_admin_token;
+    unsigned char admin_token_hash[32]; /* SHA-256 of the admin API token */
+    eg_jwt_keys_t *jwt_keys;          /* NULL when no jwt section */
+    eg_jwt_policy_t jwt;              /* strings owned by the fields below */
+    char *jwt_issuer, *jwt_audience, *jwt_scope_claim;
 } eg_config_t;
 
 int eg_config_load(const char *path, eg_config_t **out, char *err, size_t errlen);

@@ -19,6 +19,7 @@ static const command_t commands[] = {
     {"docs", eg_cmd_docs, "print the error reference generated from the catalog"},
     {"catalog", eg_cmd_catalog, "list the error catalog"},
     {"call", eg_cmd_call, "make an HTTP request, retrying as the error pages advise"},
+    {"keys", eg_cmd_keys, "create, list, suspend, resume, revoke and rotate API keys"},
 };
 
 static void usage(FILE *f)

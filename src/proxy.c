@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "access.h"
 #include "errgate/http1.h"
 #include "errgate/reqid.h"
 #include "errgate/units.h"
@@ -97,6 +98,9 @@ struct conn_s {
     char reqid[EG_REQID_MAX + 1];
     char traceparent[EG_TRACEPARENT_LEN + 1];
     char client_ip[64];
+    eg_cidr_t client_addr;
+    int has_client_addr;
+    eg_access_t access; /* who the caller is, once authenticated */
     const eg_route_cfg_t *route;
     const eg_dialect_t *dialect;
     unsigned method_bit;
@@ -336,6 +340,11 @@ static void log_access(conn_t *c)
     eg_logline_int(&l, "bytes_out", (long long)c->bytes_out);
     if (c->upstream[0]) eg_logline_str(&l, "upstream", c->upstream, strlen(c->upstream));
     eg_logline_str(&l, "client", c->client_ip, strlen(c->client_ip));
+    if (c->access.authenticated) {
+        const eg_principal_t *p = &c->access.p;
+        eg_logline_str(&l, "consumer", p->consumer, strlen(p->consumer));
+        if (p->key_id[0]) eg_logline_str(&l, "key_id", p->key_id, strlen(p->key_id));
+    }
     eg_logline_end(log, &l);
 }
 
@@ -481,6 +490,8 @@ static void conn_next(conn_t *c)
     c->reqid[0] = c->traceparent[0] = c->code[0] = c->upstream[0] = '\0';
     c->route = NULL;
     c->dialect = NULL;
+    c->access.authenticated = 0;
+    c->access.cred = NULL;
     c->body_left = 0;
     c->body_done = 0;
     c->body_sent = 0;
@@ -546,6 +557,28 @@ static const char *path_of(const conn_t *c, size_t *n)
     const char *q = memchr(t, '?', len);
     *n = q ? (size_t)(q - t) : len;
     return t;
+}
+
+/* The authenticate and authorize stages; 0 when the request was refused
+ * (the error is on its way). */
+static int authorize(conn_t *c)
+{
+    eg_refusal_t o;
+    if (eg_access_check(c->gw->cfg, c->route, eg_server_keyring(c->w->srv), &c->req, c->client_ip,
+                        c->has_client_addr ? &c->client_addr : NULL, (long long)time(NULL), &c->access,
+                        &o) == 0)
+        return 1;
+    eg_error_t *e = new_error(c, o.code);
+    if (e) {
+        if (o.message[0]) eg_error_set(e, EG_S_MESSAGE, o.message);
+        const char *k;
+        json_t *v;
+        json_object_foreach(o.details, k, v) eg_error_set_detail(e, k, json_incref(v));
+        if (o.retry_after >= 0) eg_error_set_retry_after(e, o.retry_after);
+    }
+    json_decref(o.details);
+    send_error(c, e, o.extra[0] ? o.extra : NULL, o.why);
+    return 0;
 }
 
 /* Everything between a complete head and the first byte to the upstream. */
@@ -637,6 +670,7 @@ static void handle_request(conn_t *c)
         send_error(c, e, NULL, "maintenance");
         return;
     }
+    if ((c->route->auth != EG_AUTHN_NONE || c->route->nallow_ips) && !authorize(c)) return;
     if (c->req.expect_continue && !c->body_done) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
         if (to_client(c, cont, sizeof(cont) - 1) != 0) {
@@ -751,6 +785,7 @@ void eg_proxy_on_connection(uv_stream_t *listener, int status)
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
         if (ss.ss_family == AF_INET6) uv_ip6_name((struct sockaddr_in6 *)&ss, c->client_ip, sizeof(c->client_ip));
         else uv_ip4_name((struct sockaddr_in *)&ss, c->client_ip, sizeof(c->client_ip));
+        c->has_client_addr = eg_ip_parse(c->client_ip, &c->client_addr) == EG_OK;
     }
     uv_tcp_nodelay(&c->tcp, 1);
     if (w->draining || w->nconns > w->max_conns) {
@@ -905,7 +940,7 @@ static int send_request_head(up_t *u, conn_t *c, const eg_hostport_t *srv)
 {
     const eg_upstream_cfg_t *ucfg = &c->gw->cfg->upstreams[c->route->upstream];
     const eg_config_t *cfg = c->gw->cfg;
-    size_t cap = c->off + 1024;
+    size_t cap = c->off + 1024 + (c->access.authenticated ? sizeof(c->access.p) : 0);
     wreq_t *wr = wreq_new(u, 1, cap);
     if (!wr) return -1;
     char *out = wr->data;
@@ -941,6 +976,7 @@ static int send_request_head(up_t *u, conn_t *c, const eg_hostport_t *srv)
             (h->name_len == strlen(cfg->request_id_header) &&
              strncasecmp(h->name, cfg->request_id_header, h->name_len) == 0))
             continue;
+        if (h == c->access.cred || eg_access_is_principal_header(h)) continue;
         if (name_is(h, "x-forwarded-for")) {
             xff = h->value;
             xffl = h->value_len;
@@ -974,6 +1010,12 @@ static int send_request_head(up_t *u, conn_t *c, const eg_hostport_t *srv)
         at = HDR_LIT(out, at, cap, "Content-Length", tmp, (size_t)n);
     } else if (c->req.framing == EG_FRAMING_CHUNKED) {
         at = HDR_LIT(out, at, cap, "Transfer-Encoding", "chunked", 7);
+    }
+    if (c->access.authenticated) {
+        const eg_principal_t *p = &c->access.p;
+        at = HDR_LIT(out, at, cap, "X-Consumer-ID", p->consumer, strlen(p->consumer));
+        if (p->key_id[0]) at = HDR_LIT(out, at, cap, "X-Key-ID", p->key_id, strlen(p->key_id));
+        at = HDR_LIT(out, at, cap, "X-Scopes", p->scopes, strlen(p->scopes));
     }
     at = HDR_LIT(out, at, cap, "Connection", "keep-alive", 10);
     if (at + 2 > cap) {

@@ -23,8 +23,11 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "admin.h"
 #include "errgate/http1.h"
+#include "errgate/reqid.h"
 #include "gateway.h"
+#include "keyring.h"
 
 struct eg_server_s {
     pthread_mutex_t lock;
@@ -40,7 +43,14 @@ struct eg_server_s {
     uv_timer_t drain_timer;
     char *config_path;
     uint64_t generation;
+    eg_store_t *store;     /* opened at start when keys or the admin API need it */
+    eg_keyring_t *keyring; /* API keys for the workers, from the store */
 };
+
+eg_keyring_t *eg_server_keyring(eg_server_t *srv)
+{
+    return srv->keyring;
+}
 
 /* ------------------------------------------------------------ configurations */
 
@@ -232,14 +242,17 @@ static void worker_main(void *arg)
 typedef struct {
     uv_tcp_t tcp;
     eg_server_t *srv;
-    char buf[8192];
+    char buf[65536]; /* head and body of one request */
     size_t len;
     int done;
+    char *raw; /* a response from admin.c, freed with the connection */
 } admin_conn_t;
 
 static void admin_closed(uv_handle_t *h)
 {
-    free(h->data);
+    admin_conn_t *a = h->data;
+    free(a->raw);
+    free(a);
 }
 
 static void admin_written(uv_write_t *req, int status)
@@ -248,6 +261,27 @@ static void admin_written(uv_write_t *req, int status)
     admin_conn_t *a = req->data;
     free(req);
     uv_close((uv_handle_t *)&a->tcp, admin_closed);
+}
+
+/* Sends a complete response the caller built (malloc'd; taken). */
+static void admin_send_raw(admin_conn_t *a, char *resp, size_t n)
+{
+    uv_write_t *req = malloc(sizeof(*req));
+    a->done = 1;
+    if (!req || !resp) {
+        free(req);
+        free(resp);
+        uv_close((uv_handle_t *)&a->tcp, admin_closed);
+        return;
+    }
+    /* kept in a->raw until the connection is freed */
+    req->data = a;
+    uv_buf_t b = uv_buf_init(resp, (unsigned)n);
+    a->raw = resp;
+    if (uv_write(req, (uv_stream_t *)&a->tcp, &b, 1, admin_written) != 0) {
+        free(req);
+        uv_close((uv_handle_t *)&a->tcp, admin_closed);
+    }
 }
 
 static void admin_reply(admin_conn_t *a, int status, const char *body)
@@ -329,6 +363,27 @@ static void admin_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     uv_read_stop(s);
     if (rc < 0) {
         admin_reply(a, 400, "{\"error\":\"bad_request\"}");
+        return;
+    }
+    if (eg_admin_is_keys_path(m.target, m.target_len)) {
+        size_t head = (size_t)rc, blen = m.framing == EG_FRAMING_LENGTH ? (size_t)m.content_length : 0;
+        if (m.framing == EG_FRAMING_CHUNKED || blen > sizeof(a->buf) - head) {
+            admin_reply(a, 413, "{\"error\":\"payload_too_large\"}");
+            return;
+        }
+        if (a->len < head + blen) {
+            uv_read_start(s, admin_alloc, admin_read); /* the rest of the body */
+            return;
+        }
+        char reqid[EG_REQID_MAX + 1];
+        unsigned char r[16];
+        if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) memset(r, 0, sizeof(r));
+        eg_reqid_generate(r, reqid);
+        eg_gw_t *gw = eg_server_current(a->srv);
+        size_t n = 0;
+        char *resp = eg_admin_keys(gw->cfg, a->srv->keyring, &m, a->buf + head, blen, reqid, &n);
+        eg_gw_unref(gw);
+        admin_send_raw(a, resp, n);
         return;
     }
     int get = (m.method_len == 3 && memcmp(m.method, "GET", 3) == 0) ||
@@ -423,6 +478,8 @@ static void on_signal(uv_signal_t *s, int signum)
         pthread_mutex_unlock(&srv->lock);
         eg_gw_unref(old);
         server_log(srv, "reloaded", srv->config_path);
+        if ((gw->cfg->uses_keys || gw->cfg->has_admin_token) && !srv->keyring)
+            server_log(srv, "reload_warning", "a key store is needed now: store settings take effect on restart");
     } else if (signum == SIGUSR1) {
         eg_log_reopen(srv->access);
         if (srv->errors != srv->access) eg_log_reopen(srv->errors);
@@ -493,6 +550,18 @@ int eg_cmd_serve(int argc, char **argv)
         goto out_logs;
     }
     cfg = srv->gw->cfg;
+    if (cfg->uses_keys || cfg->has_admin_token) {
+        rc = eg_store_open(cfg->store_backend, cfg->store_path, cfg->store_busy_timeout_ms, &srv->store,
+                           err, sizeof(err));
+        if (rc == EG_OK)
+            rc = eg_keyring_new(srv->store, cfg->pepper, cfg->pepper_len, cfg->store_refresh_ms,
+                                &srv->keyring, err, sizeof(err));
+        if (rc == EG_OK) rc = eg_keyring_start(srv->keyring);
+        if (rc != EG_OK) {
+            exit_code = eg_cli_fail(EG_EXIT_UNAVAILABLE, "store: %s", err);
+            goto out_gw;
+        }
+    }
     uv_loop_init(&srv->loop);
     srv->nworkers = cfg->workers;
     srv->workers = calloc((size_t)srv->nworkers, sizeof(eg_worker_t));
@@ -570,6 +639,8 @@ int eg_cmd_serve(int argc, char **argv)
     uv_loop_close(&srv->loop);
     server_log(srv, "stopped", NULL);
 out_gw:
+    eg_keyring_free(srv->keyring);
+    eg_store_close(srv->store);
     free(srv->workers);
     eg_gw_unref(srv->gw);
 out_logs:

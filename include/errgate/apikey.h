@@ -1,0 +1,53 @@
+/* apikey.h - the API key format: generated, parsed and hashed.
+ *
+ * A key reads   eg_live_AbCd1234_<43 base62 secret><6 base62 checksum>
+ *               ^env    ^public id
+ * - the prefix says what it is (secret scanners and people can tell);
+ * - the public id (8 base62 characters) names the stored record, so a key
+ *   is found without a hash index and shown in logs without the secret;
+ * - the secret is 32 random bytes from OpenSSL's CSPRNG in base62;
+ * - the checksum (first 4 bytes of SHA-256 of everything before it) lets a
+ *   mistyped or truncated key be answered `malformed_api_key` without a
+ *   store lookup, and tells it apart from an unknown (`invalid_api_key`) one.
+ * Only a hash of the whole key is stored: HMAC-SHA-256 with the server's
+ * pepper, or plain SHA-256 when no pepper is configured.
+ */
+#ifndef ERRGATE_APIKEY_H
+#define ERRGATE_APIKEY_H
+
+#include <stddef.h>
+
+#include "errgate/common.h"
+
+#define EG_APIKEY_ID_LEN 8
+#define EG_APIKEY_LEN 66 /* "eg_live_" + id + "_" + secret 43 + checksum 6 */
+#define EG_APIKEY_HASH_LEN 32
+
+typedef struct {
+    char env[5];                      /* "live" or "test" */
+    char id[EG_APIKEY_ID_LEN + 1];    /* the public id */
+} eg_apikey_info_t;
+
+/* Generates a new key for env "live" or "test" into out (at least
+ * EG_APIKEY_LEN + 1 bytes) and its public id into info. id is NULL for a
+ * new random id, or an existing one (a rotation keeps the id). Randomness
+ * comes from OpenSSL's RAND_bytes; EG_EIO if it fails. */
+int eg_apikey_generate(const char *env, const char *id, char *out, size_t cap, eg_apikey_info_t *info);
+
+/* 1 when id is a well-formed public id (8 base62 characters). */
+int eg_apikey_id_valid(const char *id);
+
+/* Checks the format and checksum of a presented key; EG_EPARSE when it is
+ * not a well-formed errgate key. Costs one SHA-256 of 60 bytes. */
+int eg_apikey_parse(const char *key, size_t len, eg_apikey_info_t *info);
+
+/* The stored form of a key: HMAC-SHA-256(pepper, key), or SHA-256(key) when
+ * pepper_len is 0. */
+int eg_apikey_hash(const unsigned char *pepper, size_t pepper_len, const char *key, size_t len,
+                   unsigned char out[EG_APIKEY_HASH_LEN]);
+
+/* Constant-time comparison of two hashes: 1 when equal. */
+int eg_apikey_hash_equal(const unsigned char a[EG_APIKEY_HASH_LEN],
+                         const unsigned char b[EG_APIKEY_HASH_LEN]);
+
+#endif

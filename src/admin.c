@@ -1,0 +1,286 @@
+/* admin.c - the key administration API (see admin.h). */
+#include "admin.h"
+
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "errgate/units.h"
+#include "keys.h"
+#include "respond.h"
+
+typedef struct {
+    const eg_config_t *cfg;
+    const eg_dialect_t *dialect;
+    const char *reqid;
+    char *out;
+    size_t outlen;
+} reply_t;
+
+int eg_admin_is_keys_path(const char *t, size_t n)
+{
+    return (n == 5 && memcmp(t, "/keys", 5) == 0) || (n > 6 && memcmp(t, "/keys/", 6) == 0);
+}
+
+static void error_reply(reply_t *r, const char *code, const char *message, const char *extra)
+{
+    eg_error_t *e = NULL;
+    if (eg_error_from_catalog(r->cfg->catalog, code, &e) != EG_OK) return;
+    eg_error_set(e, EG_S_REQUEST_ID, r->reqid);
+    if (message) eg_error_set(e, EG_S_MESSAGE, message);
+    if (strcmp(code, "service_unavailable") == 0) eg_error_set_retry_after(e, 5);
+    size_t cap = 16384;
+    if ((r->out = malloc(cap))) {
+        r->outlen = eg_respond_error(e, r->dialect, r->cfg->catalog, extra, 0, 0, r->out, cap);
+        if (!r->outlen) {
+            free(r->out);
+            r->out = NULL;
+        }
+    }
+    eg_error_free(e);
+}
+
+/* Takes doc. */
+static void json_reply(reply_t *r, int status, json_t *doc)
+{
+    char *body = json_dumps(doc, JSON_PRESERVE_ORDER | JSON_INDENT(2));
+    json_decref(doc);
+    if (!body) return;
+    size_t blen = strlen(body), cap = blen + 512;
+    if ((r->out = malloc(cap))) {
+        int n = snprintf(r->out, 512,
+                         "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+                         "X-Request-ID: %s\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
+                         status, eg_reason_phrase(status), blen + 1, r->reqid);
+        memcpy(r->out + n, body, blen);
+        r->out[n + (int)blen] = '\n';
+        r->outlen = (size_t)n + blen + 1;
+    }
+    free(body);
+}
+
+/* Maps a keys.c failure to the error the API answers. */
+static void keys_failure(reply_t *r, int rc, const char *err)
+{
+    if (rc == EG_EINVAL) error_reply(r, "validation_error", err, NULL);
+    else if (rc == EG_ENOENT) error_reply(r, "not_found", err, NULL);
+    else if (rc == EG_EIO) error_reply(r, "service_unavailable", "The key store is unavailable.", NULL);
+    else error_reply(r, "internal_error", NULL, NULL);
+}
+
+static int authorized(reply_t *r, const eg_http1_msg_t *req)
+{
+    char extra[200];
+    snprintf(extra, sizeof(extra), "WWW-Authenticate: Bearer realm=\"%s-admin\"\r\n", r->cfg->realm);
+    if (!r->cfg->has_admin_token) {
+        error_reply(r, "forbidden",
+                    "The admin API is disabled: configure auth.admin_token_file or auth.admin_token_env.", NULL);
+        return 0;
+    }
+    const eg_http_header_t *h = eg_http1_header(req, "authorization");
+    if (!h || h->value_len <= 7 || strncasecmp(h->value, "Bearer ", 7) != 0) {
+        error_reply(r, "unauthorized", "The admin API needs Authorization: Bearer <admin token>.", extra);
+        return 0;
+    }
+    unsigned char digest[32];
+    if (eg_apikey_hash(NULL, 0, h->value + 7, h->value_len - 7, digest) != EG_OK ||
+        CRYPTO_memcmp(digest, r->cfg->admin_token_hash, 32) != 0) {
+        snprintf(extra, sizeof(extra), "WWW-Authenticate: Bearer realm=\"%s-admin\", error=\"invalid_token\"\r\n",
+                 r->cfg->realm);
+        error_reply(r, "unauthorized", "The admin token is not valid.", extra);
+        return 0;
+    }
+    return 1;
+}
+
+/* A string member, or a list of strings joined with sep; NULL when absent. */
+static int member_text(json_t *o, const char *name, char sep, char *buf, size_t cap, const char **out,
+                       char *err, size_t errlen)
+{
+    json_t *v = json_object_get(o, name);
+    *out = NULL;
+    if (!v || json_is_null(v)) return 0;
+    if (json_is_string(v)) {
+        snprintf(buf, cap, "%s", json_string_value(v));
+    } else if (json_is_array(v)) {
+        size_t at = 0, i;
+        json_t *x;
+        buf[0] = '\0';
+        json_array_foreach(v, i, x) {
+            if (!json_is_string(x)) {
+                snprintf(err, errlen, "%s must be a list of strings", name);
+                return -1;
+            }
+            int n = snprintf(buf + at, cap - at, "%s%s", at ? (char[]){sep, 0} : "", json_string_value(x));
+            if (n < 0 || (size_t)n >= cap - at) {
+                snprintf(err, errlen, "%s is too long", name);
+                return -1;
+            }
+            at += (size_t)n;
+        }
+    } else {
+        snprintf(err, errlen, "%s must be a string or a list of strings", name);
+        return -1;
+    }
+    *out = buf;
+    return 0;
+}
+
+static json_t *parse_body(reply_t *r, const char *body, size_t blen)
+{
+    if (blen == 0) return json_object();
+    json_error_t je;
+    json_t *doc = json_loadb(body, blen, JSON_REJECT_DUPLICATES, &je);
+    if (!doc || !json_is_object(doc)) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "The body must be a JSON object: %s (line %d, column %d).",
+                 doc ? "not an object" : je.text, je.line, je.column);
+        json_decref(doc);
+        error_reply(r, "invalid_json", msg, NULL);
+        return NULL;
+    }
+    return doc;
+}
+
+static void create(reply_t *r, eg_keyring_t *kr, json_t *in)
+{
+    char scopes[1024], ips[1024], err[300];
+    eg_keyspec_t spec = {0};
+    json_t *v;
+    if ((v = json_object_get(in, "name")) && json_is_string(v)) spec.name = json_string_value(v);
+    if ((v = json_object_get(in, "owner")) && json_is_string(v)) spec.owner = json_string_value(v);
+    if ((v = json_object_get(in, "plan")) && json_is_string(v)) spec.plan = json_string_value(v);
+    if ((v = json_object_get(in, "env")) && json_is_string(v)) spec.env = json_string_value(v);
+    if (member_text(in, "scopes", ',', scopes, sizeof(scopes), &spec.scopes, err, sizeof(err)) ||
+        member_text(in, "ips", ',', ips, sizeof(ips), &spec.ips, err, sizeof(err))) {
+        error_reply(r, "validation_error", err, NULL);
+        return;
+    }
+    if ((v = json_object_get(in, "expires")) && !json_is_null(v)) {
+        if (!json_is_string(v) || eg_keys_parse_date(json_string_value(v), &spec.expires) != EG_OK) {
+            error_reply(r, "validation_error", "expires must be a date like 2027-01-31 or 2027-01-31T12:00:00Z", NULL);
+            return;
+        }
+    }
+    char secret[EG_APIKEY_LEN + 1];
+    eg_key_t k;
+    int rc = eg_keys_create(eg_keyring_store(kr), r->cfg->pepper, r->cfg->pepper_len, &spec,
+                            (long long)time(NULL), secret, &k, err, sizeof(err));
+    if (rc != EG_OK) {
+        keys_failure(r, rc, err);
+        return;
+    }
+    eg_keyring_reload(kr);
+    json_t *doc = json_pack("{s:o, s:s}", "key", eg_key_json(&k), "secret", secret);
+    OPENSSL_cleanse(secret, sizeof(secret));
+    eg_key_clear(&k);
+    json_reply(r, 201, doc);
+}
+
+static void list(reply_t *r, eg_keyring_t *kr)
+{
+    eg_key_t *all = NULL;
+    size_t n = 0;
+    if (eg_store_key_list(eg_keyring_store(kr), &all, &n) != EG_OK) {
+        error_reply(r, "service_unavailable", "The key store is unavailable.", NULL);
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(arr, eg_key_json(&all[i]));
+        eg_key_clear(&all[i]);
+    }
+    free(all);
+    json_reply(r, 200, json_pack("{s:o}", "keys", arr));
+}
+
+static void one(reply_t *r, eg_keyring_t *kr, const char *id, const char *action, json_t *in)
+{
+    char err[300];
+    eg_key_t k;
+    int rc;
+    char secret[EG_APIKEY_LEN + 1] = "";
+    const char *reason = json_string_value(json_object_get(in, "reason"));
+    if (!action) {
+        rc = eg_keys_get(eg_keyring_store(kr), id, &k, err, sizeof(err));
+    } else if (strcmp(action, "suspend") == 0) {
+        rc = eg_keys_set_status(eg_keyring_store(kr), id, EG_KEY_SUSPENDED, reason, &k, err, sizeof(err));
+    } else if (strcmp(action, "resume") == 0) {
+        rc = eg_keys_set_status(eg_keyring_store(kr), id, EG_KEY_ACTIVE, NULL, &k, err, sizeof(err));
+    } else if (strcmp(action, "revoke") == 0) {
+        rc = eg_keys_set_status(eg_keyring_store(kr), id, EG_KEY_REVOKED, reason, &k, err, sizeof(err));
+    } else if (strcmp(action, "rotate") == 0) {
+        uint64_t grace = r->cfg->rotation_grace_ms;
+        json_t *g = json_object_get(in, "grace");
+        if (g && (!json_is_string(g) || eg_parse_duration_ms(json_string_value(g), &grace) != EG_OK)) {
+            error_reply(r, "validation_error", "grace must be a duration like 1h or 0s", NULL);
+            return;
+        }
+        rc = eg_keys_rotate(eg_keyring_store(kr), r->cfg->pepper, r->cfg->pepper_len, id,
+                            (long long)(grace / 1000), (long long)time(NULL), secret, &k, err, sizeof(err));
+    } else {
+        error_reply(r, "not_found", "Unknown key action (suspend, resume, revoke, rotate).", NULL);
+        return;
+    }
+    if (rc != EG_OK) {
+        keys_failure(r, rc, err);
+        return;
+    }
+    if (action) eg_keyring_reload(kr);
+    json_t *doc = json_pack("{s:o}", "key", eg_key_json(&k));
+    if (secret[0]) json_object_set_new(doc, "secret", json_string(secret));
+    OPENSSL_cleanse(secret, sizeof(secret));
+    eg_key_clear(&k);
+    json_reply(r, 200, doc);
+}
+
+char *eg_admin_keys(const eg_config_t *cfg, eg_keyring_t *kr, const eg_http1_msg_t *req,
+                    const char *body, size_t blen, const char *reqid, size_t *outlen)
+{
+    reply_t r = {cfg, cfg->dialect, reqid, NULL, 0};
+    const eg_http_header_t *acc = eg_http1_header(req, "accept");
+    if (cfg->negotiate && acc) r.dialect = eg_dialects_negotiate(cfg->dialects, cfg->dialect, acc->value, acc->value_len);
+    unsigned m = eg_method_bit(req->method, req->method_len);
+    /* /keys, /keys/ID, /keys/ID/ACTION */
+    char id[16] = "", action[16] = "";
+    const char *t = req->target + 5;
+    size_t tl = req->target_len - 5;
+    int shape_ok = 1;
+    if (tl > 0) {
+        const char *slash = memchr(t + 1, '/', tl - 1);
+        size_t idl = slash ? (size_t)(slash - t - 1) : tl - 1;
+        size_t al = slash ? tl - (size_t)(slash - t) - 1 : 0;
+        if (idl == 0 || idl >= sizeof(id) || al >= sizeof(action) || (slash && al == 0)) shape_ok = 0;
+        else {
+            memcpy(id, t + 1, idl);
+            if (slash) memcpy(action, slash + 1, al);
+        }
+    }
+    if (!authorized(&r, req)) {
+        /* r.out holds the refusal */
+    } else if (!kr) {
+        error_reply(&r, "service_unavailable", "No key store is configured.", NULL);
+    } else if (!shape_ok) {
+        error_reply(&r, "not_found", "No such admin resource.", NULL);
+    } else if (!id[0] && m == EG_M_GET) {
+        list(&r, kr);
+    } else if (!id[0] && m == EG_M_POST) {
+        json_t *in = parse_body(&r, body, blen);
+        if (in) create(&r, kr, in);
+        json_decref(in);
+    } else if (id[0] && !action[0] && m == EG_M_GET) {
+        one(&r, kr, id, NULL, NULL);
+    } else if (id[0] && action[0] && m == EG_M_POST) {
+        json_t *in = parse_body(&r, body, blen);
+        if (in) one(&r, kr, id, action, in);
+        json_decref(in);
+    } else {
+        error_reply(&r, "method_not_allowed", id[0] && action[0] ? "Use POST." : "Use GET or POST.",
+                    id[0] && action[0] ? "Allow: POST\r\n" : !id[0] ? "Allow: GET, POST\r\n" : "Allow: GET\r\n");
+    }
+    *outlen = r.outlen;
+    return r.out;
+}

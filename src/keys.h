@@ -1,0 +1,44 @@
+/* keys.h - API key administration: what `errgate keys` and the admin API do.
+ *
+ * One implementation for both front ends, so the CLI and the HTTP API
+ * cannot disagree on validation. Every function validates its input and
+ * writes a one-line reason to err on failure: EG_EINVAL for bad input,
+ * EG_ENOENT for an unknown id, EG_EIO when the store failed.
+ */
+#ifndef EG_KEYS_H
+#define EG_KEYS_H
+
+#include <jansson.h>
+
+#include "store.h"
+
+typedef struct {
+    const char *name;
+    const char *owner;   /* NULL = none */
+    const char *plan;    /* NULL = none */
+    const char *scopes;  /* comma- or space-separated; NULL = none */
+    const char *ips;     /* comma-separated IPs and CIDRs; NULL = any */
+    const char *env;     /* "live" (default) or "test" */
+    long long expires;   /* Unix seconds, 0 = never */
+} eg_keyspec_t;
+
+/* Creates a key; the secret (shown once) goes to secret, the record to out. */
+int eg_keys_create(eg_store_t *s, const unsigned char *pepper, size_t pepper_len,
+                   const eg_keyspec_t *spec, long long now, char secret[EG_APIKEY_LEN + 1],
+                   eg_key_t *out, char *err, size_t errlen);
+/* suspend (reason required), resume, revoke. */
+int eg_keys_set_status(eg_store_t *s, const char *id, eg_key_status_t status, const char *reason,
+                       eg_key_t *out, char *err, size_t errlen);
+/* A new secret for the same id; the old one stays valid for grace_s seconds. */
+int eg_keys_rotate(eg_store_t *s, const unsigned char *pepper, size_t pepper_len, const char *id,
+                   long long grace_s, long long now, char secret[EG_APIKEY_LEN + 1], eg_key_t *out,
+                   char *err, size_t errlen);
+int eg_keys_get(eg_store_t *s, const char *id, eg_key_t *out, char *err, size_t errlen);
+
+/* The public view of a record (never the hash). */
+json_t *eg_key_json(const eg_key_t *k);
+
+/* Parses "2027-01-31" or "2027-01-31T12:00:00Z" to Unix seconds. */
+int eg_keys_parse_date(const char *s, long long *out);
+
+#endif

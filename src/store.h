@@ -1,0 +1,91 @@
+/* store.h - the one interface for state the gateway keeps.
+ *
+ * Backends: memory (lives and dies with the process) and sqlite (the
+ * embedded default: WAL, migrations recorded in schema_version, a busy
+ * timeout, prepared statements). Keys are the first tenant; quota counters,
+ * credits, idempotency records and metering events join them later.
+ *
+ * A store is safe to use from several threads (each call takes the store's
+ * lock). Calls may block on disk, so worker loops never call it: the
+ * gateway reads keys from the keyring's in-memory snapshot (keyring.h).
+ * Every function returns 0 or a negative EG_E* code; EG_EIO means the store
+ * itself failed (the caller answers 503 service_unavailable), and the
+ * message is in the store's last error (eg_store_error).
+ */
+#ifndef EG_STORE_H
+#define EG_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "errgate/apikey.h"
+#include "errgate/common.h"
+
+#define EG_EEXIST (-20) /* an item with that id is already stored */
+
+typedef enum { EG_KEY_ACTIVE = 0, EG_KEY_SUSPENDED = 1, EG_KEY_REVOKED = 2 } eg_key_status_t;
+
+/* One API key as stored. Strings are owned by the record (eg_key_clear). */
+typedef struct {
+    char id[EG_APIKEY_ID_LEN + 1];
+    char env[5];               /* "live" or "test", as in the key's prefix */
+    char *name, *owner, *plan; /* owner and plan may be NULL */
+    char *scopes;              /* space-separated, may be NULL */
+    char *ips;                 /* comma-separated IPs and CIDRs, NULL = any address */
+    eg_key_status_t status;
+    char *reason;              /* why it was suspended or revoked */
+    long long expires;         /* Unix seconds, 0 = never */
+    long long created, last_used;
+    unsigned char hash[EG_APIKEY_HASH_LEN];
+    unsigned char prev_hash[EG_APIKEY_HASH_LEN]; /* the secret before a rotation ... */
+    long long prev_until;                        /* ... valid until then (0 = none) */
+} eg_key_t;
+
+void eg_key_clear(eg_key_t *k);
+const char *eg_key_status_name(eg_key_status_t s);
+
+typedef enum { EG_STORE_MEMORY = 0, EG_STORE_SQLITE } eg_store_backend_t;
+
+typedef struct eg_store_s eg_store_t;
+
+/* Opens the backend; for sqlite, creates the file and applies migrations.
+ * On failure writes a one-line reason to err. */
+int eg_store_open(eg_store_backend_t backend, const char *path, uint64_t busy_timeout_ms,
+                  eg_store_t **out, char *err, size_t errlen);
+void eg_store_close(eg_store_t *s);
+const char *eg_store_backend_name(const eg_store_t *s);
+/* The message of the last failure (thread-local to the store's lock holder:
+ * read it right after the failing call). */
+const char *eg_store_error(eg_store_t *s);
+
+/* A number that changes whenever any process changed the stored keys. */
+int eg_store_version(eg_store_t *s, uint64_t *out);
+
+int eg_store_key_insert(eg_store_t *s, const eg_key_t *k); /* EG_EEXIST */
+int eg_store_key_update(eg_store_t *s, const eg_key_t *k); /* replaces by id; EG_ENOENT */
+int eg_store_key_get(eg_store_t *s, const char *id, eg_key_t *out); /* EG_ENOENT */
+/* Every key, sorted by id; *out is the caller's (free each with eg_key_clear, then free). */
+int eg_store_key_list(eg_store_t *s, eg_key_t **out, size_t *n);
+/* Records use; does not change the version (it is not a change of policy). */
+int eg_store_key_touch(eg_store_t *s, const char *id, long long when);
+
+/* Backend vtable, for store_memory.c and store_sqlite.c. */
+typedef struct {
+    const char *name;
+    int (*version)(eg_store_t *s, uint64_t *out);
+    int (*key_insert)(eg_store_t *s, const eg_key_t *k);
+    int (*key_update)(eg_store_t *s, const eg_key_t *k);
+    int (*key_get)(eg_store_t *s, const char *id, eg_key_t *out);
+    int (*key_list)(eg_store_t *s, eg_key_t **out, size_t *n);
+    int (*key_touch)(eg_store_t *s, const char *id, long long when);
+    void (*close)(eg_store_t *s);
+} eg_store_ops_t;
+
+int eg_store_memory_open(eg_store_t **out, char *err, size_t errlen);
+int eg_store_sqlite_open(const char *path, uint64_t busy_timeout_ms, eg_store_t **out, char *err,
+                         size_t errlen);
+
+/* Deep copy of a record; EG_ENOMEM. */
+int eg_key_copy(eg_key_t *dst, const eg_key_t *src);
+
+#endif

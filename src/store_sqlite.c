@@ -1,0 +1,309 @@
+/* store_sqlite.c - the sqlite backend: one file, WAL, versioned schema.
+ *
+ * WAL lets the gateway read while `errgate keys` writes from another
+ * process; the busy timeout bounds how long a call waits for a writer.
+ * Migrations are a list of SQL steps; schema_version records how many ran,
+ * and a file written by a newer errgate is refused rather than guessed at.
+ * PRAGMA data_version changes when another connection commits, which is how
+ * the gateway notices keys changed by the CLI without reading them all.
+ */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_impl.h"
+
+typedef struct {
+    eg_store_t base;
+    sqlite3 *db;
+    sqlite3_stmt *get, *list, *insert, *update, *touch, *data_version;
+    uint64_t own_writes;
+} sql_t;
+
+static const char *const migrations[] = {
+    /* 1: API keys */
+    "CREATE TABLE api_keys ("
+    " id TEXT PRIMARY KEY, name TEXT NOT NULL, owner TEXT, plan TEXT, scopes TEXT, ips TEXT,"
+    " status INTEGER NOT NULL, reason TEXT, expires INTEGER NOT NULL DEFAULT 0,"
+    " created INTEGER NOT NULL, last_used INTEGER NOT NULL DEFAULT 0,"
+    " hash BLOB NOT NULL, prev_hash BLOB, prev_until INTEGER NOT NULL DEFAULT 0,"
+    " env TEXT NOT NULL DEFAULT 'live'"
+    ") WITHOUT ROWID;",
+};
+#define NMIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
+
+#define COLS "id, name, owner, plan, scopes, ips, status, reason, expires, created, last_used, hash, prev_hash, prev_until, env"
+
+static int fail(sql_t *q, const char *what)
+{
+    char msg[200];
+    snprintf(msg, sizeof(msg), "%s: %s", what, sqlite3_errmsg(q->db));
+    eg_store_fail(&q->base, "sqlite store: %s", msg);
+    return EG_EIO;
+}
+
+static int col_str(sqlite3_stmt *st, int i, char **out)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    *out = NULL;
+    return (!t || (*out = strdup((const char *)t))) ? EG_OK : EG_ENOMEM;
+}
+
+static void col_blob(sqlite3_stmt *st, int i, unsigned char out[EG_APIKEY_HASH_LEN])
+{
+    const void *b = sqlite3_column_blob(st, i);
+    memset(out, 0, EG_APIKEY_HASH_LEN);
+    if (b && sqlite3_column_bytes(st, i) == EG_APIKEY_HASH_LEN) memcpy(out, b, EG_APIKEY_HASH_LEN);
+}
+
+static int row_to_key(sqlite3_stmt *st, eg_key_t *k)
+{
+    memset(k, 0, sizeof(*k));
+    const unsigned char *id = sqlite3_column_text(st, 0);
+    snprintf(k->id, sizeof(k->id), "%s", id ? (const char *)id : "");
+    if (col_str(st, 1, &k->name) || col_str(st, 2, &k->owner) || col_str(st, 3, &k->plan) ||
+        col_str(st, 4, &k->scopes) || col_str(st, 5, &k->ips) || col_str(st, 7, &k->reason)) {
+        eg_key_clear(k);
+        return EG_ENOMEM;
+    }
+    int status = sqlite3_column_int(st, 6);
+    k->status = status == 1 ? EG_KEY_SUSPENDED : status == 2 ? EG_KEY_REVOKED : EG_KEY_ACTIVE;
+    k->expires = sqlite3_column_int64(st, 8);
+    k->created = sqlite3_column_int64(st, 9);
+    k->last_used = sqlite3_column_int64(st, 10);
+    col_blob(st, 11, k->hash);
+    col_blob(st, 12, k->prev_hash);
+    k->prev_until = sqlite3_column_int64(st, 13);
+    const unsigned char *env = sqlite3_column_text(st, 14);
+    snprintf(k->env, sizeof(k->env), "%s", env && strcmp((const char *)env, "test") == 0 ? "test" : "live");
+    return EG_OK;
+}
+
+static void bind_opt(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s) sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+    else sqlite3_bind_null(st, i);
+}
+
+/* Binds the record in COLS order, starting at parameter 1. */
+static void bind_key(sqlite3_stmt *st, const eg_key_t *k)
+{
+    sqlite3_bind_text(st, 1, k->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, k->name ? k->name : "", -1, SQLITE_STATIC);
+    bind_opt(st, 3, k->owner);
+    bind_opt(st, 4, k->plan);
+    bind_opt(st, 5, k->scopes);
+    bind_opt(st, 6, k->ips);
+    sqlite3_bind_int(st, 7, (int)k->status);
+    bind_opt(st, 8, k->reason);
+    sqlite3_bind_int64(st, 9, k->expires);
+    sqlite3_bind_int64(st, 10, k->created);
+    sqlite3_bind_int64(st, 11, k->last_used);
+    sqlite3_bind_blob(st, 12, k->hash, EG_APIKEY_HASH_LEN, SQLITE_STATIC);
+    if (k->prev_until) sqlite3_bind_blob(st, 13, k->prev_hash, EG_APIKEY_HASH_LEN, SQLITE_STATIC);
+    else sqlite3_bind_null(st, 13);
+    sqlite3_bind_int64(st, 14, k->prev_until);
+    sqlite3_bind_text(st, 15, k->env[0] ? k->env : "live", -1, SQLITE_STATIC);
+}
+
+/* Runs a prepared write statement once and resets it. */
+static int step_write(sql_t *q, sqlite3_stmt *st, const char *what)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc == SQLITE_CONSTRAINT) return EG_EEXIST;
+    if (rc != SQLITE_DONE) return fail(q, what);
+    return EG_OK;
+}
+
+static int sql_version(eg_store_t *s, uint64_t *out)
+{
+    sql_t *q = (sql_t *)s;
+    int rc = sqlite3_step(q->data_version);
+    uint64_t v = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(q->data_version, 0) : 0;
+    sqlite3_reset(q->data_version);
+    if (rc != SQLITE_ROW) return fail(q, "data_version");
+    /* another connection's commits move data_version; our own, own_writes */
+    *out = (v << 32) + q->own_writes;
+    return EG_OK;
+}
+
+static int sql_insert(eg_store_t *s, const eg_key_t *k)
+{
+    sql_t *q = (sql_t *)s;
+    bind_key(q->insert, k);
+    int rc = step_write(q, q->insert, "insert key");
+    if (rc == EG_OK) q->own_writes++;
+    return rc;
+}
+
+static int sql_update(eg_store_t *s, const eg_key_t *k)
+{
+    sql_t *q = (sql_t *)s;
+    bind_key(q->update, k);
+    int rc = step_write(q, q->update, "update key");
+    if (rc == EG_OK && sqlite3_changes(q->db) == 0) return EG_ENOENT;
+    if (rc == EG_OK) q->own_writes++;
+    return rc;
+}
+
+static int sql_get(eg_store_t *s, const char *id, eg_key_t *out)
+{
+    sql_t *q = (sql_t *)s;
+    sqlite3_bind_text(q->get, 1, id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(q->get), ret;
+    if (rc == SQLITE_ROW) ret = row_to_key(q->get, out);
+    else if (rc == SQLITE_DONE) ret = EG_ENOENT;
+    else ret = fail(q, "read key");
+    sqlite3_reset(q->get);
+    sqlite3_clear_bindings(q->get);
+    return ret;
+}
+
+static int sql_list(eg_store_t *s, eg_key_t **out, size_t *n)
+{
+    sql_t *q = (sql_t *)s;
+    eg_key_t *all = NULL;
+    size_t cnt = 0, cap = 0;
+    int rc, ret = EG_OK;
+    while ((rc = sqlite3_step(q->list)) == SQLITE_ROW) {
+        if (cnt == cap) {
+            cap = cap ? cap * 2 : 64;
+            eg_key_t *nk = realloc(all, cap * sizeof(*nk));
+            if (!nk) {
+                ret = EG_ENOMEM;
+                break;
+            }
+            all = nk;
+        }
+        if ((ret = row_to_key(q->list, &all[cnt])) != EG_OK) break;
+        cnt++;
+    }
+    if (ret == EG_OK && rc != SQLITE_DONE) ret = fail(q, "list keys");
+    sqlite3_reset(q->list);
+    if (ret != EG_OK) {
+        for (size_t i = 0; i < cnt; i++) eg_key_clear(&all[i]);
+        free(all);
+        return ret;
+    }
+    *out = all ? all : calloc(1, sizeof(eg_key_t));
+    if (!*out) return EG_ENOMEM;
+    *n = cnt;
+    return EG_OK;
+}
+
+static int sql_touch(eg_store_t *s, const char *id, long long when)
+{
+    sql_t *q = (sql_t *)s;
+    sqlite3_bind_int64(q->touch, 1, when);
+    sqlite3_bind_text(q->touch, 2, id, -1, SQLITE_STATIC);
+    return step_write(q, q->touch, "record key use");
+}
+
+static void sql_close(eg_store_t *s)
+{
+    sql_t *q = (sql_t *)s;
+    sqlite3_stmt *all[] = {q->get, q->list, q->insert, q->update, q->touch, q->data_version};
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) sqlite3_finalize(all[i]);
+    sqlite3_close(q->db);
+    free(q);
+}
+
+static const eg_store_ops_t sql_ops = {"sqlite", sql_version, sql_insert, sql_update,
+                                       sql_get,  sql_list,    sql_touch,  sql_close};
+
+/* Applies the migrations this file has not seen, each in a transaction. */
+static int migrate(sql_t *q, char *err, size_t errlen)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(q->db, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
+                     NULL, NULL, &msg) != SQLITE_OK)
+        goto fail;
+    sqlite3_stmt *st = NULL;
+    long long have = 0;
+    if (sqlite3_prepare_v2(q->db, "SELECT coalesce(max(version), 0) FROM schema_version", -1, &st,
+                           NULL) != SQLITE_OK)
+        goto fail;
+    if (sqlite3_step(st) == SQLITE_ROW) have = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (have > (long long)NMIGRATIONS) {
+        snprintf(err, errlen, "database schema version %lld is newer than this errgate knows (%zu)",
+                 have, NMIGRATIONS);
+        return EG_EINVAL;
+    }
+    for (size_t i = (size_t)have; i < NMIGRATIONS; i++) {
+        char ver[96];
+        snprintf(ver, sizeof(ver), "INSERT INTO schema_version (version) VALUES (%zu)", i + 1);
+        if (sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK) goto fail;
+        if (sqlite3_exec(q->db, migrations[i], NULL, NULL, &msg) != SQLITE_OK ||
+            sqlite3_exec(q->db, ver, NULL, NULL, &msg) != SQLITE_OK ||
+            sqlite3_exec(q->db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK) {
+            sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+            goto fail;
+        }
+    }
+    return EG_OK;
+fail:
+    snprintf(err, errlen, "migrating the schema: %s", msg ? msg : sqlite3_errmsg(q->db));
+    sqlite3_free(msg);
+    return EG_EIO;
+}
+
+int eg_store_sqlite_open(const char *path, uint64_t busy_timeout_ms, eg_store_t **out, char *err,
+                         size_t errlen)
+{
+    sql_t *q = calloc(1, sizeof(*q));
+    if (!q) return EG_ENOMEM;
+    int rc = EG_EIO;
+    if (eg_store_init(&q->base, &sql_ops) != EG_OK) {
+        free(q);
+        return EG_ENOMEM;
+    }
+    if (sqlite3_open_v2(path, &q->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", path, q->db ? sqlite3_errmsg(q->db) : "out of memory");
+        goto out;
+    }
+    sqlite3_busy_timeout(q->db, (int)(busy_timeout_ms > 60000 ? 60000 : busy_timeout_ms));
+    char *msg = NULL;
+    if (sqlite3_exec(q->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON",
+                     NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", path, msg ? msg : sqlite3_errmsg(q->db));
+        sqlite3_free(msg);
+        goto out;
+    }
+    if ((rc = migrate(q, err, errlen)) != EG_OK) {
+        char tmp[256];
+        snprintf(tmp, sizeof(tmp), "%s", err);
+        snprintf(err, errlen, "%s: %s", path, tmp);
+        goto out;
+    }
+    rc = EG_EIO;
+    struct {
+        sqlite3_stmt **st;
+        const char *sql;
+    } stmts[] = {
+        {&q->get, "SELECT " COLS " FROM api_keys WHERE id = ?1"},
+        {&q->list, "SELECT " COLS " FROM api_keys ORDER BY id"},
+        {&q->insert, "INSERT INTO api_keys (" COLS ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)"},
+        {&q->update, "UPDATE api_keys SET name=?2, owner=?3, plan=?4, scopes=?5, ips=?6, status=?7, "
+                     "reason=?8, expires=?9, created=?10, last_used=?11, hash=?12, prev_hash=?13, "
+                     "prev_until=?14, env=?15 WHERE id=?1"},
+        {&q->touch, "UPDATE api_keys SET last_used=?1 WHERE id=?2 AND last_used < ?1"},
+        {&q->data_version, "PRAGMA data_version"},
+    };
+    for (size_t i = 0; i < sizeof(stmts) / sizeof(stmts[0]); i++) {
+        if (sqlite3_prepare_v3(q->db, stmts[i].sql, -1, SQLITE_PREPARE_PERSISTENT, stmts[i].st, NULL) !=
+            SQLITE_OK) {
+            snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(q->db));
+            goto out;
+        }
+    }
+    *out = &q->base;
+    return EG_OK;
+out:
+    sql_close(&q->base);
+    return rc;
+}
