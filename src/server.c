@@ -329,7 +329,15 @@ static char *ready_body(eg_server_t *srv, int *ready)
         if (!up) *ready = 0;
         json_object_set_new(ups, u->name, json_pack("{s:s, s:o}", "state", up ? "up" : "down", "servers", servers));
     }
+    json_t *store = NULL;
+    if (srv->keyring) {
+        int ok = eg_keyring_healthy(srv->keyring);
+        if (!ok) *ready = 0;
+        store = json_pack("{s:s, s:s, s:I}", "backend", eg_store_backend_name(srv->store), "state",
+                          ok ? "up" : "down", "keys", (json_int_t)eg_keyring_count(srv->keyring));
+    }
     json_t *doc = json_pack("{s:s, s:o}", "status", *ready ? "ready" : "not_ready", "upstreams", ups);
+    if (store) json_object_set_new(doc, "store", store);
     char *s = json_dumps(doc, JSON_PRESERVE_ORDER | JSON_COMPACT);
     json_decref(doc);
     eg_gw_unref(gw);

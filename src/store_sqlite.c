@@ -9,6 +9,7 @@
  */
 #include <sqlite3.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,7 +20,15 @@ typedef struct {
     sqlite3 *db;
     sqlite3_stmt *get, *list, *insert, *update, *touch, *data_version;
     uint64_t own_writes;
+    char *path;
+    uint64_t busy_ms;
+    dev_t dev; /* the file we opened: a removed or replaced file is noticed */
+    ino_t ino;
+    uint64_t epoch; /* reconnections, part of the version */
 } sql_t;
+
+static void disconnect(sql_t *q);
+static int connect_db(sql_t *q, int create, char *err, size_t errlen);
 
 static const char *const migrations[] = {
     /* 1: API keys */
@@ -118,21 +127,46 @@ static int step_write(sql_t *q, sqlite3_stmt *st, const char *what)
     return EG_OK;
 }
 
+/* The open connection still names the file at path. SQLite keeps using
+ * an unlinked file, so a deleted database would otherwise go unnoticed
+ * while the gateway honours keys nobody can see or revoke any more. A
+ * file put back (a restore) is reopened; a missing one is never recreated
+ * here, since an empty store would quietly turn every key invalid. */
+static int check_file(sql_t *q)
+{
+    struct stat st;
+    if (q->db && stat(q->path, &st) == 0 && st.st_dev == q->dev && st.st_ino == q->ino) return EG_OK;
+    if (stat(q->path, &st) != 0) {
+        eg_store_fail(&q->base, "sqlite store: %s was removed", q->path);
+        return EG_EIO;
+    }
+    char err[256];
+    disconnect(q);
+    if (connect_db(q, 0, err, sizeof(err)) != EG_OK) {
+        eg_store_fail(&q->base, "sqlite store: reopening: %s", err);
+        return EG_EIO;
+    }
+    q->epoch++;
+    return EG_OK;
+}
+
 static int sql_version(eg_store_t *s, uint64_t *out)
 {
     sql_t *q = (sql_t *)s;
+    if (check_file(q) != EG_OK) return EG_EIO;
     int rc = sqlite3_step(q->data_version);
     uint64_t v = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(q->data_version, 0) : 0;
     sqlite3_reset(q->data_version);
     if (rc != SQLITE_ROW) return fail(q, "data_version");
     /* another connection's commits move data_version; our own, own_writes */
-    *out = (v << 32) + q->own_writes;
+    *out = (q->epoch << 56) + (v << 32) + q->own_writes;
     return EG_OK;
 }
 
 static int sql_insert(eg_store_t *s, const eg_key_t *k)
 {
     sql_t *q = (sql_t *)s;
+    if (check_file(q) != EG_OK) return EG_EIO;
     bind_key(q->insert, k);
     int rc = step_write(q, q->insert, "insert key");
     if (rc == EG_OK) q->own_writes++;
@@ -142,6 +176,7 @@ static int sql_insert(eg_store_t *s, const eg_key_t *k)
 static int sql_update(eg_store_t *s, const eg_key_t *k)
 {
     sql_t *q = (sql_t *)s;
+    if (check_file(q) != EG_OK) return EG_EIO;
     bind_key(q->update, k);
     int rc = step_write(q, q->update, "update key");
     if (rc == EG_OK && sqlite3_changes(q->db) == 0) return EG_ENOENT;
@@ -152,6 +187,7 @@ static int sql_update(eg_store_t *s, const eg_key_t *k)
 static int sql_get(eg_store_t *s, const char *id, eg_key_t *out)
 {
     sql_t *q = (sql_t *)s;
+    if (check_file(q) != EG_OK) return EG_EIO;
     sqlite3_bind_text(q->get, 1, id, -1, SQLITE_STATIC);
     int rc = sqlite3_step(q->get), ret;
     if (rc == SQLITE_ROW) ret = row_to_key(q->get, out);
@@ -165,6 +201,7 @@ static int sql_get(eg_store_t *s, const char *id, eg_key_t *out)
 static int sql_list(eg_store_t *s, eg_key_t **out, size_t *n)
 {
     sql_t *q = (sql_t *)s;
+    if (check_file(q) != EG_OK) return EG_EIO;
     eg_key_t *all = NULL;
     size_t cnt = 0, cap = 0;
     int rc, ret = EG_OK;
@@ -197,17 +234,28 @@ static int sql_list(eg_store_t *s, eg_key_t **out, size_t *n)
 static int sql_touch(eg_store_t *s, const char *id, long long when)
 {
     sql_t *q = (sql_t *)s;
+    if (check_file(q) != EG_OK) return EG_EIO;
     sqlite3_bind_int64(q->touch, 1, when);
     sqlite3_bind_text(q->touch, 2, id, -1, SQLITE_STATIC);
     return step_write(q, q->touch, "record key use");
 }
 
+static void disconnect(sql_t *q)
+{
+    sqlite3_stmt **all[] = {&q->get, &q->list, &q->insert, &q->update, &q->touch, &q->data_version};
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+        sqlite3_finalize(*all[i]);
+        *all[i] = NULL;
+    }
+    sqlite3_close(q->db);
+    q->db = NULL;
+}
+
 static void sql_close(eg_store_t *s)
 {
     sql_t *q = (sql_t *)s;
-    sqlite3_stmt *all[] = {q->get, q->list, q->insert, q->update, q->touch, q->data_version};
-    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) sqlite3_finalize(all[i]);
-    sqlite3_close(q->db);
+    disconnect(q);
+    free(q->path);
     free(q);
 }
 
@@ -251,33 +299,28 @@ fail:
     return EG_EIO;
 }
 
-int eg_store_sqlite_open(const char *path, uint64_t busy_timeout_ms, eg_store_t **out, char *err,
-                         size_t errlen)
+/* Opens the file, applies migrations and prepares statements; on failure
+ * leaves q without a connection. create 0 refuses to make a new file. */
+static int connect_db(sql_t *q, int create, char *err, size_t errlen)
 {
-    sql_t *q = calloc(1, sizeof(*q));
-    if (!q) return EG_ENOMEM;
     int rc = EG_EIO;
-    if (eg_store_init(&q->base, &sql_ops) != EG_OK) {
-        free(q);
-        return EG_ENOMEM;
-    }
-    if (sqlite3_open_v2(path, &q->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                        NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "%s: %s", path, q->db ? sqlite3_errmsg(q->db) : "out of memory");
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+    if (sqlite3_open_v2(q->path, &q->db, flags, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", q->path, q->db ? sqlite3_errmsg(q->db) : "out of memory");
         goto out;
     }
-    sqlite3_busy_timeout(q->db, (int)(busy_timeout_ms > 60000 ? 60000 : busy_timeout_ms));
+    sqlite3_busy_timeout(q->db, (int)(q->busy_ms > 60000 ? 60000 : q->busy_ms));
     char *msg = NULL;
     if (sqlite3_exec(q->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON",
                      NULL, NULL, &msg) != SQLITE_OK) {
-        snprintf(err, errlen, "%s: %s", path, msg ? msg : sqlite3_errmsg(q->db));
+        snprintf(err, errlen, "%s: %s", q->path, msg ? msg : sqlite3_errmsg(q->db));
         sqlite3_free(msg);
         goto out;
     }
     if ((rc = migrate(q, err, errlen)) != EG_OK) {
         char tmp[256];
         snprintf(tmp, sizeof(tmp), "%s", err);
-        snprintf(err, errlen, "%s: %s", path, tmp);
+        snprintf(err, errlen, "%s: %s", q->path, tmp);
         goto out;
     }
     rc = EG_EIO;
@@ -297,13 +340,36 @@ int eg_store_sqlite_open(const char *path, uint64_t busy_timeout_ms, eg_store_t 
     for (size_t i = 0; i < sizeof(stmts) / sizeof(stmts[0]); i++) {
         if (sqlite3_prepare_v3(q->db, stmts[i].sql, -1, SQLITE_PREPARE_PERSISTENT, stmts[i].st, NULL) !=
             SQLITE_OK) {
-            snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(q->db));
+            snprintf(err, errlen, "%s: %s", q->path, sqlite3_errmsg(q->db));
             goto out;
         }
     }
-    *out = &q->base;
+    struct stat st;
+    if (stat(q->path, &st) == 0) {
+        q->dev = st.st_dev;
+        q->ino = st.st_ino;
+    }
     return EG_OK;
 out:
-    sql_close(&q->base);
+    disconnect(q);
     return rc;
+}
+
+int eg_store_sqlite_open(const char *path, uint64_t busy_timeout_ms, eg_store_t **out, char *err,
+                         size_t errlen)
+{
+    sql_t *q = calloc(1, sizeof(*q));
+    if (!q) return EG_ENOMEM;
+    if (eg_store_init(&q->base, &sql_ops) != EG_OK || !(q->path = strdup(path))) {
+        free(q);
+        return EG_ENOMEM;
+    }
+    q->busy_ms = busy_timeout_ms;
+    int rc = connect_db(q, 1, err, errlen);
+    if (rc != EG_OK) {
+        sql_close(&q->base);
+        return rc;
+    }
+    *out = &q->base;
+    return EG_OK;
 }
