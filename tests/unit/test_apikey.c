@@ -1,0 +1,141 @@
+/* test_apikey.c - the API key format and IP allow lists. */
+#include "testutil.h"
+
+#include "errgate/apikey.h"
+#include "errgate/cidr.h"
+
+static void test_generate_parse(void **state)
+{
+    (void)state;
+    char k1[EG_APIKEY_LEN + 1], k2[EG_APIKEY_LEN + 1];
+    eg_apikey_info_t i1, i2, p;
+    assert_int_equal(eg_apikey_generate("live", NULL, k1, sizeof(k1), &i1), EG_OK);
+    assert_int_equal(eg_apikey_generate("test", NULL, k2, sizeof(k2), &i2), EG_OK);
+    assert_int_equal(strlen(k1), EG_APIKEY_LEN);
+    assert_memory_equal(k1, "eg_live_", 8);
+    assert_memory_equal(k2, "eg_test_", 8);
+    assert_string_not_equal(k1, k2);
+    assert_string_not_equal(i1.id, i2.id);
+    assert_int_equal(eg_apikey_parse(k1, strlen(k1), &p), EG_OK);
+    assert_string_equal(p.id, i1.id);
+    assert_string_equal(p.env, "live");
+    assert_memory_equal(k1 + 8, i1.id, EG_APIKEY_ID_LEN);
+    /* a rotation keeps the id and changes the secret */
+    char k3[EG_APIKEY_LEN + 1];
+    assert_int_equal(eg_apikey_generate("live", i1.id, k3, sizeof(k3), &p), EG_OK);
+    assert_string_equal(p.id, i1.id);
+    assert_string_not_equal(k1, k3);
+    assert_int_equal(eg_apikey_parse(k3, strlen(k3), NULL), EG_OK);
+    /* bad arguments */
+    assert_int_equal(eg_apikey_generate("prod", NULL, k3, sizeof(k3), NULL), EG_EINVAL);
+    assert_int_equal(eg_apikey_generate("live", "short", k3, sizeof(k3), NULL), EG_EINVAL);
+    assert_int_equal(eg_apikey_generate("live", NULL, k3, 10, NULL), EG_EINVAL);
+}
+
+static void test_malformed(void **state)
+{
+    (void)state;
+    char k[EG_APIKEY_LEN + 1], bad[EG_APIKEY_LEN + 2];
+    assert_int_equal(eg_apikey_generate("live", NULL, k, sizeof(k), NULL), EG_OK);
+    /* every single-character change is caught: the checksum or the format */
+    for (size_t i = 0; i < EG_APIKEY_LEN; i++) {
+        memcpy(bad, k, sizeof(k));
+        bad[i] = bad[i] == 'a' ? 'b' : 'a';
+        if (eg_apikey_parse(bad, EG_APIKEY_LEN, NULL) == EG_OK) fail_msg("accepted a change at %zu: %s", i, bad);
+    }
+    assert_int_equal(eg_apikey_parse(k, EG_APIKEY_LEN - 1, NULL), EG_EPARSE); /* truncated */
+    memcpy(bad, k, sizeof(k));
+    bad[EG_APIKEY_LEN] = 'x';
+    assert_int_equal(eg_apikey_parse(bad, EG_APIKEY_LEN + 1, NULL), EG_EPARSE); /* too long */
+    assert_int_equal(eg_apikey_parse("", 0, NULL), EG_EPARSE);
+    assert_int_equal(eg_apikey_parse("sk_live_whatever", 16, NULL), EG_EPARSE);
+    /* swapping two characters of the secret also fails the checksum */
+    memcpy(bad, k, sizeof(k));
+    size_t a = 20, b = 30;
+    while (bad[a] == bad[b]) b++;
+    char t = bad[a];
+    bad[a] = bad[b];
+    bad[b] = t;
+    assert_int_equal(eg_apikey_parse(bad, EG_APIKEY_LEN, NULL), EG_EPARSE);
+    assert_false(eg_apikey_id_valid("abc"));
+    assert_false(eg_apikey_id_valid("abcd-fgh"));
+    assert_true(eg_apikey_id_valid("abcD1234"));
+}
+
+static void test_hash(void **state)
+{
+    (void)state;
+    const char *key = "eg_live_abcdefgh_secret";
+    unsigned char h1[32], h2[32], h3[32], h4[32];
+    const unsigned char pepper[] = "pepper-pepper-pepper";
+    assert_int_equal(eg_apikey_hash(NULL, 0, key, strlen(key), h1), EG_OK);
+    assert_int_equal(eg_apikey_hash(pepper, sizeof(pepper) - 1, key, strlen(key), h2), EG_OK);
+    assert_int_equal(eg_apikey_hash(pepper, sizeof(pepper) - 1, key, strlen(key), h3), EG_OK);
+    assert_int_equal(eg_apikey_hash(pepper, sizeof(pepper) - 2, key, strlen(key), h4), EG_OK);
+    assert_false(eg_apikey_hash_equal(h1, h2)); /* the pepper matters */
+    assert_true(eg_apikey_hash_equal(h2, h3));
+    assert_false(eg_apikey_hash_equal(h2, h4));
+    /* SHA-256("abc") from FIPS 180-2: the unpeppered hash is plain SHA-256 */
+    static const unsigned char abc[32] = {0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40,
+                                          0xde, 0x5d, 0xae, 0x22, 0x23, 0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17,
+                                          0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad};
+    assert_int_equal(eg_apikey_hash(NULL, 0, "abc", 3, h1), EG_OK);
+    assert_memory_equal(h1, abc, 32);
+}
+
+static void test_cidr(void **state)
+{
+    (void)state;
+    eg_cidr_t b, ip;
+    assert_int_equal(eg_cidr_parse("192.168.1.0/24", &b), EG_OK);
+    assert_int_equal(eg_ip_parse("192.168.1.77", &ip), EG_OK);
+    assert_true(eg_cidr_contains(&b, &ip));
+    assert_int_equal(eg_ip_parse("192.168.2.1", &ip), EG_OK);
+    assert_false(eg_cidr_contains(&b, &ip));
+    /* a v4-mapped client address matches an IPv4 block */
+    assert_int_equal(eg_ip_parse("::ffff:192.168.1.5", &ip), EG_OK);
+    assert_true(eg_cidr_contains(&b, &ip));
+    assert_int_equal(eg_cidr_parse("10.0.0.1", &b), EG_OK);
+    assert_int_equal(eg_ip_parse("10.0.0.1", &ip), EG_OK);
+    assert_true(eg_cidr_contains(&b, &ip));
+    assert_int_equal(eg_ip_parse("10.0.0.2", &ip), EG_OK);
+    assert_false(eg_cidr_contains(&b, &ip));
+    /* IPv6 */
+    assert_int_equal(eg_cidr_parse("2001:db8::/32", &b), EG_OK);
+    assert_int_equal(eg_ip_parse("2001:db8:1::5", &ip), EG_OK);
+    assert_true(eg_cidr_contains(&b, &ip));
+    assert_int_equal(eg_ip_parse("2001:db9::5", &ip), EG_OK);
+    assert_false(eg_cidr_contains(&b, &ip));
+    assert_int_equal(eg_cidr_parse("2001:db8:abcd:12::/63", &b), EG_OK);
+    assert_int_equal(eg_ip_parse("2001:db8:abcd:13::1", &ip), EG_OK);
+    assert_true(eg_cidr_contains(&b, &ip));
+    assert_int_equal(eg_ip_parse("2001:db8:abcd:14::1", &ip), EG_OK);
+    assert_false(eg_cidr_contains(&b, &ip));
+    assert_int_equal(eg_cidr_parse("::/0", &b), EG_OK);
+    assert_true(eg_cidr_contains(&b, &ip));
+    /* an IPv4 block never matches a plain IPv6 address */
+    assert_int_equal(eg_cidr_parse("0.0.0.0/0", &b), EG_OK);
+    assert_false(eg_cidr_contains(&b, &ip));
+    eg_cidr_t list[2];
+    assert_int_equal(eg_cidr_parse("10.0.0.0/8", &list[0]), EG_OK);
+    assert_int_equal(eg_cidr_parse("::1", &list[1]), EG_OK);
+    assert_int_equal(eg_ip_parse("::1", &ip), EG_OK);
+    assert_true(eg_cidr_any(list, 2, &ip));
+    assert_false(eg_cidr_any(list, 1, &ip));
+    const char *bad[] = {"10.0.0.1/8", "10.0.0.0/33", "10.0.0.0/", "10.0.0.0/08", "10.0.0", "host",
+                         "2001:db8::1/32", "::/129", "1.2.3.4/-1", "", "10.0.0.0/8x", NULL};
+    for (size_t i = 0; bad[i]; i++)
+        if (eg_cidr_parse(bad[i], &b) == EG_OK) fail_msg("accepted '%s'", bad[i]);
+    assert_int_equal(eg_ip_parse("10.0.0.0/8", &ip), EG_EPARSE);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_generate_parse),
+        cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_hash),
+        cmocka_unit_test(test_cidr),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
