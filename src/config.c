@@ -247,6 +247,9 @@ static int load_log(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
     if ((v = eg_ymap_get(n, "errors")) && (rc = get_str(c, v, &cfg->error_log))) return rc;
     if ((v = eg_ymap_get(n, "redact_query"))) {
         if (v->kind != EG_Y_SEQ) return ERR(c, v, "redact_query must be a list of parameter names");
+        for (size_t i = 0; i < cfg->nredact; i++) free(cfg->redact_query[i]);
+        free(cfg->redact_query);
+        cfg->nredact = 0;
         if (!(cfg->redact_query = calloc(v->n + 1, sizeof(char *)))) return EG_ENOMEM;
         for (size_t i = 0; i < v->n; i++) {
             if ((rc = get_str(c, v->items[i], &cfg->redact_query[i]))) return rc;
@@ -734,6 +737,21 @@ static eg_config_t *config_new(void)
                                 .idle_timeout_ms = 60000, .write_timeout_ms = 30000,
                                 .max_header_size = 16384, .max_headers = 100, .max_uri = 8192,
                                 .max_body_size = 10u << 20, .max_connections = 10000};
+    /* credentials that clients put in query strings are never logged, unless
+     * log.redact_query says otherwise */
+    static const char *const redact[] = {"api_key", "apikey", "key", "token", "access_token", "secret", "password"};
+    size_t nr = sizeof(redact) / sizeof(redact[0]);
+    if (!(cfg->redact_query = calloc(nr + 1, sizeof(char *)))) {
+        eg_config_free(cfg);
+        return NULL;
+    }
+    for (size_t i = 0; i < nr; i++) {
+        if (!(cfg->redact_query[i] = strdup(redact[i]))) {
+            eg_config_free(cfg);
+            return NULL;
+        }
+        cfg->nredact++;
+    }
     cfg->store_backend = EG_STORE_SQLITE;
     cfg->store_refresh_ms = 1000;
     cfg->store_busy_timeout_ms = 2000;

@@ -112,6 +112,8 @@ static void test_values_are_read(void **state)
 static void test_problems_are_reported_with_position(void **state)
 {
     (void)state;
+    setenv("EG_TEST_SHORT_SECRET", "short", 1);
+    setenv("EG_TEST_LONG_SECRET", "a-secret-that-is-long-enough", 1);
     static const struct {
         const char *yaml, *want;
     } cases[] = {
@@ -134,7 +136,21 @@ static void test_problems_are_reported_with_position(void **state)
         {"listen: :80\nlimits: { max_uri: 64KiB }\n", "c.yaml:2:20: max_uri must be smaller than max_header_size"},
         {"listen: :80\nworkers: many\n", "c.yaml:2:10: expected an integer, got 'many'"},
         {"listen: :80\nupstreams:\n  a: { servers: [127.0.0.1:1] }\nroutes:\n  - { path: /x, upstream: a, maintenance: { until: tomorrow } }\n", "c.yaml:5:52: until must be an RFC 3339 UTC time"},
-        {"listen: :80\nupstreams:\n  a: { servers: [127.0.0.1:1] }\nroutes:\n  - { path: /x, upstream: a, auth: api_key }\n", "c.yaml:5:36: auth 'api_key' is not available in this version"},
+        {"listen: :80\nupstreams:\n  a: { servers: [127.0.0.1:1] }\nroutes:\n  - { path: /x, upstream: a, auth: jwt }\n", "c.yaml:5:36: auth: jwt needs auth.jwt with at least one key"},
+        {"listen: :80\nupstreams:\n  a: { servers: [127.0.0.1:1] }\nroutes:\n  - { path: /x, upstream: a, auth: basic }\n", "c.yaml:5:36: auth must be none, api_key, jwt or any"},
+        {"listen: :80\nupstreams:\n  a: { servers: [127.0.0.1:1] }\nroutes:\n  - { path: /x, upstream: a, scopes: [read] }\n", "c.yaml:5:5: a route with scopes or admin: true needs auth"},
+        {"listen: :80\nupstreams:\n  a: { servers: [127.0.0.1:1] }\nroutes:\n  - { path: /x, upstream: a, auth: api_key, scopes: [\"a b\"] }\n", "c.yaml:5:54: invalid scope"},
+        {"listen: :80\nupstreams:\n  a: { servers: [127.0.0.1:1] }\nroutes:\n  - { path: /x, upstream: a, allow_ips: [10.0.0.1/8] }\n", "c.yaml:5:42: '10.0.0.1/8' is not an IP address or CIDR block"},
+        {"listen: :80\nstore: { backend: postgres }\n", "c.yaml:2:19: backend must be memory or sqlite"},
+        {"listen: :80\nstore: { backend: redis }\n", "c.yaml:2:19: the redis store is not available in this version"},
+        {"listen: :80\nstore: { backend: memory, path: x.db }\n", "c.yaml:2:33: path is only for the sqlite backend"},
+        {"listen: :80\nauth: { admin_token_env: EG_TEST_UNSET_VARIABLE }\n", "c.yaml:2:26: environment variable EG_TEST_UNSET_VARIABLE is not set"},
+        {"listen: :80\nauth: { pepper_env: EG_TEST_SHORT_SECRET }\n", "c.yaml:2:21: the secret is shorter than 16 bytes"},
+        {"listen: :80\nauth: { jwt: { issuer: x } }\n", "c.yaml:2:14: auth.jwt needs a key"},
+        {"listen: :80\nauth: { jwt: { secret_env: EG_TEST_LONG_SECRET, algorithms: [HS512] } }\n", "c.yaml:2:62: unsupported algorithm 'HS512'"},
+        {"listen: :80\nauth: { jwt: { public_keys: [/nonexistent.pem] } }\n", "c.yaml:2:30: cannot read /nonexistent.pem"},
+        {"listen: :80\nauth: { realm: \"a\\\"b\" }\n", "c.yaml:2:16: realm cannot contain quotes"},
+        {"listen: :80\nauth: { tokens: x }\n", "c.yaml:2:9: unknown key 'tokens' in auth"},
         {"listen: :80\nerrors: { catalog: /nonexistent/catalog.yaml }\n", "/nonexistent/catalog.yaml: No such file or directory"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -146,6 +162,52 @@ static void test_problems_are_reported_with_position(void **state)
         if (strncmp(err, cases[i].want, strlen(cases[i].want)) != 0)
             fail_msg("case %zu: got '%s'\n want '%s'", i, err, cases[i].want);
     }
+}
+
+static void test_auth_settings(void **state)
+{
+    (void)state;
+    setenv("EG_TEST_JWT_SECRET", "a-secret-that-is-long-enough", 1);
+    static const char yaml[] =
+        "listen: :80\n"
+        "store: { backend: sqlite, refresh: 250ms }\n"
+        "auth: { key_header: X-Key, rotation_grace: 1h, contact: ops@example.com,\n"
+        "        jwt: { secret_env: EG_TEST_JWT_SECRET, audience: api, leeway: 10s, algorithms: [HS256] } }\n"
+        "upstreams:\n  a: { servers: [127.0.0.1:1] }\n"
+        "routes:\n"
+        "  - { path: /k, upstream: a, auth: api_key, scopes: [read, write], scopes_any: [x, y], admin: true }\n"
+        "  - { path: /j, upstream: a, auth: jwt, allow_ips: [10.0.0.0/8, \"2001:db8::/32\"] }\n"
+        "  - { path: /o, upstream: a }\n";
+    char err[512] = "";
+    eg_config_t *cfg = NULL;
+    assert_int_equal(eg_config_parse(yaml, strlen(yaml), "c.yaml", &cfg, err, sizeof(err)), EG_OK);
+    assert_int_equal(cfg->store_backend, EG_STORE_SQLITE);
+    assert_string_equal(cfg->store_path, "./errgate.db"); /* next to the config; parsed text has no dir */
+    assert_int_equal(cfg->store_refresh_ms, 250);
+    assert_string_equal(cfg->key_header, "X-Key");
+    assert_int_equal(cfg->rotation_grace_ms, 3600000);
+    assert_true(cfg->uses_keys);
+    assert_false(cfg->has_admin_token);
+    assert_null(cfg->pepper);
+    assert_int_equal(eg_jwt_keys_count(cfg->jwt_keys), 1);
+    assert_int_equal(cfg->jwt.algs, EG_JWT_HS256);
+    assert_int_equal(cfg->jwt.leeway_s, 10);
+    assert_string_equal(cfg->jwt.audience, "api");
+    const eg_route_cfg_t *k = &cfg->routes[0], *j = &cfg->routes[1], *o = &cfg->routes[2];
+    assert_int_equal(k->auth, EG_AUTHN_API_KEY);
+    assert_int_equal(k->nscopes, 2);
+    assert_string_equal(k->scopes[1], "write");
+    assert_int_equal(k->nscopes_any, 2);
+    assert_true(k->admin);
+    assert_int_equal(j->auth, EG_AUTHN_JWT);
+    assert_int_equal(j->nallow_ips, 2);
+    assert_string_equal(j->allow_ips_text, "10.0.0.0/8,2001:db8::/32");
+    assert_int_equal(o->auth, EG_AUTHN_NONE);
+    /* credentials in query strings are redacted from logs by default */
+    int has_api_key = 0;
+    for (size_t i = 0; i < cfg->nredact; i++) has_api_key |= strcmp(cfg->redact_query[i], "api_key") == 0;
+    assert_true(has_api_key);
+    eg_config_free(cfg);
 }
 
 static void test_relative_catalog_path_and_its_errors(void **state)
@@ -188,6 +250,7 @@ int main(void)
         cmocka_unit_test(test_values_are_read),
         cmocka_unit_test(test_problems_are_reported_with_position),
         cmocka_unit_test(test_relative_catalog_path_and_its_errors),
+        cmocka_unit_test(test_auth_settings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
