@@ -42,6 +42,7 @@ bench: deps
 	cmake --build $(BENCH_BUILD) -j $(JOBS)
 	./$(BENCH_BUILD)/bench_render
 	./$(BENCH_BUILD)/bench_http1
+	./$(BENCH_BUILD)/bench_access
 	bench/proxy.sh $(BENCH_BUILD)
 
 fuzz: deps

@@ -1,8 +1,10 @@
 /* apikey.c - the API key format (see apikey.h). */
 #include "errgate/apikey.h"
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <stdlib.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
@@ -18,6 +20,18 @@ static const char B62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopq
 static int is_b62(char ch)
 {
     return (ch >= '0' && ch <= '9') || (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z');
+}
+
+/* The same test, branch-free over a whole key: every presented key goes through it. */
+static int all_b62(const char *s, size_t n)
+{
+    unsigned bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        unsigned d = (unsigned)(c - '0') < 10u, u = (unsigned)(c - 'A') < 26u, l = (unsigned)(c - 'a') < 26u;
+        bad |= !(d | u | l);
+    }
+    return !bad;
 }
 
 /* Writes the big-endian number in[0..n) as exactly `digits` base62
@@ -80,23 +94,36 @@ int eg_apikey_generate(const char *env, const char *id, char *out, size_t cap, e
     return EG_OK;
 }
 
-int eg_apikey_parse(const char *key, size_t len, eg_apikey_info_t *info)
+/* The format checks shared by both parsers; the checksum is the caller's. */
+static int well_formed(const char *key, size_t len)
 {
     if (!key || len != EG_APIKEY_LEN || memcmp(key, "eg_", 3) != 0 ||
         (memcmp(key + 3, "live_", 5) != 0 && memcmp(key + 3, "test_", 5) != 0) ||
         key[PREFIX_LEN + EG_APIKEY_ID_LEN] != '_')
         return EG_EPARSE;
-    for (size_t i = PREFIX_LEN; i < EG_APIKEY_LEN; i++)
-        if (i != PREFIX_LEN + EG_APIKEY_ID_LEN && !is_b62(key[i])) return EG_EPARSE;
-    char check[CHECK_LEN];
-    if (checksum(key, check) != EG_OK || memcmp(check, key + BODY_END, CHECK_LEN) != 0)
+    if (!all_b62(key + PREFIX_LEN, EG_APIKEY_ID_LEN) ||
+        !all_b62(key + PREFIX_LEN + EG_APIKEY_ID_LEN + 1, SECRET_LEN + CHECK_LEN))
         return EG_EPARSE;
+    return EG_OK;
+}
+
+static void fill_info(const char *key, eg_apikey_info_t *info)
+{
     if (info) {
         memcpy(info->env, key + 3, 4);
         info->env[4] = '\0';
         memcpy(info->id, key + PREFIX_LEN, EG_APIKEY_ID_LEN);
         info->id[EG_APIKEY_ID_LEN] = '\0';
     }
+}
+
+int eg_apikey_parse(const char *key, size_t len, eg_apikey_info_t *info)
+{
+    char check[CHECK_LEN];
+    if (well_formed(key, len) != EG_OK || checksum(key, check) != EG_OK ||
+        memcmp(check, key + BODY_END, CHECK_LEN) != 0)
+        return EG_EPARSE;
+    fill_info(key, info);
     return EG_OK;
 }
 
@@ -117,4 +144,72 @@ int eg_apikey_hash_equal(const unsigned char a[EG_APIKEY_HASH_LEN],
                          const unsigned char b[EG_APIKEY_HASH_LEN])
 {
     return CRYPTO_memcmp(a, b, EG_APIKEY_HASH_LEN) == 0;
+}
+
+struct eg_apikey_hasher_s {
+    EVP_MD *sha256;
+    EVP_MD_CTX *md;
+    EVP_MAC *hmac;
+    EVP_MAC_CTX *mac; /* keyed with the pepper once; re-initialised per key */
+};
+
+void eg_apikey_hasher_free(eg_apikey_hasher_t *h)
+{
+    if (!h) return;
+    EVP_MAC_CTX_free(h->mac);
+    EVP_MAC_free(h->hmac);
+    EVP_MD_CTX_free(h->md);
+    EVP_MD_free(h->sha256);
+    free(h);
+}
+
+int eg_apikey_hasher_new(const unsigned char *pepper, size_t pepper_len, eg_apikey_hasher_t **out)
+{
+    eg_apikey_hasher_t *h = calloc(1, sizeof(*h));
+    if (!h) return EG_ENOMEM;
+    int ok = (h->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) && (h->md = EVP_MD_CTX_new());
+    if (ok && pepper_len) {
+        OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+                               OSSL_PARAM_construct_end()};
+        ok = (h->hmac = EVP_MAC_fetch(NULL, "HMAC", NULL)) && (h->mac = EVP_MAC_CTX_new(h->hmac)) &&
+             EVP_MAC_init(h->mac, pepper, pepper_len, params) == 1;
+    }
+    if (!ok) {
+        eg_apikey_hasher_free(h);
+        return EG_EIO;
+    }
+    *out = h;
+    return EG_OK;
+}
+
+static int digest(eg_apikey_hasher_t *h, const void *data, size_t n, unsigned char out[32])
+{
+    unsigned int len = 0;
+    return EVP_DigestInit_ex2(h->md, h->sha256, NULL) == 1 && EVP_DigestUpdate(h->md, data, n) == 1 &&
+                   EVP_DigestFinal_ex(h->md, out, &len) == 1 && len == 32
+               ? EG_OK
+               : EG_EIO;
+}
+
+int eg_apikey_hasher_parse(eg_apikey_hasher_t *h, const char *key, size_t len, eg_apikey_info_t *info)
+{
+    unsigned char md[32];
+    char check[CHECK_LEN];
+    if (well_formed(key, len) != EG_OK || digest(h, key, BODY_END, md) != EG_OK) return EG_EPARSE;
+    base62(md, 4, check, CHECK_LEN);
+    if (memcmp(check, key + BODY_END, CHECK_LEN) != 0) return EG_EPARSE;
+    fill_info(key, info);
+    return EG_OK;
+}
+
+int eg_apikey_hasher_hash(eg_apikey_hasher_t *h, const char *key, size_t len,
+                          unsigned char out[EG_APIKEY_HASH_LEN])
+{
+    if (!h->mac) return digest(h, key, len, out);
+    size_t n = 0;
+    /* a NULL key re-initialises with the pepper given at creation */
+    if (EVP_MAC_init(h->mac, NULL, 0, NULL) != 1 || EVP_MAC_update(h->mac, (const unsigned char *)key, len) != 1 ||
+        EVP_MAC_final(h->mac, out, &n, EG_APIKEY_HASH_LEN) != 1 || n != EG_APIKEY_HASH_LEN)
+        return EG_EIO;
+    return EG_OK;
 }

@@ -85,11 +85,11 @@ static void credentials(const eg_config_t *cfg, const eg_http1_msg_t *req, const
     }
 }
 
-static int check_key(const eg_config_t *cfg, eg_keyring_t *kr, const char *key, size_t len,
+static int check_key(const eg_config_t *cfg, eg_keyring_t *kr, eg_apikey_hasher_t *hasher, const char *key, size_t len,
                      const char *client_ip, const eg_cidr_t *client, long long now, eg_access_t *a,
                      eg_refusal_t *o)
 {
-    eg_auth_result_t res = eg_keyring_check(kr, key, len, client, now, &a->p);
+    eg_auth_result_t res = eg_keyring_check(kr, hasher, key, len, client, now, &a->p);
     switch (res) {
     case EG_AUTH_OK: a->authenticated = 1; return 0;
     case EG_AUTH_MISSING:
@@ -181,10 +181,13 @@ static int check_scopes(const eg_config_t *cfg, const eg_route_cfg_t *r, eg_acce
 }
 
 int eg_access_check(const eg_config_t *cfg, const eg_route_cfg_t *r, eg_keyring_t *kr,
-                    const eg_http1_msg_t *req, const char *client_ip, const eg_cidr_t *client,
+                    eg_apikey_hasher_t *hasher, const eg_http1_msg_t *req, const char *client_ip, const eg_cidr_t *client,
                     long long now, eg_access_t *a, eg_refusal_t *o)
 {
-    memset(o, 0, sizeof(*o));
+    /* not a memset: this runs for every request of an authenticated route */
+    o->code = NULL;
+    o->message[0] = o->extra[0] = o->why[0] = '\0';
+    o->details = NULL;
     o->retry_after = -1;
     a->authenticated = 0;
     a->cred = NULL;
@@ -208,7 +211,7 @@ int eg_access_check(const eg_config_t *cfg, const eg_route_cfg_t *r, eg_keyring_
             keylen = bearerlen;
             keyh = authh;
         }
-        rc = check_key(cfg, kr, key, keylen, client_ip, client, now, a, o);
+        rc = check_key(cfg, kr, hasher, key, keylen, client_ip, client, now, a, o);
         a->cred = keyh;
     } else if (!bearer) {
         refuse(o, "unauthorized", "no bearer token presented");

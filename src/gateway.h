@@ -63,6 +63,7 @@ struct eg_worker_s {
     void *conns; /* client connections (proxy.c) */
     time_t ts_sec;     /* second of the cached timestamp */
     char ts[24];       /* RFC 3339 UTC for ts_sec: error timestamps cost no strftime */
+    struct eg_apikey_hasher_s *hasher; /* API key hashing for this thread (keyring.h) */
     unsigned char rnd[4096];
     size_t rnd_used;
     uint64_t requests;

@@ -281,12 +281,20 @@ int eg_keyring_hash(const eg_keyring_t *kr, const char *key, size_t len,
     return eg_apikey_hash(kr->pepper, kr->pepper_len, key, len, out);
 }
 
+/* Runs for every authenticated request: a bounded copy without printf. */
 static void copy_str(char *dst, size_t cap, const char *src)
 {
-    snprintf(dst, cap, "%s", src ? src : "");
+    size_t n = src ? strnlen(src, cap - 1) : 0;
+    if (n) memcpy(dst, src, n);
+    dst[n] = '\0';
 }
 
-eg_auth_result_t eg_keyring_check(eg_keyring_t *kr, const char *key, size_t len,
+int eg_keyring_hasher_new(const eg_keyring_t *kr, eg_apikey_hasher_t **out)
+{
+    return eg_apikey_hasher_new(kr->pepper, kr->pepper_len, out);
+}
+
+eg_auth_result_t eg_keyring_check(eg_keyring_t *kr, eg_apikey_hasher_t *hasher, const char *key, size_t len,
                                   const eg_cidr_t *client, long long now, eg_principal_t *p)
 {
     p->detail[0] = p->why[0] = '\0';
@@ -295,7 +303,7 @@ eg_auth_result_t eg_keyring_check(eg_keyring_t *kr, const char *key, size_t len,
         return EG_AUTH_MISSING;
     }
     eg_apikey_info_t info;
-    if (eg_apikey_parse(key, len, &info) != EG_OK) {
+    if ((hasher ? eg_apikey_hasher_parse(hasher, key, len, &info) : eg_apikey_parse(key, len, &info)) != EG_OK) {
         copy_str(p->why, sizeof(p->why), "not a well-formed errgate API key");
         return EG_AUTH_MALFORMED;
     }
@@ -304,7 +312,7 @@ eg_auth_result_t eg_keyring_check(eg_keyring_t *kr, const char *key, size_t len,
         return EG_AUTH_UNAVAILABLE;
     }
     unsigned char h[EG_APIKEY_HASH_LEN];
-    if (eg_keyring_hash(kr, key, len, h) != EG_OK) {
+    if ((hasher ? eg_apikey_hasher_hash(hasher, key, len, h) : eg_keyring_hash(kr, key, len, h)) != EG_OK) {
         copy_str(p->why, sizeof(p->why), "hashing failed");
         return EG_AUTH_UNAVAILABLE;
     }

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "errgate/apikey.h"
 #include "errgate/cidr.h"
 #include "store.h"
 
@@ -61,10 +62,14 @@ size_t eg_keyring_count(eg_keyring_t *kr);
 int eg_keyring_hash(const eg_keyring_t *kr, const char *key, size_t len,
                     unsigned char out[EG_APIKEY_HASH_LEN]);
 
+/* A hasher with the keyring's pepper, for one thread (see apikey.h). */
+int eg_keyring_hasher_new(const eg_keyring_t *kr, eg_apikey_hasher_t **out);
+
 /* Authenticates a presented key (len 0 = none presented) from client (NULL
- * = unknown address) at Unix time now. Fills p on success and p->detail /
- * p->why on failure. */
-eg_auth_result_t eg_keyring_check(eg_keyring_t *kr, const char *key, size_t len,
+ * = unknown address) at Unix time now, hashing with h (the calling
+ * thread's; NULL = the slower one-shot functions). Fills p on success and
+ * p->detail / p->why on failure. */
+eg_auth_result_t eg_keyring_check(eg_keyring_t *kr, eg_apikey_hasher_t *h, const char *key, size_t len,
                                   const eg_cidr_t *client, long long now, eg_principal_t *p);
 
 /* Parses a comma-separated list of IPs and CIDRs; *out is the caller's. */

@@ -564,7 +564,9 @@ static const char *path_of(const conn_t *c, size_t *n)
 static int authorize(conn_t *c)
 {
     eg_refusal_t o;
-    if (eg_access_check(c->gw->cfg, c->route, eg_server_keyring(c->w->srv), &c->req, c->client_ip,
+    eg_keyring_t *kr = eg_server_keyring(c->w->srv);
+    if (kr && !c->w->hasher && eg_keyring_hasher_new(kr, &c->w->hasher) != EG_OK) c->w->hasher = NULL;
+    if (eg_access_check(c->gw->cfg, c->route, kr, c->w->hasher, &c->req, c->client_ip,
                         c->has_client_addr ? &c->client_addr : NULL, (long long)time(NULL), &c->access,
                         &o) == 0)
         return 1;

@@ -235,6 +235,8 @@ static void worker_main(void *arg)
     /* close what is left (connections cut by the drain timeout) */
     uv_walk(&w->loop, walk_close, NULL);
     uv_run(&w->loop, UV_RUN_DEFAULT);
+    eg_apikey_hasher_free(w->hasher);
+    w->hasher = NULL;
 }
 
 /* ------------------------------------------------------------ admin */

@@ -83,6 +83,37 @@ static void test_hash(void **state)
     assert_memory_equal(h1, abc, 32);
 }
 
+static void test_hasher_matches_one_shot(void **state)
+{
+    (void)state;
+    const unsigned char pepper[] = "pepper-pepper-pepper";
+    eg_apikey_hasher_t *hp, *hn;
+    assert_int_equal(eg_apikey_hasher_new(pepper, sizeof(pepper) - 1, &hp), EG_OK);
+    assert_int_equal(eg_apikey_hasher_new(NULL, 0, &hn), EG_OK);
+    for (int i = 0; i < 50; i++) {
+        char k[EG_APIKEY_LEN + 1], bad[EG_APIKEY_LEN + 1];
+        eg_apikey_info_t a, b;
+        unsigned char h1[32], h2[32];
+        assert_int_equal(eg_apikey_generate(i % 2 ? "live" : "test", NULL, k, sizeof(k), NULL), EG_OK);
+        assert_int_equal(eg_apikey_parse(k, EG_APIKEY_LEN, &a), EG_OK);
+        assert_int_equal(eg_apikey_hasher_parse(hp, k, EG_APIKEY_LEN, &b), EG_OK);
+        assert_string_equal(a.id, b.id);
+        assert_string_equal(a.env, b.env);
+        memcpy(bad, k, sizeof(k));
+        bad[10 + i % 50] ^= 1;
+        assert_int_equal(eg_apikey_parse(bad, EG_APIKEY_LEN, NULL), eg_apikey_hasher_parse(hp, bad, EG_APIKEY_LEN, NULL));
+        /* the same hasher, used again and again, keeps its pepper */
+        assert_int_equal(eg_apikey_hash(pepper, sizeof(pepper) - 1, k, EG_APIKEY_LEN, h1), EG_OK);
+        assert_int_equal(eg_apikey_hasher_hash(hp, k, EG_APIKEY_LEN, h2), EG_OK);
+        assert_memory_equal(h1, h2, 32);
+        assert_int_equal(eg_apikey_hash(NULL, 0, k, EG_APIKEY_LEN, h1), EG_OK);
+        assert_int_equal(eg_apikey_hasher_hash(hn, k, EG_APIKEY_LEN, h2), EG_OK);
+        assert_memory_equal(h1, h2, 32);
+    }
+    eg_apikey_hasher_free(hp);
+    eg_apikey_hasher_free(hn);
+}
+
 static void test_cidr(void **state)
 {
     (void)state;
@@ -135,6 +166,7 @@ int main(void)
         cmocka_unit_test(test_generate_parse),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_hash),
+        cmocka_unit_test(test_hasher_matches_one_shot),
         cmocka_unit_test(test_cidr),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -202,7 +202,15 @@ static eg_auth_result_t check(eg_keyring_t *kr, const char *key, const char *ip,
 {
     eg_cidr_t c;
     if (ip) assert_int_equal(eg_ip_parse(ip, &c), EG_OK);
-    return eg_keyring_check(kr, key, key ? strlen(key) : 0, ip ? &c : NULL, now, p);
+    /* both paths: the thread's hasher and the one-shot functions agree */
+    eg_apikey_hasher_t *h;
+    assert_int_equal(eg_keyring_hasher_new(kr, &h), EG_OK);
+    eg_principal_t p2;
+    eg_auth_result_t r1 = eg_keyring_check(kr, h, key, key ? strlen(key) : 0, ip ? &c : NULL, now, p);
+    eg_auth_result_t r2 = eg_keyring_check(kr, NULL, key, key ? strlen(key) : 0, ip ? &c : NULL, now, &p2);
+    eg_apikey_hasher_free(h);
+    assert_int_equal(r1, r2);
+    return r1;
 }
 
 static void test_keyring(void **state)
