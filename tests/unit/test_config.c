@@ -62,14 +62,20 @@ static void test_demo_config_loads(void **state)
     assert_true(cfg->has_admin);
     assert_int_equal(cfg->admin_listen.port, 8081);
     assert_int_equal(cfg->nupstreams, 3);
-    assert_int_equal(cfg->nroutes, 5);
+    assert_int_equal(cfg->nroutes, 6);
     assert_int_equal(cfg->upstreams[1].timeout_ms, 1000);
     const eg_route_cfg_t *m = &cfg->routes[0];
     assert_true(m->maintenance);
     assert_int_equal(m->maintenance_retry_after, 300);
     assert_string_equal(m->maintenance_until, "2030-01-01T06:00:00Z");
-    assert_int_equal(cfg->routes[1].methods, EG_M_GET | EG_M_HEAD);
-    assert_false(cfg->routes[1].prefix);
+    const eg_route_cfg_t *priv = &cfg->routes[1];
+    assert_int_equal(priv->auth, EG_AUTHN_API_KEY);
+    assert_int_equal(priv->nscopes, 1);
+    assert_string_equal(priv->scopes[0], "demo:read");
+    assert_int_equal(cfg->store_backend, EG_STORE_SQLITE);
+    assert_string_equal(cfg->store_path, "examples/demo.db");
+    assert_int_equal(cfg->routes[2].methods, EG_M_GET | EG_M_HEAD);
+    assert_false(cfg->routes[2].prefix);
     assert_int_equal(cfg->nredact, 2);
     eg_config_free(cfg);
 }
