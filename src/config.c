@@ -581,11 +581,125 @@ static int load_auth(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
     return EG_OK;
 }
 
+/* "1 minute", "30 seconds": the seeds' spelling of a window, for names. */
+static void window_name(uint64_t ms, char *out, size_t cap)
+{
+    if (ms % 86400000 == 0) snprintf(out, cap, "%llud", (unsigned long long)(ms / 86400000));
+    else if (ms % 3600000 == 0) snprintf(out, cap, "%lluh", (unsigned long long)(ms / 3600000));
+    else if (ms % 60000 == 0) snprintf(out, cap, "%llum", (unsigned long long)(ms / 60000));
+    else if (ms % 1000 == 0) snprintf(out, cap, "%llus", (unsigned long long)(ms / 1000));
+    else snprintf(out, cap, "%llums", (unsigned long long)ms);
+}
+
+/* One limit: { limit: 100, window: 1m, burst: 20, by: key, name: x }. */
+static int get_limit(cctx_t *c, const eg_ynode_t *n, const char *plan, eg_rate_limit_cfg_t *out)
+{
+    static const char *const keys[] = {"limit", "window", "burst", "by", "name", NULL};
+    int rc;
+    if ((rc = known_keys(c, n, "rate_limit", keys))) return rc;
+    const eg_ynode_t *v = eg_ymap_get(n, "limit");
+    int limit = 0, burst = 0;
+    uint64_t window = 0;
+    if (!v) return ERR(c, n, "a rate limit needs limit: N");
+    if ((rc = get_int(c, v, 1, 100000000, &limit))) return rc;
+    if (!(v = eg_ymap_get(n, "window"))) return ERR(c, n, "a rate limit needs window: DURATION (e.g. 1m)");
+    if ((rc = get_duration(c, v, &window))) return rc;
+    if ((v = eg_ymap_get(n, "burst")) && (rc = get_int(c, v, 1, 100000000, &burst))) return rc;
+    if (eg_gcra_init(&out->gcra, (uint32_t)limit, window, (uint32_t)burst) != EG_OK)
+        return ERR(c, n, "rate limit out of range (window 1ms..366d, burst at most 10 x limit, "
+                         "at most 1,000,000 per millisecond)");
+    out->by = EG_RL_BY_KEY;
+    if ((v = eg_ymap_get(n, "by"))) {
+        if (plan) return ERR(c, v, "a plan's limits are always by key");
+        if (v->kind == EG_Y_SCALAR && strcmp(v->str, "key") == 0) out->by = EG_RL_BY_KEY;
+        else if (v->kind == EG_Y_SCALAR && strcmp(v->str, "ip") == 0) out->by = EG_RL_BY_IP;
+        else if (v->kind == EG_Y_SCALAR && strcmp(v->str, "route") == 0) out->by = EG_RL_BY_ROUTE;
+        else return ERR(c, v, "by must be key, ip or route");
+    }
+    char w[24];
+    window_name(window, w, sizeof(w));
+    static const char *const by[] = {"key", "ip", "route"};
+    if ((v = eg_ymap_get(n, "name"))) {
+        if (v->kind != EG_Y_SCALAR || v->len == 0 || v->len >= sizeof(out->name) ||
+            strspn(v->str, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") != v->len)
+            return ERR(c, v, "name must be 1..47 of letters, digits and -_.");
+        snprintf(out->name, sizeof(out->name), "%s", v->str);
+    } else {
+        snprintf(out->name, sizeof(out->name), "%.24s-%s", plan ? plan : by[out->by], w);
+    }
+    return EG_OK;
+}
+
+/* rate_limit: one map or a list of them. */
+static int get_limits(cctx_t *c, const eg_ynode_t *v, const char *plan, eg_rate_limit_cfg_t **out, size_t *n)
+{
+    size_t cnt = v->kind == EG_Y_SEQ ? v->n : 1;
+    if (v->kind == EG_Y_SEQ && (v->n == 0 || v->n > 8)) return ERR(c, v, "rate_limit takes 1 to 8 limits");
+    if (!(*out = calloc(cnt, sizeof(**out)))) return EG_ENOMEM;
+    for (size_t i = 0; i < cnt; i++) {
+        int rc = get_limit(c, v->kind == EG_Y_SEQ ? v->items[i] : v, plan, &(*out)[i]);
+        if (rc) return rc;
+        (*n)++;
+    }
+    return EG_OK;
+}
+
+static int load_plans(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
+{
+    if (n->kind != EG_Y_MAP) return ERR(c, n, "plans must be a map of name: {rate_limit, concurrency}");
+    if (!(cfg->plans = calloc(n->n ? n->n : 1, sizeof(*cfg->plans)))) return EG_ENOMEM;
+    for (size_t i = 0; i < n->n; i++) {
+        static const char *const keys[] = {"rate_limit", "concurrency", NULL};
+        const eg_ynode_t *k = n->items[2 * i], *v = n->items[2 * i + 1], *x;
+        eg_plan_cfg_t *p = &cfg->plans[cfg->nplans++];
+        int rc;
+        if (!(p->name = strdup(k->str))) return EG_ENOMEM;
+        if ((rc = known_keys(c, v, "plan", keys))) return rc;
+        if ((x = eg_ymap_get(v, "rate_limit")) && (rc = get_limits(c, x, p->name, &p->limits, &p->nlimits))) return rc;
+        int conc = 0;
+        if ((x = eg_ymap_get(v, "concurrency")) && (rc = get_int(c, x, 1, 1000000, &conc))) return rc;
+        p->concurrency = (uint32_t)conc;
+    }
+    return EG_OK;
+}
+
+static int load_rate_limits(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
+{
+    static const char *const keys[] = {"headers", "reset", NULL};
+    int rc;
+    if ((rc = known_keys(c, n, "rate_limits", keys))) return rc;
+    const eg_ynode_t *v;
+    if ((v = eg_ymap_get(n, "headers"))) {
+        if (v->kind != EG_Y_SEQ) return ERR(c, v, "headers must be a list: [legacy, ietf], or []");
+        cfg->rl_legacy_headers = cfg->rl_ietf_headers = 0;
+        for (size_t i = 0; i < v->n; i++) {
+            const eg_ynode_t *x = v->items[i];
+            if (x->kind == EG_Y_SCALAR && strcmp(x->str, "legacy") == 0) cfg->rl_legacy_headers = 1;
+            else if (x->kind == EG_Y_SCALAR && strcmp(x->str, "ietf") == 0) cfg->rl_ietf_headers = 1;
+            else return ERR(c, x, "headers are legacy (X-RateLimit-*) or ietf (RateLimit-Policy, RateLimit)");
+        }
+    }
+    if ((v = eg_ymap_get(n, "reset"))) {
+        if (v->kind == EG_Y_SCALAR && strcmp(v->str, "seconds") == 0) cfg->rl_reset_unix = 0;
+        else if (v->kind == EG_Y_SCALAR && strcmp(v->str, "unix") == 0) cfg->rl_reset_unix = 1;
+        else return ERR(c, v, "reset must be seconds (until the reset) or unix (the time of the reset)");
+    }
+    return EG_OK;
+}
+
+const eg_plan_cfg_t *eg_config_plan(const eg_config_t *cfg, const char *name)
+{
+    for (size_t i = 0; name && i < cfg->nplans; i++)
+        if (strcmp(cfg->plans[i].name, name) == 0) return &cfg->plans[i];
+    return NULL;
+}
+
 static int load_route(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_route_cfg_t *r)
 {
     static const char *const keys[] = {"path",   "match",    "methods",    "upstream",
                                        "maintenance", "normalize", "auth", "dialect",
-                                       "scopes", "scopes_any", "admin", "allow_ips", NULL};
+                                       "scopes", "scopes_any", "admin", "allow_ips",
+                                       "rate_limit", "concurrency", NULL};
     int rc;
     if ((rc = known_keys(c, n, "route", keys))) return rc;
     r->normalize = 1;
@@ -632,6 +746,12 @@ static int load_route(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_route
     r->upstream = u;
     if ((v = eg_ymap_get(n, "normalize")) && (rc = get_bool(c, v, &r->normalize))) return rc;
     if ((rc = load_route_auth(c, n, cfg, r))) return rc;
+    if ((v = eg_ymap_get(n, "rate_limit")) && (rc = get_limits(c, v, NULL, &r->limits, &r->nlimits))) return rc;
+    if ((v = eg_ymap_get(n, "concurrency"))) {
+        int conc = 0;
+        if ((rc = get_int(c, v, 1, 1000000, &conc))) return rc;
+        r->concurrency = (uint32_t)conc;
+    }
     if ((v = eg_ymap_get(n, "dialect"))) {
         if (v->kind != EG_Y_SCALAR || !(r->dialect = eg_dialects_get(cfg->dialects, v->str)))
             return ERR(c, v, "unknown dialect '%s'", v->kind == EG_Y_SCALAR ? v->str : "");
@@ -667,7 +787,8 @@ static int load_route(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_route
 static int load_root(cctx_t *c, const eg_ynode_t *root, eg_config_t *cfg)
 {
     static const char *const keys[] = {"listen", "admin_listen", "workers", "errors", "limits",
-                                       "log", "request_id", "upstreams", "routes", "store", "auth", NULL};
+                                       "log", "request_id", "upstreams", "routes", "store", "auth",
+                                       "plans", "rate_limits", NULL};
     int rc;
     if (!root) return ERR(c, NULL, "the configuration is empty");
     if ((rc = known_keys(c, root, "the configuration", keys))) return rc;
@@ -687,6 +808,8 @@ static int load_root(cctx_t *c, const eg_ynode_t *root, eg_config_t *cfg)
     if ((v = eg_ymap_get(root, "log")) && (rc = load_log(c, v, cfg))) return rc;
     if ((v = eg_ymap_get(root, "store")) && (rc = load_store(c, v, cfg))) return rc;
     if ((v = eg_ymap_get(root, "auth")) && (rc = load_auth(c, v, cfg))) return rc;
+    if ((v = eg_ymap_get(root, "plans")) && (rc = load_plans(c, v, cfg))) return rc;
+    if ((v = eg_ymap_get(root, "rate_limits")) && (rc = load_rate_limits(c, v, cfg))) return rc;
     if (cfg->store_backend == EG_STORE_SQLITE && !cfg->store_path) {
         size_t len = (c->dir ? strlen(c->dir) : 1) + sizeof("/errgate.db");
         if (!(cfg->store_path = malloc(len))) return EG_ENOMEM;
@@ -753,6 +876,7 @@ static eg_config_t *config_new(void)
         cfg->nredact++;
     }
     cfg->store_backend = EG_STORE_SQLITE;
+    cfg->rl_legacy_headers = cfg->rl_ietf_headers = 1;
     cfg->store_refresh_ms = 1000;
     cfg->store_busy_timeout_ms = 2000;
     cfg->rotation_grace_ms = 24ull * 3600 * 1000;
@@ -786,6 +910,7 @@ void eg_config_free(eg_config_t *cfg)
         free(r->scopes_any);
         free(r->allow_ips);
         free(r->allow_ips_text);
+        free(r->limits);
     }
     free(cfg->routes);
     for (size_t i = 0; i < cfg->nredact; i++) free(cfg->redact_query[i]);
@@ -803,6 +928,11 @@ void eg_config_free(eg_config_t *cfg)
     free(cfg->realm);
     free(cfg->contact);
     eg_jwt_keys_free(cfg->jwt_keys);
+    for (size_t i = 0; i < cfg->nplans; i++) {
+        free(cfg->plans[i].name);
+        free(cfg->plans[i].limits);
+    }
+    free(cfg->plans);
     free(cfg->jwt_issuer);
     free(cfg->jwt_audience);
     free(cfg->jwt_scope_claim);

@@ -16,6 +16,7 @@
 #include "errgate/cidr.h"
 #include "errgate/errgate.h"
 #include "errgate/jwt.h"
+#include "errgate/ratelimit.h"
 #include "errgate/router.h"
 #include "store.h"
 
@@ -45,6 +46,23 @@ typedef struct {
 
 typedef enum { EG_AUTHN_NONE = 0, EG_AUTHN_API_KEY, EG_AUTHN_JWT, EG_AUTHN_ANY } eg_authn_t;
 
+/* Whose requests one rate limit counts. */
+typedef enum { EG_RL_BY_KEY = 0, EG_RL_BY_IP, EG_RL_BY_ROUTE } eg_rl_by_t;
+
+typedef struct {
+    eg_gcra_t gcra;
+    eg_rl_by_t by;  /* key: per authenticated consumer (skipped for anonymous requests) */
+    char name[48];  /* in RateLimit-Policy / RateLimit, e.g. "key-1m" */
+} eg_rate_limit_cfg_t;
+
+/* A plan: limits every key on it has, across routes. */
+typedef struct {
+    char *name;
+    eg_rate_limit_cfg_t *limits; /* always by key */
+    size_t nlimits;
+    uint32_t concurrency;        /* in-flight requests per key, 0 = unlimited */
+} eg_plan_cfg_t;
+
 typedef struct {
     char *path;
     int prefix;
@@ -64,6 +82,9 @@ typedef struct {
     eg_cidr_t *allow_ips; /* route allow list, NULL = any address */
     size_t nallow_ips;
     char *allow_ips_text; /* as configured, for ip_not_allowed details */
+    eg_rate_limit_cfg_t *limits; /* rate_limit: one or a list */
+    size_t nlimits;
+    uint32_t concurrency; /* in-flight requests per consumer (or client IP) on this route, 0 = unlimited */
     const eg_dialect_t *dialect; /* per-route dialect, NULL = the default */
 } eg_route_cfg_t;
 
@@ -114,12 +135,20 @@ typedef struct {
     eg_jwt_keys_t *jwt_keys;          /* NULL when no jwt section */
     eg_jwt_policy_t jwt;              /* strings owned by the fields below */
     char *jwt_issuer, *jwt_audience, *jwt_scope_claim;
+    /* traffic policy */
+    eg_plan_cfg_t *plans;
+    size_t nplans;
+    int rl_legacy_headers, rl_ietf_headers; /* X-RateLimit-* and RateLimit-Policy/RateLimit, default both */
+    int rl_reset_unix;                      /* X-RateLimit-Reset as Unix time (default: seconds until) */
 } eg_config_t;
 
 int eg_config_load(const char *path, eg_config_t **out, char *err, size_t errlen);
 int eg_config_parse(const char *text, size_t len, const char *name, eg_config_t **out, char *err,
                     size_t errlen);
 void eg_config_free(eg_config_t *cfg);
+
+/* The plan named, or NULL. */
+const eg_plan_cfg_t *eg_config_plan(const eg_config_t *cfg, const char *name);
 
 /* Parses "host:port", "[v6]:port" or ":port" (host 0.0.0.0). 0 on success. */
 int eg_hostport_parse(const char *s, eg_hostport_t *out);

@@ -45,6 +45,8 @@ typedef struct eg_worker_s eg_worker_t;
 eg_gw_t *eg_server_current(eg_server_t *srv);
 eg_log_t *eg_server_access_log(eg_server_t *srv);
 eg_log_t *eg_server_error_log(eg_server_t *srv);
+/* Rate-limit and concurrency state shared by the workers (limiter.h). */
+struct eg_limiter_s *eg_server_limiter(eg_server_t *srv);
 /* The API keys (NULL when no route takes keys and no admin token is set). */
 struct eg_keyring_s *eg_server_keyring(eg_server_t *srv);
 

@@ -19,6 +19,7 @@
 #include <strings.h>
 
 #include "access.h"
+#include "limiter.h"
 #include "errgate/http1.h"
 #include "errgate/reqid.h"
 #include "errgate/units.h"
@@ -101,6 +102,9 @@ struct conn_s {
     eg_cidr_t client_addr;
     int has_client_addr;
     eg_access_t access; /* who the caller is, once authenticated */
+    char rl_hdrs[768];  /* rate-limit headers every response of this request carries */
+    char slots[2][320]; /* concurrency slots held until the request ends */
+    int nslots;
     const eg_route_cfg_t *route;
     const eg_dialect_t *dialect;
     unsigned method_bit;
@@ -139,6 +143,7 @@ static void forward_body(conn_t *c);
 static void up_close(up_t *u);
 static void up_failed(up_t *u, failure_t why);
 static void up_reading(up_t *u, int on);
+static int is_rate_header(const eg_http_header_t *h);
 
 uint64_t eg_now_ms(void)
 {
@@ -318,8 +323,19 @@ static void client_timer(conn_t *c, tmode_t mode)
 
 /* ---------------------------------------------------------------- logging */
 
+/* Gives back the request's concurrency slots: on completion, upstream
+ * failure, client disconnect and timeout alike, since every one of them
+ * ends in log_access. */
+static void release_slots(conn_t *c)
+{
+    eg_limiter_t *l = eg_server_limiter(c->w->srv);
+    for (int i = 0; i < c->nslots; i++) eg_limiter_release(l, c->slots[i]);
+    c->nslots = 0;
+}
+
 static void log_access(conn_t *c)
 {
+    release_slots(c);
     if (c->logged || !c->has_request) return;
     c->logged = 1;
     eg_log_t *log = eg_server_access_log(c->w->srv);
@@ -392,7 +408,11 @@ static void send_error(conn_t *c, eg_error_t *e, const char *extra, const char *
     const eg_config_t *cfg = c->gw->cfg;
     const eg_dialect_t *d = c->dialect ? c->dialect : cfg->dialect;
     if (!c->body_done) c->keep_alive = 0; /* the unread body would be taken for a request */
-    char buf[16384];
+    char buf[16384], both[1400];
+    if (c->rl_hdrs[0]) {
+        snprintf(both, sizeof(both), "%s%s", extra ? extra : "", c->rl_hdrs);
+        extra = both;
+    }
     size_t n = eg_respond_error(e, d, cfg->catalog, extra, c->keep_alive,
                                 c->method_bit == EG_M_HEAD, buf, sizeof(buf));
     c->status = eg_dialect_status(d, cfg->catalog, e);
@@ -492,6 +512,7 @@ static void conn_next(conn_t *c)
     c->dialect = NULL;
     c->access.authenticated = 0;
     c->access.cred = NULL;
+    c->rl_hdrs[0] = '\0';
     c->body_left = 0;
     c->body_done = 0;
     c->body_sent = 0;
@@ -581,6 +602,151 @@ static int authorize(conn_t *c)
     json_decref(o.details);
     send_error(c, e, o.extra[0] ? o.extra : NULL, o.why);
     return 0;
+}
+
+static uint64_t wall_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* The seeds' spelling of a window: "1 minute", "30 seconds". */
+static void window_text(uint64_t ms, char *out, size_t cap)
+{
+    static const struct {
+        uint64_t ms;
+        const char *unit;
+    } u[] = {{86400000, "day"}, {3600000, "hour"}, {60000, "minute"}, {1000, "second"}, {1, "millisecond"}};
+    for (size_t i = 0; i < sizeof(u) / sizeof(u[0]); i++) {
+        if (ms % u[i].ms == 0) {
+            unsigned long long n = ms / u[i].ms;
+            snprintf(out, cap, "%llu %s%s", n, u[i].unit, n == 1 ? "" : "s");
+            return;
+        }
+    }
+}
+
+/* X-RateLimit-* and the IETF fields for the reported limit, and the
+ * policies of every limit that applied. */
+static void rate_headers(conn_t *c, const eg_rate_limit_cfg_t *const *lims, const eg_gcra_result_t *res,
+                         size_t n, size_t rep)
+{
+    const eg_config_t *cfg = c->gw->cfg;
+    char *o = c->rl_hdrs;
+    size_t cap = sizeof(c->rl_hdrs), at = 0;
+    unsigned long long reset = (res[rep].reset_ms + 999) / 1000;
+    int k;
+    if (cfg->rl_legacy_headers) {
+        k = snprintf(o, cap, "X-RateLimit-Limit: %u\r\nX-RateLimit-Remaining: %u\r\nX-RateLimit-Reset: %llu\r\n",
+                     res[rep].limit, res[rep].remaining,
+                     cfg->rl_reset_unix ? (unsigned long long)time(NULL) + reset : reset);
+        at = k > 0 && (size_t)k < cap ? (size_t)k : 0;
+    }
+    if (cfg->rl_ietf_headers) {
+        k = snprintf(o + at, cap - at, "RateLimit-Policy: ");
+        size_t start = at;
+        at += k > 0 ? (size_t)k : 0;
+        for (size_t i = 0; i < n && at < cap; i++) {
+            k = snprintf(o + at, cap - at, "%s\"%s\";q=%u;w=%llu", i ? ", " : "", lims[i]->name, lims[i]->gcra.limit,
+                         (unsigned long long)(lims[i]->gcra.window_ms + 999) / 1000);
+            at += k > 0 ? (size_t)k : 0;
+        }
+        if (at < cap) {
+            k = snprintf(o + at, cap - at, "\r\nRateLimit: \"%s\";r=%u;t=%llu\r\n", lims[rep]->name,
+                         res[rep].remaining, reset);
+            at += k > 0 ? (size_t)k : 0;
+        }
+        if (at >= cap) at = start; /* too many policies to say: leave the IETF fields out */
+    }
+    o[at] = '\0';
+}
+
+/* The rate limit and concurrency stage; 0 when the request was refused. */
+static int traffic(conn_t *c)
+{
+    const eg_config_t *cfg = c->gw->cfg;
+    const eg_route_cfg_t *r = c->route;
+    const eg_principal_t *p = &c->access.p;
+    int authed = c->access.authenticated;
+    const eg_plan_cfg_t *plan = authed ? eg_config_plan(cfg, p->plan) : NULL;
+    if (!r->nlimits && !r->concurrency && !(plan && (plan->nlimits || plan->concurrency))) return 1;
+    eg_limiter_t *lim = eg_server_limiter(c->w->srv);
+    enum { MAXL = 16 };
+    char keys[MAXL][320];
+    eg_limit_req_t reqs[MAXL];
+    const eg_rate_limit_cfg_t *which[MAXL];
+    size_t n = 0;
+    for (size_t i = 0; i < r->nlimits && n < MAXL; i++) {
+        const eg_rate_limit_cfg_t *l = &r->limits[i];
+        if (l->by == EG_RL_BY_KEY && !authed) continue; /* anonymous callers: the by-ip limits apply */
+        snprintf(keys[n], sizeof(keys[n]), "R%s#%zu|%s%s", r->path, i,
+                 l->by == EG_RL_BY_KEY ? "k:" : l->by == EG_RL_BY_IP ? "i:" : "-",
+                 l->by == EG_RL_BY_KEY ? p->consumer : l->by == EG_RL_BY_IP ? c->client_ip : "");
+        reqs[n] = (eg_limit_req_t){keys[n], l->gcra, 1};
+        which[n++] = l;
+    }
+    for (size_t i = 0; plan && i < plan->nlimits && n < MAXL; i++) {
+        snprintf(keys[n], sizeof(keys[n]), "P%s#%zu|k:%s", plan->name, i, p->consumer);
+        reqs[n] = (eg_limit_req_t){keys[n], plan->limits[i].gcra, 1};
+        which[n++] = &plan->limits[i];
+    }
+    if (n) {
+        eg_gcra_result_t res[MAXL];
+        size_t rep = 0;
+        int ok = eg_limiter_decide(lim, reqs, n, wall_us(), res, &rep);
+        if (ok < 0) {
+            send_simple_error(c, "internal_error", NULL, "rate limiter out of memory");
+            return 0;
+        }
+        rate_headers(c, which, res, n, rep);
+        if (!ok) {
+            eg_error_t *e = new_error(c, "rate_limit_exceeded");
+            if (e) {
+                char win[40], reset[32];
+                window_text(which[rep]->gcra.window_ms, win, sizeof(win));
+                time_t rt = time(NULL) + (time_t)((res[rep].reset_ms + 999) / 1000);
+                struct tm tm;
+                gmtime_r(&rt, &tm);
+                strftime(reset, sizeof(reset), "%Y-%m-%dT%H:%M:%SZ", &tm);
+                eg_error_set_retry_after(e, (long long)((res[rep].retry_after_ms + 999) / 1000));
+                eg_error_set_detail(e, "limit", json_integer(res[rep].limit));
+                eg_error_set_detail(e, "window", json_string(win));
+                eg_error_set_detail(e, "reset_time", json_string(reset));
+                eg_error_set_detail(e, "policy", json_string(which[rep]->name));
+            }
+            send_error(c, e, NULL, which[rep]->name);
+            return 0;
+        }
+    }
+    /* concurrency: the route's, per consumer (or address), and the plan's, per key */
+    struct {
+        uint32_t max;
+        const char *fmt, *a, *b;
+    } conc[2] = {{r->concurrency, "C%s|%s", r->path, authed ? p->consumer : c->client_ip},
+                 {plan ? plan->concurrency : 0, "CP%s|%s", plan ? plan->name : "", p->consumer}};
+    for (int i = 0; i < 2; i++) {
+        if (!conc[i].max) continue;
+        char *slot = c->slots[c->nslots];
+        snprintf(slot, sizeof(c->slots[0]), conc[i].fmt, conc[i].a, conc[i].b);
+        uint32_t active = 0;
+        int got = eg_limiter_acquire(lim, slot, conc[i].max, &active);
+        if (got == 1) {
+            c->nslots++;
+            continue;
+        }
+        release_slots(c);
+        eg_error_t *e = new_error(c, got < 0 ? "internal_error" : "concurrent_limit");
+        if (e && got == 0) {
+            eg_error_setf(e, EG_S_MESSAGE, "Too many requests in flight: at most %u at a time.", conc[i].max);
+            eg_error_set_detail(e, "limit", json_integer(conc[i].max));
+            eg_error_set_detail(e, "active", json_integer(active));
+            eg_error_set_retry_after(e, 1);
+        }
+        send_error(c, e, NULL, "concurrency limit");
+        return 0;
+    }
+    return 1;
 }
 
 /* Everything between a complete head and the first byte to the upstream. */
@@ -673,6 +839,7 @@ static void handle_request(conn_t *c)
         return;
     }
     if ((c->route->auth != EG_AUTHN_NONE || c->route->nallow_ips) && !authorize(c)) return;
+    if (!traffic(c)) return;
     if (c->req.expect_continue && !c->body_done) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
         if (to_client(c, cont, sizeof(cont) - 1) != 0) {
@@ -1341,7 +1508,7 @@ static wreq_t *build_response_head(up_t *u, conn_t *c, size_t room, size_t *len)
 {
     const eg_http1_msg_t *r = &u->resp;
     const eg_config_t *cfg = c->gw->cfg;
-    size_t cap = r->head_len + 512;
+    size_t cap = r->head_len + 512 + sizeof(c->rl_hdrs);
     wreq_t *wr = wreq_new(c, 0, cap + room);
     if (!wr) return NULL;
     char *out = wr->data;
@@ -1367,9 +1534,15 @@ static wreq_t *build_response_head(up_t *u, conn_t *c, size_t room, size_t *len)
         if (u->dechunk && name_is(h, "content-length")) continue;
         /* these name the software behind the gateway: internals stay in */
         if (!cfg->expose_internal && (name_is(h, "server") || name_is(h, "x-powered-by"))) continue;
+        if (c->rl_hdrs[0] && is_rate_header(h)) continue; /* the gateway's limits are the ones in force */
         at = hdr(out, at, cap, h->name, h->name_len, h->value, h->value_len);
     }
     at = hdr(out, at, cap, cfg->request_id_header, ridlen, c->reqid, strlen(c->reqid));
+    size_t rlen = strlen(c->rl_hdrs);
+    if (rlen && at + rlen < cap) {
+        memcpy(out + at, c->rl_hdrs, rlen);
+        at += rlen;
+    }
     if (u->framing == EG_FRAMING_CHUNKED && !u->dechunk)
         at = HDR_LIT(out, at, cap, "Transfer-Encoding", "chunked", 7);
     if (u->framing == EG_FRAMING_UNTIL_CLOSE || u->dechunk) c->keep_alive = 0;
@@ -1417,6 +1590,14 @@ static int should_translate(const up_t *u, const conn_t *c)
     return 0;
 }
 
+static int is_rate_header(const eg_http_header_t *h)
+{
+    return (h->name_len >= 9 && (name_is(h, "ratelimit") || name_is(h, "ratelimit-policy") ||
+                                 name_is(h, "ratelimit-limit") || name_is(h, "ratelimit-remaining") ||
+                                 name_is(h, "ratelimit-reset"))) ||
+           name_is(h, "x-ratelimit-limit") || name_is(h, "x-ratelimit-remaining") || name_is(h, "x-ratelimit-reset");
+}
+
 /* Upstream headers that keep their meaning on a translated error. */
 static size_t kept_headers(const up_t *u, char *out, size_t cap)
 {
@@ -1430,6 +1611,7 @@ static size_t kept_headers(const up_t *u, char *out, size_t cap)
         const eg_http_header_t *h = &u->resp.headers[i];
         int kept = internal && (name_is(h, "server") || name_is(h, "x-powered-by"));
         for (const char *const *k = keep; *k && !kept; k++) kept = name_is(h, *k);
+        if (kept && u->c && u->c->rl_hdrs[0] && is_rate_header(h)) kept = 0; /* ours are added instead */
         if (kept) at = hdr(out, at, cap - 1, h->name, h->name_len, h->value, h->value_len);
     }
     if (at > cap - 1) at = 0;
@@ -1511,7 +1693,9 @@ static void translate_and_send(up_t *u)
         log_upstream_error(c, status, u->xbuf, u->xlen);
         scrub(e, cfg, status);
     }
-    const char *extra = u->xextra;
+    char both[sizeof(u->xextra) + sizeof(c->rl_hdrs)];
+    snprintf(both, sizeof(both), "%s%s", u->xextra, c->rl_hdrs);
+    const char *extra = both;
     const eg_dialect_t *d = c->dialect ? c->dialect : cfg->dialect;
     size_t cap = 2048 + 4 * u->xlen, n = 0; /* head room + a generous body; doubled if short */
     char *out = NULL;

@@ -33,7 +33,7 @@ size_t eg_respond_error(const eg_error_t *e, const eg_dialect_t *d, const eg_cat
     size_t codelen = eg_dialect_code(d, cat, e->s[EG_S_CODE], code, sizeof(code));
     if (codelen >= sizeof(code)) codelen = sizeof(code) - 1;
     /* render the body first, at an offset that leaves room for the head */
-    enum { HEAD_MAX = 1024 };
+    enum { HEAD_MAX = 2048 };
     if (cap <= HEAD_MAX) return 0;
     char *body = buf + HEAD_MAX;
     size_t blen = eg_render(e, d, cat, body, cap - HEAD_MAX);

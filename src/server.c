@@ -28,6 +28,7 @@
 #include "errgate/reqid.h"
 #include "gateway.h"
 #include "keyring.h"
+#include "limiter.h"
 
 struct eg_server_s {
     pthread_mutex_t lock;
@@ -45,7 +46,24 @@ struct eg_server_s {
     uint64_t generation;
     eg_store_t *store;     /* opened at start when keys or the admin API need it */
     eg_keyring_t *keyring; /* API keys for the workers, from the store */
+    eg_limiter_t *limiter; /* rate limits and concurrency slots */
+    uv_timer_t sweep_timer;
 };
+
+eg_limiter_t *eg_server_limiter(eg_server_t *srv)
+{
+    return srv->limiter;
+}
+
+/* Forgets subjects back at a full allowance, so the table follows the
+ * clients of the last minutes, not every address ever seen. */
+static void sweep(uv_timer_t *t)
+{
+    eg_server_t *srv = t->data;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    eg_limiter_sweep(srv->limiter, (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u);
+}
 
 eg_keyring_t *eg_server_keyring(eg_server_t *srv)
 {
@@ -340,6 +358,9 @@ static char *ready_body(eg_server_t *srv, int *ready)
     }
     json_t *doc = json_pack("{s:s, s:o}", "status", *ready ? "ready" : "not_ready", "upstreams", ups);
     if (store) json_object_set_new(doc, "store", store);
+    if (srv->limiter)
+        json_object_set_new(doc, "traffic", json_pack("{s:I}", "active_slots",
+                                                      (json_int_t)eg_limiter_active_total(srv->limiter)));
     char *s = json_dumps(doc, JSON_PRESERVE_ORDER | JSON_COMPACT);
     json_decref(doc);
     eg_gw_unref(gw);
@@ -572,7 +593,15 @@ int eg_cmd_serve(int argc, char **argv)
             goto out_gw;
         }
     }
+    if (eg_limiter_new(&srv->limiter) != EG_OK) {
+        exit_code = eg_cli_fail(EG_EXIT_SOFTWARE, "out of memory");
+        goto out_gw;
+    }
     uv_loop_init(&srv->loop);
+    uv_timer_init(&srv->loop, &srv->sweep_timer);
+    srv->sweep_timer.data = srv;
+    uv_timer_start(&srv->sweep_timer, sweep, 10000, 10000);
+    uv_unref((uv_handle_t *)&srv->sweep_timer);
     srv->nworkers = cfg->workers;
     srv->workers = calloc((size_t)srv->nworkers, sizeof(eg_worker_t));
     int started = 0;
@@ -649,6 +678,7 @@ int eg_cmd_serve(int argc, char **argv)
     uv_loop_close(&srv->loop);
     server_log(srv, "stopped", NULL);
 out_gw:
+    eg_limiter_free(srv->limiter);
     eg_keyring_free(srv->keyring);
     eg_store_close(srv->store);
     free(srv->workers);
