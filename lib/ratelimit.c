@@ -5,7 +5,7 @@ int eg_gcra_init(eg_gcra_t *g, uint32_t limit, uint64_t window_ms, uint32_t burs
 {
     if (!g || limit == 0 || window_ms == 0 || window_ms > 366ull * 86400 * 1000) return EG_EINVAL;
     if (burst == 0) burst = limit;
-    if (burst > 10ull * limit + 1000) return EG_EINVAL;
+    if (burst > 10ull * limit) return EG_EINVAL;
     uint64_t iv = window_ms * 1000 / limit;
     if (iv == 0) return EG_EINVAL; /* more than a million per millisecond */
     g->limit = limit;

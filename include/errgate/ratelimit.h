@@ -35,7 +35,7 @@ typedef struct {
     uint64_t retry_after_ms; /* refused: until one request is allowed again; 0 when allowed */
 } eg_gcra_result_t;
 
-/* EG_EINVAL for limit 0, window 0, or burst 0 / over 10 * limit. burst 0 = limit. */
+/* EG_EINVAL for limit 0, window 0 or over 366 days, or burst over 10 x limit. burst 0 = limit. */
 int eg_gcra_init(eg_gcra_t *g, uint32_t limit, uint64_t window_ms, uint32_t burst);
 
 /* Decides one request of `cost` units at now_us, given the stored TAT (0 =
