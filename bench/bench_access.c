@@ -1,6 +1,8 @@
 /* bench_access.c - ns per authentication + authorization of one request:
  * an API key (format check, peppered HMAC-SHA-256, snapshot lookup, scope
- * check) and an HS256 JWT (signature, claims, scopes). The gateway's whole
+ * check) and an HS256 JWT (signature, claims, scopes); and ns per traffic
+ * decision with the memory limiter (two rate limits decided together and a
+ * concurrency slot taken and given back, bucket names built as the proxy does). The gateway's whole
  * CPU cost per proxied request is ~20 us on the bench machine (see
  * bench/proxy.sh), so these figures are the cost of access control as a
  * share of it. A benchmark, not a test: it prints figures.
@@ -17,6 +19,7 @@
 #include "access.h"
 #include "errgate/jwt.h"
 #include "keys.h"
+#include "limiter.h"
 
 static double now_ns(void)
 {
@@ -112,10 +115,41 @@ int main(int argc, char **argv)
              "Accept: application/json\r\nAuthorization: Bearer %s\r\n\r\n", token);
     double jwt_ns = time_check(cfg, &cfg->routes[1], kr, h, head, n / 10);
 
+    /* traffic: 10,000 clients' buckets in the table, one of them asked */
+    eg_limiter_t *lim;
+    if (eg_limiter_new(&lim) != EG_OK) fail("limiter");
+    eg_gcra_t sec, hour;
+    eg_gcra_init(&sec, 1000000, 1000, 0);
+    eg_gcra_init(&hour, 100000000, 3600000, 0);
+    char k1[320], k2[320], slot[320];
+    eg_gcra_result_t res[2];
+    size_t rep;
+    uint64_t now = (uint64_t)time(NULL) * 1000000u;
+    for (int i = 0; i < 10000; i++) {
+        snprintf(k1, sizeof(k1), "R/v1/#0|i:10.0.%d.%d", i / 256, i % 256);
+        eg_limit_req_t r = {k1, sec, 1};
+        eg_limiter_decide(lim, &r, 1, now, res, &rep);
+    }
+    double t0 = now_ns();
+    for (long i = 0; i < n; i++) {
+        snprintf(k1, sizeof(k1), "R%s#%zu|%s%s", "/v1/", (size_t)0, "i:", "10.0.3.7");
+        snprintf(k2, sizeof(k2), "R%s#%zu|%s%s", "/v1/", (size_t)1, "i:", "10.0.3.7");
+        eg_limit_req_t r[2] = {{k1, sec, 1}, {k2, hour, 1}};
+        if (eg_limiter_decide(lim, r, 2, now + (uint64_t)i, res, &rep) != 1) fail("refused");
+        snprintf(slot, sizeof(slot), "C%s|%s", "/v1/", "10.0.3.7");
+        uint32_t active;
+        if (eg_limiter_acquire(lim, slot, 10000, &active) != 1) fail("slot");
+        eg_limiter_release(lim, slot);
+    }
+    double traffic_ns = (now_ns() - t0) / (double)n;
+    eg_limiter_free(lim);
+
     printf("access control per request (%ld iterations, 10,000 keys in the store):\n", n);
     printf("  API key, worker's hasher  %7.0f ns\n", key_ns);
     printf("  API key, one-shot OpenSSL %7.0f ns\n", key_oneshot_ns);
     printf("  JWT HS256                 %7.0f ns\n", jwt_ns);
+    printf("traffic policy per request (memory limiter, 10,000 clients):\n");
+    printf("  two rate limits + a slot  %7.0f ns\n", traffic_ns);
     eg_apikey_hasher_free(h);
     eg_keyring_free(kr);
     eg_store_close(store);

@@ -121,6 +121,10 @@ routes:
     upstream: up
     auth: api_key
     scopes: [bench]
+  - path: /limited/
+    upstream: up
+    rate_limit: [{ limit: 1000000, window: 1s, by: ip }, { limit: 100000000, window: 1h, by: ip }]
+    concurrency: 10000
 store: { backend: sqlite, path: $TMP/keys.db }
 auth: { pepper_file: $TMP/pepper }
 CONF
@@ -177,7 +181,9 @@ for r in $(seq 1 "$ROUNDS"); do
     run "http://127.0.0.1:$EG/raw/x" 1 >> "$TMP/res.xlate.passthrough"
     run "http://127.0.0.1:$EG/err/x" 1 >> "$TMP/res.xlate.translated"
 done
-# issue 4: API-key authentication against the same proxying without it.
+# issue 4: API-key authentication, and issue 5: memory-backed rate limiting
+# (two limits and a concurrency slot per request, never refusing), each
+# against the same proxying without it.
 # Throughput on a 2-core machine shared by wrk, nginx and errgate moves by
 # several percent from run to run, more than the cost measured, so the
 # gateway's own CPU time per request (utime+stime from /proc) is reported
@@ -199,6 +205,7 @@ run_cpu() { # URL [header] -> "req/s p50 p99 cpu_us_per_request"
 for r in $(seq 1 "$ROUNDS"); do
     run_cpu "http://127.0.0.1:$EG/v1/hello" >> "$TMP/res.auth.none"
     run_cpu "http://127.0.0.1:$EG/auth/hello" "X-API-Key: $KEY" >> "$TMP/res.auth.api_key"
+    run_cpu "http://127.0.0.1:$EG/limited/hello" >> "$TMP/res.auth.rate_limit"
 done
 report proxy "proxy: GET /v1/hello through each to nginx return 200"
 report error "gateway error: GET /unknown/route (404 JSON from the proxy itself)"
@@ -212,10 +219,10 @@ for name in passthrough translated; do
     eval "p99_$name=$(cat $TMP/med.3)"
 done
 echo "translation adds $((p99_translated - p99_passthrough)) us at p99 (at this load; see docs/performance.md)"
-printf "\nerrgate with API-key auth vs without (wrk -t1 -c%s; cpu = gateway CPU us per request)\n" "$CONNS"
+printf "\nerrgate with API-key auth, with rate limiting, and without (wrk -t1 -c%s; cpu = gateway CPU us per request)\n" "$CONNS"
 printf "| %-11s | %10s | %8s | %8s | %8s |\n" case "req/s" "p50 us" "p99 us" "cpu us"
 printf "|-------------|------------|----------|----------|----------|\n"
-for name in none api_key; do
+for name in none api_key rate_limit; do
     f="$TMP/res.auth.$name"
     for col in 1 2 3 4; do sort -g -k$col "$f" | awk -v c=$col '{v[NR]=$c} END {print v[int((NR+1)/2)]}' > "$TMP/med.$col"; done
     printf "| %-11s | %10s | %8s | %8s | %8s |\n" $name "$(cat $TMP/med.1)" "$(cat $TMP/med.2)" "$(cat $TMP/med.3)" "$(cat $TMP/med.4)"
@@ -224,3 +231,5 @@ for name in none api_key; do
 done
 awk -v a="$rps_auth_api_key" -v n="$rps_auth_none" -v ca="$cpu_auth_api_key" -v cn="$cpu_auth_none" \
     'BEGIN { printf "API-key auth: throughput %.1f%% lower, gateway CPU per request %.1f%% higher\n", (1 - a/n) * 100, (ca/cn - 1) * 100 }'
+awk -v a="$rps_auth_rate_limit" -v n="$rps_auth_none" -v ca="$cpu_auth_rate_limit" -v cn="$cpu_auth_none" \
+    'BEGIN { printf "rate limiting (memory): throughput %.1f%% lower, gateway CPU per request %.1f%% higher\n", (1 - a/n) * 100, (ca/cn - 1) * 100 }'

@@ -52,7 +52,7 @@ typedef enum { EG_RL_BY_KEY = 0, EG_RL_BY_IP, EG_RL_BY_ROUTE } eg_rl_by_t;
 typedef struct {
     eg_gcra_t gcra;
     eg_rl_by_t by;  /* key: per authenticated consumer (skipped for anonymous requests) */
-    char name[48];  /* in RateLimit-Policy / RateLimit, e.g. "key-1m" */
+    char name[64];  /* in RateLimit-Policy / RateLimit, e.g. "key-1m" */
 } eg_rate_limit_cfg_t;
 
 /* A plan: limits every key on it has, across routes. */
