@@ -212,6 +212,21 @@ static void one(reply_t *r, eg_keyring_t *kr, const char *id, const char *action
         rc = eg_keys_set_status(eg_keyring_store(kr), id, EG_KEY_ACTIVE, NULL, &k, err, sizeof(err));
     } else if (strcmp(action, "revoke") == 0) {
         rc = eg_keys_set_status(eg_keyring_store(kr), id, EG_KEY_REVOKED, reason, &k, err, sizeof(err));
+    } else if (strcmp(action, "credits") == 0) {
+        long long add = 0, balance = 0;
+        json_t *a = json_object_get(in, "add");
+        if (a && !json_is_integer(a)) {
+            error_reply(r, "validation_error", "add must be an integer", NULL);
+            return;
+        }
+        if (a) add = (long long)json_integer_value(a);
+        rc = eg_keys_credits(eg_keyring_store(kr), id, add, &balance, err, sizeof(err));
+        if (rc != EG_OK) {
+            keys_failure(r, rc, err);
+            return;
+        }
+        json_reply(r, 200, json_pack("{s:s, s:I}", "id", id, "credits", (json_int_t)balance));
+        return;
     } else if (strcmp(action, "rotate") == 0) {
         uint64_t grace = r->cfg->rotation_grace_ms;
         json_t *g = json_object_get(in, "grace");
@@ -222,7 +237,7 @@ static void one(reply_t *r, eg_keyring_t *kr, const char *id, const char *action
         rc = eg_keys_rotate(eg_keyring_store(kr), r->cfg->pepper, r->cfg->pepper_len, id,
                             (long long)(grace / 1000), (long long)time(NULL), secret, &k, err, sizeof(err));
     } else {
-        error_reply(r, "not_found", "Unknown key action (suspend, resume, revoke, rotate).", NULL);
+        error_reply(r, "not_found", "Unknown key action (suspend, resume, revoke, rotate, credits).", NULL);
         return;
     }
     if (rc != EG_OK) {
@@ -273,6 +288,10 @@ char *eg_admin_keys(const eg_config_t *cfg, eg_keyring_t *kr, const eg_http1_msg
         json_decref(in);
     } else if (id[0] && !action[0] && m == EG_M_GET) {
         one(&r, kr, id, NULL, NULL);
+    } else if (id[0] && strcmp(action, "credits") == 0 && m == EG_M_GET) {
+        json_t *in = json_object();
+        one(&r, kr, id, action, in);
+        json_decref(in);
     } else if (id[0] && action[0] && m == EG_M_POST) {
         json_t *in = parse_body(&r, body, blen);
         if (in) one(&r, kr, id, action, in);

@@ -27,17 +27,19 @@ static void usage(FILE *f)
             "       errgate keys suspend --config FILE ID --reason TEXT\n"
             "       errgate keys resume  --config FILE ID\n"
             "       errgate keys revoke  --config FILE ID [--reason TEXT]\n"
-            "       errgate keys rotate  --config FILE ID [--grace DURATION]\n\n"
+            "       errgate keys rotate  --config FILE ID [--grace DURATION]\n"
+            "       errgate keys credits --config FILE ID [--add N]\n\n"
             "Manages API keys in the store of the configuration (store: sqlite). create and\n"
             "rotate print the secret once, as JSON with the key's record; only its hash is\n"
             "stored. DATE is 2027-01-31 or 2027-01-31T12:00:00Z (UTC). rotate keeps the old\n"
-            "secret valid for --grace (default auth.rotation_grace, 24h).\n"
+            "secret valid for --grace (default auth.rotation_grace, 24h). credits shows a\n"
+            "key's credit balance, or tops it up with --add N (negative takes back).\n"
             "Exit codes: 0 done, 2 bad arguments, 3 bad configuration or invalid value,\n"
             "4 no such key, 69 the store cannot be opened or written, 70 internal failure.\n");
 }
 
 typedef struct {
-    const char *config, *name, *scopes, *plan, *owner, *ips, *expires, *env, *reason, *grace, *format;
+    const char *config, *name, *scopes, *plan, *owner, *ips, *expires, *env, *reason, *grace, *format, *add;
 } args_t;
 
 static int print_json(json_t *doc)
@@ -86,6 +88,14 @@ static int run(eg_store_t *s, const eg_config_t *cfg, const char *verb, const ch
     int rc;
     long long now = (long long)time(NULL);
     if (strcmp(verb, "list") == 0) return list(s, a);
+    if (strcmp(verb, "credits") == 0) {
+        long long add = 0, balance = 0;
+        char *end = NULL;
+        if (a->add && ((add = strtoll(a->add, &end, 10)), !*a->add || *end))
+            return eg_cli_fail(EG_EXIT_USAGE, "keys: --add must be an integer");
+        if ((rc = eg_keys_credits(s, id, add, &balance, err, sizeof(err))) != EG_OK) return fail_rc(rc, err);
+        return print_json(json_pack("{s:s, s:I}", "id", id, "credits", (json_int_t)balance));
+    }
     if (strcmp(verb, "create") == 0) {
         eg_keyspec_t spec = {a->name, a->owner, a->plan, a->scopes, a->ips, a->env, 0};
         if (a->expires && eg_keys_parse_date(a->expires, &spec.expires) != EG_OK)
@@ -117,14 +127,15 @@ static int run(eg_store_t *s, const eg_config_t *cfg, const char *verb, const ch
 
 int eg_cmd_keys(int argc, char **argv)
 {
-    static const char *const verbs[] = {"create", "list", "show", "suspend", "resume", "revoke", "rotate", NULL};
+    static const char *const verbs[] = {"create", "list", "show", "suspend", "resume", "revoke", "rotate", "credits", NULL};
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'}, {"name", required_argument, NULL, 'n'},
         {"scopes", required_argument, NULL, 's'}, {"plan", required_argument, NULL, 'p'},
         {"owner", required_argument, NULL, 'o'},  {"ips", required_argument, NULL, 'i'},
         {"expires", required_argument, NULL, 'e'}, {"env", required_argument, NULL, 'E'},
         {"reason", required_argument, NULL, 'r'}, {"grace", required_argument, NULL, 'g'},
-        {"format", required_argument, NULL, 'f'}, {"help", no_argument, NULL, 'h'},
+        {"format", required_argument, NULL, 'f'}, {"add", required_argument, NULL, 'a'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         usage(argc < 2 ? stderr : stdout);
@@ -138,7 +149,7 @@ int eg_cmd_keys(int argc, char **argv)
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc - 1, argv + 1, "c:n:s:p:o:i:e:E:r:g:f:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc - 1, argv + 1, "c:n:s:p:o:i:e:E:r:g:f:a:h", opts, NULL)) != -1) {
         switch (c) {
         case 'c': a.config = optarg; break;
         case 'n': a.name = optarg; break;
@@ -151,6 +162,7 @@ int eg_cmd_keys(int argc, char **argv)
         case 'r': a.reason = optarg; break;
         case 'g': a.grace = optarg; break;
         case 'f': a.format = optarg; break;
+        case 'a': a.add = optarg; break;
         case 'h': usage(stdout); return EG_EXIT_OK;
         default: return eg_cli_fail(EG_EXIT_USAGE, "keys: bad option '%s' (see --help)", argv[optind]);
         }

@@ -644,12 +644,32 @@ static int get_limits(cctx_t *c, const eg_ynode_t *v, const char *plan, eg_rate_
     return EG_OK;
 }
 
+/* quota: { limit: 10000, period: month, upgrade_url: ... } */
+static int get_quota(cctx_t *c, const eg_ynode_t *n, eg_quota_cfg_t *q)
+{
+    static const char *const keys[] = {"limit", "period", "upgrade_url", NULL};
+    int rc, limit = 0;
+    if ((rc = known_keys(c, n, "quota", keys))) return rc;
+    const eg_ynode_t *v = eg_ymap_get(n, "limit");
+    if (!v) return ERR(c, n, "a quota needs limit: N");
+    if ((rc = get_int(c, v, 1, 2000000000, &limit))) return rc;
+    q->limit = limit;
+    q->period = EG_PERIOD_MONTH;
+    if ((v = eg_ymap_get(n, "period"))) {
+        if (v->kind == EG_Y_SCALAR && strcmp(v->str, "day") == 0) q->period = EG_PERIOD_DAY;
+        else if (v->kind == EG_Y_SCALAR && strcmp(v->str, "month") == 0) q->period = EG_PERIOD_MONTH;
+        else return ERR(c, v, "period must be day or month (UTC)");
+    }
+    if ((v = eg_ymap_get(n, "upgrade_url")) && (rc = get_str(c, v, &q->upgrade_url))) return rc;
+    return EG_OK;
+}
+
 static int load_plans(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
 {
     if (n->kind != EG_Y_MAP) return ERR(c, n, "plans must be a map of name: {rate_limit, concurrency}");
     if (!(cfg->plans = calloc(n->n ? n->n : 1, sizeof(*cfg->plans)))) return EG_ENOMEM;
     for (size_t i = 0; i < n->n; i++) {
-        static const char *const keys[] = {"rate_limit", "concurrency", NULL};
+        static const char *const keys[] = {"rate_limit", "concurrency", "quota", NULL};
         const eg_ynode_t *k = n->items[2 * i], *v = n->items[2 * i + 1], *x;
         eg_plan_cfg_t *p = &cfg->plans[cfg->nplans++];
         int rc;
@@ -659,6 +679,10 @@ static int load_plans(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
         int conc = 0;
         if ((x = eg_ymap_get(v, "concurrency")) && (rc = get_int(c, x, 1, 1000000, &conc))) return rc;
         p->concurrency = (uint32_t)conc;
+        if ((x = eg_ymap_get(v, "quota"))) {
+            if ((rc = get_quota(c, x, &p->quota))) return rc;
+            cfg->uses_counters = 1;
+        }
     }
     return EG_OK;
 }
@@ -699,7 +723,7 @@ static int load_route(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_route
     static const char *const keys[] = {"path",   "match",    "methods",    "upstream",
                                        "maintenance", "normalize", "auth", "dialect",
                                        "scopes", "scopes_any", "admin", "allow_ips",
-                                       "rate_limit", "concurrency", NULL};
+                                       "rate_limit", "concurrency", "quota", "credits", NULL};
     int rc;
     if ((rc = known_keys(c, n, "route", keys))) return rc;
     r->normalize = 1;
@@ -751,6 +775,23 @@ static int load_route(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_route
         int conc = 0;
         if ((rc = get_int(c, v, 1, 1000000, &conc))) return rc;
         r->concurrency = (uint32_t)conc;
+    }
+    if ((v = eg_ymap_get(n, "quota"))) {
+        if ((rc = get_quota(c, v, &r->quota))) return rc;
+        if (r->auth == EG_AUTHN_NONE) return ERR(c, v, "a quota is per key: the route needs auth");
+        cfg->uses_counters = 1;
+    }
+    if ((v = eg_ymap_get(n, "credits"))) {
+        static const char *const ck[] = {"cost", "purchase_url", NULL};
+        const eg_ynode_t *x;
+        int cost = 0;
+        if ((rc = known_keys(c, v, "credits", ck))) return rc;
+        if (!(x = eg_ymap_get(v, "cost"))) return ERR(c, v, "credits needs cost: N");
+        if ((rc = get_int(c, x, 1, 1000000000, &cost))) return rc;
+        r->credit_cost = cost;
+        if ((x = eg_ymap_get(v, "purchase_url")) && (rc = get_str(c, x, &r->purchase_url))) return rc;
+        if (r->auth == EG_AUTHN_NONE) return ERR(c, v, "credits are per key: the route needs auth");
+        cfg->uses_counters = 1;
     }
     if ((v = eg_ymap_get(n, "dialect"))) {
         if (v->kind != EG_Y_SCALAR || !(r->dialect = eg_dialects_get(cfg->dialects, v->str)))
@@ -911,6 +952,8 @@ void eg_config_free(eg_config_t *cfg)
         free(r->allow_ips);
         free(r->allow_ips_text);
         free(r->limits);
+        free(r->quota.upgrade_url);
+        free(r->purchase_url);
     }
     free(cfg->routes);
     for (size_t i = 0; i < cfg->nredact; i++) free(cfg->redact_query[i]);
@@ -931,6 +974,7 @@ void eg_config_free(eg_config_t *cfg)
     for (size_t i = 0; i < cfg->nplans; i++) {
         free(cfg->plans[i].name);
         free(cfg->plans[i].limits);
+        free(cfg->plans[i].quota.upgrade_url);
     }
     free(cfg->plans);
     free(cfg->jwt_issuer);

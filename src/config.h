@@ -55,12 +55,22 @@ typedef struct {
     char name[64];  /* in RateLimit-Policy / RateLimit, e.g. "key-1m" */
 } eg_rate_limit_cfg_t;
 
+/* A quota: requests per UTC day or calendar month, per key. */
+typedef enum { EG_PERIOD_DAY = 0, EG_PERIOD_MONTH } eg_period_t;
+
+typedef struct {
+    long long limit;   /* 0 = no quota */
+    eg_period_t period;
+    char *upgrade_url; /* details.upgrade_url of quota_exceeded, optional */
+} eg_quota_cfg_t;
+
 /* A plan: limits every key on it has, across routes. */
 typedef struct {
     char *name;
     eg_rate_limit_cfg_t *limits; /* always by key */
     size_t nlimits;
     uint32_t concurrency;        /* in-flight requests per key, 0 = unlimited */
+    eg_quota_cfg_t quota;        /* per key, on all routes */
 } eg_plan_cfg_t;
 
 typedef struct {
@@ -85,6 +95,9 @@ typedef struct {
     eg_rate_limit_cfg_t *limits; /* rate_limit: one or a list */
     size_t nlimits;
     uint32_t concurrency; /* in-flight requests per consumer (or client IP) on this route, 0 = unlimited */
+    eg_quota_cfg_t quota; /* per key on this route */
+    long long credit_cost; /* credits each request takes from the key's balance, 0 = none */
+    char *purchase_url;   /* details.purchase_url of credits_depleted, optional */
     const eg_dialect_t *dialect; /* per-route dialect, NULL = the default */
 } eg_route_cfg_t;
 
@@ -124,6 +137,7 @@ typedef struct {
     uint64_t store_busy_timeout_ms;   /* default 2s */
     /* auth */
     int uses_keys;                    /* some route accepts API keys */
+    int uses_counters;                /* some route or plan has a quota or a credit cost */
     unsigned char *pepper;            /* HMAC key for stored key hashes, NULL = plain SHA-256 */
     size_t pepper_len;
     char *key_header;                 /* default X-API-Key */

@@ -45,6 +45,11 @@ typedef struct eg_worker_s eg_worker_t;
 eg_gw_t *eg_server_current(eg_server_t *srv);
 eg_log_t *eg_server_access_log(eg_server_t *srv);
 eg_log_t *eg_server_error_log(eg_server_t *srv);
+/* Seconds added to the wall clock for rate limits and quota periods
+ * (ERRGATE_CLOCK_OFFSET at start; tests use it to cross a period boundary). */
+long long eg_server_clock_offset(const eg_server_t *srv);
+/* The store (quotas, credits, keys); NULL when nothing needs one. */
+struct eg_store_s *eg_server_store(eg_server_t *srv);
 /* Rate-limit and concurrency state shared by the workers (limiter.h). */
 struct eg_limiter_s *eg_server_limiter(eg_server_t *srv);
 /* The API keys (NULL when no route takes keys and no admin token is set). */

@@ -207,6 +207,21 @@ int eg_keys_rotate(eg_store_t *s, const unsigned char *pepper, size_t pepper_len
     return EG_OK;
 }
 
+int eg_keys_credits(eg_store_t *s, const char *id, long long add, long long *balance, char *err, size_t errlen)
+{
+    eg_key_t k;
+    int rc;
+    if (add < -1000000000000LL || add > 1000000000000LL) FAIL(EG_EINVAL, "the amount must be within +-10^12");
+    if ((rc = eg_keys_get(s, id, &k, err, errlen))) return rc;
+    eg_key_clear(&k);
+    long long now = 0;
+    if ((rc = eg_store_credits_get(s, id, &now)) != EG_OK) FAIL(EG_EIO, "%s", eg_store_error(s));
+    if (now + add < 0) FAIL(EG_EINVAL, "the balance is %lld: cannot take %lld", now, -add);
+    rc = add ? eg_store_credits_add(s, id, add, balance) : (*balance = now, EG_OK);
+    if (rc != EG_OK) FAIL(EG_EIO, "%s", eg_store_error(s));
+    return EG_OK;
+}
+
 static json_t *opt_str(const char *s)
 {
     return s ? json_string(s) : json_null();

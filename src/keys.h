@@ -35,6 +35,10 @@ int eg_keys_rotate(eg_store_t *s, const unsigned char *pepper, size_t pepper_len
                    char *err, size_t errlen);
 int eg_keys_get(eg_store_t *s, const char *id, eg_key_t *out, char *err, size_t errlen);
 
+/* Adds credits to a key's balance (add may be 0: just read it; negative:
+ * take some back, never below zero). *balance after. */
+int eg_keys_credits(eg_store_t *s, const char *id, long long add, long long *balance, char *err, size_t errlen);
+
 /* The public view of a record (never the hash). */
 json_t *eg_key_json(const eg_key_t *k);
 

@@ -20,6 +20,7 @@
 
 #include "access.h"
 #include "limiter.h"
+#include "store.h"
 #include "errgate/http1.h"
 #include "errgate/reqid.h"
 #include "errgate/units.h"
@@ -45,6 +46,7 @@ typedef struct up_s {
     conn_t *c; /* NULL when idle in the pool */
     upstate_t state;
     int closes;
+    int holds; /* store work in flight that points at this connection */
     int wpending;
     char key[300]; /* "host:port": the pool key */
     size_t sidx;   /* the server's index in the upstream of the current request */
@@ -74,7 +76,8 @@ typedef struct up_s {
     struct up_s *next;
 } up_t;
 
-typedef enum { C_HEAD, C_PROXY, C_DONE_WRITING, C_CLOSING } cstate_t;
+/* C_WAIT: admitted so far, waiting for the store (quotas, credits) off the loop. */
+typedef enum { C_HEAD, C_WAIT, C_PROXY, C_DONE_WRITING, C_CLOSING } cstate_t;
 typedef enum { T_NONE, T_IDLE, T_HEADER, T_BODY, T_WRITE } tmode_t;
 
 struct conn_s {
@@ -84,6 +87,7 @@ struct conn_s {
     eg_gw_t *gw;
     struct conn_s *prev, *next; /* the worker's connections */
     int closes;
+    int holds; /* store work in flight that points at this connection */
     int wpending;
     int in_process;
     cstate_t state;
@@ -466,7 +470,7 @@ static void client_timeout(uv_timer_t *t)
 static void conn_closed(uv_handle_t *h)
 {
     conn_t *c = h->data;
-    if (--c->closes > 0) return;
+    if (--c->closes > 0 || c->holds) return;
     free(c->buf);
     free(c->hdrs);
     free(c);
@@ -604,11 +608,20 @@ static int authorize(conn_t *c)
     return 0;
 }
 
-static uint64_t wall_us(void)
+/* Wall-clock time for rate limits, quota periods and their headers: Unix
+ * time plus the server's clock offset (ERRGATE_CLOCK_OFFSET, for tests of
+ * period rollover; 0 otherwise). */
+static uint64_t wall_us(const conn_t *c)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    return (uint64_t)((long long)ts.tv_sec + eg_server_clock_offset(c->w->srv)) * 1000000u +
+           (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static time_t wall_s(const conn_t *c)
+{
+    return time(NULL) + (time_t)eg_server_clock_offset(c->w->srv);
 }
 
 /* The seeds' spelling of a window: "1 minute", "30 seconds". */
@@ -640,7 +653,7 @@ static void rate_headers(conn_t *c, const eg_rate_limit_cfg_t *const *lims, cons
     if (cfg->rl_legacy_headers) {
         k = snprintf(o, cap, "X-RateLimit-Limit: %u\r\nX-RateLimit-Remaining: %u\r\nX-RateLimit-Reset: %llu\r\n",
                      res[rep].limit, res[rep].remaining,
-                     cfg->rl_reset_unix ? (unsigned long long)time(NULL) + reset : reset);
+                     cfg->rl_reset_unix ? (unsigned long long)wall_s(c) + reset : reset);
         at = k > 0 && (size_t)k < cap ? (size_t)k : 0;
     }
     if (cfg->rl_ietf_headers) {
@@ -694,7 +707,7 @@ static int traffic(conn_t *c)
     if (n) {
         eg_gcra_result_t res[MAXL];
         size_t rep = 0;
-        int ok = eg_limiter_decide(lim, reqs, n, wall_us(), res, &rep);
+        int ok = eg_limiter_decide(lim, reqs, n, wall_us(c), res, &rep);
         if (ok < 0) {
             send_simple_error(c, "internal_error", NULL, "rate limiter out of memory");
             return 0;
@@ -705,7 +718,7 @@ static int traffic(conn_t *c)
             if (e) {
                 char win[40], reset[32];
                 window_text(which[rep]->gcra.window_ms, win, sizeof(win));
-                time_t rt = time(NULL) + (time_t)((res[rep].reset_ms + 999) / 1000);
+                time_t rt = wall_s(c) + (time_t)((res[rep].reset_ms + 999) / 1000);
                 struct tm tm;
                 gmtime_r(&rt, &tm);
                 strftime(reset, sizeof(reset), "%Y-%m-%dT%H:%M:%SZ", &tm);
@@ -747,6 +760,183 @@ static int traffic(conn_t *c)
         return 0;
     }
     return 1;
+}
+
+static void admit(conn_t *c);
+
+/* ------------------------------------------------------ quotas and credits */
+
+typedef struct {
+    uv_work_t work;
+    conn_t *c;
+    eg_store_t *store;
+    eg_charge_t items[3];
+    const eg_quota_cfg_t *quota[3]; /* the quota behind each item, NULL for credits */
+    size_t n;
+    int rc;
+    char subjects[3][400];
+    char periods[3][16];
+} charge_t;
+
+static const char *subject_of(const conn_t *c)
+{
+    return c->access.p.key_id[0] ? c->access.p.key_id : c->access.p.consumer;
+}
+
+static int needs_charge(const conn_t *c)
+{
+    const eg_route_cfg_t *r = c->route;
+    if (!c->access.authenticated) return 0;
+    const eg_plan_cfg_t *plan = eg_config_plan(c->gw->cfg, c->access.p.plan);
+    return r->quota.limit || r->credit_cost || (plan && plan->quota.limit);
+}
+
+/* "2026-11" or "2026-11-25", and the Unix time the period ends. */
+static time_t period_of(eg_period_t p, time_t now, char *out, size_t cap)
+{
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(out, cap, p == EG_PERIOD_DAY ? "%Y-%m-%d" : "%Y-%m", &tm);
+    tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+    if (p == EG_PERIOD_DAY) {
+        tm.tm_mday++;
+    } else {
+        tm.tm_mday = 1;
+        tm.tm_mon++;
+    }
+    return timegm(&tm);
+}
+
+static void charge_refused(conn_t *c, charge_t *ch)
+{
+    size_t i = 0;
+    while (i < ch->n && ch->items[i].ok) i++;
+    if (i == ch->n) i = 0;
+    const eg_charge_t *it = &ch->items[i];
+    eg_error_t *e;
+    if (it->kind == EG_CHARGE_QUOTA) {
+        const eg_quota_cfg_t *q = ch->quota[i];
+        char period[16], reset[32];
+        time_t now = wall_s(c), end = period_of(q->period, now, period, sizeof(period));
+        struct tm tm;
+        gmtime_r(&end, &tm);
+        strftime(reset, sizeof(reset), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        if ((e = new_error(c, "quota_exceeded"))) {
+            eg_error_set_detail(e, "current_usage", json_integer(it->value));
+            eg_error_set_detail(e, "quota_limit", json_integer(it->limit));
+            eg_error_set_detail(e, "quota_period", json_string(q->period == EG_PERIOD_DAY ? "day" : "month"));
+            eg_error_set_detail(e, "reset_date", json_string(reset));
+            if (q->upgrade_url) eg_error_set_detail(e, "upgrade_url", json_string(q->upgrade_url));
+            eg_error_set_retry_after(e, (long long)(end - now));
+        }
+        send_error(c, e, NULL, "quota exhausted");
+    } else {
+        if ((e = new_error(c, "credits_depleted"))) {
+            eg_error_set_detail(e, "remaining_credits", json_integer(it->value));
+            eg_error_set_detail(e, "required_credits", json_integer(it->cost));
+            if (c->route->purchase_url) eg_error_set_detail(e, "purchase_url", json_string(c->route->purchase_url));
+        }
+        send_error(c, e, NULL, "credits depleted");
+    }
+}
+
+/* The store answered: refuse, fail, or go on to the upstream. */
+static void charge_finish(conn_t *c, charge_t *ch, int async)
+{
+    c->state = C_HEAD; /* out of C_WAIT: an error answer or admit() sets what follows */
+    if (ch->rc == 1) {
+        admit(c);
+        if (async && c->state == C_PROXY && c->up) forward_body(c);
+        if (async) client_reading(c, 1);
+    } else if (ch->rc == 0) {
+        charge_refused(c, ch);
+    } else {
+        eg_error_t *e = new_error(c, "service_unavailable");
+        if (e) {
+            eg_error_set(e, EG_S_MESSAGE, "Usage accounting is temporarily unavailable.");
+            eg_error_set_retry_after(e, 1);
+        }
+        send_error(c, e, NULL, "store failed charging quota or credits");
+    }
+}
+
+static void charge_work(uv_work_t *w)
+{
+    charge_t *ch = w->data;
+    ch->rc = eg_store_charge(ch->store, ch->items, ch->n);
+}
+
+static void charge_done(uv_work_t *w, int status)
+{
+    charge_t *ch = w->data;
+    conn_t *c = ch->c;
+    c->holds--;
+    if (c->state == C_CLOSING) { /* the client left while the store worked */
+        if (c->closes == 0) {
+            free(c->buf);
+            free(c->hdrs);
+            free(c);
+        }
+    } else {
+        if (status != 0) ch->rc = EG_EIO;
+        charge_finish(c, ch, 1);
+    }
+    free(ch);
+}
+
+/* Counts the request against its quotas and takes its credits, all or
+ * nothing. The memory store answers at once; sqlite may wait for disk or
+ * another writer, so it runs on libuv's thread pool and the request waits
+ * (C_WAIT) without holding up the loop. */
+static void charge_start(conn_t *c)
+{
+    const eg_route_cfg_t *r = c->route;
+    const eg_plan_cfg_t *plan = eg_config_plan(c->gw->cfg, c->access.p.plan);
+    eg_store_t *store = eg_server_store(c->w->srv);
+    charge_t *ch = calloc(1, sizeof(*ch));
+    if (!ch || !store) {
+        free(ch);
+        send_simple_error(c, "service_unavailable", "Usage accounting is not available.", "no store");
+        return;
+    }
+    ch->c = c;
+    ch->store = store;
+    const char *who = subject_of(c);
+    time_t now = wall_s(c);
+    if (r->quota.limit) {
+        period_of(r->quota.period, now, ch->periods[ch->n], sizeof(ch->periods[0]));
+        snprintf(ch->subjects[ch->n], sizeof(ch->subjects[0]), "q:%s|%s", r->path, who);
+        ch->items[ch->n] = (eg_charge_t){EG_CHARGE_QUOTA, ch->subjects[ch->n], ch->periods[ch->n], r->quota.limit, 1, 0, 0};
+        ch->quota[ch->n++] = &r->quota;
+    }
+    if (plan && plan->quota.limit) {
+        period_of(plan->quota.period, now, ch->periods[ch->n], sizeof(ch->periods[0]));
+        snprintf(ch->subjects[ch->n], sizeof(ch->subjects[0]), "p:%s|%s", plan->name, who);
+        ch->items[ch->n] = (eg_charge_t){EG_CHARGE_QUOTA, ch->subjects[ch->n], ch->periods[ch->n], plan->quota.limit, 1, 0, 0};
+        ch->quota[ch->n++] = &plan->quota;
+    }
+    if (r->credit_cost) {
+        snprintf(ch->subjects[ch->n], sizeof(ch->subjects[0]), "%s", who);
+        ch->items[ch->n] = (eg_charge_t){EG_CHARGE_CREDITS, ch->subjects[ch->n], NULL, 0, r->credit_cost, 0, 0};
+        ch->quota[ch->n++] = NULL;
+    }
+    if (strcmp(eg_store_backend_name(store), "memory") == 0) {
+        ch->rc = eg_store_charge(store, ch->items, ch->n);
+        charge_finish(c, ch, 0);
+        free(ch);
+        return;
+    }
+    ch->work.data = ch;
+    c->state = C_WAIT;
+    client_timer(c, T_NONE);
+    client_reading(c, 0); /* nothing to read until we know: the body waits in the socket */
+    c->holds++;
+    if (uv_queue_work(&c->w->loop, &ch->work, charge_work, charge_done) != 0) {
+        c->holds--;
+        c->state = C_HEAD;
+        free(ch);
+        send_simple_error(c, "internal_error", NULL, "cannot queue store work");
+    }
 }
 
 /* Everything between a complete head and the first byte to the upstream. */
@@ -840,6 +1030,17 @@ static void handle_request(conn_t *c)
     }
     if ((c->route->auth != EG_AUTHN_NONE || c->route->nallow_ips) && !authorize(c)) return;
     if (!traffic(c)) return;
+    if (needs_charge(c)) {
+        charge_start(c);
+        return;
+    }
+    admit(c);
+}
+
+/* The request passed every stage: on to the upstream. */
+static void admit(conn_t *c)
+{
+    const eg_http_header_t *h;
     if (c->req.expect_continue && !c->body_done) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
         if (to_client(c, cont, sizeof(cont) - 1) != 0) {

@@ -47,8 +47,19 @@ struct eg_server_s {
     eg_store_t *store;     /* opened at start when keys or the admin API need it */
     eg_keyring_t *keyring; /* API keys for the workers, from the store */
     eg_limiter_t *limiter; /* rate limits and concurrency slots */
+    long long clock_offset; /* ERRGATE_CLOCK_OFFSET */
     uv_timer_t sweep_timer;
 };
+
+long long eg_server_clock_offset(const eg_server_t *srv)
+{
+    return srv->clock_offset;
+}
+
+eg_store_t *eg_server_store(eg_server_t *srv)
+{
+    return srv->store;
+}
 
 eg_limiter_t *eg_server_limiter(eg_server_t *srv)
 {
@@ -509,7 +520,7 @@ static void on_signal(uv_signal_t *s, int signum)
         pthread_mutex_unlock(&srv->lock);
         eg_gw_unref(old);
         server_log(srv, "reloaded", srv->config_path);
-        if ((gw->cfg->uses_keys || gw->cfg->has_admin_token) && !srv->keyring)
+        if ((gw->cfg->uses_keys || gw->cfg->has_admin_token || gw->cfg->uses_counters) && !srv->keyring)
             server_log(srv, "reload_warning", "a key store is needed now: store settings take effect on restart");
     } else if (signum == SIGUSR1) {
         eg_log_reopen(srv->access);
@@ -581,7 +592,7 @@ int eg_cmd_serve(int argc, char **argv)
         goto out_logs;
     }
     cfg = srv->gw->cfg;
-    if (cfg->uses_keys || cfg->has_admin_token) {
+    if (cfg->uses_keys || cfg->has_admin_token || cfg->uses_counters) {
         rc = eg_store_open(cfg->store_backend, cfg->store_path, cfg->store_busy_timeout_ms, &srv->store,
                            err, sizeof(err));
         if (rc == EG_OK)
@@ -590,6 +601,15 @@ int eg_cmd_serve(int argc, char **argv)
         if (rc == EG_OK) rc = eg_keyring_start(srv->keyring);
         if (rc != EG_OK) {
             exit_code = eg_cli_fail(EG_EXIT_UNAVAILABLE, "store: %s", err);
+            goto out_gw;
+        }
+    }
+    const char *off = getenv("ERRGATE_CLOCK_OFFSET");
+    if (off) {
+        char *end = NULL;
+        srv->clock_offset = strtoll(off, &end, 10);
+        if (!*off || *end || srv->clock_offset < -3153600000LL || srv->clock_offset > 3153600000LL) {
+            exit_code = eg_cli_fail(EG_EXIT_USAGE, "ERRGATE_CLOCK_OFFSET must be a number of seconds");
             goto out_gw;
         }
     }

@@ -120,3 +120,23 @@ int eg_store_key_touch(eg_store_t *s, const char *id, long long when)
 {
     LOCKED(s, s->ops->key_touch(s, id, when));
 }
+
+int eg_store_charge(eg_store_t *s, eg_charge_t *items, size_t n)
+{
+    LOCKED(s, s->ops->charge(s, items, n));
+}
+
+int eg_store_credits_add(eg_store_t *s, const char *subject, long long amount, long long *balance)
+{
+    LOCKED(s, s->ops->credits_add(s, subject, amount, balance));
+}
+
+int eg_store_credits_get(eg_store_t *s, const char *subject, long long *balance)
+{
+    LOCKED(s, s->ops->credits_get(s, subject, balance));
+}
+
+int eg_store_quota_get(eg_store_t *s, const char *subject, const char *period, long long *used)
+{
+    LOCKED(s, s->ops->quota_get(s, subject, period, used));
+}

@@ -69,6 +69,30 @@ int eg_store_key_list(eg_store_t *s, eg_key_t **out, size_t *n);
 /* Records use; does not change the version (it is not a change of policy). */
 int eg_store_key_touch(eg_store_t *s, const char *id, long long when);
 
+/* Quotas and credits. A request's charges are made together: all of them
+ * or none (a request refused for lack of credits does not use quota). */
+typedef enum { EG_CHARGE_QUOTA = 0, EG_CHARGE_CREDITS } eg_charge_kind_t;
+
+typedef struct {
+    eg_charge_kind_t kind;
+    const char *subject; /* "k:<key id>" or "u:<consumer>" */
+    const char *period;  /* quota: "2026-11" or "2026-11-25" (UTC) */
+    long long limit;     /* quota: the most the period may use */
+    long long cost;
+    /* out */
+    int ok;              /* this charge alone would fit */
+    long long value;     /* quota: usage after (or as it stands when refused); credits: balance */
+} eg_charge_t;
+
+/* 1 when every charge was made, 0 when one did not fit (nothing was made;
+ * see each ok), EG_EIO when the store failed. Durable when it returns 1
+ * (sqlite: committed to the WAL, which survives the process being killed). */
+int eg_store_charge(eg_store_t *s, eg_charge_t *items, size_t n);
+/* Adds to (or, negative, takes from) a credit balance; *balance after. */
+int eg_store_credits_add(eg_store_t *s, const char *subject, long long amount, long long *balance);
+int eg_store_credits_get(eg_store_t *s, const char *subject, long long *balance);
+int eg_store_quota_get(eg_store_t *s, const char *subject, const char *period, long long *used);
+
 /* Backend vtable, for store_memory.c and store_sqlite.c. */
 typedef struct {
     const char *name;
@@ -78,6 +102,10 @@ typedef struct {
     int (*key_get)(eg_store_t *s, const char *id, eg_key_t *out);
     int (*key_list)(eg_store_t *s, eg_key_t **out, size_t *n);
     int (*key_touch)(eg_store_t *s, const char *id, long long when);
+    int (*charge)(eg_store_t *s, eg_charge_t *items, size_t n);
+    int (*credits_add)(eg_store_t *s, const char *subject, long long amount, long long *balance);
+    int (*credits_get)(eg_store_t *s, const char *subject, long long *balance);
+    int (*quota_get)(eg_store_t *s, const char *subject, const char *period, long long *used);
     void (*close)(eg_store_t *s);
 } eg_store_ops_t;
 

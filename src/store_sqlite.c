@@ -19,6 +19,7 @@ typedef struct {
     eg_store_t base;
     sqlite3 *db;
     sqlite3_stmt *get, *list, *insert, *update, *touch, *data_version;
+    sqlite3_stmt *begin, *commit, *rollback, *quota_get, *quota_add, *credits_get, *credits_add;
     uint64_t own_writes;
     char *path;
     uint64_t busy_ms;
@@ -39,6 +40,10 @@ static const char *const migrations[] = {
     " hash BLOB NOT NULL, prev_hash BLOB, prev_until INTEGER NOT NULL DEFAULT 0,"
     " env TEXT NOT NULL DEFAULT 'live'"
     ") WITHOUT ROWID;",
+    /* 2: quotas and credits */
+    "CREATE TABLE quota_usage (subject TEXT NOT NULL, period TEXT NOT NULL, used INTEGER NOT NULL,"
+    " PRIMARY KEY (subject, period)) WITHOUT ROWID;"
+    "CREATE TABLE credits (subject TEXT PRIMARY KEY, balance INTEGER NOT NULL) WITHOUT ROWID;",
 };
 #define NMIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
 
@@ -240,9 +245,93 @@ static int sql_touch(eg_store_t *s, const char *id, long long when)
     return step_write(q, q->touch, "record key use");
 }
 
+/* Runs a one-row SELECT of one integer; 0 when there is no row. */
+static int get_int(sql_t *q, sqlite3_stmt *st, const char *a, const char *b, long long *out)
+{
+    sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
+    if (b) sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    *out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? EG_OK : fail(q, "read a counter");
+}
+
+static int add_int(sql_t *q, sqlite3_stmt *st, const char *a, const char *b, long long v)
+{
+    sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
+    if (b) sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, b ? 3 : 2, v);
+    return step_write(q, st, "update a counter");
+}
+
+/* One IMMEDIATE transaction: the write lock is taken before anything is
+ * read, so two gateways (or two threads) cannot both see room for the last
+ * request of a quota. */
+static int sql_charge(eg_store_t *s, eg_charge_t *items, size_t n)
+{
+    sql_t *q = (sql_t *)s;
+    if (check_file(q) != EG_OK) return EG_EIO;
+    if (step_write(q, q->begin, "begin") != EG_OK) return EG_EIO;
+    int all = 1, rc = EG_OK;
+    for (size_t i = 0; rc == EG_OK && i < n; i++) {
+        eg_charge_t *it = &items[i];
+        long long v = 0;
+        rc = it->kind == EG_CHARGE_QUOTA ? get_int(q, q->quota_get, it->subject, it->period, &v)
+                                         : get_int(q, q->credits_get, it->subject, NULL, &v);
+        it->value = v;
+        it->ok = it->kind == EG_CHARGE_QUOTA ? v + it->cost <= it->limit : v >= it->cost;
+        all &= it->ok;
+    }
+    for (size_t i = 0; rc == EG_OK && all && i < n; i++) {
+        eg_charge_t *it = &items[i];
+        rc = it->kind == EG_CHARGE_QUOTA ? add_int(q, q->quota_add, it->subject, it->period, it->cost)
+                                         : add_int(q, q->credits_add, it->subject, NULL, -it->cost);
+        it->value += it->kind == EG_CHARGE_QUOTA ? it->cost : -it->cost;
+    }
+    if (rc == EG_OK && all) {
+        if (step_write(q, q->commit, "commit") != EG_OK) {
+            step_write(q, q->rollback, "rollback");
+            return EG_EIO;
+        }
+        return 1;
+    }
+    step_write(q, q->rollback, "rollback");
+    return rc == EG_OK ? 0 : EG_EIO;
+}
+
+static int sql_credits_add(eg_store_t *s, const char *subject, long long amount, long long *balance)
+{
+    sql_t *q = (sql_t *)s;
+    if (check_file(q) != EG_OK) return EG_EIO;
+    if (step_write(q, q->begin, "begin") != EG_OK) return EG_EIO;
+    int rc = add_int(q, q->credits_add, subject, NULL, amount);
+    if (rc == EG_OK) rc = get_int(q, q->credits_get, subject, NULL, balance);
+    if (rc == EG_OK && step_write(q, q->commit, "commit") == EG_OK) return EG_OK;
+    step_write(q, q->rollback, "rollback");
+    return EG_EIO;
+}
+
+static int sql_credits_get(eg_store_t *s, const char *subject, long long *balance)
+{
+    sql_t *q = (sql_t *)s;
+    if (check_file(q) != EG_OK) return EG_EIO;
+    return get_int(q, q->credits_get, subject, NULL, balance);
+}
+
+static int sql_quota_get(eg_store_t *s, const char *subject, const char *period, long long *used)
+{
+    sql_t *q = (sql_t *)s;
+    if (check_file(q) != EG_OK) return EG_EIO;
+    return get_int(q, q->quota_get, subject, period, used);
+}
+
 static void disconnect(sql_t *q)
 {
-    sqlite3_stmt **all[] = {&q->get, &q->list, &q->insert, &q->update, &q->touch, &q->data_version};
+    sqlite3_stmt **all[] = {&q->get,       &q->list,      &q->insert,    &q->update,
+                            &q->touch,     &q->data_version, &q->begin,  &q->commit,
+                            &q->rollback,  &q->quota_get, &q->quota_add, &q->credits_get,
+                            &q->credits_add};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
         sqlite3_finalize(*all[i]);
         *all[i] = NULL;
@@ -259,8 +348,9 @@ static void sql_close(eg_store_t *s)
     free(q);
 }
 
-static const eg_store_ops_t sql_ops = {"sqlite", sql_version, sql_insert, sql_update,
-                                       sql_get,  sql_list,    sql_touch,  sql_close};
+static const eg_store_ops_t sql_ops = {"sqlite",        sql_version,     sql_insert,    sql_update,
+                                       sql_get,         sql_list,        sql_touch,     sql_charge,
+                                       sql_credits_add, sql_credits_get, sql_quota_get, sql_close};
 
 /* Applies the migrations this file has not seen, each in a transaction. */
 static int migrate(sql_t *q, char *err, size_t errlen)
@@ -336,6 +426,15 @@ static int connect_db(sql_t *q, int create, char *err, size_t errlen)
                      "prev_until=?14, env=?15 WHERE id=?1"},
         {&q->touch, "UPDATE api_keys SET last_used=?1 WHERE id=?2 AND last_used < ?1"},
         {&q->data_version, "PRAGMA data_version"},
+        {&q->begin, "BEGIN IMMEDIATE"},
+        {&q->commit, "COMMIT"},
+        {&q->rollback, "ROLLBACK"},
+        {&q->quota_get, "SELECT used FROM quota_usage WHERE subject = ?1 AND period = ?2"},
+        {&q->quota_add, "INSERT INTO quota_usage (subject, period, used) VALUES (?1, ?2, ?3) "
+                        "ON CONFLICT (subject, period) DO UPDATE SET used = used + excluded.used"},
+        {&q->credits_get, "SELECT balance FROM credits WHERE subject = ?1"},
+        {&q->credits_add, "INSERT INTO credits (subject, balance) VALUES (?1, ?2) "
+                          "ON CONFLICT (subject) DO UPDATE SET balance = balance + excluded.balance"},
     };
     for (size_t i = 0; i < sizeof(stmts) / sizeof(stmts[0]); i++) {
         if (sqlite3_prepare_v3(q->db, stmts[i].sql, -1, SQLITE_PREPARE_PERSISTENT, stmts[i].st, NULL) !=
