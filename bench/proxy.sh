@@ -8,8 +8,9 @@
 # request ids on in all three (nginx $request_id, haproxy unique-id, errgate
 # always). A second case measures gateway-generated errors: 404 for an
 # unknown route, as a JSON body from each. A third compares errgate with
-# API-key authentication (sqlite store, peppered HMAC, scope check) against
-# the same route without it.
+# API-key authentication (sqlite store, peppered HMAC, scope check) and with
+# rate limiting (in memory, and in Redis on a second errgate) against the
+# same route without it.
 #
 # Usage: bench/proxy.sh [BUILD_DIR]   (env: DURATION=10s ROUNDS=3 CONNS=50)
 set -eu
@@ -30,7 +31,7 @@ cleanup() { for p in $PIDS; do kill "$p" 2>/dev/null || true; done; sleep 0.3; [
 trap cleanup EXIT INT TERM
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-UP=$(port); NG=$(port); HA=$(port); EG=$(port)
+UP=$(port); NG=$(port); HA=$(port); EG=$(port); EGR=$(port); RD=$(port)
 
 mkdir -p "$TMP/up" "$TMP/ng"
 cat > "$TMP/up/nginx.conf" <<CONF
@@ -129,6 +130,9 @@ store: { backend: sqlite, path: $TMP/keys.db }
 auth: { pepper_file: $TMP/pepper }
 CONF
 echo "bench-pepper-0123456789abcdef" > "$TMP/pepper"
+# the same gateway with its rate limits and slots in Redis
+sed -e "s/^listen: .*/listen: 127.0.0.1:$EGR/" "$TMP/errgate.yaml" > "$TMP/errgate-redis.yaml"
+echo "redis: { address: \"127.0.0.1:$RD\", timeout: 100ms }" >> "$TMP/errgate-redis.yaml"
 KEY=$("$ERRGATE" keys create --config "$TMP/errgate.yaml" --name bench --scopes bench |
       python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
 
@@ -136,7 +140,9 @@ nginx -c "$TMP/up/nginx.conf" -p "$TMP/up" & PIDS="$PIDS $!"
 nginx -c "$TMP/ng/nginx.conf" -p "$TMP/ng" & PIDS="$PIDS $!"
 haproxy -q -f "$TMP/haproxy.cfg" & PIDS="$PIDS $!"
 "$ERRGATE" serve --config "$TMP/errgate.yaml" & PIDS="$PIDS $!"
-for p in $UP $NG $HA $EG; do
+redis-server --port "$RD" --bind 127.0.0.1 --save "" --appendonly no --dir "$TMP" >/dev/null & PIDS="$PIDS $!"
+"$ERRGATE" serve --config "$TMP/errgate-redis.yaml" & PIDS="$PIDS $!"
+for p in $UP $NG $HA $EG $EGR; do
     i=0; until curl -s -o /dev/null "http://127.0.0.1:$p/v1/x"; do i=$((i+1)); [ $i -lt 100 ] || { echo "bench: port $p did not open" >&2; exit 1; }; sleep 0.1; done
 done
 
@@ -189,6 +195,7 @@ done
 # gateway's own CPU time per request (utime+stime from /proc) is reported
 # too: it is the steadier measure of what authentication costs.
 EGPID=$(pgrep -f "serve --config $TMP/errgate.yaml" | head -1)
+EGRPID=$(pgrep -f "serve --config $TMP/errgate-redis.yaml" | head -1)
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$EGPID/stat"; }
 run_cpu() { # URL [header] -> "req/s p50 p99 cpu_us_per_request"
     t0=$(cpu_ticks)
@@ -206,6 +213,7 @@ for r in $(seq 1 "$ROUNDS"); do
     run_cpu "http://127.0.0.1:$EG/v1/hello" >> "$TMP/res.auth.none"
     run_cpu "http://127.0.0.1:$EG/auth/hello" "X-API-Key: $KEY" >> "$TMP/res.auth.api_key"
     run_cpu "http://127.0.0.1:$EG/limited/hello" >> "$TMP/res.auth.rate_limit"
+    (EGPID=$EGRPID; run_cpu "http://127.0.0.1:$EGR/limited/hello") >> "$TMP/res.auth.redis"
 done
 report proxy "proxy: GET /v1/hello through each to nginx return 200"
 report error "gateway error: GET /unknown/route (404 JSON from the proxy itself)"
@@ -219,17 +227,20 @@ for name in passthrough translated; do
     eval "p99_$name=$(cat $TMP/med.3)"
 done
 echo "translation adds $((p99_translated - p99_passthrough)) us at p99 (at this load; see docs/performance.md)"
-printf "\nerrgate with API-key auth, with rate limiting, and without (wrk -t1 -c%s; cpu = gateway CPU us per request)\n" "$CONNS"
+printf "\nerrgate with API-key auth, with rate limiting (memory, redis), and without (wrk -t1 -c%s; cpu = gateway CPU us per request)\n" "$CONNS"
 printf "| %-11s | %10s | %8s | %8s | %8s |\n" case "req/s" "p50 us" "p99 us" "cpu us"
 printf "|-------------|------------|----------|----------|----------|\n"
-for name in none api_key rate_limit; do
+for name in none api_key rate_limit redis; do
     f="$TMP/res.auth.$name"
     for col in 1 2 3 4; do sort -g -k$col "$f" | awk -v c=$col '{v[NR]=$c} END {print v[int((NR+1)/2)]}' > "$TMP/med.$col"; done
     printf "| %-11s | %10s | %8s | %8s | %8s |\n" $name "$(cat $TMP/med.1)" "$(cat $TMP/med.2)" "$(cat $TMP/med.3)" "$(cat $TMP/med.4)"
     eval "rps_auth_$name=$(cat $TMP/med.1)"
     eval "cpu_auth_$name=$(cat $TMP/med.4)"
+    eval "p99_auth_$name=$(cat $TMP/med.3)"
 done
 awk -v a="$rps_auth_api_key" -v n="$rps_auth_none" -v ca="$cpu_auth_api_key" -v cn="$cpu_auth_none" \
     'BEGIN { printf "API-key auth: throughput %.1f%% lower, gateway CPU per request %.1f%% higher\n", (1 - a/n) * 100, (ca/cn - 1) * 100 }'
 awk -v a="$rps_auth_rate_limit" -v n="$rps_auth_none" -v ca="$cpu_auth_rate_limit" -v cn="$cpu_auth_none" \
     'BEGIN { printf "rate limiting (memory): throughput %.1f%% lower, gateway CPU per request %.1f%% higher\n", (1 - a/n) * 100, (ca/cn - 1) * 100 }'
+awk -v r="$rps_auth_redis" -v m="$rps_auth_rate_limit" -v pr="$p99_auth_redis" -v pm="$p99_auth_rate_limit" \
+    'BEGIN { printf "rate limiting in Redis: %.2f of the memory-backed throughput, p99 %d us vs %d us\n", r/m, pr, pm }'

@@ -220,13 +220,27 @@ static void one(reply_t *r, eg_keyring_t *kr, const char *id, const char *action
             return;
         }
         if (a) add = (long long)json_integer_value(a);
-        rc = eg_keys_credits(eg_keyring_store(kr), id, add, &balance, err, sizeof(err));
+        eg_redis_target_t rt;
+        rc = eg_keys_credits(eg_keyring_store(kr), eg_keys_credit_redis(r->cfg, &rt), id, add, &balance, err,
+                             sizeof(err));
         if (rc != EG_OK) {
             keys_failure(r, rc, err);
             return;
         }
         json_reply(r, 200, json_pack("{s:s, s:I}", "id", id, "credits", (json_int_t)balance));
         return;
+    } else if (strcmp(action, "plan") == 0) {
+        json_t *p = json_object_get(in, "plan");
+        if (!p || !(json_is_string(p) || json_is_null(p))) {
+            error_reply(r, "validation_error", "plan must be the name of a plan, or null for none", NULL);
+            return;
+        }
+        const char *plan = json_string_value(p);
+        if (plan && !eg_config_plan(r->cfg, plan)) {
+            error_reply(r, "validation_error", "no such plan in the configuration", NULL);
+            return;
+        }
+        rc = eg_keys_set_plan(eg_keyring_store(kr), id, plan, &k, err, sizeof(err));
     } else if (strcmp(action, "rotate") == 0) {
         uint64_t grace = r->cfg->rotation_grace_ms;
         json_t *g = json_object_get(in, "grace");
@@ -237,7 +251,7 @@ static void one(reply_t *r, eg_keyring_t *kr, const char *id, const char *action
         rc = eg_keys_rotate(eg_keyring_store(kr), r->cfg->pepper, r->cfg->pepper_len, id,
                             (long long)(grace / 1000), (long long)time(NULL), secret, &k, err, sizeof(err));
     } else {
-        error_reply(r, "not_found", "Unknown key action (suspend, resume, revoke, rotate, credits).", NULL);
+        error_reply(r, "not_found", "Unknown key action (suspend, resume, revoke, rotate, plan, credits).", NULL);
         return;
     }
     if (rc != EG_OK) {

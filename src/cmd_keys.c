@@ -28,12 +28,16 @@ static void usage(FILE *f)
             "       errgate keys resume  --config FILE ID\n"
             "       errgate keys revoke  --config FILE ID [--reason TEXT]\n"
             "       errgate keys rotate  --config FILE ID [--grace DURATION]\n"
+            "       errgate keys plan    --config FILE ID --plan NAME|none\n"
             "       errgate keys credits --config FILE ID [--add N]\n\n"
             "Manages API keys in the store of the configuration (store: sqlite). create and\n"
             "rotate print the secret once, as JSON with the key's record; only its hash is\n"
             "stored. DATE is 2027-01-31 or 2027-01-31T12:00:00Z (UTC). rotate keeps the old\n"
             "secret valid for --grace (default auth.rotation_grace, 24h). credits shows a\n"
-            "key's credit balance, or tops it up with --add N (negative takes back).\n"
+            "key's credit balance, or tops it up with --add N (negative takes back); with\n"
+            "redis: in the configuration the balance is the one in Redis. plan moves a key\n"
+            "to another plan of the configuration (none: no plan); a running gateway\n"
+            "applies it within store.refresh, without a restart.\n"
             "Exit codes: 0 done, 2 bad arguments, 3 bad configuration or invalid value,\n"
             "4 no such key, 69 the store cannot be opened or written, 70 internal failure.\n");
 }
@@ -93,7 +97,9 @@ static int run(eg_store_t *s, const eg_config_t *cfg, const char *verb, const ch
         char *end = NULL;
         if (a->add && ((add = strtoll(a->add, &end, 10)), !*a->add || *end))
             return eg_cli_fail(EG_EXIT_USAGE, "keys: --add must be an integer");
-        if ((rc = eg_keys_credits(s, id, add, &balance, err, sizeof(err))) != EG_OK) return fail_rc(rc, err);
+        eg_redis_target_t rt;
+        rc = eg_keys_credits(s, eg_keys_credit_redis(cfg, &rt), id, add, &balance, err, sizeof(err));
+        if (rc != EG_OK) return fail_rc(rc, err);
         return print_json(json_pack("{s:s, s:I}", "id", id, "credits", (json_int_t)balance));
     }
     if (strcmp(verb, "create") == 0) {
@@ -110,6 +116,12 @@ static int run(eg_store_t *s, const eg_config_t *cfg, const char *verb, const ch
         rc = eg_keys_set_status(s, id, EG_KEY_ACTIVE, NULL, &k, err, sizeof(err));
     } else if (strcmp(verb, "revoke") == 0) {
         rc = eg_keys_set_status(s, id, EG_KEY_REVOKED, a->reason, &k, err, sizeof(err));
+    } else if (strcmp(verb, "plan") == 0) {
+        if (!a->plan) return eg_cli_fail(EG_EXIT_USAGE, "keys: plan needs --plan NAME (or none)");
+        const char *plan = strcmp(a->plan, "none") == 0 ? NULL : a->plan;
+        if (plan && !eg_config_plan(cfg, plan))
+            return eg_cli_fail(EG_EXIT_INPUT, "keys: no plan named '%s' under plans: in %s", plan, a->config);
+        rc = eg_keys_set_plan(s, id, plan, &k, err, sizeof(err));
     } else { /* rotate */
         uint64_t grace = cfg->rotation_grace_ms;
         if (a->grace && eg_parse_duration_ms(a->grace, &grace) != EG_OK)
@@ -127,7 +139,7 @@ static int run(eg_store_t *s, const eg_config_t *cfg, const char *verb, const ch
 
 int eg_cmd_keys(int argc, char **argv)
 {
-    static const char *const verbs[] = {"create", "list", "show", "suspend", "resume", "revoke", "rotate", "credits", NULL};
+    static const char *const verbs[] = {"create", "list", "show", "suspend", "resume", "revoke", "rotate", "plan", "credits", NULL};
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'}, {"name", required_argument, NULL, 'n'},
         {"scopes", required_argument, NULL, 's'}, {"plan", required_argument, NULL, 'p'},

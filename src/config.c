@@ -687,6 +687,35 @@ static int load_plans(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
     return EG_OK;
 }
 
+static int load_redis(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
+{
+    static const char *const keys[] = {"address", "db", "timeout", "on_failure", "prefix", NULL};
+    int rc;
+    if ((rc = known_keys(c, n, "redis", keys))) return rc;
+    const eg_ynode_t *v = eg_ymap_get(n, "address");
+    if (!v) return ERR(c, n, "redis needs address: host:port");
+    if ((rc = get_hostport(c, v, &cfg->redis))) return rc;
+    if ((v = eg_ymap_get(n, "db")) && (rc = get_int(c, v, 0, 15, &cfg->redis_db))) return rc;
+    if ((v = eg_ymap_get(n, "timeout"))) {
+        if ((rc = get_duration(c, v, &cfg->redis_timeout_ms))) return rc;
+        if (cfg->redis_timeout_ms == 0 || cfg->redis_timeout_ms > 10000)
+            return ERR(c, v, "timeout must be 1ms..10s");
+    }
+    if ((v = eg_ymap_get(n, "on_failure"))) {
+        if (v->kind == EG_Y_SCALAR && strcmp(v->str, "fail_open") == 0) cfg->redis_fail_open = 1;
+        else if (v->kind == EG_Y_SCALAR && strcmp(v->str, "fail_closed") == 0) cfg->redis_fail_open = 0;
+        else return ERR(c, v, "on_failure must be fail_open (serve, log, count) or fail_closed (503)");
+    }
+    if ((v = eg_ymap_get(n, "prefix"))) {
+        free(cfg->redis_prefix);
+        cfg->redis_prefix = NULL;
+        if ((rc = get_str(c, v, &cfg->redis_prefix))) return rc;
+        if (v->len > 64 || strpbrk(v->str, " \r\n")) return ERR(c, v, "prefix must be up to 64 characters without spaces");
+    }
+    cfg->has_redis = 1;
+    return EG_OK;
+}
+
 static int load_rate_limits(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
 {
     static const char *const keys[] = {"headers", "reset", NULL};
@@ -829,7 +858,7 @@ static int load_root(cctx_t *c, const eg_ynode_t *root, eg_config_t *cfg)
 {
     static const char *const keys[] = {"listen", "admin_listen", "workers", "errors", "limits",
                                        "log", "request_id", "upstreams", "routes", "store", "auth",
-                                       "plans", "rate_limits", NULL};
+                                       "plans", "rate_limits", "redis", NULL};
     int rc;
     if (!root) return ERR(c, NULL, "the configuration is empty");
     if ((rc = known_keys(c, root, "the configuration", keys))) return rc;
@@ -851,6 +880,7 @@ static int load_root(cctx_t *c, const eg_ynode_t *root, eg_config_t *cfg)
     if ((v = eg_ymap_get(root, "auth")) && (rc = load_auth(c, v, cfg))) return rc;
     if ((v = eg_ymap_get(root, "plans")) && (rc = load_plans(c, v, cfg))) return rc;
     if ((v = eg_ymap_get(root, "rate_limits")) && (rc = load_rate_limits(c, v, cfg))) return rc;
+    if ((v = eg_ymap_get(root, "redis")) && (rc = load_redis(c, v, cfg))) return rc;
     if (cfg->store_backend == EG_STORE_SQLITE && !cfg->store_path) {
         size_t len = (c->dir ? strlen(c->dir) : 1) + sizeof("/errgate.db");
         if (!(cfg->store_path = malloc(len))) return EG_ENOMEM;
@@ -918,6 +948,11 @@ static eg_config_t *config_new(void)
     }
     cfg->store_backend = EG_STORE_SQLITE;
     cfg->rl_legacy_headers = cfg->rl_ietf_headers = 1;
+    cfg->redis_timeout_ms = 50;
+    if (!(cfg->redis_prefix = strdup("errgate:"))) {
+        eg_config_free(cfg);
+        return NULL;
+    }
     cfg->store_refresh_ms = 1000;
     cfg->store_busy_timeout_ms = 2000;
     cfg->rotation_grace_ms = 24ull * 3600 * 1000;
@@ -965,6 +1000,7 @@ void eg_config_free(eg_config_t *cfg)
     eg_dialects_free(cfg->dialects);
     eg_catalog_free(cfg->catalog);
     free(cfg->store_path);
+    free(cfg->redis_prefix);
     if (cfg->pepper) memset(cfg->pepper, 0, cfg->pepper_len);
     free(cfg->pepper);
     free(cfg->key_header);

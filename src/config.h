@@ -149,6 +149,13 @@ typedef struct {
     eg_jwt_keys_t *jwt_keys;          /* NULL when no jwt section */
     eg_jwt_policy_t jwt;              /* strings owned by the fields below */
     char *jwt_issuer, *jwt_audience, *jwt_scope_claim;
+    /* traffic state shared through Redis (redis.h); has_redis 0 = in memory */
+    int has_redis;
+    eg_hostport_t redis;
+    int redis_db;
+    uint64_t redis_timeout_ms;        /* a decision not back by then is a failure, default 50ms */
+    int redis_fail_open;              /* on failure: serve without limits (1) or 503 (0, default) */
+    char *redis_prefix;               /* key prefix, default "errgate:" */
     /* traffic policy */
     eg_plan_cfg_t *plans;
     size_t nplans;

@@ -71,6 +71,11 @@ struct eg_worker_s {
     time_t ts_sec;     /* second of the cached timestamp */
     char ts[24];       /* RFC 3339 UTC for ts_sec: error timestamps cost no strftime */
     struct eg_apikey_hasher_s *hasher; /* API key hashing for this thread (keyring.h) */
+    struct eg_redis_s *redis;  /* this worker's Redis connection (redis.h), made on first use */
+    char redis_addr[270];
+    atomic_ullong redis_failures; /* decisions Redis did not make (timeouts, errors); read by /ready */
+    atomic_int redis_up;          /* 1 connected, -1 lost or failing, 0 not used yet */
+    uint64_t redis_failure_logged_ms;
     unsigned char rnd[4096];
     size_t rnd_used;
     uint64_t requests;

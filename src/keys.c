@@ -178,6 +178,28 @@ int eg_keys_set_status(eg_store_t *s, const char *id, eg_key_status_t status, co
     return EG_OK;
 }
 
+int eg_keys_set_plan(eg_store_t *s, const char *id, const char *plan, eg_key_t *out, char *err, size_t errlen)
+{
+    int rc;
+    if ((rc = text_ok("plan", plan, 60, err, errlen))) return rc;
+    eg_key_t k;
+    if ((rc = eg_keys_get(s, id, &k, err, errlen))) return rc;
+    char *p = NULL;
+    if (plan && *plan && !(p = strdup(plan))) {
+        eg_key_clear(&k);
+        return EG_ENOMEM;
+    }
+    free(k.plan);
+    k.plan = p;
+    if ((rc = eg_store_key_update(s, &k)) != EG_OK) {
+        snprintf(err, errlen, "%s", rc == EG_ENOENT ? "the key was deleted meanwhile" : eg_store_error(s));
+        eg_key_clear(&k);
+        return rc;
+    }
+    *out = k;
+    return EG_OK;
+}
+
 int eg_keys_rotate(eg_store_t *s, const unsigned char *pepper, size_t pepper_len, const char *id,
                    long long grace_s, long long now, char secret[EG_APIKEY_LEN + 1], eg_key_t *out,
                    char *err, size_t errlen)
@@ -207,13 +229,29 @@ int eg_keys_rotate(eg_store_t *s, const unsigned char *pepper, size_t pepper_len
     return EG_OK;
 }
 
-int eg_keys_credits(eg_store_t *s, const char *id, long long add, long long *balance, char *err, size_t errlen)
+/* The CLI and the admin API wait on Redis at least a second: the
+ * gateway's timeout (50ms by default) is for requests, not for operators. */
+const eg_redis_target_t *eg_keys_credit_redis(const eg_config_t *cfg, eg_redis_target_t *buf)
+{
+    if (!cfg->has_redis) return NULL;
+    *buf = (eg_redis_target_t){cfg->redis.host, cfg->redis.port, cfg->redis_db,
+                               cfg->redis_timeout_ms > 1000 ? cfg->redis_timeout_ms : 1000, cfg->redis_prefix};
+    return buf;
+}
+
+int eg_keys_credits(eg_store_t *s, const eg_redis_target_t *redis, const char *id, long long add,
+                    long long *balance, char *err, size_t errlen)
 {
     eg_key_t k;
     int rc;
     if (add < -1000000000000LL || add > 1000000000000LL) FAIL(EG_EINVAL, "the amount must be within +-10^12");
     if ((rc = eg_keys_get(s, id, &k, err, errlen))) return rc;
     eg_key_clear(&k);
+    if (redis) {
+        rc = eg_redis_sync_credits(redis, id, add, balance, err, errlen);
+        if (rc == -2) FAIL(EG_EINVAL, "the balance is %lld: cannot take %lld", *balance, -add);
+        return rc == 0 ? EG_OK : EG_EIO;
+    }
     long long now = 0;
     if ((rc = eg_store_credits_get(s, id, &now)) != EG_OK) FAIL(EG_EIO, "%s", eg_store_error(s));
     if (now + add < 0) FAIL(EG_EINVAL, "the balance is %lld: cannot take %lld", now, -add);

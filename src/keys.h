@@ -10,6 +10,8 @@
 
 #include <jansson.h>
 
+#include "config.h"
+#include "redis.h"
 #include "store.h"
 
 typedef struct {
@@ -29,6 +31,9 @@ int eg_keys_create(eg_store_t *s, const unsigned char *pepper, size_t pepper_len
 /* suspend (reason required), resume, revoke. */
 int eg_keys_set_status(eg_store_t *s, const char *id, eg_key_status_t status, const char *reason,
                        eg_key_t *out, char *err, size_t errlen);
+/* Moves a key to another plan (NULL or "" = none). A running gateway
+ * applies it within store.refresh. */
+int eg_keys_set_plan(eg_store_t *s, const char *id, const char *plan, eg_key_t *out, char *err, size_t errlen);
 /* A new secret for the same id; the old one stays valid for grace_s seconds. */
 int eg_keys_rotate(eg_store_t *s, const unsigned char *pepper, size_t pepper_len, const char *id,
                    long long grace_s, long long now, char secret[EG_APIKEY_LEN + 1], eg_key_t *out,
@@ -36,8 +41,13 @@ int eg_keys_rotate(eg_store_t *s, const unsigned char *pepper, size_t pepper_len
 int eg_keys_get(eg_store_t *s, const char *id, eg_key_t *out, char *err, size_t errlen);
 
 /* Adds credits to a key's balance (add may be 0: just read it; negative:
- * take some back, never below zero). *balance after. */
-int eg_keys_credits(eg_store_t *s, const char *id, long long add, long long *balance, char *err, size_t errlen);
+ * take some back, never below zero). *balance after. With redis non-NULL
+ * the balance lives in Redis (the gateway's `redis:`), else in the store. */
+/* The Redis holding credits for a configuration, in *buf; NULL when the
+ * configuration keeps them in the store. */
+const eg_redis_target_t *eg_keys_credit_redis(const eg_config_t *cfg, eg_redis_target_t *buf);
+int eg_keys_credits(eg_store_t *s, const eg_redis_target_t *redis, const char *id, long long add,
+                    long long *balance, char *err, size_t errlen);
 
 /* The public view of a record (never the hash). */
 json_t *eg_key_json(const eg_key_t *k);

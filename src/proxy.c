@@ -20,7 +20,10 @@
 
 #include "access.h"
 #include "limiter.h"
+#include "redis.h"
 #include "store.h"
+
+#include <hiredis/hiredis.h>
 #include "errgate/http1.h"
 #include "errgate/reqid.h"
 #include "errgate/units.h"
@@ -78,7 +81,7 @@ typedef struct up_s {
 
 /* C_WAIT: admitted so far, waiting for the store (quotas, credits) off the loop. */
 typedef enum { C_HEAD, C_WAIT, C_PROXY, C_DONE_WRITING, C_CLOSING } cstate_t;
-typedef enum { T_NONE, T_IDLE, T_HEADER, T_BODY, T_WRITE } tmode_t;
+typedef enum { T_NONE, T_IDLE, T_HEADER, T_BODY, T_WRITE, T_STORE } tmode_t;
 
 struct conn_s {
     uv_tcp_t tcp;
@@ -109,6 +112,8 @@ struct conn_s {
     char rl_hdrs[768];  /* rate-limit headers every response of this request carries */
     char slots[2][320]; /* concurrency slots held until the request ends */
     int nslots;
+    int slots_redis;    /* the slots are in Redis, not the memory limiter */
+    void *pending;      /* the store or Redis work this request waits for (C_WAIT) */
     const eg_route_cfg_t *route;
     const eg_dialect_t *dialect;
     unsigned method_bit;
@@ -330,11 +335,18 @@ static void client_timer(conn_t *c, tmode_t mode)
 /* Gives back the request's concurrency slots: on completion, upstream
  * failure, client disconnect and timeout alike, since every one of them
  * ends in log_access. */
+static void redis_release(eg_redis_t *r, const char *prefix, const char *key);
+
 static void release_slots(conn_t *c)
 {
-    eg_limiter_t *l = eg_server_limiter(c->w->srv);
-    for (int i = 0; i < c->nslots; i++) eg_limiter_release(l, c->slots[i]);
+    if (c->slots_redis && c->nslots && c->w->redis && c->gw) {
+        for (int i = 0; i < c->nslots; i++) redis_release(c->w->redis, c->gw->cfg->redis_prefix, c->slots[i]);
+    } else if (!c->slots_redis) {
+        eg_limiter_t *l = eg_server_limiter(c->w->srv);
+        for (int i = 0; i < c->nslots; i++) eg_limiter_release(l, c->slots[i]);
+    }
     c->nslots = 0;
+    c->slots_redis = 0;
 }
 
 static void log_access(conn_t *c)
@@ -438,9 +450,16 @@ static void send_simple_error(conn_t *c, const char *code, const char *message, 
     send_error(c, e, NULL, why);
 }
 
+static void redis_timed_out(conn_t *c);
+
 static void client_timeout(uv_timer_t *t)
 {
     conn_t *c = t->data;
+    if (c->tmode == T_STORE) { /* a Redis decision took too long */
+        c->tmode = T_NONE;
+        if (c->state == C_WAIT && c->pending) redis_timed_out(c);
+        return;
+    }
     /* idle, or a client that stopped reading its response: nothing to answer */
     if (c->tmode == T_IDLE || c->tmode == T_WRITE || c->response_started ||
         (c->state != C_HEAD && c->state != C_PROXY)) {
@@ -675,120 +694,42 @@ static void rate_headers(conn_t *c, const eg_rate_limit_cfg_t *const *lims, cons
     o[at] = '\0';
 }
 
-/* The rate limit and concurrency stage; 0 when the request was refused. */
-static int traffic(conn_t *c)
-{
-    const eg_config_t *cfg = c->gw->cfg;
-    const eg_route_cfg_t *r = c->route;
-    const eg_principal_t *p = &c->access.p;
-    int authed = c->access.authenticated;
-    const eg_plan_cfg_t *plan = authed ? eg_config_plan(cfg, p->plan) : NULL;
-    if (!r->nlimits && !r->concurrency && !(plan && (plan->nlimits || plan->concurrency))) return 1;
-    eg_limiter_t *lim = eg_server_limiter(c->w->srv);
-    enum { MAXL = 16 };
-    char keys[MAXL][320];
-    eg_limit_req_t reqs[MAXL];
-    const eg_rate_limit_cfg_t *which[MAXL];
-    size_t n = 0;
-    for (size_t i = 0; i < r->nlimits && n < MAXL; i++) {
-        const eg_rate_limit_cfg_t *l = &r->limits[i];
-        if (l->by == EG_RL_BY_KEY && !authed) continue; /* anonymous callers: the by-ip limits apply */
-        snprintf(keys[n], sizeof(keys[n]), "R%s#%zu|%s%s", r->path, i,
-                 l->by == EG_RL_BY_KEY ? "k:" : l->by == EG_RL_BY_IP ? "i:" : "-",
-                 l->by == EG_RL_BY_KEY ? p->consumer : l->by == EG_RL_BY_IP ? c->client_ip : "");
-        reqs[n] = (eg_limit_req_t){keys[n], l->gcra, 1};
-        which[n++] = l;
-    }
-    for (size_t i = 0; plan && i < plan->nlimits && n < MAXL; i++) {
-        snprintf(keys[n], sizeof(keys[n]), "P%s#%zu|k:%s", plan->name, i, p->consumer);
-        reqs[n] = (eg_limit_req_t){keys[n], plan->limits[i].gcra, 1};
-        which[n++] = &plan->limits[i];
-    }
-    if (n) {
-        eg_gcra_result_t res[MAXL];
-        size_t rep = 0;
-        int ok = eg_limiter_decide(lim, reqs, n, wall_us(c), res, &rep);
-        if (ok < 0) {
-            send_simple_error(c, "internal_error", NULL, "rate limiter out of memory");
-            return 0;
-        }
-        rate_headers(c, which, res, n, rep);
-        if (!ok) {
-            eg_error_t *e = new_error(c, "rate_limit_exceeded");
-            if (e) {
-                char win[40], reset[32];
-                window_text(which[rep]->gcra.window_ms, win, sizeof(win));
-                time_t rt = wall_s(c) + (time_t)((res[rep].reset_ms + 999) / 1000);
-                struct tm tm;
-                gmtime_r(&rt, &tm);
-                strftime(reset, sizeof(reset), "%Y-%m-%dT%H:%M:%SZ", &tm);
-                eg_error_set_retry_after(e, (long long)((res[rep].retry_after_ms + 999) / 1000));
-                eg_error_set_detail(e, "limit", json_integer(res[rep].limit));
-                eg_error_set_detail(e, "window", json_string(win));
-                eg_error_set_detail(e, "reset_time", json_string(reset));
-                eg_error_set_detail(e, "policy", json_string(which[rep]->name));
-            }
-            send_error(c, e, NULL, which[rep]->name);
-            return 0;
-        }
-    }
-    /* concurrency: the route's, per consumer (or address), and the plan's, per key */
-    struct {
-        uint32_t max;
-        const char *fmt, *a, *b;
-    } conc[2] = {{r->concurrency, "C%s|%s", r->path, authed ? p->consumer : c->client_ip},
-                 {plan ? plan->concurrency : 0, "CP%s|%s", plan ? plan->name : "", p->consumer}};
-    for (int i = 0; i < 2; i++) {
-        if (!conc[i].max) continue;
-        char *slot = c->slots[c->nslots];
-        snprintf(slot, sizeof(c->slots[0]), conc[i].fmt, conc[i].a, conc[i].b);
-        uint32_t active = 0;
-        int got = eg_limiter_acquire(lim, slot, conc[i].max, &active);
-        if (got == 1) {
-            c->nslots++;
-            continue;
-        }
-        release_slots(c);
-        eg_error_t *e = new_error(c, got < 0 ? "internal_error" : "concurrent_limit");
-        if (e && got == 0) {
-            eg_error_setf(e, EG_S_MESSAGE, "Too many requests in flight: at most %u at a time.", conc[i].max);
-            eg_error_set_detail(e, "limit", json_integer(conc[i].max));
-            eg_error_set_detail(e, "active", json_integer(active));
-            eg_error_set_retry_after(e, 1);
-        }
-        send_error(c, e, NULL, "concurrency limit");
-        return 0;
-    }
-    return 1;
-}
+/* ------------------------------------------------------------ traffic policy */
 
-static void admit(conn_t *c);
-
-/* ------------------------------------------------------ quotas and credits */
-
+/* Everything traffic policy asks of one request, gathered once for either
+ * backend: the memory limiter and the store, or one Redis script. */
 typedef struct {
-    uv_work_t work;
-    conn_t *c;
-    eg_store_t *store;
-    eg_charge_t items[3];
-    const eg_quota_cfg_t *quota[3]; /* the quota behind each item, NULL for credits */
-    size_t n;
-    int rc;
+    size_t nrates, nslots, ncharges;
+    char rate_keys[16][320];
+    eg_limit_req_t rates[16];
+    const eg_rate_limit_cfg_t *which[16];
+    char slot_keys[2][320];
+    uint32_t slot_max[2];
+    eg_charge_t charges[3];
+    const eg_quota_cfg_t *quota[3]; /* the quota behind each charge, NULL for credits */
     char subjects[3][400];
     char periods[3][16];
-} charge_t;
+    time_t period_end[3];
+} policy_t;
+
+/* The work a request waits for off the loop (C_WAIT): the store's charge
+ * on the thread pool, or the Redis script. */
+typedef struct {
+    uv_work_t work;
+    conn_t *c;          /* NULL once the request stopped waiting (timeout) */
+    eg_store_t *store;
+    int redis;
+    struct eg_redis_s *r; /* the worker's connection the script went out on */
+    char prefix[72];
+    int rc;
+    policy_t pol;
+} pending_t;
+
+static void admit(conn_t *c);
 
 static const char *subject_of(const conn_t *c)
 {
     return c->access.p.key_id[0] ? c->access.p.key_id : c->access.p.consumer;
-}
-
-static int needs_charge(const conn_t *c)
-{
-    const eg_route_cfg_t *r = c->route;
-    if (!c->access.authenticated) return 0;
-    const eg_plan_cfg_t *plan = eg_config_plan(c->gw->cfg, c->access.p.plan);
-    return r->quota.limit || r->credit_cost || (plan && plan->quota.limit);
 }
 
 /* "2026-11" or "2026-11-25", and the Unix time the period ends. */
@@ -807,17 +748,105 @@ static time_t period_of(eg_period_t p, time_t now, char *out, size_t cap)
     return timegm(&tm);
 }
 
-static void charge_refused(conn_t *c, charge_t *ch)
+static void add_quota(conn_t *c, policy_t *pol, const eg_quota_cfg_t *q, const char *scope, const char *name,
+                      time_t now)
+{
+    size_t i = pol->ncharges++;
+    pol->period_end[i] = period_of(q->period, now, pol->periods[i], sizeof(pol->periods[0]));
+    snprintf(pol->subjects[i], sizeof(pol->subjects[0]), "%s:%s|%s", scope, name, subject_of(c));
+    pol->charges[i] = (eg_charge_t){EG_CHARGE_QUOTA, pol->subjects[i], pol->periods[i], q->limit, 1, 0, 0};
+    pol->quota[i] = q;
+}
+
+/* Gathers the route's and the plan's limits, slots, quotas and credits. */
+static void collect_policy(conn_t *c, policy_t *pol)
+{
+    const eg_route_cfg_t *r = c->route;
+    const eg_principal_t *p = &c->access.p;
+    int authed = c->access.authenticated;
+    const eg_plan_cfg_t *plan = authed ? eg_config_plan(c->gw->cfg, p->plan) : NULL;
+    pol->nrates = pol->nslots = pol->ncharges = 0;
+    for (size_t i = 0; i < r->nlimits && pol->nrates < 16; i++) {
+        const eg_rate_limit_cfg_t *l = &r->limits[i];
+        if (l->by == EG_RL_BY_KEY && !authed) continue; /* anonymous callers: the by-ip limits apply */
+        size_t n = pol->nrates++;
+        snprintf(pol->rate_keys[n], sizeof(pol->rate_keys[0]), "R%s#%zu|%s%s", r->path, i,
+                 l->by == EG_RL_BY_KEY ? "k:" : l->by == EG_RL_BY_IP ? "i:" : "-",
+                 l->by == EG_RL_BY_KEY ? p->consumer : l->by == EG_RL_BY_IP ? c->client_ip : "");
+        pol->rates[n] = (eg_limit_req_t){pol->rate_keys[n], l->gcra, 1};
+        pol->which[n] = l;
+    }
+    for (size_t i = 0; plan && i < plan->nlimits && pol->nrates < 16; i++) {
+        size_t n = pol->nrates++;
+        snprintf(pol->rate_keys[n], sizeof(pol->rate_keys[0]), "P%s#%zu|k:%s", plan->name, i, p->consumer);
+        pol->rates[n] = (eg_limit_req_t){pol->rate_keys[n], plan->limits[i].gcra, 1};
+        pol->which[n] = &plan->limits[i];
+    }
+    /* concurrency: the route's, per consumer (or address), and the plan's, per key */
+    if (r->concurrency) {
+        snprintf(pol->slot_keys[pol->nslots], sizeof(pol->slot_keys[0]), "C%s|%s", r->path,
+                 authed ? p->consumer : c->client_ip);
+        pol->slot_max[pol->nslots++] = r->concurrency;
+    }
+    if (plan && plan->concurrency) {
+        snprintf(pol->slot_keys[pol->nslots], sizeof(pol->slot_keys[0]), "CP%s|%s", plan->name, p->consumer);
+        pol->slot_max[pol->nslots++] = plan->concurrency;
+    }
+    if (!authed) return; /* quotas and credits are per key */
+    time_t now = wall_s(c);
+    if (r->quota.limit) add_quota(c, pol, &r->quota, "q", r->path, now);
+    if (plan && plan->quota.limit) add_quota(c, pol, &plan->quota, "p", plan->name, now);
+    if (r->credit_cost) {
+        size_t i = pol->ncharges++;
+        snprintf(pol->subjects[i], sizeof(pol->subjects[0]), "%s", subject_of(c));
+        pol->charges[i] = (eg_charge_t){EG_CHARGE_CREDITS, pol->subjects[i], NULL, 0, r->credit_cost, 0, 0};
+        pol->quota[i] = NULL;
+    }
+}
+
+static void refuse_rate(conn_t *c, const policy_t *pol, const eg_gcra_result_t *res, size_t rep)
+{
+    const eg_rate_limit_cfg_t *l = pol->which[rep];
+    eg_error_t *e = new_error(c, "rate_limit_exceeded");
+    if (e) {
+        char win[40], reset[32];
+        window_text(l->gcra.window_ms, win, sizeof(win));
+        time_t rt = wall_s(c) + (time_t)((res[rep].reset_ms + 999) / 1000);
+        struct tm tm;
+        gmtime_r(&rt, &tm);
+        strftime(reset, sizeof(reset), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        eg_error_set_retry_after(e, (long long)((res[rep].retry_after_ms + 999) / 1000));
+        eg_error_set_detail(e, "limit", json_integer(res[rep].limit));
+        eg_error_set_detail(e, "window", json_string(win));
+        eg_error_set_detail(e, "reset_time", json_string(reset));
+        eg_error_set_detail(e, "policy", json_string(l->name));
+    }
+    send_error(c, e, NULL, l->name);
+}
+
+static void refuse_slot(conn_t *c, uint32_t max, uint32_t active)
+{
+    eg_error_t *e = new_error(c, "concurrent_limit");
+    if (e) {
+        eg_error_setf(e, EG_S_MESSAGE, "Too many requests in flight: at most %u at a time.", max);
+        eg_error_set_detail(e, "limit", json_integer(max));
+        eg_error_set_detail(e, "active", json_integer(active));
+        eg_error_set_retry_after(e, 1);
+    }
+    send_error(c, e, NULL, "concurrency limit");
+}
+
+static void refuse_charge(conn_t *c, const policy_t *pol)
 {
     size_t i = 0;
-    while (i < ch->n && ch->items[i].ok) i++;
-    if (i == ch->n) i = 0;
-    const eg_charge_t *it = &ch->items[i];
+    while (i < pol->ncharges && pol->charges[i].ok) i++;
+    if (i == pol->ncharges) i = 0;
+    const eg_charge_t *it = &pol->charges[i];
     eg_error_t *e;
     if (it->kind == EG_CHARGE_QUOTA) {
-        const eg_quota_cfg_t *q = ch->quota[i];
-        char period[16], reset[32];
-        time_t now = wall_s(c), end = period_of(q->period, now, period, sizeof(period));
+        const eg_quota_cfg_t *q = pol->quota[i];
+        char reset[32];
+        time_t end = pol->period_end[i];
         struct tm tm;
         gmtime_r(&end, &tm);
         strftime(reset, sizeof(reset), "%Y-%m-%dT%H:%M:%SZ", &tm);
@@ -827,7 +856,7 @@ static void charge_refused(conn_t *c, charge_t *ch)
             eg_error_set_detail(e, "quota_period", json_string(q->period == EG_PERIOD_DAY ? "day" : "month"));
             eg_error_set_detail(e, "reset_date", json_string(reset));
             if (q->upgrade_url) eg_error_set_detail(e, "upgrade_url", json_string(q->upgrade_url));
-            eg_error_set_retry_after(e, (long long)(end - now));
+            eg_error_set_retry_after(e, (long long)(end - wall_s(c)));
         }
         send_error(c, e, NULL, "quota exhausted");
     } else {
@@ -840,103 +869,406 @@ static void charge_refused(conn_t *c, charge_t *ch)
     }
 }
 
-/* The store answered: refuse, fail, or go on to the upstream. */
-static void charge_finish(conn_t *c, charge_t *ch, int async)
+static void unavailable(conn_t *c, const char *why)
 {
-    c->state = C_HEAD; /* out of C_WAIT: an error answer or admit() sets what follows */
-    if (ch->rc == 1) {
-        admit(c);
-        if (async && c->state == C_PROXY && c->up) forward_body(c);
-        if (async) client_reading(c, 1);
-    } else if (ch->rc == 0) {
-        charge_refused(c, ch);
+    eg_error_t *e = new_error(c, "service_unavailable");
+    if (e) {
+        eg_error_set(e, EG_S_MESSAGE, "Usage accounting is temporarily unavailable.");
+        eg_error_set_retry_after(e, 1);
+    }
+    send_error(c, e, NULL, why);
+}
+
+/* Leaves C_WAIT: the answer, or the upstream. */
+static void resume(conn_t *c, int ok, int async)
+{
+    c->state = C_HEAD; /* an error answer or admit() sets what follows */
+    if (!ok) return;
+    admit(c);
+    if (async && c->state == C_PROXY && c->up) forward_body(c);
+    if (async) client_reading(c, 1);
+}
+
+/* Waits off the loop; the connection stays alive until the work returns. */
+static void wait_for(conn_t *c, pending_t *pd, uint64_t timeout_ms)
+{
+    c->state = C_WAIT;
+    c->pending = pd;
+    c->holds++;
+    client_reading(c, 0); /* nothing to read until we know: the body waits in the socket */
+    if (timeout_ms) {
+        c->tmode = T_STORE;
+        uv_timer_start(&c->timer, client_timeout, timeout_ms, 0);
     } else {
-        eg_error_t *e = new_error(c, "service_unavailable");
-        if (e) {
-            eg_error_set(e, EG_S_MESSAGE, "Usage accounting is temporarily unavailable.");
-            eg_error_set_retry_after(e, 1);
-        }
-        send_error(c, e, NULL, "store failed charging quota or credits");
+        client_timer(c, T_NONE);
     }
 }
 
-static void charge_work(uv_work_t *w)
+/* The work returned. 1 when the connection should go on with pd. */
+static int wait_over(pending_t *pd)
 {
-    charge_t *ch = w->data;
-    ch->rc = eg_store_charge(ch->store, ch->items, ch->n);
-}
-
-static void charge_done(uv_work_t *w, int status)
-{
-    charge_t *ch = w->data;
-    conn_t *c = ch->c;
+    conn_t *c = pd->c;
+    if (!c) return 0; /* timed out earlier and already answered */
     c->holds--;
-    if (c->state == C_CLOSING) { /* the client left while the store worked */
+    c->pending = NULL;
+    if (c->state == C_CLOSING) { /* the client left meanwhile */
         if (c->closes == 0) {
             free(c->buf);
             free(c->hdrs);
             free(c);
         }
-    } else {
-        if (status != 0) ch->rc = EG_EIO;
-        charge_finish(c, ch, 1);
+        return 0;
     }
-    free(ch);
+    if (c->tmode == T_STORE) client_timer(c, T_NONE);
+    return 1;
+}
+
+/* ---- memory limiter + store */
+
+static int memory_rates_and_slots(conn_t *c, policy_t *pol)
+{
+    eg_limiter_t *lim = eg_server_limiter(c->w->srv);
+    if (pol->nrates) {
+        eg_gcra_result_t res[16];
+        size_t rep = 0;
+        int ok = eg_limiter_decide(lim, pol->rates, pol->nrates, wall_us(c), res, &rep);
+        if (ok < 0) {
+            send_simple_error(c, "internal_error", NULL, "rate limiter out of memory");
+            return 0;
+        }
+        rate_headers(c, pol->which, res, pol->nrates, rep);
+        if (!ok) {
+            refuse_rate(c, pol, res, rep);
+            return 0;
+        }
+    }
+    for (size_t i = 0; i < pol->nslots; i++) {
+        uint32_t active = 0;
+        int got = eg_limiter_acquire(lim, pol->slot_keys[i], pol->slot_max[i], &active);
+        if (got == 1) {
+            snprintf(c->slots[c->nslots++], sizeof(c->slots[0]), "%s", pol->slot_keys[i]);
+            continue;
+        }
+        release_slots(c);
+        if (got < 0) send_simple_error(c, "internal_error", NULL, "rate limiter out of memory");
+        else refuse_slot(c, pol->slot_max[i], active);
+        return 0;
+    }
+    return 1;
+}
+
+static void charge_work(uv_work_t *w)
+{
+    pending_t *pd = w->data;
+    pd->rc = eg_store_charge(pd->store, pd->pol.charges, pd->pol.ncharges);
+}
+
+static void charge_answer(conn_t *c, pending_t *pd, int async)
+{
+    if (pd->rc == 1) resume(c, 1, async);
+    else if (pd->rc == 0) {
+        resume(c, 0, async);
+        refuse_charge(c, &pd->pol);
+    } else {
+        resume(c, 0, async);
+        unavailable(c, "store failed charging quota or credits");
+    }
+}
+
+static void charge_done(uv_work_t *w, int status)
+{
+    pending_t *pd = w->data;
+    if (wait_over(pd)) {
+        if (status != 0) pd->rc = EG_EIO;
+        charge_answer(pd->c, pd, 1);
+    }
+    free(pd);
 }
 
 /* Counts the request against its quotas and takes its credits, all or
  * nothing. The memory store answers at once; sqlite may wait for disk or
- * another writer, so it runs on libuv's thread pool and the request waits
- * (C_WAIT) without holding up the loop. */
-static void charge_start(conn_t *c)
+ * another writer, so it runs on libuv's thread pool while the request
+ * waits (C_WAIT) without holding up the loop. Takes pd. */
+static void charge_start(conn_t *c, pending_t *pd)
 {
-    const eg_route_cfg_t *r = c->route;
-    const eg_plan_cfg_t *plan = eg_config_plan(c->gw->cfg, c->access.p.plan);
     eg_store_t *store = eg_server_store(c->w->srv);
-    charge_t *ch = calloc(1, sizeof(*ch));
-    if (!ch || !store) {
-        free(ch);
-        send_simple_error(c, "service_unavailable", "Usage accounting is not available.", "no store");
+    if (!store) {
+        free(pd);
+        unavailable(c, "no store for quotas and credits");
         return;
     }
-    ch->c = c;
-    ch->store = store;
-    const char *who = subject_of(c);
-    time_t now = wall_s(c);
-    if (r->quota.limit) {
-        period_of(r->quota.period, now, ch->periods[ch->n], sizeof(ch->periods[0]));
-        snprintf(ch->subjects[ch->n], sizeof(ch->subjects[0]), "q:%s|%s", r->path, who);
-        ch->items[ch->n] = (eg_charge_t){EG_CHARGE_QUOTA, ch->subjects[ch->n], ch->periods[ch->n], r->quota.limit, 1, 0, 0};
-        ch->quota[ch->n++] = &r->quota;
-    }
-    if (plan && plan->quota.limit) {
-        period_of(plan->quota.period, now, ch->periods[ch->n], sizeof(ch->periods[0]));
-        snprintf(ch->subjects[ch->n], sizeof(ch->subjects[0]), "p:%s|%s", plan->name, who);
-        ch->items[ch->n] = (eg_charge_t){EG_CHARGE_QUOTA, ch->subjects[ch->n], ch->periods[ch->n], plan->quota.limit, 1, 0, 0};
-        ch->quota[ch->n++] = &plan->quota;
-    }
-    if (r->credit_cost) {
-        snprintf(ch->subjects[ch->n], sizeof(ch->subjects[0]), "%s", who);
-        ch->items[ch->n] = (eg_charge_t){EG_CHARGE_CREDITS, ch->subjects[ch->n], NULL, 0, r->credit_cost, 0, 0};
-        ch->quota[ch->n++] = NULL;
-    }
+    pd->store = store;
     if (strcmp(eg_store_backend_name(store), "memory") == 0) {
-        ch->rc = eg_store_charge(store, ch->items, ch->n);
-        charge_finish(c, ch, 0);
-        free(ch);
+        pd->rc = eg_store_charge(store, pd->pol.charges, pd->pol.ncharges);
+        charge_answer(c, pd, 0);
+        free(pd);
         return;
     }
-    ch->work.data = ch;
-    c->state = C_WAIT;
-    client_timer(c, T_NONE);
-    client_reading(c, 0); /* nothing to read until we know: the body waits in the socket */
-    c->holds++;
-    if (uv_queue_work(&c->w->loop, &ch->work, charge_work, charge_done) != 0) {
-        c->holds--;
-        c->state = C_HEAD;
-        free(ch);
+    pd->c = c;
+    pd->work.data = pd;
+    wait_for(c, pd, 0); /* bounded by the store's busy timeout */
+    if (uv_queue_work(&c->w->loop, &pd->work, charge_work, charge_done) != 0) {
+        wait_over(pd);
+        free(pd);
+        resume(c, 0, 0);
         send_simple_error(c, "internal_error", NULL, "cannot queue store work");
     }
+}
+
+/* ---- Redis: one script decides everything, atomically */
+
+/* KEYS: rate buckets, slot counters, quota/credit counters.
+ * ARGV: now_us, nrates, nslots, ncharges, slot_ttl_ms; then per rate:
+ * interval_us, burst, cost; per slot: max; per charge: kind (q|c), limit,
+ * cost, expire_at_ms. Returns ok, then per rate allowed, remaining,
+ * reset_ms, retry_ms; per slot allowed, active; per charge ok, value. */
+static const char admit_lua[] =
+    "local now=tonumber(ARGV[1]) local nr=tonumber(ARGV[2]) local ns=tonumber(ARGV[3])\n"
+    "local nc=tonumber(ARGV[4]) local ttl=tonumber(ARGV[5]) local a=6 local out={0} local ok=1\n"
+    "local tat={} local cnt={}\n"
+    "for i=1,nr do\n"
+    "  local iv=tonumber(ARGV[a]) local burst=tonumber(ARGV[a+1]) local cost=tonumber(ARGV[a+2]) a=a+3\n"
+    "  local t=tonumber(redis.call('GET',KEYS[i]) or '0') if t<now then t=now end\n"
+    "  local nxt=t+iv*cost local tol=iv*burst\n"
+    "  if nxt-now>tol then ok=0 tat[i]=false\n"
+    "    out[#out+1]=0 out[#out+1]=0 out[#out+1]=math.ceil((t-now)/1000) out[#out+1]=math.ceil((nxt-now-tol)/1000)\n"
+    "  else local left=math.floor((tol-(nxt-now))/iv) if left>burst then left=burst end tat[i]=nxt\n"
+    "    out[#out+1]=1 out[#out+1]=left out[#out+1]=math.ceil((nxt-now)/1000) out[#out+1]=0 end\n"
+    "end\n"
+    "for i=1,ns do\n"
+    "  local k=KEYS[nr+i] local max=tonumber(ARGV[a]) a=a+1\n"
+    "  local cur=tonumber(redis.call('GET',k) or '0')\n"
+    "  if cur>=max then ok=0 out[#out+1]=0 out[#out+1]=cur else out[#out+1]=1 out[#out+1]=cur+1 end\n"
+    "end\n"
+    "for i=1,nc do\n"
+    "  local k=KEYS[nr+ns+i] local kind=ARGV[a] local lim=tonumber(ARGV[a+1]) local cost=tonumber(ARGV[a+2])\n"
+    "  local exp=tonumber(ARGV[a+3]) a=a+4 cnt[i]={kind,cost,exp}\n"
+    "  local v=tonumber(redis.call('GET',k) or '0') local fits\n"
+    "  if kind=='q' then fits=(v+cost<=lim) else fits=(v>=cost) end\n"
+    "  if fits then out[#out+1]=1 else out[#out+1]=0 ok=0 end out[#out+1]=v\n"
+    "end\n"
+    "if ok==1 then\n"
+    "  for i=1,nr do redis.call('SET',KEYS[i],tat[i],'PX',math.ceil((tat[i]-now)/1000)+1000) end\n"
+    "  for i=1,ns do redis.call('INCR',KEYS[nr+i]) redis.call('PEXPIRE',KEYS[nr+i],ttl) end\n"
+    "  for i=1,nc do local k=KEYS[nr+ns+i] local c=cnt[i]\n"
+    "    if c[1]=='q' then redis.call('INCRBY',k,c[2]) redis.call('PEXPIREAT',k,c[3]) else redis.call('DECRBY',k,c[2]) end end\n"
+    "end\n"
+    "out[1]=ok return out\n";
+
+static void redis_state(void *arg, int up)
+{
+    eg_worker_t *w = arg;
+    atomic_store(&w->redis_up, up ? 1 : -1);
+}
+
+static eg_redis_t *worker_redis(conn_t *c)
+{
+    const eg_config_t *cfg = c->gw->cfg;
+    eg_worker_t *w = c->w;
+    if (w->redis && strcmp(w->redis_addr, cfg->redis.addr) != 0) { /* a reload moved it */
+        eg_redis_free(w->redis);
+        w->redis = NULL;
+    }
+    if (!w->redis) {
+        if (eg_redis_new(&w->loop, cfg->redis.host, cfg->redis.port, cfg->redis_db, redis_state, w,
+                         &w->redis) != 0) return NULL;
+        snprintf(w->redis_addr, sizeof(w->redis_addr), "%s", cfg->redis.addr);
+    }
+    return w->redis;
+}
+
+/* Redis did not answer in time or at all: the configured policy. */
+static void redis_failed(conn_t *c, int async)
+{
+    const eg_config_t *cfg = c->gw->cfg;
+    eg_worker_t *w = c->w;
+    atomic_fetch_add(&w->redis_failures, 1);
+    atomic_store(&w->redis_up, -1);
+    uint64_t now = uv_now(&w->loop);
+    if (now - w->redis_failure_logged_ms >= 1000) { /* a line a second, not one per request */
+        w->redis_failure_logged_ms = now;
+        log_error(c, cfg->redis_fail_open ? "fail_open" : "fail_closed", 0, "redis unavailable");
+    }
+    if (cfg->redis_fail_open) {
+        c->rl_hdrs[0] = '\0';
+        resume(c, 1, async);
+    } else {
+        resume(c, 0, async);
+        eg_error_t *e = new_error(c, "service_unavailable");
+        if (e) {
+            eg_error_set(e, EG_S_MESSAGE, "Rate limiting is temporarily unavailable.");
+            eg_error_set_retry_after(e, 1);
+        }
+        send_error(c, e, NULL, "redis unavailable (fail_closed)");
+    }
+}
+
+static void redis_release(eg_redis_t *r, const char *prefix, const char *key)
+{
+    char k[400];
+    int n = snprintf(k, sizeof(k), "%sc:%s", prefix, key);
+    const char *argv[] = {"DECR", k};
+    size_t lens[] = {4, (size_t)n};
+    eg_redis_fire(r, 2, argv, lens);
+}
+
+static void redis_done(void *arg, void *reply)
+{
+    pending_t *pd = arg;
+    redisReply *rep = reply;
+    policy_t *pol = &pd->pol;
+    size_t want = 1 + 4 * pol->nrates + 2 * pol->nslots + 2 * pol->ncharges;
+    int valid = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == want;
+    for (size_t i = 0; valid && i < want; i++) valid = rep->element[i]->type == REDIS_REPLY_INTEGER;
+    int ok = valid && rep->element[0]->integer == 1;
+    conn_t *c = pd->c;
+    if (!wait_over(pd)) {
+        /* nobody waits any more (a timeout answered, or the client left):
+         * give back the slots the script took */
+        for (size_t i = 0; ok && i < pol->nslots; i++) redis_release(pd->r, pd->prefix, pol->slot_keys[i]);
+        free(pd);
+        return;
+    }
+    if (!valid) {
+        redis_failed(c, 1);
+        free(pd);
+        return;
+    }
+    atomic_store(&c->w->redis_up, 1);
+    size_t at = 1;
+    eg_gcra_result_t res[16];
+    size_t rep_i = 0;
+    for (size_t i = 0; i < pol->nrates; i++, at += 4) {
+        res[i].allowed = (int)rep->element[at]->integer;
+        res[i].limit = pol->rates[i].gcra.limit;
+        res[i].remaining = (uint32_t)rep->element[at + 1]->integer;
+        res[i].reset_ms = (uint64_t)rep->element[at + 2]->integer;
+        res[i].retry_after_ms = (uint64_t)rep->element[at + 3]->integer;
+        if (i && eg_gcra_more_restrictive(&res[rep_i], &res[i])) rep_i = i;
+    }
+    if (pol->nrates) rate_headers(c, pol->which, res, pol->nrates, rep_i);
+    uint32_t slot_ok[2] = {1, 1}, slot_active[2] = {0, 0};
+    for (size_t i = 0; i < pol->nslots; i++, at += 2) {
+        slot_ok[i] = (uint32_t)rep->element[at]->integer;
+        slot_active[i] = (uint32_t)rep->element[at + 1]->integer;
+    }
+    for (size_t i = 0; i < pol->ncharges; i++, at += 2) {
+        pol->charges[i].ok = (int)rep->element[at]->integer;
+        pol->charges[i].value = rep->element[at + 1]->integer;
+    }
+    if (ok) {
+        for (size_t i = 0; i < pol->nslots; i++)
+            snprintf(c->slots[c->nslots++], sizeof(c->slots[0]), "%s", pol->slot_keys[i]);
+        c->slots_redis = 1;
+        resume(c, 1, 1);
+    } else if (pol->nrates && !res[rep_i].allowed) {
+        resume(c, 0, 1);
+        refuse_rate(c, pol, res, rep_i);
+    } else if (pol->nslots && (!slot_ok[0] || !slot_ok[1])) {
+        size_t i = slot_ok[0] ? 1 : 0;
+        resume(c, 0, 1);
+        refuse_slot(c, pol->slot_max[i], slot_active[i]);
+    } else {
+        resume(c, 0, 1);
+        refuse_charge(c, pol);
+    }
+    free(pd);
+}
+
+/* One EVALSHA with every key the request touches. Takes pd. */
+static void redis_start(conn_t *c, pending_t *pd)
+{
+    const eg_config_t *cfg = c->gw->cfg;
+    policy_t *pol = &pd->pol;
+    eg_redis_t *r = worker_redis(c);
+    enum { MAXA = 5 + 16 * 4 + 2 * 2 + 3 * 5 + 4 };
+    char buf[MAXA][420];
+    const char *args[MAXA];
+    size_t lens[MAXA], n = 0;
+#define ARG(...) (lens[n] = (size_t)snprintf(buf[n], sizeof(buf[0]), __VA_ARGS__), args[n] = buf[n], n++)
+    for (size_t i = 0; i < pol->nrates; i++) ARG("%sr:%s", cfg->redis_prefix, pol->rate_keys[i]);
+    for (size_t i = 0; i < pol->nslots; i++) ARG("%sc:%s", cfg->redis_prefix, pol->slot_keys[i]);
+    for (size_t i = 0; i < pol->ncharges; i++) {
+        if (pol->charges[i].kind == EG_CHARGE_QUOTA)
+            ARG("%sq:%s:%s", cfg->redis_prefix, pol->charges[i].subject, pol->charges[i].period);
+        else ARG("%scr:%s", cfg->redis_prefix, pol->charges[i].subject);
+    }
+    int nkeys = (int)n;
+    ARG("%llu", (unsigned long long)wall_us(c));
+    ARG("%zu", pol->nrates);
+    ARG("%zu", pol->nslots);
+    ARG("%zu", pol->ncharges);
+    ARG("%d", 600000); /* a slot held by a gateway that died expires after 10 minutes */
+    for (size_t i = 0; i < pol->nrates; i++) {
+        ARG("%llu", (unsigned long long)pol->rates[i].gcra.interval_us);
+        ARG("%u", pol->rates[i].gcra.burst);
+        ARG("%u", pol->rates[i].cost);
+    }
+    for (size_t i = 0; i < pol->nslots; i++) ARG("%u", pol->slot_max[i]);
+    for (size_t i = 0; i < pol->ncharges; i++) {
+        const eg_charge_t *ch = &pol->charges[i];
+        ARG("%s", ch->kind == EG_CHARGE_QUOTA ? "q" : "c");
+        ARG("%lld", ch->limit);
+        ARG("%lld", ch->cost);
+        ARG("%lld", ((long long)pol->period_end[i] + 86400) * 1000); /* kept a day past the period */
+    }
+#undef ARG
+    pd->c = c;
+    pd->redis = 1;
+    pd->r = r;
+    snprintf(pd->prefix, sizeof(pd->prefix), "%s", cfg->redis_prefix);
+    wait_for(c, pd, cfg->redis_timeout_ms);
+    if (!r) {
+        redis_done(pd, NULL);
+        return;
+    }
+    eg_redis_eval(r, admit_lua, nkeys, (int)n, args, lens, redis_done, pd);
+}
+
+/* A Redis decision outlived its timeout: answer now by the failure
+ * policy; the late reply, if any, finds the request gone. */
+static void redis_timed_out(conn_t *c)
+{
+    pending_t *pd = c->pending;
+    c->holds--;
+    c->pending = NULL;
+    pd->c = NULL; /* freed by redis_done when the reply (or the disconnect) comes */
+    redis_failed(c, 1);
+}
+
+/* The traffic stages: rate limits, concurrency, quotas and credits. 1 when
+ * the request may go on now; 0 when it was answered or waits off the loop. */
+static int traffic(conn_t *c)
+{
+    const eg_route_cfg_t *r = c->route;
+    const eg_plan_cfg_t *plan = c->access.authenticated ? eg_config_plan(c->gw->cfg, c->access.p.plan) : NULL;
+    if (!r->nlimits && !r->concurrency && !r->quota.limit && !r->credit_cost &&
+        !(plan && (plan->nlimits || plan->concurrency || plan->quota.limit)))
+        return 1;
+    pending_t *pd = calloc(1, sizeof(*pd));
+    if (!pd) {
+        send_simple_error(c, "internal_error", NULL, "out of memory");
+        return 0;
+    }
+    collect_policy(c, &pd->pol);
+    if (!pd->pol.nrates && !pd->pol.nslots && !pd->pol.ncharges) {
+        free(pd);
+        return 1;
+    }
+    if (c->gw->cfg->has_redis) {
+        redis_start(c, pd);
+        return 0;
+    }
+    if (!memory_rates_and_slots(c, &pd->pol)) {
+        free(pd);
+        return 0;
+    }
+    if (!pd->pol.ncharges) {
+        free(pd);
+        return 1;
+    }
+    charge_start(c, pd);
+    return 0;
 }
 
 /* Everything between a complete head and the first byte to the upstream. */
@@ -1030,10 +1362,6 @@ static void handle_request(conn_t *c)
     }
     if ((c->route->auth != EG_AUTHN_NONE || c->route->nallow_ips) && !authorize(c)) return;
     if (!traffic(c)) return;
-    if (needs_charge(c)) {
-        charge_start(c);
-        return;
-    }
     admit(c);
 }
 

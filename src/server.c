@@ -29,6 +29,7 @@
 #include "gateway.h"
 #include "keyring.h"
 #include "limiter.h"
+#include "redis.h"
 
 struct eg_server_s {
     pthread_mutex_t lock;
@@ -261,6 +262,10 @@ static void worker_main(void *arg)
     uv_prepare_start(&prep, worker_prepare);
     uv_unref((uv_handle_t *)&prep);
     uv_run(&w->loop, UV_RUN_DEFAULT);
+    /* Redis first: hiredis closes its own poll handle (closing it twice
+     * aborts libuv); requests still waiting on it get their failure answer */
+    eg_redis_free(w->redis);
+    w->redis = NULL;
     /* close what is left (connections cut by the drain timeout) */
     uv_walk(&w->loop, walk_close, NULL);
     uv_run(&w->loop, UV_RUN_DEFAULT);
@@ -369,9 +374,24 @@ static char *ready_body(eg_server_t *srv, int *ready)
     }
     json_t *doc = json_pack("{s:s, s:o}", "status", *ready ? "ready" : "not_ready", "upstreams", ups);
     if (store) json_object_set_new(doc, "store", store);
-    if (srv->limiter)
-        json_object_set_new(doc, "traffic", json_pack("{s:I}", "active_slots",
-                                                      (json_int_t)eg_limiter_active_total(srv->limiter)));
+    if (srv->limiter) {
+        json_t *tr = json_pack("{s:I}", "active_slots", (json_int_t)eg_limiter_active_total(srv->limiter));
+        if (gw->cfg->has_redis) {
+            uint64_t failures = 0;
+            int up = 0, down = 0;
+            for (int i = 0; i < srv->nworkers; i++) {
+                failures += atomic_load(&srv->workers[i].redis_failures);
+                int st = atomic_load(&srv->workers[i].redis_up);
+                up |= st > 0;
+                down |= st < 0;
+            }
+            /* connections are made on first use: "idle" until a request needed one */
+            const char *state = down ? "down" : up ? "up" : "idle";
+            json_object_set_new(tr, "redis", json_pack("{s:s, s:s, s:I}", "address", gw->cfg->redis.addr, "state",
+                                                       state, "failures", (json_int_t)failures));
+        }
+        json_object_set_new(doc, "traffic", tr);
+    }
     char *s = json_dumps(doc, JSON_PRESERVE_ORDER | JSON_COMPACT);
     json_decref(doc);
     eg_gw_unref(gw);

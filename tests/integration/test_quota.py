@@ -210,3 +210,24 @@ def test_bad_clock_offset_is_refused(tmp_path):
     out = subprocess.run([BIN, "serve", "--config", str(p)], capture_output=True, text=True,
                          env={**os.environ, "ERRGATE_CLOCK_OFFSET": "soon"})
     assert out.returncode == 2 and "ERRGATE_CLOCK_OFFSET" in out.stderr
+
+
+def test_cli_moves_a_key_to_another_plan_live(qgw):
+    kid, k = new_key(qgw)
+    assert [get(qgw, "/v1/x", k).status for _ in range(7)] == [200] * 7  # no plan: no quota
+    out = subprocess.run([BIN, "keys", "plan", "--config", qgw.path, kid, "--plan", "starter"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["key"]["plan"] == "starter"
+    deadline = time.time() + 5  # the gateway picks it up within store.refresh (1s)
+    while get(qgw, "/v1/x", k).status == 200:
+        assert time.time() < deadline, "the new plan was never applied"
+        time.sleep(0.2)
+    r = get(qgw, "/v1/x", k)
+    assert r.status == 429 and r.json()["details"]["quota_limit"] == 6
+    out = subprocess.run([BIN, "keys", "plan", "--config", qgw.path, kid, "--plan", "gold"], capture_output=True, text=True)
+    assert out.returncode == 3 and "gold" in out.stderr
+    out = subprocess.run([BIN, "keys", "plan", "--config", qgw.path, kid], capture_output=True, text=True)
+    assert out.returncode == 2
+    out = subprocess.run([BIN, "keys", "plan", "--config", qgw.path, kid, "--plan", "none"], capture_output=True, text=True)
+    assert out.returncode == 0 and json.loads(out.stdout)["key"]["plan"] is None

@@ -170,6 +170,28 @@ def test_plan_limits_and_plan_concurrency(tgw):
     assert get(tgw, "/v1/x", k2).status == 200
 
 
+def test_changing_a_keys_plan_takes_effect_without_a_restart(tgw, tmp_path):
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    r = request(tgw.admin_port, "POST", "/keys", body=b'{"name": "mover", "plan": "free"}', headers=admin)
+    kid, k = r.json()["key"]["id"], r.json()["secret"]
+    assert [get(tgw, "/v1/x", k).status for _ in range(4)] == [200, 200, 200, 429]
+    r = request(tgw.admin_port, "POST", f"/keys/{kid}/plan", body=b'{"plan": "pro"}', headers=admin)
+    assert r.status == 200 and r.json()["key"]["plan"] == "pro"
+    r = get(tgw, "/v1/x", k)
+    assert r.status == 200 and r.header("X-RateLimit-Limit") == "1000"
+    # back to free: its bucket is still spent; then no plan at all
+    request(tgw.admin_port, "POST", f"/keys/{kid}/plan", body=b'{"plan": "free"}', headers=admin)
+    assert get(tgw, "/v1/x", k).status == 429
+    r = request(tgw.admin_port, "POST", f"/keys/{kid}/plan", body=b'{"plan": null}', headers=admin)
+    assert r.status == 200 and r.json()["key"]["plan"] is None
+    r = get(tgw, "/v1/x", k)
+    assert r.status == 200 and r.header("X-RateLimit-Limit") is None
+    # a plan the configuration does not define, or a wrong type, is refused
+    for body in (b'{"plan": "platinum"}', b'{"plan": 3}', b'{}'):
+        r = request(tgw.admin_port, "POST", f"/keys/{kid}/plan", body=body, headers=admin)
+        assert r.status == 400 and r.json()["error"] == "validation_error"
+
+
 def test_concurrency_limit_and_release(tgw):
     done = []
 

@@ -1,0 +1,65 @@
+/* redis.h - shared traffic state in Redis, from the worker loops.
+ *
+ * With `redis:` configured, rate limits, concurrency slots, quotas and
+ * credits live in Redis so that several gateway processes enforce one
+ * limit. Each decision is one Lua script run (atomic in Redis: two nodes
+ * can never both take the last request). Each worker has its own
+ * non-blocking connection (hiredis async on the worker's libuv loop); a
+ * request waits for the reply without holding up the loop, bounded by the
+ * configured timeout. A lost connection is re-established by itself,
+ * trying once a second. What happens to requests while Redis is
+ * slow or down (serve unlimited, or refuse with 503) is the caller's
+ * policy: this module reports failure, never blocks, never crashes.
+ */
+#ifndef EG_REDIS_H
+#define EG_REDIS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+typedef struct eg_redis_s eg_redis_t;
+
+/* reply is a hiredis redisReply*, or NULL when the call failed (no
+ * connection, a lost connection, an error reply is passed as is). */
+typedef void (*eg_redis_cb)(void *arg, void *reply);
+
+/* Told when the connection comes up (1) or is lost or refused (0), so the
+ * owner can report readiness. */
+typedef void (*eg_redis_state_cb)(void *arg, int up);
+
+int eg_redis_new(uv_loop_t *loop, const char *host, int port, int db, eg_redis_state_cb on_state, void *arg,
+                 eg_redis_t **out);
+/* Closes the connection; pending callbacks are called with NULL. The memory
+ * is released by the loop's next run (a timer handle closes). */
+void eg_redis_free(eg_redis_t *r);
+
+/* Runs a Lua script (EVALSHA, falling back to EVAL the first time a server
+ * does not know it). cb is called exactly once, perhaps before this
+ * returns (no connection). Returns 0, or -1 when cb was already called. */
+int eg_redis_eval(eg_redis_t *r, const char *script, int nkeys, int nargs, const char *const *args,
+                  const size_t *lens, eg_redis_cb cb, void *arg);
+
+/* A command whose answer nobody waits for (releasing slots). */
+void eg_redis_fire(eg_redis_t *r, int argc, const char *const *argv, const size_t *lens);
+
+/* 1 when connected. */
+int eg_redis_connected(const eg_redis_t *r);
+
+/* Where the shared state lives, for the blocking helper below. */
+typedef struct {
+    const char *host;
+    int port, db;
+    uint64_t timeout_ms;
+    const char *prefix; /* "errgate:" */
+} eg_redis_target_t;
+
+/* Blocking, for the CLI and the admin API (not the workers): adds `add`
+ * (may be 0 or negative) to a key's credit balance in Redis, atomically and
+ * never below zero. Returns 0 with *balance after; -2 when the balance
+ * cannot cover a negative add (*balance is the balance, nothing changed);
+ * -1 with err when Redis failed. */
+int eg_redis_sync_credits(const eg_redis_target_t *t, const char *key_id, long long add, long long *balance,
+                          char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,270 @@
+"""Redis backend (issue 5): several gateway processes on one Redis enforce one
+limit exactly; Redis killed mid-run in fail_open and fail_closed; the gateway
+reconnects by itself; concurrency slots held in Redis are released. Each test
+starts its own redis-server on a free port."""
+import json
+import shutil
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import BIN, Gateway, free_port, request, wait_port
+
+ADMIN_TOKEN = "admin-token-for-the-redis-tests-0123"
+REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
+
+pytestmark = pytest.mark.skipif(not shutil.which("redis-server") and not shutil.which("/usr/bin/redis-server"),
+                                reason="redis-server is not installed")
+
+
+class Redis:
+    def __init__(self, tmp, port=None):
+        self.port = port or free_port()
+        self.tmp = tmp
+        self.start()
+
+    def start(self):
+        self.proc = subprocess.Popen([REDIS, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                      "--appendonly", "no", "--dir", self.tmp, "--enable-debug-command", "local"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.port, self.proc)
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait()
+
+    def command(self, *args):
+        """One command over RESP; returns the decoded reply (int, str, None or list)."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+            out = f"*{len(args)}\r\n".encode()
+            for a in args:
+                a = str(a).encode()
+                out += f"${len(a)}\r\n".encode() + a + b"\r\n"
+            s.sendall(out)
+            f = s.makefile("rb")
+            return self._read(f)
+
+    def _read(self, f):
+        line = f.readline().rstrip(b"\r\n")
+        t, rest = line[:1], line[1:]
+        if t == b":":
+            return int(rest)
+        if t == b"+":
+            return rest.decode()
+        if t == b"-":
+            raise RuntimeError(rest.decode())
+        if t == b"$":
+            n = int(rest)
+            if n < 0:
+                return None
+            data = f.read(n + 2)[:n]
+            return data.decode()
+        if t == b"*":
+            return [self._read(f) for _ in range(int(rest))]
+        raise RuntimeError(f"unexpected reply {line!r}")
+
+
+def config(tmp, port, admin, upstream, redis_port, on_failure="fail_closed", timeout="100ms"):
+    return f"""
+listen: 127.0.0.1:{port}
+admin_listen: 127.0.0.1:{admin}
+workers: 2
+errors: {{ dialect: flat-snake, negotiate: false }}
+log: {{ access: stderr }}
+store: {{ backend: sqlite, path: {tmp}/keys.db }}
+auth: {{ admin_token_file: {tmp}/admin.token }}
+redis: {{ address: "127.0.0.1:{redis_port}", timeout: {timeout}, on_failure: {on_failure} }}
+upstreams:
+  demo: {{ servers: ["127.0.0.1:{upstream}"], timeout: 10s }}
+routes:
+  - {{ path: /shared/, upstream: demo, rate_limit: {{ limit: 5, window: 1m, by: route }} }}
+  - {{ path: /ip/, upstream: demo, rate_limit: {{ limit: 1000, window: 1m, by: ip }} }}
+  - {{ path: /slow/, upstream: demo, concurrency: 1 }}
+  - {{ path: /day/, upstream: demo, auth: api_key, quota: {{ limit: 4, period: day }} }}
+  - {{ path: /paid/, upstream: demo, auth: api_key, credits: {{ cost: 2, purchase_url: "https://example.com/buy" }} }}
+"""
+
+
+def gateway(tmp, upstream, redis_port, **kw):
+    with open(f"{tmp}/admin.token", "w") as f:
+        f.write(ADMIN_TOKEN)
+    port, admin = free_port(), free_port()
+    return Gateway(tmp, config(tmp, port, admin, upstream, redis_port, **kw), port, admin)
+
+
+def get(gw, path, key=None):
+    return request(gw.port, "GET", path, headers={"X-API-Key": key} if key else {})
+
+
+def ready(gw):
+    return request(gw.admin_port, "GET", "/ready").json()["traffic"]["redis"]
+
+
+def wait_until(pred, timeout=10.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.fixture
+def redis(tmp_path):
+    r = Redis(str(tmp_path))
+    yield r
+    if r.proc.poll() is None:
+        r.kill()
+
+
+def test_two_gateways_on_one_redis_enforce_one_limit_exactly(tmp_path, upstream_port, redis):
+    a_dir, b_dir = tmp_path / "a", tmp_path / "b"
+    a_dir.mkdir()
+    b_dir.mkdir()
+    a = gateway(str(a_dir), upstream_port, redis.port)
+    b = gateway(str(b_dir), upstream_port, redis.port)
+    try:
+        results = []
+        lock = threading.Lock()
+
+        def hit(gw):
+            s = get(gw, "/shared/x").status
+            with lock:
+                results.append(s)
+
+        threads = [threading.Thread(target=hit, args=(a if i % 2 else b,)) for i in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert results.count(200) == 5 and results.count(429) == 11
+        r = get(a, "/shared/x")
+        assert r.status == 429 and r.json()["error"] == "rate_limit_exceeded"
+        assert r.header("X-RateLimit-Remaining") == "0"
+        assert ready(a)["state"] == "up"
+    finally:
+        assert a.stop() == 0
+        assert b.stop() == 0
+
+
+def test_redis_killed_fail_closed_then_reconnects(tmp_path, upstream_port, redis):
+    gw = gateway(str(tmp_path), upstream_port, redis.port, on_failure="fail_closed")
+    try:
+        assert get(gw, "/ip/x").status == 200
+        redis.kill()
+        t0 = time.time()
+        r = get(gw, "/ip/x")
+        assert time.time() - t0 < 2.0  # bounded, never a hang
+        assert r.status == 503 and r.json()["error"] == "service_unavailable"
+        assert int(r.header("Retry-After")) >= 1
+        assert r.header("X-Request-ID")
+        assert ready(gw)["state"] == "down" and ready(gw)["failures"] >= 1
+        redis.start()
+        # back by itself, without a restart or a reload
+        assert wait_until(lambda: get(gw, "/ip/x").status == 200)
+        # every worker, even one no request reached, is connected again
+        assert wait_until(lambda: ready(gw)["state"] == "up", timeout=5)
+        logged = [x for x in gw.log_lines() if x.get("why") == "redis unavailable"]
+        assert logged and logged[0]["code"] == "fail_closed", "the failure is logged"
+    finally:
+        assert gw.stop() == 0
+
+
+def test_redis_killed_fail_open_serves_and_counts(tmp_path, upstream_port, redis):
+    gw = gateway(str(tmp_path), upstream_port, redis.port, on_failure="fail_open")
+    try:
+        assert [get(gw, "/shared/x").status for _ in range(6)] == [200] * 5 + [429]
+        redis.kill()
+        # unlimited while Redis is away: served, logged, counted
+        assert [get(gw, "/shared/x").status for _ in range(8)] == [200] * 8
+        assert ready(gw)["failures"] >= 8
+        logged = [x for x in gw.log_lines() if x.get("why") == "redis unavailable"]
+        assert logged and logged[0]["code"] == "fail_open", "the failure is logged"
+        redis.start()  # empty: a fresh window
+        assert wait_until(lambda: get(gw, "/ip/x").status == 200 and ready(gw)["state"] == "up")
+        assert [get(gw, "/shared/x").status for _ in range(6)] == [200] * 5 + [429]
+    finally:
+        assert gw.stop() == 0
+
+
+def test_a_slow_redis_times_out_within_the_bound(tmp_path, upstream_port, redis):
+    gw = gateway(str(tmp_path), upstream_port, redis.port, on_failure="fail_closed", timeout="100ms")
+    try:
+        assert get(gw, "/ip/x").status == 200
+        # DEBUG SLEEP blocks the whole server for a second
+        t = threading.Thread(target=lambda: redis.command("DEBUG", "SLEEP", "1.5"))
+        t.start()
+        time.sleep(0.2)
+        t0 = time.time()
+        r = get(gw, "/ip/x")
+        took = time.time() - t0
+        t.join()
+        assert r.status == 503 and took < 1.0
+        assert wait_until(lambda: get(gw, "/ip/x").status == 200)
+    finally:
+        assert gw.stop() == 0
+
+
+def test_concurrency_slots_in_redis_are_released(tmp_path, upstream_port, redis):
+    gw = gateway(str(tmp_path), upstream_port, redis.port)
+    try:
+        slow = threading.Thread(target=lambda: get(gw, "/slow/x?ms=800"))
+        slow.start()
+        time.sleep(0.3)
+        r = get(gw, "/slow/x")
+        assert r.status == 429 and r.json()["error"] == "concurrent_limit"
+        slow.join()
+        assert get(gw, "/slow/x").status == 200
+        # 200 clients that go away mid-request (RST) leave no slot behind
+        for _ in range(200):
+            s = socket.create_connection(("127.0.0.1", gw.port))
+            s.sendall(b"GET /slow/x?ms=300 HTTP/1.1\r\nHost: t\r\n\r\n")
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            s.close()
+
+        def held():
+            return sum(int(redis.command("GET", k) or 0) for k in redis.command("KEYS", "errgate:c:*"))
+
+        assert wait_until(lambda: held() == 0, timeout=5)
+        time.sleep(0.5)
+        assert held() == 0
+        assert get(gw, "/slow/x").status == 200
+    finally:
+        assert gw.stop() == 0
+
+
+def test_quotas_and_credits_shared_in_redis(tmp_path, upstream_port, redis):
+    a_dir = tmp_path / "a"
+    a_dir.mkdir()
+    a = gateway(str(a_dir), upstream_port, redis.port)
+    try:
+        r = request(a.admin_port, "POST", "/keys", body=b'{"name": "r"}',
+                    headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        kid, k = r.json()["key"]["id"], r.json()["secret"]
+        assert [get(a, "/day/x", k).status for _ in range(5)] == [200] * 4 + [429]
+        assert get(a, "/day/x", k).json()["error"] == "quota_exceeded"
+        # credits: topped up through the admin API and the CLI into Redis
+        assert get(a, "/paid/x", k).json()["error"] == "credits_depleted"
+        top = request(a.admin_port, "POST", f"/keys/{kid}/credits", body=b'{"add": 5}',
+                      headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        assert top.status == 200 and top.json()["credits"] == 5
+        assert [get(a, "/paid/x", k).status for _ in range(3)] == [200, 200, 429]
+        out = subprocess.run([BIN, "keys", "credits", "--config", a.path, kid, "--add", "4"],
+                             capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        assert json.loads(out.stdout)["credits"] == 5
+        assert [get(a, "/paid/x", k).status for _ in range(3)] == [200, 200, 429]
+        out = subprocess.run([BIN, "keys", "credits", "--config", a.path, kid, "--add", "-5"],
+                             capture_output=True, text=True)
+        assert out.returncode == 3  # more than there is: refused, nothing taken
+        r = request(a.admin_port, "GET", f"/keys/{kid}/credits", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        assert r.json()["credits"] == 1
+        redis.kill()
+        out = subprocess.run([BIN, "keys", "credits", "--config", a.path, kid, "--add", "4"],
+                             capture_output=True, text=True)
+        assert out.returncode != 0 and "redis" in out.stderr
+    finally:
+        assert a.stop() == 0
