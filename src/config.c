@@ -454,7 +454,7 @@ static int load_store(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
         if (v->kind == EG_Y_SCALAR && strcmp(v->str, "memory") == 0) cfg->store_backend = EG_STORE_MEMORY;
         else if (v->kind == EG_Y_SCALAR && strcmp(v->str, "sqlite") == 0) cfg->store_backend = EG_STORE_SQLITE;
         else if (v->kind == EG_Y_SCALAR && strcmp(v->str, "redis") == 0)
-            return ERR(c, v, "the redis store is not available in this version (memory or sqlite)");
+            return ERR(c, v, "keys live in memory or sqlite; Redis holds shared traffic state (the top-level redis: section)");
         else return ERR(c, v, "backend must be memory or sqlite");
     }
     if ((v = eg_ymap_get(n, "path"))) {
@@ -644,6 +644,20 @@ static int get_limits(cctx_t *c, const eg_ynode_t *v, const char *plan, eg_rate_
     return EG_OK;
 }
 
+/* credits: { cost: 3, purchase_url: ... } */
+static int get_credits(cctx_t *c, const eg_ynode_t *v, long long *cost, char **purchase_url)
+{
+    static const char *const ck[] = {"cost", "purchase_url", NULL};
+    const eg_ynode_t *x;
+    int n = 0, rc;
+    if ((rc = known_keys(c, v, "credits", ck))) return rc;
+    if (!(x = eg_ymap_get(v, "cost"))) return ERR(c, v, "credits needs cost: N");
+    if ((rc = get_int(c, x, 1, 1000000000, &n))) return rc;
+    *cost = n;
+    if ((x = eg_ymap_get(v, "purchase_url")) && (rc = get_str(c, x, purchase_url))) return rc;
+    return EG_OK;
+}
+
 /* quota: { limit: 10000, period: month, upgrade_url: ... } */
 static int get_quota(cctx_t *c, const eg_ynode_t *n, eg_quota_cfg_t *q)
 {
@@ -666,10 +680,10 @@ static int get_quota(cctx_t *c, const eg_ynode_t *n, eg_quota_cfg_t *q)
 
 static int load_plans(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
 {
-    if (n->kind != EG_Y_MAP) return ERR(c, n, "plans must be a map of name: {rate_limit, concurrency}");
+    if (n->kind != EG_Y_MAP) return ERR(c, n, "plans must be a map of name: {rate_limit, concurrency, quota, credits}");
     if (!(cfg->plans = calloc(n->n ? n->n : 1, sizeof(*cfg->plans)))) return EG_ENOMEM;
     for (size_t i = 0; i < n->n; i++) {
-        static const char *const keys[] = {"rate_limit", "concurrency", "quota", NULL};
+        static const char *const keys[] = {"rate_limit", "concurrency", "quota", "credits", NULL};
         const eg_ynode_t *k = n->items[2 * i], *v = n->items[2 * i + 1], *x;
         eg_plan_cfg_t *p = &cfg->plans[cfg->nplans++];
         int rc;
@@ -681,6 +695,10 @@ static int load_plans(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
         p->concurrency = (uint32_t)conc;
         if ((x = eg_ymap_get(v, "quota"))) {
             if ((rc = get_quota(c, x, &p->quota))) return rc;
+            cfg->uses_counters = 1;
+        }
+        if ((x = eg_ymap_get(v, "credits"))) {
+            if ((rc = get_credits(c, x, &p->credit_cost, &p->purchase_url))) return rc;
             cfg->uses_counters = 1;
         }
     }
@@ -695,6 +713,10 @@ static int load_redis(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
     const eg_ynode_t *v = eg_ymap_get(n, "address");
     if (!v) return ERR(c, n, "redis needs address: host:port");
     if ((rc = get_hostport(c, v, &cfg->redis))) return rc;
+    unsigned char tmp[16];
+    const char *h = cfg->redis.host;
+    if (strcmp(h, "localhost") != 0 && inet_pton(AF_INET, h, tmp) != 1 && inet_pton(AF_INET6, h, tmp) != 1)
+        return ERR(c, v, "redis address '%s' must be an IP address or localhost (no DNS lookups on the workers)", h);
     if ((v = eg_ymap_get(n, "db")) && (rc = get_int(c, v, 0, 15, &cfg->redis_db))) return rc;
     if ((v = eg_ymap_get(n, "timeout"))) {
         if ((rc = get_duration(c, v, &cfg->redis_timeout_ms))) return rc;
@@ -811,14 +833,7 @@ static int load_route(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_route
         cfg->uses_counters = 1;
     }
     if ((v = eg_ymap_get(n, "credits"))) {
-        static const char *const ck[] = {"cost", "purchase_url", NULL};
-        const eg_ynode_t *x;
-        int cost = 0;
-        if ((rc = known_keys(c, v, "credits", ck))) return rc;
-        if (!(x = eg_ymap_get(v, "cost"))) return ERR(c, v, "credits needs cost: N");
-        if ((rc = get_int(c, x, 1, 1000000000, &cost))) return rc;
-        r->credit_cost = cost;
-        if ((x = eg_ymap_get(v, "purchase_url")) && (rc = get_str(c, x, &r->purchase_url))) return rc;
+        if ((rc = get_credits(c, v, &r->credit_cost, &r->purchase_url))) return rc;
         if (r->auth == EG_AUTHN_NONE) return ERR(c, v, "credits are per key: the route needs auth");
         cfg->uses_counters = 1;
     }
@@ -1011,6 +1026,7 @@ void eg_config_free(eg_config_t *cfg)
         free(cfg->plans[i].name);
         free(cfg->plans[i].limits);
         free(cfg->plans[i].quota.upgrade_url);
+        free(cfg->plans[i].purchase_url);
     }
     free(cfg->plans);
     free(cfg->jwt_issuer);

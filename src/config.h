@@ -71,6 +71,8 @@ typedef struct {
     size_t nlimits;
     uint32_t concurrency;        /* in-flight requests per key, 0 = unlimited */
     eg_quota_cfg_t quota;        /* per key, on all routes */
+    long long credit_cost;       /* credits every request of the key takes, on top of the route's */
+    char *purchase_url;          /* used when the route has none */
 } eg_plan_cfg_t;
 
 typedef struct {

@@ -796,10 +796,12 @@ static void collect_policy(conn_t *c, policy_t *pol)
     time_t now = wall_s(c);
     if (r->quota.limit) add_quota(c, pol, &r->quota, "q", r->path, now);
     if (plan && plan->quota.limit) add_quota(c, pol, &plan->quota, "p", plan->name, now);
-    if (r->credit_cost) {
+    /* the route's and the plan's costs are one charge on the one balance */
+    long long cost = r->credit_cost + (plan ? plan->credit_cost : 0);
+    if (cost) {
         size_t i = pol->ncharges++;
         snprintf(pol->subjects[i], sizeof(pol->subjects[0]), "%s", subject_of(c));
-        pol->charges[i] = (eg_charge_t){EG_CHARGE_CREDITS, pol->subjects[i], NULL, 0, r->credit_cost, 0, 0};
+        pol->charges[i] = (eg_charge_t){EG_CHARGE_CREDITS, pol->subjects[i], NULL, 0, cost, 0, 0};
         pol->quota[i] = NULL;
     }
 }
@@ -863,7 +865,9 @@ static void refuse_charge(conn_t *c, const policy_t *pol)
         if ((e = new_error(c, "credits_depleted"))) {
             eg_error_set_detail(e, "remaining_credits", json_integer(it->value));
             eg_error_set_detail(e, "required_credits", json_integer(it->cost));
-            if (c->route->purchase_url) eg_error_set_detail(e, "purchase_url", json_string(c->route->purchase_url));
+            const eg_plan_cfg_t *plan = eg_config_plan(c->gw->cfg, c->access.p.plan);
+            const char *url = c->route->purchase_url ? c->route->purchase_url : plan ? plan->purchase_url : NULL;
+            if (url) eg_error_set_detail(e, "purchase_url", json_string(url));
         }
         send_error(c, e, NULL, "credits depleted");
     }
@@ -1243,7 +1247,7 @@ static int traffic(conn_t *c)
     const eg_route_cfg_t *r = c->route;
     const eg_plan_cfg_t *plan = c->access.authenticated ? eg_config_plan(c->gw->cfg, c->access.p.plan) : NULL;
     if (!r->nlimits && !r->concurrency && !r->quota.limit && !r->credit_cost &&
-        !(plan && (plan->nlimits || plan->concurrency || plan->quota.limit)))
+        !(plan && (plan->nlimits || plan->concurrency || plan->quota.limit || plan->credit_cost)))
         return 1;
     pending_t *pd = calloc(1, sizeof(*pd));
     if (!pd) {

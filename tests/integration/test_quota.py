@@ -26,6 +26,7 @@ store: {store}
 auth: {{ admin_token_file: {tmp}/admin.token }}
 plans:
   starter: {{ quota: {{ limit: 6, period: month, upgrade_url: "https://example.com/upgrade" }} }}
+  metered: {{ credits: {{ cost: 1, purchase_url: "https://example.com/plan-credits" }} }}
 upstreams:
   demo: {{ servers: ["127.0.0.1:{upstream}"] }}
 routes:
@@ -231,3 +232,21 @@ def test_cli_moves_a_key_to_another_plan_live(qgw):
     assert out.returncode == 2
     out = subprocess.run([BIN, "keys", "plan", "--config", qgw.path, kid, "--plan", "none"], capture_output=True, text=True)
     assert out.returncode == 0 and json.loads(out.stdout)["key"]["plan"] is None
+
+
+def test_plan_credits_add_to_the_routes_cost(qgw):
+    kid, k = new_key(qgw, "metered")
+    r = get(qgw, "/v1/x", k)
+    assert r.status == 429 and r.json()["error"] == "credits_depleted"
+    assert r.json()["details"]["purchase_url"] == "https://example.com/plan-credits"
+    assert r.json()["details"]["required_credits"] == 1
+    request(qgw.admin_port, "POST", f"/keys/{kid}/credits", body=b'{"add": 6}',
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    assert get(qgw, "/v1/x", k).status == 200        # 1 credit: 5 left
+    assert get(qgw, "/paid/x", k).status == 200      # 3 + 1: 1 left
+    r = get(qgw, "/paid/x", k)
+    assert r.status == 429 and r.json()["details"]["required_credits"] == 4
+    assert r.json()["details"]["remaining_credits"] == 1
+    assert r.json()["details"]["purchase_url"] == "https://example.com/buy"  # the route's own wins
+    assert get(qgw, "/v1/x", k).status == 200
+    assert get(qgw, "/v1/x", k).status == 429

@@ -148,7 +148,15 @@ static void test_problems_are_reported_with_position(void **state)
         {"listen: :80\nupstreams:\n  a: { servers: [127.0.0.1:1] }\nroutes:\n  - { path: /x, upstream: a, auth: api_key, scopes: [\"a b\"] }\n", "c.yaml:5:54: invalid scope"},
         {"listen: :80\nupstreams:\n  a: { servers: [127.0.0.1:1] }\nroutes:\n  - { path: /x, upstream: a, allow_ips: [10.0.0.1/8] }\n", "c.yaml:5:42: '10.0.0.1/8' is not an IP address or CIDR block"},
         {"listen: :80\nstore: { backend: postgres }\n", "c.yaml:2:19: backend must be memory or sqlite"},
-        {"listen: :80\nstore: { backend: redis }\n", "c.yaml:2:19: the redis store is not available in this version"},
+        {"listen: :80\nstore: { backend: redis }\n", "c.yaml:2:19: keys live in memory or sqlite; Redis holds shared traffic state"},
+        {"listen: :80\nredis: { db: 1 }\n", "c.yaml:2:8: redis needs address: host:port"},
+        {"listen: :80\nredis: { address: redis.local:6379 }\n", "c.yaml:2:19: redis address 'redis.local' must be an IP address or localhost"},
+        {"listen: :80\nredis: { address: \"127.0.0.1:6379\", db: 16 }\n", "c.yaml:2:41: 16 is out of range 0..15"},
+        {"listen: :80\nredis: { address: \"127.0.0.1:6379\", timeout: 0ms }\n", "c.yaml:2:46: timeout must be 1ms..10s"},
+        {"listen: :80\nredis: { address: \"127.0.0.1:6379\", timeout: 1m }\n", "c.yaml:2:46: timeout must be 1ms..10s"},
+        {"listen: :80\nredis: { address: \"127.0.0.1:6379\", on_failure: ignore }\n", "c.yaml:2:49: on_failure must be fail_open"},
+        {"listen: :80\nredis: { address: \"127.0.0.1:6379\", prefix: \"a b\" }\n", "c.yaml:2:45: prefix must be up to 64 characters"},
+        {"listen: :80\nredis: { address: \"127.0.0.1:6379\", password: x }\n", "c.yaml:2:37: unknown key 'password' in redis"},
         {"listen: :80\nstore: { backend: memory, path: x.db }\n", "c.yaml:2:33: path is only for the sqlite backend"},
         {"listen: :80\nauth: { admin_token_env: EG_TEST_UNSET_VARIABLE }\n", "c.yaml:2:26: environment variable EG_TEST_UNSET_VARIABLE is not set"},
         {"listen: :80\nauth: { pepper_env: EG_TEST_SHORT_SECRET }\n", "c.yaml:2:21: the secret is shorter than 16 bytes"},
@@ -216,6 +224,38 @@ static void test_auth_settings(void **state)
     eg_config_free(cfg);
 }
 
+static void test_redis_settings(void **state)
+{
+    (void)state;
+    static const char yaml[] = "listen: :80\n"
+                               "redis: { address: \"127.0.0.1:6390\", db: 3, timeout: 20ms, on_failure: fail_open,\n"
+                               "         prefix: \"api1:\" }\n"
+                               "upstreams:\n  a: { servers: [127.0.0.1:1] }\nroutes:\n  - { path: /x, upstream: a }\n";
+    char err[512] = "";
+    eg_config_t *cfg = NULL;
+    assert_int_equal(eg_config_parse(yaml, strlen(yaml), "c.yaml", &cfg, err, sizeof(err)), EG_OK);
+    assert_true(cfg->has_redis);
+    assert_string_equal(cfg->redis.host, "127.0.0.1");
+    assert_int_equal(cfg->redis.port, 6390);
+    assert_int_equal(cfg->redis_db, 3);
+    assert_int_equal(cfg->redis_timeout_ms, 20);
+    assert_true(cfg->redis_fail_open);
+    assert_string_equal(cfg->redis_prefix, "api1:");
+    eg_config_free(cfg);
+    /* defaults: no Redis; with an address only, 50ms, fail_closed, "errgate:" */
+    static const char two[] = "listen: :80\nredis: { address: \"localhost:6379\" }\n"
+                              "upstreams:\n  a: { servers: [127.0.0.1:1] }\nroutes:\n  - { path: /x, upstream: a }\n";
+    assert_int_equal(eg_config_parse(two, strlen(two), "c.yaml", &cfg, err, sizeof(err)), EG_OK);
+    assert_int_equal(cfg->redis_timeout_ms, 50);
+    assert_false(cfg->redis_fail_open);
+    assert_string_equal(cfg->redis_prefix, "errgate:");
+    eg_config_free(cfg);
+    static const char none[] = "listen: :80\nupstreams:\n  a: { servers: [127.0.0.1:1] }\nroutes:\n  - { path: /x, upstream: a }\n";
+    assert_int_equal(eg_config_parse(none, strlen(none), "c.yaml", &cfg, err, sizeof(err)), EG_OK);
+    assert_false(cfg->has_redis);
+    eg_config_free(cfg);
+}
+
 static void test_relative_catalog_path_and_its_errors(void **state)
 {
     (void)state;
@@ -257,6 +297,7 @@ int main(void)
         cmocka_unit_test(test_problems_are_reported_with_position),
         cmocka_unit_test(test_relative_catalog_path_and_its_errors),
         cmocka_unit_test(test_auth_settings),
+        cmocka_unit_test(test_redis_settings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
