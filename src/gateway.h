@@ -76,6 +76,8 @@ struct eg_worker_s {
     atomic_ullong redis_failures; /* decisions Redis did not make (timeouts, errors); read by /ready */
     atomic_int redis_up;          /* 1 connected, -1 lost or failing, 0 not used yet */
     uint64_t redis_failure_logged_ms;
+    char redis_tag[17];           /* random: makes this worker's slot tokens unique across nodes */
+    uint64_t slot_seq;
     unsigned char rnd[4096];
     size_t rnd_used;
     uint64_t requests;

@@ -113,6 +113,7 @@ struct conn_s {
     char slots[2][320]; /* concurrency slots held until the request ends */
     int nslots;
     int slots_redis;    /* the slots are in Redis, not the memory limiter */
+    char slot_token[40]; /* this request's member in the Redis slot sets */
     void *pending;      /* the store or Redis work this request waits for (C_WAIT) */
     const eg_route_cfg_t *route;
     const eg_dialect_t *dialect;
@@ -335,12 +336,13 @@ static void client_timer(conn_t *c, tmode_t mode)
 /* Gives back the request's concurrency slots: on completion, upstream
  * failure, client disconnect and timeout alike, since every one of them
  * ends in log_access. */
-static void redis_release(eg_redis_t *r, const char *prefix, const char *key);
+static void redis_release(eg_redis_t *r, const char *prefix, const char *key, const char *token);
 
 static void release_slots(conn_t *c)
 {
     if (c->slots_redis && c->nslots && c->w->redis && c->gw) {
-        for (int i = 0; i < c->nslots; i++) redis_release(c->w->redis, c->gw->cfg->redis_prefix, c->slots[i]);
+        for (int i = 0; i < c->nslots; i++)
+            redis_release(c->w->redis, c->gw->cfg->redis_prefix, c->slots[i], c->slot_token);
     } else if (!c->slots_redis) {
         eg_limiter_t *l = eg_server_limiter(c->w->srv);
         for (int i = 0; i < c->nslots; i++) eg_limiter_release(l, c->slots[i]);
@@ -721,6 +723,7 @@ typedef struct {
     int redis;
     struct eg_redis_s *r; /* the worker's connection the script went out on */
     char prefix[72];
+    char token[40]; /* the member its slots are held under */
     int rc;
     policy_t pol;
 } pending_t;
@@ -1021,15 +1024,18 @@ static void charge_start(conn_t *c, pending_t *pd)
 
 /* ---- Redis: one script decides everything, atomically */
 
-/* KEYS: rate buckets, slot counters, quota/credit counters.
- * ARGV: now_us, nrates, nslots, ncharges, slot_ttl_ms; then per rate:
- * interval_us, burst, cost; per slot: max; per charge: kind (q|c), limit,
- * cost, expire_at_ms. Returns ok, then per rate allowed, remaining,
- * reset_ms, retry_ms; per slot allowed, active; per charge ok, value. */
+/* KEYS: rate buckets, slot sets, quota/credit counters.
+ * ARGV: now_us, nrates, nslots, ncharges, slot_ttl_ms, token; then per
+ * rate: interval_us, burst, cost; per slot: max; per charge: kind (q|c),
+ * limit, cost, expire_at_ms. Returns ok, then per rate allowed, remaining,
+ * reset_ms, retry_ms; per slot allowed, active; per charge ok, value.
+ * A slot is a member of a sorted set scored by its expiry: a release that
+ * never comes (a node that died) ends with the entry's own expiry, and a
+ * release replayed late or twice removes nothing else. */
 static const char admit_lua[] =
     "local now=tonumber(ARGV[1]) local nr=tonumber(ARGV[2]) local ns=tonumber(ARGV[3])\n"
-    "local nc=tonumber(ARGV[4]) local ttl=tonumber(ARGV[5]) local a=6 local out={0} local ok=1\n"
-    "local tat={} local cnt={}\n"
+    "local nc=tonumber(ARGV[4]) local ttl=tonumber(ARGV[5]) local tok=ARGV[6] local a=7 local out={0} local ok=1\n"
+    "local nowms=math.floor(now/1000) local tat={} local cnt={}\n"
     "for i=1,nr do\n"
     "  local iv=tonumber(ARGV[a]) local burst=tonumber(ARGV[a+1]) local cost=tonumber(ARGV[a+2]) a=a+3\n"
     "  local t=tonumber(redis.call('GET',KEYS[i]) or '0') if t<now then t=now end\n"
@@ -1041,7 +1047,8 @@ static const char admit_lua[] =
     "end\n"
     "for i=1,ns do\n"
     "  local k=KEYS[nr+i] local max=tonumber(ARGV[a]) a=a+1\n"
-    "  local cur=tonumber(redis.call('GET',k) or '0')\n"
+    "  redis.call('ZREMRANGEBYSCORE',k,'-inf',nowms)\n"
+    "  local cur=redis.call('ZCARD',k)\n"
     "  if cur>=max then ok=0 out[#out+1]=0 out[#out+1]=cur else out[#out+1]=1 out[#out+1]=cur+1 end\n"
     "end\n"
     "for i=1,nc do\n"
@@ -1053,7 +1060,7 @@ static const char admit_lua[] =
     "end\n"
     "if ok==1 then\n"
     "  for i=1,nr do redis.call('SET',KEYS[i],tat[i],'PX',math.ceil((tat[i]-now)/1000)+1000) end\n"
-    "  for i=1,ns do redis.call('INCR',KEYS[nr+i]) redis.call('PEXPIRE',KEYS[nr+i],ttl) end\n"
+    "  for i=1,ns do redis.call('ZADD',KEYS[nr+i],nowms+ttl,tok) redis.call('PEXPIRE',KEYS[nr+i],ttl) end\n"
     "  for i=1,nc do local k=KEYS[nr+ns+i] local c=cnt[i]\n"
     "    if c[1]=='q' then redis.call('INCRBY',k,c[2]) redis.call('PEXPIREAT',k,c[3]) else redis.call('DECRBY',k,c[2]) end end\n"
     "end\n"
@@ -1077,6 +1084,9 @@ static eg_redis_t *worker_redis(conn_t *c)
         if (eg_redis_new(&w->loop, cfg->redis.host, cfg->redis.port, cfg->redis_db, redis_state, w,
                          &w->redis) != 0) return NULL;
         snprintf(w->redis_addr, sizeof(w->redis_addr), "%s", cfg->redis.addr);
+        unsigned char tag[8];
+        eg_worker_random(w, tag, sizeof(tag));
+        for (size_t i = 0; i < sizeof(tag); i++) snprintf(w->redis_tag + 2 * i, 3, "%02x", tag[i]);
     }
     return w->redis;
 }
@@ -1107,13 +1117,13 @@ static void redis_failed(conn_t *c, int async)
     }
 }
 
-static void redis_release(eg_redis_t *r, const char *prefix, const char *key)
+static void redis_release(eg_redis_t *r, const char *prefix, const char *key, const char *token)
 {
     char k[400];
     int n = snprintf(k, sizeof(k), "%sc:%s", prefix, key);
-    const char *argv[] = {"DECR", k};
-    size_t lens[] = {4, (size_t)n};
-    eg_redis_fire(r, 2, argv, lens);
+    const char *argv[] = {"ZREM", k, token};
+    size_t lens[] = {4, (size_t)n, strlen(token)};
+    eg_redis_fire(r, 3, argv, lens);
 }
 
 static void redis_done(void *arg, void *reply)
@@ -1129,7 +1139,7 @@ static void redis_done(void *arg, void *reply)
     if (!wait_over(pd)) {
         /* nobody waits any more (a timeout answered, or the client left):
          * give back the slots the script took */
-        for (size_t i = 0; ok && i < pol->nslots; i++) redis_release(pd->r, pd->prefix, pol->slot_keys[i]);
+        for (size_t i = 0; ok && i < pol->nslots; i++) redis_release(pd->r, pd->prefix, pol->slot_keys[i], pd->token);
         free(pd);
         return;
     }
@@ -1164,6 +1174,7 @@ static void redis_done(void *arg, void *reply)
         for (size_t i = 0; i < pol->nslots; i++)
             snprintf(c->slots[c->nslots++], sizeof(c->slots[0]), "%s", pol->slot_keys[i]);
         c->slots_redis = 1;
+        memcpy(c->slot_token, pd->token, sizeof(c->slot_token));
         resume(c, 1, 1);
     } else if (pol->nrates && !res[rep_i].allowed) {
         resume(c, 0, 1);
@@ -1203,6 +1214,8 @@ static void redis_start(conn_t *c, pending_t *pd)
     ARG("%zu", pol->nslots);
     ARG("%zu", pol->ncharges);
     ARG("%d", 600000); /* a slot held by a gateway that died expires after 10 minutes */
+    ARG("%s:%llx", c->w->redis_tag, (unsigned long long)++c->w->slot_seq);
+    memcpy(pd->token, buf[n - 1], lens[n - 1] + 1);
     for (size_t i = 0; i < pol->nrates; i++) {
         ARG("%llu", (unsigned long long)pol->rates[i].gcra.interval_us);
         ARG("%u", pol->rates[i].gcra.burst);

@@ -25,7 +25,28 @@ struct eg_redis_s {
     eg_redis_state_cb on_state;
     void *state_arg;
     uv_timer_t retry; /* reconnects a lost connection without waiting for a request */
+    /* fire-and-forget commands (slot releases) issued while disconnected,
+     * sent once connected again, oldest first */
+    char **backlog;
+    size_t *backlog_len;
+    size_t nbacklog;
+    size_t capbacklog;
 };
+
+#define BACKLOG_MAX 65536
+
+static void flush_backlog(eg_redis_t *r)
+{
+    if (!r->nbacklog) return;
+    size_t i = 0;
+    for (; i < r->nbacklog && r->ac && r->connected; i++) {
+        redisAsyncFormattedCommand(r->ac, NULL, NULL, r->backlog[i], r->backlog_len[i]);
+        redisFreeCommand(r->backlog[i]);
+    }
+    memmove(r->backlog, r->backlog + i, (r->nbacklog - i) * sizeof(*r->backlog));
+    memmove(r->backlog_len, r->backlog_len + i, (r->nbacklog - i) * sizeof(*r->backlog_len));
+    r->nbacklog -= i;
+}
 
 static int ensure(eg_redis_t *r);
 
@@ -83,6 +104,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
         return;
     }
     set_state(r, 1);
+    flush_backlog(r);
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status)
@@ -136,7 +158,11 @@ int eg_redis_new(uv_loop_t *loop, const char *host, int port, int db, eg_redis_s
 
 static void on_retry_closed(uv_handle_t *h)
 {
-    free(h->data);
+    eg_redis_t *r = h->data;
+    for (size_t i = 0; i < r->nbacklog; i++) redisFreeCommand(r->backlog[i]);
+    free(r->backlog);
+    free(r->backlog_len);
+    free(r);
 }
 
 void eg_redis_free(eg_redis_t *r)
@@ -246,8 +272,29 @@ int eg_redis_eval(eg_redis_t *r, const char *script, int nkeys, int nargs, const
 
 void eg_redis_fire(eg_redis_t *r, int argc, const char *const *argv, const size_t *lens)
 {
-    if (ensure(r) != 0 || !r->ac) return;
-    redisAsyncCommandArgv(r->ac, NULL, NULL, argc, (const char **)argv, lens);
+    if (r->ac && r->connected) {
+        redisAsyncCommandArgv(r->ac, NULL, NULL, argc, (const char **)argv, lens);
+        return;
+    }
+    /* not connected: a command queued on a connecting context is lost if
+     * the connect fails, so keep it here until a connection is up */
+    ensure(r);
+    if (r->nbacklog == BACKLOG_MAX) return; /* Redis away for long: the entries' own expiry takes over */
+    if (r->nbacklog == r->capbacklog) {
+        size_t cap = r->capbacklog ? r->capbacklog * 2 : 64;
+        char **b = realloc(r->backlog, cap * sizeof(*b));
+        if (!b) return;
+        r->backlog = b;
+        size_t *bl = realloc(r->backlog_len, cap * sizeof(*bl));
+        if (!bl) return;
+        r->backlog_len = bl;
+        r->capbacklog = cap;
+    }
+    char *cmd = NULL;
+    int len = redisFormatCommandArgv(&cmd, argc, (const char **)argv, lens);
+    if (len < 0) return;
+    r->backlog[r->nbacklog] = cmd;
+    r->backlog_len[r->nbacklog++] = (size_t)len;
 }
 
 int eg_redis_sync_credits(const eg_redis_target_t *t, const char *key_id, long long add, long long *balance,

@@ -40,7 +40,8 @@ void eg_redis_free(eg_redis_t *r);
 int eg_redis_eval(eg_redis_t *r, const char *script, int nkeys, int nargs, const char *const *args,
                   const size_t *lens, eg_redis_cb cb, void *arg);
 
-/* A command whose answer nobody waits for (releasing slots). */
+/* A command whose answer nobody waits for (releasing slots). Issued while
+ * disconnected, it is kept (up to 65,536) and sent once connected again. */
 void eg_redis_fire(eg_redis_t *r, int argc, const char *const *argv, const size_t *lens);
 
 /* 1 when connected. */

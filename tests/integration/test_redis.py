@@ -21,14 +21,16 @@ pytestmark = pytest.mark.skipif(not shutil.which("redis-server") and not shutil.
 
 
 class Redis:
-    def __init__(self, tmp, port=None):
+    def __init__(self, tmp, port=None, durable=False):
         self.port = port or free_port()
         self.tmp = tmp
+        self.durable = durable  # an append-only file: the data outlives a kill
         self.start()
 
     def start(self):
+        aof = ["--appendonly", "yes", "--appendfsync", "always"] if self.durable else ["--appendonly", "no"]
         self.proc = subprocess.Popen([REDIS, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                      "--appendonly", "no", "--dir", self.tmp, "--enable-debug-command", "local"],
+                                      *aof, "--dir", self.tmp, "--enable-debug-command", "local"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_port(self.port, self.proc)
 
@@ -226,7 +228,7 @@ def test_concurrency_slots_in_redis_are_released(tmp_path, upstream_port, redis)
             s.close()
 
         def held():
-            return sum(int(redis.command("GET", k) or 0) for k in redis.command("KEYS", "errgate:c:*"))
+            return sum(redis.command("ZCARD", k) for k in redis.command("KEYS", "errgate:c:*"))
 
         assert wait_until(lambda: held() == 0, timeout=5)
         time.sleep(0.5)
@@ -234,6 +236,29 @@ def test_concurrency_slots_in_redis_are_released(tmp_path, upstream_port, redis)
         assert get(gw, "/slow/x").status == 200
     finally:
         assert gw.stop() == 0
+
+
+def test_a_release_while_redis_is_down_is_sent_once_it_is_back(tmp_path, upstream_port):
+    redis = Redis(str(tmp_path), durable=True)
+    gw = gateway(str(tmp_path), upstream_port, redis.port)
+    try:
+        slow = threading.Thread(target=lambda: get(gw, "/slow/x?ms=1500"))
+        slow.start()
+        time.sleep(1.0)
+        keys = redis.command("KEYS", "errgate:c:*")
+        assert keys and sum(redis.command("ZCARD", k) for k in keys) == 1, "the slot is held in Redis"
+        # Redis goes away while the request is in flight and is still away
+        # when it ends: the release cannot be sent then, and must not be lost
+        redis.kill()
+        slow.join()
+        time.sleep(0.3)
+        redis.start()  # the same data, from its append-only file
+        assert wait_until(lambda: sum(redis.command("ZCARD", k) for k in keys) == 0, timeout=5)
+        assert get(gw, "/slow/x").status == 200
+    finally:
+        assert gw.stop() == 0
+        if redis.proc.poll() is None:
+            redis.kill()
 
 
 def test_quotas_and_credits_shared_in_redis(tmp_path, upstream_port, redis):
@@ -268,3 +293,19 @@ def test_quotas_and_credits_shared_in_redis(tmp_path, upstream_port, redis):
         assert out.returncode != 0 and "redis" in out.stderr
     finally:
         assert a.stop() == 0
+
+
+def test_gateway_killed_loses_no_count_kept_in_redis(tmp_path, upstream_port, redis):
+    gw = gateway(str(tmp_path), upstream_port, redis.port)
+    r = request(gw.admin_port, "POST", "/keys", body=b'{"name": "k9"}',
+                headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    k = r.json()["secret"]
+    assert [get(gw, "/day/x", k).status for _ in range(2)] == [200, 200]
+    gw.proc.kill()
+    gw.proc.wait()
+    gw.logf.close()
+    gw = gateway(str(tmp_path), upstream_port, redis.port)  # same key store, new process
+    try:
+        assert [get(gw, "/day/x", k).status for _ in range(3)] == [200, 200, 429]
+    finally:
+        assert gw.stop() == 0
