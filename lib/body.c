@@ -178,7 +178,7 @@ static int from_unknown_json(const eg_catalog_t *cat, json_t *doc, int status, e
             }
         }
         if (!rc) {
-            json_decref(e->details);
+            eg_error_clear_details(e);
             e->details = json_incref(doc);
         }
     } else if (!rc) {

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "jsonw.h"
+
 struct eg_arena_chunk_s {
     eg_arena_chunk_t *next;
     size_t used, cap;
@@ -65,6 +67,7 @@ void eg_error_free(eg_error_t *e)
         json_decref(e->fields[i].extra);
     }
     free(e->fields);
+    free(e->raw);
     json_decref(e->details);
     json_decref(e->meta);
     for (eg_arena_chunk_t *c = e->arena, *next; c; c = next) {
@@ -172,10 +175,94 @@ json_t *eg_field_extra(eg_field_error_t *f)
     return f->extra;
 }
 
+/* Raw members become jansson values (in order) the first time anyone
+ * needs the details as an object. */
+static int materialize(eg_error_t *e)
+{
+    if (!e->nraw) return EG_OK;
+    json_t *d = e->details ? e->details : json_object();
+    if (!d) return EG_ENOMEM;
+    e->details = d;
+    for (size_t i = 0; i < e->nraw; i++) {
+        json_t *v = json_loadb(e->raw[i].json, e->raw[i].jsonlen, JSON_DECODE_ANY, NULL);
+        if (!v || json_object_set_new(d, e->raw[i].key, v) != 0) return EG_ENOMEM;
+    }
+    e->nraw = 0;
+    return EG_OK;
+}
+
 json_t *eg_error_details(eg_error_t *e)
 {
+    if (materialize(e) != EG_OK) return NULL;
     if (!e->details) e->details = json_object();
     return e->details;
+}
+
+json_t *eg_error_details_get(eg_error_t *e)
+{
+    if (materialize(e) != EG_OK) return NULL;
+    return e->details;
+}
+
+int eg_error_has_details(const eg_error_t *e)
+{
+    return e->nraw > 0 || (e->details && json_object_size(e->details) > 0);
+}
+
+static eg_raw_member_t *raw_find(eg_error_t *e, const char *key, size_t kn)
+{
+    for (size_t i = 0; i < e->nraw; i++)
+        if (e->raw[i].keylen == kn && memcmp(e->raw[i].key, key, kn) == 0) return &e->raw[i];
+    return NULL;
+}
+
+int eg_error_keep_detail_raw(eg_error_t *e, const char *key, size_t kn, const char *json, size_t jn)
+{
+    if (kn > UINT32_MAX || jn > UINT32_MAX) return EG_ERANGE;
+    if (e->details) { /* no longer raw: a jansson value */
+        char *k = eg_error_strdup(e, key, kn);
+        json_t *v = k ? json_loadb(json, jn, JSON_DECODE_ANY, NULL) : NULL;
+        if (!v) return EG_ENOMEM;
+        return json_object_set_new(e->details, k, v) == 0 ? EG_OK : EG_ENOMEM;
+    }
+    char *j = eg_error_strdup(e, json, jn);
+    if (!j) return EG_ENOMEM;
+    eg_raw_member_t *m = raw_find(e, key, kn);
+    if (m) {
+        m->json = j;
+        m->jsonlen = (uint32_t)jn;
+        return EG_OK;
+    }
+    if (e->nraw == e->capraw) {
+        size_t ncap = e->capraw ? e->capraw * 2 : 8;
+        eg_raw_member_t *p = realloc(e->raw, ncap * sizeof(*p));
+        if (!p) return EG_ENOMEM;
+        e->raw = p;
+        e->capraw = ncap;
+    }
+    char *k = eg_error_strdup(e, key, kn);
+    if (!k) return EG_ENOMEM;
+    e->raw[e->nraw++] = (eg_raw_member_t){k, j, (uint32_t)kn, (uint32_t)jn};
+    return EG_OK;
+}
+
+int eg_error_del_detail(eg_error_t *e, const char *key)
+{
+    size_t kn = strlen(key);
+    eg_raw_member_t *m = raw_find(e, key, kn);
+    if (m) {
+        memmove(m, m + 1, (size_t)(e->raw + e->nraw - (m + 1)) * sizeof(*m));
+        e->nraw--;
+        return 1;
+    }
+    return e->details && json_object_del(e->details, key) == 0;
+}
+
+void eg_error_clear_details(eg_error_t *e)
+{
+    e->nraw = 0;
+    json_decref(e->details);
+    e->details = NULL;
 }
 
 json_t *eg_error_meta(eg_error_t *e)
@@ -186,6 +273,16 @@ json_t *eg_error_meta(eg_error_t *e)
 
 int eg_error_set_detail(eg_error_t *e, const char *key, json_t *v)
 {
+    if (e->nraw && v) { /* stays raw: the value as JSON text */
+        char small[512];
+        eg_jsonw_t w = {small, sizeof(small), 0};
+        eg_jsonw_value(&w, v);
+        size_t n = eg_jsonw_finish(&w);
+        if (n < sizeof(small)) {
+            json_decref(v);
+            return eg_error_keep_detail_raw(e, key, strlen(key), small, n);
+        }
+    }
     json_t *d = eg_error_details(e);
     if (!d || !v) {
         json_decref(v);
@@ -212,6 +309,10 @@ eg_error_t *eg_error_clone(const eg_error_t *src)
         if (sf->extra && !(f->extra = json_deep_copy(sf->extra))) goto fail;
     }
     if (src->details && !(e->details = json_deep_copy(src->details))) goto fail;
+    for (size_t i = 0; i < src->nraw; i++)
+        if (eg_error_keep_detail_raw(e, src->raw[i].key, src->raw[i].keylen, src->raw[i].json,
+                                     src->raw[i].jsonlen) != EG_OK)
+            goto fail;
     if (src->meta && !(e->meta = json_deep_copy(src->meta))) goto fail;
     return e;
 fail:

@@ -225,17 +225,43 @@ static int structural(const eg_tnode_t *t, const char *k)
     return 0;
 }
 
+/* 1 when the error's details, raw or not, have member k. */
+static int details_has(const eg_error_t *e, const char *k)
+{
+    for (size_t i = 0; i < e->nraw; i++)
+        if (strcmp(e->raw[i].key, k) == 0) return 1;
+    return e->details && json_object_get(e->details, k);
+}
+
+/* skip_details: an error whose details' names are skipped too (or NULL). */
 static void merge_object(eg_jsonw_t *w, objstate_t *st, const eg_tnode_t *t, const json_t *obj,
-                         const json_t *skip1, const json_t *skip2)
+                         const json_t *skip1, const eg_error_t *skip_details)
 {
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)obj, k, v) {
         if (was_emitted(st, k) || (skip1 && json_object_get(skip1, k)) ||
-            (skip2 && json_object_get(skip2, k)) || structural(t, k))
+            (skip_details && details_has(skip_details, k)) || structural(t, k))
             continue;
         member_key(w, st, k);
         eg_jsonw_value(w, v);
+        st->first = 0;
+    }
+}
+
+/* Raw details go out as the text they came in: it was valid JSON then. */
+static void merge_raw(eg_jsonw_t *w, objstate_t *st, const eg_tnode_t *t, const eg_error_t *e,
+                      const json_t *skip1)
+{
+    for (size_t i = 0; i < e->nraw; i++) {
+        const eg_raw_member_t *m = &e->raw[i];
+        if (was_emitted(st, m->key) || (skip1 && json_object_get(skip1, m->key)) ||
+            structural(t, m->key))
+            continue;
+        if (!st->first) eg_jsonw_ch(w, ',');
+        eg_jsonw_str(w, m->key, m->keylen);
+        eg_jsonw_ch(w, ':');
+        eg_jsonw_put(w, m->json, m->jsonlen);
         st->first = 0;
     }
 }
@@ -388,9 +414,12 @@ static void write_members(rctx_t *c, eg_jsonw_t *w, const eg_tnode_t *t, objstat
      * merge is skipped, so the output never has duplicate members */
     const json_t *extra = t->merge_extra && c->fe ? c->fe->extra : NULL;
     const json_t *details = t->merge_details ? c->e->details : NULL;
+    int raw = t->merge_details && c->e->nraw;
     if (extra) merge_object(w, st, t, extra, NULL, NULL);
     if (details) merge_object(w, st, t, details, extra, NULL);
-    if (t->merge_meta && c->e->meta) merge_object(w, st, t, c->e->meta, extra, details);
+    if (raw) merge_raw(w, st, t, c->e, extra);
+    if (t->merge_meta && c->e->meta)
+        merge_object(w, st, t, c->e->meta, extra, details || raw ? c->e : NULL);
 }
 
 static int write_node(rctx_t *c, eg_jsonw_t *w, const eg_tnode_t *t)
@@ -432,7 +461,7 @@ size_t eg_render(const eg_error_t *e, const eg_dialect_t *d, const eg_catalog_t 
     for (int i = 0; i < EG_S__COUNT; i++)
         if (e->s[i]) have |= 1u << i;
     if (e->retry_after >= 0) have |= 1u << EG_SL_RETRY_AFTER;
-    if (e->details && json_object_size(e->details)) have |= EG_NEED_DETAILS;
+    if (eg_error_has_details(e)) have |= EG_NEED_DETAILS;
     if (e->meta && json_object_size(e->meta)) have |= EG_NEED_META;
     if (e->nfields) have |= EG_NEED_FIELDS;
     c.have_error = c.have = have;

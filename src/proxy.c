@@ -15,12 +15,14 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <strings.h>
 
 #include "access.h"
 #include "limiter.h"
 #include "redis.h"
+#include "strbuild.h"
 #include "store.h"
 
 #include <hiredis/hiredis.h>
@@ -667,33 +669,43 @@ static void rate_headers(conn_t *c, const eg_rate_limit_cfg_t *const *lims, cons
                          size_t n, size_t rep)
 {
     const eg_config_t *cfg = c->gw->cfg;
-    char *o = c->rl_hdrs;
-    size_t cap = sizeof(c->rl_hdrs), at = 0;
+    eg_sb_t b = eg_sb(c->rl_hdrs, sizeof(c->rl_hdrs));
     unsigned long long reset = (res[rep].reset_ms + 999) / 1000;
-    int k;
     if (cfg->rl_legacy_headers) {
-        k = snprintf(o, cap, "X-RateLimit-Limit: %u\r\nX-RateLimit-Remaining: %u\r\nX-RateLimit-Reset: %llu\r\n",
-                     res[rep].limit, res[rep].remaining,
-                     cfg->rl_reset_unix ? (unsigned long long)wall_s(c) + reset : reset);
-        at = k > 0 && (size_t)k < cap ? (size_t)k : 0;
+        EG_SB_LIT(&b, "X-RateLimit-Limit: ");
+        eg_sb_u64(&b, res[rep].limit);
+        EG_SB_LIT(&b, "\r\nX-RateLimit-Remaining: ");
+        eg_sb_u64(&b, res[rep].remaining);
+        EG_SB_LIT(&b, "\r\nX-RateLimit-Reset: ");
+        eg_sb_u64(&b, cfg->rl_reset_unix ? (unsigned long long)wall_s(c) + reset : reset);
+        EG_SB_LIT(&b, "\r\n");
+        if (b.over) b = eg_sb(c->rl_hdrs, sizeof(c->rl_hdrs));
     }
     if (cfg->rl_ietf_headers) {
-        k = snprintf(o + at, cap - at, "RateLimit-Policy: ");
-        size_t start = at;
-        at += k > 0 ? (size_t)k : 0;
-        for (size_t i = 0; i < n && at < cap; i++) {
-            k = snprintf(o + at, cap - at, "%s\"%s\";q=%u;w=%llu", i ? ", " : "", lims[i]->name, lims[i]->gcra.limit,
-                         (unsigned long long)(lims[i]->gcra.window_ms + 999) / 1000);
-            at += k > 0 ? (size_t)k : 0;
+        size_t start = b.len;
+        EG_SB_LIT(&b, "RateLimit-Policy: ");
+        for (size_t i = 0; i < n; i++) {
+            if (i) EG_SB_LIT(&b, ", ");
+            eg_sb_mem(&b, "\"", 1);
+            eg_sb_str(&b, lims[i]->name);
+            EG_SB_LIT(&b, "\";q=");
+            eg_sb_u64(&b, lims[i]->gcra.limit);
+            EG_SB_LIT(&b, ";w=");
+            eg_sb_u64(&b, (lims[i]->gcra.window_ms + 999) / 1000);
         }
-        if (at < cap) {
-            k = snprintf(o + at, cap - at, "\r\nRateLimit: \"%s\";r=%u;t=%llu\r\n", lims[rep]->name,
-                         res[rep].remaining, reset);
-            at += k > 0 ? (size_t)k : 0;
+        EG_SB_LIT(&b, "\r\nRateLimit: \"");
+        eg_sb_str(&b, lims[rep]->name);
+        EG_SB_LIT(&b, "\";r=");
+        eg_sb_u64(&b, res[rep].remaining);
+        EG_SB_LIT(&b, ";t=");
+        eg_sb_u64(&b, reset);
+        EG_SB_LIT(&b, "\r\n");
+        if (b.over) { /* too many policies to say: leave the IETF fields out */
+            b.over = 0;
+            b.len = start;
+            c->rl_hdrs[start] = '\0';
         }
-        if (at >= cap) at = start; /* too many policies to say: leave the IETF fields out */
     }
-    o[at] = '\0';
 }
 
 /* ------------------------------------------------------------ traffic policy */
@@ -773,9 +785,20 @@ static void collect_policy(conn_t *c, policy_t *pol)
         const eg_rate_limit_cfg_t *l = &r->limits[i];
         if (l->by == EG_RL_BY_KEY && !authed) continue; /* anonymous callers: the by-ip limits apply */
         size_t n = pol->nrates++;
-        snprintf(pol->rate_keys[n], sizeof(pol->rate_keys[0]), "R%s#%zu|%s%s", r->path, i,
-                 l->by == EG_RL_BY_KEY ? "k:" : l->by == EG_RL_BY_IP ? "i:" : "-",
-                 l->by == EG_RL_BY_KEY ? p->consumer : l->by == EG_RL_BY_IP ? c->client_ip : "");
+        eg_sb_t b = eg_sb(pol->rate_keys[n], sizeof(pol->rate_keys[0])); /* "R<path>#<i>|i:<ip>" */
+        eg_sb_mem(&b, "R", 1);
+        eg_sb_str(&b, r->path);
+        eg_sb_mem(&b, "#", 1);
+        eg_sb_u64(&b, i);
+        if (l->by == EG_RL_BY_KEY) {
+            EG_SB_LIT(&b, "|k:");
+            eg_sb_str(&b, p->consumer);
+        } else if (l->by == EG_RL_BY_IP) {
+            EG_SB_LIT(&b, "|i:");
+            eg_sb_str(&b, c->client_ip);
+        } else {
+            EG_SB_LIT(&b, "|-");
+        }
         pol->rates[n] = (eg_limit_req_t){pol->rate_keys[n], l->gcra, 1};
         pol->which[n] = l;
     }
@@ -787,8 +810,11 @@ static void collect_policy(conn_t *c, policy_t *pol)
     }
     /* concurrency: the route's, per consumer (or address), and the plan's, per key */
     if (r->concurrency) {
-        snprintf(pol->slot_keys[pol->nslots], sizeof(pol->slot_keys[0]), "C%s|%s", r->path,
-                 authed ? p->consumer : c->client_ip);
+        eg_sb_t b = eg_sb(pol->slot_keys[pol->nslots], sizeof(pol->slot_keys[0])); /* "C<path>|<who>" */
+        eg_sb_mem(&b, "C", 1);
+        eg_sb_str(&b, r->path);
+        eg_sb_mem(&b, "|", 1);
+        eg_sb_str(&b, authed ? p->consumer : c->client_ip);
         pol->slot_max[pol->nslots++] = r->concurrency;
     }
     if (plan && plan->concurrency) {
@@ -953,7 +979,7 @@ static int memory_rates_and_slots(conn_t *c, policy_t *pol)
         uint32_t active = 0;
         int got = eg_limiter_acquire(lim, pol->slot_keys[i], pol->slot_max[i], &active);
         if (got == 1) {
-            snprintf(c->slots[c->nslots++], sizeof(c->slots[0]), "%s", pol->slot_keys[i]);
+            memcpy(c->slots[c->nslots++], pol->slot_keys[i], strlen(pol->slot_keys[i]) + 1); /* same size */
             continue;
         }
         release_slots(c);
@@ -1262,29 +1288,24 @@ static int traffic(conn_t *c)
     if (!r->nlimits && !r->concurrency && !r->quota.limit && !r->credit_cost &&
         !(plan && (plan->nlimits || plan->concurrency || plan->quota.limit || plan->credit_cost)))
         return 1;
-    pending_t *pd = calloc(1, sizeof(*pd));
+    /* on the stack: the memory limiter answers at once, and only work that
+     * waits (Redis, the store's charge) needs the policy on the heap */
+    policy_t pol;
+    collect_policy(c, &pol);
+    if (!pol.nrates && !pol.nslots && !pol.ncharges) return 1;
+    int redis = c->gw->cfg->has_redis;
+    if (!redis && !memory_rates_and_slots(c, &pol)) return 0;
+    if (!redis && !pol.ncharges) return 1;
+    pending_t *pd = malloc(sizeof(*pd));
     if (!pd) {
+        release_slots(c);
         send_simple_error(c, "internal_error", NULL, "out of memory");
         return 0;
     }
-    collect_policy(c, &pd->pol);
-    if (!pd->pol.nrates && !pd->pol.nslots && !pd->pol.ncharges) {
-        free(pd);
-        return 1;
-    }
-    if (c->gw->cfg->has_redis) {
-        redis_start(c, pd);
-        return 0;
-    }
-    if (!memory_rates_and_slots(c, &pd->pol)) {
-        free(pd);
-        return 0;
-    }
-    if (!pd->pol.ncharges) {
-        free(pd);
-        return 1;
-    }
-    charge_start(c, pd);
+    memset(pd, 0, offsetof(pending_t, pol));
+    memcpy(&pd->pol, &pol, sizeof(pol));
+    if (redis) redis_start(c, pd);
+    else charge_start(c, pd);
     return 0;
 }
 
@@ -2184,13 +2205,14 @@ static void scrub(eg_error_t *e, const eg_config_t *cfg, int status)
 {
     const eg_catalog_entry_t *ent = e->s[EG_S_CODE] ? eg_catalog_find(cfg->catalog, e->s[EG_S_CODE]) : NULL;
     if (!ent) ent = eg_catalog_for_status(cfg->catalog, status);
-    json_t *uid = e->details ? json_incref(json_object_get(e->details, "upstream_request_id")) : NULL;
-    if (uid) json_object_del(e->details, "upstream_request_id");
+    json_t *details = eg_error_details_get(e);
+    json_t *uid = details ? json_incref(json_object_get(details, "upstream_request_id")) : NULL;
+    if (uid) json_object_del(details, "upstream_request_id");
     json_t *debug = NULL;
     if (cfg->expose_internal) {
         debug = json_object();
         if (e->s[EG_S_MESSAGE]) json_object_set_new(debug, "message", json_string(e->s[EG_S_MESSAGE]));
-        if (e->details && json_object_size(e->details)) json_object_set(debug, "details", e->details);
+        if (details && json_object_size(details)) json_object_set(debug, "details", details);
         if (e->meta && json_object_size(e->meta)) json_object_set(debug, "meta", e->meta);
     }
     for (size_t i = 0; i < e->nfields; i++) {
@@ -2198,9 +2220,9 @@ static void scrub(eg_error_t *e, const eg_config_t *cfg, int status)
         json_decref(e->fields[i].extra);
     }
     e->nfields = 0;
-    json_decref(e->details);
+    eg_error_clear_details(e);
     json_decref(e->meta);
-    e->details = e->meta = NULL;
+    e->meta = NULL;
     eg_error_set(e, EG_S_CODE, ent->code);
     eg_error_set(e, EG_S_MESSAGE, ent->message);
     eg_error_set(e, EG_S_TITLE, NULL);

@@ -53,6 +53,15 @@ typedef struct {
 
 typedef struct eg_arena_chunk_s eg_arena_chunk_t;
 
+/* A details member kept as JSON text, as a parser read it, instead of a
+ * jansson value: translating an upstream error then never builds a tree for
+ * context it only passes on. Key and text live in the error's arena. */
+typedef struct {
+    const char *key;  /* unescaped UTF-8, NUL-terminated */
+    const char *json; /* the value's JSON text: valid, UTF-8 */
+    uint32_t keylen, jsonlen;
+} eg_raw_member_t;
+
 typedef struct eg_error_s {
     int status;              /* HTTP status; 0 = not set (catalog decides) */
     long long retry_after;   /* seconds; -1 = absent */
@@ -61,7 +70,12 @@ typedef struct eg_error_s {
     eg_field_error_t *fields;
     size_t nfields;
     size_t capfields;
-    json_t *details;         /* object or NULL: free-form context */
+    json_t *details;         /* object or NULL: free-form context; read it through
+                                eg_error_details()/eg_error_details_get(), since
+                                the members may still be in raw[] */
+    eg_raw_member_t *raw;    /* details not yet made jansson values, in order;
+                                never non-empty together with `details` */
+    size_t nraw, capraw;
     json_t *meta;            /* object or NULL: members no dialect knows */
     eg_arena_chunk_t *arena; /* private */
     /* private: the catalog entry of s[EG_S_CODE], remembered by whoever looked
@@ -107,11 +121,26 @@ void eg_field_set_value(eg_field_error_t *f, json_t *v);
 json_t *eg_field_extra(eg_field_error_t *f);
 
 /* eg_error_details / eg_error_meta return the object, creating it if needed
- * (borrowed reference; NULL only when out of memory). */
+ * (borrowed reference; NULL only when out of memory). eg_error_details turns
+ * raw members into jansson values first. eg_error_details_get does the same
+ * but returns NULL, creating nothing, when there are no details. */
 json_t *eg_error_details(eg_error_t *e);
+json_t *eg_error_details_get(eg_error_t *e);
 json_t *eg_error_meta(eg_error_t *e);
-/* Sets details[key] = v, stealing the reference to v. */
+/* Sets details[key] = v, stealing the reference to v. While the details are
+ * raw, v is written as JSON text and stays raw. */
 int eg_error_set_detail(eg_error_t *e, const char *key, json_t *v);
+/* 1 when the error has at least one details member (raw or not). */
+int eg_error_has_details(const eg_error_t *e);
+/* Keeps details[key] = the JSON text json[0..jn), which must be one valid
+ * JSON value in UTF-8 (a parser vouches for it); copied into the arena.
+ * Raw while the details are, else parsed into a jansson value. A key already
+ * there has its value replaced in place. */
+int eg_error_keep_detail_raw(eg_error_t *e, const char *key, size_t kn, const char *json, size_t jn);
+/* Removes details[key] if present; returns 1 when it was. */
+int eg_error_del_detail(eg_error_t *e, const char *key);
+/* Drops every details member. */
+void eg_error_clear_details(eg_error_t *e);
 
 /* eg_error_strdup copies a string into the error's arena (it lives as long as
  * the error); NULL when out of memory. For callers that build their own

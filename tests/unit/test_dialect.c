@@ -323,7 +323,7 @@ static void test_unknown_members_are_kept(void **state)
     assert_string_equal(e->s[EG_S_CODE], "FOO");
     assert_non_null(json_object_get(e->meta, "hint"));
     assert_non_null(json_object_get(e->meta, "trace"));
-    assert_non_null(json_object_get(e->details, "x"));
+    assert_non_null(json_object_get(eg_error_details_get(e), "x"));
     json_t *got = render_json(fx, e, "typed");
     json_t *err = json_object_get(got, "error");
     assert_string_equal(json_string_value(json_object_get(err, "hint")), "h");
@@ -369,7 +369,7 @@ static void test_html_and_text_bodies_become_errors(void **state)
     assert_int_equal(eg_parse_body(odd, strlen(odd), fx->set, NULL, fx->cat, 507, &e, &info), EG_OK);
     assert_int_equal(info.kind, EG_BODY_JSON);
     assert_string_equal(e->s[EG_S_MESSAGE], "disk full");
-    assert_int_equal(json_integer_value(json_object_get(e->details, "node")), 7);
+    assert_int_equal(json_integer_value(json_object_get(eg_error_details_get(e), "node")), 7);
     eg_error_free(e);
 }
 
@@ -400,9 +400,9 @@ static void test_invalid_json_error_has_position(void **state)
     eg_error_t *e = NULL;
     assert_int_equal(eg_error_invalid_json(fx->cat, &je, &e), EG_OK);
     assert_string_equal(e->s[EG_S_CODE], "invalid_json");
-    assert_int_equal(json_integer_value(json_object_get(e->details, "line")), 3);
-    assert_int_equal(json_integer_value(json_object_get(e->details, "column")), je.column);
-    assert_int_equal(json_integer_value(json_object_get(e->details, "position")), je.position);
+    assert_int_equal(json_integer_value(json_object_get(eg_error_details_get(e), "line")), 3);
+    assert_int_equal(json_integer_value(json_object_get(eg_error_details_get(e), "column")), je.column);
+    assert_int_equal(json_integer_value(json_object_get(eg_error_details_get(e), "position")), je.position);
     json_t *snake = render_json(fx, e, "flat-snake");
     assert_string_equal(json_string_value(json_object_get(snake, "error")), "invalid_json");
     assert_int_equal(json_integer_value(json_object_get(json_object_get(snake, "details"), "line")), 3);
@@ -452,7 +452,7 @@ static void test_declared_dialect_renders_parses_and_detects(void **state)
     assert_int_equal(back->status, 422);
     assert_string_equal(back->s[EG_S_CODE], "validation_error");
     assert_int_equal(back->nfields, 2);
-    assert_string_equal(json_string_value(json_object_get(back->details, "hint")), "see docs");
+    assert_string_equal(json_string_value(json_object_get(eg_error_details_get(back), "hint")), "see docs");
     eg_error_free(back);
     json_decref(want);
     json_decref(got);

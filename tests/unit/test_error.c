@@ -158,6 +158,51 @@ static void test_yaml_rejects_aliases_duplicates_and_garbage(void **state)
     assert_non_null(strstr(err, "No such file"));
 }
 
+/* Details kept as JSON text stay text until someone needs an object, then
+ * become jansson values in their order; replacing keeps the place. */
+static void test_raw_details_are_lazy_and_ordered(void **state)
+{
+    (void)state;
+    eg_error_t *e = eg_error_new();
+    assert_false(eg_error_has_details(e));
+    assert_null(eg_error_details_get(e));
+    const char *obj = "{\"x\": [1, 2.5, \"\\u00e9\"]}";
+    assert_int_equal(eg_error_keep_detail_raw(e, "a", 1, obj, strlen(obj)), EG_OK);
+    assert_int_equal(eg_error_keep_detail_raw(e, "b", 1, "true", 4), EG_OK);
+    assert_int_equal(eg_error_keep_detail_raw(e, "a", 1, "7", 1), EG_OK); /* replaced in place */
+    assert_int_equal(eg_error_set_detail(e, "c", json_string("v")), EG_OK);
+    assert_true(eg_error_has_details(e));
+    assert_null(e->details); /* still raw */
+    assert_int_equal(e->nraw, 3);
+    eg_error_t *c = eg_error_clone(e);
+    assert_non_null(c);
+    assert_int_equal(c->nraw, 3);
+    assert_string_equal(c->raw[2].json, "\"v\"");
+    assert_int_equal(eg_error_del_detail(c, "b"), 1);
+    assert_int_equal(eg_error_del_detail(c, "b"), 0);
+    assert_int_equal(c->nraw, 2);
+    json_t *d = eg_error_details_get(e);
+    assert_non_null(d);
+    assert_int_equal(e->nraw, 0);
+    const char *names[] = {"a", "b", "c"};
+    size_t i = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(d, k, v) assert_string_equal(k, names[i++]);
+    assert_int_equal(i, 3);
+    assert_int_equal(json_integer_value(json_object_get(d, "a")), 7);
+    assert_true(json_is_true(json_object_get(d, "b")));
+    /* once an object, raw text is parsed into it */
+    assert_int_equal(eg_error_keep_detail_raw(e, "d", 1, "[null]", 6), EG_OK);
+    assert_int_equal(e->nraw, 0);
+    assert_true(json_is_null(json_array_get(json_object_get(d, "d"), 0)));
+    eg_error_clear_details(e);
+    assert_false(eg_error_has_details(e));
+    eg_error_free(e);
+    assert_int_equal(json_object_size(eg_error_details(c)), 2);
+    eg_error_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -165,6 +210,7 @@ int main(void)
         cmocka_unit_test(test_setters_copy_their_input),
         cmocka_unit_test(test_arena_holds_large_and_many_strings),
         cmocka_unit_test(test_clone_is_deep),
+        cmocka_unit_test(test_raw_details_are_lazy_and_ordered),
         cmocka_unit_test(test_time_is_rfc3339_utc),
         cmocka_unit_test(test_reason_phrases_and_strerror),
         cmocka_unit_test(test_yaml_tree_keeps_positions_and_types),
