@@ -22,6 +22,7 @@
 #include "access.h"
 #include "limiter.h"
 #include "redis.h"
+#include "ltimer.h"
 #include "strbuild.h"
 #include "store.h"
 
@@ -45,7 +46,7 @@ typedef enum { FAIL_CONNECT, FAIL_CONNECT_TIMEOUT, FAIL_TIMEOUT, FAIL_RESET, FAI
 
 typedef struct up_s {
     uv_tcp_t tcp;
-    uv_timer_t timer;
+    eg_ltimer_t timer;
     uv_connect_t creq;
     eg_worker_t *w;
     conn_t *c; /* NULL when idle in the pool */
@@ -87,7 +88,7 @@ typedef enum { T_NONE, T_IDLE, T_HEADER, T_BODY, T_WRITE, T_STORE } tmode_t;
 
 struct conn_s {
     uv_tcp_t tcp;
-    uv_timer_t timer;
+    eg_ltimer_t timer;
     eg_worker_t *w;
     eg_gw_t *gw;
     struct conn_s *prev, *next; /* the worker's connections */
@@ -329,8 +330,8 @@ static void client_timer(conn_t *c, tmode_t mode)
                   : mode == T_WRITE ? l->write_timeout_ms
                                     : l->body_timeout_ms;
     c->tmode = mode;
-    if (mode == T_NONE) uv_timer_stop(&c->timer);
-    else uv_timer_start(&c->timer, client_timeout, ms, 0);
+    if (mode == T_NONE) eg_ltimer_stop(&c->timer);
+    else eg_ltimer_set(&c->timer, client_timeout, ms);
 }
 
 /* ---------------------------------------------------------------- logging */
@@ -521,7 +522,7 @@ static void conn_close(conn_t *c)
     c->gw = NULL;
     c->closes = 2;
     uv_close((uv_handle_t *)&c->tcp, conn_closed);
-    uv_close((uv_handle_t *)&c->timer, conn_closed);
+    uv_close((uv_handle_t *)&c->timer.h, conn_closed);
 }
 
 /* Resets the per-request state and keeps unread bytes (pipelining). */
@@ -835,6 +836,17 @@ static void collect_policy(conn_t *c, policy_t *pol)
     }
 }
 
+/* A policy's keys point into its own arrays: a copy points into its own. */
+static void policy_copy(policy_t *dst, const policy_t *src)
+{
+    memcpy(dst, src, sizeof(*dst));
+    for (size_t i = 0; i < dst->nrates; i++) dst->rates[i].key = dst->rate_keys[i];
+    for (size_t i = 0; i < dst->ncharges; i++) {
+        dst->charges[i].subject = dst->subjects[i];
+        if (dst->charges[i].period) dst->charges[i].period = dst->periods[i];
+    }
+}
+
 static void refuse_rate(conn_t *c, const policy_t *pol, const eg_gcra_result_t *res, size_t rep)
 {
     const eg_rate_limit_cfg_t *l = pol->which[rep];
@@ -931,7 +943,7 @@ static void wait_for(conn_t *c, pending_t *pd, uint64_t timeout_ms)
     client_reading(c, 0); /* nothing to read until we know: the body waits in the socket */
     if (timeout_ms) {
         c->tmode = T_STORE;
-        uv_timer_start(&c->timer, client_timeout, timeout_ms, 0);
+        eg_ltimer_set(&c->timer, client_timeout, timeout_ms);
     } else {
         client_timer(c, T_NONE);
     }
@@ -1303,7 +1315,7 @@ static int traffic(conn_t *c)
         return 0;
     }
     memset(pd, 0, offsetof(pending_t, pol));
-    memcpy(&pd->pol, &pol, sizeof(pol));
+    policy_copy(&pd->pol, &pol);
     if (redis) redis_start(c, pd);
     else charge_start(c, pd);
     return 0;
@@ -1505,8 +1517,8 @@ void eg_proxy_on_connection(uv_stream_t *listener, int status)
     c->buf = malloc(c->cap);
     c->hdrs = calloc(c->hcap, sizeof(*c->hdrs));
     uv_tcp_init(&w->loop, &c->tcp);
-    uv_timer_init(&w->loop, &c->timer);
-    c->tcp.data = c->timer.data = c;
+    eg_ltimer_init(&w->loop, &c->timer);
+    c->tcp.data = c->timer.h.data = c;
     c->next = CONNS(w);
     if (c->next) c->next->prev = c;
     CONNS(w) = c;
@@ -1557,7 +1569,36 @@ void eg_proxy_drain(eg_worker_t *w)
 
 /* ---------------------------------------------------------------- upstreams */
 
-#define POOL(w) (*(up_t **)&(w)->idle)
+/* Idle upstream connections, one LIFO list per server ("host:port"), with
+ * its length: returning a connection must not walk every idle one. */
+typedef struct {
+    char key[300];
+    up_t *head;
+    int n;
+} pool_t;
+
+typedef struct {
+    pool_t *items;
+    size_t n;
+} pools_t;
+
+/* The server's pool; made when `create` (NULL when out of memory or absent). */
+static pool_t *pool_of(eg_worker_t *w, const char *key, int create)
+{
+    pools_t *ps = w->idle;
+    for (size_t i = 0; ps && i < ps->n; i++)
+        if (strcmp(ps->items[i].key, key) == 0) return &ps->items[i];
+    if (!create) return NULL;
+    if (!ps && !(ps = w->idle = calloc(1, sizeof(*ps)))) return NULL;
+    pool_t *items = realloc(ps->items, (ps->n + 1) * sizeof(*items));
+    if (!items) return NULL;
+    ps->items = items;
+    pool_t *p = &items[ps->n++];
+    snprintf(p->key, sizeof(p->key), "%s", key);
+    p->head = NULL;
+    p->n = 0;
+    return p;
+}
 
 static void up_closed(uv_handle_t *h)
 {
@@ -1571,9 +1612,11 @@ static void up_closed(uv_handle_t *h)
 
 static void pool_unlink(up_t *u)
 {
-    for (up_t **p = &POOL(u->w); *p; p = &(*p)->next)
+    pool_t *pl = pool_of(u->w, u->key, 0);
+    for (up_t **p = pl ? &pl->head : NULL; p && *p; p = &(*p)->next)
         if (*p == u) {
             *p = u->next;
+            pl->n--;
             break;
         }
     u->next = NULL;
@@ -1586,12 +1629,19 @@ static void up_close(up_t *u)
     u->state = UP_CLOSING;
     u->closes = 2;
     uv_close((uv_handle_t *)&u->tcp, up_closed);
-    uv_close((uv_handle_t *)&u->timer, up_closed);
+    uv_close((uv_handle_t *)&u->timer.h, up_closed);
 }
 
 void eg_proxy_close_pool(eg_worker_t *w)
 {
-    while (POOL(w)) up_close(POOL(w));
+    pools_t *ps = w->idle;
+    for (size_t i = 0; ps && i < ps->n; i++)
+        while (ps->items[i].head) up_close(ps->items[i].head);
+    if (ps && w->draining) { /* nothing is pooled again once draining */
+        free(ps->items);
+        free(ps);
+        w->idle = NULL;
+    }
 }
 
 static void up_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
@@ -1624,33 +1674,31 @@ static void up_timeout(uv_timer_t *t)
 /* Returns a connection to the worker's pool, or closes it when the pool is full. */
 static void pool_put(up_t *u)
 {
-    int same = 0;
-    for (up_t *p = POOL(u->w); p; p = p->next) same += strcmp(p->key, u->key) == 0;
+    pool_t *pl = u->w->draining ? NULL : pool_of(u->w, u->key, 1);
     u->c = NULL;
-    if (same >= u->keepalive_max || u->w->draining) {
+    if (!pl || pl->n >= u->keepalive_max) {
         up_close(u);
         return;
     }
     u->state = UP_IDLE;
     u->len = u->scanned = 0;
-    u->next = POOL(u->w);
-    POOL(u->w) = u;
-    uv_timer_start(&u->timer, up_timeout, u->keepalive_ms, 0);
+    u->next = pl->head;
+    pl->head = u;
+    pl->n++;
+    eg_ltimer_set(&u->timer, up_timeout, u->keepalive_ms);
     /* still reading: an idle connection that closes is noticed and dropped */
 }
 
 static up_t *pool_take(eg_worker_t *w, const char *key)
 {
-    for (up_t **p = &POOL(w); *p; p = &(*p)->next) {
-        up_t *u = *p;
-        if (strcmp(u->key, key) == 0) {
-            *p = u->next;
-            u->next = NULL;
-            uv_timer_stop(&u->timer);
-            return u;
-        }
-    }
-    return NULL;
+    pool_t *pl = pool_of(w, key, 0);
+    up_t *u = pl ? pl->head : NULL;
+    if (!u) return NULL;
+    pl->head = u->next;
+    pl->n--;
+    u->next = NULL;
+    eg_ltimer_stop(&u->timer);
+    return u;
 }
 
 /* Appends "Name: value\r\n" to the head being built. */
@@ -1775,7 +1823,7 @@ static void up_ready(up_t *u)
     }
     u->state = UP_HEAD;
     u->dechunk = c->req.minor_version == 0;
-    uv_timer_start(&u->timer, up_timeout, ucfg->timeout_ms, 0);
+    eg_ltimer_set(&u->timer, up_timeout, ucfg->timeout_ms);
     up_reading(u, 1);
     forward_body(c);
     if (c->state == C_PROXY && !c->body_done) client_reading(c, 1);
@@ -1789,7 +1837,7 @@ static void up_connected(uv_connect_t *req, int status)
         up_failed(u, FAIL_CONNECT);
         return;
     }
-    uv_timer_stop(&u->timer);
+    eg_ltimer_stop(&u->timer);
     uv_tcp_nodelay(&u->tcp, 1);
     if (!u->c) { /* the client went away while connecting */
         up_close(u);
@@ -1871,8 +1919,8 @@ static void proxy_start(conn_t *c)
     u->sidx = si;
     snprintf(u->key, sizeof(u->key), "%s", key);
     uv_tcp_init(&c->w->loop, &u->tcp);
-    uv_timer_init(&c->w->loop, &u->timer);
-    u->tcp.data = u->timer.data = u->creq.data = u;
+    eg_ltimer_init(&c->w->loop, &u->timer);
+    u->tcp.data = u->timer.h.data = u->creq.data = u;
     u->state = UP_CONNECTING;
     c->up = u;
     struct sockaddr_storage ss;
@@ -1884,7 +1932,7 @@ static void proxy_start(conn_t *c)
         up_failed(u, FAIL_CONNECT);
         return;
     }
-    uv_timer_start(&u->timer, up_timeout, ucfg->connect_timeout_ms, 0);
+    eg_ltimer_set(&u->timer, up_timeout, ucfg->connect_timeout_ms);
 }
 
 /* Streams request body bytes that are in the client buffer to the upstream. */
@@ -1956,7 +2004,7 @@ static void up_write_done(up_t *u)
 static void up_done(up_t *u)
 {
     conn_t *c = u->c;
-    uv_timer_stop(&u->timer);
+    eg_ltimer_stop(&u->timer);
     c->up = NULL;
     if (!c->body_done) c->keep_alive = 0; /* the upstream answered before the body ended */
     if (u->keep_alive && c->body_done && u->framing != EG_FRAMING_UNTIL_CLOSE) {
@@ -2388,7 +2436,7 @@ static void up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
                 if (u->len == 0) return;
                 continue;
             }
-            uv_timer_stop(&u->timer);
+            eg_ltimer_stop(&u->timer);
             eg_health_success(u->health);
             u->framing = u->resp.framing;
             u->left = u->resp.content_length;
@@ -2422,18 +2470,17 @@ static void up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
                 u->xcap = first;
                 u->xlen = 0;
                 collect(u, u->buf + rc, rest);
-                if (u->state == UP_BODY && u->c) uv_timer_start(&u->timer, up_timeout, u->ucfg->timeout_ms, 0);
+                if (u->state == UP_BODY && u->c) eg_ltimer_set(&u->timer, up_timeout, u->ucfg->timeout_ms);
                 return;
             }
             c->response_started = 1;
             send_response(u, c, u->buf + rc, rest);
             /* most responses end in their first read: a body timer only for the rest
              * (u stays valid here: handles are freed in their close callback) */
-            if (u->state == UP_BODY && u->c) uv_timer_start(&u->timer, up_timeout, u->ucfg->timeout_ms, 0);
+            if (u->state == UP_BODY && u->c) eg_ltimer_set(&u->timer, up_timeout, u->ucfg->timeout_ms);
             return;
         }
     }
-    uv_timer_again(&u->timer);
     size_t n = u->len;
     u->len = 0;
     if (u->xlate) collect(u, u->buf, n);
