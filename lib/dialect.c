@@ -265,7 +265,7 @@ static char *member_key(const char *name, size_t *len)
     eg_jsonw_t w = {tmp, 0, 0};
     eg_jsonw_str(&w, name, nlen);
     size_t need = w.pos + 2;
-    char *k = malloc(need + 1);
+    char *k = calloc(1, need + 1 + EG_JSONW_PAD); /* padded: see eg_jsonw_put_padded */
     if (!k) return NULL;
     eg_jsonw_t w2 = {k + 1, need, 0};
     k[0] = ',';

@@ -34,6 +34,19 @@ static inline void eg_jsonw_put(eg_jsonw_t *w, const char *s, size_t n)
     w->pos += n;
 }
 
+/* eg_jsonw_put for a source that stays readable 32 bytes past s (template
+ * keys are allocated so): short pieces are one fixed-size copy, no loop. */
+#define EG_JSONW_PAD 32
+static inline void eg_jsonw_put_padded(eg_jsonw_t *w, const char *s, size_t n)
+{
+    if (n <= EG_JSONW_PAD && w->pos < w->cap && w->cap - w->pos > EG_JSONW_PAD) {
+        memcpy(w->buf + w->pos, s, EG_JSONW_PAD);
+        w->pos += n;
+        return;
+    }
+    eg_jsonw_put(w, s, n);
+}
+
 static inline void eg_jsonw_ch(eg_jsonw_t *w, char c)
 {
     if (w->pos < w->cap) w->buf[w->pos] = c;

@@ -14,6 +14,19 @@
 #include "jsonw.h"
 
 #define EG_EMITTED_MAX 48
+#define EG_MEMO_MAX 16
+
+/* Needs-bits of what a field error can supply: members without them write
+ * the same bytes in every item. */
+#define EG_NEED_FE_MASK                                                                          \
+    ((((1u << (EG_SL_POINTER_FIELD + 1)) - 1) & ~((1u << EG_SL_F_BASE) - 1)) | EG_NEED_EXTRA |   \
+     EG_NEED_FIELDS)
+
+typedef struct {
+    const eg_tmember_t *m;
+    size_t at, len; /* where in the output; len 0 = it wrote nothing */
+    int first;      /* written as the object's first member (no comma) */
+} memo_t;
 
 typedef struct {
     const eg_error_t *e;
@@ -24,6 +37,12 @@ typedef struct {
     int status;
     uint32_t have_error; /* needs-bits the error itself can satisfy */
     uint32_t have;       /* have_error plus the current field error's */
+    /* JSON:API repeats the error's own members (status, code, title,
+     * request id...) in every item: the first item's bytes for them are
+     * remembered and copied into the later ones */
+    int memo;            /* 1 recording (first item), 2 replaying (later items) */
+    int nmemo;
+    memo_t memos[EG_MEMO_MAX];
 } rctx_t;
 
 /* What the current field error has, as needs-bits; keeps c->have in step. */
@@ -393,21 +412,67 @@ static int slot_has_value(const rctx_t *c, const eg_tslot_t *sl)
     return 0;
 }
 
+/* A later item's copy of what the first item wrote for member m; 1 when done. */
+static int replay(rctx_t *c, eg_jsonw_t *w, const eg_tmember_t *m, objstate_t *st)
+{
+    for (int k = 0; k < c->nmemo; k++) {
+        if (c->memos[k].m != m) continue;
+        if (c->memos[k].first != st->first) return 0;
+        size_t at = c->memos[k].at, len = c->memos[k].len;
+        if (len == 0) return 1; /* it wrote nothing, and still would */
+        if (at + len > w->cap) return 0; /* those bytes were not kept */
+        eg_jsonw_put(w, w->buf + at, len); /* earlier bytes of the same buffer: no overlap */
+        member_done(st, m->name);
+        return 1;
+    }
+    return 0;
+}
+
+/* Writes member m (its key and value); 0 when it turned out empty and was
+ * taken back. */
+static inline int write_member(rctx_t *c, eg_jsonw_t *w, const eg_tmember_t *m, objstate_t *st)
+{
+    if (m->kind == EG_T_SLOT && !slot_has_value(c, &m->slot)) return 0;
+    size_t at = w->pos;
+    int first = st->first;
+    eg_jsonw_put_padded(w, m->key + first, m->keylen - (size_t)first);
+    if (!(m->kind == EG_T_SLOT ? write_slot(c, w, &m->slot) : write_node(c, w, m->node))) {
+        w->pos = at;
+        st->first = first;
+        return 0;
+    }
+    member_done(st, m->name);
+    return 1;
+}
+
+/* write_member inside a JSON:API item: members that depend on the error
+ * alone (a slot like status, or a whole object like meta when the field
+ * error has nothing for it) are copied from the first item into the later
+ * ones. */
+static __attribute__((noinline)) void write_member_memo(rctx_t *c, eg_jsonw_t *w, const eg_tmember_t *m,
+                                                        objstate_t *st)
+{
+    /* what this member would read of the current field error, it has none
+     * of: it writes the same bytes as in the first item */
+    if (m->needs & EG_NEED_FE_MASK & c->have) {
+        write_member(c, w, m, st);
+        return;
+    }
+    if (c->memo == 2 && replay(c, w, m, st)) return;
+    size_t at = w->pos;
+    int first = st->first;
+    int wrote = write_member(c, w, m, st);
+    if (c->memo == 1 && c->nmemo < EG_MEMO_MAX)
+        c->memos[c->nmemo++] = (memo_t){m, at, wrote ? w->pos - at : 0, first};
+}
+
 static void write_members(rctx_t *c, eg_jsonw_t *w, const eg_tnode_t *t, objstate_t *st)
 {
     for (size_t i = 0; i < t->n; i++) {
         const eg_tmember_t *m = &t->members[i];
         if (!(m->needs & c->have)) continue;
-        if (m->kind == EG_T_SLOT && !slot_has_value(c, &m->slot)) continue;
-        size_t at = w->pos;
-        int first = st->first;
-        eg_jsonw_put(w, m->key + first, m->keylen - (size_t)first);
-        if (!(m->kind == EG_T_SLOT ? write_slot(c, w, &m->slot) : write_node(c, w, m->node))) {
-            w->pos = at;
-            st->first = first;
-            continue;
-        }
-        member_done(st, m->name);
+        if (c->memo) write_member_memo(c, w, m, st);
+        else write_member(c, w, m, st);
     }
     if (t->fields) write_fields(c, w, t->fields, st);
     /* several merges into one object: a name already written by an earlier
@@ -432,11 +497,14 @@ static int write_node(rctx_t *c, eg_jsonw_t *w, const eg_tnode_t *t)
         if (c->e->nfields == 0) {
             write_object(c, w, t->item);
         } else {
+            c->nmemo = 0;
             for (size_t i = 0; i < c->e->nfields; i++) {
                 if (i) eg_jsonw_ch(w, ',');
                 set_fe(c, &c->e->fields[i]);
+                c->memo = i == 0 ? 1 : 2;
                 write_object(c, w, t->item);
             }
+            c->memo = 0;
             set_fe(c, NULL);
         }
         eg_jsonw_ch(w, ']');
@@ -449,7 +517,12 @@ static int write_node(rctx_t *c, eg_jsonw_t *w, const eg_tnode_t *t)
 size_t eg_render(const eg_error_t *e, const eg_dialect_t *d, const eg_catalog_t *cat, char *buf,
                  size_t cap)
 {
-    rctx_t c = {.e = e, .d = d, .cat = cat};
+    rctx_t c; /* not zeroed whole: memos[] is written before it is read */
+    c.e = e;
+    c.d = d;
+    c.cat = cat;
+    c.fe = NULL;
+    c.memo = c.nmemo = 0;
     /* one catalog lookup serves the status, the spelling and every fallback */
     if (e->ent && e->ent_cat == cat && e->ent_code == e->s[EG_S_CODE])
         c.ent = e->ent; /* looked up when the code was set */

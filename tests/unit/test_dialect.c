@@ -312,6 +312,58 @@ static void test_render_reports_needed_length(void **state)
     eg_error_free(e);
 }
 
+/* JSON:API items copy the error's own members from the first item: items
+ * whose field errors differ in shape still say exactly what is theirs, and
+ * the output is the same whatever room the buffer has. */
+static void test_jsonapi_items_of_different_shapes(void **state)
+{
+    fx_t *fx = *state;
+    eg_error_t *e = NULL;
+    assert_int_equal(eg_error_from_catalog(fx->cat, "validation_error", &e), EG_OK);
+    eg_error_set(e, EG_S_REQUEST_ID, "req_1");
+    eg_field_error_t *f = eg_error_add_field(e);
+    eg_field_set(e, f, EG_F_FIELD, "email");
+    eg_field_set(e, f, EG_F_MESSAGE, "Invalid email format");
+    eg_field_set(e, f, EG_F_CONSTRAINT, "format");
+    f = eg_error_add_field(e);
+    eg_field_set(e, f, EG_F_FIELD, "page");
+    eg_field_set(e, f, EG_F_MESSAGE, "Must be a positive integer");
+    f = eg_error_add_field(e);
+    eg_field_set(e, f, EG_F_PARAMETER, "sort");
+    eg_field_set_value(f, json_string("sideways"));
+    json_t *j = render_json(fx, e, "jsonapi");
+    json_t *items = json_object_get(j, "errors");
+    assert_int_equal(json_array_size(items), 3);
+    for (size_t i = 0; i < 3; i++) {
+        json_t *it = json_array_get(items, i);
+        assert_string_equal(json_string_value(json_object_get(it, "status")), "400");
+        assert_string_equal(json_string_value(json_object_get(it, "code")), "validation_error");
+        assert_non_null(json_object_get(it, "title"));
+        json_t *meta = json_object_get(it, "meta");
+        assert_string_equal(json_string_value(json_object_get(meta, "request_id")), "req_1");
+        assert_int_equal(json_object_get(meta, "constraint") != NULL, i == 0);
+        assert_int_equal(json_object_get(meta, "value") != NULL, i == 2);
+    }
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(json_array_get(items, 2), "source"), "parameter")),
+                        "sort");
+    assert_null(json_object_get(json_array_get(items, 1), "source") ? json_object_get(
+                    json_object_get(json_array_get(items, 1), "source"), "parameter")
+                                                                   : NULL);
+    json_decref(j);
+    const eg_dialect_t *d = eg_dialects_get(fx->set, "jsonapi");
+    char full[4096], part[4096];
+    size_t n = eg_render(e, d, fx->cat, full, sizeof(full));
+    for (size_t cap = 1; cap <= n + 1; cap++) {
+        memset(part, 'X', sizeof(part));
+        assert_int_equal(eg_render(e, d, fx->cat, part, cap), n);
+        assert_memory_equal(part, full, cap - 1);
+        assert_int_equal(part[cap - 1], '\0');
+        assert_int_equal(part[cap], 'X');
+    }
+    eg_error_free(e);
+}
+
 /* Members no dialect knows survive a round trip, in the same dialect. */
 static void test_unknown_members_are_kept(void **state)
 {
@@ -510,6 +562,7 @@ int main(void)
         cmocka_unit_test(test_jsonapi_mixed_errors_share_general_status),
         cmocka_unit_test(test_strings_are_escaped),
         cmocka_unit_test(test_render_reports_needed_length),
+        cmocka_unit_test(test_jsonapi_items_of_different_shapes),
         cmocka_unit_test(test_unknown_members_are_kept),
         cmocka_unit_test(test_html_and_text_bodies_become_errors),
         cmocka_unit_test(test_excerpt_is_bounded_and_sanitized),
