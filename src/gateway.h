@@ -67,6 +67,8 @@ struct eg_worker_s {
     size_t max_conns;
     eg_server_t *srv;
     void *idle;  /* idle upstream connections (proxy.c) */
+    void *wcache[4]; /* free write buffers of the common size (proxy.c) */
+    int nwcache;
     void *conns; /* client connections (proxy.c) */
     time_t ts_sec;     /* second of the cached timestamp */
     char ts[24];       /* RFC 3339 UTC for ts_sec: error timestamps cost no strftime */

@@ -144,9 +144,16 @@ struct conn_s {
 typedef struct wreq_s {
     uv_write_t req;
     void *owner;
+    eg_worker_t *w;
+    size_t cap;
     int is_up;
     char data[];
 } wreq_t;
+
+/* Heads and short bodies fit this; such buffers are kept for reuse (the
+ * size is above the allocator's per-thread cache, so each malloc and free
+ * of one cost more than building the head it carries). */
+#define EG_WREQ_CLASS 16384
 
 static void conn_close(conn_t *c);
 static void conn_finish(conn_t *c);
@@ -185,18 +192,70 @@ static int hop_by_hop_plain(const eg_http_header_t *h)
     }
 }
 
+/* Request headers the gateway writes itself (or drops): by length first,
+ * since this runs for every header of every request. */
+static int set_by_gateway(const eg_http_header_t *h)
+{
+    switch (h->name_len) {
+    case 4: return name_is(h, "host");
+    case 6: return name_is(h, "expect");
+    case 9: return name_is(h, "forwarded");
+    case 11: return name_is(h, "traceparent");
+    case 14: return name_is(h, "content-length");
+    case 17: return name_is(h, "x-forwarded-proto");
+    default: return 0;
+    }
+}
+
+/* The names a Connection header lists, split once per message: every
+ * header is checked against them, and walking the headers again for each
+ * one was the proxy's largest user-space cost. */
+#define EG_CONN_TOKENS 8
+typedef struct {
+    const char *t[EG_CONN_TOKENS];
+    size_t n[EG_CONN_TOKENS];
+    int count;
+    const eg_http_header_t *hdr; /* NULL: no Connection header */
+    int overflow;                /* more tokens than kept: ask the header itself */
+} conn_tokens_t;
+
+static void conn_tokens(const eg_http_header_t *conn, conn_tokens_t *ct)
+{
+    ct->count = ct->overflow = 0;
+    ct->hdr = conn;
+    const char *v = conn ? conn->value : NULL;
+    size_t n = conn ? conn->value_len : 0, i = 0;
+    while (i < n) {
+        while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ',')) i++;
+        size_t s = i;
+        while (i < n && v[i] != ',') i++;
+        size_t e = i;
+        while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t')) e--;
+        if (e == s) continue;
+        if (ct->count == EG_CONN_TOKENS) {
+            ct->overflow = 1;
+            return;
+        }
+        ct->t[ct->count] = v + s;
+        ct->n[ct->count++] = e - s;
+    }
+}
+
 /* Headers that never cross the gateway: the fixed ones and any the
  * Connection header names. */
-static int hop_by_hop(const eg_http_header_t *h, const eg_http1_msg_t *m)
+static int hop_by_hop(const eg_http_header_t *h, const conn_tokens_t *ct)
 {
     if (hop_by_hop_plain(h)) return 1;
-    const eg_http_header_t *conn = eg_http1_header(m, "connection");
-    if (conn && h->name_len < 64) {
+    if (!ct->hdr) return 0;
+    if (ct->overflow) {
+        if (h->name_len >= 64) return 0;
         char tok[64];
         memcpy(tok, h->name, h->name_len);
         tok[h->name_len] = '\0';
-        if (eg_http1_has_token(conn->value, conn->value_len, tok)) return 1;
+        return eg_http1_has_token(ct->hdr->value, ct->hdr->value_len, tok);
     }
+    for (int i = 0; i < ct->count; i++)
+        if (ct->n[i] == h->name_len && strncasecmp(ct->t[i], h->name, h->name_len) == 0) return 1;
     return 0;
 }
 
@@ -204,6 +263,14 @@ static int hop_by_hop(const eg_http_header_t *h, const eg_http1_msg_t *m)
 
 static void conn_write_done(conn_t *c);
 static void up_write_done(up_t *u);
+
+static void wreq_free(wreq_t *wr)
+{
+    eg_worker_t *w = wr->w;
+    int n = (int)(sizeof(w->wcache) / sizeof(w->wcache[0]));
+    if (wr->cap == EG_WREQ_CLASS && w->nwcache < n && !w->draining) w->wcache[w->nwcache++] = wr;
+    else free(wr);
+}
 
 static void write_cb(uv_write_t *req, int status)
 {
@@ -219,17 +286,25 @@ static void write_cb(uv_write_t *req, int status)
         if (status < 0 && c->state != C_CLOSING) conn_close(c);
         else if (c->state != C_CLOSING) conn_write_done(c);
     }
-    free(wr);
+    wreq_free(wr);
 }
 
-/* A write buffer the caller fills in place (no second copy); NULL on OOM. */
-static wreq_t *wreq_new(void *owner, int is_up, size_t cap)
+/* A write buffer the caller fills in place (no second copy); NULL on OOM.
+ * Free with wreq_free (plain free() is fine too, it just is not reused). */
+static wreq_t *wreq_new(eg_worker_t *w, void *owner, int is_up, size_t cap)
 {
-    wreq_t *wr = malloc(sizeof(*wr) + cap);
-    if (wr) {
-        wr->owner = owner;
-        wr->is_up = is_up;
+    wreq_t *wr;
+    if (cap <= EG_WREQ_CLASS && w->nwcache > 0) {
+        wr = w->wcache[--w->nwcache];
+    } else {
+        if (cap < EG_WREQ_CLASS) cap = EG_WREQ_CLASS;
+        wr = malloc(sizeof(*wr) + cap);
+        if (!wr) return NULL;
+        wr->cap = cap;
     }
+    wr->owner = owner;
+    wr->w = w;
+    wr->is_up = is_up;
     return wr;
 }
 
@@ -242,17 +317,17 @@ static int wreq_send(uv_stream_t *s, wreq_t *wr, size_t n, int *pending)
     uv_buf_t b = uv_buf_init(wr->data, (unsigned)n);
     int k = uv_try_write(s, &b, 1);
     if (k == (int)n) {
-        free(wr);
+        wreq_free(wr);
         return 0;
     }
     if (k > 0) off = (size_t)k;
     else if (k != UV_EAGAIN && k != UV_ENOSYS) {
-        free(wr);
+        wreq_free(wr);
         return -1;
     }
     b = uv_buf_init(wr->data + off, (unsigned)(n - off));
     if (uv_write(&wr->req, s, &b, 1, write_cb) != 0) {
-        free(wr);
+        wreq_free(wr);
         return -1;
     }
     (*pending)++;
@@ -269,12 +344,12 @@ static int queue(uv_stream_t *s, void *owner, int is_up, int *pending, const cha
     if (k == (int)n) return 0;
     if (k > 0) off = (size_t)k;
     else if (k != UV_EAGAIN && k != UV_ENOSYS) return -1;
-    wreq_t *wr = wreq_new(owner, is_up, n - off);
+    wreq_t *wr = wreq_new(is_up ? ((up_t *)owner)->w : ((conn_t *)owner)->w, owner, is_up, n - off);
     if (!wr) return -1;
     memcpy(wr->data, data + off, n - off);
     b = uv_buf_init(wr->data, (unsigned)(n - off));
     if (uv_write(&wr->req, s, &b, 1, write_cb) != 0) {
-        free(wr);
+        wreq_free(wr);
         return -1;
     }
     (*pending)++;
@@ -1642,6 +1717,7 @@ void eg_proxy_close_pool(eg_worker_t *w)
         free(ps);
         w->idle = NULL;
     }
+    while (w->draining && w->nwcache > 0) free(w->wcache[--w->nwcache]);
 }
 
 static void up_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
@@ -1725,7 +1801,7 @@ static int send_request_head(up_t *u, conn_t *c, const eg_hostport_t *srv)
     const eg_upstream_cfg_t *ucfg = &c->gw->cfg->upstreams[c->route->upstream];
     const eg_config_t *cfg = c->gw->cfg;
     size_t cap = c->off + 1024 + (c->access.authenticated ? sizeof(c->access.p) : 0);
-    wreq_t *wr = wreq_new(u, 1, cap);
+    wreq_t *wr = wreq_new(u->w, u, 1, cap);
     if (!wr) return -1;
     char *out = wr->data;
     size_t at = 0;
@@ -1749,16 +1825,14 @@ static int send_request_head(up_t *u, conn_t *c, const eg_hostport_t *srv)
     memcpy(out + at, " HTTP/1.1\r\n", 11);
     at += 11;
     const char *xff = NULL;
-    size_t xffl = 0;
+    size_t xffl = 0, ridlen = strlen(cfg->request_id_header);
     const eg_http_header_t *host = eg_http1_header(&c->req, "host");
-    const eg_http_header_t *conn_hdr = eg_http1_header(&c->req, "connection");
+    conn_tokens_t ct;
+    conn_tokens(eg_http1_header(&c->req, "connection"), &ct);
     for (size_t i = 0; i < c->req.nheaders; i++) {
         const eg_http_header_t *h = &c->req.headers[i];
-        if ((conn_hdr ? hop_by_hop(h, &c->req) : hop_by_hop_plain(h)) || name_is(h, "content-length") || name_is(h, "expect") ||
-            name_is(h, "traceparent") || name_is(h, "x-forwarded-proto") ||
-            name_is(h, "forwarded") || name_is(h, "host") ||
-            (h->name_len == strlen(cfg->request_id_header) &&
-             strncasecmp(h->name, cfg->request_id_header, h->name_len) == 0))
+        if (hop_by_hop(h, &ct) || set_by_gateway(h) ||
+            (h->name_len == ridlen && strncasecmp(h->name, cfg->request_id_header, ridlen) == 0))
             continue;
         if (h == c->access.cred || eg_access_is_principal_header(h)) continue;
         if (name_is(h, "x-forwarded-for")) {
@@ -1769,7 +1843,7 @@ static int send_request_head(up_t *u, conn_t *c, const eg_hostport_t *srv)
         at = hdr(out, at, cap, h->name, h->name_len, h->value, h->value_len);
     }
     char tmp[512];
-    int n;
+    eg_sb_t b;
     if (ucfg->host_mode == EG_HOST_FIXED) {
         at = HDR_LIT(out, at, cap, "Host", ucfg->host, strlen(ucfg->host));
     } else if (ucfg->host_mode == EG_HOST_REWRITE || !host) {
@@ -1778,20 +1852,29 @@ static int send_request_head(up_t *u, conn_t *c, const eg_hostport_t *srv)
         at = HDR_LIT(out, at, cap, "Host", host->value, host->value_len);
     }
     if (xff) {
-        n = snprintf(tmp, sizeof(tmp), "%.*s, %s", (int)(xffl > 400 ? 400 : xffl), xff, c->client_ip);
-        at = HDR_LIT(out, at, cap, "X-Forwarded-For", tmp, (size_t)n);
+        b = eg_sb(tmp, sizeof(tmp));
+        eg_sb_mem(&b, xff, xffl > 400 ? 400 : xffl);
+        EG_SB_LIT(&b, ", ");
+        eg_sb_str(&b, c->client_ip);
+        at = HDR_LIT(out, at, cap, "X-Forwarded-For", tmp, b.len);
     } else {
         at = HDR_LIT(out, at, cap, "X-Forwarded-For", c->client_ip, strlen(c->client_ip));
     }
     at = HDR_LIT(out, at, cap, "X-Forwarded-Proto", "http", 4);
-    n = snprintf(tmp, sizeof(tmp), strchr(c->client_ip, ':') ? "for=\"[%s]\";proto=http" : "for=%s;proto=http",
-                 c->client_ip);
-    at = HDR_LIT(out, at, cap, "Forwarded", tmp, (size_t)n);
+    b = eg_sb(tmp, sizeof(tmp)); /* for=192.0.2.1;proto=http, or for="[2001:db8::1]" */
+    int v6 = strchr(c->client_ip, ':') != NULL;
+    EG_SB_LIT(&b, "for=");
+    if (v6) EG_SB_LIT(&b, "\"[");
+    eg_sb_str(&b, c->client_ip);
+    if (v6) EG_SB_LIT(&b, "]\"");
+    EG_SB_LIT(&b, ";proto=http");
+    at = HDR_LIT(out, at, cap, "Forwarded", tmp, b.len);
     at = hdr(out, at, cap, cfg->request_id_header, strlen(cfg->request_id_header), c->reqid, strlen(c->reqid));
     at = HDR_LIT(out, at, cap, "traceparent", c->traceparent, strlen(c->traceparent));
     if (c->req.framing == EG_FRAMING_LENGTH) {
-        n = snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)c->req.content_length);
-        at = HDR_LIT(out, at, cap, "Content-Length", tmp, (size_t)n);
+        b = eg_sb(tmp, sizeof(tmp));
+        eg_sb_u64(&b, c->req.content_length);
+        at = HDR_LIT(out, at, cap, "Content-Length", tmp, b.len);
     } else if (c->req.framing == EG_FRAMING_CHUNKED) {
         at = HDR_LIT(out, at, cap, "Transfer-Encoding", "chunked", 7);
     }
@@ -1803,7 +1886,7 @@ static int send_request_head(up_t *u, conn_t *c, const eg_hostport_t *srv)
     }
     at = HDR_LIT(out, at, cap, "Connection", "keep-alive", 10);
     if (at + 2 > cap) {
-        free(wr);
+        wreq_free(wr);
         return -1;
     }
     out[at++] = '\r';
@@ -2084,12 +2167,12 @@ static void send_framed(up_t *u, wreq_t *wr, size_t at, const char *data, size_t
     size_t o = 0;
     int done = 0;
     if (frame_body(u, data, n, wr->data + at, &o, &done) != 0) {
-        free(wr);
+        wreq_free(wr);
         conn_close(c); /* the response has started: all we can do is cut it */
         return;
     }
     c->bytes_out += at + o;
-    if (at + o == 0) free(wr);
+    if (at + o == 0) wreq_free(wr);
     else if (wreq_send((uv_stream_t *)&c->tcp, wr, at + o, &c->wpending) != 0) {
         conn_close(c);
         return;
@@ -2107,7 +2190,7 @@ static void send_framed(up_t *u, wreq_t *wr, size_t at, const char *data, size_t
 
 static void stream_body(up_t *u, const char *data, size_t n)
 {
-    wreq_t *wr = wreq_new(u->c, 0, n ? n : 1);
+    wreq_t *wr = wreq_new(u->c->w, u->c, 0, n ? n : 1);
     if (!wr) {
         conn_close(u->c);
         return;
@@ -2124,7 +2207,7 @@ static wreq_t *build_response_head(up_t *u, conn_t *c, size_t room, size_t *len)
     const eg_http1_msg_t *r = &u->resp;
     const eg_config_t *cfg = c->gw->cfg;
     size_t cap = r->head_len + 512 + sizeof(c->rl_hdrs);
-    wreq_t *wr = wreq_new(c, 0, cap + room);
+    wreq_t *wr = wreq_new(c->w, c, 0, cap + room);
     if (!wr) return NULL;
     char *out = wr->data;
     size_t at = 0;
@@ -2139,11 +2222,12 @@ static wreq_t *build_response_head(up_t *u, conn_t *c, size_t room, size_t *len)
     at += rl;
     out[at++] = '\r';
     out[at++] = '\n';
-    const eg_http_header_t *conn_hdr = eg_http1_header(r, "connection");
+    conn_tokens_t ct;
+    conn_tokens(eg_http1_header(r, "connection"), &ct);
     size_t ridlen = strlen(cfg->request_id_header);
     for (size_t i = 0; i < r->nheaders; i++) {
         const eg_http_header_t *h = &r->headers[i];
-        if ((conn_hdr ? hop_by_hop(h, r) : hop_by_hop_plain(h)) ||
+        if (hop_by_hop(h, &ct) ||
             (h->name_len == ridlen && strncasecmp(h->name, cfg->request_id_header, ridlen) == 0))
             continue;
         if (u->dechunk && name_is(h, "content-length")) continue;
@@ -2164,7 +2248,7 @@ static wreq_t *build_response_head(up_t *u, conn_t *c, size_t room, size_t *len)
     at = c->keep_alive ? HDR_LIT(out, at, cap, "Connection", "keep-alive", 10)
                        : HDR_LIT(out, at, cap, "Connection", "close", 5);
     if (at + 2 > cap) {
-        free(wr);
+        wreq_free(wr);
         return NULL;
     }
     out[at++] = '\r';
