@@ -402,6 +402,7 @@ static int parse_fields(const char *buf, size_t p, size_t end, int complete,
         case 10:
             if (lower_eq(nm, "connection", 10)) {
                 connection_tokens(v, vl, f);
+                if (!m->connection) m->connection = h;
             }
             break;
         case 14:

@@ -1826,9 +1826,9 @@ static int send_request_head(up_t *u, conn_t *c, const eg_hostport_t *srv)
     at += 11;
     const char *xff = NULL;
     size_t xffl = 0, ridlen = strlen(cfg->request_id_header);
-    const eg_http_header_t *host = eg_http1_header(&c->req, "host");
+    const char *host = c->req.host; /* the parser kept it */
     conn_tokens_t ct;
-    conn_tokens(eg_http1_header(&c->req, "connection"), &ct);
+    conn_tokens(c->req.connection, &ct);
     for (size_t i = 0; i < c->req.nheaders; i++) {
         const eg_http_header_t *h = &c->req.headers[i];
         if (hop_by_hop(h, &ct) || set_by_gateway(h) ||
@@ -1849,7 +1849,7 @@ static int send_request_head(up_t *u, conn_t *c, const eg_hostport_t *srv)
     } else if (ucfg->host_mode == EG_HOST_REWRITE || !host) {
         at = HDR_LIT(out, at, cap, "Host", srv->addr, strlen(srv->addr));
     } else {
-        at = HDR_LIT(out, at, cap, "Host", host->value, host->value_len);
+        at = HDR_LIT(out, at, cap, "Host", host, c->req.host_len);
     }
     if (xff) {
         b = eg_sb(tmp, sizeof(tmp));
@@ -2223,7 +2223,7 @@ static wreq_t *build_response_head(up_t *u, conn_t *c, size_t room, size_t *len)
     out[at++] = '\r';
     out[at++] = '\n';
     conn_tokens_t ct;
-    conn_tokens(eg_http1_header(r, "connection"), &ct);
+    conn_tokens(r->connection, &ct);
     size_t ridlen = strlen(cfg->request_id_header);
     for (size_t i = 0; i < r->nheaders; i++) {
         const eg_http_header_t *h = &r->headers[i];

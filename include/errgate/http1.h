@@ -81,6 +81,7 @@ typedef struct {
     int keep_alive;          /* the connection may carry another message after this one */
     int expect_continue;     /* Expect: 100-continue */
     int upgrade;             /* Connection: upgrade with an Upgrade header (or a 101 response) */
+    const eg_http_header_t *connection; /* the first Connection field, NULL when absent */
     const char *host;        /* the Host value, NULL when absent (HTTP/1.0) */
     size_t host_len;
     size_t head_len;
