@@ -512,16 +512,24 @@ int eg__dialect_status_ent(const eg_dialect_t *d, const eg_catalog_entry_t *ent,
     return 500;
 }
 
-int eg_dialect_status(const eg_dialect_t *d, const eg_catalog_t *cat, const eg_error_t *e)
+/* The catalog entry of e's code: the one remembered when the code was set,
+ * else a lookup. */
+static const eg_catalog_entry_t *entry_of(const eg_catalog_t *cat, const eg_error_t *e)
 {
     const char *code = e->s[EG_S_CODE];
-    return eg__dialect_status_ent(d, code ? eg_catalog_find(cat, code) : NULL, e);
+    if (!code || !cat) return NULL;
+    if (e->ent && e->ent_cat == cat && e->ent_code == code) return e->ent;
+    return eg_catalog_find(cat, code);
 }
 
-size_t eg_dialect_code(const eg_dialect_t *d, const eg_catalog_t *cat, const char *code,
-                       char *buf, size_t cap)
+int eg_dialect_status(const eg_dialect_t *d, const eg_catalog_t *cat, const eg_error_t *e)
 {
-    const eg_catalog_entry_t *ent = cat && code ? eg_catalog_find(cat, code) : NULL;
+    return eg__dialect_status_ent(d, entry_of(cat, e), e);
+}
+
+static size_t code_as(const eg_dialect_t *d, const eg_catalog_entry_t *ent, const char *code, char *buf,
+                      size_t cap)
+{
     const char *sp = ent ? eg_catalog_spelling(ent, d->name) : NULL;
     const char *src = sp ? sp : code ? code : "";
     size_t n = strlen(src);
@@ -534,6 +542,18 @@ size_t eg_dialect_code(const eg_dialect_t *d, const eg_catalog_t *cat, const cha
     }
     if (cap) buf[n < cap ? n : cap - 1] = '\0';
     return n;
+}
+
+size_t eg_dialect_code(const eg_dialect_t *d, const eg_catalog_t *cat, const char *code,
+                       char *buf, size_t cap)
+{
+    return code_as(d, cat && code ? eg_catalog_find(cat, code) : NULL, code, buf, cap);
+}
+
+size_t eg_dialect_error_code(const eg_dialect_t *d, const eg_catalog_t *cat, const eg_error_t *e,
+                             char *buf, size_t cap)
+{
+    return code_as(d, entry_of(cat, e), e->s[EG_S_CODE], buf, cap);
 }
 
 /* --- sets --- */

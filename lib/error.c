@@ -52,10 +52,27 @@ char *eg_error_strdup(eg_error_t *e, const char *s, size_t n)
     return p;
 }
 
+/* The first arena chunk comes with the error, in one allocation: most
+ * errors (a gateway's 404, a translated 4xx) never need a second. */
+#define EG_ARENA_FIRST 768
+
+static eg_arena_chunk_t *embedded_chunk(const eg_error_t *e)
+{
+    return (eg_arena_chunk_t *)(void *)((char *)(uintptr_t)e + sizeof(*e));
+}
+
 eg_error_t *eg_error_new(void)
 {
-    eg_error_t *e = calloc(1, sizeof(*e));
-    if (e) e->retry_after = -1;
+    _Static_assert(sizeof(eg_error_t) % _Alignof(eg_arena_chunk_t) == 0, "chunk alignment");
+    eg_error_t *e = malloc(sizeof(*e) + sizeof(eg_arena_chunk_t) + EG_ARENA_FIRST);
+    if (!e) return NULL;
+    memset(e, 0, sizeof(*e));
+    e->retry_after = -1;
+    eg_arena_chunk_t *c = embedded_chunk(e);
+    c->next = NULL;
+    c->used = 0;
+    c->cap = EG_ARENA_FIRST;
+    e->arena = c;
     return e;
 }
 
@@ -70,9 +87,10 @@ void eg_error_free(eg_error_t *e)
     free(e->raw);
     json_decref(e->details);
     json_decref(e->meta);
+    eg_arena_chunk_t *first = embedded_chunk(e);
     for (eg_arena_chunk_t *c = e->arena, *next; c; c = next) {
         next = c->next;
-        free(c);
+        if (c != first) free(c);
     }
     free(e);
 }
@@ -204,6 +222,40 @@ json_t *eg_error_details_get(eg_error_t *e)
     return e->details;
 }
 
+int eg_error_set_detail_str(eg_error_t *e, const char *key, const char *v, size_t n)
+{
+    if (e->details) {
+        json_t *j = json_stringn(v, n);
+        if (!j) return EG_ENOMEM;
+        return eg_error_set_detail(e, key, j);
+    }
+    char small[512];
+    eg_jsonw_t w = {small, sizeof(small), 0};
+    eg_jsonw_str(&w, v, n); /* escaped, invalid UTF-8 replaced: valid JSON text */
+    size_t len = eg_jsonw_finish(&w);
+    if (len < sizeof(small)) return eg_error_keep_detail_raw(e, key, strlen(key), small, len);
+    char *big = malloc(len + 1);
+    if (!big) return EG_ENOMEM;
+    w = (eg_jsonw_t){big, len + 1, 0};
+    eg_jsonw_str(&w, v, n);
+    int rc = eg_error_keep_detail_raw(e, key, strlen(key), big, eg_jsonw_finish(&w));
+    free(big);
+    return rc;
+}
+
+int eg_error_set_detail_int(eg_error_t *e, const char *key, long long v)
+{
+    if (e->details) {
+        json_t *j = json_integer(v);
+        if (!j) return EG_ENOMEM;
+        return eg_error_set_detail(e, key, j);
+    }
+    char small[24];
+    eg_jsonw_t w = {small, sizeof(small), 0};
+    eg_jsonw_int(&w, v);
+    return eg_error_keep_detail_raw(e, key, strlen(key), small, eg_jsonw_finish(&w));
+}
+
 int eg_error_has_details(const eg_error_t *e)
 {
     return e->nraw > 0 || (e->details && json_object_size(e->details) > 0);
@@ -273,7 +325,7 @@ json_t *eg_error_meta(eg_error_t *e)
 
 int eg_error_set_detail(eg_error_t *e, const char *key, json_t *v)
 {
-    if (e->nraw && v) { /* stays raw: the value as JSON text */
+    if (!e->details && v) { /* raw until someone needs an object: the value as JSON text */
         char small[512];
         eg_jsonw_t w = {small, sizeof(small), 0};
         eg_jsonw_value(&w, v);

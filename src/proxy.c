@@ -509,13 +509,21 @@ static void send_error(conn_t *c, eg_error_t *e, const char *extra, const char *
         snprintf(both, sizeof(both), "%s%s", extra ? extra : "", c->rl_hdrs);
         extra = both;
     }
-    size_t n = eg_respond_error(e, d, cfg->catalog, extra, c->keep_alive,
-                                c->method_bit == EG_M_HEAD, buf, sizeof(buf));
-    c->status = eg_dialect_status(d, cfg->catalog, e);
-    eg_dialect_code(d, cfg->catalog, e->s[EG_S_CODE], c->code, sizeof(c->code));
+    eg_respond_info_t info;
+    size_t n = eg_respond_error_info(e, d, cfg->catalog, extra, c->keep_alive,
+                                     c->method_bit == EG_M_HEAD, buf, sizeof(buf), &info);
+    if (n) {
+        c->status = info.status;
+        _Static_assert(sizeof(c->code) == sizeof(info.code), "code buffers");
+        memcpy(c->code, info.code, sizeof(c->code));
+    } else {
+        c->status = eg_dialect_status(d, cfg->catalog, e);
+        eg_dialect_error_code(d, cfg->catalog, e, c->code, sizeof(c->code));
+    }
     log_error(c, c->code, c->status, why ? why : e->s[EG_S_MESSAGE]);
     eg_error_free(e);
     c->response_started = 1;
+    release_slots(c); /* before the answer: a client that saw it finds its slot free */
     if (n == 0 || to_client(c, buf, n) != 0) {
         conn_close(c);
         return;
@@ -1447,7 +1455,7 @@ static void handle_request(conn_t *c)
             memcpy(msg, "No route for ", 13);
             memcpy(msg + 13, path, n);
             eg_error_setn(e, EG_S_MESSAGE, msg, 13 + n);
-            eg_error_set_detail(e, "path", json_stringn_nocheck(path, n));
+            eg_error_set_detail_str(e, "path", path, n);
         }
         send_error(c, e, NULL, NULL);
         return;
@@ -2172,6 +2180,7 @@ static void send_framed(up_t *u, wreq_t *wr, size_t at, const char *data, size_t
         return;
     }
     c->bytes_out += at + o;
+    if (done) release_slots(c); /* before the last bytes: see send_error */
     if (at + o == 0) wreq_free(wr);
     else if (wreq_send((uv_stream_t *)&c->tcp, wr, at + o, &c->wpending) != 0) {
         conn_close(c);
@@ -2413,6 +2422,7 @@ static void translate_and_send(up_t *u)
     u->xbuf = NULL;
     u->xhead = NULL;
     u->xlate = 0;
+    release_slots(c); /* before the answer: see send_error */
     if (n == 0 || to_client(c, out, n) != 0) {
         free(out);
         conn_close(c);

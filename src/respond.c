@@ -28,10 +28,21 @@ static size_t put_uint(char *out, size_t at, unsigned long long v)
 size_t eg_respond_error(const eg_error_t *e, const eg_dialect_t *d, const eg_catalog_t *cat,
                         const char *extra, int keep_alive, int head_only, char *buf, size_t cap)
 {
+    eg_respond_info_t info;
+    return eg_respond_error_info(e, d, cat, extra, keep_alive, head_only, buf, cap, &info);
+}
+
+size_t eg_respond_error_info(const eg_error_t *e, const eg_dialect_t *d, const eg_catalog_t *cat,
+                             const char *extra, int keep_alive, int head_only, char *buf, size_t cap,
+                             eg_respond_info_t *info)
+{
     char code[128];
     int status = eg_dialect_status(d, cat, e);
-    size_t codelen = eg_dialect_code(d, cat, e->s[EG_S_CODE], code, sizeof(code));
+    size_t codelen = eg_dialect_error_code(d, cat, e, code, sizeof(code));
     if (codelen >= sizeof(code)) codelen = sizeof(code) - 1;
+    info->status = status;
+    memcpy(info->code, code, codelen < sizeof(info->code) ? codelen + 1 : sizeof(info->code));
+    info->code[sizeof(info->code) - 1] = '\0';
     /* render the body first, at an offset that leaves room for the head */
     enum { HEAD_MAX = 2048 };
     if (cap <= HEAD_MAX) return 0;

@@ -20,4 +20,16 @@
 size_t eg_respond_error(const eg_error_t *e, const eg_dialect_t *d, const eg_catalog_t *cat,
                         const char *extra, int keep_alive, int head_only, char *buf, size_t cap);
 
+/* What the response says, for the access log: its status and code as the
+ * dialect spells it. */
+typedef struct {
+    int status;
+    char code[64];
+} eg_respond_info_t;
+
+/* eg_respond_error that also fills `info` (the catalog is asked once). */
+size_t eg_respond_error_info(const eg_error_t *e, const eg_dialect_t *d, const eg_catalog_t *cat,
+                             const char *extra, int keep_alive, int head_only, char *buf, size_t cap,
+                             eg_respond_info_t *info);
+
 #endif

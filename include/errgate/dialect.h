@@ -48,6 +48,9 @@ int eg_dialect_status(const eg_dialect_t *d, const eg_catalog_t *cat, const eg_e
  * Returns the length like snprintf. Allocates nothing. */
 size_t eg_dialect_code(const eg_dialect_t *d, const eg_catalog_t *cat, const char *code,
                        char *buf, size_t cap);
+/* The same for e's code, using the catalog entry remembered when it was set. */
+size_t eg_dialect_error_code(const eg_dialect_t *d, const eg_catalog_t *cat, const eg_error_t *e,
+                             char *buf, size_t cap);
 
 /* eg_render writes the error as JSON in dialect `d` into buf (at most cap
  * bytes, NUL-terminated when it fits). `cat` (may be NULL) supplies

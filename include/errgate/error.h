@@ -127,9 +127,13 @@ json_t *eg_field_extra(eg_field_error_t *f);
 json_t *eg_error_details(eg_error_t *e);
 json_t *eg_error_details_get(eg_error_t *e);
 json_t *eg_error_meta(eg_error_t *e);
-/* Sets details[key] = v, stealing the reference to v. While the details are
- * raw, v is written as JSON text and stays raw. */
+/* Sets details[key] = v, stealing the reference to v. Until the details
+ * are needed as an object (eg_error_details), v is kept as JSON text. */
 int eg_error_set_detail(eg_error_t *e, const char *key, json_t *v);
+/* details[key] = the string v[0..n) or the integer v, without making a
+ * jansson value while the details are raw. */
+int eg_error_set_detail_str(eg_error_t *e, const char *key, const char *v, size_t n);
+int eg_error_set_detail_int(eg_error_t *e, const char *key, long long v);
 /* 1 when the error has at least one details member (raw or not). */
 int eg_error_has_details(const eg_error_t *e);
 /* Keeps details[key] = the JSON text json[0..jn), which must be one valid

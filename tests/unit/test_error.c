@@ -83,7 +83,7 @@ static void test_clone_is_deep(void **state)
     assert_string_equal(c->fields[0].s[EG_F_FIELD], "email");
     assert_string_equal(json_string_value(c->fields[0].value), "bad");
     assert_int_equal(json_integer_value(json_object_get(c->fields[0].extra, "max_length")), 10);
-    assert_int_equal(json_integer_value(json_object_get(c->details, "k")), 1);
+    assert_int_equal(json_integer_value(json_object_get(eg_error_details_get(c), "k")), 1);
     assert_true(json_is_true(json_object_get(c->meta, "m")));
     eg_error_free(c);
 }
@@ -198,6 +198,20 @@ static void test_raw_details_are_lazy_and_ordered(void **state)
     assert_true(json_is_null(json_array_get(json_object_get(d, "d"), 0)));
     eg_error_clear_details(e);
     assert_false(eg_error_has_details(e));
+    /* strings and integers go in as JSON text: escaped, bad UTF-8 replaced */
+    assert_int_equal(eg_error_set_detail_str(e, "path", "/a\"b\xff", 5), EG_OK);
+    assert_int_equal(eg_error_set_detail_int(e, "n", -42), EG_OK);
+    assert_null(e->details);
+    assert_string_equal(e->raw[0].json, "\"/a\\\"b\xef\xbf\xbd\"");
+    assert_string_equal(e->raw[1].json, "-42");
+    d = eg_error_details_get(e);
+    assert_string_equal(json_string_value(json_object_get(d, "path")), "/a\"b\xef\xbf\xbd");
+    assert_int_equal(json_integer_value(json_object_get(d, "n")), -42);
+    /* and straight into the object once there is one */
+    assert_int_equal(eg_error_set_detail_int(e, "m", 7), EG_OK);
+    assert_int_equal(eg_error_set_detail_str(e, "s", "x", 1), EG_OK);
+    assert_int_equal(json_integer_value(json_object_get(d, "m")), 7);
+    assert_string_equal(json_string_value(json_object_get(d, "s")), "x");
     eg_error_free(e);
     assert_int_equal(json_object_size(eg_error_details(c)), 2);
     eg_error_free(c);
