@@ -41,6 +41,7 @@ bench: deps
 	cmake -S . -B $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null
 	cmake --build $(BENCH_BUILD) -j $(JOBS)
 	./$(BENCH_BUILD)/bench_render
+	./$(BENCH_BUILD)/bench_jsonr
 	./$(BENCH_BUILD)/bench_http1
 	./$(BENCH_BUILD)/bench_access
 	bench/proxy.sh $(BENCH_BUILD)
