@@ -181,25 +181,12 @@ report() { # case title
 
 measure proxy /v1/hello
 measure error /unknown/route
-# issue 6: what translating an upstream 4xx costs against passing it through,
-# with one connection so latency is service time, not queueing
-for r in $(seq 1 "$ROUNDS"); do
-    run "http://127.0.0.1:$EG/raw/x" 1 >> "$TMP/res.xlate.passthrough"
-    run "http://127.0.0.1:$EG/err/x" 1 >> "$TMP/res.xlate.translated"
-done
-# issue 4: API-key authentication, and issue 5: memory-backed rate limiting
-# (two limits and a concurrency slot per request, never refusing), each
-# against the same proxying without it.
-# Throughput on a 2-core machine shared by wrk, nginx and errgate moves by
-# several percent from run to run, more than the cost measured, so the
-# gateway's own CPU time per request (utime+stime from /proc) is reported
-# too: it is the steadier measure of what authentication costs.
 EGPID=$(pgrep -f "serve --config $TMP/errgate.yaml" | head -1)
 EGRPID=$(pgrep -f "serve --config $TMP/errgate-redis.yaml" | head -1)
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$EGPID/stat"; }
-run_cpu() { # URL [header] -> "req/s p50 p99 cpu_us_per_request"
+run_cpu() { # URL [header] [connections] -> "req/s p50 p99 cpu_us_per_request"
     t0=$(cpu_ticks)
-    out=$(wrk -t1 -c"$CONNS" -d"$DURATION" --latency ${2:+-H "$2"} "$1" 2>/dev/null)
+    out=$(wrk -t1 -c"${3:-$CONNS}" -d"$DURATION" --latency ${2:+-H "$2"} "$1" 2>/dev/null)
     t1=$(cpu_ticks)
     echo "$out" | awk -v dt=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" '
         function us(v) { if (v ~ /us$/) return v+0; if (v ~ /ms$/) return (v+0)*1000; if (v ~ /s$/) return (v+0)*1000000; return v }
@@ -209,6 +196,20 @@ run_cpu() { # URL [header] -> "req/s p50 p99 cpu_us_per_request"
         /^ +99%/ { p99 = us($2) }
         END { printf "%.0f %.0f %.0f %.2f\n", rps, p50, p99, dt * 1000000 / hz / n }'
 }
+# issue 6: what translating an upstream 4xx costs against passing it through,
+# with one connection so latency is service time, not queueing; the
+# gateway's CPU time per request is the steadier measure of the cost
+for r in $(seq 1 "$ROUNDS"); do
+    run_cpu "http://127.0.0.1:$EG/raw/x" "" 1 >> "$TMP/res.xlate.passthrough"
+    run_cpu "http://127.0.0.1:$EG/err/x" "" 1 >> "$TMP/res.xlate.translated"
+done
+# issue 4: API-key authentication, and issue 5: memory-backed rate limiting
+# (two limits and a concurrency slot per request, never refusing), each
+# against the same proxying without it.
+# Throughput on a 2-core machine shared by wrk, nginx and errgate moves by
+# several percent from run to run, more than the cost measured, so the
+# gateway's own CPU time per request (utime+stime from /proc) is reported
+# too: it is the steadier measure of what authentication costs.
 for r in $(seq 1 "$ROUNDS"); do
     run_cpu "http://127.0.0.1:$EG/v1/hello" >> "$TMP/res.auth.none"
     run_cpu "http://127.0.0.1:$EG/auth/hello" "X-API-Key: $KEY" >> "$TMP/res.auth.api_key"
@@ -217,16 +218,20 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 report proxy "proxy: GET /v1/hello through each to nginx return 200"
 report error "gateway error: GET /unknown/route (404 JSON from the proxy itself)"
-printf "\nupstream 400 (typed error body) through errgate, translated to problem vs passed through (wrk -t1 -c1)\n"
-printf "| %-11s | %10s | %8s | %8s |\n" case "req/s" "p50 us" "p99 us"
-printf "|-------------|------------|----------|----------|\n"
+printf "\nupstream 400 (typed error body) through errgate, translated to problem vs passed through (wrk -t1 -c1; cpu = gateway CPU us per request)\n"
+printf "| %-11s | %10s | %8s | %8s | %8s |\n" case "req/s" "p50 us" "p99 us" "cpu us"
+printf "|-------------|------------|----------|----------|----------|\n"
 for name in passthrough translated; do
     f="$TMP/res.xlate.$name"
-    for col in 1 2 3; do sort -n -k$col "$f" | awk -v c=$col '{v[NR]=$c} END {print v[int((NR+1)/2)]}' > "$TMP/med.$col"; done
-    printf "| %-11s | %10s | %8s | %8s |\n" $name "$(cat $TMP/med.1)" "$(cat $TMP/med.2)" "$(cat $TMP/med.3)"
+    for col in 1 2 3 4; do sort -g -k$col "$f" | awk -v c=$col '{v[NR]=$c} END {print v[int((NR+1)/2)]}' > "$TMP/med.$col"; done
+    printf "| %-11s | %10s | %8s | %8s | %8s |\n" $name "$(cat $TMP/med.1)" "$(cat $TMP/med.2)" "$(cat $TMP/med.3)" "$(cat $TMP/med.4)"
+    eval "p50_$name=$(cat $TMP/med.2)"
     eval "p99_$name=$(cat $TMP/med.3)"
+    eval "cpu_$name=$(cat $TMP/med.4)"
 done
-echo "translation adds $((p99_translated - p99_passthrough)) us at p99 (at this load; see docs/performance.md)"
+awk -v a="$p50_translated" -v b="$p50_passthrough" -v c="$p99_translated" -v d="$p99_passthrough" \
+    -v e="$cpu_translated" -v f="$cpu_passthrough" \
+    'BEGIN { printf "translation adds %d us at p50, %d us at p99, %.2f us of gateway CPU per request\n", a - b, c - d, e - f }'
 printf "\nerrgate with API-key auth, with rate limiting (memory, redis), and without (wrk -t1 -c%s; cpu = gateway CPU us per request)\n" "$CONNS"
 printf "| %-11s | %10s | %8s | %8s | %8s |\n" case "req/s" "p50 us" "p99 us" "cpu us"
 printf "|-------------|------------|----------|----------|----------|\n"

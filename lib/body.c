@@ -196,27 +196,44 @@ int eg_parse_body(const char *body, size_t len, const eg_dialects_t *set,
     if (!info) info = &scratch;
     memset(info, 0, sizeof(*info));
     info->json_position = -1;
-    json_error_t je;
-    json_t *doc = len ? json_loadb(body, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je) : NULL;
-    if (!doc && len) {
-        info->json_line = je.line;
-        info->json_column = je.column;
-        info->json_position = je.position;
-        snprintf(info->json_error, sizeof(info->json_error), "%s", je.text);
+    eg_jr_doc_t jd;
+    int prc = eg_jr_parse(&jd, body ? body : "", len); /* an empty body is not JSON */
+    if (prc == EG_ENOMEM) {
+        eg_jr_free(&jd);
+        return EG_ENOMEM;
+    }
+    int is_json = prc == EG_OK;
+    if (!is_json && len) {
+        /* jansson words the failure and says where; the tape reader refuses
+         * exactly what jansson refuses, so this is the same verdict */
+        json_error_t je;
+        json_t *again = json_loadb(body, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
+        if (again) { /* cannot happen unless the two disagree: believe jansson */
+            json_decref(again);
+            info->json_line = jd.line;
+            info->json_column = jd.column;
+            info->json_position = jd.position;
+            snprintf(info->json_error, sizeof(info->json_error), "invalid JSON");
+        } else {
+            info->json_line = je.line;
+            info->json_column = je.column;
+            info->json_position = je.position;
+            snprintf(info->json_error, sizeof(info->json_error), "%s", je.text);
+        }
     }
     if (from) {
-        int rc = doc ? eg_parse_json(doc, from, cat, http_status, out) : EG_EPARSE;
-        json_decref(doc);
+        int rc = is_json ? eg__parse_tape(&jd, from, cat, http_status, out) : EG_EPARSE;
+        eg_jr_free(&jd);
         if (rc == EG_OK) {
             info->kind = EG_BODY_DIALECT;
             info->dialect = from;
         }
         return rc;
     }
-    if (doc && set) {
-        const eg_dialect_t *d = eg_dialects_detect(set, doc);
-        if (d && eg_parse_json(doc, d, cat, http_status, out) == EG_OK) {
-            json_decref(doc);
+    if (is_json && set) {
+        const eg_dialect_t *d = eg__dialects_detect_tape(set, &jd);
+        if (d && eg__parse_tape_detected(&jd, d, cat, http_status, out) == EG_OK) {
+            eg_jr_free(&jd);
             info->kind = EG_BODY_DIALECT;
             info->dialect = d;
             return EG_OK;
@@ -225,11 +242,13 @@ int eg_parse_body(const char *body, size_t len, const eg_dialects_t *set,
     int status = http_status >= 400 && http_status <= 599 ? http_status : 502;
     eg_error_t *e = eg_error_new();
     int rc = e ? EG_OK : EG_ENOMEM;
+    json_t *doc = NULL;
     if (!rc) {
         e->status = status;
-        if (doc) {
+        if (is_json) {
             info->kind = EG_BODY_JSON;
-            rc = from_unknown_json(cat, doc, status, e);
+            doc = eg_jr_to_json(&jd, jd.toks);
+            rc = doc ? from_unknown_json(cat, doc, status, e) : EG_ENOMEM;
         } else {
             info->kind = EG_BODY_TEXT;
             char ex[EG_EXCERPT_MAX + 1];
@@ -237,6 +256,7 @@ int eg_parse_body(const char *body, size_t len, const eg_dialects_t *set,
             if (n) rc = eg_error_setn(e, EG_S_MESSAGE, ex, n);
         }
     }
+    eg_jr_free(&jd);
     if (!rc && !e->s[EG_S_CODE]) {
         const eg_catalog_entry_t *ent = cat ? eg_catalog_for_status(cat, status) : NULL;
         rc = eg_error_set(e, EG_S_CODE, ent ? ent->code : "error");

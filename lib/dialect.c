@@ -323,6 +323,7 @@ static int compile_object(cctx_t *c, const eg_ynode_t *n, int in_item, eg_tnode_
             continue;
         }
         eg_tmember_t *m = &t->members[t->n];
+        m->namelen = strlen(k->str);
         if (!(m->name = strdup(k->str)) || !(m->key = member_key(k->str, &m->keylen))) {
             rc = EG_ENOMEM;
             t->n++;
@@ -639,10 +640,23 @@ const eg_dialect_t *eg_dialects_at(const eg_dialects_t *set, size_t i)
 
 const eg_dialect_t *eg_dialects_detect(const eg_dialects_t *set, const json_t *doc)
 {
+    if (!json_is_object(doc)) return NULL;
+    char *text = json_dumps(doc, JSON_COMPACT);
+    if (!text) return NULL;
+    eg_jr_doc_t jd;
+    const eg_dialect_t *best = NULL;
+    if (eg_jr_parse(&jd, text, strlen(text)) == EG_OK) best = eg__dialects_detect_tape(set, &jd);
+    eg_jr_free(&jd);
+    free(text);
+    return best;
+}
+
+const eg_dialect_t *eg__dialects_detect_tape(const eg_dialects_t *set, const eg_jr_doc_t *doc)
+{
     const eg_dialect_t *best = NULL;
     int best_score = 1; /* one matching member is not enough to call it a dialect */
     for (size_t i = 0; i < set->n; i++) {
-        int s = eg_dialect_match(set->items[i], doc);
+        int s = eg__dialect_match_tape(set->items[i], doc);
         if (s > best_score) {
             best = set->items[i];
             best_score = s;

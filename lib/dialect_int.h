@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "errgate/dialect.h"
+#include "jsonr.h"
 
 /* Slot ids. 0..EG_S__COUNT-1 are the error's string attributes (eg_str_t). */
 enum {
@@ -50,6 +51,7 @@ typedef struct {
 
 typedef struct {
     char *name;
+    size_t namelen;
     char *key;      /* pre-escaped `,"name":` so rendering a key is one copy */
     size_t keylen;  /* length of key including the leading comma */
     uint32_t needs; /* copies of node->needs, ->kind and ->slot (the default */
@@ -99,6 +101,16 @@ struct eg_dialect_s {
 /* eg_dialect_status() with the catalog entry of e's code already looked up (may be NULL). */
 int eg__dialect_status_ent(const eg_dialect_t *d, const eg_catalog_entry_t *ent,
                            const eg_error_t *e);
+
+/* The tape-reading forms of eg_parse_json, eg_dialect_match and
+ * eg_dialects_detect (parse.c, dialect.c): the same, over jsonr's tokens. */
+int eg__parse_tape(const eg_jr_doc_t *doc, const eg_dialect_t *d, const eg_catalog_t *cat,
+                   int http_status, eg_error_t **out);
+/* The same for a document eg__dialects_detect_tape chose `d` for. */
+int eg__parse_tape_detected(const eg_jr_doc_t *doc, const eg_dialect_t *d, const eg_catalog_t *cat,
+                            int http_status, eg_error_t **out);
+int eg__dialect_match_tape(const eg_dialect_t *d, const eg_jr_doc_t *doc);
+const eg_dialect_t *eg__dialects_detect_tape(const eg_dialects_t *set, const eg_jr_doc_t *doc);
 
 /* Names of slots as written in dialect files ("message", "field.pointer"). */
 const char *eg__slot_name(int slot);

@@ -65,13 +65,16 @@ typedef struct {
     int first;
     int track; /* something will be merged here: remember the names written */
     const char *emitted[EG_EMITTED_MAX];
+    size_t emitted_len[EG_EMITTED_MAX];
     int nemitted;
 } objstate_t;
 
-static int was_emitted(const objstate_t *st, const char *k)
+/* Lengths first: a merged object's names mostly differ in length from the
+ * ones the template wrote. */
+static int was_emitted(const objstate_t *st, const char *k, size_t n)
 {
     for (int i = 0; i < st->nemitted; i++)
-        if (strcmp(st->emitted[i], k) == 0) return 1;
+        if (st->emitted_len[i] == n && memcmp(st->emitted[i], k, n) == 0) return 1;
     return 0;
 }
 
@@ -82,10 +85,13 @@ static void member_key(eg_jsonw_t *w, objstate_t *st, const char *k)
     eg_jsonw_ch(w, ':');
 }
 
-static void member_done(objstate_t *st, const char *k)
+static void member_done(objstate_t *st, const char *k, size_t n)
 {
     st->first = 0;
-    if (st->track && st->nemitted < EG_EMITTED_MAX) st->emitted[st->nemitted++] = k;
+    if (st->track && st->nemitted < EG_EMITTED_MAX) {
+        st->emitted[st->nemitted] = k;
+        st->emitted_len[st->nemitted++] = n;
+    }
 }
 
 /* Writes the code as the dialect spells it; 0 when there is none to write
@@ -237,10 +243,12 @@ static int write_node(rctx_t *c, eg_jsonw_t *w, const eg_tnode_t *t);
 /* A kept member named like one of the template's nested objects or arrays
  * would give that name another type and make the output unreadable as the
  * dialect: such a member is left out of this dialect's rendering. */
-static int structural(const eg_tnode_t *t, const char *k)
+static int structural(const eg_tnode_t *t, const char *k, size_t n)
 {
     for (size_t i = 0; i < t->n; i++)
-        if (t->members[i].kind != EG_T_SLOT && strcmp(t->members[i].name, k) == 0) return 1;
+        if (t->members[i].kind != EG_T_SLOT && t->members[i].namelen == n &&
+            memcmp(t->members[i].name, k, n) == 0)
+            return 1;
     return 0;
 }
 
@@ -259,8 +267,9 @@ static void merge_object(eg_jsonw_t *w, objstate_t *st, const eg_tnode_t *t, con
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)obj, k, v) {
-        if (was_emitted(st, k) || (skip1 && json_object_get(skip1, k)) ||
-            (skip_details && details_has(skip_details, k)) || structural(t, k))
+        size_t kn = strlen(k);
+        if (was_emitted(st, k, kn) || (skip1 && json_object_get(skip1, k)) ||
+            (skip_details && details_has(skip_details, k)) || structural(t, k, kn))
             continue;
         member_key(w, st, k);
         eg_jsonw_value(w, v);
@@ -274,8 +283,8 @@ static void merge_raw(eg_jsonw_t *w, objstate_t *st, const eg_tnode_t *t, const 
 {
     for (size_t i = 0; i < e->nraw; i++) {
         const eg_raw_member_t *m = &e->raw[i];
-        if (was_emitted(st, m->key) || (skip1 && json_object_get(skip1, m->key)) ||
-            structural(t, m->key))
+        if (was_emitted(st, m->key, m->keylen) || (skip1 && json_object_get(skip1, m->key)) ||
+            structural(t, m->key, m->keylen))
             continue;
         if (!st->first) eg_jsonw_ch(w, ',');
         eg_jsonw_str(w, m->key, m->keylen);
@@ -380,7 +389,7 @@ static void write_fields(rctx_t *c, eg_jsonw_t *w, const eg_tfields_t *f, objsta
     member_key(w, st, key);
     if (f->style == EG_FS_MAP) write_map(c, w, f);
     else write_list(c, w, f->item);
-    member_done(st, key);
+    member_done(st, key, strlen(key));
 }
 
 /* Cheap test whether a slot will write anything, so an absent member costs
@@ -422,7 +431,7 @@ static int replay(rctx_t *c, eg_jsonw_t *w, const eg_tmember_t *m, objstate_t *s
         if (len == 0) return 1; /* it wrote nothing, and still would */
         if (at + len > w->cap) return 0; /* those bytes were not kept */
         eg_jsonw_put(w, w->buf + at, len); /* earlier bytes of the same buffer: no overlap */
-        member_done(st, m->name);
+        member_done(st, m->name, m->namelen);
         return 1;
     }
     return 0;
@@ -441,7 +450,7 @@ static inline int write_member(rctx_t *c, eg_jsonw_t *w, const eg_tmember_t *m, 
         st->first = first;
         return 0;
     }
-    member_done(st, m->name);
+    member_done(st, m->name, m->namelen);
     return 1;
 }
 
