@@ -98,6 +98,7 @@ void eg_error_free(eg_error_t *e)
 int eg_error_setn(eg_error_t *e, eg_str_t which, const char *v, size_t n)
 {
     if ((unsigned)which >= EG_S__COUNT) return EG_EINVAL;
+    e->plain &= ~(1u << which);
     if (!v) {
         e->s[which] = NULL;
         e->len[which] = 0;
@@ -108,6 +109,7 @@ int eg_error_setn(eg_error_t *e, eg_str_t which, const char *v, size_t n)
     if (!p) return EG_ENOMEM;
     e->s[which] = p;
     e->len[which] = (uint32_t)strlen(p); /* up to an embedded NUL, as C strings go */
+    if (eg_jsonw_is_plain(p, e->len[which])) e->plain |= 1u << which;
     return EG_OK;
 }
 
@@ -132,7 +134,9 @@ int eg_error_setf(eg_error_t *e, eg_str_t which, const char *fmt, ...)
     vsnprintf(p, (size_t)n + 1, fmt, ap);
     va_end(ap);
     e->s[which] = p;
-    e->len[which] = (uint32_t)n;
+    e->len[which] = (uint32_t)strlen(p);
+    e->plain &= ~(1u << which);
+    if (eg_jsonw_is_plain(p, e->len[which])) e->plain |= 1u << which;
     return EG_OK;
 }
 
@@ -163,6 +167,7 @@ eg_field_error_t *eg_error_add_field(eg_error_t *e)
 int eg_field_setn(eg_error_t *e, eg_field_error_t *f, eg_fstr_t which, const char *v, size_t n)
 {
     if ((unsigned)which >= EG_F__COUNT) return EG_EINVAL;
+    f->plain &= ~(1u << which);
     if (!v) {
         f->s[which] = NULL;
         f->len[which] = 0;
@@ -173,6 +178,7 @@ int eg_field_setn(eg_error_t *e, eg_field_error_t *f, eg_fstr_t which, const cha
     if (!p) return EG_ENOMEM;
     f->s[which] = p;
     f->len[which] = (uint32_t)strlen(p);
+    if (eg_jsonw_is_plain(p, f->len[which])) f->plain |= 1u << which;
     return EG_OK;
 }
 

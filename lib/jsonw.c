@@ -53,6 +53,26 @@ static inline int plain8(const unsigned char *u)
     return !(hit & 0x8080808080808080ull);
 }
 
+int eg_jsonw_is_plain(const char *str, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+    while (i < n) {
+        while (i + 8 <= n && plain8(s + i)) i += 8;
+        if (i >= n) break;
+        if (s[i] >= 0x80) {
+            size_t k = utf8_len(s + i, n - i);
+            if (!k) return 0;
+            i += k;
+        } else if (special[s[i]]) {
+            return 0;
+        } else {
+            i++;
+        }
+    }
+    return 1;
+}
+
 void eg_jsonw_str_body(eg_jsonw_t *w, const char *str, size_t n)
 {
     static const char hex[] = "0123456789abcdef";

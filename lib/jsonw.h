@@ -53,6 +53,26 @@ static inline void eg_jsonw_ch(eg_jsonw_t *w, char c)
     w->pos++;
 }
 
+/* 1 when eg_jsonw_str would write s[0..n) unchanged between its quotes: no
+ * quote, backslash or control character, and valid UTF-8. */
+int eg_jsonw_is_plain(const char *s, size_t n);
+
+/* Writes a string eg_jsonw_is_plain() said yes to: quotes and one copy. */
+static inline void eg_jsonw_str_plain(eg_jsonw_t *w, const char *s, size_t n)
+{
+    if (w->pos < w->cap && w->cap - w->pos > n + 2) {
+        char *d = w->buf + w->pos;
+        d[0] = '"';
+        memcpy(d + 1, s, n);
+        d[n + 1] = '"';
+        w->pos += n + 2;
+        return;
+    }
+    eg_jsonw_ch(w, '"');
+    eg_jsonw_put(w, s, n);
+    eg_jsonw_ch(w, '"');
+}
+
 /* Writes `s` (n bytes) as a JSON string with quotes. Control characters are
  * escaped, invalid UTF-8 sequences become U+FFFD. */
 void eg_jsonw_str(eg_jsonw_t *w, const char *s, size_t n);

@@ -142,7 +142,8 @@ static int write_one(rctx_t *c, eg_jsonw_t *w, const eg_tslot_t *sl, int id, int
     if (id < EG_S__COUNT) {
         const char *v = e->s[id];
         if (v) {
-            eg_jsonw_str(w, v, e->len[id]);
+            if (e->plain >> id & 1) eg_jsonw_str_plain(w, v, e->len[id]);
+            else eg_jsonw_str(w, v, e->len[id]);
             return 1;
         }
         if (fallback) v = catalog_default(c, id);
@@ -218,7 +219,8 @@ static int write_one(rctx_t *c, eg_jsonw_t *w, const eg_tslot_t *sl, int id, int
         if (id >= EG_SL_F_BASE && id < EG_SL_F_VALUE) {
             const char *v = fe ? fe->s[id - EG_SL_F_BASE] : NULL;
             if (!v) return 0;
-            eg_jsonw_str(w, v, fe->len[id - EG_SL_F_BASE]);
+            if (fe->plain >> (id - EG_SL_F_BASE) & 1) eg_jsonw_str_plain(w, v, fe->len[id - EG_SL_F_BASE]);
+            else eg_jsonw_str(w, v, fe->len[id - EG_SL_F_BASE]);
             return 1;
         }
         return 0;

@@ -46,6 +46,7 @@ typedef enum {
 typedef struct {
     const char *s[EG_F__COUNT]; /* NULL when absent */
     uint32_t len[EG_F__COUNT];  /* strlen of each, kept by the setters */
+    uint32_t plain;             /* bit i: s[i] needs no JSON escaping (the setters check once) */
     json_t *value;              /* offending value: NULL = absent, json null = explicit null */
     json_t *extra;              /* object or NULL: bounds (min_length, max_length,
                                    actual_length, min, max, ...) and any other member */
@@ -67,6 +68,8 @@ typedef struct eg_error_s {
     long long retry_after;   /* seconds; -1 = absent */
     const char *s[EG_S__COUNT];
     uint32_t len[EG_S__COUNT]; /* strlen of each, kept by the setters */
+    uint32_t plain;            /* bit i: s[i] needs no JSON escaping, checked once by the
+                                  setters so every rendering is a plain copy */
     eg_field_error_t *fields;
     size_t nfields;
     size_t capfields;

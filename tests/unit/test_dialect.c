@@ -280,7 +280,12 @@ static void test_strings_are_escaped(void **state)
     eg_error_t *e = NULL;
     assert_int_equal(eg_error_from_catalog(fx->cat, "bad_request", &e), EG_OK);
     const char nasty[] = "quote\" back\\ nl\n tab\t bell\x07 del\x7f bad\xff\xfe utf8 \xc3\xa9 trunc\xe2\x82";
-    eg_error_setn(e, EG_S_MESSAGE, nasty, sizeof(nasty) - 1);
+    eg_error_setn(e, EG_S_MESSAGE, nasty, sizeof(nasty) - 1); /* over a plain one */
+    eg_field_error_t *f = eg_error_add_field(e);
+    eg_field_set(e, f, EG_F_FIELD, "plain");
+    eg_field_set(e, f, EG_F_MESSAGE, "plain first");
+    eg_field_setn(e, f, EG_F_MESSAGE, nasty, sizeof(nasty) - 1);
+    eg_field_setn(e, f, EG_F_FIELD, "a\"b", 3);
     for (size_t i = 0; i < eg_dialects_count(fx->set); i++) {
         const eg_dialect_t *d = eg_dialects_at(fx->set, i);
         json_t *j = render_json(fx, e, eg_dialect_name(d)); /* fails on invalid JSON */
