@@ -109,15 +109,19 @@ int eg_error_from_catalog(const eg_catalog_t *cat, const char *code, eg_error_t 
     eg_error_t *e = eg_error_new();
     if (!e) return EG_ENOMEM;
     const eg_catalog_entry_t *ent = cat && code ? eg_catalog_find(cat, code) : NULL;
-    int rc = eg_error_set(e, EG_S_CODE, code);
+    int rc = ent && strcmp(code, ent->code) == 0
+                 ? eg_error_setn_known(e, EG_S_CODE, code, strlen(code), ent->plain >> EG_S_CODE & 1)
+                 : eg_error_set(e, EG_S_CODE, code);
     if (!rc && ent) {
+        /* the catalog checked its strings for escaping once, at load */
+        static const eg_str_t from[] = {EG_S_TYPE, EG_S_TITLE, EG_S_MESSAGE};
+        const char *v[] = {ent->type, ent->title, ent->message};
         e->ent_cat = cat;
         e->ent = ent;
         e->ent_code = e->s[EG_S_CODE];
         e->status = ent->status;
-        if (!rc && ent->type) rc = eg_error_set(e, EG_S_TYPE, ent->type);
-        if (!rc && ent->title) rc = eg_error_set(e, EG_S_TITLE, ent->title);
-        if (!rc && ent->message) rc = eg_error_set(e, EG_S_MESSAGE, ent->message);
+        for (size_t i = 0; !rc && i < 3; i++)
+            if (v[i]) rc = eg_error_setn_known(e, from[i], v[i], strlen(v[i]), ent->plain >> from[i] & 1);
     }
     if (rc) {
         eg_error_free(e);

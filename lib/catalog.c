@@ -18,6 +18,8 @@
 #include <strings.h>
 
 #include "catalog_builtin.h"
+#include "errgate/error.h"
+#include "jsonw.h"
 #include "ytree.h"
 
 typedef struct {
@@ -130,6 +132,17 @@ static int grow(eg_catalog_t *cat, size_t need)
     return EG_OK;
 }
 
+/* Which of the entry's strings an error may take without checking them
+ * again for JSON escaping (see eg_error_t.plain). */
+static void entry_plain(eg_catalog_entry_t *e)
+{
+    const char *s[] = {[EG_S_CODE] = e->code, [EG_S_TYPE] = e->type, [EG_S_TITLE] = e->title,
+                       [EG_S_MESSAGE] = e->message};
+    e->plain = 0;
+    for (unsigned i = 0; i < sizeof(s) / sizeof(s[0]); i++)
+        if (s[i] && eg_jsonw_is_plain(s[i], strlen(s[i]))) e->plain |= 1u << i;
+}
+
 int eg_catalog_new_builtin(eg_catalog_t **out)
 {
     eg_catalog_t *cat = calloc(1, sizeof(*cat));
@@ -137,6 +150,7 @@ int eg_catalog_new_builtin(eg_catalog_t **out)
     int rc = grow(cat, eg__builtin_catalog_count);
     for (size_t i = 0; !rc && i < eg__builtin_catalog_count; i++) {
         cat->entries[i] = eg__builtin_catalog[i].e;
+        entry_plain(&cat->entries[i]);
         cat->generic[i] = eg__builtin_catalog[i].generic;
         cat->n++;
     }
@@ -394,6 +408,7 @@ static int load_entry(lctx_t *c, const eg_ynode_t *k, const eg_ynode_t *v)
         cat->n++;
     }
     cat->entries[idx] = e;
+    entry_plain(&cat->entries[idx]);
     return EG_OK;
 }
 

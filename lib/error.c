@@ -95,7 +95,19 @@ void eg_error_free(eg_error_t *e)
     free(e);
 }
 
+static int setn(eg_error_t *e, eg_str_t which, const char *v, size_t n, int known_plain);
+
 int eg_error_setn(eg_error_t *e, eg_str_t which, const char *v, size_t n)
+{
+    return setn(e, which, v, n, 0);
+}
+
+int eg_error_setn_known(eg_error_t *e, eg_str_t which, const char *v, size_t n, int plain)
+{
+    return setn(e, which, v, n, plain);
+}
+
+static int setn(eg_error_t *e, eg_str_t which, const char *v, size_t n, int known_plain)
 {
     if ((unsigned)which >= EG_S__COUNT) return EG_EINVAL;
     e->plain &= ~(1u << which);
@@ -109,7 +121,7 @@ int eg_error_setn(eg_error_t *e, eg_str_t which, const char *v, size_t n)
     if (!p) return EG_ENOMEM;
     e->s[which] = p;
     e->len[which] = (uint32_t)strlen(p); /* up to an embedded NUL, as C strings go */
-    if (eg_jsonw_is_plain(p, e->len[which])) e->plain |= 1u << which;
+    if (known_plain || eg_jsonw_is_plain(p, e->len[which])) e->plain |= 1u << which;
     return EG_OK;
 }
 

@@ -57,6 +57,12 @@ int eg_jsonw_is_plain(const char *str, size_t n)
 {
     const unsigned char *s = (const unsigned char *)str;
     size_t i = 0;
+    /* the common case, ASCII throughout: whole words, the last one
+     * overlapping the one before instead of a byte loop for the tail */
+    if (n >= 8) {
+        while (i + 8 <= n && plain8(s + i)) i += 8;
+        if (i + 8 > n && plain8(s + n - 8)) return 1;
+    }
     while (i < n) {
         while (i + 8 <= n && plain8(s + i)) i += 8;
         if (i >= n) break;

@@ -38,6 +38,8 @@ typedef struct {
     size_t nspellings;
     const char *const *synonyms; /* other codes meaning the same, any case */
     size_t nsynonyms;
+    unsigned plain;              /* set by the catalog: bit EG_S_CODE, _TYPE, _TITLE, _MESSAGE
+                                    (error.h) when that string needs no JSON escaping */
 } eg_catalog_entry_t;
 
 typedef struct eg_catalog_s eg_catalog_t;

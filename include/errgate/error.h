@@ -99,6 +99,10 @@ void eg_error_free(eg_error_t *e);
 /* eg_error_set copies `v` (may be NULL to clear) into attribute `which`.
  * eg_error_setn does the same for a string of length n (need not be NUL-ended). */
 int eg_error_set(eg_error_t *e, eg_str_t which, const char *v);
+/* eg_error_setn for a string whose escaping the caller already knows (the
+ * catalog's own strings: eg_catalog_entry_t.plain); plain = 1 claims it
+ * needs none, 0 has it checked as usual. */
+int eg_error_setn_known(eg_error_t *e, eg_str_t which, const char *v, size_t n, int plain);
 int eg_error_setn(eg_error_t *e, eg_str_t which, const char *v, size_t n);
 int eg_error_setf(eg_error_t *e, eg_str_t which, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

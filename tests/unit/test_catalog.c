@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "errgate/catalog.h"
+#include "errgate/errgate.h"
 
 static int setup(void **state)
 {
@@ -176,6 +177,37 @@ static void test_catalog_file_overrides_and_adds(void **state)
     eg_catalog_free(cat);
 }
 
+/* The catalog says once which of its strings need JSON escaping; an error
+ * made from an entry whose message does need it still renders valid JSON. */
+static void test_catalog_strings_escape_when_they_must(void **state)
+{
+    (void)state;
+    eg_catalog_t *cat = NULL;
+    eg_dialects_t *set = NULL;
+    assert_int_equal(eg_catalog_new_builtin(&cat), EG_OK);
+    assert_int_equal(eg_dialects_new_builtin(&set), EG_OK);
+    const eg_catalog_entry_t *nf = eg_catalog_find(cat, "not_found");
+    assert_true(nf->plain & (1u << EG_S_MESSAGE));
+    static const char yaml[] = "codes:\n  not_found:\n    message: \"say \\\"no\\\"\\n\"\n";
+    char err[256];
+    assert_int_equal(eg_catalog_load_yaml(cat, yaml, sizeof(yaml) - 1, "c.yaml", err, sizeof(err)), EG_OK);
+    nf = eg_catalog_find(cat, "not_found");
+    assert_string_equal(nf->message, "say \"no\"\n");
+    assert_false(nf->plain & (1u << EG_S_MESSAGE));
+    assert_true(nf->plain & (1u << EG_S_CODE));
+    eg_error_t *e = NULL;
+    assert_int_equal(eg_error_from_catalog(cat, "not_found", &e), EG_OK);
+    char buf[2048];
+    size_t n = eg_render(e, eg_dialects_get(set, "problem"), cat, buf, sizeof(buf));
+    json_t *j = json_loadb(buf, n, 0, NULL);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "detail")), "say \"no\"\n");
+    json_decref(j);
+    eg_error_free(e);
+    eg_dialects_free(set);
+    eg_catalog_free(cat);
+}
+
 static void test_bad_catalog_files_are_refused_whole(void **state)
 {
     (void)state;
@@ -222,6 +254,7 @@ int main(void)
         cmocka_unit_test(test_retryable_flags),
         cmocka_unit_test(test_docs_url_template),
         cmocka_unit_test(test_catalog_file_overrides_and_adds),
+        cmocka_unit_test(test_catalog_strings_escape_when_they_must),
         cmocka_unit_test(test_bad_catalog_files_are_refused_whole),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
