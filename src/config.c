@@ -1002,6 +1002,7 @@ void eg_config_free(eg_config_t *cfg)
         free(r->allow_ips);
         free(r->allow_ips_text);
         free(r->limits);
+        free(r->rl_policy);
         free(r->quota.upgrade_url);
         free(r->purchase_url);
     }
@@ -1035,6 +1036,30 @@ void eg_config_free(eg_config_t *cfg)
     free(cfg);
 }
 
+/* "name";q=100;w=60, ... for a route's limits: the same on every response
+ * of the route, so it is written once here, not per request. */
+static int route_policy(eg_route_cfg_t *r)
+{
+    if (!r->nlimits) return EG_OK;
+    size_t cap = r->nlimits * (sizeof(r->limits[0].name) + 48) + 1;
+    char *out = malloc(cap);
+    if (!out) return EG_ENOMEM;
+    size_t at = 0;
+    for (size_t i = 0; i < r->nlimits; i++) {
+        const eg_rate_limit_cfg_t *l = &r->limits[i];
+        int k = snprintf(out + at, cap - at, "%s\"%s\";q=%u;w=%llu", i ? ", " : "", l->name, l->gcra.limit,
+                         (unsigned long long)(l->gcra.window_ms + 999) / 1000);
+        if (k < 0 || (size_t)k >= cap - at) {
+            free(out);
+            return EG_ERANGE;
+        }
+        at += (size_t)k;
+    }
+    r->rl_policy = out;
+    r->rl_policy_len = at;
+    return EG_OK;
+}
+
 static int parse_doc(eg_ydoc_t *doc, const char *path, eg_config_t **out, char *err, size_t errlen)
 {
     eg_config_t *cfg = config_new();
@@ -1045,6 +1070,7 @@ static int parse_doc(eg_ydoc_t *doc, const char *path, eg_config_t **out, char *
     char *dircopy = path ? strdup(path) : NULL;
     cctx_t c = {doc, err, errlen, dircopy ? dirname(dircopy) : NULL};
     int rc = load_root(&c, eg_ydoc_root(doc), cfg);
+    for (size_t i = 0; !rc && i < cfg->nroutes; i++) rc = route_policy(&cfg->routes[i]);
     if (!rc && path && !(cfg->path = strdup(path))) rc = EG_ENOMEM;
     free(dircopy);
     eg_ydoc_free(doc);

@@ -96,6 +96,8 @@ typedef struct {
     char *allow_ips_text; /* as configured, for ip_not_allowed details */
     eg_rate_limit_cfg_t *limits; /* rate_limit: one or a list */
     size_t nlimits;
+    char *rl_policy;      /* the RateLimit-Policy value for exactly these limits, made at load */
+    size_t rl_policy_len;
     uint32_t concurrency; /* in-flight requests per consumer (or client IP) on this route, 0 = unlimited */
     eg_quota_cfg_t quota; /* per key on this route */
     long long credit_cost; /* credits each request takes from the key's balance, 0 = none */

@@ -114,15 +114,16 @@ int eg_limiter_decide(eg_limiter_t *l, const eg_limit_req_t *reqs, size_t n, uin
         h[i] = hash_key(reqs[i].key);
         shard[i] = (int)(h[i] % NSHARDS);
     }
-    /* the distinct shards, ascending: one lock order for every thread */
+    /* the distinct shards, ascending: one lock order for every thread
+     * (an insertion sort: n is a handful) */
     int nlocks = 0;
-    for (int s = 0; s < NSHARDS && (size_t)nlocks < n; s++) {
-        for (size_t i = 0; i < n; i++) {
-            if (shard[i] == s) {
-                order[nlocks++] = s;
-                break;
-            }
-        }
+    for (size_t i = 0; i < n; i++) {
+        int s = shard[i], k = nlocks;
+        while (k > 0 && order[k - 1] > s) k--;
+        if (k > 0 && order[k - 1] == s) continue;
+        memmove(order + k + 1, order + k, (size_t)(nlocks - k) * sizeof(order[0]));
+        order[k] = s;
+        nlocks++;
     }
     for (int i = 0; i < nlocks; i++) pthread_mutex_lock(&l->shards[order[i]].lock);
     entry_t *e[MAX_LIMITS];

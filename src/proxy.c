@@ -768,7 +768,12 @@ static void rate_headers(conn_t *c, const eg_rate_limit_cfg_t *const *lims, cons
     if (cfg->rl_ietf_headers) {
         size_t start = b.len;
         EG_SB_LIT(&b, "RateLimit-Policy: ");
-        for (size_t i = 0; i < n; i++) {
+        /* exactly the route's limits (no plan's, none skipped): made at load */
+        const eg_route_cfg_t *r = c->route;
+        int whole = r && r->rl_policy && n == r->nlimits;
+        for (size_t i = 0; whole && i < n; i++) whole = lims[i] == &r->limits[i];
+        if (whole) eg_sb_mem(&b, r->rl_policy, r->rl_policy_len);
+        for (size_t i = 0; !whole && i < n; i++) {
             if (i) EG_SB_LIT(&b, ", ");
             eg_sb_mem(&b, "\"", 1);
             eg_sb_str(&b, lims[i]->name);
