@@ -146,15 +146,6 @@ for p in $UP $NG $HA $EG $EGR; do
     i=0; until curl -s -o /dev/null "http://127.0.0.1:$p/v1/x"; do i=$((i+1)); [ $i -lt 100 ] || { echo "bench: port $p did not open" >&2; exit 1; }; sleep 0.1; done
 done
 
-# one wrk run: prints "req/s p50_us p99_us"
-run() { # URL [connections] [header]
-    wrk -t1 -c"${2:-$CONNS}" -d"$DURATION" --latency ${3:+-H "$3"} "$1" 2>/dev/null | awk '
-        function us(v) { if (v ~ /us$/) return v+0; if (v ~ /ms$/) return (v+0)*1000; if (v ~ /s$/) return (v+0)*1000000; return v }
-        /Requests\/sec/ { rps = $2 }
-        /^ +50%/ { p50 = us($2) }
-        /^ +99%/ { p99 = us($2) }
-        END { printf "%.0f %.0f %.0f\n", rps, p50, p99 }'
-}
 
 # CPU time (utime+stime, clock ticks) of a process and its children's
 # threads: nginx's work is in its worker, a child of the master we started.
@@ -169,9 +160,9 @@ UPWORKER=$(pgrep -P "$UPPID" | head -1)
 # and the proxy on two cores is bounded by whichever saturates first (wrk,
 # for errors answered by the proxy itself), so CPU per request is the measure
 # of the proxy's own cost.
-run_pid() { # URL PID
+run_pid() { # URL PID [header] [connections] [duration]
     t0=$(ticks_of $2)
-    out=$(wrk -t1 -c"$CONNS" -d"$DURATION" --latency "$1" 2>/dev/null)
+    out=$(wrk -t1 -c"${4:-$CONNS}" -d"${5:-$DURATION}" --latency ${3:+-H "$3"} "$1" 2>/dev/null)
     t1=$(ticks_of $2)
     echo "$out" | awk -v dt=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" '
         function us(v) { if (v ~ /us$/) return v+0; if (v ~ /ms$/) return (v+0)*1000; if (v ~ /s$/) return (v+0)*1000000; return v }
@@ -211,18 +202,8 @@ report() { # case title
 measure proxy /v1/hello
 measure error /unknown/route
 EGRPID=$(pgrep -f "serve --config $TMP/errgate-redis.yaml" | head -1)
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$EGPID/stat"; }
-run_cpu() { # URL [header] [connections] [duration] -> "req/s p50 p99 cpu_us_per_request"
-    t0=$(cpu_ticks)
-    out=$(wrk -t1 -c"${3:-$CONNS}" -d"${4:-$DURATION}" --latency ${2:+-H "$2"} "$1" 2>/dev/null)
-    t1=$(cpu_ticks)
-    echo "$out" | awk -v dt=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" '
-        function us(v) { if (v ~ /us$/) return v+0; if (v ~ /ms$/) return (v+0)*1000; if (v ~ /s$/) return (v+0)*1000000; return v }
-        / requests in / { n = $1 }
-        /Requests\/sec/ { rps = $2 }
-        /^ +50%/ { p50 = us($2) }
-        /^ +99%/ { p99 = us($2) }
-        END { printf "%.0f %.0f %.0f %.2f\n", rps, p50, p99, dt * 1000000 / hz / n }'
+run_cpu() { # URL [header] [connections] [duration]: run_pid for the errgate under test
+    run_pid "$1" "$EGPID" "${2:-}" "${3:-}" "${4:-}"
 }
 # issue 6: what translating an upstream 4xx costs against passing it through,
 # with one connection so latency is service time, not queueing. On a shared
@@ -245,7 +226,7 @@ for r in $(seq 1 "$ROUNDS"); do
     run_cpu "http://127.0.0.1:$EG/v1/hello" >> "$TMP/res.auth.none"
     run_cpu "http://127.0.0.1:$EG/auth/hello" "X-API-Key: $KEY" >> "$TMP/res.auth.api_key"
     run_cpu "http://127.0.0.1:$EG/limited/hello" >> "$TMP/res.auth.rate_limit"
-    (EGPID=$EGRPID; run_cpu "http://127.0.0.1:$EGR/limited/hello") >> "$TMP/res.auth.redis"
+    run_pid "http://127.0.0.1:$EGR/limited/hello" "$EGRPID" >> "$TMP/res.auth.redis"
 done
 report proxy "proxy: GET /v1/hello through each to nginx return 200"
 report error "gateway error: GET /unknown/route (404 JSON from the proxy itself)"

@@ -7,6 +7,7 @@
  * that markup, control characters and huge pages never reach a client.
  */
 #include "dialect_int.h"
+#include "utf8.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -15,19 +16,10 @@
 
 #define EG_EXCERPT_MAX 200
 
+/* Length of the character at s: 1 for ASCII, 0 for invalid UTF-8. */
 static size_t utf8_seq(const unsigned char *s, size_t n)
 {
-    unsigned c = s[0];
-    if (c < 0x80) return 1;
-    size_t k = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
-    if (!k || k > n) return 0;
-    for (size_t i = 1; i < k; i++)
-        if ((s[i] & 0xC0) != 0x80) return 0;
-    if (c == 0xE0 && s[1] < 0xA0) return 0;
-    if (c == 0xED && s[1] >= 0xA0) return 0;
-    if (c == 0xF0 && s[1] < 0x90) return 0;
-    if (c == 0xF4 && s[1] >= 0x90) return 0;
-    return k;
+    return s[0] < 0x80 ? 1 : eg_utf8_len(s, n);
 }
 
 /* Skips <script>/<style> bodies entirely: their text is never a message. */

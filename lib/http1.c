@@ -228,19 +228,34 @@ static inline int ascii_lower(int c)
     return c >= 'A' && c <= 'Z' ? c + 32 : c;
 }
 
-int eg_http1_has_token(const char *v, size_t n, const char *token)
+int eg_http1_next_token(const char *v, size_t n, size_t *pos, const char **tok, size_t *len)
 {
-    size_t tl = strlen(token), i = 0;
+    size_t i = *pos;
     while (i < n) {
         while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ',')) i++;
         size_t s = i;
         while (i < n && v[i] != ',') i++;
         size_t e = i;
         while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t')) e--;
-        if (e - s != tl) continue;
+        if (e > s) {
+            *pos = i;
+            *tok = v + s;
+            *len = e - s;
+            return 1;
+        }
+    }
+    *pos = i;
+    return 0;
+}
+
+int eg_http1_has_token(const char *v, size_t n, const char *token)
+{
+    size_t tl = strlen(token), pos = 0, len;
+    const char *t;
+    while (eg_http1_next_token(v, n, &pos, &t, &len)) {
+        if (len != tl) continue;
         size_t k = 0;
-        while (k < tl && ascii_lower((unsigned char)v[s + k]) == ascii_lower((unsigned char)token[k]))
-            k++;
+        while (k < tl && ascii_lower((unsigned char)t[k]) == ascii_lower((unsigned char)token[k])) k++;
         if (k == tl) return 1;
     }
     return 0;
@@ -309,17 +324,12 @@ typedef struct {
 /* The Connection options the framing depends on, in one pass over the list. */
 static void connection_tokens(const char *v, size_t n, fields_t *f)
 {
-    size_t i = 0;
-    while (i < n) {
-        while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ',')) i++;
-        size_t s = i;
-        while (i < n && v[i] != ',') i++;
-        size_t e = i;
-        while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t')) e--;
-        size_t l = e - s;
-        if (l == 5 && lower_eq(v + s, "close", 5)) f->conn_close = 1;
-        else if (l == 10 && lower_eq(v + s, "keep-alive", 10)) f->conn_keep = 1;
-        else if (l == 7 && lower_eq(v + s, "upgrade", 7)) f->conn_upgrade = 1;
+    size_t pos = 0, l;
+    const char *t;
+    while (eg_http1_next_token(v, n, &pos, &t, &l)) {
+        if (l == 5 && lower_eq(t, "close", 5)) f->conn_close = 1;
+        else if (l == 10 && lower_eq(t, "keep-alive", 10)) f->conn_keep = 1;
+        else if (l == 7 && lower_eq(t, "upgrade", 7)) f->conn_upgrade = 1;
     }
 }
 

@@ -8,6 +8,7 @@
  * would have read, so line/column/position match json_error_t.
  */
 #include "jsonr.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <float.h>
@@ -56,27 +57,6 @@ static inline long hex4(const unsigned char *s)
     return (long)hexv[s[0]] << 12 | (long)hexv[s[1]] << 8 | (long)hexv[s[2]] << 4 | hexv[s[3]];
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), or 0 if invalid
-   (RFC 3629, as jansson's utf8_check_full: no overlongs, surrogates, > U+10FFFF). */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    if (c >= 0xC2 && c <= 0xDF) return n >= 2 && (s[1] & 0xC0) == 0x80 ? 2 : 0;
-    if (c >= 0xE0 && c <= 0xEF) {
-        if (n < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80) return 0;
-        if (c == 0xE0 && s[1] < 0xA0) return 0;  /* overlong */
-        if (c == 0xED && s[1] >= 0xA0) return 0; /* surrogate */
-        return 3;
-    }
-    if (c >= 0xF0 && c <= 0xF4) {
-        if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80)
-            return 0;
-        if (c == 0xF0 && s[1] < 0x90) return 0;  /* overlong */
-        if (c == 0xF4 && s[1] >= 0x90) return 0; /* above U+10FFFF */
-        return 4;
-    }
-    return 0;
-}
 
 /* The 8 bytes at u with bit 7 set in each byte that is a quote, backslash,
    control or non-ASCII (exact for the lowest such byte: borrows only reach
@@ -150,7 +130,7 @@ static size_t scan_string(const unsigned char *s, size_t n, size_t i, uint8_t *e
         } else if (c < 0x20) {
             return BAD;
         } else if (c >= 0x80) {
-            size_t k = utf8_len(s + i, n - i);
+            size_t k = eg_utf8_len(s + i, n - i);
             if (!k) return BAD;
             i += k;
         } else {
@@ -399,7 +379,7 @@ static size_t lexer_stop(const unsigned char *s, size_t n, size_t p)
     unsigned c = s[p];
     size_t i = p;
     if (c >= 0x80) {
-        size_t k = utf8_len(s + p, n - p);
+        size_t k = eg_utf8_len(s + p, n - p);
         return k ? p + k : p; /* an invalid token, read whole to quote it */
     }
     if (c == '"') {
@@ -409,7 +389,7 @@ static size_t lexer_stop(const unsigned char *s, size_t n, size_t p)
             if (c == '"') return i + 1;
             if (c < 0x20) return i; /* put back */
             if (c >= 0x80) {
-                size_t k = utf8_len(s + i, n - i);
+                size_t k = eg_utf8_len(s + i, n - i);
                 if (!k) return i;
                 i += k;
                 continue;
@@ -418,13 +398,13 @@ static size_t lexer_stop(const unsigned char *s, size_t n, size_t p)
             if (c != '\\') continue;
             if (i >= n) return n;
             c = s[i];
-            if (c >= 0x80) return utf8_len(s + i, n - i) ? i + 1 : i;
+            if (c >= 0x80) return eg_utf8_len(s + i, n - i) ? i + 1 : i;
             i++;
             if (c == 'u') {
                 for (int k = 0; k < 4; k++) {
                     if (i >= n) return n;
                     c = s[i];
-                    if (c >= 0x80) return utf8_len(s + i, n - i) ? i + 1 : i;
+                    if (c >= 0x80) return eg_utf8_len(s + i, n - i) ? i + 1 : i;
                     i++;
                     if (!is_hex(c)) return i;
                 }
@@ -770,7 +750,7 @@ const eg_jr_tok_t *eg_jr_get(const eg_jr_doc_t *doc, const eg_jr_tok_t *obj, con
     const eg_jr_tok_t *k = obj + 1;
     for (uint32_t i = 0; i < obj->count; i++) {
         const eg_jr_tok_t *v = k + 1;
-        if (eg_jr_str_eq(doc, k, key, klen)) return v;
+        if (eg_jr_key_is(doc, k, key, klen)) return v;
         k = doc->toks + v->end;
     }
     return NULL;

@@ -32,6 +32,7 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "errgate/common.h"
 
@@ -98,6 +99,14 @@ const eg_jr_tok_t *eg_jr_get(const eg_jr_doc_t *doc, const eg_jr_tok_t *obj, con
 
 /* 1 when the STRING token's unescaped value equals s[0..n). No allocation. */
 int eg_jr_str_eq(const eg_jr_doc_t *doc, const eg_jr_tok_t *tok, const char *s, size_t n);
+
+/* eg_jr_str_eq for a member name: lengths and the first byte decide most
+ * comparisons inline, and an escaped key (rare) takes the full path. */
+static inline int eg_jr_key_is(const eg_jr_doc_t *doc, const eg_jr_tok_t *k, const char *s, size_t n)
+{
+    if (k->escaped) return eg_jr_str_eq(doc, k, s, n);
+    return k->len == n && (n == 0 || (doc->text[k->off] == s[0] && memcmp(doc->text + k->off, s, n) == 0));
+}
 
 /* A new jansson value (one reference, caller owns) equal to the subtree at tok, or NULL when
    out of memory. json_equal() to what json_loadb makes of the same text. */

@@ -5,6 +5,7 @@
  * make errgate emit invalid JSON. Runs of safe bytes are copied in one go.
  */
 #include "jsonw.h"
+#include "utf8.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -21,26 +22,6 @@ static const unsigned char special[256] = {
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
 };
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), or 0 if invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    if (c >= 0xC2 && c <= 0xDF) return n >= 2 && (s[1] & 0xC0) == 0x80 ? 2 : 0;
-    if (c >= 0xE0 && c <= 0xEF) {
-        if (n < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80) return 0;
-        if (c == 0xE0 && s[1] < 0xA0) return 0; /* overlong */
-        if (c == 0xED && s[1] >= 0xA0) return 0; /* surrogate */
-        return 3;
-    }
-    if (c >= 0xF0 && c <= 0xF4) {
-        if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80)
-            return 0;
-        if (c == 0xF0 && s[1] < 0x90) return 0;  /* overlong */
-        if (c == 0xF4 && s[1] >= 0x90) return 0; /* above U+10FFFF */
-        return 4;
-    }
-    return 0;
-}
 
 /* 1 when none of the 8 bytes at u is a quote, backslash, control or non-ASCII. */
 static inline int plain8(const unsigned char *u)
@@ -67,7 +48,7 @@ int eg_jsonw_is_plain(const char *str, size_t n)
         while (i + 8 <= n && plain8(s + i)) i += 8;
         if (i >= n) break;
         if (s[i] >= 0x80) {
-            size_t k = utf8_len(s + i, n - i);
+            size_t k = eg_utf8_len(s + i, n - i);
             if (!k) return 0;
             i += k;
         } else if (special[s[i]]) {
@@ -94,7 +75,7 @@ void eg_jsonw_str_body(eg_jsonw_t *w, const char *str, size_t n)
         if (i >= n) break;
         unsigned c = s[i];
         if (c >= 0x80) {
-            size_t k = utf8_len(s + i, n - i);
+            size_t k = eg_utf8_len(s + i, n - i);
             if (k) {
                 eg_jsonw_put(w, str + i, k);
                 i += k;
@@ -151,11 +132,7 @@ void eg_jsonw_str(eg_jsonw_t *w, const char *s, size_t n)
         for (; i < n && !special[u[i]]; i++) {
         }
         if (i == n) {
-            char *d = w->buf + w->pos;
-            d[0] = '"';
-            memcpy(d + 1, s, n);
-            d[n + 1] = '"';
-            w->pos += n + 2;
+            eg_jsonw_str_plain(w, s, n);
             return;
         }
     }

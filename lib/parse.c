@@ -66,31 +66,15 @@ static void str_done(str_t *s)
     free(s->heap);
 }
 
-/* 1 when the string token equals name[0..n). Lengths first: most member
- * names differ in length, and an escaped key is rare. */
-static inline int is_name_n(const eg_jr_doc_t *doc, const tok_t *k, const char *name, size_t n)
-{
-    if (!k->escaped)
-        return k->len == n && (n == 0 || (doc->text[k->off] == name[0] && memcmp(doc->text + k->off, name, n) == 0));
-    return eg_jr_str_eq(doc, k, name, n);
-}
-
 static int is_name(const eg_jr_doc_t *doc, const tok_t *k, const char *name)
 {
-    return is_name_n(doc, k, name, strlen(name));
+    return eg_jr_key_is(doc, k, name, strlen(name));
 }
 
 /* The member `name` (n bytes) of an object token, or NULL. */
 static const tok_t *member_n(const eg_jr_doc_t *doc, const tok_t *obj, const char *name, size_t n)
 {
-    if (!obj || obj->type != EG_JR_OBJECT) return NULL;
-    const tok_t *k = obj + 1;
-    for (uint32_t i = 0; i < obj->count; i++) {
-        const tok_t *v = k + 1;
-        if (is_name_n(doc, k, name, n)) return v;
-        k = doc->toks + v->end;
-    }
-    return NULL;
+    return obj && obj->type == EG_JR_OBJECT ? eg_jr_get(doc, obj, name, n) : NULL;
 }
 
 /* The value's JSON text (a string with its quotes). */
@@ -224,7 +208,7 @@ static int parse_object(pctx_t *c, const eg_tnode_t *t, const tok_t *obj);
 static const eg_tmember_t *find_member(const pctx_t *c, const eg_tnode_t *t, const tok_t *k)
 {
     for (size_t i = 0; i < t->n; i++)
-        if (is_name_n(c->doc, k, t->members[i].name, t->members[i].namelen)) return &t->members[i];
+        if (eg_jr_key_is(c->doc, k, t->members[i].name, t->members[i].namelen)) return &t->members[i];
     return NULL;
 }
 

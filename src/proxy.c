@@ -223,21 +223,15 @@ static void conn_tokens(const eg_http_header_t *conn, conn_tokens_t *ct)
 {
     ct->count = ct->overflow = 0;
     ct->hdr = conn;
-    const char *v = conn ? conn->value : NULL;
-    size_t n = conn ? conn->value_len : 0, i = 0;
-    while (i < n) {
-        while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ',')) i++;
-        size_t s = i;
-        while (i < n && v[i] != ',') i++;
-        size_t e = i;
-        while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t')) e--;
-        if (e == s) continue;
+    size_t pos = 0, len;
+    const char *t;
+    while (conn && eg_http1_next_token(conn->value, conn->value_len, &pos, &t, &len)) {
         if (ct->count == EG_CONN_TOKENS) {
             ct->overflow = 1;
             return;
         }
-        ct->t[ct->count] = v + s;
-        ct->n[ct->count++] = e - s;
+        ct->t[ct->count] = t;
+        ct->n[ct->count++] = len;
     }
 }
 

@@ -125,6 +125,11 @@ int eg_http1_error_status(eg_http1_error_t err);
  * NULL. The result points into msg->headers. */
 const eg_http_header_t *eg_http1_header(const eg_http1_msg_t *msg, const char *name);
 
+/* eg_http1_next_token yields the elements of a comma-separated list
+ * value[0..n) one by one, trimmed of whitespace, empty ones skipped: start
+ * with *pos = 0; returns 1 with *tok, *len set, or 0 at the end. */
+int eg_http1_next_token(const char *value, size_t n, size_t *pos, const char **tok, size_t *len);
+
 /* eg_http1_has_token returns 1 when the comma-separated list value[0..n)
  * (e.g. a Connection value) has a member equal to the NUL-terminated `token`,
  * ignoring case and surrounding whitespace; 0 otherwise. */
