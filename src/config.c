@@ -1036,27 +1036,33 @@ void eg_config_free(eg_config_t *cfg)
     free(cfg);
 }
 
-/* "name";q=100;w=60, ... for a route's limits: the same on every response
- * of the route, so it is written once here, not per request. */
+void eg_rate_policy_item(eg_sb_t *b, const eg_rate_limit_cfg_t *l, int first)
+{
+    if (!first) EG_SB_LIT(b, ", ");
+    eg_sb_mem(b, "\"", 1);
+    eg_sb_str(b, l->name);
+    EG_SB_LIT(b, "\";q=");
+    eg_sb_u64(b, l->gcra.limit);
+    EG_SB_LIT(b, ";w=");
+    eg_sb_u64(b, (l->gcra.window_ms + 999) / 1000);
+}
+
+/* The RateLimit-Policy value for a route's limits: the same on every
+ * response of the route, so it is written once here, not per request. */
 static int route_policy(eg_route_cfg_t *r)
 {
     if (!r->nlimits) return EG_OK;
     size_t cap = r->nlimits * (sizeof(r->limits[0].name) + 48) + 1;
     char *out = malloc(cap);
     if (!out) return EG_ENOMEM;
-    size_t at = 0;
-    for (size_t i = 0; i < r->nlimits; i++) {
-        const eg_rate_limit_cfg_t *l = &r->limits[i];
-        int k = snprintf(out + at, cap - at, "%s\"%s\";q=%u;w=%llu", i ? ", " : "", l->name, l->gcra.limit,
-                         (unsigned long long)(l->gcra.window_ms + 999) / 1000);
-        if (k < 0 || (size_t)k >= cap - at) {
-            free(out);
-            return EG_ERANGE;
-        }
-        at += (size_t)k;
+    eg_sb_t b = eg_sb(out, cap);
+    for (size_t i = 0; i < r->nlimits; i++) eg_rate_policy_item(&b, &r->limits[i], i == 0);
+    if (b.over) {
+        free(out);
+        return EG_ERANGE;
     }
     r->rl_policy = out;
-    r->rl_policy_len = at;
+    r->rl_policy_len = b.len;
     return EG_OK;
 }
 

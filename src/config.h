@@ -19,6 +19,7 @@
 #include "errgate/ratelimit.h"
 #include "errgate/router.h"
 #include "store.h"
+#include "strbuild.h"
 
 typedef struct {
     char host[256]; /* numeric IPv4/IPv6 or localhost */
@@ -54,6 +55,10 @@ typedef struct {
     eg_rl_by_t by;  /* key: per authenticated consumer (skipped for anonymous requests) */
     char name[64];  /* in RateLimit-Policy / RateLimit, e.g. "key-1m" */
 } eg_rate_limit_cfg_t;
+
+/* Appends one limit as RateLimit-Policy lists it: `"name";q=100;w=60`,
+ * preceded by ", " unless it is the first. */
+void eg_rate_policy_item(eg_sb_t *b, const eg_rate_limit_cfg_t *l, int first);
 
 /* A quota: requests per UTC day or calendar month, per key. */
 typedef enum { EG_PERIOD_DAY = 0, EG_PERIOD_MONTH } eg_period_t;

@@ -329,7 +329,8 @@ static int wreq_send(uv_stream_t *s, wreq_t *wr, size_t n, int *pending)
 }
 
 /* Sends data on the stream, copying what cannot be written at once; -1 on error. */
-static int queue(uv_stream_t *s, void *owner, int is_up, int *pending, const char *data, size_t n)
+static int queue(uv_stream_t *s, eg_worker_t *w, void *owner, int is_up, int *pending, const char *data,
+                 size_t n)
 {
     if (n == 0) return 0;
     size_t off = 0;
@@ -338,7 +339,7 @@ static int queue(uv_stream_t *s, void *owner, int is_up, int *pending, const cha
     if (k == (int)n) return 0;
     if (k > 0) off = (size_t)k;
     else if (k != UV_EAGAIN && k != UV_ENOSYS) return -1;
-    wreq_t *wr = wreq_new(is_up ? ((up_t *)owner)->w : ((conn_t *)owner)->w, owner, is_up, n - off);
+    wreq_t *wr = wreq_new(w, owner, is_up, n - off);
     if (!wr) return -1;
     memcpy(wr->data, data + off, n - off);
     b = uv_buf_init(wr->data, (unsigned)(n - off));
@@ -353,12 +354,12 @@ static int queue(uv_stream_t *s, void *owner, int is_up, int *pending, const cha
 static int to_client(conn_t *c, const char *data, size_t n)
 {
     c->bytes_out += n;
-    return queue((uv_stream_t *)&c->tcp, c, 0, &c->wpending, data, n);
+    return queue((uv_stream_t *)&c->tcp, c->w, c, 0, &c->wpending, data, n);
 }
 
 static int to_up(up_t *u, const char *data, size_t n)
 {
-    return queue((uv_stream_t *)&u->tcp, u, 1, &u->wpending, data, n);
+    return queue((uv_stream_t *)&u->tcp, u->w, u, 1, &u->wpending, data, n);
 }
 
 static size_t queued(uv_tcp_t *t)
@@ -506,14 +507,9 @@ static void send_error(conn_t *c, eg_error_t *e, const char *extra, const char *
     eg_respond_info_t info;
     size_t n = eg_respond_error_info(e, d, cfg->catalog, extra, c->keep_alive,
                                      c->method_bit == EG_M_HEAD, buf, sizeof(buf), &info);
-    if (n) {
-        c->status = info.status;
-        _Static_assert(sizeof(c->code) == sizeof(info.code), "code buffers");
-        memcpy(c->code, info.code, sizeof(c->code));
-    } else {
-        c->status = eg_dialect_status(d, cfg->catalog, e);
-        eg_dialect_error_code(d, cfg->catalog, e, c->code, sizeof(c->code));
-    }
+    c->status = info.status;
+    _Static_assert(sizeof(c->code) == sizeof(info.code), "code buffers");
+    memcpy(c->code, info.code, sizeof(c->code));
     log_error(c, c->code, c->status, why ? why : e->s[EG_S_MESSAGE]);
     eg_error_free(e);
     c->response_started = 1;
@@ -767,15 +763,7 @@ static void rate_headers(conn_t *c, const eg_rate_limit_cfg_t *const *lims, cons
         int whole = r && r->rl_policy && n == r->nlimits;
         for (size_t i = 0; whole && i < n; i++) whole = lims[i] == &r->limits[i];
         if (whole) eg_sb_mem(&b, r->rl_policy, r->rl_policy_len);
-        for (size_t i = 0; !whole && i < n; i++) {
-            if (i) EG_SB_LIT(&b, ", ");
-            eg_sb_mem(&b, "\"", 1);
-            eg_sb_str(&b, lims[i]->name);
-            EG_SB_LIT(&b, "\";q=");
-            eg_sb_u64(&b, lims[i]->gcra.limit);
-            EG_SB_LIT(&b, ";w=");
-            eg_sb_u64(&b, (lims[i]->gcra.window_ms + 999) / 1000);
-        }
+        for (size_t i = 0; !whole && i < n; i++) eg_rate_policy_item(&b, lims[i], i == 0);
         EG_SB_LIT(&b, "\r\nRateLimit: \"");
         eg_sb_str(&b, lims[rep]->name);
         EG_SB_LIT(&b, "\";r=");
@@ -808,6 +796,14 @@ typedef struct {
     char periods[3][16];
     time_t period_end[3];
 } policy_t;
+
+/* Remembers a slot the request now holds (policy keys and c->slots are the
+ * same size). */
+static void hold_slot(conn_t *c, const char *key)
+{
+    _Static_assert(sizeof(c->slots[0]) == sizeof(((policy_t *)0)->slot_keys[0]), "slot key sizes");
+    memcpy(c->slots[c->nslots++], key, strlen(key) + 1);
+}
 
 /* The work a request waits for off the loop (C_WAIT): the store's charge
  * on the thread pool, or the Redis script. */
@@ -1073,7 +1069,7 @@ static int memory_rates_and_slots(conn_t *c, policy_t *pol)
         uint32_t active = 0;
         int got = eg_limiter_acquire(lim, pol->slot_keys[i], pol->slot_max[i], &active);
         if (got == 1) {
-            memcpy(c->slots[c->nslots++], pol->slot_keys[i], strlen(pol->slot_keys[i]) + 1); /* same size */
+            hold_slot(c, pol->slot_keys[i]);
             continue;
         }
         release_slots(c);
@@ -1291,8 +1287,7 @@ static void redis_done(void *arg, void *reply)
         pol->charges[i].value = rep->element[at + 1]->integer;
     }
     if (ok) {
-        for (size_t i = 0; i < pol->nslots; i++)
-            snprintf(c->slots[c->nslots++], sizeof(c->slots[0]), "%s", pol->slot_keys[i]);
+        for (size_t i = 0; i < pol->nslots; i++) hold_slot(c, pol->slot_keys[i]);
         c->slots_redis = 1;
         memcpy(c->slot_token, pd->token, sizeof(c->slot_token));
         resume(c, 1, 1);
@@ -2414,7 +2409,7 @@ static void translate_and_send(up_t *u)
         if ((n = eg_respond_error(e, d, cfg->catalog, extra, c->keep_alive, 0, out, cap)) != 0) break;
         cap *= 2;
     }
-    eg_dialect_code(d, cfg->catalog, e->s[EG_S_CODE], c->code, sizeof(c->code));
+    eg_dialect_error_code(d, cfg->catalog, e, c->code, sizeof(c->code));
     eg_error_free(e);
     free(u->xbuf);
     free(u->xhead);

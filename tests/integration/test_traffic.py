@@ -153,6 +153,8 @@ def test_plan_limits_and_plan_concurrency(tgw):
     assert statuses == [200, 200, 200, 429]
     r = get(tgw, "/v1/x", k)
     assert r.json()["details"]["policy"] == "free-1m"
+    # the plan's limits are not the route's: written per request, same form
+    assert r.header("RateLimit-Policy") == '"free-1m";q=3;w=60'
     k2 = new_key(tgw, "free")
     results = {}
 
