@@ -428,3 +428,97 @@ def test_host_rewrite_sends_the_server_address(tmp_path, upstream_port):
         assert r.json()["headers"]["host"] == f"127.0.0.1:{upstream_port}"
     finally:
         assert gw.stop() == 0
+
+
+class CountingUpstream:
+    """A keep-alive HTTP/1.1 upstream that answers after `delay` seconds and
+    counts the connections it accepted and those still open."""
+
+    def __init__(self, delay):
+        import http.server
+        import threading
+        outer = self
+        self.accepted = 0
+        self.open = 0
+        self.lock = threading.Lock()
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self):
+                super().setup()
+                with outer.lock:
+                    outer.accepted += 1
+                    outer.open += 1
+
+            def finish(self):
+                super().finish()
+                with outer.lock:
+                    outer.open -= 1
+
+            def do_GET(self):
+                time.sleep(delay)
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *a):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_a_burst_over_keepalive_reuses_connections_then_the_surplus_closes(tmp_path):
+    """Eight clients at once in front of `keepalive: 2`: the connections over
+    the count stay pooled for a moment, so the next rounds reuse them instead
+    of reconnecting (closing them at once reconnected six of eight requests a
+    round); once idle, all but two are closed."""
+    import threading
+    up = CountingUpstream(0.1)
+    port, admin = free_port(), free_port()
+    cfg = f"""
+listen: 127.0.0.1:{port}
+admin_listen: 127.0.0.1:{admin}
+workers: 1
+log: {{ access: off }}
+upstreams:
+  u: {{ servers: ["127.0.0.1:{up.port}"], keepalive: 2 }}
+routes:
+  - path: /
+    upstream: u
+"""
+    gw = Gateway(str(tmp_path), cfg, port, admin)
+    socks = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(8)]
+    try:
+        statuses = []
+
+        def one(s):
+            s.sendall(b"GET /x HTTP/1.1\r\nHost: t\r\n\r\n")
+            r, _ = read_response(s)
+            statuses.append(r.status)
+
+        for _ in range(5):
+            ts = [threading.Thread(target=one, args=(s,)) for s in socks]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+        assert statuses == [200] * 40
+        assert up.accepted <= 10, f"{up.accepted} upstream connections for 5 rounds of 8"
+        deadline = time.time() + 5
+        while time.time() < deadline and up.open > 2:
+            time.sleep(0.1)
+        assert up.open == 2, f"{up.open} idle upstream connections kept, keepalive is 2"
+    finally:
+        for s in socks:
+            s.close()
+        assert gw.stop() == 0
+        up.close()
