@@ -6,19 +6,29 @@
 # through haproxy (http-reuse) and through errgate, alternating in rounds so
 # drift hits all alike. Like with like: one worker process/thread each,
 # request ids on in all three (nginx $request_id, haproxy unique-id, errgate
-# always). A second case measures gateway-generated errors: 404 for an
-# unknown route, as a JSON body from each. A third compares errgate with
+# always), and the same forwarding headers to the upstream (X-Forwarded-For,
+# X-Forwarded-Proto, Forwarded; errgate adds traceparent too). The proxy
+# case runs again at CONNS_HIGH connections, more than the 64 idle upstream
+# connections each proxy keeps. A second case measures gateway-generated
+# errors: 404 for an unknown route, as a JSON body from each; with wrk -t1
+# on a 2-core machine it is bound by wrk itself (one core for wrk, one for
+# the proxy), so it runs again with PIPELINE requests in flight per
+# connection, as TechEmpower's plaintext test does, which takes most of
+# wrk's per-request system calls out of the way. A third compares errgate with
 # API-key authentication (sqlite store, peppered HMAC, scope check) and with
 # rate limiting (in memory, and in Redis on a second errgate) against the
 # same route without it.
 #
-# Usage: bench/proxy.sh [BUILD_DIR]   (env: DURATION=10s ROUNDS=3 CONNS=50)
+# Usage: bench/proxy.sh [BUILD_DIR]
+#   (env: DURATION=10s ROUNDS=3 CONNS=50 CONNS_HIGH=200 PIPELINE=16)
 set -eu
 [ -n "${BENCH_DEBUG:-}" ] && set -x
 BUILD=${1:-build}
 DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-50}
+CONNS_HIGH=${CONNS_HIGH:-200}
+PIPELINE=${PIPELINE:-16}
 ERRGATE="$BUILD/errgate"
 [ -x "$ERRGATE" ] || { echo "bench: build first (make build)" >&2; exit 2; }
 for t in nginx haproxy wrk; do
@@ -72,6 +82,9 @@ http {
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header X-Request-ID \$request_id;
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto \$scheme;
+            proxy_set_header Forwarded "for=\$remote_addr;proto=\$scheme";
             add_header X-Request-ID \$request_id always;
         }
         location / {
@@ -97,6 +110,9 @@ frontend fe
     unique-id-format %{+X}o\ %ci%cp%fp%Ts%rt%pid
     unique-id-header X-Request-ID
     http-response set-header X-Request-ID %[unique-id]
+    option forwardfor
+    http-request set-header X-Forwarded-Proto http
+    http-request set-header Forwarded "for=%[src];proto=http"
     acl v1 path_beg /v1/
     http-request return status 404 content-type application/problem+json lf-string '{"type":"about:blank","title":"Not Found","status":404,"code":"not_found","request_id":"%[unique-id]"}' hdr X-Request-ID %[unique-id] unless v1
     default_backend be
@@ -160,9 +176,9 @@ UPWORKER=$(pgrep -P "$UPPID" | head -1)
 # and the proxy on two cores is bounded by whichever saturates first (wrk,
 # for errors answered by the proxy itself), so CPU per request is the measure
 # of the proxy's own cost.
-run_pid() { # URL PID [header] [connections] [duration]
+run_pid() { # URL PID [header] [connections] [duration] [wrk script]
     t0=$(ticks_of $2)
-    out=$(wrk -t1 -c"${4:-$CONNS}" -d"${5:-$DURATION}" --latency ${3:+-H "$3"} "$1" 2>/dev/null)
+    out=$(wrk -t1 -c"${4:-$CONNS}" -d"${5:-$DURATION}" --latency ${3:+-H "$3"} ${6:+-s "$6"} "$1" 2>/dev/null)
     t1=$(ticks_of $2)
     echo "$out" | awk -v dt=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" '
         function us(v) { if (v ~ /us$/) return v+0; if (v ~ /ms$/) return (v+0)*1000; if (v ~ /s$/) return (v+0)*1000000; return v }
@@ -173,24 +189,25 @@ run_pid() { # URL PID [header] [connections] [duration]
         END { printf "%.0f %.0f %.0f %.2f\n", rps, p50, p99, dt * 1000000 / hz / n }'
 }
 
-measure() { # case path -> results in $TMP/res.<case>.<name>
+measure() { # case path [connections] [wrk script] -> results in $TMP/res.<case>.<name>
     for r in $(seq 1 "$ROUNDS"); do
         for t in direct:$UP:$UPWORKER nginx:$NG:$NGWORKER haproxy:$HA:$HAPID errgate:$EG:$EGPID; do
             name=${t%%:*}; rest=${t#*:}; p=${rest%%:*}; pid=${rest#*:}
-            [ "$1" = error ] && [ "$name" = direct ] && continue
-            run_pid "http://127.0.0.1:$p$2" "$pid" >> "$TMP/res.$1.$name"
+            case "$2" in /unknown/*) [ "$name" = direct ] && continue ;; esac
+            run_pid "http://127.0.0.1:$p$2" "$pid" "" "${3:-}" "" "${4:-}" >> "$TMP/res.$1.$name"
         done
     done
 }
 
-report() { # case title
-    printf "\n%s (wrk -t1 -c%s -d%s, %s rounds, median of rounds)\n" "$2" "$CONNS" "$DURATION" "$ROUNDS"
+report() { # case title [connections] [how] [no-p99]
+    printf "\n%s (wrk -t1 -c%s -d%s%s, %s rounds, median of rounds)\n" "$2" "${3:-$CONNS}" "$DURATION" "${4:-}" "$ROUNDS"
     printf "(cpu = CPU us per request of the process measured: the upstream for direct, else the proxy)\n"
     printf "| %-8s | %10s | %8s | %8s | %8s |\n" target "req/s" "p50 us" "p99 us" "cpu us"
     printf "|----------|------------|----------|----------|----------|\n"
     for name in direct nginx haproxy errgate; do
         f="$TMP/res.$1.$name"; [ -f "$f" ] || continue
         for col in 1 2 3 4; do sort -g -k$col "$f" | awk -v c=$col '{v[NR]=$c} END {print v[int((NR+1)/2)]}' > "$TMP/med.$col"; done
+        [ -n "${5:-}" ] && echo "n/a" > "$TMP/med.3"
         printf "| %-8s | %10s | %8s | %8s | %8s |\n" $name "$(cat $TMP/med.1)" "$(cat $TMP/med.2)" "$(cat $TMP/med.3)" "$(cat $TMP/med.4)"
         eval "rps_$name=$(cat $TMP/med.1)"
         eval "cpu_$name=$(cat $TMP/med.4)"
@@ -199,8 +216,20 @@ report() { # case title
     awk -v e="$cpu_errgate" -v n="$cpu_nginx" -v h="$cpu_haproxy" 'BEGIN { printf "CPU per request: nginx/errgate = %.2f   haproxy/errgate = %.2f\n", n/e, h/e }'
 }
 
+# wrk's pipelining, as in its own scripts/pipeline.lua: PIPELINE requests
+# written at once on each connection, the next batch when all are answered
+cat > "$TMP/pipeline.lua" <<LUA
+init = function(args)
+  local r = {}
+  for i = 1, $PIPELINE do r[i] = wrk.format() end
+  req = table.concat(r)
+end
+request = function() return req end
+LUA
 measure proxy /v1/hello
+measure proxy_high /v1/hello "$CONNS_HIGH"
 measure error /unknown/route
+measure error_pipelined /unknown/route "" "$TMP/pipeline.lua"
 EGRPID=$(pgrep -f "serve --config $TMP/errgate-redis.yaml" | head -1)
 run_cpu() { # URL [header] [connections] [duration]: run_pid for the errgate under test
     run_pid "$1" "$EGPID" "${2:-}" "${3:-}" "${4:-}"
@@ -229,7 +258,11 @@ for r in $(seq 1 "$ROUNDS"); do
     run_pid "http://127.0.0.1:$EGR/limited/hello" "$EGRPID" >> "$TMP/res.auth.redis"
 done
 report proxy "proxy: GET /v1/hello through each to nginx return 200"
+report proxy_high "proxy, more clients than pooled upstream connections" "$CONNS_HIGH"
 report error "gateway error: GET /unknown/route (404 JSON from the proxy itself)"
+# wrk's percentiles under pipelining are not usable (its p99 reads 0.00us in
+# some runs), so that table has p50 only
+report error_pipelined "gateway error, pipelined: latency is per batch of $PIPELINE" "" ", $PIPELINE pipelined" no-p99
 printf "\nupstream 400 (typed error body) through errgate, translated to problem vs passed through (wrk -t1 -c1, %s rounds of 3s, medians; cpu = gateway CPU us per request)\n" "$XROUNDS"
 printf "| %-11s | %10s | %8s | %8s | %8s |\n" case "req/s" "p50 us" "p99 us" "cpu us"
 printf "|-------------|------------|----------|----------|----------|\n"
