@@ -197,7 +197,12 @@ def test_day_and_month_rollover_with_an_injected_clock(tmp_path, upstream_port):
         for _ in range(10):
             get(gw, "/day/x", k)
         assert get(gw, "/day/x", k).status == 429
-        time.sleep(2.6)  # past midnight: a new day and a new month
+        # past midnight on the gateway's clock: a new day and a new month.
+        # Waited for by the clock rather than a fixed sleep: the whole-second
+        # offset starts the clock anywhere in 23:59:57-58, so 2.6 s after
+        # these requests could still be before midnight.
+        midnight = calendar.timegm((2027, 2, 1, 0, 0, 0, 0, 0, 0)) - offset
+        time.sleep(max(0.0, midnight - time.time()) + 0.5)
         assert [get(gw, "/month/x", k).status for _ in range(3)] == [200, 200, 429]
         assert get(gw, "/day/x", k).status == 200
         assert get(gw, "/month/x", k).json()["details"]["reset_date"] == "2027-03-01T00:00:00Z"
