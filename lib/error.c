@@ -125,6 +125,17 @@ static int setn(eg_error_t *e, eg_str_t which, const char *v, size_t n, int know
     return EG_OK;
 }
 
+int eg_error_set_static(eg_error_t *e, eg_str_t which, const char *v, size_t n, int plain)
+{
+    if ((unsigned)which >= EG_S__COUNT || !v || v[n] != '\0') return EG_EINVAL;
+    if (n > UINT32_MAX) return EG_ERANGE;
+    e->s[which] = v;
+    e->len[which] = (uint32_t)n;
+    e->plain &= ~(1u << which);
+    if (plain || eg_jsonw_is_plain(v, n)) e->plain |= 1u << which;
+    return EG_OK;
+}
+
 int eg_error_set(eg_error_t *e, eg_str_t which, const char *v)
 {
     return eg_error_setn(e, which, v, v ? strlen(v) : 0);

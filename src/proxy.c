@@ -472,11 +472,15 @@ static void log_error(conn_t *c, const char *code, int status, const char *why)
 
 /* ---------------------------------------------------------------- errors */
 
+/* A gateway error with the request id and the time. Both are referred to,
+ * not copied (a request id is letters, digits and +/=-_. only, the time
+ * is ours: neither needs escaping): every caller hands the error to
+ * send_error at once, which frees it before either can change. */
 static eg_error_t *new_error(conn_t *c, const char *code)
 {
     eg_error_t *e = NULL;
     if (eg_error_from_catalog(c->gw->cfg->catalog, code, &e) != EG_OK) return NULL;
-    eg_error_set(e, EG_S_REQUEST_ID, c->reqid);
+    eg_error_set_static(e, EG_S_REQUEST_ID, c->reqid, strlen(c->reqid), 1);
     eg_worker_t *w = c->w;
     time_t now = time(NULL);
     if (now != w->ts_sec) {
@@ -485,7 +489,7 @@ static eg_error_t *new_error(conn_t *c, const char *code)
         strftime(w->ts, sizeof(w->ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
         w->ts_sec = now;
     }
-    eg_error_set(e, EG_S_TIMESTAMP, w->ts);
+    eg_error_set_static(e, EG_S_TIMESTAMP, w->ts, strlen(w->ts), 1);
     return e;
 }
 

@@ -51,19 +51,21 @@ size_t eg_respond_error_info(const eg_error_t *e, const eg_dialect_t *d, const e
     if (blen >= cap - HEAD_MAX) return 0;
     const char *rid = e->s[EG_S_REQUEST_ID] ? e->s[EG_S_REQUEST_ID] : "-";
     const char *reason = eg_reason_phrase(status), *mt = eg_dialect_media_type(d);
-    size_t need = 300 + strlen(reason) + strlen(mt) + strlen(rid) + codelen + (extra ? strlen(extra) : 0);
+    size_t ridlen = e->s[EG_S_REQUEST_ID] ? e->len[EG_S_REQUEST_ID] : 1;
+    size_t reasonlen = strlen(reason), mtlen = strlen(mt), extralen = extra ? strlen(extra) : 0;
+    size_t need = 300 + reasonlen + mtlen + ridlen + codelen + extralen;
     if (need > HEAD_MAX) return 0;
     char head[HEAD_MAX];
     size_t at = PUT_LIT(head, 0, "HTTP/1.1 ");
     at = put_uint(head, at, (unsigned)status);
     head[at++] = ' ';
-    at = put(head, at, reason, strlen(reason));
+    at = put(head, at, reason, reasonlen);
     at = PUT_LIT(head, at, "\r\nContent-Type: ");
-    at = put(head, at, mt, strlen(mt));
+    at = put(head, at, mt, mtlen);
     at = PUT_LIT(head, at, "\r\nContent-Length: ");
     at = put_uint(head, at, blen);
     at = PUT_LIT(head, at, "\r\nX-Request-ID: ");
-    at = put(head, at, rid, strlen(rid));
+    at = put(head, at, rid, ridlen);
     at = PUT_LIT(head, at, "\r\nX-Error-Code: ");
     at = put(head, at, code, codelen);
     at = PUT_LIT(head, at, "\r\n");
@@ -72,7 +74,7 @@ size_t eg_respond_error_info(const eg_error_t *e, const eg_dialect_t *d, const e
         at = put_uint(head, at, (unsigned long long)e->retry_after);
         at = PUT_LIT(head, at, "\r\n");
     }
-    if (extra) at = put(head, at, extra, strlen(extra));
+    if (extra) at = put(head, at, extra, extralen);
     at = PUT_LIT(head, at, "Cache-Control: no-store\r\n");
     at = keep_alive ? PUT_LIT(head, at, "Connection: keep-alive\r\n\r\n")
                     : PUT_LIT(head, at, "Connection: close\r\n\r\n");

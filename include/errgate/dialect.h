@@ -134,7 +134,8 @@ size_t eg_excerpt(const char *text, size_t len, char *buf, size_t cap);
 int eg_error_invalid_json(const eg_catalog_t *cat, const json_error_t *je, eg_error_t **out);
 
 /* eg_error_from_catalog builds an error for canonical `code` with the
- * catalog's status, type, title and message (code kept as is when unknown). */
+ * catalog's status, type, title and message (code kept as is when unknown).
+ * The error refers to the catalog's strings: free it before the catalog. */
 int eg_error_from_catalog(const eg_catalog_t *cat, const char *code, eg_error_t **out);
 
 #endif

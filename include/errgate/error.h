@@ -104,6 +104,11 @@ int eg_error_set(eg_error_t *e, eg_str_t which, const char *v);
  * needs none, 0 has it checked as usual. */
 int eg_error_setn_known(eg_error_t *e, eg_str_t which, const char *v, size_t n, int plain);
 int eg_error_setn(eg_error_t *e, eg_str_t which, const char *v, size_t n);
+/* eg_error_set_static sets attribute `which` to the NUL-ended `v` without
+ * copying it: the caller guarantees that v outlives e and does not change
+ * while e is alive (literals, a catalog's strings, a buffer freed after e).
+ * plain = 1 claims it needs no JSON escaping, 0 has it checked. */
+int eg_error_set_static(eg_error_t *e, eg_str_t which, const char *v, size_t n, int plain);
 int eg_error_setf(eg_error_t *e, eg_str_t which, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -37,6 +37,31 @@ static void test_setters_copy_their_input(void **state)
     eg_error_free(e);
 }
 
+/* set_static refers to the caller's string; escaping is still checked unless
+ * claimed plain; a clone copies it, so the clone outlives the buffer. */
+static void test_set_static_refers_and_clone_copies(void **state)
+{
+    (void)state;
+    eg_error_t *e = eg_error_new();
+    char buf[32];
+    strcpy(buf, "say \"hi\"");
+    assert_int_equal(eg_error_set_static(e, EG_S_MESSAGE, buf, strlen(buf), 0), EG_OK);
+    assert_ptr_equal(e->s[EG_S_MESSAGE], buf);
+    assert_int_equal(e->len[EG_S_MESSAGE], strlen(buf));
+    assert_false(e->plain >> EG_S_MESSAGE & 1); /* the quotes need escaping */
+    assert_int_equal(eg_error_set_static(e, EG_S_CODE, "not_found", 9, 0), EG_OK);
+    assert_true(e->plain >> EG_S_CODE & 1);
+    assert_int_equal(eg_error_set_static(e, EG_S_TITLE, "abcdef", 3, 1), EG_EINVAL); /* not NUL-ended at n */
+    assert_int_equal(eg_error_set_static(e, EG_S_TITLE, NULL, 0, 1), EG_EINVAL);
+    eg_error_t *c = eg_error_clone(e);
+    assert_non_null(c);
+    strcpy(buf, "clobbered");
+    assert_string_equal(eg_error_get(c, EG_S_MESSAGE), "say \"hi\"");
+    assert_string_equal(eg_error_get(e, EG_S_MESSAGE), "clobbered");
+    eg_error_free(c);
+    eg_error_free(e);
+}
+
 /* Strings larger than an arena chunk and many small ones all survive. */
 static void test_arena_holds_large_and_many_strings(void **state)
 {
@@ -222,6 +247,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_new_error_is_empty),
         cmocka_unit_test(test_setters_copy_their_input),
+        cmocka_unit_test(test_set_static_refers_and_clone_copies),
         cmocka_unit_test(test_arena_holds_large_and_many_strings),
         cmocka_unit_test(test_clone_is_deep),
         cmocka_unit_test(test_raw_details_are_lazy_and_ordered),
