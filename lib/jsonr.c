@@ -57,20 +57,6 @@ static inline long hex4(const unsigned char *s)
     return (long)hexv[s[0]] << 12 | (long)hexv[s[1]] << 8 | (long)hexv[s[2]] << 4 | hexv[s[3]];
 }
 
-
-/* The 8 bytes at u with bit 7 set in each byte that is a quote, backslash,
-   control or non-ASCII (exact for the lowest such byte: borrows only reach
-   upwards, which is all a scanner that stops at the first one needs). */
-static inline uint64_t special8(const unsigned char *u)
-{
-    uint64_t v;
-    memcpy(&v, u, 8);
-    uint64_t ctl = (v - 0x2020202020202020ull) & ~v;
-    uint64_t q = v ^ 0x2222222222222222ull, b = v ^ 0x5c5c5c5c5c5c5c5cull;
-    uint64_t hit = ctl | ((q - 0x0101010101010101ull) & ~q) | ((b - 0x0101010101010101ull) & ~b) | v;
-    return hit & 0x8080808080808080ull;
-}
-
 static inline size_t skip_ws(const unsigned char *s, size_t n, size_t i)
 {
     while (i < n && (s[i] == ' ' || s[i] == '\n' || s[i] == '\r' || s[i] == '\t')) i++;
@@ -87,7 +73,7 @@ static size_t scan_string(const unsigned char *s, size_t n, size_t i, uint8_t *e
     for (;;) {
 #ifdef EG_JR_SWAR_CTZ
         while (i + 8 <= n) {
-            uint64_t m = special8(s + i);
+            uint64_t m = eg_json_special8(s + i);
             if (m) {
                 i += (size_t)__builtin_ctzll(m) >> 3;
                 break;
@@ -95,7 +81,7 @@ static size_t scan_string(const unsigned char *s, size_t n, size_t i, uint8_t *e
             i += 8;
         }
 #else
-        while (i + 8 <= n && !special8(s + i)) i += 8;
+        while (i + 8 <= n && !eg_json_special8(s + i)) i += 8;
 #endif
         if (i >= n) return BAD;
         unsigned c = s[i];

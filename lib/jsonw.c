@@ -22,18 +22,6 @@ static const unsigned char special[256] = {
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
 };
 
-
-/* 1 when none of the 8 bytes at u is a quote, backslash, control or non-ASCII. */
-static inline int plain8(const unsigned char *u)
-{
-    uint64_t v;
-    memcpy(&v, u, 8);
-    uint64_t ctl = (v - 0x2020202020202020ull) & ~v;
-    uint64_t q = v ^ 0x2222222222222222ull, b = v ^ 0x5c5c5c5c5c5c5c5cull;
-    uint64_t hit = ctl | ((q - 0x0101010101010101ull) & ~q) | ((b - 0x0101010101010101ull) & ~b) | v;
-    return !(hit & 0x8080808080808080ull);
-}
-
 int eg_jsonw_is_plain(const char *str, size_t n)
 {
     const unsigned char *s = (const unsigned char *)str;
@@ -41,11 +29,11 @@ int eg_jsonw_is_plain(const char *str, size_t n)
     /* the common case, ASCII throughout: whole words, the last one
      * overlapping the one before instead of a byte loop for the tail */
     if (n >= 8) {
-        while (i + 8 <= n && plain8(s + i)) i += 8;
-        if (i + 8 > n && plain8(s + n - 8)) return 1;
+        while (i + 8 <= n && !eg_json_special8(s + i)) i += 8;
+        if (i + 8 > n && !eg_json_special8(s + n - 8)) return 1;
     }
     while (i < n) {
-        while (i + 8 <= n && plain8(s + i)) i += 8;
+        while (i + 8 <= n && !eg_json_special8(s + i)) i += 8;
         if (i >= n) break;
         if (s[i] >= 0x80) {
             size_t k = eg_utf8_len(s + i, n - i);
@@ -68,7 +56,7 @@ void eg_jsonw_str_body(eg_jsonw_t *w, const char *str, size_t n)
     while (i < n) {
         size_t run = i;
         /* eight bytes at a time while none is a quote, backslash, control or non-ASCII */
-        while (run + 8 <= n && plain8(s + run)) run += 8;
+        while (run + 8 <= n && !eg_json_special8(s + run)) run += 8;
         while (run < n && !special[s[run]]) run++;
         if (run > i) eg_jsonw_put(w, str + i, run - i);
         i = run;
@@ -128,7 +116,7 @@ void eg_jsonw_str(eg_jsonw_t *w, const char *s, size_t n)
     if (w->pos < w->cap && w->cap - w->pos > n + 2) {
         const unsigned char *u = (const unsigned char *)s;
         size_t i = 0;
-        while (i + 8 <= n && plain8(u + i)) i += 8;
+        while (i + 8 <= n && !eg_json_special8(u + i)) i += 8;
         for (; i < n && !special[u[i]]; i++) {
         }
         if (i == n) {
