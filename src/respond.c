@@ -1,27 +1,8 @@
 /* respond.c - gateway errors as HTTP responses (see respond.h). */
 #include "respond.h"
+#include "strbuild.h"
 
 #include <string.h>
-
-/* Appends a string; the caller checked the room. */
-static size_t put(char *out, size_t at, const char *s, size_t n)
-{
-    memcpy(out + at, s, n);
-    return at + n;
-}
-
-static size_t put_uint(char *out, size_t at, unsigned long long v)
-{
-    char tmp[24];
-    size_t i = sizeof(tmp);
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    return put(out, at, tmp + i, sizeof(tmp) - i);
-}
-
-#define PUT_LIT(out, at, lit) put(out, at, lit, sizeof(lit) - 1)
 
 /* The head is built by hand: this runs for every gateway error, and
  * snprintf's format parsing showed in the profile. */
@@ -56,28 +37,31 @@ size_t eg_respond_error_info(const eg_error_t *e, const eg_dialect_t *d, const e
     size_t need = 300 + reasonlen + mtlen + ridlen + codelen + extralen;
     if (need > HEAD_MAX) return 0;
     char head[HEAD_MAX];
-    size_t at = PUT_LIT(head, 0, "HTTP/1.1 ");
-    at = put_uint(head, at, (unsigned)status);
-    head[at++] = ' ';
-    at = put(head, at, reason, reasonlen);
-    at = PUT_LIT(head, at, "\r\nContent-Type: ");
-    at = put(head, at, mt, mtlen);
-    at = PUT_LIT(head, at, "\r\nContent-Length: ");
-    at = put_uint(head, at, blen);
-    at = PUT_LIT(head, at, "\r\nX-Request-ID: ");
-    at = put(head, at, rid, ridlen);
-    at = PUT_LIT(head, at, "\r\nX-Error-Code: ");
-    at = put(head, at, code, codelen);
-    at = PUT_LIT(head, at, "\r\n");
+    eg_sb_t h = eg_sb(head, sizeof(head));
+    EG_SB_LIT(&h, "HTTP/1.1 ");
+    eg_sb_u64(&h, (unsigned)status);
+    EG_SB_LIT(&h, " ");
+    eg_sb_mem(&h, reason, reasonlen);
+    EG_SB_LIT(&h, "\r\nContent-Type: ");
+    eg_sb_mem(&h, mt, mtlen);
+    EG_SB_LIT(&h, "\r\nContent-Length: ");
+    eg_sb_u64(&h, blen);
+    EG_SB_LIT(&h, "\r\nX-Request-ID: ");
+    eg_sb_mem(&h, rid, ridlen);
+    EG_SB_LIT(&h, "\r\nX-Error-Code: ");
+    eg_sb_mem(&h, code, codelen);
+    EG_SB_LIT(&h, "\r\n");
     if (e->retry_after >= 0) {
-        at = PUT_LIT(head, at, "Retry-After: ");
-        at = put_uint(head, at, (unsigned long long)e->retry_after);
-        at = PUT_LIT(head, at, "\r\n");
+        EG_SB_LIT(&h, "Retry-After: ");
+        eg_sb_u64(&h, (uint64_t)e->retry_after);
+        EG_SB_LIT(&h, "\r\n");
     }
-    if (extra) at = put(head, at, extra, extralen);
-    at = PUT_LIT(head, at, "Cache-Control: no-store\r\n");
-    at = keep_alive ? PUT_LIT(head, at, "Connection: keep-alive\r\n\r\n")
-                    : PUT_LIT(head, at, "Connection: close\r\n\r\n");
+    if (extra) eg_sb_mem(&h, extra, extralen);
+    EG_SB_LIT(&h, "Cache-Control: no-store\r\n");
+    if (keep_alive) EG_SB_LIT(&h, "Connection: keep-alive\r\n\r\n");
+    else EG_SB_LIT(&h, "Connection: close\r\n\r\n");
+    if (h.over) return 0;
+    size_t at = h.len;
     memmove(buf + at, body, head_only ? 0 : blen);
     memcpy(buf, head, at);
     return at + (head_only ? 0 : blen);
