@@ -20,13 +20,7 @@
 #include "errgate/jwt.h"
 #include "keys.h"
 #include "limiter.h"
-
-static double now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
+#include "bench.h"
 
 static const char config[] = "listen: 127.0.0.1:1\n"
                              "store: { backend: memory }\n"

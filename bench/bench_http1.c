@@ -11,13 +11,7 @@
 #include <time.h>
 
 #include "errgate/http1.h"
-
-static double now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
+#include "bench.h"
 
 /* What an API client behind a browser-ish user agent sends: 8 headers, ~400 bytes. */
 static const char request[] =

@@ -1,7 +1,8 @@
 /* bench_jsonr.c - ns per parse of JSON error bodies with the tape reader (eg_jr_parse)
- * and with jansson (json_loadb + json_decref, what a translation pays today): the 943-byte
- * body of bench_render.c and a ~10 KiB document. A benchmark, not a test: it prints
- * figures. Build with -DCMAKE_BUILD_TYPE=Release for meaningful numbers.
+ * and with jansson (json_loadb + json_decref, what a translation pays today): the
+ * 943-byte body bench_render.c translates (bench.h) and a ~10 KiB document. A
+ * benchmark, not a test: it prints figures. Build with -DCMAKE_BUILD_TYPE=Release
+ * for meaningful numbers.
  *
  * usage: bench_jsonr [iterations for the 1 KiB body, default 1000000]
  */
@@ -11,28 +12,9 @@
 #include <time.h>
 
 #include "jsonr.h"
+#include "bench.h"
 
-static double now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-/* The ~1 KiB upstream error of bench_render.c (typed dialect, details and context). */
-static const char upstream[] =
-    "{\"error\":{\"type\":\"rate_limit_error\",\"message\":\"Rate limit exceeded. Please wait "
-    "before making another request\",\"code\":\"RATE_LIMIT_EXCEEDED\",\"details\":{\"limit\":"
-    "1000,\"window\":\"1 hour\",\"reset_time\":\"2024-01-15T14:00:00Z\",\"retry_after\":3600,"
-    "\"request_id\":\"req_1234567890abcdef\",\"timestamp\":\"2024-01-15T12:34:56Z\","
-    "\"plan\":\"starter\",\"endpoint\":\"/v1/search\",\"consumer\":\"acct_9f8e7d6c5b4a\","
-    "\"suggestions\":[\"Upgrade your plan at https://example.com/pricing\",\"Spread requests "
-    "evenly over the window\",\"Cache responses where possible\",\"Use batch endpoints for bulk "
-    "work\"],\"usage\":{\"minute\":{\"used\":120,\"limit\":100},\"hour\":{\"used\":1000,"
-    "\"limit\":1000},\"day\":{\"used\":8123,\"limit\":20000}},\"region\":\"eu-west-1\","
-    "\"note\":\"Limits apply per API key across all endpoints of this product; requests that "
-    "fail validation still count towards the limit. Contact support with the request id if you "
-    "believe this is a mistake.\",\"policy\":\"https://example.com/docs/rate-limits\"}}}";
+static const char upstream[] = EG_BENCH_UPSTREAM;
 
 /* A ~10 KiB JSON:API-style body: many field errors with escapes, non-ASCII text,
    integers and reals. */
