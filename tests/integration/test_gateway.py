@@ -40,6 +40,7 @@ def test_get_is_proxied_with_forwarding_headers(gateway):
     assert REQID.match(h["x-request-id"])
     assert r.header("X-Request-ID") == h["x-request-id"]
     assert re.match(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-01$", h["traceparent"])
+    assert "connection" not in h  # keep-alive is HTTP/1.1's default: nothing to say
 
 
 def test_hop_by_hop_and_spoofed_headers_do_not_pass(gateway):
