@@ -228,6 +228,51 @@ static inline int ascii_lower(int c)
     return c >= 'A' && c <= 'Z' ? c + 32 : c;
 }
 
+/* Why by hand: strftime's %a and %b follow the locale, and gmtime_r may
+ * consult time zone state; a Date header is always English and UTC.
+ * Days to a civil date by the era method (400-year cycles of 146097 days,
+ * years counted from March so the leap day is last). */
+void eg_http1_date(int64_t t, char out[EG_HTTP1_DATE_LEN + 1])
+{
+    static const char wd[] = "ThuFriSatSunMonTueWed"; /* 1970-01-01 was a Thursday */
+    static const char mon[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    const int64_t max = 253402300799; /* 9999-12-31T23:59:59Z */
+    if (t < 0) t = 0;
+    if (t > max) t = max;
+    int64_t days = t / 86400, sec = t % 86400;
+    int64_t z = days + 719468, era = z / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    int d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    int m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    int y = (int)(yoe + era * 400 + (m <= 2));
+    int h = (int)(sec / 3600), mi = (int)(sec / 60 % 60), s = (int)(sec % 60);
+    memcpy(out, wd + 3 * (days % 7), 3);
+    out[3] = ',';
+    out[4] = ' ';
+    out[5] = (char)('0' + d / 10);
+    out[6] = (char)('0' + d % 10);
+    out[7] = ' ';
+    memcpy(out + 8, mon + 3 * (m - 1), 3);
+    out[11] = ' ';
+    out[12] = (char)('0' + y / 1000);
+    out[13] = (char)('0' + y / 100 % 10);
+    out[14] = (char)('0' + y / 10 % 10);
+    out[15] = (char)('0' + y % 10);
+    out[16] = ' ';
+    out[17] = (char)('0' + h / 10);
+    out[18] = (char)('0' + h % 10);
+    out[19] = ':';
+    out[20] = (char)('0' + mi / 10);
+    out[21] = (char)('0' + mi % 10);
+    out[22] = ':';
+    out[23] = (char)('0' + s / 10);
+    out[24] = (char)('0' + s % 10);
+    memcpy(out + 25, " GMT", 5);
+}
+
 int eg_http1_next_token(const char *v, size_t n, size_t *pos, const char **tok, size_t *len)
 {
     size_t i = *pos;

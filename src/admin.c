@@ -8,6 +8,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "errgate/http1.h"
 #include "errgate/units.h"
 #include "keys.h"
 #include "respond.h"
@@ -34,7 +35,9 @@ static void error_reply(reply_t *r, const char *code, const char *message, const
     if (strcmp(code, "service_unavailable") == 0) eg_error_set_retry_after(e, 5);
     size_t cap = 16384;
     if ((r->out = malloc(cap))) {
-        r->outlen = eg_respond_error(e, r->dialect, r->cfg->catalog, extra, 0, 0, r->out, cap);
+        char date[EG_HTTP1_DATE_LEN + 1];
+        eg_http1_date((int64_t)time(NULL), date);
+        r->outlen = eg_respond_error(e, r->dialect, r->cfg->catalog, date, extra, 0, 0, r->out, cap);
         if (!r->outlen) {
             free(r->out);
             r->out = NULL;
@@ -51,10 +54,12 @@ static void json_reply(reply_t *r, int status, json_t *doc)
     if (!body) return;
     size_t blen = strlen(body), cap = blen + 512;
     if ((r->out = malloc(cap))) {
+        char date[EG_HTTP1_DATE_LEN + 1];
+        eg_http1_date((int64_t)time(NULL), date);
         int n = snprintf(r->out, 512,
-                         "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+                         "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
                          "X-Request-ID: %s\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
-                         status, eg_reason_phrase(status), blen + 1, r->reqid);
+                         status, eg_reason_phrase(status), date, blen + 1, r->reqid);
         memcpy(r->out + n, body, blen);
         r->out[n + (int)blen] = '\n';
         r->outlen = (size_t)n + blen + 1;

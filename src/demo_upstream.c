@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <uv.h>
 
 #include "cli.h"
@@ -100,10 +101,12 @@ static int head_request; /* the request being answered is HEAD: headers only (on
 static void respond(dconn_t *c, int status, const char *ctype, const char *extra, const char *body,
                     size_t blen, int keep)
 {
-    char head[1024];
+    char head[1024], date[EG_HTTP1_DATE_LEN + 1];
+    eg_http1_date((int64_t)time(NULL), date);
     int n = snprintf(head, sizeof(head),
-                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nServer: demo-upstream\r\n%s%s\r\n",
-                     status, eg_reason_phrase(status), ctype, blen, extra ? extra : "",
+                     "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                     "Server: demo-upstream\r\n%s%s\r\n",
+                     status, eg_reason_phrase(status), date, ctype, blen, extra ? extra : "",
                      keep ? "" : "Connection: close\r\n");
     dsend(c, head, (size_t)n);
     if (!head_request) dsend(c, body, blen);

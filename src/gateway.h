@@ -18,6 +18,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "errgate/http1.h"
 #include "log.h"
 
 typedef struct {
@@ -70,8 +71,9 @@ struct eg_worker_s {
     void *wcache[4]; /* free write buffers of the common size (proxy.c) */
     int nwcache;
     void *conns; /* client connections (proxy.c) */
-    time_t ts_sec;     /* second of the cached timestamp */
+    time_t ts_sec;     /* second of the cached timestamp and date */
     char ts[24];       /* RFC 3339 UTC for ts_sec: error timestamps cost no strftime */
+    char date[EG_HTTP1_DATE_LEN + 1]; /* IMF-fixdate for ts_sec, the Date header (eg_http1_date) */
     struct eg_apikey_hasher_s *hasher; /* API key hashing for this thread (keyring.h) */
     struct eg_redis_s *redis;  /* this worker's Redis connection (redis.h), made on first use */
     char redis_addr[270];

@@ -472,6 +472,21 @@ static void log_error(conn_t *c, const char *code, int status, const char *why)
 
 /* ---------------------------------------------------------------- errors */
 
+/* The worker's error timestamp and Date header value, formatted once per
+ * second of wall-clock time. Returns w. */
+static eg_worker_t *worker_clock(eg_worker_t *w)
+{
+    time_t now = time(NULL);
+    if (now != w->ts_sec) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(w->ts, sizeof(w->ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        eg_http1_date((int64_t)now, w->date);
+        w->ts_sec = now;
+    }
+    return w;
+}
+
 /* A gateway error with the request id and the time. Both are referred to,
  * not copied (a request id is letters, digits and +/=-_. only, the time
  * is ours: neither needs escaping): every caller hands the error to
@@ -481,14 +496,7 @@ static eg_error_t *new_error(conn_t *c, const char *code)
     eg_error_t *e = NULL;
     if (eg_error_from_catalog(c->gw->cfg->catalog, code, &e) != EG_OK) return NULL;
     eg_error_set_static(e, EG_S_REQUEST_ID, c->reqid, strlen(c->reqid), 1);
-    eg_worker_t *w = c->w;
-    time_t now = time(NULL);
-    if (now != w->ts_sec) {
-        struct tm tm;
-        gmtime_r(&now, &tm);
-        strftime(w->ts, sizeof(w->ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-        w->ts_sec = now;
-    }
+    eg_worker_t *w = worker_clock(c->w);
     eg_error_set_static(e, EG_S_TIMESTAMP, w->ts, strlen(w->ts), 1);
     return e;
 }
@@ -509,7 +517,7 @@ static void send_error(conn_t *c, eg_error_t *e, const char *extra, const char *
         extra = both;
     }
     eg_respond_info_t info;
-    size_t n = eg_respond_error_info(e, d, cfg->catalog, extra, c->keep_alive,
+    size_t n = eg_respond_error_info(e, d, cfg->catalog, worker_clock(c->w)->date, extra, c->keep_alive,
                                      c->method_bit == EG_M_HEAD, buf, sizeof(buf), &info);
     c->status = info.status;
     _Static_assert(sizeof(c->code) == sizeof(info.code), "code buffers");
@@ -2245,8 +2253,10 @@ static wreq_t *build_response_head(up_t *u, conn_t *c, size_t room, size_t *len)
     conn_tokens_t ct;
     conn_tokens(r->connection, &ct);
     size_t ridlen = strlen(cfg->request_id_header);
+    int has_date = 0;
     for (size_t i = 0; i < r->nheaders; i++) {
         const eg_http_header_t *h = &r->headers[i];
+        if (h->name_len == 4 && name_is(h, "date")) has_date = 1;
         if (hop_by_hop(h, &ct) ||
             (h->name_len == ridlen && strncasecmp(h->name, cfg->request_id_header, ridlen) == 0))
             continue;
@@ -2256,6 +2266,8 @@ static wreq_t *build_response_head(up_t *u, conn_t *c, size_t room, size_t *len)
         if (c->rl_hdrs[0] && is_rate_header(h)) continue; /* the gateway's limits are the ones in force */
         at = hdr(out, at, cap, h->name, h->name_len, h->value, h->value_len);
     }
+    /* RFC 9110 6.6.1: a recipient with a clock adds the Date an origin left out */
+    if (!has_date) at = hdr(out, at, cap, "Date", 4, worker_clock(c->w)->date, EG_HTTP1_DATE_LEN);
     at = hdr(out, at, cap, cfg->request_id_header, ridlen, c->reqid, strlen(c->reqid));
     size_t rlen = strlen(c->rl_hdrs);
     if (rlen && at + rlen < cap) {
@@ -2423,7 +2435,9 @@ static void translate_and_send(up_t *u)
         char *p = realloc(out, cap);
         if (!p) break;
         out = p;
-        if ((n = eg_respond_error(e, d, cfg->catalog, extra, c->keep_alive, 0, out, cap)) != 0) break;
+        if ((n = eg_respond_error(e, d, cfg->catalog, worker_clock(c->w)->date, extra, c->keep_alive, 0,
+                                  out, cap)) != 0)
+            break;
         cap *= 2;
     }
     eg_dialect_error_code(d, cfg->catalog, e, c->code, sizeof(c->code));

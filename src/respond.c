@@ -7,14 +7,15 @@
 /* The head is built by hand: this runs for every gateway error, and
  * snprintf's format parsing showed in the profile. */
 size_t eg_respond_error(const eg_error_t *e, const eg_dialect_t *d, const eg_catalog_t *cat,
-                        const char *extra, int keep_alive, int head_only, char *buf, size_t cap)
+                        const char *date, const char *extra, int keep_alive, int head_only, char *buf,
+                        size_t cap)
 {
     eg_respond_info_t info;
-    return eg_respond_error_info(e, d, cat, extra, keep_alive, head_only, buf, cap, &info);
+    return eg_respond_error_info(e, d, cat, date, extra, keep_alive, head_only, buf, cap, &info);
 }
 
 size_t eg_respond_error_info(const eg_error_t *e, const eg_dialect_t *d, const eg_catalog_t *cat,
-                             const char *extra, int keep_alive, int head_only, char *buf, size_t cap,
+                             const char *date, const char *extra, int keep_alive, int head_only, char *buf, size_t cap,
                              eg_respond_info_t *info)
 {
     char code[128];
@@ -34,7 +35,8 @@ size_t eg_respond_error_info(const eg_error_t *e, const eg_dialect_t *d, const e
     const char *reason = eg_reason_phrase(status), *mt = eg_dialect_media_type(d);
     size_t ridlen = e->s[EG_S_REQUEST_ID] ? e->len[EG_S_REQUEST_ID] : 1;
     size_t reasonlen = strlen(reason), mtlen = strlen(mt), extralen = extra ? strlen(extra) : 0;
-    size_t need = 300 + reasonlen + mtlen + ridlen + codelen + extralen;
+    size_t datelen = date ? strlen(date) : 0;
+    size_t need = 300 + reasonlen + mtlen + ridlen + codelen + extralen + datelen;
     if (need > HEAD_MAX) return 0;
     char head[HEAD_MAX];
     eg_sb_t h = eg_sb(head, sizeof(head));
@@ -42,6 +44,10 @@ size_t eg_respond_error_info(const eg_error_t *e, const eg_dialect_t *d, const e
     eg_sb_u64(&h, (unsigned)status);
     EG_SB_LIT(&h, " ");
     eg_sb_mem(&h, reason, reasonlen);
+    if (date) {
+        EG_SB_LIT(&h, "\r\nDate: ");
+        eg_sb_mem(&h, date, datelen);
+    }
     EG_SB_LIT(&h, "\r\nContent-Type: ");
     eg_sb_mem(&h, mt, mtlen);
     EG_SB_LIT(&h, "\r\nContent-Length: ");

@@ -329,9 +329,12 @@ static void admin_reply(admin_conn_t *a, int status, const char *body)
         return;
     }
     char *out = (char *)(req + 1);
-    int n = snprintf(out, 512, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
-                               "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
-                     status, eg_reason_phrase(status), blen);
+    char date[EG_HTTP1_DATE_LEN + 1];
+    eg_http1_date((int64_t)time(NULL), date);
+    int n = snprintf(out, 512,
+                     "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+                     "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
+                     status, eg_reason_phrase(status), date, blen);
     memcpy(out + n, body, blen);
     req->data = a;
     uv_buf_t b = uv_buf_init(out, (unsigned)(n + (int)blen));

@@ -125,6 +125,13 @@ int eg_http1_error_status(eg_http1_error_t err);
  * NULL. The result points into msg->headers. */
 const eg_http_header_t *eg_http1_header(const eg_http1_msg_t *msg, const char *name);
 
+/* eg_http1_date writes Unix time t (seconds, clamped to years 1970-9999) as
+ * an IMF-fixdate, the form RFC 9110 5.6.7 requires in a Date header:
+ * "Sun, 06 Nov 1994 08:49:37 GMT", NUL-terminated, EG_HTTP1_DATE_LEN chars.
+ * No locale and no libc time zone state are involved. */
+#define EG_HTTP1_DATE_LEN 29
+void eg_http1_date(int64_t t, char out[EG_HTTP1_DATE_LEN + 1]);
+
 /* eg_http1_next_token yields the elements of a comma-separated list
  * value[0..n) one by one, trimmed of whitespace, empty ones skipped: start
  * with *pos = 0; returns 1 with *tok, *len set, or 0 at the end. */

@@ -523,3 +523,56 @@ routes:
             s.close()
         assert gw.stop() == 0
         up.close()
+
+
+def dates(resp):
+    return [v for k, v in resp.headers if k.lower() == "date"]
+
+
+def test_every_response_carries_one_date(gateway):
+    """RFC 9110 6.6.1: an origin with a clock sends Date; the gateway is the
+    origin of its errors and of the admin answers."""
+    import email.utils
+    for port, path in ((gateway.port, "/no/such/route"), (gateway.port, "/v1/hello"),
+                       (gateway.port, "/dead/x"), (gateway.admin_port, "/health"),
+                       (gateway.admin_port, "/nope")):
+        r = request(port, "GET", path)
+        d = dates(r)
+        assert len(d) == 1, (path, r.headers)
+        assert d[0].endswith(" GMT") and len(d[0]) == 29, d[0]
+        when = email.utils.parsedate_to_datetime(d[0]).timestamp()
+        assert abs(when - time.time()) < 5, (path, d[0])
+
+
+def test_a_date_the_upstream_left_out_is_added_and_one_it_sent_is_kept(tmp_path):
+    import email.utils
+    import http.server
+    import threading
+
+    class H(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            date = b"Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n" if self.path == "/v1/dated" else b""
+            self.wfile.write(b"HTTP/1.1 200 OK\r\n" + date + b"Content-Length: 2\r\n\r\nok")
+
+        def log_message(self, *a):
+            pass
+
+    up = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    up.daemon_threads = True
+    threading.Thread(target=up.serve_forever, daemon=True).start()
+    port, admin = free_port(), free_port()
+    gw = Gateway(str(tmp_path), base_config(port, admin, up.server_address[1]), port, admin)
+    try:
+        r = request(port, "GET", "/v1/dated")
+        assert r.status == 200 and r.body == b"ok"
+        assert dates(r) == ["Sun, 06 Nov 1994 08:49:37 GMT"]
+        r = request(port, "GET", "/v1/undated")
+        assert r.status == 200 and r.body == b"ok"
+        assert len(dates(r)) == 1
+        assert abs(email.utils.parsedate_to_datetime(dates(r)[0]).timestamp() - time.time()) < 5
+    finally:
+        assert gw.stop() == 0
+        up.shutdown()
+        up.server_close()

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "errgate/http1.h"
 
@@ -782,6 +783,37 @@ static void test_header_lookup_and_token_helper(void **state)
     assert_null(eg_http1_header(&p->m, "X-"));
 }
 
+/* The Date header's form, against RFC 9110's own example, the ends of the
+ * range and libc's gmtime_r + strftime (C locale) over leap days, century
+ * years and a sweep of ordinary seconds. */
+static void test_http_date_is_imf_fixdate(void **state)
+{
+    (void)state;
+    char out[EG_HTTP1_DATE_LEN + 1];
+    eg_http1_date(784111777, out);
+    assert_string_equal(out, "Sun, 06 Nov 1994 08:49:37 GMT");
+    eg_http1_date(0, out);
+    assert_string_equal(out, "Thu, 01 Jan 1970 00:00:00 GMT");
+    eg_http1_date(-5, out);
+    assert_string_equal(out, "Thu, 01 Jan 1970 00:00:00 GMT");
+    eg_http1_date(INT64_MAX, out);
+    assert_string_equal(out, "Fri, 31 Dec 9999 23:59:59 GMT");
+    assert_int_equal(strlen(out), EG_HTTP1_DATE_LEN);
+    const int64_t fixed[] = {68169599, 68169600, 951782399, 951782400, 951868800, 4107542400,
+                             4107456000, 1798761599, 1798761600, 253402300799};
+    char want[64];
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]) + 20000; i++) {
+        int64_t t = i < sizeof(fixed) / sizeof(fixed[0]) ? fixed[i]
+                                                         : (int64_t)(i * 12659977ull % 253402300800ull);
+        time_t tt = (time_t)t;
+        struct tm tm;
+        assert_non_null(gmtime_r(&tt, &tm));
+        strftime(want, sizeof(want), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        eg_http1_date(t, out);
+        if (strcmp(out, want) != 0) fail_msg("t=%lld: got \"%s\", want \"%s\"", (long long)t, out, want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -815,6 +847,7 @@ int main(void)
         cmocka_unit_test(test_chunked_feed_stops_at_the_end_of_the_body),
         cmocka_unit_test(test_chunked_decode_in_place),
         cmocka_unit_test(test_header_lookup_and_token_helper),
+        cmocka_unit_test(test_http_date_is_imf_fixdate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
