@@ -35,13 +35,14 @@
 #define C_VALUE 2  /* field value: VCHAR, SP, HTAB, obs-text */
 #define C_TARGET 4 /* request-target: visible ASCII but '#' (no fragments) */
 #define C_HEX 8    /* hex digit */
+#define C_HOST 16  /* URI host byte: unreserved, sub-delims (RFC 3986 3.2.2; '%' apart) */
 
-/* generated: C_TCHAR | C_VALUE | C_TARGET | C_HEX per byte */
+/* generated: C_TCHAR | C_VALUE | C_TARGET | C_HEX | C_HOST per byte */
 static const unsigned char cls[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    2, 7, 6, 3, 7, 7, 7, 7, 6, 6, 7, 7, 6, 7, 7, 6, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 6, 6, 6, 6, 6, 6,
-    6, 15, 15, 15, 15, 15, 15, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 6, 6, 6, 7, 7,
-    7, 15, 15, 15, 15, 15, 15, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 6, 7, 6, 7, 0,
+    2, 23, 6, 3, 23, 7, 23, 23, 22, 22, 23, 23, 22, 23, 23, 6, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 6, 22, 6, 22, 6, 6,
+    6, 31, 31, 31, 31, 31, 31, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 6, 6, 6, 7, 23,
+    7, 31, 31, 31, 31, 31, 31, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 6, 7, 6, 23, 0,
     2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
     2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
     2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
@@ -482,6 +483,48 @@ static int parse_fields(const char *buf, size_t p, size_t end, int complete,
     }
 }
 
+/* Case-insensitive equality of two ASCII strings of length n, whatever the locale. */
+static int ascii_ieq(const char *a, const char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ascii_lower((unsigned char)a[i]) != ascii_lower((unsigned char)b[i])) return 0;
+    return 1;
+}
+
+/* uri-host [":" port] (RFC 9110 7.2), the form of a Host value and of an
+ * absolute-form target's authority; an empty value is valid for Host.
+ * Why: a Host with '/', '@', spaces or quotes is how host-header injection
+ * and cache poisoning start, and RFC 9112 3.2 asks for 400. */
+static int valid_authority(const char *s, size_t n)
+{
+    size_t i = 0;
+    if (n && s[0] == '[') { /* IP-literal: hex, ':' and '.', or an IPvFuture */
+        for (i = 1; i < n && s[i] != ']'; i++)
+            if (!IS(s[i], C_HOST) && s[i] != ':') return 0;
+        if (i++ == n) return 0;
+    } else {
+        for (;;) { /* reg-name or IPv4, '%' only as pct-encoded */
+            while (i < n && IS(s[i], C_HOST)) i++;
+            if (i + 2 < n && s[i] == '%' && IS(s[i + 1], C_HEX) && IS(s[i + 2], C_HEX)) i += 3;
+            else break;
+        }
+    }
+    if (i < n && s[i++] != ':') return 0;
+    for (; i < n; i++)
+        if (s[i] < '0' || s[i] > '9') return 0;
+    return 1;
+}
+
+/* The authority of an absolute-form target ("http://a.example:8080/x"):
+ * what follows the scheme up to the path or query. */
+static void target_authority(const char *t, size_t tl, const char **a, size_t *al)
+{
+    size_t i = (t[4] == 's' || t[4] == 'S') ? 8 : 7, j = i;
+    while (j < tl && t[j] != '/' && t[j] != '?') j++;
+    *a = t + i;
+    *al = j - i;
+}
+
 /* Why: the framing decision is where smuggling happens, so it is made once,
  * here, from all framing headers together, and every ambiguous combination
  * is refused rather than resolved. */
@@ -517,6 +560,23 @@ static int decide_framing(const char *buf, const fields_t *f, int is_request, eg
     if (is_request) {
         if (f->n_host > 1) return fail(m, B, "several Host headers", f->host_at);
         if (f->n_host == 0 && m->minor_version == 1) return fail(m, B, "missing Host header", 0);
+        if (m->host && !valid_authority(m->host, m->host_len))
+            return fail(m, B, "invalid Host header", (size_t)(m->host - buf));
+        if (m->target[0] != '/' && m->target[0] != '*') {
+            /* absolute-form: the authority is the host (RFC 9110 7.2); a Host
+             * that names another is refused rather than one of them chosen */
+            const char *a;
+            size_t al;
+            target_authority(m->target, m->target_len, &a, &al);
+            size_t at = (size_t)(a - buf);
+            if (al == 0) return fail(m, B, "empty host in request-target", at);
+            if (memchr(a, '@', al)) return fail(m, B, "userinfo in request-target", at);
+            if (!valid_authority(a, al)) return fail(m, B, "invalid request-target", at);
+            if (m->host && (m->host_len != al || !ascii_ieq(m->host, a, al)))
+                return fail(m, B, "Host differs from the request-target's authority", f->host_at);
+            m->host = a;
+            m->host_len = al;
+        }
     }
     m->keep_alive = m->minor_version == 1 ? !f->conn_close : (f->conn_keep && !f->conn_close);
     m->upgrade = f->has_upgrade && f->conn_upgrade;
@@ -566,6 +626,9 @@ static int parse_request_head(const char *buf, size_t end, int complete,
     if (!(t[0] == '/' || (tl == 1 && t[0] == '*') ||
           (tl > 7 && lower_eq(t, "http://", 7)) || (tl > 8 && lower_eq(t, "https://", 8))))
         return fail(m, EG_HTTP1_BAD_REQUEST, "invalid request-target", ts);
+    /* asterisk-form is for a server-wide OPTIONS only (RFC 9112 3.2.4) */
+    if (t[0] == '*' && !(m->method_len == 7 && memcmp(m->method, "OPTIONS", 7) == 0))
+        return fail(m, EG_HTTP1_BAD_REQUEST, "asterisk-form target with a method other than OPTIONS", ts);
     p++;
     if (end - p < 10) SHORT("invalid HTTP version");
     int rc = parse_version(buf, p, '\r', m);

@@ -170,10 +170,17 @@ uint64_t eg_now_ms(void)
     return uv_hrtime() / 1000000u;
 }
 
-static int name_is(const eg_http_header_t *h, const char *lit)
+/* Compares a parsed header name with a lowercase literal. Folding with
+ * |0x20 is exact here: the parser let only token bytes into a name, and
+ * none folds onto a letter, digit or '-' but its own case pair. Inline, so
+ * the literal's length is a constant and no libc call is made. */
+static inline int name_is(const eg_http_header_t *h, const char *lit)
 {
     size_t n = strlen(lit);
-    return h->name_len == n && strncasecmp(h->name, lit, n) == 0;
+    if (h->name_len != n) return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)(h->name[i] | 0x20) != (unsigned char)lit[i]) return 0;
+    return 1;
 }
 
 /* The fixed hop-by-hop headers (RFC 9110 7.6.1), sorted out by length
@@ -675,21 +682,32 @@ static void conn_write_done(conn_t *c)
     }
 }
 
-static const char *path_of(const conn_t *c, size_t *n)
+/* The target as path and query: itself in origin-form; in absolute-form
+ * what follows the authority (the parser checked it), which may be empty or
+ * start with '?', where the path is "/" (RFC 9112 3.2.2). */
+static const char *origin_form(const conn_t *c, size_t *n)
 {
     const char *t = c->req.target;
     size_t len = c->req.target_len;
-    if (len > 7 && (t[0] == 'h' || t[0] == 'H')) { /* absolute-form: drop scheme and authority */
-        const char *p = memchr(t + 8, '/', len - 8);
-        if (!p) {
-            *n = 1;
-            return "/";
-        }
-        len -= (size_t)(p - t);
-        t = p;
+    if (t[0] == 'h' || t[0] == 'H') {
+        size_t skip = (size_t)(c->req.host - t) + c->req.host_len;
+        t += skip;
+        len -= skip;
     }
+    *n = len;
+    return t;
+}
+
+static const char *path_of(const conn_t *c, size_t *n)
+{
+    size_t len;
+    const char *t = origin_form(c, &len);
     const char *q = memchr(t, '?', len);
     *n = q ? (size_t)(q - t) : len;
+    if (*n == 0) {
+        *n = 1;
+        return "/";
+    }
     return t;
 }
 
@@ -1835,18 +1853,9 @@ static int send_request_head(up_t *u, conn_t *c, const eg_hostport_t *srv)
     memcpy(out, c->req.method, c->req.method_len);
     at = c->req.method_len;
     out[at++] = ' ';
-    const char *t = c->req.target;
-    size_t tl = c->req.target_len;
-    if (tl > 7 && (t[0] == 'h' || t[0] == 'H')) { /* absolute-form: send origin-form */
-        const char *p = memchr(t + 8, '/', tl - 8);
-        if (p) {
-            tl -= (size_t)(p - t);
-            t = p;
-        } else {
-            t = "/";
-            tl = 1;
-        }
-    }
+    size_t tl;
+    const char *t = origin_form(c, &tl);
+    if (tl == 0 || t[0] == '?') out[at++] = '/'; /* "http://a" and "http://a?q" ask for "/" */
     memcpy(out + at, t, tl);
     at += tl;
     memcpy(out + at, " HTTP/1.1\r\n", 11);

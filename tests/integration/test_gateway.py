@@ -215,6 +215,11 @@ def test_accept_negotiates_the_dialect(gateway):
     (b"GET /v1/hello HTTP/3.0\r\nHost: t\r\n\r\n", 505, "http_version_not_supported"),
     (b"GET /v1/hello HTTX/1.1\r\nHost: t\r\n\r\n", 400, "bad_request"),
     (b"GET /v1/hello HTTP/1.1\r\n\r\n", 400, "bad_request"),
+    (b"GET /v1/hello HTTP/1.1\r\nHost: evil.example/x\r\n\r\n", 400, "bad_request"),
+    (b"GET /v1/hello HTTP/1.1\r\nHost: a@b\r\n\r\n", 400, "bad_request"),
+    (b"GET http://a.example/v1/hello HTTP/1.1\r\nHost: b.example\r\n\r\n", 400, "bad_request"),
+    (b"GET http://u@t/v1/hello HTTP/1.1\r\nHost: t\r\n\r\n", 400, "bad_request"),
+    (b"GET * HTTP/1.1\r\nHost: t\r\n\r\n", 400, "bad_request"),
     (b"GET /" + b"a" * 2000 + b" HTTP/1.1\r\nHost: t\r\n\r\n", 414, "uri_too_long"),
     (b"GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n", 431, "request_header_fields_too_large"),
 ])
@@ -572,6 +577,48 @@ def test_a_date_the_upstream_left_out_is_added_and_one_it_sent_is_kept(tmp_path)
         assert r.status == 200 and r.body == b"ok"
         assert len(dates(r)) == 1
         assert abs(email.utils.parsedate_to_datetime(dates(r)[0]).timestamp() - time.time()) < 5
+    finally:
+        assert gw.stop() == 0
+        up.shutdown()
+        up.server_close()
+
+
+def test_absolute_form_goes_upstream_as_origin_form_with_its_authority_as_host(tmp_path):
+    """RFC 9112 3.2.2 / RFC 9110 7.2: the target's authority is the host."""
+    import http.server
+    import threading
+
+    class Echo(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            body = json.dumps({"line": self.requestline, "host": self.headers.get_all("Host")}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+
+    up = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    up.daemon_threads = True
+    threading.Thread(target=up.serve_forever, daemon=True).start()
+    port, admin = free_port(), free_port()
+    root = "  - path: /\n    match: exact\n    upstream: demo\n"
+    gw = Gateway(str(tmp_path), base_config(port, admin, up.server_address[1], extra_routes=root), port, admin)
+    try:
+        for raw, line, host in (
+                (b"GET http://Test.Local/v1/hello?x=1 HTTP/1.1\r\nHost: test.local\r\n\r\n",
+                 "GET /v1/hello?x=1 HTTP/1.1", "Test.Local"),
+                (b"GET http://abs.example:8080/v1/a HTTP/1.0\r\n\r\n", "GET /v1/a HTTP/1.1", "abs.example:8080"),
+                (b"GET https://abs.example?q=1 HTTP/1.1\r\nHost: abs.example\r\n\r\n",
+                 "GET /?q=1 HTTP/1.1", "abs.example"),
+                (b"GET http://abs.example HTTP/1.1\r\nHost: abs.example\r\n\r\n", "GET / HTTP/1.1", "abs.example")):
+            r = request(port, raw=raw)
+            assert r.status == 200, (raw, r.body)
+            assert r.json() == {"line": line, "host": [host]}, raw
     finally:
         assert gw.stop() == 0
         up.shutdown()

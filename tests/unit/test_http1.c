@@ -342,6 +342,55 @@ static void test_rejects_malformed_request_lines(void **state)
     assert_true(req("M-SEARCH /x HTTP/1.1\r\nHost: h\r\n\r\n")->rc > 0);
 }
 
+/* Host values and absolute-form authorities are uri-host [":" port]; an
+ * absolute-form target names the host, and a Host naming another is refused. */
+static void test_host_and_authority_are_checked(void **state)
+{
+    (void)state;
+    static const char *const good[] = {"h", "api.example.com:8080", "127.0.0.1", "[::1]:80", "[v1.x]",
+                                       "a-b_c~d.e", "xn--bcher-kva.example", "%41pi", "h:", ""};
+    static const char *const bad[] = {"a b", "a/b", "a@b", "a:b", "[::1", "[::1]x", "%zz", "%4",
+                                      "a\"b", "a?b", "a\\b", "a<b>", "h:80:81"};
+    char s[256];
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        snprintf(s, sizeof(s), "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", good[i]);
+        parsed_t *p = req(s);
+        if (p->rc <= 0) fail_msg("Host \"%s\" refused: %s", good[i], p->m.why);
+        assert_int_equal(p->m.host_len, strlen(good[i]));
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(s, sizeof(s), "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", bad[i]);
+        reject(s, "invalid Host header");
+    }
+    /* absolute-form: the authority is the host, whatever the case of either */
+    const char *a = "GET http://API.example.com:8080/x?q=1 HTTP/1.1\r\nHost: api.EXAMPLE.com:8080\r\n\r\n";
+    parsed_t *p = req(a);
+    assert_true(p->rc > 0);
+    assert_ptr_equal(p->m.host, a + 11);
+    assert_int_equal(p->m.host_len, 20);
+    p = req("GET https://h?q HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert_true(p->rc > 0);
+    assert_memory_equal(p->m.host, "h?", 2);
+    assert_int_equal(p->m.host_len, 1);
+    /* HTTP/1.0 may leave Host out: the authority stands in */
+    p = req("GET http://h.example/x HTTP/1.0\r\n\r\n");
+    assert_true(p->rc > 0);
+    assert_int_equal(p->m.host_len, 9);
+    assert_memory_equal(p->m.host, "h.example", 9);
+    reject("GET http://a.example/x HTTP/1.1\r\nHost: b.example\r\n\r\n",
+           "Host differs from the request-target's authority");
+    reject("GET http://a.example:80/x HTTP/1.1\r\nHost: a.example\r\n\r\n",
+           "Host differs from the request-target's authority");
+    reject("GET http:///x HTTP/1.1\r\nHost: h\r\n\r\n", "empty host in request-target");
+    reject("GET http://?x HTTP/1.1\r\nHost: h\r\n\r\n", "empty host in request-target");
+    reject("GET http://u:p@h/x HTTP/1.1\r\nHost: h\r\n\r\n", "userinfo in request-target");
+    reject("GET http://h%zz/x HTTP/1.1\r\nHost: h\r\n\r\n", "invalid request-target");
+    reject("GET http://h:8x/ HTTP/1.1\r\nHost: h:8x\r\n\r\n", "invalid Host header");
+    /* asterisk-form is OPTIONS only */
+    reject("GET * HTTP/1.1\r\nHost: h\r\n\r\n", "asterisk-form target with a method other than OPTIONS");
+    reject("OPTIONSX * HTTP/1.1\r\nHost: h\r\n\r\n", "asterisk-form target with a method other than OPTIONS");
+}
+
 static void test_unsupported_version_is_505(void **state)
 {
     (void)state;
@@ -829,6 +878,7 @@ int main(void)
         cmocka_unit_test(test_rejects_transfer_encoding_in_http10_request),
         cmocka_unit_test(test_rejects_malformed_header_lines),
         cmocka_unit_test(test_rejects_malformed_request_lines),
+        cmocka_unit_test(test_host_and_authority_are_checked),
         cmocka_unit_test(test_unsupported_version_is_505),
         cmocka_unit_test(test_http11_requires_exactly_one_host),
         cmocka_unit_test(test_long_target_is_414_even_before_the_head_completes),
