@@ -210,8 +210,10 @@ const eg_catalog_entry_t *eg_catalog_for_status(const eg_catalog_t *cat, int sta
 
 const char *eg_catalog_spelling(const eg_catalog_entry_t *e, const char *dialect)
 {
+    /* the first byte tells most dialect names apart without a call */
     for (size_t i = 0; e && dialect && i < e->nspellings; i++)
-        if (strcmp(e->spellings[i].dialect, dialect) == 0) return e->spellings[i].spelling;
+        if (e->spellings[i].dialect[0] == dialect[0] && strcmp(e->spellings[i].dialect, dialect) == 0)
+            return e->spellings[i].spelling;
     return NULL;
 }
 

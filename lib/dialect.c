@@ -537,8 +537,8 @@ static size_t code_as(const eg_dialect_t *d, const eg_catalog_entry_t *ent, cons
     int recase = !sp && ent != NULL; /* unknown codes are kept exactly as sent */
     for (size_t i = 0; i < n && i + 1 < cap; i++) {
         char ch = src[i];
-        if (recase && d->code_case == EG_CASE_UPPER) ch = (char)toupper((unsigned char)ch);
-        else if (recase && d->code_case == EG_CASE_LOWER) ch = (char)tolower((unsigned char)ch);
+        if (recase && d->code_case == EG_CASE_UPPER && ch >= 'a' && ch <= 'z') ch = (char)(ch - 32);
+        else if (recase && d->code_case == EG_CASE_LOWER && ch >= 'A' && ch <= 'Z') ch = (char)(ch + 32);
         buf[i] = ch;
     }
     if (cap) buf[n < cap ? n : cap - 1] = '\0';

@@ -8,7 +8,6 @@
  */
 #include "dialect_int.h"
 
-#include <ctype.h>
 #include <string.h>
 
 #include "jsonw.h"
@@ -115,9 +114,14 @@ static int write_code(rctx_t *c, eg_jsonw_t *w, int fallback)
         eg_jsonw_str(w, code, n);
         return 1;
     }
-    for (size_t i = 0; i < n; i++)
-        tmp[i] = (char)(c->d->code_case == EG_CASE_UPPER ? toupper((unsigned char)code[i])
-                                                          : tolower((unsigned char)code[i]));
+    /* ASCII casing: a code's case must not follow the process locale */
+    int up = c->d->code_case == EG_CASE_UPPER;
+    for (size_t i = 0; i < n; i++) {
+        char ch = code[i];
+        if (up && ch >= 'a' && ch <= 'z') ch = (char)(ch - 32);
+        else if (!up && ch >= 'A' && ch <= 'Z') ch = (char)(ch + 32);
+        tmp[i] = ch;
+    }
     eg_jsonw_str(w, tmp, n);
     return 1;
 }

@@ -644,7 +644,7 @@ static void conn_next(conn_t *c)
     c->bytes_out = 0;
     c->logged = 0;
     c->has_request = rest > 0;
-    c->start_ns = uv_hrtime();
+    if (rest) c->start_ns = uv_hrtime(); /* else conn_process stamps the next request's first byte */
     c->state = C_HEAD;
     eg_gw_unref(c->gw);
     c->gw = eg_server_current(c->w->srv);

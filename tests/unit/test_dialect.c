@@ -500,6 +500,9 @@ static void test_declared_dialect_renders_parses_and_detects(void **state)
                               "\"httpStatus\":\"422\",\"traceId\":\"req_9\",\"problems\":[{\"name\":\"email\",\"reason\":\"Invalid email format\"},"
                               "{\"name\":\"page\",\"reason\":\"Must be a positive integer\"}],\"context\":{\"hint\":\"see docs\"}}}", 0, NULL);
     tu_assert_json_equal(want, got, "declared dialect");
+    char code[64]; /* the X-Error-Code spelling is the body's */
+    assert_int_equal(eg_dialect_error_code(d, fx->cat, e, code, sizeof(code)), 16);
+    assert_string_equal(code, "VALIDATION_ERROR");
     assert_int_equal(eg_dialects_add(fx->set, d), EG_OK);
     const eg_dialect_t *det = eg_dialects_detect(fx->set, got);
     assert_non_null(det);
