@@ -105,7 +105,7 @@ int eg_error_from_catalog(const eg_catalog_t *cat, const char *code, eg_error_t 
     /* the catalog's strings are referred to, not copied, and were checked
      * for escaping once, at load */
     int rc = ent && strcmp(code, ent->code) == 0
-                 ? eg_error_set_static(e, EG_S_CODE, ent->code, strlen(ent->code), ent->plain >> EG_S_CODE & 1)
+                 ? eg_error_set_static(e, EG_S_CODE, ent->code, ent->len[EG_S_CODE], ent->plain >> EG_S_CODE & 1)
                  : eg_error_set(e, EG_S_CODE, code);
     if (!rc && ent) {
         static const eg_str_t from[] = {EG_S_TYPE, EG_S_TITLE, EG_S_MESSAGE};
@@ -115,7 +115,7 @@ int eg_error_from_catalog(const eg_catalog_t *cat, const char *code, eg_error_t 
         e->ent_code = e->s[EG_S_CODE];
         e->status = ent->status;
         for (size_t i = 0; !rc && i < 3; i++)
-            if (v[i]) rc = eg_error_set_static(e, from[i], v[i], strlen(v[i]), ent->plain >> from[i] & 1);
+            if (v[i]) rc = eg_error_set_static(e, from[i], v[i], ent->len[from[i]], ent->plain >> from[i] & 1);
     }
     if (rc) {
         eg_error_free(e);

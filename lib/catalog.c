@@ -133,14 +133,19 @@ static int grow(eg_catalog_t *cat, size_t need)
 }
 
 /* Which of the entry's strings an error may take without checking them
- * again for JSON escaping (see eg_error_t.plain). */
+ * again for JSON escaping (see eg_error_t.plain), and their lengths: an
+ * error made from the entry measures nothing. */
 static void entry_plain(eg_catalog_entry_t *e)
 {
     const char *s[] = {[EG_S_CODE] = e->code, [EG_S_TYPE] = e->type, [EG_S_TITLE] = e->title,
                        [EG_S_MESSAGE] = e->message};
+    _Static_assert(sizeof(s) / sizeof(s[0]) == sizeof(e->len) / sizeof(e->len[0]), "one length per string");
     e->plain = 0;
-    for (unsigned i = 0; i < sizeof(s) / sizeof(s[0]); i++)
-        if (s[i] && eg_jsonw_is_plain(s[i], strlen(s[i]))) e->plain |= 1u << i;
+    for (unsigned i = 0; i < sizeof(s) / sizeof(s[0]); i++) {
+        size_t n = s[i] ? strlen(s[i]) : 0;
+        e->len[i] = n < UINT32_MAX ? (uint32_t)n : UINT32_MAX;
+        if (s[i] && eg_jsonw_is_plain(s[i], n)) e->plain |= 1u << i;
+    }
 }
 
 int eg_catalog_new_builtin(eg_catalog_t **out)

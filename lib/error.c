@@ -84,7 +84,6 @@ void eg_error_free(eg_error_t *e)
         json_decref(e->fields[i].extra);
     }
     free(e->fields);
-    free(e->raw);
     json_decref(e->details);
     json_decref(e->meta);
     eg_arena_chunk_t *first = embedded_chunk(e);
@@ -314,10 +313,11 @@ int eg_error_keep_detail_raw(eg_error_t *e, const char *key, size_t kn, const ch
         m->jsonlen = (uint32_t)jn;
         return EG_OK;
     }
-    if (e->nraw == e->capraw) {
-        size_t ncap = e->capraw ? e->capraw * 2 : 8;
-        eg_raw_member_t *p = realloc(e->raw, ncap * sizeof(*p));
+    if (e->nraw == e->capraw) { /* in the arena: freed with the error, no malloc for a few */
+        size_t ncap = e->capraw ? e->capraw * 2 : 4;
+        eg_raw_member_t *p = arena_alloc(e, ncap * sizeof(*p));
         if (!p) return EG_ENOMEM;
+        if (e->nraw) memcpy(p, e->raw, e->nraw * sizeof(*p));
         e->raw = p;
         e->capraw = ncap;
     }

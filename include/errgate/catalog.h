@@ -17,6 +17,7 @@
 #define ERRGATE_CATALOG_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "common.h"
 
 typedef struct {
@@ -40,6 +41,8 @@ typedef struct {
     size_t nsynonyms;
     unsigned plain;              /* set by the catalog: bit EG_S_CODE, _TYPE, _TITLE, _MESSAGE
                                     (error.h) when that string needs no JSON escaping */
+    uint32_t len[4];             /* set by the catalog: strlen of code, type, title and
+                                    message, indexed by EG_S_CODE.._MESSAGE (0 when NULL) */
 } eg_catalog_entry_t;
 
 typedef struct eg_catalog_s eg_catalog_t;

@@ -77,7 +77,8 @@ typedef struct eg_error_s {
                                 eg_error_details()/eg_error_details_get(), since
                                 the members may still be in raw[] */
     eg_raw_member_t *raw;    /* details not yet made jansson values, in order;
-                                never non-empty together with `details` */
+                                never non-empty together with `details`; in
+                                the arena (freed with the error) */
     size_t nraw, capraw;
     json_t *meta;            /* object or NULL: members no dialect knows */
     eg_arena_chunk_t *arena; /* private */

@@ -195,8 +195,16 @@ static void test_catalog_strings_escape_when_they_must(void **state)
     assert_string_equal(nf->message, "say \"no\"\n");
     assert_false(nf->plain & (1u << EG_S_MESSAGE));
     assert_true(nf->plain & (1u << EG_S_CODE));
+    /* the lengths an error takes from the entry follow an override too */
+    assert_int_equal(nf->len[EG_S_MESSAGE], strlen(nf->message));
+    for (size_t i = 0; i < eg_catalog_count(cat); i++) {
+        const eg_catalog_entry_t *x = eg_catalog_at(cat, i);
+        const char *s[] = {x->code, x->type, x->title, x->message};
+        for (int k = 0; k < 4; k++) assert_int_equal(x->len[k], s[k] ? strlen(s[k]) : 0);
+    }
     eg_error_t *e = NULL;
     assert_int_equal(eg_error_from_catalog(cat, "not_found", &e), EG_OK);
+    assert_int_equal(e->len[EG_S_MESSAGE], strlen(nf->message));
     char buf[2048];
     size_t n = eg_render(e, eg_dialects_get(set, "problem"), cat, buf, sizeof(buf));
     json_t *j = json_loadb(buf, n, 0, NULL);
