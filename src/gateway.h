@@ -34,6 +34,11 @@ typedef struct eg_gw_s {
     eg_server_health_t **health; /* [upstream][server] */
     atomic_uint *rr;             /* round-robin cursor per upstream */
     uint64_t generation;
+    /* the 404 for an unknown route, one template per dialect of cfg->dialects
+     * (NULL where none could be made: respond.h) */
+    struct eg_notfound_s **notfound;
+    const eg_dialect_t **notfound_dialect;
+    size_t nnotfound;
 } eg_gw_t;
 
 eg_gw_t *eg_gw_ref(eg_gw_t *gw);

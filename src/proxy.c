@@ -540,6 +540,48 @@ static void send_error(conn_t *c, eg_error_t *e, const char *extra, const char *
     conn_finish(c);
 }
 
+/* 404 for an unknown route: from the dialect's template when there is one
+ * and no rate-limit headers ride along, else through the error model. */
+static void send_not_found(conn_t *c, const char *path, size_t plen)
+{
+    const eg_dialect_t *d = c->dialect ? c->dialect : c->gw->cfg->dialect;
+    const eg_notfound_t *t = NULL;
+    for (size_t i = 0; i < c->gw->nnotfound && !t; i++)
+        if (c->gw->notfound_dialect[i] == d) t = c->gw->notfound[i];
+    eg_worker_t *w = worker_clock(c->w);
+    if (!t || c->rl_hdrs[0]) {
+        send_error(c, eg_notfound_error(c->gw->cfg->catalog, c->reqid, w->ts, path, plen), NULL, NULL);
+        return;
+    }
+    if (!c->body_done) c->keep_alive = 0; /* as send_error: the unread body would be taken for a request */
+    char buf[4096];
+    eg_respond_info_t info;
+    size_t n = eg_notfound_respond(t, w->date, c->reqid, w->ts, path, plen, c->keep_alive,
+                                   c->method_bit == EG_M_HEAD, buf, sizeof(buf), &info);
+    if (n == 0) {
+        send_error(c, eg_notfound_error(c->gw->cfg->catalog, c->reqid, w->ts, path, plen), NULL, NULL);
+        return;
+    }
+    c->status = info.status;
+    _Static_assert(sizeof(c->code) == sizeof(info.code), "code buffers");
+    memcpy(c->code, info.code, sizeof(c->code));
+    if (eg_log_enabled(eg_server_error_log(c->w->srv))) { /* the generic path logs the message */
+        size_t k = plen > EG_NOT_FOUND_PATH_MAX ? EG_NOT_FOUND_PATH_MAX : plen;
+        char msg[sizeof(EG_NOT_FOUND_PREFIX) + EG_NOT_FOUND_PATH_MAX];
+        memcpy(msg, EG_NOT_FOUND_PREFIX, sizeof(EG_NOT_FOUND_PREFIX) - 1);
+        memcpy(msg + sizeof(EG_NOT_FOUND_PREFIX) - 1, path, k);
+        msg[sizeof(EG_NOT_FOUND_PREFIX) - 1 + k] = '\0';
+        log_error(c, c->code, c->status, msg);
+    }
+    c->response_started = 1;
+    release_slots(c); /* before the answer: see send_error */
+    if (to_client(c, buf, n) != 0) {
+        conn_close(c);
+        return;
+    }
+    conn_finish(c);
+}
+
 static void send_simple_error(conn_t *c, const char *code, const char *message, const char *why)
 {
     eg_error_t *e = new_error(c, code);
@@ -1472,16 +1514,7 @@ static void handle_request(conn_t *c)
     unsigned allow = 0;
     eg_route_result_t rr = eg_router_match(gw->router, path, plen, c->method_bit, &id, &allow);
     if (rr == EG_ROUTE_NOT_FOUND) {
-        eg_error_t *e = new_error(c, "not_found");
-        if (e) {
-            size_t n = plen > 200 ? 200 : plen;
-            char msg[220];
-            memcpy(msg, "No route for ", 13);
-            memcpy(msg + 13, path, n);
-            eg_error_setn(e, EG_S_MESSAGE, msg, 13 + n);
-            eg_error_set_detail_str(e, "path", path, n);
-        }
-        send_error(c, e, NULL, NULL);
+        send_not_found(c, path, plen);
         return;
     }
     if (rr == EG_ROUTE_METHOD_NOT_ALLOWED) {

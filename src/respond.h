@@ -34,4 +34,27 @@ size_t eg_respond_error_info(const eg_error_t *e, const eg_dialect_t *d, const e
                              const char *date, const char *extra, int keep_alive, int head_only, char *buf, size_t cap,
                              eg_respond_info_t *info);
 
+/* --- 404 for an unknown route ---------------------------------------------
+ * The gateway's 404: code not_found, message EG_NOT_FOUND_PREFIX + the path,
+ * details.path, the request id and timestamp. eg_notfound_error models it
+ * (rid and ts are referred to, not copied: they must outlive the error). */
+#define EG_NOT_FOUND_PREFIX "No route for "
+#define EG_NOT_FOUND_PATH_MAX 200 /* longer paths are cut to this many bytes */
+eg_error_t *eg_notfound_error(const eg_catalog_t *cat, const char *rid, const char *ts, const char *path,
+                              size_t plen);
+
+/* The same 404 from a template made once per dialect and catalog: the
+ * generic path's response rendered with markers, checked against it on
+ * sample paths. eg_notfound_new returns NULL when it cannot be made or does
+ * not match (then use eg_notfound_error + eg_respond_error_info); the
+ * caller frees it with eg_notfound_free. eg_notfound_respond writes the
+ * response for one request into buf and returns its length (0 when it does
+ * not fit); the bytes are eg_respond_error_info's for that request. */
+typedef struct eg_notfound_s eg_notfound_t;
+eg_notfound_t *eg_notfound_new(const eg_dialect_t *d, const eg_catalog_t *cat);
+size_t eg_notfound_respond(const eg_notfound_t *t, const char *date, const char *rid, const char *ts,
+                           const char *path, size_t plen, int keep_alive, int head_only, char *buf, size_t cap,
+                           eg_respond_info_t *info);
+void eg_notfound_free(eg_notfound_t *t);
+
 #endif

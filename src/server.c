@@ -30,6 +30,7 @@
 #include "keyring.h"
 #include "limiter.h"
 #include "redis.h"
+#include "respond.h"
 
 struct eg_server_s {
     pthread_mutex_t lock;
@@ -90,6 +91,29 @@ eg_gw_t *eg_gw_ref(eg_gw_t *gw)
     return gw;
 }
 
+static void notfound_free(eg_gw_t *gw)
+{
+    for (size_t i = 0; i < gw->nnotfound; i++) eg_notfound_free(gw->notfound[i]);
+    free(gw->notfound);
+    free(gw->notfound_dialect);
+}
+
+/* One 404 template per dialect a client can get; a dialect without one
+ * (NULL) answers through the generic path, so only memory can fail here. */
+static int notfound_build(eg_gw_t *gw)
+{
+    size_t n = eg_dialects_count(gw->cfg->dialects);
+    gw->notfound = calloc(n ? n : 1, sizeof(*gw->notfound));
+    gw->notfound_dialect = calloc(n ? n : 1, sizeof(*gw->notfound_dialect));
+    if (!gw->notfound || !gw->notfound_dialect) return EG_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        gw->notfound_dialect[i] = eg_dialects_at(gw->cfg->dialects, i);
+        gw->notfound[i] = eg_notfound_new(gw->notfound_dialect[i], gw->cfg->catalog);
+    }
+    gw->nnotfound = n;
+    return EG_OK;
+}
+
 void eg_gw_unref(eg_gw_t *gw)
 {
     if (!gw || atomic_fetch_sub(&gw->refs, 1) != 1) return;
@@ -97,6 +121,7 @@ void eg_gw_unref(eg_gw_t *gw)
     free(gw->health);
     free(gw->rr);
     eg_router_free(gw->router);
+    notfound_free(gw);
     eg_config_free(gw->cfg);
     free(gw);
 }
@@ -119,12 +144,14 @@ static int gw_build(eg_config_t *cfg, eg_gw_t **out)
         if (!gw->health[i]) rc = EG_ENOMEM;
     }
     free(specs);
+    if (!rc) rc = notfound_build(gw);
     if (rc) {
         gw->cfg = NULL;
         for (size_t i = 0; gw->health && i < cfg->nupstreams; i++) free(gw->health[i]);
         free(gw->health);
         free(gw->rr);
         eg_router_free(gw->router);
+        notfound_free(gw);
         free(gw);
         return rc;
     }
