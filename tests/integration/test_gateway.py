@@ -549,8 +549,9 @@ def test_every_response_carries_one_date(gateway):
         assert abs(when - time.time()) < 5, (path, d[0])
 
 
-def test_a_date_the_upstream_left_out_is_added_and_one_it_sent_is_kept(tmp_path):
-    import email.utils
+def python_upstream(do_get):
+    """A threaded HTTP/1.1 upstream on a free port whose GET handler is
+    do_get(handler); call .shutdown() and .server_close() when done."""
     import http.server
     import threading
 
@@ -558,17 +559,28 @@ def test_a_date_the_upstream_left_out_is_added_and_one_it_sent_is_kept(tmp_path)
         protocol_version = "HTTP/1.1"
 
         def do_GET(self):
-            date = b"Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n" if self.path == "/v1/dated" else b""
-            self.wfile.write(b"HTTP/1.1 200 OK\r\n" + date + b"Content-Length: 2\r\n\r\nok")
+            do_get(self)
 
         def log_message(self, *a):
             pass
 
     up = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
     up.daemon_threads = True
+    up.port = up.server_address[1]
     threading.Thread(target=up.serve_forever, daemon=True).start()
+    return up
+
+
+def test_a_date_the_upstream_left_out_is_added_and_one_it_sent_is_kept(tmp_path):
+    import email.utils
+
+    def raw_answer(h):  # written by hand: BaseHTTPRequestHandler would add a Date
+        date = b"Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n" if h.path == "/v1/dated" else b""
+        h.wfile.write(b"HTTP/1.1 200 OK\r\n" + date + b"Content-Length: 2\r\n\r\nok")
+
+    up = python_upstream(raw_answer)
     port, admin = free_port(), free_port()
-    gw = Gateway(str(tmp_path), base_config(port, admin, up.server_address[1]), port, admin)
+    gw = Gateway(str(tmp_path), base_config(port, admin, up.port), port, admin)
     try:
         r = request(port, "GET", "/v1/dated")
         assert r.status == 200 and r.body == b"ok"
@@ -585,29 +597,19 @@ def test_a_date_the_upstream_left_out_is_added_and_one_it_sent_is_kept(tmp_path)
 
 def test_absolute_form_goes_upstream_as_origin_form_with_its_authority_as_host(tmp_path):
     """RFC 9112 3.2.2 / RFC 9110 7.2: the target's authority is the host."""
-    import http.server
-    import threading
 
-    class Echo(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    def echo(h):
+        body = json.dumps({"line": h.requestline, "host": h.headers.get_all("Host")}).encode()
+        h.send_response(200)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
 
-        def do_GET(self):
-            body = json.dumps({"line": self.requestline, "host": self.headers.get_all("Host")}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *a):
-            pass
-
-    up = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Echo)
-    up.daemon_threads = True
-    threading.Thread(target=up.serve_forever, daemon=True).start()
+    up = python_upstream(echo)
     port, admin = free_port(), free_port()
     root = "  - path: /\n    match: exact\n    upstream: demo\n"
-    gw = Gateway(str(tmp_path), base_config(port, admin, up.server_address[1], extra_routes=root), port, admin)
+    gw = Gateway(str(tmp_path), base_config(port, admin, up.port, extra_routes=root), port, admin)
     try:
         for raw, line, host in (
                 (b"GET http://Test.Local/v1/hello?x=1 HTTP/1.1\r\nHost: test.local\r\n\r\n",
