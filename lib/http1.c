@@ -229,6 +229,14 @@ static inline int ascii_lower(int c)
     return c >= 'A' && c <= 'Z' ? c + 32 : c;
 }
 
+/* Case-insensitive equality of two ASCII strings of length n, whatever the locale. */
+static int ascii_ieq(const char *a, const char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ascii_lower((unsigned char)a[i]) != ascii_lower((unsigned char)b[i])) return 0;
+    return 1;
+}
+
 /* Why by hand: strftime's %a and %b follow the locale, and gmtime_r may
  * consult time zone state; a Date header is always English and UTC.
  * Days to a civil date by the era method (400-year cycles of 146097 days,
@@ -299,10 +307,7 @@ int eg_http1_has_token(const char *v, size_t n, const char *token)
     size_t tl = strlen(token), pos = 0, len;
     const char *t;
     while (eg_http1_next_token(v, n, &pos, &t, &len)) {
-        if (len != tl) continue;
-        size_t k = 0;
-        while (k < tl && ascii_lower((unsigned char)t[k]) == ascii_lower((unsigned char)token[k])) k++;
-        if (k == tl) return 1;
+        if (len == tl && ascii_ieq(t, token, tl)) return 1;
     }
     return 0;
 }
@@ -312,11 +317,7 @@ const eg_http_header_t *eg_http1_header(const eg_http1_msg_t *m, const char *nam
     size_t n = strlen(name);
     for (size_t i = 0; i < m->nheaders; i++) {
         const eg_http_header_t *h = &m->headers[i];
-        if (h->name_len != n) continue;
-        size_t k = 0;
-        while (k < n && ascii_lower((unsigned char)h->name[k]) == ascii_lower((unsigned char)name[k]))
-            k++;
-        if (k == n) return h;
+        if (h->name_len == n && ascii_ieq(h->name, name, n)) return h;
     }
     return NULL;
 }
@@ -481,14 +482,6 @@ static int parse_fields(const char *buf, size_t p, size_t end, int complete,
             break;
         }
     }
-}
-
-/* Case-insensitive equality of two ASCII strings of length n, whatever the locale. */
-static int ascii_ieq(const char *a, const char *b, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (ascii_lower((unsigned char)a[i]) != ascii_lower((unsigned char)b[i])) return 0;
-    return 1;
 }
 
 /* uri-host [":" port] (RFC 9110 7.2), the form of a Host value and of an
