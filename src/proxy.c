@@ -508,6 +508,25 @@ static eg_error_t *new_error(conn_t *c, const char *code)
     return e;
 }
 
+/* Sends a gateway error's response (n bytes in buf, 0 when it could not be
+ * made: the connection is closed), logs it, and goes on with the next
+ * request. `why` is logged, and may point into the error the caller frees
+ * after. */
+static void answer_error(conn_t *c, const char *buf, size_t n, const eg_respond_info_t *info, const char *why)
+{
+    c->status = info->status;
+    _Static_assert(sizeof(c->code) == sizeof(info->code), "code buffers");
+    memcpy(c->code, info->code, sizeof(c->code));
+    log_error(c, c->code, c->status, why);
+    c->response_started = 1;
+    release_slots(c); /* before the answer: a client that saw it finds its slot free */
+    if (n == 0 || to_client(c, buf, n) != 0) {
+        conn_close(c);
+        return;
+    }
+    conn_finish(c);
+}
+
 /* Answers the request with a gateway error; takes ownership of e. */
 static void send_error(conn_t *c, eg_error_t *e, const char *extra, const char *why)
 {
@@ -526,18 +545,8 @@ static void send_error(conn_t *c, eg_error_t *e, const char *extra, const char *
     eg_respond_info_t info;
     size_t n = eg_respond_error_info(e, d, cfg->catalog, worker_clock(c->w)->date, extra, c->keep_alive,
                                      c->method_bit == EG_M_HEAD, buf, sizeof(buf), &info);
-    c->status = info.status;
-    _Static_assert(sizeof(c->code) == sizeof(info.code), "code buffers");
-    memcpy(c->code, info.code, sizeof(c->code));
-    log_error(c, c->code, c->status, why ? why : e->s[EG_S_MESSAGE]);
+    answer_error(c, buf, n, &info, why ? why : e->s[EG_S_MESSAGE]);
     eg_error_free(e);
-    c->response_started = 1;
-    release_slots(c); /* before the answer: a client that saw it finds its slot free */
-    if (n == 0 || to_client(c, buf, n) != 0) {
-        conn_close(c);
-        return;
-    }
-    conn_finish(c);
 }
 
 /* 404 for an unknown route: from the dialect's template when there is one
@@ -562,24 +571,11 @@ static void send_not_found(conn_t *c, const char *path, size_t plen)
         send_error(c, eg_notfound_error(c->gw->cfg->catalog, c->reqid, w->ts, path, plen), NULL, NULL);
         return;
     }
-    c->status = info.status;
-    _Static_assert(sizeof(c->code) == sizeof(info.code), "code buffers");
-    memcpy(c->code, info.code, sizeof(c->code));
-    if (eg_log_enabled(eg_server_error_log(c->w->srv))) { /* the generic path logs the message */
-        size_t k = plen > EG_NOT_FOUND_PATH_MAX ? EG_NOT_FOUND_PATH_MAX : plen;
-        char msg[sizeof(EG_NOT_FOUND_PREFIX) + EG_NOT_FOUND_PATH_MAX];
-        memcpy(msg, EG_NOT_FOUND_PREFIX, sizeof(EG_NOT_FOUND_PREFIX) - 1);
-        memcpy(msg + sizeof(EG_NOT_FOUND_PREFIX) - 1, path, k);
-        msg[sizeof(EG_NOT_FOUND_PREFIX) - 1 + k] = '\0';
-        log_error(c, c->code, c->status, msg);
-    }
-    c->response_started = 1;
-    release_slots(c); /* before the answer: see send_error */
-    if (to_client(c, buf, n) != 0) {
-        conn_close(c);
-        return;
-    }
-    conn_finish(c);
+    /* the message the generic path logs, made only when it is logged */
+    char msg[EG_NOT_FOUND_MESSAGE_MAX];
+    msg[0] = '\0';
+    if (eg_log_enabled(eg_server_error_log(c->w->srv))) eg_notfound_message(path, plen, msg);
+    answer_error(c, buf, n, &info, msg);
 }
 
 static void send_simple_error(conn_t *c, const char *code, const char *message, const char *why)

@@ -87,18 +87,26 @@ size_t eg_respond_error_info(const eg_error_t *e, const eg_dialect_t *d, const e
 
 /* ------------------------------------------------------------ 404 template */
 
+size_t eg_notfound_message(const char *path, size_t plen, char out[EG_NOT_FOUND_MESSAGE_MAX])
+{
+    size_t n = plen > EG_NOT_FOUND_PATH_MAX ? EG_NOT_FOUND_PATH_MAX : plen, p = sizeof(EG_NOT_FOUND_PREFIX) - 1;
+    memcpy(out, EG_NOT_FOUND_PREFIX, p);
+    memcpy(out + p, path, n);
+    out[p + n] = '\0';
+    return p + n;
+}
+
 eg_error_t *eg_notfound_error(const eg_catalog_t *cat, const char *rid, const char *ts, const char *path,
                               size_t plen)
 {
     eg_error_t *e = NULL;
     if (eg_error_from_catalog(cat, "not_found", &e) != EG_OK) return NULL;
     size_t n = plen > EG_NOT_FOUND_PATH_MAX ? EG_NOT_FOUND_PATH_MAX : plen;
-    char msg[sizeof(EG_NOT_FOUND_PREFIX) + EG_NOT_FOUND_PATH_MAX];
-    memcpy(msg, EG_NOT_FOUND_PREFIX, sizeof(EG_NOT_FOUND_PREFIX) - 1);
-    memcpy(msg + sizeof(EG_NOT_FOUND_PREFIX) - 1, path, n);
+    char msg[EG_NOT_FOUND_MESSAGE_MAX];
+    size_t mlen = eg_notfound_message(path, plen, msg);
     if (eg_error_set_static(e, EG_S_REQUEST_ID, rid, strlen(rid), 0) != EG_OK ||
         eg_error_set_static(e, EG_S_TIMESTAMP, ts, strlen(ts), 0) != EG_OK ||
-        eg_error_setn(e, EG_S_MESSAGE, msg, sizeof(EG_NOT_FOUND_PREFIX) - 1 + n) != EG_OK ||
+        eg_error_setn(e, EG_S_MESSAGE, msg, mlen) != EG_OK ||
         eg_error_set_detail_str(e, "path", path, n) != EG_OK) {
         eg_error_free(e);
         return NULL;

@@ -40,6 +40,10 @@ size_t eg_respond_error_info(const eg_error_t *e, const eg_dialect_t *d, const e
  * (rid and ts are referred to, not copied: they must outlive the error). */
 #define EG_NOT_FOUND_PREFIX "No route for "
 #define EG_NOT_FOUND_PATH_MAX 200 /* longer paths are cut to this many bytes */
+#define EG_NOT_FOUND_MESSAGE_MAX (sizeof(EG_NOT_FOUND_PREFIX) + EG_NOT_FOUND_PATH_MAX)
+/* Writes the message ("No route for /x", the path cut as above) into out,
+ * NUL-terminated; returns its length. */
+size_t eg_notfound_message(const char *path, size_t plen, char out[EG_NOT_FOUND_MESSAGE_MAX]);
 eg_error_t *eg_notfound_error(const eg_catalog_t *cat, const char *rid, const char *ts, const char *path,
                               size_t plen);
 
