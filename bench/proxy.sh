@@ -12,15 +12,23 @@
 # connections each proxy keeps. A second case measures gateway-generated
 # errors: 404 for an unknown route, as a JSON body from each; with wrk -t1
 # on a 2-core machine it is bound by wrk itself (one core for wrk, one for
-# the proxy), so it runs again with PIPELINE requests in flight per
-# connection, as TechEmpower's plaintext test does, which takes most of
-# wrk's per-request system calls out of the way. A third compares errgate with
+# the proxy), so it runs again with two wrk threads (the load generator no
+# longer capped at one core; it then shares both with the proxy) and with
+# PIPELINE requests in flight per connection, as TechEmpower's plaintext
+# test does, which takes most of wrk's per-request system calls out of the
+# way. A third compares errgate with
 # API-key authentication (sqlite store, peppered HMAC, scope check) and with
 # rate limiting (in memory, and in Redis on a second errgate) against the
 # same route without it.
 #
+# Ratios are given twice: of the medians, and the median (with the range)
+# of each round's own ratio, whose runs are seconds apart: on a shared VM
+# the speed of the machine drifts between rounds, and a paired ratio
+# cancels what the two runs shared.
+#
 # Usage: bench/proxy.sh [BUILD_DIR]
-#   (env: DURATION=10s ROUNDS=3 CONNS=50 CONNS_HIGH=200 PIPELINE=16)
+#   (env: DURATION=10s ROUNDS=3 CONNS=50 CONNS_HIGH=200 PIPELINE=16
+#    CASES="proxy proxy_high error error_t2 error_pipelined xlate auth", the cases to run)
 set -eu
 [ -n "${BENCH_DEBUG:-}" ] && set -x
 BUILD=${1:-build}
@@ -29,6 +37,8 @@ ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-50}
 CONNS_HIGH=${CONNS_HIGH:-200}
 PIPELINE=${PIPELINE:-16}
+CASES=${CASES:-proxy proxy_high error error_t2 error_pipelined xlate auth}
+want() { case " $CASES " in *" $1 "*) return 0 ;; esac; return 1; }
 ERRGATE="$BUILD/errgate"
 [ -x "$ERRGATE" ] || { echo "bench: build first (make build)" >&2; exit 2; }
 for t in nginx haproxy wrk; do
@@ -176,9 +186,9 @@ UPWORKER=$(pgrep -P "$UPPID" | head -1)
 # and the proxy on two cores is bounded by whichever saturates first (wrk,
 # for errors answered by the proxy itself), so CPU per request is the measure
 # of the proxy's own cost.
-run_pid() { # URL PID [header] [connections] [duration] [wrk script]
+run_pid() { # URL PID [header] [connections] [duration] [wrk script] [wrk threads]
     t0=$(ticks_of $2)
-    out=$(wrk -t1 -c"${4:-$CONNS}" -d"${5:-$DURATION}" --latency ${3:+-H "$3"} ${6:+-s "$6"} "$1" 2>/dev/null)
+    out=$(wrk -t"${7:-1}" -c"${4:-$CONNS}" -d"${5:-$DURATION}" --latency ${3:+-H "$3"} ${6:+-s "$6"} "$1" 2>/dev/null)
     t1=$(ticks_of $2)
     echo "$out" | awk -v dt=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" '
         function us(v) { if (v ~ /us$/) return v+0; if (v ~ /ms$/) return (v+0)*1000; if (v ~ /s$/) return (v+0)*1000000; return v }
@@ -189,18 +199,26 @@ run_pid() { # URL PID [header] [connections] [duration] [wrk script]
         END { printf "%.0f %.0f %.0f %.2f\n", rps, p50, p99, dt * 1000000 / hz / n }'
 }
 
-measure() { # case path [connections] [wrk script] -> results in $TMP/res.<case>.<name>
+measure() { # case path [connections] [wrk script] [wrk threads] -> results in $TMP/res.<case>.<name>
+    want "$1" || return 0
     for r in $(seq 1 "$ROUNDS"); do
         for t in direct:$UP:$UPWORKER nginx:$NG:$NGWORKER haproxy:$HA:$HAPID errgate:$EG:$EGPID; do
             name=${t%%:*}; rest=${t#*:}; p=${rest%%:*}; pid=${rest#*:}
             case "$2" in /unknown/*) [ "$name" = direct ] && continue ;; esac
-            run_pid "http://127.0.0.1:$p$2" "$pid" "" "${3:-}" "" "${4:-}" >> "$TMP/res.$1.$name"
+            run_pid "http://127.0.0.1:$p$2" "$pid" "" "${3:-}" "" "${4:-}" "${5:-}" >> "$TMP/res.$1.$name"
         done
     done
 }
 
-report() { # case title [connections] [how] [no-p99]
-    printf "\n%s (wrk -t1 -c%s -d%s%s, %s rounds, median of rounds)\n" "$2" "${3:-$CONNS}" "$DURATION" "${4:-}" "$ROUNDS"
+# median, lowest and highest of the per-round ratios of req/s: errgate/$1
+paired() { # case target
+    paste "$TMP/res.$1.errgate" "$TMP/res.$1.$2" | awk '{ print $1 / $5 }' | sort -g |
+        awk '{ v[NR] = $1 } END { printf "%.2f (%.2f-%.2f)", v[int((NR+1)/2)], v[1], v[NR] }'
+}
+
+report() { # case title [connections] [how] [no-p99] [wrk threads]
+    want "$1" || return 0
+    printf "\n%s (wrk -t%s -c%s -d%s%s, %s rounds, median of rounds)\n" "$2" "${6:-1}" "${3:-$CONNS}" "$DURATION" "${4:-}" "$ROUNDS"
     printf "(cpu = CPU us per request of the process measured: the upstream for direct, else the proxy)\n"
     printf "| %-8s | %10s | %8s | %8s | %8s |\n" target "req/s" "p50 us" "p99 us" "cpu us"
     printf "|----------|------------|----------|----------|----------|\n"
@@ -213,6 +231,8 @@ report() { # case title [connections] [how] [no-p99]
         eval "cpu_$name=$(cat $TMP/med.4)"
     done
     awk -v e="$rps_errgate" -v n="$rps_nginx" -v h="$rps_haproxy" 'BEGIN { printf "errgate/nginx = %.2f   errgate/haproxy = %.2f (req/s)\n", e/n, e/h }'
+    printf "paired, median (range) of the rounds: errgate/nginx = %s   errgate/haproxy = %s\n" \
+        "$(paired "$1" nginx)" "$(paired "$1" haproxy)"
     awk -v e="$cpu_errgate" -v n="$cpu_nginx" -v h="$cpu_haproxy" 'BEGIN { printf "CPU per request: nginx/errgate = %.2f   haproxy/errgate = %.2f\n", n/e, h/e }'
 }
 
@@ -229,6 +249,7 @@ LUA
 measure proxy /v1/hello
 measure proxy_high /v1/hello "$CONNS_HIGH"
 measure error /unknown/route
+measure error_t2 /unknown/route "" "" 2
 measure error_pipelined /unknown/route "" "$TMP/pipeline.lua"
 EGRPID=$(pgrep -f "serve --config $TMP/errgate-redis.yaml" | head -1)
 run_cpu() { # URL [header] [connections] [duration]: run_pid for the errgate under test
@@ -239,11 +260,13 @@ run_cpu() { # URL [header] [connections] [duration]: run_pid for the errgate und
 # 2-core machine one round's p99 at this load moves by 100 us either way
 # (scheduling), so the two alternate in many short rounds and the medians
 # are compared; the gateway's CPU time per request is the steadier measure.
-XROUNDS=${XROUNDS:-9}
-for r in $(seq 1 "$XROUNDS"); do
-    run_cpu "http://127.0.0.1:$EG/raw/x" "" 1 3s >> "$TMP/res.xlate.passthrough"
-    run_cpu "http://127.0.0.1:$EG/err/x" "" 1 3s >> "$TMP/res.xlate.translated"
-done
+if want xlate; then
+    XROUNDS=${XROUNDS:-9}
+    for r in $(seq 1 "$XROUNDS"); do
+        run_cpu "http://127.0.0.1:$EG/raw/x" "" 1 3s >> "$TMP/res.xlate.passthrough"
+        run_cpu "http://127.0.0.1:$EG/err/x" "" 1 3s >> "$TMP/res.xlate.translated"
+    done
+fi
 # issue 4: API-key authentication, and issue 5: memory-backed rate limiting
 # (two limits and a concurrency slot per request, never refusing), each
 # against the same proxying without it.
@@ -251,46 +274,53 @@ done
 # several percent from run to run, more than the cost measured, so the
 # gateway's own CPU time per request (utime+stime from /proc) is reported
 # too: it is the steadier measure of what authentication costs.
-for r in $(seq 1 "$ROUNDS"); do
-    run_cpu "http://127.0.0.1:$EG/v1/hello" >> "$TMP/res.auth.none"
-    run_cpu "http://127.0.0.1:$EG/auth/hello" "X-API-Key: $KEY" >> "$TMP/res.auth.api_key"
-    run_cpu "http://127.0.0.1:$EG/limited/hello" >> "$TMP/res.auth.rate_limit"
-    run_pid "http://127.0.0.1:$EGR/limited/hello" "$EGRPID" >> "$TMP/res.auth.redis"
-done
+if want auth; then
+    for r in $(seq 1 "$ROUNDS"); do
+        run_cpu "http://127.0.0.1:$EG/v1/hello" >> "$TMP/res.auth.none"
+        run_cpu "http://127.0.0.1:$EG/auth/hello" "X-API-Key: $KEY" >> "$TMP/res.auth.api_key"
+        run_cpu "http://127.0.0.1:$EG/limited/hello" >> "$TMP/res.auth.rate_limit"
+        run_pid "http://127.0.0.1:$EGR/limited/hello" "$EGRPID" >> "$TMP/res.auth.redis"
+    done
+fi
 report proxy "proxy: GET /v1/hello through each to nginx return 200"
 report proxy_high "proxy, more clients than pooled upstream connections" "$CONNS_HIGH"
 report error "gateway error: GET /unknown/route (404 JSON from the proxy itself)"
+report error_t2 "gateway error, two load-generator threads" "" "" "" 2
 # wrk's percentiles under pipelining are not usable (its p99 reads 0.00us in
 # some runs), so that table has p50 only
 report error_pipelined "gateway error, pipelined: latency is per batch of $PIPELINE" "" ", $PIPELINE pipelined" no-p99
-printf "\nupstream 400 (typed error body) through errgate, translated to problem vs passed through (wrk -t1 -c1, %s rounds of 3s, medians; cpu = gateway CPU us per request)\n" "$XROUNDS"
-printf "| %-11s | %10s | %8s | %8s | %8s |\n" case "req/s" "p50 us" "p99 us" "cpu us"
-printf "|-------------|------------|----------|----------|----------|\n"
-for name in passthrough translated; do
-    f="$TMP/res.xlate.$name"
-    for col in 1 2 3 4; do sort -g -k$col "$f" | awk -v c=$col '{v[NR]=$c} END {print v[int((NR+1)/2)]}' > "$TMP/med.$col"; done
-    printf "| %-11s | %10s | %8s | %8s | %8s |\n" $name "$(cat $TMP/med.1)" "$(cat $TMP/med.2)" "$(cat $TMP/med.3)" "$(cat $TMP/med.4)"
-    eval "p50_$name=$(cat $TMP/med.2)"
-    eval "p99_$name=$(cat $TMP/med.3)"
-    eval "cpu_$name=$(cat $TMP/med.4)"
-done
-awk -v a="$p50_translated" -v b="$p50_passthrough" -v c="$p99_translated" -v d="$p99_passthrough" \
-    -v e="$cpu_translated" -v f="$cpu_passthrough" \
-    'BEGIN { printf "translation adds %d us at p50, %d us at p99, %.2f us of gateway CPU per request\n", a - b, c - d, e - f }'
-printf "\nerrgate with API-key auth, with rate limiting (memory, redis), and without (wrk -t1 -c%s; cpu = gateway CPU us per request)\n" "$CONNS"
-printf "| %-11s | %10s | %8s | %8s | %8s |\n" case "req/s" "p50 us" "p99 us" "cpu us"
-printf "|-------------|------------|----------|----------|----------|\n"
-for name in none api_key rate_limit redis; do
-    f="$TMP/res.auth.$name"
-    for col in 1 2 3 4; do sort -g -k$col "$f" | awk -v c=$col '{v[NR]=$c} END {print v[int((NR+1)/2)]}' > "$TMP/med.$col"; done
-    printf "| %-11s | %10s | %8s | %8s | %8s |\n" $name "$(cat $TMP/med.1)" "$(cat $TMP/med.2)" "$(cat $TMP/med.3)" "$(cat $TMP/med.4)"
-    eval "rps_auth_$name=$(cat $TMP/med.1)"
-    eval "cpu_auth_$name=$(cat $TMP/med.4)"
-    eval "p99_auth_$name=$(cat $TMP/med.3)"
-done
-awk -v a="$rps_auth_api_key" -v n="$rps_auth_none" -v ca="$cpu_auth_api_key" -v cn="$cpu_auth_none" \
-    'BEGIN { printf "API-key auth: throughput %.1f%% lower, gateway CPU per request %.1f%% higher\n", (1 - a/n) * 100, (ca/cn - 1) * 100 }'
-awk -v a="$rps_auth_rate_limit" -v n="$rps_auth_none" -v ca="$cpu_auth_rate_limit" -v cn="$cpu_auth_none" \
-    'BEGIN { printf "rate limiting (memory): throughput %.1f%% lower, gateway CPU per request %.1f%% higher\n", (1 - a/n) * 100, (ca/cn - 1) * 100 }'
-awk -v r="$rps_auth_redis" -v m="$rps_auth_rate_limit" -v pr="$p99_auth_redis" -v pm="$p99_auth_rate_limit" \
-    'BEGIN { printf "rate limiting in Redis: %.2f of the memory-backed throughput, p99 %d us vs %d us\n", r/m, pr, pm }'
+if want xlate; then
+    printf "\nupstream 400 (typed error body) through errgate, translated to problem vs passed through (wrk -t1 -c1, %s rounds of 3s, medians; cpu = gateway CPU us per request)\n" "$XROUNDS"
+    printf "| %-11s | %10s | %8s | %8s | %8s |\n" case "req/s" "p50 us" "p99 us" "cpu us"
+    printf "|-------------|------------|----------|----------|----------|\n"
+    for name in passthrough translated; do
+        f="$TMP/res.xlate.$name"
+        for col in 1 2 3 4; do sort -g -k$col "$f" | awk -v c=$col '{v[NR]=$c} END {print v[int((NR+1)/2)]}' > "$TMP/med.$col"; done
+        printf "| %-11s | %10s | %8s | %8s | %8s |\n" $name "$(cat $TMP/med.1)" "$(cat $TMP/med.2)" "$(cat $TMP/med.3)" "$(cat $TMP/med.4)"
+        eval "p50_$name=$(cat $TMP/med.2)"
+        eval "p99_$name=$(cat $TMP/med.3)"
+        eval "cpu_$name=$(cat $TMP/med.4)"
+    done
+    awk -v a="$p50_translated" -v b="$p50_passthrough" -v c="$p99_translated" -v d="$p99_passthrough" \
+        -v e="$cpu_translated" -v f="$cpu_passthrough" \
+        'BEGIN { printf "translation adds %d us at p50, %d us at p99, %.2f us of gateway CPU per request\n", a - b, c - d, e - f }'
+fi
+if want auth; then
+    printf "\nerrgate with API-key auth, with rate limiting (memory, redis), and without (wrk -t1 -c%s; cpu = gateway CPU us per request)\n" "$CONNS"
+    printf "| %-11s | %10s | %8s | %8s | %8s |\n" case "req/s" "p50 us" "p99 us" "cpu us"
+    printf "|-------------|------------|----------|----------|----------|\n"
+    for name in none api_key rate_limit redis; do
+        f="$TMP/res.auth.$name"
+        for col in 1 2 3 4; do sort -g -k$col "$f" | awk -v c=$col '{v[NR]=$c} END {print v[int((NR+1)/2)]}' > "$TMP/med.$col"; done
+        printf "| %-11s | %10s | %8s | %8s | %8s |\n" $name "$(cat $TMP/med.1)" "$(cat $TMP/med.2)" "$(cat $TMP/med.3)" "$(cat $TMP/med.4)"
+        eval "rps_auth_$name=$(cat $TMP/med.1)"
+        eval "cpu_auth_$name=$(cat $TMP/med.4)"
+        eval "p99_auth_$name=$(cat $TMP/med.3)"
+    done
+    awk -v a="$rps_auth_api_key" -v n="$rps_auth_none" -v ca="$cpu_auth_api_key" -v cn="$cpu_auth_none" \
+        'BEGIN { printf "API-key auth: throughput %.1f%% lower, gateway CPU per request %.1f%% higher\n", (1 - a/n) * 100, (ca/cn - 1) * 100 }'
+    awk -v a="$rps_auth_rate_limit" -v n="$rps_auth_none" -v ca="$cpu_auth_rate_limit" -v cn="$cpu_auth_none" \
+        'BEGIN { printf "rate limiting (memory): throughput %.1f%% lower, gateway CPU per request %.1f%% higher\n", (1 - a/n) * 100, (ca/cn - 1) * 100 }'
+    awk -v r="$rps_auth_redis" -v m="$rps_auth_rate_limit" -v pr="$p99_auth_redis" -v pm="$p99_auth_rate_limit" \
+        'BEGIN { printf "rate limiting in Redis: %.2f of the memory-backed throughput, p99 %d us vs %d us\n", r/m, pr, pm }'
+fi
