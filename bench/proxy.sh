@@ -39,6 +39,12 @@ CONNS_HIGH=${CONNS_HIGH:-200}
 PIPELINE=${PIPELINE:-16}
 CASES=${CASES:-proxy proxy_high error error_t2 error_pipelined xlate auth}
 want() { case " $CASES " in *" $1 "*) return 0 ;; esac; return 1; }
+for c in $CASES; do
+    case " proxy proxy_high error error_t2 error_pipelined xlate auth " in
+    *" $c "*) ;;
+    *) echo "bench: unknown case '$c' in CASES (proxy proxy_high error error_t2 error_pipelined xlate auth)" >&2; exit 2 ;;
+    esac
+done
 ERRGATE="$BUILD/errgate"
 [ -x "$ERRGATE" ] || { echo "bench: build first (make build)" >&2; exit 2; }
 for t in nginx haproxy wrk; do
@@ -210,7 +216,7 @@ measure() { # case path [connections] [wrk script] [wrk threads] -> results in $
     done
 }
 
-# median, lowest and highest of the per-round ratios of req/s: errgate/$1
+# median, lowest and highest of the per-round ratios of req/s: errgate/target
 paired() { # case target
     paste "$TMP/res.$1.errgate" "$TMP/res.$1.$2" | awk '{ print $1 / $5 }' | sort -g |
         awk '{ v[NR] = $1 } END { printf "%.2f (%.2f-%.2f)", v[int((NR+1)/2)], v[1], v[NR] }'
