@@ -216,6 +216,18 @@ measure() { # case path [connections] [wrk script] [wrk threads] -> results in $
     done
 }
 
+# the median of each of a result file's four columns, into $TMP/med.1-4
+medians() { # file
+    for col in 1 2 3 4; do
+        sort -g -k$col "$1" | awk -v c=$col '{ v[NR] = $c } END { print v[int((NR+1)/2)] }' > "$TMP/med.$col"
+    done
+}
+
+# one table row of those medians
+row() { # name-width name
+    printf "| %-${1}s | %10s | %8s | %8s | %8s |\n" "$2" "$(cat $TMP/med.1)" "$(cat $TMP/med.2)" "$(cat $TMP/med.3)" "$(cat $TMP/med.4)"
+}
+
 # median, lowest and highest of the per-round ratios of req/s: errgate/target
 paired() { # case target
     paste "$TMP/res.$1.errgate" "$TMP/res.$1.$2" | awk '{ print $1 / $5 }' | sort -g |
@@ -230,9 +242,9 @@ report() { # case title [connections] [how] [no-p99] [wrk threads]
     printf "|----------|------------|----------|----------|----------|\n"
     for name in direct nginx haproxy errgate; do
         f="$TMP/res.$1.$name"; [ -f "$f" ] || continue
-        for col in 1 2 3 4; do sort -g -k$col "$f" | awk -v c=$col '{v[NR]=$c} END {print v[int((NR+1)/2)]}' > "$TMP/med.$col"; done
+        medians "$f"
         [ -n "${5:-}" ] && echo "n/a" > "$TMP/med.3"
-        printf "| %-8s | %10s | %8s | %8s | %8s |\n" $name "$(cat $TMP/med.1)" "$(cat $TMP/med.2)" "$(cat $TMP/med.3)" "$(cat $TMP/med.4)"
+        row 8 "$name"
         eval "rps_$name=$(cat $TMP/med.1)"
         eval "cpu_$name=$(cat $TMP/med.4)"
     done
@@ -301,8 +313,8 @@ if want xlate; then
     printf "|-------------|------------|----------|----------|----------|\n"
     for name in passthrough translated; do
         f="$TMP/res.xlate.$name"
-        for col in 1 2 3 4; do sort -g -k$col "$f" | awk -v c=$col '{v[NR]=$c} END {print v[int((NR+1)/2)]}' > "$TMP/med.$col"; done
-        printf "| %-11s | %10s | %8s | %8s | %8s |\n" $name "$(cat $TMP/med.1)" "$(cat $TMP/med.2)" "$(cat $TMP/med.3)" "$(cat $TMP/med.4)"
+        medians "$f"
+        row 11 "$name"
         eval "p50_$name=$(cat $TMP/med.2)"
         eval "p99_$name=$(cat $TMP/med.3)"
         eval "cpu_$name=$(cat $TMP/med.4)"
@@ -317,8 +329,8 @@ if want auth; then
     printf "|-------------|------------|----------|----------|----------|\n"
     for name in none api_key rate_limit redis; do
         f="$TMP/res.auth.$name"
-        for col in 1 2 3 4; do sort -g -k$col "$f" | awk -v c=$col '{v[NR]=$c} END {print v[int((NR+1)/2)]}' > "$TMP/med.$col"; done
-        printf "| %-11s | %10s | %8s | %8s | %8s |\n" $name "$(cat $TMP/med.1)" "$(cat $TMP/med.2)" "$(cat $TMP/med.3)" "$(cat $TMP/med.4)"
+        medians "$f"
+        row 11 "$name"
         eval "rps_auth_$name=$(cat $TMP/med.1)"
         eval "cpu_auth_$name=$(cat $TMP/med.4)"
         eval "p99_auth_$name=$(cat $TMP/med.3)"
