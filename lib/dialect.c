@@ -528,20 +528,35 @@ int eg_dialect_status(const eg_dialect_t *d, const eg_catalog_t *cat, const eg_e
     return eg__dialect_status_ent(d, entry_of(cat, e), e);
 }
 
+const char *eg__dialect_code_src(const eg_dialect_t *d, const eg_catalog_entry_t *ent, const char *code,
+                                 eg_case_t *cs)
+{
+    const char *sp = ent ? eg_catalog_spelling(ent, d->name) : NULL;
+    *cs = sp || !ent ? EG_CASE_KEEP : d->code_case;
+    return sp ? sp : code ? code : "";
+}
+
+void eg__code_recase(char *dst, const char *src, size_t n, eg_case_t cs)
+{
+    for (size_t i = 0; i < n; i++) {
+        char ch = src[i];
+        if (cs == EG_CASE_UPPER && ch >= 'a' && ch <= 'z') ch = (char)(ch - 32);
+        else if (cs == EG_CASE_LOWER && ch >= 'A' && ch <= 'Z') ch = (char)(ch + 32);
+        dst[i] = ch;
+    }
+}
+
 static size_t code_as(const eg_dialect_t *d, const eg_catalog_entry_t *ent, const char *code, char *buf,
                       size_t cap)
 {
-    const char *sp = ent ? eg_catalog_spelling(ent, d->name) : NULL;
-    const char *src = sp ? sp : code ? code : "";
+    eg_case_t cs;
+    const char *src = eg__dialect_code_src(d, ent, code, &cs);
     size_t n = strlen(src);
-    int recase = !sp && ent != NULL; /* unknown codes are kept exactly as sent */
-    for (size_t i = 0; i < n && i + 1 < cap; i++) {
-        char ch = src[i];
-        if (recase && d->code_case == EG_CASE_UPPER && ch >= 'a' && ch <= 'z') ch = (char)(ch - 32);
-        else if (recase && d->code_case == EG_CASE_LOWER && ch >= 'A' && ch <= 'Z') ch = (char)(ch + 32);
-        buf[i] = ch;
+    if (cap) {
+        size_t k = n < cap ? n : cap - 1;
+        eg__code_recase(buf, src, k, cs);
+        buf[k] = '\0';
     }
-    if (cap) buf[n < cap ? n : cap - 1] = '\0';
     return n;
 }
 

@@ -102,6 +102,17 @@ struct eg_dialect_s {
 int eg__dialect_status_ent(const eg_dialect_t *d, const eg_catalog_entry_t *ent,
                            const eg_error_t *e);
 
+/* How d spells a code whose catalog entry is ent (NULL: not in the
+ * catalog): the source string, and in *cs the casing to apply to it. The
+ * entry's spelling for d is used as written, a catalog code is put in d's
+ * case, an unknown code is kept exactly as sent. The X-Error-Code header
+ * and the rendered body both spell codes through this, so they agree. */
+const char *eg__dialect_code_src(const eg_dialect_t *d, const eg_catalog_entry_t *ent, const char *code,
+                                 eg_case_t *cs);
+/* Copies n bytes of src to dst in casing cs, ASCII only: a code's case must
+ * not follow the process locale. */
+void eg__code_recase(char *dst, const char *src, size_t n, eg_case_t cs);
+
 /* The tape-reading forms of eg_parse_json, eg_dialect_match and
  * eg_dialects_detect (parse.c, dialect.c): the same, over jsonr's tokens. */
 int eg__parse_tape(const eg_jr_doc_t *doc, const eg_dialect_t *d, const eg_catalog_t *cat,

@@ -213,17 +213,6 @@ static int fail(eg_http1_msg_t *m, eg_http1_error_t err, const char *why, size_t
     return EG_EPARSE;
 }
 
-/* Case-insensitive compare of s[0..n) with a lowercase literal of length n.
- * Folding with |0x20 is exact here: the literals hold only letters, digits
- * and '-', and the bytes that fold onto those (CR, DLE, DC1...) cannot occur
- * in a field name or value. */
-static inline int lower_eq(const char *s, const char *lit, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)(s[i] | 0x20) != (unsigned char)lit[i]) return 0;
-    return 1;
-}
-
 static inline int ascii_lower(int c)
 {
     return c >= 'A' && c <= 'Z' ? c + 32 : c;
@@ -340,7 +329,7 @@ int eg_http1_error_status(eg_http1_error_t err)
  * the Transfer-Encoding value v[0..n) is acceptable. */
 static int te_is_final_chunked(const char *v, size_t n, int is_request)
 {
-    if (is_request) return n == 7 && lower_eq(v, "chunked", 7);
+    if (is_request) return n == 7 && eg_http1_lower_eq(v, "chunked", 7);
     int chunked = 0, last = 0;
     size_t i = 0;
     while (i < n) {
@@ -348,7 +337,7 @@ static int te_is_final_chunked(const char *v, size_t n, int is_request)
         size_t s = i;
         while (i < n && IS(v[i], C_TCHAR)) i++;
         if (i == s) return 0; /* empty member, parameters, garbage */
-        last = i - s == 7 && lower_eq(v + s, "chunked", 7);
+        last = i - s == 7 && eg_http1_lower_eq(v + s, "chunked", 7);
         chunked += last;
         while (i < n && (v[i] == ' ' || v[i] == '\t')) i++;
         if (i < n && v[i++] != ',') return 0;
@@ -374,9 +363,9 @@ static void connection_tokens(const char *v, size_t n, fields_t *f)
     size_t pos = 0, l;
     const char *t;
     while (eg_http1_next_token(v, n, &pos, &t, &l)) {
-        if (l == 5 && lower_eq(t, "close", 5)) f->conn_close = 1;
-        else if (l == 10 && lower_eq(t, "keep-alive", 10)) f->conn_keep = 1;
-        else if (l == 7 && lower_eq(t, "upgrade", 7)) f->conn_upgrade = 1;
+        if (l == 5 && eg_http1_lower_eq(t, "close", 5)) f->conn_close = 1;
+        else if (l == 10 && eg_http1_lower_eq(t, "keep-alive", 10)) f->conn_keep = 1;
+        else if (l == 7 && eg_http1_lower_eq(t, "upgrade", 7)) f->conn_upgrade = 1;
     }
 }
 
@@ -442,7 +431,7 @@ static int parse_fields(const char *buf, size_t p, size_t end, int complete,
         /* the few headers that frame the message, found by length first */
         switch (name_len) {
         case 4:
-            if (lower_eq(nm, "host", 4)) {
+            if (eg_http1_lower_eq(nm, "host", 4)) {
                 f->n_host++;
                 f->host_at = line;
                 m->host = v;
@@ -450,20 +439,20 @@ static int parse_fields(const char *buf, size_t p, size_t end, int complete,
             }
             break;
         case 6:
-            if (lower_eq(nm, "expect", 6) && vl == 12 && lower_eq(v, "100-continue", 12))
+            if (eg_http1_lower_eq(nm, "expect", 6) && vl == 12 && eg_http1_lower_eq(v, "100-continue", 12))
                 m->expect_continue = 1;
             break;
         case 7:
-            if (lower_eq(nm, "upgrade", 7)) f->has_upgrade = 1;
+            if (eg_http1_lower_eq(nm, "upgrade", 7)) f->has_upgrade = 1;
             break;
         case 10:
-            if (lower_eq(nm, "connection", 10)) {
+            if (eg_http1_lower_eq(nm, "connection", 10)) {
                 connection_tokens(v, vl, f);
                 if (!m->connection) m->connection = h;
             }
             break;
         case 14:
-            if (lower_eq(nm, "content-length", 14)) {
+            if (eg_http1_lower_eq(nm, "content-length", 14)) {
                 f->n_cl++;
                 f->cl_at = line;
                 f->cl = v;
@@ -471,7 +460,7 @@ static int parse_fields(const char *buf, size_t p, size_t end, int complete,
             }
             break;
         case 17:
-            if (lower_eq(nm, "transfer-encoding", 17)) {
+            if (eg_http1_lower_eq(nm, "transfer-encoding", 17)) {
                 f->n_te++;
                 f->te_at = line;
                 f->te = v;
@@ -617,7 +606,7 @@ static int parse_request_head(const char *buf, size_t end, int complete,
     const char *t = m->target;
     size_t tl = m->target_len;
     if (!(t[0] == '/' || (tl == 1 && t[0] == '*') ||
-          (tl > 7 && lower_eq(t, "http://", 7)) || (tl > 8 && lower_eq(t, "https://", 8))))
+          (tl > 7 && eg_http1_lower_eq(t, "http://", 7)) || (tl > 8 && eg_http1_lower_eq(t, "https://", 8))))
         return fail(m, EG_HTTP1_BAD_REQUEST, "invalid request-target", ts);
     /* asterisk-form is for a server-wide OPTIONS only (RFC 9112 3.2.4) */
     if (t[0] == '*' && !(m->method_len == 7 && memcmp(m->method, "OPTIONS", 7) == 0))

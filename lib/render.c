@@ -100,28 +100,17 @@ static int write_code(rctx_t *c, eg_jsonw_t *w, int fallback)
     const char *code = c->e->s[EG_S_CODE];
     if (!code && fallback && c->ent) code = c->ent->code;
     if (!code) return 0;
-    const char *sp = c->ent ? eg_catalog_spelling(c->ent, c->d->name) : NULL;
-    /* casing applies to catalog codes; an unknown code is kept exactly as sent */
-    int known = c->ent && strcmp(c->ent->code, code) == 0;
-    if (sp || c->d->code_case == EG_CASE_KEEP || !known) {
-        const char *s = sp ? sp : code;
-        eg_jsonw_str(w, s, strlen(s));
-        return 1;
-    }
+    /* c->ent is the entry of this very code (set_code and eg_catalog_find
+     * match it exactly), or of the status when the code is the fallback */
+    eg_case_t cs;
+    const char *src = eg__dialect_code_src(c->d, c->ent, code, &cs);
+    size_t n = strlen(src);
     char tmp[128];
-    size_t n = strlen(code);
-    if (n > sizeof(tmp)) {
-        eg_jsonw_str(w, code, n);
+    if (cs == EG_CASE_KEEP || n > sizeof(tmp)) {
+        eg_jsonw_str(w, src, n);
         return 1;
     }
-    /* ASCII casing: a code's case must not follow the process locale */
-    int up = c->d->code_case == EG_CASE_UPPER;
-    for (size_t i = 0; i < n; i++) {
-        char ch = code[i];
-        if (up && ch >= 'a' && ch <= 'z') ch = (char)(ch - 32);
-        else if (!up && ch >= 'A' && ch <= 'Z') ch = (char)(ch + 32);
-        tmp[i] = ch;
-    }
+    eg__code_recase(tmp, src, n, cs);
     eg_jsonw_str(w, tmp, n);
     return 1;
 }

@@ -170,31 +170,18 @@ uint64_t eg_now_ms(void)
     return uv_hrtime() / 1000000u;
 }
 
-/* Compares a parsed header name with a lowercase literal. Folding with
- * |0x20 is exact here: the parser let only token bytes into a name, and
- * none folds onto a letter, digit or '-' but its own case pair. Inline, so
- * the literal's length is a constant and no libc call is made. */
-static inline int name_is(const eg_http_header_t *h, const char *lit)
-{
-    size_t n = strlen(lit);
-    if (h->name_len != n) return 0;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)(h->name[i] | 0x20) != (unsigned char)lit[i]) return 0;
-    return 1;
-}
-
 /* The fixed hop-by-hop headers (RFC 9110 7.6.1), sorted out by length
  * first: this runs for every header in both directions. */
 static int hop_by_hop_plain(const eg_http_header_t *h)
 {
     switch (h->name_len) {
-    case 2: return name_is(h, "te");
-    case 7: return name_is(h, "trailer") || name_is(h, "upgrade");
-    case 10: return name_is(h, "connection") || name_is(h, "keep-alive");
-    case 16: return name_is(h, "proxy-connection");
-    case 17: return name_is(h, "transfer-encoding");
-    case 18: return name_is(h, "proxy-authenticate");
-    case 19: return name_is(h, "proxy-authorization");
+    case 2: return eg_http1_name_is(h, "te");
+    case 7: return eg_http1_name_is(h, "trailer") || eg_http1_name_is(h, "upgrade");
+    case 10: return eg_http1_name_is(h, "connection") || eg_http1_name_is(h, "keep-alive");
+    case 16: return eg_http1_name_is(h, "proxy-connection");
+    case 17: return eg_http1_name_is(h, "transfer-encoding");
+    case 18: return eg_http1_name_is(h, "proxy-authenticate");
+    case 19: return eg_http1_name_is(h, "proxy-authorization");
     default: return 0;
     }
 }
@@ -204,12 +191,12 @@ static int hop_by_hop_plain(const eg_http_header_t *h)
 static int set_by_gateway(const eg_http_header_t *h)
 {
     switch (h->name_len) {
-    case 4: return name_is(h, "host");
-    case 6: return name_is(h, "expect");
-    case 9: return name_is(h, "forwarded");
-    case 11: return name_is(h, "traceparent");
-    case 14: return name_is(h, "content-length");
-    case 17: return name_is(h, "x-forwarded-proto");
+    case 4: return eg_http1_name_is(h, "host");
+    case 6: return eg_http1_name_is(h, "expect");
+    case 9: return eg_http1_name_is(h, "forwarded");
+    case 11: return eg_http1_name_is(h, "traceparent");
+    case 14: return eg_http1_name_is(h, "content-length");
+    case 17: return eg_http1_name_is(h, "x-forwarded-proto");
     default: return 0;
     }
 }
@@ -1900,7 +1887,7 @@ static int send_request_head(up_t *u, conn_t *c, const eg_hostport_t *srv)
             (h->name_len == ridlen && strncasecmp(h->name, cfg->request_id_header, ridlen) == 0))
             continue;
         if (h == c->access.cred || eg_access_is_principal_header(h)) continue;
-        if (name_is(h, "x-forwarded-for")) {
+        if (eg_http1_name_is(h, "x-forwarded-for")) {
             xff = h->value;
             xffl = h->value_len;
             continue;
@@ -2294,13 +2281,13 @@ static wreq_t *build_response_head(up_t *u, conn_t *c, size_t room, size_t *len)
     int has_date = 0;
     for (size_t i = 0; i < r->nheaders; i++) {
         const eg_http_header_t *h = &r->headers[i];
-        if (h->name_len == 4 && name_is(h, "date")) has_date = 1;
+        if (h->name_len == 4 && eg_http1_name_is(h, "date")) has_date = 1;
         if (hop_by_hop(h, &ct) ||
             (h->name_len == ridlen && strncasecmp(h->name, cfg->request_id_header, ridlen) == 0))
             continue;
-        if (u->dechunk && name_is(h, "content-length")) continue;
+        if (u->dechunk && eg_http1_name_is(h, "content-length")) continue;
         /* these name the software behind the gateway: internals stay in */
-        if (!cfg->expose_internal && (name_is(h, "server") || name_is(h, "x-powered-by"))) continue;
+        if (!cfg->expose_internal && (eg_http1_name_is(h, "server") || eg_http1_name_is(h, "x-powered-by"))) continue;
         if (c->rl_hdrs[0] && is_rate_header(h)) continue; /* the gateway's limits are the ones in force */
         at = hdr(out, at, cap, h->name, h->name_len, h->value, h->value_len);
     }
@@ -2361,10 +2348,10 @@ static int should_translate(const up_t *u, const conn_t *c)
 
 static int is_rate_header(const eg_http_header_t *h)
 {
-    return (h->name_len >= 9 && (name_is(h, "ratelimit") || name_is(h, "ratelimit-policy") ||
-                                 name_is(h, "ratelimit-limit") || name_is(h, "ratelimit-remaining") ||
-                                 name_is(h, "ratelimit-reset"))) ||
-           name_is(h, "x-ratelimit-limit") || name_is(h, "x-ratelimit-remaining") || name_is(h, "x-ratelimit-reset");
+    return (h->name_len >= 9 && (eg_http1_name_is(h, "ratelimit") || eg_http1_name_is(h, "ratelimit-policy") ||
+                                 eg_http1_name_is(h, "ratelimit-limit") || eg_http1_name_is(h, "ratelimit-remaining") ||
+                                 eg_http1_name_is(h, "ratelimit-reset"))) ||
+           eg_http1_name_is(h, "x-ratelimit-limit") || eg_http1_name_is(h, "x-ratelimit-remaining") || eg_http1_name_is(h, "x-ratelimit-reset");
 }
 
 /* Upstream headers that keep their meaning on a translated error. */
@@ -2378,8 +2365,8 @@ static size_t kept_headers(const up_t *u, char *out, size_t cap)
     int internal = u->c && u->c->gw->cfg->expose_internal;
     for (size_t i = 0; i < u->resp.nheaders; i++) {
         const eg_http_header_t *h = &u->resp.headers[i];
-        int kept = internal && (name_is(h, "server") || name_is(h, "x-powered-by"));
-        for (const char *const *k = keep; *k && !kept; k++) kept = name_is(h, *k);
+        int kept = internal && (eg_http1_name_is(h, "server") || eg_http1_name_is(h, "x-powered-by"));
+        for (const char *const *k = keep; *k && !kept; k++) kept = eg_http1_name_is(h, *k);
         if (kept && u->c && u->c->rl_hdrs[0] && is_rate_header(h)) kept = 0; /* ours are added instead */
         if (kept) at = hdr(out, at, cap - 1, h->name, h->name_len, h->value, h->value_len);
     }

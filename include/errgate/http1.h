@@ -25,6 +25,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include "common.h"
 
 /* One header field: slices into the parsed buffer, not NUL-terminated. */
@@ -124,6 +125,27 @@ int eg_http1_error_status(eg_http1_error_t err);
  * equals `name` (a NUL-terminated string, compared case-insensitively), or
  * NULL. The result points into msg->headers. */
 const eg_http_header_t *eg_http1_header(const eg_http1_msg_t *msg, const char *name);
+
+/* eg_http1_lower_eq returns 1 when s[0..n) equals the lowercase literal
+ * lit (letters, digits and '-' only, n bytes) ignoring case. Folding with
+ * |0x20 is exact when s is a parsed header name or value: the only bytes
+ * that fold onto a letter, digit or '-' besides its own case pair are
+ * control bytes (CR, DLE, DC1...), which the parser never lets in. */
+static inline int eg_http1_lower_eq(const char *s, const char *lit, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)(s[i] | 0x20) != (unsigned char)lit[i]) return 0;
+    return 1;
+}
+
+/* eg_http1_name_is: header h's name is the lowercase literal lit. Inline,
+ * so a literal's length is a constant: the proxy asks this of every header
+ * in both directions. */
+static inline int eg_http1_name_is(const eg_http_header_t *h, const char *lit)
+{
+    size_t n = strlen(lit);
+    return h->name_len == n && eg_http1_lower_eq(h->name, lit, n);
+}
 
 /* eg_http1_date writes Unix time t (seconds, clamped to years 1970-9999) as
  * an IMF-fixdate, the form RFC 9110 5.6.7 requires in a Date header:
