@@ -830,6 +830,16 @@ static void test_header_lookup_and_token_helper(void **state)
     assert_non_null(h);
     assert_memory_equal(h->value, "1", 1); /* the first one */
     assert_null(eg_http1_header(&p->m, "X-"));
+    /* the inline name test the proxy runs on every header */
+    const eg_http_header_t *c = eg_http1_header(&p->m, "host");
+    assert_non_null(c);
+    assert_true(eg_http1_name_is(c, "host"));
+    assert_false(eg_http1_name_is(c, "hos"));
+    assert_false(eg_http1_name_is(h, "x-b"));
+    assert_true(eg_http1_name_is(h, "x-a"));
+    assert_true(eg_http1_lower_eq("Content-LENGTH", "content-length", 14));
+    assert_false(eg_http1_lower_eq("Content-Lengtx", "content-length", 14));
+    assert_true(eg_http1_lower_eq("abc", "abd", 2)); /* bounded by n */
 }
 
 /* The Date header's form, against RFC 9110's own example, the ends of the
