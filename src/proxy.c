@@ -70,6 +70,7 @@ typedef struct up_s {
     int keep_alive;
     int reused;
     int got_bytes;
+    int ninterim; /* 1xx responses forwarded for the current request */
     int dechunk;
     int xlate;   /* an error response being buffered for translation */
     char *xbuf;  /* its body, decoded */
@@ -1957,6 +1958,7 @@ static void up_ready(up_t *u)
         return;
     }
     u->state = UP_HEAD;
+    u->ninterim = 0;
     u->dechunk = c->req.minor_version == 0;
     eg_ltimer_set(&u->timer, up_timeout, ucfg->timeout_ms);
     up_reading(u, 1);
@@ -2251,6 +2253,61 @@ static void stream_body(up_t *u, const char *data, size_t n)
     send_framed(u, wr, 0, data, n);
 }
 
+/* The status line of a relayed response, always as HTTP/1.1 (the version
+ * the gateway speaks), the reason phrase cut at 128 bytes: at most 144
+ * bytes at out. Returns its length. */
+static size_t status_line(char *out, const eg_http1_msg_t *r)
+{
+    memcpy(out, "HTTP/1.1 ", 9);
+    out[9] = (char)('0' + r->status / 100);
+    out[10] = (char)('0' + r->status / 10 % 10);
+    out[11] = (char)('0' + r->status % 10);
+    out[12] = ' ';
+    size_t at = 13, rl = r->reason_len < 128 ? r->reason_len : 128;
+    memcpy(out + at, r->reason, rl);
+    at += rl;
+    out[at++] = '\r';
+    out[at++] = '\n';
+    return at;
+}
+
+/* RFC 9110 15.2: a proxy forwards the 1xx responses it did not ask for
+ * itself (103 Early Hints, 102 Processing), without hop-by-hop fields. Not
+ * forwarded: 100 Continue, which the gateway answers itself when a client
+ * sends Expect (it never passes Expect on); 101, since the gateway switches
+ * no protocols; anything to an HTTP/1.0 client, which cannot read them; and
+ * past EG_INTERIM_MAX per request, so an upstream cannot keep the gateway
+ * writing. Returns -1 when the client cannot be written to. */
+#define EG_INTERIM_MAX 8
+static int forward_interim(up_t *u, conn_t *c)
+{
+    const eg_http1_msg_t *r = &u->resp;
+    if (r->status <= 101 || c->req.minor_version == 0 || u->ninterim >= EG_INTERIM_MAX) return 0;
+    u->ninterim++;
+    size_t cap = r->head_len + 160 + r->nheaders; /* a space after each colon */
+    wreq_t *wr = wreq_new(c->w, c, 0, cap);
+    if (!wr) return -1;
+    char *out = wr->data;
+    size_t at = status_line(out, r);
+    conn_tokens_t ct;
+    conn_tokens(r->connection, &ct);
+    for (size_t i = 0; i < r->nheaders; i++) {
+        const eg_http_header_t *h = &r->headers[i];
+        if (hop_by_hop(h, &ct)) continue;
+        if (!c->gw->cfg->expose_internal && (eg_http1_name_is(h, "server") || eg_http1_name_is(h, "x-powered-by")))
+            continue;
+        at = hdr(out, at, cap, h->name, h->name_len, h->value, h->value_len);
+    }
+    if (at + 2 > cap) {
+        wreq_free(wr);
+        return -1;
+    }
+    out[at++] = '\r';
+    out[at++] = '\n';
+    c->bytes_out += at;
+    return wreq_send((uv_stream_t *)&c->tcp, wr, at, &c->wpending);
+}
+
 /* Builds the response head for the client in a write buffer with room for
  * `room` body bytes after it: hop-by-hop headers removed, the request id
  * added, framing and connection re-stated for this hop. NULL on failure.
@@ -2263,18 +2320,7 @@ static wreq_t *build_response_head(up_t *u, conn_t *c, size_t room, size_t *len)
     wreq_t *wr = wreq_new(c->w, c, 0, cap + room);
     if (!wr) return NULL;
     char *out = wr->data;
-    size_t at = 0;
-    memcpy(out, "HTTP/1.1 ", 9);
-    out[9] = (char)('0' + r->status / 100);
-    out[10] = (char)('0' + r->status / 10 % 10);
-    out[11] = (char)('0' + r->status % 10);
-    out[12] = ' ';
-    at = 13;
-    size_t rl = r->reason_len < 128 ? r->reason_len : 128;
-    memcpy(out + at, r->reason, rl);
-    at += rl;
-    out[at++] = '\r';
-    out[at++] = '\n';
+    size_t at = status_line(out, r);
     conn_tokens_t ct;
     conn_tokens(r->connection, &ct);
     size_t ridlen = strlen(cfg->request_id_header);
@@ -2573,7 +2619,10 @@ static void up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
                 return;
             }
             if (u->resp.status >= 100 && u->resp.status < 200) {
-                /* interim responses (100 Continue, 103) are this hop's business */
+                if (forward_interim(u, c) != 0) {
+                    conn_close(c);
+                    return;
+                }
                 memmove(u->buf, u->buf + rc, u->len - (size_t)rc);
                 u->len -= (size_t)rc;
                 u->scanned = 0;

@@ -625,3 +625,84 @@ def test_absolute_form_goes_upstream_as_origin_form_with_its_authority_as_host(t
         assert gw.stop() == 0
         up.shutdown()
         up.server_close()
+
+
+class InterimUpstream:
+    """Answers every GET with 100 Continue, then 103 Early Hints carrying a
+    Link, a Server and a field its Connection header names, then 200."""
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                self.wfile.write(b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n"
+                                 b"Server: secret/1.0\r\nConnection: x-hop\r\nX-Hop: 1\r\n\r\n")
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *a):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def read_all(port, raw):
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(raw)
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return data
+            data += chunk
+
+
+def test_interim_responses_are_forwarded_without_hop_by_hop_fields(tmp_path):
+    """RFC 9110 15.2: a 103 from the upstream reaches an HTTP/1.1 client
+    before the final response, without the fields its Connection header
+    names and without Server; the upstream's 100 is not forwarded (the
+    gateway answers Expect itself), and an HTTP/1.0 client gets no 1xx."""
+    up = InterimUpstream()
+    port, admin = free_port(), free_port()
+    cfg = f"""
+listen: 127.0.0.1:{port}
+admin_listen: 127.0.0.1:{admin}
+workers: 1
+log: {{ access: off }}
+upstreams:
+  u: {{ servers: ["127.0.0.1:{up.port}"] }}
+routes:
+  - {{ path: /, upstream: u }}
+"""
+    gw = Gateway(str(tmp_path), cfg, port, admin)
+    try:
+        data = read_all(port, b"GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        heads = data.split(b"\r\n\r\n")
+        assert heads[0].startswith(b"HTTP/1.1 103 Early Hints\r\n"), data
+        interim = heads[0].decode().split("\r\n")[1:]
+        assert "Link: </style.css>; rel=preload" in interim
+        names = {h.split(":")[0].lower() for h in interim}
+        assert not names & {"x-hop", "connection", "server"}, interim
+        assert heads[1].startswith(b"HTTP/1.1 200 OK\r\n"), data
+        assert heads[2] == b"ok"
+        assert b" 100 " not in data
+        old = read_all(port, b"GET /x HTTP/1.0\r\nHost: a\r\n\r\n")
+        assert old.startswith(b"HTTP/1.1 200 OK\r\n"), old
+        assert old.endswith(b"\r\n\r\nok")
+    finally:
+        up.close()
+        assert gw.stop() == 0
