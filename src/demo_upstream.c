@@ -251,6 +251,12 @@ static void serve_requests(dconn_t *c)
             static const char ch[] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
                                      "6\r\nhello \r\n6\r\nchunky\r\n7\r\n world\n\r\n0\r\n\r\n";
             dsend(c, ch, sizeof(ch) - 1);
+        } else if (strcmp(path, "/v1/early-hints") == 0) {
+            /* an interim 103 before the answer: the gateway forwards it */
+            static const char eh[] = "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload; as=style\r\n\r\n";
+            static const char ok[] = "{\"message\":\"hinted\"}";
+            dsend(c, eh, sizeof(eh) - 1);
+            respond(c, 200, "application/json", NULL, ok, sizeof(ok) - 1, keep);
         } else if (strcmp(path, "/v1/big") == 0) {
             long n = query_num(m.target, m.target_len, "bytes", 1 << 20);
             if (n < 0) n = 0;

@@ -706,3 +706,22 @@ routes:
     finally:
         up.close()
         assert gw.stop() == 0
+
+
+def test_demo_upstream_early_hints_reach_the_client_on_a_kept_connection(gateway):
+    """The README's /v1/early-hints: the 103 and then the 200 on one
+    keep-alive connection, and the next request on it is answered too."""
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as s:
+        s.sendall(b"GET /v1/early-hints HTTP/1.1\r\nHost: a\r\n\r\n")
+        first, rest = read_response(s)
+        assert first.status == 103
+        assert first.header("Link") == "</style.css>; rel=preload; as=style"
+        data = rest
+        while b'{"message":"hinted"}' not in data:
+            chunk = s.recv(65536)
+            assert chunk, data
+            data += chunk
+        assert data.startswith(b"HTTP/1.1 200 OK\r\n"), data
+        s.sendall(b"GET /v1/hello HTTP/1.1\r\nHost: a\r\n\r\n")
+        again, _ = read_response(s)
+        assert again.status == 200
