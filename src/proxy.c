@@ -2331,7 +2331,6 @@ static wreq_t *build_response_head(up_t *u, conn_t *c, size_t room, size_t *len)
         if (hop_by_hop(h, &ct) ||
             (h->name_len == ridlen && strncasecmp(h->name, cfg->request_id_header, ridlen) == 0))
             continue;
-        if (u->dechunk && eg_http1_name_is(h, "content-length")) continue;
         /* these name the software behind the gateway: internals stay in */
         if (!cfg->expose_internal && (eg_http1_name_is(h, "server") || eg_http1_name_is(h, "x-powered-by"))) continue;
         if (c->rl_hdrs[0] && is_rate_header(h)) continue; /* the gateway's limits are the ones in force */
@@ -2347,7 +2346,10 @@ static wreq_t *build_response_head(up_t *u, conn_t *c, size_t room, size_t *len)
     }
     if (u->framing == EG_FRAMING_CHUNKED && !u->dechunk)
         at = HDR_LIT(out, at, cap, "Transfer-Encoding", "chunked", 7);
-    if (u->framing == EG_FRAMING_UNTIL_CLOSE || u->dechunk) c->keep_alive = 0;
+    /* a chunked body de-chunked for an HTTP/1.0 client ends with the connection;
+     * a length-framed one keeps its Content-Length and can stay open */
+    if (u->framing == EG_FRAMING_UNTIL_CLOSE || (u->dechunk && u->framing == EG_FRAMING_CHUNKED))
+        c->keep_alive = 0;
     at = c->keep_alive ? HDR_LIT(out, at, cap, "Connection", "keep-alive", 10)
                        : HDR_LIT(out, at, cap, "Connection", "close", 5);
     if (at + 2 > cap) {

@@ -423,6 +423,22 @@ def test_http10_client_gets_a_dechunked_body_and_close(gateway):
     assert body == b"hello chunky world\n"
 
 
+def test_http10_client_keeps_content_length_and_keep_alive(gateway):
+    """A length-framed response to an HTTP/1.0 client keeps its
+    Content-Length, so a client that asked for keep-alive can send again."""
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=5) as s:
+        for _ in range(2):
+            s.sendall(b"GET /v1/hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            r, rest = read_response(s)
+            assert r.status == 200 and rest == b""
+            assert int(r.header("Content-Length")) == len(r.body) > 0
+            assert r.header("Connection") == "keep-alive"
+        s.sendall(b"GET /v1/hello HTTP/1.0\r\n\r\n")  # no keep-alive asked: closed after
+        r, _ = read_response(s)
+        assert r.header("Content-Length") and r.header("Connection") == "close"
+        assert closed_after(s)
+
+
 def test_host_rewrite_sends_the_server_address(tmp_path, upstream_port):
     port, admin = free_port(), free_port()
     cfg = base_config(port, admin, upstream_port).replace(
