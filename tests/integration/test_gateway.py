@@ -1,9 +1,11 @@
 """errgate serve against the demo upstream: proxying, errors in the dialect,
 strict parsing, timeouts, request ids, negotiation, reload and drain."""
+import http.server
 import json
 import re
 import signal
 import socket
+import threading
 import time
 
 import pytest
@@ -452,21 +454,39 @@ def test_host_rewrite_sends_the_server_address(tmp_path, upstream_port):
         assert gw.stop() == 0
 
 
-class CountingUpstream:
+class QuietHandler(http.server.BaseHTTPRequestHandler):
+    """HTTP/1.1 (keep-alive) and no access log on stderr."""
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+
+class ThreadedUpstream:
+    """An http.server upstream on a free port, a thread per connection."""
+
+    def __init__(self, handler):
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class CountingUpstream(ThreadedUpstream):
     """A keep-alive HTTP/1.1 upstream that answers after `delay` seconds and
     counts the connections it accepted and those still open."""
 
     def __init__(self, delay):
-        import http.server
-        import threading
         outer = self
         self.accepted = 0
         self.open = 0
         self.lock = threading.Lock()
 
-        class H(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
+        class H(QuietHandler):
             def setup(self):
                 super().setup()
                 with outer.lock:
@@ -485,17 +505,7 @@ class CountingUpstream:
                 self.end_headers()
                 self.wfile.write(b"ok")
 
-            def log_message(self, *a):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(H)
 
 
 def test_a_burst_over_keepalive_reuses_connections_then_the_surplus_closes(tmp_path):
@@ -503,7 +513,6 @@ def test_a_burst_over_keepalive_reuses_connections_then_the_surplus_closes(tmp_p
     the count stay pooled for a moment, so the next rounds reuse them instead
     of reconnecting (closing them at once reconnected six of eight requests a
     round); once idle, all but two are closed."""
-    import threading
     up = CountingUpstream(0.1)
     port, admin = free_port(), free_port()
     cfg = f"""
@@ -566,25 +575,13 @@ def test_every_response_carries_one_date(gateway):
 
 
 def python_upstream(do_get):
-    """A threaded HTTP/1.1 upstream on a free port whose GET handler is
-    do_get(handler); call .shutdown() and .server_close() when done."""
-    import http.server
-    import threading
+    """A ThreadedUpstream whose GET handler is do_get(handler)."""
 
-    class H(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
+    class H(QuietHandler):
         def do_GET(self):
             do_get(self)
 
-        def log_message(self, *a):
-            pass
-
-    up = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-    up.daemon_threads = True
-    up.port = up.server_address[1]
-    threading.Thread(target=up.serve_forever, daemon=True).start()
-    return up
+    return ThreadedUpstream(H)
 
 
 def test_a_date_the_upstream_left_out_is_added_and_one_it_sent_is_kept(tmp_path):
@@ -607,8 +604,7 @@ def test_a_date_the_upstream_left_out_is_added_and_one_it_sent_is_kept(tmp_path)
         assert abs(email.utils.parsedate_to_datetime(dates(r)[0]).timestamp() - time.time()) < 5
     finally:
         assert gw.stop() == 0
-        up.shutdown()
-        up.server_close()
+        up.close()
 
 
 def test_absolute_form_goes_upstream_as_origin_form_with_its_authority_as_host(tmp_path):
@@ -639,41 +635,19 @@ def test_absolute_form_goes_upstream_as_origin_form_with_its_authority_as_host(t
             assert r.json() == {"line": line, "host": [host]}, raw
     finally:
         assert gw.stop() == 0
-        up.shutdown()
-        up.server_close()
+        up.close()
 
 
-class InterimUpstream:
-    """Answers every GET with 100 Continue, then 103 Early Hints carrying a
-    Link, a Server and a field its Connection header names, then 200."""
-
-    def __init__(self):
-        import http.server
-        import threading
-
-        class H(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self):
-                self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-                self.wfile.write(b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n"
-                                 b"Server: secret/1.0\r\nConnection: x-hop\r\nX-Hop: 1\r\n\r\n")
-                self.send_response(200)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *a):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+def interim_answer(h):
+    """100 Continue, then 103 Early Hints carrying a Link, a Server and a
+    field its Connection header names, then 200."""
+    h.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    h.wfile.write(b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n"
+                  b"Server: secret/1.0\r\nConnection: x-hop\r\nX-Hop: 1\r\n\r\n")
+    h.send_response(200)
+    h.send_header("Content-Length", "2")
+    h.end_headers()
+    h.wfile.write(b"ok")
 
 
 def read_all(port, raw):
@@ -692,21 +666,11 @@ def test_interim_responses_are_forwarded_without_hop_by_hop_fields(tmp_path):
     before the final response, without the fields its Connection header
     names and without Server; the upstream's 100 is not forwarded (the
     gateway answers Expect itself), and an HTTP/1.0 client gets no 1xx."""
-    up = InterimUpstream()
+    up = python_upstream(interim_answer)
     port, admin = free_port(), free_port()
-    cfg = f"""
-listen: 127.0.0.1:{port}
-admin_listen: 127.0.0.1:{admin}
-workers: 1
-log: {{ access: off }}
-upstreams:
-  u: {{ servers: ["127.0.0.1:{up.port}"] }}
-routes:
-  - {{ path: /, upstream: u }}
-"""
-    gw = Gateway(str(tmp_path), cfg, port, admin)
+    gw = Gateway(str(tmp_path), base_config(port, admin, up.port), port, admin)
     try:
-        data = read_all(port, b"GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        data = read_all(port, b"GET /v1/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
         heads = data.split(b"\r\n\r\n")
         assert heads[0].startswith(b"HTTP/1.1 103 Early Hints\r\n"), data
         interim = heads[0].decode().split("\r\n")[1:]
@@ -716,7 +680,7 @@ routes:
         assert heads[1].startswith(b"HTTP/1.1 200 OK\r\n"), data
         assert heads[2] == b"ok"
         assert b" 100 " not in data
-        old = read_all(port, b"GET /x HTTP/1.0\r\nHost: a\r\n\r\n")
+        old = read_all(port, b"GET /v1/x HTTP/1.0\r\nHost: a\r\n\r\n")
         assert old.startswith(b"HTTP/1.1 200 OK\r\n"), old
         assert old.endswith(b"\r\n\r\nok")
     finally:
