@@ -2253,8 +2253,15 @@ static void stream_body(up_t *u, const char *data, size_t n)
     send_framed(u, wr, 0, data, n);
 }
 
+/* Server and X-Powered-By name the software behind the gateway: they stay
+ * in unless `expose_internal`. */
+static int names_software(const eg_http_header_t *h)
+{
+    return eg_http1_name_is(h, "server") || eg_http1_name_is(h, "x-powered-by");
+}
+
 /* The status line of a relayed response, always as HTTP/1.1 (the version
- * the gateway speaks), the reason phrase cut at 128 bytes: at most 144
+ * the gateway speaks), the reason phrase cut at 128 bytes: at most 143
  * bytes at out. Returns its length. */
 static size_t status_line(char *out, const eg_http1_msg_t *r)
 {
@@ -2294,8 +2301,7 @@ static int forward_interim(up_t *u, conn_t *c)
     for (size_t i = 0; i < r->nheaders; i++) {
         const eg_http_header_t *h = &r->headers[i];
         if (hop_by_hop(h, &ct)) continue;
-        if (!c->gw->cfg->expose_internal && (eg_http1_name_is(h, "server") || eg_http1_name_is(h, "x-powered-by")))
-            continue;
+        if (!c->gw->cfg->expose_internal && names_software(h)) continue;
         at = hdr(out, at, cap, h->name, h->name_len, h->value, h->value_len);
     }
     if (at + 2 > cap) {
@@ -2331,8 +2337,7 @@ static wreq_t *build_response_head(up_t *u, conn_t *c, size_t room, size_t *len)
         if (hop_by_hop(h, &ct) ||
             (h->name_len == ridlen && strncasecmp(h->name, cfg->request_id_header, ridlen) == 0))
             continue;
-        /* these name the software behind the gateway: internals stay in */
-        if (!cfg->expose_internal && (eg_http1_name_is(h, "server") || eg_http1_name_is(h, "x-powered-by"))) continue;
+        if (!cfg->expose_internal && names_software(h)) continue;
         if (c->rl_hdrs[0] && is_rate_header(h)) continue; /* the gateway's limits are the ones in force */
         at = hdr(out, at, cap, h->name, h->name_len, h->value, h->value_len);
     }
@@ -2413,7 +2418,7 @@ static size_t kept_headers(const up_t *u, char *out, size_t cap)
     int internal = u->c && u->c->gw->cfg->expose_internal;
     for (size_t i = 0; i < u->resp.nheaders; i++) {
         const eg_http_header_t *h = &u->resp.headers[i];
-        int kept = internal && (eg_http1_name_is(h, "server") || eg_http1_name_is(h, "x-powered-by"));
+        int kept = internal && names_software(h);
         for (const char *const *k = keep; *k && !kept; k++) kept = eg_http1_name_is(h, *k);
         if (kept && u->c && u->c->rl_hdrs[0] && is_rate_header(h)) kept = 0; /* ours are added instead */
         if (kept) at = hdr(out, at, cap - 1, h->name, h->name_len, h->value, h->value_len);
