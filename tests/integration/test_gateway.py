@@ -411,15 +411,20 @@ def test_post_is_retried_only_after_a_failed_connect(gateway):
         assert r.status == 200
 
 
-def test_http10_client_gets_a_dechunked_body_and_close(gateway):
-    with socket.create_connection(("127.0.0.1", gateway.port), timeout=5) as s:
-        s.sendall(b"GET /v1/chunked HTTP/1.0\r\n\r\n")
+def read_all(port, raw):
+    """Sends raw on a fresh connection; everything read until the peer closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(raw)
         data = b""
         while True:
             chunk = s.recv(65536)
             if not chunk:
-                break
+                return data
             data += chunk
+
+
+def test_http10_client_gets_a_dechunked_body_and_close(gateway):
+    data = read_all(gateway.port, b"GET /v1/chunked HTTP/1.0\r\n\r\n")
     head, body = data.split(b"\r\n\r\n", 1)
     assert b"Transfer-Encoding" not in head and b"Connection: close" in head
     assert body == b"hello chunky world\n"
@@ -650,17 +655,6 @@ def interim_answer(h):
     h.wfile.write(b"ok")
 
 
-def read_all(port, raw):
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(raw)
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                return data
-            data += chunk
-
-
 def test_interim_responses_are_forwarded_without_hop_by_hop_fields(tmp_path):
     """RFC 9110 15.2: a 103 from the upstream reaches an HTTP/1.1 client
     before the final response, without the fields its Connection header
@@ -683,6 +677,31 @@ def test_interim_responses_are_forwarded_without_hop_by_hop_fields(tmp_path):
         old = read_all(port, b"GET /v1/x HTTP/1.0\r\nHost: a\r\n\r\n")
         assert old.startswith(b"HTTP/1.1 200 OK\r\n"), old
         assert old.endswith(b"\r\n\r\nok")
+    finally:
+        up.close()
+        assert gw.stop() == 0
+
+
+def test_at_most_eight_interim_responses_are_forwarded_per_request(tmp_path):
+    """An upstream sending 1xx without end cannot keep the gateway writing:
+    the first 8 are forwarded, the rest dropped, the final response still
+    arrives."""
+    def flood(h):
+        for i in range(20):
+            h.wfile.write(b"HTTP/1.1 103 Early Hints\r\nLink: </%d.css>; rel=preload\r\n\r\n" % i)
+        h.send_response(200)
+        h.send_header("Content-Length", "2")
+        h.end_headers()
+        h.wfile.write(b"ok")
+
+    up = python_upstream(flood)
+    port, admin = free_port(), free_port()
+    gw = Gateway(str(tmp_path), base_config(port, admin, up.port), port, admin)
+    try:
+        data = read_all(port, b"GET /v1/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        assert data.count(b"HTTP/1.1 103 ") == 8, data
+        assert b"</7.css>" in data and b"</8.css>" not in data
+        assert data.endswith(b"\r\n\r\nok") and data.count(b"HTTP/1.1 200 OK\r\n") == 1
     finally:
         up.close()
         assert gw.stop() == 0
