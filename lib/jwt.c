@@ -343,15 +343,76 @@ static json_t *segment_json(const char *s, size_t n)
     return o;
 }
 
-static int verify_with(const jkey_t *key, const char *input, size_t inlen, const unsigned char *sig,
-                       size_t siglen)
+struct eg_jwt_mac_s {
+    EVP_MAC *hmac;
+    EVP_MAC_CTX *ctx;
+    unsigned char *secret; /* what ctx is keyed with; NULL until keyed */
+    size_t len;
+};
+
+int eg_jwt_mac_new(eg_jwt_mac_t **out)
+{
+    eg_jwt_mac_t *m = calloc(1, sizeof(*m));
+    if (!m) return EG_ENOMEM;
+    if (!(m->hmac = EVP_MAC_fetch(NULL, "HMAC", NULL)) || !(m->ctx = EVP_MAC_CTX_new(m->hmac))) {
+        eg_jwt_mac_free(m);
+        return EG_EIO;
+    }
+    *out = m;
+    return EG_OK;
+}
+
+static void mac_forget(eg_jwt_mac_t *m)
+{
+    OPENSSL_clear_free(m->secret, m->len);
+    m->secret = NULL;
+    m->len = 0;
+}
+
+void eg_jwt_mac_free(eg_jwt_mac_t *m)
+{
+    if (!m) return;
+    mac_forget(m);
+    EVP_MAC_CTX_free(m->ctx);
+    EVP_MAC_free(m->hmac);
+    free(m);
+}
+
+/* HMAC-SHA-256 of input with key's secret into out[32]; 1 on success. With
+ * a thread's context, keying (two SHA-256 blocks and a context set-up) is
+ * paid only when the secret changes: about 0.3 us a token instead of 1.3. */
+static int hs256(eg_jwt_mac_t *m, const jkey_t *key, const char *input, size_t inlen, unsigned char out[32])
+{
+    if (!m) {
+        unsigned int ml = 0;
+        return HMAC(EVP_sha256(), key->secret, (int)key->len, (const unsigned char *)input, inlen, out, &ml) &&
+               ml == 32;
+    }
+    size_t n = 0;
+    if (m->secret && m->len == key->len && CRYPTO_memcmp(m->secret, key->secret, key->len) == 0) {
+        /* a NULL key re-initialises with the key already set */
+        if (EVP_MAC_init(m->ctx, NULL, 0, NULL) != 1) return 0;
+    } else {
+        OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+                               OSSL_PARAM_construct_end()};
+        mac_forget(m);
+        if (EVP_MAC_init(m->ctx, key->secret, key->len, params) != 1) return 0;
+        /* without the copy the next token keys again: slower, still right */
+        if ((m->secret = OPENSSL_malloc(key->len))) {
+            memcpy(m->secret, key->secret, key->len);
+            m->len = key->len;
+        }
+    }
+    return EVP_MAC_update(m->ctx, (const unsigned char *)input, inlen) == 1 &&
+           EVP_MAC_final(m->ctx, out, &n, 32) == 1 && n == 32;
+}
+
+static int verify_with(eg_jwt_mac_t *m, const jkey_t *key, const char *input, size_t inlen,
+                       const unsigned char *sig, size_t siglen)
 {
     if (key->alg == EG_JWT_HS256) {
-        unsigned char mac[EVP_MAX_MD_SIZE];
-        unsigned int ml = 0;
-        if (!HMAC(EVP_sha256(), key->secret, (int)key->len, (const unsigned char *)input, inlen, mac, &ml))
-            return 0;
-        return siglen == ml && CRYPTO_memcmp(mac, sig, ml) == 0;
+        unsigned char mac[32];
+        return hs256(m, key, input, inlen, mac) && siglen == 32 && CRYPTO_memcmp(mac, sig, 32) == 0;
     }
     unsigned char der[80];
     const unsigned char *s = sig;
@@ -451,9 +512,9 @@ static long long numeric_date(json_t *v)
         goto out;                                                                                  \
     } while (0)
 
-eg_jwt_status_t eg_jwt_verify(const eg_jwt_keys_t *k, const eg_jwt_policy_t *p, const char *token,
-                              size_t len, long long now, eg_jwt_claims_t *claims, char *msg,
-                              size_t msglen)
+eg_jwt_status_t eg_jwt_verify(const eg_jwt_keys_t *k, eg_jwt_mac_t *mac, const eg_jwt_policy_t *p,
+                              const char *token, size_t len, long long now, eg_jwt_claims_t *claims,
+                              char *msg, size_t msglen)
 {
     eg_jwt_status_t res = EG_JWT_OK;
     json_t *hdr = NULL, *pay = NULL;
@@ -495,7 +556,7 @@ eg_jwt_status_t eg_jwt_verify(const eg_jwt_keys_t *k, const eg_jwt_policy_t *p, 
         if (key->alg != want) continue; /* never an RSA key as an HMAC secret */
         if (kid && key->kid && strcmp(kid, key->kid) != 0) continue;
         tried++;
-        ok = verify_with(key, token, inlen, sig, siglen);
+        ok = verify_with(mac, key, token, inlen, sig, siglen);
     }
     if (!tried) REFUSE(EG_JWT_NO_KEY, "no key for this token (alg %s%s%.60s)", alg, kid ? ", kid " : "", kid ? kid : "");
     if (!ok) REFUSE(EG_JWT_BAD_SIGNATURE, "signature does not verify");

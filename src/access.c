@@ -120,13 +120,13 @@ static int check_key(const eg_config_t *cfg, eg_keyring_t *kr, eg_apikey_hasher_
     return -1;
 }
 
-static int check_jwt(const eg_config_t *cfg, const char *tok, size_t len, long long now, eg_access_t *a,
-                     eg_refusal_t *o)
+static int check_jwt(const eg_config_t *cfg, eg_jwt_mac_t *mac, const char *tok, size_t len, long long now,
+                     eg_access_t *a, eg_refusal_t *o)
 {
     eg_jwt_claims_t claims;
     char msg[160] = "";
     memset(&claims, 0, sizeof(claims));
-    eg_jwt_status_t st = eg_jwt_verify(cfg->jwt_keys, &cfg->jwt, tok, len, now, &claims, msg, sizeof(msg));
+    eg_jwt_status_t st = eg_jwt_verify(cfg->jwt_keys, mac, &cfg->jwt, tok, len, now, &claims, msg, sizeof(msg));
     if (st != EG_JWT_OK) {
         refuse(o, "invalid_token", msg);
         snprintf(o->message, sizeof(o->message), "Access token is invalid: %s.", msg);
@@ -181,7 +181,7 @@ static int check_scopes(const eg_config_t *cfg, const eg_route_cfg_t *r, eg_acce
 }
 
 int eg_access_check(const eg_config_t *cfg, const eg_route_cfg_t *r, eg_keyring_t *kr,
-                    eg_apikey_hasher_t *hasher, const eg_http1_msg_t *req, const char *client_ip, const eg_cidr_t *client,
+                    eg_apikey_hasher_t *hasher, eg_jwt_mac_t *jwt_mac, const eg_http1_msg_t *req, const char *client_ip, const eg_cidr_t *client,
                     long long now, eg_access_t *a, eg_refusal_t *o)
 {
     /* not a memset: this runs for every request of an authenticated route */
@@ -221,7 +221,7 @@ int eg_access_check(const eg_config_t *cfg, const eg_route_cfg_t *r, eg_keyring_
         www_auth(o, cfg, NULL, NULL);
         return -1;
     } else {
-        rc = check_jwt(cfg, bearer, bearerlen, now, a, o);
+        rc = check_jwt(cfg, jwt_mac, bearer, bearerlen, now, a, o);
     }
     if (rc != 0) return rc;
     return check_scopes(cfg, r, a, o);

@@ -32,9 +32,10 @@ typedef struct {
 
 /* 0 when the request may go on (a fills in), -1 with *out filled when it is
  * refused (free out->details with json_decref). kr may be NULL when no
- * route takes API keys; hasher is the calling thread's (keyring.h). */
+ * route takes API keys; hasher (keyring.h) and jwt_mac (jwt.h) are the calling
+ * thread's, or NULL for one-shot OpenSSL calls. */
 int eg_access_check(const eg_config_t *cfg, const eg_route_cfg_t *r, eg_keyring_t *kr,
-                    eg_apikey_hasher_t *hasher, const eg_http1_msg_t *req, const char *client_ip, const eg_cidr_t *client,
+                    eg_apikey_hasher_t *hasher, eg_jwt_mac_t *jwt_mac, const eg_http1_msg_t *req, const char *client_ip, const eg_cidr_t *client,
                     long long now, eg_access_t *a, eg_refusal_t *out);
 
 /* 1 when the header is one the gateway sets from the principal (X-Consumer-ID,

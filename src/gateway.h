@@ -80,6 +80,7 @@ struct eg_worker_s {
     char ts[24];       /* RFC 3339 UTC for ts_sec: error timestamps cost no strftime */
     char date[EG_HTTP1_DATE_LEN + 1]; /* IMF-fixdate for ts_sec, the Date header (eg_http1_date) */
     struct eg_apikey_hasher_s *hasher; /* API key hashing for this thread (keyring.h) */
+    struct eg_jwt_mac_s *jwt_mac;      /* HS256 checks for this thread (jwt.h), made on first use */
     struct eg_redis_s *redis;  /* this worker's Redis connection (redis.h), made on first use */
     char redis_addr[270];
     atomic_ullong redis_failures; /* decisions Redis did not make (timeouts, errors); read by /ready */

@@ -744,7 +744,8 @@ static int authorize(conn_t *c)
     eg_refusal_t o;
     eg_keyring_t *kr = eg_server_keyring(c->w->srv);
     if (kr && !c->w->hasher && eg_keyring_hasher_new(kr, &c->w->hasher) != EG_OK) c->w->hasher = NULL;
-    if (eg_access_check(c->gw->cfg, c->route, kr, c->w->hasher, &c->req, c->client_ip,
+    if (c->gw->cfg->jwt_keys && !c->w->jwt_mac && eg_jwt_mac_new(&c->w->jwt_mac) != EG_OK) c->w->jwt_mac = NULL;
+    if (eg_access_check(c->gw->cfg, c->route, kr, c->w->hasher, c->w->jwt_mac, &c->req, c->client_ip,
                         c->has_client_addr ? &c->client_addr : NULL, (long long)time(NULL), &c->access,
                         &o) == 0)
         return 1;

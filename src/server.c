@@ -25,6 +25,7 @@
 #include "commands.h"
 #include "admin.h"
 #include "errgate/http1.h"
+#include "errgate/jwt.h"
 #include "errgate/reqid.h"
 #include "gateway.h"
 #include "keyring.h"
@@ -298,6 +299,8 @@ static void worker_main(void *arg)
     uv_run(&w->loop, UV_RUN_DEFAULT);
     eg_apikey_hasher_free(w->hasher);
     w->hasher = NULL;
+    eg_jwt_mac_free(w->jwt_mac);
+    w->jwt_mac = NULL;
 }
 
 /* ------------------------------------------------------------ admin */

@@ -64,11 +64,23 @@ typedef struct {
     long long exp;  /* -1 when absent */
 } eg_jwt_claims_t;
 
-/* Verifies a compact JWS at Unix time now. On failure, msg gets a one-line
+/* One thread's HMAC context for HS256, as apikey.h's hasher is for keys:
+ * keyed once and re-initialised per token while tokens are checked against
+ * the same secret, re-keyed when the secret differs (another kid, or a key
+ * set built again on reload: the secret is compared, not its address).
+ * Never shared between threads; it holds a copy of the last secret, wiped
+ * on free. */
+typedef struct eg_jwt_mac_s eg_jwt_mac_t;
+
+int eg_jwt_mac_new(eg_jwt_mac_t **out);
+void eg_jwt_mac_free(eg_jwt_mac_t *m);
+
+/* Verifies a compact JWS at Unix time now; mac is the calling thread's, or
+ * NULL for OpenSSL's one-shot HMAC. On failure, msg gets a one-line
  * reason that is safe to show the caller ("token expired at ..."). */
-eg_jwt_status_t eg_jwt_verify(const eg_jwt_keys_t *k, const eg_jwt_policy_t *p, const char *token,
-                              size_t len, long long now, eg_jwt_claims_t *claims, char *msg,
-                              size_t msglen);
+eg_jwt_status_t eg_jwt_verify(const eg_jwt_keys_t *k, eg_jwt_mac_t *mac, const eg_jwt_policy_t *p,
+                              const char *token, size_t len, long long now, eg_jwt_claims_t *claims,
+                              char *msg, size_t msglen);
 void eg_jwt_claims_free(eg_jwt_claims_t *c);
 /* "malformed", "bad_algorithm", "expired", ... */
 const char *eg_jwt_status_name(eg_jwt_status_t s);

@@ -14,6 +14,7 @@
 #include "errgate/jwt.h"
 
 static eg_jwt_keys_t *keys;
+static eg_jwt_mac_t *wmac; /* a worker's HS256 context, used for two inputs in three */
 static const unsigned char secret[] = "fuzz-secret-fuzz-secret-fuzz";
 
 static void check_printable(const char *s)
@@ -27,7 +28,7 @@ static void verify(const char *tok, size_t n)
     eg_jwt_policy_t p = {"iss", "aud", 30, n % 2 ? "scp" : NULL, 0};
     eg_jwt_claims_t c;
     char msg[160];
-    if (eg_jwt_verify(keys, &p, tok, n, 1800000000LL, &c, msg, sizeof(msg)) == EG_JWT_OK) {
+    if (eg_jwt_verify(keys, n % 3 ? wmac : NULL, &p, tok, n, 1800000000LL, &c, msg, sizeof(msg)) == EG_JWT_OK) {
         check_printable(c.sub);
         check_printable(c.kid);
         for (size_t i = 0; i < c.nscopes; i++) check_printable(c.scopes[i]);
@@ -40,7 +41,8 @@ static void verify(const char *tok, size_t n)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (!keys && (eg_jwt_keys_new(&keys) || eg_jwt_keys_add_hmac(keys, NULL, secret, sizeof(secret) - 1)))
+    if (!keys && (eg_jwt_keys_new(&keys) || eg_jwt_keys_add_hmac(keys, NULL, secret, sizeof(secret) - 1) ||
+                  eg_jwt_mac_new(&wmac)))
         abort();
     if (size > 6000) return 0;
     char *s = malloc(size + 1);

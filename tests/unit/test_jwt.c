@@ -116,7 +116,7 @@ static eg_jwt_status_t verify(const eg_jwt_keys_t *k, const eg_jwt_policy_t *p, 
 {
     char msg[200] = "";
     eg_jwt_claims_t tmp;
-    eg_jwt_status_t st = eg_jwt_verify(k, p, tok, strlen(tok), NOW, c ? c : &tmp, msg, sizeof(msg));
+    eg_jwt_status_t st = eg_jwt_verify(k, NULL, p, tok, strlen(tok), NOW, c ? c : &tmp, msg, sizeof(msg));
     if (st != EG_JWT_OK) assert_true(strlen(msg) > 0); /* every refusal says why */
     else if (!c) eg_jwt_claims_free(&tmp);
     return st;
@@ -265,6 +265,70 @@ static void test_kid_selection(void **state)
     eg_jwt_keys_free(k);
 }
 
+static eg_jwt_keys_t *hmac_keys(const char *kid, const unsigned char *secret, size_t len)
+{
+    eg_jwt_keys_t *k;
+    assert_int_equal(eg_jwt_keys_new(&k), EG_OK);
+    assert_int_equal(eg_jwt_keys_add_hmac(k, kid, secret, len), EG_OK);
+    return k;
+}
+
+static eg_jwt_status_t verify_mac(const eg_jwt_keys_t *k, eg_jwt_mac_t *mac, const char *tok)
+{
+    eg_jwt_policy_t p = {NULL, NULL, 0, NULL, 0};
+    eg_jwt_claims_t c;
+    char msg[200] = "";
+    eg_jwt_status_t st = eg_jwt_verify(k, mac, &p, tok, strlen(tok), NOW, &c, msg, sizeof(msg));
+    if (st == EG_JWT_OK) eg_jwt_claims_free(&c);
+    return st;
+}
+
+/* A thread's MAC context keeps its key between tokens: it must follow the
+ * secret each token is checked against (another kid, another key set as
+ * after a reload, a secret one byte longer), and answer exactly as the
+ * one-shot HMAC does. */
+static void test_thread_mac(void **state)
+{
+    (void)state;
+    const unsigned char a[] = "secret-a-secret-a-secret-a", b[] = "secret-b-secret-b-secret-b";
+    const unsigned char a_longer[] = "secret-a-secret-a-secret-ax";
+    eg_jwt_keys_t *sets[4] = {hmac_keys(NULL, a, sizeof(a) - 1), hmac_keys(NULL, b, sizeof(b) - 1),
+                              hmac_keys(NULL, a_longer, sizeof(a_longer) - 1), hmac_keys("ka", a, sizeof(a) - 1)};
+    assert_int_equal(eg_jwt_keys_add_hmac(sets[3], "kb", b, sizeof(b) - 1), EG_OK);
+    char *tok[4] = {sign("{\"alg\":\"HS256\"}", "{\"sub\":\"a\"}", "HS256", NULL, a, sizeof(a) - 1),
+                    sign("{\"alg\":\"HS256\"}", "{\"sub\":\"b\"}", "HS256", NULL, b, sizeof(b) - 1),
+                    sign("{\"alg\":\"HS256\",\"kid\":\"kb\"}", "{}", "HS256", NULL, b, sizeof(b) - 1),
+                    sign("{\"alg\":\"HS256\",\"kid\":\"ka\"}", "{}", "HS256", NULL, a, sizeof(a) - 1)};
+    eg_jwt_mac_t *mac;
+    assert_int_equal(eg_jwt_mac_new(&mac), EG_OK);
+    /* the same secret twice, then another: re-keyed, not reused */
+    assert_int_equal(verify_mac(sets[0], mac, tok[0]), EG_JWT_OK);
+    assert_int_equal(verify_mac(sets[0], mac, tok[0]), EG_JWT_OK);
+    assert_int_equal(verify_mac(sets[1], mac, tok[1]), EG_JWT_OK);
+    assert_int_equal(verify_mac(sets[1], mac, tok[0]), EG_JWT_BAD_SIGNATURE);
+    assert_int_equal(verify_mac(sets[2], mac, tok[0]), EG_JWT_BAD_SIGNATURE);
+    assert_int_equal(verify_mac(sets[0], mac, tok[0]), EG_JWT_OK);
+    assert_int_equal(verify_mac(sets[2], mac, tok[0]), EG_JWT_BAD_SIGNATURE);
+    /* two kids in one set, alternating */
+    for (int i = 0; i < 4; i++) assert_int_equal(verify_mac(sets[3], mac, tok[2 + i % 2]), EG_JWT_OK);
+    /* a key set freed and built again with another secret, as on reload */
+    eg_jwt_keys_free(sets[0]);
+    sets[0] = hmac_keys(NULL, b, sizeof(b) - 1);
+    assert_int_equal(verify_mac(sets[0], mac, tok[0]), EG_JWT_BAD_SIGNATURE);
+    assert_int_equal(verify_mac(sets[0], mac, tok[1]), EG_JWT_OK);
+    /* every token against every set, in a fixed scrambled order: as one-shot */
+    for (int n = 0; n < 64; n++) {
+        int s = (n * 7 + 3) % 4, t = (n * 5 + 1) % 4;
+        assert_int_equal(verify_mac(sets[s], mac, tok[t]), verify_mac(sets[s], NULL, tok[t]));
+    }
+    eg_jwt_mac_free(mac);
+    eg_jwt_mac_free(NULL);
+    for (int i = 0; i < 4; i++) {
+        eg_jwt_keys_free(sets[i]);
+        free(tok[i]);
+    }
+}
+
 static void bn_b64(const BIGNUM *bn, char *out, size_t cap)
 {
     unsigned char buf[512];
@@ -375,6 +439,7 @@ int main(void)
         cmocka_unit_test(test_three_algorithms), cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_key_confusion),    cmocka_unit_test(test_kid_selection),
         cmocka_unit_test(test_jwks),             cmocka_unit_test(test_base64url),
+        cmocka_unit_test(test_thread_mac),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
