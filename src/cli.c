@@ -19,6 +19,17 @@ int eg_cli_fail(int code, const char *fmt, ...)
     return code;
 }
 
+int eg_cli_fail_lines(int code, const char *text)
+{
+    do {
+        const char *nl = strchr(text, '\n');
+        int n = nl ? (int)(nl - text) : (int)strlen(text);
+        fprintf(stderr, "errgate: %.*s\n", n, text);
+        text = nl ? nl + 1 : NULL;
+    } while (text);
+    return code;
+}
+
 int eg_cli_catalog(const char *file, eg_catalog_t **out)
 {
     eg_catalog_t *cat = NULL;

@@ -9,6 +9,9 @@
 
 /* Prints "errgate: <message>" on stderr and returns `code`. */
 int eg_cli_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same for a report of several lines (a configuration's problems):
+ * each line gets the prefix. */
+int eg_cli_fail_lines(int code, const char *text);
 
 /* Builds the built-in catalog and applies `file` (may be NULL). Returns an
  * exit code (EG_EXIT_OK on success) after printing any problem. */

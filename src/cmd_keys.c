@@ -188,10 +188,10 @@ int eg_cmd_keys(int argc, char **argv)
     if (!a.config) return eg_cli_fail(EG_EXIT_USAGE, "keys: --config FILE is required");
     if (a.format && strcmp(a.format, "json") && strcmp(a.format, "table"))
         return eg_cli_fail(EG_EXIT_USAGE, "keys: --format must be table or json");
-    char err[512];
+    char err[EG_CONFIG_ERRLEN];
     eg_config_t *cfg = NULL;
     int rc = eg_config_load(a.config, &cfg, err, sizeof(err));
-    if (rc != EG_OK) return eg_cli_fail(rc == EG_ENOMEM ? EG_EXIT_SOFTWARE : EG_EXIT_INPUT, "%s", err);
+    if (rc != EG_OK) return eg_cli_fail_lines(rc == EG_ENOMEM ? EG_EXIT_SOFTWARE : EG_EXIT_INPUT, err);
     if (cfg->store_backend == EG_STORE_MEMORY) {
         eg_config_free(cfg);
         return eg_cli_fail(EG_EXIT_INPUT, "keys: the memory store lives inside the gateway process; "

@@ -22,12 +22,40 @@
 
 typedef struct {
     const eg_ydoc_t *doc;
-    char *err;
+    char *err; /* the problem at hand: every check writes its message here */
     size_t errlen;
     char *dir; /* directory of the config file, for relative paths */
+    char *report; /* the caller's buffer: every problem found, one a line */
+    size_t reportlen, used;
+    int nproblems, shown, first_rc;
 } cctx_t;
 
 #define ERR(c, node, ...) eg_yerr((c)->doc, (node), (c)->err, (c)->errlen, __VA_ARGS__)
+
+/* Loading goes on past a bad value so that one run of check-config shows
+ * every problem, one per top-level section, upstream and route (the first
+ * in each: what follows a bad value in the same block is often its echo).
+ * Returns 0 to go on after adding c->err to the report, or rc itself when
+ * nothing sensible can follow (out of memory). */
+static int problem(cctx_t *c, int rc)
+{
+    if (rc == EG_OK) return EG_OK;
+    if (rc == EG_ENOMEM) return rc;
+    if (!c->first_rc) c->first_rc = rc;
+    c->nproblems++;
+    if (!c->err[0]) snprintf(c->err, c->errlen, "%s", eg_strerror(rc));
+    size_t n = strlen(c->err);
+    /* a line that does not fit whole, with room left for the count of the
+     * hidden ones, is counted, not cut */
+    if (c->shown < EG_CONFIG_MAX_PROBLEMS && c->used + n + 2 + 48 <= c->reportlen) {
+        if (c->used) c->report[c->used++] = '\n';
+        memcpy(c->report + c->used, c->err, n + 1);
+        c->used += n;
+        c->shown++;
+    }
+    c->err[0] = '\0';
+    return EG_OK;
+}
 
 /* Checks that every key of map `n` is in the NULL-terminated list `keys`. */
 static int known_keys(cctx_t *c, const eg_ynode_t *n, const char *what, const char *const *keys)
@@ -817,7 +845,8 @@ static int load_route(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_route
     if (!v || v->kind != EG_Y_SCALAR) return ERR(c, v ? v : n, "a route needs upstream: NAME");
     size_t u = 0;
     while (u < cfg->nupstreams && strcmp(cfg->upstreams[u].name, v->str) != 0) u++;
-    if (u == cfg->nupstreams) return ERR(c, v, "unknown upstream '%s'", v->str);
+    /* with no upstreams at all, that problem is reported once, not per route */
+    if (u == cfg->nupstreams && cfg->nupstreams) return ERR(c, v, "unknown upstream '%s'", v->str);
     r->upstream = u;
     if ((v = eg_ymap_get(n, "normalize")) && (rc = get_bool(c, v, &r->normalize))) return rc;
     if ((rc = load_route_auth(c, n, cfg, r))) return rc;
@@ -869,14 +898,20 @@ static int load_route(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_route
     return EG_OK;
 }
 
-static int load_root(cctx_t *c, const eg_ynode_t *root, eg_config_t *cfg)
+static int load_request_id(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
 {
-    static const char *const keys[] = {"listen", "admin_listen", "workers", "errors", "limits",
-                                       "log", "request_id", "upstreams", "routes", "store", "auth",
-                                       "plans", "rate_limits", "redis", NULL};
+    static const char *const keys[] = {"header", "trust_inbound", NULL};
     int rc;
-    if (!root) return ERR(c, NULL, "the configuration is empty");
-    if ((rc = known_keys(c, root, "the configuration", keys))) return rc;
+    if ((rc = known_keys(c, n, "request_id", keys))) return rc;
+    const eg_ynode_t *x;
+    if ((x = eg_ymap_get(n, "header")) && (rc = get_str(c, x, &cfg->request_id_header))) return rc;
+    if ((x = eg_ymap_get(n, "trust_inbound")) && (rc = get_bool(c, x, &cfg->trust_request_id))) return rc;
+    return EG_OK;
+}
+
+static int load_listen(cctx_t *c, const eg_ynode_t *root, eg_config_t *cfg)
+{
+    int rc;
     const eg_ynode_t *v = eg_ymap_get(root, "listen");
     if (!v) return ERR(c, root, "missing 'listen: host:port'");
     if ((rc = get_hostport(c, v, &cfg->listen))) return rc;
@@ -884,55 +919,90 @@ static int load_root(cctx_t *c, const eg_ynode_t *root, eg_config_t *cfg)
         if ((rc = get_hostport(c, v, &cfg->admin_listen))) return rc;
         cfg->has_admin = 1;
     }
+    return EG_OK;
+}
+
+/* Each section, upstream and route is checked even when an earlier one was
+ * bad (see problem()); the result is EG_OK only when none was. */
+static int load_root(cctx_t *c, const eg_ynode_t *root, eg_config_t *cfg)
+{
+    static const char *const keys[] = {"listen", "admin_listen", "workers", "errors", "limits",
+                                       "log", "request_id", "upstreams", "routes", "store", "auth",
+                                       "plans", "rate_limits", "redis", NULL};
+    int rc;
+    if (!root) return ERR(c, NULL, "the configuration is empty");
+    if (root->kind != EG_Y_MAP) return known_keys(c, root, "the configuration", keys);
+    if ((rc = problem(c, known_keys(c, root, "the configuration", keys)))) return rc;
+    if ((rc = problem(c, load_listen(c, root, cfg)))) return rc;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     cfg->workers = cores > 0 ? (int)cores : 1;
-    if ((v = eg_ymap_get(root, "workers")) && !(v->kind == EG_Y_SCALAR && strcmp(v->str, "auto") == 0))
-        if ((rc = get_int(c, v, 1, 256, &cfg->workers))) return rc;
-    if ((rc = load_errors(c, eg_ymap_get(root, "errors"), cfg))) return rc;
-    if ((v = eg_ymap_get(root, "limits")) && (rc = load_limits(c, v, &cfg->limits))) return rc;
-    if ((v = eg_ymap_get(root, "log")) && (rc = load_log(c, v, cfg))) return rc;
-    if ((v = eg_ymap_get(root, "store")) && (rc = load_store(c, v, cfg))) return rc;
-    if ((v = eg_ymap_get(root, "auth")) && (rc = load_auth(c, v, cfg))) return rc;
-    if ((v = eg_ymap_get(root, "plans")) && (rc = load_plans(c, v, cfg))) return rc;
-    if ((v = eg_ymap_get(root, "rate_limits")) && (rc = load_rate_limits(c, v, cfg))) return rc;
-    if ((v = eg_ymap_get(root, "redis")) && (rc = load_redis(c, v, cfg))) return rc;
+    const eg_ynode_t *v = eg_ymap_get(root, "workers");
+    if (v && !(v->kind == EG_Y_SCALAR && strcmp(v->str, "auto") == 0) &&
+        (rc = problem(c, get_int(c, v, 1, 256, &cfg->workers))))
+        return rc;
+    if ((rc = problem(c, load_errors(c, eg_ymap_get(root, "errors"), cfg)))) return rc;
+    if ((v = eg_ymap_get(root, "limits")) && (rc = problem(c, load_limits(c, v, &cfg->limits)))) return rc;
+    if ((v = eg_ymap_get(root, "log")) && (rc = problem(c, load_log(c, v, cfg)))) return rc;
+    if ((v = eg_ymap_get(root, "store")) && (rc = problem(c, load_store(c, v, cfg)))) return rc;
+    if ((v = eg_ymap_get(root, "auth")) && (rc = problem(c, load_auth(c, v, cfg)))) return rc;
+    if ((v = eg_ymap_get(root, "plans")) && (rc = problem(c, load_plans(c, v, cfg)))) return rc;
+    if ((v = eg_ymap_get(root, "rate_limits")) && (rc = problem(c, load_rate_limits(c, v, cfg)))) return rc;
+    if ((v = eg_ymap_get(root, "redis")) && (rc = problem(c, load_redis(c, v, cfg)))) return rc;
     if (cfg->store_backend == EG_STORE_SQLITE && !cfg->store_path) {
         size_t len = (c->dir ? strlen(c->dir) : 1) + sizeof("/errgate.db");
         if (!(cfg->store_path = malloc(len))) return EG_ENOMEM;
         snprintf(cfg->store_path, len, "%s/errgate.db", c->dir ? c->dir : ".");
     }
-    if ((v = eg_ymap_get(root, "request_id"))) {
-        static const char *const rk[] = {"header", "trust_inbound", NULL};
-        if ((rc = known_keys(c, v, "request_id", rk))) return rc;
-        const eg_ynode_t *x;
-        if ((x = eg_ymap_get(v, "header")) && (rc = get_str(c, x, &cfg->request_id_header))) return rc;
-        if ((x = eg_ymap_get(v, "trust_inbound")) && (rc = get_bool(c, x, &cfg->trust_request_id)))
-            return rc;
-    }
+    if ((v = eg_ymap_get(root, "request_id")) && (rc = problem(c, load_request_id(c, v, cfg)))) return rc;
     v = eg_ymap_get(root, "upstreams");
-    if (!v || v->kind != EG_Y_MAP || v->n == 0)
-        return ERR(c, v ? v : root, "missing 'upstreams:' (a map of name: {servers: [...]})");
-    if (!(cfg->upstreams = calloc(v->n, sizeof(*cfg->upstreams)))) return EG_ENOMEM;
-    for (size_t i = 0; i < v->n; i++) {
-        cfg->nupstreams++;
-        if ((rc = load_upstream(c, v->items[2 * i], v->items[2 * i + 1], &cfg->upstreams[i]))) return rc;
-    }
-    v = eg_ymap_get(root, "routes");
-    if (!v || v->kind != EG_Y_SEQ || v->n == 0)
-        return ERR(c, v ? v : root, "missing 'routes:' (a list of {path, upstream, ...})");
-    if (!(cfg->routes = calloc(v->n, sizeof(*cfg->routes)))) return EG_ENOMEM;
-    for (size_t i = 0; i < v->n; i++) {
-        cfg->nroutes++;
-        if ((rc = load_route(c, v->items[i], cfg, &cfg->routes[i]))) return rc;
-        for (size_t j = 0; j < i; j++) {
-            const eg_route_cfg_t *a = &cfg->routes[j], *b = &cfg->routes[i];
-            if (a->prefix == b->prefix && strcmp(a->path, b->path) == 0 &&
-                (!a->methods || !b->methods || (a->methods & b->methods)))
-                return ERR(c, v->items[i], "route %s duplicates the route at line %d", b->path,
-                           v->items[j]->line);
+    if (!v || v->kind != EG_Y_MAP || v->n == 0) {
+        if ((rc = problem(c, ERR(c, v ? v : root, "missing 'upstreams:' (a map of name: {servers: [...]})"))))
+            return rc;
+    } else {
+        if (!(cfg->upstreams = calloc(v->n, sizeof(*cfg->upstreams)))) return EG_ENOMEM;
+        for (size_t i = 0; i < v->n; i++) {
+            cfg->nupstreams++;
+            if ((rc = problem(c, load_upstream(c, v->items[2 * i], v->items[2 * i + 1], &cfg->upstreams[i]))))
+                return rc;
         }
     }
-    return EG_OK;
+    v = eg_ymap_get(root, "routes");
+    if (!v || v->kind != EG_Y_SEQ || v->n == 0) {
+        if ((rc = problem(c, ERR(c, v ? v : root, "missing 'routes:' (a list of {path, upstream, ...})"))))
+            return rc;
+        return c->nproblems ? c->first_rc : EG_OK;
+    }
+    /* a route that did not load is left out of the duplicate check: its
+     * path and methods may be half set */
+    unsigned char *bad = calloc(v->n, 1);
+    if (!bad || !(cfg->routes = calloc(v->n, sizeof(*cfg->routes)))) {
+        free(bad);
+        return EG_ENOMEM;
+    }
+    for (size_t i = 0; i < v->n; i++) {
+        cfg->nroutes++;
+        const int before = c->nproblems;
+        if ((rc = problem(c, load_route(c, v->items[i], cfg, &cfg->routes[i])))) goto out;
+        if (c->nproblems != before) {
+            bad[i] = 1;
+            continue;
+        }
+        for (size_t j = 0; j < i; j++) {
+            const eg_route_cfg_t *a = &cfg->routes[j], *b = &cfg->routes[i];
+            if (!bad[j] && a->prefix == b->prefix && strcmp(a->path, b->path) == 0 &&
+                (!a->methods || !b->methods || (a->methods & b->methods))) {
+                if ((rc = problem(c, ERR(c, v->items[i], "route %s duplicates the route at line %d", b->path,
+                                         v->items[j]->line))))
+                    goto out;
+                bad[i] = 1;
+                break;
+            }
+        }
+    }
+    rc = c->nproblems ? c->first_rc : EG_OK;
+out:
+    free(bad);
+    return rc;
 }
 
 static eg_config_t *config_new(void)
@@ -1074,8 +1144,17 @@ static int parse_doc(eg_ydoc_t *doc, const char *path, eg_config_t **out, char *
         return EG_ENOMEM;
     }
     char *dircopy = path ? strdup(path) : NULL;
-    cctx_t c = {doc, err, errlen, dircopy ? dirname(dircopy) : NULL};
+    char one[512] = "";
+    cctx_t c = {doc, one, sizeof(one), dircopy ? dirname(dircopy) : NULL, err, errlen, 0, 0, 0, 0};
+    if (errlen) err[0] = '\0';
     int rc = load_root(&c, eg_ydoc_root(doc), cfg);
+    if (rc && !c.nproblems) {
+        /* a problem that ends loading at once (an empty or non-map file, no memory) */
+        snprintf(err, errlen, "%s", rc == EG_ENOMEM ? "out of memory" : one);
+    } else if (c.nproblems > c.shown && errlen) {
+        snprintf(err + c.used, errlen - c.used, "%s(%d more problems not shown)", c.used ? "\n" : "",
+                 c.nproblems - c.shown);
+    }
     for (size_t i = 0; !rc && i < cfg->nroutes; i++) rc = route_policy(&cfg->routes[i]);
     if (!rc && path && !(cfg->path = strdup(path))) rc = EG_ENOMEM;
     free(dircopy);

@@ -1,8 +1,10 @@
 /* config.h - the gateway configuration (YAML), validated completely at load.
  *
  * eg_config_load() reads the file, checks every key, type, range and
- * reference, and reports the first problem as "file:line:col: what is
- * wrong". It also builds what the configuration names: the catalog (with
+ * reference, and reports every problem it finds in err, one a line, as
+ * "file:line:col: what is wrong" (the first of each top-level section,
+ * upstream and route; at most EG_CONFIG_MAX_PROBLEMS lines, then how many
+ * more; EG_CONFIG_ERRLEN is a buffer that holds them). It also builds what the configuration names: the catalog (with
  * the catalog file and docs_url applied) and the dialect set (built-ins plus
  * declared dialect files), so a loaded config is ready to serve.
  * See docs/configuration.md for every key and default.
@@ -171,6 +173,9 @@ typedef struct {
     int rl_legacy_headers, rl_ietf_headers; /* X-RateLimit-* and RateLimit-Policy/RateLimit, default both */
     int rl_reset_unix;                      /* X-RateLimit-Reset as Unix time (default: seconds until) */
 } eg_config_t;
+
+#define EG_CONFIG_MAX_PROBLEMS 20
+#define EG_CONFIG_ERRLEN 4096
 
 int eg_config_load(const char *path, eg_config_t **out, char *err, size_t errlen);
 int eg_config_parse(const char *text, size_t len, const char *name, eg_config_t **out, char *err,

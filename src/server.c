@@ -553,7 +553,7 @@ static void on_signal(uv_signal_t *s, int signum)
         uv_close((uv_handle_t *)&srv->sig_int, NULL);
         if (srv->has_admin) uv_close((uv_handle_t *)&srv->admin, NULL);
     } else if (signum == SIGHUP) {
-        char err[512];
+        char err[EG_CONFIG_ERRLEN];
         eg_config_t *cfg = NULL;
         eg_gw_t *gw = NULL;
         int rc = eg_config_load(srv->config_path, &cfg, err, sizeof(err));
@@ -563,7 +563,8 @@ static void on_signal(uv_signal_t *s, int signum)
         }
         if (rc != EG_OK) {
             server_log(srv, "reload_failed", err);
-            fprintf(stderr, "errgate: reload failed, keeping the running configuration: %s\n", err);
+            fprintf(stderr, "errgate: reload failed, keeping the running configuration:\n");
+            eg_cli_fail_lines(0, err);
             return;
         }
         gw->generation = ++srv->generation;
@@ -614,10 +615,10 @@ int eg_cmd_serve(int argc, char **argv)
     }
     if (optind < argc) return eg_cli_fail(EG_EXIT_USAGE, "serve: unexpected argument '%s'", argv[optind]);
     if (!path) return eg_cli_fail(EG_EXIT_USAGE, "serve: --config FILE is required");
-    char err[512];
+    char err[EG_CONFIG_ERRLEN];
     eg_config_t *cfg = NULL;
     int rc = eg_config_load(path, &cfg, err, sizeof(err));
-    if (rc != EG_OK) return eg_cli_fail(rc == EG_ENOMEM ? EG_EXIT_SOFTWARE : EG_EXIT_INPUT, "%s", err);
+    if (rc != EG_OK) return eg_cli_fail_lines(rc == EG_ENOMEM ? EG_EXIT_SOFTWARE : EG_EXIT_INPUT, err);
     signal(SIGPIPE, SIG_IGN);
     eg_server_t *srv = calloc(1, sizeof(*srv));
     int exit_code = EG_EXIT_OK;
@@ -769,14 +770,15 @@ int eg_cmd_check_config(int argc, char **argv)
 {
     if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         printf("usage: errgate check-config FILE\n\nValidates a gateway configuration: prints a summary and exits 0,\n"
-               "or prints file:line:col: what is wrong and exits 3 (2 for bad arguments).\n");
+               "or prints file:line:col: what is wrong, a line for each problem, and exits 3\n"
+               "(2 for bad arguments).\n");
         return EG_EXIT_OK;
     }
     if (argc != 2) return eg_cli_fail(EG_EXIT_USAGE, "check-config: expected one FILE (see --help)");
-    char err[512];
+    char err[EG_CONFIG_ERRLEN];
     eg_config_t *cfg = NULL;
     int rc = eg_config_load(argv[1], &cfg, err, sizeof(err));
-    if (rc != EG_OK) return eg_cli_fail(rc == EG_ENOMEM ? EG_EXIT_SOFTWARE : EG_EXIT_INPUT, "%s", err);
+    if (rc != EG_OK) return eg_cli_fail_lines(rc == EG_ENOMEM ? EG_EXIT_SOFTWARE : EG_EXIT_INPUT, err);
     printf("%s: ok: listen %s:%d, %d workers, %zu upstreams, %zu routes, dialect %s\n", argv[1],
            cfg->listen.host, cfg->listen.port, cfg->workers, cfg->nupstreams, cfg->nroutes,
            eg_dialect_name(cfg->dialect));

@@ -314,6 +314,16 @@ def test_sighup_reload_adds_a_route_and_bad_config_keeps_the_old(gateway):
     time.sleep(0.5)
     assert request(gateway.port, "GET", "/v2/new").status == 200
     assert any(l.get("event") == "reload_failed" for l in gateway.log_lines())
+    # a config with two problems: both are in the one log line
+    gateway.rewrite(cfg.replace("workers: 2", "workers: 0", 1).replace("routes:\n", "routes:\n  - { path: nope, upstream: demo }\n", 1))
+    gateway.signal(signal.SIGHUP)
+    time.sleep(0.5)
+    assert request(gateway.port, "GET", "/v2/new").status == 200
+    failed = [l for l in gateway.log_lines() if l.get("event") == "reload_failed"]
+    assert len(failed) == 2
+    problems = failed[-1]["detail"].split("\n")
+    assert len(problems) == 2, problems
+    assert "0 is out of range 1..256" in problems[0] and "a route needs path" in problems[1]
 
 
 def test_sigterm_drains_in_flight_requests(tmp_path, upstream_port):
@@ -334,14 +344,23 @@ def test_sigterm_drains_in_flight_requests(tmp_path, upstream_port):
         socket.create_connection(("127.0.0.1", port), timeout=1)
 
 
-def test_check_config_reports_position(tmp_path):
+def test_check_config_reports_every_problem_with_position(tmp_path):
     import subprocess
     from conftest import BIN
     p = tmp_path / "bad.yaml"
-    p.write_text("listen: 127.0.0.1:8080\nupstreams:\n  a: { servers: [127.0.0.1:1], timeout: 5 }\nroutes:\n  - { path: /, upstream: a }\n")
+    p.write_text("listen: 127.0.0.1:8080\nupstreams:\n  a: { servers: [127.0.0.1:1], timeout: 5 }\n"
+                 "routes:\n  - { path: /, upstream: a }\n  - { path: /b, upstream: z }\n")
     out = subprocess.run([BIN, "check-config", str(p)], capture_output=True, text=True)
     assert out.returncode == 3
-    assert f"{p}:3:41: invalid duration '5'" in out.stderr
+    assert out.stdout == ""
+    lines = out.stderr.splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0].startswith(f"errgate: {p}:3:41: invalid duration '5'")
+    assert lines[1] == f"errgate: {p}:6:27: unknown upstream 'z'"
+    # serve refuses the same file with the same report
+    out = subprocess.run([BIN, "serve", "--config", str(p)], capture_output=True, text=True, timeout=10)
+    assert out.returncode == 3
+    assert out.stderr.splitlines() == lines
 
 
 def test_client_that_stops_reading_is_cut_off(tmp_path, upstream_port):

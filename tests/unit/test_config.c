@@ -178,6 +178,80 @@ static void test_problems_are_reported_with_position(void **state)
     }
 }
 
+/* One load reports every problem, in file order, the first of each section,
+ * upstream and route; a bad route is left out of the duplicate check and a
+ * missing upstreams: is not echoed by every route. */
+static void test_every_problem_is_reported(void **state)
+{
+    (void)state;
+    static const char yaml[] = "listen: 127.0.0.1:99999\n"
+                               "workers: 0\n"
+                               "limits: { max_body_size: 1.5MiB, max_uri: lots }\n"
+                               "upstreams:\n"
+                               "  a: { servers: [127.0.0.1:1], timeout: 5 }\n"
+                               "  b: { servers: [127.0.0.1:2] }\n"
+                               "routes:\n"
+                               "  - { path: /x, upstream: a, methods: [FETCH] }\n"
+                               "  - { path: /x, upstream: a, methods: [FETCH] }\n"
+                               "  - { path: /y, upstream: b }\n"
+                               "  - { path: /y, upstream: b }\n"
+                               "  - { path: /z, upstream: c }\n"
+                               "  - { path: /w, upstream: a, match: some }\n"
+                               "  - { path: /w, upstream: a }\n";
+    static const char *const want[] = {
+        "c.yaml:1:9: invalid address '127.0.0.1:99999'",
+        "c.yaml:2:10: 0 is out of range 1..256",
+        "c.yaml:3:43: invalid size 'lots'", /* the first the section checks */
+        "c.yaml:5:41: invalid duration '5'",
+        "c.yaml:8:40: unknown method 'FETCH'",
+        "c.yaml:9:40: unknown method 'FETCH'",
+        "c.yaml:11:5: route /y duplicates the route at line 10",
+        "c.yaml:12:27: unknown upstream 'c'",
+        "c.yaml:13:37: match must be exact or prefix", /* and line 14 is not its duplicate */
+    };
+    char err[EG_CONFIG_ERRLEN] = "";
+    eg_config_t *cfg = NULL;
+    assert_int_equal(eg_config_parse(yaml, strlen(yaml), "c.yaml", &cfg, err, sizeof(err)), EG_EPARSE);
+    assert_null(cfg);
+    const char *line = err;
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        assert_non_null(line);
+        if (strncmp(line, want[i], strlen(want[i])) != 0) fail_msg("line %zu: got '%s'\n want '%s'", i, line, want[i]);
+        line = strchr(line, '\n');
+        if (line) line++;
+    }
+    assert_null(line); /* nothing more */
+
+    /* no upstreams: said once, not again by each route */
+    static const char none[] = "listen: :80\nroutes:\n  - { path: /a, upstream: x }\n  - { path: b, upstream: x }\n";
+    cfg = NULL;
+    assert_int_equal(eg_config_parse(none, strlen(none), "c.yaml", &cfg, err, sizeof(err)), EG_EPARSE);
+    assert_string_equal(err, "c.yaml:1:1: missing 'upstreams:' (a map of name: {servers: [...]})\n"
+                             "c.yaml:4:13: a route needs path: /... (starting with '/')");
+}
+
+/* At most EG_CONFIG_MAX_PROBLEMS lines, then how many more; a buffer too
+ * small for a line counts it rather than cutting it. */
+static void test_problem_report_is_bounded(void **state)
+{
+    (void)state;
+    char yaml[4096];
+    int n = snprintf(yaml, sizeof(yaml), "listen: :80\nupstreams:\n  a: { servers: [127.0.0.1:1] }\nroutes:\n");
+    for (int i = 0; i < EG_CONFIG_MAX_PROBLEMS + 5; i++)
+        n += snprintf(yaml + n, sizeof(yaml) - (size_t)n, "  - { path: /r%d, upstream: a, match: some }\n", i);
+    char err[EG_CONFIG_ERRLEN] = "";
+    eg_config_t *cfg = NULL;
+    assert_int_equal(eg_config_parse(yaml, strlen(yaml), "c.yaml", &cfg, err, sizeof(err)), EG_EPARSE);
+    int lines = 1;
+    for (const char *p = err; *p; p++) lines += *p == '\n';
+    assert_int_equal(lines, EG_CONFIG_MAX_PROBLEMS + 1);
+    assert_non_null(strstr(err, "c.yaml:24:39: match must be exact or prefix\n(5 more problems not shown)"));
+
+    char small[120] = "";
+    assert_int_equal(eg_config_parse(yaml, strlen(yaml), "c.yaml", &cfg, small, sizeof(small)), EG_EPARSE);
+    assert_string_equal(small, "c.yaml:5:38: match must be exact or prefix\n(24 more problems not shown)");
+}
+
 static void test_auth_settings(void **state)
 {
     (void)state;
@@ -295,6 +369,8 @@ int main(void)
         cmocka_unit_test(test_demo_config_loads),
         cmocka_unit_test(test_values_are_read),
         cmocka_unit_test(test_problems_are_reported_with_position),
+        cmocka_unit_test(test_every_problem_is_reported),
+        cmocka_unit_test(test_problem_report_is_bounded),
         cmocka_unit_test(test_relative_catalog_path_and_its_errors),
         cmocka_unit_test(test_auth_settings),
         cmocka_unit_test(test_redis_settings),
