@@ -18,8 +18,8 @@ static void usage(FILE *f)
             "Dialects: problem, jsonapi, envelope, typed, flat-camel, flat-snake, and any\n"
             "declared with --dialect-file. --from auto (the default) detects the dialect;\n"
             "a body that is not JSON (an HTML page, text) becomes the catalog's error for\n"
-            "--status (default 500) with an excerpt of the body as its message, unless\n"
-            "--strict is given.\n\n"
+            "--status (default 502, bad_gateway: an upstream error the gateway cannot read)\n"
+            "with an excerpt of the body as its message, unless --strict is given.\n\n"
             "Exit codes: 0 written, 2 bad arguments, 3 input unreadable, not JSON with\n"
             "--strict, or not in the --from dialect, 70 internal failure.\n");
 }

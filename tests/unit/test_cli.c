@@ -102,6 +102,15 @@ static void test_translate_html_with_status(void **state)
     assert_string_equal(json_string_value(json_object_get(err, "message")), "Service Unavailable");
     json_decref(j);
     run_free(&r);
+    /* without --status, what the help says: 502, the gateway's code for an
+     * upstream error it cannot read */
+    r = run("translate --to problem", "<html><body>oops</body></html>");
+    assert_int_equal(r.status, 0);
+    j = json_loads(r.out, 0, NULL);
+    assert_int_equal(json_integer_value(json_object_get(j, "status")), 502);
+    assert_string_equal(json_string_value(json_object_get(j, "code")), "bad_gateway");
+    json_decref(j);
+    run_free(&r);
     r = run("translate --to typed --strict", "<html>");
     assert_int_equal(r.status, 3);
     assert_non_null(strstr(r.err, "not JSON"));
