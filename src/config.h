@@ -4,9 +4,10 @@
  * reference, and reports every problem it finds in err, one a line, as
  * "file:line:col: what is wrong" (the first of each top-level section,
  * upstream and route; at most EG_CONFIG_MAX_PROBLEMS lines, then how many
- * more; EG_CONFIG_ERRLEN is a buffer that holds them). It also builds what the configuration names: the catalog (with
- * the catalog file and docs_url applied) and the dialect set (built-ins plus
- * declared dialect files), so a loaded config is ready to serve.
+ * more; EG_CONFIG_ERRLEN is a buffer that holds them). It also builds what
+ * the configuration names: the catalog (with the catalog file and docs_url
+ * applied) and the dialect set (built-ins plus declared dialect files), so a
+ * loaded config is ready to serve.
  * See docs/configuration.md for every key and default.
  */
 #ifndef EG_CONFIG_H
