@@ -2215,7 +2215,9 @@ static int frame_body(up_t *u, const char *data, size_t n, char *out, size_t *ou
 }
 
 /* Sends what frame_body() put after `at` bytes already in wr, then finishes
- * the response or applies backpressure. */
+ * the response or applies backpressure. A body that breaks its framing in
+ * the read that brought the head (at > 0) has sent the client nothing yet:
+ * it becomes a 502; later, all that can be done is to cut the response. */
 static void send_framed(up_t *u, wreq_t *wr, size_t at, const char *data, size_t n)
 {
     conn_t *c = u->c;
@@ -2223,7 +2225,12 @@ static void send_framed(up_t *u, wreq_t *wr, size_t at, const char *data, size_t
     int done = 0;
     if (frame_body(u, data, n, wr->data + at, &o, &done) != 0) {
         wreq_free(wr);
-        conn_close(c); /* the response has started: all we can do is cut it */
+        if (at) {
+            c->response_started = 0;
+            up_failed(u, FAIL_INVALID);
+        } else {
+            conn_close(c);
+        }
         return;
     }
     c->bytes_out += at + o;

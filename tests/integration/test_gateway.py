@@ -743,3 +743,75 @@ def test_demo_upstream_early_hints_reach_the_client_on_a_kept_connection(gateway
         s.sendall(b"GET /v1/hello HTTP/1.1\r\nHost: a\r\n\r\n")
         again, _ = read_response(s)
         assert again.status == 200
+
+
+INVALID_UPSTREAM_ANSWERS = {
+    "garbage": b"HTTP/1.1 OK\r\n\r\n",
+    "cl-and-te": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+    "two-cl": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok",
+    "cl-abc": b"HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\nok",
+    "obs-fold": b"HTTP/1.1 200 OK\r\nX-A: 1\r\n folded\r\nContent-Length: 2\r\n\r\nok",
+    "nul": b"HTTP/1.1 200 OK\r\nX-A: a\x00b\r\nContent-Length: 2\r\n\r\nok",
+    "status-2000": b"HTTP/1.1 2000 OK\r\nContent-Length: 2\r\n\r\nok",
+    "http2": b"HTTP/2.0 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    "huge-head": b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 70000 + b"\r\nContent-Length: 2\r\n\r\nok",
+    "space-name": b"HTTP/1.1 200 OK\r\nX A: 1\r\nContent-Length: 2\r\n\r\nok",
+}
+
+
+def raw_upstream_gateway(tmp_path, raw_answer):
+    """A gateway in front of a python upstream whose GET handler raw_answer(h)
+    writes bytes by hand; max_fails is high so the server is never marked down."""
+
+    def answer_and_close(h):
+        raw_answer(h)
+        h.wfile.flush()
+        h.close_connection = True
+
+    up = python_upstream(answer_and_close)
+    port, admin = free_port(), free_port()
+    cfg = base_config(port, admin, up.port).replace(
+        f'demo: {{ servers: ["127.0.0.1:{up.port}"], timeout: 5s }}',
+        f'demo: {{ servers: ["127.0.0.1:{up.port}"], timeout: 5s, max_fails: 1000 }}')
+    return Gateway(str(tmp_path), cfg, port, admin), up, port
+
+
+def test_invalid_upstream_responses_are_502_in_the_dialect(tmp_path):
+    answers = dict(INVALID_UPSTREAM_ANSWERS, ok=b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    gw, up, port = raw_upstream_gateway(tmp_path, lambda h: h.wfile.write(answers[h.path.rsplit("/", 1)[1]]))
+    try:
+        for name in INVALID_UPSTREAM_ANSWERS:
+            r = request(port, "GET", "/v1/" + name)
+            body = assert_gateway_error(r, 502, "bad_gateway")
+            assert body["upstream_service"] == "demo", name
+            assert body["detail"] == "The upstream service sent an invalid response.", (name, body)
+        r = request(port, "GET", "/v1/ok")  # the gateway is unharmed
+        assert r.status == 200 and r.body == b"ok"
+    finally:
+        assert gw.stop() == 0
+        up.close()
+
+
+def test_a_bad_chunk_is_502_before_the_head_went_out_and_cuts_the_response_after(tmp_path):
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n"
+    bad = b"zz\r\nxx\r\n0\r\n\r\n"
+
+    def raw_answer(h):
+        h.wfile.write(head if h.path == "/v1/late" else head + bad)
+        if h.path == "/v1/late":  # the head and first chunk reach the client first
+            h.wfile.flush()
+            time.sleep(0.3)
+            h.wfile.write(bad)
+
+    gw, up, port = raw_upstream_gateway(tmp_path, raw_answer)
+    try:
+        r = request(port, "GET", "/v1/early")
+        body = assert_gateway_error(r, 502, "bad_gateway")
+        assert body["detail"] == "The upstream service sent an invalid response."
+        data = read_all(port, b"GET /v1/late HTTP/1.1\r\nHost: x\r\n\r\n")
+        got_head, got_body = data.split(b"\r\n\r\n", 1)
+        assert got_head.startswith(b"HTTP/1.1 200")
+        assert got_body == b"2\r\nok\r\n", "cut after the last good chunk, no last chunk"
+    finally:
+        assert gw.stop() == 0
+        up.close()
