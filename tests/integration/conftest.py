@@ -182,7 +182,8 @@ def upstream_port():
     assert proc.returncode == 0, "demo upstream did not exit cleanly"
 
 
-def base_config(port, admin_port, upstream_port, extra_routes="", dialect="problem", limits=""):
+def base_config(port, admin_port, upstream_port, extra_routes="", dialect="problem", limits="", demo_options=""):
+    """demo_options: more keys for the demo upstream (", host: rewrite")."""
     dead = free_port()
     return f"""
 listen: 127.0.0.1:{port}
@@ -198,7 +199,7 @@ limits:
 {limits}
 log: {{ access: stderr, redact_query: [api_key] }}
 upstreams:
-  demo: {{ servers: ["127.0.0.1:{upstream_port}"], timeout: 5s }}
+  demo: {{ servers: ["127.0.0.1:{upstream_port}"], timeout: 5s{demo_options} }}
   slow: {{ servers: ["127.0.0.1:{upstream_port}"], timeout: 1s }}
   dead: {{ servers: ["127.0.0.1:{dead}"], connect_timeout: 1s }}
   pair: {{ servers: ["127.0.0.1:{dead}", "127.0.0.1:{upstream_port}"], retries: 1 }}

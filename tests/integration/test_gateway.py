@@ -467,10 +467,7 @@ def test_http10_client_keeps_content_length_and_keep_alive(gateway):
 
 def test_host_rewrite_sends_the_server_address(tmp_path, upstream_port):
     port, admin = free_port(), free_port()
-    cfg = base_config(port, admin, upstream_port).replace(
-        f'demo: {{ servers: ["127.0.0.1:{upstream_port}"], timeout: 5s }}',
-        f'demo: {{ servers: ["127.0.0.1:{upstream_port}"], timeout: 5s, host: rewrite }}')
-    gw = Gateway(str(tmp_path), cfg, port, admin)
+    gw = Gateway(str(tmp_path), base_config(port, admin, upstream_port, demo_options=", host: rewrite"), port, admin)
     try:
         r = request(port, "GET", "/v1/hello")
         assert r.json()["headers"]["host"] == f"127.0.0.1:{upstream_port}"
@@ -770,9 +767,7 @@ def raw_upstream_gateway(tmp_path, raw_answer):
 
     up = python_upstream(answer_and_close)
     port, admin = free_port(), free_port()
-    cfg = base_config(port, admin, up.port).replace(
-        f'demo: {{ servers: ["127.0.0.1:{up.port}"], timeout: 5s }}',
-        f'demo: {{ servers: ["127.0.0.1:{up.port}"], timeout: 5s, max_fails: 1000 }}')
+    cfg = base_config(port, admin, up.port, demo_options=", max_fails: 1000")
     return Gateway(str(tmp_path), cfg, port, admin), up, port
 
 
