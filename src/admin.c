@@ -37,7 +37,8 @@ static void error_reply(reply_t *r, const char *code, const char *message, const
     if ((r->out = malloc(cap))) {
         char date[EG_HTTP1_DATE_LEN + 1];
         eg_http1_date((int64_t)time(NULL), date);
-        r->outlen = eg_respond_error(e, r->dialect, r->cfg->catalog, date, extra, 0, 0, r->out, cap);
+        r->outlen =
+            eg_respond_error(e, r->dialect, r->cfg->catalog, date, extra, 0, 0, r->out, cap);
         if (!r->outlen) {
             free(r->out);
             r->out = NULL;
@@ -57,7 +58,8 @@ static void json_reply(reply_t *r, int status, json_t *doc)
         char date[EG_HTTP1_DATE_LEN + 1];
         eg_http1_date((int64_t)time(NULL), date);
         int n = snprintf(r->out, 512,
-                         "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+                         "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: "
+                         "application/json\r\nContent-Length: %zu\r\n"
                          "X-Request-ID: %s\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
                          status, eg_reason_phrase(status), date, blen + 1, r->reqid);
         memcpy(r->out + n, body, blen);
@@ -70,30 +72,39 @@ static void json_reply(reply_t *r, int status, json_t *doc)
 /* Maps a keys.c failure to the error the API answers. */
 static void keys_failure(reply_t *r, int rc, const char *err)
 {
-    if (rc == EG_EINVAL) error_reply(r, "validation_error", err, NULL);
-    else if (rc == EG_ENOENT) error_reply(r, "not_found", err, NULL);
-    else if (rc == EG_EIO) error_reply(r, "service_unavailable", "The key store is unavailable.", NULL);
-    else error_reply(r, "internal_error", NULL, NULL);
+    if (rc == EG_EINVAL)
+        error_reply(r, "validation_error", err, NULL);
+    else if (rc == EG_ENOENT)
+        error_reply(r, "not_found", err, NULL);
+    else if (rc == EG_EIO)
+        error_reply(r, "service_unavailable", "The key store is unavailable.", NULL);
+    else
+        error_reply(r, "internal_error", NULL, NULL);
 }
 
 static int authorized(reply_t *r, const eg_http1_msg_t *req)
 {
     char extra[200];
-    snprintf(extra, sizeof(extra), "WWW-Authenticate: Bearer realm=\"%s-admin\"\r\n", r->cfg->realm);
+    snprintf(extra, sizeof(extra), "WWW-Authenticate: Bearer realm=\"%s-admin\"\r\n",
+             r->cfg->realm);
     if (!r->cfg->has_admin_token) {
-        error_reply(r, "forbidden",
-                    "The admin API is disabled: configure auth.admin_token_file or auth.admin_token_env.", NULL);
+        error_reply(
+            r, "forbidden",
+            "The admin API is disabled: configure auth.admin_token_file or auth.admin_token_env.",
+            NULL);
         return 0;
     }
     const eg_http_header_t *h = eg_http1_header(req, "authorization");
     if (!h || h->value_len <= 7 || strncasecmp(h->value, "Bearer ", 7) != 0) {
-        error_reply(r, "unauthorized", "The admin API needs Authorization: Bearer <admin token>.", extra);
+        error_reply(r, "unauthorized", "The admin API needs Authorization: Bearer <admin token>.",
+                    extra);
         return 0;
     }
     unsigned char digest[32];
     if (eg_apikey_hash(NULL, 0, h->value + 7, h->value_len - 7, digest) != EG_OK ||
         CRYPTO_memcmp(digest, r->cfg->admin_token_hash, 32) != 0) {
-        snprintf(extra, sizeof(extra), "WWW-Authenticate: Bearer realm=\"%s-admin\", error=\"invalid_token\"\r\n",
+        snprintf(extra, sizeof(extra),
+                 "WWW-Authenticate: Bearer realm=\"%s-admin\", error=\"invalid_token\"\r\n",
                  r->cfg->realm);
         error_reply(r, "unauthorized", "The admin token is not valid.", extra);
         return 0;
@@ -102,8 +113,8 @@ static int authorized(reply_t *r, const eg_http1_msg_t *req)
 }
 
 /* A string member, or a list of strings joined with sep; NULL when absent. */
-static int member_text(json_t *o, const char *name, char sep, char *buf, size_t cap, const char **out,
-                       char *err, size_t errlen)
+static int member_text(json_t *o, const char *name, char sep, char *buf, size_t cap,
+                       const char **out, char *err, size_t errlen)
 {
     json_t *v = json_object_get(o, name);
     *out = NULL;
@@ -114,12 +125,14 @@ static int member_text(json_t *o, const char *name, char sep, char *buf, size_t 
         size_t at = 0, i;
         json_t *x;
         buf[0] = '\0';
-        json_array_foreach(v, i, x) {
+        json_array_foreach(v, i, x)
+        {
             if (!json_is_string(x)) {
                 snprintf(err, errlen, "%s must be a list of strings", name);
                 return -1;
             }
-            int n = snprintf(buf + at, cap - at, "%s%s", at ? (char[]){sep, 0} : "", json_string_value(x));
+            int n = snprintf(buf + at, cap - at, "%s%s", at ? (char[]){sep, 0} : "",
+                             json_string_value(x));
             if (n < 0 || (size_t)n >= cap - at) {
                 snprintf(err, errlen, "%s is too long", name);
                 return -1;
@@ -165,8 +178,10 @@ static void create(reply_t *r, eg_keyring_t *kr, json_t *in)
         return;
     }
     if ((v = json_object_get(in, "expires")) && !json_is_null(v)) {
-        if (!json_is_string(v) || eg_keys_parse_date(json_string_value(v), &spec.expires) != EG_OK) {
-            error_reply(r, "validation_error", "expires must be a date like 2027-01-31 or 2027-01-31T12:00:00Z", NULL);
+        if (!json_is_string(v) ||
+            eg_keys_parse_date(json_string_value(v), &spec.expires) != EG_OK) {
+            error_reply(r, "validation_error",
+                        "expires must be a date like 2027-01-31 or 2027-01-31T12:00:00Z", NULL);
             return;
         }
     }
@@ -212,11 +227,14 @@ static void one(reply_t *r, eg_keyring_t *kr, const char *id, const char *action
     if (!action) {
         rc = eg_keys_get(eg_keyring_store(kr), id, &k, err, sizeof(err));
     } else if (strcmp(action, "suspend") == 0) {
-        rc = eg_keys_set_status(eg_keyring_store(kr), id, EG_KEY_SUSPENDED, reason, &k, err, sizeof(err));
+        rc = eg_keys_set_status(eg_keyring_store(kr), id, EG_KEY_SUSPENDED, reason, &k, err,
+                                sizeof(err));
     } else if (strcmp(action, "resume") == 0) {
-        rc = eg_keys_set_status(eg_keyring_store(kr), id, EG_KEY_ACTIVE, NULL, &k, err, sizeof(err));
+        rc =
+            eg_keys_set_status(eg_keyring_store(kr), id, EG_KEY_ACTIVE, NULL, &k, err, sizeof(err));
     } else if (strcmp(action, "revoke") == 0) {
-        rc = eg_keys_set_status(eg_keyring_store(kr), id, EG_KEY_REVOKED, reason, &k, err, sizeof(err));
+        rc = eg_keys_set_status(eg_keyring_store(kr), id, EG_KEY_REVOKED, reason, &k, err,
+                                sizeof(err));
     } else if (strcmp(action, "credits") == 0) {
         long long add = 0, balance = 0;
         json_t *a = json_object_get(in, "add");
@@ -226,8 +244,8 @@ static void one(reply_t *r, eg_keyring_t *kr, const char *id, const char *action
         }
         if (a) add = (long long)json_integer_value(a);
         eg_redis_target_t rt;
-        rc = eg_keys_credits(eg_keyring_store(kr), eg_keys_credit_redis(r->cfg, &rt), id, add, &balance, err,
-                             sizeof(err));
+        rc = eg_keys_credits(eg_keyring_store(kr), eg_keys_credit_redis(r->cfg, &rt), id, add,
+                             &balance, err, sizeof(err));
         if (rc != EG_OK) {
             keys_failure(r, rc, err);
             return;
@@ -237,7 +255,8 @@ static void one(reply_t *r, eg_keyring_t *kr, const char *id, const char *action
     } else if (strcmp(action, "plan") == 0) {
         json_t *p = json_object_get(in, "plan");
         if (!p || !(json_is_string(p) || json_is_null(p))) {
-            error_reply(r, "validation_error", "plan must be the name of a plan, or null for none", NULL);
+            error_reply(r, "validation_error", "plan must be the name of a plan, or null for none",
+                        NULL);
             return;
         }
         const char *plan = json_string_value(p);
@@ -249,14 +268,17 @@ static void one(reply_t *r, eg_keyring_t *kr, const char *id, const char *action
     } else if (strcmp(action, "rotate") == 0) {
         uint64_t grace = r->cfg->rotation_grace_ms;
         json_t *g = json_object_get(in, "grace");
-        if (g && (!json_is_string(g) || eg_parse_duration_ms(json_string_value(g), &grace) != EG_OK)) {
+        if (g &&
+            (!json_is_string(g) || eg_parse_duration_ms(json_string_value(g), &grace) != EG_OK)) {
             error_reply(r, "validation_error", "grace must be a duration like 1h or 0s", NULL);
             return;
         }
         rc = eg_keys_rotate(eg_keyring_store(kr), r->cfg->pepper, r->cfg->pepper_len, id,
-                            (long long)(grace / 1000), (long long)time(NULL), secret, &k, err, sizeof(err));
+                            (long long)(grace / 1000), (long long)time(NULL), secret, &k, err,
+                            sizeof(err));
     } else {
-        error_reply(r, "not_found", "Unknown key action (suspend, resume, revoke, rotate, plan, credits).", NULL);
+        error_reply(r, "not_found",
+                    "Unknown key action (suspend, resume, revoke, rotate, plan, credits).", NULL);
         return;
     }
     if (rc != EG_OK) {
@@ -276,7 +298,8 @@ char *eg_admin_keys(const eg_config_t *cfg, eg_keyring_t *kr, const eg_http1_msg
 {
     reply_t r = {cfg, cfg->dialect, reqid, NULL, 0};
     const eg_http_header_t *acc = eg_http1_header(req, "accept");
-    if (cfg->negotiate && acc) r.dialect = eg_dialects_negotiate(cfg->dialects, cfg->dialect, acc->value, acc->value_len);
+    if (cfg->negotiate && acc)
+        r.dialect = eg_dialects_negotiate(cfg->dialects, cfg->dialect, acc->value, acc->value_len);
     unsigned m = eg_method_bit(req->method, req->method_len);
     /* /keys, /keys/ID, /keys/ID/ACTION */
     char id[16] = "", action[16] = "";
@@ -287,7 +310,8 @@ char *eg_admin_keys(const eg_config_t *cfg, eg_keyring_t *kr, const eg_http1_msg
         const char *slash = memchr(t + 1, '/', tl - 1);
         size_t idl = slash ? (size_t)(slash - t - 1) : tl - 1;
         size_t al = slash ? tl - (size_t)(slash - t) - 1 : 0;
-        if (idl == 0 || idl >= sizeof(id) || al >= sizeof(action) || (slash && al == 0)) shape_ok = 0;
+        if (idl == 0 || idl >= sizeof(id) || al >= sizeof(action) || (slash && al == 0))
+            shape_ok = 0;
         else {
             memcpy(id, t + 1, idl);
             if (slash) memcpy(action, slash + 1, al);
@@ -317,7 +341,9 @@ char *eg_admin_keys(const eg_config_t *cfg, eg_keyring_t *kr, const eg_http1_msg
         json_decref(in);
     } else {
         error_reply(&r, "method_not_allowed", id[0] && action[0] ? "Use POST." : "Use GET or POST.",
-                    id[0] && action[0] ? "Allow: POST\r\n" : !id[0] ? "Allow: GET, POST\r\n" : "Allow: GET\r\n");
+                    id[0] && action[0] ? "Allow: POST\r\n"
+                    : !id[0]           ? "Allow: GET, POST\r\n"
+                                       : "Allow: GET\r\n");
     }
     *outlen = r.outlen;
     return r.out;

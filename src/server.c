@@ -47,9 +47,9 @@ struct eg_server_s {
     uv_timer_t drain_timer;
     char *config_path;
     uint64_t generation;
-    eg_store_t *store;     /* opened at start when keys or the admin API need it */
-    eg_keyring_t *keyring; /* API keys for the workers, from the store */
-    eg_limiter_t *limiter; /* rate limits and concurrency slots */
+    eg_store_t *store;      /* opened at start when keys or the admin API need it */
+    eg_keyring_t *keyring;  /* API keys for the workers, from the store */
+    eg_limiter_t *limiter;  /* rate limits and concurrency slots */
     long long clock_offset; /* ERRGATE_CLOCK_OFFSET */
     uv_timer_t sweep_timer;
 };
@@ -94,7 +94,8 @@ eg_gw_t *eg_gw_ref(eg_gw_t *gw)
 
 static void notfound_free(eg_gw_t *gw)
 {
-    for (size_t i = 0; i < gw->nnotfound; i++) eg_notfound_free(gw->notfound[i]);
+    for (size_t i = 0; i < gw->nnotfound; i++)
+        eg_notfound_free(gw->notfound[i]);
     free(gw->notfound);
     free(gw->notfound_dialect);
 }
@@ -118,7 +119,8 @@ static int notfound_build(eg_gw_t *gw)
 void eg_gw_unref(eg_gw_t *gw)
 {
     if (!gw || atomic_fetch_sub(&gw->refs, 1) != 1) return;
-    for (size_t i = 0; i < gw->cfg->nupstreams; i++) free(gw->health[i]);
+    for (size_t i = 0; i < gw->cfg->nupstreams; i++)
+        free(gw->health[i]);
     free(gw->health);
     free(gw->rr);
     eg_router_free(gw->router);
@@ -138,7 +140,8 @@ static int gw_build(eg_config_t *cfg, eg_gw_t **out)
     gw->rr = calloc(cfg->nupstreams, sizeof(*gw->rr));
     int rc = specs && gw->health && gw->rr ? EG_OK : EG_ENOMEM;
     for (size_t i = 0; !rc && i < cfg->nroutes; i++)
-        specs[i] = (eg_route_spec_t){cfg->routes[i].path, cfg->routes[i].prefix, cfg->routes[i].methods};
+        specs[i] =
+            (eg_route_spec_t){cfg->routes[i].path, cfg->routes[i].prefix, cfg->routes[i].methods};
     if (!rc) rc = eg_router_new(specs, cfg->nroutes, &gw->router);
     for (size_t i = 0; !rc && i < cfg->nupstreams; i++) {
         gw->health[i] = calloc(cfg->upstreams[i].nservers, sizeof(eg_server_health_t));
@@ -148,7 +151,8 @@ static int gw_build(eg_config_t *cfg, eg_gw_t **out)
     if (!rc) rc = notfound_build(gw);
     if (rc) {
         gw->cfg = NULL;
-        for (size_t i = 0; gw->health && i < cfg->nupstreams; i++) free(gw->health[i]);
+        for (size_t i = 0; gw->health && i < cfg->nupstreams; i++)
+            free(gw->health[i]);
         free(gw->health);
         free(gw->rr);
         eg_router_free(gw->router);
@@ -223,7 +227,8 @@ void eg_worker_random(eg_worker_t *w, unsigned char *out, size_t n)
 
 /* A listening socket of our own with SO_REUSEPORT, so every worker accepts
  * on the same port and the kernel spreads connections over them. */
-static int listen_socket(const eg_hostport_t *hp, int reuseport, int *out_fd, char *err, size_t errlen)
+static int listen_socket(const eg_hostport_t *hp, int reuseport, int *out_fd, char *err,
+                         size_t errlen)
 {
     struct sockaddr_storage ss;
     const char *host = strcmp(hp->host, "localhost") == 0 ? "127.0.0.1" : hp->host;
@@ -238,7 +243,8 @@ static int listen_socket(const eg_hostport_t *hp, int reuseport, int *out_fd, ch
     int one = 1;
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
         (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) ||
-        bind(fd, (struct sockaddr *)&ss, v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in)) != 0 ||
+        bind(fd, (struct sockaddr *)&ss,
+             v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in)) != 0 ||
         listen(fd, 1024) != 0) {
         snprintf(err, errlen, "cannot listen on %s:%d: %s", hp->host, hp->port, strerror(errno));
         if (fd >= 0) close(fd);
@@ -266,7 +272,8 @@ static void worker_wake(uv_async_t *a)
 {
     eg_worker_t *w = a->data;
     if (w->srv->stopping && !w->draining) {
-        if (!uv_is_closing((uv_handle_t *)&w->listener)) uv_close((uv_handle_t *)&w->listener, NULL);
+        if (!uv_is_closing((uv_handle_t *)&w->listener))
+            uv_close((uv_handle_t *)&w->listener, NULL);
         eg_proxy_drain(w);
     }
     if (w->srv->stopping > 1) { /* drain timeout: stop now */
@@ -361,10 +368,11 @@ static void admin_reply(admin_conn_t *a, int status, const char *body)
     char *out = (char *)(req + 1);
     char date[EG_HTTP1_DATE_LEN + 1];
     eg_http1_date((int64_t)time(NULL), date);
-    int n = snprintf(out, 512,
-                     "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
-                     "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
-                     status, eg_reason_phrase(status), date, blen);
+    int n = snprintf(
+        out, 512,
+        "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+        "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
+        status, eg_reason_phrase(status), date, blen);
     memcpy(out + n, body, blen);
     req->data = a;
     uv_buf_t b = uv_buf_init(out, (unsigned)(n + (int)blen));
@@ -396,7 +404,8 @@ static char *ready_body(eg_server_t *srv, int *ready)
                                                      atomic_load(&gw->health[i][k].fails)));
         }
         if (!up) *ready = 0;
-        json_object_set_new(ups, u->name, json_pack("{s:s, s:o}", "state", up ? "up" : "down", "servers", servers));
+        json_object_set_new(
+            ups, u->name, json_pack("{s:s, s:o}", "state", up ? "up" : "down", "servers", servers));
     }
     json_t *store = NULL;
     if (srv->keyring) {
@@ -405,10 +414,12 @@ static char *ready_body(eg_server_t *srv, int *ready)
         store = json_pack("{s:s, s:s, s:I}", "backend", eg_store_backend_name(srv->store), "state",
                           ok ? "up" : "down", "keys", (json_int_t)eg_keyring_count(srv->keyring));
     }
-    json_t *doc = json_pack("{s:s, s:o}", "status", *ready ? "ready" : "not_ready", "upstreams", ups);
+    json_t *doc =
+        json_pack("{s:s, s:o}", "status", *ready ? "ready" : "not_ready", "upstreams", ups);
     if (store) json_object_set_new(doc, "store", store);
     if (srv->limiter) {
-        json_t *tr = json_pack("{s:I}", "active_slots", (json_int_t)eg_limiter_active_total(srv->limiter));
+        json_t *tr =
+            json_pack("{s:I}", "active_slots", (json_int_t)eg_limiter_active_total(srv->limiter));
         if (gw->cfg->has_redis) {
             uint64_t failures = 0;
             int up = 0, down = 0;
@@ -420,8 +431,9 @@ static char *ready_body(eg_server_t *srv, int *ready)
             }
             /* connections are made on first use: "idle" until a request needed one */
             const char *state = down ? "down" : up ? "up" : "idle";
-            json_object_set_new(tr, "redis", json_pack("{s:s, s:s, s:I}", "address", gw->cfg->redis.addr, "state",
-                                                       state, "failures", (json_int_t)failures));
+            json_object_set_new(tr, "redis",
+                                json_pack("{s:s, s:s, s:I}", "address", gw->cfg->redis.addr,
+                                          "state", state, "failures", (json_int_t)failures));
         }
         json_object_set_new(doc, "traffic", tr);
     }
@@ -461,7 +473,8 @@ static void admin_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         return;
     }
     if (eg_admin_is_keys_path(m.target, m.target_len)) {
-        size_t head = (size_t)rc, blen = m.framing == EG_FRAMING_LENGTH ? (size_t)m.content_length : 0;
+        size_t head = (size_t)rc,
+               blen = m.framing == EG_FRAMING_LENGTH ? (size_t)m.content_length : 0;
         if (m.framing == EG_FRAMING_CHUNKED || blen > sizeof(a->buf) - head) {
             admin_reply(a, 413, "{\"error\":\"payload_too_large\"}");
             return;
@@ -526,7 +539,8 @@ static void server_log(eg_server_t *srv, const char *event, const char *detail)
 
 static void wake_workers(eg_server_t *srv)
 {
-    for (int i = 0; i < srv->nworkers; i++) uv_async_send(&srv->workers[i].wake);
+    for (int i = 0; i < srv->nworkers; i++)
+        uv_async_send(&srv->workers[i].wake);
 }
 
 static void drain_timeout(uv_timer_t *t)
@@ -574,8 +588,10 @@ static void on_signal(uv_signal_t *s, int signum)
         pthread_mutex_unlock(&srv->lock);
         eg_gw_unref(old);
         server_log(srv, "reloaded", srv->config_path);
-        if ((gw->cfg->uses_keys || gw->cfg->has_admin_token || gw->cfg->uses_counters) && !srv->keyring)
-            server_log(srv, "reload_warning", "a key store is needed now: store settings take effect on restart");
+        if ((gw->cfg->uses_keys || gw->cfg->has_admin_token || gw->cfg->uses_counters) &&
+            !srv->keyring)
+            server_log(srv, "reload_warning",
+                       "a key store is needed now: store settings take effect on restart");
     } else if (signum == SIGUSR1) {
         eg_log_reopen(srv->access);
         if (srv->errors != srv->access) eg_log_reopen(srv->errors);
@@ -605,20 +621,24 @@ int eg_cmd_serve(int argc, char **argv)
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "+c:h", opts, NULL)) != -1) {
-        if (c == 'c') path = optarg;
+        if (c == 'c')
+            path = optarg;
         else if (c == 'h') {
             usage(stdout);
             return EG_EXIT_OK;
         } else {
-            return eg_cli_fail(EG_EXIT_USAGE, "serve: bad option '%s' (see --help)", argv[optind - 1]);
+            return eg_cli_fail(EG_EXIT_USAGE, "serve: bad option '%s' (see --help)",
+                               argv[optind - 1]);
         }
     }
-    if (optind < argc) return eg_cli_fail(EG_EXIT_USAGE, "serve: unexpected argument '%s'", argv[optind]);
+    if (optind < argc)
+        return eg_cli_fail(EG_EXIT_USAGE, "serve: unexpected argument '%s'", argv[optind]);
     if (!path) return eg_cli_fail(EG_EXIT_USAGE, "serve: --config FILE is required");
     char err[EG_CONFIG_ERRLEN];
     eg_config_t *cfg = NULL;
     int rc = eg_config_load(path, &cfg, err, sizeof(err));
-    if (rc != EG_OK) return eg_cli_fail_lines(rc == EG_ENOMEM ? EG_EXIT_SOFTWARE : EG_EXIT_INPUT, err);
+    if (rc != EG_OK)
+        return eg_cli_fail_lines(rc == EG_ENOMEM ? EG_EXIT_SOFTWARE : EG_EXIT_INPUT, err);
     signal(SIGPIPE, SIG_IGN);
     eg_server_t *srv = calloc(1, sizeof(*srv));
     int exit_code = EG_EXIT_OK;
@@ -631,7 +651,8 @@ int eg_cmd_serve(int argc, char **argv)
         free(srv);
         return eg_cli_fail(EG_EXIT_INPUT, "cannot open access log '%s'", cfg->access_log);
     }
-    if (strcmp(cfg->error_log, cfg->access_log) == 0) srv->errors = srv->access;
+    if (strcmp(cfg->error_log, cfg->access_log) == 0)
+        srv->errors = srv->access;
     else if (eg_log_open(cfg->error_log, &srv->errors) != EG_OK) {
         fprintf(stderr, "errgate: cannot open error log '%s'\n", cfg->error_log);
         eg_log_close(srv->access);
@@ -647,8 +668,8 @@ int eg_cmd_serve(int argc, char **argv)
     }
     cfg = srv->gw->cfg;
     if (cfg->uses_keys || cfg->has_admin_token || cfg->uses_counters) {
-        rc = eg_store_open(cfg->store_backend, cfg->store_path, cfg->store_busy_timeout_ms, &srv->store,
-                           err, sizeof(err));
+        rc = eg_store_open(cfg->store_backend, cfg->store_path, cfg->store_busy_timeout_ms,
+                           &srv->store, err, sizeof(err));
         if (rc == EG_OK)
             rc = eg_keyring_new(srv->store, cfg->pepper, cfg->pepper_len, cfg->store_refresh_ms,
                                 &srv->keyring, err, sizeof(err));
@@ -662,8 +683,10 @@ int eg_cmd_serve(int argc, char **argv)
     if (off) {
         char *end = NULL;
         srv->clock_offset = strtoll(off, &end, 10);
-        if (!*off || *end || srv->clock_offset < -3153600000LL || srv->clock_offset > 3153600000LL) {
-            exit_code = eg_cli_fail(EG_EXIT_USAGE, "ERRGATE_CLOCK_OFFSET must be a number of seconds");
+        if (!*off || *end || srv->clock_offset < -3153600000LL ||
+            srv->clock_offset > 3153600000LL) {
+            exit_code =
+                eg_cli_fail(EG_EXIT_USAGE, "ERRGATE_CLOCK_OFFSET must be a number of seconds");
             goto out_gw;
         }
     }
@@ -734,13 +757,15 @@ int eg_cmd_serve(int argc, char **argv)
     uv_signal_start(&srv->sig_usr1, on_signal, SIGUSR1);
     uv_timer_init(&srv->loop, &srv->drain_timer);
     srv->drain_timer.data = srv;
-    for (int i = 0; i < srv->nworkers; i++) uv_thread_create(&srv->workers[i].thread, worker_main, &srv->workers[i]);
+    for (int i = 0; i < srv->nworkers; i++)
+        uv_thread_create(&srv->workers[i].thread, worker_main, &srv->workers[i]);
     char detail[600];
     snprintf(detail, sizeof(detail), "listening on %s:%d with %d workers%s", cfg->listen.host,
              cfg->listen.port, srv->nworkers, cfg->has_admin ? ", admin listener up" : "");
     server_log(srv, "started", detail);
     uv_run(&srv->loop, UV_RUN_DEFAULT);
-    for (int i = 0; i < srv->nworkers; i++) uv_thread_join(&srv->workers[i].thread);
+    for (int i = 0; i < srv->nworkers; i++)
+        uv_thread_join(&srv->workers[i].thread);
     for (int i = 0; i < srv->nworkers; i++) {
         eg_worker_t *w = &srv->workers[i];
         uv_walk(&w->loop, walk_close, NULL);
@@ -769,16 +794,19 @@ out_logs:
 int eg_cmd_check_config(int argc, char **argv)
 {
     if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-        printf("usage: errgate check-config FILE\n\nValidates a gateway configuration: prints a summary and exits 0,\n"
+        printf("usage: errgate check-config FILE\n\nValidates a gateway configuration: prints a "
+               "summary and exits 0,\n"
                "or prints file:line:col: what is wrong, a line for each problem, and exits 3\n"
                "(2 for bad arguments).\n");
         return EG_EXIT_OK;
     }
-    if (argc != 2) return eg_cli_fail(EG_EXIT_USAGE, "check-config: expected one FILE (see --help)");
+    if (argc != 2)
+        return eg_cli_fail(EG_EXIT_USAGE, "check-config: expected one FILE (see --help)");
     char err[EG_CONFIG_ERRLEN];
     eg_config_t *cfg = NULL;
     int rc = eg_config_load(argv[1], &cfg, err, sizeof(err));
-    if (rc != EG_OK) return eg_cli_fail_lines(rc == EG_ENOMEM ? EG_EXIT_SOFTWARE : EG_EXIT_INPUT, err);
+    if (rc != EG_OK)
+        return eg_cli_fail_lines(rc == EG_ENOMEM ? EG_EXIT_SOFTWARE : EG_EXIT_INPUT, err);
     printf("%s: ok: listen %s:%d, %d workers, %zu upstreams, %zu routes, dialect %s\n", argv[1],
            cfg->listen.host, cfg->listen.port, cfg->workers, cfg->nupstreams, cfg->nroutes,
            eg_dialect_name(cfg->dialect));
