@@ -1,0 +1,205 @@
+/* path.c - request-path normalization (see path.h).
+ *
+ * One left-to-right pass that writes as it reads, so the output can share
+ * the input's buffer: decoding only shortens, so the write cursor never
+ * passes the read cursor. Each segment is written out as it is decoded; when
+ * it ends, it is classified ("." / ".." / other) and RFC 3986 5.2.4 is
+ * applied to what was written: a "." is taken back, a ".." takes back itself
+ * and the segment before it (a backward scan over bytes that are being
+ * removed, so each byte is scanned back at most once: linear in total).
+ * `depth` counts the segments the output holds, which is what decides that a
+ * ".." climbs above the root; it is kept in pass-through mode too, where
+ * nothing is rewritten but the refusals must not change.
+ *
+ * UTF-8 in percent-encoded bytes is checked by a small state machine fed one
+ * decoded byte at a time (bytes still expected, range of the next one), as
+ * RFC 3629's table says, so no look-ahead is needed.
+ */
+#include "errgate/path.h"
+
+static const char HEX[] = "0123456789ABCDEF";
+
+static int hexval(unsigned char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+}
+
+/* RFC 3986 2.3: the characters whose encoding means the same as themselves. */
+static int unreserved(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
+}
+
+void eg_path_opts_default(eg_path_opts_t *o)
+{
+    o->normalize = 1;
+    o->merge_slashes = 1;
+    o->reject_encoded_slash = 1;
+}
+
+/* A segment's decoded text, as far as dot-segments care: the number of
+ * '.' seen while nothing else was, or OTHER. */
+enum { SEG_EMPTY = 0, SEG_DOT = 1, SEG_DOTDOT = 2, SEG_OTHER = 3 };
+
+static unsigned seg_feed(unsigned seg, unsigned char decoded)
+{
+    if (seg == SEG_OTHER) return SEG_OTHER;
+    return decoded == '.' ? seg + 1 : SEG_OTHER; /* "..." is OTHER too */
+}
+
+/* Next UTF-8 state after the lead byte b: bytes still expected in *need and
+ * the allowed range of the next one; 0 when b cannot start a sequence. */
+static int utf8_lead(unsigned char b, unsigned *need, unsigned char *lo, unsigned char *hi)
+{
+    *lo = 0x80;
+    *hi = 0xBF;
+    if (b >= 0xC2 && b <= 0xDF)
+        *need = 1;
+    else if (b >= 0xE0 && b <= 0xEF)
+        *need = 2;
+    else if (b >= 0xF0 && b <= 0xF4)
+        *need = 3;
+    else
+        return 0;              /* continuation without a lead, C0/C1 (overlong), F5+ */
+    if (b == 0xE0) *lo = 0xA0; /* overlong */
+    if (b == 0xED) *hi = 0x9F; /* surrogates */
+    if (b == 0xF0) *lo = 0x90; /* overlong */
+    if (b == 0xF4) *hi = 0x8F; /* above U+10FFFF */
+    return 1;
+}
+
+int eg_path_normalize(const char *in, size_t n, const eg_path_opts_t *o, char *out, size_t cap,
+                      size_t *out_len, const char **reason)
+{
+    eg_path_opts_t def;
+    const unsigned char *s = (const unsigned char *)in;
+    const char *why = NULL;
+    size_t i = 0, w = 0, seg_start = 0, depth = 0;
+    unsigned seg = SEG_EMPTY, need = 0;
+    unsigned char lo = 0x80, hi = 0xBF;
+
+    if (!in || !out || !out_len) return EG_EINVAL;
+    if (cap < n) return EG_ERANGE;
+    if (!o) {
+        eg_path_opts_default(&def);
+        o = &def;
+    }
+    if (n == 0 || s[0] != '/') {
+        why = "path does not start with '/'";
+        goto refuse;
+    }
+
+    for (;;) {
+        /* here s[i] is the '/' that opens a segment */
+        out[w++] = '/';
+        i++;
+        if (o->merge_slashes)
+            while (i < n && s[i] == '/')
+                i++;
+        seg_start = w;
+        seg = SEG_EMPTY;
+
+        while (i < n && s[i] != '/') {
+            unsigned char c = s[i];
+            if (c != '%') {
+                if (need) goto bad_utf8; /* sequence cut by a literal byte */
+                if (c <= 0x20 || c == 0x7F) {
+                    why = "control character or space";
+                    goto refuse;
+                }
+                if (c >= 0x80) {
+                    why = "non-ASCII byte";
+                    goto refuse;
+                }
+                if (c == '\\') {
+                    why = "backslash";
+                    goto refuse;
+                }
+                if (c == '?' || c == '#') {
+                    why = "'?' or '#' in path";
+                    goto refuse;
+                }
+                out[w++] = (char)c;
+                seg = seg_feed(seg, c);
+                i++;
+                continue;
+            }
+            unsigned char c1 = i + 1 < n ? s[i + 1] : 0, c2 = i + 2 < n ? s[i + 2] : 0;
+            int h1 = hexval(c1), h2 = hexval(c2);
+            if (i + 2 >= n || h1 < 0 || h2 < 0) {
+                why = "invalid percent-encoding";
+                goto refuse;
+            }
+            unsigned char b = (unsigned char)(h1 << 4 | h2);
+            if (need) {
+                if (b < lo || b > hi) goto bad_utf8;
+                need--;
+                lo = 0x80;
+                hi = 0xBF;
+            } else if (b >= 0x80) {
+                if (!utf8_lead(b, &need, &lo, &hi)) goto bad_utf8;
+            } else if (b == 0) {
+                why = "encoded NUL";
+                goto refuse;
+            } else if (b == '/' && o->reject_encoded_slash) {
+                why = "encoded slash";
+                goto refuse;
+            } else if (b == '\\' && o->reject_encoded_slash) {
+                why = "encoded backslash";
+                goto refuse;
+            }
+            seg = seg_feed(seg, b);
+            i += 3;
+            /* c1, c2 and b are read: writing at w <= i - 3 is safe in place */
+            if (!o->normalize) {
+                out[w++] = '%';
+                out[w++] = (char)c1;
+                out[w++] = (char)c2;
+            } else if (unreserved(b)) {
+                out[w++] = (char)b;
+            } else {
+                out[w++] = '%';
+                out[w++] = HEX[b >> 4];
+                out[w++] = HEX[b & 15];
+            }
+        }
+        if (need) goto bad_utf8; /* cut by '/' or by the end */
+
+        int last = i >= n;
+        if (seg == SEG_DOTDOT) {
+            if (depth == 0) {
+                why = "dot-segment above the root";
+                goto refuse;
+            }
+            depth--;
+            if (o->normalize) {
+                /* drop "/.." and the segment before it with its '/' */
+                w = seg_start - 1;
+                while (out[w - 1] != '/')
+                    w--;
+                w--;
+                if (last) w++; /* "/a/b/.." is "/a/": keep that '/' */
+            }
+        } else if (seg == SEG_DOT) {
+            if (o->normalize) w = last ? seg_start : seg_start - 1;
+        } else if (!last) {
+            depth++;
+        }
+        if (last) break;
+    }
+
+    if (w < cap) out[w] = '\0';
+    *out_len = w;
+    if (reason) *reason = NULL;
+    return EG_OK;
+
+bad_utf8:
+    why = "invalid UTF-8 in percent-encoding";
+refuse:
+    if (reason) *reason = why;
+    return EG_EPARSE;
+}
