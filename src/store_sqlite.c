@@ -7,11 +7,14 @@
  * PRAGMA data_version changes when another connection commits, which is how
  * the gateway notices keys changed by the CLI without reading them all.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "store_impl.h"
 
@@ -389,12 +392,36 @@ fail:
     return EG_EIO;
 }
 
+/* Key hashes and usage live in the file: SQLite would create it 0644 less
+ * the umask, and it gives the -wal and -shm files the database's own mode.
+ * So a missing file is created here first, empty and 0600 whatever the
+ * umask, and all three stay the owner's. An existing file keeps the mode
+ * it has (an operator may have shared it with a group on purpose). */
+static int create_private(const char *path, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 && errno != EEXIST) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return EG_EIO;
+    }
+    /* open() applied the umask: 0600 only loses bits, but say it exactly */
+    if (fd >= 0 && fchmod(fd, 0600) != 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        close(fd);
+        return EG_EIO;
+    }
+    if (fd >= 0) close(fd);
+    return EG_OK;
+}
+
 /* Opens the file, applies migrations and prepares statements; on failure
  * leaves q without a connection. create 0 refuses to make a new file. */
 static int connect_db(sql_t *q, int create, char *err, size_t errlen)
 {
     int rc = EG_EIO;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+    if (create && (rc = create_private(q->path, err, errlen)) != EG_OK) goto out;
+    rc = EG_EIO;
     if (sqlite3_open_v2(q->path, &q->db, flags, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "%s: %s", q->path, q->db ? sqlite3_errmsg(q->db) : "out of memory");
         goto out;

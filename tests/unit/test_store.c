@@ -1,6 +1,7 @@
 /* test_store.c - the store backends, key administration and the keyring. */
 #include "testutil.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "keyring.h"
@@ -138,6 +139,45 @@ static void test_sqlite_schema(void **state)
     /* a directory that does not exist */
     assert_int_not_equal(eg_store_open(EG_STORE_SQLITE, "/nonexistent/dir/x.db", 1000, &s, err, sizeof(err)),
                          EG_OK);
+}
+
+/* The mode of the store's file, or of its "-wal" / "-shm" companion; -1 when absent. */
+static int file_mode(const char *suffix)
+{
+    char p[300];
+    struct stat st;
+    snprintf(p, sizeof(p), "%s%s", dbpath, suffix);
+    return stat(p, &st) == 0 ? (int)(st.st_mode & 07777) : -1;
+}
+
+/* Hashes and usage are the owner's: a new file and the -wal and -shm that
+ * SQLite makes next to it are 0600 whatever the umask (0 here, where the
+ * default would be 0666), and a file the operator made 0640 stays 0640. */
+static void test_sqlite_file_modes(void **state)
+{
+    (void)state;
+    mode_t old = umask(0);
+    eg_store_t *s = open_store(EG_STORE_SQLITE);
+    umask(old);
+    eg_key_t k;
+    memset(&k, 0, sizeof(k));
+    strcpy(k.id, "mode0001");
+    k.name = "m";
+    assert_int_equal(eg_store_key_insert(s, &k), EG_OK); /* a write: the -wal is in use */
+    assert_int_equal(file_mode(""), 0600);
+    assert_int_equal(file_mode("-wal"), 0600);
+    assert_int_equal(file_mode("-shm"), 0600);
+    eg_store_close(s);
+    assert_int_equal(chmod(dbpath, 0640), 0);
+    old = umask(0);
+    s = open_store(EG_STORE_SQLITE);
+    umask(old);
+    strcpy(k.id, "mode0002");
+    assert_int_equal(eg_store_key_insert(s, &k), EG_OK);
+    assert_int_equal(file_mode(""), 0640);
+    assert_int_equal(file_mode("-wal"), 0640);
+    assert_int_equal(file_mode("-shm"), 0640);
+    eg_store_close(s);
 }
 
 static void test_keys_admin(void **state)
@@ -331,6 +371,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_memory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_schema, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite_file_modes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keys_admin, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keyring, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keyring_store_removed, setup, teardown),
