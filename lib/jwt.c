@@ -308,6 +308,7 @@ const char *eg_jwt_status_name(eg_jwt_status_t s)
     case EG_JWT_NOT_YET_VALID: return "not_yet_valid";
     case EG_JWT_BAD_ISSUER: return "bad_issuer";
     case EG_JWT_BAD_AUDIENCE: return "bad_audience";
+    case EG_JWT_MISSING_CLAIM: return "missing_claim";
     }
     return "unknown";
 }
@@ -562,7 +563,9 @@ eg_jwt_status_t eg_jwt_verify(const eg_jwt_keys_t *k, eg_jwt_mac_t *mac, const e
     if (!ok) REFUSE(EG_JWT_BAD_SIGNATURE, "signature does not verify");
     json_t *v;
     char when[40];
-    if ((v = json_object_get(pay, "exp"))) {
+    if (!(v = json_object_get(pay, "exp")) && !p->allow_no_exp)
+        REFUSE(EG_JWT_MISSING_CLAIM, "token has no exp claim (an expiry is required)");
+    if (v) {
         if (!json_is_number(v)) REFUSE(EG_JWT_MALFORMED, "exp is not a number");
         c.exp = numeric_date(v);
         if (c.exp <= now - p->leeway_s) {
@@ -590,9 +593,15 @@ eg_jwt_status_t eg_jwt_verify(const eg_jwt_keys_t *k, eg_jwt_mac_t *mac, const e
         if (json_is_array(aud)) json_array_foreach(aud, i, x) found |= json_is_string(x) && strcmp(json_string_value(x), p->audience) == 0;
         if (!found) REFUSE(EG_JWT_BAD_AUDIENCE, "token audience does not include %.100s", p->audience);
     }
-    const char *sub = json_string_value(json_object_get(pay, "sub"));
-    if (sub && (strlen(sub) > 120 || !printable(sub))) REFUSE(EG_JWT_MALFORMED, "sub is not a printable string");
-    if ((sub && !(c.sub = strdup(sub))) || (kid && !(c.kid = strdup(kid))))
+    /* the subject becomes X-Consumer-ID and the log's consumer: an empty
+     * one would be an anonymous caller that passed authentication */
+    if (!(v = json_object_get(pay, "sub")))
+        REFUSE(EG_JWT_MISSING_CLAIM, "token has no sub claim (a subject is required)");
+    const char *sub = json_string_value(v);
+    if (!sub || strlen(sub) > 120 || !printable(sub))
+        REFUSE(EG_JWT_MALFORMED, "sub is not a printable string");
+    if (!*sub) REFUSE(EG_JWT_MISSING_CLAIM, "token sub claim is empty (a subject is required)");
+    if (!(c.sub = strdup(sub)) || (kid && !(c.kid = strdup(kid))))
         REFUSE(EG_JWT_MALFORMED, "out of memory");
     if (scopes_from(json_object_get(pay, p->scope_claim ? p->scope_claim : "scope"), &c) != EG_OK)
         REFUSE(EG_JWT_MALFORMED, "scope claim is not a list of printable scopes");

@@ -6,8 +6,10 @@
  * accepts and must match the key's type (an HS256 token is never checked
  * against an RSA public key used as an HMAC secret), `crit` headers are
  * refused, and exp/nbf are checked with a bounded leeway at a caller-given
- * time (tests inject it). A key set is immutable once built and safe to
- * share between threads.
+ * time (tests inject it). A token must name its subject (a non-empty sub:
+ * it becomes the caller's identity) and, unless the policy says otherwise,
+ * carry exp: a token without one would be good forever. A key set is
+ * immutable once built and safe to share between threads.
  */
 #ifndef ERRGATE_JWT_H
 #define ERRGATE_JWT_H
@@ -40,6 +42,7 @@ typedef struct {
     long long leeway_s;      /* clock skew allowed for exp and nbf */
     const char *scope_claim; /* space-separated string or array of strings; NULL = "scope" */
     unsigned algs;           /* EG_JWT_* accepted; 0 = all three */
+    int allow_no_exp;        /* 1 accepts a token without exp; 0 (the default) refuses it */
 } eg_jwt_policy_t;
 
 typedef enum {
@@ -51,17 +54,18 @@ typedef enum {
     EG_JWT_EXPIRED,
     EG_JWT_NOT_YET_VALID,
     EG_JWT_BAD_ISSUER,
-    EG_JWT_BAD_AUDIENCE
+    EG_JWT_BAD_AUDIENCE,
+    EG_JWT_MISSING_CLAIM /* no exp (unless allowed), or no or an empty sub */
 } eg_jwt_status_t;
 
 /* The verified claims; the caller's after EG_JWT_OK (eg_jwt_claims_free).
  * Strings hold printable ASCII only (they become forwarded headers). */
 typedef struct {
-    char *sub;      /* NULL when absent */
+    char *sub;      /* never NULL or empty after EG_JWT_OK */
     char *kid;      /* NULL when absent */
     char **scopes;
     size_t nscopes;
-    long long exp;  /* -1 when absent */
+    long long exp;  /* -1 when absent (only with allow_no_exp) */
 } eg_jwt_claims_t;
 
 /* One thread's HMAC context for HS256, as apikey.h's hasher is for keys:
@@ -82,7 +86,7 @@ eg_jwt_status_t eg_jwt_verify(const eg_jwt_keys_t *k, eg_jwt_mac_t *mac, const e
                               const char *token, size_t len, long long now, eg_jwt_claims_t *claims,
                               char *msg, size_t msglen);
 void eg_jwt_claims_free(eg_jwt_claims_t *c);
-/* "malformed", "bad_algorithm", "expired", ... */
+/* "malformed", "bad_algorithm", "expired", "missing_claim", ... */
 const char *eg_jwt_status_name(eg_jwt_status_t s);
 
 /* base64url without padding, for tests and tools: EG_ERANGE when out is too small. */

@@ -109,6 +109,9 @@ static eg_jwt_keys_t *all_keys(void)
     return k;
 }
 
+/* what every accepted token carries: a subject and an expiry (10 min after NOW) */
+#define SUB_EXP "\"sub\":\"u\",\"exp\":1800000600"
+
 static const char *payload_ok = "{\"sub\":\"user_1\",\"iss\":\"iss\",\"aud\":[\"x\",\"api\"],\"exp\":1800000600,"
                                 "\"nbf\":1799999000,\"scope\":\"read write\"}";
 
@@ -126,7 +129,7 @@ static void test_three_algorithms(void **state)
 {
     (void)state;
     eg_jwt_keys_t *k = all_keys();
-    eg_jwt_policy_t p = {"iss", "api", 0, NULL, 0};
+    eg_jwt_policy_t p = {"iss", "api", 0, NULL, 0, 0};
     static const char *const algs[] = {"HS256", "RS256", "ES256"};
     for (int i = 0; i < 3; i++) {
         char hdr[64];
@@ -162,7 +165,7 @@ static void test_refusals(void **state)
 {
     (void)state;
     eg_jwt_keys_t *k = all_keys();
-    eg_jwt_policy_t p = {"iss", "api", 30, NULL, 0};
+    eg_jwt_policy_t p = {"iss", "api", 30, NULL, 0, 0};
     const char *hs = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
     const unsigned char *s = hs_secret;
     size_t sl = sizeof(hs_secret) - 1;
@@ -176,17 +179,22 @@ static void test_refusals(void **state)
         {"{\"alg\":\"HS256\",\"typ\":\"JWE\"}", payload_ok, "HS256", EG_JWT_MALFORMED},
         {"{\"alg\":\"HS256\",\"crit\":[\"b64\"]}", payload_ok, "HS256", EG_JWT_MALFORMED},
         {"{\"alg\":\"HS256\",\"kid\":\"a\\r\\nb\"}", payload_ok, "HS256", EG_JWT_MALFORMED},
-        {hs, "{\"exp\":1799999960}", "HS256", EG_JWT_EXPIRED},          /* 40 s ago, leeway 30 */
-        {hs, "{\"exp\":1799999980,\"aud\":\"api\",\"iss\":\"iss\"}", "HS256", EG_JWT_OK}, /* 20 s ago */
+        {hs, "{\"exp\":1799999960}", "HS256", EG_JWT_EXPIRED}, /* 40 s ago, leeway 30 */
+        {hs, "{\"exp\":1799999980,\"sub\":\"u\",\"aud\":\"api\",\"iss\":\"iss\"}", "HS256",
+         EG_JWT_OK}, /* 20 s ago */
         {hs, "{\"exp\":\"tomorrow\"}", "HS256", EG_JWT_MALFORMED},
-        {hs, "{\"exp\":1e300,\"aud\":\"api\",\"iss\":\"iss\"}", "HS256", EG_JWT_OK},       /* clamped, no overflow */
-        {hs, "{\"nbf\":1800000100,\"aud\":\"api\",\"iss\":\"iss\"}", "HS256", EG_JWT_NOT_YET_VALID},
-        {hs, "{\"aud\":\"api\",\"iss\":\"other\"}", "HS256", EG_JWT_BAD_ISSUER},
-        {hs, "{\"aud\":\"api\"}", "HS256", EG_JWT_BAD_ISSUER},
-        {hs, "{\"aud\":[\"a\",\"b\"],\"iss\":\"iss\"}", "HS256", EG_JWT_BAD_AUDIENCE},
-        {hs, "{\"aud\":\"apix\",\"iss\":\"iss\"}", "HS256", EG_JWT_BAD_AUDIENCE},
-        {hs, "{\"aud\":\"api\",\"iss\":\"iss\",\"sub\":\"a\\nb\"}", "HS256", EG_JWT_MALFORMED},
-        {hs, "{\"aud\":\"api\",\"iss\":\"iss\",\"scope\":[\"a b\"]}", "HS256", EG_JWT_MALFORMED},
+        {hs, "{\"exp\":1e300,\"sub\":\"u\",\"aud\":\"api\",\"iss\":\"iss\"}", "HS256",
+         EG_JWT_OK}, /* clamped, no overflow */
+        {hs, "{" SUB_EXP ",\"nbf\":1800000100,\"aud\":\"api\",\"iss\":\"iss\"}", "HS256",
+         EG_JWT_NOT_YET_VALID},
+        {hs, "{" SUB_EXP ",\"aud\":\"api\",\"iss\":\"other\"}", "HS256", EG_JWT_BAD_ISSUER},
+        {hs, "{" SUB_EXP ",\"aud\":\"api\"}", "HS256", EG_JWT_BAD_ISSUER},
+        {hs, "{" SUB_EXP ",\"aud\":[\"a\",\"b\"],\"iss\":\"iss\"}", "HS256", EG_JWT_BAD_AUDIENCE},
+        {hs, "{" SUB_EXP ",\"aud\":\"apix\",\"iss\":\"iss\"}", "HS256", EG_JWT_BAD_AUDIENCE},
+        {hs, "{\"exp\":1800000600,\"aud\":\"api\",\"iss\":\"iss\",\"sub\":\"a\\nb\"}", "HS256",
+         EG_JWT_MALFORMED},
+        {hs, "{" SUB_EXP ",\"aud\":\"api\",\"iss\":\"iss\",\"scope\":[\"a b\"]}", "HS256",
+         EG_JWT_MALFORMED},
         {hs, "[1,2]", "HS256", EG_JWT_MALFORMED},
         {hs, "{\"aud\":\"api\",\"aud\":\"x\"}", "HS256", EG_JWT_MALFORMED}, /* duplicate member */
     };
@@ -210,6 +218,60 @@ static void test_refusals(void **state)
     eg_jwt_keys_free(k);
 }
 
+/* A token must say who it is for and until when: without exp it would be
+ * good forever (unless the policy allows that), without a sub or with an
+ * empty one the caller would pass as nobody. Each refusal says what is missing. */
+static void test_required_claims(void **state)
+{
+    (void)state;
+    eg_jwt_keys_t *k = all_keys();
+    eg_jwt_policy_t p = {"iss", "api", 30, NULL, 0, 0};
+    eg_jwt_policy_t lax = p;
+    lax.allow_no_exp = 1;
+    const char *hs = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+    struct {
+        const char *payload;
+        const eg_jwt_policy_t *policy;
+        eg_jwt_status_t want;
+        const char *says; /* in the message */
+    } cases[] = {
+        {"{\"sub\":\"u\",\"aud\":\"api\",\"iss\":\"iss\"}", &p, EG_JWT_MISSING_CLAIM,
+         "no exp claim"},
+        {"{\"sub\":\"u\",\"aud\":\"api\",\"iss\":\"iss\"}", &lax, EG_JWT_OK, NULL},
+        {"{\"exp\":1800000600,\"aud\":\"api\",\"iss\":\"iss\"}", &p, EG_JWT_MISSING_CLAIM,
+         "no sub claim"},
+        {"{\"aud\":\"api\",\"iss\":\"iss\"}", &lax, EG_JWT_MISSING_CLAIM, "no sub claim"},
+        {"{\"exp\":1800000600,\"sub\":\"\",\"aud\":\"api\",\"iss\":\"iss\"}", &p,
+         EG_JWT_MISSING_CLAIM, "sub claim is empty"},
+        {"{\"exp\":1800000600,\"sub\":42,\"aud\":\"api\",\"iss\":\"iss\"}", &p, EG_JWT_MALFORMED,
+         "sub"},
+        {"{\"exp\":1800000600,\"sub\":null,\"aud\":\"api\",\"iss\":\"iss\"}", &p, EG_JWT_MALFORMED,
+         "sub"},
+        {"{\"exp\":1800000600,\"sub\":\"a b\",\"aud\":\"api\",\"iss\":\"iss\"}", &p,
+         EG_JWT_MALFORMED, "sub"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *tok = sign(hs, cases[i].payload, "HS256", NULL, hs_secret, sizeof(hs_secret) - 1);
+        char msg[200] = "";
+        eg_jwt_claims_t c;
+        eg_jwt_status_t st =
+            eg_jwt_verify(k, NULL, cases[i].policy, tok, strlen(tok), NOW, &c, msg, sizeof(msg));
+        if (st != cases[i].want)
+            fail_msg("case %zu: got %s (%s), want %s", i, eg_jwt_status_name(st), msg,
+                     eg_jwt_status_name(cases[i].want));
+        if (st == EG_JWT_OK) {
+            assert_string_equal(c.sub, "u");
+            assert_int_equal(c.exp, -1);
+            eg_jwt_claims_free(&c);
+        } else if (!strstr(msg, cases[i].says)) {
+            fail_msg("case %zu: '%s' does not say '%s'", i, msg, cases[i].says);
+        }
+        free(tok);
+    }
+    assert_string_equal(eg_jwt_status_name(EG_JWT_MISSING_CLAIM), "missing_claim");
+    eg_jwt_keys_free(k);
+}
+
 /* HS256 signed with the RSA public key (PEM text) as the HMAC secret: a
  * verifier that feeds any key to any algorithm accepts it. */
 static void test_key_confusion(void **state)
@@ -221,8 +283,9 @@ static void test_key_confusion(void **state)
     char *pem = pub_pem(rsa_key, &n);
     assert_int_equal(eg_jwt_keys_new(&k), EG_OK);
     assert_int_equal(eg_jwt_keys_add_pem(k, NULL, pem, n, err, sizeof(err)), EG_OK);
-    eg_jwt_policy_t p = {NULL, NULL, 0, NULL, 0};
-    char *tok = sign("{\"alg\":\"HS256\"}", "{\"sub\":\"admin\"}", "HS256", NULL, (const unsigned char *)pem, n);
+    eg_jwt_policy_t p = {NULL, NULL, 0, NULL, 0, 0};
+    char *tok = sign("{\"alg\":\"HS256\"}", "{\"sub\":\"admin\"}", "HS256", NULL,
+                     (const unsigned char *)pem, n);
     assert_int_equal(verify(k, &p, tok, NULL), EG_JWT_NO_KEY);
     free(tok);
     /* and an RS256 token is never checked with the EC key */
@@ -241,14 +304,15 @@ static void test_kid_selection(void **state)
     const unsigned char a[] = "secret-a-secret-a-secret-a", b[] = "secret-b-secret-b-secret-b";
     assert_int_equal(eg_jwt_keys_add_hmac(k, "ka", a, sizeof(a) - 1), EG_OK);
     assert_int_equal(eg_jwt_keys_add_hmac(k, "kb", b, sizeof(b) - 1), EG_OK);
-    eg_jwt_policy_t p = {NULL, NULL, 0, "scp", 0};
+    eg_jwt_policy_t p = {NULL, NULL, 0, "scp", 0, 0};
     eg_jwt_claims_t c;
-    char *tok = sign("{\"alg\":\"HS256\",\"kid\":\"kb\"}", "{\"scp\":[\"x\",\"y\"]}", "HS256", NULL, b, sizeof(b) - 1);
+    char *tok = sign("{\"alg\":\"HS256\",\"kid\":\"kb\"}", "{" SUB_EXP ",\"scp\":[\"x\",\"y\"]}",
+                     "HS256", NULL, b, sizeof(b) - 1);
     assert_int_equal(verify(k, &p, tok, &c), EG_JWT_OK);
     assert_string_equal(c.kid, "kb");
     assert_int_equal(c.nscopes, 2); /* scopes from an array claim */
     assert_string_equal(c.scopes[0], "x");
-    assert_null(c.sub);
+    assert_string_equal(c.sub, "u");
     eg_jwt_claims_free(&c);
     free(tok);
     /* signed with b but naming ka: only ka is tried */
@@ -259,7 +323,7 @@ static void test_kid_selection(void **state)
     assert_int_equal(verify(k, &p, tok, NULL), EG_JWT_NO_KEY);
     free(tok);
     /* no kid: every key of the type is tried */
-    tok = sign("{\"alg\":\"HS256\"}", "{}", "HS256", NULL, a, sizeof(a) - 1);
+    tok = sign("{\"alg\":\"HS256\"}", "{" SUB_EXP "}", "HS256", NULL, a, sizeof(a) - 1);
     assert_int_equal(verify(k, &p, tok, NULL), EG_JWT_OK);
     free(tok);
     eg_jwt_keys_free(k);
@@ -275,7 +339,7 @@ static eg_jwt_keys_t *hmac_keys(const char *kid, const unsigned char *secret, si
 
 static eg_jwt_status_t verify_mac(const eg_jwt_keys_t *k, eg_jwt_mac_t *mac, const char *tok)
 {
-    eg_jwt_policy_t p = {NULL, NULL, 0, NULL, 0};
+    eg_jwt_policy_t p = {NULL, NULL, 0, NULL, 0, 0};
     eg_jwt_claims_t c;
     char msg[200] = "";
     eg_jwt_status_t st = eg_jwt_verify(k, mac, &p, tok, strlen(tok), NOW, &c, msg, sizeof(msg));
@@ -293,12 +357,17 @@ static void test_thread_mac(void **state)
     const unsigned char a[] = "secret-a-secret-a-secret-a", b[] = "secret-b-secret-b-secret-b";
     const unsigned char a_longer[] = "secret-a-secret-a-secret-ax";
     eg_jwt_keys_t *sets[4] = {hmac_keys(NULL, a, sizeof(a) - 1), hmac_keys(NULL, b, sizeof(b) - 1),
-                              hmac_keys(NULL, a_longer, sizeof(a_longer) - 1), hmac_keys("ka", a, sizeof(a) - 1)};
+                              hmac_keys(NULL, a_longer, sizeof(a_longer) - 1),
+                              hmac_keys("ka", a, sizeof(a) - 1)};
     assert_int_equal(eg_jwt_keys_add_hmac(sets[3], "kb", b, sizeof(b) - 1), EG_OK);
-    char *tok[4] = {sign("{\"alg\":\"HS256\"}", "{\"sub\":\"a\"}", "HS256", NULL, a, sizeof(a) - 1),
-                    sign("{\"alg\":\"HS256\"}", "{\"sub\":\"b\"}", "HS256", NULL, b, sizeof(b) - 1),
-                    sign("{\"alg\":\"HS256\",\"kid\":\"kb\"}", "{}", "HS256", NULL, b, sizeof(b) - 1),
-                    sign("{\"alg\":\"HS256\",\"kid\":\"ka\"}", "{}", "HS256", NULL, a, sizeof(a) - 1)};
+    char *tok[4] = {sign("{\"alg\":\"HS256\"}", "{\"sub\":\"a\",\"exp\":1800000600}", "HS256", NULL,
+                         a, sizeof(a) - 1),
+                    sign("{\"alg\":\"HS256\"}", "{\"sub\":\"b\",\"exp\":1800000600}", "HS256", NULL,
+                         b, sizeof(b) - 1),
+                    sign("{\"alg\":\"HS256\",\"kid\":\"kb\"}", "{" SUB_EXP "}", "HS256", NULL, b,
+                         sizeof(b) - 1),
+                    sign("{\"alg\":\"HS256\",\"kid\":\"ka\"}", "{" SUB_EXP "}", "HS256", NULL, a,
+                         sizeof(a) - 1)};
     eg_jwt_mac_t *mac;
     assert_int_equal(eg_jwt_mac_new(&mac), EG_OK);
     /* the same secret twice, then another: re-keyed, not reused */
@@ -354,25 +423,28 @@ static void test_jwks(void **state)
     b64(hs_secret, sizeof(hs_secret) - 1, kb, sizeof(kb));
     BN_free(n);
     BN_free(e);
-    snprintf(doc, sizeof(doc),
-             "{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"r1\",\"use\":\"sig\",\"n\":\"%s\",\"e\":\"%s\"},"
-             "{\"kty\":\"EC\",\"kid\":\"e1\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\"},"
-             "{\"kty\":\"oct\",\"kid\":\"h1\",\"k\":\"%s\"},"
-             "{\"kty\":\"RSA\",\"use\":\"enc\",\"n\":\"AQAB\",\"e\":\"AQAB\"}]}",
-             nb, eb, xb, yb, kb);
+    snprintf(
+        doc, sizeof(doc),
+        "{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"r1\",\"use\":\"sig\",\"n\":\"%s\",\"e\":\"%s\"},"
+        "{\"kty\":\"EC\",\"kid\":\"e1\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\"},"
+        "{\"kty\":\"oct\",\"kid\":\"h1\",\"k\":\"%s\"},"
+        "{\"kty\":\"RSA\",\"use\":\"enc\",\"n\":\"AQAB\",\"e\":\"AQAB\"}]}",
+        nb, eb, xb, yb, kb);
     eg_jwt_keys_t *k;
     char err[200] = "";
     assert_int_equal(eg_jwt_keys_new(&k), EG_OK);
     assert_int_equal(eg_jwt_keys_add_jwks(k, doc, strlen(doc), err, sizeof(err)), EG_OK);
     assert_int_equal(eg_jwt_keys_count(k), 3); /* the encryption key is skipped */
-    eg_jwt_policy_t p = {NULL, NULL, 0, NULL, 0};
-    char *tok = sign("{\"alg\":\"RS256\",\"kid\":\"r1\"}", "{\"sub\":\"u\"}", "RS256", rsa_key, NULL, 0);
+    eg_jwt_policy_t p = {NULL, NULL, 0, NULL, 0, 0};
+    char *tok =
+        sign("{\"alg\":\"RS256\",\"kid\":\"r1\"}", "{" SUB_EXP "}", "RS256", rsa_key, NULL, 0);
     assert_int_equal(verify(k, &p, tok, NULL), EG_JWT_OK);
     free(tok);
-    tok = sign("{\"alg\":\"ES256\",\"kid\":\"e1\"}", "{\"sub\":\"u\"}", "ES256", ec_key, NULL, 0);
+    tok = sign("{\"alg\":\"ES256\",\"kid\":\"e1\"}", "{" SUB_EXP "}", "ES256", ec_key, NULL, 0);
     assert_int_equal(verify(k, &p, tok, NULL), EG_JWT_OK);
     free(tok);
-    tok = sign("{\"alg\":\"HS256\",\"kid\":\"h1\"}", "{\"sub\":\"u\"}", "HS256", NULL, hs_secret, sizeof(hs_secret) - 1);
+    tok = sign("{\"alg\":\"HS256\",\"kid\":\"h1\"}", "{" SUB_EXP "}", "HS256", NULL, hs_secret,
+               sizeof(hs_secret) - 1);
     assert_int_equal(verify(k, &p, tok, NULL), EG_JWT_OK);
     free(tok);
     /* an RS256 token naming the EC key's kid finds no RSA key under it */
@@ -440,6 +512,7 @@ int main(void)
         cmocka_unit_test(test_key_confusion),    cmocka_unit_test(test_kid_selection),
         cmocka_unit_test(test_jwks),             cmocka_unit_test(test_base64url),
         cmocka_unit_test(test_thread_mac),
+        cmocka_unit_test(test_required_claims),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
