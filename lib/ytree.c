@@ -47,12 +47,48 @@ const char *eg_ydoc_name(const eg_ydoc_t *doc)
     return doc->name;
 }
 
-static int vformat(char *err, size_t errlen, const char *name, int line, int col,
-                   const char *fmt, va_list ap)
+/* Copies raw into err (errlen bytes, always terminated) with every control
+ * byte written as \n, \r, \t or \xNN. Messages quote values from the file
+ * (and its name), and check-config prints them one a line: a raw newline in
+ * a value would start a line of the file's choosing ("ok"), a raw escape
+ * sequence would drive the terminal. An escape that does not fit whole is
+ * left out, as is everything after it. */
+static void escape_into(char *err, size_t errlen, const char *raw)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)raw; *p; p++) {
+        char e[4];
+        size_t n = 0;
+        if (*p == '\n' || *p == '\r' || *p == '\t') {
+            e[n++] = '\\';
+            e[n++] = *p == '\n' ? 'n' : *p == '\r' ? 'r' : 't';
+        } else if (*p < 0x20 || *p == 0x7f) {
+            e[n++] = '\\';
+            e[n++] = 'x';
+            e[n++] = hex[*p >> 4];
+            e[n++] = hex[*p & 15];
+        } else {
+            e[n++] = (char)*p;
+        }
+        if (o + n >= errlen) break;
+        memcpy(err + o, e, n);
+        o += n;
+    }
+    err[o] = '\0';
+}
+
+/* Formats "name:line:col: message" (or, with name NULL and line 0, just the
+ * message) into err with control characters escaped. */
+static int vformat(char *err, size_t errlen, const char *name, int line, int col, const char *fmt,
+                   va_list ap)
 {
     if (err && errlen) {
-        int k = snprintf(err, errlen, "%s:%d:%d: ", name ? name : "<yaml>", line, col);
-        if (k >= 0 && (size_t)k < errlen) vsnprintf(err + k, errlen - (size_t)k, fmt, ap);
+        char raw[4096];
+        int k = 0;
+        if (line) k = snprintf(raw, sizeof(raw), "%s:%d:%d: ", name ? name : "<yaml>", line, col);
+        if (k >= 0 && (size_t)k < sizeof(raw)) vsnprintf(raw + k, sizeof(raw) - (size_t)k, fmt, ap);
+        escape_into(err, errlen, raw);
     }
     return EG_EPARSE;
 }
@@ -265,7 +301,7 @@ int eg_ydoc_load_file(const char *path, eg_ydoc_t **out, char *err, size_t errle
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        if (err && errlen) snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        format(err, errlen, NULL, 0, 0, "%s: %s", path, strerror(errno));
         return EG_EIO;
     }
     char *buf = NULL;
@@ -275,7 +311,7 @@ int eg_ydoc_load_file(const char *path, eg_ydoc_t **out, char *err, size_t errle
         if (len == cap) {
             size_t ncap = cap ? cap * 2 : 8192;
             if (ncap > (64u << 20)) {
-                if (err && errlen) snprintf(err, errlen, "%s: file larger than 64 MiB", path);
+                format(err, errlen, NULL, 0, 0, "%s: file larger than 64 MiB", path);
                 rc = EG_ETOOBIG;
                 break;
             }
@@ -291,7 +327,7 @@ int eg_ydoc_load_file(const char *path, eg_ydoc_t **out, char *err, size_t errle
         len += k;
         if (k == 0) {
             if (ferror(f)) {
-                if (err && errlen) snprintf(err, errlen, "%s: read error", path);
+                format(err, errlen, NULL, 0, 0, "%s: read error", path);
                 rc = EG_EIO;
             }
             break;
