@@ -1,4 +1,17 @@
-/* redis.c - per-worker async Redis connections (see redis.h). */
+/* redis.c - per-worker async Redis connections (see redis.h).
+ *
+ * hiredis's async context on the worker's libuv loop, through this file's
+ * own libuv adapter: hiredis 0.14's returns without a word on a poll error,
+ * and a connection reset under load (Redis killed with commands unread)
+ * then stayed "connected" on a dead socket for good. The socket is not the
+ * only judge of a connection: every command sent is tracked with a
+ * deadline; three in a row past it with nothing at all back for a second
+ * tear the connection down; a PING goes out when it has been quiet for a
+ * second (every 200 ms while commands are late); and a new connection is
+ * up only once it has answered PING with PONG (not while Redis is loading
+ * its data). A lost connection is made again at once, then after 100 ms
+ * doubling to 1 s. One 100 ms timer per worker drives all of it.
+ */
 #include "redis.h"
 
 #include <hiredis/async.h>
@@ -8,138 +21,388 @@
 #include <stdlib.h>
 #include <string.h>
 
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wstrict-prototypes"
-#pragma GCC diagnostic ignored "-Wmissing-prototypes"
-#include <hiredis/adapters/libuv.h>
-#pragma GCC diagnostic pop
+enum {
+    TICK_MS = 100,
+    BACKOFF_MIN_MS = 100,
+    BACKOFF_MAX_MS = 1000,
+    CONNECT_MS = 1000,     /* a connection not up (PONG) and silent this long is abandoned */
+    STALL_MS = 1000,       /* ... and an up one with late commands */
+    FAILURES_MAX = 3,      /* commands in a row past their deadline */
+    PING_IDLE_MS = 1000,   /* quiet this long: a PING */
+    PING_FAILING_MS = 200, /* the same while commands are late */
+    BACKLOG_MAX = 65536,
+    DEFAULT_TIMEOUT_MS = 50 /* the configuration's default, until eg_redis_set_timeout */
+};
+
+/* A command sent and not answered yet (hiredis's privdata for its reply);
+ * the first member of each kind's own record. */
+typedef struct pend_s {
+    struct pend_s *prev, *next;
+    eg_redis_t *r;
+    uint64_t deadline_ms;
+    int late; /* counted as a failure already */
+} pend_t;
 
 struct eg_redis_s {
     uv_loop_t *loop;
-    redisAsyncContext *ac;
+    redisAsyncContext *ac; /* NULL while there is no connection */
     char host[256];
     int port, db;
-    int connected;
-    uint64_t last_attempt_ms;
+    int connected; /* ac answered PONG */
+    int closing;   /* eg_redis_free was called */
+    uint64_t timeout_ms;
+    uint64_t backoff_ms;      /* the wait after the next failed attempt */
+    uint64_t next_attempt_ms; /* no connect before this */
+    uint64_t alive_ms;        /* ac's last sign of life: its start, or a reply */
+    uint64_t last_ping_ms;
+    int pings;           /* PINGs in flight on ac */
+    int failures;        /* commands in a row that passed their deadline */
+    pend_t *head, *tail; /* in flight on ac, oldest first */
     eg_redis_state_cb on_state;
     void *state_arg;
-    uv_timer_t retry; /* reconnects a lost connection without waiting for a request */
-    /* fire-and-forget commands (slot releases) issued while disconnected,
-     * sent once connected again, oldest first */
+    uv_timer_t tick;
+    /* idempotent fire-and-forget commands (slot releases) to send once a
+     * connection is up: issued while there was none, or lost with one */
     char **backlog;
     size_t *backlog_len;
     size_t nbacklog;
     size_t capbacklog;
 };
 
-#define BACKLOG_MAX 65536
+/* ---- the libuv adapter: hiredis's adapters/libuv.h, but a poll error is
+ * a broken connection. libuv stops the handle and reports UV_EBADF when
+ * epoll says EPOLLERR (a reset, or a refused connect). */
+
+typedef struct {
+    redisAsyncContext *ac; /* NULL once hiredis let go of it */
+    uv_poll_t handle;
+    int events;
+} ev_t;
+
+static void drop(eg_redis_t *r);
+
+static void ev_poll(uv_poll_t *h, int status, int events)
+{
+    ev_t *e = h->data;
+    if (status < 0) {
+        eg_redis_t *r = e->ac ? e->ac->data : NULL; /* NULL: a context already let go of */
+        if (r && r->ac == e->ac) drop(r);
+        return;
+    }
+    if (e->ac && (events & UV_READABLE)) redisAsyncHandleRead(e->ac);
+    if (e->ac && (events & UV_WRITABLE)) redisAsyncHandleWrite(e->ac);
+}
+
+static void ev_set(ev_t *e, int events)
+{
+    e->events = events;
+    if (events)
+        uv_poll_start(&e->handle, events, ev_poll);
+    else
+        uv_poll_stop(&e->handle);
+}
+
+static void ev_add_read(void *p)
+{
+    ev_t *e = p;
+    ev_set(e, e->events | UV_READABLE);
+}
+
+static void ev_del_read(void *p)
+{
+    ev_t *e = p;
+    ev_set(e, e->events & ~UV_READABLE);
+}
+
+static void ev_add_write(void *p)
+{
+    ev_t *e = p;
+    ev_set(e, e->events | UV_WRITABLE);
+}
+
+static void ev_del_write(void *p)
+{
+    ev_t *e = p;
+    ev_set(e, e->events & ~UV_WRITABLE);
+}
+
+static void ev_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void ev_cleanup(void *p)
+{
+    ev_t *e = p;
+    e->ac = NULL;
+    if (!uv_is_closing((uv_handle_t *)&e->handle)) uv_close((uv_handle_t *)&e->handle, ev_closed);
+}
+
+static int ev_attach(redisAsyncContext *ac, uv_loop_t *loop)
+{
+    ev_t *e = calloc(1, sizeof(*e));
+    if (!e) return -1;
+    if (uv_poll_init(loop, &e->handle, ac->c.fd) != 0) {
+        free(e);
+        return -1;
+    }
+    e->ac = ac;
+    e->handle.data = e;
+    ac->ev.data = e;
+    ac->ev.addRead = ev_add_read;
+    ac->ev.delRead = ev_del_read;
+    ac->ev.addWrite = ev_add_write;
+    ac->ev.delWrite = ev_del_write;
+    ac->ev.cleanup = ev_cleanup;
+    return 0;
+}
+
+/* ---- commands in flight */
+
+static void track(eg_redis_t *r, pend_t *p)
+{
+    p->r = r;
+    p->late = 0;
+    p->deadline_ms = uv_now(r->loop) + r->timeout_ms;
+    p->next = NULL;
+    p->prev = r->tail;
+    if (r->tail)
+        r->tail->next = p;
+    else
+        r->head = p;
+    r->tail = p;
+}
+
+static void untrack(pend_t *p)
+{
+    eg_redis_t *r = p->r;
+    if (p->prev)
+        p->prev->next = p->next;
+    else if (r->head == p)
+        r->head = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    else if (r->tail == p)
+        r->tail = p->prev;
+    p->prev = p->next = NULL;
+}
+
+/* Plans the next connect: at once after a connection that was up, then
+ * 100 ms doubling to 1 s while attempts fail. */
+static void retry_later(eg_redis_t *r)
+{
+    r->next_attempt_ms = uv_now(r->loop) + r->backoff_ms;
+    r->backoff_ms = r->backoff_ms ? r->backoff_ms * 2 : BACKOFF_MIN_MS;
+    if (r->backoff_ms > BACKOFF_MAX_MS) r->backoff_ms = BACKOFF_MAX_MS;
+    if (r->on_state) r->on_state(r->state_arg, 0);
+}
+
+/* The current connection is gone or going (hiredis frees it, or drop()
+ * does): forget it. Its commands in flight are answered with NULL by the
+ * free, which calls no callback of ours on the context itself any more. */
+static void lost(eg_redis_t *r)
+{
+    r->ac->data = NULL;
+    r->ac = NULL;
+    r->connected = 0;
+    r->failures = 0;
+    r->pings = 0;
+    retry_later(r);
+}
+
+/* Tears the current connection down (dead, stalled, or never up). */
+static void drop(eg_redis_t *r)
+{
+    redisAsyncContext *ac = r->ac;
+    lost(r);
+    redisAsyncFree(ac);
+}
+
+/* What every reply means for the connection, before its own handling.
+ * 1 when reply is a reply on the current connection. */
+static int seen(pend_t *p, redisAsyncContext *ac, void *reply)
+{
+    eg_redis_t *r = p->r;
+    untrack(p);
+    if (ac != r->ac) return 0; /* a connection already let go of */
+    if (!reply) {              /* hiredis is freeing it: the connection broke */
+        lost(r);
+        return 0;
+    }
+    r->failures = 0;
+    r->alive_ms = uv_now(r->loop);
+    return 1;
+}
+
+static void keep(eg_redis_t *r, char *cmd, size_t len)
+{
+    if (r->nbacklog == BACKLOG_MAX || r->closing)
+        goto drop; /* away for long: the entries' own expiry takes over */
+    if (r->nbacklog == r->capbacklog) {
+        size_t cap = r->capbacklog ? r->capbacklog * 2 : 64;
+        char **b = realloc(r->backlog, cap * sizeof(*b));
+        if (!b) goto drop;
+        r->backlog = b;
+        size_t *bl = realloc(r->backlog_len, cap * sizeof(*bl));
+        if (!bl) goto drop;
+        r->backlog_len = bl;
+        r->capbacklog = cap;
+    }
+    r->backlog[r->nbacklog] = cmd;
+    r->backlog_len[r->nbacklog++] = len;
+    return;
+drop:
+    redisFreeCommand(cmd);
+}
+
+typedef struct {
+    pend_t p;
+    char *cmd; /* formatted, kept to be sent again if the connection breaks first */
+    size_t len;
+} fire_t;
+
+static void on_fired(redisAsyncContext *ac, void *reply, void *priv)
+{
+    fire_t *f = priv;
+    eg_redis_t *r = f->p.r;
+    seen(&f->p, ac, reply);
+    /* no answer: the connection broke, perhaps before Redis ran it; the
+     * command is idempotent, so it goes again on the next connection */
+    if (!reply)
+        keep(r, f->cmd, f->len);
+    else
+        redisFreeCommand(f->cmd);
+    free(f);
+}
+
+/* Takes cmd when it returns 0. */
+static int send_fire(eg_redis_t *r, char *cmd, size_t len)
+{
+    fire_t *f = malloc(sizeof(*f));
+    if (!f) return -1;
+    f->cmd = cmd;
+    f->len = len;
+    track(r, &f->p);
+    if (redisAsyncFormattedCommand(r->ac, on_fired, f, cmd, len) != REDIS_OK) {
+        untrack(&f->p);
+        free(f);
+        return -1;
+    }
+    return 0;
+}
 
 static void flush_backlog(eg_redis_t *r)
 {
     if (!r->nbacklog) return;
     size_t i = 0;
-    for (; i < r->nbacklog && r->ac && r->connected; i++) {
-        redisAsyncFormattedCommand(r->ac, NULL, NULL, r->backlog[i], r->backlog_len[i]);
-        redisFreeCommand(r->backlog[i]);
-    }
+    while (i < r->nbacklog && r->connected && send_fire(r, r->backlog[i], r->backlog_len[i]) == 0)
+        i++;
     memmove(r->backlog, r->backlog + i, (r->nbacklog - i) * sizeof(*r->backlog));
     memmove(r->backlog_len, r->backlog_len + i, (r->nbacklog - i) * sizeof(*r->backlog_len));
     r->nbacklog -= i;
 }
 
-static int ensure(eg_redis_t *r);
-
-/* Runs once a second while not connected. A connect still pending after a
- * second is given up: hiredis 0.14's libuv adapter ignores poll errors, so
- * a refused connect would otherwise hang there for good, and an address
- * that drops SYNs would hold it for minutes. */
-static void on_retry(uv_timer_t *t)
+static void on_ping(redisAsyncContext *ac, void *reply, void *priv)
 {
-    eg_redis_t *r = t->data;
-    if (r->ac && !r->connected && uv_now(r->loop) - r->last_attempt_ms >= 1000) {
-        redisAsyncContext *ac = r->ac;
-        r->ac = NULL;
-        ac->data = NULL; /* no callbacks into r from the free below */
-        redisAsyncFree(ac); /* queued commands are answered with NULL */
-        if (r->on_state) r->on_state(r->state_arg, 0);
+    pend_t *p = priv;
+    eg_redis_t *r = p->r;
+    if (ac == r->ac) r->pings--;
+    int current = seen(p, ac, reply);
+    free(p);
+    if (!current || r->connected) return;
+    /* a new connection: up on PONG; an error (LOADING) is a server alive
+     * but not ready, asked again on the next tick */
+    const redisReply *rep = reply;
+    if (rep->type == REDIS_REPLY_STATUS && strcmp(rep->str, "PONG") == 0) {
+        r->connected = 1;
+        r->backoff_ms = 0;
+        if (r->on_state) r->on_state(r->state_arg, 1);
+        flush_backlog(r);
     }
-    if (!r->ac) ensure(r);
 }
 
-static void set_state(eg_redis_t *r, int up)
+static void send_ping(eg_redis_t *r)
 {
-    r->connected = up;
-    if (r->on_state) r->on_state(r->state_arg, up);
-    if (up) uv_timer_stop(&r->retry);
-    else uv_timer_start(&r->retry, on_retry, 1000, 1000); /* once a second until it is back */
-}
-
-typedef struct {
-    eg_redis_t *r;
-    eg_redis_cb cb;
-    void *arg;
-    int tried_eval;
-    /* kept for the EVAL fallback */
-    int nargs;
-    char **args;
-    size_t *lens;
-} call_t;
-
-static void call_free(call_t *c)
-{
-    for (int i = 0; c->args && i < c->nargs; i++) free(c->args[i]);
-    free(c->args);
-    free(c->lens);
-    free(c);
+    pend_t *p = malloc(sizeof(*p));
+    if (!p) return;
+    track(r, p);
+    if (redisAsyncCommand(r->ac, on_ping, p, "PING") != REDIS_OK) {
+        untrack(p);
+        free(p);
+        return;
+    }
+    r->pings++;
+    r->last_ping_ms = uv_now(r->loop);
 }
 
 static void on_connect(const redisAsyncContext *ac, int status)
 {
     eg_redis_t *r = ac->data;
-    if (!r) return;
-    if (status != REDIS_OK) {
-        r->ac = NULL; /* hiredis frees the context after a failed connect */
-        set_state(r, 0);
-        return;
-    }
-    set_state(r, 1);
-    flush_backlog(r);
+    if (!r || ac != r->ac) return;
+    if (status != REDIS_OK)
+        lost(r); /* hiredis frees the context after a failed connect */
+    else
+        r->alive_ms = uv_now(r->loop);
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status)
 {
     (void)status;
     eg_redis_t *r = ac->data;
-    if (!r) return;
-    r->ac = NULL;
-    set_state(r, 0);
+    if (r && ac == r->ac) lost(r);
 }
 
+/* A connection to queue commands on: the current one (up or being made),
+ * or a new one when the backoff allows. 0 when there is one. */
 static int ensure(eg_redis_t *r)
 {
     if (r->ac) return 0;
-    uint64_t now = uv_now(r->loop);
-    if (r->last_attempt_ms && now - r->last_attempt_ms < 1000) return -1; /* at most once a second */
-    r->last_attempt_ms = now;
+    if (r->closing || uv_now(r->loop) < r->next_attempt_ms) return -1;
     redisAsyncContext *ac = redisAsyncConnect(r->host, r->port);
-    if (!ac || ac->err) goto fail;
+    if (!ac || ac->err || ev_attach(ac, r->loop) != 0) {
+        if (ac) redisAsyncFree(ac);
+        retry_later(r);
+        return -1;
+    }
     ac->data = r;
-    if (redisLibuvAttach(ac, r->loop) != REDIS_OK) goto fail;
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     r->ac = ac;
-    if (r->db) redisAsyncCommand(ac, NULL, NULL, "SELECT %d", r->db); /* queued until connected */
-    if (!uv_is_active((uv_handle_t *)&r->retry)) uv_timer_start(&r->retry, on_retry, 1000, 1000);
+    r->connected = 0;
+    r->failures = 0;
+    r->pings = 0;
+    r->alive_ms = uv_now(r->loop);
+    /* queued until connected, ahead of whatever comes next */
+    if (r->db) redisAsyncCommand(ac, NULL, NULL, "SELECT %d", r->db);
+    send_ping(r);
     return 0;
-fail:
-    if (ac) redisAsyncFree(ac);
-    set_state(r, 0);
-    return -1;
 }
 
-int eg_redis_new(uv_loop_t *loop, const char *host, int port, int db, eg_redis_state_cb on_state, void *arg,
-                 eg_redis_t **out)
+/* Every 100 ms: deadlines, the health check, reconnection. */
+static void on_tick(uv_timer_t *t)
+{
+    eg_redis_t *r = t->data;
+    if (!r->ac) {
+        ensure(r); /* by itself, without waiting for a request */
+        return;
+    }
+    uint64_t now = uv_now(r->loop);
+    for (pend_t *p = r->head; p && p->deadline_ms <= now; p = p->next)
+        if (!p->late) {
+            p->late = 1;
+            r->failures++;
+        }
+    uint64_t quiet = now - r->alive_ms;
+    if (r->connected ? r->failures >= FAILURES_MAX && quiet >= STALL_MS : quiet >= CONNECT_MS) {
+        drop(r);
+        return;
+    }
+    uint64_t every = r->failures ? PING_FAILING_MS : PING_IDLE_MS;
+    if (r->connected ? quiet >= every && now - r->last_ping_ms >= every : !r->pings) send_ping(r);
+}
+
+int eg_redis_new(uv_loop_t *loop, const char *host, int port, int db, eg_redis_state_cb on_state,
+                 void *arg, eg_redis_t **out)
 {
     eg_redis_t *r = calloc(1, sizeof(*r));
     if (!r) return -1;
@@ -147,19 +410,27 @@ int eg_redis_new(uv_loop_t *loop, const char *host, int port, int db, eg_redis_s
     snprintf(r->host, sizeof(r->host), "%s", host);
     r->port = port;
     r->db = db;
+    r->timeout_ms = DEFAULT_TIMEOUT_MS;
     r->on_state = on_state;
     r->state_arg = arg;
-    uv_timer_init(loop, &r->retry);
-    r->retry.data = r;
-    uv_unref((uv_handle_t *)&r->retry); /* never keeps a loop alive */
+    uv_timer_init(loop, &r->tick);
+    r->tick.data = r;
+    uv_timer_start(&r->tick, on_tick, TICK_MS, TICK_MS);
+    uv_unref((uv_handle_t *)&r->tick); /* never keeps a loop alive */
     *out = r;
     return 0;
 }
 
-static void on_retry_closed(uv_handle_t *h)
+void eg_redis_set_timeout(eg_redis_t *r, uint64_t timeout_ms)
+{
+    if (r && timeout_ms) r->timeout_ms = timeout_ms;
+}
+
+static void on_tick_closed(uv_handle_t *h)
 {
     eg_redis_t *r = h->data;
-    for (size_t i = 0; i < r->nbacklog; i++) redisFreeCommand(r->backlog[i]);
+    for (size_t i = 0; i < r->nbacklog; i++)
+        redisFreeCommand(r->backlog[i]);
     free(r->backlog);
     free(r->backlog_len);
     free(r);
@@ -168,11 +439,15 @@ static void on_retry_closed(uv_handle_t *h)
 void eg_redis_free(eg_redis_t *r)
 {
     if (!r) return;
+    r->closing = 1;
     if (r->ac) {
-        r->ac->data = NULL;
-        redisAsyncFree(r->ac); /* pending callbacks get NULL replies */
+        redisAsyncContext *ac = r->ac;
+        ac->data = NULL;
+        r->ac = NULL;
+        r->connected = 0;
+        redisAsyncFree(ac); /* what is in flight is answered with NULL */
     }
-    uv_close((uv_handle_t *)&r->retry, on_retry_closed); /* frees r */
+    uv_close((uv_handle_t *)&r->tick, on_tick_closed); /* frees r */
 }
 
 int eg_redis_connected(const eg_redis_t *r)
@@ -184,25 +459,49 @@ static void sha1_hex(const char *s, char out[41])
 {
     unsigned char md[SHA_DIGEST_LENGTH];
     SHA1((const unsigned char *)s, strlen(s), md);
-    for (int i = 0; i < SHA_DIGEST_LENGTH; i++) snprintf(out + 2 * i, 3, "%02x", md[i]);
+    for (int i = 0; i < SHA_DIGEST_LENGTH; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+typedef struct {
+    pend_t p;
+    eg_redis_cb cb;
+    void *arg;
+    int tried_eval;
+    /* kept for the EVAL fallback */
+    int nargs;
+    char **args;
+    size_t *lens;
+} call_t;
+
+static void call_free(call_t *c)
+{
+    for (int i = 0; c->args && i < c->nargs; i++)
+        free(c->args[i]);
+    free(c->args);
+    free(c->lens);
+    free(c);
 }
 
 static void on_reply(redisAsyncContext *ac, void *reply, void *priv);
 
-static int send_eval(call_t *c)
+static int send_eval(eg_redis_t *r, call_t *c)
 {
-    eg_redis_t *r = c->r;
-    if (!r->ac) return -1;
-    return redisAsyncCommandArgv(r->ac, on_reply, c, c->nargs, (const char **)c->args, c->lens) == REDIS_OK ? 0 : -1;
+    track(r, &c->p);
+    if (redisAsyncCommandArgv(r->ac, on_reply, c, c->nargs, (const char **)c->args, c->lens) ==
+        REDIS_OK)
+        return 0;
+    untrack(&c->p);
+    return -1;
 }
 
 static void on_reply(redisAsyncContext *ac, void *reply, void *priv)
 {
-    (void)ac;
     call_t *c = priv;
-    redisReply *rep = reply;
-    if (rep && rep->type == REDIS_REPLY_ERROR && !c->tried_eval && strncmp(rep->str, "NOSCRIPT", 8) == 0 &&
-        c->r && c->r->ac) {
+    eg_redis_t *r = c->p.r;
+    const redisReply *rep = reply;
+    if (seen(&c->p, ac, reply) && rep->type == REDIS_REPLY_ERROR && !c->tried_eval &&
+        strncmp(rep->str, "NOSCRIPT", 8) == 0) {
         /* first use on this server: send the script itself (args[1] holds it) */
         c->tried_eval = 1;
         free(c->args[0]);
@@ -213,7 +512,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *priv)
         c->args[1] = script;
         c->args[c->nargs] = NULL;
         c->lens[1] = strlen(script);
-        if (c->args[0] && send_eval(c) == 0) return;
+        if (c->args[0] && send_eval(r, c) == 0) return;
     }
     c->cb(c->arg, reply);
     c->nargs++; /* free the kept script slot too */
@@ -237,7 +536,6 @@ int eg_redis_eval(eg_redis_t *r, const char *script, int nkeys, int nargs, const
         cb(arg, NULL);
         return -1;
     }
-    c->r = r;
     c->cb = cb;
     c->arg = arg;
     c->nargs = total;
@@ -261,7 +559,7 @@ int eg_redis_eval(eg_redis_t *r, const char *script, int nkeys, int nargs, const
         }
     }
     c->args[total] = ok ? strdup(script) : NULL;
-    if (!ok || !c->args[total] || send_eval(c) != 0) {
+    if (!ok || !c->args[total] || send_eval(r, c) != 0) {
         c->nargs = total + 1;
         call_free(c);
         cb(arg, NULL);
@@ -272,39 +570,25 @@ int eg_redis_eval(eg_redis_t *r, const char *script, int nkeys, int nargs, const
 
 void eg_redis_fire(eg_redis_t *r, int argc, const char *const *argv, const size_t *lens)
 {
-    if (r->ac && r->connected) {
-        redisAsyncCommandArgv(r->ac, NULL, NULL, argc, (const char **)argv, lens);
-        return;
-    }
-    /* not connected: a command queued on a connecting context is lost if
-     * the connect fails, so keep it here until a connection is up */
-    ensure(r);
-    if (r->nbacklog == BACKLOG_MAX) return; /* Redis away for long: the entries' own expiry takes over */
-    if (r->nbacklog == r->capbacklog) {
-        size_t cap = r->capbacklog ? r->capbacklog * 2 : 64;
-        char **b = realloc(r->backlog, cap * sizeof(*b));
-        if (!b) return;
-        r->backlog = b;
-        size_t *bl = realloc(r->backlog_len, cap * sizeof(*bl));
-        if (!bl) return;
-        r->backlog_len = bl;
-        r->capbacklog = cap;
-    }
     char *cmd = NULL;
     int len = redisFormatCommandArgv(&cmd, argc, (const char **)argv, lens);
     if (len < 0) return;
-    r->backlog[r->nbacklog] = cmd;
-    r->backlog_len[r->nbacklog++] = (size_t)len;
+    if (r->connected && send_fire(r, cmd, (size_t)len) == 0) return;
+    /* not up: a command queued on a connection being made is lost if the
+     * connect fails, so it waits here until one is up */
+    ensure(r);
+    keep(r, cmd, (size_t)len);
 }
 
-int eg_redis_sync_credits(const eg_redis_target_t *t, const char *key_id, long long add, long long *balance,
-                          char *err, size_t errlen)
+int eg_redis_sync_credits(const eg_redis_target_t *t, const char *key_id, long long add,
+                          long long *balance, char *err, size_t errlen)
 {
     static const char script[] =
         "local v=tonumber(redis.call('GET',KEYS[1]) or '0') local a=tonumber(ARGV[1])\n"
         "if v+a<0 then return {0,v} end\n"
         "if a~=0 then v=redis.call('INCRBY',KEYS[1],a) end return {1,v}\n";
-    struct timeval tv = {(time_t)(t->timeout_ms / 1000), (suseconds_t)(t->timeout_ms % 1000 * 1000)};
+    struct timeval tv = {(time_t)(t->timeout_ms / 1000),
+                         (suseconds_t)(t->timeout_ms % 1000 * 1000)};
     redisContext *c = redisConnectWithTimeout(t->host, t->port, tv);
     int rc = -1;
     redisReply *rep = NULL;
@@ -324,10 +608,13 @@ int eg_redis_sync_credits(const eg_redis_target_t *t, const char *key_id, long l
         freeReplyObject(rep);
     }
     rep = redisCommand(c, "EVAL %s 1 %s %lld", script, key, add);
-    if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 || rep->element[0]->type != REDIS_REPLY_INTEGER ||
+    if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+        rep->element[0]->type != REDIS_REPLY_INTEGER ||
         rep->element[1]->type != REDIS_REPLY_INTEGER) {
         snprintf(err, errlen, "redis %s:%d: %s", t->host, t->port,
-                 rep && rep->type == REDIS_REPLY_ERROR ? rep->str : c->errstr[0] ? c->errstr : "unexpected reply");
+                 rep && rep->type == REDIS_REPLY_ERROR ? rep->str
+                 : c->errstr[0]                        ? c->errstr
+                                                       : "unexpected reply");
         goto out;
     }
     *balance = rep->element[1]->integer;
