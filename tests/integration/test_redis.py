@@ -1,9 +1,12 @@
 """Redis backend (issue 5): several gateway processes on one Redis enforce one
 limit exactly; Redis killed mid-run in fail_open and fail_closed; the gateway
-reconnects by itself; concurrency slots held in Redis are released. Each test
-starts its own redis-server on a free port."""
+reconnects by itself, also after a kill mid-burst (20 in a row), a hang, and a
+restart still loading its data (issue 20); concurrency slots held in Redis are
+released. Each test starts its own redis-server on a free port and waits for
+it to answer PONG, not for its port."""
 import json
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -11,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import BIN, Gateway, free_port, request, wait_port
+from conftest import BIN, Gateway, free_port, request
 
 ADMIN_TOKEN = "admin-token-for-the-redis-tests-0123"
 REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -27,12 +30,29 @@ class Redis:
         self.durable = durable  # an append-only file: the data outlives a kill
         self.start()
 
-    def start(self):
+    def start(self, *extra, wait=True):
         aof = ["--appendonly", "yes", "--appendfsync", "always"] if self.durable else ["--appendonly", "no"]
         self.proc = subprocess.Popen([REDIS, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                      *aof, "--dir", self.tmp, "--enable-debug-command", "local"],
+                                      *aof, "--dir", self.tmp, "--enable-debug-command", "local", *extra],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_port(self.port, self.proc)
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self, timeout=10.0):
+        """Until Redis answers PING with PONG and has loaded its data: an open
+        port is not enough (a restart from an append-only file answers
+        LOADING to every command while it reads the file)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"redis-server exited with {self.proc.returncode}")
+            try:
+                if self.command("PING") == "PONG" and "loading:0" in self.command("INFO", "persistence"):
+                    return
+            except (OSError, RuntimeError):  # not listening yet, or LOADING
+                pass
+            time.sleep(0.02)
+        raise RuntimeError(f"redis on port {self.port} did not become ready")
 
     def kill(self):
         self.proc.kill()
@@ -87,6 +107,8 @@ routes:
   - {{ path: /slow/, upstream: demo, concurrency: 1 }}
   - {{ path: /day/, upstream: demo, auth: api_key, quota: {{ limit: 4, period: day }} }}
   - {{ path: /paid/, upstream: demo, auth: api_key, credits: {{ cost: 2, purchase_url: "https://example.com/buy" }} }}
+  - {{ path: /load/, upstream: demo, rate_limit: {{ limit: 1000000, window: 1m, by: ip }} }}
+  - {{ path: /count/, upstream: demo, rate_limit: {{ limit: 1000000, window: 1m, by: route }} }}
 """
 
 
@@ -105,12 +127,12 @@ def ready(gw):
     return request(gw.admin_port, "GET", "/ready").json()["traffic"]["redis"]
 
 
-def wait_until(pred, timeout=10.0):
+def wait_until(pred, timeout=10.0, interval=0.1):
     deadline = time.time() + timeout
     while time.time() < deadline:
         if pred():
             return True
-        time.sleep(0.1)
+        time.sleep(interval)
     return False
 
 
@@ -240,20 +262,30 @@ def test_concurrency_slots_in_redis_are_released(tmp_path, upstream_port, redis)
 
 def test_a_release_while_redis_is_down_is_sent_once_it_is_back(tmp_path, upstream_port):
     redis = Redis(str(tmp_path), durable=True)
+    # data that takes seconds to load back (with a delay per key, below): the
+    # gateway connects while Redis still answers LOADING to every command
+    redis.command("DEBUG", "POPULATE", "12000")
+    redis.command("BGREWRITEAOF")
+    assert wait_until(lambda: "aof_rewrite_in_progress:0" in redis.command("INFO", "persistence")
+                      and "aof_rewrite_scheduled:0" in redis.command("INFO", "persistence"))
     gw = gateway(str(tmp_path), upstream_port, redis.port)
     try:
         slow = threading.Thread(target=lambda: get(gw, "/slow/x?ms=1500"))
         slow.start()
-        time.sleep(1.0)
+
+        def held(keys):
+            return sum(redis.command("ZCARD", k) for k in keys)
+
+        assert wait_until(lambda: held(redis.command("KEYS", "errgate:c:*")) == 1), "the slot is held in Redis"
         keys = redis.command("KEYS", "errgate:c:*")
-        assert keys and sum(redis.command("ZCARD", k) for k in keys) == 1, "the slot is held in Redis"
         # Redis goes away while the request is in flight and is still away
         # when it ends: the release cannot be sent then, and must not be lost
         redis.kill()
         slow.join()
         time.sleep(0.3)
-        redis.start()  # the same data, from its append-only file
-        assert wait_until(lambda: sum(redis.command("ZCARD", k) for k in keys) == 0, timeout=5)
+        redis.start("--key-load-delay", "100", wait=False)  # the same data, from its append-only file
+        redis.wait_ready()  # not before: a command now would be answered LOADING
+        assert wait_until(lambda: held(keys) == 0, timeout=5), "the release was sent once Redis had loaded"
         assert get(gw, "/slow/x").status == 200
     finally:
         assert gw.stop() == 0
@@ -308,4 +340,102 @@ def test_gateway_killed_loses_no_count_kept_in_redis(tmp_path, upstream_port, re
     try:
         assert [get(gw, "/day/x", k).status for _ in range(3)] == [200, 200, 429]
     finally:
+        assert gw.stop() == 0
+
+
+class Load:
+    """Clients sending requests back to back until stopped; counts the answers."""
+
+    def __init__(self, gw, clients=6):
+        self.gw, self.answered, self.stopping = gw, 0, threading.Event()
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self.run) for _ in range(clients)]
+        for t in self.threads:
+            t.start()
+
+    def run(self):
+        while not self.stopping.is_set():
+            try:
+                get(self.gw, "/load/x")
+            except OSError:
+                continue
+            with self.lock:
+                self.answered += 1
+
+    def count(self):
+        with self.lock:
+            return self.answered
+
+    def stop(self):
+        self.stopping.set()
+        for t in self.threads:
+            t.join()
+
+
+def decided_in_redis(gw, redis):
+    """A request the gateway decided in Redis: it carries the limit's headers
+    (neither fail_open nor fail_closed has them) and its counter is in Redis
+    (a restarted Redis starts empty)."""
+    r = get(gw, "/count/x")
+    return (r.status == 200 and r.header("X-RateLimit-Limit") == "1000000"
+            and len(redis.command("KEYS", "errgate:r:*/count/*")) == 1)
+
+
+def stall(redis):
+    """Blocks Redis (DEBUG SLEEP) from a thread: what the gateway sends
+    meanwhile stays unread in Redis's sockets, so a kill then resets the
+    gateway's connections (EPOLLERR) instead of closing them (EOF)."""
+    def sleep():
+        try:
+            redis.command("DEBUG", "SLEEP", "10")
+        except (OSError, RuntimeError):  # killed while asleep
+            pass
+
+    t = threading.Thread(target=sleep)
+    t.start()
+    return t
+
+
+@pytest.mark.parametrize("on_failure", ["fail_closed", "fail_open"])
+def test_redis_killed_mid_burst_20_times_recovers_each_time(tmp_path, upstream_port, redis, on_failure):
+    # issue 20: a kill -9 under load left a worker "connected" on a dead
+    # socket for good (503 forever, or served unmetered after the timeout)
+    gw = gateway(str(tmp_path), upstream_port, redis.port, on_failure=on_failure, timeout="100ms")
+    load = Load(gw)
+    try:
+        assert wait_until(lambda: decided_in_redis(gw, redis))
+        for i in range(20):
+            n = load.count()
+            assert wait_until(lambda: load.count() >= n + 10), "the clients are being answered"
+            sleeper = None
+            if i % 2:  # every other round, with the burst's commands unread
+                failures = ready(gw)["failures"]
+                sleeper = stall(redis)
+                assert wait_until(lambda: ready(gw)["failures"] >= failures + 3, interval=0.02)
+            redis.kill()  # mid-burst: the clients have requests in flight
+            if sleeper:
+                sleeper.join()
+            redis.start()  # returns once Redis answers PING
+            # every worker is connected again and decides in Redis within 2 s
+            ok = wait_until(lambda: decided_in_redis(gw, redis) and ready(gw)["state"] == "up",
+                            timeout=2.0, interval=0.02)
+            assert ok, f"round {i}: not deciding in Redis 2 s after it was back; /ready: {ready(gw)}"
+    finally:
+        load.stop()
+        assert gw.stop() == 0
+
+
+def test_a_hung_redis_is_noticed_without_traffic_and_left_once_it_answers(tmp_path, upstream_port, redis):
+    gw = gateway(str(tmp_path), upstream_port, redis.port, timeout="100ms")
+    try:
+        assert wait_until(lambda: decided_in_redis(gw, redis) and ready(gw)["state"] == "up")
+        # stopped, Redis keeps its sockets open and the kernel still accepts
+        # connections: only the health PING, unanswered, shows it is gone
+        redis.proc.send_signal(signal.SIGSTOP)
+        assert wait_until(lambda: ready(gw)["state"] == "down", timeout=5), "noticed with no request"
+        redis.proc.send_signal(signal.SIGCONT)
+        assert wait_until(lambda: decided_in_redis(gw, redis) and ready(gw)["state"] == "up",
+                          timeout=2.0, interval=0.02)
+    finally:
+        redis.proc.send_signal(signal.SIGCONT)
         assert gw.stop() == 0
