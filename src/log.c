@@ -1,4 +1,9 @@
-/* log.c - JSON log lines (see log.h). */
+/* log.c - JSON log lines (see log.h).
+ *
+ * Rate limiting keeps a small table of keys (error codes), each with the
+ * second of its last written line and the count dropped since; one mutex
+ * guards it, taken only by lines that go through eg_log_admit (gateway
+ * errors), never by access lines. */
 #include "log.h"
 
 #include <errno.h>
@@ -13,11 +18,24 @@
 
 #include "errgate/common.h"
 #include "jsonw.h"
+#include "redact.h"
+
+/* One rate-limited key: the second of its last line and what was dropped since. */
+typedef struct {
+    char key[64];
+    long long sec;
+    uint64_t dropped;
+} rl_slot_t;
+
+#define RL_SLOTS 64 /* keys are error codes: a catalog's worth */
 
 struct eg_log_s {
-    char *path; /* NULL for stderr */
-    int fd;     /* -1 when off */
-    pthread_mutex_t lock; /* guards fd swaps on reopen only */
+    char *path;              /* NULL for stderr */
+    int fd;                  /* -1 when off */
+    pthread_mutex_t lock;    /* guards fd swaps on reopen only */
+    pthread_mutex_t rl_lock; /* guards rl */
+    rl_slot_t rl[RL_SLOTS];
+    size_t nrl;
 };
 
 int eg_log_open(const char *path, eg_log_t **out)
@@ -25,6 +43,7 @@ int eg_log_open(const char *path, eg_log_t **out)
     eg_log_t *l = calloc(1, sizeof(*l));
     if (!l) return EG_ENOMEM;
     pthread_mutex_init(&l->lock, NULL);
+    pthread_mutex_init(&l->rl_lock, NULL);
     l->fd = -1;
     if (strcmp(path, "off") == 0) {
         *out = l;
@@ -36,13 +55,12 @@ int eg_log_open(const char *path, eg_log_t **out)
         return EG_OK;
     }
     if (!(l->path = strdup(path))) {
-        free(l);
+        eg_log_close(l);
         return EG_ENOMEM;
     }
     l->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
     if (l->fd < 0) {
-        free(l->path);
-        free(l);
+        eg_log_close(l);
         return EG_EIO;
     }
     *out = l;
@@ -67,6 +85,7 @@ void eg_log_close(eg_log_t *l)
     if (!l) return;
     if (l->path && l->fd >= 0) close(l->fd);
     pthread_mutex_destroy(&l->lock);
+    pthread_mutex_destroy(&l->rl_lock);
     free(l->path);
     free(l);
 }
@@ -139,37 +158,84 @@ void eg_logline_path(eg_logline_t *l, const char *k, const char *t, size_t n, ch
                      size_t nredact)
 {
     char out[1024];
-    size_t o = 0;
-    const char *q = memchr(t, '?', n);
-    size_t plen = q ? (size_t)(q - t) : n;
-    if (plen > 600) plen = 600;
-    memcpy(out, t, plen);
-    o = plen;
-    if (q) {
-        const char *p = q + 1, *end = t + n;
-        out[o++] = '?';
-        while (p < end && o < sizeof(out) - 20) {
-            const char *amp = memchr(p, '&', (size_t)(end - p));
-            const char *pe = amp ? amp : end;
-            const char *eq = memchr(p, '=', (size_t)(pe - p));
-            size_t nlen = eq ? (size_t)(eq - p) : (size_t)(pe - p);
-            int hide = 0;
-            for (size_t i = 0; i < nredact && eq; i++)
-                if (strlen(redact[i]) == nlen && memcmp(redact[i], p, nlen) == 0) hide = 1;
-            size_t take = hide ? nlen + 1 : (size_t)(pe - p);
-            if (o + take + 12 >= sizeof(out)) break;
-            memcpy(out + o, p, take);
-            o += take;
-            if (hide) {
-                memcpy(out + o, "[REDACTED]", 10);
-                o += 10;
-            }
-            if (amp) out[o++] = '&';
-            p = amp ? amp + 1 : end;
-        }
-    }
+    size_t o = eg_redact_target(t, n, redact, nredact, out, sizeof(out));
     key(l, k);
     escaped(l, out, o);
+}
+
+static long long now_sec(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec;
+}
+
+static int same_key(const rl_slot_t *x, const char *key, size_t klen)
+{
+    return strncmp(x->key, key, klen) == 0 && x->key[klen] == '\0';
+}
+
+int eg_log_admit(eg_log_t *log, const char *key, uint64_t *suppressed)
+{
+    *suppressed = 0;
+    if (!eg_log_enabled(log)) return 0;
+    long long now = now_sec();
+    size_t klen = strnlen(key, sizeof(log->rl[0].key) - 1);
+    int admit = 1;
+    pthread_mutex_lock(&log->rl_lock);
+    rl_slot_t *s = NULL, *idle = NULL;
+    for (size_t i = 0; i < log->nrl && !s; i++) {
+        rl_slot_t *x = &log->rl[i];
+        if (same_key(x, key, klen))
+            s = x;
+        else if (!x->dropped && x->sec < now && (!idle || x->sec < idle->sec))
+            idle = x;
+    }
+    if (!s && (log->nrl < RL_SLOTS || idle)) {
+        /* a new key, in a free slot or one quiet since an earlier second */
+        s = log->nrl < RL_SLOTS ? &log->rl[log->nrl++] : idle;
+        memcpy(s->key, key, klen);
+        s->key[klen] = '\0';
+        s->dropped = 0;
+        s->sec = now - 1;
+    }
+    if (s && s->sec == now) {
+        s->dropped++;
+        admit = 0;
+    } else if (s) {
+        *suppressed = s->dropped;
+        s->dropped = 0;
+        s->sec = now;
+    } /* else every slot has drops of this second: the line is written, never lost unseen */
+    pthread_mutex_unlock(&log->rl_lock);
+    return admit;
+}
+
+void eg_log_flush_suppressed(eg_log_t *log, const char *kind, int all)
+{
+    if (!eg_log_enabled(log)) return;
+    struct {
+        char key[64];
+        uint64_t n;
+    } out[RL_SLOTS];
+    size_t nout = 0;
+    long long now = now_sec();
+    pthread_mutex_lock(&log->rl_lock);
+    for (size_t i = 0; i < log->nrl; i++) {
+        rl_slot_t *x = &log->rl[i];
+        if (!x->dropped || (!all && x->sec >= now)) continue;
+        memcpy(out[nout].key, x->key, sizeof(x->key));
+        out[nout++].n = x->dropped;
+        x->dropped = 0;
+    }
+    pthread_mutex_unlock(&log->rl_lock);
+    for (size_t i = 0; i < nout; i++) {
+        eg_logline_t l;
+        eg_logline_begin(&l, kind);
+        eg_logline_str(&l, "code", out[i].key, strlen(out[i].key));
+        eg_logline_int(&l, "suppressed", (long long)out[i].n);
+        eg_logline_end(log, &l);
+    }
 }
 
 void eg_logline_end(eg_log_t *log, eg_logline_t *l)

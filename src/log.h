@@ -32,6 +32,19 @@ void eg_logline_int(eg_logline_t *l, const char *key, long long v);
 /* Writes the line ("...}\n") to the log; drops it when disabled. */
 void eg_logline_end(eg_log_t *log, eg_logline_t *l);
 
+/* Repeated lines, rate-limited: a flood of refused requests must not turn
+ * into a flood of identical error lines. eg_log_admit returns 1 when a line
+ * for `key` (an error code) may be written now, at most one per key and
+ * second, and sets *suppressed to how many of that key were dropped since its
+ * last line (to write with it, when not 0); it returns 0 when this line is to
+ * be dropped, and counts it. eg_log_flush_suppressed writes one line
+ * {"kind": kind, "code": key, "suppressed": N} for each key whose drops are
+ * not reported yet and whose second is over (`all`: over or not): the
+ * server calls it once a second, and with `all` before closing, so every
+ * dropped line is counted somewhere. Both are thread-safe. */
+int eg_log_admit(eg_log_t *log, const char *key, uint64_t *suppressed);
+void eg_log_flush_suppressed(eg_log_t *log, const char *kind, int all);
+
 /* Appends a query string with the values of `redact` parameters replaced by "[REDACTED]". */
 void eg_logline_path(eg_logline_t *l, const char *key, const char *target, size_t n,
                      char *const *redact, size_t nredact);
