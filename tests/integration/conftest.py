@@ -360,8 +360,11 @@ def gateway(tmp_path, upstream_port):
 
 
 class QuietHandler(http.server.BaseHTTPRequestHandler):
-    """HTTP/1.1 (keep-alive) and no access log on stderr."""
+    """HTTP/1.1 (keep-alive), no access log on stderr, and TCP_NODELAY:
+    http.server writes the head and the body apart, and with Nagle the body
+    waited for the peer's delayed ACK (40 ms an answer)."""
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
 
     def log_message(self, *a):
         pass
@@ -375,7 +378,8 @@ class ThreadedUpstream:
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        # a short poll: shutdown() waits for it, and every test closes one
+        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
     def close(self):
         self.httpd.shutdown()
