@@ -1,15 +1,13 @@
 """errgate call against a scripted server: retries, waits, keys, budget,
 deadline, and every dialect read into one canonical error."""
-import http.server
 import re
 import subprocess
-import threading
 import time
 import email.utils
 
 import pytest
 
-from conftest import BIN, free_port
+from conftest import BIN, QuietHandler, ThreadedUpstream, dead_port
 
 
 class Script:
@@ -20,9 +18,7 @@ class Script:
         self.scripts, self.seen = {}, []
         outer = self
 
-        class H(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
+        class H(QuietHandler):
             def handle_one(self):
                 n = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(n) if n else b""
@@ -40,12 +36,9 @@ class Script:
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = handle_one
 
-            def log_message(self, *a):
-                pass
-
-        self.port = free_port()
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), H)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.upstream = ThreadedUpstream(H)  # the kernel picks the port as it binds: no race
+        self.port = self.upstream.port
+        self.httpd = self.upstream.httpd
 
     def url(self, path):
         return f"http://127.0.0.1:{self.port}{path}"
@@ -59,10 +52,10 @@ def srv():
     s.httpd.server_close()
 
 
-def call(*args, timeout=30):
-    t0 = time.time()
+def call(*args, timeout=60):
+    t0 = time.monotonic()
     p = subprocess.run([BIN, "call", *args], capture_output=True, timeout=timeout)
-    return p.returncode, p.stdout, p.stderr.decode(), time.time() - t0
+    return p.returncode, p.stdout, p.stderr.decode(), time.monotonic() - t0
 
 
 OK = (200, {"Content-Type": "application/json"}, b'{"ok":true}')
@@ -110,10 +103,13 @@ def test_post_keeps_its_idempotency_key(srv):
 
 
 def test_deadline_cuts_retries_short(srv):
-    srv.scripts["/f"] = [(503, {"Retry-After": "1"}, b"")]
-    code, out, err, elapsed = call("--max-attempts", "10", "--deadline", "1500ms", srv.url("/f"))
+    # attempt 1, a 2 s wait, attempt 2; the next 2 s wait would end past the
+    # 3 s deadline: stopped there (each attempt has 1 s of slack either way)
+    srv.scripts["/f"] = [(503, {"Retry-After": "2"}, b"")]
+    code, out, err, elapsed = call("--max-attempts", "10", "--deadline", "3000ms", srv.url("/f"))
     assert code == 7 and "deadline reached" in err
     assert len(srv.seen) == 2
+    assert elapsed >= 2.0
 
 
 def test_retry_budget_runs_dry(srv):
@@ -124,7 +120,7 @@ def test_retry_budget_runs_dry(srv):
 
 
 def test_network_failure(srv):
-    code, out, err, _ = call("--base-delay", "1ms", f"http://127.0.0.1:{free_port()}/x")
+    code, out, err, _ = call("--base-delay", "1ms", f"http://127.0.0.1:{dead_port()}/x")
     assert code == 6
     assert err.count("attempt ") == 3
 
