@@ -14,8 +14,25 @@ static void test_generate_parse(void **state)
     assert_int_equal(strlen(k1), EG_APIKEY_LEN);
     assert_memory_equal(k1, "eg_live_", 8);
     assert_memory_equal(k2, "eg_test_", 8);
-    assert_string_not_equal(k1, k2);
     assert_string_not_equal(i1.id, i2.id);
+    /* keys of one environment share their prefix: each has its own id and
+     * its own secret (nothing repeats across 64 of them) */
+    enum { NKEYS = 64, SECRET_AT = 8 + EG_APIKEY_ID_LEN + 1 };
+    static char many[NKEYS][EG_APIKEY_LEN + 1];
+    static eg_apikey_info_t info[NKEYS];
+    for (int i = 0; i < NKEYS; i++)
+        assert_int_equal(eg_apikey_generate("live", NULL, many[i], sizeof(many[i]), &info[i]),
+                         EG_OK);
+    for (int i = 0; i < NKEYS; i++) {
+        assert_memory_equal(many[i], k1, 8);
+        assert_memory_equal(many[i] + 8, info[i].id, EG_APIKEY_ID_LEN);
+        for (int j = 0; j < i; j++) {
+            if (strcmp(info[i].id, info[j].id) == 0) fail_msg("id %s twice", info[i].id);
+            size_t secret_len = EG_APIKEY_LEN - SECRET_AT - 6; /* without the checksum */
+            if (memcmp(many[i] + SECRET_AT, many[j] + SECRET_AT, secret_len) == 0)
+                fail_msg("one secret in keys %d and %d", j, i);
+        }
+    }
     assert_int_equal(eg_apikey_parse(k1, strlen(k1), &p), EG_OK);
     assert_string_equal(p.id, i1.id);
     assert_string_equal(p.env, "live");
