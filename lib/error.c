@@ -76,6 +76,19 @@ eg_error_t *eg_error_new(void)
     return e;
 }
 
+int eg_error_code_valid(const char *s, size_t n)
+{
+    if (!s || n < 1 || n > EG_CODE_MAX) return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+            c == '.' || c == '-')
+            continue;
+        return 0;
+    }
+    return 1;
+}
+
 void eg_error_free(eg_error_t *e)
 {
     if (!e) return;

@@ -2,6 +2,7 @@
 #include "respond.h"
 #include "strbuild.h"
 #include "jsonw.h"
+#include "errgate/reqid.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -40,10 +41,16 @@ static size_t error_head(int status, const char *mt, const char *date, const cha
     eg_sb_mem(&h, mt, mtlen);
     EG_SB_LIT(&h, "\r\nContent-Length: ");
     eg_sb_u64(&h, blen);
-    EG_SB_LIT(&h, "\r\nX-Request-ID: ");
-    eg_sb_mem(&h, rid, ridlen);
-    EG_SB_LIT(&h, "\r\nX-Error-Code: ");
-    eg_sb_mem(&h, code, codelen);
+    /* both come from outside at times (a client's id, an upstream's code):
+     * a value that could split the head is left out, never written */
+    if (eg_reqid_valid(rid, ridlen)) {
+        EG_SB_LIT(&h, "\r\nX-Request-ID: ");
+        eg_sb_mem(&h, rid, ridlen);
+    }
+    if (eg_error_code_valid(code, codelen)) {
+        EG_SB_LIT(&h, "\r\nX-Error-Code: ");
+        eg_sb_mem(&h, code, codelen);
+    }
     EG_SB_LIT(&h, "\r\n");
     if (retry_after >= 0) {
         EG_SB_LIT(&h, "Retry-After: ");

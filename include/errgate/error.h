@@ -97,6 +97,13 @@ eg_error_t *eg_error_new(void);
 /* eg_error_free releases the error and everything it owns. NULL is fine. */
 void eg_error_free(eg_error_t *e);
 
+/* eg_error_code_valid: s[0..n) is a code that may appear in a header
+ * (X-Error-Code) as it is: 1..EG_CODE_MAX bytes of [A-Za-z0-9_.-]. A code
+ * an upstream sent that is not is replaced by the catalog's for its status,
+ * so nothing from outside can split a response head. */
+#define EG_CODE_MAX 64
+int eg_error_code_valid(const char *s, size_t n);
+
 /* eg_error_set copies `v` (may be NULL to clear) into attribute `which`.
  * eg_error_setn does the same for a string of length n (need not be NUL-ended). */
 int eg_error_set(eg_error_t *e, eg_str_t which, const char *v);

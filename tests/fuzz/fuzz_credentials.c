@@ -25,7 +25,7 @@ static void check_printable(const char *s)
 
 static void verify(const char *tok, size_t n)
 {
-    eg_jwt_policy_t p = {"iss", "aud", 30, n % 2 ? "scp" : NULL, 0};
+    eg_jwt_policy_t p = {"iss", "aud", 30, n % 2 ? "scp" : NULL, 0, 0};
     eg_jwt_claims_t c;
     char msg[160];
     if (eg_jwt_verify(keys, n % 3 ? wmac : NULL, &p, tok, n, 1800000000LL, &c, msg, sizeof(msg)) == EG_JWT_OK) {
