@@ -287,11 +287,44 @@ static int load_log(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
     return EG_OK;
 }
 
+/* How the request path is made canonical before routing (docs/path.md):
+ * every switch on by default, as Envoy recommends for a gateway in front of
+ * access control. */
+static int load_path(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
+{
+    static const char *const keys[] = {"normalize", "merge_slashes", "reject_encoded_slash", NULL};
+    int rc;
+    if ((rc = known_keys(c, n, "path", keys))) return rc;
+    const eg_ynode_t *v;
+    if ((v = eg_ymap_get(n, "normalize")) && (rc = get_bool(c, v, &cfg->path_normalize))) return rc;
+    if ((v = eg_ymap_get(n, "merge_slashes")) && (rc = get_bool(c, v, &cfg->path_merge_slashes))) return rc;
+    if ((v = eg_ymap_get(n, "reject_encoded_slash")) && (rc = get_bool(c, v, &cfg->path_reject_encoded_slash)))
+        return rc;
+    return EG_OK;
+}
+
+/* What of a request reaches the upstream beyond what routing needs. */
+static int load_request(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
+{
+    static const char *const keys[] = {"underscores_in_headers", "buffer_body", NULL};
+    int rc;
+    if ((rc = known_keys(c, n, "request", keys))) return rc;
+    const eg_ynode_t *v;
+    if ((v = eg_ymap_get(n, "underscores_in_headers")) && (rc = get_bool(c, v, &cfg->underscores_in_headers)))
+        return rc;
+    if ((v = eg_ymap_get(n, "buffer_body"))) {
+        if ((rc = get_size(c, v, &cfg->buffer_body))) return rc;
+        if (cfg->buffer_body > EG_BUFFER_BODY_MAX) return ERR(c, v, "buffer_body must be 0..64KiB");
+    }
+    return EG_OK;
+}
+
 static int load_upstream(cctx_t *c, const eg_ynode_t *k, const eg_ynode_t *n, eg_upstream_cfg_t *u)
 {
-    static const char *const keys[] = {"servers", "connect_timeout", "timeout", "retries",
-                                       "retry_non_idempotent", "max_fails", "fail_timeout",
-                                       "keepalive", "keepalive_timeout", "host", NULL};
+    static const char *const keys[] = {"servers",         "connect_timeout", "timeout",      "read_timeout",
+                                       "total_timeout",   "retries",         "retry_non_idempotent",
+                                       "max_fails",       "fail_timeout",    "keepalive",
+                                       "keepalive_timeout", "host",          NULL};
     int rc;
     if (!(u->name = strdup(k->str))) return EG_ENOMEM;
     u->connect_timeout_ms = 2000;
@@ -321,6 +354,11 @@ static int load_upstream(cctx_t *c, const eg_ynode_t *k, const eg_ynode_t *n, eg
     if ((v = eg_ymap_get(n, "connect_timeout")) && (rc = get_duration(c, v, &u->connect_timeout_ms)))
         return rc;
     if ((v = eg_ymap_get(n, "timeout")) && (rc = get_duration(c, v, &u->timeout_ms))) return rc;
+    u->read_timeout_ms = u->timeout_ms; /* nginx's proxy_read_timeout: the same wait, between reads */
+    if ((v = eg_ymap_get(n, "read_timeout")) && (rc = get_duration(c, v, &u->read_timeout_ms))) return rc;
+    if ((v = eg_ymap_get(n, "total_timeout")) && (rc = get_duration(c, v, &u->total_timeout_ms))) return rc;
+    if (u->timeout_ms == 0 || u->read_timeout_ms == 0)
+        return ERR(c, n, "upstream '%s': timeout and read_timeout must be greater than zero", k->str);
     if ((v = eg_ymap_get(n, "fail_timeout")) && (rc = get_duration(c, v, &u->fail_timeout_ms)))
         return rc;
     if ((v = eg_ymap_get(n, "keepalive_timeout")) &&
@@ -499,8 +537,9 @@ static int load_store(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
 
 static int load_jwt(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
 {
-    static const char *const keys[] = {"secret_file", "secret_env", "public_keys", "jwks_file", "issuer",
-                                       "audience",    "leeway",     "scope_claim", "algorithms", NULL};
+    static const char *const keys[] = {"secret_file", "secret_env",  "public_keys", "jwks_file",
+                                       "issuer",      "audience",    "leeway",      "scope_claim",
+                                       "algorithms",  "require_exp", NULL};
     int rc;
     if ((rc = known_keys(c, n, "auth.jwt", keys))) return rc;
     if ((rc = eg_jwt_keys_new(&cfg->jwt_keys))) return rc;
@@ -552,6 +591,10 @@ static int load_jwt(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
     if ((v = eg_ymap_get(n, "scope_claim")) && (rc = get_str(c, v, &cfg->jwt_scope_claim))) return rc;
     uint64_t leeway = 30000;
     if ((v = eg_ymap_get(n, "leeway")) && (rc = get_duration(c, v, &leeway))) return rc;
+    /* a token without exp is good forever: refused unless this says otherwise */
+    int require_exp = 1;
+    if ((v = eg_ymap_get(n, "require_exp")) && (rc = get_bool(c, v, &require_exp))) return rc;
+    cfg->jwt.allow_no_exp = !require_exp;
     if ((v = eg_ymap_get(n, "algorithms"))) {
         if (v->kind != EG_Y_SEQ || v->n == 0) return ERR(c, v, "algorithms must be a list like [RS256, ES256]");
         for (size_t i = 0; i < v->n; i++) {
@@ -917,7 +960,32 @@ static int load_listen(cctx_t *c, const eg_ynode_t *root, eg_config_t *cfg)
     if ((rc = get_hostport(c, v, &cfg->listen))) return rc;
     if ((v = eg_ymap_get(root, "admin_listen"))) {
         if ((rc = get_hostport(c, v, &cfg->admin_listen))) return rc;
+        /* ":PORT" binds loopback for the admin API (0.0.0.0 for `listen`):
+         * /health, /ready and /keys reach the network only by an address */
+        char lo[300];
+        snprintf(lo, sizeof(lo), "127.0.0.1%s", v->str);
+        if (v->str[0] == ':' && eg_hostport_parse(lo, &cfg->admin_listen) != 0)
+            return ERR(c, v, "invalid address '%s'", v->str);
         cfg->has_admin = 1;
+    }
+    return EG_OK;
+}
+
+/* admin: the admin listener's own limits, so idle or slow admin clients
+ * cannot take the process's descriptors and memory from the data plane. */
+static int load_admin(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
+{
+    static const char *const keys[] = {"max_connections", "timeout", NULL};
+    int rc, iv;
+    if ((rc = known_keys(c, n, "admin", keys))) return rc;
+    const eg_ynode_t *v;
+    if ((v = eg_ymap_get(n, "max_connections"))) {
+        if ((rc = get_int(c, v, 1, 10000, &iv))) return rc;
+        cfg->admin_max_connections = (uint64_t)iv;
+    }
+    if ((v = eg_ymap_get(n, "timeout"))) {
+        if ((rc = get_duration(c, v, &cfg->admin_timeout_ms))) return rc;
+        if (cfg->admin_timeout_ms == 0) return ERR(c, v, "timeout must be greater than zero");
     }
     return EG_OK;
 }
@@ -926,9 +994,9 @@ static int load_listen(cctx_t *c, const eg_ynode_t *root, eg_config_t *cfg)
  * bad (see problem()); the result is EG_OK only when none was. */
 static int load_root(cctx_t *c, const eg_ynode_t *root, eg_config_t *cfg)
 {
-    static const char *const keys[] = {"listen", "admin_listen", "workers", "errors", "limits",
+    static const char *const keys[] = {"listen", "admin_listen", "admin", "workers", "errors", "limits",
                                        "log", "request_id", "upstreams", "routes", "store", "auth",
-                                       "plans", "rate_limits", "redis", NULL};
+                                       "plans", "rate_limits", "redis", "path", "request", NULL};
     int rc;
     if (!root) return ERR(c, NULL, "the configuration is empty");
     if (root->kind != EG_Y_MAP) return known_keys(c, root, "the configuration", keys);
@@ -942,7 +1010,12 @@ static int load_root(cctx_t *c, const eg_ynode_t *root, eg_config_t *cfg)
         return rc;
     if ((rc = problem(c, load_errors(c, eg_ymap_get(root, "errors"), cfg)))) return rc;
     if ((v = eg_ymap_get(root, "limits")) && (rc = problem(c, load_limits(c, v, &cfg->limits)))) return rc;
+    if ((v = eg_ymap_get(root, "admin")) && (rc = problem(c, load_admin(c, v, cfg)))) return rc;
     if ((v = eg_ymap_get(root, "log")) && (rc = problem(c, load_log(c, v, cfg)))) return rc;
+    cfg->path_normalize = cfg->path_merge_slashes = cfg->path_reject_encoded_slash = 1;
+    cfg->buffer_body = EG_BUFFER_BODY_MAX;
+    if ((v = eg_ymap_get(root, "path")) && (rc = problem(c, load_path(c, v, cfg)))) return rc;
+    if ((v = eg_ymap_get(root, "request")) && (rc = problem(c, load_request(c, v, cfg)))) return rc;
     if ((v = eg_ymap_get(root, "store")) && (rc = problem(c, load_store(c, v, cfg)))) return rc;
     if ((v = eg_ymap_get(root, "auth")) && (rc = problem(c, load_auth(c, v, cfg)))) return rc;
     if ((v = eg_ymap_get(root, "plans")) && (rc = problem(c, load_plans(c, v, cfg)))) return rc;
@@ -1038,6 +1111,8 @@ static eg_config_t *config_new(void)
         eg_config_free(cfg);
         return NULL;
     }
+    cfg->admin_max_connections = 64;
+    cfg->admin_timeout_ms = 10000;
     cfg->store_refresh_ms = 1000;
     cfg->store_busy_timeout_ms = 2000;
     cfg->rotation_grace_ms = 24ull * 3600 * 1000;

@@ -38,6 +38,8 @@ typedef struct {
     size_t nservers;
     uint64_t connect_timeout_ms; /* default 2s */
     uint64_t timeout_ms;         /* response head timeout, default 30s */
+    uint64_t read_timeout_ms;    /* between two reads of the response body, default = timeout */
+    uint64_t total_timeout_ms;   /* whole response, from the request sent; 0 (default) = none */
     int retries;                 /* other servers tried before any byte was sent, default 1 */
     int retry_non_idempotent;    /* default false */
     int max_fails;               /* failures that mark a server down, default 3 */
@@ -122,7 +124,9 @@ typedef struct {
     char *path;           /* the file it was loaded from */
     eg_hostport_t listen;
     int has_admin;
-    eg_hostport_t admin_listen;
+    eg_hostport_t admin_listen;         /* ":PORT" is 127.0.0.1:PORT here (the admin API is not public) */
+    uint64_t admin_max_connections;     /* admin.max_connections: open at once, default 64 */
+    uint64_t admin_timeout_ms;          /* admin.timeout: a connection's whole life, default 10s */
     int workers;          /* resolved: auto = number of cores */
     /* errors */
     const eg_dialect_t *dialect; /* default dialect, owned by `dialects` */
@@ -138,6 +142,14 @@ typedef struct {
     char **redact_query;
     size_t nredact;
     eg_limits_t limits;
+    /* path: routing sees the normalized path (lib/path.c), default all 1 */
+    int path_normalize, path_merge_slashes, path_reject_encoded_slash;
+    /* request: header names with '_' reach the upstream only when 1 (nginx's
+     * underscores_in_headers; WSGI and PHP fold them onto '-' names) */
+    int underscores_in_headers;
+    /* request.buffer_body: bodies up to this size (and chunked ones while
+     * they fit) are read before connecting upstream; 0 streams every body */
+    uint64_t buffer_body;
     eg_upstream_cfg_t *upstreams;
     size_t nupstreams;
     eg_route_cfg_t *routes;
@@ -175,6 +187,7 @@ typedef struct {
     int rl_reset_unix;                      /* X-RateLimit-Reset as Unix time (default: seconds until) */
 } eg_config_t;
 
+#define EG_BUFFER_BODY_MAX (64 * 1024) /* the body room of a connection's buffer (proxy.c) */
 #define EG_CONFIG_MAX_PROBLEMS 20
 #define EG_CONFIG_ERRLEN 4096
 

@@ -64,7 +64,6 @@ struct eg_keyring_s *eg_server_keyring(eg_server_t *srv);
 /* Worker: the loop, the pool, the connection count, randomness. */
 struct eg_worker_s {
     uv_loop_t loop;
-    uv_tcp_t listener;
     uv_async_t wake;
     uv_thread_t thread;
     int id;
@@ -96,8 +95,10 @@ struct eg_worker_s {
 /* Fills out with n random bytes from the worker's buffer (refilled with getrandom). */
 void eg_worker_random(eg_worker_t *w, unsigned char *out, size_t n);
 
-/* proxy.c: a new client connection on the worker's listener. */
-void eg_proxy_on_connection(uv_stream_t *listener, int status);
+/* proxy.c: a client connection the worker's listener accepted (server.c).
+ * Returns 0 when the connection took fd, a negative EG_E* code when it did
+ * not (the caller still owns fd and closes it). */
+int eg_proxy_on_connection(eg_worker_t *w, int fd);
 /* proxy.c: begin draining: idle connections are closed, busy ones after their response. */
 void eg_proxy_drain(eg_worker_t *w);
 /* proxy.c: closes every pooled upstream connection of the worker. */

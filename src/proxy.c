@@ -28,21 +28,24 @@
 
 #include <hiredis/hiredis.h>
 #include "errgate/http1.h"
+#include "errgate/path.h"
 #include "errgate/reqid.h"
 #include "errgate/units.h"
 #include "gateway.h"
 #include "respond.h"
 
 #define EG_HIGH_WATER (256 * 1024)
-#define EG_BODY_ROOM (64 * 1024)
+#define EG_BODY_ROOM EG_BUFFER_BODY_MAX
 #define EG_UP_BUF (64 * 1024)
 #define EG_MAX_TRAILER 8192
 
 typedef struct conn_s conn_t;
 
 typedef enum { UP_CONNECTING, UP_HEAD, UP_BODY, UP_IDLE, UP_CLOSING } upstate_t;
+/* FAIL_CUT: the response ended before its framing said (EOF or reset in
+ * the body); never retried, since the upstream did act on the request. */
 typedef enum { FAIL_CONNECT, FAIL_CONNECT_TIMEOUT, FAIL_TIMEOUT, FAIL_RESET, FAIL_STALE,
-               FAIL_INVALID } failure_t;
+               FAIL_INVALID, FAIL_CUT } failure_t;
 
 typedef struct up_s {
     uv_tcp_t tcp;
@@ -72,6 +75,7 @@ typedef struct up_s {
     int got_bytes;
     int ninterim; /* 1xx responses forwarded for the current request */
     int dechunk;
+    int reading; /* reads are on (off while a slow client holds the body back) */
     int xlate;   /* an error response being buffered for translation */
     char *xbuf;  /* its body, decoded */
     size_t xlen, xcap;
@@ -80,6 +84,8 @@ typedef struct up_s {
     size_t xhead_len;
     char xextra[1024];    /* upstream headers kept on the translated error */
     long long xretry;     /* Retry-After seconds, -1 when absent */
+    uint64_t deadline;    /* loop time the whole response must be in by (total_timeout), 0 = none */
+    uint64_t waited_ms;   /* the timeout that expired, for the 504's message */
     struct up_s *next;
 } up_t;
 
@@ -102,6 +108,8 @@ struct conn_s {
     char *buf;
     size_t len, cap, off, scanned;
     int reading;
+    char *npath;       /* the normalized path (after buf, npath_cap bytes): routed on and forwarded */
+    size_t npath_cap, npath_len;
     /* the request */
     int has_request;
     eg_http1_msg_t req;
@@ -128,6 +136,7 @@ struct conn_s {
     eg_chunked_t ck;
     int body_done;
     int body_sent;
+    int buffering; /* reading a small body before choosing an upstream (request.buffer_body) */
     /* the upstream side */
     up_t *up;
     unsigned tried;
@@ -140,6 +149,7 @@ struct conn_s {
     uint64_t bytes_in, bytes_out;
     char upstream[300];
     int logged;
+    const char *cut; /* why a started response ended early (static), NULL when whole */
 };
 
 typedef struct wreq_s {
@@ -164,6 +174,7 @@ static void forward_body(conn_t *c);
 static void up_close(up_t *u);
 static void up_failed(up_t *u, failure_t why);
 static void up_reading(up_t *u, int on);
+static void up_timer(up_t *u, uint64_t ms);
 static int is_rate_header(const eg_http_header_t *h);
 
 uint64_t eg_now_ms(void)
@@ -441,6 +452,7 @@ static void log_access(conn_t *c)
     eg_logline_int(&l, "bytes_in", (long long)c->bytes_in);
     eg_logline_int(&l, "bytes_out", (long long)c->bytes_out);
     if (c->upstream[0]) eg_logline_str(&l, "upstream", c->upstream, strlen(c->upstream));
+    if (c->cut) eg_logline_str(&l, "truncated", c->cut, strlen(c->cut));
     eg_logline_str(&l, "client", c->client_ip, strlen(c->client_ip));
     if (c->access.authenticated) {
         const eg_principal_t *p = &c->access.p;
@@ -450,15 +462,20 @@ static void log_access(conn_t *c)
     eg_logline_end(log, &l);
 }
 
+/* One line per code and second at most: a flood of refusals (a store or
+ * Redis down, a connection limit) is one line a second with the count of
+ * the others ("suppressed"), not a line per request (log.h). */
 static void log_error(conn_t *c, const char *code, int status, const char *why)
 {
     eg_log_t *log = eg_server_error_log(c->w->srv);
-    if (!eg_log_enabled(log)) return;
+    uint64_t suppressed;
+    if (!eg_log_admit(log, code, &suppressed)) return;
     eg_logline_t l;
     eg_logline_begin(&l, "error");
     eg_logline_str(&l, "request_id", c->reqid, strlen(c->reqid));
     eg_logline_str(&l, "code", code, strlen(code));
     eg_logline_int(&l, "status", status);
+    if (suppressed) eg_logline_int(&l, "suppressed", (long long)suppressed);
     if (c->route) eg_logline_str(&l, "route", c->route->path, strlen(c->route->path));
     if (why) eg_logline_str(&l, "why", why, strlen(why));
     if (c->upstream[0]) eg_logline_str(&l, "upstream", c->upstream, strlen(c->upstream));
@@ -624,6 +641,8 @@ static void conn_closed(uv_handle_t *h)
 static void conn_close(conn_t *c)
 {
     if (c->state == C_CLOSING) return;
+    /* a response that began and was not finished must not be logged as whole */
+    if (c->response_started && !c->logged && !c->cut) c->cut = "connection closed before the response ended";
     log_access(c);
     c->state = C_CLOSING;
     if (c->up) {
@@ -662,6 +681,7 @@ static void conn_next(conn_t *c)
     c->body_left = 0;
     c->body_done = 0;
     c->body_sent = 0;
+    c->buffering = 0;
     c->tried = 0;
     c->attempts = 0;
     c->response_started = 0;
@@ -669,6 +689,7 @@ static void conn_next(conn_t *c)
     c->bytes_in = rest;
     c->bytes_out = 0;
     c->logged = 0;
+    c->cut = NULL;
     c->has_request = rest > 0;
     if (rest) c->start_ns = uv_hrtime(); /* else conn_process stamps the next request's first byte */
     c->state = C_HEAD;
@@ -703,8 +724,9 @@ static void conn_write_done(conn_t *c)
     /* the client is reading: its write timeout starts over */
     if (c->tmode == T_WRITE) client_timer(c, c->wpending ? T_WRITE : T_NONE);
     /* backpressure: the client drained, let the upstream talk again */
-    if (c->up && c->up->state == UP_BODY && queued(&c->tcp) < EG_HIGH_WATER / 2) {
+    if (c->up && c->up->state == UP_BODY && !c->up->reading && queued(&c->tcp) < EG_HIGH_WATER / 2) {
         up_reading(c->up, 1);
+        up_timer(c->up, c->up->ucfg->read_timeout_ms);
     }
 }
 
@@ -742,6 +764,27 @@ static const char *path_of(const conn_t *c, size_t *n)
 static int authorize(conn_t *c)
 {
     eg_refusal_t o;
+    if (c->route->auth != EG_AUTHN_NONE) {
+        /* two of a credential header: which one counts is a question two
+         * parsers answer differently (the first here, the last in many
+         * upstreams), so neither is taken */
+        const eg_config_t *cfg = c->gw->cfg;
+        size_t kl = strlen(cfg->key_header);
+        int nkey = 0, nauth = 0;
+        for (size_t i = 0; i < c->req.nheaders; i++) {
+            const eg_http_header_t *h = &c->req.headers[i];
+            nkey += h->name_len == kl && strncasecmp(h->name, cfg->key_header, kl) == 0;
+            nauth += eg_http1_name_is(h, "authorization");
+        }
+        if (nkey > 1 || nauth > 1) {
+            eg_error_t *e = new_error(c, "bad_request");
+            if (e)
+                eg_error_setf(e, EG_S_MESSAGE, "The request has more than one %s header; send one credential.",
+                              nkey > 1 ? cfg->key_header : "Authorization");
+            send_error(c, e, NULL, "duplicate credential header");
+            return 0;
+        }
+    }
     eg_keyring_t *kr = eg_server_keyring(c->w->srv);
     if (kr && !c->w->hasher && eg_keyring_hasher_new(kr, &c->w->hasher) != EG_OK) c->w->hasher = NULL;
     if (c->gw->cfg->jwt_keys && !c->w->jwt_mac && eg_jwt_mac_new(&c->w->jwt_mac) != EG_OK) c->w->jwt_mac = NULL;
@@ -1261,6 +1304,7 @@ static eg_redis_t *worker_redis(conn_t *c)
         eg_worker_random(w, tag, sizeof(tag));
         for (size_t i = 0; i < sizeof(tag); i++) snprintf(w->redis_tag + 2 * i, 3, "%02x", tag[i]);
     }
+    eg_redis_set_timeout(w->redis, cfg->redis_timeout_ms); /* a reload may change it */
     return w->redis;
 }
 
@@ -1495,6 +1539,23 @@ static void handle_request(conn_t *c)
     }
     size_t plen;
     const char *path = path_of(c, &plen);
+    /* route, access rules and the upstream all see one path: the normalized
+     * one (lib/path.c); a path with no single meaning goes no further */
+    eg_path_opts_t po = {cfg->path_normalize, cfg->path_merge_slashes, cfg->path_reject_encoded_slash};
+    const char *why = NULL;
+    if (plen >= c->npath_cap) { /* a reload raised max_uri above this connection's buffer */
+        send_simple_error(c, "uri_too_long", "The request path is too long.", "path over the connection's buffer");
+        return;
+    }
+    if (eg_path_normalize(path, plen, &po, c->npath, c->npath_cap, &c->npath_len, &why) != EG_OK) {
+        c->keep_alive = 0;
+        eg_error_t *e = new_error(c, "bad_request");
+        if (e) eg_error_setf(e, EG_S_MESSAGE, "The request path cannot be accepted: %s.", why ? why : "invalid");
+        send_error(c, e, NULL, why ? why : "invalid path");
+        return;
+    }
+    path = c->npath;
+    plen = c->npath_len;
     size_t id = 0;
     unsigned allow = 0;
     eg_route_result_t rr = eg_router_match(gw->router, path, plen, c->method_bit, &id, &allow);
@@ -1540,6 +1601,50 @@ static void handle_request(conn_t *c)
     admit(c);
 }
 
+/* Request buffering (request.buffer_body, as nginx's proxy_request_buffering
+ * for bodies that fit the connection's buffer): a body of known small size,
+ * or a chunked one, is read before an upstream is chosen, so a client that
+ * sends slowly holds no upstream connection, a body that breaks its framing
+ * is a 400 the upstream never sees, and a failed connect can be retried. */
+static int buffers_body(const conn_t *c)
+{
+    uint64_t max = c->gw->cfg->buffer_body;
+    if (max == 0) return 0;
+    if (c->req.framing == EG_FRAMING_LENGTH) return c->req.content_length <= max;
+    return c->req.framing == EG_FRAMING_CHUNKED;
+}
+
+/* Called as body bytes arrive while buffering: when the body is whole (or
+ * a chunked one outgrew the buffer, and then streams), the upstream is
+ * chosen; a chunked body is validated first on a copy of the decoder, so
+ * the bytes stay as they came for forward_body to re-frame. */
+static void body_buffered(conn_t *c)
+{
+    size_t have = c->len - c->off;
+    if (c->req.framing == EG_FRAMING_LENGTH) {
+        if (have < c->req.content_length) return;
+    } else {
+        eg_chunked_t ck = c->ck;
+        size_t used = 0;
+        uint64_t max = c->gw->cfg->limits.max_body_size;
+        int rc = eg_chunked_feed(&ck, c->buf + c->off, have, EG_MAX_TRAILER, &used);
+        int over = ck.body_bytes > max || ck.remaining > max - ck.body_bytes;
+        if (rc == EG_EPARSE || over) {
+            c->buffering = 0;
+            c->body_done = 1;
+            c->keep_alive = 0;
+            eg_error_t *e = new_error(c, over ? "payload_too_large" : "bad_request");
+            if (e && over) eg_error_set_detail(e, "max_body_size", json_integer((json_int_t)max));
+            else if (e) eg_error_setf(e, EG_S_MESSAGE, "Malformed chunked body: %s.", ck.why);
+            send_error(c, e, NULL, over ? "chunked body over max_body_size" : ck.why);
+            return;
+        }
+        if (rc != EG_OK && c->len < c->cap && have < c->gw->cfg->buffer_body) return;
+    }
+    c->buffering = 0;
+    proxy_start(c);
+}
+
 /* The request passed every stage: on to the upstream. */
 static void admit(conn_t *c)
 {
@@ -1563,6 +1668,12 @@ static void admit(conn_t *c)
     }
     c->state = C_PROXY;
     client_timer(c, c->body_done ? T_NONE : T_BODY);
+    c->buffering = !c->body_done && buffers_body(c);
+    if (c->buffering) {
+        client_reading(c, 1);
+        body_buffered(c); /* much of the time the body came with the head */
+        return;
+    }
     proxy_start(c);
 }
 
@@ -1625,21 +1736,22 @@ static void client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     c->bytes_in += (uint64_t)nread;
     if (c->len == c->cap) client_reading(c, 0);
     if (c->state == C_PROXY && !c->body_done) client_timer(c, T_BODY);
-    if (c->state == C_HEAD || c->state == C_PROXY) conn_process(c);
+    if (c->state == C_PROXY && c->buffering) body_buffered(c);
+    else if (c->state == C_HEAD || c->state == C_PROXY) conn_process(c);
 }
 
-void eg_proxy_on_connection(uv_stream_t *listener, int status)
+int eg_proxy_on_connection(eg_worker_t *w, int fd)
 {
-    eg_worker_t *w = listener->data;
-    if (status < 0) return;
     conn_t *c = calloc(1, sizeof(*c));
-    if (!c) return;
+    if (!c) return EG_ENOMEM;
     c->w = w;
     c->gw = eg_server_current(w->srv);
     const eg_limits_t *l = &c->gw->cfg->limits;
     c->cap = l->max_header_size + EG_BODY_ROOM;
     c->hcap = l->max_headers;
-    c->buf = malloc(c->cap);
+    c->npath_cap = l->max_uri + 1;
+    c->buf = malloc(c->cap + c->npath_cap);
+    c->npath = c->buf ? c->buf + c->cap : NULL;
     c->hdrs = calloc(c->hcap, sizeof(*c->hdrs));
     uv_tcp_init(&w->loop, &c->tcp);
     eg_ltimer_init(&w->loop, &c->timer);
@@ -1649,9 +1761,9 @@ void eg_proxy_on_connection(uv_stream_t *listener, int status)
     CONNS(w) = c;
     w->nconns++;
     c->start_ns = uv_hrtime();
-    if (!c->buf || !c->hdrs || uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
-        conn_close(c);
-        return;
+    if (!c->buf || !c->hdrs || uv_tcp_open(&c->tcp, fd) != 0) {
+        conn_close(c); /* fd was not taken: the caller closes it */
+        return EG_ENOMEM;
     }
     struct sockaddr_storage ss;
     int sl = sizeof(ss);
@@ -1675,10 +1787,11 @@ void eg_proxy_on_connection(uv_stream_t *listener, int status)
             eg_error_set_retry_after(e, 1);
         }
         send_error(c, e, NULL, "connection limit");
-        return;
+        return EG_OK;
     }
     client_timer(c, T_IDLE);
     client_reading(c, 1);
+    return EG_OK;
 }
 
 void eg_proxy_drain(eg_worker_t *w)
@@ -1788,6 +1901,7 @@ static void up_reading(up_t *u, int on)
     if (u->state == UP_CLOSING) return;
     if (on) uv_read_start((uv_stream_t *)&u->tcp, up_alloc, up_read);
     else uv_read_stop((uv_stream_t *)&u->tcp);
+    u->reading = on;
 }
 
 static void up_timeout(uv_timer_t *t)
@@ -1797,7 +1911,31 @@ static void up_timeout(uv_timer_t *t)
         up_close(u);
         return;
     }
+    if (u->state == UP_HEAD || u->state == UP_BODY) {
+        const eg_upstream_cfg_t *uc = u->ucfg;
+        u->waited_ms = u->deadline && uv_now(&u->w->loop) >= u->deadline ? uc->total_timeout_ms
+                       : u->state == UP_HEAD                            ? uc->timeout_ms
+                                                                        : uc->read_timeout_ms;
+    }
     up_failed(u, u->state == UP_CONNECTING ? FAIL_CONNECT_TIMEOUT : FAIL_TIMEOUT);
+}
+
+/* Arms the response timer for `ms` (the head's timeout, or read_timeout
+ * between two reads of the body, as nginx's proxy_read_timeout), never
+ * past the response's total_timeout deadline. Re-armed on every read, so a
+ * slow but flowing body is not cut; ms 0 keeps only the deadline (reading
+ * paused by a slow client, whose own write_timeout then applies). */
+static void up_timer(up_t *u, uint64_t ms)
+{
+    if (u->deadline) {
+        uint64_t now = uv_now(&u->w->loop);
+        uint64_t left = u->deadline > now ? u->deadline - now : 1;
+        if (ms == 0 || left < ms) ms = left;
+    } else if (ms == 0) {
+        eg_ltimer_stop(&u->timer);
+        return;
+    }
+    eg_ltimer_set(&u->timer, up_timeout, ms);
 }
 
 /* Returns a connection to the worker's pool. Why a full pool still takes it,
@@ -1857,6 +1995,30 @@ static size_t hdr(char *out, size_t at, size_t cap, const char *n, size_t nl, co
 
 #define HDR_LIT(out, at, cap, n, v, vl) hdr(out, at, cap, n, sizeof(n) - 1, v, vl)
 
+/* A NUL-terminated string that may stand as a header value as it is
+ * (RFC 9110 5.5: visible characters, spaces and tabs, not at its ends). */
+static int field_value_ok(const char *v)
+{
+    size_t n = strlen(v);
+    if (n == 0) return 0;
+    if (v[0] == ' ' || v[0] == '\t' || v[n - 1] == ' ' || v[n - 1] == '\t') return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)v[i];
+        if ((ch < 0x20 && ch != '\t') || ch == 0x7f) return 0;
+    }
+    return 1;
+}
+
+/* The headers a credential can come in: the API key header and a bearer
+ * Authorization. On a route with auth, none of them reaches the upstream,
+ * whichever one was used (DESIGN.md: a secret is never forwarded). */
+static int is_credential(const eg_config_t *cfg, const eg_http_header_t *h)
+{
+    size_t kl = strlen(cfg->key_header);
+    if (h->name_len == kl && strncasecmp(h->name, cfg->key_header, kl) == 0) return 1;
+    return eg_http1_name_is(h, "authorization") && h->value_len >= 7 && strncasecmp(h->value, "bearer ", 7) == 0;
+}
+
 /* The request as the upstream sees it: hop-by-hop headers gone, the request
  * id, trace context and forwarding headers set by the gateway. */
 static int send_request_head(up_t *u, conn_t *c, const eg_hostport_t *srv)
@@ -1873,9 +2035,13 @@ static int send_request_head(up_t *u, conn_t *c, const eg_hostport_t *srv)
     out[at++] = ' ';
     size_t tl;
     const char *t = origin_form(c, &tl);
-    if (tl == 0 || t[0] == '?') out[at++] = '/'; /* "http://a" and "http://a?q" ask for "/" */
-    memcpy(out + at, t, tl);
-    at += tl;
+    const char *q = memchr(t, '?', tl); /* the normalized path, then the query as it came */
+    memcpy(out + at, c->npath, c->npath_len);
+    at += c->npath_len;
+    if (q) {
+        memcpy(out + at, q, tl - (size_t)(q - t));
+        at += tl - (size_t)(q - t);
+    }
     memcpy(out + at, " HTTP/1.1\r\n", 11);
     at += 11;
     const char *xff = NULL;
@@ -1889,6 +2055,8 @@ static int send_request_head(up_t *u, conn_t *c, const eg_hostport_t *srv)
             (h->name_len == ridlen && strncasecmp(h->name, cfg->request_id_header, ridlen) == 0))
             continue;
         if (h == c->access.cred || eg_access_is_principal_header(h)) continue;
+        if (c->route->auth != EG_AUTHN_NONE && is_credential(cfg, h)) continue; /* never forwarded */
+        if (!cfg->underscores_in_headers && memchr(h->name, '_', h->name_len)) continue;
         if (eg_http1_name_is(h, "x-forwarded-for")) {
             xff = h->value;
             xffl = h->value_len;
@@ -1933,10 +2101,13 @@ static int send_request_head(up_t *u, conn_t *c, const eg_hostport_t *srv)
         at = HDR_LIT(out, at, cap, "Transfer-Encoding", "chunked", 7);
     }
     if (c->access.authenticated) {
+        /* from a token's claims or the key store: a value that could split
+         * the head is left out (access refuses such subjects before this) */
         const eg_principal_t *p = &c->access.p;
-        at = HDR_LIT(out, at, cap, "X-Consumer-ID", p->consumer, strlen(p->consumer));
-        if (p->key_id[0]) at = HDR_LIT(out, at, cap, "X-Key-ID", p->key_id, strlen(p->key_id));
-        at = HDR_LIT(out, at, cap, "X-Scopes", p->scopes, strlen(p->scopes));
+        if (field_value_ok(p->consumer)) at = HDR_LIT(out, at, cap, "X-Consumer-ID", p->consumer, strlen(p->consumer));
+        if (p->key_id[0] && field_value_ok(p->key_id))
+            at = HDR_LIT(out, at, cap, "X-Key-ID", p->key_id, strlen(p->key_id));
+        if (field_value_ok(p->scopes)) at = HDR_LIT(out, at, cap, "X-Scopes", p->scopes, strlen(p->scopes));
     }
     /* no Connection header: keep-alive is HTTP/1.1's default, as with nginx */
     if (at + 2 > cap) {
@@ -1961,7 +2132,8 @@ static void up_ready(up_t *u)
     u->state = UP_HEAD;
     u->ninterim = 0;
     u->dechunk = c->req.minor_version == 0;
-    eg_ltimer_set(&u->timer, up_timeout, ucfg->timeout_ms);
+    u->deadline = ucfg->total_timeout_ms ? uv_now(&u->w->loop) + ucfg->total_timeout_ms : 0;
+    up_timer(u, ucfg->timeout_ms);
     up_reading(u, 1);
     forward_body(c);
     if (c->state == C_PROXY && !c->body_done) client_reading(c, 1);
@@ -2073,6 +2245,90 @@ static void proxy_start(conn_t *c)
     eg_ltimer_set(&u->timer, up_timeout, ucfg->connect_timeout_ms);
 }
 
+/* Writes "<hex n>\r\n" at out; returns its length. */
+static size_t chunk_line(char *out, uint64_t n)
+{
+    char tmp[16];
+    size_t k = 0, at = 0;
+    do {
+        tmp[k++] = "0123456789abcdef"[n & 15];
+        n >>= 4;
+    } while (n);
+    while (k) out[at++] = tmp[--k];
+    out[at++] = '\r';
+    out[at++] = '\n';
+    return at;
+}
+
+/* A chunked request body is re-framed, not copied: each run of data bytes
+ * leaves as a chunk of the gateway's making, so chunk extensions and
+ * trailers (which bypass the header stripping: Host, Content-Length,
+ * X-API-Key in a trailer) never reach the upstream (RFC 9112 7.1.2 lets a
+ * proxy drop them), and a chunk declared larger than what max_body_size has
+ * left is refused before a byte of it is sent. Reads in[0..n), writes the
+ * chunks to out (room for n + 32 bytes: each run costs at most the framing
+ * the input spent on it, plus one continued run and the last chunk), sets
+ * *used and *olen. Returns EG_OK at the end of the body, EG_EAGAIN, EG_EPARSE
+ * (st->why) or EG_ERANGE (over max_body). */
+static int reframe_chunks(eg_chunked_t *st, uint64_t max_body, const char *in, size_t n, char *out,
+                          size_t *used, size_t *olen)
+{
+    size_t pos = 0, o = 0;
+    int rc = EG_EAGAIN;
+    while (pos < n) {
+        const char *d;
+        size_t dl = 0, k = 0;
+        rc = eg_chunked_data(st, in + pos, n - pos, EG_MAX_TRAILER, &k, &d, &dl);
+        pos += k;
+        if (rc == EG_EPARSE) break;
+        if (st->body_bytes > max_body || st->remaining > max_body - st->body_bytes) {
+            rc = EG_ERANGE;
+            break;
+        }
+        if (dl) {
+            o += chunk_line(out + o, dl);
+            memcpy(out + o, d, dl);
+            o += dl;
+            out[o++] = '\r';
+            out[o++] = '\n';
+        }
+        if (rc == EG_OK) {
+            memcpy(out + o, "0\r\n\r\n", 5);
+            o += 5;
+            break;
+        }
+        if (k == 0) break;
+    }
+    *used = pos;
+    *olen = o;
+    return rc;
+}
+
+/* The request body broke its framing or the body limit: the upstream, which
+ * may have seen part of it, is dropped; the client gets the error when no
+ * response started yet (docs/security.md: what the upstream saw). */
+static void body_refused(conn_t *c, up_t *u, int too_large)
+{
+    c->up = NULL;
+    u->c = NULL;
+    up_close(u);
+    c->body_done = 1;
+    c->keep_alive = 0;
+    if (c->response_started) {
+        conn_close(c);
+        return;
+    }
+    if (too_large) {
+        eg_error_t *e = new_error(c, "payload_too_large");
+        if (e) eg_error_set_detail(e, "max_body_size", json_integer((json_int_t)c->gw->cfg->limits.max_body_size));
+        send_error(c, e, NULL, "chunked body over max_body_size");
+        return;
+    }
+    eg_error_t *e = new_error(c, "bad_request");
+    if (e) eg_error_setf(e, EG_S_MESSAGE, "Malformed chunked body: %s.", c->ck.why);
+    send_error(c, e, NULL, c->ck.why);
+}
+
 /* Streams request body bytes that are in the client buffer to the upstream. */
 static void forward_body(conn_t *c)
 {
@@ -2085,44 +2341,36 @@ static void forward_body(conn_t *c)
         take = avail < c->body_left ? avail : (size_t)c->body_left;
         c->body_left -= take;
         if (c->body_left == 0) c->body_done = 1;
-    } else {
-        int rc = eg_chunked_feed(&c->ck, c->buf + c->off, avail, EG_MAX_TRAILER, &take);
-        if (rc == EG_EPARSE) {
-            c->up = NULL;
-            u->c = NULL;
-            up_close(u);
-            c->body_done = 1;
-            c->keep_alive = 0;
-            if (c->response_started) {
-                conn_close(c);
-                return;
-            }
-            eg_error_t *e = new_error(c, "bad_request");
-            if (e) eg_error_setf(e, EG_S_MESSAGE, "Malformed chunked body: %s.", c->ck.why);
-            send_error(c, e, NULL, c->ck.why);
+        if (take && to_up(u, c->buf + c->off, take) != 0) {
+            up_failed(u, FAIL_RESET);
             return;
         }
-        if (c->ck.body_bytes > c->gw->cfg->limits.max_body_size) {
-            c->up = NULL;
-            u->c = NULL;
-            up_close(u);
-            c->keep_alive = 0;
-            if (c->response_started) {
-                conn_close(c);
-                return;
-            }
-            eg_error_t *e = new_error(c, "payload_too_large");
-            if (e) eg_error_set_detail(e, "max_body_size", json_integer((json_int_t)c->gw->cfg->limits.max_body_size));
-            send_error(c, e, NULL, "chunked body over max_body_size");
+        c->body_sent = c->body_sent || take > 0;
+    } else {
+        wreq_t *wr = wreq_new(u->w, u, 1, avail + 32);
+        if (!wr) {
+            conn_close(c);
+            return;
+        }
+        size_t olen = 0;
+        int rc = reframe_chunks(&c->ck, c->gw->cfg->limits.max_body_size, c->buf + c->off, avail, wr->data, &take,
+                                &olen);
+        if (rc == EG_EPARSE || rc == EG_ERANGE) {
+            wreq_free(wr);
+            body_refused(c, u, rc == EG_ERANGE);
             return;
         }
         if (rc == EG_OK) c->body_done = 1;
+        if (olen == 0) {
+            wreq_free(wr);
+        } else {
+            if (wreq_send((uv_stream_t *)&u->tcp, wr, olen, &u->wpending) != 0) {
+                up_failed(u, FAIL_RESET);
+                return;
+            }
+            c->body_sent = 1;
+        }
     }
-    if (take && to_up(u, c->buf + c->off, take) != 0) {
-        up_failed(u, FAIL_RESET);
-        return;
-    }
-    c->body_sent = c->body_sent || take > 0;
     c->off += take;
     if (c->off == c->len) c->len = c->off = c->req.head_len; /* reuse the space after the head */
     if (c->body_done) client_timer(c, T_NONE);
@@ -2225,12 +2473,8 @@ static void send_framed(up_t *u, wreq_t *wr, size_t at, const char *data, size_t
     int done = 0;
     if (frame_body(u, data, n, wr->data + at, &o, &done) != 0) {
         wreq_free(wr);
-        if (at) {
-            c->response_started = 0;
-            up_failed(u, FAIL_INVALID);
-        } else {
-            conn_close(c);
-        }
+        if (at) c->response_started = 0;
+        up_failed(u, FAIL_INVALID); /* a 502 when nothing went out yet, else the response is cut */
         return;
     }
     c->bytes_out += at + o;
@@ -2245,8 +2489,10 @@ static void send_framed(up_t *u, wreq_t *wr, size_t at, const char *data, size_t
         return;
     }
     if (queued(&c->tcp) > EG_HIGH_WATER) {
-        /* backpressure: a slow client stops the upstream, for write_timeout at most */
+        /* backpressure: a slow client stops the upstream, for write_timeout at most
+         * (the upstream's read_timeout waits meanwhile: it is not the one slow) */
         up_reading(u, 0);
+        up_timer(u, 0);
         client_timer(c, T_WRITE);
     }
 }
@@ -2499,6 +2745,11 @@ static void translate_and_send(up_t *u)
     e->status = status;
     /* a title-only body (RFC 9457 allows it) keeps its words in dialects with one message */
     if (!e->s[EG_S_MESSAGE] && e->s[EG_S_TITLE]) eg_error_set(e, EG_S_MESSAGE, e->s[EG_S_TITLE]);
+    /* a code that could not stand in a header as it is (CR/LF, quotes,
+     * spaces, over 64 bytes) is the upstream's to fix, not the client's to
+     * receive: the catalog's code for the status replaces it */
+    if (e->s[EG_S_CODE] && !eg_error_code_valid(e->s[EG_S_CODE], strlen(e->s[EG_S_CODE])))
+        eg_error_set(e, EG_S_CODE, NULL);
     if (!e->s[EG_S_CODE]) { /* a body without a code (RFC 9457 allows it): the status's */
         const eg_catalog_entry_t *ent = eg_catalog_for_status(cfg->catalog, status);
         if (ent) eg_error_set(e, EG_S_CODE, ent->code);
@@ -2561,6 +2812,17 @@ static void collect(up_t *u, const char *data, size_t n)
         u->xbuf = p;
         u->xcap = ncap;
     }
+    if (u->xlen + n > u->xcap && u->resp.status >= 500) {
+        /* a 5xx too large to read is not passed on with its internals (a
+         * stack trace, a debug page): the generic error leaves, the log
+         * keeps an excerpt of what was read, the rest is not read at all */
+        u->keep_alive = 0;
+        size_t room = u->xcap - u->xlen, o = 0;
+        int done = 0;
+        if (room && frame_body(u, data, n < room ? n : room, u->xbuf + u->xlen, &o, &done) == 0) u->xlen += o;
+        translate_and_send(u);
+        return;
+    }
     if (u->xlen + n > u->xcap) {
         eg_log_t *log = eg_server_error_log(c->w->srv);
         if (eg_log_enabled(log)) {
@@ -2613,7 +2875,7 @@ static void up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         } else if (u->state == UP_HEAD) {
             up_failed(u, !u->got_bytes && u->reused ? FAIL_STALE : FAIL_RESET);
         } else {
-            conn_close(c);
+            up_failed(u, FAIL_CUT); /* a 502 while nothing was sent (a buffered error), else cut */
         }
         return;
     }
@@ -2678,19 +2940,20 @@ static void up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
                 u->xcap = first;
                 u->xlen = 0;
                 collect(u, u->buf + rc, rest);
-                if (u->state == UP_BODY && u->c) eg_ltimer_set(&u->timer, up_timeout, u->ucfg->timeout_ms);
+                if (u->state == UP_BODY && u->c) up_timer(u, u->ucfg->read_timeout_ms);
                 return;
             }
             c->response_started = 1;
             send_response(u, c, u->buf + rc, rest);
             /* most responses end in their first read: a body timer only for the rest
              * (u stays valid here: handles are freed in their close callback) */
-            if (u->state == UP_BODY && u->c) eg_ltimer_set(&u->timer, up_timeout, u->ucfg->timeout_ms);
+            if (u->state == UP_BODY && u->c && u->reading) up_timer(u, u->ucfg->read_timeout_ms);
             return;
         }
     }
     size_t n = u->len;
     u->len = 0;
+    up_timer(u, u->ucfg->read_timeout_ms); /* bytes came: the wait between reads starts over */
     if (u->xlate) collect(u, u->buf, n);
     else stream_body(u, u->buf, n);
 }
@@ -2701,14 +2964,22 @@ static void up_failed(up_t *u, failure_t why)
 {
     conn_t *c = u->c;
     const eg_upstream_cfg_t *ucfg = u->ucfg;
+    static const char *const whys[] = {"connect failed",          "connect timeout",  "response timeout",
+                                       "connection reset",        "stale pooled connection",
+                                       "invalid response",        "response cut before its end"};
+    uint64_t waited = u->waited_ms ? u->waited_ms : ucfg->timeout_ms;
     if (why == FAIL_CONNECT || why == FAIL_CONNECT_TIMEOUT || why == FAIL_TIMEOUT ||
-        why == FAIL_INVALID || (why == FAIL_RESET && !u->reused))
+        why == FAIL_INVALID || why == FAIL_CUT || (why == FAIL_RESET && !u->reused))
         eg_health_failure(u->health, ucfg, eg_now_ms());
     u->c = NULL;
     up_close(u);
     if (!c) return;
     c->up = NULL;
     if (c->response_started) {
+        /* the client has part of it: all that is left is to end the
+         * connection, and to say in the logs that the response is cut */
+        c->cut = whys[why];
+        log_error(c, "response_truncated", c->status, whys[why]);
         conn_close(c);
         return;
     }
@@ -2721,7 +2992,7 @@ static void up_failed(up_t *u, failure_t why)
         return;
     }
     int before_send = why == FAIL_CONNECT || why == FAIL_CONNECT_TIMEOUT;
-    if (c->attempts <= ucfg->retries && nothing_sent && (before_send || safe) &&
+    if (why != FAIL_CUT && c->attempts <= ucfg->retries && nothing_sent && (before_send || safe) &&
         (unsigned)c->attempts < ucfg->nservers) {
         proxy_start(c);
         return;
@@ -2732,17 +3003,15 @@ static void up_failed(up_t *u, failure_t why)
         eg_error_set_detail(e, "upstream_service", json_string(ucfg->name));
         if (why == FAIL_CONNECT_TIMEOUT || why == FAIL_TIMEOUT) {
             char d[32];
-            eg_format_duration(why == FAIL_TIMEOUT ? ucfg->timeout_ms : ucfg->connect_timeout_ms, d, sizeof(d));
+            eg_format_duration(why == FAIL_TIMEOUT ? waited : ucfg->connect_timeout_ms, d, sizeof(d));
             eg_error_set_detail(e, "timeout_duration", json_string(d));
             eg_error_setf(e, EG_S_MESSAGE, "The upstream service did not %s within %s.",
                           why == FAIL_TIMEOUT ? "answer" : "accept the connection", d);
         } else {
             eg_error_set(e, EG_S_MESSAGE, why == FAIL_INVALID ? "The upstream service sent an invalid response."
+                                          : why == FAIL_CUT   ? "The upstream service sent an incomplete response."
                                                               : "The upstream service is unavailable.");
         }
     }
-    static const char *const whys[] = {"connect failed", "connect timeout", "response timeout",
-                                       "connection reset", "stale pooled connection",
-                                       "invalid response"};
     send_error(c, e, NULL, whys[why]);
 }

@@ -8,7 +8,16 @@
  *   SIGUSR1         reopen the log files (rotation)
  * Workers are told through uv_async; they read the active configuration
  * under a mutex only when a connection or request starts.
+ *
+ * Descriptors are a budget: at start the soft open-file limit is raised to
+ * the hard one and max_connections (and the admin listener's cap) clamped
+ * to what is left of it; every listener accepts through an acceptor_t that
+ * keeps a reserve descriptor and backs off instead of spinning when accept()
+ * fails for want of descriptors. The admin listener has its own connection
+ * cap and timeout, and its own loop's share of the same technique.
  */
+#define _GNU_SOURCE /* accept4 */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -18,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -33,16 +43,39 @@
 #include "redis.h"
 #include "respond.h"
 
+typedef struct acceptor_s acceptor_t;
+
+/* A listening socket accepted from by hand on a uv_poll (see "accepting"). */
+struct acceptor_s {
+    uv_poll_t poll;
+    uv_timer_t backoff;
+    int fd;              /* the listening socket; -1 once stopped */
+    int reserve;         /* given up when out of descriptors; -1 while lost */
+    uint64_t backoff_ms; /* 0 while accepting normally */
+    int inited;
+    /* a new connection: 0 when it took fd, else fd is closed */
+    int (*take)(acceptor_t *a, int fd);
+    /* writes a short refusal on a connection there is no room for (not closed) */
+    void (*refuse)(acceptor_t *a, int fd);
+    void *data;
+    eg_server_t *srv;
+    long long exhausted_sec; /* second of the last fd_exhausted line (monotonic) */
+    uint64_t exhausted;      /* connections refused since that line */
+};
+
 struct eg_server_s {
     pthread_mutex_t lock;
     eg_gw_t *gw; /* active configuration, guarded by lock */
     eg_log_t *access, *errors;
     eg_worker_t *workers;
+    acceptor_t *acceptors; /* one per worker, on its loop */
     int nworkers;
     uv_loop_t loop; /* main thread: signals, admin */
     uv_signal_t sig_term, sig_int, sig_hup, sig_usr1;
-    uv_tcp_t admin;
+    acceptor_t admin;
     int has_admin;
+    size_t nadmin, admin_max; /* open admin connections, and the cap (clamped at start) */
+    uint64_t admin_timeout_ms;
     int stopping;
     uv_timer_t drain_timer;
     char *config_path;
@@ -52,6 +85,15 @@ struct eg_server_s {
     eg_limiter_t *limiter;  /* rate limits and concurrency slots */
     long long clock_offset; /* ERRGATE_CLOCK_OFFSET */
     uv_timer_t sweep_timer;
+    uv_timer_t log_timer; /* reports rate-limited error lines once a second */
+    /* the store probe (main loop): can the store still read and write? */
+    uv_timer_t probe_timer;
+    uv_work_t probe_req;
+    int probe_busy;
+    int probe_rc;        /* of the last probe: 0, or which call failed (1 read, 2 write) */
+    char probe_err[256]; /* its message (the store keeps 256) */
+    int store_reads_ok, store_writes_ok;
+    char store_reason[300]; /* why not, for /ready */
 };
 
 long long eg_server_clock_offset(const eg_server_t *srv)
@@ -260,6 +302,211 @@ static void walk_close(uv_handle_t *h, void *arg)
     if (!uv_is_closing(h)) uv_close(h, NULL);
 }
 
+/* ------------------------------------------------------------ accepting */
+
+/* Every listener accepts by hand on a uv_poll of its socket, not through
+ * uv_listen: libuv retries accept() in a loop while it fails with EMFILE,
+ * and once its own reserve descriptor is gone (another thread took the
+ * slot it freed) that loop never returns: 100% CPU, closed connections
+ * never noticed, SIGTERM never seen. Here:
+ *   - at most EG_ACCEPT_BATCH connections per wakeup, so the loop stays fair;
+ *   - out of descriptors (EMFILE, ENFILE), the acceptor gives up its reserve
+ *     descriptor for a moment to take one waiting connection, answers it
+ *     with a short 503 (`refuse`), closes it and takes the reserve back (the
+ *     libuv/nginx technique), so a client hears "busy" instead of nothing;
+ *   - when even that fails (the slot went to another thread, or the kernel
+ *     is short of memory), it stops polling and tries again after a backoff
+ *     doubling from 10 ms to 1 s. Waiting connections stay in the backlog. */
+#define EG_ACCEPT_BATCH   64
+#define EG_BACKOFF_MIN_MS 10
+#define EG_BACKOFF_MAX_MS 1000
+
+static void acceptor_io(uv_poll_t *p, int status, int events);
+static void server_log(eg_server_t *srv, const char *event, const char *detail);
+
+static int reserve_open(void)
+{
+    return open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+static void acceptor_resume(uv_timer_t *t)
+{
+    acceptor_t *a = t->data;
+    if (a->fd < 0) return;
+    if (a->reserve < 0) a->reserve = reserve_open();
+    uv_poll_start(&a->poll, UV_READABLE, acceptor_io);
+}
+
+static void acceptor_pause(acceptor_t *a)
+{
+    a->backoff_ms = a->backoff_ms ? a->backoff_ms * 2 : EG_BACKOFF_MIN_MS;
+    if (a->backoff_ms > EG_BACKOFF_MAX_MS) a->backoff_ms = EG_BACKOFF_MAX_MS;
+    uv_poll_stop(&a->poll);
+    uv_timer_start(&a->backoff, acceptor_resume, a->backoff_ms, 0);
+}
+
+/* One line a second at most while out of descriptors, with how many
+ * connections were refused since the last. */
+static void acceptor_exhausted(acceptor_t *a, int err)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    a->exhausted++;
+    if ((long long)ts.tv_sec == a->exhausted_sec) return;
+    a->exhausted_sec = (long long)ts.tv_sec;
+    struct rlimit rl = {0, 0};
+    getrlimit(RLIMIT_NOFILE, &rl);
+    char detail[300];
+    snprintf(detail, sizeof(detail),
+             "%s (open-file limit %llu): new connections get a 503 and are closed until "
+             "descriptors free up; %llu since the last such line",
+             err == ENFILE ? "the system is out of file descriptors" : "out of file descriptors",
+             (unsigned long long)rl.rlim_cur, (unsigned long long)a->exhausted);
+    a->exhausted = 0;
+    server_log(a->srv, "fd_exhausted", detail);
+}
+
+/* Takes one waiting connection with the reserve descriptor's slot and
+ * refuses it. 1 when one was refused, 0 when none was waiting, -1 when
+ * there is no reserve or the slot went elsewhere. */
+static int acceptor_shed(acceptor_t *a)
+{
+    if (a->reserve < 0) return -1;
+    close(a->reserve);
+    a->reserve = -1;
+    int fd = accept4(a->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int err = errno;
+    if (fd >= 0) {
+        a->refuse(a, fd);
+        close(fd);
+    }
+    a->reserve = reserve_open();
+    if (fd >= 0) return 1;
+    return err == EAGAIN || err == EWOULDBLOCK ? 0 : -1;
+}
+
+static void acceptor_io(uv_poll_t *p, int status, int events)
+{
+    (void)events;
+    acceptor_t *a = p->data;
+    if (a->fd < 0) return;
+    if (status < 0) {
+        acceptor_pause(a);
+        return;
+    }
+    for (int i = 0; i < EG_ACCEPT_BATCH && a->fd >= 0; i++) {
+        int fd = accept4(a->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            a->backoff_ms = 0;
+            if (a->take(a, fd) != 0) close(fd);
+            continue;
+        }
+        int err = errno;
+        if (err == EINTR || err == ECONNABORTED || err == EPROTO) continue;
+        if (err == EAGAIN || err == EWOULDBLOCK) return;
+        if (err == EMFILE || err == ENFILE) {
+            acceptor_exhausted(a, err);
+            int rc = acceptor_shed(a);
+            if (rc > 0) continue;
+            if (rc == 0) return;
+        }
+        acceptor_pause(a); /* no reserve, or ENOBUFS/ENOMEM: wait, do not spin */
+        return;
+    }
+}
+
+static int acceptor_init(acceptor_t *a, uv_loop_t *loop, int fd, eg_server_t *srv, void *data)
+{
+    a->fd = fd;
+    a->srv = srv;
+    a->data = data;
+    a->reserve = reserve_open(); /* -1 is survivable: tried again on the next backoff */
+    a->poll.data = a->backoff.data = a;
+    if (uv_poll_init_socket(loop, &a->poll, fd) != 0) {
+        if (a->reserve >= 0) close(a->reserve);
+        return EG_EIO;
+    }
+    uv_timer_init(loop, &a->backoff);
+    a->inited = 1;
+    uv_poll_start(&a->poll, UV_READABLE, acceptor_io);
+    return EG_OK;
+}
+
+/* Stops accepting: new connections are refused by the kernel from now on.
+ * The handles close with the loop; the acceptor's memory must outlive that. */
+static void acceptor_stop(acceptor_t *a)
+{
+    if (!a->inited || a->fd < 0) return;
+    uv_poll_stop(&a->poll);
+    uv_timer_stop(&a->backoff);
+    close(a->fd);
+    a->fd = -1;
+    if (a->reserve >= 0) close(a->reserve);
+    a->reserve = -1;
+    if (!uv_is_closing((uv_handle_t *)&a->poll)) uv_close((uv_handle_t *)&a->poll, NULL);
+    if (!uv_is_closing((uv_handle_t *)&a->backoff)) uv_close((uv_handle_t *)&a->backoff, NULL);
+}
+
+/* Closes what acceptor_stop did not, once the loop's handles are closed. */
+static void acceptor_release(acceptor_t *a)
+{
+    if (!a->inited) return;
+    if (a->fd >= 0) close(a->fd);
+    if (a->reserve >= 0) close(a->reserve);
+    a->fd = a->reserve = -1;
+    a->inited = 0;
+}
+
+/* Sends a refusal on a connection about to be closed, without waiting: the
+ * socket's buffer is empty, so a short answer goes out whole or not at all.
+ * What the client already sent is read away first, so the close is a FIN
+ * and not a reset that could destroy the answer before it is read. */
+static void refuse_with(int fd, const char *resp, size_t n)
+{
+    char sink[4096];
+    for (int i = 0; i < 4 && recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; i++) {
+    }
+    if (n) (void)!send(fd, resp, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+    shutdown(fd, SHUT_WR);
+}
+
+/* A worker's refusal when out of descriptors: a 503 service_unavailable in
+ * the configured dialect (no request was read, so no negotiation), with a
+ * request id and Retry-After: 1. Rendering is a few microseconds and needs
+ * no descriptor; a response that cannot be made is a plain close. */
+static void worker_refuse(acceptor_t *a, int fd)
+{
+    eg_worker_t *w = a->data;
+    eg_gw_t *gw = eg_server_current(w->srv);
+    char rid[EG_REQID_MAX + 1], ts[32], date[EG_HTTP1_DATE_LEN + 1], buf[4096];
+    unsigned char r[16];
+    eg_worker_random(w, r, sizeof(r));
+    eg_reqid_generate(r, rid);
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    eg_http1_date((int64_t)now, date);
+    size_t n = 0;
+    eg_error_t *e = NULL;
+    if (eg_error_from_catalog(gw->cfg->catalog, "service_unavailable", &e) == EG_OK) {
+        eg_error_set(e, EG_S_REQUEST_ID, rid);
+        eg_error_set(e, EG_S_TIMESTAMP, ts);
+        eg_error_set(e, EG_S_MESSAGE, "Too many connections; try again shortly.");
+        eg_error_set_retry_after(e, 1);
+        n = eg_respond_error(e, gw->cfg->dialect, gw->cfg->catalog, date, NULL, 0, 0, buf,
+                             sizeof(buf));
+    }
+    eg_error_free(e);
+    eg_gw_unref(gw);
+    refuse_with(fd, buf, n);
+}
+
+static int worker_take(acceptor_t *a, int fd)
+{
+    return eg_proxy_on_connection(a->data, fd);
+}
+
 static void worker_check_drained(eg_worker_t *w)
 {
     if (w->draining && w->nconns == 0) {
@@ -272,8 +519,7 @@ static void worker_wake(uv_async_t *a)
 {
     eg_worker_t *w = a->data;
     if (w->srv->stopping && !w->draining) {
-        if (!uv_is_closing((uv_handle_t *)&w->listener))
-            uv_close((uv_handle_t *)&w->listener, NULL);
+        acceptor_stop(&w->srv->acceptors[w->id]);
         eg_proxy_drain(w);
     }
     if (w->srv->stopping > 1) { /* drain timeout: stop now */
@@ -312,9 +558,15 @@ static void worker_main(void *arg)
 
 /* ------------------------------------------------------------ admin */
 
+/* One admin connection: one request, one answer, closed. Its timer bounds
+ * its whole life (admin.timeout), and at most admin.max_connections are
+ * open, so idle or trickling clients cannot hold the process's descriptors
+ * and 64 KiB buffers (20,000 of them were a gigabyte). */
 typedef struct {
     uv_tcp_t tcp;
+    uv_timer_t timer;
     eg_server_t *srv;
+    int handles;     /* open handles: freed when both have closed */
     char buf[65536]; /* head and body of one request */
     size_t len;
     int done;
@@ -324,8 +576,22 @@ typedef struct {
 static void admin_closed(uv_handle_t *h)
 {
     admin_conn_t *a = h->data;
+    if (--a->handles > 0) return;
+    a->srv->nadmin--;
     free(a->raw);
     free(a);
+}
+
+static void admin_close(admin_conn_t *a)
+{
+    if (uv_is_closing((uv_handle_t *)&a->tcp)) return;
+    uv_close((uv_handle_t *)&a->tcp, admin_closed);
+    uv_close((uv_handle_t *)&a->timer, admin_closed);
+}
+
+static void admin_timeout(uv_timer_t *t)
+{
+    admin_close(t->data);
 }
 
 static void admin_written(uv_write_t *req, int status)
@@ -333,7 +599,7 @@ static void admin_written(uv_write_t *req, int status)
     (void)status;
     admin_conn_t *a = req->data;
     free(req);
-    uv_close((uv_handle_t *)&a->tcp, admin_closed);
+    admin_close(a);
 }
 
 /* Sends a complete response the caller built (malloc'd; taken). */
@@ -344,7 +610,7 @@ static void admin_send_raw(admin_conn_t *a, char *resp, size_t n)
     if (!req || !resp) {
         free(req);
         free(resp);
-        uv_close((uv_handle_t *)&a->tcp, admin_closed);
+        admin_close(a);
         return;
     }
     /* kept in a->raw until the connection is freed */
@@ -353,8 +619,19 @@ static void admin_send_raw(admin_conn_t *a, char *resp, size_t n)
     a->raw = resp;
     if (uv_write(req, (uv_stream_t *)&a->tcp, &b, 1, admin_written) != 0) {
         free(req);
-        uv_close((uv_handle_t *)&a->tcp, admin_closed);
+        admin_close(a);
     }
+}
+
+/* The head of an admin answer (JSON, Date, no caching, closed after). */
+static int admin_head(char *out, size_t cap, int status, size_t blen, const char *extra)
+{
+    char date[EG_HTTP1_DATE_LEN + 1];
+    eg_http1_date((int64_t)time(NULL), date);
+    return snprintf(out, cap,
+                    "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: application/json\r\n"
+                    "Content-Length: %zu\r\n%sCache-Control: no-store\r\nConnection: close\r\n\r\n",
+                    status, eg_reason_phrase(status), date, blen, extra ? extra : "");
 }
 
 static void admin_reply(admin_conn_t *a, int status, const char *body)
@@ -362,25 +639,31 @@ static void admin_reply(admin_conn_t *a, int status, const char *body)
     size_t blen = strlen(body);
     uv_write_t *req = malloc(sizeof(*req) + 512 + blen);
     if (!req) {
-        uv_close((uv_handle_t *)&a->tcp, admin_closed);
+        admin_close(a);
         return;
     }
     char *out = (char *)(req + 1);
-    char date[EG_HTTP1_DATE_LEN + 1];
-    eg_http1_date((int64_t)time(NULL), date);
-    int n = snprintf(
-        out, 512,
-        "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
-        "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
-        status, eg_reason_phrase(status), date, blen);
+    int n = admin_head(out, 512, status, blen, NULL);
     memcpy(out + n, body, blen);
     req->data = a;
     uv_buf_t b = uv_buf_init(out, (unsigned)(n + (int)blen));
     a->done = 1;
     if (uv_write(req, (uv_stream_t *)&a->tcp, &b, 1, admin_written) != 0) {
         free(req);
-        uv_close((uv_handle_t *)&a->tcp, admin_closed);
+        admin_close(a);
     }
+}
+
+/* Over the admin cap, or out of descriptors: 503, closed at once. */
+static void admin_refuse(acceptor_t *acc, int fd)
+{
+    (void)acc;
+    static const char body[] = "{\"error\":\"too_many_connections\"}";
+    char out[512];
+    int n =
+        admin_head(out, sizeof(out) - sizeof(body), 503, sizeof(body) - 1, "Retry-After: 1\r\n");
+    memcpy(out + n, body, sizeof(body) - 1);
+    refuse_with(fd, out, (size_t)n + sizeof(body) - 1);
 }
 
 /* GET /ready: each upstream server's state, and ready when every upstream has one up. */
@@ -409,10 +692,23 @@ static char *ready_body(eg_server_t *srv, int *ready)
     }
     json_t *store = NULL;
     if (srv->keyring) {
-        int ok = eg_keyring_healthy(srv->keyring);
+        /* reads: the keyring's refresh; writes: the probe (store_probe). A
+         * store that cannot write fails every request charged quota or
+         * credits, so it makes the gateway not ready when some route or
+         * plan charges them to the store (not to Redis); otherwise it is
+         * reported and the gateway serves. */
+        int reads = eg_keyring_healthy(srv->keyring), writes = srv->store_writes_ok;
+        int charges = gw->cfg->uses_counters && !gw->cfg->has_redis;
+        int ok = reads && (writes || !charges);
         if (!ok) *ready = 0;
-        store = json_pack("{s:s, s:s, s:I}", "backend", eg_store_backend_name(srv->store), "state",
-                          ok ? "up" : "down", "keys", (json_int_t)eg_keyring_count(srv->keyring));
+        store = json_pack("{s:s, s:s, s:s, s:I}", "backend", eg_store_backend_name(srv->store),
+                          "state", ok ? "up" : "down", "writes", writes ? "ok" : "failing", "keys",
+                          (json_int_t)eg_keyring_count(srv->keyring));
+        const char *reason = !reads && srv->store_reads_ok ? "cannot read the keys"
+                             : !reads || !writes           ? srv->store_reason
+                                                           : NULL;
+        json_t *r = reason ? json_string(reason) : NULL;
+        if (r) json_object_set_new(store, "reason", r);
     }
     json_t *doc =
         json_pack("{s:s, s:o}", "status", *ready ? "ready" : "not_ready", "upstreams", ups);
@@ -457,7 +753,7 @@ static void admin_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     admin_conn_t *a = s->data;
     if (a->done) return;
     if (nread < 0) {
-        uv_close((uv_handle_t *)&a->tcp, admin_closed);
+        admin_close(a);
         return;
     }
     a->len += (size_t)nread;
@@ -510,20 +806,80 @@ static void admin_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     }
 }
 
-static void admin_connection(uv_stream_t *l, int status)
+static int admin_take(acceptor_t *acc, int fd)
 {
-    eg_server_t *srv = l->data;
-    if (status < 0) return;
+    eg_server_t *srv = acc->srv;
+    if (srv->nadmin >= srv->admin_max) {
+        admin_refuse(acc, fd);
+        return EG_ERANGE;
+    }
     admin_conn_t *a = calloc(1, sizeof(*a));
-    if (!a) return;
+    if (!a) return EG_ENOMEM;
     a->srv = srv;
     uv_tcp_init(&srv->loop, &a->tcp);
-    a->tcp.data = a;
-    if (uv_accept(l, (uv_stream_t *)&a->tcp) != 0) {
-        uv_close((uv_handle_t *)&a->tcp, admin_closed);
-        return;
+    uv_timer_init(&srv->loop, &a->timer);
+    a->tcp.data = a->timer.data = a;
+    a->handles = 2;
+    srv->nadmin++;
+    if (uv_tcp_open(&a->tcp, fd) != 0) {
+        admin_close(a); /* fd was not taken */
+        return EG_EIO;
     }
+    uv_timer_start(&a->timer, admin_timeout, srv->admin_timeout_ms, 0);
     uv_read_start((uv_stream_t *)&a->tcp, admin_alloc, admin_read);
+    return EG_OK;
+}
+
+/* ------------------------------------------------------------ store probe */
+
+/* Every store.refresh, off the main loop: can the store be read (its
+ * version) and written? The write is an UPDATE of a key id that cannot
+ * exist ("-"): it changes nothing, but SQLite must take its write lock for
+ * it, so a database locked by another writer past busy_timeout, or opened
+ * read-only, fails it just as it fails the charges of requests. /ready
+ * reads the result; changes are logged once (store_write_failed,
+ * store_write_recovered), not once per refused request. */
+static void probe_work(uv_work_t *req)
+{
+    eg_server_t *srv = req->data;
+    uint64_t v;
+    int rc = eg_store_version(srv->store, &v) != EG_OK          ? 1
+             : eg_store_key_touch(srv->store, "-", 0) == EG_EIO ? 2
+                                                                : 0;
+    srv->probe_rc = rc;
+    /* the store's message, read right after the failing call */
+    if (rc) snprintf(srv->probe_err, sizeof(srv->probe_err), "%s", eg_store_error(srv->store));
+}
+
+static void probe_done(uv_work_t *req, int status)
+{
+    eg_server_t *srv = req->data;
+    srv->probe_busy = 0;
+    if (status != 0) return;
+    int reads = srv->probe_rc != 1, writes = srv->probe_rc == 0;
+    if (srv->probe_rc)
+        snprintf(srv->store_reason, sizeof(srv->store_reason), "cannot %s: %s",
+                 reads ? "write" : "read", srv->probe_err);
+    if (writes != srv->store_writes_ok)
+        server_log(srv, writes ? "store_write_recovered" : "store_write_failed",
+                   writes ? eg_store_backend_name(srv->store) : srv->store_reason);
+    srv->store_reads_ok = reads;
+    srv->store_writes_ok = writes;
+}
+
+static void store_probe(uv_timer_t *t)
+{
+    eg_server_t *srv = t->data;
+    if (srv->probe_busy || srv->stopping) return;
+    srv->probe_req.data = srv;
+    if (uv_queue_work(&srv->loop, &srv->probe_req, probe_work, probe_done) == 0)
+        srv->probe_busy = 1;
+}
+
+static void log_tick(uv_timer_t *t)
+{
+    eg_server_t *srv = t->data;
+    eg_log_flush_suppressed(srv->errors, "error", 0);
 }
 
 /* ------------------------------------------------------------ signals */
@@ -565,7 +921,8 @@ static void on_signal(uv_signal_t *s, int signum)
         uv_close((uv_handle_t *)&srv->sig_usr1, NULL);
         uv_close((uv_handle_t *)&srv->sig_term, NULL);
         uv_close((uv_handle_t *)&srv->sig_int, NULL);
-        if (srv->has_admin) uv_close((uv_handle_t *)&srv->admin, NULL);
+        if (srv->has_admin) acceptor_stop(&srv->admin);
+        if (srv->store) uv_timer_stop(&srv->probe_timer);
     } else if (signum == SIGHUP) {
         char err[EG_CONFIG_ERRLEN];
         eg_config_t *cfg = NULL;
@@ -597,6 +954,100 @@ static void on_signal(uv_signal_t *s, int signum)
         if (srv->errors != srv->access) eg_log_reopen(srv->errors);
         server_log(srv, "logs_reopened", NULL);
     }
+}
+
+/* ------------------------------------------------------------ descriptors */
+
+/* Descriptors the process may open after the count at start: SQLite's
+ * journal and temporary files, a log file reopened before the old one is
+ * closed, a stray /proc read; libuv's reserve per loop and a Redis
+ * connection per worker are added to it. */
+#define EG_FD_SPARE 8
+
+/* Raises the soft open-file limit to the hard one: the usual soft default
+ * (1024) is a tenth of max_connections' default, and nothing is gained by
+ * running out early. Returns the limit in force. */
+static unsigned long long raise_nofile(eg_server_t *srv)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 1024;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < rl.rlim_max) {
+        rlim_t was = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) == 0) {
+            char detail[200];
+            snprintf(detail, sizeof(detail),
+                     "open-file limit raised from %llu to %llu (the hard limit)",
+                     (unsigned long long)was, (unsigned long long)rl.rlim_cur);
+            server_log(srv, "fd_limit_raised", detail);
+        } else {
+            rl.rlim_cur = was;
+        }
+    }
+    return rl.rlim_cur == RLIM_INFINITY ? 1ull << 30 : (unsigned long long)rl.rlim_cur;
+}
+
+/* Descriptors open now (/proc/self/fd's entries but the directory's own;
+ * without /proc, those below the limit that fcntl knows). */
+static long long fds_in_use(unsigned long long limit)
+{
+    long long n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)))
+            n += e->d_name[0] != '.';
+        closedir(d);
+        return n - 1;
+    }
+    for (long long fd = 0; fd < (long long)(limit < 65536 ? limit : 65536); fd++)
+        n += fcntl((int)fd, F_GETFD) != -1;
+    return n;
+}
+
+/* Clamps max_connections and the admin cap to the open-file limit, and
+ * logs each clamp. A client connection counts two descriptors, since each
+ * may hold an upstream connection (pooled idle ones were some client's);
+ * the admin listener gets at most a quarter of what is left. Past the
+ * clamped max_connections a client gets the 503 the setting promises,
+ * instead of the accept() failures an unreachable setting would bring. */
+static void fit_limits(eg_server_t *srv, const eg_config_t *cfg, unsigned long long limit)
+{
+    long long used = fds_in_use(limit);
+    long long spare = EG_FD_SPARE + srv->nworkers + 1 + (cfg->has_redis ? srv->nworkers : 0);
+    long long avail = (long long)(limit > 1ull << 40 ? 1ull << 40 : limit) - used - spare;
+    long long admin = cfg->has_admin ? (long long)cfg->admin_max_connections : 0;
+    char detail[400];
+    if (cfg->has_admin && admin > avail / 4) {
+        long long was = admin;
+        admin = avail / 4 > 1 ? avail / 4 : 1;
+        snprintf(detail, sizeof(detail),
+                 "admin.max_connections %lld is more than the open-file limit of %llu allows: "
+                 "using %lld",
+                 was, limit, admin);
+        server_log(srv, "admin_max_connections_clamped", detail);
+    }
+    long long clients = (avail - admin) / 2;
+    if (clients < 1) clients = 1;
+    uint64_t max = cfg->limits.max_connections;
+    if ((uint64_t)clients < max) {
+        snprintf(detail, sizeof(detail),
+                 "max_connections %llu is more than the open-file limit of %llu allows: using %lld "
+                 "(two descriptors per connection; %lld in use at start, %lld kept spare, %lld for "
+                 "the admin listener)",
+                 (unsigned long long)max, limit, clients, used, spare, admin);
+        server_log(srv, "max_connections_clamped", detail);
+        max = (uint64_t)clients;
+    }
+    srv->admin_max = (size_t)admin;
+    for (int i = 0; i < srv->nworkers; i++)
+        srv->workers[i].max_conns = (max + (uint64_t)srv->nworkers - 1) / (uint64_t)srv->nworkers;
+}
+
+static int is_loopback(const char *host)
+{
+    return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 ||
+           strcmp(host, "localhost") == 0;
 }
 
 /* ------------------------------------------------------------ serve */
@@ -667,6 +1118,7 @@ int eg_cmd_serve(int argc, char **argv)
         goto out_logs;
     }
     cfg = srv->gw->cfg;
+    unsigned long long nofile = raise_nofile(srv);
     if (cfg->uses_keys || cfg->has_admin_token || cfg->uses_counters) {
         rc = eg_store_open(cfg->store_backend, cfg->store_path, cfg->store_busy_timeout_ms,
                            &srv->store, err, sizeof(err));
@@ -699,14 +1151,30 @@ int eg_cmd_serve(int argc, char **argv)
     srv->sweep_timer.data = srv;
     uv_timer_start(&srv->sweep_timer, sweep, 10000, 10000);
     uv_unref((uv_handle_t *)&srv->sweep_timer);
+    uv_timer_init(&srv->loop, &srv->log_timer);
+    srv->log_timer.data = srv;
+    uv_timer_start(&srv->log_timer, log_tick, 1000, 1000);
+    uv_unref((uv_handle_t *)&srv->log_timer);
+    if (srv->store) {
+        /* optimistic until the first probe, which runs at once */
+        srv->store_reads_ok = srv->store_writes_ok = 1;
+        uv_timer_init(&srv->loop, &srv->probe_timer);
+        srv->probe_timer.data = srv;
+        uv_timer_start(&srv->probe_timer, store_probe, 0,
+                       cfg->store_refresh_ms ? cfg->store_refresh_ms : 1000);
+        uv_unref((uv_handle_t *)&srv->probe_timer);
+    }
     srv->nworkers = cfg->workers;
     srv->workers = calloc((size_t)srv->nworkers, sizeof(eg_worker_t));
+    srv->acceptors = calloc((size_t)srv->nworkers, sizeof(acceptor_t));
+    if (!srv->workers || !srv->acceptors)
+        exit_code = eg_cli_fail(EG_EXIT_SOFTWARE, "out of memory");
     int started = 0;
-    for (int i = 0; i < srv->nworkers; i++) {
+    for (int i = 0; !exit_code && i < srv->nworkers; i++) {
         eg_worker_t *w = &srv->workers[i];
+        acceptor_t *a = &srv->acceptors[i];
         w->id = i;
         w->srv = srv;
-        w->max_conns = cfg->limits.max_connections / (uint64_t)srv->nworkers + 1;
         w->rnd_used = sizeof(w->rnd);
         uv_loop_init(&w->loop);
         int fd;
@@ -715,23 +1183,29 @@ int eg_cmd_serve(int argc, char **argv)
             uv_loop_close(&w->loop);
             break;
         }
-        uv_tcp_init(&w->loop, &w->listener);
-        uv_tcp_open(&w->listener, fd);
-        w->listener.data = w;
-        uv_listen((uv_stream_t *)&w->listener, 1024, eg_proxy_on_connection);
+        a->take = worker_take;
+        a->refuse = worker_refuse;
+        if (acceptor_init(a, &w->loop, fd, srv, w) != EG_OK) {
+            close(fd);
+            exit_code = eg_cli_fail(EG_EXIT_SOFTWARE, "cannot watch the listening socket");
+            uv_loop_close(&w->loop);
+            break;
+        }
         uv_async_init(&w->loop, &w->wake, worker_wake);
         w->wake.data = w;
         started++;
     }
     if (!exit_code && cfg->has_admin) {
         int fd;
+        srv->admin.take = admin_take;
+        srv->admin.refuse = admin_refuse;
+        srv->admin_timeout_ms = cfg->admin_timeout_ms;
         if (listen_socket(&cfg->admin_listen, 0, &fd, err, sizeof(err)) != 0) {
             exit_code = eg_cli_fail(4, "admin: %s", err);
+        } else if (acceptor_init(&srv->admin, &srv->loop, fd, srv, srv) != EG_OK) {
+            close(fd);
+            exit_code = eg_cli_fail(EG_EXIT_SOFTWARE, "cannot watch the admin socket");
         } else {
-            uv_tcp_init(&srv->loop, &srv->admin);
-            uv_tcp_open(&srv->admin, fd);
-            srv->admin.data = srv;
-            uv_listen((uv_stream_t *)&srv->admin, 128, admin_connection);
             srv->has_admin = 1;
         }
     }
@@ -740,10 +1214,12 @@ int eg_cmd_serve(int argc, char **argv)
             uv_walk(&srv->workers[i].loop, walk_close, NULL);
             uv_run(&srv->workers[i].loop, UV_RUN_DEFAULT);
             uv_loop_close(&srv->workers[i].loop);
+            acceptor_release(&srv->acceptors[i]);
         }
         uv_walk(&srv->loop, walk_close, NULL);
         uv_run(&srv->loop, UV_RUN_DEFAULT);
         uv_loop_close(&srv->loop);
+        acceptor_release(&srv->admin);
         goto out_gw;
     }
     uv_signal_init(&srv->loop, &srv->sig_term);
@@ -757,9 +1233,19 @@ int eg_cmd_serve(int argc, char **argv)
     uv_signal_start(&srv->sig_usr1, on_signal, SIGUSR1);
     uv_timer_init(&srv->loop, &srv->drain_timer);
     srv->drain_timer.data = srv;
+    /* everything that stays open is open now: what is left of the limit decides */
+    fit_limits(srv, cfg, nofile);
+    char detail[600];
+    if (!is_loopback(cfg->admin_listen.host) && cfg->has_admin) {
+        snprintf(detail, sizeof(detail),
+                 "the admin listener on %s accepts connections from other hosts: /health, /ready "
+                 "and /keys (behind the admin token) should not be public; use 127.0.0.1:PORT or "
+                 ":PORT (loopback)",
+                 cfg->admin_listen.addr);
+        server_log(srv, "admin_exposed", detail);
+    }
     for (int i = 0; i < srv->nworkers; i++)
         uv_thread_create(&srv->workers[i].thread, worker_main, &srv->workers[i]);
-    char detail[600];
     snprintf(detail, sizeof(detail), "listening on %s:%d with %d workers%s", cfg->listen.host,
              cfg->listen.port, srv->nworkers, cfg->has_admin ? ", admin listener up" : "");
     server_log(srv, "started", detail);
@@ -775,11 +1261,16 @@ int eg_cmd_serve(int argc, char **argv)
     uv_walk(&srv->loop, walk_close, NULL);
     uv_run(&srv->loop, UV_RUN_DEFAULT);
     uv_loop_close(&srv->loop);
+    for (int i = 0; i < srv->nworkers; i++)
+        acceptor_release(&srv->acceptors[i]);
+    acceptor_release(&srv->admin);
+    eg_log_flush_suppressed(srv->errors, "error", 1);
     server_log(srv, "stopped", NULL);
 out_gw:
     eg_limiter_free(srv->limiter);
     eg_keyring_free(srv->keyring);
     eg_store_close(srv->store);
+    free(srv->acceptors);
     free(srv->workers);
     eg_gw_unref(srv->gw);
 out_logs:
@@ -810,6 +1301,11 @@ int eg_cmd_check_config(int argc, char **argv)
     printf("%s: ok: listen %s:%d, %d workers, %zu upstreams, %zu routes, dialect %s\n", argv[1],
            cfg->listen.host, cfg->listen.port, cfg->workers, cfg->nupstreams, cfg->nroutes,
            eg_dialect_name(cfg->dialect));
+    if (cfg->has_admin && !is_loopback(cfg->admin_listen.host))
+        fprintf(stderr,
+                "errgate: warning: admin_listen %s accepts connections from other hosts; "
+                "/health, /ready and /keys should not be public (use 127.0.0.1:PORT or :PORT)\n",
+                cfg->admin_listen.addr);
     eg_config_free(cfg);
     return EG_EXIT_OK;
 }

@@ -93,7 +93,7 @@ static void test_values_are_read(void **state)
         "routes:\n  - { path: /x/*, upstream: b, methods: [POST, DELETE], dialect: jsonapi }\n"
         "  - { path: /exact, match: exact, upstream: c, maintenance: { retry_after: 2m } }\n");
     assert_string_equal(cfg->listen.host, "::1");
-    assert_string_equal(cfg->admin_listen.host, "0.0.0.0");
+    assert_string_equal(cfg->admin_listen.host, "127.0.0.1");
     assert_int_equal(cfg->workers, 3);
     assert_string_equal(eg_dialect_name(cfg->dialect), "typed");
     assert_false(cfg->negotiate);
@@ -252,6 +252,124 @@ static void test_problem_report_is_bounded(void **state)
     assert_string_equal(small, "c.yaml:5:38: match must be exact or prefix\n(24 more problems not shown)");
 }
 
+/* auth.jwt.require_exp: true by default; false lets tokens without exp in;
+ * anything but a boolean is a problem. */
+/* Issue 20: path normalization, request forwarding and upstream timeouts:
+ * safe defaults, values read, and what is refused. */
+static void test_path_request_and_timeouts(void **state)
+{
+    (void)state;
+    eg_config_t *cfg = parse_ok(minimal);
+    assert_true(cfg->path_normalize && cfg->path_merge_slashes && cfg->path_reject_encoded_slash);
+    assert_false(cfg->underscores_in_headers);
+    assert_int_equal(cfg->buffer_body, 65536);
+    assert_int_equal(cfg->upstreams[0].timeout_ms, 30000);
+    assert_int_equal(cfg->upstreams[0].read_timeout_ms, 30000); /* follows timeout */
+    assert_int_equal(cfg->upstreams[0].total_timeout_ms, 0);
+    eg_config_free(cfg);
+    cfg = parse_ok("listen: 127.0.0.1:8080\n"
+                   "path: { normalize: false, merge_slashes: false, reject_encoded_slash: false }\n"
+                   "request: { underscores_in_headers: true, buffer_body: 0 }\n"
+                   "upstreams:\n  a: { servers: [127.0.0.1:9000], timeout: 5s, total_timeout: 1m }\n"
+                   "  b: { servers: [127.0.0.1:9000], timeout: 5s, read_timeout: 250ms }\n"
+                   "routes:\n  - { path: /v1/, upstream: a }\n");
+    assert_false(cfg->path_normalize || cfg->path_merge_slashes || cfg->path_reject_encoded_slash);
+    assert_true(cfg->underscores_in_headers);
+    assert_int_equal(cfg->buffer_body, 0);
+    assert_int_equal(cfg->upstreams[0].read_timeout_ms, 5000);
+    assert_int_equal(cfg->upstreams[0].total_timeout_ms, 60000);
+    assert_int_equal(cfg->upstreams[1].read_timeout_ms, 250);
+    eg_config_free(cfg);
+    static const char *const bad[] = {
+        "path: { normalise: true }\n",     "path: { merge_slashes: 2 }\n",
+        "request: { buffer_body: 1MiB }\n", "request: { underscores: true }\n",
+    };
+    static const char *const want[] = {"unknown key 'normalise'", "expected true or false",
+                                       "buffer_body must be 0..64KiB", "unknown key 'underscores'"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char yaml[512], err[1024] = "";
+        snprintf(yaml, sizeof(yaml), "%s%s", minimal, bad[i]);
+        eg_config_t *c = NULL;
+        assert_int_not_equal(eg_config_parse(yaml, strlen(yaml), "c.yaml", &c, err, sizeof(err)), EG_OK);
+        assert_null(c);
+        if (!strstr(err, want[i])) fail_msg("%s: got '%s'", bad[i], err);
+    }
+}
+
+static void test_jwt_require_exp(void **state)
+{
+    (void)state;
+    setenv("EG_TEST_JWT_SECRET", "a-secret-that-is-long-enough", 1);
+    static const char *const texts[] = {"", ", require_exp: true", ", require_exp: false"};
+    static const int allowed[] = {0, 0, 1};
+    for (int i = 0; i < 3; i++) {
+        char yaml[512];
+        snprintf(yaml, sizeof(yaml),
+                 "listen: :80\nauth: { jwt: { secret_env: EG_TEST_JWT_SECRET%s } }\n"
+                 "upstreams:\n  a: { servers: [127.0.0.1:1] }\nroutes:\n  - { path: /j, upstream: "
+                 "a, auth: jwt }\n",
+                 texts[i]);
+        eg_config_t *cfg = parse_ok(yaml);
+        assert_int_equal(cfg->jwt.allow_no_exp, allowed[i]);
+        eg_config_free(cfg);
+    }
+    static const char bad[] =
+        "listen: :80\nauth: { jwt: { secret_env: EG_TEST_JWT_SECRET, require_exp: maybe } }\n";
+    char err[512] = "";
+    eg_config_t *cfg = NULL;
+    assert_int_not_equal(eg_config_parse(bad, strlen(bad), "c.yaml", &cfg, err, sizeof(err)),
+                         EG_OK);
+    assert_null(cfg);
+    if (strncmp(err, "c.yaml:2:61: expected true or false\n", 36) != 0) fail_msg("got '%s'", err);
+}
+
+/* Messages quote values from the file; the report prints one a line. A
+ * value with a newline must not start a line of its own (it could forge
+ * "ok"), nor may any other control byte reach the reader: \n, \r, \t
+ * and \xNN stand for them. */
+static void test_quoted_values_are_escaped(void **state)
+{
+    (void)state;
+    static const char yaml[] =
+        "listen: :80\n"
+        "upstreams:\n"
+        "  a: { servers: [127.0.0.1:1], timeout: \"5\\nc.yaml: ok\" }\n"
+        "routes:\n"
+        "  - { path: /x, upstream: a, methods: [\"GET\\r\\t\\e[2J\\x7f\\x01\"] }\n"
+        "\"bad\\nkey\": 1\n";
+    /* the root's keys are checked first; each line is compared up to its list of expected names */
+    static const char *const want[] = {
+        "c.yaml:6:1: unknown key 'bad\\nkey' in the configuration (expected one of: listen,",
+        "c.yaml:3:41: invalid duration '5\\nc.yaml: ok' (use e.g. 500ms, 2s, 1m, 1h)",
+        "c.yaml:5:40: unknown method 'GET\\r\\t\\x1b[2J\\x7f\\x01' (GET, HEAD,",
+    };
+    char err[EG_CONFIG_ERRLEN] = "";
+    eg_config_t *cfg = NULL;
+    assert_int_equal(eg_config_parse(yaml, strlen(yaml), "c.yaml", &cfg, err, sizeof(err)),
+                     EG_EPARSE);
+    assert_null(cfg);
+    /* three problems, three lines: the quoted newlines are not line breaks */
+    const char *line = err;
+    for (size_t i = 0; i < 3; i++) {
+        assert_non_null(line);
+        if (strncmp(line, want[i], strlen(want[i])) != 0)
+            fail_msg("line %zu: got:\n%s\nwant:\n%s", i, line, want[i]);
+        line = strchr(line, '\n');
+        if (line) line++;
+    }
+    assert_null(line);
+    for (const char *p = err; *p; p++)
+        if (*p != '\n' && ((unsigned char)*p < 0x20 || *p == 0x7f))
+            fail_msg("control byte in '%s'", err);
+    /* a file name is quoted too (check-config FILE, a catalog path) */
+    assert_int_equal(eg_config_load("/nonexistent/a\nok\x1b.yaml", &cfg, err, sizeof(err)), EG_EIO);
+    assert_string_equal(err, "/nonexistent/a\\nok\\x1b.yaml: No such file or directory");
+    /* an escape that does not fit is left out whole, never cut in half */
+    char small[20];
+    assert_int_equal(eg_config_load("/nonexistent/\x01\x02", &cfg, small, sizeof(small)), EG_EIO);
+    assert_string_equal(small, "/nonexistent/\\x01");
+}
+
 static void test_auth_settings(void **state)
 {
     (void)state;
@@ -281,6 +399,7 @@ static void test_auth_settings(void **state)
     assert_int_equal(cfg->jwt.algs, EG_JWT_HS256);
     assert_int_equal(cfg->jwt.leeway_s, 10);
     assert_string_equal(cfg->jwt.audience, "api");
+    assert_false(cfg->jwt.allow_no_exp); /* a token without exp is refused unless said otherwise */
     const eg_route_cfg_t *k = &cfg->routes[0], *j = &cfg->routes[1], *o = &cfg->routes[2];
     assert_int_equal(k->auth, EG_AUTHN_API_KEY);
     assert_int_equal(k->nscopes, 2);
@@ -373,6 +492,9 @@ int main(void)
         cmocka_unit_test(test_problem_report_is_bounded),
         cmocka_unit_test(test_relative_catalog_path_and_its_errors),
         cmocka_unit_test(test_auth_settings),
+        cmocka_unit_test(test_jwt_require_exp),
+        cmocka_unit_test(test_path_request_and_timeouts),
+        cmocka_unit_test(test_quoted_values_are_escaped),
         cmocka_unit_test(test_redis_settings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
