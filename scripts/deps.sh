@@ -4,8 +4,8 @@
 set -eu
 PKGS="cmake make pkg-config gcc clang libclang-rt-14-dev libjansson-dev libyaml-dev \
 libcmocka-dev libuv1-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev libhiredis-dev \
-redis-server openssl python3 python3-pytest python3-requests"
-if [ "${1:-}" = "--bench" ]; then PKGS="$PKGS wrk nginx haproxy valgrind"; fi
+redis-server nginx openssl python3 python3-pytest python3-requests"
+if [ "${1:-}" = "--bench" ]; then PKGS="$PKGS wrk haproxy valgrind"; fi
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
