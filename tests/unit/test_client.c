@@ -1,5 +1,7 @@
 /* test_client.c - the retrying client against a scripted local server, with
- * an injected clock, sleeper and randomness: waits are recorded, not slept. */
+ * an injected clock, sleeper and randomness: waits are recorded, not slept.
+ * The server records the Idempotency-Key lines of every request, so the tests
+ * see what went over the wire, not what the client says it sent. */
 #include "testutil.h"
 
 #include <curl/curl.h>
@@ -15,7 +17,8 @@ typedef struct {
     int fd, port;
     const char *const *answers; /* full HTTP responses, NULL-terminated; the last repeats */
     int served;
-    char keys[8][64];           /* Idempotency-Key of each request */
+    char keys[8][300]; /* Idempotency-Key of each request */
+    int nkeys[8];      /* how many Idempotency-Key lines it had */
     pthread_t thread;
 } server_t;
 
@@ -38,14 +41,19 @@ static void *serve(void *arg)
             size_t want = (size_t)(end - buf) + 4 + (cl ? (size_t)atoi(cl + 16) : 0);
             if (len >= want) break;
         }
-        char *key = strcasestr(buf, "Idempotency-Key: ");
+        char *key = strcasestr(buf, "\r\nIdempotency-Key:");
         if (s->served < 8) {
             s->keys[s->served][0] = '\0';
-            if (key) sscanf(key + 17, "%63[^\r]", s->keys[s->served]);
+            s->nkeys[s->served] = 0;
+            if (key) sscanf(key + 18, " %299[^\r]", s->keys[s->served]);
+            for (char *k = key; k; k = strcasestr(k + 1, "\r\nIdempotency-Key:"))
+                s->nkeys[s->served]++;
         }
         const char *a = s->answers[s->served];
-        if (!a) a = s->answers[s->served - 1];
-        else if (!s->answers[s->served + 1]) s->served--; /* the last one repeats */
+        if (!a)
+            a = s->answers[s->served - 1];
+        else if (!s->answers[s->served + 1])
+            s->served--; /* the last one repeats */
         s->served++;
         ssize_t w = write(c, a, strlen(a));
         (void)w;
@@ -98,8 +106,15 @@ static uint64_t fake_random(void *ctx)
     return 0x0123456789abcdefull;
 }
 
-static int run_with(const char *const *answers, const char *method, fake_t *f, eg_client_response_t *r,
-                    server_t *s, const eg_retry_policy_t *policy, eg_retry_budget_t *budget)
+/* What a test may add to a request: header lines and the option key. */
+typedef struct {
+    const char *const *headers;
+    const char *key;
+} extra_t;
+
+static int run_full(const char *const *answers, const char *method, fake_t *f,
+                    eg_client_response_t *r, server_t *s, const eg_retry_policy_t *policy,
+                    eg_retry_budget_t *budget, const extra_t *x)
 {
     server_start(s, answers);
     char url[64];
@@ -108,18 +123,28 @@ static int run_with(const char *const *answers, const char *method, fake_t *f, e
     eg_client_options_default(&o);
     if (policy) o.policy = *policy;
     o.budget = budget;
+    o.idempotency_key = x ? x->key : NULL;
     o.now_ms = fake_now;
     o.sleep_ms = fake_sleep;
     o.random = fake_random;
     o.ctx = f;
     f->now = 784111777000ull; /* Sun, 06 Nov 1994 08:49:37 GMT */
-    eg_client_request_t req = {method, url, NULL, method && strcmp(method, "POST") == 0 ? "{}" : NULL, 2};
+    eg_client_request_t req = {method, url, x ? x->headers : NULL,
+                               method && strcmp(method, "POST") == 0 ? "{}" : NULL, 2};
     int rc = eg_client_request(&req, &o, r);
     server_stop(s);
     return rc;
 }
 
-static int run(const char *const *answers, const char *method, fake_t *f, eg_client_response_t *r, server_t *s)
+static int run_with(const char *const *answers, const char *method, fake_t *f,
+                    eg_client_response_t *r, server_t *s, const eg_retry_policy_t *policy,
+                    eg_retry_budget_t *budget)
+{
+    return run_full(answers, method, f, r, s, policy, budget, NULL);
+}
+
+static int run(const char *const *answers, const char *method, fake_t *f, eg_client_response_t *r,
+               server_t *s)
 {
     return run_with(answers, method, f, r, s, NULL, NULL);
 }
@@ -128,8 +153,10 @@ static void test_retry_after_is_honoured_without_waiting(void **state)
 {
     (void)state;
     static const char *const answers[] = {
-        "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 2\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-        "HTTP/1.1 503 Service Unavailable\r\nRetry-After: Sun, 06 Nov 1994 08:49:49 GMT\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 2\r\nContent-Length: 0\r\nConnection: "
+        "close\r\n\r\n",
+        "HTTP/1.1 503 Service Unavailable\r\nRetry-After: Sun, 06 Nov 1994 08:49:49 "
+        "GMT\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
         "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok", NULL};
     fake_t f = {0};
     eg_client_response_t r;
@@ -168,8 +195,10 @@ static void test_400_stops_with_the_parsed_error(void **state)
 {
     (void)state;
     static const char *const answers[] = {
-        "HTTP/1.1 400 Bad Request\r\nX-Request-ID: req_9\r\nContent-Length: 76\r\nConnection: close\r\n\r\n"
-        "{\"error\":\"VALIDATION_ERROR\",\"message\":\"bad\",\"statusCode\":400,\"details\":{}}  ", NULL};
+        "HTTP/1.1 400 Bad Request\r\nX-Request-ID: req_9\r\nContent-Length: 76\r\nConnection: "
+        "close\r\n\r\n"
+        "{\"error\":\"VALIDATION_ERROR\",\"message\":\"bad\",\"statusCode\":400,\"details\":{}}  ",
+        NULL};
     fake_t f = {0};
     eg_client_response_t r;
     server_t s;
@@ -188,8 +217,9 @@ static void test_400_stops_with_the_parsed_error(void **state)
 static void test_deadline_and_budget_stop_retries(void **state)
 {
     (void)state;
-    static const char *const answers[] = {
-        "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 4\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", NULL};
+    static const char *const answers[] = {"HTTP/1.1 503 Service Unavailable\r\nRetry-After: "
+                                          "4\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                                          NULL};
     eg_retry_policy_t p;
     eg_retry_policy_default(&p);
     p.max_attempts = 10;
@@ -212,6 +242,241 @@ static void test_deadline_and_budget_stop_retries(void **state)
     eg_client_response_free(&r);
 }
 
+/* A UUIDv4 as RFC 9562 writes it: lowercase hex 8-4-4-4-12, version 4, variant 10. */
+static void assert_uuid4(const char *k)
+{
+    assert_int_equal(strlen(k), 36);
+    for (int i = 0; i < 36; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23)
+            assert_int_equal(k[i], '-');
+        else
+            assert_non_null(strchr("0123456789abcdef", k[i]));
+    }
+    assert_int_equal(k[14], '4');
+    assert_non_null(strchr("89ab", k[19]));
+}
+
+#define R503 "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+#define R201 "HTTP/1.1 201 Created\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+#define IN_USE_BODY                                                                                \
+    "{\"type\":\"about:blank\",\"title\":\"Idempotency Key In "                                    \
+    "Use\",\"status\":409,\"code\":\"idempotency_key_in_use\"}"
+#define R409                                                                                       \
+    "HTTP/1.1 409 Conflict\r\nRetry-After: 1\r\nContent-Type: application/problem+json\r\n"        \
+    "Content-Length: 100\r\nConnection: close\r\n\r\n" IN_USE_BODY
+
+/* 503, 503, 200: three attempts, one key on the wire, a random UUIDv4 that
+ * does not come from the (here constant) injected random number: a second
+ * request gets another key. */
+static void test_post_keeps_one_key_across_three_attempts(void **state)
+{
+    (void)state;
+    static const char *const answers[] = {
+        R503, R503, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok", NULL};
+    fake_t f = {0};
+    eg_client_response_t r;
+    server_t s;
+    assert_int_equal(run(answers, "POST", &f, &r, &s), EG_OK);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.attempts, 3);
+    assert_int_equal(r.replayed, 0);
+    assert_uuid4(r.idempotency_key);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(s.nkeys[i], 1);
+        assert_string_equal(s.keys[i], r.idempotency_key);
+    }
+    char first[sizeof(r.idempotency_key)];
+    snprintf(first, sizeof(first), "%s", r.idempotency_key);
+    eg_client_response_free(&r);
+    memset(&f, 0, sizeof(f));
+    assert_int_equal(run(answers, "POST", &f, &r, &s), EG_OK);
+    assert_uuid4(r.idempotency_key);
+    assert_string_not_equal(r.idempotency_key, first);
+    eg_client_response_free(&r);
+}
+
+/* 409 idempotency_key_in_use: the first request is still running; wait its
+ * Retry-After and ask again with the same key, and the answer is a replay. */
+static void test_409_in_use_waits_retry_after_with_the_same_key(void **state)
+{
+    (void)state;
+    static const char *const answers[] = {
+        R409,
+        "HTTP/1.1 201 Created\r\nIdempotent-Replayed: true\r\nContent-Length: 2\r\nConnection: "
+        "close\r\n\r\nok",
+        NULL};
+    fake_t f = {0};
+    eg_client_response_t r;
+    server_t s;
+    assert_int_equal(run(answers, "POST", &f, &r, &s), EG_OK);
+    assert_int_equal(r.status, 201);
+    assert_int_equal(r.attempts, 2);
+    assert_int_equal(f.nsleeps, 1);
+    assert_int_equal(f.slept[0], 1000);
+    assert_int_equal(s.nkeys[0], 1);
+    assert_int_equal(s.nkeys[1], 1);
+    assert_string_equal(s.keys[0], r.idempotency_key);
+    assert_string_equal(s.keys[1], r.idempotency_key);
+    assert_int_equal(r.replayed, 1);
+    eg_client_response_free(&r);
+}
+
+/* The retry budget bounds 409 retries like any other: 4 tokens buy none. */
+static void test_409_in_use_stays_within_the_budget(void **state)
+{
+    (void)state;
+    static const char *const answers[] = {R409, R201, NULL};
+    eg_retry_budget_t b;
+    eg_retry_budget_init(&b, 4);
+    fake_t f = {0};
+    eg_client_response_t r;
+    server_t s;
+    assert_int_equal(run_with(answers, "POST", &f, &r, &s, NULL, &b), EG_OK);
+    assert_int_equal(r.status, 409);
+    assert_int_equal(r.attempts, 1);
+    assert_int_equal(f.nsleeps, 0);
+    assert_string_equal(r.error->s[EG_S_CODE], "idempotency_key_in_use");
+    assert_string_equal(r.stop_reason, "retry budget exhausted");
+    eg_client_response_free(&r);
+}
+
+/* 422: the key was used for another request; waiting cannot help, and the
+ * reason says what to do. Both spellings of the code (the issue's _mismatch
+ * and the catalog's _reused) are final. */
+static void test_422_mismatch_is_not_retried(void **state)
+{
+    (void)state;
+    static const char *const mismatch[] = {
+        "HTTP/1.1 422 Unprocessable Content\r\nRetry-After: 1\r\nContent-Length: 72\r\nConnection: "
+        "close\r\n\r\n"
+        "{\"error\":\"idempotency_key_mismatch\",\"message\":\"other\",\"status_code\":422}",
+        R201, NULL};
+    static const char *const reused[] = {
+        "HTTP/1.1 422 Unprocessable Content\r\nContent-Length: 70\r\nConnection: close\r\n\r\n"
+        "{\"error\":\"idempotency_key_reused\",\"message\":\"other\",\"status_code\":422}",
+        R201, NULL};
+    const char *const *scripts[] = {mismatch, reused};
+    for (int i = 0; i < 2; i++) {
+        fake_t f = {0};
+        eg_client_response_t r;
+        server_t s;
+        assert_int_equal(run(scripts[i], "POST", &f, &r, &s), EG_OK);
+        assert_int_equal(r.status, 422);
+        assert_int_equal(r.attempts, 1);
+        assert_int_equal(f.nsleeps, 0);
+        assert_string_equal(
+            r.stop_reason,
+            "Idempotency-Key already used for a different request: a new request needs a new key");
+        eg_client_response_free(&r);
+    }
+}
+
+/* Only the final response's Idempotent-Replayed counts; the name is matched
+ * in any case, the value is "true" or the Structured Field "?1". */
+static void test_replayed_is_read_from_the_final_response(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *header;
+        int replayed;
+    } cases[] = {{"Idempotent-Replayed: true", 1}, {"idempotent-replayed: ?1", 1},
+                 {"IDEMPOTENT-REPLAYED:TRUE", 1},  {"Idempotent-Replayed: false", 0},
+                 {"Idempotent-Replayed: ?0", 0},   {"X-Idempotent-Replayed: true", 0}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char a[256];
+        snprintf(a, sizeof(a),
+                 "HTTP/1.1 201 Created\r\n%s\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                 cases[i].header);
+        const char *const answers[] = {a, NULL};
+        fake_t f = {0};
+        eg_client_response_t r;
+        server_t s;
+        assert_int_equal(run(answers, "POST", &f, &r, &s), EG_OK);
+        assert_int_equal(r.status, 201);
+        assert_int_equal(r.replayed, cases[i].replayed);
+        eg_client_response_free(&r);
+    }
+    /* a replayed 503 then a fresh 201: not a replay */
+    static const char *const answers[] = {
+        "HTTP/1.1 503 Service Unavailable\r\nIdempotent-Replayed: true\r\nContent-Length: "
+        "0\r\nConnection: close\r\n\r\n",
+        R201, NULL};
+    fake_t f = {0};
+    eg_client_response_t r;
+    server_t s;
+    assert_int_equal(run(answers, "POST", &f, &r, &s), EG_OK);
+    assert_int_equal(r.attempts, 2);
+    assert_int_equal(r.replayed, 0);
+    eg_client_response_free(&r);
+}
+
+/* The caller's own Idempotency-Key header goes out as it is, once, on every
+ * attempt; curl's "Name:" (remove the header) sends none, and then a POST is
+ * not retried. */
+static void test_caller_key_is_sent_as_is_and_once(void **state)
+{
+    (void)state;
+    static const char *const answers[] = {R503, R201, NULL};
+    static const char *const mine[] = {"idempotency-key:  \"abc\"", NULL};
+    extra_t x = {mine, NULL};
+    fake_t f = {0};
+    eg_client_response_t r;
+    server_t s;
+    assert_int_equal(run_full(answers, "POST", &f, &r, &s, NULL, NULL, &x), EG_OK);
+    assert_int_equal(r.status, 201);
+    assert_int_equal(r.attempts, 2);
+    assert_string_equal(r.idempotency_key, "\"abc\"");
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(s.nkeys[i], 1);
+        assert_string_equal(s.keys[i], "\"abc\"");
+    }
+    eg_client_response_free(&r);
+
+    static const char *const none[] = {"Idempotency-Key:", NULL};
+    x.headers = none;
+    memset(&f, 0, sizeof(f));
+    assert_int_equal(run_full(answers, "POST", &f, &r, &s, NULL, NULL, &x), EG_OK);
+    assert_int_equal(r.status, 503);
+    assert_int_equal(r.attempts, 1);
+    assert_int_equal(s.nkeys[0], 0);
+    assert_string_equal(r.idempotency_key, "");
+    assert_string_equal(r.stop_reason, "not idempotent and no Idempotency-Key");
+    eg_client_response_free(&r);
+}
+
+/* The option's key: up to 255 characters go out whole; two sources of a key
+ * or a key the gateway would refuse are the caller's mistake. */
+static void test_option_key_rules(void **state)
+{
+    (void)state;
+    static const char *const answers[] = {R201, NULL};
+    char longkey[256];
+    memset(longkey, 'k', 255);
+    longkey[255] = '\0';
+    extra_t x = {NULL, longkey};
+    fake_t f = {0};
+    eg_client_response_t r;
+    server_t s;
+    assert_int_equal(run_full(answers, "POST", &f, &r, &s, NULL, NULL, &x), EG_OK);
+    assert_int_equal(s.nkeys[0], 1);
+    assert_string_equal(s.keys[0], longkey);
+    assert_string_equal(r.idempotency_key, longkey);
+    eg_client_response_free(&r);
+
+    char toolong[257];
+    memset(toolong, 'k', 256);
+    toolong[256] = '\0';
+    static const char *const one[] = {"Idempotency-Key: a", NULL};
+    static const char *const two[] = {"Idempotency-Key: a", "Idempotency-Key: b", NULL};
+    const extra_t bad[] = {{NULL, toolong},          {NULL, ""}, {NULL, "a b"},
+                           {NULL, "a\r\nX-Evil: 1"}, {one, "a"}, {two, NULL}};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        memset(&f, 0, sizeof(f));
+        assert_int_equal(run_full(answers, "POST", &f, &r, &s, NULL, NULL, &bad[i]), EG_EINVAL);
+        assert_int_equal(s.served, 0);
+    }
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -232,6 +497,13 @@ int main(void)
         cmocka_unit_test(test_post_gets_one_key_across_attempts),
         cmocka_unit_test(test_400_stops_with_the_parsed_error),
         cmocka_unit_test(test_deadline_and_budget_stop_retries),
+        cmocka_unit_test(test_post_keeps_one_key_across_three_attempts),
+        cmocka_unit_test(test_409_in_use_waits_retry_after_with_the_same_key),
+        cmocka_unit_test(test_409_in_use_stays_within_the_budget),
+        cmocka_unit_test(test_422_mismatch_is_not_retried),
+        cmocka_unit_test(test_replayed_is_read_from_the_final_response),
+        cmocka_unit_test(test_caller_key_is_sent_as_is_and_once),
+        cmocka_unit_test(test_option_key_rules),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
