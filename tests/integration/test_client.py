@@ -1,5 +1,7 @@
 """errgate call against a scripted server: retries, waits, keys, budget,
-deadline, and every dialect read into one canonical error."""
+deadline, every dialect read into one canonical error, and the idempotency
+answers (409 in use, 422 mismatch, Idempotent-Replayed) as the gateway's
+idempotency stage gives them."""
 import re
 import subprocess
 import time
@@ -12,10 +14,11 @@ from conftest import BIN, QuietHandler, ThreadedUpstream, dead_port
 
 class Script:
     """A server answering each path from a list of (status, headers, body), in order;
-    the last entry repeats. It records what each request carried."""
+    the last entry repeats. It records what each request carried, and every
+    Idempotency-Key line of it (a dict of the headers would hide a second one)."""
 
     def __init__(self):
-        self.scripts, self.seen = {}, []
+        self.scripts, self.seen, self.keys = {}, [], []
         outer = self
 
         class H(QuietHandler):
@@ -23,6 +26,7 @@ class Script:
                 n = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(n) if n else b""
                 outer.seen.append((self.command, self.path, dict(self.headers), body))
+                outer.keys.append(self.headers.get_all("Idempotency-Key") or [])
                 seq = outer.scripts.get(self.path, [(404, {}, b"{}")])
                 status, headers, out = seq.pop(0) if len(seq) > 1 else seq[0]
                 if callable(headers):
@@ -157,3 +161,112 @@ def test_rate_limit_reset_headers_are_honoured(srv, headers):
     code, out, err, elapsed = call(srv.url("/rl"))
     assert code == 0 and elapsed >= 1.0
     assert "retry in 1000 ms (X-RateLimit-Reset)" in err
+
+
+UUID4 = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
+CREATED = (201, {"Content-Type": "application/json", "X-Request-ID": "req_new"}, b'{"id":7}')
+REPLAYED = (201, {"Content-Type": "application/json", "X-Request-ID": "req_replay", "Idempotent-Replayed": "true"},
+            b'{"id":7}')
+IN_USE = (409, {"Content-Type": "application/problem+json", "Retry-After": "1", "X-Error-Code": "idempotency_key_in_use"},
+          b'{"type":"about:blank","title":"Idempotency Key In Use","status":409,'
+          b'"detail":"A request with this idempotency key is still being processed.","code":"idempotency_key_in_use"}')
+MISMATCH = (422, {"Content-Type": "application/json", "X-Request-ID": "req_mm"},
+            b'{"error":"idempotency_key_mismatch","message":"This idempotency key was used with a different request.",'
+            b'"status_code":422}')
+
+
+def one_key(srv, n):
+    """The requests, n of them, carried one Idempotency-Key line each, all the same."""
+    assert len(srv.keys) == n and all(len(k) == 1 for k in srv.keys), srv.keys
+    assert len({k[0] for k in srv.keys}) == 1
+    return srv.keys[0][0]
+
+
+def test_replay_after_a_failed_attempt_is_said_in_the_summary(srv):
+    # the first attempt's answer was lost (503 here); the retry, with the same
+    # key, gets the stored response: the summary says nothing new happened
+    srv.scripts["/r"] = [UNAVAILABLE, REPLAYED]
+    code, out, err, _ = call("--base-delay", "5ms", "--json", '{"a":1}', srv.url("/r"))
+    key = one_key(srv, 2)
+    assert re.fullmatch(UUID4, key)
+    assert code == 0 and out == b'{"id":7}'
+    assert f"errgate: 201 replayed: the stored answer to Idempotency-Key {key} (request_id req_replay)\n" in err
+    # --quiet drops the attempt lines, not the summary
+    srv.scripts["/r2"] = [UNAVAILABLE, REPLAYED]
+    code, out, err, _ = call("--quiet", "--base-delay", "5ms", "--json", '{"a":1}', srv.url("/r2"))
+    assert code == 0 and "attempt" not in err and "201 replayed" in err
+
+
+def test_a_fresh_success_has_no_summary_line(srv):
+    srv.scripts["/n"] = [CREATED]
+    code, out, err, _ = call("--json", '{"a":1}', srv.url("/n"))
+    assert code == 0 and out == b'{"id":7}' and err == ""
+
+
+def test_409_in_use_is_retried_with_the_same_key(srv):
+    srv.scripts["/u"] = [IN_USE, REPLAYED]
+    code, out, err, _ = call("--json", '{"a":1}', srv.url("/u"))
+    key = one_key(srv, 2)
+    assert code == 0 and out == b'{"id":7}'
+    assert "attempt 1: 409 idempotency_key_in_use request_id=-: retry in 1000 ms (Retry-After)" in err
+    assert f"201 replayed: the stored answer to Idempotency-Key {key}" in err
+
+
+def test_409_in_use_past_the_attempts_is_reported(srv):
+    srv.scripts["/u2"] = [IN_USE]
+    code, out, err, _ = call("--max-attempts", "2", "--json", '{"a":1}', srv.url("/u2"))
+    one_key(srv, 2)
+    assert code == 4
+    assert "errgate: 409 idempotency_key_in_use: A request with this idempotency key is still being processed." in err
+
+
+def test_422_mismatch_is_not_retried_and_says_why(srv):
+    srv.scripts["/m"] = [MISMATCH, CREATED]
+    code, out, err, _ = call("--idempotency-key", "order-42", "--json", '{"a":2}', srv.url("/m"))
+    assert code == 4 and srv.keys == [["order-42"]]
+    assert ("attempt 1: 422 idempotency_key_mismatch request_id=req_mm: stop (Idempotency-Key already used "
+            "for a different request: a new request needs a new key)") in err
+    assert "errgate: 422 idempotency_key_mismatch: This idempotency key was used with a different request." in err
+    assert "errgate: not retried: Idempotency-Key order-42 was first used with a different request" in err
+
+
+def test_a_replayed_error_is_marked(srv):
+    srv.scripts["/re"] = [(400, {"Idempotent-Replayed": "?1", "X-Request-ID": "req_b"},
+                           b'{"error":"bad_request","message":"nope","status_code":400}')]
+    code, out, err, _ = call("--json", "{}", srv.url("/re"))
+    key = one_key(srv, 1)
+    assert code == 4 and f"errgate: 400 bad_request: nope (request_id req_b, idempotency_key {key}, replayed)" in err
+
+
+def test_a_failed_write_names_its_key(srv):
+    # so that it can be run again with --idempotency-key without being done twice
+    srv.scripts["/f5"] = [UNAVAILABLE]
+    code, out, err, _ = call("--base-delay", "1ms", "--json", "{}", srv.url("/f5"))
+    key = one_key(srv, 3)
+    assert code == 5 and f"errgate: 503 service_unavailable: down (request_id req_up_1, idempotency_key {key})" in err
+    code, out, err, _ = call("--base-delay", "1ms", "--idempotency-key", "k-1", "-d", "x", f"http://127.0.0.1:{dead_port()}/x")
+    assert code == 6 and re.search(r"after 3 attempts \(idempotency_key k-1\)\n", err)
+
+
+def test_caller_key_is_sent_as_is_and_once(srv):
+    srv.scripts["/k"] = [UNAVAILABLE, UNAVAILABLE, CREATED]
+    code, out, err, _ = call("--base-delay", "5ms", "-H", 'Idempotency-Key: "abc"', "--json", "{}", srv.url("/k"))
+    assert code == 0 and one_key(srv, 3) == '"abc"'
+    long_key = "k" * 255
+    srv.scripts["/k2"] = [CREATED]
+    code, out, err, _ = call("--idempotency-key", long_key, "-d", "x", srv.url("/k2"))
+    assert code == 0 and srv.keys[-1] == [long_key]
+
+
+@pytest.mark.parametrize("args", [
+    ["-H", "Idempotency-Key: a", "--idempotency-key", "b"],
+    ["-H", "Idempotency-Key: a", "-H", "idempotency-key: b"],
+    ["--idempotency-key", "a b"],
+    ["--idempotency-key", ""],
+    ["--idempotency-key", "k" * 256],
+])
+def test_bad_keys_are_refused_before_sending(srv, args):
+    srv.scripts["/bad"] = [CREATED]
+    code, out, err, _ = call(*args, "-d", "x", srv.url("/bad"))
+    assert code == 2 and "Idempotency-Key" in err.replace("idempotency-key", "Idempotency-Key")
+    assert srv.seen == []
