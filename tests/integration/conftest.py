@@ -370,12 +370,18 @@ class QuietHandler(http.server.BaseHTTPRequestHandler):
         pass
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    # socketserver listens with a backlog of 5: a sixth simultaneous connect
+    # was dropped and its SYN resent a second later
+    request_queue_size = 128
+
+
 class ThreadedUpstream:
     """An http.server upstream on a port the kernel picks when it binds (no
     race), a thread per connection."""
 
     def __init__(self, handler):
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd = _Server(("127.0.0.1", 0), handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         # a short poll: shutdown() waits for it, and every test closes one
