@@ -385,7 +385,7 @@ def test_check_config_reports_every_problem_with_position(tmp_path):
     p = tmp_path / "bad.yaml"
     p.write_text("listen: 127.0.0.1:8080\nupstreams:\n  a: { servers: [127.0.0.1:1], timeout: 5 }\n"
                  "routes:\n  - { path: /, upstream: a }\n  - { path: /b, upstream: z }\n")
-    out = subprocess.run([BIN, "check-config", str(p)], capture_output=True, text=True)
+    out = subprocess.run([BIN, "check-config", str(p)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 3
     assert out.stdout == ""
     lines = out.stderr.splitlines()
@@ -393,7 +393,7 @@ def test_check_config_reports_every_problem_with_position(tmp_path):
     assert lines[0].startswith(f"errgate: {p}:3:41: invalid duration '5'")
     assert lines[1] == f"errgate: {p}:6:27: unknown upstream 'z'"
     # serve refuses the same file with the same report
-    out = subprocess.run([BIN, "serve", "--config", str(p)], capture_output=True, text=True, timeout=10)
+    out = subprocess.run([BIN, "serve", "--config", str(p)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 3
     assert out.stderr.splitlines() == lines
 
