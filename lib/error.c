@@ -76,17 +76,18 @@ eg_error_t *eg_error_new(void)
     return e;
 }
 
+/* [A-Za-z0-9_.-], one bit each (see eg_reqid_valid). */
+static const uint64_t code_bits[2] = {0x03ff600000000000ull, 0x07fffffe87fffffeull};
+
 int eg_error_code_valid(const char *s, size_t n)
 {
     if (!s || n < 1 || n > EG_CODE_MAX) return 0;
+    uint64_t bad = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-            c == '.' || c == '-')
-            continue;
-        return 0;
+        bad |= (c >> 7) | (~code_bits[(c >> 6) & 1] >> (c & 63) & 1);
     }
-    return 1;
+    return bad == 0;
 }
 
 void eg_error_free(eg_error_t *e)

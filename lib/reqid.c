@@ -3,16 +3,20 @@
 
 #include <string.h>
 
+/* The bytes a request id may hold (A-Z a-z 0-9 + / = - _ .), one bit each:
+ * every gateway error checks its id again before writing it into a head,
+ * and a bit test is a third of the comparisons it replaces. */
+static const uint64_t rid_bits[2] = {0x23ffe80000000000ull, 0x07fffffe87fffffeull};
+
 int eg_reqid_valid(const char *s, size_t n)
 {
     if (n < 1 || n > EG_REQID_MAX) return 0;
+    uint64_t bad = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) continue;
-        if (c == '+' || c == '/' || c == '=' || c == '-' || c == '_' || c == '.') continue;
-        return 0;
+        bad |= (c >> 7) | (~rid_bits[(c >> 6) & 1] >> (c & 63) & 1);
     }
-    return 1;
+    return bad == 0;
 }
 
 /* "000102...ff": two hex digits per byte value, one 2-byte copy per byte */

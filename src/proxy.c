@@ -108,8 +108,10 @@ struct conn_s {
     char *buf;
     size_t len, cap, off, scanned;
     int reading;
-    char *npath;       /* the normalized path (after buf, npath_cap bytes): routed on and forwarded */
-    size_t npath_cap, npath_len;
+    char *npath;       /* room for a normalized path (after buf, npath_cap bytes) */
+    size_t npath_cap;
+    const char *path;  /* the path routed on and forwarded: the target's own when already normal, else npath */
+    size_t path_len;
     /* the request */
     int has_request;
     eg_http1_msg_t req;
@@ -469,7 +471,7 @@ static void log_error(conn_t *c, const char *code, int status, const char *why)
 {
     eg_log_t *log = eg_server_error_log(c->w->srv);
     uint64_t suppressed;
-    if (!eg_log_admit(log, code, &suppressed)) return;
+    if (!eg_log_enabled(log) || !eg_log_admit(log, code, &suppressed)) return;
     eg_logline_t l;
     eg_logline_begin(&l, "error");
     eg_logline_str(&l, "request_id", c->reqid, strlen(c->reqid));
@@ -1543,19 +1545,23 @@ static void handle_request(conn_t *c)
      * one (lib/path.c); a path with no single meaning goes no further */
     eg_path_opts_t po = {cfg->path_normalize, cfg->path_merge_slashes, cfg->path_reject_encoded_slash};
     const char *why = NULL;
-    if (plen >= c->npath_cap) { /* a reload raised max_uri above this connection's buffer */
+    if (eg_path_is_normal(path, plen)) { /* nearly always: no copy */
+        c->path = path;
+        c->path_len = plen;
+    } else if (plen >= c->npath_cap) { /* a reload raised max_uri above this connection's buffer */
         send_simple_error(c, "uri_too_long", "The request path is too long.", "path over the connection's buffer");
         return;
-    }
-    if (eg_path_normalize(path, plen, &po, c->npath, c->npath_cap, &c->npath_len, &why) != EG_OK) {
+    } else if (eg_path_normalize(path, plen, &po, c->npath, c->npath_cap, &c->path_len, &why) != EG_OK) {
         c->keep_alive = 0;
         eg_error_t *e = new_error(c, "bad_request");
         if (e) eg_error_setf(e, EG_S_MESSAGE, "The request path cannot be accepted: %s.", why ? why : "invalid");
         send_error(c, e, NULL, why ? why : "invalid path");
         return;
+    } else {
+        c->path = c->npath;
     }
-    path = c->npath;
-    plen = c->npath_len;
+    path = c->path;
+    plen = c->path_len;
     size_t id = 0;
     unsigned allow = 0;
     eg_route_result_t rr = eg_router_match(gw->router, path, plen, c->method_bit, &id, &allow);
@@ -2036,8 +2042,8 @@ static int send_request_head(up_t *u, conn_t *c, const eg_hostport_t *srv)
     size_t tl;
     const char *t = origin_form(c, &tl);
     const char *q = memchr(t, '?', tl); /* the normalized path, then the query as it came */
-    memcpy(out + at, c->npath, c->npath_len);
-    at += c->npath_len;
+    memcpy(out + at, c->path, c->path_len);
+    at += c->path_len;
     if (q) {
         memcpy(out + at, q, tl - (size_t)(q - t));
         at += tl - (size_t)(q - t);

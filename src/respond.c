@@ -2,7 +2,6 @@
 #include "respond.h"
 #include "strbuild.h"
 #include "jsonw.h"
-#include "errgate/reqid.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -16,6 +15,34 @@ size_t eg_respond_error(const eg_error_t *e, const eg_dialect_t *d, const eg_cat
 {
     eg_respond_info_t info;
     return eg_respond_error_info(e, d, cat, date, extra, keep_alive, head_only, buf, cap, &info);
+}
+
+/* 1 when s[0..n) holds only visible ASCII and spaces (no control byte, DEL
+ * or byte above 0x7f): nothing in it can end a header line or the head, and
+ * a strict parser reads it back. Eight bytes at a time (a word has a byte
+ * below 0x20 when (x - 0x20..) & ~x & 0x80.. is non-zero): this runs
+ * for every gateway error, on ids and codes that are nearly always the
+ * gateway's own. */
+static int header_safe(const char *s, size_t n)
+{
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    uint64_t bad = 0, x;
+    if (n < 8) {
+        for (size_t i = 0; i < n; i++) {
+            unsigned char c = (unsigned char)s[i];
+            bad |= (uint64_t)(c < 0x20 || c >= 0x7f) << 7;
+        }
+        return bad == 0;
+    }
+    /* whole words, then the last eight bytes (overlapping the one before) */
+    for (size_t i = 0;; i += 8) {
+        if (i + 8 > n) i = n - 8;
+        memcpy(&x, s + i, 8);
+        uint64_t del = x ^ (0x7f * ones);
+        bad |= ((x - 0x20 * ones) & ~x) | ((del - ones) & ~del) | x;
+        if (i + 8 == n) break;
+    }
+    return (bad & high) == 0;
 }
 
 /* The head every gateway error carries, for a body of blen bytes. Returns
@@ -41,13 +68,15 @@ static size_t error_head(int status, const char *mt, const char *date, const cha
     eg_sb_mem(&h, mt, mtlen);
     EG_SB_LIT(&h, "\r\nContent-Length: ");
     eg_sb_u64(&h, blen);
-    /* both come from outside at times (a client's id, an upstream's code):
-     * a value that could split the head is left out, never written */
-    if (eg_reqid_valid(rid, ridlen)) {
+    /* the code can come from outside (an upstream's, a catalog file's): one
+     * that could split the head is left out, never written. The request id
+     * is checked where it enters (eg_reqid_valid, or generated): see
+     * respond.h */
+    {
         EG_SB_LIT(&h, "\r\nX-Request-ID: ");
         eg_sb_mem(&h, rid, ridlen);
     }
-    if (eg_error_code_valid(code, codelen)) {
+    if (codelen && codelen <= EG_CODE_MAX && header_safe(code, codelen)) {
         EG_SB_LIT(&h, "\r\nX-Error-Code: ");
         eg_sb_mem(&h, code, codelen);
     }

@@ -12,7 +12,10 @@
 #include <stddef.h>
 #include "errgate/errgate.h"
 
-/* Writes the response into buf. `request_id` must be set on `e` already.
+/* Writes the response into buf. `request_id` must be set on `e` already,
+ * to an id that passed eg_reqid_valid (or one the gateway generated): it is
+ * written into X-Request-ID as it is. The code is written into X-Error-Code
+ * only when it holds nothing that could end a header line.
  * `date` is the Date header's value (an IMF-fixdate, eg_http1_date), or
  * NULL to send none (RFC 9110 requires it from a server with a clock).
  * `extra` is additional header lines ("Allow: GET\r\n"), may be NULL.

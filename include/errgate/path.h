@@ -49,4 +49,11 @@ void eg_path_opts_default(eg_path_opts_t *o);
 int eg_path_normalize(const char *in, size_t n, const eg_path_opts_t *o, char *out, size_t cap,
                       size_t *out_len, const char **reason);
 
+/* 1 when in[0..n) is a path that eg_path_normalize would return unchanged
+ * under any options and refuse under none: it starts with '/', holds only
+ * unreserved characters, sub-delims, ':', '@' and '/', no "//" and no
+ * segment starting with '.'. A caller may then use it as it is, without a
+ * copy. 0 says only "ask eg_path_normalize". */
+int eg_path_is_normal(const char *in, size_t n);
+
 #endif

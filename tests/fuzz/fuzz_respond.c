@@ -3,7 +3,8 @@
  * message (the parts an upstream error or a client supplies), rendered in
  * every dialect, and the head must parse back as one response whose header
  * names are exactly those the writer means to send. A CR or LF that got
- * into a header would add a field or end the head early. */
+ * into a header would add a field or end the head early. Request ids go
+ * through eg_reqid_valid first, as they do where they enter the gateway. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 
 #include "errgate/errgate.h"
 #include "errgate/http1.h"
+#include "errgate/reqid.h"
 #include "respond.h"
 
 static eg_catalog_t *cat;
@@ -45,7 +47,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (eg_error_from_catalog(cat, "bad_request", &e) != EG_OK) abort();
     e->status = status;
     if (part[0] && plen[0]) eg_error_setn(e, EG_S_CODE, part[0], plen[0]);
-    if (part[1] && plen[1]) eg_error_setn(e, EG_S_REQUEST_ID, part[1], plen[1]);
+    /* an id from a client is kept only when valid (the gateway's contract
+     * with the writer, respond.h); otherwise the gateway makes one */
+    if (part[1] && plen[1] && eg_reqid_valid(part[1], plen[1])) eg_error_setn(e, EG_S_REQUEST_ID, part[1], plen[1]);
+    else eg_error_set(e, EG_S_REQUEST_ID, "req_0123456789abcdef0123456789abcdef");
     if (part[2] && plen[2]) eg_error_setn(e, EG_S_MESSAGE, part[2], plen[2]);
     if (size && data[0] & 1) eg_error_set_retry_after(e, data[0]);
     static char buf[1 << 17];

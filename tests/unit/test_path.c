@@ -350,6 +350,21 @@ static void test_output_never_longer_than_input(void **state)
     }
 }
 
+/* eg_path_is_normal: the cheap check the proxy asks first. */
+static void test_fast_check_of_normal_paths(void **state)
+{
+    (void)state;
+    static const char *const normal[] = {"/", "/v1/hello", "/v1/a-b_c~d/e.json", "/a/b/", "/x:y@z/!$&'()*+,;=",
+                                         "/v1/hello.world/x..y"};
+    static const char *const not_normal[] = {"",         "v1",      "/v1//x",  "/v1/./x", "/v1/../x", "/.hidden",
+                                             "/v1/%70", "/v1/a b", "/v1/a\\b", "/v1/\x80", "/v1/a?b",  "/v1/\"q\"",
+                                             "//"};
+    for (size_t i = 0; i < sizeof(normal) / sizeof(normal[0]); i++)
+        if (!eg_path_is_normal(normal[i], strlen(normal[i]))) fail_msg("'%s' should be normal", normal[i]);
+    for (size_t i = 0; i < sizeof(not_normal) / sizeof(not_normal[0]); i++)
+        if (eg_path_is_normal(not_normal[i], strlen(not_normal[i]))) fail_msg("'%s' is not normal", not_normal[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -366,6 +381,7 @@ int main(void)
         cmocka_unit_test(test_normalize_off_passes_through_but_still_refuses),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_output_never_longer_than_input),
+        cmocka_unit_test(test_fast_check_of_normal_paths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
