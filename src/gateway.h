@@ -80,13 +80,7 @@ struct eg_worker_s {
     char date[EG_HTTP1_DATE_LEN + 1]; /* IMF-fixdate for ts_sec, the Date header (eg_http1_date) */
     struct eg_apikey_hasher_s *hasher; /* API key hashing for this thread (keyring.h) */
     struct eg_jwt_mac_s *jwt_mac;      /* HS256 checks for this thread (jwt.h), made on first use */
-    struct eg_redis_s *redis;  /* this worker's Redis connection (redis.h), made on first use */
-    char redis_addr[270];
-    atomic_ullong redis_failures; /* decisions Redis did not make (timeouts, errors); read by /ready */
-    atomic_int redis_up;          /* 1 connected, -1 lost or failing, 0 not used yet */
-    uint64_t redis_failure_logged_ms;
-    char redis_tag[17];           /* random: makes this worker's slot tokens unique across nodes */
-    uint64_t slot_seq;
+    struct eg_redis_link_s *redis_link; /* this worker's Redis connection and its state (redis_link.h) */
     unsigned char rnd[4096];
     size_t rnd_used;
     uint64_t requests;

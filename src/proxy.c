@@ -33,6 +33,8 @@
 #include "errgate/units.h"
 #include "gateway.h"
 #include "respond.h"
+#include "request.h"
+#include "stage.h"
 
 #define EG_HIGH_WATER (256 * 1024)
 #define EG_BODY_ROOM EG_BUFFER_BODY_MAX
@@ -88,71 +90,6 @@ typedef struct up_s {
     uint64_t waited_ms;   /* the timeout that expired, for the 504's message */
     struct up_s *next;
 } up_t;
-
-/* C_WAIT: admitted so far, waiting for the store (quotas, credits) off the loop. */
-typedef enum { C_HEAD, C_WAIT, C_PROXY, C_DONE_WRITING, C_CLOSING } cstate_t;
-typedef enum { T_NONE, T_IDLE, T_HEADER, T_BODY, T_WRITE, T_STORE } tmode_t;
-
-struct conn_s {
-    uv_tcp_t tcp;
-    eg_ltimer_t timer;
-    eg_worker_t *w;
-    eg_gw_t *gw;
-    struct conn_s *prev, *next; /* the worker's connections */
-    int closes;
-    int holds; /* store work in flight that points at this connection */
-    int wpending;
-    int in_process;
-    cstate_t state;
-    tmode_t tmode;
-    char *buf;
-    size_t len, cap, off, scanned;
-    int reading;
-    char *npath;       /* room for a normalized path (after buf, npath_cap bytes) */
-    size_t npath_cap;
-    const char *path;  /* the path routed on and forwarded: the target's own when already normal, else npath */
-    size_t path_len;
-    /* the request */
-    int has_request;
-    eg_http1_msg_t req;
-    eg_http_header_t *hdrs;
-    size_t hcap;
-    char reqid[EG_REQID_MAX + 1];
-    char traceparent[EG_TRACEPARENT_LEN + 1];
-    char client_ip[64];
-    eg_cidr_t client_addr;
-    int has_client_addr;
-    eg_access_t access; /* who the caller is, once authenticated */
-    char rl_hdrs[768];  /* rate-limit headers every response of this request carries */
-    char slots[2][320]; /* concurrency slots held until the request ends */
-    int nslots;
-    int slots_redis;    /* the slots are in Redis, not the memory limiter */
-    char slot_token[40]; /* this request's member in the Redis slot sets */
-    void *pending;      /* the store or Redis work this request waits for (C_WAIT) */
-    const eg_route_cfg_t *route;
-    const eg_dialect_t *dialect;
-    unsigned method_bit;
-    int keep_alive;
-    int idempotent;
-    uint64_t body_left;
-    eg_chunked_t ck;
-    int body_done;
-    int body_sent;
-    int buffering; /* reading a small body before choosing an upstream (request.buffer_body) */
-    /* the upstream side */
-    up_t *up;
-    unsigned tried;
-    int attempts;
-    int response_started;
-    /* the log line */
-    uint64_t start_ns;
-    int status;
-    char code[64];
-    uint64_t bytes_in, bytes_out;
-    char upstream[300];
-    int logged;
-    const char *cut; /* why a started response ended early (static), NULL when whole */
-};
 
 typedef struct wreq_s {
     uv_write_t req;
@@ -414,27 +351,9 @@ static void client_timer(conn_t *c, tmode_t mode)
 
 /* ---------------------------------------------------------------- logging */
 
-/* Gives back the request's concurrency slots: on completion, upstream
- * failure, client disconnect and timeout alike, since every one of them
- * ends in log_access. */
-static void redis_release(eg_redis_t *r, const char *prefix, const char *key, const char *token);
-
-static void release_slots(conn_t *c)
-{
-    if (c->slots_redis && c->nslots && c->w->redis && c->gw) {
-        for (int i = 0; i < c->nslots; i++)
-            redis_release(c->w->redis, c->gw->cfg->redis_prefix, c->slots[i], c->slot_token);
-    } else if (!c->slots_redis) {
-        eg_limiter_t *l = eg_server_limiter(c->w->srv);
-        for (int i = 0; i < c->nslots; i++) eg_limiter_release(l, c->slots[i]);
-    }
-    c->nslots = 0;
-    c->slots_redis = 0;
-}
-
 static void log_access(conn_t *c)
 {
-    release_slots(c);
+    eg_pipeline_done(c);
     if (c->logged || !c->has_request) return;
     c->logged = 1;
     eg_log_t *log = eg_server_access_log(c->w->srv);
@@ -526,7 +445,7 @@ static void answer_error(conn_t *c, const char *buf, size_t n, const eg_respond_
     memcpy(c->code, info->code, sizeof(c->code));
     log_error(c, c->code, c->status, why);
     c->response_started = 1;
-    release_slots(c); /* before the answer: a client that saw it finds its slot free */
+    eg_pipeline_done(c); /* before the answer: a client that saw it finds its slot free */
     if (n == 0 || to_client(c, buf, n) != 0) {
         conn_close(c);
         return;
@@ -556,35 +475,6 @@ static void send_error(conn_t *c, eg_error_t *e, const char *extra, const char *
     eg_error_free(e);
 }
 
-/* 404 for an unknown route: from the dialect's template when there is one
- * and no rate-limit headers ride along, else through the error model. */
-static void send_not_found(conn_t *c, const char *path, size_t plen)
-{
-    const eg_dialect_t *d = c->dialect ? c->dialect : c->gw->cfg->dialect;
-    const eg_notfound_t *t = NULL;
-    for (size_t i = 0; i < c->gw->nnotfound && !t; i++)
-        if (c->gw->notfound_dialect[i] == d) t = c->gw->notfound[i];
-    eg_worker_t *w = worker_clock(c->w);
-    if (!t || c->rl_hdrs[0]) {
-        send_error(c, eg_notfound_error(c->gw->cfg->catalog, c->reqid, w->ts, path, plen), NULL, NULL);
-        return;
-    }
-    if (!c->body_done) c->keep_alive = 0; /* as send_error: the unread body would be taken for a request */
-    char buf[4096];
-    eg_respond_info_t info;
-    size_t n = eg_notfound_respond(t, w->date, c->reqid, w->ts, path, plen, c->keep_alive,
-                                   c->method_bit == EG_M_HEAD, buf, sizeof(buf), &info);
-    if (n == 0) {
-        send_error(c, eg_notfound_error(c->gw->cfg->catalog, c->reqid, w->ts, path, plen), NULL, NULL);
-        return;
-    }
-    /* the message the generic path logs, made only when it is logged */
-    char msg[EG_NOT_FOUND_MESSAGE_MAX];
-    msg[0] = '\0';
-    if (eg_log_enabled(eg_server_error_log(c->w->srv))) eg_notfound_message(path, plen, msg);
-    answer_error(c, buf, n, &info, msg);
-}
-
 static void send_simple_error(conn_t *c, const char *code, const char *message, const char *why)
 {
     eg_error_t *e = new_error(c, code);
@@ -592,14 +482,97 @@ static void send_simple_error(conn_t *c, const char *code, const char *message, 
     send_error(c, e, NULL, why);
 }
 
-static void redis_timed_out(conn_t *c);
+/* ---------------------------------------------------------------- stages' API (stage.h) */
+
+eg_error_t *eg_req_error(conn_t *c, const char *code)
+{
+    return new_error(c, code);
+}
+
+void eg_req_send_error(conn_t *c, eg_error_t *e, const char *extra, const char *why)
+{
+    send_error(c, e, extra, why);
+}
+
+void eg_req_send_simple(conn_t *c, const char *code, const char *message, const char *why)
+{
+    send_simple_error(c, code, message, why);
+}
+
+void eg_req_answer(conn_t *c, const char *buf, size_t n, const eg_respond_info_t *info, const char *why)
+{
+    answer_error(c, buf, n, info, why);
+}
+
+void eg_req_log_error(conn_t *c, const char *code, int status, const char *why)
+{
+    log_error(c, code, status, why);
+}
+
+eg_worker_t *eg_req_clock(conn_t *c)
+{
+    return worker_clock(c->w);
+}
+
+/* Waits off the loop; the connection stays alive until the work returns. */
+void eg_req_wait(conn_t *c, void *pending, uint64_t timeout_ms, void (*on_timeout)(conn_t *r))
+{
+    c->state = C_WAIT;
+    c->pending = pending;
+    c->on_wait_timeout = on_timeout;
+    c->holds++;
+    client_reading(c, 0); /* nothing to read until we know: the body waits in the socket */
+    if (timeout_ms) {
+        c->tmode = T_STORE;
+        eg_ltimer_set(&c->timer, client_timeout, timeout_ms);
+    } else {
+        client_timer(c, T_NONE);
+    }
+}
+
+int eg_req_wait_over(conn_t *c)
+{
+    c->holds--;
+    c->pending = NULL;
+    c->on_wait_timeout = NULL;
+    if (c->state == C_CLOSING) { /* the client left meanwhile */
+        if (c->closes == 0) {
+            free(c->buf);
+            free(c->hdrs);
+            free(c);
+        }
+        return 0;
+    }
+    if (c->tmode == T_STORE) client_timer(c, T_NONE);
+    return 1;
+}
+
+void eg_req_wake(conn_t *c)
+{
+    c->state = C_HEAD; /* the answer that follows sets what comes next */
+}
+
+/* Goes on after a wait; from a callback, the body that waited in the socket
+ * flows again. Called from within the stage (an answer that came at once),
+ * the runner goes on when the stage returns. */
+void eg_req_resume(conn_t *c, int async)
+{
+    c->state = C_HEAD;
+    if (c->in_stage) {
+        c->resume_now = 1;
+        return;
+    }
+    eg_pipeline_run(c);
+    if (async && c->state == C_PROXY && c->up) forward_body(c);
+    if (async) client_reading(c, 1);
+}
 
 static void client_timeout(uv_timer_t *t)
 {
     conn_t *c = t->data;
-    if (c->tmode == T_STORE) { /* a Redis decision took too long */
+    if (c->tmode == T_STORE) { /* a stage's wait (a Redis decision) took too long */
         c->tmode = T_NONE;
-        if (c->state == C_WAIT && c->pending) redis_timed_out(c);
+        if (c->state == C_WAIT && c->pending && c->on_wait_timeout) c->on_wait_timeout(c);
         return;
     }
     /* idle, or a client that stopped reading its response: nothing to answer */
@@ -692,6 +665,9 @@ static void conn_next(conn_t *c)
     c->bytes_out = 0;
     c->logged = 0;
     c->cut = NULL;
+    c->stage = 0;
+    c->done_run = 0;
+    c->on_wait_timeout = NULL;
     c->has_request = rest > 0;
     if (rest) c->start_ns = uv_hrtime(); /* else conn_process stamps the next request's first byte */
     c->state = C_HEAD;
@@ -732,796 +708,15 @@ static void conn_write_done(conn_t *c)
     }
 }
 
-/* The target as path and query: itself in origin-form; in absolute-form
- * what follows the authority (the parser checked it), which may be empty or
- * start with '?', where the path is "/" (RFC 9112 3.2.2). */
-static const char *origin_form(const conn_t *c, size_t *n)
-{
-    const char *t = c->req.target;
-    size_t len = c->req.target_len;
-    if (t[0] == 'h' || t[0] == 'H') {
-        size_t skip = (size_t)(c->req.host - t) + c->req.host_len;
-        t += skip;
-        len -= skip;
-    }
-    *n = len;
-    return t;
-}
-
-static const char *path_of(const conn_t *c, size_t *n)
-{
-    size_t len;
-    const char *t = origin_form(c, &len);
-    const char *q = memchr(t, '?', len);
-    *n = q ? (size_t)(q - t) : len;
-    if (*n == 0) {
-        *n = 1;
-        return "/";
-    }
-    return t;
-}
-
-/* The authenticate and authorize stages; 0 when the request was refused
- * (the error is on its way). */
-static int authorize(conn_t *c)
-{
-    eg_refusal_t o;
-    if (c->route->auth != EG_AUTHN_NONE) {
-        /* two of a credential header: which one counts is a question two
-         * parsers answer differently (the first here, the last in many
-         * upstreams), so neither is taken */
-        const eg_config_t *cfg = c->gw->cfg;
-        size_t kl = strlen(cfg->key_header);
-        int nkey = 0, nauth = 0;
-        for (size_t i = 0; i < c->req.nheaders; i++) {
-            const eg_http_header_t *h = &c->req.headers[i];
-            nkey += h->name_len == kl && strncasecmp(h->name, cfg->key_header, kl) == 0;
-            nauth += eg_http1_name_is(h, "authorization");
-        }
-        if (nkey > 1 || nauth > 1) {
-            eg_error_t *e = new_error(c, "bad_request");
-            if (e)
-                eg_error_setf(e, EG_S_MESSAGE, "The request has more than one %s header; send one credential.",
-                              nkey > 1 ? cfg->key_header : "Authorization");
-            send_error(c, e, NULL, "duplicate credential header");
-            return 0;
-        }
-    }
-    eg_keyring_t *kr = eg_server_keyring(c->w->srv);
-    if (kr && !c->w->hasher && eg_keyring_hasher_new(kr, &c->w->hasher) != EG_OK) c->w->hasher = NULL;
-    if (c->gw->cfg->jwt_keys && !c->w->jwt_mac && eg_jwt_mac_new(&c->w->jwt_mac) != EG_OK) c->w->jwt_mac = NULL;
-    if (eg_access_check(c->gw->cfg, c->route, kr, c->w->hasher, c->w->jwt_mac, &c->req, c->client_ip,
-                        c->has_client_addr ? &c->client_addr : NULL, (long long)time(NULL), &c->access,
-                        &o) == 0)
-        return 1;
-    eg_error_t *e = new_error(c, o.code);
-    if (e) {
-        if (o.message[0]) eg_error_set(e, EG_S_MESSAGE, o.message);
-        const char *k;
-        json_t *v;
-        json_object_foreach(o.details, k, v) eg_error_set_detail(e, k, json_incref(v));
-        if (o.retry_after >= 0) eg_error_set_retry_after(e, o.retry_after);
-    }
-    json_decref(o.details);
-    send_error(c, e, o.extra[0] ? o.extra : NULL, o.why);
-    return 0;
-}
-
-/* Wall-clock time for rate limits, quota periods and their headers: Unix
- * time plus the server's clock offset (ERRGATE_CLOCK_OFFSET, for tests of
- * period rollover; 0 otherwise). */
-static uint64_t wall_us(const conn_t *c)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)((long long)ts.tv_sec + eg_server_clock_offset(c->w->srv)) * 1000000u +
-           (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static time_t wall_s(const conn_t *c)
-{
-    return time(NULL) + (time_t)eg_server_clock_offset(c->w->srv);
-}
-
-/* The seeds' spelling of a window: "1 minute", "30 seconds". */
-static void window_text(uint64_t ms, char *out, size_t cap)
-{
-    static const struct {
-        uint64_t ms;
-        const char *unit;
-    } u[] = {{86400000, "day"}, {3600000, "hour"}, {60000, "minute"}, {1000, "second"}, {1, "millisecond"}};
-    for (size_t i = 0; i < sizeof(u) / sizeof(u[0]); i++) {
-        if (ms % u[i].ms == 0) {
-            unsigned long long n = ms / u[i].ms;
-            snprintf(out, cap, "%llu %s%s", n, u[i].unit, n == 1 ? "" : "s");
-            return;
-        }
-    }
-}
-
-/* X-RateLimit-* and the IETF fields for the reported limit, and the
- * policies of every limit that applied. */
-static void rate_headers(conn_t *c, const eg_rate_limit_cfg_t *const *lims, const eg_gcra_result_t *res,
-                         size_t n, size_t rep)
-{
-    const eg_config_t *cfg = c->gw->cfg;
-    eg_sb_t b = eg_sb(c->rl_hdrs, sizeof(c->rl_hdrs));
-    unsigned long long reset = (res[rep].reset_ms + 999) / 1000;
-    if (cfg->rl_legacy_headers) {
-        EG_SB_LIT(&b, "X-RateLimit-Limit: ");
-        eg_sb_u64(&b, res[rep].limit);
-        EG_SB_LIT(&b, "\r\nX-RateLimit-Remaining: ");
-        eg_sb_u64(&b, res[rep].remaining);
-        EG_SB_LIT(&b, "\r\nX-RateLimit-Reset: ");
-        eg_sb_u64(&b, cfg->rl_reset_unix ? (unsigned long long)wall_s(c) + reset : reset);
-        EG_SB_LIT(&b, "\r\n");
-        if (b.over) b = eg_sb(c->rl_hdrs, sizeof(c->rl_hdrs));
-    }
-    if (cfg->rl_ietf_headers) {
-        size_t start = b.len;
-        EG_SB_LIT(&b, "RateLimit-Policy: ");
-        /* exactly the route's limits (no plan's, none skipped): made at load */
-        const eg_route_cfg_t *r = c->route;
-        int whole = r && r->rl_policy && n == r->nlimits;
-        for (size_t i = 0; whole && i < n; i++) whole = lims[i] == &r->limits[i];
-        if (whole) eg_sb_mem(&b, r->rl_policy, r->rl_policy_len);
-        for (size_t i = 0; !whole && i < n; i++) eg_rate_policy_item(&b, lims[i], i == 0);
-        EG_SB_LIT(&b, "\r\nRateLimit: \"");
-        eg_sb_str(&b, lims[rep]->name);
-        EG_SB_LIT(&b, "\";r=");
-        eg_sb_u64(&b, res[rep].remaining);
-        EG_SB_LIT(&b, ";t=");
-        eg_sb_u64(&b, reset);
-        EG_SB_LIT(&b, "\r\n");
-        if (b.over) { /* too many policies to say: leave the IETF fields out */
-            b.over = 0;
-            b.len = start;
-            c->rl_hdrs[start] = '\0';
-        }
-    }
-}
-
-/* ------------------------------------------------------------ traffic policy */
-
-/* Everything traffic policy asks of one request, gathered once for either
- * backend: the memory limiter and the store, or one Redis script. */
-typedef struct {
-    size_t nrates, nslots, ncharges;
-    char rate_keys[16][320];
-    eg_limit_req_t rates[16];
-    const eg_rate_limit_cfg_t *which[16];
-    char slot_keys[2][320];
-    uint32_t slot_max[2];
-    eg_charge_t charges[3];
-    const eg_quota_cfg_t *quota[3]; /* the quota behind each charge, NULL for credits */
-    char subjects[3][400];
-    char periods[3][16];
-    time_t period_end[3];
-} policy_t;
-
-/* Remembers a slot the request now holds (policy keys and c->slots are the
- * same size). */
-static void hold_slot(conn_t *c, const char *key)
-{
-    _Static_assert(sizeof(c->slots[0]) == sizeof(((policy_t *)0)->slot_keys[0]), "slot key sizes");
-    memcpy(c->slots[c->nslots++], key, strlen(key) + 1);
-}
-
-/* The work a request waits for off the loop (C_WAIT): the store's charge
- * on the thread pool, or the Redis script. */
-typedef struct {
-    uv_work_t work;
-    conn_t *c;          /* NULL once the request stopped waiting (timeout) */
-    eg_store_t *store;
-    int redis;
-    struct eg_redis_s *r; /* the worker's connection the script went out on */
-    char prefix[72];
-    char token[40]; /* the member its slots are held under */
-    int rc;
-    policy_t pol;
-} pending_t;
-
-static void admit(conn_t *c);
-
-static const char *subject_of(const conn_t *c)
-{
-    return c->access.p.key_id[0] ? c->access.p.key_id : c->access.p.consumer;
-}
-
-/* "2026-11" or "2026-11-25", and the Unix time the period ends. */
-static time_t period_of(eg_period_t p, time_t now, char *out, size_t cap)
-{
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(out, cap, p == EG_PERIOD_DAY ? "%Y-%m-%d" : "%Y-%m", &tm);
-    tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
-    if (p == EG_PERIOD_DAY) {
-        tm.tm_mday++;
-    } else {
-        tm.tm_mday = 1;
-        tm.tm_mon++;
-    }
-    return timegm(&tm);
-}
-
-static void add_quota(conn_t *c, policy_t *pol, const eg_quota_cfg_t *q, const char *scope, const char *name,
-                      time_t now)
-{
-    size_t i = pol->ncharges++;
-    pol->period_end[i] = period_of(q->period, now, pol->periods[i], sizeof(pol->periods[0]));
-    snprintf(pol->subjects[i], sizeof(pol->subjects[0]), "%s:%s|%s", scope, name, subject_of(c));
-    pol->charges[i] = (eg_charge_t){EG_CHARGE_QUOTA, pol->subjects[i], pol->periods[i], q->limit, 1, 0, 0};
-    pol->quota[i] = q;
-}
-
-/* Gathers the route's and the plan's limits, slots, quotas and credits. */
-static void collect_policy(conn_t *c, policy_t *pol)
-{
-    const eg_route_cfg_t *r = c->route;
-    const eg_principal_t *p = &c->access.p;
-    int authed = c->access.authenticated;
-    const eg_plan_cfg_t *plan = authed ? eg_config_plan(c->gw->cfg, p->plan) : NULL;
-    pol->nrates = pol->nslots = pol->ncharges = 0;
-    for (size_t i = 0; i < r->nlimits && pol->nrates < 16; i++) {
-        const eg_rate_limit_cfg_t *l = &r->limits[i];
-        if (l->by == EG_RL_BY_KEY && !authed) continue; /* anonymous callers: the by-ip limits apply */
-        size_t n = pol->nrates++;
-        eg_sb_t b = eg_sb(pol->rate_keys[n], sizeof(pol->rate_keys[0])); /* "R<path>#<i>|i:<ip>" */
-        eg_sb_mem(&b, "R", 1);
-        eg_sb_str(&b, r->path);
-        eg_sb_mem(&b, "#", 1);
-        eg_sb_u64(&b, i);
-        if (l->by == EG_RL_BY_KEY) {
-            EG_SB_LIT(&b, "|k:");
-            eg_sb_str(&b, p->consumer);
-        } else if (l->by == EG_RL_BY_IP) {
-            EG_SB_LIT(&b, "|i:");
-            eg_sb_str(&b, c->client_ip);
-        } else {
-            EG_SB_LIT(&b, "|-");
-        }
-        pol->rates[n] = (eg_limit_req_t){pol->rate_keys[n], l->gcra, 1};
-        pol->which[n] = l;
-    }
-    for (size_t i = 0; plan && i < plan->nlimits && pol->nrates < 16; i++) {
-        size_t n = pol->nrates++;
-        snprintf(pol->rate_keys[n], sizeof(pol->rate_keys[0]), "P%s#%zu|k:%s", plan->name, i, p->consumer);
-        pol->rates[n] = (eg_limit_req_t){pol->rate_keys[n], plan->limits[i].gcra, 1};
-        pol->which[n] = &plan->limits[i];
-    }
-    /* concurrency: the route's, per consumer (or address), and the plan's, per key */
-    if (r->concurrency) {
-        eg_sb_t b = eg_sb(pol->slot_keys[pol->nslots], sizeof(pol->slot_keys[0])); /* "C<path>|<who>" */
-        eg_sb_mem(&b, "C", 1);
-        eg_sb_str(&b, r->path);
-        eg_sb_mem(&b, "|", 1);
-        eg_sb_str(&b, authed ? p->consumer : c->client_ip);
-        pol->slot_max[pol->nslots++] = r->concurrency;
-    }
-    if (plan && plan->concurrency) {
-        snprintf(pol->slot_keys[pol->nslots], sizeof(pol->slot_keys[0]), "CP%s|%s", plan->name, p->consumer);
-        pol->slot_max[pol->nslots++] = plan->concurrency;
-    }
-    if (!authed) return; /* quotas and credits are per key */
-    time_t now = wall_s(c);
-    if (r->quota.limit) add_quota(c, pol, &r->quota, "q", r->path, now);
-    if (plan && plan->quota.limit) add_quota(c, pol, &plan->quota, "p", plan->name, now);
-    /* the route's and the plan's costs are one charge on the one balance */
-    long long cost = r->credit_cost + (plan ? plan->credit_cost : 0);
-    if (cost) {
-        size_t i = pol->ncharges++;
-        snprintf(pol->subjects[i], sizeof(pol->subjects[0]), "%s", subject_of(c));
-        pol->charges[i] = (eg_charge_t){EG_CHARGE_CREDITS, pol->subjects[i], NULL, 0, cost, 0, 0};
-        pol->quota[i] = NULL;
-    }
-}
-
-/* A policy's keys point into its own arrays: a copy points into its own. */
-static void policy_copy(policy_t *dst, const policy_t *src)
-{
-    memcpy(dst, src, sizeof(*dst));
-    for (size_t i = 0; i < dst->nrates; i++) dst->rates[i].key = dst->rate_keys[i];
-    for (size_t i = 0; i < dst->ncharges; i++) {
-        dst->charges[i].subject = dst->subjects[i];
-        if (dst->charges[i].period) dst->charges[i].period = dst->periods[i];
-    }
-}
-
-static void refuse_rate(conn_t *c, const policy_t *pol, const eg_gcra_result_t *res, size_t rep)
-{
-    const eg_rate_limit_cfg_t *l = pol->which[rep];
-    eg_error_t *e = new_error(c, "rate_limit_exceeded");
-    if (e) {
-        char win[40], reset[32];
-        window_text(l->gcra.window_ms, win, sizeof(win));
-        time_t rt = wall_s(c) + (time_t)((res[rep].reset_ms + 999) / 1000);
-        struct tm tm;
-        gmtime_r(&rt, &tm);
-        strftime(reset, sizeof(reset), "%Y-%m-%dT%H:%M:%SZ", &tm);
-        eg_error_set_retry_after(e, (long long)((res[rep].retry_after_ms + 999) / 1000));
-        eg_error_set_detail(e, "limit", json_integer(res[rep].limit));
-        eg_error_set_detail(e, "window", json_string(win));
-        eg_error_set_detail(e, "reset_time", json_string(reset));
-        eg_error_set_detail(e, "policy", json_string(l->name));
-    }
-    send_error(c, e, NULL, l->name);
-}
-
-static void refuse_slot(conn_t *c, uint32_t max, uint32_t active)
-{
-    eg_error_t *e = new_error(c, "concurrent_limit");
-    if (e) {
-        eg_error_setf(e, EG_S_MESSAGE, "Too many requests in flight: at most %u at a time.", max);
-        eg_error_set_detail(e, "limit", json_integer(max));
-        eg_error_set_detail(e, "active", json_integer(active));
-        eg_error_set_retry_after(e, 1);
-    }
-    send_error(c, e, NULL, "concurrency limit");
-}
-
-static void refuse_charge(conn_t *c, const policy_t *pol)
-{
-    size_t i = 0;
-    while (i < pol->ncharges && pol->charges[i].ok) i++;
-    if (i == pol->ncharges) i = 0;
-    const eg_charge_t *it = &pol->charges[i];
-    eg_error_t *e;
-    if (it->kind == EG_CHARGE_QUOTA) {
-        const eg_quota_cfg_t *q = pol->quota[i];
-        char reset[32];
-        time_t end = pol->period_end[i];
-        struct tm tm;
-        gmtime_r(&end, &tm);
-        strftime(reset, sizeof(reset), "%Y-%m-%dT%H:%M:%SZ", &tm);
-        if ((e = new_error(c, "quota_exceeded"))) {
-            eg_error_set_detail(e, "current_usage", json_integer(it->value));
-            eg_error_set_detail(e, "quota_limit", json_integer(it->limit));
-            eg_error_set_detail(e, "quota_period", json_string(q->period == EG_PERIOD_DAY ? "day" : "month"));
-            eg_error_set_detail(e, "reset_date", json_string(reset));
-            if (q->upgrade_url) eg_error_set_detail(e, "upgrade_url", json_string(q->upgrade_url));
-            eg_error_set_retry_after(e, (long long)(end - wall_s(c)));
-        }
-        send_error(c, e, NULL, "quota exhausted");
-    } else {
-        if ((e = new_error(c, "credits_depleted"))) {
-            eg_error_set_detail(e, "remaining_credits", json_integer(it->value));
-            eg_error_set_detail(e, "required_credits", json_integer(it->cost));
-            const eg_plan_cfg_t *plan = eg_config_plan(c->gw->cfg, c->access.p.plan);
-            const char *url = c->route->purchase_url ? c->route->purchase_url : plan ? plan->purchase_url : NULL;
-            if (url) eg_error_set_detail(e, "purchase_url", json_string(url));
-        }
-        send_error(c, e, NULL, "credits depleted");
-    }
-}
-
-static void unavailable(conn_t *c, const char *why)
-{
-    eg_error_t *e = new_error(c, "service_unavailable");
-    if (e) {
-        eg_error_set(e, EG_S_MESSAGE, "Usage accounting is temporarily unavailable.");
-        eg_error_set_retry_after(e, 1);
-    }
-    send_error(c, e, NULL, why);
-}
-
-/* Leaves C_WAIT: the answer, or the upstream. */
-static void resume(conn_t *c, int ok, int async)
-{
-    c->state = C_HEAD; /* an error answer or admit() sets what follows */
-    if (!ok) return;
-    admit(c);
-    if (async && c->state == C_PROXY && c->up) forward_body(c);
-    if (async) client_reading(c, 1);
-}
-
-/* Waits off the loop; the connection stays alive until the work returns. */
-static void wait_for(conn_t *c, pending_t *pd, uint64_t timeout_ms)
-{
-    c->state = C_WAIT;
-    c->pending = pd;
-    c->holds++;
-    client_reading(c, 0); /* nothing to read until we know: the body waits in the socket */
-    if (timeout_ms) {
-        c->tmode = T_STORE;
-        eg_ltimer_set(&c->timer, client_timeout, timeout_ms);
-    } else {
-        client_timer(c, T_NONE);
-    }
-}
-
-/* The work returned. 1 when the connection should go on with pd. */
-static int wait_over(pending_t *pd)
-{
-    conn_t *c = pd->c;
-    if (!c) return 0; /* timed out earlier and already answered */
-    c->holds--;
-    c->pending = NULL;
-    if (c->state == C_CLOSING) { /* the client left meanwhile */
-        if (c->closes == 0) {
-            free(c->buf);
-            free(c->hdrs);
-            free(c);
-        }
-        return 0;
-    }
-    if (c->tmode == T_STORE) client_timer(c, T_NONE);
-    return 1;
-}
-
-/* ---- memory limiter + store */
-
-static int memory_rates_and_slots(conn_t *c, policy_t *pol)
-{
-    eg_limiter_t *lim = eg_server_limiter(c->w->srv);
-    if (pol->nrates) {
-        eg_gcra_result_t res[16];
-        size_t rep = 0;
-        int ok = eg_limiter_decide(lim, pol->rates, pol->nrates, wall_us(c), res, &rep);
-        if (ok < 0) {
-            send_simple_error(c, "internal_error", NULL, "rate limiter out of memory");
-            return 0;
-        }
-        rate_headers(c, pol->which, res, pol->nrates, rep);
-        if (!ok) {
-            refuse_rate(c, pol, res, rep);
-            return 0;
-        }
-    }
-    for (size_t i = 0; i < pol->nslots; i++) {
-        uint32_t active = 0;
-        int got = eg_limiter_acquire(lim, pol->slot_keys[i], pol->slot_max[i], &active);
-        if (got == 1) {
-            hold_slot(c, pol->slot_keys[i]);
-            continue;
-        }
-        release_slots(c);
-        if (got < 0) send_simple_error(c, "internal_error", NULL, "rate limiter out of memory");
-        else refuse_slot(c, pol->slot_max[i], active);
-        return 0;
-    }
-    return 1;
-}
-
-static void charge_work(uv_work_t *w)
-{
-    pending_t *pd = w->data;
-    pd->rc = eg_store_charge(pd->store, pd->pol.charges, pd->pol.ncharges);
-}
-
-static void charge_answer(conn_t *c, pending_t *pd, int async)
-{
-    if (pd->rc == 1) resume(c, 1, async);
-    else if (pd->rc == 0) {
-        resume(c, 0, async);
-        refuse_charge(c, &pd->pol);
-    } else {
-        resume(c, 0, async);
-        unavailable(c, "store failed charging quota or credits");
-    }
-}
-
-static void charge_done(uv_work_t *w, int status)
-{
-    pending_t *pd = w->data;
-    if (wait_over(pd)) {
-        if (status != 0) pd->rc = EG_EIO;
-        charge_answer(pd->c, pd, 1);
-    }
-    free(pd);
-}
-
-/* Counts the request against its quotas and takes its credits, all or
- * nothing. The memory store answers at once; sqlite may wait for disk or
- * another writer, so it runs on libuv's thread pool while the request
- * waits (C_WAIT) without holding up the loop. Takes pd. */
-static void charge_start(conn_t *c, pending_t *pd)
-{
-    eg_store_t *store = eg_server_store(c->w->srv);
-    if (!store) {
-        free(pd);
-        unavailable(c, "no store for quotas and credits");
-        return;
-    }
-    pd->store = store;
-    if (strcmp(eg_store_backend_name(store), "memory") == 0) {
-        pd->rc = eg_store_charge(store, pd->pol.charges, pd->pol.ncharges);
-        charge_answer(c, pd, 0);
-        free(pd);
-        return;
-    }
-    pd->c = c;
-    pd->work.data = pd;
-    wait_for(c, pd, 0); /* bounded by the store's busy timeout */
-    if (uv_queue_work(&c->w->loop, &pd->work, charge_work, charge_done) != 0) {
-        wait_over(pd);
-        free(pd);
-        resume(c, 0, 0);
-        send_simple_error(c, "internal_error", NULL, "cannot queue store work");
-    }
-}
-
-/* ---- Redis: one script decides everything, atomically */
-
-/* KEYS: rate buckets, slot sets, quota/credit counters.
- * ARGV: now_us, nrates, nslots, ncharges, slot_ttl_ms, token; then per
- * rate: interval_us, burst, cost; per slot: max; per charge: kind (q|c),
- * limit, cost, expire_at_ms. Returns ok, then per rate allowed, remaining,
- * reset_ms, retry_ms; per slot allowed, active; per charge ok, value.
- * A slot is a member of a sorted set scored by its expiry: a release that
- * never comes (a node that died) ends with the entry's own expiry, and a
- * release replayed late or twice removes nothing else. */
-static const char admit_lua[] =
-    "local now=tonumber(ARGV[1]) local nr=tonumber(ARGV[2]) local ns=tonumber(ARGV[3])\n"
-    "local nc=tonumber(ARGV[4]) local ttl=tonumber(ARGV[5]) local tok=ARGV[6] local a=7 local out={0} local ok=1\n"
-    "local nowms=math.floor(now/1000) local tat={} local cnt={}\n"
-    "for i=1,nr do\n"
-    "  local iv=tonumber(ARGV[a]) local burst=tonumber(ARGV[a+1]) local cost=tonumber(ARGV[a+2]) a=a+3\n"
-    "  local t=tonumber(redis.call('GET',KEYS[i]) or '0') if t<now then t=now end\n"
-    "  local nxt=t+iv*cost local tol=iv*burst\n"
-    "  if nxt-now>tol then ok=0 tat[i]=false\n"
-    "    out[#out+1]=0 out[#out+1]=0 out[#out+1]=math.ceil((t-now)/1000) out[#out+1]=math.ceil((nxt-now-tol)/1000)\n"
-    "  else local left=math.floor((tol-(nxt-now))/iv) if left>burst then left=burst end tat[i]=nxt\n"
-    "    out[#out+1]=1 out[#out+1]=left out[#out+1]=math.ceil((nxt-now)/1000) out[#out+1]=0 end\n"
-    "end\n"
-    "for i=1,ns do\n"
-    "  local k=KEYS[nr+i] local max=tonumber(ARGV[a]) a=a+1\n"
-    "  redis.call('ZREMRANGEBYSCORE',k,'-inf',nowms)\n"
-    "  local cur=redis.call('ZCARD',k)\n"
-    "  if cur>=max then ok=0 out[#out+1]=0 out[#out+1]=cur else out[#out+1]=1 out[#out+1]=cur+1 end\n"
-    "end\n"
-    "for i=1,nc do\n"
-    "  local k=KEYS[nr+ns+i] local kind=ARGV[a] local lim=tonumber(ARGV[a+1]) local cost=tonumber(ARGV[a+2])\n"
-    "  local exp=tonumber(ARGV[a+3]) a=a+4 cnt[i]={kind,cost,exp}\n"
-    "  local v=tonumber(redis.call('GET',k) or '0') local fits\n"
-    "  if kind=='q' then fits=(v+cost<=lim) else fits=(v>=cost) end\n"
-    "  if fits then out[#out+1]=1 else out[#out+1]=0 ok=0 end out[#out+1]=v\n"
-    "end\n"
-    "if ok==1 then\n"
-    "  for i=1,nr do redis.call('SET',KEYS[i],tat[i],'PX',math.ceil((tat[i]-now)/1000)+1000) end\n"
-    "  for i=1,ns do redis.call('ZADD',KEYS[nr+i],nowms+ttl,tok) redis.call('PEXPIRE',KEYS[nr+i],ttl) end\n"
-    "  for i=1,nc do local k=KEYS[nr+ns+i] local c=cnt[i]\n"
-    "    if c[1]=='q' then redis.call('INCRBY',k,c[2]) redis.call('PEXPIREAT',k,c[3]) else redis.call('DECRBY',k,c[2]) end end\n"
-    "end\n"
-    "out[1]=ok return out\n";
-
-static void redis_state(void *arg, int up)
-{
-    eg_worker_t *w = arg;
-    atomic_store(&w->redis_up, up ? 1 : -1);
-}
-
-static eg_redis_t *worker_redis(conn_t *c)
-{
-    const eg_config_t *cfg = c->gw->cfg;
-    eg_worker_t *w = c->w;
-    if (w->redis && strcmp(w->redis_addr, cfg->redis.addr) != 0) { /* a reload moved it */
-        eg_redis_free(w->redis);
-        w->redis = NULL;
-    }
-    if (!w->redis) {
-        if (eg_redis_new(&w->loop, cfg->redis.host, cfg->redis.port, cfg->redis_db, redis_state, w,
-                         &w->redis) != 0) return NULL;
-        snprintf(w->redis_addr, sizeof(w->redis_addr), "%s", cfg->redis.addr);
-        unsigned char tag[8];
-        eg_worker_random(w, tag, sizeof(tag));
-        for (size_t i = 0; i < sizeof(tag); i++) snprintf(w->redis_tag + 2 * i, 3, "%02x", tag[i]);
-    }
-    eg_redis_set_timeout(w->redis, cfg->redis_timeout_ms); /* a reload may change it */
-    return w->redis;
-}
-
-/* Redis did not answer in time or at all: the configured policy. */
-static void redis_failed(conn_t *c, int async)
-{
-    const eg_config_t *cfg = c->gw->cfg;
-    eg_worker_t *w = c->w;
-    atomic_fetch_add(&w->redis_failures, 1);
-    atomic_store(&w->redis_up, -1);
-    uint64_t now = uv_now(&w->loop);
-    if (now - w->redis_failure_logged_ms >= 1000) { /* a line a second, not one per request */
-        w->redis_failure_logged_ms = now;
-        log_error(c, cfg->redis_fail_open ? "fail_open" : "fail_closed", 0, "redis unavailable");
-    }
-    if (cfg->redis_fail_open) {
-        c->rl_hdrs[0] = '\0';
-        resume(c, 1, async);
-    } else {
-        resume(c, 0, async);
-        eg_error_t *e = new_error(c, "service_unavailable");
-        if (e) {
-            eg_error_set(e, EG_S_MESSAGE, "Rate limiting is temporarily unavailable.");
-            eg_error_set_retry_after(e, 1);
-        }
-        send_error(c, e, NULL, "redis unavailable (fail_closed)");
-    }
-}
-
-static void redis_release(eg_redis_t *r, const char *prefix, const char *key, const char *token)
-{
-    char k[400];
-    int n = snprintf(k, sizeof(k), "%sc:%s", prefix, key);
-    const char *argv[] = {"ZREM", k, token};
-    size_t lens[] = {4, (size_t)n, strlen(token)};
-    eg_redis_fire(r, 3, argv, lens);
-}
-
-static void redis_done(void *arg, void *reply)
-{
-    pending_t *pd = arg;
-    redisReply *rep = reply;
-    policy_t *pol = &pd->pol;
-    size_t want = 1 + 4 * pol->nrates + 2 * pol->nslots + 2 * pol->ncharges;
-    int valid = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == want;
-    for (size_t i = 0; valid && i < want; i++) valid = rep->element[i]->type == REDIS_REPLY_INTEGER;
-    int ok = valid && rep->element[0]->integer == 1;
-    conn_t *c = pd->c;
-    if (!wait_over(pd)) {
-        /* nobody waits any more (a timeout answered, or the client left):
-         * give back the slots the script took */
-        for (size_t i = 0; ok && i < pol->nslots; i++) redis_release(pd->r, pd->prefix, pol->slot_keys[i], pd->token);
-        free(pd);
-        return;
-    }
-    if (!valid) {
-        redis_failed(c, 1);
-        free(pd);
-        return;
-    }
-    atomic_store(&c->w->redis_up, 1);
-    size_t at = 1;
-    eg_gcra_result_t res[16];
-    size_t rep_i = 0;
-    for (size_t i = 0; i < pol->nrates; i++, at += 4) {
-        res[i].allowed = (int)rep->element[at]->integer;
-        res[i].limit = pol->rates[i].gcra.limit;
-        res[i].remaining = (uint32_t)rep->element[at + 1]->integer;
-        res[i].reset_ms = (uint64_t)rep->element[at + 2]->integer;
-        res[i].retry_after_ms = (uint64_t)rep->element[at + 3]->integer;
-        if (i && eg_gcra_more_restrictive(&res[rep_i], &res[i])) rep_i = i;
-    }
-    if (pol->nrates) rate_headers(c, pol->which, res, pol->nrates, rep_i);
-    uint32_t slot_ok[2] = {1, 1}, slot_active[2] = {0, 0};
-    for (size_t i = 0; i < pol->nslots; i++, at += 2) {
-        slot_ok[i] = (uint32_t)rep->element[at]->integer;
-        slot_active[i] = (uint32_t)rep->element[at + 1]->integer;
-    }
-    for (size_t i = 0; i < pol->ncharges; i++, at += 2) {
-        pol->charges[i].ok = (int)rep->element[at]->integer;
-        pol->charges[i].value = rep->element[at + 1]->integer;
-    }
-    if (ok) {
-        for (size_t i = 0; i < pol->nslots; i++) hold_slot(c, pol->slot_keys[i]);
-        c->slots_redis = 1;
-        memcpy(c->slot_token, pd->token, sizeof(c->slot_token));
-        resume(c, 1, 1);
-    } else if (pol->nrates && !res[rep_i].allowed) {
-        resume(c, 0, 1);
-        refuse_rate(c, pol, res, rep_i);
-    } else if (pol->nslots && (!slot_ok[0] || !slot_ok[1])) {
-        size_t i = slot_ok[0] ? 1 : 0;
-        resume(c, 0, 1);
-        refuse_slot(c, pol->slot_max[i], slot_active[i]);
-    } else {
-        resume(c, 0, 1);
-        refuse_charge(c, pol);
-    }
-    free(pd);
-}
-
-/* One EVALSHA with every key the request touches. Takes pd. */
-static void redis_start(conn_t *c, pending_t *pd)
-{
-    const eg_config_t *cfg = c->gw->cfg;
-    policy_t *pol = &pd->pol;
-    eg_redis_t *r = worker_redis(c);
-    enum { MAXA = 5 + 16 * 4 + 2 * 2 + 3 * 5 + 4 };
-    char buf[MAXA][420];
-    const char *args[MAXA];
-    size_t lens[MAXA], n = 0;
-#define ARG(...) (lens[n] = (size_t)snprintf(buf[n], sizeof(buf[0]), __VA_ARGS__), args[n] = buf[n], n++)
-    for (size_t i = 0; i < pol->nrates; i++) ARG("%sr:%s", cfg->redis_prefix, pol->rate_keys[i]);
-    for (size_t i = 0; i < pol->nslots; i++) ARG("%sc:%s", cfg->redis_prefix, pol->slot_keys[i]);
-    for (size_t i = 0; i < pol->ncharges; i++) {
-        if (pol->charges[i].kind == EG_CHARGE_QUOTA)
-            ARG("%sq:%s:%s", cfg->redis_prefix, pol->charges[i].subject, pol->charges[i].period);
-        else ARG("%scr:%s", cfg->redis_prefix, pol->charges[i].subject);
-    }
-    int nkeys = (int)n;
-    ARG("%llu", (unsigned long long)wall_us(c));
-    ARG("%zu", pol->nrates);
-    ARG("%zu", pol->nslots);
-    ARG("%zu", pol->ncharges);
-    ARG("%d", 600000); /* a slot held by a gateway that died expires after 10 minutes */
-    ARG("%s:%llx", c->w->redis_tag, (unsigned long long)++c->w->slot_seq);
-    memcpy(pd->token, buf[n - 1], lens[n - 1] + 1);
-    for (size_t i = 0; i < pol->nrates; i++) {
-        ARG("%llu", (unsigned long long)pol->rates[i].gcra.interval_us);
-        ARG("%u", pol->rates[i].gcra.burst);
-        ARG("%u", pol->rates[i].cost);
-    }
-    for (size_t i = 0; i < pol->nslots; i++) ARG("%u", pol->slot_max[i]);
-    for (size_t i = 0; i < pol->ncharges; i++) {
-        const eg_charge_t *ch = &pol->charges[i];
-        ARG("%s", ch->kind == EG_CHARGE_QUOTA ? "q" : "c");
-        ARG("%lld", ch->limit);
-        ARG("%lld", ch->cost);
-        ARG("%lld", ((long long)pol->period_end[i] + 86400) * 1000); /* kept a day past the period */
-    }
-#undef ARG
-    pd->c = c;
-    pd->redis = 1;
-    pd->r = r;
-    snprintf(pd->prefix, sizeof(pd->prefix), "%s", cfg->redis_prefix);
-    wait_for(c, pd, cfg->redis_timeout_ms);
-    if (!r) {
-        redis_done(pd, NULL);
-        return;
-    }
-    eg_redis_eval(r, admit_lua, nkeys, (int)n, args, lens, redis_done, pd);
-}
-
-/* A Redis decision outlived its timeout: answer now by the failure
- * policy; the late reply, if any, finds the request gone. */
-static void redis_timed_out(conn_t *c)
-{
-    pending_t *pd = c->pending;
-    c->holds--;
-    c->pending = NULL;
-    pd->c = NULL; /* freed by redis_done when the reply (or the disconnect) comes */
-    redis_failed(c, 1);
-}
-
-/* The traffic stages: rate limits, concurrency, quotas and credits. 1 when
- * the request may go on now; 0 when it was answered or waits off the loop. */
-static int traffic(conn_t *c)
-{
-    const eg_route_cfg_t *r = c->route;
-    const eg_plan_cfg_t *plan = c->access.authenticated ? eg_config_plan(c->gw->cfg, c->access.p.plan) : NULL;
-    if (!r->nlimits && !r->concurrency && !r->quota.limit && !r->credit_cost &&
-        !(plan && (plan->nlimits || plan->concurrency || plan->quota.limit || plan->credit_cost)))
-        return 1;
-    /* on the stack: the memory limiter answers at once, and only work that
-     * waits (Redis, the store's charge) needs the policy on the heap */
-    policy_t pol;
-    collect_policy(c, &pol);
-    if (!pol.nrates && !pol.nslots && !pol.ncharges) return 1;
-    int redis = c->gw->cfg->has_redis;
-    if (!redis && !memory_rates_and_slots(c, &pol)) return 0;
-    if (!redis && !pol.ncharges) return 1;
-    pending_t *pd = malloc(sizeof(*pd));
-    if (!pd) {
-        release_slots(c);
-        send_simple_error(c, "internal_error", NULL, "out of memory");
-        return 0;
-    }
-    memset(pd, 0, offsetof(pending_t, pol));
-    policy_copy(&pd->pol, &pol);
-    if (redis) redis_start(c, pd);
-    else charge_start(c, pd);
-    return 0;
-}
-
-/* Everything between a complete head and the first byte to the upstream. */
+/* A complete head: what the transport needs to know of it, then the
+ * pipeline's stages (stage.h), which end in eg_req_admit or an answer. */
 static void handle_request(conn_t *c)
 {
-    const eg_config_t *cfg = c->gw->cfg;
-    eg_gw_t *gw = c->gw;
-    const eg_http_header_t *h = eg_http1_header(&c->req, cfg->request_id_header);
-    if (cfg->trust_request_id && h && eg_reqid_valid(h->value, h->value_len)) {
-        memcpy(c->reqid, h->value, h->value_len);
-        c->reqid[h->value_len] = '\0';
-    } else {
-        unsigned char r[16];
-        eg_worker_random(c->w, r, sizeof(r));
-        eg_reqid_generate(r, c->reqid);
-    }
     c->keep_alive = c->req.keep_alive;
     c->method_bit = eg_method_bit(c->req.method, c->req.method_len);
     c->idempotent = (c->method_bit & (EG_M_GET | EG_M_HEAD | EG_M_PUT | EG_M_DELETE |
                                       EG_M_OPTIONS | EG_M_TRACE)) != 0;
-    c->dialect = cfg->dialect;
-    if (cfg->negotiate && (h = eg_http1_header(&c->req, "accept")))
-        c->dialect = eg_dialects_negotiate(cfg->dialects, cfg->dialect, h->value, h->value_len);
+    c->dialect = c->gw->cfg->dialect;
     switch (c->req.framing) {
     case EG_FRAMING_LENGTH:
         c->body_left = c->req.content_length;
@@ -1530,81 +725,8 @@ static void handle_request(conn_t *c)
     case EG_FRAMING_CHUNKED: c->body_done = 0; break;
     default: c->body_done = 1; break;
     }
-    if (c->req.framing == EG_FRAMING_LENGTH && c->req.content_length > cfg->limits.max_body_size) {
-        eg_error_t *e = new_error(c, "payload_too_large");
-        if (e) {
-            eg_error_set_detail(e, "max_body_size", json_integer((json_int_t)cfg->limits.max_body_size));
-            eg_error_set_detail(e, "content_length", json_integer((json_int_t)c->req.content_length));
-        }
-        send_error(c, e, NULL, "Content-Length over max_body_size");
-        return;
-    }
-    size_t plen;
-    const char *path = path_of(c, &plen);
-    /* route, access rules and the upstream all see one path: the normalized
-     * one (lib/path.c); a path with no single meaning goes no further */
-    eg_path_opts_t po = {cfg->path_normalize, cfg->path_merge_slashes, cfg->path_reject_encoded_slash};
-    const char *why = NULL;
-    if (eg_path_is_normal(path, plen)) { /* nearly always: no copy */
-        c->path = path;
-        c->path_len = plen;
-    } else if (plen >= c->npath_cap) { /* a reload raised max_uri above this connection's buffer */
-        send_simple_error(c, "uri_too_long", "The request path is too long.", "path over the connection's buffer");
-        return;
-    } else if (eg_path_normalize(path, plen, &po, c->npath, c->npath_cap, &c->path_len, &why) != EG_OK) {
-        c->keep_alive = 0;
-        eg_error_t *e = new_error(c, "bad_request");
-        if (e) eg_error_setf(e, EG_S_MESSAGE, "The request path cannot be accepted: %s.", why ? why : "invalid");
-        send_error(c, e, NULL, why ? why : "invalid path");
-        return;
-    } else {
-        c->path = c->npath;
-    }
-    path = c->path;
-    plen = c->path_len;
-    size_t id = 0;
-    unsigned allow = 0;
-    eg_route_result_t rr = eg_router_match(gw->router, path, plen, c->method_bit, &id, &allow);
-    if (rr == EG_ROUTE_NOT_FOUND) {
-        send_not_found(c, path, plen);
-        return;
-    }
-    if (rr == EG_ROUTE_METHOD_NOT_ALLOWED) {
-        char allowed[128], extra[160];
-        eg_methods_format(allow, allowed, sizeof(allowed));
-        snprintf(extra, sizeof(extra), "Allow: %s\r\n", allowed);
-        eg_error_t *e = new_error(c, "method_not_allowed");
-        if (e) {
-            eg_error_setf(e, EG_S_MESSAGE, "%.*s is not allowed here; use %s",
-                          (int)c->req.method_len, c->req.method, allowed);
-            eg_error_set_detail(e, "method", json_stringn_nocheck(c->req.method, c->req.method_len));
-            eg_error_set_detail(e, "allowed", json_string(allowed));
-        }
-        send_error(c, e, extra, NULL);
-        return;
-    }
-    c->route = &cfg->routes[id];
-    if (c->route->dialect && !(cfg->negotiate && c->dialect != cfg->dialect))
-        c->dialect = c->route->dialect;
-    if (c->req.upgrade) {
-        send_simple_error(c, "not_implemented", "Protocol upgrades are not supported.", "upgrade");
-        return;
-    }
-    if (c->route->maintenance) {
-        eg_error_t *e = new_error(c, "service_unavailable");
-        if (e) {
-            const eg_route_cfg_t *r = c->route;
-            eg_error_set(e, EG_S_MESSAGE, r->maintenance_message ? r->maintenance_message
-                                                                  : "Service temporarily unavailable due to maintenance");
-            if (r->maintenance_retry_after >= 0) eg_error_set_retry_after(e, r->maintenance_retry_after);
-            if (r->maintenance_until) eg_error_set_detail(e, "maintenance_end", json_string(r->maintenance_until));
-        }
-        send_error(c, e, NULL, "maintenance");
-        return;
-    }
-    if ((c->route->auth != EG_AUTHN_NONE || c->route->nallow_ips) && !authorize(c)) return;
-    if (!traffic(c)) return;
-    admit(c);
+    c->stage = 0;
+    eg_pipeline_run(c);
 }
 
 /* Request buffering (request.buffer_body, as nginx's proxy_request_buffering
@@ -1652,7 +774,7 @@ static void body_buffered(conn_t *c)
 }
 
 /* The request passed every stage: on to the upstream. */
-static void admit(conn_t *c)
+void eg_req_admit(conn_t *c)
 {
     const eg_http_header_t *h;
     if (c->req.expect_continue && !c->body_done) {
@@ -2040,7 +1162,7 @@ static int send_request_head(up_t *u, conn_t *c, const eg_hostport_t *srv)
     at = c->req.method_len;
     out[at++] = ' ';
     size_t tl;
-    const char *t = origin_form(c, &tl);
+    const char *t = eg_req_origin_form(c, &tl);
     const char *q = memchr(t, '?', tl); /* the normalized path, then the query as it came */
     memcpy(out + at, c->path, c->path_len);
     at += c->path_len;
@@ -2484,7 +1606,7 @@ static void send_framed(up_t *u, wreq_t *wr, size_t at, const char *data, size_t
         return;
     }
     c->bytes_out += at + o;
-    if (done) release_slots(c); /* before the last bytes: see send_error */
+    if (done) eg_pipeline_done(c); /* before the last bytes: see send_error */
     if (at + o == 0) wreq_free(wr);
     else if (wreq_send((uv_stream_t *)&c->tcp, wr, at + o, &c->wpending) != 0) {
         conn_close(c);
@@ -2790,7 +1912,7 @@ static void translate_and_send(up_t *u)
     u->xbuf = NULL;
     u->xhead = NULL;
     u->xlate = 0;
-    release_slots(c); /* before the answer: see send_error */
+    eg_pipeline_done(c); /* before the answer: see send_error */
     if (n == 0 || to_client(c, out, n) != 0) {
         free(out);
         conn_close(c);

@@ -41,6 +41,8 @@
 #include "keyring.h"
 #include "limiter.h"
 #include "redis.h"
+#include "redis_link.h"
+#include "stage.h"
 #include "respond.h"
 
 typedef struct acceptor_s acceptor_t;
@@ -545,8 +547,7 @@ static void worker_main(void *arg)
     uv_run(&w->loop, UV_RUN_DEFAULT);
     /* Redis first: hiredis closes its own poll handle (closing it twice
      * aborts libuv); requests still waiting on it get their failure answer */
-    eg_redis_free(w->redis);
-    w->redis = NULL;
+    eg_redis_link_close(w->redis_link);
     /* close what is left (connections cut by the drain timeout) */
     uv_walk(&w->loop, walk_close, NULL);
     uv_run(&w->loop, UV_RUN_DEFAULT);
@@ -554,6 +555,7 @@ static void worker_main(void *arg)
     w->hasher = NULL;
     eg_jwt_mac_free(w->jwt_mac);
     w->jwt_mac = NULL;
+    eg_pipeline_worker_exit(w);
 }
 
 /* ------------------------------------------------------------ admin */
@@ -720,8 +722,10 @@ static char *ready_body(eg_server_t *srv, int *ready)
             uint64_t failures = 0;
             int up = 0, down = 0;
             for (int i = 0; i < srv->nworkers; i++) {
-                failures += atomic_load(&srv->workers[i].redis_failures);
-                int st = atomic_load(&srv->workers[i].redis_up);
+                int st;
+                uint64_t f;
+                eg_redis_link_status(srv->workers[i].redis_link, &st, &f);
+                failures += f;
                 up |= st > 0;
                 down |= st < 0;
             }
@@ -1176,6 +1180,12 @@ int eg_cmd_serve(int argc, char **argv)
         w->id = i;
         w->srv = srv;
         w->rnd_used = sizeof(w->rnd);
+        unsigned char tag[8];
+        eg_worker_random(w, tag, sizeof(tag));
+        if (!(w->redis_link = eg_redis_link_new(tag))) {
+            exit_code = eg_cli_fail(EG_EXIT_SOFTWARE, "out of memory");
+            break;
+        }
         uv_loop_init(&w->loop);
         int fd;
         if (listen_socket(&cfg->listen, 1, &fd, err, sizeof(err)) != 0) {
@@ -1271,6 +1281,7 @@ out_gw:
     eg_keyring_free(srv->keyring);
     eg_store_close(srv->store);
     free(srv->acceptors);
+    for (int i = 0; srv->workers && i < srv->nworkers; i++) eg_redis_link_free(srv->workers[i].redis_link);
     free(srv->workers);
     eg_gw_unref(srv->gw);
 out_logs:

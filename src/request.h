@@ -1,0 +1,114 @@
+/* request.h - a request as the pipeline's stages see it.
+ *
+ * One struct per client connection carries both the request being served
+ * (what stages read and write: the parsed head, request id, route, dialect,
+ * principal, the headers every response carries, per-stage state) and the
+ * transport that serves it (socket, buffers, timers, the upstream side),
+ * which only proxy.c touches. nginx's ngx_http_request_t is the model: one
+ * struct, its transport fields private by convention, so a stage reads a
+ * field directly instead of through a call. Stages get it as eg_req_t and
+ * act on it only through their own fields and the functions of stage.h.
+ */
+#ifndef EG_REQUEST_H
+#define EG_REQUEST_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "access.h"
+#include "errgate/http1.h"
+#include "errgate/reqid.h"
+#include "gateway.h"
+#include "ltimer.h"
+
+typedef struct conn_s eg_req_t;
+struct up_s;
+
+/* Connection states (transport). C_WAIT: admitted so far, waiting for the store (quotas, credits) off the loop. */
+typedef enum { C_HEAD, C_WAIT, C_PROXY, C_DONE_WRITING, C_CLOSING } cstate_t;
+typedef enum { T_NONE, T_IDLE, T_HEADER, T_BODY, T_WRITE, T_STORE } tmode_t;
+
+struct conn_s {
+    uv_tcp_t tcp;
+    eg_ltimer_t timer;
+    eg_worker_t *w;
+    eg_gw_t *gw;
+    struct conn_s *prev, *next; /* the worker's connections */
+    int closes;
+    int holds; /* store work in flight that points at this connection */
+    int wpending;
+    int in_process;
+    cstate_t state;
+    tmode_t tmode;
+    char *buf;
+    size_t len, cap, off, scanned;
+    int reading;
+    char *npath;       /* room for a normalized path (after buf, npath_cap bytes) */
+    size_t npath_cap;
+    const char *path;  /* the path routed on and forwarded: the target's own when already normal, else npath */
+    size_t path_len;
+    /* the request */
+    int has_request;
+    eg_http1_msg_t req;
+    eg_http_header_t *hdrs;
+    size_t hcap;
+    char reqid[EG_REQID_MAX + 1];
+    char traceparent[EG_TRACEPARENT_LEN + 1];
+    char client_ip[64];
+    eg_cidr_t client_addr;
+    int has_client_addr;
+    eg_access_t access; /* who the caller is, once authenticated */
+    char rl_hdrs[768];  /* headers every response of this request carries (rate limits) */
+    char slots[2][320]; /* concurrency slots held until the request ends (traffic stage) */
+    int nslots;
+    int slots_redis;    /* the slots are in Redis, not the memory limiter */
+    char slot_token[40]; /* this request's member in the Redis slot sets */
+    void *pending;      /* the store or Redis work this request waits for (C_WAIT) */
+    void (*on_wait_timeout)(eg_req_t *r); /* called when a wait with a timeout runs out */
+    /* the pipeline (stage.h) */
+    unsigned stage;     /* index of the next stage to run */
+    int in_stage;       /* a stage's on_request is running */
+    int resume_now;     /* it resumed the request before returning (answered at once) */
+    int done_run;       /* the on_done hooks ran for this request */
+    const eg_route_cfg_t *route;
+    const eg_dialect_t *dialect;
+    unsigned method_bit;
+    int keep_alive;
+    int idempotent;
+    uint64_t body_left;
+    eg_chunked_t ck;
+    int body_done;
+    int body_sent;
+    int buffering; /* reading a small body before choosing an upstream (request.buffer_body) */
+    /* the upstream side */
+    struct up_s *up;
+    unsigned tried;
+    int attempts;
+    int response_started;
+    /* the log line */
+    uint64_t start_ns;
+    int status;
+    char code[64];
+    uint64_t bytes_in, bytes_out;
+    char upstream[300];
+    int logged;
+    const char *cut; /* why a started response ended early (static), NULL when whole */
+};
+
+/* The target as path and query: itself in origin-form; in absolute-form
+ * what follows the authority (the parser checked it), which may be empty or
+ * start with '?', where the path is "/" (RFC 9112 3.2.2). */
+static inline const char *eg_req_origin_form(const eg_req_t *c, size_t *n)
+{
+    const char *t = c->req.target;
+    size_t len = c->req.target_len;
+    if (t[0] == 'h' || t[0] == 'H') {
+        size_t skip = (size_t)(c->req.host - t) + c->req.host_len;
+        t += skip;
+        len -= skip;
+    }
+    *n = len;
+    return t;
+}
+
+#endif

@@ -1,0 +1,96 @@
+/* stage.h - the request path as a pipeline of stages.
+ *
+ * Between a complete request head and the first byte to the upstream, a
+ * request passes the stages of one fixed table (src/stages/pipeline.c), in
+ * order: request id, route, maintenance, access, traffic, ... Each stage is
+ * one file under src/stages/ with one eg_stage_t, its config section in
+ * config.c, and nothing in proxy.c (docs/architecture.md).
+ *
+ * The contract (Envoy's filter return values, without re-entry):
+ *  - on_request returns EG_STAGE_CONTINUE (the next stage runs),
+ *    EG_STAGE_ANSWERED (the stage answered with eg_req_send_error or
+ *    eg_req_answer; nothing else runs), or EG_STAGE_SUSPENDED (it started
+ *    asynchronous work: a store on the thread pool, Redis; its callback,
+ *    on the worker's loop, calls eg_req_resume() to go on with the next
+ *    stage, or eg_req_wake() and then answers). A stage is never entered
+ *    twice for one request. A callback that comes before on_request
+ *    returned (a store that answers at once) is safe: the runner notices
+ *    and goes on when the stage returns SUSPENDED.
+ *  - on_done (optional) runs once per request when its response is
+ *    complete, before its last bytes are sent, or when the request ended
+ *    without one (client gone, timeout): slot releases, storing a
+ *    response, metering.
+ *  - worker_exit (optional) frees what the stage keeps per worker thread.
+ * A stage that refuses builds a catalog error (eg_req_error) and never
+ * writes bytes itself.
+ */
+#ifndef EG_STAGE_H
+#define EG_STAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "request.h"
+#include "respond.h"
+
+typedef enum { EG_STAGE_CONTINUE = 0, EG_STAGE_ANSWERED, EG_STAGE_SUSPENDED } eg_stage_rc_t;
+
+typedef struct {
+    const char *name;
+    eg_stage_rc_t (*on_request)(eg_req_t *r);
+    void (*on_done)(eg_req_t *r);      /* may be NULL */
+    void (*worker_exit)(eg_worker_t *w); /* may be NULL */
+} eg_stage_t;
+
+/* The stages, in the order they run (pipeline.c). */
+extern const eg_stage_t eg_stage_request_id, eg_stage_route, eg_stage_maintenance, eg_stage_access,
+    eg_stage_traffic;
+
+/* --- the runner (pipeline.c) --------------------------------------------- */
+
+/* Runs the request's stages from r->stage on; when the last one continues,
+ * the request goes upstream (eg_req_admit). */
+void eg_pipeline_run(eg_req_t *r);
+/* The on_done hooks of the stages that ran, once per request. */
+void eg_pipeline_done(eg_req_t *r);
+/* Every stage's worker_exit, when a worker thread ends. */
+void eg_pipeline_worker_exit(eg_worker_t *w);
+
+/* --- what the transport (proxy.c) offers stages ---------------------------- */
+
+/* A catalog error with the request's id and the time; NULL when out of
+ * memory (eg_req_send_error(NULL) then closes the connection). */
+eg_error_t *eg_req_error(eg_req_t *r, const char *code);
+/* Answers with the error in the request's dialect, with `extra` header
+ * lines and the request's response headers; takes e. `why` is logged. */
+void eg_req_send_error(eg_req_t *r, eg_error_t *e, const char *extra, const char *why);
+/* eg_req_error + message + eg_req_send_error. */
+void eg_req_send_simple(eg_req_t *r, const char *code, const char *message, const char *why);
+/* Answers with a response the stage rendered itself (n bytes of buf, 0:
+ * close); info says its status and code for the logs. */
+void eg_req_answer(eg_req_t *r, const char *buf, size_t n, const eg_respond_info_t *info, const char *why);
+/* One error-log line for the request (rate-limited per code). */
+void eg_req_log_error(eg_req_t *r, const char *code, int status, const char *why);
+/* The worker with its once-a-second timestamp and Date value fresh. */
+eg_worker_t *eg_req_clock(eg_req_t *r);
+
+/* Suspends the request on `pending` (the stage's own work): reading stops,
+ * the connection stays alive until eg_req_wait_over. With timeout_ms, the
+ * stage's on_timeout runs if the work is not back by then (the request is
+ * no longer waiting then: the late answer must find pending's link to the
+ * request cleared). */
+void eg_req_wait(eg_req_t *r, void *pending, uint64_t timeout_ms, void (*on_timeout)(eg_req_t *r));
+/* The work came back: 1 when the request is still there to go on with, 0
+ * when it went away meanwhile (its memory is freed here then). */
+int eg_req_wait_over(eg_req_t *r);
+/* Goes on with the next stage after a suspension. `async`: called from a
+ * callback (not from within the stage's on_request). */
+void eg_req_resume(eg_req_t *r, int async);
+/* Leaves the wait to answer: call before eg_req_send_error from a callback. */
+void eg_req_wake(eg_req_t *r);
+
+
+/* The request passed every stage: on to the upstream (the runner calls it). */
+void eg_req_admit(eg_req_t *r);
+
+#endif

@@ -1,0 +1,50 @@
+/* pipeline.c - the stage table and its runner (see stage.h).
+ *
+ * The table is the request path: read it and you know what a request goes
+ * through before the upstream. Adding a stage is one file in src/stages/,
+ * one line here, one config section (docs/architecture.md).
+ */
+#include "stage.h"
+
+static const eg_stage_t *const stages[] = {
+    &eg_stage_request_id, /* X-Request-ID, the error dialect */
+    &eg_stage_route,      /* 413, canonical path, 404/405, the route */
+    &eg_stage_maintenance,
+    &eg_stage_access,  /* keys, JWTs, scopes, allow_ips */
+    &eg_stage_traffic, /* rate limits, concurrency, quotas, credits */
+};
+#define NSTAGES (sizeof(stages) / sizeof(stages[0]))
+
+void eg_pipeline_run(eg_req_t *r)
+{
+    while (r->stage < NSTAGES) {
+        const eg_stage_t *s = stages[r->stage++];
+        r->in_stage = 1;
+        r->resume_now = 0;
+        eg_stage_rc_t rc = s->on_request(r);
+        r->in_stage = 0;
+        if (rc == EG_STAGE_CONTINUE) continue;
+        /* suspended, but the work answered before on_request returned:
+         * the stage already asked to go on */
+        if (rc == EG_STAGE_SUSPENDED && r->resume_now) {
+            r->resume_now = 0;
+            continue;
+        }
+        return;
+    }
+    eg_req_admit(r);
+}
+
+void eg_pipeline_done(eg_req_t *r)
+{
+    if (r->done_run) return;
+    r->done_run = 1;
+    for (unsigned i = r->stage; i-- > 0;)
+        if (stages[i]->on_done) stages[i]->on_done(r);
+}
+
+void eg_pipeline_worker_exit(eg_worker_t *w)
+{
+    for (size_t i = 0; i < NSTAGES; i++)
+        if (stages[i]->worker_exit) stages[i]->worker_exit(w);
+}

@@ -1,0 +1,689 @@
+/* traffic.c - the traffic stage: rate limits (GCRA), concurrency slots,
+ * quotas and credits, from the route and the key's plan. Without Redis the
+ * memory limiter decides at once and quota/credit charges go to the store
+ * (SQLite on the thread pool: the request is suspended); with Redis one
+ * script decides everything atomically for all nodes. The rate-limit
+ * headers it computes ride on every response of the request (r->rl_hdrs);
+ * the slots it took are given back in on_done. See docs/traffic.md. */
+#include "stage.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <hiredis/hiredis.h>
+
+#include "limiter.h"
+#include "redis.h"
+#include "redis_link.h"
+#include "store.h"
+#include "strbuild.h"
+#include "errgate/units.h"
+
+static void redis_release(eg_redis_t *r, const char *prefix, const char *key, const char *token);
+
+static void release_slots(eg_req_t *c)
+{
+    eg_redis_t *r = eg_redis_link_current(c->w->redis_link);
+    if (c->slots_redis && c->nslots && r && c->gw) {
+        for (int i = 0; i < c->nslots; i++)
+            redis_release(r, c->gw->cfg->redis_prefix, c->slots[i], c->slot_token);
+    } else if (!c->slots_redis) {
+        eg_limiter_t *l = eg_server_limiter(c->w->srv);
+        for (int i = 0; i < c->nslots; i++) eg_limiter_release(l, c->slots[i]);
+    }
+    c->nslots = 0;
+    c->slots_redis = 0;
+}
+
+/* Wall-clock time for rate limits, quota periods and their headers: Unix
+ * time plus the server's clock offset (ERRGATE_CLOCK_OFFSET, for tests of
+ * period rollover; 0 otherwise). */
+static uint64_t wall_us(const eg_req_t *c)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)((long long)ts.tv_sec + eg_server_clock_offset(c->w->srv)) * 1000000u +
+           (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static time_t wall_s(const eg_req_t *c)
+{
+    return time(NULL) + (time_t)eg_server_clock_offset(c->w->srv);
+}
+
+/* The seeds' spelling of a window: "1 minute", "30 seconds". */
+static void window_text(uint64_t ms, char *out, size_t cap)
+{
+    static const struct {
+        uint64_t ms;
+        const char *unit;
+    } u[] = {{86400000, "day"}, {3600000, "hour"}, {60000, "minute"}, {1000, "second"}, {1, "millisecond"}};
+    for (size_t i = 0; i < sizeof(u) / sizeof(u[0]); i++) {
+        if (ms % u[i].ms == 0) {
+            unsigned long long n = ms / u[i].ms;
+            snprintf(out, cap, "%llu %s%s", n, u[i].unit, n == 1 ? "" : "s");
+            return;
+        }
+    }
+}
+
+/* X-RateLimit-* and the IETF fields for the reported limit, and the
+ * policies of every limit that applied. */
+static void rate_headers(eg_req_t *c, const eg_rate_limit_cfg_t *const *lims, const eg_gcra_result_t *res,
+                         size_t n, size_t rep)
+{
+    const eg_config_t *cfg = c->gw->cfg;
+    eg_sb_t b = eg_sb(c->rl_hdrs, sizeof(c->rl_hdrs));
+    unsigned long long reset = (res[rep].reset_ms + 999) / 1000;
+    if (cfg->rl_legacy_headers) {
+        EG_SB_LIT(&b, "X-RateLimit-Limit: ");
+        eg_sb_u64(&b, res[rep].limit);
+        EG_SB_LIT(&b, "\r\nX-RateLimit-Remaining: ");
+        eg_sb_u64(&b, res[rep].remaining);
+        EG_SB_LIT(&b, "\r\nX-RateLimit-Reset: ");
+        eg_sb_u64(&b, cfg->rl_reset_unix ? (unsigned long long)wall_s(c) + reset : reset);
+        EG_SB_LIT(&b, "\r\n");
+        if (b.over) b = eg_sb(c->rl_hdrs, sizeof(c->rl_hdrs));
+    }
+    if (cfg->rl_ietf_headers) {
+        size_t start = b.len;
+        EG_SB_LIT(&b, "RateLimit-Policy: ");
+        /* exactly the route's limits (no plan's, none skipped): made at load */
+        const eg_route_cfg_t *r = c->route;
+        int whole = r && r->rl_policy && n == r->nlimits;
+        for (size_t i = 0; whole && i < n; i++) whole = lims[i] == &r->limits[i];
+        if (whole) eg_sb_mem(&b, r->rl_policy, r->rl_policy_len);
+        for (size_t i = 0; !whole && i < n; i++) eg_rate_policy_item(&b, lims[i], i == 0);
+        EG_SB_LIT(&b, "\r\nRateLimit: \"");
+        eg_sb_str(&b, lims[rep]->name);
+        EG_SB_LIT(&b, "\";r=");
+        eg_sb_u64(&b, res[rep].remaining);
+        EG_SB_LIT(&b, ";t=");
+        eg_sb_u64(&b, reset);
+        EG_SB_LIT(&b, "\r\n");
+        if (b.over) { /* too many policies to say: leave the IETF fields out */
+            b.over = 0;
+            b.len = start;
+            c->rl_hdrs[start] = '\0';
+        }
+    }
+}
+
+/* ------------------------------------------------------------ traffic policy */
+
+/* Everything traffic policy asks of one request, gathered once for either
+ * backend: the memory limiter and the store, or one Redis script. */
+typedef struct {
+    size_t nrates, nslots, ncharges;
+    char rate_keys[16][320];
+    eg_limit_req_t rates[16];
+    const eg_rate_limit_cfg_t *which[16];
+    char slot_keys[2][320];
+    uint32_t slot_max[2];
+    eg_charge_t charges[3];
+    const eg_quota_cfg_t *quota[3]; /* the quota behind each charge, NULL for credits */
+    char subjects[3][400];
+    char periods[3][16];
+    time_t period_end[3];
+} policy_t;
+
+/* Remembers a slot the request now holds (policy keys and c->slots are the
+ * same size). */
+static void hold_slot(eg_req_t *c, const char *key)
+{
+    _Static_assert(sizeof(c->slots[0]) == sizeof(((policy_t *)0)->slot_keys[0]), "slot key sizes");
+    memcpy(c->slots[c->nslots++], key, strlen(key) + 1);
+}
+
+/* The work a request waits for off the loop (C_WAIT): the store's charge
+ * on the thread pool, or the Redis script. */
+typedef struct {
+    uv_work_t work;
+    eg_req_t *c;          /* NULL once the request stopped waiting (timeout) */
+    eg_store_t *store;
+    int redis;
+    struct eg_redis_s *r; /* the worker's connection the script went out on */
+    char prefix[72];
+    char token[40]; /* the member its slots are held under */
+    int rc;
+    policy_t pol;
+} pending_t;
+
+static const char *subject_of(const eg_req_t *c)
+{
+    return c->access.p.key_id[0] ? c->access.p.key_id : c->access.p.consumer;
+}
+
+/* "2026-11" or "2026-11-25", and the Unix time the period ends. */
+static time_t period_of(eg_period_t p, time_t now, char *out, size_t cap)
+{
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(out, cap, p == EG_PERIOD_DAY ? "%Y-%m-%d" : "%Y-%m", &tm);
+    tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+    if (p == EG_PERIOD_DAY) {
+        tm.tm_mday++;
+    } else {
+        tm.tm_mday = 1;
+        tm.tm_mon++;
+    }
+    return timegm(&tm);
+}
+
+static void add_quota(eg_req_t *c, policy_t *pol, const eg_quota_cfg_t *q, const char *scope, const char *name,
+                      time_t now)
+{
+    size_t i = pol->ncharges++;
+    pol->period_end[i] = period_of(q->period, now, pol->periods[i], sizeof(pol->periods[0]));
+    snprintf(pol->subjects[i], sizeof(pol->subjects[0]), "%s:%s|%s", scope, name, subject_of(c));
+    pol->charges[i] = (eg_charge_t){EG_CHARGE_QUOTA, pol->subjects[i], pol->periods[i], q->limit, 1, 0, 0};
+    pol->quota[i] = q;
+}
+
+/* Gathers the route's and the plan's limits, slots, quotas and credits. */
+static void collect_policy(eg_req_t *c, policy_t *pol)
+{
+    const eg_route_cfg_t *r = c->route;
+    const eg_principal_t *p = &c->access.p;
+    int authed = c->access.authenticated;
+    const eg_plan_cfg_t *plan = authed ? eg_config_plan(c->gw->cfg, p->plan) : NULL;
+    pol->nrates = pol->nslots = pol->ncharges = 0;
+    for (size_t i = 0; i < r->nlimits && pol->nrates < 16; i++) {
+        const eg_rate_limit_cfg_t *l = &r->limits[i];
+        if (l->by == EG_RL_BY_KEY && !authed) continue; /* anonymous callers: the by-ip limits apply */
+        size_t n = pol->nrates++;
+        eg_sb_t b = eg_sb(pol->rate_keys[n], sizeof(pol->rate_keys[0])); /* "R<path>#<i>|i:<ip>" */
+        eg_sb_mem(&b, "R", 1);
+        eg_sb_str(&b, r->path);
+        eg_sb_mem(&b, "#", 1);
+        eg_sb_u64(&b, i);
+        if (l->by == EG_RL_BY_KEY) {
+            EG_SB_LIT(&b, "|k:");
+            eg_sb_str(&b, p->consumer);
+        } else if (l->by == EG_RL_BY_IP) {
+            EG_SB_LIT(&b, "|i:");
+            eg_sb_str(&b, c->client_ip);
+        } else {
+            EG_SB_LIT(&b, "|-");
+        }
+        pol->rates[n] = (eg_limit_req_t){pol->rate_keys[n], l->gcra, 1};
+        pol->which[n] = l;
+    }
+    for (size_t i = 0; plan && i < plan->nlimits && pol->nrates < 16; i++) {
+        size_t n = pol->nrates++;
+        snprintf(pol->rate_keys[n], sizeof(pol->rate_keys[0]), "P%s#%zu|k:%s", plan->name, i, p->consumer);
+        pol->rates[n] = (eg_limit_req_t){pol->rate_keys[n], plan->limits[i].gcra, 1};
+        pol->which[n] = &plan->limits[i];
+    }
+    /* concurrency: the route's, per consumer (or address), and the plan's, per key */
+    if (r->concurrency) {
+        eg_sb_t b = eg_sb(pol->slot_keys[pol->nslots], sizeof(pol->slot_keys[0])); /* "C<path>|<who>" */
+        eg_sb_mem(&b, "C", 1);
+        eg_sb_str(&b, r->path);
+        eg_sb_mem(&b, "|", 1);
+        eg_sb_str(&b, authed ? p->consumer : c->client_ip);
+        pol->slot_max[pol->nslots++] = r->concurrency;
+    }
+    if (plan && plan->concurrency) {
+        snprintf(pol->slot_keys[pol->nslots], sizeof(pol->slot_keys[0]), "CP%s|%s", plan->name, p->consumer);
+        pol->slot_max[pol->nslots++] = plan->concurrency;
+    }
+    if (!authed) return; /* quotas and credits are per key */
+    time_t now = wall_s(c);
+    if (r->quota.limit) add_quota(c, pol, &r->quota, "q", r->path, now);
+    if (plan && plan->quota.limit) add_quota(c, pol, &plan->quota, "p", plan->name, now);
+    /* the route's and the plan's costs are one charge on the one balance */
+    long long cost = r->credit_cost + (plan ? plan->credit_cost : 0);
+    if (cost) {
+        size_t i = pol->ncharges++;
+        snprintf(pol->subjects[i], sizeof(pol->subjects[0]), "%s", subject_of(c));
+        pol->charges[i] = (eg_charge_t){EG_CHARGE_CREDITS, pol->subjects[i], NULL, 0, cost, 0, 0};
+        pol->quota[i] = NULL;
+    }
+}
+
+/* A policy's keys point into its own arrays: a copy points into its own. */
+static void policy_copy(policy_t *dst, const policy_t *src)
+{
+    memcpy(dst, src, sizeof(*dst));
+    for (size_t i = 0; i < dst->nrates; i++) dst->rates[i].key = dst->rate_keys[i];
+    for (size_t i = 0; i < dst->ncharges; i++) {
+        dst->charges[i].subject = dst->subjects[i];
+        if (dst->charges[i].period) dst->charges[i].period = dst->periods[i];
+    }
+}
+
+static void refuse_rate(eg_req_t *c, const policy_t *pol, const eg_gcra_result_t *res, size_t rep)
+{
+    const eg_rate_limit_cfg_t *l = pol->which[rep];
+    eg_error_t *e = eg_req_error(c, "rate_limit_exceeded");
+    if (e) {
+        char win[40], reset[32];
+        window_text(l->gcra.window_ms, win, sizeof(win));
+        time_t rt = wall_s(c) + (time_t)((res[rep].reset_ms + 999) / 1000);
+        struct tm tm;
+        gmtime_r(&rt, &tm);
+        strftime(reset, sizeof(reset), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        eg_error_set_retry_after(e, (long long)((res[rep].retry_after_ms + 999) / 1000));
+        eg_error_set_detail(e, "limit", json_integer(res[rep].limit));
+        eg_error_set_detail(e, "window", json_string(win));
+        eg_error_set_detail(e, "reset_time", json_string(reset));
+        eg_error_set_detail(e, "policy", json_string(l->name));
+    }
+    eg_req_send_error(c, e, NULL, l->name);
+}
+
+static void refuse_slot(eg_req_t *c, uint32_t max, uint32_t active)
+{
+    eg_error_t *e = eg_req_error(c, "concurrent_limit");
+    if (e) {
+        eg_error_setf(e, EG_S_MESSAGE, "Too many requests in flight: at most %u at a time.", max);
+        eg_error_set_detail(e, "limit", json_integer(max));
+        eg_error_set_detail(e, "active", json_integer(active));
+        eg_error_set_retry_after(e, 1);
+    }
+    eg_req_send_error(c, e, NULL, "concurrency limit");
+}
+
+static void refuse_charge(eg_req_t *c, const policy_t *pol)
+{
+    size_t i = 0;
+    while (i < pol->ncharges && pol->charges[i].ok) i++;
+    if (i == pol->ncharges) i = 0;
+    const eg_charge_t *it = &pol->charges[i];
+    eg_error_t *e;
+    if (it->kind == EG_CHARGE_QUOTA) {
+        const eg_quota_cfg_t *q = pol->quota[i];
+        char reset[32];
+        time_t end = pol->period_end[i];
+        struct tm tm;
+        gmtime_r(&end, &tm);
+        strftime(reset, sizeof(reset), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        if ((e = eg_req_error(c, "quota_exceeded"))) {
+            eg_error_set_detail(e, "current_usage", json_integer(it->value));
+            eg_error_set_detail(e, "quota_limit", json_integer(it->limit));
+            eg_error_set_detail(e, "quota_period", json_string(q->period == EG_PERIOD_DAY ? "day" : "month"));
+            eg_error_set_detail(e, "reset_date", json_string(reset));
+            if (q->upgrade_url) eg_error_set_detail(e, "upgrade_url", json_string(q->upgrade_url));
+            eg_error_set_retry_after(e, (long long)(end - wall_s(c)));
+        }
+        eg_req_send_error(c, e, NULL, "quota exhausted");
+    } else {
+        if ((e = eg_req_error(c, "credits_depleted"))) {
+            eg_error_set_detail(e, "remaining_credits", json_integer(it->value));
+            eg_error_set_detail(e, "required_credits", json_integer(it->cost));
+            const eg_plan_cfg_t *plan = eg_config_plan(c->gw->cfg, c->access.p.plan);
+            const char *url = c->route->purchase_url ? c->route->purchase_url : plan ? plan->purchase_url : NULL;
+            if (url) eg_error_set_detail(e, "purchase_url", json_string(url));
+        }
+        eg_req_send_error(c, e, NULL, "credits depleted");
+    }
+}
+
+static void unavailable(eg_req_t *c, const char *why)
+{
+    eg_error_t *e = eg_req_error(c, "service_unavailable");
+    if (e) {
+        eg_error_set(e, EG_S_MESSAGE, "Usage accounting is temporarily unavailable.");
+        eg_error_set_retry_after(e, 1);
+    }
+    eg_req_send_error(c, e, NULL, why);
+}
+
+/* Leaves C_WAIT: on with the next stage, or (ok 0) to the answer that follows. */
+static void resume(eg_req_t *c, int ok, int async)
+{
+    if (ok) eg_req_resume(c, async);
+    else eg_req_wake(c);
+}
+
+static void redis_timed_out(eg_req_t *c);
+
+/* The work returned. 1 when the request should go on with pd. */
+static int wait_over(pending_t *pd)
+{
+    return pd->c ? eg_req_wait_over(pd->c) : 0; /* NULL: timed out earlier and already answered */
+}
+
+/* ---- memory limiter + store */
+
+static int memory_rates_and_slots(eg_req_t *c, policy_t *pol)
+{
+    eg_limiter_t *lim = eg_server_limiter(c->w->srv);
+    if (pol->nrates) {
+        eg_gcra_result_t res[16];
+        size_t rep = 0;
+        int ok = eg_limiter_decide(lim, pol->rates, pol->nrates, wall_us(c), res, &rep);
+        if (ok < 0) {
+            eg_req_send_simple(c, "internal_error", NULL, "rate limiter out of memory");
+            return 0;
+        }
+        rate_headers(c, pol->which, res, pol->nrates, rep);
+        if (!ok) {
+            refuse_rate(c, pol, res, rep);
+            return 0;
+        }
+    }
+    for (size_t i = 0; i < pol->nslots; i++) {
+        uint32_t active = 0;
+        int got = eg_limiter_acquire(lim, pol->slot_keys[i], pol->slot_max[i], &active);
+        if (got == 1) {
+            hold_slot(c, pol->slot_keys[i]);
+            continue;
+        }
+        release_slots(c);
+        if (got < 0) eg_req_send_simple(c, "internal_error", NULL, "rate limiter out of memory");
+        else refuse_slot(c, pol->slot_max[i], active);
+        return 0;
+    }
+    return 1;
+}
+
+static void charge_work(uv_work_t *w)
+{
+    pending_t *pd = w->data;
+    pd->rc = eg_store_charge(pd->store, pd->pol.charges, pd->pol.ncharges);
+}
+
+static void charge_answer(eg_req_t *c, pending_t *pd, int async)
+{
+    if (pd->rc == 1) resume(c, 1, async);
+    else if (pd->rc == 0) {
+        resume(c, 0, async);
+        refuse_charge(c, &pd->pol);
+    } else {
+        resume(c, 0, async);
+        unavailable(c, "store failed charging quota or credits");
+    }
+}
+
+static void charge_done(uv_work_t *w, int status)
+{
+    pending_t *pd = w->data;
+    if (wait_over(pd)) {
+        if (status != 0) pd->rc = EG_EIO;
+        charge_answer(pd->c, pd, 1);
+    }
+    free(pd);
+}
+
+/* Counts the request against its quotas and takes its credits, all or
+ * nothing. The memory store answers at once; sqlite may wait for disk or
+ * another writer, so it runs on libuv's thread pool while the request
+ * waits (C_WAIT) without holding up the loop. Takes pd. */
+static void charge_start(eg_req_t *c, pending_t *pd)
+{
+    eg_store_t *store = eg_server_store(c->w->srv);
+    if (!store) {
+        free(pd);
+        unavailable(c, "no store for quotas and credits");
+        return;
+    }
+    pd->store = store;
+    if (strcmp(eg_store_backend_name(store), "memory") == 0) {
+        pd->rc = eg_store_charge(store, pd->pol.charges, pd->pol.ncharges);
+        charge_answer(c, pd, 0);
+        free(pd);
+        return;
+    }
+    pd->c = c;
+    pd->work.data = pd;
+    eg_req_wait(c, pd, 0, NULL); /* bounded by the store's busy timeout */
+    if (uv_queue_work(&c->w->loop, &pd->work, charge_work, charge_done) != 0) {
+        wait_over(pd);
+        free(pd);
+        resume(c, 0, 0);
+        eg_req_send_simple(c, "internal_error", NULL, "cannot queue store work");
+    }
+}
+
+/* ---- Redis: one script decides everything, atomically */
+
+/* KEYS: rate buckets, slot sets, quota/credit counters.
+ * ARGV: now_us, nrates, nslots, ncharges, slot_ttl_ms, token; then per
+ * rate: interval_us, burst, cost; per slot: max; per charge: kind (q|c),
+ * limit, cost, expire_at_ms. Returns ok, then per rate allowed, remaining,
+ * reset_ms, retry_ms; per slot allowed, active; per charge ok, value.
+ * A slot is a member of a sorted set scored by its expiry: a release that
+ * never comes (a node that died) ends with the entry's own expiry, and a
+ * release replayed late or twice removes nothing else. */
+static const char admit_lua[] =
+    "local now=tonumber(ARGV[1]) local nr=tonumber(ARGV[2]) local ns=tonumber(ARGV[3])\n"
+    "local nc=tonumber(ARGV[4]) local ttl=tonumber(ARGV[5]) local tok=ARGV[6] local a=7 local out={0} local ok=1\n"
+    "local nowms=math.floor(now/1000) local tat={} local cnt={}\n"
+    "for i=1,nr do\n"
+    "  local iv=tonumber(ARGV[a]) local burst=tonumber(ARGV[a+1]) local cost=tonumber(ARGV[a+2]) a=a+3\n"
+    "  local t=tonumber(redis.call('GET',KEYS[i]) or '0') if t<now then t=now end\n"
+    "  local nxt=t+iv*cost local tol=iv*burst\n"
+    "  if nxt-now>tol then ok=0 tat[i]=false\n"
+    "    out[#out+1]=0 out[#out+1]=0 out[#out+1]=math.ceil((t-now)/1000) out[#out+1]=math.ceil((nxt-now-tol)/1000)\n"
+    "  else local left=math.floor((tol-(nxt-now))/iv) if left>burst then left=burst end tat[i]=nxt\n"
+    "    out[#out+1]=1 out[#out+1]=left out[#out+1]=math.ceil((nxt-now)/1000) out[#out+1]=0 end\n"
+    "end\n"
+    "for i=1,ns do\n"
+    "  local k=KEYS[nr+i] local max=tonumber(ARGV[a]) a=a+1\n"
+    "  redis.call('ZREMRANGEBYSCORE',k,'-inf',nowms)\n"
+    "  local cur=redis.call('ZCARD',k)\n"
+    "  if cur>=max then ok=0 out[#out+1]=0 out[#out+1]=cur else out[#out+1]=1 out[#out+1]=cur+1 end\n"
+    "end\n"
+    "for i=1,nc do\n"
+    "  local k=KEYS[nr+ns+i] local kind=ARGV[a] local lim=tonumber(ARGV[a+1]) local cost=tonumber(ARGV[a+2])\n"
+    "  local exp=tonumber(ARGV[a+3]) a=a+4 cnt[i]={kind,cost,exp}\n"
+    "  local v=tonumber(redis.call('GET',k) or '0') local fits\n"
+    "  if kind=='q' then fits=(v+cost<=lim) else fits=(v>=cost) end\n"
+    "  if fits then out[#out+1]=1 else out[#out+1]=0 ok=0 end out[#out+1]=v\n"
+    "end\n"
+    "if ok==1 then\n"
+    "  for i=1,nr do redis.call('SET',KEYS[i],tat[i],'PX',math.ceil((tat[i]-now)/1000)+1000) end\n"
+    "  for i=1,ns do redis.call('ZADD',KEYS[nr+i],nowms+ttl,tok) redis.call('PEXPIRE',KEYS[nr+i],ttl) end\n"
+    "  for i=1,nc do local k=KEYS[nr+ns+i] local c=cnt[i]\n"
+    "    if c[1]=='q' then redis.call('INCRBY',k,c[2]) redis.call('PEXPIREAT',k,c[3]) else redis.call('DECRBY',k,c[2]) end end\n"
+    "end\n"
+    "out[1]=ok return out\n";
+
+static eg_redis_t *worker_redis(eg_req_t *c)
+{
+    return eg_redis_link_get(c->w->redis_link, &c->w->loop, c->gw->cfg);
+}
+
+/* Redis did not answer in time or at all: the configured policy. */
+static void redis_failed(eg_req_t *c, int async)
+{
+    const eg_config_t *cfg = c->gw->cfg;
+    if (eg_redis_link_failed(c->w->redis_link, uv_now(&c->w->loop))) /* a line a second, not one per request */
+        eg_req_log_error(c, cfg->redis_fail_open ? "fail_open" : "fail_closed", 0, "redis unavailable");
+    if (cfg->redis_fail_open) {
+        c->rl_hdrs[0] = '\0';
+        resume(c, 1, async);
+    } else {
+        resume(c, 0, async);
+        eg_error_t *e = eg_req_error(c, "service_unavailable");
+        if (e) {
+            eg_error_set(e, EG_S_MESSAGE, "Rate limiting is temporarily unavailable.");
+            eg_error_set_retry_after(e, 1);
+        }
+        eg_req_send_error(c, e, NULL, "redis unavailable (fail_closed)");
+    }
+}
+
+static void redis_release(eg_redis_t *r, const char *prefix, const char *key, const char *token)
+{
+    char k[400];
+    int n = snprintf(k, sizeof(k), "%sc:%s", prefix, key);
+    const char *argv[] = {"ZREM", k, token};
+    size_t lens[] = {4, (size_t)n, strlen(token)};
+    eg_redis_fire(r, 3, argv, lens);
+}
+
+static void redis_done(void *arg, void *reply)
+{
+    pending_t *pd = arg;
+    redisReply *rep = reply;
+    policy_t *pol = &pd->pol;
+    size_t want = 1 + 4 * pol->nrates + 2 * pol->nslots + 2 * pol->ncharges;
+    int valid = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == want;
+    for (size_t i = 0; valid && i < want; i++) valid = rep->element[i]->type == REDIS_REPLY_INTEGER;
+    int ok = valid && rep->element[0]->integer == 1;
+    eg_req_t *c = pd->c;
+    if (!wait_over(pd)) {
+        /* nobody waits any more (a timeout answered, or the client left):
+         * give back the slots the script took */
+        for (size_t i = 0; ok && i < pol->nslots; i++) redis_release(pd->r, pd->prefix, pol->slot_keys[i], pd->token);
+        free(pd);
+        return;
+    }
+    if (!valid) {
+        redis_failed(c, 1);
+        free(pd);
+        return;
+    }
+    eg_redis_link_succeeded(c->w->redis_link);
+    size_t at = 1;
+    eg_gcra_result_t res[16];
+    size_t rep_i = 0;
+    for (size_t i = 0; i < pol->nrates; i++, at += 4) {
+        res[i].allowed = (int)rep->element[at]->integer;
+        res[i].limit = pol->rates[i].gcra.limit;
+        res[i].remaining = (uint32_t)rep->element[at + 1]->integer;
+        res[i].reset_ms = (uint64_t)rep->element[at + 2]->integer;
+        res[i].retry_after_ms = (uint64_t)rep->element[at + 3]->integer;
+        if (i && eg_gcra_more_restrictive(&res[rep_i], &res[i])) rep_i = i;
+    }
+    if (pol->nrates) rate_headers(c, pol->which, res, pol->nrates, rep_i);
+    uint32_t slot_ok[2] = {1, 1}, slot_active[2] = {0, 0};
+    for (size_t i = 0; i < pol->nslots; i++, at += 2) {
+        slot_ok[i] = (uint32_t)rep->element[at]->integer;
+        slot_active[i] = (uint32_t)rep->element[at + 1]->integer;
+    }
+    for (size_t i = 0; i < pol->ncharges; i++, at += 2) {
+        pol->charges[i].ok = (int)rep->element[at]->integer;
+        pol->charges[i].value = rep->element[at + 1]->integer;
+    }
+    if (ok) {
+        for (size_t i = 0; i < pol->nslots; i++) hold_slot(c, pol->slot_keys[i]);
+        c->slots_redis = 1;
+        memcpy(c->slot_token, pd->token, sizeof(c->slot_token));
+        resume(c, 1, 1);
+    } else if (pol->nrates && !res[rep_i].allowed) {
+        resume(c, 0, 1);
+        refuse_rate(c, pol, res, rep_i);
+    } else if (pol->nslots && (!slot_ok[0] || !slot_ok[1])) {
+        size_t i = slot_ok[0] ? 1 : 0;
+        resume(c, 0, 1);
+        refuse_slot(c, pol->slot_max[i], slot_active[i]);
+    } else {
+        resume(c, 0, 1);
+        refuse_charge(c, pol);
+    }
+    free(pd);
+}
+
+/* One EVALSHA with every key the request touches. Takes pd. */
+static void redis_start(eg_req_t *c, pending_t *pd)
+{
+    const eg_config_t *cfg = c->gw->cfg;
+    policy_t *pol = &pd->pol;
+    eg_redis_t *r = worker_redis(c);
+    enum { MAXA = 5 + 16 * 4 + 2 * 2 + 3 * 5 + 4 };
+    char buf[MAXA][420];
+    const char *args[MAXA];
+    size_t lens[MAXA], n = 0;
+#define ARG(...) (lens[n] = (size_t)snprintf(buf[n], sizeof(buf[0]), __VA_ARGS__), args[n] = buf[n], n++)
+    for (size_t i = 0; i < pol->nrates; i++) ARG("%sr:%s", cfg->redis_prefix, pol->rate_keys[i]);
+    for (size_t i = 0; i < pol->nslots; i++) ARG("%sc:%s", cfg->redis_prefix, pol->slot_keys[i]);
+    for (size_t i = 0; i < pol->ncharges; i++) {
+        if (pol->charges[i].kind == EG_CHARGE_QUOTA)
+            ARG("%sq:%s:%s", cfg->redis_prefix, pol->charges[i].subject, pol->charges[i].period);
+        else ARG("%scr:%s", cfg->redis_prefix, pol->charges[i].subject);
+    }
+    int nkeys = (int)n;
+    ARG("%llu", (unsigned long long)wall_us(c));
+    ARG("%zu", pol->nrates);
+    ARG("%zu", pol->nslots);
+    ARG("%zu", pol->ncharges);
+    ARG("%d", 600000); /* a slot held by a gateway that died expires after 10 minutes */
+    eg_redis_link_token(c->w->redis_link, buf[n], sizeof(buf[0]));
+    lens[n] = strlen(buf[n]);
+    args[n] = buf[n];
+    n++;
+    memcpy(pd->token, buf[n - 1], lens[n - 1] + 1);
+    for (size_t i = 0; i < pol->nrates; i++) {
+        ARG("%llu", (unsigned long long)pol->rates[i].gcra.interval_us);
+        ARG("%u", pol->rates[i].gcra.burst);
+        ARG("%u", pol->rates[i].cost);
+    }
+    for (size_t i = 0; i < pol->nslots; i++) ARG("%u", pol->slot_max[i]);
+    for (size_t i = 0; i < pol->ncharges; i++) {
+        const eg_charge_t *ch = &pol->charges[i];
+        ARG("%s", ch->kind == EG_CHARGE_QUOTA ? "q" : "c");
+        ARG("%lld", ch->limit);
+        ARG("%lld", ch->cost);
+        ARG("%lld", ((long long)pol->period_end[i] + 86400) * 1000); /* kept a day past the period */
+    }
+#undef ARG
+    pd->c = c;
+    pd->redis = 1;
+    pd->r = r;
+    snprintf(pd->prefix, sizeof(pd->prefix), "%s", cfg->redis_prefix);
+    eg_req_wait(c, pd, cfg->redis_timeout_ms, redis_timed_out);
+    if (!r) {
+        redis_done(pd, NULL);
+        return;
+    }
+    eg_redis_eval(r, admit_lua, nkeys, (int)n, args, lens, redis_done, pd);
+}
+
+/* A Redis decision outlived its timeout: answer now by the failure
+ * policy; the late reply, if any, finds the request gone (the transport
+ * stopped the wait: holds and pending are undone). */
+static void redis_timed_out(eg_req_t *c)
+{
+    pending_t *pd = c->pending;
+    c->holds--;
+    c->pending = NULL;
+    pd->c = NULL; /* freed by redis_done when the reply (or the disconnect) comes */
+    redis_failed(c, 1);
+}
+
+/* Rate limits, concurrency, quotas and credits: decided at once in memory,
+ * or suspended on the store's charge or the Redis script. */
+static eg_stage_rc_t on_request(eg_req_t *c)
+{
+    const eg_route_cfg_t *r = c->route;
+    const eg_plan_cfg_t *plan = c->access.authenticated ? eg_config_plan(c->gw->cfg, c->access.p.plan) : NULL;
+    if (!r->nlimits && !r->concurrency && !r->quota.limit && !r->credit_cost &&
+        !(plan && (plan->nlimits || plan->concurrency || plan->quota.limit || plan->credit_cost)))
+        return EG_STAGE_CONTINUE;
+    /* on the stack: the memory limiter answers at once, and only work that
+     * waits (Redis, the store's charge) needs the policy on the heap */
+    policy_t pol;
+    collect_policy(c, &pol);
+    if (!pol.nrates && !pol.nslots && !pol.ncharges) return EG_STAGE_CONTINUE;
+    int redis = c->gw->cfg->has_redis;
+    if (!redis && !memory_rates_and_slots(c, &pol)) return EG_STAGE_ANSWERED;
+    if (!redis && !pol.ncharges) return EG_STAGE_CONTINUE;
+    pending_t *pd = malloc(sizeof(*pd));
+    if (!pd) {
+        release_slots(c);
+        eg_req_send_simple(c, "internal_error", NULL, "out of memory");
+        return EG_STAGE_ANSWERED;
+    }
+    memset(pd, 0, offsetof(pending_t, pol));
+    policy_copy(&pd->pol, &pol);
+    if (redis) redis_start(c, pd);
+    else charge_start(c, pd);
+    return EG_STAGE_SUSPENDED; /* or answered already: the runner tells */
+}
+
+/* Gives back the request's concurrency slots: on completion, upstream
+ * failure, client disconnect and timeout alike. */
+static void on_done(eg_req_t *c)
+{
+    release_slots(c);
+}
+
+const eg_stage_t eg_stage_traffic = {"traffic", on_request, on_done, NULL};
+
