@@ -1,4 +1,4 @@
-/* fuzz_respond.c - the gateway's error-response writer (src/respond.c) with
+/* fuzz_respond.c - the gateway's error-response writer (src/server/respond.c) with
  * values from outside: the input is split into a code, a request id and a
  * message (the parts an upstream error or a client supplies), rendered in
  * every dialect, and the head must parse back as one response whose header
