@@ -445,6 +445,7 @@ static void answer_error(conn_t *c, const char *buf, size_t n, const eg_respond_
     memcpy(c->code, info->code, sizeof(c->code));
     log_error(c, c->code, c->status, why);
     c->response_started = 1;
+    if (c->capture && n) eg_pipeline_capture(c, buf, n);
     eg_pipeline_done(c); /* before the answer: a client that saw it finds its slot free */
     if (n == 0 || to_client(c, buf, n) != 0) {
         conn_close(c);
@@ -667,6 +668,7 @@ static void conn_next(conn_t *c)
     c->cut = NULL;
     c->stage = 0;
     c->done_run = 0;
+    c->capture = 0;
     c->on_wait_timeout = NULL;
     c->has_request = rest > 0;
     if (rest) c->start_ns = uv_hrtime(); /* else conn_process stamps the next request's first byte */
@@ -1606,6 +1608,7 @@ static void send_framed(up_t *u, wreq_t *wr, size_t at, const char *data, size_t
         return;
     }
     c->bytes_out += at + o;
+    if (c->capture && at + o) eg_pipeline_capture(c, wr->data, at + o);
     if (done) eg_pipeline_done(c); /* before the last bytes: see send_error */
     if (at + o == 0) wreq_free(wr);
     else if (wreq_send((uv_stream_t *)&c->tcp, wr, at + o, &c->wpending) != 0) {
@@ -1912,6 +1915,7 @@ static void translate_and_send(up_t *u)
     u->xbuf = NULL;
     u->xhead = NULL;
     u->xlate = 0;
+    if (c->capture && n) eg_pipeline_capture(c, out, n);
     eg_pipeline_done(c); /* before the answer: see send_error */
     if (n == 0 || to_client(c, out, n) != 0) {
         free(out);
@@ -1970,7 +1974,10 @@ static void collect(up_t *u, const char *data, size_t n)
         u->xhead = NULL;
         c->response_started = 1;
         send_framed(u, head, u->xhead_len, "", 0); /* the head saved when the response began */
-        if (u->c == c && c->state == C_PROXY && hlen) to_client(c, held, hlen);
+        if (u->c == c && c->state == C_PROXY && hlen) {
+            if (c->capture) eg_pipeline_capture(c, held, hlen);
+            to_client(c, held, hlen);
+        }
         free(held);
         if (u->c == c && u->state == UP_BODY) stream_body(u, data, n);
         return;

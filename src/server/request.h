@@ -70,6 +70,7 @@ struct conn_s {
     int in_stage;       /* a stage's on_request is running */
     int resume_now;     /* it resumed the request before returning (answered at once) */
     int done_run;       /* the on_done hooks ran for this request */
+    unsigned capture;   /* a stage wants the response bytes (on_response_bytes) */
     const eg_route_cfg_t *route;
     const eg_dialect_t *dialect;
     unsigned method_bit;

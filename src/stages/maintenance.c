@@ -18,4 +18,4 @@ static eg_stage_rc_t on_request(eg_req_t *c)
     return EG_STAGE_ANSWERED;
 }
 
-const eg_stage_t eg_stage_maintenance = {"maintenance", on_request, NULL, NULL};
+const eg_stage_t eg_stage_maintenance = {.name = "maintenance", .on_request = on_request};

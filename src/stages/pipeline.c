@@ -43,6 +43,12 @@ void eg_pipeline_done(eg_req_t *r)
         if (stages[i]->on_done) stages[i]->on_done(r);
 }
 
+void eg_pipeline_capture(eg_req_t *r, const char *data, size_t n)
+{
+    for (unsigned i = 0; i < r->stage; i++)
+        if (stages[i]->on_response_bytes) stages[i]->on_response_bytes(r, data, n);
+}
+
 void eg_pipeline_worker_exit(eg_worker_t *w)
 {
     for (size_t i = 0; i < NSTAGES; i++)

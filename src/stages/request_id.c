@@ -25,4 +25,4 @@ static eg_stage_rc_t on_request(eg_req_t *c)
     return EG_STAGE_CONTINUE;
 }
 
-const eg_stage_t eg_stage_request_id = {"request_id", on_request, NULL, NULL};
+const eg_stage_t eg_stage_request_id = {.name = "request_id", .on_request = on_request};

@@ -126,4 +126,4 @@ static eg_stage_rc_t on_request(eg_req_t *c)
     return EG_STAGE_CONTINUE;
 }
 
-const eg_stage_t eg_stage_route = {"route", on_request, NULL, NULL};
+const eg_stage_t eg_stage_route = {.name = "route", .on_request = on_request};

@@ -16,6 +16,8 @@
  *    twice for one request. A callback that comes before on_request
  *    returned (a store that answers at once) is safe: the runner notices
  *    and goes on when the stage returns SUSPENDED.
+ *  - on_response_bytes (optional) sees the response as it leaves, for
+ *    requests where a stage set r->capture (storing an idempotent answer).
  *  - on_done (optional) runs once per request when its response is
  *    complete, before its last bytes are sent, or when the request ended
  *    without one (client gone, timeout): slot releases, storing a
@@ -35,11 +37,18 @@
 
 typedef enum { EG_STAGE_CONTINUE = 0, EG_STAGE_ANSWERED, EG_STAGE_SUSPENDED } eg_stage_rc_t;
 
+/* Defined with designated initializers; every hook but on_request may be
+ * left out. */
 typedef struct {
     const char *name;
     eg_stage_rc_t (*on_request)(eg_req_t *r);
-    void (*on_done)(eg_req_t *r);      /* may be NULL */
-    void (*worker_exit)(eg_worker_t *w); /* may be NULL */
+    void (*on_done)(eg_req_t *r);
+    /* The bytes of the request's response as they are queued to the client,
+     * head first (1xx interim responses excepted), while r->capture is set:
+     * a stage that keeps a response (idempotency) sets it in on_request.
+     * Called before on_done for the last bytes. */
+    void (*on_response_bytes)(eg_req_t *r, const char *data, size_t n);
+    void (*worker_exit)(eg_worker_t *w);
 } eg_stage_t;
 
 /* The stages, in the order they run (pipeline.c). */
@@ -53,6 +62,8 @@ extern const eg_stage_t eg_stage_request_id, eg_stage_route, eg_stage_maintenanc
 void eg_pipeline_run(eg_req_t *r);
 /* The on_done hooks of the stages that ran, once per request. */
 void eg_pipeline_done(eg_req_t *r);
+/* The response bytes to the stages that asked (r->capture). */
+void eg_pipeline_capture(eg_req_t *r, const char *data, size_t n);
 /* Every stage's worker_exit, when a worker thread ends. */
 void eg_pipeline_worker_exit(eg_worker_t *w);
 

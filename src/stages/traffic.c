@@ -685,5 +685,5 @@ static void on_done(eg_req_t *c)
     release_slots(c);
 }
 
-const eg_stage_t eg_stage_traffic = {"traffic", on_request, on_done, NULL};
+const eg_stage_t eg_stage_traffic = {.name = "traffic", .on_request = on_request, .on_done = on_done};
 
