@@ -39,6 +39,9 @@ typedef struct eg_gw_s {
     struct eg_notfound_s **notfound;
     const eg_dialect_t **notfound_dialect;
     size_t nnotfound;
+    /* per route: bit i set when pipeline stage i applies to it (h2o's binding:
+     * decided once at load, not asked of every request; stages/pipeline.c) */
+    uint32_t *route_stages;
 } eg_gw_t;
 
 eg_gw_t *eg_gw_ref(eg_gw_t *gw);

@@ -168,6 +168,7 @@ void eg_gw_unref(eg_gw_t *gw)
     free(gw->health);
     free(gw->rr);
     eg_router_free(gw->router);
+    free(gw->route_stages);
     notfound_free(gw);
     eg_config_free(gw->cfg);
     free(gw);
@@ -193,6 +194,9 @@ static int gw_build(eg_config_t *cfg, eg_gw_t **out)
     }
     free(specs);
     if (!rc) rc = notfound_build(gw);
+    if (!rc && !(gw->route_stages = calloc(cfg->nroutes ? cfg->nroutes : 1, sizeof(*gw->route_stages))))
+        rc = EG_ENOMEM;
+    if (!rc) eg_pipeline_bind(cfg, gw->route_stages);
     if (rc) {
         gw->cfg = NULL;
         for (size_t i = 0; gw->health && i < cfg->nupstreams; i++)

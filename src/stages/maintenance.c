@@ -18,4 +18,10 @@ static eg_stage_rc_t on_request(eg_req_t *c)
     return EG_STAGE_ANSWERED;
 }
 
-const eg_stage_t eg_stage_maintenance = {.name = "maintenance", .on_request = on_request};
+static int applies(const eg_config_t *cfg, const eg_route_cfg_t *route)
+{
+    (void)cfg;
+    return route->maintenance;
+}
+
+const eg_stage_t eg_stage_maintenance = {.name = "maintenance", .on_request = on_request, .applies = applies};

@@ -15,10 +15,25 @@ static const eg_stage_t *const stages[] = {
 };
 #define NSTAGES (sizeof(stages) / sizeof(stages[0]))
 
+_Static_assert(NSTAGES <= 32, "route_stages holds a bit a stage");
+
+void eg_pipeline_bind(const eg_config_t *cfg, uint32_t *masks)
+{
+    for (size_t i = 0; i < cfg->nroutes; i++) {
+        masks[i] = 0;
+        for (size_t s = 0; s < NSTAGES; s++)
+            if (!stages[s]->applies || stages[s]->applies(cfg, &cfg->routes[i])) masks[i] |= 1u << s;
+    }
+}
+
 void eg_pipeline_run(eg_req_t *r)
 {
     while (r->stage < NSTAGES) {
         const eg_stage_t *s = stages[r->stage++];
+        /* once routed, a stage with nothing to do on the route is skipped */
+        if (r->route && s->applies &&
+            !(r->gw->route_stages[r->route - r->gw->cfg->routes] >> (r->stage - 1) & 1))
+            continue;
         r->in_stage = 1;
         r->resume_now = 0;
         eg_stage_rc_t rc = s->on_request(r);
@@ -39,8 +54,9 @@ void eg_pipeline_done(eg_req_t *r)
 {
     if (r->done_run) return;
     r->done_run = 1;
+    uint32_t bound = r->route ? r->gw->route_stages[r->route - r->gw->cfg->routes] : UINT32_MAX;
     for (unsigned i = r->stage; i-- > 0;)
-        if (stages[i]->on_done) stages[i]->on_done(r);
+        if (stages[i]->on_done && (!stages[i]->applies || (bound >> i & 1))) stages[i]->on_done(r);
 }
 
 void eg_pipeline_capture(eg_req_t *r, const char *data, size_t n)

@@ -49,6 +49,10 @@ typedef struct {
      * Called before on_done for the last bytes. */
     void (*on_response_bytes)(eg_req_t *r, const char *data, size_t n);
     void (*worker_exit)(eg_worker_t *w);
+    /* Whether the stage has anything to do on a route, asked once per route
+     * at load (eg_pipeline_bind): a stage that does not apply is not called
+     * at all for its requests. NULL: always. Only stages after route. */
+    int (*applies)(const eg_config_t *cfg, const eg_route_cfg_t *route);
 } eg_stage_t;
 
 /* The stages, in the order they run (pipeline.c). */
@@ -60,6 +64,9 @@ extern const eg_stage_t eg_stage_request_id, eg_stage_route, eg_stage_maintenanc
 /* Runs the request's stages from r->stage on; when the last one continues,
  * the request goes upstream (eg_req_admit). */
 void eg_pipeline_run(eg_req_t *r);
+/* Sets routes[i]'s bit s when stage s applies to route i (masks: one per
+ * route of cfg), for eg_gw_t.route_stages. */
+void eg_pipeline_bind(const eg_config_t *cfg, uint32_t *masks);
 /* The on_done hooks of the stages that ran, once per request. */
 void eg_pipeline_done(eg_req_t *r);
 /* The response bytes to the stages that asked (r->capture). */

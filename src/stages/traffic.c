@@ -685,5 +685,18 @@ static void on_done(eg_req_t *c)
     release_slots(c);
 }
 
-const eg_stage_t eg_stage_traffic = {.name = "traffic", .on_request = on_request, .on_done = on_done};
+/* A route with no limit of its own may still be limited by a key's plan:
+ * then the stage applies to any route that authenticates. */
+static int applies(const eg_config_t *cfg, const eg_route_cfg_t *r)
+{
+    int plans = 0;
+    for (size_t i = 0; i < cfg->nplans && !plans; i++) {
+        const eg_plan_cfg_t *p = &cfg->plans[i];
+        plans = p->nlimits || p->concurrency || p->quota.limit || p->credit_cost;
+    }
+    return r->nlimits || r->concurrency || r->quota.limit || r->credit_cost || (plans && r->auth != EG_AUTHN_NONE);
+}
+
+const eg_stage_t eg_stage_traffic = {
+    .name = "traffic", .on_request = on_request, .on_done = on_done, .applies = applies};
 
