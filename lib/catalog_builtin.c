@@ -125,6 +125,12 @@ const eg__builtin_entry_t eg__builtin_catalog[] = {
       "The client address is not in the key's or route's allow list.",
       "Call from an allowed address or update the allow list.",
       NULL, 0, NULL, 0, NULL, 0, 0, {0}}, 0},
+    {{"cors_preflight_refused", 403, "authorization_error", "CORS Preflight Refused",
+      "The cross-origin request is not allowed.",
+      "A CORS preflight asked for an origin, method or header the route's cors policy does not allow; "
+      "the access log names which.",
+      "Call from an allowed origin with an allowed method and headers, or update the route's cors section.",
+      NULL, 0, NULL, 0, NULL, 0, 0, {0}}, 0},
     {{"not_found", 404, "not_found_error", "Not Found",
       "The requested resource was not found.",
       "The resource or route does not exist.",

@@ -840,12 +840,107 @@ const eg_plan_cfg_t *eg_config_plan(const eg_config_t *cfg, const char *name)
     return NULL;
 }
 
+/* A list of strings for a cors key, as an array of the nodes' own strings
+ * (the spec copies them). */
+static int cors_list(cctx_t *c, const eg_ynode_t *v, const char *key, const char ***out, size_t *n)
+{
+    if (v->kind != EG_Y_SEQ || v->n == 0) return ERR(c, v, "cors.%s must be a non-empty list of strings", key);
+    if (!(*out = calloc(v->n, sizeof(**out)))) return EG_ENOMEM;
+    for (size_t i = 0; i < v->n; i++) {
+        if (v->items[i]->kind != EG_Y_SCALAR || v->items[i]->len == 0)
+            return ERR(c, v->items[i], "cors.%s[%zu] must be a non-empty string", key, i);
+        (*out)[i] = v->items[i]->str;
+    }
+    *n = v->n;
+    return EG_OK;
+}
+
+/* cors: (global or a route's) into a built policy (lib/cors.c checks it;
+ * its message names the key, and points at that key's node here). */
+static int load_cors(cctx_t *c, const eg_ynode_t *n, eg_cors_policy_t **out)
+{
+    static const char *const keys[] = {"origins", "methods", "headers", "expose", "max_age", "credentials", NULL};
+    int rc;
+    if ((rc = known_keys(c, n, "cors", keys))) return rc;
+    eg_cors_spec_t spec;
+    eg_cors_spec_init(&spec);
+    const char **origins = NULL, **headers = NULL, **expose = NULL;
+    const eg_ynode_t *v;
+    if (!(v = eg_ymap_get(n, "origins"))) {
+        rc = ERR(c, n, "cors needs origins: [\"https://app.example.com\", ...]");
+        goto out;
+    }
+    if ((rc = cors_list(c, v, "origins", &origins, &spec.n_origins))) goto out;
+    spec.origins = origins;
+    if ((v = eg_ymap_get(n, "methods"))) {
+        if (v->kind != EG_Y_SEQ || v->n == 0) {
+            rc = ERR(c, v, "cors.methods must be a list like [GET, POST]");
+            goto out;
+        }
+        for (size_t i = 0; i < v->n; i++) {
+            const eg_ynode_t *m = v->items[i];
+            unsigned bit = m->kind == EG_Y_SCALAR ? eg_method_bit(m->str, m->len) : EG_M_OTHER;
+            if (bit == EG_M_OTHER) {
+                rc = ERR(c, m, "cors.methods[%zu]: unknown method '%s' (GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS)",
+                         i, m->kind == EG_Y_SCALAR ? m->str : "");
+                goto out;
+            }
+            spec.methods |= bit;
+        }
+    }
+    if ((v = eg_ymap_get(n, "headers"))) {
+        if ((rc = cors_list(c, v, "headers", &headers, &spec.n_headers))) goto out;
+        spec.headers = headers;
+    }
+    if ((v = eg_ymap_get(n, "expose"))) {
+        if ((rc = cors_list(c, v, "expose", &expose, &spec.n_expose))) goto out;
+        spec.expose = expose;
+    }
+    if ((v = eg_ymap_get(n, "max_age"))) {
+        uint64_t ms = 0;
+        int secs = 0;
+        if (v->kind == EG_Y_SCALAR && eg_parse_duration_ms(v->str, &ms) == EG_OK) {
+            if (ms % 1000 || ms / 1000 > EG_CORS_MAX_AGE_LIMIT) {
+                rc = ERR(c, v, "cors.max_age: whole seconds from 0 to 86400 (browsers cap it: Chromium at 7200, "
+                               "Firefox at 86400)");
+                goto out;
+            }
+            spec.max_age = (long)(ms / 1000);
+        } else {
+            if ((rc = get_int(c, v, 0, EG_CORS_MAX_AGE_LIMIT, &secs))) goto out;
+            spec.max_age = secs;
+        }
+    }
+    if ((v = eg_ymap_get(n, "credentials")) && (rc = get_bool(c, v, &spec.credentials))) goto out;
+    char why[512];
+    rc = eg_cors_policy_new(&spec, out, why, sizeof(why));
+    if (rc == EG_EINVAL) {
+        /* the reason starts with the key it is about: point at that node */
+        size_t k = strcspn(why, "[: ");
+        char key[16] = "";
+        if (k < sizeof(key)) memcpy(key, why, k), key[k] = '\0';
+        const eg_ynode_t *at = *key ? eg_ymap_get(n, key) : NULL;
+        rc = ERR(c, at ? at : n, "cors.%s", why);
+    } else if (rc == EG_OK && eg_cors_headers_max(*out) > EG_CORS_LINES_LIMIT) {
+        eg_cors_policy_free(*out);
+        *out = NULL;
+        rc = ERR(c, n, "cors: the origins, headers and expose lists are too long (their header lines would pass %d bytes)",
+                 EG_CORS_LINES_LIMIT);
+    }
+out:
+    free(origins);
+    free(headers);
+    free(expose);
+    return rc;
+}
+
+
 static int load_route(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_route_cfg_t *r)
 {
     static const char *const keys[] = {"path",   "match",    "methods",    "upstream",
                                        "maintenance", "normalize", "auth", "dialect",
                                        "scopes", "scopes_any", "admin", "allow_ips",
-                                       "rate_limit", "concurrency", "quota", "credits", NULL};
+                                       "rate_limit", "concurrency", "quota", "credits", "cors", NULL};
     int rc;
     if ((rc = known_keys(c, n, "route", keys))) return rc;
     r->normalize = 1;
@@ -938,6 +1033,7 @@ static int load_route(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_route
         }
         if ((x = eg_ymap_get(v, "message")) && (rc = get_str(c, x, &r->maintenance_message))) return rc;
     }
+    if ((v = eg_ymap_get(n, "cors")) && (rc = load_cors(c, v, &r->cors))) return rc;
     return EG_OK;
 }
 
@@ -996,7 +1092,7 @@ static int load_root(cctx_t *c, const eg_ynode_t *root, eg_config_t *cfg)
 {
     static const char *const keys[] = {"listen", "admin_listen", "admin", "workers", "errors", "limits",
                                        "log", "request_id", "upstreams", "routes", "store", "auth",
-                                       "plans", "rate_limits", "redis", "path", "request", NULL};
+                                       "plans", "rate_limits", "redis", "path", "request", "cors", NULL};
     int rc;
     if (!root) return ERR(c, NULL, "the configuration is empty");
     if (root->kind != EG_Y_MAP) return known_keys(c, root, "the configuration", keys);
@@ -1027,6 +1123,7 @@ static int load_root(cctx_t *c, const eg_ynode_t *root, eg_config_t *cfg)
         snprintf(cfg->store_path, len, "%s/errgate.db", c->dir ? c->dir : ".");
     }
     if ((v = eg_ymap_get(root, "request_id")) && (rc = problem(c, load_request_id(c, v, cfg)))) return rc;
+    if ((v = eg_ymap_get(root, "cors")) && (rc = problem(c, load_cors(c, v, &cfg->cors)))) return rc;
     v = eg_ymap_get(root, "upstreams");
     if (!v || v->kind != EG_Y_MAP || v->n == 0) {
         if ((rc = problem(c, ERR(c, v ? v : root, "missing 'upstreams:' (a map of name: {servers: [...]})"))))
@@ -1150,8 +1247,10 @@ void eg_config_free(eg_config_t *cfg)
         free(r->rl_policy);
         free(r->quota.upgrade_url);
         free(r->purchase_url);
+        eg_cors_policy_free(r->cors);
     }
     free(cfg->routes);
+    eg_cors_policy_free(cfg->cors);
     for (size_t i = 0; i < cfg->nredact; i++) free(cfg->redact_query[i]);
     free(cfg->redact_query);
     free(cfg->request_id_header);
@@ -1231,6 +1330,13 @@ static int parse_doc(eg_ydoc_t *doc, const char *path, eg_config_t **out, char *
                  c.nproblems - c.shown);
     }
     for (size_t i = 0; !rc && i < cfg->nroutes; i++) rc = route_policy(&cfg->routes[i]);
+    /* the CORS stage's per-request room: the longest lines any policy writes */
+    for (size_t i = 0; !rc && i <= cfg->nroutes; i++) {
+        const eg_cors_policy_t *p = i < cfg->nroutes ? cfg->routes[i].cors : cfg->cors;
+        if (!p) continue;
+        cfg->uses_cors = 1;
+        if (eg_cors_headers_max(p) > cfg->cors_lines_max) cfg->cors_lines_max = eg_cors_headers_max(p);
+    }
     if (!rc && path && !(cfg->path = strdup(path))) rc = EG_ENOMEM;
     free(dircopy);
     eg_ydoc_free(doc);

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "errgate/cidr.h"
+#include "errgate/cors.h"
 #include "errgate/errgate.h"
 #include "errgate/jwt.h"
 #include "errgate/ratelimit.h"
@@ -113,6 +114,7 @@ typedef struct {
     long long credit_cost; /* credits each request takes from the key's balance, 0 = none */
     char *purchase_url;   /* details.purchase_url of credits_depleted, optional */
     const eg_dialect_t *dialect; /* per-route dialect, NULL = the default */
+    eg_cors_policy_t *cors;      /* routes[].cors, replaces the global one; NULL = the global */
 } eg_route_cfg_t;
 
 typedef struct {
@@ -185,9 +187,17 @@ typedef struct {
     size_t nplans;
     int rl_legacy_headers, rl_ietf_headers; /* X-RateLimit-* and RateLimit-Policy/RateLimit, default both */
     int rl_reset_unix;                      /* X-RateLimit-Reset as Unix time (default: seconds until) */
+    /* cors (stages/cors.c): the global policy, NULL = none; uses_cors: it or a
+     * route's is set; cors_lines_max: the largest eg_cors_headers_max of them */
+    eg_cors_policy_t *cors;
+    int uses_cors;
+    size_t cors_lines_max;
 } eg_config_t;
 
 #define EG_BUFFER_BODY_MAX (64 * 1024) /* the body room of a connection's buffer (proxy.c) */
+/* The longest CORS header lines a policy may need (eg_cors_headers_max):
+ * the transport keeps room for them on its error answers (proxy.c) */
+#define EG_CORS_LINES_LIMIT 8192
 #define EG_CONFIG_MAX_PROBLEMS 20
 #define EG_CONFIG_ERRLEN 4096
 

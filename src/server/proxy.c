@@ -443,7 +443,7 @@ static void answer_error(conn_t *c, const char *buf, size_t n, const eg_respond_
     c->status = info->status;
     _Static_assert(sizeof(c->code) == sizeof(info->code), "code buffers");
     memcpy(c->code, info->code, sizeof(c->code));
-    log_error(c, c->code, c->status, why);
+    if (info->status >= 400) log_error(c, c->code, c->status, why); /* not a stage's 204 (CORS preflight) */
     c->response_started = 1;
     if (c->capture && n) eg_pipeline_capture(c, buf, n);
     eg_pipeline_done(c); /* before the answer: a client that saw it finds its slot free */
@@ -464,9 +464,10 @@ static void send_error(conn_t *c, eg_error_t *e, const char *extra, const char *
     const eg_config_t *cfg = c->gw->cfg;
     const eg_dialect_t *d = c->dialect ? c->dialect : cfg->dialect;
     if (!c->body_done) c->keep_alive = 0; /* the unread body would be taken for a request */
-    char buf[16384], both[1400];
-    if (c->rl_hdrs[0]) {
-        snprintf(both, sizeof(both), "%s%s", extra ? extra : "", c->rl_hdrs);
+    char buf[16384], both[1400 + EG_CORS_LINES_LIMIT];
+    const char *cors = c->cors_hdrs ? c->cors_hdrs : ""; /* the cors stage's lines: on errors too */
+    if (c->rl_hdrs[0] || cors[0]) {
+        snprintf(both, sizeof(both), "%s%s%s", extra ? extra : "", c->rl_hdrs, cors);
         extra = both;
     }
     eg_respond_info_t info;
@@ -540,6 +541,7 @@ int eg_req_wait_over(conn_t *c)
         if (c->closes == 0) {
             free(c->buf);
             free(c->hdrs);
+            free(c->cors_hdrs);
             free(c);
         }
         return 0;
@@ -608,6 +610,7 @@ static void conn_closed(uv_handle_t *h)
     if (--c->closes > 0 || c->holds) return;
     free(c->buf);
     free(c->hdrs);
+    free(c->cors_hdrs);
     free(c);
 }
 
@@ -654,6 +657,7 @@ static void conn_next(conn_t *c)
     c->access.authenticated = 0;
     c->access.cred = NULL;
     c->rl_hdrs[0] = '\0';
+    if (c->cors_hdrs) c->cors_hdrs[0] = '\0';
     c->body_left = 0;
     c->body_done = 0;
     c->body_sent = 0;
@@ -1707,7 +1711,9 @@ static wreq_t *build_response_head(up_t *u, conn_t *c, size_t room, size_t *len)
 {
     const eg_http1_msg_t *r = &u->resp;
     const eg_config_t *cfg = c->gw->cfg;
-    size_t cap = r->head_len + 512 + sizeof(c->rl_hdrs);
+    const char *cors = c->cors_hdrs ? c->cors_hdrs : "";
+    size_t corslen = strlen(cors);
+    size_t cap = r->head_len + 512 + sizeof(c->rl_hdrs) + corslen;
     wreq_t *wr = wreq_new(c->w, c, 0, cap + room);
     if (!wr) return NULL;
     char *out = wr->data;
@@ -1724,6 +1730,7 @@ static wreq_t *build_response_head(up_t *u, conn_t *c, size_t room, size_t *len)
             continue;
         if (!cfg->expose_internal && names_software(h)) continue;
         if (c->rl_hdrs[0] && is_rate_header(h)) continue; /* the gateway's limits are the ones in force */
+        if (corslen && eg_cors_is_cors_header(h->name, h->name_len)) continue; /* the policy's replace them */
         at = hdr(out, at, cap, h->name, h->name_len, h->value, h->value_len);
     }
     /* RFC 9110 6.6.1: a recipient with a clock adds the Date an origin left out */
@@ -1733,6 +1740,10 @@ static wreq_t *build_response_head(up_t *u, conn_t *c, size_t room, size_t *len)
     if (rlen && at + rlen < cap) {
         memcpy(out + at, c->rl_hdrs, rlen);
         at += rlen;
+    }
+    if (corslen && at + corslen < cap) {
+        memcpy(out + at, cors, corslen);
+        at += corslen;
     }
     if (u->framing == EG_FRAMING_CHUNKED && !u->dechunk)
         at = HDR_LIT(out, at, cap, "Transfer-Encoding", "chunked", 7);
@@ -1893,8 +1904,8 @@ static void translate_and_send(up_t *u)
         log_upstream_error(c, status, u->xbuf, u->xlen);
         scrub(e, cfg, status);
     }
-    char both[sizeof(u->xextra) + sizeof(c->rl_hdrs)];
-    snprintf(both, sizeof(both), "%s%s", u->xextra, c->rl_hdrs);
+    char both[sizeof(u->xextra) + sizeof(c->rl_hdrs) + EG_CORS_LINES_LIMIT];
+    snprintf(both, sizeof(both), "%s%s%s", u->xextra, c->rl_hdrs, c->cors_hdrs ? c->cors_hdrs : "");
     const char *extra = both;
     const eg_dialect_t *d = c->dialect ? c->dialect : cfg->dialect;
     size_t cap = 2048 + 4 * u->xlen, n = 0; /* head room + a generous body; doubled if short */

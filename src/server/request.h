@@ -59,6 +59,8 @@ struct conn_s {
     int has_client_addr;
     eg_access_t access; /* who the caller is, once authenticated */
     char rl_hdrs[768];  /* headers every response of this request carries (rate limits) */
+    char *cors_hdrs;    /* more such lines, the cors stage's (Access-Control-*, Vary); NULL or "": none */
+    size_t cors_cap;    /* bytes at cors_hdrs: allocated by the stage, kept for the connection's requests */
     char slots[2][320]; /* concurrency slots held until the request ends (traffic stage) */
     int nslots;
     int slots_redis;    /* the slots are in Redis, not the memory limiter */

@@ -33,7 +33,7 @@ static void send_not_found(eg_req_t *c, const char *path, size_t plen)
     for (size_t i = 0; i < c->gw->nnotfound && !t; i++)
         if (c->gw->notfound_dialect[i] == d) t = c->gw->notfound[i];
     eg_worker_t *w = eg_req_clock(c);
-    if (!t || c->rl_hdrs[0]) {
+    if (!t || c->rl_hdrs[0] || (c->cors_hdrs && c->cors_hdrs[0])) {
         eg_req_send_error(c, eg_notfound_error(c->gw->cfg->catalog, c->reqid, w->ts, path, plen), NULL, NULL);
         return;
     }
@@ -55,8 +55,9 @@ static void send_not_found(eg_req_t *c, const char *path, size_t plen)
 
 /* Makes c->path the canonical path: the target's own bytes when they are
  * already normal (nearly always: no copy), else normalized into c->npath.
- * 0, or -1 when the request was answered. */
-static int canonical_path(eg_req_t *c)
+ * 0, or -1 when the request was answered. The cors stage, which runs
+ * first, calls it too: it routes a preflight by the same path. */
+int eg_req_canonical_path(eg_req_t *c)
 {
     const eg_config_t *cfg = c->gw->cfg;
     size_t plen;
@@ -95,7 +96,7 @@ static eg_stage_rc_t on_request(eg_req_t *c)
         eg_req_send_error(c, e, NULL, "Content-Length over max_body_size");
         return EG_STAGE_ANSWERED;
     }
-    if (canonical_path(c) != 0) return EG_STAGE_ANSWERED;
+    if (eg_req_canonical_path(c) != 0) return EG_STAGE_ANSWERED;
     size_t id = 0;
     unsigned allow = 0;
     eg_route_result_t rr = eg_router_match(c->gw->router, c->path, c->path_len, c->method_bit, &id, &allow);
