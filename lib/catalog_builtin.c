@@ -23,6 +23,7 @@ static const eg_spelling_t sp48[] = {{"flat-camel", "EXTERNAL_SERVICE_ERROR"}};
 static const char *const syn48[] = {"external_service_error", "upstream_error"};
 static const char *const syn50[] = {"maintenance", "temporarily_unavailable"};
 static const char *const syn51[] = {"timeout", "upstream_timeout"};
+static const char *const syn_idem_reused[] = {"idempotency_key_reused"};
 
 const eg__builtin_entry_t eg__builtin_catalog[] = {
     {{"bad_request", 400, "invalid_request_error", "Bad Request",
@@ -176,10 +177,20 @@ const eg__builtin_entry_t eg__builtin_catalog[] = {
       "Another request with the same Idempotency-Key has not finished.",
       "Wait and retry with the same key.",
       NULL, 1, NULL, 0, NULL, 0, 0, {0}}, 0},
-    {{"idempotency_key_reused", 422, "invalid_request_error", "Idempotency Key Reused",
+    {{"idempotency_key_mismatch", 422, "invalid_request_error", "Idempotency Key Mismatch",
       "This idempotency key was used with a different request.",
-      "The Idempotency-Key was first used with another method, path or body.",
+      "The Idempotency-Key was first used with another method, path, query or body.",
       "Use a new key for a different request.",
+      NULL, 0, NULL, 0, syn_idem_reused, 1, 0, {0}}, 0},
+    {{"invalid_idempotency_key", 400, "invalid_request_error", "Invalid Idempotency Key",
+      "The Idempotency-Key header is not valid.",
+      "The Idempotency-Key is not 1-255 visible ASCII characters (bare or as a quoted string), or was sent twice.",
+      "Send one Idempotency-Key header with a unique value such as a UUID.",
+      NULL, 0, NULL, 0, NULL, 0, 0, {0}}, 0},
+    {{"idempotency_key_missing", 400, "invalid_request_error", "Idempotency Key Missing",
+      "This request requires an Idempotency-Key header.",
+      "The route requires an Idempotency-Key on this method.",
+      "Send an Idempotency-Key header with a unique value such as a UUID, and the same value on retries.",
       NULL, 0, NULL, 0, NULL, 0, 0, {0}}, 0},
     {{"payload_too_large", 413, "invalid_request_error", "Payload Too Large",
       "The request body is larger than allowed.",

@@ -934,13 +934,53 @@ out:
     return rc;
 }
 
+/* idempotency: { methods: [POST, PATCH], required: false, ttl: 24h,
+ * max_body: 64KiB }. The body is fingerprinted whole in the connection's
+ * buffer, so max_body is at most its body room (EG_BUFFER_BODY_MAX). */
+static int load_idempotency(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_route_cfg_t *r)
+{
+    static const char *const keys[] = {"methods", "required", "ttl", "max_body", NULL};
+    int rc;
+    if (n->kind != EG_Y_MAP)
+        return ERR(c, n, "idempotency must be a map like { methods: [POST, PATCH], ttl: 24h }");
+    if ((rc = known_keys(c, n, "idempotency", keys))) return rc;
+    const eg_ynode_t *v;
+    r->idem_methods = EG_M_POST | EG_M_PATCH;
+    r->idem_ttl_ms = 86400000;
+    r->idem_max_body = EG_BUFFER_BODY_MAX;
+    if ((v = eg_ymap_get(n, "methods"))) {
+        if (v->kind != EG_Y_SEQ || v->n == 0) return ERR(c, v, "methods must be a list like [POST, PATCH]");
+        r->idem_methods = 0;
+        for (size_t i = 0; i < v->n; i++) {
+            const eg_ynode_t *m = v->items[i];
+            unsigned bit = m->kind == EG_Y_SCALAR ? eg_method_bit(m->str, m->len) : EG_M_OTHER;
+            if (bit == EG_M_OTHER || bit == EG_M_CONNECT)
+                return ERR(c, m, "unknown method '%s' (GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, TRACE)",
+                           m->kind == EG_Y_SCALAR ? m->str : "");
+            r->idem_methods |= bit;
+        }
+    }
+    if ((v = eg_ymap_get(n, "required")) && (rc = get_bool(c, v, &r->idem_required))) return rc;
+    if ((v = eg_ymap_get(n, "ttl"))) {
+        if ((rc = get_duration(c, v, &r->idem_ttl_ms))) return rc;
+        if (r->idem_ttl_ms == 0 || r->idem_ttl_ms > 31536000000ull) return ERR(c, v, "ttl must be 1ms..365d");
+    }
+    if ((v = eg_ymap_get(n, "max_body"))) {
+        if ((rc = get_size(c, v, &r->idem_max_body))) return rc;
+        if (r->idem_max_body > EG_BUFFER_BODY_MAX)
+            return ERR(c, v, "max_body must be at most 64KiB: the body is fingerprinted in the connection's buffer");
+    }
+    cfg->uses_idempotency = 1;
+    return EG_OK;
+}
 
 static int load_route(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_route_cfg_t *r)
 {
     static const char *const keys[] = {"path",   "match",    "methods",    "upstream",
                                        "maintenance", "normalize", "auth", "dialect",
                                        "scopes", "scopes_any", "admin", "allow_ips",
-                                       "rate_limit", "concurrency", "quota", "credits", "cors", NULL};
+                                       "rate_limit", "concurrency", "quota", "credits", "cors",
+                                       "idempotency", NULL};
     int rc;
     if ((rc = known_keys(c, n, "route", keys))) return rc;
     r->normalize = 1;
@@ -1004,6 +1044,7 @@ static int load_route(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_route
         if (r->auth == EG_AUTHN_NONE) return ERR(c, v, "credits are per key: the route needs auth");
         cfg->uses_counters = 1;
     }
+    if ((v = eg_ymap_get(n, "idempotency")) && (rc = load_idempotency(c, v, cfg, r))) return rc;
     if ((v = eg_ymap_get(n, "dialect"))) {
         if (v->kind != EG_Y_SCALAR || !(r->dialect = eg_dialects_get(cfg->dialects, v->str)))
             return ERR(c, v, "unknown dialect '%s'", v->kind == EG_Y_SCALAR ? v->str : "");

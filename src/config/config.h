@@ -114,6 +114,11 @@ typedef struct {
     long long credit_cost; /* credits each request takes from the key's balance, 0 = none */
     char *purchase_url;   /* details.purchase_url of credits_depleted, optional */
     const eg_dialect_t *dialect; /* per-route dialect, NULL = the default */
+    /* idempotency: the Idempotency-Key stage (src/stages/idempotency.c) */
+    unsigned idem_methods;  /* EG_M_* mask of methods it applies to, 0 = off */
+    int idem_required;      /* 400 idempotency_key_missing without the header */
+    uint64_t idem_ttl_ms;   /* how long a response is replayed, default 24h */
+    uint64_t idem_max_body; /* larger bodies are 413 on those methods, default and max 64KiB */
     eg_cors_policy_t *cors;      /* routes[].cors, replaces the global one; NULL = the global */
 } eg_route_cfg_t;
 
@@ -164,6 +169,7 @@ typedef struct {
     /* auth */
     int uses_keys;                    /* some route accepts API keys */
     int uses_counters;                /* some route or plan has a quota or a credit cost */
+    int uses_idempotency;             /* some route has an idempotency section */
     unsigned char *pepper;            /* HMAC key for stored key hashes, NULL = plain SHA-256 */
     size_t pepper_len;
     char *key_header;                 /* default X-API-Key */

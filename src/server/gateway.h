@@ -61,6 +61,8 @@ long long eg_server_clock_offset(const eg_server_t *srv);
 struct eg_store_s *eg_server_store(eg_server_t *srv);
 /* Rate-limit and concurrency state shared by the workers (limiter.h). */
 struct eg_limiter_s *eg_server_limiter(eg_server_t *srv);
+/* Idempotency-Key entries (idem_store.h); NULL when no route used them at start. */
+struct eg_idem_store_s *eg_server_idem_store(eg_server_t *srv);
 /* The API keys (NULL when no route takes keys and no admin token is set). */
 struct eg_keyring_s *eg_server_keyring(eg_server_t *srv);
 

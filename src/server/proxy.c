@@ -779,6 +779,57 @@ static void body_buffered(conn_t *c)
     proxy_start(c);
 }
 
+/* Whether the whole body is in the buffer (1: its framed bytes at c->off,
+ * *framed of them), not yet (0), larger than max or than the buffer holds
+ * (EG_ETOOBIG), or malformed chunks (EG_EPARSE). A chunked body is
+ * validated on a fresh decoder: before admission nothing consumed it. */
+static int body_whole(const conn_t *c, uint64_t max, size_t *framed)
+{
+    size_t have = c->len - c->off;
+    *framed = 0;
+    if (c->body_done) return 1;
+    if (c->req.framing == EG_FRAMING_LENGTH) {
+        if (c->req.content_length > max || c->off + c->req.content_length > c->cap) return EG_ETOOBIG;
+        if (have < c->req.content_length) return 0;
+        *framed = (size_t)c->req.content_length;
+        return 1;
+    }
+    eg_chunked_t ck;
+    memset(&ck, 0, sizeof(ck));
+    size_t used = 0;
+    int rc = eg_chunked_feed(&ck, c->buf + c->off, have, EG_MAX_TRAILER, &used);
+    if (rc == EG_EPARSE) return EG_EPARSE;
+    if (ck.body_bytes > max || (rc != EG_OK && c->len == c->cap)) return EG_ETOOBIG;
+    if (rc != EG_OK) return 0;
+    *framed = used;
+    return 1;
+}
+
+/* A stage that needs the whole body (stage.h). While it is read, the
+ * request waits in C_WAIT with c->buffering set: client_read runs the stage
+ * again on each arrival (eg_req_resume), until the body is whole. */
+int eg_req_read_body(conn_t *c, uint64_t max, const char **body, size_t *framed)
+{
+    int rc = body_whole(c, max, framed);
+    c->buffering = 0;
+    if (rc == 1) *body = c->buf + c->off;
+    if (rc != 0) return rc;
+    if (c->req.expect_continue) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        c->req.expect_continue = 0; /* eg_req_admit must not send it again */
+        if (to_client(c, cont, sizeof(cont) - 1) != 0) {
+            conn_close(c);
+            return EG_EIO;
+        }
+    }
+    c->stage--;
+    c->state = C_WAIT;
+    c->buffering = 1;
+    client_timer(c, T_BODY);
+    client_reading(c, 1);
+    return 0;
+}
+
 /* The request passed every stage: on to the upstream. */
 void eg_req_admit(conn_t *c)
 {
@@ -871,6 +922,7 @@ static void client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     if (c->len == c->cap) client_reading(c, 0);
     if (c->state == C_PROXY && !c->body_done) client_timer(c, T_BODY);
     if (c->state == C_PROXY && c->buffering) body_buffered(c);
+    else if (c->state == C_WAIT && c->buffering) eg_req_resume(c, 1); /* eg_req_read_body */
     else if (c->state == C_HEAD || c->state == C_PROXY) conn_process(c);
 }
 

@@ -73,6 +73,7 @@ struct conn_s {
     int resume_now;     /* it resumed the request before returning (answered at once) */
     int done_run;       /* the on_done hooks ran for this request */
     unsigned capture;   /* a stage wants the response bytes (on_response_bytes) */
+    struct eg_idem_ctx_s *idem; /* the idempotency stage's entry, until its on_done */
     const eg_route_cfg_t *route;
     const eg_dialect_t *dialect;
     unsigned method_bit;

@@ -38,6 +38,7 @@
 #include "errgate/jwt.h"
 #include "errgate/reqid.h"
 #include "gateway.h"
+#include "idem_store.h"
 #include "keyring.h"
 #include "limiter.h"
 #include "redis.h"
@@ -85,6 +86,7 @@ struct eg_server_s {
     eg_store_t *store;      /* opened at start when keys or the admin API need it */
     eg_keyring_t *keyring;  /* API keys for the workers, from the store */
     eg_limiter_t *limiter;  /* rate limits and concurrency slots */
+    eg_idem_store_t *idem;  /* Idempotency-Key entries, opened at start when a route uses them */
     long long clock_offset; /* ERRGATE_CLOCK_OFFSET */
     uv_timer_t sweep_timer;
     uv_timer_t log_timer; /* reports rate-limited error lines once a second */
@@ -106,6 +108,11 @@ long long eg_server_clock_offset(const eg_server_t *srv)
 eg_store_t *eg_server_store(eg_server_t *srv)
 {
     return srv->store;
+}
+
+eg_idem_store_t *eg_server_idem_store(eg_server_t *srv)
+{
+    return srv->idem;
 }
 
 eg_limiter_t *eg_server_limiter(eg_server_t *srv)
@@ -1154,6 +1161,21 @@ int eg_cmd_serve(int argc, char **argv)
         exit_code = eg_cli_fail(EG_EXIT_SOFTWARE, "out of memory");
         goto out_gw;
     }
+    /* the idempotency store is the traffic state's: Redis when configured,
+     * else the key store's backend (the same SQLite file, or memory) */
+    if (cfg->uses_idempotency) {
+        eg_idem_store_opts_t io = {.backend = cfg->has_redis                           ? EG_IDEM_REDIS
+                                              : cfg->store_backend == EG_STORE_SQLITE ? EG_IDEM_SQLITE
+                                                                                      : EG_IDEM_MEMORY,
+                                   .path = cfg->store_path,
+                                   .busy_timeout_ms = cfg->store_busy_timeout_ms,
+                                   .redis_prefix = cfg->redis_prefix,
+                                   .timeout_ms = cfg->redis_timeout_ms};
+        if (eg_idem_store_open(&io, &srv->idem, err, sizeof(err)) != EG_OK) {
+            exit_code = eg_cli_fail(EG_EXIT_UNAVAILABLE, "idempotency store: %s", err);
+            goto out_gw;
+        }
+    }
     uv_loop_init(&srv->loop);
     uv_timer_init(&srv->loop, &srv->sweep_timer);
     srv->sweep_timer.data = srv;
@@ -1281,6 +1303,7 @@ int eg_cmd_serve(int argc, char **argv)
     eg_log_flush_suppressed(srv->errors, "error", 1);
     server_log(srv, "stopped", NULL);
 out_gw:
+    eg_idem_store_close(srv->idem);
     eg_limiter_free(srv->limiter);
     eg_keyring_free(srv->keyring);
     eg_store_close(srv->store);

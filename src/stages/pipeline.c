@@ -13,6 +13,7 @@ static const eg_stage_t *const stages[] = {
     &eg_stage_maintenance,
     &eg_stage_access,  /* keys, JWTs, scopes, allow_ips */
     &eg_stage_traffic, /* rate limits, concurrency, quotas, credits */
+    &eg_stage_idempotency, /* Idempotency-Key: reserve, replay, 409/422 */
 };
 #define NSTAGES (sizeof(stages) / sizeof(stages[0]))
 

@@ -13,7 +13,8 @@
  *    asynchronous work: a store on the thread pool, Redis; its callback,
  *    on the worker's loop, calls eg_req_resume() to go on with the next
  *    stage, or eg_req_wake() and then answers). A stage is never entered
- *    twice for one request. A callback that comes before on_request
+ *    twice for one request, except while it reads the body
+ *    (eg_req_read_body). A callback that comes before on_request
  *    returned (a store that answers at once) is safe: the runner notices
  *    and goes on when the stage returns SUSPENDED.
  *  - on_response_bytes (optional) sees the response as it leaves, for
@@ -59,6 +60,7 @@ typedef struct {
 extern const eg_stage_t eg_stage_request_id, eg_stage_route, eg_stage_maintenance, eg_stage_access,
     eg_stage_traffic;
 extern const eg_stage_t eg_stage_cors;
+extern const eg_stage_t eg_stage_idempotency;
 /* The route stage's canonical path (c->path), for a stage that routes
  * before it (cors): 0, or -1 when the request was answered (400/414). */
 int eg_req_canonical_path(eg_req_t *r);
@@ -110,6 +112,14 @@ int eg_req_wait_over(eg_req_t *r);
 void eg_req_resume(eg_req_t *r, int async);
 /* Leaves the wait to answer: call before eg_req_send_error from a callback. */
 void eg_req_wake(eg_req_t *r);
+/* For a stage that needs the whole request body (up to max bytes) before it
+ * decides: 1 when it is in the connection's buffer (*body: its framed bytes,
+ * *framed of them; chunked as sent, 0 bytes when there is no body); 0 when
+ * it is being read: return EG_STAGE_SUSPENDED, and the stage runs again
+ * (on_request anew) when more arrives; EG_ETOOBIG over max or the buffer's
+ * room (413), EG_EPARSE malformed chunks (400), EG_EIO the client is gone
+ * (close). */
+int eg_req_read_body(eg_req_t *r, uint64_t max, const char **body, size_t *framed);
 
 
 /* The request passed every stage: on to the upstream (the runner calls it). */

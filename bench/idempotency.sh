@@ -1,0 +1,125 @@
+#!/bin/sh
+# bench/idempotency.sh - what the Idempotency-Key stage adds to a request.
+#
+# POST with a 1 KB JSON body through errgate (one worker) to nginx
+# `return 201`, on a route without the stage and on one with it, every
+# request with a new Idempotency-Key (the first-request path: fingerprint,
+# reserve, capture, store; ttl 2s keeps the memory store under its cap), for each store: memory, SQLite (the key store's
+# file), Redis. The two routes run in rounds, alternating, so drift hits
+# both alike. Reported: req/s and the gateway's CPU per request (utime+stime
+# from /proc/<pid>/stat over the requests wrk counted; with Redis, Redis's
+# CPU is added: it does the reservation's work), and the added % against the
+# route without the stage. A benchmark, not a test: nothing asserts.
+#
+# Usage: bench/idempotency.sh [BUILD_DIR]
+#   (env: DURATION=5s ROUNDS=3 CONNS=32 BACKENDS="memory sqlite redis")
+set -eu
+BUILD=${1:-build}
+DURATION=${DURATION:-5s}
+ROUNDS=${ROUNDS:-3}
+CONNS=${CONNS:-32}
+BACKENDS=${BACKENDS:-memory sqlite redis}
+ERRGATE="$BUILD/errgate"
+[ -x "$ERRGATE" ] || { echo "bench: build first (make build)" >&2; exit 2; }
+PATH="$PATH:/usr/sbin"
+for t in nginx wrk redis-server; do
+    command -v $t >/dev/null 2>&1 || { echo "bench: $t is missing (scripts/deps.sh --bench)" >&2; exit 2; }
+done
+TMP=$(mktemp -d /tmp/errgate-idem-bench.XXXXXX)
+PIDS=""
+cleanup() { for p in $PIDS; do kill "$p" 2>/dev/null || true; done; sleep 0.3; [ -n "${BENCH_KEEP:-}" ] || rm -rf "$TMP"; }
+trap cleanup EXIT INT TERM
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+UP=$(port); RD=$(port)
+
+mkdir -p "$TMP/up"
+cat > "$TMP/up/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $TMP/up/nginx.pid;
+error_log $TMP/up/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $TMP/up; proxy_temp_path $TMP/up; fastcgi_temp_path $TMP/up;
+    uwsgi_temp_path $TMP/up; scgi_temp_path $TMP/up;
+    keepalive_requests 1000000;
+    server {
+        listen 127.0.0.1:$UP;
+        location / { default_type application/json; return 201 '{"id":"ch_1","status":"created"}'; }
+    }
+}
+CONF
+nginx -c "$TMP/up/nginx.conf" -p "$TMP/up" & PIDS="$PIDS $!"
+redis-server --port "$RD" --bind 127.0.0.1 --save "" --appendonly no --dir "$TMP" >/dev/null & PIDS="$PIDS $!"; RDPID=$!
+
+# a 1 KB body and a new key per request (the wrk thread's id, the time and a counter)
+BODY=$(python3 -c 'import json; print(json.dumps({"amount": 100, "currency": "usd", "pad": "x" * 970}))')
+cat > "$TMP/new-key.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '$BODY'
+wrk.headers["Content-Type"] = "application/json"
+local n, run = 0, tostring(os.time()) .. "-" .. tostring(math.random(1, 1000000000))
+request = function()
+    n = n + 1
+    wrk.headers["Idempotency-Key"] = "k-" .. run .. "-" .. n
+    return wrk.format()
+end
+LUA
+
+ticks_of() { for p in "$@"; do awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null; done | awk '{ s += $1 } END { print s + 0 }'; }
+
+# "req/s cpu_us non2xx" of one wrk run against URL, CPU of the PIDs
+run() { # URL PID...
+    url=$1; shift
+    t0=$(ticks_of "$@")
+    out=$(wrk -t1 -c"$CONNS" -d"$DURATION" -s "$TMP/new-key.lua" "$url" 2>/dev/null)
+    t1=$(ticks_of "$@")
+    echo "$out" | awk -v dt=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" '
+        /requests in/ { n = $1 } /Requests\/sec/ { rps = $2 } /Non-2xx/ { bad = $NF }
+        END { printf "%.0f %.1f %d\n", rps, n ? dt * 1000000 / hz / n : 0, bad + 0 }'
+}
+
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+printf "%-8s %-10s %10s %12s %8s %9s\n" store route "req/s" "CPU us/req" "added" "non-2xx"
+for b in $BACKENDS; do
+    EG=$(port)
+    case $b in
+    memory) store="store: { backend: memory }"; redis="" ;;
+    sqlite) store="store: { backend: sqlite, path: $TMP/errgate-$EG.db }"; redis="" ;;
+    redis) store="store: { backend: memory }"; redis="redis: { address: \"127.0.0.1:$RD\", timeout: 200ms }" ;;
+    esac
+    cat > "$TMP/errgate-$b.yaml" <<CONF
+listen: 127.0.0.1:$EG
+workers: 1
+log: { access: off }
+$store
+$redis
+upstreams:
+  up: { servers: ["127.0.0.1:$UP"], timeout: 10s }
+routes:
+  - { path: /plain/, upstream: up }
+  - { path: /idem/, upstream: up, idempotency: { methods: [POST], ttl: 2s } }
+CONF
+    "$ERRGATE" serve --config "$TMP/errgate-$b.yaml" 2>"$TMP/errgate-$b.log" & EGPID=$!
+    PIDS="$PIDS $EGPID"
+    i=0; until curl -s -o /dev/null "http://127.0.0.1:$EG/plain/x"; do i=$((i+1)); [ $i -lt 100 ] || { echo "bench: errgate ($b) did not start" >&2; cat "$TMP/errgate-$b.log" >&2; exit 1; }; sleep 0.1; done
+    pids=$EGPID
+    [ "$b" = redis ] && pids="$EGPID $RDPID"
+    : > "$TMP/plain"; : > "$TMP/idem"
+    r=0
+    while [ $r -lt "$ROUNDS" ]; do
+        run "http://127.0.0.1:$EG/plain/charges" $pids >> "$TMP/plain"
+        run "http://127.0.0.1:$EG/idem/charges" $pids >> "$TMP/idem"
+        r=$((r + 1))
+    done
+    prps=$(cut -d' ' -f1 "$TMP/plain" | median); pcpu=$(cut -d' ' -f2 "$TMP/plain" | median)
+    irps=$(cut -d' ' -f1 "$TMP/idem" | median); icpu=$(cut -d' ' -f2 "$TMP/idem" | median)
+    pbad=$(awk '{ s += $3 } END { print s + 0 }' "$TMP/plain"); ibad=$(awk '{ s += $3 } END { print s + 0 }' "$TMP/idem")
+    printf "%-8s %-10s %10s %12s %8s %9s\n" "$b" without "$prps" "$pcpu" "" "$pbad"
+    printf "%-8s %-10s %10s %12s %8s %9s\n" "$b" with "$irps" "$icpu" \
+        "$(awk -v a="$icpu" -v b="$pcpu" 'BEGIN { printf "%+.1f%%", (a - b) * 100 / b }')" "$ibad"
+    kill "$EGPID"; wait "$EGPID" 2>/dev/null || true
+done
+echo "(medians of $ROUNDS rounds of $DURATION, $CONNS connections, wrk -t1; CPU: errgate's, plus redis-server's for redis)"
