@@ -196,6 +196,33 @@ static void replay(eg_req_t *c, const unsigned char *rec, size_t len)
 
 /* ------------------------------------------------------------ the store's answer */
 
+/* What the store said, at once or from its callback: go on (the key is
+ * this request's; its response is captured) or answer now. */
+static eg_stage_rc_t answer_of(eg_req_t *c, ctx_t *x, const eg_idem_result_t *res)
+{
+    switch (res->state) {
+    case EG_IDEM_RESERVED:
+        x->reserved = 1;
+        c->capture = 1;
+        return EG_STAGE_CONTINUE;
+    case EG_IDEM_COMPLETED:
+        replay(c, res->record, res->len);
+        return EG_STAGE_ANSWERED;
+    case EG_IDEM_IN_FLIGHT: {
+        eg_error_t *e = eg_req_error(c, "idempotency_key_in_use");
+        if (e) eg_error_set_retry_after(e, (long long)((res->retry_after_ms + 999) / 1000));
+        eg_req_send_error(c, e, NULL, "idempotency key in flight");
+        return EG_STAGE_ANSWERED;
+    }
+    case EG_IDEM_MISMATCH:
+        eg_req_send_simple(c, "idempotency_key_mismatch", NULL, "idempotency key used for another request");
+        return EG_STAGE_ANSWERED;
+    case EG_IDEM_ERROR:
+    default:
+        return unavailable(c, res->why ? res->why : "idempotency store failed");
+    }
+}
+
 static void begin_done(void *arg, const eg_idem_result_t *res)
 {
     ctx_t *x = arg;
@@ -209,34 +236,8 @@ static void begin_done(void *arg, const eg_idem_result_t *res)
         ctx_free(x);
         return;
     }
-    switch (res->state) {
-    case EG_IDEM_RESERVED:
-        x->reserved = 1;
-        c->capture = 1;
-        eg_req_resume(c, 1);
-        return;
-    case EG_IDEM_COMPLETED:
-        eg_req_wake(c);
-        replay(c, res->record, res->len);
-        return;
-    case EG_IDEM_IN_FLIGHT: {
-        eg_req_wake(c);
-        eg_error_t *e = eg_req_error(c, "idempotency_key_in_use");
-        if (e) eg_error_set_retry_after(e, (long long)((res->retry_after_ms + 999) / 1000));
-        eg_req_send_error(c, e, NULL, "idempotency key in flight");
-        return;
-    }
-    case EG_IDEM_MISMATCH:
-        eg_req_wake(c);
-        eg_req_send_simple(c, "idempotency_key_mismatch", NULL,
-                           "idempotency key used for another request");
-        return;
-    case EG_IDEM_ERROR:
-    default:
-        eg_req_wake(c);
-        unavailable(c, res->why ? res->why : "idempotency store failed");
-        return;
-    }
+    if (res->state != EG_IDEM_RESERVED) eg_req_wake(c); /* an answer follows */
+    if (answer_of(c, x, res) == EG_STAGE_CONTINUE) eg_req_resume(c, 1);
 }
 
 /* ------------------------------------------------------------ the stage */
@@ -303,8 +304,19 @@ static eg_stage_rc_t on_request(eg_req_t *c)
     uint64_t lock_ms = u->connect_timeout_ms + u->timeout_ms;
     if (u->total_timeout_ms > lock_ms) lock_ms = u->total_timeout_ms;
     lock_ms += IDEM_LOCK_MARGIN_MS;
+    c->idem = x; /* on_done frees it, whatever the answer */
+    /* a store that decides at once (memory) answers without a wait */
+    eg_idem_result_t now;
+    unsigned char *rec = NULL;
+    if ((rc = eg_idem_begin_now(store, &x->req, lock_ms, &now, &rec)) == EG_OK) {
+        eg_stage_rc_t out = answer_of(c, x, &now);
+        free(rec);
+        return out;
+    }
+    c->idem = NULL;
     eg_idem_io_t io = io_of(c->w, store, cfg);
-    if ((rc = eg_idem_begin(store, &io, &x->req, lock_ms, begin_done, x, NULL)) != EG_OK) {
+    if (rc == EG_EAGAIN) rc = eg_idem_begin(store, &io, &x->req, lock_ms, begin_done, x, NULL);
+    if (rc != EG_OK) {
         ctx_free(x);
         return unavailable(c, rc == EG_EIO ? "idempotency store unreachable"
                                            : "idempotency store refused a begin");
@@ -371,8 +383,8 @@ static int store_response(eg_req_t *c, ctx_t *x)
     if (!cfg) return 0;
     size_t hcap = cfg->limits.max_headers ? cfg->limits.max_headers : 100;
     if (hcap > EG_IDEM_RECORD_MAX_HEADERS) hcap = EG_IDEM_RECORD_MAX_HEADERS;
-    eg_http_header_t *hdrs = calloc(hcap, sizeof(*hdrs));
-    eg_http_header_t *keep = calloc(hcap, sizeof(*keep));
+    eg_http_header_t *hdrs = malloc(hcap * sizeof(*hdrs)); /* the parser fills what it uses */
+    eg_http_header_t *keep = malloc(hcap * sizeof(*keep));
     unsigned char *rec = NULL;
     int stored = 0;
     if (!hdrs || !keep) goto out;

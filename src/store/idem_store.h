@@ -135,6 +135,16 @@ uint64_t eg_idem_store_failures(const eg_idem_store_t *s);
 int eg_idem_begin(eg_idem_store_t *s, const eg_idem_io_t *io, eg_idem_req_t *req, uint64_t lock_ms,
                   eg_idem_cb cb, void *arg, eg_idem_op_t **op);
 
+/* eg_idem_begin for a backend that decides at once (memory): the same
+ * decision, answered in *res now, with no callback, timer or loop
+ * iteration (a gateway's request then needs no wait: half of the stage's
+ * cost on the memory store). Returns EG_OK with *res (res->record, when
+ * COMPLETED, is *record, which the caller frees), EG_EAGAIN when the
+ * backend only answers through eg_idem_begin (sqlite, redis), or the
+ * errors of eg_idem_begin. Writes req->owner as eg_idem_begin does. */
+int eg_idem_begin_now(eg_idem_store_t *s, eg_idem_req_t *req, uint64_t lock_ms, eg_idem_result_t *res,
+                      unsigned char **record);
+
 /* The request went away before its answer: cb will not be called, and if
  * the begin reserved the key, the reservation is released by the store.
  * Only between a successful begin and its callback (the op is the store's

@@ -21,7 +21,9 @@
 
 #include "idem_store_impl.h"
 
-enum { SWEEP_BUCKETS = 16, MIN_BUCKETS = 1024, FULL_RETRY_MS = 1000 };
+/* Two buckets swept a call keep up with one insert a call (the table grows
+ * to a load of one): more only walked cold memory on every request. */
+enum { SWEEP_BUCKETS = 2, MIN_BUCKETS = 1024, FULL_RETRY_MS = 1000 };
 
 typedef struct ent_s {
     struct ent_s *next;
@@ -46,9 +48,20 @@ typedef struct {
     uint64_t full_purge_ms; /* the last sweep made because the map was full */
 } mem_t;
 
+/* Scoped keys are SHA-256 in hex (eg_idem_scope_key): their first 16
+ * digits are already a uniform 64-bit hash. Anything else is FNV-1a'd. */
 static uint64_t hash_key(const char *k)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    uint64_t h = 0;
+    size_t i = 0;
+    for (; i < 16; i++) {
+        unsigned char c = (unsigned char)k[i];
+        unsigned v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : 16;
+        if (v == 16) break;
+        h = h << 4 | v;
+    }
+    if (i == 16) return h;
+    h = 1469598103934665603ULL;
     for (; *k; k++)
         h = (h ^ (unsigned char)*k) * 1099511628211ULL;
     return h;
@@ -173,7 +186,8 @@ static void deliver(uv_timer_t *t)
     uv_close((uv_handle_t *)t, eg_idem_op_timer_closed);
 }
 
-static int mem_begin(eg_idem_store_t *s, eg_idem_op_t *op)
+/* The decision, under the lock; op->res and op->record hold the answer. */
+static int mem_decide(eg_idem_store_t *s, eg_idem_op_t *op)
 {
     mem_t *m = (mem_t *)s;
     const eg_idem_req_t *req = &op->req;
@@ -209,8 +223,14 @@ static int mem_begin(eg_idem_store_t *s, eg_idem_op_t *op)
     if (rc != EG_OK) {
         free(op->record);
         op->record = NULL;
-        return rc;
     }
+    return rc;
+}
+
+static int mem_begin(eg_idem_store_t *s, eg_idem_op_t *op)
+{
+    int rc = mem_decide(s, op);
+    if (rc != EG_OK) return rc;
     uv_timer_init(op->loop, &op->timer);
     op->timer.data = op;
     op->refs = 1;
@@ -302,8 +322,15 @@ static void mem_close(eg_idem_store_t *s)
     free(m);
 }
 
-static const eg_idem_ops_t mem_ops = {"memory",  mem_begin,       mem_complete, mem_release,
-                                      mem_purge, mem_purge_later, mem_close};
+static const eg_idem_ops_t mem_ops = {
+    .name = "memory",
+    .begin = mem_begin,
+    .decide = mem_decide,
+    .complete = mem_complete,
+    .release = mem_release,
+    .purge = mem_purge,
+    .purge_later = mem_purge_later,
+    .close = mem_close};
 
 int eg_idem_memory_open(const eg_idem_store_opts_t *o, eg_idem_store_t **out, char *err,
                         size_t errlen)

@@ -207,8 +207,14 @@ static void rd_close(eg_idem_store_t *s)
     free(r);
 }
 
-static const eg_idem_ops_t rd_ops = {"redis",  rd_begin, rd_complete, rd_release,
-                                     rd_purge, NULL,     rd_close};
+static const eg_idem_ops_t rd_ops = {
+    .name = "redis",
+    .begin = rd_begin,
+    .complete = rd_complete,
+    .release = rd_release,
+    .purge = rd_purge,
+    .purge_later = NULL,
+    .close = rd_close};
 
 int eg_idem_redis_open(const eg_idem_store_opts_t *o, eg_idem_store_t **out, char *err,
                        size_t errlen)

@@ -288,8 +288,14 @@ static void sq_close(eg_idem_store_t *s)
     free(q);
 }
 
-static const eg_idem_ops_t sq_ops = {"sqlite", sq_begin,       sq_complete, sq_release,
-                                     sq_purge, sq_purge_later, sq_close};
+static const eg_idem_ops_t sq_ops = {
+    .name = "sqlite",
+    .begin = sq_begin,
+    .complete = sq_complete,
+    .release = sq_release,
+    .purge = sq_purge,
+    .purge_later = sq_purge_later,
+    .close = sq_close};
 
 /* As the key store does (store_sqlite.c): a missing file is made empty and
  * 0600 whatever the umask, and SQLite gives its -wal and -shm files the

@@ -467,6 +467,41 @@ static void test_sqlite_contract(void **state)
     fx_close(&fx);
 }
 
+/* ---- eg_idem_begin_now: the memory store decides at once, the others say
+ * EG_EAGAIN; the answers are eg_idem_begin's */
+
+static void test_begin_now(void **state)
+{
+    (void)state;
+    fx_t fx;
+    fx_open(&fx, EG_IDEM_MEMORY, 0);
+    eg_idem_io_t io = io_of(&fx);
+    eg_idem_req_t first = mkreq("now", 1), again = first, other = mkreq("now", 2);
+    eg_idem_result_t res;
+    unsigned char *rec = NULL;
+    assert_int_equal(eg_idem_begin_now(fx.s, &first, 60000, &res, &rec), EG_OK);
+    assert_int_equal(res.state, EG_IDEM_RESERVED);
+    assert_null(rec);
+    assert_int_equal(eg_idem_begin_now(fx.s, &again, 60000, &res, &rec), EG_OK);
+    assert_int_equal(res.state, EG_IDEM_IN_FLIGHT);
+    assert_true(res.retry_after_ms >= 1 && res.retry_after_ms <= 60000);
+    assert_int_equal(eg_idem_begin_now(fx.s, &other, 60000, &res, &rec), EG_OK);
+    assert_int_equal(res.state, EG_IDEM_MISMATCH);
+    unsigned char buf[512];
+    size_t len = mkrecord(buf, sizeof(buf), 201, "{\"id\":9}");
+    assert_int_equal(eg_idem_complete(fx.s, &io, &first, buf, len, 60000), EG_OK);
+    assert_int_equal(eg_idem_begin_now(fx.s, &again, 60000, &res, &rec), EG_OK);
+    assert_int_equal(res.state, EG_IDEM_COMPLETED);
+    assert_non_null(rec);
+    assert_true(res.record == rec && res.len == len && memcmp(rec, buf, len) == 0);
+    free(rec);
+    fx_close(&fx);
+    fx_open(&fx, EG_IDEM_SQLITE, 0);
+    eg_idem_req_t q = mkreq("now-sq", 1);
+    assert_int_equal(eg_idem_begin_now(fx.s, &q, 60000, &res, &rec), EG_EAGAIN);
+    fx_close(&fx);
+}
+
 /* ---- memory: the cap */
 
 static void test_memory_cap(void **state)
@@ -902,6 +937,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_memory_contract, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_cap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_begin_now, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_contract, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_concurrent, setup, teardown),
