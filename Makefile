@@ -5,7 +5,7 @@ FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS ?= 300
 
-.PHONY: all deps build run test bench fuzz format clean
+.PHONY: all deps build run test bench fuzz soak format clean
 
 all: build
 
@@ -55,6 +55,16 @@ fuzz: deps
 	  echo "== $$name for $(FUZZ_SECONDS)s"; \
 	  $$f -max_total_time=$(FUZZ_SECONDS) $(FUZZ_BUILD)/corpus-$$name tests/fuzz/corpus || exit 1; \
 	done
+
+# Soak test (not part of `make test`): SOAK_MINUTES of mixed traffic with
+# faults against a RelWithDebInfo build, then checks RSS, descriptors and
+# counts (tests/soak/soak.py, docs/operations.md#soak-test).
+SOAK_BUILD   ?= build-soak
+SOAK_MINUTES ?= 30
+soak: deps
+	cmake -S . -B $(SOAK_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build $(SOAK_BUILD) -j $(JOBS) --target errgate_cli
+	/usr/bin/python3 tests/soak/soak.py --bin $(SOAK_BUILD)/errgate --minutes $(SOAK_MINUTES)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
