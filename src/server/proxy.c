@@ -1424,6 +1424,20 @@ static void proxy_start(conn_t *c)
     int rc = strchr(hostname, ':') ? uv_ip6_addr(hostname, srv->port, (struct sockaddr_in6 *)&ss)
                                    : uv_ip4_addr(hostname, srv->port, (struct sockaddr_in *)&ss);
     if (rc == 0) rc = uv_tcp_connect(&u->creq, &u->tcp, (struct sockaddr *)&ss, up_connected);
+    if (rc == UV_EMFILE || rc == UV_ENFILE || rc == UV_ENOBUFS || rc == UV_ENOMEM) {
+        /* out of descriptors or memory here: the upstream is not at fault
+         * (no health mark, no retry elsewhere); the client may come back */
+        c->up = NULL;
+        u->c = NULL;
+        up_close(u);
+        eg_error_t *e = new_error(c, "service_unavailable");
+        if (e) {
+            eg_error_set(e, EG_S_MESSAGE, "The gateway is out of resources; try again shortly.");
+            eg_error_set_retry_after(e, 1);
+        }
+        send_error(c, e, NULL, "no descriptor for an upstream connection");
+        return;
+    }
     if (rc != 0) {
         up_failed(u, FAIL_CONNECT);
         return;

@@ -225,6 +225,53 @@ def test_out_of_descriptors_answers_503_from_the_reserve_then_recovers(tmp_path,
         gw.kill()
 
 
+def test_no_descriptor_for_the_upstream_is_a_503_not_the_upstreams_fault(tmp_path, upstream_port):
+    """The client was accepted with the last descriptor; the upstream
+    connection cannot get one: a 503 from the gateway (the soak found these
+    counted as the upstream's failure, enough to mark a healthy server down)."""
+    port, admin = free_port(), free_port()
+    cfg = f"""
+listen: 127.0.0.1:{port}
+admin_listen: 127.0.0.1:{admin}
+workers: 1
+log: {{ access: stderr }}
+upstreams:
+  demo: {{ servers: ["127.0.0.1:{upstream_port}"], keepalive: 0, max_fails: 1, fail_timeout: 1h }}
+routes:
+  - {{ path: /v1/, upstream: demo }}
+"""
+    gw = LimitedGateway(str(tmp_path), cfg, port, admin, 4096)
+    try:
+        fd_dir = f"/proc/{gw.proc.pid}/fd"
+        assert request(port, "GET", "/v1/hello").status == 200
+        wait_until(lambda: request(admin, "GET", "/ready").status == 200, what="ready")
+        # every connection of those requests closed (keepalive: 0 upstream, admin, client):
+        # the same descriptors in two looks a moment apart
+        seen = []
+
+        def settled():
+            seen.append(sorted(os.listdir(fd_dir)))
+            return len(seen) > 1 and seen[-1] == seen[-2] and len(seen[-1]) <= min(len(x) for x in seen)
+
+        wait_until(settled, what="the descriptors settled")
+        idle = len(seen[-1])
+        # room for the client's socket only: accept() works, the upstream's socket() does not
+        open_fds = {int(x) for x in os.listdir(fd_dir)}
+        first_free = next(n for n in range(len(open_fds) + 1) if n not in open_fds)
+        resource.prlimit(gw.proc.pid, resource.RLIMIT_NOFILE, (first_free + 1, 4096))
+        r = request(port, "GET", "/v1/hello")
+        resource.prlimit(gw.proc.pid, resource.RLIMIT_NOFILE, (4096, 4096))
+        assert r.status == 503, (r.status, r.body, idle)
+        assert b"out of resources" in r.body, r.body  # not the accept reserve's "Too many connections"
+        assert r.header("Retry-After") == "1" and r.header("X-Error-Code") == "service_unavailable"
+        # the upstream was not blamed: still up, and the next request goes through
+        ready = request(admin, "GET", "/ready")
+        assert ready.status == 200, ready.body
+        assert request(port, "GET", "/v1/hello").status == 200
+    finally:
+        gw.kill()
+
+
 # ---------------------------------------------------------------- item 7
 
 
