@@ -839,6 +839,12 @@ int eg_chunked_data(eg_chunked_t *st, const char *buf, size_t len, size_t max_li
             *consumed = i;
             return EG_OK;
         }
+        /* a trailer line's bytes are kept for a caller that asked */
+        if (st->keep && st->state >= CK_TR_START && st->state <= CK_TR_LF &&
+            !(st->state == CK_TR_START && c == '\r')) {
+            if (st->keep_len == st->keep_cap) return ck_fail(st, "trailer section too large", i, consumed);
+            st->keep[st->keep_len++] = (char)c;
+        }
         /* every other state reads one byte of a size or trailer line */
         if (st->state != CK_DATA_CR && st->state != CK_DATA_LF && ++st->line > max_line)
             return ck_fail(st, st->state >= CK_TR_START ? "trailer line too long" : "chunk-size line too long",

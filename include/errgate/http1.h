@@ -174,6 +174,12 @@ typedef struct {
     uint64_t body_bytes; /* data bytes seen so far */
     unsigned trailers;   /* trailer fields seen (validated, then discarded) */
     const char *why;     /* static reason when EG_EPARSE was returned */
+    /* Optional, set by the caller before the first byte: the trailer
+     * section's lines ("name: value\r\n" each, as received) are kept in
+     * keep[0..keep_len) for a caller that forwards some of them; a section
+     * larger than keep_cap is EG_EPARSE ("trailer section too large"). */
+    char *keep;
+    size_t keep_cap, keep_len;
 } eg_chunked_t;
 
 /* eg_chunked_feed validates chunked-body bytes buf[0..len) without decoding

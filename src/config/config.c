@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -306,7 +307,13 @@ static int load_path(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
 /* What of a request reaches the upstream beyond what routing needs. */
 static int load_request(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
 {
-    static const char *const keys[] = {"underscores_in_headers", "buffer_body", NULL};
+    static const char *const keys[] = {"underscores_in_headers", "buffer_body", "forward_trailers", NULL};
+    /* fields whose meaning the gateway sets or strips: never from a trailer */
+    static const char *const controlled[] = {
+        "content-length", "transfer-encoding", "host",       "trailer",       "te",
+        "connection",     "keep-alive",        "upgrade",    "authorization", "x-consumer-id",
+        "x-key-id",       "x-scopes",          "forwarded",  "x-forwarded-for", "x-forwarded-proto",
+        "x-request-id",   "traceparent",       "expect",     "cookie",        NULL};
     int rc;
     if ((rc = known_keys(c, n, "request", keys))) return rc;
     const eg_ynode_t *v;
@@ -315,6 +322,25 @@ static int load_request(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
     if ((v = eg_ymap_get(n, "buffer_body"))) {
         if ((rc = get_size(c, v, &cfg->buffer_body))) return rc;
         if (cfg->buffer_body > EG_BUFFER_BODY_MAX) return ERR(c, v, "buffer_body must be 0..64KiB");
+    }
+    if ((v = eg_ymap_get(n, "forward_trailers"))) {
+        if (v->kind != EG_Y_SEQ) return ERR(c, v, "forward_trailers must be a list of field names");
+        if (!(cfg->forward_trailers = calloc(v->n + 1, sizeof(char *)))) return EG_ENOMEM;
+        for (size_t i = 0; i < v->n; i++) {
+            const eg_ynode_t *x = v->items[i];
+            if ((rc = get_str(c, x, &cfg->forward_trailers[i]))) return rc;
+            cfg->nforward_trailers++;
+            const char *name = cfg->forward_trailers[i];
+            int ok = name[0] != '\0';
+            for (const char *p = name; *p && ok; p++)
+                ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-';
+            if (!ok) return ERR(c, x, "forward_trailers: '%s' is not a field name (letters, digits, '-')", name);
+            for (const char *const *k = controlled; *k; k++)
+                if (strcasecmp(name, *k) == 0 || strncasecmp(name, "proxy-", 6) == 0 ||
+                    strcasecmp(name, cfg->key_header) == 0)
+                    return ERR(c, x, "forward_trailers: '%s' is a field the gateway controls; it is never forwarded "
+                                     "from a trailer", name);
+        }
     }
     return EG_OK;
 }
@@ -1152,9 +1178,10 @@ static int load_root(cctx_t *c, const eg_ynode_t *root, eg_config_t *cfg)
     cfg->path_normalize = cfg->path_merge_slashes = cfg->path_reject_encoded_slash = 1;
     cfg->buffer_body = EG_BUFFER_BODY_MAX;
     if ((v = eg_ymap_get(root, "path")) && (rc = problem(c, load_path(c, v, cfg)))) return rc;
-    if ((v = eg_ymap_get(root, "request")) && (rc = problem(c, load_request(c, v, cfg)))) return rc;
     if ((v = eg_ymap_get(root, "store")) && (rc = problem(c, load_store(c, v, cfg)))) return rc;
     if ((v = eg_ymap_get(root, "auth")) && (rc = problem(c, load_auth(c, v, cfg)))) return rc;
+    /* after auth: forward_trailers may not name the configured key header */
+    if ((v = eg_ymap_get(root, "request")) && (rc = problem(c, load_request(c, v, cfg)))) return rc;
     if ((v = eg_ymap_get(root, "plans")) && (rc = problem(c, load_plans(c, v, cfg)))) return rc;
     if ((v = eg_ymap_get(root, "rate_limits")) && (rc = problem(c, load_rate_limits(c, v, cfg)))) return rc;
     if ((v = eg_ymap_get(root, "redis")) && (rc = problem(c, load_redis(c, v, cfg)))) return rc;
@@ -1267,6 +1294,8 @@ static eg_config_t *config_new(void)
 void eg_config_free(eg_config_t *cfg)
 {
     if (!cfg) return;
+    for (size_t i = 0; i < cfg->nforward_trailers; i++) free(cfg->forward_trailers[i]);
+    free(cfg->forward_trailers);
     for (size_t i = 0; i < cfg->nupstreams; i++) {
         free(cfg->upstreams[i].name);
         free(cfg->upstreams[i].servers);

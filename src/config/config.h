@@ -157,6 +157,10 @@ typedef struct {
     /* request.buffer_body: bodies up to this size (and chunked ones while
      * they fit) are read before connecting upstream; 0 streams every body */
     uint64_t buffer_body;
+    /* request.forward_trailers: the request trailer fields that reach the
+     * upstream (none by default); names the gateway controls are refused */
+    char **forward_trailers;
+    size_t nforward_trailers;
     eg_upstream_cfg_t *upstreams;
     size_t nupstreams;
     eg_route_cfg_t *routes;

@@ -542,6 +542,7 @@ int eg_req_wait_over(conn_t *c)
             free(c->buf);
             free(c->hdrs);
             free(c->cors_hdrs);
+            free(c->trailers);
             free(c);
         }
         return 0;
@@ -611,6 +612,7 @@ static void conn_closed(uv_handle_t *h)
     free(c->buf);
     free(c->hdrs);
     free(c->cors_hdrs);
+    free(c->trailers);
     free(c);
 }
 
@@ -728,7 +730,14 @@ static void handle_request(conn_t *c)
         c->body_left = c->req.content_length;
         c->body_done = c->body_left == 0;
         break;
-    case EG_FRAMING_CHUNKED: c->body_done = 0; break;
+    case EG_FRAMING_CHUNKED:
+        c->body_done = 0;
+        /* trailer fields the configuration forwards are kept as they come */
+        if (c->gw->cfg->nforward_trailers && (c->trailers || (c->trailers = malloc(EG_MAX_TRAILER)))) {
+            c->ck.keep = c->trailers;
+            c->ck.keep_cap = EG_MAX_TRAILER;
+        }
+        break;
     default: c->body_done = 1; break;
     }
     c->stage = 0;
@@ -1470,8 +1479,29 @@ static size_t chunk_line(char *out, uint64_t n)
  * the input spent on it, plus one continued run and the last chunk), sets
  * *used and *olen. Returns EG_OK at the end of the body, EG_EAGAIN, EG_EPARSE
  * (st->why) or EG_ERANGE (over max_body). */
-static int reframe_chunks(eg_chunked_t *st, uint64_t max_body, const char *in, size_t n, char *out,
-                          size_t *used, size_t *olen)
+/* The kept trailer lines (st->keep) whose names request.forward_trailers
+ * lists, copied to out; returns their length. */
+static size_t allowed_trailers(const eg_config_t *cfg, const char *keep, size_t n, char *out)
+{
+    size_t o = 0;
+    for (size_t at = 0; at < n;) {
+        const char *eol = memchr(keep + at, '\n', n - at);
+        size_t len = eol ? (size_t)(eol - (keep + at)) + 1 : n - at;
+        const char *colon = memchr(keep + at, ':', len);
+        size_t nl = colon ? (size_t)(colon - (keep + at)) : 0;
+        for (size_t i = 0; nl && i < cfg->nforward_trailers; i++)
+            if (strlen(cfg->forward_trailers[i]) == nl && strncasecmp(cfg->forward_trailers[i], keep + at, nl) == 0) {
+                memcpy(out + o, keep + at, len);
+                o += len;
+                break;
+            }
+        at += len;
+    }
+    return o;
+}
+
+static int reframe_chunks(const eg_config_t *cfg, eg_chunked_t *st, uint64_t max_body, const char *in, size_t n,
+                          char *out, size_t *used, size_t *olen)
 {
     size_t pos = 0, o = 0;
     int rc = EG_EAGAIN;
@@ -1492,9 +1522,12 @@ static int reframe_chunks(eg_chunked_t *st, uint64_t max_body, const char *in, s
             out[o++] = '\r';
             out[o++] = '\n';
         }
-        if (rc == EG_OK) {
-            memcpy(out + o, "0\r\n\r\n", 5);
-            o += 5;
+        if (rc == EG_OK) { /* the last chunk, the trailers allowed, the end */
+            memcpy(out + o, "0\r\n", 3);
+            o += 3;
+            if (st->keep) o += allowed_trailers(cfg, st->keep, st->keep_len, out + o);
+            memcpy(out + o, "\r\n", 2);
+            o += 2;
             break;
         }
         if (k == 0) break;
@@ -1547,14 +1580,14 @@ static void forward_body(conn_t *c)
         }
         c->body_sent = c->body_sent || take > 0;
     } else {
-        wreq_t *wr = wreq_new(u->w, u, 1, avail + 32);
+        wreq_t *wr = wreq_new(u->w, u, 1, avail + 32 + (c->ck.keep ? c->ck.keep_cap : 0));
         if (!wr) {
             conn_close(c);
             return;
         }
         size_t olen = 0;
-        int rc = reframe_chunks(&c->ck, c->gw->cfg->limits.max_body_size, c->buf + c->off, avail, wr->data, &take,
-                                &olen);
+        int rc = reframe_chunks(c->gw->cfg, &c->ck, c->gw->cfg->limits.max_body_size, c->buf + c->off, avail,
+                                wr->data, &take, &olen);
         if (rc == EG_EPARSE || rc == EG_ERANGE) {
             wreq_free(wr);
             body_refused(c, u, rc == EG_ERANGE);

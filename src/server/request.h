@@ -72,6 +72,7 @@ struct conn_s {
     int in_stage;       /* a stage's on_request is running */
     int resume_now;     /* it resumed the request before returning (answered at once) */
     int done_run;       /* the on_done hooks ran for this request */
+    char *trailers;     /* request trailer lines kept for request.forward_trailers (EG_MAX_TRAILER) */
     unsigned capture;   /* a stage wants the response bytes (on_response_bytes) */
     struct eg_idem_ctx_s *idem; /* the idempotency stage's entry, until its on_done */
     const eg_route_cfg_t *route;

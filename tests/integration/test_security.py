@@ -407,6 +407,29 @@ def test_request_trailers_and_chunk_extensions_never_reach_the_upstream(tmp_path
         stop(gw, up)
 
 
+def test_only_allow_listed_request_trailers_are_forwarded(tmp_path):
+    gw, up, port = start(tmp_path, ok_answer, extra="request: { forward_trailers: [X-Checksum, Digest] }")
+    try:
+        r = send_chunked(port, b"5\r\nhello\r\n0\r\nX-Checksum: abc123\r\nX-API-Key: eg_live_secret\r\n"
+                               b"Host: evil\r\ndigest: sha-256=xyz\r\n\r\n")
+        assert r.status == 200, r.body
+        data, tail = dechunk(up.requests[-1][1])
+        assert data == b"hello"
+        assert tail == b"X-Checksum: abc123\r\ndigest: sha-256=xyz\r\n\r\n", tail
+    finally:
+        stop(gw, up)
+
+
+def test_forward_trailers_cannot_name_a_field_the_gateway_controls(tmp_path):
+    for name in ("Host", "content-length", "X-API-Key", "Authorization", "X-Consumer-ID", "Proxy-Auth"):
+        cfg = config(free_port(), free_port(), free_port(), extra=f"request: {{ forward_trailers: [{name}] }}")
+        path = tmp_path / "c.yaml"
+        path.write_text(cfg)
+        out = subprocess.run([BIN, "check-config", str(path)], capture_output=True, text=True, timeout=30)
+        assert out.returncode != 0, (name, out.stdout)
+        assert "field the gateway controls" in out.stderr + out.stdout, (name, out.stderr)
+
+
 # --- item 10: small bodies are read whole before an upstream is chosen ---------
 
 def test_a_bad_chunk_in_a_small_body_never_reaches_the_upstream(tmp_path):

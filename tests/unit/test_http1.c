@@ -632,6 +632,36 @@ static int chunked_run(const char *body, size_t n, size_t step, char *out, size_
     return EG_EAGAIN;
 }
 
+/* keep: the trailer lines as received, whatever the split; a section over
+ * keep_cap is refused; the final empty line is not kept. */
+static void test_chunked_keeps_trailers_for_the_caller(void **state)
+{
+    (void)state;
+    static const char body[] = "3\r\nabc\r\n0\r\nX-Checksum: 1\r\nDigest: sha-256=x\r\n\r\n";
+    static const char want[] = "X-Checksum: 1\r\nDigest: sha-256=x\r\n";
+    size_t n = sizeof(body) - 1;
+    for (size_t split = 1; split < n; split++) {
+        char keep[64];
+        eg_chunked_t st;
+        memset(&st, 0, sizeof(st));
+        st.keep = keep;
+        st.keep_cap = sizeof(keep);
+        size_t used = 0;
+        assert_int_equal(eg_chunked_feed(&st, body, split, 1024, &used), EG_EAGAIN);
+        assert_int_equal(eg_chunked_feed(&st, body + split, n - split, 1024, &used), EG_OK);
+        assert_int_equal(st.keep_len, sizeof(want) - 1);
+        assert_memory_equal(keep, want, sizeof(want) - 1);
+    }
+    char small[8];
+    eg_chunked_t st;
+    memset(&st, 0, sizeof(st));
+    st.keep = small;
+    st.keep_cap = sizeof(small);
+    size_t used = 0;
+    assert_int_equal(eg_chunked_feed(&st, body, n, 1024, &used), EG_EPARSE);
+    assert_string_equal(st.why, "trailer section too large");
+}
+
 static void test_chunked_decodes_across_any_split(void **state)
 {
     (void)state;
@@ -900,6 +930,7 @@ int main(void)
         cmocka_unit_test(test_response_without_length_reads_until_close),
         cmocka_unit_test(test_bad_status_lines_are_rejected),
         cmocka_unit_test(test_chunked_decodes_across_any_split),
+        cmocka_unit_test(test_chunked_keeps_trailers_for_the_caller),
         cmocka_unit_test(test_chunked_extensions_valid_and_invalid),
         cmocka_unit_test(test_chunked_size_is_strict_hex),
         cmocka_unit_test(test_chunked_requires_crlf_after_data),
