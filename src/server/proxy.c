@@ -839,6 +839,17 @@ int eg_req_read_body(conn_t *c, uint64_t max, const char **body, size_t *framed)
     return 0;
 }
 
+/* A body eg_req_read_body found whole, answered without the upstream (a
+ * replay, a 409): skipped in the buffer, so the connection can carry the
+ * next request instead of being closed for it. */
+void eg_req_drop_body(conn_t *c, size_t framed)
+{
+    if (c->body_done || c->len - c->off < framed) return;
+    c->off += framed;
+    c->body_left = 0;
+    c->body_done = 1;
+}
+
 /* The request passed every stage: on to the upstream. */
 void eg_req_admit(conn_t *c)
 {

@@ -43,6 +43,7 @@ typedef struct eg_idem_ctx_s {
     char *cap; /* the response as sent, when r->capture */
     size_t caplen, capcap;
     int over; /* the response outgrew IDEM_MAX_RESPONSE */
+    size_t framed; /* the request body's bytes in the buffer, as framed */
 } ctx_t;
 
 /* One hasher per worker thread (idempotency.h: not thread-safe). */
@@ -205,6 +206,13 @@ static eg_stage_rc_t answer_of(eg_req_t *c, ctx_t *x, const eg_idem_result_t *re
         x->reserved = 1;
         c->capture = 1;
         return EG_STAGE_CONTINUE;
+    default:
+        break;
+    }
+    eg_req_drop_body(c, x->framed); /* answered here: the connection goes on */
+    switch (res->state) {
+    case EG_IDEM_RESERVED:
+        return EG_STAGE_CONTINUE; /* not reached */
     case EG_IDEM_COMPLETED:
         replay(c, res->record, res->len);
         return EG_STAGE_ANSWERED;
@@ -295,6 +303,7 @@ static eg_stage_rc_t on_request(eg_req_t *c)
     x->w = c->w;
     x->store = store;
     x->ttl_ms = r->idem_ttl_ms;
+    x->framed = blen;
     if (entry_of(c, key, klen, body, blen, &x->req) != EG_OK) {
         ctx_free(x);
         return unavailable(c, "cannot fingerprint the request");

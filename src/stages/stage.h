@@ -120,6 +120,9 @@ void eg_req_wake(eg_req_t *r);
  * room (413), EG_EPARSE malformed chunks (400), EG_EIO the client is gone
  * (close). */
 int eg_req_read_body(eg_req_t *r, uint64_t max, const char **body, size_t *framed);
+/* The body eg_req_read_body returned whole (framed bytes) is skipped: the
+ * stage answered without the upstream, and the connection stays usable. */
+void eg_req_drop_body(eg_req_t *r, size_t framed);
 
 
 /* The request passed every stage: on to the upstream (the runner calls it). */

@@ -6,6 +6,7 @@ expire; SQLite keeps them across a restart and a kill -9 (the reservation
 of the killed gateway expires by itself); two gateways on one Redis share
 them. The upstream counts what reaches it, per path."""
 import json
+import socket
 import os
 import re
 import shutil
@@ -14,7 +15,8 @@ import threading
 
 import pytest
 
-from conftest import (Gateway, QuietHandler, ThreadedUpstream, free_port, read_error, request, wait_for)
+from conftest import (Gateway, QuietHandler, ThreadedUpstream, free_port, read_error, read_response, request,
+                      wait_for)
 
 ADMIN = "admin-token-for-the-idempotency-tests-01"
 REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -127,6 +129,26 @@ def test_a_retry_gets_the_first_response_without_the_upstream(gw, up):
     assert up.hits("/idem/charges") == 1
     # no key: not idempotent, reaches the upstream
     assert post(gw, "/idem/charges").status == 201 and up.hits("/idem/charges") == 2
+
+
+def test_a_replay_keeps_the_connection_for_the_next_request(gw, up):
+    """The retried body was read whole and answered without the upstream: it
+    is skipped, so the connection carries the next requests (it used to be
+    closed with Connection: close)."""
+    body = b'{"amount": 7}'
+    raw = (b"POST /idem/charges HTTP/1.1\r\nHost: t\r\nIdempotency-Key: keep-1\r\n"
+           b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as s:
+        s.sendall(raw)
+        first, _ = read_response(s)
+        s.sendall(raw + b"GET /idem/after HTTP/1.1\r\nHost: t\r\n\r\n")  # the replay, then one more, pipelined
+        again, _ = read_response(s)
+        after, _ = read_response(s)
+    assert first.status == 201 and again.status == 201 and again.body == first.body
+    assert again.header("Idempotent-Replayed") == "true"
+    assert (again.header("Connection") or "").lower() == "keep-alive", again.headers
+    assert after.status == 201 and up.hits("/idem/after") == 1, after.body
+    assert up.hits("/idem/charges") == 1
 
 
 def test_twenty_concurrent_duplicates_reach_the_upstream_once(gw, up):
