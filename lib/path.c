@@ -96,11 +96,13 @@ int eg_path_is_normal(const char *in, size_t n)
 {
     const unsigned char *s = (const unsigned char *)in;
     if (n == 0 || s[0] != '/') return 0;
-    unsigned bad = 0, after_slash = 1;
+    /* bad: a byte that is not plain, or ('/' or '.') right after a '/'
+     * (after is 4 when the byte before was '/', so t & after tests bit 2) */
+    unsigned bad = 0, after = 4;
     for (size_t i = 1; i < n; i++) {
         unsigned t = path_class[s[i]];
-        bad |= (t & 1) | (after_slash & (t >> 2));
-        after_slash = (t >> 1) & 1;
+        bad |= t & (1u | after);
+        after = (t << 1) & 4;
     }
     return bad == 0;
 }

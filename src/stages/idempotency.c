@@ -454,7 +454,14 @@ static void worker_exit(eg_worker_t *w)
     hasher = NULL;
 }
 
+static int applies(const eg_config_t *cfg, const eg_route_cfg_t *route)
+{
+    (void)cfg;
+    return route->idem_methods != 0;
+}
+
 const eg_stage_t eg_stage_idempotency = {.name = "idempotency",
+                                         .applies = applies,
                                          .on_request = on_request,
                                          .on_done = on_done,
                                          .on_response_bytes = on_response_bytes,

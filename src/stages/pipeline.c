@@ -21,6 +21,8 @@ _Static_assert(NSTAGES <= 32, "route_stages holds a bit a stage");
 
 void eg_pipeline_bind(const eg_config_t *cfg, uint32_t *masks)
 {
+    /* bit s: stage s runs for the route's requests (one without applies()
+     * always does) */
     for (size_t i = 0; i < cfg->nroutes; i++) {
         masks[i] = 0;
         for (size_t s = 0; s < NSTAGES; s++)
@@ -28,23 +30,27 @@ void eg_pipeline_bind(const eg_config_t *cfg, uint32_t *masks)
     }
 }
 
+/* The stages that run for r: all until it is routed, then its route's. */
+static uint32_t bound_of(const eg_req_t *r)
+{
+    return r->route ? r->gw->route_stages[r->route - r->gw->cfg->routes] : UINT32_MAX;
+}
+
 void eg_pipeline_run(eg_req_t *r)
 {
+    uint32_t run = bound_of(r);
     while (r->stage < NSTAGES) {
-        const eg_stage_t *s = stages[r->stage++];
-        /* once routed, a stage with nothing to do on the route is skipped */
-        if (r->route && s->applies &&
-            !(r->gw->route_stages[r->route - r->gw->cfg->routes] >> (r->stage - 1) & 1))
-            continue;
+        unsigned i = r->stage++;
+        if (!(run >> i & 1)) continue; /* nothing to do on this route */
         r->in_stage = 1;
         r->resume_now = 0;
-        eg_stage_rc_t rc = s->on_request(r);
+        eg_stage_rc_t rc = stages[i]->on_request(r);
         r->in_stage = 0;
-        if (rc == EG_STAGE_CONTINUE) continue;
-        /* suspended, but the work answered before on_request returned:
-         * the stage already asked to go on */
-        if (rc == EG_STAGE_SUSPENDED && r->resume_now) {
+        if (rc == EG_STAGE_CONTINUE || (rc == EG_STAGE_SUSPENDED && r->resume_now)) {
+            /* (suspended, but the work answered before on_request returned:
+             * the stage already asked to go on) */
             r->resume_now = 0;
+            if (run == UINT32_MAX && r->route) run = bound_of(r); /* just routed */
             continue;
         }
         return;
@@ -56,9 +62,9 @@ void eg_pipeline_done(eg_req_t *r)
 {
     if (r->done_run) return;
     r->done_run = 1;
-    uint32_t bound = r->route ? r->gw->route_stages[r->route - r->gw->cfg->routes] : UINT32_MAX;
+    uint32_t ran = bound_of(r) & ((1u << r->stage) - 1);
     for (unsigned i = r->stage; i-- > 0;)
-        if (stages[i]->on_done && (!stages[i]->applies || (bound >> i & 1))) stages[i]->on_done(r);
+        if ((ran >> i & 1) && stages[i]->on_done) stages[i]->on_done(r);
 }
 
 void eg_pipeline_capture(eg_req_t *r, const char *data, size_t n)
