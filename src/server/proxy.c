@@ -685,6 +685,39 @@ static void conn_next(conn_t *c)
     client_reading(c, 1);
 }
 
+/* How long a closing connection keeps reading what the client still sends. */
+#define EG_LINGER_MS 2000
+
+static void shut_done(uv_shutdown_t *req, int status)
+{
+    conn_t *c = req->data;
+    if (c->state != C_LINGER) return; /* closed meanwhile (ECANCELED) */
+    if (status < 0) conn_close(c);
+}
+
+/* nginx's lingering close: the answer is written, so the write side is shut
+ * (the client reads it, then EOF), and what the client still sends is read
+ * and dropped for a moment. Closing with unread bytes in the socket would
+ * make the kernel send a reset, which can destroy the answer before the
+ * client read it (a 413 or 503 to a client still sending its body). */
+static void conn_linger(conn_t *c)
+{
+    if (c->body_done) { /* nothing more is coming (nginx: lingering_close on) */
+        conn_close(c);
+        return;
+    }
+    c->state = C_LINGER;
+    c->shut.data = c;
+    if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, shut_done) != 0) {
+        conn_close(c);
+        return;
+    }
+    c->len = c->off = 0; /* nothing in the buffer is needed any more */
+    c->tmode = T_IDLE;   /* its timeout closes */
+    eg_ltimer_set(&c->timer, client_timeout, EG_LINGER_MS);
+    client_reading(c, 1);
+}
+
 /* The whole response is queued: log, then close or go on with the next request. */
 static void conn_finish(conn_t *c)
 {
@@ -694,7 +727,7 @@ static void conn_finish(conn_t *c)
         c->state = C_DONE_WRITING;
         client_reading(c, 0);
         client_timer(c, c->wpending ? T_WRITE : T_NONE);
-        if (c->wpending == 0) conn_close(c);
+        if (c->wpending == 0) conn_linger(c);
         return;
     }
     conn_next(c);
@@ -704,7 +737,7 @@ static void conn_finish(conn_t *c)
 static void conn_write_done(conn_t *c)
 {
     if (c->state == C_DONE_WRITING && c->wpending == 0) {
-        conn_close(c);
+        conn_linger(c);
         return;
     }
     /* the client is reading: its write timeout starts over */
@@ -937,6 +970,7 @@ static void client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         conn_close(c); /* EOF or error: a request in flight is logged as 499 */
         return;
     }
+    if (c->state == C_LINGER) return; /* read and dropped: the buffer is reused as is */
     c->len += (size_t)nread;
     c->bytes_in += (uint64_t)nread;
     if (c->len == c->cap) client_reading(c, 0);

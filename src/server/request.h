@@ -25,12 +25,15 @@ typedef struct conn_s eg_req_t;
 struct up_s;
 
 /* Connection states (transport). C_WAIT: admitted so far, waiting for the store (quotas, credits) off the loop. */
-typedef enum { C_HEAD, C_WAIT, C_PROXY, C_DONE_WRITING, C_CLOSING } cstate_t;
+/* C_LINGER: the answer is written and the write side shut; what the client
+ * still sends is read and dropped until it closes (lingering close). */
+typedef enum { C_HEAD, C_WAIT, C_PROXY, C_DONE_WRITING, C_LINGER, C_CLOSING } cstate_t;
 typedef enum { T_NONE, T_IDLE, T_HEADER, T_BODY, T_WRITE, T_STORE } tmode_t;
 
 struct conn_s {
     uv_tcp_t tcp;
     eg_ltimer_t timer;
+    uv_shutdown_t shut; /* the write side's shutdown before a lingering close */
     eg_worker_t *w;
     eg_gw_t *gw;
     struct conn_s *prev, *next; /* the worker's connections */

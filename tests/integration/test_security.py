@@ -813,3 +813,38 @@ routes:
         assert received <= counted <= received + clients, (received, counted)
     finally:
         stop(gw, up)
+
+
+# --- lingering close (found by the soak test) ------------------------------------
+
+def test_an_answer_to_a_client_still_sending_is_not_destroyed_by_a_reset(tmp_path):
+    """A 413 for a declared body over max_body_size while the client goes on
+    sending it: the gateway shuts its write side and drops what still comes
+    (nginx's lingering close), so the client reads the answer instead of a
+    connection reset that discards it. (Loopback delivers a small answer
+    before the reset, so the build before passes this too: it guards the
+    behaviour, the soak showed the loss.)"""
+    gw, up, port = start(tmp_path, ok_answer, extra="limits: { max_body_size: 1MiB }")
+    try:
+        for _ in range(5):
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            s.sendall(b"POST /big HTTP/1.1\r\nHost: t\r\nContent-Length: 104857600\r\n\r\n")
+
+            def push():
+                try:
+                    for _ in range(32):
+                        s.sendall(b"x" * 65536)
+                except OSError:
+                    pass
+
+            t = threading.Thread(target=push)
+            t.start()
+            t.join(20)
+            try:
+                r, _ = read_response(s)
+            finally:
+                s.close()
+            assert r.status == 413 and r.header("X-Error-Code") == "payload_too_large", r.status
+        assert up.accepted == 0
+    finally:
+        stop(gw, up)
