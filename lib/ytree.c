@@ -144,11 +144,17 @@ static int items_add(itemlist_t *l, eg_ynode_t *n)
     return EG_OK;
 }
 
+/* Deeper nesting than any configuration needs is refused: the tree is
+ * built (and freed) recursively, and "{{{{..." must be an error, not a
+ * stack overflow (fuzz_config found it). */
+#define YTREE_MAX_DEPTH 64
+
 typedef struct {
     yaml_parser_t *p;
     const char *name;
     char *err;
     size_t errlen;
+    int depth;
 } ctx_t;
 
 static int next_event(ctx_t *c, yaml_event_t *ev)
@@ -233,8 +239,13 @@ static int parse_node(ctx_t *c, yaml_event_t *ev, eg_ynode_t **out)
         if (anchor)
             return format(c->err, c->errlen, c->name, (int)ev->start_mark.line + 1,
                           (int)ev->start_mark.column + 1, "anchors are not supported");
+        if (c->depth >= YTREE_MAX_DEPTH)
+            return format(c->err, c->errlen, c->name, (int)ev->start_mark.line + 1,
+                          (int)ev->start_mark.column + 1, "nesting deeper than %d levels", YTREE_MAX_DEPTH);
         if (!(n = node_new(is_map ? EG_Y_MAP : EG_Y_SEQ, &ev->start_mark))) return EG_ENOMEM;
+        c->depth++;
         rc = parse_children(c, n, is_map ? YAML_MAPPING_END_EVENT : YAML_SEQUENCE_END_EVENT);
+        c->depth--;
         break;
     }
     case YAML_ALIAS_EVENT:
@@ -264,7 +275,7 @@ int eg_ydoc_parse(const char *text, size_t len, const char *name, eg_ydoc_t **ou
         return EG_ENOMEM;
     }
     yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
-    ctx_t c = {&p, doc->name, err, errlen};
+    ctx_t c = {&p, doc->name, err, errlen, 0};
     int rc = EG_OK;
     int docs = 0;
     for (;;) {

@@ -296,6 +296,22 @@ static void test_path_request_and_timeouts(void **state)
     }
 }
 
+/* "{{{{..." is an error with its position, not a stack overflow (fuzz_config
+ * found it: the YAML tree is built recursively). */
+static void test_deep_nesting_is_refused(void **state)
+{
+    (void)state;
+    char yaml[2100], err[512] = "";
+    size_t n = 0;
+    n += (size_t)snprintf(yaml, sizeof(yaml), "listen: :80\nx: ");
+    for (int i = 0; i < 1000; i++) yaml[n++] = '{';
+    yaml[n] = '\0';
+    eg_config_t *cfg = NULL;
+    assert_int_not_equal(eg_config_parse(yaml, n, "c.yaml", &cfg, err, sizeof(err)), EG_OK);
+    assert_null(cfg);
+    if (strncmp(err, "c.yaml:2:", 9) != 0 || !strstr(err, "nesting deeper than 64 levels")) fail_msg("got '%s'", err);
+}
+
 static void test_jwt_require_exp(void **state)
 {
     (void)state;
@@ -493,6 +509,7 @@ int main(void)
         cmocka_unit_test(test_relative_catalog_path_and_its_errors),
         cmocka_unit_test(test_auth_settings),
         cmocka_unit_test(test_jwt_require_exp),
+        cmocka_unit_test(test_deep_nesting_is_refused),
         cmocka_unit_test(test_path_request_and_timeouts),
         cmocka_unit_test(test_quoted_values_are_escaped),
         cmocka_unit_test(test_redis_settings),
