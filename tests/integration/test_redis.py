@@ -235,12 +235,19 @@ def test_a_slow_redis_times_out_within_the_bound(tmp_path, upstream_port, redis)
 def test_concurrency_slots_in_redis_are_released(tmp_path, upstream_port, redis):
     gw = gateway(str(tmp_path), upstream_port, redis.port)
     try:
-        slow = threading.Thread(target=lambda: get(gw, "/slow/x?ms=800"))
+        slow = threading.Thread(target=lambda: get(gw, "/slow/x?ms=3000"))
         slow.start()
-        time.sleep(0.3)
+
+        def held():
+            return sum(redis.command("ZCARD", k) for k in redis.command("KEYS", "errgate:c:*"))
+
+        assert wait_until(lambda: held() == 1, timeout=5)  # the slow request holds its slot
         r = get(gw, "/slow/x")
         assert r.status == 429 and r.json()["error"] == "concurrent_limit"
         slow.join()
+        # the release is sent as the answer goes out, on that worker's connection:
+        # another worker's next decision may come first
+        assert wait_until(lambda: held() == 0, timeout=5)
         assert get(gw, "/slow/x").status == 200
         # 200 clients that go away mid-request (RST) leave no slot behind
         for _ in range(200):
@@ -248,9 +255,6 @@ def test_concurrency_slots_in_redis_are_released(tmp_path, upstream_port, redis)
             s.sendall(b"GET /slow/x?ms=300 HTTP/1.1\r\nHost: t\r\n\r\n")
             s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
             s.close()
-
-        def held():
-            return sum(redis.command("ZCARD", k) for k in redis.command("KEYS", "errgate:c:*"))
 
         assert wait_until(lambda: held() == 0, timeout=5)
         time.sleep(0.5)
