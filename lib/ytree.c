@@ -225,6 +225,12 @@ static int parse_node(ctx_t *c, yaml_event_t *ev, eg_ynode_t **out)
         if (ev->data.scalar.anchor)
             return format(c->err, c->errlen, c->name, (int)ev->start_mark.line + 1,
                           (int)ev->start_mark.column + 1, "anchors are not supported");
+        /* a NUL ("\0" in a quoted scalar) would cut the string the rest of
+         * the loader reads short of its length (fuzz_config found a read
+         * past the end this way): refused */
+        if (memchr(ev->data.scalar.value, 0, ev->data.scalar.length))
+            return format(c->err, c->errlen, c->name, (int)ev->start_mark.line + 1,
+                          (int)ev->start_mark.column + 1, "a value may not contain a NUL character");
         if (!(n = node_new(EG_Y_SCALAR, &ev->start_mark))) return EG_ENOMEM;
         n->len = ev->data.scalar.length;
         n->str = strndup((const char *)ev->data.scalar.value, n->len);

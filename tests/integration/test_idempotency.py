@@ -141,6 +141,9 @@ def test_a_replay_keeps_the_connection_for_the_next_request(gw, up):
     with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as s:
         s.sendall(raw)
         first, _ = read_response(s)
+        # the SQLite record is written just after the answer: wait until it is there
+        wait_for(lambda: post(gw, "/idem/charges", "keep-1", body=body).header("Idempotent-Replayed") == "true",
+                 5, interval=0.02, what="the stored response")
         s.sendall(raw + b"GET /idem/after HTTP/1.1\r\nHost: t\r\n\r\n")  # the replay, then one more, pipelined
         again, _ = read_response(s)
         after, _ = read_response(s)

@@ -298,6 +298,20 @@ static void test_path_request_and_timeouts(void **state)
 
 /* "{{{{..." is an error with its position, not a stack overflow (fuzz_config
  * found it: the YAML tree is built recursively). */
+/* "\0" in a quoted value: refused, not a string shorter than its length
+ * (fuzz_config found a read past the end of a method name this way). */
+static void test_nul_in_a_value_is_refused(void **state)
+{
+    (void)state;
+    static const char yaml[] = "listen: :80\nupstreams: { a: { servers: [127.0.0.1:1] } }\n"
+                               "routes: [ { path: /x, upstream: a, methods: [\"GE\\0T\"] } ]\n";
+    char err[512] = "";
+    eg_config_t *cfg = NULL;
+    assert_int_not_equal(eg_config_parse(yaml, strlen(yaml), "c.yaml", &cfg, err, sizeof(err)), EG_OK);
+    assert_null(cfg);
+    if (strncmp(err, "c.yaml:3:", 9) != 0 || !strstr(err, "may not contain a NUL")) fail_msg("got '%s'", err);
+}
+
 static void test_deep_nesting_is_refused(void **state)
 {
     (void)state;
@@ -510,6 +524,7 @@ int main(void)
         cmocka_unit_test(test_auth_settings),
         cmocka_unit_test(test_jwt_require_exp),
         cmocka_unit_test(test_deep_nesting_is_refused),
+        cmocka_unit_test(test_nul_in_a_value_is_refused),
         cmocka_unit_test(test_path_request_and_timeouts),
         cmocka_unit_test(test_quoted_values_are_escaped),
         cmocka_unit_test(test_redis_settings),
