@@ -484,6 +484,17 @@ static void send_simple_error(conn_t *c, const char *code, const char *message, 
     send_error(c, e, NULL, why);
 }
 
+/* A connection's memory, once both its handles are closed and no store
+ * work holds it (conn_closed, or eg_req_wait_over for the last holder). */
+static void conn_free(conn_t *c)
+{
+    free(c->buf);
+    free(c->hdrs);
+    free(c->cors_hdrs);
+    free(c->trailers);
+    free(c);
+}
+
 /* ---------------------------------------------------------------- stages' API (stage.h) */
 
 eg_error_t *eg_req_error(conn_t *c, const char *code)
@@ -538,13 +549,7 @@ int eg_req_wait_over(conn_t *c)
     c->pending = NULL;
     c->on_wait_timeout = NULL;
     if (c->state == C_CLOSING) { /* the client left meanwhile */
-        if (c->closes == 0) {
-            free(c->buf);
-            free(c->hdrs);
-            free(c->cors_hdrs);
-            free(c->trailers);
-            free(c);
-        }
+        if (c->closes == 0) conn_free(c);
         return 0;
     }
     if (c->tmode == T_STORE) client_timer(c, T_NONE);
@@ -609,11 +614,7 @@ static void conn_closed(uv_handle_t *h)
 {
     conn_t *c = h->data;
     if (--c->closes > 0 || c->holds) return;
-    free(c->buf);
-    free(c->hdrs);
-    free(c->cors_hdrs);
-    free(c->trailers);
-    free(c);
+    conn_free(c);
 }
 
 /* The worker's client connections, for draining. */
