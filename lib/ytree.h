@@ -32,6 +32,13 @@ typedef struct eg_ydoc_s eg_ydoc_t;
  * has a NULL root. */
 int eg_ydoc_parse(const char *text, size_t len, const char *name, eg_ydoc_t **out, char *err,
                   size_t errlen);
+/* Parses one JSON document (strictly, as jsonr does) into the same tree,
+ * with 1-based line and column from the text: JSON schema and OpenAPI files
+ * then load like YAML ones. Strings are quoted scalars; numbers, true,
+ * false and null unquoted ones. EG_OK, EG_EPARSE (err: "name:line:col:
+ * message"), EG_ENOMEM. (Implemented with the schema module.) */
+int eg_ydoc_parse_json(const char *text, size_t len, const char *name, eg_ydoc_t **out, char *err,
+                       size_t errlen);
 /* Reads and parses a file; EG_EIO when it cannot be read. */
 int eg_ydoc_load_file(const char *path, eg_ydoc_t **out, char *err, size_t errlen);
 void eg_ydoc_free(eg_ydoc_t *doc);
