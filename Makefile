@@ -28,6 +28,7 @@ run: build
 # Sanitized build (ASan + UBSan) with clang so the libFuzzer harnesses build too;
 # every test, including a short fuzz run, goes through ctest.
 test: deps
+	./scripts/deps.sh --test
 	CC=clang cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DEG_SANITIZE=ON \
 	  -DEG_FUZZ=ON -DEG_WERROR=ON >/dev/null
 	cmake --build $(TEST_BUILD) -j $(JOBS)

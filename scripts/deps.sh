@@ -1,11 +1,16 @@
 #!/bin/sh
 # Installs the Debian packages errgate needs to build, test and run, and only
 # those that are missing. Needs root (or sudo) only when something is missing.
+# --test adds what only the tests need (a headless browser, `make test`),
+# --bench the benchmark tools (`make bench`).
 set -eu
 PKGS="cmake make pkg-config gcc clang libclang-rt-14-dev libjansson-dev libyaml-dev \
 libcmocka-dev libpcre2-dev libuv1-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev libhiredis-dev \
 redis-server nginx openssl python3 python3-pytest python3-pytest-xdist python3-requests"
-if [ "${1:-}" = "--bench" ]; then PKGS="$PKGS wrk haproxy valgrind"; fi
+case "${1:-}" in
+  --test) PKGS="$PKGS chromium chromium-driver python3-selenium" ;; # tests/integration/test_cors_browser.py
+  --bench) PKGS="$PKGS wrk haproxy valgrind" ;;
+esac
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
