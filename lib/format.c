@@ -255,15 +255,14 @@ static int check_ipv6(const unsigned char *s, size_t n)
     return gap ? groups <= 7 : groups == 8;
 }
 
-/* RFC 1123 2.1 host name: dot-separated labels of letters, digits and
- * hyphens, 1-63 bytes each, not starting or ending with a hyphen, at most
- * 253 bytes in all (255 on the wire less the length octets). A trailing
- * dot (the root) is accepted, as DNS writes a fully qualified name. An
- * A-label ("xn--") must have something after its prefix; labels with
- * "--" in positions 3-4 that are not "xn" are reserved (RFC 5891 4.2.3.1). */
-static int check_hostname(const unsigned char *s, size_t n)
+/* Dot-separated labels of letters, digits and hyphens, 1-63 bytes each,
+ * not starting or ending with a hyphen, at most 253 bytes in all (255 on
+ * the wire less the length octets): RFC 1123 2.1 and RFC 5321's Domain.
+ * With alabel_rules (the hostname format), a label with "--" in positions
+ * 3-4 must be an A-label ("xn--" and something after it): RFC 5891
+ * 4.2.3.1 reserves the others. An email domain is SMTP's grammar only. */
+static int host_labels(const unsigned char *s, size_t n, int alabel_rules)
 {
-    if (n > 0 && s[n - 1] == '.') n--;
     if (n == 0 || n > 253) return 0;
     size_t start = 0;
     for (size_t i = 0; i <= n; i++) {
@@ -274,13 +273,247 @@ static int check_hostname(const unsigned char *s, size_t n)
         size_t len = i - start;
         if (len == 0 || len > 63) return 0;
         if (s[start] == '-' || s[i - 1] == '-') return 0;
-        if (len >= 4 && s[start + 2] == '-' && s[start + 3] == '-') {
+        if (alabel_rules && len >= 4 && s[start + 2] == '-' && s[start + 3] == '-') {
             int xn = (s[start] | 0x20) == 'x' && (s[start + 1] | 0x20) == 'n';
             if (!xn || len == 4) return 0;
         }
         start = i + 1;
     }
     return 1;
+}
+
+/* A host name; a trailing dot (the root) is accepted, as DNS writes a
+ * fully qualified name. */
+static int check_hostname(const unsigned char *s, size_t n)
+{
+    if (n > 0 && s[n - 1] == '.') n--;
+    return host_labels(s, n, 1);
+}
+
+/* ---- email (RFC 5321 4.1.2 Mailbox) ---- */
+
+/* atext of RFC 5322 3.2.3: letters, digits and !#$%&'*+-/=?^_`{|}~ */
+static int is_atext(unsigned char c)
+{
+    return is_alpha(c) || is_digit(c) || (c && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
+}
+
+/* The local part ends at the '@' found here; returns its length or 0.
+ * Dot-string: atoms of atext joined by single dots. Quoted-string: printable
+ * ASCII in quotes, '"' and '\' only as quoted pairs (qtextSMTP / quoted-pairSMTP). */
+static size_t email_local(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    if (n > 0 && s[0] == '"') {
+        for (i = 1; i < n; i++) {
+            if (s[i] == '\\') {
+                if (++i >= n || s[i] < 32 || s[i] > 126) return 0;
+            } else if (s[i] == '"') {
+                break;
+            } else if (s[i] < 32 || s[i] > 126) {
+                return 0;
+            }
+        }
+        if (i >= n) return 0; /* unclosed */
+        i++;
+    } else {
+        int atom = 0;
+        for (; i < n && s[i] != '@'; i++) {
+            if (s[i] == '.') {
+                if (atom == 0) return 0; /* leading or double dot */
+                atom = 0;
+            } else if (is_atext(s[i])) {
+                atom++;
+            } else {
+                return 0;
+            }
+        }
+        if (atom == 0) return 0; /* empty or trailing dot */
+    }
+    return i < n && s[i] == '@' ? i : 0;
+}
+
+/* address-literal: "[" IPv4 "]" or "[IPv6:" IPv6 "]" (the tag is
+ * case-insensitive, as every ABNF literal string is). General literals
+ * ("[tag:...]") need a tag registered with IANA; none are, so none pass. */
+static int email_literal(const unsigned char *s, size_t n)
+{
+    if (n < 2 || s[0] != '[' || s[n - 1] != ']') return 0;
+    s++;
+    n -= 2;
+    if (n >= 5 && (s[0] | 0x20) == 'i' && (s[1] | 0x20) == 'p' && (s[2] | 0x20) == 'v' &&
+        s[3] == '6' && s[4] == ':')
+        return check_ipv6(s + 5, n - 5);
+    return check_ipv4(s, n);
+}
+
+static int check_email(const unsigned char *s, size_t n)
+{
+    size_t at = email_local(s, n);
+    /* 64 bytes of local part and 255 of domain: RFC 5321 4.5.3.1 */
+    if (at == 0 || at > 64) return 0;
+    const unsigned char *d = s + at + 1;
+    size_t dn = n - at - 1;
+    if (dn > 0 && d[0] == '[') return email_literal(d, dn);
+    /* the Domain of RFC 5321 is a host name without the root's dot */
+    return host_labels(d, dn, 0);
+}
+
+/* ---- URIs (RFC 3986) ---- */
+
+static int is_unreserved(unsigned char c)
+{
+    return is_alpha(c) || is_digit(c) || c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+static int is_sub_delim(unsigned char c)
+{
+    return c && strchr("!$&'()*+,;=", c) != NULL;
+}
+
+/* Bytes s[i..end) are each unreserved, sub-delims, a pct-encoded triple,
+ * or one of the extra characters allowed where they are. */
+static int uri_chars(const unsigned char *s, size_t i, size_t end, const char *extra)
+{
+    while (i < end) {
+        unsigned char c = s[i];
+        if (c == '%') {
+            if (end - i < 3 || !is_hex(s[i + 1]) || !is_hex(s[i + 2])) return 0;
+            i += 3;
+            continue;
+        }
+        if (!is_unreserved(c) && !is_sub_delim(c) && !(c && strchr(extra, c))) return 0;
+        i++;
+    }
+    return 1;
+}
+
+/* authority = [ userinfo "@" ] host [ ":" port ] (3.2). host is an
+ * IP-literal in brackets (IPv6 or IPvFuture), or a reg-name, which an
+ * IPv4 address also is. */
+static int uri_authority(const unsigned char *s, size_t n)
+{
+    size_t at = n, i;
+    for (i = 0; i < n; i++)
+        if (s[i] == '@') at = i; /* '@' cannot be in host or port: the last is the one */
+    size_t h = 0;
+    if (at < n) {
+        if (!uri_chars(s, 0, at, ":")) return 0;
+        h = at + 1;
+    }
+    size_t port = n; /* index of the ':' before the port */
+    if (h < n && s[h] == '[') {
+        size_t close = h;
+        while (close < n && s[close] != ']')
+            close++;
+        if (close >= n) return 0;
+        const unsigned char *lit = s + h + 1;
+        size_t ln = close - h - 1;
+        if (ln > 0 && (lit[0] | 0x20) == 'v') {
+            /* IPvFuture = "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" ) */
+            size_t k = 1;
+            while (k < ln && is_hex(lit[k]))
+                k++;
+            if (k == 1 || k >= ln || lit[k] != '.' || k + 1 >= ln) return 0;
+            for (k++; k < ln; k++)
+                if (!is_unreserved(lit[k]) && !is_sub_delim(lit[k]) && lit[k] != ':') return 0;
+        } else if (!check_ipv6(lit, ln)) {
+            return 0;
+        }
+        if (close + 1 < n) {
+            if (s[close + 1] != ':') return 0;
+            port = close + 1;
+        }
+    } else {
+        for (i = h; i < n && s[i] != ':'; i++)
+            ;
+        if (!uri_chars(s, h, i, "")) return 0;
+        port = i;
+    }
+    for (i = port + 1; i < n; i++)
+        if (!is_digit(s[i])) return 0;
+    return 1;
+}
+
+/* The part after the scheme (or all of a relative reference): hier-part
+ * or relative-part, then ?query and #fragment. noscheme: in a relative
+ * reference, the first segment of a path may not hold a ':' (it would
+ * read as a scheme, 4.2). */
+static int uri_rest(const unsigned char *s, size_t n, int noscheme)
+{
+    size_t q = n, f = n, i;
+    for (i = 0; i < n; i++)
+        if (s[i] == '#') {
+            f = i;
+            break;
+        }
+    for (i = 0; i < f; i++)
+        if (s[i] == '?') {
+            q = i;
+            break;
+        }
+    size_t pend = q < f ? q : f, p = 0;
+    if (pend >= 2 && s[0] == '/' && s[1] == '/') {
+        size_t a = 2;
+        while (a < pend && s[a] != '/')
+            a++;
+        if (!uri_authority(s + 2, a - 2)) return 0;
+        p = a; /* path-abempty */
+    } else if (noscheme) {
+        for (i = 0; i < pend && s[i] != '/'; i++)
+            if (s[i] == ':') return 0;
+    }
+    /* the path: pchars and slashes ("//" right after no authority cannot
+     * happen: it would have been read as one) */
+    if (!uri_chars(s, p, pend, ":@/")) return 0;
+    if (q < f && !uri_chars(s, q + 1, f, ":@/?")) return 0;
+    if (f < n && !uri_chars(s, f + 1, n, ":@/?")) return 0;
+    return 1;
+}
+
+/* The length of a scheme ending in ':' at s, or 0: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) */
+static size_t uri_scheme(const unsigned char *s, size_t n)
+{
+    if (n == 0 || !is_alpha(s[0])) return 0;
+    size_t i = 1;
+    while (i < n && (is_alpha(s[i]) || is_digit(s[i]) || s[i] == '+' || s[i] == '-' || s[i] == '.'))
+        i++;
+    return i < n && s[i] == ':' ? i : 0;
+}
+
+static int check_uri(const unsigned char *s, size_t n)
+{
+    size_t k = uri_scheme(s, n);
+    if (k == 0) return 0;
+    return uri_rest(s + k + 1, n - k - 1, 0);
+}
+
+static int check_uri_reference(const unsigned char *s, size_t n)
+{
+    size_t k = uri_scheme(s, n);
+    if (k > 0) return uri_rest(s + k + 1, n - k - 1, 0);
+    return uri_rest(s, n, 1);
+}
+
+/* ---- regex ---- */
+
+/* Compiles as the schema's "pattern" keyword would: UTF, and \u / \x / \U
+ * the way ECMA-262 reads them (ALT_BSUX, EXTRA_ALT_BSUX for \u{...}). The
+ * compiled code is freed at once; only the verdict is kept. An allocation
+ * failure reads as "not valid", which is the safe side for a schema load. */
+static int check_regex(const unsigned char *s, size_t n)
+{
+    pcre2_compile_context *cc = pcre2_compile_context_create(NULL);
+    if (!cc) return 0;
+    pcre2_set_compile_extra_options(cc, PCRE2_EXTRA_ALT_BSUX);
+    int err = 0;
+    PCRE2_SIZE off = 0;
+    pcre2_code *re = pcre2_compile(n ? (PCRE2_SPTR)s : (PCRE2_SPTR) "", n,
+                                   PCRE2_UTF | PCRE2_ALT_BSUX, &err, &off, cc);
+    int ok = re != NULL;
+    pcre2_code_free(re);
+    pcre2_compile_context_free(cc);
+    return ok;
 }
 
 /* ---- numbers (OpenAPI int32 / int64) ---- */
@@ -371,6 +604,14 @@ int eg_format_check(eg_format_t f, const char *str, size_t n)
         return check_uuid(s, n);
     case EG_FMT_HOSTNAME:
         return check_hostname(s, n);
+    case EG_FMT_EMAIL:
+        return check_email(s, n);
+    case EG_FMT_URI:
+        return check_uri(s, n);
+    case EG_FMT_URI_REFERENCE:
+        return check_uri_reference(s, n);
+    case EG_FMT_REGEX:
+        return check_regex(s, n);
     case EG_FMT_IPV4:
         return check_ipv4(s, n);
     case EG_FMT_IPV6:

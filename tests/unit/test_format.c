@@ -317,6 +317,160 @@ static void test_json_pointer(void **state)
     CHECK(EG_FMT_JSON_POINTER, c);
 }
 
+static void test_email(void **state)
+{
+    char local64[80], local65[80];
+    memset(local64, 'a', 64);
+    strcpy(local64 + 64, "@example.com");
+    memset(local65, 'a', 65);
+    strcpy(local65 + 65, "@example.com");
+    tcase_t c[] = {
+        {"joe.bloggs@example.com", 1},
+        {"a@b", 1},
+        {"te~st@example.com", 1},
+        {"!#$%&'*+-/=?^_`{|}~@example.com", 1},
+        {"\"joe bloggs\"@example.com", 1}, /* quoted local parts */
+        {"\"joe..bloggs\"@example.com", 1},
+        {"\"joe@bloggs\"@example.com", 1},
+        {"\"\"@example.com", 1},
+        {"\"a\\\"b\"@example.com", 1}, /* quoted pair */
+        {"\"a\\\\\"@example.com", 1},
+        {"joe@[127.0.0.1]", 1}, /* IP literals */
+        {"joe@[IPv6:::1]", 1},
+        {"joe@[ipv6:2001:db8::1]", 1},
+        {"joe@[IPv6:::ffff:1.2.3.4]", 1},
+        {"joe@[127.0.0.300]", 0},
+        {"joe@[::1]", 0}, /* IPv6 needs its tag */
+        {"joe@[IPv6:1.2.3.4]", 0},
+        {"joe@[tag:value]", 0}, /* general literals: no tag is registered */
+        {"joe@[]", 0},
+        {"joe@[127.0.0.1", 0},
+        {"joe@a[127.0.0.1]", 0},
+        {local64, 1},
+        {local65, 0},
+        {".joe@example.com", 0},
+        {"joe.@example.com", 0},
+        {"jo..e@example.com", 0},
+        {"jo e@example.com", 0},
+        {"jo\"e@example.com", 0},
+        {"\"joe\"x@example.com", 0},
+        {"a.\"b\"@example.com", 0},
+        {"\"unclosed@example.com", 0},
+        {"\"a\\\"@example.com", 0}, /* the backslash eats the closing quote */
+        {"\"a\x01\"@example.com", 0},
+        {"\"caf\xc3\xa9\"@example.com", 0},
+        {"caf\xc3\xa9@example.com", 0},
+        {"joe@exa_mple.com", 0},
+        {"joe@-example.com", 0},
+        {"joe@example.com.", 0},
+        {"joe@example..com", 0},
+        {"joe@", 0},
+        {"@example.com", 0},
+        {"joe", 0},
+        {"joe@example.com ", 0},
+        {"a@b@c", 0},
+        {"Joe <joe@example.com>", 0},
+        {"", 0},
+    };
+    CHECK(EG_FMT_EMAIL, c);
+}
+
+static void test_uri(void **state)
+{
+    static const tcase_t c[] = {
+        {"http://example.com", 1},
+        {"https://example.com/a/b?c=d&e#f", 1},
+        {"HTTP://EXAMPLE.COM/", 1},
+        {"http://user:pass@example.com:8080/p", 1},
+        {"http://[2001:db8::7]:80/x", 1},
+        {"http://[v1.fe80::a+en1]/", 1}, /* IPvFuture */
+        {"http://127.0.0.1/", 1},
+        {"http://example.com:/", 1}, /* empty port */
+        {"http://example.com/a%20b", 1},
+        {"urn:isbn:0451450523", 1},
+        {"mailto:joe@example.com", 1},
+        {"file:///etc/hosts", 1},
+        {"a+b.c-d:x", 1},
+        {"x:", 1},
+        {"http://", 1},     /* empty reg-name is allowed by RFC 3986 */
+        {"example.com", 0}, /* no scheme */
+        {"/a/b", 0},
+        {"//example.com/", 0},
+        {"", 0},
+        {"1http://example.com", 0},
+        {"ht tp://example.com", 0},
+        {":foo", 0},
+        {"http://exa mple.com", 0},
+        {"http://example.com/a b", 0},
+        {"http://example.com/%zz", 0},
+        {"http://example.com/%2", 0},
+        {"http://example.com/\xc3\xa9", 0},
+        {"http://example.com:80a/", 0},
+        {"http://[::1/", 0},
+        {"http://[::1]x/", 0},
+        {"http://[1.2.3.4]/", 0},
+        {"http://[vz.x]/", 0},
+        {"http://a@b@c/", 0},
+        {"http://example.com/<>", 0},
+        {"http://example.com/#a#b", 0},
+        {"http://example.com\\", 0},
+    };
+    CHECK(EG_FMT_URI, c);
+}
+
+static void test_uri_reference(void **state)
+{
+    static const tcase_t c[] = {
+        {"http://example.com/x", 1},
+        {"//example.com/x", 1},
+        {"/a/b", 1},
+        {"a/b", 1},
+        {"a", 1},
+        {"", 1},
+        {"?q=1", 1},
+        {"#frag", 1},
+        {"./a:b", 1},
+        {"../x", 1},
+        {"a/b:c", 1}, /* ':' after the first segment is fine */
+        {"a:b/c", 1}, /* that is a URI with scheme "a" */
+        {"1a:b", 0},  /* not a scheme, and ':' in the first segment */
+        {"#a#b", 0},
+        {"#frag\\ment", 0},
+        {"/a b", 0},
+        {"\\\\server\\share", 0},
+        {"/caf\xc3\xa9", 0},
+        {"//[::1", 0},
+    };
+    CHECK(EG_FMT_URI_REFERENCE, c);
+}
+
+static void test_regex(void **state)
+{
+    static const tcase_t c[] = {
+        {"", 1},
+        {"^[a-z]+$", 1},
+        {"([abc])+\\s+$", 1},
+        {"a{2,3}", 1},
+        {"\\u0041", 1},    /* ECMA's \u escape */
+        {"\\u{1F600}", 1}, /* and its braced form */
+        {"\\p{L}+", 1},
+        {"(?<year>\\d{4})", 1},
+        {"caf\xc3\xa9", 1},
+        {"^(abc]", 0},
+        {"[z-a]", 0},
+        {"*a", 0},
+        {"a)", 0},
+        {"[abc", 0},
+        {"\\", 0},
+        {"(?<n>a)(?<n>b)", 0},
+        {"\xff", 0}, /* not UTF-8 */
+    };
+    CHECK(EG_FMT_REGEX, c);
+    /* the pattern is the n bytes given, not up to a NUL */
+    assert_int_equal(run_check(EG_FMT_REGEX, "(a)", 2, 0), 0);
+    assert_int_equal(run_check(EG_FMT_REGEX, "a\0b", 3, 0), 1);
+}
+
 static void test_int32(void **state)
 {
     static const tcase_t c[] = {
@@ -402,12 +556,14 @@ static void test_iso_codes(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_lookup),    cmocka_unit_test(test_annotations_and_none_pass),
-        cmocka_unit_test(test_date),      cmocka_unit_test(test_time),
-        cmocka_unit_test(test_date_time), cmocka_unit_test(test_uuid),
-        cmocka_unit_test(test_ipv4),      cmocka_unit_test(test_ipv6),
-        cmocka_unit_test(test_hostname),  cmocka_unit_test(test_json_pointer),
-        cmocka_unit_test(test_int32),     cmocka_unit_test(test_int64),
+        cmocka_unit_test(test_lookup),        cmocka_unit_test(test_annotations_and_none_pass),
+        cmocka_unit_test(test_date),          cmocka_unit_test(test_time),
+        cmocka_unit_test(test_date_time),     cmocka_unit_test(test_uuid),
+        cmocka_unit_test(test_ipv4),          cmocka_unit_test(test_ipv6),
+        cmocka_unit_test(test_hostname),      cmocka_unit_test(test_json_pointer),
+        cmocka_unit_test(test_email),         cmocka_unit_test(test_uri),
+        cmocka_unit_test(test_uri_reference), cmocka_unit_test(test_regex),
+        cmocka_unit_test(test_int32),         cmocka_unit_test(test_int64),
         cmocka_unit_test(test_iso_codes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
