@@ -201,9 +201,11 @@ static int load_file(eg_openapi_t *oa, const char *path, const char *real, const
     int rc = read_text(path, &text, &len, err, errlen);
     if (rc) return rc;
     eg_ydoc_t *d = NULL;
-    /* JSON is read by the YAML parser (JSON is YAML's flow style) with the
-     * same positions; eg_ydoc_parse_json replaces it once it is built */
-    rc = eg_ydoc_parse(text, len, path, &d, err, errlen);
+    size_t pl = strlen(path);
+    if (pl > 5 && strcasecmp(path + pl - 5, ".json") == 0)
+        rc = eg_ydoc_parse_json(text, len, path, &d, err, errlen);
+    else
+        rc = eg_ydoc_parse(text, len, path, &d, err, errlen);
     free(text);
     if (rc) return rc;
     char *key = strdup(real);

@@ -175,6 +175,57 @@ static void test_request_body_media_and_allof(void **state)
     eg_openapi_free(oa);
 }
 
+/* Compiles the schema of an operation's media type and counts the problems
+ * of `json` against it (0: valid). */
+static size_t problems(eg_openapi_t *oa, const eg_oa_schema_t *sc, const char *json)
+{
+    eg_schema_opts_t so;
+    eg_openapi_schema_opts(oa, &so);
+    eg_schema_t *s = NULL;
+    char err[512] = "";
+    if (eg_schema_compile(sc->doc, sc->node, &so, &s, err, sizeof(err)) != EG_OK)
+        fail_msg("compile: %s", err);
+    eg_jr_doc_t doc;
+    if (eg_jr_parse(&doc, json, strlen(json)) != EG_OK) fail_msg("bad test JSON %s", json);
+    eg_schema_report_t rep = {NULL, "", NULL, 0, 0};
+    int rc = eg_schema_validate(s, &doc, NULL, &rep);
+    assert_true(rc == EG_OK || rc == EG_ERANGE);
+    eg_jr_free(&doc);
+    eg_schema_free(s);
+    return rc == EG_OK ? 0 : rep.count ? rep.count : 1;
+}
+
+static void test_schemas_compile_through_the_document_cache(void **state)
+{
+    (void)state;
+    eg_openapi_t *oa = load_ok(FIX "pets.yaml");
+    const eg_oa_op_t *op = find_op(oa, "post", "/pets");
+    /* allOf of a sibling file's Named and the local object: both apply */
+    assert_int_equal(
+        problems(oa, &op->media[0].schema, "{\"name\": \"Rex\", \"species\": \"dog\"}"), 0);
+    assert_int_not_equal(problems(oa, &op->media[0].schema, "{\"species\": \"dog\"}"),
+                         0); /* Named.name */
+    assert_int_not_equal(problems(oa, &op->media[0].schema, "{\"name\": \"Rex\"}"),
+                         0); /* species */
+    assert_int_not_equal(
+        problems(oa, &op->media[0].schema, "{\"name\": \"\", \"species\": \"cow\"}"), 0);
+    /* a parameter's schema from common.yaml */
+    const eg_oa_param_t *limit = find_param(find_op(oa, "get", "/pets"), "limit", EG_OA_QUERY);
+    assert_int_equal(problems(oa, &limit->schema, "100"), 0);
+    assert_int_not_equal(problems(oa, &limit->schema, "101"), 0);
+    eg_openapi_free(oa);
+
+    /* 3.0: nullable in the compiler's 3.0 dialect */
+    oa = load_ok(FIX "legacy30.yaml");
+    op = find_op(oa, "post", "/notes");
+    assert_int_equal(problems(oa, &op->media[0].schema, "{\"due\": null}"), 0);
+    assert_int_equal(problems(oa, &op->media[0].schema, "{\"due\": \"2024-02-29\"}"), 0);
+    assert_int_not_equal(problems(oa, &op->media[0].schema, "{\"due\": \"2023-02-29\"}"), 0);
+    assert_int_not_equal(problems(oa, &op->media[0].schema, "{\"text\": null}"),
+                         0); /* not nullable */
+    eg_openapi_free(oa);
+}
+
 static void test_warnings_have_positions(void **state)
 {
     (void)state;
@@ -276,6 +327,7 @@ int main(void)
         cmocka_unit_test(test_operations_paths_and_base),
         cmocka_unit_test(test_parameters_merged_and_refs_followed),
         cmocka_unit_test(test_request_body_media_and_allof),
+        cmocka_unit_test(test_schemas_compile_through_the_document_cache),
         cmocka_unit_test(test_warnings_have_positions),
         cmocka_unit_test(test_openapi30_with_variables_and_content),
         cmocka_unit_test(test_json_document),
