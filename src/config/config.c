@@ -1026,6 +1026,15 @@ static int load_route(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_route
         if (v->str[i] <= ' ' || v->str[i] >= 0x7f || v->str[i] == '?' || v->str[i] == '*')
             return ERR(c, v, "invalid character in path '%s'", v->str);
     if (!(r->path = strndup(v->str, len))) return EG_ENOMEM;
+    {
+        /* {name} template segments (router.h): whole segments only */
+        eg_route_spec_t one = {r->path, 0, 0};
+        eg_router_t *probe = NULL;
+        int prc = eg_router_new(&one, 1, &probe);
+        eg_router_free(probe);
+        if (prc == EG_ENOMEM) return prc;
+        if (prc) return ERR(c, v, "invalid path '%s': a {name} parameter must be a whole segment, like /users/{id}", v->str);
+    }
     if ((v = eg_ymap_get(n, "match"))) {
         if (v->kind == EG_Y_SCALAR && strcmp(v->str, "exact") == 0) prefix = 0;
         else if (v->kind == EG_Y_SCALAR && strcmp(v->str, "prefix") == 0) prefix = 1;
