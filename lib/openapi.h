@@ -83,7 +83,7 @@ typedef struct {
     eg_oa_schema_t schema; /* node NULL: any content of that type */
 } eg_oa_media_t;
 
-typedef struct {
+typedef struct eg_oa_op_s {
     const char *method;       /* lower case as in the document: "get" */
     unsigned method_bit;      /* EG_M_* */
     const char *path;         /* the document's template: "/pets/{petId}" */

@@ -19,6 +19,7 @@
 
 #include "errgate/apikey.h"
 #include "errgate/units.h"
+#include "openapi.h"
 #include "ytree.h"
 
 typedef struct {
@@ -345,12 +346,58 @@ static int load_request(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
     return EG_OK;
 }
 
-static int load_upstream(cctx_t *c, const eg_ynode_t *k, const eg_ynode_t *n, eg_upstream_cfg_t *u)
+/* openapi: FILE or {file: FILE, unknown: reject | pass}: the document,
+ * loaded once per file for the whole configuration (cfg->openapis). */
+static int load_openapi(cctx_t *c, const eg_ynode_t *v, eg_config_t *cfg, eg_openapi_t **out, int *pass)
+{
+    static const char *const keys[] = {"file", "unknown", NULL};
+    const eg_ynode_t *file = v;
+    int rc;
+    *pass = 0;
+    if (v->kind == EG_Y_MAP) {
+        if ((rc = known_keys(c, v, "openapi", keys))) return rc;
+        if (!(file = eg_ymap_get(v, "file"))) return ERR(c, v, "openapi needs file: FILE");
+        const eg_ynode_t *u = eg_ymap_get(v, "unknown");
+        if (u) {
+            if (u->kind == EG_Y_SCALAR && strcmp(u->str, "reject") == 0) *pass = 0;
+            else if (u->kind == EG_Y_SCALAR && strcmp(u->str, "pass") == 0) *pass = 1;
+            else return ERR(c, u, "unknown must be reject (404/405 for what the document does not declare) or pass");
+        }
+    }
+    char *path = NULL;
+    if ((rc = get_path(c, file, &path))) return rc;
+    for (size_t i = 0; i < cfg->nopenapis; i++)
+        if (strcmp(cfg->openapi_paths[i], path) == 0) {
+            free(path);
+            *out = cfg->openapis[i];
+            return EG_OK;
+        }
+    eg_openapi_t **po = realloc(cfg->openapis, (cfg->nopenapis + 1) * sizeof(*po));
+    if (po) cfg->openapis = po;
+    char **pp = realloc(cfg->openapi_paths, (cfg->nopenapis + 1) * sizeof(*pp));
+    if (pp) cfg->openapi_paths = pp;
+    if (!po || !pp) {
+        free(path);
+        return EG_ENOMEM;
+    }
+    char derr[512] = "";
+    eg_openapi_t *oa = NULL;
+    if ((rc = eg_openapi_load(path, &oa, derr, sizeof(derr)))) {
+        free(path);
+        return rc == EG_ENOMEM ? rc : ERR(c, file, "openapi: %s", derr);
+    }
+    cfg->openapis[cfg->nopenapis] = oa;
+    cfg->openapi_paths[cfg->nopenapis++] = path;
+    *out = oa;
+    return EG_OK;
+}
+
+static int load_upstream(cctx_t *c, const eg_ynode_t *k, const eg_ynode_t *n, eg_config_t *cfg, eg_upstream_cfg_t *u)
 {
     static const char *const keys[] = {"servers",         "connect_timeout", "timeout",      "read_timeout",
                                        "total_timeout",   "retries",         "retry_non_idempotent",
                                        "max_fails",       "fail_timeout",    "keepalive",
-                                       "keepalive_timeout", "host",          NULL};
+                                       "keepalive_timeout", "host",          "openapi", NULL};
     int rc;
     if (!(u->name = strdup(k->str))) return EG_ENOMEM;
     u->connect_timeout_ms = 2000;
@@ -406,6 +453,8 @@ static int load_upstream(cctx_t *c, const eg_ynode_t *k, const eg_ynode_t *n, eg
             if (!(u->host = strdup(v->str))) return EG_ENOMEM;
         }
     }
+    if ((v = eg_ymap_get(n, "openapi")) && (rc = load_openapi(c, v, cfg, &u->openapi, &u->openapi_pass)))
+        return rc;
     return EG_OK;
 }
 
@@ -1006,7 +1055,7 @@ static int load_route(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_route
                                        "maintenance", "normalize", "auth", "dialect",
                                        "scopes", "scopes_any", "admin", "allow_ips",
                                        "rate_limit", "concurrency", "quota", "credits", "cors",
-                                       "idempotency", NULL};
+                                       "idempotency", "openapi", NULL};
     int rc;
     if ((rc = known_keys(c, n, "route", keys))) return rc;
     r->normalize = 1;
@@ -1061,6 +1110,24 @@ static int load_route(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_route
     /* with no upstreams at all, that problem is reported once, not per route */
     if (u == cfg->nupstreams && cfg->nupstreams) return ERR(c, v, "unknown upstream '%s'", v->str);
     r->upstream = u;
+    if ((v = eg_ymap_get(n, "openapi"))) {
+        const eg_ynode_t *x;
+        /* one source of rules per route: a route of its own (a longer
+         * path, declared rules) is how to add to what a document says */
+        if ((x = eg_ymap_get(n, "validate")))
+            return ERR(c, x, "a route has validate: or openapi:, not both (declare the rules the document "
+                             "does not say on a route of their own)");
+        if ((x = eg_ymap_get(n, "methods")))
+            return ERR(c, x, "methods: and openapi: on one route: the document's operations say the methods");
+        if ((x = eg_ymap_get(n, "match")) && x->kind == EG_Y_SCALAR && strcmp(x->str, "exact") == 0)
+            return ERR(c, x, "a route with openapi: is a prefix (the document's paths are under it)");
+        r->prefix = prefix = 1;
+        if ((rc = load_openapi(c, v, cfg, &r->openapi, &r->oa_pass))) return rc;
+    } else if (!eg_ymap_get(n, "validate") && u < cfg->nupstreams && cfg->upstreams[u].openapi) {
+        r->openapi = cfg->upstreams[u].openapi;
+        r->oa_pass = cfg->upstreams[u].openapi_pass;
+        r->oa_from_upstream = 1;
+    }
     if ((v = eg_ymap_get(n, "normalize")) && (rc = get_bool(c, v, &r->normalize))) return rc;
     if ((rc = load_route_auth(c, n, cfg, r))) return rc;
     if ((v = eg_ymap_get(n, "rate_limit")) && (rc = get_limits(c, v, NULL, &r->limits, &r->nlimits))) return rc;
@@ -1162,6 +1229,122 @@ static int load_admin(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
     return EG_OK;
 }
 
+/* ------------------------------------------------------------ openapi */
+
+/* 1 when `full` is under the route path `p` (prefix: on a segment boundary). */
+static int path_under(const char *p, int prefix, const char *full)
+{
+    size_t n = strlen(p);
+    if (prefix && n && p[n - 1] == '/') n--;
+    if (!prefix) return strcmp(p, full) == 0;
+    if (n == 0) return 1;
+    return strncmp(p, full, n) == 0 && (full[n] == '\0' || full[n] == '/');
+}
+
+static int append_route(eg_config_t *cfg, size_t *cap, size_t parent, const char *path, unsigned methods,
+                        const eg_oa_op_t *op)
+{
+    if (cfg->nroutes == *cap) {
+        size_t nc = *cap * 2 + 8;
+        eg_route_cfg_t *p = realloc(cfg->routes, nc * sizeof(*p));
+        if (!p) return EG_ENOMEM;
+        cfg->routes = p;
+        *cap = nc;
+    }
+    eg_route_cfg_t r = cfg->routes[parent];
+    r.path = strdup(path);
+    if (!r.path) return EG_ENOMEM;
+    r.prefix = 0;
+    r.methods = methods;
+    r.oa_op = op;
+    r.oa_catchall = 0;
+    r.borrowed = 1;
+    r.rl_policy = NULL;
+    r.scope_path = cfg->routes[parent].path; /* a string realloc does not move */
+    cfg->routes[cfg->nroutes++] = r;
+    return EG_OK;
+}
+
+/* The operations of route `ri`'s document become routes: each at the
+ * route's path (unless it is "/") followed by the document's path, or at
+ * the server base path followed by it (a route at "/", an upstream's
+ * document: the document's own URLs, which errgate forwards unchanged).
+ * The declared route stays behind them for the rest of its prefix. */
+static int expand_openapi(cctx_t *c, eg_config_t *cfg, size_t ri, size_t *cap, const eg_ynode_t *node)
+{
+    eg_openapi_t *oa = cfg->routes[ri].openapi;
+    const char *rpath = cfg->routes[ri].path;
+    int rprefix = cfg->routes[ri].prefix, pass = cfg->routes[ri].oa_pass;
+    unsigned rmethods = cfg->routes[ri].methods;
+    char mount[1024] = "";
+    int use_base = 1;
+    if (!cfg->routes[ri].oa_from_upstream && strcmp(rpath, "/") != 0) {
+        snprintf(mount, sizeof(mount), "%s", rpath);
+        size_t ml = strlen(mount);
+        if (ml && mount[ml - 1] == '/') mount[ml - 1] = '\0';
+        use_base = 0;
+    }
+    size_t first = cfg->nroutes, security = 0, outside = 0;
+    const eg_oa_op_t *sec_op = NULL;
+    for (size_t i = 0; i < eg_openapi_nops(oa); i++) {
+        const eg_oa_op_t *op = eg_openapi_op(oa, i);
+        char full[2048];
+        int k = snprintf(full, sizeof(full), "%s%s%s", mount, use_base ? op->base : "", op->path);
+        if (k < 0 || (size_t)k >= sizeof(full)) return ERR(c, node, "openapi: the path %s is too long", op->path);
+        if (!path_under(rpath, rprefix, full)) {
+            outside++;
+            continue;
+        }
+        unsigned m = op->method_bit;
+        if (m == EG_M_GET) { /* GET answers HEAD too, unless the document says HEAD itself */
+            int head = 0;
+            for (size_t j = 0; j < eg_openapi_nops(oa); j++) {
+                const eg_oa_op_t *o = eg_openapi_op(oa, j);
+                head |= o->method_bit == EG_M_HEAD && strcmp(o->path, op->path) == 0 && strcmp(o->base, op->base) == 0;
+            }
+            if (!head) m |= EG_M_HEAD;
+        }
+        if (rmethods) m &= rmethods;
+        if (!m) continue;
+        for (size_t j = first; j < cfg->nroutes; j++)
+            if (strcmp(cfg->routes[j].path, full) == 0 && (cfg->routes[j].methods & m))
+                return ERR(c, node, "openapi: %s %s: two operations of the document on one route", op->method, full);
+        int rc = append_route(cfg, cap, ri, full, m, op);
+        if (rc) return rc;
+        if (op->security && cfg->routes[ri].auth == EG_AUTHN_NONE && !security++) sec_op = op;
+    }
+    size_t last = cfg->nroutes;
+    if (pass) {
+        /* a declared path's other methods reach the upstream unchecked */
+        for (size_t j = first; j < last; j++) {
+            unsigned all = 0;
+            size_t k = first;
+            while (k < j && strcmp(cfg->routes[k].path, cfg->routes[j].path) != 0)
+                k++;
+            if (k < j) continue; /* that path is done */
+            for (k = j; k < last; k++)
+                if (strcmp(cfg->routes[k].path, cfg->routes[j].path) == 0) all |= cfg->routes[k].methods;
+            unsigned rest = (rmethods ? rmethods : EG_M_ALL) & ~all;
+            if (!rest) continue;
+            char tmp[2048];
+            snprintf(tmp, sizeof(tmp), "%s", cfg->routes[j].path);
+            int rc = append_route(cfg, cap, ri, tmp, rest, NULL);
+            if (rc) return rc;
+        }
+    } else {
+        cfg->routes[ri].oa_catchall = 1;
+    }
+    if (sec_op)
+        eg_openapi_warn(oa, sec_op->doc, sec_op->at,
+                        "%zu operation(s) declare security (the first: %s %s%s) but the route %s has no auth: "
+                        "the gateway authenticates from the route's auth:, not from the document",
+                        security, sec_op->method, sec_op->base, sec_op->path, rpath);
+    if (outside && last == first)
+        eg_openapi_warn(oa, c->doc, node, "none of the document's %zu operations is under the route %s",
+                        eg_openapi_nops(oa), rpath);
+    return EG_OK;
+}
+
 /* Each section, upstream and route is checked even when an earlier one was
  * bad (see problem()); the result is EG_OK only when none was. */
 static int load_root(cctx_t *c, const eg_ynode_t *root, eg_config_t *cfg)
@@ -1209,7 +1392,7 @@ static int load_root(cctx_t *c, const eg_ynode_t *root, eg_config_t *cfg)
         if (!(cfg->upstreams = calloc(v->n, sizeof(*cfg->upstreams)))) return EG_ENOMEM;
         for (size_t i = 0; i < v->n; i++) {
             cfg->nupstreams++;
-            if ((rc = problem(c, load_upstream(c, v->items[2 * i], v->items[2 * i + 1], &cfg->upstreams[i]))))
+            if ((rc = problem(c, load_upstream(c, v->items[2 * i], v->items[2 * i + 1], cfg, &cfg->upstreams[i]))))
                 return rc;
         }
     }
@@ -1246,6 +1429,14 @@ static int load_root(cctx_t *c, const eg_ynode_t *root, eg_config_t *cfg)
             }
         }
     }
+    /* the documents' operations, after every declared route (declared ones
+     * win a tie in the router: declaration order) */
+    cfg->nroutes_declared = cfg->nroutes;
+    size_t cap = cfg->nroutes;
+    for (size_t i = 0; i < cfg->nroutes_declared; i++)
+        if (!bad[i] && cfg->routes[i].openapi &&
+            (rc = problem(c, expand_openapi(c, cfg, i, &cap, v->items[i]))))
+            goto out;
     rc = c->nproblems ? c->first_rc : EG_OK;
 out:
     free(bad);
@@ -1313,6 +1504,8 @@ void eg_config_free(eg_config_t *cfg)
     free(cfg->upstreams);
     for (size_t i = 0; i < cfg->nroutes; i++) {
         free(cfg->routes[i].path);
+        free(cfg->routes[i].rl_policy);
+        if (cfg->routes[i].borrowed) continue; /* the rest is its declared route's */
         free(cfg->routes[i].maintenance_until);
         free(cfg->routes[i].maintenance_message);
         eg_route_cfg_t *r = &cfg->routes[i];
@@ -1323,12 +1516,19 @@ void eg_config_free(eg_config_t *cfg)
         free(r->allow_ips);
         free(r->allow_ips_text);
         free(r->limits);
-        free(r->rl_policy);
         free(r->quota.upgrade_url);
         free(r->purchase_url);
         eg_cors_policy_free(r->cors);
     }
     free(cfg->routes);
+    for (size_t i = 0; i < cfg->nopenapis; i++) {
+        eg_openapi_free(cfg->openapis[i]);
+        free(cfg->openapi_paths[i]);
+    }
+    free(cfg->openapis);
+    free(cfg->openapi_paths);
+    for (size_t i = 0; i < cfg->nwarnings; i++) free(cfg->warnings[i]);
+    free(cfg->warnings);
     eg_cors_policy_free(cfg->cors);
     for (size_t i = 0; i < cfg->nredact; i++) free(cfg->redact_query[i]);
     free(cfg->redact_query);
@@ -1389,6 +1589,21 @@ static int route_policy(eg_route_cfg_t *r)
     return EG_OK;
 }
 
+/* A document's warnings join the configuration's (check-config, serve). */
+static int collect_warnings(eg_config_t *cfg, const eg_openapi_t *oa)
+{
+    size_t n = eg_openapi_nwarnings(oa);
+    if (!n) return EG_OK;
+    char **w = realloc(cfg->warnings, (cfg->nwarnings + n) * sizeof(*w));
+    if (!w) return EG_ENOMEM;
+    cfg->warnings = w;
+    for (size_t i = 0; i < n; i++) {
+        if (!(w[cfg->nwarnings] = strdup(eg_openapi_warning(oa, i)))) return EG_ENOMEM;
+        cfg->nwarnings++;
+    }
+    return EG_OK;
+}
+
 static int parse_doc(eg_ydoc_t *doc, const char *path, eg_config_t **out, char *err, size_t errlen)
 {
     eg_config_t *cfg = config_new();
@@ -1417,6 +1632,7 @@ static int parse_doc(eg_ydoc_t *doc, const char *path, eg_config_t **out, char *
         if (eg_cors_headers_max(p) > cfg->cors_lines_max) cfg->cors_lines_max = eg_cors_headers_max(p);
     }
     if (!rc && path && !(cfg->path = strdup(path))) rc = EG_ENOMEM;
+    for (size_t i = 0; !rc && i < cfg->nopenapis; i++) rc = collect_warnings(cfg, cfg->openapis[i]);
     free(dircopy);
     eg_ydoc_free(doc);
     if (rc) {

@@ -49,6 +49,8 @@ typedef struct {
     uint64_t keepalive_timeout_ms; /* default 60s */
     eg_host_mode_t host_mode;    /* keep (default), rewrite to the server, or a fixed host */
     char *host;                  /* EG_HOST_FIXED */
+    struct eg_openapi_s *openapi; /* upstreams.NAME.openapi: for its routes without their own, NULL = none */
+    int openapi_pass;             /* its unknown: pass */
 } eg_upstream_cfg_t;
 
 typedef enum { EG_AUTHN_NONE = 0, EG_AUTHN_API_KEY, EG_AUTHN_JWT, EG_AUTHN_ANY } eg_authn_t;
@@ -120,6 +122,20 @@ typedef struct {
     uint64_t idem_ttl_ms;   /* how long a response is replayed, default 24h */
     uint64_t idem_max_body; /* larger bodies are 413 on those methods, default and max 64KiB */
     eg_cors_policy_t *cors;      /* routes[].cors, replaces the global one; NULL = the global */
+    /* openapi: (docs/openapi.md). The declared route holds the document and
+     * stands, after its operations' routes, for the rest of its prefix:
+     * oa_catchall (unknown: reject) answers 404 there. Each operation is a
+     * route of its own made at load (oa_op set, `borrowed`: the pointers it
+     * shares with the declared route, scopes to cors, are freed with that
+     * one); with unknown: pass, a declared path's other methods are one
+     * more borrowed route without oa_op. */
+    struct eg_openapi_s *openapi;      /* owned by eg_config_t.openapis */
+    const struct eg_oa_op_s *oa_op;    /* the operation this route is, NULL = none */
+    int oa_pass;                       /* unknown: pass */
+    int oa_catchall;                   /* 404 for what the document does not declare */
+    int oa_from_upstream;              /* the upstream's document: its own URL paths, not mounted */
+    int borrowed;
+    const char *scope_path;            /* rate-limit, slot and quota keys: the declared route's path (NULL = path) */
 } eg_route_cfg_t;
 
 typedef struct {
@@ -202,6 +218,15 @@ typedef struct {
     eg_cors_policy_t *cors;
     int uses_cors;
     size_t cors_lines_max;
+    /* OpenAPI documents (openapi.h), each loaded once, and what the
+     * configuration loads but does not enforce: "file:line:col: text" lines
+     * that check-config prints and serve logs (docs/openapi.md) */
+    struct eg_openapi_s **openapis;
+    char **openapi_paths;
+    size_t nopenapis;
+    size_t nroutes_declared; /* routes[0..nroutes_declared) are the file's; the rest its documents' operations */
+    char **warnings;
+    size_t nwarnings;
 } eg_config_t;
 
 #define EG_BUFFER_BODY_MAX (64 * 1024) /* the body room of a connection's buffer (proxy.c) */

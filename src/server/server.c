@@ -960,6 +960,7 @@ static void on_signal(uv_signal_t *s, int signum)
         pthread_mutex_unlock(&srv->lock);
         eg_gw_unref(old);
         server_log(srv, "reloaded", srv->config_path);
+        for (size_t i = 0; i < gw->cfg->nwarnings; i++) server_log(srv, "config_warning", gw->cfg->warnings[i]);
         if ((gw->cfg->uses_keys || gw->cfg->has_admin_token || gw->cfg->uses_counters) &&
             !srv->keyring)
             server_log(srv, "reload_warning",
@@ -1133,6 +1134,7 @@ int eg_cmd_serve(int argc, char **argv)
         goto out_logs;
     }
     cfg = srv->gw->cfg;
+    for (size_t i = 0; i < cfg->nwarnings; i++) server_log(srv, "config_warning", cfg->warnings[i]);
     unsigned long long nofile = raise_nofile(srv);
     if (cfg->uses_keys || cfg->has_admin_token || cfg->uses_counters) {
         rc = eg_store_open(cfg->store_backend, cfg->store_path, cfg->store_busy_timeout_ms,
@@ -1336,9 +1338,14 @@ int eg_cmd_check_config(int argc, char **argv)
     int rc = eg_config_load(argv[1], &cfg, err, sizeof(err));
     if (rc != EG_OK)
         return eg_cli_fail_lines(rc == EG_ENOMEM ? EG_EXIT_SOFTWARE : EG_EXIT_INPUT, err);
-    printf("%s: ok: listen %s:%d, %d workers, %zu upstreams, %zu routes, dialect %s\n", argv[1],
-           cfg->listen.host, cfg->listen.port, cfg->workers, cfg->nupstreams, cfg->nroutes,
-           eg_dialect_name(cfg->dialect));
+    printf("%s: ok: listen %s:%d, %d workers, %zu upstreams, %zu routes", argv[1], cfg->listen.host,
+           cfg->listen.port, cfg->workers, cfg->nupstreams, cfg->nroutes_declared);
+    if (cfg->nroutes > cfg->nroutes_declared)
+        printf(" (+%zu from OpenAPI operations)", cfg->nroutes - cfg->nroutes_declared);
+    printf(", dialect %s\n", eg_dialect_name(cfg->dialect));
+    /* what the configuration names but the gateway does not enforce */
+    for (size_t i = 0; i < cfg->nwarnings; i++)
+        fprintf(stderr, "errgate: warning: %s\n", cfg->warnings[i]);
     if (cfg->has_admin && !is_loopback(cfg->admin_listen.host))
         fprintf(stderr,
                 "errgate: warning: admin_listen %s accepts connections from other hosts; "

@@ -6,6 +6,7 @@
 #include "stage.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "errgate/path.h"
 #include "errgate/router.h"
@@ -103,6 +104,29 @@ static eg_stage_rc_t on_request(eg_req_t *c)
     if (rr == EG_ROUTE_NOT_FOUND) {
         send_not_found(c, c->path, c->path_len);
         return EG_STAGE_ANSWERED;
+    }
+    if (rr == EG_ROUTE_OK && cfg->routes[id].oa_catchall) {
+        /* under an OpenAPI route, not a declared operation: 405 when the
+         * document has the path with other methods, else 404 (the route may
+         * itself be an operation's path, and come first: then that one) */
+        allow = 0;
+        size_t op = id;
+        for (size_t i = cfg->nroutes_declared; i < cfg->nroutes && op == id; i++) {
+            const eg_route_cfg_t *o = &cfg->routes[i];
+            if (o->scope_path != cfg->routes[id].path ||
+                !eg_path_template_match(o->path, strlen(o->path), c->path, c->path_len, 0, NULL, 0, NULL))
+                continue;
+            if (o->methods & c->method_bit) op = i;
+            allow |= o->methods;
+        }
+        if (op != id) {
+            id = op;
+        } else if (!allow) {
+            send_not_found(c, c->path, c->path_len);
+            return EG_STAGE_ANSWERED;
+        } else {
+            rr = EG_ROUTE_METHOD_NOT_ALLOWED;
+        }
     }
     if (rr == EG_ROUTE_METHOD_NOT_ALLOWED) {
         char allowed[128], extra[160];

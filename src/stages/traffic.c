@@ -197,7 +197,7 @@ static void collect_policy(eg_req_t *c, policy_t *pol)
         size_t n = pol->nrates++;
         eg_sb_t b = eg_sb(pol->rate_keys[n], sizeof(pol->rate_keys[0])); /* "R<path>#<i>|i:<ip>" */
         eg_sb_mem(&b, "R", 1);
-        eg_sb_str(&b, r->path);
+        eg_sb_str(&b, r->scope_path ? r->scope_path : r->path); /* an operation counts with its route */
         eg_sb_mem(&b, "#", 1);
         eg_sb_u64(&b, i);
         if (l->by == EG_RL_BY_KEY) {
@@ -222,7 +222,7 @@ static void collect_policy(eg_req_t *c, policy_t *pol)
     if (r->concurrency) {
         eg_sb_t b = eg_sb(pol->slot_keys[pol->nslots], sizeof(pol->slot_keys[0])); /* "C<path>|<who>" */
         eg_sb_mem(&b, "C", 1);
-        eg_sb_str(&b, r->path);
+        eg_sb_str(&b, r->scope_path ? r->scope_path : r->path);
         eg_sb_mem(&b, "|", 1);
         eg_sb_str(&b, authed ? p->consumer : c->client_ip);
         pol->slot_max[pol->nslots++] = r->concurrency;
@@ -233,7 +233,7 @@ static void collect_policy(eg_req_t *c, policy_t *pol)
     }
     if (!authed) return; /* quotas and credits are per key */
     time_t now = wall_s(c);
-    if (r->quota.limit) add_quota(c, pol, &r->quota, "q", r->path, now);
+    if (r->quota.limit) add_quota(c, pol, &r->quota, "q", r->scope_path ? r->scope_path : r->path, now);
     if (plan && plan->quota.limit) add_quota(c, pol, &plan->quota, "p", plan->name, now);
     /* the route's and the plan's costs are one charge on the one balance */
     long long cost = r->credit_cost + (plan ? plan->credit_cost : 0);

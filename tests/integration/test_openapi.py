@@ -1,0 +1,244 @@
+"""OpenAPI documents as the gateway's routes (docs/openapi.md): `openapi:` on
+a route or an upstream, the document's operations routed (templates, the
+server base path), 404/405 in the dialect for what it does not declare
+(unknown: reject) or passed through (unknown: pass), check-config's
+warnings with positions. The upstream records every request it gets, so a
+refusal is also shown not to have reached it."""
+import json
+import os
+import subprocess
+import threading
+
+import pytest
+
+from conftest import (BIN, Gateway, QuietHandler, ThreadedUpstream, free_port, read_error, request, spell)
+
+FIXTURES = os.path.abspath(os.environ.get("EG_FIXTURES", os.path.join(os.path.dirname(__file__), "../fixtures")))
+DOCS = os.path.join(FIXTURES, "openapi")
+
+
+class Recorder(ThreadedUpstream):
+    """Answers every method 200 with what it got, and keeps (method, path, body)."""
+
+    def __init__(self):
+        self.seen = []
+        self.lock = threading.Lock()
+        rec = self
+
+        class H(QuietHandler):
+            def handle_any(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else b""
+                with rec.lock:
+                    rec.seen.append((self.command, self.path, body))
+                out = json.dumps({"upstream": True, "method": self.command, "path": self.path}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(out)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = handle_any
+
+        super().__init__(H)
+
+    def paths(self):
+        with self.lock:
+            return [(m, p) for m, p, _ in self.seen]
+
+
+@pytest.fixture
+def upstream():
+    up = Recorder()
+    yield up
+    up.close()
+
+
+def config(port, up, routes, upstream_extra="", dialect="problem"):
+    return f"""
+listen: 127.0.0.1:{port}
+workers: 1
+errors: {{ dialect: {dialect}, negotiate: false }}
+log: {{ access: stderr }}
+upstreams:
+  app: {{ servers: ["127.0.0.1:{up.port}"]{upstream_extra} }}
+routes:
+{routes}
+"""
+
+
+@pytest.fixture
+def start(tmp_path, upstream):
+    started = []
+
+    def go(routes, upstream_extra="", dialect="problem"):
+        port = free_port()
+        gw = Gateway(str(tmp_path), config(port, upstream, routes, upstream_extra, dialect), port, free_port())
+        started.append(gw)
+        return gw
+
+    yield go
+    for gw in started:
+        code = gw.stop()
+        assert code == 0, f"gateway exited with {code}; log:\n" + gw.log_text()[-4000:]
+
+
+PETS = os.path.join(DOCS, "pets.yaml")
+TRACE = {"X-Trace": "0badcafe"}
+
+
+def test_declared_operations_are_routed_with_the_base_path(start, upstream):
+    gw = start(f"""
+  - path: /
+    upstream: app
+    openapi: {PETS}
+""")
+    r = request(gw.port, "GET", "/v1/pets?limit=5", headers=TRACE)
+    assert r.status == 200, r.body
+    assert r.json()["path"] == "/v1/pets?limit=5"  # forwarded as it came: the base path stays
+    r = request(gw.port, "GET", "/v1/pets/7?verbose=true")
+    assert r.status == 200, r.body
+    r = request(gw.port, "GET", "/v1/pets/mine")  # the concrete path wins over {petId}
+    assert r.status == 200
+    r = request(gw.port, "DELETE", "/v1/pets/7")
+    assert r.status == 200
+    r = request(gw.port, "HEAD", "/v1/pets/mine")  # GET answers HEAD
+    assert r.status == 200
+    r = request(gw.port, "GET", "/health")  # servers on the path item: no base
+    assert r.status == 200
+    assert upstream.paths() == [("GET", "/v1/pets?limit=5"), ("GET", "/v1/pets/7?verbose=true"),
+                                ("GET", "/v1/pets/mine"), ("DELETE", "/v1/pets/7"), ("HEAD", "/v1/pets/mine"),
+                                ("GET", "/health")]
+
+
+@pytest.mark.parametrize("dialect", ["problem", "jsonapi", "typed"])
+def test_undeclared_path_is_404_and_method_405_in_the_dialect(start, upstream, dialect):
+    gw = start(f"""
+  - path: /
+    upstream: app
+    openapi: {{ file: {PETS}, unknown: reject }}
+""", dialect=dialect)
+    for path in ("/v1/owners", "/pets", "/v1/pets/7/toys", "/"):
+        r = request(gw.port, "GET", path)
+        assert r.status == 404, (path, r.body)
+        assert r.header("X-Error-Code") == spell("not_found", dialect)
+        assert read_error(r.body, dialect)["code"] == spell("not_found", dialect)
+    r = request(gw.port, "POST", "/v1/pets/7", body=b"{}", headers={"Content-Type": "application/json"})
+    assert r.status == 405, r.body
+    assert r.header("Allow") == "GET, HEAD, DELETE"
+    assert read_error(r.body, dialect)["code"] == spell("method_not_allowed", dialect)
+    r = request(gw.port, "PUT", "/v1/pets")
+    assert r.status == 405
+    assert r.header("Allow") == "GET, HEAD, POST"
+    assert upstream.paths() == []  # nothing refused reached the upstream
+
+
+def test_unknown_pass_sends_the_undeclared_upstream(start, upstream):
+    gw = start(f"""
+  - path: /
+    upstream: app
+    openapi: {{ file: {PETS}, unknown: pass }}
+""")
+    assert request(gw.port, "GET", "/v1/owners").status == 200
+    assert request(gw.port, "PUT", "/v1/pets/7").status == 200  # a declared path, another method
+    assert request(gw.port, "GET", "/v1/pets/mine").status == 200
+    assert upstream.paths() == [("GET", "/v1/owners"), ("PUT", "/v1/pets/7"), ("GET", "/v1/pets/mine")]
+
+
+def test_a_route_mounts_the_document_at_its_path(start, upstream):
+    """A route's path other than / stands where the server base path stood."""
+    gw = start(f"""
+  - path: /api/
+    upstream: app
+    openapi: {PETS}
+  - path: /other/
+    upstream: app
+""")
+    assert request(gw.port, "GET", "/api/pets/3").status == 200
+    assert request(gw.port, "GET", "/api/v1/pets/3").status == 404
+    assert request(gw.port, "GET", "/api/nothing").status == 404  # under the route, not declared
+    assert request(gw.port, "GET", "/v1/pets/3").status == 404     # no route at all
+    assert request(gw.port, "GET", "/other/x").status == 200       # other routes as before
+    assert upstream.paths() == [("GET", "/api/pets/3"), ("GET", "/other/x")]
+
+
+def test_an_upstreams_document_applies_to_its_routes(start, upstream):
+    gw = start("""
+  - path: /v1/
+    upstream: app
+  - path: /health
+    upstream: app
+""", upstream_extra=f", openapi: {PETS}")
+    assert request(gw.port, "GET", "/v1/pets/3").status == 200
+    assert request(gw.port, "GET", "/v1/nothing").status == 404
+    assert request(gw.port, "POST", "/health").status == 405
+    assert request(gw.port, "GET", "/health").status == 200
+    assert upstream.paths() == [("GET", "/v1/pets/3"), ("GET", "/health")]
+
+
+def test_declared_routes_win_over_the_documents(start, upstream):
+    """A route of the configuration on the same path and method comes first."""
+    gw = start(f"""
+  - path: /v1/pets/mine
+    upstream: app
+    maintenance: {{ retry_after: 60 }}
+  - path: /
+    upstream: app
+    openapi: {PETS}
+""")
+    assert request(gw.port, "GET", "/v1/pets/mine").status == 503
+    assert request(gw.port, "GET", "/v1/pets/3").status == 200
+
+
+def check_config(tmp_path, text):
+    path = tmp_path / "gw.yaml"
+    path.write_text(text)
+    p = subprocess.run([BIN, "check-config", str(path)], capture_output=True, text=True, timeout=60)
+    return p.returncode, p.stdout, p.stderr
+
+
+def test_check_config_lists_the_documents_warnings(tmp_path, upstream):
+    rc, out, err = check_config(tmp_path, config(free_port(), upstream, f"""
+  - path: /
+    upstream: app
+    openapi: {PETS}
+"""))
+    assert rc == 0, err
+    assert "1 routes (+6 from OpenAPI operations)" in out
+    want = [
+        f"errgate: warning: {PETS}:7:5: only the first server's base path is used",
+        f"errgate: warning: {PETS}:27:11: cookie parameter 'session' is not checked by the gateway",
+        f"errgate: warning: {PETS}:50:9: callbacks are requests the API makes",
+        f"errgate: warning: {PETS}:48:15: encoding of 'application/x-www-form-urlencoded' is not checked",
+        f"errgate: warning: {PETS}:79:7: unknown key 'frobnicate' in an operation is ignored",
+        f"errgate: warning: {PETS}:35:7: 1 operation(s) declare security (the first: post /v1/pets) but the "
+        "route / has no auth:",
+    ]
+    for w in want:
+        assert w in err, err
+
+
+def test_check_config_refuses_bad_documents_and_combinations(tmp_path, upstream):
+    rc, _, err = check_config(tmp_path, config(free_port(), upstream, f"""
+  - path: /
+    upstream: app
+    openapi: {os.path.join(DOCS, "swagger2.yaml")}
+"""))
+    assert rc == 3
+    assert f"gw.yaml:12:14: openapi: {DOCS}/swagger2.yaml:1:10: a Swagger 2.0 document" in err, err
+    rc, _, err = check_config(tmp_path, config(free_port(), upstream, f"""
+  - path: /
+    upstream: app
+    methods: [GET]
+    openapi: {PETS}
+"""))
+    assert rc == 3
+    assert "gw.yaml:12:14: methods: and openapi: on one route" in err, err
+    rc, _, err = check_config(tmp_path, config(free_port(), upstream, f"""
+  - path: /
+    upstream: app
+    openapi: {{ file: {PETS}, unknown: maybe }}
+"""))
+    assert rc == 3
+    assert "unknown must be reject" in err, err
