@@ -21,6 +21,7 @@
 #include <strings.h>
 
 #include "errgate/router.h"
+#include "params.h"
 
 typedef struct {
     char *real; /* realpath: the cache key */
@@ -1008,4 +1009,181 @@ const char *eg_openapi_warning(const eg_openapi_t *oa, size_t i)
     static const char more[] = "(more warnings not shown)";
     if (i < oa->nwarn) return oa->warnings[i];
     return i == oa->nwarn && oa->dropped ? more : NULL;
+}
+
+/* ------------------------------------------------------------ rule sets */
+
+static int push_rule(eg_validation_t *v, eg_param_rule_t *r)
+{
+    eg_param_rule_t *p = realloc(v->params.rules, (v->params.n + 1) * sizeof(*p));
+    if (!p) {
+        eg_param_rule_free(r);
+        return EG_ENOMEM;
+    }
+    v->params.rules = p;
+    p[v->params.n++] = *r;
+    return EG_OK;
+}
+
+static eg_param_style_t style_of(eg_oa_style_t s)
+{
+    switch (s) {
+    case EG_OA_STYLE_SIMPLE:
+        return EG_PSTYLE_SIMPLE;
+    case EG_OA_STYLE_LABEL:
+        return EG_PSTYLE_LABEL;
+    case EG_OA_STYLE_MATRIX:
+        return EG_PSTYLE_MATRIX;
+    case EG_OA_STYLE_SPACE_DELIMITED:
+        return EG_PSTYLE_SPACE;
+    case EG_OA_STYLE_PIPE_DELIMITED:
+        return EG_PSTYLE_PIPE;
+    case EG_OA_STYLE_DEEP_OBJECT:
+        return EG_PSTYLE_DEEP;
+    default:
+        return EG_PSTYLE_FORM;
+    }
+}
+
+static int in_list(const eg_ynode_t *req, const char *name)
+{
+    for (size_t i = 0; req && req->kind == EG_Y_SEQ && i < req->n; i++)
+        if (req->items[i]->kind == EG_Y_SCALAR && strcmp(req->items[i]->str, name) == 0) return 1;
+    return 0;
+}
+
+/* The fields of a form body's object schema, through $ref and allOf: a
+ * rule each (a later declaration of a name makes it required if either
+ * does, and its schema is the first one's). */
+static int form_fields(eg_openapi_t *oa, eg_validation_t *v, const eg_ydoc_t *doc,
+                       const eg_ynode_t *n, const eg_schema_opts_t *so, int depth, char *err,
+                       size_t errlen)
+{
+    int rc = follow(oa, &doc, &n, err, errlen);
+    if (rc) return rc;
+    if (depth > EG_OPENAPI_MAX_REF_DEPTH)
+        return eg_yerr(doc, n, err, errlen, "allOf nested deeper than %d",
+                       EG_OPENAPI_MAX_REF_DEPTH);
+    const eg_ynode_t *all = eg_ymap_get(n, "allOf");
+    for (size_t i = 0; all && all->kind == EG_Y_SEQ && i < all->n; i++)
+        if ((rc = form_fields(oa, v, doc, all->items[i], so, depth + 1, err, errlen))) return rc;
+    const eg_ynode_t *props = eg_ymap_get(n, "properties"), *req = eg_ymap_get(n, "required");
+    for (size_t i = 0; props && props->kind == EG_Y_MAP && i < props->n; i++) {
+        const eg_ynode_t *k = props->items[2 * i];
+        size_t j = 0;
+        while (j < v->params.n && !(v->params.rules[j].in == EG_PIN_FORM &&
+                                    strcmp(v->params.rules[j].name, k->str) == 0))
+            j++;
+        if (j < v->params.n) {
+            v->params.rules[j].required |= in_list(req, k->str);
+            continue;
+        }
+        eg_param_rule_t r;
+        if ((rc = eg_param_rule_init(&r, k->str, k->len, EG_PIN_FORM))) return rc;
+        r.required = in_list(req, k->str);
+        if ((rc = eg_param_rule_set_schema(&r, doc, props->items[2 * i + 1], so, err, errlen))) {
+            eg_param_rule_free(&r);
+            return rc;
+        }
+        if ((rc = push_rule(v, &r))) return rc;
+        v->has_form = 1;
+    }
+    /* a required name without a property of its own is still required */
+    for (size_t i = 0; req && req->kind == EG_Y_SEQ && i < req->n; i++) {
+        const eg_ynode_t *x = req->items[i];
+        if (x->kind != EG_Y_SCALAR) continue;
+        size_t j = 0;
+        while (j < v->params.n && !(v->params.rules[j].in == EG_PIN_FORM &&
+                                    strcmp(v->params.rules[j].name, x->str) == 0))
+            j++;
+        if (j < v->params.n) {
+            v->params.rules[j].required = 1;
+            continue;
+        }
+        eg_param_rule_t r;
+        if ((rc = eg_param_rule_init(&r, x->str, x->len, EG_PIN_FORM))) return rc;
+        r.required = 1;
+        if ((rc = push_rule(v, &r))) return rc;
+        v->has_form = 1;
+    }
+    return EG_OK;
+}
+
+static int body_rules(eg_openapi_t *oa, const eg_oa_op_t *op, eg_validation_t *v,
+                      const eg_schema_opts_t *so, char *err, size_t errlen)
+{
+    int rc;
+    v->body_required = op->body_required;
+    if (!(v->content_types = calloc(op->nmedia, sizeof(char *)))) return EG_ENOMEM;
+    const eg_oa_media_t *json = NULL;
+    for (size_t i = 0; i < op->nmedia; i++) {
+        const eg_oa_media_t *m = &op->media[i];
+        if (!(v->content_types[i] = strdup(m->type))) return EG_ENOMEM;
+        v->ncontent_types++;
+        size_t tl = strlen(m->type);
+        const eg_ynode_t *at = m->schema.node ? m->schema.node : op->at;
+        if (eg_media_type_is_json(m->type, tl) || strcmp(m->type, "application/*+json") == 0) {
+            if (!m->schema.node) continue;
+            if (!json) {
+                json = m;
+                if ((rc = eg_schema_compile(m->schema.doc, m->schema.node, so, &v->body, err,
+                                            errlen)))
+                    return rc;
+            } else if (json->schema.node != m->schema.node) {
+                eg_openapi_warn(
+                    oa, m->schema.doc, at,
+                    "%s %s: the schema of '%s' is not checked: JSON bodies are checked against the "
+                    "first JSON type's schema ('%s')",
+                    op->method, op->path, m->type, json->type);
+            }
+        } else if (strcasecmp(m->type, "application/x-www-form-urlencoded") == 0) {
+            if (m->schema.node &&
+                (rc = form_fields(oa, v, m->schema.doc, m->schema.node, so, 0, err, errlen)))
+                return rc;
+        } else if (m->schema.node) {
+            eg_openapi_warn(oa, m->schema.doc, at,
+                            "%s %s: the schema of '%s' is not checked (only JSON and form bodies "
+                            "are): its media "
+                            "type is",
+                            op->method, op->path, m->type);
+        }
+    }
+    return EG_OK;
+}
+
+int eg_openapi_validation(eg_openapi_t *oa, const eg_oa_op_t *op, uint64_t max_body, int status,
+                          struct eg_validation_s **out, char *err, size_t errlen)
+{
+    eg_validation_t *v = calloc(1, sizeof(*v));
+    if (!v) return EG_ENOMEM;
+    v->max_body = max_body;
+    v->status = status;
+    v->json_details = EG_VJ_ALL;
+    eg_schema_opts_t so;
+    eg_openapi_schema_opts(oa, &so);
+    int rc = EG_OK;
+    for (size_t i = 0; !rc && i < op->nparams; i++) {
+        const eg_oa_param_t *p = &op->params[i];
+        eg_param_in_t in = p->in == EG_OA_PATH     ? EG_PIN_PATH
+                           : p->in == EG_OA_HEADER ? EG_PIN_HEADER
+                                                   : EG_PIN_QUERY;
+        eg_param_rule_t r;
+        if ((rc = eg_param_rule_init(&r, p->name, strlen(p->name), in))) break;
+        r.style = style_of(p->style);
+        r.explode = p->explode;
+        r.required = p->required;
+        if (p->schema.node &&
+            (rc = eg_param_rule_set_schema(&r, p->schema.doc, p->schema.node, &so, err, errlen))) {
+            eg_param_rule_free(&r);
+            break;
+        }
+        rc = push_rule(v, &r);
+    }
+    if (!rc && op->has_body) rc = body_rules(oa, op, v, &so, err, errlen);
+    if (rc) {
+        eg_validation_free(v);
+        return rc;
+    }
+    *out = v;
+    return EG_OK;
 }

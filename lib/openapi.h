@@ -36,6 +36,7 @@
 #define EG_OPENAPI_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "schema.h"
 #include "ytree.h"
@@ -133,6 +134,21 @@ void eg_openapi_warn(eg_openapi_t *oa, const eg_ydoc_t *doc, const eg_ynode_t *a
  * cache (the same confinement and caps as loading), warnings into the list
  * above. */
 void eg_openapi_schema_opts(eg_openapi_t *oa, eg_schema_opts_t *opts);
+
+/* The request checks of one operation as the validate stage runs them
+ * (params.h): a rule per query, path and header parameter (style, explode,
+ * required, the schema compiled here); with a requestBody, the media types
+ * it declares (others are 415), the first JSON type's schema as the body
+ * schema, and an application/x-www-form-urlencoded schema's properties
+ * (through $ref and allOf) as form-field rules. A parameter described by
+ * content is checked for presence only. What a body rule set cannot say
+ * (another JSON type with another schema, a schema for a type that is
+ * neither JSON nor a form, multipart contents) is a warning. max_body and
+ * status go into the set as given (status 0: the dialect's). EG_OK,
+ * EG_EPARSE (err: file:line:col of the schema), EG_ENOMEM. */
+struct eg_validation_s;
+int eg_openapi_validation(eg_openapi_t *oa, const eg_oa_op_t *op, uint64_t max_body, int status,
+                          struct eg_validation_s **out, char *err, size_t errlen);
 
 /* The node a "$ref" value names, from the document `from`: "#/a/b",
  * "other.yaml#/a/b", "other.yaml". Loads the file when needed. EG_OK with

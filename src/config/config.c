@@ -20,6 +20,8 @@
 #include "errgate/apikey.h"
 #include "errgate/units.h"
 #include "openapi.h"
+#include "params.h"
+#include "schema.h"
 #include "ytree.h"
 
 typedef struct {
@@ -348,20 +350,28 @@ static int load_request(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
 
 /* openapi: FILE or {file: FILE, unknown: reject | pass}: the document,
  * loaded once per file for the whole configuration (cfg->openapis). */
-static int load_openapi(cctx_t *c, const eg_ynode_t *v, eg_config_t *cfg, eg_openapi_t **out, int *pass)
+static int load_openapi(cctx_t *c, const eg_ynode_t *v, eg_config_t *cfg, eg_openapi_t **out,
+                        eg_openapi_use_t *use)
 {
-    static const char *const keys[] = {"file", "unknown", NULL};
+    static const char *const keys[] = {"file", "unknown", "max_body", "status", NULL};
     const eg_ynode_t *file = v;
     int rc;
-    *pass = 0;
+    use->pass = 0;
+    use->max_body = 1024 * 1024;
+    use->status = 0;
     if (v->kind == EG_Y_MAP) {
         if ((rc = known_keys(c, v, "openapi", keys))) return rc;
         if (!(file = eg_ymap_get(v, "file"))) return ERR(c, v, "openapi needs file: FILE");
         const eg_ynode_t *u = eg_ymap_get(v, "unknown");
         if (u) {
-            if (u->kind == EG_Y_SCALAR && strcmp(u->str, "reject") == 0) *pass = 0;
-            else if (u->kind == EG_Y_SCALAR && strcmp(u->str, "pass") == 0) *pass = 1;
+            if (u->kind == EG_Y_SCALAR && strcmp(u->str, "reject") == 0) use->pass = 0;
+            else if (u->kind == EG_Y_SCALAR && strcmp(u->str, "pass") == 0) use->pass = 1;
             else return ERR(c, u, "unknown must be reject (404/405 for what the document does not declare) or pass");
+        }
+        if ((u = eg_ymap_get(v, "max_body")) && (rc = get_size(c, u, &use->max_body))) return rc;
+        if ((u = eg_ymap_get(v, "status"))) {
+            if ((rc = get_int(c, u, 400, 422, &use->status))) return rc;
+            if (use->status != 400 && use->status != 422) return ERR(c, u, "status must be 400 or 422");
         }
     }
     char *path = NULL;
@@ -453,7 +463,7 @@ static int load_upstream(cctx_t *c, const eg_ynode_t *k, const eg_ynode_t *n, eg
             if (!(u->host = strdup(v->str))) return EG_ENOMEM;
         }
     }
-    if ((v = eg_ymap_get(n, "openapi")) && (rc = load_openapi(c, v, cfg, &u->openapi, &u->openapi_pass)))
+    if ((v = eg_ymap_get(n, "openapi")) && (rc = load_openapi(c, v, cfg, &u->openapi, &u->openapi_use)))
         return rc;
     return EG_OK;
 }
@@ -1049,13 +1059,148 @@ static int load_idempotency(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg
     return EG_OK;
 }
 
+/* The schema compiler's loader for $ref to other files: the documents are
+ * kept with the route's validation (freed with it). */
+static int schema_load(void *ctx, const char *path, const eg_ydoc_t **doc, char *err, size_t errlen)
+{
+    eg_validation_t *v = ctx;
+    eg_ydoc_t *d = NULL;
+    int rc = eg_ydoc_load_file(path, &d, err, errlen);
+    if (rc) return rc;
+    eg_ydoc_t **docs = realloc(v->docs, (v->ndocs + 1) * sizeof(*docs));
+    if (!docs) {
+        eg_ydoc_free(d);
+        return EG_ENOMEM;
+    }
+    v->docs = docs;
+    v->docs[v->ndocs++] = d;
+    *doc = d;
+    return EG_OK;
+}
+
+/* query / path / headers / body.form: { name: RULE, ... } (params.h). */
+static int load_param_rules(cctx_t *c, const eg_ynode_t *n, eg_param_in_t in, const char *what,
+                            eg_validation_t *v, const eg_route_cfg_t *r, const eg_config_t *cfg)
+{
+    if (n->kind != EG_Y_MAP)
+        return ERR(c, n, "%s must be a map of parameter names to rules, like { q: { required: true } }", what);
+    eg_params_t *p = &v->params;
+    eg_param_rule_t *rules = realloc(p->rules, (p->n + n->n) * sizeof(*rules));
+    if (!rules) return EG_ENOMEM;
+    p->rules = rules;
+    eg_schema_opts_t opts = {.load = schema_load, .load_ctx = v};
+    for (size_t i = 0; i < n->n; i++) {
+        const eg_ynode_t *k = n->items[2 * i];
+        if (in == EG_PIN_PATH) {
+            /* a path parameter is one of the route's {name} segments */
+            char seg[300];
+            snprintf(seg, sizeof(seg), "{%s}", k->str);
+            if (!strstr(r->path, seg))
+                return ERR(c, k, "path parameter '%s' is not a {%s} segment of the route's path %s",
+                           k->str, k->str, r->path);
+        }
+        for (size_t j = 0; j < p->n; j++)
+            if (p->rules[j].in == in && (in == EG_PIN_HEADER ? strcasecmp(p->rules[j].name, k->str)
+                                                             : strcmp(p->rules[j].name, k->str)) == 0)
+                return ERR(c, k, "%s '%s' is declared twice", what, k->str);
+        int rc = eg_param_rule_from_yaml(&p->rules[p->n], c->doc, n->items[2 * i + 1], k->str, in,
+                                         cfg->catalog, &opts, c->err, c->errlen);
+        p->n++; /* freed with the rest, loaded or not */
+        if (rc) return rc;
+        if (in == EG_PIN_FORM) v->has_form = 1;
+    }
+    return EG_OK;
+}
+
+/* validate: { query: {...}, path: {...}, headers: {...}, max_query_length: N,
+ * content_types: [...], body: { schema, max_body, form, required,
+ * invalid_json: { message, details: [json_error, position, line, column] } },
+ * status: 400|422 } (docs/validation.md). */
+static int load_validate(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_route_cfg_t *r)
+{
+    static const char *const keys[] = {"query", "path", "headers", "max_query_length",
+                                       "content_types", "body", "status", NULL};
+    int rc;
+    if (n->kind != EG_Y_MAP)
+        return ERR(c, n, "validate must be a map like { query: { q: { required: true } } }");
+    if ((rc = known_keys(c, n, "validate", keys))) return rc;
+    eg_validation_t *v = calloc(1, sizeof(*v));
+    if (!v) return EG_ENOMEM;
+    r->validate = v;
+    v->max_body = 1024 * 1024;
+    v->json_details = EG_VJ_ALL;
+    const eg_ynode_t *x;
+    if ((x = eg_ymap_get(n, "query")) && (rc = load_param_rules(c, x, EG_PIN_QUERY, "query", v, r, cfg)))
+        return rc;
+    if ((x = eg_ymap_get(n, "path")) && (rc = load_param_rules(c, x, EG_PIN_PATH, "path", v, r, cfg)))
+        return rc;
+    if ((x = eg_ymap_get(n, "headers")) &&
+        (rc = load_param_rules(c, x, EG_PIN_HEADER, "headers", v, r, cfg)))
+        return rc;
+    if ((x = eg_ymap_get(n, "max_query_length"))) {
+        int len = 0;
+        if ((rc = get_int(c, x, 1, 1 << 20, &len))) return rc;
+        v->params.max_query_length = (size_t)len;
+    }
+    if ((x = eg_ymap_get(n, "status"))) {
+        if ((rc = get_int(c, x, 400, 422, &v->status))) return rc;
+        if (v->status != 400 && v->status != 422) return ERR(c, x, "status must be 400 or 422");
+    }
+    if ((x = eg_ymap_get(n, "content_types"))) {
+        if (x->kind != EG_Y_SEQ || x->n == 0)
+            return ERR(c, x, "content_types must be a list like [application/json]");
+        if (!(v->content_types = calloc(x->n, sizeof(char *)))) return EG_ENOMEM;
+        for (size_t i = 0; i < x->n; i++) {
+            const eg_ynode_t *t = x->items[i];
+            if (t->kind != EG_Y_SCALAR || !strchr(t->str, '/') || strchr(t->str, ';') || strchr(t->str, ' '))
+                return ERR(c, t, "'%s' is not a media type like application/json",
+                           t->kind == EG_Y_SCALAR ? t->str : "");
+            if (!(v->content_types[i] = strdup(t->str))) return EG_ENOMEM;
+            v->ncontent_types++;
+        }
+    }
+    if ((x = eg_ymap_get(n, "body"))) {
+        static const char *const bk[] = {"schema", "max_body", "form", "required", "invalid_json", NULL};
+        if ((rc = known_keys(c, x, "validate.body", bk))) return rc;
+        const eg_ynode_t *y;
+        if ((y = eg_ymap_get(x, "schema"))) {
+            eg_schema_opts_t opts = {.load = schema_load, .load_ctx = v};
+            if ((rc = eg_schema_compile(c->doc, y, &opts, &v->body, c->err, c->errlen))) return rc;
+        }
+        if ((y = eg_ymap_get(x, "max_body")) && (rc = get_size(c, y, &v->max_body))) return rc;
+        if ((y = eg_ymap_get(x, "required")) && (rc = get_bool(c, y, &v->body_required))) return rc;
+        if ((y = eg_ymap_get(x, "form")) && (rc = load_param_rules(c, y, EG_PIN_FORM, "body.form", v, r, cfg)))
+            return rc;
+        if ((y = eg_ymap_get(x, "invalid_json"))) {
+            static const char *const jk[] = {"message", "details", NULL};
+            if ((rc = known_keys(c, y, "validate.body.invalid_json", jk))) return rc;
+            const eg_ynode_t *z;
+            if ((z = eg_ymap_get(y, "message")) && (rc = get_str(c, z, &v->json_message))) return rc;
+            if ((z = eg_ymap_get(y, "details"))) {
+                if (z->kind != EG_Y_SEQ) return ERR(c, z, "details must be a list of json_error, position, line, column");
+                v->json_details = 0;
+                for (size_t i = 0; i < z->n; i++) {
+                    const eg_ynode_t *m = z->items[i];
+                    const char *w = m->kind == EG_Y_SCALAR ? m->str : "";
+                    if (!strcmp(w, "json_error")) v->json_details |= EG_VJ_JSON_ERROR;
+                    else if (!strcmp(w, "position")) v->json_details |= EG_VJ_POSITION;
+                    else if (!strcmp(w, "line")) v->json_details |= EG_VJ_LINE;
+                    else if (!strcmp(w, "column")) v->json_details |= EG_VJ_COLUMN;
+                    else return ERR(c, m, "unknown member '%s' (json_error, position, line, column)", w);
+                }
+            }
+        }
+    }
+    return EG_OK;
+}
+
 static int load_route(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_route_cfg_t *r)
 {
     static const char *const keys[] = {"path",   "match",    "methods",    "upstream",
                                        "maintenance", "normalize", "auth", "dialect",
                                        "scopes", "scopes_any", "admin", "allow_ips",
                                        "rate_limit", "concurrency", "quota", "credits", "cors",
-                                       "idempotency", "openapi", NULL};
+                                       "idempotency", "openapi", "validate", NULL};
     int rc;
     if ((rc = known_keys(c, n, "route", keys))) return rc;
     r->normalize = 1;
@@ -1122,10 +1267,10 @@ static int load_route(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_route
         if ((x = eg_ymap_get(n, "match")) && x->kind == EG_Y_SCALAR && strcmp(x->str, "exact") == 0)
             return ERR(c, x, "a route with openapi: is a prefix (the document's paths are under it)");
         r->prefix = prefix = 1;
-        if ((rc = load_openapi(c, v, cfg, &r->openapi, &r->oa_pass))) return rc;
+        if ((rc = load_openapi(c, v, cfg, &r->openapi, &r->oa_use))) return rc;
     } else if (!eg_ymap_get(n, "validate") && u < cfg->nupstreams && cfg->upstreams[u].openapi) {
         r->openapi = cfg->upstreams[u].openapi;
-        r->oa_pass = cfg->upstreams[u].openapi_pass;
+        r->oa_use = cfg->upstreams[u].openapi_use;
         r->oa_from_upstream = 1;
     }
     if ((v = eg_ymap_get(n, "normalize")) && (rc = get_bool(c, v, &r->normalize))) return rc;
@@ -1177,6 +1322,7 @@ static int load_route(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_route
         if ((x = eg_ymap_get(v, "message")) && (rc = get_str(c, x, &r->maintenance_message))) return rc;
     }
     if ((v = eg_ymap_get(n, "cors")) && (rc = load_cors(c, v, &r->cors))) return rc;
+    if ((v = eg_ymap_get(n, "validate")) && (rc = load_validate(c, v, cfg, r))) return rc;
     return EG_OK;
 }
 
@@ -1260,6 +1406,7 @@ static int append_route(eg_config_t *cfg, size_t *cap, size_t parent, const char
     r.oa_catchall = 0;
     r.borrowed = 1;
     r.rl_policy = NULL;
+    r.validate = NULL;
     r.scope_path = cfg->routes[parent].path; /* a string realloc does not move */
     cfg->routes[cfg->nroutes++] = r;
     return EG_OK;
@@ -1274,7 +1421,7 @@ static int expand_openapi(cctx_t *c, eg_config_t *cfg, size_t ri, size_t *cap, c
 {
     eg_openapi_t *oa = cfg->routes[ri].openapi;
     const char *rpath = cfg->routes[ri].path;
-    int rprefix = cfg->routes[ri].prefix, pass = cfg->routes[ri].oa_pass;
+    int rprefix = cfg->routes[ri].prefix, pass = cfg->routes[ri].oa_use.pass;
     unsigned rmethods = cfg->routes[ri].methods;
     char mount[1024] = "";
     int use_base = 1;
@@ -1311,6 +1458,11 @@ static int expand_openapi(cctx_t *c, eg_config_t *cfg, size_t ri, size_t *cap, c
                 return ERR(c, node, "openapi: %s %s: two operations of the document on one route", op->method, full);
         int rc = append_route(cfg, cap, ri, full, m, op);
         if (rc) return rc;
+        char derr[512] = "";
+        const eg_openapi_use_t *use = &cfg->routes[ri].oa_use;
+        if ((rc = eg_openapi_validation(oa, op, use->max_body, use->status, &cfg->routes[cfg->nroutes - 1].validate,
+                                        derr, sizeof(derr))))
+            return rc == EG_ENOMEM ? rc : ERR(c, node, "openapi: %s", derr);
         if (op->security && cfg->routes[ri].auth == EG_AUTHN_NONE && !security++) sec_op = op;
     }
     size_t last = cfg->nroutes;
@@ -1505,6 +1657,7 @@ void eg_config_free(eg_config_t *cfg)
     for (size_t i = 0; i < cfg->nroutes; i++) {
         free(cfg->routes[i].path);
         free(cfg->routes[i].rl_policy);
+        eg_validation_free(cfg->routes[i].validate); /* an operation's route has its own */
         if (cfg->routes[i].borrowed) continue; /* the rest is its declared route's */
         free(cfg->routes[i].maintenance_until);
         free(cfg->routes[i].maintenance_message);

@@ -31,6 +31,14 @@ typedef struct {
     char addr[270]; /* "host:port", e.g. the upstream pool key and log value */
 } eg_hostport_t;
 
+/* How a configuration uses an OpenAPI document (openapi: {file, unknown,
+ * max_body, status}; docs/openapi.md). */
+typedef struct {
+    int pass;          /* unknown: pass (0: reject, 404/405) */
+    uint64_t max_body; /* bodies checked up to this size, default 1MiB */
+    int status;        /* 400 or 422 for validation problems, 0 = the dialect's */
+} eg_openapi_use_t;
+
 typedef enum { EG_HOST_KEEP = 0, EG_HOST_REWRITE, EG_HOST_FIXED } eg_host_mode_t;
 
 typedef struct {
@@ -50,7 +58,7 @@ typedef struct {
     eg_host_mode_t host_mode;    /* keep (default), rewrite to the server, or a fixed host */
     char *host;                  /* EG_HOST_FIXED */
     struct eg_openapi_s *openapi; /* upstreams.NAME.openapi: for its routes without their own, NULL = none */
-    int openapi_pass;             /* its unknown: pass */
+    eg_openapi_use_t openapi_use;
 } eg_upstream_cfg_t;
 
 typedef enum { EG_AUTHN_NONE = 0, EG_AUTHN_API_KEY, EG_AUTHN_JWT, EG_AUTHN_ANY } eg_authn_t;
@@ -131,11 +139,12 @@ typedef struct {
      * more borrowed route without oa_op. */
     struct eg_openapi_s *openapi;      /* owned by eg_config_t.openapis */
     const struct eg_oa_op_s *oa_op;    /* the operation this route is, NULL = none */
-    int oa_pass;                       /* unknown: pass */
+    eg_openapi_use_t oa_use;           /* unknown:, max_body, status */
     int oa_catchall;                   /* 404 for what the document does not declare */
     int oa_from_upstream;              /* the upstream's document: its own URL paths, not mounted */
     int borrowed;
     const char *scope_path;            /* rate-limit, slot and quota keys: the declared route's path (NULL = path) */
+    struct eg_validation_s *validate; /* validate: (stages/validate.c, lib/params.h); NULL = none */
 } eg_route_cfg_t;
 
 typedef struct {

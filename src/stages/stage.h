@@ -61,6 +61,7 @@ extern const eg_stage_t eg_stage_request_id, eg_stage_route, eg_stage_maintenanc
     eg_stage_traffic;
 extern const eg_stage_t eg_stage_cors;
 extern const eg_stage_t eg_stage_idempotency;
+extern const eg_stage_t eg_stage_validate;
 /* The route stage's canonical path (c->path), for a stage that routes
  * before it (cors): 0, or -1 when the request was answered (400/414). */
 int eg_req_canonical_path(eg_req_t *r);

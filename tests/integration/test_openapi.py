@@ -155,12 +155,12 @@ def test_a_route_mounts_the_document_at_its_path(start, upstream):
   - path: /other/
     upstream: app
 """)
-    assert request(gw.port, "GET", "/api/pets/3").status == 200
+    assert request(gw.port, "GET", "/api/pets/3?verbose=true").status == 200
     assert request(gw.port, "GET", "/api/v1/pets/3").status == 404
     assert request(gw.port, "GET", "/api/nothing").status == 404  # under the route, not declared
     assert request(gw.port, "GET", "/v1/pets/3").status == 404     # no route at all
     assert request(gw.port, "GET", "/other/x").status == 200       # other routes as before
-    assert upstream.paths() == [("GET", "/api/pets/3"), ("GET", "/other/x")]
+    assert upstream.paths() == [("GET", "/api/pets/3?verbose=true"), ("GET", "/other/x")]
 
 
 def test_an_upstreams_document_applies_to_its_routes(start, upstream):
@@ -170,11 +170,11 @@ def test_an_upstreams_document_applies_to_its_routes(start, upstream):
   - path: /health
     upstream: app
 """, upstream_extra=f", openapi: {PETS}")
-    assert request(gw.port, "GET", "/v1/pets/3").status == 200
+    assert request(gw.port, "GET", "/v1/pets/3?verbose=false").status == 200
     assert request(gw.port, "GET", "/v1/nothing").status == 404
     assert request(gw.port, "POST", "/health").status == 405
     assert request(gw.port, "GET", "/health").status == 200
-    assert upstream.paths() == [("GET", "/v1/pets/3"), ("GET", "/health")]
+    assert upstream.paths() == [("GET", "/v1/pets/3?verbose=false"), ("GET", "/health")]
 
 
 def test_declared_routes_win_over_the_documents(start, upstream):
@@ -188,7 +188,67 @@ def test_declared_routes_win_over_the_documents(start, upstream):
     openapi: {PETS}
 """)
     assert request(gw.port, "GET", "/v1/pets/mine").status == 503
-    assert request(gw.port, "GET", "/v1/pets/3").status == 200
+    assert request(gw.port, "GET", "/v1/pets/3?verbose=false").status == 200
+
+
+def test_parameters_are_validated_as_declared(start, upstream):
+    gw = start(f"""
+  - path: /
+    upstream: app
+    openapi: {PETS}
+""")
+    # limit from common.yaml (1..100), ids form unexploded integers, colors pipe-delimited enum
+    ok = "/v1/pets?limit=100&tags=a&tags=b&ids=1,2,3&colors=red|blue"
+    r = request(gw.port, "GET", ok, headers=TRACE)
+    assert r.status == 200, r.body
+    r = request(gw.port, "GET", "/v1/pets?limit=500&ids=1,x&colors=red|purple")  # and no X-Trace
+    assert r.status == 422, r.body  # problem's validation status
+    b = r.json()
+    got = sorted((e.get("parameter") or e.get("header"), e.get("constraint")) for e in b["errors"])
+    assert got == [("X-Trace", "required"), ("colors", "enum"), ("ids", "type"), ("limit", "maximum")], b
+    r = request(gw.port, "GET", "/v1/pets/0?verbose=true")  # petId minimum 1, from components
+    assert r.status == 422
+    assert [(e["parameter"], e["constraint"]) for e in r.json()["errors"]] == [("petId", "minimum")]
+    r = request(gw.port, "GET", "/v1/pets/7")  # the operation made verbose required
+    assert r.status == 422
+    assert r.json()["code"] == "missing_parameter"
+    assert upstream.paths() == [("GET", ok)]
+
+
+def test_bodies_are_validated_json_and_form(start, upstream):
+    gw = start(f"""
+  - path: /
+    upstream: app
+    openapi: {{ file: {PETS}, status: 400 }}
+""", dialect="jsonapi")
+    ok = b'{"name": "Rex", "species": "dog", "age": 3}'
+    r = request(gw.port, "POST", "/v1/pets", body=ok, headers={"Content-Type": "application/json"})
+    assert r.status == 200, r.body
+    # allOf: Named (a sibling file) and the local object, every problem at once, with pointers
+    bad = b'{"name": "", "species": "cow", "age": 41}'
+    r = request(gw.port, "POST", "/v1/pets", body=bad, headers={"Content-Type": "application/json"})
+    assert r.status == 400, r.body  # the route's status: 400
+    errs = r.json()["errors"]
+    assert sorted(e["source"]["pointer"] for e in errs) == ["/age", "/name", "/species"], errs
+    r = request(gw.port, "POST", "/v1/pets", body=b'{"species": "cat"}', headers={"Content-Type": "application/json"})
+    assert r.status == 400
+    assert [e["source"]["pointer"] for e in r.json()["errors"]] == ["/name"]
+    r = request(gw.port, "POST", "/v1/pets", body=b'{"name": }', headers={"Content-Type": "application/json"})
+    assert r.status == 400
+    assert r.header("X-Error-Code") == spell("invalid_json", "jsonapi")
+    # the form body, checked like a query string against the same schema's properties
+    r = request(gw.port, "POST", "/v1/pets", body=b"name=Tom&species=cat",
+                headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status == 200, r.body
+    r = request(gw.port, "POST", "/v1/pets", body=b"name=Tom&age=x",
+                headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status == 400, r.body
+    assert len(r.json()["errors"]) == 2  # species required, age an integer
+    r = request(gw.port, "POST", "/v1/pets", body=b"Rex", headers={"Content-Type": "text/plain"})
+    assert r.status == 415
+    r = request(gw.port, "POST", "/v1/pets")  # required body
+    assert r.status == 400
+    assert [(m, p) for m, p in upstream.paths()] == [("POST", "/v1/pets"), ("POST", "/v1/pets")]
 
 
 def check_config(tmp_path, text):

@@ -4,6 +4,7 @@
 
 #include "errgate/router.h"
 #include "openapi.h"
+#include "params.h"
 
 #define FIX EG_FIXTURES "/openapi/"
 
@@ -226,6 +227,78 @@ static void test_schemas_compile_through_the_document_cache(void **state)
     eg_openapi_free(oa);
 }
 
+static const eg_param_rule_t *rule(const eg_validation_t *v, const char *name, eg_param_in_t in)
+{
+    for (size_t i = 0; i < v->params.n; i++)
+        if (strcmp(v->params.rules[i].name, name) == 0 && v->params.rules[i].in == in)
+            return &v->params.rules[i];
+    fail_msg("no rule %s", name);
+    return NULL;
+}
+
+static void test_operations_become_rule_sets(void **state)
+{
+    (void)state;
+    eg_openapi_t *oa = load_ok(FIX "pets.yaml");
+    char err[512] = "";
+    eg_validation_t *v = NULL;
+    assert_int_equal(
+        eg_openapi_validation(oa, find_op(oa, "get", "/pets"), 4096, 0, &v, err, sizeof(err)),
+        EG_OK);
+    assert_int_equal(v->params.n, 5);
+    assert_int_equal(v->max_body, 4096);
+    assert_int_equal(v->status, 0);
+    assert_null(v->content_types); /* no requestBody: any */
+    const eg_param_rule_t *r = rule(v, "ids", EG_PIN_QUERY);
+    assert_int_equal(r->style, EG_PSTYLE_FORM);
+    assert_false(r->explode);
+    assert_int_equal(r->types, EG_ST_ARRAY);
+    assert_int_equal(r->item_types, EG_ST_INTEGER);
+    assert_int_equal(rule(v, "colors", EG_PIN_QUERY)->style, EG_PSTYLE_PIPE);
+    assert_true(rule(v, "tags", EG_PIN_QUERY)->explode);
+    assert_true(rule(v, "X-Trace", EG_PIN_HEADER)->required);
+    assert_int_equal(rule(v, "X-Trace", EG_PIN_HEADER)->style, EG_PSTYLE_SIMPLE);
+    assert_int_equal(rule(v, "limit", EG_PIN_QUERY)->types, EG_ST_INTEGER);
+    eg_validation_free(v);
+
+    v = NULL;
+    assert_int_equal(
+        eg_openapi_validation(oa, find_op(oa, "post", "/pets"), 1024, 422, &v, err, sizeof(err)),
+        EG_OK);
+    assert_int_equal(v->status, 422);
+    assert_true(v->body_required);
+    assert_non_null(v->body);
+    assert_int_equal(v->ncontent_types, 2);
+    assert_string_equal(v->content_types[1], "application/x-www-form-urlencoded");
+    /* the form schema's properties, through $ref and allOf (name from the sibling file) */
+    assert_true(v->has_form);
+    assert_true(rule(v, "name", EG_PIN_FORM)->required);
+    assert_true(rule(v, "species", EG_PIN_FORM)->required);
+    assert_false(rule(v, "age", EG_PIN_FORM)->required);
+    assert_int_equal(rule(v, "age", EG_PIN_FORM)->types, EG_ST_INTEGER);
+    assert_int_equal(v->params.n, 4);
+    eg_validation_free(v);
+
+    v = NULL;
+    assert_int_equal(eg_openapi_validation(oa, find_op(oa, "get", "/pets/{petId}"), 1024, 0, &v,
+                                           err, sizeof(err)),
+                     EG_OK);
+    assert_int_equal(rule(v, "petId", EG_PIN_PATH)->style, EG_PSTYLE_SIMPLE);
+    assert_true(rule(v, "verbose", EG_PIN_QUERY)->required);
+    eg_validation_free(v);
+    eg_openapi_free(oa);
+
+    /* a parameter described by content: presence only */
+    oa = load_ok(FIX "legacy30.yaml");
+    v = NULL;
+    assert_int_equal(
+        eg_openapi_validation(oa, find_op(oa, "get", "/notes"), 1024, 0, &v, err, sizeof(err)),
+        EG_OK);
+    assert_null(rule(v, "q", EG_PIN_QUERY)->schema);
+    eg_validation_free(v);
+    eg_openapi_free(oa);
+}
+
 static void test_warnings_have_positions(void **state)
 {
     (void)state;
@@ -328,6 +401,7 @@ int main(void)
         cmocka_unit_test(test_parameters_merged_and_refs_followed),
         cmocka_unit_test(test_request_body_media_and_allof),
         cmocka_unit_test(test_schemas_compile_through_the_document_cache),
+        cmocka_unit_test(test_operations_become_rule_sets),
         cmocka_unit_test(test_warnings_have_positions),
         cmocka_unit_test(test_openapi30_with_variables_and_content),
         cmocka_unit_test(test_json_document),
