@@ -145,6 +145,12 @@ static void test_keywords(void **state)
         {"{\"pattern\":\"^.$\"}", "\"\xc3\xa9\"", 1},     /* . is a code point */
         {"{\"pattern\":\"^\\\\d$\"}", "\"\xd9\xa3\"", 0}, /* \\d is ASCII, as in ECMA */
         {"{\"pattern\":\"^\\\\u0041$\"}", "\"A\"", 1},
+        /* ECMA's long property names: \p{Letter} is PCRE2's \p{L} */
+        {"{\"pattern\":\"^\\\\p{Letter}+$\"}", "\"\xcf\x80\x61\"", 1},
+        {"{\"pattern\":\"^\\\\p{gc=Decimal_Number}$\"}", "\"\xd9\xa3\"", 1},
+        {"{\"pattern\":\"^\\\\p{Letter}+$\"}", "\"123\"", 0},
+        /* an escaped backslash keeps what follows literal */
+        {"{\"pattern\":\"^\\\\\\\\p{Letter}$\"}", "\"\\\\p{Letter}\"", 1},
         {"{\"format\":\"email\"}", "\"a@example.com\"", 1},
         {"{\"format\":\"email\"}", "\"not an email\"", 0},
         {"{\"format\":\"uuid\"}", "\"123e4567-e89b-12d3-a456-426614174000\"", 1},
