@@ -40,6 +40,8 @@ typedef struct {
     int quiet; /* count nothing, stop at the first problem */
     int depth;
     int oom;
+    int spent;            /* the work budget ran out: everything fails from here */
+    size_t steps, budget; /* schema nodes entered and values compared so far, and the cap */
     size_t added;
     seg_t path[EG_SCHEMA_MAX_DEPTH + 2];
     size_t npath;
@@ -221,7 +223,7 @@ static void problem(vctx_t *c, const eg_jr_tok_t *val, const char *last, size_t 
 {
     sbuf_t ptr = {0}, dot = {0};
     eg_schema_report_t *rep = c->rep;
-    if (c->quiet) goto done;
+    if (c->quiet || c->spent) goto done; /* once spent, verdicts are not trustworthy */
     rep->count++;
     if (!rep->e || c->added >= rep->max) goto done;
     char msg[512];
@@ -428,6 +430,110 @@ static int tok_eq(const eg_jr_doc_t *doc, const eg_jr_tok_t *a, const eg_jr_tok_
     default:
         return 1; /* null, true, false */
     }
+}
+
+/* ---- uniqueItems ---- */
+
+typedef struct {
+    const eg_jr_doc_t *doc;
+    const eg_jr_tok_t *t;
+    uint32_t index;
+} uitem_t;
+
+static int scalar_rank(const eg_jr_tok_t *t)
+{
+    switch (t->type) {
+    case EG_JR_NULL:
+        return 0;
+    case EG_JR_FALSE:
+        return 1;
+    case EG_JR_TRUE:
+        return 2;
+    case EG_JR_INT:
+    case EG_JR_REAL:
+        return 3;
+    default:
+        return 4;
+    }
+}
+
+/* A total order on scalar values in which equal values (1 and 1.0, "a"
+ * and "\u0061") compare equal, so sorting brings duplicates together. */
+static int uitem_cmp(const void *pa, const void *pb)
+{
+    const uitem_t *x = pa, *y = pb;
+    const eg_jr_tok_t *a = x->t, *b = y->t;
+    int ra = scalar_rank(a), rb = scalar_rank(b);
+    if (ra != rb) return ra - rb;
+    if (ra == 3) {
+        if (a->type == EG_JR_INT && b->type == EG_JR_INT)
+            return (a->ival > b->ival) - (a->ival < b->ival);
+        double da = tok_num(a), db = tok_num(b);
+        return (da > db) - (da < db);
+    }
+    if (ra != 4) return 0;
+    strv_t va, vb;
+    int r = 0;
+    if (str_get(x->doc, a, &va)) return 0;
+    if (!str_get(x->doc, b, &vb)) {
+        size_t m = va.len < vb.len ? va.len : vb.len;
+        r = memcmp(va.p, vb.p, m);
+        if (!r) r = (va.len > vb.len) - (va.len < vb.len);
+        free(vb.heap);
+    }
+    free(va.heap);
+    return r;
+}
+
+/* 1 with the indices of two equal items, 0 when all differ, -1 when out
+ * of memory or of work budget. Arrays of scalars longer than a few items
+ * are sorted (n log n); arrays holding containers compare pairwise, each
+ * comparison charged to the budget. */
+static int unique_items(vctx_t *c, const eg_jr_tok_t *t, uint32_t *di, uint32_t *dj)
+{
+    const eg_jr_doc_t *doc = c->doc;
+    int scalars = 1;
+    const eg_jr_tok_t *it = t + 1;
+    for (uint32_t i = 0; i < t->count && scalars; i++, it = doc->toks + it->end)
+        scalars = it->type != EG_JR_ARRAY && it->type != EG_JR_OBJECT;
+    if (scalars && t->count > 16) {
+        uitem_t *v = malloc(t->count * sizeof(*v));
+        if (!v) {
+            c->oom = 1;
+            return -1;
+        }
+        it = t + 1;
+        for (uint32_t i = 0; i < t->count; i++, it = doc->toks + it->end)
+            v[i] = (uitem_t){doc, it, i};
+        qsort(v, t->count, sizeof(*v), uitem_cmp);
+        int dup = 0;
+        for (uint32_t i = 1; i < t->count && !dup; i++) {
+            if (uitem_cmp(&v[i - 1], &v[i]) == 0) {
+                *di = v[i - 1].index < v[i].index ? v[i - 1].index : v[i].index;
+                *dj = v[i - 1].index < v[i].index ? v[i].index : v[i - 1].index;
+                dup = 1;
+            }
+        }
+        free(v);
+        return dup;
+    }
+    const eg_jr_tok_t *a = t + 1;
+    for (uint32_t i = 0; i < t->count; i++) {
+        const eg_jr_tok_t *b = doc->toks + a->end;
+        for (uint32_t j = i + 1; j < t->count; j++) {
+            if (++c->steps > c->budget) {
+                c->spent = 1;
+                return -1;
+            }
+            if (tok_eq(doc, a, b)) {
+                *di = i, *dj = j;
+                return 1;
+            }
+            b = doc->toks + b->end;
+        }
+        a = doc->toks + a->end;
+    }
+    return 0;
 }
 
 /* ---- patterns ---- */
@@ -662,25 +768,18 @@ static int check_array(vctx_t *c, const eg_snode_t *n, const eg_jr_tok_t *t)
         BAIL();
     }
     if (n->kw & K_UNIQUE) {
-        const eg_jr_tok_t *a = t + 1;
-        int dup = 0;
-        for (uint32_t i = 0; i < t->count && !dup; i++) {
-            const eg_jr_tok_t *b = c->doc->toks + a->end;
-            for (uint32_t j = i + 1; j < t->count && !dup; j++) {
-                if (tok_eq(c->doc, a, b)) {
-                    json_t *x = json_array();
-                    if (x)
-                        json_array_append_new(x, json_integer(i)),
-                            json_array_append_new(x, json_integer(j));
-                    problem(c, t, NULL, 0, "uniqueItems", "duplicates", x,
-                            "must not contain duplicate items (items %u and %u are equal)", i, j);
-                    dup = 1;
-                }
-                b = c->doc->toks + b->end;
-            }
-            a = c->doc->toks + a->end;
+        uint32_t di = 0, dj = 0;
+        int dup = unique_items(c, t, &di, &dj);
+        if (dup < 0) return 1; /* out of memory or of budget */
+        if (dup) {
+            json_t *x = json_array();
+            if (x)
+                json_array_append_new(x, json_integer(di)),
+                    json_array_append_new(x, json_integer(dj));
+            problem(c, t, NULL, 0, "uniqueItems", "duplicates", x,
+                    "must not contain duplicate items (items %u and %u are equal)", di, dj);
+            BAIL();
         }
-        if (dup) BAIL();
     }
     if (n->kw & (K_PREFIX | K_ITEMS)) {
         const eg_jr_tok_t *it = t + 1;
@@ -807,6 +906,10 @@ static int validate(vctx_t *c, uint32_t at, const eg_jr_tok_t *t)
     const eg_snode_t *n = &s->nodes[at];
     int bad = 0;
     if (!n->kw) return 0;
+    if (c->spent || ++c->steps > c->budget) {
+        c->spent = 1;
+        return 1;
+    }
     if (c->depth >= EG_SCHEMA_MAX_DEPTH) {
         problem(c, NULL, NULL, 0, "depth", "max_depth", json_integer(EG_SCHEMA_MAX_DEPTH),
                 "is nested too deeply to be validated");
@@ -928,6 +1031,11 @@ int eg_schema_validate(const eg_schema_t *s, const eg_jr_doc_t *doc, const eg_jr
     c.quiet = 0;
     c.depth = 0;
     c.oom = 0;
+    c.spent = 0;
+    c.steps = 0;
+    /* linear in the instance: a schema whose applicators multiply (anyOf
+     * of anyOf of ...) cannot make one body cost more than this */
+    c.budget = EG_SCHEMA_MIN_BUDGET + EG_SCHEMA_BUDGET_PER_TOKEN * doc->ntoks;
     c.added = 0;
     c.npath = 0;
     c.bump.used = 0;
@@ -935,6 +1043,14 @@ int eg_schema_validate(const eg_schema_t *s, const eg_jr_doc_t *doc, const eg_jr
     c.md = NULL;
     rep->count = 0;
     int bad = validate(&c, s->root, tok ? tok : doc->toks);
+    if (c.spent) { /* one problem for the whole value */
+        c.spent = 0;
+        c.quiet = 0;
+        c.npath = 0;
+        problem(&c, NULL, NULL, 0, "complexity", "max_steps", json_integer((json_int_t)c.budget),
+                "could not be validated within the work limit");
+        bad = 1;
+    }
     if (bad && !rep->count) rep->count = 1;
     pcre2_match_data_free(c.md);
     pcre2_general_context_free(c.gctx);

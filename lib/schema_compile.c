@@ -272,29 +272,121 @@ static int cval_add(cctx_t *c, const eg_ynode_t *y, uint32_t *root, int is_key)
 
 /* ---- regexes ---- */
 
+/* ECMA-262 spells General_Category values long ("\p{Letter}",
+ * "\p{gc=Decimal_Number}") where PCRE2 knows only the short aliases. */
+static const char *const gc_long[][2] = {
+    {"Letter", "L"},
+    {"Cased_Letter", "L&"},
+    {"Uppercase_Letter", "Lu"},
+    {"Lowercase_Letter", "Ll"},
+    {"Titlecase_Letter", "Lt"},
+    {"Modifier_Letter", "Lm"},
+    {"Other_Letter", "Lo"},
+    {"Mark", "M"},
+    {"Combining_Mark", "M"},
+    {"Spacing_Mark", "Mc"},
+    {"Enclosing_Mark", "Me"},
+    {"Nonspacing_Mark", "Mn"},
+    {"Number", "N"},
+    {"Decimal_Number", "Nd"},
+    {"digit", "Nd"},
+    {"Letter_Number", "Nl"},
+    {"Other_Number", "No"},
+    {"Punctuation", "P"},
+    {"punct", "P"},
+    {"Connector_Punctuation", "Pc"},
+    {"Dash_Punctuation", "Pd"},
+    {"Close_Punctuation", "Pe"},
+    {"Final_Punctuation", "Pf"},
+    {"Initial_Punctuation", "Pi"},
+    {"Other_Punctuation", "Po"},
+    {"Open_Punctuation", "Ps"},
+    {"Symbol", "S"},
+    {"Currency_Symbol", "Sc"},
+    {"Modifier_Symbol", "Sk"},
+    {"Math_Symbol", "Sm"},
+    {"Other_Symbol", "So"},
+    {"Separator", "Z"},
+    {"Line_Separator", "Zl"},
+    {"Paragraph_Separator", "Zp"},
+    {"Space_Separator", "Zs"},
+    {"Other", "C"},
+    {"Control", "Cc"},
+    {"cntrl", "Cc"},
+    {"Format", "Cf"},
+    {"Unassigned", "Cn"},
+    {"Private_Use", "Co"},
+    {"Surrogate", "Cs"},
+};
+
+/* The pattern with every \p{...} / \P{...} written the way PCRE2 reads it
+ * (long General_Category names shortened, "gc=" / "General_Category=" /
+ * "sc=" / "Script=" prefixes dropped); NULL when out of memory. Other
+ * escapes are copied with their backslash so "\\p{Letter}" stays literal. */
+static char *ecma_props(const char *src, size_t len, size_t *outlen)
+{
+    char *out = malloc(len + 1); /* rewriting only ever shortens */
+    if (!out) return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        out[o++] = src[i];
+        if (src[i] != '\\' || i + 1 >= len) continue;
+        out[o++] = src[++i];
+        if ((src[i] != 'p' && src[i] != 'P') || i + 1 >= len || src[i + 1] != '{') continue;
+        const char *name = src + i + 2, *end = memchr(name, '}', len - (size_t)(name - src));
+        if (!end) continue;
+        size_t n = (size_t)(end - name);
+        static const char *const prefixes[] = {"General_Category=", "gc=", "Script=", "sc="};
+        for (size_t k = 0; k < 4; k++) {
+            size_t pl = strlen(prefixes[k]);
+            if (n > pl && strncmp(name, prefixes[k], pl) == 0) {
+                name += pl;
+                n -= pl;
+                break;
+            }
+        }
+        const char *alias = NULL;
+        for (size_t k = 0; k < sizeof(gc_long) / sizeof(gc_long[0]) && !alias; k++)
+            if (strlen(gc_long[k][0]) == n && strncmp(gc_long[k][0], name, n) == 0)
+                alias = gc_long[k][1];
+        size_t al = alias ? strlen(alias) : n;
+        out[o++] = '{';
+        memcpy(out + o, alias ? alias : name, al);
+        o += al;
+        out[o++] = '}';
+        i = (size_t)(end - src);
+    }
+    out[o] = '\0';
+    *outlen = o;
+    return out;
+}
+
 pcre2_code *eg_schema_regex(const char *src, size_t len, char *msg, size_t msglen, size_t *errpos)
 {
     /* ECMA-262 without the flags: UTF code points (what "." and lengths
      * mean in JSON), \d \w \b ASCII-only as in ECMA (so no PCRE2_UCP),
      * \uHHHH and \u{...} escapes, "$" only at the very end, no \C. */
-    pcre2_compile_context *cc = pcre2_compile_context_create(NULL);
+    size_t n = 0;
+    char *pat = ecma_props(src, len, &n);
+    pcre2_compile_context *cc = pat ? pcre2_compile_context_create(NULL) : NULL;
     pcre2_code *re = NULL;
-    int code = 0;
+    int code = 0, nomem = !cc;
     PCRE2_SIZE off = 0;
     if (cc) {
         pcre2_set_compile_extra_options(cc, PCRE2_EXTRA_ALT_BSUX);
-        re = pcre2_compile((PCRE2_SPTR)src, len,
+        re = pcre2_compile((PCRE2_SPTR)pat, n,
                            PCRE2_UTF | PCRE2_ALT_BSUX | PCRE2_DOLLAR_ENDONLY |
                                PCRE2_NEVER_BACKSLASH_C,
                            &code, &off, cc);
         pcre2_compile_context_free(cc);
     }
+    free(pat);
     if (!re) {
         if (msg && msglen) {
-            if (cc)
-                pcre2_get_error_message(code, (PCRE2_UCHAR *)msg, msglen);
-            else
+            if (nomem)
                 snprintf(msg, msglen, "out of memory");
+            else
+                pcre2_get_error_message(code, (PCRE2_UCHAR *)msg, msglen);
         }
         if (errpos) *errpos = off;
         return NULL;

@@ -18,7 +18,12 @@
 
 #define EG_SCHEMA_MAX_DEPTH 256 /* applicator nesting per validation */
 #define EG_SCHEMA_ECHO_MAX  64  /* bytes of a string value echoed in a field error */
-#define SNONE               UINT32_MAX
+/* work budget of one validation: schema nodes entered plus pairwise value
+ * comparisons (uniqueItems over containers), at most MIN + PER_TOKEN x the
+ * instance's tokens; past it the value is refused ("complexity") */
+#define EG_SCHEMA_MIN_BUDGET       100000
+#define EG_SCHEMA_BUDGET_PER_TOKEN 64
+#define SNONE                      UINT32_MAX
 
 enum {
     K_TYPE = 1u << 0,

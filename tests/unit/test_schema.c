@@ -145,6 +145,12 @@ static void test_keywords(void **state)
         {"{\"pattern\":\"^.$\"}", "\"\xc3\xa9\"", 1},     /* . is a code point */
         {"{\"pattern\":\"^\\\\d$\"}", "\"\xd9\xa3\"", 0}, /* \\d is ASCII, as in ECMA */
         {"{\"pattern\":\"^\\\\u0041$\"}", "\"A\"", 1},
+        /* ECMA's long property names: \p{Letter} is PCRE2's \p{L} */
+        {"{\"pattern\":\"^\\\\p{Letter}+$\"}", "\"\xcf\x80\x61\"", 1},
+        {"{\"pattern\":\"^\\\\p{gc=Decimal_Number}$\"}", "\"\xd9\xa3\"", 1},
+        {"{\"pattern\":\"^\\\\p{Letter}+$\"}", "\"123\"", 0},
+        /* an escaped backslash keeps what follows literal */
+        {"{\"pattern\":\"^\\\\\\\\p{Letter}$\"}", "\"\\\\p{Letter}\"", 1},
         {"{\"format\":\"email\"}", "\"a@example.com\"", 1},
         {"{\"format\":\"email\"}", "\"not an email\"", 0},
         {"{\"format\":\"uuid\"}", "\"123e4567-e89b-12d3-a456-426614174000\"", 1},
@@ -568,6 +574,54 @@ static void test_limits(void **state)
     eg_error_free(e);
 }
 
+static void test_unique_long(void **state)
+{
+    (void)state;
+    /* more than 16 scalars: sorted, with 1 == 1.0 and "b" == "\u0062" */
+    eg_error_t *e = eg_error_new();
+    assert_int_equal(
+        check("{\"uniqueItems\":true}",
+              "[\"b\",0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,null,true,false,\"a\",1.0]", NULL, e,
+              5, NULL),
+        EG_ERANGE);
+    assert_string_equal(e->fields[0].s[EG_F_CONSTRAINT], "uniqueItems");
+    assert_json(e->fields[0].extra, "{\"duplicates\":[2,22]}");
+    eg_error_free(e);
+    assert_int_equal(
+        check("{\"uniqueItems\":true}",
+              "[\"b\",0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,null,true,false,\"a\",1.5,"
+              "\"\\u0062\"]",
+              NULL, NULL, 0, NULL),
+        EG_ERANGE);
+    assert_int_equal(
+        check("{\"uniqueItems\":true}",
+              "[\"b\",0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,null,true,false,\"a\",1.5]", NULL,
+              NULL, 0, NULL),
+        EG_OK);
+}
+
+/* anyOf over anyOf over ... 40 levels: 2^40 evaluations unless bounded */
+static void test_budget(void **state)
+{
+    (void)state;
+    char schema[4096];
+    size_t o = (size_t)snprintf(schema, sizeof(schema), "{\"$ref\":\"#/$defs/d0\",\"$defs\":{");
+    for (int i = 0; i < 40; i++)
+        o += (size_t)snprintf(
+            schema + o, sizeof(schema) - o,
+            "\"d%d\":{\"anyOf\":[{\"$ref\":\"#/$defs/d%d\"},{\"$ref\":\"#/$defs/d%d\"}]},", i,
+            i + 1, i + 1);
+    snprintf(schema + o, sizeof(schema) - o, "\"d40\":{\"type\":\"string\"}}}");
+    eg_error_t *e = eg_error_new();
+    assert_int_equal(check(schema, "1", NULL, e, 5, NULL), EG_ERANGE);
+    assert_int_equal(e->nfields, 1);
+    assert_string_equal(e->fields[0].s[EG_F_CONSTRAINT], "complexity");
+    assert_string_equal(e->fields[0].s[EG_F_MESSAGE],
+                        "could not be validated within the work limit");
+    eg_error_free(e);
+    assert_int_equal(check(schema, "\"s\"", NULL, NULL, 0, NULL), EG_OK); /* first branches pass */
+}
+
 static void test_ydoc_json(void **state)
 {
     (void)state;
@@ -627,7 +681,8 @@ int main(void)
         cmocka_unit_test(test_field_errors), cmocka_unit_test(test_ref_files),
         cmocka_unit_test(test_refused),      cmocka_unit_test(test_warnings),
         cmocka_unit_test(test_types),        cmocka_unit_test(test_limits),
-        cmocka_unit_test(test_ydoc_json),
+        cmocka_unit_test(test_ydoc_json),    cmocka_unit_test(test_unique_long),
+        cmocka_unit_test(test_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
