@@ -321,8 +321,78 @@ static int cmp_status(const void *a, const void *b)
     return *(const int *)a - *(const int *)b;
 }
 
+/* The status of `code` for an answer: its own, else the dialect's. */
+static int answer_status(const eg_catalog_t *cat, const eg_dialect_t *dl, const eg_docs_answer_t *a)
+{
+    if (a->status > 0) return a->status;
+    eg_error_t e;
+    memset(&e, 0, sizeof(e));
+    e.s[EG_S_CODE] = a->status == EG_DOCS_VALIDATION_STATUS ? "validation_error" : a->code;
+    return eg_dialect_status(dl, cat, &e);
+}
+
+/* Per operation, a table of what the gateway can answer instead of the
+ * API: sorted by status, each code spelled as the dialect spells it. */
+static void operations(doc_t *d, const eg_catalog_t *cat, const eg_dialect_t *dl, const char *api,
+                       const eg_docs_operation_t *ops, size_t nops)
+{
+    heading(d, 2, "Errors per operation");
+    para_open(d);
+    text(d, "Besides its own answers, each operation");
+    if (api && *api) {
+        text(d, " of ");
+        text(d, api);
+    }
+    text(d, " can be answered by the gateway with these errors, before the request reaches the "
+            "service (status, code as sent in the body and in X-Error-Code, and the cause).");
+    para_close(d);
+    for (size_t i = 0; i < nops; i++) {
+        const eg_docs_operation_t *op = &ops[i];
+        char title[1024];
+        snprintf(title, sizeof(title), "%s %s%s%s", op->method, op->path, op->summary ? ": " : "",
+                 op->summary ? op->summary : "");
+        heading(d, 3, title);
+        if (op->operation_id) {
+            para_open(d);
+            text(d, "Operation id: ");
+            code(d, op->operation_id);
+            para_close(d);
+        }
+        static const char *const cols[] = {"Status", "Code", "When"};
+        table_head(d, cols, 3);
+        /* by status, then as listed: a few rows, so a selection pass per row */
+        unsigned char done[64] = {0};
+        size_t na = op->nanswers < sizeof(done) ? op->nanswers : sizeof(done);
+        for (size_t k = 0; k < na; k++) {
+            size_t best = na;
+            for (size_t j = 0; j < na; j++)
+                if (!done[j] && (best == na || answer_status(cat, dl, &op->answers[j]) <
+                                                   answer_status(cat, dl, &op->answers[best])))
+                    best = j;
+            done[best] = 1;
+            const eg_docs_answer_t *a = &op->answers[best];
+            char st[8], sp[128];
+            snprintf(st, sizeof(st), "%d", answer_status(cat, dl, a));
+            eg_dialect_code(dl, cat, a->code, sp, sizeof(sp));
+            row_open(d);
+            cell_text(d, st);
+            cell_code(d, sp);
+            cell_text(d, a->when ? a->when : "");
+            row_close(d);
+        }
+        table_close(d);
+    }
+}
+
 int eg_docs_generate(const eg_catalog_t *cat, const eg_dialect_t *dl, eg_docs_format_t fmt,
                      char **out, size_t *len)
+{
+    return eg_docs_generate_ops(cat, dl, fmt, NULL, NULL, 0, out, len);
+}
+
+int eg_docs_generate_ops(const eg_catalog_t *cat, const eg_dialect_t *dl, eg_docs_format_t fmt,
+                         const char *api, const eg_docs_operation_t *ops, size_t nops, char **out,
+                         size_t *len)
 {
     doc_t d = {.fmt = fmt};
     size_t n = eg_catalog_count(cat);
@@ -392,6 +462,8 @@ int eg_docs_generate(const eg_catalog_t *cat, const eg_dialect_t *dl, eg_docs_fo
         row_close(&d);
     }
     table_close(&d);
+
+    if (nops) operations(&d, cat, dl, api, ops, nops);
 
     heading(&d, 2, "Error codes");
     for (size_t i = 0; i < n; i++) {

@@ -302,3 +302,66 @@ def test_check_config_refuses_bad_documents_and_combinations(tmp_path, upstream)
 """))
     assert rc == 3
     assert "unknown must be reject" in err, err
+
+
+def docs(*args):
+    p = subprocess.run([BIN, "docs", *args], capture_output=True, text=True, timeout=60)
+    return p.returncode, p.stdout, p.stderr
+
+
+def section(page, heading):
+    """The lines of one operation's section of the page."""
+    start = page.index(heading)
+    end = page.find("\n### ", start + 1)
+    return page[start:end if end > 0 else len(page)]
+
+
+def test_docs_lists_each_operations_errors_from_the_document(tmp_path):
+    rc, out, err = docs("--openapi", PETS)
+    assert rc == 0, err
+    assert "## Errors per operation" in out
+    s = section(out, "### GET /v1/pets/{petId}")
+    for row in ["| 422 | `missing_parameter` |", "| 422 | `invalid_parameter_value` |", "| 404 | `not_found` |",
+                "| 405 | `method_not_allowed` |", "| 502 | `bad_gateway` |", "| 504 | `gateway_timeout` |"]:
+        assert row in s, s
+    assert "unsupported_media_type" not in s  # no body declared
+    s = section(out, "### POST /v1/pets")
+    for row in ["| 422 | `validation_error` |", "| 400 | `invalid_json` |", "| 413 | `payload_too_large` |",
+                "| 415 | `unsupported_media_type` |"]:
+        assert row in s, s
+    assert "api_key" not in s  # auth is the configuration's, not given here
+    s = section(out, "### GET /v1/pets/mine")
+    assert "missing_parameter" not in s
+    # statuses sorted in each table
+    statuses = [int(l.split("|")[1]) for l in s.splitlines() if l.startswith("| ") and l[2].isdigit()]
+    assert statuses == sorted(statuses)
+
+
+def test_docs_with_the_configuration_adds_auth_and_limits(tmp_path, upstream):
+    path = tmp_path / "gw.yaml"
+    path.write_text(f"""
+listen: 127.0.0.1:{free_port()}
+errors: {{ dialect: typed }}
+upstreams:
+  app: {{ servers: ["127.0.0.1:{upstream.port}"] }}
+routes:
+  - path: /
+    upstream: app
+    auth: api_key
+    scopes: [pets:write]
+    rate_limit: {{ limit: 10, window: 1s }}
+    openapi: {{ file: {PETS}, status: 400, unknown: pass }}
+""")
+    rc, out, err = docs("--openapi", PETS, "--config", str(path), "--format", "html")
+    assert rc == 0, err
+    assert out.startswith("<!DOCTYPE html>")
+    start = out.index("<h3>POST /v1/pets</h3>")
+    s = out[start:out.find("<h3>", start + 1)]
+    # the configuration's dialect (typed: upper case codes), its status 400, auth and limits
+    for cell in ["<td>400</td><td><code>VALIDATION_ERROR</code></td>", "<td>401</td><td><code>MISSING_API_KEY</code></td>",
+                 "<td><code>INSUFFICIENT_PERMISSIONS</code></td>", "<td>429</td><td><code>RATE_LIMIT_EXCEEDED</code></td>"]:
+        assert cell in s, s
+    assert "NOT_FOUND" not in s  # unknown: pass
+    rc, _, err = docs("--openapi", os.path.join(DOCS, "legacy30.yaml"), "--config", str(path))
+    assert rc == 3
+    assert "does not use the OpenAPI document" in err
