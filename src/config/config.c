@@ -1387,6 +1387,38 @@ static int path_under(const char *p, int prefix, const char *full)
     return strncmp(p, full, n) == 0 && (full[n] == '\0' || full[n] == '/');
 }
 
+/* The same route path to the router: "/pets/{a}" and "/pets/{b}" are. */
+static int same_shape(const char *a, const char *b)
+{
+    while (*a && *b) {
+        if (*a == '{' && *b == '{') {
+            while (*a && *a != '}') a++;
+            while (*b && *b != '}') b++;
+            continue;
+        }
+        if (*a++ != *b++) return 0;
+    }
+    return *a == *b;
+}
+
+/* The declared route that routing gives `full` to, were there no
+ * documents: an exact one, else the longest prefix (routes[0..n)). */
+static size_t owner_of(const eg_config_t *cfg, const char *full)
+{
+    size_t best = cfg->nroutes_declared, blen = 0;
+    for (size_t i = 0; i < cfg->nroutes_declared; i++) {
+        const eg_route_cfg_t *r = &cfg->routes[i];
+        if (!path_under(r->path, r->prefix, full)) continue;
+        if (!r->prefix) return i;
+        size_t len = strlen(r->path);
+        if (best == cfg->nroutes_declared || len > blen) {
+            best = i;
+            blen = len;
+        }
+    }
+    return best;
+}
+
 static int append_route(eg_config_t *cfg, size_t *cap, size_t parent, const char *path, unsigned methods,
                         const eg_oa_op_t *op)
 {
@@ -1442,6 +1474,9 @@ static int expand_openapi(cctx_t *c, eg_config_t *cfg, size_t ri, size_t *cap, c
             outside++;
             continue;
         }
+        /* a more specific declared route has the path (an exact one, a
+         * longer prefix): the operation is that route's to serve */
+        if (owner_of(cfg, full) != ri) continue;
         unsigned m = op->method_bit;
         if (m == EG_M_GET) { /* GET answers HEAD too, unless the document says HEAD itself */
             int head = 0;
@@ -1454,7 +1489,7 @@ static int expand_openapi(cctx_t *c, eg_config_t *cfg, size_t ri, size_t *cap, c
         if (rmethods) m &= rmethods;
         if (!m) continue;
         for (size_t j = first; j < cfg->nroutes; j++)
-            if (strcmp(cfg->routes[j].path, full) == 0 && (cfg->routes[j].methods & m))
+            if (same_shape(cfg->routes[j].path, full) && (cfg->routes[j].methods & m))
                 return ERR(c, node, "openapi: %s %s: two operations of the document on one route", op->method, full);
         int rc = append_route(cfg, cap, ri, full, m, op);
         if (rc) return rc;

@@ -164,16 +164,23 @@ def test_a_route_mounts_the_document_at_its_path(start, upstream):
 
 
 def test_an_upstreams_document_applies_to_its_routes(start, upstream):
+    """Each operation is served by the route routing would give its path
+    (the longest prefix): /v1/pets/... by /v1/, /health by /."""
     gw = start("""
+  - path: /
+    upstream: app
+    maintenance: { retry_after: 60 }
   - path: /v1/
     upstream: app
   - path: /health
     upstream: app
 """, upstream_extra=f", openapi: {PETS}")
     assert request(gw.port, "GET", "/v1/pets/3?verbose=false").status == 200
+    assert request(gw.port, "GET", "/v1/pets/3").status == 422  # the document's rules on /v1/
     assert request(gw.port, "GET", "/v1/nothing").status == 404
     assert request(gw.port, "POST", "/health").status == 405
     assert request(gw.port, "GET", "/health").status == 200
+    assert request(gw.port, "GET", "/elsewhere").status == 404  # under /, not in the document
     assert upstream.paths() == [("GET", "/v1/pets/3?verbose=false"), ("GET", "/health")]
 
 
