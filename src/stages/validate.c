@@ -153,11 +153,7 @@ static int problem_status(const eg_req_t *c, const eg_validation_t *v)
 {
     if (v->status) return v->status;
     const eg_config_t *cfg = c->gw->cfg;
-    const eg_dialect_t *d = c->dialect ? c->dialect : cfg->dialect;
-    eg_error_t probe;
-    memset(&probe, 0, sizeof(probe));
-    probe.s[EG_S_CODE] = "validation_error";
-    return eg_dialect_status(d, cfg->catalog, &probe);
+    return eg_dialect_code_status(c->dialect ? c->dialect : cfg->dialect, cfg->catalog, "validation_error");
 }
 
 typedef struct {
