@@ -5,7 +5,6 @@
  * (branch `schema`) is merged. Every function is weak: the engine's
  * lib/schema.c replaces them when both are linked, and this file is deleted
  * in the commit that merges it. */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,7 +184,7 @@ static unsigned tok_type(const eg_jr_tok_t *t)
     case EG_JR_INT:
         return EG_ST_INTEGER | EG_ST_NUMBER;
     case EG_JR_REAL:
-        return (t->dval == floor(t->dval) ? EG_ST_INTEGER : 0) | EG_ST_NUMBER;
+        return ((t->dval > -1e15 && t->dval < 1e15 && t->dval == (double)(long long)t->dval) ? EG_ST_INTEGER : 0) | EG_ST_NUMBER;
     case EG_JR_STRING:
         return EG_ST_STRING;
     case EG_JR_ARRAY:
