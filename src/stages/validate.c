@@ -200,7 +200,7 @@ static int check_all(eg_req_t *c, const eg_validation_t *v, const input_t *in,
                 rep->mixed = 1;
             rep->count += sr.count;
         }
-    } else if (v->body_required && !in->body && !in->doc) {
+    } else if (v->body_required && !in->present) {
         if (!rep->count)
             rep->code = "validation_error";
         else if (strcmp(rep->code, "validation_error") != 0)
@@ -279,6 +279,7 @@ static eg_stage_rc_t on_request(eg_req_t *c)
     input_t in;
     memset(&in, 0, sizeof(in));
     in.q = query_of(c, &in.qn);
+    in.present = has_body(c);
     if (v->params.max_query_length && in.qn > v->params.max_query_length) {
         eg_error_t *e = eg_req_error(c, "query_too_long");
         if (e) {
