@@ -162,6 +162,7 @@ typedef struct {
     const char *body; /* the body's data (de-chunked), NULL: none */
     size_t bn;
     int json, form;   /* what the body is */
+    int present; /* the request has a body */
     eg_jr_doc_t *doc; /* the parsed JSON body */
 } input_t;
 
