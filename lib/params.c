@@ -15,7 +15,6 @@
 #include "params.h"
 
 #include <ctype.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -492,7 +491,7 @@ static const char *article(const char *w)
 
 static void num_text(double v, char *buf, size_t cap)
 {
-    if (v == floor(v) && fabs(v) < 1e15)
+    if (v > -1e15 && v < 1e15 && v == (double)(long long)v)
         snprintf(buf, cap, "%lld", (long long)v);
     else
         snprintf(buf, cap, "%g", v);
@@ -500,7 +499,7 @@ static void num_text(double v, char *buf, size_t cap)
 
 static json_t *num_json(double v)
 {
-    if (v == floor(v) && fabs(v) < 1e15) return json_integer((json_int_t)v);
+    if (v > -1e15 && v < 1e15 && v == (double)(long long)v) return json_integer((json_int_t)v);
     return json_real(v);
 }
 

@@ -153,11 +153,7 @@ static int problem_status(const eg_req_t *c, const eg_validation_t *v)
 {
     if (v->status) return v->status;
     const eg_config_t *cfg = c->gw->cfg;
-    const eg_dialect_t *d = c->dialect ? c->dialect : cfg->dialect;
-    eg_error_t probe;
-    memset(&probe, 0, sizeof(probe));
-    probe.s[EG_S_CODE] = "validation_error";
-    return eg_dialect_status(d, cfg->catalog, &probe);
+    return eg_dialect_code_status(c->dialect ? c->dialect : cfg->dialect, cfg->catalog, "validation_error");
 }
 
 typedef struct {
@@ -166,6 +162,7 @@ typedef struct {
     const char *body; /* the body's data (de-chunked), NULL: none */
     size_t bn;
     int json, form;   /* what the body is */
+    int present; /* the request has a body */
     eg_jr_doc_t *doc; /* the parsed JSON body */
 } input_t;
 
@@ -204,7 +201,7 @@ static int check_all(eg_req_t *c, const eg_validation_t *v, const input_t *in,
                 rep->mixed = 1;
             rep->count += sr.count;
         }
-    } else if (v->body_required && !in->body && !in->doc) {
+    } else if (v->body_required && !in->present) {
         if (!rep->count)
             rep->code = "validation_error";
         else if (strcmp(rep->code, "validation_error") != 0)
@@ -283,6 +280,7 @@ static eg_stage_rc_t on_request(eg_req_t *c)
     input_t in;
     memset(&in, 0, sizeof(in));
     in.q = query_of(c, &in.qn);
+    in.present = has_body(c);
     if (v->params.max_query_length && in.qn > v->params.max_query_length) {
         eg_error_t *e = eg_req_error(c, "query_too_long");
         if (e) {
