@@ -77,7 +77,12 @@ static void add_warning(eg_openapi_t *oa, const char *msg)
         oa->capwarn = nc;
     }
     char *s = strdup(msg);
-    if (s) oa->warnings[oa->nwarn++] = s;
+    if (!s) return;
+    /* a name from the document cannot start a line of its own (check-config
+     * prints a warning a line) nor drive a terminal */
+    for (char *p = s; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
+    oa->warnings[oa->nwarn++] = s;
 }
 
 void eg_openapi_warn(eg_openapi_t *oa, const eg_ydoc_t *doc, const eg_ynode_t *at, const char *fmt,
@@ -182,6 +187,9 @@ static int read_text(const char *path, char **out, size_t *len, char *err, size_
     return EG_OK;
 }
 
+static int add_text(eg_openapi_t *oa, const char *text, size_t len, const char *path,
+                    const char *real, const eg_ydoc_t **doc, char *err, size_t errlen);
+
 /* The document at `path` (as named in messages), from the cache or read
  * now. `real` is its realpath, already checked to lie under rootdir. */
 static int load_file(eg_openapi_t *oa, const char *path, const char *real, const eg_ydoc_t **doc,
@@ -201,13 +209,23 @@ static int load_file(eg_openapi_t *oa, const char *path, const char *real, const
     size_t len = 0;
     int rc = read_text(path, &text, &len, err, errlen);
     if (rc) return rc;
+    rc = add_text(oa, text, len, path, real, doc, err, errlen);
+    free(text);
+    return rc;
+}
+
+/* Parses a document (JSON when the name ends in .json, else YAML) into the
+ * cache under `real`. */
+static int add_text(eg_openapi_t *oa, const char *text, size_t len, const char *path,
+                    const char *real, const eg_ydoc_t **doc, char *err, size_t errlen)
+{
     eg_ydoc_t *d = NULL;
     size_t pl = strlen(path);
+    int rc;
     if (pl > 5 && strcasecmp(path + pl - 5, ".json") == 0)
         rc = eg_ydoc_parse_json(text, len, path, &d, err, errlen);
     else
         rc = eg_ydoc_parse(text, len, path, &d, err, errlen);
-    free(text);
     if (rc) return rc;
     char *key = strdup(real);
     if (!key) {
@@ -922,6 +940,43 @@ static int load_root(eg_openapi_t *oa, const eg_ydoc_t *doc, char *err, size_t e
             return rc;
     }
     return check_unique(oa, err, errlen);
+}
+
+int eg_openapi_parse(const char *text, size_t len, const char *name, eg_openapi_t **out, char *err,
+                     size_t errlen)
+{
+    if (errlen) err[0] = '\0';
+    eg_openapi_t *oa = calloc(1, sizeof(*oa));
+    if (!oa) return EG_ENOMEM;
+    int rc = EG_OK;
+    if (len > EG_OPENAPI_MAX_BYTES) {
+        snprintf(err, errlen, "%s: larger than %u MiB (the cap on an OpenAPI file)", name,
+                 EG_OPENAPI_MAX_BYTES >> 20);
+        rc = EG_ETOOBIG;
+        goto fail;
+    }
+    /* the directory as it really is, or as named when it does not exist
+     * (no sibling then resolves under it) */
+    const char *slash = strrchr(name, '/');
+    char dir[PATH_MAX], real[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - name) : 1, slash ? name : ".");
+    if (!realpath(dir[0] ? dir : "/", real)) snprintf(real, sizeof(real), "%s", dir);
+    size_t dl = strlen(real);
+    if (!(oa->rootdir = malloc(dl + 2))) {
+        rc = EG_ENOMEM;
+        goto fail;
+    }
+    memcpy(oa->rootdir, real, dl);
+    if (!dl || real[dl - 1] != '/') oa->rootdir[dl++] = '/';
+    oa->rootdir[dl] = '\0';
+    const eg_ydoc_t *doc = NULL;
+    if ((rc = add_text(oa, text, len, name, name, &doc, err, errlen))) goto fail;
+    if ((rc = load_root(oa, doc, err, errlen))) goto fail;
+    *out = oa;
+    return EG_OK;
+fail:
+    eg_openapi_free(oa);
+    return rc;
 }
 
 int eg_openapi_load(const char *path, eg_openapi_t **out, char *err, size_t errlen)

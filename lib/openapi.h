@@ -109,6 +109,11 @@ typedef struct eg_openapi_s eg_openapi_t;
  * and path item $refs reach. EG_OK, EG_EPARSE (err: "file:line:col: ..."),
  * EG_EIO, EG_ETOOBIG, EG_ENOMEM. */
 int eg_openapi_load(const char *path, eg_openapi_t **out, char *err, size_t errlen);
+/* The same for a document in memory named `name` (a path: sibling files
+ * are read next to it, confined to its directory; none when that directory
+ * does not exist). */
+int eg_openapi_parse(const char *text, size_t len, const char *name, eg_openapi_t **out, char *err,
+                     size_t errlen);
 void eg_openapi_free(eg_openapi_t *oa);
 
 /* "3.0.3", "3.1.0"; 1 for a 3.0 document (nullable, boolean exclusive bounds). */

@@ -368,6 +368,35 @@ static void test_refused_documents(void **state)
     load_fails(FIX "nonexistent.yaml", EG_EIO, "nonexistent.yaml");
 }
 
+static void test_documents_in_memory(void **state)
+{
+    (void)state;
+    static const char doc[] = "openapi: 3.1.0\ninfo: {title: mem, version: '1'}\npaths:\n"
+                              "  /a/{id}:\n    get:\n      parameters:\n"
+                              "        - $ref: 'common.yaml#/components/parameters/Limit'\n"
+                              "      responses: {'200': {description: ok}}\n";
+    eg_openapi_t *oa = NULL;
+    char err[512] = "";
+    /* named in the fixtures' directory: the sibling resolves there */
+    assert_int_equal(eg_openapi_parse(doc, sizeof(doc) - 1, FIX "mem.yaml", &oa, err, sizeof(err)),
+                     EG_OK);
+    const eg_oa_op_t *op = find_op(oa, "get", "/a/{id}");
+    assert_non_null(find_param(op, "limit", EG_OA_QUERY));
+    expect_warning(oa, FIX "mem.yaml:6:7: get /a/{id}: path parameter 'id' is not declared");
+    eg_openapi_free(oa);
+    /* named where nothing exists: no sibling can be read */
+    assert_int_equal(
+        eg_openapi_parse(doc, sizeof(doc) - 1, "/nonexistent-dir/mem.yaml", &oa, err, sizeof(err)),
+        EG_EPARSE);
+    assert_non_null(strstr(err, "/nonexistent-dir/mem.yaml:7:17: $ref file"));
+    /* JSON by the name, with its positions */
+    static const char bad[] = "{\"openapi\": \"3.1.0\", \"paths\": {\"/x\": 7,}}";
+    assert_int_equal(
+        eg_openapi_parse(bad, sizeof(bad) - 1, "/nonexistent-dir/d.json", &oa, err, sizeof(err)),
+        EG_EPARSE);
+    assert_non_null(strstr(err, "/nonexistent-dir/d.json:1:"));
+}
+
 static void test_base_path_of_server_urls(void **state)
 {
     (void)state;
@@ -406,6 +435,7 @@ int main(void)
         cmocka_unit_test(test_openapi30_with_variables_and_content),
         cmocka_unit_test(test_json_document),
         cmocka_unit_test(test_refused_documents),
+        cmocka_unit_test(test_documents_in_memory),
         cmocka_unit_test(test_base_path_of_server_urls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
