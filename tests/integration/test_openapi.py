@@ -110,6 +110,10 @@ def test_declared_operations_are_routed_with_the_base_path(start, upstream):
     assert upstream.paths() == [("GET", "/v1/pets?limit=5"), ("GET", "/v1/pets/7?verbose=true"),
                                 ("GET", "/v1/pets/mine"), ("DELETE", "/v1/pets/7"), ("HEAD", "/v1/pets/mine"),
                                 ("GET", "/health")]
+    # what the document says that the gateway does not enforce is in the log at start
+    details = [l.get("detail", "") for l in gw.events("config_warning")]
+    assert f"{PETS}:27:11: cookie parameter 'session' is not checked by the gateway" in details, details
+    assert len(details) == 6, details
 
 
 @pytest.mark.parametrize("dialect", ["problem", "jsonapi", "typed"])
