@@ -97,11 +97,13 @@ static void accepted_list(const eg_validation_t *v, char *buf, size_t cap, json_
 /* 413: the body is over the route's max_body (or the buffer's room). */
 static eg_stage_rc_t too_large(eg_req_t *c, const eg_validation_t *v)
 {
+    /* the body is read into the connection's buffer: its room bounds it too */
+    uint64_t max = v->max_body < EG_BUFFER_BODY_MAX ? v->max_body : EG_BUFFER_BODY_MAX;
     eg_error_t *e = eg_req_error(c, "payload_too_large");
     if (e) {
         eg_error_setf(e, EG_S_MESSAGE, "The body is larger than the %llu bytes this route checks.",
-                      (unsigned long long)v->max_body);
-        eg_error_set_detail_int(e, "max_body", (long long)v->max_body);
+                      (unsigned long long)max);
+        eg_error_set_detail_int(e, "max_body", (long long)max);
     }
     eg_req_send_error(c, e, NULL, "body over the validation max_body");
     return EG_STAGE_ANSWERED;
@@ -153,7 +155,8 @@ static int problem_status(const eg_req_t *c, const eg_validation_t *v)
 {
     if (v->status) return v->status;
     const eg_config_t *cfg = c->gw->cfg;
-    return eg_dialect_code_status(c->dialect ? c->dialect : cfg->dialect, cfg->catalog, "validation_error");
+    return eg_dialect_code_status(c->dialect ? c->dialect : cfg->dialect, cfg->catalog,
+                                  "validation_error");
 }
 
 typedef struct {
@@ -162,7 +165,7 @@ typedef struct {
     const char *body; /* the body's data (de-chunked), NULL: none */
     size_t bn;
     int json, form;   /* what the body is */
-    int present; /* the request has a body */
+    int present;      /* the request has a body */
     eg_jr_doc_t *doc; /* the parsed JSON body */
 } input_t;
 

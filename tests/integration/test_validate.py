@@ -96,6 +96,14 @@ routes:
       query: {{ q: {{ required: true }} }}
   - path: /plain
     upstream: counted
+  - path: /limited
+    upstream: counted
+    rate_limit: {{ limit: 2, window: 1h, by: ip }}
+    validate: {{ query: {{ n: {{ required: true, type: integer }} }} }}
+  - path: /private
+    upstream: counted
+    auth: api_key
+    validate: {{ query: {{ n: {{ required: true, type: integer }} }} }}
 """
 
 
@@ -384,6 +392,21 @@ def test_keep_alive_after_a_refusal(env):
         r2, _ = read_response(s)
         assert r2.status == 200, r2.body
     assert hits(env) == before + 1
+
+
+def test_validation_runs_after_access_and_before_traffic(env):
+    before = hits(env)
+    # after access: a caller without credentials learns nothing of the rules
+    r = request(env.port, "GET", "/private?n=x")
+    assert r.status == 401, r.body
+    # before traffic: refused requests do not spend the limit of 2
+    for _ in range(5):
+        r = request(env.port, "GET", "/limited?n=x")
+        assert r.status == 422 and r.json()["code"] == "invalid_parameter_type", r.body
+    for _ in range(2):
+        assert request(env.port, "GET", "/limited?n=1").status == 200
+    assert request(env.port, "GET", "/limited?n=1").status == 429
+    assert hits(env) == before + 2
 
 
 def test_routes_without_validate_are_untouched(env):
