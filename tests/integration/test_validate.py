@@ -426,6 +426,10 @@ def test_bad_rules_are_refused_at_load(tmp_path):
         ("path: { nope: { type: integer } }", "nope"),
         ("status: 418", "400 or 422"),
         ("body: { invalid_json: { details: [where] } }", "where"),
+        ("query: { n: { type: integer, maximun: 5 } }", "maximun"),
+        ("body: { schema: { type: object, propertys: {} } }", "propertys"),
+        ("query: { n: { format: no-such-format } }", "no-such-format"),
+        ("query: { n: { pattern: \"([a-z\" } }", "pattern"),
     ]
     for rule, word in bad:
         p = tmp_path / "bad.yaml"
