@@ -103,7 +103,7 @@ typedef struct eg_validation_s {
                              ones the rules imply (JSON with a body schema, the
                              form type with form rules), or any when none */
     size_t ncontent_types;
-    eg_schema_t *body;     /* the JSON body's schema, NULL = none (JSON is still parsed) */
+    eg_schema_t *body;     /* the JSON body's schema, NULL = none (a JSON body is not read) */
     int body_required;     /* a request without a body is a problem */
     int has_form;          /* some rule is in EG_PIN_FORM */
     uint64_t max_body;     /* bodies checked up to this size; larger are 413 */

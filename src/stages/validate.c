@@ -240,6 +240,21 @@ static int copy_fields(eg_error_t *to, const eg_error_t *from)
     return EG_OK;
 }
 
+/* A body field's message as a sentence of its own ("email is required",
+ * as the jsonapi seed words it): the schema's words name no field. */
+static int name_body_fields(eg_error_t *e)
+{
+    for (size_t i = 0; i < e->nfields; i++) {
+        eg_field_error_t *f = &e->fields[i];
+        const char *m = f->s[EG_F_MESSAGE], *n = f->s[EG_F_FIELD];
+        if (!f->s[EG_F_POINTER] || !m || !n || !(m[0] >= 'a' && m[0] <= 'z')) continue;
+        char buf[512];
+        snprintf(buf, sizeof(buf), "%s %s", n, m);
+        if (eg_field_set(e, f, EG_F_MESSAGE, buf)) return EG_ENOMEM;
+    }
+    return EG_OK;
+}
+
 /* The answer listing every problem. */
 static eg_stage_rc_t refuse(eg_req_t *c, const eg_validation_t *v, const input_t *in, size_t framed)
 {
@@ -259,7 +274,7 @@ static eg_stage_rc_t refuse(eg_req_t *c, const eg_validation_t *v, const input_t
         eg_req_send_error(c, NULL, NULL, "out of memory");
         return EG_STAGE_ANSWERED;
     }
-    if (copy_fields(out, e) != EG_OK) {
+    if (name_body_fields(e) != EG_OK || copy_fields(out, e) != EG_OK) {
         eg_error_free(e);
         eg_error_free(out);
         eg_req_send_error(c, NULL, NULL, "out of memory");

@@ -253,6 +253,7 @@ def test_jsonapi_body_fields_have_pointers(env):
     errs = r.json()["errors"]
     assert len(errs) == 1 and errs[0]["source"] == {"pointer": "/email"}, errs
     assert errs[0]["meta"]["constraint"] == "required"
+    assert errs[0]["detail"] == "email is required"  # the jsonapi seed's words
 
 
 def test_route_status_overrides_the_dialect(env):
