@@ -324,6 +324,14 @@ def test_invalid_json_says_where(env):
     assert "column" in det
 
 
+def test_invalid_json_is_400_in_422_dialects(env):
+    # a syntax error, not a validation problem: 400 in every dialect
+    r = request(env.port, "POST", "/d/jsonapi?q=x", headers={"Content-Type": "application/json"}, body=b'{"a" 1}')
+    assert r.status == 400, r.body
+    err = r.json()["errors"][0]
+    assert err["status"] == "400" and err["code"] == "invalid_json", err
+
+
 def test_deep_json_is_refused(env):
     before = hits(env)
     body = b"[" * 10000 + b"]" * 10000
