@@ -56,8 +56,7 @@ static void test_every_seed_example_round_trips(void **state)
     assert_true(json_array_size(index) >= 40);
     size_t i;
     json_t *item;
-    json_array_foreach(index, i, item)
-    {
+    json_array_foreach(index, i, item) {
         const char *file = json_string_value(json_object_get(item, "file"));
         const char *dialect = json_string_value(json_object_get(item, "dialect"));
         int status = (int)json_integer_value(json_object_get(item, "status"));
@@ -137,17 +136,15 @@ static void test_field_errors_travel_between_dialects(void **state)
     json_t *env = render_json(fx, e, "envelope");
     json_t *details = json_object_get(json_object_get(env, "error"), "details");
     assert_int_equal(json_array_size(details), 2);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(details, 1), "field")),
-                        "page");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(details, 1), "field")), "page");
     json_t *api = render_json(fx, e, "jsonapi");
     json_t *errs = json_object_get(api, "errors");
     assert_int_equal(json_array_size(errs), 2);
     json_t *e0 = json_array_get(errs, 0);
     assert_string_equal(json_string_value(json_object_get(e0, "status")), "422");
     assert_string_equal(json_string_value(json_object_get(e0, "title")), "Validation Failed");
-    assert_string_equal(
-        json_string_value(json_object_get(json_object_get(e0, "source"), "pointer")),
-        "/data/attributes/email");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(e0, "source"), "pointer")),
+                        "/data/attributes/email");
     assert_string_equal(json_string_value(json_object_get(e0, "detail")), "Invalid email format");
     /* and back: jsonapi -> model -> flat-camel keeps both fields */
     eg_error_t *back = parse_as(fx, api, "jsonapi", 422);
@@ -159,8 +156,7 @@ static void test_field_errors_travel_between_dialects(void **state)
     assert_int_equal(json_integer_value(json_object_get(camel, "statusCode")), 422);
     json_t *prob = render_json(fx, back, "problem");
     assert_int_equal(json_array_size(json_object_get(prob, "errors")), 2);
-    assert_string_equal(json_string_value(json_object_get(
-                            json_array_get(json_object_get(prob, "errors"), 0), "pointer")),
+    assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(prob, "errors"), 0), "pointer")),
                         "/data/attributes/email");
     json_decref(prob);
     json_decref(camel);
@@ -231,9 +227,7 @@ static void test_synonyms_parse_to_one_code(void **state)
     };
     for (size_t i = 0; i < 3; i++) {
         eg_error_t *e = NULL;
-        assert_int_equal(
-            eg_parse_body(bodies[i], strlen(bodies[i]), fx->set, NULL, fx->cat, 404, &e, NULL),
-            EG_OK);
+        assert_int_equal(eg_parse_body(bodies[i], strlen(bodies[i]), fx->set, NULL, fx->cat, 404, &e, NULL), EG_OK);
         assert_string_equal(e->s[EG_S_CODE], "not_found");
         eg_error_free(e);
     }
@@ -254,19 +248,15 @@ static void test_problem_follows_rfc9457(void **state)
     assert_string_equal(json_string_value(json_object_get(p, "request_id")), "req_1");
     json_decref(p);
     /* with a docs template the type becomes the code's docs URL */
-    assert_int_equal(eg_catalog_set_docs_template(fx->cat, "https://api.example.com/errors/{code}"),
-                     EG_OK);
+    assert_int_equal(eg_catalog_set_docs_template(fx->cat, "https://api.example.com/errors/{code}"), EG_OK);
     p = render_json(fx, e, "problem");
-    assert_string_equal(json_string_value(json_object_get(p, "type")),
-                        "https://api.example.com/errors/not_found");
+    assert_string_equal(json_string_value(json_object_get(p, "type")), "https://api.example.com/errors/not_found");
     assert_int_equal(eg_catalog_set_docs_template(fx->cat, NULL), EG_OK);
     json_decref(p);
     const eg_dialect_t *d = eg_dialects_get(fx->set, "problem");
     assert_string_equal(eg_dialect_media_type(d), "application/problem+json");
-    assert_string_equal(eg_dialect_media_type(eg_dialects_get(fx->set, "jsonapi")),
-                        "application/vnd.api+json");
-    assert_string_equal(eg_dialect_media_type(eg_dialects_get(fx->set, "typed")),
-                        "application/json; charset=utf-8");
+    assert_string_equal(eg_dialect_media_type(eg_dialects_get(fx->set, "jsonapi")), "application/vnd.api+json");
+    assert_string_equal(eg_dialect_media_type(eg_dialects_get(fx->set, "typed")), "application/json; charset=utf-8");
     eg_error_free(e);
 }
 
@@ -274,9 +264,8 @@ static void test_problem_follows_rfc9457(void **state)
 static void test_jsonapi_mixed_errors_share_general_status(void **state)
 {
     fx_t *fx = *state;
-    const char *body =
-        "{\"errors\":[{\"status\":\"404\",\"code\":\"not_found\",\"title\":\"Not Found\"},"
-        "{\"status\":\"409\",\"code\":\"conflict\",\"title\":\"Conflict\"}]}";
+    const char *body = "{\"errors\":[{\"status\":\"404\",\"code\":\"not_found\",\"title\":\"Not Found\"},"
+                       "{\"status\":\"409\",\"code\":\"conflict\",\"title\":\"Conflict\"}]}";
     eg_error_t *e = NULL;
     assert_int_equal(eg_parse_body(body, strlen(body), fx->set, NULL, fx->cat, 0, &e, NULL), EG_OK);
     assert_int_equal(e->status, 400);
@@ -290,8 +279,7 @@ static void test_strings_are_escaped(void **state)
     fx_t *fx = *state;
     eg_error_t *e = NULL;
     assert_int_equal(eg_error_from_catalog(fx->cat, "bad_request", &e), EG_OK);
-    const char nasty[] =
-        "quote\" back\\ nl\n tab\t bell\x07 del\x7f bad\xff\xfe utf8 \xc3\xa9 trunc\xe2\x82";
+    const char nasty[] = "quote\" back\\ nl\n tab\t bell\x07 del\x7f bad\xff\xfe utf8 \xc3\xa9 trunc\xe2\x82";
     eg_error_setn(e, EG_S_MESSAGE, nasty, sizeof(nasty) - 1); /* over a plain one */
     eg_field_error_t *f = eg_error_add_field(e);
     eg_field_set(e, f, EG_F_FIELD, "plain");
@@ -364,10 +352,9 @@ static void test_jsonapi_items_of_different_shapes(void **state)
     assert_string_equal(json_string_value(json_object_get(
                             json_object_get(json_array_get(items, 2), "source"), "parameter")),
                         "sort");
-    assert_null(
-        json_object_get(json_array_get(items, 1), "source")
-            ? json_object_get(json_object_get(json_array_get(items, 1), "source"), "parameter")
-            : NULL);
+    assert_null(json_object_get(json_array_get(items, 1), "source") ? json_object_get(
+                    json_object_get(json_array_get(items, 1), "source"), "parameter")
+                                                                   : NULL);
     json_decref(j);
     const eg_dialect_t *d = eg_dialects_get(fx->set, "jsonapi");
     char full[4096], part[4096];
@@ -386,9 +373,8 @@ static void test_jsonapi_items_of_different_shapes(void **state)
 static void test_unknown_members_are_kept(void **state)
 {
     fx_t *fx = *state;
-    const char *body =
-        "{\"error\":{\"type\":\"validation_error\",\"message\":\"m\",\"code\":\"FOO\","
-        "\"hint\":\"h\",\"details\":{\"x\":[1,2]}},\"trace\":\"abc\"}";
+    const char *body = "{\"error\":{\"type\":\"validation_error\",\"message\":\"m\",\"code\":\"FOO\","
+                       "\"hint\":\"h\",\"details\":{\"x\":[1,2]}},\"trace\":\"abc\"}";
     json_t *doc = json_loads(body, 0, NULL);
     eg_error_t *e = parse_as(fx, doc, "typed", 400);
     assert_string_equal(e->s[EG_S_CODE], "FOO");
@@ -412,14 +398,11 @@ static void test_unknown_members_are_kept(void **state)
 static void test_html_and_text_bodies_become_errors(void **state)
 {
     fx_t *fx = *state;
-    const char *html =
-        "<!DOCTYPE html><html><head><title>502 Bad Gateway</title><style>p{color:red}</style>"
-        "<script>alert(1)</script></head><body>\n<h1>Bad   Gateway</h1>\r\n<p>upstream\x01 "
-        "died</p></body></html>";
+    const char *html = "<!DOCTYPE html><html><head><title>502 Bad Gateway</title><style>p{color:red}</style>"
+                       "<script>alert(1)</script></head><body>\n<h1>Bad   Gateway</h1>\r\n<p>upstream\x01 died</p></body></html>";
     eg_error_t *e = NULL;
     eg_body_info_t info;
-    assert_int_equal(eg_parse_body(html, strlen(html), fx->set, NULL, fx->cat, 502, &e, &info),
-                     EG_OK);
+    assert_int_equal(eg_parse_body(html, strlen(html), fx->set, NULL, fx->cat, 502, &e, &info), EG_OK);
     assert_int_equal(info.kind, EG_BODY_TEXT);
     assert_string_equal(e->s[EG_S_CODE], "bad_gateway");
     assert_int_equal(e->status, 502);
@@ -432,8 +415,7 @@ static void test_html_and_text_bodies_become_errors(void **state)
     eg_error_free(e);
     /* truncated JSON: text, with where parsing stopped */
     const char *trunc = "{\"error\": {\"code\": \"x\",\n \"message\": \"cut";
-    assert_int_equal(eg_parse_body(trunc, strlen(trunc), fx->set, NULL, fx->cat, 500, &e, &info),
-                     EG_OK);
+    assert_int_equal(eg_parse_body(trunc, strlen(trunc), fx->set, NULL, fx->cat, 500, &e, &info), EG_OK);
     assert_int_equal(info.kind, EG_BODY_TEXT);
     assert_int_equal(info.json_line, 2);
     assert_true(info.json_position > 0);
@@ -441,8 +423,7 @@ static void test_html_and_text_bodies_become_errors(void **state)
     eg_error_free(e);
     /* JSON of no known shape: kept in details, message picked from a common name */
     const char *odd = "{\"msg\":\"disk full\",\"node\":7}";
-    assert_int_equal(eg_parse_body(odd, strlen(odd), fx->set, NULL, fx->cat, 507, &e, &info),
-                     EG_OK);
+    assert_int_equal(eg_parse_body(odd, strlen(odd), fx->set, NULL, fx->cat, 507, &e, &info), EG_OK);
     assert_int_equal(info.kind, EG_BODY_JSON);
     assert_string_equal(e->s[EG_S_MESSAGE], "disk full");
     assert_int_equal(json_integer_value(json_object_get(eg_error_details_get(e), "node")), 7);
@@ -453,16 +434,14 @@ static void test_excerpt_is_bounded_and_sanitized(void **state)
 {
     (void)state;
     char big[5000], out[64];
-    for (size_t i = 0; i < sizeof(big); i++)
-        big[i] = (char)('a' + i % 26);
+    for (size_t i = 0; i < sizeof(big); i++) big[i] = (char)('a' + i % 26);
     size_t n = eg_excerpt(big, sizeof(big), out, sizeof(out));
     assert_int_equal(n, 63);
     assert_int_equal(strlen(out), 63);
     assert_memory_equal(out + 60, "...", 3);
     /* never cuts inside a UTF-8 sequence */
     char eacute[200];
-    for (size_t i = 0; i < 100; i++)
-        memcpy(eacute + 2 * i, "\xc3\xa9", 2);
+    for (size_t i = 0; i < 100; i++) memcpy(eacute + 2 * i, "\xc3\xa9", 2);
     n = eg_excerpt(eacute, sizeof(eacute), out, 10);
     json_t *s = json_stringn(out, n); /* jansson rejects invalid UTF-8 */
     assert_non_null(s);
@@ -479,14 +458,11 @@ static void test_invalid_json_error_has_position(void **state)
     assert_int_equal(eg_error_invalid_json(fx->cat, &je, &e), EG_OK);
     assert_string_equal(e->s[EG_S_CODE], "invalid_json");
     assert_int_equal(json_integer_value(json_object_get(eg_error_details_get(e), "line")), 3);
-    assert_int_equal(json_integer_value(json_object_get(eg_error_details_get(e), "column")),
-                     je.column);
-    assert_int_equal(json_integer_value(json_object_get(eg_error_details_get(e), "position")),
-                     je.position);
+    assert_int_equal(json_integer_value(json_object_get(eg_error_details_get(e), "column")), je.column);
+    assert_int_equal(json_integer_value(json_object_get(eg_error_details_get(e), "position")), je.position);
     json_t *snake = render_json(fx, e, "flat-snake");
     assert_string_equal(json_string_value(json_object_get(snake, "error")), "invalid_json");
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(snake, "details"), "line")),
-                     3);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(snake, "details"), "line")), 3);
     json_decref(snake);
     eg_error_free(e);
 }
@@ -503,8 +479,7 @@ static const char soap_dialect[] =
     "    faultString: { slot: message, fallback: catalog }\n"
     "    httpStatus: { slot: status, as: string }\n"
     "    traceId: $request_id\n"
-    "    $fields: { style: list, key: problems, item: { name: $field.field|pointer_field, reason: "
-    "$field.message|message } }\n"
+    "    $fields: { style: list, key: problems, item: { name: $field.field|pointer_field, reason: $field.message|message } }\n"
     "    context: { $details: merge }\n";
 
 /* An API whose format is none of the six needs only a YAML file. */
@@ -513,9 +488,7 @@ static void test_declared_dialect_renders_parses_and_detects(void **state)
     fx_t *fx = *state;
     char err[256];
     eg_dialect_t *d = NULL;
-    assert_int_equal(
-        eg_dialect_load_yaml(soap_dialect, strlen(soap_dialect), "soap.yaml", &d, err, sizeof(err)),
-        EG_OK);
+    assert_int_equal(eg_dialect_load_yaml(soap_dialect, strlen(soap_dialect), "soap.yaml", &d, err, sizeof(err)), EG_OK);
     assert_string_equal(eg_dialect_media_type(d), "application/vnd.fault+json");
     eg_error_t *e = two_field_validation(fx);
     eg_error_set(e, EG_S_REQUEST_ID, "req_9");
@@ -523,13 +496,9 @@ static void test_declared_dialect_renders_parses_and_detects(void **state)
     char buf[2048];
     size_t n = eg_render(e, d, fx->cat, buf, sizeof(buf));
     json_t *got = json_loadb(buf, n, 0, NULL);
-    json_t *want = json_loads("{\"fault\":{\"faultCode\":\"VALIDATION_ERROR\",\"faultString\":"
-                              "\"Invalid request parameters\","
-                              "\"httpStatus\":\"422\",\"traceId\":\"req_9\",\"problems\":[{"
-                              "\"name\":\"email\",\"reason\":\"Invalid email format\"},"
-                              "{\"name\":\"page\",\"reason\":\"Must be a positive "
-                              "integer\"}],\"context\":{\"hint\":\"see docs\"}}}",
-                              0, NULL);
+    json_t *want = json_loads("{\"fault\":{\"faultCode\":\"VALIDATION_ERROR\",\"faultString\":\"Invalid request parameters\","
+                              "\"httpStatus\":\"422\",\"traceId\":\"req_9\",\"problems\":[{\"name\":\"email\",\"reason\":\"Invalid email format\"},"
+                              "{\"name\":\"page\",\"reason\":\"Must be a positive integer\"}],\"context\":{\"hint\":\"see docs\"}}}", 0, NULL);
     tu_assert_json_equal(want, got, "declared dialect");
     char code[64]; /* the X-Error-Code spelling is the body's */
     assert_int_equal(eg_dialect_error_code(d, fx->cat, e, code, sizeof(code)), 16);
@@ -543,8 +512,7 @@ static void test_declared_dialect_renders_parses_and_detects(void **state)
     assert_int_equal(back->status, 422);
     assert_string_equal(back->s[EG_S_CODE], "validation_error");
     assert_int_equal(back->nfields, 2);
-    assert_string_equal(json_string_value(json_object_get(eg_error_details_get(back), "hint")),
-                        "see docs");
+    assert_string_equal(json_string_value(json_object_get(eg_error_details_get(back), "hint")), "see docs");
     eg_error_free(back);
     json_decref(want);
     json_decref(got);
@@ -560,22 +528,17 @@ static void test_bad_dialect_files_report_line_and_column(void **state)
         {"name: x\nbody:\n  a: $nosuch\n", "d.yaml:3:6: unknown slot 'nosuch'"},
         {"name: x\nbogus: 1\nbody: {}\n", "d.yaml:2:1: unknown key 'bogus'"},
         {"name: x\n", "d.yaml:1:1: missing 'body' template"},
-        {"name: x\nbody:\n  a: { $extra: merge }\n",
-         "d.yaml:3:8: $extra belongs in a field-error item template"},
-        {"name: x\nbody:\n  m: $field.message\n",
-         "d.yaml:3:6: field slot 'field.message' outside a field-error item"},
-        {"name: x\nbody:\n  $fields: { style: tree, key: k }\n",
-         "d.yaml:3:21: style must be list, map or flat"},
-        {"name: X Y\nbody: {}\n",
-         "d.yaml:1:7: name must be lower-case letters, digits, '-' or '_'"},
+        {"name: x\nbody:\n  a: { $extra: merge }\n", "d.yaml:3:8: $extra belongs in a field-error item template"},
+        {"name: x\nbody:\n  m: $field.message\n", "d.yaml:3:6: field slot 'field.message' outside a field-error item"},
+        {"name: x\nbody:\n  $fields: { style: tree, key: k }\n", "d.yaml:3:21: style must be list, map or flat"},
+        {"name: X Y\nbody: {}\n", "d.yaml:1:7: name must be lower-case letters, digits, '-' or '_'"},
         {"name: x\nbody:\n  a: 1\n  a: 2\n", "d.yaml:4:3: duplicate key 'a' (first at line 3)"},
         {"name: x\nbody: [\n", "d.yaml:"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char err[256] = "";
         eg_dialect_t *d = NULL;
-        int rc = eg_dialect_load_yaml(cases[i].yaml, strlen(cases[i].yaml), "d.yaml", &d, err,
-                                      sizeof(err));
+        int rc = eg_dialect_load_yaml(cases[i].yaml, strlen(cases[i].yaml), "d.yaml", &d, err, sizeof(err));
         assert_int_equal(rc, EG_EPARSE);
         assert_null(d);
         if (strncmp(err, cases[i].want, strlen(cases[i].want)) != 0)
@@ -588,13 +551,9 @@ static void test_forced_dialect_rejects_other_shapes(void **state)
     fx_t *fx = *state;
     const char *body = "{\"errors\":[{\"status\":\"404\",\"code\":\"not_found\"}]}";
     eg_error_t *e = NULL;
-    assert_int_equal(eg_parse_body(body, strlen(body), fx->set, eg_dialects_get(fx->set, "typed"),
-                                   fx->cat, 404, &e, NULL),
-                     EG_EPARSE);
+    assert_int_equal(eg_parse_body(body, strlen(body), fx->set, eg_dialects_get(fx->set, "typed"), fx->cat, 404, &e, NULL), EG_EPARSE);
     assert_null(e);
-    assert_int_equal(eg_parse_body("<html>", 6, fx->set, eg_dialects_get(fx->set, "typed"), fx->cat,
-                                   404, &e, NULL),
-                     EG_EPARSE);
+    assert_int_equal(eg_parse_body("<html>", 6, fx->set, eg_dialects_get(fx->set, "typed"), fx->cat, 404, &e, NULL), EG_EPARSE);
 }
 
 /* A dialect's status for validation_error is its validation status for the
