@@ -174,6 +174,13 @@ int eg_params_check_path(const eg_params_t *p, const eg_path_capture_t *caps, si
 int eg_params_check_headers(const eg_params_t *p, const eg_http_header_t *h, size_t nh,
                             eg_params_report_t *rep);
 
+/* The seeds' snake_case for a JSON Schema keyword ("minLength" ->
+ * "min_length"); for "format", "<format>_format" ("email_format", the
+ * flat-snake seed's word; "date_time_format"). */
+void eg_constraint_name(const char *kw, const char *format, char *out, size_t cap);
+/* camelCase or kebab-case to snake_case, into out (cap bytes, NUL-ended). */
+void eg_snake_name(const char *kw, char *out, size_t cap);
+
 /* 1 when a parameter or header of that name must not have its value echoed
  * (authorization, cookie, and names with key, token, secret, password,
  * session, signature or credential in them). */

@@ -240,17 +240,45 @@ static int copy_fields(eg_error_t *to, const eg_error_t *from)
     return EG_OK;
 }
 
-/* A body field's message as a sentence of its own ("email is required",
- * as the jsonapi seed words it): the schema's words name no field. */
-static int name_body_fields(eg_error_t *e)
+/* A body field error in the seeds' words: its message a sentence of its
+ * own ("email is required", as the jsonapi seed words it: the schema's
+ * words name no field), its constraint and bounds in snake_case
+ * ("min_length", "email_format": flat-snake), and a missing field's value
+ * an explicit null (flat-snake's {"field", "constraint": "required",
+ * "value": null}). */
+static int polish_body_fields(eg_error_t *e)
 {
     for (size_t i = 0; i < e->nfields; i++) {
         eg_field_error_t *f = &e->fields[i];
+        if (!f->s[EG_F_POINTER]) continue; /* a parameter's: worded already */
         const char *m = f->s[EG_F_MESSAGE], *n = f->s[EG_F_FIELD];
-        if (!f->s[EG_F_POINTER] || !m || !n || !(m[0] >= 'a' && m[0] <= 'z')) continue;
         char buf[512];
-        snprintf(buf, sizeof(buf), "%s %s", n, m);
-        if (eg_field_set(e, f, EG_F_MESSAGE, buf)) return EG_ENOMEM;
+        if (m && n && m[0] >= 'a' && m[0] <= 'z') {
+            snprintf(buf, sizeof(buf), "%s %s", n, m);
+            if (eg_field_set(e, f, EG_F_MESSAGE, buf)) return EG_ENOMEM;
+        }
+        const char *kw = f->s[EG_F_CONSTRAINT];
+        if (kw) {
+            json_t *fmt = f->extra ? json_object_get(f->extra, "format") : NULL;
+            int required = strcmp(kw, "required") == 0;
+            eg_constraint_name(kw, json_string_value(fmt), buf, sizeof(buf));
+            if (eg_field_set(e, f, EG_F_CONSTRAINT, buf)) return EG_ENOMEM;
+            if (required && !f->value) eg_field_set_value(f, json_null());
+        }
+        if (f->extra) {
+            /* the bounds' names as the constraint's: {"minLength": 2} -> {"min_length": 2} */
+            json_t *x = json_object();
+            const char *k;
+            json_t *v;
+            if (!x) return EG_ENOMEM;
+            json_object_foreach(f->extra, k, v)
+            {
+                eg_snake_name(k, buf, sizeof(buf));
+                json_object_set(x, buf, v);
+            }
+            json_decref(f->extra);
+            f->extra = x;
+        }
     }
     return EG_OK;
 }
@@ -274,7 +302,7 @@ static eg_stage_rc_t refuse(eg_req_t *c, const eg_validation_t *v, const input_t
         eg_req_send_error(c, NULL, NULL, "out of memory");
         return EG_STAGE_ANSWERED;
     }
-    if (name_body_fields(e) != EG_OK || copy_fields(out, e) != EG_OK) {
+    if (polish_body_fields(e) != EG_OK || copy_fields(out, e) != EG_OK) {
         eg_error_free(e);
         eg_error_free(out);
         eg_req_send_error(c, NULL, NULL, "out of memory");

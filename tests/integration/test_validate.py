@@ -242,7 +242,14 @@ def test_flat_snake_single_field_is_flat(env):
     body = r.json()
     assert body["error"] == "validation_error"
     det = body["details"]
-    assert det["field"] == "email" and det["constraint"] == "minLength" and det["value"] == "ab", det
+    # the seed's shape and words: {field, constraint (snake_case), value, the bound}
+    assert {k: det[k] for k in ("field", "constraint", "value", "min_length")} == {
+        "field": "email", "constraint": "min_length", "value": "ab", "min_length": 3}, det
+    assert body["message"] == "email must be at least 3 characters long", body
+    # a missing field: "value": null, as the seed shows it
+    r = request(env.port, "POST", "/d/flat-snake?q=x", headers={"Content-Type": "application/json"}, body=b'{}')
+    det = r.json()["details"]
+    assert det["field"] == "email" and det["constraint"] == "required" and det["value"] is None, det
 
 
 def test_jsonapi_body_fields_have_pointers(env):
