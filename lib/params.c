@@ -473,6 +473,31 @@ static int coerce(jb_t *b, const char *s, size_t n, unsigned types)
 
 /* ------------------------------------------------------------ problems */
 
+void eg_snake_name(const char *kw, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (const char *p = kw; *p && o + 2 < cap; p++) {
+        if (*p >= 'A' && *p <= 'Z') {
+            if (o) out[o++] = '_';
+            out[o++] = (char)(*p - 'A' + 'a');
+        } else {
+            out[o++] = *p == '-' ? '_' : *p;
+        }
+    }
+    out[o] = '\0';
+}
+
+void eg_constraint_name(const char *kw, const char *format, char *out, size_t cap)
+{
+    if (strcmp(kw, "format") == 0 && format && *format) {
+        char f[48];
+        eg_snake_name(format, f, sizeof(f));
+        snprintf(out, cap, "%s_format", f);
+        return;
+    }
+    eg_snake_name(kw, out, cap);
+}
+
 static const char *type_name(unsigned types)
 {
     if (types & EG_ST_INTEGER && !(types & EG_ST_NUMBER)) return "integer";
@@ -705,7 +730,7 @@ static int bad_value(eg_params_report_t *rep, const eg_param_rule_t *r, const eg
         snprintf(msg + len, sizeof(msg) - (size_t)len, ". It %s", smsg);
     }
     char constraint[64];
-    snprintf(constraint, sizeof(constraint), "%s", kw);
+    eg_constraint_name(kw, r->format, constraint, sizeof(constraint));
     eg_error_free(scratch);
     return add_problem(rep, r, code, constraint, msg, echo_of(d, d->toks), extra);
 }

@@ -103,7 +103,7 @@ typedef struct eg_validation_s {
                              ones the rules imply (JSON with a body schema, the
                              form type with form rules), or any when none */
     size_t ncontent_types;
-    eg_schema_t *body;     /* the JSON body's schema, NULL = none (JSON is still parsed) */
+    eg_schema_t *body;     /* the JSON body's schema, NULL = none (a JSON body is not read) */
     int body_required;     /* a request without a body is a problem */
     int has_form;          /* some rule is in EG_PIN_FORM */
     uint64_t max_body;     /* bodies checked up to this size; larger are 413 */
@@ -173,6 +173,13 @@ int eg_params_check_path(const eg_params_t *p, const eg_path_capture_t *caps, si
  * one value joined with ", "). */
 int eg_params_check_headers(const eg_params_t *p, const eg_http_header_t *h, size_t nh,
                             eg_params_report_t *rep);
+
+/* The seeds' snake_case for a JSON Schema keyword ("minLength" ->
+ * "min_length"); for "format", "<format>_format" ("email_format", the
+ * flat-snake seed's word; "date_time_format"). */
+void eg_constraint_name(const char *kw, const char *format, char *out, size_t cap);
+/* camelCase or kebab-case to snake_case, into out (cap bytes, NUL-ended). */
+void eg_snake_name(const char *kw, char *out, size_t cap);
 
 /* 1 when a parameter or header of that name must not have its value echoed
  * (authorization, cookie, and names with key, token, secret, password,

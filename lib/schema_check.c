@@ -276,8 +276,7 @@ static int num_cmp(const eg_jr_tok_t *t, const snum_t *b)
     return (x > b->d) - (x < b->d);
 }
 
-/* A decimal number's text as m * 10^e; -1 when the digits do not fit. */
-static int dec_parse(const char *s, size_t n, uint64_t *m, long *e)
+int eg_schema_dec(const char *s, size_t n, uint64_t *m, long *e)
 {
     uint64_t v = 0;
     long exp = 0;
@@ -318,13 +317,13 @@ static int pow10_mul(uint64_t *v, long k)
 
 /* multipleOf, exactly on the decimal texts when they fit in 64 bits (so
  * 0.0075 is a multiple of 0.0001), else on doubles with a tolerance. */
-static int multiple_of(const eg_jr_doc_t *doc, const eg_jr_tok_t *t, const snum_t *d)
+static int multiple_of(const eg_jr_doc_t *doc, const eg_jr_tok_t *t, const eg_snode_t *n)
 {
+    const snum_t *d = &n->mult;
     if (t->type == EG_JR_INT && d->isint) return t->ival % d->i == 0;
-    uint64_t mx, md;
-    long ex, ed;
-    if (!dec_parse(doc->text + t->off, t->len, &mx, &ex) &&
-        !dec_parse(d->text, strlen(d->text), &md, &ed)) {
+    uint64_t mx, md = n->mult_m;
+    long ex, ed = n->mult_e;
+    if (n->mult_dec && !eg_schema_dec(doc->text + t->off, t->len, &mx, &ex)) {
         if (!mx) return 1;
         long e = ex < ed ? ex : ed;
         uint64_t X = mx, D = md;
@@ -546,8 +545,11 @@ static int re_match(vctx_t *c, uint32_t re, const char *p, size_t n)
             return -1;
         if (!(c->md = pcre2_match_data_create(1, c->gctx))) return -1;
     }
-    int r =
-        pcre2_match(c->s->res[re].code, (PCRE2_SPTR)p, n, 0, PCRE2_NO_UTF_CHECK, c->md, c->s->mctx);
+    /* JIT code runs directly: pcre2_match would only check the options again */
+    const sregex_t *x = &c->s->res[re];
+    int r = x->jit
+                ? pcre2_jit_match(x->code, (PCRE2_SPTR)p, n, 0, 0, c->md, c->s->mctx)
+                : pcre2_match(x->code, (PCRE2_SPTR)p, n, 0, PCRE2_NO_UTF_CHECK, c->md, c->s->mctx);
     return r >= 0 ? 1 : r == PCRE2_ERROR_NOMATCH ? 0 : -1;
 }
 
@@ -679,7 +681,11 @@ static int check_string(vctx_t *c, const eg_snode_t *n, const eg_jr_tok_t *t)
         c->oom = 1;
         return 1;
     }
-    if (n->kw & (K_MINLEN | K_MAXLEN)) {
+    /* a UTF-8 string has between len/4 and len code points: most bounds
+     * are settled by its byte length without counting */
+    int need =
+        ((n->kw & K_MAXLEN) && v.len > n->maxlen) || ((n->kw & K_MINLEN) && v.len / 4 < n->minlen);
+    if (need) {
         size_t cp = code_points(v.p, v.len);
         if ((n->kw & K_MINLEN) && cp < n->minlen) {
             problem(c, t, NULL, 0, "minLength", "minLength", json_integer((json_int_t)n->minlen),
@@ -738,7 +744,7 @@ static int check_number(vctx_t *c, const eg_snode_t *n, const eg_jr_tok_t *t)
                 "must be less than %s", n->xmax.text);
         BAIL();
     }
-    if ((n->kw & K_MULT) && !multiple_of(c->doc, t, &n->mult)) {
+    if ((n->kw & K_MULT) && !multiple_of(c->doc, t, n)) {
         problem(c, t, NULL, 0, "multipleOf", "multipleOf", num_json(&n->mult),
                 "must be a multiple of %s", n->mult.text);
         BAIL();
@@ -808,9 +814,7 @@ static uint32_t prop_find(const eg_schema_t *s, const eg_snode_t *n, const char 
     const sprop_t *p = s->props + n->props;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        size_t m = len < p[mid].len ? len : p[mid].len;
-        int r = memcmp(k, p[mid].name, m);
-        if (!r) r = (len > p[mid].len) - (len < p[mid].len);
+        int r = len != p[mid].len ? (len < p[mid].len ? -1 : 1) : memcmp(k, p[mid].name, len);
         if (!r) return (uint32_t)mid;
         if (r < 0)
             hi = mid;

@@ -409,7 +409,9 @@ static int regex_add(cctx_t *c, const eg_ydoc_t *doc, const eg_ynode_t *y, const
         pcre2_code_free(re);
         return EG_ENOMEM;
     }
-    s->res[s->nres] = (sregex_t){re, src};
+    size_t jitsize = 0;
+    pcre2_pattern_info(re, PCRE2_INFO_JITSIZE, &jitsize);
+    s->res[s->nres] = (sregex_t){re, src, jitsize > 0};
     *out = (uint32_t)s->nres++;
     return EG_OK;
 }
@@ -590,12 +592,13 @@ static int schema_list(cctx_t *c, const eg_ydoc_t *doc, const eg_ynode_t *v, con
     return rc;
 }
 
+/* Properties are sorted by length, then bytes: a lookup mostly settles on
+ * the lengths and calls memcmp only among names as long as the key. */
 static int prop_cmp(const void *a, const void *b)
 {
     const sprop_t *x = a, *y = b;
-    size_t m = x->len < y->len ? x->len : y->len;
-    int r = memcmp(x->name, y->name, m);
-    return r ? r : (x->len > y->len) - (x->len < y->len);
+    if (x->len != y->len) return x->len < y->len ? -1 : 1;
+    return memcmp(x->name, y->name, x->len);
 }
 
 static int compile_props(cctx_t *c, const eg_ydoc_t *doc, const eg_ynode_t *v, uint32_t at)
@@ -792,6 +795,8 @@ static int compile_kw(cctx_t *c, const eg_ydoc_t *doc, const eg_ynode_t *key, co
     } else if (KW("multipleOf")) {
         if ((rc = num_kw(c, doc, v, k, &N(c, at)->mult)) != EG_OK) return rc;
         if (!(N(c, at)->mult.d > 0)) return cerr(c, doc, v, "'multipleOf' must be greater than 0");
+        N(c, at)->mult_dec =
+            eg_schema_dec(v->str, v->len, &N(c, at)->mult_m, &N(c, at)->mult_e) == 0;
         SET(K_MULT);
     } else if (KW("minLength")) {
         if ((rc = count_kw(c, doc, v, k, &N(c, at)->minlen)) == EG_OK) SET(K_MINLEN);

@@ -102,6 +102,7 @@ typedef struct {
 typedef struct {
     pcre2_code *code;
     const char *src;
+    int jit; /* JIT-compiled: matched with pcre2_jit_match, skipping the checks */
 } sregex_t;
 
 struct eg_snode_s {
@@ -109,6 +110,9 @@ struct eg_snode_s {
     uint8_t types; /* EG_ST_* of "type" (nullable folded in) */
     uint8_t fmt;   /* eg_format_t */
     snum_t min, max, xmin, xmax, mult;
+    uint64_t mult_m; /* multipleOf as mult_m * 10^mult_e, when mult_dec */
+    long mult_e;
+    int mult_dec;
     uint64_t minlen, maxlen, minitems, maxitems, minprops, maxprops;
     uint32_t pattern;
     uint32_t props, nprops;   /* sprop_t range, sorted by name */
@@ -143,6 +147,10 @@ struct eg_schema_s {
     pcre2_match_context *mctx;
     uint32_t root;
 };
+
+/* A decimal number's text as m * 10^e; -1 when its digits do not fit in
+ * 64 bits or its exponent is beyond +-400. */
+int eg_schema_dec(const char *s, size_t n, uint64_t *m, long *e);
 
 /* Compiles an ECMA-style pattern the way "pattern" does (also the regex
  * format's check). NULL when it does not compile: *errpos / msg say why. */

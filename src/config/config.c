@@ -1078,6 +1078,30 @@ static int schema_load(void *ctx, const char *path, const eg_ydoc_t **doc, char 
     return EG_OK;
 }
 
+/* What the schema compiler could not use: in validate: a keyword it does
+ * not know is refused, not ignored (a misspelt "maximun" would check
+ * nothing). The first one is kept. */
+typedef struct {
+    char msg[512];
+    int n;
+} swarn_t;
+
+static void schema_warn(void *ctx, const char *msg)
+{
+    swarn_t *w = ctx;
+    if (w->n++) return;
+    snprintf(w->msg, sizeof(w->msg), "%s", msg);
+    char *tail = strstr(w->msg, " and is ignored");
+    if (tail) snprintf(tail, sizeof(w->msg) - (size_t)(tail - w->msg), " (a misspelt keyword would check nothing)");
+}
+
+static int warned(cctx_t *c, const swarn_t *w)
+{
+    if (!w->n) return EG_OK;
+    snprintf(c->err, c->errlen, "%s", w->msg);
+    return EG_EPARSE;
+}
+
 /* query / path / headers / body.form: { name: RULE, ... } (params.h). */
 static int load_param_rules(cctx_t *c, const eg_ynode_t *n, eg_param_in_t in, const char *what,
                             eg_validation_t *v, const eg_route_cfg_t *r, const eg_config_t *cfg)
@@ -1088,7 +1112,8 @@ static int load_param_rules(cctx_t *c, const eg_ynode_t *n, eg_param_in_t in, co
     eg_param_rule_t *rules = realloc(p->rules, (p->n + n->n) * sizeof(*rules));
     if (!rules) return EG_ENOMEM;
     p->rules = rules;
-    eg_schema_opts_t opts = {.load = schema_load, .load_ctx = v};
+    swarn_t w = {.n = 0};
+    eg_schema_opts_t opts = {.load = schema_load, .load_ctx = v, .warn = schema_warn, .warn_ctx = &w};
     for (size_t i = 0; i < n->n; i++) {
         const eg_ynode_t *k = n->items[2 * i];
         if (in == EG_PIN_PATH) {
@@ -1107,6 +1132,7 @@ static int load_param_rules(cctx_t *c, const eg_ynode_t *n, eg_param_in_t in, co
                                          cfg->catalog, &opts, c->err, c->errlen);
         p->n++; /* freed with the rest, loaded or not */
         if (rc) return rc;
+        if ((rc = warned(c, &w))) return rc;
         if (in == EG_PIN_FORM) v->has_form = 1;
     }
     return EG_OK;
@@ -1164,8 +1190,10 @@ static int load_validate(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_ro
         if ((rc = known_keys(c, x, "validate.body", bk))) return rc;
         const eg_ynode_t *y;
         if ((y = eg_ymap_get(x, "schema"))) {
-            eg_schema_opts_t opts = {.load = schema_load, .load_ctx = v};
+            swarn_t w = {.n = 0};
+            eg_schema_opts_t opts = {.load = schema_load, .load_ctx = v, .warn = schema_warn, .warn_ctx = &w};
             if ((rc = eg_schema_compile(c->doc, y, &opts, &v->body, c->err, c->errlen))) return rc;
+            if ((rc = warned(c, &w))) return rc;
         }
         if ((y = eg_ymap_get(x, "max_body")) && (rc = get_size(c, y, &v->max_body))) return rc;
         if ((y = eg_ymap_get(x, "required")) && (rc = get_bool(c, y, &v->body_required))) return rc;

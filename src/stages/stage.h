@@ -2,7 +2,7 @@
  *
  * Between a complete request head and the first byte to the upstream, a
  * request passes the stages of one fixed table (src/stages/pipeline.c), in
- * order: request id, route, maintenance, access, traffic, ... Each stage is
+ * order: request id, route, maintenance, access, validate, traffic, ... Each stage is
  * one file under src/stages/ with one eg_stage_t, its config section in
  * config.c, and nothing in proxy.c (docs/architecture.md).
  *

@@ -97,11 +97,13 @@ static void accepted_list(const eg_validation_t *v, char *buf, size_t cap, json_
 /* 413: the body is over the route's max_body (or the buffer's room). */
 static eg_stage_rc_t too_large(eg_req_t *c, const eg_validation_t *v)
 {
+    /* the body is read into the connection's buffer: its room bounds it too */
+    uint64_t max = v->max_body < EG_BUFFER_BODY_MAX ? v->max_body : EG_BUFFER_BODY_MAX;
     eg_error_t *e = eg_req_error(c, "payload_too_large");
     if (e) {
         eg_error_setf(e, EG_S_MESSAGE, "The body is larger than the %llu bytes this route checks.",
-                      (unsigned long long)v->max_body);
-        eg_error_set_detail_int(e, "max_body", (long long)v->max_body);
+                      (unsigned long long)max);
+        eg_error_set_detail_int(e, "max_body", (long long)max);
     }
     eg_req_send_error(c, e, NULL, "body over the validation max_body");
     return EG_STAGE_ANSWERED;
@@ -153,7 +155,8 @@ static int problem_status(const eg_req_t *c, const eg_validation_t *v)
 {
     if (v->status) return v->status;
     const eg_config_t *cfg = c->gw->cfg;
-    return eg_dialect_code_status(c->dialect ? c->dialect : cfg->dialect, cfg->catalog, "validation_error");
+    return eg_dialect_code_status(c->dialect ? c->dialect : cfg->dialect, cfg->catalog,
+                                  "validation_error");
 }
 
 typedef struct {
@@ -162,7 +165,7 @@ typedef struct {
     const char *body; /* the body's data (de-chunked), NULL: none */
     size_t bn;
     int json, form;   /* what the body is */
-    int present; /* the request has a body */
+    int present;      /* the request has a body */
     eg_jr_doc_t *doc; /* the parsed JSON body */
 } input_t;
 
@@ -237,6 +240,49 @@ static int copy_fields(eg_error_t *to, const eg_error_t *from)
     return EG_OK;
 }
 
+/* A body field error in the seeds' words: its message a sentence of its
+ * own ("email is required", as the jsonapi seed words it: the schema's
+ * words name no field), its constraint and bounds in snake_case
+ * ("min_length", "email_format": flat-snake), and a missing field's value
+ * an explicit null (flat-snake's {"field", "constraint": "required",
+ * "value": null}). */
+static int polish_body_fields(eg_error_t *e)
+{
+    for (size_t i = 0; i < e->nfields; i++) {
+        eg_field_error_t *f = &e->fields[i];
+        if (!f->s[EG_F_POINTER]) continue; /* a parameter's: worded already */
+        const char *m = f->s[EG_F_MESSAGE], *n = f->s[EG_F_FIELD];
+        char buf[512];
+        if (m && n && m[0] >= 'a' && m[0] <= 'z') {
+            snprintf(buf, sizeof(buf), "%s %s", n, m);
+            if (eg_field_set(e, f, EG_F_MESSAGE, buf)) return EG_ENOMEM;
+        }
+        const char *kw = f->s[EG_F_CONSTRAINT];
+        if (kw) {
+            json_t *fmt = f->extra ? json_object_get(f->extra, "format") : NULL;
+            int required = strcmp(kw, "required") == 0;
+            eg_constraint_name(kw, json_string_value(fmt), buf, sizeof(buf));
+            if (eg_field_set(e, f, EG_F_CONSTRAINT, buf)) return EG_ENOMEM;
+            if (required && !f->value) eg_field_set_value(f, json_null());
+        }
+        if (f->extra) {
+            /* the bounds' names as the constraint's: {"minLength": 2} -> {"min_length": 2} */
+            json_t *x = json_object();
+            const char *k;
+            json_t *v;
+            if (!x) return EG_ENOMEM;
+            json_object_foreach(f->extra, k, v)
+            {
+                eg_snake_name(k, buf, sizeof(buf));
+                json_object_set(x, buf, v);
+            }
+            json_decref(f->extra);
+            f->extra = x;
+        }
+    }
+    return EG_OK;
+}
+
 /* The answer listing every problem. */
 static eg_stage_rc_t refuse(eg_req_t *c, const eg_validation_t *v, const input_t *in, size_t framed)
 {
@@ -256,7 +302,7 @@ static eg_stage_rc_t refuse(eg_req_t *c, const eg_validation_t *v, const input_t
         eg_req_send_error(c, NULL, NULL, "out of memory");
         return EG_STAGE_ANSWERED;
     }
-    if (copy_fields(out, e) != EG_OK) {
+    if (polish_body_fields(e) != EG_OK || copy_fields(out, e) != EG_OK) {
         eg_error_free(e);
         eg_error_free(out);
         eg_req_send_error(c, NULL, NULL, "out of memory");

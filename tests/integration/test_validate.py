@@ -96,6 +96,14 @@ routes:
       query: {{ q: {{ required: true }} }}
   - path: /plain
     upstream: counted
+  - path: /limited
+    upstream: counted
+    rate_limit: {{ limit: 2, window: 1h, by: ip }}
+    validate: {{ query: {{ n: {{ required: true, type: integer }} }} }}
+  - path: /private
+    upstream: counted
+    auth: api_key
+    validate: {{ query: {{ n: {{ required: true, type: integer }} }} }}
 """
 
 
@@ -234,7 +242,14 @@ def test_flat_snake_single_field_is_flat(env):
     body = r.json()
     assert body["error"] == "validation_error"
     det = body["details"]
-    assert det["field"] == "email" and det["constraint"] == "minLength" and det["value"] == "ab", det
+    # the seed's shape and words: {field, constraint (snake_case), value, the bound}
+    assert {k: det[k] for k in ("field", "constraint", "value", "min_length")} == {
+        "field": "email", "constraint": "min_length", "value": "ab", "min_length": 3}, det
+    assert body["message"] == "email must be at least 3 characters long", body
+    # a missing field: "value": null, as the seed shows it
+    r = request(env.port, "POST", "/d/flat-snake?q=x", headers={"Content-Type": "application/json"}, body=b'{}')
+    det = r.json()["details"]
+    assert det["field"] == "email" and det["constraint"] == "required" and det["value"] is None, det
 
 
 def test_jsonapi_body_fields_have_pointers(env):
@@ -245,6 +260,7 @@ def test_jsonapi_body_fields_have_pointers(env):
     errs = r.json()["errors"]
     assert len(errs) == 1 and errs[0]["source"] == {"pointer": "/email"}, errs
     assert errs[0]["meta"]["constraint"] == "required"
+    assert errs[0]["detail"] == "email is required"  # the jsonapi seed's words
 
 
 def test_route_status_overrides_the_dialect(env):
@@ -313,6 +329,14 @@ def test_invalid_json_says_where(env):
     assert det["position"] == body.index(b"}") and det["line"] == 3, det
     assert det["json_error"] == f"Unexpected token '}}' at position {body.index(b'}')}"
     assert "column" in det
+
+
+def test_invalid_json_is_400_in_422_dialects(env):
+    # a syntax error, not a validation problem: 400 in every dialect
+    r = request(env.port, "POST", "/d/jsonapi?q=x", headers={"Content-Type": "application/json"}, body=b'{"a" 1}')
+    assert r.status == 400, r.body
+    err = r.json()["errors"][0]
+    assert err["status"] == "400" and err["code"] == "invalid_json", err
 
 
 def test_deep_json_is_refused(env):
@@ -386,6 +410,21 @@ def test_keep_alive_after_a_refusal(env):
     assert hits(env) == before + 1
 
 
+def test_validation_runs_after_access_and_before_traffic(env):
+    before = hits(env)
+    # after access: a caller without credentials learns nothing of the rules
+    r = request(env.port, "GET", "/private?n=x")
+    assert r.status == 401, r.body
+    # before traffic: refused requests do not spend the limit of 2
+    for _ in range(5):
+        r = request(env.port, "GET", "/limited?n=x")
+        assert r.status == 422 and r.json()["code"] == "invalid_parameter_type", r.body
+    for _ in range(2):
+        assert request(env.port, "GET", "/limited?n=1").status == 200
+    assert request(env.port, "GET", "/limited?n=1").status == 429
+    assert hits(env) == before + 2
+
+
 def test_routes_without_validate_are_untouched(env):
     before = hits(env)
     r = request(env.port, "POST", "/plain?num=abc", headers={"Content-Type": "text/plain"}, body=b"{bad")
@@ -403,6 +442,10 @@ def test_bad_rules_are_refused_at_load(tmp_path):
         ("path: { nope: { type: integer } }", "nope"),
         ("status: 418", "400 or 422"),
         ("body: { invalid_json: { details: [where] } }", "where"),
+        ("query: { n: { type: integer, maximun: 5 } }", "maximun"),
+        ("body: { schema: { type: object, propertys: {} } }", "propertys"),
+        ("query: { n: { format: no-such-format } }", "no-such-format"),
+        ("query: { n: { pattern: \"([a-z\" } }", "pattern"),
     ]
     for rule, word in bad:
         p = tmp_path / "bad.yaml"

@@ -457,6 +457,7 @@ static void test_regex(void **state)
         {"(?<year>\\d{4})", 1},
         {"caf\xc3\xa9", 1},
         {"^(abc]", 0},
+        {"\\u{FFFFFF}", 0}, /* beyond Unicode: read as \u{...}, not as "u{FFFFFF}" */
         {"[z-a]", 0},
         {"*a", 0},
         {"a)", 0},

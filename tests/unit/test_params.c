@@ -352,6 +352,17 @@ static void test_form_fields_and_bounds(void **state)
 static void test_media_types(void **state)
 {
     (void)state;
+    char cn[64];
+    eg_constraint_name("minLength", NULL, cn, sizeof(cn));
+    assert_string_equal(cn, "min_length");
+    eg_constraint_name("format", "email", cn, sizeof(cn));
+    assert_string_equal(cn, "email_format");
+    eg_constraint_name("format", "date-time", cn, sizeof(cn));
+    assert_string_equal(cn, "date_time_format");
+    eg_constraint_name("additionalProperties", NULL, cn, sizeof(cn));
+    assert_string_equal(cn, "additional_properties");
+    eg_constraint_name("required", NULL, cn, sizeof(cn));
+    assert_string_equal(cn, "required");
     const char *t;
     size_t n;
     eg_media_type_of(" application/json ; charset=utf-8", 33, &t, &n);
