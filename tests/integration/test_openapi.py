@@ -290,6 +290,14 @@ def test_check_config_lists_the_documents_warnings(tmp_path, upstream):
         assert w in err, err
 
 
+def test_the_example_configuration_loads_without_warnings():
+    example = os.path.join(os.path.dirname(__file__), "../../examples/openapi.yaml")
+    p = subprocess.run([BIN, "check-config", example], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert "1 routes (+4 from OpenAPI operations)" in p.stdout
+    assert p.stderr == ""
+
+
 def test_check_config_refuses_bad_documents_and_combinations(tmp_path, upstream):
     rc, _, err = check_config(tmp_path, config(free_port(), upstream, f"""
   - path: /
