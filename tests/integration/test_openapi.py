@@ -321,6 +321,31 @@ def test_check_config_refuses_bad_documents_and_combinations(tmp_path, upstream)
 """))
     assert rc == 3
     assert "unknown must be reject" in err, err
+    rc, _, err = check_config(tmp_path, config(free_port(), upstream, f"""
+  - path: /
+    upstream: app
+    openapi: {PETS}
+    validate: {{ query: {{ q: {{ required: true }} }} }}
+"""))
+    assert rc == 3
+    assert "gw.yaml:13:15: a route has validate: or openapi:, not both" in err, err
+
+
+def test_a_routes_declared_rules_replace_the_upstreams_document(start, upstream):
+    gw = start("""
+  - path: /v1/
+    upstream: app
+    validate: { query: { key: { required: true } } }
+  - path: /
+    upstream: app
+""", upstream_extra=f", openapi: {PETS}")
+    r = request(gw.port, "GET", "/v1/pets/3")  # the route's rules, not the document's (verbose)
+    assert r.status == 422
+    assert [e["parameter"] for e in r.json()["errors"]] == ["key"]
+    assert request(gw.port, "GET", "/v1/owners?key=1").status == 200  # no 404 from the document there
+    assert request(gw.port, "GET", "/health").status == 200           # / has the document
+    assert request(gw.port, "GET", "/elsewhere").status == 404
+    assert upstream.paths() == [("GET", "/v1/owners?key=1"), ("GET", "/health")]
 
 
 def docs(*args):
