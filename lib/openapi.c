@@ -1173,11 +1173,14 @@ static int body_rules(eg_openapi_t *oa, const eg_oa_op_t *op, eg_validation_t *v
     const eg_oa_media_t *json = NULL;
     for (size_t i = 0; i < op->nmedia; i++) {
         const eg_oa_media_t *m = &op->media[i];
-        if (!(v->content_types[i] = strdup(m->type))) return EG_ENOMEM;
+        /* "application/json; charset=utf-8" is application/json to the stage */
+        const char *bare;
+        size_t tl;
+        eg_media_type_of(m->type, strlen(m->type), &bare, &tl);
+        if (!(v->content_types[i] = strndup(bare, tl))) return EG_ENOMEM;
         v->ncontent_types++;
-        size_t tl = strlen(m->type);
         const eg_ynode_t *at = m->schema.node ? m->schema.node : op->at;
-        if (eg_media_type_is_json(m->type, tl) || strcmp(m->type, "application/*+json") == 0) {
+        if (eg_media_type_is_json(bare, tl)) {
             if (!m->schema.node) continue;
             if (!json) {
                 json = m;
@@ -1191,7 +1194,7 @@ static int body_rules(eg_openapi_t *oa, const eg_oa_op_t *op, eg_validation_t *v
                     "first JSON type's schema ('%s')",
                     op->method, op->path, m->type, json->type);
             }
-        } else if (strcasecmp(m->type, "application/x-www-form-urlencoded") == 0) {
+        } else if (tl == 33 && strncasecmp(bare, "application/x-www-form-urlencoded", tl) == 0) {
             if (m->schema.node &&
                 (rc = form_fields(oa, v, m->schema.doc, m->schema.node, so, 0, err, errlen)))
                 return rc;

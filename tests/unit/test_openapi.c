@@ -299,6 +299,32 @@ static void test_operations_become_rule_sets(void **state)
     eg_openapi_free(oa);
 }
 
+static void test_media_types_of_a_body(void **state)
+{
+    (void)state;
+    eg_openapi_t *oa = load_ok(FIX "media.yaml");
+    char err[512] = "";
+    eg_validation_t *v = NULL;
+    assert_int_equal(
+        eg_openapi_validation(oa, find_op(oa, "put", "/upload"), 1024, 0, &v, err, sizeof(err)),
+        EG_OK);
+    assert_int_equal(v->ncontent_types, 4);
+    assert_string_equal(v->content_types[0], "application/json"); /* parameters dropped */
+    assert_string_equal(v->content_types[1], "application/*+json");
+    assert_non_null(v->body); /* the first JSON type's schema */
+    assert_false(v->body_required);
+    assert_false(v->has_form);
+    eg_validation_free(v);
+    expect_warning(
+        oa, FIX "media.yaml:11:21: put /upload: the schema of 'application/*+json' is not checked");
+    expect_warning(oa,
+                   FIX "media.yaml:13:21: put /upload: the schema of 'text/plain' is not checked");
+    expect_warning(
+        oa,
+        FIX "media.yaml:15:21: put /upload: the schema of 'multipart/form-data' is not checked");
+    eg_openapi_free(oa);
+}
+
 static void test_warnings_have_positions(void **state)
 {
     (void)state;
@@ -431,6 +457,7 @@ int main(void)
         cmocka_unit_test(test_request_body_media_and_allof),
         cmocka_unit_test(test_schemas_compile_through_the_document_cache),
         cmocka_unit_test(test_operations_become_rule_sets),
+        cmocka_unit_test(test_media_types_of_a_body),
         cmocka_unit_test(test_warnings_have_positions),
         cmocka_unit_test(test_openapi30_with_variables_and_content),
         cmocka_unit_test(test_json_document),
