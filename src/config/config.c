@@ -1555,8 +1555,9 @@ static int expand_openapi(cctx_t *c, eg_config_t *cfg, size_t ri, size_t *cap, c
                         "the gateway authenticates from the route's auth:, not from the document",
                         security, sec_op->method, sec_op->base, sec_op->path, rpath);
     if (outside && last == first)
-        eg_openapi_warn(oa, c->doc, node, "none of the document's %zu operations is under the route %s",
-                        eg_openapi_nops(oa), rpath);
+        eg_openapi_warn(oa, c->doc, node, "none of the document's %zu operations is under the route %s%s",
+                        eg_openapi_nops(oa), rpath,
+                        pass ? "" : ": with unknown: reject, every request to it is 404 not_found");
     return EG_OK;
 }
 

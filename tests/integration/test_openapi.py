@@ -409,3 +409,15 @@ routes:
     rc, _, err = docs("--openapi", os.path.join(DOCS, "legacy30.yaml"), "--config", str(path))
     assert rc == 3
     assert "does not use the OpenAPI document" in err
+
+
+def test_check_config_warns_of_a_route_the_document_does_not_cover(tmp_path, upstream):
+    rc, out, err = check_config(tmp_path, config(free_port(), upstream, """
+  - path: /admin/
+    upstream: app
+  - path: /v1/
+    upstream: app
+""", upstream_extra=f", openapi: {PETS}"))
+    assert rc == 0, err
+    assert ("gw.yaml:10:5: none of the document's 6 operations is under the route /admin/: with unknown: reject, "
+            "every request to it is 404 not_found") in err, err
