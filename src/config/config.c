@@ -20,6 +20,7 @@
 #include "errgate/apikey.h"
 #include "errgate/units.h"
 #include "openapi.h"
+#include "ptrie.h"
 #include "params.h"
 #include "schema.h"
 #include "ytree.h"
@@ -1467,6 +1468,7 @@ static int append_route(eg_config_t *cfg, size_t *cap, size_t parent, const char
     r.borrowed = 1;
     r.rl_policy = NULL;
     r.validate = NULL;
+    r.oa_index = NULL;
     r.scope_path = cfg->routes[parent].path; /* a string realloc does not move */
     cfg->routes[cfg->nroutes++] = r;
     return EG_OK;
@@ -1548,6 +1550,19 @@ static int expand_openapi(cctx_t *c, eg_config_t *cfg, size_t ri, size_t *cap, c
         }
     } else {
         cfg->routes[ri].oa_catchall = 1;
+    }
+    /* the operations' routes by path, for the route stage once the router
+     * has picked this route */
+    if (cfg->nroutes > first) {
+        eg_ptrie_t *t = NULL;
+        int rc = eg_ptrie_new(&t);
+        for (size_t j = first; !rc && j < cfg->nroutes; j++)
+            rc = eg_ptrie_add(t, cfg->routes[j].path, cfg->routes[j].methods, j);
+        if (rc) {
+            eg_ptrie_free(t);
+            return rc == EG_ENOMEM ? rc : ERR(c, node, "openapi: the operations' paths cannot be indexed");
+        }
+        cfg->routes[ri].oa_index = t;
     }
     if (sec_op)
         eg_openapi_warn(oa, sec_op->doc, sec_op->at,
@@ -1736,6 +1751,7 @@ void eg_config_free(eg_config_t *cfg)
         free(r->quota.upgrade_url);
         free(r->purchase_url);
         eg_cors_policy_free(r->cors);
+        eg_ptrie_free(r->oa_index);
     }
     free(cfg->routes);
     for (size_t i = 0; i < cfg->nopenapis; i++) {

@@ -139,6 +139,8 @@ typedef struct {
      * more borrowed route without oa_op. */
     struct eg_openapi_s *openapi;      /* owned by eg_config_t.openapis */
     const struct eg_oa_op_s *oa_op;    /* the operation this route is, NULL = none */
+    struct eg_ptrie_s *oa_index;       /* the declared route's: its operations' routes by path (ptrie.h),
+                                          matched after the router picked this route; NULL = none */
     eg_openapi_use_t oa_use;           /* unknown:, max_body, status */
     int oa_catchall;                   /* 404 for what the document does not declare */
     int oa_from_upstream;              /* the upstream's document: its own URL paths, not mounted */
@@ -233,7 +235,8 @@ typedef struct {
     struct eg_openapi_s **openapis;
     char **openapi_paths;
     size_t nopenapis;
-    size_t nroutes_declared; /* routes[0..nroutes_declared) are the file's; the rest its documents' operations */
+    size_t nroutes_declared; /* routes[0..nroutes_declared) are the file's (the router's); the rest
+                                their documents' operations (each declared route's oa_index) */
     char **warnings;
     size_t nwarnings;
 } eg_config_t;

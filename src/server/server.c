@@ -194,7 +194,9 @@ static int gw_build(eg_config_t *cfg, eg_gw_t **out)
     for (size_t i = 0; !rc && i < cfg->nroutes; i++)
         specs[i] =
             (eg_route_spec_t){cfg->routes[i].path, cfg->routes[i].prefix, cfg->routes[i].methods};
-    if (!rc) rc = eg_router_new(specs, cfg->nroutes, &gw->router);
+    /* the declared routes; an OpenAPI operation's route is found through
+     * its declared route's oa_index (stages/route.c) */
+    if (!rc) rc = eg_router_new(specs, cfg->nroutes_declared ? cfg->nroutes_declared : cfg->nroutes, &gw->router);
     for (size_t i = 0; !rc && i < cfg->nupstreams; i++) {
         gw->health[i] = calloc(cfg->upstreams[i].nservers, sizeof(eg_server_health_t));
         if (!gw->health[i]) rc = EG_ENOMEM;

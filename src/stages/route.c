@@ -6,10 +6,10 @@
 #include "stage.h"
 
 #include <stdio.h>
-#include <string.h>
 
 #include "errgate/path.h"
 #include "errgate/router.h"
+#include "ptrie.h"
 
 /* The path of the target ("/" for "http://a" and "http://a?q"). */
 static const char *path_of(const eg_req_t *c, size_t *n)
@@ -105,27 +105,24 @@ static eg_stage_rc_t on_request(eg_req_t *c)
         send_not_found(c, c->path, c->path_len);
         return EG_STAGE_ANSWERED;
     }
-    if (rr == EG_ROUTE_OK && cfg->routes[id].oa_catchall) {
-        /* under an OpenAPI route, not a declared operation: 405 when the
-         * document has the path with other methods, else 404 (the route may
-         * itself be an operation's path, and come first: then that one) */
-        allow = 0;
-        size_t op = id;
-        for (size_t i = cfg->nroutes_declared; i < cfg->nroutes && op == id; i++) {
-            const eg_route_cfg_t *o = &cfg->routes[i];
-            if (o->scope_path != cfg->routes[id].path ||
-                !eg_path_template_match(o->path, strlen(o->path), c->path, c->path_len, 0, NULL, 0, NULL))
-                continue;
-            if (o->methods & c->method_bit) op = i;
-            allow |= o->methods;
-        }
-        if (op != id) {
+    if (rr == EG_ROUTE_OK && (cfg->routes[id].oa_index || cfg->routes[id].oa_catchall)) {
+        /* a route with an OpenAPI document: the operation by path and
+         * method; what the document does not declare is 404/405 (unknown:
+         * reject) or stays with the route (pass) */
+        const eg_route_cfg_t *d = &cfg->routes[id];
+        size_t op = 0;
+        unsigned oallow = 0;
+        eg_route_result_t orr =
+            d->oa_index ? eg_ptrie_match(d->oa_index, c->path, c->path_len, c->method_bit, &op, &oallow)
+                        : EG_ROUTE_NOT_FOUND;
+        if (orr == EG_ROUTE_OK) {
             id = op;
-        } else if (!allow) {
+        } else if (d->oa_catchall && orr == EG_ROUTE_METHOD_NOT_ALLOWED) {
+            rr = EG_ROUTE_METHOD_NOT_ALLOWED;
+            allow = oallow;
+        } else if (d->oa_catchall) {
             send_not_found(c, c->path, c->path_len);
             return EG_STAGE_ANSWERED;
-        } else {
-            rr = EG_ROUTE_METHOD_NOT_ALLOWED;
         }
     }
     if (rr == EG_ROUTE_METHOD_NOT_ALLOWED) {
