@@ -1,0 +1,94 @@
+/* format_tables.c - the code lists behind the iso3166 and iso639 formats.
+ *
+ * iso3166: the 249 officially assigned ISO 3166-1 alpha-2 codes, as the
+ * ISO 3166 Maintenance Agency lists them (ISO 3166-1:2020 and its later
+ * newsletters; the newest code is SS, South Sudan, 2011). Withdrawn codes
+ * (AN, CS, TP, YU, ...) and the reserved ones (UK, EU, EL, XK, ...) do not
+ * name a country in the standard and are refused. Checked against Debian's
+ * iso-codes 4.15 (iso_3166-1.json) and a public copy of the 249-code list.
+ *
+ * iso639: the 183 ISO 639-1:2002 alpha-2 codes in force since June 2021,
+ * when the Registration Authority withdrew "bh" (Bihari, a collective
+ * code); codes withdrawn earlier (iw, in, ji, jw, mo, sh) are refused too.
+ * Checked against iso-codes' ISO 639-2 list, whose alpha-2 column is this
+ * list plus "bh".
+ *
+ * Both tables are sorted (ASCII) so that a lookup is a binary search over
+ * fixed rows: no allocation, no hashing, at most 8 comparisons. Case is as
+ * the standards write the codes, upper for countries and lower for
+ * languages: "us" and "EN" are refused rather than guessed at.
+ */
+#include "format_tables.h"
+
+#include <string.h>
+
+static const char iso3166[][3] = {
+    "AD", "AE", "AF", "AG", "AI", "AL", "AM", "AO", "AQ", "AR", "AS", "AT", "AU", "AW", "AX", "AZ",
+    "BA", "BB", "BD", "BE", "BF", "BG", "BH", "BI", "BJ", "BL", "BM", "BN", "BO", "BQ", "BR", "BS",
+    "BT", "BV", "BW", "BY", "BZ", "CA", "CC", "CD", "CF", "CG", "CH", "CI", "CK", "CL", "CM", "CN",
+    "CO", "CR", "CU", "CV", "CW", "CX", "CY", "CZ", "DE", "DJ", "DK", "DM", "DO", "DZ", "EC", "EE",
+    "EG", "EH", "ER", "ES", "ET", "FI", "FJ", "FK", "FM", "FO", "FR", "GA", "GB", "GD", "GE", "GF",
+    "GG", "GH", "GI", "GL", "GM", "GN", "GP", "GQ", "GR", "GS", "GT", "GU", "GW", "GY", "HK", "HM",
+    "HN", "HR", "HT", "HU", "ID", "IE", "IL", "IM", "IN", "IO", "IQ", "IR", "IS", "IT", "JE", "JM",
+    "JO", "JP", "KE", "KG", "KH", "KI", "KM", "KN", "KP", "KR", "KW", "KY", "KZ", "LA", "LB", "LC",
+    "LI", "LK", "LR", "LS", "LT", "LU", "LV", "LY", "MA", "MC", "MD", "ME", "MF", "MG", "MH", "MK",
+    "ML", "MM", "MN", "MO", "MP", "MQ", "MR", "MS", "MT", "MU", "MV", "MW", "MX", "MY", "MZ", "NA",
+    "NC", "NE", "NF", "NG", "NI", "NL", "NO", "NP", "NR", "NU", "NZ", "OM", "PA", "PE", "PF", "PG",
+    "PH", "PK", "PL", "PM", "PN", "PR", "PS", "PT", "PW", "PY", "QA", "RE", "RO", "RS", "RU", "RW",
+    "SA", "SB", "SC", "SD", "SE", "SG", "SH", "SI", "SJ", "SK", "SL", "SM", "SN", "SO", "SR", "SS",
+    "ST", "SV", "SX", "SY", "SZ", "TC", "TD", "TF", "TG", "TH", "TJ", "TK", "TL", "TM", "TN", "TO",
+    "TR", "TT", "TV", "TW", "TZ", "UA", "UG", "UM", "US", "UY", "UZ", "VA", "VC", "VE", "VG", "VI",
+    "VN", "VU", "WF", "WS", "YE", "YT", "ZA", "ZM", "ZW",
+};
+
+static const char iso639[][3] = {
+    "aa", "ab", "ae", "af", "ak", "am", "an", "ar", "as", "av", "ay", "az", "ba", "be", "bg", "bi",
+    "bm", "bn", "bo", "br", "bs", "ca", "ce", "ch", "co", "cr", "cs", "cu", "cv", "cy", "da", "de",
+    "dv", "dz", "ee", "el", "en", "eo", "es", "et", "eu", "fa", "ff", "fi", "fj", "fo", "fr", "fy",
+    "ga", "gd", "gl", "gn", "gu", "gv", "ha", "he", "hi", "ho", "hr", "ht", "hu", "hy", "hz", "ia",
+    "id", "ie", "ig", "ii", "ik", "io", "is", "it", "iu", "ja", "jv", "ka", "kg", "ki", "kj", "kk",
+    "kl", "km", "kn", "ko", "kr", "ks", "ku", "kv", "kw", "ky", "la", "lb", "lg", "li", "ln", "lo",
+    "lt", "lu", "lv", "mg", "mh", "mi", "mk", "ml", "mn", "mr", "ms", "mt", "my", "na", "nb", "nd",
+    "ne", "ng", "nl", "nn", "no", "nr", "nv", "ny", "oc", "oj", "om", "or", "os", "pa", "pi", "pl",
+    "ps", "pt", "qu", "rm", "rn", "ro", "ru", "rw", "sa", "sc", "sd", "se", "sg", "si", "sk", "sl",
+    "sm", "sn", "so", "sq", "sr", "ss", "st", "su", "sv", "sw", "ta", "te", "tg", "th", "ti", "tk",
+    "tl", "tn", "to", "tr", "ts", "tt", "tw", "ty", "ug", "uk", "ur", "uz", "ve", "vi", "vo", "wa",
+    "wo", "xh", "yi", "yo", "za", "zh", "zu",
+};
+
+/* Binary search of a two-letter code in a sorted table of rows. */
+static int find2(const char (*t)[3], size_t count, const char *s, size_t n)
+{
+    if (n != 2) return 0;
+    size_t lo = 0, hi = count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = memcmp(t[mid], s, 2);
+        if (c == 0) return 1;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
+}
+
+int eg__format_country(const char *s, size_t n)
+{
+    return find2(iso3166, sizeof(iso3166) / sizeof(iso3166[0]), s, n);
+}
+
+int eg__format_language(const char *s, size_t n)
+{
+    return find2(iso639, sizeof(iso639) / sizeof(iso639[0]), s, n);
+}
+
+size_t eg__format_country_count(void)
+{
+    return sizeof(iso3166) / sizeof(iso3166[0]);
+}
+
+size_t eg__format_language_count(void)
+{
+    return sizeof(iso639) / sizeof(iso639[0]);
+}
