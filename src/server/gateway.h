@@ -26,6 +26,14 @@ typedef struct {
     atomic_llong down_until_ms;  /* marked down until this time (uv_hrtime ms), 0 = up */
 } eg_server_health_t;
 
+/* Which pipeline stages run, bit i for stage i (h2o's binding: decided once
+ * at load, not asked of every request; stages/pipeline.c). */
+typedef struct {
+    uint32_t unrouted; /* for every request until it has a route */
+    uint32_t done;     /* the stages with an on_done hook */
+    uint32_t *routes;  /* per route of cfg: the stages its requests pass */
+} eg_pipeline_masks_t;
+
 /* One loaded configuration and everything derived from it. */
 typedef struct eg_gw_s {
     atomic_int refs;
@@ -39,9 +47,7 @@ typedef struct eg_gw_s {
     struct eg_notfound_s **notfound;
     const eg_dialect_t **notfound_dialect;
     size_t nnotfound;
-    /* per route: bit i set when pipeline stage i applies to it (h2o's binding:
-     * decided once at load, not asked of every request; stages/pipeline.c) */
-    uint32_t *route_stages;
+    eg_pipeline_masks_t stages;
 } eg_gw_t;
 
 eg_gw_t *eg_gw_ref(eg_gw_t *gw);

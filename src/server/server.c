@@ -175,7 +175,7 @@ void eg_gw_unref(eg_gw_t *gw)
     free(gw->health);
     free(gw->rr);
     eg_router_free(gw->router);
-    free(gw->route_stages);
+    free(gw->stages.routes);
     notfound_free(gw);
     eg_config_free(gw->cfg);
     free(gw);
@@ -201,9 +201,10 @@ static int gw_build(eg_config_t *cfg, eg_gw_t **out)
     }
     free(specs);
     if (!rc) rc = notfound_build(gw);
-    if (!rc && !(gw->route_stages = calloc(cfg->nroutes ? cfg->nroutes : 1, sizeof(*gw->route_stages))))
+    if (!rc &&
+        !(gw->stages.routes = calloc(cfg->nroutes ? cfg->nroutes : 1, sizeof(*gw->stages.routes))))
         rc = EG_ENOMEM;
-    if (!rc) eg_pipeline_bind(cfg, gw->route_stages);
+    if (!rc) eg_pipeline_bind(cfg, &gw->stages);
     if (rc) {
         gw->cfg = NULL;
         for (size_t i = 0; gw->health && i < cfg->nupstreams; i++)
