@@ -1255,8 +1255,7 @@ static int field_value_ok(const char *v)
  * whichever one was used (DESIGN.md: a secret is never forwarded). */
 static int is_credential(const eg_config_t *cfg, const eg_http_header_t *h)
 {
-    size_t kl = strlen(cfg->key_header);
-    if (h->name_len == kl && strncasecmp(h->name, cfg->key_header, kl) == 0) return 1;
+    if (eg_access_is_key_header(cfg, h)) return 1;
     return eg_http1_name_is(h, "authorization") && h->value_len >= 7 && strncasecmp(h->value, "bearer ", 7) == 0;
 }
 
