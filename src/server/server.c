@@ -263,22 +263,18 @@ void eg_health_success(eg_server_health_t *h)
 
 /* ------------------------------------------------------------ workers */
 
-void eg_worker_random(eg_worker_t *w, unsigned char *out, size_t n)
+void eg_worker_random_refill(eg_worker_t *w)
 {
-    if (w->rnd_used + n > sizeof(w->rnd)) {
-        size_t got = 0;
-        while (got < sizeof(w->rnd)) {
-            ssize_t k = getrandom(w->rnd + got, sizeof(w->rnd) - got, 0);
-            if (k < 0) {
-                if (errno == EINTR) continue;
-                abort(); /* no randomness: request ids would repeat */
-            }
-            got += (size_t)k;
+    size_t got = 0;
+    while (got < sizeof(w->rnd)) {
+        ssize_t k = getrandom(w->rnd + got, sizeof(w->rnd) - got, 0);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            abort(); /* no randomness: request ids would repeat */
         }
-        w->rnd_used = 0;
+        got += (size_t)k;
     }
-    memcpy(out, w->rnd + w->rnd_used, n);
-    w->rnd_used += n;
+    w->rnd_used = 0;
 }
 
 /* A listening socket of our own with SO_REUSEPORT, so every worker accepts
