@@ -59,6 +59,11 @@ typedef struct eg_worker_s eg_worker_t;
 
 /* Returns the active configuration with a reference the caller must drop. */
 eg_gw_t *eg_server_current(eg_server_t *srv);
+/* The configuration for a connection's next request, given the one it
+ * holds (a reference): gw itself while no reload replaced it (one atomic
+ * load: no lock, no reference counting per request), else the active one,
+ * gw's reference dropped. */
+eg_gw_t *eg_server_renew(eg_server_t *srv, eg_gw_t *gw);
 eg_log_t *eg_server_access_log(eg_server_t *srv);
 eg_log_t *eg_server_error_log(eg_server_t *srv);
 /* Seconds added to the wall clock for rate limits and quota periods

@@ -680,8 +680,7 @@ static void conn_next(conn_t *c)
     c->has_request = rest > 0;
     if (rest) c->start_ns = uv_hrtime(); /* else conn_process stamps the next request's first byte */
     c->state = C_HEAD;
-    eg_gw_unref(c->gw);
-    c->gw = eg_server_current(c->w->srv);
+    c->gw = eg_server_renew(c->w->srv, c->gw);
     client_timer(c, rest ? T_HEADER : T_IDLE);
     client_reading(c, 1);
 }

@@ -83,6 +83,7 @@ struct eg_server_s {
     uv_timer_t drain_timer;
     char *config_path;
     uint64_t generation;
+    atomic_ullong current_generation; /* srv->gw's, for eg_server_renew without the lock */
     eg_store_t *store;      /* opened at start when keys or the admin API need it */
     eg_keyring_t *keyring;  /* API keys for the workers, from the store */
     eg_limiter_t *limiter;  /* rate limits and concurrency slots */
@@ -226,6 +227,15 @@ eg_gw_t *eg_server_current(eg_server_t *srv)
     eg_gw_t *gw = eg_gw_ref(srv->gw);
     pthread_mutex_unlock(&srv->lock);
     return gw;
+}
+
+eg_gw_t *eg_server_renew(eg_server_t *srv, eg_gw_t *gw)
+{
+    if (gw &&
+        gw->generation == atomic_load_explicit(&srv->current_generation, memory_order_acquire))
+        return gw;
+    eg_gw_unref(gw);
+    return eg_server_current(srv);
 }
 
 eg_log_t *eg_server_access_log(eg_server_t *srv)
@@ -954,6 +964,7 @@ static void on_signal(uv_signal_t *s, int signum)
         pthread_mutex_lock(&srv->lock);
         eg_gw_t *old = srv->gw;
         srv->gw = gw;
+        atomic_store_explicit(&srv->current_generation, gw->generation, memory_order_release);
         pthread_mutex_unlock(&srv->lock);
         eg_gw_unref(old);
         server_log(srv, "reloaded", srv->config_path);
@@ -1129,6 +1140,7 @@ int eg_cmd_serve(int argc, char **argv)
         exit_code = eg_cli_fail(EG_EXIT_SOFTWARE, "out of memory");
         goto out_logs;
     }
+    atomic_init(&srv->current_generation, srv->gw->generation);
     cfg = srv->gw->cfg;
     unsigned long long nofile = raise_nofile(srv);
     if (cfg->uses_keys || cfg->has_admin_token || cfg->uses_counters) {
