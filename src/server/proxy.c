@@ -680,8 +680,7 @@ static void conn_next(conn_t *c)
     c->has_request = rest > 0;
     if (rest) c->start_ns = uv_hrtime(); /* else conn_process stamps the next request's first byte */
     c->state = C_HEAD;
-    eg_gw_unref(c->gw);
-    c->gw = eg_server_current(c->w->srv);
+    c->gw = eg_server_renew(c->w->srv, c->gw);
     client_timer(c, rest ? T_HEADER : T_IDLE);
     client_reading(c, 1);
 }
@@ -1255,8 +1254,7 @@ static int field_value_ok(const char *v)
  * whichever one was used (DESIGN.md: a secret is never forwarded). */
 static int is_credential(const eg_config_t *cfg, const eg_http_header_t *h)
 {
-    size_t kl = strlen(cfg->key_header);
-    if (h->name_len == kl && strncasecmp(h->name, cfg->key_header, kl) == 0) return 1;
+    if (eg_access_is_key_header(cfg, h)) return 1;
     return eg_http1_name_is(h, "authorization") && h->value_len >= 7 && strncasecmp(h->value, "bearer ", 7) == 0;
 }
 

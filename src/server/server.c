@@ -83,6 +83,7 @@ struct eg_server_s {
     uv_timer_t drain_timer;
     char *config_path;
     uint64_t generation;
+    atomic_ullong current_generation; /* srv->gw's, for eg_server_renew without the lock */
     eg_store_t *store;      /* opened at start when keys or the admin API need it */
     eg_keyring_t *keyring;  /* API keys for the workers, from the store */
     eg_limiter_t *limiter;  /* rate limits and concurrency slots */
@@ -175,7 +176,7 @@ void eg_gw_unref(eg_gw_t *gw)
     free(gw->health);
     free(gw->rr);
     eg_router_free(gw->router);
-    free(gw->route_stages);
+    free(gw->stages.routes);
     notfound_free(gw);
     eg_config_free(gw->cfg);
     free(gw);
@@ -201,9 +202,10 @@ static int gw_build(eg_config_t *cfg, eg_gw_t **out)
     }
     free(specs);
     if (!rc) rc = notfound_build(gw);
-    if (!rc && !(gw->route_stages = calloc(cfg->nroutes ? cfg->nroutes : 1, sizeof(*gw->route_stages))))
+    if (!rc &&
+        !(gw->stages.routes = calloc(cfg->nroutes ? cfg->nroutes : 1, sizeof(*gw->stages.routes))))
         rc = EG_ENOMEM;
-    if (!rc) eg_pipeline_bind(cfg, gw->route_stages);
+    if (!rc) eg_pipeline_bind(cfg, &gw->stages);
     if (rc) {
         gw->cfg = NULL;
         for (size_t i = 0; gw->health && i < cfg->nupstreams; i++)
@@ -225,6 +227,15 @@ eg_gw_t *eg_server_current(eg_server_t *srv)
     eg_gw_t *gw = eg_gw_ref(srv->gw);
     pthread_mutex_unlock(&srv->lock);
     return gw;
+}
+
+eg_gw_t *eg_server_renew(eg_server_t *srv, eg_gw_t *gw)
+{
+    if (gw &&
+        gw->generation == atomic_load_explicit(&srv->current_generation, memory_order_acquire))
+        return gw;
+    eg_gw_unref(gw);
+    return eg_server_current(srv);
 }
 
 eg_log_t *eg_server_access_log(eg_server_t *srv)
@@ -262,22 +273,18 @@ void eg_health_success(eg_server_health_t *h)
 
 /* ------------------------------------------------------------ workers */
 
-void eg_worker_random(eg_worker_t *w, unsigned char *out, size_t n)
+void eg_worker_random_refill(eg_worker_t *w)
 {
-    if (w->rnd_used + n > sizeof(w->rnd)) {
-        size_t got = 0;
-        while (got < sizeof(w->rnd)) {
-            ssize_t k = getrandom(w->rnd + got, sizeof(w->rnd) - got, 0);
-            if (k < 0) {
-                if (errno == EINTR) continue;
-                abort(); /* no randomness: request ids would repeat */
-            }
-            got += (size_t)k;
+    size_t got = 0;
+    while (got < sizeof(w->rnd)) {
+        ssize_t k = getrandom(w->rnd + got, sizeof(w->rnd) - got, 0);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            abort(); /* no randomness: request ids would repeat */
         }
-        w->rnd_used = 0;
+        got += (size_t)k;
     }
-    memcpy(out, w->rnd + w->rnd_used, n);
-    w->rnd_used += n;
+    w->rnd_used = 0;
 }
 
 /* A listening socket of our own with SO_REUSEPORT, so every worker accepts
@@ -957,6 +964,7 @@ static void on_signal(uv_signal_t *s, int signum)
         pthread_mutex_lock(&srv->lock);
         eg_gw_t *old = srv->gw;
         srv->gw = gw;
+        atomic_store_explicit(&srv->current_generation, gw->generation, memory_order_release);
         pthread_mutex_unlock(&srv->lock);
         eg_gw_unref(old);
         server_log(srv, "reloaded", srv->config_path);
@@ -1132,6 +1140,7 @@ int eg_cmd_serve(int argc, char **argv)
         exit_code = eg_cli_fail(EG_EXIT_SOFTWARE, "out of memory");
         goto out_logs;
     }
+    atomic_init(&srv->current_generation, srv->gw->generation);
     cfg = srv->gw->cfg;
     unsigned long long nofile = raise_nofile(srv);
     if (cfg->uses_keys || cfg->has_admin_token || cfg->uses_counters) {
