@@ -171,6 +171,11 @@ static void create(reply_t *r, eg_keyring_t *kr, json_t *in)
     if ((v = json_object_get(in, "name")) && json_is_string(v)) spec.name = json_string_value(v);
     if ((v = json_object_get(in, "owner")) && json_is_string(v)) spec.owner = json_string_value(v);
     if ((v = json_object_get(in, "plan")) && json_is_string(v)) spec.plan = json_string_value(v);
+    if (v && !json_is_string(v) && !json_is_null(v)) {
+        error_reply(r, "validation_error", "plan must be the name of a plan, or null for none",
+                    NULL);
+        return;
+    }
     if ((v = json_object_get(in, "env")) && json_is_string(v)) spec.env = json_string_value(v);
     if (member_text(in, "scopes", ',', scopes, sizeof(scopes), &spec.scopes, err, sizeof(err)) ||
         member_text(in, "ips", ',', ips, sizeof(ips), &spec.ips, err, sizeof(err))) {
@@ -184,6 +189,10 @@ static void create(reply_t *r, eg_keyring_t *kr, json_t *in)
                         "expires must be a date like 2027-01-31 or 2027-01-31T12:00:00Z", NULL);
             return;
         }
+    }
+    if (eg_keys_plan_ok(r->cfg, spec.plan, err, sizeof(err)) != EG_OK) {
+        error_reply(r, "validation_error", err, NULL);
+        return;
     }
     char secret[EG_APIKEY_LEN + 1];
     eg_key_t k;
@@ -260,8 +269,8 @@ static void one(reply_t *r, eg_keyring_t *kr, const char *id, const char *action
             return;
         }
         const char *plan = json_string_value(p);
-        if (plan && !eg_config_plan(r->cfg, plan)) {
-            error_reply(r, "validation_error", "no such plan in the configuration", NULL);
+        if (eg_keys_plan_ok(r->cfg, plan, err, sizeof(err)) != EG_OK) {
+            error_reply(r, "validation_error", err, NULL);
             return;
         }
         rc = eg_keys_set_plan(eg_keyring_store(kr), id, plan, &k, err, sizeof(err));
