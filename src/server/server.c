@@ -15,6 +15,9 @@
  * keeps a reserve descriptor and backs off instead of spinning when accept()
  * fails for want of descriptors. The admin listener has its own connection
  * cap and timeout, and its own loop's share of the same technique.
+ * Before any worker binds (SO_REUSEPORT), each address is probed with a
+ * plain bind, so that a second process on the same address is refused
+ * (exit 4) instead of silently sharing the port (see probe_free).
  */
 #define _GNU_SOURCE /* accept4 */
 #include <dirent.h>
@@ -280,33 +283,78 @@ void eg_worker_random(eg_worker_t *w, unsigned char *out, size_t n)
     w->rnd_used += n;
 }
 
+/* The socket address of host:port ("localhost" is 127.0.0.1); 0 or -1. */
+static int sockaddr_of(const eg_hostport_t *hp, struct sockaddr_storage *ss, socklen_t *len,
+                       char *err, size_t errlen)
+{
+    const char *host = strcmp(hp->host, "localhost") == 0 ? "127.0.0.1" : hp->host;
+    int v6 = strchr(host, ':') != NULL;
+    int rc = v6 ? uv_ip6_addr(host, hp->port, (struct sockaddr_in6 *)ss)
+                : uv_ip4_addr(host, hp->port, (struct sockaddr_in *)ss);
+    if (rc) {
+        snprintf(err, errlen, "cannot listen on %s:%d: not an IP address", hp->host, hp->port);
+        return -1;
+    }
+    *len = v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    return 0;
+}
+
+static void listen_error(const eg_hostport_t *hp, int e, char *err, size_t errlen)
+{
+    if (e == EADDRINUSE)
+        snprintf(err, errlen,
+                 "cannot listen on %s:%d: another process holds it (%s); is another errgate "
+                 "serve running on it?",
+                 hp->host, hp->port, strerror(e));
+    else
+        snprintf(err, errlen, "cannot listen on %s:%d: %s", hp->host, hp->port, strerror(e));
+}
+
 /* A listening socket of our own with SO_REUSEPORT, so every worker accepts
  * on the same port and the kernel spreads connections over them. */
 static int listen_socket(const eg_hostport_t *hp, int reuseport, int *out_fd, char *err,
                          size_t errlen)
 {
     struct sockaddr_storage ss;
-    const char *host = strcmp(hp->host, "localhost") == 0 ? "127.0.0.1" : hp->host;
-    int v6 = strchr(host, ':') != NULL;
-    int rc = v6 ? uv_ip6_addr(host, hp->port, (struct sockaddr_in6 *)&ss)
-                : uv_ip4_addr(host, hp->port, (struct sockaddr_in *)&ss);
-    if (rc) {
-        snprintf(err, errlen, "cannot listen on %s:%d: not an IP address", hp->host, hp->port);
-        return -1;
-    }
-    int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    socklen_t sl;
+    if (sockaddr_of(hp, &ss, &sl, err, errlen) != 0) return -1;
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
         (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) ||
-        bind(fd, (struct sockaddr *)&ss,
-             v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in)) != 0 ||
-        listen(fd, 1024) != 0) {
-        snprintf(err, errlen, "cannot listen on %s:%d: %s", hp->host, hp->port, strerror(errno));
+        bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 1024) != 0) {
+        listen_error(hp, errno, err, errlen);
         if (fd >= 0) close(fd);
         return -1;
     }
     *out_fd = fd;
     return 0;
+}
+
+/* SO_REUSEPORT lets any process of the same user bind the port again: a
+ * second `errgate serve` on the same address would start without a word
+ * and take half the connections (the kernel spreads them over every
+ * socket of the group). So before the workers bind, a plain bind (no
+ * SO_REUSEPORT; SO_REUSEADDR only, which TIME_WAIT leftovers of an earlier
+ * run do not stop but a listening socket does) must succeed: it fails with
+ * EADDRINUSE when any process listens on the address. The probe is closed
+ * at once; our own workers bind after it, so they never meet it. Two
+ * starts in the same few microseconds could both pass; an instance lock
+ * would not close that either for two configuration files. */
+static int probe_free(const eg_hostport_t *hp, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    if (sockaddr_of(hp, &ss, &sl, err, errlen) != 0) return -1;
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1, rc = 0;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        bind(fd, (struct sockaddr *)&ss, sl) != 0) {
+        listen_error(hp, errno, err, errlen);
+        rc = -1;
+    }
+    if (fd >= 0) close(fd);
+    return rc;
 }
 
 static void walk_close(uv_handle_t *h, void *arg)
@@ -1074,7 +1122,8 @@ static void usage(FILE *f)
                "configuration (a bad one is reported and the running one stays), SIGUSR1\n"
                "reopens the log files.\n"
                "Exit codes: 0 after a clean stop, 2 bad arguments, 3 bad configuration,\n"
-               "4 cannot listen, 70 internal failure.\n");
+               "4 cannot listen (the address is taken, by another serve too), 69 the store\n"
+               "cannot be opened, 70 internal failure.\n");
 }
 
 int eg_cmd_serve(int argc, char **argv)
@@ -1199,6 +1248,11 @@ int eg_cmd_serve(int argc, char **argv)
     srv->acceptors = calloc((size_t)srv->nworkers, sizeof(acceptor_t));
     if (!srv->workers || !srv->acceptors)
         exit_code = eg_cli_fail(EG_EXIT_SOFTWARE, "out of memory");
+    /* both addresses first: no worker takes a connection it would drop */
+    if (!exit_code && probe_free(&cfg->listen, err, sizeof(err)) != 0)
+        exit_code = eg_cli_fail(EG_EXIT_LISTEN, "%s", err);
+    if (!exit_code && cfg->has_admin && probe_free(&cfg->admin_listen, err, sizeof(err)) != 0)
+        exit_code = eg_cli_fail(EG_EXIT_LISTEN, "admin: %s", err);
     int started = 0;
     for (int i = 0; !exit_code && i < srv->nworkers; i++) {
         eg_worker_t *w = &srv->workers[i];
@@ -1215,7 +1269,7 @@ int eg_cmd_serve(int argc, char **argv)
         uv_loop_init(&w->loop);
         int fd;
         if (listen_socket(&cfg->listen, 1, &fd, err, sizeof(err)) != 0) {
-            exit_code = eg_cli_fail(4, "%s", err);
+            exit_code = eg_cli_fail(EG_EXIT_LISTEN, "%s", err);
             uv_loop_close(&w->loop);
             break;
         }
@@ -1237,7 +1291,7 @@ int eg_cmd_serve(int argc, char **argv)
         srv->admin.refuse = admin_refuse;
         srv->admin_timeout_ms = cfg->admin_timeout_ms;
         if (listen_socket(&cfg->admin_listen, 0, &fd, err, sizeof(err)) != 0) {
-            exit_code = eg_cli_fail(4, "admin: %s", err);
+            exit_code = eg_cli_fail(EG_EXIT_LISTEN, "admin: %s", err);
         } else if (acceptor_init(&srv->admin, &srv->loop, fd, srv, srv) != EG_OK) {
             close(fd);
             exit_code = eg_cli_fail(EG_EXIT_SOFTWARE, "cannot watch the admin socket");
