@@ -3,7 +3,7 @@
 # those that are missing. Needs root (or sudo) only when something is missing.
 set -eu
 PKGS="cmake make pkg-config gcc clang libclang-rt-14-dev libjansson-dev libyaml-dev \
-libcmocka-dev libpcre2-dev libuv1-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev libhiredis-dev \
+libcmocka-dev libpcre2-dev libuv1-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev libhiredis-dev zlib1g-dev \
 redis-server nginx openssl python3 python3-pytest python3-pytest-xdist python3-requests"
 if [ "${1:-}" = "--bench" ]; then PKGS="$PKGS wrk haproxy valgrind"; fi
 missing=""
