@@ -684,18 +684,23 @@ static void admin_send_raw(admin_conn_t *a, char *resp, size_t n)
     }
 }
 
-/* The head of an admin answer (JSON, Date, no caching, closed after). */
-static int admin_head(char *out, size_t cap, int status, size_t blen, const char *extra)
+/* The head of an admin answer (JSON, Date, its request id, no caching, closed after). */
+static int admin_head(char *out, size_t cap, int status, size_t blen, const char *reqid)
 {
     char date[EG_HTTP1_DATE_LEN + 1];
     eg_http1_date((int64_t)time(NULL), date);
-    return snprintf(out, cap,
-                    "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: application/json\r\n"
-                    "Content-Length: %zu\r\n%sCache-Control: no-store\r\nConnection: close\r\n\r\n",
-                    status, eg_reason_phrase(status), date, blen, extra ? extra : "");
+    return snprintf(
+        out, cap,
+        "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: application/json\r\n"
+        "Content-Length: %zu\r\nX-Request-ID: %s\r\nCache-Control: no-store\r\nConnection: "
+        "close\r\n\r\n",
+        status, eg_reason_phrase(status), date, blen, reqid);
 }
 
-static void admin_reply(admin_conn_t *a, int status, const char *body)
+/* /health and /ready: their JSON documents (errors go through admin_error);
+ * to HEAD, the head alone. */
+static void admin_reply(admin_conn_t *a, int status, const char *body, const char *reqid,
+                        int head_only)
 {
     size_t blen = strlen(body);
     uv_write_t *req = malloc(sizeof(*req) + 512 + blen);
@@ -704,7 +709,8 @@ static void admin_reply(admin_conn_t *a, int status, const char *body)
         return;
     }
     char *out = (char *)(req + 1);
-    int n = admin_head(out, 512, status, blen, NULL);
+    int n = admin_head(out, 512, status, blen, reqid);
+    if (head_only) blen = 0;
     memcpy(out + n, body, blen);
     req->data = a;
     uv_buf_t b = uv_buf_init(out, (unsigned)(n + (int)blen));
@@ -715,16 +721,34 @@ static void admin_reply(admin_conn_t *a, int status, const char *body)
     }
 }
 
-/* Over the admin cap, or out of descriptors: 503, closed at once. */
+/* An error of the admin listener: the catalog's, in the admin dialect, as
+ * every error errgate writes (eg_admin_error). */
+static void admin_error(admin_conn_t *a, const eg_config_t *cfg, const eg_http1_msg_t *m,
+                        const char *code, const char *message, const char *extra, const char *reqid)
+{
+    size_t n = 0;
+    char *resp = eg_admin_error(cfg, m, code, message, extra, -1, reqid, &n);
+    admin_send_raw(a, resp, n);
+}
+
+/* Over the admin cap, or out of descriptors: 503 service_unavailable in the
+ * admin dialect (no request was read: no negotiation), Retry-After: 1,
+ * closed at once. A response that cannot be made is a plain close. */
 static void admin_refuse(acceptor_t *acc, int fd)
 {
-    (void)acc;
-    static const char body[] = "{\"error\":\"too_many_connections\"}";
-    char out[512];
-    int n =
-        admin_head(out, sizeof(out) - sizeof(body), 503, sizeof(body) - 1, "Retry-After: 1\r\n");
-    memcpy(out + n, body, sizeof(body) - 1);
-    refuse_with(fd, out, (size_t)n + sizeof(body) - 1);
+    eg_server_t *srv = acc->srv;
+    eg_gw_t *gw = eg_server_current(srv);
+    char rid[EG_REQID_MAX + 1];
+    unsigned char r[16];
+    if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) memset(r, 0, sizeof(r));
+    eg_reqid_generate(r, rid);
+    size_t n = 0;
+    char *resp = eg_admin_error(
+        gw->cfg, NULL, "service_unavailable",
+        "Too many connections to the admin listener; try again in a second.", NULL, 1, rid, &n);
+    eg_gw_unref(gw);
+    refuse_with(fd, resp, resp ? n : 0);
+    free(resp);
 }
 
 /* GET /ready: each upstream server's state, and ready when every upstream has one up. */
@@ -827,46 +851,57 @@ static void admin_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     int rc = eg_http1_parse_request(a->buf, a->len, &lim, h, 64, &scanned, &m);
     if (rc == EG_EAGAIN) return;
     uv_read_stop(s);
+    eg_gw_t *gw = eg_server_current(a->srv);
+    const eg_config_t *cfg = gw->cfg;
+    const eg_http1_msg_t *req = rc < 0 ? NULL : &m;
+    char reqid[EG_REQID_MAX + 1];
+    unsigned char r[16];
+    if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) memset(r, 0, sizeof(r));
+    eg_admin_request_id(cfg, req, r, reqid);
     if (rc < 0) {
-        admin_reply(a, 400, "{\"error\":\"bad_request\"}");
-        return;
-    }
-    if (eg_admin_is_keys_path(m.target, m.target_len)) {
+        admin_error(a, cfg, NULL, "bad_request", "The request is not valid HTTP/1.1.", NULL, reqid);
+    } else if (eg_admin_is_keys_path(m.target, m.target_len)) {
         size_t head = (size_t)rc,
                blen = m.framing == EG_FRAMING_LENGTH ? (size_t)m.content_length : 0;
         if (m.framing == EG_FRAMING_CHUNKED || blen > sizeof(a->buf) - head) {
-            admin_reply(a, 413, "{\"error\":\"payload_too_large\"}");
-            return;
-        }
-        if (a->len < head + blen) {
+            char msg[120];
+            snprintf(msg, sizeof(msg),
+                     "The admin API takes bodies of up to %zu bytes, with a Content-Length.",
+                     sizeof(a->buf) - head);
+            admin_error(a, cfg, &m, "payload_too_large", msg, NULL, reqid);
+        } else if (a->len < head + blen) {
             uv_read_start(s, admin_alloc, admin_read); /* the rest of the body */
-            return;
+        } else {
+            size_t n = 0;
+            char *resp = eg_admin_keys(cfg, a->srv->keyring, &m, a->buf + head, blen, reqid, &n);
+            admin_send_raw(a, resp, n);
         }
-        char reqid[EG_REQID_MAX + 1];
-        unsigned char r[16];
-        if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) memset(r, 0, sizeof(r));
-        eg_reqid_generate(r, reqid);
-        eg_gw_t *gw = eg_server_current(a->srv);
-        size_t n = 0;
-        char *resp = eg_admin_keys(gw->cfg, a->srv->keyring, &m, a->buf + head, blen, reqid, &n);
-        eg_gw_unref(gw);
-        admin_send_raw(a, resp, n);
-        return;
-    }
-    int get = (m.method_len == 3 && memcmp(m.method, "GET", 3) == 0) ||
-              (m.method_len == 4 && memcmp(m.method, "HEAD", 4) == 0);
-    if (m.target_len == 7 && memcmp(m.target, "/health", 7) == 0 && get) {
-        admin_reply(a, 200, "{\"status\":\"ok\"}");
-    } else if (m.target_len == 6 && memcmp(m.target, "/ready", 6) == 0 && get) {
-        int ready;
-        char *body = ready_body(a->srv, &ready);
-        admin_reply(a, ready ? 200 : 503, body ? body : "{}");
-        free(body);
-    } else if (m.target_len == 7 && memcmp(m.target, "/health", 7) == 0) {
-        admin_reply(a, 405, "{\"error\":\"method_not_allowed\"}");
     } else {
-        admin_reply(a, 404, "{\"error\":\"not_found\"}");
+        int head = m.method_len == 4 && memcmp(m.method, "HEAD", 4) == 0;
+        int get = head || (m.method_len == 3 && memcmp(m.method, "GET", 3) == 0);
+        int health = m.target_len == 7 && memcmp(m.target, "/health", 7) == 0;
+        int ready = m.target_len == 6 && memcmp(m.target, "/ready", 6) == 0;
+        if (health && get) {
+            admin_reply(a, 200, "{\"status\":\"ok\"}", reqid, head);
+        } else if (ready && get) {
+            int up;
+            char *body = ready_body(a->srv, &up);
+            admin_reply(a, up ? 200 : 503, body ? body : "{}", reqid, head);
+            free(body);
+        } else if (health || ready) {
+            admin_error(a, cfg, &m, "method_not_allowed", "Use GET or HEAD.",
+                        "Allow: GET, HEAD\r\n", reqid);
+        } else {
+            char msg[200];
+            int pl = m.target_len < 100 ? (int)m.target_len : 100;
+            snprintf(
+                msg, sizeof(msg),
+                "No admin resource at %.*s: the admin listener serves /health, /ready and /keys.",
+                pl, m.target);
+            admin_error(a, cfg, &m, "not_found", msg, NULL, reqid);
+        }
     }
+    eg_gw_unref(gw);
 }
 
 static int admin_take(acceptor_t *acc, int fd)

@@ -1,13 +1,16 @@
 """Operating the gateway (issue 27): a second `errgate serve` on an address
 that is taken refuses to start (exit 4) instead of sharing the port through
-SO_REUSEPORT, while a reload and a restart on the same port still work."""
+SO_REUSEPORT, while a reload and a restart on the same port still work; the
+admin listener's own errors are in the configured dialect with request ids,
+as every error errgate writes."""
+import re
 import signal
 import socket
 import subprocess
 
 import pytest
 
-from conftest import BIN, Gateway, base_config, free_port, request, wait_for
+from conftest import MEDIA, BIN, Gateway, base_config, free_port, read_error, request, spell, wait_for
 
 LISTEN_EXIT = 4  # docs/operations.md: 4 cannot listen
 
@@ -100,3 +103,112 @@ def test_reload_keeps_its_own_listeners_and_a_restart_takes_the_port_back(tmp_pa
         wait_for(lambda: request(port, "GET", "/v1/hello").status == 200, what="the restarted gateway")
     finally:
         assert gw2.stop() == 0
+
+
+# ---------------------------------------------------------------- the admin listener's errors
+
+ADMIN_TOKEN = "admin-token-for-the-operations-tests-42"
+
+
+def admin_config(tmp, port, admin, upstream, dialect="typed", admin_extra=""):
+    with open(f"{tmp}/admin.token", "w") as f:
+        f.write(ADMIN_TOKEN + "\n")
+    return f"""
+listen: 127.0.0.1:{port}
+admin_listen: 127.0.0.1:{admin}
+{admin_extra}
+workers: 1
+errors: {{ dialect: {dialect}, negotiate: true }}
+store: {{ backend: memory }}
+auth: {{ admin_token_file: {tmp}/admin.token }}
+upstreams:
+  demo: {{ servers: ["127.0.0.1:{upstream}"] }}
+routes:
+  - {{ path: /v1/, upstream: demo }}
+"""
+
+
+@pytest.fixture
+def admingw(tmp_path, upstream_port):
+    port, admin = free_port(), free_port()
+    gw = Gateway(str(tmp_path), admin_config(str(tmp_path), port, admin, upstream_port), port, admin)
+    yield gw
+    assert gw.stop() == 0
+
+
+def assert_admin_error(r, status, code, dialect="typed", rid=None):
+    """An admin error as the gateway writes its own: the dialect's shape and
+    media type, the code as the dialect spells it in the body and in
+    X-Error-Code, and one request id in the header and the body."""
+    assert r.status == status, r.body
+    assert r.header("Content-Type") == MEDIA.get(dialect, "application/json; charset=utf-8")
+    e = read_error(r.body, dialect)
+    assert e["code"] == spell(code, dialect) and r.header("X-Error-Code") == spell(code, dialect)
+    assert r.header("X-Request-ID") and e["request_id"] == r.header("X-Request-ID")
+    if rid:
+        assert e["request_id"] == rid
+    else:
+        assert re.fullmatch(r"req_[0-9a-f]{32}", e["request_id"]), e["request_id"]
+    assert r.header("Date") and r.header("Cache-Control") == "no-store"
+    return e
+
+
+def test_admin_404_405_400_413_and_401_are_in_the_configured_dialect(admingw):
+    """Before: {"error":"not_found"} and friends, in no dialect (issue 27)."""
+    gw = admingw
+    auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    r = request(gw.admin_port, "GET", "/metrics")
+    e = assert_admin_error(r, 404, "not_found")
+    assert e["message"] == "No admin resource at /metrics: the admin listener serves /health, /ready and /keys."
+    # the caller's request id is kept, as the gateway keeps it
+    r = request(gw.admin_port, "GET", "/metrics", headers={"X-Request-ID": "adm-trace-1"})
+    assert_admin_error(r, 404, "not_found", rid="adm-trace-1")
+    for path in ("/health", "/ready"):
+        r = request(gw.admin_port, "POST", path, body=b"{}")
+        assert_admin_error(r, 405, "method_not_allowed")
+        assert r.header("Allow") == "GET, HEAD"
+    r = request(gw.admin_port, "DELETE", "/keys", headers=auth)
+    assert_admin_error(r, 405, "method_not_allowed")
+    r = request(gw.admin_port, "POST", "/keys", headers=auth, body=b"{nope")
+    e = assert_admin_error(r, 400, "invalid_json")
+    assert e["message"].startswith("The body must be a JSON object")
+    r = request(gw.admin_port, raw=b"GET /health HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n")
+    e = assert_admin_error(r, 400, "bad_request")
+    assert e["message"] == "The request is not valid HTTP/1.1."
+    r = request(gw.admin_port, raw=b"POST /keys HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+    assert_admin_error(r, 413, "payload_too_large")
+    r = request(gw.admin_port, "GET", "/keys", headers={"Authorization": "Bearer wrong-token-wrong-token"})
+    assert_admin_error(r, 401, "unauthorized")
+    assert 'error="invalid_token"' in r.header("WWW-Authenticate")
+    r = request(gw.admin_port, "GET", "/keys")
+    assert_admin_error(r, 401, "unauthorized")
+    # negotiation, as on the gateway
+    r = request(gw.admin_port, "GET", "/metrics", headers={"Accept": "application/problem+json"})
+    assert_admin_error(r, 404, "not_found", dialect="problem")
+    # HEAD: the head alone
+    r = request(gw.admin_port, "HEAD", "/metrics")
+    assert r.status == 404 and r.body == b"" and int(r.header("Content-Length")) > 0
+    # what is not an error is as before, with a request id
+    r = request(gw.admin_port, "GET", "/health")
+    assert r.status == 200 and r.json() == {"status": "ok"} and r.header("X-Request-ID")
+
+
+def test_admin_dialect_of_its_own(tmp_path, upstream_port):
+    """admin.dialect sets the admin listener's dialect apart from errors.dialect."""
+    port, admin = free_port(), free_port()
+    cfg = admin_config(str(tmp_path), port, admin, upstream_port, dialect="typed",
+                       admin_extra="admin: { dialect: flat-snake }")
+    gw = Gateway(str(tmp_path), cfg, port, admin)
+    try:
+        assert_admin_error(request(admin, "GET", "/metrics"), 404, "not_found", dialect="flat-snake")
+        assert_admin_error(request(admin, "GET", "/keys"), 401, "unauthorized", dialect="flat-snake")
+        # the gateway's own errors keep errors.dialect
+        r = request(port, "GET", "/nowhere")
+        assert r.status == 404 and read_error(r.body, "typed")["code"] == "NOT_FOUND"
+    finally:
+        assert gw.stop() == 0
+    bad = admin_config(str(tmp_path), port, admin, upstream_port, admin_extra="admin: { dialect: klingon }")
+    (tmp_path / "bad.yaml").write_text(bad)
+    out = subprocess.run([BIN, "check-config", str(tmp_path / "bad.yaml")], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 3 and "unknown dialect 'klingon'" in out.stderr
