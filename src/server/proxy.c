@@ -13,7 +13,8 @@
  * the response started becomes a catalog error in the route's (or the
  * negotiated) dialect; after that, the connection is closed. An upstream
  * error body in gzip or deflate is decoded (bounded: lib/decode.c) before it
- * is translated; one that cannot be decoded goes on as it came.
+ * is translated; a 4xx that cannot be decoded goes on as it came, a 5xx
+ * becomes the catalog's error (it may hold internals).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -2067,12 +2068,26 @@ static int decode_held(up_t *u)
         conn_close(c);
         return -1;
     }
-    if (rc == EG_ETOOBIG && u->resp.status >= 500) {
-        snprintf(
-            why, sizeof(why),
-            "%s error body decodes to more than max_translate_body or %d times its size: answered "
-            "with the catalog's error",
-            name, EG_DECODE_RATIO);
+    if (u->resp.status >= 500) {
+        /* a 5xx never leaves as the upstream wrote it (it may hold internals):
+         * what cannot be read becomes the catalog's error, as a body too large
+         * to read does */
+        if (rc == EG_ETOOBIG)
+            snprintf(why, sizeof(why),
+                     "%s error body decodes to more than max_translate_body or %d times its size: "
+                     "answered with the catalog's error",
+                     name, EG_DECODE_RATIO);
+        else if (rc == EG_EINVAL) { /* br, zstd, stacked: say what it was */
+            const eg_http_header_t *ce = eg_http1_header(&u->resp, "content-encoding");
+            snprintf(why, sizeof(why),
+                     "error body in Content-Encoding '%.*s' cannot be decoded: answered with the "
+                     "catalog's error",
+                     ce ? (int)(ce->value_len < 40 ? ce->value_len : 40) : 0, ce ? ce->value : "");
+        } else
+            snprintf(why, sizeof(why),
+                     "%s error body cannot be decoded (corrupt or truncated): answered with the "
+                     "catalog's error",
+                     name);
         log_untranslated(c, u->resp.status, why);
         u->xlen = 0;
         return 0;
@@ -2319,7 +2334,7 @@ static void up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
             if (first > max) first = max;
             int xl = should_translate(u, c);
             eg_coding_t coding = xl ? response_coding(&u->resp) : EG_CODING_IDENTITY;
-            if (coding == EG_CODING_UNSUPPORTED) {
+            if (coding == EG_CODING_UNSUPPORTED && u->resp.status < 500) {
                 /* br, zstd, stacked codings: not decoded here, so not read as text */
                 const eg_http_header_t *ce = eg_http1_header(&u->resp, "content-encoding");
                 char why[200];

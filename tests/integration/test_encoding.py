@@ -47,6 +47,8 @@ ROUTES = {
     "/truncated": (404, "gzip", gzip.compress(TYPED_404)[:25], True),
     "/bomb-400": (400, "gzip", BOMB, False),
     "/bomb-503": (503, "gzip", BOMB, False),
+    "/br-502": (502, "br", b"\x1b\x8d\x00\xf8\x25\x14\x6c\x6c\x84\x43\x8f\x07\x8c\xfe", False),
+    "/corrupt-500": (500, "gzip", corrupt(gzip.compress(LEAKY_500, mtime=0)), False),
     "/identity": (400, "identity", FLAT_CAMEL, False),
 }
 
@@ -163,3 +165,23 @@ def test_a_5xx_bomb_becomes_the_catalogs_error(gz):
     lines = log_for(gz, "bomb-503")
     assert any(l.get("why") == "gzip error body decodes to more than max_translate_body or 100 times its "
                "size: answered with the catalog's error" for l in lines)
+
+
+@pytest.mark.parametrize("path,code,why", [
+    ("/br-502", "bad_gateway", "error body in Content-Encoding 'br' cannot be decoded: answered with the "
+     "catalog's error"),
+    ("/corrupt-500", "internal_error", "gzip error body cannot be decoded (corrupt or truncated): answered "
+     "with the catalog's error"),
+])
+def test_a_5xx_that_cannot_be_decoded_becomes_the_catalogs_error(gz, path, code, why):
+    # a 5xx may carry internals (a stack trace): what the gateway cannot read
+    # is not passed on as it came, unlike a 4xx
+    status = ROUTES[path][0]
+    rid = "undecodable" + path.replace("/", "-")
+    r = request(gz.port, "GET", path, headers={"X-Request-ID": rid})
+    body = translated(r, status)
+    assert body["code"] == code
+    assert r.header("Content-Encoding") is None
+    assert r.body != ROUTES[path][2]
+    lines = log_for(gz, rid)
+    assert any(l.get("why") == why for l in lines), [l.get("why") for l in lines]
