@@ -308,6 +308,14 @@ def test_form_bodies_are_checked_like_queries(env):
 
 # --- bodies ---------------------------------------------------------------------
 
+def test_problems_are_bounded_then_counted(env):
+    r = request(env.port, "POST", "/many", headers={"Content-Type": "application/json"}, body=b"{}")
+    assert r.status == 422, r.body
+    err = r.json()["error"]
+    assert [d["field"] for d in err["details"]] == [f"f{i:02d}" for i in range(20)]
+    assert err["meta"]["error_count"] == 25, err
+
+
 def test_unsupported_media_type_lists_the_accepted(env):
     before = hits(env)
     r = request(env.port, "POST", "/users/7/posts", headers={"X-Client-Version": "1.2", "Content-Type": "text/plain"},
