@@ -334,6 +334,13 @@ static eg_stage_rc_t on_request(eg_req_t *c)
                           v->params.max_query_length);
             eg_error_set_detail_int(e, "query_length", (long long)in.qn);
             eg_error_set_detail_int(e, "max_length", (long long)v->params.max_query_length);
+            /* a validation problem: the route's or the dialect's status (the
+             * catalog's, preset by eg_req_error, would ignore the dialect) */
+            const eg_config_t *cfg = c->gw->cfg;
+            eg_error_set_status(
+                e, v->status ? v->status
+                             : eg_dialect_code_status(c->dialect ? c->dialect : cfg->dialect,
+                                                      cfg->catalog, "query_too_long"));
         }
         eg_req_send_error(c, e, NULL, "query over max_query_length");
         return EG_STAGE_ANSWERED;

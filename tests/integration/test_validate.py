@@ -96,6 +96,9 @@ routes:
       query: {{ q: {{ required: true }} }}
   - path: /plain
     upstream: counted
+  - path: /longq
+    upstream: counted
+    validate: {{ max_query_length: 20 }}
   - path: /limited
     upstream: counted
     rate_limit: {{ limit: 2, window: 1h, by: ip }}
@@ -307,6 +310,15 @@ def test_form_bodies_are_checked_like_queries(env):
 
 
 # --- bodies ---------------------------------------------------------------------
+
+def test_query_too_long_follows_the_dialect(env):
+    # problem (the default here) is a 422 dialect: query_too_long is in the
+    # validation class; typed (/search) a 400 one
+    r = request(env.port, "GET", "/search?q=" + "a" * 600)
+    assert r.status == 400, r.body
+    r = request(env.port, "GET", "/longq?q=" + "a" * 30)
+    assert r.status == 422 and r.json()["code"] == "query_too_long", r.body
+
 
 def test_problems_are_bounded_then_counted(env):
     r = request(env.port, "POST", "/many", headers={"Content-Type": "application/json"}, body=b"{}")
