@@ -369,8 +369,17 @@ def test_deep_json_is_refused(env):
     assert hits(env) == before
 
 
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
 def test_large_body_is_refused_without_reading_it(env):
     before = hits(env)
+    rss0 = rss_kib(env.proc.pid)
     with socket.create_connection(("127.0.0.1", env.port), timeout=10) as s:
         s.sendall(b"POST /users/7/posts HTTP/1.1\r\nHost: x\r\nX-Client-Version: 1.2\r\n"
                   b"Content-Type: application/json\r\nContent-Length: 10485760\r\n\r\n" + b"[" * 4096)
@@ -389,6 +398,8 @@ def test_large_body_is_refused_without_reading_it(env):
         resp, _ = read_response(s)
     assert resp.status == 413, resp.body
     assert hits(env) == before
+    # bounded memory: the 10 MiB were never held (at most the 64 KiB buffer)
+    assert rss_kib(env.proc.pid) - rss0 < 4096, (rss0, rss_kib(env.proc.pid))
 
 
 def test_chunked_json_body_is_checked(env):
