@@ -456,6 +456,21 @@ def test_validation_runs_after_access_and_before_traffic(env):
     assert hits(env) == before + 2
 
 
+def test_keep_alive_after_a_parameter_refusal_with_a_body(env):
+    # the route has no body rules: the body is read only to be skipped
+    before = hits(env)
+    with socket.create_connection(("127.0.0.1", env.port), timeout=10) as s:
+        s.sendall(b"POST /status422 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+                  b"GET /plain HTTP/1.1\r\nHost: x\r\n\r\n")
+        r1, rest = read_response(s)
+        assert r1.status == 422, r1.body
+        s.settimeout(10)
+        while b"\r\n\r\n" not in rest:
+            rest += s.recv(65536)
+        assert rest.startswith(b"HTTP/1.1 200"), rest[:100]
+    wait_for(lambda: hits(env) == before + 1, 10, what="the second request upstream")
+
+
 def test_routes_without_validate_are_untouched(env):
     before = hits(env)
     r = request(env.port, "POST", "/plain?num=abc", headers={"Content-Type": "text/plain"}, body=b"{bad")
