@@ -508,9 +508,24 @@ int eg__dialect_status_ent(const eg_dialect_t *d, const eg_catalog_entry_t *ent,
     if (code) {
         for (size_t i = 0; i < d->noverrides; i++)
             if (strcmp(d->overrides[i].code, code) == 0) return d->overrides[i].status;
-        if (ent) return ent->status;
+        if (!ent) return 500;
+        /* the dialect's validation status covers the whole class (one
+         * source for `errgate docs` and the gateway's answers) */
+        if (d->noverrides && ent->status == 400 && ent->type && strcmp(ent->type, "validation_error") == 0 &&
+            strcmp(ent->code, "invalid_json") != 0)
+            for (size_t i = 0; i < d->noverrides; i++)
+                if (strcmp(d->overrides[i].code, "validation_error") == 0) return d->overrides[i].status;
+        return ent->status;
     }
     return 500;
+}
+
+int eg_dialect_code_status(const eg_dialect_t *d, const eg_catalog_t *cat, const char *code)
+{
+    eg_error_t e;
+    memset(&e, 0, sizeof(e));
+    e.s[EG_S_CODE] = code;
+    return eg_dialect_status(d, cat, &e);
 }
 
 /* The catalog entry of e's code: the one remembered when the code was set,

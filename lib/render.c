@@ -375,7 +375,15 @@ static void write_fields(rctx_t *c, eg_jsonw_t *w, const eg_tfields_t *f, objsta
     if (c->e->nfields == 0) return;
     if (f->style == EG_FS_FLAT && c->e->nfields == 1) {
         const eg_field_error_t *saved = c->fe;
-        set_fe(c, &c->e->fields[0]);
+        /* folded into the error's details, the field's message is the
+         * error's own when they say the same: not repeated (the typed and
+         * flat-snake seeds' single field errors have none in details) */
+        eg_field_error_t one = c->e->fields[0];
+        const char *em = c->e->s[EG_S_MESSAGE];
+        if (one.s[EG_F_MESSAGE] && em && one.len[EG_F_MESSAGE] == c->e->len[EG_S_MESSAGE] &&
+            memcmp(one.s[EG_F_MESSAGE], em, one.len[EG_F_MESSAGE]) == 0)
+            one.s[EG_F_MESSAGE] = NULL;
+        set_fe(c, &one);
         write_members(c, w, f->item, st);
         set_fe(c, saved);
         return;

@@ -1,10 +1,14 @@
 /* router.c - route matching (see router.h).
  *
  * Routes are few (tens), so a sorted array beats a trie in code and speed:
- * exact routes first, then prefixes by decreasing length, each checked with
- * one length compare and one memcmp. The first path that matches decides 404
- * vs 405; a route with the same path further down may still accept the
- * method, so all routes with an equal path are consulted before answering 405.
+ * exact literal routes first, then exact templates ("/users/{id}", fewer
+ * parameters first: OpenAPI's "concrete paths win"), then prefixes by
+ * decreasing length. A literal route costs one length compare and one
+ * memcmp; a template is matched segment by segment (eg_path_template_match)
+ * and only for routes that have braces, so literal routes pay
+ * nothing for them. The first path that matches decides 404 vs 405; a route
+ * with the same path further down may still accept the method, so all
+ * routes with an equal path are consulted before answering 405.
  */
 #include "errgate/router.h"
 
@@ -18,6 +22,7 @@ typedef struct {
     int prefix;
     unsigned methods;
     size_t id;
+    unsigned nparams; /* {name} segments; 0: a literal path */
 } route_t;
 
 struct eg_router_s {
@@ -28,9 +33,9 @@ struct eg_router_s {
 static const struct {
     const char *name;
     unsigned bit;
-} methods[] = {{"GET", EG_M_GET},         {"HEAD", EG_M_HEAD},     {"POST", EG_M_POST},
-               {"PUT", EG_M_PUT},         {"PATCH", EG_M_PATCH},   {"DELETE", EG_M_DELETE},
-               {"OPTIONS", EG_M_OPTIONS}, {"TRACE", EG_M_TRACE},   {"CONNECT", EG_M_CONNECT}};
+} methods[] = {{"GET", EG_M_GET},         {"HEAD", EG_M_HEAD},   {"POST", EG_M_POST},
+               {"PUT", EG_M_PUT},         {"PATCH", EG_M_PATCH}, {"DELETE", EG_M_DELETE},
+               {"OPTIONS", EG_M_OPTIONS}, {"TRACE", EG_M_TRACE}, {"CONNECT", EG_M_CONNECT}};
 
 unsigned eg_method_bit(const char *m, size_t n)
 {
@@ -49,18 +54,74 @@ size_t eg_methods_format(unsigned mask, char *buf, size_t cap)
                          len ? ", " : "", methods[i].name);
         if (k > 0) len += (size_t)k;
     }
-    if (cap && len < cap) buf[len] = '\0';
-    else if (cap) buf[cap - 1] = '\0';
+    if (cap && len < cap)
+        buf[len] = '\0';
+    else if (cap)
+        buf[cap - 1] = '\0';
     return len;
 }
 
-/* Exact before prefix, longer prefix first, then declaration order. */
+/* Exact before prefix; among exact routes literal ones before templates,
+ * fewer parameters first; longer prefix first; then declaration order. */
 static int cmp(const void *a, const void *b)
 {
     const route_t *x = a, *y = b;
     if (x->prefix != y->prefix) return x->prefix - y->prefix;
+    if (!x->prefix && x->nparams != y->nparams) return x->nparams < y->nparams ? -1 : 1;
     if (x->prefix && x->len != y->len) return x->len < y->len ? 1 : -1;
     return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* The number of {name} segments of a route path, or -1 when a brace is
+ * anywhere else ("/a{b}", "/{}", "/{a"). */
+static int count_params(const char *p, size_t n)
+{
+    int k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] != '{' && p[i] != '}') continue;
+        if (p[i] == '}' || p[i - 1] != '/') return -1;
+        size_t j = i + 1;
+        while (j < n && p[j] != '}' && p[j] != '{' && p[j] != '/')
+            j++;
+        if (j >= n || p[j] != '}' || j == i + 1 || (j + 1 < n && p[j + 1] != '/')) return -1;
+        k++;
+        i = j;
+    }
+    return k;
+}
+
+int eg_path_template_match(const char *tpl, size_t tn, const char *path, size_t n, int prefix,
+                           eg_path_capture_t *caps, size_t maxcaps, size_t *ncaps)
+{
+    size_t i = 0, j = 0, k = 0;
+    while (i < tn) {
+        if (tpl[i] == '{' && i > 0 && tpl[i - 1] == '/') {
+            const char *name = tpl + i + 1;
+            while (i < tn && tpl[i] != '}')
+                i++;
+            size_t nlen = (size_t)(tpl + i - name);
+            i++; /* past '}' */
+            size_t at = j;
+            while (j < n && path[j] != '/')
+                j++;
+            if (j == at) return 0; /* an empty segment is no value */
+            if (k < maxcaps && caps) {
+                caps[k].name = name;
+                caps[k].name_len = nlen;
+                caps[k].value = path + at;
+                caps[k].value_len = j - at;
+            }
+            k++;
+            continue;
+        }
+        if (j >= n || path[j] != tpl[i]) return 0;
+        i++;
+        j++;
+    }
+    if (ncaps) *ncaps = k;
+    if (j == n) return 1;
+    if (!prefix) return 0;
+    return tn == 1 || path[j] == '/';
 }
 
 int eg_router_new(const eg_route_spec_t *specs, size_t n, eg_router_t **out)
@@ -88,6 +149,13 @@ int eg_router_new(const eg_route_spec_t *specs, size_t n, eg_router_t **out)
             return EG_ENOMEM;
         }
         rt->prefix = specs[i].prefix;
+        int np = count_params(rt->path, rt->len);
+        if (np < 0) {
+            r->n = i + 1;
+            eg_router_free(r);
+            return EG_EINVAL;
+        }
+        rt->nparams = (unsigned)np;
         rt->methods = specs[i].methods ? specs[i].methods : EG_M_ALL;
         rt->id = i;
     }
@@ -100,13 +168,16 @@ int eg_router_new(const eg_route_spec_t *specs, size_t n, eg_router_t **out)
 void eg_router_free(eg_router_t *r)
 {
     if (!r) return;
-    for (size_t i = 0; i < r->n; i++) free(r->routes[i].path);
+    for (size_t i = 0; i < r->n; i++)
+        free(r->routes[i].path);
     free(r->routes);
     free(r);
 }
 
 static int path_matches(const route_t *rt, const char *path, size_t n)
 {
+    if (rt->nparams)
+        return eg_path_template_match(rt->path, rt->len, path, n, rt->prefix, NULL, 0, NULL);
     if (!rt->prefix) return n == rt->len && memcmp(path, rt->path, n) == 0;
     if (rt->len == 1) return 1; /* "/" prefix matches everything */
     if (n < rt->len || memcmp(path, rt->path, rt->len) != 0) return 0;

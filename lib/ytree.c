@@ -6,6 +6,7 @@
  * make "where did this value come from" hard to answer in an error message.
  */
 #include "ytree.h"
+#include "jsonr.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -443,4 +444,133 @@ json_t *eg_ynode_to_json(const eg_ynode_t *n)
         }
     }
     return out;
+}
+
+/* JSON documents: jsonr checks the text strictly (the same acceptance as the
+ * gateway's body reader) and leaves a tape of tokens with byte offsets; the
+ * tape is in document order, so one cursor walks forward through the text
+ * turning offsets into 1-based line and column (columns count code points,
+ * like libyaml's). Nesting is capped at YTREE_MAX_DEPTH as for YAML, since
+ * the tree is built and freed recursively. */
+typedef struct {
+    const eg_jr_doc_t *jd;
+    const char *name;
+    char *err;
+    size_t errlen;
+    size_t pos; /* cursor: byte offset whose line/col are below */
+    int line, col;
+} jctx_t;
+
+static void jpos(jctx_t *c, size_t off, eg_ynode_t *n)
+{
+    const unsigned char *t = (const unsigned char *)c->jd->text;
+    for (; c->pos < off; c->pos++) {
+        if (t[c->pos] == '\n') {
+            c->line++;
+            c->col = 1;
+        } else if ((t[c->pos] & 0xc0) != 0x80) {
+            c->col++;
+        }
+    }
+    n->line = c->line;
+    n->col = c->col;
+}
+
+static int json_node(jctx_t *c, const eg_jr_tok_t *t, int depth, eg_ynode_t **out);
+
+/* A string token (a value or a member name) as a quoted scalar. */
+static int json_strnode(jctx_t *c, const eg_jr_tok_t *t, eg_ynode_t **out)
+{
+    eg_ynode_t *n = calloc(1, sizeof(*n));
+    char *s = malloc((size_t)t->len + 1);
+    if (!n || !s) {
+        free(n);
+        free(s);
+        return EG_ENOMEM;
+    }
+    n->kind = EG_Y_SCALAR;
+    n->quoted = 1;
+    n->len = eg_jr_str(c->jd, t, s, t->len); /* never longer than the raw text */
+    s[n->len] = '\0';
+    n->str = s;
+    jpos(c, t->off - 1, n); /* the opening quote */
+    *out = n;
+    return EG_OK;
+}
+
+static int json_node(jctx_t *c, const eg_jr_tok_t *t, int depth, eg_ynode_t **out)
+{
+    if (t->type == EG_JR_STRING) return json_strnode(c, t, out);
+    int rc = EG_OK;
+    eg_ynode_t *n = calloc(1, sizeof(*n));
+    if (!n) return EG_ENOMEM;
+    jpos(c, t->off, n);
+    if (t->type != EG_JR_ARRAY && t->type != EG_JR_OBJECT) {
+        n->kind = EG_Y_SCALAR;
+        n->len = t->len;
+        if (!(n->str = strndup(c->jd->text + t->off, t->len))) rc = EG_ENOMEM;
+        goto done;
+    }
+    n->kind = t->type == EG_JR_OBJECT ? EG_Y_MAP : EG_Y_SEQ;
+    if (depth >= YTREE_MAX_DEPTH) {
+        rc = format(c->err, c->errlen, c->name, n->line, n->col, "nesting deeper than %d levels",
+                    YTREE_MAX_DEPTH);
+        goto done;
+    }
+    size_t slots = t->type == EG_JR_OBJECT ? 2 * (size_t)t->count : t->count;
+    if (slots && !(n->items = calloc(slots, sizeof(*n->items)))) {
+        rc = EG_ENOMEM;
+        goto done;
+    }
+    n->n = t->count; /* node_free frees the slots filled so far (the rest are NULL) */
+    const eg_jr_tok_t *k = t + 1;
+    for (size_t i = 0; i < slots && rc == EG_OK; i++) {
+        if (t->type == EG_JR_OBJECT && i % 2 == 0) {
+            rc = json_strnode(c, k, &n->items[i]);
+            k++;
+            continue;
+        }
+        rc = json_node(c, k, depth + 1, &n->items[i]);
+        k = c->jd->toks + k->end;
+    }
+done:
+    if (rc != EG_OK) {
+        node_free(n);
+        return rc;
+    }
+    *out = n;
+    return EG_OK;
+}
+
+int eg_ydoc_parse_json(const char *text, size_t len, const char *name, eg_ydoc_t **out, char *err,
+                       size_t errlen)
+{
+    eg_jr_doc_t jd;
+    int rc = eg_jr_parse(&jd, text, len);
+    eg_ydoc_t *doc = calloc(1, sizeof(*doc));
+    if (!doc || !(doc->name = strdup(name ? name : "<json>"))) {
+        rc = EG_ENOMEM;
+        goto done;
+    }
+    if (rc == EG_EPARSE) {
+        /* jansson has the words for what is wrong; jsonr agrees on where */
+        json_error_t je;
+        json_t *j = json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
+        json_decref(j);
+        rc = format(err, errlen, doc->name, jd.line > 0 ? jd.line : 1,
+                    jd.column > 0 ? jd.column : 1, "invalid JSON: %s",
+                    j ? "rejected by the strict reader" : je.text);
+        goto done;
+    }
+    if (rc != EG_OK) goto done;
+    jctx_t c = {&jd, doc->name, err, errlen, 0, 1, 1};
+    rc = json_node(&c, jd.toks, 0, &doc->root);
+done:
+    eg_jr_free(&jd);
+    if (rc != EG_OK) {
+        eg_ydoc_free(doc);
+        return rc;
+    }
+    *out = doc;
+    return EG_OK;
 }

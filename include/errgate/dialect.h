@@ -40,8 +40,15 @@ const char *eg_dialect_summary(const eg_dialect_t *d);
 
 /* eg_dialect_status returns the HTTP status the error is answered with in this
  * dialect: e->status when set, else the dialect's override for the code
- * (e.g. validation_error is 422 in jsonapi), else the catalog's status, else 500. */
+ * (e.g. validation_error is 422 in jsonapi), else the catalog's status, else 500.
+ * A dialect's override for validation_error is its validation status: it
+ * also holds for every other code of type validation_error whose catalog
+ * status is 400 (missing_parameter, invalid_parameter_value, ...), except
+ * invalid_json, which is a syntax error (400 in every seed). */
 int eg_dialect_status(const eg_dialect_t *d, const eg_catalog_t *cat, const eg_error_t *e);
+/* The status code `code` has in this dialect when nothing else set one
+ * (eg_dialect_status of an error with just that code); 500 when unknown. */
+int eg_dialect_code_status(const eg_dialect_t *d, const eg_catalog_t *cat, const char *code);
 
 /* eg_dialect_code writes the code as this dialect spells it into buf
  * (catalog spelling, else the dialect's casing rule applied to e->code).

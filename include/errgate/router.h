@@ -2,9 +2,13 @@
  *
  * Exact routes win over prefix routes; among prefixes the longest wins; a
  * prefix matches on segment boundaries ("/v1" matches "/v1" and "/v1/x", not
- * "/v1x"). A path that matches but not with this method yields 405 with the
- * methods that would be allowed. The router copies what it needs; it is
- * immutable after building and may be shared by threads.
+ * "/v1x"). A path may have template segments, "/users/{id}/posts" (OpenAPI's
+ * path templating: a whole segment, one or more bytes, no '/'); as in
+ * OpenAPI, concrete paths win over templated ones: exact literal routes
+ * first, then exact templates with fewer parameters first (then in
+ * declaration order), then prefixes (literal or templated) longest first. A path that matches but
+ * not with this method yields 405 with the methods that would be allowed. The router copies what it
+ * needs; it is immutable after building and may be shared by threads.
  */
 #ifndef ERRGATE_ROUTER_H
 #define ERRGATE_ROUTER_H
@@ -41,9 +45,26 @@ typedef struct {
     unsigned methods; /* EG_M_* mask; 0 means all */
 } eg_route_spec_t;
 
-/* Builds a router from n specs; route ids are the spec indexes. */
+/* Builds a router from n specs; route ids are the spec indexes. EG_EINVAL
+ * for a path not starting with '/' or with a brace outside a whole
+ * "{name}" segment. */
 int eg_router_new(const eg_route_spec_t *specs, size_t n, eg_router_t **out);
 void eg_router_free(eg_router_t *r);
+
+/* A template segment's value in a matched path (pointers into the path and
+ * the template: nothing is copied, nothing allocated). The value is still
+ * percent-encoded, as it was in the path. */
+typedef struct {
+    const char *name, *value;
+    size_t name_len, value_len;
+} eg_path_capture_t;
+
+/* Matches `path` (n bytes) against the route path `tpl` (tn bytes, with
+ * {name} segments; prefix: on segment boundaries): 1 when it matches, with
+ * the first maxcaps values in caps and their number in *ncaps (either may
+ * be NULL), else 0. */
+int eg_path_template_match(const char *tpl, size_t tn, const char *path, size_t n, int prefix,
+                           eg_path_capture_t *caps, size_t maxcaps, size_t *ncaps);
 
 typedef enum { EG_ROUTE_OK = 0, EG_ROUTE_NOT_FOUND, EG_ROUTE_METHOD_NOT_ALLOWED } eg_route_result_t;
 

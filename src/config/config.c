@@ -19,6 +19,8 @@
 
 #include "errgate/apikey.h"
 #include "errgate/units.h"
+#include "params.h"
+#include "schema.h"
 #include "ytree.h"
 
 typedef struct {
@@ -1000,13 +1002,176 @@ static int load_idempotency(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg
     return EG_OK;
 }
 
+/* The schema compiler's loader for $ref to other files: the documents are
+ * kept with the route's validation (freed with it). */
+static int schema_load(void *ctx, const char *path, const eg_ydoc_t **doc, char *err, size_t errlen)
+{
+    eg_validation_t *v = ctx;
+    eg_ydoc_t *d = NULL;
+    int rc = eg_ydoc_load_file(path, &d, err, errlen);
+    if (rc) return rc;
+    eg_ydoc_t **docs = realloc(v->docs, (v->ndocs + 1) * sizeof(*docs));
+    if (!docs) {
+        eg_ydoc_free(d);
+        return EG_ENOMEM;
+    }
+    v->docs = docs;
+    v->docs[v->ndocs++] = d;
+    *doc = d;
+    return EG_OK;
+}
+
+/* What the schema compiler could not use: in validate: a keyword it does
+ * not know is refused, not ignored (a misspelt "maximun" would check
+ * nothing). The first one is kept. */
+typedef struct {
+    char msg[512];
+    int n;
+} swarn_t;
+
+static void schema_warn(void *ctx, const char *msg)
+{
+    swarn_t *w = ctx;
+    if (w->n++) return;
+    snprintf(w->msg, sizeof(w->msg), "%s", msg);
+    char *tail = strstr(w->msg, " and is ignored");
+    if (tail) snprintf(tail, sizeof(w->msg) - (size_t)(tail - w->msg), " (a misspelt keyword would check nothing)");
+}
+
+static int warned(cctx_t *c, const swarn_t *w)
+{
+    if (!w->n) return EG_OK;
+    snprintf(c->err, c->errlen, "%s", w->msg);
+    return EG_EPARSE;
+}
+
+/* query / path / headers / body.form: { name: RULE, ... } (params.h). */
+static int load_param_rules(cctx_t *c, const eg_ynode_t *n, eg_param_in_t in, const char *what,
+                            eg_validation_t *v, const eg_route_cfg_t *r, const eg_config_t *cfg)
+{
+    if (n->kind != EG_Y_MAP)
+        return ERR(c, n, "%s must be a map of parameter names to rules, like { q: { required: true } }", what);
+    eg_params_t *p = &v->params;
+    eg_param_rule_t *rules = realloc(p->rules, (p->n + n->n) * sizeof(*rules));
+    if (!rules) return EG_ENOMEM;
+    p->rules = rules;
+    swarn_t w = {.n = 0};
+    eg_schema_opts_t opts = {.load = schema_load, .load_ctx = v, .warn = schema_warn, .warn_ctx = &w};
+    for (size_t i = 0; i < n->n; i++) {
+        const eg_ynode_t *k = n->items[2 * i];
+        if (in == EG_PIN_PATH) {
+            /* a path parameter is one of the route's {name} segments */
+            char seg[300];
+            snprintf(seg, sizeof(seg), "{%s}", k->str);
+            if (!strstr(r->path, seg))
+                return ERR(c, k, "path parameter '%s' is not a {%s} segment of the route's path %s",
+                           k->str, k->str, r->path);
+        }
+        for (size_t j = 0; j < p->n; j++)
+            if (p->rules[j].in == in && (in == EG_PIN_HEADER ? strcasecmp(p->rules[j].name, k->str)
+                                                             : strcmp(p->rules[j].name, k->str)) == 0)
+                return ERR(c, k, "%s '%s' is declared twice", what, k->str);
+        int rc = eg_param_rule_from_yaml(&p->rules[p->n], c->doc, n->items[2 * i + 1], k->str, in,
+                                         cfg->catalog, &opts, c->err, c->errlen);
+        p->n++; /* freed with the rest, loaded or not */
+        if (rc) return rc;
+        if ((rc = warned(c, &w))) return rc;
+        if (in == EG_PIN_FORM) v->has_form = 1;
+    }
+    return EG_OK;
+}
+
+/* validate: { query: {...}, path: {...}, headers: {...}, max_query_length: N,
+ * content_types: [...], body: { schema, max_body, form, required,
+ * invalid_json: { message, details: [json_error, position, line, column] } },
+ * status: 400|422 } (docs/validation.md). */
+static int load_validate(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_route_cfg_t *r)
+{
+    static const char *const keys[] = {"query", "path", "headers", "max_query_length",
+                                       "content_types", "body", "status", NULL};
+    int rc;
+    if (n->kind != EG_Y_MAP)
+        return ERR(c, n, "validate must be a map like { query: { q: { required: true } } }");
+    if ((rc = known_keys(c, n, "validate", keys))) return rc;
+    eg_validation_t *v = calloc(1, sizeof(*v));
+    if (!v) return EG_ENOMEM;
+    r->validate = v;
+    v->max_body = 1024 * 1024;
+    v->json_details = EG_VJ_ALL;
+    const eg_ynode_t *x;
+    if ((x = eg_ymap_get(n, "query")) && (rc = load_param_rules(c, x, EG_PIN_QUERY, "query", v, r, cfg)))
+        return rc;
+    if ((x = eg_ymap_get(n, "path")) && (rc = load_param_rules(c, x, EG_PIN_PATH, "path", v, r, cfg)))
+        return rc;
+    if ((x = eg_ymap_get(n, "headers")) &&
+        (rc = load_param_rules(c, x, EG_PIN_HEADER, "headers", v, r, cfg)))
+        return rc;
+    if ((x = eg_ymap_get(n, "max_query_length"))) {
+        int len = 0;
+        if ((rc = get_int(c, x, 1, 1 << 20, &len))) return rc;
+        v->params.max_query_length = (size_t)len;
+    }
+    if ((x = eg_ymap_get(n, "status"))) {
+        if ((rc = get_int(c, x, 400, 422, &v->status))) return rc;
+        if (v->status != 400 && v->status != 422) return ERR(c, x, "status must be 400 or 422");
+    }
+    if ((x = eg_ymap_get(n, "content_types"))) {
+        if (x->kind != EG_Y_SEQ || x->n == 0)
+            return ERR(c, x, "content_types must be a list like [application/json]");
+        if (!(v->content_types = calloc(x->n, sizeof(char *)))) return EG_ENOMEM;
+        for (size_t i = 0; i < x->n; i++) {
+            const eg_ynode_t *t = x->items[i];
+            if (t->kind != EG_Y_SCALAR || !strchr(t->str, '/') || strchr(t->str, ';') || strchr(t->str, ' '))
+                return ERR(c, t, "'%s' is not a media type like application/json",
+                           t->kind == EG_Y_SCALAR ? t->str : "");
+            if (!(v->content_types[i] = strdup(t->str))) return EG_ENOMEM;
+            v->ncontent_types++;
+        }
+    }
+    if ((x = eg_ymap_get(n, "body"))) {
+        static const char *const bk[] = {"schema", "max_body", "form", "required", "invalid_json", NULL};
+        if ((rc = known_keys(c, x, "validate.body", bk))) return rc;
+        const eg_ynode_t *y;
+        if ((y = eg_ymap_get(x, "schema"))) {
+            swarn_t w = {.n = 0};
+            eg_schema_opts_t opts = {.load = schema_load, .load_ctx = v, .warn = schema_warn, .warn_ctx = &w};
+            if ((rc = eg_schema_compile(c->doc, y, &opts, &v->body, c->err, c->errlen))) return rc;
+            if ((rc = warned(c, &w))) return rc;
+        }
+        if ((y = eg_ymap_get(x, "max_body")) && (rc = get_size(c, y, &v->max_body))) return rc;
+        if ((y = eg_ymap_get(x, "required")) && (rc = get_bool(c, y, &v->body_required))) return rc;
+        if ((y = eg_ymap_get(x, "form")) && (rc = load_param_rules(c, y, EG_PIN_FORM, "body.form", v, r, cfg)))
+            return rc;
+        if ((y = eg_ymap_get(x, "invalid_json"))) {
+            static const char *const jk[] = {"message", "details", NULL};
+            if ((rc = known_keys(c, y, "validate.body.invalid_json", jk))) return rc;
+            const eg_ynode_t *z;
+            if ((z = eg_ymap_get(y, "message")) && (rc = get_str(c, z, &v->json_message))) return rc;
+            if ((z = eg_ymap_get(y, "details"))) {
+                if (z->kind != EG_Y_SEQ) return ERR(c, z, "details must be a list of json_error, position, line, column");
+                v->json_details = 0;
+                for (size_t i = 0; i < z->n; i++) {
+                    const eg_ynode_t *m = z->items[i];
+                    const char *w = m->kind == EG_Y_SCALAR ? m->str : "";
+                    if (!strcmp(w, "json_error")) v->json_details |= EG_VJ_JSON_ERROR;
+                    else if (!strcmp(w, "position")) v->json_details |= EG_VJ_POSITION;
+                    else if (!strcmp(w, "line")) v->json_details |= EG_VJ_LINE;
+                    else if (!strcmp(w, "column")) v->json_details |= EG_VJ_COLUMN;
+                    else return ERR(c, m, "unknown member '%s' (json_error, position, line, column)", w);
+                }
+            }
+        }
+    }
+    return EG_OK;
+}
+
 static int load_route(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_route_cfg_t *r)
 {
     static const char *const keys[] = {"path",   "match",    "methods",    "upstream",
                                        "maintenance", "normalize", "auth", "dialect",
                                        "scopes", "scopes_any", "admin", "allow_ips",
                                        "rate_limit", "concurrency", "quota", "credits", "cors",
-                                       "idempotency", NULL};
+                                       "idempotency", "validate", NULL};
     int rc;
     if ((rc = known_keys(c, n, "route", keys))) return rc;
     r->normalize = 1;
@@ -1026,6 +1191,15 @@ static int load_route(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_route
         if (v->str[i] <= ' ' || v->str[i] >= 0x7f || v->str[i] == '?' || v->str[i] == '*')
             return ERR(c, v, "invalid character in path '%s'", v->str);
     if (!(r->path = strndup(v->str, len))) return EG_ENOMEM;
+    {
+        /* {name} template segments (router.h): whole segments only */
+        eg_route_spec_t one = {r->path, 0, 0};
+        eg_router_t *probe = NULL;
+        int prc = eg_router_new(&one, 1, &probe);
+        eg_router_free(probe);
+        if (prc == EG_ENOMEM) return prc;
+        if (prc) return ERR(c, v, "invalid path '%s': a {name} parameter must be a whole segment, like /users/{id}", v->str);
+    }
     if ((v = eg_ymap_get(n, "match"))) {
         if (v->kind == EG_Y_SCALAR && strcmp(v->str, "exact") == 0) prefix = 0;
         else if (v->kind == EG_Y_SCALAR && strcmp(v->str, "prefix") == 0) prefix = 1;
@@ -1101,6 +1275,7 @@ static int load_route(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_route
         if ((x = eg_ymap_get(v, "message")) && (rc = get_str(c, x, &r->maintenance_message))) return rc;
     }
     if ((v = eg_ymap_get(n, "cors")) && (rc = load_cors(c, v, &r->cors))) return rc;
+    if ((v = eg_ymap_get(n, "validate")) && (rc = load_validate(c, v, cfg, r))) return rc;
     return EG_OK;
 }
 
@@ -1323,6 +1498,7 @@ void eg_config_free(eg_config_t *cfg)
         free(r->quota.upgrade_url);
         free(r->purchase_url);
         eg_cors_policy_free(r->cors);
+        eg_validation_free(r->validate);
     }
     free(cfg->routes);
     eg_cors_policy_free(cfg->cors);

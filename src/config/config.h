@@ -120,6 +120,7 @@ typedef struct {
     uint64_t idem_ttl_ms;   /* how long a response is replayed, default 24h */
     uint64_t idem_max_body; /* larger bodies are 413 on those methods, default and max 64KiB */
     eg_cors_policy_t *cors;      /* routes[].cors, replaces the global one; NULL = the global */
+    struct eg_validation_s *validate; /* validate: (stages/validate.c, lib/params.h); NULL = none */
 } eg_route_cfg_t;
 
 typedef struct {

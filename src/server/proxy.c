@@ -2156,6 +2156,15 @@ static void translate_and_send(up_t *u)
         return;
     }
     e->status = status;
+    /* validation is 400 in some dialects and 422 in others: an upstream's
+     * 400 / 422 whose code the dialect answers with the other one (its
+     * validation status, `errgate docs`) takes the dialect's
+     * (docs/validation.md) */
+    if ((status == 400 || status == 422) && e->s[EG_S_CODE]) {
+        const eg_catalog_entry_t *ent = eg_catalog_find(cfg->catalog, e->s[EG_S_CODE]);
+        int st = eg_dialect_code_status(c->dialect ? c->dialect : cfg->dialect, cfg->catalog, e->s[EG_S_CODE]);
+        if (ent && st != ent->status && (st == 400 || st == 422)) e->status = st;
+    }
     /* a title-only body (RFC 9457 allows it) keeps its words in dialects with one message */
     if (!e->s[EG_S_MESSAGE] && e->s[EG_S_TITLE]) eg_error_set(e, EG_S_MESSAGE, e->s[EG_S_TITLE]);
     /* a code that could not stand in a header as it is (CR/LF, quotes,

@@ -2,7 +2,7 @@
  *
  * Between a complete request head and the first byte to the upstream, a
  * request passes the stages of one fixed table (src/stages/pipeline.c), in
- * order: request id, route, maintenance, access, traffic, ... Each stage is
+ * order: request id, route, maintenance, access, validate, traffic, ... Each stage is
  * one file under src/stages/ with one eg_stage_t, its config section in
  * config.c, and nothing in proxy.c (docs/architecture.md).
  *
@@ -63,6 +63,7 @@ extern const eg_stage_t eg_stage_request_id, eg_stage_route, eg_stage_maintenanc
     eg_stage_traffic;
 extern const eg_stage_t eg_stage_cors;
 extern const eg_stage_t eg_stage_idempotency;
+extern const eg_stage_t eg_stage_validate;
 /* The route stage's canonical path (c->path), for a stage that routes
  * before it (cors): 0, or -1 when the request was answered (400/414). */
 int eg_req_canonical_path(eg_req_t *r);

@@ -29,6 +29,22 @@ EXPECT = {
     ("flat-snake", "validation"): (400, "validation_error"),
     ("flat-snake", "not_found"): (404, "not_found"),
 }
+# Validation is 422 in these dialects (their status_overrides), 400 in the
+# others; the class is the catalog's codes of type validation_error with
+# status 400, but invalid_json (a syntax error: 400 everywhere). An
+# upstream's 400 or 422 for such a code leaves with 422 in those dialects,
+# as `errgate docs` lists it (docs/validation.md); the others, which declare
+# no validation status of their own, keep the upstream's.
+VALIDATION_422 = {"problem", "jsonapi", "envelope"}
+VALIDATION_CLASS = {"validation_error", "missing_parameter", "invalid_parameter_value", "invalid_parameter_type",
+                    "query_too_long", "invalid_country_code", "invalid_language_code", "invalid_image_filter",
+                    "invalid_time_range"}
+
+
+def gateway_status(status, code, gw):
+    if status in (400, 422) and code in VALIDATION_CLASS and gw in VALIDATION_422:
+        return 422
+    return status
 
 
 @pytest.mark.parametrize("gw", DIALECTS)
@@ -38,7 +54,7 @@ def test_matrix_every_upstream_dialect_into_every_gateway_dialect(tmp_path, upst
     try:
         for (up, kind), (status, code) in EXPECT.items():
             r = request(port, "GET", f"/v1/errors/{up}/{kind}", headers={"X-Request-ID": f"m-{up}-{kind}"})
-            assert r.status == status, (up, kind, r.body)
+            assert r.status == gateway_status(status, code, gw), (up, kind, r.body)
             assert r.header("Content-Type") == MEDIA.get(gw, "application/json; charset=utf-8")
             assert r.header("X-Request-ID") == f"m-{up}-{kind}"
             assert r.header("X-Error-Code") == spell(code, gw), (up, kind, gw)
@@ -52,7 +68,7 @@ def test_matrix_every_upstream_dialect_into_every_gateway_dialect(tmp_path, upst
 def test_field_errors_travel(gateway):
     r = request(gateway.port, "GET", "/v1/errors/flat-camel/validation")
     body = r.json()
-    assert body["code"] == "validation_error" and r.status == 400
+    assert body["code"] == "validation_error" and r.status == 422  # problem's validation status
     fields = {e["field"]: e["detail"] for e in body["errors"]}
     assert fields == {"email": "Invalid email format", "page": "Must be a positive integer"}
     r = request(gateway.port, "GET", "/v1/errors/jsonapi/validation", headers={"Accept": "application/vnd.api+json"})
@@ -196,7 +212,7 @@ routes:
                 code = spell(want["code"], gw, want["catalog"])
                 r = request(port, "GET", "/seeds/" + e["file"], headers={"X-Request-ID": "seed-1"})
                 where = (e["file"], gw, r.body)
-                assert r.status == e["status"], where
+                assert r.status == gateway_status(e["status"], want["code"], gw), where
                 assert r.header("Content-Type") == MEDIA.get(gw, "application/json; charset=utf-8"), where
                 assert r.header("X-Error-Code") == code, where
                 got = read_error(r.body, gw)

@@ -556,6 +556,44 @@ static void test_forced_dialect_rejects_other_shapes(void **state)
     assert_int_equal(eg_parse_body("<html>", 6, fx->set, eg_dialects_get(fx->set, "typed"), fx->cat, 404, &e, NULL), EG_EPARSE);
 }
 
+/* A dialect's status for validation_error is its validation status for the
+ * whole class (catalog type validation_error, status 400), but invalid_json;
+ * `errgate docs` and the gateway read it through eg_dialect_status. */
+static void test_validation_status_covers_the_class(void **state)
+{
+    const fx_t *fx = *state;
+    static const struct {
+        const char *dialect, *code;
+        int status;
+    } cases[] = {
+        {"problem", "validation_error", 422},
+        {"problem", "missing_parameter", 422},
+        {"problem", "invalid_parameter_value", 422},
+        {"jsonapi", "invalid_country_code", 422},
+        {"envelope", "query_too_long", 422},
+        {"problem", "invalid_json", 400},
+        {"jsonapi", "bad_request", 400},
+        {"problem", "user_not_found", 422},
+        {"typed", "missing_parameter", 400},
+        {"flat-snake", "validation_error", 400},
+        {"flat-camel", "invalid_parameter_type", 400},
+        {"problem", "not_found", 404},
+        {"problem", "no_such_code", 500},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const eg_dialect_t *d = eg_dialects_get(fx->set, cases[i].dialect);
+        int got = eg_dialect_code_status(d, fx->cat, cases[i].code);
+        if (got != cases[i].status)
+            fail_msg("%s %s: %d, want %d", cases[i].dialect, cases[i].code, got, cases[i].status);
+    }
+    /* an error that carries its own status keeps it */
+    eg_error_t *e = eg_error_new();
+    eg_error_set(e, EG_S_CODE, "missing_parameter");
+    eg_error_set_status(e, 400);
+    assert_int_equal(eg_dialect_status(eg_dialects_get(fx->set, "problem"), fx->cat, e), 400);
+    eg_error_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -578,6 +616,7 @@ int main(void)
         cmocka_unit_test(test_declared_dialect_renders_parses_and_detects),
         cmocka_unit_test(test_bad_dialect_files_report_line_and_column),
         cmocka_unit_test(test_forced_dialect_rejects_other_shapes),
+        cmocka_unit_test(test_validation_status_covers_the_class),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,159 @@
+/* schema_int.h - the compiled form of a JSON Schema (private to schema_*.c).
+ *
+ * A schema is a flat array of nodes addressed by index, so compiling can grow
+ * it with realloc and $ref cycles are just indices pointing back. A node keeps
+ * a bit per keyword present and the keyword's operands inline; lists
+ * (properties, prefixItems, allOf, enum values...) are ranges into shared
+ * arrays of the schema. Nothing points into the source document.
+ */
+#ifndef EG_SCHEMA_INT_H
+#define EG_SCHEMA_INT_H
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+#include <stdint.h>
+
+#include "format.h"
+#include "schema.h"
+
+#define EG_SCHEMA_MAX_DEPTH 256 /* applicator nesting per validation */
+#define EG_SCHEMA_ECHO_MAX  64  /* bytes of a string value echoed in a field error */
+/* work budget of one validation: schema nodes entered plus pairwise value
+ * comparisons (uniqueItems over containers), at most MIN + PER_TOKEN x the
+ * instance's tokens; past it the value is refused ("complexity") */
+#define EG_SCHEMA_MIN_BUDGET       100000
+#define EG_SCHEMA_BUDGET_PER_TOKEN 64
+#define SNONE                      UINT32_MAX
+
+enum {
+    K_TYPE = 1u << 0,
+    K_MIN = 1u << 1,
+    K_MAX = 1u << 2,
+    K_XMIN = 1u << 3,
+    K_XMAX = 1u << 4,
+    K_MULT = 1u << 5,
+    K_MINLEN = 1u << 6,
+    K_MAXLEN = 1u << 7,
+    K_PATTERN = 1u << 8,
+    K_FORMAT = 1u << 9,
+    K_MINITEMS = 1u << 10,
+    K_MAXITEMS = 1u << 11,
+    K_UNIQUE = 1u << 12,
+    K_PREFIX = 1u << 13,
+    K_ITEMS = 1u << 14,
+    K_MINPROPS = 1u << 15,
+    K_MAXPROPS = 1u << 16,
+    K_PROPS = 1u << 17,
+    K_PPROPS = 1u << 18,
+    K_ADDL = 1u << 19,
+    K_REQ = 1u << 20,
+    K_ENUM = 1u << 21,
+    K_CONST = 1u << 22,
+    K_ALLOF = 1u << 23,
+    K_ANYOF = 1u << 24,
+    K_ONEOF = 1u << 25,
+    K_NOT = 1u << 26,
+    K_REF = 1u << 27,
+    K_FALSE = 1u << 28,
+};
+#define K_NUMBER (K_MIN | K_MAX | K_XMIN | K_XMAX | K_MULT)
+#define K_STRING (K_MINLEN | K_MAXLEN | K_PATTERN)
+#define K_ARRAY  (K_MINITEMS | K_MAXITEMS | K_UNIQUE | K_PREFIX | K_ITEMS)
+#define K_OBJECT (K_MINPROPS | K_MAXPROPS | K_PROPS | K_PPROPS | K_ADDL | K_REQ)
+
+/* A number from the schema: its text (for messages and exact decimal
+ * arithmetic), its double, and its integer value when it is one. */
+typedef struct {
+    const char *text;
+    double d;
+    long long i;
+    int isint;
+} snum_t;
+
+/* A value of enum/const, flattened like a jsonr tape: a container is
+ * followed by its items (an object's as key, value); `end` is the index
+ * after the subtree. */
+typedef enum { CV_NULL, CV_FALSE, CV_TRUE, CV_NUM, CV_STRING, CV_ARRAY, CV_OBJECT } cvtype_t;
+typedef struct {
+    uint8_t type;
+    uint32_t end, count;
+    const char *s; /* STRING: bytes (schema-owned) */
+    size_t len;
+    snum_t n;
+} cval_t;
+
+typedef struct {
+    const char *name;
+    uint32_t len;
+    uint32_t node;
+} sprop_t;
+
+typedef struct {
+    const char *name;
+    uint32_t len;
+    uint32_t prop; /* index in the node's sorted properties, or SNONE */
+} sreq_t;
+
+typedef struct {
+    uint32_t re; /* regex index */
+    uint32_t node;
+} spprop_t;
+
+typedef struct {
+    pcre2_code *code;
+    const char *src;
+    int jit; /* JIT-compiled: matched with pcre2_jit_match, skipping the checks */
+} sregex_t;
+
+struct eg_snode_s {
+    uint32_t kw;
+    uint8_t types; /* EG_ST_* of "type" (nullable folded in) */
+    uint8_t fmt;   /* eg_format_t */
+    snum_t min, max, xmin, xmax, mult;
+    uint64_t mult_m; /* multipleOf as mult_m * 10^mult_e, when mult_dec */
+    long mult_e;
+    int mult_dec;
+    uint64_t minlen, maxlen, minitems, maxitems, minprops, maxprops;
+    uint32_t pattern;
+    uint32_t props, nprops;   /* sprop_t range, sorted by name */
+    uint32_t pprops, npprops; /* spprop_t range */
+    uint32_t req, nreq;       /* sreq_t range */
+    uint32_t addl, items, not_, ref;
+    uint32_t prefix, nprefix, allof, nallof, anyof, nanyof, oneof, noneof; /* idx ranges */
+    uint32_t enm, nenum;    /* idx range of cval roots */
+    uint32_t cnst;          /* cval root */
+    json_t *jenum, *jconst; /* for field errors' extra */
+    const char *file;       /* where it was written (compile errors only) */
+    int line, col;
+};
+
+struct eg_schema_s {
+    eg_snode_t *nodes;
+    size_t nnodes, capnodes;
+    sprop_t *props;
+    size_t nprops, capprops;
+    sreq_t *reqs;
+    size_t nreqs, capreqs;
+    spprop_t *pprops;
+    size_t npprops, cappprops;
+    uint32_t *idx;
+    size_t nidx, capidx;
+    cval_t *cvals;
+    size_t ncvals, capcvals;
+    sregex_t *res;
+    size_t nres, capres;
+    char **strs; /* every string the schema owns */
+    size_t nstrs, capstrs;
+    pcre2_match_context *mctx;
+    uint32_t root;
+};
+
+/* A decimal number's text as m * 10^e; -1 when its digits do not fit in
+ * 64 bits or its exponent is beyond +-400. */
+int eg_schema_dec(const char *s, size_t n, uint64_t *m, long *e);
+
+/* Compiles an ECMA-style pattern the way "pattern" does (also the regex
+ * format's check). NULL when it does not compile: *errpos / msg say why. */
+pcre2_code *eg_schema_regex(const char *src, size_t len, char *msg, size_t msglen, size_t *errpos);
+
+#endif
