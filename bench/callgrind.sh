@@ -5,33 +5,21 @@
 # valgrind behind wrk -c10 for SECONDS; a run without load, as long, is
 # subtracted (start-up and exit), and the rest divided by the requests wrk
 # counted. Prints instructions per proxied request (GET /v1/hello to an nginx
-# `return 200`) and per gateway 404.
+# `return 200`) and per gateway 404. BENCH_KEEP=1 keeps the callgrind.out
+# files (their directory is printed) for callgrind_annotate.
 set -eu
+. "$(dirname "$0")/lib.sh"
 BUILD=${1:-build-rel}
 SECONDS_RUN=${SECONDS_RUN:-5}
 ERRGATE=$(cd "$BUILD" && pwd)/errgate
 TMP=$(mktemp -d)
 PIDS=""
-cleanup() { for p in $PIDS; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"; }
+cleanup() { for p in $PIDS; do kill "$p" 2>/dev/null || true; done; [ -n "${BENCH_KEEP:-}" ] || rm -rf "$TMP"; }
 trap cleanup EXIT INT TERM
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-UP=$(free_port)
-EG=$(free_port)
+UP=$(port)
+EG=$(port)
 mkdir -p "$TMP/up"
-cat > "$TMP/up/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $TMP/up/nginx.pid;
-error_log $TMP/up/error.log warn;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    client_body_temp_path $TMP/up; proxy_temp_path $TMP/up; fastcgi_temp_path $TMP/up;
-    uwsgi_temp_path $TMP/up; scgi_temp_path $TMP/up;
-    keepalive_requests 1000000;
-    server { listen 127.0.0.1:$UP; location / { return 200 'hello'; } }
-}
-CONF
+upstream_conf "$TMP/up" "$UP" "location / { return 200 'hello'; }" 1024
 cat > "$TMP/errgate.yaml" <<CONF
 listen: 127.0.0.1:$EG
 workers: 1
@@ -75,3 +63,4 @@ set -- $(run /no/such); n_ir=$1; n_n=$2
 echo "idle run: $idle_ir instructions"
 echo "proxied GET /v1/hello: $p_n requests, $(( (p_ir - idle_ir) / p_n )) instructions per request"
 echo "gateway 404 /no/such:  $n_n requests, $(( (n_ir - idle_ir) / n_n )) instructions per request"
+[ -z "${BENCH_KEEP:-}" ] || echo "callgrind outputs: $TMP"

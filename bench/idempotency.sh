@@ -14,6 +14,7 @@
 # Usage: bench/idempotency.sh [BUILD_DIR]
 #   (env: DURATION=5s ROUNDS=3 CONNS=32 BACKENDS="memory sqlite redis")
 set -eu
+. "$(dirname "$0")/lib.sh"
 BUILD=${1:-build}
 DURATION=${DURATION:-5s}
 ROUNDS=${ROUNDS:-3}
@@ -29,27 +30,10 @@ TMP=$(mktemp -d /tmp/errgate-idem-bench.XXXXXX)
 PIDS=""
 cleanup() { for p in $PIDS; do kill "$p" 2>/dev/null || true; done; sleep 0.3; [ -n "${BENCH_KEEP:-}" ] || rm -rf "$TMP"; }
 trap cleanup EXIT INT TERM
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 UP=$(port); RD=$(port)
 
 mkdir -p "$TMP/up"
-cat > "$TMP/up/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $TMP/up/nginx.pid;
-error_log $TMP/up/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $TMP/up; proxy_temp_path $TMP/up; fastcgi_temp_path $TMP/up;
-    uwsgi_temp_path $TMP/up; scgi_temp_path $TMP/up;
-    keepalive_requests 1000000;
-    server {
-        listen 127.0.0.1:$UP;
-        location / { default_type application/json; return 201 '{"id":"ch_1","status":"created"}'; }
-    }
-}
-CONF
+upstream_conf "$TMP/up" "$UP" "location / { default_type application/json; return 201 '{\"id\":\"ch_1\",\"status\":\"created\"}'; }"
 nginx -c "$TMP/up/nginx.conf" -p "$TMP/up" & PIDS="$PIDS $!"
 redis-server --port "$RD" --bind 127.0.0.1 --save "" --appendonly no --dir "$TMP" >/dev/null & PIDS="$PIDS $!"; RDPID=$!
 

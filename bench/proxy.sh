@@ -30,6 +30,7 @@
 #   (env: DURATION=10s ROUNDS=3 CONNS=50 CONNS_HIGH=200 PIPELINE=16
 #    CASES="proxy proxy_high error error_t2 error_pipelined xlate auth", the cases to run)
 set -eu
+. "$(dirname "$0")/lib.sh"
 [ -n "${BENCH_DEBUG:-}" ] && set -x
 BUILD=${1:-build}
 DURATION=${DURATION:-10s}
@@ -56,29 +57,15 @@ PIDS=""
 cleanup() { for p in $PIDS; do kill "$p" 2>/dev/null || true; done; sleep 0.3; [ -n "${BENCH_KEEP:-}" ] || rm -rf "$TMP"; }
 trap cleanup EXIT INT TERM
 
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 UP=$(port); NG=$(port); HA=$(port); EG=$(port); EGR=$(port); RD=$(port)
 
 mkdir -p "$TMP/up" "$TMP/ng"
-cat > "$TMP/up/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $TMP/up/nginx.pid;
-error_log $TMP/up/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $TMP/up; proxy_temp_path $TMP/up; fastcgi_temp_path $TMP/up;
-    uwsgi_temp_path $TMP/up; scgi_temp_path $TMP/up;
-    keepalive_requests 1000000;
-    server {
-        listen 127.0.0.1:$UP;
-        location /err/ { default_type application/json; return 400 '{"error":{"type":"validation_error","message":"Invalid value for parameter num. Must be between 1 and 100","code":"INVALID_PARAMETER_VALUE","details":{"parameter":"num","provided_value":150,"valid_range":"1-100","request_id":"req_upstream_1"}}}'; }
-        location /raw/ { default_type application/json; return 400 '{"error":{"type":"validation_error","message":"Invalid value for parameter num. Must be between 1 and 100","code":"INVALID_PARAMETER_VALUE","details":{"parameter":"num","provided_value":150,"valid_range":"1-100","request_id":"req_upstream_1"}}}'; }
-        location / { default_type application/json; return 200 '{"message":"hello"}'; }
-    }
-}
-CONF
+upstream_conf "$TMP/up" "$UP" "$(cat <<'LOC'
+location /err/ { default_type application/json; return 400 '{"error":{"type":"validation_error","message":"Invalid value for parameter num. Must be between 1 and 100","code":"INVALID_PARAMETER_VALUE","details":{"parameter":"num","provided_value":150,"valid_range":"1-100","request_id":"req_upstream_1"}}}'; }
+location /raw/ { default_type application/json; return 400 '{"error":{"type":"validation_error","message":"Invalid value for parameter num. Must be between 1 and 100","code":"INVALID_PARAMETER_VALUE","details":{"parameter":"num","provided_value":150,"valid_range":"1-100","request_id":"req_upstream_1"}}}'; }
+location / { default_type application/json; return 200 '{"message":"hello"}'; }
+LOC
+)"
 cat > "$TMP/ng/nginx.conf" <<CONF
 worker_processes 1;
 daemon off;

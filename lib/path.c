@@ -75,36 +75,49 @@ static int utf8_lead(unsigned char b, unsigned *need, unsigned char *lo, unsigne
     return 1;
 }
 
-/* Per byte: 1 = not a path character that passes as it is (anything but
- * unreserved, sub-delims, ':', '@', '/'; RFC 3986 3.3), 2 = '/', 4 = '/' or
- * '.' (after a '/': a "//" or a segment that may be a dot segment). */
-static const unsigned char path_class[256] = {
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 0, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 4, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 1,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 0,
-    1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 0, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-};
+/* The fast check is a three-state machine over the bytes after the first
+ * '/': IN (the last byte was not '/'), SLASH (it was) and BAD (absorbing:
+ * not a byte that passes as it is, or '/' or '.' right after a '/', which
+ * starts a "//" or what may be a dot segment). States are premultiplied by
+ * 256, so a state plus a byte indexes path_next: one load and one add a
+ * byte. PN_PLAIN: unreserved, sub-delims, ':', '@' and '/' (RFC 3986 3.3). */
+enum { PN_IN = 0, PN_SLASH = 256, PN_BAD = 512 };
+#define PN_PLAIN(c)                                                                                \
+    (((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z') || ((c) >= '0' && (c) <= '9') ||     \
+     (c) == '-' || (c) == '.' || (c) == '_' || (c) == '~' || (c) == '!' || (c) == '$' ||           \
+     ((c) >= '&' && (c) <= ',') || (c) == ';' || (c) == '=' || (c) == ':' || (c) == '@' ||         \
+     (c) == '/')
+#define PN_FROM_IN(c)    (!PN_PLAIN(c) ? PN_BAD : (c) == '/' ? PN_SLASH : PN_IN)
+#define PN_FROM_SLASH(c) (!PN_PLAIN(c) || (c) == '/' || (c) == '.' ? PN_BAD : PN_IN)
+#define PN_FROM_BAD(c)   PN_BAD
+#define PN_R16(f, b)                                                                               \
+    f(b), f(b + 1), f(b + 2), f(b + 3), f(b + 4), f(b + 5), f(b + 6), f(b + 7), f(b + 8),          \
+        f(b + 9), f(b + 10), f(b + 11), f(b + 12), f(b + 13), f(b + 14), f(b + 15)
+#define PN_ROW(f)                                                                                  \
+    PN_R16(f, 0), PN_R16(f, 16), PN_R16(f, 32), PN_R16(f, 48), PN_R16(f, 64), PN_R16(f, 80),       \
+        PN_R16(f, 96), PN_R16(f, 112), PN_R16(f, 128), PN_R16(f, 144), PN_R16(f, 160),             \
+        PN_R16(f, 176), PN_R16(f, 192), PN_R16(f, 208), PN_R16(f, 224), PN_R16(f, 240)
+static const uint16_t path_next[3 * 256] = {PN_ROW(PN_FROM_IN), PN_ROW(PN_FROM_SLASH),
+                                            PN_ROW(PN_FROM_BAD)};
 
 /* Why: nearly every path a gateway sees is already normal, and the full
- * machine costs ~35 instructions a byte; a table lookup a byte says whether
- * anything could change or be refused. */
+ * machine costs ~35 instructions a byte; the state machine above says in
+ * about four a byte whether anything could change or be refused. */
 int eg_path_is_normal(const char *in, size_t n)
 {
     const unsigned char *s = (const unsigned char *)in;
     if (n == 0 || s[0] != '/') return 0;
-    /* bad: a byte that is not plain, or ('/' or '.') right after a '/'
-     * (after is 4 when the byte before was '/', so t & after tests bit 2) */
-    unsigned bad = 0, after = 4;
-    for (size_t i = 1; i < n; i++) {
-        unsigned t = path_class[s[i]];
-        bad |= t & (1u | after);
-        after = (t << 1) & 4;
+    unsigned st = PN_SLASH;
+    size_t i = 1;
+    for (; i + 4 <= n; i += 4) {
+        st = path_next[st + s[i]];
+        st = path_next[st + s[i + 1]];
+        st = path_next[st + s[i + 2]];
+        st = path_next[st + s[i + 3]];
     }
-    return bad == 0;
+    for (; i < n; i++)
+        st = path_next[st + s[i]];
+    return st != PN_BAD;
 }
 
 int eg_path_normalize(const char *in, size_t n, const eg_path_opts_t *o, char *out, size_t cap,

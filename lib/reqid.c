@@ -19,6 +19,29 @@ int eg_reqid_valid(const char *s, size_t n)
     return bad == 0;
 }
 
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+/* Why SWAR: every request gets 16 random bytes as an id and a proxied one
+ * 24 more as traceparent; a 2-byte copy per byte cost ~9 instructions a
+ * byte, four bytes in one 64-bit word cost ~5. The bytes are spread to
+ * every other byte of the word, split into nibbles (high nibble first in
+ * memory: the lower byte of a little-endian word), and made digits: '0' +
+ * nibble, plus 'a' - '0' - 10 where nibble + 6 carries into bit 4.
+ * n is a multiple of 4. */
+static void hex(const uint8_t *b, size_t n, char *out)
+{
+    for (size_t i = 0; i < n; i += 4) {
+        uint32_t v;
+        memcpy(&v, b + i, 4);
+        uint64_t x = v;
+        x = (x | x << 16) & 0x0000ffff0000ffffull;
+        x = (x | x << 8) & 0x00ff00ff00ff00ffull;
+        x = (x >> 4 & 0x000f000f000f000full) | (x & 0x000f000f000f000full) << 8;
+        uint64_t letters = (x + 0x0606060606060606ull) >> 4 & 0x0101010101010101ull;
+        x += 0x3030303030303030ull + letters * ('a' - '0' - 10);
+        memcpy(out + 2 * i, &x, 8);
+    }
+}
+#else
 /* "000102...ff": two hex digits per byte value, one 2-byte copy per byte */
 static const char hex2[513] =
     "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
@@ -34,6 +57,7 @@ static void hex(const uint8_t *b, size_t n, char *out)
 {
     for (size_t i = 0; i < n; i++) memcpy(out + 2 * i, hex2 + 2 * b[i], 2);
 }
+#endif
 
 void eg_reqid_generate(const uint8_t rnd[16], char *out)
 {

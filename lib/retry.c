@@ -7,6 +7,9 @@
 void eg_retry_policy_default(eg_retry_policy_t *p)
 {
     static const int statuses[] = {429, 500, 502, 503, 504};
+    /* the seeds' quota errors: typed's QUOTA_EXCEEDED is "stop" in its own
+     * handling examples, CREDITS_DEPLETED asks to purchase credits */
+    static const char *const no_wait[] = {"quota_exceeded", "credits_depleted", NULL};
     memset(p, 0, sizeof(*p));
     p->max_attempts = 3;
     p->base_ms = 1000;
@@ -16,6 +19,7 @@ void eg_retry_policy_default(eg_retry_policy_t *p)
     p->nstatuses = sizeof(statuses) / sizeof(statuses[0]);
     p->budget_retry_cost = 5;
     p->budget_timeout_cost = 10;
+    p->no_wait_codes = no_wait;
 }
 
 void eg_retry_budget_init(eg_retry_budget_t *b, unsigned capacity)
@@ -117,8 +121,10 @@ int eg_http_date_parse(const char *s, size_t n, int64_t *out)
 
 int eg_retry_after_parse(const char *s, size_t n, uint64_t now_unix_ms, uint64_t *delay_ms)
 {
-    while (n && (s[0] == ' ' || s[0] == '\t')) s++, n--;
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t')) n--;
+    while (n && (s[0] == ' ' || s[0] == '\t'))
+        s++, n--;
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        n--;
     uint64_t secs;
     if (digits(s, n, &secs) == 0) {
         *delay_ms = secs * 1000;
@@ -142,20 +148,41 @@ static int code_is(const eg_error_t *e, const char *code)
     return e && e->s[EG_S_CODE] && strcmp(e->s[EG_S_CODE], code) == 0;
 }
 
+/* A 429 whose code is one of the policy's no_wait_codes: retrying later
+ * meets the same empty quota or balance, so without a wait named by the
+ * server the answer is final. */
+static int waiting_will_not_help(const eg_retry_policy_t *p, const eg_error_t *e)
+{
+    if (!p->no_wait_codes || !e || !e->s[EG_S_CODE]) return 0;
+    for (const char *const *c = p->no_wait_codes; *c; c++)
+        if (strcasecmp(*c, e->s[EG_S_CODE]) == 0) return 1;
+    return 0;
+}
+
 eg_retry_decision_t eg_retry_decide(const eg_retry_policy_t *p, eg_retry_budget_t *budget,
                                     const eg_retry_input_t *in)
 {
     int st = in->status;
-    int retryable = st == 0 || st == 408 || (st == 409 && code_is(in->error, "idempotency_key_in_use"));
-    for (size_t i = 0; i < p->nstatuses && !retryable; i++) retryable = p->statuses[i] == st;
+    int retryable =
+        st == 0 || st == 408 || (st == 409 && code_is(in->error, "idempotency_key_in_use"));
+    for (size_t i = 0; i < p->nstatuses && !retryable; i++)
+        retryable = p->statuses[i] == st;
     if (st == 401 && (code_is(in->error, "invalid_token") || code_is(in->error, "expired_token")))
-        return in->attempt < p->max_attempts ? (eg_retry_decision_t){EG_RETRY_REFRESH, 0, "credentials expired: refresh"}
-                                             : stop("attempts exhausted");
-    if (!retryable) return stop(st >= 400 && st < 500 ? "client error: fix the request" : "not retryable");
+        return in->attempt < p->max_attempts
+                   ? (eg_retry_decision_t){EG_RETRY_REFRESH, 0, "credentials expired: refresh"}
+                   : stop("attempts exhausted");
+    if (!retryable)
+        return stop(st >= 400 && st < 500 ? "client error: fix the request" : "not retryable");
+    uint64_t named;
+    if (st == 429 && waiting_will_not_help(p, in->error) && !(in->error->retry_after >= 0) &&
+        !(in->retry_after && eg_retry_after_parse(in->retry_after, strlen(in->retry_after),
+                                                  in->now_unix_ms, &named) == EG_OK))
+        return stop("waiting will not help: the quota or the credits are used up");
     if (in->attempt >= p->max_attempts) return stop("attempts exhausted");
     const char *m = in->method ? in->method : "GET";
     int idempotent = strcasecmp(m, "POST") != 0 && strcasecmp(m, "PATCH") != 0;
-    if (!idempotent && !in->has_idempotency_key) return stop("not idempotent and no Idempotency-Key");
+    if (!idempotent && !in->has_idempotency_key)
+        return stop("not idempotent and no Idempotency-Key");
     uint64_t delay = 0, v;
     const char *why = NULL; /* what set the delay, when the server did */
     if (in->retry_after && eg_retry_after_parse(in->retry_after, strlen(in->retry_after),
@@ -176,7 +203,8 @@ eg_retry_decision_t eg_retry_decide(const eg_retry_policy_t *p, eg_retry_budget_
     if (!why) {
         /* full jitter: random(0, min(cap, base * 2^(attempt-1))) */
         uint64_t ceil = p->base_ms;
-        for (int i = 1; i < in->attempt && ceil < p->cap_ms; i++) ceil *= 2;
+        for (int i = 1; i < in->attempt && ceil < p->cap_ms; i++)
+            ceil *= 2;
         if (ceil > p->cap_ms) ceil = p->cap_ms;
         delay = in->random % (ceil + 1);
         why = "backoff";

@@ -26,6 +26,12 @@ typedef struct {
     size_t nstatuses;
     unsigned budget_retry_cost;   /* tokens a retry costs (default 5) */
     unsigned budget_timeout_cost; /* tokens a retry after a timeout costs (default 10) */
+    /* 429 codes that waiting does not cure (a used-up quota, no credits
+     * left): final unless the server names a wait (Retry-After or a
+     * retry_after in the body). NULL-terminated, compared without case;
+     * default quota_exceeded and credits_depleted, the catalog's 429 codes
+     * that are not retryable. */
+    const char *const *no_wait_codes;
 } eg_retry_policy_t;
 
 /* Fills the documented defaults. */
@@ -42,9 +48,9 @@ void eg_retry_budget_init(eg_retry_budget_t *b, unsigned capacity); /* default c
 void eg_retry_budget_success(eg_retry_budget_t *b);
 
 typedef enum {
-    EG_RETRY_STOP = 0,    /* give up: the answer is final */
-    EG_RETRY_WAIT,        /* retry after delay_ms */
-    EG_RETRY_REFRESH,     /* refresh credentials, then retry */
+    EG_RETRY_STOP = 0, /* give up: the answer is final */
+    EG_RETRY_WAIT,     /* retry after delay_ms */
+    EG_RETRY_REFRESH,  /* refresh credentials, then retry */
 } eg_retry_action_t;
 
 typedef struct {
@@ -54,17 +60,17 @@ typedef struct {
 } eg_retry_decision_t;
 
 typedef struct {
-    const char *method;        /* "GET", "POST", ... */
-    int status;                /* HTTP status; 0 when the request failed in transport */
-    int timed_out;             /* the transport failure was a timeout */
-    const eg_error_t *error;   /* the parsed error body, or NULL */
-    const char *retry_after;   /* Retry-After header value, or NULL */
+    const char *method;          /* "GET", "POST", ... */
+    int status;                  /* HTTP status; 0 when the request failed in transport */
+    int timed_out;               /* the transport failure was a timeout */
+    const eg_error_t *error;     /* the parsed error body, or NULL */
+    const char *retry_after;     /* Retry-After header value, or NULL */
     const char *ratelimit_reset; /* X-RateLimit-Reset value (delta seconds or Unix time), or NULL */
-    int has_idempotency_key;   /* the request carries an Idempotency-Key */
-    int attempt;               /* attempts made so far (1 after the first) */
-    uint64_t now_unix_ms;      /* wall clock, for HTTP-dates and Unix-time resets */
-    uint64_t elapsed_ms;       /* time since the first attempt started */
-    uint64_t random;           /* a uniformly random number, for jitter */
+    int has_idempotency_key;     /* the request carries an Idempotency-Key */
+    int attempt;                 /* attempts made so far (1 after the first) */
+    uint64_t now_unix_ms;        /* wall clock, for HTTP-dates and Unix-time resets */
+    uint64_t elapsed_ms;         /* time since the first attempt started */
+    uint64_t random;             /* a uniformly random number, for jitter */
 } eg_retry_input_t;
 
 /* Decides what to do after a failed attempt; spends budget when it retries. */

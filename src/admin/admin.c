@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "errgate/http1.h"
+#include "errgate/reqid.h"
 #include "errgate/units.h"
 #include "keys.h"
 #include "respond.h"
@@ -19,6 +20,7 @@ typedef struct {
     const char *reqid;
     char *out;
     size_t outlen;
+    int head_only; /* a HEAD request: the head of the answer alone */
 } reply_t;
 
 int eg_admin_is_keys_path(const char *t, size_t n)
@@ -26,25 +28,67 @@ int eg_admin_is_keys_path(const char *t, size_t n)
     return (n == 5 && memcmp(t, "/keys", 5) == 0) || (n > 6 && memcmp(t, "/keys/", 6) == 0);
 }
 
-static void error_reply(reply_t *r, const char *code, const char *message, const char *extra)
+/* retry_after: seconds for Retry-After, -1 for the default (5 for a
+ * store that is unavailable, none otherwise). */
+static void error_reply_after(reply_t *r, const char *code, const char *message, const char *extra,
+                              long long retry_after)
 {
     eg_error_t *e = NULL;
     if (eg_error_from_catalog(r->cfg->catalog, code, &e) != EG_OK) return;
     eg_error_set(e, EG_S_REQUEST_ID, r->reqid);
     if (message) eg_error_set(e, EG_S_MESSAGE, message);
-    if (strcmp(code, "service_unavailable") == 0) eg_error_set_retry_after(e, 5);
+    if (retry_after < 0 && strcmp(code, "service_unavailable") == 0) retry_after = 5;
+    if (retry_after >= 0) eg_error_set_retry_after(e, retry_after);
     size_t cap = 16384;
     if ((r->out = malloc(cap))) {
         char date[EG_HTTP1_DATE_LEN + 1];
         eg_http1_date((int64_t)time(NULL), date);
-        r->outlen =
-            eg_respond_error(e, r->dialect, r->cfg->catalog, date, extra, 0, 0, r->out, cap);
+        r->outlen = eg_respond_error(e, r->dialect, r->cfg->catalog, date, extra, 0, r->head_only,
+                                     r->out, cap);
         if (!r->outlen) {
             free(r->out);
             r->out = NULL;
         }
     }
     eg_error_free(e);
+}
+
+static void error_reply(reply_t *r, const char *code, const char *message, const char *extra)
+{
+    error_reply_after(r, code, message, extra, -1);
+}
+
+const eg_dialect_t *eg_admin_dialect(const eg_config_t *cfg, const eg_http1_msg_t *req)
+{
+    const eg_dialect_t *d = cfg->admin_dialect ? cfg->admin_dialect : cfg->dialect;
+    const eg_http_header_t *acc = req ? eg_http1_header(req, "accept") : NULL;
+    if (cfg->negotiate && acc)
+        d = eg_dialects_negotiate(cfg->dialects, d, acc->value, acc->value_len);
+    return d;
+}
+
+void eg_admin_request_id(const eg_config_t *cfg, const eg_http1_msg_t *req,
+                         const unsigned char rnd[16], char *out)
+{
+    const eg_http_header_t *h = req ? eg_http1_header(req, cfg->request_id_header) : NULL;
+    if (cfg->trust_request_id && h && eg_reqid_valid(h->value, h->value_len)) {
+        memcpy(out, h->value, h->value_len);
+        out[h->value_len] = '\0';
+    } else {
+        eg_reqid_generate(rnd, out);
+    }
+}
+
+char *eg_admin_error(const eg_config_t *cfg, const eg_http1_msg_t *req, const char *code,
+                     const char *message, const char *extra, long long retry_after,
+                     const char *reqid, size_t *outlen)
+{
+    reply_t r = {cfg,   eg_admin_dialect(cfg, req),
+                 reqid, NULL,
+                 0,     req && eg_method_bit(req->method, req->method_len) == EG_M_HEAD};
+    error_reply_after(&r, code, message, extra, retry_after);
+    *outlen = r.outlen;
+    return r.out;
 }
 
 /* Takes doc. */
@@ -171,6 +215,11 @@ static void create(reply_t *r, eg_keyring_t *kr, json_t *in)
     if ((v = json_object_get(in, "name")) && json_is_string(v)) spec.name = json_string_value(v);
     if ((v = json_object_get(in, "owner")) && json_is_string(v)) spec.owner = json_string_value(v);
     if ((v = json_object_get(in, "plan")) && json_is_string(v)) spec.plan = json_string_value(v);
+    if (v && !json_is_string(v) && !json_is_null(v)) {
+        error_reply(r, "validation_error", "plan must be the name of a plan, or null for none",
+                    NULL);
+        return;
+    }
     if ((v = json_object_get(in, "env")) && json_is_string(v)) spec.env = json_string_value(v);
     if (member_text(in, "scopes", ',', scopes, sizeof(scopes), &spec.scopes, err, sizeof(err)) ||
         member_text(in, "ips", ',', ips, sizeof(ips), &spec.ips, err, sizeof(err))) {
@@ -184,6 +233,10 @@ static void create(reply_t *r, eg_keyring_t *kr, json_t *in)
                         "expires must be a date like 2027-01-31 or 2027-01-31T12:00:00Z", NULL);
             return;
         }
+    }
+    if (eg_keys_plan_ok(r->cfg, spec.plan, err, sizeof(err)) != EG_OK) {
+        error_reply(r, "validation_error", err, NULL);
+        return;
     }
     char secret[EG_APIKEY_LEN + 1];
     eg_key_t k;
@@ -260,8 +313,8 @@ static void one(reply_t *r, eg_keyring_t *kr, const char *id, const char *action
             return;
         }
         const char *plan = json_string_value(p);
-        if (plan && !eg_config_plan(r->cfg, plan)) {
-            error_reply(r, "validation_error", "no such plan in the configuration", NULL);
+        if (eg_keys_plan_ok(r->cfg, plan, err, sizeof(err)) != EG_OK) {
+            error_reply(r, "validation_error", err, NULL);
             return;
         }
         rc = eg_keys_set_plan(eg_keyring_store(kr), id, plan, &k, err, sizeof(err));
@@ -296,10 +349,9 @@ static void one(reply_t *r, eg_keyring_t *kr, const char *id, const char *action
 char *eg_admin_keys(const eg_config_t *cfg, eg_keyring_t *kr, const eg_http1_msg_t *req,
                     const char *body, size_t blen, const char *reqid, size_t *outlen)
 {
-    reply_t r = {cfg, cfg->dialect, reqid, NULL, 0};
-    const eg_http_header_t *acc = eg_http1_header(req, "accept");
-    if (cfg->negotiate && acc)
-        r.dialect = eg_dialects_negotiate(cfg->dialects, cfg->dialect, acc->value, acc->value_len);
+    reply_t r = {cfg,   eg_admin_dialect(cfg, req),
+                 reqid, NULL,
+                 0,     eg_method_bit(req->method, req->method_len) == EG_M_HEAD};
     unsigned m = eg_method_bit(req->method, req->method_len);
     /* /keys, /keys/ID, /keys/ID/ACTION */
     char id[16] = "", action[16] = "";

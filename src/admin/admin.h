@@ -10,16 +10,38 @@
  *
  * Protected by the admin token (Authorization: Bearer <token>), compared as
  * SHA-256 digests in constant time. Refusals are errors in the configured
- * dialect: 401 unauthorized without or with a wrong token, 403 forbidden
- * when no token is configured. A change reloads the keyring before the
- * answer is sent, so every worker applies it to the next request.
+ * dialect (as is every error of the admin listener, see eg_admin_error): 401 unauthorized without
+ * or with a wrong token, 403 forbidden when no token is configured. A change reloads the keyring
+ * before the answer is sent, so every worker applies it to the next request.
  */
 #ifndef EG_ADMIN_H
 #define EG_ADMIN_H
 
 #include "config.h"
+#include "errgate/dialect.h"
 #include "errgate/http1.h"
 #include "keyring.h"
+
+/* The dialect of the admin listener's errors: admin.dialect, else
+ * errors.dialect; the request's Accept picks another when errors.negotiate
+ * is on (req may be NULL: nothing was read). */
+const eg_dialect_t *eg_admin_dialect(const eg_config_t *cfg, const eg_http1_msg_t *req);
+
+/* The request id of an admin request, as the gateway's request_id stage
+ * makes it: the request_id.header's value when trusted and valid, else
+ * "req_" + hex of rnd (req may be NULL). out holds EG_REQID_MAX + 1. */
+void eg_admin_request_id(const eg_config_t *cfg, const eg_http1_msg_t *req,
+                         const unsigned char rnd[16], char *out);
+
+/* Every error the admin listener writes, in eg_admin_dialect() with the
+ * catalog's entry for code (message replaces its default when not NULL),
+ * the request id, extra header lines ("Allow: GET\r\n") when not NULL and
+ * Retry-After when retry_after >= 0 (-1: 5 s for service_unavailable):
+ * a malloc'd complete response (Connection: close) and its length, or NULL
+ * when out of memory. */
+char *eg_admin_error(const eg_config_t *cfg, const eg_http1_msg_t *req, const char *code,
+                     const char *message, const char *extra, long long retry_after,
+                     const char *reqid, size_t *outlen);
 
 /* 1 when the path belongs to this API (so the listener reads a body for it). */
 int eg_admin_is_keys_path(const char *target, size_t len);

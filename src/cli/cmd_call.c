@@ -41,7 +41,8 @@ static void usage(FILE *f)
                "  --retry-budget N        retry tokens (default 500; a retry costs 5, 10 after a "
                "timeout)\n"
                "  --quiet                 no per-attempt lines\n\n"
-               "Prints the response body on stdout. Each failed attempt is a line on stderr\n"
+               "Prints the response body on stdout, ending with a newline. Each failed attempt is "
+               "a line on stderr\n"
                "with the request id, status, code and the decision; a final failure prints the\n"
                "canonical error (code, message, request id, field errors); a replayed answer\n"
                "(Idempotent-Replayed: true) is said so in the summary line.\n"
@@ -256,7 +257,10 @@ int eg_cmd_call(int argc, char **argv)
     curl_global_cleanup();
     free(body);
     if (rc != EG_OK) return eg_cli_fail(EG_EXIT_SOFTWARE, "call: %s", eg_strerror(rc));
+    /* the body ends with a newline, as curl's output does not: a shell prompt
+     * or the next command's output then starts on a line of its own */
     fwrite(resp.body, 1, resp.body_len, stdout);
+    if (resp.body_len && resp.body[resp.body_len - 1] != '\n') fputc('\n', stdout);
     fflush(stdout);
     int exit_code = EG_EXIT_OK;
     const char *rid = resp.request_id[0] ? resp.request_id : "-";

@@ -106,6 +106,8 @@ static int run(eg_store_t *s, const eg_config_t *cfg, const char *verb, const ch
         eg_keyspec_t spec = {a->name, a->owner, a->plan, a->scopes, a->ips, a->env, 0};
         if (a->expires && eg_keys_parse_date(a->expires, &spec.expires) != EG_OK)
             return eg_cli_fail(EG_EXIT_USAGE, "keys: --expires must be a date like 2027-01-31 or 2027-01-31T12:00:00Z");
+        if ((rc = eg_keys_plan_ok(cfg, a->plan, err, sizeof(err))) != EG_OK)
+            return fail_rc(rc, err);
         rc = eg_keys_create(s, cfg->pepper, cfg->pepper_len, &spec, now, secret, &k, err, sizeof(err));
     } else if (strcmp(verb, "show") == 0) {
         rc = eg_keys_get(s, id, &k, err, sizeof(err));
@@ -119,8 +121,7 @@ static int run(eg_store_t *s, const eg_config_t *cfg, const char *verb, const ch
     } else if (strcmp(verb, "plan") == 0) {
         if (!a->plan) return eg_cli_fail(EG_EXIT_USAGE, "keys: plan needs --plan NAME (or none)");
         const char *plan = strcmp(a->plan, "none") == 0 ? NULL : a->plan;
-        if (plan && !eg_config_plan(cfg, plan))
-            return eg_cli_fail(EG_EXIT_INPUT, "keys: no plan named '%s' under plans: in %s", plan, a->config);
+        if ((rc = eg_keys_plan_ok(cfg, plan, err, sizeof(err))) != EG_OK) return fail_rc(rc, err);
         rc = eg_keys_set_plan(s, id, plan, &k, err, sizeof(err));
     } else { /* rotate */
         uint64_t grace = cfg->rotation_grace_ms;

@@ -10,6 +10,7 @@
 #define EG_EXIT_USAGE 2   /* bad arguments */
 #define EG_EXIT_INPUT 3   /* bad input (unparsable body, bad file) */
 #define EG_EXIT_NOT_FOUND 4 /* errgate keys: no such key */
+#define EG_EXIT_LISTEN      4 /* errgate serve: an address cannot be listened on */
 #define EG_EXIT_UNAVAILABLE 69 /* the store cannot be opened or read */
 #define EG_EXIT_SOFTWARE 70 /* internal failure (out of memory) */
 

@@ -1386,13 +1386,18 @@ static int load_listen(cctx_t *c, const eg_ynode_t *root, eg_config_t *cfg)
 }
 
 /* admin: the admin listener's own limits, so idle or slow admin clients
- * cannot take the process's descriptors and memory from the data plane. */
+ * cannot take the process's descriptors and memory from the data plane,
+ * and the dialect of its errors when it is not errors.dialect. */
 static int load_admin(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
 {
-    static const char *const keys[] = {"max_connections", "timeout", NULL};
+    static const char *const keys[] = {"max_connections", "timeout", "dialect", NULL};
     int rc, iv;
     if ((rc = known_keys(c, n, "admin", keys))) return rc;
     const eg_ynode_t *v;
+    /* after errors: (load_root's order), so declared dialects are known */
+    if ((v = eg_ymap_get(n, "dialect")) &&
+        (v->kind != EG_Y_SCALAR || !(cfg->admin_dialect = eg_dialects_get(cfg->dialects, v->str))))
+        return ERR(c, v, "unknown dialect '%s'", v->kind == EG_Y_SCALAR ? v->str : "");
     if ((v = eg_ymap_get(n, "max_connections"))) {
         if ((rc = get_int(c, v, 1, 10000, &iv))) return rc;
         cfg->admin_max_connections = (uint64_t)iv;

@@ -161,6 +161,8 @@ typedef struct {
     eg_hostport_t admin_listen;         /* ":PORT" is 127.0.0.1:PORT here (the admin API is not public) */
     uint64_t admin_max_connections;     /* admin.max_connections: open at once, default 64 */
     uint64_t admin_timeout_ms;          /* admin.timeout: a connection's whole life, default 10s */
+    const eg_dialect_t
+        *admin_dialect;   /* admin.dialect: its errors' dialect; NULL = errors.dialect */
     int workers;          /* resolved: auto = number of cores */
     /* errors */
     const eg_dialect_t *dialect; /* default dialect, owned by `dialects` */

@@ -16,6 +16,11 @@ int eg_access_is_principal_header(const eg_http_header_t *h)
            (hname(h, "x-consumer-id") || hname(h, "x-key-id") || hname(h, "x-scopes"));
 }
 
+int eg_access_is_key_header(const eg_config_t *cfg, const eg_http_header_t *h)
+{
+    return hname(h, cfg->key_header);
+}
+
 static void refuse(eg_refusal_t *o, const char *code, const char *why)
 {
     o->code = code;

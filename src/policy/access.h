@@ -38,6 +38,12 @@ int eg_access_check(const eg_config_t *cfg, const eg_route_cfg_t *r, eg_keyring_
                     eg_apikey_hasher_t *hasher, eg_jwt_mac_t *jwt_mac, const eg_http1_msg_t *req, const char *client_ip, const eg_cidr_t *client,
                     long long now, eg_access_t *a, eg_refusal_t *out);
 
+/* 1 when h is the configured API key header (cfg->key_header, in any
+ * case). One comparison for both places that ask: the access stage, which
+ * refuses two of them, and the proxy, which never forwards one on a route
+ * with auth. */
+int eg_access_is_key_header(const eg_config_t *cfg, const eg_http_header_t *h);
+
 /* 1 when the header is one the gateway sets from the principal (X-Consumer-ID,
  * X-Key-ID, X-Scopes): inbound copies are never forwarded. */
 int eg_access_is_principal_header(const eg_http_header_t *h);

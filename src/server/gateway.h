@@ -14,6 +14,7 @@
 
 #include <stdatomic.h>
 #include <stdint.h>
+#include <string.h>
 #include <time.h>
 #include <uv.h>
 
@@ -25,6 +26,14 @@ typedef struct {
     atomic_int fails;            /* consecutive failures */
     atomic_llong down_until_ms;  /* marked down until this time (uv_hrtime ms), 0 = up */
 } eg_server_health_t;
+
+/* Which pipeline stages run, bit i for stage i (h2o's binding: decided once
+ * at load, not asked of every request; stages/pipeline.c). */
+typedef struct {
+    uint32_t unrouted; /* for every request until it has a route */
+    uint32_t done;     /* the stages with an on_done hook */
+    uint32_t *routes;  /* per route of cfg: the stages its requests pass */
+} eg_pipeline_masks_t;
 
 /* One loaded configuration and everything derived from it. */
 typedef struct eg_gw_s {
@@ -39,9 +48,7 @@ typedef struct eg_gw_s {
     struct eg_notfound_s **notfound;
     const eg_dialect_t **notfound_dialect;
     size_t nnotfound;
-    /* per route: bit i set when pipeline stage i applies to it (h2o's binding:
-     * decided once at load, not asked of every request; stages/pipeline.c) */
-    uint32_t *route_stages;
+    eg_pipeline_masks_t stages;
 } eg_gw_t;
 
 eg_gw_t *eg_gw_ref(eg_gw_t *gw);
@@ -52,6 +59,11 @@ typedef struct eg_worker_s eg_worker_t;
 
 /* Returns the active configuration with a reference the caller must drop. */
 eg_gw_t *eg_server_current(eg_server_t *srv);
+/* The configuration for a connection's next request, given the one it
+ * holds (a reference): gw itself while no reload replaced it (one atomic
+ * load: no lock, no reference counting per request), else the active one,
+ * gw's reference dropped. */
+eg_gw_t *eg_server_renew(eg_server_t *srv, eg_gw_t *gw);
 eg_log_t *eg_server_access_log(eg_server_t *srv);
 eg_log_t *eg_server_error_log(eg_server_t *srv);
 /* Seconds added to the wall clock for rate limits and quota periods
@@ -91,8 +103,17 @@ struct eg_worker_s {
     uint64_t requests;
 };
 
-/* Fills out with n random bytes from the worker's buffer (refilled with getrandom). */
-void eg_worker_random(eg_worker_t *w, unsigned char *out, size_t n);
+/* Refills the worker's buffer of random bytes (getrandom). */
+void eg_worker_random_refill(eg_worker_t *w);
+/* Fills out with n (<= 4096) random bytes from the worker's buffer. Inline:
+ * every request takes 16 (its id) and a proxied one 24 more (traceparent),
+ * and with n a constant the copy is two or three moves, not a call. */
+static inline void eg_worker_random(eg_worker_t *w, unsigned char *out, size_t n)
+{
+    if (w->rnd_used + n > sizeof(w->rnd)) eg_worker_random_refill(w);
+    memcpy(out, w->rnd + w->rnd_used, n);
+    w->rnd_used += n;
+}
 
 /* proxy.c: a client connection the worker's listener accepted (server.c).
  * Returns 0 when the connection took fd, a negative EG_E* code when it did

@@ -11,7 +11,10 @@
  * in both directions with backpressure: reading from one side stops while
  * the other side's write queue is above EG_HIGH_WATER. Every failure before
  * the response started becomes a catalog error in the route's (or the
- * negotiated) dialect; after that, the connection is closed.
+ * negotiated) dialect; after that, the connection is closed. An upstream
+ * error body in gzip or deflate is decoded (bounded: lib/decode.c) before it
+ * is translated; a 4xx that cannot be decoded goes on as it came, a 5xx
+ * becomes the catalog's error (it may hold internals).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +30,7 @@
 #include "store.h"
 
 #include <hiredis/hiredis.h>
+#include "errgate/decode.h"
 #include "errgate/http1.h"
 #include "errgate/path.h"
 #include "errgate/reqid.h"
@@ -40,6 +44,10 @@
 #define EG_BODY_ROOM EG_BUFFER_BODY_MAX
 #define EG_UP_BUF (64 * 1024)
 #define EG_MAX_TRAILER 8192
+/* A compressed error body may inflate to at most this many times its size
+ * (and never past max_translate_body): JSON errors compress 3 to 20 times;
+ * a thousandfold is a decompression bomb. */
+#define EG_DECODE_RATIO 100
 
 typedef struct conn_s conn_t;
 
@@ -79,7 +87,8 @@ typedef struct up_s {
     int dechunk;
     int reading; /* reads are on (off while a slow client holds the body back) */
     int xlate;   /* an error response being buffered for translation */
-    char *xbuf;  /* its body, decoded */
+    char *xbuf;  /* its body, de-chunked (still in its content coding until translated) */
+    eg_coding_t xcoding; /* its Content-Encoding */
     size_t xlen, xcap;
     /* taken from the head while its slices are valid (later reads reuse buf) */
     struct wreq_s *xhead; /* the untranslated response head, for a pass-through */
@@ -680,8 +689,7 @@ static void conn_next(conn_t *c)
     c->has_request = rest > 0;
     if (rest) c->start_ns = uv_hrtime(); /* else conn_process stamps the next request's first byte */
     c->state = C_HEAD;
-    eg_gw_unref(c->gw);
-    c->gw = eg_server_current(c->w->srv);
+    c->gw = eg_server_renew(c->w->srv, c->gw);
     client_timer(c, rest ? T_HEADER : T_IDLE);
     client_reading(c, 1);
 }
@@ -1255,8 +1263,7 @@ static int field_value_ok(const char *v)
  * whichever one was used (DESIGN.md: a secret is never forwarded). */
 static int is_credential(const eg_config_t *cfg, const eg_http_header_t *h)
 {
-    size_t kl = strlen(cfg->key_header);
-    if (h->name_len == kl && strncasecmp(h->name, cfg->key_header, kl) == 0) return 1;
+    if (eg_access_is_key_header(cfg, h)) return 1;
     return eg_http1_name_is(h, "authorization") && h->value_len >= 7 && strncasecmp(h->value, "bearer ", 7) == 0;
 }
 
@@ -1982,6 +1989,124 @@ static void log_upstream_error(conn_t *c, int status, const char *body, size_t n
     eg_logline_end(log, &l);
 }
 
+/* One line saying why an upstream error was not translated. */
+static void log_untranslated(conn_t *c, int status, const char *why)
+{
+    eg_log_t *log = eg_server_error_log(c->w->srv);
+    if (!eg_log_enabled(log)) return;
+    eg_logline_t l;
+    eg_logline_begin(&l, "upstream_error");
+    eg_logline_str(&l, "request_id", c->reqid, strlen(c->reqid));
+    eg_logline_int(&l, "status", status);
+    eg_logline_str(&l, "why", why, strlen(why));
+    eg_logline_end(log, &l);
+}
+
+/* The Content-Encoding of a response, every field line of it folded. */
+static eg_coding_t response_coding(const eg_http1_msg_t *r)
+{
+    eg_coding_t coding = EG_CODING_IDENTITY;
+    for (size_t i = 0; i < r->nheaders; i++)
+        if (eg_http1_name_is(&r->headers[i], "content-encoding"))
+            coding = eg_content_coding(coding, r->headers[i].value, r->headers[i].value_len);
+    return coding;
+}
+
+/* The buffered error goes out as the upstream sent it, complete: the head
+ * saved when the response began (its Content-Encoding and framing intact),
+ * then the held body. */
+static void pass_held(up_t *u, const char *why)
+{
+    conn_t *c = u->c;
+    log_untranslated(c, u->resp.status, why);
+    wreq_t *head = u->xhead;
+    size_t hl = u->xhead_len;
+    char *held = u->xbuf;
+    size_t hlen = u->xlen;
+    u->xbuf = NULL;
+    u->xhead = NULL;
+    u->xlate = 0;
+    c->response_started = 1;
+    c->bytes_out += hl;
+    if (c->capture) {
+        eg_pipeline_capture(c, head->data, hl);
+        if (hlen) eg_pipeline_capture(c, held, hlen);
+    }
+    eg_pipeline_done(c); /* before the answer: see send_error */
+    int rc = wreq_send((uv_stream_t *)&c->tcp, head, hl, &c->wpending);
+    if (rc == 0 && hlen) rc = to_client(c, held, hlen);
+    free(held);
+    if (rc != 0) {
+        conn_close(c);
+        return;
+    }
+    up_done(u);
+}
+
+/* Decodes a gzip or deflate error body in place before it is translated.
+ * Returns 0 to translate, 1 when the response was passed on as it came
+ * (a corrupt stream, or a 4xx whose decoded size is past the bounds),
+ * -1 when the connection was closed. A 5xx past the bounds is translated
+ * from nothing, into the catalog's error, as one too large to read is. */
+static int decode_held(up_t *u)
+{
+    conn_t *c = u->c;
+    const eg_config_t *cfg = c->gw->cfg;
+    char *plain = NULL, why[200];
+    size_t plen = 0;
+    const char *name = eg_coding_name(u->xcoding);
+    int rc = eg_decode_body(u->xcoding, u->xbuf, u->xlen, cfg->max_translate_body, EG_DECODE_RATIO,
+                            &plain, &plen);
+    u->xcoding = EG_CODING_IDENTITY;
+    if (rc == EG_OK) {
+        free(u->xbuf);
+        u->xbuf = plain;
+        u->xlen = u->xcap = plen;
+        return 0;
+    }
+    if (rc == EG_ENOMEM) {
+        conn_close(c);
+        return -1;
+    }
+    if (u->resp.status >= 500) {
+        /* a 5xx never leaves as the upstream wrote it (it may hold internals):
+         * what cannot be read becomes the catalog's error, as a body too large
+         * to read does */
+        if (rc == EG_ETOOBIG)
+            snprintf(why, sizeof(why),
+                     "%s error body decodes to more than max_translate_body or %d times its size: "
+                     "answered with the catalog's error",
+                     name, EG_DECODE_RATIO);
+        else if (rc == EG_EINVAL) { /* br, zstd, stacked: say what it was */
+            const eg_http_header_t *ce = eg_http1_header(&u->resp, "content-encoding");
+            snprintf(why, sizeof(why),
+                     "error body in Content-Encoding '%.*s' cannot be decoded: answered with the "
+                     "catalog's error",
+                     ce ? (int)(ce->value_len < 40 ? ce->value_len : 40) : 0, ce ? ce->value : "");
+        } else
+            snprintf(why, sizeof(why),
+                     "%s error body cannot be decoded (corrupt or truncated): answered with the "
+                     "catalog's error",
+                     name);
+        log_untranslated(c, u->resp.status, why);
+        u->xlen = 0;
+        return 0;
+    }
+    if (rc == EG_ETOOBIG)
+        snprintf(
+            why, sizeof(why),
+            "%s error body decodes to more than max_translate_body or %d times its size: passed "
+            "through untranslated",
+            name, EG_DECODE_RATIO);
+    else
+        snprintf(why, sizeof(why),
+                 "%s error body cannot be decoded (corrupt or truncated): passed "
+                 "through untranslated",
+                 name);
+    pass_held(u, why);
+    return 1;
+}
+
 /* Keeps internals in: a 5xx leaves with the catalog's generic message and
  * no details; with expose_internal the removed parts go under "debug". */
 static void scrub(eg_error_t *e, const eg_config_t *cfg, int status)
@@ -2025,6 +2150,7 @@ static void translate_and_send(up_t *u)
     const eg_config_t *cfg = c->gw->cfg;
     int status = u->resp.status;
     eg_error_t *e = NULL;
+    if (u->xcoding != EG_CODING_IDENTITY && decode_held(u) != 0) return;
     if (eg_parse_body(u->xbuf, u->xlen, cfg->dialects, NULL, cfg->catalog, status, &e, NULL) != EG_OK) {
         conn_close(c);
         return;
@@ -2117,20 +2243,16 @@ static void collect(up_t *u, const char *data, size_t n)
         size_t room = u->xcap - u->xlen, o = 0;
         int done = 0;
         if (room && frame_body(u, data, n < room ? n : room, u->xbuf + u->xlen, &o, &done) == 0) u->xlen += o;
+        if (u->xcoding != EG_CODING_IDENTITY) { /* a compressed excerpt says nothing */
+            u->xcoding = EG_CODING_IDENTITY;
+            u->xlen = 0;
+        }
         translate_and_send(u);
         return;
     }
     if (u->xlen + n > u->xcap) {
-        eg_log_t *log = eg_server_error_log(c->w->srv);
-        if (eg_log_enabled(log)) {
-            eg_logline_t l;
-            eg_logline_begin(&l, "upstream_error");
-            eg_logline_str(&l, "request_id", c->reqid, strlen(c->reqid));
-            eg_logline_int(&l, "status", u->resp.status);
-            const char *why = "error body larger than max_translate_body: passed through untranslated";
-            eg_logline_str(&l, "why", why, strlen(why));
-            eg_logline_end(log, &l);
-        }
+        log_untranslated(c, u->resp.status,
+                         "error body larger than max_translate_body: passed through untranslated");
         u->xlate = 0;
         char *held = u->xbuf;
         size_t hlen = u->xlen;
@@ -2219,7 +2341,22 @@ static void up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
             size_t max = c->gw->cfg->max_translate_body;
             size_t first = u->framing == EG_FRAMING_LENGTH && u->left < max ? (size_t)u->left : 4096;
             if (first > max) first = max;
-            if (should_translate(u, c) && (u->xbuf = malloc(first ? first : 1))) {
+            int xl = should_translate(u, c);
+            eg_coding_t coding = xl ? response_coding(&u->resp) : EG_CODING_IDENTITY;
+            if (coding == EG_CODING_UNSUPPORTED && u->resp.status < 500) {
+                /* br, zstd, stacked codings: not decoded here, so not read as text */
+                const eg_http_header_t *ce = eg_http1_header(&u->resp, "content-encoding");
+                char why[200];
+                snprintf(why, sizeof(why),
+                         "error body in Content-Encoding '%.*s' cannot be decoded: passed through "
+                         "untranslated",
+                         ce ? (int)(ce->value_len < 40 ? ce->value_len : 40) : 0,
+                         ce ? ce->value : "");
+                log_untranslated(c, u->resp.status, why);
+                xl = 0;
+            }
+            if (xl && (u->xbuf = malloc(first ? first : 1))) {
+                u->xcoding = coding;
                 if (u->framing == EG_FRAMING_CHUNKED) u->dechunk = 1; /* collect the data */
                 u->xhead = build_response_head(u, c, 0, &u->xhead_len);
                 kept_headers(u, u->xextra, sizeof(u->xextra));

@@ -15,6 +15,9 @@
  * keeps a reserve descriptor and backs off instead of spinning when accept()
  * fails for want of descriptors. The admin listener has its own connection
  * cap and timeout, and its own loop's share of the same technique.
+ * Before any worker binds (SO_REUSEPORT), each address is probed with a
+ * plain bind, so that a second process on the same address is refused
+ * (exit 4) instead of silently sharing the port (see probe_free).
  */
 #define _GNU_SOURCE /* accept4 */
 #include <dirent.h>
@@ -83,6 +86,7 @@ struct eg_server_s {
     uv_timer_t drain_timer;
     char *config_path;
     uint64_t generation;
+    atomic_ullong current_generation; /* srv->gw's, for eg_server_renew without the lock */
     eg_store_t *store;      /* opened at start when keys or the admin API need it */
     eg_keyring_t *keyring;  /* API keys for the workers, from the store */
     eg_limiter_t *limiter;  /* rate limits and concurrency slots */
@@ -175,7 +179,7 @@ void eg_gw_unref(eg_gw_t *gw)
     free(gw->health);
     free(gw->rr);
     eg_router_free(gw->router);
-    free(gw->route_stages);
+    free(gw->stages.routes);
     notfound_free(gw);
     eg_config_free(gw->cfg);
     free(gw);
@@ -203,9 +207,10 @@ static int gw_build(eg_config_t *cfg, eg_gw_t **out)
     }
     free(specs);
     if (!rc) rc = notfound_build(gw);
-    if (!rc && !(gw->route_stages = calloc(cfg->nroutes ? cfg->nroutes : 1, sizeof(*gw->route_stages))))
+    if (!rc &&
+        !(gw->stages.routes = calloc(cfg->nroutes ? cfg->nroutes : 1, sizeof(*gw->stages.routes))))
         rc = EG_ENOMEM;
-    if (!rc) eg_pipeline_bind(cfg, gw->route_stages);
+    if (!rc) eg_pipeline_bind(cfg, &gw->stages);
     if (rc) {
         gw->cfg = NULL;
         for (size_t i = 0; gw->health && i < cfg->nupstreams; i++)
@@ -227,6 +232,15 @@ eg_gw_t *eg_server_current(eg_server_t *srv)
     eg_gw_t *gw = eg_gw_ref(srv->gw);
     pthread_mutex_unlock(&srv->lock);
     return gw;
+}
+
+eg_gw_t *eg_server_renew(eg_server_t *srv, eg_gw_t *gw)
+{
+    if (gw &&
+        gw->generation == atomic_load_explicit(&srv->current_generation, memory_order_acquire))
+        return gw;
+    eg_gw_unref(gw);
+    return eg_server_current(srv);
 }
 
 eg_log_t *eg_server_access_log(eg_server_t *srv)
@@ -264,22 +278,45 @@ void eg_health_success(eg_server_health_t *h)
 
 /* ------------------------------------------------------------ workers */
 
-void eg_worker_random(eg_worker_t *w, unsigned char *out, size_t n)
+void eg_worker_random_refill(eg_worker_t *w)
 {
-    if (w->rnd_used + n > sizeof(w->rnd)) {
-        size_t got = 0;
-        while (got < sizeof(w->rnd)) {
-            ssize_t k = getrandom(w->rnd + got, sizeof(w->rnd) - got, 0);
-            if (k < 0) {
-                if (errno == EINTR) continue;
-                abort(); /* no randomness: request ids would repeat */
-            }
-            got += (size_t)k;
+    size_t got = 0;
+    while (got < sizeof(w->rnd)) {
+        ssize_t k = getrandom(w->rnd + got, sizeof(w->rnd) - got, 0);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            abort(); /* no randomness: request ids would repeat */
         }
-        w->rnd_used = 0;
+        got += (size_t)k;
     }
-    memcpy(out, w->rnd + w->rnd_used, n);
-    w->rnd_used += n;
+    w->rnd_used = 0;
+}
+
+/* The socket address of host:port ("localhost" is 127.0.0.1); 0 or -1. */
+static int sockaddr_of(const eg_hostport_t *hp, struct sockaddr_storage *ss, socklen_t *len,
+                       char *err, size_t errlen)
+{
+    const char *host = strcmp(hp->host, "localhost") == 0 ? "127.0.0.1" : hp->host;
+    int v6 = strchr(host, ':') != NULL;
+    int rc = v6 ? uv_ip6_addr(host, hp->port, (struct sockaddr_in6 *)ss)
+                : uv_ip4_addr(host, hp->port, (struct sockaddr_in *)ss);
+    if (rc) {
+        snprintf(err, errlen, "cannot listen on %s:%d: not an IP address", hp->host, hp->port);
+        return -1;
+    }
+    *len = v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    return 0;
+}
+
+static void listen_error(const eg_hostport_t *hp, int e, char *err, size_t errlen)
+{
+    if (e == EADDRINUSE)
+        snprintf(err, errlen,
+                 "cannot listen on %s:%d: another process holds it (%s); is another errgate "
+                 "serve running on it?",
+                 hp->host, hp->port, strerror(e));
+    else
+        snprintf(err, errlen, "cannot listen on %s:%d: %s", hp->host, hp->port, strerror(e));
 }
 
 /* A listening socket of our own with SO_REUSEPORT, so every worker accepts
@@ -288,27 +325,45 @@ static int listen_socket(const eg_hostport_t *hp, int reuseport, int *out_fd, ch
                          size_t errlen)
 {
     struct sockaddr_storage ss;
-    const char *host = strcmp(hp->host, "localhost") == 0 ? "127.0.0.1" : hp->host;
-    int v6 = strchr(host, ':') != NULL;
-    int rc = v6 ? uv_ip6_addr(host, hp->port, (struct sockaddr_in6 *)&ss)
-                : uv_ip4_addr(host, hp->port, (struct sockaddr_in *)&ss);
-    if (rc) {
-        snprintf(err, errlen, "cannot listen on %s:%d: not an IP address", hp->host, hp->port);
-        return -1;
-    }
-    int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    socklen_t sl;
+    if (sockaddr_of(hp, &ss, &sl, err, errlen) != 0) return -1;
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
         (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) ||
-        bind(fd, (struct sockaddr *)&ss,
-             v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in)) != 0 ||
-        listen(fd, 1024) != 0) {
-        snprintf(err, errlen, "cannot listen on %s:%d: %s", hp->host, hp->port, strerror(errno));
+        bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 1024) != 0) {
+        listen_error(hp, errno, err, errlen);
         if (fd >= 0) close(fd);
         return -1;
     }
     *out_fd = fd;
     return 0;
+}
+
+/* SO_REUSEPORT lets any process of the same user bind the port again: a
+ * second `errgate serve` on the same address would start without a word
+ * and take half the connections (the kernel spreads them over every
+ * socket of the group). So before the workers bind, a plain bind (no
+ * SO_REUSEPORT; SO_REUSEADDR only, which TIME_WAIT leftovers of an earlier
+ * run do not stop but a listening socket does) must succeed: it fails with
+ * EADDRINUSE when any process listens on the address. The probe is closed
+ * at once; our own workers bind after it, so they never meet it. Two
+ * starts in the same few microseconds could both pass; an instance lock
+ * would not close that either for two configuration files. */
+static int probe_free(const eg_hostport_t *hp, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    if (sockaddr_of(hp, &ss, &sl, err, errlen) != 0) return -1;
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1, rc = 0;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        bind(fd, (struct sockaddr *)&ss, sl) != 0) {
+        listen_error(hp, errno, err, errlen);
+        rc = -1;
+    }
+    if (fd >= 0) close(fd);
+    return rc;
 }
 
 static void walk_close(uv_handle_t *h, void *arg)
@@ -638,18 +693,23 @@ static void admin_send_raw(admin_conn_t *a, char *resp, size_t n)
     }
 }
 
-/* The head of an admin answer (JSON, Date, no caching, closed after). */
-static int admin_head(char *out, size_t cap, int status, size_t blen, const char *extra)
+/* The head of an admin answer (JSON, Date, its request id, no caching, closed after). */
+static int admin_head(char *out, size_t cap, int status, size_t blen, const char *reqid)
 {
     char date[EG_HTTP1_DATE_LEN + 1];
     eg_http1_date((int64_t)time(NULL), date);
-    return snprintf(out, cap,
-                    "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: application/json\r\n"
-                    "Content-Length: %zu\r\n%sCache-Control: no-store\r\nConnection: close\r\n\r\n",
-                    status, eg_reason_phrase(status), date, blen, extra ? extra : "");
+    return snprintf(
+        out, cap,
+        "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: application/json\r\n"
+        "Content-Length: %zu\r\nX-Request-ID: %s\r\nCache-Control: no-store\r\nConnection: "
+        "close\r\n\r\n",
+        status, eg_reason_phrase(status), date, blen, reqid);
 }
 
-static void admin_reply(admin_conn_t *a, int status, const char *body)
+/* /health and /ready: their JSON documents (errors go through admin_error);
+ * to HEAD, the head alone. */
+static void admin_reply(admin_conn_t *a, int status, const char *body, const char *reqid,
+                        int head_only)
 {
     size_t blen = strlen(body);
     uv_write_t *req = malloc(sizeof(*req) + 512 + blen);
@@ -658,7 +718,8 @@ static void admin_reply(admin_conn_t *a, int status, const char *body)
         return;
     }
     char *out = (char *)(req + 1);
-    int n = admin_head(out, 512, status, blen, NULL);
+    int n = admin_head(out, 512, status, blen, reqid);
+    if (head_only) blen = 0;
     memcpy(out + n, body, blen);
     req->data = a;
     uv_buf_t b = uv_buf_init(out, (unsigned)(n + (int)blen));
@@ -669,16 +730,34 @@ static void admin_reply(admin_conn_t *a, int status, const char *body)
     }
 }
 
-/* Over the admin cap, or out of descriptors: 503, closed at once. */
+/* An error of the admin listener: the catalog's, in the admin dialect, as
+ * every error errgate writes (eg_admin_error). */
+static void admin_error(admin_conn_t *a, const eg_config_t *cfg, const eg_http1_msg_t *m,
+                        const char *code, const char *message, const char *extra, const char *reqid)
+{
+    size_t n = 0;
+    char *resp = eg_admin_error(cfg, m, code, message, extra, -1, reqid, &n);
+    admin_send_raw(a, resp, n);
+}
+
+/* Over the admin cap, or out of descriptors: 503 service_unavailable in the
+ * admin dialect (no request was read: no negotiation), Retry-After: 1,
+ * closed at once. A response that cannot be made is a plain close. */
 static void admin_refuse(acceptor_t *acc, int fd)
 {
-    (void)acc;
-    static const char body[] = "{\"error\":\"too_many_connections\"}";
-    char out[512];
-    int n =
-        admin_head(out, sizeof(out) - sizeof(body), 503, sizeof(body) - 1, "Retry-After: 1\r\n");
-    memcpy(out + n, body, sizeof(body) - 1);
-    refuse_with(fd, out, (size_t)n + sizeof(body) - 1);
+    eg_server_t *srv = acc->srv;
+    eg_gw_t *gw = eg_server_current(srv);
+    char rid[EG_REQID_MAX + 1];
+    unsigned char r[16];
+    if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) memset(r, 0, sizeof(r));
+    eg_reqid_generate(r, rid);
+    size_t n = 0;
+    char *resp = eg_admin_error(
+        gw->cfg, NULL, "service_unavailable",
+        "Too many connections to the admin listener; try again in a second.", NULL, 1, rid, &n);
+    eg_gw_unref(gw);
+    refuse_with(fd, resp, resp ? n : 0);
+    free(resp);
 }
 
 /* GET /ready: each upstream server's state, and ready when every upstream has one up. */
@@ -781,46 +860,57 @@ static void admin_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     int rc = eg_http1_parse_request(a->buf, a->len, &lim, h, 64, &scanned, &m);
     if (rc == EG_EAGAIN) return;
     uv_read_stop(s);
+    eg_gw_t *gw = eg_server_current(a->srv);
+    const eg_config_t *cfg = gw->cfg;
+    const eg_http1_msg_t *req = rc < 0 ? NULL : &m;
+    char reqid[EG_REQID_MAX + 1];
+    unsigned char r[16];
+    if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) memset(r, 0, sizeof(r));
+    eg_admin_request_id(cfg, req, r, reqid);
     if (rc < 0) {
-        admin_reply(a, 400, "{\"error\":\"bad_request\"}");
-        return;
-    }
-    if (eg_admin_is_keys_path(m.target, m.target_len)) {
+        admin_error(a, cfg, NULL, "bad_request", "The request is not valid HTTP/1.1.", NULL, reqid);
+    } else if (eg_admin_is_keys_path(m.target, m.target_len)) {
         size_t head = (size_t)rc,
                blen = m.framing == EG_FRAMING_LENGTH ? (size_t)m.content_length : 0;
         if (m.framing == EG_FRAMING_CHUNKED || blen > sizeof(a->buf) - head) {
-            admin_reply(a, 413, "{\"error\":\"payload_too_large\"}");
-            return;
-        }
-        if (a->len < head + blen) {
+            char msg[120];
+            snprintf(msg, sizeof(msg),
+                     "The admin API takes bodies of up to %zu bytes, with a Content-Length.",
+                     sizeof(a->buf) - head);
+            admin_error(a, cfg, &m, "payload_too_large", msg, NULL, reqid);
+        } else if (a->len < head + blen) {
             uv_read_start(s, admin_alloc, admin_read); /* the rest of the body */
-            return;
+        } else {
+            size_t n = 0;
+            char *resp = eg_admin_keys(cfg, a->srv->keyring, &m, a->buf + head, blen, reqid, &n);
+            admin_send_raw(a, resp, n);
         }
-        char reqid[EG_REQID_MAX + 1];
-        unsigned char r[16];
-        if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) memset(r, 0, sizeof(r));
-        eg_reqid_generate(r, reqid);
-        eg_gw_t *gw = eg_server_current(a->srv);
-        size_t n = 0;
-        char *resp = eg_admin_keys(gw->cfg, a->srv->keyring, &m, a->buf + head, blen, reqid, &n);
-        eg_gw_unref(gw);
-        admin_send_raw(a, resp, n);
-        return;
-    }
-    int get = (m.method_len == 3 && memcmp(m.method, "GET", 3) == 0) ||
-              (m.method_len == 4 && memcmp(m.method, "HEAD", 4) == 0);
-    if (m.target_len == 7 && memcmp(m.target, "/health", 7) == 0 && get) {
-        admin_reply(a, 200, "{\"status\":\"ok\"}");
-    } else if (m.target_len == 6 && memcmp(m.target, "/ready", 6) == 0 && get) {
-        int ready;
-        char *body = ready_body(a->srv, &ready);
-        admin_reply(a, ready ? 200 : 503, body ? body : "{}");
-        free(body);
-    } else if (m.target_len == 7 && memcmp(m.target, "/health", 7) == 0) {
-        admin_reply(a, 405, "{\"error\":\"method_not_allowed\"}");
     } else {
-        admin_reply(a, 404, "{\"error\":\"not_found\"}");
+        int head = m.method_len == 4 && memcmp(m.method, "HEAD", 4) == 0;
+        int get = head || (m.method_len == 3 && memcmp(m.method, "GET", 3) == 0);
+        int health = m.target_len == 7 && memcmp(m.target, "/health", 7) == 0;
+        int ready = m.target_len == 6 && memcmp(m.target, "/ready", 6) == 0;
+        if (health && get) {
+            admin_reply(a, 200, "{\"status\":\"ok\"}", reqid, head);
+        } else if (ready && get) {
+            int up;
+            char *body = ready_body(a->srv, &up);
+            admin_reply(a, up ? 200 : 503, body ? body : "{}", reqid, head);
+            free(body);
+        } else if (health || ready) {
+            admin_error(a, cfg, &m, "method_not_allowed", "Use GET or HEAD.",
+                        "Allow: GET, HEAD\r\n", reqid);
+        } else {
+            char msg[200];
+            int pl = m.target_len < 100 ? (int)m.target_len : 100;
+            snprintf(
+                msg, sizeof(msg),
+                "No admin resource at %.*s: the admin listener serves /health, /ready and /keys.",
+                pl, m.target);
+            admin_error(a, cfg, &m, "not_found", msg, NULL, reqid);
+        }
     }
+    eg_gw_unref(gw);
 }
 
 static int admin_take(acceptor_t *acc, int fd)
@@ -959,6 +1049,7 @@ static void on_signal(uv_signal_t *s, int signum)
         pthread_mutex_lock(&srv->lock);
         eg_gw_t *old = srv->gw;
         srv->gw = gw;
+        atomic_store_explicit(&srv->current_generation, gw->generation, memory_order_release);
         pthread_mutex_unlock(&srv->lock);
         eg_gw_unref(old);
         server_log(srv, "reloaded", srv->config_path);
@@ -1077,7 +1168,8 @@ static void usage(FILE *f)
                "configuration (a bad one is reported and the running one stays), SIGUSR1\n"
                "reopens the log files.\n"
                "Exit codes: 0 after a clean stop, 2 bad arguments, 3 bad configuration,\n"
-               "4 cannot listen, 70 internal failure.\n");
+               "4 cannot listen (the address is taken, by another serve too), 69 the store\n"
+               "cannot be opened, 70 internal failure.\n");
 }
 
 int eg_cmd_serve(int argc, char **argv)
@@ -1135,6 +1227,7 @@ int eg_cmd_serve(int argc, char **argv)
         exit_code = eg_cli_fail(EG_EXIT_SOFTWARE, "out of memory");
         goto out_logs;
     }
+    atomic_init(&srv->current_generation, srv->gw->generation);
     cfg = srv->gw->cfg;
     for (size_t i = 0; i < cfg->nwarnings; i++) server_log(srv, "config_warning", cfg->warnings[i]);
     unsigned long long nofile = raise_nofile(srv);
@@ -1203,6 +1296,11 @@ int eg_cmd_serve(int argc, char **argv)
     srv->acceptors = calloc((size_t)srv->nworkers, sizeof(acceptor_t));
     if (!srv->workers || !srv->acceptors)
         exit_code = eg_cli_fail(EG_EXIT_SOFTWARE, "out of memory");
+    /* both addresses first: no worker takes a connection it would drop */
+    if (!exit_code && probe_free(&cfg->listen, err, sizeof(err)) != 0)
+        exit_code = eg_cli_fail(EG_EXIT_LISTEN, "%s", err);
+    if (!exit_code && cfg->has_admin && probe_free(&cfg->admin_listen, err, sizeof(err)) != 0)
+        exit_code = eg_cli_fail(EG_EXIT_LISTEN, "admin: %s", err);
     int started = 0;
     for (int i = 0; !exit_code && i < srv->nworkers; i++) {
         eg_worker_t *w = &srv->workers[i];
@@ -1219,7 +1317,7 @@ int eg_cmd_serve(int argc, char **argv)
         uv_loop_init(&w->loop);
         int fd;
         if (listen_socket(&cfg->listen, 1, &fd, err, sizeof(err)) != 0) {
-            exit_code = eg_cli_fail(4, "%s", err);
+            exit_code = eg_cli_fail(EG_EXIT_LISTEN, "%s", err);
             uv_loop_close(&w->loop);
             break;
         }
@@ -1241,7 +1339,7 @@ int eg_cmd_serve(int argc, char **argv)
         srv->admin.refuse = admin_refuse;
         srv->admin_timeout_ms = cfg->admin_timeout_ms;
         if (listen_socket(&cfg->admin_listen, 0, &fd, err, sizeof(err)) != 0) {
-            exit_code = eg_cli_fail(4, "admin: %s", err);
+            exit_code = eg_cli_fail(EG_EXIT_LISTEN, "admin: %s", err);
         } else if (acceptor_init(&srv->admin, &srv->loop, fd, srv, srv) != EG_OK) {
             close(fd);
             exit_code = eg_cli_fail(EG_EXIT_SOFTWARE, "cannot watch the admin socket");

@@ -6,7 +6,6 @@
 #include "stage.h"
 
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "keyring.h"
@@ -17,11 +16,10 @@ static eg_stage_rc_t on_request(eg_req_t *c)
     if (c->route->auth == EG_AUTHN_NONE && !c->route->nallow_ips) return EG_STAGE_CONTINUE;
     eg_refusal_t o;
     if (c->route->auth != EG_AUTHN_NONE) {
-        size_t kl = strlen(cfg->key_header);
         int nkey = 0, nauth = 0;
         for (size_t i = 0; i < c->req.nheaders; i++) {
             const eg_http_header_t *h = &c->req.headers[i];
-            nkey += h->name_len == kl && strncasecmp(h->name, cfg->key_header, kl) == 0;
+            nkey += eg_access_is_key_header(cfg, h);
             nauth += eg_http1_name_is(h, "authorization");
         }
         if (nkey > 1 || nauth > 1) {

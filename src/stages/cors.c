@@ -122,4 +122,12 @@ static eg_stage_rc_t on_request(eg_req_t *c)
     return EG_STAGE_ANSWERED;
 }
 
-const eg_stage_t eg_stage_cors = {.name = "cors", .on_request = on_request};
+/* Before the route stage: asked once with no route, whether any policy
+ * exists (without one, the stage is not called at all). */
+static int applies(const eg_config_t *cfg, const eg_route_cfg_t *route)
+{
+    (void)route;
+    return cfg->uses_cors;
+}
+
+const eg_stage_t eg_stage_cors = {.name = "cors", .on_request = on_request, .applies = applies};

@@ -18,31 +18,53 @@ static const eg_stage_t *const stages[] = {
 };
 #define NSTAGES (sizeof(stages) / sizeof(stages[0]))
 
-_Static_assert(NSTAGES <= 32, "route_stages holds a bit a stage");
+_Static_assert(NSTAGES < 32, "a mask holds a bit a stage, and 1u << NSTAGES is defined");
 
-void eg_pipeline_bind(const eg_config_t *cfg, uint32_t *masks)
+static size_t route_index(void)
 {
-    /* bit s: stage s runs for the route's requests (one without applies()
-     * always does) */
+    for (size_t s = 0; s < NSTAGES; s++)
+        if (stages[s] == &eg_stage_route) return s;
+    return NSTAGES;
+}
+
+void eg_pipeline_bind(const eg_config_t *cfg, eg_pipeline_masks_t *m)
+{
+    /* bit s: stage s runs (one without applies() always does); up to the
+     * route stage, the same for every request (asked with no route) */
+    size_t rs = route_index();
+    m->unrouted = 0;
+    m->done = 0;
+    for (size_t s = 0; s < NSTAGES; s++) {
+        if (s <= rs && (!stages[s]->applies || stages[s]->applies(cfg, NULL)))
+            m->unrouted |= 1u << s;
+        if (stages[s]->on_done) m->done |= 1u << s;
+    }
     for (size_t i = 0; i < cfg->nroutes; i++) {
-        masks[i] = 0;
-        for (size_t s = 0; s < NSTAGES; s++)
-            if (!stages[s]->applies || stages[s]->applies(cfg, &cfg->routes[i])) masks[i] |= 1u << s;
+        m->routes[i] = m->unrouted;
+        for (size_t s = rs + 1; s < NSTAGES; s++)
+            if (!stages[s]->applies || stages[s]->applies(cfg, &cfg->routes[i]))
+                m->routes[i] |= 1u << s;
     }
 }
 
-/* The stages that run for r: all until it is routed, then its route's. */
-static uint32_t bound_of(const eg_req_t *r)
+/* The stages that run for r: the unrouted ones until it is routed, then
+ * its route's. */
+static inline uint32_t bound_of(const eg_req_t *r)
 {
-    return r->route ? r->gw->route_stages[r->route - r->gw->cfg->routes] : UINT32_MAX;
+    const eg_pipeline_masks_t *m = &r->gw->stages;
+    return r->route ? m->routes[r->route - r->gw->cfg->routes] : m->unrouted;
 }
 
+/* Why bits: a plain route runs three of the seven stages; the runner goes
+ * from one bound stage to the next (count trailing zeros) instead of asking
+ * every stage's bit in turn. */
 void eg_pipeline_run(eg_req_t *r)
 {
-    uint32_t run = bound_of(r);
-    while (r->stage < NSTAGES) {
-        unsigned i = r->stage++;
-        if (!(run >> i & 1)) continue; /* nothing to do on this route */
+    int routed = r->route != NULL;
+    uint32_t todo = bound_of(r) & ~((1u << r->stage) - 1);
+    while (todo) {
+        unsigned i = (unsigned)__builtin_ctz(todo);
+        r->stage = i + 1;
         r->in_stage = 1;
         r->resume_now = 0;
         eg_stage_rc_t rc = stages[i]->on_request(r);
@@ -51,11 +73,17 @@ void eg_pipeline_run(eg_req_t *r)
             /* (suspended, but the work answered before on_request returned:
              * the stage already asked to go on) */
             r->resume_now = 0;
-            if (run == UINT32_MAX && r->route) run = bound_of(r); /* just routed */
+            if (!routed && r->route) { /* just routed: the route's stages from here */
+                routed = 1;
+                todo = bound_of(r) & ~((1u << r->stage) - 1);
+            } else {
+                todo &= todo - 1;
+            }
             continue;
         }
         return;
     }
+    r->stage = NSTAGES;
     eg_req_admit(r);
 }
 
@@ -63,9 +91,13 @@ void eg_pipeline_done(eg_req_t *r)
 {
     if (r->done_run) return;
     r->done_run = 1;
-    uint32_t ran = bound_of(r) & ((1u << r->stage) - 1);
-    for (unsigned i = r->stage; i-- > 0;)
-        if ((ran >> i & 1) && stages[i]->on_done) stages[i]->on_done(r);
+    /* the stages that ran and have a hook, last first */
+    uint32_t ran = bound_of(r) & r->gw->stages.done & ((1u << r->stage) - 1);
+    while (ran) {
+        unsigned i = 31u - (unsigned)__builtin_clz(ran);
+        ran &= ~(1u << i);
+        stages[i]->on_done(r);
+    }
 }
 
 void eg_pipeline_capture(eg_req_t *r, const char *data, size_t n)

@@ -52,7 +52,9 @@ typedef struct {
     void (*worker_exit)(eg_worker_t *w);
     /* Whether the stage has anything to do on a route, asked once per route
      * at load (eg_pipeline_bind): a stage that does not apply is not called
-     * at all for its requests. NULL: always. Only stages after route. */
+     * at all for its requests. NULL: always. A stage before route (which
+     * runs before a request has one) is asked once, with route NULL: whether
+     * it has anything to do under cfg at all. */
     int (*applies)(const eg_config_t *cfg, const eg_route_cfg_t *route);
 } eg_stage_t;
 
@@ -71,9 +73,11 @@ int eg_req_canonical_path(eg_req_t *r);
 /* Runs the request's stages from r->stage on; when the last one continues,
  * the request goes upstream (eg_req_admit). */
 void eg_pipeline_run(eg_req_t *r);
-/* Sets routes[i]'s bit s when stage s applies to route i (masks: one per
- * route of cfg), for eg_gw_t.route_stages. */
-void eg_pipeline_bind(const eg_config_t *cfg, uint32_t *masks);
+/* Fills m (m->routes: one per route of cfg) for eg_gw_t.stages: bit s of
+ * routes[i] when stage s applies to route i, of unrouted when it runs for
+ * requests without a route yet (the stages up to route), of done when it
+ * has an on_done hook. */
+void eg_pipeline_bind(const eg_config_t *cfg, eg_pipeline_masks_t *m);
 /* The on_done hooks of the stages that ran, once per request. */
 void eg_pipeline_done(eg_req_t *r);
 /* The response bytes to the stages that asked (r->capture). */

@@ -320,6 +320,24 @@ static eg_stage_rc_t refuse(eg_req_t *c, const eg_validation_t *v, const input_t
     return EG_STAGE_ANSWERED;
 }
 
+/* Before a refusal of a request whose body was not read: the body is read
+ * (when it fits the buffer) so that it can be skipped and the connection
+ * carries the next request. 1: being read (return SUSPENDED: on_request
+ * runs again, and decides again); 0: go on and answer (*framed: the bytes
+ * to skip, 0 when the body is too large or malformed: the connection then
+ * closes after the answer). */
+static int read_to_skip(eg_req_t *c, size_t *framed)
+{
+    const char *b = NULL;
+    size_t fr = 0;
+    /* a client waiting for 100 Continue is not asked for a body to discard */
+    if (*framed || !has_body(c) || c->req.expect_continue) return 0;
+    int rc = eg_req_read_body(c, EG_BUFFER_BODY_MAX, &b, &fr);
+    if (rc == 0) return 1;
+    if (rc == 1) *framed = fr;
+    return 0;
+}
+
 static eg_stage_rc_t on_request(eg_req_t *c)
 {
     const eg_validation_t *v = c->route->validate;
@@ -327,18 +345,27 @@ static eg_stage_rc_t on_request(eg_req_t *c)
     memset(&in, 0, sizeof(in));
     in.q = query_of(c, &in.qn);
     in.present = has_body(c);
+    size_t framed = 0;
     if (v->params.max_query_length && in.qn > v->params.max_query_length) {
+        if (read_to_skip(c, &framed)) return EG_STAGE_SUSPENDED;
+        eg_req_drop_body(c, framed);
         eg_error_t *e = eg_req_error(c, "query_too_long");
         if (e) {
             eg_error_setf(e, EG_S_MESSAGE, "Query exceeds maximum length of %zu characters",
                           v->params.max_query_length);
             eg_error_set_detail_int(e, "query_length", (long long)in.qn);
             eg_error_set_detail_int(e, "max_length", (long long)v->params.max_query_length);
+            /* a validation problem: the route's or the dialect's status (the
+             * catalog's, preset by eg_req_error, would ignore the dialect) */
+            const eg_config_t *cfg = c->gw->cfg;
+            eg_error_set_status(
+                e, v->status ? v->status
+                             : eg_dialect_code_status(c->dialect ? c->dialect : cfg->dialect,
+                                                      cfg->catalog, "query_too_long"));
         }
         eg_req_send_error(c, e, NULL, "query over max_query_length");
         return EG_STAGE_ANSWERED;
     }
-    size_t framed = 0;
     char *dechunked = NULL;
     eg_jr_doc_t doc;
     int parsed = 0;
@@ -348,6 +375,8 @@ static eg_stage_rc_t on_request(eg_req_t *c)
         size_t tn = 0;
         if (ct) eg_media_type_of(ct->value, ct->value_len, &t, &tn);
         if (!type_accepted(v, t, tn)) {
+            if (read_to_skip(c, &framed)) return EG_STAGE_SUSPENDED;
+            eg_req_drop_body(c, framed);
             char list[512];
             json_t *arr = json_array();
             accepted_list(v, list, sizeof(list), arr);
@@ -433,7 +462,11 @@ static eg_stage_rc_t on_request(eg_req_t *c)
         eg_req_send_simple(c, "internal_error", NULL, "out of memory");
         out = EG_STAGE_ANSWERED;
     } else if (rep.count) {
-        out = refuse(c, v, &in, framed);
+        /* no body rules, so the body was not read: read it to skip it */
+        if (!framed && read_to_skip(c, &framed))
+            out = EG_STAGE_SUSPENDED;
+        else
+            out = refuse(c, v, &in, framed);
     }
     if (parsed) eg_jr_free(&doc);
     free(dechunked);

@@ -178,6 +178,21 @@ int eg_keys_set_status(eg_store_t *s, const char *id, eg_key_status_t status, co
     return EG_OK;
 }
 
+int eg_keys_plan_ok(const eg_config_t *cfg, const char *plan, char *err, size_t errlen)
+{
+    if (!plan || !*plan) return EG_OK;
+    for (size_t i = 0; i < cfg->nplans; i++) /* not eg_config_plan: keys.c links without config.c */
+        if (strcmp(cfg->plans[i].name, plan) == 0) return EG_OK;
+    size_t at = (size_t)snprintf(err, errlen,
+                                 "no plan named '%.60s' under plans: in the configuration", plan);
+    /* the names there are, so the caller sees the choice */
+    for (size_t i = 0; i < cfg->nplans && at < errlen; i++)
+        at += (size_t)snprintf(err + at, errlen - at, "%s%s",
+                               i ? ", " : " (plans: ", cfg->plans[i].name);
+    if (at < errlen) snprintf(err + at, errlen - at, "%s", cfg->nplans ? ")" : " (none defined)");
+    return EG_EINVAL;
+}
+
 int eg_keys_set_plan(eg_store_t *s, const char *id, const char *plan, eg_key_t *out, char *err, size_t errlen)
 {
     int rc;

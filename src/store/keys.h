@@ -31,6 +31,11 @@ int eg_keys_create(eg_store_t *s, const unsigned char *pepper, size_t pepper_len
 /* suspend (reason required), resume, revoke. */
 int eg_keys_set_status(eg_store_t *s, const char *id, eg_key_status_t status, const char *reason,
                        eg_key_t *out, char *err, size_t errlen);
+/* EG_OK when plan is NULL, "" (none) or a plan under plans: in cfg, else
+ * EG_EINVAL with the reason in err: every front end (keys create and plan,
+ * POST /keys and /keys/{id}/plan) checks with it, so a key can never be
+ * given a plan that does not exist (it would run without plan limits). */
+int eg_keys_plan_ok(const eg_config_t *cfg, const char *plan, char *err, size_t errlen);
 /* Moves a key to another plan (NULL or "" = none). A running gateway
  * applies it within store.refresh. */
 int eg_keys_set_plan(eg_store_t *s, const char *id, const char *plan, eg_key_t *out, char *err, size_t errlen);

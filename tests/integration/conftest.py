@@ -1,9 +1,9 @@
 """Shared fixtures for the integration tests: real processes on loopback,
 raw sockets so every byte is under control.
 
-Ports. A gateway binds its port with SO_REUSEPORT, so two gateways given the
-same port both start and share the traffic without an error: a port handed
-out twice is a silent flake, not a failed start. Ports therefore come from a
+Ports. A gateway binds its port with SO_REUSEPORT; it refuses to start on a
+port another process listens on (exit 4), but a port handed out twice is
+still a failed start of an unrelated test. Ports therefore come from a
 block of 100 that this process owns: it holds the block's first port bound
 (never listening) for as long as it runs, which no other process can bind,
 and hands out the rest in turn, each checked free first. The blocks lie

@@ -97,6 +97,7 @@ auth:
     issuer: https://issuer.example
     audience: errgate-tests
     leeway: 5s
+plans: {{ free: {{}}, pro: {{}} }}
 upstreams:
   demo: {{ servers: ["127.0.0.1:{upstream}"] }}
 routes:{routes}

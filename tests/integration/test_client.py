@@ -70,7 +70,7 @@ UNAVAILABLE = (503, {"Content-Type": "application/json", "X-Request-ID": "req_up
 def test_503_then_200_is_retried(srv):
     srv.scripts["/a"] = [UNAVAILABLE, OK]
     code, out, err, _ = call("--base-delay", "10ms", srv.url("/a"))
-    assert code == 0 and out == b'{"ok":true}'
+    assert code == 0 and out == b'{"ok":true}\n'
     assert "attempt 1: 503 service_unavailable request_id=req_up_1: retry in" in err
     assert len(srv.seen) == 2
 
@@ -87,6 +87,31 @@ def test_http_date_retry_after(srv):
     code, out, err, elapsed = call(srv.url("/c"))
     assert code == 0 and elapsed >= 0.9
     assert "(Retry-After)" in err
+
+
+def test_body_output_ends_with_one_newline(srv):
+    """The body on stdout ends with a newline, added only when missing (issue 27)."""
+    srv.scripts["/nl1"] = [(200, {"Content-Type": "application/json"}, b'{"a":1}')]
+    srv.scripts["/nl2"] = [(200, {"Content-Type": "text/plain"}, b"line one\nline two\n")]
+    srv.scripts["/nl3"] = [(204, {}, b"")]
+    srv.scripts["/nl4"] = [(404, {"Content-Type": "application/json"}, b'{"error":"not_found","message":"gone"}')]
+    assert call(srv.url("/nl1"))[:2] == (0, b'{"a":1}\n')
+    assert call(srv.url("/nl2"))[:2] == (0, b"line one\nline two\n")
+    assert call(srv.url("/nl3"))[:2] == (0, b"")
+    assert call(srv.url("/nl4"))[:2] == (4, b'{"error":"not_found","message":"gone"}\n')
+
+
+@pytest.mark.parametrize("body", [
+    b'{"error":{"type":"quota_error","message":"No credits remaining. Please purchase additional credits","code":"CREDITS_DEPLETED","details":{"remaining_credits":0}}}',
+    b'{"error":"credits_depleted","message":"No credits remaining","status_code":429}',
+    b'{"error":{"type":"quota_error","message":"API quota exceeded for your subscription plan","code":"QUOTA_EXCEEDED"}}',
+])
+def test_429_that_waiting_does_not_cure_is_not_retried(srv, body):
+    """A 429 for used-up credits or quota without Retry-After is final (issue 27)."""
+    srv.scripts["/cd"] = [(429, {"Content-Type": "application/json"}, body), OK]
+    code, out, err, _ = call("--base-delay", "1ms", srv.url("/cd"))
+    assert code == 4 and len(srv.seen) == 1
+    assert "stop (waiting will not help: the quota or the credits are used up)" in err
 
 
 def test_400_is_never_retried(srv):
@@ -189,7 +214,7 @@ def test_replay_after_a_failed_attempt_is_said_in_the_summary(srv):
     code, out, err, _ = call("--base-delay", "5ms", "--json", '{"a":1}', srv.url("/r"))
     key = one_key(srv, 2)
     assert re.fullmatch(UUID4, key)
-    assert code == 0 and out == b'{"id":7}'
+    assert code == 0 and out == b'{"id":7}\n'
     assert f"errgate: 201 replayed: the stored answer to Idempotency-Key {key} (request_id req_replay)\n" in err
     # --quiet drops the attempt lines, not the summary
     srv.scripts["/r2"] = [UNAVAILABLE, REPLAYED]
@@ -200,14 +225,14 @@ def test_replay_after_a_failed_attempt_is_said_in_the_summary(srv):
 def test_a_fresh_success_has_no_summary_line(srv):
     srv.scripts["/n"] = [CREATED]
     code, out, err, _ = call("--json", '{"a":1}', srv.url("/n"))
-    assert code == 0 and out == b'{"id":7}' and err == ""
+    assert code == 0 and out == b'{"id":7}\n' and err == ""
 
 
 def test_409_in_use_is_retried_with_the_same_key(srv):
     srv.scripts["/u"] = [IN_USE, REPLAYED]
     code, out, err, _ = call("--json", '{"a":1}', srv.url("/u"))
     key = one_key(srv, 2)
-    assert code == 0 and out == b'{"id":7}'
+    assert code == 0 and out == b'{"id":7}\n'
     assert "attempt 1: 409 idempotency_key_in_use request_id=-: retry in 1000 ms (Retry-After)" in err
     assert f"201 replayed: the stored answer to Idempotency-Key {key}" in err
 

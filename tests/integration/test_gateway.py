@@ -316,6 +316,10 @@ def test_sighup_reload_adds_a_route_and_bad_config_keeps_the_old(gateway):
         held.sendall(b"GET /v1/hello HTTP/1.1\r\nHost: t\r\n\r\n")
         r, _ = read_response(held)
         assert r.status == 200
+        # and the request after that has the new configuration (a connection
+        # takes the active one when a request ends)
+        held.sendall(b"GET /v2/new HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert read_response(held)[0].status == 200
     gateway.rewrite("listen: [broken\n")
     gateway.signal(signal.SIGHUP)
     gateway.wait_event("reload_failed")

@@ -285,7 +285,10 @@ def test_admin_listener_cap_and_timeout(tmp_path, upstream_port):
         idle = [socket.create_connection(("127.0.0.1", admin), timeout=5) for _ in range(3)]
         with socket.create_connection(("127.0.0.1", admin), timeout=5) as over:
             r, _ = read_response(over)  # refused without reading a request
-            assert r.status == 503 and r.json() == {"error": "too_many_connections"}
+            assert r.status == 503 and r.header("Content-Type") == "application/problem+json"
+            body = r.json()  # in the configured dialect, as every error errgate writes (issue 27)
+            assert body["code"] == "service_unavailable" and body["request_id"] == r.header("X-Request-ID")
+            assert body["detail"] == "Too many connections to the admin listener; try again in a second."
             assert r.header("Retry-After") == "1"
         # a request trickled in too slowly is cut off like an idle connection
         idle[0].sendall(b"GET /health HTTP/1.1\r\n")

@@ -257,6 +257,34 @@ def test_cli_moves_a_key_to_another_plan_live(qgw):
     assert out.returncode == 0 and json.loads(out.stdout)["key"]["plan"] is None
 
 
+def test_a_plan_that_does_not_exist_is_refused_everywhere(qgw):
+    """keys create --plan, POST /keys and the plan moves refuse an unknown plan
+    with one message (issue 27); no key is created."""
+    msg = "no plan named 'gold' under plans: in the configuration (plans: starter, metered)"
+    out = cli("keys", "create", "--config", qgw.path, "--name", "g", "--plan", "gold")
+    assert out.returncode == 3 and out.stdout == ""
+    assert out.stderr == f"errgate: keys: {msg}\n"
+    auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    for body in (b'{"name": "g", "plan": "gold"}', b'{"name": "g", "plan": 7}'):
+        r = request(qgw.admin_port, "POST", "/keys", body=body, headers=auth)
+        assert r.status == 400 and r.header("Content-Type").startswith("application/json")  # flat-snake
+        assert r.json()["error"] == "validation_error", r.body
+    r = request(qgw.admin_port, "POST", "/keys", body=b'{"name": "g", "plan": "gold"}', headers=auth)
+    assert r.json()["message"] == msg
+    r = request(qgw.admin_port, "GET", "/keys", headers=auth)
+    assert r.json()["keys"] == []  # nothing was created by the refusals
+    kid, _ = new_key(qgw, plan="starter")
+    r = request(qgw.admin_port, "POST", f"/keys/{kid}/plan", body=b'{"plan": "gold"}', headers=auth)
+    assert r.status == 400 and r.json()["message"] == msg
+    out = cli("keys", "plan", "--config", qgw.path, kid, "--plan", "gold")
+    assert out.returncode == 3 and out.stderr == f"errgate: keys: {msg}\n"
+    # a known plan and no plan are accepted as before
+    out = cli("keys", "create", "--config", qgw.path, "--name", "m", "--plan", "metered")
+    assert out.returncode == 0 and json.loads(out.stdout)["key"]["plan"] == "metered"
+    r = request(qgw.admin_port, "POST", "/keys", body=b'{"name": "n", "plan": null}', headers=auth)
+    assert r.status == 201 and r.json()["key"]["plan"] is None
+
+
 def test_plan_credits_add_to_the_routes_cost(qgw):
     kid, k = new_key(qgw, "metered")
     r = get(qgw, "/v1/x", k)

@@ -96,6 +96,9 @@ routes:
       query: {{ q: {{ required: true }} }}
   - path: /plain
     upstream: counted
+  - path: /longq
+    upstream: counted
+    validate: {{ max_query_length: 20 }}
   - path: /limited
     upstream: counted
     rate_limit: {{ limit: 2, window: 1h, by: ip }}
@@ -308,6 +311,23 @@ def test_form_bodies_are_checked_like_queries(env):
 
 # --- bodies ---------------------------------------------------------------------
 
+def test_query_too_long_follows_the_dialect(env):
+    # problem (the default here) is a 422 dialect: query_too_long is in the
+    # validation class; typed (/search) a 400 one
+    r = request(env.port, "GET", "/search?q=" + "a" * 600)
+    assert r.status == 400, r.body
+    r = request(env.port, "GET", "/longq?q=" + "a" * 30)
+    assert r.status == 422 and r.json()["code"] == "query_too_long", r.body
+
+
+def test_problems_are_bounded_then_counted(env):
+    r = request(env.port, "POST", "/many", headers={"Content-Type": "application/json"}, body=b"{}")
+    assert r.status == 422, r.body
+    err = r.json()["error"]
+    assert [d["field"] for d in err["details"]] == [f"f{i:02d}" for i in range(20)]
+    assert err["meta"]["error_count"] == 25, err
+
+
 def test_unsupported_media_type_lists_the_accepted(env):
     before = hits(env)
     r = request(env.port, "POST", "/users/7/posts", headers={"X-Client-Version": "1.2", "Content-Type": "text/plain"},
@@ -349,8 +369,17 @@ def test_deep_json_is_refused(env):
     assert hits(env) == before
 
 
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
 def test_large_body_is_refused_without_reading_it(env):
     before = hits(env)
+    rss0 = rss_kib(env.proc.pid)
     with socket.create_connection(("127.0.0.1", env.port), timeout=10) as s:
         s.sendall(b"POST /users/7/posts HTTP/1.1\r\nHost: x\r\nX-Client-Version: 1.2\r\n"
                   b"Content-Type: application/json\r\nContent-Length: 10485760\r\n\r\n" + b"[" * 4096)
@@ -369,6 +398,8 @@ def test_large_body_is_refused_without_reading_it(env):
         resp, _ = read_response(s)
     assert resp.status == 413, resp.body
     assert hits(env) == before
+    # bounded memory: the 10 MiB were never held (at most the 64 KiB buffer)
+    assert rss_kib(env.proc.pid) - rss0 < 4096, (rss0, rss_kib(env.proc.pid))
 
 
 def test_chunked_json_body_is_checked(env):
@@ -423,6 +454,21 @@ def test_validation_runs_after_access_and_before_traffic(env):
         assert request(env.port, "GET", "/limited?n=1").status == 200
     assert request(env.port, "GET", "/limited?n=1").status == 429
     assert hits(env) == before + 2
+
+
+def test_keep_alive_after_a_parameter_refusal_with_a_body(env):
+    # the route has no body rules: the body is read only to be skipped
+    before = hits(env)
+    with socket.create_connection(("127.0.0.1", env.port), timeout=10) as s:
+        s.sendall(b"POST /status422 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+                  b"GET /plain HTTP/1.1\r\nHost: x\r\n\r\n")
+        r1, rest = read_response(s)
+        assert r1.status == 422, r1.body
+        s.settimeout(10)
+        while b"\r\n\r\n" not in rest:
+            rest += s.recv(65536)
+        assert rest.startswith(b"HTTP/1.1 200"), rest[:100]
+    wait_for(lambda: hits(env) == before + 1, 10, what="the second request upstream")
 
 
 def test_routes_without_validate_are_untouched(env):

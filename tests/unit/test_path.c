@@ -365,6 +365,67 @@ static void test_fast_check_of_normal_paths(void **state)
         if (eg_path_is_normal(not_normal[i], strlen(not_normal[i]))) fail_msg("'%s' is not normal", not_normal[i]);
 }
 
+/* The fast check against its definition, written out here (path.h): a
+ * byte that passes as it is (RFC 3986 3.3: unreserved, sub-delims, ':',
+ * '@', '/'), no "//", no segment starting with '.'. Every path of up to three
+ * bytes after the '/' over all 256 byte values for two of them, and every
+ * length up to 9 for the unrolled loop's remainders. */
+static int passes(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           strchr("-._~!$&'()*+,;=:@/", c);
+}
+
+static int normal_by_definition(const unsigned char *s, size_t n)
+{
+    if (n == 0 || s[0] != '/') return 0;
+    for (size_t i = 1; i < n; i++) {
+        if (!s[i] || !passes(s[i])) return 0;
+        if (s[i - 1] == '/' && (s[i] == '/' || s[i] == '.')) return 0;
+    }
+    return 1;
+}
+
+static void test_fast_check_matches_its_definition(void **state)
+{
+    (void)state;
+    unsigned char p[12] = {'/'};
+    for (unsigned a = 0; a < 256; a++)
+        for (unsigned b = 0; b < 256; b++) {
+            p[1] = (unsigned char)a;
+            p[2] = (unsigned char)b;
+            for (size_t n = 2; n <= 3; n++)
+                if (eg_path_is_normal((const char *)p, n) != normal_by_definition(p, n))
+                    fail_msg("/ %02x %02x (length %zu)", a, b, n);
+        }
+    static const char third[] = "a./%?#\x80 -~";
+    for (unsigned a = 0; a < 256; a++)
+        for (unsigned b = 0; b < 256; b++)
+            for (size_t k = 0; k < sizeof(third) - 1; k++) {
+                p[1] = (unsigned char)a;
+                p[2] = (unsigned char)third[k];
+                p[3] = (unsigned char)b;
+                if (eg_path_is_normal((const char *)p, 4) != normal_by_definition(p, 4))
+                    fail_msg("/ %02x %02x %02x", a, (unsigned char)third[k], b);
+            }
+    /* the bad byte or "//" at each place of paths of length 1 to 11 */
+    for (size_t n = 1; n <= sizeof(p) - 1; n++)
+        for (size_t at = 1; at < n; at++) {
+            memset(p + 1, 'x', sizeof(p) - 1);
+            assert_int_equal(eg_path_is_normal((const char *)p, n), 1);
+            p[at] = '%';
+            assert_int_equal(eg_path_is_normal((const char *)p, n), 0);
+            p[at] = '/';
+            assert_int_equal(eg_path_is_normal((const char *)p, n), at > 1); /* "//" at 1 */
+            if (at + 1 < n) {
+                p[at + 1] = '.';
+                assert_int_equal(eg_path_is_normal((const char *)p, n), 0);
+                p[at + 1] = '/';
+                assert_int_equal(eg_path_is_normal((const char *)p, n), 0);
+            }
+        }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -382,6 +443,7 @@ int main(void)
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_output_never_longer_than_input),
         cmocka_unit_test(test_fast_check_of_normal_paths),
+        cmocka_unit_test(test_fast_check_matches_its_definition),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

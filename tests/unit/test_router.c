@@ -194,6 +194,34 @@ static void test_traceparent(void **state)
     assert_true(eg_traceparent_valid(tp, strlen(tp)));
 }
 
+/* Generated ids and traceparents against snprintf's "%02x", for every byte
+ * value at every position (the hex is made four bytes at a time). */
+static void test_generated_hex_is_every_byte_in_order(void **state)
+{
+    (void)state;
+    for (unsigned v = 0; v < 256; v++)
+        for (size_t at = 0; at < 24; at++) {
+            uint8_t rnd[24];
+            for (size_t i = 0; i < sizeof(rnd); i++)
+                rnd[i] = (uint8_t)(v + 37 * i);
+            rnd[at] = (uint8_t)v;
+            char want[80], got[80];
+            int n = snprintf(want, sizeof(want), "req_");
+            for (size_t i = 0; i < 16; i++)
+                n += snprintf(want + n, sizeof(want) - (size_t)n, "%02x", rnd[i]);
+            eg_reqid_generate(rnd, got);
+            assert_string_equal(got, want);
+            n = snprintf(want, sizeof(want), "00-");
+            for (size_t i = 0; i < 24; i++) {
+                unsigned b = rnd[i] | (i == 15 || i == 23); /* never all zero */
+                n += snprintf(want + n, sizeof(want) - (size_t)n, i == 16 ? "-%02x" : "%02x", b);
+            }
+            snprintf(want + n, sizeof(want) - (size_t)n, "-01");
+            eg_traceparent_generate(rnd, got);
+            assert_string_equal(got, want);
+        }
+}
+
 static void test_accept_negotiates_problem_and_jsonapi(void **state)
 {
     (void)state;
@@ -234,6 +262,7 @@ int main(void)
         cmocka_unit_test(test_template_captures),
         cmocka_unit_test(test_request_ids),
         cmocka_unit_test(test_traceparent),
+        cmocka_unit_test(test_generated_hex_is_every_byte_in_order),
         cmocka_unit_test(test_accept_negotiates_problem_and_jsonapi),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
