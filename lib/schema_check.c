@@ -213,6 +213,15 @@ static json_t *num_json(const snum_t *n)
     return n->isint ? json_integer(n->i) : json_real(n->d);
 }
 
+/* 1 when the next problem becomes a field error: only then are its
+ * message and extra built (a quiet anyOf branch, a count-only run or a
+ * report past its bound allocate nothing). */
+static int writing(const vctx_t *c)
+{
+    return !c->quiet && !c->spent && c->rep->e && c->added < c->rep->max;
+}
+#define WX(expr) (writing(c) ? (expr) : NULL)
+
 /* One problem: counted; written as a field error while under max. `extra`
  * (stolen, may be NULL) is the keyword's bound under the name `xkey`. */
 static void problem(vctx_t *c, const eg_jr_tok_t *val, const char *last, size_t lastlen,
@@ -587,8 +596,9 @@ static void type_problem(vctx_t *c, const eg_jr_tok_t *t, unsigned types)
     static const unsigned order[] = {EG_ST_STRING, EG_ST_INTEGER, EG_ST_NUMBER, EG_ST_BOOLEAN,
                                      EG_ST_ARRAY,  EG_ST_OBJECT,  EG_ST_NULL};
     int n = 0, total = __builtin_popcount(types);
-    json_t *x = total > 1 ? json_array() : NULL;
-    for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+    int w = writing(c);
+    json_t *x = w && total > 1 ? json_array() : NULL;
+    for (size_t i = 0; w && i < sizeof(order) / sizeof(order[0]); i++) {
         unsigned bit = order[i];
         if (!(types & bit)) continue;
         const char *sep = n == 0 ? "" : n == total - 1 ? " or " : ", ";
@@ -597,7 +607,7 @@ static void type_problem(vctx_t *c, const eg_jr_tok_t *t, unsigned types)
         if (x) json_array_append_new(x, json_string(type_name(bit)));
         n++;
     }
-    if (!x) x = json_string(type_name(types));
+    if (w && !x) x = json_string(type_name(types));
     problem(c, t, NULL, 0, "type", "type", x, "%s", msg);
 }
 
@@ -688,13 +698,15 @@ static int check_string(vctx_t *c, const eg_snode_t *n, const eg_jr_tok_t *t)
     if (need) {
         size_t cp = code_points(v.p, v.len);
         if ((n->kw & K_MINLEN) && cp < n->minlen) {
-            problem(c, t, NULL, 0, "minLength", "minLength", json_integer((json_int_t)n->minlen),
+            problem(c, t, NULL, 0, "minLength", "minLength",
+                    WX(json_integer((json_int_t)n->minlen)),
                     "must be at least %llu character%s long", (unsigned long long)n->minlen,
                     n->minlen == 1 ? "" : "s");
             bad = 1;
         }
         if ((n->kw & K_MAXLEN) && cp > n->maxlen) {
-            problem(c, t, NULL, 0, "maxLength", "maxLength", json_integer((json_int_t)n->maxlen),
+            problem(c, t, NULL, 0, "maxLength", "maxLength",
+                    WX(json_integer((json_int_t)n->maxlen)),
                     "must be at most %llu character%s long", (unsigned long long)n->maxlen,
                     n->maxlen == 1 ? "" : "s");
             bad = 1;
@@ -704,17 +716,18 @@ static int check_string(vctx_t *c, const eg_snode_t *n, const eg_jr_tok_t *t)
         int m = re_match(c, n->pattern, v.p, v.len);
         const char *src = c->s->res[n->pattern].src;
         if (m == 0)
-            problem(c, t, NULL, 0, "pattern", "pattern", json_string(src),
+            problem(c, t, NULL, 0, "pattern", "pattern", WX(json_string(src)),
                     "must match the pattern '%s'", src);
         else if (m < 0)
-            problem(c, t, NULL, 0, "pattern", "pattern", json_string(src),
+            problem(c, t, NULL, 0, "pattern", "pattern", WX(json_string(src)),
                     "could not be checked against the pattern '%s' (match limit reached)", src);
         bad |= m != 1;
     }
     if (!(bad && c->quiet) && (n->kw & K_FORMAT) &&
         !eg_format_check((eg_format_t)n->fmt, v.p, v.len)) {
-        problem(c, t, NULL, 0, "format", "format", json_string(eg_format_name((eg_format_t)n->fmt)),
-                "must be %s", format_words((eg_format_t)n->fmt));
+        problem(c, t, NULL, 0, "format", "format",
+                WX(json_string(eg_format_name((eg_format_t)n->fmt))), "must be %s",
+                format_words((eg_format_t)n->fmt));
         bad = 1;
     }
     free(v.heap);
@@ -725,34 +738,35 @@ static int check_number(vctx_t *c, const eg_snode_t *n, const eg_jr_tok_t *t)
 {
     int bad = 0;
     if ((n->kw & K_MIN) && num_cmp(t, &n->min) < 0) {
-        problem(c, t, NULL, 0, "minimum", "minimum", num_json(&n->min), "must be at least %s",
+        problem(c, t, NULL, 0, "minimum", "minimum", WX(num_json(&n->min)), "must be at least %s",
                 n->min.text);
         BAIL();
     }
     if ((n->kw & K_XMIN) && num_cmp(t, &n->xmin) <= 0) {
-        problem(c, t, NULL, 0, "exclusiveMinimum", "exclusiveMinimum", num_json(&n->xmin),
+        problem(c, t, NULL, 0, "exclusiveMinimum", "exclusiveMinimum", WX(num_json(&n->xmin)),
                 "must be greater than %s", n->xmin.text);
         BAIL();
     }
     if ((n->kw & K_MAX) && num_cmp(t, &n->max) > 0) {
-        problem(c, t, NULL, 0, "maximum", "maximum", num_json(&n->max), "must be at most %s",
+        problem(c, t, NULL, 0, "maximum", "maximum", WX(num_json(&n->max)), "must be at most %s",
                 n->max.text);
         BAIL();
     }
     if ((n->kw & K_XMAX) && num_cmp(t, &n->xmax) >= 0) {
-        problem(c, t, NULL, 0, "exclusiveMaximum", "exclusiveMaximum", num_json(&n->xmax),
+        problem(c, t, NULL, 0, "exclusiveMaximum", "exclusiveMaximum", WX(num_json(&n->xmax)),
                 "must be less than %s", n->xmax.text);
         BAIL();
     }
     if ((n->kw & K_MULT) && !multiple_of(c->doc, t, n)) {
-        problem(c, t, NULL, 0, "multipleOf", "multipleOf", num_json(&n->mult),
+        problem(c, t, NULL, 0, "multipleOf", "multipleOf", WX(num_json(&n->mult)),
                 "must be a multiple of %s", n->mult.text);
         BAIL();
     }
     if ((n->kw & K_FORMAT) &&
         !eg_format_check_number((eg_format_t)n->fmt, c->doc->text + t->off, t->len)) {
-        problem(c, t, NULL, 0, "format", "format", json_string(eg_format_name((eg_format_t)n->fmt)),
-                "must be %s", format_words((eg_format_t)n->fmt));
+        problem(c, t, NULL, 0, "format", "format",
+                WX(json_string(eg_format_name((eg_format_t)n->fmt))), "must be %s",
+                format_words((eg_format_t)n->fmt));
         BAIL();
     }
     return bad;
@@ -762,13 +776,13 @@ static int check_array(vctx_t *c, const eg_snode_t *n, const eg_jr_tok_t *t)
 {
     int bad = 0;
     if ((n->kw & K_MINITEMS) && t->count < n->minitems) {
-        problem(c, t, NULL, 0, "minItems", "minItems", json_integer((json_int_t)n->minitems),
+        problem(c, t, NULL, 0, "minItems", "minItems", WX(json_integer((json_int_t)n->minitems)),
                 "must have at least %llu item%s", (unsigned long long)n->minitems,
                 n->minitems == 1 ? "" : "s");
         BAIL();
     }
     if ((n->kw & K_MAXITEMS) && t->count > n->maxitems) {
-        problem(c, t, NULL, 0, "maxItems", "maxItems", json_integer((json_int_t)n->maxitems),
+        problem(c, t, NULL, 0, "maxItems", "maxItems", WX(json_integer((json_int_t)n->maxitems)),
                 "must have at most %llu item%s", (unsigned long long)n->maxitems,
                 n->maxitems == 1 ? "" : "s");
         BAIL();
@@ -778,7 +792,7 @@ static int check_array(vctx_t *c, const eg_snode_t *n, const eg_jr_tok_t *t)
         int dup = unique_items(c, t, &di, &dj);
         if (dup < 0) return 1; /* out of memory or of budget */
         if (dup) {
-            json_t *x = json_array();
+            json_t *x = WX(json_array());
             if (x)
                 json_array_append_new(x, json_integer(di)),
                     json_array_append_new(x, json_integer(dj));
@@ -794,7 +808,7 @@ static int check_array(vctx_t *c, const eg_snode_t *n, const eg_jr_tok_t *t)
             if (sub == SNONE) continue;
             if (c->s->nodes[sub].kw == K_FALSE && i >= n->nprefix) {
                 c->path[c->npath++] = (seg_t){NULL, i};
-                problem(c, it, NULL, 0, "items", "maxItems", json_integer(n->nprefix),
+                problem(c, it, NULL, 0, "items", "maxItems", WX(json_integer(n->nprefix)),
                         "is not allowed (at most %u item%s)", n->nprefix,
                         n->nprefix == 1 ? "" : "s");
                 c->npath--;
@@ -832,13 +846,13 @@ static int check_object(vctx_t *c, const eg_snode_t *n, const eg_jr_tok_t *t)
     const eg_schema_t *s = c->s;
     if ((n->kw & K_MINPROPS) && t->count < n->minprops) {
         problem(c, t, NULL, 0, "minProperties", "minProperties",
-                json_integer((json_int_t)n->minprops), "must have at least %llu propert%s",
+                WX(json_integer((json_int_t)n->minprops)), "must have at least %llu propert%s",
                 (unsigned long long)n->minprops, n->minprops == 1 ? "y" : "ies");
         BAIL();
     }
     if ((n->kw & K_MAXPROPS) && t->count > n->maxprops) {
         problem(c, t, NULL, 0, "maxProperties", "maxProperties",
-                json_integer((json_int_t)n->maxprops), "must have at most %llu propert%s",
+                WX(json_integer((json_int_t)n->maxprops)), "must have at most %llu propert%s",
                 (unsigned long long)n->maxprops, n->maxprops == 1 ? "y" : "ies");
         BAIL();
     }
@@ -867,7 +881,7 @@ static int check_object(vctx_t *c, const eg_snode_t *n, const eg_jr_tok_t *t)
                 if (m < 0) {
                     c->path[c->npath++] = (seg_t){k, 0};
                     problem(c, v, NULL, 0, "patternProperties", "pattern",
-                            json_string(s->res[pp->re].src),
+                            WX(json_string(s->res[pp->re].src)),
                             "could not be checked against the pattern '%s' (match limit reached)",
                             s->res[pp->re].src);
                     c->npath--;
@@ -915,7 +929,7 @@ static int validate(vctx_t *c, uint32_t at, const eg_jr_tok_t *t)
         return 1;
     }
     if (c->depth >= EG_SCHEMA_MAX_DEPTH) {
-        problem(c, NULL, NULL, 0, "depth", "max_depth", json_integer(EG_SCHEMA_MAX_DEPTH),
+        problem(c, NULL, NULL, 0, "depth", "max_depth", WX(json_integer(EG_SCHEMA_MAX_DEPTH)),
                 "is nested too deeply to be validated");
         return 1;
     }
@@ -963,7 +977,7 @@ static int validate(vctx_t *c, uint32_t at, const eg_jr_tok_t *t)
         if (c->quiet || c->oom || !c->rep->e) goto done;                                           \
     } while (0)
     if (n->kw & K_CONST && !cval_eq(s, c->doc, t, n->cnst)) {
-        problem(c, t, NULL, 0, "const", "const", json_incref(n->jconst),
+        problem(c, t, NULL, 0, "const", "const", WX(json_incref(n->jconst)),
                 "must be equal to the constant");
         BAIL();
     }
@@ -972,9 +986,10 @@ static int validate(vctx_t *c, uint32_t at, const eg_jr_tok_t *t)
         for (uint32_t i = 0; i < n->nenum && !ok; i++)
             ok = cval_eq(s, c->doc, t, s->idx[n->enm + i]);
         if (!ok) {
-            char list[256];
+            char list[256] = "";
             size_t o = 0;
-            for (size_t i = 0; i < json_array_size(n->jenum) && o < sizeof(list) - 8; i++) {
+            for (size_t i = 0; writing(c) && i < json_array_size(n->jenum) && o < sizeof(list) - 8;
+                 i++) {
                 char *one = json_dumps(json_array_get(n->jenum, i), JSON_ENCODE_ANY | JSON_COMPACT);
                 if (one) {
                     o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s", i ? ", " : "", one);
@@ -982,8 +997,8 @@ static int validate(vctx_t *c, uint32_t at, const eg_jr_tok_t *t)
                 }
             }
             if (o >= sizeof(list) - 8) strcpy(list + sizeof(list) - 8, ", ...");
-            problem(c, t, NULL, 0, "enum", "allowed", json_incref(n->jenum), "must be one of: %s",
-                    list);
+            problem(c, t, NULL, 0, "enum", "allowed", WX(json_incref(n->jenum)),
+                    "must be one of: %s", list);
             BAIL();
         }
     }
@@ -1009,7 +1024,7 @@ static int validate(vctx_t *c, uint32_t at, const eg_jr_tok_t *t)
         for (uint32_t i = 0; i < n->noneof && k < 2; i++)
             k += (uint32_t)passes(c, s->idx[n->oneof + i], t);
         if (k != 1) {
-            problem(c, t, NULL, 0, "oneOf", "matched", json_integer(k),
+            problem(c, t, NULL, 0, "oneOf", "matched", WX(json_integer(k)),
                     k ? "must match exactly one of the allowed schemas, not several"
                       : "must match exactly one of the allowed schemas");
             BAIL();
