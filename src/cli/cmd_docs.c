@@ -63,7 +63,7 @@ static void validation_answers(answers_t *s, const eg_validation_t *v)
     if (required) add(s, "missing_parameter", st, "a required parameter is missing");
     if (typed) add(s, "invalid_parameter_type", st, "a parameter is not of its declared type");
     if (valued) add(s, "invalid_parameter_value", st, "a parameter's value breaks its schema");
-    if (v->params.max_query_length) add(s, "query_too_long", st, "the query string is over max_query_length");
+    if (v->params.max_query_length) add(s, "query_too_long", v->status, "the query string is over max_query_length");
     if (v->body || v->body_required || v->has_form)
         add(s, "validation_error", st, "the request body breaks its schema, or is missing");
     int json = v->body != NULL;
