@@ -31,6 +31,7 @@ typedef struct {
 struct eg_openapi_s {
     oa_file_t files[EG_OPENAPI_MAX_FILES];
     size_t nfiles;
+    size_t bytes;  /* read from all files, up to EG_OPENAPI_MAX_TOTAL */
     char *rootdir; /* realpath of the root document's directory, '/'-terminated */
     eg_oa_op_t *ops;
     size_t nops, capops;
@@ -209,6 +210,13 @@ static int load_file(eg_openapi_t *oa, const char *path, const char *real, const
     size_t len = 0;
     int rc = read_text(path, &text, &len, err, errlen);
     if (rc) return rc;
+    if (len > EG_OPENAPI_MAX_TOTAL - oa->bytes) {
+        snprintf(err, errlen, "%s: the document's files are larger than %u MiB together (the cap)",
+                 path, EG_OPENAPI_MAX_TOTAL >> 20);
+        free(text);
+        return EG_ETOOBIG;
+    }
+    oa->bytes += len;
     rc = add_text(oa, text, len, path, real, doc, err, errlen);
     free(text);
     return rc;

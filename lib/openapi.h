@@ -28,7 +28,8 @@
  * or 3.1.x (a Swagger 2.0 one, no `openapi`, another version), a path that is
  * not a template errgate can route ("{name}" must be a whole segment), a
  * $ref that leaves the document's directory, names a URL, or does not
- * resolve, and the caps: EG_OPENAPI_MAX_BYTES per file, EG_OPENAPI_MAX_FILES
+ * resolve, and the caps: EG_OPENAPI_MAX_BYTES per file and
+ * EG_OPENAPI_MAX_TOTAL for all of a document's files, EG_OPENAPI_MAX_FILES
  * files, EG_OPENAPI_MAX_REF_DEPTH $refs followed in a chain (cycles end
  * there too), EG_OPENAPI_MAX_OPS operations.
  */
@@ -42,6 +43,7 @@
 #include "ytree.h"
 
 #define EG_OPENAPI_MAX_BYTES     (8u << 20)
+#define EG_OPENAPI_MAX_TOTAL     (32u << 20)
 #define EG_OPENAPI_MAX_FILES     64
 #define EG_OPENAPI_MAX_REF_DEPTH 32
 #define EG_OPENAPI_MAX_OPS       4096

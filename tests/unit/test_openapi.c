@@ -421,6 +421,14 @@ static void test_documents_in_memory(void **state)
         eg_openapi_parse(bad, sizeof(bad) - 1, "/nonexistent-dir/d.json", &oa, err, sizeof(err)),
         EG_EPARSE);
     assert_non_null(strstr(err, "/nonexistent-dir/d.json:1:"));
+    /* over the cap on a file: refused before parsing */
+    size_t big = EG_OPENAPI_MAX_BYTES + 1;
+    char *text = malloc(big);
+    assert_non_null(text);
+    memset(text, ' ', big);
+    assert_int_equal(eg_openapi_parse(text, big, "/nonexistent-dir/big.yaml", &oa, err, sizeof(err)), EG_ETOOBIG);
+    assert_non_null(strstr(err, "larger than 8 MiB"));
+    free(text);
 }
 
 static void test_base_path_of_server_urls(void **state)
