@@ -1541,11 +1541,12 @@ static int expand_openapi(cctx_t *c, eg_config_t *cfg, size_t ri, size_t *cap, c
         for (size_t j = first; j < last; j++) {
             unsigned all = 0;
             size_t k = first;
-            while (k < j && strcmp(cfg->routes[k].path, cfg->routes[j].path) != 0)
+            /* by shape: /x/{a} (GET) and /x/{b} (PUT) are one path */
+            while (k < j && !same_shape(cfg->routes[k].path, cfg->routes[j].path))
                 k++;
             if (k < j) continue; /* that path is done */
             for (k = j; k < last; k++)
-                if (strcmp(cfg->routes[k].path, cfg->routes[j].path) == 0) all |= cfg->routes[k].methods;
+                if (same_shape(cfg->routes[k].path, cfg->routes[j].path)) all |= cfg->routes[k].methods;
             unsigned rest = (rmethods ? rmethods : EG_M_ALL) & ~all;
             if (!rest) continue;
             char tmp[2048];
@@ -1665,8 +1666,9 @@ static int load_root(cctx_t *c, const eg_ynode_t *root, eg_config_t *cfg)
             }
         }
     }
-    /* the documents' operations, after every declared route (declared ones
-     * win a tie in the router: declaration order) */
+    /* the documents' operations, after every declared route: the router
+     * holds the declared ones, and each finds its operations through its
+     * index (route stage) */
     cfg->nroutes_declared = cfg->nroutes;
     size_t cap = cfg->nroutes;
     for (size_t i = 0; i < cfg->nroutes_declared; i++)

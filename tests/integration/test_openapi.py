@@ -421,3 +421,27 @@ def test_check_config_warns_of_a_route_the_document_does_not_cover(tmp_path, ups
     assert rc == 0, err
     assert ("gw.yaml:10:5: none of the document's 6 operations is under the route /admin/: with unknown: reject, "
             "every request to it is 404 not_found") in err, err
+
+
+@pytest.mark.parametrize("unknown", ["reject", "pass"])
+def test_one_path_shape_with_two_names(start, upstream, unknown):
+    """/x/{a} (GET) and /x/{b} (PUT) are one path: each method its own
+    parameter name and rules; another method is 405 or passed."""
+    doc = os.path.join(DOCS, "shapes.yaml")
+    gw = start(f"""
+  - path: /
+    upstream: app
+    openapi: {{ file: {doc}, unknown: {unknown} }}
+""")
+    assert request(gw.port, "GET", "/x/12").status == 200
+    assert request(gw.port, "GET", "/x/abc").status == 422     # a: integer
+    assert request(gw.port, "PUT", "/x/abc").status == 200
+    assert request(gw.port, "PUT", "/x/abcd").status == 422    # b: at most 3
+    r = request(gw.port, "DELETE", "/x/1")
+    if unknown == "reject":
+        assert r.status == 405
+        assert r.header("Allow") == "GET, HEAD, PUT"
+    else:
+        assert r.status == 200
+    want = [("GET", "/x/12"), ("PUT", "/x/abc")] + ([("DELETE", "/x/1")] if unknown == "pass" else [])
+    assert upstream.paths() == want
