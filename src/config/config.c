@@ -1517,7 +1517,7 @@ static int expand_openapi(cctx_t *c, eg_config_t *cfg, size_t ri, size_t *cap, c
             int head = 0;
             for (size_t j = 0; j < eg_openapi_nops(oa); j++) {
                 const eg_oa_op_t *o = eg_openapi_op(oa, j);
-                head |= o->method_bit == EG_M_HEAD && strcmp(o->path, op->path) == 0 && strcmp(o->base, op->base) == 0;
+                head |= o->method_bit == EG_M_HEAD && same_shape(o->path, op->path) && strcmp(o->base, op->base) == 0;
             }
             if (!head) m |= EG_M_HEAD;
         }
