@@ -325,6 +325,33 @@ static void test_media_types_of_a_body(void **state)
     eg_openapi_free(oa);
 }
 
+static void test_every_style_maps_to_a_rule(void **state)
+{
+    (void)state;
+    eg_openapi_t *oa = load_ok(FIX "styles.yaml");
+    char err[512] = "";
+    eg_validation_t *v = NULL;
+    assert_int_equal(eg_openapi_validation(oa, find_op(oa, "get", "/items/{ids}/{color}"), 1024, 0,
+                                           &v, err, sizeof(err)),
+                     EG_OK);
+    const eg_param_rule_t *r = rule(v, "ids", EG_PIN_PATH);
+    assert_int_equal(r->style, EG_PSTYLE_LABEL);
+    assert_true(r->explode);
+    assert_int_equal(r->item_types, EG_ST_INTEGER);
+    assert_int_equal(rule(v, "color", EG_PIN_PATH)->style, EG_PSTYLE_MATRIX);
+    assert_false(rule(v, "color", EG_PIN_PATH)->explode);
+    assert_int_equal(rule(v, "words", EG_PIN_QUERY)->style, EG_PSTYLE_SPACE);
+    assert_int_equal(rule(v, "filter", EG_PIN_QUERY)->style, EG_PSTYLE_DEEP);
+    assert_true(rule(v, "filter", EG_PIN_QUERY)->explode);
+    assert_int_equal(rule(v, "X-Ids", EG_PIN_HEADER)->style, EG_PSTYLE_SIMPLE);
+    assert_false(rule(v, "X-Ids", EG_PIN_HEADER)->required);
+    eg_validation_free(v);
+    eg_openapi_free(oa);
+    load_fails(
+        FIX "badstyle.yaml", EG_EPARSE,
+        FIX "badstyle.yaml:7:39: parameter 'q': style matrix does not apply to query parameters");
+}
+
 static void test_warnings_have_positions(void **state)
 {
     (void)state;
@@ -426,7 +453,9 @@ static void test_documents_in_memory(void **state)
     char *text = malloc(big);
     assert_non_null(text);
     memset(text, ' ', big);
-    assert_int_equal(eg_openapi_parse(text, big, "/nonexistent-dir/big.yaml", &oa, err, sizeof(err)), EG_ETOOBIG);
+    assert_int_equal(
+        eg_openapi_parse(text, big, "/nonexistent-dir/big.yaml", &oa, err, sizeof(err)),
+        EG_ETOOBIG);
     assert_non_null(strstr(err, "larger than 8 MiB"));
     free(text);
 }
@@ -466,6 +495,7 @@ int main(void)
         cmocka_unit_test(test_schemas_compile_through_the_document_cache),
         cmocka_unit_test(test_operations_become_rule_sets),
         cmocka_unit_test(test_media_types_of_a_body),
+        cmocka_unit_test(test_every_style_maps_to_a_rule),
         cmocka_unit_test(test_warnings_have_positions),
         cmocka_unit_test(test_openapi30_with_variables_and_content),
         cmocka_unit_test(test_json_document),
