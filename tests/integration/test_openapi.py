@@ -445,3 +445,18 @@ def test_one_path_shape_with_two_names(start, upstream, unknown):
         assert r.status == 200
     want = [("GET", "/x/12"), ("PUT", "/x/abc")] + ([("DELETE", "/x/1")] if unknown == "pass" else [])
     assert upstream.paths() == want
+
+
+def test_path_styles_and_deep_objects_through_the_gateway(start, upstream):
+    doc = os.path.join(DOCS, "styles.yaml")
+    gw = start(f"""
+  - path: /
+    upstream: app
+    openapi: {doc}
+""")
+    ok = "/items/.1.2/;color=red?words=a%20b&filter[min]=3"
+    assert request(gw.port, "GET", ok).status == 200
+    r = request(gw.port, "GET", "/items/.1.x/;color=red?filter[min]=x")
+    assert r.status == 422, r.body
+    assert sorted(e["parameter"] for e in r.json()["errors"]) == ["filter", "ids"]
+    assert upstream.paths() == [("GET", ok)]
