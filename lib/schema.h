@@ -7,7 +7,9 @@
  * exclusiveMaximum, multipleOf, minLength, maxLength (in code points),
  * pattern (PCRE2, ECMA-style, with match limits), format (format.h),
  * minItems, maxItems, uniqueItems, minProperties, maxProperties, allOf,
- * anyOf, oneOf, not, boolean schemas, $defs / definitions, and $ref to
+ * anyOf, oneOf, not, boolean schemas, $defs / definitions, (2020-12 only:
+ * contains / minContains / maxContains, propertyNames, dependentRequired,
+ * dependentSchemas, if / then / else), and $ref to
  * "#..." JSON pointers inside the document or to sibling files through
  * the caller's loader. Annotations (title, description, default,
  * examples, readOnly, writeOnly, deprecated, $comment, $schema, $id at the

@@ -801,6 +801,27 @@ static int check_array(vctx_t *c, const eg_snode_t *n, const eg_jr_tok_t *t)
             BAIL();
         }
     }
+    if (n->kw & K_CONTAINS) {
+        uint64_t k = 0;
+        const eg_jr_tok_t *it = t + 1;
+        for (uint32_t i = 0; i < t->count && !c->spent; i++, it = c->doc->toks + it->end)
+            k += (uint64_t)passes(c, n->contains, it);
+        if (c->spent) return 1;
+        if (k < n->mincontains) {
+            problem(c, t, NULL, 0, "contains", "minContains",
+                    WX(json_integer((json_int_t)n->mincontains)),
+                    "must contain at least %llu item%s matching the 'contains' schema",
+                    (unsigned long long)n->mincontains, n->mincontains == 1 ? "" : "s");
+            BAIL();
+        }
+        if (k > n->maxcontains) {
+            problem(c, t, NULL, 0, "maxContains", "maxContains",
+                    WX(json_integer((json_int_t)n->maxcontains)),
+                    "must contain at most %llu item%s matching the 'contains' schema",
+                    (unsigned long long)n->maxcontains, n->maxcontains == 1 ? "" : "s");
+            BAIL();
+        }
+    }
     if (n->kw & (K_PREFIX | K_ITEMS)) {
         const eg_jr_tok_t *it = t + 1;
         for (uint32_t i = 0; i < t->count; i++, it = c->doc->toks + it->end) {
@@ -915,6 +936,35 @@ static int check_object(vctx_t *c, const eg_snode_t *n, const eg_jr_tok_t *t)
             BAIL();
         }
     }
+    if (n->kw & K_PNAMES) {
+        const eg_jr_tok_t *k = t + 1;
+        for (uint32_t i = 0; i < t->count; i++) {
+            const eg_jr_tok_t *v = k + 1;
+            if (!passes(c, n->pnames, k)) {
+                c->path[c->npath++] = (seg_t){k, 0};
+                problem(c, k, NULL, 0, "propertyNames", NULL, NULL,
+                        "is not an allowed property name");
+                c->npath--;
+                BAIL();
+            }
+            k = c->doc->toks + v->end;
+        }
+    }
+    for (uint32_t i = 0; i < n->ndreq; i++) {
+        const sdep_t *d = &s->deps[n->dreq + i];
+        if (!eg_jr_get(c->doc, t, d->name, d->len)) continue;
+        for (uint32_t j = 0; j < d->nreq; j++) {
+            const sreq_t *r = &s->reqs[d->req + j];
+            if (eg_jr_get(c->doc, t, r->name, r->len)) continue;
+            problem(c, NULL, r->name, r->len, "dependentRequired", NULL, NULL,
+                    "is required when '%s' is present", d->name);
+            BAIL();
+        }
+    }
+    for (uint32_t i = 0; i < n->ndsch; i++) {
+        const sdep_t *d = &s->deps[n->dsch + i];
+        if (eg_jr_get(c->doc, t, d->name, d->len) && validate(c, d->node, t)) BAIL();
+    }
     return bad;
 }
 
@@ -923,7 +973,7 @@ static int validate(vctx_t *c, uint32_t at, const eg_jr_tok_t *t)
     const eg_schema_t *s = c->s;
     const eg_snode_t *n = &s->nodes[at];
     int bad = 0;
-    if (!n->kw) return 0;
+    if (!n->kw && n->if_ == SNONE) return 0;
     if (c->spent || ++c->steps > c->budget) {
         c->spent = 1;
         return 1;
@@ -1033,6 +1083,10 @@ static int validate(vctx_t *c, uint32_t at, const eg_jr_tok_t *t)
     if ((n->kw & K_NOT) && passes(c, n->not_, t)) {
         problem(c, t, NULL, 0, "not", NULL, NULL, "must not match the schema");
         BAIL();
+    }
+    if (n->if_ != SNONE) {
+        uint32_t next = passes(c, n->if_, t) ? n->then_ : n->else_;
+        if (next != SNONE && validate(c, next, t)) BAIL();
     }
 done:
     c->depth--;

@@ -690,6 +690,67 @@ static int compile_enum(cctx_t *c, const eg_ydoc_t *doc, const eg_ynode_t *v, ui
     return rc;
 }
 
+/* dependentRequired (schemas = 0: name -> [names]) or dependentSchemas
+ * (schemas = 1: name -> schema), appended as one range once every
+ * subschema is compiled (they append ranges of their own). */
+static int compile_deps(cctx_t *c, const eg_ydoc_t *doc, const eg_ynode_t *v, uint32_t at,
+                        int schemas)
+{
+    const char *k = schemas ? "dependentSchemas" : "dependentRequired";
+    if (v->kind != EG_Y_MAP) return cerr(c, doc, v, "'%s' must be an object", k);
+    eg_schema_t *s = c->s;
+    sdep_t *tmp = calloc(v->n ? v->n : 1, sizeof(*tmp));
+    if (!tmp) return EG_ENOMEM;
+    int rc = EG_OK;
+    for (size_t i = 0; i < v->n && rc == EG_OK; i++) {
+        const eg_ynode_t *key = v->items[2 * i], *val = v->items[2 * i + 1];
+        tmp[i].len = (uint32_t)key->len;
+        tmp[i].node = SNONE;
+        if (!(tmp[i].name = own(s, key->str, key->len))) {
+            rc = EG_ENOMEM;
+            break;
+        }
+        if (schemas) {
+            rc = compile_node(c, doc, val, &tmp[i].node);
+            continue;
+        }
+        if (val->kind != EG_Y_SEQ) {
+            rc = cerr(c, doc, val, "'%s' values must be arrays of strings", k);
+            break;
+        }
+        tmp[i].req = (uint32_t)s->nreqs;
+        tmp[i].nreq = (uint32_t)val->n;
+        for (size_t j = 0; j < val->n && rc == EG_OK; j++) {
+            const eg_ynode_t *it = val->items[j];
+            if (it->kind != EG_Y_SCALAR) {
+                rc = cerr(c, doc, it, "'%s' values must be arrays of strings", k);
+            } else if (grow(&s->reqs, &s->capreqs, s->nreqs, sizeof(*s->reqs))) {
+                rc = EG_ENOMEM;
+            } else {
+                sreq_t r = {own(s, it->str, it->len), (uint32_t)it->len, SNONE};
+                if (!r.name)
+                    rc = EG_ENOMEM;
+                else
+                    s->reqs[s->nreqs++] = r;
+            }
+        }
+    }
+    uint32_t off = (uint32_t)s->ndeps;
+    for (size_t i = 0; i < v->n && rc == EG_OK; i++) {
+        if ((rc = grow(&s->deps, &s->capdeps, s->ndeps, sizeof(*s->deps)))) break;
+        s->deps[s->ndeps++] = tmp[i];
+    }
+    free(tmp);
+    if (rc != EG_OK) return rc;
+    eg_snode_t *nd = N(c, at);
+    if (schemas)
+        nd->dsch = off, nd->ndsch = (uint32_t)v->n;
+    else
+        nd->dreq = off, nd->ndreq = (uint32_t)v->n;
+    nd->kw |= K_DEPS;
+    return EG_OK;
+}
+
 /* Keywords that say something about a schema but assert nothing. */
 static int is_annotation(const char *k, int root)
 {
@@ -850,6 +911,30 @@ static int compile_kw(cctx_t *c, const eg_ydoc_t *doc, const eg_ynode_t *key, co
         if (v->kind != EG_Y_MAP) return cerr(c, doc, v, "'%s' must be an object", k);
         for (size_t i = 0; i < v->n && rc == EG_OK; i++)
             rc = compile_node(c, doc, v->items[2 * i + 1], &sub);
+    } else if (!c->oas30 &&
+               (KW("contains") || KW("propertyNames") || KW("if") || KW("then") || KW("else"))) {
+        /* 2020-12 applicators OpenAPI 3.0 does not have */
+        if ((rc = compile_node(c, doc, v, &sub)) != EG_OK) return rc;
+        eg_snode_t *nd = N(c, at);
+        if (k[0] == 'c')
+            nd->contains = sub, nd->kw |= K_CONTAINS;
+        else if (k[0] == 'p')
+            nd->pnames = sub, nd->kw |= K_PNAMES;
+        else if (k[0] == 'i')
+            nd->if_ = sub;
+        else if (k[0] == 't')
+            nd->then_ = sub;
+        else
+            nd->else_ = sub;
+    } else if (!c->oas30 && (KW("minContains") || KW("maxContains"))) {
+        uint64_t n64;
+        if ((rc = count_kw(c, doc, v, k, &n64)) != EG_OK) return rc;
+        if (k[1] == 'i')
+            N(c, at)->mincontains = n64;
+        else
+            N(c, at)->maxcontains = n64;
+    } else if (!c->oas30 && (KW("dependentRequired") || KW("dependentSchemas"))) {
+        rc = compile_deps(c, doc, v, at, k[9] == 'S');
     } else if (KW("nullable") && c->oas30) {
         if (scalar_bool(v, nullable)) return cerr(c, doc, v, "'nullable' must be true or false");
     } else if (!is_annotation(k, at == 0)) {
@@ -867,6 +952,9 @@ static uint32_t node_new(cctx_t *c)
     eg_snode_t *n = &s->nodes[s->nnodes];
     memset(n, 0, sizeof(*n));
     n->pattern = n->addl = n->items = n->not_ = n->ref = n->cnst = SNONE;
+    n->if_ = n->then_ = n->else_ = n->contains = n->pnames = SNONE;
+    n->mincontains = 1;
+    n->maxcontains = UINT64_MAX;
     return (uint32_t)s->nnodes++;
 }
 
@@ -943,6 +1031,11 @@ static int visit(cctx_t *c, uint32_t at, uint8_t *color)
         rc = visit(c, s->idx[n->anyof + i], color);
     for (uint32_t i = 0; !rc && i < n->noneof; i++)
         rc = visit(c, s->idx[n->oneof + i], color);
+    const uint32_t inplace[] = {n->if_, n->then_, n->else_};
+    for (size_t i = 0; !rc && i < 3; i++)
+        if (inplace[i] != SNONE) rc = visit(c, inplace[i], color);
+    for (uint32_t i = 0; !rc && i < n->ndsch; i++)
+        rc = visit(c, s->deps[n->dsch + i].node, color);
     color[at] = 2;
     return rc;
 }
@@ -976,6 +1069,7 @@ void eg_schema_free(eg_schema_t *s)
     free(s->nodes);
     free(s->props);
     free(s->reqs);
+    free(s->deps);
     free(s->pprops);
     free(s->idx);
     free(s->cvals);

@@ -25,41 +25,43 @@
 #define EG_SCHEMA_BUDGET_PER_TOKEN 64
 #define SNONE                      UINT32_MAX
 
-enum {
-    K_TYPE = 1u << 0,
-    K_MIN = 1u << 1,
-    K_MAX = 1u << 2,
-    K_XMIN = 1u << 3,
-    K_XMAX = 1u << 4,
-    K_MULT = 1u << 5,
-    K_MINLEN = 1u << 6,
-    K_MAXLEN = 1u << 7,
-    K_PATTERN = 1u << 8,
-    K_FORMAT = 1u << 9,
-    K_MINITEMS = 1u << 10,
-    K_MAXITEMS = 1u << 11,
-    K_UNIQUE = 1u << 12,
-    K_PREFIX = 1u << 13,
-    K_ITEMS = 1u << 14,
-    K_MINPROPS = 1u << 15,
-    K_MAXPROPS = 1u << 16,
-    K_PROPS = 1u << 17,
-    K_PPROPS = 1u << 18,
-    K_ADDL = 1u << 19,
-    K_REQ = 1u << 20,
-    K_ENUM = 1u << 21,
-    K_CONST = 1u << 22,
-    K_ALLOF = 1u << 23,
-    K_ANYOF = 1u << 24,
-    K_ONEOF = 1u << 25,
-    K_NOT = 1u << 26,
-    K_REF = 1u << 27,
-    K_FALSE = 1u << 28,
-};
-#define K_NUMBER (K_MIN | K_MAX | K_XMIN | K_XMAX | K_MULT)
-#define K_STRING (K_MINLEN | K_MAXLEN | K_PATTERN)
-#define K_ARRAY  (K_MINITEMS | K_MAXITEMS | K_UNIQUE | K_PREFIX | K_ITEMS)
-#define K_OBJECT (K_MINPROPS | K_MAXPROPS | K_PROPS | K_PPROPS | K_ADDL | K_REQ)
+/* keyword bits of eg_snode_t.kw (defines: bit 31 does not fit an int enum) */
+#define K_TYPE     (1u << 0)
+#define K_MIN      (1u << 1)
+#define K_MAX      (1u << 2)
+#define K_XMIN     (1u << 3)
+#define K_XMAX     (1u << 4)
+#define K_MULT     (1u << 5)
+#define K_MINLEN   (1u << 6)
+#define K_MAXLEN   (1u << 7)
+#define K_PATTERN  (1u << 8)
+#define K_FORMAT   (1u << 9)
+#define K_MINITEMS (1u << 10)
+#define K_MAXITEMS (1u << 11)
+#define K_UNIQUE   (1u << 12)
+#define K_PREFIX   (1u << 13)
+#define K_ITEMS    (1u << 14)
+#define K_MINPROPS (1u << 15)
+#define K_MAXPROPS (1u << 16)
+#define K_PROPS    (1u << 17)
+#define K_PPROPS   (1u << 18)
+#define K_ADDL     (1u << 19)
+#define K_REQ      (1u << 20)
+#define K_ENUM     (1u << 21)
+#define K_CONST    (1u << 22)
+#define K_ALLOF    (1u << 23)
+#define K_ANYOF    (1u << 24)
+#define K_ONEOF    (1u << 25)
+#define K_NOT      (1u << 26)
+#define K_REF      (1u << 27)
+#define K_FALSE    (1u << 28)
+#define K_CONTAINS (1u << 29) /* contains, with minContains / maxContains */
+#define K_PNAMES   (1u << 30) /* propertyNames */
+#define K_DEPS     (1u << 31) /* dependentRequired, dependentSchemas */
+#define K_NUMBER   (K_MIN | K_MAX | K_XMIN | K_XMAX | K_MULT)
+#define K_STRING   (K_MINLEN | K_MAXLEN | K_PATTERN)
+#define K_ARRAY    (K_MINITEMS | K_MAXITEMS | K_UNIQUE | K_PREFIX | K_ITEMS | K_CONTAINS)
+#define K_OBJECT   (K_MINPROPS | K_MAXPROPS | K_PROPS | K_PPROPS | K_ADDL | K_REQ | K_PNAMES | K_DEPS)
 
 /* A number from the schema: its text (for messages and exact decimal
  * arithmetic), its double, and its integer value when it is one. */
@@ -94,6 +96,15 @@ typedef struct {
     uint32_t prop; /* index in the node's sorted properties, or SNONE */
 } sreq_t;
 
+/* dependentRequired (reqs range into the schema's sreq_t) or
+ * dependentSchemas (node), for when member `name` is present. */
+typedef struct {
+    const char *name;
+    uint32_t len;
+    uint32_t req, nreq;
+    uint32_t node; /* SNONE for dependentRequired */
+} sdep_t;
+
 typedef struct {
     uint32_t re; /* regex index */
     uint32_t node;
@@ -119,6 +130,10 @@ struct eg_snode_s {
     uint32_t pprops, npprops; /* spprop_t range */
     uint32_t req, nreq;       /* sreq_t range */
     uint32_t addl, items, not_, ref;
+    uint32_t if_, then_, else_;        /* SNONE when absent; then/else only count with if */
+    uint32_t contains, pnames;         /* SNONE when absent */
+    uint64_t mincontains, maxcontains; /* maxcontains UINT64_MAX: none */
+    uint32_t dreq, ndreq, dsch, ndsch; /* sdep_t ranges: dependentRequired, dependentSchemas */
     uint32_t prefix, nprefix, allof, nallof, anyof, nanyof, oneof, noneof; /* idx ranges */
     uint32_t enm, nenum;    /* idx range of cval roots */
     uint32_t cnst;          /* cval root */
@@ -134,6 +149,8 @@ struct eg_schema_s {
     size_t nprops, capprops;
     sreq_t *reqs;
     size_t nreqs, capreqs;
+    sdep_t *deps;
+    size_t ndeps, capdeps;
     spprop_t *pprops;
     size_t npprops, cappprops;
     uint32_t *idx;

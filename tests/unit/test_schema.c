@@ -195,6 +195,30 @@ static void test_keywords(void **state)
          "{\"n\":{\"n\":{\"x\":1}}}", 0},
         {"{\"prefixItems\":[{\"type\":\"integer\"},{\"$ref\":\"#/prefixItems/0\"}]}", "[1,\"a\"]",
          0},
+        /* the rest of 2020-12's applicators */
+        {"{\"contains\":{\"type\":\"integer\"}}", "[\"a\",1]", 1},
+        {"{\"contains\":{\"type\":\"integer\"}}", "[\"a\"]", 0},
+        {"{\"contains\":{\"type\":\"integer\"},\"minContains\":2}", "[1,\"a\"]", 0},
+        {"{\"contains\":{\"type\":\"integer\"},\"maxContains\":1}", "[1,2]", 0},
+        {"{\"contains\":{\"type\":\"integer\"},\"minContains\":0}", "[]", 1},
+        {"{\"minContains\":2}", "[]", 1}, /* without contains: nothing */
+        {"{\"propertyNames\":{\"maxLength\":3}}", "{\"abc\":1}", 1},
+        {"{\"propertyNames\":{\"maxLength\":3}}", "{\"abcd\":1}", 0},
+        {"{\"propertyNames\":{\"pattern\":\"^[a-z]+$\"}}", "{\"a\\u0042\":1}", 0},
+        {"{\"dependentRequired\":{\"card\":[\"cvv\"]}}", "{\"card\":1,\"cvv\":2}", 1},
+        {"{\"dependentRequired\":{\"card\":[\"cvv\"]}}", "{\"card\":1}", 0},
+        {"{\"dependentRequired\":{\"card\":[\"cvv\"]}}", "{\"cvv\":1}", 1},
+        {"{\"dependentSchemas\":{\"card\":{\"required\":[\"cvv\"]}}}", "{\"card\":1}", 0},
+        {"{\"dependentSchemas\":{\"card\":{\"required\":[\"cvv\"]}}}", "{}", 1},
+        {"{\"if\":{\"type\":\"integer\"},\"then\":{\"minimum\":5},\"else\":{\"type\":\"string\"}}",
+         "7", 1},
+        {"{\"if\":{\"type\":\"integer\"},\"then\":{\"minimum\":5},\"else\":{\"type\":\"string\"}}",
+         "3", 0},
+        {"{\"if\":{\"type\":\"integer\"},\"then\":{\"minimum\":5},\"else\":{\"type\":\"string\"}}",
+         "\"s\"", 1},
+        {"{\"if\":{\"type\":\"integer\"},\"then\":{\"minimum\":5},\"else\":{\"type\":\"string\"}}",
+         "null", 0},
+        {"{\"then\":{\"minimum\":5}}", "3", 1}, /* then without if: nothing */
     };
     RUN(k, 0);
 }
@@ -407,7 +431,8 @@ static void test_ref_files(void **state)
     eg_error_t *e = eg_error_new();
     eg_schema_report_t rep = {e, "", NULL, 10, 0};
     assert_int_equal(eg_schema_validate(s, &jd, NULL, &rep), EG_ERANGE);
-    assert_int_equal(rep.count, 2);
+    assert_int_equal(rep.count, 3); /* neither item is a Pet: contains fails too */
+    assert_string_equal(field(e, "")->s[EG_F_CONSTRAINT], "contains");
     assert_string_equal(field(e, "/0/tag")->s[EG_F_CONSTRAINT], "maxLength");
     assert_string_equal(field(e, "/1/name")->s[EG_F_CONSTRAINT], "required");
     eg_error_free(e);
@@ -486,6 +511,15 @@ static void test_refused(void **state)
     refused("not: 3\n", 0, "b.yaml:1:6: a schema must be an object or a boolean", 0);
     refused("nullable: yes\n", 0, "b.yaml:1:11: 'nullable' must be true or false", 1);
     refused("{\"type\":\n\n   \"x\"}", 1, "b.json:3:4: unknown type 'x'", 0);
+    refused("dependentRequired: {a: b}\n", 0,
+            "b.yaml:1:24: 'dependentRequired' values must be arrays of strings", 0);
+    refused("dependentSchemas: []\n", 0, "b.yaml:1:19: 'dependentSchemas' must be an object", 0);
+    refused("contains: {}\nminContains: -1\n", 0,
+            "b.yaml:2:14: 'minContains' must be a non-negative integer", 0);
+    refused("{\"if\":{\"$ref\":\"#\"}}", 1,
+            "b.json:1:1: $ref cycle: this schema refers back to itself without checking any value "
+            "in between",
+            0);
 }
 
 static void collect(void *ctx, const char *msg)
@@ -500,7 +534,8 @@ static void test_warnings(void **state)
     (void)state;
     const char *text =
         "title: t\nx-internal: 1\ntype: object\nunevaluatedProperties: false\n"
-        "properties:\n  a:\n    contains: {}\n    description: d\n    nullable: true\n";
+        "properties:\n  a:\n    contains: {}\n    description: d\n    nullable: true\n    "
+        "$dynamicRef: '#x'\n";
     eg_ydoc_t *doc = NULL;
     eg_schema_t *s = NULL;
     char err[256], warns[1024] = "";
@@ -509,16 +544,17 @@ static void test_warnings(void **state)
     assert_int_equal(eg_schema_compile(doc, NULL, &opts, &s, err, sizeof(err)), EG_OK);
     assert_string_equal(
         warns, "w.yaml:4:1: keyword 'unevaluatedProperties' is not supported and is ignored\n"
-               "w.yaml:7:5: keyword 'contains' is not supported and is ignored\n"
-               "w.yaml:9:5: keyword 'nullable' is not supported and is ignored\n");
+               "w.yaml:9:5: keyword 'nullable' is not supported and is ignored\n"
+               "w.yaml:10:5: keyword '$dynamicRef' is not supported and is ignored\n");
     eg_schema_free(s);
-    /* OpenAPI 3.0 knows nullable */
+    /* OpenAPI 3.0 knows nullable, not contains */
     warns[0] = '\0';
     opts.openapi30 = 1;
     assert_int_equal(eg_schema_compile(doc, NULL, &opts, &s, err, sizeof(err)), EG_OK);
     assert_string_equal(
         warns, "w.yaml:4:1: keyword 'unevaluatedProperties' is not supported and is ignored\n"
-               "w.yaml:7:5: keyword 'contains' is not supported and is ignored\n");
+               "w.yaml:7:5: keyword 'contains' is not supported and is ignored\n"
+               "w.yaml:10:5: keyword '$dynamicRef' is not supported and is ignored\n");
     eg_schema_free(s);
     eg_ydoc_free(doc);
 }
