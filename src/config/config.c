@@ -961,8 +961,9 @@ out:
 }
 
 /* idempotency: { methods: [POST, PATCH], required: false, ttl: 24h,
- * max_body: 64KiB }. The body is fingerprinted whole in the connection's
- * buffer, so max_body is at most its body room (EG_BUFFER_BODY_MAX). */
+ * max_body: 1MiB }. The body is read whole before the upstream is asked
+ * (a larger one into a per-request buffer of at most max_body), so
+ * max_body bounds a connection's memory: EG_STAGE_BODY_MAX at most. */
 static int load_idempotency(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_route_cfg_t *r)
 {
     static const char *const keys[] = {"methods", "required", "ttl", "max_body", NULL};
@@ -973,7 +974,7 @@ static int load_idempotency(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg
     const eg_ynode_t *v;
     r->idem_methods = EG_M_POST | EG_M_PATCH;
     r->idem_ttl_ms = 86400000;
-    r->idem_max_body = EG_BUFFER_BODY_MAX;
+    r->idem_max_body = EG_STAGE_BODY_DEFAULT;
     if ((v = eg_ymap_get(n, "methods"))) {
         if (v->kind != EG_Y_SEQ || v->n == 0) return ERR(c, v, "methods must be a list like [POST, PATCH]");
         r->idem_methods = 0;
@@ -993,8 +994,8 @@ static int load_idempotency(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg
     }
     if ((v = eg_ymap_get(n, "max_body"))) {
         if ((rc = get_size(c, v, &r->idem_max_body))) return rc;
-        if (r->idem_max_body > EG_BUFFER_BODY_MAX)
-            return ERR(c, v, "max_body must be at most 64KiB: the body is fingerprinted in the connection's buffer");
+        if (r->idem_max_body > EG_STAGE_BODY_MAX)
+            return ERR(c, v, "max_body must be at most 16MiB: the body is held in memory while it is fingerprinted");
     }
     cfg->uses_idempotency = 1;
     return EG_OK;

@@ -7,8 +7,8 @@
  *
  * The whole body is needed before the store is asked (the fingerprint
  * hashes it): the stage asks the transport for it (eg_req_read_body), which
- * keeps it in the connection's buffer, so max_body is at most that buffer's
- * body room (64 KiB). The response is captured as it leaves (r->capture)
+ * holds up to max_body (1 MiB by default) before the upstream is contacted,
+ * a chunked body decoded. The response is captured as it leaves (r->capture)
  * and turned into a record in on_done. One entry per request lives in
  * r->idem from the begin to on_done; while the store's answer is pending
  * the entry belongs to that callback (the client may leave meanwhile).
@@ -43,7 +43,7 @@ typedef struct eg_idem_ctx_s {
     char *cap; /* the response as sent, when r->capture */
     size_t caplen, capcap;
     int over; /* the response outgrew IDEM_MAX_RESPONSE */
-    size_t framed; /* the request body's bytes in the buffer, as framed */
+    size_t blen; /* the request body's length (eg_req_drop_body) */
 } ctx_t;
 
 /* One hasher per worker thread (idempotency.h: not thread-safe). */
@@ -81,31 +81,13 @@ static eg_stage_rc_t unavailable(eg_req_t *c, const char *why)
     return EG_STAGE_ANSWERED;
 }
 
-/* The body's SHA-256: its bytes, or a chunked body's data. */
-static int hash_body(eg_req_t *c, const char *body, size_t n, unsigned char out[EG_IDEM_HASH_LEN])
+/* The body's SHA-256 (its data: eg_req_read_body decodes a chunked one). */
+static int hash_body(const char *body, size_t n, unsigned char out[EG_IDEM_HASH_LEN])
 {
     eg_idem_body_hash_t b;
     int rc = eg_idem_body_hash_init(hasher, &b);
     if (rc) return rc;
-    if (c->req.framing == EG_FRAMING_CHUNKED) {
-        eg_chunked_t ck;
-        memset(&ck, 0, sizeof(ck));
-        size_t at = 0;
-        while (at < n && rc == 0) {
-            size_t used = 0, dlen = 0;
-            const char *d = NULL;
-            int r = eg_chunked_data(&ck, body + at, n - at, 8192, &used, &d, &dlen);
-            if (r == EG_EPARSE)
-                rc = EG_EPARSE;
-            else if (dlen)
-                rc = eg_idem_body_hash_update(&b, d, dlen);
-            at += used;
-            if (r == EG_OK) break;
-        }
-    } else if (n) {
-        rc = eg_idem_body_hash_update(&b, body, n);
-    }
-    if (rc) {
+    if (n && (rc = eg_idem_body_hash_update(&b, body, n)) != EG_OK) {
         eg_idem_body_hash_clear(&b);
         return rc;
     }
@@ -117,7 +99,7 @@ static int entry_of(eg_req_t *c, const char *key, size_t klen, const char *body,
                     eg_idem_req_t *out)
 {
     unsigned char bh[EG_IDEM_HASH_LEN];
-    int rc = hash_body(c, body, blen, bh);
+    int rc = hash_body(body, blen, bh);
     if (rc) return rc;
     size_t tlen;
     const char *t = eg_req_origin_form(c, &tlen);
@@ -209,7 +191,7 @@ static eg_stage_rc_t answer_of(eg_req_t *c, ctx_t *x, const eg_idem_result_t *re
     default:
         break;
     }
-    eg_req_drop_body(c, x->framed); /* answered here: the connection goes on */
+    eg_req_drop_body(c, x->blen); /* answered here: the connection goes on */
     switch (res->state) {
     case EG_IDEM_RESERVED:
         return EG_STAGE_CONTINUE; /* not reached */
@@ -303,7 +285,7 @@ static eg_stage_rc_t on_request(eg_req_t *c)
     x->w = c->w;
     x->store = store;
     x->ttl_ms = r->idem_ttl_ms;
-    x->framed = blen;
+    x->blen = blen;
     if (entry_of(c, key, klen, body, blen, &x->req) != EG_OK) {
         ctx_free(x);
         return unavailable(c, "cannot fingerprint the request");
