@@ -10,10 +10,11 @@
  * whole request, body bytes pass through the space after it. A stage that
  * needs the whole body first (eg_req_read_body) gets one that does not fit
  * there, or a chunked one, moved into a per-request buffer (rbody, at most
- * the stage's max), forwarded from there. Bodies stream in both directions with backpressure: reading from one side stops while
- * the other side's write queue is above EG_HIGH_WATER. Every failure before
- * the response started becomes a catalog error in the route's (or the
- * negotiated) dialect; after that, the connection is closed.
+ * the stage's max), forwarded from there. Bodies stream in both directions
+ * with backpressure: reading from one side stops while the other side's
+ * write queue is above EG_HIGH_WATER. Every failure before the response
+ * started becomes a catalog error in the route's (or the negotiated)
+ * dialect; after that, the connection is closed.
  */
 #include <stdio.h>
 #include <stdlib.h>
