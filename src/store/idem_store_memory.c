@@ -31,7 +31,7 @@ typedef struct {
     int completed;
     unsigned char fp[EG_IDEM_HASH_LEN];
     unsigned char owner[16];
-    unsigned char *record;
+    unsigned char *record; /* completed: len bytes after the entry, one allocation */
     size_t len;
     char key[EG_IDEM_SCOPED_LEN + 1];
 } ent_t;
@@ -92,7 +92,6 @@ static void slot_remove(mem_t *m, size_t i)
     ent_t *e = m->slots[i].e;
     m->count--;
     m->bytes -= cost(e);
-    free(e->record);
     free(e);
     size_t mask = m->nslots - 1;
     for (size_t j = i;;) {
@@ -183,22 +182,28 @@ static int room(mem_t *m, size_t add, uint64_t now)
     return m->bytes + add <= m->max_bytes;
 }
 
-/* A new entry for req (not in the map), expiring at expires; its slot, or
- * -1 when out of memory. */
-static long insert(mem_t *m, const eg_idem_req_t *req, uint64_t h, uint64_t expires)
+/* An entry for req with room for extra record bytes after it. */
+static ent_t *ent_new(const eg_idem_req_t *req, size_t extra)
 {
-    m->count++;
-    grow(m);
-    m->count--;
-    if (m->count + 1 >= m->nslots) return -1; /* could not grow: an empty slot must remain */
-    ent_t *e = malloc(sizeof(*e));
-    if (!e) return -1;
+    ent_t *e = malloc(sizeof(*e) + extra);
+    if (!e) return NULL;
     e->completed = 0;
     e->record = NULL;
     e->len = 0;
     memcpy(e->key, req->key, sizeof(e->key)); /* NUL-terminated within (req_ok) */
     memcpy(e->fp, req->fp, sizeof(e->fp));
     memset(e->owner, 0, sizeof(e->owner));
+    return e;
+}
+
+/* Puts e (whose key is not in the map) in a slot, expiring at expires;
+ * its slot, or -1 when the table could not grow. */
+static long place(mem_t *m, uint64_t h, uint64_t expires, ent_t *e)
+{
+    m->count++;
+    grow(m);
+    m->count--;
+    if (m->count + 1 >= m->nslots) return -1; /* an empty slot must remain */
     size_t mask = m->nslots - 1, i = h & mask;
     while (m->slots[i].e)
         i = (i + 1) & mask;
@@ -206,6 +211,15 @@ static long insert(mem_t *m, const eg_idem_req_t *req, uint64_t h, uint64_t expi
     m->count++;
     m->bytes += cost(e);
     return (long)i;
+}
+
+/* A new reservation for req; its slot, or -1 when out of memory. */
+static long insert(mem_t *m, const eg_idem_req_t *req, uint64_t h, uint64_t expires)
+{
+    ent_t *e = ent_new(req, 0);
+    long at = e ? place(m, h, expires, e) : -1;
+    if (at < 0) free(e);
+    return at;
 }
 
 /* The answer, known now, given on the loop's next iteration. */
@@ -281,7 +295,7 @@ static int mem_complete(eg_idem_store_t *s, const eg_idem_io_t *io, const eg_ide
     if (e && (e->completed || memcmp(e->owner, req->owner, sizeof(e->owner)) != 0))
         goto out; /* not the caller's any more: the stored answer stays */
     size_t had = e ? cost(e) : 0, need = sizeof(ent_t) + len;
-    unsigned char *copy = NULL;
+    ent_t *n = NULL; /* the completed entry, the record after it: one block to free */
     if (m->bytes - had + need > m->max_bytes && now - m->full_purge_ms >= FULL_RETRY_MS) {
         m->full_purge_ms = now;
         sweep_all(m, now); /* e is live and stays; its slot may move */
@@ -289,25 +303,26 @@ static int mem_complete(eg_idem_store_t *s, const eg_idem_io_t *io, const eg_ide
     }
     if (m->bytes - had + need > m->max_bytes)
         rc = EG_ETOOBIG;
-    else if (!(copy = malloc(len)))
+    else if (!(n = ent_new(req, len)))
         rc = EG_ENOMEM;
-    else if (!e && (at = insert(m, req, h, now)) < 0)
-        rc = EG_ENOMEM;
+    if (n) {
+        n->record = (unsigned char *)(n + 1);
+        n->len = len;
+        memcpy(n->record, record, len);
+        n->completed = 1;
+    }
+    if (rc == EG_OK && !e && (at = place(m, h, now + ttl_ms, n)) < 0) rc = EG_ENOMEM;
     if (rc != EG_OK) {
-        free(copy);
+        free(n);
         /* a reservation that cannot become a replay frees the key */
         if ((at = find(m, req->key, h, now)) >= 0) slot_remove(m, (size_t)at);
         goto out;
     }
-    e = m->slots[at].e;
-    memcpy(copy, record, len);
-    m->bytes -= cost(e);
-    free(e->record);
-    e->record = copy;
-    e->len = len;
-    m->bytes += cost(e);
-    e->completed = 1;
-    memset(e->owner, 0, sizeof(e->owner));
+    if (e) { /* the reservation gives way to the response */
+        m->bytes += cost(n) - cost(e);
+        free(e);
+        m->slots[at].e = n;
+    }
     m->slots[at].expires_ms = now + ttl_ms;
 out:
     pthread_mutex_unlock(&m->lock);
@@ -348,10 +363,7 @@ static void mem_close(eg_idem_store_t *s)
 {
     mem_t *m = (mem_t *)s;
     for (size_t i = 0; i < m->nslots; i++)
-        if (m->slots[i].e) {
-            free(m->slots[i].e->record);
-            free(m->slots[i].e);
-        }
+        free(m->slots[i].e);
     free(m->slots);
     pthread_mutex_destroy(&m->lock);
     free(m);
