@@ -342,7 +342,7 @@ int eg_idem_sqlite_open(const eg_idem_store_opts_t *o, eg_idem_store_t **out, ch
     uint64_t busy = o->busy_timeout_ms ? o->busy_timeout_ms : 5000;
     sqlite3_busy_timeout(q->db, (int)(busy > 60000 ? 60000 : busy));
     char *msg = NULL;
-    if (sqlite3_exec(q->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-16384", NULL, NULL,
+    if (sqlite3_exec(q->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL", NULL, NULL,
                      &msg) != SQLITE_OK ||
         sqlite3_exec(q->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
         snprintf(err, errlen, "%s: %s", o->path, msg ? msg : sqlite3_errmsg(q->db));
