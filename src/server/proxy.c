@@ -961,8 +961,8 @@ int eg_req_read_body(conn_t *c, uint64_t max, const char **body, size_t *len)
     size_t framed = 0;
     int rc;
     c->buffering = 0;
-    if (c->rbody_held) {
-        rc = 1;
+    if (c->rbody_held) { /* read for an earlier stage, perhaps with a larger max */
+        rc = c->rbody_len > bound ? EG_ETOOBIG : 1;
     } else if (c->rbody_moving) {
         rc = body_move(c, bound);
     } else {

@@ -138,7 +138,7 @@ void eg_req_wake(eg_req_t *r);
  * queued to the upstream. Whichever way it was read, the body goes to the
  * upstream as it would have (a chunked one re-framed, as always) when the
  * request is admitted. Several stages may call it: later calls return the
- * same body at once. */
+ * same body at once (EG_ETOOBIG when it is larger than their max). */
 int eg_req_read_body(eg_req_t *r, uint64_t max, const char **body, size_t *len);
 /* The body eg_req_read_body returned whole is skipped: the stage answered
  * without the upstream (a replay, a 409), and the connection stays usable
