@@ -1740,17 +1740,17 @@ static void body_refused(conn_t *c, up_t *u, int too_large)
 
 /* Sends the body a stage moved to rbody (eg_req_read_body), a piece at a
  * time while the upstream's write queue has room (up_write_done sends the
- * rest), so the connection holds rbody and at most EG_HIGH_WATER more: a
- * Content-Length body as it came, a chunked one (decoded in rbody) as
- * chunks of the gateway's making with the trailers request.forward_trailers
- * allows, as forward_body re-frames one. rbody stays whole until the
+ * rest), so the connection holds rbody and at most EG_HIGH_WATER +
+ * EG_UP_BUF more: a Content-Length body as it came, a chunked one (decoded
+ * in rbody) as chunks of the gateway's making with the trailers
+ * request.forward_trailers allows, as forward_body re-frames one. rbody stays whole until the
  * request ends, so nothing is lost for a retry before the first byte. */
 static void forward_held(conn_t *c, up_t *u)
 {
     int chunked = c->req.framing == EG_FRAMING_CHUNKED;
     while (!c->rbody_fin && queued(&u->tcp) <= EG_HIGH_WATER) {
         size_t n = c->rbody_len - c->rbody_sent;
-        if (n > EG_HIGH_WATER) n = EG_HIGH_WATER;
+        if (n > EG_UP_BUF) n = EG_UP_BUF; /* a piece: at most EG_HIGH_WATER + EG_UP_BUF queued */
         int last = c->rbody_sent + n == c->rbody_len;
         if (!chunked) {
             if (to_up(u, c->rbody + c->rbody_sent, n) != 0) {

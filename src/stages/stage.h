@@ -134,7 +134,7 @@ void eg_req_wake(eg_req_t *r);
  * per-request buffer grown as it arrives, never past the bound above,
  * freed when the request ends (kept up to 16 KiB for the connection's next
  * request). So a connection holds at most its buffer plus the largest max
- * a stage asks for (config: at most EG_STAGE_BODY_MAX, 16 MiB), plus 256 KiB
+ * a stage asks for (config: at most EG_STAGE_BODY_MAX, 16 MiB), plus 320 KiB
  * queued to the upstream. Whichever way it was read, the body goes to the
  * upstream as it would have (a chunked one re-framed, as always) when the
  * request is admitted. Several stages may call it: later calls return the
