@@ -15,7 +15,9 @@
  *   refused rather than ignored, so a key has exactly one spelling per form.
  * - eg_idem_fingerprint: SHA-256 of the method, path, query and the body's
  *   SHA-256, each length-prefixed (no two different requests encode alike).
- *   The body hasher streams, so the stage hashes the body as it arrives.
+ *   The body hasher streams, for a caller that hashes the body as it
+ *   arrives. eg_idem_fingerprint_body: the same parts with the body itself,
+ *   in one pass (the gateway's stage, which has the body whole).
  * - eg_idem_scope_key: the store key, SHA-256 hex of the principal, route,
  *   method and key (length-prefixed): bounded length, no separator to
  *   confuse, and one caller's key can never name another caller's entry.
@@ -84,6 +86,16 @@ int eg_idem_fingerprint(eg_idem_hasher_t *h, const char *method, size_t method_l
                         const char *path, size_t path_len, const char *query, size_t query_len,
                         const unsigned char body_sha256[EG_IDEM_HASH_LEN],
                         unsigned char out[EG_IDEM_HASH_LEN]);
+
+/* The request's fingerprint in one SHA-256 pass over the method, path,
+ * query and the body itself (each length-prefixed, under its own tag: it
+ * never equals an eg_idem_fingerprint). What the gateway stores since the
+ * body is read whole before the fingerprint is taken: one digest instead
+ * of two. body may be NULL when body_len is 0. EG_EINVAL, EG_EIO. */
+int eg_idem_fingerprint_body(eg_idem_hasher_t *h, const char *method, size_t method_len,
+                             const char *path, size_t path_len, const char *query, size_t query_len,
+                             const void *body, size_t body_len,
+                             unsigned char out[EG_IDEM_HASH_LEN]);
 
 /* The store key of an idempotency key: 64 lowercase hex characters and a
  * NUL in out. principal: who is asking ("k:<key id>", "u:<JWT sub>",

@@ -369,7 +369,11 @@ static int load_openapi(cctx_t *c, const eg_ynode_t *v, eg_config_t *cfg, eg_ope
             else if (u->kind == EG_Y_SCALAR && strcmp(u->str, "pass") == 0) use->pass = 1;
             else return ERR(c, u, "unknown must be reject (404/405 for what the document does not declare) or pass");
         }
-        if ((u = eg_ymap_get(v, "max_body")) && (rc = get_size(c, u, &use->max_body))) return rc;
+        if ((u = eg_ymap_get(v, "max_body"))) {
+            if ((rc = get_size(c, u, &use->max_body))) return rc;
+            if (use->max_body > EG_STAGE_BODY_MAX)
+                return ERR(c, u, "max_body must be at most 16MiB: the body is held in memory while it is checked");
+        }
         if ((u = eg_ymap_get(v, "status"))) {
             if ((rc = get_int(c, u, 400, 422, &use->status))) return rc;
             if (use->status != 400 && use->status != 422) return ERR(c, u, "status must be 400 or 422");
@@ -1021,8 +1025,9 @@ out:
 }
 
 /* idempotency: { methods: [POST, PATCH], required: false, ttl: 24h,
- * max_body: 64KiB }. The body is fingerprinted whole in the connection's
- * buffer, so max_body is at most its body room (EG_BUFFER_BODY_MAX). */
+ * max_body: 1MiB }. The body is read whole before the upstream is asked
+ * (a larger one into a per-request buffer of at most max_body), so
+ * max_body bounds a connection's memory: EG_STAGE_BODY_MAX at most. */
 static int load_idempotency(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_route_cfg_t *r)
 {
     static const char *const keys[] = {"methods", "required", "ttl", "max_body", NULL};
@@ -1033,7 +1038,7 @@ static int load_idempotency(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg
     const eg_ynode_t *v;
     r->idem_methods = EG_M_POST | EG_M_PATCH;
     r->idem_ttl_ms = 86400000;
-    r->idem_max_body = EG_BUFFER_BODY_MAX;
+    r->idem_max_body = EG_STAGE_BODY_DEFAULT;
     if ((v = eg_ymap_get(n, "methods"))) {
         if (v->kind != EG_Y_SEQ || v->n == 0) return ERR(c, v, "methods must be a list like [POST, PATCH]");
         r->idem_methods = 0;
@@ -1053,8 +1058,8 @@ static int load_idempotency(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg
     }
     if ((v = eg_ymap_get(n, "max_body"))) {
         if ((rc = get_size(c, v, &r->idem_max_body))) return rc;
-        if (r->idem_max_body > EG_BUFFER_BODY_MAX)
-            return ERR(c, v, "max_body must be at most 64KiB: the body is fingerprinted in the connection's buffer");
+        if (r->idem_max_body > EG_STAGE_BODY_MAX)
+            return ERR(c, v, "max_body must be at most 16MiB: the body is held in memory while it is fingerprinted");
     }
     cfg->uses_idempotency = 1;
     return EG_OK;
@@ -1196,7 +1201,11 @@ static int load_validate(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_ro
             if ((rc = eg_schema_compile(c->doc, y, &opts, &v->body, c->err, c->errlen))) return rc;
             if ((rc = warned(c, &w))) return rc;
         }
-        if ((y = eg_ymap_get(x, "max_body")) && (rc = get_size(c, y, &v->max_body))) return rc;
+        if ((y = eg_ymap_get(x, "max_body"))) {
+            if ((rc = get_size(c, y, &v->max_body))) return rc;
+            if (v->max_body > EG_STAGE_BODY_MAX)
+                return ERR(c, y, "max_body must be at most 16MiB: the body is held in memory while it is checked");
+        }
         if ((y = eg_ymap_get(x, "required")) && (rc = get_bool(c, y, &v->body_required))) return rc;
         if ((y = eg_ymap_get(x, "form")) && (rc = load_param_rules(c, y, EG_PIN_FORM, "body.form", v, r, cfg)))
             return rc;

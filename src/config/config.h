@@ -125,10 +125,11 @@ typedef struct {
     char *purchase_url;   /* details.purchase_url of credits_depleted, optional */
     const eg_dialect_t *dialect; /* per-route dialect, NULL = the default */
     /* idempotency: the Idempotency-Key stage (src/stages/idempotency.c) */
-    unsigned idem_methods;  /* EG_M_* mask of methods it applies to, 0 = off */
-    int idem_required;      /* 400 idempotency_key_missing without the header */
-    uint64_t idem_ttl_ms;   /* how long a response is replayed, default 24h */
-    uint64_t idem_max_body; /* larger bodies are 413 on those methods, default and max 64KiB */
+    unsigned idem_methods; /* EG_M_* mask of methods it applies to, 0 = off */
+    int idem_required;     /* 400 idempotency_key_missing without the header */
+    uint64_t idem_ttl_ms;  /* how long a response is replayed, default 24h */
+    uint64_t
+        idem_max_body; /* larger bodies are 413 on those methods (default 1MiB, at most 16MiB) */
     eg_cors_policy_t *cors;      /* routes[].cors, replaces the global one; NULL = the global */
     /* openapi: (docs/openapi.md). The declared route holds the document and
      * stands, after its operations' routes, for the rest of its prefix:
@@ -244,6 +245,10 @@ typedef struct {
 } eg_config_t;
 
 #define EG_BUFFER_BODY_MAX (64 * 1024) /* the body room of a connection's buffer (proxy.c) */
+/* A body a stage reads whole (eg_req_read_body) is held in memory: the
+ * default and the most a route may ask for (idempotency.max_body). */
+#define EG_STAGE_BODY_DEFAULT (1024 * 1024)
+#define EG_STAGE_BODY_MAX     (16 * 1024 * 1024)
 /* The longest CORS header lines a policy may need (eg_cors_headers_max):
  * the transport keeps room for them on its error answers (proxy.c) */
 #define EG_CORS_LINES_LIMIT 8192

@@ -7,11 +7,14 @@
  *
  * A client connection has one fixed buffer (max_header_size plus room for
  * body bytes): the parsed head stays at its start as zero-copy slices for the
- * whole request, body bytes pass through the space after it. Bodies stream
- * in both directions with backpressure: reading from one side stops while
- * the other side's write queue is above EG_HIGH_WATER. Every failure before
- * the response started becomes a catalog error in the route's (or the
- * negotiated) dialect; after that, the connection is closed. An upstream
+ * whole request, body bytes pass through the space after it. A stage that
+ * needs the whole body first (eg_req_read_body) gets one that does not fit
+ * there, or a chunked one, moved into a per-request buffer (rbody, at most
+ * the stage's max), forwarded from there. Bodies stream in both directions
+ * with backpressure: reading from one side stops while the other side's
+ * write queue is above EG_HIGH_WATER. Every failure before the response
+ * started becomes a catalog error in the route's (or the negotiated)
+ * dialect; after that, the connection is closed. An upstream
  * error body in gzip or deflate is decoded (bounded: lib/decode.c) before it
  * is translated; a 4xx that cannot be decoded goes on as it came, a 5xx
  * becomes the catalog's error (it may hold internals).
@@ -48,6 +51,9 @@
  * (and never past max_translate_body): JSON errors compress 3 to 20 times;
  * a thousandfold is a decompression bomb. */
 #define EG_DECODE_RATIO 100
+/* rbody's first size (eg_req_read_body); one up to this size is kept for
+ * the connection's next requests, a larger one freed when the request ends */
+#define EG_RBODY_START (16 * 1024)
 
 typedef struct conn_s conn_t;
 
@@ -498,6 +504,7 @@ static void send_simple_error(conn_t *c, const char *code, const char *message, 
 static void conn_free(conn_t *c)
 {
     free(c->buf);
+    free(c->rbody);
     free(c->hdrs);
     free(c->cors_hdrs);
     free(c->trailers);
@@ -593,9 +600,12 @@ static void client_timeout(uv_timer_t *t)
         if (c->state == C_WAIT && c->pending && c->on_wait_timeout) c->on_wait_timeout(c);
         return;
     }
-    /* idle, or a client that stopped reading its response: nothing to answer */
+    /* idle, or a client that stopped reading its response: nothing to answer;
+     * a body a stage waits for (C_WAIT, buffering) is answered like one
+     * that streams */
+    int reading_body = c->state == C_WAIT && c->buffering && !c->pending;
     if (c->tmode == T_IDLE || c->tmode == T_WRITE || c->response_started ||
-        (c->state != C_HEAD && c->state != C_PROXY)) {
+        (c->state != C_HEAD && c->state != C_PROXY && !reading_body)) {
         conn_close(c);
         return;
     }
@@ -674,6 +684,14 @@ static void conn_next(conn_t *c)
     c->body_done = 0;
     c->body_sent = 0;
     c->buffering = 0;
+    /* a large body's buffer is not kept while the connection idles */
+    if (c->rbody_cap > EG_RBODY_START) {
+        free(c->rbody);
+        c->rbody = NULL;
+        c->rbody_cap = 0;
+    }
+    c->rbody_len = c->rbody_sent = 0;
+    c->rbody_moving = c->rbody_held = c->rbody_fin = 0;
     c->tried = 0;
     c->attempts = 0;
     c->response_started = 0;
@@ -799,71 +817,180 @@ static int buffers_body(const conn_t *c)
     return c->req.framing == EG_FRAMING_CHUNKED;
 }
 
-/* Called as body bytes arrive while buffering: when the body is whole (or
- * a chunked one outgrew the buffer, and then streams), the upstream is
- * chosen; a chunked body is validated first on a copy of the decoder, so
- * the bytes stay as they came for forward_body to re-frame. */
-static void body_buffered(conn_t *c)
-{
-    size_t have = c->len - c->off;
-    if (c->req.framing == EG_FRAMING_LENGTH) {
-        if (have < c->req.content_length) return;
-    } else {
-        eg_chunked_t ck = c->ck;
-        size_t used = 0;
-        uint64_t max = c->gw->cfg->limits.max_body_size;
-        int rc = eg_chunked_feed(&ck, c->buf + c->off, have, EG_MAX_TRAILER, &used);
-        int over = ck.body_bytes > max || ck.remaining > max - ck.body_bytes;
-        if (rc == EG_EPARSE || over) {
-            c->buffering = 0;
-            c->body_done = 1;
-            c->keep_alive = 0;
-            eg_error_t *e = new_error(c, over ? "payload_too_large" : "bad_request");
-            if (e && over) eg_error_set_detail(e, "max_body_size", json_integer((json_int_t)max));
-            else if (e) eg_error_setf(e, EG_S_MESSAGE, "Malformed chunked body: %s.", ck.why);
-            send_error(c, e, NULL, over ? "chunked body over max_body_size" : ck.why);
-            return;
-        }
-        if (rc != EG_OK && c->len < c->cap && have < c->gw->cfg->buffer_body) return;
-    }
-    c->buffering = 0;
-    proxy_start(c);
-}
-
-/* Whether the whole body is in the buffer (1: its framed bytes at c->off,
- * *framed of them), not yet (0), larger than max or than the buffer holds
- * (EG_ETOOBIG), or malformed chunks (EG_EPARSE). A chunked body is
- * validated on a fresh decoder: before admission nothing consumed it. */
-static int body_whole(const conn_t *c, uint64_t max, size_t *framed)
+/* Whether the whole request body is in the connection's buffer: the one
+ * check behind request buffering (body_buffered) and stages that need the
+ * body (eg_req_read_body), with the bound as parameter. 1 when it is (its
+ * framed bytes at c->off, *framed of them; 0 when there is no body), 0 when
+ * more is to come and the buffer has room for it, EG_ETOOBIG when the body
+ * is larger than bound (a chunk's declared size counts before its bytes
+ * come), EG_ERANGE when it cannot be whole in the buffer (larger than its
+ * body room), EG_EPARSE on malformed chunks (c->ck.why says why). Chunked
+ * bytes are validated on a copy of the decoder, so they stay as they came
+ * for whoever consumes them (forward_body re-frames, body_move decodes). */
+static int body_in_buf(conn_t *c, uint64_t bound, size_t *framed)
 {
     size_t have = c->len - c->off;
     *framed = 0;
     if (c->body_done) return 1;
     if (c->req.framing == EG_FRAMING_LENGTH) {
-        if (c->req.content_length > max || c->off + c->req.content_length > c->cap) return EG_ETOOBIG;
+        if (c->req.content_length > bound) return EG_ETOOBIG;
+        if (c->req.content_length > c->cap - c->off) return EG_ERANGE;
         if (have < c->req.content_length) return 0;
         *framed = (size_t)c->req.content_length;
         return 1;
     }
-    eg_chunked_t ck;
-    memset(&ck, 0, sizeof(ck));
+    eg_chunked_t ck = c->ck;
     size_t used = 0;
     int rc = eg_chunked_feed(&ck, c->buf + c->off, have, EG_MAX_TRAILER, &used);
-    if (rc == EG_EPARSE) return EG_EPARSE;
-    if (ck.body_bytes > max || (rc != EG_OK && c->len == c->cap)) return EG_ETOOBIG;
-    if (rc != EG_OK) return 0;
-    *framed = used;
-    return 1;
+    if (rc == EG_EPARSE) {
+        c->ck.why = ck.why;
+        return EG_EPARSE;
+    }
+    if (ck.body_bytes > bound || ck.remaining > bound - ck.body_bytes) return EG_ETOOBIG;
+    if (rc == EG_OK) {
+        *framed = used;
+        return 1;
+    }
+    return c->len == c->cap ? EG_ERANGE : 0;
 }
 
-/* A stage that needs the whole body (stage.h). While it is read, the
- * request waits in C_WAIT with c->buffering set: client_read runs the stage
- * again on each arrival (eg_req_resume), until the body is whole. */
-int eg_req_read_body(conn_t *c, uint64_t max, const char **body, size_t *framed)
+/* Called as body bytes arrive while buffering: when the body is whole (or
+ * a chunked one outgrew the buffer, and then streams), the upstream is
+ * chosen. */
+static void body_buffered(conn_t *c)
 {
-    int rc = body_whole(c, max, framed);
+    uint64_t max = c->gw->cfg->limits.max_body_size;
+    size_t framed;
+    int rc = body_in_buf(c, max, &framed);
+    if (rc == 0 && c->req.framing == EG_FRAMING_CHUNKED &&
+        c->len - c->off >= c->gw->cfg->buffer_body)
+        rc = EG_ERANGE; /* past what request.buffer_body holds back: it streams */
+    if (rc == 0) return;
+    if (rc == EG_EPARSE || rc == EG_ETOOBIG) {
+        int over = rc == EG_ETOOBIG;
+        c->buffering = 0;
+        c->body_done = 1;
+        c->keep_alive = 0;
+        eg_error_t *e = new_error(c, over ? "payload_too_large" : "bad_request");
+        if (e && over)
+            eg_error_set_detail(e, "max_body_size", json_integer((json_int_t)max));
+        else if (e)
+            eg_error_setf(e, EG_S_MESSAGE, "Malformed chunked body: %s.", c->ck.why);
+        send_error(c, e, NULL, over ? "chunked body over max_body_size" : c->ck.why);
+        return;
+    }
     c->buffering = 0;
-    if (rc == 1) *body = c->buf + c->off;
+    proxy_start(c);
+}
+
+/* Room in rbody for n more bytes, within bound: 0, EG_ETOOBIG or EG_ENOMEM.
+ * It doubles from EG_RBODY_START, so a body costs O(size) copies. */
+static int rbody_room(conn_t *c, size_t n, uint64_t bound)
+{
+    size_t need = c->rbody_len + n;
+    if (need < n || need > bound) return EG_ETOOBIG;
+    if (need <= c->rbody_cap) return 0;
+    size_t cap = c->rbody_cap ? c->rbody_cap : EG_RBODY_START;
+    while (cap < need)
+        cap *= 2;
+    if (cap > bound) cap = (size_t)bound;
+    char *p = realloc(c->rbody, cap);
+    if (!p) return EG_ENOMEM;
+    c->rbody = p;
+    c->rbody_cap = cap;
+    return 0;
+}
+
+/* Moves the body bytes that arrived from buf to rbody: a Content-Length
+ * body as it is (its whole length reserved at once), a chunked one decoded
+ * on c->ck, which keeps its trailers for forward_held as forward_body
+ * would. What follows the body (a pipelined request) stays at c->off.
+ * 1 when the body is whole, 0 when more is to come, EG_ETOOBIG over bound,
+ * EG_EPARSE (c->ck.why), EG_ENOMEM. */
+static int body_move(conn_t *c, uint64_t bound)
+{
+    size_t have = c->len - c->off, used = 0;
+    int rc = 0;
+    if (c->req.framing == EG_FRAMING_LENGTH) {
+        size_t take = have < c->body_left ? have : (size_t)c->body_left;
+        if ((rc = rbody_room(c, (size_t)c->body_left, bound)) == 0) {
+            memcpy(c->rbody + c->rbody_len, c->buf + c->off, take);
+            c->rbody_len += take;
+            c->body_left -= take;
+            used = take;
+            rc = c->body_left == 0;
+        }
+    } else {
+        while (used < have) {
+            const char *d;
+            size_t dl = 0, k = 0;
+            int r = eg_chunked_data(&c->ck, c->buf + c->off + used, have - used, EG_MAX_TRAILER, &k,
+                                    &d, &dl);
+            used += k;
+            if (r == EG_EPARSE) {
+                rc = EG_EPARSE;
+                break;
+            }
+            if (c->ck.body_bytes > bound || c->ck.remaining > bound - c->ck.body_bytes) {
+                rc = EG_ETOOBIG;
+                break;
+            }
+            if (dl) {
+                if ((rc = rbody_room(c, dl, bound)) != 0) break;
+                memcpy(c->rbody + c->rbody_len, d, dl);
+                c->rbody_len += dl;
+            }
+            if (r == EG_OK) {
+                rc = 1;
+                break;
+            }
+            if (k == 0) break;
+        }
+    }
+    memmove(c->buf + c->off, c->buf + c->off + used, have - used);
+    c->len -= used;
+    if (rc == 1) {
+        c->rbody_moving = 0;
+        c->rbody_held = 1;
+        c->body_done = 1; /* read whole from the client; forward_held sends it on */
+    }
+    return rc;
+}
+
+/* A stage that needs the whole body (stage.h). A Content-Length body that
+ * fits the buffer's room is returned where it is; a larger one, or any
+ * chunked one, moves to rbody as it arrives. While it is read, the request
+ * waits in C_WAIT with c->buffering set: client_read runs the stage again
+ * on each arrival (eg_req_resume), until the body is whole. */
+int eg_req_read_body(conn_t *c, uint64_t max, const char **body, size_t *len)
+{
+    uint64_t bound = c->gw->cfg->limits.max_body_size;
+    if (max < bound) bound = max;
+    size_t framed = 0;
+    int rc;
+    c->buffering = 0;
+    if (c->rbody_held) { /* read for an earlier stage, perhaps with a larger max */
+        rc = c->rbody_len > bound ? EG_ETOOBIG : 1;
+    } else if (c->rbody_moving) {
+        rc = body_move(c, bound);
+    } else {
+        rc = body_in_buf(c, bound, &framed);
+        if (rc == 1 && !c->body_done && c->req.framing == EG_FRAMING_CHUNKED)
+            rc = EG_ERANGE; /* whole, but stages get data: decoded into rbody */
+        if (rc == EG_ERANGE || (rc == 0 && c->req.framing == EG_FRAMING_CHUNKED)) {
+            c->rbody_moving = 1;
+            rc = body_move(c, bound);
+        }
+    }
+    if (rc == 1) {
+        *body = c->rbody_held && c->rbody ? c->rbody : c->buf + c->off;
+        *len = c->rbody_held ? c->rbody_len : framed;
+        return 1;
+    }
+    if (rc == EG_ENOMEM) {
+        conn_close(c);
+        return EG_EIO;
+    }
     if (rc != 0) return rc;
     if (c->req.expect_continue) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -881,13 +1008,16 @@ int eg_req_read_body(conn_t *c, uint64_t max, const char **body, size_t *framed)
     return 0;
 }
 
-/* A body eg_req_read_body found whole, answered without the upstream (a
- * replay, a 409): skipped in the buffer, so the connection can carry the
- * next request instead of being closed for it. */
-void eg_req_drop_body(conn_t *c, size_t framed)
+/* A body eg_req_read_body returned whole, answered without the upstream (a
+ * replay, a 409): one in the buffer is skipped (one in rbody was read off
+ * it already), so the connection can carry the next request instead of
+ * being closed for it. */
+void eg_req_drop_body(conn_t *c, size_t len)
 {
-    if (c->body_done || c->len - c->off < framed) return;
-    c->off += framed;
+    (void)len; /* the transport knows where the body is */
+    if (c->body_done || c->req.framing != EG_FRAMING_LENGTH || c->len - c->off < c->body_left)
+        return;
+    c->off += (size_t)c->body_left;
     c->body_left = 0;
     c->body_done = 1;
 }
@@ -1615,11 +1745,69 @@ static void body_refused(conn_t *c, up_t *u, int too_large)
     send_error(c, e, NULL, c->ck.why);
 }
 
+/* Sends the body a stage moved to rbody (eg_req_read_body), a piece at a
+ * time while the upstream's write queue has room (up_write_done sends the
+ * rest), so the connection holds rbody and at most EG_HIGH_WATER +
+ * EG_UP_BUF more: a Content-Length body as it came, a chunked one (decoded
+ * in rbody) as chunks of the gateway's making with the trailers
+ * request.forward_trailers allows, as forward_body re-frames one. rbody stays whole until the
+ * request ends, so nothing is lost for a retry before the first byte. */
+static void forward_held(conn_t *c, up_t *u)
+{
+    int chunked = c->req.framing == EG_FRAMING_CHUNKED;
+    while (!c->rbody_fin && queued(&u->tcp) <= EG_HIGH_WATER) {
+        size_t n = c->rbody_len - c->rbody_sent;
+        if (n > EG_UP_BUF) n = EG_UP_BUF; /* a piece: at most EG_HIGH_WATER + EG_UP_BUF queued */
+        int last = c->rbody_sent + n == c->rbody_len;
+        if (!chunked) {
+            if (to_up(u, c->rbody + c->rbody_sent, n) != 0) {
+                up_failed(u, FAIL_RESET);
+                return;
+            }
+        } else {
+            size_t trail = last && c->ck.keep ? c->ck.keep_len : 0;
+            wreq_t *wr = wreq_new(u->w, u, 1, n + 32 + trail);
+            if (!wr) {
+                conn_close(c);
+                return;
+            }
+            size_t o = 0;
+            if (n) {
+                o = chunk_line(wr->data, n);
+                memcpy(wr->data + o, c->rbody + c->rbody_sent, n);
+                o += n;
+                memcpy(wr->data + o, "\r\n", 2);
+                o += 2;
+            }
+            if (last) {
+                memcpy(wr->data + o, "0\r\n", 3);
+                o += 3;
+                if (trail)
+                    o += allowed_trailers(c->gw->cfg, c->ck.keep, c->ck.keep_len, wr->data + o);
+                memcpy(wr->data + o, "\r\n", 2);
+                o += 2;
+            }
+            if (wreq_send((uv_stream_t *)&u->tcp, wr, o, &u->wpending) != 0) {
+                up_failed(u, FAIL_RESET);
+                return;
+            }
+        }
+        c->rbody_sent += n;
+        c->body_sent = 1;
+        c->rbody_fin = last;
+    }
+}
+
 /* Streams request body bytes that are in the client buffer to the upstream. */
 static void forward_body(conn_t *c)
 {
     up_t *u = c->up;
-    if (!u || u->state == UP_CONNECTING || u->state == UP_CLOSING || c->body_done) return;
+    if (!u || u->state == UP_CONNECTING || u->state == UP_CLOSING) return;
+    if (c->rbody_held) {
+        forward_held(c, u);
+        return;
+    }
+    if (c->body_done) return;
     size_t avail = c->len - c->off;
     if (avail == 0) return;
     size_t take = 0;
@@ -1668,6 +1856,10 @@ static void forward_body(conn_t *c)
 static void up_write_done(up_t *u)
 {
     conn_t *c = u->c;
+    if (c && c->up == u && c->rbody_held && !c->rbody_fin && queued(&u->tcp) < EG_HIGH_WATER / 2) {
+        forward_body(c);
+        return;
+    }
     if (c && c->state == C_PROXY && !c->body_done && queued(&u->tcp) < EG_HIGH_WATER / 2)
         client_reading(c, 1);
 }
@@ -1679,7 +1871,9 @@ static void up_done(up_t *u)
     eg_ltimer_stop(&u->timer);
     c->up = NULL;
     if (!c->body_done) c->keep_alive = 0; /* the upstream answered before the body ended */
-    if (u->keep_alive && c->body_done && u->framing != EG_FRAMING_UNTIL_CLOSE) {
+    /* an upstream that answered before it had the whole body is not reused */
+    int sent = c->body_done && (!c->rbody_held || c->rbody_fin);
+    if (u->keep_alive && sent && u->framing != EG_FRAMING_UNTIL_CLOSE) {
         pool_put(u);
     } else {
         u->c = NULL;

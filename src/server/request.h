@@ -88,6 +88,16 @@ struct conn_s {
     int body_done;
     int body_sent;
     int buffering; /* reading a small body before choosing an upstream (request.buffer_body) */
+    /* The request body moved out of buf for a stage (eg_req_read_body), as
+     * data (a chunked body decoded), when it did not fit buf's body room or
+     * was chunked: at most the stage's max bytes, forwarded from here,
+     * emptied by conn_next and freed by conn_free. */
+    char *rbody;
+    size_t rbody_len, rbody_cap;
+    size_t rbody_sent; /* bytes of it queued to the upstream */
+    int rbody_moving;  /* body bytes go to rbody as they arrive */
+    int rbody_held;    /* the whole body is in rbody (read from the client: body_done) */
+    int rbody_fin;     /* all of it, and a chunked body's last chunk, went to the upstream */
     /* the upstream side */
     struct up_s *up;
     unsigned tried;

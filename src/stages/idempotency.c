@@ -7,8 +7,8 @@
  *
  * The whole body is needed before the store is asked (the fingerprint
  * hashes it): the stage asks the transport for it (eg_req_read_body), which
- * keeps it in the connection's buffer, so max_body is at most that buffer's
- * body room (64 KiB). The response is captured as it leaves (r->capture)
+ * holds up to max_body (1 MiB by default) before the upstream is contacted,
+ * a chunked body decoded. The response is captured as it leaves (r->capture)
  * and turned into a record in on_done. One entry per request lives in
  * r->idem from the begin to on_done; while the store's answer is pending
  * the entry belongs to that callback (the client may leave meanwhile).
@@ -42,12 +42,26 @@ typedef struct eg_idem_ctx_s {
     uint64_t ttl_ms;
     char *cap; /* the response as sent, when r->capture */
     size_t caplen, capcap;
-    int over; /* the response outgrew IDEM_MAX_RESPONSE */
-    size_t framed; /* the request body's bytes in the buffer, as framed */
+    int over;    /* the response outgrew IDEM_MAX_RESPONSE */
+    size_t blen; /* the request body's length (eg_req_drop_body) */
 } ctx_t;
 
 /* One hasher per worker thread (idempotency.h: not thread-safe). */
 static _Thread_local eg_idem_hasher_t *hasher;
+
+/* Per worker thread, so that a request allocates nothing it can reuse:
+ * spare entries (with their capture buffers), and the header arrays and
+ * record buffer store_response fills (the store copies the record). An
+ * entry is made and freed on its worker's thread (the store's callbacks
+ * run on its loop). Freed by worker_exit. */
+#define IDEM_SPARES   32
+#define IDEM_KEEP_BUF (64 * 1024) /* a larger buffer is not kept */
+static _Thread_local struct eg_idem_ctx_s *spares[IDEM_SPARES];
+static _Thread_local int nspares;
+static _Thread_local eg_http_header_t *scratch_hdrs, *scratch_keep;
+static _Thread_local size_t scratch_hcap;
+static _Thread_local unsigned char *scratch_rec;
+static _Thread_local size_t scratch_reccap;
 
 static eg_idem_io_t io_of(eg_worker_t *w, eg_idem_store_t *s, const eg_config_t *cfg)
 {
@@ -58,8 +72,24 @@ static eg_idem_io_t io_of(eg_worker_t *w, eg_idem_store_t *s, const eg_config_t 
     return io;
 }
 
+static ctx_t *ctx_new(void)
+{
+    if (nspares == 0) return calloc(1, sizeof(ctx_t));
+    ctx_t *x = spares[--nspares];
+    char *cap = x->cap;
+    size_t capcap = x->capcap;
+    memset(x, 0, sizeof(*x));
+    x->cap = cap;
+    x->capcap = capcap;
+    return x;
+}
+
 static void ctx_free(ctx_t *x)
 {
+    if (nspares < IDEM_SPARES && x->capcap <= IDEM_KEEP_BUF) {
+        spares[nspares++] = x;
+        return;
+    }
     free(x->cap);
     free(x);
 }
@@ -81,60 +111,33 @@ static eg_stage_rc_t unavailable(eg_req_t *c, const char *why)
     return EG_STAGE_ANSWERED;
 }
 
-/* The body's SHA-256: its bytes, or a chunked body's data. */
-static int hash_body(eg_req_t *c, const char *body, size_t n, unsigned char out[EG_IDEM_HASH_LEN])
-{
-    eg_idem_body_hash_t b;
-    int rc = eg_idem_body_hash_init(hasher, &b);
-    if (rc) return rc;
-    if (c->req.framing == EG_FRAMING_CHUNKED) {
-        eg_chunked_t ck;
-        memset(&ck, 0, sizeof(ck));
-        size_t at = 0;
-        while (at < n && rc == 0) {
-            size_t used = 0, dlen = 0;
-            const char *d = NULL;
-            int r = eg_chunked_data(&ck, body + at, n - at, 8192, &used, &d, &dlen);
-            if (r == EG_EPARSE)
-                rc = EG_EPARSE;
-            else if (dlen)
-                rc = eg_idem_body_hash_update(&b, d, dlen);
-            at += used;
-            if (r == EG_OK) break;
-        }
-    } else if (n) {
-        rc = eg_idem_body_hash_update(&b, body, n);
-    }
-    if (rc) {
-        eg_idem_body_hash_clear(&b);
-        return rc;
-    }
-    return eg_idem_body_hash_final(&b, out);
-}
-
-/* The store key and fingerprint of the request. */
+/* The store key and fingerprint of the request: two digests, the
+ * fingerprint in one pass over the method, path, query and body (the body
+ * is whole: eg_req_read_body, a chunked one decoded). */
 static int entry_of(eg_req_t *c, const char *key, size_t klen, const char *body, size_t blen,
                     eg_idem_req_t *out)
 {
-    unsigned char bh[EG_IDEM_HASH_LEN];
-    int rc = hash_body(c, body, blen, bh);
-    if (rc) return rc;
     size_t tlen;
     const char *t = eg_req_origin_form(c, &tlen);
     const char *q = memchr(t, '?', tlen);
     size_t qlen = q ? tlen - (size_t)(q - t) - 1 : 0;
-    rc = eg_idem_fingerprint(hasher, c->req.method, c->req.method_len, c->path, c->path_len,
-                             q ? q + 1 : NULL, qlen, bh, out->fp);
+    int rc = eg_idem_fingerprint_body(hasher, c->req.method, c->req.method_len, c->path,
+                                      c->path_len, q ? q + 1 : NULL, qlen, body, blen, out->fp);
     if (rc) return rc;
     char who[256];
     const eg_principal_t *p = &c->access.p;
-    int n = !c->access.authenticated ? snprintf(who, sizeof(who), "ip:%s", c->client_ip)
-            : p->key_id[0]           ? snprintf(who, sizeof(who), "k:%s", p->key_id)
-                                     : snprintf(who, sizeof(who), "u:%s", p->consumer);
-    if (n < 0 || (size_t)n >= sizeof(who)) n = (int)strlen(who);
+    const char *id = !c->access.authenticated ? c->client_ip
+                     : p->key_id[0]           ? p->key_id
+                                              : p->consumer;
+    const char *tag = !c->access.authenticated ? "ip:" : p->key_id[0] ? "k:" : "u:";
+    size_t tl = strlen(tag), il = strlen(id);
+    if (il > sizeof(who) - 1 - tl) il = sizeof(who) - 1 - tl; /* cut, as snprintf did */
+    memcpy(who, tag, tl);
+    memcpy(who + tl, id, il);
+    size_t n = tl + il;
     const char *route = c->route->path;
-    return eg_idem_scope_key(hasher, who, (size_t)n, route, strlen(route), c->req.method,
-                             c->req.method_len, key, klen, out->key);
+    return eg_idem_scope_key(hasher, who, n, route, strlen(route), c->req.method, c->req.method_len,
+                             key, klen, out->key);
 }
 
 /* ------------------------------------------------------------ replay */
@@ -209,7 +212,7 @@ static eg_stage_rc_t answer_of(eg_req_t *c, ctx_t *x, const eg_idem_result_t *re
     default:
         break;
     }
-    eg_req_drop_body(c, x->framed); /* answered here: the connection goes on */
+    eg_req_drop_body(c, x->blen); /* answered here: the connection goes on */
     switch (res->state) {
     case EG_IDEM_RESERVED:
         return EG_STAGE_CONTINUE; /* not reached */
@@ -223,7 +226,8 @@ static eg_stage_rc_t answer_of(eg_req_t *c, ctx_t *x, const eg_idem_result_t *re
         return EG_STAGE_ANSWERED;
     }
     case EG_IDEM_MISMATCH:
-        eg_req_send_simple(c, "idempotency_key_mismatch", NULL, "idempotency key used for another request");
+        eg_req_send_simple(c, "idempotency_key_mismatch", NULL,
+                           "idempotency key used for another request");
         return EG_STAGE_ANSWERED;
     case EG_IDEM_ERROR:
     default:
@@ -297,13 +301,13 @@ static eg_stage_rc_t on_request(eg_req_t *c)
     if (rc < 0) return EG_STAGE_ANSWERED; /* the client is gone: closed */
     if (!hasher && eg_idem_hasher_new(&hasher) != EG_OK)
         return unavailable(c, "cannot make a SHA-256 hasher");
-    ctx_t *x = calloc(1, sizeof(*x));
+    ctx_t *x = ctx_new();
     if (!x) return refuse(c, "internal_error", NULL, "out of memory");
     x->c = c;
     x->w = c->w;
     x->store = store;
     x->ttl_ms = r->idem_ttl_ms;
-    x->framed = blen;
+    x->blen = blen;
     if (entry_of(c, key, klen, body, blen, &x->req) != EG_OK) {
         ctx_free(x);
         return unavailable(c, "cannot fingerprint the request");
@@ -361,18 +365,43 @@ static void on_response_bytes(eg_req_t *c, const char *data, size_t n)
 }
 
 /* Hop-by-hop and per-response fields are not replayed: the replay frames
- * its body and has its own request id, date and rate-limit state. */
-static int kept(const eg_http_header_t *h, const eg_http_header_t *conn, const char *rid)
+ * its body and has its own request id, date and rate-limit state. Sorted
+ * out by length first: this runs for every header of every response. */
+static int kept(const eg_http_header_t *h, const eg_http_header_t *conn, const char *rid,
+                size_t rid_len)
 {
-    static const char *const drop[] = {"connection", "keep-alive",      "transfer-encoding", "te",
-                                       "trailer",    "upgrade",         "content-length",    "date",
-                                       "ratelimit",  "ratelimit-policy"};
-    for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++)
-        if (h->name_len == strlen(drop[i]) && strncasecmp(h->name, drop[i], h->name_len) == 0)
-            return 0;
-    if (h->name_len >= 6 && strncasecmp(h->name, "proxy-", 6) == 0) return 0;
-    if (h->name_len >= 12 && strncasecmp(h->name, "x-ratelimit-", 12) == 0) return 0;
-    if (h->name_len == strlen(rid) && strncasecmp(h->name, rid, h->name_len) == 0) return 0;
+    switch (h->name_len) {
+    case 2:
+        if (eg_http1_name_is(h, "te")) return 0;
+        break;
+    case 4:
+        if (eg_http1_name_is(h, "date")) return 0;
+        break;
+    case 7:
+        if (eg_http1_name_is(h, "trailer") || eg_http1_name_is(h, "upgrade")) return 0;
+        break;
+    case 9:
+        if (eg_http1_name_is(h, "ratelimit")) return 0;
+        break;
+    case 10:
+        if (eg_http1_name_is(h, "connection") || eg_http1_name_is(h, "keep-alive")) return 0;
+        break;
+    case 14:
+        if (eg_http1_name_is(h, "content-length")) return 0;
+        break;
+    case 16:
+        if (eg_http1_name_is(h, "ratelimit-policy")) return 0;
+        break;
+    case 17:
+        if (eg_http1_name_is(h, "transfer-encoding")) return 0;
+        break;
+    default:
+        break;
+    }
+    char c0 = (char)(h->name[0] | 0x20);
+    if (c0 == 'p' && h->name_len >= 6 && strncasecmp(h->name, "proxy-", 6) == 0) return 0;
+    if (c0 == 'x' && h->name_len >= 12 && strncasecmp(h->name, "x-ratelimit-", 12) == 0) return 0;
+    if (h->name_len == rid_len && strncasecmp(h->name, rid, rid_len) == 0) return 0;
     if (conn) {
         char name[256];
         if (h->name_len >= sizeof(name)) return 1;
@@ -380,6 +409,31 @@ static int kept(const eg_http_header_t *h, const eg_http_header_t *conn, const c
         name[h->name_len] = '\0';
         if (eg_http1_has_token(conn->value, conn->value_len, name)) return 0;
     }
+    return 1;
+}
+
+/* Whether a Connection field lists only keep-alive (what upstreams send):
+ * a field of that name is dropped anyway, so no other one needs to be
+ * looked up in it. */
+static int conn_names_nothing(const eg_http_header_t *conn)
+{
+    size_t pos = 0, len;
+    const char *tok;
+    while (eg_http1_next_token(conn->value, conn->value_len, &pos, &tok, &len) == 1)
+        if (len != 10 || strncasecmp(tok, "keep-alive", 10) != 0) return 0;
+    return 1;
+}
+
+/* The thread's header arrays, at least n long; 0 when out of memory. */
+static int scratch_headers(size_t n)
+{
+    if (scratch_hcap >= n) return 1;
+    eg_http_header_t *a = realloc(scratch_hdrs, n * sizeof(*a));
+    if (a) scratch_hdrs = a;
+    eg_http_header_t *b = a ? realloc(scratch_keep, n * sizeof(*b)) : NULL;
+    if (b) scratch_keep = b;
+    if (!a || !b) return 0;
+    scratch_hcap = n;
     return 1;
 }
 
@@ -392,11 +446,9 @@ static int store_response(eg_req_t *c, ctx_t *x)
     if (!cfg) return 0;
     size_t hcap = cfg->limits.max_headers ? cfg->limits.max_headers : 100;
     if (hcap > EG_IDEM_RECORD_MAX_HEADERS) hcap = EG_IDEM_RECORD_MAX_HEADERS;
-    eg_http_header_t *hdrs = malloc(hcap * sizeof(*hdrs)); /* the parser fills what it uses */
-    eg_http_header_t *keep = malloc(hcap * sizeof(*keep));
-    unsigned char *rec = NULL;
+    if (!scratch_headers(hcap)) return 0;
+    eg_http_header_t *hdrs = scratch_hdrs, *keep = scratch_keep; /* the parser fills what it uses */
     int stored = 0;
-    if (!hdrs || !keep) goto out;
     eg_http1_limits_t lim = {x->caplen, hcap, 0};
     eg_http1_msg_t m;
     size_t scanned = 0;
@@ -417,19 +469,30 @@ static int store_response(eg_req_t *c, ctx_t *x)
     } else if (m.framing == EG_FRAMING_NONE) {
         blen = 0;
     }
-    size_t nk = 0;
+    size_t nk = 0, rid_len = strlen(cfg->request_id_header);
+    /* "Connection: keep-alive", the usual one, names no other field */
+    const eg_http_header_t *conn = m.connection;
+    if (conn && conn_names_nothing(conn)) conn = NULL;
     for (size_t i = 0; i < m.nheaders; i++)
-        if (kept(&m.headers[i], m.connection, cfg->request_id_header)) keep[nk++] = m.headers[i];
+        if (kept(&m.headers[i], conn, cfg->request_id_header, rid_len)) keep[nk++] = m.headers[i];
     eg_idem_record_t r = {m.status, keep, nk, (const unsigned char *)body, blen};
     size_t need = eg_idem_record_size(&r), len = 0;
-    if (!need || !(rec = malloc(need))) goto out;
-    if (eg_idem_record_encode(&r, rec, need, &len) != EG_OK) goto out;
+    if (!need) goto out;
+    if (need > scratch_reccap) {
+        unsigned char *p = realloc(scratch_rec, need);
+        if (!p) goto out;
+        scratch_rec = p;
+        scratch_reccap = need;
+    }
+    if (eg_idem_record_encode(&r, scratch_rec, need, &len) != EG_OK) goto out;
     eg_idem_io_t io = io_of(x->w, x->store, cfg);
-    stored = eg_idem_complete(x->store, &io, &x->req, rec, len, x->ttl_ms) == EG_OK;
+    stored = eg_idem_complete(x->store, &io, &x->req, scratch_rec, len, x->ttl_ms) == EG_OK;
 out:
-    free(rec);
-    free(keep);
-    free(hdrs);
+    if (scratch_reccap > IDEM_KEEP_BUF) { /* a large record's buffer is not kept */
+        free(scratch_rec);
+        scratch_rec = NULL;
+        scratch_reccap = 0;
+    }
     return stored;
 }
 
@@ -452,6 +515,17 @@ static void worker_exit(eg_worker_t *w)
     (void)w;
     eg_idem_hasher_free(hasher);
     hasher = NULL;
+    while (nspares > 0) {
+        ctx_t *x = spares[--nspares];
+        free(x->cap);
+        free(x);
+    }
+    free(scratch_hdrs);
+    free(scratch_keep);
+    free(scratch_rec);
+    scratch_hdrs = scratch_keep = NULL;
+    scratch_rec = NULL;
+    scratch_hcap = scratch_reccap = 0;
 }
 
 static int applies(const eg_config_t *cfg, const eg_route_cfg_t *route)

@@ -117,17 +117,39 @@ int eg_req_wait_over(eg_req_t *r);
 void eg_req_resume(eg_req_t *r, int async);
 /* Leaves the wait to answer: call before eg_req_send_error from a callback. */
 void eg_req_wake(eg_req_t *r);
-/* For a stage that needs the whole request body (up to max bytes) before it
- * decides: 1 when it is in the connection's buffer (*body: its framed bytes,
- * *framed of them; chunked as sent, 0 bytes when there is no body); 0 when
- * it is being read: return EG_STAGE_SUSPENDED, and the stage runs again
- * (on_request anew) when more arrives; EG_ETOOBIG over max or the buffer's
- * room (413), EG_EPARSE malformed chunks (400), EG_EIO the client is gone
- * (close). */
-int eg_req_read_body(eg_req_t *r, uint64_t max, const char **body, size_t *framed);
-/* The body eg_req_read_body returned whole (framed bytes) is skipped: the
- * stage answered without the upstream, and the connection stays usable. */
-void eg_req_drop_body(eg_req_t *r, size_t framed);
+/* For a stage that needs the whole request body before it decides (and
+ * before the upstream is contacted): idempotency's fingerprint, a JSON
+ * validation. Call it from on_request; it returns
+ *  - 1: the body is whole. *body, *len: its data, valid until the request
+ *    ends; a chunked body decoded (chunk framing and trailers removed), a
+ *    Content-Length body as sent; *len 0 when there is none. Read only.
+ *  - 0: it is being read. Return EG_STAGE_SUSPENDED: on_request runs anew
+ *    (from the top) each time more arrives, and calls this again; the
+ *    client gets 100 Continue if it asked for it.
+ *  - EG_ETOOBIG: the body is larger than max, or than limits.max_body_size
+ *    when that is smaller (a Content-Length says so before any byte; a
+ *    chunked body as soon as its data or a declared chunk passes it):
+ *    answer 413. The rest of the body is unread: the connection closes
+ *    after the answer.
+ *  - EG_EPARSE: malformed chunks (answer 400, the connection closes).
+ *  - EG_EIO: the connection is closed (client gone, out of memory): return
+ *    EG_STAGE_ANSWERED without answering.
+ * Memory: a Content-Length body that fits the connection's buffer (64 KiB
+ * after the head) stays there; a larger one, or any chunked one, moves to a
+ * per-request buffer grown as it arrives, never past the bound above,
+ * freed when the request ends (kept up to 16 KiB for the connection's next
+ * request). So a connection holds at most its buffer plus the largest max
+ * a stage asks for (config: at most EG_STAGE_BODY_MAX, 16 MiB), plus 320 KiB
+ * queued to the upstream. Whichever way it was read, the body goes to the
+ * upstream as it would have (a chunked one re-framed, as always) when the
+ * request is admitted. Several stages may call it: later calls return the
+ * same body at once (EG_ETOOBIG when it is larger than their max). */
+int eg_req_read_body(eg_req_t *r, uint64_t max, const char **body, size_t *len);
+/* The body eg_req_read_body returned whole is skipped: the stage answered
+ * without the upstream (a replay, a 409), and the connection stays usable
+ * for the next request. len (what eg_req_read_body gave) is not needed:
+ * the transport knows where the body is. */
+void eg_req_drop_body(eg_req_t *r, size_t len);
 
 
 /* The request passed every stage: on to the upstream (the runner calls it). */

@@ -11,7 +11,7 @@
  * length (query_too_long), the query, path and header parameters, and a
  * body: its media type (415 unsupported_media_type listing the accepted
  * ones), then, read whole (eg_req_read_body, so nothing reaches the
- * upstream before the verdict) and de-chunked, a JSON body parsed (400
+ * upstream before the verdict; a chunked one comes decoded), a JSON body parsed (400
  * invalid_json with position, line and column) and checked against the
  * route's JSON Schema, or a form body checked like a query string. A valid
  * request is checked once, counting only (no allocation); a field error
@@ -97,8 +97,9 @@ static void accepted_list(const eg_validation_t *v, char *buf, size_t cap, json_
 /* 413: the body is over the route's max_body (or the buffer's room). */
 static eg_stage_rc_t too_large(eg_req_t *c, const eg_validation_t *v)
 {
-    /* the body is read into the connection's buffer: its room bounds it too */
-    uint64_t max = v->max_body < EG_BUFFER_BODY_MAX ? v->max_body : EG_BUFFER_BODY_MAX;
+    /* limits.max_body_size bounds every body, below the route's max_body too */
+    uint64_t lim = c->gw->cfg->limits.max_body_size;
+    uint64_t max = lim && lim < v->max_body ? lim : v->max_body;
     eg_error_t *e = eg_req_error(c, "payload_too_large");
     if (e) {
         eg_error_setf(e, EG_S_MESSAGE, "The body is larger than the %llu bytes this route checks.",
@@ -366,7 +367,6 @@ static eg_stage_rc_t on_request(eg_req_t *c)
         eg_req_send_error(c, e, NULL, "query over max_query_length");
         return EG_STAGE_ANSWERED;
     }
-    char *dechunked = NULL;
     eg_jr_doc_t doc;
     int parsed = 0;
     if (has_body(c) && (v->body || v->has_form || v->ncontent_types)) {
@@ -413,40 +413,19 @@ static eg_stage_rc_t on_request(eg_req_t *c)
                 return EG_STAGE_ANSWERED;
             }
             if (rc < 0) return EG_STAGE_ANSWERED; /* the client is gone */
+            /* the data: a chunked body comes decoded (stage.h) */
             in.body = body;
             in.bn = framed;
-            if (c->req.framing == EG_FRAMING_CHUNKED) {
-                /* the data without the framing, in a copy: the framed bytes
-                 * stay as they came for the upstream */
-                if (!(dechunked = malloc(framed ? framed : 1))) {
-                    eg_req_send_simple(c, "internal_error", NULL, "out of memory");
-                    return EG_STAGE_ANSWERED;
-                }
-                memcpy(dechunked, body, framed);
-                eg_chunked_t ck;
-                memset(&ck, 0, sizeof(ck));
-                size_t len = framed, rest = 0;
-                if (eg_chunked_decode(&ck, dechunked, &len, 8192, &rest) != EG_OK) {
-                    free(dechunked);
-                    eg_req_send_simple(c, "bad_request", "Malformed chunked body.",
-                                       "malformed chunked body");
-                    return EG_STAGE_ANSWERED;
-                }
-                in.body = dechunked;
-                in.bn = len;
-            }
             if (in.json) {
                 int prc = eg_jr_parse(&doc, in.body, in.bn);
                 parsed = 1;
                 if (prc == EG_EPARSE) {
                     eg_stage_rc_t out = invalid_json(c, v, &doc, in.body, in.bn, framed);
                     eg_jr_free(&doc);
-                    free(dechunked);
                     return out;
                 }
                 if (prc) {
                     eg_jr_free(&doc);
-                    free(dechunked);
                     eg_req_send_simple(c, "internal_error", NULL, "out of memory");
                     return EG_STAGE_ANSWERED;
                 }
@@ -469,7 +448,6 @@ static eg_stage_rc_t on_request(eg_req_t *c)
             out = refuse(c, v, &in, framed);
     }
     if (parsed) eg_jr_free(&doc);
-    free(dechunked);
     return out;
 }
 

@@ -1,14 +1,15 @@
 /* idem_store_memory.c - idempotency entries in this process's memory.
  *
- * One chained hash map shared by every worker thread under one mutex: a
- * begin is a lookup and perhaps an insert, so the lock is held for
- * microseconds (plus the copy of a record being replayed). The answer is
+ * One open-addressing hash map (linear probing, the hash and expiry in the
+ * table) shared by every worker thread under one mutex: a begin is a
+ * lookup and perhaps an insert, so the lock is held for well under a
+ * microsecond (plus the copy of a record being replayed). The answer is
  * known before eg_idem_begin returns but is given through the callback on
  * the loop's next iteration (a zero timer), so the contract is the same as
  * for the backends that really wait.
  *
  * Expiry: an expired entry is dropped when a call meets it, every call
- * also sweeps the next 16 buckets, and a full sweep runs every
+ * also sweeps the next 4 slots, and a full sweep runs every
  * purge_every_ms (from a begin) or when the map is full. The map holds at
  * most max_bytes (entries and records): a begin that would pass it is
  * refused (EG_ETOOBIG), a record that would pass it is not kept (the entry
@@ -21,30 +22,37 @@
 
 #include "idem_store_impl.h"
 
-/* Two buckets swept a call keep up with one insert a call (the table grows
- * to a load of one): more only walked cold memory on every request. */
-enum { SWEEP_BUCKETS = 2, MIN_BUCKETS = 1024, FULL_RETRY_MS = 1000 };
+/* Four slots swept a call keep up with one insert a call at a load of at
+ * most one half; they are adjacent, so the sweep reads one or two cache
+ * lines and touches an entry only to free it. */
+enum { SWEEP_SLOTS = 4, MIN_SLOTS = 2048, FULL_RETRY_MS = 1000 };
 
-typedef struct ent_s {
-    struct ent_s *next;
-    uint64_t hash;
-    uint64_t expires_ms;
+typedef struct {
     int completed;
     unsigned char fp[EG_IDEM_HASH_LEN];
     unsigned char owner[16];
-    unsigned char *record;
+    unsigned char *record; /* completed: len bytes after the entry, one allocation */
     size_t len;
     char key[EG_IDEM_SCOPED_LEN + 1];
 } ent_t;
 
+/* An open-addressing slot: the hash and the expiry live in the table, so a
+ * lookup that misses and a sweep that finds nothing expired never touch an
+ * entry (a chained map cost a cache miss per entry walked). */
+typedef struct {
+    uint64_t hash;
+    uint64_t expires_ms;
+    ent_t *e; /* NULL: empty */
+} slot_t;
+
 typedef struct {
     eg_idem_store_t base;
     pthread_mutex_t lock;
-    ent_t **buckets;
-    size_t nbuckets; /* a power of two */
+    slot_t *slots;
+    size_t nslots; /* a power of two, at least twice count */
     size_t count;
     size_t bytes, max_bytes;
-    size_t cursor;          /* the next bucket to sweep */
+    size_t cursor;          /* the next slot to sweep */
     uint64_t full_purge_ms; /* the last sweep made because the map was full */
 } mem_t;
 
@@ -55,10 +63,14 @@ static uint64_t hash_key(const char *k)
     uint64_t h = 0;
     size_t i = 0;
     for (; i < 16; i++) {
-        unsigned char c = (unsigned char)k[i];
-        unsigned v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : 16;
-        if (v == 16) break;
-        h = h << 4 | v;
+        unsigned c = (unsigned char)k[i], d = c - '0', x = (c | 0x20) - 'a';
+        if (d < 10) {
+            h = h << 4 | d;
+        } else if (x < 6 && c >= 'a') { /* lowercase only, as scoped keys are */
+            h = h << 4 | (x + 10);
+        } else {
+            break;
+        }
     }
     if (i == 16) return h;
     h = 1469598103934665603ULL;
@@ -72,27 +84,36 @@ static size_t cost(const ent_t *e)
     return sizeof(*e) + e->len;
 }
 
-static void unlink_free(mem_t *m, ent_t **at)
+/* Frees slot i's entry and closes the gap (linear probing's backward
+ * shift, Knuth's algorithm R): a later slot moves into the gap unless its
+ * home lies cyclically after the gap. Slot i may hold another entry after. */
+static void slot_remove(mem_t *m, size_t i)
 {
-    ent_t *e = *at;
-    *at = e->next;
+    ent_t *e = m->slots[i].e;
     m->count--;
     m->bytes -= cost(e);
-    free(e->record);
     free(e);
+    size_t mask = m->nslots - 1;
+    for (size_t j = i;;) {
+        j = (j + 1) & mask;
+        if (!m->slots[j].e) break;
+        size_t home = m->slots[j].hash & mask;
+        if (((j - home) & mask) >= ((j - i) & mask)) {
+            m->slots[i] = m->slots[j];
+            i = j;
+        }
+    }
+    m->slots[i].e = NULL;
 }
 
-/* Drops the expired entries of bucket b. */
-static size_t sweep_bucket(mem_t *m, size_t b, uint64_t now)
+/* Drops slot i's entry when it expired (and the entries moved into i after
+ * it); returns how many. */
+static size_t sweep_slot(mem_t *m, size_t i, uint64_t now)
 {
     size_t n = 0;
-    for (ent_t **at = &m->buckets[b]; *at;) {
-        if ((*at)->expires_ms <= now) {
-            unlink_free(m, at);
-            n++;
-        } else {
-            at = &(*at)->next;
-        }
+    while (m->slots[i].e && m->slots[i].expires_ms <= now) {
+        slot_remove(m, i);
+        n++;
     }
     return n;
 }
@@ -100,54 +121,53 @@ static size_t sweep_bucket(mem_t *m, size_t b, uint64_t now)
 static size_t sweep_all(mem_t *m, uint64_t now)
 {
     size_t n = 0;
-    for (size_t b = 0; b < m->nbuckets; b++)
-        n += sweep_bucket(m, b, now);
+    for (size_t i = 0; i < m->nslots; i++)
+        n += sweep_slot(m, i, now);
     return n;
 }
 
 static void sweep_some(mem_t *m, uint64_t now)
 {
-    for (int i = 0; i < SWEEP_BUCKETS; i++) {
-        sweep_bucket(m, m->cursor, now);
-        m->cursor = (m->cursor + 1) & (m->nbuckets - 1);
+    for (int k = 0; k < SWEEP_SLOTS; k++) {
+        sweep_slot(m, m->cursor, now);
+        m->cursor = (m->cursor + 1) & (m->nslots - 1);
     }
 }
 
-/* The live entry for key (an expired one met on the way is dropped), and
- * where it is linked. */
-static ent_t **find(mem_t *m, const char *key, uint64_t h, uint64_t now)
+/* The slot of key's live entry (an expired one met is dropped), or -1. */
+static long find(mem_t *m, const char *key, uint64_t h, uint64_t now)
 {
-    for (ent_t **at = &m->buckets[h & (m->nbuckets - 1)]; *at;) {
-        ent_t *e = *at;
-        if (e->hash == h && strcmp(e->key, key) == 0) {
-            if (e->expires_ms > now) return at;
-            unlink_free(m, at);
-            return NULL;
-        }
-        at = &e->next;
+    size_t mask = m->nslots - 1;
+    for (size_t i = h & mask; m->slots[i].e; i = (i + 1) & mask) {
+        slot_t *sl = &m->slots[i];
+        if (sl->hash != h || strcmp(sl->e->key, key) != 0) continue;
+        if (sl->expires_ms > now) return (long)i;
+        slot_remove(m, i);
+        return -1;
     }
-    return NULL;
+    return -1;
 }
 
-/* Doubles the buckets when entries outnumber them (a failed allocation
- * keeps the old size: longer chains, still correct). */
+/* Doubles the slots when they are more than half full (a failed
+ * allocation keeps the old size: longer probes, still correct). Only the
+ * table is read: the hashes are in it. */
 static void grow(mem_t *m)
 {
-    if (m->count <= m->nbuckets) return;
-    size_t n = m->nbuckets * 2;
-    ent_t **nb = calloc(n, sizeof(*nb));
-    if (!nb) return;
-    for (size_t b = 0; b < m->nbuckets; b++) {
-        for (ent_t *e = m->buckets[b], *next; e; e = next) {
-            next = e->next;
-            e->next = nb[e->hash & (n - 1)];
-            nb[e->hash & (n - 1)] = e;
-        }
+    if (m->count * 2 <= m->nslots) return;
+    size_t n = m->nslots * 2, mask = n - 1;
+    slot_t *ns = calloc(n, sizeof(*ns));
+    if (!ns) return;
+    for (size_t i = 0; i < m->nslots; i++) {
+        if (!m->slots[i].e) continue;
+        size_t j = m->slots[i].hash & mask;
+        while (ns[j].e)
+            j = (j + 1) & mask;
+        ns[j] = m->slots[i];
     }
-    free(m->buckets);
-    m->buckets = nb;
-    m->nbuckets = n;
-    m->cursor &= n - 1;
+    free(m->slots);
+    m->slots = ns;
+    m->nslots = n;
+    m->cursor &= mask;
 }
 
 /* Room for add more bytes, sweeping everything first when the map is full
@@ -162,20 +182,44 @@ static int room(mem_t *m, size_t add, uint64_t now)
     return m->bytes + add <= m->max_bytes;
 }
 
-static ent_t *insert(mem_t *m, const eg_idem_req_t *req, uint64_t h)
+/* An entry for req with room for extra record bytes after it. */
+static ent_t *ent_new(const eg_idem_req_t *req, size_t extra)
 {
-    ent_t *e = calloc(1, sizeof(*e));
+    ent_t *e = malloc(sizeof(*e) + extra);
     if (!e) return NULL;
-    e->hash = h;
-    snprintf(e->key, sizeof(e->key), "%s", req->key);
+    e->completed = 0;
+    e->record = NULL;
+    e->len = 0;
+    memcpy(e->key, req->key, sizeof(e->key)); /* NUL-terminated within (req_ok) */
     memcpy(e->fp, req->fp, sizeof(e->fp));
-    ent_t **b = &m->buckets[h & (m->nbuckets - 1)];
-    e->next = *b;
-    *b = e;
+    memset(e->owner, 0, sizeof(e->owner));
+    return e;
+}
+
+/* Puts e (whose key is not in the map) in a slot, expiring at expires;
+ * its slot, or -1 when the table could not grow. */
+static long place(mem_t *m, uint64_t h, uint64_t expires, ent_t *e)
+{
+    m->count++;
+    grow(m);
+    m->count--;
+    if (m->count + 1 >= m->nslots) return -1; /* an empty slot must remain */
+    size_t mask = m->nslots - 1, i = h & mask;
+    while (m->slots[i].e)
+        i = (i + 1) & mask;
+    m->slots[i] = (slot_t){h, expires, e};
     m->count++;
     m->bytes += cost(e);
-    grow(m);
-    return e;
+    return (long)i;
+}
+
+/* A new reservation for req; its slot, or -1 when out of memory. */
+static long insert(mem_t *m, const eg_idem_req_t *req, uint64_t h, uint64_t expires)
+{
+    ent_t *e = ent_new(req, 0);
+    long at = e ? place(m, h, expires, e) : -1;
+    if (at < 0) free(e);
+    return at;
 }
 
 /* The answer, known now, given on the loop's next iteration. */
@@ -195,12 +239,13 @@ static int mem_decide(eg_idem_store_t *s, eg_idem_op_t *op)
     int rc = EG_OK;
     pthread_mutex_lock(&m->lock);
     sweep_some(m, now);
-    ent_t **at = find(m, req->key, h, now), *e = at ? *at : NULL;
+    long at = find(m, req->key, h, now);
+    ent_t *e = at >= 0 ? m->slots[at].e : NULL;
     if (e && memcmp(e->fp, req->fp, sizeof(e->fp)) != 0) {
         op->res.state = EG_IDEM_MISMATCH;
     } else if (e && !e->completed) {
         op->res.state = EG_IDEM_IN_FLIGHT;
-        op->res.retry_after_ms = e->expires_ms - now;
+        op->res.retry_after_ms = m->slots[at].expires_ms - now;
     } else if (e) {
         if ((op->record = malloc(e->len))) {
             memcpy(op->record, e->record, e->len);
@@ -212,11 +257,10 @@ static int mem_decide(eg_idem_store_t *s, eg_idem_op_t *op)
         }
     } else if (!room(m, sizeof(ent_t), now)) {
         rc = EG_ETOOBIG;
-    } else if (!(e = insert(m, req, h))) {
+    } else if ((at = insert(m, req, h, now + op->lock_ms)) < 0) {
         rc = EG_ENOMEM;
     } else {
-        memcpy(e->owner, req->owner, sizeof(e->owner));
-        e->expires_ms = now + op->lock_ms;
+        memcpy(m->slots[at].e->owner, req->owner, sizeof(req->owner));
         op->res.state = EG_IDEM_RESERVED;
     }
     pthread_mutex_unlock(&m->lock);
@@ -246,37 +290,40 @@ static int mem_complete(eg_idem_store_t *s, const eg_idem_io_t *io, const eg_ide
     uint64_t now = eg_idem_now(s), h = hash_key(req->key);
     int rc = EG_OK;
     pthread_mutex_lock(&m->lock);
-    ent_t **at = find(m, req->key, h, now), *e = at ? *at : NULL;
+    long at = find(m, req->key, h, now);
+    ent_t *e = at >= 0 ? m->slots[at].e : NULL;
     if (e && (e->completed || memcmp(e->owner, req->owner, sizeof(e->owner)) != 0))
         goto out; /* not the caller's any more: the stored answer stays */
-    /* e, when there is one, is live: a sweep leaves it (not at) in place */
     size_t had = e ? cost(e) : 0, need = sizeof(ent_t) + len;
-    unsigned char *copy = NULL;
+    ent_t *n = NULL; /* the completed entry, the record after it: one block to free */
     if (m->bytes - had + need > m->max_bytes && now - m->full_purge_ms >= FULL_RETRY_MS) {
         m->full_purge_ms = now;
-        sweep_all(m, now);
+        sweep_all(m, now); /* e is live and stays; its slot may move */
+        if (e) at = find(m, req->key, h, now);
     }
     if (m->bytes - had + need > m->max_bytes)
         rc = EG_ETOOBIG;
-    else if (!(copy = malloc(len)))
+    else if (!(n = ent_new(req, len)))
         rc = EG_ENOMEM;
-    else if (!e && !(e = insert(m, req, h)))
-        rc = EG_ENOMEM;
+    if (n) {
+        n->record = (unsigned char *)(n + 1);
+        n->len = len;
+        memcpy(n->record, record, len);
+        n->completed = 1;
+    }
+    if (rc == EG_OK && !e && (at = place(m, h, now + ttl_ms, n)) < 0) rc = EG_ENOMEM;
     if (rc != EG_OK) {
-        free(copy);
+        free(n);
         /* a reservation that cannot become a replay frees the key */
-        if ((at = find(m, req->key, h, now))) unlink_free(m, at);
+        if ((at = find(m, req->key, h, now)) >= 0) slot_remove(m, (size_t)at);
         goto out;
     }
-    memcpy(copy, record, len);
-    m->bytes -= cost(e);
-    free(e->record);
-    e->record = copy;
-    e->len = len;
-    m->bytes += cost(e);
-    e->completed = 1;
-    memset(e->owner, 0, sizeof(e->owner));
-    e->expires_ms = now + ttl_ms;
+    if (e) { /* the reservation gives way to the response */
+        m->bytes += cost(n) - cost(e);
+        free(e);
+        m->slots[at].e = n;
+    }
+    m->slots[at].expires_ms = now + ttl_ms;
 out:
     pthread_mutex_unlock(&m->lock);
     return rc;
@@ -288,9 +335,10 @@ static int mem_release(eg_idem_store_t *s, const eg_idem_io_t *io, const eg_idem
     mem_t *m = (mem_t *)s;
     uint64_t now = eg_idem_now(s), h = hash_key(req->key);
     pthread_mutex_lock(&m->lock);
-    ent_t **at = find(m, req->key, h, now);
-    if (at && !(*at)->completed && memcmp((*at)->owner, req->owner, sizeof(req->owner)) == 0)
-        unlink_free(m, at);
+    long at = find(m, req->key, h, now);
+    if (at >= 0 && !m->slots[at].e->completed &&
+        memcmp(m->slots[at].e->owner, req->owner, sizeof(req->owner)) == 0)
+        slot_remove(m, (size_t)at);
     pthread_mutex_unlock(&m->lock);
     return EG_OK;
 }
@@ -314,37 +362,35 @@ static void mem_purge_later(eg_idem_store_t *s, uv_loop_t *loop)
 static void mem_close(eg_idem_store_t *s)
 {
     mem_t *m = (mem_t *)s;
-    for (size_t b = 0; b < m->nbuckets; b++)
-        while (m->buckets[b])
-            unlink_free(m, &m->buckets[b]);
-    free(m->buckets);
+    for (size_t i = 0; i < m->nslots; i++)
+        free(m->slots[i].e);
+    free(m->slots);
     pthread_mutex_destroy(&m->lock);
     free(m);
 }
 
-static const eg_idem_ops_t mem_ops = {
-    .name = "memory",
-    .begin = mem_begin,
-    .decide = mem_decide,
-    .complete = mem_complete,
-    .release = mem_release,
-    .purge = mem_purge,
-    .purge_later = mem_purge_later,
-    .close = mem_close};
+static const eg_idem_ops_t mem_ops = {.name = "memory",
+                                      .begin = mem_begin,
+                                      .decide = mem_decide,
+                                      .complete = mem_complete,
+                                      .release = mem_release,
+                                      .purge = mem_purge,
+                                      .purge_later = mem_purge_later,
+                                      .close = mem_close};
 
 int eg_idem_memory_open(const eg_idem_store_opts_t *o, eg_idem_store_t **out, char *err,
                         size_t errlen)
 {
     mem_t *m = calloc(1, sizeof(*m));
-    if (m) m->buckets = calloc(MIN_BUCKETS, sizeof(*m->buckets));
-    if (!m || !m->buckets || pthread_mutex_init(&m->lock, NULL) != 0) {
-        if (m) free(m->buckets);
+    if (m) m->slots = calloc(MIN_SLOTS, sizeof(*m->slots));
+    if (!m || !m->slots || pthread_mutex_init(&m->lock, NULL) != 0) {
+        if (m) free(m->slots);
         free(m);
         snprintf(err, errlen, "memory idempotency store: out of memory");
         return EG_ENOMEM;
     }
     eg_idem_store_init(&m->base, &mem_ops, o);
-    m->nbuckets = MIN_BUCKETS;
+    m->nslots = MIN_SLOTS;
     m->max_bytes = o->max_bytes ? o->max_bytes : (size_t)64 << 20;
     *out = &m->base;
     return EG_OK;

@@ -54,7 +54,7 @@ static const char schema[] =
     " owner BLOB,"                    /* in flight: who reserved it */
     " state INTEGER NOT NULL,"        /* 0 in flight, 1 completed */
     " expires INTEGER NOT NULL,"      /* Unix ms */
-    " record BLOB);"                  /* completed: the response */
+    " record BLOB) WITHOUT ROWID;"    /* completed: the response */
     "CREATE INDEX IF NOT EXISTS idempotency_expires ON idempotency (expires);";
 
 /* ---- statements (the caller holds the lock) */

@@ -67,6 +67,11 @@ struct eg_redis_s {
     size_t *backlog_len;
     size_t nbacklog;
     size_t capbacklog;
+    /* the SHA-1 of the scripts eg_redis_eval ran, by address (they are
+     * static strings): computing it cost more than the rest of a call */
+    const char *sha_of[8];
+    char sha[8][41];
+    unsigned nsha;
 };
 
 /* ---- the libuv adapter: hiredis's adapters/libuv.h, but a poll error is
@@ -457,10 +462,27 @@ int eg_redis_connected(const eg_redis_t *r)
 
 static void sha1_hex(const char *s, char out[41])
 {
+    static const char hx[] = "0123456789abcdef";
     unsigned char md[SHA_DIGEST_LENGTH];
     SHA1((const unsigned char *)s, strlen(s), md);
-    for (int i = 0; i < SHA_DIGEST_LENGTH; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    for (int i = 0; i < SHA_DIGEST_LENGTH; i++) {
+        out[2 * i] = hx[md[i] >> 4];
+        out[2 * i + 1] = hx[md[i] & 15];
+    }
+    out[40] = '\0';
+}
+
+/* The script's SHA-1 in hex, from r's cache when it ran before. */
+static const char *script_sha(eg_redis_t *r, const char *script, char tmp[41])
+{
+    unsigned n = r->nsha < 8 ? r->nsha : 8;
+    for (unsigned i = 0; i < n; i++)
+        if (r->sha_of[i] == script) return r->sha[i];
+    unsigned at = r->nsha++ % 8;
+    sha1_hex(script, tmp);
+    r->sha_of[at] = script;
+    memcpy(r->sha[at], tmp, 41);
+    return tmp;
 }
 
 typedef struct {
@@ -539,8 +561,8 @@ int eg_redis_eval(eg_redis_t *r, const char *script, int nkeys, int nargs, const
     c->cb = cb;
     c->arg = arg;
     c->nargs = total;
-    char sha[41], nk[16];
-    sha1_hex(script, sha);
+    char tmp[41], nk[16];
+    const char *sha = script_sha(r, script, tmp);
     snprintf(nk, sizeof(nk), "%d", nkeys);
     c->args[0] = strdup("EVALSHA");
     c->args[1] = strdup(sha);

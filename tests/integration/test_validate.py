@@ -506,3 +506,38 @@ routes:
         assert r.returncode != 0, rule
         assert re.search(r"bad\.yaml:\d+:\d+: ", r.stderr + r.stdout), (rule, r.stderr)
         assert word in r.stderr + r.stdout, (rule, r.stderr)
+
+
+def bulk_items(n, bad_at=None):
+    items = [{"sku": "ABC-%04d" % (i % 10000), "qty": 1 + i % 7} for i in range(n)]
+    if bad_at is not None:
+        items[bad_at]["qty"] = 0
+    return json.dumps(items).encode()
+
+
+def test_bodies_past_the_connection_buffer_are_checked_whole(env):
+    # 1.3 MB: far past the 64 KiB the connection buffer holds, within the route's 2 MiB
+    good = bulk_items(40000)
+    assert 1_000_000 < len(good) < 2 * 1024 * 1024
+    before = hits(env)
+    r = request(env.port, "POST", "/bulk", body=good, headers={"Content-Type": "application/json"})
+    assert r.status == 200, r.body
+    assert r.json()["body_bytes"] == len(good)  # the upstream got every byte
+    bad = bulk_items(40000, bad_at=39999)
+    r = request(env.port, "POST", "/bulk", body=bad, headers={"Content-Type": "application/json"})
+    assert r.status == 422, r.body
+    assert [e["pointer"] for e in r.json()["errors"]] == ["/39999/qty"]
+    assert hits(env) == before + 1
+
+
+def test_a_large_chunked_body_is_checked_decoded(env):
+    good = bulk_items(10000)  # ~330 KB in 4 KiB chunks
+    framed = b"".join(b"%x\r\n" % len(good[i:i + 4096]) + good[i:i + 4096] + b"\r\n"
+                      for i in range(0, len(good), 4096)) + b"0\r\n\r\n"
+    raw = (b"POST /bulk HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+           b"Transfer-Encoding: chunked\r\n\r\n" + framed)
+    before = hits(env)
+    r = request(env.port, raw=raw)
+    assert r.status == 200, r.body
+    assert r.json()["body_bytes"] == len(good)
+    assert hits(env) == before + 1

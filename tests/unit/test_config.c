@@ -447,6 +447,30 @@ static void test_auth_settings(void **state)
     eg_config_free(cfg);
 }
 
+/* idempotency.max_body: 1MiB by default, up to 16MiB (the body is held in
+ * memory while the stage reads it), more is refused; it used to be capped at
+ * the connection buffer's 64KiB. */
+static void test_idempotency_max_body(void **state)
+{
+    (void)state;
+    static const char yaml[] = "listen: :80\nupstreams:\n  a: { servers: [127.0.0.1:1] }\nroutes:\n"
+                               "  - { path: /x, upstream: a, idempotency: { } }\n"
+                               "  - { path: /y, upstream: a, idempotency: { max_body: 16MiB } }\n";
+    char err[512] = "";
+    eg_config_t *cfg = NULL;
+    assert_int_equal(eg_config_parse(yaml, strlen(yaml), "c.yaml", &cfg, err, sizeof(err)), EG_OK);
+    assert_int_equal(cfg->routes[0].idem_max_body, 1024 * 1024);
+    assert_int_equal(cfg->routes[1].idem_max_body, 16 * 1024 * 1024);
+    eg_config_free(cfg);
+    static const char over[] = "listen: :80\nupstreams:\n  a: { servers: [127.0.0.1:1] }\nroutes:\n"
+                               "  - { path: /y, upstream: a, idempotency: { max_body: 17MiB } }\n";
+    cfg = NULL;
+    assert_int_not_equal(eg_config_parse(over, strlen(over), "c.yaml", &cfg, err, sizeof(err)), EG_OK);
+    assert_null(cfg);
+    assert_string_equal(err, "c.yaml:5:55: max_body must be at most 16MiB: the body is held in memory while it is "
+                             "fingerprinted");
+}
+
 static void test_redis_settings(void **state)
 {
     (void)state;
@@ -528,6 +552,7 @@ int main(void)
         cmocka_unit_test(test_path_request_and_timeouts),
         cmocka_unit_test(test_quoted_values_are_escaped),
         cmocka_unit_test(test_redis_settings),
+        cmocka_unit_test(test_idempotency_max_body),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

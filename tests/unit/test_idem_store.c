@@ -504,6 +504,90 @@ static void test_begin_now(void **state)
 
 /* ---- memory: the cap */
 
+/* ---- memory: the map against a model
+
+ * Thousands of begins, completes and releases on keys made to collide
+ * (many share their home slot, so probe runs are long and removals shift
+ * entries back), with the clock moving on: after every step the store
+ * answers what a plain list of entries says it must. */
+typedef struct {
+    char key[EG_IDEM_SCOPED_LEN + 1];
+    int state; /* 0 none, 1 in flight, 2 completed */
+    uint64_t expires;
+    unsigned char fp;
+    eg_idem_req_t req; /* with the owner of the reservation */
+} model_t;
+
+static void test_memory_map_model(void **state)
+{
+    (void)state;
+    enum { NKEYS = 600, STEPS = 30000 };
+    static model_t m[NKEYS];
+    fx_t fx;
+    fx_open(&fx, EG_IDEM_MEMORY, 0);
+    eg_idem_io_t io = io_of(&fx);
+    unsigned seed = 12345;
+    for (int i = 0; i < NKEYS; i++) {
+        /* hex keys: their first 16 digits are the hash; two thirds share home slot 0 */
+        unsigned long long h = i % 3 ? (unsigned long long)i << 20 : (unsigned long long)i * 2654435761u;
+        snprintf(m[i].key, sizeof(m[i].key), "%016llx%048d", h, i);
+        m[i].state = 0;
+    }
+    unsigned char rec[256];
+    size_t rlen = mkrecord(rec, sizeof(rec), 201, "{}");
+    for (int step = 0; step < STEPS; step++) {
+        uint64_t now = atomic_load(&fake_now);
+        model_t *k = &m[rand_r(&seed) % NKEYS];
+        int live = k->state && k->expires > now;
+        int op = rand_r(&seed) % 10;
+        if (op < 6) { /* begin */
+            eg_idem_req_t req;
+            memset(&req, 0, sizeof(req));
+            memcpy(req.key, k->key, sizeof(req.key));
+            unsigned char fp = (unsigned char)(1 + rand_r(&seed) % 2);
+            memset(req.fp, fp, sizeof(req.fp));
+            uint64_t lock = 1 + (uint64_t)(rand_r(&seed) % 400);
+            eg_idem_result_t res;
+            unsigned char *r = NULL;
+            assert_int_equal(eg_idem_begin_now(fx.s, &req, lock, &res, &r), EG_OK);
+            eg_idem_state_t want = !live ? EG_IDEM_RESERVED
+                                   : k->fp != fp ? EG_IDEM_MISMATCH
+                                   : k->state == 1 ? EG_IDEM_IN_FLIGHT
+                                                   : EG_IDEM_COMPLETED;
+            if (res.state != want) fail_msg("step %d key %s: state %d, want %d", step, k->key, res.state, want);
+            if (want == EG_IDEM_RESERVED) {
+                k->state = 1;
+                k->expires = now + lock;
+                k->fp = fp;
+                k->req = req;
+            } else if (want == EG_IDEM_IN_FLIGHT) {
+                assert_int_equal(res.retry_after_ms, k->expires - now);
+            } else if (want == EG_IDEM_COMPLETED) {
+                assert_true(res.len == rlen && memcmp(r, rec, rlen) == 0);
+            }
+            free(r);
+        } else if (op < 8) { /* complete the last reservation made on the key */
+            if (!k->req.key[0]) continue;
+            assert_int_equal(eg_idem_complete(fx.s, &io, &k->req, rec, rlen, 300), EG_OK);
+            int mine = live && k->state == 1; /* the live reservation is always k->req's */
+            if (!live || mine) {
+                k->state = 2;
+                k->expires = now + 300;
+                k->fp = k->req.fp[0];
+            }
+            memset(k->req.owner, 0, sizeof(k->req.owner)); /* never again */
+        } else if (op < 9) { /* release it */
+            if (!k->req.key[0]) continue;
+            assert_int_equal(eg_idem_release(fx.s, &io, &k->req), EG_OK);
+            if (live && k->state == 1) k->state = 0;
+            memset(k->req.owner, 0, sizeof(k->req.owner));
+        } else {
+            atomic_fetch_add(&fake_now, (uint64_t)(rand_r(&seed) % 60));
+        }
+    }
+    fx_close(&fx);
+}
+
 static void test_memory_cap(void **state)
 {
     (void)state;
@@ -937,6 +1021,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_memory_contract, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_cap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_memory_map_model, setup, teardown),
         cmocka_unit_test_setup_teardown(test_begin_now, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_contract, setup, teardown),

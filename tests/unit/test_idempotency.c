@@ -192,6 +192,55 @@ static void test_fingerprint(void **state)
     eg_idem_hasher_free(h);
 }
 
+/* The one-pass fingerprint the stage uses: expected digests computed apart
+ * (Python hashlib over the documented layout: the v2 tag and NUL, then each
+ * part as a big-endian 4-byte length and its bytes). Parts longer than the
+ * function's 512-byte staging buffer take its other path. */
+static void test_fingerprint_body(void **state)
+{
+    (void)state;
+    eg_idem_hasher_t *h;
+    assert_int_equal(eg_idem_hasher_new(&h), EG_OK);
+    unsigned char body[1024], want[32], fp[32];
+    for (int i = 0; i < 1024; i++)
+        body[i] = (unsigned char)(i * 7);
+    unhex("fa70d18aa741afee4339a35c6fd18f0a6f4b0a43655f4703a393d6d1dd9a489a", want, 32);
+    assert_int_equal(eg_idem_fingerprint_body(h, "POST", 4, "/v1/charges", 11, "a=1", 3, body, 1024, fp), EG_OK);
+    assert_memory_equal(fp, want, 32);
+    assert_int_equal(eg_idem_fingerprint_body(NULL, "POST", 4, "/v1/charges", 11, "a=1", 3, body, 1024, fp),
+                     EG_OK);
+    assert_memory_equal(fp, want, 32);
+    unhex("645bba75ebcf03fc24dcff5f7c4c71e8fb6c32f276054ab5c4cfba2033db34a2", want, 32);
+    assert_int_equal(eg_idem_fingerprint_body(h, "POST", 4, "/v1/charges", 11, NULL, 0, NULL, 0, fp), EG_OK);
+    assert_memory_equal(fp, want, 32);
+    char path[600], query[300];
+    path[0] = '/';
+    memset(path + 1, 'p', sizeof(path) - 1);
+    memset(query, 'q', sizeof(query));
+    unhex("e72174aec7e076ec5a3ec2a8f11b97e5b56159b575856bbd7b0c371ba56a4371", want, 32);
+    assert_int_equal(eg_idem_fingerprint_body(h, "PUT", 3, path, sizeof(path), query, sizeof(query), body, 1024, fp),
+                     EG_OK);
+    assert_memory_equal(fp, want, 32);
+    /* not the two-pass fingerprint of the same request */
+    unsigned char two[32], bh[32];
+    eg_idem_body_hash_t b;
+    assert_int_equal(eg_idem_body_hash_init(h, &b), EG_OK);
+    assert_int_equal(eg_idem_body_hash_update(&b, body, 1024), EG_OK);
+    assert_int_equal(eg_idem_body_hash_final(&b, bh), EG_OK);
+    assert_int_equal(eg_idem_fingerprint(h, "PUT", 3, path, sizeof(path), query, sizeof(query), bh, two), EG_OK);
+    assert_memory_not_equal(fp, two, 32);
+    assert_int_equal(eg_idem_fingerprint_body(h, "POST", 4, "/", 1, NULL, 0, NULL, 1, fp), EG_EINVAL);
+    /* a scope key whose parts straddle the staging buffer */
+    char who[252], route[241], out[EG_IDEM_SCOPED_LEN + 1];
+    memcpy(who, "k:", 2);
+    memset(who + 2, 'a', 250);
+    route[0] = '/';
+    memset(route + 1, 'r', 240);
+    assert_int_equal(eg_idem_scope_key(h, who, sizeof(who), route, sizeof(route), "POST", 4, "key", 3, out), EG_OK);
+    assert_string_equal(out, "8ea26514b0d7bb57f98eb5255160786d391b0392280eb52d6ef3701197a489c8");
+    eg_idem_hasher_free(h);
+}
+
 static void test_scope_key(void **state)
 {
     (void)state;
@@ -249,6 +298,23 @@ static eg_http_header_t hdr(const char *n, const char *v)
 {
     eg_http_header_t h = {n, strlen(n), v, strlen(v)};
     return h;
+}
+
+/* Every byte as a one-byte header name: exactly RFC 9110's tchar pass. */
+static void test_record_name_bytes(void **state)
+{
+    (void)state;
+    const char *tchar = "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    unsigned char out[64];
+    for (int c = 0; c < 256; c++) {
+        char name[1] = {(char)c};
+        eg_http_header_t h = {name, 1, "v", 1};
+        eg_idem_record_t r = {200, &h, 1, NULL, 0};
+        size_t len = 0;
+        int want = c != 0 && strchr(tchar, c) != NULL;
+        int rc = eg_idem_record_encode(&r, out, sizeof(out), &len);
+        if ((rc == EG_OK) != want) fail_msg("byte 0x%02x: rc %d", c, rc);
+    }
 }
 
 static void test_record_encode(void **state)
@@ -399,7 +465,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_key_forms),        cmocka_unit_test(test_key_refused),
         cmocka_unit_test(test_key_length),       cmocka_unit_test(test_body_hash),
-        cmocka_unit_test(test_fingerprint),      cmocka_unit_test(test_scope_key),
+        cmocka_unit_test(test_fingerprint), cmocka_unit_test(test_fingerprint_body), cmocka_unit_test(test_record_name_bytes),      cmocka_unit_test(test_scope_key),
         cmocka_unit_test(test_record_encode),    cmocka_unit_test(test_record_decode),
         cmocka_unit_test(test_record_roundtrip),
     };
