@@ -18,6 +18,10 @@
  * Before any worker binds (SO_REUSEPORT), each address is probed with a
  * plain bind, so that a second process on the same address is refused
  * (exit 4) instead of silently sharing the port (see probe_free).
+ * Under systemd (Type=notify, packaging/systemd/) the main thread tells the
+ * service manager READY=1 once every listener is bound, RELOADING=1 and
+ * READY=1 around a SIGHUP reload, STOPPING=1 when the drain starts
+ * (sd_notify: a no-op without NOTIFY_SOCKET).
  */
 #define _GNU_SOURCE /* accept4 */
 #include <dirent.h>
@@ -32,6 +36,8 @@
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -998,6 +1004,18 @@ static void server_log(eg_server_t *srv, const char *event, const char *detail)
     eg_logline_end(srv->errors, &l);
 }
 
+/* Tells systemd a reload has begun. MONOTONIC_USEC is what systemd >= 253
+ * wants with RELOADING=1 (Type=notify-reload); older ones (Debian 12 has
+ * 252) ignore the field and take RELOADING=1 alone. */
+static void notify_reloading(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    sd_notifyf(0, "RELOADING=1\nSTATUS=reloading the configuration\nMONOTONIC_USEC=%llu",
+               (unsigned long long)ts.tv_sec * 1000000ULL +
+                   (unsigned long long)ts.tv_nsec / 1000ULL);
+}
+
 static void wake_workers(eg_server_t *srv)
 {
     for (int i = 0; i < srv->nworkers; i++)
@@ -1019,6 +1037,7 @@ static void on_signal(uv_signal_t *s, int signum)
         if (srv->stopping) return;
         srv->stopping = 1;
         server_log(srv, "stopping", "draining in-flight requests");
+        sd_notify(0, "STOPPING=1\nSTATUS=draining in-flight requests");
         wake_workers(srv);
         uv_timer_start(&srv->drain_timer, drain_timeout, 30000, 0);
         uv_unref((uv_handle_t *)&srv->drain_timer);
@@ -1032,6 +1051,7 @@ static void on_signal(uv_signal_t *s, int signum)
         char err[EG_CONFIG_ERRLEN];
         eg_config_t *cfg = NULL;
         eg_gw_t *gw = NULL;
+        notify_reloading();
         int rc = eg_config_load(srv->config_path, &cfg, err, sizeof(err));
         if (rc == EG_OK && (rc = gw_build(cfg, &gw)) != EG_OK) {
             eg_config_free(cfg);
@@ -1041,6 +1061,8 @@ static void on_signal(uv_signal_t *s, int signum)
             server_log(srv, "reload_failed", err);
             fprintf(stderr, "errgate: reload failed, keeping the running configuration:\n");
             eg_cli_fail_lines(0, err);
+            /* systemd waits for READY=1 after RELOADING=1 either way */
+            sd_notify(0, "READY=1\nSTATUS=reload failed: running the previous configuration");
             return;
         }
         gw->generation = ++srv->generation;
@@ -1051,6 +1073,7 @@ static void on_signal(uv_signal_t *s, int signum)
         pthread_mutex_unlock(&srv->lock);
         eg_gw_unref(old);
         server_log(srv, "reloaded", srv->config_path);
+        sd_notify(0, "READY=1\nSTATUS=serving (configuration reloaded)");
         if ((gw->cfg->uses_keys || gw->cfg->has_admin_token || gw->cfg->uses_counters) &&
             !srv->keyring)
             server_log(srv, "reload_warning",
@@ -1383,6 +1406,7 @@ int eg_cmd_serve(int argc, char **argv)
     snprintf(detail, sizeof(detail), "listening on %s:%d with %d workers%s", cfg->listen.host,
              cfg->listen.port, srv->nworkers, cfg->has_admin ? ", admin listener up" : "");
     server_log(srv, "started", detail);
+    sd_notifyf(0, "READY=1\nSTATUS=%s", detail);
     uv_run(&srv->loop, UV_RUN_DEFAULT);
     for (int i = 0; i < srv->nworkers; i++)
         uv_thread_join(&srv->workers[i].thread);
