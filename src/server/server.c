@@ -1444,21 +1444,38 @@ out_logs:
 
 int eg_cmd_check_config(int argc, char **argv)
 {
-    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-        printf("usage: errgate check-config FILE\n\nValidates a gateway configuration: prints a "
-               "summary and exits 0,\n"
-               "or prints file:line:col: what is wrong, a line for each problem, and exits 3\n"
-               "(2 for bad arguments).\n");
-        return EG_EXIT_OK;
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *path = NULL;
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+c:h", opts, NULL)) != -1) {
+        if (c == 'c') {
+            path = optarg;
+        } else if (c == 'h') {
+            printf("usage: errgate check-config --config FILE\n"
+                   "       errgate check-config FILE\n\n"
+                   "Validates a gateway configuration: prints a summary and exits 0,\n"
+                   "or prints file:line:col: what is wrong, a line for each problem, and exits 3\n"
+                   "(2 for bad arguments).\n");
+            return EG_EXIT_OK;
+        } else {
+            return eg_cli_fail(EG_EXIT_USAGE, "check-config: bad option '%s' (see --help)",
+                               argv[optind - 1]);
+        }
     }
-    if (argc != 2)
+    /* FILE alone as before, or --config FILE like serve and keys */
+    if (!path && optind < argc) path = argv[optind++];
+    if (!path || optind < argc)
         return eg_cli_fail(EG_EXIT_USAGE, "check-config: expected one FILE (see --help)");
     char err[EG_CONFIG_ERRLEN];
     eg_config_t *cfg = NULL;
-    int rc = eg_config_load(argv[1], &cfg, err, sizeof(err));
+    int rc = eg_config_load(path, &cfg, err, sizeof(err));
     if (rc != EG_OK)
         return eg_cli_fail_lines(rc == EG_ENOMEM ? EG_EXIT_SOFTWARE : EG_EXIT_INPUT, err);
-    printf("%s: ok: listen %s:%d, %d workers, %zu upstreams, %zu routes, dialect %s\n", argv[1],
+    printf("%s: ok: listen %s:%d, %d workers, %zu upstreams, %zu routes, dialect %s\n", path,
            cfg->listen.host, cfg->listen.port, cfg->workers, cfg->nupstreams, cfg->nroutes,
            eg_dialect_name(cfg->dialect));
     if (cfg->has_admin && !is_loopback(cfg->admin_listen.host))
