@@ -5,7 +5,7 @@ FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS ?= 300
 
-.PHONY: all deps build run run-config test bench fuzz soak format clean
+.PHONY: all deps build run run-config test deb bench fuzz soak format clean
 
 all: build
 
@@ -36,6 +36,14 @@ run-config:
 	@sed -e 's/127\.0\.0\.1:8080/127.0.0.1:$(PORT)/' -e 's/127\.0\.0\.1:8081/127.0.0.1:$(ADMIN_PORT)/' \
 	  -e 's/127\.0\.0\.1:9000/127.0.0.1:$(UPSTREAM_PORT)/' -e 's#path: demo\.db#path: $(CURDIR)/examples/demo.db#' \
 	  examples/demo.yaml > $(BUILD)/demo-run.yaml
+
+# A Debian package (errgate_VERSION_ARCH.deb in $(DEB_BUILD)): a release build
+# for prefix /usr with the unit, logrotate, man pages (cmake/package.cmake).
+DEB_BUILD ?= build-deb
+deb: deps
+	cmake -S . -B $(DEB_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr -DEG_WERROR=ON >/dev/null
+	cmake --build $(DEB_BUILD) -j $(JOBS)
+	cd $(DEB_BUILD) && cpack -G DEB
 
 # Sanitized build (ASan + UBSan) with clang so the libFuzzer harnesses build too;
 # every test, including a short fuzz run, goes through ctest.
@@ -83,4 +91,4 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(TEST_BUILD) $(FUZZ_BUILD) $(BENCH_BUILD)
+	rm -rf $(BUILD) $(TEST_BUILD) $(FUZZ_BUILD) $(BENCH_BUILD) $(DEB_BUILD)

@@ -3,7 +3,8 @@
 #   lib/pkgconfig/errgate.pc, errgate-client.pc; lib/cmake/errgate/ (find_package);
 #   share/man/man1/errgate*.1; lib/systemd/system/errgate.service,
 #   lib/sysusers.d/errgate.conf, etc/logrotate.d/errgate (/etc for prefix /usr);
-#   share/doc/errgate/examples/errgate.yaml.
+#   share/doc/errgate/examples/errgate.yaml, and etc/errgate/errgate.yaml
+#   (from the same example) when there is none: an operator's is never replaced.
 # The prefix is known for sure only when the install runs (--prefix overrides
 # what configure saw), so the files that name it (the .pc files, the unit's
 # ExecStart) are written then, by cmake/install_time.cmake; the CMake package
@@ -60,3 +61,5 @@ set(EG_INCLUDEDIR \"${CMAKE_INSTALL_INCLUDEDIR}\")
 set(EG_BINDIR \"${CMAKE_INSTALL_BINDIR}\")
 set(EG_SYSCONFDIR \"${CMAKE_INSTALL_SYSCONFDIR}\")")
 install(SCRIPT cmake/install_time.cmake)
+
+include(cmake/package.cmake)

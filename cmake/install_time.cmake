@@ -38,3 +38,7 @@ configure_file("${EG_SRC}/packaging/systemd/errgate.service.in" "${eg_out}/errga
 file(INSTALL "${eg_out}/errgate.pc" "${eg_out}/errgate-client.pc" DESTINATION "${eg_libdir}/pkgconfig")
 file(INSTALL "${eg_out}/errgate.service" DESTINATION "${CMAKE_INSTALL_PREFIX}/lib/systemd/system")
 file(INSTALL "${EG_SRC}/packaging/logrotate/errgate" DESTINATION "${eg_sysconfdir}/logrotate.d")
+# the configuration errgate.service runs: the example, unless there is one
+if(NOT EXISTS "$ENV{DESTDIR}${eg_sysconfdir}/errgate/errgate.yaml")
+  file(INSTALL "${EG_SRC}/packaging/errgate.yaml" DESTINATION "${eg_sysconfdir}/errgate")
+endif()

@@ -109,7 +109,7 @@ def test_install_lays_down_everything(prefix):
     lib = libdir(prefix)
     for rel in ["bin/errgate", "include/errgate/errgate.h", "include/errgate/client.h",
                 "lib/systemd/system/errgate.service", "lib/sysusers.d/errgate.conf",
-                "etc/logrotate.d/errgate", "share/doc/errgate/examples/errgate.yaml",
+                "etc/logrotate.d/errgate", "share/doc/errgate/examples/errgate.yaml", "etc/errgate/errgate.yaml",
                 "share/man/man1/errgate.1"]:
         assert (prefix / rel).exists(), rel
     for rel in ["liberrgate.a", "liberrgate.so", "liberrgate-client.a", "pkgconfig/errgate.pc",
@@ -247,7 +247,11 @@ def test_an_install_for_usr_writes_usr_paths(tmp_path):
     cache()
     cmake = shutil.which("cmake")
     dest = tmp_path / "stage"
+    # an operator's configuration is never replaced by the example
+    (dest / "etc/errgate").mkdir(parents=True)
+    (dest / "etc/errgate/errgate.yaml").write_text("# mine\n")
     run([cmake, "--install", BUILD, "--prefix", "/usr"], env=dict(os.environ, DESTDIR=str(dest)))
+    assert (dest / "etc/errgate/errgate.yaml").read_text() == "# mine\n"
     pcs = list(dest.rglob("errgate.pc"))
     assert len(pcs) == 1
     pc = pcs[0].read_text()
@@ -255,3 +259,39 @@ def test_an_install_for_usr_writes_usr_paths(tmp_path):
     unit = (dest / "usr/lib/systemd/system/errgate.service").read_text()
     assert "ExecStart=/usr/bin/errgate serve" in unit
     assert (dest / "etc/logrotate.d/errgate").exists()  # /etc, not /usr/etc
+
+
+def test_the_debian_package_holds_the_service(tmp_path):
+    """cpack -G DEB (cmake/package.cmake) on the build under test."""
+    c = cache()
+    cpack, dpkg_deb = shutil.which("cpack"), shutil.which("dpkg-deb")
+    if not cpack or not dpkg_deb:
+        pytest.skip("cpack or dpkg-deb not found")
+    run([cpack, "-G", "DEB", "-B", str(tmp_path), "--config", os.path.join(BUILD, "CPackConfig.cmake")],
+        cwd=tmp_path)
+    debs = list(tmp_path.glob("errgate_*.deb"))
+    assert len(debs) == 1, list(tmp_path.iterdir())
+    deb = str(debs[0])
+    listing = run([dpkg_deb, "-c", deb]).stdout
+    files = {line.split()[-1] for line in listing.splitlines()}
+    lib = "./usr/" + c.get("CMAKE_INSTALL_LIBDIR", "lib")
+    want = ["./usr/bin/errgate", "./usr/lib/systemd/system/errgate.service", "./usr/lib/sysusers.d/errgate.conf",
+            "./etc/logrotate.d/errgate", "./etc/errgate/errgate.yaml", "./usr/share/man/man1/errgate.1",
+            f"{lib}/pkgconfig/errgate.pc", f"{lib}/cmake/errgate/errgateConfig.cmake", f"{lib}/liberrgate.a",
+            "./usr/include/errgate/errgate.h"]
+    want += [f"./usr/share/man/man1/errgate-{cmd}.1" for cmd in COMMANDS]
+    for path in want:
+        assert path in files, f"{path} is not in the package:\n{listing}"
+    assert not any("/usr/local" in f or "/usr/etc" in f for f in files), listing
+    unit = run(f"{dpkg_deb} --fsys-tarfile {deb} | tar -xO ./usr/lib/systemd/system/errgate.service",
+               shell=True).stdout
+    assert "ExecStart=/usr/bin/errgate serve --config /etc/errgate/errgate.yaml\n" in unit
+    pc = run(f"{dpkg_deb} --fsys-tarfile {deb} | tar -xO {lib}/pkgconfig/errgate.pc", shell=True).stdout
+    assert "prefix=/usr\n" in pc
+    depends = run([dpkg_deb, "-f", deb, "Depends"]).stdout
+    for dep in ["libsystemd0", "libjansson4", "libpcre2-8-0", "zlib1g", "libcurl4"]:
+        assert dep in depends, depends
+    control = tmp_path / "control"
+    run([dpkg_deb, "-e", deb, str(control)])
+    assert (control / "conffiles").read_text().split() == ["/etc/errgate/errgate.yaml", "/etc/logrotate.d/errgate"]
+    assert os.access(control / "postinst", os.X_OK)
