@@ -10,7 +10,8 @@ package is built) writing /usr paths.
 
 The build installed is the one under test (the directory of ERRGATE_BIN).
 A sanitized build's libraries need the sanitizer runtime, so the programs
-are built with the same compiler and -fsanitize flags as the build."""
+are built with the same compiler and -fsanitize flags as the build (and
+libFuzzer's coverage runtime when it was built for the fuzzers)."""
 import os
 import re
 import shutil
@@ -77,7 +78,10 @@ def cache():
 def build_flags(c):
     """The compiler and flags a program linked with this build's libraries needs."""
     cc = c.get("CMAKE_C_COMPILER") or "cc"
-    flags = ["-fsanitize=address,undefined"] if c.get("EG_SANITIZE", "OFF").upper() in ("ON", "1", "TRUE") else []
+    on = lambda opt: c.get(opt, "OFF").upper() in ("ON", "1", "TRUE", "YES")
+    flags = ["-fsanitize=address,undefined"] if on("EG_SANITIZE") else []
+    if on("EG_FUZZ"):  # coverage callbacks in every object (make test's build)
+        flags.append("-fsanitize=fuzzer-no-link")
     return cc, flags
 
 
