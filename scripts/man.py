@@ -31,7 +31,7 @@ def inline(text):
     """`code` -> bold (hyphens as minus signs, so options copy-paste),
     *word* -> italic, name(N) -> bold name."""
     out, pos = [], 0
-    for m in re.finditer(r"`([^`]+)`|\*([^*\s][^*]*)\*|\b([a-z][a-z0-9.-]*)\(([1-8])\)", text):
+    for m in re.finditer(r"`([^`]+)`|\*([^*\s][^*]*)\*|\b([a-z][a-z0-9._-]*)\(([1-8])\)", text):
         out.append(escape(text[pos:m.start()]))
         if m.group(1) is not None:
             out.append("\\fB" + escape(m.group(1)).replace("-", "\\-") + "\\fR")
