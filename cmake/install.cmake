@@ -11,6 +11,10 @@
 # is relocatable. Man pages are generated from docs/man/*.md (scripts/man.py).
 include(CMakePackageConfigHelpers)
 
+# the headers of an installed errgate::errgate_shared are the installed ones
+target_include_directories(errgate_shared PUBLIC $<BUILD_INTERFACE:${CMAKE_SOURCE_DIR}/include>
+                           $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
+
 install(TARGETS errgate errgate_shared errgate_client EXPORT errgateTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}

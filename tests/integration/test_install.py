@@ -23,7 +23,8 @@ from conftest import BIN
 
 BUILD = os.path.dirname(os.path.abspath(BIN))
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-# the commands `errgate --help` lists (src/cli/main.c), each with a page
+# commands `errgate --help` lists (src/cli/main.c); the test checks a page
+# for every command it lists, these included
 COMMANDS = ["serve", "check-config", "demo-upstream", "translate", "docs", "catalog", "call", "keys"]
 
 LIB_PROGRAM = r"""
@@ -209,14 +210,14 @@ def test_every_command_has_a_man_page_with_every_option(prefix):
     if not shutil.which("groff"):
         pytest.skip("groff not found (Debian package groff-base)")
     man1 = prefix / "share" / "man" / "man1"
-    listed = run([BIN, "--help"]).stdout
-    assert re.findall(r"^  ([a-z-]+) ", listed, re.M) == COMMANDS, "a command without a page here: add it"
+    listed = re.findall(r"^  ([a-z-]+) ", run([BIN, "--help"]).stdout, re.M)
+    assert set(COMMANDS) <= set(listed), listed
     text, warnings = render(man1 / "errgate.1")
     assert warnings == ""
-    for cmd in COMMANDS:
-        assert f"errgate-{cmd}(1)" in text, cmd
+    for cmd in listed:
+        assert f"errgate-{cmd}(1)" in section(text, "COMMANDS"), f"errgate(1) does not list {cmd}"
     assert {"--help", "--version"} <= help_options(text)
-    for cmd in COMMANDS:
+    for cmd in listed:
         page = man1 / f"errgate-{cmd}.1"
         assert page.exists(), f"no man page for errgate {cmd}"
         text, warnings = render(page)
