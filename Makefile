@@ -5,7 +5,7 @@ FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS ?= 300
 
-.PHONY: all deps build run run-config test deb bench fuzz soak format clean
+.PHONY: all deps build install run run-config test deb bench fuzz soak format clean
 
 all: build
 
@@ -15,6 +15,12 @@ deps:
 build: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEG_WERROR=ON >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
+
+# cmake --install: PREFIX (default /usr/local) and DESTDIR as usual
+# (docs/operations.md#installing).
+PREFIX ?=
+install: build
+	DESTDIR=$(DESTDIR) cmake --install $(BUILD) $(if $(PREFIX),--prefix $(PREFIX))
 
 # Starts the demo upstream and the gateway in front of it (examples/demo.yaml).
 # Ctrl-C stops both. Ports: make run PORT=8090 ADMIN_PORT=8091 UPSTREAM_PORT=9010
