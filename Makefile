@@ -5,7 +5,7 @@ FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS ?= 300
 
-.PHONY: all deps build run test bench fuzz soak format clean
+.PHONY: all deps build install run run-config test deb bench fuzz soak format clean
 
 all: build
 
@@ -16,14 +16,40 @@ build: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEG_WERROR=ON >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 
+# cmake --install: PREFIX (default /usr/local) and DESTDIR as usual
+# (docs/operations.md#installing).
+PREFIX ?=
+install: build
+	DESTDIR=$(DESTDIR) cmake --install $(BUILD) $(if $(PREFIX),--prefix $(PREFIX))
+
 # Starts the demo upstream and the gateway in front of it (examples/demo.yaml).
-# Ctrl-C stops both.
-run: build
-	@echo "errgate: demo upstream on 127.0.0.1:9000, gateway on 127.0.0.1:8080, admin on 127.0.0.1:8081"
-	@echo "errgate: try  curl -i http://127.0.0.1:8080/v1/hello  (see README.md)"
-	@./$(BUILD)/errgate demo-upstream --listen 127.0.0.1:9000 & up=$$!; \
+# Ctrl-C stops both. Ports: make run PORT=8090 ADMIN_PORT=8091 UPSTREAM_PORT=9010
+# (other ports run a copy of the demo configuration, $(BUILD)/demo-run.yaml,
+# whose key store is still examples/demo.db).
+PORT          ?= 8080
+ADMIN_PORT    ?= 8081
+UPSTREAM_PORT ?= 9000
+RUN_CONFIG = $(if $(filter 8080:8081:9000,$(PORT):$(ADMIN_PORT):$(UPSTREAM_PORT)),examples/demo.yaml,$(BUILD)/demo-run.yaml)
+run: build run-config
+	@echo "errgate: demo upstream on 127.0.0.1:$(UPSTREAM_PORT), gateway on 127.0.0.1:$(PORT), admin on 127.0.0.1:$(ADMIN_PORT) ($(RUN_CONFIG))"
+	@echo "errgate: try  curl -i http://127.0.0.1:$(PORT)/v1/hello  (see README.md)"
+	@./$(BUILD)/errgate demo-upstream --listen 127.0.0.1:$(UPSTREAM_PORT) & up=$$!; \
 	  trap 'kill $$up 2>/dev/null' EXIT INT TERM; \
-	  ./$(BUILD)/errgate serve --config examples/demo.yaml
+	  ./$(BUILD)/errgate serve --config $(RUN_CONFIG)
+
+run-config:
+	@mkdir -p $(BUILD)
+	@sed -e 's/127\.0\.0\.1:8080/127.0.0.1:$(PORT)/' -e 's/127\.0\.0\.1:8081/127.0.0.1:$(ADMIN_PORT)/' \
+	  -e 's/127\.0\.0\.1:9000/127.0.0.1:$(UPSTREAM_PORT)/' -e 's#path: demo\.db#path: $(CURDIR)/examples/demo.db#' \
+	  examples/demo.yaml > $(BUILD)/demo-run.yaml
+
+# A Debian package (errgate_VERSION_ARCH.deb in $(DEB_BUILD)): a release build
+# for prefix /usr with the unit, logrotate, man pages (cmake/package.cmake).
+DEB_BUILD ?= build-deb
+deb: deps
+	cmake -S . -B $(DEB_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr -DEG_WERROR=ON >/dev/null
+	cmake --build $(DEB_BUILD) -j $(JOBS)
+	cd $(DEB_BUILD) && cpack -G DEB
 
 # Sanitized build (ASan + UBSan) with clang so the libFuzzer harnesses build too;
 # every test, including a short fuzz run, goes through ctest.
@@ -71,4 +97,4 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(TEST_BUILD) $(FUZZ_BUILD) $(BENCH_BUILD)
+	rm -rf $(BUILD) $(TEST_BUILD) $(FUZZ_BUILD) $(BENCH_BUILD) $(DEB_BUILD)

@@ -152,16 +152,43 @@ static int items_add(itemlist_t *l, eg_ynode_t *n)
 
 typedef struct {
     yaml_parser_t *p;
+    const char *text; /* the input, to look at what libyaml stopped on */
+    size_t len;
     const char *name;
     char *err;
     size_t errlen;
     int depth;
 } ctx_t;
 
+/* The column (0-based) of the first tab in the indentation of line `line`
+ * (0-based) when the indentation has one and `col` lies within it, else -1.
+ * libyaml reports a tab in indentation as "found character that cannot start
+ * any token" or "found a tab character that violates indentation", which
+ * does not tell a person what to change. Indentation is ASCII, so libyaml's
+ * character columns are byte offsets there. */
+static int indent_tab(const char *text, size_t len, size_t line, size_t col)
+{
+    size_t i = 0;
+    for (size_t l = 0; l < line && i < len; i++)
+        if (text[i] == '\n') l++;
+    int tab = -1;
+    for (size_t k = 0; i + k < len && (text[i + k] == ' ' || text[i + k] == '\t'); k++) {
+        if (text[i + k] == '\t' && tab < 0) tab = (int)k;
+        if (k == col) return tab;
+    }
+    return -1;
+}
+
 static int next_event(ctx_t *c, yaml_event_t *ev)
 {
     if (!yaml_parser_parse(c->p, ev)) {
         const yaml_mark_t *m = &c->p->problem_mark;
+        int tab = c->p->error == YAML_SCANNER_ERROR
+                      ? indent_tab(c->text, c->len, m->line, m->column)
+                      : -1;
+        if (tab >= 0)
+            return format(c->err, c->errlen, c->name, (int)m->line + 1, tab + 1,
+                          "tabs are not allowed for indentation (use spaces)");
         return format(c->err, c->errlen, c->name, (int)m->line + 1, (int)m->column + 1, "%s%s%s",
                       c->p->problem ? c->p->problem : "invalid YAML",
                       c->p->context ? " " : "", c->p->context ? c->p->context : "");
@@ -282,7 +309,7 @@ int eg_ydoc_parse(const char *text, size_t len, const char *name, eg_ydoc_t **ou
         return EG_ENOMEM;
     }
     yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
-    ctx_t c = {&p, doc->name, err, errlen, 0};
+    ctx_t c = {&p, text, len, doc->name, err, errlen, 0};
     int rc = EG_OK;
     int docs = 0;
     for (;;) {

@@ -25,8 +25,10 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: errgate call [options] URL\n\n"
-               "  -X METHOD               request method (default GET, POST with a body)\n"
-               "  -H 'Name: value'        a request header (repeatable)\n"
+               "  -X METHOD, --request METHOD\n"
+               "                          request method (default GET, POST with a body)\n"
+               "  -H 'Name: value', --header 'Name: value'\n"
+               "                          a request header (repeatable)\n"
                "  -d DATA, --data DATA    request body; @FILE reads it from FILE\n"
                "  --json DATA             body with Content-Type and Accept application/json\n"
                "  --max-attempts N        attempts in all (default 3)\n"

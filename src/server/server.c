@@ -18,6 +18,10 @@
  * Before any worker binds (SO_REUSEPORT), each address is probed with a
  * plain bind, so that a second process on the same address is refused
  * (exit 4) instead of silently sharing the port (see probe_free).
+ * Under systemd (Type=notify, packaging/systemd/) the main thread tells the
+ * service manager READY=1 once every listener is bound, RELOADING=1 and
+ * READY=1 around a SIGHUP reload, STOPPING=1 when the drain starts
+ * (sd_notify: a no-op without NOTIFY_SOCKET).
  */
 #define _GNU_SOURCE /* accept4 */
 #include <dirent.h>
@@ -32,6 +36,8 @@
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -1000,6 +1006,18 @@ static void server_log(eg_server_t *srv, const char *event, const char *detail)
     eg_logline_end(srv->errors, &l);
 }
 
+/* Tells systemd a reload has begun. MONOTONIC_USEC is what systemd >= 253
+ * wants with RELOADING=1 (Type=notify-reload); older ones (Debian 12 has
+ * 252) ignore the field and take RELOADING=1 alone. */
+static void notify_reloading(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    sd_notifyf(0, "RELOADING=1\nSTATUS=reloading the configuration\nMONOTONIC_USEC=%llu",
+               (unsigned long long)ts.tv_sec * 1000000ULL +
+                   (unsigned long long)ts.tv_nsec / 1000ULL);
+}
+
 static void wake_workers(eg_server_t *srv)
 {
     for (int i = 0; i < srv->nworkers; i++)
@@ -1021,6 +1039,7 @@ static void on_signal(uv_signal_t *s, int signum)
         if (srv->stopping) return;
         srv->stopping = 1;
         server_log(srv, "stopping", "draining in-flight requests");
+        sd_notify(0, "STOPPING=1\nSTATUS=draining in-flight requests");
         wake_workers(srv);
         uv_timer_start(&srv->drain_timer, drain_timeout, 30000, 0);
         uv_unref((uv_handle_t *)&srv->drain_timer);
@@ -1034,6 +1053,7 @@ static void on_signal(uv_signal_t *s, int signum)
         char err[EG_CONFIG_ERRLEN];
         eg_config_t *cfg = NULL;
         eg_gw_t *gw = NULL;
+        notify_reloading();
         int rc = eg_config_load(srv->config_path, &cfg, err, sizeof(err));
         if (rc == EG_OK && (rc = gw_build(cfg, &gw)) != EG_OK) {
             eg_config_free(cfg);
@@ -1043,6 +1063,8 @@ static void on_signal(uv_signal_t *s, int signum)
             server_log(srv, "reload_failed", err);
             fprintf(stderr, "errgate: reload failed, keeping the running configuration:\n");
             eg_cli_fail_lines(0, err);
+            /* systemd waits for READY=1 after RELOADING=1 either way */
+            sd_notify(0, "READY=1\nSTATUS=reload failed: running the previous configuration");
             return;
         }
         gw->generation = ++srv->generation;
@@ -1054,6 +1076,7 @@ static void on_signal(uv_signal_t *s, int signum)
         eg_gw_unref(old);
         server_log(srv, "reloaded", srv->config_path);
         for (size_t i = 0; i < gw->cfg->nwarnings; i++) server_log(srv, "config_warning", gw->cfg->warnings[i]);
+        sd_notify(0, "READY=1\nSTATUS=serving (configuration reloaded)");
         if ((gw->cfg->uses_keys || gw->cfg->has_admin_token || gw->cfg->uses_counters) &&
             !srv->keyring)
             server_log(srv, "reload_warning",
@@ -1387,6 +1410,7 @@ int eg_cmd_serve(int argc, char **argv)
     snprintf(detail, sizeof(detail), "listening on %s:%d with %d workers%s", cfg->listen.host,
              cfg->listen.port, srv->nworkers, cfg->has_admin ? ", admin listener up" : "");
     server_log(srv, "started", detail);
+    sd_notifyf(0, "READY=1\nSTATUS=%s", detail);
     uv_run(&srv->loop, UV_RUN_DEFAULT);
     for (int i = 0; i < srv->nworkers; i++)
         uv_thread_join(&srv->workers[i].thread);
@@ -1424,21 +1448,38 @@ out_logs:
 
 int eg_cmd_check_config(int argc, char **argv)
 {
-    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-        printf("usage: errgate check-config FILE\n\nValidates a gateway configuration: prints a "
-               "summary and exits 0,\n"
-               "or prints file:line:col: what is wrong, a line for each problem, and exits 3\n"
-               "(2 for bad arguments).\n");
-        return EG_EXIT_OK;
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *path = NULL;
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+c:h", opts, NULL)) != -1) {
+        if (c == 'c') {
+            path = optarg;
+        } else if (c == 'h') {
+            printf("usage: errgate check-config --config FILE\n"
+                   "       errgate check-config FILE\n\n"
+                   "Validates a gateway configuration: prints a summary and exits 0,\n"
+                   "or prints file:line:col: what is wrong, a line for each problem, and exits 3\n"
+                   "(2 for bad arguments).\n");
+            return EG_EXIT_OK;
+        } else {
+            return eg_cli_fail(EG_EXIT_USAGE, "check-config: bad option '%s' (see --help)",
+                               argv[optind - 1]);
+        }
     }
-    if (argc != 2)
+    /* FILE alone as before, or --config FILE like serve and keys */
+    if (!path && optind < argc) path = argv[optind++];
+    if (!path || optind < argc)
         return eg_cli_fail(EG_EXIT_USAGE, "check-config: expected one FILE (see --help)");
     char err[EG_CONFIG_ERRLEN];
     eg_config_t *cfg = NULL;
-    int rc = eg_config_load(argv[1], &cfg, err, sizeof(err));
+    int rc = eg_config_load(path, &cfg, err, sizeof(err));
     if (rc != EG_OK)
         return eg_cli_fail_lines(rc == EG_ENOMEM ? EG_EXIT_SOFTWARE : EG_EXIT_INPUT, err);
-    printf("%s: ok: listen %s:%d, %d workers, %zu upstreams, %zu routes", argv[1], cfg->listen.host,
+    printf("%s: ok: listen %s:%d, %d workers, %zu upstreams, %zu routes", path, cfg->listen.host,
            cfg->listen.port, cfg->workers, cfg->nupstreams, cfg->nroutes_declared);
     if (cfg->nroutes > cfg->nroutes_declared)
         printf(" (+%zu from OpenAPI operations)", cfg->nroutes - cfg->nroutes_declared);
