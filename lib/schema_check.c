@@ -442,16 +442,6 @@ static int tok_eq(const eg_jr_doc_t *doc, const eg_jr_tok_t *a, const eg_jr_tok_
 
 /* ---- uniqueItems ---- */
 
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ull;
-    x ^= x >> 33;
-    return x;
-}
-
 /* A hash of the value at t that equal values share: numbers by value (1
  * and 1.0), strings unescaped, objects whatever their member order (the
  * members' hashes are added). */
@@ -465,30 +455,23 @@ static uint64_t tok_hash(const eg_jr_doc_t *doc, const eg_jr_tok_t *t, int *oom)
     case EG_JR_TRUE:
         return 3;
     case EG_JR_INT:
-    case EG_JR_REAL: {
-        double d = tok_num(t);
-        if (d == 0) d = 0; /* -0.0 is 0 */
-        uint64_t b;
-        memcpy(&b, &d, sizeof(b));
-        return mix64(b ^ 4);
-    }
+    case EG_JR_REAL:
+        return eg_schema_hash_num(tok_num(t));
     case EG_JR_STRING: {
         strv_t v;
         if (str_get(doc, t, &v)) {
             *oom = 1;
             return 0;
         }
-        uint64_t h = 1469598103934665603ull; /* FNV-1a */
-        for (size_t i = 0; i < v.len; i++)
-            h = (h ^ (unsigned char)v.p[i]) * 1099511628211ull;
+        uint64_t h = eg_schema_hash_str(v.p, v.len);
         free(v.heap);
-        return mix64(h ^ 5);
+        return h;
     }
     case EG_JR_ARRAY: {
         uint64_t h = 6 + t->count;
         const eg_jr_tok_t *it = t + 1;
         for (uint32_t i = 0; i < t->count; i++, it = doc->toks + it->end)
-            h = mix64(h * 31 + tok_hash(doc, it, oom));
+            h = eg_schema_mix64(h * 31 + tok_hash(doc, it, oom));
         return h;
     }
     default: {
@@ -496,10 +479,10 @@ static uint64_t tok_hash(const eg_jr_doc_t *doc, const eg_jr_tok_t *t, int *oom)
         const eg_jr_tok_t *k = t + 1;
         for (uint32_t i = 0; i < t->count; i++) {
             const eg_jr_tok_t *v = k + 1;
-            h += mix64(tok_hash(doc, k, oom) * 3 + tok_hash(doc, v, oom));
+            h += eg_schema_mix64(tok_hash(doc, k, oom) * 3 + tok_hash(doc, v, oom));
             k = doc->toks + v->end;
         }
-        return mix64(h);
+        return eg_schema_mix64(h);
     }
     }
 }
@@ -1056,8 +1039,26 @@ static int validate(vctx_t *c, uint32_t at, const eg_jr_tok_t *t)
     }
     if (n->kw & K_ENUM) {
         int ok = 0;
-        for (uint32_t i = 0; i < n->nenum && !ok; i++)
-            ok = cval_eq(s, c->doc, t, s->idx[n->enm + i]);
+        if (n->neh) {
+            /* a long enum: only the values whose hash is the instance's */
+            int oom = 0;
+            uint64_t h = tok_hash(c->doc, t, &oom);
+            const sehash_t *e = s->ehash + n->eh;
+            size_t lo = 0, hi = n->neh;
+            while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+                if (e[mid].hash < h)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            for (; lo < n->neh && e[lo].hash == h && !ok; lo++)
+                ok = cval_eq(s, c->doc, t, e[lo].cval);
+            if (oom) c->oom = 1;
+        } else {
+            for (uint32_t i = 0; i < n->nenum && !ok; i++)
+                ok = cval_eq(s, c->doc, t, s->idx[n->enm + i]);
+        }
         if (!ok) {
             char list[256] = "";
             size_t o = 0;
