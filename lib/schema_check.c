@@ -442,88 +442,94 @@ static int tok_eq(const eg_jr_doc_t *doc, const eg_jr_tok_t *a, const eg_jr_tok_
 
 /* ---- uniqueItems ---- */
 
+/* A hash of the value at t that equal values share: numbers by value (1
+ * and 1.0), strings unescaped, objects whatever their member order (the
+ * members' hashes are added). */
+static uint64_t tok_hash(const eg_jr_doc_t *doc, const eg_jr_tok_t *t, int *oom)
+{
+    switch (t->type) {
+    case EG_JR_NULL:
+        return 1;
+    case EG_JR_FALSE:
+        return 2;
+    case EG_JR_TRUE:
+        return 3;
+    case EG_JR_INT:
+    case EG_JR_REAL:
+        return eg_schema_hash_num(tok_num(t));
+    case EG_JR_STRING: {
+        strv_t v;
+        if (str_get(doc, t, &v)) {
+            *oom = 1;
+            return 0;
+        }
+        uint64_t h = eg_schema_hash_str(v.p, v.len);
+        free(v.heap);
+        return h;
+    }
+    case EG_JR_ARRAY: {
+        uint64_t h = 6 + t->count;
+        const eg_jr_tok_t *it = t + 1;
+        for (uint32_t i = 0; i < t->count; i++, it = doc->toks + it->end)
+            h = eg_schema_mix64(h * 31 + tok_hash(doc, it, oom));
+        return h;
+    }
+    default: {
+        uint64_t h = 7 + t->count;
+        const eg_jr_tok_t *k = t + 1;
+        for (uint32_t i = 0; i < t->count; i++) {
+            const eg_jr_tok_t *v = k + 1;
+            h += eg_schema_mix64(tok_hash(doc, k, oom) * 3 + tok_hash(doc, v, oom));
+            k = doc->toks + v->end;
+        }
+        return eg_schema_mix64(h);
+    }
+    }
+}
+
 typedef struct {
-    const eg_jr_doc_t *doc;
+    uint64_t hash;
     const eg_jr_tok_t *t;
     uint32_t index;
 } uitem_t;
 
-static int scalar_rank(const eg_jr_tok_t *t)
-{
-    switch (t->type) {
-    case EG_JR_NULL:
-        return 0;
-    case EG_JR_FALSE:
-        return 1;
-    case EG_JR_TRUE:
-        return 2;
-    case EG_JR_INT:
-    case EG_JR_REAL:
-        return 3;
-    default:
-        return 4;
-    }
-}
-
-/* A total order on scalar values in which equal values (1 and 1.0, "a"
- * and "\u0061") compare equal, so sorting brings duplicates together. */
 static int uitem_cmp(const void *pa, const void *pb)
 {
-    const uitem_t *x = pa, *y = pb;
-    const eg_jr_tok_t *a = x->t, *b = y->t;
-    int ra = scalar_rank(a), rb = scalar_rank(b);
-    if (ra != rb) return ra - rb;
-    if (ra == 3) {
-        if (a->type == EG_JR_INT && b->type == EG_JR_INT)
-            return (a->ival > b->ival) - (a->ival < b->ival);
-        double da = tok_num(a), db = tok_num(b);
-        return (da > db) - (da < db);
-    }
-    if (ra != 4) return 0;
-    strv_t va, vb;
-    int r = 0;
-    if (str_get(x->doc, a, &va)) return 0;
-    if (!str_get(x->doc, b, &vb)) {
-        size_t m = va.len < vb.len ? va.len : vb.len;
-        r = memcmp(va.p, vb.p, m);
-        if (!r) r = (va.len > vb.len) - (va.len < vb.len);
-        free(vb.heap);
-    }
-    free(va.heap);
-    return r;
+    const uitem_t *a = pa, *b = pb;
+    if (a->hash != b->hash) return a->hash < b->hash ? -1 : 1;
+    return (a->index > b->index) - (a->index < b->index);
 }
 
 /* 1 with the indices of two equal items, 0 when all differ, -1 when out
- * of memory or of work budget. Arrays of scalars longer than a few items
- * are sorted (n log n); arrays holding containers compare pairwise, each
- * comparison charged to the budget. */
+ * of memory or of work budget. Short arrays compare pairwise; longer ones
+ * are hashed and sorted by hash, so only items whose hashes collide are
+ * compared (n log n, not n^2). Every comparison is charged to the budget. */
 static int unique_items(vctx_t *c, const eg_jr_tok_t *t, uint32_t *di, uint32_t *dj)
 {
     const eg_jr_doc_t *doc = c->doc;
-    int scalars = 1;
-    const eg_jr_tok_t *it = t + 1;
-    for (uint32_t i = 0; i < t->count && scalars; i++, it = doc->toks + it->end)
-        scalars = it->type != EG_JR_ARRAY && it->type != EG_JR_OBJECT;
-    if (scalars && t->count > 16) {
+    if (t->count > 16) {
         uitem_t *v = malloc(t->count * sizeof(*v));
         if (!v) {
             c->oom = 1;
             return -1;
         }
-        it = t + 1;
+        int oom = 0, dup = 0;
+        const eg_jr_tok_t *it = t + 1;
         for (uint32_t i = 0; i < t->count; i++, it = doc->toks + it->end)
-            v[i] = (uitem_t){doc, it, i};
+            v[i] = (uitem_t){tok_hash(doc, it, &oom), it, i};
         qsort(v, t->count, sizeof(*v), uitem_cmp);
-        int dup = 0;
-        for (uint32_t i = 1; i < t->count && !dup; i++) {
-            if (uitem_cmp(&v[i - 1], &v[i]) == 0) {
-                *di = v[i - 1].index < v[i].index ? v[i - 1].index : v[i].index;
-                *dj = v[i - 1].index < v[i].index ? v[i].index : v[i - 1].index;
-                dup = 1;
+        for (uint32_t i = 0; i < t->count && !dup && !oom && !c->spent; i++) {
+            for (uint32_t j = i + 1; j < t->count && v[j].hash == v[i].hash && !dup; j++) {
+                if (++c->steps > c->budget) {
+                    c->spent = 1;
+                    break;
+                }
+                if (tok_eq(doc, v[i].t, v[j].t)) *di = v[i].index, *dj = v[j].index, dup = 1;
             }
         }
         free(v);
-        return dup;
+        if (oom) c->oom = 1;
+        return oom || c->spent ? -1 : dup;
     }
     const eg_jr_tok_t *a = t + 1;
     for (uint32_t i = 0; i < t->count; i++) {
@@ -1033,8 +1039,26 @@ static int validate(vctx_t *c, uint32_t at, const eg_jr_tok_t *t)
     }
     if (n->kw & K_ENUM) {
         int ok = 0;
-        for (uint32_t i = 0; i < n->nenum && !ok; i++)
-            ok = cval_eq(s, c->doc, t, s->idx[n->enm + i]);
+        if (n->neh) {
+            /* a long enum: only the values whose hash is the instance's */
+            int oom = 0;
+            uint64_t h = tok_hash(c->doc, t, &oom);
+            const sehash_t *e = s->ehash + n->eh;
+            size_t lo = 0, hi = n->neh;
+            while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+                if (e[mid].hash < h)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            for (; lo < n->neh && e[lo].hash == h && !ok; lo++)
+                ok = cval_eq(s, c->doc, t, e[lo].cval);
+            if (oom) c->oom = 1;
+        } else {
+            for (uint32_t i = 0; i < n->nenum && !ok; i++)
+                ok = cval_eq(s, c->doc, t, s->idx[n->enm + i]);
+        }
         if (!ok) {
             char list[256] = "";
             size_t o = 0;

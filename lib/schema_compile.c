@@ -673,6 +673,47 @@ static int compile_required(cctx_t *c, const eg_ydoc_t *doc, const eg_ynode_t *v
     return EG_OK;
 }
 
+/* cval i's structural hash, as tok_hash (schema_check.c) hashes an
+ * instance value. */
+static uint64_t cval_hash(const eg_schema_t *s, uint32_t i)
+{
+    const cval_t *v = &s->cvals[i];
+    switch (v->type) {
+    case CV_NULL:
+        return 1;
+    case CV_FALSE:
+        return 2;
+    case CV_TRUE:
+        return 3;
+    case CV_NUM:
+        return eg_schema_hash_num(v->n.isint ? (double)v->n.i : v->n.d);
+    case CV_STRING:
+        return eg_schema_hash_str(v->s, v->len);
+    case CV_ARRAY: {
+        uint64_t h = 6 + v->count;
+        uint32_t ci = i + 1;
+        for (uint32_t k = 0; k < v->count; k++, ci = s->cvals[ci].end)
+            h = eg_schema_mix64(h * 31 + cval_hash(s, ci));
+        return h;
+    }
+    default: {
+        uint64_t h = 7 + v->count;
+        uint32_t ci = i + 1;
+        for (uint32_t k = 0; k < v->count; k++, ci = s->cvals[ci + 1].end)
+            h += eg_schema_mix64(cval_hash(s, ci) * 3 + cval_hash(s, ci + 1));
+        return eg_schema_mix64(h);
+    }
+    }
+}
+
+static int sehash_cmp(const void *a, const void *b)
+{
+    const sehash_t *x = a, *y = b;
+    return x->hash < y->hash ? -1 : x->hash > y->hash;
+}
+
+#define ENUM_HASHED 8 /* enums longer than this are looked up by hash */
+
 static int compile_enum(cctx_t *c, const eg_ydoc_t *doc, const eg_ynode_t *v, uint32_t at)
 {
     if (v->kind != EG_Y_SEQ) return cerr(c, doc, v, "'enum' must be an array");
@@ -685,6 +726,16 @@ static int compile_enum(cctx_t *c, const eg_ydoc_t *doc, const eg_ynode_t *v, ui
     N(c, at)->nenum = (uint32_t)v->n;
     for (size_t i = 0; i < v->n && rc == EG_OK; i++)
         rc = idx_add(c->s, tmp[i]);
+    eg_schema_t *s = c->s;
+    if (rc == EG_OK && v->n > ENUM_HASHED) {
+        N(c, at)->eh = (uint32_t)s->nehash;
+        N(c, at)->neh = (uint32_t)v->n;
+        for (size_t i = 0; i < v->n && rc == EG_OK; i++) {
+            if ((rc = grow(&s->ehash, &s->capehash, s->nehash, sizeof(*s->ehash)))) break;
+            s->ehash[s->nehash++] = (sehash_t){cval_hash(s, tmp[i]), tmp[i]};
+        }
+        if (rc == EG_OK) qsort(s->ehash + N(c, at)->eh, v->n, sizeof(*s->ehash), sehash_cmp);
+    }
     free(tmp);
     if (rc == EG_OK && !(N(c, at)->jenum = eg_ynode_to_json(v))) rc = EG_ENOMEM;
     return rc;
@@ -1070,6 +1121,7 @@ void eg_schema_free(eg_schema_t *s)
     free(s->props);
     free(s->reqs);
     free(s->deps);
+    free(s->ehash);
     free(s->pprops);
     free(s->idx);
     free(s->cvals);

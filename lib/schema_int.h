@@ -12,6 +12,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "format.h"
 #include "schema.h"
@@ -105,6 +106,13 @@ typedef struct {
     uint32_t node; /* SNONE for dependentRequired */
 } sdep_t;
 
+/* An enum value's structural hash (eg_schema_hash_*), for lookups in
+ * long enums. */
+typedef struct {
+    uint64_t hash;
+    uint32_t cval;
+} sehash_t;
+
 typedef struct {
     uint32_t re; /* regex index */
     uint32_t node;
@@ -135,8 +143,11 @@ struct eg_snode_s {
     uint64_t mincontains, maxcontains; /* maxcontains UINT64_MAX: none */
     uint32_t dreq, ndreq, dsch, ndsch; /* sdep_t ranges: dependentRequired, dependentSchemas */
     uint32_t prefix, nprefix, allof, nallof, anyof, nanyof, oneof, noneof; /* idx ranges */
-    uint32_t enm, nenum;    /* idx range of cval roots */
-    uint32_t cnst;          /* cval root */
+    uint32_t enm, nenum;
+    uint32_t eh, neh;
+        /* enums of more than 8 values: sehash_t range sorted by hash, else 0 */ /* idx range of
+                                                                                    cval roots */
+    uint32_t cnst;                                                               /* cval root */
     json_t *jenum, *jconst; /* for field errors' extra */
     const char *file;       /* where it was written (compile errors only) */
     int line, col;
@@ -151,6 +162,8 @@ struct eg_schema_s {
     size_t nreqs, capreqs;
     sdep_t *deps;
     size_t ndeps, capdeps;
+    sehash_t *ehash;
+    size_t nehash, capehash;
     spprop_t *pprops;
     size_t npprops, cappprops;
     uint32_t *idx;
@@ -164,6 +177,36 @@ struct eg_schema_s {
     pcre2_match_context *mctx;
     uint32_t root;
 };
+
+/* The structural hash shared by enum values (compile) and instance values
+ * (check): equal JSON values hash alike (1 and 1.0, objects in any member
+ * order). Leaves are hashed by these; containers combine their items'
+ * hashes with eg_schema_hash_array / eg_schema_hash_member. */
+static inline uint64_t eg_schema_mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    x ^= x >> 33;
+    return x;
+}
+
+static inline uint64_t eg_schema_hash_num(double d)
+{
+    uint64_t b;
+    if (d == 0) d = 0; /* -0.0 is 0 */
+    memcpy(&b, &d, sizeof(b));
+    return eg_schema_mix64(b ^ 4);
+}
+
+static inline uint64_t eg_schema_hash_str(const char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
+    return eg_schema_mix64(h ^ 5);
+}
 
 /* A decimal number's text as m * 10^e; -1 when its digits do not fit in
  * 64 bits or its exponent is beyond +-400. */

@@ -195,6 +195,58 @@ static void test_keywords(void **state)
          "{\"n\":{\"n\":{\"x\":1}}}", 0},
         {"{\"prefixItems\":[{\"type\":\"integer\"},{\"$ref\":\"#/prefixItems/0\"}]}", "[1,\"a\"]",
          0},
+        /* more than 8 values: looked up by structural hash */
+        {"{\"enum\":[\"a\",\"b\",\"caf\u00e9\",1,2.5,-0.0,null,true,[1,\"x\"],{\"k\":1,\"j\":[2]},"
+         "\"z\"]}",
+         "\"caf\\u00e9\"", 1},
+        {"{\"enum\":[\"a\",\"b\",\"caf\u00e9\",1,2.5,-0.0,null,true,[1,\"x\"],{\"k\":1,\"j\":[2]},"
+         "\"z\"]}",
+         "\"caf\xc3\xa9\"", 1},
+        {"{\"enum\":[\"a\",\"b\",\"caf\u00e9\",1,2.5,-0.0,null,true,[1,\"x\"],{\"k\":1,\"j\":[2]},"
+         "\"z\"]}",
+         "\"cafe\"", 0},
+        {"{\"enum\":[\"a\",\"b\",\"caf\u00e9\",1,2.5,-0.0,null,true,[1,\"x\"],{\"k\":1,\"j\":[2]},"
+         "\"z\"]}",
+         "1.0", 1},
+        {"{\"enum\":[\"a\",\"b\",\"caf\u00e9\",1,2.5,-0.0,null,true,[1,\"x\"],{\"k\":1,\"j\":[2]},"
+         "\"z\"]}",
+         "1", 1},
+        {"{\"enum\":[\"a\",\"b\",\"caf\u00e9\",1,2.5,-0.0,null,true,[1,\"x\"],{\"k\":1,\"j\":[2]},"
+         "\"z\"]}",
+         "2.5", 1},
+        {"{\"enum\":[\"a\",\"b\",\"caf\u00e9\",1,2.5,-0.0,null,true,[1,\"x\"],{\"k\":1,\"j\":[2]},"
+         "\"z\"]}",
+         "2", 0},
+        {"{\"enum\":[\"a\",\"b\",\"caf\u00e9\",1,2.5,-0.0,null,true,[1,\"x\"],{\"k\":1,\"j\":[2]},"
+         "\"z\"]}",
+         "0", 1},
+        {"{\"enum\":[\"a\",\"b\",\"caf\u00e9\",1,2.5,-0.0,null,true,[1,\"x\"],{\"k\":1,\"j\":[2]},"
+         "\"z\"]}",
+         "null", 1},
+        {"{\"enum\":[\"a\",\"b\",\"caf\u00e9\",1,2.5,-0.0,null,true,[1,\"x\"],{\"k\":1,\"j\":[2]},"
+         "\"z\"]}",
+         "false", 0},
+        {"{\"enum\":[\"a\",\"b\",\"caf\u00e9\",1,2.5,-0.0,null,true,[1,\"x\"],{\"k\":1,\"j\":[2]},"
+         "\"z\"]}",
+         "true", 1},
+        {"{\"enum\":[\"a\",\"b\",\"caf\u00e9\",1,2.5,-0.0,null,true,[1,\"x\"],{\"k\":1,\"j\":[2]},"
+         "\"z\"]}",
+         "[1.0,\"\\u0078\"]", 1},
+        {"{\"enum\":[\"a\",\"b\",\"caf\u00e9\",1,2.5,-0.0,null,true,[1,\"x\"],{\"k\":1,\"j\":[2]},"
+         "\"z\"]}",
+         "[\"x\",1]", 0},
+        {"{\"enum\":[\"a\",\"b\",\"caf\u00e9\",1,2.5,-0.0,null,true,[1,\"x\"],{\"k\":1,\"j\":[2]},"
+         "\"z\"]}",
+         "{\"j\":[2.0],\"k\":1}", 1},
+        {"{\"enum\":[\"a\",\"b\",\"caf\u00e9\",1,2.5,-0.0,null,true,[1,\"x\"],{\"k\":1,\"j\":[2]},"
+         "\"z\"]}",
+         "{\"j\":[2],\"k\":1,\"l\":0}", 0},
+        {"{\"enum\":[\"a\",\"b\",\"caf\u00e9\",1,2.5,-0.0,null,true,[1,\"x\"],{\"k\":1,\"j\":[2]},"
+         "\"z\"]}",
+         "\"z\"", 1},
+        {"{\"enum\":[\"a\",\"b\",\"caf\u00e9\",1,2.5,-0.0,null,true,[1,\"x\"],{\"k\":1,\"j\":[2]},"
+         "\"z\"]}",
+         "\"y\"", 0},
         /* the rest of 2020-12's applicators */
         {"{\"contains\":{\"type\":\"integer\"}}", "[\"a\",1]", 1},
         {"{\"contains\":{\"type\":\"integer\"}}", "[\"a\"]", 0},
@@ -636,6 +688,25 @@ static void test_unique_long(void **state)
         EG_OK);
 }
 
+/* more than 16 containers: hashed, then only equal hashes compared */
+static void test_unique_containers(void **state)
+{
+    (void)state;
+    char inst[2048];
+    size_t o = (size_t)snprintf(inst, sizeof(inst), "[");
+    for (int i = 0; i < 20; i++)
+        o +=
+            (size_t)snprintf(inst + o, sizeof(inst) - o, "{\"a\":%d,\"b\":[%d,\"x%d\"]},", i, i, i);
+    snprintf(inst + o, sizeof(inst) - o, "{\"b\":[3,\"\\u0078\\u0033\"],\"a\":3.0}]");
+    eg_error_t *e = eg_error_new();
+    assert_int_equal(check("{\"uniqueItems\":true}", inst, NULL, e, 5, NULL), EG_ERANGE);
+    assert_json(e->fields[0].extra, "{\"duplicates\":[3,20]}");
+    eg_error_free(e);
+    inst[o] = '\0';
+    snprintf(inst + o, sizeof(inst) - o, "{\"b\":[3,\"x4\"],\"a\":3}]");
+    assert_int_equal(check("{\"uniqueItems\":true}", inst, NULL, NULL, 0, NULL), EG_OK);
+}
+
 /* anyOf over anyOf over ... 40 levels: 2^40 evaluations unless bounded */
 static void test_budget(void **state)
 {
@@ -718,7 +789,7 @@ int main(void)
         cmocka_unit_test(test_refused),      cmocka_unit_test(test_warnings),
         cmocka_unit_test(test_types),        cmocka_unit_test(test_limits),
         cmocka_unit_test(test_ydoc_json),    cmocka_unit_test(test_unique_long),
-        cmocka_unit_test(test_budget),
+        cmocka_unit_test(test_budget),       cmocka_unit_test(test_unique_containers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
