@@ -44,6 +44,7 @@
 #include "idem_store.h"
 #include "keyring.h"
 #include "limiter.h"
+#include "metrics.h"
 #include "redis.h"
 #include "redis_link.h"
 #include "stage.h"
@@ -102,7 +103,18 @@ struct eg_server_s {
     char probe_err[256]; /* its message (the store keeps 256) */
     int store_reads_ok, store_writes_ok;
     char store_reason[300]; /* why not, for /ready */
+    eg_metrics_t *metrics;  /* per-worker counters (metrics.h); NULL when off at start */
 };
+
+eg_metrics_t *eg_server_metrics(eg_server_t *srv)
+{
+    return srv->metrics;
+}
+
+int eg_server_stopping(const eg_server_t *srv)
+{
+    return srv->stopping;
+}
 
 long long eg_server_clock_offset(const eg_server_t *srv)
 {
@@ -174,6 +186,7 @@ static int notfound_build(eg_gw_t *gw)
 void eg_gw_unref(eg_gw_t *gw)
 {
     if (!gw || atomic_fetch_sub(&gw->refs, 1) != 1) return;
+    eg_metrics_gen_free(gw->metrics); /* its sums go to the archive while cfg still names them */
     for (size_t i = 0; i < gw->cfg->nupstreams; i++)
         free(gw->health[i]);
     free(gw->health);
@@ -185,7 +198,9 @@ void eg_gw_unref(eg_gw_t *gw)
     free(gw);
 }
 
-static int gw_build(eg_config_t *cfg, eg_gw_t **out)
+/* metrics: the registry's counters for cfg, when there is a registry and
+ * cfg keeps metrics on (NULL otherwise: nothing is counted). */
+static int gw_build(eg_config_t *cfg, eg_metrics_t *metrics, eg_gw_t **out)
 {
     eg_gw_t *gw = calloc(1, sizeof(*gw));
     if (!gw) return EG_ENOMEM;
@@ -209,6 +224,7 @@ static int gw_build(eg_config_t *cfg, eg_gw_t **out)
         !(gw->stages.routes = calloc(cfg->nroutes ? cfg->nroutes : 1, sizeof(*gw->stages.routes))))
         rc = EG_ENOMEM;
     if (!rc) eg_pipeline_bind(cfg, &gw->stages);
+    if (!rc && metrics && cfg->metrics_enabled) rc = eg_metrics_gen_new(metrics, cfg, &gw->metrics);
     if (rc) {
         gw->cfg = NULL;
         for (size_t i = 0; gw->health && i < cfg->nupstreams; i++)
@@ -1033,11 +1049,12 @@ static void on_signal(uv_signal_t *s, int signum)
         eg_config_t *cfg = NULL;
         eg_gw_t *gw = NULL;
         int rc = eg_config_load(srv->config_path, &cfg, err, sizeof(err));
-        if (rc == EG_OK && (rc = gw_build(cfg, &gw)) != EG_OK) {
+        if (rc == EG_OK && (rc = gw_build(cfg, srv->metrics, &gw)) != EG_OK) {
             eg_config_free(cfg);
             snprintf(err, sizeof(err), "%s", eg_strerror(rc));
         }
         if (rc != EG_OK) {
+            eg_metrics_reload(srv->metrics, 0, 0, 0);
             server_log(srv, "reload_failed", err);
             fprintf(stderr, "errgate: reload failed, keeping the running configuration:\n");
             eg_cli_fail_lines(0, err);
@@ -1050,6 +1067,9 @@ static void on_signal(uv_signal_t *s, int signum)
         atomic_store_explicit(&srv->current_generation, gw->generation, memory_order_release);
         pthread_mutex_unlock(&srv->lock);
         eg_gw_unref(old);
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        eg_metrics_reload(srv->metrics, 1, gw->generation, (double)now.tv_sec + now.tv_nsec / 1e9);
         server_log(srv, "reloaded", srv->config_path);
         if ((gw->cfg->uses_keys || gw->cfg->has_admin_token || gw->cfg->uses_counters) &&
             !srv->keyring)
@@ -1219,7 +1239,15 @@ int eg_cmd_serve(int argc, char **argv)
         free(srv);
         return EG_EXIT_INPUT;
     }
-    if (gw_build(cfg, &srv->gw) != EG_OK) {
+    /* the registry lives as long as the process: counters survive reloads
+     * (metrics.enabled and buckets take effect on restart) */
+    if (cfg->metrics_enabled && eg_metrics_new(cfg->workers, cfg->metrics_buckets, cfg->nmetrics_buckets,
+                                               &srv->metrics) != EG_OK) {
+        eg_config_free(cfg);
+        exit_code = eg_cli_fail(EG_EXIT_SOFTWARE, "out of memory");
+        goto out_logs;
+    }
+    if (gw_build(cfg, srv->metrics, &srv->gw) != EG_OK) {
         eg_config_free(cfg);
         exit_code = eg_cli_fail(EG_EXIT_SOFTWARE, "out of memory");
         goto out_logs;
@@ -1409,7 +1437,9 @@ out_gw:
     for (int i = 0; srv->workers && i < srv->nworkers; i++) eg_redis_link_free(srv->workers[i].redis_link);
     free(srv->workers);
     eg_gw_unref(srv->gw);
+    srv->gw = NULL;
 out_logs:
+    eg_metrics_free(srv->metrics); /* after the last generation */
     if (srv->errors != srv->access) eg_log_close(srv->errors);
     eg_log_close(srv->access);
     pthread_mutex_destroy(&srv->lock);
