@@ -935,14 +935,24 @@ static void put_label_value(out_t *o, const char *v, size_t n)
     put(o, v + from, n - from);
 }
 
-/* A number: integers as such, others shortest-exact enough. */
+/* The shortest of %.15g..%.17g that reads back as v (0.005, not
+ * 0.0050000000000000001); integers as such. */
+static void fmt_num(char *b, size_t cap, double v)
+{
+    if (v == floor(v) && fabs(v) < 9007199254740992.0) {
+        snprintf(b, cap, "%.0f", v);
+        return;
+    }
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(b, cap, "%.*g", prec, v);
+        if (strtod(b, NULL) == v) return;
+    }
+}
+
 static void put_num(out_t *o, double v)
 {
     char b[64];
-    if (v == floor(v) && fabs(v) < 9007199254740992.0)
-        snprintf(b, sizeof(b), "%.0f", v);
-    else
-        snprintf(b, sizeof(b), "%.17g", v);
+    fmt_num(b, sizeof(b), v);
     puts_(o, b);
 }
 
@@ -955,7 +965,7 @@ static void put_bound(out_t *o, const eg_mx_snap_t *s, const family_t *fm, size_
         return;
     }
     char t[64];
-    snprintf(t, sizeof(t), "%.17g", bounds[b]);
+    fmt_num(t, sizeof(t), bounds[b]);
     /* OpenMetrics wants a float spelled with a dot or exponent ("1.0") */
     if (om && !strpbrk(t, ".eE")) strcat(t, ".0");
     puts_(o, t);

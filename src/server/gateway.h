@@ -80,6 +80,9 @@ struct eg_idem_store_s *eg_server_idem_store(eg_server_t *srv);
 struct eg_metrics_s *eg_server_metrics(eg_server_t *srv);
 /* Whether the server is draining (SIGTERM), for /health. */
 int eg_server_stopping(const eg_server_t *srv);
+/* /health's document (server.c): *serve 0 when draining or unable to serve,
+ * with *retry_after seconds. A new jansson reference. */
+struct json_t *eg_server_health(eg_server_t *srv, int *serve, long long *retry_after);
 /* The API keys (NULL when no route takes keys and no admin token is set). */
 struct eg_keyring_s *eg_server_keyring(eg_server_t *srv);
 
