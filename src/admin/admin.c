@@ -30,8 +30,8 @@ int eg_admin_is_keys_path(const char *t, size_t n)
 
 /* retry_after: seconds for Retry-After, -1 for the default (5 for a
  * store that is unavailable, none otherwise). */
-static void error_reply_details(reply_t *r, const char *code, const char *message, const char *extra,
-                                long long retry_after, json_t *details)
+static void error_reply_details(reply_t *r, const char *code, const char *message,
+                                const char *extra, long long retry_after, json_t *details)
 {
     eg_error_t *e = NULL;
     if (eg_error_from_catalog(r->cfg->catalog, code, &e) != EG_OK) {

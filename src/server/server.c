@@ -88,9 +88,9 @@ struct eg_server_s {
     char *config_path;
     uint64_t generation;
     atomic_ullong current_generation; /* srv->gw's, for eg_server_renew without the lock */
-    eg_store_t *store;      /* opened at start when keys or the admin API need it */
-    eg_keyring_t *keyring;  /* API keys for the workers, from the store */
-    eg_limiter_t *limiter;  /* rate limits and concurrency slots */
+    eg_store_t *store;                /* opened at start when keys or the admin API need it */
+    eg_keyring_t *keyring;            /* API keys for the workers, from the store */
+    eg_limiter_t *limiter;            /* rate limits and concurrency slots */
     eg_idem_store_t *idem;  /* Idempotency-Key entries, opened at start when a route uses them */
     long long clock_offset; /* ERRGATE_CLOCK_OFFSET */
     uv_timer_t sweep_timer;
@@ -105,6 +105,10 @@ struct eg_server_s {
     char store_reason[300]; /* why not, for /ready */
     eg_metrics_t *metrics;  /* per-worker counters (metrics.h); NULL when off at start */
     time_t started;
+    /* the admin listener answers while draining (/health: 503 draining) and
+     * closes when the last worker's loop is done (workers_done) */
+    uv_async_t workers_done;
+    atomic_int workers_left;
 };
 
 eg_metrics_t *eg_server_metrics(eg_server_t *srv)
@@ -639,6 +643,16 @@ static void worker_main(void *arg)
     eg_jwt_mac_free(w->jwt_mac);
     w->jwt_mac = NULL;
     eg_pipeline_worker_exit(w);
+    if (atomic_fetch_sub(&w->srv->workers_left, 1) == 1) uv_async_send(&w->srv->workers_done);
+}
+
+/* Every worker loop ended: the admin listener closes too, and with it the
+ * main loop. */
+static void on_workers_done(uv_async_t *a)
+{
+    eg_server_t *srv = a->data;
+    if (srv->has_admin) acceptor_stop(&srv->admin);
+    uv_close((uv_handle_t *)a, NULL);
 }
 
 /* ------------------------------------------------------------ admin */
@@ -880,7 +894,8 @@ json_t *eg_server_health(eg_server_t *srv, int *serve, long long *retry_after)
                 up++;
                 continue;
             }
-            long long back = (atomic_load(&gw->health[i][k].down_until_ms) - (long long)now + 999) / 1000;
+            long long back =
+                (atomic_load(&gw->health[i][k].down_until_ms) - (long long)now + 999) / 1000;
             if (soonest < 0 || back < soonest) soonest = back;
         }
         ups_up += up > 0;
@@ -913,14 +928,19 @@ json_t *eg_server_health(eg_server_t *srv, int *serve, long long *retry_after)
         degraded |= down;
         json_object_set_new(doc, "redis",
                             json_pack("{s:s, s:s}", "address", cfg->redis.addr, "state",
-                                      down ? "down" : up ? "up" : "idle"));
+                                      down ? "down"
+                                      : up ? "up"
+                                           : "idle"));
     }
     *serve = ok && !srv->stopping;
     *retry_after = srv->stopping ? 5 : soonest > 0 ? soonest : 1;
-    const char *status = srv->stopping ? "draining" : !ok ? "unavailable" : degraded ? "degraded" : "ok";
+    const char *status = srv->stopping ? "draining"
+                         : !ok         ? "unavailable"
+                         : degraded    ? "degraded"
+                                       : "ok";
     json_t *out = json_pack("{s:s, s:s, s:I, s:I, s:o}", "status", status, "version", eg_version(),
-                            "uptime_seconds", (json_int_t)(time(NULL) - srv->started),
-                            "generation", (json_int_t)gw->generation, "upstreams", ups);
+                            "uptime_seconds", (json_int_t)(time(NULL) - srv->started), "generation",
+                            (json_int_t)gw->generation, "upstreams", ups);
     json_object_update(out, doc);
     json_decref(doc);
     eg_gw_unref(gw);
@@ -938,7 +958,8 @@ static void admin_health(admin_conn_t *a, const eg_config_t *cfg, const eg_http1
         const char *st = json_string_value(json_object_get(h, "status"));
         char msg[120];
         snprintf(msg, sizeof(msg), "The gateway %s.",
-                 st && strcmp(st, "draining") == 0 ? "is shutting down" : "cannot serve requests now");
+                 st && strcmp(st, "draining") == 0 ? "is shutting down"
+                                                   : "cannot serve requests now");
         char *resp = eg_admin_error_details(cfg, m, "service_unavailable", msg, NULL, retry,
                                             json_pack("{s:o}", "health", h), reqid, &n);
         admin_send_raw(a, resp, n);
@@ -964,7 +985,9 @@ static void admin_metrics(admin_conn_t *a, const eg_config_t *cfg, const eg_http
         return;
     }
     const eg_http_header_t *acc = eg_http1_header(m, "accept");
-    eg_mx_format_t f = json ? EG_MX_JSON : acc ? eg_mx_negotiate(acc->value, acc->value_len) : EG_MX_TEXT;
+    eg_mx_format_t f = json  ? EG_MX_JSON
+                       : acc ? eg_mx_negotiate(acc->value, acc->value_len)
+                             : EG_MX_TEXT;
     eg_mx_snap_t *snap = eg_metrics_snapshot(srv->metrics);
     eg_gw_t *gw = eg_server_current(srv);
     uint64_t now = eg_now_ms();
@@ -1185,7 +1208,8 @@ static void on_signal(uv_signal_t *s, int signum)
         uv_close((uv_handle_t *)&srv->sig_usr1, NULL);
         uv_close((uv_handle_t *)&srv->sig_term, NULL);
         uv_close((uv_handle_t *)&srv->sig_int, NULL);
-        if (srv->has_admin) acceptor_stop(&srv->admin);
+        /* the admin listener stays up until the workers are done: /health
+         * answers 503 draining meanwhile (on_workers_done closes it) */
         if (srv->store) uv_timer_stop(&srv->probe_timer);
     } else if (signum == SIGHUP) {
         char err[EG_CONFIG_ERRLEN];
@@ -1385,8 +1409,8 @@ int eg_cmd_serve(int argc, char **argv)
     }
     /* the registry lives as long as the process: counters survive reloads
      * (metrics.enabled and buckets take effect on restart) */
-    if (cfg->metrics_enabled && eg_metrics_new(cfg->workers, cfg->metrics_buckets, cfg->nmetrics_buckets,
-                                               &srv->metrics) != EG_OK) {
+    if (cfg->metrics_enabled && eg_metrics_new(cfg->workers, cfg->metrics_buckets,
+                                               cfg->nmetrics_buckets, &srv->metrics) != EG_OK) {
         eg_config_free(cfg);
         exit_code = eg_cli_fail(EG_EXIT_SOFTWARE, "out of memory");
         goto out_logs;
@@ -1429,9 +1453,10 @@ int eg_cmd_serve(int argc, char **argv)
     /* the idempotency store is the traffic state's: Redis when configured,
      * else the key store's backend (the same SQLite file, or memory) */
     if (cfg->uses_idempotency) {
-        eg_idem_store_opts_t io = {.backend = cfg->has_redis                           ? EG_IDEM_REDIS
-                                              : cfg->store_backend == EG_STORE_SQLITE ? EG_IDEM_SQLITE
-                                                                                      : EG_IDEM_MEMORY,
+        eg_idem_store_opts_t io = {.backend = cfg->has_redis ? EG_IDEM_REDIS
+                                              : cfg->store_backend == EG_STORE_SQLITE
+                                                  ? EG_IDEM_SQLITE
+                                                  : EG_IDEM_MEMORY,
                                    .path = cfg->store_path,
                                    .busy_timeout_ms = cfg->store_busy_timeout_ms,
                                    .redis_prefix = cfg->redis_prefix,
@@ -1550,6 +1575,9 @@ int eg_cmd_serve(int argc, char **argv)
                  cfg->admin_listen.addr);
         server_log(srv, "admin_exposed", detail);
     }
+    uv_async_init(&srv->loop, &srv->workers_done, on_workers_done);
+    srv->workers_done.data = srv;
+    atomic_init(&srv->workers_left, srv->nworkers);
     for (int i = 0; i < srv->nworkers; i++)
         uv_thread_create(&srv->workers[i].thread, worker_main, &srv->workers[i]);
     snprintf(detail, sizeof(detail), "listening on %s:%d with %d workers%s", cfg->listen.host,
@@ -1578,7 +1606,8 @@ out_gw:
     eg_keyring_free(srv->keyring);
     eg_store_close(srv->store);
     free(srv->acceptors);
-    for (int i = 0; srv->workers && i < srv->nworkers; i++) eg_redis_link_free(srv->workers[i].redis_link);
+    for (int i = 0; srv->workers && i < srv->nworkers; i++)
+        eg_redis_link_free(srv->workers[i].redis_link);
     free(srv->workers);
     eg_gw_unref(srv->gw);
     srv->gw = NULL;
