@@ -10,7 +10,6 @@
  */
 #include "metrics.h"
 
-#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -389,7 +388,7 @@ int eg_metrics_new(int nworkers, const double *bounds, size_t nbounds, eg_metric
     m->nbuckets = nbounds;
     for (size_t i = 0; i < nbounds; i++) {
         m->bounds[i] = bounds[i];
-        m->bounds_ns[i] = (uint64_t)llround(bounds[i] * 1e9);
+        m->bounds_ns[i] = (uint64_t)(bounds[i] * 1e9 + 0.5);
     }
     m->start = wall_now();
     atomic_init(&m->loaded_ms, (int64_t)(m->start * 1000));
@@ -939,7 +938,7 @@ static void put_label_value(out_t *o, const char *v, size_t n)
  * 0.0050000000000000001); integers as such. */
 static void fmt_num(char *b, size_t cap, double v)
 {
-    if (v == floor(v) && fabs(v) < 9007199254740992.0) {
+    if (v > -9007199254740992.0 && v < 9007199254740992.0 && v == (double)(long long)v) {
         snprintf(b, cap, "%.0f", v);
         return;
     }
