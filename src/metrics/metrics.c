@@ -23,11 +23,8 @@
 
 /* --- statuses ------------------------------------------------------------ */
 
-/* index 0..4: "1xx".."5xx" (a code without its own); 5..: the codes */
-static const int status_codes[EG_MX_STATUSES] = {
-    0,   0,   0,   0,   0,   100, 101, 103, 200, 201, 202, 203, 204, 206, 301, 302, 303, 304, 307,
-    308, 400, 401, 402, 403, 404, 405, 406, 407, 408, 409, 410, 411, 412, 413, 414, 415, 416, 417,
-    421, 422, 423, 424, 425, 426, 428, 429, 431, 451, 499, 500, 501, 502, 503, 504, 505, 507, 508};
+/* eg_mx_status_tab: a status to its index, 0 for one without its own
+ * (eg_mx_status then takes its class: index 0..4, "1xx".."5xx"). */
 
 #define S(code, i) [code - 100] = i
 const uint8_t eg_mx_status_tab[500] = {
@@ -42,18 +39,13 @@ const uint8_t eg_mx_status_tab[500] = {
 
 const char *eg_mx_status_name(unsigned i)
 {
-    static const char *const classes[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
-    static char names[EG_MX_STATUSES][4];
-    if (i >= EG_MX_STATUSES) return "5xx";
-    if (i < 5) return classes[i];
-    if (!names[i][0]) { /* written the same by any thread: three digits, then the first */
-        names[i][1] = (char)('0' + status_codes[i] / 10 % 10);
-        names[i][2] = (char)('0' + status_codes[i] % 10);
-        names[i][3] = '\0';
-        atomic_thread_fence(memory_order_release);
-        names[i][0] = (char)('0' + status_codes[i] / 100);
-    }
-    return names[i];
+    static const char *const names[EG_MX_STATUSES] = {
+        "1xx", "2xx", "3xx", "4xx", "5xx", "100", "101", "103", "200", "201", "202", "203", "204",
+        "206", "301", "302", "303", "304", "307", "308", "400", "401", "402", "403", "404", "405",
+        "406", "407", "408", "409", "410", "411", "412", "413", "414", "415", "416", "417", "421",
+        "422", "423", "424", "425", "426", "428", "429", "431", "451", "499", "500", "501", "502",
+        "503", "504", "505", "507", "508",};
+    return i < EG_MX_STATUSES ? names[i] : "5xx";
 }
 
 static const char *const method_names[EG_MX_METHODS] = {"GET",   "HEAD",   "POST",    "PUT",

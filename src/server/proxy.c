@@ -1461,13 +1461,13 @@ static void up_connected(uv_connect_t *req, int status)
 
 /* Picks the next server of the route's upstream: round robin over those
  * not tried yet for this request and not marked down. */
-static int pick_server(conn_t *c, size_t *out)
+static int pick_server(conn_t *c, uint64_t now_ns, size_t *out)
 {
     eg_gw_t *gw = c->gw;
     size_t ui = c->route->upstream;
     const eg_upstream_cfg_t *u = &gw->cfg->upstreams[ui];
     unsigned start = atomic_fetch_add(&gw->rr[ui], 1);
-    uint64_t now = eg_now_ms();
+    uint64_t now = now_ns / 1000000u;
     int fallback = -1;
     for (size_t k = 0; k < u->nservers; k++) {
         size_t i = (start + k) % u->nservers;
@@ -1492,14 +1492,15 @@ static void proxy_start(conn_t *c)
     eg_gw_t *gw = c->gw;
     size_t ui = c->route->upstream, si;
     const eg_upstream_cfg_t *ucfg = &gw->cfg->upstreams[ui];
-    if (pick_server(c, &si) != 0) {
+    uint64_t now_ns = uv_hrtime(); /* the server pick's clock, and the first attempt's start */
+    if (pick_server(c, now_ns, &si) != 0) {
         eg_error_t *e = new_error(c, "bad_gateway");
         if (e) eg_error_set_detail(e, "upstream_service", json_string(ucfg->name));
         send_error(c, e, NULL, "no upstream server left to try");
         return;
     }
     if (si < 32) c->tried |= 1u << si;
-    if (c->attempts == 0) c->up_start_ns = uv_hrtime();
+    if (c->attempts == 0) c->up_start_ns = now_ns;
     else eg_metrics_upstream_retry(gw->metrics, c->w->id, ui);
     c->attempts++;
     const eg_hostport_t *srv = &ucfg->servers[si];

@@ -134,6 +134,14 @@ static void test_status_and_method_classes(void **st)
     assert_string_equal(eg_mx_status_name(eg_mx_status(299)), "2xx");
     assert_string_equal(eg_mx_status_name(eg_mx_status(599)), "5xx");
     assert_string_equal(eg_mx_status_name(eg_mx_status(429)), "429");
+    /* every status maps to its own name or its class, never another code */
+    for (int sc = 100; sc < 600; sc++) {
+        const char *n = eg_mx_status_name(eg_mx_status(sc));
+        char own[4], cls[4];
+        snprintf(own, sizeof(own), "%d", sc);
+        snprintf(cls, sizeof(cls), "%dxx", sc / 100);
+        if (strcmp(n, own) != 0 && strcmp(n, cls) != 0) fail_msg("%d counted as %s", sc, n);
+    }
     assert_int_equal(eg_mx_method(EG_M_GET), 0);
     assert_int_equal(eg_mx_method(EG_M_OPTIONS), 6);
     assert_int_equal(eg_mx_method(EG_M_TRACE), 7);
