@@ -40,11 +40,12 @@ const uint8_t eg_mx_status_tab[500] = {
 const char *eg_mx_status_name(unsigned i)
 {
     static const char *const names[EG_MX_STATUSES] = {
-        "1xx", "2xx", "3xx", "4xx", "5xx", "100", "101", "103", "200", "201", "202", "203", "204",
-        "206", "301", "302", "303", "304", "307", "308", "400", "401", "402", "403", "404", "405",
-        "406", "407", "408", "409", "410", "411", "412", "413", "414", "415", "416", "417", "421",
-        "422", "423", "424", "425", "426", "428", "429", "431", "451", "499", "500", "501", "502",
-        "503", "504", "505", "507", "508",};
+        "1xx", "2xx", "3xx", "4xx", "5xx", "100", "101", "103", "200", "201", "202", "203",
+        "204", "206", "301", "302", "303", "304", "307", "308", "400", "401", "402", "403",
+        "404", "405", "406", "407", "408", "409", "410", "411", "412", "413", "414", "415",
+        "416", "417", "421", "422", "423", "424", "425", "426", "428", "429", "431", "451",
+        "499", "500", "501", "502", "503", "504", "505", "507", "508",
+    };
     return i < EG_MX_STATUSES ? names[i] : "5xx";
 }
 
@@ -601,10 +602,12 @@ void eg_metrics_refusal(eg_metrics_gen_t *g, int worker, const eg_route_cfg_t *r
     switch (kind) {
     case EG_MX_REF_RATE:
         if (!limit) return;
-        if (route && limit >= route->limits && limit < route->limits + route->nlimits)
+        /* (no pointer arithmetic on a list that is empty: its pointer is NULL) */
+        if (route && route->nlimits && limit >= route->limits &&
+            limit < route->limits + route->nlimits)
             p = (size_t)(limit - route->limits);
         for (size_t k = 0; p == g->npolicies && k < cfg->nplans; k++)
-            if (limit >= cfg->plans[k].limits &&
+            if (cfg->plans[k].nlimits && limit >= cfg->plans[k].limits &&
                 limit < cfg->plans[k].limits + cfg->plans[k].nlimits)
                 p = g->plan_base[k] + (size_t)(limit - cfg->plans[k].limits);
         break;

@@ -279,3 +279,47 @@ def test_idempotency_outcomes_and_store_latency(tmp_path, upstream_port):
         assert value(s, "errgate_store_failures_total", store="sqlite", op="idempotency") == 0
     finally:
         assert gw.stop() == 0
+
+
+def test_plan_refusals_by_policy(tmp_path, upstream_port):
+    """A plan's rate limit and concurrency refuse: counted under the plan's policies."""
+    token = "admin-token-for-the-metrics-tests-1"
+    with open(f"{tmp_path}/admin.token", "w") as f:
+        f.write(token)
+    held = HeldUpstream()
+    port, admin = free_port(), free_port()
+    text = config(port, admin, upstream_port).replace(
+        "store: { backend: memory }",
+        f"store: {{ backend: memory }}\nauth: {{ admin_token_file: {tmp_path}/admin.token }}\n"
+        "plans:\n  free: { rate_limit: [{ limit: 2, window: 1h, name: free-hourly }], concurrency: 1 }").replace(
+        "routes:\n", f"  held: {{ servers: [\"127.0.0.1:{held.port}\"], timeout: 60s }}\nroutes:\n"
+        "  - { path: /k/, upstream: demo, auth: api_key }\n  - { path: /kh/, upstream: held, auth: api_key }\n")
+    gw = Gateway(str(tmp_path), text, port, admin)
+    try:
+        r = request(admin, "POST", "/keys", body=b'{"name":"t","plan":"free"}',
+                    headers={"Authorization": f"Bearer {token}"})
+        assert r.status == 201, r.body
+        key = {"X-API-Key": r.json()["secret"]}
+        out = {}
+        t = threading.Thread(target=lambda: out.setdefault("r", request(port, "GET", "/kh/x", headers=key, timeout=60)))
+        t.start()
+        held.wait_arrived(1)  # the plan's one slot is taken
+        assert request(port, "GET", "/k/x", headers=key).status == 429  # concurrency (the plan's)
+        held.release()
+        t.join(30)
+        assert out["r"].status == 200
+        statuses = [request(port, "GET", "/k/x", headers=key).status for _ in range(3)]
+        # the hourly 2 went to the held request and the one its slot refused (rates count first)
+        assert statuses == [429, 429, 429], statuses
+
+        def counted():
+            s = parse(scrape(gw).body.decode())
+            return s if value(s, "errgate_traffic_refusals_total", route="/k/", kind="rate_limit",
+                              policy="free-hourly") == 3 else None
+        s = wait_for(counted, 10, what="the plan's refusals counted")
+        assert value(s, "errgate_traffic_refusals_total", route="/k/", kind="concurrency", policy="plan:free") == 1
+        assert value(s, "errgate_requests_total", route="/k/", method="GET", status="429") == 4
+        assert value(s, "errgate_requests_total", route="/kh/", method="GET", status="200") == 1
+    finally:
+        held.close()
+        assert gw.stop() == 0
