@@ -83,6 +83,16 @@ def scrape(gw, accept=None):
     return r
 
 
+def scrape_all(gw, total):
+    """The parsed scrape once `total` requests in all are counted: a request
+    is counted just after its last bytes are queued, so a client can read
+    its answer a moment before."""
+    def counted():
+        s = parse(scrape(gw).body.decode())
+        return s if sum(v for (name, _), v in s.items() if name == "errgate_requests_total") >= total else None
+    return wait_for(counted, 10, what=f"{total} requests counted")
+
+
 def test_known_traffic_is_counted_and_promtool_accepts_it(mgw):
     gw = mgw
     n, m, k = 5, 3, 3
@@ -96,10 +106,7 @@ def test_known_traffic_is_counted_and_promtool_accepts_it(mgw):
     assert request(gw.port, "GET", "/dead/x").status == 502
     assert request(gw.port, "POST", "/private/x").status == 401
 
-    def counted():
-        s = parse(scrape(gw).body.decode())
-        return s if value(s, "errgate_requests_total", route="/private/", method="POST", status="401") else None
-    s = wait_for(counted, 10, what="the last request counted")
+    s = scrape_all(gw, n + m + 2 + k + 3)
     req = "errgate_requests_total"
     assert value(s, req, route="/ok/", method="GET", status="200") == n
     assert value(s, req, route="(none)", method="GET", status="404") == m
@@ -149,6 +156,8 @@ def test_known_traffic_is_counted_and_promtool_accepts_it(mgw):
 
 def test_openmetrics_when_accept_asks(mgw):
     request(mgw.port, "GET", "/ok/a")
+    # counted just after its last bytes were queued: the scrape waits for it
+    scrape_all(mgw, 1)
     r = scrape(mgw, accept="application/openmetrics-text; version=1.0.0,text/plain;q=0.5")
     assert r.header("Content-Type").startswith("application/openmetrics-text; version=1.0.0")
     text = r.body.decode()
@@ -173,10 +182,8 @@ def test_counters_survive_a_reload(mgw):
     request(gw.port, "GET", "/ok/a")
     request(gw.port, "GET", "/new/a")
 
-    def after():
-        s = parse(scrape(gw).body.decode())
-        return s if value(s, "errgate_requests_total", route="/new/", method="GET", status="200") == 1 else None
-    s = wait_for(after, 10, what="the request after the reload counted")
+    s = scrape_all(gw, 5)
+    assert value(s, "errgate_requests_total", route="/new/", method="GET", status="200") == 1
     assert value(s, "errgate_requests_total", route="/ok/", method="GET", status="200") == 4
     assert value(s, "errgate_config_generation") == 1
     assert value(s, "errgate_config_reloads_total", result="success") == 1
@@ -267,10 +274,7 @@ def test_idempotency_outcomes_and_store_latency(tmp_path, upstream_port):
         assert r.status == 200
         assert request(port, "POST", "/idem/x", headers=h, body=b'{"other":1}').status == 422
 
-        def counted():
-            s = parse(scrape(gw).body.decode())
-            return s if value(s, "errgate_idempotency_total", route="/idem/", result="mismatch") else None
-        s = wait_for(counted, 10, what="the mismatch counted")
+        s = scrape_all(gw, 3)
         assert value(s, "errgate_idempotency_total", route="/idem/", result="stored") == 1
         assert value(s, "errgate_idempotency_total", route="/idem/", result="replayed") == 1
         assert value(s, "errgate_idempotency_total", route="/idem/", result="mismatch") == 1
@@ -312,11 +316,8 @@ def test_plan_refusals_by_policy(tmp_path, upstream_port):
         # the hourly 2 went to the held request and the one its slot refused (rates count first)
         assert statuses == [429, 429, 429], statuses
 
-        def counted():
-            s = parse(scrape(gw).body.decode())
-            return s if value(s, "errgate_traffic_refusals_total", route="/k/", kind="rate_limit",
-                              policy="free-hourly") == 3 else None
-        s = wait_for(counted, 10, what="the plan's refusals counted")
+        s = scrape_all(gw, 5)
+        assert value(s, "errgate_traffic_refusals_total", route="/k/", kind="rate_limit", policy="free-hourly") == 3
         assert value(s, "errgate_traffic_refusals_total", route="/k/", kind="concurrency", policy="plan:free") == 1
         assert value(s, "errgate_requests_total", route="/k/", method="GET", status="429") == 4
         assert value(s, "errgate_requests_total", route="/kh/", method="GET", status="200") == 1
