@@ -83,6 +83,25 @@ def scrape(gw, accept=None):
     return r
 
 
+def check_exposition(gw):
+    """promtool accepts the text format, and the Python client's strict
+    parser the OpenMetrics one (each when installed: Debian's prometheus
+    and python3-prometheus-client, scripts/deps.sh --test). Returns the
+    OpenMetrics families by name, or None."""
+    text = scrape(gw)
+    assert text.header("Content-Type") == "text/plain; version=0.0.4; charset=utf-8"
+    promtool = shutil.which("promtool")
+    if promtool:
+        p = subprocess.run([promtool, "check", "metrics"], input=text.body, capture_output=True)
+        assert p.returncode == 0, p.stdout.decode() + p.stderr.decode()
+    try:
+        from prometheus_client.openmetrics.parser import text_string_to_metric_families
+    except ImportError:
+        return None
+    om = scrape(gw, accept="application/openmetrics-text").body.decode()
+    return {f.name: f for f in text_string_to_metric_families(om)}
+
+
 def scrape_all(gw, total):
     """The parsed scrape once `total` requests in all are counted: a request
     is counted just after its last bytes are queued, so a client can read
@@ -145,13 +164,14 @@ def test_known_traffic_is_counted_and_promtool_accepts_it(mgw):
     assert hist[0]["count"] == n and hist[0]["counts"][-1] == n and len(hist[0]["counts"]) == 4
     assert j["metrics"]["errgate_request_duration_seconds"]["buckets"] == [0.05, 0.5, 2]
 
-    promtool = shutil.which("promtool")
-    if not promtool:
+    if not shutil.which("promtool"):
         pytest.skip("promtool (Debian package prometheus) is not installed")
-    text = scrape(gw)
-    assert text.header("Content-Type") == "text/plain; version=0.0.4; charset=utf-8"
-    p = subprocess.run([promtool, "check", "metrics"], input=text.body, capture_output=True)
-    assert p.returncode == 0, p.stdout.decode() + p.stderr.decode()
+    fams = check_exposition(gw)
+    if fams:
+        assert fams["errgate_requests"].type == "counter"
+        assert {(tuple(sorted(x.labels.items())), x.value) for x in fams["errgate_requests"].samples} >= {
+            ((("method", "GET"), ("route", "/ok/"), ("status", "200")), n)}
+        assert fams["errgate_request_duration_seconds"].type == "histogram"
 
 
 def test_openmetrics_when_accept_asks(mgw):
@@ -281,6 +301,9 @@ def test_idempotency_outcomes_and_store_latency(tmp_path, upstream_port):
         # every begin went to SQLite off the loop, and was timed
         assert value(s, "errgate_store_duration_seconds_count", store="sqlite", op="idempotency") == 3
         assert value(s, "errgate_store_failures_total", store="sqlite", op="idempotency") == 0
+        fams = check_exposition(gw)
+        if fams:
+            assert fams["errgate_store_duration_seconds"].type == "histogram"
     finally:
         assert gw.stop() == 0
 
