@@ -120,8 +120,8 @@ static const family_t families[NFAMILIES] = {
                {"route"},
                0},
     [F_UP] = {"errgate_upstream_duration_seconds",
-              "Time from a request's first upstream attempt to the upstream's response head, by "
-              "route.",
+              "Time from a request's first upstream attempt to the end of the upstream's response "
+              "(retries included), by route.",
               T_HIST,
               1,
               {"route"},
@@ -585,8 +585,12 @@ void eg_metrics_request(eg_metrics_gen_t *g, int worker, const eg_mx_request_t *
         eg_mx_add(b + g->o_up + r * B + bucket_of(g, q->up_ns), 1);
         eg_mx_add(b + g->o_up_sum + r, q->up_ns);
     }
-    if (q->code && q->code[0])
-        eg_mx_add(b + g->o_errors + r * g->ncodes + code_index_cached(g, worker, q->code), 1);
+    if (q->code && q->code[0]) {
+        size_t k = g->ncodes - 1;
+        if (q->entry) k = (size_t)(q->entry - eg_catalog_at(g->cfg->catalog, 0));
+        if (k >= g->ncodes - 1) k = code_index_cached(g, worker, q->code);
+        eg_mx_add(b + g->o_errors + r * g->ncodes + k, 1);
+    }
 }
 
 void eg_metrics_refusal(eg_metrics_gen_t *g, int worker, const eg_route_cfg_t *route,

@@ -5,6 +5,7 @@
 #include <math.h>
 
 #include "config.h"
+#include "errgate/catalog.h"
 #include "metrics.h"
 
 static const char *yaml =
@@ -56,10 +57,34 @@ static void test_workers_sum_and_survive_a_generation(void **st)
     assert_int_equal(eg_metrics_new(2, b, 2, &m), EG_OK);
     eg_metrics_gen_t *g1, *g2;
     assert_int_equal(eg_metrics_gen_new(m, c1, &g1), EG_OK);
-    eg_mx_request_t ok = {0, EG_M_GET, 200, NULL, 5000000, 4000000}; /* 5 ms, upstream 4 ms */
-    eg_mx_request_t nf = {-1, EG_M_POST, 404, "NOT_FOUND", 50000000, 0};
-    eg_mx_request_t camel = {1, EG_M_GET, 429, "rateLimitExceeded", 200000000, 0};
-    eg_mx_request_t odd = {1, EG_M_OTHER, 418, "no_such_code_here", 1, 0};
+    eg_mx_request_t ok = {.route = 0,
+                          .method_bit = EG_M_GET,
+                          .status = 200,
+                          .dur_ns = 5000000,
+                          .up_ns = 4000000}; /* 5 ms, upstream 4 ms */
+    eg_mx_request_t nf = {.route = -1,
+                          .method_bit = EG_M_POST,
+                          .status = 404,
+                          .code = "NOT_FOUND",
+                          .dur_ns = 50000000};
+    eg_mx_request_t camel = {.route = 1,
+                             .method_bit = EG_M_GET,
+                             .status = 429,
+                             .code = "rateLimitExceeded",
+                             .dur_ns = 200000000};
+    eg_mx_request_t odd = {.route = 1,
+                           .method_bit = EG_M_OTHER,
+                           .status = 418,
+                           .code = "no_such_code_here",
+                           .dur_ns = 1};
+    /* the answer's catalog entry, when it knew it, is used as it is (the spelling is not looked up)
+     */
+    eg_mx_request_t known = {.route = 1,
+                             .method_bit = EG_M_GET,
+                             .status = 404,
+                             .code = "whatever-spelling",
+                             .entry = eg_catalog_find(c2->catalog, "not_found"),
+                             .dur_ns = 1};
     eg_metrics_request(g1, 0, &ok);
     eg_metrics_request(g1, 1, &ok);
     eg_metrics_request(g1, 1, &nf);
@@ -70,6 +95,7 @@ static void test_workers_sum_and_survive_a_generation(void **st)
     eg_metrics_request(g2, 0, &ok);
     eg_metrics_request(g2, 0, &camel);
     eg_metrics_request(g2, 1, &odd);
+    eg_metrics_request(g2, 1, &known);
     eg_mx_snap_t *s = eg_metrics_snapshot(m);
     assert_non_null(s);
     assert_true(val(s, "errgate_requests_total", "/a/", "GET", "200", 3) == 3);
@@ -79,6 +105,7 @@ static void test_workers_sum_and_survive_a_generation(void **st)
     assert_true(val(s, "errgate_errors_total", "(none)", "not_found", NULL, 2) == 1);
     assert_true(val(s, "errgate_errors_total", "/b\"q", "rate_limit_exceeded", NULL, 2) == 1);
     assert_true(val(s, "errgate_errors_total", "/b\"q", "other", NULL, 2) == 1);
+    assert_true(val(s, "errgate_errors_total", "/b\"q", "not_found", NULL, 2) == 1);
     assert_true(val(s, "errgate_request_duration_seconds_count", "/a/", NULL, NULL, 1) == 3);
     assert_true(fabs(val(s, "errgate_request_duration_seconds_sum", "/a/", NULL, NULL, 1) - 0.015) <
                 1e-9);
