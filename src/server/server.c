@@ -203,9 +203,8 @@ void eg_gw_unref(eg_gw_t *gw)
     free(gw);
 }
 
-/* metrics: the registry, whose counters get a layout for cfg (NULL when
- * metrics.enabled was false at start: nothing is counted; the setting
- * takes effect on restart, as the buckets do). */
+/* metrics: the registry's counters for cfg, when there is a registry and
+ * cfg keeps metrics on (NULL otherwise: nothing is counted). */
 static int gw_build(eg_config_t *cfg, eg_metrics_t *metrics, eg_gw_t **out)
 {
     eg_gw_t *gw = calloc(1, sizeof(*gw));
@@ -230,7 +229,7 @@ static int gw_build(eg_config_t *cfg, eg_metrics_t *metrics, eg_gw_t **out)
         !(gw->stages.routes = calloc(cfg->nroutes ? cfg->nroutes : 1, sizeof(*gw->stages.routes))))
         rc = EG_ENOMEM;
     if (!rc) eg_pipeline_bind(cfg, &gw->stages);
-    if (!rc && metrics) rc = eg_metrics_gen_new(metrics, cfg, &gw->metrics); /* enabled: at start */
+    if (!rc && metrics && cfg->metrics_enabled) rc = eg_metrics_gen_new(metrics, cfg, &gw->metrics);
     if (rc) {
         gw->cfg = NULL;
         for (size_t i = 0; gw->health && i < cfg->nupstreams; i++)
