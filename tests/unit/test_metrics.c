@@ -177,12 +177,80 @@ static void test_status_and_method_classes(void **st)
     assert_int_equal(eg_mx_negotiate("text/plain", 10), EG_MX_TEXT);
 }
 
+/* Workers count while a scrape sums: every snapshot sees each worker's
+ * count somewhere between its last two values (never torn, never going
+ * back), and the last one sees them all. */
+#include <pthread.h>
+
+#define RACE_WORKERS 3
+#define RACE_N       200000
+
+typedef struct {
+    eg_metrics_gen_t *g;
+    int w;
+} racer_t;
+
+static void *race_worker(void *arg)
+{
+    racer_t *r = arg;
+    eg_mx_request_t q = {.route = r->w, .method_bit = EG_M_GET, .status = 200, .dur_ns = 1000};
+    for (int i = 0; i < RACE_N; i++)
+        eg_metrics_request(r->g, r->w, &q);
+    return NULL;
+}
+
+static void test_scrapes_while_workers_count(void **st)
+{
+    (void)st;
+    eg_config_t *cfg =
+        load("listen: 127.0.0.1:1\nupstreams:\n  up: { servers: [\"127.0.0.1:2\"] }\n"
+             "routes:\n  - { path: /0/, upstream: up }\n  - { path: /1/, upstream: up }\n"
+             "  - { path: /2/, upstream: up }\n");
+    eg_metrics_t *m;
+    const double b[] = {0.01};
+    assert_int_equal(eg_metrics_new(RACE_WORKERS, b, 1, &m), EG_OK);
+    eg_metrics_gen_t *g;
+    assert_int_equal(eg_metrics_gen_new(m, cfg, &g), EG_OK);
+    pthread_t t[RACE_WORKERS];
+    racer_t r[RACE_WORKERS];
+    for (int i = 0; i < RACE_WORKERS; i++) {
+        r[i] = (racer_t){g, i};
+        assert_int_equal(pthread_create(&t[i], NULL, race_worker, &r[i]), 0);
+    }
+    const char *routes[RACE_WORKERS] = {"/0/", "/1/", "/2/"};
+    double last[RACE_WORKERS] = {0};
+    for (int k = 0; k < 200; k++) {
+        eg_mx_snap_t *s = eg_metrics_snapshot(m);
+        assert_non_null(s);
+        for (int i = 0; i < RACE_WORKERS; i++) {
+            double v = val(s, "errgate_requests_total", routes[i], "GET", "200", 3);
+            if (v < 0) v = 0; /* not counted yet */
+            assert_true(v >= last[i] && v <= RACE_N);
+            last[i] = v;
+        }
+        eg_mx_snap_free(s);
+    }
+    for (int i = 0; i < RACE_WORKERS; i++)
+        pthread_join(t[i], NULL);
+    eg_mx_snap_t *s = eg_metrics_snapshot(m);
+    for (int i = 0; i < RACE_WORKERS; i++) {
+        assert_true(val(s, "errgate_requests_total", routes[i], "GET", "200", 3) == RACE_N);
+        assert_true(val(s, "errgate_request_duration_seconds_count", routes[i], NULL, NULL, 1) ==
+                    RACE_N);
+    }
+    eg_mx_snap_free(s);
+    eg_metrics_gen_free(g);
+    eg_metrics_free(m);
+    eg_config_free(cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_blocks_are_aligned_and_apart),
         cmocka_unit_test(test_workers_sum_and_survive_a_generation),
         cmocka_unit_test(test_status_and_method_classes),
+        cmocka_unit_test(test_scrapes_while_workers_count),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
