@@ -219,6 +219,8 @@ def test_health_states_and_503_while_draining(mgw, tmp_path):
     # the API listener too (health_path), with the same document
     r = request(gw.port, "GET", "/healthz")
     assert r.status == 200 and r.json()["status"] == "ok" and r.header("X-Request-ID")
+    r = request(gw.port, "HEAD", "/healthz")
+    assert r.status == 200 and r.body == b"" and int(r.header("Content-Length")) > 0
     # a dead upstream marked down (max_fails 3 by default): degraded, still 200
     for _ in range(3):
         request(gw.port, "GET", "/dead/x")
@@ -346,4 +348,37 @@ def test_plan_refusals_by_policy(tmp_path, upstream_port):
         assert value(s, "errgate_requests_total", route="/kh/", method="GET", status="200") == 1
     finally:
         held.close()
+        assert gw.stop() == 0
+
+
+def test_health_503_when_no_upstream_can_serve(tmp_path):
+    """Every server of every upstream marked down: /health is 503 in the
+    dialect, Retry-After when the first comes back; the API listener's too."""
+    port, admin, dead = free_port(), free_port(), dead_port()
+    text = f"""
+listen: 127.0.0.1:{port}
+admin_listen: 127.0.0.1:{admin}
+workers: 1
+errors: {{ dialect: problem }}
+health_path: /healthz
+upstreams:
+  only: {{ servers: ["127.0.0.1:{dead}"], max_fails: 1, fail_timeout: 30s }}
+routes:
+  - {{ path: /, upstream: only }}
+"""
+    gw = Gateway(str(tmp_path), text, port, admin)
+    try:
+        assert request(admin, "GET", "/health").json()["status"] == "ok"
+        assert request(port, "GET", "/x").status == 502  # refused: marked down for 30 s
+        r = request(admin, "GET", "/health")
+        assert r.status == 503 and r.header("Content-Type") == "application/problem+json"
+        e = r.json()
+        assert e["code"] == "service_unavailable" and e["health"]["status"] == "unavailable", e
+        assert e["health"]["upstreams"]["only"] == {"state": "down", "servers_up": 0, "servers": 1}
+        assert 1 <= int(r.header("Retry-After")) <= 30
+        r = request(port, "GET", "/healthz")
+        assert r.status == 503 and r.json()["code"] == "service_unavailable" and r.header("Retry-After")
+        r = request(port, "HEAD", "/healthz")
+        assert r.status == 503 and r.body == b""
+    finally:
         assert gw.stop() == 0
