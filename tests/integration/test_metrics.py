@@ -209,7 +209,7 @@ def test_counters_survive_a_reload(mgw):
     assert value(s, "errgate_config_reloads_total", result="success") == 1
 
 
-def test_health_states_and_503_while_draining(mgw, tmp_path):
+def test_health_states(mgw):
     gw = mgw
     r = request(gw.admin_port, "GET", "/health")
     h = r.json()
