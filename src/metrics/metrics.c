@@ -402,6 +402,15 @@ void eg_metrics_free(eg_metrics_t *m)
     free(m);
 }
 
+int eg_metrics_bounds_differ(const eg_metrics_t *m, const double *bounds, size_t n)
+{
+    if (!m) return 0;
+    if (n != m->nbuckets) return 1;
+    for (size_t i = 0; i < n; i++)
+        if (bounds[i] != m->bounds[i]) return 1;
+    return 0;
+}
+
 void eg_metrics_reload(eg_metrics_t *m, int ok, uint64_t generation, double when)
 {
     if (!m) return;

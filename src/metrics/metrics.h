@@ -214,6 +214,9 @@ void eg_metrics_idempotency(eg_metrics_gen_t *g, int worker, const eg_route_cfg_
 void eg_metrics_store(eg_metrics_gen_t *g, int worker, eg_mx_store_t store, eg_mx_op_t op,
                       uint64_t ns, int ok);
 
+/* 1 when bounds differ from the registry's (a reload that changed
+ * metrics.buckets, which take effect on restart). */
+int eg_metrics_bounds_differ(const eg_metrics_t *m, const double *bounds, size_t n);
 /* Configuration reloads (the main thread). */
 void eg_metrics_reload(eg_metrics_t *m, int ok, uint64_t generation, double when);
 

@@ -1242,6 +1242,10 @@ static void on_signal(uv_signal_t *s, int signum)
             !srv->keyring)
             server_log(srv, "reload_warning",
                        "a key store is needed now: store settings take effect on restart");
+        if (eg_metrics_bounds_differ(srv->metrics, gw->cfg->metrics_buckets, gw->cfg->nmetrics_buckets))
+            server_log(srv, "reload_warning", "metrics.buckets take effect on restart: the running ones stay");
+        if (!srv->metrics && gw->cfg->metrics_enabled)
+            server_log(srv, "reload_warning", "metrics.enabled takes effect on restart");
     } else if (signum == SIGUSR1) {
         eg_log_reopen(srv->access);
         if (srv->errors != srv->access) eg_log_reopen(srv->errors);

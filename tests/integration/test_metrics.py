@@ -207,6 +207,13 @@ def test_counters_survive_a_reload(mgw):
     assert value(s, "errgate_requests_total", route="/ok/", method="GET", status="200") == 4
     assert value(s, "errgate_config_generation") == 1
     assert value(s, "errgate_config_reloads_total", result="success") == 1
+    # buckets take effect on restart: a reload that changes them is told so, and they stay
+    gw.rewrite(config(gw.port, gw.admin_port, gw.upstream_port).replace("[0.05, 0.5, 2]", "[1, 2]"))
+    gw.signal(signal.SIGHUP)
+    gw.wait_log(lambda l: l.get("event") == "reload_warning" and "metrics.buckets" in l.get("detail", ""),
+                "the buckets' reload warning")
+    j = request(gw.admin_port, "GET", "/metrics.json").json()
+    assert j["metrics"]["errgate_request_duration_seconds"]["buckets"] == [0.05, 0.5, 2]
 
 
 def test_health_states(mgw):
