@@ -28,6 +28,7 @@ static eg_stage_rc_t on_request(eg_req_t *c)
             if (e)
                 eg_error_setf(e, EG_S_MESSAGE, "The request has more than one %s header; send one credential.",
                               nkey > 1 ? cfg->key_header : "Authorization");
+            eg_metrics_auth_failure(c->gw->metrics, c->w->id, c->route, "bad_request");
             eg_req_send_error(c, e, NULL, "duplicate credential header");
             return EG_STAGE_ANSWERED;
         }
