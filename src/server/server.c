@@ -1065,8 +1065,11 @@ static void admin_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         int get = head || (m.method_len == 3 && memcmp(m.method, "GET", 3) == 0);
         int health = m.target_len == 7 && memcmp(m.target, "/health", 7) == 0;
         int ready = m.target_len == 6 && memcmp(m.target, "/ready", 6) == 0;
-        int metrics = m.target_len == 8 && memcmp(m.target, "/metrics", 8) == 0;
-        int mjson = m.target_len == 13 && memcmp(m.target, "/metrics.json", 13) == 0;
+        /* a scraper may add a query (Prometheus' params): the path decides */
+        const char *qs = memchr(m.target, '?', m.target_len);
+        size_t plen = qs ? (size_t)(qs - m.target) : m.target_len;
+        int metrics = plen == 8 && memcmp(m.target, "/metrics", 8) == 0;
+        int mjson = plen == 13 && memcmp(m.target, "/metrics.json", 13) == 0;
         if (health && get) {
             admin_health(a, cfg, &m, reqid, head);
         } else if ((metrics || mjson) && get) {

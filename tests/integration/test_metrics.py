@@ -187,6 +187,11 @@ def test_openmetrics_when_accept_asks(mgw):
     assert re.search(r'^errgate_requests_total\{route="/ok/",method="GET",status="200"\} 1$', text, re.M)
     assert '# TYPE errgate_request_duration_seconds histogram' in text
     assert re.search(r'^errgate_request_duration_seconds_bucket\{route="/ok/",le="0\.05"\} ', text, re.M)
+    assert request(mgw.admin_port, "GET", "/metrics?module=errgate").status == 200
+    r = request(mgw.admin_port, "POST", "/metrics", body=b"")
+    assert r.status == 405 and r.header("Allow") == "GET, HEAD"
+    r = request(mgw.admin_port, "HEAD", "/metrics.json")
+    assert r.status == 200 and r.body == b"" and r.header("Content-Type") == "application/json"
     plain = scrape(mgw).body.decode()
     assert "# EOF" not in plain and "# TYPE errgate_requests_total counter\n" in plain
 
