@@ -2,7 +2,8 @@
  * listener (when configured) answers /health's document, as the admin
  * listener does: 200 with the state of upstreams, the store and Redis, or,
  * draining or unable to serve, 503 service_unavailable in the request's
- * dialect with Retry-After and the document as details.health. Before
+ * dialect with Retry-After and the document as details.health (without
+ * Redis's address: this listener is the public one). Before
  * route, so the path needs no route; bound only when health_path is set,
  * so other configurations never call it. */
 #include "stage.h"
@@ -23,6 +24,8 @@ static eg_stage_rc_t on_request(eg_req_t *c)
     int serve;
     long long retry;
     json_t *h = eg_server_health(c->w->srv, &serve, &retry);
+    /* a public listener: no internal address (the admin listener's has it) */
+    json_object_del(json_object_get(h, "redis"), "address");
     if (!serve) {
         eg_error_t *e = eg_req_error(c, "service_unavailable");
         const char *st = json_string_value(json_object_get(h, "status"));

@@ -394,3 +394,37 @@ routes:
         assert r.status == 503 and r.body == b""
     finally:
         assert gw.stop() == 0
+
+
+def test_redis_latency_and_health(tmp_path, upstream_port):
+    """Rate limits in Redis: each script timed under store="redis"; /health
+    shows Redis (its address on the admin listener only); Redis gone: the
+    decisions that failed are counted, /health says degraded."""
+    if not shutil.which("redis-server") and not os.path.exists("/usr/bin/redis-server"):
+        pytest.skip("redis-server is not installed")
+    from test_redis import Redis
+    rd = Redis(str(tmp_path))
+    port, admin = free_port(), free_port()
+    text = config(port, admin, upstream_port, extra="health_path: /healthz").replace(
+        "store: { backend: memory }",
+        f"store: {{ backend: memory }}\nredis: {{ address: \"127.0.0.1:{rd.port}\", timeout: 500ms }}")
+    gw = Gateway(str(tmp_path), text, port, admin)
+    try:
+        assert [request(port, "GET", "/limited/x").status for _ in range(3)] == [200, 200, 429]
+        s = scrape_all(gw, 3)
+        assert value(s, "errgate_store_duration_seconds_count", store="redis", op="traffic") == 3
+        assert value(s, "errgate_traffic_refusals_total", route="/limited/", kind="rate_limit", policy="ip-2h") == 1
+        h = request(admin, "GET", "/health").json()
+        assert h["status"] == "ok" and h["redis"] == {"address": f"127.0.0.1:{rd.port}", "state": "up"}, h
+        assert request(port, "GET", "/healthz").json()["redis"] == {"state": "up"}
+        rd.kill()
+        assert request(port, "GET", "/limited/x").status == 503  # fail_closed, by default
+        s = scrape_all(gw, 4)
+        assert value(s, "errgate_store_failures_total", store="redis", op="traffic") == 1
+        h = wait_for(lambda: (lambda d: d if d["status"] == "degraded" else None)(
+            request(admin, "GET", "/health").json()), 10, what="degraded with Redis down")
+        assert h["redis"]["state"] == "down"
+    finally:
+        if rd.proc.poll() is None:
+            rd.kill()
+        assert gw.stop() == 0
