@@ -28,9 +28,10 @@
  * generation, as series keyed by family and label values, in a stable
  * order. It renders as Prometheus text 0.0.4, OpenMetrics 1.0, or JSON
  * (eg_mx_snap_json: the same numbers, for the dashboard and the alert
- * monitor; its shape is in docs/metrics.md). The server adds the gauges it
- * owns (upstream server state, configuration generation) to the snapshot
- * before rendering.
+ * monitor; its shape is in docs/metrics.md). The registry adds what it
+ * keeps (build, start time, configuration generation and reloads); the
+ * server adds the gauges it owns (each upstream server's state) before
+ * rendering.
  *
  * Every family, label and bound is listed in docs/metrics.md.
  */
@@ -228,8 +229,8 @@ typedef enum { EG_MX_TEXT = 0, EG_MX_OPENMETRICS, EG_MX_JSON } eg_mx_format_t;
 /* The counters now: the archive and every live generation. NULL on OOM. */
 eg_mx_snap_t *eg_metrics_snapshot(eg_metrics_t *m);
 void eg_mx_snap_free(eg_mx_snap_t *s);
-/* Gauges the server owns: an upstream server's state (up 1/0, its
- * consecutive failures), the open admin connections are not counted. */
+/* A gauge the server owns: an upstream server's state (up 1/0) and its
+ * consecutive failures. */
 int eg_mx_snap_server(eg_mx_snap_t *s, const char *upstream, const char *server, int up, int fails);
 /* The formats: a malloc'd body and its length (NULL on OOM), and its
  * Content-Type. */
