@@ -14,6 +14,7 @@
  * the entry belongs to that callback (the client may leave meanwhile).
  * Keys are scoped by principal, route and method (eg_idem_scope_key), so a
  * key never replays another caller's response. See docs/idempotency.md. */
+#include "metrics.h"
 #include "stage.h"
 
 #include <stdio.h>
@@ -44,6 +45,7 @@ typedef struct eg_idem_ctx_s {
     size_t caplen, capcap;
     int over;    /* the response outgrew IDEM_MAX_RESPONSE */
     size_t blen; /* the request body's length (eg_req_drop_body) */
+    uint64_t t0; /* when an asynchronous begin was sent (metrics: store latency) */
 } ctx_t;
 
 /* One hasher per worker thread (idempotency.h: not thread-safe). */
@@ -217,15 +219,18 @@ static eg_stage_rc_t answer_of(eg_req_t *c, ctx_t *x, const eg_idem_result_t *re
     case EG_IDEM_RESERVED:
         return EG_STAGE_CONTINUE; /* not reached */
     case EG_IDEM_COMPLETED:
+        eg_metrics_idempotency(c->gw->metrics, c->w->id, c->route, EG_MX_IDEM_REPLAYED);
         replay(c, res->record, res->len);
         return EG_STAGE_ANSWERED;
     case EG_IDEM_IN_FLIGHT: {
+        eg_metrics_idempotency(c->gw->metrics, c->w->id, c->route, EG_MX_IDEM_CONFLICT);
         eg_error_t *e = eg_req_error(c, "idempotency_key_in_use");
         if (e) eg_error_set_retry_after(e, (long long)((res->retry_after_ms + 999) / 1000));
         eg_req_send_error(c, e, NULL, "idempotency key in flight");
         return EG_STAGE_ANSWERED;
     }
     case EG_IDEM_MISMATCH:
+        eg_metrics_idempotency(c->gw->metrics, c->w->id, c->route, EG_MX_IDEM_MISMATCH);
         eg_req_send_simple(c, "idempotency_key_mismatch", NULL,
                            "idempotency key used for another request");
         return EG_STAGE_ANSWERED;
@@ -248,6 +253,10 @@ static void begin_done(void *arg, const eg_idem_result_t *res)
         ctx_free(x);
         return;
     }
+    eg_metrics_store(c->gw->metrics, c->w->id,
+                     strcmp(eg_idem_store_backend_name(x->store), "redis") == 0 ? EG_MX_STORE_REDIS
+                                                                                : EG_MX_STORE_SQLITE,
+                     EG_MX_OP_IDEMPOTENCY, uv_hrtime() - x->t0, res->state != EG_IDEM_ERROR);
     if (res->state != EG_IDEM_RESERVED) eg_req_wake(c); /* an answer follows */
     if (answer_of(c, x, res) == EG_STAGE_CONTINUE) eg_req_resume(c, 1);
 }
@@ -270,6 +279,7 @@ static eg_stage_rc_t on_request(eg_req_t *c)
     }
     if (!h) {
         if (!r->idem_required) return EG_STAGE_CONTINUE;
+        eg_metrics_idempotency(c->gw->metrics, c->w->id, c->route, EG_MX_IDEM_MISSING);
         return refuse(c, "idempotency_key_missing", NULL,
                       "no Idempotency-Key on a route that requires it");
     }
@@ -328,6 +338,7 @@ static eg_stage_rc_t on_request(eg_req_t *c)
     }
     c->idem = NULL;
     eg_idem_io_t io = io_of(c->w, store, cfg);
+    x->t0 = uv_hrtime();
     if (rc == EG_EAGAIN) rc = eg_idem_begin(store, &io, &x->req, lock_ms, begin_done, x, NULL);
     if (rc != EG_OK) {
         ctx_free(x);
@@ -487,6 +498,7 @@ static int store_response(eg_req_t *c, ctx_t *x)
     if (eg_idem_record_encode(&r, scratch_rec, need, &len) != EG_OK) goto out;
     eg_idem_io_t io = io_of(x->w, x->store, cfg);
     stored = eg_idem_complete(x->store, &io, &x->req, scratch_rec, len, x->ttl_ms) == EG_OK;
+    if (stored) eg_metrics_idempotency(c->gw->metrics, c->w->id, c->route, EG_MX_IDEM_STORED);
 out:
     if (scratch_reccap > IDEM_KEEP_BUF) { /* a large record's buffer is not kept */
         free(scratch_rec);

@@ -5,6 +5,7 @@
  * script decides everything atomically for all nodes. The rate-limit
  * headers it computes ride on every response of the request (r->rl_hdrs);
  * the slots it took are given back in on_done. See docs/traffic.md. */
+#include "metrics.h"
 #include "stage.h"
 
 #include <stddef.h>
@@ -149,6 +150,7 @@ typedef struct {
     char prefix[72];
     char token[40]; /* the member its slots are held under */
     int rc;
+    uint64_t t0; /* when the store or Redis work began (metrics: store latency) */
     policy_t pol;
 } pending_t;
 
@@ -273,11 +275,18 @@ static void refuse_rate(eg_req_t *c, const policy_t *pol, const eg_gcra_result_t
         eg_error_set_detail(e, "reset_time", json_string(reset));
         eg_error_set_detail(e, "policy", json_string(l->name));
     }
+    eg_metrics_refusal(c->gw->metrics, c->w->id, c->route, EG_MX_REF_RATE, l, NULL);
     eg_req_send_error(c, e, NULL, l->name);
 }
 
-static void refuse_slot(eg_req_t *c, uint32_t max, uint32_t active)
+/* slot: the index of the refusing slot in the policy (the route's comes
+ * first when it has one, then the plan's). */
+static void refuse_slot(eg_req_t *c, size_t slot, uint32_t max, uint32_t active)
 {
+    const eg_plan_cfg_t *plan = slot == 1 || !c->route->concurrency
+                                    ? eg_config_plan(c->gw->cfg, c->access.p.plan)
+                                    : NULL;
+    eg_metrics_refusal(c->gw->metrics, c->w->id, c->route, EG_MX_REF_CONCURRENCY, NULL, plan);
     eg_error_t *e = eg_req_error(c, "concurrent_limit");
     if (e) {
         eg_error_setf(e, EG_S_MESSAGE, "Too many requests in flight: at most %u at a time.", max);
@@ -297,6 +306,8 @@ static void refuse_charge(eg_req_t *c, const policy_t *pol)
     eg_error_t *e;
     if (it->kind == EG_CHARGE_QUOTA) {
         const eg_quota_cfg_t *q = pol->quota[i];
+        eg_metrics_refusal(c->gw->metrics, c->w->id, c->route, EG_MX_REF_QUOTA, NULL,
+                           q == &c->route->quota ? NULL : eg_config_plan(c->gw->cfg, c->access.p.plan));
         char reset[32];
         time_t end = pol->period_end[i];
         struct tm tm;
@@ -312,6 +323,7 @@ static void refuse_charge(eg_req_t *c, const policy_t *pol)
         }
         eg_req_send_error(c, e, NULL, "quota exhausted");
     } else {
+        eg_metrics_refusal(c->gw->metrics, c->w->id, c->route, EG_MX_REF_CREDITS, NULL, NULL);
         if ((e = eg_req_error(c, "credits_depleted"))) {
             eg_error_set_detail(e, "remaining_credits", json_integer(it->value));
             eg_error_set_detail(e, "required_credits", json_integer(it->cost));
@@ -376,7 +388,7 @@ static int memory_rates_and_slots(eg_req_t *c, policy_t *pol)
         }
         release_slots(c);
         if (got < 0) eg_req_send_simple(c, "internal_error", NULL, "rate limiter out of memory");
-        else refuse_slot(c, pol->slot_max[i], active);
+        else refuse_slot(c, i, pol->slot_max[i], active);
         return 0;
     }
     return 1;
@@ -405,6 +417,8 @@ static void charge_done(uv_work_t *w, int status)
     pending_t *pd = w->data;
     if (wait_over(pd)) {
         if (status != 0) pd->rc = EG_EIO;
+        eg_metrics_store(pd->c->gw->metrics, pd->c->w->id, EG_MX_STORE_SQLITE, EG_MX_OP_TRAFFIC,
+                         uv_hrtime() - pd->t0, pd->rc >= 0);
         charge_answer(pd->c, pd, 1);
     }
     free(pd);
@@ -431,6 +445,7 @@ static void charge_start(eg_req_t *c, pending_t *pd)
     }
     pd->c = c;
     pd->work.data = pd;
+    pd->t0 = uv_hrtime();
     eg_req_wait(c, pd, 0, NULL); /* bounded by the store's busy timeout */
     if (uv_queue_work(&c->w->loop, &pd->work, charge_work, charge_done) != 0) {
         wait_over(pd);
@@ -535,6 +550,8 @@ static void redis_done(void *arg, void *reply)
         free(pd);
         return;
     }
+    eg_metrics_store(c->gw->metrics, c->w->id, EG_MX_STORE_REDIS, EG_MX_OP_TRAFFIC, uv_hrtime() - pd->t0,
+                     valid);
     if (!valid) {
         redis_failed(c, 1);
         free(pd);
@@ -573,7 +590,7 @@ static void redis_done(void *arg, void *reply)
     } else if (pol->nslots && (!slot_ok[0] || !slot_ok[1])) {
         size_t i = slot_ok[0] ? 1 : 0;
         resume(c, 0, 1);
-        refuse_slot(c, pol->slot_max[i], slot_active[i]);
+        refuse_slot(c, i, pol->slot_max[i], slot_active[i]);
     } else {
         resume(c, 0, 1);
         refuse_charge(c, pol);
@@ -627,6 +644,7 @@ static void redis_start(eg_req_t *c, pending_t *pd)
     pd->c = c;
     pd->redis = 1;
     pd->r = r;
+    pd->t0 = uv_hrtime();
     snprintf(pd->prefix, sizeof(pd->prefix), "%s", cfg->redis_prefix);
     eg_req_wait(c, pd, cfg->redis_timeout_ms, redis_timed_out);
     if (!r) {
@@ -645,6 +663,7 @@ static void redis_timed_out(eg_req_t *c)
     c->holds--;
     c->pending = NULL;
     pd->c = NULL; /* freed by redis_done when the reply (or the disconnect) comes */
+    eg_metrics_store(c->gw->metrics, c->w->id, EG_MX_STORE_REDIS, EG_MX_OP_TRAFFIC, uv_hrtime() - pd->t0, 0);
     redis_failed(c, 1);
 }
 
