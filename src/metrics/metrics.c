@@ -81,6 +81,7 @@ enum {
     F_DUR,
     F_UP,
     F_AUTH,
+    F_VALID,
     F_REFUSALS,
     F_IDEM,
     F_UPFAIL,
@@ -133,6 +134,13 @@ static const family_t families[NFAMILIES] = {
                 2,
                 {"route", "code"},
                 0},
+    [F_VALID] = {"errgate_validation_failures",
+                 "Requests refused by the validation stage (parameters, bodies, media types), by "
+                 "route and code.",
+                 T_COUNTER,
+                 2,
+                 {"route", "code"},
+                 0},
     [F_REFUSALS] = {"errgate_traffic_refusals",
                     "Requests refused by a rate limit, concurrency limit, quota or credits, by "
                     "route, kind and policy.",
@@ -481,6 +489,7 @@ int eg_metrics_gen_new(eg_metrics_t *m, const eg_config_t *cfg, eg_metrics_gen_t
     g->o_requests = at, at += R * EG_MX_METHODS * EG_MX_STATUSES;
     g->o_errors = at, at += R * g->ncodes;
     g->o_auth = at, at += R * g->ncodes;
+    g->o_valid = at, at += R * g->ncodes;
     g->o_dur = at, at += R * B;
     g->o_dur_sum = at, at += R;
     g->o_up = at, at += R * B;
@@ -649,6 +658,15 @@ void eg_metrics_auth_failure(eg_metrics_gen_t *g, int worker, const eg_route_cfg
               1);
 }
 
+void eg_metrics_validation_failure(eg_metrics_gen_t *g, int worker, const eg_route_cfg_t *route,
+                                   const char *code)
+{
+    if (!g || !code) return;
+    eg_mx_add(eg_mx_block(g, worker) + g->o_valid + route_index(g, route) * g->ncodes +
+                  code_index(g, code),
+              1);
+}
+
 void eg_metrics_idempotency(eg_metrics_gen_t *g, int worker, const eg_route_cfg_t *route,
                             eg_mx_idem_t what)
 {
@@ -752,10 +770,12 @@ static void fold(eg_mx_snap_t *s, const eg_metrics_gen_t *g)
         for (size_t k = 0; k < g->ncodes; k++) {
             uint64_t v = sum[g->o_errors + r * g->ncodes + k];
             uint64_t a = sum[g->o_auth + r * g->ncodes + k];
-            if (!v && !a) continue;
+            uint64_t vf = sum[g->o_valid + r * g->ncodes + k];
+            if (!v && !a && !vf) continue;
             set_labs(&l, 2, rn, code_name(g, k), NULL);
             if (v) snap_value(s, F_ERRORS, &l, (double)v);
             if (a) snap_value(s, F_AUTH, &l, (double)a);
+            if (vf) snap_value(s, F_VALID, &l, (double)vf);
         }
         set_labs(&l, 1, rn, NULL, NULL);
         snap_hist(s, F_DUR, &l, sum + g->o_dur + r * B, g->nbuckets,

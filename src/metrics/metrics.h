@@ -136,7 +136,7 @@ typedef struct eg_metrics_gen_s {
     size_t nbuckets;        /* request/upstream duration bounds (+Inf not counted) */
     uint64_t bounds_ns[EG_MX_BUCKETS_MAX];
     /* offsets of each family in a block, in counters */
-    size_t o_requests, o_errors, o_auth, o_dur, o_dur_sum, o_up, o_up_sum, o_refusals, o_idem,
+    size_t o_requests, o_errors, o_auth, o_valid, o_dur, o_dur_sum, o_up, o_up_sum, o_refusals, o_idem,
         o_upfail, o_store, o_store_sum, o_store_fail, o_conn_open, o_conn_close, o_retries;
     size_t stride; /* counters per worker block (a multiple of 8: 64 bytes) */
     int nworkers;
@@ -209,6 +209,9 @@ void eg_metrics_refusal(eg_metrics_gen_t *g, int worker, const eg_route_cfg_t *r
 /* An authentication or authorization refusal by the access stage. */
 void eg_metrics_auth_failure(eg_metrics_gen_t *g, int worker, const eg_route_cfg_t *route,
                              const char *code);
+/* A request the validation stage refused, by the code it answered. */
+void eg_metrics_validation_failure(eg_metrics_gen_t *g, int worker, const eg_route_cfg_t *route,
+                                   const char *code);
 void eg_metrics_idempotency(eg_metrics_gen_t *g, int worker, const eg_route_cfg_t *route,
                             eg_mx_idem_t what);
 /* A store or Redis operation and how long it took; ok 0: it failed. */

@@ -26,6 +26,7 @@
 #include <strings.h>
 
 #include "jsonr.h"
+#include "metrics.h"
 #include "params.h"
 #include "schema.h"
 #include "strbuild.h"
@@ -94,6 +95,13 @@ static void accepted_list(const eg_validation_t *v, char *buf, size_t cap, json_
     buf[b.over ? cap - 1 : b.len] = '\0';
 }
 
+/* Every refusal of this stage is counted by the code it answers with
+ * (errgate_validation_failures_total, docs/metrics.md). */
+static void count(eg_req_t *c, const char *code)
+{
+    eg_metrics_validation_failure(c->gw->metrics, c->w->id, c->route, code);
+}
+
 /* 413: the body is over the route's max_body (or the buffer's room). */
 static eg_stage_rc_t too_large(eg_req_t *c, const eg_validation_t *v)
 {
@@ -106,6 +114,7 @@ static eg_stage_rc_t too_large(eg_req_t *c, const eg_validation_t *v)
                       (unsigned long long)max);
         eg_error_set_detail_int(e, "max_body", (long long)max);
     }
+    count(c, "payload_too_large");
     eg_req_send_error(c, e, NULL, "body over the validation max_body");
     return EG_STAGE_ANSWERED;
 }
@@ -145,6 +154,7 @@ static eg_stage_rc_t invalid_json(eg_req_t *c, const eg_validation_t *v, const e
         if (v->json_details & EG_VJ_LINE) eg_error_set_detail_int(e, "line", d->line);
         if (v->json_details & EG_VJ_COLUMN) eg_error_set_detail_int(e, "column", d->column);
     }
+    count(c, "invalid_json");
     eg_req_send_error(c, e, NULL, "invalid JSON body");
     return EG_STAGE_ANSWERED;
 }
@@ -293,6 +303,7 @@ static eg_stage_rc_t refuse(eg_req_t *c, const eg_validation_t *v, const input_t
     if (!e || check_all(c, v, in, &rep) == EG_ENOMEM || !rep.count) {
         /* out of memory, or a problem that does not show twice: the generic answer */
         eg_error_free(e);
+        count(c, "validation_error");
         eg_req_send_simple(c, "validation_error", NULL, "request validation failed");
         return EG_STAGE_ANSWERED;
     }
@@ -317,6 +328,7 @@ static eg_stage_rc_t refuse(eg_req_t *c, const eg_validation_t *v, const input_t
     char why[96];
     snprintf(why, sizeof(why), "request validation: %zu problem%s", rep.count,
              rep.count == 1 ? "" : "s");
+    count(c, code);
     eg_req_send_error(c, out, NULL, why);
     return EG_STAGE_ANSWERED;
 }
@@ -364,6 +376,7 @@ static eg_stage_rc_t on_request(eg_req_t *c)
                              : eg_dialect_code_status(c->dialect ? c->dialect : cfg->dialect,
                                                       cfg->catalog, "query_too_long"));
         }
+        count(c, "query_too_long");
         eg_req_send_error(c, e, NULL, "query over max_query_length");
         return EG_STAGE_ANSWERED;
     }
@@ -395,6 +408,7 @@ static eg_stage_rc_t on_request(eg_req_t *c)
             json_decref(arr);
             char accept[600];
             snprintf(accept, sizeof(accept), "Accept-Post: %s\r\n", list);
+            count(c, "unsupported_media_type");
             eg_req_send_error(c, e, c->method_bit == EG_M_POST ? accept : NULL,
                               "body media type not accepted");
             return EG_STAGE_ANSWERED;
@@ -408,6 +422,7 @@ static eg_stage_rc_t on_request(eg_req_t *c)
             if (rc == 0) return EG_STAGE_SUSPENDED; /* on_request runs again with more of it */
             if (rc == EG_ETOOBIG) return too_large(c, v);
             if (rc == EG_EPARSE) {
+                count(c, "bad_request");
                 eg_req_send_simple(c, "bad_request", "Malformed chunked body.",
                                    "malformed chunked body");
                 return EG_STAGE_ANSWERED;

@@ -428,3 +428,34 @@ def test_redis_latency_and_health(tmp_path, upstream_port):
         if rd.proc.poll() is None:
             rd.kill()
         assert gw.stop() == 0
+
+
+def test_validation_failures_are_counted_by_route_and_code(tmp_path, upstream_port):
+    port, admin = free_port(), free_port()
+    extra_routes = """
+  - path: /v/
+    upstream: demo
+    validate:
+      query: { n: { required: true, type: integer, maximum: 10 } }
+      content_types: [application/json]
+      body: { schema: { type: object, required: [a] } }
+"""
+    gw = Gateway(str(tmp_path), config(port, admin, upstream_port) + extra_routes, port, admin)
+    try:
+        assert request(port, "GET", "/v/x?n=3").status == 200
+        for q in ("", "?n=x", "?n=11"):  # missing, wrong type, out of range
+            assert request(port, "GET", "/v/x" + q).status == 400
+        r = request(port, "POST", "/v/x?n=1", body=b"{", headers={"Content-Type": "application/json"})
+        assert r.status == 400 and r.header("X-Error-Code") == "invalid_json"
+        r = request(port, "POST", "/v/x?n=1", body=b"a=1", headers={"Content-Type": "text/plain"})
+        assert r.status == 415
+        s = parse(scrape(gw).body.decode())
+        name = "errgate_validation_failures_total"
+        assert value(s, name, route="/v/", code="missing_parameter") == 1
+        assert value(s, name, route="/v/", code="invalid_parameter_type") == 1
+        assert value(s, name, route="/v/", code="invalid_parameter_value") == 1
+        assert value(s, name, route="/v/", code="invalid_json") == 1
+        assert value(s, name, route="/v/", code="unsupported_media_type") == 1
+        assert sum(v for (n, _), v in s.items() if n == name) == 5
+    finally:
+        assert gw.stop() == 0, gw.log_text()[-3000:]
