@@ -176,6 +176,25 @@ def read_response(sock, head_only=False):
     return resp, b""
 
 
+class Pipelined:
+    """Reads pipelined responses off one socket: read_response() may take
+    more than one response in a recv(); what follows the first is kept here
+    for the next read instead of being lost (a race on TCP segmenting)."""
+
+    def __init__(self, sock):
+        self.sock, self.pre = sock, b""
+
+    def recv(self, n):
+        if self.pre:
+            out, self.pre = self.pre, b""
+            return out
+        return self.sock.recv(n)
+
+    def read(self, head_only=False):
+        resp, self.pre = read_response(self, head_only)
+        return resp
+
+
 def request(port, method="GET", path="/", headers=None, body=b"", raw=None, timeout=10.0):
     """One request on a fresh connection; returns the Response."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:

@@ -15,7 +15,7 @@ import threading
 
 import pytest
 
-from conftest import (Gateway, QuietHandler, ThreadedUpstream, free_port, read_error, read_response, request,
+from conftest import (Gateway, Pipelined, QuietHandler, ThreadedUpstream, free_port, read_error, read_response, request,
                       wait_for)
 
 ADMIN = "admin-token-for-the-idempotency-tests-01"
@@ -154,8 +154,9 @@ def test_a_replay_keeps_the_connection_for_the_next_request(gw, up):
         # the SQLite record is written just after the answer: wait until it is there
         assert retried(gw, "/idem/charges", "keep-1", body=body).header("Idempotent-Replayed") == "true"
         s.sendall(raw + b"GET /idem/after HTTP/1.1\r\nHost: t\r\n\r\n")  # the replay, then one more, pipelined
-        again, _ = read_response(s)
-        after, _ = read_response(s)
+        p = Pipelined(s)  # both answers may come in one segment
+        again = p.read()
+        after = p.read()
     assert first.status == 201 and again.status == 201 and again.body == first.body
     assert again.header("Idempotent-Replayed") == "true"
     assert (again.header("Connection") or "").lower() == "keep-alive", again.headers
