@@ -601,3 +601,121 @@ done:
     *out = doc;
     return EG_OK;
 }
+
+/* ${NAME} / ${NAME:-default} in one scalar, into a new string (*out, malloc'd;
+ * NULL when the scalar has no "${"). "$${" is a literal "${"; any other "$"
+ * stays as it is, so patterns like "^[0-9]+$" are untouched. */
+static int expand_scalar(const eg_ydoc_t *doc, const eg_ynode_t *n, eg_yenv_fn lookup, void *ctx,
+                         char **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (!strstr(n->str, "${")) return EG_OK;
+    size_t cap = n->len + 64, len = 0;
+    char *buf = malloc(cap);
+    if (!buf) return EG_ENOMEM;
+    int rc = EG_OK;
+    for (size_t i = 0; i < n->len;) {
+        const char *piece = n->str + i;
+        size_t pn = 1, adv = 1;
+        if (n->str[i] == '$' && i + 2 < n->len && n->str[i + 1] == '$' && n->str[i + 2] == '{') {
+            piece = "${", pn = 2, adv = 3;
+        } else if (n->str[i] == '$' && i + 1 < n->len && n->str[i + 1] == '{') {
+            const char *s = n->str + i + 2, *close = memchr(s, '}', n->len - i - 2);
+            if (!close) {
+                rc = eg_yerr(doc, n, err, errlen, "'${' without its closing '}'");
+                goto fail;
+            }
+            size_t nl = 0;
+            while (s + nl < close &&
+                   (s[nl] == '_' || (s[nl] >= 'A' && s[nl] <= 'Z') ||
+                    (s[nl] >= 'a' && s[nl] <= 'z') || (nl && s[nl] >= '0' && s[nl] <= '9')))
+                nl++;
+            const char *def = NULL;
+            size_t dn = 0;
+            if (s + nl + 1 < close && s[nl] == ':' && s[nl + 1] == '-')
+                def = s + nl + 2, dn = (size_t)(close - def);
+            else if (s + nl == close && nl > 0)
+                def = NULL;
+            else {
+                rc = eg_yerr(doc, n, err, errlen,
+                             "'%.*s' is not ${NAME} or ${NAME:-default} (NAME: letters, digits, _)",
+                             (int)(close - s + 3 > 80 ? 80 : close - s + 3), n->str + i);
+                goto fail;
+            }
+            if (nl == 0 || nl > 128) {
+                rc = eg_yerr(doc, n, err, errlen,
+                             "an environment variable's name is 1 to 128 letters, digits or _");
+                goto fail;
+            }
+            char name[129];
+            memcpy(name, s, nl);
+            name[nl] = '\0';
+            const char *v = lookup(ctx, name);
+            if (v && (*v || !def))
+                piece = v, pn = strlen(v);
+            else if (def)
+                piece = def, pn = dn;
+            else {
+                rc = eg_yerr(doc, n, err, errlen,
+                             "environment variable %s is not set (${%s:-default} gives a default)",
+                             name, name);
+                goto fail;
+            }
+            adv = (size_t)(close - (n->str + i)) + 1;
+        }
+        if (len + pn + 1 > cap) {
+            size_t ncap = (len + pn + 1) * 2;
+            char *nb = realloc(buf, ncap);
+            if (!nb) {
+                rc = EG_ENOMEM;
+                goto fail;
+            }
+            buf = nb, cap = ncap;
+        }
+        memcpy(buf + len, piece, pn);
+        len += pn;
+        i += adv;
+    }
+    buf[len] = '\0';
+    if (memchr(buf, '\0', len)) { /* a variable cannot smuggle a NUL in */
+        rc = eg_yerr(doc, n, err, errlen, "a value may not contain a NUL character");
+        goto fail;
+    }
+    *out = buf;
+    return EG_OK;
+fail:
+    free(buf);
+    return rc;
+}
+
+static int expand_node(const eg_ydoc_t *doc, eg_ynode_t *n, eg_yenv_fn lookup, void *ctx, char *err,
+                       size_t errlen)
+{
+    if (!n) return EG_OK;
+    if (n->kind != EG_Y_SCALAR) {
+        size_t count = n->kind == EG_Y_MAP ? n->n * 2 : n->n;
+        for (size_t i = 0; i < count; i++) {
+            int rc = expand_node(doc, n->items[i], lookup, ctx, err, errlen);
+            if (rc) return rc;
+        }
+        return EG_OK;
+    }
+    char *v = NULL;
+    int rc = expand_scalar(doc, n, lookup, ctx, &v, err, errlen);
+    if (rc || !v) return rc;
+    /* a value that is one ${...} and nothing else takes the type of what it
+     * became, quoted or not: flow style needs the quotes ({ port: "${PORT}" }) */
+    size_t ol = n->len;
+    if (ol > 3 && n->str[0] == '$' && n->str[1] == '{' && n->str[ol - 1] == '}' &&
+        memchr(n->str + 2, '}', ol - 3) == NULL)
+        n->quoted = 0;
+    free((char *)n->str);
+    n->str = v;
+    n->len = strlen(v);
+    return EG_OK;
+}
+
+int eg_ydoc_expand_env(eg_ydoc_t *doc, eg_yenv_fn lookup, void *ctx, char *err, size_t errlen)
+{
+    return doc ? expand_node(doc, doc->root, lookup, ctx, err, errlen) : EG_OK;
+}

@@ -39,6 +39,16 @@ int eg_ydoc_parse(const char *text, size_t len, const char *name, eg_ydoc_t **ou
  * message"), EG_ENOMEM. (Implemented with the schema module.) */
 int eg_ydoc_parse_json(const char *text, size_t len, const char *name, eg_ydoc_t **out, char *err,
                        size_t errlen);
+/* Looks up an environment variable: its value, or NULL when unset. */
+typedef const char *(*eg_yenv_fn)(void *ctx, const char *name);
+/* Replaces ${NAME} and ${NAME:-default} in every scalar of doc (shell
+ * semantics: the default when NAME is unset or empty; "$${" is a literal
+ * "${"; any other "$" is kept). A scalar that is exactly one ${...} takes
+ * the type of its new text even when it was quoted, so flow style can write
+ * { port: "${PORT}" }. An unset NAME without a default is an error at the
+ * scalar's position. The lookup is the caller's (getenv in the daemon), so
+ * the library reads no global state. EG_OK, EG_EPARSE, EG_ENOMEM. */
+int eg_ydoc_expand_env(eg_ydoc_t *doc, eg_yenv_fn lookup, void *ctx, char *err, size_t errlen);
 /* Reads and parses a file; EG_EIO when it cannot be read. */
 int eg_ydoc_load_file(const char *path, eg_ydoc_t **out, char *err, size_t errlen);
 void eg_ydoc_free(eg_ydoc_t *doc);

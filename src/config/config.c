@@ -1958,8 +1958,20 @@ static int collect_warnings(eg_config_t *cfg, const eg_openapi_t *oa)
     return EG_OK;
 }
 
+static const char *env_lookup(void *ctx, const char *name)
+{
+    (void)ctx;
+    return getenv(name);
+}
+
 static int parse_doc(eg_ydoc_t *doc, const char *path, eg_config_t **out, char *err, size_t errlen)
 {
+    /* ${VAR} and ${VAR:-default} in any value (docs/configuration.md) */
+    int erc = eg_ydoc_expand_env(doc, env_lookup, NULL, err, errlen);
+    if (erc) {
+        eg_ydoc_free(doc);
+        return erc;
+    }
     eg_config_t *cfg = config_new();
     if (!cfg) {
         eg_ydoc_free(doc);

@@ -69,3 +69,22 @@ def test_make_run_ports_are_overridable(tmp_path):
     dry = subprocess.run(["make", "-n", "-C", ROOT, "run", f"BUILD={build}", "PORT=8090"], capture_output=True,
                          text=True, timeout=60)
     assert f"serve --config {build}/demo-run.yaml" in dry.stdout, dry.stdout
+
+
+def test_environment_variables_in_the_configuration(tmp_path):
+    path = tmp_path / "gw.yaml"
+    path.write_text("""listen: "${EG_T_HOST:-127.0.0.1}:${EG_T_PORT}"
+upstreams:
+  demo: { servers: ["${EG_T_UP}"], timeout: "${EG_T_TIMEOUT:-5s}" }
+routes:
+  - { path: /, upstream: demo }
+""")
+    env = dict(os.environ, EG_T_PORT="8124", EG_T_UP="127.0.0.1:9124")
+    env.pop("EG_T_HOST", None)
+    out = subprocess.run([BIN, "check-config", str(path)], capture_output=True, text=True, timeout=60, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(f"{path}: ok: listen 127.0.0.1:8124, "), out.stdout
+    del env["EG_T_UP"]
+    out = subprocess.run([BIN, "check-config", str(path)], capture_output=True, text=True, timeout=60, env=env)
+    assert out.returncode != 0
+    assert f"{path}:3:" in out.stderr and "environment variable EG_T_UP is not set" in out.stderr, out.stderr

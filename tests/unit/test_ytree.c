@@ -53,12 +53,76 @@ static void test_tabs_where_yaml_allows_them(void **state)
     eg_ydoc_free(doc);
 }
 
+/* A fixed environment for the ${VAR} tests: the library never reads the
+ * process's own. */
+static const char *fake_env(void *ctx, const char *name)
+{
+    (void)ctx;
+    if (strcmp(name, "PORT") == 0) return "8090";
+    if (strcmp(name, "HOST") == 0) return "10.0.0.5";
+    if (strcmp(name, "EMPTY") == 0) return "";
+    return NULL;
+}
+
+static eg_ydoc_t *expanded(const char *y, int want_rc, char *err, size_t errlen)
+{
+    eg_ydoc_t *doc = NULL;
+    assert_int_equal(eg_ydoc_parse(y, strlen(y), "t.yaml", &doc, err, errlen), EG_OK);
+    assert_int_equal(eg_ydoc_expand_env(doc, fake_env, NULL, err, errlen), want_rc);
+    return doc;
+}
+
+static void test_env_variables_in_values(void **state)
+{
+    (void)state;
+    char err[256] = "";
+    eg_ydoc_t *doc = expanded("a: ${HOST}:${PORT}\n"
+                              "b: { port: \"${PORT}\" }\n"
+                              "c: ${NOPE:-fallback}\n"
+                              "d: ${EMPTY:-dflt}\n"
+                              "e: x${EMPTY}y\n"
+                              "f: \"^[0-9]+$\"\n"
+                              "g: \"$${HOST}\"\n"
+                              "h: \"${PORT} and more\"\n",
+                              EG_OK, err, sizeof(err));
+    const eg_ynode_t *r = eg_ydoc_root(doc);
+    assert_string_equal(eg_ymap_get(r, "a")->str, "10.0.0.5:8090");
+    const eg_ynode_t *port = eg_ymap_get(eg_ymap_get(r, "b"), "port");
+    assert_string_equal(port->str, "8090");
+    assert_int_equal(port->len, 4);
+    assert_int_equal(port->quoted, 0); /* one ${...} alone: typed by what it became */
+    long long v = 0;
+    assert_int_equal(eg_yscalar_int(doc, port, 1, 65535, &v, err, sizeof(err)), EG_OK);
+    assert_int_equal(v, 8090);
+    assert_string_equal(eg_ymap_get(r, "c")->str, "fallback");
+    assert_string_equal(eg_ymap_get(r, "d")->str, "dflt"); /* :- also when set but empty */
+    assert_string_equal(eg_ymap_get(r, "e")->str, "xy");
+    assert_string_equal(eg_ymap_get(r, "f")->str, "^[0-9]+$"); /* a lone $ is kept */
+    assert_string_equal(eg_ymap_get(r, "g")->str, "${HOST}");  /* $${ is a literal ${ */
+    assert_int_equal(eg_ymap_get(r, "h")->quoted, 1);           /* more than one ${...}: still a string */
+    eg_ydoc_free(doc);
+}
+
+static void test_env_variable_errors_say_where(void **state)
+{
+    (void)state;
+    char err[256] = "";
+    eg_ydoc_free(expanded("a: 1\nb: ${NOPE}\n", EG_EPARSE, err, sizeof(err)));
+    assert_string_equal(err, "t.yaml:2:4: environment variable NOPE is not set (${NOPE:-default} gives a default)");
+    eg_ydoc_free(expanded("a: ${PORT\n", EG_EPARSE, err, sizeof(err)));
+    assert_string_equal(err, "t.yaml:1:4: '${' without its closing '}'");
+    eg_ydoc_free(expanded("a: ${1X}\n", EG_EPARSE, err, sizeof(err)));
+    assert_non_null(strstr(err, "is not ${NAME} or ${NAME:-default}"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_tab_in_the_indentation_is_named),
         cmocka_unit_test(test_other_syntax_errors_keep_their_words),
         cmocka_unit_test(test_tabs_where_yaml_allows_them),
+        cmocka_unit_test(test_env_variables_in_values),
+        cmocka_unit_test(test_env_variable_errors_say_where),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
