@@ -246,6 +246,23 @@ int eg_idem_scope_key(eg_idem_hasher_t *h, const char *principal, size_t princip
     return EG_OK;
 }
 
+int eg_idem_scope_bytes(const char *principal, size_t principal_len, const char *route,
+                        size_t route_len, const char *method, size_t method_len, const char *key,
+                        size_t key_len, unsigned char *out, size_t cap, size_t *outlen)
+{
+    part_t parts[] = {
+        {principal, principal_len}, {route, route_len}, {method, method_len}, {key, key_len}};
+    size_t n = 0;
+    for (size_t i = 0; i < 4; i++) {
+        if (parts[i].n > UINT32_MAX || cap - n < 4 || cap - n - 4 < parts[i].n) return EG_ERANGE;
+        be32(out + n, (uint32_t)parts[i].n);
+        if (parts[i].n) memcpy(out + n + 4, parts[i].p, parts[i].n);
+        n += 4 + parts[i].n;
+    }
+    *outlen = n;
+    return EG_OK;
+}
+
 /* ---- records */
 
 static const unsigned char magic[4] = {'E', 'G', 'I', '1'};

@@ -8,6 +8,15 @@
  * the loop's next iteration (a zero timer), so the contract is the same as
  * for the backends that really wait.
  *
+ * An entry is named by the scope's bytes (eg_idem_req_t.scope: principal,
+ * route, method and key, length-prefixed), or by a scoped key string for
+ * callers without them. Its slot holds a SipHash-1-3 of those bytes under
+ * a random key of this store (so no client can choose keys that pile up
+ * on one probe sequence), and a lookup compares the bytes whole: a hash
+ * collision costs a probe, never another scope's entry. No SHA-256 of the
+ * scope is needed on this path (SQLite and Redis keep the SHA-256 key:
+ * it is persisted and shared between processes).
+ *
  * Expiry: an expired entry is dropped when a call meets it, every call
  * also sweeps the next 4 slots, and a full sweep runs every
  * purge_every_ms (from a begin) or when the map is full. The map holds at
@@ -17,6 +26,7 @@
  */
 #include <pthread.h>
 #include <stdio.h>
+#include <sys/random.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,9 +41,10 @@ typedef struct {
     int completed;
     unsigned char fp[EG_IDEM_HASH_LEN];
     unsigned char owner[16];
-    unsigned char *record; /* completed: len bytes after the entry, one allocation */
+    unsigned char *record; /* completed: len bytes after the name, one allocation */
     size_t len;
-    char key[EG_IDEM_SCOPED_LEN + 1];
+    size_t nlen;          /* the name's bytes: the scope, or the key string */
+    unsigned char name[]; /* nlen bytes, then the record */
 } ent_t;
 
 /* An open-addressing slot: the hash and the expiry live in the table, so a
@@ -54,34 +65,87 @@ typedef struct {
     size_t bytes, max_bytes;
     size_t cursor;          /* the next slot to sweep */
     uint64_t full_purge_ms; /* the last sweep made because the map was full */
+    uint64_t k0, k1;        /* the hash's key, random per store */
 } mem_t;
 
-/* Scoped keys are SHA-256 in hex (eg_idem_scope_key): their first 16
- * digits are already a uniform 64-bit hash. Anything else is FNV-1a'd. */
-static uint64_t hash_key(const char *k)
+/* An entry's name as a lookup sees it. */
+typedef struct {
+    const unsigned char *p;
+    size_t n;
+    uint64_t h;
+} name_t;
+
+#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND                                                                                   \
+    do {                                                                                           \
+        v0 += v1;                                                                                  \
+        v1 = ROTL(v1, 13);                                                                         \
+        v1 ^= v0;                                                                                  \
+        v0 = ROTL(v0, 32);                                                                         \
+        v2 += v3;                                                                                  \
+        v3 = ROTL(v3, 16);                                                                         \
+        v3 ^= v2;                                                                                  \
+        v0 += v3;                                                                                  \
+        v3 = ROTL(v3, 21);                                                                         \
+        v3 ^= v0;                                                                                  \
+        v2 += v1;                                                                                  \
+        v1 = ROTL(v1, 17);                                                                         \
+        v1 ^= v2;                                                                                  \
+        v2 = ROTL(v2, 32);                                                                         \
+    } while (0)
+
+/* SipHash-1-3 (the reduced-round variant Rust's and Python's hash maps
+ * use): a keyed hash for the table, not a fingerprint; what keeps one
+ * scope from another is the whole-name comparison in find. */
+static uint64_t siphash13(uint64_t k0, uint64_t k1, const unsigned char *p, size_t n)
 {
-    uint64_t h = 0;
+    uint64_t v0 = k0 ^ 0x736f6d6570736575ULL, v1 = k1 ^ 0x646f72616e646f6dULL;
+    uint64_t v2 = k0 ^ 0x6c7967656e657261ULL, v3 = k1 ^ 0x7465646279746573ULL;
+    uint64_t b = (uint64_t)n << 56, m;
     size_t i = 0;
-    for (; i < 16; i++) {
-        unsigned c = (unsigned char)k[i], d = c - '0', x = (c | 0x20) - 'a';
-        if (d < 10) {
-            h = h << 4 | d;
-        } else if (x < 6 && c >= 'a') { /* lowercase only, as scoped keys are */
-            h = h << 4 | (x + 10);
-        } else {
-            break;
-        }
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&m, p + i, 8); /* host order: the hash stays in this process */
+        v3 ^= m;
+        SIPROUND;
+        v0 ^= m;
     }
-    if (i == 16) return h;
-    h = 1469598103934665603ULL;
-    for (; *k; k++)
-        h = (h ^ (unsigned char)*k) * 1099511628211ULL;
-    return h;
+    for (size_t k = 0; i + k < n; k++)
+        b |= (uint64_t)p[i + k] << (8 * k);
+    v3 ^= b;
+    SIPROUND;
+    v0 ^= b;
+    v2 ^= 0xff;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    return v0 ^ v1 ^ v2 ^ v3;
+}
+
+static name_t name_of(const mem_t *m, const eg_idem_req_t *req)
+{
+    name_t k;
+    if (req->scope) {
+        k.p = req->scope;
+        k.n = req->scope_len;
+    } else {
+        k.p = (const unsigned char *)req->key;
+        k.n = strnlen(req->key, sizeof(req->key));
+    }
+    k.h = siphash13(m->k0, m->k1, k.p, k.n);
+    return k;
+}
+
+/* What an entry counts against max_bytes: its name is charged at least
+ * the 65 bytes of the hex key it stands for, so a cap admits no more
+ * entries with short names than with scoped keys. */
+static size_t name_cost(size_t nlen)
+{
+    return nlen > EG_IDEM_SCOPED_LEN + 1 ? nlen : EG_IDEM_SCOPED_LEN + 1;
 }
 
 static size_t cost(const ent_t *e)
 {
-    return sizeof(*e) + e->len;
+    return sizeof(*e) + name_cost(e->nlen) + e->len;
 }
 
 /* Frees slot i's entry and closes the gap (linear probing's backward
@@ -134,13 +198,15 @@ static void sweep_some(mem_t *m, uint64_t now)
     }
 }
 
-/* The slot of key's live entry (an expired one met is dropped), or -1. */
-static long find(mem_t *m, const char *key, uint64_t h, uint64_t now)
+/* The slot of k's live entry (an expired one met is dropped), or -1. The
+ * name is compared whole: equal hashes are not equal names. */
+static long find(mem_t *m, const name_t *k, uint64_t now)
 {
     size_t mask = m->nslots - 1;
-    for (size_t i = h & mask; m->slots[i].e; i = (i + 1) & mask) {
+    for (size_t i = k->h & mask; m->slots[i].e; i = (i + 1) & mask) {
         slot_t *sl = &m->slots[i];
-        if (sl->hash != h || strcmp(sl->e->key, key) != 0) continue;
+        if (sl->hash != k->h || sl->e->nlen != k->n || memcmp(sl->e->name, k->p, k->n) != 0)
+            continue;
         if (sl->expires_ms > now) return (long)i;
         slot_remove(m, i);
         return -1;
@@ -182,15 +248,16 @@ static int room(mem_t *m, size_t add, uint64_t now)
     return m->bytes + add <= m->max_bytes;
 }
 
-/* An entry for req with room for extra record bytes after it. */
-static ent_t *ent_new(const eg_idem_req_t *req, size_t extra)
+/* An entry for req named k, with room for extra record bytes after it. */
+static ent_t *ent_new(const eg_idem_req_t *req, const name_t *k, size_t extra)
 {
-    ent_t *e = malloc(sizeof(*e) + extra);
+    ent_t *e = malloc(sizeof(*e) + k->n + extra);
     if (!e) return NULL;
     e->completed = 0;
     e->record = NULL;
     e->len = 0;
-    memcpy(e->key, req->key, sizeof(e->key)); /* NUL-terminated within (req_ok) */
+    e->nlen = k->n;
+    memcpy(e->name, k->p, k->n);
     memcpy(e->fp, req->fp, sizeof(e->fp));
     memset(e->owner, 0, sizeof(e->owner));
     return e;
@@ -214,10 +281,10 @@ static long place(mem_t *m, uint64_t h, uint64_t expires, ent_t *e)
 }
 
 /* A new reservation for req; its slot, or -1 when out of memory. */
-static long insert(mem_t *m, const eg_idem_req_t *req, uint64_t h, uint64_t expires)
+static long insert(mem_t *m, const eg_idem_req_t *req, const name_t *k, uint64_t expires)
 {
-    ent_t *e = ent_new(req, 0);
-    long at = e ? place(m, h, expires, e) : -1;
+    ent_t *e = ent_new(req, k, 0);
+    long at = e ? place(m, k->h, expires, e) : -1;
     if (at < 0) free(e);
     return at;
 }
@@ -235,11 +302,12 @@ static int mem_decide(eg_idem_store_t *s, eg_idem_op_t *op)
 {
     mem_t *m = (mem_t *)s;
     const eg_idem_req_t *req = &op->req;
-    uint64_t now = eg_idem_now(s), h = hash_key(req->key);
+    uint64_t now = eg_idem_now(s);
+    name_t k = name_of(m, req);
     int rc = EG_OK;
     pthread_mutex_lock(&m->lock);
     sweep_some(m, now);
-    long at = find(m, req->key, h, now);
+    long at = find(m, &k, now);
     ent_t *e = at >= 0 ? m->slots[at].e : NULL;
     if (e && memcmp(e->fp, req->fp, sizeof(e->fp)) != 0) {
         op->res.state = EG_IDEM_MISMATCH;
@@ -255,9 +323,9 @@ static int mem_decide(eg_idem_store_t *s, eg_idem_op_t *op)
         } else {
             eg_idem_op_error(op, "memory store: out of memory%s", NULL);
         }
-    } else if (!room(m, sizeof(ent_t), now)) {
+    } else if (!room(m, sizeof(ent_t) + name_cost(k.n), now)) {
         rc = EG_ETOOBIG;
-    } else if ((at = insert(m, req, h, now + op->lock_ms)) < 0) {
+    } else if ((at = insert(m, req, &k, now + op->lock_ms)) < 0) {
         rc = EG_ENOMEM;
     } else {
         memcpy(m->slots[at].e->owner, req->owner, sizeof(req->owner));
@@ -287,35 +355,36 @@ static int mem_complete(eg_idem_store_t *s, const eg_idem_io_t *io, const eg_ide
 {
     (void)io;
     mem_t *m = (mem_t *)s;
-    uint64_t now = eg_idem_now(s), h = hash_key(req->key);
+    uint64_t now = eg_idem_now(s);
+    name_t k = name_of(m, req);
     int rc = EG_OK;
     pthread_mutex_lock(&m->lock);
-    long at = find(m, req->key, h, now);
+    long at = find(m, &k, now);
     ent_t *e = at >= 0 ? m->slots[at].e : NULL;
     if (e && (e->completed || memcmp(e->owner, req->owner, sizeof(e->owner)) != 0))
         goto out; /* not the caller's any more: the stored answer stays */
-    size_t had = e ? cost(e) : 0, need = sizeof(ent_t) + len;
+    size_t had = e ? cost(e) : 0, need = sizeof(ent_t) + name_cost(k.n) + len;
     ent_t *n = NULL; /* the completed entry, the record after it: one block to free */
     if (m->bytes - had + need > m->max_bytes && now - m->full_purge_ms >= FULL_RETRY_MS) {
         m->full_purge_ms = now;
         sweep_all(m, now); /* e is live and stays; its slot may move */
-        if (e) at = find(m, req->key, h, now);
+        if (e) at = find(m, &k, now);
     }
     if (m->bytes - had + need > m->max_bytes)
         rc = EG_ETOOBIG;
-    else if (!(n = ent_new(req, len)))
+    else if (!(n = ent_new(req, &k, len)))
         rc = EG_ENOMEM;
     if (n) {
-        n->record = (unsigned char *)(n + 1);
+        n->record = n->name + n->nlen;
         n->len = len;
         memcpy(n->record, record, len);
         n->completed = 1;
     }
-    if (rc == EG_OK && !e && (at = place(m, h, now + ttl_ms, n)) < 0) rc = EG_ENOMEM;
+    if (rc == EG_OK && !e && (at = place(m, k.h, now + ttl_ms, n)) < 0) rc = EG_ENOMEM;
     if (rc != EG_OK) {
         free(n);
         /* a reservation that cannot become a replay frees the key */
-        if ((at = find(m, req->key, h, now)) >= 0) slot_remove(m, (size_t)at);
+        if ((at = find(m, &k, now)) >= 0) slot_remove(m, (size_t)at);
         goto out;
     }
     if (e) { /* the reservation gives way to the response */
@@ -333,9 +402,10 @@ static int mem_release(eg_idem_store_t *s, const eg_idem_io_t *io, const eg_idem
 {
     (void)io;
     mem_t *m = (mem_t *)s;
-    uint64_t now = eg_idem_now(s), h = hash_key(req->key);
+    uint64_t now = eg_idem_now(s);
+    name_t k = name_of(m, req);
     pthread_mutex_lock(&m->lock);
-    long at = find(m, req->key, h, now);
+    long at = find(m, &k, now);
     if (at >= 0 && !m->slots[at].e->completed &&
         memcmp(m->slots[at].e->owner, req->owner, sizeof(req->owner)) == 0)
         slot_remove(m, (size_t)at);
@@ -376,7 +446,8 @@ static const eg_idem_ops_t mem_ops = {.name = "memory",
                                       .release = mem_release,
                                       .purge = mem_purge,
                                       .purge_later = mem_purge_later,
-                                      .close = mem_close};
+                                      .close = mem_close,
+                                      .takes_scope = 1};
 
 int eg_idem_memory_open(const eg_idem_store_opts_t *o, eg_idem_store_t **out, char *err,
                         size_t errlen)
@@ -392,6 +463,15 @@ int eg_idem_memory_open(const eg_idem_store_opts_t *o, eg_idem_store_t **out, ch
     eg_idem_store_init(&m->base, &mem_ops, o);
     m->nslots = MIN_SLOTS;
     m->max_bytes = o->max_bytes ? o->max_bytes : (size_t)64 << 20;
+    /* a failed getrandom leaves a guessable key: the table still works,
+     * only its defence against chosen collisions is weaker */
+    uint64_t key[2];
+    if (getrandom(key, sizeof(key), 0) != (ssize_t)sizeof(key)) {
+        key[0] = eg_idem_now(&m->base) ^ (uint64_t)(uintptr_t)m;
+        key[1] = (uint64_t)(uintptr_t)&key ^ 0x9e3779b97f4a7c15ULL;
+    }
+    m->k0 = key[0];
+    m->k1 = key[1];
     *out = &m->base;
     return EG_OK;
 }
