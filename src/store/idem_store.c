@@ -172,6 +172,7 @@ int eg_idem_begin(eg_idem_store_t *s, const eg_idem_io_t *io, eg_idem_req_t *req
         return rc;
     }
     memcpy(req->owner, op->req.owner, sizeof(req->owner));
+    req->scope_hash = op->req.scope_hash;
     if (opp) *opp = op;
     maybe_purge(s, io->loop);
     return EG_OK;
@@ -197,6 +198,7 @@ int eg_idem_begin_now(eg_idem_store_t *s, eg_idem_req_t *req, uint64_t lock_ms,
         return rc;
     }
     memcpy(req->owner, op.req.owner, sizeof(req->owner));
+    req->scope_hash = op.req.scope_hash;
     *res = op.res;
     *record = op.record;
     return EG_OK;

@@ -96,6 +96,7 @@ typedef struct {
     unsigned char owner[16];            /* out of eg_idem_begin */
     const unsigned char *scope;         /* NULL, or scope_len bytes */
     size_t scope_len;
+    uint64_t scope_hash; /* the store's: 0 at first, set by begin for complete and release */
 } eg_idem_req_t;
 
 typedef enum {

@@ -131,7 +131,9 @@ static name_t name_of(const mem_t *m, const eg_idem_req_t *req)
         k.p = (const unsigned char *)req->key;
         k.n = strnlen(req->key, sizeof(req->key));
     }
-    k.h = siphash13(m->k0, m->k1, k.p, k.n);
+    /* begin left the scope's hash in the request: complete and release
+     * reuse it (a key string is short and not worth keeping) */
+    k.h = req->scope && req->scope_hash ? req->scope_hash : siphash13(m->k0, m->k1, k.p, k.n);
     return k;
 }
 
@@ -301,9 +303,10 @@ static void deliver(uv_timer_t *t)
 static int mem_decide(eg_idem_store_t *s, eg_idem_op_t *op)
 {
     mem_t *m = (mem_t *)s;
-    const eg_idem_req_t *req = &op->req;
+    eg_idem_req_t *req = &op->req;
     uint64_t now = eg_idem_now(s);
     name_t k = name_of(m, req);
+    if (req->scope) req->scope_hash = k.h;
     int rc = EG_OK;
     pthread_mutex_lock(&m->lock);
     sweep_some(m, now);
