@@ -12,7 +12,7 @@
 # callgrind_annotate. Valgrind runs OpenSSL without the SHA extensions, so
 # the SHA-256 block function (libcrypto's unnamed
 # symbols) is reported apart (its instructions are
-# emulated ones; natively the digests are timed by bench_idem_sha).
+# emulated ones; natively the digests are timed apart: docs/performance.md).
 set -eu
 . "$(dirname "$0")/lib.sh"
 BUILD=${1:-build-rel}

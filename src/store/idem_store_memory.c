@@ -36,6 +36,9 @@
  * most one half; they are adjacent, so the sweep reads one or two cache
  * lines and touches an entry only to free it. */
 enum { SWEEP_SLOTS = 4, MIN_SLOTS = 2048, FULL_RETRY_MS = 1000 };
+/* Spare entries: per size class (room 64, 128, ... 4096 bytes), up to
+ * SPARES each. */
+enum { CLASSES = 7, CLASS_MIN = 64, SPARES = 8 };
 
 typedef struct {
     int completed;
@@ -43,6 +46,7 @@ typedef struct {
     unsigned char owner[16];
     unsigned char *record; /* completed: len bytes after the name, one allocation */
     size_t len;
+    size_t room;          /* bytes allocated after the struct (name and record) */
     size_t nlen;          /* the name's bytes: the scope, or the key string */
     unsigned char name[]; /* nlen bytes, then the record */
 } ent_t;
@@ -66,6 +70,13 @@ typedef struct {
     size_t cursor;          /* the next slot to sweep */
     uint64_t full_purge_ms; /* the last sweep made because the map was full */
     uint64_t k0, k1;        /* the hash's key, random per store */
+    /* freed entries kept for the next ones of their class (under the
+     * lock): a request makes a reservation and a completed entry and, once
+     * the map is in its steady state, frees one of each (its reservation,
+     * an expired answer); reused, they cost no malloc or free. Outside
+     * max_bytes: at most SPARES * 8 KiB, 64 KiB. */
+    ent_t *spare[CLASSES][SPARES];
+    int nspare[CLASSES];
 } mem_t;
 
 /* An entry's name as a lookup sees it. */
@@ -137,17 +148,47 @@ static name_t name_of(const mem_t *m, const eg_idem_req_t *req)
     return k;
 }
 
-/* What an entry counts against max_bytes: its name is charged at least
- * the 65 bytes of the hex key it stands for, so a cap admits no more
- * entries with short names than with scoped keys. */
-static size_t name_cost(size_t nlen)
+/* The size class of n bytes after an entry (-1: none, allocated to fit). */
+static int class_of(size_t n)
 {
-    return nlen > EG_IDEM_SCOPED_LEN + 1 ? nlen : EG_IDEM_SCOPED_LEN + 1;
+    int c = 0;
+    for (size_t r = CLASS_MIN; r < n; r <<= 1)
+        if (++c == CLASSES) return -1;
+    return c;
+}
+
+/* The bytes allocated after an entry for n: a class's room, or n. */
+static size_t room_for(size_t n)
+{
+    int c = class_of(n);
+    return c < 0 ? n : (size_t)CLASS_MIN << c;
+}
+
+/* What an entry of a name of nlen bytes and a record of len counts against
+ * max_bytes: what is allocated for it, and its name at least the 65 bytes
+ * of the hex key it stands for (a cap admits no more entries with short
+ * names than with scoped keys). */
+static size_t cost_of(size_t nlen, size_t len)
+{
+    size_t room = room_for(nlen + len),
+           named = len + (nlen > EG_IDEM_SCOPED_LEN + 1 ? nlen : EG_IDEM_SCOPED_LEN + 1);
+    return sizeof(ent_t) + (room > named ? room : named);
 }
 
 static size_t cost(const ent_t *e)
 {
-    return sizeof(*e) + name_cost(e->nlen) + e->len;
+    return cost_of(e->nlen, e->len);
+}
+
+/* Keeps e for reuse (ent_new) when its class has room, else frees it. */
+static void ent_free(mem_t *m, ent_t *e)
+{
+    int c = e ? class_of(e->room) : -1;
+    if (c >= 0 && m->nspare[c] < SPARES) {
+        m->spare[c][m->nspare[c]++] = e;
+        return;
+    }
+    free(e);
 }
 
 /* Frees slot i's entry and closes the gap (linear probing's backward
@@ -158,7 +199,7 @@ static void slot_remove(mem_t *m, size_t i)
     ent_t *e = m->slots[i].e;
     m->count--;
     m->bytes -= cost(e);
-    free(e);
+    ent_free(m, e);
     size_t mask = m->nslots - 1;
     for (size_t j = i;;) {
         j = (j + 1) & mask;
@@ -251,10 +292,18 @@ static int room(mem_t *m, size_t add, uint64_t now)
 }
 
 /* An entry for req named k, with room for extra record bytes after it. */
-static ent_t *ent_new(const eg_idem_req_t *req, const name_t *k, size_t extra)
+static ent_t *ent_new(mem_t *m, const eg_idem_req_t *req, const name_t *k, size_t extra)
 {
-    ent_t *e = malloc(sizeof(*e) + k->n + extra);
-    if (!e) return NULL;
+    size_t need = k->n + extra;
+    int c = class_of(need);
+    ent_t *e = NULL;
+    if (c >= 0 && m->nspare[c] > 0) {
+        e = m->spare[c][--m->nspare[c]];
+    } else {
+        size_t room = room_for(need);
+        if (!(e = malloc(sizeof(*e) + room))) return NULL;
+        e->room = room;
+    }
     e->completed = 0;
     e->record = NULL;
     e->len = 0;
@@ -285,9 +334,9 @@ static long place(mem_t *m, uint64_t h, uint64_t expires, ent_t *e)
 /* A new reservation for req; its slot, or -1 when out of memory. */
 static long insert(mem_t *m, const eg_idem_req_t *req, const name_t *k, uint64_t expires)
 {
-    ent_t *e = ent_new(req, k, 0);
+    ent_t *e = ent_new(m, req, k, 0);
     long at = e ? place(m, k->h, expires, e) : -1;
-    if (at < 0) free(e);
+    if (at < 0) ent_free(m, e);
     return at;
 }
 
@@ -326,7 +375,7 @@ static int mem_decide(eg_idem_store_t *s, eg_idem_op_t *op)
         } else {
             eg_idem_op_error(op, "memory store: out of memory%s", NULL);
         }
-    } else if (!room(m, sizeof(ent_t) + name_cost(k.n), now)) {
+    } else if (!room(m, cost_of(k.n, 0), now)) {
         rc = EG_ETOOBIG;
     } else if ((at = insert(m, req, &k, now + op->lock_ms)) < 0) {
         rc = EG_ENOMEM;
@@ -366,7 +415,7 @@ static int mem_complete(eg_idem_store_t *s, const eg_idem_io_t *io, const eg_ide
     ent_t *e = at >= 0 ? m->slots[at].e : NULL;
     if (e && (e->completed || memcmp(e->owner, req->owner, sizeof(e->owner)) != 0))
         goto out; /* not the caller's any more: the stored answer stays */
-    size_t had = e ? cost(e) : 0, need = sizeof(ent_t) + name_cost(k.n) + len;
+    size_t had = e ? cost(e) : 0, need = cost_of(k.n, len);
     ent_t *n = NULL; /* the completed entry, the record after it: one block to free */
     if (m->bytes - had + need > m->max_bytes && now - m->full_purge_ms >= FULL_RETRY_MS) {
         m->full_purge_ms = now;
@@ -375,7 +424,7 @@ static int mem_complete(eg_idem_store_t *s, const eg_idem_io_t *io, const eg_ide
     }
     if (m->bytes - had + need > m->max_bytes)
         rc = EG_ETOOBIG;
-    else if (!(n = ent_new(req, &k, len)))
+    else if (!(n = ent_new(m, req, &k, len)))
         rc = EG_ENOMEM;
     if (n) {
         n->record = n->name + n->nlen;
@@ -385,14 +434,14 @@ static int mem_complete(eg_idem_store_t *s, const eg_idem_io_t *io, const eg_ide
     }
     if (rc == EG_OK && !e && (at = place(m, k.h, now + ttl_ms, n)) < 0) rc = EG_ENOMEM;
     if (rc != EG_OK) {
-        free(n);
+        ent_free(m, n);
         /* a reservation that cannot become a replay frees the key */
         if ((at = find(m, &k, now)) >= 0) slot_remove(m, (size_t)at);
         goto out;
     }
     if (e) { /* the reservation gives way to the response */
         m->bytes += cost(n) - cost(e);
-        free(e);
+        ent_free(m, e);
         m->slots[at].e = n;
     }
     m->slots[at].expires_ms = now + ttl_ms;
@@ -437,6 +486,9 @@ static void mem_close(eg_idem_store_t *s)
     mem_t *m = (mem_t *)s;
     for (size_t i = 0; i < m->nslots; i++)
         free(m->slots[i].e);
+    for (int c = 0; c < CLASSES; c++)
+        for (int i = 0; i < m->nspare[c]; i++)
+            free(m->spare[c][i]);
     free(m->slots);
     pthread_mutex_destroy(&m->lock);
     free(m);
