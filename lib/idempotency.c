@@ -58,12 +58,16 @@ int eg_idem_key_parse(const char *v, size_t n, char out[EG_IDEM_KEY_MAX + 1], si
         }
         if (i != n - 1) return EG_EPARSE; /* parameters or anything else after it */
     } else {
-        for (size_t i = 0; i < n; i++) {
-            unsigned char c = (unsigned char)v[i];
-            if (c < 0x21 || c > 0x7E) return EG_EPARSE;
-            if (len == EG_IDEM_KEY_MAX) return EG_ERANGE;
-            key[len++] = (char)c;
-        }
+        /* a bare key is its bytes: checked, then copied at once (a bad
+         * byte within the first 256 is EG_EPARSE, as a longer key is
+         * EG_ERANGE only past them) */
+        for (size_t i = 0; i < n && i <= EG_IDEM_KEY_MAX; i++)
+            if ((unsigned char)(v[i] - 0x21) > 0x7E - 0x21) return EG_EPARSE;
+        if (n > EG_IDEM_KEY_MAX) return EG_ERANGE;
+        memcpy(out, v, n);
+        out[n] = '\0';
+        *outlen = n;
+        return EG_OK;
     }
     if (len == 0) return EG_ERANGE;
     key[len] = '\0';
