@@ -58,12 +58,16 @@ int eg_idem_key_parse(const char *v, size_t n, char out[EG_IDEM_KEY_MAX + 1], si
         }
         if (i != n - 1) return EG_EPARSE; /* parameters or anything else after it */
     } else {
-        for (size_t i = 0; i < n; i++) {
-            unsigned char c = (unsigned char)v[i];
-            if (c < 0x21 || c > 0x7E) return EG_EPARSE;
-            if (len == EG_IDEM_KEY_MAX) return EG_ERANGE;
-            key[len++] = (char)c;
-        }
+        /* a bare key is its bytes: checked, then copied at once (a bad
+         * byte within the first 256 is EG_EPARSE, as a longer key is
+         * EG_ERANGE only past them) */
+        for (size_t i = 0; i < n && i <= EG_IDEM_KEY_MAX; i++)
+            if ((unsigned char)(v[i] - 0x21) > 0x7E - 0x21) return EG_EPARSE;
+        if (n > EG_IDEM_KEY_MAX) return EG_ERANGE;
+        memcpy(out, v, n);
+        out[n] = '\0';
+        *outlen = n;
+        return EG_OK;
     }
     if (len == 0) return EG_ERANGE;
     key[len] = '\0';
@@ -243,6 +247,23 @@ int eg_idem_scope_key(eg_idem_hasher_t *h, const char *principal, size_t princip
         out[2 * i + 1] = hx[md[i] & 15];
     }
     out[EG_IDEM_SCOPED_LEN] = '\0';
+    return EG_OK;
+}
+
+int eg_idem_scope_bytes(const char *principal, size_t principal_len, const char *route,
+                        size_t route_len, const char *method, size_t method_len, const char *key,
+                        size_t key_len, unsigned char *out, size_t cap, size_t *outlen)
+{
+    part_t parts[] = {
+        {principal, principal_len}, {route, route_len}, {method, method_len}, {key, key_len}};
+    size_t n = 0;
+    for (size_t i = 0; i < 4; i++) {
+        if (parts[i].n > UINT32_MAX || cap - n < 4 || cap - n - 4 < parts[i].n) return EG_ERANGE;
+        be32(out + n, (uint32_t)parts[i].n);
+        if (parts[i].n) memcpy(out + n + 4, parts[i].p, parts[i].n);
+        n += 4 + parts[i].n;
+    }
+    *outlen = n;
     return EG_OK;
 }
 

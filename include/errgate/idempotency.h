@@ -21,6 +21,8 @@
  * - eg_idem_scope_key: the store key, SHA-256 hex of the principal, route,
  *   method and key (length-prefixed): bounded length, no separator to
  *   confuse, and one caller's key can never name another caller's entry.
+ * - eg_idem_scope_bytes: the same parts unhashed, for a store that compares
+ *   them whole (memory: a keyed table hash, no SHA-256 of the scope).
  * - eg_idem_record_encode/decode: the stored response (status, end-to-end
  *   headers, body) as bytes for a store. Decoding checks every length and
  *   refuses what a response could not carry (CR, LF or NUL in a value, a
@@ -105,6 +107,15 @@ int eg_idem_fingerprint_body(eg_idem_hasher_t *h, const char *method, size_t met
 int eg_idem_scope_key(eg_idem_hasher_t *h, const char *principal, size_t principal_len,
                       const char *route, size_t route_len, const char *method, size_t method_len,
                       const char *key, size_t key_len, char out[EG_IDEM_SCOPED_LEN + 1]);
+
+/* The scope of a key as bytes: the same four parts as eg_idem_scope_key,
+ * each a 4-byte big-endian length and its bytes (no two scopes encode
+ * alike), for a store that compares the scope whole instead of keeping a
+ * SHA-256 of it (the gateway's memory store). Writes at most cap bytes to
+ * out and their count to *outlen; EG_ERANGE when they do not fit. */
+int eg_idem_scope_bytes(const char *principal, size_t principal_len, const char *route,
+                        size_t route_len, const char *method, size_t method_len, const char *key,
+                        size_t key_len, unsigned char *out, size_t cap, size_t *outlen);
 
 /* A stored response. On encode the caller gives only what is to be replayed:
  * the end-to-end headers (no Connection, Keep-Alive, Transfer-Encoding,

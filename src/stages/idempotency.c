@@ -17,6 +17,7 @@
 #include "metrics.h"
 #include "stage.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,9 @@
 #define IDEM_MAX_RESPONSE (1024 * 1024)
 /* Added to the upstream's timeouts for how long a reservation holds. */
 #define IDEM_LOCK_MARGIN_MS 2000
+/* The longest scope kept as bytes (a principal and a key of 255 each, the
+ * route's path, the method); a longer one is named by its SHA-256. */
+#define IDEM_SCOPE_MAX 1024
 
 typedef struct eg_idem_ctx_s {
     eg_req_t *c;
@@ -46,6 +50,8 @@ typedef struct eg_idem_ctx_s {
     int over;    /* the response outgrew IDEM_MAX_RESPONSE */
     size_t blen; /* the request body's length (eg_req_drop_body) */
     uint64_t t0; /* when an asynchronous begin was sent (metrics: store latency) */
+    /* req.scope's bytes (a store that takes them); last: not cleared */
+    unsigned char scope[IDEM_SCOPE_MAX];
 } ctx_t;
 
 /* One hasher per worker thread (idempotency.h: not thread-safe). */
@@ -80,7 +86,7 @@ static ctx_t *ctx_new(void)
     ctx_t *x = spares[--nspares];
     char *cap = x->cap;
     size_t capcap = x->capcap;
-    memset(x, 0, sizeof(*x));
+    memset(x, 0, offsetof(ctx_t, scope));
     x->cap = cap;
     x->capcap = capcap;
     return x;
@@ -113,12 +119,14 @@ static eg_stage_rc_t unavailable(eg_req_t *c, const char *why)
     return EG_STAGE_ANSWERED;
 }
 
-/* The store key and fingerprint of the request: two digests, the
- * fingerprint in one pass over the method, path, query and body (the body
- * is whole: eg_req_read_body, a chunked one decoded). */
-static int entry_of(eg_req_t *c, const char *key, size_t klen, const char *body, size_t blen,
-                    eg_idem_req_t *out)
+/* The store key and fingerprint of the request: the fingerprint one
+ * SHA-256 pass over the method, path, query and body (the body is whole:
+ * eg_req_read_body, a chunked one decoded); the key's scope as bytes for a
+ * store that compares them whole (memory), else their SHA-256. */
+static int entry_of(eg_req_t *c, ctx_t *x, const char *key, size_t klen, const char *body,
+                    size_t blen)
 {
+    eg_idem_req_t *out = &x->req;
     size_t tlen;
     const char *t = eg_req_origin_form(c, &tlen);
     const char *q = memchr(t, '?', tlen);
@@ -138,8 +146,17 @@ static int entry_of(eg_req_t *c, const char *key, size_t klen, const char *body,
     memcpy(who + tl, id, il);
     size_t n = tl + il;
     const char *route = c->route->path;
-    return eg_idem_scope_key(hasher, who, n, route, strlen(route), c->req.method, c->req.method_len,
-                             key, klen, out->key);
+    size_t rl = strlen(route), sl;
+    if (eg_idem_store_takes_scope(x->store) &&
+        eg_idem_scope_bytes(who, n, route, rl, c->req.method, c->req.method_len, key, klen,
+                            x->scope, sizeof(x->scope), &sl) == EG_OK) {
+        out->scope = x->scope;
+        out->scope_len = sl;
+        out->key[0] = '\0';
+        return EG_OK;
+    }
+    return eg_idem_scope_key(hasher, who, n, route, rl, c->req.method, c->req.method_len, key, klen,
+                             out->key);
 }
 
 /* ------------------------------------------------------------ replay */
@@ -318,7 +335,7 @@ static eg_stage_rc_t on_request(eg_req_t *c)
     x->store = store;
     x->ttl_ms = r->idem_ttl_ms;
     x->blen = blen;
-    if (entry_of(c, key, klen, body, blen, &x->req) != EG_OK) {
+    if (entry_of(c, x, key, klen, body, blen) != EG_OK) {
         ctx_free(x);
         return unavailable(c, "cannot fingerprint the request");
     }
@@ -448,6 +465,91 @@ static int scratch_headers(size_t n)
     return 1;
 }
 
+/* The head the gateway wrote, as store_response needs it. */
+typedef struct {
+    int status;
+    eg_framing_t framing;
+    uint64_t content_length;
+    size_t nkeep; /* the headers to replay, in the caller's array */
+} head_t;
+
+/* Splits a captured head without the HTTP parser: every head the
+ * transport sends (the upstream's re-written, a translated error, a
+ * gateway error) was written by the gateway from fields its parser had
+ * already checked, one "Name: value" line each. So the lines are only cut
+ * at CRLF and colon, and the headers to replay picked as they are met.
+ * Anything unexpected (a folded or colon-less line, a Connection field
+ * naming more than keep-alive or close, two Content-Lengths, a coding
+ * other than chunked, more headers than fit) returns 0: the caller parses
+ * the head fully then. Returns the head's length. */
+static size_t split_head(const char *p, size_t n, int head_req, const char *rid, size_t rid_len,
+                         eg_http_header_t *keep, size_t cap, head_t *out)
+{
+    if (n < 16 || memcmp(p, "HTTP/1.", 7) != 0 || (p[7] != '1' && p[7] != '0') || p[8] != ' ')
+        return 0;
+    unsigned d0 = (unsigned)(p[9] - '0'), d1 = (unsigned)(p[10] - '0'),
+             d2 = (unsigned)(p[11] - '0');
+    if (d0 - 1 > 4 || d1 > 9 || d2 > 9 || (p[12] != ' ' && p[12] != '\r')) return 0;
+    int status = (int)(d0 * 100 + d1 * 10 + d2), chunked = 0, has_cl = 0;
+    uint64_t cl = 0;
+    size_t nk = 0;
+    const char *end = p + n, *line = memchr(p + 12, '\n', n - 12);
+    if (!line || line[-1] != '\r') return 0;
+    for (line++;;) {
+        const char *nl = memchr(line, '\n', (size_t)(end - line));
+        if (!nl || nl == line || nl[-1] != '\r') return 0;
+        if (nl == line + 1) { /* the empty line: the head's end */
+            size_t head = (size_t)(nl + 1 - p);
+            out->status = status;
+            out->nkeep = nk;
+            out->content_length = cl;
+            if (head_req || status < 200 || status == 204 || status == 304)
+                out->framing = EG_FRAMING_NONE;
+            else if (chunked)
+                out->framing = EG_FRAMING_CHUNKED;
+            else if (has_cl)
+                out->framing = EG_FRAMING_LENGTH;
+            else
+                out->framing = EG_FRAMING_UNTIL_CLOSE;
+            return head;
+        }
+        const char *colon = memchr(line, ':', (size_t)(nl - line));
+        if (!colon || colon == line || line[0] == ' ' || line[0] == '\t' || colon[-1] == ' ')
+            return 0;
+        const char *v = colon + 1, *ve = nl - 1;
+        while (v < ve && (*v == ' ' || *v == '\t'))
+            v++;
+        while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+            ve--;
+        eg_http_header_t h = {line, (size_t)(colon - line), v, (size_t)(ve - v)};
+        line = nl + 1;
+        if (h.name_len == 14 && eg_http1_name_is(&h, "content-length")) {
+            if (has_cl || !h.value_len || h.value_len > 15) return 0;
+            for (size_t i = 0; i < h.value_len; i++) {
+                unsigned dg = (unsigned)(h.value[i] - '0');
+                if (dg > 9) return 0;
+                cl = cl * 10 + dg;
+            }
+            has_cl = 1;
+            continue;
+        }
+        if (h.name_len == 17 && eg_http1_name_is(&h, "transfer-encoding")) {
+            if (chunked || h.value_len != 7 || strncasecmp(h.value, "chunked", 7) != 0) return 0;
+            chunked = 1;
+            continue;
+        }
+        if (h.name_len == 10 && eg_http1_name_is(&h, "connection")) {
+            if (!((h.value_len == 10 && strncasecmp(h.value, "keep-alive", 10) == 0) ||
+                  (h.value_len == 5 && strncasecmp(h.value, "close", 5) == 0)))
+                return 0;
+            continue;
+        }
+        if (!kept(&h, NULL, rid, rid_len)) continue;
+        if (nk == cap) return 0;
+        keep[nk++] = h;
+    }
+}
+
 /* The captured response as a record: 1 when stored, 0 when it is not to
  * be (incomplete, not final, too large) and the key is released. */
 static int store_response(eg_req_t *c, ctx_t *x)
@@ -460,33 +562,44 @@ static int store_response(eg_req_t *c, ctx_t *x)
     if (!scratch_headers(hcap)) return 0;
     eg_http_header_t *hdrs = scratch_hdrs, *keep = scratch_keep; /* the parser fills what it uses */
     int stored = 0;
-    eg_http1_limits_t lim = {x->caplen, hcap, 0};
-    eg_http1_msg_t m;
-    size_t scanned = 0;
-    int head = eg_http1_parse_response(x->cap, x->caplen, &lim, hdrs, hcap, &scanned,
-                                       c->method_bit == EG_M_HEAD, &m);
-    if (head <= 0) goto out;
-    if (m.status >= 500 || m.status == 408 || m.status == 429 || m.status < 200) goto out;
+    size_t rid_len = strlen(cfg->request_id_header);
+    head_t hd;
+    size_t head = split_head(x->cap, x->caplen, c->method_bit == EG_M_HEAD, cfg->request_id_header,
+                             rid_len, keep, hcap, &hd);
+    if (!head) { /* not the usual shape: the parser decides */
+        eg_http1_limits_t lim = {x->caplen, hcap, 0};
+        eg_http1_msg_t m;
+        size_t scanned = 0;
+        int h = eg_http1_parse_response(x->cap, x->caplen, &lim, hdrs, hcap, &scanned,
+                                        c->method_bit == EG_M_HEAD, &m);
+        if (h <= 0) goto out;
+        head = (size_t)h;
+        hd.status = m.status;
+        hd.framing = m.framing;
+        hd.content_length = m.content_length;
+        hd.nkeep = 0;
+        /* "Connection: keep-alive", the usual one, names no other field */
+        const eg_http_header_t *conn = m.connection;
+        if (conn && conn_names_nothing(conn)) conn = NULL;
+        for (size_t i = 0; i < m.nheaders; i++)
+            if (kept(&m.headers[i], conn, cfg->request_id_header, rid_len))
+                keep[hd.nkeep++] = m.headers[i];
+    }
+    if (hd.status >= 500 || hd.status == 408 || hd.status == 429 || hd.status < 200) goto out;
     char *body = x->cap + head;
-    size_t blen = x->caplen - (size_t)head;
-    if (m.framing == EG_FRAMING_LENGTH) {
-        if (blen < m.content_length) goto out;
-        blen = (size_t)m.content_length;
-    } else if (m.framing == EG_FRAMING_CHUNKED) {
+    size_t blen = x->caplen - head;
+    if (hd.framing == EG_FRAMING_LENGTH) {
+        if (blen < hd.content_length) goto out;
+        blen = (size_t)hd.content_length;
+    } else if (hd.framing == EG_FRAMING_CHUNKED) {
         eg_chunked_t ck;
         memset(&ck, 0, sizeof(ck));
         size_t rest = 0;
         if (eg_chunked_decode(&ck, body, &blen, 8192, &rest) != EG_OK) goto out;
-    } else if (m.framing == EG_FRAMING_NONE) {
+    } else if (hd.framing == EG_FRAMING_NONE) {
         blen = 0;
     }
-    size_t nk = 0, rid_len = strlen(cfg->request_id_header);
-    /* "Connection: keep-alive", the usual one, names no other field */
-    const eg_http_header_t *conn = m.connection;
-    if (conn && conn_names_nothing(conn)) conn = NULL;
-    for (size_t i = 0; i < m.nheaders; i++)
-        if (kept(&m.headers[i], conn, cfg->request_id_header, rid_len)) keep[nk++] = m.headers[i];
-    eg_idem_record_t r = {m.status, keep, nk, (const unsigned char *)body, blen};
+    eg_idem_record_t r = {hd.status, keep, hd.nkeep, (const unsigned char *)body, blen};
     size_t need = eg_idem_record_size(&r), len = 0;
     if (!need) goto out;
     if (need > scratch_reccap) {

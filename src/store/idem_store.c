@@ -134,16 +134,24 @@ static void maybe_purge(eg_idem_store_t *s, uv_loop_t *loop)
     if (atomic_compare_exchange_strong(&s->last_purge_ms, &last, now)) s->ops->purge_later(s, loop);
 }
 
-static int req_ok(const eg_idem_req_t *req)
+/* A key, or scope bytes for a backend that takes them (a scope bound for
+ * another backend would leave it without a key). */
+static int req_ok(const eg_idem_store_t *s, const eg_idem_req_t *req)
 {
+    if (req->scope) return s->ops->takes_scope && req->scope_len > 0;
     size_t n = strnlen(req->key, sizeof(req->key));
     return n > 0 && n <= EG_IDEM_SCOPED_LEN;
+}
+
+int eg_idem_store_takes_scope(const eg_idem_store_t *s)
+{
+    return s && s->ops->takes_scope;
 }
 
 int eg_idem_begin(eg_idem_store_t *s, const eg_idem_io_t *io, eg_idem_req_t *req, uint64_t lock_ms,
                   eg_idem_cb cb, void *arg, eg_idem_op_t **opp)
 {
-    if (!s || !io || !io->loop || !req || !cb || lock_ms == 0 || !req_ok(req)) return EG_EINVAL;
+    if (!s || !io || !io->loop || !req || !cb || lock_ms == 0 || !req_ok(s, req)) return EG_EINVAL;
     eg_idem_op_t *op = calloc(1, sizeof(*op));
     if (!op) return EG_ENOMEM;
     op->s = s;
@@ -164,15 +172,16 @@ int eg_idem_begin(eg_idem_store_t *s, const eg_idem_io_t *io, eg_idem_req_t *req
         return rc;
     }
     memcpy(req->owner, op->req.owner, sizeof(req->owner));
+    req->scope_hash = op->req.scope_hash;
     if (opp) *opp = op;
     maybe_purge(s, io->loop);
     return EG_OK;
 }
 
-int eg_idem_begin_now(eg_idem_store_t *s, eg_idem_req_t *req, uint64_t lock_ms, eg_idem_result_t *res,
-                      unsigned char **record)
+int eg_idem_begin_now(eg_idem_store_t *s, eg_idem_req_t *req, uint64_t lock_ms,
+                      eg_idem_result_t *res, unsigned char **record)
 {
-    if (!s || !req || !res || !record || lock_ms == 0 || !req_ok(req)) return EG_EINVAL;
+    if (!s || !req || !res || !record || lock_ms == 0 || !req_ok(s, req)) return EG_EINVAL;
     if (!s->ops->decide) return EG_EAGAIN;
     eg_idem_op_t op;
     memset(&op, 0, sizeof(op));
@@ -189,6 +198,7 @@ int eg_idem_begin_now(eg_idem_store_t *s, eg_idem_req_t *req, uint64_t lock_ms, 
         return rc;
     }
     memcpy(req->owner, op.req.owner, sizeof(req->owner));
+    req->scope_hash = op.req.scope_hash;
     *res = op.res;
     *record = op.record;
     return EG_OK;
@@ -202,14 +212,14 @@ void eg_idem_cancel(eg_idem_op_t *op)
 int eg_idem_complete(eg_idem_store_t *s, const eg_idem_io_t *io, const eg_idem_req_t *req,
                      const unsigned char *record, size_t len, uint64_t ttl_ms)
 {
-    if (!s || !io || !io->loop || !req || !record || !len || !ttl_ms || !req_ok(req))
+    if (!s || !io || !io->loop || !req || !record || !len || !ttl_ms || !req_ok(s, req))
         return EG_EINVAL;
     return s->ops->complete(s, io, req, record, len, ttl_ms);
 }
 
 int eg_idem_release(eg_idem_store_t *s, const eg_idem_io_t *io, const eg_idem_req_t *req)
 {
-    if (!s || !io || !io->loop || !req || !req_ok(req)) return EG_EINVAL;
+    if (!s || !io || !io->loop || !req || !req_ok(s, req)) return EG_EINVAL;
     return s->ops->release(s, io, req);
 }
 

@@ -79,13 +79,24 @@ typedef struct {
     struct eg_redis_s *redis; /* redis: required; memory, sqlite: ignored */
 } eg_idem_io_t;
 
-/* One request's entry. The caller fills key and fp; eg_idem_begin writes
- * owner (unique to this begin across processes and nodes). Complete and
- * release take the same struct back. */
+/* One request's entry. The caller fills key (or, for a backend that takes
+ * it, scope) and fp; eg_idem_begin writes owner (unique to this begin
+ * across processes and nodes). Complete and release take the same struct
+ * back.
+ *
+ * scope: the scope's bytes themselves (eg_idem_scope_bytes), for the
+ * memory backend only (eg_idem_store_takes_scope): it hashes them with its
+ * own keyed hash and compares them whole on every lookup, so the scoped
+ * key needs no SHA-256 and no two scopes can share an entry. The bytes
+ * must stay valid until the call's answer (begin) or return (complete,
+ * release). NULL: key names the entry (every backend). */
 typedef struct {
-    char key[EG_IDEM_SCOPED_LEN + 1];   /* eg_idem_scope_key */
+    char key[EG_IDEM_SCOPED_LEN + 1];   /* eg_idem_scope_key, or "" with scope */
     unsigned char fp[EG_IDEM_HASH_LEN]; /* eg_idem_fingerprint */
     unsigned char owner[16];            /* out of eg_idem_begin */
+    const unsigned char *scope;         /* NULL, or scope_len bytes */
+    size_t scope_len;
+    uint64_t scope_hash; /* the store's: 0 at first, set by begin for complete and release */
 } eg_idem_req_t;
 
 typedef enum {
@@ -118,6 +129,8 @@ int eg_idem_store_open(const eg_idem_store_opts_t *o, eg_idem_store_t **out, cha
  * (uv_run until it returns 0 does it). */
 void eg_idem_store_close(eg_idem_store_t *s);
 const char *eg_idem_store_backend_name(const eg_idem_store_t *s);
+/* Whether the backend names entries by eg_idem_req_t.scope (memory): 1 or 0. */
+int eg_idem_store_takes_scope(const eg_idem_store_t *s);
 /* Completes and releases that failed (they are not waited for, so this is
  * where their failures are seen), and background purges that failed. */
 uint64_t eg_idem_store_failures(const eg_idem_store_t *s);
@@ -142,8 +155,8 @@ int eg_idem_begin(eg_idem_store_t *s, const eg_idem_io_t *io, eg_idem_req_t *req
  * COMPLETED, is *record, which the caller frees), EG_EAGAIN when the
  * backend only answers through eg_idem_begin (sqlite, redis), or the
  * errors of eg_idem_begin. Writes req->owner as eg_idem_begin does. */
-int eg_idem_begin_now(eg_idem_store_t *s, eg_idem_req_t *req, uint64_t lock_ms, eg_idem_result_t *res,
-                      unsigned char **record);
+int eg_idem_begin_now(eg_idem_store_t *s, eg_idem_req_t *req, uint64_t lock_ms,
+                      eg_idem_result_t *res, unsigned char **record);
 
 /* The request went away before its answer: cb will not be called, and if
  * the begin reserved the key, the reservation is released by the store.

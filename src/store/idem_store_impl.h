@@ -23,6 +23,8 @@ typedef struct {
     /* a purge without blocking the loop; NULL when the backend needs none */
     void (*purge_later)(eg_idem_store_t *s, uv_loop_t *loop);
     void (*close)(eg_idem_store_t *s);
+    /* 1: entries may be named by eg_idem_req_t.scope instead of key */
+    int takes_scope;
 } eg_idem_ops_t;
 
 struct eg_idem_store_s {

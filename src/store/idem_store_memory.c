@@ -8,6 +8,15 @@
  * the loop's next iteration (a zero timer), so the contract is the same as
  * for the backends that really wait.
  *
+ * An entry is named by the scope's bytes (eg_idem_req_t.scope: principal,
+ * route, method and key, length-prefixed), or by a scoped key string for
+ * callers without them. Its slot holds a SipHash-1-3 of those bytes under
+ * a random key of this store (so no client can choose keys that pile up
+ * on one probe sequence), and a lookup compares the bytes whole: a hash
+ * collision costs a probe, never another scope's entry. No SHA-256 of the
+ * scope is needed on this path (SQLite and Redis keep the SHA-256 key:
+ * it is persisted and shared between processes).
+ *
  * Expiry: an expired entry is dropped when a call meets it, every call
  * also sweeps the next 4 slots, and a full sweep runs every
  * purge_every_ms (from a begin) or when the map is full. The map holds at
@@ -17,6 +26,7 @@
  */
 #include <pthread.h>
 #include <stdio.h>
+#include <sys/random.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,14 +36,19 @@
  * most one half; they are adjacent, so the sweep reads one or two cache
  * lines and touches an entry only to free it. */
 enum { SWEEP_SLOTS = 4, MIN_SLOTS = 2048, FULL_RETRY_MS = 1000 };
+/* Spare entries: per size class (room 64, 128, ... 4096 bytes), up to
+ * SPARES each. */
+enum { CLASSES = 7, CLASS_MIN = 64, SPARES = 8 };
 
 typedef struct {
     int completed;
     unsigned char fp[EG_IDEM_HASH_LEN];
     unsigned char owner[16];
-    unsigned char *record; /* completed: len bytes after the entry, one allocation */
+    unsigned char *record; /* completed: len bytes after the name, one allocation */
     size_t len;
-    char key[EG_IDEM_SCOPED_LEN + 1];
+    size_t room;          /* bytes allocated after the struct (name and record) */
+    size_t nlen;          /* the name's bytes: the scope, or the key string */
+    unsigned char name[]; /* nlen bytes, then the record */
 } ent_t;
 
 /* An open-addressing slot: the hash and the expiry live in the table, so a
@@ -54,34 +69,126 @@ typedef struct {
     size_t bytes, max_bytes;
     size_t cursor;          /* the next slot to sweep */
     uint64_t full_purge_ms; /* the last sweep made because the map was full */
+    uint64_t k0, k1;        /* the hash's key, random per store */
+    /* freed entries kept for the next ones of their class (under the
+     * lock): a request makes a reservation and a completed entry and, once
+     * the map is in its steady state, frees one of each (its reservation,
+     * an expired answer); reused, they cost no malloc or free. Outside
+     * max_bytes: at most SPARES * 8 KiB, 64 KiB. */
+    ent_t *spare[CLASSES][SPARES];
+    int nspare[CLASSES];
 } mem_t;
 
-/* Scoped keys are SHA-256 in hex (eg_idem_scope_key): their first 16
- * digits are already a uniform 64-bit hash. Anything else is FNV-1a'd. */
-static uint64_t hash_key(const char *k)
+/* An entry's name as a lookup sees it. */
+typedef struct {
+    const unsigned char *p;
+    size_t n;
+    uint64_t h;
+} name_t;
+
+#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND                                                                                   \
+    do {                                                                                           \
+        v0 += v1;                                                                                  \
+        v1 = ROTL(v1, 13);                                                                         \
+        v1 ^= v0;                                                                                  \
+        v0 = ROTL(v0, 32);                                                                         \
+        v2 += v3;                                                                                  \
+        v3 = ROTL(v3, 16);                                                                         \
+        v3 ^= v2;                                                                                  \
+        v0 += v3;                                                                                  \
+        v3 = ROTL(v3, 21);                                                                         \
+        v3 ^= v0;                                                                                  \
+        v2 += v1;                                                                                  \
+        v1 = ROTL(v1, 17);                                                                         \
+        v1 ^= v2;                                                                                  \
+        v2 = ROTL(v2, 32);                                                                         \
+    } while (0)
+
+/* SipHash-1-3 (the reduced-round variant Rust's and Python's hash maps
+ * use): a keyed hash for the table, not a fingerprint; what keeps one
+ * scope from another is the whole-name comparison in find. */
+static uint64_t siphash13(uint64_t k0, uint64_t k1, const unsigned char *p, size_t n)
 {
-    uint64_t h = 0;
+    uint64_t v0 = k0 ^ 0x736f6d6570736575ULL, v1 = k1 ^ 0x646f72616e646f6dULL;
+    uint64_t v2 = k0 ^ 0x6c7967656e657261ULL, v3 = k1 ^ 0x7465646279746573ULL;
+    uint64_t b = (uint64_t)n << 56, m;
     size_t i = 0;
-    for (; i < 16; i++) {
-        unsigned c = (unsigned char)k[i], d = c - '0', x = (c | 0x20) - 'a';
-        if (d < 10) {
-            h = h << 4 | d;
-        } else if (x < 6 && c >= 'a') { /* lowercase only, as scoped keys are */
-            h = h << 4 | (x + 10);
-        } else {
-            break;
-        }
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&m, p + i, 8); /* host order: the hash stays in this process */
+        v3 ^= m;
+        SIPROUND;
+        v0 ^= m;
     }
-    if (i == 16) return h;
-    h = 1469598103934665603ULL;
-    for (; *k; k++)
-        h = (h ^ (unsigned char)*k) * 1099511628211ULL;
-    return h;
+    for (size_t k = 0; i + k < n; k++)
+        b |= (uint64_t)p[i + k] << (8 * k);
+    v3 ^= b;
+    SIPROUND;
+    v0 ^= b;
+    v2 ^= 0xff;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    return v0 ^ v1 ^ v2 ^ v3;
+}
+
+static name_t name_of(const mem_t *m, const eg_idem_req_t *req)
+{
+    name_t k;
+    if (req->scope) {
+        k.p = req->scope;
+        k.n = req->scope_len;
+    } else {
+        k.p = (const unsigned char *)req->key;
+        k.n = strnlen(req->key, sizeof(req->key));
+    }
+    /* begin left the scope's hash in the request: complete and release
+     * reuse it (a key string is short and not worth keeping) */
+    k.h = req->scope && req->scope_hash ? req->scope_hash : siphash13(m->k0, m->k1, k.p, k.n);
+    return k;
+}
+
+/* The size class of n bytes after an entry (-1: none, allocated to fit). */
+static int class_of(size_t n)
+{
+    int c = 0;
+    for (size_t r = CLASS_MIN; r < n; r <<= 1)
+        if (++c == CLASSES) return -1;
+    return c;
+}
+
+/* The bytes allocated after an entry for n: a class's room, or n. */
+static size_t room_for(size_t n)
+{
+    int c = class_of(n);
+    return c < 0 ? n : (size_t)CLASS_MIN << c;
+}
+
+/* What an entry of a name of nlen bytes and a record of len counts against
+ * max_bytes: what is allocated for it, and its name at least the 65 bytes
+ * of the hex key it stands for (a cap admits no more entries with short
+ * names than with scoped keys). */
+static size_t cost_of(size_t nlen, size_t len)
+{
+    size_t room = room_for(nlen + len),
+           named = len + (nlen > EG_IDEM_SCOPED_LEN + 1 ? nlen : EG_IDEM_SCOPED_LEN + 1);
+    return sizeof(ent_t) + (room > named ? room : named);
 }
 
 static size_t cost(const ent_t *e)
 {
-    return sizeof(*e) + e->len;
+    return cost_of(e->nlen, e->len);
+}
+
+/* Keeps e for reuse (ent_new) when its class has room, else frees it. */
+static void ent_free(mem_t *m, ent_t *e)
+{
+    int c = e ? class_of(e->room) : -1;
+    if (c >= 0 && m->nspare[c] < SPARES) {
+        m->spare[c][m->nspare[c]++] = e;
+        return;
+    }
+    free(e);
 }
 
 /* Frees slot i's entry and closes the gap (linear probing's backward
@@ -92,7 +199,7 @@ static void slot_remove(mem_t *m, size_t i)
     ent_t *e = m->slots[i].e;
     m->count--;
     m->bytes -= cost(e);
-    free(e);
+    ent_free(m, e);
     size_t mask = m->nslots - 1;
     for (size_t j = i;;) {
         j = (j + 1) & mask;
@@ -134,13 +241,15 @@ static void sweep_some(mem_t *m, uint64_t now)
     }
 }
 
-/* The slot of key's live entry (an expired one met is dropped), or -1. */
-static long find(mem_t *m, const char *key, uint64_t h, uint64_t now)
+/* The slot of k's live entry (an expired one met is dropped), or -1. The
+ * name is compared whole: equal hashes are not equal names. */
+static long find(mem_t *m, const name_t *k, uint64_t now)
 {
     size_t mask = m->nslots - 1;
-    for (size_t i = h & mask; m->slots[i].e; i = (i + 1) & mask) {
+    for (size_t i = k->h & mask; m->slots[i].e; i = (i + 1) & mask) {
         slot_t *sl = &m->slots[i];
-        if (sl->hash != h || strcmp(sl->e->key, key) != 0) continue;
+        if (sl->hash != k->h || sl->e->nlen != k->n || memcmp(sl->e->name, k->p, k->n) != 0)
+            continue;
         if (sl->expires_ms > now) return (long)i;
         slot_remove(m, i);
         return -1;
@@ -182,15 +291,24 @@ static int room(mem_t *m, size_t add, uint64_t now)
     return m->bytes + add <= m->max_bytes;
 }
 
-/* An entry for req with room for extra record bytes after it. */
-static ent_t *ent_new(const eg_idem_req_t *req, size_t extra)
+/* An entry for req named k, with room for extra record bytes after it. */
+static ent_t *ent_new(mem_t *m, const eg_idem_req_t *req, const name_t *k, size_t extra)
 {
-    ent_t *e = malloc(sizeof(*e) + extra);
-    if (!e) return NULL;
+    size_t need = k->n + extra;
+    int c = class_of(need);
+    ent_t *e = NULL;
+    if (c >= 0 && m->nspare[c] > 0) {
+        e = m->spare[c][--m->nspare[c]];
+    } else {
+        size_t room = room_for(need);
+        if (!(e = malloc(sizeof(*e) + room))) return NULL;
+        e->room = room;
+    }
     e->completed = 0;
     e->record = NULL;
     e->len = 0;
-    memcpy(e->key, req->key, sizeof(e->key)); /* NUL-terminated within (req_ok) */
+    e->nlen = k->n;
+    memcpy(e->name, k->p, k->n);
     memcpy(e->fp, req->fp, sizeof(e->fp));
     memset(e->owner, 0, sizeof(e->owner));
     return e;
@@ -214,11 +332,11 @@ static long place(mem_t *m, uint64_t h, uint64_t expires, ent_t *e)
 }
 
 /* A new reservation for req; its slot, or -1 when out of memory. */
-static long insert(mem_t *m, const eg_idem_req_t *req, uint64_t h, uint64_t expires)
+static long insert(mem_t *m, const eg_idem_req_t *req, const name_t *k, uint64_t expires)
 {
-    ent_t *e = ent_new(req, 0);
-    long at = e ? place(m, h, expires, e) : -1;
-    if (at < 0) free(e);
+    ent_t *e = ent_new(m, req, k, 0);
+    long at = e ? place(m, k->h, expires, e) : -1;
+    if (at < 0) ent_free(m, e);
     return at;
 }
 
@@ -234,12 +352,14 @@ static void deliver(uv_timer_t *t)
 static int mem_decide(eg_idem_store_t *s, eg_idem_op_t *op)
 {
     mem_t *m = (mem_t *)s;
-    const eg_idem_req_t *req = &op->req;
-    uint64_t now = eg_idem_now(s), h = hash_key(req->key);
+    eg_idem_req_t *req = &op->req;
+    uint64_t now = eg_idem_now(s);
+    name_t k = name_of(m, req);
+    if (req->scope) req->scope_hash = k.h;
     int rc = EG_OK;
     pthread_mutex_lock(&m->lock);
     sweep_some(m, now);
-    long at = find(m, req->key, h, now);
+    long at = find(m, &k, now);
     ent_t *e = at >= 0 ? m->slots[at].e : NULL;
     if (e && memcmp(e->fp, req->fp, sizeof(e->fp)) != 0) {
         op->res.state = EG_IDEM_MISMATCH;
@@ -255,9 +375,9 @@ static int mem_decide(eg_idem_store_t *s, eg_idem_op_t *op)
         } else {
             eg_idem_op_error(op, "memory store: out of memory%s", NULL);
         }
-    } else if (!room(m, sizeof(ent_t), now)) {
+    } else if (!room(m, cost_of(k.n, 0), now)) {
         rc = EG_ETOOBIG;
-    } else if ((at = insert(m, req, h, now + op->lock_ms)) < 0) {
+    } else if ((at = insert(m, req, &k, now + op->lock_ms)) < 0) {
         rc = EG_ENOMEM;
     } else {
         memcpy(m->slots[at].e->owner, req->owner, sizeof(req->owner));
@@ -287,40 +407,41 @@ static int mem_complete(eg_idem_store_t *s, const eg_idem_io_t *io, const eg_ide
 {
     (void)io;
     mem_t *m = (mem_t *)s;
-    uint64_t now = eg_idem_now(s), h = hash_key(req->key);
+    uint64_t now = eg_idem_now(s);
+    name_t k = name_of(m, req);
     int rc = EG_OK;
     pthread_mutex_lock(&m->lock);
-    long at = find(m, req->key, h, now);
+    long at = find(m, &k, now);
     ent_t *e = at >= 0 ? m->slots[at].e : NULL;
     if (e && (e->completed || memcmp(e->owner, req->owner, sizeof(e->owner)) != 0))
         goto out; /* not the caller's any more: the stored answer stays */
-    size_t had = e ? cost(e) : 0, need = sizeof(ent_t) + len;
+    size_t had = e ? cost(e) : 0, need = cost_of(k.n, len);
     ent_t *n = NULL; /* the completed entry, the record after it: one block to free */
     if (m->bytes - had + need > m->max_bytes && now - m->full_purge_ms >= FULL_RETRY_MS) {
         m->full_purge_ms = now;
         sweep_all(m, now); /* e is live and stays; its slot may move */
-        if (e) at = find(m, req->key, h, now);
+        if (e) at = find(m, &k, now);
     }
     if (m->bytes - had + need > m->max_bytes)
         rc = EG_ETOOBIG;
-    else if (!(n = ent_new(req, len)))
+    else if (!(n = ent_new(m, req, &k, len)))
         rc = EG_ENOMEM;
     if (n) {
-        n->record = (unsigned char *)(n + 1);
+        n->record = n->name + n->nlen;
         n->len = len;
         memcpy(n->record, record, len);
         n->completed = 1;
     }
-    if (rc == EG_OK && !e && (at = place(m, h, now + ttl_ms, n)) < 0) rc = EG_ENOMEM;
+    if (rc == EG_OK && !e && (at = place(m, k.h, now + ttl_ms, n)) < 0) rc = EG_ENOMEM;
     if (rc != EG_OK) {
-        free(n);
+        ent_free(m, n);
         /* a reservation that cannot become a replay frees the key */
-        if ((at = find(m, req->key, h, now)) >= 0) slot_remove(m, (size_t)at);
+        if ((at = find(m, &k, now)) >= 0) slot_remove(m, (size_t)at);
         goto out;
     }
     if (e) { /* the reservation gives way to the response */
         m->bytes += cost(n) - cost(e);
-        free(e);
+        ent_free(m, e);
         m->slots[at].e = n;
     }
     m->slots[at].expires_ms = now + ttl_ms;
@@ -333,9 +454,10 @@ static int mem_release(eg_idem_store_t *s, const eg_idem_io_t *io, const eg_idem
 {
     (void)io;
     mem_t *m = (mem_t *)s;
-    uint64_t now = eg_idem_now(s), h = hash_key(req->key);
+    uint64_t now = eg_idem_now(s);
+    name_t k = name_of(m, req);
     pthread_mutex_lock(&m->lock);
-    long at = find(m, req->key, h, now);
+    long at = find(m, &k, now);
     if (at >= 0 && !m->slots[at].e->completed &&
         memcmp(m->slots[at].e->owner, req->owner, sizeof(req->owner)) == 0)
         slot_remove(m, (size_t)at);
@@ -364,6 +486,9 @@ static void mem_close(eg_idem_store_t *s)
     mem_t *m = (mem_t *)s;
     for (size_t i = 0; i < m->nslots; i++)
         free(m->slots[i].e);
+    for (int c = 0; c < CLASSES; c++)
+        for (int i = 0; i < m->nspare[c]; i++)
+            free(m->spare[c][i]);
     free(m->slots);
     pthread_mutex_destroy(&m->lock);
     free(m);
@@ -376,7 +501,8 @@ static const eg_idem_ops_t mem_ops = {.name = "memory",
                                       .release = mem_release,
                                       .purge = mem_purge,
                                       .purge_later = mem_purge_later,
-                                      .close = mem_close};
+                                      .close = mem_close,
+                                      .takes_scope = 1};
 
 int eg_idem_memory_open(const eg_idem_store_opts_t *o, eg_idem_store_t **out, char *err,
                         size_t errlen)
@@ -392,6 +518,15 @@ int eg_idem_memory_open(const eg_idem_store_opts_t *o, eg_idem_store_t **out, ch
     eg_idem_store_init(&m->base, &mem_ops, o);
     m->nslots = MIN_SLOTS;
     m->max_bytes = o->max_bytes ? o->max_bytes : (size_t)64 << 20;
+    /* a failed getrandom leaves a guessable key: the table still works,
+     * only its defence against chosen collisions is weaker */
+    uint64_t key[2];
+    if (getrandom(key, sizeof(key), 0) != (ssize_t)sizeof(key)) {
+        key[0] = eg_idem_now(&m->base) ^ (uint64_t)(uintptr_t)m;
+        key[1] = (uint64_t)(uintptr_t)&key ^ 0x9e3779b97f4a7c15ULL;
+    }
+    m->k0 = key[0];
+    m->k1 = key[1];
     *out = &m->base;
     return EG_OK;
 }

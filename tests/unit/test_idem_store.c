@@ -529,7 +529,8 @@ static void test_memory_map_model(void **state)
     unsigned seed = 12345;
     for (int i = 0; i < NKEYS; i++) {
         /* hex keys: their first 16 digits are the hash; two thirds share home slot 0 */
-        unsigned long long h = i % 3 ? (unsigned long long)i << 20 : (unsigned long long)i * 2654435761u;
+        unsigned long long h =
+            i % 3 ? (unsigned long long)i << 20 : (unsigned long long)i * 2654435761u;
         snprintf(m[i].key, sizeof(m[i].key), "%016llx%048d", h, i);
         m[i].state = 0;
     }
@@ -550,11 +551,12 @@ static void test_memory_map_model(void **state)
             eg_idem_result_t res;
             unsigned char *r = NULL;
             assert_int_equal(eg_idem_begin_now(fx.s, &req, lock, &res, &r), EG_OK);
-            eg_idem_state_t want = !live ? EG_IDEM_RESERVED
-                                   : k->fp != fp ? EG_IDEM_MISMATCH
+            eg_idem_state_t want = !live           ? EG_IDEM_RESERVED
+                                   : k->fp != fp   ? EG_IDEM_MISMATCH
                                    : k->state == 1 ? EG_IDEM_IN_FLIGHT
                                                    : EG_IDEM_COMPLETED;
-            if (res.state != want) fail_msg("step %d key %s: state %d, want %d", step, k->key, res.state, want);
+            if (res.state != want)
+                fail_msg("step %d key %s: state %d, want %d", step, k->key, res.state, want);
             if (want == EG_IDEM_RESERVED) {
                 k->state = 1;
                 k->expires = now + lock;
@@ -576,7 +578,7 @@ static void test_memory_map_model(void **state)
                 k->fp = k->req.fp[0];
             }
             memset(k->req.owner, 0, sizeof(k->req.owner)); /* never again */
-        } else if (op < 9) { /* release it */
+        } else if (op < 9) {                               /* release it */
             if (!k->req.key[0]) continue;
             assert_int_equal(eg_idem_release(fx.s, &io, &k->req), EG_OK);
             if (live && k->state == 1) k->state = 0;
@@ -585,6 +587,62 @@ static void test_memory_map_model(void **state)
             atomic_fetch_add(&fake_now, (uint64_t)(rand_r(&seed) % 60));
         }
     }
+    fx_close(&fx);
+}
+
+/* The memory store named by scope bytes (what the gateway's stage gives
+ * it): the bytes are compared whole, so another principal's scope, or a
+ * prefix of one, is another entry; a key-named entry is yet another. A
+ * store that needs a key (sqlite, redis) refuses a scope. */
+static void test_memory_scope(void **state)
+{
+    (void)state;
+    fx_t fx;
+    fx_open(&fx, EG_IDEM_MEMORY, 0);
+    eg_idem_io_t io = io_of(&fx);
+    answer_t a;
+    unsigned char sa[128], sb[128], rec[256];
+    size_t na = 0, nb = 0, rlen = mkrecord(rec, sizeof(rec), 201, "{\"id\":\"ch_1\"}");
+    assert_int_equal(
+        eg_idem_scope_bytes("k:a", 3, "/r/", 3, "POST", 4, "key1", 4, sa, sizeof(sa), &na), EG_OK);
+    assert_int_equal(
+        eg_idem_scope_bytes("k:b", 3, "/r/", 3, "POST", 4, "key1", 4, sb, sizeof(sb), &nb), EG_OK);
+    eg_idem_req_t ra = mkreq("unused", 1), rb = ra, rp = ra, rk = mkreq("key1", 1);
+    ra.key[0] = rb.key[0] = rp.key[0] = '\0';
+    ra.scope = sa;
+    ra.scope_len = na;
+    rb.scope = sb;
+    rb.scope_len = nb;
+    rp.scope = sa;
+    rp.scope_len = na - 1; /* a prefix of a's scope */
+    eg_idem_req_t ra2 = ra;
+    assert_int_equal(begin_wait(&fx, &ra, 60000, &a), EG_IDEM_RESERVED);
+    assert_int_equal(begin_wait(&fx, &ra2, 60000, &a), EG_IDEM_IN_FLIGHT);
+    assert_int_equal(begin_wait(&fx, &rb, 60000, &a), EG_IDEM_RESERVED);
+    assert_int_equal(begin_wait(&fx, &rp, 60000, &a), EG_IDEM_RESERVED);
+    assert_int_equal(begin_wait(&fx, &rk, 60000, &a), EG_IDEM_RESERVED);
+    /* a's response is a's alone */
+    assert_int_equal(eg_idem_complete(fx.s, &io, &ra, rec, rlen, 60000), EG_OK);
+    ra2 = ra;
+    assert_int_equal(begin_wait(&fx, &ra2, 60000, &a), EG_IDEM_COMPLETED);
+    assert_int_equal(a.len, rlen);
+    eg_idem_req_t rb2 = rb;
+    assert_int_equal(begin_wait(&fx, &rb2, 60000, &a), EG_IDEM_IN_FLIGHT);
+    /* the same scope in another buffer names the same entry */
+    unsigned char copy[128];
+    memcpy(copy, sa, na);
+    eg_idem_req_t rc = ra;
+    rc.scope = copy;
+    assert_int_equal(begin_wait(&fx, &rc, 60000, &a), EG_IDEM_COMPLETED);
+    assert_true(eg_idem_store_takes_scope(fx.s));
+    fx_close(&fx);
+
+    fx_open(&fx, EG_IDEM_SQLITE, 0);
+    io = io_of(&fx);
+    assert_false(eg_idem_store_takes_scope(fx.s));
+    memset(&a, 0, sizeof(a));
+    eg_idem_req_t rs = ra;
+    assert_int_equal(eg_idem_begin(fx.s, &io, &rs, 1000, on_answer, &a, NULL), EG_EINVAL);
     fx_close(&fx);
 }
 
@@ -1021,6 +1079,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_memory_contract, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_cap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_memory_scope, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_map_model, setup, teardown),
         cmocka_unit_test_setup_teardown(test_begin_now, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_concurrent, setup, teardown),

@@ -205,20 +205,24 @@ static void test_fingerprint_body(void **state)
     for (int i = 0; i < 1024; i++)
         body[i] = (unsigned char)(i * 7);
     unhex("fa70d18aa741afee4339a35c6fd18f0a6f4b0a43655f4703a393d6d1dd9a489a", want, 32);
-    assert_int_equal(eg_idem_fingerprint_body(h, "POST", 4, "/v1/charges", 11, "a=1", 3, body, 1024, fp), EG_OK);
+    assert_int_equal(
+        eg_idem_fingerprint_body(h, "POST", 4, "/v1/charges", 11, "a=1", 3, body, 1024, fp), EG_OK);
     assert_memory_equal(fp, want, 32);
-    assert_int_equal(eg_idem_fingerprint_body(NULL, "POST", 4, "/v1/charges", 11, "a=1", 3, body, 1024, fp),
-                     EG_OK);
+    assert_int_equal(
+        eg_idem_fingerprint_body(NULL, "POST", 4, "/v1/charges", 11, "a=1", 3, body, 1024, fp),
+        EG_OK);
     assert_memory_equal(fp, want, 32);
     unhex("645bba75ebcf03fc24dcff5f7c4c71e8fb6c32f276054ab5c4cfba2033db34a2", want, 32);
-    assert_int_equal(eg_idem_fingerprint_body(h, "POST", 4, "/v1/charges", 11, NULL, 0, NULL, 0, fp), EG_OK);
+    assert_int_equal(
+        eg_idem_fingerprint_body(h, "POST", 4, "/v1/charges", 11, NULL, 0, NULL, 0, fp), EG_OK);
     assert_memory_equal(fp, want, 32);
     char path[600], query[300];
     path[0] = '/';
     memset(path + 1, 'p', sizeof(path) - 1);
     memset(query, 'q', sizeof(query));
     unhex("e72174aec7e076ec5a3ec2a8f11b97e5b56159b575856bbd7b0c371ba56a4371", want, 32);
-    assert_int_equal(eg_idem_fingerprint_body(h, "PUT", 3, path, sizeof(path), query, sizeof(query), body, 1024, fp),
+    assert_int_equal(eg_idem_fingerprint_body(h, "PUT", 3, path, sizeof(path), query, sizeof(query),
+                                              body, 1024, fp),
                      EG_OK);
     assert_memory_equal(fp, want, 32);
     /* not the two-pass fingerprint of the same request */
@@ -227,18 +231,54 @@ static void test_fingerprint_body(void **state)
     assert_int_equal(eg_idem_body_hash_init(h, &b), EG_OK);
     assert_int_equal(eg_idem_body_hash_update(&b, body, 1024), EG_OK);
     assert_int_equal(eg_idem_body_hash_final(&b, bh), EG_OK);
-    assert_int_equal(eg_idem_fingerprint(h, "PUT", 3, path, sizeof(path), query, sizeof(query), bh, two), EG_OK);
+    assert_int_equal(
+        eg_idem_fingerprint(h, "PUT", 3, path, sizeof(path), query, sizeof(query), bh, two), EG_OK);
     assert_memory_not_equal(fp, two, 32);
-    assert_int_equal(eg_idem_fingerprint_body(h, "POST", 4, "/", 1, NULL, 0, NULL, 1, fp), EG_EINVAL);
+    assert_int_equal(eg_idem_fingerprint_body(h, "POST", 4, "/", 1, NULL, 0, NULL, 1, fp),
+                     EG_EINVAL);
     /* a scope key whose parts straddle the staging buffer */
     char who[252], route[241], out[EG_IDEM_SCOPED_LEN + 1];
     memcpy(who, "k:", 2);
     memset(who + 2, 'a', 250);
     route[0] = '/';
     memset(route + 1, 'r', 240);
-    assert_int_equal(eg_idem_scope_key(h, who, sizeof(who), route, sizeof(route), "POST", 4, "key", 3, out), EG_OK);
+    assert_int_equal(
+        eg_idem_scope_key(h, who, sizeof(who), route, sizeof(route), "POST", 4, "key", 3, out),
+        EG_OK);
     assert_string_equal(out, "8ea26514b0d7bb57f98eb5255160786d391b0392280eb52d6ef3701197a489c8");
     eg_idem_hasher_free(h);
+}
+
+/* The scope as bytes: length-prefixed parts, so moving a byte from one
+ * part to the next is another scope; too small a buffer is EG_ERANGE. */
+static void test_scope_bytes(void **state)
+{
+    (void)state;
+    unsigned char a[64], b[64];
+    size_t an = 0, bn = 0;
+    assert_int_equal(eg_idem_scope_bytes("k:ab", 4, "/r/", 3, "POST", 4, "x", 1, a, sizeof(a), &an),
+                     EG_OK);
+    static const unsigned char want[] = {0,   0, 0, 4, 'k', ':', 'a', 'b', 0,   0, 0, 3, '/', 'r',
+                                         '/', 0, 0, 0, 4,   'P', 'O', 'S', 'T', 0, 0, 0, 1,   'x'};
+    assert_int_equal(an, sizeof(want));
+    assert_memory_equal(a, want, sizeof(want));
+    /* "k:a" + "b/r/" is not "k:ab" + "/r/" */
+    assert_int_equal(eg_idem_scope_bytes("k:a", 3, "b/r/", 4, "POST", 4, "x", 1, b, sizeof(b), &bn),
+                     EG_OK);
+    assert_int_equal(bn, an);
+    assert_memory_not_equal(a, b, an);
+    /* an empty part still has its length */
+    assert_int_equal(eg_idem_scope_bytes("", 0, "/r/", 3, "POST", 4, "x", 1, b, sizeof(b), &bn),
+                     EG_OK);
+    assert_int_equal(bn, an - 4);
+    /* one byte short of fitting */
+    bn = 7;
+    assert_int_equal(eg_idem_scope_bytes("k:ab", 4, "/r/", 3, "POST", 4, "x", 1, b, an - 1, &bn),
+                     EG_ERANGE);
+    assert_int_equal(bn, 7);
+    assert_int_equal(eg_idem_scope_bytes("k:ab", 4, "/r/", 3, "POST", 4, "x", 1, b, an, &bn),
+                     EG_OK);
+    assert_int_equal(bn, an);
 }
 
 static void test_scope_key(void **state)
@@ -304,7 +344,8 @@ static eg_http_header_t hdr(const char *n, const char *v)
 static void test_record_name_bytes(void **state)
 {
     (void)state;
-    const char *tchar = "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    const char *tchar =
+        "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     unsigned char out[64];
     for (int c = 0; c < 256; c++) {
         char name[1] = {(char)c};
@@ -463,11 +504,12 @@ static void test_record_roundtrip(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_key_forms),        cmocka_unit_test(test_key_refused),
-        cmocka_unit_test(test_key_length),       cmocka_unit_test(test_body_hash),
-        cmocka_unit_test(test_fingerprint), cmocka_unit_test(test_fingerprint_body), cmocka_unit_test(test_record_name_bytes),      cmocka_unit_test(test_scope_key),
-        cmocka_unit_test(test_record_encode),    cmocka_unit_test(test_record_decode),
-        cmocka_unit_test(test_record_roundtrip),
+        cmocka_unit_test(test_key_forms),         cmocka_unit_test(test_key_refused),
+        cmocka_unit_test(test_key_length),        cmocka_unit_test(test_body_hash),
+        cmocka_unit_test(test_fingerprint),       cmocka_unit_test(test_fingerprint_body),
+        cmocka_unit_test(test_record_name_bytes), cmocka_unit_test(test_scope_key),
+        cmocka_unit_test(test_scope_bytes),       cmocka_unit_test(test_record_encode),
+        cmocka_unit_test(test_record_decode),     cmocka_unit_test(test_record_roundtrip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,83 @@
+#!/bin/sh
+# bench/idem_callgrind.sh BUILD_DIR - user-space instructions per request of
+# the Idempotency-Key stage, counted by callgrind (repeatable whatever else
+# the machine does; docs/performance.md). errgate (one worker, memory store)
+# runs under valgrind with instrumentation off; wrk -t1 -c8 warms it up for
+# WARM seconds, then instrumentation is switched on (callgrind_control) for
+# SECONDS_RUN seconds of the same load and off again, and the instructions
+# counted are divided by the requests wrk counted. The load is the one of
+# bench/idempotency.sh: a 1 KB JSON POST with a new Idempotency-Key on
+# every request, to /plain/ (no stage) and /idem/ (the stage), nginx
+# `return 201` behind. BENCH_KEEP=1 keeps the callgrind.out files for
+# callgrind_annotate. Valgrind runs OpenSSL without the SHA extensions, so
+# the SHA-256 block function (libcrypto's unnamed
+# symbols) is reported apart (its instructions are
+# emulated ones; natively the digests are timed apart: docs/performance.md).
+set -eu
+. "$(dirname "$0")/lib.sh"
+BUILD=${1:-build-rel}
+SECONDS_RUN=${SECONDS_RUN:-8}
+WARM=${WARM:-4}
+ERRGATE=$(cd "$BUILD" && pwd)/errgate
+PATH="$PATH:/usr/sbin"
+TMP=$(mktemp -d /tmp/errgate-idem-cg.XXXXXX)
+PIDS=""
+cleanup() { for p in $PIDS; do kill "$p" 2>/dev/null || true; done; [ -n "${BENCH_KEEP:-}" ] || rm -rf "$TMP"; }
+trap cleanup EXIT INT TERM
+UP=$(port)
+EG=$(port)
+mkdir -p "$TMP/up"
+upstream_conf "$TMP/up" "$UP" "location / { default_type application/json; return 201 '{\"id\":\"ch_1\",\"status\":\"created\"}'; }"
+nginx -c "$TMP/up/nginx.conf" -p "$TMP/up" & PIDS="$PIDS $!"
+cat > "$TMP/errgate.yaml" <<CONF
+listen: 127.0.0.1:$EG
+workers: 1
+log: { access: off }
+store: { backend: memory }
+upstreams:
+  up: { servers: ["127.0.0.1:$UP"], timeout: 10s }
+routes:
+  - { path: /plain/, upstream: up }
+  - { path: /idem/, upstream: up, idempotency: { methods: [POST], ttl: 2s } }
+CONF
+BODY=$(python3 -c 'import json; print(json.dumps({"amount": 100, "currency": "usd", "pad": "x" * 970}))')
+cat > "$TMP/new-key.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '$BODY'
+wrk.headers["Content-Type"] = "application/json"
+local n, run = 0, tostring(os.time()) .. "-" .. tostring(math.random(1, 1000000000))
+request = function()
+    n = n + 1
+    wrk.headers["Idempotency-Key"] = "k-" .. run .. "-" .. n
+    return wrk.format()
+end
+LUA
+
+# one run: $1 = the route's prefix; prints "instructions requests sha256_instructions"
+run() {
+    out="$TMP/cg.$1.out"
+    valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out" \
+        "$ERRGATE" serve --config "$TMP/errgate.yaml" 2>"$TMP/vg.$1.log" & vg=$!
+    i=0
+    until curl -s -o /dev/null "http://127.0.0.1:$EG/plain/ready"; do
+        i=$((i + 1)); [ $i -lt 600 ] || { echo "idem_callgrind: gateway did not answer" >&2; exit 1; }; sleep 0.1
+    done
+    wrk -t1 -c8 -d"${WARM}s" -s "$TMP/new-key.lua" "http://127.0.0.1:$EG/$1/charges" >/dev/null
+    callgrind_control -i on "$vg" >/dev/null
+    reqs=$(wrk -t1 -c8 -d"${SECONDS_RUN}s" -s "$TMP/new-key.lua" "http://127.0.0.1:$EG/$1/charges" |
+        awk '/requests in/ {print $1}')
+    callgrind_control -i off "$vg" >/dev/null
+    kill -TERM "$vg"; wait "$vg" || true
+    ir=$(awk '/^totals:/ {print $2}' "$out")
+    sha=$(callgrind_annotate --inclusive=no "$out" 2>/dev/null |
+        awk '/[?]:0x.*libcrypto/ { gsub(",", "", $1); s += $1 } END { print s + 0 }')
+    echo "$ir $reqs $sha"
+}
+
+set -- $(run plain); p_ir=$1; p_n=$2
+set -- $(run idem); i_ir=$1; i_n=$2; i_sha=$3
+p=$((p_ir / p_n)); i=$(((i_ir - i_sha) / i_n))
+echo "without the stage: $p_n requests, $p instructions per request"
+echo "with the stage:    $i_n requests, $i instructions per request besides SHA-256 ($((i_sha / i_n)) emulated in libcrypto's SHA-256 block function)"
+echo "the stage:         $((i - p)) instructions per request besides SHA-256"
+[ -z "${BENCH_KEEP:-}" ] || echo "callgrind outputs: $TMP"
