@@ -14,14 +14,15 @@
 #include <string.h>
 
 #define SLOT_ALL        0
-#define SLOT_FIRST_CODE 6
+#define SLOT_FIRST_CODE EG_MONITOR_SLOT_FIRST_CODE
+#define MAX_CODES       (EG_MONITOR_MAX_SLOTS - SLOT_FIRST_CODE)
 
 struct eg_monitor_s {
     eg_alert_rule_t *rules;
     size_t nrules;
     char **route_names;
     size_t nroutes, nscopes; /* nscopes = nroutes + 2: "no route" and all */
-    uint16_t codes[EG_MONITOR_MAX_CODES * 8];
+    uint16_t codes[MAX_CODES];
     size_t ncodes, nslots;
     uint8_t slot_of[600]; /* status -> exact slot, 0 = none */
     uint32_t nbuckets;
@@ -162,18 +163,24 @@ void eg_monitor_free(eg_monitor_t *m)
     free(m);
 }
 
-/* Registers the exact statuses of a rule's match (those its classes do
- * not already cover still need their own slot: "5xx,429"). */
-static void add_codes(eg_monitor_t *m, const eg_alert_match_t *mt)
+/* Exact statuses get slots in the order the rules name them; those a
+ * rule's classes already cover still need one ("5xx,429" with a rule on
+ * 503 alone). */
+size_t eg_alert_slot_map(const eg_alert_rule_t *rules, size_t n, uint8_t *slot_of, uint16_t *codes)
 {
-    for (size_t i = 0; i < mt->ncodes; i++) {
-        int c = mt->codes[i];
-        if (c < 100 || c > 599 || m->slot_of[c]) continue;
-        if (m->ncodes == sizeof(m->codes) / sizeof(m->codes[0])) continue;
-        m->codes[m->ncodes] = (uint16_t)c;
-        m->slot_of[c] = (uint8_t)(SLOT_FIRST_CODE + m->ncodes);
-        m->ncodes++;
+    size_t ncodes = 0;
+    memset(slot_of, 0, 600);
+    for (size_t r = 0; r < n; r++) {
+        const eg_alert_match_t *mt = &rules[r].match;
+        for (size_t i = 0; i < mt->ncodes && i < EG_MONITOR_MAX_CODES; i++) {
+            int c = mt->codes[i];
+            if (c < 100 || c > 599 || slot_of[c] || ncodes == MAX_CODES) continue;
+            codes[ncodes] = (uint16_t)c;
+            slot_of[c] = (uint8_t)(SLOT_FIRST_CODE + ncodes);
+            ncodes++;
+        }
     }
+    return SLOT_FIRST_CODE + ncodes;
 }
 
 int eg_monitor_new(const eg_monitor_cfg_t *cfg, eg_monitor_t **out)
@@ -193,10 +200,10 @@ int eg_monitor_new(const eg_monitor_cfg_t *cfg, eg_monitor_t **out)
     for (size_t i = 0; i < cfg->nrules; i++) {
         const eg_alert_rule_t *r = &cfg->rules[i];
         if (r->window_s > m->nbuckets) m->nbuckets = r->window_s;
-        add_codes(m, &r->match);
         nalerts += r->route == EG_ALERT_EACH ? cfg->nroutes : 1;
     }
-    m->nslots = SLOT_FIRST_CODE + m->ncodes;
+    m->nslots = eg_alert_slot_map(cfg->rules, cfg->nrules, m->slot_of, m->codes);
+    m->ncodes = m->nslots - SLOT_FIRST_CODE;
     if (!(m->rules = calloc(cfg->nrules ? cfg->nrules : 1, sizeof(*m->rules)))) goto out;
     if (cfg->nrules) memcpy(m->rules, cfg->rules, cfg->nrules * sizeof(*m->rules));
     if (!(m->route_names = calloc(m->nroutes ? m->nroutes : 1, sizeof(char *)))) goto out;

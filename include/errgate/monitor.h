@@ -24,6 +24,7 @@
 #ifndef ERRGATE_MONITOR_H
 #define ERRGATE_MONITOR_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -102,6 +103,16 @@ typedef struct {
 
 typedef struct eg_monitor_s eg_monitor_t;
 
+#define EG_MONITOR_SLOT_FIRST_CODE 6
+#define EG_MONITOR_MAX_SLOTS       (EG_MONITOR_SLOT_FIRST_CODE + 64)
+
+/* The slot layout of a rule set, as eg_monitor_new() makes it: slot_of[s]
+ * is the exact slot of status s (0 = none; 600 entries), codes[i] the
+ * status of slot EG_MONITOR_SLOT_FIRST_CODE + i (64 entries). Returns the
+ * number of slots. Counters kept elsewhere (per worker) use the same
+ * layout, so a count vector moves between them unchanged. */
+size_t eg_alert_slot_map(const eg_alert_rule_t *rules, size_t n, uint8_t *slot_of, uint16_t *codes);
+
 typedef struct {
     const eg_alert_rule_t *rules; /* copied */
     size_t nrules;
@@ -146,5 +157,54 @@ size_t eg_monitor_eval(eg_monitor_t *m, uint64_t now_ms, eg_alert_cb cb, void *c
 /* The alerts, for listing: *out points at n entries owned by m, valid
  * until the next eval; entries never active are in it as inactive. */
 size_t eg_monitor_alerts(const eg_monitor_t *m, const eg_alert_t **out);
+
+/* --- what the outside sees (lib/alert_format.c) ------------------------- */
+
+/* One line for people: "5xx at 25.0% of 120 requests over 1m on /v1/
+ * (threshold 1%)". Writes at most cap bytes (NUL included). */
+void eg_alert_summary(const eg_alert_t *a, char *out, size_t cap);
+
+/* An alert as JSON (/alerts and the webhook body): name, state, severity,
+ * route (null for all), match, value, threshold, resolve_threshold,
+ * window_s, for_s, min_requests, requests, matched, active_at, fired_at,
+ * resolved_at (RFC 3339 or null), summary. A new reference, NULL on OOM. */
+json_t *eg_alert_json(const eg_alert_t *a);
+
+/* The webhook body of a transition, format json: {"version": "1",
+ * "event": "alert.firing" | "alert.resolved", "id", "sent_at",
+ * "instance", "alert": eg_alert_json}. id: unique per event (the caller's,
+ * e.g. a UUID). malloc'd, NULL on OOM. */
+char *eg_alert_event_json(const eg_alert_t *a, const char *id, const char *instance,
+                          uint64_t now_ms);
+
+/* The same transition as an Alertmanager v2 alert list (POST
+ * /api/v2/alerts): labels alertname, severity, route, service "errgate",
+ * instance; annotations summary, value, threshold; startsAt; endsAt when
+ * resolved. malloc'd, NULL on OOM. */
+char *eg_alert_event_alertmanager(const eg_alert_t *a, const char *instance,
+                                  const char *generator_url);
+
+/* The signature header's value for body sent at Unix time t:
+ * "t=<t>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>" (Stripe's scheme).
+ * out holds EG_WEBHOOK_SIG_MAX bytes. EG_OK, EG_EIO when OpenSSL fails,
+ * EG_ENOMEM. */
+#define EG_WEBHOOK_SIG_MAX 96
+int eg_webhook_signature(const unsigned char *secret, size_t secret_len, long long t,
+                         const char *body, size_t blen, char *out);
+
+/* The rules as a Prometheus alerting-rules file (YAML, one group
+ * "errgate") over the counter `metric` (labels route and status, status a
+ * code like "503" or a class like "5xx", as errgate_requests_total): the
+ * matched share of rate() over the rule's window above the threshold with
+ * at least min_requests in the window, for the rule's `for`; hysteresis as
+ * "above the threshold, or above the resolve threshold while already
+ * firing" (ALERTS). route_names name the routes (nroutes of them, for a
+ * rule on one route). malloc'd, NULL on OOM. */
+char *eg_alert_rules_prometheus(const eg_alert_rule_t *rules, size_t n,
+                                const char *const *route_names, size_t nroutes, const char *metric);
+
+/* The Prometheus name of a rule: "Errgate" + CamelCase of its name
+ * ("server_errors" -> "ErrgateServerErrors"). */
+void eg_alert_prometheus_name(const char *name, char *out, size_t cap);
 
 #endif

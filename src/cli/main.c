@@ -20,6 +20,7 @@ static const command_t commands[] = {
     {"catalog", eg_cmd_catalog, "list the error catalog"},
     {"call", eg_cmd_call, "make an HTTP request, retrying as the error pages advise"},
     {"keys", eg_cmd_keys, "create, list, suspend, resume, revoke and rotate API keys"},
+    {"alerts", eg_cmd_alerts, "print the alert rules, or write them as Prometheus alerting rules"},
 };
 
 static void usage(FILE *f)

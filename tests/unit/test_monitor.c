@@ -332,6 +332,109 @@ static void test_zero_threshold(void **state)
     eg_monitor_free(m);
 }
 
+/* The signature is Stripe's scheme: HMAC-SHA256 over "<t>.<body>" (the
+ * expected value from Python's hmac module). */
+static void test_webhook_signature(void **state)
+{
+    (void)state;
+    char sig[EG_WEBHOOK_SIG_MAX];
+    const char *secret = "whsec_0123456789abcdef";
+    assert_int_equal(eg_webhook_signature((const unsigned char *)secret, strlen(secret), 1800000000,
+                                          "{\"a\":1}", 7, sig),
+                     EG_OK);
+    assert_string_equal(
+        sig, "t=1800000000,v1=0cce34cc4ceb50514f7750d02eb315ceeef28c45ee42851f4611ac00df3d49fe");
+}
+
+static void test_event_bodies(void **state)
+{
+    (void)state;
+    eg_alert_rule_t r = rule("server_errors", "5xx", 0.01, 0.005, 20, 60, 30000, EG_ALERT_EACH);
+    eg_alert_t a = {.rule = &r,
+                    .route = 0,
+                    .route_name = "/v1/",
+                    .state = EG_ALERT_FIRING,
+                    .value = 0.25,
+                    .total = 120,
+                    .matched = 30,
+                    .active_at_ms = T0 - 30000,
+                    .fired_at_ms = T0 + 5};
+    char *body = eg_alert_event_json(&a, "evt_1", "gw-1", T0 + 7);
+    assert_non_null(body);
+    json_error_t je;
+    json_t *doc = json_loads(body, 0, &je);
+    assert_non_null(doc);
+    assert_string_equal(json_string_value(json_object_get(doc, "event")), "alert.firing");
+    assert_string_equal(json_string_value(json_object_get(doc, "id")), "evt_1");
+    assert_string_equal(json_string_value(json_object_get(doc, "sent_at")),
+                        "2027-01-15T08:00:00.007Z");
+    json_t *al = json_object_get(doc, "alert");
+    assert_string_equal(json_string_value(json_object_get(al, "name")), "server_errors");
+    assert_string_equal(json_string_value(json_object_get(al, "state")), "firing");
+    assert_string_equal(json_string_value(json_object_get(al, "severity")), "critical");
+    assert_string_equal(json_string_value(json_object_get(al, "route")), "/v1/");
+    assert_true(json_real_value(json_object_get(al, "value")) == 0.25);
+    assert_int_equal(json_integer_value(json_object_get(al, "requests")), 120);
+    assert_int_equal(json_integer_value(json_object_get(al, "matched")), 30);
+    assert_string_equal(json_string_value(json_object_get(al, "fired_at")),
+                        "2027-01-15T08:00:00.005Z");
+    assert_true(json_is_null(json_object_get(al, "resolved_at")));
+    assert_string_equal(json_string_value(json_object_get(al, "summary")),
+                        "5xx at 25% of 120 requests over 1m on /v1/ (threshold 1%)");
+    json_decref(doc);
+    free(body);
+
+    a.state = EG_ALERT_RESOLVED;
+    a.resolved_at_ms = T0 + 60000;
+    a.route_name = NULL;
+    a.route = EG_ALERT_ALL;
+    body = eg_alert_event_alertmanager(&a, "gw-1", "http://127.0.0.1:8081/alerts");
+    assert_non_null(body);
+    doc = json_loads(body, 0, &je);
+    assert_true(json_is_array(doc));
+    al = json_array_get(doc, 0);
+    json_t *labels = json_object_get(al, "labels");
+    assert_string_equal(json_string_value(json_object_get(labels, "alertname")), "server_errors");
+    assert_string_equal(json_string_value(json_object_get(labels, "severity")), "critical");
+    assert_string_equal(json_string_value(json_object_get(labels, "service")), "errgate");
+    assert_null(json_object_get(labels, "route"));
+    assert_string_equal(json_string_value(json_object_get(al, "startsAt")),
+                        "2027-01-15T08:00:00.005Z");
+    assert_string_equal(json_string_value(json_object_get(al, "endsAt")),
+                        "2027-01-15T08:01:00.000Z");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(al, "annotations"), "summary")),
+        "5xx at 25% of 120 requests over 1m on all routes (resolved below 0.5%)");
+    json_decref(doc);
+    free(body);
+}
+
+static void test_prometheus_names_and_rules(void **state)
+{
+    (void)state;
+    char name[80];
+    eg_alert_prometheus_name("server_errors", name, sizeof(name));
+    assert_string_equal(name, "ErrgateServerErrors");
+    eg_alert_prometheus_name("v2_502", name, sizeof(name));
+    assert_string_equal(name, "ErrgateV2502");
+    eg_alert_rule_t r[2] = {rule("x", "5xx,429", 0.10, 0.05, 10, 300, 90000, 1),
+                            rule("y", "errors", 0.05, 0.01, 5, 60, 0, EG_ALERT_ALL)};
+    const char *routes[] = {"/a", "/b\"q"};
+    char *text = eg_alert_rules_prometheus(r, 2, routes, 2, "m_total");
+    assert_non_null(text);
+    assert_non_null(strstr(
+        text,
+        "(sum by (route) (rate(m_total{route=\\\"/b\\\\\\\"q\\\", status=~\\\"5..|429\\\"}[5m])) "
+        "/ sum by (route) (rate(m_total{route=\\\"/b\\\\\\\"q\\\"}[5m])))"));
+    assert_non_null(strstr(text, "for: \"90s\""));
+    assert_non_null(
+        strstr(text, "(sum (rate(m_total{status=~\\\"4..|5..\\\"}[1m])) / sum "
+                     "(rate(m_total[1m]))) > 0.05 and on () sum (increase(m_total[1m])) >= 5"));
+    assert_non_null(strstr(text, "> 0.01 and on () ALERTS{alertname=\\\"ErrgateY\\\", "
+                                 "alertstate=\\\"firing\\\"}"));
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -344,6 +447,9 @@ int main(void)
         cmocka_unit_test(test_for_zero_and_silence_resolves),
         cmocka_unit_test(test_per_route),
         cmocka_unit_test(test_zero_threshold),
+        cmocka_unit_test(test_webhook_signature),
+        cmocka_unit_test(test_event_bodies),
+        cmocka_unit_test(test_prometheus_names_and_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
