@@ -155,7 +155,7 @@ char *eg_alert_event_json(const eg_alert_t *a, const char *id, const char *insta
                             id ? id : "", "sent_at", sent, "instance", instance ? instance : "",
                             "alert", alert);
     if (!doc) return NULL;
-    char *s = json_dumps(doc, JSON_PRESERVE_ORDER | JSON_COMPACT);
+    char *s = json_dumps(doc, JSON_PRESERVE_ORDER | JSON_COMPACT | JSON_REAL_PRECISION(12));
     json_decref(doc);
     return s;
 }
@@ -180,7 +180,7 @@ char *eg_alert_event_alertmanager(const eg_alert_t *a, const char *instance,
     if (one && generator_url) json_object_set_new(one, "generatorURL", json_string(generator_url));
     json_t *doc = one ? json_pack("[o]", one) : NULL;
     if (!doc) return NULL;
-    char *s = json_dumps(doc, JSON_PRESERVE_ORDER | JSON_COMPACT);
+    char *s = json_dumps(doc, JSON_PRESERVE_ORDER | JSON_COMPACT | JSON_REAL_PRECISION(12));
     json_decref(doc);
     return s;
 }

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "alerts.h"
 #include "access.h"
 #include "limiter.h"
 #include "redis.h"
@@ -365,6 +366,9 @@ static void log_access(conn_t *c)
     eg_pipeline_done(c);
     if (c->logged || !c->has_request) return;
     c->logged = 1;
+    /* the monitor's count (alerts.h): the worker's own block, no lock */
+    eg_alert_count(c->gw->alert_counts, c->w->id, c->route ? (long)(c->route - c->gw->cfg->routes) : -1,
+                   c->status);
     eg_log_t *log = eg_server_access_log(c->w->srv);
     if (!eg_log_enabled(log)) return;
     eg_logline_t l;

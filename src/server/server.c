@@ -37,6 +37,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "admin.h"
+#include "alerts.h"
 #include "errgate/http1.h"
 #include "errgate/jwt.h"
 #include "errgate/reqid.h"
@@ -91,6 +92,7 @@ struct eg_server_s {
     eg_keyring_t *keyring;  /* API keys for the workers, from the store */
     eg_limiter_t *limiter;  /* rate limits and concurrency slots */
     eg_idem_store_t *idem;  /* Idempotency-Key entries, opened at start when a route uses them */
+    eg_alerts_t *alerts;    /* the error-rate monitor and its webhooks (alerts.h) */
     long long clock_offset; /* ERRGATE_CLOCK_OFFSET */
     uv_timer_t sweep_timer;
     uv_timer_t log_timer; /* reports rate-limited error lines once a second */
@@ -181,11 +183,14 @@ void eg_gw_unref(eg_gw_t *gw)
     eg_router_free(gw->router);
     free(gw->stages.routes);
     notfound_free(gw);
+    eg_alert_counts_free(gw->alert_counts);
     eg_config_free(gw->cfg);
     free(gw);
 }
 
-static int gw_build(eg_config_t *cfg, eg_gw_t **out)
+/* nworkers: the blocks of per-worker counters to make (the running
+ * server's count: a reload does not change it). */
+static int gw_build(eg_config_t *cfg, int nworkers, eg_gw_t **out)
 {
     eg_gw_t *gw = calloc(1, sizeof(*gw));
     if (!gw) return EG_ENOMEM;
@@ -209,6 +214,7 @@ static int gw_build(eg_config_t *cfg, eg_gw_t **out)
         !(gw->stages.routes = calloc(cfg->nroutes ? cfg->nroutes : 1, sizeof(*gw->stages.routes))))
         rc = EG_ENOMEM;
     if (!rc) eg_pipeline_bind(cfg, &gw->stages);
+    if (!rc) rc = eg_alert_counts_new(cfg, nworkers, &gw->alert_counts);
     if (rc) {
         gw->cfg = NULL;
         for (size_t i = 0; gw->health && i < cfg->nupstreams; i++)
@@ -217,6 +223,7 @@ static int gw_build(eg_config_t *cfg, eg_gw_t **out)
         free(gw->rr);
         eg_router_free(gw->router);
         notfound_free(gw);
+        free(gw->stages.routes);
         free(gw);
         return rc;
     }
@@ -883,6 +890,10 @@ static void admin_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
             char *resp = eg_admin_keys(cfg, a->srv->keyring, &m, a->buf + head, blen, reqid, &n);
             admin_send_raw(a, resp, n);
         }
+    } else if (eg_alerts_is_path(m.target, m.target_len)) {
+        size_t n = 0;
+        char *resp = eg_alerts_admin(a->srv->alerts, cfg, &m, reqid, &n);
+        admin_send_raw(a, resp, n);
     } else {
         int head = m.method_len == 4 && memcmp(m.method, "HEAD", 4) == 0;
         int get = head || (m.method_len == 3 && memcmp(m.method, "GET", 3) == 0);
@@ -903,7 +914,8 @@ static void admin_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
             int pl = m.target_len < 100 ? (int)m.target_len : 100;
             snprintf(
                 msg, sizeof(msg),
-                "No admin resource at %.*s: the admin listener serves /health, /ready and /keys.",
+                "No admin resource at %.*s: the admin listener serves /health, /ready, /alerts "
+                "and /keys.",
                 pl, m.target);
             admin_error(a, cfg, &m, "not_found", msg, NULL, reqid);
         }
@@ -1028,12 +1040,13 @@ static void on_signal(uv_signal_t *s, int signum)
         uv_close((uv_handle_t *)&srv->sig_int, NULL);
         if (srv->has_admin) acceptor_stop(&srv->admin);
         if (srv->store) uv_timer_stop(&srv->probe_timer);
+        eg_alerts_stop(srv->alerts);
     } else if (signum == SIGHUP) {
         char err[EG_CONFIG_ERRLEN];
         eg_config_t *cfg = NULL;
         eg_gw_t *gw = NULL;
         int rc = eg_config_load(srv->config_path, &cfg, err, sizeof(err));
-        if (rc == EG_OK && (rc = gw_build(cfg, &gw)) != EG_OK) {
+        if (rc == EG_OK && (rc = gw_build(cfg, srv->nworkers, &gw)) != EG_OK) {
             eg_config_free(cfg);
             snprintf(err, sizeof(err), "%s", eg_strerror(rc));
         }
@@ -1219,7 +1232,7 @@ int eg_cmd_serve(int argc, char **argv)
         free(srv);
         return EG_EXIT_INPUT;
     }
-    if (gw_build(cfg, &srv->gw) != EG_OK) {
+    if (gw_build(cfg, cfg->workers, &srv->gw) != EG_OK) {
         eg_config_free(cfg);
         exit_code = eg_cli_fail(EG_EXIT_SOFTWARE, "out of memory");
         goto out_logs;
@@ -1369,6 +1382,8 @@ int eg_cmd_serve(int argc, char **argv)
     srv->drain_timer.data = srv;
     /* everything that stays open is open now: what is left of the limit decides */
     fit_limits(srv, cfg, nofile);
+    if (eg_alerts_start(&srv->loop, srv, &srv->alerts) != EG_OK)
+        server_log(srv, "alerts_unavailable", "the alert monitor could not start");
     char detail[600];
     if (!is_loopback(cfg->admin_listen.host) && cfg->has_admin) {
         snprintf(detail, sizeof(detail),
@@ -1392,9 +1407,11 @@ int eg_cmd_serve(int argc, char **argv)
         uv_run(&w->loop, UV_RUN_DEFAULT);
         uv_loop_close(&w->loop);
     }
+    eg_alerts_stop(srv->alerts);
     uv_walk(&srv->loop, walk_close, NULL);
     uv_run(&srv->loop, UV_RUN_DEFAULT);
     uv_loop_close(&srv->loop);
+    eg_alerts_free(srv->alerts);
     for (int i = 0; i < srv->nworkers; i++)
         acceptor_release(&srv->acceptors[i]);
     acceptor_release(&srv->admin);

@@ -1,0 +1,464 @@
+/* alerts.c - the monitor's evaluator, transitions and GET /alerts (see
+ * alerts.h). Everything here but the counting runs on the main thread. */
+#include "alerts.h"
+
+#include <curl/curl.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "admin.h"
+#include "errgate/apikey.h"
+#include "errgate/client.h"
+#include "errgate/monitor.h"
+#include "webhook.h"
+
+/* The dashboard's history: per 10 s, per scope, these slots (all, 1xx..5xx). */
+#define HIST_STEP_S 10
+#define HIST_LEN    360 /* one hour */
+#define HIST_SLOTS  6
+
+struct eg_alerts_s {
+    eg_server_t *srv;
+    uv_timer_t timer;
+    uint64_t interval_ms;
+    uint64_t generation; /* of the configuration the monitor was made for */
+    eg_gw_t *gw;         /* that configuration, referenced */
+    eg_monitor_t *monitor;
+    uint64_t *prev;  /* [scope][slot]: the sums at the last look */
+    uint64_t *cur;   /* scratch, [slot] */
+    uint64_t *delta; /* scratch, [slot] */
+    eg_webhooks_t *hooks;
+    char instance[300];
+    uint64_t transitions;
+    /* history: hist[(i % HIST_LEN)][scope (routes, none, all)][HIST_SLOTS] */
+    uint64_t *hist;
+    uint64_t *hist_step; /* the 10 s step each row holds + 1, 0 = empty */
+    size_t hist_scopes;
+    int curl_ok;
+};
+
+int eg_alert_counts_new(const eg_config_t *cfg, int nworkers, eg_alert_counts_t **out)
+{
+    *out = NULL;
+    if (!cfg->alerts_enabled) return EG_OK;
+    eg_alert_counts_t *c = calloc(1, sizeof(*c));
+    if (!c) return EG_ENOMEM;
+    uint16_t codes[EG_MONITOR_MAX_SLOTS];
+    c->nslots = eg_alert_slot_map(cfg->alert_rules, cfg->nalert_rules, c->slot_of, codes);
+    c->nworkers = nworkers;
+    c->nscopes = cfg->nroutes + 1;
+    c->stride = (c->nscopes * c->nslots + 7) / 8 * 8;
+    size_t bytes = (size_t)nworkers * c->stride * sizeof(uint64_t);
+    c->cells = aligned_alloc(64, bytes ? bytes : 64);
+    if (!c->cells) {
+        free(c);
+        return EG_ENOMEM;
+    }
+    for (size_t i = 0; i < (size_t)nworkers * c->stride; i++)
+        atomic_init(&c->cells[i], 0);
+    *out = c;
+    return EG_OK;
+}
+
+void eg_alert_counts_free(eg_alert_counts_t *c)
+{
+    if (!c) return;
+    free(c->cells);
+    free(c);
+}
+
+static uint64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void drop_monitor(eg_alerts_t *a)
+{
+    eg_monitor_free(a->monitor);
+    a->monitor = NULL;
+    free(a->prev);
+    free(a->cur);
+    free(a->delta);
+    free(a->hist);
+    free(a->hist_step);
+    a->prev = a->cur = a->delta = a->hist = a->hist_step = NULL;
+    eg_gw_unref(a->gw);
+    a->gw = NULL;
+}
+
+/* A monitor for gw's configuration (its windows start empty: the counts
+ * of the new generation start at zero too). */
+static void build_monitor(eg_alerts_t *a, eg_gw_t *gw)
+{
+    drop_monitor(a);
+    a->generation = gw->generation;
+    const eg_config_t *cfg = gw->cfg;
+    if (!cfg->alerts_enabled || !gw->alert_counts) return;
+    const char **names = calloc(cfg->nroutes ? cfg->nroutes : 1, sizeof(char *));
+    uint32_t longest = 0;
+    for (size_t i = 0; i < cfg->nalert_windows; i++)
+        if (cfg->alert_windows[i] > longest) longest = cfg->alert_windows[i];
+    for (size_t i = 0; names && i < cfg->nroutes; i++)
+        names[i] = cfg->routes[i].path;
+    eg_monitor_cfg_t mc = {cfg->alert_rules, cfg->nalert_rules, names, cfg->nroutes, longest};
+    int rc = names ? eg_monitor_new(&mc, &a->monitor) : EG_ENOMEM;
+    free(names);
+    size_t ns = gw->alert_counts->nslots, nsc = gw->alert_counts->nscopes;
+    a->hist_scopes = nsc + 1;
+    if (rc == EG_OK &&
+        (!(a->prev = calloc(nsc * ns, sizeof(uint64_t))) ||
+         !(a->cur = calloc(ns, sizeof(uint64_t))) || !(a->delta = calloc(ns, sizeof(uint64_t))) ||
+         !(a->hist = calloc((size_t)HIST_LEN * a->hist_scopes * HIST_SLOTS, sizeof(uint64_t))) ||
+         !(a->hist_step = calloc(HIST_LEN, sizeof(uint64_t)))))
+        rc = EG_ENOMEM;
+    if (rc != EG_OK) {
+        drop_monitor(a);
+        return;
+    }
+    a->gw = eg_gw_ref(gw);
+}
+
+/* Adds a count vector's first slots to the history row of now. */
+static void hist_add(eg_alerts_t *a, size_t scope, const uint64_t *d, uint64_t now_ms)
+{
+    uint64_t step = now_ms / 1000 / HIST_STEP_S;
+    size_t row = (size_t)(step % HIST_LEN);
+    uint64_t *r = a->hist + (row * a->hist_scopes) * HIST_SLOTS;
+    if (a->hist_step[row] != step + 1) {
+        memset(r, 0, a->hist_scopes * HIST_SLOTS * sizeof(uint64_t));
+        a->hist_step[row] = step + 1;
+    }
+    for (size_t k = 0; k < HIST_SLOTS; k++) {
+        r[scope * HIST_SLOTS + k] += d[k];
+        r[(a->hist_scopes - 1) * HIST_SLOTS + k] += d[k];
+    }
+}
+
+static void on_transition(void *ctx, const eg_alert_t *al)
+{
+    eg_alerts_t *a = ctx;
+    const eg_alert_rule_t *r = al->rule;
+    const char *event = al->state == EG_ALERT_FIRING ? "alert.firing" : "alert.resolved";
+    char summary[512];
+    eg_alert_summary(al, summary, sizeof(summary));
+    a->transitions++;
+    eg_logline_t l;
+    eg_logline_begin(&l, "alert");
+    eg_logline_str(&l, "event", event, strlen(event));
+    eg_logline_str(&l, "name", r->name, strlen(r->name));
+    const char *sev = eg_alert_severity_name(r->severity);
+    eg_logline_str(&l, "severity", sev, strlen(sev));
+    if (al->route_name) eg_logline_str(&l, "route", al->route_name, strlen(al->route_name));
+    eg_logline_str(&l, "match", r->match_text, strlen(r->match_text));
+    eg_logline_num(&l, "value", al->value);
+    eg_logline_num(&l, "threshold", al->state == EG_ALERT_RESOLVED ? r->resolve : r->threshold);
+    eg_logline_int(&l, "requests", (long long)al->total);
+    eg_logline_int(&l, "matched", (long long)al->matched);
+    eg_logline_int(&l, "window_s", (long long)r->window_s);
+    eg_logline_str(&l, "summary", summary, strlen(summary));
+    eg_logline_end(eg_server_error_log(a->srv), &l);
+    if (!a->gw || !a->gw->cfg->nwebhooks) return;
+    unsigned char rnd[16];
+    char id[48] = "evt_";
+    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) memset(rnd, 0, sizeof(rnd));
+    eg_uuid4(rnd, id + 4);
+    char gen[400];
+    snprintf(gen, sizeof(gen), "http://%s/alerts",
+             a->gw->cfg->has_admin ? a->gw->cfg->admin_listen.addr : a->instance);
+    eg_webhooks_post(a->hooks, a->gw, event, eg_alert_event_json(al, id, a->instance, wall_ms()),
+                     eg_alert_event_alertmanager(al, a->instance, gen));
+}
+
+static void tick(uv_timer_t *t)
+{
+    eg_alerts_t *a = t->data;
+    eg_gw_t *gw = eg_server_current(a->srv);
+    if (gw->generation != a->generation || (!a->monitor && !a->gw && gw->cfg->alerts_enabled &&
+                                            gw->alert_counts && a->generation == 0)) {
+        build_monitor(a, gw);
+        uint64_t every = gw->cfg->alert_interval_ms ? gw->cfg->alert_interval_ms : 1000;
+        if (every != a->interval_ms) {
+            a->interval_ms = every;
+            uv_timer_start(&a->timer, tick, every, every);
+        }
+    }
+    eg_gw_unref(gw);
+    if (!a->monitor) return;
+    const eg_alert_counts_t *c = a->gw->alert_counts;
+    uint64_t now = wall_ms();
+    for (size_t s = 0; s < c->nscopes; s++) {
+        memset(a->cur, 0, c->nslots * sizeof(uint64_t));
+        for (int w = 0; w < c->nworkers; w++) {
+            const _Atomic uint64_t *p = c->cells + (size_t)w * c->stride + s * c->nslots;
+            for (size_t k = 0; k < c->nslots; k++)
+                a->cur[k] += atomic_load_explicit(&p[k], memory_order_relaxed);
+        }
+        uint64_t *prev = a->prev + s * c->nslots;
+        int any = 0;
+        for (size_t k = 0; k < c->nslots; k++) {
+            a->delta[k] = a->cur[k] - prev[k];
+            any |= a->delta[k] != 0;
+            prev[k] = a->cur[k];
+        }
+        if (!any) continue;
+        eg_monitor_add(a->monitor, s, a->delta, now);
+        hist_add(a, s, a->delta, now);
+    }
+    eg_monitor_eval(a->monitor, now, on_transition, a);
+}
+
+int eg_alerts_start(uv_loop_t *loop, eg_server_t *srv, eg_alerts_t **out)
+{
+    eg_alerts_t *a = calloc(1, sizeof(*a));
+    if (!a) return EG_ENOMEM;
+    a->srv = srv;
+    /* curl's global set-up, once, before the webhook thread uses it */
+    a->curl_ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+    eg_gw_t *gw = eg_server_current(srv);
+    char host[256] = "localhost";
+    if (gethostname(host, sizeof(host)) != 0) snprintf(host, sizeof(host), "localhost");
+    host[sizeof(host) - 1] = '\0';
+    snprintf(a->instance, sizeof(a->instance), "%s:%d", host, gw->cfg->listen.port);
+    int rc = a->curl_ok ? eg_webhooks_new(eg_server_error_log(srv), &a->hooks) : EG_EIO;
+    if (rc == EG_OK) {
+        build_monitor(a, gw);
+        a->interval_ms = gw->cfg->alert_interval_ms ? gw->cfg->alert_interval_ms : 1000;
+        uv_timer_init(loop, &a->timer);
+        a->timer.data = a;
+        uv_timer_start(&a->timer, tick, a->interval_ms, a->interval_ms);
+        uv_unref((uv_handle_t *)&a->timer);
+    }
+    eg_gw_unref(gw);
+    if (rc != EG_OK) {
+        if (a->curl_ok) curl_global_cleanup();
+        free(a);
+        return rc;
+    }
+    *out = a;
+    return EG_OK;
+}
+
+void eg_alerts_stop(eg_alerts_t *a)
+{
+    if (!a) return;
+    uv_timer_stop(&a->timer);
+    if (!uv_is_closing((uv_handle_t *)&a->timer)) uv_close((uv_handle_t *)&a->timer, NULL);
+    eg_webhooks_free(a->hooks);
+    a->hooks = NULL;
+}
+
+void eg_alerts_free(eg_alerts_t *a)
+{
+    if (!a) return;
+    eg_webhooks_free(a->hooks);
+    drop_monitor(a);
+    if (a->curl_ok) curl_global_cleanup();
+    free(a);
+}
+
+int eg_alerts_is_path(const char *t, size_t n)
+{
+    return n == 7 && memcmp(t, "/alerts", 7) == 0;
+}
+
+int eg_alerts_token_ok(const eg_config_t *cfg, const eg_http1_msg_t *req)
+{
+    if (!cfg->has_admin_token) return 1;
+    const eg_http_header_t *h = eg_http1_header(req, "authorization");
+    if (!h) return 0;
+    const char *tok = NULL;
+    size_t tl = 0;
+    unsigned char dec[400];
+    if (h->value_len > 7 && strncasecmp(h->value, "Bearer ", 7) == 0) {
+        tok = h->value + 7;
+        tl = h->value_len - 7;
+    } else if (h->value_len > 6 && h->value_len - 6 < 512 &&
+               strncasecmp(h->value, "Basic ", 6) == 0) {
+        char in[520];
+        size_t il = h->value_len - 6;
+        memcpy(in, h->value + 6, il);
+        in[il] = '\0';
+        int n = EVP_DecodeBlock(dec, (const unsigned char *)in, (int)il);
+        if (n < 0) return 0;
+        while (il && in[il - 1] == '=' && n > 0) { /* DecodeBlock counts padding as zeros */
+            il--;
+            n--;
+        }
+        const unsigned char *colon = memchr(dec, ':', (size_t)n);
+        if (!colon) return 0;
+        tok = (const char *)colon + 1;
+        tl = (size_t)n - (size_t)(colon + 1 - dec);
+    }
+    unsigned char digest[32];
+    int ok = tok && tl > 0 && eg_apikey_hash(NULL, 0, tok, tl, digest) == EG_OK &&
+             CRYPTO_memcmp(digest, cfg->admin_token_hash, 32) == 0;
+    OPENSSL_cleanse(dec, sizeof(dec));
+    return ok;
+}
+
+/* A window's counts as the document shows them. */
+static json_t *window_json(const eg_monitor_t *m, const uint64_t *w)
+{
+    json_t *st = json_object();
+    static const char *const classes[] = {"", "1xx", "2xx", "3xx", "4xx", "5xx"};
+    for (size_t k = 1; k < 6; k++)
+        json_object_set_new(st, classes[k], json_integer((json_int_t)w[k]));
+    size_t ns = eg_monitor_nslots(m);
+    for (size_t k = EG_MONITOR_SLOT_FIRST_CODE; k < ns; k++) {
+        char code[8];
+        snprintf(code, sizeof(code), "%d", eg_monitor_slot_status(m, k));
+        json_object_set_new(st, code, json_integer((json_int_t)w[k]));
+    }
+    double all = (double)w[0];
+    return json_pack("{s:I, s:f, s:f, s:o}", "requests", (json_int_t)w[0], "error_rate",
+                     w[0] ? (double)(w[4] + w[5]) / all : 0.0, "server_error_rate",
+                     w[0] ? (double)w[5] / all : 0.0, "status", st);
+}
+
+json_t *eg_alerts_json(eg_alerts_t *a)
+{
+    char now[40];
+    uint64_t nowms = wall_ms();
+    time_t s = (time_t)(nowms / 1000);
+    struct tm tm;
+    gmtime_r(&s, &tm);
+    strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    json_t *doc = json_pack("{s:s, s:s, s:b}", "generated_at", now, "instance", a->instance,
+                            "enabled", a->monitor != NULL);
+    if (!doc || !a->monitor) return doc;
+    const eg_config_t *cfg = a->gw->cfg;
+    json_t *firing = json_array(), *all = json_array(), *rules = json_array();
+    const eg_alert_t *al;
+    size_t n = eg_monitor_alerts(a->monitor, &al);
+    for (size_t i = 0; i < n; i++) {
+        if (al[i].state == EG_ALERT_INACTIVE) continue;
+        json_array_append_new(all, eg_alert_json(&al[i]));
+        if (al[i].state == EG_ALERT_FIRING) json_array_append_new(firing, eg_alert_json(&al[i]));
+    }
+    for (size_t i = 0; i < cfg->nalert_rules; i++) {
+        const eg_alert_rule_t *r = &cfg->alert_rules[i];
+        const char *route = r->route == EG_ALERT_ALL    ? "all"
+                            : r->route == EG_ALERT_EACH ? "each"
+                                                        : cfg->routes[r->route].path;
+        json_array_append_new(rules,
+                              json_pack("{s:s, s:s, s:s, s:f, s:f, s:I, s:I, s:f, s:s}", "name",
+                                        r->name, "match", r->match_text, "route", route,
+                                        "threshold", r->threshold, "resolve_threshold", r->resolve,
+                                        "min_requests", (json_int_t)r->min_requests, "window_s",
+                                        (json_int_t)r->window_s, "for_s", (double)r->for_ms / 1000,
+                                        "severity", eg_alert_severity_name(r->severity)));
+    }
+    json_object_set_new(doc, "firing", firing);
+    json_object_set_new(doc, "alerts", all);
+    json_object_set_new(doc, "rules", rules);
+    /* the windows, all traffic and per route */
+    json_t *windows = json_array();
+    uint64_t *w = calloc(eg_monitor_nslots(a->monitor), sizeof(uint64_t));
+    for (size_t i = 0; w && i < cfg->nalert_windows; i++) {
+        uint32_t ws = cfg->alert_windows[i];
+        eg_monitor_window(a->monitor, EG_ALERT_ALL, ws, nowms, w);
+        json_t *one =
+            json_pack("{s:I, s:o}", "window_s", (json_int_t)ws, "all", window_json(a->monitor, w));
+        json_t *routes = json_array();
+        for (size_t r = 0; r <= cfg->nroutes; r++) {
+            eg_monitor_window(a->monitor, (long)r, ws, nowms, w);
+            json_t *rj = window_json(a->monitor, w);
+            json_object_set_new(rj, "route",
+                                r < cfg->nroutes ? json_string(cfg->routes[r].path) : json_null());
+            json_array_append_new(routes, rj);
+        }
+        json_object_set_new(one, "routes", routes);
+        json_array_append_new(windows, one);
+    }
+    free(w);
+    json_object_set_new(doc, "windows", windows);
+    /* the last hour, per 10 s: requests and classes, all and per route */
+    json_t *hist = json_object(), *times = json_array(), *series = json_array();
+    uint64_t step = nowms / 1000 / HIST_STEP_S;
+    for (size_t sc = 0; sc < a->hist_scopes; sc++) {
+        json_t *one = json_object(), *req = json_array(), *e4 = json_array(), *e5 = json_array();
+        for (uint64_t k = HIST_LEN; k-- > 0;) {
+            uint64_t st = step - k;
+            size_t row = (size_t)(st % HIST_LEN);
+            const uint64_t *r = a->hist + (row * a->hist_scopes + sc) * HIST_SLOTS;
+            int have = a->hist_step[row] == st + 1;
+            if (sc == 0) json_array_append_new(times, json_integer((json_int_t)(st * HIST_STEP_S)));
+            json_array_append_new(req, json_integer(have ? (json_int_t)r[0] : 0));
+            json_array_append_new(e4, json_integer(have ? (json_int_t)r[4] : 0));
+            json_array_append_new(e5, json_integer(have ? (json_int_t)r[5] : 0));
+        }
+        json_object_set_new(one, "route",
+                            sc < cfg->nroutes          ? json_string(cfg->routes[sc].path)
+                            : sc == a->hist_scopes - 1 ? json_string("*")
+                                                       : json_null());
+        json_object_set_new(one, "requests", req);
+        json_object_set_new(one, "4xx", e4);
+        json_object_set_new(one, "5xx", e5);
+        json_array_append_new(series, one);
+    }
+    json_object_set_new(hist, "step_s", json_integer(HIST_STEP_S));
+    json_object_set_new(hist, "t", times);
+    json_object_set_new(hist, "series", series);
+    json_object_set_new(doc, "history", hist);
+    eg_webhook_stats_t ws;
+    eg_webhooks_stats(a->hooks, &ws);
+    json_object_set_new(doc, "webhooks",
+                        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "configured",
+                                  (json_int_t)cfg->nwebhooks, "delivered", (json_int_t)ws.delivered,
+                                  "failed", (json_int_t)ws.failed, "retried",
+                                  (json_int_t)ws.retried, "dropped", (json_int_t)ws.dropped,
+                                  "queued", (json_int_t)ws.queued));
+    return doc;
+}
+
+char *eg_alerts_admin(eg_alerts_t *a, const eg_config_t *cfg, const eg_http1_msg_t *req,
+                      const char *reqid, size_t *outlen)
+{
+    int head = req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0;
+    int get = head || (req->method_len == 3 && memcmp(req->method, "GET", 3) == 0);
+    if (!get)
+        return eg_admin_error(cfg, req, "method_not_allowed", "Use GET or HEAD.",
+                              "Allow: GET, HEAD\r\n", -1, reqid, outlen);
+    if (!eg_alerts_token_ok(cfg, req)) {
+        char extra[200];
+        snprintf(extra, sizeof(extra), "WWW-Authenticate: Bearer realm=\"%s-admin\"\r\n",
+                 cfg->realm);
+        return eg_admin_error(cfg, req, "unauthorized",
+                              "/alerts needs Authorization: Bearer <admin token>.", extra, -1,
+                              reqid, outlen);
+    }
+    json_t *doc = a ? eg_alerts_json(a) : json_pack("{s:b}", "enabled", 0);
+    char *body =
+        doc ? json_dumps(doc, JSON_PRESERVE_ORDER | JSON_COMPACT | JSON_REAL_PRECISION(12)) : NULL;
+    json_decref(doc);
+    if (!body) return NULL;
+    size_t blen = strlen(body);
+    char *out = malloc(blen + 512);
+    if (out) {
+        char date[EG_HTTP1_DATE_LEN + 1];
+        eg_http1_date((int64_t)time(NULL), date);
+        int n = snprintf(out, 512,
+                         "HTTP/1.1 200 OK\r\nDate: %s\r\nContent-Type: application/json\r\n"
+                         "Content-Length: %zu\r\nX-Request-ID: %s\r\nCache-Control: no-store\r\n"
+                         "Connection: close\r\n\r\n",
+                         date, blen + 1, reqid);
+        if (!head) {
+            memcpy(out + n, body, blen);
+            out[(size_t)n + blen] = '\n';
+            *outlen = (size_t)n + blen + 1;
+        } else {
+            *outlen = (size_t)n;
+        }
+    }
+    free(body);
+    return out;
+}
