@@ -30,11 +30,18 @@ int eg_admin_is_keys_path(const char *t, size_t n)
 
 /* retry_after: seconds for Retry-After, -1 for the default (5 for a
  * store that is unavailable, none otherwise). */
-static void error_reply_after(reply_t *r, const char *code, const char *message, const char *extra,
-                              long long retry_after)
+static void error_reply_details(reply_t *r, const char *code, const char *message,
+                                const char *extra, long long retry_after, json_t *details)
 {
     eg_error_t *e = NULL;
-    if (eg_error_from_catalog(r->cfg->catalog, code, &e) != EG_OK) return;
+    if (eg_error_from_catalog(r->cfg->catalog, code, &e) != EG_OK) {
+        json_decref(details);
+        return;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(details, k, v) eg_error_set_detail(e, k, json_incref(v));
+    json_decref(details);
     eg_error_set(e, EG_S_REQUEST_ID, r->reqid);
     if (message) eg_error_set(e, EG_S_MESSAGE, message);
     if (retry_after < 0 && strcmp(code, "service_unavailable") == 0) retry_after = 5;
@@ -51,6 +58,12 @@ static void error_reply_after(reply_t *r, const char *code, const char *message,
         }
     }
     eg_error_free(e);
+}
+
+static void error_reply_after(reply_t *r, const char *code, const char *message, const char *extra,
+                              long long retry_after)
+{
+    error_reply_details(r, code, message, extra, retry_after, NULL);
 }
 
 static void error_reply(reply_t *r, const char *code, const char *message, const char *extra)
@@ -83,10 +96,17 @@ char *eg_admin_error(const eg_config_t *cfg, const eg_http1_msg_t *req, const ch
                      const char *message, const char *extra, long long retry_after,
                      const char *reqid, size_t *outlen)
 {
+    return eg_admin_error_details(cfg, req, code, message, extra, retry_after, NULL, reqid, outlen);
+}
+
+char *eg_admin_error_details(const eg_config_t *cfg, const eg_http1_msg_t *req, const char *code,
+                             const char *message, const char *extra, long long retry_after,
+                             json_t *details, const char *reqid, size_t *outlen)
+{
     reply_t r = {cfg,   eg_admin_dialect(cfg, req),
                  reqid, NULL,
                  0,     req && eg_method_bit(req->method, req->method_len) == EG_M_HEAD};
-    error_reply_after(&r, code, message, extra, retry_after);
+    error_reply_details(&r, code, message, extra, retry_after, details);
     *outlen = r.outlen;
     return r.out;
 }

@@ -43,6 +43,11 @@ char *eg_admin_error(const eg_config_t *cfg, const eg_http1_msg_t *req, const ch
                      const char *message, const char *extra, long long retry_after,
                      const char *reqid, size_t *outlen);
 
+/* eg_admin_error with details (taken; NULL: none), e.g. /health's 503. */
+char *eg_admin_error_details(const eg_config_t *cfg, const eg_http1_msg_t *req, const char *code,
+                             const char *message, const char *extra, long long retry_after,
+                             json_t *details, const char *reqid, size_t *outlen);
+
 /* 1 when the path belongs to this API (so the listener reads a body for it). */
 int eg_admin_is_keys_path(const char *target, size_t len);
 

@@ -266,9 +266,89 @@ static int load_limits(cctx_t *c, const eg_ynode_t *n, eg_limits_t *l)
     return EG_OK;
 }
 
+static int ci_contains(const char *hay, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (; *hay; hay++)
+        if (strncasecmp(hay, needle, n) == 0) return 1;
+    return 0;
+}
+
+/* Request headers a log line may carry: never one that holds a secret.
+ * Refused by name at load, not redacted later, so a misconfiguration is
+ * seen at once (docs/operations.md). */
+static int secret_header(const eg_config_t *cfg, const char *name)
+{
+    static const char *const exact[] = {"authorization", "proxy-authorization", "cookie",
+                                        "set-cookie",    "x-api-key",           "api-key",
+                                        "x-auth-token",  "x-csrf-token",        "x-xsrf-token",
+                                        NULL};
+    static const char *const parts[] = {"secret", "token", "password", "passwd", "key",
+                                        "auth",   "session", "credential", "signature", NULL};
+    for (size_t i = 0; exact[i]; i++)
+        if (strcasecmp(name, exact[i]) == 0) return 1;
+    if (cfg->key_header && strcasecmp(name, cfg->key_header) == 0) return 1;
+    for (size_t i = 0; parts[i]; i++)
+        if (ci_contains(name, parts[i])) return 1;
+    return 0;
+}
+
+static int load_log_headers(cctx_t *c, const eg_ynode_t *v, eg_config_t *cfg)
+{
+    int rc;
+    if (v->kind != EG_Y_SEQ) return ERR(c, v, "request_headers must be a list of header names");
+    if (v->n > 16) return ERR(c, v, "request_headers: at most 16 headers");
+    if (!(cfg->log_headers = calloc(v->n + 1, sizeof(char *)))) return EG_ENOMEM;
+    for (size_t i = 0; i < v->n; i++) {
+        const eg_ynode_t *x = v->items[i];
+        if (x->kind != EG_Y_SCALAR || !x->len || x->len > 64)
+            return ERR(c, x, "request_headers: a header name of 1..64 characters");
+        for (size_t k = 0; k < x->len; k++) {
+            char ch = x->str[k];
+            if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                  ch == '-' || ch == '_'))
+                return ERR(c, x, "request_headers: '%s' is not a header name", x->str);
+        }
+        if (secret_header(cfg, x->str))
+            return ERR(c, x,
+                       "request_headers: '%s' may carry a secret (credentials, cookies, tokens, "
+                       "keys) and is never logged",
+                       x->str);
+        if ((rc = get_str(c, x, &cfg->log_headers[i]))) return rc;
+        cfg->nlog_headers++;
+    }
+    return EG_OK;
+}
+
+/* metrics: { enabled: true, buckets: [0.005, ...] } (docs/metrics.md) */
+static int load_metrics(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
+{
+    static const char *const keys[] = {"enabled", "buckets", NULL};
+    int rc;
+    if ((rc = known_keys(c, n, "metrics", keys))) return rc;
+    const eg_ynode_t *v;
+    if ((v = eg_ymap_get(n, "enabled")) && (rc = get_bool(c, v, &cfg->metrics_enabled))) return rc;
+    if ((v = eg_ymap_get(n, "buckets"))) {
+        if (v->kind != EG_Y_SEQ || v->n == 0 || v->n > 32)
+            return ERR(c, v, "buckets must be a list of 1..32 bounds in seconds");
+        for (size_t i = 0; i < v->n; i++) {
+            const eg_ynode_t *x = v->items[i];
+            char *end = NULL;
+            double d = x->kind == EG_Y_SCALAR ? strtod(x->str, &end) : -1;
+            if (x->kind != EG_Y_SCALAR || end == x->str || *end || !(d > 0) || d > 86400)
+                return ERR(c, x, "a bucket is a number of seconds, 0 < bound <= 86400");
+            if (i && d <= cfg->metrics_buckets[i - 1])
+                return ERR(c, x, "buckets must be in ascending order");
+            cfg->metrics_buckets[i] = d;
+        }
+        cfg->nmetrics_buckets = v->n;
+    }
+    return EG_OK;
+}
+
 static int load_log(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
 {
-    static const char *const keys[] = {"access", "errors", "redact_query", NULL};
+    static const char *const keys[] = {"access", "errors", "redact_query", "request_headers", NULL};
     int rc;
     if ((rc = known_keys(c, n, "log", keys))) return rc;
     const eg_ynode_t *v;
@@ -285,6 +365,7 @@ static int load_log(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
             cfg->nredact++;
         }
     }
+    if ((v = eg_ymap_get(n, "request_headers")) && (rc = load_log_headers(c, v, cfg))) return rc;
     return EG_OK;
 }
 
@@ -1366,7 +1447,8 @@ static int load_root(cctx_t *c, const eg_ynode_t *root, eg_config_t *cfg)
 {
     static const char *const keys[] = {"listen", "admin_listen", "admin", "workers", "errors", "limits",
                                        "log", "request_id", "upstreams", "routes", "store", "auth",
-                                       "plans", "rate_limits", "redis", "path", "request", "cors", "alerts", NULL};
+                                       "plans", "rate_limits", "redis", "path", "request", "cors",
+                                       "metrics", "health_path", "alerts", NULL};
     int rc;
     if (!root) return ERR(c, NULL, "the configuration is empty");
     if (root->kind != EG_Y_MAP) return known_keys(c, root, "the configuration", keys);
@@ -1381,12 +1463,26 @@ static int load_root(cctx_t *c, const eg_ynode_t *root, eg_config_t *cfg)
     if ((rc = problem(c, load_errors(c, eg_ymap_get(root, "errors"), cfg)))) return rc;
     if ((v = eg_ymap_get(root, "limits")) && (rc = problem(c, load_limits(c, v, &cfg->limits)))) return rc;
     if ((v = eg_ymap_get(root, "admin")) && (rc = problem(c, load_admin(c, v, cfg)))) return rc;
+    if ((v = eg_ymap_get(root, "metrics")) && (rc = problem(c, load_metrics(c, v, cfg)))) return rc;
+    if ((v = eg_ymap_get(root, "health_path"))) {
+        if (v->kind != EG_Y_SCALAR || v->str[0] != '/' || strpbrk(v->str, "?#* \t") || v->len > 200) {
+            if ((rc = problem(c, ERR(c, v, "health_path must be a path like /health")))) return rc;
+        } else if ((rc = problem(c, get_str(c, v, &cfg->health_path)))) {
+            return rc;
+        }
+    }
     if ((v = eg_ymap_get(root, "log")) && (rc = problem(c, load_log(c, v, cfg)))) return rc;
     cfg->path_normalize = cfg->path_merge_slashes = cfg->path_reject_encoded_slash = 1;
     cfg->buffer_body = EG_BUFFER_BODY_MAX;
     if ((v = eg_ymap_get(root, "path")) && (rc = problem(c, load_path(c, v, cfg)))) return rc;
     if ((v = eg_ymap_get(root, "store")) && (rc = problem(c, load_store(c, v, cfg)))) return rc;
     if ((v = eg_ymap_get(root, "auth")) && (rc = problem(c, load_auth(c, v, cfg)))) return rc;
+    for (size_t i = 0; i < cfg->nlog_headers; i++) /* the key header is known now */
+        if (cfg->key_header && strcasecmp(cfg->log_headers[i], cfg->key_header) == 0 &&
+            (rc = problem(c, ERR(c, eg_ymap_get(eg_ymap_get(root, "log"), "request_headers"),
+                                 "request_headers: '%s' is the API key header and is never logged",
+                                 cfg->log_headers[i]))))
+            return rc;
     /* after auth: forward_trailers may not name the configured key header */
     if ((v = eg_ymap_get(root, "request")) && (rc = problem(c, load_request(c, v, cfg)))) return rc;
     if ((v = eg_ymap_get(root, "plans")) && (rc = problem(c, load_plans(c, v, cfg)))) return rc;
@@ -1484,6 +1580,12 @@ static eg_config_t *config_new(void)
         eg_config_free(cfg);
         return NULL;
     }
+    cfg->metrics_enabled = 1;
+    {
+        static const double dflt[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+        memcpy(cfg->metrics_buckets, dflt, sizeof(dflt));
+        cfg->nmetrics_buckets = sizeof(dflt) / sizeof(dflt[0]);
+    }
     cfg->admin_max_connections = 64;
     cfg->admin_timeout_ms = 10000;
     cfg->store_refresh_ms = 1000;
@@ -1541,6 +1643,9 @@ void eg_config_free(eg_config_t *cfg)
     eg_cors_policy_free(cfg->cors);
     for (size_t i = 0; i < cfg->nredact; i++) free(cfg->redact_query[i]);
     free(cfg->redact_query);
+    for (size_t i = 0; i < cfg->nlog_headers; i++) free(cfg->log_headers[i]);
+    free(cfg->log_headers);
+    free(cfg->health_path);
     free(cfg->request_id_header);
     free(cfg->access_log);
     free(cfg->error_log);

@@ -161,6 +161,15 @@ typedef struct {
     char *access_log, *error_log;
     char **redact_query;
     size_t nredact;
+    char **log_headers; /* log.request_headers: request headers in access lines (never secrets) */
+    size_t nlog_headers;
+    /* metrics (src/metrics/, docs/metrics.md): on by default; duration
+     * buckets in seconds, ascending (take effect on restart) */
+    int metrics_enabled;
+    double metrics_buckets[32];
+    size_t nmetrics_buckets;
+    /* health_path: /health answered on the API listener too (NULL: admin only) */
+    char *health_path;
     eg_limits_t limits;
     /* path: routing sees the normalized path (lib/path.c), default all 1 */
     int path_normalize, path_merge_slashes, path_reject_encoded_slash;

@@ -49,6 +49,7 @@ typedef struct eg_gw_s {
     const eg_dialect_t **notfound_dialect;
     size_t nnotfound;
     eg_pipeline_masks_t stages;
+    struct eg_metrics_gen_s *metrics; /* this configuration's counters; NULL when metrics are off */
     struct eg_alert_counts_s *alert_counts; /* per-worker counts for the monitor (alerts.h), NULL = off */
 } eg_gw_t;
 
@@ -76,6 +77,13 @@ struct eg_store_s *eg_server_store(eg_server_t *srv);
 struct eg_limiter_s *eg_server_limiter(eg_server_t *srv);
 /* Idempotency-Key entries (idem_store.h); NULL when no route used them at start. */
 struct eg_idem_store_s *eg_server_idem_store(eg_server_t *srv);
+/* The counters' registry (metrics.h); NULL when metrics are off. */
+struct eg_metrics_s *eg_server_metrics(eg_server_t *srv);
+/* Whether the server is draining (SIGTERM), for /health. */
+int eg_server_stopping(const eg_server_t *srv);
+/* /health's document (server.c): *serve 0 when draining or unable to serve,
+ * with *retry_after seconds. A new jansson reference. */
+struct json_t *eg_server_health(eg_server_t *srv, int *serve, long long *retry_after);
 /* The API keys (NULL when no route takes keys and no admin token is set). */
 struct eg_keyring_s *eg_server_keyring(eg_server_t *srv);
 

@@ -146,6 +146,19 @@ void eg_logline_str(eg_logline_t *l, const char *k, const char *v, size_t n)
     escaped(l, v, n);
 }
 
+void eg_logline_object(eg_logline_t *l, const char *k)
+{
+    key(l, k);
+    put(l, "{", 1);
+    l->first = 1;
+}
+
+void eg_logline_object_end(eg_logline_t *l)
+{
+    put(l, "}", 1);
+    l->first = 0;
+}
+
 void eg_logline_int(eg_logline_t *l, const char *k, long long v)
 {
     char tmp[24];

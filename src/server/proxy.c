@@ -25,6 +25,7 @@
 #include "alerts.h"
 #include "access.h"
 #include "limiter.h"
+#include "metrics.h"
 #include "redis.h"
 #include "ltimer.h"
 #include "strbuild.h"
@@ -361,14 +362,44 @@ static void client_timer(conn_t *c, tmode_t mode)
 
 /* ---------------------------------------------------------------- logging */
 
+/* The principal and the upstream's answer, in access and error lines alike. */
+static void log_common(conn_t *c, eg_logline_t *l)
+{
+    if (c->up_head_ns) {
+        eg_logline_int(l, "upstream_status", c->up_status);
+        eg_logline_int(l, "upstream_latency_us", (long long)((c->up_head_ns - c->up_start_ns) / 1000));
+    }
+    if (c->access.authenticated) {
+        const eg_principal_t *p = &c->access.p;
+        eg_logline_str(l, "consumer", p->consumer, strlen(p->consumer));
+        if (p->key_id[0]) eg_logline_str(l, "key_id", p->key_id, strlen(p->key_id));
+        if (p->plan[0]) eg_logline_str(l, "plan", p->plan, strlen(p->plan));
+    }
+}
+
+/* The request is over: its counters (metrics.h: the one place a request
+ * is counted, whoever answered it: a stage, the upstream, the transport),
+ * then its access line. */
 static void log_access(conn_t *c)
 {
     eg_pipeline_done(c);
     if (c->logged || !c->has_request) return;
     c->logged = 1;
     /* the monitor's count (alerts.h): the worker's own block, no lock */
-    eg_alert_count(c->gw->alert_counts, c->w->id, c->route ? (long)(c->route - c->gw->cfg->routes) : -1,
-                   c->status);
+    if (c->gw)
+        eg_alert_count(c->gw->alert_counts, c->w->id,
+                       c->route ? (long)(c->route - c->gw->cfg->routes) : -1, c->status);
+    uint64_t now = uv_hrtime();
+    eg_metrics_gen_t *mx = c->gw ? c->gw->metrics : NULL;
+    if (mx) {
+        const eg_mx_request_t q = {c->route ? c->route - c->gw->cfg->routes : -1,
+                                   c->method_bit,
+                                   c->status,
+                                   c->code,
+                                   now - c->start_ns,
+                                   c->up_head_ns ? c->up_head_ns - c->up_start_ns : 0};
+        eg_metrics_request(mx, c->w->id, &q);
+    }
     eg_log_t *log = eg_server_access_log(c->w->srv);
     if (!eg_log_enabled(log)) return;
     eg_logline_t l;
@@ -382,16 +413,26 @@ static void log_access(conn_t *c)
     if (c->route) eg_logline_str(&l, "route", c->route->path, strlen(c->route->path));
     eg_logline_int(&l, "status", c->status ? c->status : 499);
     if (c->code[0]) eg_logline_str(&l, "code", c->code, strlen(c->code));
-    eg_logline_int(&l, "latency_us", (long long)((uv_hrtime() - c->start_ns) / 1000));
+    if (c->code[0] && c->message[0]) eg_logline_str(&l, "message", c->message, strlen(c->message));
+    eg_logline_int(&l, "latency_us", (long long)((now - c->start_ns) / 1000));
     eg_logline_int(&l, "bytes_in", (long long)c->bytes_in);
     eg_logline_int(&l, "bytes_out", (long long)c->bytes_out);
     if (c->upstream[0]) eg_logline_str(&l, "upstream", c->upstream, strlen(c->upstream));
     if (c->cut) eg_logline_str(&l, "truncated", c->cut, strlen(c->cut));
     eg_logline_str(&l, "client", c->client_ip, strlen(c->client_ip));
-    if (c->access.authenticated) {
-        const eg_principal_t *p = &c->access.p;
-        eg_logline_str(&l, "consumer", p->consumer, strlen(p->consumer));
-        if (p->key_id[0]) eg_logline_str(&l, "key_id", p->key_id, strlen(p->key_id));
+    log_common(c, &l);
+    const eg_config_t *cfg = c->gw->cfg;
+    if (cfg->nlog_headers && c->req.method) {
+        /* only names the configuration lists, which cannot name a secret (config.c) */
+        int any = 0;
+        for (size_t i = 0; i < cfg->nlog_headers; i++) {
+            const eg_http_header_t *h = eg_http1_header(&c->req, cfg->log_headers[i]);
+            if (!h) continue;
+            if (!any) eg_logline_object(&l, "headers");
+            any = 1;
+            eg_logline_str(&l, cfg->log_headers[i], h->value, h->value_len);
+        }
+        if (any) eg_logline_object_end(&l);
     }
     eg_logline_end(log, &l);
 }
@@ -411,8 +452,10 @@ static void log_error(conn_t *c, const char *code, int status, const char *why)
     eg_logline_int(&l, "status", status);
     if (suppressed) eg_logline_int(&l, "suppressed", (long long)suppressed);
     if (c->route) eg_logline_str(&l, "route", c->route->path, strlen(c->route->path));
+    if (c->message[0]) eg_logline_str(&l, "message", c->message, strlen(c->message));
     if (why) eg_logline_str(&l, "why", why, strlen(why));
     if (c->upstream[0]) eg_logline_str(&l, "upstream", c->upstream, strlen(c->upstream));
+    log_common(c, &l);
     eg_logline_end(log, &l);
 }
 
@@ -477,6 +520,12 @@ static void send_error(conn_t *c, eg_error_t *e, const char *extra, const char *
     const eg_config_t *cfg = c->gw->cfg;
     const eg_dialect_t *d = c->dialect ? c->dialect : cfg->dialect;
     if (!c->body_done) c->keep_alive = 0; /* the unread body would be taken for a request */
+    const char *msg = e->s[EG_S_MESSAGE];
+    if (!msg) {
+        const eg_catalog_entry_t *ent = e->s[EG_S_CODE] ? eg_catalog_find(cfg->catalog, e->s[EG_S_CODE]) : NULL;
+        msg = ent ? ent->message : NULL;
+    }
+    snprintf(c->message, sizeof(c->message), "%s", msg ? msg : "");
     char buf[16384], both[1400 + EG_CORS_LINES_LIMIT];
     const char *cors = c->cors_hdrs ? c->cors_hdrs : ""; /* the cors stage's lines: on errors too */
     if (c->rl_hdrs[0] || cors[0]) {
@@ -650,6 +699,7 @@ static void conn_close(conn_t *c)
     else CONNS(c->w) = c->next;
     if (c->next) c->next->prev = c->prev;
     c->w->nconns--;
+    if (c->gw) eg_metrics_connection(c->gw->metrics, c->w->id, 0);
     if (c->gw) eg_gw_unref(c->gw);
     c->gw = NULL;
     c->closes = 2;
@@ -685,6 +735,9 @@ static void conn_next(conn_t *c)
     c->bytes_in = rest;
     c->bytes_out = 0;
     c->logged = 0;
+    c->up_start_ns = c->up_head_ns = 0;
+    c->up_status = 0;
+    c->message[0] = '\0';
     c->cut = NULL;
     c->stage = 0;
     c->done_run = 0;
@@ -1013,6 +1066,7 @@ int eg_proxy_on_connection(eg_worker_t *w, int fd)
     if (c->next) c->next->prev = c;
     CONNS(w) = c;
     w->nconns++;
+    eg_metrics_connection(c->gw->metrics, w->id, 1);
     c->start_ns = uv_hrtime();
     if (!c->buf || !c->hdrs || uv_tcp_open(&c->tcp, fd) != 0) {
         conn_close(c); /* fd was not taken: the caller closes it */
@@ -1448,6 +1502,8 @@ static void proxy_start(conn_t *c)
         return;
     }
     if (si < 32) c->tried |= 1u << si;
+    if (c->attempts == 0) c->up_start_ns = uv_hrtime();
+    else eg_metrics_upstream_retry(gw->metrics, c->w->id, ui);
     c->attempts++;
     const eg_hostport_t *srv = &ucfg->servers[si];
     const char *key = srv->addr;
@@ -2195,6 +2251,7 @@ static void translate_and_send(up_t *u)
         cap *= 2;
     }
     eg_dialect_error_code(d, cfg->catalog, e, c->code, sizeof(c->code));
+    snprintf(c->message, sizeof(c->message), "%s", e->s[EG_S_MESSAGE] ? e->s[EG_S_MESSAGE] : "");
     eg_error_free(e);
     free(u->xbuf);
     free(u->xhead);
@@ -2325,6 +2382,8 @@ static void up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
             }
             eg_ltimer_stop(&u->timer);
             eg_health_success(u->health);
+            c->up_head_ns = uv_hrtime();
+            c->up_status = u->resp.status;
             u->framing = u->resp.framing;
             u->left = u->resp.content_length;
             u->keep_alive = u->resp.keep_alive;
@@ -2406,6 +2465,10 @@ static void up_failed(up_t *u, failure_t why)
     u->c = NULL;
     up_close(u);
     if (!c) return;
+    _Static_assert((int)FAIL_CUT == (int)EG_MX_UP_CUT && (int)FAIL_STALE == (int)EG_MX_UP_STALE,
+                   "failure kinds are the metrics' kinds");
+    eg_metrics_upstream_failure(c->gw->metrics, c->w->id, (size_t)(ucfg - c->gw->cfg->upstreams), u->sidx,
+                                (eg_mx_upfail_t)why);
     c->up = NULL;
     if (c->response_started) {
         /* the client has part of it: all that is left is to end the

@@ -100,6 +100,10 @@ struct conn_s {
     uint64_t bytes_in, bytes_out;
     char upstream[300];
     int logged;
+    uint64_t up_start_ns; /* the first upstream attempt (0: none), for metrics and logs */
+    uint64_t up_head_ns;  /* the upstream's response head (0: none came) */
+    int up_status;        /* its status */
+    char message[160];    /* the message of the error the gateway answered with, for the logs */
     const char *cut; /* why a started response ended early (static), NULL when whole */
 };
 

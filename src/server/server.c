@@ -45,6 +45,7 @@
 #include "idem_store.h"
 #include "keyring.h"
 #include "limiter.h"
+#include "metrics.h"
 #include "redis.h"
 #include "redis_link.h"
 #include "stage.h"
@@ -88,9 +89,9 @@ struct eg_server_s {
     char *config_path;
     uint64_t generation;
     atomic_ullong current_generation; /* srv->gw's, for eg_server_renew without the lock */
-    eg_store_t *store;      /* opened at start when keys or the admin API need it */
-    eg_keyring_t *keyring;  /* API keys for the workers, from the store */
-    eg_limiter_t *limiter;  /* rate limits and concurrency slots */
+    eg_store_t *store;                /* opened at start when keys or the admin API need it */
+    eg_keyring_t *keyring;            /* API keys for the workers, from the store */
+    eg_limiter_t *limiter;            /* rate limits and concurrency slots */
     eg_idem_store_t *idem;  /* Idempotency-Key entries, opened at start when a route uses them */
     eg_alerts_t *alerts;    /* the error-rate monitor and its webhooks (alerts.h) */
     long long clock_offset; /* ERRGATE_CLOCK_OFFSET */
@@ -104,7 +105,23 @@ struct eg_server_s {
     char probe_err[256]; /* its message (the store keeps 256) */
     int store_reads_ok, store_writes_ok;
     char store_reason[300]; /* why not, for /ready */
+    eg_metrics_t *metrics;  /* per-worker counters (metrics.h); NULL when off at start */
+    time_t started;
+    /* the admin listener answers while draining (/health: 503 draining) and
+     * closes when the last worker's loop is done (workers_done) */
+    uv_async_t workers_done;
+    atomic_int workers_left;
 };
+
+eg_metrics_t *eg_server_metrics(eg_server_t *srv)
+{
+    return srv->metrics;
+}
+
+int eg_server_stopping(const eg_server_t *srv)
+{
+    return srv->stopping;
+}
 
 long long eg_server_clock_offset(const eg_server_t *srv)
 {
@@ -176,6 +193,7 @@ static int notfound_build(eg_gw_t *gw)
 void eg_gw_unref(eg_gw_t *gw)
 {
     if (!gw || atomic_fetch_sub(&gw->refs, 1) != 1) return;
+    eg_metrics_gen_free(gw->metrics); /* its sums go to the archive while cfg still names them */
     for (size_t i = 0; i < gw->cfg->nupstreams; i++)
         free(gw->health[i]);
     free(gw->health);
@@ -188,9 +206,11 @@ void eg_gw_unref(eg_gw_t *gw)
     free(gw);
 }
 
-/* nworkers: the blocks of per-worker counters to make (the running
- * server's count: a reload does not change it). */
-static int gw_build(eg_config_t *cfg, int nworkers, eg_gw_t **out)
+/* metrics: the registry's counters for cfg, when there is a registry and
+ * cfg keeps metrics on (NULL otherwise: nothing is counted). nworkers: the
+ * blocks of the monitor's per-worker counters (the running server's count:
+ * a reload does not change it). */
+static int gw_build(eg_config_t *cfg, eg_metrics_t *metrics, int nworkers, eg_gw_t **out)
 {
     eg_gw_t *gw = calloc(1, sizeof(*gw));
     if (!gw) return EG_ENOMEM;
@@ -214,8 +234,10 @@ static int gw_build(eg_config_t *cfg, int nworkers, eg_gw_t **out)
         !(gw->stages.routes = calloc(cfg->nroutes ? cfg->nroutes : 1, sizeof(*gw->stages.routes))))
         rc = EG_ENOMEM;
     if (!rc) eg_pipeline_bind(cfg, &gw->stages);
+    if (!rc && metrics && cfg->metrics_enabled) rc = eg_metrics_gen_new(metrics, cfg, &gw->metrics);
     if (!rc) rc = eg_alert_counts_new(cfg, nworkers, &gw->alert_counts);
     if (rc) {
+        eg_metrics_gen_free(gw->metrics);
         gw->cfg = NULL;
         for (size_t i = 0; gw->health && i < cfg->nupstreams; i++)
             free(gw->health[i]);
@@ -629,6 +651,16 @@ static void worker_main(void *arg)
     eg_jwt_mac_free(w->jwt_mac);
     w->jwt_mac = NULL;
     eg_pipeline_worker_exit(w);
+    if (atomic_fetch_sub(&w->srv->workers_left, 1) == 1) uv_async_send(&w->srv->workers_done);
+}
+
+/* Every worker loop ended: the admin listener closes too, and with it the
+ * main loop. */
+static void on_workers_done(uv_async_t *a)
+{
+    eg_server_t *srv = a->data;
+    if (srv->has_admin) acceptor_stop(&srv->admin);
+    uv_close((uv_handle_t *)a, NULL);
 }
 
 /* ------------------------------------------------------------ admin */
@@ -698,32 +730,32 @@ static void admin_send_raw(admin_conn_t *a, char *resp, size_t n)
     }
 }
 
-/* The head of an admin answer (JSON, Date, its request id, no caching, closed after). */
-static int admin_head(char *out, size_t cap, int status, size_t blen, const char *reqid)
+/* The head of an admin answer (its type, Date, its request id, no caching, closed after). */
+static int admin_head(char *out, size_t cap, int status, const char *type, size_t blen,
+                      const char *reqid)
 {
     char date[EG_HTTP1_DATE_LEN + 1];
     eg_http1_date((int64_t)time(NULL), date);
-    return snprintf(
-        out, cap,
-        "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: application/json\r\n"
-        "Content-Length: %zu\r\nX-Request-ID: %s\r\nCache-Control: no-store\r\nConnection: "
-        "close\r\n\r\n",
-        status, eg_reason_phrase(status), date, blen, reqid);
+    return snprintf(out, cap,
+                    "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: %s\r\n"
+                    "Content-Length: %zu\r\nX-Request-ID: %s\r\nCache-Control: "
+                    "no-store\r\nConnection: "
+                    "close\r\n\r\n",
+                    status, eg_reason_phrase(status), date, type, blen, reqid);
 }
 
-/* /health and /ready: their JSON documents (errors go through admin_error);
- * to HEAD, the head alone. */
-static void admin_reply(admin_conn_t *a, int status, const char *body, const char *reqid,
-                        int head_only)
+/* /health, /ready, /metrics: their documents, blen bytes of body of the
+ * given type (errors go through admin_error); to HEAD, the head alone. */
+static void admin_reply_typed(admin_conn_t *a, int status, const char *type, const char *body,
+                              size_t blen, const char *reqid, int head_only)
 {
-    size_t blen = strlen(body);
     uv_write_t *req = malloc(sizeof(*req) + 512 + blen);
     if (!req) {
         admin_close(a);
         return;
     }
     char *out = (char *)(req + 1);
-    int n = admin_head(out, 512, status, blen, reqid);
+    int n = admin_head(out, 512, status, type, blen, reqid);
     if (head_only) blen = 0;
     memcpy(out + n, body, blen);
     req->data = a;
@@ -733,6 +765,12 @@ static void admin_reply(admin_conn_t *a, int status, const char *body, const cha
         free(req);
         admin_close(a);
     }
+}
+
+static void admin_reply(admin_conn_t *a, int status, const char *body, const char *reqid,
+                        int head_only)
+{
+    admin_reply_typed(a, status, "application/json", body, strlen(body), reqid, head_only);
 }
 
 /* An error of the admin listener: the catalog's, in the admin dialect, as
@@ -840,6 +878,146 @@ static char *ready_body(eg_server_t *srv, int *ready)
     return s;
 }
 
+/* /health (admin listener, and health_path on the API listener): the
+ * state of upstreams, the store and Redis. *serve 0 when the gateway is
+ * draining or cannot serve: every server of every upstream is marked down,
+ * or the key store cannot be read while routes need keys; then
+ * *retry_after says when to ask again (the soonest server back, 5 s when
+ * draining). Anything less ("degraded": a server or an upstream down,
+ * Redis down, store writes failing) still serves. A new reference. */
+json_t *eg_server_health(eg_server_t *srv, int *serve, long long *retry_after)
+{
+    eg_gw_t *gw = eg_server_current(srv);
+    const eg_config_t *cfg = gw->cfg;
+    json_t *ups = json_object();
+    uint64_t now = eg_now_ms();
+    size_t ups_up = 0;
+    int degraded = 0;
+    long long soonest = -1;
+    for (size_t i = 0; i < cfg->nupstreams; i++) {
+        const eg_upstream_cfg_t *u = &cfg->upstreams[i];
+        size_t up = 0;
+        for (size_t k = 0; k < u->nservers; k++) {
+            if (!eg_health_is_down(&gw->health[i][k], now)) {
+                up++;
+                continue;
+            }
+            long long back =
+                (atomic_load(&gw->health[i][k].down_until_ms) - (long long)now + 999) / 1000;
+            if (soonest < 0 || back < soonest) soonest = back;
+        }
+        ups_up += up > 0;
+        degraded |= up < u->nservers;
+        json_object_set_new(ups, u->name,
+                            json_pack("{s:s, s:I, s:I}", "state", up ? "up" : "down", "servers_up",
+                                      (json_int_t)up, "servers", (json_int_t)u->nservers));
+    }
+    int ok = cfg->nupstreams == 0 || ups_up > 0;
+    json_t *doc = json_object();
+    if (srv->keyring) {
+        int reads = eg_keyring_healthy(srv->keyring), writes = srv->store_writes_ok;
+        int needed = cfg->uses_keys || cfg->has_admin_token;
+        if (!reads && needed) ok = 0;
+        degraded |= !reads || !writes;
+        json_object_set_new(doc, "store",
+                            json_pack("{s:s, s:s, s:s}", "backend",
+                                      eg_store_backend_name(srv->store), "state",
+                                      reads ? "up" : "down", "writes", writes ? "ok" : "failing"));
+    }
+    if (cfg->has_redis) {
+        int up = 0, down = 0;
+        for (int i = 0; i < srv->nworkers; i++) {
+            int st;
+            uint64_t f;
+            eg_redis_link_status(srv->workers[i].redis_link, &st, &f);
+            up |= st > 0;
+            down |= st < 0;
+        }
+        degraded |= down;
+        json_object_set_new(doc, "redis",
+                            json_pack("{s:s, s:s}", "address", cfg->redis.addr, "state",
+                                      down ? "down"
+                                      : up ? "up"
+                                           : "idle"));
+    }
+    *serve = ok && !srv->stopping;
+    *retry_after = srv->stopping ? 5 : soonest > 0 ? soonest : 1;
+    const char *status = srv->stopping ? "draining"
+                         : !ok         ? "unavailable"
+                         : degraded    ? "degraded"
+                                       : "ok";
+    json_t *out = json_pack("{s:s, s:s, s:I, s:I, s:o}", "status", status, "version", eg_version(),
+                            "uptime_seconds", (json_int_t)(time(NULL) - srv->started), "generation",
+                            (json_int_t)gw->generation, "upstreams", ups);
+    json_object_update(out, doc);
+    json_decref(doc);
+    eg_gw_unref(gw);
+    return out;
+}
+
+static void admin_health(admin_conn_t *a, const eg_config_t *cfg, const eg_http1_msg_t *m,
+                         const char *reqid, int head)
+{
+    int serve;
+    long long retry;
+    json_t *h = eg_server_health(a->srv, &serve, &retry);
+    if (!serve) {
+        size_t n = 0;
+        const char *st = json_string_value(json_object_get(h, "status"));
+        char msg[120];
+        snprintf(msg, sizeof(msg), "The gateway %s.",
+                 st && strcmp(st, "draining") == 0 ? "is shutting down"
+                                                   : "cannot serve requests now");
+        char *resp = eg_admin_error_details(cfg, m, "service_unavailable", msg, NULL, retry,
+                                            json_pack("{s:o}", "health", h), reqid, &n);
+        admin_send_raw(a, resp, n);
+        return;
+    }
+    char *body = json_dumps(h, JSON_PRESERVE_ORDER | JSON_COMPACT);
+    json_decref(h);
+    admin_reply(a, 200, body ? body : "{\"status\":\"ok\"}", reqid, head);
+    free(body);
+}
+
+/* GET /metrics (Prometheus text, or OpenMetrics when Accept asks) and
+ * /metrics.json: a snapshot of the counters with the upstream servers'
+ * state added. */
+static void admin_metrics(admin_conn_t *a, const eg_config_t *cfg, const eg_http1_msg_t *m,
+                          const char *reqid, int head, int json)
+{
+    eg_server_t *srv = a->srv;
+    if (!srv->metrics) {
+        admin_error(a, cfg, m, "not_found",
+                    "Metrics are off: metrics.enabled is false (it takes effect on restart).", NULL,
+                    reqid);
+        return;
+    }
+    const eg_http_header_t *acc = eg_http1_header(m, "accept");
+    eg_mx_format_t f = json  ? EG_MX_JSON
+                       : acc ? eg_mx_negotiate(acc->value, acc->value_len)
+                             : EG_MX_TEXT;
+    eg_mx_snap_t *snap = eg_metrics_snapshot(srv->metrics);
+    eg_gw_t *gw = eg_server_current(srv);
+    uint64_t now = eg_now_ms();
+    for (size_t i = 0; snap && i < gw->cfg->nupstreams; i++) {
+        const eg_upstream_cfg_t *u = &gw->cfg->upstreams[i];
+        for (size_t k = 0; k < u->nservers; k++)
+            eg_mx_snap_server(snap, u->name, u->servers[k].addr,
+                              !eg_health_is_down(&gw->health[i][k], now),
+                              atomic_load(&gw->health[i][k].fails));
+    }
+    eg_gw_unref(gw);
+    size_t len = 0;
+    char *body = snap ? eg_mx_snap_render(snap, f, &len) : NULL;
+    eg_mx_snap_free(snap);
+    if (!body) {
+        admin_error(a, cfg, m, "internal_error", NULL, NULL, reqid);
+        return;
+    }
+    admin_reply_typed(a, 200, eg_mx_content_type(f), body, len, reqid, head);
+    free(body);
+}
+
 static void admin_alloc(uv_handle_t *h, size_t s, uv_buf_t *b)
 {
     (void)s;
@@ -899,14 +1077,18 @@ static void admin_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         int get = head || (m.method_len == 3 && memcmp(m.method, "GET", 3) == 0);
         int health = m.target_len == 7 && memcmp(m.target, "/health", 7) == 0;
         int ready = m.target_len == 6 && memcmp(m.target, "/ready", 6) == 0;
+        int metrics = m.target_len == 8 && memcmp(m.target, "/metrics", 8) == 0;
+        int mjson = m.target_len == 13 && memcmp(m.target, "/metrics.json", 13) == 0;
         if (health && get) {
-            admin_reply(a, 200, "{\"status\":\"ok\"}", reqid, head);
+            admin_health(a, cfg, &m, reqid, head);
+        } else if ((metrics || mjson) && get) {
+            admin_metrics(a, cfg, &m, reqid, head, mjson);
         } else if (ready && get) {
             int up;
             char *body = ready_body(a->srv, &up);
             admin_reply(a, up ? 200 : 503, body ? body : "{}", reqid, head);
             free(body);
-        } else if (health || ready) {
+        } else if (health || ready || metrics || mjson) {
             admin_error(a, cfg, &m, "method_not_allowed", "Use GET or HEAD.",
                         "Allow: GET, HEAD\r\n", reqid);
         } else {
@@ -914,8 +1096,8 @@ static void admin_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
             int pl = m.target_len < 100 ? (int)m.target_len : 100;
             snprintf(
                 msg, sizeof(msg),
-                "No admin resource at %.*s: the admin listener serves /health, /ready, /alerts "
-                "and /keys.",
+                "No admin resource at %.*s: the admin listener serves /health, /ready, /metrics, "
+                "/metrics.json, /alerts and /keys.",
                 pl, m.target);
             admin_error(a, cfg, &m, "not_found", msg, NULL, reqid);
         }
@@ -1038,7 +1220,8 @@ static void on_signal(uv_signal_t *s, int signum)
         uv_close((uv_handle_t *)&srv->sig_usr1, NULL);
         uv_close((uv_handle_t *)&srv->sig_term, NULL);
         uv_close((uv_handle_t *)&srv->sig_int, NULL);
-        if (srv->has_admin) acceptor_stop(&srv->admin);
+        /* the admin listener stays up until the workers are done: /health
+         * answers 503 draining meanwhile (on_workers_done closes it) */
         if (srv->store) uv_timer_stop(&srv->probe_timer);
         eg_alerts_stop(srv->alerts);
     } else if (signum == SIGHUP) {
@@ -1046,11 +1229,12 @@ static void on_signal(uv_signal_t *s, int signum)
         eg_config_t *cfg = NULL;
         eg_gw_t *gw = NULL;
         int rc = eg_config_load(srv->config_path, &cfg, err, sizeof(err));
-        if (rc == EG_OK && (rc = gw_build(cfg, srv->nworkers, &gw)) != EG_OK) {
+        if (rc == EG_OK && (rc = gw_build(cfg, srv->metrics, srv->nworkers, &gw)) != EG_OK) {
             eg_config_free(cfg);
             snprintf(err, sizeof(err), "%s", eg_strerror(rc));
         }
         if (rc != EG_OK) {
+            eg_metrics_reload(srv->metrics, 0, 0, 0);
             server_log(srv, "reload_failed", err);
             fprintf(stderr, "errgate: reload failed, keeping the running configuration:\n");
             eg_cli_fail_lines(0, err);
@@ -1063,6 +1247,9 @@ static void on_signal(uv_signal_t *s, int signum)
         atomic_store_explicit(&srv->current_generation, gw->generation, memory_order_release);
         pthread_mutex_unlock(&srv->lock);
         eg_gw_unref(old);
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        eg_metrics_reload(srv->metrics, 1, gw->generation, (double)now.tv_sec + now.tv_nsec / 1e9);
         server_log(srv, "reloaded", srv->config_path);
         if ((gw->cfg->uses_keys || gw->cfg->has_admin_token || gw->cfg->uses_counters) &&
             !srv->keyring)
@@ -1215,6 +1402,7 @@ int eg_cmd_serve(int argc, char **argv)
     int exit_code = EG_EXIT_OK;
     if (!srv) return eg_cli_fail(EG_EXIT_SOFTWARE, "out of memory");
     pthread_mutex_init(&srv->lock, NULL);
+    srv->started = time(NULL);
     srv->config_path = strdup(path);
     if (eg_log_open(cfg->access_log, &srv->access) != EG_OK) {
         eg_config_free(cfg);
@@ -1232,7 +1420,15 @@ int eg_cmd_serve(int argc, char **argv)
         free(srv);
         return EG_EXIT_INPUT;
     }
-    if (gw_build(cfg, cfg->workers, &srv->gw) != EG_OK) {
+    /* the registry lives as long as the process: counters survive reloads
+     * (metrics.enabled and buckets take effect on restart) */
+    if (cfg->metrics_enabled && eg_metrics_new(cfg->workers, cfg->metrics_buckets,
+                                               cfg->nmetrics_buckets, &srv->metrics) != EG_OK) {
+        eg_config_free(cfg);
+        exit_code = eg_cli_fail(EG_EXIT_SOFTWARE, "out of memory");
+        goto out_logs;
+    }
+    if (gw_build(cfg, srv->metrics, cfg->workers, &srv->gw) != EG_OK) {
         eg_config_free(cfg);
         exit_code = eg_cli_fail(EG_EXIT_SOFTWARE, "out of memory");
         goto out_logs;
@@ -1270,9 +1466,10 @@ int eg_cmd_serve(int argc, char **argv)
     /* the idempotency store is the traffic state's: Redis when configured,
      * else the key store's backend (the same SQLite file, or memory) */
     if (cfg->uses_idempotency) {
-        eg_idem_store_opts_t io = {.backend = cfg->has_redis                           ? EG_IDEM_REDIS
-                                              : cfg->store_backend == EG_STORE_SQLITE ? EG_IDEM_SQLITE
-                                                                                      : EG_IDEM_MEMORY,
+        eg_idem_store_opts_t io = {.backend = cfg->has_redis ? EG_IDEM_REDIS
+                                              : cfg->store_backend == EG_STORE_SQLITE
+                                                  ? EG_IDEM_SQLITE
+                                                  : EG_IDEM_MEMORY,
                                    .path = cfg->store_path,
                                    .busy_timeout_ms = cfg->store_busy_timeout_ms,
                                    .redis_prefix = cfg->redis_prefix,
@@ -1393,6 +1590,9 @@ int eg_cmd_serve(int argc, char **argv)
                  cfg->admin_listen.addr);
         server_log(srv, "admin_exposed", detail);
     }
+    uv_async_init(&srv->loop, &srv->workers_done, on_workers_done);
+    srv->workers_done.data = srv;
+    atomic_init(&srv->workers_left, srv->nworkers);
     for (int i = 0; i < srv->nworkers; i++)
         uv_thread_create(&srv->workers[i].thread, worker_main, &srv->workers[i]);
     snprintf(detail, sizeof(detail), "listening on %s:%d with %d workers%s", cfg->listen.host,
@@ -1423,10 +1623,13 @@ out_gw:
     eg_keyring_free(srv->keyring);
     eg_store_close(srv->store);
     free(srv->acceptors);
-    for (int i = 0; srv->workers && i < srv->nworkers; i++) eg_redis_link_free(srv->workers[i].redis_link);
+    for (int i = 0; srv->workers && i < srv->nworkers; i++)
+        eg_redis_link_free(srv->workers[i].redis_link);
     free(srv->workers);
     eg_gw_unref(srv->gw);
+    srv->gw = NULL;
 out_logs:
+    eg_metrics_free(srv->metrics); /* after the last generation */
     if (srv->errors != srv->access) eg_log_close(srv->errors);
     eg_log_close(srv->access);
     pthread_mutex_destroy(&srv->lock);

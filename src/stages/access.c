@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "keyring.h"
+#include "metrics.h"
 
 static eg_stage_rc_t on_request(eg_req_t *c)
 {
@@ -46,6 +47,7 @@ static eg_stage_rc_t on_request(eg_req_t *c)
         if (o.retry_after >= 0) eg_error_set_retry_after(e, o.retry_after);
     }
     json_decref(o.details);
+    eg_metrics_auth_failure(c->gw->metrics, c->w->id, c->route, o.code);
     eg_req_send_error(c, e, o.extra[0] ? o.extra : NULL, o.why);
     return EG_STAGE_ANSWERED;
 }

@@ -14,6 +14,7 @@
  * the entry belongs to that callback (the client may leave meanwhile).
  * Keys are scoped by principal, route and method (eg_idem_scope_key), so a
  * key never replays another caller's response. See docs/idempotency.md. */
+#include "metrics.h"
 #include "stage.h"
 
 #include <stdio.h>
@@ -214,15 +215,18 @@ static eg_stage_rc_t answer_of(eg_req_t *c, ctx_t *x, const eg_idem_result_t *re
     case EG_IDEM_RESERVED:
         return EG_STAGE_CONTINUE; /* not reached */
     case EG_IDEM_COMPLETED:
+        eg_metrics_idempotency(c->gw->metrics, c->w->id, c->route, EG_MX_IDEM_REPLAYED);
         replay(c, res->record, res->len);
         return EG_STAGE_ANSWERED;
     case EG_IDEM_IN_FLIGHT: {
+        eg_metrics_idempotency(c->gw->metrics, c->w->id, c->route, EG_MX_IDEM_CONFLICT);
         eg_error_t *e = eg_req_error(c, "idempotency_key_in_use");
         if (e) eg_error_set_retry_after(e, (long long)((res->retry_after_ms + 999) / 1000));
         eg_req_send_error(c, e, NULL, "idempotency key in flight");
         return EG_STAGE_ANSWERED;
     }
     case EG_IDEM_MISMATCH:
+        eg_metrics_idempotency(c->gw->metrics, c->w->id, c->route, EG_MX_IDEM_MISMATCH);
         eg_req_send_simple(c, "idempotency_key_mismatch", NULL, "idempotency key used for another request");
         return EG_STAGE_ANSWERED;
     case EG_IDEM_ERROR:
@@ -266,6 +270,7 @@ static eg_stage_rc_t on_request(eg_req_t *c)
     }
     if (!h) {
         if (!r->idem_required) return EG_STAGE_CONTINUE;
+        eg_metrics_idempotency(c->gw->metrics, c->w->id, c->route, EG_MX_IDEM_MISSING);
         return refuse(c, "idempotency_key_missing", NULL,
                       "no Idempotency-Key on a route that requires it");
     }
@@ -426,6 +431,7 @@ static int store_response(eg_req_t *c, ctx_t *x)
     if (eg_idem_record_encode(&r, rec, need, &len) != EG_OK) goto out;
     eg_idem_io_t io = io_of(x->w, x->store, cfg);
     stored = eg_idem_complete(x->store, &io, &x->req, rec, len, x->ttl_ms) == EG_OK;
+    if (stored) eg_metrics_idempotency(c->gw->metrics, c->w->id, c->route, EG_MX_IDEM_STORED);
 out:
     free(rec);
     free(keep);

@@ -8,6 +8,7 @@
 
 static const eg_stage_t *const stages[] = {
     &eg_stage_request_id, /* X-Request-ID, the error dialect */
+    &eg_stage_health,     /* health_path on the API listener (when configured) */
     &eg_stage_cors,       /* preflights answered; Access-Control-* for every answer */
     &eg_stage_route,      /* 413, canonical path, 404/405, the route */
     &eg_stage_maintenance,

@@ -62,6 +62,7 @@ typedef struct {
 extern const eg_stage_t eg_stage_request_id, eg_stage_route, eg_stage_maintenance, eg_stage_access,
     eg_stage_traffic;
 extern const eg_stage_t eg_stage_cors;
+extern const eg_stage_t eg_stage_health;
 extern const eg_stage_t eg_stage_idempotency;
 /* The route stage's canonical path (c->path), for a stage that routes
  * before it (cors): 0, or -1 when the request was answered (400/414). */

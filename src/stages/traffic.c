@@ -5,6 +5,7 @@
  * script decides everything atomically for all nodes. The rate-limit
  * headers it computes ride on every response of the request (r->rl_hdrs);
  * the slots it took are given back in on_done. See docs/traffic.md. */
+#include "metrics.h"
 #include "stage.h"
 
 #include <stddef.h>
@@ -273,11 +274,18 @@ static void refuse_rate(eg_req_t *c, const policy_t *pol, const eg_gcra_result_t
         eg_error_set_detail(e, "reset_time", json_string(reset));
         eg_error_set_detail(e, "policy", json_string(l->name));
     }
+    eg_metrics_refusal(c->gw->metrics, c->w->id, c->route, EG_MX_REF_RATE, l, NULL);
     eg_req_send_error(c, e, NULL, l->name);
 }
 
-static void refuse_slot(eg_req_t *c, uint32_t max, uint32_t active)
+/* slot: the index of the refusing slot in the policy (the route's comes
+ * first when it has one, then the plan's). */
+static void refuse_slot(eg_req_t *c, size_t slot, uint32_t max, uint32_t active)
 {
+    const eg_plan_cfg_t *plan = slot == 1 || !c->route->concurrency
+                                    ? eg_config_plan(c->gw->cfg, c->access.p.plan)
+                                    : NULL;
+    eg_metrics_refusal(c->gw->metrics, c->w->id, c->route, EG_MX_REF_CONCURRENCY, NULL, plan);
     eg_error_t *e = eg_req_error(c, "concurrent_limit");
     if (e) {
         eg_error_setf(e, EG_S_MESSAGE, "Too many requests in flight: at most %u at a time.", max);
@@ -297,6 +305,8 @@ static void refuse_charge(eg_req_t *c, const policy_t *pol)
     eg_error_t *e;
     if (it->kind == EG_CHARGE_QUOTA) {
         const eg_quota_cfg_t *q = pol->quota[i];
+        eg_metrics_refusal(c->gw->metrics, c->w->id, c->route, EG_MX_REF_QUOTA, NULL,
+                           q == &c->route->quota ? NULL : eg_config_plan(c->gw->cfg, c->access.p.plan));
         char reset[32];
         time_t end = pol->period_end[i];
         struct tm tm;
@@ -312,6 +322,7 @@ static void refuse_charge(eg_req_t *c, const policy_t *pol)
         }
         eg_req_send_error(c, e, NULL, "quota exhausted");
     } else {
+        eg_metrics_refusal(c->gw->metrics, c->w->id, c->route, EG_MX_REF_CREDITS, NULL, NULL);
         if ((e = eg_req_error(c, "credits_depleted"))) {
             eg_error_set_detail(e, "remaining_credits", json_integer(it->value));
             eg_error_set_detail(e, "required_credits", json_integer(it->cost));
@@ -376,7 +387,7 @@ static int memory_rates_and_slots(eg_req_t *c, policy_t *pol)
         }
         release_slots(c);
         if (got < 0) eg_req_send_simple(c, "internal_error", NULL, "rate limiter out of memory");
-        else refuse_slot(c, pol->slot_max[i], active);
+        else refuse_slot(c, i, pol->slot_max[i], active);
         return 0;
     }
     return 1;
@@ -573,7 +584,7 @@ static void redis_done(void *arg, void *reply)
     } else if (pol->nslots && (!slot_ok[0] || !slot_ok[1])) {
         size_t i = slot_ok[0] ? 1 : 0;
         resume(c, 0, 1);
-        refuse_slot(c, pol->slot_max[i], slot_active[i]);
+        refuse_slot(c, i, pol->slot_max[i], slot_active[i]);
     } else {
         resume(c, 0, 1);
         refuse_charge(c, pol);

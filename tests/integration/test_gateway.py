@@ -273,7 +273,8 @@ def test_idle_keepalive_connection_is_closed(tmp_path, upstream_port):
 
 def test_admin_health_and_ready(gateway):
     r = request(gateway.admin_port, "GET", "/health")
-    assert r.status == 200 and r.json() == {"status": "ok"}
+    assert r.status == 200 and r.json()["status"] == "ok"
+    assert set(r.json()["upstreams"]) == {"demo", "slow", "dead", "pair"}
     r = request(gateway.admin_port, "GET", "/ready")
     body = r.json()
     assert set(body["upstreams"]) == {"demo", "slow", "dead", "pair"}
