@@ -5,6 +5,7 @@
 #include <curl/curl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include "errgate/apikey.h"
 #include "errgate/client.h"
 #include "errgate/monitor.h"
+#include "metrics.h"
 #include "webhook.h"
 
 /* The dashboard's history: per 10 s, per scope, these slots (all, 1xx..5xx). */
@@ -41,6 +43,13 @@ struct eg_alerts_s {
     uint64_t *hist;
     uint64_t *hist_step; /* the 10 s step each row holds + 1, 0 = empty */
     size_t hist_scopes;
+    /* latency history from the metrics' request-duration histograms (when
+     * metrics are on): hdur[row][scope][bucket] counts per 10 s step */
+    uint32_t *hdur;
+    uint64_t *prev_dur; /* [route scope][bucket]: the sums at the last look */
+    uint64_t *cur_dur;  /* scratch, [bucket] */
+    size_t nbuckets;    /* the histogram's buckets, +Inf included; 0 = no latency */
+    double bounds_s[EG_MX_BUCKETS_MAX];
     int curl_ok;
 };
 
@@ -90,7 +99,12 @@ static void drop_monitor(eg_alerts_t *a)
     free(a->delta);
     free(a->hist);
     free(a->hist_step);
-    a->prev = a->cur = a->delta = a->hist = a->hist_step = NULL;
+    free(a->hdur);
+    free(a->prev_dur);
+    free(a->cur_dur);
+    a->prev = a->cur = a->delta = a->hist = a->hist_step = a->prev_dur = a->cur_dur = NULL;
+    a->hdur = NULL;
+    a->nbuckets = 0;
     eg_gw_unref(a->gw);
     a->gw = NULL;
 }
@@ -120,6 +134,16 @@ static void build_monitor(eg_alerts_t *a, eg_gw_t *gw)
          !(a->hist = calloc((size_t)HIST_LEN * a->hist_scopes * HIST_SLOTS, sizeof(uint64_t))) ||
          !(a->hist_step = calloc(HIST_LEN, sizeof(uint64_t)))))
         rc = EG_ENOMEM;
+    const eg_metrics_gen_t *g = gw->metrics;
+    if (rc == EG_OK && g && g->nroutes == nsc) {
+        a->nbuckets = g->nbuckets + 1;
+        for (size_t i = 0; i < g->nbuckets; i++)
+            a->bounds_s[i] = (double)g->bounds_ns[i] / 1e9;
+        if (!(a->hdur = calloc((size_t)HIST_LEN * a->hist_scopes * a->nbuckets, sizeof(uint32_t))) ||
+            !(a->prev_dur = calloc(nsc * a->nbuckets, sizeof(uint64_t))) ||
+            !(a->cur_dur = calloc(a->nbuckets, sizeof(uint64_t))))
+            rc = EG_ENOMEM;
+    }
     if (rc != EG_OK) {
         drop_monitor(a);
         return;
@@ -127,20 +151,78 @@ static void build_monitor(eg_alerts_t *a, eg_gw_t *gw)
     a->gw = eg_gw_ref(gw);
 }
 
-/* Adds a count vector's first slots to the history row of now. */
-static void hist_add(eg_alerts_t *a, size_t scope, const uint64_t *d, uint64_t now_ms)
+/* The history row of now's 10 s step, made current (zeroed when it held
+ * an older step). */
+static size_t hist_row(eg_alerts_t *a, uint64_t now_ms)
 {
     uint64_t step = now_ms / 1000 / HIST_STEP_S;
     size_t row = (size_t)(step % HIST_LEN);
-    uint64_t *r = a->hist + (row * a->hist_scopes) * HIST_SLOTS;
     if (a->hist_step[row] != step + 1) {
-        memset(r, 0, a->hist_scopes * HIST_SLOTS * sizeof(uint64_t));
+        memset(a->hist + row * a->hist_scopes * HIST_SLOTS, 0,
+               a->hist_scopes * HIST_SLOTS * sizeof(uint64_t));
+        if (a->hdur)
+            memset(a->hdur + row * a->hist_scopes * a->nbuckets, 0,
+                   a->hist_scopes * a->nbuckets * sizeof(uint32_t));
         a->hist_step[row] = step + 1;
     }
+    return row;
+}
+
+/* Adds a count vector's first slots to the history row of now. */
+static void hist_add(eg_alerts_t *a, size_t scope, const uint64_t *d, uint64_t now_ms)
+{
+    uint64_t *r = a->hist + (hist_row(a, now_ms) * a->hist_scopes) * HIST_SLOTS;
     for (size_t k = 0; k < HIST_SLOTS; k++) {
         r[scope * HIST_SLOTS + k] += d[k];
         r[(a->hist_scopes - 1) * HIST_SLOTS + k] += d[k];
     }
+}
+
+/* The request-duration histograms since the last look, into the row of now. */
+static void hist_latency(eg_alerts_t *a, uint64_t now_ms)
+{
+    const eg_metrics_gen_t *g = a->gw->metrics;
+    size_t B = a->nbuckets;
+    if (!B || !g) return;
+    uint32_t *row = NULL;
+    for (size_t r = 0; r < g->nroutes; r++) {
+        memset(a->cur_dur, 0, B * sizeof(uint64_t));
+        for (int w = 0; w < g->nworkers; w++) {
+            const eg_mx_ctr_t *p = eg_mx_block(g, w) + g->o_dur + r * B;
+            for (size_t k = 0; k < B; k++)
+                a->cur_dur[k] += atomic_load_explicit(&p[k], memory_order_relaxed);
+        }
+        uint64_t *prev = a->prev_dur + r * B;
+        for (size_t k = 0; k < B; k++) {
+            uint64_t d = a->cur_dur[k] - prev[k];
+            prev[k] = a->cur_dur[k];
+            if (!d) continue;
+            if (!row) row = a->hdur + hist_row(a, now_ms) * a->hist_scopes * B;
+            row[r * B + k] += (uint32_t)d;
+            row[(a->hist_scopes - 1) * B + k] += (uint32_t)d;
+        }
+    }
+}
+
+/* Prometheus's histogram_quantile over one step's buckets, in ms; -1 when
+ * the step has no request. */
+static double quantile_ms(const eg_alerts_t *a, const uint32_t *c, double q)
+{
+    size_t B = a->nbuckets;
+    uint64_t total = 0, cum = 0;
+    for (size_t k = 0; k < B; k++)
+        total += c[k];
+    if (!total) return -1;
+    double rank = q * (double)total;
+    for (size_t k = 0; k < B; k++) {
+        if ((double)(cum + c[k]) >= rank && c[k]) {
+            if (k == B - 1) return (B >= 2 ? a->bounds_s[B - 2] : 0) * 1000; /* +Inf */
+            double lo = k ? a->bounds_s[k - 1] : 0, hi = a->bounds_s[k];
+            return (lo + (hi - lo) * (rank - (double)cum) / (double)c[k]) * 1000;
+        }
+        cum += c[k];
+    }
+    return -1;
 }
 
 static void on_transition(void *ctx, const eg_alert_t *al)
@@ -213,6 +295,7 @@ static void tick(uv_timer_t *t)
         eg_monitor_add(a->monitor, s, a->delta, now);
         hist_add(a, s, a->delta, now);
     }
+    hist_latency(a, now);
     eg_monitor_eval(a->monitor, now, on_transition, a);
 }
 
@@ -270,9 +353,73 @@ int eg_alerts_is_path(const char *t, size_t n)
     return n == 7 && memcmp(t, "/alerts", 7) == 0;
 }
 
+#define SESSION_S (12 * 3600)
+#define SESSION_COOKIE "errgate_admin="
+
+/* The session MAC of an expiry, hex (65 bytes). */
+static int session_mac(const eg_config_t *cfg, long long exp, char *hex)
+{
+    char msg[48];
+    int n = snprintf(msg, sizeof(msg), "errgate-dashboard:%lld", exp);
+    unsigned char mac[32];
+    unsigned int ml = 0;
+    if (!HMAC(EVP_sha256(), cfg->admin_token_hash, 32, (const unsigned char *)msg, (size_t)n, mac,
+              &ml) ||
+        ml != 32)
+        return 0;
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", mac[i]);
+    return 1;
+}
+
+void eg_alerts_session_cookie(const eg_config_t *cfg, long long now, char *out, size_t cap)
+{
+    char hex[65];
+    out[0] = '\0';
+    if (!cfg->has_admin_token || !session_mac(cfg, now + SESSION_S, hex)) return;
+    snprintf(out, cap,
+             "Set-Cookie: " SESSION_COOKIE "%lld.%s; Path=/; Max-Age=%d; HttpOnly; "
+             "SameSite=Strict\r\n",
+             now + SESSION_S, hex, SESSION_S);
+}
+
+/* A valid, unexpired session cookie among the Cookie header's pairs. */
+static int session_ok(const eg_config_t *cfg, const eg_http1_msg_t *req)
+{
+    const eg_http_header_t *h = eg_http1_header(req, "cookie");
+    if (!h) return 0;
+    const char *p = h->value, *end = h->value + h->value_len;
+    size_t cl = strlen(SESSION_COOKIE);
+    while (p < end) {
+        while (p < end && (*p == ' ' || *p == ';'))
+            p++;
+        const char *e = memchr(p, ';', (size_t)(end - p));
+        if (!e) e = end;
+        if ((size_t)(e - p) > cl && memcmp(p, SESSION_COOKIE, cl) == 0) {
+            char v[100];
+            size_t vl = (size_t)(e - p) - cl;
+            if (vl >= sizeof(v)) return 0;
+            memcpy(v, p + cl, vl);
+            v[vl] = '\0';
+            char *dot = strchr(v, '.'), *stop = NULL;
+            if (!dot) return 0;
+            *dot = '\0';
+            long long exp = strtoll(v, &stop, 10);
+            char hex[65];
+            if (!stop || *stop || exp < (long long)time(NULL) || strlen(dot + 1) != 64 ||
+                !session_mac(cfg, exp, hex))
+                return 0;
+            return CRYPTO_memcmp(hex, dot + 1, 64) == 0;
+        }
+        p = e;
+    }
+    return 0;
+}
+
 int eg_alerts_token_ok(const eg_config_t *cfg, const eg_http1_msg_t *req)
 {
     if (!cfg->has_admin_token) return 1;
+    if (session_ok(cfg, req)) return 1;
     const eg_http_header_t *h = eg_http1_header(req, "authorization");
     if (!h) return 0;
     const char *tok = NULL;
@@ -385,7 +532,8 @@ json_t *eg_alerts_json(eg_alerts_t *a)
     json_t *hist = json_object(), *times = json_array(), *series = json_array();
     uint64_t step = nowms / 1000 / HIST_STEP_S;
     for (size_t sc = 0; sc < a->hist_scopes; sc++) {
-        json_t *one = json_object(), *req = json_array(), *e4 = json_array(), *e5 = json_array();
+        json_t *one = json_object(), *req = json_array(), *e4 = json_array(), *e5 = json_array(),
+               *p50 = json_array(), *p99 = json_array();
         for (uint64_t k = HIST_LEN; k-- > 0;) {
             uint64_t st = step - k;
             size_t row = (size_t)(st % HIST_LEN);
@@ -395,6 +543,12 @@ json_t *eg_alerts_json(eg_alerts_t *a)
             json_array_append_new(req, json_integer(have ? (json_int_t)r[0] : 0));
             json_array_append_new(e4, json_integer(have ? (json_int_t)r[4] : 0));
             json_array_append_new(e5, json_integer(have ? (json_int_t)r[5] : 0));
+            if (a->hdur) {
+                const uint32_t *c = a->hdur + (row * a->hist_scopes + sc) * a->nbuckets;
+                double v50 = have ? quantile_ms(a, c, 0.5) : -1, v99 = have ? quantile_ms(a, c, 0.99) : -1;
+                json_array_append_new(p50, v50 < 0 ? json_null() : json_real(v50));
+                json_array_append_new(p99, v99 < 0 ? json_null() : json_real(v99));
+            }
         }
         json_object_set_new(one, "route",
                             sc < cfg->nroutes          ? json_string(cfg->routes[sc].path)
@@ -403,6 +557,13 @@ json_t *eg_alerts_json(eg_alerts_t *a)
         json_object_set_new(one, "requests", req);
         json_object_set_new(one, "4xx", e4);
         json_object_set_new(one, "5xx", e5);
+        if (a->hdur) {
+            json_object_set_new(one, "p50_ms", p50);
+            json_object_set_new(one, "p99_ms", p99);
+        } else {
+            json_decref(p50);
+            json_decref(p99);
+        }
         json_array_append_new(series, one);
     }
     json_object_set_new(hist, "step_s", json_integer(HIST_STEP_S));

@@ -81,6 +81,15 @@ char *eg_alerts_admin(eg_alerts_t *a, const eg_config_t *cfg, const eg_http1_msg
  * browser sends after its login prompt). */
 int eg_alerts_token_ok(const eg_config_t *cfg, const eg_http1_msg_t *req);
 
+/* The dashboard's session: a browser that opened the page with the token
+ * gets a cookie "errgate_admin=<expiry>.<hex HMAC-SHA256 keyed with the
+ * token's SHA-256 over the expiry>" (12 h, HttpOnly, SameSite=Strict), so
+ * that the page's own requests (/alerts) pass without the token in
+ * script. eg_alerts_token_ok accepts it; the key API (/keys) does not.
+ * Writes the Set-Cookie line ("Set-Cookie: ...\r\n") into out (256 bytes);
+ * "" when no token is configured. */
+void eg_alerts_session_cookie(const eg_config_t *cfg, long long now, char *out, size_t cap);
+
 /* The /alerts document (also the dashboard's), a new reference. */
 json_t *eg_alerts_json(eg_alerts_t *a);
 
