@@ -10,7 +10,6 @@
  */
 #include "metrics.h"
 
-#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -389,7 +388,7 @@ int eg_metrics_new(int nworkers, const double *bounds, size_t nbounds, eg_metric
     m->nbuckets = nbounds;
     for (size_t i = 0; i < nbounds; i++) {
         m->bounds[i] = bounds[i];
-        m->bounds_ns[i] = (uint64_t)llround(bounds[i] * 1e9);
+        m->bounds_ns[i] = (uint64_t)(bounds[i] * 1e9 + 0.5);
     }
     m->start = wall_now();
     atomic_init(&m->loaded_ms, (int64_t)(m->start * 1000));
@@ -421,6 +420,19 @@ void eg_metrics_reload(eg_metrics_t *m, int ok, uint64_t generation, double when
         atomic_fetch_add(&m->reloads_failed, 1);
     }
 }
+
+/* A worker's last few error codes as the dialect spelled them, with their
+ * catalog index: a 404 flood asks the catalog once, not once a request
+ * (the lookup was two thirds of counting a gateway 404). Direct-mapped on
+ * length and last letter; owned by its worker like its block. */
+#define EG_MX_CODECACHE 8
+typedef struct {
+    char code[40];
+    uint32_t len, idx;
+} codeslot_t;
+struct eg_mx_codecache_s {
+    codeslot_t slot[EG_MX_CODECACHE];
+};
 
 /* --- layout --------------------------------------------------------------- */
 
@@ -484,6 +496,13 @@ int eg_metrics_gen_new(eg_metrics_t *m, const eg_config_t *cfg, eg_metrics_gen_t
     size_t bytes = (size_t)g->nworkers * g->stride * sizeof(eg_mx_ctr_t);
     if (!(g->blocks = aligned_alloc(64, bytes))) goto oom;
     memset(g->blocks, 0, bytes); /* all-zero bits are a zero atomic counter here */
+    _Static_assert(sizeof(struct eg_mx_codecache_s) % 64 == 0, "a worker's cache on its own lines");
+    size_t cbytes = (size_t)g->nworkers * sizeof(struct eg_mx_codecache_s);
+    if (!(g->codes = aligned_alloc(64, cbytes))) {
+        free(g->blocks);
+        goto oom;
+    }
+    memset(g->codes, 0, cbytes);
     pthread_mutex_lock(&m->lock);
     g->next = m->live;
     if (m->live) m->live->prev = g;
@@ -544,6 +563,19 @@ static size_t route_index(const eg_metrics_gen_t *g, const eg_route_cfg_t *route
     return i < g->nroutes - 1 ? i : g->nroutes - 1;
 }
 
+static size_t code_index_cached(const eg_metrics_gen_t *g, int worker, const char *code)
+{
+    size_t n = strlen(code);
+    if (n >= sizeof(((codeslot_t *)0)->code)) return code_index(g, code);
+    codeslot_t *sl = &g->codes[worker].slot[(n + (unsigned char)code[n - 1]) % EG_MX_CODECACHE];
+    if (sl->len == n && memcmp(sl->code, code, n) == 0) return sl->idx;
+    size_t i = code_index(g, code);
+    memcpy(sl->code, code, n);
+    sl->len = (uint32_t)n;
+    sl->idx = (uint32_t)i;
+    return i;
+}
+
 void eg_metrics_request(eg_metrics_gen_t *g, int worker, const eg_mx_request_t *q)
 {
     eg_mx_ctr_t *b = eg_mx_block(g, worker);
@@ -561,7 +593,7 @@ void eg_metrics_request(eg_metrics_gen_t *g, int worker, const eg_mx_request_t *
         eg_mx_add(b + g->o_up_sum + r, q->up_ns);
     }
     if (q->code && q->code[0])
-        eg_mx_add(b + g->o_errors + r * g->ncodes + code_index(g, q->code), 1);
+        eg_mx_add(b + g->o_errors + r * g->ncodes + code_index_cached(g, worker, q->code), 1);
 }
 
 void eg_metrics_refusal(eg_metrics_gen_t *g, int worker, const eg_route_cfg_t *route,
@@ -779,6 +811,7 @@ void eg_metrics_gen_free(eg_metrics_gen_t *g)
     if (g->next) g->next->prev = g->prev;
     pthread_mutex_unlock(&m->lock);
     free(g->blocks);
+    free(g->codes);
     free(g->server_base);
     free(g->plan_base);
     free(g);
@@ -939,7 +972,7 @@ static void put_label_value(out_t *o, const char *v, size_t n)
  * 0.0050000000000000001); integers as such. */
 static void fmt_num(char *b, size_t cap, double v)
 {
-    if (v == floor(v) && fabs(v) < 9007199254740992.0) {
+    if (v > -9007199254740992.0 && v < 9007199254740992.0 && v == (double)(long long)v) {
         snprintf(b, cap, "%.0f", v);
         return;
     }
@@ -949,30 +982,49 @@ static void fmt_num(char *b, size_t cap, double v)
     }
 }
 
+/* Most values are counts: written by hand, not by snprintf (a 100-route
+ * scrape has thousands of them). */
 static void put_num(out_t *o, double v)
 {
     char b[64];
+    if (v >= 0 && v < 1e19 && v == (double)(uint64_t)v) {
+        uint64_t u = (uint64_t)v;
+        size_t k = sizeof(b);
+        do {
+            b[--k] = (char)('0' + u % 10);
+            u /= 10;
+        } while (u);
+        put(o, b + k, sizeof(b) - k);
+        return;
+    }
     fmt_num(b, sizeof(b), v);
     puts_(o, b);
 }
 
-static void put_bound(out_t *o, const eg_mx_snap_t *s, const family_t *fm, size_t b, int om)
+/* The le values of both kinds of histogram, spelled once a render. */
+typedef struct {
+    char req[EG_MX_BUCKETS_MAX + 1][40];
+    char store[EG_MX_STORE_BUCKETS + 1][40];
+} bounds_text_t;
+
+static void bound_text(char *t, size_t cap, double v, int om)
 {
-    size_t nb = fm->store_bounds ? EG_MX_STORE_BUCKETS : s->nbuckets;
-    const double *bounds = fm->store_bounds ? store_bounds : s->bounds;
-    if (b >= nb) {
-        puts_(o, "+Inf");
-        return;
-    }
-    char t[64];
-    fmt_num(t, sizeof(t), bounds[b]);
+    fmt_num(t, cap, v);
     /* OpenMetrics wants a float spelled with a dot or exponent ("1.0") */
     if (om && !strpbrk(t, ".eE")) strcat(t, ".0");
-    puts_(o, t);
 }
 
-static void put_labels(out_t *o, const family_t *fm, const series_t *x, const eg_mx_snap_t *s,
-                       int om)
+static void bounds_text(bounds_text_t *bt, const eg_mx_snap_t *s, int om)
+{
+    for (size_t i = 0; i < s->nbuckets; i++)
+        bound_text(bt->req[i], sizeof(bt->req[i]), s->bounds[i], om);
+    strcpy(bt->req[s->nbuckets], "+Inf");
+    for (size_t i = 0; i < EG_MX_STORE_BUCKETS; i++)
+        bound_text(bt->store[i], sizeof(bt->store[i]), store_bounds[i], om);
+    strcpy(bt->store[EG_MX_STORE_BUCKETS], "+Inf");
+}
+
+static void put_labels(out_t *o, const family_t *fm, const series_t *x, const bounds_text_t *bt)
 {
     int any = fm->nlabels > 0 || x->kind == K_BUCKET;
     if (!any) return;
@@ -989,7 +1041,9 @@ static void put_labels(out_t *o, const family_t *fm, const series_t *x, const eg
     }
     if (x->kind == K_BUCKET) {
         puts_(o, fm->nlabels ? ",le=\"" : "le=\"");
-        put_bound(o, s, fm, x->bucket, om);
+        size_t nb = fm->store_bounds ? EG_MX_STORE_BUCKETS : EG_MX_BUCKETS_MAX;
+        size_t b = x->bucket <= nb ? x->bucket : nb;
+        puts_(o, fm->store_bounds ? bt->store[b] : bt->req[b]);
         puts_(o, "\"");
     }
     puts_(o, "}");
@@ -1019,6 +1073,8 @@ static char *render_text(const eg_mx_snap_t *s, int om, size_t *len)
     size_t *ord = by_family(s, start);
     if (!ord) return NULL;
     out_t o = {0};
+    bounds_text_t bt;
+    bounds_text(&bt, s, om);
     for (int f = 0; f < NFAMILIES; f++) {
         const family_t *fm = &families[f];
         if (start[f] == start[f + 1]) continue;
@@ -1045,7 +1101,7 @@ static char *render_text(const eg_mx_snap_t *s, int om, size_t *len)
                       : x->kind == K_SUM    ? "_sum"
                       : x->kind == K_COUNT  ? "_count"
                                             : "");
-            put_labels(&o, fm, x, s, om);
+            put_labels(&o, fm, x, &bt);
             puts_(&o, " ");
             put_num(&o, x->v);
             puts_(&o, "\n");

@@ -139,7 +139,8 @@ typedef struct eg_metrics_gen_s {
         o_upfail, o_store, o_store_sum, o_store_fail, o_conn_open, o_conn_close, o_retries;
     size_t stride; /* counters per worker block (a multiple of 8: 64 bytes) */
     int nworkers;
-    eg_mx_ctr_t *blocks;                  /* nworkers * stride, 64-byte aligned */
+    eg_mx_ctr_t *blocks;             /* nworkers * stride, 64-byte aligned */
+    struct eg_mx_codecache_s *codes; /* per worker: error codes as spelled -> index (metrics.c) */
     struct eg_metrics_gen_s *prev, *next; /* the registry's live generations */
 } eg_metrics_gen_t;
 

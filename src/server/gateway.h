@@ -110,6 +110,7 @@ struct eg_worker_s {
     unsigned char rnd[4096];
     size_t rnd_used;
     uint64_t requests;
+    int logs_on; /* the access or the error log is on: messages are kept for their lines */
 };
 
 /* Refills the worker's buffer of random bytes (getrandom). */

@@ -520,12 +520,14 @@ static void send_error(conn_t *c, eg_error_t *e, const char *extra, const char *
     const eg_config_t *cfg = c->gw->cfg;
     const eg_dialect_t *d = c->dialect ? c->dialect : cfg->dialect;
     if (!c->body_done) c->keep_alive = 0; /* the unread body would be taken for a request */
-    const char *msg = e->s[EG_S_MESSAGE];
-    if (!msg) {
-        const eg_catalog_entry_t *ent = e->s[EG_S_CODE] ? eg_catalog_find(cfg->catalog, e->s[EG_S_CODE]) : NULL;
-        msg = ent ? ent->message : NULL;
+    if (c->w->logs_on) { /* the message is for the log lines only */
+        const char *msg = e->s[EG_S_MESSAGE];
+        if (!msg) {
+            const eg_catalog_entry_t *ent = e->s[EG_S_CODE] ? eg_catalog_find(cfg->catalog, e->s[EG_S_CODE]) : NULL;
+            msg = ent ? ent->message : NULL;
+        }
+        snprintf(c->message, sizeof(c->message), "%s", msg ? msg : "");
     }
-    snprintf(c->message, sizeof(c->message), "%s", msg ? msg : "");
     char buf[16384], both[1400 + EG_CORS_LINES_LIMIT];
     const char *cors = c->cors_hdrs ? c->cors_hdrs : ""; /* the cors stage's lines: on errors too */
     if (c->rl_hdrs[0] || cors[0]) {
@@ -2251,7 +2253,7 @@ static void translate_and_send(up_t *u)
         cap *= 2;
     }
     eg_dialect_error_code(d, cfg->catalog, e, c->code, sizeof(c->code));
-    snprintf(c->message, sizeof(c->message), "%s", e->s[EG_S_MESSAGE] ? e->s[EG_S_MESSAGE] : "");
+    if (c->w->logs_on) snprintf(c->message, sizeof(c->message), "%s", e->s[EG_S_MESSAGE] ? e->s[EG_S_MESSAGE] : "");
     eg_error_free(e);
     free(u->xbuf);
     free(u->xhead);

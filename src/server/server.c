@@ -90,9 +90,9 @@ struct eg_server_s {
     char *config_path;
     uint64_t generation;
     atomic_ullong current_generation; /* srv->gw's, for eg_server_renew without the lock */
-    eg_store_t *store;                /* opened at start when keys or the admin API need it */
-    eg_keyring_t *keyring;            /* API keys for the workers, from the store */
-    eg_limiter_t *limiter;            /* rate limits and concurrency slots */
+    eg_store_t *store;      /* opened at start when keys or the admin API need it */
+    eg_keyring_t *keyring;  /* API keys for the workers, from the store */
+    eg_limiter_t *limiter;  /* rate limits and concurrency slots */
     eg_idem_store_t *idem;  /* Idempotency-Key entries, opened at start when a route uses them */
     eg_alerts_t *alerts;    /* the error-rate monitor and its webhooks (alerts.h) */
     long long clock_offset; /* ERRGATE_CLOCK_OFFSET */
@@ -1471,10 +1471,9 @@ int eg_cmd_serve(int argc, char **argv)
     /* the idempotency store is the traffic state's: Redis when configured,
      * else the key store's backend (the same SQLite file, or memory) */
     if (cfg->uses_idempotency) {
-        eg_idem_store_opts_t io = {.backend = cfg->has_redis ? EG_IDEM_REDIS
-                                              : cfg->store_backend == EG_STORE_SQLITE
-                                                  ? EG_IDEM_SQLITE
-                                                  : EG_IDEM_MEMORY,
+        eg_idem_store_opts_t io = {.backend = cfg->has_redis                           ? EG_IDEM_REDIS
+                                              : cfg->store_backend == EG_STORE_SQLITE ? EG_IDEM_SQLITE
+                                                                                      : EG_IDEM_MEMORY,
                                    .path = cfg->store_path,
                                    .busy_timeout_ms = cfg->store_busy_timeout_ms,
                                    .redis_prefix = cfg->redis_prefix,
@@ -1518,6 +1517,7 @@ int eg_cmd_serve(int argc, char **argv)
         acceptor_t *a = &srv->acceptors[i];
         w->id = i;
         w->srv = srv;
+        w->logs_on = eg_log_enabled(srv->access) || eg_log_enabled(srv->errors);
         w->rnd_used = sizeof(w->rnd);
         unsigned char tag[8];
         eg_worker_random(w, tag, sizeof(tag));
@@ -1628,8 +1628,7 @@ out_gw:
     eg_keyring_free(srv->keyring);
     eg_store_close(srv->store);
     free(srv->acceptors);
-    for (int i = 0; srv->workers && i < srv->nworkers; i++)
-        eg_redis_link_free(srv->workers[i].redis_link);
+    for (int i = 0; srv->workers && i < srv->nworkers; i++) eg_redis_link_free(srv->workers[i].redis_link);
     free(srv->workers);
     eg_gw_unref(srv->gw);
     srv->gw = NULL;

@@ -45,6 +45,7 @@ typedef struct eg_idem_ctx_s {
     size_t caplen, capcap;
     int over; /* the response outgrew IDEM_MAX_RESPONSE */
     size_t framed; /* the request body's bytes in the buffer, as framed */
+    uint64_t t0; /* when an asynchronous begin was sent (metrics: store latency) */
 } ctx_t;
 
 /* One hasher per worker thread (idempotency.h: not thread-safe). */
@@ -248,6 +249,10 @@ static void begin_done(void *arg, const eg_idem_result_t *res)
         ctx_free(x);
         return;
     }
+    eg_metrics_store(c->gw->metrics, c->w->id,
+                     strcmp(eg_idem_store_backend_name(x->store), "redis") == 0 ? EG_MX_STORE_REDIS
+                                                                                : EG_MX_STORE_SQLITE,
+                     EG_MX_OP_IDEMPOTENCY, uv_hrtime() - x->t0, res->state != EG_IDEM_ERROR);
     if (res->state != EG_IDEM_RESERVED) eg_req_wake(c); /* an answer follows */
     if (answer_of(c, x, res) == EG_STAGE_CONTINUE) eg_req_resume(c, 1);
 }
@@ -329,6 +334,7 @@ static eg_stage_rc_t on_request(eg_req_t *c)
     }
     c->idem = NULL;
     eg_idem_io_t io = io_of(c->w, store, cfg);
+    x->t0 = uv_hrtime();
     if (rc == EG_EAGAIN) rc = eg_idem_begin(store, &io, &x->req, lock_ms, begin_done, x, NULL);
     if (rc != EG_OK) {
         ctx_free(x);

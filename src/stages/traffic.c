@@ -150,6 +150,7 @@ typedef struct {
     char prefix[72];
     char token[40]; /* the member its slots are held under */
     int rc;
+    uint64_t t0; /* when the store or Redis work began (metrics: store latency) */
     policy_t pol;
 } pending_t;
 
@@ -416,6 +417,8 @@ static void charge_done(uv_work_t *w, int status)
     pending_t *pd = w->data;
     if (wait_over(pd)) {
         if (status != 0) pd->rc = EG_EIO;
+        eg_metrics_store(pd->c->gw->metrics, pd->c->w->id, EG_MX_STORE_SQLITE, EG_MX_OP_TRAFFIC,
+                         uv_hrtime() - pd->t0, pd->rc >= 0);
         charge_answer(pd->c, pd, 1);
     }
     free(pd);
@@ -442,6 +445,7 @@ static void charge_start(eg_req_t *c, pending_t *pd)
     }
     pd->c = c;
     pd->work.data = pd;
+    pd->t0 = uv_hrtime();
     eg_req_wait(c, pd, 0, NULL); /* bounded by the store's busy timeout */
     if (uv_queue_work(&c->w->loop, &pd->work, charge_work, charge_done) != 0) {
         wait_over(pd);
@@ -546,6 +550,8 @@ static void redis_done(void *arg, void *reply)
         free(pd);
         return;
     }
+    eg_metrics_store(c->gw->metrics, c->w->id, EG_MX_STORE_REDIS, EG_MX_OP_TRAFFIC, uv_hrtime() - pd->t0,
+                     valid);
     if (!valid) {
         redis_failed(c, 1);
         free(pd);
@@ -638,6 +644,7 @@ static void redis_start(eg_req_t *c, pending_t *pd)
     pd->c = c;
     pd->redis = 1;
     pd->r = r;
+    pd->t0 = uv_hrtime();
     snprintf(pd->prefix, sizeof(pd->prefix), "%s", cfg->redis_prefix);
     eg_req_wait(c, pd, cfg->redis_timeout_ms, redis_timed_out);
     if (!r) {
@@ -656,6 +663,7 @@ static void redis_timed_out(eg_req_t *c)
     c->holds--;
     c->pending = NULL;
     pd->c = NULL; /* freed by redis_done when the reply (or the disconnect) comes */
+    eg_metrics_store(c->gw->metrics, c->w->id, EG_MX_STORE_REDIS, EG_MX_OP_TRAFFIC, uv_hrtime() - pd->t0, 0);
     redis_failed(c, 1);
 }
 

@@ -252,3 +252,30 @@ def test_log_fields_and_a_secret_header_refused(mgw, tmp_path, upstream_port):
         p = subprocess.run([BIN, "check-config", path], capture_output=True, text=True)
         assert p.returncode == 3, (name, p.stdout, p.stderr)
         assert f"'{name}'" in p.stderr and "never logged" in p.stderr, p.stderr
+
+
+def test_idempotency_outcomes_and_store_latency(tmp_path, upstream_port):
+    port, admin = free_port(), free_port()
+    text = config(port, admin, upstream_port).replace(
+        "store: { backend: memory }", f"store: {{ backend: sqlite, path: {tmp_path}/s.db }}").replace(
+        "routes:\n", "routes:\n  - path: /idem/\n    upstream: demo\n    idempotency: { methods: [POST] }\n")
+    gw = Gateway(str(tmp_path), text, port, admin)
+    try:
+        h = {"Idempotency-Key": "k-1", "Content-Type": "application/json"}
+        assert request(port, "POST", "/idem/x", headers=h, body=b"{}").status == 200
+        r = request(port, "POST", "/idem/x", headers=h, body=b"{}")
+        assert r.status == 200
+        assert request(port, "POST", "/idem/x", headers=h, body=b'{"other":1}').status == 422
+
+        def counted():
+            s = parse(scrape(gw).body.decode())
+            return s if value(s, "errgate_idempotency_total", route="/idem/", result="mismatch") else None
+        s = wait_for(counted, 10, what="the mismatch counted")
+        assert value(s, "errgate_idempotency_total", route="/idem/", result="stored") == 1
+        assert value(s, "errgate_idempotency_total", route="/idem/", result="replayed") == 1
+        assert value(s, "errgate_idempotency_total", route="/idem/", result="mismatch") == 1
+        # every begin went to SQLite off the loop, and was timed
+        assert value(s, "errgate_store_duration_seconds_count", store="sqlite", op="idempotency") == 3
+        assert value(s, "errgate_store_failures_total", store="sqlite", op="idempotency") == 0
+    finally:
+        assert gw.stop() == 0
