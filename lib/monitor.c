@@ -341,7 +341,7 @@ size_t eg_monitor_eval(eg_monitor_t *m, uint64_t now_ms, eg_alert_cb cb, void *c
             if (!holds) break;
             a->active_at_ms = now_ms;
             a->state = EG_ALERT_PENDING;
-            /* fall through: with for 0 it fires at once */
+            /* fall through - with for 0 it fires at once */
         case EG_ALERT_PENDING:
             if (!holds) {
                 a->state = a->resolved_at_ms ? EG_ALERT_RESOLVED : EG_ALERT_INACTIVE;

@@ -139,7 +139,8 @@ static void build_monitor(eg_alerts_t *a, eg_gw_t *gw)
         a->nbuckets = g->nbuckets + 1;
         for (size_t i = 0; i < g->nbuckets; i++)
             a->bounds_s[i] = (double)g->bounds_ns[i] / 1e9;
-        if (!(a->hdur = calloc((size_t)HIST_LEN * a->hist_scopes * a->nbuckets, sizeof(uint32_t))) ||
+        if (!(a->hdur =
+                  calloc((size_t)HIST_LEN * a->hist_scopes * a->nbuckets, sizeof(uint32_t))) ||
             !(a->prev_dur = calloc(nsc * a->nbuckets, sizeof(uint64_t))) ||
             !(a->cur_dur = calloc(a->nbuckets, sizeof(uint64_t))))
             rc = EG_ENOMEM;
@@ -353,7 +354,7 @@ int eg_alerts_is_path(const char *t, size_t n)
     return n == 7 && memcmp(t, "/alerts", 7) == 0;
 }
 
-#define SESSION_S (12 * 3600)
+#define SESSION_S      (12 * 3600)
 #define SESSION_COOKIE "errgate_admin="
 
 /* The session MAC of an expiry, hex (65 bytes). */
@@ -545,7 +546,8 @@ json_t *eg_alerts_json(eg_alerts_t *a)
             json_array_append_new(e5, json_integer(have ? (json_int_t)r[5] : 0));
             if (a->hdur) {
                 const uint32_t *c = a->hdur + (row * a->hist_scopes + sc) * a->nbuckets;
-                double v50 = have ? quantile_ms(a, c, 0.5) : -1, v99 = have ? quantile_ms(a, c, 0.99) : -1;
+                double v50 = have ? quantile_ms(a, c, 0.5) : -1,
+                       v99 = have ? quantile_ms(a, c, 0.99) : -1;
                 json_array_append_new(p50, v50 < 0 ? json_null() : json_real(v50));
                 json_array_append_new(p99, v99 < 0 ? json_null() : json_real(v99));
             }

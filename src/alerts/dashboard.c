@@ -48,8 +48,8 @@ char *eg_dashboard_admin(const eg_config_t *cfg, const eg_http1_msg_t *req, cons
     if (!eg_alerts_token_ok(cfg, req)) {
         /* Basic, so that a browser asks for the token (as the password) */
         char extra[200];
-        snprintf(extra, sizeof(extra), "WWW-Authenticate: Basic realm=\"%s-admin\", charset=\"UTF-8\"\r\n",
-                 cfg->realm);
+        snprintf(extra, sizeof(extra),
+                 "WWW-Authenticate: Basic realm=\"%s-admin\", charset=\"UTF-8\"\r\n", cfg->realm);
         return eg_admin_error(cfg, req, "unauthorized",
                               "The dashboard needs the admin token (as the password).", extra, -1,
                               reqid, outlen);

@@ -251,6 +251,22 @@ def test_alerts_needs_the_admin_token_when_one_is_set(tmp_path):
         bad = base64.b64encode(b"admin:nope").decode()
         assert request(gw.admin_port, path="/alerts", headers={"Authorization": f"Basic {bad}"}).status == 401
         assert request(gw.admin_port, method="POST", path="/alerts").status == 405
+        # the dashboard's session cookie: set with the page, good for /alerts, not for /keys
+        r = request(gw.admin_port, path="/", headers={"Authorization": f"Bearer {token}"})
+        assert r.status == 200
+        set_cookie = r.header("set-cookie")
+        assert "HttpOnly" in set_cookie and "SameSite=Strict" in set_cookie
+        cookie = set_cookie.split(";")[0]
+        assert cookie.startswith("errgate_admin=")
+        assert request(gw.admin_port, path="/alerts", headers={"Cookie": f"a=b; {cookie}"}).status == 200
+        assert request(gw.admin_port, path="/ui/app.js", headers={"Cookie": cookie}).status == 200
+        exp, mac = cookie.split("=", 1)[1].split(".")
+        forged = f"errgate_admin={int(exp) + 3600}.{mac}"
+        assert request(gw.admin_port, path="/alerts", headers={"Cookie": forged}).status == 401
+        flipped = f"errgate_admin={exp}.{'0' if mac[0] != '0' else '1'}{mac[1:]}"
+        assert request(gw.admin_port, path="/alerts", headers={"Cookie": flipped}).status == 401
+        assert request(gw.admin_port, path="/keys", headers={"Cookie": cookie}).status == 401
+        assert request(gw.admin_port, path="/").status == 401
     finally:
         stop(gw)
         hooks.close()
