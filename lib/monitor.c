@@ -310,6 +310,60 @@ void eg_monitor_window(const eg_monitor_t *m, long route, uint32_t window_s, uin
     }
 }
 
+/* The scope of `to` for scope sc of `from`, or -1 (a route that went). */
+static long scope_map(const eg_monitor_t *to, const eg_monitor_t *from, size_t sc)
+{
+    if (sc == from->nscopes - 1) return (long)to->nscopes - 1; /* all */
+    if (sc == from->nroutes) return (long)to->nroutes;         /* no route */
+    for (size_t i = 0; i < to->nroutes; i++)
+        if (strcmp(to->route_names[i], from->route_names[sc]) == 0) return (long)i;
+    return -1;
+}
+
+void eg_monitor_carry(eg_monitor_t *to, const eg_monitor_t *from)
+{
+    /* the buckets, oldest second first, so a shorter ring keeps the newest */
+    uint64_t newest = 0;
+    for (uint32_t b = 0; b < from->nbuckets; b++)
+        if (from->bucket_sec[b] > newest) newest = from->bucket_sec[b];
+    for (uint64_t k = from->nbuckets; newest && k-- > 0;) {
+        if (newest < k + 1) continue;
+        uint64_t sec = newest - 1 - k;
+        size_t b = (size_t)(sec % from->nbuckets);
+        if (from->bucket_sec[b] != sec + 1) continue;
+        for (size_t sc = 0; sc < from->nscopes; sc++) {
+            long ts = scope_map(to, from, sc);
+            if (ts < 0) continue;
+            uint64_t *dst = bucket(to, sec, (size_t)ts);
+            if (!dst) continue;
+            const uint64_t *src = from->counts + ((size_t)b * from->nscopes + sc) * from->nslots;
+            for (size_t i = 0; i < SLOT_FIRST_CODE; i++)
+                dst[i] += src[i];
+            for (size_t i = SLOT_FIRST_CODE; i < from->nslots; i++) {
+                int st = from->codes[i - SLOT_FIRST_CODE];
+                if (to->slot_of[st]) dst[to->slot_of[st]] += src[i];
+            }
+        }
+    }
+    for (size_t i = 0; i < to->nalerts; i++) {
+        eg_alert_t *a = &to->alerts[i];
+        for (size_t j = 0; j < from->nalerts; j++) {
+            const eg_alert_t *o = &from->alerts[j];
+            int same_route = (a->route_name == NULL) == (o->route_name == NULL) &&
+                             (!a->route_name || strcmp(a->route_name, o->route_name) == 0);
+            if (!same_route || strcmp(a->rule->name, o->rule->name) != 0) continue;
+            a->state = o->state;
+            a->value = o->value;
+            a->total = o->total;
+            a->matched = o->matched;
+            a->active_at_ms = o->active_at_ms;
+            a->fired_at_ms = o->fired_at_ms;
+            a->resolved_at_ms = o->resolved_at_ms;
+            break;
+        }
+    }
+}
+
 /* The responses a match counts in a window's slots: its classes, plus its
  * exact statuses outside those classes. */
 static uint64_t matched(const eg_monitor_t *m, const eg_alert_match_t *mt, const uint64_t *w)

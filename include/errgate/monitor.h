@@ -147,6 +147,14 @@ void eg_monitor_add_status(eg_monitor_t *m, size_t route, int status, uint64_t n
 void eg_monitor_window(const eg_monitor_t *m, long route, uint32_t window_s, uint64_t now_ms,
                        uint64_t *out);
 
+/* Carries what `from` knows into a new monitor `to` (a reloaded
+ * configuration): window counts by route name (and the no-route and
+ * all-traffic scopes), the counts of the statuses both lay out, and each
+ * alert's state and times where a rule of the same name watches a route of
+ * the same name. An alert firing before a reload is still firing after it,
+ * and resolves only as its rule says. */
+void eg_monitor_carry(eg_monitor_t *to, const eg_monitor_t *from);
+
 /* Called for each firing and resolved transition. */
 typedef void (*eg_alert_cb)(void *ctx, const eg_alert_t *a);
 

@@ -111,12 +111,65 @@ static void drop_monitor(eg_alerts_t *a)
 
 /* A monitor for gw's configuration (its windows start empty: the counts
  * of the new generation start at zero too). */
+/* The monitor of the configuration a reload replaced. */
+typedef struct {
+    eg_monitor_t *monitor;
+    uint64_t *hist, *hist_step;
+    uint32_t *hdur;
+    size_t nbuckets, hist_scopes;
+    eg_gw_t *gw;
+} old_t;
+
+/* The history scope of the new configuration for old scope sc, or -1. */
+static long hist_scope_map(const eg_alerts_t *a, const old_t *o, size_t sc)
+{
+    const eg_config_t *oc = o->gw->cfg, *nc = a->gw->cfg;
+    if (sc == o->hist_scopes - 1) return (long)a->hist_scopes - 1; /* all */
+    if (sc == oc->nroutes) return (long)nc->nroutes;               /* no route */
+    for (size_t i = 0; i < nc->nroutes; i++)
+        if (strcmp(nc->routes[i].path, oc->routes[sc].path) == 0) return (long)i;
+    return -1;
+}
+
+/* A reload keeps the windows, the alerts and the hour's history (by route
+ * path; a route that went takes its share with it). */
+static void carry(eg_alerts_t *a, const old_t *o)
+{
+    eg_monitor_carry(a->monitor, o->monitor);
+    memcpy(a->hist_step, o->hist_step, HIST_LEN * sizeof(uint64_t));
+    for (size_t row = 0; row < HIST_LEN; row++)
+        for (size_t sc = 0; sc < o->hist_scopes; sc++) {
+            long ns = hist_scope_map(a, o, sc);
+            if (ns < 0) continue;
+            memcpy(a->hist + (row * a->hist_scopes + (size_t)ns) * HIST_SLOTS,
+                   o->hist + (row * o->hist_scopes + sc) * HIST_SLOTS,
+                   HIST_SLOTS * sizeof(uint64_t));
+            if (a->hdur && o->hdur && a->nbuckets == o->nbuckets)
+                memcpy(a->hdur + (row * a->hist_scopes + (size_t)ns) * a->nbuckets,
+                       o->hdur + (row * o->hist_scopes + sc) * o->nbuckets,
+                       o->nbuckets * sizeof(uint32_t));
+        }
+}
+
 static void build_monitor(eg_alerts_t *a, eg_gw_t *gw)
 {
+    /* what the running monitor knows is carried into the new one */
+    old_t old = {a->monitor, a->hist, a->hist_step, a->hdur, a->nbuckets, a->hist_scopes, a->gw};
+    a->monitor = NULL;
+    a->hist = a->hist_step = NULL;
+    a->hdur = NULL;
+    a->gw = NULL;
     drop_monitor(a);
     a->generation = gw->generation;
     const eg_config_t *cfg = gw->cfg;
-    if (!cfg->alerts_enabled || !gw->alert_counts) return;
+    if (!cfg->alerts_enabled || !gw->alert_counts) {
+        eg_monitor_free(old.monitor);
+        free(old.hist);
+        free(old.hist_step);
+        free(old.hdur);
+        eg_gw_unref(old.gw);
+        return;
+    }
     const char **names = calloc(cfg->nroutes ? cfg->nroutes : 1, sizeof(char *));
     uint32_t longest = 0;
     for (size_t i = 0; i < cfg->nalert_windows; i++)
@@ -147,9 +200,15 @@ static void build_monitor(eg_alerts_t *a, eg_gw_t *gw)
     }
     if (rc != EG_OK) {
         drop_monitor(a);
-        return;
+    } else {
+        a->gw = eg_gw_ref(gw);
+        if (old.monitor) carry(a, &old);
     }
-    a->gw = eg_gw_ref(gw);
+    eg_monitor_free(old.monitor);
+    free(old.hist);
+    free(old.hist_step);
+    free(old.hdur);
+    eg_gw_unref(old.gw);
 }
 
 /* The history row of now's 10 s step, made current (zeroed when it held

@@ -13,7 +13,8 @@
  * monitor's windows and evaluates the rules. A transition is written to the
  * error log as one JSON line, kept for GET /alerts on the admin listener,
  * and handed to the webhook thread (webhook.h). A reload that brings a new
- * configuration starts the monitor afresh (its windows and alert states).
+ * configuration gets a new monitor, into which the old one's windows,
+ * alert states and history are carried by route path and rule name.
  */
 #ifndef EG_ALERTS_H
 #define EG_ALERTS_H

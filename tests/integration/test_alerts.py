@@ -364,3 +364,38 @@ def test_prometheus_rules_hysteresis(tmp_path):
     out = subprocess.run([PROMTOOL, "test", "rules", str(tmp_path / "test.yml")], capture_output=True, text=True,
                          cwd=tmp_path)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_a_reload_keeps_firing_alerts_and_windows(tmp_path):
+    """SIGHUP with a changed configuration (a route added before /v1/, the
+    rule's window longer): the alert stays firing without a second firing
+    line, the window keeps its counts, and it resolves as the new rule says."""
+    import signal
+    hooks = Hooks()
+    gw = gateway(tmp_path, hooks)
+    try:
+        for _ in range(5):
+            assert request(gw.port, path="/v1/ok").status == 200
+        for _ in range(10):
+            assert request(gw.port, path="/v1/boom").status == 503
+        gw.wait_log(lambda l: l.get("event") == "alert.firing", "the alert.firing line")
+        text = open(gw.path).read()
+        text = text.replace("routes:\n", "routes:\n  - { path: /new/, upstream: app }\n", 1)
+        text = text.replace("window: 2s", "window: 4s")
+        gw.rewrite(text)
+        gw.signal(signal.SIGHUP)
+        gw.wait_event("reloaded")
+        # the monitor takes the new configuration at its next evaluation
+        doc = wait_for(lambda: (d := request(gw.admin_port, path="/alerts").json())["rules"][0]["window_s"] == 4
+                       and d, what="the monitor on the new configuration")
+        assert [(a["name"], a["route"], a["state"]) for a in doc["firing"]] == [("server_errors", "/v1/", "firing")]
+        w = [x for x in doc["windows"] if x["window_s"] == 60][0]
+        v1 = [r for r in w["routes"] if r["route"] == "/v1/"][0]
+        assert v1["requests"] == 15 and v1["status"]["5xx"] == 10
+        assert [r["route"] for r in w["routes"]] == ["/new/", "/v1/", "/other/", None]
+        gw.wait_log(lambda l: l.get("event") == "alert.resolved", "the alert.resolved line")
+        assert len(alert_lines(gw, "alert.firing")) == 1
+        assert len(alert_lines(gw, "alert.resolved")) == 1
+    finally:
+        stop(gw)
+        hooks.close()

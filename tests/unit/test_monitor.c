@@ -435,6 +435,55 @@ static void test_prometheus_names_and_rules(void **state)
     free(text);
 }
 
+/* A reload: windows by route name, alert states by rule and route name. */
+static void test_carry_across_a_reload(void **state)
+{
+    (void)state;
+    eg_alert_rule_t r1 = rule("server_errors", "5xx", 0.10, 0.05, 10, 60, 0, EG_ALERT_EACH);
+    static const char *const old_names[] = {"/a", "/b"};
+    eg_monitor_cfg_t c1 = {&r1, 1, old_names, 2, 300};
+    eg_monitor_t *m1 = NULL;
+    assert_int_equal(eg_monitor_new(&c1, &m1), EG_OK);
+    events_t ev = {0};
+    for (int s = 0; s < 5; s++) {
+        eg_monitor_add_status(m1, 0, 200, 10, T0 + (uint64_t)s * 1000);
+        eg_monitor_add_status(m1, 1, 503, 4, T0 + (uint64_t)s * 1000);
+        eg_monitor_add_status(m1, 1, 200, 6, T0 + (uint64_t)s * 1000);
+        eg_monitor_add_status(m1, 2, 404, 1, T0 + (uint64_t)s * 1000);
+    }
+    assert_int_equal(eg_monitor_eval(m1, T0 + 4000, on_event, &ev), 1);
+    /* the new configuration: /b first, /a gone, /c new, a rule on 429 too */
+    eg_alert_rule_t r2[2] = {rule("server_errors", "5xx", 0.10, 0.05, 10, 60, 0, EG_ALERT_EACH),
+                             rule("limited", "429", 0.10, 0.05, 10, 60, 0, EG_ALERT_ALL)};
+    static const char *const new_names[] = {"/b", "/c"};
+    eg_monitor_cfg_t c2 = {r2, 2, new_names, 2, 300};
+    eg_monitor_t *m2 = NULL;
+    assert_int_equal(eg_monitor_new(&c2, &m2), EG_OK);
+    eg_monitor_carry(m2, m1);
+    eg_monitor_free(m1);
+    uint64_t w[8];
+    eg_monitor_window(m2, 0, 60, T0 + 4000, w); /* /b */
+    assert_int_equal(w[0], 50);
+    assert_int_equal(w[5], 20);
+    assert_int_equal(w[6], 0);                  /* 429: no slot before */
+    eg_monitor_window(m2, 1, 60, T0 + 4000, w); /* /c */
+    assert_int_equal(w[0], 0);
+    eg_monitor_window(m2, 2, 60, T0 + 4000, w); /* no route */
+    assert_int_equal(w[0], 5);
+    eg_monitor_window(m2, EG_ALERT_ALL, 60, T0 + 4000, w);
+    assert_int_equal(w[0], 50 + 50 + 5);
+    const eg_alert_t *al;
+    assert_int_equal(eg_monitor_alerts(m2, &al), 3);
+    assert_string_equal(al[0].route_name, "/b");
+    assert_int_equal(al[0].state, EG_ALERT_FIRING);
+    assert_int_equal(al[0].fired_at_ms, T0 + 4000);
+    assert_int_equal(al[1].state, EG_ALERT_INACTIVE);
+    /* still firing on the carried window: no second firing, no resolve */
+    assert_int_equal(eg_monitor_eval(m2, T0 + 5000, on_event, &ev), 0);
+    assert_int_equal(al[0].state, EG_ALERT_FIRING);
+    eg_monitor_free(m2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -450,6 +499,7 @@ int main(void)
         cmocka_unit_test(test_webhook_signature),
         cmocka_unit_test(test_event_bodies),
         cmocka_unit_test(test_prometheus_names_and_rules),
+        cmocka_unit_test(test_carry_across_a_reload),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
