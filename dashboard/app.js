@@ -117,9 +117,11 @@ function lineChart(svg, t, series, yfmt, cap) {
     grid.appendChild(sv('line', { x1: L, x2: W - R, y1: yy, y2: yy }));
     axis.appendChild(sv('text', { x: L - 6, y: yy + 3.5, 'text-anchor': 'end' }, yfmt(v)));
   }
+  const span = t.length > 1 ? t[t.length - 1] - t[0] : 600;
+  const every = [60, 120, 300, 600, 900, 1800].find((e) => span / e <= 7) || 3600;
   for (let i = 0; i < t.length; i++) {
-    const d = new Date(t[i] * 1000);
-    if (d.getMinutes() % 10 === 0 && d.getSeconds() < (t[1] - t[0] || 10)) {
+    if (t[i] % every === 0) {
+      const d = new Date(t[i] * 1000);
       axis.appendChild(sv('text', { x: x(i), y: H - 5, 'text-anchor': 'middle' },
         d.toLocaleTimeString('en-GB', { hour: '2-digit', minute: '2-digit' })));
       grid.appendChild(sv('line', { x1: x(i), x2: x(i), y1: T, y2: T + ih, opacity: 0.5 }));
@@ -261,9 +263,28 @@ function renderTiles() {
   $('k-hooks').textContent = wh.configured ? `${wh.delivered} webhook deliveries · ${wh.failed} failed` : 'no webhooks configured';
 }
 
+/* The first step worth showing: the hour, or less when the history is
+ * shorter (at least 5 minutes), so a young gateway's lines are not a
+ * sliver at the right edge. */
+function viewStart(h) {
+  const all = h.series.find((s) => s.route === '*');
+  const n = h.t.length;
+  let first = all ? all.requests.findIndex((v) => v > 0) : 0;
+  if (first < 0) first = n;
+  return Math.max(0, Math.min(first, n - 30));
+}
+function sliceHistory(h) {
+  const k = viewStart(h);
+  const cut = (a) => (a ? a.slice(k) : a);
+  return { step_s: h.step_s, t: h.t.slice(k), series: h.series.map((s) => ({
+    route: s.route, requests: cut(s.requests), '4xx': cut(s['4xx']), '5xx': cut(s['5xx']),
+    p50_ms: cut(s.p50_ms), p99_ms: cut(s.p99_ms) })) };
+}
+
 function renderCharts() {
-  const h = state.alerts.history;
+  const h = state.alerts.history && sliceHistory(state.alerts.history);
   if (!h) return;
+  const histSeries = (scope) => h.series.find((s) => s.route === scope) || null;
   const step = h.step_s;
   const rate = (arr) => arr.map((v) => v / step);
   const errRate = (s) => s.requests.map((n, i) => (n ? ((s['4xx'][i] + s['5xx'][i]) / n) * 100 : null));
@@ -385,6 +406,7 @@ function renderTable() {
   const tb = $('route-table').tBodies[0];
   tb.textContent = '';
   const rows = [{ ...w.all, route: '*' }].concat(w.routes);
+  const hs = state.alerts.history && sliceHistory(state.alerts.history);
   for (const r of rows) {
     if (r.route !== '*' && !r.requests && r.route === null) continue;
     const tr = el('tr', { 'data-route': scopeKey(r.route) });
@@ -399,7 +421,7 @@ function renderTable() {
     cell('5xx', fmtInt(r.status['5xx'] || 0));
     cell('error_rate', r.requests ? fmtPct(r.error_rate) : '–', r.error_rate > 0.05 ? 'bad' : r.error_rate > 0.01 ? 'warn' : '');
     cell('server_error_rate', r.requests ? fmtPct(r.server_error_rate) : '–', r.server_error_rate > 0.01 ? 'bad' : '');
-    const h = histSeries(r.route), td = el('td');
+    const h = hs && hs.series.find((x) => x.route === r.route), td = el('td');
     if (h) td.appendChild(spark(h.requests.map((n, i) => (n ? (h['4xx'][i] + h['5xx'][i]) / n : null))));
     tr.appendChild(td);
     tr.onclick = () => { state.scope = r.route; render(); };

@@ -106,7 +106,7 @@ alerts:
     opts = webdriver.ChromeOptions()
     opts.binary_location = "/usr/bin/chromium"
     for a in ("--headless=new", "--no-sandbox", f"--user-data-dir={tmp}/profile", "--disable-gpu",
-              "--no-proxy-server", "--window-size=1440,1180", "--hide-scrollbars", "--force-device-scale-factor=1"):
+              "--no-proxy-server", "--window-size=1440,1320", "--hide-scrollbars", "--force-device-scale-factor=1"):
         opts.add_argument(a)
     d = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
     d.get(f"http://127.0.0.1:{ap}/")
