@@ -410,7 +410,7 @@ void eg_alerts_free(eg_alerts_t *a)
 
 int eg_alerts_is_path(const char *t, size_t n)
 {
-    return n == 7 && memcmp(t, "/alerts", 7) == 0;
+    return n >= 7 && memcmp(t, "/alerts", 7) == 0 && (n == 7 || t[7] == '?');
 }
 
 #define SESSION_S      (12 * 3600)
@@ -531,7 +531,7 @@ static json_t *window_json(const eg_monitor_t *m, const uint64_t *w)
                      w[0] ? (double)w[5] / all : 0.0, "status", st);
 }
 
-json_t *eg_alerts_json(eg_alerts_t *a)
+json_t *eg_alerts_json(eg_alerts_t *a, int history)
 {
     char now[40];
     uint64_t nowms = wall_ms();
@@ -591,7 +591,7 @@ json_t *eg_alerts_json(eg_alerts_t *a)
     /* the last hour, per 10 s: requests and classes, all and per route */
     json_t *hist = json_object(), *times = json_array(), *series = json_array();
     uint64_t step = nowms / 1000 / HIST_STEP_S;
-    for (size_t sc = 0; sc < a->hist_scopes; sc++) {
+    for (size_t sc = 0; history && sc < a->hist_scopes; sc++) {
         json_t *one = json_object(), *req = json_array(), *e4 = json_array(), *e5 = json_array(),
                *p50 = json_array(), *p99 = json_array();
         for (uint64_t k = HIST_LEN; k-- > 0;) {
@@ -630,7 +630,10 @@ json_t *eg_alerts_json(eg_alerts_t *a)
     json_object_set_new(hist, "step_s", json_integer(HIST_STEP_S));
     json_object_set_new(hist, "t", times);
     json_object_set_new(hist, "series", series);
-    json_object_set_new(doc, "history", hist);
+    if (history)
+        json_object_set_new(doc, "history", hist);
+    else
+        json_decref(hist);
     eg_webhook_stats_t ws;
     eg_webhooks_stats(a->hooks, &ws);
     json_object_set_new(doc, "webhooks",
@@ -658,7 +661,15 @@ char *eg_alerts_admin(eg_alerts_t *a, const eg_config_t *cfg, const eg_http1_msg
                               "/alerts needs Authorization: Bearer <admin token>.", extra, -1,
                               reqid, outlen);
     }
-    json_t *doc = a ? eg_alerts_json(a) : json_pack("{s:b}", "enabled", 0);
+    /* ?history=0: without the hour's history (it is most of the document) */
+    const char *q = memchr(req->target, '?', req->target_len);
+    int history = 1;
+    for (size_t i = q ? (size_t)(q - req->target) + 1 : req->target_len; i + 9 <= req->target_len;
+         i++)
+        if (memcmp(req->target + i, "history=0", 9) == 0 &&
+            (req->target[i - 1] == '?' || req->target[i - 1] == '&'))
+            history = 0;
+    json_t *doc = a ? eg_alerts_json(a, history) : json_pack("{s:b}", "enabled", 0);
     char *body =
         doc ? json_dumps(doc, JSON_PRESERVE_ORDER | JSON_COMPACT | JSON_REAL_PRECISION(12)) : NULL;
     json_decref(doc);

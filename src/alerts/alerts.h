@@ -91,7 +91,8 @@ int eg_alerts_token_ok(const eg_config_t *cfg, const eg_http1_msg_t *req);
  * "" when no token is configured. */
 void eg_alerts_session_cookie(const eg_config_t *cfg, long long now, char *out, size_t cap);
 
-/* The /alerts document (also the dashboard's), a new reference. */
-json_t *eg_alerts_json(eg_alerts_t *a);
+/* The /alerts document (also the dashboard's), a new reference; history 0
+ * leaves the hour's history out (/alerts?history=0). */
+json_t *eg_alerts_json(eg_alerts_t *a, int history);
 
 #endif

@@ -161,6 +161,9 @@ def test_burst_of_5xx_fires_logs_lists_signs_and_resolves(tmp_path):
         other = [r for r in w["routes"] if r["route"] == "/other/"][0]
         assert other["requests"] == 5 and other["status"]["4xx"] == 5
         assert w["all"]["requests"] == 20
+        assert "history" in doc
+        lean = request(gw.admin_port, path="/alerts?history=0").json()
+        assert "history" not in lean and lean["firing"][0]["name"] == "server_errors"
 
         # the webhooks: errgate's body, signed; Alertmanager's list, unsigned
         got = wait_for(lambda: len(hooks.got) >= 2 and hooks.got, what="two webhook deliveries")
