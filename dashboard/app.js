@@ -276,7 +276,11 @@ function viewStart(h) {
 function sliceHistory(h) {
   const k = viewStart(h);
   const cut = (a) => (a ? a.slice(k) : a);
-  return { step_s: h.step_s, t: h.t.slice(k), series: h.series.map((s) => ({
+  /* the step under way is not over: its rate is over the seconds it has had
+   * (else the line dips at the right edge) */
+  const lastT = h.t[h.t.length - 1], now = Date.parse(state.alerts.generated_at || '') / 1000;
+  const lastSpan = now >= lastT ? Math.max(1, Math.min(h.step_s, now - lastT + 1)) : h.step_s;
+  return { step_s: h.step_s, last_span: lastSpan, t: h.t.slice(k), series: h.series.map((s) => ({
     route: s.route, requests: cut(s.requests), '4xx': cut(s['4xx']), '5xx': cut(s['5xx']),
     p50_ms: cut(s.p50_ms), p99_ms: cut(s.p99_ms) })) };
 }
@@ -286,7 +290,7 @@ function renderCharts() {
   if (!h) return;
   const histSeries = (scope) => h.series.find((s) => s.route === scope) || null;
   const step = h.step_s;
-  const rate = (arr) => arr.map((v) => v / step);
+  const rate = (arr) => arr.map((v, i) => v / (i === arr.length - 1 ? h.last_span : step));
   const errRate = (s) => s.requests.map((n, i) => (n ? ((s['4xx'][i] + s['5xx'][i]) / n) * 100 : null));
   if (state.scope === '*') {
     /* all routes: the busiest routes each as a line, the total wider */
