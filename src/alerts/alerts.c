@@ -395,8 +395,8 @@ void eg_alerts_stop(eg_alerts_t *a)
     if (!a) return;
     uv_timer_stop(&a->timer);
     if (!uv_is_closing((uv_handle_t *)&a->timer)) uv_close((uv_handle_t *)&a->timer, NULL);
-    eg_webhooks_free(a->hooks);
-    a->hooks = NULL;
+    /* the webhook thread goes on delivering while the gateway drains; it
+     * is joined in eg_alerts_free, off the signal's path */
 }
 
 void eg_alerts_free(eg_alerts_t *a)

@@ -64,9 +64,10 @@ typedef struct eg_alerts_s eg_alerts_t;
 
 /* Starts the evaluator on loop (the main thread's) and the webhook thread. */
 int eg_alerts_start(uv_loop_t *loop, eg_server_t *srv, eg_alerts_t **out);
-/* Stops the timer (its handle closes on the loop) and the webhook thread. */
+/* Stops the evaluator (its timer's handle closes on the loop). */
 void eg_alerts_stop(eg_alerts_t *a);
-/* Frees it once the loop has run the close callbacks. */
+/* Stops the webhook thread (a delivery under way ends by its timeout) and
+ * frees everything, once the loop has run the close callbacks. */
 void eg_alerts_free(eg_alerts_t *a);
 
 /* 1 for the admin paths this module answers (/alerts). */
