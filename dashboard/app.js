@@ -122,7 +122,8 @@ function lineChart(svg, t, series, yfmt, cap) {
   for (let i = 0; i < t.length; i++) {
     if (t[i] % every === 0) {
       const d = new Date(t[i] * 1000);
-      axis.appendChild(sv('text', { x: x(i), y: H - 5, 'text-anchor': 'middle' },
+      const edge = x(i) > W - R - 16 ? 'end' : x(i) < L + 16 ? 'start' : 'middle';
+      axis.appendChild(sv('text', { x: x(i), y: H - 5, 'text-anchor': edge },
         d.toLocaleTimeString('en-GB', { hour: '2-digit', minute: '2-digit' })));
       grid.appendChild(sv('line', { x1: x(i), x2: x(i), y1: T, y2: T + ih, opacity: 0.5 }));
     }
