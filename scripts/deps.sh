@@ -8,7 +8,7 @@ PKGS="cmake make pkg-config gcc clang libclang-rt-14-dev libjansson-dev libyaml-
 libcmocka-dev libpcre2-dev libuv1-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev libhiredis-dev zlib1g-dev \
 redis-server nginx openssl python3 python3-pytest python3-pytest-xdist python3-requests"
 case "${1:-}" in
-  --test) PKGS="$PKGS chromium chromium-driver python3-selenium prometheus" ;; # test_cors_browser.py; promtool: test_metrics.py
+  --test) PKGS="$PKGS chromium chromium-driver python3-selenium prometheus python3-prometheus-client" ;; # test_cors_browser.py; test_metrics.py (promtool, OpenMetrics parser)
   --bench) PKGS="$PKGS wrk haproxy valgrind" ;;
 esac
 missing=""

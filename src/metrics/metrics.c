@@ -23,11 +23,8 @@
 
 /* --- statuses ------------------------------------------------------------ */
 
-/* index 0..4: "1xx".."5xx" (a code without its own); 5..: the codes */
-static const int status_codes[EG_MX_STATUSES] = {
-    0,   0,   0,   0,   0,   100, 101, 103, 200, 201, 202, 203, 204, 206, 301, 302, 303, 304, 307,
-    308, 400, 401, 402, 403, 404, 405, 406, 407, 408, 409, 410, 411, 412, 413, 414, 415, 416, 417,
-    421, 422, 423, 424, 425, 426, 428, 429, 431, 451, 499, 500, 501, 502, 503, 504, 505, 507, 508};
+/* eg_mx_status_tab: a status to its index, 0 for one without its own
+ * (eg_mx_status then takes its class: index 0..4, "1xx".."5xx"). */
 
 #define S(code, i) [code - 100] = i
 const uint8_t eg_mx_status_tab[500] = {
@@ -42,18 +39,14 @@ const uint8_t eg_mx_status_tab[500] = {
 
 const char *eg_mx_status_name(unsigned i)
 {
-    static const char *const classes[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
-    static char names[EG_MX_STATUSES][4];
-    if (i >= EG_MX_STATUSES) return "5xx";
-    if (i < 5) return classes[i];
-    if (!names[i][0]) { /* written the same by any thread: three digits, then the first */
-        names[i][1] = (char)('0' + status_codes[i] / 10 % 10);
-        names[i][2] = (char)('0' + status_codes[i] % 10);
-        names[i][3] = '\0';
-        atomic_thread_fence(memory_order_release);
-        names[i][0] = (char)('0' + status_codes[i] / 100);
-    }
-    return names[i];
+    static const char *const names[EG_MX_STATUSES] = {
+        "1xx", "2xx", "3xx", "4xx", "5xx", "100", "101", "103", "200", "201", "202", "203",
+        "204", "206", "301", "302", "303", "304", "307", "308", "400", "401", "402", "403",
+        "404", "405", "406", "407", "408", "409", "410", "411", "412", "413", "414", "415",
+        "416", "417", "421", "422", "423", "424", "425", "426", "428", "429", "431", "451",
+        "499", "500", "501", "502", "503", "504", "505", "507", "508",
+    };
+    return i < EG_MX_STATUSES ? names[i] : "5xx";
 }
 
 static const char *const method_names[EG_MX_METHODS] = {"GET",   "HEAD",   "POST",    "PUT",
@@ -127,8 +120,8 @@ static const family_t families[NFAMILIES] = {
                {"route"},
                0},
     [F_UP] = {"errgate_upstream_duration_seconds",
-              "Time from a request's first upstream attempt to the upstream's response head, by "
-              "route.",
+              "Time from a request's first upstream attempt to the end of the upstream's response "
+              "(retries included), by route.",
               T_HIST,
               1,
               {"route"},
@@ -592,8 +585,12 @@ void eg_metrics_request(eg_metrics_gen_t *g, int worker, const eg_mx_request_t *
         eg_mx_add(b + g->o_up + r * B + bucket_of(g, q->up_ns), 1);
         eg_mx_add(b + g->o_up_sum + r, q->up_ns);
     }
-    if (q->code && q->code[0])
-        eg_mx_add(b + g->o_errors + r * g->ncodes + code_index_cached(g, worker, q->code), 1);
+    if (q->code && q->code[0]) {
+        size_t k = g->ncodes - 1;
+        if (q->entry) k = (size_t)(q->entry - eg_catalog_at(g->cfg->catalog, 0));
+        if (k >= g->ncodes - 1) k = code_index_cached(g, worker, q->code);
+        eg_mx_add(b + g->o_errors + r * g->ncodes + k, 1);
+    }
 }
 
 void eg_metrics_refusal(eg_metrics_gen_t *g, int worker, const eg_route_cfg_t *route,
@@ -609,10 +606,12 @@ void eg_metrics_refusal(eg_metrics_gen_t *g, int worker, const eg_route_cfg_t *r
     switch (kind) {
     case EG_MX_REF_RATE:
         if (!limit) return;
-        if (route && limit >= route->limits && limit < route->limits + route->nlimits)
+        /* (no pointer arithmetic on a list that is empty: its pointer is NULL) */
+        if (route && route->nlimits && limit >= route->limits &&
+            limit < route->limits + route->nlimits)
             p = (size_t)(limit - route->limits);
         for (size_t k = 0; p == g->npolicies && k < cfg->nplans; k++)
-            if (limit >= cfg->plans[k].limits &&
+            if (cfg->plans[k].nlimits && limit >= cfg->plans[k].limits &&
                 limit < cfg->plans[k].limits + cfg->plans[k].nlimits)
                 p = g->plan_base[k] + (size_t)(limit - cfg->plans[k].limits);
         break;

@@ -167,12 +167,15 @@ static inline eg_mx_ctr_t *eg_mx_block(const eg_metrics_gen_t *g, int worker)
 
 /* One request, once, when it ends (proxy.c's log point). route: index into
  * cfg->routes, or -1 for none; code: X-Error-Code as the dialect spelled
- * it, or NULL/""; up_ns: 0 when no upstream answered. */
+ * it, or NULL/""; up_ns: first upstream attempt to the response's end, 0
+ * when no upstream answered. */
 typedef struct {
     long route;
     unsigned method_bit;
     int status;
     const char *code;
+    const eg_catalog_entry_t
+        *entry; /* code's entry in the generation's catalog, NULL: look it up */
     uint64_t dur_ns;
     uint64_t up_ns;
 } eg_mx_request_t;

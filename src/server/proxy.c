@@ -362,12 +362,13 @@ static void client_timer(conn_t *c, tmode_t mode)
 
 /* ---------------------------------------------------------------- logging */
 
-/* The principal and the upstream's answer, in access and error lines alike. */
-static void log_common(conn_t *c, eg_logline_t *l)
+/* The principal and the upstream's answer, in access and error lines
+ * alike; now: the time of the line (uv_hrtime). */
+static void log_common(conn_t *c, eg_logline_t *l, uint64_t now)
 {
-    if (c->up_head_ns) {
+    if (c->up_status) {
         eg_logline_int(l, "upstream_status", c->up_status);
-        eg_logline_int(l, "upstream_latency_us", (long long)((c->up_head_ns - c->up_start_ns) / 1000));
+        eg_logline_int(l, "upstream_latency_us", (long long)((now - c->up_start_ns) / 1000));
     }
     if (c->access.authenticated) {
         const eg_principal_t *p = &c->access.p;
@@ -396,8 +397,9 @@ static void log_access(conn_t *c)
                                    c->method_bit,
                                    c->status,
                                    c->code,
+                                   c->code_entry,
                                    now - c->start_ns,
-                                   c->up_head_ns ? c->up_head_ns - c->up_start_ns : 0};
+                                   c->up_status ? now - c->up_start_ns : 0};
         eg_metrics_request(mx, c->w->id, &q);
     }
     eg_log_t *log = eg_server_access_log(c->w->srv);
@@ -420,7 +422,7 @@ static void log_access(conn_t *c)
     if (c->upstream[0]) eg_logline_str(&l, "upstream", c->upstream, strlen(c->upstream));
     if (c->cut) eg_logline_str(&l, "truncated", c->cut, strlen(c->cut));
     eg_logline_str(&l, "client", c->client_ip, strlen(c->client_ip));
-    log_common(c, &l);
+    log_common(c, &l, now);
     const eg_config_t *cfg = c->gw->cfg;
     if (cfg->nlog_headers && c->req.method) {
         /* only names the configuration lists, which cannot name a secret (config.c) */
@@ -455,7 +457,7 @@ static void log_error(conn_t *c, const char *code, int status, const char *why)
     if (c->message[0]) eg_logline_str(&l, "message", c->message, strlen(c->message));
     if (why) eg_logline_str(&l, "why", why, strlen(why));
     if (c->upstream[0]) eg_logline_str(&l, "upstream", c->upstream, strlen(c->upstream));
-    log_common(c, &l);
+    log_common(c, &l, uv_hrtime());
     eg_logline_end(log, &l);
 }
 
@@ -499,6 +501,7 @@ static void answer_error(conn_t *c, const char *buf, size_t n, const eg_respond_
     c->status = info->status;
     _Static_assert(sizeof(c->code) == sizeof(info->code), "code buffers");
     memcpy(c->code, info->code, sizeof(c->code));
+    c->code_entry = info->entry;
     if (info->status >= 400) log_error(c, c->code, c->status, why); /* not a stage's 204 (CORS preflight) */
     c->response_started = 1;
     if (c->capture && n) eg_pipeline_capture(c, buf, n);
@@ -720,8 +723,10 @@ static void conn_next(conn_t *c)
     memset(&c->req, 0, sizeof(c->req));
     memset(&c->ck, 0, sizeof(c->ck));
     c->reqid[0] = c->traceparent[0] = c->code[0] = c->upstream[0] = '\0';
+    c->code_entry = NULL;
     c->route = NULL;
     c->dialect = NULL;
+    c->method_bit = 0; /* a request that cannot be parsed has no method: not the last one's */
     c->access.authenticated = 0;
     c->access.cred = NULL;
     c->rl_hdrs[0] = '\0';
@@ -737,7 +742,7 @@ static void conn_next(conn_t *c)
     c->bytes_in = rest;
     c->bytes_out = 0;
     c->logged = 0;
-    c->up_start_ns = c->up_head_ns = 0;
+    c->up_start_ns = 0;
     c->up_status = 0;
     c->message[0] = '\0';
     c->cut = NULL;
@@ -1466,13 +1471,13 @@ static void up_connected(uv_connect_t *req, int status)
 
 /* Picks the next server of the route's upstream: round robin over those
  * not tried yet for this request and not marked down. */
-static int pick_server(conn_t *c, size_t *out)
+static int pick_server(conn_t *c, uint64_t now_ns, size_t *out)
 {
     eg_gw_t *gw = c->gw;
     size_t ui = c->route->upstream;
     const eg_upstream_cfg_t *u = &gw->cfg->upstreams[ui];
     unsigned start = atomic_fetch_add(&gw->rr[ui], 1);
-    uint64_t now = eg_now_ms();
+    uint64_t now = now_ns / 1000000u;
     int fallback = -1;
     for (size_t k = 0; k < u->nservers; k++) {
         size_t i = (start + k) % u->nservers;
@@ -1497,14 +1502,15 @@ static void proxy_start(conn_t *c)
     eg_gw_t *gw = c->gw;
     size_t ui = c->route->upstream, si;
     const eg_upstream_cfg_t *ucfg = &gw->cfg->upstreams[ui];
-    if (pick_server(c, &si) != 0) {
+    uint64_t now_ns = uv_hrtime(); /* the server pick's clock, and the first attempt's start */
+    if (pick_server(c, now_ns, &si) != 0) {
         eg_error_t *e = new_error(c, "bad_gateway");
         if (e) eg_error_set_detail(e, "upstream_service", json_string(ucfg->name));
         send_error(c, e, NULL, "no upstream server left to try");
         return;
     }
     if (si < 32) c->tried |= 1u << si;
-    if (c->attempts == 0) c->up_start_ns = uv_hrtime();
+    if (c->attempts == 0) c->up_start_ns = now_ns;
     else eg_metrics_upstream_retry(gw->metrics, c->w->id, ui);
     c->attempts++;
     const eg_hostport_t *srv = &ucfg->servers[si];
@@ -2384,7 +2390,6 @@ static void up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
             }
             eg_ltimer_stop(&u->timer);
             eg_health_success(u->health);
-            c->up_head_ns = uv_hrtime();
             c->up_status = u->resp.status;
             u->framing = u->resp.framing;
             u->left = u->resp.content_length;

@@ -97,12 +97,12 @@ struct conn_s {
     uint64_t start_ns;
     int status;
     char code[64];
+    const eg_catalog_entry_t *code_entry; /* code's catalog entry when the answer knew it (metrics) */
     uint64_t bytes_in, bytes_out;
     char upstream[300];
     int logged;
-    uint64_t up_start_ns; /* the first upstream attempt (0: none), for metrics and logs */
-    uint64_t up_head_ns;  /* the upstream's response head (0: none came) */
-    int up_status;        /* its status */
+    uint64_t up_start_ns; /* the first upstream attempt, for metrics and logs */
+    int up_status;        /* the upstream's response status (0: none came) */
     char message[160];    /* the message of the error the gateway answered with, for the logs */
     const char *cut; /* why a started response ended early (static), NULL when whole */
 };

@@ -104,6 +104,11 @@ size_t eg_respond_error_info(const eg_error_t *e, const eg_dialect_t *d, const e
     info->status = status;
     memcpy(info->code, code, codelen < sizeof(info->code) ? codelen + 1 : sizeof(info->code));
     info->code[sizeof(info->code) - 1] = '\0';
+    /* the entry whoever made e looked up (eg_error_from_catalog), else one lookup */
+    const char *cc = e->s[EG_S_CODE];
+    info->entry = !cc                                          ? NULL
+                  : e->ent && e->ent_cat == cat && e->ent_code == cc ? e->ent
+                                                                     : eg_catalog_find(cat, cc);
     /* render the body first, at an offset that leaves room for the head */
     enum { HEAD_MAX = 2048 };
     if (cap <= HEAD_MAX) return 0;
@@ -168,6 +173,7 @@ struct eg_notfound_s {
     char code[64];
     size_t codelen;
     const char *media_type;
+    const eg_catalog_entry_t *entry; /* not_found's */
 };
 
 void eg_notfound_free(eg_notfound_t *t)
@@ -231,6 +237,7 @@ eg_notfound_t *eg_notfound_new(const eg_dialect_t *d, const eg_catalog_t *cat)
         t->status = eg_dialect_status(d, cat, e);
         t->codelen = eg_dialect_error_code(d, cat, e, t->code, sizeof(t->code));
         t->media_type = eg_dialect_media_type(d);
+        t->entry = eg_catalog_find(cat, "not_found");
         ok = blen < 16384 && t->codelen < sizeof(t->code) && e->retry_after < 0 && nf_split(t, body, blen) == EG_OK;
     }
     eg_error_free(e);
@@ -283,6 +290,7 @@ size_t eg_notfound_respond(const eg_notfound_t *t, const char *date, const char 
     info->status = t->status;
     memcpy(info->code, t->code, t->codelen + 1 < sizeof(info->code) ? t->codelen + 1 : sizeof(info->code));
     info->code[sizeof(info->code) - 1] = '\0';
+    info->entry = t->entry;
     if (head_only) return at;
     for (size_t i = 0; i < t->nsegs; i++) {
         const nf_seg_t *g = &t->segs[i];

@@ -30,6 +30,10 @@ size_t eg_respond_error(const eg_error_t *e, const eg_dialect_t *d, const eg_cat
 typedef struct {
     int status;
     char code[64];
+    /* the catalog's entry for the code (NULL when the catalog has none, or
+     * a stage rendered the answer): what metrics count it under without a
+     * lookup of the spelled code */
+    const eg_catalog_entry_t *entry;
 } eg_respond_info_t;
 
 /* eg_respond_error that also fills `info` (the catalog is asked once). */

@@ -42,7 +42,7 @@ static eg_stage_rc_t on_request(eg_req_t *c)
     json_decref(h);
     size_t blen = body ? strlen(body) : 0, cap = blen + 1024;
     char *buf = body ? malloc(cap) : NULL;
-    eg_respond_info_t info = {200, ""};
+    eg_respond_info_t info = {.status = 200, .code = ""};
     size_t len = 0;
     if (buf) {
         eg_worker_t *w = eg_req_clock(c);

@@ -295,7 +295,7 @@ def test_admin_listener_cap_and_timeout(tmp_path, upstream_port):
         for s in idle:
             assert closed_after(s, timeout=10), "an idle admin connection was kept past the timeout"
         r = request(admin, "GET", "/health")
-        assert r.status == 200 and r.json() == {"status": "ok"}
+        assert r.status == 200 and r.json()["status"] == "ok"
         # the data plane was never touched
         assert request(port, "GET", "/v1/hello").status == 200
     finally:

@@ -83,6 +83,35 @@ def scrape(gw, accept=None):
     return r
 
 
+def check_exposition(gw):
+    """promtool accepts the text format, and the Python client's strict
+    parser the OpenMetrics one (each when installed: Debian's prometheus
+    and python3-prometheus-client, scripts/deps.sh --test). Returns the
+    OpenMetrics families by name, or None."""
+    text = scrape(gw)
+    assert text.header("Content-Type") == "text/plain; version=0.0.4; charset=utf-8"
+    promtool = shutil.which("promtool")
+    if promtool:
+        p = subprocess.run([promtool, "check", "metrics"], input=text.body, capture_output=True)
+        assert p.returncode == 0, p.stdout.decode() + p.stderr.decode()
+    try:
+        from prometheus_client.openmetrics.parser import text_string_to_metric_families
+    except ImportError:
+        return None
+    om = scrape(gw, accept="application/openmetrics-text").body.decode()
+    return {f.name: f for f in text_string_to_metric_families(om)}
+
+
+def scrape_all(gw, total):
+    """The parsed scrape once `total` requests in all are counted: a request
+    is counted just after its last bytes are queued, so a client can read
+    its answer a moment before."""
+    def counted():
+        s = parse(scrape(gw).body.decode())
+        return s if sum(v for (name, _), v in s.items() if name == "errgate_requests_total") >= total else None
+    return wait_for(counted, 10, what=f"{total} requests counted")
+
+
 def test_known_traffic_is_counted_and_promtool_accepts_it(mgw):
     gw = mgw
     n, m, k = 5, 3, 3
@@ -96,10 +125,7 @@ def test_known_traffic_is_counted_and_promtool_accepts_it(mgw):
     assert request(gw.port, "GET", "/dead/x").status == 502
     assert request(gw.port, "POST", "/private/x").status == 401
 
-    def counted():
-        s = parse(scrape(gw).body.decode())
-        return s if value(s, "errgate_requests_total", route="/private/", method="POST", status="401") else None
-    s = wait_for(counted, 10, what="the last request counted")
+    s = scrape_all(gw, n + m + 2 + k + 3)
     req = "errgate_requests_total"
     assert value(s, req, route="/ok/", method="GET", status="200") == n
     assert value(s, req, route="(none)", method="GET", status="404") == m
@@ -138,17 +164,20 @@ def test_known_traffic_is_counted_and_promtool_accepts_it(mgw):
     assert hist[0]["count"] == n and hist[0]["counts"][-1] == n and len(hist[0]["counts"]) == 4
     assert j["metrics"]["errgate_request_duration_seconds"]["buckets"] == [0.05, 0.5, 2]
 
-    promtool = shutil.which("promtool")
-    if not promtool:
+    if not shutil.which("promtool"):
         pytest.skip("promtool (Debian package prometheus) is not installed")
-    text = scrape(gw)
-    assert text.header("Content-Type") == "text/plain; version=0.0.4; charset=utf-8"
-    p = subprocess.run([promtool, "check", "metrics"], input=text.body, capture_output=True)
-    assert p.returncode == 0, p.stdout.decode() + p.stderr.decode()
+    fams = check_exposition(gw)
+    if fams:
+        assert fams["errgate_requests"].type == "counter"
+        assert {(tuple(sorted(x.labels.items())), x.value) for x in fams["errgate_requests"].samples} >= {
+            ((("method", "GET"), ("route", "/ok/"), ("status", "200")), n)}
+        assert fams["errgate_request_duration_seconds"].type == "histogram"
 
 
 def test_openmetrics_when_accept_asks(mgw):
     request(mgw.port, "GET", "/ok/a")
+    # counted just after its last bytes were queued: the scrape waits for it
+    scrape_all(mgw, 1)
     r = scrape(mgw, accept="application/openmetrics-text; version=1.0.0,text/plain;q=0.5")
     assert r.header("Content-Type").startswith("application/openmetrics-text; version=1.0.0")
     text = r.body.decode()
@@ -173,10 +202,8 @@ def test_counters_survive_a_reload(mgw):
     request(gw.port, "GET", "/ok/a")
     request(gw.port, "GET", "/new/a")
 
-    def after():
-        s = parse(scrape(gw).body.decode())
-        return s if value(s, "errgate_requests_total", route="/new/", method="GET", status="200") == 1 else None
-    s = wait_for(after, 10, what="the request after the reload counted")
+    s = scrape_all(gw, 5)
+    assert value(s, "errgate_requests_total", route="/new/", method="GET", status="200") == 1
     assert value(s, "errgate_requests_total", route="/ok/", method="GET", status="200") == 4
     assert value(s, "errgate_config_generation") == 1
     assert value(s, "errgate_config_reloads_total", result="success") == 1
@@ -267,15 +294,56 @@ def test_idempotency_outcomes_and_store_latency(tmp_path, upstream_port):
         assert r.status == 200
         assert request(port, "POST", "/idem/x", headers=h, body=b'{"other":1}').status == 422
 
-        def counted():
-            s = parse(scrape(gw).body.decode())
-            return s if value(s, "errgate_idempotency_total", route="/idem/", result="mismatch") else None
-        s = wait_for(counted, 10, what="the mismatch counted")
+        s = scrape_all(gw, 3)
         assert value(s, "errgate_idempotency_total", route="/idem/", result="stored") == 1
         assert value(s, "errgate_idempotency_total", route="/idem/", result="replayed") == 1
         assert value(s, "errgate_idempotency_total", route="/idem/", result="mismatch") == 1
         # every begin went to SQLite off the loop, and was timed
         assert value(s, "errgate_store_duration_seconds_count", store="sqlite", op="idempotency") == 3
         assert value(s, "errgate_store_failures_total", store="sqlite", op="idempotency") == 0
+        fams = check_exposition(gw)
+        if fams:
+            assert fams["errgate_store_duration_seconds"].type == "histogram"
     finally:
+        assert gw.stop() == 0
+
+
+def test_plan_refusals_by_policy(tmp_path, upstream_port):
+    """A plan's rate limit and concurrency refuse: counted under the plan's policies."""
+    token = "admin-token-for-the-metrics-tests-1"
+    with open(f"{tmp_path}/admin.token", "w") as f:
+        f.write(token)
+    held = HeldUpstream()
+    port, admin = free_port(), free_port()
+    text = config(port, admin, upstream_port).replace(
+        "store: { backend: memory }",
+        f"store: {{ backend: memory }}\nauth: {{ admin_token_file: {tmp_path}/admin.token }}\n"
+        "plans:\n  free: { rate_limit: [{ limit: 2, window: 1h, name: free-hourly }], concurrency: 1 }").replace(
+        "routes:\n", f"  held: {{ servers: [\"127.0.0.1:{held.port}\"], timeout: 60s }}\nroutes:\n"
+        "  - { path: /k/, upstream: demo, auth: api_key }\n  - { path: /kh/, upstream: held, auth: api_key }\n")
+    gw = Gateway(str(tmp_path), text, port, admin)
+    try:
+        r = request(admin, "POST", "/keys", body=b'{"name":"t","plan":"free"}',
+                    headers={"Authorization": f"Bearer {token}"})
+        assert r.status == 201, r.body
+        key = {"X-API-Key": r.json()["secret"]}
+        out = {}
+        t = threading.Thread(target=lambda: out.setdefault("r", request(port, "GET", "/kh/x", headers=key, timeout=60)))
+        t.start()
+        held.wait_arrived(1)  # the plan's one slot is taken
+        assert request(port, "GET", "/k/x", headers=key).status == 429  # concurrency (the plan's)
+        held.release()
+        t.join(30)
+        assert out["r"].status == 200
+        statuses = [request(port, "GET", "/k/x", headers=key).status for _ in range(3)]
+        # the hourly 2 went to the held request and the one its slot refused (rates count first)
+        assert statuses == [429, 429, 429], statuses
+
+        s = scrape_all(gw, 5)
+        assert value(s, "errgate_traffic_refusals_total", route="/k/", kind="rate_limit", policy="free-hourly") == 3
+        assert value(s, "errgate_traffic_refusals_total", route="/k/", kind="concurrency", policy="plan:free") == 1
+        assert value(s, "errgate_requests_total", route="/k/", method="GET", status="429") == 4
+        assert value(s, "errgate_requests_total", route="/kh/", method="GET", status="200") == 1
+    finally:
+        held.close()
         assert gw.stop() == 0
