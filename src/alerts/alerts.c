@@ -320,23 +320,11 @@ static void on_transition(void *ctx, const eg_alert_t *al)
                      eg_alert_event_alertmanager(al, a->instance, gen));
 }
 
-static void tick(uv_timer_t *t)
+/* Folds the counts since the last look (the workers' blocks of the
+ * monitor's configuration) into the windows and the history. */
+static void fold(eg_alerts_t *a, uint64_t now)
 {
-    eg_alerts_t *a = t->data;
-    eg_gw_t *gw = eg_server_current(a->srv);
-    if (gw->generation != a->generation || (!a->monitor && !a->gw && gw->cfg->alerts_enabled &&
-                                            gw->alert_counts && a->generation == 0)) {
-        build_monitor(a, gw);
-        uint64_t every = gw->cfg->alert_interval_ms ? gw->cfg->alert_interval_ms : 1000;
-        if (every != a->interval_ms) {
-            a->interval_ms = every;
-            uv_timer_start(&a->timer, tick, every, every);
-        }
-    }
-    eg_gw_unref(gw);
-    if (!a->monitor) return;
     const eg_alert_counts_t *c = a->gw->alert_counts;
-    uint64_t now = wall_ms();
     for (size_t s = 0; s < c->nscopes; s++) {
         memset(a->cur, 0, c->nslots * sizeof(uint64_t));
         for (int w = 0; w < c->nworkers; w++) {
@@ -356,6 +344,27 @@ static void tick(uv_timer_t *t)
         hist_add(a, s, a->delta, now);
     }
     hist_latency(a, now);
+}
+
+static void tick(uv_timer_t *t)
+{
+    eg_alerts_t *a = t->data;
+    eg_gw_t *gw = eg_server_current(a->srv);
+    uint64_t now = wall_ms();
+    if (gw->generation != a->generation || (!a->monitor && !a->gw && gw->cfg->alerts_enabled &&
+                                            gw->alert_counts && a->generation == 0)) {
+        /* the old configuration's last counts, then the new monitor */
+        if (a->monitor) fold(a, now);
+        build_monitor(a, gw);
+        uint64_t every = gw->cfg->alert_interval_ms ? gw->cfg->alert_interval_ms : 1000;
+        if (every != a->interval_ms) {
+            a->interval_ms = every;
+            uv_timer_start(&a->timer, tick, every, every);
+        }
+    }
+    eg_gw_unref(gw);
+    if (!a->monitor) return;
+    fold(a, now);
     eg_monitor_eval(a->monitor, now, on_transition, a);
 }
 
