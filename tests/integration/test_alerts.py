@@ -406,3 +406,27 @@ def test_a_reload_keeps_firing_alerts_and_windows(tmp_path):
     finally:
         stop(gw)
         hooks.close()
+
+
+def test_errgate_alerts_lists_the_rules(tmp_path):
+    out = subprocess.run([BIN, "alerts", "--format", "json"], capture_output=True, text=True, check=True).stdout
+    rules = json.loads(out)
+    assert [(r["name"], r["match"], r["threshold"], r["severity"]) for r in rules] == [
+        ("error_rate", "errors", 0.05, "warning"), ("server_errors", "5xx", 0.01, "critical"),
+        ("rate_limited", "429", 0.10, "warning"), ("auth_failures", "401,403", 0.20, "warning")]
+    assert all(r["route"] == "each" and r["window_s"] == 60 and r["for_s"] == 30 and r["min_requests"] == 20
+               for r in rules)
+    cfg = tmp_path / "g.yaml"
+    cfg.write_text("listen: 127.0.0.1:1\nupstreams: { a: { servers: [127.0.0.1:2] } }\n"
+                   "routes: [ { path: /v1/, upstream: a } ]\n"
+                   "alerts: { defaults: false, rules: [ { name: v1_5xx, match: 5xx, route: /v1/, threshold: 2% } ] }\n")
+    rules = json.loads(subprocess.run([BIN, "alerts", "--format", "json", "--config", str(cfg)], capture_output=True,
+                                      text=True, check=True).stdout)
+    assert [(r["name"], r["route"], r["threshold"], r["resolve"]) for r in rules] == [("v1_5xx", "/v1/", 0.02, 0.01)]
+    table = subprocess.run([BIN, "alerts", "--config", str(cfg)], capture_output=True, text=True, check=True).stdout
+    assert table.splitlines()[1].split()[:5] == ["v1_5xx", "5xx", "/v1/", "2%", "1%"]
+    assert subprocess.run([BIN, "alerts", "--format", "xml"], capture_output=True).returncode == 2
+    cfg.write_text("listen: 127.0.0.1:1\nupstreams: { a: { servers: [127.0.0.1:2] } }\n"
+                   "routes: [ { path: /v1/, upstream: a } ]\nalerts: { rules: [ { name: x, match: 7xx } ] }\n")
+    bad = subprocess.run([BIN, "alerts", "--config", str(cfg)], capture_output=True, text=True)
+    assert bad.returncode == 3 and "g.yaml:4:" in bad.stderr and "invalid match '7xx'" in bad.stderr
