@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "errgate/monitor.h"
+#include "utf8.h"
 
 /* A growable string; after a failed allocation it only counts (oom). */
 typedef struct {
@@ -78,6 +79,28 @@ static char *eg_lsb_take(eg_lsb_t *b)
     return p;
 }
 
+/* A copy of s with every byte that does not start a valid UTF-8 sequence
+ * replaced by '?': jansson refuses invalid UTF-8, and a route's path is
+ * bytes (malloc'd; NULL when out of memory). */
+static char *utf8_clean(const char *s)
+{
+    size_t n = strlen(s);
+    char *o = malloc(n + 1);
+    if (!o) return NULL;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)s[i];
+        size_t k = c < 0x80 ? 1 : eg_utf8_len((const unsigned char *)s + i, n - i);
+        if (!k) {
+            o[i++] = '?';
+            continue;
+        }
+        memcpy(o + i, s + i, k);
+        i += k;
+    }
+    o[n] = '\0';
+    return o;
+}
+
 /* ms since the epoch as RFC 3339 with milliseconds, UTC. */
 static void rfc3339(uint64_t ms, char out[32])
 {
@@ -116,12 +139,24 @@ static void duration(uint64_t s, char *out, size_t cap)
 void eg_alert_summary(const eg_alert_t *a, char *out, size_t cap)
 {
     char v[32], t[32], w[32];
+    char *route = a->route_name ? utf8_clean(a->route_name) : NULL;
     percent(a->value, v, sizeof(v));
     percent(a->state == EG_ALERT_RESOLVED ? a->rule->resolve : a->rule->threshold, t, sizeof(t));
     duration(a->rule->window_s, w, sizeof(w));
     snprintf(out, cap, "%s at %s of %llu requests over %s on %s (%s %s)", a->rule->match_text, v,
-             (unsigned long long)a->total, w, a->route_name ? a->route_name : "all routes",
+             (unsigned long long)a->total, w,
+             route           ? route
+             : a->route_name ? "?"
+                             : "all routes",
              a->state == EG_ALERT_RESOLVED ? "resolved below" : "threshold", t);
+    free(route);
+    /* a cut may have split the last sequence: drop it */
+    size_t n = strlen(out), k = n;
+    while (k && ((unsigned char)out[k - 1] & 0xC0) == 0x80)
+        k--;
+    if (k && (unsigned char)out[k - 1] >= 0xC0 &&
+        !eg_utf8_len((const unsigned char *)out + k - 1, n - k + 1))
+        out[k - 1] = '\0';
 }
 
 json_t *eg_alert_json(const eg_alert_t *a)
@@ -129,18 +164,20 @@ json_t *eg_alert_json(const eg_alert_t *a)
     const eg_alert_rule_t *r = a->rule;
     char summary[512];
     eg_alert_summary(a, summary, sizeof(summary));
-    return json_pack("{s:s, s:s, s:s, s:o, s:s, s:f, s:f, s:f, s:I, s:f, s:I, s:I, s:I, s:o, "
-                     "s:o, s:o, s:s}",
-                     "name", r->name, "state", eg_alert_state_name(a->state), "severity",
-                     eg_alert_severity_name(r->severity), "route",
-                     a->route_name ? json_string(a->route_name) : json_null(), "match",
-                     r->match_text, "value", a->value, "threshold", r->threshold,
-                     "resolve_threshold", r->resolve, "window_s", (json_int_t)r->window_s, "for_s",
-                     (double)r->for_ms / 1000, "min_requests", (json_int_t)r->min_requests,
-                     "requests", (json_int_t)a->total, "matched", (json_int_t)a->matched,
-                     "active_at", time_or_null(a->active_at_ms), "fired_at",
-                     time_or_null(a->fired_at_ms), "resolved_at", time_or_null(a->resolved_at_ms),
-                     "summary", summary);
+    char *route = a->route_name ? utf8_clean(a->route_name) : NULL;
+    json_t *j = json_pack("{s:s, s:s, s:s, s:o, s:s, s:f, s:f, s:f, s:I, s:f, s:I, s:I, s:I, s:o, "
+                          "s:o, s:o, s:s}",
+                          "name", r->name, "state", eg_alert_state_name(a->state), "severity",
+                          eg_alert_severity_name(r->severity), "route",
+                          route ? json_string(route) : json_null(), "match", r->match_text, "value",
+                          a->value, "threshold", r->threshold, "resolve_threshold", r->resolve,
+                          "window_s", (json_int_t)r->window_s, "for_s", (double)r->for_ms / 1000,
+                          "min_requests", (json_int_t)r->min_requests, "requests",
+                          (json_int_t)a->total, "matched", (json_int_t)a->matched, "active_at",
+                          time_or_null(a->active_at_ms), "fired_at", time_or_null(a->fired_at_ms),
+                          "resolved_at", time_or_null(a->resolved_at_ms), "summary", summary);
+    free(route);
+    return j;
 }
 
 char *eg_alert_event_json(const eg_alert_t *a, const char *id, const char *instance,
@@ -171,7 +208,9 @@ char *eg_alert_event_alertmanager(const eg_alert_t *a, const char *instance,
     json_t *labels = json_pack("{s:s, s:s, s:s, s:s}", "alertname", r->name, "severity",
                                eg_alert_severity_name(r->severity), "service", "errgate",
                                "instance", instance ? instance : "");
-    if (labels && a->route_name) json_object_set_new(labels, "route", json_string(a->route_name));
+    char *route = a->route_name ? utf8_clean(a->route_name) : NULL;
+    if (labels && route) json_object_set_new(labels, "route", json_string(route));
+    free(route);
     json_t *ann = json_pack("{s:s, s:s, s:s}", "summary", summary, "value", v, "threshold", t);
     json_t *one = json_pack("{s:o, s:o, s:o}", "labels", labels, "annotations", ann, "startsAt",
                             time_or_null(a->fired_at_ms));
@@ -248,7 +287,9 @@ static void promql_escape(eg_lsb_t *b, const char *s)
 /* Appends s as a JSON string (a YAML double-quoted scalar). */
 static void yaml_str(eg_lsb_t *b, const char *s)
 {
-    json_t *j = json_string(s);
+    char *c = utf8_clean(s);
+    json_t *j = c ? json_string(c) : NULL;
+    free(c);
     char *t = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
     json_decref(j);
     if (!t) {

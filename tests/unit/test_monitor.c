@@ -484,6 +484,34 @@ static void test_carry_across_a_reload(void **state)
     eg_monitor_free(m2);
 }
 
+/* A route's path is bytes; what goes out is valid UTF-8 (found by fuzz_monitor). */
+static void test_invalid_utf8_in_a_route(void **state)
+{
+    (void)state;
+    eg_alert_rule_t r = rule("x", "5xx", 0.01, 0.005, 1, 60, 0, 0);
+    eg_alert_t a = {.rule = &r,
+                    .route = 0,
+                    .route_name = "/caf\xc3\xa9/\xeb",
+                    .state = EG_ALERT_FIRING,
+                    .value = 1,
+                    .total = 3,
+                    .matched = 3,
+                    .fired_at_ms = T0};
+    json_t *j = eg_alert_json(&a);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "route")), "/caf\xc3\xa9/?");
+    json_decref(j);
+    char *am = eg_alert_event_alertmanager(&a, "i", NULL);
+    assert_non_null(am);
+    assert_non_null(strstr(am, "\"route\":\"/caf\xc3\xa9/?\""));
+    free(am);
+    const char *routes[] = {"/\xff"};
+    char *text = eg_alert_rules_prometheus(&r, 1, routes, 1, "m_total");
+    assert_non_null(text);
+    assert_non_null(strstr(text, "route=\\\"/?\\\""));
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -500,6 +528,7 @@ int main(void)
         cmocka_unit_test(test_event_bodies),
         cmocka_unit_test(test_prometheus_names_and_rules),
         cmocka_unit_test(test_carry_across_a_reload),
+        cmocka_unit_test(test_invalid_utf8_in_a_route),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
