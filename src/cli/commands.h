@@ -23,5 +23,6 @@ int eg_cmd_check_config(int argc, char **argv);
 int eg_cmd_demo_upstream(int argc, char **argv);
 int eg_cmd_keys(int argc, char **argv);
 int eg_cmd_validate(int argc, char **argv);
+int eg_cmd_alerts(int argc, char **argv);
 
 #endif

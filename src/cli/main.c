@@ -21,6 +21,7 @@ static const command_t commands[] = {
     {"call", eg_cmd_call, "make an HTTP request, retrying as the error pages advise"},
     {"keys", eg_cmd_keys, "create, list, suspend, resume, revoke and rotate API keys"},
     {"validate", eg_cmd_validate, "check a JSON value on stdin against a JSON Schema"},
+    {"alerts", eg_cmd_alerts, "print the alert rules, or write them as Prometheus alerting rules"},
 };
 
 static void usage(FILE *f)

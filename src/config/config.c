@@ -1672,6 +1672,210 @@ static int expand_openapi(cctx_t *c, eg_config_t *cfg, size_t ri, size_t *cap, c
     return EG_OK;
 }
 
+/* ------------------------------------------------------------ alerts */
+
+/* A fraction written as "5%" or as a number from 0 to 1. */
+static int get_fraction(cctx_t *c, const eg_ynode_t *n, double *out)
+{
+    char *end = NULL;
+    double d = n && n->kind == EG_Y_SCALAR ? strtod(n->str, &end) : -1;
+    if (end && end != n->str && *end == '%' && end[1] == '\0')
+        d /= 100;
+    else if (!end || end == n->str || *end)
+        d = -1;
+    if (!(d >= 0 && d <= 1))
+        return ERR(c, n, "invalid fraction '%s' (use e.g. 5%%, 0.5%% or 0.05)",
+                   n && n->kind == EG_Y_SCALAR ? n->str : "");
+    *out = d;
+    return EG_OK;
+}
+
+/* A duration in whole seconds from 1s to 1h (a window). */
+static int get_window(cctx_t *c, const eg_ynode_t *n, uint32_t *out)
+{
+    uint64_t ms;
+    int rc = get_duration(c, n, &ms);
+    if (rc) return rc;
+    if (ms < 1000 || ms > EG_MONITOR_MAX_WINDOW_S * 1000ull || ms % 1000)
+        return ERR(c, n, "a window is whole seconds from 1s to 1h");
+    *out = (uint32_t)(ms / 1000);
+    return EG_OK;
+}
+
+/* One alerts.rules item: a new rule, or one of the defaults (same name)
+ * with what it sets changed. */
+static int load_alert_rule(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
+{
+    static const char *const keys[] = {"name",   "match", "route",    "threshold", "resolve",
+                                       "min_requests", "window", "for", "severity",  NULL};
+    int rc;
+    if ((rc = known_keys(c, n, "an alert rule", keys))) return rc;
+    const eg_ynode_t *v = eg_ymap_get(n, "name");
+    if (!v || v->kind != EG_Y_SCALAR || v->len == 0 || v->len >= EG_ALERT_NAME_MAX - 1)
+        return ERR(c, v ? v : n, "an alert rule needs a name (lowercase letters, digits, '_')");
+    for (size_t k = 0; k < v->len; k++)
+        if (!((v->str[k] >= 'a' && v->str[k] <= 'z') || (v->str[k] >= '0' && v->str[k] <= '9') ||
+              v->str[k] == '_'))
+            return ERR(c, v, "alert rule name '%s': use lowercase letters, digits and '_'", v->str);
+    eg_alert_rule_t *r = NULL;
+    for (size_t i = 0; i < cfg->nalert_rules; i++)
+        if (strcmp(cfg->alert_rules[i].name, v->str) == 0) r = &cfg->alert_rules[i];
+    int fresh = !r;
+    if (fresh) {
+        eg_alert_rule_t *more =
+            realloc(cfg->alert_rules, (cfg->nalert_rules + 1) * sizeof(*cfg->alert_rules));
+        if (!more) return EG_ENOMEM;
+        cfg->alert_rules = more;
+        r = &cfg->alert_rules[cfg->nalert_rules];
+        memset(r, 0, sizeof(*r));
+        snprintf(r->name, sizeof(r->name), "%s", v->str);
+        r->route = EG_ALERT_EACH;
+        r->min_requests = 20;
+        r->window_s = 60;
+        r->for_ms = 30000;
+        r->severity = EG_ALERT_WARNING;
+        r->resolve = -1;
+    }
+    if ((v = eg_ymap_get(n, "match"))) {
+        if (v->kind != EG_Y_SCALAR || v->len >= sizeof(r->match_text) ||
+            eg_alert_match_parse(v->str, &r->match) != EG_OK)
+            return ERR(c, v,
+                       "invalid match '%s' (use errors, a class like 5xx, a status like 429, or a "
+                       "list: 401,403)",
+                       v->kind == EG_Y_SCALAR ? v->str : "");
+        snprintf(r->match_text, sizeof(r->match_text), "%s", v->str);
+    } else if (fresh) {
+        return ERR(c, n, "alert rule %s needs a match (errors, 5xx, 429, 401,403, ...)", r->name);
+    }
+    if ((v = eg_ymap_get(n, "threshold"))) {
+        double old = r->threshold;
+        if ((rc = get_fraction(c, v, &r->threshold))) return rc;
+        /* a default's resolve follows a changed threshold unless set */
+        if (!fresh && r->resolve == old / 2) r->resolve = r->threshold / 2;
+    } else if (fresh) {
+        return ERR(c, n, "alert rule %s needs a threshold (e.g. 5%%)", r->name);
+    }
+    if ((v = eg_ymap_get(n, "resolve"))) {
+        if ((rc = get_fraction(c, v, &r->resolve))) return rc;
+        if (r->resolve > r->threshold)
+            return ERR(c, v, "resolve must not be above the threshold (it is the lower one)");
+    }
+    if (r->resolve < 0) r->resolve = r->threshold / 2;
+    if ((v = eg_ymap_get(n, "route"))) {
+        if (v->kind != EG_Y_SCALAR) return ERR(c, v, "route: each, all or a route's path");
+        if (strcmp(v->str, "each") == 0) {
+            r->route = EG_ALERT_EACH;
+        } else if (strcmp(v->str, "all") == 0) {
+            r->route = EG_ALERT_ALL;
+        } else {
+            long found = -1;
+            for (size_t i = 0; i < cfg->nroutes && found < 0; i++)
+                if (cfg->routes[i].path && strcmp(cfg->routes[i].path, v->str) == 0)
+                    found = (long)i;
+            if (found < 0)
+                return ERR(c, v, "no route has the path '%s' (route: each, all or a route's path)",
+                           v->str);
+            r->route = found;
+        }
+    }
+    if ((v = eg_ymap_get(n, "min_requests"))) {
+        int iv;
+        if ((rc = get_int(c, v, 1, 1000000000, &iv))) return rc;
+        r->min_requests = (uint32_t)iv;
+    }
+    if ((v = eg_ymap_get(n, "window")) && (rc = get_window(c, v, &r->window_s))) return rc;
+    if ((v = eg_ymap_get(n, "for")) && (rc = get_duration(c, v, &r->for_ms))) return rc;
+    if ((v = eg_ymap_get(n, "severity"))) {
+        if (v->kind == EG_Y_SCALAR && strcmp(v->str, "critical") == 0)
+            r->severity = EG_ALERT_CRITICAL;
+        else if (v->kind == EG_Y_SCALAR && strcmp(v->str, "warning") == 0)
+            r->severity = EG_ALERT_WARNING;
+        else if (v->kind == EG_Y_SCALAR && strcmp(v->str, "info") == 0)
+            r->severity = EG_ALERT_INFO;
+        else
+            return ERR(c, v, "severity: critical, warning or info");
+    }
+    if (fresh) cfg->nalert_rules++;
+    return EG_OK;
+}
+
+static int load_webhook(cctx_t *c, const eg_ynode_t *n, eg_webhook_cfg_t *w)
+{
+    static const char *const keys[] = {"url",     "format",       "secret_file", "secret_env",
+                                       "timeout", "max_attempts", NULL};
+    int rc;
+    w->timeout_ms = 5000;
+    w->max_attempts = 5;
+    if ((rc = known_keys(c, n, "a webhook", keys))) return rc;
+    const eg_ynode_t *v = eg_ymap_get(n, "url");
+    if (!v) return ERR(c, n, "a webhook needs a url (http:// or https://)");
+    if ((rc = get_str(c, v, &w->url))) return rc;
+    if (strncmp(w->url, "http://", 7) != 0 && strncmp(w->url, "https://", 8) != 0)
+        return ERR(c, v, "a webhook url starts with http:// or https://");
+    for (const char *p = w->url; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == 0x7f)
+            return ERR(c, v, "a webhook url has no spaces or control characters");
+    if ((v = eg_ymap_get(n, "format"))) {
+        if (v->kind == EG_Y_SCALAR && strcmp(v->str, "alertmanager") == 0)
+            w->alertmanager = 1;
+        else if (!(v->kind == EG_Y_SCALAR && strcmp(v->str, "json") == 0))
+            return ERR(c, v, "format: json or alertmanager");
+    }
+    const eg_ynode_t *f = eg_ymap_get(n, "secret_file"), *e = eg_ymap_get(n, "secret_env");
+    if ((f || e) && (rc = get_secret(c, f, e, &w->secret, &w->secret_len))) return rc;
+    if ((v = eg_ymap_get(n, "timeout"))) {
+        if ((rc = get_duration(c, v, &w->timeout_ms))) return rc;
+        if (w->timeout_ms == 0) return ERR(c, v, "timeout must be greater than zero");
+    }
+    if ((v = eg_ymap_get(n, "max_attempts")) && (rc = get_int(c, v, 1, 20, &w->max_attempts)))
+        return rc;
+    return EG_OK;
+}
+
+/* alerts: after routes (a rule may name one). */
+static int load_alerts(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
+{
+    static const char *const keys[] = {"enabled", "defaults", "windows", "evaluate_every",
+                                       "rules",   "webhooks", NULL};
+    int rc, defaults = 1;
+    if ((rc = known_keys(c, n, "alerts", keys))) return rc;
+    const eg_ynode_t *v;
+    if ((v = eg_ymap_get(n, "enabled")) && (rc = get_bool(c, v, &cfg->alerts_enabled))) return rc;
+    if ((v = eg_ymap_get(n, "defaults")) && (rc = get_bool(c, v, &defaults))) return rc;
+    if (!defaults) cfg->nalert_rules = 0;
+    if ((v = eg_ymap_get(n, "windows"))) {
+        if (v->kind != EG_Y_SEQ || v->n == 0 || v->n > 4)
+            return ERR(c, v, "windows: a list of 1 to 4 durations, e.g. [1m, 5m]");
+        cfg->nalert_windows = 0;
+        for (size_t i = 0; i < v->n; i++)
+            if ((rc = get_window(c, v->items[i], &cfg->alert_windows[cfg->nalert_windows++])))
+                return rc;
+    }
+    if ((v = eg_ymap_get(n, "evaluate_every"))) {
+        if ((rc = get_duration(c, v, &cfg->alert_interval_ms))) return rc;
+        if (cfg->alert_interval_ms < 100 || cfg->alert_interval_ms > 60000)
+            return ERR(c, v, "evaluate_every is from 100ms to 1m");
+    }
+    if ((v = eg_ymap_get(n, "rules"))) {
+        if (v->kind != EG_Y_SEQ) return ERR(c, v, "rules: a list of {name, match, threshold, ...}");
+        for (size_t i = 0; i < v->n; i++)
+            if ((rc = load_alert_rule(c, v->items[i], cfg))) return rc;
+    }
+    if ((v = eg_ymap_get(n, "webhooks"))) {
+        if (v->kind != EG_Y_SEQ) return ERR(c, v, "webhooks: a list of {url, format, ...}");
+        if (!(cfg->webhooks = calloc(v->n ? v->n : 1, sizeof(*cfg->webhooks)))) return EG_ENOMEM;
+        for (size_t i = 0; i < v->n; i++) {
+            cfg->nwebhooks++;
+            if ((rc = load_webhook(c, v->items[i], &cfg->webhooks[i]))) return rc;
+        }
+    }
+    char msg[256];
+    if (eg_alert_rules_check(cfg->alert_rules, cfg->nalert_rules, cfg->nroutes, msg,
+                             sizeof(msg)) != EG_OK)
+        return ERR(c, n, "%s", msg);
+    return EG_OK;
+}
+
 /* Each section, upstream and route is checked even when an earlier one was
  * bad (see problem()); the result is EG_OK only when none was. */
 static int load_root(cctx_t *c, const eg_ynode_t *root, eg_config_t *cfg)
@@ -1679,7 +1883,7 @@ static int load_root(cctx_t *c, const eg_ynode_t *root, eg_config_t *cfg)
     static const char *const keys[] = {"listen", "admin_listen", "admin", "workers", "errors", "limits",
                                        "log", "request_id", "upstreams", "routes", "store", "auth",
                                        "plans", "rate_limits", "redis", "path", "request", "cors",
-                                       "metrics", "health_path", NULL};
+                                       "metrics", "health_path", "alerts", NULL};
     int rc;
     if (!root) return ERR(c, NULL, "the configuration is empty");
     if (root->kind != EG_Y_MAP) return known_keys(c, root, "the configuration", keys);
@@ -1780,6 +1984,7 @@ static int load_root(cctx_t *c, const eg_ynode_t *root, eg_config_t *cfg)
         if (!bad[i] && cfg->routes[i].openapi &&
             (rc = problem(c, expand_openapi(c, cfg, i, &cap, v->items[i]))))
             goto out;
+    if ((v = eg_ymap_get(root, "alerts")) && (rc = problem(c, load_alerts(c, v, cfg)))) goto out;
     rc = c->nproblems ? c->first_rc : EG_OK;
 out:
     free(bad);
@@ -1830,6 +2035,16 @@ static eg_config_t *config_new(void)
     cfg->store_refresh_ms = 1000;
     cfg->store_busy_timeout_ms = 2000;
     cfg->rotation_grace_ms = 24ull * 3600 * 1000;
+    cfg->alerts_enabled = 1;
+    cfg->alert_windows[0] = 60;
+    cfg->alert_windows[1] = 300;
+    cfg->nalert_windows = 2;
+    cfg->alert_interval_ms = 1000;
+    if (!(cfg->alert_rules = calloc(8, sizeof(*cfg->alert_rules)))) {
+        eg_config_free(cfg);
+        return NULL;
+    }
+    cfg->nalert_rules = eg_alert_rules_default(cfg->alert_rules, 8);
     if (eg_catalog_new_builtin(&cfg->catalog) || eg_dialects_new_builtin(&cfg->dialects) ||
         !(cfg->request_id_header = strdup("X-Request-ID")) || !(cfg->access_log = strdup("stderr")) ||
         !(cfg->error_log = strdup("stderr")) || !(cfg->key_header = strdup("X-API-Key")) ||
@@ -1910,6 +2125,13 @@ void eg_config_free(eg_config_t *cfg)
     free(cfg->jwt_issuer);
     free(cfg->jwt_audience);
     free(cfg->jwt_scope_claim);
+    free(cfg->alert_rules);
+    for (size_t i = 0; i < cfg->nwebhooks; i++) {
+        free(cfg->webhooks[i].url);
+        if (cfg->webhooks[i].secret) memset(cfg->webhooks[i].secret, 0, cfg->webhooks[i].secret_len);
+        free(cfg->webhooks[i].secret);
+    }
+    free(cfg->webhooks);
     free(cfg);
 }
 

@@ -20,6 +20,7 @@
 #include "errgate/cors.h"
 #include "errgate/errgate.h"
 #include "errgate/jwt.h"
+#include "errgate/monitor.h"
 #include "errgate/ratelimit.h"
 #include "errgate/router.h"
 #include "store.h"
@@ -150,6 +151,16 @@ typedef struct {
     struct eg_validation_s *validate; /* validate: (stages/validate.c, lib/params.h); NULL = none */
 } eg_route_cfg_t;
 
+/* alerts.webhooks[]: where alert transitions are POSTed (src/alerts/). */
+typedef struct {
+    char *url;                /* http:// or https:// */
+    int alertmanager;         /* format: alertmanager (1) or json (0, default) */
+    unsigned char *secret;    /* HMAC-SHA256 key of the signature header, NULL = unsigned */
+    size_t secret_len;
+    uint64_t timeout_ms;      /* per attempt, default 5s */
+    int max_attempts;         /* default 5 */
+} eg_webhook_cfg_t;
+
 typedef struct {
     uint64_t header_timeout_ms, body_timeout_ms, idle_timeout_ms, write_timeout_ms;
     uint64_t max_header_size, max_headers, max_uri, max_body_size, max_connections;
@@ -251,6 +262,15 @@ typedef struct {
                                 their documents' operations (each declared route's oa_index) */
     char **warnings;
     size_t nwarnings;
+    /* alerts: the error-rate monitor (monitor.h, src/alerts/), on by default */
+    int alerts_enabled;
+    eg_alert_rule_t *alert_rules; /* the seed's defaults, replaced or extended by alerts.rules */
+    size_t nalert_rules;
+    uint32_t alert_windows[4];    /* alerts.windows in seconds, default 1m and 5m */
+    size_t nalert_windows;
+    uint64_t alert_interval_ms;   /* alerts.evaluate_every, default 1s */
+    eg_webhook_cfg_t *webhooks;
+    size_t nwebhooks;
 } eg_config_t;
 
 #define EG_BUFFER_BODY_MAX (64 * 1024) /* the body room of a connection's buffer (proxy.c) */

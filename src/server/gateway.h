@@ -50,6 +50,7 @@ typedef struct eg_gw_s {
     size_t nnotfound;
     eg_pipeline_masks_t stages;
     struct eg_metrics_gen_s *metrics; /* this configuration's counters; NULL when metrics are off */
+    struct eg_alert_counts_s *alert_counts; /* per-worker counts for the monitor (alerts.h), NULL = off */
 } eg_gw_t;
 
 eg_gw_t *eg_gw_ref(eg_gw_t *gw);

@@ -167,6 +167,14 @@ void eg_logline_int(eg_logline_t *l, const char *k, long long v)
     put(l, tmp, (size_t)n);
 }
 
+void eg_logline_num(eg_logline_t *l, const char *k, double v)
+{
+    char tmp[32];
+    key(l, k);
+    int n = snprintf(tmp, sizeof(tmp), "%.6g", v == v && v - v == 0 ? v : 0.0);
+    put(l, tmp, (size_t)n);
+}
+
 void eg_logline_path(eg_logline_t *l, const char *k, const char *t, size_t n, char *const *redact,
                      size_t nredact)
 {

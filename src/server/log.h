@@ -29,6 +29,8 @@ typedef struct {
 void eg_logline_begin(eg_logline_t *l, const char *kind);
 void eg_logline_str(eg_logline_t *l, const char *key, const char *v, size_t n);
 void eg_logline_int(eg_logline_t *l, const char *key, long long v);
+/* A finite number ("%.6g"); NaN and infinities are written as 0. */
+void eg_logline_num(eg_logline_t *l, const char *key, double v);
 /* A nested object: members added after eg_logline_object go in it until
  * eg_logline_object_end. */
 void eg_logline_object(eg_logline_t *l, const char *key);

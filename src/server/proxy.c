@@ -25,6 +25,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "alerts.h"
 #include "access.h"
 #include "limiter.h"
 #include "metrics.h"
@@ -391,6 +392,10 @@ static void log_access(conn_t *c)
     eg_pipeline_done(c);
     if (c->logged || !c->has_request) return;
     c->logged = 1;
+    /* the monitor's count (alerts.h): the worker's own block, no lock */
+    if (c->gw)
+        eg_alert_count(c->gw->alert_counts, c->w->id,
+                       c->route ? (long)(c->route - c->gw->cfg->routes) : -1, c->status);
     uint64_t now = uv_hrtime();
     eg_metrics_gen_t *mx = c->gw ? c->gw->metrics : NULL;
     if (mx) {

@@ -43,6 +43,8 @@
 #include "cli.h"
 #include "commands.h"
 #include "admin.h"
+#include "alerts.h"
+#include "dashboard.h"
 #include "errgate/http1.h"
 #include "errgate/jwt.h"
 #include "errgate/reqid.h"
@@ -98,6 +100,7 @@ struct eg_server_s {
     eg_keyring_t *keyring;  /* API keys for the workers, from the store */
     eg_limiter_t *limiter;  /* rate limits and concurrency slots */
     eg_idem_store_t *idem;  /* Idempotency-Key entries, opened at start when a route uses them */
+    eg_alerts_t *alerts;    /* the error-rate monitor and its webhooks (alerts.h) */
     long long clock_offset; /* ERRGATE_CLOCK_OFFSET */
     uv_timer_t sweep_timer;
     uv_timer_t log_timer; /* reports rate-limited error lines once a second */
@@ -205,13 +208,16 @@ void eg_gw_unref(eg_gw_t *gw)
     eg_router_free(gw->router);
     free(gw->stages.routes);
     notfound_free(gw);
+    eg_alert_counts_free(gw->alert_counts);
     eg_config_free(gw->cfg);
     free(gw);
 }
 
 /* metrics: the registry's counters for cfg, when there is a registry and
- * cfg keeps metrics on (NULL otherwise: nothing is counted). */
-static int gw_build(eg_config_t *cfg, eg_metrics_t *metrics, eg_gw_t **out)
+ * cfg keeps metrics on (NULL otherwise: nothing is counted). nworkers: the
+ * blocks of the monitor's per-worker counters (the running server's count:
+ * a reload does not change it). */
+static int gw_build(eg_config_t *cfg, eg_metrics_t *metrics, int nworkers, eg_gw_t **out)
 {
     eg_gw_t *gw = calloc(1, sizeof(*gw));
     if (!gw) return EG_ENOMEM;
@@ -238,7 +244,9 @@ static int gw_build(eg_config_t *cfg, eg_metrics_t *metrics, eg_gw_t **out)
         rc = EG_ENOMEM;
     if (!rc) eg_pipeline_bind(cfg, &gw->stages);
     if (!rc && metrics && cfg->metrics_enabled) rc = eg_metrics_gen_new(metrics, cfg, &gw->metrics);
+    if (!rc) rc = eg_alert_counts_new(cfg, nworkers, &gw->alert_counts);
     if (rc) {
+        eg_metrics_gen_free(gw->metrics);
         gw->cfg = NULL;
         for (size_t i = 0; gw->health && i < cfg->nupstreams; i++)
             free(gw->health[i]);
@@ -246,6 +254,7 @@ static int gw_build(eg_config_t *cfg, eg_metrics_t *metrics, eg_gw_t **out)
         free(gw->rr);
         eg_router_free(gw->router);
         notfound_free(gw);
+        free(gw->stages.routes);
         free(gw);
         return rc;
     }
@@ -1068,6 +1077,14 @@ static void admin_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
             char *resp = eg_admin_keys(cfg, a->srv->keyring, &m, a->buf + head, blen, reqid, &n);
             admin_send_raw(a, resp, n);
         }
+    } else if (eg_dashboard_is_path(m.target, m.target_len)) {
+        size_t n = 0;
+        char *resp = eg_dashboard_admin(cfg, &m, reqid, &n);
+        admin_send_raw(a, resp, n);
+    } else if (eg_alerts_is_path(m.target, m.target_len)) {
+        size_t n = 0;
+        char *resp = eg_alerts_admin(a->srv->alerts, cfg, &m, reqid, &n);
+        admin_send_raw(a, resp, n);
     } else {
         int head = m.method_len == 4 && memcmp(m.method, "HEAD", 4) == 0;
         int get = head || (m.method_len == 3 && memcmp(m.method, "GET", 3) == 0);
@@ -1096,7 +1113,7 @@ static void admin_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
             snprintf(
                 msg, sizeof(msg),
                 "No admin resource at %.*s: the admin listener serves /health, /ready, /metrics, "
-                "/metrics.json and /keys.",
+                "/metrics.json, /alerts, /keys and the dashboard at /.",
                 pl, m.target);
             admin_error(a, cfg, &m, "not_found", msg, NULL, reqid);
         }
@@ -1235,13 +1252,14 @@ static void on_signal(uv_signal_t *s, int signum)
         /* the admin listener stays up until the workers are done: /health
          * answers 503 draining meanwhile (on_workers_done closes it) */
         if (srv->store) uv_timer_stop(&srv->probe_timer);
+        eg_alerts_stop(srv->alerts);
     } else if (signum == SIGHUP) {
         char err[EG_CONFIG_ERRLEN];
         eg_config_t *cfg = NULL;
         eg_gw_t *gw = NULL;
         notify_reloading();
         int rc = eg_config_load(srv->config_path, &cfg, err, sizeof(err));
-        if (rc == EG_OK && (rc = gw_build(cfg, srv->metrics, &gw)) != EG_OK) {
+        if (rc == EG_OK && (rc = gw_build(cfg, srv->metrics, srv->nworkers, &gw)) != EG_OK) {
             eg_config_free(cfg);
             snprintf(err, sizeof(err), "%s", eg_strerror(rc));
         }
@@ -1448,7 +1466,7 @@ int eg_cmd_serve(int argc, char **argv)
         exit_code = eg_cli_fail(EG_EXIT_SOFTWARE, "out of memory");
         goto out_logs;
     }
-    if (gw_build(cfg, srv->metrics, &srv->gw) != EG_OK) {
+    if (gw_build(cfg, srv->metrics, cfg->workers, &srv->gw) != EG_OK) {
         eg_config_free(cfg);
         exit_code = eg_cli_fail(EG_EXIT_SOFTWARE, "out of memory");
         goto out_logs;
@@ -1600,6 +1618,8 @@ int eg_cmd_serve(int argc, char **argv)
     srv->drain_timer.data = srv;
     /* everything that stays open is open now: what is left of the limit decides */
     fit_limits(srv, cfg, nofile);
+    if (eg_alerts_start(&srv->loop, srv, &srv->alerts) != EG_OK)
+        server_log(srv, "alerts_unavailable", "the alert monitor could not start");
     char detail[600];
     if (!is_loopback(cfg->admin_listen.host) && cfg->has_admin) {
         snprintf(detail, sizeof(detail),
@@ -1627,9 +1647,11 @@ int eg_cmd_serve(int argc, char **argv)
         uv_run(&w->loop, UV_RUN_DEFAULT);
         uv_loop_close(&w->loop);
     }
+    eg_alerts_stop(srv->alerts);
     uv_walk(&srv->loop, walk_close, NULL);
     uv_run(&srv->loop, UV_RUN_DEFAULT);
     uv_loop_close(&srv->loop);
+    eg_alerts_free(srv->alerts);
     for (int i = 0; i < srv->nworkers; i++)
         acceptor_release(&srv->acceptors[i]);
     acceptor_release(&srv->admin);

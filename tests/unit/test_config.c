@@ -535,6 +535,105 @@ static void test_relative_catalog_path_and_its_errors(void **state)
     rmdir(dir);
 }
 
+/* alerts: the seed's rules by default; a rule of the same name tunes a
+ * default, a new name adds one; problems carry their position. */
+static void test_alert_settings(void **state)
+{
+    (void)state;
+    eg_config_t *cfg = parse_ok(minimal);
+    assert_true(cfg->alerts_enabled);
+    assert_int_equal(cfg->nalert_rules, 4);
+    assert_string_equal(cfg->alert_rules[1].name, "server_errors");
+    assert_int_equal(cfg->nalert_windows, 2);
+    assert_int_equal(cfg->alert_windows[1], 300);
+    assert_int_equal(cfg->nwebhooks, 0);
+    eg_config_free(cfg);
+    setenv("EG_TEST_HOOK_SECRET", "whsec-0123456789abcdef", 1);
+    cfg = parse_ok("listen: 127.0.0.1:8080\n"
+                   "upstreams:\n  a: { servers: [127.0.0.1:9000] }\n"
+                   "routes:\n  - { path: /v1/, upstream: a }\n  - { path: /v2/, upstream: a }\n"
+                   "alerts:\n"
+                   "  windows: [30s, 10m]\n"
+                   "  evaluate_every: 500ms\n"
+                   "  rules:\n"
+                   "    - { name: server_errors, threshold: 2% }\n"
+                   "    - { name: v2_502, match: '502,504', route: /v2/, threshold: 0.5, resolve: 10%,\n"
+                   "        min_requests: 5, window: 10s, for: 0s, severity: info }\n"
+                   "  webhooks:\n"
+                   "    - { url: 'http://127.0.0.1:9/hook', secret_env: EG_TEST_HOOK_SECRET }\n"
+                   "    - { url: 'https://am.example/api/v2/alerts', format: alertmanager, timeout: 2s,\n"
+                   "        max_attempts: 3 }\n");
+    assert_int_equal(cfg->nalert_rules, 5);
+    const eg_alert_rule_t *r = &cfg->alert_rules[1];
+    assert_true(r->threshold == 0.02);
+    assert_true(r->resolve == 0.01);
+    assert_int_equal(r->route, EG_ALERT_EACH);
+    r = &cfg->alert_rules[4];
+    assert_string_equal(r->name, "v2_502");
+    assert_int_equal(r->match.ncodes, 2);
+    assert_int_equal(r->route, 1);
+    assert_true(r->threshold == 0.5);
+    assert_true(r->resolve == 0.1);
+    assert_int_equal(r->min_requests, 5);
+    assert_int_equal(r->window_s, 10);
+    assert_int_equal(r->for_ms, 0);
+    assert_int_equal(r->severity, EG_ALERT_INFO);
+    assert_int_equal(cfg->alert_windows[0], 30);
+    assert_int_equal(cfg->alert_windows[1], 600);
+    assert_int_equal(cfg->alert_interval_ms, 500);
+    assert_int_equal(cfg->nwebhooks, 2);
+    assert_string_equal(cfg->webhooks[0].url, "http://127.0.0.1:9/hook");
+    assert_int_equal(cfg->webhooks[0].secret_len, 22);
+    assert_false(cfg->webhooks[0].alertmanager);
+    assert_int_equal(cfg->webhooks[0].timeout_ms, 5000);
+    assert_int_equal(cfg->webhooks[0].max_attempts, 5);
+    assert_true(cfg->webhooks[1].alertmanager);
+    assert_null(cfg->webhooks[1].secret);
+    assert_int_equal(cfg->webhooks[1].timeout_ms, 2000);
+    assert_int_equal(cfg->webhooks[1].max_attempts, 3);
+    eg_config_free(cfg);
+    cfg = parse_ok("listen: 127.0.0.1:8080\n"
+                   "upstreams:\n  a: { servers: [127.0.0.1:9000] }\n"
+                   "routes:\n  - { path: /v1/, upstream: a }\n"
+                   "alerts: { enabled: false, defaults: false,\n"
+                   "  rules: [ { name: any_5xx, match: 5xx, threshold: 0%, route: all } ] }\n");
+    assert_false(cfg->alerts_enabled);
+    assert_int_equal(cfg->nalert_rules, 1);
+    assert_int_equal(cfg->alert_rules[0].route, EG_ALERT_ALL);
+    assert_true(cfg->alert_rules[0].resolve == 0);
+    eg_config_free(cfg);
+
+    static const struct {
+        const char *yaml, *want;
+    } cases[] = {
+        {"alerts: { rules: [ { name: x, match: 6xx, threshold: 1% } ] }\n", "c.yaml:6:38: invalid match '6xx'"},
+        {"alerts: { rules: [ { name: x, match: 5xx, threshold: 150% } ] }\n", "c.yaml:6:54: invalid fraction '150%'"},
+        {"alerts: { rules: [ { name: x, match: 5xx } ] }\n", "c.yaml:6:20: alert rule x needs a threshold"},
+        {"alerts: { rules: [ { name: X, match: 5xx, threshold: 1% } ] }\n", "c.yaml:6:28: alert rule name 'X'"},
+        {"alerts: { rules: [ { name: x, match: 5xx, threshold: 1%, resolve: 2% } ] }\n", "c.yaml:6:67: resolve must not be above the threshold"},
+        {"alerts: { rules: [ { name: x, match: 5xx, threshold: 1%, route: /nope } ] }\n", "c.yaml:6:65: no route has the path '/nope'"},
+        {"alerts: { rules: [ { name: x, match: 5xx, threshold: 1%, window: 2h } ] }\n", "c.yaml:6:66: a window is whole seconds from 1s to 1h"},
+        {"alerts: { rules: [ { name: x, match: 5xx, threshold: 1%, severity: page } ] }\n", "c.yaml:6:68: severity: critical, warning or info"},
+        {"alerts: { rules: [ { name: x, match: 5xx, treshold: 1% } ] }\n", "c.yaml:6:43: unknown key 'treshold' in an alert rule"},
+        {"alerts: { webhooks: [ { url: 'ftp://x/' } ] }\n", "c.yaml:6:30: a webhook url starts with http:// or https://"},
+        {"alerts: { webhooks: [ { url: 'http://x/', format: xml } ] }\n", "c.yaml:6:51: format: json or alertmanager"},
+        {"alerts: { webhooks: [ { url: 'http://x/', secret_env: EG_TEST_SHORT_SECRET } ] }\n", "c.yaml:6:55: the secret is shorter than 16 bytes"},
+        {"alerts: { windows: [1m, 1.5s] }\n", "c.yaml:6:25: invalid duration '1.5s'"},
+        {"alerts: { evaluate_every: 10ms }\n", "c.yaml:6:27: evaluate_every is from 100ms to 1m"},
+        {"alerts: { enabeld: true }\n", "c.yaml:6:11: unknown key 'enabeld' in alerts"},
+    };
+    setenv("EG_TEST_SHORT_SECRET", "short", 1);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char yaml[1024], err[EG_CONFIG_ERRLEN] = "";
+        snprintf(yaml, sizeof(yaml), "%s%s", minimal, cases[i].yaml);
+        eg_config_t *bad = NULL;
+        if (eg_config_parse(yaml, strlen(yaml), "c.yaml", &bad, err, sizeof(err)) == EG_OK)
+            fail_msg("accepted: %s", cases[i].yaml);
+        if (strncmp(err, cases[i].want, strlen(cases[i].want)) != 0)
+            fail_msg("for %s\n got: %s\nwant: %s", cases[i].yaml, err, cases[i].want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -553,6 +652,7 @@ int main(void)
         cmocka_unit_test(test_quoted_values_are_escaped),
         cmocka_unit_test(test_redis_settings),
         cmocka_unit_test(test_idempotency_max_body),
+        cmocka_unit_test(test_alert_settings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
