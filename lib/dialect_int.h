@@ -87,6 +87,13 @@ typedef struct {
     int status;
 } eg_override_t;
 
+/* One code_map pair: the gateway's precise code `from` is answered as the
+ * page's coarser `to` (docs/dialects.md). */
+typedef struct {
+    char *from;
+    char *to;
+} eg_codemap_t;
+
 struct eg_dialect_s {
     char *name;
     char *summary;
@@ -95,8 +102,13 @@ struct eg_dialect_s {
     eg_case_t code_case;
     eg_override_t *overrides;
     size_t noverrides;
+    eg_codemap_t *cmap;
+    size_t ncmap;
     eg_tnode_t *body;
 };
+
+/* The code d answers `code` with (its code_map), or NULL when d keeps it. */
+const char *eg__dialect_mapped(const eg_dialect_t *d, const char *code);
 
 /* eg_dialect_status() with the catalog entry of e's code already looked up (may be NULL). */
 int eg__dialect_status_ent(const eg_dialect_t *d, const eg_catalog_entry_t *ent,

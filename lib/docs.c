@@ -474,6 +474,20 @@ int eg_docs_generate_ops(const eg_catalog_t *cat, const eg_dialect_t *dl, eg_doc
         snprintf(line, sizeof(line), "%s (%d %s)", sp, st, e->title ? e->title : "");
         heading(&d, 3, line);
         if (e->description) para(&d, e->description);
+        const char *to = eg_dialect_mapped_code(dl, e->code);
+        if (to) {
+            char tsp[128];
+            eg_dialect_code(dl, cat, to, tsp, sizeof(tsp));
+            para_open(&d);
+            text(&d, "Sent as ");
+            code(&d, tsp);
+            text(&d, " (this format's word for it), with ");
+            code(&d, "reason");
+            text(&d, " = ");
+            code(&d, e->code);
+            text(&d, " in the error's details.");
+            para_close(&d);
+        }
         para_open(&d);
         text(&d, "Type: ");
         code(&d, e->type ? e->type : "");

@@ -31,7 +31,10 @@ typedef struct {
     const eg_error_t *e;
     const eg_dialect_t *d;
     const eg_catalog_t *cat;
-    const eg_catalog_entry_t *ent; /* catalog entry of e's code, or NULL */
+    const eg_catalog_entry_t *ent; /* catalog entry of the code written, or NULL */
+    const char *code;              /* the code written: e's, or the dialect's code_map of it */
+    const char *reason;            /* e's precise code when the code_map replaced it, else NULL */
+    const eg_catalog_entry_t *orig; /* with reason: the precise code's entry */
     const eg_field_error_t *fe;    /* current field error inside an item */
     int status;
     uint32_t have_error; /* needs-bits the error itself can satisfy */
@@ -97,7 +100,7 @@ static void member_done(objstate_t *st, const char *k, size_t n)
  * (no code set, and no catalog fallback wanted or available). */
 static int write_code(rctx_t *c, eg_jsonw_t *w, int fallback)
 {
-    const char *code = c->e->s[EG_S_CODE];
+    const char *code = c->code;
     if (!code && fallback && c->ent) code = c->ent->code;
     if (!code) return 0;
     /* c->ent is the entry of this very code (set_code and eg_catalog_find
@@ -134,6 +137,17 @@ static int write_one(rctx_t *c, eg_jsonw_t *w, const eg_tslot_t *sl, int id, int
     if (id == EG_S_CODE) return write_code(c, w, fallback);
     if (id < EG_S__COUNT) {
         const char *v = e->s[id];
+        /* a mapped code's title and type are the page's code's, unless the
+         * error says something of its own */
+        if (v && c->reason && c->orig && c->ent &&
+            ((id == EG_S_TITLE && c->orig->title && strcmp(v, c->orig->title) == 0) ||
+             (id == EG_S_TYPE && c->orig->type && strcmp(v, c->orig->type) == 0))) {
+            const char *m = id == EG_S_TITLE ? c->ent->title : c->ent->type;
+            if (m) {
+                eg_jsonw_cstr(w, m);
+                return 1;
+            }
+        }
         if (v) {
             if (e->plain >> id & 1) eg_jsonw_str_plain(w, v, e->len[id]);
             else eg_jsonw_str(w, v, e->len[id]);
@@ -487,6 +501,12 @@ static void write_members(rctx_t *c, eg_jsonw_t *w, const eg_tnode_t *t, objstat
         else write_member(c, w, m, st);
     }
     if (t->fields) write_fields(c, w, t->fields, st);
+    /* the precise code a code_map replaced stays readable, where details go */
+    if (t->merge_details && c->reason && !was_emitted(st, "reason", 6) && !details_has(c->e, "reason")) {
+        member_key(w, st, "reason");
+        eg_jsonw_str(w, c->reason, strlen(c->reason));
+        member_done(st, "reason", 6);
+    }
     /* several merges into one object: a name already written by an earlier
      * merge is skipped, so the output never has duplicate members */
     const json_t *extra = t->merge_extra && c->fe ? c->fe->extra : NULL;
@@ -542,11 +562,21 @@ size_t eg_render(const eg_error_t *e, const eg_dialect_t *d, const eg_catalog_t 
         c.ent = e->s[EG_S_CODE] ? eg_catalog_find(cat, e->s[EG_S_CODE]) : NULL;
     c.status = eg__dialect_status_ent(d, c.ent, e);
     if (!e->s[EG_S_CODE]) c.ent = eg_catalog_for_status(cat, c.status);
+    c.code = e->s[EG_S_CODE];
+    c.reason = NULL;
+    c.orig = NULL;
+    const char *to = d->ncmap ? eg__dialect_mapped(d, c.code) : NULL;
+    if (to) {
+        c.reason = c.code;
+        c.orig = c.ent;
+        c.code = to;
+        c.ent = eg_catalog_find(cat, to);
+    }
     uint32_t have = EG_NEED_ALWAYS | (1u << EG_SL_STATUS);
     for (int i = 0; i < EG_S__COUNT; i++)
         if (e->s[i]) have |= 1u << i;
     if (e->retry_after >= 0) have |= 1u << EG_SL_RETRY_AFTER;
-    if (eg_error_has_details(e)) have |= EG_NEED_DETAILS;
+    if (eg_error_has_details(e) || c.reason) have |= EG_NEED_DETAILS;
     if (e->meta && json_object_size(e->meta)) have |= EG_NEED_META;
     if (e->nfields) have |= EG_NEED_FIELDS;
     c.have_error = c.have = have;

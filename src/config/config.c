@@ -180,10 +180,52 @@ static int get_path(cctx_t *c, const eg_ynode_t *n, char **out)
     return EG_OK;
 }
 
+/* One `precise: coarse` pair of errors.code_map for dialect d (every
+ * dialect when d is NULL); `keep` removes a dialect's default. */
+static int code_map_pair(cctx_t *c, const eg_ynode_t *k, const eg_ynode_t *v, eg_config_t *cfg, eg_dialect_t *d)
+{
+    for (const char *p = k->str; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
+            return ERR(c, k, "code_map: '%s' is not a snake_case code", k->str);
+    if (v->kind != EG_Y_SCALAR || !v->len) return ERR(c, v, "code_map: %s: needs a code (or keep)", k->str);
+    const char *to = strcmp(v->str, "keep") == 0 ? NULL : v->str;
+    if (to && !eg_catalog_find(cfg->catalog, to))
+        return ERR(c, v, "code_map: '%s' is not a code of the catalog", to);
+    for (size_t i = 0; i < eg_dialects_count(cfg->dialects); i++) {
+        eg_dialect_t *x = d ? d : eg_dialects_get_mut(cfg->dialects, eg_dialect_name(eg_dialects_at(cfg->dialects, i)));
+        if (eg_dialect_map_code(x, k->str, to) != EG_OK) return EG_ENOMEM;
+        if (d) break;
+    }
+    return EG_OK;
+}
+
+/* errors.code_map: {precise: coarse} for every dialect, {dialect: {...}}
+ * for one; per-dialect maps apply after the shared pairs. */
+static int load_code_map(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
+{
+    int rc;
+    if (n->kind != EG_Y_MAP) return ERR(c, n, "code_map must be a map of code: code, or dialect: {code: code}");
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < n->n; i++) {
+            const eg_ynode_t *k = n->items[2 * i], *v = n->items[2 * i + 1];
+            if ((v->kind == EG_Y_MAP) != pass) continue;
+            if (!pass) {
+                if ((rc = code_map_pair(c, k, v, cfg, NULL))) return rc;
+                continue;
+            }
+            eg_dialect_t *d = eg_dialects_get_mut(cfg->dialects, k->str);
+            if (!d) return ERR(c, k, "code_map: unknown dialect '%s'", k->str);
+            for (size_t j = 0; j < v->n; j++)
+                if ((rc = code_map_pair(c, v->items[2 * j], v->items[2 * j + 1], cfg, d))) return rc;
+        }
+    }
+    return EG_OK;
+}
+
 static int load_errors(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
 {
     static const char *const keys[] = {"dialect", "negotiate", "expose_internal", "docs_url",
-                                       "catalog", "dialects", "max_translate_body", NULL};
+                                       "catalog", "dialects", "max_translate_body", "code_map", NULL};
     int rc;
     if (n && (rc = known_keys(c, n, "errors", keys))) return rc;
     const eg_ynode_t *v;
@@ -203,8 +245,9 @@ static int load_errors(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
         if (rc) return rc;
     }
     if ((v = eg_ymap_get(n, "docs_url"))) {
-        if (v->kind != EG_Y_SCALAR || !strstr(v->str, "{code}"))
-            return ERR(c, v, "docs_url must be a URL template containing {code}");
+        /* without {code}, one page: each code is its anchor (url#code) */
+        if (v->kind != EG_Y_SCALAR || !v->len)
+            return ERR(c, v, "docs_url must be a URL (a page, or a template containing {code})");
         if ((rc = eg_catalog_set_docs_template(cfg->catalog, v->str))) return rc;
     }
     if ((v = eg_ymap_get(n, "dialects"))) {
@@ -222,6 +265,7 @@ static int load_errors(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
             }
         }
     }
+    if ((v = eg_ymap_get(n, "code_map")) && (rc = load_code_map(c, v, cfg))) return rc;
     const char *name = "problem";
     if ((v = eg_ymap_get(n, "dialect"))) {
         if (v->kind != EG_Y_SCALAR) return ERR(c, v, "dialect must be a name");

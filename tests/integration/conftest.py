@@ -464,6 +464,17 @@ SPELLINGS = {
                        "flat-camel": "SERVICE_ERROR"},
     "bad_gateway": {"flat-camel": "EXTERNAL_SERVICE_ERROR"},
 }
+# what a dialect answers a precise code with (its code_map, dialects/*.yaml, read
+# off the seed pages' 401/403 examples); the precise code stays in details.reason
+_AUTH_401 = ("missing_api_key", "invalid_api_key", "malformed_api_key", "invalid_token")
+CODE_MAP = {
+    "jsonapi": {**{c: "unauthorized" for c in _AUTH_401}, "suspended_api_key": "forbidden",
+                "ip_not_allowed": "forbidden"},
+    "flat-camel": {**{c: "unauthorized" for c in _AUTH_401}, "insufficient_scope": "forbidden",
+                   "suspended_api_key": "forbidden", "ip_not_allowed": "forbidden"},
+    "flat-snake": {**{c: "unauthorized" for c in _AUTH_401}, "suspended_api_key": "insufficient_scope",
+                   "ip_not_allowed": "insufficient_scope"},
+}
 # the catalog's messages for the codes the tests meet (lib/catalog_builtin.c)
 CATALOG_MESSAGES = {
     "internal_error": "An unexpected error occurred. Please try again later.",
@@ -477,10 +488,12 @@ CATALOG_MESSAGES = {
 
 def spell(code, dialect, in_catalog=True):
     """How a dialect writes a canonical code (X-Error-Code and the body): the
-    catalog's spelling if it has one, else the code in the dialect's case; a
-    code the catalog does not know is written as it came."""
+    code its code_map answers it with, in the catalog's spelling if it has
+    one, else in the dialect's case; a code the catalog does not know is
+    written as it came."""
     if not in_catalog:
         return code
+    code = CODE_MAP.get(dialect, {}).get(code, code)
     sp = SPELLINGS.get(code, {}).get(dialect)
     if sp:
         return sp
