@@ -168,9 +168,13 @@ static int compile_slot(cctx_t *c, const eg_ynode_t *n, eg_tslot_t *out)
             out->fallback_catalog = 1;
         } else if (strcmp(k->str, "default") == 0) {
             if (!(out->deflt = strdup(v->str))) return EG_ENOMEM;
+        } else if (strcmp(k->str, "when") == 0) {
+            if (strcmp(v->str, "summary") != 0)
+                return eg_yerr(c->doc, v, c->err, c->errlen, "'when' must be summary");
+            out->when_summary = 1;
         } else {
             return eg_yerr(c->doc, k, c->err, c->errlen,
-                           "unknown slot option '%s' (slot, as, fallback, default)", k->str);
+                           "unknown slot option '%s' (slot, as, fallback, default, when)", k->str);
         }
     }
     return EG_OK;

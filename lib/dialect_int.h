@@ -34,6 +34,8 @@ typedef struct {
     int as_string;           /* status written as "404" */
     int fallback_catalog;    /* unset -> catalog / reason phrase default */
     char *deflt;             /* literal when nothing else has a value */
+    int when_summary;        /* written only as a summary: the error has field errors and
+                                its message is none of theirs (JSON:API's top-level meta) */
 } eg_tslot_t;
 
 typedef enum { EG_T_OBJECT, EG_T_SLOT, EG_T_SPLIT } eg_tkind_t;

@@ -234,8 +234,22 @@ static int write_one(rctx_t *c, eg_jsonw_t *w, const eg_tslot_t *sl, int id, int
     }
 }
 
+/* The error's message summarises its field errors: there are some, and it
+ * is none of their messages (a JSON:API body's first detail is not). */
+static int is_summary(const rctx_t *c)
+{
+    const eg_error_t *e = c->e;
+    if (!e->nfields || !e->s[EG_S_MESSAGE]) return 0;
+    for (size_t i = 0; i < e->nfields; i++) {
+        const char *m = e->fields[i].s[EG_F_MESSAGE];
+        if (m && strcmp(m, e->s[EG_S_MESSAGE]) == 0) return 0;
+    }
+    return 1;
+}
+
 static int write_slot(rctx_t *c, eg_jsonw_t *w, const eg_tslot_t *sl)
 {
+    if (sl->when_summary && !is_summary(c)) return 0;
     for (int i = 0; i < sl->n; i++)
         if (write_one(c, w, sl, sl->chain[i], 0)) return 1;
     if (sl->fallback_catalog && write_one(c, w, sl, sl->chain[0], 1)) return 1;
@@ -413,6 +427,7 @@ static void write_fields(rctx_t *c, eg_jsonw_t *w, const eg_tfields_t *f, objsta
  * no key copy and rollback. Mirrors write_one(). */
 static int slot_has_value(const rctx_t *c, const eg_tslot_t *sl)
 {
+    if (sl->when_summary) return is_summary(c);
     if (sl->fallback_catalog || sl->deflt) return 1;
     const eg_field_error_t *fe = c->fe;
     for (int i = 0; i < sl->n; i++) {

@@ -80,6 +80,12 @@ const eg_catalog_entry_t *eg_catalog_for_status(const eg_catalog_t *cat, int sta
  * when it has no special spelling (the dialect's casing rule applies). */
 const char *eg_catalog_spelling(const eg_catalog_entry_t *e, const char *dialect);
 
+/* eg_catalog_safe_details: the details members a translated 5xx of e's
+ * code keeps (the seeds' status_page, timeout_duration, service...: a
+ * catalog file's `safe_details`); every other member of a 5xx may be an
+ * internal and is stripped. Sets *names (NULL when none), returns n. */
+size_t eg_catalog_safe_details(const eg_catalog_t *cat, const eg_catalog_entry_t *e, const char *const **names);
+
 /* Entries in a stable order (as listed in the built-in catalog, then added ones). */
 size_t eg_catalog_count(const eg_catalog_t *cat);
 const eg_catalog_entry_t *eg_catalog_at(const eg_catalog_t *cat, size_t i);

@@ -462,7 +462,6 @@ SPELLINGS = {
     "conflict": {"flat-snake": "resource_conflict"},
     "internal_error": {"typed": "INTERNAL_SERVER_ERROR", "flat-snake": "internal_server_error",
                        "flat-camel": "SERVICE_ERROR"},
-    "bad_gateway": {"flat-camel": "EXTERNAL_SERVICE_ERROR"},
 }
 # what a dialect answers a precise code with (its code_map, dialects/*.yaml, read
 # off the seed pages' 401/403 examples); the precise code stays in details.reason
@@ -471,6 +470,7 @@ CODE_MAP = {
     "jsonapi": {**{c: "unauthorized" for c in _AUTH_401}, "suspended_api_key": "forbidden",
                 "ip_not_allowed": "forbidden"},
     "flat-camel": {**{c: "unauthorized" for c in _AUTH_401}, "insufficient_scope": "forbidden",
+                   "bad_gateway": "external_service_error",
                    "suspended_api_key": "forbidden", "ip_not_allowed": "forbidden"},
     "flat-snake": {**{c: "unauthorized" for c in _AUTH_401}, "suspended_api_key": "insufficient_scope",
                    "ip_not_allowed": "insufficient_scope"},
@@ -480,6 +480,7 @@ CATALOG_MESSAGES = {
     "internal_error": "An unexpected error occurred. Please try again later.",
     "database_error": "Database operation failed.",
     "bad_gateway": "An upstream service failed.",
+    "external_service_error": "An external service failed.",
     "search_engine_error": "Search engine temporarily unavailable.",
     "service_unavailable": "Service temporarily unavailable. Please try again later.",
     "gateway_timeout": "Request timed out. Please try again.",
