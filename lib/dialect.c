@@ -102,6 +102,11 @@ void eg_dialect_free(eg_dialect_t *d)
         free(d->cmap[i].to);
     }
     free(d->cmap);
+    for (size_t i = 0; i < d->ndnames; i++) {
+        free(d->dnames[i].from);
+        free(d->dnames[i].to);
+    }
+    free(d->dnames);
     node_free(d->body);
     free(d);
 }
@@ -410,7 +415,7 @@ static int compile_dialect(cctx_t *c, const eg_ynode_t *root, eg_dialect_t *d)
 {
     static const char *const known[] = {"name", "summary", "media_type", "code_case",
                                         "status_overrides", "pointer_prefix", "body",
-                                        "code_map"};
+                                        "code_map", "detail_names"};
     int rc;
     if (!root || root->kind != EG_Y_MAP)
         return eg_yerr(c->doc, root, c->err, c->errlen, "a dialect file is a YAML map");
@@ -464,6 +469,19 @@ static int compile_dialect(cctx_t *c, const eg_ynode_t *root, eg_dialect_t *d)
             if (to->kind != EG_Y_SCALAR || !to->len)
                 return eg_yerr(c->doc, to, c->err, c->errlen, "a code_map value is a code");
             if ((rc = eg_dialect_map_code(d, cm->items[2 * i]->str, to->str))) return rc;
+        }
+    }
+    const eg_ynode_t *dn = eg_ymap_get(root, "detail_names");
+    if (dn) {
+        if (dn->kind != EG_Y_MAP)
+            return eg_yerr(c->doc, dn, c->err, c->errlen, "detail_names: {model_name: this_dialects_name}");
+        if (!(d->dnames = calloc(dn->n ? dn->n : 1, sizeof(*d->dnames)))) return EG_ENOMEM;
+        for (size_t i = 0; i < dn->n; i++) {
+            const eg_ynode_t *to = dn->items[2 * i + 1];
+            if (to->kind != EG_Y_SCALAR || !to->len)
+                return eg_yerr(c->doc, to, c->err, c->errlen, "a detail_names value is a member name");
+            eg_codemap_t *m = &d->dnames[d->ndnames++];
+            if (!(m->from = strdup(dn->items[2 * i]->str)) || !(m->to = strdup(to->str))) return EG_ENOMEM;
         }
     }
     const eg_ynode_t *body = eg_ymap_get(root, "body");
@@ -539,6 +557,21 @@ int eg__dialect_status_ent(const eg_dialect_t *d, const eg_catalog_entry_t *ent,
         return ent->status;
     }
     return 500;
+}
+
+const char *eg__dialect_detail_name(const eg_dialect_t *d, const char *name, size_t n, int to_dialect,
+                                    size_t *outlen)
+{
+    for (size_t i = 0; i < d->ndnames; i++) {
+        const char *a = to_dialect ? d->dnames[i].from : d->dnames[i].to;
+        if (strlen(a) == n && memcmp(a, name, n) == 0) {
+            const char *b = to_dialect ? d->dnames[i].to : d->dnames[i].from;
+            *outlen = strlen(b);
+            return b;
+        }
+    }
+    *outlen = n;
+    return name;
 }
 
 const char *eg__dialect_mapped(const eg_dialect_t *d, const char *code)

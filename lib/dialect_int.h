@@ -106,9 +106,15 @@ struct eg_dialect_s {
     size_t noverrides;
     eg_codemap_t *cmap;
     size_t ncmap;
+    eg_codemap_t *dnames; /* detail_names: the model's details member `from` is `to` here */
+    size_t ndnames;
     eg_tnode_t *body;
 };
 
+/* A details member's name in d (detail_names), model -> dialect when
+ * to_dialect, else back; the name itself when d does not rename it. */
+const char *eg__dialect_detail_name(const eg_dialect_t *d, const char *name, size_t n, int to_dialect,
+                                    size_t *outlen);
 /* The code d answers `code` with (its code_map), or NULL when d keeps it. */
 const char *eg__dialect_mapped(const eg_dialect_t *d, const char *code);
 

@@ -284,33 +284,35 @@ static int details_has(const eg_error_t *e, const char *k)
 }
 
 /* skip_details: an error whose details' names are skipped too (or NULL). */
-static void merge_object(eg_jsonw_t *w, objstate_t *st, const eg_tnode_t *t, const json_t *obj,
-                         const json_t *skip1, const eg_error_t *skip_details)
+static void merge_object(const eg_dialect_t *d, eg_jsonw_t *w, objstate_t *st, const eg_tnode_t *t,
+                         const json_t *obj, const json_t *skip1, const eg_error_t *skip_details)
 {
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)obj, k, v) {
         size_t kn = strlen(k);
-        if (was_emitted(st, k, kn) || (skip1 && json_object_get(skip1, k)) ||
-            (skip_details && details_has(skip_details, k)) || structural(t, k, kn))
+        const char *name = d && d->ndnames ? eg__dialect_detail_name(d, k, kn, 1, &kn) : k;
+        if (was_emitted(st, name, kn) || (skip1 && json_object_get(skip1, k)) ||
+            (skip_details && details_has(skip_details, k)) || structural(t, name, kn))
             continue;
-        member_key(w, st, k);
+        member_key(w, st, name);
         eg_jsonw_value(w, v);
         st->first = 0;
     }
 }
 
 /* Raw details go out as the text they came in: it was valid JSON then. */
-static void merge_raw(eg_jsonw_t *w, objstate_t *st, const eg_tnode_t *t, const eg_error_t *e,
-                      const json_t *skip1)
+static void merge_raw(const eg_dialect_t *d, eg_jsonw_t *w, objstate_t *st, const eg_tnode_t *t,
+                      const eg_error_t *e, const json_t *skip1)
 {
     for (size_t i = 0; i < e->nraw; i++) {
         const eg_raw_member_t *m = &e->raw[i];
-        if (was_emitted(st, m->key, m->keylen) || (skip1 && json_object_get(skip1, m->key)) ||
-            structural(t, m->key, m->keylen))
+        size_t kn = m->keylen;
+        const char *name = d->ndnames ? eg__dialect_detail_name(d, m->key, kn, 1, &kn) : m->key;
+        if (was_emitted(st, name, kn) || (skip1 && json_object_get(skip1, m->key)) || structural(t, name, kn))
             continue;
         if (!st->first) eg_jsonw_ch(w, ',');
-        eg_jsonw_str(w, m->key, m->keylen);
+        eg_jsonw_str(w, name, kn);
         eg_jsonw_ch(w, ':');
         eg_jsonw_put(w, m->json, m->jsonlen);
         st->first = 0;
@@ -527,11 +529,11 @@ static void write_members(rctx_t *c, eg_jsonw_t *w, const eg_tnode_t *t, objstat
     const json_t *extra = t->merge_extra && c->fe ? c->fe->extra : NULL;
     const json_t *details = t->merge_details ? c->e->details : NULL;
     int raw = t->merge_details && c->e->nraw;
-    if (extra) merge_object(w, st, t, extra, NULL, NULL);
-    if (details) merge_object(w, st, t, details, extra, NULL);
-    if (raw) merge_raw(w, st, t, c->e, extra);
+    if (extra) merge_object(NULL, w, st, t, extra, NULL, NULL);
+    if (details) merge_object(c->d, w, st, t, details, extra, NULL);
+    if (raw) merge_raw(c->d, w, st, t, c->e, extra);
     if (t->merge_meta && c->e->meta)
-        merge_object(w, st, t, c->e->meta, extra, details || raw ? c->e : NULL);
+        merge_object(NULL, w, st, t, c->e->meta, extra, details || raw ? c->e : NULL);
 }
 
 static int write_node(rctx_t *c, eg_jsonw_t *w, const eg_tnode_t *t)

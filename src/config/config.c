@@ -1379,7 +1379,7 @@ static int load_route(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_route
             return ERR(c, v, "unknown dialect '%s'", v->kind == EG_Y_SCALAR ? v->str : "");
     }
     if ((v = eg_ymap_get(n, "maintenance"))) {
-        static const char *const mk[] = {"enabled", "until", "retry_after", "message", NULL};
+        static const char *const mk[] = {"enabled", "from", "until", "retry_after", "message", "status_page", NULL};
         if ((rc = known_keys(c, v, "maintenance", mk))) return rc;
         const eg_ynode_t *x;
         r->maintenance = 1;
@@ -1391,6 +1391,14 @@ static int load_route(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_route
             const char *end = strptime(x->str, "%Y-%m-%dT%H:%M:%SZ", &tm);
             if (!end || *end) return ERR(c, x, "until must be an RFC 3339 UTC time like 2024-01-15T15:00:00Z");
         }
+        if ((x = eg_ymap_get(v, "from"))) {
+            if ((rc = get_str(c, x, &r->maintenance_from))) return rc;
+            struct tm tm;
+            memset(&tm, 0, sizeof(tm));
+            const char *end = strptime(x->str, "%Y-%m-%dT%H:%M:%SZ", &tm);
+            if (!end || *end) return ERR(c, x, "from must be an RFC 3339 UTC time like 2024-01-15T10:00:00Z");
+        }
+        if ((x = eg_ymap_get(v, "status_page")) && (rc = get_str(c, x, &r->maintenance_status_page))) return rc;
         if ((x = eg_ymap_get(v, "retry_after"))) {
             uint64_t ms;
             if (x->kind == EG_Y_SCALAR && eg_parse_duration_ms(x->str, &ms) == EG_OK) {
@@ -1800,6 +1808,8 @@ void eg_config_free(eg_config_t *cfg)
         if (cfg->routes[i].borrowed) continue; /* the rest is its declared route's */
         free(cfg->routes[i].maintenance_until);
         free(cfg->routes[i].maintenance_message);
+        free(cfg->routes[i].maintenance_from);
+        free(cfg->routes[i].maintenance_status_page);
         eg_route_cfg_t *r = &cfg->routes[i];
         for (size_t k = 0; k < r->nscopes; k++) free(r->scopes[k]);
         for (size_t k = 0; k < r->nscopes_any; k++) free(r->scopes_any[k]);

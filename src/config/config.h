@@ -105,6 +105,8 @@ typedef struct {
     char *maintenance_until;   /* RFC 3339, optional */
     long long maintenance_retry_after; /* seconds, -1 = none */
     char *maintenance_message;
+    char *maintenance_from;        /* RFC 3339, optional: with until, details.maintenance_window */
+    char *maintenance_status_page; /* URL, optional: details.status_page */
     int normalize;        /* default true */
     eg_authn_t auth;      /* none (default) | api_key | jwt | any */
     char **scopes;        /* all of these are required */

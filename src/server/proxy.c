@@ -2653,6 +2653,7 @@ static void up_failed(up_t *u, failure_t why)
             char d[32];
             eg_format_duration(why == FAIL_TIMEOUT ? waited : ucfg->connect_timeout_ms, d, sizeof(d));
             eg_error_set_detail(e, "timeout_duration", json_string(d));
+            eg_error_set_detail(e, "retry_suggested", json_true()); /* the typed seed's 504 says so */
             eg_error_setf(e, EG_S_MESSAGE, "The upstream service did not %s within %s.",
                           why == FAIL_TIMEOUT ? "answer" : "accept the connection", d);
         } else {

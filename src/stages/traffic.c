@@ -267,7 +267,10 @@ static void refuse_rate(eg_req_t *c, const policy_t *pol, const eg_gcra_result_t
         struct tm tm;
         gmtime_r(&rt, &tm);
         strftime(reset, sizeof(reset), "%Y-%m-%dT%H:%M:%SZ", &tm);
-        eg_error_set_retry_after(e, (long long)((res[rep].retry_after_ms + 999) / 1000));
+        long long secs = (long long)((res[rep].retry_after_ms + 999) / 1000);
+        eg_error_set_retry_after(e, secs);
+        /* in the words of the seeds (jsonapi's "Try again in 15 seconds.") */
+        eg_error_setf(e, EG_S_MESSAGE, "Rate limit exceeded. Try again in %lld second%s.", secs, secs == 1 ? "" : "s");
         eg_error_set_detail(e, "limit", json_integer(res[rep].limit));
         eg_error_set_detail(e, "window", json_string(win));
         eg_error_set_detail(e, "reset_time", json_string(reset));
@@ -305,7 +308,7 @@ static void refuse_charge(eg_req_t *c, const policy_t *pol)
         if ((e = eg_req_error(c, "quota_exceeded"))) {
             eg_error_set_detail(e, "current_usage", json_integer(it->value));
             eg_error_set_detail(e, "quota_limit", json_integer(it->limit));
-            eg_error_set_detail(e, "quota_period", json_string(q->period == EG_PERIOD_DAY ? "day" : "month"));
+            eg_error_set_detail(e, "quota_period", json_string(q->period == EG_PERIOD_DAY ? "daily" : "monthly"));
             eg_error_set_detail(e, "reset_date", json_string(reset));
             if (q->upgrade_url) eg_error_set_detail(e, "upgrade_url", json_string(q->upgrade_url));
             eg_error_set_retry_after(e, (long long)(end - wall_s(c)));

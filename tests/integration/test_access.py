@@ -611,3 +611,15 @@ routes:
     bad.write_text(text.replace("not_found: bad_request", "not_found: no_such_code"))
     r = subprocess.run([BIN, "check-config", "--config", str(bad)], capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "no_such_code" in r.stderr
+
+
+def test_flat_snake_names_the_callers_permissions_user_permissions(authgw):
+    """Issue 27 item 9: flat-snake's insufficient_permissions example says
+    user_permissions where typed says current_permissions."""
+    gw = authgw
+    _, k = create_key(gw, scopes=["user:profile:read"])
+    d = request(gw.port, "GET", "/d/flat-snake/key/x", headers={"X-API-Key": k}).json()["details"]
+    assert d["user_permissions"] == ["user:profile:read"] and d["required_permission"] == "read"
+    assert "current_permissions" not in d
+    d = request(gw.port, "GET", "/d/typed/key/x", headers={"X-API-Key": k}).json()["error"]["details"]
+    assert d["current_permissions"] == ["user:profile:read"]
