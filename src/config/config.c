@@ -565,8 +565,17 @@ static int load_route_auth(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_
     if ((v = eg_ymap_get(n, "auth"))) {
         static const char *const modes[] = {"none", "api_key", "jwt", "any"};
         size_t i = 0;
+        if (v->kind == EG_Y_MAP) { /* {api_key: optional | required} */
+            const eg_ynode_t *how = v->n == 1 ? v->items[1] : NULL;
+            if (!how || how->kind != EG_Y_SCALAR ||
+                (strcmp(how->str, "optional") != 0 && strcmp(how->str, "required") != 0))
+                return ERR(c, v, "auth: {api_key|jwt|any: optional|required}");
+            r->auth_optional = strcmp(how->str, "optional") == 0;
+            v = v->items[0];
+            i = 1;
+        }
         while (i < 4 && !(v->kind == EG_Y_SCALAR && strcmp(v->str, modes[i]) == 0)) i++;
-        if (i == 4) return ERR(c, v, "auth must be none, api_key, jwt or any");
+        if (i == 4) return ERR(c, v, "auth must be none, api_key, jwt or any (or {api_key: optional})");
         r->auth = (eg_authn_t)i;
         if ((r->auth == EG_AUTHN_JWT || r->auth == EG_AUTHN_ANY) && !cfg->jwt_keys)
             return ERR(c, v, "auth: %s needs auth.jwt with at least one key", v->str);
@@ -578,6 +587,8 @@ static int load_route_auth(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_
     if ((v = eg_ymap_get(n, "admin")) && (rc = get_bool(c, v, &r->admin))) return rc;
     if ((r->nscopes || r->nscopes_any || r->admin) && r->auth == EG_AUTHN_NONE)
         return ERR(c, n, "a route with scopes or admin: true needs auth: api_key, jwt or any");
+    if ((r->nscopes || r->nscopes_any || r->admin) && r->auth_optional)
+        return ERR(c, n, "scopes and admin: true need a credential: auth: optional cannot have them");
     if ((v = eg_ymap_get(n, "allow_ips"))) {
         if (v->kind != EG_Y_SEQ || v->n == 0) return ERR(c, v, "allow_ips must be a list of IPs and CIDRs");
         size_t total = 0;

@@ -109,6 +109,8 @@ typedef struct {
     char *maintenance_status_page; /* URL, optional: details.status_page */
     int normalize;        /* default true */
     eg_authn_t auth;      /* none (default) | api_key | jwt | any */
+    int auth_optional;    /* auth: {api_key: optional}: a request with no credential at all goes
+                             on anonymous (by-ip limits); one with a bad credential is refused */
     char **scopes;        /* all of these are required */
     size_t nscopes;
     char **scopes_any;    /* at least one of these is required */

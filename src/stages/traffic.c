@@ -191,9 +191,14 @@ static void collect_policy(eg_req_t *c, policy_t *pol)
     int authed = c->access.authenticated;
     const eg_plan_cfg_t *plan = authed ? eg_config_plan(c->gw->cfg, p->plan) : NULL;
     pol->nrates = pol->nslots = pol->ncharges = 0;
+    /* a route with optional auth: a caller with a key gets the key's limits,
+     * an anonymous one the address's (flat-snake's 100/min and 10/min) */
+    int keyed = 0;
+    for (size_t i = 0; r->auth_optional && authed && i < r->nlimits; i++) keyed |= r->limits[i].by == EG_RL_BY_KEY;
     for (size_t i = 0; i < r->nlimits && pol->nrates < 16; i++) {
         const eg_rate_limit_cfg_t *l = &r->limits[i];
         if (l->by == EG_RL_BY_KEY && !authed) continue; /* anonymous callers: the by-ip limits apply */
+        if (l->by == EG_RL_BY_IP && keyed) continue;
         size_t n = pol->nrates++;
         eg_sb_t b = eg_sb(pol->rate_keys[n], sizeof(pol->rate_keys[0])); /* "R<path>#<i>|i:<ip>" */
         eg_sb_mem(&b, "R", 1);

@@ -623,3 +623,59 @@ def test_flat_snake_names_the_callers_permissions_user_permissions(authgw):
     assert "current_permissions" not in d
     d = request(gw.port, "GET", "/d/typed/key/x", headers={"X-API-Key": k}).json()["error"]["details"]
     assert d["current_permissions"] == ["user:profile:read"]
+
+
+def test_optional_authentication_key_limit_or_ip_limit(tmp_path, upstream_port):
+    """Issue 27 item 10, flat-snake's "Authenticated requests: 100/min,
+    Unauthenticated: 10/min" on one route: a caller with a valid key gets
+    the key's limit, an anonymous caller the address's; a key that is there
+    but bad is refused (never downgraded to anonymous)."""
+    tmp = str(tmp_path)
+    with open(os.path.join(tmp, "pepper"), "w") as f:
+        f.write("pepper-for-the-integration-tests\n")
+    with open(os.path.join(tmp, "admin.token"), "w") as f:
+        f.write(ADMIN_TOKEN + "\n")
+    port, adm = free_port(), free_port()
+    text = f"""
+listen: 127.0.0.1:{port}
+admin_listen: 127.0.0.1:{adm}
+workers: 2
+errors: {{ dialect: flat-snake }}
+store: {{ backend: memory }}
+auth: {{ pepper_file: {tmp}/pepper, admin_token_file: {tmp}/admin.token }}
+upstreams: {{ demo: {{ servers: ["127.0.0.1:{upstream_port}"] }} }}
+routes:
+  - path: /search/
+    upstream: demo
+    auth: {{ api_key: optional }}
+    rate_limit: [{{ limit: 100, window: 1m, by: key }}, {{ limit: 10, window: 1m, by: ip }}]
+"""
+    gw = Gateway(tmp, text, port, adm)
+    try:
+        _, key = create_key(gw, scopes=["read"])
+        for i in range(10):
+            r = request(port, "GET", "/search/x")
+            assert r.status == 200, (i, r.body)
+            assert r.header("X-RateLimit-Limit") == "10"
+            assert "x-key-id" not in r.json()["headers"]
+        r = request(port, "GET", "/search/x")
+        assert r.status == 429 and r.json()["details"]["limit"] == 10
+        # the same address with a key: the key's 100/min, not the address's spent 10
+        for i in range(12):
+            r = request(port, "GET", "/search/x", headers={"X-API-Key": key})
+            assert r.status == 200, (i, r.body)
+            assert r.header("X-RateLimit-Limit") == "100" and r.json()["headers"]["x-key-id"]
+        # a bad key is a 401, not an anonymous request (which would be a 429 here)
+        r = request(port, "GET", "/search/x", headers={"X-API-Key": forge_key()})
+        assert r.status == 401 and r.json()["details"]["reason"] == "invalid_api_key"
+        r = request(port, "GET", "/search/x", headers={"X-API-Key": "sk_test_123"})
+        assert r.status == 401 and r.json()["details"]["reason"] == "malformed_api_key"
+        r = request(port, "GET", "/search/x", headers={"Authorization": "Basic dXNlcjpwYXNz"})
+        assert r.status == 401
+    finally:
+        assert gw.stop() == 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text.replace("auth: {{ api_key: optional }}".replace("{{", "{").replace("}}", "}"),
+                                "auth: { api_key: optional }\n    scopes: [read]"))
+    r = subprocess.run([BIN, "check-config", "--config", str(bad)], capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "optional" in r.stderr
