@@ -39,7 +39,8 @@ struct eg_catalog_s {
     struct {
         const char *const *names;
         size_t n;
-    } *safe; /* per entry: eg_catalog_safe_details */
+        int unlisted; /* eg_catalog_set_listed */
+    } *safe; /* per entry: eg_catalog_safe_details, listing */
     size_t n, cap;
     slot_t *table;
     size_t tcap; /* power of two */
@@ -244,6 +245,20 @@ size_t eg_catalog_safe_details(const eg_catalog_t *cat, const eg_catalog_entry_t
     size_t i = (size_t)(e - cat->entries);
     *names = cat->safe[i].names;
     return cat->safe[i].n;
+}
+
+int eg_catalog_set_listed(eg_catalog_t *cat, const char *code, int listed)
+{
+    const eg_catalog_entry_t *e = eg_catalog_find(cat, code);
+    if (!e) return EG_ENOENT;
+    cat->safe[e - cat->entries].unlisted = !listed;
+    return EG_OK;
+}
+
+int eg_catalog_listed(const eg_catalog_t *cat, const eg_catalog_entry_t *e)
+{
+    if (!cat || !e || e < cat->entries || e >= cat->entries + cat->n) return 0;
+    return !cat->safe[e - cat->entries].unlisted;
 }
 
 size_t eg_catalog_count(const eg_catalog_t *cat)

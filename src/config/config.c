@@ -222,10 +222,34 @@ static int load_code_map(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
     return EG_OK;
 }
 
+/* errors.codes: {exclude: [...]} leaves codes out of the published
+ * catalog (`errgate docs`), {include: [...]} lists only those; they stay
+ * known to the gateway either way. */
+static int load_listed_codes(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
+{
+    static const char *const keys[] = {"include", "exclude", NULL};
+    int rc;
+    if ((rc = known_keys(c, n, "codes", keys))) return rc;
+    const eg_ynode_t *inc = eg_ymap_get(n, "include"), *exc = eg_ymap_get(n, "exclude");
+    if (inc && exc) return ERR(c, exc, "codes: give include or exclude, not both");
+    const eg_ynode_t *list = inc ? inc : exc;
+    if (!list) return EG_OK;
+    if (list->kind != EG_Y_SEQ) return ERR(c, list, "codes: %s must be a list of codes", inc ? "include" : "exclude");
+    if (inc)
+        for (size_t i = 0; i < eg_catalog_count(cfg->catalog); i++)
+            eg_catalog_set_listed(cfg->catalog, eg_catalog_at(cfg->catalog, i)->code, 0);
+    for (size_t i = 0; i < list->n; i++) {
+        const eg_ynode_t *x = list->items[i];
+        if (x->kind != EG_Y_SCALAR || eg_catalog_set_listed(cfg->catalog, x->str, inc != NULL) != EG_OK)
+            return ERR(c, x, "codes: '%s' is not a code of the catalog", x->kind == EG_Y_SCALAR ? x->str : "");
+    }
+    return EG_OK;
+}
+
 static int load_errors(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
 {
     static const char *const keys[] = {"dialect", "negotiate", "expose_internal", "docs_url",
-                                       "catalog", "dialects", "max_translate_body", "code_map", NULL};
+                                       "catalog", "dialects", "max_translate_body", "code_map", "codes", NULL};
     int rc;
     if (n && (rc = known_keys(c, n, "errors", keys))) return rc;
     const eg_ynode_t *v;
@@ -266,6 +290,7 @@ static int load_errors(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
         }
     }
     if ((v = eg_ymap_get(n, "code_map")) && (rc = load_code_map(c, v, cfg))) return rc;
+    if ((v = eg_ymap_get(n, "codes")) && (rc = load_listed_codes(c, v, cfg))) return rc;
     const char *name = "problem";
     if ((v = eg_ymap_get(n, "dialect"))) {
         if (v->kind != EG_Y_SCALAR) return ERR(c, v, "dialect must be a name");

@@ -953,3 +953,20 @@ def test_gateway_details_in_the_seeds_words(tmp_path, upstream_port):
         assert m and m.group(1) == r.header("Retry-After"), r.json()["message"]
     finally:
         assert gw.stop() == 0
+
+
+def test_problem_type_points_at_the_published_pages_anchor(tmp_path, upstream_port):
+    """Issue 27 item 12: errors.docs_url naming one page (no {code}) makes
+    each problem `type` that page's anchor for the code, as `errgate docs
+    --format html` writes them (id = the canonical code)."""
+    port, admin = free_port(), free_port()
+    cfg = base_config(port, admin, upstream_port).replace(
+        "errors: { dialect: problem, negotiate: true }",
+        "errors: { dialect: problem, negotiate: true, docs_url: \"https://api.example.com/errors\" }")
+    gw = Gateway(str(tmp_path), cfg, port, admin)
+    try:
+        assert request(port, "GET", "/nowhere").json()["type"] == "https://api.example.com/errors#not_found"
+        body = request(port, "GET", "/v1/maintenance").json()
+        assert body["type"] == "https://api.example.com/errors#service_unavailable"
+    finally:
+        assert gw.stop() == 0
