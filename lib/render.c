@@ -518,11 +518,17 @@ static void write_members(rctx_t *c, eg_jsonw_t *w, const eg_tnode_t *t, objstat
         else write_member(c, w, m, st);
     }
     if (t->fields) write_fields(c, w, t->fields, st);
-    /* the precise code a code_map replaced stays readable, where details go */
-    if (t->merge_details && c->reason && !was_emitted(st, "reason", 6) && !details_has(c->e, "reason")) {
-        member_key(w, st, "reason");
-        eg_jsonw_str(w, c->reason, strlen(c->reason));
-        member_done(st, "reason", 6);
+    /* the precise code a code_map replaced stays readable, where details
+     * go: as "reason", or "reason_code" when the error has a reason of its
+     * own (a refused JWT's "expired") */
+    if (t->merge_details && c->reason) {
+        const char *k = details_has(c->e, "reason") ? "reason_code" : "reason";
+        size_t kn = strlen(k);
+        if (!was_emitted(st, k, kn) && !details_has(c->e, k)) {
+            member_key(w, st, k);
+            eg_jsonw_str(w, c->reason, strlen(c->reason));
+            member_done(st, k, kn);
+        }
     }
     /* several merges into one object: a name already written by an earlier
      * merge is skipped, so the output never has duplicate members */

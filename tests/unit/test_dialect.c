@@ -642,6 +642,16 @@ static void test_code_map_answers_in_the_pages_words(void **state)
     assert_string_equal(eg_dialect_mapped_code(camel, "not_found"), "bad_request");
     eg_dialects_free(set);
     eg_error_free(e);
+    /* a refused token has a reason of its own: the precise code goes beside it */
+    assert_int_equal(eg_error_from_catalog(fx->cat, "invalid_token", &e), EG_OK);
+    eg_error_set_detail_str(e, "reason", "expired", 7);
+    got = render_json(fx, e, "flat-snake");
+    json_t *det = json_object_get(got, "details");
+    assert_string_equal(json_string_value(json_object_get(got, "error")), "unauthorized");
+    assert_string_equal(json_string_value(json_object_get(det, "reason")), "expired");
+    assert_string_equal(json_string_value(json_object_get(det, "reason_code")), "invalid_token");
+    json_decref(got);
+    eg_error_free(e);
     /* a dialect file declares its own */
     static const char yaml[] = "name: mine\ncode_map: { invalid_token: unauthorized }\nbody: { code: $code, info: { $details: merge } }\n";
     char err[256];
