@@ -40,6 +40,8 @@ struct eg_catalog_s {
         const char *const *names;
         size_t n;
         int unlisted; /* eg_catalog_set_listed */
+        const eg_spelling_t *answers; /* answered_as: {dialect, code} */
+        size_t nanswers;
     } *safe; /* per entry: eg_catalog_safe_details, listing */
     size_t n, cap;
     slot_t *table;
@@ -247,6 +249,15 @@ size_t eg_catalog_safe_details(const eg_catalog_t *cat, const eg_catalog_entry_t
     return cat->safe[i].n;
 }
 
+const char *eg_catalog_answered_as(const eg_catalog_t *cat, const eg_catalog_entry_t *e, const char *dialect)
+{
+    if (!cat || !e || !dialect || e < cat->entries || e >= cat->entries + cat->n) return NULL;
+    size_t i = (size_t)(e - cat->entries);
+    for (size_t k = 0; k < cat->safe[i].nanswers; k++)
+        if (strcmp(cat->safe[i].answers[k].dialect, dialect) == 0) return cat->safe[i].answers[k].spelling;
+    return NULL;
+}
+
 int eg_catalog_set_listed(eg_catalog_t *cat, const char *code, int listed)
 {
     const eg_catalog_entry_t *e = eg_catalog_find(cat, code);
@@ -368,6 +379,9 @@ static int load_entry(lctx_t *c, const eg_ynode_t *k, const eg_ynode_t *v)
     const char *const *safe_names = NULL;
     size_t nsafe = 0;
     int set_safe = 0;
+    eg_spelling_t *answers = NULL;
+    size_t nanswers = 0;
+    int set_answers = 0;
     if (cur) e = *cur;
     else {
         memset(&e, 0, sizeof(e));
@@ -424,6 +438,24 @@ static int load_entry(lctx_t *c, const eg_ynode_t *k, const eg_ynode_t *v)
                 e.spellings = sp;
                 e.nspellings = m;
             }
+        } else if (strcmp(f, "answered_as") == 0) {
+            if (fv->kind != EG_Y_MAP)
+                return eg_yerr(c->doc, fv, c->err, c->errlen, "answered_as: {dialect: code}");
+            for (size_t j = 0; j < fv->n; j++) {
+                const eg_ynode_t *sv = fv->items[2 * j + 1];
+                if (sv->kind != EG_Y_SCALAR || !is_code(sv->str))
+                    return eg_yerr(c->doc, sv, c->err, c->errlen, "answered_as: a snake_case code");
+            }
+            if (c->apply) { /* the map given replaces the code's */
+                if (!(answers = pool_alloc(cat, (fv->n ? fv->n : 1) * sizeof(*answers)))) return EG_ENOMEM;
+                for (size_t j = 0; j < fv->n; j++) {
+                    answers[j].dialect = pool_str(cat, fv->items[2 * j]->str);
+                    answers[j].spelling = pool_str(cat, fv->items[2 * j + 1]->str);
+                    if (!answers[j].dialect || !answers[j].spelling) return EG_ENOMEM;
+                }
+                nanswers = fv->n;
+                set_answers = 1;
+            }
         } else if (strcmp(f, "safe_details") == 0) {
             if (fv->kind != EG_Y_SEQ)
                 return eg_yerr(c->doc, fv, c->err, c->errlen, "safe_details: [member, ...]");
@@ -464,7 +496,7 @@ static int load_entry(lctx_t *c, const eg_ynode_t *k, const eg_ynode_t *v)
         } else {
             return eg_yerr(c->doc, fk, c->err, c->errlen,
                            "unknown attribute '%s' (status, type, title, message, description, "
-                           "resolution, docs, retryable, spellings, synonyms, safe_details)", f);
+                           "resolution, docs, retryable, spellings, synonyms, safe_details, answered_as)", f);
         }
     }
     if (!c->apply) return EG_OK;
@@ -480,6 +512,10 @@ static int load_entry(lctx_t *c, const eg_ynode_t *k, const eg_ynode_t *v)
     if (set_safe) {
         cat->safe[idx].names = safe_names;
         cat->safe[idx].n = nsafe;
+    }
+    if (set_answers) {
+        cat->safe[idx].answers = answers;
+        cat->safe[idx].nanswers = nanswers;
     }
     return EG_OK;
 }

@@ -583,20 +583,30 @@ const char *eg__dialect_mapped(const eg_dialect_t *d, const char *code)
 
 const char *eg_dialect_mapped_code(const eg_dialect_t *d, const char *code)
 {
-    return eg__dialect_mapped(d, code);
+    const char *to = eg__dialect_mapped(d, code);
+    return to && strcmp(to, code) != 0 ? to : NULL;
+}
+
+const char *eg__dialect_answer(const eg_dialect_t *d, const eg_catalog_t *cat, const eg_catalog_entry_t *ent,
+                               const char *code)
+{
+    if (!code) return NULL;
+    const char *to = d->ncmap ? eg__dialect_mapped(d, code) : NULL;
+    if (to) return strcmp(to, code) != 0 ? to : NULL; /* a pair to itself: keep, whatever the catalog says */
+    return ent ? eg_catalog_answered_as(cat, ent, d->name) : NULL;
+}
+
+const char *eg_dialect_answer_code(const eg_dialect_t *d, const eg_catalog_t *cat, const char *code)
+{
+    return eg__dialect_answer(d, cat, cat && code ? eg_catalog_find(cat, code) : NULL, code);
 }
 
 int eg_dialect_map_code(eg_dialect_t *d, const char *from, const char *to)
 {
     size_t i = 0;
     while (i < d->ncmap && strcmp(d->cmap[i].from, from) != 0) i++;
-    if (!to || strcmp(to, from) == 0) { /* a pair removed: the dialect keeps the code */
-        if (i == d->ncmap) return EG_OK;
-        free(d->cmap[i].from);
-        free(d->cmap[i].to);
-        d->cmap[i] = d->cmap[--d->ncmap];
-        return EG_OK;
-    }
+    /* keeping a code is a pair to itself: it overrides a catalog's answered_as too */
+    if (!to) to = from;
     char *t = strdup(to);
     if (!t) return EG_ENOMEM;
     if (i < d->ncmap) {
@@ -662,7 +672,7 @@ static size_t code_as(const eg_dialect_t *d, const eg_catalog_t *cat, const eg_c
                       const char *code, int map, char *buf, size_t cap)
 {
     eg_case_t cs;
-    const char *to = map && d->ncmap ? eg__dialect_mapped(d, code) : NULL;
+    const char *to = map ? eg__dialect_answer(d, cat, ent, code) : NULL;
     if (to) { /* the page's coarser code, as the body writes it */
         code = to;
         ent = eg_catalog_find(cat, to);

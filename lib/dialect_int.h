@@ -115,7 +115,11 @@ struct eg_dialect_s {
  * to_dialect, else back; the name itself when d does not rename it. */
 const char *eg__dialect_detail_name(const eg_dialect_t *d, const char *name, size_t n, int to_dialect,
                                     size_t *outlen);
-/* The code d answers `code` with (its code_map), or NULL when d keeps it. */
+/* The code d answers `code` (catalog entry ent, may be NULL) with: its
+ * code_map, else the catalog's answered_as for d; NULL when d keeps it. */
+const char *eg__dialect_answer(const eg_dialect_t *d, const eg_catalog_t *cat, const eg_catalog_entry_t *ent,
+                               const char *code);
+/* d's own code_map pair for `code` (a pair to itself: keep), or NULL. */
 const char *eg__dialect_mapped(const eg_dialect_t *d, const char *code);
 
 /* eg_dialect_status() with the catalog entry of e's code already looked up (may be NULL). */

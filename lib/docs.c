@@ -545,7 +545,7 @@ static int code_section(doc_t *d, const eg_catalog_t *cat, const eg_dialect_t *d
     char sp[128], url[512];
     eg_dialect_code(dl, cat, e->code, sp, sizeof(sp));
     int st = entry_status(cat, dl, e);
-    const char *to = eg_dialect_mapped_code(dl, e->code);
+    const char *to = eg_dialect_answer_code(dl, cat, e->code);
     char tsp[128] = "";
     if (to) eg_dialect_code(dl, cat, to, tsp, sizeof(tsp));
     size_t ulen = eg_catalog_docs_url(cat, e, url, sizeof(url));

@@ -588,7 +588,7 @@ size_t eg_render(const eg_error_t *e, const eg_dialect_t *d, const eg_catalog_t 
     c.code = e->s[EG_S_CODE];
     c.reason = NULL;
     c.orig = NULL;
-    const char *to = d->ncmap ? eg__dialect_mapped(d, c.code) : NULL;
+    const char *to = eg__dialect_answer(d, cat, c.ent, c.code);
     if (to) {
         c.reason = c.code;
         c.orig = c.ent;

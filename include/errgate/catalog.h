@@ -86,6 +86,11 @@ const char *eg_catalog_spelling(const eg_catalog_entry_t *e, const char *dialect
  * internal and is stripped. Sets *names (NULL when none), returns n. */
 size_t eg_catalog_safe_details(const eg_catalog_t *cat, const eg_catalog_entry_t *e, const char *const **names);
 
+/* eg_catalog_answered_as: the code dialect `dialect` answers e's code with
+ * when the dialect's own code_map says nothing of it (a catalog file's
+ * `answered_as: {jsonapi: unauthorized}`), or NULL. */
+const char *eg_catalog_answered_as(const eg_catalog_t *cat, const eg_catalog_entry_t *e, const char *dialect);
+
 /* Codes an API does not use can be left out of its published catalog
  * (`errors.codes.exclude` / `include`): they stay known (an upstream's
  * code is still read, the gateway's own still answered) but `errgate docs`

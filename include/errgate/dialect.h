@@ -59,6 +59,9 @@ int eg_dialect_code_status(const eg_dialect_t *d, const eg_catalog_t *cat, const
  * from) one pair; call it only before the dialect is shared between
  * threads (configuration load). EG_OK or EG_ENOMEM. */
 const char *eg_dialect_mapped_code(const eg_dialect_t *d, const char *code);
+/* The same, and when the dialect says nothing of `code`, the catalog's
+ * `answered_as` for this dialect: what the body and X-Error-Code carry. */
+const char *eg_dialect_answer_code(const eg_dialect_t *d, const eg_catalog_t *cat, const char *code);
 int eg_dialect_map_code(eg_dialect_t *d, const char *from, const char *to);
 /* Dialects of a set, writable for configuration (NULL when absent). */
 eg_dialect_t *eg_dialects_get_mut(eg_dialects_t *set, const char *name);

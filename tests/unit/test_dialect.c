@@ -652,6 +652,28 @@ static void test_code_map_answers_in_the_pages_words(void **state)
     assert_string_equal(json_string_value(json_object_get(det, "reason_code")), "invalid_token");
     json_decref(got);
     eg_error_free(e);
+    /* a catalog file can say it too (answered_as), under the dialect's own map */
+    eg_catalog_t *cat = NULL;
+    assert_int_equal(eg_catalog_new_builtin(&cat), EG_OK);
+    static const char cy[] = "codes:\n  not_found: { answered_as: { flat-camel: bad_request, typed: conflict } }\n";
+    char cerr[256];
+    assert_int_equal(eg_catalog_load_yaml(cat, cy, sizeof(cy) - 1, "c.yaml", cerr, sizeof(cerr)), EG_OK);
+    assert_int_equal(eg_error_from_catalog(cat, "not_found", &e), EG_OK);
+    eg_dialects_t *set2 = NULL;
+    assert_int_equal(eg_dialects_new_builtin(&set2), EG_OK);
+    eg_dialect_error_code(eg_dialects_get(set2, "flat-camel"), cat, e, code, sizeof(code));
+    assert_string_equal(code, "BAD_REQUEST");
+    assert_string_equal(eg_dialect_answer_code(eg_dialects_get(set2, "flat-camel"), cat, "not_found"), "bad_request");
+    assert_int_equal(eg_dialect_map_code(eg_dialects_get_mut(set2, "typed"), "not_found", NULL), EG_OK); /* keep */
+    eg_dialect_error_code(eg_dialects_get(set2, "typed"), cat, e, code, sizeof(code));
+    assert_string_equal(code, "NOT_FOUND");
+    char cbuf[512];
+    eg_render(e, eg_dialects_get(set2, "flat-camel"), cat, cbuf, sizeof(cbuf));
+    assert_non_null(strstr(cbuf, "\"error\":\"BAD_REQUEST\""));
+    assert_non_null(strstr(cbuf, "\"reason\":\"not_found\""));
+    eg_error_free(e);
+    eg_dialects_free(set2);
+    eg_catalog_free(cat);
     /* a dialect file declares its own */
     static const char yaml[] = "name: mine\ncode_map: { invalid_token: unauthorized }\nbody: { code: $code, info: { $details: merge } }\n";
     char err[256];
