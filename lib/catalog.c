@@ -36,6 +36,13 @@ typedef struct pool_s {
 struct eg_catalog_s {
     eg_catalog_entry_t *entries;
     int *generic; /* per entry */
+    struct {
+        const char *const *names;
+        size_t n;
+        int unlisted; /* eg_catalog_set_listed */
+        const eg_spelling_t *answers; /* answered_as: {dialect, code} */
+        size_t nanswers;
+    } *safe; /* per entry: eg_catalog_safe_details, listing */
     size_t n, cap;
     slot_t *table;
     size_t tcap; /* power of two */
@@ -128,6 +135,10 @@ static int grow(eg_catalog_t *cat, size_t need)
     int *g = realloc(cat->generic, ncap * sizeof(*g));
     if (!g) return EG_ENOMEM;
     cat->generic = g;
+    void *sf = realloc(cat->safe, ncap * sizeof(*cat->safe));
+    if (!sf) return EG_ENOMEM;
+    cat->safe = sf;
+    memset(cat->safe + cat->cap, 0, (ncap - cat->cap) * sizeof(*cat->safe));
     cat->cap = ncap;
     return EG_OK;
 }
@@ -159,6 +170,12 @@ int eg_catalog_new_builtin(eg_catalog_t **out)
         cat->generic[i] = eg__builtin_catalog[i].generic;
         cat->n++;
     }
+    for (size_t k = 0; !rc && k < eg__builtin_safe_count; k++)
+        for (size_t i = 0; i < cat->n; i++)
+            if (strcmp(cat->entries[i].code, eg__builtin_safe[k].code) == 0) {
+                cat->safe[i].names = eg__builtin_safe[k].names;
+                cat->safe[i].n = eg__builtin_safe[k].n;
+            }
     if (!rc) rc = rebuild(cat);
     if (rc) {
         eg_catalog_free(cat);
@@ -177,6 +194,7 @@ void eg_catalog_free(eg_catalog_t *cat)
     }
     free(cat->entries);
     free(cat->generic);
+    free(cat->safe);
     free(cat->table);
     free(cat->docs_template);
     free(cat);
@@ -220,6 +238,38 @@ const char *eg_catalog_spelling(const eg_catalog_entry_t *e, const char *dialect
         if (e->spellings[i].dialect[0] == dialect[0] && strcmp(e->spellings[i].dialect, dialect) == 0)
             return e->spellings[i].spelling;
     return NULL;
+}
+
+size_t eg_catalog_safe_details(const eg_catalog_t *cat, const eg_catalog_entry_t *e, const char *const **names)
+{
+    *names = NULL;
+    if (!cat || !e || e < cat->entries || e >= cat->entries + cat->n) return 0;
+    size_t i = (size_t)(e - cat->entries);
+    *names = cat->safe[i].names;
+    return cat->safe[i].n;
+}
+
+const char *eg_catalog_answered_as(const eg_catalog_t *cat, const eg_catalog_entry_t *e, const char *dialect)
+{
+    if (!cat || !e || !dialect || e < cat->entries || e >= cat->entries + cat->n) return NULL;
+    size_t i = (size_t)(e - cat->entries);
+    for (size_t k = 0; k < cat->safe[i].nanswers; k++)
+        if (strcmp(cat->safe[i].answers[k].dialect, dialect) == 0) return cat->safe[i].answers[k].spelling;
+    return NULL;
+}
+
+int eg_catalog_set_listed(eg_catalog_t *cat, const char *code, int listed)
+{
+    const eg_catalog_entry_t *e = eg_catalog_find(cat, code);
+    if (!e) return EG_ENOENT;
+    cat->safe[e - cat->entries].unlisted = !listed;
+    return EG_OK;
+}
+
+int eg_catalog_listed(const eg_catalog_t *cat, const eg_catalog_entry_t *e)
+{
+    if (!cat || !e || e < cat->entries || e >= cat->entries + cat->n) return 0;
+    return !cat->safe[e - cat->entries].unlisted;
 }
 
 size_t eg_catalog_count(const eg_catalog_t *cat)
@@ -268,6 +318,10 @@ size_t eg_catalog_docs_url(const eg_catalog_t *cat, const eg_catalog_entry_t *e,
         for (size_t i = 0; i < n; i++, len++)
             if (len + 1 < cap) buf[len] = piece[i];
     }
+    /* a template without {code} is one page: the code is its anchor */
+    if (!e->docs && !strstr(src, "{code}"))
+        for (size_t i = 0; i <= clen; i++, len++)
+            if (len + 1 < cap) buf[len] = i ? e->code[i - 1] : '#';
     if (cap) buf[len < cap ? len : cap - 1] = '\0';
     return len;
 }
@@ -322,6 +376,12 @@ static int load_entry(lctx_t *c, const eg_ynode_t *k, const eg_ynode_t *v)
         return eg_yerr(c->doc, v, c->err, c->errlen, "new code '%s' needs a status", k->str);
     eg_catalog_entry_t e;
     size_t idx = cur ? (size_t)(cur - cat->entries) : cat->n;
+    const char *const *safe_names = NULL;
+    size_t nsafe = 0;
+    int set_safe = 0;
+    eg_spelling_t *answers = NULL;
+    size_t nanswers = 0;
+    int set_answers = 0;
     if (cur) e = *cur;
     else {
         memset(&e, 0, sizeof(e));
@@ -378,6 +438,39 @@ static int load_entry(lctx_t *c, const eg_ynode_t *k, const eg_ynode_t *v)
                 e.spellings = sp;
                 e.nspellings = m;
             }
+        } else if (strcmp(f, "answered_as") == 0) {
+            if (fv->kind != EG_Y_MAP)
+                return eg_yerr(c->doc, fv, c->err, c->errlen, "answered_as: {dialect: code}");
+            for (size_t j = 0; j < fv->n; j++) {
+                const eg_ynode_t *sv = fv->items[2 * j + 1];
+                if (sv->kind != EG_Y_SCALAR || !is_code(sv->str))
+                    return eg_yerr(c->doc, sv, c->err, c->errlen, "answered_as: a snake_case code");
+            }
+            if (c->apply) { /* the map given replaces the code's */
+                if (!(answers = pool_alloc(cat, (fv->n ? fv->n : 1) * sizeof(*answers)))) return EG_ENOMEM;
+                for (size_t j = 0; j < fv->n; j++) {
+                    answers[j].dialect = pool_str(cat, fv->items[2 * j]->str);
+                    answers[j].spelling = pool_str(cat, fv->items[2 * j + 1]->str);
+                    if (!answers[j].dialect || !answers[j].spelling) return EG_ENOMEM;
+                }
+                nanswers = fv->n;
+                set_answers = 1;
+            }
+        } else if (strcmp(f, "safe_details") == 0) {
+            if (fv->kind != EG_Y_SEQ)
+                return eg_yerr(c->doc, fv, c->err, c->errlen, "safe_details: [member, ...]");
+            for (size_t j = 0; j < fv->n; j++)
+                if (fv->items[j]->kind != EG_Y_SCALAR || !fv->items[j]->len)
+                    return eg_yerr(c->doc, fv->items[j], c->err, c->errlen, "a safe_details member is a name");
+            if (c->apply) { /* the list given replaces the code's */
+                const char **names = pool_alloc(cat, (fv->n ? fv->n : 1) * sizeof(*names));
+                if (!names) return EG_ENOMEM;
+                for (size_t j = 0; j < fv->n; j++)
+                    if (!(names[j] = pool_str(cat, fv->items[j]->str))) return EG_ENOMEM;
+                safe_names = names;
+                nsafe = fv->n;
+                set_safe = 1;
+            }
         } else if (strcmp(f, "synonyms") == 0) {
             if (fv->kind != EG_Y_SEQ)
                 return eg_yerr(c->doc, fv, c->err, c->errlen, "synonyms: [code, ...]");
@@ -403,7 +496,7 @@ static int load_entry(lctx_t *c, const eg_ynode_t *k, const eg_ynode_t *v)
         } else {
             return eg_yerr(c->doc, fk, c->err, c->errlen,
                            "unknown attribute '%s' (status, type, title, message, description, "
-                           "resolution, docs, retryable, spellings, synonyms)", f);
+                           "resolution, docs, retryable, spellings, synonyms, safe_details, answered_as)", f);
         }
     }
     if (!c->apply) return EG_OK;
@@ -416,6 +509,14 @@ static int load_entry(lctx_t *c, const eg_ynode_t *k, const eg_ynode_t *v)
     }
     cat->entries[idx] = e;
     entry_plain(&cat->entries[idx]);
+    if (set_safe) {
+        cat->safe[idx].names = safe_names;
+        cat->safe[idx].n = nsafe;
+    }
+    if (set_answers) {
+        cat->safe[idx].answers = answers;
+        cat->safe[idx].nanswers = nanswers;
+    }
     return EG_OK;
 }
 

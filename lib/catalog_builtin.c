@@ -19,8 +19,7 @@ static const char *const syn40[] = {"too_many_requests", "rate_limited", "thrott
 static const char *const syn43[] = {"concurrency_limit_exceeded"};
 static const eg_spelling_t sp45[] = {{"typed", "INTERNAL_SERVER_ERROR"}, {"flat-snake", "internal_server_error"}, {"flat-camel", "SERVICE_ERROR"}};
 static const char *const syn45[] = {"internal_server_error", "service_error", "server_error"};
-static const eg_spelling_t sp48[] = {{"flat-camel", "EXTERNAL_SERVICE_ERROR"}};
-static const char *const syn48[] = {"external_service_error", "upstream_error"};
+static const char *const syn48[] = {"upstream_error"};
 static const char *const syn50[] = {"maintenance", "temporarily_unavailable"};
 static const char *const syn51[] = {"timeout", "upstream_timeout"};
 static const char *const syn_idem_reused[] = {"idempotency_key_reused"};
@@ -286,7 +285,12 @@ const eg__builtin_entry_t eg__builtin_catalog[] = {
       "An upstream service failed.",
       "The gateway got no valid response from the upstream service.",
       "Retry with backoff.",
-      NULL, 1, sp48, 1, syn48, 2, 0, {0}}, 1},
+      NULL, 1, NULL, 0, syn48, 1, 0, {0}}, 1},
+    {{"external_service_error", 502, "upstream_error", "External Service Error",
+      "An external service failed.",
+      "A third-party service the API depends on failed; details name it.",
+      "Retry with backoff; the service named in the details may be down.",
+      NULL, 1, NULL, 0, NULL, 0, 0, {0}}, 0},
     {{"search_engine_error", 502, "upstream_error", "Search Engine Error",
       "Search engine temporarily unavailable.",
       "The search engine behind the API failed.",
@@ -309,3 +313,18 @@ const eg__builtin_entry_t eg__builtin_catalog[] = {
       NULL, 1, NULL, 0, syn51, 2, 0, {0}}, 1},
 };
 const size_t eg__builtin_catalog_count = sizeof(eg__builtin_catalog) / sizeof(eg__builtin_catalog[0]);
+
+/* What the seeds document on their 5xx examples, and nothing that could be
+ * an internal (flat-camel's DATABASE_ERROR originalMessage is one). */
+static const char *const safe_503[] = {"maintenance_window", "maintenance_end", "status_page"};
+static const char *const safe_504[] = {"timeout_duration", "retry_suggested"};
+static const char *const safe_ext[] = {"service"};
+static const char *const safe_search[] = {"engine"};
+
+const eg__builtin_safe_t eg__builtin_safe[] = {
+    {"service_unavailable", safe_503, 3},
+    {"gateway_timeout", safe_504, 2},
+    {"external_service_error", safe_ext, 1},
+    {"search_engine_error", safe_search, 1},
+};
+const size_t eg__builtin_safe_count = sizeof(eg__builtin_safe) / sizeof(eg__builtin_safe[0]);

@@ -12,4 +12,14 @@ typedef struct {
 extern const eg__builtin_entry_t eg__builtin_catalog[];
 extern const size_t eg__builtin_catalog_count;
 
+/* Per code, the details members a translated 5xx keeps (catalog.h). */
+typedef struct {
+    const char *code;
+    const char *const *names;
+    size_t n;
+} eg__builtin_safe_t;
+
+extern const eg__builtin_safe_t eg__builtin_safe[];
+extern const size_t eg__builtin_safe_count;
+
 #endif

@@ -97,6 +97,16 @@ void eg_dialect_free(eg_dialect_t *d)
     free(d->pointer_prefix);
     for (size_t i = 0; i < d->noverrides; i++) free(d->overrides[i].code);
     free(d->overrides);
+    for (size_t i = 0; i < d->ncmap; i++) {
+        free(d->cmap[i].from);
+        free(d->cmap[i].to);
+    }
+    free(d->cmap);
+    for (size_t i = 0; i < d->ndnames; i++) {
+        free(d->dnames[i].from);
+        free(d->dnames[i].to);
+    }
+    free(d->dnames);
     node_free(d->body);
     free(d);
 }
@@ -163,9 +173,13 @@ static int compile_slot(cctx_t *c, const eg_ynode_t *n, eg_tslot_t *out)
             out->fallback_catalog = 1;
         } else if (strcmp(k->str, "default") == 0) {
             if (!(out->deflt = strdup(v->str))) return EG_ENOMEM;
+        } else if (strcmp(k->str, "when") == 0) {
+            if (strcmp(v->str, "summary") != 0)
+                return eg_yerr(c->doc, v, c->err, c->errlen, "'when' must be summary");
+            out->when_summary = 1;
         } else {
             return eg_yerr(c->doc, k, c->err, c->errlen,
-                           "unknown slot option '%s' (slot, as, fallback, default)", k->str);
+                           "unknown slot option '%s' (slot, as, fallback, default, when)", k->str);
         }
     }
     return EG_OK;
@@ -400,7 +414,8 @@ static uint32_t compute_needs(eg_tnode_t *t)
 static int compile_dialect(cctx_t *c, const eg_ynode_t *root, eg_dialect_t *d)
 {
     static const char *const known[] = {"name", "summary", "media_type", "code_case",
-                                        "status_overrides", "pointer_prefix", "body"};
+                                        "status_overrides", "pointer_prefix", "body",
+                                        "code_map", "detail_names"};
     int rc;
     if (!root || root->kind != EG_Y_MAP)
         return eg_yerr(c->doc, root, c->err, c->errlen, "a dialect file is a YAML map");
@@ -443,6 +458,30 @@ static int compile_dialect(cctx_t *c, const eg_ynode_t *root, eg_dialect_t *d)
             if (!(d->overrides[i].code = strdup(so->items[2 * i]->str))) return EG_ENOMEM;
             d->overrides[i].status = (int)st;
             d->noverrides++;
+        }
+    }
+    const eg_ynode_t *cm = eg_ymap_get(root, "code_map");
+    if (cm) {
+        if (cm->kind != EG_Y_MAP)
+            return eg_yerr(c->doc, cm, c->err, c->errlen, "code_map: {precise_code: page_code}");
+        for (size_t i = 0; i < cm->n; i++) {
+            const eg_ynode_t *to = cm->items[2 * i + 1];
+            if (to->kind != EG_Y_SCALAR || !to->len)
+                return eg_yerr(c->doc, to, c->err, c->errlen, "a code_map value is a code");
+            if ((rc = eg_dialect_map_code(d, cm->items[2 * i]->str, to->str))) return rc;
+        }
+    }
+    const eg_ynode_t *dn = eg_ymap_get(root, "detail_names");
+    if (dn) {
+        if (dn->kind != EG_Y_MAP)
+            return eg_yerr(c->doc, dn, c->err, c->errlen, "detail_names: {model_name: this_dialects_name}");
+        if (!(d->dnames = calloc(dn->n ? dn->n : 1, sizeof(*d->dnames)))) return EG_ENOMEM;
+        for (size_t i = 0; i < dn->n; i++) {
+            const eg_ynode_t *to = dn->items[2 * i + 1];
+            if (to->kind != EG_Y_SCALAR || !to->len)
+                return eg_yerr(c->doc, to, c->err, c->errlen, "a detail_names value is a member name");
+            eg_codemap_t *m = &d->dnames[d->ndnames++];
+            if (!(m->from = strdup(dn->items[2 * i]->str)) || !(m->to = strdup(to->str))) return EG_ENOMEM;
         }
     }
     const eg_ynode_t *body = eg_ymap_get(root, "body");
@@ -520,6 +559,74 @@ int eg__dialect_status_ent(const eg_dialect_t *d, const eg_catalog_entry_t *ent,
     return 500;
 }
 
+const char *eg__dialect_detail_name(const eg_dialect_t *d, const char *name, size_t n, int to_dialect,
+                                    size_t *outlen)
+{
+    for (size_t i = 0; i < d->ndnames; i++) {
+        const char *a = to_dialect ? d->dnames[i].from : d->dnames[i].to;
+        if (strlen(a) == n && memcmp(a, name, n) == 0) {
+            const char *b = to_dialect ? d->dnames[i].to : d->dnames[i].from;
+            *outlen = strlen(b);
+            return b;
+        }
+    }
+    *outlen = n;
+    return name;
+}
+
+const char *eg__dialect_mapped(const eg_dialect_t *d, const char *code)
+{
+    for (size_t i = 0; code && i < d->ncmap; i++)
+        if (d->cmap[i].from[0] == code[0] && strcmp(d->cmap[i].from, code) == 0) return d->cmap[i].to;
+    return NULL;
+}
+
+const char *eg_dialect_mapped_code(const eg_dialect_t *d, const char *code)
+{
+    const char *to = eg__dialect_mapped(d, code);
+    return to && strcmp(to, code) != 0 ? to : NULL;
+}
+
+const char *eg__dialect_answer(const eg_dialect_t *d, const eg_catalog_t *cat, const eg_catalog_entry_t *ent,
+                               const char *code)
+{
+    if (!code) return NULL;
+    const char *to = d->ncmap ? eg__dialect_mapped(d, code) : NULL;
+    if (to) return strcmp(to, code) != 0 ? to : NULL; /* a pair to itself: keep, whatever the catalog says */
+    return ent ? eg_catalog_answered_as(cat, ent, d->name) : NULL;
+}
+
+const char *eg_dialect_answer_code(const eg_dialect_t *d, const eg_catalog_t *cat, const char *code)
+{
+    return eg__dialect_answer(d, cat, cat && code ? eg_catalog_find(cat, code) : NULL, code);
+}
+
+int eg_dialect_map_code(eg_dialect_t *d, const char *from, const char *to)
+{
+    size_t i = 0;
+    while (i < d->ncmap && strcmp(d->cmap[i].from, from) != 0) i++;
+    /* keeping a code is a pair to itself: it overrides a catalog's answered_as too */
+    if (!to) to = from;
+    char *t = strdup(to);
+    if (!t) return EG_ENOMEM;
+    if (i < d->ncmap) {
+        free(d->cmap[i].to);
+        d->cmap[i].to = t;
+        return EG_OK;
+    }
+    eg_codemap_t *p = realloc(d->cmap, (d->ncmap + 1) * sizeof(*p));
+    char *f = strdup(from);
+    if (!p || !f) {
+        if (p) d->cmap = p;
+        free(t);
+        free(f);
+        return EG_ENOMEM;
+    }
+    d->cmap = p;
+    d->cmap[d->ncmap++] = (eg_codemap_t){f, t};
+    return EG_OK;
+}
+
 int eg_dialect_code_status(const eg_dialect_t *d, const eg_catalog_t *cat, const char *code)
 {
     eg_error_t e;
@@ -561,10 +668,15 @@ void eg__code_recase(char *dst, const char *src, size_t n, eg_case_t cs)
     }
 }
 
-static size_t code_as(const eg_dialect_t *d, const eg_catalog_entry_t *ent, const char *code, char *buf,
-                      size_t cap)
+static size_t code_as(const eg_dialect_t *d, const eg_catalog_t *cat, const eg_catalog_entry_t *ent,
+                      const char *code, int map, char *buf, size_t cap)
 {
     eg_case_t cs;
+    const char *to = map ? eg__dialect_answer(d, cat, ent, code) : NULL;
+    if (to) { /* the page's coarser code, as the body writes it */
+        code = to;
+        ent = eg_catalog_find(cat, to);
+    }
     const char *src = eg__dialect_code_src(d, ent, code, &cs);
     size_t n = strlen(src);
     if (cap) {
@@ -578,13 +690,13 @@ static size_t code_as(const eg_dialect_t *d, const eg_catalog_entry_t *ent, cons
 size_t eg_dialect_code(const eg_dialect_t *d, const eg_catalog_t *cat, const char *code,
                        char *buf, size_t cap)
 {
-    return code_as(d, cat && code ? eg_catalog_find(cat, code) : NULL, code, buf, cap);
+    return code_as(d, cat, cat && code ? eg_catalog_find(cat, code) : NULL, code, 0, buf, cap);
 }
 
 size_t eg_dialect_error_code(const eg_dialect_t *d, const eg_catalog_t *cat, const eg_error_t *e,
                              char *buf, size_t cap)
 {
-    return code_as(d, entry_of(cat, e), e->s[EG_S_CODE], buf, cap);
+    return code_as(d, cat, entry_of(cat, e), e->s[EG_S_CODE], 1, buf, cap);
 }
 
 /* --- sets --- */
@@ -649,6 +761,13 @@ int eg_dialects_new_builtin(eg_dialects_t **out)
     }
     *out = set;
     return EG_OK;
+}
+
+eg_dialect_t *eg_dialects_get_mut(eg_dialects_t *set, const char *name)
+{
+    for (size_t i = 0; i < set->n; i++)
+        if (strcmp(set->items[i]->name, name) == 0) return set->items[i];
+    return NULL;
 }
 
 const eg_dialect_t *eg_dialects_get(const eg_dialects_t *set, const char *name)

@@ -34,6 +34,8 @@ typedef struct {
     int as_string;           /* status written as "404" */
     int fallback_catalog;    /* unset -> catalog / reason phrase default */
     char *deflt;             /* literal when nothing else has a value */
+    int when_summary;        /* written only as a summary: the error has field errors and
+                                its message is none of theirs (JSON:API's top-level meta) */
 } eg_tslot_t;
 
 typedef enum { EG_T_OBJECT, EG_T_SLOT, EG_T_SPLIT } eg_tkind_t;
@@ -87,6 +89,13 @@ typedef struct {
     int status;
 } eg_override_t;
 
+/* One code_map pair: the gateway's precise code `from` is answered as the
+ * page's coarser `to` (docs/dialects.md). */
+typedef struct {
+    char *from;
+    char *to;
+} eg_codemap_t;
+
 struct eg_dialect_s {
     char *name;
     char *summary;
@@ -95,8 +104,23 @@ struct eg_dialect_s {
     eg_case_t code_case;
     eg_override_t *overrides;
     size_t noverrides;
+    eg_codemap_t *cmap;
+    size_t ncmap;
+    eg_codemap_t *dnames; /* detail_names: the model's details member `from` is `to` here */
+    size_t ndnames;
     eg_tnode_t *body;
 };
+
+/* A details member's name in d (detail_names), model -> dialect when
+ * to_dialect, else back; the name itself when d does not rename it. */
+const char *eg__dialect_detail_name(const eg_dialect_t *d, const char *name, size_t n, int to_dialect,
+                                    size_t *outlen);
+/* The code d answers `code` (catalog entry ent, may be NULL) with: its
+ * code_map, else the catalog's answered_as for d; NULL when d keeps it. */
+const char *eg__dialect_answer(const eg_dialect_t *d, const eg_catalog_t *cat, const eg_catalog_entry_t *ent,
+                               const char *code);
+/* d's own code_map pair for `code` (a pair to itself: keep), or NULL. */
+const char *eg__dialect_mapped(const eg_dialect_t *d, const char *code);
 
 /* eg_dialect_status() with the catalog entry of e's code already looked up (may be NULL). */
 int eg__dialect_status_ent(const eg_dialect_t *d, const eg_catalog_entry_t *ent,

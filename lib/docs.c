@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "dialect_int.h"
 
@@ -95,6 +96,42 @@ static void heading(doc_t *d, int level, const char *s)
         put(d, " ", 1);
         text(d, s);
         puts_(d, "\n\n");
+    }
+}
+
+/* A heading others can link to: id="..." in HTML, an <a id> before it in
+ * Markdown (the problem `type` URIs point at the codes' anchors). */
+static void heading_id(doc_t *d, int level, const char *id, const char *s)
+{
+    if (d->fmt == EG_DOCS_HTML) {
+        printf_(d, "<h%d id=\"", level);
+        text(d, id);
+        puts_(d, "\">");
+        text(d, s);
+        printf_(d, "</h%d>\n", level);
+    } else {
+        puts_(d, "<a id=\"");
+        text(d, id);
+        puts_(d, "\"></a>\n\n");
+        heading(d, level, s);
+    }
+}
+
+/* A code linked to its section on the page. */
+static void code_link(doc_t *d, const char *anchor, const char *s)
+{
+    if (d->fmt == EG_DOCS_HTML) {
+        puts_(d, "<a href=\"#");
+        text(d, anchor);
+        puts_(d, "\">");
+        code(d, s);
+        puts_(d, "</a>");
+    } else {
+        puts_(d, "[");
+        code(d, s);
+        puts_(d, "](#");
+        text(d, anchor);
+        puts_(d, ")");
     }
 }
 
@@ -336,7 +373,7 @@ static int answer_status(const eg_catalog_t *cat, const eg_dialect_t *dl, const 
 static void operations(doc_t *d, const eg_catalog_t *cat, const eg_dialect_t *dl, const char *api,
                        const eg_docs_operation_t *ops, size_t nops)
 {
-    heading(d, 2, "Errors per operation");
+    heading_id(d, 2, "errors-per-operation", "Errors per operation");
     para_open(d);
     text(d, "Besides its own answers, each operation");
     if (api && *api) {
@@ -390,6 +427,238 @@ int eg_docs_generate(const eg_catalog_t *cat, const eg_dialect_t *dl, eg_docs_fo
     return eg_docs_generate_ops(cat, dl, fmt, NULL, NULL, 0, out, len);
 }
 
+/* The page's style: embedded, so the file stands alone (no CDN, no fonts
+ * to fetch) and can be published as it is. */
+static const char css[] =
+    ":root{--fg:#1f2328;--muted:#59636e;--line:#d1d9e0;--bg:#fff;--side:#f6f8fa;--accent:#0969da;"
+    "--c4:#9a6700;--c4bg:#fff8c5;--c5:#cf222e;--c5bg:#ffebe9;--code:#eff2f5}\n"
+    "*{box-sizing:border-box}\n"
+    "body{margin:0;font:15px/1.6 -apple-system,BlinkMacSystemFont,\"Segoe UI\",Helvetica,Arial,sans-serif;"
+    "color:var(--fg);background:var(--bg)}\n"
+    ".layout{display:flex;min-height:100vh}\n"
+    "nav.toc{position:sticky;top:0;align-self:flex-start;width:310px;flex:none;height:100vh;overflow-y:auto;"
+    "padding:24px 16px 24px 24px;background:var(--side);border-right:1px solid var(--line);font-size:13.5px}\n"
+    "nav.toc .brand{font-weight:600;font-size:16px;margin-bottom:12px}\n"
+    "nav.toc ul{list-style:none;margin:0;padding:0}\n"
+    "nav.toc li{margin:2px 0}\n"
+    "nav.toc ul ul{margin:4px 0 8px 6px;padding-left:8px;border-left:2px solid var(--line)}\n"
+    "nav.toc a{color:var(--fg);text-decoration:none;display:flex;justify-content:space-between;gap:8px;"
+    "align-items:center;padding:1px 6px;border-radius:4px}\n"
+    "nav.toc a:hover{background:#e7ebef;color:var(--accent)}\n"
+    "nav.toc code{background:none;padding:0;font-size:12.5px;overflow:hidden;text-overflow:ellipsis}\n"
+    "nav.toc .status{font-size:10.5px;padding:2px 5px}\n"
+    "main{flex:1;min-width:0;max-width:960px;padding:32px 48px 64px}\n"
+    "h1{font-size:32px;margin:0 0 8px;letter-spacing:-.5px}\n"
+    "h2{font-size:22px;margin:40px 0 12px;padding-bottom:6px;border-bottom:1px solid var(--line)}\n"
+    "h3{font-size:17px;margin:0 0 8px;display:flex;align-items:center;gap:10px;flex-wrap:wrap}\n"
+    "a{color:var(--accent)}\n"
+    "code{font:13px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:var(--code);"
+    "padding:2px 5px;border-radius:4px}\n"
+    "pre{background:#0d1117;color:#e6edf3;padding:14px 16px;border-radius:8px;overflow-x:auto;margin:12px 0 0}\n"
+    "pre code{background:none;color:inherit;padding:0;font-size:12.5px;line-height:1.5}\n"
+    "table{border-collapse:collapse;width:100%;margin:12px 0;font-size:14px}\n"
+    "th,td{border:1px solid var(--line);padding:6px 10px;text-align:left;vertical-align:top}\n"
+    "th{background:var(--side);font-weight:600}\n"
+    "td a{text-decoration:none}\n"
+    "td a code{color:var(--accent)}\n"
+    ".status{display:inline-block;font:600 12px/1 ui-monospace,Menlo,monospace;padding:4px 7px;border-radius:12px}\n"
+    ".s4{color:var(--c4);background:var(--c4bg)}.s5{color:var(--c5);background:var(--c5bg)}\n"
+    "section.code{border:1px solid var(--line);border-radius:10px;padding:18px 20px;margin:16px 0;"
+    "scroll-margin-top:16px}\n"
+    "section.code:target{border-color:var(--accent);box-shadow:0 0 0 3px #0969da33}\n"
+    "section.code h3 a.anchor{color:var(--muted);text-decoration:none;font-weight:400}\n"
+    "section.code .title{color:var(--muted);font-weight:500}\n"
+    "section.code>p{margin:4px 0 8px}\n"
+    "dl.facts{display:grid;grid-template-columns:140px 1fr;gap:4px 14px;margin:10px 0 0;font-size:14px}\n"
+    "dl.facts dt{color:var(--muted)}dl.facts dd{margin:0}\n"
+    ".alias{display:inline-block;margin:0 8px 4px 0}\n"
+    ".alias small{color:var(--muted)}\n"
+    ".lead{color:var(--muted);font-size:16px;max-width:720px}\n"
+    "@media (max-width:860px){.layout{display:block}nav.toc{position:static;width:auto;height:auto}"
+    "main{padding:24px}}\n";
+
+/* The status pill of a code's heading. */
+static void status_badge(doc_t *d, int st)
+{
+    printf_(d, "<span class=\"status s%d\">%d</span>", st / 100, st);
+}
+
+/* Every other way the code is written, so people moving from those APIs
+ * find it: its canonical name, each dialect's spelling, its synonyms
+ * (none twice, nor the way this page writes it). */
+static void aliases(doc_t *d, const eg_catalog_entry_t *e, const char *shown)
+{
+    const char *seen[32];
+    size_t nseen = 0;
+    const char *list[32], *where[32];
+    size_t n = 0;
+    seen[nseen++] = shown;
+    if (strcasecmp(e->code, shown) != 0) {
+        list[n] = e->code;
+        where[n++] = "canonical";
+        seen[nseen++] = e->code;
+    }
+    for (size_t i = 0; i < e->nspellings + e->nsynonyms && n < 32 && nseen < 32; i++) {
+        const char *a = i < e->nspellings ? e->spellings[i].spelling : e->synonyms[i - e->nspellings];
+        int dup = 0;
+        for (size_t k = 0; k < nseen && !dup; k++) dup = strcasecmp(seen[k], a) == 0;
+        if (dup) continue;
+        seen[nseen++] = a;
+        list[n] = a;
+        where[n++] = i < e->nspellings ? e->spellings[i].dialect : NULL;
+    }
+    if (!n) return;
+    if (d->fmt == EG_DOCS_HTML) {
+        puts_(d, "<dt>Also known as</dt><dd>");
+        for (size_t i = 0; i < n; i++) {
+            puts_(d, "<span class=\"alias\">");
+            code(d, list[i]);
+            if (where[i]) {
+                puts_(d, " <small>");
+                text(d, where[i]);
+                puts_(d, "</small>");
+            }
+            puts_(d, "</span>");
+        }
+        puts_(d, "</dd>");
+        return;
+    }
+    para_open(d);
+    text(d, "Also known as: ");
+    for (size_t i = 0; i < n; i++) {
+        if (i) text(d, ", ");
+        code(d, list[i]);
+        if (where[i]) {
+            text(d, " (");
+            text(d, where[i]);
+            text(d, ")");
+        }
+    }
+    text(d, ".");
+    para_close(d);
+}
+
+/* One code's section: anchor = the canonical code (what `type` URIs and
+ * the status table link to). */
+static int code_section(doc_t *d, const eg_catalog_t *cat, const eg_dialect_t *dl, const eg_catalog_entry_t *e)
+{
+    char sp[128], url[512];
+    eg_dialect_code(dl, cat, e->code, sp, sizeof(sp));
+    int st = entry_status(cat, dl, e);
+    const char *to = eg_dialect_answer_code(dl, cat, e->code);
+    char tsp[128] = "";
+    if (to) eg_dialect_code(dl, cat, to, tsp, sizeof(tsp));
+    size_t ulen = eg_catalog_docs_url(cat, e, url, sizeof(url));
+    if (d->fmt == EG_DOCS_HTML) {
+        puts_(d, "<section class=\"code\" id=\"");
+        text(d, e->code);
+        puts_(d, "\">\n<h3><a class=\"anchor\" href=\"#");
+        text(d, e->code);
+        puts_(d, "\">#</a> ");
+        code(d, sp);
+        status_badge(d, st);
+        puts_(d, "<span class=\"title\">");
+        text(d, e->title ? e->title : "");
+        puts_(d, "</span></h3>\n");
+        if (e->description) para(d, e->description);
+        puts_(d, "<dl class=\"facts\">");
+        if (to) {
+            puts_(d, "<dt>Sent as</dt><dd>");
+            code_link(d, to, tsp);
+            puts_(d, ", with <code>reason</code> = ");
+            code(d, e->code);
+            puts_(d, " in the details</dd>");
+        }
+        puts_(d, "<dt>Type</dt><dd>");
+        code(d, e->type ? e->type : "");
+        puts_(d, "</dd><dt>Retryable</dt><dd>");
+        text(d, e->retryable ? "yes" : "no");
+        puts_(d, "</dd><dt>Default message</dt><dd>");
+        text(d, e->message ? e->message : "");
+        puts_(d, "</dd>");
+        if (e->resolution) {
+            puts_(d, "<dt>Resolution</dt><dd>");
+            text(d, e->resolution);
+            puts_(d, "</dd>");
+        }
+        aliases(d, e, sp);
+        if (ulen && ulen < sizeof(url)) {
+            puts_(d, "<dt>Documentation</dt><dd><a href=\"");
+            text(d, url);
+            puts_(d, "\">");
+            text(d, url);
+            puts_(d, "</a></dd>");
+        }
+        puts_(d, "</dl>\n");
+    } else {
+        char line[256];
+        snprintf(line, sizeof(line), "%s (%d %s)", sp, st, e->title ? e->title : "");
+        heading_id(d, 3, e->code, line);
+        if (e->description) para(d, e->description);
+        if (to) {
+            para_open(d);
+            text(d, "Sent as ");
+            code(d, tsp);
+            text(d, " (this format's word for it), with ");
+            code(d, "reason");
+            text(d, " = ");
+            code(d, e->code);
+            text(d, " in the error's details.");
+            para_close(d);
+        }
+        para_open(d);
+        text(d, "Type: ");
+        code(d, e->type ? e->type : "");
+        text(d, ". Retryable: ");
+        text(d, e->retryable ? "yes" : "no");
+        text(d, ". Default message: ");
+        text(d, e->message ? e->message : "");
+        para_close(d);
+        if (e->resolution) {
+            para_open(d);
+            text(d, "Resolution: ");
+            text(d, e->resolution);
+            para_close(d);
+        }
+        aliases(d, e, sp);
+        if (ulen && ulen < sizeof(url)) {
+            para_open(d);
+            text(d, "Documentation: ");
+            text(d, url);
+            para_close(d);
+        }
+    }
+    eg_error_t *exe = example_error(cat, e);
+    if (!exe) return EG_ENOMEM;
+    int rc = render_example(cat, dl, exe, d);
+    eg_error_free(exe);
+    if (d->fmt == EG_DOCS_HTML) puts_(d, "</section>\n");
+    return rc;
+}
+
+/* The sidebar: the sections, then every listed code with its status. */
+static void toc(doc_t *d, const eg_catalog_t *cat, const eg_dialect_t *dl, size_t nops)
+{
+    puts_(d, "<nav class=\"toc\"><div class=\"brand\">Error reference</div><ul>\n"
+             "<li><a href=\"#error-response-format\">Error response format</a></li>\n"
+             "<li><a href=\"#http-status-codes\">HTTP status codes</a></li>\n");
+    if (nops) puts_(d, "<li><a href=\"#errors-per-operation\">Errors per operation</a></li>\n");
+    puts_(d, "<li><a href=\"#error-codes\">Error codes</a><ul>\n");
+    for (size_t i = 0; i < eg_catalog_count(cat); i++) {
+        const eg_catalog_entry_t *e = eg_catalog_at(cat, i);
+        if (!eg_catalog_listed(cat, e)) continue;
+        char sp[128];
+        eg_dialect_code(dl, cat, e->code, sp, sizeof(sp));
+        puts_(d, "<li><a href=\"#");
+        text(d, e->code);
+        puts_(d, "\">");
+        code(d, sp);
+        status_badge(d, entry_status(cat, dl, e));
+        puts_(d, "</a></li>\n");
+    }
+    puts_(d, "</ul></li>\n<li><a href=\"#retry-strategy\">Retry strategy</a></li>\n</ul></nav>\n");
+}
+
 int eg_docs_generate_ops(const eg_catalog_t *cat, const eg_dialect_t *dl, eg_docs_format_t fmt,
                          const char *api, const eg_docs_operation_t *ops, size_t nops, char **out,
                          size_t *len)
@@ -397,15 +666,24 @@ int eg_docs_generate_ops(const eg_catalog_t *cat, const eg_dialect_t *dl, eg_doc
     doc_t d = {.fmt = fmt};
     size_t n = eg_catalog_count(cat);
     int rc = EG_OK;
-    if (fmt == EG_DOCS_HTML)
-        puts_(&d, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
-                  "<title>Error reference</title></head><body>\n");
+    if (fmt == EG_DOCS_HTML) {
+        puts_(&d, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+                  "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+                  "<title>Error reference</title>\n<style>\n");
+        puts_(&d, css);
+        puts_(&d, "</style></head><body>\n<div class=\"layout\">\n");
+        toc(&d, cat, dl, nops);
+        puts_(&d, "<main>\n");
+    }
     heading(&d, 1, "Error reference");
-    para(&d, "This API answers every error with a consistent JSON body, an HTTP status code, "
+    if (fmt == EG_DOCS_HTML) puts_(&d, "<p class=\"lead\">");
+    else para_open(&d);
+    text(&d, "This API answers every error with a consistent JSON body, an HTTP status code, "
              "and the headers X-Request-ID and X-Error-Code. This page is generated from the "
              "error catalog the gateway enforces, so it always matches what is sent.");
+    para_close(&d);
 
-    heading(&d, 2, "Error response format");
+    heading_id(&d, 2, "error-response-format", "Error response format");
     para_open(&d);
     text(&d, "Errors use the ");
     code(&d, eg_dialect_name(dl));
@@ -429,10 +707,11 @@ int eg_docs_generate_ops(const eg_catalog_t *cat, const eg_dialect_t *dl, eg_doc
     field_rows(&d, dl->body, "");
     table_close(&d);
 
-    heading(&d, 2, "HTTP status codes");
+    heading_id(&d, 2, "http-status-codes", "HTTP status codes");
     int statuses[128];
     size_t ns = 0;
     for (size_t i = 0; i < n; i++) {
+        if (!eg_catalog_listed(cat, eg_catalog_at(cat, i))) continue;
         int st = entry_status(cat, dl, eg_catalog_at(cat, i));
         size_t k = 0;
         while (k < ns && statuses[k] != st) k++;
@@ -451,12 +730,12 @@ int eg_docs_generate_ops(const eg_catalog_t *cat, const eg_dialect_t *dl, eg_doc
         int first = 1;
         for (size_t i = 0; i < n; i++) {
             const eg_catalog_entry_t *e = eg_catalog_at(cat, i);
-            if (entry_status(cat, dl, e) != statuses[k]) continue;
+            if (!eg_catalog_listed(cat, e) || entry_status(cat, dl, e) != statuses[k]) continue;
             char sp[128];
             eg_dialect_code(dl, cat, e->code, sp, sizeof(sp));
             if (!first) puts_(&d, ", ");
             first = 0;
-            code(&d, sp);
+            code_link(&d, e->code, sp);
         }
         cell_close(&d);
         row_close(&d);
@@ -465,47 +744,14 @@ int eg_docs_generate_ops(const eg_catalog_t *cat, const eg_dialect_t *dl, eg_doc
 
     if (nops) operations(&d, cat, dl, api, ops, nops);
 
-    heading(&d, 2, "Error codes");
+    heading_id(&d, 2, "error-codes", "Error codes");
     for (size_t i = 0; i < n; i++) {
         const eg_catalog_entry_t *e = eg_catalog_at(cat, i);
-        char sp[128], line[256];
-        eg_dialect_code(dl, cat, e->code, sp, sizeof(sp));
-        int st = entry_status(cat, dl, e);
-        snprintf(line, sizeof(line), "%s (%d %s)", sp, st, e->title ? e->title : "");
-        heading(&d, 3, line);
-        if (e->description) para(&d, e->description);
-        para_open(&d);
-        text(&d, "Type: ");
-        code(&d, e->type ? e->type : "");
-        text(&d, ". Retryable: ");
-        text(&d, e->retryable ? "yes" : "no");
-        text(&d, ". Default message: ");
-        text(&d, e->message ? e->message : "");
-        para_close(&d);
-        if (e->resolution) {
-            para_open(&d);
-            text(&d, "Resolution: ");
-            text(&d, e->resolution);
-            para_close(&d);
-        }
-        char url[512];
-        if (eg_catalog_docs_url(cat, e, url, sizeof(url))) {
-            para_open(&d);
-            text(&d, "Documentation: ");
-            text(&d, url);
-            para_close(&d);
-        }
-        eg_error_t *exe = example_error(cat, e);
-        if (!exe) {
-            rc = EG_ENOMEM;
-            goto out;
-        }
-        rc = render_example(cat, dl, exe, &d);
-        eg_error_free(exe);
-        if (rc) goto out;
+        if (!eg_catalog_listed(cat, e)) continue;
+        if ((rc = code_section(&d, cat, dl, e))) goto out;
     }
 
-    heading(&d, 2, "Retry strategy");
+    heading_id(&d, 2, "retry-strategy", "Retry strategy");
     para_open(&d);
     text(&d, "Retry only transient errors. Retryable statuses: ");
     int firstst = 1;
@@ -513,7 +759,8 @@ int eg_docs_generate_ops(const eg_catalog_t *cat, const eg_dialect_t *dl, eg_doc
         int retry = 0;
         for (size_t i = 0; i < n; i++) {
             const eg_catalog_entry_t *e = eg_catalog_at(cat, i);
-            if (entry_status(cat, dl, e) == statuses[k] && e->retryable && statuses[k] != 409)
+            if (eg_catalog_listed(cat, e) && entry_status(cat, dl, e) == statuses[k] && e->retryable &&
+                statuses[k] != 409)
                 retry = 1;
         }
         if (!retry) continue;
@@ -535,7 +782,7 @@ int eg_docs_generate_ops(const eg_catalog_t *cat, const eg_dialect_t *dl, eg_doc
              "the same key returns the original response instead of acting twice.");
     para(&d, "Log the request id (X-Request-ID header, also in the error body) of every failed "
              "attempt and include it when contacting support.");
-    if (fmt == EG_DOCS_HTML) puts_(&d, "</body></html>\n");
+    if (fmt == EG_DOCS_HTML) puts_(&d, "</main>\n</div>\n</body></html>\n");
 out:
     if (!rc && d.oom) rc = EG_ENOMEM;
     if (rc) {

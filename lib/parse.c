@@ -391,7 +391,9 @@ static int keep(pctx_t *c, const eg_tnode_t *t, const tok_t *k, const tok_t *v)
         const char *p;
         size_t n;
         raw_text(c->doc, v, &p, &n);
-        rc = eg_error_keep_detail_raw(c->e, key.s, key.n, p, n);
+        size_t kn = key.n;
+        const char *name = c->d->ndnames ? eg__dialect_detail_name(c->d, key.s, key.n, 0, &kn) : key.s;
+        rc = eg_error_keep_detail_raw(c->e, name, kn, p, n);
         str_done(&key);
         return rc;
     }

@@ -31,7 +31,10 @@ typedef struct {
     const eg_error_t *e;
     const eg_dialect_t *d;
     const eg_catalog_t *cat;
-    const eg_catalog_entry_t *ent; /* catalog entry of e's code, or NULL */
+    const eg_catalog_entry_t *ent; /* catalog entry of the code written, or NULL */
+    const char *code;              /* the code written: e's, or the dialect's code_map of it */
+    const char *reason;            /* e's precise code when the code_map replaced it, else NULL */
+    const eg_catalog_entry_t *orig; /* with reason: the precise code's entry */
     const eg_field_error_t *fe;    /* current field error inside an item */
     int status;
     uint32_t have_error; /* needs-bits the error itself can satisfy */
@@ -97,7 +100,7 @@ static void member_done(objstate_t *st, const char *k, size_t n)
  * (no code set, and no catalog fallback wanted or available). */
 static int write_code(rctx_t *c, eg_jsonw_t *w, int fallback)
 {
-    const char *code = c->e->s[EG_S_CODE];
+    const char *code = c->code;
     if (!code && fallback && c->ent) code = c->ent->code;
     if (!code) return 0;
     /* c->ent is the entry of this very code (set_code and eg_catalog_find
@@ -134,6 +137,17 @@ static int write_one(rctx_t *c, eg_jsonw_t *w, const eg_tslot_t *sl, int id, int
     if (id == EG_S_CODE) return write_code(c, w, fallback);
     if (id < EG_S__COUNT) {
         const char *v = e->s[id];
+        /* a mapped code's title and type are the page's code's, unless the
+         * error says something of its own */
+        if (v && c->reason && c->orig && c->ent &&
+            ((id == EG_S_TITLE && c->orig->title && strcmp(v, c->orig->title) == 0) ||
+             (id == EG_S_TYPE && c->orig->type && strcmp(v, c->orig->type) == 0))) {
+            const char *m = id == EG_S_TITLE ? c->ent->title : c->ent->type;
+            if (m) {
+                eg_jsonw_cstr(w, m);
+                return 1;
+            }
+        }
         if (v) {
             if (e->plain >> id & 1) eg_jsonw_str_plain(w, v, e->len[id]);
             else eg_jsonw_str(w, v, e->len[id]);
@@ -220,8 +234,22 @@ static int write_one(rctx_t *c, eg_jsonw_t *w, const eg_tslot_t *sl, int id, int
     }
 }
 
+/* The error's message summarises its field errors: there are some, and it
+ * is none of their messages (a JSON:API body's first detail is not). */
+static int is_summary(const rctx_t *c)
+{
+    const eg_error_t *e = c->e;
+    if (!e->nfields || !e->s[EG_S_MESSAGE]) return 0;
+    for (size_t i = 0; i < e->nfields; i++) {
+        const char *m = e->fields[i].s[EG_F_MESSAGE];
+        if (m && strcmp(m, e->s[EG_S_MESSAGE]) == 0) return 0;
+    }
+    return 1;
+}
+
 static int write_slot(rctx_t *c, eg_jsonw_t *w, const eg_tslot_t *sl)
 {
+    if (sl->when_summary && !is_summary(c)) return 0;
     for (int i = 0; i < sl->n; i++)
         if (write_one(c, w, sl, sl->chain[i], 0)) return 1;
     if (sl->fallback_catalog && write_one(c, w, sl, sl->chain[0], 1)) return 1;
@@ -256,33 +284,35 @@ static int details_has(const eg_error_t *e, const char *k)
 }
 
 /* skip_details: an error whose details' names are skipped too (or NULL). */
-static void merge_object(eg_jsonw_t *w, objstate_t *st, const eg_tnode_t *t, const json_t *obj,
-                         const json_t *skip1, const eg_error_t *skip_details)
+static void merge_object(const eg_dialect_t *d, eg_jsonw_t *w, objstate_t *st, const eg_tnode_t *t,
+                         const json_t *obj, const json_t *skip1, const eg_error_t *skip_details)
 {
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)obj, k, v) {
         size_t kn = strlen(k);
-        if (was_emitted(st, k, kn) || (skip1 && json_object_get(skip1, k)) ||
-            (skip_details && details_has(skip_details, k)) || structural(t, k, kn))
+        const char *name = d && d->ndnames ? eg__dialect_detail_name(d, k, kn, 1, &kn) : k;
+        if (was_emitted(st, name, kn) || (skip1 && json_object_get(skip1, k)) ||
+            (skip_details && details_has(skip_details, k)) || structural(t, name, kn))
             continue;
-        member_key(w, st, k);
+        member_key(w, st, name);
         eg_jsonw_value(w, v);
         st->first = 0;
     }
 }
 
 /* Raw details go out as the text they came in: it was valid JSON then. */
-static void merge_raw(eg_jsonw_t *w, objstate_t *st, const eg_tnode_t *t, const eg_error_t *e,
-                      const json_t *skip1)
+static void merge_raw(const eg_dialect_t *d, eg_jsonw_t *w, objstate_t *st, const eg_tnode_t *t,
+                      const eg_error_t *e, const json_t *skip1)
 {
     for (size_t i = 0; i < e->nraw; i++) {
         const eg_raw_member_t *m = &e->raw[i];
-        if (was_emitted(st, m->key, m->keylen) || (skip1 && json_object_get(skip1, m->key)) ||
-            structural(t, m->key, m->keylen))
+        size_t kn = m->keylen;
+        const char *name = d->ndnames ? eg__dialect_detail_name(d, m->key, kn, 1, &kn) : m->key;
+        if (was_emitted(st, name, kn) || (skip1 && json_object_get(skip1, m->key)) || structural(t, name, kn))
             continue;
         if (!st->first) eg_jsonw_ch(w, ',');
-        eg_jsonw_str(w, m->key, m->keylen);
+        eg_jsonw_str(w, name, kn);
         eg_jsonw_ch(w, ':');
         eg_jsonw_put(w, m->json, m->jsonlen);
         st->first = 0;
@@ -399,6 +429,7 @@ static void write_fields(rctx_t *c, eg_jsonw_t *w, const eg_tfields_t *f, objsta
  * no key copy and rollback. Mirrors write_one(). */
 static int slot_has_value(const rctx_t *c, const eg_tslot_t *sl)
 {
+    if (sl->when_summary) return is_summary(c);
     if (sl->fallback_catalog || sl->deflt) return 1;
     const eg_field_error_t *fe = c->fe;
     for (int i = 0; i < sl->n; i++) {
@@ -487,16 +518,28 @@ static void write_members(rctx_t *c, eg_jsonw_t *w, const eg_tnode_t *t, objstat
         else write_member(c, w, m, st);
     }
     if (t->fields) write_fields(c, w, t->fields, st);
+    /* the precise code a code_map replaced stays readable, where details
+     * go: as "reason", or "reason_code" when the error has a reason of its
+     * own (a refused JWT's "expired") */
+    if (t->merge_details && c->reason) {
+        const char *k = details_has(c->e, "reason") ? "reason_code" : "reason";
+        size_t kn = strlen(k);
+        if (!was_emitted(st, k, kn) && !details_has(c->e, k)) {
+            member_key(w, st, k);
+            eg_jsonw_str(w, c->reason, strlen(c->reason));
+            member_done(st, k, kn);
+        }
+    }
     /* several merges into one object: a name already written by an earlier
      * merge is skipped, so the output never has duplicate members */
     const json_t *extra = t->merge_extra && c->fe ? c->fe->extra : NULL;
     const json_t *details = t->merge_details ? c->e->details : NULL;
     int raw = t->merge_details && c->e->nraw;
-    if (extra) merge_object(w, st, t, extra, NULL, NULL);
-    if (details) merge_object(w, st, t, details, extra, NULL);
-    if (raw) merge_raw(w, st, t, c->e, extra);
+    if (extra) merge_object(NULL, w, st, t, extra, NULL, NULL);
+    if (details) merge_object(c->d, w, st, t, details, extra, NULL);
+    if (raw) merge_raw(c->d, w, st, t, c->e, extra);
     if (t->merge_meta && c->e->meta)
-        merge_object(w, st, t, c->e->meta, extra, details || raw ? c->e : NULL);
+        merge_object(NULL, w, st, t, c->e->meta, extra, details || raw ? c->e : NULL);
 }
 
 static int write_node(rctx_t *c, eg_jsonw_t *w, const eg_tnode_t *t)
@@ -542,11 +585,21 @@ size_t eg_render(const eg_error_t *e, const eg_dialect_t *d, const eg_catalog_t 
         c.ent = e->s[EG_S_CODE] ? eg_catalog_find(cat, e->s[EG_S_CODE]) : NULL;
     c.status = eg__dialect_status_ent(d, c.ent, e);
     if (!e->s[EG_S_CODE]) c.ent = eg_catalog_for_status(cat, c.status);
+    c.code = e->s[EG_S_CODE];
+    c.reason = NULL;
+    c.orig = NULL;
+    const char *to = eg__dialect_answer(d, cat, c.ent, c.code);
+    if (to) {
+        c.reason = c.code;
+        c.orig = c.ent;
+        c.code = to;
+        c.ent = eg_catalog_find(cat, to);
+    }
     uint32_t have = EG_NEED_ALWAYS | (1u << EG_SL_STATUS);
     for (int i = 0; i < EG_S__COUNT; i++)
         if (e->s[i]) have |= 1u << i;
     if (e->retry_after >= 0) have |= 1u << EG_SL_RETRY_AFTER;
-    if (eg_error_has_details(e)) have |= EG_NEED_DETAILS;
+    if (eg_error_has_details(e) || c.reason) have |= EG_NEED_DETAILS;
     if (e->meta && json_object_size(e->meta)) have |= EG_NEED_META;
     if (e->nfields) have |= EG_NEED_FIELDS;
     c.have_error = c.have = have;

@@ -80,6 +80,25 @@ const eg_catalog_entry_t *eg_catalog_for_status(const eg_catalog_t *cat, int sta
  * when it has no special spelling (the dialect's casing rule applies). */
 const char *eg_catalog_spelling(const eg_catalog_entry_t *e, const char *dialect);
 
+/* eg_catalog_safe_details: the details members a translated 5xx of e's
+ * code keeps (the seeds' status_page, timeout_duration, service...: a
+ * catalog file's `safe_details`); every other member of a 5xx may be an
+ * internal and is stripped. Sets *names (NULL when none), returns n. */
+size_t eg_catalog_safe_details(const eg_catalog_t *cat, const eg_catalog_entry_t *e, const char *const **names);
+
+/* eg_catalog_answered_as: the code dialect `dialect` answers e's code with
+ * when the dialect's own code_map says nothing of it (a catalog file's
+ * `answered_as: {jsonapi: unauthorized}`), or NULL. */
+const char *eg_catalog_answered_as(const eg_catalog_t *cat, const eg_catalog_entry_t *e, const char *dialect);
+
+/* Codes an API does not use can be left out of its published catalog
+ * (`errors.codes.exclude` / `include`): they stay known (an upstream's
+ * code is still read, the gateway's own still answered) but `errgate docs`
+ * does not list them. eg_catalog_set_listed returns EG_OK, or EG_ENOENT
+ * when `code` is not a canonical code of the catalog. */
+int eg_catalog_set_listed(eg_catalog_t *cat, const char *code, int listed);
+int eg_catalog_listed(const eg_catalog_t *cat, const eg_catalog_entry_t *e);
+
 /* Entries in a stable order (as listed in the built-in catalog, then added ones). */
 size_t eg_catalog_count(const eg_catalog_t *cat);
 const eg_catalog_entry_t *eg_catalog_at(const eg_catalog_t *cat, size_t i);

@@ -50,12 +50,30 @@ int eg_dialect_status(const eg_dialect_t *d, const eg_catalog_t *cat, const eg_e
  * (eg_dialect_status of an error with just that code); 500 when unknown. */
 int eg_dialect_code_status(const eg_dialect_t *d, const eg_catalog_t *cat, const char *code);
 
+/* A dialect's code map answers the gateway's precise codes with the page's
+ * coarser ones (jsonapi's `unauthorized` for missing_api_key): body and
+ * X-Error-Code carry the mapped code, its catalog title, and the precise
+ * code as details member "reason". eg_dialect_mapped_code returns the code
+ * `code` is answered with, or NULL when the dialect keeps it.
+ * eg_dialect_map_code sets (to != NULL) or removes (to == NULL or to ==
+ * from) one pair; call it only before the dialect is shared between
+ * threads (configuration load). EG_OK or EG_ENOMEM. */
+const char *eg_dialect_mapped_code(const eg_dialect_t *d, const char *code);
+/* The same, and when the dialect says nothing of `code`, the catalog's
+ * `answered_as` for this dialect: what the body and X-Error-Code carry. */
+const char *eg_dialect_answer_code(const eg_dialect_t *d, const eg_catalog_t *cat, const char *code);
+int eg_dialect_map_code(eg_dialect_t *d, const char *from, const char *to);
+/* Dialects of a set, writable for configuration (NULL when absent). */
+eg_dialect_t *eg_dialects_get_mut(eg_dialects_t *set, const char *name);
+
 /* eg_dialect_code writes the code as this dialect spells it into buf
  * (catalog spelling, else the dialect's casing rule applied to e->code).
  * Returns the length like snprintf. Allocates nothing. */
 size_t eg_dialect_code(const eg_dialect_t *d, const eg_catalog_t *cat, const char *code,
                        char *buf, size_t cap);
-/* The same for e's code, using the catalog entry remembered when it was set. */
+/* The same for e's code, using the catalog entry remembered when it was set,
+ * after the dialect's code map (what the body and X-Error-Code carry);
+ * eg_dialect_code spells a code without the map. */
 size_t eg_dialect_error_code(const eg_dialect_t *d, const eg_catalog_t *cat, const eg_error_t *e,
                              char *buf, size_t cap);
 

@@ -19,7 +19,7 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: errgate docs [--format markdown|html] [--dialect D] [--catalog FILE]\n"
-               "                    [--dialect-file FILE]... [--openapi FILE [--config FILE]]\n\n"
+               "                    [--dialect-file FILE]... [--config FILE] [--openapi FILE]\n\n"
                "Prints the error reference generated from the active catalog: the error\n"
                "format of dialect D (default problem), the status codes, every code with an\n"
                "example, and the retry strategy.\n"
@@ -28,6 +28,8 @@ static void usage(FILE *f)
                "failures; with --config (a gateway configuration that uses the document) also\n"
                "the route's auth, rate limits, quotas, maintenance and idempotency, and the\n"
                "configuration's catalog and dialect (unless --dialect or --catalog is given).\n"
+               "--config alone documents that configuration's catalog (errors.catalog,\n"
+               "docs_url, codes include/exclude) and dialect (with its code_map).\n"
                "Exit codes: 0 printed, 2 bad arguments, 3 bad catalog, dialect, document or\n"
                "configuration.\n");
 }
@@ -217,8 +219,6 @@ int eg_cmd_docs(int argc, char **argv)
     }
     if (optind < argc)
         return eg_cli_fail(EG_EXIT_USAGE, "docs: unexpected argument '%s'", argv[optind]);
-    if (config_file && !openapi_file)
-        return eg_cli_fail(EG_EXIT_USAGE, "docs: --config goes with --openapi FILE");
     eg_catalog_t *cat = NULL;
     eg_dialects_t *set = NULL;
     eg_config_t *cfg = NULL;
@@ -236,11 +236,12 @@ int eg_cmd_docs(int argc, char **argv)
         int lrc = eg_config_load(config_file, &cfg, err, sizeof(err));
         if (lrc) return eg_cli_fail_lines(lrc == EG_ENOMEM ? EG_EXIT_SOFTWARE : EG_EXIT_INPUT, err);
         char want[PATH_MAX], have[PATH_MAX];
-        if (!realpath(openapi_file, want))
+        if (!openapi_file) { /* the configuration's catalog, dialect and code maps alone */
+        } else if (!realpath(openapi_file, want))
             rc = eg_cli_fail(EG_EXIT_INPUT, "docs: %s: cannot be read", openapi_file);
-        for (size_t i = 0; !rc && !cfg_oa && i < cfg->nopenapis; i++)
+        for (size_t i = 0; !rc && openapi_file && !cfg_oa && i < cfg->nopenapis; i++)
             if (realpath(cfg->openapi_paths[i], have) && strcmp(have, want) == 0) cfg_oa = cfg->openapis[i];
-        if (!rc && !cfg_oa)
+        if (!rc && openapi_file && !cfg_oa)
             rc = eg_cli_fail(EG_EXIT_INPUT, "docs: %s does not use the OpenAPI document %s", config_file, openapi_file);
     }
     if (!rc && openapi_file && !cfg_oa) {

@@ -180,10 +180,76 @@ static int get_path(cctx_t *c, const eg_ynode_t *n, char **out)
     return EG_OK;
 }
 
+/* One `precise: coarse` pair of errors.code_map for dialect d (every
+ * dialect when d is NULL); `keep` removes a dialect's default. */
+static int code_map_pair(cctx_t *c, const eg_ynode_t *k, const eg_ynode_t *v, eg_config_t *cfg, eg_dialect_t *d)
+{
+    for (const char *p = k->str; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
+            return ERR(c, k, "code_map: '%s' is not a snake_case code", k->str);
+    if (v->kind != EG_Y_SCALAR || !v->len) return ERR(c, v, "code_map: %s: needs a code (or keep)", k->str);
+    const char *to = strcmp(v->str, "keep") == 0 ? NULL : v->str;
+    if (to && !eg_catalog_find(cfg->catalog, to))
+        return ERR(c, v, "code_map: '%s' is not a code of the catalog", to);
+    for (size_t i = 0; i < eg_dialects_count(cfg->dialects); i++) {
+        eg_dialect_t *x = d ? d : eg_dialects_get_mut(cfg->dialects, eg_dialect_name(eg_dialects_at(cfg->dialects, i)));
+        if (eg_dialect_map_code(x, k->str, to) != EG_OK) return EG_ENOMEM;
+        if (d) break;
+    }
+    return EG_OK;
+}
+
+/* errors.code_map: {precise: coarse} for every dialect, {dialect: {...}}
+ * for one; per-dialect maps apply after the shared pairs. */
+static int load_code_map(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
+{
+    int rc;
+    if (n->kind != EG_Y_MAP) return ERR(c, n, "code_map must be a map of code: code, or dialect: {code: code}");
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < n->n; i++) {
+            const eg_ynode_t *k = n->items[2 * i], *v = n->items[2 * i + 1];
+            if ((v->kind == EG_Y_MAP) != pass) continue;
+            if (!pass) {
+                if ((rc = code_map_pair(c, k, v, cfg, NULL))) return rc;
+                continue;
+            }
+            eg_dialect_t *d = eg_dialects_get_mut(cfg->dialects, k->str);
+            if (!d) return ERR(c, k, "code_map: unknown dialect '%s'", k->str);
+            for (size_t j = 0; j < v->n; j++)
+                if ((rc = code_map_pair(c, v->items[2 * j], v->items[2 * j + 1], cfg, d))) return rc;
+        }
+    }
+    return EG_OK;
+}
+
+/* errors.codes: {exclude: [...]} leaves codes out of the published
+ * catalog (`errgate docs`), {include: [...]} lists only those; they stay
+ * known to the gateway either way. */
+static int load_listed_codes(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
+{
+    static const char *const keys[] = {"include", "exclude", NULL};
+    int rc;
+    if ((rc = known_keys(c, n, "codes", keys))) return rc;
+    const eg_ynode_t *inc = eg_ymap_get(n, "include"), *exc = eg_ymap_get(n, "exclude");
+    if (inc && exc) return ERR(c, exc, "codes: give include or exclude, not both");
+    const eg_ynode_t *list = inc ? inc : exc;
+    if (!list) return EG_OK;
+    if (list->kind != EG_Y_SEQ) return ERR(c, list, "codes: %s must be a list of codes", inc ? "include" : "exclude");
+    if (inc)
+        for (size_t i = 0; i < eg_catalog_count(cfg->catalog); i++)
+            eg_catalog_set_listed(cfg->catalog, eg_catalog_at(cfg->catalog, i)->code, 0);
+    for (size_t i = 0; i < list->n; i++) {
+        const eg_ynode_t *x = list->items[i];
+        if (x->kind != EG_Y_SCALAR || eg_catalog_set_listed(cfg->catalog, x->str, inc != NULL) != EG_OK)
+            return ERR(c, x, "codes: '%s' is not a code of the catalog", x->kind == EG_Y_SCALAR ? x->str : "");
+    }
+    return EG_OK;
+}
+
 static int load_errors(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
 {
     static const char *const keys[] = {"dialect", "negotiate", "expose_internal", "docs_url",
-                                       "catalog", "dialects", "max_translate_body", NULL};
+                                       "catalog", "dialects", "max_translate_body", "code_map", "codes", NULL};
     int rc;
     if (n && (rc = known_keys(c, n, "errors", keys))) return rc;
     const eg_ynode_t *v;
@@ -203,8 +269,9 @@ static int load_errors(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
         if (rc) return rc;
     }
     if ((v = eg_ymap_get(n, "docs_url"))) {
-        if (v->kind != EG_Y_SCALAR || !strstr(v->str, "{code}"))
-            return ERR(c, v, "docs_url must be a URL template containing {code}");
+        /* without {code}, one page: each code is its anchor (url#code) */
+        if (v->kind != EG_Y_SCALAR || !v->len)
+            return ERR(c, v, "docs_url must be a URL (a page, or a template containing {code})");
         if ((rc = eg_catalog_set_docs_template(cfg->catalog, v->str))) return rc;
     }
     if ((v = eg_ymap_get(n, "dialects"))) {
@@ -222,6 +289,8 @@ static int load_errors(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
             }
         }
     }
+    if ((v = eg_ymap_get(n, "code_map")) && (rc = load_code_map(c, v, cfg))) return rc;
+    if ((v = eg_ymap_get(n, "codes")) && (rc = load_listed_codes(c, v, cfg))) return rc;
     const char *name = "problem";
     if ((v = eg_ymap_get(n, "dialect"))) {
         if (v->kind != EG_Y_SCALAR) return ERR(c, v, "dialect must be a name");
@@ -602,8 +671,17 @@ static int load_route_auth(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_
     if ((v = eg_ymap_get(n, "auth"))) {
         static const char *const modes[] = {"none", "api_key", "jwt", "any"};
         size_t i = 0;
+        if (v->kind == EG_Y_MAP) { /* {api_key: optional | required} */
+            const eg_ynode_t *how = v->n == 1 ? v->items[1] : NULL;
+            if (!how || how->kind != EG_Y_SCALAR ||
+                (strcmp(how->str, "optional") != 0 && strcmp(how->str, "required") != 0))
+                return ERR(c, v, "auth: {api_key|jwt|any: optional|required}");
+            r->auth_optional = strcmp(how->str, "optional") == 0;
+            v = v->items[0];
+            i = 1;
+        }
         while (i < 4 && !(v->kind == EG_Y_SCALAR && strcmp(v->str, modes[i]) == 0)) i++;
-        if (i == 4) return ERR(c, v, "auth must be none, api_key, jwt or any");
+        if (i == 4) return ERR(c, v, "auth must be none, api_key, jwt or any (or {api_key: optional})");
         r->auth = (eg_authn_t)i;
         if ((r->auth == EG_AUTHN_JWT || r->auth == EG_AUTHN_ANY) && !cfg->jwt_keys)
             return ERR(c, v, "auth: %s needs auth.jwt with at least one key", v->str);
@@ -615,6 +693,8 @@ static int load_route_auth(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_
     if ((v = eg_ymap_get(n, "admin")) && (rc = get_bool(c, v, &r->admin))) return rc;
     if ((r->nscopes || r->nscopes_any || r->admin) && r->auth == EG_AUTHN_NONE)
         return ERR(c, n, "a route with scopes or admin: true needs auth: api_key, jwt or any");
+    if ((r->nscopes || r->nscopes_any || r->admin) && r->auth_optional)
+        return ERR(c, n, "scopes and admin: true need a credential: auth: optional cannot have them");
     if ((v = eg_ymap_get(n, "allow_ips"))) {
         if (v->kind != EG_Y_SEQ || v->n == 0) return ERR(c, v, "allow_ips must be a list of IPs and CIDRs");
         size_t total = 0;
@@ -1416,7 +1496,7 @@ static int load_route(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_route
             return ERR(c, v, "unknown dialect '%s'", v->kind == EG_Y_SCALAR ? v->str : "");
     }
     if ((v = eg_ymap_get(n, "maintenance"))) {
-        static const char *const mk[] = {"enabled", "until", "retry_after", "message", NULL};
+        static const char *const mk[] = {"enabled", "from", "until", "retry_after", "message", "status_page", NULL};
         if ((rc = known_keys(c, v, "maintenance", mk))) return rc;
         const eg_ynode_t *x;
         r->maintenance = 1;
@@ -1428,6 +1508,14 @@ static int load_route(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_route
             const char *end = strptime(x->str, "%Y-%m-%dT%H:%M:%SZ", &tm);
             if (!end || *end) return ERR(c, x, "until must be an RFC 3339 UTC time like 2024-01-15T15:00:00Z");
         }
+        if ((x = eg_ymap_get(v, "from"))) {
+            if ((rc = get_str(c, x, &r->maintenance_from))) return rc;
+            struct tm tm;
+            memset(&tm, 0, sizeof(tm));
+            const char *end = strptime(x->str, "%Y-%m-%dT%H:%M:%SZ", &tm);
+            if (!end || *end) return ERR(c, x, "from must be an RFC 3339 UTC time like 2024-01-15T10:00:00Z");
+        }
+        if ((x = eg_ymap_get(v, "status_page")) && (rc = get_str(c, x, &r->maintenance_status_page))) return rc;
         if ((x = eg_ymap_get(v, "retry_after"))) {
             uint64_t ms;
             if (x->kind == EG_Y_SCALAR && eg_parse_duration_ms(x->str, &ms) == EG_OK) {
@@ -2073,6 +2161,8 @@ void eg_config_free(eg_config_t *cfg)
         if (cfg->routes[i].borrowed) continue; /* the rest is its declared route's */
         free(cfg->routes[i].maintenance_until);
         free(cfg->routes[i].maintenance_message);
+        free(cfg->routes[i].maintenance_from);
+        free(cfg->routes[i].maintenance_status_page);
         eg_route_cfg_t *r = &cfg->routes[i];
         for (size_t k = 0; k < r->nscopes; k++) free(r->scopes[k]);
         for (size_t k = 0; k < r->nscopes_any; k++) free(r->scopes_any[k]);

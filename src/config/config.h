@@ -106,8 +106,12 @@ typedef struct {
     char *maintenance_until;   /* RFC 3339, optional */
     long long maintenance_retry_after; /* seconds, -1 = none */
     char *maintenance_message;
+    char *maintenance_from;        /* RFC 3339, optional: with until, details.maintenance_window */
+    char *maintenance_status_page; /* URL, optional: details.status_page */
     int normalize;        /* default true */
     eg_authn_t auth;      /* none (default) | api_key | jwt | any */
+    int auth_optional;    /* auth: {api_key: optional}: a request with no credential at all goes
+                             on anonymous (by-ip limits); one with a bad credential is refused */
     char **scopes;        /* all of these are required */
     size_t nscopes;
     char **scopes_any;    /* at least one of these is required */

@@ -203,6 +203,9 @@ int eg_access_check(const eg_config_t *cfg, const eg_route_cfg_t *r, eg_keyring_
     const char *key, *bearer;
     size_t keylen, bearerlen;
     credentials(cfg, req, &keyh, &key, &keylen, &bearer, &bearerlen, &authh);
+    /* optional: no credential at all is an anonymous caller; one that is
+     * there is checked, and a bad one refused (never taken as anonymous) */
+    if (r->auth_optional && !keyh && !authh) return 0;
     int rc;
     int bearer_is_key = bearer && bearerlen > 3 && memcmp(bearer, "eg_", 3) == 0;
     if (r->auth == EG_AUTHN_API_KEY || (r->auth == EG_AUTHN_ANY && (key || bearer_is_key))) {

@@ -2370,7 +2370,10 @@ static int decode_held(up_t *u)
 }
 
 /* Keeps internals in: a 5xx leaves with the catalog's generic message and
- * no details; with expose_internal the removed parts go under "debug". */
+ * only the details its code's catalog entry lists as safe (the seeds'
+ * status_page, timeout_duration, service...: an allow-list, since anything
+ * else may be an internal); with expose_internal the removed parts go
+ * under "debug". */
 static void scrub(eg_error_t *e, const eg_config_t *cfg, int status)
 {
     const eg_catalog_entry_t *ent = e->s[EG_S_CODE] ? eg_catalog_find(cfg->catalog, e->s[EG_S_CODE]) : NULL;
@@ -2378,6 +2381,13 @@ static void scrub(eg_error_t *e, const eg_config_t *cfg, int status)
     json_t *details = eg_error_details_get(e);
     json_t *uid = details ? json_incref(json_object_get(details, "upstream_request_id")) : NULL;
     if (uid) json_object_del(details, "upstream_request_id");
+    json_t *safe = NULL;
+    const char *const *names;
+    size_t nsafe = eg_catalog_safe_details(cfg->catalog, ent, &names);
+    for (size_t i = 0; details && i < nsafe; i++) {
+        json_t *v = json_object_get(details, names[i]);
+        if (v && (safe || (safe = json_object()))) json_object_set(safe, names[i], v);
+    }
     json_t *debug = NULL;
     if (cfg->expose_internal) {
         debug = json_object();
@@ -2400,6 +2410,10 @@ static void scrub(eg_error_t *e, const eg_config_t *cfg, int status)
     eg_error_set(e, EG_S_INSTANCE, NULL);
     eg_error_set(e, EG_S_DOCS, NULL);
     if (uid) eg_error_set_detail(e, "upstream_request_id", uid);
+    const char *k;
+    json_t *v;
+    json_object_foreach(safe, k, v) eg_error_set_detail(e, k, json_incref(v));
+    json_decref(safe);
     if (debug && json_object_size(debug)) json_object_set_new(eg_error_meta(e), "debug", debug);
     else json_decref(debug);
 }
@@ -2442,6 +2456,9 @@ static void translate_and_send(up_t *u)
         eg_error_set_detail(e, "upstream_request_id", json_string(e->s[EG_S_REQUEST_ID]));
     eg_error_set(e, EG_S_REQUEST_ID, c->reqid);
     if (u->xretry >= 0 && e->retry_after < 0) eg_error_set_retry_after(e, u->xretry);
+    /* every error the gateway sends has a time (flat-snake's pages put one
+     * on each): the upstream's when it gave one, else ours */
+    if (!e->s[EG_S_TIMESTAMP]) eg_error_set(e, EG_S_TIMESTAMP, worker_clock(c->w)->ts);
     if (status >= 500) {
         log_upstream_error(c, status, u->xbuf, u->xlen);
         scrub(e, cfg, status);
@@ -2710,6 +2727,7 @@ static void up_failed(up_t *u, failure_t why)
             char d[32];
             eg_format_duration(why == FAIL_TIMEOUT ? waited : ucfg->connect_timeout_ms, d, sizeof(d));
             eg_error_set_detail(e, "timeout_duration", json_string(d));
+            eg_error_set_detail(e, "retry_suggested", json_true()); /* the typed seed's 504 says so */
             eg_error_setf(e, EG_S_MESSAGE, "The upstream service did not %s within %s.",
                           why == FAIL_TIMEOUT ? "answer" : "accept the connection", d);
         } else {

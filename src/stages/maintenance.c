@@ -3,6 +3,8 @@
  * window's end and Retry-After, without calling the upstream. */
 #include "stage.h"
 
+#include <stdio.h>
+
 static eg_stage_rc_t on_request(eg_req_t *c)
 {
     const eg_route_cfg_t *r = c->route;
@@ -13,6 +15,13 @@ static eg_stage_rc_t on_request(eg_req_t *c)
                                                               : "Service temporarily unavailable due to maintenance");
         if (r->maintenance_retry_after >= 0) eg_error_set_retry_after(e, r->maintenance_retry_after);
         if (r->maintenance_until) eg_error_set_detail(e, "maintenance_end", json_string(r->maintenance_until));
+        if (r->maintenance_from && r->maintenance_until) { /* flat-snake's "START - END" */
+            char win[96];
+            snprintf(win, sizeof(win), "%s - %s", r->maintenance_from, r->maintenance_until);
+            eg_error_set_detail(e, "maintenance_window", json_string(win));
+        }
+        if (r->maintenance_status_page)
+            eg_error_set_detail(e, "status_page", json_string(r->maintenance_status_page));
     }
     eg_req_send_error(c, e, NULL, "maintenance");
     return EG_STAGE_ANSWERED;

@@ -193,9 +193,14 @@ static void collect_policy(eg_req_t *c, policy_t *pol)
     int authed = c->access.authenticated;
     const eg_plan_cfg_t *plan = authed ? eg_config_plan(c->gw->cfg, p->plan) : NULL;
     pol->nrates = pol->nslots = pol->ncharges = 0;
+    /* a route with optional auth: a caller with a key gets the key's limits,
+     * an anonymous one the address's (flat-snake's 100/min and 10/min) */
+    int keyed = 0;
+    for (size_t i = 0; r->auth_optional && authed && i < r->nlimits; i++) keyed |= r->limits[i].by == EG_RL_BY_KEY;
     for (size_t i = 0; i < r->nlimits && pol->nrates < 16; i++) {
         const eg_rate_limit_cfg_t *l = &r->limits[i];
         if (l->by == EG_RL_BY_KEY && !authed) continue; /* anonymous callers: the by-ip limits apply */
+        if (l->by == EG_RL_BY_IP && keyed) continue;
         size_t n = pol->nrates++;
         eg_sb_t b = eg_sb(pol->rate_keys[n], sizeof(pol->rate_keys[0])); /* "R<path>#<i>|i:<ip>" */
         eg_sb_mem(&b, "R", 1);
@@ -269,7 +274,10 @@ static void refuse_rate(eg_req_t *c, const policy_t *pol, const eg_gcra_result_t
         struct tm tm;
         gmtime_r(&rt, &tm);
         strftime(reset, sizeof(reset), "%Y-%m-%dT%H:%M:%SZ", &tm);
-        eg_error_set_retry_after(e, (long long)((res[rep].retry_after_ms + 999) / 1000));
+        long long secs = (long long)((res[rep].retry_after_ms + 999) / 1000);
+        eg_error_set_retry_after(e, secs);
+        /* in the words of the seeds (jsonapi's "Try again in 15 seconds.") */
+        eg_error_setf(e, EG_S_MESSAGE, "Rate limit exceeded. Try again in %lld second%s.", secs, secs == 1 ? "" : "s");
         eg_error_set_detail(e, "limit", json_integer(res[rep].limit));
         eg_error_set_detail(e, "window", json_string(win));
         eg_error_set_detail(e, "reset_time", json_string(reset));
@@ -316,7 +324,7 @@ static void refuse_charge(eg_req_t *c, const policy_t *pol)
         if ((e = eg_req_error(c, "quota_exceeded"))) {
             eg_error_set_detail(e, "current_usage", json_integer(it->value));
             eg_error_set_detail(e, "quota_limit", json_integer(it->limit));
-            eg_error_set_detail(e, "quota_period", json_string(q->period == EG_PERIOD_DAY ? "day" : "month"));
+            eg_error_set_detail(e, "quota_period", json_string(q->period == EG_PERIOD_DAY ? "daily" : "monthly"));
             eg_error_set_detail(e, "reset_date", json_string(reset));
             if (q->upgrade_url) eg_error_set_detail(e, "upgrade_url", json_string(q->upgrade_url));
             eg_error_set_retry_after(e, (long long)(end - wall_s(c)));

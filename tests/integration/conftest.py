@@ -481,13 +481,25 @@ SPELLINGS = {
     "conflict": {"flat-snake": "resource_conflict"},
     "internal_error": {"typed": "INTERNAL_SERVER_ERROR", "flat-snake": "internal_server_error",
                        "flat-camel": "SERVICE_ERROR"},
-    "bad_gateway": {"flat-camel": "EXTERNAL_SERVICE_ERROR"},
+}
+# what a dialect answers a precise code with (its code_map, dialects/*.yaml, read
+# off the seed pages' 401/403 examples); the precise code stays in details.reason
+_AUTH_401 = ("missing_api_key", "invalid_api_key", "malformed_api_key", "invalid_token")
+CODE_MAP = {
+    "jsonapi": {**{c: "unauthorized" for c in _AUTH_401}, "suspended_api_key": "forbidden",
+                "ip_not_allowed": "forbidden"},
+    "flat-camel": {**{c: "unauthorized" for c in _AUTH_401}, "insufficient_scope": "forbidden",
+                   "bad_gateway": "external_service_error",
+                   "suspended_api_key": "forbidden", "ip_not_allowed": "forbidden"},
+    "flat-snake": {**{c: "unauthorized" for c in _AUTH_401}, "suspended_api_key": "insufficient_scope",
+                   "ip_not_allowed": "insufficient_scope"},
 }
 # the catalog's messages for the codes the tests meet (lib/catalog_builtin.c)
 CATALOG_MESSAGES = {
     "internal_error": "An unexpected error occurred. Please try again later.",
     "database_error": "Database operation failed.",
     "bad_gateway": "An upstream service failed.",
+    "external_service_error": "An external service failed.",
     "search_engine_error": "Search engine temporarily unavailable.",
     "service_unavailable": "Service temporarily unavailable. Please try again later.",
     "gateway_timeout": "Request timed out. Please try again.",
@@ -496,10 +508,12 @@ CATALOG_MESSAGES = {
 
 def spell(code, dialect, in_catalog=True):
     """How a dialect writes a canonical code (X-Error-Code and the body): the
-    catalog's spelling if it has one, else the code in the dialect's case; a
-    code the catalog does not know is written as it came."""
+    code its code_map answers it with, in the catalog's spelling if it has
+    one, else in the dialect's case; a code the catalog does not know is
+    written as it came."""
     if not in_catalog:
         return code
+    code = CODE_MAP.get(dialect, {}).get(code, code)
     sp = SPELLINGS.get(code, {}).get(dialect)
     if sp:
         return sp

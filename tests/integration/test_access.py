@@ -555,3 +555,127 @@ def test_no_secret_ever_reaches_the_logs(authgw):
                                 JWT_SECRET.decode(), "pepper-for-the-integration-tests"]:
         assert secret not in text, "a secret reached the log"
         assert secret[8:40] not in text
+
+
+def test_auth_codes_in_each_pages_vocabulary(authgw):
+    """Issue 27 item 7, read off the seeds' 401/403 examples: jsonapi,
+    flat-camel and flat-snake answer a missing or bad credential with
+    `unauthorized` (jsonapi's title "Unauthorized"), flat-camel a refusal
+    with FORBIDDEN; the precise code stays in details/meta as reason; typed
+    keeps MISSING_API_KEY (its page has it)."""
+    gw = authgw
+    _, noscope = create_key(gw, scopes=["other"])
+    r = request(gw.port, "GET", "/d/jsonapi/key/x")
+    item = r.json()["errors"][0]
+    assert (r.status, item["code"], item["title"], item["meta"]["reason"]) == \
+        (401, "unauthorized", "Unauthorized", "missing_api_key")
+    assert r.header("X-Error-Code") == "unauthorized"
+    body = request(gw.port, "GET", "/d/flat-snake/key/x", headers={"X-API-Key": "sk_test_123"}).json()
+    assert (body["error"], body["status_code"], body["details"]["reason"]) == ("unauthorized", 401, "malformed_api_key")
+    r = request(gw.port, "GET", "/d/flat-camel/key/x", headers={"X-API-Key": noscope})
+    body = r.json()
+    assert (r.status, body["error"], body["details"]["reason"]) == (403, "FORBIDDEN", "insufficient_scope")
+    assert r.header("X-Error-Code") == "FORBIDDEN"
+    body = request(gw.port, "GET", "/d/typed/key/x").json()["error"]
+    assert body["code"] == "MISSING_API_KEY" and "reason" not in body.get("details", {})
+
+
+def test_code_map_is_configurable(tmp_path, upstream_port):
+    """errors.code_map: `keep` undoes a dialect's default, a pair applies to
+    every dialect, {dialect: {...}} to one; a target outside the catalog is
+    refused at load."""
+    port, adm = free_port(), free_port()
+    text = f"""
+listen: 127.0.0.1:{port}
+admin_listen: 127.0.0.1:{adm}
+store: {{ backend: memory }}
+errors:
+  dialect: flat-snake
+  code_map: {{ missing_api_key: keep, not_found: bad_request, typed: {{ missing_api_key: unauthorized }} }}
+upstreams: {{ demo: {{ servers: ["127.0.0.1:{upstream_port}"] }} }}
+routes:
+  - {{ path: /k/, upstream: demo, auth: api_key }}
+  - {{ path: /t/, upstream: demo, auth: api_key, dialect: typed }}
+"""
+    gw = Gateway(str(tmp_path), text, port, adm)
+    try:
+        body = request(port, "GET", "/k/x").json()
+        assert body["error"] == "missing_api_key" and "reason" not in body.get("details", {})
+        body = request(port, "GET", "/t/x").json()["error"]
+        assert body["code"] == "UNAUTHORIZED" and body["details"]["reason"] == "missing_api_key"
+        r = request(port, "GET", "/nowhere")
+        assert r.status == 404 and r.json()["error"] == "bad_request" and r.json()["details"]["reason"] == "not_found"
+    finally:
+        assert gw.stop() == 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text.replace("not_found: bad_request", "not_found: no_such_code"))
+    r = subprocess.run([BIN, "check-config", "--config", str(bad)], capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "no_such_code" in r.stderr
+
+
+def test_flat_snake_names_the_callers_permissions_user_permissions(authgw):
+    """Issue 27 item 9: flat-snake's insufficient_permissions example says
+    user_permissions where typed says current_permissions."""
+    gw = authgw
+    _, k = create_key(gw, scopes=["user:profile:read"])
+    d = request(gw.port, "GET", "/d/flat-snake/key/x", headers={"X-API-Key": k}).json()["details"]
+    assert d["user_permissions"] == ["user:profile:read"] and d["required_permission"] == "read"
+    assert "current_permissions" not in d
+    d = request(gw.port, "GET", "/d/typed/key/x", headers={"X-API-Key": k}).json()["error"]["details"]
+    assert d["current_permissions"] == ["user:profile:read"]
+
+
+def test_optional_authentication_key_limit_or_ip_limit(tmp_path, upstream_port):
+    """Issue 27 item 10, flat-snake's "Authenticated requests: 100/min,
+    Unauthenticated: 10/min" on one route: a caller with a valid key gets
+    the key's limit, an anonymous caller the address's; a key that is there
+    but bad is refused (never downgraded to anonymous)."""
+    tmp = str(tmp_path)
+    with open(os.path.join(tmp, "pepper"), "w") as f:
+        f.write("pepper-for-the-integration-tests\n")
+    with open(os.path.join(tmp, "admin.token"), "w") as f:
+        f.write(ADMIN_TOKEN + "\n")
+    port, adm = free_port(), free_port()
+    text = f"""
+listen: 127.0.0.1:{port}
+admin_listen: 127.0.0.1:{adm}
+workers: 2
+errors: {{ dialect: flat-snake }}
+store: {{ backend: memory }}
+auth: {{ pepper_file: {tmp}/pepper, admin_token_file: {tmp}/admin.token }}
+upstreams: {{ demo: {{ servers: ["127.0.0.1:{upstream_port}"] }} }}
+routes:
+  - path: /search/
+    upstream: demo
+    auth: {{ api_key: optional }}
+    rate_limit: [{{ limit: 100, window: 1m, by: key }}, {{ limit: 10, window: 1m, by: ip }}]
+"""
+    gw = Gateway(tmp, text, port, adm)
+    try:
+        _, key = create_key(gw, scopes=["read"])
+        for i in range(10):
+            r = request(port, "GET", "/search/x")
+            assert r.status == 200, (i, r.body)
+            assert r.header("X-RateLimit-Limit") == "10"
+            assert "x-key-id" not in r.json()["headers"]
+        r = request(port, "GET", "/search/x")
+        assert r.status == 429 and r.json()["details"]["limit"] == 10
+        # the same address with a key: the key's 100/min, not the address's spent 10
+        for i in range(12):
+            r = request(port, "GET", "/search/x", headers={"X-API-Key": key})
+            assert r.status == 200, (i, r.body)
+            assert r.header("X-RateLimit-Limit") == "100" and r.json()["headers"]["x-key-id"]
+        # a bad key is a 401, not an anonymous request (which would be a 429 here)
+        r = request(port, "GET", "/search/x", headers={"X-API-Key": forge_key()})
+        assert r.status == 401 and r.json()["details"]["reason"] == "invalid_api_key"
+        r = request(port, "GET", "/search/x", headers={"X-API-Key": "sk_test_123"})
+        assert r.status == 401 and r.json()["details"]["reason"] == "malformed_api_key"
+        r = request(port, "GET", "/search/x", headers={"Authorization": "Basic dXNlcjpwYXNz"})
+        assert r.status == 401
+    finally:
+        assert gw.stop() == 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text.replace("auth: {{ api_key: optional }}".replace("{{", "{").replace("}}", "}"),
+                                "auth: { api_key: optional }\n    scopes: [read]"))
+    r = subprocess.run([BIN, "check-config", "--config", str(bad)], capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "optional" in r.stderr

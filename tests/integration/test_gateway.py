@@ -921,3 +921,53 @@ def test_a_bad_chunk_is_502_before_the_head_went_out_and_cuts_the_response_after
     finally:
         assert gw.stop() == 0
         up.close()
+
+
+def test_gateway_details_in_the_seeds_words(tmp_path, upstream_port):
+    """Issue 27 item 9: a maintenance answer with flat-snake's
+    maintenance_window and typed's status_page (configured), retry_suggested
+    on a 504 (typed), and a 429 whose message says when to retry, as the
+    jsonapi seed's "Rate limit exceeded. Try again in 15 seconds." does."""
+    import re
+    port, admin = free_port(), free_port()
+    routes = """  - path: /v1/down
+    upstream: demo
+    maintenance: { from: "2030-01-01T04:00:00Z", until: "2030-01-01T06:00:00Z", retry_after: 300,
+                   status_page: "https://status.example.com" }
+  - { path: /v1/once, upstream: demo, rate_limit: { limit: 1, window: 1m, by: ip } }
+"""
+    gw = Gateway(str(tmp_path), base_config(port, admin, upstream_port, dialect="flat-snake", extra_routes=routes),
+                 port, admin)
+    try:
+        body = request(port, "GET", "/v1/down").json()
+        assert body["error"] == "service_unavailable" and body["retry_after"] == 300
+        assert body["details"]["maintenance_window"] == "2030-01-01T04:00:00Z - 2030-01-01T06:00:00Z"
+        assert body["details"]["status_page"] == "https://status.example.com"
+        assert body["details"]["maintenance_end"] == "2030-01-01T06:00:00Z"
+        body = request(port, "GET", "/slow/x?ms=10000", timeout=30).json()
+        assert body["error"] == "gateway_timeout" and body["details"]["retry_suggested"] is True
+        assert body["details"]["timeout_duration"] == "1s"
+        assert request(port, "GET", "/v1/once").status == 200
+        r = request(port, "GET", "/v1/once")
+        assert r.status == 429
+        m = re.fullmatch(r"Rate limit exceeded\. Try again in (\d+) seconds?\.", r.json()["message"])
+        assert m and m.group(1) == r.header("Retry-After"), r.json()["message"]
+    finally:
+        assert gw.stop() == 0
+
+
+def test_problem_type_points_at_the_published_pages_anchor(tmp_path, upstream_port):
+    """Issue 27 item 12: errors.docs_url naming one page (no {code}) makes
+    each problem `type` that page's anchor for the code, as `errgate docs
+    --format html` writes them (id = the canonical code)."""
+    port, admin = free_port(), free_port()
+    cfg = base_config(port, admin, upstream_port).replace(
+        "errors: { dialect: problem, negotiate: true }",
+        "errors: { dialect: problem, negotiate: true, docs_url: \"https://api.example.com/errors\" }")
+    gw = Gateway(str(tmp_path), cfg, port, admin)
+    try:
+        assert request(port, "GET", "/nowhere").json()["type"] == "https://api.example.com/errors#not_found"
+        body = request(port, "GET", "/v1/maintenance").json()
+        assert body["type"] == "https://api.example.com/errors#service_unavailable"
+    finally:
+        assert gw.stop() == 0

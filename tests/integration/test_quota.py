@@ -97,7 +97,7 @@ def test_quota_exact_then_429_with_the_seed_details(tmp_path, upstream_port, bac
         body = r.json()
         assert body["error"] == "quota_exceeded"
         d = body["details"]
-        assert d["current_usage"] == 10 and d["quota_limit"] == 10 and d["quota_period"] == "day"
+        assert d["current_usage"] == 10 and d["quota_limit"] == 10 and d["quota_period"] == "daily"
         midnight = (int(after) // 86400 + 1) * 86400  # the next UTC midnight
         assert d["reset_date"] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(midnight))
         assert math.floor(midnight - after) <= int(r.header("Retry-After")) <= math.ceil(midnight - before)
@@ -113,7 +113,7 @@ def test_plan_quota_with_upgrade_url(qgw):
     statuses = [get(qgw, "/v1/x", k).status for _ in range(7)]
     assert statuses == [200] * 6 + [429]
     d = get(qgw, "/v1/x", k).json()["details"]
-    assert d["quota_period"] == "month" and d["quota_limit"] == 6
+    assert d["quota_period"] == "monthly" and d["quota_limit"] == 6
     assert d["upgrade_url"] == "https://example.com/upgrade"
     assert d["reset_date"].endswith("-01T00:00:00Z")
 

@@ -5,6 +5,7 @@ What each error must become is written down (EXPECT here, the seeds' in
 tests/fixtures/seeds/expected.json) and the gateway's answers are read by
 their shape (conftest.read_error): neither side goes through errgate."""
 import json
+import re
 import os
 
 import pytest
@@ -285,3 +286,70 @@ routes:
         finally:
             assert g.stop() == 0
     app.close()
+
+
+def seeds_gateway(tmp_path, seeds, gw, extra=""):
+    port, admin = free_port(), free_port()
+    cfg = f"""
+listen: 127.0.0.1:{port}
+admin_listen: 127.0.0.1:{admin}
+workers: 1
+errors: {{ dialect: {gw}{extra} }}
+upstreams:
+  seeds: {{ servers: ["127.0.0.1:{seeds.port}"] }}
+routes:
+  - {{ path: /seeds/, upstream: seeds }}
+"""
+    return Gateway(str(tmp_path), cfg, port, admin), port
+
+
+def test_translated_errors_keep_what_their_page_promises(tmp_path):
+    """Issue 27 item 8: a timestamp on every flat-snake error and on typed's
+    INTERNAL_SERVER_ERROR details; on a 5xx the details the seeds document
+    (an allow-list per code in the catalog) are kept and nothing else;
+    EXTERNAL_SERVICE_ERROR keeps its code; JSON:API keeps a summary message
+    next to its per-field details."""
+    seeds = SeedUpstream()
+    try:
+        g, port = seeds_gateway(tmp_path, seeds, "flat-snake")
+        try:
+            for f in ["jsonapi/not_found.json", "flat-camel/conflict.json", "jsonapi/internal_error.json",
+                      "typed/rate_limit_exceeded.json"]:
+                body = request(port, "GET", "/seeds/" + f).json()
+                assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", body.get("timestamp", "")), (f, body)
+            # the upstream's own time is kept
+            assert request(port, "GET", "/seeds/flat-snake/resource_conflict.json").json()["timestamp"] == \
+                "2024-01-15T10:30:00Z"
+        finally:
+            assert g.stop() == 0
+        g, port = seeds_gateway(tmp_path, seeds, "typed")
+        try:
+            d = request(port, "GET", "/seeds/jsonapi/internal_error.json").json()["error"]["details"]
+            assert d["request_id"] and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", d["timestamp"]), d
+            r = request(port, "GET", "/seeds/typed/service_unavailable.json")
+            d = r.json()["error"]["details"]
+            assert (d["maintenance_end"], d["status_page"]) == ("2024-01-15T15:00:00Z", "https://status.tarzi.dev")
+            d = request(port, "GET", "/seeds/flat-snake/service_unavailable.json").json()["error"]["details"]
+            assert d["maintenance_window"] == "2024-01-15T10:00:00Z - 2024-01-15T12:00:00Z"
+            d = request(port, "GET", "/seeds/typed/gateway_timeout.json").json()["error"]["details"]
+            assert (d["timeout_duration"], d["retry_suggested"]) == ("30s", True)
+            # a name the seeds show but that names an internal system is not on the list
+            d = request(port, "GET", "/seeds/flat-snake/gateway_timeout.json").json()["error"]["details"]
+            assert d["timeout_duration"] == "30s" and "upstream_service" not in d
+            e = request(port, "GET", "/seeds/flat-camel/external_service_error.json").json()["error"]
+            assert e["code"] == "EXTERNAL_SERVICE_ERROR" and e["details"]["service"] == "NewsAPI"
+            r = request(port, "GET", "/seeds/flat-camel/database_error.json")
+            assert "originalMessage" not in r.body.decode() and "Connection timeout" not in r.body.decode()
+        finally:
+            assert g.stop() == 0
+        g, port = seeds_gateway(tmp_path, seeds, "jsonapi")
+        try:
+            body = request(port, "GET", "/seeds/flat-camel/validation_error.json").json()
+            assert body["meta"]["message"] == "Invalid request parameters"
+            assert [e["detail"] for e in body["errors"]] == ["Invalid email format", "Must be a positive integer"]
+            # JSON:API's own bodies have no summary: nothing is added
+            assert "meta" not in request(port, "GET", "/seeds/jsonapi/validation_error.json").json()
+        finally:
+            assert g.stop() == 0
+    finally:
+        seeds.close()

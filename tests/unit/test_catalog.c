@@ -71,7 +71,7 @@ static void test_spellings_and_synonyms(void **state)
     const char *nf[] = {"NOT_FOUND", "resource_not_found", "not_found", "Resource_Not_Found"};
     for (size_t i = 0; i < 4; i++)
         assert_ptr_equal(eg_catalog_lookup(cat, nf[i], strlen(nf[i])), eg_catalog_find(cat, "not_found"));
-    assert_ptr_equal(eg_catalog_lookup(cat, "EXTERNAL_SERVICE_ERROR", 22), eg_catalog_find(cat, "bad_gateway"));
+    assert_ptr_equal(eg_catalog_lookup(cat, "EXTERNAL_SERVICE_ERROR", 22), eg_catalog_find(cat, "external_service_error"));
     assert_ptr_equal(eg_catalog_lookup(cat, "insufficient_permissions", 24), eg_catalog_find(cat, "insufficient_scope"));
     /* find is exact: spellings and other cases are not canonical codes */
     assert_null(eg_catalog_find(cat, "NOT_FOUND"));
@@ -252,11 +252,44 @@ static void test_bad_catalog_files_are_refused_whole(void **state)
     eg_catalog_free(cat);
 }
 
+/* Issue 27 item 8: which details a translated 5xx keeps is an allow-list
+ * per code (the seeds' documented members), changeable in a catalog file. */
+static void test_safe_details_per_code(void **state)
+{
+    (void)state;
+    eg_catalog_t *cat = NULL;
+    assert_int_equal(eg_catalog_new_builtin(&cat), EG_OK);
+    const char *const *names;
+    size_t n = eg_catalog_safe_details(cat, eg_catalog_find(cat, "service_unavailable"), &names);
+    assert_int_equal(n, 3);
+    assert_string_equal(names[2], "status_page");
+    n = eg_catalog_safe_details(cat, eg_catalog_find(cat, "external_service_error"), &names);
+    assert_int_equal(n, 1);
+    assert_string_equal(names[0], "service");
+    assert_int_equal(eg_catalog_safe_details(cat, eg_catalog_find(cat, "database_error"), &names), 0);
+    assert_null(names);
+    assert_int_equal(eg_catalog_find(cat, "external_service_error")->status, 502);
+    static const char yaml[] = "codes:\n  database_error: { safe_details: [table] }\n"
+                               "  ledger_down: { status: 503, safe_details: [ledger, eta] }\n";
+    char err[256];
+    assert_int_equal(eg_catalog_load_yaml(cat, yaml, sizeof(yaml) - 1, "c.yaml", err, sizeof(err)), EG_OK);
+    n = eg_catalog_safe_details(cat, eg_catalog_find(cat, "database_error"), &names);
+    assert_int_equal(n, 1);
+    assert_string_equal(names[0], "table");
+    n = eg_catalog_safe_details(cat, eg_catalog_find(cat, "ledger_down"), &names);
+    assert_int_equal(n, 2);
+    assert_string_equal(names[1], "eta");
+    /* the others are untouched by the reload */
+    assert_int_equal(eg_catalog_safe_details(cat, eg_catalog_find(cat, "gateway_timeout"), &names), 2);
+    eg_catalog_free(cat);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_seed_code_is_in_the_catalog),
         cmocka_unit_test(test_entries_are_complete),
+        cmocka_unit_test(test_safe_details_per_code),
         cmocka_unit_test(test_spellings_and_synonyms),
         cmocka_unit_test(test_generic_code_per_status),
         cmocka_unit_test(test_retryable_flags),

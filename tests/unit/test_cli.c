@@ -231,6 +231,87 @@ static void test_catalog_file_changes_docs_and_list(void **state)
     unlink(path);
 }
 
+/* The text of the code section with anchor `id` (up to the next section). */
+static char *section_of(const char *page, const char *id)
+{
+    char needle[128];
+    snprintf(needle, sizeof(needle), "<section class=\"code\" id=\"%s\">", id);
+    const char *a = strstr(page, needle);
+    if (!a) fail_msg("no section %s", id);
+    const char *b = strstr(a, "</section>");
+    assert_non_null(b);
+    return strndup(a, (size_t)(b - a));
+}
+
+static size_t count_of(const char *hay, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle)) n++;
+    return n;
+}
+
+/* Issue 27 item 12: a page people would publish: styled with its own CSS
+ * (nothing fetched), a table of contents, one anchor per code, the seed
+ * spellings listed per code, and the codes an API leaves out of it. */
+static void test_docs_html_is_a_publishable_page(void **state)
+{
+    (void)state;
+    run_t r = run("docs --format html --dialect flat-snake", NULL);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "<style>"));
+    assert_null(strstr(r.out, "<link"));
+    assert_null(strstr(r.out, "<script"));
+    assert_null(strstr(r.out, "@import"));
+    assert_non_null(strstr(r.out, "<nav class=\"toc\">"));
+    assert_non_null(strstr(r.out, "<a href=\"#rate_limit_exceeded\">"));
+    /* one anchor per code, named by the canonical code */
+    assert_int_equal(count_of(r.out, " id=\"rate_limit_exceeded\""), 1);
+    assert_int_equal(count_of(r.out, " id=\"not_found\""), 1);
+    assert_int_equal(count_of(r.out, "<section class=\"code\""), 57);
+    /* the aliases people migrating from the seeds' APIs look for */
+    char *s = section_of(r.out, "not_found");
+    assert_non_null(strstr(s, "<code>resource_not_found</code>") ); /* flat-snake's own word: the heading */
+    assert_non_null(strstr(s, "<code>not_found</code> <small>canonical</small>"));
+    assert_non_null(strstr(s, "<code>route_not_found</code>"));
+    free(s);
+    s = section_of(r.out, "internal_error");
+    assert_non_null(strstr(s, "<code>SERVICE_ERROR</code> <small>flat-camel</small>"));
+    assert_non_null(strstr(s, "<code>internal_error</code> <small>canonical</small>"));
+    free(s);
+    s = section_of(r.out, "missing_api_key"); /* the code_map, said */
+    assert_non_null(strstr(s, "<dt>Sent as</dt><dd><a href=\"#unauthorized\"><code>unauthorized</code></a>"));
+    free(s);
+    run_free(&r);
+    /* a configuration's page: its docs_url's anchors, and only the codes it uses */
+    char path[] = "/tmp/eg-docs-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    static const char cfg[] = "listen: 127.0.0.1:1\n"
+                              "errors:\n  dialect: problem\n  docs_url: https://api.example.com/errors\n"
+                              "  codes: { exclude: [duplicate_event, invalid_event_type] }\n"
+                              "upstreams: { a: { servers: [\"127.0.0.1:2\"] } }\nroutes: [{ path: /, upstream: a }]\n";
+    assert_int_equal(write(fd, cfg, sizeof(cfg) - 1), (ssize_t)(sizeof(cfg) - 1));
+    close(fd);
+    char args[256];
+    snprintf(args, sizeof(args), "docs --format html --config %s", path);
+    r = run(args, NULL);
+    assert_int_equal(r.status, 0);
+    assert_null(strstr(r.out, "duplicate_event"));
+    assert_null(strstr(r.out, "invalid_event_type"));
+    assert_int_equal(count_of(r.out, "<section class=\"code\""), 55);
+    assert_non_null(strstr(r.out, "&quot;type&quot;: &quot;https://api.example.com/errors#rate_limit_exceeded&quot;"));
+    assert_non_null(strstr(r.out, "<a href=\"https://api.example.com/errors#not_found\">"));
+    s = section_of(r.out, "insufficient_scope");
+    assert_non_null(strstr(s, "<code>INSUFFICIENT_PERMISSIONS</code> <small>typed</small>"));
+    free(s);
+    s = section_of(r.out, "internal_error");
+    assert_non_null(strstr(s, "<code>INTERNAL_SERVER_ERROR</code> <small>typed</small>"));
+    assert_non_null(strstr(s, "<code>SERVICE_ERROR</code> <small>flat-camel</small>"));
+    free(s);
+    run_free(&r);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -240,6 +321,7 @@ int main(void)
         cmocka_unit_test(test_translate_bad_arguments),
         cmocka_unit_test(test_translate_forced_dialect_mismatch),
         cmocka_unit_test(test_docs_lists_every_code),
+        cmocka_unit_test(test_docs_html_is_a_publishable_page),
         cmocka_unit_test(test_catalog_file_changes_docs_and_list),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -203,7 +203,8 @@ static void test_codes_are_spelled_per_dialect(void **state)
         {"not_found", "envelope", "resource_not_found"},
         {"internal_error", "typed", "INTERNAL_SERVER_ERROR"},
         {"internal_error", "flat-camel", "SERVICE_ERROR"},
-        {"bad_gateway", "flat-camel", "EXTERNAL_SERVICE_ERROR"},
+        {"external_service_error", "flat-camel", "EXTERNAL_SERVICE_ERROR"},
+        {"bad_gateway", "flat-camel", "BAD_GATEWAY"}, /* the spelling; its code_map sends it as the above */
         {"rate_limit_exceeded", "typed", "RATE_LIMIT_EXCEEDED"},
         {"some_unknown_code", "typed", "some_unknown_code"}, /* unknown: kept as sent */
         {"WeirdCode", "flat-snake", "WeirdCode"},
@@ -594,6 +595,98 @@ static void test_validation_status_covers_the_class(void **state)
     eg_error_free(e);
 }
 
+/* Issue 27 item 7: jsonapi, flat-camel and flat-snake answer a bad
+ * credential with `unauthorized` (the seeds' 401 examples) and keep the
+ * gateway's precise code in details as "reason"; typed keeps its own
+ * MISSING_API_KEY; the map can be changed per dialect. */
+static void test_code_map_answers_in_the_pages_words(void **state)
+{
+    fx_t *fx = *state;
+    eg_error_t *e = NULL;
+    assert_int_equal(eg_error_from_catalog(fx->cat, "missing_api_key", &e), EG_OK);
+    json_t *got = render_json(fx, e, "jsonapi");
+    json_t *want = json_loads("{\"errors\":[{\"status\":\"401\",\"code\":\"unauthorized\",\"title\":\"Unauthorized\","
+                              "\"detail\":\"API key is required.\",\"meta\":{\"type\":\"authentication_error\","
+                              "\"reason\":\"missing_api_key\"}}]}", 0, NULL);
+    tu_assert_json_equal(want, got, "jsonapi missing_api_key");
+    json_decref(want);
+    json_decref(got);
+    got = render_json(fx, e, "flat-snake");
+    assert_string_equal(json_string_value(json_object_get(got, "error")), "unauthorized");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(got, "details"), "reason")), "missing_api_key");
+    json_decref(got);
+    got = render_json(fx, e, "typed");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(got, "error"), "code")), "MISSING_API_KEY");
+    assert_null(json_object_get(json_object_get(got, "error"), "details"));
+    json_decref(got);
+    char code[64]; /* X-Error-Code says what the body says */
+    const eg_dialect_t *camel = eg_dialects_get(fx->set, "flat-camel");
+    eg_dialect_error_code(camel, fx->cat, e, code, sizeof(code));
+    assert_string_equal(code, "UNAUTHORIZED");
+    eg_dialect_code(camel, fx->cat, "missing_api_key", code, sizeof(code)); /* the spelling alone */
+    assert_string_equal(code, "MISSING_API_KEY");
+    eg_error_free(e);
+    assert_int_equal(eg_error_from_catalog(fx->cat, "insufficient_scope", &e), EG_OK);
+    eg_dialect_error_code(camel, fx->cat, e, code, sizeof(code));
+    assert_string_equal(code, "FORBIDDEN");
+    /* a configuration may keep the precise code, or map another (on a set
+     * of its own: the fixture's is shared by the other tests) */
+    eg_dialects_t *set = NULL;
+    assert_int_equal(eg_dialects_new_builtin(&set), EG_OK);
+    camel = eg_dialects_get(set, "flat-camel");
+    eg_dialect_t *m = eg_dialects_get_mut(set, "flat-camel");
+    assert_int_equal(eg_dialect_map_code(m, "insufficient_scope", NULL), EG_OK);
+    eg_dialect_error_code(camel, fx->cat, e, code, sizeof(code));
+    assert_string_equal(code, "INSUFFICIENT_SCOPE");
+    assert_int_equal(eg_dialect_map_code(m, "not_found", "bad_request"), EG_OK);
+    assert_string_equal(eg_dialect_mapped_code(camel, "not_found"), "bad_request");
+    eg_dialects_free(set);
+    eg_error_free(e);
+    /* a refused token has a reason of its own: the precise code goes beside it */
+    assert_int_equal(eg_error_from_catalog(fx->cat, "invalid_token", &e), EG_OK);
+    eg_error_set_detail_str(e, "reason", "expired", 7);
+    got = render_json(fx, e, "flat-snake");
+    json_t *det = json_object_get(got, "details");
+    assert_string_equal(json_string_value(json_object_get(got, "error")), "unauthorized");
+    assert_string_equal(json_string_value(json_object_get(det, "reason")), "expired");
+    assert_string_equal(json_string_value(json_object_get(det, "reason_code")), "invalid_token");
+    json_decref(got);
+    eg_error_free(e);
+    /* a catalog file can say it too (answered_as), under the dialect's own map */
+    eg_catalog_t *cat = NULL;
+    assert_int_equal(eg_catalog_new_builtin(&cat), EG_OK);
+    static const char cy[] = "codes:\n  not_found: { answered_as: { flat-camel: bad_request, typed: conflict } }\n";
+    char cerr[256];
+    assert_int_equal(eg_catalog_load_yaml(cat, cy, sizeof(cy) - 1, "c.yaml", cerr, sizeof(cerr)), EG_OK);
+    assert_int_equal(eg_error_from_catalog(cat, "not_found", &e), EG_OK);
+    eg_dialects_t *set2 = NULL;
+    assert_int_equal(eg_dialects_new_builtin(&set2), EG_OK);
+    eg_dialect_error_code(eg_dialects_get(set2, "flat-camel"), cat, e, code, sizeof(code));
+    assert_string_equal(code, "BAD_REQUEST");
+    assert_string_equal(eg_dialect_answer_code(eg_dialects_get(set2, "flat-camel"), cat, "not_found"), "bad_request");
+    assert_int_equal(eg_dialect_map_code(eg_dialects_get_mut(set2, "typed"), "not_found", NULL), EG_OK); /* keep */
+    eg_dialect_error_code(eg_dialects_get(set2, "typed"), cat, e, code, sizeof(code));
+    assert_string_equal(code, "NOT_FOUND");
+    char cbuf[512];
+    eg_render(e, eg_dialects_get(set2, "flat-camel"), cat, cbuf, sizeof(cbuf));
+    assert_non_null(strstr(cbuf, "\"error\":\"BAD_REQUEST\""));
+    assert_non_null(strstr(cbuf, "\"reason\":\"not_found\""));
+    eg_error_free(e);
+    eg_dialects_free(set2);
+    eg_catalog_free(cat);
+    /* a dialect file declares its own */
+    static const char yaml[] = "name: mine\ncode_map: { invalid_token: unauthorized }\nbody: { code: $code, info: { $details: merge } }\n";
+    char err[256];
+    eg_dialect_t *d = NULL;
+    assert_int_equal(eg_dialect_load_yaml(yaml, strlen(yaml), "mine.yaml", &d, err, sizeof(err)), EG_OK);
+    assert_int_equal(eg_error_from_catalog(fx->cat, "invalid_token", &e), EG_OK);
+    char buf[512];
+    eg_render(e, d, fx->cat, buf, sizeof(buf));
+    assert_string_equal(buf, "{\"code\":\"unauthorized\",\"info\":{\"reason\":\"invalid_token\"}}");
+    eg_error_free(e);
+    eg_dialect_free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -617,6 +710,7 @@ int main(void)
         cmocka_unit_test(test_bad_dialect_files_report_line_and_column),
         cmocka_unit_test(test_forced_dialect_rejects_other_shapes),
         cmocka_unit_test(test_validation_status_covers_the_class),
+        cmocka_unit_test(test_code_map_answers_in_the_pages_words),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
