@@ -9,6 +9,10 @@
 # what configure saw), so the files that name it (the .pc files, the unit's
 # ExecStart) are written then, by cmake/install_time.cmake; the CMake package
 # is relocatable. Man pages are generated from docs/man/*.md (scripts/man.py).
+# Installing (and cpack) never builds: the Makefile's install and deb targets
+# build first, and a test that packages the build under test must not relink
+# the binary other tests are running.
+set(CMAKE_SKIP_INSTALL_ALL_DEPENDENCY TRUE)
 include(CMakePackageConfigHelpers)
 
 # the headers of an installed errgate::errgate_shared are the installed ones
