@@ -17,10 +17,16 @@ build: deps
 	cmake --build $(BUILD) -j $(JOBS)
 
 # Starts the demo upstream and the gateway in front of it (examples/demo.yaml).
-# Ctrl-C stops both.
+# The first run makes a self-signed certificate for the HTTPS listener
+# (examples/demo-tls/, not in git). Ctrl-C stops both.
 run: build
-	@echo "errgate: demo upstream on 127.0.0.1:9000, gateway on 127.0.0.1:8080, admin on 127.0.0.1:8081"
-	@echo "errgate: try  curl -i http://127.0.0.1:8080/v1/hello  (see README.md)"
+	@echo "errgate: demo upstream on 127.0.0.1:9000, gateway on 127.0.0.1:8080 (HTTPS on 8443), admin on 127.0.0.1:8081"
+	@echo "errgate: try  curl -i http://127.0.0.1:8080/v1/hello  or  curl -ik https://127.0.0.1:8443/v1/hello  (see README.md)"
+	@[ -f examples/demo-tls/key.pem ] || { mkdir -p examples/demo-tls && \
+	  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 365 \
+	    -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+	    -keyout examples/demo-tls/key.pem -out examples/demo-tls/cert.pem 2>/dev/null && \
+	  echo "errgate: made a self-signed certificate for the demo's HTTPS listener (examples/demo-tls/)"; }
 	@./$(BUILD)/errgate demo-upstream --listen 127.0.0.1:9000 & up=$$!; \
 	  trap 'kill $$up 2>/dev/null' EXIT INT TERM; \
 	  ./$(BUILD)/errgate serve --config examples/demo.yaml
