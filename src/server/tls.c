@@ -337,6 +337,9 @@ static int server_ctx(const eg_tls_listen_cfg_t *cfg, const eg_tls_cert_cfg_t *c
         SSL_CTX_set_ex_data(ctx, g_ctx_tickets, tk);
         SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb);
         SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+        /* one TLS 1.3 ticket per handshake, not OpenSSL's two: each costs an
+         * encryption and a MAC, and a client resumes with one */
+        SSL_CTX_set_num_tickets(ctx, 1);
     } else {
         SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
         SSL_CTX_set_num_tickets(ctx, 0);
