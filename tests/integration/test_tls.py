@@ -338,6 +338,75 @@ def test_handshake_garbage_closes_quietly(tls_gw):
         assert http_get(s, "/v1/alive").status == 200
 
 
+def _ocsp_response(pki, tmp):
+    """A DER OCSP response saying a.pem is good, signed by the test CA."""
+    serial = subprocess.run([OPENSSL, "x509", "-in", p(pki, "a.pem"), "-noout", "-serial"], capture_output=True,
+                            text=True, check=True).stdout.strip().split("=")[1]
+    d = str(tmp)
+    with open(os.path.join(d, "index.txt"), "w") as f:
+        f.write(f"V\t491231235959Z\t\t{serial}\tunknown\t/CN=a.test\n")
+    _run(OPENSSL, "ocsp", "-issuer", p(pki, "ca.pem"), "-cert", p(pki, "a.pem"), "-reqout", "req.der", "-no_nonce",
+         cwd=d)
+    _run(OPENSSL, "ocsp", "-index", "index.txt", "-rsigner", p(pki, "ca.pem"), "-rkey", p(pki, "ca.key"), "-CA",
+         p(pki, "ca.pem"), "-reqin", "req.der", "-respout", "a.ocsp", "-ndays", "1", cwd=d)
+    return os.path.join(d, "a.ocsp")
+
+
+def test_ocsp_stapling_from_a_file(pki, tmp_path, upstream_port):
+    ocsp = _ocsp_response(pki, tmp_path)
+    gw = start(pki, tmp_path, upstream_port, tls_extra=f"      ocsp: {ocsp}")
+    try:
+        def s_client(name):
+            return subprocess.run([OPENSSL, "s_client", "-connect", f"127.0.0.1:{gw.tport}", "-servername", name,
+                                   "-status", "-CAfile", p(pki, "ca.pem")], stdin=subprocess.DEVNULL,
+                                  capture_output=True, text=True, timeout=30).stdout
+        out = s_client("a.test")
+        assert "OCSP Response Status: successful" in out and "Cert Status: good" in out, out[:2000]
+        assert "OCSP response: no response sent" in s_client("b.test")  # b.pem has none
+    finally:
+        assert gw.stop() == 0
+    # a file that is not an OCSP response is refused at load
+    bad = tmp_path / "bad.ocsp"
+    bad.write_bytes(b"not der")
+    port, tport = free_port(), free_port()
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(tls_config(pki, port, tport, upstream_port, tls_extra=f"      ocsp: {bad}"))
+    from conftest import BIN
+    out = subprocess.run([BIN, "check-config", str(cfg)], capture_output=True, text=True)
+    assert out.returncode == 3 and "is not a DER OCSP response" in out.stderr, out.stderr
+
+
+def test_reload_under_load_fails_no_request(pki, tmp_path, upstream_port):
+    """New TLS connections, one request each, from two threads while the
+    certificates are reloaded five times: every request answered 200."""
+    gw = start(pki, tmp_path, upstream_port)
+    stop, results = threading.Event(), []
+
+    def load():
+        ctx = client_ctx(pki)
+        while not stop.is_set():
+            try:
+                results.append(tls_get(gw.tport, ctx, "/v1/load").status)
+            except Exception as e:  # noqa: BLE001 - any failure is the finding
+                results.append(repr(e))
+
+    threads = [threading.Thread(target=load) for _ in range(2)]
+    try:
+        for t in threads:
+            t.start()
+        for i in range(5):
+            wait_for(lambda: len(results) > 10 * (i + 1), what="requests under load")
+            gw.signal(signal.SIGHUP)
+            gw.wait_event("reloaded", i + 1)
+        wait_for(lambda: len(results) > 60, what="requests after the reloads")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        assert gw.stop() == 0
+    assert results and all(r == 200 for r in results), [r for r in results if r != 200][:5]
+
+
 # --------------------------------------------------------------- client certificates
 
 MTLS_ROUTES = """
