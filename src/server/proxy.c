@@ -1239,6 +1239,7 @@ static EG_COLD void tls_client_pump(conn_t *c)
         }
         if (h == 0) return;
         c->bytes_in = 0; /* the request's bytes are plaintext */
+        c->alpn = (int)eg_tls_alpn(t);
         client_timer(c, T_IDLE);
     }
     while (c->state != C_CLOSING && c->reading && c->tls == t) {

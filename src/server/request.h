@@ -41,6 +41,7 @@ struct conn_s {
     int has_kick;
     int is_tls;      /* accepted on a TLS listener (X-Forwarded-Proto: https) */
     int tls_started; /* the first bytes were a TLS record, not plain HTTP */
+    int alpn;        /* eg_alpn_t once the handshake is done: what HTTP/2 dispatches on */
     eg_ltimer_t timer;
     uv_shutdown_t shut; /* the write side's shutdown before a lingering close */
     eg_worker_t *w;

@@ -303,6 +303,40 @@ def test_keep_alive_and_large_bodies_over_tls(pki, tls_gw):
         assert r.status == 200 and json.loads(r.body)["body_bytes"] == 900
 
 
+def test_pipelined_requests_over_tls(pki, tls_gw):
+    """Many requests in one write, more than the connection buffer holds:
+    what OpenSSL decrypted but the buffer could not take waits there and is
+    read when the buffer drains (no request lost, none waits for new bytes)."""
+    n = 100
+    raw = b"".join(f"GET /v1/p{i} HTTP/1.1\r\nHost: a.test\r\nX-Pad: {'p' * 800}\r\n\r\n".encode()
+                   for i in range(n))
+    assert len(raw) > 64 * 1024
+    with tls_connect(tls_gw.tport, client_ctx(pki)) as s:
+        s.sendall(raw)
+        rest = b""
+        for i in range(n):
+            r, rest = _read_one(s, rest)
+            assert r.status == 200 and json.loads(r.body)["path"] == f"/v1/p{i}"
+
+
+def _read_one(sock, rest):
+    """One response with a Content-Length, reading past it kept in rest."""
+    while b"\r\n\r\n" not in rest:
+        chunk = sock.recv(65536)
+        assert chunk, "closed before a response"
+        rest += chunk
+    head, rest = rest.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(x.split(": ", 1) for x in lines[1:])
+    n = int(headers["Content-Length"])
+    while len(rest) < n:
+        chunk = sock.recv(65536)
+        assert chunk, "closed inside a body"
+        rest += chunk
+    from conftest import Response
+    return Response(int(lines[0].split(" ")[1]), "", list(headers.items()), rest[:n]), rest[n:]
+
+
 def test_session_resumption(pki, tls_gw):
     for ver in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
         ctx = client_ctx(pki, maxv=ver, minv=ver)
