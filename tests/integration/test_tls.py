@@ -550,6 +550,9 @@ routes: [ {{ path: /, upstream: u }} ]
 
 # --------------------------------------------------------------- TLS to upstreams
 
+BIG = 16 * 1024 * 1024
+
+
 class TLSUpstream:
     """An https upstream (Python's ssl) that says, per request, whether its
     TLS session was resumed and which SNI name it saw."""
@@ -562,6 +565,8 @@ class TLSUpstream:
             def do_GET(self):
                 body = json.dumps({"reused": self.connection.session_reused, "path": self.path,
                                    "client": (self.connection.getpeercert() or {}).get("subject")}).encode()
+                if self.path.startswith("/sec/big"):
+                    body = bytes(range(256)) * (BIG // 256)
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -629,6 +634,28 @@ def test_upstream_tls_wrong_ca_is_502_with_the_reason_logged(pki, tmp_path, upst
         line = gw.wait_log(lambda l: l.get("kind") == "error" and l.get("request_id") == b["request_id"],
                            "the error line")[0]
         assert reason in line["why"], line
+    finally:
+        assert gw.stop() == 0
+        up.close()
+
+
+def test_upstream_tls_large_body_to_a_slow_client(pki, tmp_path, upstream_port):
+    """16 MiB (past the kernel buffers) from an https upstream to a client with a small receive
+    buffer: reading the upstream stops and resumes with the client
+    (backpressure), and no byte is lost or reordered on the way."""
+    up = TLSUpstream(pki)
+    ups = f"""  sec: {{ servers: ["https://127.0.0.1:{up.port}"], tls: {{ ca: ca.pem, server_name: a.test }} }}"""
+    gw = start(pki, tmp_path, upstream_port, upstreams=ups, extra_routes="  - { path: /sec/, upstream: sec }")
+    try:
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.settimeout(30)
+        s.connect(("127.0.0.1", gw.port))
+        with s:
+            s.sendall(b"GET /sec/big HTTP/1.1\r\nHost: a.test\r\n\r\n")
+            r, _ = read_response(s)
+        assert r.status == 200 and len(r.body) == BIG
+        assert r.body == bytes(range(256)) * (BIG // 256)
     finally:
         assert gw.stop() == 0
         up.close()
