@@ -1356,11 +1356,15 @@ static int load_route(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_route
     if ((v = eg_ymap_get(n, "quota"))) {
         if ((rc = get_quota(c, v, &r->quota))) return rc;
         if (r->auth == EG_AUTHN_NONE) return ERR(c, v, "a quota is per key: the route needs auth");
+        if (r->auth == EG_AUTHN_CERT) /* counted in the key store, where certificates are not */
+            return ERR(c, v, "a quota is per API key or token: not for auth: client_cert");
         cfg->uses_counters = 1;
     }
     if ((v = eg_ymap_get(n, "credits"))) {
         if ((rc = get_credits(c, v, &r->credit_cost, &r->purchase_url))) return rc;
         if (r->auth == EG_AUTHN_NONE) return ERR(c, v, "credits are per key: the route needs auth");
+        if (r->auth == EG_AUTHN_CERT)
+            return ERR(c, v, "credits are per API key or token: not for auth: client_cert");
         cfg->uses_counters = 1;
     }
     if ((v = eg_ymap_get(n, "idempotency")) && (rc = load_idempotency(c, v, cfg, r))) return rc;

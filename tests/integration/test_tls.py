@@ -445,6 +445,7 @@ def test_reload_under_load_fails_no_request(pki, tmp_path, upstream_port):
 
 MTLS_ROUTES = """
   - { path: /cert/only-alice, upstream: demo, auth: client_cert, client_subjects: ["CN=alice,O=Test"] }
+  - { path: /cert/limited, upstream: demo, auth: client_cert, rate_limit: { limit: 1, window: 1h, by: key } }
   - { path: /cert/any, upstream: demo, auth: client_cert }
 """
 
@@ -466,6 +467,10 @@ def test_mtls_required(pki, tmp_path, upstream_port):
         assert r.status == 403 and r.json()["code"] == "forbidden"
         assert r.json()["subject"] == "CN=bob,O=Test"
         assert tls_get(gw.tport, client_ctx(pki, cert="bob"), "/cert/any").status == 200
+        # the subject is the key of `by: key` limits: alice and bob each have their own
+        assert tls_get(gw.tport, client_ctx(pki, cert="alice"), "/cert/limited").status == 200
+        assert tls_get(gw.tport, client_ctx(pki, cert="alice"), "/cert/limited").status == 429
+        assert tls_get(gw.tport, client_ctx(pki, cert="bob"), "/cert/limited").status == 200
     finally:
         assert gw.stop() == 0
 

@@ -177,6 +177,8 @@ static void test_problems_are_reported_with_position(void **state)
         {"listen: :80\nupstreams: { a: { servers: [\"https://127.0.0.1:1\", \"127.0.0.1:2\"] } }\n", "c.yaml:2:52: upstream 'a' mixes https:// and plain servers"},
         {"listen: :80\nupstreams: { a: { servers: [\"127.0.0.1:1\"], tls: { ca: x.pem } } }\n", "c.yaml:2:50: upstream 'a': tls: is for https:// servers"},
         {"listen: :80\nupstreams: { a: { servers: [\"https://127.0.0.1:1\"], tls: { cert: c.pem } } }\n", "c.yaml:2:58: upstream tls: cert: and key: go together"},
+        {"listen: :80\nupstreams: { a: { servers: [\"127.0.0.1:1\"] } }\nroutes:\n  - { path: /x, upstream: a, auth: client_cert, quota: { limit: 10, period: day } }\n", "c.yaml:4:56: a quota is per API key or token: not for auth: client_cert"},
+        {"listen: :80\nupstreams: { a: { servers: [\"127.0.0.1:1\"] } }\nroutes:\n  - { path: /x, upstream: a, client_subjects: [\"CN=a\"] }\n", "c.yaml:4:47: client_subjects needs auth: client_cert"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char err[512] = "";
