@@ -140,6 +140,18 @@ static void sweep(uv_timer_t *t)
     eg_limiter_sweep(srv->limiter, (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u);
 }
 
+static void server_log(eg_server_t *srv, const char *event, const char *detail);
+
+/* A listener's certificate close to its end is said at start and on every
+ * reload (30 days: what testssl rates HIGH). */
+static void tls_expiry_warnings(eg_server_t *srv, eg_gw_t *gw)
+{
+    char why[600];
+    for (size_t i = 0; i < gw->cfg->nlisteners; i++)
+        if (gw->tls_listen[i] && eg_tls_server_expiring(gw->tls_listen[i], 30, why, sizeof(why)))
+            server_log(srv, "tls_certificate_expiring", why);
+}
+
 /* Session ticket keys rotate this often (tls.h: the previous key still
  * resumes for one more period). */
 #define EG_TICKET_ROTATE_MS (3600 * 1000)
@@ -1126,6 +1138,7 @@ static void on_signal(uv_signal_t *s, int signum)
         pthread_mutex_unlock(&srv->lock);
         eg_gw_unref(old);
         server_log(srv, "reloaded", srv->config_path);
+        tls_expiry_warnings(srv, gw);
         for (size_t i = 0; i < gw->cfg->nwarnings; i++) server_log(srv, "config_warning", gw->cfg->warnings[i]);
         if ((gw->cfg->uses_keys || gw->cfg->has_admin_token || gw->cfg->uses_counters) &&
             !srv->keyring)
@@ -1309,6 +1322,7 @@ int eg_cmd_serve(int argc, char **argv)
     atomic_init(&srv->current_generation, srv->gw->generation);
     cfg = srv->gw->cfg;
     for (size_t i = 0; i < cfg->nwarnings; i++) server_log(srv, "config_warning", cfg->warnings[i]);
+    tls_expiry_warnings(srv, srv->gw);
     unsigned long long nofile = raise_nofile(srv);
     if (cfg->uses_keys || cfg->has_admin_token || cfg->uses_counters) {
         rc = eg_store_open(cfg->store_backend, cfg->store_path, cfg->store_busy_timeout_ms,

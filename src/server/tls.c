@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <openssl/core_names.h>
 #include <openssl/err.h>
@@ -142,6 +143,7 @@ static int ticket_cb(SSL *s, unsigned char key_name[16], unsigned char iv[EVP_MA
 
 typedef struct {
     SSL_CTX *ctx;
+    const char *file; /* the configuration's cert path (outlives this: the gw holds both) */
     char **names; /* DNS names of the certificate (SAN, else CN), lower case */
     size_t nnames;
     unsigned char *ocsp; /* DER OCSP response, NULL = none */
@@ -312,6 +314,7 @@ static int server_ctx(const eg_tls_listen_cfg_t *cfg, const eg_tls_cert_cfg_t *c
         return EG_EINVAL;
     }
     if (cert_names(c, x) != 0) return EG_ENOMEM;
+    c->file = cc->cert;
     if (cc->ocsp) {
         if (slurp(cc->ocsp, &c->ocsp, &c->ocsp_len) != 0) {
             snprintf(err, errlen, "cannot read the OCSP response %s", cc->ocsp);
@@ -417,6 +420,27 @@ void eg_tls_server_describe(const eg_tls_server_t *s, char *out, size_t cap)
             if (n < 0) break;
             at += (size_t)n;
         }
+}
+
+int eg_tls_server_expiring(const eg_tls_server_t *s, int days, char *out, size_t cap)
+{
+    time_t limit = time(NULL) + (time_t)days * 86400;
+    size_t at = 0;
+    int found = 0;
+    for (size_t i = 0; i < s->ncerts && at < cap; i++) {
+        const ASN1_TIME *na = X509_get0_notAfter(SSL_CTX_get0_certificate(s->certs[i].ctx));
+        if (X509_cmp_time(na, &limit) >= 0) continue;
+        struct tm tm;
+        memset(&tm, 0, sizeof(tm));
+        ASN1_TIME_to_tm(na, &tm);
+        int n = snprintf(out + at, cap - at, "%s%s expires on %04d-%02d-%02d", found ? "; " : "",
+                         s->certs[i].file ? s->certs[i].file : "?", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+        if (n < 0) break;
+        at += (size_t)n;
+        found = 1;
+    }
+    if (found && at < cap) snprintf(out + at, cap - at, " (less than %d days left)", days);
+    return found;
 }
 
 /* ------------------------------------------------------------ upstream contexts */

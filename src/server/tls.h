@@ -50,6 +50,9 @@ void eg_tls_server_free(eg_tls_server_t *s);
 /* The names (SNI) the listener's certificates answer, for the log line:
  * "default=a.example, b.example". */
 void eg_tls_server_describe(const eg_tls_server_t *s, char *out, size_t cap);
+/* 1 when a certificate of the listener expires within `days` (out: which
+ * file and when), so the operator hears of it at start and on each reload. */
+int eg_tls_server_expiring(const eg_tls_server_t *s, int days, char *out, size_t cap);
 
 /* The client context of an https upstream. */
 int eg_tls_client_ctx_new(const eg_upstream_tls_cfg_t *cfg, SSL_CTX **out, char *err,

@@ -185,6 +185,13 @@ def test_tls12_ciphers_are_modern(pki, tls_gw):
         assert name.startswith("ECDHE-") and ("GCM" in name or "CHACHA20" in name)
 
 
+def test_certificates_close_to_expiry_are_logged(pki, tls_gw):
+    """The test certificates live two days: each is named at start."""
+    lines = [l["detail"] for l in tls_gw.events("tls_certificate_expiring")]
+    assert len(lines) == 1, lines
+    assert "/a.pem expires on" in lines[0] and "/b.pem expires on" in lines[0], lines
+
+
 def test_sni_picks_the_certificate(pki, tls_gw):
     ctx = client_ctx(pki)
     with tls_connect(tls_gw.tport, ctx, "a.test") as s:
