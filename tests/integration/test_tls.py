@@ -365,6 +365,17 @@ def test_session_resumption_s_client(pki, tls_gw):
     assert out.stdout.count("Reused, TLSv1.2") == 5, out.stdout[-2000:]
 
 
+def test_a_stalled_handshake_is_cut_at_header_timeout(tls_gw):
+    """Silent after connecting, or half a ClientHello: closed once
+    header_timeout (2s here) passes, without an answer."""
+    from conftest import closed_after
+    for first in (b"", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"):
+        with socket.create_connection(("127.0.0.1", tls_gw.tport), timeout=10) as s:
+            if first:
+                s.sendall(first)
+            assert closed_after(s, timeout=15)
+
+
 def test_handshake_garbage_closes_quietly(tls_gw):
     """Bytes that are neither TLS nor HTTP: the connection closes, the gateway lives."""
     with socket.create_connection(("127.0.0.1", tls_gw.tport), timeout=10) as s:
