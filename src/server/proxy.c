@@ -1224,6 +1224,24 @@ static void tls_refuse_plain(conn_t *c, const char *p, size_t n)
                       "plain HTTP on a TLS port");
 }
 
+/* A failed client handshake (no client certificate, no common version or
+ * cipher, not TLS at all): one line a second at most per worker log
+ * (eg_log_admit), with the client's address and OpenSSL's reason, so an
+ * operator can tell why a client was refused without scanners flooding it. */
+static EG_COLD void log_tls_failure(conn_t *c, const char *why)
+{
+    eg_log_t *log = eg_server_error_log(c->w->srv);
+    uint64_t suppressed;
+    if (!eg_log_enabled(log) || !eg_log_admit(log, "tls_handshake_failed", &suppressed)) return;
+    eg_logline_t l;
+    eg_logline_begin(&l, "error");
+    eg_logline_str(&l, "code", "tls_handshake_failed", 20);
+    if (suppressed) eg_logline_int(&l, "suppressed", (long long)suppressed);
+    eg_logline_str(&l, "why", why, strlen(why));
+    eg_logline_str(&l, "client", c->client_ip, strlen(c->client_ip));
+    eg_logline_end(log, &l);
+}
+
 /* Moves a TLS client connection on: the handshake, then plaintext into
  * c->buf while reading is on and there is room (what is left waits in
  * OpenSSL until client_reading turns reading on again). */
@@ -1233,8 +1251,9 @@ static EG_COLD void tls_client_pump(conn_t *c)
     uv_stream_t *s = (uv_stream_t *)&c->tcp;
     if (!eg_tls_done(t)) {
         int h = eg_tls_handshake(t);
+        if (h < 0) log_tls_failure(c, eg_tls_why(t));
         if (tls_flush(t, s, c->w, c, 0, &c->wpending) != 0 || h < 0) {
-            conn_close(c); /* the alert, if any, is queued; not a request, so not logged */
+            conn_close(c); /* the alert, if any, is queued; not a request: no access line */
             return;
         }
         if (h == 0) return;

@@ -475,6 +475,9 @@ def test_mtls_required(pki, tmp_path, upstream_port):
         # without a certificate the handshake fails (TLS 1.3: on the first read)
         with pytest.raises((ssl.SSLError, ConnectionError)):
             tls_get(gw.tport, client_ctx(pki), "/v1/x")
+        # and the error log says why (one line a second at most)
+        line = gw.wait_log(lambda l: l.get("code") == "tls_handshake_failed", "the handshake failure")[0]
+        assert "certificate" in line["why"] and line["client"] == "127.0.0.1", line
         # a certificate of another CA is refused too
         with pytest.raises((ssl.SSLError, ConnectionError)):
             tls_get(gw.tport, client_ctx(pki, cert="mallory"), "/v1/x")
