@@ -5,7 +5,7 @@ FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS ?= 300
 
-.PHONY: all deps build install run run-config test deb bench fuzz soak format clean
+.PHONY: all deps build install run run-config demo-cert test deb bench fuzz soak format clean
 
 all: build
 
@@ -23,23 +23,34 @@ install: build
 	DESTDIR=$(DESTDIR) cmake --install $(BUILD) $(if $(PREFIX),--prefix $(PREFIX))
 
 # Starts the demo upstream and the gateway in front of it (examples/demo.yaml).
-# Ctrl-C stops both. Ports: make run PORT=8090 ADMIN_PORT=8091 UPSTREAM_PORT=9010
+# Ctrl-C stops both. Ports: make run PORT=8090 TLS_PORT=8453 ADMIN_PORT=8091 UPSTREAM_PORT=9010
 # (other ports run a copy of the demo configuration, $(BUILD)/demo-run.yaml,
-# whose key store is still examples/demo.db).
+# whose key store is still examples/demo.db). The first run makes a
+# self-signed certificate for the HTTPS listener (examples/demo-tls/, not in git).
 PORT          ?= 8080
+TLS_PORT      ?= 8443
 ADMIN_PORT    ?= 8081
 UPSTREAM_PORT ?= 9000
-RUN_CONFIG = $(if $(filter 8080:8081:9000,$(PORT):$(ADMIN_PORT):$(UPSTREAM_PORT)),examples/demo.yaml,$(BUILD)/demo-run.yaml)
+RUN_CONFIG = $(if $(filter 8080:8443:8081:9000,$(PORT):$(TLS_PORT):$(ADMIN_PORT):$(UPSTREAM_PORT)),examples/demo.yaml,$(BUILD)/demo-run.yaml)
 run: build run-config
-	@echo "errgate: demo upstream on 127.0.0.1:$(UPSTREAM_PORT), gateway on 127.0.0.1:$(PORT), admin on 127.0.0.1:$(ADMIN_PORT) ($(RUN_CONFIG))"
-	@echo "errgate: try  curl -i http://127.0.0.1:$(PORT)/v1/hello  (see README.md)"
+	@echo "errgate: demo upstream on 127.0.0.1:$(UPSTREAM_PORT), gateway on 127.0.0.1:$(PORT) (HTTPS on $(TLS_PORT)), admin on 127.0.0.1:$(ADMIN_PORT) ($(RUN_CONFIG))"
+	@echo "errgate: try  curl -i http://127.0.0.1:$(PORT)/v1/hello  or  curl -ik https://127.0.0.1:$(TLS_PORT)/v1/hello  (see README.md)"
 	@./$(BUILD)/errgate demo-upstream --listen 127.0.0.1:$(UPSTREAM_PORT) & up=$$!; \
 	  trap 'kill $$up 2>/dev/null' EXIT INT TERM; \
 	  ./$(BUILD)/errgate serve --config $(RUN_CONFIG)
 
-run-config:
+# the demo's HTTPS listener's self-signed certificate, made once
+demo-cert:
+	@[ -f examples/demo-tls/key.pem ] || { mkdir -p examples/demo-tls && \
+	  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 365 \
+	    -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+	    -keyout examples/demo-tls/key.pem -out examples/demo-tls/cert.pem 2>/dev/null && \
+	  echo "errgate: made a self-signed certificate for the demo's HTTPS listener (examples/demo-tls/)"; }
+
+run-config: demo-cert
 	@mkdir -p $(BUILD)
-	@sed -e 's/127\.0\.0\.1:8080/127.0.0.1:$(PORT)/' -e 's/127\.0\.0\.1:8081/127.0.0.1:$(ADMIN_PORT)/' \
+	@sed -e 's/127\.0\.0\.1:8080/127.0.0.1:$(PORT)/' -e 's/127\.0\.0\.1:8443/127.0.0.1:$(TLS_PORT)/' \
+	  -e 's/127\.0\.0\.1:8081/127.0.0.1:$(ADMIN_PORT)/' -e 's#demo-tls/#$(CURDIR)/examples/demo-tls/#g' \
 	  -e 's/127\.0\.0\.1:9000/127.0.0.1:$(UPSTREAM_PORT)/' -e 's#path: demo\.db#path: $(CURDIR)/examples/demo.db#' \
 	  examples/demo.yaml > $(BUILD)/demo-run.yaml
 

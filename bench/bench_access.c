@@ -50,10 +50,10 @@ static double time_check(const eg_config_t *cfg, const eg_route_cfg_t *r, eg_key
     eg_access_t a;
     eg_refusal_t o;
     long long t = (long long)time(NULL);
-    if (eg_access_check(cfg, r, kr, h, jm, &m, "127.0.0.1", &client, t, &a, &o) != 0) fail(o.why);
+    if (eg_access_check(cfg, r, kr, h, jm, &m, "127.0.0.1", &client, NULL, t, &a, &o) != 0) fail(o.why);
     double t0 = now_ns();
     for (long i = 0; i < n; i++) {
-        if (eg_access_check(cfg, r, kr, h, jm, &m, "127.0.0.1", &client, t, &a, &o) != 0) fail("refused");
+        if (eg_access_check(cfg, r, kr, h, jm, &m, "127.0.0.1", &client, NULL, t, &a, &o) != 0) fail("refused");
     }
     return (now_ns() - t0) / (double)n;
 }

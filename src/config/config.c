@@ -562,7 +562,7 @@ static int load_upstream(cctx_t *c, const eg_ynode_t *k, const eg_ynode_t *n, eg
     static const char *const keys[] = {"servers",         "connect_timeout", "timeout",      "read_timeout",
                                        "total_timeout",   "retries",         "retry_non_idempotent",
                                        "max_fails",       "fail_timeout",    "keepalive",
-                                       "keepalive_timeout", "host",          "openapi", NULL};
+                                       "keepalive_timeout", "host",          "openapi", "tls", NULL};
     int rc;
     if (!(u->name = strdup(k->str))) return EG_ENOMEM;
     u->connect_timeout_ms = 2000;
@@ -580,7 +580,18 @@ static int load_upstream(cctx_t *c, const eg_ynode_t *k, const eg_ynode_t *n, eg
         return ERR(c, v ? v : n, "upstream '%s' needs servers: [host:port, ...]", k->str);
     if (!(u->servers = calloc(v->n, sizeof(*u->servers)))) return EG_ENOMEM;
     for (size_t i = 0; i < v->n; i++) {
-        if ((rc = get_hostport(c, v->items[i], &u->servers[i]))) return rc;
+        const eg_ynode_t *x = v->items[i];
+        int https = x->kind == EG_Y_SCALAR && strncmp(x->str, "https://", 8) == 0;
+        int http = x->kind == EG_Y_SCALAR && strncmp(x->str, "http://", 7) == 0;
+        if (i > 0 && https != u->tls.on)
+            return ERR(c, x, "upstream '%s' mixes https:// and plain servers", k->str);
+        u->tls.on = https;
+        if (https || http) {
+            if (eg_hostport_parse(x->str + (https ? 8 : 7), &u->servers[i]) != 0)
+                return ERR(c, x, "invalid address '%s' (use host:port or https://host:port)", x->str);
+        } else if ((rc = get_hostport(c, x, &u->servers[i]))) {
+            return rc;
+        }
         const char *h = u->servers[i].host;
         unsigned char tmp[16];
         if (strcmp(h, "localhost") != 0 && inet_pton(AF_INET, h, tmp) != 1 &&
@@ -620,6 +631,19 @@ static int load_upstream(cctx_t *c, const eg_ynode_t *k, const eg_ynode_t *n, eg
     }
     if ((v = eg_ymap_get(n, "openapi")) && (rc = load_openapi(c, v, cfg, &u->openapi, &u->openapi_use)))
         return rc;
+    u->tls.verify = 1;
+    if ((v = eg_ymap_get(n, "tls"))) {
+        static const char *const tkeys[] = {"ca", "server_name", "cert", "key", "verify", NULL};
+        const eg_ynode_t *x;
+        if (!u->tls.on) return ERR(c, v, "upstream '%s': tls: is for https:// servers", k->str);
+        if ((rc = known_keys(c, v, "upstream tls", tkeys))) return rc;
+        if ((x = eg_ymap_get(v, "ca")) && (rc = get_path(c, x, &u->tls.ca))) return rc;
+        if ((x = eg_ymap_get(v, "server_name")) && (rc = get_str(c, x, &u->tls.server_name))) return rc;
+        if ((x = eg_ymap_get(v, "cert")) && (rc = get_path(c, x, &u->tls.cert))) return rc;
+        if ((x = eg_ymap_get(v, "key")) && (rc = get_path(c, x, &u->tls.key))) return rc;
+        if ((x = eg_ymap_get(v, "verify")) && (rc = get_bool(c, x, &u->tls.verify))) return rc;
+        if (!u->tls.cert != !u->tls.key) return ERR(c, v, "upstream tls: cert: and key: go together");
+    }
     return EG_OK;
 }
 
@@ -669,7 +693,7 @@ static int load_route_auth(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_
     int rc;
     const eg_ynode_t *v;
     if ((v = eg_ymap_get(n, "auth"))) {
-        static const char *const modes[] = {"none", "api_key", "jwt", "any"};
+        static const char *const modes[] = {"none", "api_key", "jwt", "any", "client_cert"};
         size_t i = 0;
         if (v->kind == EG_Y_MAP) { /* {api_key: optional | required} */
             const eg_ynode_t *how = v->n == 1 ? v->items[1] : NULL;
@@ -680,8 +704,9 @@ static int load_route_auth(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_
             v = v->items[0];
             i = 1;
         }
-        while (i < 4 && !(v->kind == EG_Y_SCALAR && strcmp(v->str, modes[i]) == 0)) i++;
-        if (i == 4) return ERR(c, v, "auth must be none, api_key, jwt or any (or {api_key: optional})");
+        while (i < 5 && !(v->kind == EG_Y_SCALAR && strcmp(v->str, modes[i]) == 0)) i++;
+        if (i == 5) return ERR(c, v, "auth must be none, api_key, jwt, any or client_cert (or {api_key: optional})");
+        if (r->auth_optional && i == 4) return ERR(c, v, "auth: client_cert cannot be optional");
         r->auth = (eg_authn_t)i;
         if ((r->auth == EG_AUTHN_JWT || r->auth == EG_AUTHN_ANY) && !cfg->jwt_keys)
             return ERR(c, v, "auth: %s needs auth.jwt with at least one key", v->str);
@@ -695,6 +720,16 @@ static int load_route_auth(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_
         return ERR(c, n, "a route with scopes or admin: true needs auth: api_key, jwt or any");
     if ((r->nscopes || r->nscopes_any || r->admin) && r->auth_optional)
         return ERR(c, n, "scopes and admin: true need a credential: auth: optional cannot have them");
+    if ((v = eg_ymap_get(n, "client_subjects"))) {
+        if (r->auth != EG_AUTHN_CERT) return ERR(c, v, "client_subjects needs auth: client_cert");
+        if (v->kind != EG_Y_SEQ || v->n == 0)
+            return ERR(c, v, "client_subjects must be a list of subjects like \"CN=alice,O=Example\"");
+        if (!(r->subjects = calloc(v->n, sizeof(char *)))) return EG_ENOMEM;
+        for (size_t i = 0; i < v->n; i++) {
+            if ((rc = get_str(c, v->items[i], &r->subjects[i]))) return rc;
+            r->nsubjects++;
+        }
+    }
     if ((v = eg_ymap_get(n, "allow_ips"))) {
         if (v->kind != EG_Y_SEQ || v->n == 0) return ERR(c, v, "allow_ips must be a list of IPs and CIDRs");
         size_t total = 0;
@@ -1398,7 +1433,7 @@ static int load_route(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_route
     static const char *const keys[] = {"path",   "match",    "methods",    "upstream",
                                        "maintenance", "normalize", "auth", "dialect",
                                        "scopes", "scopes_any", "admin", "allow_ips",
-                                       "rate_limit", "concurrency", "quota", "credits", "cors",
+                                       "client_subjects", "rate_limit", "concurrency", "quota", "credits", "cors",
                                        "idempotency", "openapi", "validate", NULL};
     int rc;
     if ((rc = known_keys(c, n, "route", keys))) return rc;
@@ -1483,11 +1518,15 @@ static int load_route(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_route
     if ((v = eg_ymap_get(n, "quota"))) {
         if ((rc = get_quota(c, v, &r->quota))) return rc;
         if (r->auth == EG_AUTHN_NONE) return ERR(c, v, "a quota is per key: the route needs auth");
+        if (r->auth == EG_AUTHN_CERT) /* counted in the key store, where certificates are not */
+            return ERR(c, v, "a quota is per API key or token: not for auth: client_cert");
         cfg->uses_counters = 1;
     }
     if ((v = eg_ymap_get(n, "credits"))) {
         if ((rc = get_credits(c, v, &r->credit_cost, &r->purchase_url))) return rc;
         if (r->auth == EG_AUTHN_NONE) return ERR(c, v, "credits are per key: the route needs auth");
+        if (r->auth == EG_AUTHN_CERT)
+            return ERR(c, v, "credits are per API key or token: not for auth: client_cert");
         cfg->uses_counters = 1;
     }
     if ((v = eg_ymap_get(n, "idempotency")) && (rc = load_idempotency(c, v, cfg, r))) return rc;
@@ -1544,12 +1583,120 @@ static int load_request_id(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
     return EG_OK;
 }
 
+/* One certificate and key (and its optional OCSP response) of a TLS listener. */
+static int get_tls_cert(cctx_t *c, const eg_ynode_t *n, int check_keys, eg_tls_cert_cfg_t *out)
+{
+    static const char *const keys[] = {"cert", "key", "ocsp", NULL};
+    int rc;
+    const eg_ynode_t *v;
+    if (check_keys && (rc = known_keys(c, n, "certificates item", keys))) return rc;
+    if (!(v = eg_ymap_get(n, "cert")) || (rc = get_path(c, v, &out->cert)))
+        return v ? rc : ERR(c, n, "a certificate needs cert: (a PEM chain file)");
+    if (!(v = eg_ymap_get(n, "key")) || (rc = get_path(c, v, &out->key)))
+        return v ? rc : ERR(c, n, "a certificate needs key: (its PEM private key file)");
+    if ((v = eg_ymap_get(n, "ocsp")) && (rc = get_path(c, v, &out->ocsp))) return rc;
+    return EG_OK;
+}
+
+/* listen.tls: the certificates (cert/key is the default, certificates: more
+ * chosen by SNI), versions, ciphers, client certificates. The files are
+ * read when the gateway builds its TLS contexts (server/tls.c), which
+ * check-config and a reload do too, so a bad certificate is reported there. */
+static int load_tls_listen(cctx_t *c, const eg_ynode_t *n, eg_tls_listen_cfg_t *t)
+{
+    static const char *const keys[] = {"cert", "key", "ocsp", "certificates", "min_version", "ciphers",
+                                       "client_ca", "verify", "session_tickets", "h2", NULL};
+    int rc;
+    const eg_ynode_t *v, *more = eg_ymap_get(n, "certificates");
+    if ((rc = known_keys(c, n, "listen.tls", keys))) return rc;
+    t->min_version = 12;
+    t->session_tickets = 1;
+    if (more && (more->kind != EG_Y_SEQ || more->n == 0))
+        return ERR(c, more, "certificates must be a list of {cert, key}");
+    size_t n_more = more ? more->n : 0;
+    int has_default = eg_ymap_get(n, "cert") != NULL;
+    if (!has_default && !n_more) return ERR(c, n, "listen.tls needs cert: and key: (or certificates:)");
+    if (!(t->certs = calloc(n_more + 1, sizeof(*t->certs)))) return EG_ENOMEM;
+    /* counted first: what a failed one holds is freed */
+    if (has_default && (rc = get_tls_cert(c, n, 0, &t->certs[t->ncerts++]))) return rc;
+    if (!has_default && (eg_ymap_get(n, "key") || eg_ymap_get(n, "ocsp")))
+        return ERR(c, n, "key: and ocsp: go with cert:");
+    for (size_t i = 0; i < n_more; i++) {
+        if ((rc = get_tls_cert(c, more->items[i], 1, &t->certs[t->ncerts++]))) return rc;
+    }
+    if ((v = eg_ymap_get(n, "min_version"))) {
+        if (v->kind == EG_Y_SCALAR && strcmp(v->str, "1.2") == 0) t->min_version = 12;
+        else if (v->kind == EG_Y_SCALAR && strcmp(v->str, "1.3") == 0) t->min_version = 13;
+        else return ERR(c, v, "min_version must be \"1.2\" or \"1.3\"");
+    }
+    if ((v = eg_ymap_get(n, "ciphers")) && (rc = get_str(c, v, &t->ciphers))) return rc;
+    if ((v = eg_ymap_get(n, "client_ca")) && (rc = get_path(c, v, &t->client_ca))) return rc;
+    if ((v = eg_ymap_get(n, "verify"))) {
+        if (v->kind == EG_Y_SCALAR && strcmp(v->str, "optional") == 0) t->verify = EG_VERIFY_OPTIONAL;
+        else if (v->kind == EG_Y_SCALAR && strcmp(v->str, "required") == 0) t->verify = EG_VERIFY_REQUIRED;
+        else return ERR(c, v, "verify must be optional or required");
+        if (!t->client_ca) return ERR(c, v, "verify: needs client_ca: (the CA client certificates lead to)");
+    } else if (t->client_ca) {
+        t->verify = EG_VERIFY_REQUIRED;
+    }
+    if ((v = eg_ymap_get(n, "session_tickets")) && (rc = get_bool(c, v, &t->session_tickets))) return rc;
+    if ((v = eg_ymap_get(n, "h2")) && (rc = get_bool(c, v, &t->h2))) return rc;
+    if (t->h2) return ERR(c, v, "h2: HTTP/2 is not available yet; only http/1.1 is offered by ALPN");
+    return EG_OK;
+}
+
+/* One listen: item, "host:port" or {address, tls}. */
+static int get_listener(cctx_t *c, const eg_ynode_t *n, eg_listener_cfg_t *l)
+{
+    static const char *const keys[] = {"address", "tls", NULL};
+    int rc;
+    if (n->kind == EG_Y_SCALAR) return get_hostport(c, n, &l->addr);
+    if ((rc = known_keys(c, n, "listen", keys))) return rc;
+    const eg_ynode_t *v = eg_ymap_get(n, "address");
+    if (!v) return ERR(c, n, "listen needs address: host:port");
+    if ((rc = get_hostport(c, v, &l->addr))) return rc;
+    if ((v = eg_ymap_get(n, "tls"))) {
+        if (!(l->tls = calloc(1, sizeof(*l->tls)))) return EG_ENOMEM;
+        if ((rc = load_tls_listen(c, v, l->tls))) return rc;
+    }
+    return EG_OK;
+}
+
+static void tls_listen_free(eg_tls_listen_cfg_t *t)
+{
+    if (!t) return;
+    for (size_t i = 0; i < t->ncerts; i++) {
+        free(t->certs[i].cert);
+        free(t->certs[i].key);
+        free(t->certs[i].ocsp);
+    }
+    free(t->certs);
+    free(t->ciphers);
+    free(t->client_ca);
+    free(t);
+}
+
+/* listen: "host:port", {address, tls}, or a list of them (plain and TLS
+ * side by side); cfg->listen is the first. */
 static int load_listen(cctx_t *c, const eg_ynode_t *root, eg_config_t *cfg)
 {
     int rc;
     const eg_ynode_t *v = eg_ymap_get(root, "listen");
     if (!v) return ERR(c, root, "missing 'listen: host:port'");
-    if ((rc = get_hostport(c, v, &cfg->listen))) return rc;
+    size_t n = v->kind == EG_Y_SEQ ? v->n : 1;
+    if (n == 0 || n > 16) return ERR(c, v, "listen: between 1 and 16 addresses");
+    if (!(cfg->listeners = calloc(n, sizeof(*cfg->listeners)))) return EG_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const eg_ynode_t *x = v->kind == EG_Y_SEQ ? v->items[i] : v;
+        cfg->nlisteners++; /* first: what a failed one holds is freed */
+        if ((rc = get_listener(c, x, &cfg->listeners[i]))) return rc;
+        for (size_t k = 0; k < i; k++)
+            if (cfg->listeners[k].addr.port == cfg->listeners[i].addr.port &&
+                strcmp(cfg->listeners[k].addr.host, cfg->listeners[i].addr.host) == 0)
+                return ERR(c, x, "address %s is listed twice", cfg->listeners[i].addr.addr);
+    }
+    cfg->listen = cfg->listeners[0].addr;
+    v = eg_ymap_get(root, "listen");
     if ((v = eg_ymap_get(root, "admin_listen"))) {
         if ((rc = get_hostport(c, v, &cfg->admin_listen))) return rc;
         /* ":PORT" binds loopback for the admin API (0.0.0.0 for `listen`):
@@ -2148,10 +2295,16 @@ void eg_config_free(eg_config_t *cfg)
     if (!cfg) return;
     for (size_t i = 0; i < cfg->nforward_trailers; i++) free(cfg->forward_trailers[i]);
     free(cfg->forward_trailers);
+    for (size_t i = 0; i < cfg->nlisteners; i++) tls_listen_free(cfg->listeners[i].tls);
+    free(cfg->listeners);
     for (size_t i = 0; i < cfg->nupstreams; i++) {
         free(cfg->upstreams[i].name);
         free(cfg->upstreams[i].servers);
         free(cfg->upstreams[i].host);
+        free(cfg->upstreams[i].tls.ca);
+        free(cfg->upstreams[i].tls.server_name);
+        free(cfg->upstreams[i].tls.cert);
+        free(cfg->upstreams[i].tls.key);
     }
     free(cfg->upstreams);
     for (size_t i = 0; i < cfg->nroutes; i++) {
@@ -2170,6 +2323,8 @@ void eg_config_free(eg_config_t *cfg)
         free(r->scopes_any);
         free(r->allow_ips);
         free(r->allow_ips_text);
+        for (size_t k = 0; k < r->nsubjects; k++) free(r->subjects[k]);
+        free(r->subjects);
         free(r->limits);
         free(r->quota.upgrade_url);
         free(r->purchase_url);

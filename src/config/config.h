@@ -42,6 +42,42 @@ typedef struct {
 
 typedef enum { EG_HOST_KEEP = 0, EG_HOST_REWRITE, EG_HOST_FIXED } eg_host_mode_t;
 
+/* One certificate of a TLS listener: chosen by SNI among the names its
+ * certificate carries (docs/tls.md). */
+typedef struct {
+    char *cert, *key; /* PEM files: the chain, and its private key */
+    char *ocsp;       /* a DER OCSP response stapled to handshakes, NULL = none */
+} eg_tls_cert_cfg_t;
+
+typedef enum { EG_VERIFY_OFF = 0, EG_VERIFY_OPTIONAL, EG_VERIFY_REQUIRED } eg_verify_t;
+
+/* listen: {address, tls: {...}}: TLS termination on one listener. */
+typedef struct {
+    eg_tls_cert_cfg_t *certs; /* certs[0] is the default (no SNI, or no name matched) */
+    size_t ncerts;
+    int min_version;          /* 12 (default) or 13 */
+    char *ciphers;            /* TLS 1.2 cipher list, NULL = Mozilla intermediate */
+    char *client_ca;          /* client certificates are asked for and checked against it */
+    eg_verify_t verify;       /* optional | required when client_ca is set */
+    int session_tickets;      /* default 1: resumption with the process's rotating keys */
+    int h2;                   /* offer h2 by ALPN: 0 until HTTP/2 exists */
+} eg_tls_listen_cfg_t;
+
+/* One listening address, plain or TLS. */
+typedef struct {
+    eg_hostport_t addr;
+    eg_tls_listen_cfg_t *tls; /* NULL: plain HTTP */
+} eg_listener_cfg_t;
+
+/* upstreams.NAME with https:// servers: how the gateway connects. */
+typedef struct {
+    int on;            /* the servers are https:// */
+    char *ca;          /* PEM bundle the server's chain must lead to, NULL = the system store */
+    char *server_name; /* SNI and the name verified, NULL = the server's host */
+    char *cert, *key;  /* a client certificate, optional */
+    int verify;        /* default 1; 0 only by `verify: false` */
+} eg_upstream_tls_cfg_t;
+
 typedef struct {
     char *name;
     eg_hostport_t *servers;
@@ -60,9 +96,11 @@ typedef struct {
     char *host;                  /* EG_HOST_FIXED */
     struct eg_openapi_s *openapi; /* upstreams.NAME.openapi: for its routes without their own, NULL = none */
     eg_openapi_use_t openapi_use;
+    eg_upstream_tls_cfg_t tls;   /* servers: [https://...] */
 } eg_upstream_cfg_t;
 
-typedef enum { EG_AUTHN_NONE = 0, EG_AUTHN_API_KEY, EG_AUTHN_JWT, EG_AUTHN_ANY } eg_authn_t;
+/* client_cert: the TLS client certificate (mTLS) is the credential. */
+typedef enum { EG_AUTHN_NONE = 0, EG_AUTHN_API_KEY, EG_AUTHN_JWT, EG_AUTHN_ANY, EG_AUTHN_CERT } eg_authn_t;
 
 /* Whose requests one rate limit counts. */
 typedef enum { EG_RL_BY_KEY = 0, EG_RL_BY_IP, EG_RL_BY_ROUTE } eg_rl_by_t;
@@ -120,6 +158,8 @@ typedef struct {
     eg_cidr_t *allow_ips; /* route allow list, NULL = any address */
     size_t nallow_ips;
     char *allow_ips_text; /* as configured, for ip_not_allowed details */
+    char **subjects;      /* auth: client_cert: the certificate subjects let in, NULL = any verified one */
+    size_t nsubjects;
     eg_rate_limit_cfg_t *limits; /* rate_limit: one or a list */
     size_t nlimits;
     char *rl_policy;      /* the RateLimit-Policy value for exactly these limits, made at load */
@@ -172,7 +212,9 @@ typedef struct {
 
 typedef struct {
     char *path;           /* the file it was loaded from */
-    eg_hostport_t listen;
+    eg_hostport_t listen;         /* listeners[0].addr */
+    eg_listener_cfg_t *listeners; /* listen: one address, a map, or a list of them */
+    size_t nlisteners;
     int has_admin;
     eg_hostport_t admin_listen;         /* ":PORT" is 127.0.0.1:PORT here (the admin API is not public) */
     uint64_t admin_max_connections;     /* admin.max_connections: open at once, default 64 */

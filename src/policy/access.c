@@ -156,6 +156,33 @@ static int check_jwt(const eg_config_t *cfg, eg_jwt_mac_t *mac, const char *tok,
     return 0;
 }
 
+static int check_scopes(const eg_config_t *cfg, const eg_route_cfg_t *r, eg_access_t *a, eg_refusal_t *o);
+
+/* auth: client_cert: the TLS layer verified the certificate against the
+ * listener's client_ca; here its subject is the principal, and the route
+ * may name the subjects it lets in. */
+static int check_cert(const eg_config_t *cfg, const eg_route_cfg_t *r, const char *subject, eg_access_t *a,
+                      eg_refusal_t *o)
+{
+    if (!subject || !subject[0]) {
+        refuse(o, "unauthorized", "no verified client certificate");
+        snprintf(o->message, sizeof(o->message), "A client certificate is required.");
+        return -1;
+    }
+    int ok = r->nsubjects == 0;
+    for (size_t i = 0; !ok && i < r->nsubjects; i++) ok = strcmp(r->subjects[i], subject) == 0;
+    if (!ok) {
+        refuse(o, "forbidden", "client certificate subject not in client_subjects");
+        snprintf(o->message, sizeof(o->message), "The client certificate is not allowed on this route.");
+        o->details = json_pack("{s:s}", "subject", subject);
+        return -1;
+    }
+    memset(&a->p, 0, sizeof(a->p));
+    snprintf(a->p.consumer, sizeof(a->p.consumer), "%s", subject);
+    a->authenticated = 1;
+    return check_scopes(cfg, r, a, o);
+}
+
 static int check_scopes(const eg_config_t *cfg, const eg_route_cfg_t *r, eg_access_t *a, eg_refusal_t *o)
 {
     const char *missing = NULL;
@@ -187,7 +214,7 @@ static int check_scopes(const eg_config_t *cfg, const eg_route_cfg_t *r, eg_acce
 
 int eg_access_check(const eg_config_t *cfg, const eg_route_cfg_t *r, eg_keyring_t *kr,
                     eg_apikey_hasher_t *hasher, eg_jwt_mac_t *jwt_mac, const eg_http1_msg_t *req, const char *client_ip, const eg_cidr_t *client,
-                    long long now, eg_access_t *a, eg_refusal_t *o)
+                    const char *cert_subject, long long now, eg_access_t *a, eg_refusal_t *o)
 {
     /* not a memset: this runs for every request of an authenticated route */
     o->code = NULL;
@@ -199,6 +226,7 @@ int eg_access_check(const eg_config_t *cfg, const eg_route_cfg_t *r, eg_keyring_
     if (r->nallow_ips && !eg_cidr_any(r->allow_ips, r->nallow_ips, client))
         return ip_refusal(o, client_ip, r->allow_ips_text, "client address not in the route's allow list");
     if (r->auth == EG_AUTHN_NONE) return 0;
+    if (r->auth == EG_AUTHN_CERT) return check_cert(cfg, r, cert_subject, a, o);
     const eg_http_header_t *keyh, *authh;
     const char *key, *bearer;
     size_t keylen, bearerlen;

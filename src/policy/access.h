@@ -30,13 +30,16 @@ typedef struct {
     char why[160];        /* for the error log: never a secret */
 } eg_refusal_t;
 
-/* 0 when the request may go on (a fills in), -1 with *out filled when it is
+/* cert_subject: the verified TLS client certificate's subject (RFC 2253),
+ * NULL or "" when there is none; auth: client_cert takes it as the
+ * principal (consumer), checked against the route's client_subjects.
+ * 0 when the request may go on (a fills in), -1 with *out filled when it is
  * refused (free out->details with json_decref). kr may be NULL when no
  * route takes API keys; hasher (keyring.h) and jwt_mac (jwt.h) are the calling
  * thread's, or NULL for one-shot OpenSSL calls. */
 int eg_access_check(const eg_config_t *cfg, const eg_route_cfg_t *r, eg_keyring_t *kr,
                     eg_apikey_hasher_t *hasher, eg_jwt_mac_t *jwt_mac, const eg_http1_msg_t *req, const char *client_ip, const eg_cidr_t *client,
-                    long long now, eg_access_t *a, eg_refusal_t *out);
+                    const char *cert_subject, long long now, eg_access_t *a, eg_refusal_t *out);
 
 /* 1 when h is the configured API key header (cfg->key_header, in any
  * case). One comparison for both places that ask: the access stage, which

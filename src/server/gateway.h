@@ -51,6 +51,12 @@ typedef struct eg_gw_s {
     eg_pipeline_masks_t stages;
     struct eg_metrics_gen_s *metrics; /* this configuration's counters; NULL when metrics are off */
     struct eg_alert_counts_s *alert_counts; /* per-worker counts for the monitor (alerts.h), NULL = off */
+    /* TLS contexts made from cfg (tls.h): per listener (NULL: plain), per
+     * upstream (NULL: plain http); a reload makes new ones, connections
+     * keep theirs (OpenSSL counts the references) */
+    struct eg_tls_server_s **tls_listen;
+    struct ssl_ctx_st **tls_up;
+    char ***tls_keys; /* [upstream][server]: an https server's pool key, "tls/NAME/ADDR" */
 } eg_gw_t;
 
 eg_gw_t *eg_gw_ref(eg_gw_t *gw);
@@ -107,6 +113,7 @@ struct eg_worker_s {
     struct eg_apikey_hasher_s *hasher; /* API key hashing for this thread (keyring.h) */
     struct eg_jwt_mac_s *jwt_mac;      /* HS256 checks for this thread (jwt.h), made on first use */
     struct eg_redis_link_s *redis_link; /* this worker's Redis connection and its state (redis_link.h) */
+    char *tls_in; /* ciphertext as read, before OpenSSL takes it (proxy.c), made on first use */
     unsigned char rnd[4096];
     size_t rnd_used;
     uint64_t requests;
@@ -128,7 +135,7 @@ static inline void eg_worker_random(eg_worker_t *w, unsigned char *out, size_t n
 /* proxy.c: a client connection the worker's listener accepted (server.c).
  * Returns 0 when the connection took fd, a negative EG_E* code when it did
  * not (the caller still owns fd and closes it). */
-int eg_proxy_on_connection(eg_worker_t *w, int fd);
+int eg_proxy_on_connection(eg_worker_t *w, int fd, size_t listener);
 /* proxy.c: begin draining: idle connections are closed, busy ones after their response. */
 void eg_proxy_drain(eg_worker_t *w);
 /* proxy.c: closes every pooled upstream connection of the worker. */

@@ -18,6 +18,14 @@
  * error body in gzip or deflate is decoded (bounded: lib/decode.c) before it
  * is translated; a 4xx that cannot be decoded goes on as it came, a 5xx
  * becomes the catalog's error (it may hold internals).
+ *
+ * The transport seam: bytes to and from either peer pass through
+ * to_client/conn_send, to_up/up_send and the read callbacks, which use the
+ * socket itself (plain: the path as it always was) or TLS over memory BIOs
+ * (tls.h): ciphertext read goes into OpenSSL, the handshake runs on the
+ * loop, plaintext lands where plain reads land, and what OpenSSL has to
+ * send is queued on the socket like any other bytes, so backpressure
+ * (the socket's write queue) is the same for both.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +52,13 @@
 #include "respond.h"
 #include "request.h"
 #include "stage.h"
+#include "tls.h"
+
+/* The plain path pays nothing for TLS (callgrind counts it): TLS work is
+ * in functions kept out of line, and the helpers the plain path always
+ * ran inlined stay inlined although TLS calls them too. */
+#define EG_COLD __attribute__((noinline, cold))
+#define EG_INLINE inline __attribute__((always_inline))
 
 #define EG_HIGH_WATER (256 * 1024)
 #define EG_BODY_ROOM EG_BUFFER_BODY_MAX
@@ -62,11 +77,17 @@ typedef struct conn_s conn_t;
 typedef enum { UP_CONNECTING, UP_HEAD, UP_BODY, UP_IDLE, UP_CLOSING } upstate_t;
 /* FAIL_CUT: the response ended before its framing said (EOF or reset in
  * the body); never retried, since the upstream did act on the request. */
+/* FAIL_TLS: the TLS handshake with the upstream failed (its certificate,
+ * most often); the log line says why (up_t.tls_why), the client hears 502. */
 typedef enum { FAIL_CONNECT, FAIL_CONNECT_TIMEOUT, FAIL_TIMEOUT, FAIL_RESET, FAIL_STALE,
-               FAIL_INVALID, FAIL_CUT } failure_t;
+               FAIL_INVALID, FAIL_CUT, FAIL_TLS } failure_t;
 
 typedef struct up_s {
     uv_tcp_t tcp;
+    eg_tls_t *tls; /* https upstream: the seam as for clients (NULL: plain) */
+    uv_idle_t kick;
+    int has_kick;
+    char tls_why[200];
     eg_ltimer_t timer;
     uv_connect_t creq;
     eg_worker_t *w;
@@ -313,15 +334,70 @@ static int queue(uv_stream_t *s, eg_worker_t *w, void *owner, int is_up, int *pe
     return 0;
 }
 
+/* Queues what OpenSSL has to send (records, alerts) on the socket. */
+static EG_COLD int tls_flush(eg_tls_t *t, uv_stream_t *s, eg_worker_t *w, void *owner, int is_up, int *pending)
+{
+    size_t n;
+    while ((n = eg_tls_out_pending(t)) > 0) {
+        wreq_t *wr = wreq_new(w, owner, is_up, n);
+        if (!wr) return -1;
+        size_t got = eg_tls_out_take(t, wr->data, n < wr->cap ? n : wr->cap);
+        if (wreq_send(s, wr, got, pending) != 0) return -1;
+    }
+    return 0;
+}
+
+/* Plaintext out over TLS: encrypted into the memory BIO, then queued. */
+static EG_COLD int tls_out(eg_tls_t *t, uv_stream_t *s, eg_worker_t *w, void *owner, int is_up, int *pending,
+                   const char *data, size_t n)
+{
+    if (n && eg_tls_write(t, data, n) != 0) return -1;
+    return tls_flush(t, s, w, owner, is_up, pending);
+}
+
 static int to_client(conn_t *c, const char *data, size_t n)
 {
     c->bytes_out += n;
+    if (c->tls) return tls_out(c->tls, (uv_stream_t *)&c->tcp, c->w, c, 0, &c->wpending, data, n);
     return queue((uv_stream_t *)&c->tcp, c->w, c, 0, &c->wpending, data, n);
 }
 
 static int to_up(up_t *u, const char *data, size_t n)
 {
+    if (u->tls) return tls_out(u->tls, (uv_stream_t *)&u->tcp, u->w, u, 1, &u->wpending, data, n);
     return queue((uv_stream_t *)&u->tcp, u->w, u, 1, &u->wpending, data, n);
+}
+
+/* Sends a filled write buffer's first n bytes to the client (wreq_send's
+ * contract: wr is the callee's). */
+static EG_COLD int tls_send(eg_tls_t *t, uv_stream_t *s, void *owner, int is_up, int *pending, wreq_t *wr,
+                            size_t n)
+{
+    int rc = tls_out(t, s, wr->w, owner, is_up, pending, wr->data, n);
+    wreq_free(wr);
+    return rc;
+}
+
+static EG_INLINE int conn_send(conn_t *c, wreq_t *wr, size_t n)
+{
+    if (!c->tls) return wreq_send((uv_stream_t *)&c->tcp, wr, n, &c->wpending);
+    return tls_send(c->tls, (uv_stream_t *)&c->tcp, c, 0, &c->wpending, wr, n);
+}
+
+static EG_INLINE int up_send(up_t *u, wreq_t *wr, size_t n)
+{
+    if (!u->tls) return wreq_send((uv_stream_t *)&u->tcp, wr, n, &u->wpending);
+    return tls_send(u->tls, (uv_stream_t *)&u->tcp, u, 1, &u->wpending, wr, n);
+}
+
+/* The worker's buffer TLS ciphertext is read into (one reader at a time:
+ * libuv calls alloc and read back to back). */
+#define EG_TLS_IN (32 * 1024)
+static EG_COLD void tls_alloc(eg_worker_t *w, uv_buf_t *b)
+{
+    if (!w->tls_in) w->tls_in = malloc(EG_TLS_IN);
+    b->base = w->tls_in;
+    b->len = w->tls_in ? EG_TLS_IN : 0;
 }
 
 static size_t queued(uv_tcp_t *t)
@@ -335,11 +411,16 @@ static void client_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
     (void)suggested;
     conn_t *c = h->data;
+    if (c->tls) {
+        tls_alloc(c->w, b);
+        return;
+    }
     b->base = c->buf + c->len;
     b->len = c->cap - c->len;
 }
 
 static void client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b);
+static void client_kick(uv_idle_t *h);
 
 static void client_reading(conn_t *c, int on)
 {
@@ -348,17 +429,20 @@ static void client_reading(conn_t *c, int on)
     if (on) uv_read_start((uv_stream_t *)&c->tcp, client_alloc, client_read);
     else uv_read_stop((uv_stream_t *)&c->tcp);
     c->reading = on;
+    /* plaintext OpenSSL decrypted before reading stopped would otherwise
+     * wait for the client's next bytes */
+    if (on && c->tls && eg_tls_buffered(c->tls)) uv_idle_start(&c->kick, client_kick);
 }
 
 /* ---------------------------------------------------------------- timers */
 
 static void client_timeout(uv_timer_t *t);
 
-static void client_timer(conn_t *c, tmode_t mode)
+static EG_INLINE void client_timer(conn_t *c, tmode_t mode)
 {
     const eg_limits_t *l = &c->gw->cfg->limits;
     uint64_t ms = mode == T_IDLE ? l->idle_timeout_ms
-                  : mode == T_HEADER ? l->header_timeout_ms
+                  : mode == T_HEADER || mode == T_HANDSHAKE ? l->header_timeout_ms
                   : mode == T_WRITE ? l->write_timeout_ms
                                     : l->body_timeout_ms;
     c->tmode = mode;
@@ -561,6 +645,7 @@ static void send_simple_error(conn_t *c, const char *code, const char *message, 
  * work holds it (conn_closed, or eg_req_wait_over for the last holder). */
 static void conn_free(conn_t *c)
 {
+    eg_tls_free(c->tls);
     free(c->buf);
     free(c->rbody);
     free(c->hdrs);
@@ -662,7 +747,7 @@ static void client_timeout(uv_timer_t *t)
      * a body a stage waits for (C_WAIT, buffering) is answered like one
      * that streams */
     int reading_body = c->state == C_WAIT && c->buffering && !c->pending;
-    if (c->tmode == T_IDLE || c->tmode == T_WRITE || c->response_started ||
+    if (c->tmode == T_IDLE || c->tmode == T_WRITE || c->tmode == T_HANDSHAKE || c->response_started ||
         (c->state != C_HEAD && c->state != C_PROXY && !reading_body)) {
         conn_close(c);
         return;
@@ -717,9 +802,10 @@ static void conn_close(conn_t *c)
     if (c->gw) eg_metrics_connection(c->gw->metrics, c->w->id, 0);
     if (c->gw) eg_gw_unref(c->gw);
     c->gw = NULL;
-    c->closes = 2;
+    c->closes = 2 + c->has_kick;
     uv_close((uv_handle_t *)&c->tcp, conn_closed);
     uv_close((uv_handle_t *)&c->timer.h, conn_closed);
+    if (c->has_kick) uv_close((uv_handle_t *)&c->kick, conn_closed);
 }
 
 /* Resets the per-request state and keeps unread bytes (pipelining). */
@@ -799,6 +885,10 @@ static void conn_linger(conn_t *c)
     }
     c->state = C_LINGER;
     c->shut.data = c;
+    if (c->tls) { /* close_notify before the FIN: the client knows the answer is whole */
+        eg_tls_shutdown(c->tls);
+        tls_flush(c->tls, (uv_stream_t *)&c->tcp, c->w, c, 0, &c->wpending);
+    }
     if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, shut_done) != 0) {
         conn_close(c);
         return;
@@ -1164,15 +1254,9 @@ static void conn_process(conn_t *c)
     c->in_process = 0;
 }
 
-static void client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+/* n bytes of the request stream landed at c->buf + c->len (plain or decrypted). */
+static EG_INLINE void client_got(conn_t *c, size_t nread)
 {
-    (void)b;
-    conn_t *c = s->data;
-    if (nread == 0) return;
-    if (nread < 0) {
-        conn_close(c); /* EOF or error: a request in flight is logged as 499 */
-        return;
-    }
     if (c->state == C_LINGER) return; /* read and dropped: the buffer is reused as is */
     c->len += (size_t)nread;
     c->bytes_in += (uint64_t)nread;
@@ -1183,7 +1267,117 @@ static void client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     else if (c->state == C_HEAD || c->state == C_PROXY) conn_process(c);
 }
 
-int eg_proxy_on_connection(eg_worker_t *w, int fd)
+/* Plain HTTP on a TLS port: the connection goes on in plain text for one
+ * answer, a 400 in the default dialect, then closes (nginx's 497, as a
+ * catalog error). */
+static void tls_refuse_plain(conn_t *c, const char *p, size_t n)
+{
+    eg_tls_free(c->tls);
+    c->tls = NULL;
+    (void)p;
+    c->len = 0;
+    c->has_request = 1;
+    unsigned char r[16];
+    eg_worker_random(c->w, r, sizeof(r));
+    eg_reqid_generate(r, c->reqid);
+    c->keep_alive = 0;
+    c->dialect = c->gw->cfg->dialect;
+    c->bytes_in += n;
+    send_simple_error(c, "bad_request",
+                      "This port speaks HTTPS: the request was sent as plain HTTP. Use https:// to reach it.",
+                      "plain HTTP on a TLS port");
+}
+
+/* A failed client handshake (no client certificate, no common version or
+ * cipher, not TLS at all): one line a second at most per worker log
+ * (eg_log_admit), with the client's address and OpenSSL's reason, so an
+ * operator can tell why a client was refused without scanners flooding it. */
+static EG_COLD void log_tls_failure(conn_t *c, const char *why)
+{
+    eg_log_t *log = eg_server_error_log(c->w->srv);
+    uint64_t suppressed;
+    if (!eg_log_enabled(log) || !eg_log_admit(log, "tls_handshake_failed", &suppressed)) return;
+    eg_logline_t l;
+    eg_logline_begin(&l, "error");
+    eg_logline_str(&l, "code", "tls_handshake_failed", 20);
+    if (suppressed) eg_logline_int(&l, "suppressed", (long long)suppressed);
+    eg_logline_str(&l, "why", why, strlen(why));
+    eg_logline_str(&l, "client", c->client_ip, strlen(c->client_ip));
+    eg_logline_end(log, &l);
+}
+
+/* Moves a TLS client connection on: the handshake, then plaintext into
+ * c->buf while reading is on and there is room (what is left waits in
+ * OpenSSL until client_reading turns reading on again). */
+static EG_COLD void tls_client_pump(conn_t *c)
+{
+    eg_tls_t *t = c->tls;
+    uv_stream_t *s = (uv_stream_t *)&c->tcp;
+    if (!eg_tls_done(t)) {
+        int h = eg_tls_handshake(t);
+        if (h < 0) log_tls_failure(c, eg_tls_why(t));
+        if (tls_flush(t, s, c->w, c, 0, &c->wpending) != 0 || h < 0) {
+            conn_close(c); /* the alert, if any, is queued; not a request: no access line */
+            return;
+        }
+        if (h == 0) return;
+        c->bytes_in = 0; /* the request's bytes are plaintext */
+        c->alpn = (int)eg_tls_alpn(t);
+        client_timer(c, T_IDLE);
+    }
+    while (c->state != C_CLOSING && c->reading && c->tls == t) {
+        char *at = c->state == C_LINGER ? c->buf : c->buf + c->len;
+        size_t room = c->state == C_LINGER ? c->cap : c->cap - c->len;
+        ssize_t n = eg_tls_read(t, at, room);
+        if (tls_flush(t, s, c->w, c, 0, &c->wpending) != 0 || n < 0) {
+            conn_close(c);
+            return;
+        }
+        if (n == 0) return;
+        client_got(c, (size_t)n);
+    }
+}
+
+static void client_kick(uv_idle_t *h)
+{
+    conn_t *c = h->data;
+    uv_idle_stop(h);
+    if (c->state != C_CLOSING && c->tls) tls_client_pump(c);
+}
+
+/* Ciphertext from a TLS client (nread > 0). */
+static EG_COLD void client_tls_read(conn_t *c, ssize_t nread, const uv_buf_t *b)
+{
+    if (!c->tls_started) {
+        if (eg_tls_looks_like_http(b->base, (size_t)nread)) {
+            tls_refuse_plain(c, b->base, (size_t)nread);
+            return;
+        }
+        c->tls_started = 1;
+    }
+    if (eg_tls_feed(c->tls, b->base, (size_t)nread) != 0) {
+        conn_close(c);
+        return;
+    }
+    tls_client_pump(c);
+}
+
+static void client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+{
+    conn_t *c = s->data;
+    if (nread == 0) return;
+    if (nread < 0) {
+        conn_close(c); /* EOF or error: a request in flight is logged as 499 */
+        return;
+    }
+    if (c->tls) {
+        client_tls_read(c, nread, b);
+        return;
+    }
+    client_got(c, (size_t)nread);
+}
+
+int eg_proxy_on_connection(eg_worker_t *w, int fd, size_t listener)
 {
     conn_t *c = calloc(1, sizeof(*c));
     if (!c) return EG_ENOMEM;
@@ -1205,7 +1399,14 @@ int eg_proxy_on_connection(eg_worker_t *w, int fd)
     w->nconns++;
     eg_metrics_connection(c->gw->metrics, w->id, 1);
     c->start_ns = uv_hrtime();
-    if (!c->buf || !c->hdrs || uv_tcp_open(&c->tcp, fd) != 0) {
+    eg_tls_server_t *ts = listener < c->gw->cfg->nlisteners ? c->gw->tls_listen[listener] : NULL;
+    if (ts) {
+        c->is_tls = 1;
+        c->tls = eg_tls_accept_new(ts);
+        c->has_kick = uv_idle_init(&w->loop, &c->kick) == 0;
+        c->kick.data = c;
+    }
+    if (!c->buf || !c->hdrs || (ts && (!c->tls || !c->has_kick)) || uv_tcp_open(&c->tcp, fd) != 0) {
         conn_close(c); /* fd was not taken: the caller closes it */
         return EG_ENOMEM;
     }
@@ -1230,10 +1431,14 @@ int eg_proxy_on_connection(eg_worker_t *w, int fd)
             eg_error_set(e, EG_S_MESSAGE, "Too many connections; try again shortly.");
             eg_error_set_retry_after(e, 1);
         }
+        if (c->tls) { /* no handshake for a connection refused anyway */
+            conn_close(c);
+            return EG_OK;
+        }
         send_error(c, e, NULL, "connection limit");
         return EG_OK;
     }
-    client_timer(c, T_IDLE);
+    client_timer(c, c->tls ? T_HANDSHAKE : T_IDLE);
     client_reading(c, 1);
     return EG_OK;
 }
@@ -1260,6 +1465,7 @@ typedef struct {
     char key[300];
     up_t *head;
     int n;
+    SSL_SESSION *sess; /* https: the server's last session, offered on a new connection */
 } pool_t;
 
 typedef struct {
@@ -1268,7 +1474,7 @@ typedef struct {
 } pools_t;
 
 /* The server's pool; made when `create` (NULL when out of memory or absent). */
-static pool_t *pool_of(eg_worker_t *w, const char *key, int create)
+static EG_INLINE pool_t *pool_of(eg_worker_t *w, const char *key, int create)
 {
     pools_t *ps = w->idle;
     for (size_t i = 0; ps && i < ps->n; i++)
@@ -1282,6 +1488,7 @@ static pool_t *pool_of(eg_worker_t *w, const char *key, int create)
     snprintf(p->key, sizeof(p->key), "%s", key);
     p->head = NULL;
     p->n = 0;
+    p->sess = NULL;
     return p;
 }
 
@@ -1289,6 +1496,7 @@ static void up_closed(uv_handle_t *h)
 {
     up_t *u = h->data;
     if (--u->closes > 0) return;
+    eg_tls_free(u->tls);
     free(u->xhead);
     free(u->xbuf);
     free(u->buf);
@@ -1312,9 +1520,10 @@ static void up_close(up_t *u)
     if (u->state == UP_CLOSING) return;
     if (u->state == UP_IDLE) pool_unlink(u);
     u->state = UP_CLOSING;
-    u->closes = 2;
+    u->closes = 2 + u->has_kick;
     uv_close((uv_handle_t *)&u->tcp, up_closed);
     uv_close((uv_handle_t *)&u->timer.h, up_closed);
+    if (u->has_kick) uv_close((uv_handle_t *)&u->kick, up_closed);
 }
 
 void eg_proxy_close_pool(eg_worker_t *w)
@@ -1323,6 +1532,7 @@ void eg_proxy_close_pool(eg_worker_t *w)
     for (size_t i = 0; ps && i < ps->n; i++)
         while (ps->items[i].head) up_close(ps->items[i].head);
     if (ps && w->draining) { /* nothing is pooled again once draining */
+        for (size_t i = 0; i < ps->n; i++) SSL_SESSION_free(ps->items[i].sess);
         free(ps->items);
         free(ps);
         w->idle = NULL;
@@ -1334,11 +1544,16 @@ static void up_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
     (void)suggested;
     up_t *u = h->data;
+    if (u->tls) {
+        tls_alloc(u->w, b);
+        return;
+    }
     b->base = u->buf + u->len;
     b->len = EG_UP_BUF - u->len;
 }
 
 static void up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b);
+static void up_kick(uv_idle_t *h);
 
 static void up_reading(up_t *u, int on)
 {
@@ -1346,6 +1561,7 @@ static void up_reading(up_t *u, int on)
     if (on) uv_read_start((uv_stream_t *)&u->tcp, up_alloc, up_read);
     else uv_read_stop((uv_stream_t *)&u->tcp);
     u->reading = on;
+    if (on && u->tls && u->has_kick && eg_tls_buffered(u->tls)) uv_idle_start(&u->kick, up_kick);
 }
 
 static void up_timeout(uv_timer_t *t)
@@ -1464,6 +1680,19 @@ static int is_credential(const eg_config_t *cfg, const eg_http_header_t *h)
 
 /* The request as the upstream sees it: hop-by-hop headers gone, the request
  * id, trace context and forwarding headers set by the gateway. */
+/* Over TLS, the two headers send_request_head just wrote at `at` say
+ * https (written again rather than branched on in the plain path). fwd is
+ * the Forwarded value, ending in ";proto=http". */
+static EG_COLD size_t forwarded_https(char *out, size_t at, size_t cap, const char *fwd, size_t n)
+{
+    char v[520];
+    if (n + 1 >= sizeof(v)) return cap + 1;
+    memcpy(v, fwd, n);
+    v[n] = 's';
+    at = HDR_LIT(out, at, cap, "X-Forwarded-Proto", "https", 5);
+    return HDR_LIT(out, at, cap, "Forwarded", v, n + 1);
+}
+
 static int send_request_head(up_t *u, conn_t *c, const eg_hostport_t *srv)
 {
     const eg_upstream_cfg_t *ucfg = &c->gw->cfg->upstreams[c->route->upstream];
@@ -1525,6 +1754,7 @@ static int send_request_head(up_t *u, conn_t *c, const eg_hostport_t *srv)
     } else {
         at = HDR_LIT(out, at, cap, "X-Forwarded-For", c->client_ip, strlen(c->client_ip));
     }
+    size_t proto_at = at;
     at = HDR_LIT(out, at, cap, "X-Forwarded-Proto", "http", 4);
     b = eg_sb(tmp, sizeof(tmp)); /* for=192.0.2.1;proto=http, or for="[2001:db8::1]" */
     int v6 = strchr(c->client_ip, ':') != NULL;
@@ -1534,6 +1764,7 @@ static int send_request_head(up_t *u, conn_t *c, const eg_hostport_t *srv)
     if (v6) EG_SB_LIT(&b, "]\"");
     EG_SB_LIT(&b, ";proto=http");
     at = HDR_LIT(out, at, cap, "Forwarded", tmp, b.len);
+    if (c->is_tls) at = forwarded_https(out, proto_at, cap, tmp, b.len);
     at = hdr(out, at, cap, cfg->request_id_header, strlen(cfg->request_id_header), c->reqid, strlen(c->reqid));
     at = HDR_LIT(out, at, cap, "traceparent", c->traceparent, strlen(c->traceparent));
     if (c->req.framing == EG_FRAMING_LENGTH) {
@@ -1559,7 +1790,7 @@ static int send_request_head(up_t *u, conn_t *c, const eg_hostport_t *srv)
     }
     out[at++] = '\r';
     out[at++] = '\n';
-    return wreq_send((uv_stream_t *)&u->tcp, wr, at, &u->wpending);
+    return up_send(u, wr, at);
 }
 
 /* The connection is usable: send the head, start streaming the body, wait for the answer. */
@@ -1582,6 +1813,60 @@ static void up_ready(up_t *u)
     if (c->state == C_PROXY && !c->body_done) client_reading(c, 1);
 }
 
+static EG_INLINE void up_got(up_t *u, ssize_t nread);
+
+/* A new session from an https upstream: kept in the server's pool entry
+ * for the next new connection (TLS session reuse). */
+static EG_COLD void up_session(void *data, SSL_SESSION *sess)
+{
+    up_t *u = data;
+    pool_t *pl = u->w->draining ? NULL : pool_of(u->w, u->key, 1);
+    if (!pl) {
+        SSL_SESSION_free(sess);
+        return;
+    }
+    SSL_SESSION_free(pl->sess);
+    pl->sess = sess;
+}
+
+/* The https side of up_read: the handshake (then the request goes), then
+ * plaintext into u->buf while reading is on. */
+static EG_COLD void up_tls_pump(up_t *u)
+{
+    eg_tls_t *t = u->tls;
+    uv_stream_t *s = (uv_stream_t *)&u->tcp;
+    if (!eg_tls_done(t)) {
+        int h = eg_tls_handshake(t);
+        if (tls_flush(t, s, u->w, u, 1, &u->wpending) != 0 || h < 0) {
+            snprintf(u->tls_why, sizeof(u->tls_why), "TLS handshake with the upstream failed: %s",
+                     eg_tls_why(t));
+            up_failed(u, FAIL_TLS);
+            return;
+        }
+        if (h == 0) return;
+        eg_ltimer_stop(&u->timer);
+        if (!u->c) {
+            up_close(u);
+            return;
+        }
+        up_ready(u);
+    }
+    while (u->state != UP_CLOSING && u->reading) {
+        ssize_t n = eg_tls_read(t, u->buf + u->len, EG_UP_BUF - u->len);
+        if (tls_flush(t, s, u->w, u, 1, &u->wpending) != 0) n = -1;
+        if (n == 0) return;
+        up_got(u, n < 0 ? UV_EOF : n);
+        if (n < 0) return;
+    }
+}
+
+static void up_kick(uv_idle_t *h)
+{
+    up_t *u = h->data;
+    uv_idle_stop(h);
+    if (u->state != UP_CLOSING && u->tls) up_tls_pump(u);
+}
+
 static void up_connected(uv_connect_t *req, int status)
 {
     up_t *u = req->data;
@@ -1590,12 +1875,17 @@ static void up_connected(uv_connect_t *req, int status)
         up_failed(u, FAIL_CONNECT);
         return;
     }
-    eg_ltimer_stop(&u->timer);
     uv_tcp_nodelay(&u->tcp, 1);
     if (!u->c) { /* the client went away while connecting */
         up_close(u);
         return;
     }
+    if (u->tls) { /* the handshake, under the same connect_timeout */
+        up_reading(u, 1);
+        up_tls_pump(u);
+        return;
+    }
+    eg_ltimer_stop(&u->timer);
     up_ready(u);
 }
 
@@ -1627,6 +1917,15 @@ static int pick_server(conn_t *c, uint64_t now_ns, size_t *out)
     return -1;
 }
 
+/* The TLS side of a new upstream connection, offering the server's last session. */
+static EG_COLD int up_tls_new(up_t *u, SSL_CTX *tctx, const eg_hostport_t *srv, const eg_upstream_cfg_t *ucfg)
+{
+    pool_t *pl = pool_of(u->w, u->key, 0);
+    u->tls = eg_tls_connect_new(tctx, srv->host, ucfg->tls.server_name, pl ? pl->sess : NULL, up_session, u);
+    u->has_kick = uv_idle_init(&u->w->loop, &u->kick) == 0;
+    return u->tls && u->has_kick ? 0 : -1;
+}
+
 static void proxy_start(conn_t *c)
 {
     eg_gw_t *gw = c->gw;
@@ -1646,6 +1945,7 @@ static void proxy_start(conn_t *c)
     const eg_hostport_t *srv = &ucfg->servers[si];
     const char *key = srv->addr;
     memcpy(c->upstream, key, strlen(key) + 1);
+    if (ucfg->tls.on) key = gw->tls_keys[ui][si]; /* its own TLS settings: its own connections and sessions */
     /* a body waits in the socket until the upstream is ready (so a retry is safe) */
     if (!c->body_done) client_reading(c, 0);
     up_t *u = pool_take(c->w, key);
@@ -1676,7 +1976,15 @@ static void proxy_start(conn_t *c)
     snprintf(u->key, sizeof(u->key), "%s", key);
     uv_tcp_init(&c->w->loop, &u->tcp);
     eg_ltimer_init(&c->w->loop, &u->timer);
-    u->tcp.data = u->timer.h.data = u->creq.data = u;
+    u->tcp.data = u->timer.h.data = u->creq.data = u->kick.data = u;
+    if (ucfg->tls.on && up_tls_new(u, gw->tls_up[ui], srv, ucfg) != 0) {
+        u->state = UP_CONNECTING;
+        c->up = NULL;
+        u->c = NULL;
+        up_close(u);
+        conn_close(c);
+        return;
+    }
     u->state = UP_CONNECTING;
     c->up = u;
     struct sockaddr_storage ss;
@@ -1855,7 +2163,7 @@ static void forward_held(conn_t *c, up_t *u)
                 memcpy(wr->data + o, "\r\n", 2);
                 o += 2;
             }
-            if (wreq_send((uv_stream_t *)&u->tcp, wr, o, &u->wpending) != 0) {
+            if (up_send(u, wr, o) != 0) {
                 up_failed(u, FAIL_RESET);
                 return;
             }
@@ -1906,7 +2214,7 @@ static void forward_body(conn_t *c)
         if (olen == 0) {
             wreq_free(wr);
         } else {
-            if (wreq_send((uv_stream_t *)&u->tcp, wr, olen, &u->wpending) != 0) {
+            if (up_send(u, wr, olen) != 0) {
                 up_failed(u, FAIL_RESET);
                 return;
             }
@@ -2029,7 +2337,7 @@ static void send_framed(up_t *u, wreq_t *wr, size_t at, const char *data, size_t
     if (c->capture && at + o) eg_pipeline_capture(c, wr->data, at + o);
     if (done) eg_pipeline_done(c); /* before the last bytes: see send_error */
     if (at + o == 0) wreq_free(wr);
-    else if (wreq_send((uv_stream_t *)&c->tcp, wr, at + o, &c->wpending) != 0) {
+    else if (conn_send(c, wr, at + o) != 0) {
         conn_close(c);
         return;
     }
@@ -2114,7 +2422,7 @@ static int forward_interim(up_t *u, conn_t *c)
     out[at++] = '\r';
     out[at++] = '\n';
     c->bytes_out += at;
-    return wreq_send((uv_stream_t *)&c->tcp, wr, at, &c->wpending);
+    return conn_send(c, wr, at);
 }
 
 /* Builds the response head for the client in a write buffer with room for
@@ -2193,7 +2501,7 @@ static void send_response(up_t *u, conn_t *c, const char *body, size_t blen)
 
 /* An upstream error is translated when the route normalizes, it has a body
  * and that body is text of some kind (JSON, HTML, plain); other media pass. */
-static int should_translate(const up_t *u, const conn_t *c)
+static EG_INLINE int should_translate(const up_t *u, const conn_t *c)
 {
     if (u->resp.status < 400 || !c->route->normalize || u->framing == EG_FRAMING_NONE ||
         c->method_bit == EG_M_HEAD || c->gw->cfg->max_translate_body == 0)
@@ -2295,7 +2603,7 @@ static void pass_held(up_t *u, const char *why)
         if (hlen) eg_pipeline_capture(c, held, hlen);
     }
     eg_pipeline_done(c); /* before the answer: see send_error */
-    int rc = wreq_send((uv_stream_t *)&c->tcp, head, hl, &c->wpending);
+    int rc = conn_send(c, head, hl);
     if (rc == 0 && hlen) rc = to_client(c, held, hlen);
     free(held);
     if (rc != 0) {
@@ -2559,11 +2867,41 @@ static void collect(up_t *u, const char *data, size_t n)
     if (done) translate_and_send(u);
 }
 
+/* Ciphertext from an https upstream, or its end. */
+static EG_COLD void up_tls_read(up_t *u, ssize_t nread, const uv_buf_t *b)
+{
+    if (nread < 0) {
+        if (eg_tls_done(u->tls)) {
+            up_got(u, nread);
+        } else {
+            snprintf(u->tls_why, sizeof(u->tls_why),
+                     "TLS handshake with the upstream failed: the connection closed during it");
+            up_failed(u, FAIL_TLS);
+        }
+        return;
+    }
+    if (eg_tls_feed(u->tls, b->base, (size_t)nread) != 0) {
+        up_failed(u, FAIL_RESET);
+        return;
+    }
+    up_tls_pump(u);
+}
+
 static void up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
-    (void)b;
     up_t *u = s->data;
     if (nread == 0) return;
+    if (u->tls) {
+        up_tls_read(u, nread, b);
+        return;
+    }
+    up_got(u, nread);
+}
+
+/* nread bytes of the response landed at u->buf + u->len (plain or
+ * decrypted), or the connection ended (nread < 0). */
+static EG_INLINE void up_got(up_t *u, ssize_t nread)
+{
     if (u->state == UP_IDLE || !u->c) {
         up_close(u); /* an idle pooled connection said something or closed */
         return;
@@ -2684,9 +3022,12 @@ static void up_failed(up_t *u, failure_t why)
     const eg_upstream_cfg_t *ucfg = u->ucfg;
     static const char *const whys[] = {"connect failed",          "connect timeout",  "response timeout",
                                        "connection reset",        "stale pooled connection",
-                                       "invalid response",        "response cut before its end"};
+                                       "invalid response",        "response cut before its end",
+                                       "upstream TLS handshake failed"};
+    char tls_why[200];
+    snprintf(tls_why, sizeof(tls_why), "%s", u->tls_why[0] ? u->tls_why : whys[why]);
     uint64_t waited = u->waited_ms ? u->waited_ms : ucfg->timeout_ms;
-    if (why == FAIL_CONNECT || why == FAIL_CONNECT_TIMEOUT || why == FAIL_TIMEOUT ||
+    if (why == FAIL_CONNECT || why == FAIL_CONNECT_TIMEOUT || why == FAIL_TIMEOUT || why == FAIL_TLS ||
         why == FAIL_INVALID || why == FAIL_CUT || (why == FAIL_RESET && !u->reused))
         eg_health_failure(u->health, ucfg, eg_now_ms());
     u->c = NULL;
@@ -2713,7 +3054,7 @@ static void up_failed(up_t *u, failure_t why)
         proxy_start(c);
         return;
     }
-    int before_send = why == FAIL_CONNECT || why == FAIL_CONNECT_TIMEOUT;
+    int before_send = why == FAIL_CONNECT || why == FAIL_CONNECT_TIMEOUT || why == FAIL_TLS;
     if (why != FAIL_CUT && c->attempts <= ucfg->retries && nothing_sent && (before_send || safe) &&
         (unsigned)c->attempts < ucfg->nservers) {
         proxy_start(c);
@@ -2736,5 +3077,5 @@ static void up_failed(up_t *u, failure_t why)
                                                               : "The upstream service is unavailable.");
         }
     }
-    send_error(c, e, NULL, whys[why]);
+    send_error(c, e, NULL, why == FAIL_TLS ? tls_why : whys[why]);
 }

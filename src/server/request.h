@@ -28,10 +28,20 @@ struct up_s;
 /* C_LINGER: the answer is written and the write side shut; what the client
  * still sends is read and dropped until it closes (lingering close). */
 typedef enum { C_HEAD, C_WAIT, C_PROXY, C_DONE_WRITING, C_LINGER, C_CLOSING } cstate_t;
-typedef enum { T_NONE, T_IDLE, T_HEADER, T_BODY, T_WRITE, T_STORE } tmode_t;
+/* T_HANDSHAKE: a TLS handshake, bounded by header_timeout; nothing is answered when it runs out. */
+typedef enum { T_NONE, T_IDLE, T_HEADER, T_BODY, T_WRITE, T_STORE, T_HANDSHAKE } tmode_t;
 
 struct conn_s {
     uv_tcp_t tcp;
+    /* the transport seam: NULL is the socket itself (plain), else TLS over
+     * memory BIOs (tls.h); kick drains plaintext OpenSSL still holds when
+     * reading resumes */
+    struct eg_tls_s *tls;
+    uv_idle_t kick;
+    int has_kick;
+    int is_tls;      /* accepted on a TLS listener (X-Forwarded-Proto: https) */
+    int tls_started; /* the first bytes were a TLS record, not plain HTTP */
+    int alpn;        /* eg_alpn_t once the handshake is done: what HTTP/2 dispatches on */
     eg_ltimer_t timer;
     uv_shutdown_t shut; /* the write side's shutdown before a lingering close */
     eg_worker_t *w;

@@ -57,6 +57,7 @@
 #include "redis_link.h"
 #include "stage.h"
 #include "respond.h"
+#include "tls.h"
 
 typedef struct acceptor_s acceptor_t;
 
@@ -74,6 +75,8 @@ struct acceptor_s {
     void (*refuse)(acceptor_t *a, int fd);
     void *data;
     eg_server_t *srv;
+    size_t listener;         /* index into cfg->listeners (workers' acceptors) */
+    int tls;                 /* a TLS listener: no plain-text refusal is written */
     long long exhausted_sec; /* second of the last fd_exhausted line (monotonic) */
     uint64_t exhausted;      /* connections refused since that line */
 };
@@ -83,7 +86,10 @@ struct eg_server_s {
     eg_gw_t *gw; /* active configuration, guarded by lock */
     eg_log_t *access, *errors;
     eg_worker_t *workers;
-    acceptor_t *acceptors; /* one per worker, on its loop */
+    acceptor_t *acceptors; /* nlisteners per worker, on its loop: [worker * nlisteners + listener] */
+    size_t nlisteners;     /* as at start (listen addresses change on restart only) */
+    eg_tls_tickets_t *tickets; /* session ticket keys, rotated by ticket_timer */
+    uv_timer_t ticket_timer;
     int nworkers;
     uv_loop_t loop; /* main thread: signals, admin */
     uv_signal_t sig_term, sig_int, sig_hup, sig_usr1;
@@ -160,6 +166,28 @@ static void sweep(uv_timer_t *t)
     eg_limiter_sweep(srv->limiter, (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u);
 }
 
+static void server_log(eg_server_t *srv, const char *event, const char *detail);
+
+/* A listener's certificate close to its end is said at start and on every
+ * reload (30 days: what testssl rates HIGH). */
+static void tls_expiry_warnings(eg_server_t *srv, eg_gw_t *gw)
+{
+    char why[600];
+    for (size_t i = 0; i < gw->cfg->nlisteners; i++)
+        if (gw->tls_listen[i] && eg_tls_server_expiring(gw->tls_listen[i], 30, why, sizeof(why)))
+            server_log(srv, "tls_certificate_expiring", why);
+}
+
+/* Session ticket keys rotate this often (tls.h: the previous key still
+ * resumes for one more period). */
+#define EG_TICKET_ROTATE_MS (3600 * 1000)
+
+static void ticket_rotate(uv_timer_t *t)
+{
+    eg_server_t *srv = t->data;
+    eg_tls_tickets_rotate(srv->tickets);
+}
+
 eg_keyring_t *eg_server_keyring(eg_server_t *srv)
 {
     return srv->keyring;
@@ -197,10 +225,60 @@ static int notfound_build(eg_gw_t *gw)
     return EG_OK;
 }
 
+/* The TLS contexts of gw's configuration (tls.h). */
+static void gw_tls_free(eg_gw_t *gw, const eg_config_t *cfg)
+{
+    for (size_t i = 0; gw->tls_listen && i < cfg->nlisteners; i++) eg_tls_server_free(gw->tls_listen[i]);
+    for (size_t i = 0; gw->tls_up && i < cfg->nupstreams; i++) SSL_CTX_free(gw->tls_up[i]);
+    for (size_t i = 0; gw->tls_keys && i < cfg->nupstreams; i++) {
+        for (size_t k = 0; gw->tls_keys[i] && k < cfg->upstreams[i].nservers; k++) free(gw->tls_keys[i][k]);
+        free(gw->tls_keys[i]);
+    }
+    free(gw->tls_keys);
+    gw->tls_keys = NULL;
+    free(gw->tls_listen);
+    free(gw->tls_up);
+    gw->tls_listen = NULL;
+    gw->tls_up = NULL;
+}
+
+/* Loads every certificate and key the configuration names: a bad one fails
+ * the start or the reload (the running contexts stay), err saying why. */
+static int gw_tls_build(eg_gw_t *gw, const eg_config_t *cfg, eg_tls_tickets_t *tk, char *err, size_t errlen)
+{
+    int rc = EG_OK;
+    char why[600];
+    gw->tls_listen = calloc(cfg->nlisteners ? cfg->nlisteners : 1, sizeof(*gw->tls_listen));
+    gw->tls_up = calloc(cfg->nupstreams ? cfg->nupstreams : 1, sizeof(*gw->tls_up));
+    gw->tls_keys = calloc(cfg->nupstreams ? cfg->nupstreams : 1, sizeof(*gw->tls_keys));
+    if (!gw->tls_listen || !gw->tls_up || !gw->tls_keys) return EG_ENOMEM;
+    for (size_t i = 0; !rc && i < cfg->nlisteners; i++) {
+        if (!cfg->listeners[i].tls) continue;
+        rc = eg_tls_server_new(cfg->listeners[i].tls, tk, &gw->tls_listen[i], why, sizeof(why));
+        if (rc) snprintf(err, errlen, "listen %s: %s", cfg->listeners[i].addr.addr, why);
+    }
+    for (size_t i = 0; !rc && i < cfg->nupstreams; i++) {
+        if (!cfg->upstreams[i].tls.on) continue;
+        const eg_upstream_cfg_t *u = &cfg->upstreams[i];
+        rc = eg_tls_client_ctx_new(&u->tls, &gw->tls_up[i], why, sizeof(why));
+        if (rc) snprintf(err, errlen, "upstream '%s': %s", u->name, why);
+        /* pool keys of their own: another upstream on the same address may
+         * trust other CAs or present another client certificate */
+        if (!rc && !(gw->tls_keys[i] = calloc(u->nservers, sizeof(char *)))) rc = EG_ENOMEM;
+        for (size_t k = 0; !rc && k < u->nservers; k++) {
+            char key[300];
+            snprintf(key, sizeof(key), "tls/%.40s/%.250s", u->name, u->servers[k].addr);
+            if (!(gw->tls_keys[i][k] = strdup(key))) rc = EG_ENOMEM;
+        }
+    }
+    return rc;
+}
+
 void eg_gw_unref(eg_gw_t *gw)
 {
     if (!gw || atomic_fetch_sub(&gw->refs, 1) != 1) return;
     eg_metrics_gen_free(gw->metrics); /* its sums go to the archive while cfg still names them */
+    gw_tls_free(gw, gw->cfg);
     for (size_t i = 0; i < gw->cfg->nupstreams; i++)
         free(gw->health[i]);
     free(gw->health);
@@ -216,11 +294,14 @@ void eg_gw_unref(eg_gw_t *gw)
 /* metrics: the registry's counters for cfg, when there is a registry and
  * cfg keeps metrics on (NULL otherwise: nothing is counted). nworkers: the
  * blocks of the monitor's per-worker counters (the running server's count:
- * a reload does not change it). */
-static int gw_build(eg_config_t *cfg, eg_metrics_t *metrics, int nworkers, eg_gw_t **out)
+ * a reload does not change it). tk: the TLS ticket keys (NULL: check-config).
+ * err: why it failed, always written when it did. */
+static int gw_build(eg_config_t *cfg, eg_metrics_t *metrics, int nworkers, eg_tls_tickets_t *tk,
+                    eg_gw_t **out, char *err, size_t errlen)
 {
     eg_gw_t *gw = calloc(1, sizeof(*gw));
     if (!gw) return EG_ENOMEM;
+    snprintf(err, errlen, "%s", eg_strerror(EG_ENOMEM));
     atomic_init(&gw->refs, 1);
     gw->cfg = cfg;
     eg_route_spec_t *specs = calloc(cfg->nroutes, sizeof(*specs));
@@ -245,8 +326,13 @@ static int gw_build(eg_config_t *cfg, eg_metrics_t *metrics, int nworkers, eg_gw
     if (!rc) eg_pipeline_bind(cfg, &gw->stages);
     if (!rc && metrics && cfg->metrics_enabled) rc = eg_metrics_gen_new(metrics, cfg, &gw->metrics);
     if (!rc) rc = eg_alert_counts_new(cfg, nworkers, &gw->alert_counts);
+    if (errlen) err[0] = '\0';
+    if (!rc) rc = gw_tls_build(gw, cfg, tk, err, errlen);
     if (rc) {
+        if (errlen && !err[0]) snprintf(err, errlen, "%s", eg_strerror(rc));
         eg_metrics_gen_free(gw->metrics);
+        eg_alert_counts_free(gw->alert_counts);
+        gw_tls_free(gw, cfg);
         gw->cfg = NULL;
         for (size_t i = 0; gw->health && i < cfg->nupstreams; i++)
             free(gw->health[i]);
@@ -582,6 +668,10 @@ static void refuse_with(int fd, const char *resp, size_t n)
  * no descriptor; a response that cannot be made is a plain close. */
 static void worker_refuse(acceptor_t *a, int fd)
 {
+    if (a->tls) { /* plain text would be garbage to a TLS client: only the close */
+        refuse_with(fd, NULL, 0);
+        return;
+    }
     eg_worker_t *w = a->data;
     eg_gw_t *gw = eg_server_current(w->srv);
     char rid[EG_REQID_MAX + 1], ts[32], date[EG_HTTP1_DATE_LEN + 1], buf[4096];
@@ -610,7 +700,7 @@ static void worker_refuse(acceptor_t *a, int fd)
 
 static int worker_take(acceptor_t *a, int fd)
 {
-    return eg_proxy_on_connection(a->data, fd);
+    return eg_proxy_on_connection(a->data, fd, a->listener);
 }
 
 static void worker_check_drained(eg_worker_t *w)
@@ -625,7 +715,8 @@ static void worker_wake(uv_async_t *a)
 {
     eg_worker_t *w = a->data;
     if (w->srv->stopping && !w->draining) {
-        acceptor_stop(&w->srv->acceptors[w->id]);
+        for (size_t l = 0; l < w->srv->nlisteners; l++)
+            acceptor_stop(&w->srv->acceptors[(size_t)w->id * w->srv->nlisteners + l]);
         eg_proxy_drain(w);
     }
     if (w->srv->stopping > 1) { /* drain timeout: stop now */
@@ -1259,10 +1350,9 @@ static void on_signal(uv_signal_t *s, int signum)
         eg_gw_t *gw = NULL;
         notify_reloading();
         int rc = eg_config_load(srv->config_path, &cfg, err, sizeof(err));
-        if (rc == EG_OK && (rc = gw_build(cfg, srv->metrics, srv->nworkers, &gw)) != EG_OK) {
+        if (rc == EG_OK &&
+            (rc = gw_build(cfg, srv->metrics, srv->nworkers, srv->tickets, &gw, err, sizeof(err))) != EG_OK)
             eg_config_free(cfg);
-            snprintf(err, sizeof(err), "%s", eg_strerror(rc));
-        }
         if (rc != EG_OK) {
             eg_metrics_reload(srv->metrics, 0, 0, 0);
             server_log(srv, "reload_failed", err);
@@ -1283,6 +1373,7 @@ static void on_signal(uv_signal_t *s, int signum)
         clock_gettime(CLOCK_REALTIME, &now);
         eg_metrics_reload(srv->metrics, 1, gw->generation, (double)now.tv_sec + now.tv_nsec / 1e9);
         server_log(srv, "reloaded", srv->config_path);
+        tls_expiry_warnings(srv, gw);
         for (size_t i = 0; i < gw->cfg->nwarnings; i++) server_log(srv, "config_warning", gw->cfg->warnings[i]);
         sd_notify(0, "READY=1\nSTATUS=serving (configuration reloaded)");
         if ((gw->cfg->uses_keys || gw->cfg->has_admin_token || gw->cfg->uses_counters) &&
@@ -1466,14 +1557,21 @@ int eg_cmd_serve(int argc, char **argv)
         exit_code = eg_cli_fail(EG_EXIT_SOFTWARE, "out of memory");
         goto out_logs;
     }
-    if (gw_build(cfg, srv->metrics, cfg->workers, &srv->gw) != EG_OK) {
+    char gerr[EG_CONFIG_ERRLEN];
+    if (!(srv->tickets = eg_tls_tickets_new())) {
         eg_config_free(cfg);
         exit_code = eg_cli_fail(EG_EXIT_SOFTWARE, "out of memory");
+        goto out_logs;
+    }
+    if ((rc = gw_build(cfg, srv->metrics, cfg->workers, srv->tickets, &srv->gw, gerr, sizeof(gerr))) != EG_OK) {
+        eg_config_free(cfg);
+        exit_code = eg_cli_fail(rc == EG_ENOMEM ? EG_EXIT_SOFTWARE : EG_EXIT_INPUT, "%s", gerr);
         goto out_logs;
     }
     atomic_init(&srv->current_generation, srv->gw->generation);
     cfg = srv->gw->cfg;
     for (size_t i = 0; i < cfg->nwarnings; i++) server_log(srv, "config_warning", cfg->warnings[i]);
+    tls_expiry_warnings(srv, srv->gw);
     unsigned long long nofile = raise_nofile(srv);
     if (cfg->uses_keys || cfg->has_admin_token || cfg->uses_counters) {
         rc = eg_store_open(cfg->store_backend, cfg->store_path, cfg->store_busy_timeout_ms,
@@ -1536,19 +1634,25 @@ int eg_cmd_serve(int argc, char **argv)
         uv_unref((uv_handle_t *)&srv->probe_timer);
     }
     srv->nworkers = cfg->workers;
+    srv->nlisteners = cfg->nlisteners;
     srv->workers = calloc((size_t)srv->nworkers, sizeof(eg_worker_t));
-    srv->acceptors = calloc((size_t)srv->nworkers, sizeof(acceptor_t));
+    srv->acceptors = calloc((size_t)srv->nworkers * srv->nlisteners, sizeof(acceptor_t));
+    /* new session ticket keys every hour; tickets of the previous hour still resume */
+    uv_timer_init(&srv->loop, &srv->ticket_timer);
+    srv->ticket_timer.data = srv;
+    uv_timer_start(&srv->ticket_timer, ticket_rotate, EG_TICKET_ROTATE_MS, EG_TICKET_ROTATE_MS);
+    uv_unref((uv_handle_t *)&srv->ticket_timer);
     if (!srv->workers || !srv->acceptors)
         exit_code = eg_cli_fail(EG_EXIT_SOFTWARE, "out of memory");
     /* both addresses first: no worker takes a connection it would drop */
-    if (!exit_code && probe_free(&cfg->listen, err, sizeof(err)) != 0)
-        exit_code = eg_cli_fail(EG_EXIT_LISTEN, "%s", err);
+    for (size_t l = 0; !exit_code && l < cfg->nlisteners; l++)
+        if (probe_free(&cfg->listeners[l].addr, err, sizeof(err)) != 0)
+            exit_code = eg_cli_fail(EG_EXIT_LISTEN, "%s", err);
     if (!exit_code && cfg->has_admin && probe_free(&cfg->admin_listen, err, sizeof(err)) != 0)
         exit_code = eg_cli_fail(EG_EXIT_LISTEN, "admin: %s", err);
     int started = 0;
     for (int i = 0; !exit_code && i < srv->nworkers; i++) {
         eg_worker_t *w = &srv->workers[i];
-        acceptor_t *a = &srv->acceptors[i];
         w->id = i;
         w->srv = srv;
         w->logs_on = eg_log_enabled(srv->access) || eg_log_enabled(srv->errors);
@@ -1560,18 +1664,28 @@ int eg_cmd_serve(int argc, char **argv)
             break;
         }
         uv_loop_init(&w->loop);
-        int fd;
-        if (listen_socket(&cfg->listen, 1, &fd, err, sizeof(err)) != 0) {
-            exit_code = eg_cli_fail(EG_EXIT_LISTEN, "%s", err);
-            uv_loop_close(&w->loop);
-            break;
+        for (size_t l = 0; !exit_code && l < srv->nlisteners; l++) {
+            acceptor_t *a = &srv->acceptors[(size_t)i * srv->nlisteners + l];
+            int fd;
+            if (listen_socket(&cfg->listeners[l].addr, 1, &fd, err, sizeof(err)) != 0) {
+                exit_code = eg_cli_fail(EG_EXIT_LISTEN, "%s", err);
+                break;
+            }
+            a->take = worker_take;
+            a->refuse = worker_refuse;
+            a->listener = l;
+            a->tls = cfg->listeners[l].tls != NULL;
+            if (acceptor_init(a, &w->loop, fd, srv, w) != EG_OK) {
+                close(fd);
+                exit_code = eg_cli_fail(EG_EXIT_SOFTWARE, "cannot watch the listening socket");
+            }
         }
-        a->take = worker_take;
-        a->refuse = worker_refuse;
-        if (acceptor_init(a, &w->loop, fd, srv, w) != EG_OK) {
-            close(fd);
-            exit_code = eg_cli_fail(EG_EXIT_SOFTWARE, "cannot watch the listening socket");
+        if (exit_code) {
+            uv_walk(&w->loop, walk_close, NULL);
+            uv_run(&w->loop, UV_RUN_DEFAULT);
             uv_loop_close(&w->loop);
+            for (size_t l = 0; l < srv->nlisteners; l++)
+                acceptor_release(&srv->acceptors[(size_t)i * srv->nlisteners + l]);
             break;
         }
         uv_async_init(&w->loop, &w->wake, worker_wake);
@@ -1597,7 +1711,8 @@ int eg_cmd_serve(int argc, char **argv)
             uv_walk(&srv->workers[i].loop, walk_close, NULL);
             uv_run(&srv->workers[i].loop, UV_RUN_DEFAULT);
             uv_loop_close(&srv->workers[i].loop);
-            acceptor_release(&srv->acceptors[i]);
+            for (size_t l = 0; l < srv->nlisteners; l++)
+                acceptor_release(&srv->acceptors[(size_t)i * srv->nlisteners + l]);
         }
         uv_walk(&srv->loop, walk_close, NULL);
         uv_run(&srv->loop, UV_RUN_DEFAULT);
@@ -1634,8 +1749,17 @@ int eg_cmd_serve(int argc, char **argv)
     atomic_init(&srv->workers_left, srv->nworkers);
     for (int i = 0; i < srv->nworkers; i++)
         uv_thread_create(&srv->workers[i].thread, worker_main, &srv->workers[i]);
-    snprintf(detail, sizeof(detail), "listening on %s:%d with %d workers%s", cfg->listen.host,
-             cfg->listen.port, srv->nworkers, cfg->has_admin ? ", admin listener up" : "");
+    size_t dl = 0;
+    for (size_t l = 0; l < cfg->nlisteners && dl < sizeof(detail); l++) {
+        int k = snprintf(detail + dl, sizeof(detail) - dl, "%s%s%s:%d%s", l ? ", " : "listening on ",
+                         cfg->listeners[l].tls ? "https://" : "", cfg->listeners[l].addr.host,
+                         cfg->listeners[l].addr.port, "");
+        if (k < 0) break;
+        dl += (size_t)k;
+    }
+    if (dl < sizeof(detail))
+        snprintf(detail + dl, sizeof(detail) - dl, " with %d workers%s", srv->nworkers,
+                 cfg->has_admin ? ", admin listener up" : "");
     server_log(srv, "started", detail);
     sd_notifyf(0, "READY=1\nSTATUS=%s", detail);
     uv_run(&srv->loop, UV_RUN_DEFAULT);
@@ -1652,7 +1776,7 @@ int eg_cmd_serve(int argc, char **argv)
     uv_run(&srv->loop, UV_RUN_DEFAULT);
     uv_loop_close(&srv->loop);
     eg_alerts_free(srv->alerts);
-    for (int i = 0; i < srv->nworkers; i++)
+    for (size_t i = 0; i < (size_t)srv->nworkers * srv->nlisteners; i++)
         acceptor_release(&srv->acceptors[i]);
     acceptor_release(&srv->admin);
     eg_log_flush_suppressed(srv->errors, "error", 1);
@@ -1663,12 +1787,16 @@ out_gw:
     eg_keyring_free(srv->keyring);
     eg_store_close(srv->store);
     free(srv->acceptors);
-    for (int i = 0; srv->workers && i < srv->nworkers; i++) eg_redis_link_free(srv->workers[i].redis_link);
+    for (int i = 0; srv->workers && i < srv->nworkers; i++) {
+        eg_redis_link_free(srv->workers[i].redis_link);
+        free(srv->workers[i].tls_in);
+    }
     free(srv->workers);
     eg_gw_unref(srv->gw);
     srv->gw = NULL;
 out_logs:
     eg_metrics_free(srv->metrics); /* after the last generation */
+    eg_tls_tickets_free(srv->tickets);
     if (srv->errors != srv->access) eg_log_close(srv->errors);
     eg_log_close(srv->access);
     pthread_mutex_destroy(&srv->lock);
@@ -1710,6 +1838,14 @@ int eg_cmd_check_config(int argc, char **argv)
     int rc = eg_config_load(path, &cfg, err, sizeof(err));
     if (rc != EG_OK)
         return eg_cli_fail_lines(rc == EG_ENOMEM ? EG_EXIT_SOFTWARE : EG_EXIT_INPUT, err);
+    eg_gw_t gwt;
+    memset(&gwt, 0, sizeof(gwt));
+    rc = gw_tls_build(&gwt, cfg, NULL, err, sizeof(err)); /* certificates and keys load */
+    gw_tls_free(&gwt, cfg);
+    if (rc != EG_OK) {
+        eg_config_free(cfg);
+        return eg_cli_fail(rc == EG_ENOMEM ? EG_EXIT_SOFTWARE : EG_EXIT_INPUT, "%s", err);
+    }
     printf("%s: ok: listen %s:%d, %d workers, %zu upstreams, %zu routes", path, cfg->listen.host,
            cfg->listen.port, cfg->workers, cfg->nupstreams, cfg->nroutes_declared);
     if (cfg->nroutes > cfg->nroutes_declared)

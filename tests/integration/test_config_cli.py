@@ -52,16 +52,20 @@ def test_make_run_ports_are_overridable(tmp_path):
     if not shutil.which("make"):
         pytest.skip("make not found")
     build = tmp_path / "build"
-    out = subprocess.run(["make", "-s", "-C", ROOT, "run-config", f"BUILD={build}", "PORT=8090",
+    out = subprocess.run(["make", "-s", "-C", ROOT, "run-config", f"BUILD={build}", "PORT=8090", "TLS_PORT=8453",
                           "ADMIN_PORT=8091", "UPSTREAM_PORT=9010"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     cfg = (build / "demo-run.yaml").read_text()
-    assert "listen: 127.0.0.1:8090\n" in cfg and "admin_listen: 127.0.0.1:8091 " in cfg
+    assert "  - 127.0.0.1:8090\n" in cfg and "address: 127.0.0.1:8453 " in cfg
+    assert "admin_listen: 127.0.0.1:8091 " in cfg
+    # the HTTPS listener's certificate (made by the target) from the copy too
+    assert f"cert: {ROOT}/examples/demo-tls/cert.pem" in cfg
+    assert os.path.exists(f"{ROOT}/examples/demo-tls/key.pem")
     assert "servers: [127.0.0.1:9010]" in cfg and "9000" not in cfg.replace("on :9000", "")
     # the key store stays the demo's (errgate keys --config examples/demo.yaml reaches it)
     assert f"path: {ROOT}/examples/demo.db" in cfg
     check = check_config("--config", str(build / "demo-run.yaml"))
-    assert check.returncode == 0 and "listen 127.0.0.1:8090," in check.stdout, check.stderr
+    assert check.returncode == 0 and "listen 127.0.0.1:8090" in check.stdout, (check.stdout, check.stderr)
     # the default ports run examples/demo.yaml itself
     dry = subprocess.run(["make", "-n", "-C", ROOT, "run", f"BUILD={build}"], capture_output=True, text=True,
                          timeout=60)

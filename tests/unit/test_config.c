@@ -143,7 +143,7 @@ static void test_problems_are_reported_with_position(void **state)
         {"listen: :80\nworkers: many\n", "c.yaml:2:10: expected an integer, got 'many'"},
         {"listen: :80\nupstreams:\n  a: { servers: [127.0.0.1:1] }\nroutes:\n  - { path: /x, upstream: a, maintenance: { until: tomorrow } }\n", "c.yaml:5:52: until must be an RFC 3339 UTC time"},
         {"listen: :80\nupstreams:\n  a: { servers: [127.0.0.1:1] }\nroutes:\n  - { path: /x, upstream: a, auth: jwt }\n", "c.yaml:5:36: auth: jwt needs auth.jwt with at least one key"},
-        {"listen: :80\nupstreams:\n  a: { servers: [127.0.0.1:1] }\nroutes:\n  - { path: /x, upstream: a, auth: basic }\n", "c.yaml:5:36: auth must be none, api_key, jwt or any"},
+        {"listen: :80\nupstreams:\n  a: { servers: [127.0.0.1:1] }\nroutes:\n  - { path: /x, upstream: a, auth: basic }\n", "c.yaml:5:36: auth must be none, api_key, jwt, any or client_cert"},
         {"listen: :80\nupstreams:\n  a: { servers: [127.0.0.1:1] }\nroutes:\n  - { path: /x, upstream: a, scopes: [read] }\n", "c.yaml:5:5: a route with scopes or admin: true needs auth"},
         {"listen: :80\nupstreams:\n  a: { servers: [127.0.0.1:1] }\nroutes:\n  - { path: /x, upstream: a, auth: api_key, scopes: [\"a b\"] }\n", "c.yaml:5:54: invalid scope"},
         {"listen: :80\nupstreams:\n  a: { servers: [127.0.0.1:1] }\nroutes:\n  - { path: /x, upstream: a, allow_ips: [10.0.0.1/8] }\n", "c.yaml:5:42: '10.0.0.1/8' is not an IP address or CIDR block"},
@@ -166,6 +166,19 @@ static void test_problems_are_reported_with_position(void **state)
         {"listen: :80\nauth: { realm: \"a\\\"b\" }\n", "c.yaml:2:16: realm cannot contain quotes"},
         {"listen: :80\nauth: { tokens: x }\n", "c.yaml:2:9: unknown key 'tokens' in auth"},
         {"listen: :80\nerrors: { catalog: /nonexistent/catalog.yaml }\n", "/nonexistent/catalog.yaml: No such file or directory"},
+        /* TLS listeners and https upstreams (docs/tls.md) */
+        {"listen: { address: \"127.0.0.1:443\", tls: { min_version: \"1.3\" } }\n", "c.yaml:1:42: listen.tls needs cert: and key: (or certificates:)"},
+        {"listen: { address: \"127.0.0.1:443\", tls: { cert: a.pem } }\n", "c.yaml:1:42: a certificate needs key: (its PEM private key file)"},
+        {"listen: { address: \"127.0.0.1:443\", tls: { cert: a.pem, key: a.key, min_version: \"1.1\" } }\n", "c.yaml:1:82: min_version must be \"1.2\" or \"1.3\""},
+        {"listen: { address: \"127.0.0.1:443\", tls: { cert: a.pem, key: a.key, verify: required } }\n", "c.yaml:1:77: verify: needs client_ca:"},
+        {"listen: { address: \"127.0.0.1:443\", tls: { cert: a.pem, key: a.key, h2: true } }\n", "c.yaml:1:73: h2: HTTP/2 is not available yet"},
+        {"listen: { address: \"127.0.0.1:443\", tls: { cert: a.pem, key: a.key, ocsp_file: x } }\n", "c.yaml:1:69: unknown key 'ocsp_file' in listen.tls"},
+        {"listen: [ \"0.0.0.0:80\", \":80\" ]\n", "c.yaml:1:25: address 0.0.0.0:80 is listed twice"},
+        {"listen: :80\nupstreams: { a: { servers: [\"https://127.0.0.1:1\", \"127.0.0.1:2\"] } }\n", "c.yaml:2:52: upstream 'a' mixes https:// and plain servers"},
+        {"listen: :80\nupstreams: { a: { servers: [\"127.0.0.1:1\"], tls: { ca: x.pem } } }\n", "c.yaml:2:50: upstream 'a': tls: is for https:// servers"},
+        {"listen: :80\nupstreams: { a: { servers: [\"https://127.0.0.1:1\"], tls: { cert: c.pem } } }\n", "c.yaml:2:58: upstream tls: cert: and key: go together"},
+        {"listen: :80\nupstreams: { a: { servers: [\"127.0.0.1:1\"] } }\nroutes:\n  - { path: /x, upstream: a, auth: client_cert, quota: { limit: 10, period: day } }\n", "c.yaml:4:56: a quota is per API key or token: not for auth: client_cert"},
+        {"listen: :80\nupstreams: { a: { servers: [\"127.0.0.1:1\"] } }\nroutes:\n  - { path: /x, upstream: a, client_subjects: [\"CN=a\"] }\n", "c.yaml:4:47: client_subjects needs auth: client_cert"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char err[512] = "";
