@@ -135,6 +135,8 @@ struct eg_snode_s {
     uint64_t minlen, maxlen, minitems, maxitems, minprops, maxprops;
     uint32_t pattern;
     uint32_t props, nprops;   /* sprop_t range, sorted by name */
+    uint32_t ptab, pmask;     /* when nprops: a hash table of pmask + 1 slots in idx (see
+                                 eg_schema_prop_hash), each a property's index or SNONE */
     uint32_t pprops, npprops; /* spprop_t range */
     uint32_t req, nreq;       /* sreq_t range */
     uint32_t addl, items, not_, ref;
@@ -206,6 +208,19 @@ static inline uint64_t eg_schema_hash_str(const char *p, size_t n)
     for (size_t i = 0; i < n; i++)
         h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
     return eg_schema_mix64(h ^ 5);
+}
+
+/* The hash of a property name that places it in its node's table: its
+ * length and first, middle and last bytes, which tell apart the names of
+ * one object in practice (a collision only costs a probe). */
+static inline uint32_t eg_schema_prop_hash(const char *k, size_t len)
+{
+    uint32_t h = (uint32_t)len;
+    if (len)
+        h ^= (uint32_t)(unsigned char)k[0] << 8 | (uint32_t)(unsigned char)k[len / 2] << 16 |
+             (uint32_t)(unsigned char)k[len - 1] << 24;
+    h *= 0x9E3779B1u;
+    return h ^ h >> 15;
 }
 
 /* A decimal number's text as m * 10^e; -1 when its digits do not fit in
