@@ -851,11 +851,12 @@ static int check_array(vctx_t *c, const eg_snode_t *n, const eg_jr_tok_t *t)
 /* Looks key up among the node's properties through its hash table (one
  * comparison for a declared name, usually none for another): its index
  * in the sorted properties or SNONE. */
-static uint32_t prop_find(const eg_schema_t *s, const eg_snode_t *n, const char *k, size_t len)
+static uint32_t prop_find(const eg_schema_t *s, const eg_snode_t *n, const char *k, size_t len,
+                          size_t room)
 {
     const uint32_t *tab = s->idx + n->ptab;
     const sprop_t *p = s->props + n->props;
-    for (uint32_t h = eg_schema_prop_hash(k, len) & n->pmask;; h = (h + 1) & n->pmask) {
+    for (uint32_t h = eg_schema_prop_hash_at(k, len, room) & n->pmask;; h = (h + 1) & n->pmask) {
         uint32_t pi = tab[h];
         if (pi == SNONE || (p[pi].len == len && memcmp(k, p[pi].name, len) == 0)) return pi;
     }
@@ -892,7 +893,9 @@ static int check_object(vctx_t *c, const eg_snode_t *n, const eg_jr_tok_t *t)
                 return 1;
             }
             int matched = 0;
-            uint32_t pi = n->nprops ? prop_find(s, n, key.p, key.len) : SNONE;
+            /* an unescaped key is read in place, and the input goes on after it */
+            size_t room = k->escaped ? 0 : c->doc->len - k->off;
+            uint32_t pi = n->nprops ? prop_find(s, n, key.p, key.len, room) : SNONE;
             if (pi != SNONE) {
                 matched = 1;
                 if (track) seen[pi / 64] |= 1ull << (pi % 64);

@@ -211,16 +211,43 @@ static inline uint64_t eg_schema_hash_str(const char *p, size_t n)
 }
 
 /* The hash of a property name that places it in its node's table: its
- * length and first, middle and last bytes, which tell apart the names of
- * one object in practice (a collision only costs a probe). */
+ * length and its first and last 8 bytes (all of them when shorter), as
+ * little-endian words, which tells apart hand-written names and generated
+ * ones (field_001..field_999) alike; a collision only costs a probe.
+ * eg_schema_prop_hash_at() is the same value, reading whole words when the
+ * bytes after the name may be read too (room: bytes readable from k). */
+static inline uint32_t eg_schema_prop_mix(uint64_t a, uint64_t b, size_t len)
+{
+    uint64_t h = (a ^ (b * 0x9E3779B97F4A7C15ull) ^ len) * 0xff51afd7ed558ccdull;
+    return (uint32_t)(h >> 32) ^ (uint32_t)h;
+}
+
 static inline uint32_t eg_schema_prop_hash(const char *k, size_t len)
 {
-    uint32_t h = (uint32_t)len;
-    if (len)
-        h ^= (uint32_t)(unsigned char)k[0] << 8 | (uint32_t)(unsigned char)k[len / 2] << 16 |
-             (uint32_t)(unsigned char)k[len - 1] << 24;
-    h *= 0x9E3779B1u;
-    return h ^ h >> 15;
+    uint64_t a = 0, b = 0;
+    for (size_t i = 0; i < len && i < 8; i++)
+        a |= (uint64_t)(unsigned char)k[i] << (8 * i);
+    for (size_t i = 0; len > 8 && i < 8; i++)
+        b |= (uint64_t)(unsigned char)k[len - 8 + i] << (8 * i);
+    return eg_schema_prop_mix(a, b, len);
+}
+
+static inline uint32_t eg_schema_prop_hash_at(const char *k, size_t len, size_t room)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t a, b = 0;
+    if (len > 8) {
+        memcpy(&a, k, 8);
+        memcpy(&b, k + len - 8, 8);
+        return eg_schema_prop_mix(a, b, len);
+    }
+    if (room >= 8) {
+        memcpy(&a, k, 8);
+        return eg_schema_prop_mix(len ? a & (~0ull >> (64 - 8 * len)) : 0, 0, len);
+    }
+#endif
+    (void)room;
+    return eg_schema_prop_hash(k, len);
 }
 
 /* A decimal number's text as m * 10^e; -1 when its digits do not fit in
