@@ -64,6 +64,7 @@ static inline long hex4(const unsigned char *s)
 static inline size_t skip_ws(const unsigned char *s, size_t n, size_t i)
 {
     if (i < n && s[i] > ' ') return i; /* compact JSON: no whitespace between tokens */
+    if (i + 1 < n && s[i] == ' ' && s[i + 1] > ' ') return i + 1; /* or one space: ", " ": " */
     while (i < n && (s[i] == ' ' || s[i] == '\n' || s[i] == '\r' || s[i] == '\t')) i++;
     return i;
 }
