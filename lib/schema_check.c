@@ -778,7 +778,7 @@ static int check_number(vctx_t *c, const eg_snode_t *n, const eg_jr_tok_t *t)
     return bad;
 }
 
-static int check_array(vctx_t *c, const eg_snode_t *n, const eg_jr_tok_t *t)
+static __attribute__((noinline)) int check_array(vctx_t *c, const eg_snode_t *n, const eg_jr_tok_t *t)
 {
     int bad = 0;
     if ((n->kw & K_MINITEMS) && t->count < n->minitems) {
@@ -856,15 +856,20 @@ static uint32_t prop_find(const eg_schema_t *s, const eg_snode_t *n, const char 
 {
     const uint32_t *tab = s->idx + n->ptab;
     const sprop_t *p = s->props + n->props;
-    for (uint32_t h = eg_schema_prop_hash_at(k, len, room) & n->pmask;; h = (h + 1) & n->pmask) {
+    uint64_t w0, w1;
+    eg_schema_prop_words_at(k, len, room, &w0, &w1);
+    for (uint32_t h = eg_schema_prop_hash(w0, w1, len) & n->pmask;; h = (h + 1) & n->pmask) {
         uint32_t pi = tab[h];
-        if (pi == SNONE || (p[pi].len == len && memcmp(k, p[pi].name, len) == 0)) return pi;
+        if (pi == SNONE) return pi;
+        if (p[pi].len == len && p[pi].w0 == w0 && p[pi].w1 == w1 &&
+            (len <= 16 || memcmp(k, p[pi].name, len) == 0))
+            return pi;
     }
 }
 
 #define SEEN_MAX 1024 /* properties tracked for required in a stack bitset */
 
-static int check_object(vctx_t *c, const eg_snode_t *n, const eg_jr_tok_t *t)
+static __attribute__((noinline)) int check_object(vctx_t *c, const eg_snode_t *n, const eg_jr_tok_t *t)
 {
     int bad = 0;
     const eg_schema_t *s = c->s;

@@ -89,6 +89,7 @@ typedef struct {
     const char *name;
     uint32_t len;
     uint32_t node;
+    uint64_t w0, w1; /* eg_schema_prop_words(): names of up to 16 bytes compare by these */
 } sprop_t;
 
 typedef struct {
@@ -210,44 +211,50 @@ static inline uint64_t eg_schema_hash_str(const char *p, size_t n)
     return eg_schema_mix64(h ^ 5);
 }
 
-/* The hash of a property name that places it in its node's table: its
- * length and its first and last 8 bytes (all of them when shorter), as
- * little-endian words, which tells apart hand-written names and generated
- * ones (field_001..field_999) alike; a collision only costs a probe.
- * eg_schema_prop_hash_at() is the same value, reading whole words when the
- * bytes after the name may be read too (room: bytes readable from k). */
-static inline uint32_t eg_schema_prop_mix(uint64_t a, uint64_t b, size_t len)
-{
-    uint64_t h = (a ^ (b * 0x9E3779B97F4A7C15ull) ^ len) * 0xff51afd7ed558ccdull;
-    return (uint32_t)(h >> 32) ^ (uint32_t)h;
-}
-
-static inline uint32_t eg_schema_prop_hash(const char *k, size_t len)
+/* A property name as two little-endian words, its first and last 8 bytes
+ * (all of them and 0 when shorter; for up to 16 bytes they hold the whole
+ * name, so equal words and lengths are equal names), and the hash that
+ * places it in its node's table, from the words and the length: generated
+ * names (field_001..field_999) spread like hand-written ones, and a
+ * collision only costs a probe. eg_schema_prop_words_at() gives the same
+ * words reading whole ones when the bytes after the name may be read
+ * (room: bytes readable from k). */
+static inline void eg_schema_prop_words(const char *k, size_t len, uint64_t *w0, uint64_t *w1)
 {
     uint64_t a = 0, b = 0;
     for (size_t i = 0; i < len && i < 8; i++)
         a |= (uint64_t)(unsigned char)k[i] << (8 * i);
     for (size_t i = 0; len > 8 && i < 8; i++)
         b |= (uint64_t)(unsigned char)k[len - 8 + i] << (8 * i);
-    return eg_schema_prop_mix(a, b, len);
+    *w0 = a;
+    *w1 = b;
 }
 
-static inline uint32_t eg_schema_prop_hash_at(const char *k, size_t len, size_t room)
+static inline void eg_schema_prop_words_at(const char *k, size_t len, size_t room, uint64_t *w0,
+                                           uint64_t *w1)
 {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    uint64_t a, b = 0;
     if (len > 8) {
-        memcpy(&a, k, 8);
-        memcpy(&b, k + len - 8, 8);
-        return eg_schema_prop_mix(a, b, len);
+        memcpy(w0, k, 8);
+        memcpy(w1, k + len - 8, 8);
+        return;
     }
     if (room >= 8) {
+        uint64_t a;
         memcpy(&a, k, 8);
-        return eg_schema_prop_mix(len ? a & (~0ull >> (64 - 8 * len)) : 0, 0, len);
+        *w0 = len ? a & (~0ull >> (64 - 8 * len)) : 0;
+        *w1 = 0;
+        return;
     }
 #endif
     (void)room;
-    return eg_schema_prop_hash(k, len);
+    eg_schema_prop_words(k, len, w0, w1);
+}
+
+static inline uint32_t eg_schema_prop_hash(uint64_t w0, uint64_t w1, size_t len)
+{
+    uint64_t h = (w0 ^ (w1 * 0x9E3779B97F4A7C15ull) ^ len) * 0xff51afd7ed558ccdull;
+    return (uint32_t)(h >> 32) ^ (uint32_t)h;
 }
 
 /* A decimal number's text as m * 10^e; -1 when its digits do not fit in

@@ -791,7 +791,9 @@ static void test_property_lookup(void **state)
     static char schema[64 * 1024], inst[64 * 1024];
     static const char *const names[] = {"a", "ab", "abcdefg", "abcdefgh", "abcdefghi",
                                         "abcdefgh_middle_1_abcdefgh", "abcdefgh_middle_2_abcdefgh",
-                                        "", "q1", "q2"};
+                                        "", "q1", "q2", "abcdefgh12345678", "abcdefgh87654321",
+                                        /* 17 bytes: the ninth is in neither 8-byte word */
+                                        "abcdefgh1ijklmnop", "abcdefgh2ijklmnop"};
     const size_t nn = sizeof(names) / sizeof(names[0]);
     size_t o = (size_t)snprintf(schema, sizeof(schema),
                                 "{\"type\":\"object\",\"additionalProperties\":false,"
@@ -826,6 +828,7 @@ static void test_property_lookup(void **state)
     assert_int_equal(check(schema, "{\"abcdefgh_middle_3_abcdefgh\":0}", NULL, NULL, 0, NULL),
                      EG_ERANGE);
     assert_int_equal(check(schema, "{\"field_300\":0}", NULL, NULL, 0, NULL), EG_ERANGE);
+    assert_int_equal(check(schema, "{\"abcdefgh3ijklmnop\":0}", NULL, NULL, 0, NULL), EG_ERANGE);
     assert_int_equal(check(schema, "{\"b\":0}", NULL, NULL, 0, NULL), EG_ERANGE);
 }
 
