@@ -371,19 +371,42 @@ static int is_sub_delim(unsigned char c)
     return c && strchr("!$&'()*+,;=", c) != NULL;
 }
 
+/* uri_chars() classes: a byte's bits in uri_class[] */
+#define UC_PLAIN 1u  /* unreserved or sub-delims */
+#define UC_COLON 2u  /* ':' */
+#define UC_AT    4u  /* '@' */
+#define UC_SLASH 8u  /* '/' */
+#define UC_QUERY 16u /* '?' */
+#define UC_PCHAR (UC_PLAIN | UC_COLON | UC_AT | UC_SLASH)
+
+/* is_unreserved() || is_sub_delim() and the extras, as one lookup per byte */
+static const unsigned char uri_class[256] = {
+    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1,
+    ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1,
+    ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
+    ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
+    ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1,
+    ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1,
+    ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1, ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1,
+    ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1, ['-'] = 1, ['.'] = 1,
+    ['_'] = 1, ['~'] = 1, ['!'] = 1, ['$'] = 1, ['&'] = 1, ['\''] = 1, ['('] = 1, [')'] = 1,
+    ['*'] = 1, ['+'] = 1, [','] = 1, [';'] = 1, ['='] = 1, [':'] = UC_COLON, ['@'] = UC_AT,
+    ['/'] = UC_SLASH, ['?'] = UC_QUERY,
+};
+
 /* Bytes s[i..end) are each unreserved, sub-delims, a pct-encoded triple,
- * or one of the extra characters allowed where they are. */
-static int uri_chars(const unsigned char *s, size_t i, size_t end, const char *extra)
+ * or of one of the extra classes (UC_*) allowed where they are. */
+static int uri_chars(const unsigned char *s, size_t i, size_t end, unsigned extra)
 {
+    unsigned ok = UC_PLAIN | extra;
     while (i < end) {
         unsigned char c = s[i];
-        if (c == '%') {
-            if (end - i < 3 || !is_hex(s[i + 1]) || !is_hex(s[i + 2])) return 0;
-            i += 3;
+        if (uri_class[c] & ok) {
+            i++;
             continue;
         }
-        if (!is_unreserved(c) && !is_sub_delim(c) && !(c && strchr(extra, c))) return 0;
-        i++;
+        if (c != '%' || end - i < 3 || !is_hex(s[i + 1]) || !is_hex(s[i + 2])) return 0;
+        i += 3;
     }
     return 1;
 }
@@ -398,7 +421,7 @@ static int uri_authority(const unsigned char *s, size_t n)
         if (s[i] == '@') at = i; /* '@' cannot be in host or port: the last is the one */
     size_t h = 0;
     if (at < n) {
-        if (!uri_chars(s, 0, at, ":")) return 0;
+        if (!uri_chars(s, 0, at, UC_COLON)) return 0;
         h = at + 1;
     }
     size_t port = n; /* index of the ':' before the port */
@@ -427,7 +450,7 @@ static int uri_authority(const unsigned char *s, size_t n)
     } else {
         for (i = h; i < n && s[i] != ':'; i++)
             ;
-        if (!uri_chars(s, h, i, "")) return 0;
+        if (!uri_chars(s, h, i, 0)) return 0;
         port = i;
     }
     for (i = port + 1; i < n; i++)
@@ -442,16 +465,9 @@ static int uri_authority(const unsigned char *s, size_t n)
 static int uri_rest(const unsigned char *s, size_t n, int noscheme)
 {
     size_t q = n, f = n, i;
-    for (i = 0; i < n; i++)
-        if (s[i] == '#') {
-            f = i;
-            break;
-        }
-    for (i = 0; i < f; i++)
-        if (s[i] == '?') {
-            q = i;
-            break;
-        }
+    const unsigned char *hash = n ? memchr(s, '#', n) : NULL, *qm;
+    if (hash) f = (size_t)(hash - s);
+    if (f && (qm = memchr(s, '?', f))) q = (size_t)(qm - s);
     size_t pend = q < f ? q : f, p = 0;
     if (pend >= 2 && s[0] == '/' && s[1] == '/') {
         size_t a = 2;
@@ -465,9 +481,9 @@ static int uri_rest(const unsigned char *s, size_t n, int noscheme)
     }
     /* the path: pchars and slashes ("//" right after no authority cannot
      * happen: it would have been read as one) */
-    if (!uri_chars(s, p, pend, ":@/")) return 0;
-    if (q < f && !uri_chars(s, q + 1, f, ":@/?")) return 0;
-    if (f < n && !uri_chars(s, f + 1, n, ":@/?")) return 0;
+    if (!uri_chars(s, p, pend, UC_COLON | UC_AT | UC_SLASH)) return 0;
+    if (q < f && !uri_chars(s, q + 1, f, UC_PCHAR | UC_QUERY)) return 0;
+    if (f < n && !uri_chars(s, f + 1, n, UC_PCHAR | UC_QUERY)) return 0;
     return 1;
 }
 

@@ -60,12 +60,14 @@ static const char iso639[][3] = {
 static int find2(const char (*t)[3], size_t count, const char *s, size_t n)
 {
     if (n != 2) return 0;
+    /* the two bytes as one number in memcmp order: no call per comparison */
+    unsigned key = (unsigned)(unsigned char)s[0] << 8 | (unsigned char)s[1];
     size_t lo = 0, hi = count;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = memcmp(t[mid], s, 2);
-        if (c == 0) return 1;
-        if (c < 0)
+        unsigned row = (unsigned)(unsigned char)t[mid][0] << 8 | (unsigned char)t[mid][1];
+        if (row == key) return 1;
+        if (row < key)
             lo = mid + 1;
         else
             hi = mid;

@@ -2,7 +2,8 @@
  *
  * One hand-written pass with no recursion: an open container's `end` field
  * links to its parent's index until the container closes, so the tape is
- * also the parser's stack. Strings are scanned 8 bytes at a time; UTF-8 is
+ * also the parser's stack. Strings are scanned 16 bytes at a time with SSE2
+ * (x86-64's baseline), else 8 at a time in a 64-bit word; UTF-8 is
  * validated only where a byte is non-ASCII. Errors are located afterwards by
  * replaying, from the start of the offending token, how far jansson's lexer
  * would have read, so line/column/position match json_error_t.
@@ -17,6 +18,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__) && defined(__GNUC__)
+#include <emmintrin.h>
+#endif
 
 #define NONE UINT32_MAX
 #define BAD ((size_t)-1)    /* scan result: invalid token */
@@ -59,6 +63,8 @@ static inline long hex4(const unsigned char *s)
 
 static inline size_t skip_ws(const unsigned char *s, size_t n, size_t i)
 {
+    if (i < n && s[i] > ' ') return i; /* compact JSON: no whitespace between tokens */
+    if (i + 1 < n && s[i] == ' ' && s[i + 1] > ' ') return i + 1; /* or one space: ", " ": " */
     while (i < n && (s[i] == ' ' || s[i] == '\n' || s[i] == '\r' || s[i] == '\t')) i++;
     return i;
 }
@@ -68,7 +74,7 @@ static inline size_t skip_ws(const unsigned char *s, size_t n, size_t i)
    that passes never needs looking at again: escapes, \u hex digits, surrogate pairs,
    \u0000 (rejected in keys and, without JSON_ALLOW_NUL, in values), raw control
    characters and UTF-8. *esc is set when there is any escape. */
-static size_t scan_string(const unsigned char *s, size_t n, size_t i, uint8_t *esc)
+static size_t scan_string_slow(const unsigned char *s, size_t n, size_t i, uint8_t *esc)
 {
     for (;;) {
 #ifdef EG_JR_SWAR_CTZ
@@ -123,6 +129,43 @@ static size_t scan_string(const unsigned char *s, size_t n, size_t i, uint8_t *e
             i++; /* a plain byte in the last 7 */
         }
     }
+}
+
+/* scan_string_slow() with the common case inline: plain ASCII up to the closing quote,
+   found 8 bytes at a time; anything else (an escape, a control or non-ASCII byte, the
+   end of the input near) goes the slow way from where the scan stopped. */
+static inline size_t scan_string(const unsigned char *s, size_t n, size_t i, uint8_t *esc)
+{
+#if defined(__SSE2__) && defined(__GNUC__)
+    /* 16 bytes at a time: a quote, a backslash, or (signed) below 0x20, which takes in
+       the control bytes and every non-ASCII one (negative as signed char) */
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'),
+                  space = _mm_set1_epi8(0x20);
+    while (i + 16 <= n) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+                                   _mm_cmplt_epi8(v, space));
+        unsigned m = (unsigned)_mm_movemask_epi8(hit);
+        if (m) {
+            i += (size_t)__builtin_ctz(m);
+            if (s[i] == '"') return i;
+            return scan_string_slow(s, n, i, esc);
+        }
+        i += 16;
+    }
+#endif
+#ifdef EG_JR_SWAR_CTZ
+    while (i + 8 <= n) {
+        uint64_t m = eg_json_special8(s + i);
+        if (m) {
+            i += (size_t)__builtin_ctzll(m) >> 3;
+            if (s[i] == '"') return i;
+            break;
+        }
+        i += 8;
+    }
+#endif
+    return scan_string_slow(s, n, i, esc);
 }
 
 /* strtod() on a number's text, as jansson's jsonp_strtod does it: with the locale's
@@ -330,11 +373,82 @@ static void sort_keys(const eg_jr_doc_t *d, uint32_t *a, uint32_t *tmp, size_t n
     }
 }
 
+/* A 32-bit hash of an unescaped key's bytes: its length and its first and last 8 bytes
+   (all of them when shorter), which tells apart the keys of real objects; equal hashes
+   are then compared in full, so a poor spread costs time, never correctness. */
+static inline uint32_t key_hash(const unsigned char *k, uint32_t len, size_t room)
+{
+    uint64_t a = 0, b = 0;
+    if (len >= 8) {
+        memcpy(&a, k, 8);
+        memcpy(&b, k + len - 8, 8);
+    }
+#ifdef EG_JR_SWAR_CTZ
+    else if (room >= 8) { /* the bytes after a short key are in the input: mask them off
+                             (little-endian: the key's bytes are the low ones) */
+        memcpy(&a, k, 8);
+        a = len ? a & (~0ull >> (64 - 8 * len)) : 0;
+    }
+#endif
+    else { /* the same value as the masked load: byte j at bits 8j */
+        for (uint32_t j = 0; j < len; j++)
+            a |= (uint64_t)k[j] << (8 * j);
+    }
+    uint64_t h = (a ^ (b * 0x9E3779B97F4A7C15ull) ^ len) * 0xff51afd7ed558ccdull;
+    return (uint32_t)(h >> 32) ^ (uint32_t)h;
+}
+
+#define HASH_DUP_MAX 1024 /* members checked with a hash table on the stack */
+
+/* earliest_dup() for an object of at most HASH_DUP_MAX members none of whose keys is
+   escaped: one pass in document order through an open-addressing table of (hash, key
+   token), so the first key found already there is the earliest duplicate. The hash is
+   fixed, so keys can be made to collide: past 8 probes per member on average it gives
+   up (*gave_up) and the caller sorts, which keeps the worst case O(n log n). */
+static uint32_t earliest_dup_hashed(const eg_jr_doc_t *d, uint32_t o, uint32_t count,
+                                    int *gave_up)
+{
+    size_t probes = 0, budget = 8 * (size_t)count + 64;
+    uint32_t th[2 * HASH_DUP_MAX], tk[2 * HASH_DUP_MAX];
+    uint32_t size = 32;
+    while (size < 2 * count)
+        size *= 2;
+    memset(tk, 0xff, size * sizeof(tk[0])); /* NONE: an empty slot */
+    const unsigned char *s = (const unsigned char *)d->text;
+    uint32_t k = o + 1;
+    for (uint32_t j = 0; j < count; j++) {
+        const eg_jr_tok_t *t = &d->toks[k];
+        uint32_t h = key_hash(s + t->off, t->len, d->len - t->off), slot = h & (size - 1);
+        for (; tk[slot] != NONE; slot = (slot + 1) & (size - 1)) {
+            const eg_jr_tok_t *u = &d->toks[tk[slot]];
+            if (++probes > budget) {
+                *gave_up = 1;
+                return NONE;
+            }
+            if (th[slot] == h && u->len == t->len && memcmp(s + u->off, s + t->off, t->len) == 0)
+                return k;
+        }
+        th[slot] = h;
+        tk[slot] = k;
+        k = d->toks[k + 1].end;
+    }
+    return NONE;
+}
+
 /* The key token of the first of object o's first `count` members whose key repeats an
-   earlier one (where jansson stops), NONE when all differ. Sorting keeps a hostile
-   object of 100k members O(n log n). Sets *rc to EG_ENOMEM when it cannot tell. */
+   earlier one (where jansson stops), NONE when all differ. A hash table for the usual
+   object; sorting keeps a hostile object of 100k members (or with escaped keys, whose
+   raw bytes say nothing) O(n log n). Sets *rc to EG_ENOMEM when it cannot tell. */
 static uint32_t earliest_dup(const eg_jr_doc_t *d, uint32_t o, uint32_t count, int *rc)
 {
+    if (count <= HASH_DUP_MAX) {
+        uint32_t k = o + 1, j = 0;
+        for (; j < count && !d->toks[k].escaped; j++)
+            if (j + 1 < count) k = d->toks[k + 1].end;
+        int gave_up = 0;
+        uint32_t dup = j == count ? earliest_dup_hashed(d, o, count, &gave_up) : NONE;
+        if (j == count && !gave_up) return dup;
+    }
     uint32_t best = NONE;
     size_t bytes = 2 * sizeof(uint32_t) * (size_t)count;
     uint32_t *a = bytes / (2 * sizeof(uint32_t)) == count ? malloc(bytes) : NULL;

@@ -4,7 +4,7 @@
  * json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &err)
  * accepts, with the same values, so that hot paths (an upstream error body)
  * can skip building a jansson tree; eg_jr_to_json() builds one when needed.
- * One pass, no allocation while the document has at most 64 tokens.
+ * One pass, no allocation while the document has at most 128 tokens.
  *
  * What that acceptance means: RFC 8259 grammar; any value at top level with
  * whitespace (space, tab, CR, LF) around it and nothing after; duplicate keys
@@ -72,7 +72,8 @@ typedef struct {
     size_t len;
     eg_jr_tok_t *toks;
     size_t ntoks, cap;
-    eg_jr_tok_t small[64]; /* used before anything is allocated: a typical error body needs no malloc */
+    eg_jr_tok_t small[128]; /* used before anything is allocated: a typical error body or 1 KB
+                               request body (about 100 tokens) needs no malloc */
     /* on failure: */
     int line, column; /* 1-based, as jansson counts them (column in code points; 0 at a line's
                          start or in an empty input) */

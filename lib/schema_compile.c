@@ -611,6 +611,7 @@ static int compile_props(cctx_t *c, const eg_ydoc_t *doc, const eg_ynode_t *v, u
     for (size_t i = 0; i < v->n && rc == EG_OK; i++) {
         const eg_ynode_t *key = v->items[2 * i];
         tmp[i].len = (uint32_t)key->len;
+        eg_schema_prop_words(key->str, key->len, &tmp[i].w0, &tmp[i].w1);
         if (!(tmp[i].name = own(s, key->str, key->len)))
             rc = EG_ENOMEM;
         else
@@ -624,6 +625,21 @@ static int compile_props(cctx_t *c, const eg_ydoc_t *doc, const eg_ynode_t *v, u
             if ((rc = grow(&s->props, &s->capprops, s->nprops, sizeof(*s->props)))) break;
             s->props[s->nprops++] = tmp[i];
         }
+        /* the lookup table: open addressing, at most half full */
+        uint32_t size = 4;
+        while (rc == EG_OK && size < 2 * v->n)
+            size *= 2;
+        uint32_t tab = (uint32_t)s->nidx;
+        for (uint32_t i = 0; i < size && rc == EG_OK; i++)
+            rc = idx_add(s, SNONE);
+        for (size_t i = 0; i < v->n && rc == EG_OK; i++) {
+            uint32_t h = eg_schema_prop_hash(tmp[i].w0, tmp[i].w1, tmp[i].len) & (size - 1);
+            while (s->idx[tab + h] != SNONE)
+                h = (h + 1) & (size - 1);
+            s->idx[tab + h] = (uint32_t)i;
+        }
+        N(c, at)->ptab = tab;
+        N(c, at)->pmask = size - 1;
     }
     free(tmp);
     return rc;
@@ -1048,7 +1064,7 @@ static int compile_node(cctx_t *c, const eg_ydoc_t *doc, const eg_ynode_t *y, ui
      * the properties are walked; the others are looked up */
     for (uint32_t i = 0; i < n->nreq; i++) {
         sreq_t *r = &c->s->reqs[n->req + i];
-        sprop_t key = {r->name, r->len, 0};
+        sprop_t key = {r->name, r->len, 0, 0, 0};
         sprop_t *p =
             n->nprops ? bsearch(&key, c->s->props + n->props, n->nprops, sizeof(sprop_t), prop_cmp)
                       : NULL;

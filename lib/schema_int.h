@@ -89,6 +89,7 @@ typedef struct {
     const char *name;
     uint32_t len;
     uint32_t node;
+    uint64_t w0, w1; /* eg_schema_prop_words(): names of up to 16 bytes compare by these */
 } sprop_t;
 
 typedef struct {
@@ -135,6 +136,8 @@ struct eg_snode_s {
     uint64_t minlen, maxlen, minitems, maxitems, minprops, maxprops;
     uint32_t pattern;
     uint32_t props, nprops;   /* sprop_t range, sorted by name */
+    uint32_t ptab, pmask;     /* when nprops: a hash table of pmask + 1 slots in idx (see
+                                 eg_schema_prop_hash), each a property's index or SNONE */
     uint32_t pprops, npprops; /* spprop_t range */
     uint32_t req, nreq;       /* sreq_t range */
     uint32_t addl, items, not_, ref;
@@ -206,6 +209,52 @@ static inline uint64_t eg_schema_hash_str(const char *p, size_t n)
     for (size_t i = 0; i < n; i++)
         h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
     return eg_schema_mix64(h ^ 5);
+}
+
+/* A property name as two little-endian words, its first and last 8 bytes
+ * (all of them and 0 when shorter; for up to 16 bytes they hold the whole
+ * name, so equal words and lengths are equal names), and the hash that
+ * places it in its node's table, from the words and the length: generated
+ * names (field_001..field_999) spread like hand-written ones, and a
+ * collision only costs a probe. eg_schema_prop_words_at() gives the same
+ * words reading whole ones when the bytes after the name may be read
+ * (room: bytes readable from k). */
+static inline void eg_schema_prop_words(const char *k, size_t len, uint64_t *w0, uint64_t *w1)
+{
+    uint64_t a = 0, b = 0;
+    for (size_t i = 0; i < len && i < 8; i++)
+        a |= (uint64_t)(unsigned char)k[i] << (8 * i);
+    for (size_t i = 0; len > 8 && i < 8; i++)
+        b |= (uint64_t)(unsigned char)k[len - 8 + i] << (8 * i);
+    *w0 = a;
+    *w1 = b;
+}
+
+static inline void eg_schema_prop_words_at(const char *k, size_t len, size_t room, uint64_t *w0,
+                                           uint64_t *w1)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (len > 8) {
+        memcpy(w0, k, 8);
+        memcpy(w1, k + len - 8, 8);
+        return;
+    }
+    if (room >= 8) {
+        uint64_t a;
+        memcpy(&a, k, 8);
+        *w0 = len ? a & (~0ull >> (64 - 8 * len)) : 0;
+        *w1 = 0;
+        return;
+    }
+#endif
+    (void)room;
+    eg_schema_prop_words(k, len, w0, w1);
+}
+
+static inline uint32_t eg_schema_prop_hash(uint64_t w0, uint64_t w1, size_t len)
+{
+    uint64_t h = (w0 ^ (w1 * 0x9E3779B97F4A7C15ull) ^ len) * 0xff51afd7ed558ccdull;
+    return (uint32_t)(h >> 32) ^ (uint32_t)h;
 }
 
 /* A decimal number's text as m * 10^e; -1 when its digits do not fit in

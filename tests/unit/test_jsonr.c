@@ -251,6 +251,61 @@ static void test_rejects_duplicates(void **state)
     bad(buf);
 }
 
+/* Objects past 16 members are checked through a hash table of their keys: keys of every
+   length around the 8-byte words it hashes, a duplicate anywhere (also the very last
+   bytes of the input, where a short key is hashed byte by byte), keys whose hashed bytes
+   all collide (the table gives up and sorts), and the size where it stops being used. */
+static void test_duplicates_hashed(void **state)
+{
+    (void)state;
+    static char buf[64 * 1024];
+    for (int klen = 1; klen <= 20; klen++) {
+        for (int dupat = -1; dupat < 20; dupat += 7) {
+            size_t o = 0;
+            buf[o++] = '{';
+            for (int i = 0; i < 20; i++) {
+                char key[32];
+                snprintf(key, sizeof(key), "%0*d", klen, i); /* "0".."19", "00".."19", ... */
+                o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s\"%s\":%d", i ? "," : "", key, i);
+            }
+            if (dupat >= 0) {
+                char key[32];
+                snprintf(key, sizeof(key), "%0*d", klen, dupat);
+                o += (size_t)snprintf(buf + o, sizeof(buf) - o, ",\"%s\":0", key);
+            }
+            buf[o++] = '}';
+            buf[o] = '\0';
+            if (dupat < 0)
+                ok_n(buf, o);
+            else
+                bad_n(buf, o);
+        }
+    }
+    /* 300 keys of 24 bytes alike in their first and last 8: every hash collides */
+    for (int dup = 0; dup < 2; dup++) {
+        size_t o = 0;
+        buf[o++] = '{';
+        for (int i = 0; i < 300; i++)
+            o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s\"abcdefgh%08dstuvwxyz\":%d",
+                                  i ? "," : "", i, i);
+        if (dup) o += (size_t)snprintf(buf + o, sizeof(buf) - o, ",\"abcdefgh%08dstuvwxyz\":0", 123);
+        buf[o++] = '}';
+        if (dup)
+            bad_n(buf, o);
+        else
+            ok_n(buf, o);
+    }
+    /* 1024 members (the table's limit) and 1025 (sorted), a duplicate of the first last */
+    for (int n = 1024; n <= 1025; n++) {
+        size_t o = 0;
+        buf[o++] = '{';
+        for (int i = 0; i < n; i++)
+            o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s\"m%d\":%d", i ? "," : "", i, i);
+        o += (size_t)snprintf(buf + o, sizeof(buf) - o, ",\"m0\":0}");
+        bad_n(buf, o);
+    }
+}
+
 static void test_rejects_strings(void **state)
 {
     (void)state;
@@ -430,7 +485,7 @@ static void test_get_and_str(void **state)
     eg_jr_free(&d);
 }
 
-/* More than 64 tokens: the tape moves to the heap and keeps growing. */
+/* More tokens than doc->small holds: the tape moves to the heap and keeps growing. */
 static void test_big_tape(void **state)
 {
     (void)state;
@@ -445,7 +500,7 @@ static void test_big_tape(void **state)
         eg_jr_doc_t d;
         assert_int_equal(eg_jr_parse(&d, buf, o), 0);
         assert_int_equal(d.ntoks, 3 + (size_t)items * 5);
-        if (d.ntoks > 64) assert_true(d.toks != d.small);
+        if (d.ntoks > sizeof(d.small) / sizeof(d.small[0])) assert_true(d.toks != d.small);
         const eg_jr_tok_t *arr = eg_jr_get(&d, &d.toks[0], S("items"));
         assert_non_null(arr);
         assert_int_equal(arr->count, items);
@@ -524,6 +579,7 @@ int main(void)
         cmocka_unit_test(test_jansson_nul_quirk),
         cmocka_unit_test(test_rejects_grammar),
         cmocka_unit_test(test_rejects_duplicates),
+        cmocka_unit_test(test_duplicates_hashed),
         cmocka_unit_test(test_rejects_strings),
         cmocka_unit_test(test_rejects_numbers_and_depth),
         cmocka_unit_test(test_fixtures),

@@ -781,6 +781,57 @@ static void test_ydoc_json(void **state)
     assert_string_equal(err, "f.json:1:65: nesting deeper than 64 levels");
 }
 
+/* Properties are found through a hash table of their names: names of every length around
+ * the 8-byte words it hashes, names alike but for their middle (a collision is only a
+ * probe), an escaped key, a key at the very end of the input (hashed byte by byte), and
+ * a name that is not declared. Each declared property is checked by a bound only it has. */
+static void test_property_lookup(void **state)
+{
+    (void)state;
+    static char schema[64 * 1024], inst[64 * 1024];
+    static const char *const names[] = {"a", "ab", "abcdefg", "abcdefgh", "abcdefghi",
+                                        "abcdefgh_middle_1_abcdefgh", "abcdefgh_middle_2_abcdefgh",
+                                        "", "q1", "q2", "abcdefgh12345678", "abcdefgh87654321",
+                                        /* 17 bytes: the ninth is in neither 8-byte word */
+                                        "abcdefgh1ijklmnop", "abcdefgh2ijklmnop"};
+    const size_t nn = sizeof(names) / sizeof(names[0]);
+    size_t o = (size_t)snprintf(schema, sizeof(schema),
+                                "{\"type\":\"object\",\"additionalProperties\":false,"
+                                "\"properties\":{");
+    for (size_t i = 0; i < nn; i++)
+        o += (size_t)snprintf(schema + o, sizeof(schema) - o, "%s\"%s\":{\"maximum\":%zu}",
+                              i ? "," : "", names[i], i);
+    for (int i = 0; i < 300; i++) /* generated names: field_000..field_299 */
+        o += (size_t)snprintf(schema + o, sizeof(schema) - o, ",\"field_%03d\":{\"maximum\":%d}", i,
+                              i);
+    snprintf(schema + o, sizeof(schema) - o, "}}");
+    for (size_t i = 0; i < nn; i++) {
+        for (int bad = 0; bad < 2; bad++) { /* the value at the bound, then past it */
+            snprintf(inst, sizeof(inst), "{\"field_007\":7,\"%s\":%zu}", names[i], i + (size_t)bad);
+            if (check(schema, inst, NULL, NULL, 0, NULL) != (bad ? EG_ERANGE : EG_OK))
+                fail_msg("%s: wrong verdict", inst);
+            snprintf(inst, sizeof(inst), "{\"%s\":%zu,\"field_007\":7}", names[i], i + (size_t)bad);
+            if (check(schema, inst, NULL, NULL, 0, NULL) != (bad ? EG_ERANGE : EG_OK))
+                fail_msg("%s: wrong verdict", inst);
+        }
+    }
+    for (int i = 0; i < 300; i += 37) {
+        snprintf(inst, sizeof(inst), "{\"field_%03d\":%d}", i, i);
+        assert_int_equal(check(schema, inst, NULL, NULL, 0, NULL), EG_OK);
+        snprintf(inst, sizeof(inst), "{\"field_%03d\":%d}", i, i + 1);
+        assert_int_equal(check(schema, inst, NULL, NULL, 0, NULL), EG_ERANGE);
+    }
+    /* escaped: "\u0061b" is "ab" (maximum 1) */
+    assert_int_equal(check(schema, "{\"\\u0061b\":1}", NULL, NULL, 0, NULL), EG_OK);
+    assert_int_equal(check(schema, "{\"\\u0061b\":2}", NULL, NULL, 0, NULL), EG_ERANGE);
+    /* not declared: additionalProperties false refuses it */
+    assert_int_equal(check(schema, "{\"abcdefgh_middle_3_abcdefgh\":0}", NULL, NULL, 0, NULL),
+                     EG_ERANGE);
+    assert_int_equal(check(schema, "{\"field_300\":0}", NULL, NULL, 0, NULL), EG_ERANGE);
+    assert_int_equal(check(schema, "{\"abcdefgh3ijklmnop\":0}", NULL, NULL, 0, NULL), EG_ERANGE);
+    assert_int_equal(check(schema, "{\"b\":0}", NULL, NULL, 0, NULL), EG_ERANGE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -790,6 +841,7 @@ int main(void)
         cmocka_unit_test(test_types),        cmocka_unit_test(test_limits),
         cmocka_unit_test(test_ydoc_json),    cmocka_unit_test(test_unique_long),
         cmocka_unit_test(test_budget),       cmocka_unit_test(test_unique_containers),
+        cmocka_unit_test(test_property_lookup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
