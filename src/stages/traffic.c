@@ -411,8 +411,10 @@ static void charge_done(uv_work_t *w, int status)
 }
 
 /* Counts the request against its quotas and takes its credits, all or
- * nothing. The memory store answers at once; sqlite may wait for disk or
- * another writer, so it runs on libuv's thread pool while the request
+ * nothing. The memory store, and sqlite with group commits once the
+ * counters are loaded, decide at once in memory (eg_store_charge_now);
+ * otherwise the charge may wait for disk, another writer or the writer
+ * thread's commit, so it runs on libuv's thread pool while the request
  * waits (C_WAIT) without holding up the loop. Takes pd. */
 static void charge_start(eg_req_t *c, pending_t *pd)
 {
@@ -423,8 +425,9 @@ static void charge_start(eg_req_t *c, pending_t *pd)
         return;
     }
     pd->store = store;
-    if (strcmp(eg_store_backend_name(store), "memory") == 0) {
-        pd->rc = eg_store_charge(store, pd->pol.charges, pd->pol.ncharges);
+    int now = eg_store_charge_now(store, pd->pol.charges, pd->pol.ncharges);
+    if (now != EG_EAGAIN) {
+        pd->rc = now;
         charge_answer(c, pd, 0);
         free(pd);
         return;
