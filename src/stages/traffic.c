@@ -157,9 +157,20 @@ static const char *subject_of(const eg_req_t *c)
     return c->access.p.key_id[0] ? c->access.p.key_id : c->access.p.consumer;
 }
 
-/* "2026-11" or "2026-11-25", and the Unix time the period ends. */
+/* "2026-11" or "2026-11-25", and the Unix time the period ends. The last
+ * answer of each kind is kept per thread: gmtime, strftime and timegm cost
+ * more than a quota decision in memory, and a period lasts a day at least. */
 static time_t period_of(eg_period_t p, time_t now, char *out, size_t cap)
 {
+    static _Thread_local struct {
+        time_t from, until;
+        char text[16];
+    } last[2];
+    int k = p == EG_PERIOD_DAY;
+    if (now >= last[k].from && now < last[k].until && cap >= sizeof(last[k].text)) {
+        memcpy(out, last[k].text, sizeof(last[k].text));
+        return last[k].until;
+    }
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(out, cap, p == EG_PERIOD_DAY ? "%Y-%m-%d" : "%Y-%m", &tm);
@@ -170,7 +181,17 @@ static time_t period_of(eg_period_t p, time_t now, char *out, size_t cap)
         tm.tm_mday = 1;
         tm.tm_mon++;
     }
-    return timegm(&tm);
+    time_t end = timegm(&tm);
+    if (cap >= sizeof(last[k].text) && strlen(out) < sizeof(last[k].text)) {
+        /* the period's start: the same fields, one day or month back */
+        if (p == EG_PERIOD_DAY) tm.tm_mday--;
+        else tm.tm_mon--;
+        last[k].from = timegm(&tm);
+        last[k].until = end;
+        memset(last[k].text, 0, sizeof(last[k].text));
+        memcpy(last[k].text, out, strlen(out));
+    }
+    return end;
 }
 
 static void add_quota(eg_req_t *c, policy_t *pol, const eg_quota_cfg_t *q, const char *scope, const char *name,
@@ -178,7 +199,13 @@ static void add_quota(eg_req_t *c, policy_t *pol, const eg_quota_cfg_t *q, const
 {
     size_t i = pol->ncharges++;
     pol->period_end[i] = period_of(q->period, now, pol->periods[i], sizeof(pol->periods[0]));
-    snprintf(pol->subjects[i], sizeof(pol->subjects[0]), "%s:%s|%s", scope, name, subject_of(c));
+    eg_sb_t b = eg_sb(pol->subjects[i], sizeof(pol->subjects[0])); /* "<scope>:<name>|<subject>" */
+    eg_sb_str(&b, scope);
+    EG_SB_LIT(&b, ":");
+    eg_sb_str(&b, name);
+    EG_SB_LIT(&b, "|");
+    eg_sb_str(&b, subject_of(c));
+    if (b.over) snprintf(pol->subjects[i], sizeof(pol->subjects[0]), "%s:%s|%s", scope, name, subject_of(c));
     pol->charges[i] = (eg_charge_t){EG_CHARGE_QUOTA, pol->subjects[i], pol->periods[i], q->limit, 1, 0, 0};
     pol->quota[i] = q;
 }
@@ -668,6 +695,17 @@ static eg_stage_rc_t on_request(eg_req_t *c)
     int redis = c->gw->cfg->has_redis;
     if (!redis && !memory_rates_and_slots(c, &pol)) return EG_STAGE_ANSWERED;
     if (!redis && !pol.ncharges) return EG_STAGE_CONTINUE;
+    if (!redis && eg_server_store(c->w->srv)) {
+        /* decided in memory at once (the usual case): no copy of the policy */
+        int now = eg_store_charge_now(eg_server_store(c->w->srv), pol.charges, pol.ncharges);
+        if (now == 1) return EG_STAGE_CONTINUE;
+        if (now != EG_EAGAIN) {
+            release_slots(c);
+            if (now == 0) refuse_charge(c, &pol);
+            else unavailable(c, "store failed charging quota or credits");
+            return EG_STAGE_ANSWERED;
+        }
+    }
     pending_t *pd = malloc(sizeof(*pd));
     if (!pd) {
         release_slots(c);

@@ -701,7 +701,10 @@ static int sql_set_commit(eg_store_t *s, size_t commit_every, uint64_t commit_in
     q->seen_epoch = q->epoch;
     pthread_mutex_unlock(&s->lock);
     q->commit_every = commit_every;
-    eg_writer_cfg_t cfg = {commit_every, commit_interval_ms, 0, sql_flush, q};
+    /* a commit starts when half the bound is waiting, so under load the
+     * loop's requests rarely meet the bound (and wait off the loop) while
+     * the commit is on its way */
+    eg_writer_cfg_t cfg = {(commit_every + 1) / 2, commit_interval_ms, 0, sql_flush, q};
     return eg_writer_start(&cfg, &q->writer);
 }
 
