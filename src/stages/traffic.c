@@ -472,21 +472,31 @@ static void charge_start(eg_req_t *c, pending_t *pd)
 
 /* ---- Redis: one script decides everything, atomically */
 
-/* KEYS: rate buckets, slot sets, quota/credit counters.
- * ARGV: now_us, nrates, nslots, ncharges, slot_ttl_ms, token; then per
- * rate: interval_us, burst, cost; per slot: max; per charge: kind (q|c),
- * limit, cost, expire_at_ms. Returns ok, then per rate allowed, remaining,
- * reset_ms, retry_ms; per slot allowed, active; per charge ok, value.
+/* One script decides a batch of requests (redis_link.h: all the requests
+ * a worker has waiting go in one EVALSHA), each atomically and in order.
+ * KEYS: per request its rate buckets, slot sets, quota/credit counters.
+ * ARGV: the number of requests; then per request: now_us, nrates, nslots,
+ * ncharges, slot_ttl_ms, token; per rate: interval_us, burst, cost; per
+ * slot: max; per charge: kind (q|c), limit, cost, expire_at_ms. Returns
+ * per request: ok, then per rate allowed, remaining, reset_ms, retry_ms;
+ * per slot allowed, active; per charge ok, value.
  * A slot is a member of a sorted set scored by its expiry: a release that
  * never comes (a node that died) ends with the entry's own expiry, and a
- * release replayed late or twice removes nothing else. */
+ * release replayed late or twice removes nothing else. Cheap on purpose:
+ * locals for redis.call and tonumber, one GET per counter; a quota's
+ * expiry is set when its counter is made (INCRBY returned the cost), not
+ * on every request (a period's counter never goes down). */
 static const char admit_lua[] =
-    "local now=tonumber(ARGV[1]) local nr=tonumber(ARGV[2]) local ns=tonumber(ARGV[3])\n"
-    "local nc=tonumber(ARGV[4]) local ttl=tonumber(ARGV[5]) local tok=ARGV[6] local a=7 local out={0} local ok=1\n"
+    "local call=redis.call local num=tonumber local K=KEYS local A=ARGV\n"
+    "local out={} local a=2 local kb=0\n"
+    "for d=1,num(A[1]) do\n"
+    "local now=num(A[a]) local nr=num(A[a+1]) local ns=num(A[a+2])\n"
+    "local nc=num(A[a+3]) local ttl=num(A[a+4]) local tok=A[a+5] a=a+6\n"
+    "local o=#out+1 out[o]=0 local ok=1\n"
     "local nowms=math.floor(now/1000) local tat={} local cnt={}\n"
     "for i=1,nr do\n"
-    "  local iv=tonumber(ARGV[a]) local burst=tonumber(ARGV[a+1]) local cost=tonumber(ARGV[a+2]) a=a+3\n"
-    "  local t=tonumber(redis.call('GET',KEYS[i]) or '0') if t<now then t=now end\n"
+    "  local iv=num(A[a]) local burst=num(A[a+1]) local cost=num(A[a+2]) a=a+3\n"
+    "  local t=num(call('GET',K[kb+i]) or '0') if t<now then t=now end\n"
     "  local nxt=t+iv*cost local tol=iv*burst\n"
     "  if nxt-now>tol then ok=0 tat[i]=false\n"
     "    out[#out+1]=0 out[#out+1]=0 out[#out+1]=math.ceil((t-now)/1000) out[#out+1]=math.ceil((nxt-now-tol)/1000)\n"
@@ -494,25 +504,28 @@ static const char admit_lua[] =
     "    out[#out+1]=1 out[#out+1]=left out[#out+1]=math.ceil((nxt-now)/1000) out[#out+1]=0 end\n"
     "end\n"
     "for i=1,ns do\n"
-    "  local k=KEYS[nr+i] local max=tonumber(ARGV[a]) a=a+1\n"
-    "  redis.call('ZREMRANGEBYSCORE',k,'-inf',nowms)\n"
-    "  local cur=redis.call('ZCARD',k)\n"
+    "  local k=K[kb+nr+i] local max=num(A[a]) a=a+1\n"
+    "  call('ZREMRANGEBYSCORE',k,'-inf',nowms)\n"
+    "  local cur=call('ZCARD',k)\n"
     "  if cur>=max then ok=0 out[#out+1]=0 out[#out+1]=cur else out[#out+1]=1 out[#out+1]=cur+1 end\n"
     "end\n"
     "for i=1,nc do\n"
-    "  local k=KEYS[nr+ns+i] local kind=ARGV[a] local lim=tonumber(ARGV[a+1]) local cost=tonumber(ARGV[a+2])\n"
-    "  local exp=tonumber(ARGV[a+3]) a=a+4 cnt[i]={kind,cost,exp}\n"
-    "  local v=tonumber(redis.call('GET',k) or '0') local fits\n"
+    "  local kind=A[a] local lim=num(A[a+1]) local cost=num(A[a+2])\n"
+    "  local exp=num(A[a+3]) a=a+4 cnt[i]={kind,cost,exp}\n"
+    "  local v=num(call('GET',K[kb+nr+ns+i]) or '0') local fits\n"
     "  if kind=='q' then fits=(v+cost<=lim) else fits=(v>=cost) end\n"
     "  if fits then out[#out+1]=1 else out[#out+1]=0 ok=0 end out[#out+1]=v\n"
     "end\n"
     "if ok==1 then\n"
-    "  for i=1,nr do redis.call('SET',KEYS[i],tat[i],'PX',math.ceil((tat[i]-now)/1000)+1000) end\n"
-    "  for i=1,ns do redis.call('ZADD',KEYS[nr+i],nowms+ttl,tok) redis.call('PEXPIRE',KEYS[nr+i],ttl) end\n"
-    "  for i=1,nc do local k=KEYS[nr+ns+i] local c=cnt[i]\n"
-    "    if c[1]=='q' then redis.call('INCRBY',k,c[2]) redis.call('PEXPIREAT',k,c[3]) else redis.call('DECRBY',k,c[2]) end end\n"
+    "  for i=1,nr do call('SET',K[kb+i],tat[i],'PX',math.ceil((tat[i]-now)/1000)+1000) end\n"
+    "  for i=1,ns do local k=K[kb+nr+i] call('ZADD',k,nowms+ttl,tok) call('PEXPIRE',k,ttl) end\n"
+    "  for i=1,nc do local k=K[kb+nr+ns+i] local c=cnt[i]\n"
+    "    if c[1]=='q' then if call('INCRBY',k,c[2])==c[2] then call('PEXPIREAT',k,c[3]) end\n"
+    "    else call('DECRBY',k,c[2]) end end\n"
     "end\n"
-    "out[1]=ok return out\n";
+    "out[o]=ok kb=kb+nr+ns+nc\n"
+    "end\n"
+    "return out\n";
 
 static eg_redis_t *worker_redis(eg_req_t *c)
 {
@@ -621,31 +634,47 @@ static void redis_start(eg_req_t *c, pending_t *pd)
     char buf[MAXA][420];
     const char *args[MAXA];
     size_t lens[MAXA], n = 0;
+    /* keys and numbers without printf: this runs for every request */
+#define KEY3(a, b, c3)                                                                                  \
+    do {                                                                                           \
+        eg_sb_t b_ = eg_sb(buf[n], sizeof(buf[0]));                                                \
+        eg_sb_str(&b_, cfg->redis_prefix);                                                         \
+        eg_sb_str(&b_, a);                                                                         \
+        eg_sb_str(&b_, b);                                                                         \
+        eg_sb_str(&b_, c3);                                                                        \
+        lens[n] = b_.len, args[n] = buf[n], n++;                                                   \
+    } while (0)
+#define NUM(v)                                                                                     \
+    do {                                                                                           \
+        eg_sb_t b_ = eg_sb(buf[n], sizeof(buf[0]));                                                \
+        eg_sb_u64(&b_, (uint64_t)(v));                                                             \
+        lens[n] = b_.len, args[n] = buf[n], n++;                                                   \
+    } while (0)
 #define ARG(...) (lens[n] = (size_t)snprintf(buf[n], sizeof(buf[0]), __VA_ARGS__), args[n] = buf[n], n++)
-    for (size_t i = 0; i < pol->nrates; i++) ARG("%sr:%s", cfg->redis_prefix, pol->rate_keys[i]);
-    for (size_t i = 0; i < pol->nslots; i++) ARG("%sc:%s", cfg->redis_prefix, pol->slot_keys[i]);
+    for (size_t i = 0; i < pol->nrates; i++) KEY3("r:", pol->rate_keys[i], "");
+    for (size_t i = 0; i < pol->nslots; i++) KEY3("c:", pol->slot_keys[i], "");
     for (size_t i = 0; i < pol->ncharges; i++) {
         if (pol->charges[i].kind == EG_CHARGE_QUOTA)
             ARG("%sq:%s:%s", cfg->redis_prefix, pol->charges[i].subject, pol->charges[i].period);
-        else ARG("%scr:%s", cfg->redis_prefix, pol->charges[i].subject);
+        else KEY3("cr:", pol->charges[i].subject, "");
     }
     int nkeys = (int)n;
-    ARG("%llu", (unsigned long long)wall_us(c));
-    ARG("%zu", pol->nrates);
-    ARG("%zu", pol->nslots);
-    ARG("%zu", pol->ncharges);
-    ARG("%d", 600000); /* a slot held by a gateway that died expires after 10 minutes */
+    NUM(wall_us(c));
+    NUM(pol->nrates);
+    NUM(pol->nslots);
+    NUM(pol->ncharges);
+    NUM(600000); /* a slot held by a gateway that died expires after 10 minutes */
     eg_redis_link_token(c->w->redis_link, buf[n], sizeof(buf[0]));
     lens[n] = strlen(buf[n]);
     args[n] = buf[n];
     n++;
     memcpy(pd->token, buf[n - 1], lens[n - 1] + 1);
     for (size_t i = 0; i < pol->nrates; i++) {
-        ARG("%llu", (unsigned long long)pol->rates[i].gcra.interval_us);
-        ARG("%u", pol->rates[i].gcra.burst);
-        ARG("%u", pol->rates[i].cost);
+        NUM(pol->rates[i].gcra.interval_us);
+        NUM(pol->rates[i].gcra.burst);
+        NUM(pol->rates[i].cost);
     }
-    for (size_t i = 0; i < pol->nslots; i++) ARG("%u", pol->slot_max[i]);
+    for (size_t i = 0; i < pol->nslots; i++) NUM(pol->slot_max[i]);
     for (size_t i = 0; i < pol->ncharges; i++) {
         const eg_charge_t *ch = &pol->charges[i];
         ARG("%s", ch->kind == EG_CHARGE_QUOTA ? "q" : "c");
@@ -654,6 +683,8 @@ static void redis_start(eg_req_t *c, pending_t *pd)
         ARG("%lld", ((long long)pol->period_end[i] + 86400) * 1000); /* kept a day past the period */
     }
 #undef ARG
+#undef NUM
+#undef KEY3
     pd->c = c;
     pd->redis = 1;
     pd->r = r;
@@ -663,7 +694,9 @@ static void redis_start(eg_req_t *c, pending_t *pd)
         redis_done(pd, NULL);
         return;
     }
-    eg_redis_eval(r, admit_lua, nkeys, (int)n, args, lens, redis_done, pd);
+    size_t want = 1 + 4 * pol->nrates + 2 * pol->nslots + 2 * pol->ncharges;
+    eg_redis_link_batch(c->w->redis_link, &c->w->loop, cfg, admit_lua, nkeys, args, lens, (int)n - nkeys,
+                        args + nkeys, lens + nkeys, want, redis_done, pd);
 }
 
 /* A Redis decision outlived its timeout: answer now by the failure

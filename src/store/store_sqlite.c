@@ -631,6 +631,10 @@ static int sql_flush(void *ctx, void **items, size_t nitems)
     (void)nitems;
     sql_t *q = ctx;
     int rc = EG_OK;
+    pthread_mutex_lock(&q->ctr_lock);
+    int idle = q->nctr == 0; /* nothing cached: nothing to write or read back */
+    pthread_mutex_unlock(&q->ctr_lock);
+    if (idle) return EG_OK;
     pthread_mutex_lock(&q->base.lock);
     if (check_file(q) != EG_OK) {
         pthread_mutex_unlock(&q->base.lock);
