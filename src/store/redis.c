@@ -519,9 +519,11 @@ static size_t put_u(char *p, size_t v)
 {
     char tmp[24];
     size_t n = 0;
-    do tmp[n++] = (char)('0' + v % 10);
+    do
+        tmp[n++] = (char)('0' + v % 10);
     while ((v /= 10));
-    for (size_t i = 0; i < n; i++) p[i] = tmp[n - 1 - i];
+    for (size_t i = 0; i < n; i++)
+        p[i] = tmp[n - 1 - i];
     return n;
 }
 
@@ -579,7 +581,8 @@ int eg_redis_eval(eg_redis_t *r, const char *script, int nkeys, int nargs, const
 {
     call_t *c = calloc(1, sizeof(*c));
     size_t cap = 32 + BULK_MAX(7) + BULK_MAX(40) + BULK_MAX(12);
-    for (int i = 0; i < nargs; i++) cap += BULK_MAX(lens[i]);
+    for (int i = 0; i < nargs; i++)
+        cap += BULK_MAX(lens[i]);
     if (c) c->cmd = malloc(cap);
     if (!c || !c->cmd || ensure(r) != 0) {
         if (c) call_free(c);
@@ -600,7 +603,8 @@ int eg_redis_eval(eg_redis_t *r, const char *script, int nkeys, int nargs, const
     at += put_bulk(c->cmd + at, sha, 40);
     c->rest = at;
     at += put_bulk(c->cmd + at, nk, put_u(nk, (size_t)(nkeys < 0 ? 0 : nkeys)));
-    for (int i = 0; i < nargs; i++) at += put_bulk(c->cmd + at, args[i], lens[i]);
+    for (int i = 0; i < nargs; i++)
+        at += put_bulk(c->cmd + at, args[i], lens[i]);
     c->len = at;
     if (send_eval(r, c, c->cmd, c->len) != 0) {
         call_free(c);

@@ -30,6 +30,8 @@ struct eg_redis_link_s {
     size_t ncalls, cap_calls;
     struct bstr *keys, *args; /* every call's, in order */
     size_t nkeys, nargs, cap_keys, cap_args;
+    char *arena; /* their bytes: one buffer a batch, not an allocation a string */
+    size_t arena_len, arena_cap;
     atomic_ullong batched_calls, batches;
 };
 
@@ -40,9 +42,8 @@ struct bcall {
     void *arg;
 };
 
-struct bstr {
-    char *p;
-    size_t len;
+struct bstr { /* a string in the batch's arena */
+    size_t off, len;
 };
 
 /* a batch on its way: what the reply is split among */
@@ -79,6 +80,7 @@ void eg_redis_link_free(eg_redis_link_t *l)
     free(l->calls);
     free(l->keys);
     free(l->args);
+    free(l->arena);
     free(l);
 }
 
@@ -123,9 +125,27 @@ void eg_redis_link_succeeded(eg_redis_link_t *l)
     atomic_store(&l->up, 1);
 }
 
+/* Without printf: once a request on a route with slots. */
 void eg_redis_link_token(eg_redis_link_t *l, char *out, size_t cap)
 {
-    snprintf(out, cap, "%s:%llx", l->tag, (unsigned long long)++l->seq);
+    static const char hx[] = "0123456789abcdef";
+    char tmp[40];
+    size_t n = 0;
+    memcpy(tmp, l->tag, 16);
+    n = 16;
+    tmp[n++] = ':';
+    uint64_t v = ++l->seq;
+    char digits[16];
+    size_t d = 0;
+    do
+        digits[d++] = hx[v & 15];
+    while ((v >>= 4));
+    while (d)
+        tmp[n++] = digits[--d];
+    if (!cap) return;
+    if (n >= cap) n = cap - 1;
+    memcpy(out, tmp, n);
+    out[n] = '\0';
 }
 
 void eg_redis_link_status(eg_redis_link_t *l, int *up, uint64_t *failures)
@@ -149,29 +169,24 @@ static int grow(void **p, size_t *cap, size_t need, size_t size)
     return 0;
 }
 
-static int copy_strs(struct bstr *dst, int n, const char *const *src, const size_t *lens)
+static int copy_strs(eg_redis_link_t *l, struct bstr *dst, int n, const char *const *src,
+                     const size_t *lens)
 {
+    size_t need = l->arena_len;
+    for (int i = 0; i < n; i++)
+        need += lens[i];
+    if (grow((void **)&l->arena, &l->arena_cap, need, 1)) return -1;
     for (int i = 0; i < n; i++) {
-        dst[i].p = malloc(lens[i] + 1);
-        if (!dst[i].p) {
-            while (i--)
-                free(dst[i].p);
-            return -1;
-        }
-        memcpy(dst[i].p, src[i], lens[i]);
-        dst[i].p[lens[i]] = '\0';
-        dst[i].len = lens[i];
+        memcpy(l->arena + l->arena_len, src[i], lens[i]);
+        dst[i] = (struct bstr){l->arena_len, lens[i]};
+        l->arena_len += lens[i];
     }
     return 0;
 }
 
 static void reset_batch(eg_redis_link_t *l)
 {
-    for (size_t i = 0; i < l->nkeys; i++)
-        free(l->keys[i].p);
-    for (size_t i = 0; i < l->nargs; i++)
-        free(l->args[i].p);
-    l->ncalls = l->nkeys = l->nargs = 0;
+    l->ncalls = l->nkeys = l->nargs = l->arena_len = 0;
 }
 
 /* Every queued call is answered NULL (no connection, closing). */
@@ -234,32 +249,33 @@ static void batch_send(eg_redis_link_t *l)
     char ncalls[24];
     size_t k = 0;
     for (size_t i = 0; i < l->nkeys; i++, k++)
-        argv[k] = l->keys[i].p, lens[k] = l->keys[i].len;
+        argv[k] = l->arena + l->keys[i].off, lens[k] = l->keys[i].len;
     lens[k] = (size_t)snprintf(ncalls, sizeof(ncalls), "%zu", n);
     argv[k++] = ncalls;
     for (size_t i = 0; i < l->nargs; i++, k++)
-        argv[k] = l->args[i].p, lens[k] = l->args[i].len;
+        argv[k] = l->arena + l->args[i].off, lens[k] = l->args[i].len;
     memcpy(calls, l->calls, n * sizeof(*calls));
     in->calls = calls;
     in->n = n;
     atomic_fetch_add(&l->batched_calls, n);
     atomic_fetch_add(&l->batches, 1);
-    /* the batch leaves the link before the send: a reply given at once
-     * may start the next batch (a pipelined request) */
-    struct bstr *keys = l->keys, *args = l->args;
-    size_t nk = l->nkeys, na = l->nargs;
-    l->keys = l->args = NULL;
-    l->nkeys = l->nargs = l->cap_keys = l->cap_args = l->ncalls = 0;
+    /* the batch leaves the link before the send (which copies it): a reply
+     * given at once may start the next batch (a pipelined request) */
+    char *arena = l->arena;
+    size_t nk = l->nkeys, arena_cap = l->arena_cap;
+    l->arena = NULL;
+    l->arena_cap = 0;
+    reset_batch(l);
     eg_redis_eval(r, l->script, (int)nk, (int)total, argv, lens, batch_done,
                   in); /* keys included */
     free(argv);
     free(lens);
-    for (size_t i = 0; i < nk; i++)
-        free(keys[i].p);
-    for (size_t i = 0; i < na; i++)
-        free(args[i].p);
-    free(keys);
-    free(args);
+    if (!l->arena) { /* keep the buffer for the next batch */
+        l->arena = arena;
+        l->arena_cap = arena_cap;
+    } else {
+        free(arena);
+    }
 }
 
 static void on_check(uv_check_t *h)
@@ -294,13 +310,8 @@ void eg_redis_link_batch(eg_redis_link_t *l, uv_loop_t *loop, const eg_config_t 
     if (grow((void **)&l->calls, &l->cap_calls, l->ncalls + 1, sizeof(*l->calls)) ||
         grow((void **)&l->keys, &l->cap_keys, l->nkeys + (size_t)nkeys, sizeof(*l->keys)) ||
         grow((void **)&l->args, &l->cap_args, l->nargs + (size_t)nargs, sizeof(*l->args)) ||
-        copy_strs(l->keys + l->nkeys, nkeys, keys, klens)) {
-        cb(arg, NULL);
-        return;
-    }
-    if (copy_strs(l->args + l->nargs, nargs, args, alens)) {
-        for (int i = 0; i < nkeys; i++)
-            free(l->keys[l->nkeys + (size_t)i].p);
+        copy_strs(l, l->keys + l->nkeys, nkeys, keys, klens) ||
+        copy_strs(l, l->args + l->nargs, nargs, args, alens)) {
         cb(arg, NULL);
         return;
     }
