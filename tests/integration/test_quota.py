@@ -364,3 +364,59 @@ def test_eight_clients_race_for_the_last_10_units_on_two_workers(tmp_path, upstr
         assert get(gw, "/race/x", k).json()["details"]["current_usage"] == 50
     finally:
         assert gw.stop() == 0
+
+
+def test_no_more_than_commit_every_minus_1_served_while_the_file_cannot_be_written(tmp_path, upstream_port):
+    """The kill -9 bound, made to bite: another connection holds the write
+    lock, so the writer cannot commit. Exactly commit_every - 1 (15)
+    requests are served in memory, then the gateway refuses (503) instead
+    of serving more that a crash would lose; killed then, the file has only
+    what was committed before the lock, so the loss is those 15."""
+    tmp = str(tmp_path)
+    away_from_midnight(180)
+    port, admin = free_port(), free_port()
+    with open(f"{tmp}/admin.token", "w") as f:
+        f.write(ADMIN_TOKEN)
+    cfg = f"""
+listen: 127.0.0.1:{port}
+admin_listen: 127.0.0.1:{admin}
+workers: 2
+log: {{ access: off }}
+store: {{ backend: sqlite, path: {tmp}/quota.db, commit_every: 16, commit_interval: 10ms, busy_timeout: 1s }}
+auth: {{ admin_token_file: {tmp}/admin.token }}
+upstreams:
+  demo: {{ servers: ["127.0.0.1:{upstream_port}"] }}
+routes:
+  - {{ path: /day/, upstream: demo, auth: api_key, quota: {{ limit: 1000, period: day }} }}
+"""
+    gw = Gateway(tmp, cfg, port, admin)
+    lock = None
+    try:
+        kid, k = new_key(gw)
+        assert [get(gw, "/day/x", k).status for _ in range(5)] == [200] * 5
+        wait_for(lambda: committed(tmp, kid)[0] == 5, what="the first five committed")
+        lock = sqlite3.connect(f"{tmp}/quota.db", timeout=5, isolation_level=None)
+        lock.execute("BEGIN IMMEDIATE")
+        served = 0
+        for _ in range(200):
+            s = get(gw, "/day/x", k).status
+            if s != 200:
+                assert s == 503
+                break
+            served += 1
+        assert served == 15, served
+        assert get(gw, "/day/x", k).status == 503  # and it stays closed while it cannot write
+        gw.kill()
+    finally:
+        if lock is not None:
+            lock.execute("ROLLBACK")
+            lock.close()
+        if gw.proc.poll() is None:
+            gw.kill()
+    assert committed(tmp, kid)[0] == 5  # the 15 served in memory were lost with the process
+    gw = Gateway(tmp, cfg, port, admin)
+    try:  # restarted on a file it can write: served and counted on from 5
+        assert get(gw, "/day/x", k).status == 200
+        wait_for(lambda: committed(tmp, kid)[0] == 6, what="the sixth committed")
+    finally:
+        assert gw.stop() == 0
