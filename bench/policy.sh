@@ -13,15 +13,18 @@
 # (usec_per_call of evalsha) after the run.
 #
 # Usage: bench/policy.sh [BUILD_DIR]
-#   (env: DURATION=5s ROUNDS=3 CONNS=50 COMMIT_EVERY=256 COMMIT_INTERVAL=50ms)
+#   (env: DURATION=5s ROUNDS=3 CONNS=50 COMMIT_EVERY=256 COMMIT_INTERVAL=50ms;
+#    COMMIT_EVERY= empty for a build without group commits)
 set -eu
 . "$(dirname "$0")/lib.sh"
 BUILD=${1:-build}
 DURATION=${DURATION:-5s}
 ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-50}
-COMMIT_EVERY=${COMMIT_EVERY:-256}
+COMMIT_EVERY=${COMMIT_EVERY-256}
 COMMIT_INTERVAL=${COMMIT_INTERVAL:-50ms}
+# COMMIT_EVERY= (empty) leaves the store options out: for builds older than group commits
+STORE_OPTS=${COMMIT_EVERY:+", commit_every: $COMMIT_EVERY, commit_interval: $COMMIT_INTERVAL"}
 ERRGATE="$BUILD/errgate"
 [ -x "$ERRGATE" ] || { echo "bench: build first" >&2; exit 2; }
 PATH="$PATH:/usr/sbin"
@@ -40,7 +43,7 @@ cat > "$TMP/errgate.yaml" <<CONF
 listen: 127.0.0.1:$EG
 workers: 1
 log: { access: off, errors: off }
-store: { backend: sqlite, path: $TMP/keys.db, commit_every: $COMMIT_EVERY, commit_interval: $COMMIT_INTERVAL }
+store: { backend: sqlite, path: $TMP/keys.db$STORE_OPTS }
 upstreams:
   up: { servers: ["127.0.0.1:$UP"], keepalive: 64 }
 routes:
@@ -76,18 +79,23 @@ run() { # URL header PID...
     echo "$out" | awk -v dt=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" '
         / requests in / { n = $1 } /Requests\/sec/ { rps = $2 }
         / Non-2xx/ { bad = $NF }
-        END { printf "%.0f %.2f %d\n", rps, dt * 1000000 / hz / n, bad }'
+        END { printf "%.0f %.2f %d %d\n", rps, dt * 1000000 / hz / n, bad, n }'
 }
 
-redis-cli -p "$RD" CONFIG RESETSTAT >/dev/null
+# Redis's own cost of one run: "calls usec" of EVALSHA (INFO commandstats)
+evalsha() { redis-cli -p "$RD" INFO commandstats | tr -d '\r' | awk -F'[=,:]' '/^cmdstat_evalsha:/ { print $3, $5 }'; }
+run_redis() { # URL header PID... -> as run, then EVALSHA calls and their usec
+    redis-cli -p "$RD" CONFIG RESETSTAT >/dev/null
+    line=$(run "$@")
+    echo "$line $(evalsha)"
+}
 for r in $(seq 1 "$ROUNDS"); do
     run "http://127.0.0.1:$EG/v1/x" "" $EGPID >> "$TMP/res.none"
     run "http://127.0.0.1:$EG/auth/x" "X-API-Key: $KEY" $EGPID >> "$TMP/res.api_key"
     run "http://127.0.0.1:$EG/quota/x" "X-API-Key: $KEY" $EGPID >> "$TMP/res.quota_sqlite"
-    run "http://127.0.0.1:$EGR/limited/x" "" $EGRPID $RDPID >> "$TMP/res.rate_redis"
-    run "http://127.0.0.1:$EGR/quota/x" "X-API-Key: $KEY" $EGRPID $RDPID >> "$TMP/res.quota_redis"
+    run_redis "http://127.0.0.1:$EGR/limited/x" "" $EGRPID $RDPID >> "$TMP/res.rate_redis"
+    run_redis "http://127.0.0.1:$EGR/quota/x" "X-API-Key: $KEY" $EGRPID $RDPID >> "$TMP/res.quota_redis"
 done
-STATS=$(redis-cli -p "$RD" INFO commandstats | tr -d '\r' | grep -E '^cmdstat_(evalsha|eval):' || true)
 
 med() { sort -g -k"$2" "$1" | awk -v c="$2" '{ v[NR] = $c } END { print v[int((NR+1)/2)] }'; }
 printf "policy at proxy speed (wrk -t1 -c%s -d%s, %s alternating rounds, medians; one worker; commit_every %s, commit_interval %s)\n" \
@@ -101,4 +109,8 @@ for c in none api_key quota_sqlite rate_redis quota_redis; do
     awk -v n="$c" -v r="$(med "$f" 1)" -v cu="$(med "$f" 2)" -v rn="$RN" -v cn="$CN" -v bad="$(awk '{ s += $3 } END { print s }' "$f")" \
         'BEGIN { printf "| %-24s | %8d | %8.2f | %10.2f | %10.2f | %7d |\n", n, r, cu, r / rn, cu / cn, bad }'
 done
-echo "Redis commandstats over the run: $STATS"
+printf "\nRedis's CPU per decision (INFO commandstats: EVALSHA usec / decisions; medians of the rounds)\n"
+for c in rate_redis quota_redis; do
+    awk '$5 > 0 { print $4 / $5, $6 / $4 }' "$TMP/res.$c" > "$TMP/redis.$c"
+    printf "%-12s decisions per EVALSHA %6.1f   Redis usec per decision %5.2f\n" "$c" "$(med "$TMP/redis.$c" 1)" "$(med "$TMP/redis.$c" 2)"
+done
