@@ -798,7 +798,7 @@ static int get_secret(cctx_t *c, const eg_ynode_t *file, const eg_ynode_t *env, 
 
 static int load_store(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
 {
-    static const char *const keys[] = {"backend", "path", "refresh", "busy_timeout", NULL};
+    static const char *const keys[] = {"backend", "path", "refresh", "busy_timeout", "commit_every", "commit_interval", NULL};
     int rc;
     if ((rc = known_keys(c, n, "store", keys))) return rc;
     const eg_ynode_t *v;
@@ -818,6 +818,13 @@ static int load_store(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
     if ((v = eg_ymap_get(n, "refresh")) && (rc = get_duration(c, v, &cfg->store_refresh_ms))) return rc;
     if ((v = eg_ymap_get(n, "busy_timeout")) && (rc = get_duration(c, v, &cfg->store_busy_timeout_ms)))
         return rc;
+    /* group commits of quota and credit charges (docs/traffic.md) */
+    if ((v = eg_ymap_get(n, "commit_every")) && (rc = get_int(c, v, 1, 65536, &cfg->store_commit_every))) return rc;
+    if ((v = eg_ymap_get(n, "commit_interval"))) {
+        if ((rc = get_duration(c, v, &cfg->store_commit_interval_ms))) return rc;
+        if (cfg->store_commit_interval_ms < 1 || cfg->store_commit_interval_ms > 10000)
+            return ERR(c, v, "commit_interval must be between 1ms and 10s");
+    }
     return EG_OK;
 }
 
@@ -2269,6 +2276,8 @@ static eg_config_t *config_new(void)
     cfg->admin_timeout_ms = 10000;
     cfg->store_refresh_ms = 1000;
     cfg->store_busy_timeout_ms = 2000;
+    cfg->store_commit_every = 256;
+    cfg->store_commit_interval_ms = 50;
     cfg->rotation_grace_ms = 24ull * 3600 * 1000;
     cfg->alerts_enabled = 1;
     cfg->alert_windows[0] = 60;

@@ -266,6 +266,8 @@ typedef struct {
     char *store_path;                 /* default errgate.db next to the config */
     uint64_t store_refresh_ms;        /* how often the gateway looks for changes, default 1s */
     uint64_t store_busy_timeout_ms;   /* default 2s */
+    int store_commit_every;           /* charges per group commit, default 256 (1 = one per request) */
+    uint64_t store_commit_interval_ms; /* the longest a charge waits for its commit to start, default 50ms */
     /* auth */
     int uses_keys;                    /* some route accepts API keys */
     int uses_counters;                /* some route or plan has a quota or a credit cost */

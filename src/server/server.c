@@ -1576,6 +1576,9 @@ int eg_cmd_serve(int argc, char **argv)
     if (cfg->uses_keys || cfg->has_admin_token || cfg->uses_counters) {
         rc = eg_store_open(cfg->store_backend, cfg->store_path, cfg->store_busy_timeout_ms,
                            &srv->store, err, sizeof(err));
+        if (rc == EG_OK &&
+            (rc = eg_store_set_commit(srv->store, (size_t)cfg->store_commit_every, cfg->store_commit_interval_ms)) != EG_OK)
+            snprintf(err, sizeof(err), "cannot start the store's writer");
         if (rc == EG_OK)
             rc = eg_keyring_new(srv->store, cfg->pepper, cfg->pepper_len, cfg->store_refresh_ms,
                                 &srv->keyring, err, sizeof(err));

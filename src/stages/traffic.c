@@ -159,9 +159,20 @@ static const char *subject_of(const eg_req_t *c)
     return c->access.p.key_id[0] ? c->access.p.key_id : c->access.p.consumer;
 }
 
-/* "2026-11" or "2026-11-25", and the Unix time the period ends. */
+/* "2026-11" or "2026-11-25", and the Unix time the period ends. The last
+ * answer of each kind is kept per thread: gmtime, strftime and timegm cost
+ * more than a quota decision in memory, and a period lasts a day at least. */
 static time_t period_of(eg_period_t p, time_t now, char *out, size_t cap)
 {
+    static _Thread_local struct {
+        time_t from, until;
+        char text[16];
+    } last[2];
+    int k = p == EG_PERIOD_DAY;
+    if (now >= last[k].from && now < last[k].until && cap >= sizeof(last[k].text)) {
+        memcpy(out, last[k].text, sizeof(last[k].text));
+        return last[k].until;
+    }
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(out, cap, p == EG_PERIOD_DAY ? "%Y-%m-%d" : "%Y-%m", &tm);
@@ -172,7 +183,17 @@ static time_t period_of(eg_period_t p, time_t now, char *out, size_t cap)
         tm.tm_mday = 1;
         tm.tm_mon++;
     }
-    return timegm(&tm);
+    time_t end = timegm(&tm);
+    if (cap >= sizeof(last[k].text) && strlen(out) < sizeof(last[k].text)) {
+        /* the period's start: the same fields, one day or month back */
+        if (p == EG_PERIOD_DAY) tm.tm_mday--;
+        else tm.tm_mon--;
+        last[k].from = timegm(&tm);
+        last[k].until = end;
+        memset(last[k].text, 0, sizeof(last[k].text));
+        memcpy(last[k].text, out, strlen(out));
+    }
+    return end;
 }
 
 static void add_quota(eg_req_t *c, policy_t *pol, const eg_quota_cfg_t *q, const char *scope, const char *name,
@@ -180,7 +201,13 @@ static void add_quota(eg_req_t *c, policy_t *pol, const eg_quota_cfg_t *q, const
 {
     size_t i = pol->ncharges++;
     pol->period_end[i] = period_of(q->period, now, pol->periods[i], sizeof(pol->periods[0]));
-    snprintf(pol->subjects[i], sizeof(pol->subjects[0]), "%s:%s|%s", scope, name, subject_of(c));
+    eg_sb_t b = eg_sb(pol->subjects[i], sizeof(pol->subjects[0])); /* "<scope>:<name>|<subject>" */
+    eg_sb_str(&b, scope);
+    EG_SB_LIT(&b, ":");
+    eg_sb_str(&b, name);
+    EG_SB_LIT(&b, "|");
+    eg_sb_str(&b, subject_of(c));
+    if (b.over) snprintf(pol->subjects[i], sizeof(pol->subjects[0]), "%s:%s|%s", scope, name, subject_of(c));
     pol->charges[i] = (eg_charge_t){EG_CHARGE_QUOTA, pol->subjects[i], pol->periods[i], q->limit, 1, 0, 0};
     pol->quota[i] = q;
 }
@@ -433,8 +460,10 @@ static void charge_done(uv_work_t *w, int status)
 }
 
 /* Counts the request against its quotas and takes its credits, all or
- * nothing. The memory store answers at once; sqlite may wait for disk or
- * another writer, so it runs on libuv's thread pool while the request
+ * nothing. The memory store, and sqlite with group commits once the
+ * counters are loaded, decide at once in memory (eg_store_charge_now);
+ * otherwise the charge may wait for disk, another writer or the writer
+ * thread's commit, so it runs on libuv's thread pool while the request
  * waits (C_WAIT) without holding up the loop. Takes pd. */
 static void charge_start(eg_req_t *c, pending_t *pd)
 {
@@ -445,8 +474,9 @@ static void charge_start(eg_req_t *c, pending_t *pd)
         return;
     }
     pd->store = store;
-    if (strcmp(eg_store_backend_name(store), "memory") == 0) {
-        pd->rc = eg_store_charge(store, pd->pol.charges, pd->pol.ncharges);
+    int now = eg_store_charge_now(store, pd->pol.charges, pd->pol.ncharges);
+    if (now != EG_EAGAIN) {
+        pd->rc = now;
         charge_answer(c, pd, 0);
         free(pd);
         return;
@@ -465,21 +495,31 @@ static void charge_start(eg_req_t *c, pending_t *pd)
 
 /* ---- Redis: one script decides everything, atomically */
 
-/* KEYS: rate buckets, slot sets, quota/credit counters.
- * ARGV: now_us, nrates, nslots, ncharges, slot_ttl_ms, token; then per
- * rate: interval_us, burst, cost; per slot: max; per charge: kind (q|c),
- * limit, cost, expire_at_ms. Returns ok, then per rate allowed, remaining,
- * reset_ms, retry_ms; per slot allowed, active; per charge ok, value.
+/* One script decides a batch of requests (redis_link.h: all the requests
+ * a worker has waiting go in one EVALSHA), each atomically and in order.
+ * KEYS: per request its rate buckets, slot sets, quota/credit counters.
+ * ARGV: the number of requests; then per request: now_us, nrates, nslots,
+ * ncharges, slot_ttl_ms, token; per rate: interval_us, burst, cost; per
+ * slot: max; per charge: kind (q|c), limit, cost, expire_at_ms. Returns
+ * per request: ok, then per rate allowed, remaining, reset_ms, retry_ms;
+ * per slot allowed, active; per charge ok, value.
  * A slot is a member of a sorted set scored by its expiry: a release that
  * never comes (a node that died) ends with the entry's own expiry, and a
- * release replayed late or twice removes nothing else. */
+ * release replayed late or twice removes nothing else. Cheap on purpose:
+ * locals for redis.call and tonumber, one GET per counter; a quota's
+ * expiry is set when its counter is made (INCRBY returned the cost), not
+ * on every request (a period's counter never goes down). */
 static const char admit_lua[] =
-    "local now=tonumber(ARGV[1]) local nr=tonumber(ARGV[2]) local ns=tonumber(ARGV[3])\n"
-    "local nc=tonumber(ARGV[4]) local ttl=tonumber(ARGV[5]) local tok=ARGV[6] local a=7 local out={0} local ok=1\n"
+    "local call=redis.call local num=tonumber local K=KEYS local A=ARGV\n"
+    "local out={} local a=2 local kb=0\n"
+    "for d=1,num(A[1]) do\n"
+    "local now=num(A[a]) local nr=num(A[a+1]) local ns=num(A[a+2])\n"
+    "local nc=num(A[a+3]) local ttl=num(A[a+4]) local tok=A[a+5] a=a+6\n"
+    "local o=#out+1 out[o]=0 local ok=1\n"
     "local nowms=math.floor(now/1000) local tat={} local cnt={}\n"
     "for i=1,nr do\n"
-    "  local iv=tonumber(ARGV[a]) local burst=tonumber(ARGV[a+1]) local cost=tonumber(ARGV[a+2]) a=a+3\n"
-    "  local t=tonumber(redis.call('GET',KEYS[i]) or '0') if t<now then t=now end\n"
+    "  local iv=num(A[a]) local burst=num(A[a+1]) local cost=num(A[a+2]) a=a+3\n"
+    "  local t=num(call('GET',K[kb+i]) or '0') if t<now then t=now end\n"
     "  local nxt=t+iv*cost local tol=iv*burst\n"
     "  if nxt-now>tol then ok=0 tat[i]=false\n"
     "    out[#out+1]=0 out[#out+1]=0 out[#out+1]=math.ceil((t-now)/1000) out[#out+1]=math.ceil((nxt-now-tol)/1000)\n"
@@ -487,25 +527,28 @@ static const char admit_lua[] =
     "    out[#out+1]=1 out[#out+1]=left out[#out+1]=math.ceil((nxt-now)/1000) out[#out+1]=0 end\n"
     "end\n"
     "for i=1,ns do\n"
-    "  local k=KEYS[nr+i] local max=tonumber(ARGV[a]) a=a+1\n"
-    "  redis.call('ZREMRANGEBYSCORE',k,'-inf',nowms)\n"
-    "  local cur=redis.call('ZCARD',k)\n"
+    "  local k=K[kb+nr+i] local max=num(A[a]) a=a+1\n"
+    "  call('ZREMRANGEBYSCORE',k,'-inf',nowms)\n"
+    "  local cur=call('ZCARD',k)\n"
     "  if cur>=max then ok=0 out[#out+1]=0 out[#out+1]=cur else out[#out+1]=1 out[#out+1]=cur+1 end\n"
     "end\n"
     "for i=1,nc do\n"
-    "  local k=KEYS[nr+ns+i] local kind=ARGV[a] local lim=tonumber(ARGV[a+1]) local cost=tonumber(ARGV[a+2])\n"
-    "  local exp=tonumber(ARGV[a+3]) a=a+4 cnt[i]={kind,cost,exp}\n"
-    "  local v=tonumber(redis.call('GET',k) or '0') local fits\n"
+    "  local kind=A[a] local lim=num(A[a+1]) local cost=num(A[a+2])\n"
+    "  local exp=num(A[a+3]) a=a+4 cnt[i]={kind,cost,exp}\n"
+    "  local v=num(call('GET',K[kb+nr+ns+i]) or '0') local fits\n"
     "  if kind=='q' then fits=(v+cost<=lim) else fits=(v>=cost) end\n"
     "  if fits then out[#out+1]=1 else out[#out+1]=0 ok=0 end out[#out+1]=v\n"
     "end\n"
     "if ok==1 then\n"
-    "  for i=1,nr do redis.call('SET',KEYS[i],tat[i],'PX',math.ceil((tat[i]-now)/1000)+1000) end\n"
-    "  for i=1,ns do redis.call('ZADD',KEYS[nr+i],nowms+ttl,tok) redis.call('PEXPIRE',KEYS[nr+i],ttl) end\n"
-    "  for i=1,nc do local k=KEYS[nr+ns+i] local c=cnt[i]\n"
-    "    if c[1]=='q' then redis.call('INCRBY',k,c[2]) redis.call('PEXPIREAT',k,c[3]) else redis.call('DECRBY',k,c[2]) end end\n"
+    "  for i=1,nr do call('SET',K[kb+i],tat[i],'PX',math.ceil((tat[i]-now)/1000)+1000) end\n"
+    "  for i=1,ns do local k=K[kb+nr+i] call('ZADD',k,nowms+ttl,tok) call('PEXPIRE',k,ttl) end\n"
+    "  for i=1,nc do local k=K[kb+nr+ns+i] local c=cnt[i]\n"
+    "    if c[1]=='q' then if call('INCRBY',k,c[2])==c[2] then call('PEXPIREAT',k,c[3]) end\n"
+    "    else call('DECRBY',k,c[2]) end end\n"
     "end\n"
-    "out[1]=ok return out\n";
+    "out[o]=ok kb=kb+nr+ns+nc\n"
+    "end\n"
+    "return out\n";
 
 static eg_redis_t *worker_redis(eg_req_t *c)
 {
@@ -616,31 +659,47 @@ static void redis_start(eg_req_t *c, pending_t *pd)
     char buf[MAXA][420];
     const char *args[MAXA];
     size_t lens[MAXA], n = 0;
+    /* keys and numbers without printf: this runs for every request */
+#define KEY3(a, b, c3)                                                                                  \
+    do {                                                                                           \
+        eg_sb_t b_ = eg_sb(buf[n], sizeof(buf[0]));                                                \
+        eg_sb_str(&b_, cfg->redis_prefix);                                                         \
+        eg_sb_str(&b_, a);                                                                         \
+        eg_sb_str(&b_, b);                                                                         \
+        eg_sb_str(&b_, c3);                                                                        \
+        lens[n] = b_.len, args[n] = buf[n], n++;                                                   \
+    } while (0)
+#define NUM(v)                                                                                     \
+    do {                                                                                           \
+        eg_sb_t b_ = eg_sb(buf[n], sizeof(buf[0]));                                                \
+        eg_sb_u64(&b_, (uint64_t)(v));                                                             \
+        lens[n] = b_.len, args[n] = buf[n], n++;                                                   \
+    } while (0)
 #define ARG(...) (lens[n] = (size_t)snprintf(buf[n], sizeof(buf[0]), __VA_ARGS__), args[n] = buf[n], n++)
-    for (size_t i = 0; i < pol->nrates; i++) ARG("%sr:%s", cfg->redis_prefix, pol->rate_keys[i]);
-    for (size_t i = 0; i < pol->nslots; i++) ARG("%sc:%s", cfg->redis_prefix, pol->slot_keys[i]);
+    for (size_t i = 0; i < pol->nrates; i++) KEY3("r:", pol->rate_keys[i], "");
+    for (size_t i = 0; i < pol->nslots; i++) KEY3("c:", pol->slot_keys[i], "");
     for (size_t i = 0; i < pol->ncharges; i++) {
         if (pol->charges[i].kind == EG_CHARGE_QUOTA)
             ARG("%sq:%s:%s", cfg->redis_prefix, pol->charges[i].subject, pol->charges[i].period);
-        else ARG("%scr:%s", cfg->redis_prefix, pol->charges[i].subject);
+        else KEY3("cr:", pol->charges[i].subject, "");
     }
     int nkeys = (int)n;
-    ARG("%llu", (unsigned long long)wall_us(c));
-    ARG("%zu", pol->nrates);
-    ARG("%zu", pol->nslots);
-    ARG("%zu", pol->ncharges);
-    ARG("%d", 600000); /* a slot held by a gateway that died expires after 10 minutes */
+    NUM(wall_us(c));
+    NUM(pol->nrates);
+    NUM(pol->nslots);
+    NUM(pol->ncharges);
+    NUM(600000); /* a slot held by a gateway that died expires after 10 minutes */
     eg_redis_link_token(c->w->redis_link, buf[n], sizeof(buf[0]));
     lens[n] = strlen(buf[n]);
     args[n] = buf[n];
     n++;
     memcpy(pd->token, buf[n - 1], lens[n - 1] + 1);
     for (size_t i = 0; i < pol->nrates; i++) {
-        ARG("%llu", (unsigned long long)pol->rates[i].gcra.interval_us);
-        ARG("%u", pol->rates[i].gcra.burst);
-        ARG("%u", pol->rates[i].cost);
+        NUM(pol->rates[i].gcra.interval_us);
+        NUM(pol->rates[i].gcra.burst);
+        NUM(pol->rates[i].cost);
     }
-    for (size_t i = 0; i < pol->nslots; i++) ARG("%u", pol->slot_max[i]);
+    for (size_t i = 0; i < pol->nslots; i++) NUM(pol->slot_max[i]);
     for (size_t i = 0; i < pol->ncharges; i++) {
         const eg_charge_t *ch = &pol->charges[i];
         ARG("%s", ch->kind == EG_CHARGE_QUOTA ? "q" : "c");
@@ -649,6 +708,8 @@ static void redis_start(eg_req_t *c, pending_t *pd)
         ARG("%lld", ((long long)pol->period_end[i] + 86400) * 1000); /* kept a day past the period */
     }
 #undef ARG
+#undef NUM
+#undef KEY3
     pd->c = c;
     pd->redis = 1;
     pd->r = r;
@@ -659,7 +720,9 @@ static void redis_start(eg_req_t *c, pending_t *pd)
         redis_done(pd, NULL);
         return;
     }
-    eg_redis_eval(r, admit_lua, nkeys, (int)n, args, lens, redis_done, pd);
+    size_t want = 1 + 4 * pol->nrates + 2 * pol->nslots + 2 * pol->ncharges;
+    eg_redis_link_batch(c->w->redis_link, &c->w->loop, cfg, admit_lua, nkeys, args, lens, (int)n - nkeys,
+                        args + nkeys, lens + nkeys, want, redis_done, pd);
 }
 
 /* A Redis decision outlived its timeout: answer now by the failure
@@ -692,6 +755,17 @@ static eg_stage_rc_t on_request(eg_req_t *c)
     int redis = c->gw->cfg->has_redis;
     if (!redis && !memory_rates_and_slots(c, &pol)) return EG_STAGE_ANSWERED;
     if (!redis && !pol.ncharges) return EG_STAGE_CONTINUE;
+    if (!redis && eg_server_store(c->w->srv)) {
+        /* decided in memory at once (the usual case): no copy of the policy */
+        int now = eg_store_charge_now(eg_server_store(c->w->srv), pol.charges, pol.ncharges);
+        if (now == 1) return EG_STAGE_CONTINUE;
+        if (now != EG_EAGAIN) {
+            release_slots(c);
+            if (now == 0) refuse_charge(c, &pol);
+            else unavailable(c, "store failed charging quota or credits");
+            return EG_STAGE_ANSWERED;
+        }
+    }
     pending_t *pd = malloc(sizeof(*pd));
     if (!pd) {
         release_slots(c);

@@ -490,32 +490,58 @@ typedef struct {
     eg_redis_cb cb;
     void *arg;
     int tried_eval;
-    /* kept for the EVAL fallback */
-    int nargs;
-    char **args;
-    size_t *lens;
+    const char *script; /* the caller's, static */
+    /* the EVALSHA command as sent (RESP), kept for the EVAL fallback:
+     * everything from `rest` on (numkeys, keys, arguments) is the same */
+    char *cmd;
+    size_t len, rest;
+    int argc;
 } call_t;
 
 static void call_free(call_t *c)
 {
-    for (int i = 0; c->args && i < c->nargs; i++)
-        free(c->args[i]);
-    free(c->args);
-    free(c->lens);
+    free(c->cmd);
     free(c);
 }
 
 static void on_reply(redisAsyncContext *ac, void *reply, void *priv);
 
-static int send_eval(eg_redis_t *r, call_t *c)
+static int send_eval(eg_redis_t *r, call_t *c, const char *cmd, size_t len)
 {
     track(r, &c->p);
-    if (redisAsyncCommandArgv(r->ac, on_reply, c, c->nargs, (const char **)c->args, c->lens) ==
-        REDIS_OK)
-        return 0;
+    if (redisAsyncFormattedCommand(r->ac, on_reply, c, cmd, len) == REDIS_OK) return 0;
     untrack(&c->p);
     return -1;
 }
+
+/* Decimal digits of v into p; their count. */
+static size_t put_u(char *p, size_t v)
+{
+    char tmp[24];
+    size_t n = 0;
+    do
+        tmp[n++] = (char)('0' + v % 10);
+    while ((v /= 10));
+    for (size_t i = 0; i < n; i++)
+        p[i] = tmp[n - 1 - i];
+    return n;
+}
+
+/* "$<len>\r\n<s>\r\n" at p; its length. */
+static size_t put_bulk(char *p, const char *s, size_t n)
+{
+    size_t at = 0;
+    p[at++] = '$';
+    at += put_u(p + at, n);
+    p[at++] = '\r', p[at++] = '\n';
+    memcpy(p + at, s, n);
+    at += n;
+    p[at++] = '\r', p[at++] = '\n';
+    return at;
+}
+
+/* What put_bulk writes for n bytes, at most. */
+#define BULK_MAX(n) ((n) + 26)
 
 static void on_reply(redisAsyncContext *ac, void *reply, void *priv)
 {
@@ -524,65 +550,63 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *priv)
     const redisReply *rep = reply;
     if (seen(&c->p, ac, reply) && rep->type == REDIS_REPLY_ERROR && !c->tried_eval &&
         strncmp(rep->str, "NOSCRIPT", 8) == 0) {
-        /* first use on this server: send the script itself (args[1] holds it) */
+        /* first use on this server: the same command with the script itself */
         c->tried_eval = 1;
-        free(c->args[0]);
-        c->args[0] = strdup("EVAL");
-        c->lens[0] = 4;
-        char *script = c->args[c->nargs]; /* the text, kept past the end of the argument list */
-        free(c->args[1]);
-        c->args[1] = script;
-        c->args[c->nargs] = NULL;
-        c->lens[1] = strlen(script);
-        if (c->args[0] && send_eval(r, c) == 0) return;
+        size_t slen = strlen(c->script);
+        char *ev = malloc(32 + BULK_MAX(4) + BULK_MAX(slen) + (c->len - c->rest));
+        if (ev) {
+            size_t at = 0;
+            ev[at++] = '*';
+            at += put_u(ev + at, (size_t)c->argc);
+            ev[at++] = '\r', ev[at++] = '\n';
+            at += put_bulk(ev + at, "EVAL", 4);
+            at += put_bulk(ev + at, c->script, slen);
+            memcpy(ev + at, c->cmd + c->rest, c->len - c->rest);
+            at += c->len - c->rest;
+            int sent = send_eval(r, c, ev, at) == 0; /* hiredis copied it */
+            free(ev);
+            if (sent) return;
+        }
     }
     c->cb(c->arg, reply);
-    c->nargs++; /* free the kept script slot too */
     call_free(c);
 }
 
+/* The command is formatted here into one buffer (RESP) rather than by
+ * hiredis from an argument vector: a batch of decisions has hundreds of
+ * arguments, and hiredis's formatter and per-argument copies cost more
+ * than the rest of a request. */
 int eg_redis_eval(eg_redis_t *r, const char *script, int nkeys, int nargs, const char *const *args,
                   const size_t *lens, eg_redis_cb cb, void *arg)
 {
     call_t *c = calloc(1, sizeof(*c));
-    int total = 3 + nargs;
-    if (c) {
-        c->args = calloc((size_t)total + 1, sizeof(char *));
-        c->lens = calloc((size_t)total + 1, sizeof(size_t));
-    }
-    if (!c || !c->args || !c->lens || ensure(r) != 0) {
-        if (c) {
-            c->nargs = total + 1;
-            call_free(c);
-        }
+    size_t cap = 32 + BULK_MAX(7) + BULK_MAX(40) + BULK_MAX(12);
+    for (int i = 0; i < nargs; i++)
+        cap += BULK_MAX(lens[i]);
+    if (c) c->cmd = malloc(cap);
+    if (!c || !c->cmd || ensure(r) != 0) {
+        if (c) call_free(c);
         cb(arg, NULL);
         return -1;
     }
     c->cb = cb;
     c->arg = arg;
-    c->nargs = total;
+    c->script = script;
+    c->argc = 3 + nargs;
     char tmp[41], nk[16];
     const char *sha = script_sha(r, script, tmp);
-    snprintf(nk, sizeof(nk), "%d", nkeys);
-    c->args[0] = strdup("EVALSHA");
-    c->args[1] = strdup(sha);
-    c->args[2] = strdup(nk);
-    c->lens[0] = 7;
-    c->lens[1] = 40;
-    c->lens[2] = strlen(nk);
-    int ok = c->args[0] && c->args[1] && c->args[2];
-    for (int i = 0; ok && i < nargs; i++) {
-        c->args[3 + i] = malloc(lens[i] + 1);
-        ok = c->args[3 + i] != NULL;
-        if (ok) {
-            memcpy(c->args[3 + i], args[i], lens[i]);
-            c->args[3 + i][lens[i]] = '\0';
-            c->lens[3 + i] = lens[i];
-        }
-    }
-    c->args[total] = ok ? strdup(script) : NULL;
-    if (!ok || !c->args[total] || send_eval(r, c) != 0) {
-        c->nargs = total + 1;
+    size_t at = 0;
+    c->cmd[at++] = '*';
+    at += put_u(c->cmd + at, (size_t)c->argc);
+    c->cmd[at++] = '\r', c->cmd[at++] = '\n';
+    at += put_bulk(c->cmd + at, "EVALSHA", 7);
+    at += put_bulk(c->cmd + at, sha, 40);
+    c->rest = at;
+    at += put_bulk(c->cmd + at, nk, put_u(nk, (size_t)(nkeys < 0 ? 0 : nkeys)));
+    for (int i = 0; i < nargs; i++)
+        at += put_bulk(c->cmd + at, args[i], lens[i]);
+    c->len = at;
+    if (send_eval(r, c, c->cmd, c->len) != 0) {
         call_free(c);
         cb(arg, NULL);
         return -1;

@@ -43,7 +43,8 @@ void eg_redis_free(eg_redis_t *r);
 void eg_redis_set_timeout(eg_redis_t *r, uint64_t timeout_ms);
 
 /* Runs a Lua script (EVALSHA, falling back to EVAL the first time a server
- * does not know it). cb is called exactly once, perhaps before this
+ * does not know it); script must live as long as the program (a static
+ * string: its SHA-1 is cached by address). cb is called exactly once, perhaps before this
  * returns (no connection, and none may be tried yet), with the reply even
  * when it comes after the timeout (the caller decides what a late one
  * means), or with NULL when the connection is lost first. Returns 0, or -1

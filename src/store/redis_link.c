@@ -1,6 +1,14 @@
-/* redis_link.c - each worker's Redis connection (see redis_link.h). */
+/* redis_link.c - each worker's Redis connection (see redis_link.h).
+ *
+ * Batches: the calls of one loop iteration are kept in one growing list
+ * (their keys and arguments copied into one arena) and sent from a
+ * uv_check handle, which libuv runs right after the iteration's I/O
+ * callbacks: every request parsed in that round is in the list by then.
+ * The handle runs only while calls wait, so an idle worker pays nothing.
+ */
 #include "redis_link.h"
 
+#include <hiredis/hiredis.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,19 +22,53 @@ struct eg_redis_link_s {
     uint64_t logged_ms;
     char tag[17];
     uint64_t seq;
+    /* the batch being gathered (see the file's comment) */
+    uv_check_t check;
+    int check_init;
+    const char *script;
+    struct bcall *calls;
+    size_t ncalls, cap_calls;
+    struct bstr *keys, *args; /* every call's, in order */
+    size_t nkeys, nargs, cap_keys, cap_args;
+    char *arena; /* their bytes: one buffer a batch, not an allocation a string */
+    size_t arena_len, arena_cap;
+    atomic_ullong batched_calls, batches;
 };
+
+/* one queued call; its strings live in the key and argument lists */
+struct bcall {
+    size_t nreply;
+    eg_redis_cb cb;
+    void *arg;
+};
+
+struct bstr { /* a string in the batch's arena */
+    size_t off, len;
+};
+
+/* a batch on its way: what the reply is split among */
+typedef struct {
+    struct bcall *calls;
+    size_t n;
+} inflight_t;
 
 eg_redis_link_t *eg_redis_link_new(const unsigned char rnd[8])
 {
     eg_redis_link_t *l = calloc(1, sizeof(*l));
     if (!l) return NULL;
-    for (size_t i = 0; i < 8; i++) snprintf(l->tag + 2 * i, 3, "%02x", rnd[i]);
+    for (size_t i = 0; i < 8; i++)
+        snprintf(l->tag + 2 * i, 3, "%02x", rnd[i]);
     return l;
 }
+
+static void batch_fail_all(eg_redis_link_t *l);
 
 void eg_redis_link_close(eg_redis_link_t *l)
 {
     if (!l) return;
+    batch_fail_all(l);
+    if (l->check_init && !uv_is_closing((uv_handle_t *)&l->check))
+        uv_close((uv_handle_t *)&l->check, NULL);
     eg_redis_free(l->redis);
     l->redis = NULL;
 }
@@ -35,6 +77,10 @@ void eg_redis_link_free(eg_redis_link_t *l)
 {
     if (!l) return;
     eg_redis_link_close(l);
+    free(l->calls);
+    free(l->keys);
+    free(l->args);
+    free(l->arena);
     free(l);
 }
 
@@ -51,7 +97,8 @@ eg_redis_t *eg_redis_link_get(eg_redis_link_t *l, uv_loop_t *loop, const eg_conf
         l->redis = NULL;
     }
     if (!l->redis) {
-        if (eg_redis_new(loop, cfg->redis.host, cfg->redis.port, cfg->redis_db, on_state, l, &l->redis) != 0)
+        if (eg_redis_new(loop, cfg->redis.host, cfg->redis.port, cfg->redis_db, on_state, l,
+                         &l->redis) != 0)
             return NULL;
         snprintf(l->addr, sizeof(l->addr), "%s", cfg->redis.addr);
     }
@@ -78,13 +125,210 @@ void eg_redis_link_succeeded(eg_redis_link_t *l)
     atomic_store(&l->up, 1);
 }
 
+/* Without printf: once a request on a route with slots. */
 void eg_redis_link_token(eg_redis_link_t *l, char *out, size_t cap)
 {
-    snprintf(out, cap, "%s:%llx", l->tag, (unsigned long long)++l->seq);
+    static const char hx[] = "0123456789abcdef";
+    char tmp[40];
+    size_t n = 0;
+    memcpy(tmp, l->tag, 16);
+    n = 16;
+    tmp[n++] = ':';
+    uint64_t v = ++l->seq;
+    char digits[16];
+    size_t d = 0;
+    do
+        digits[d++] = hx[v & 15];
+    while ((v >>= 4));
+    while (d)
+        tmp[n++] = digits[--d];
+    if (!cap) return;
+    if (n >= cap) n = cap - 1;
+    memcpy(out, tmp, n);
+    out[n] = '\0';
 }
 
 void eg_redis_link_status(eg_redis_link_t *l, int *up, uint64_t *failures)
 {
     *up = l ? atomic_load(&l->up) : 0;
     *failures = l ? atomic_load(&l->failures) : 0;
+}
+
+/* ------------------------------------------------------------ batches */
+
+static int grow(void **p, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap) return 0;
+    size_t n = *cap ? *cap * 2 : 64;
+    while (n < need)
+        n *= 2;
+    void *np = realloc(*p, n * size);
+    if (!np) return -1;
+    *p = np;
+    *cap = n;
+    return 0;
+}
+
+static int copy_strs(eg_redis_link_t *l, struct bstr *dst, int n, const char *const *src,
+                     const size_t *lens)
+{
+    size_t need = l->arena_len;
+    for (int i = 0; i < n; i++)
+        need += lens[i];
+    if (grow((void **)&l->arena, &l->arena_cap, need, 1)) return -1;
+    for (int i = 0; i < n; i++) {
+        memcpy(l->arena + l->arena_len, src[i], lens[i]);
+        dst[i] = (struct bstr){l->arena_len, lens[i]};
+        l->arena_len += lens[i];
+    }
+    return 0;
+}
+
+static void reset_batch(eg_redis_link_t *l)
+{
+    l->ncalls = l->nkeys = l->nargs = l->arena_len = 0;
+}
+
+/* Every queued call is answered NULL (no connection, closing). */
+static void batch_fail_all(eg_redis_link_t *l)
+{
+    size_t n = l->ncalls;
+    struct bcall *calls = n ? malloc(n * sizeof(*calls)) : NULL;
+    if (calls) memcpy(calls, l->calls, n * sizeof(*calls));
+    reset_batch(l);
+    if (l->check_init) uv_check_stop(&l->check);
+    for (size_t i = 0; calls && i < n; i++)
+        calls[i].cb(calls[i].arg, NULL);
+    free(calls);
+}
+
+/* The batch's reply: each call gets its slice, as an array of its own. */
+static void batch_done(void *arg, void *reply)
+{
+    inflight_t *in = arg;
+    redisReply *rep = reply;
+    size_t want = 0;
+    for (size_t i = 0; i < in->n; i++)
+        want += in->calls[i].nreply;
+    int ok = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == want;
+    size_t at = 0;
+    for (size_t i = 0; i < in->n; i++) {
+        if (!ok) {
+            in->calls[i].cb(in->calls[i].arg, rep && rep->type == REDIS_REPLY_ERROR ? rep : NULL);
+            continue;
+        }
+        redisReply sub = {.type = REDIS_REPLY_ARRAY,
+                          .elements = in->calls[i].nreply,
+                          .element = rep->element + at};
+        at += in->calls[i].nreply;
+        in->calls[i].cb(in->calls[i].arg, &sub);
+    }
+    free(in->calls);
+    free(in);
+}
+
+/* Sends what the iteration gathered: one EVALSHA. */
+static void batch_send(eg_redis_link_t *l)
+{
+    size_t n = l->ncalls;
+    if (!n) return;
+    eg_redis_t *r = l->redis;
+    inflight_t *in = malloc(sizeof(*in));
+    size_t total = l->nkeys + 1 + l->nargs;
+    const char **argv = malloc(total * sizeof(*argv));
+    size_t *lens = malloc(total * sizeof(*lens));
+    struct bcall *calls = malloc(n * sizeof(*calls));
+    if (!r || !in || !argv || !lens || !calls) {
+        free(in);
+        free(argv);
+        free(lens);
+        free(calls);
+        batch_fail_all(l);
+        return;
+    }
+    char ncalls[24];
+    size_t k = 0;
+    for (size_t i = 0; i < l->nkeys; i++, k++)
+        argv[k] = l->arena + l->keys[i].off, lens[k] = l->keys[i].len;
+    lens[k] = (size_t)snprintf(ncalls, sizeof(ncalls), "%zu", n);
+    argv[k++] = ncalls;
+    for (size_t i = 0; i < l->nargs; i++, k++)
+        argv[k] = l->arena + l->args[i].off, lens[k] = l->args[i].len;
+    memcpy(calls, l->calls, n * sizeof(*calls));
+    in->calls = calls;
+    in->n = n;
+    atomic_fetch_add(&l->batched_calls, n);
+    atomic_fetch_add(&l->batches, 1);
+    /* the batch leaves the link before the send (which copies it): a reply
+     * given at once may start the next batch (a pipelined request) */
+    char *arena = l->arena;
+    size_t nk = l->nkeys, arena_cap = l->arena_cap;
+    l->arena = NULL;
+    l->arena_cap = 0;
+    reset_batch(l);
+    eg_redis_eval(r, l->script, (int)nk, (int)total, argv, lens, batch_done,
+                  in); /* keys included */
+    free(argv);
+    free(lens);
+    if (!l->arena) { /* keep the buffer for the next batch */
+        l->arena = arena;
+        l->arena_cap = arena_cap;
+    } else {
+        free(arena);
+    }
+}
+
+static void on_check(uv_check_t *h)
+{
+    eg_redis_link_t *l = h->data;
+    uv_check_stop(h);
+    batch_send(l);
+}
+
+/* Beyond this many calls a batch goes at once (a script's run blocks
+ * Redis; thousands of decisions in one would delay everyone else's). */
+#define BATCH_MAX 256
+
+void eg_redis_link_batch(eg_redis_link_t *l, uv_loop_t *loop, const eg_config_t *cfg,
+                         const char *script, int nkeys, const char *const *keys,
+                         const size_t *klens, int nargs, const char *const *args,
+                         const size_t *alens, size_t nreply, eg_redis_cb cb, void *arg)
+{
+    eg_redis_t *r = eg_redis_link_get(l, loop, cfg);
+    if (!r || (l->ncalls && l->script != script)) {
+        if (r) batch_send(l); /* another script: this batch goes first */
+        if (!r) {
+            cb(arg, NULL);
+            return;
+        }
+    }
+    if (!l->check_init) {
+        uv_check_init(loop, &l->check);
+        l->check.data = l;
+        l->check_init = 1;
+    }
+    if (grow((void **)&l->calls, &l->cap_calls, l->ncalls + 1, sizeof(*l->calls)) ||
+        grow((void **)&l->keys, &l->cap_keys, l->nkeys + (size_t)nkeys, sizeof(*l->keys)) ||
+        grow((void **)&l->args, &l->cap_args, l->nargs + (size_t)nargs, sizeof(*l->args)) ||
+        copy_strs(l, l->keys + l->nkeys, nkeys, keys, klens) ||
+        copy_strs(l, l->args + l->nargs, nargs, args, alens)) {
+        cb(arg, NULL);
+        return;
+    }
+    l->nkeys += (size_t)nkeys;
+    l->nargs += (size_t)nargs;
+    l->calls[l->ncalls++] = (struct bcall){nreply, cb, arg};
+    l->script = script;
+    if (l->ncalls >= BATCH_MAX) {
+        uv_check_stop(&l->check);
+        batch_send(l);
+    } else if (l->ncalls == 1) {
+        uv_check_start(&l->check, on_check);
+    }
+}
+
+void eg_redis_link_batch_stats(eg_redis_link_t *l, uint64_t *calls, uint64_t *batches)
+{
+    *calls = l ? atomic_load(&l->batched_calls) : 0;
+    *batches = l ? atomic_load(&l->batches) : 0;
 }

@@ -41,6 +41,22 @@ int eg_redis_link_failed(eg_redis_link_t *l, uint64_t now_ms);
 void eg_redis_link_succeeded(eg_redis_link_t *l);
 /* A new slot token "<tag>:<seq hex>" into out. */
 void eg_redis_link_token(eg_redis_link_t *l, char *out, size_t cap);
+/* Batched script calls: every call queued while the loop handles one
+ * round of I/O goes to Redis together, as one EVALSHA, when the round ends
+ * (a uv_check handle), so a busy worker makes one round trip per loop
+ * iteration, not one per request. The script must take KEYS = every call's
+ * keys in order and ARGV = {number of calls, then every call's arguments
+ * in order}, and return one flat array in which each call has exactly
+ * nreply elements, in order. cb(arg, reply) is called once per call with
+ * an array of its nreply elements (valid during the call only), or NULL
+ * when the batch failed or the connection is gone (the caller's failure
+ * policy applies); perhaps before this returns. keys and args are copied. */
+void eg_redis_link_batch(eg_redis_link_t *l, uv_loop_t *loop, const eg_config_t *cfg,
+                         const char *script, int nkeys, const char *const *keys,
+                         const size_t *klens, int nargs, const char *const *args,
+                         const size_t *alens, size_t nreply, eg_redis_cb cb, void *arg);
+/* Calls batched so far, and EVALSHAs that carried them (for /ready and benchmarks). */
+void eg_redis_link_batch_stats(eg_redis_link_t *l, uint64_t *calls, uint64_t *batches);
 /* From any thread: *up 1 connected, -1 lost or failing, 0 not used yet;
  * *failures decisions Redis did not make. */
 void eg_redis_link_status(eg_redis_link_t *l, int *up, uint64_t *failures);

@@ -68,6 +68,7 @@ void eg_store_fail(eg_store_t *s, const char *fmt, const char *what)
 void eg_store_close(eg_store_t *s)
 {
     if (!s) return;
+    if (s->ops->stop) s->ops->stop(s);
     pthread_mutex_destroy(&s->lock);
     s->ops->close(s);
 }
@@ -123,7 +124,21 @@ int eg_store_key_touch(eg_store_t *s, const char *id, long long when)
 
 int eg_store_charge(eg_store_t *s, eg_charge_t *items, size_t n)
 {
+    if (s->ops->charge_nl) return s->ops->charge_nl(s, items, n, 1);
     LOCKED(s, s->ops->charge(s, items, n));
+}
+
+/* The memory store never waits: its charge under the lock is "now". */
+int eg_store_charge_now(eg_store_t *s, eg_charge_t *items, size_t n)
+{
+    if (s->ops->charge_nl) return s->ops->charge_nl(s, items, n, 0);
+    LOCKED(s, s->ops->charge(s, items, n));
+}
+
+int eg_store_set_commit(eg_store_t *s, size_t commit_every, uint64_t commit_interval_ms)
+{
+    if (!s->ops->set_commit) return EG_OK;
+    return s->ops->set_commit(s, commit_every, commit_interval_ms);
 }
 
 int eg_store_credits_add(eg_store_t *s, const char *subject, long long amount, long long *balance)

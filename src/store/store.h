@@ -93,6 +93,23 @@ int eg_store_credits_add(eg_store_t *s, const char *subject, long long amount, l
 int eg_store_credits_get(eg_store_t *s, const char *subject, long long *balance);
 int eg_store_quota_get(eg_store_t *s, const char *subject, const char *period, long long *used);
 
+/* Group commits (sqlite; the memory store ignores it). commit_every 1 (the
+ * default) is one IMMEDIATE transaction per request, committed before the
+ * request is admitted: exact across processes sharing the file. Above 1,
+ * the store decides against counters it loaded into memory (one short lock
+ * per decision, shared by every thread of the process) and a writer thread
+ * commits the charges of many requests in one transaction, once
+ * commit_every wait or commit_interval_ms after the first. A request is
+ * admitted only while fewer than commit_every admitted charges are not yet
+ * committed, so a kill -9 leaves at most commit_every - 1 served requests
+ * uncounted (per process). Other processes' commits (the CLI's top-ups,
+ * another gateway) are read back within about commit_interval_ms. */
+int eg_store_set_commit(eg_store_t *s, size_t commit_every, uint64_t commit_interval_ms);
+/* eg_store_charge that never waits on the disk or a lock held across disk
+ * I/O: EG_EAGAIN when it would (a counter not loaded yet, the uncommitted
+ * bound reached, commit_every 1): then call eg_store_charge off the loop. */
+int eg_store_charge_now(eg_store_t *s, eg_charge_t *items, size_t n);
+
 /* Backend vtable, for store_memory.c and store_sqlite.c. */
 typedef struct {
     const char *name;
@@ -107,6 +124,11 @@ typedef struct {
     int (*credits_get)(eg_store_t *s, const char *subject, long long *balance);
     int (*quota_get)(eg_store_t *s, const char *subject, const char *period, long long *used);
     void (*close)(eg_store_t *s);
+    /* optional: charge without the store's lock (the backend locks what it
+     * needs); may_block 0 answers EG_EAGAIN rather than wait */
+    int (*charge_nl)(eg_store_t *s, eg_charge_t *items, size_t n, int may_block);
+    int (*set_commit)(eg_store_t *s, size_t commit_every, uint64_t commit_interval_ms);
+    void (*stop)(eg_store_t *s); /* optional: before the lock goes (a writer thread's last commit) */
 } eg_store_ops_t;
 
 int eg_store_memory_open(eg_store_t **out, char *err, size_t errlen);

@@ -192,7 +192,8 @@ static void mem_close(eg_store_t *s)
 
 static const eg_store_ops_t mem_ops = {"memory",   mem_version,     mem_insert,      mem_update,
                                        mem_get,    mem_list,        mem_touch,       mem_charge,
-                                       mem_credits_add, mem_credits_get, mem_quota_get, mem_close};
+                                       mem_credits_add, mem_credits_get, mem_quota_get, mem_close,
+                                       NULL,       NULL,            NULL};
 
 int eg_store_memory_open(eg_store_t **out, char *err, size_t errlen)
 {

@@ -6,6 +6,19 @@
  * and a file written by a newer errgate is refused rather than guessed at.
  * PRAGMA data_version changes when another connection commits, which is how
  * the gateway notices keys changed by the CLI without reading them all.
+ *
+ * Charges (store.h, eg_store_set_commit): with commit_every 1 each is one
+ * IMMEDIATE transaction. Above 1, quota and credit counters are loaded
+ * into a table in memory (one mutex, ctr_lock, held for a decision only)
+ * where every admission is decided exactly; each counter keeps the sum of
+ * its changes not yet written (pending), and the writer thread (writer.h)
+ * swaps those sums out and adds them in one transaction, so a hot key
+ * costs one UPSERT per commit whatever the request rate. Writing deltas
+ * (used = used + n), never values, keeps other processes' changes. The
+ * in-memory value is always the file's value plus pending: after another
+ * connection committed (data_version moved) the writer reads the cached
+ * counters back and re-adds pending. Lock order: the store's lock (the
+ * connection), then ctr_lock.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +30,17 @@
 #include <unistd.h>
 
 #include "store_impl.h"
+#include "writer.h"
+
+/* A counter decided in memory. */
+typedef struct ctr_s {
+    struct ctr_s *next; /* hash chain */
+    uint64_t hash;
+    int kind, dirty;
+    long long value;   /* what decisions see: the file's value plus pending */
+    long long pending; /* changes not handed to the writer yet */
+    char *subject, *period; /* period NULL for credits */
+} ctr_t;
 
 typedef struct {
     eg_store_t base;
@@ -29,9 +53,20 @@ typedef struct {
     dev_t dev; /* the file we opened: a removed or replaced file is noticed */
     ino_t ino;
     uint64_t epoch; /* reconnections, part of the version */
+    /* group commits (NULL writer: one transaction per charge) */
+    eg_writer_t *writer;
+    size_t commit_every;
+    pthread_mutex_t ctr_lock;
+    ctr_t **buckets;
+    size_t nbuckets, nctr;
+    ctr_t **dirty;
+    size_t ndirty, dirty_cap;
+    long long seen_dv; /* data_version the counters were last read at */
+    uint64_t seen_epoch;
 } sql_t;
 
 static void disconnect(sql_t *q);
+static ctr_t *ctr_find(sql_t *q, int kind, const char *subject, const char *period);
 static int connect_db(sql_t *q, int create, char *err, size_t errlen);
 
 static const char *const migrations[] = {
@@ -310,15 +345,37 @@ static int sql_credits_add(eg_store_t *s, const char *subject, long long amount,
     if (step_write(q, q->begin, "begin") != EG_OK) return EG_EIO;
     int rc = add_int(q, q->credits_add, subject, NULL, amount);
     if (rc == EG_OK) rc = get_int(q, q->credits_get, subject, NULL, balance);
-    if (rc == EG_OK && step_write(q, q->commit, "commit") == EG_OK) return EG_OK;
+    if (rc == EG_OK && step_write(q, q->commit, "commit") == EG_OK) {
+        /* the cached balance moves with the file, under the store's lock so
+         * the writer's read-back cannot count the top-up twice */
+        pthread_mutex_lock(&q->ctr_lock);
+        ctr_t *e = ctr_find(q, EG_CHARGE_CREDITS, subject, NULL);
+        if (e) {
+            e->value += amount;
+            *balance = e->value;
+        }
+        pthread_mutex_unlock(&q->ctr_lock);
+        return EG_OK;
+    }
     step_write(q, q->rollback, "rollback");
     return EG_EIO;
+}
+
+/* The cached value (charges not yet committed included), when there is one. */
+static int ctr_get(sql_t *q, int kind, const char *subject, const char *period, long long *out)
+{
+    pthread_mutex_lock(&q->ctr_lock);
+    ctr_t *e = ctr_find(q, kind, subject, period);
+    if (e) *out = e->value;
+    pthread_mutex_unlock(&q->ctr_lock);
+    return e != NULL;
 }
 
 static int sql_credits_get(eg_store_t *s, const char *subject, long long *balance)
 {
     sql_t *q = (sql_t *)s;
     if (check_file(q) != EG_OK) return EG_EIO;
+    if (ctr_get(q, EG_CHARGE_CREDITS, subject, NULL, balance)) return EG_OK;
     return get_int(q, q->credits_get, subject, NULL, balance);
 }
 
@@ -326,7 +383,341 @@ static int sql_quota_get(eg_store_t *s, const char *subject, const char *period,
 {
     sql_t *q = (sql_t *)s;
     if (check_file(q) != EG_OK) return EG_EIO;
+    if (ctr_get(q, EG_CHARGE_QUOTA, subject, period, used)) return EG_OK;
     return get_int(q, q->quota_get, subject, period, used);
+}
+
+/* ------------------------------------------------------------ group commits */
+
+static uint64_t ctr_hash(int kind, const char *subject, const char *period)
+{
+    uint64_t h = 1469598103934665603ull ^ (uint64_t)kind;
+    for (const char *p = subject; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    h = (h ^ 0xff) * 1099511628211ull;
+    for (const char *p = period ? period : ""; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    return h;
+}
+
+/* The cached counter of a charge, or NULL; under ctr_lock. */
+static ctr_t *ctr_find(sql_t *q, int kind, const char *subject, const char *period)
+{
+    if (!q->nbuckets) return NULL;
+    uint64_t h = ctr_hash(kind, subject, period);
+    for (ctr_t *e = q->buckets[h & (q->nbuckets - 1)]; e; e = e->next)
+        if (e->hash == h && e->kind == kind && strcmp(e->subject, subject) == 0 &&
+            (period ? e->period && strcmp(e->period, period) == 0 : !e->period))
+            return e;
+    return NULL;
+}
+
+/* Adds a counter read from the file; under ctr_lock. */
+static int ctr_add(sql_t *q, int kind, const char *subject, const char *period, long long value)
+{
+    if (ctr_find(q, kind, subject, period)) return EG_OK; /* another thread loaded it meanwhile */
+    if (q->nctr >= q->nbuckets) {
+        size_t nb = q->nbuckets ? q->nbuckets * 2 : 1024;
+        ctr_t **b = calloc(nb, sizeof(*b));
+        if (!b) return EG_ENOMEM;
+        for (size_t i = 0; i < q->nbuckets; i++)
+            for (ctr_t *e = q->buckets[i], *next; e; e = next) {
+                next = e->next;
+                e->next = b[e->hash & (nb - 1)];
+                b[e->hash & (nb - 1)] = e;
+            }
+        free(q->buckets);
+        q->buckets = b;
+        q->nbuckets = nb;
+    }
+    ctr_t *e = calloc(1, sizeof(*e));
+    if (!e || !(e->subject = strdup(subject)) || (period && !(e->period = strdup(period)))) {
+        if (e) free(e->subject);
+        free(e);
+        return EG_ENOMEM;
+    }
+    e->kind = kind;
+    e->hash = ctr_hash(kind, subject, period);
+    e->value = value;
+    e->next = q->buckets[e->hash & (q->nbuckets - 1)];
+    q->buckets[e->hash & (q->nbuckets - 1)] = e;
+    q->nctr++;
+    return EG_OK;
+}
+
+static void ctr_free_all(sql_t *q)
+{
+    for (size_t i = 0; i < q->nbuckets; i++)
+        for (ctr_t *e = q->buckets[i], *next; e; e = next) {
+            next = e->next;
+            free(e->subject);
+            free(e->period);
+            free(e);
+        }
+    free(q->buckets);
+    free(q->dirty);
+    q->buckets = q->dirty = NULL;
+    q->nbuckets = q->nctr = q->ndirty = q->dirty_cap = 0;
+}
+
+/* Forgets counters with nothing pending (they are read again on next
+ * use): bounds the table when keys and periods come and go. Under both
+ * locks, on the writer thread. */
+static void ctr_trim(sql_t *q)
+{
+    for (size_t i = 0; i < q->nbuckets; i++) {
+        ctr_t **pp = &q->buckets[i];
+        while (*pp) {
+            ctr_t *e = *pp;
+            if (e->dirty) {
+                pp = &e->next;
+                continue;
+            }
+            *pp = e->next;
+            free(e->subject);
+            free(e->period);
+            free(e);
+            q->nctr--;
+        }
+    }
+}
+
+static int ctr_read(sql_t *q, int kind, const char *subject, const char *period, long long *v)
+{
+    return kind == EG_CHARGE_QUOTA ? get_int(q, q->quota_get, subject, period, v)
+                                   : get_int(q, q->credits_get, subject, NULL, v);
+}
+
+/* Loads the counters of a charge that are not cached yet (store lock held). */
+static int ctr_load(sql_t *q, const eg_charge_t *items, size_t n)
+{
+    if (check_file(q) != EG_OK) return EG_EIO;
+    for (size_t i = 0; i < n; i++) {
+        const eg_charge_t *it = &items[i];
+        const char *period = it->kind == EG_CHARGE_QUOTA ? it->period : NULL;
+        pthread_mutex_lock(&q->ctr_lock);
+        int have = ctr_find(q, it->kind, it->subject, period) != NULL;
+        pthread_mutex_unlock(&q->ctr_lock);
+        if (have) continue;
+        long long v = 0;
+        if (ctr_read(q, it->kind, it->subject, period, &v) != EG_OK) return EG_EIO;
+        pthread_mutex_lock(&q->ctr_lock);
+        int rc = ctr_add(q, it->kind, it->subject, period, v);
+        pthread_mutex_unlock(&q->ctr_lock);
+        if (rc != EG_OK) return rc;
+    }
+    return EG_OK;
+}
+
+/* Decides a charge in memory. 1 admitted (*ticket set), 0 refused,
+ * EG_EAGAIN a counter is missing or (!may_block) the uncommitted bound
+ * is reached. Under ctr_lock. */
+static int ctr_decide(sql_t *q, eg_charge_t *items, size_t n, int may_block, uint64_t *ticket)
+{
+    ctr_t *e[8];
+    if (n > 8) return EG_EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        e[i] = ctr_find(q, items[i].kind, items[i].subject, items[i].kind == EG_CHARGE_QUOTA ? items[i].period : NULL);
+        if (!e[i]) return EG_EAGAIN;
+    }
+    if (!may_block && eg_writer_pushed(q->writer) - eg_writer_committed(q->writer) + 1 >= q->commit_every)
+        return EG_EAGAIN;
+    int all = 1;
+    for (size_t i = 0; i < n; i++) {
+        eg_charge_t *it = &items[i];
+        it->value = e[i]->value;
+        it->ok = it->kind == EG_CHARGE_QUOTA ? it->value + it->cost <= it->limit : it->value >= it->cost;
+        all &= it->ok;
+    }
+    if (!all) return 0;
+    if (q->ndirty + n > q->dirty_cap) {
+        size_t cap = q->dirty_cap ? q->dirty_cap * 2 : 256;
+        ctr_t **d = realloc(q->dirty, cap * sizeof(*d));
+        if (!d) return EG_ENOMEM;
+        q->dirty = d;
+        q->dirty_cap = cap;
+    }
+    /* the ticket first: a writer that cannot take it must not see the change */
+    int rc = eg_writer_push(q->writer, NULL, ticket);
+    if (rc != EG_OK) return rc;
+    for (size_t i = 0; i < n; i++) {
+        eg_charge_t *it = &items[i];
+        long long d = it->kind == EG_CHARGE_QUOTA ? it->cost : -it->cost;
+        e[i]->value += d;
+        e[i]->pending += d;
+        it->value += d;
+        if (!e[i]->dirty) {
+            e[i]->dirty = 1;
+            q->dirty[q->ndirty++] = e[i];
+        }
+    }
+    return 1;
+}
+
+static int sql_charge(eg_store_t *s, eg_charge_t *items, size_t n);
+
+/* Charges without the store's lock: in memory when the counters are cached
+ * (the worker loop's path), else loading them (may_block). A request that
+ * would be the commit_every-th admitted and uncommitted waits for the
+ * writer instead (may_block; EG_EAGAIN otherwise). */
+static int sql_charge_nl(eg_store_t *s, eg_charge_t *items, size_t n, int may_block)
+{
+    sql_t *q = (sql_t *)s;
+    if (!q->writer) {
+        if (!may_block) return EG_EAGAIN;
+        pthread_mutex_lock(&s->lock);
+        int rc = sql_charge(s, items, n);
+        pthread_mutex_unlock(&s->lock);
+        return rc;
+    }
+    if (eg_writer_failing(q->writer)) return EG_EIO; /* fail closed: the error is in the store */
+    for (int tries = 0; tries < 3; tries++) {
+        uint64_t ticket = 0;
+        pthread_mutex_lock(&q->ctr_lock);
+        int rc = ctr_decide(q, items, n, may_block, &ticket);
+        pthread_mutex_unlock(&q->ctr_lock);
+        if (rc == 1 && may_block && ticket >= q->commit_every &&
+            eg_writer_wait(q->writer, ticket - (q->commit_every - 1), q->busy_ms + 1000) != EG_OK) {
+            /* admitted in memory, not durable in time: refuse; the charge
+             * stays counted (an over-count, never an under-count) */
+            return EG_EIO;
+        }
+        if (rc != EG_EAGAIN || !may_block) return rc;
+        pthread_mutex_lock(&s->lock);
+        rc = ctr_load(q, items, n);
+        pthread_mutex_unlock(&s->lock);
+        if (rc != EG_OK) return rc == EG_ENOMEM ? rc : EG_EIO;
+    }
+    return EG_EIO;
+}
+
+typedef struct {
+    ctr_t *e;
+    long long delta;
+} swap_t;
+
+/* Reads every cached counter back after another connection committed:
+ * value = the file's + pending. Store lock held. */
+static int ctr_reload(sql_t *q)
+{
+    pthread_mutex_lock(&q->ctr_lock);
+    size_t n = q->nctr, k = 0;
+    ctr_t **all = malloc((n ? n : 1) * sizeof(*all));
+    for (size_t i = 0; all && i < q->nbuckets; i++)
+        for (ctr_t *e = q->buckets[i]; e; e = e->next) all[k++] = e;
+    pthread_mutex_unlock(&q->ctr_lock);
+    if (!all) return EG_ENOMEM;
+    long long *v = malloc((n ? n : 1) * sizeof(*v));
+    int rc = v ? EG_OK : EG_ENOMEM;
+    /* one read transaction: a consistent view */
+    if (rc == EG_OK && sqlite3_exec(q->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) rc = fail(q, "begin");
+    for (size_t i = 0; rc == EG_OK && i < n; i++) rc = ctr_read(q, all[i]->kind, all[i]->subject, all[i]->period, &v[i]);
+    if (sqlite3_get_autocommit(q->db) == 0) sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL);
+    if (rc == EG_OK) {
+        /* counters are only freed on this thread (ctr_trim): all[] is valid */
+        pthread_mutex_lock(&q->ctr_lock);
+        for (size_t i = 0; i < n; i++) all[i]->value = v[i] + all[i]->pending;
+        pthread_mutex_unlock(&q->ctr_lock);
+    }
+    free(v);
+    free(all);
+    return rc;
+}
+
+/* The writer's callback: the pending changes of every dirty counter in one
+ * transaction; then, if another connection committed, the counters read
+ * back. Items are unused (the counters hold the changes). */
+static int sql_flush(void *ctx, void **items, size_t nitems)
+{
+    (void)items;
+    (void)nitems;
+    sql_t *q = ctx;
+    int rc = EG_OK;
+    pthread_mutex_lock(&q->ctr_lock);
+    int idle = q->nctr == 0; /* nothing cached: nothing to write or read back */
+    pthread_mutex_unlock(&q->ctr_lock);
+    if (idle) return EG_OK;
+    pthread_mutex_lock(&q->base.lock);
+    if (check_file(q) != EG_OK) {
+        pthread_mutex_unlock(&q->base.lock);
+        return EG_EIO;
+    }
+    pthread_mutex_lock(&q->ctr_lock);
+    size_t n = q->ndirty;
+    swap_t *sw = n ? malloc(n * sizeof(*sw)) : NULL;
+    if (n && !sw) rc = EG_ENOMEM;
+    for (size_t i = 0; sw && i < n; i++) {
+        sw[i] = (swap_t){q->dirty[i], q->dirty[i]->pending};
+        q->dirty[i]->pending = 0;
+        q->dirty[i]->dirty = 0;
+    }
+    if (sw) q->ndirty = 0;
+    pthread_mutex_unlock(&q->ctr_lock);
+    if (rc == EG_OK && n) {
+        rc = step_write(q, q->begin, "begin");
+        for (size_t i = 0; rc == EG_OK && i < n; i++) {
+            ctr_t *e = sw[i].e;
+            if (!sw[i].delta) continue;
+            rc = e->kind == EG_CHARGE_QUOTA ? add_int(q, q->quota_add, e->subject, e->period, sw[i].delta)
+                                            : add_int(q, q->credits_add, e->subject, NULL, sw[i].delta);
+        }
+        if (rc == EG_OK) rc = step_write(q, q->commit, "commit");
+        if (rc != EG_OK) {
+            rc = EG_EIO;
+            if (sqlite3_get_autocommit(q->db) == 0) step_write(q, q->rollback, "rollback");
+            pthread_mutex_lock(&q->ctr_lock); /* not written: pending again */
+            for (size_t i = 0; i < n; i++) {
+                ctr_t *e = sw[i].e;
+                e->pending += sw[i].delta;
+                if (!e->dirty && q->ndirty < q->dirty_cap) {
+                    e->dirty = 1;
+                    q->dirty[q->ndirty++] = e;
+                }
+            }
+            pthread_mutex_unlock(&q->ctr_lock);
+        }
+    }
+    free(sw);
+    if (rc == EG_OK) {
+        long long dv = 0;
+        int st = sqlite3_step(q->data_version);
+        if (st == SQLITE_ROW) dv = sqlite3_column_int64(q->data_version, 0);
+        sqlite3_reset(q->data_version);
+        if (st == SQLITE_ROW && (dv != q->seen_dv || q->epoch != q->seen_epoch) && ctr_reload(q) == EG_OK) {
+            q->seen_dv = dv;
+            q->seen_epoch = q->epoch;
+        }
+        pthread_mutex_lock(&q->ctr_lock);
+        if (q->nctr > 100000) ctr_trim(q);
+        pthread_mutex_unlock(&q->ctr_lock);
+    }
+    pthread_mutex_unlock(&q->base.lock);
+    return rc;
+}
+
+static int sql_set_commit(eg_store_t *s, size_t commit_every, uint64_t commit_interval_ms)
+{
+    sql_t *q = (sql_t *)s;
+    if (q->writer || commit_every <= 1) return EG_OK; /* set once, at start */
+    if (commit_every > 65536 || !commit_interval_ms) return EG_EINVAL;
+    pthread_mutex_lock(&s->lock);
+    int st = sqlite3_step(q->data_version);
+    q->seen_dv = st == SQLITE_ROW ? sqlite3_column_int64(q->data_version, 0) : -1;
+    sqlite3_reset(q->data_version);
+    q->seen_epoch = q->epoch;
+    pthread_mutex_unlock(&s->lock);
+    q->commit_every = commit_every;
+    /* a commit starts when half the bound is waiting, so under load the
+     * loop's requests rarely meet the bound (and wait off the loop) while
+     * the commit is on its way */
+    eg_writer_cfg_t cfg = {(commit_every + 1) / 2, commit_interval_ms, 0, sql_flush, q};
+    return eg_writer_start(&cfg, &q->writer);
+}
+
+/* The writer's last commit, while the store's lock still exists. */
+static void sql_stop(eg_store_t *s)
+{
+    sql_t *q = (sql_t *)s;
+    eg_writer_stop(q->writer);
+    q->writer = NULL;
 }
 
 static void disconnect(sql_t *q)
@@ -346,6 +737,9 @@ static void disconnect(sql_t *q)
 static void sql_close(eg_store_t *s)
 {
     sql_t *q = (sql_t *)s;
+    sql_stop(s);
+    ctr_free_all(q);
+    pthread_mutex_destroy(&q->ctr_lock);
     disconnect(q);
     free(q->path);
     free(q);
@@ -353,7 +747,8 @@ static void sql_close(eg_store_t *s)
 
 static const eg_store_ops_t sql_ops = {"sqlite",        sql_version,     sql_insert,    sql_update,
                                        sql_get,         sql_list,        sql_touch,     sql_charge,
-                                       sql_credits_add, sql_credits_get, sql_quota_get, sql_close};
+                                       sql_credits_add, sql_credits_get, sql_quota_get, sql_close,
+                                       sql_charge_nl,   sql_set_commit,  sql_stop};
 
 /* Applies the migrations this file has not seen, each in a transaction. */
 static int migrate(sql_t *q, char *err, size_t errlen)
@@ -491,6 +886,7 @@ int eg_store_sqlite_open(const char *path, uint64_t busy_timeout_ms, eg_store_t 
         return EG_ENOMEM;
     }
     q->busy_ms = busy_timeout_ms;
+    pthread_mutex_init(&q->ctr_lock, NULL);
     int rc = connect_db(q, 1, err, errlen);
     if (rc != EG_OK) {
         sql_close(&q->base);

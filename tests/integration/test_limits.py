@@ -367,7 +367,7 @@ listen: 127.0.0.1:{port}
 admin_listen: 127.0.0.1:{admin}
 workers: 2
 errors: {{ dialect: problem }}
-store: {{ backend: sqlite, path: {tmp}/limits.db, busy_timeout: 1ms, refresh: 200ms }}
+store: {{ backend: sqlite, path: {tmp}/limits.db, busy_timeout: 1ms, refresh: 200ms, commit_every: 1 }}
 upstreams:
   demo: {{ servers: ["127.0.0.1:{upstream}"] }}
 routes:

@@ -5,6 +5,7 @@ import json
 import math
 import os
 import signal
+import sqlite3
 import subprocess
 import threading
 import time
@@ -16,8 +17,9 @@ from conftest import BIN, Gateway, free_port, request, wait_for
 ADMIN_TOKEN = "admin-token-for-the-quota-tests-0123"
 
 
-def config(tmp, port, admin, upstream, backend="sqlite"):
-    store = f"{{ backend: sqlite, path: {tmp}/quota.db }}" if backend == "sqlite" else "{ backend: memory }"
+def config(tmp, port, admin, upstream, backend="sqlite", commit_every=None):
+    every = f", commit_every: {commit_every}" if commit_every else ""
+    store = f"{{ backend: sqlite, path: {tmp}/quota.db{every} }}" if backend == "sqlite" else "{ backend: memory }"
     return f"""
 listen: 127.0.0.1:{port}
 admin_listen: 127.0.0.1:{admin}
@@ -36,17 +38,18 @@ routes:
   - {{ path: /month/, upstream: demo, auth: api_key, quota: {{ limit: 2, period: month }} }}
   - {{ path: /paid/, upstream: demo, auth: api_key, credits: {{ cost: 3, purchase_url: "https://example.com/buy" }} }}
   - {{ path: /v1/, upstream: demo, auth: api_key }}
+  - {{ path: /race/, upstream: demo, auth: api_key, quota: {{ limit: 50, period: month }} }}
 """
 
 
-def start(tmp, upstream, backend="sqlite", offset=None, port=None, admin=None):
+def start(tmp, upstream, backend="sqlite", offset=None, port=None, admin=None, commit_every=None):
     port, admin = port or free_port(), admin or free_port()
     with open(f"{tmp}/admin.token", "w") as f:
         f.write(ADMIN_TOKEN)
     env = None
     if offset is not None:  # the child's environment only, never this process's
         env = {**os.environ, "ERRGATE_CLOCK_OFFSET": str(offset)}
-    return Gateway(tmp, config(tmp, port, admin, upstream, backend), port, admin, env=env)
+    return Gateway(tmp, config(tmp, port, admin, upstream, backend, commit_every), port, admin, env=env)
 
 
 def away_from_midnight(margin):
@@ -147,11 +150,14 @@ def test_credits_top_up_spend_and_deplete(qgw):
                   headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
     assert top.status == 200 and top.json()["credits"] == 10
     assert [get(qgw, "/paid/x", k).status for _ in range(4)] == [200, 200, 200, 429]
-    out = cli("keys", "credits", "--config", qgw.path, kid)
-    assert out.returncode == 0 and json.loads(out.stdout)["credits"] == 1
+    # the file has the gateway's charges once its writer committed them
+    # (store.commit_interval, docs/traffic.md): another process polls
+    wait_for(lambda: json.loads(cli("keys", "credits", "--config", qgw.path, kid).stdout)["credits"] == 1,
+             what="the CLI reads the balance the gateway committed")
     out = cli("keys", "credits", "--config", qgw.path, kid, "--add", "5")
     assert json.loads(out.stdout)["credits"] == 6
-    assert get(qgw, "/paid/x", k).status == 200
+    # and the gateway reads another process's top-up back as soon as it sees a commit
+    wait_for(lambda: get(qgw, "/paid/x", k).status == 200, what="the CLI's top-up reaches the gateway")
     r = request(qgw.admin_port, "GET", f"/keys/{kid}/credits", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
     assert r.json()["credits"] == 3
     # taking back more than there is, or bad amounts, are refused
@@ -164,20 +170,41 @@ def test_credits_top_up_spend_and_deplete(qgw):
     assert r.status == 400
 
 
-def test_nothing_lost_or_counted_twice_across_kill_9(tmp_path, upstream_port):
+def committed(tmp, kid):
+    """The day's usage of /day/ and the balance as the file has them (read
+    by another process, as an operator's tool would)."""
+    db = sqlite3.connect(f"{tmp}/quota.db", timeout=5)
+    try:
+        used = db.execute("SELECT coalesce(sum(used), 0) FROM quota_usage WHERE subject LIKE 'q:/day/|%'").fetchone()[0]
+        bal = db.execute("SELECT coalesce(sum(balance), 0) FROM credits WHERE subject = ?", (kid,)).fetchone()[0]
+        return used, bal
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize("commit_every", [1, None])
+def test_nothing_lost_or_counted_twice_across_kill_9(tmp_path, upstream_port, commit_every):
+    """commit_every 1: every charge is committed before its request is
+    admitted, so nothing is lost whenever the kill comes. Group commits
+    (the default): once the writer committed (the file shows it, within
+    commit_interval), nothing is lost or counted twice either."""
     tmp = str(tmp_path)
     away_from_midnight(180)
-    gw = start(tmp, upstream_port)
+    gw = start(tmp, upstream_port, commit_every=commit_every)
     try:
         kid, k = new_key(gw)
         request(gw.admin_port, "POST", f"/keys/{kid}/credits", body=b'{"add": 30}',
                 headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
         assert [get(gw, "/day/x", k).status for _ in range(4)] == [200] * 4
         assert [get(gw, "/paid/x", k).status for _ in range(3)] == [200] * 3  # 9 credits spent
+        if commit_every == 1:
+            assert committed(tmp, kid) == (4, 21)
+        else:
+            wait_for(lambda: committed(tmp, kid) == (4, 21), what="the writer's commit")
     finally:
         gw.kill()  # SIGKILL: nothing gets a chance to be flushed at exit
     assert gw.proc.returncode == -signal.SIGKILL
-    gw = start(tmp, upstream_port, port=gw.port, admin=gw.admin_port)
+    gw = start(tmp, upstream_port, port=gw.port, admin=gw.admin_port, commit_every=commit_every)
     try:
         # exactly 6 left of the day's 10, and 21 credits = 7 requests
         assert [get(gw, "/day/x", k).status for _ in range(7)] == [200] * 6 + [429]
@@ -301,3 +328,95 @@ def test_plan_credits_add_to_the_routes_cost(qgw):
     assert r.json()["details"]["purchase_url"] == "https://example.com/buy"  # the route's own wins
     assert get(qgw, "/v1/x", k).status == 200
     assert get(qgw, "/v1/x", k).status == 429
+
+
+def race_for_the_last_units(port, key, path, clients=8, rounds=4):
+    """8 clients start together (a barrier) and each sends `rounds`
+    requests back to back: the statuses they got."""
+    go = threading.Barrier(clients)
+    out, lock = [], threading.Lock()
+
+    def client():
+        go.wait()
+        for _ in range(rounds):
+            s = request(port, "GET", path, headers={"X-API-Key": key}).status
+            with lock:
+                out.append(s)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return out
+
+
+@pytest.mark.parametrize("backend,commit_every", [("sqlite", None), ("sqlite", 1), ("memory", None)])
+def test_eight_clients_race_for_the_last_10_units_on_two_workers(tmp_path, upstream_port, backend, commit_every):
+    """A quota of 50 with 40 used: 8 concurrent clients (32 requests, two
+    workers) get exactly 10 of them served, never 11."""
+    gw = start(str(tmp_path), upstream_port, backend, commit_every=commit_every)
+    try:
+        _, k = new_key(gw)
+        assert [get(gw, "/race/x", k).status for _ in range(40)] == [200] * 40
+        got = race_for_the_last_units(gw.port, k, "/race/x")
+        assert got.count(200) == 10 and got.count(429) == 22, got
+        assert get(gw, "/race/x", k).json()["details"]["current_usage"] == 50
+    finally:
+        assert gw.stop() == 0
+
+
+def test_no_more_than_commit_every_minus_1_served_while_the_file_cannot_be_written(tmp_path, upstream_port):
+    """The kill -9 bound, made to bite: another connection holds the write
+    lock, so the writer cannot commit. Exactly commit_every - 1 (15)
+    requests are served in memory, then the gateway refuses (503) instead
+    of serving more that a crash would lose; killed then, the file has only
+    what was committed before the lock, so the loss is those 15."""
+    tmp = str(tmp_path)
+    away_from_midnight(180)
+    port, admin = free_port(), free_port()
+    with open(f"{tmp}/admin.token", "w") as f:
+        f.write(ADMIN_TOKEN)
+    cfg = f"""
+listen: 127.0.0.1:{port}
+admin_listen: 127.0.0.1:{admin}
+workers: 2
+log: {{ access: off }}
+store: {{ backend: sqlite, path: {tmp}/quota.db, commit_every: 16, commit_interval: 10ms, busy_timeout: 1s }}
+auth: {{ admin_token_file: {tmp}/admin.token }}
+upstreams:
+  demo: {{ servers: ["127.0.0.1:{upstream_port}"] }}
+routes:
+  - {{ path: /day/, upstream: demo, auth: api_key, quota: {{ limit: 1000, period: day }} }}
+"""
+    gw = Gateway(tmp, cfg, port, admin)
+    lock = None
+    try:
+        kid, k = new_key(gw)
+        assert [get(gw, "/day/x", k).status for _ in range(5)] == [200] * 5
+        wait_for(lambda: committed(tmp, kid)[0] == 5, what="the first five committed")
+        lock = sqlite3.connect(f"{tmp}/quota.db", timeout=5, isolation_level=None)
+        lock.execute("BEGIN IMMEDIATE")
+        served = 0
+        for _ in range(200):
+            s = get(gw, "/day/x", k).status
+            if s != 200:
+                assert s == 503
+                break
+            served += 1
+        assert served == 15, served
+        assert get(gw, "/day/x", k).status == 503  # and it stays closed while it cannot write
+        gw.kill()
+    finally:
+        if lock is not None:
+            lock.execute("ROLLBACK")
+            lock.close()
+        if gw.proc.poll() is None:
+            gw.kill()
+    assert committed(tmp, kid)[0] == 5  # the 15 served in memory were lost with the process
+    gw = Gateway(tmp, cfg, port, admin)
+    try:  # restarted on a file it can write: served and counted on from 5
+        assert get(gw, "/day/x", k).status == 200
+        wait_for(lambda: committed(tmp, kid)[0] == 6, what="the sixth committed")
+    finally:
+        assert gw.stop() == 0

@@ -109,6 +109,7 @@ routes:
   - {{ path: /paid/, upstream: demo, auth: api_key, credits: {{ cost: 2, purchase_url: "https://example.com/buy" }} }}
   - {{ path: /load/, upstream: demo, rate_limit: {{ limit: 1000000, window: 1m, by: ip }} }}
   - {{ path: /count/, upstream: demo, rate_limit: {{ limit: 1000000, window: 1m, by: route }} }}
+  - {{ path: /race/, upstream: demo, auth: api_key, quota: {{ limit: 50, period: month }} }}
 """
 
 
@@ -442,4 +443,34 @@ def test_a_hung_redis_is_noticed_without_traffic_and_left_once_it_answers(tmp_pa
                           timeout=2.0, interval=0.02)
     finally:
         redis.proc.send_signal(signal.SIGCONT)
+        assert gw.stop() == 0
+
+
+def test_eight_clients_race_for_the_last_10_units_on_two_workers(tmp_path, upstream_port, redis):
+    """A quota of 50 in Redis with 40 used: 8 concurrent clients (32
+    requests over two workers, decisions batched per worker) get exactly
+    10 served."""
+    gw = gateway(str(tmp_path), upstream_port, redis.port, timeout="2s")
+    try:
+        r = request(gw.admin_port, "POST", "/keys", body=b'{"name": "race"}',
+                    headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        k = r.json()["secret"]
+        assert [get(gw, "/race/x", k).status for _ in range(40)] == [200] * 40
+        go = threading.Barrier(8)
+        out, lock = [], threading.Lock()
+
+        def client():
+            go.wait()
+            for _ in range(4):
+                s = get(gw, "/race/x", k).status
+                with lock:
+                    out.append(s)
+
+        threads = [threading.Thread(target=client) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert out.count(200) == 10 and out.count(429) == 22, out
+    finally:
         assert gw.stop() == 0

@@ -367,11 +367,65 @@ static void test_keyring_store_removed(void **state)
     eg_store_close(s);
 }
 
+/* Group commits: decisions in memory, exact; at most commit_every - 1
+ * admitted and uncommitted (the next one is not decided "now"); what was
+ * admitted is in the file once the writer committed, and at close. */
+static void test_sqlite_group_commit(void **state)
+{
+    (void)state;
+    eg_store_t *s = open_store(EG_STORE_SQLITE);
+    assert_int_equal(eg_store_set_commit(s, 4, 10000), EG_OK);
+    eg_charge_t q = {EG_CHARGE_QUOTA, "q:/x|k1", "2026-11", 5, 1, 0, 0};
+    /* not loaded yet: the loop's path must not read the file */
+    assert_int_equal(eg_store_charge_now(s, &q, 1), EG_EAGAIN);
+    assert_int_equal(eg_store_charge(s, &q, 1), 1); /* loads, decides, 1 uncommitted */
+    assert_int_equal(eg_store_charge_now(s, &q, 1), 1);
+    assert_int_equal(eg_store_charge_now(s, &q, 1), 1);
+    /* three admitted and uncommitted (the interval is 10 s): the fourth waits */
+    assert_int_equal(eg_store_charge_now(s, &q, 1), EG_EAGAIN);
+    assert_int_equal(eg_store_charge(s, &q, 1), 1); /* waits for the commit of the first */
+    long long used = 0;
+    assert_int_equal(eg_store_quota_get(s, "q:/x|k1", "2026-11", &used), EG_OK);
+    assert_int_equal(used, 4);
+    /* the file has at least the first, read by another connection */
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT used FROM quota_usage WHERE subject = 'q:/x|k1'", -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_true(sqlite3_column_int64(st, 0) >= 1);
+    sqlite3_finalize(st);
+    assert_int_equal(eg_store_charge(s, &q, 1), 1);
+    /* the limit, exactly: refused, with the usage as it stands */
+    assert_int_equal(eg_store_charge(s, &q, 1), 0);
+    assert_int_equal(q.ok, 0);
+    assert_int_equal(q.value, 5);
+    /* credits: a top-up reaches the cached balance once */
+    eg_charge_t c = {EG_CHARGE_CREDITS, "k1", NULL, 0, 2, 0, 0};
+    long long bal = 0;
+    assert_int_equal(eg_store_charge(s, &c, 1), 0);
+    assert_int_equal(eg_store_credits_add(s, "k1", 3, &bal), EG_OK);
+    assert_int_equal(bal, 3);
+    assert_int_equal(eg_store_charge(s, &c, 1), 1);
+    assert_int_equal(eg_store_charge(s, &c, 1), 0);
+    assert_int_equal(c.value, 1);
+    eg_store_close(s); /* the writer's last commit */
+    s = open_store(EG_STORE_SQLITE);
+    assert_int_equal(eg_store_quota_get(s, "q:/x|k1", "2026-11", &used), EG_OK);
+    assert_int_equal(used, 5);
+    assert_int_equal(eg_store_credits_get(s, "k1", &bal), EG_OK);
+    assert_int_equal(bal, 1);
+    eg_store_close(s);
+    sqlite3_close(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_memory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite_group_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_schema, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_file_modes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keys_admin, setup, teardown),

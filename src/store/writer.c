@@ -1,0 +1,219 @@
+/* writer.c - the group-commit writer (see writer.h).
+ *
+ * One mutex guards the queue; producers signal the thread only when it has
+ * something to do about it (the first item of a batch starts the interval,
+ * the commit_every-th ends it, a waiter wants it now), so a busy gateway
+ * does not pay a wake-up per request. The queue is swapped out whole under
+ * the lock and written with the lock released.
+ */
+#include "writer.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "errgate/common.h"
+
+struct eg_writer_s {
+    eg_writer_cfg_t cfg;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t work, done; /* work: for the thread; done: for waiters */
+    void **items;
+    size_t n, cap;
+    size_t counted;    /* pushes since the last swap (NULL ones included) */
+    uint64_t first_ms; /* when the oldest of them arrived */
+    int waiters, stopping;
+    _Atomic uint64_t pushed, committed;
+    atomic_int failing;
+};
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void deadline_at(struct timespec *ts, uint64_t at_ms)
+{
+    ts->tv_sec = (time_t)(at_ms / 1000u);
+    ts->tv_nsec = (long)(at_ms % 1000u) * 1000000L;
+}
+
+/* Puts back a batch that failed, in front of what came meanwhile. */
+static int requeue(eg_writer_t *w, void **items, size_t n, size_t counted)
+{
+    if (n) {
+        if (w->n + n > w->cap) {
+            size_t cap = w->n + n;
+            void **ni = realloc(w->items, cap * sizeof(*ni));
+            if (!ni) return EG_ENOMEM;
+            w->items = ni;
+            w->cap = cap;
+        }
+        memmove(w->items + n, w->items, w->n * sizeof(*w->items));
+        memcpy(w->items, items, n * sizeof(*items));
+        w->n += n;
+    }
+    if (!w->counted) w->first_ms = mono_ms();
+    w->counted += counted;
+    return EG_OK;
+}
+
+static void *run(void *arg)
+{
+    eg_writer_t *w = arg;
+    uint64_t idle_ms = w->cfg.commit_interval_ms;
+    pthread_mutex_lock(&w->lock);
+    for (;;) {
+        uint64_t now = mono_ms(), last_tick = now;
+        /* wait for a full batch, the interval, a waiter or the stop */
+        while (!w->stopping && !w->waiters && w->counted < w->cfg.commit_every &&
+               !(w->counted && now >= w->first_ms + w->cfg.commit_interval_ms) &&
+               !(!w->counted && now >= last_tick + idle_ms)) {
+            struct timespec ts;
+            deadline_at(&ts,
+                        w->counted ? w->first_ms + w->cfg.commit_interval_ms : last_tick + idle_ms);
+            /* CLOCK_MONOTONIC is set on the condition at start */
+            pthread_cond_timedwait(&w->work, &w->lock, &ts);
+            now = mono_ms();
+        }
+        if (w->stopping && !w->counted) break;
+        void **items = w->items;
+        size_t n = w->n, counted = w->counted;
+        uint64_t upto = atomic_load(&w->pushed);
+        w->items = NULL;
+        w->n = w->cap = 0;
+        w->counted = 0;
+        pthread_mutex_unlock(&w->lock);
+        int rc = w->cfg.flush(w->cfg.ctx, items, n);
+        pthread_mutex_lock(&w->lock);
+        if (rc == EG_OK) {
+            free(items);
+            if (counted) atomic_store(&w->committed, upto);
+            atomic_store(&w->failing, 0);
+        } else {
+            atomic_store(&w->failing, 1);
+            requeue(w, items, n,
+                    counted); /* out of memory: the items are lost, counted as failing */
+            free(items);
+        }
+        pthread_cond_broadcast(&w->done);
+        if (w->stopping && (rc != EG_OK || !w->counted)) break; /* one last try, then give up */
+        if (rc != EG_OK) { /* retry after an interval, not in a tight loop */
+            struct timespec ts;
+            deadline_at(&ts, mono_ms() + w->cfg.commit_interval_ms);
+            if (!w->stopping) pthread_cond_timedwait(&w->work, &w->lock, &ts);
+        }
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+int eg_writer_start(const eg_writer_cfg_t *cfg, eg_writer_t **out)
+{
+    if (!cfg->flush || !cfg->commit_every || !cfg->commit_interval_ms) return EG_EINVAL;
+    eg_writer_t *w = calloc(1, sizeof(*w));
+    if (!w) return EG_ENOMEM;
+    w->cfg = *cfg;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    int ok = pthread_mutex_init(&w->lock, NULL) == 0;
+    ok = ok && pthread_cond_init(&w->work, &ca) == 0;
+    ok = ok && pthread_cond_init(&w->done, &ca) == 0;
+    pthread_condattr_destroy(&ca);
+    if (!ok || pthread_create(&w->thread, NULL, run, w) != 0) {
+        free(w);
+        return EG_ENOMEM;
+    }
+    *out = w;
+    return EG_OK;
+}
+
+void eg_writer_stop(eg_writer_t *w)
+{
+    if (!w) return;
+    pthread_mutex_lock(&w->lock);
+    w->stopping = 1;
+    pthread_cond_signal(&w->work);
+    pthread_mutex_unlock(&w->lock);
+    pthread_join(w->thread, NULL);
+    /* items a failing flush never wrote: the owner's to free, so hand them
+     * to it a last time would be wrong; they are opaque here, drop them */
+    free(w->items);
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->work);
+    pthread_cond_destroy(&w->done);
+    free(w);
+}
+
+int eg_writer_push(eg_writer_t *w, void *item, uint64_t *ticket)
+{
+    pthread_mutex_lock(&w->lock);
+    if (w->cfg.max_queued && w->counted >= w->cfg.max_queued) {
+        pthread_mutex_unlock(&w->lock);
+        return EG_EAGAIN;
+    }
+    if (item && w->n == w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 64;
+        void **ni = realloc(w->items, cap * sizeof(*ni));
+        if (!ni) {
+            pthread_mutex_unlock(&w->lock);
+            return EG_ENOMEM;
+        }
+        w->items = ni;
+        w->cap = cap;
+    }
+    if (item) w->items[w->n++] = item;
+    if (!w->counted++) {
+        w->first_ms = mono_ms();
+        pthread_cond_signal(&w->work); /* starts the interval */
+    } else if (w->counted == w->cfg.commit_every) {
+        pthread_cond_signal(&w->work);
+    }
+    uint64_t t = atomic_fetch_add(&w->pushed, 1) + 1;
+    pthread_mutex_unlock(&w->lock);
+    if (ticket) *ticket = t;
+    return EG_OK;
+}
+
+uint64_t eg_writer_committed(const eg_writer_t *w)
+{
+    return atomic_load(&((eg_writer_t *)w)->committed);
+}
+
+uint64_t eg_writer_pushed(const eg_writer_t *w)
+{
+    return atomic_load(&((eg_writer_t *)w)->pushed);
+}
+
+int eg_writer_failing(const eg_writer_t *w)
+{
+    return atomic_load(&((eg_writer_t *)w)->failing);
+}
+
+int eg_writer_wait(eg_writer_t *w, uint64_t ticket, uint64_t timeout_ms)
+{
+    uint64_t until = mono_ms() + timeout_ms;
+    int rc = EG_OK;
+    pthread_mutex_lock(&w->lock);
+    w->waiters++;
+    pthread_cond_signal(&w->work);
+    while (atomic_load(&w->committed) < ticket) {
+        if (atomic_load(&w->failing) || mono_ms() >= until) {
+            rc = EG_EIO;
+            break;
+        }
+        struct timespec ts;
+        deadline_at(&ts, until);
+        pthread_cond_timedwait(&w->done, &w->lock, &ts);
+    }
+    w->waiters--;
+    pthread_mutex_unlock(&w->lock);
+    return rc;
+}
