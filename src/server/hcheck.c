@@ -99,6 +99,8 @@ static void probe_end(probe_t *p, int status, const char *why)
         h->hc_ok++;
         if (atomic_load(&h->active_down) && h->hc_ok >= u->hc.rise) {
             atomic_store(&h->active_down, 0);
+            /* rise passing probes prove it up: the passive count starts over too */
+            eg_health_success(h);
             hc_log(hc, "upstream_server_up", u, p->si, h->hc_last);
         }
     } else {
