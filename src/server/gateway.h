@@ -29,7 +29,7 @@ typedef struct {
     atomic_int fails;            /* consecutive failures */
     atomic_llong down_until_ms;  /* marked down until this time (uv_hrtime ms), 0 = up */
     atomic_int active_down;      /* out of rotation by the active checks (hcheck.c) */
-    atomic_int inflight;         /* requests at this server now, all workers (least_conn) */
+    atomic_int inflight;         /* requests at this server now, all workers (counted for least_conn only) */
     /* the active checks' state, on the main loop only (hcheck.c, /ready) */
     int hc_ok, hc_fail;          /* consecutive passed and failed probes */
     int hc_busy;                 /* a probe is in flight */

@@ -1666,8 +1666,10 @@ static void proxy_start(conn_t *c)
         return;
     }
     if (si < 32) c->tried |= 1u << si;
-    c->lb_held = &gw->health[ui][si];
-    atomic_fetch_add_explicit(&c->lb_held->inflight, 1, memory_order_relaxed);
+    if (ucfg->balance == EG_BALANCE_LEAST_CONN) { /* only it reads the count: no shared write otherwise */
+        c->lb_held = &gw->health[ui][si];
+        atomic_fetch_add_explicit(&c->lb_held->inflight, 1, memory_order_relaxed);
+    }
     if (c->attempts == 0) c->up_start_ns = now_ns;
     else eg_metrics_upstream_retry(gw->metrics, c->w->id, ui);
     c->attempts++;

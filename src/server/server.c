@@ -841,7 +841,8 @@ static json_t *server_state(const eg_upstream_cfg_t *u, size_t k, const eg_serve
     }
     if (u->balance == EG_BALANCE_WEIGHTED || u->weights[k] != 1)
         json_object_set_new(o, "weight", json_integer(u->weights[k]));
-    json_object_set_new(o, "in_flight", json_integer(atomic_load(&h->inflight)));
+    if (u->balance == EG_BALANCE_LEAST_CONN)
+        json_object_set_new(o, "in_flight", json_integer(atomic_load(&h->inflight)));
     return o;
 }
 

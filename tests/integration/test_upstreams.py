@@ -3,7 +3,12 @@ balancing policies (round_robin, least_conn, weighted, hash).
 
 Every wait polls the gateway's own answer (/ready, the upstreams' counts)
 with a deadline; no fixed sleeps. Probe intervals are 100 ms."""
+import base64
+import hashlib
+import hmac
+import json
 import threading
+import time
 
 import pytest
 
@@ -50,18 +55,20 @@ class Named:
         self.up.close()
 
 
-def config(port, admin, upstream):
+def config(port, admin, upstream, auth=""):
     return f"""
 listen: 127.0.0.1:{port}
 admin_listen: 127.0.0.1:{admin}
 workers: 2
 log: {{ access: stderr }}
+{auth}
 upstreams:
   pool:
 {upstream}
 routes:
   - path: /
     upstream: pool
+    {"auth: jwt" if auth else ""}
 """
 
 
@@ -69,9 +76,9 @@ routes:
 def start(tmp_path):
     started = []
 
-    def run(upstream_yaml):
+    def run(upstream_yaml, auth=""):
         port, admin = free_port(), free_port()
-        gw = Gateway(str(tmp_path), config(port, admin, upstream_yaml), port, admin)
+        gw = Gateway(str(tmp_path), config(port, admin, upstream_yaml, auth), port, admin)
         started.append(gw)
         return gw
 
@@ -256,3 +263,36 @@ def test_least_conn_avoids_the_busy_server(start):
     finally:
         held.close()
         b.close()
+
+
+SECRET = b"upstream-tests-hs256-secret-0123456789abcdef"
+
+
+def jwt(sub):
+    b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+    head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    body = b64(json.dumps({"sub": sub, "exp": int(time.time()) + 3600}).encode())
+    sig = hmac.new(SECRET, f"{head}.{body}".encode(), hashlib.sha256).digest()
+    return f"{head}.{body}.{b64(sig)}"
+
+
+def test_hash_on_the_principal(start, tmp_path):
+    ups = [Named(n) for n in "ab"]
+    (tmp_path / "jwt.secret").write_bytes(SECRET)
+    try:
+        servers = ", ".join(f'"127.0.0.1:{u.port}"' for u in ups)
+        gw = start(f"""    balance: hash
+    hash_on: principal
+    servers: [{servers}]""", auth=f"auth: {{ jwt: {{ secret_file: {tmp_path}/jwt.secret }} }}")
+        where = {}
+        for user in range(20):
+            tok = jwt(f"user-{user}")
+            # the same subject from anywhere (another header, another connection): one server
+            seen = {get(gw, headers={"Authorization": f"Bearer {tok}", "X-Other": str(i)}) for i in range(4)}
+            assert len(seen) == 1, (user, seen)
+            where[user] = seen.pop()
+        # 20 subjects over 2 servers: all on one has probability 2 / 2**20
+        assert set(where.values()) == {"a", "b"}
+    finally:
+        for u in ups:
+            u.close()
