@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import json
+import signal
 import threading
 import time
 
@@ -296,3 +297,38 @@ def test_hash_on_the_principal(start, tmp_path):
     finally:
         for u in ups:
             u.close()
+
+
+def test_a_probe_that_gets_no_answer_times_out(start):
+    a, held = Named("a"), HeldUpstream()
+    haddr = f"127.0.0.1:{held.port}"
+    try:
+        gw = start(f"""    servers: ["127.0.0.1:{a.port}", "{haddr}"]
+    health_check: {{ interval: 100ms, timeout: 150ms, rise: 1, fall: 2 }}""")
+        st = wait_for(lambda: (lambda s: s if s["state"] == "down" else None)(server(gw, haddr)), 10,
+                      interval=0.02, what="the silent server out of rotation")
+        assert st["reason"] == "health_check" and st["check"]["last"] == "GET /healthz: timed out"
+        assert {get(gw) for _ in range(10)} == {"a"}
+        assert held.arrived >= 2  # the probes reached it; no request did (they are all a's)
+        assert all(p == "/healthz" for p in held.paths)
+    finally:
+        a.close()
+        held.close()
+
+
+def test_a_reload_starts_the_checks(start):
+    a, b = Named("a"), Named("b")
+    baddr = f"127.0.0.1:{b.port}"
+    try:
+        gw = start(f"""    servers: ["127.0.0.1:{a.port}", "{baddr}"]""")
+        b.health = 503
+        assert "check" not in server(gw, baddr) and server(gw, baddr)["state"] == "up"
+        gw.rewrite(config(gw.port, gw.admin_port, f"""    servers: ["127.0.0.1:{a.port}", "{baddr}"]
+    health_check: {{ interval: 100ms, rise: 1, fall: 1 }}"""))
+        gw.signal(signal.SIGHUP)
+        gw.wait_event("reloaded")
+        wait_for(lambda: server(gw, baddr)["state"] == "down", 10, interval=0.02, what="b down after the reload")
+        assert server(gw, baddr)["check"]["state"] == "failing"
+    finally:
+        a.close()
+        b.close()
