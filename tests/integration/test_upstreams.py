@@ -37,10 +37,12 @@ class Named:
                     with outer.lock:
                         outer.hits += 1
                     status, body = 200, outer.name.encode()
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                # head and body in one write: a probe closes once it has the status line
+                head = f"HTTP/1.1 {status} X\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+                try:
+                    self.wfile.write(head + body)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True
 
         self.up = ThreadedUpstream.__new__(ThreadedUpstream)
         self.up.httpd = _Server(("127.0.0.1", port), H)
