@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "errgate/apikey.h"
+#include "errgate/balance.h"
 #include "errgate/units.h"
 #include "openapi.h"
 #include "ptrie.h"
@@ -557,12 +558,156 @@ static int load_openapi(cctx_t *c, const eg_ynode_t *v, eg_config_t *cfg, eg_ope
     return EG_OK;
 }
 
+/* A server: "host:port", "host:port weight=N", or {address, weight}. */
+/* host:port after an optional http:// or https:// (the upstream loop
+ * decides what the scheme means). */
+static int get_server_addr(cctx_t *c, const eg_ynode_t *n, const char *text, eg_hostport_t *hp)
+{
+    if (strncmp(text, "https://", 8) == 0) text += 8;
+    else if (strncmp(text, "http://", 7) == 0) text += 7;
+    if (eg_hostport_parse(text, hp) != 0)
+        return ERR(c, n, "invalid address '%s' (use host:port, [v6]:port, :port or https://host:port)", text);
+    return EG_OK;
+}
+
+static int get_server(cctx_t *c, const eg_ynode_t *n, eg_hostport_t *hp, unsigned *weight)
+{
+    int rc, w = 1;
+    *weight = 1;
+    if (n && n->kind == EG_Y_MAP) {
+        static const char *const keys[] = {"address", "weight", NULL};
+        if ((rc = known_keys(c, n, "an upstream server", keys))) return rc;
+        const eg_ynode_t *a = eg_ymap_get(n, "address"), *wn = eg_ymap_get(n, "weight");
+        if (!a) return ERR(c, n, "an upstream server needs address: host:port");
+        if (a->kind != EG_Y_SCALAR) return ERR(c, a, "address: host:port");
+        if ((rc = get_server_addr(c, a, a->str, hp))) return rc;
+        if (wn && (rc = get_int(c, wn, 1, EG_BALANCE_MAX_WEIGHT, &w))) return rc;
+        *weight = (unsigned)w;
+        return EG_OK;
+    }
+    const char *sp = n && n->kind == EG_Y_SCALAR ? strchr(n->str, ' ') : NULL;
+    if (!sp) {
+        if (!n || n->kind != EG_Y_SCALAR) return ERR(c, n, "a server is host:port or {address, weight}");
+        return get_server_addr(c, n, n->str, hp);
+    }
+    char addr[300];
+    size_t al = (size_t)(sp - n->str);
+    const char *p = sp;
+    while (*p == ' ') p++;
+    char *end = NULL;
+    long lw = 0;
+    if (al < sizeof(addr) && strncmp(p, "weight=", 7) == 0) {
+        errno = 0;
+        lw = strtol(p + 7, &end, 10);
+    }
+    if (!end || errno || end == p + 7 || *end || lw < 1 || lw > EG_BALANCE_MAX_WEIGHT)
+        return ERR(c, n, "invalid server '%s' (use host:port or \"host:port weight=N\", N from 1 to %d)",
+                   n->str, EG_BALANCE_MAX_WEIGHT);
+    memcpy(addr, n->str, al);
+    addr[al] = '\0';
+    if ((rc = get_server_addr(c, n, addr, hp))) return rc;
+    *weight = (unsigned)lw;
+    return EG_OK;
+}
+
+/* balance: and hash_on: (header:NAME, principal or ip). */
+static int load_balance(cctx_t *c, const eg_ynode_t *n, eg_upstream_cfg_t *u)
+{
+    const eg_ynode_t *v = eg_ymap_get(n, "balance"), *h = eg_ymap_get(n, "hash_on");
+    eg_balance_t b = EG_BALANCE_ROUND_ROBIN;
+    if (v && (v->kind != EG_Y_SCALAR || eg_balance_parse(v->str, &b) != EG_OK))
+        return ERR(c, v, "balance must be round_robin, least_conn, weighted or hash");
+    u->balance = (int)b;
+    if (h && b != EG_BALANCE_HASH) return ERR(c, h, "hash_on needs balance: hash");
+    if (b != EG_BALANCE_HASH) return EG_OK;
+    if (!h) return ERR(c, v, "balance: hash needs hash_on: header:NAME, principal or ip");
+    if (h->kind == EG_Y_SCALAR && strcmp(h->str, "ip") == 0) u->hash_on = EG_HASH_ON_IP;
+    else if (h->kind == EG_Y_SCALAR && strcmp(h->str, "principal") == 0) u->hash_on = EG_HASH_ON_PRINCIPAL;
+    else if (h->kind == EG_Y_SCALAR && strncmp(h->str, "header:", 7) == 0 && h->str[7]) {
+        for (const char *p = h->str + 7; *p; p++)
+            if (*p <= ' ' || *p >= 0x7f || *p == ':') return ERR(c, h, "invalid header name in '%s'", h->str);
+        u->hash_on = EG_HASH_ON_HEADER;
+        if (!(u->hash_header = strdup(h->str + 7))) return EG_ENOMEM;
+    } else
+        return ERR(c, h, "hash_on must be header:NAME, principal or ip");
+    return EG_OK;
+}
+
+/* expect: 200, 2xx, "200-299", or a list of them. */
+static int get_expect_one(cctx_t *c, const eg_ynode_t *n, eg_health_check_cfg_t *hc)
+{
+    if (hc->nexpect == EG_HC_MAX_EXPECT) return ERR(c, n, "expect takes at most %d statuses or ranges", EG_HC_MAX_EXPECT);
+    const char *s = n && n->kind == EG_Y_SCALAR ? n->str : "";
+    long lo = 0, hi = 0;
+    if (strlen(s) == 3 && s[0] >= '1' && s[0] <= '5' && (s[1] == 'x' || s[1] == 'X') &&
+        (s[2] == 'x' || s[2] == 'X')) {
+        lo = (s[0] - '0') * 100;
+        hi = lo + 99;
+    } else {
+        char *end;
+        lo = hi = strtol(s, &end, 10);
+        if (end == s) lo = 0;
+        else if (*end == '-') {
+            const char *h = end + 1;
+            hi = strtol(h, &end, 10);
+            if (end == h) lo = 0;
+        }
+        if (*end) lo = 0;
+    }
+    if (lo < 100 || hi > 599 || lo > hi)
+        return ERR(c, n, "invalid expect '%s' (use a status like 200, a class like 2xx, or a range like 200-299)", s);
+    hc->expect_lo[hc->nexpect] = (int)lo;
+    hc->expect_hi[hc->nexpect++] = (int)hi;
+    return EG_OK;
+}
+
+static int load_health_check(cctx_t *c, const eg_ynode_t *n, eg_upstream_cfg_t *u)
+{
+    static const char *const keys[] = {"path", "interval", "timeout", "expect", "rise", "fall", NULL};
+    eg_health_check_cfg_t *hc = &u->hc;
+    int rc;
+    if ((rc = known_keys(c, n, "health_check", keys))) return rc;
+    hc->enabled = 1;
+    hc->interval_ms = 5000;
+    hc->timeout_ms = 1000;
+    hc->rise = 2;
+    hc->fall = 3;
+    const eg_ynode_t *v = eg_ymap_get(n, "path");
+    if (v) {
+        if ((rc = get_str(c, v, &hc->path))) return rc;
+        if (hc->path[0] != '/') return ERR(c, v, "health_check path must start with /");
+        for (const char *p = hc->path; *p; p++)
+            if (*p <= ' ' || *p >= 0x7f) return ERR(c, v, "health_check path has a space or control byte");
+    } else if (!(hc->path = strdup("/healthz")))
+        return EG_ENOMEM;
+    if ((v = eg_ymap_get(n, "interval")) && (rc = get_duration(c, v, &hc->interval_ms))) return rc;
+    if ((v = eg_ymap_get(n, "timeout")) && (rc = get_duration(c, v, &hc->timeout_ms))) return rc;
+    if (hc->interval_ms < 10 || hc->timeout_ms < 10)
+        return ERR(c, n, "health_check interval and timeout must be at least 10ms");
+    if ((v = eg_ymap_get(n, "rise")) && (rc = get_int(c, v, 1, 100, &hc->rise))) return rc;
+    if ((v = eg_ymap_get(n, "fall")) && (rc = get_int(c, v, 1, 100, &hc->fall))) return rc;
+    if ((v = eg_ymap_get(n, "expect"))) {
+        if (v->kind == EG_Y_SEQ) {
+            if (v->n == 0) return ERR(c, v, "expect needs at least one status");
+            for (size_t i = 0; i < v->n; i++)
+                if ((rc = get_expect_one(c, v->items[i], hc))) return rc;
+        } else if ((rc = get_expect_one(c, v, hc)))
+            return rc;
+    } else {
+        hc->expect_lo[0] = 200;
+        hc->expect_hi[0] = 399;
+        hc->nexpect = 1;
+    }
+    return EG_OK;
+}
+
 static int load_upstream(cctx_t *c, const eg_ynode_t *k, const eg_ynode_t *n, eg_config_t *cfg, eg_upstream_cfg_t *u)
 {
     static const char *const keys[] = {"servers",         "connect_timeout", "timeout",      "read_timeout",
                                        "total_timeout",   "retries",         "retry_non_idempotent",
                                        "max_fails",       "fail_timeout",    "keepalive",
-                                       "keepalive_timeout", "host",          "openapi", "tls", NULL};
+                                       "keepalive_timeout", "host",          "openapi", "tls",
+                                       "balance",         "hash_on",         "health_check", NULL};
     int rc;
     if (!(u->name = strdup(k->str))) return EG_ENOMEM;
     u->connect_timeout_ms = 2000;
@@ -578,20 +723,20 @@ static int load_upstream(cctx_t *c, const eg_ynode_t *k, const eg_ynode_t *n, eg
     const eg_ynode_t *v = eg_ymap_get(n, "servers");
     if (!v || v->kind != EG_Y_SEQ || v->n == 0)
         return ERR(c, v ? v : n, "upstream '%s' needs servers: [host:port, ...]", k->str);
-    if (!(u->servers = calloc(v->n, sizeof(*u->servers)))) return EG_ENOMEM;
+    if (v->n > EG_UPSTREAM_MAX_SERVERS)
+        return ERR(c, v, "upstream '%s' has %zu servers: at most %d", k->str, v->n, EG_UPSTREAM_MAX_SERVERS);
+    if (!(u->servers = calloc(v->n, sizeof(*u->servers))) || !(u->weights = calloc(v->n, sizeof(*u->weights))) ||
+        !(u->server_ids = calloc(v->n, sizeof(*u->server_ids))))
+        return EG_ENOMEM;
     for (size_t i = 0; i < v->n; i++) {
         const eg_ynode_t *x = v->items[i];
-        int https = x->kind == EG_Y_SCALAR && strncmp(x->str, "https://", 8) == 0;
-        int http = x->kind == EG_Y_SCALAR && strncmp(x->str, "http://", 7) == 0;
+        const eg_ynode_t *ax = x->kind == EG_Y_MAP ? eg_ymap_get(x, "address") : x;
+        int https = ax && ax->kind == EG_Y_SCALAR && strncmp(ax->str, "https://", 8) == 0;
         if (i > 0 && https != u->tls.on)
             return ERR(c, x, "upstream '%s' mixes https:// and plain servers", k->str);
         u->tls.on = https;
-        if (https || http) {
-            if (eg_hostport_parse(x->str + (https ? 8 : 7), &u->servers[i]) != 0)
-                return ERR(c, x, "invalid address '%s' (use host:port or https://host:port)", x->str);
-        } else if ((rc = get_hostport(c, x, &u->servers[i]))) {
-            return rc;
-        }
+        if ((rc = get_server(c, x, &u->servers[i], &u->weights[i]))) return rc;
+        u->server_ids[i] = eg_balance_hash(u->servers[i].addr, strlen(u->servers[i].addr));
         const char *h = u->servers[i].host;
         unsigned char tmp[16];
         if (strcmp(h, "localhost") != 0 && inet_pton(AF_INET, h, tmp) != 1 &&
@@ -644,6 +789,11 @@ static int load_upstream(cctx_t *c, const eg_ynode_t *k, const eg_ynode_t *n, eg
         if ((x = eg_ymap_get(v, "verify")) && (rc = get_bool(c, x, &u->tls.verify))) return rc;
         if (!u->tls.cert != !u->tls.key) return ERR(c, v, "upstream tls: cert: and key: go together");
     }
+    if ((rc = load_balance(c, n, u))) return rc;
+    if ((v = eg_ymap_get(n, "health_check")) && (rc = load_health_check(c, v, u))) return rc;
+    if (u->hc.enabled && u->tls.on)
+        return ERR(c, eg_ymap_get(n, "health_check"),
+                   "health_check: probes speak plain HTTP/1.1, not yet TLS: not for https:// servers");
     return EG_OK;
 }
 
@@ -2314,6 +2464,10 @@ void eg_config_free(eg_config_t *cfg)
         free(cfg->upstreams[i].tls.server_name);
         free(cfg->upstreams[i].tls.cert);
         free(cfg->upstreams[i].tls.key);
+        free(cfg->upstreams[i].weights);
+        free(cfg->upstreams[i].server_ids);
+        free(cfg->upstreams[i].hash_header);
+        free(cfg->upstreams[i].hc.path);
     }
     free(cfg->upstreams);
     for (size_t i = 0; i < cfg->nroutes; i++) {

@@ -77,6 +77,24 @@ typedef struct {
     char *cert, *key;  /* a client certificate, optional */
     int verify;        /* default 1; 0 only by `verify: false` */
 } eg_upstream_tls_cfg_t;
+/* What a hash balance hashes (hash_on): a request header, the principal
+ * (consumer of the key or the JWT's sub), or the client's address. */
+typedef enum { EG_HASH_ON_IP = 0, EG_HASH_ON_HEADER, EG_HASH_ON_PRINCIPAL } eg_hash_on_t;
+
+/* Servers per upstream: a pick looks at each on the stack. */
+#define EG_UPSTREAM_MAX_SERVERS 256
+
+/* Active health checks (health_check: {...}; docs/configuration.md). */
+#define EG_HC_MAX_EXPECT 8
+typedef struct {
+    int enabled;
+    char *path;            /* default /healthz */
+    uint64_t interval_ms;  /* default 5s */
+    uint64_t timeout_ms;   /* connect + answer, default 1s */
+    int rise, fall;        /* default 2 and 3 */
+    int expect_lo[EG_HC_MAX_EXPECT], expect_hi[EG_HC_MAX_EXPECT]; /* status ranges, default 200-399 */
+    int nexpect;
+} eg_health_check_cfg_t;
 
 typedef struct {
     char *name;
@@ -97,6 +115,12 @@ typedef struct {
     struct eg_openapi_s *openapi; /* upstreams.NAME.openapi: for its routes without their own, NULL = none */
     eg_openapi_use_t openapi_use;
     eg_upstream_tls_cfg_t tls;   /* servers: [https://...] */
+    int balance;                 /* eg_balance_t: round_robin (default), least_conn, weighted, hash */
+    eg_hash_on_t hash_on;        /* balance: hash */
+    char *hash_header;           /* EG_HASH_ON_HEADER: its name */
+    unsigned *weights;           /* per server, 1 unless "host:port weight=N" or {address, weight} */
+    uint64_t *server_ids;        /* per server, eg_balance_hash of its address (hash: stable keys) */
+    eg_health_check_cfg_t hc;
 } eg_upstream_cfg_t;
 
 /* client_cert: the TLS client certificate (mTLS) is the credential. */

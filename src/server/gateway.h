@@ -22,9 +22,20 @@
 #include "errgate/http1.h"
 #include "log.h"
 
+/* A server is in rotation when neither kind of check has it out: the
+ * passive one (max_fails failures of real requests, out for fail_timeout)
+ * and the active one (fall failed probes, out until rise probes pass). */
 typedef struct {
     atomic_int fails;            /* consecutive failures */
     atomic_llong down_until_ms;  /* marked down until this time (uv_hrtime ms), 0 = up */
+    atomic_int active_down;      /* out of rotation by the active checks (hcheck.c) */
+    atomic_int inflight;         /* requests at this server now, all workers (counted for least_conn only) */
+    /* the active checks' state, on the main loop only (hcheck.c, /ready) */
+    int hc_ok, hc_fail;          /* consecutive passed and failed probes */
+    int hc_busy;                 /* a probe is in flight */
+    int hc_checked;              /* at least one probe finished */
+    uint64_t hc_next_ms;         /* when the next probe is due */
+    char hc_last[96];            /* the last probe's outcome, for /ready */
 } eg_server_health_t;
 
 /* Which pipeline stages run, bit i for stage i (h2o's binding: decided once
@@ -142,6 +153,7 @@ void eg_proxy_drain(eg_worker_t *w);
 void eg_proxy_close_pool(eg_worker_t *w);
 
 /* Server health, shared by workers. */
+/* Out of rotation: passively marked down, or failing its active checks. */
 int eg_health_is_down(const eg_server_health_t *h, uint64_t now_ms);
 void eg_health_failure(eg_server_health_t *h, const eg_upstream_cfg_t *u, uint64_t now_ms);
 void eg_health_success(eg_server_health_t *h);

@@ -43,6 +43,7 @@
 #include "store.h"
 
 #include <hiredis/hiredis.h>
+#include "errgate/balance.h"
 #include "errgate/decode.h"
 #include "errgate/http1.h"
 #include "errgate/path.h"
@@ -153,6 +154,15 @@ static void up_failed(up_t *u, failure_t why);
 static void up_reading(up_t *u, int on);
 static void up_timer(up_t *u, uint64_t ms);
 static int is_rate_header(const eg_http_header_t *h);
+
+/* The request no longer counts in its server's requests in flight
+ * (least_conn): it ended, or a retry goes elsewhere. */
+static void lb_release(conn_t *c)
+{
+    if (!c->lb_held) return;
+    atomic_fetch_sub_explicit(&c->lb_held->inflight, 1, memory_order_relaxed);
+    c->lb_held = NULL;
+}
 
 uint64_t eg_now_ms(void)
 {
@@ -788,6 +798,7 @@ static void conn_close(conn_t *c)
     /* a response that began and was not finished must not be logged as whole */
     if (c->response_started && !c->logged && !c->cut) c->cut = "connection closed before the response ended";
     log_access(c);
+    lb_release(c);
     c->state = C_CLOSING;
     if (c->up) {
         up_t *u = c->up;
@@ -903,6 +914,7 @@ static void conn_linger(conn_t *c)
 static void conn_finish(conn_t *c)
 {
     log_access(c);
+    lb_release(c);
     if (c->w->draining) c->keep_alive = 0;
     if (!c->keep_alive) {
         c->state = C_DONE_WRITING;
@@ -1889,32 +1901,45 @@ static void up_connected(uv_connect_t *req, int status)
     up_ready(u);
 }
 
-/* Picks the next server of the route's upstream: round robin over those
- * not tried yet for this request and not marked down. */
+/* The key a hash balance hashes: the header's value, the principal, or the
+ * client's address (also when the header is absent or nobody signed in, so
+ * such clients still stay on one server). */
+static uint64_t lb_key(conn_t *c, const eg_upstream_cfg_t *u)
+{
+    if (u->hash_on == EG_HASH_ON_HEADER) {
+        const eg_http_header_t *h = eg_http1_header(&c->req, u->hash_header);
+        if (h) return eg_balance_hash(h->value, h->value_len);
+    } else if (u->hash_on == EG_HASH_ON_PRINCIPAL && c->access.authenticated) {
+        return eg_balance_hash(c->access.p.consumer, strlen(c->access.p.consumer));
+    }
+    return eg_balance_hash(c->client_ip, strlen(c->client_ip));
+}
+
+/* Picks the next server of the route's upstream by its balance policy
+ * (balance.h), among those not tried yet for this request and not down. */
 static int pick_server(conn_t *c, uint64_t now_ns, size_t *out)
 {
     eg_gw_t *gw = c->gw;
     size_t ui = c->route->upstream;
     const eg_upstream_cfg_t *u = &gw->cfg->upstreams[ui];
-    unsigned start = atomic_fetch_add(&gw->rr[ui], 1);
     uint64_t now = now_ns / 1000000u;
-    int fallback = -1;
-    for (size_t k = 0; k < u->nservers; k++) {
-        size_t i = (start + k) % u->nservers;
-        if (i < 32 && (c->tried & (1u << i))) continue;
-        if (eg_health_is_down(&gw->health[ui][i], now)) {
-            if (fallback < 0) fallback = (int)i;
-            continue;
-        }
-        *out = i;
-        return 0;
+    eg_balance_server_t s[EG_UPSTREAM_MAX_SERVERS];
+    int untried = 0;
+    for (size_t i = 0; i < u->nservers; i++) {
+        eg_server_health_t *h = &gw->health[ui][i];
+        int fresh = !(i < 32 && (c->tried & (1u << i)));
+        s[i] = (eg_balance_server_t){u->server_ids[i], u->weights[i],
+                                     (unsigned)atomic_load_explicit(&h->inflight, memory_order_relaxed),
+                                     fresh && !eg_health_is_down(h, now)};
+        untried |= fresh;
     }
+    unsigned cursor = atomic_fetch_add_explicit(&gw->rr[ui], 1, memory_order_relaxed);
+    uint64_t key = u->balance == EG_BALANCE_HASH ? lb_key(c, u) : 0;
+    if (eg_balance_pick((eg_balance_t)u->balance, s, u->nservers, cursor, key, out) == EG_OK) return 0;
+    if (!untried) return -1;
     /* every untried server is down: try one anyway rather than fail without trying */
-    if (fallback >= 0) {
-        *out = (size_t)fallback;
-        return 0;
-    }
-    return -1;
+    for (size_t i = 0; i < u->nservers; i++) s[i].usable = !(i < 32 && (c->tried & (1u << i)));
+    return eg_balance_pick((eg_balance_t)u->balance, s, u->nservers, cursor, key, out) == EG_OK ? 0 : -1;
 }
 
 /* The TLS side of a new upstream connection, offering the server's last session. */
@@ -1932,6 +1957,7 @@ static void proxy_start(conn_t *c)
     size_t ui = c->route->upstream, si;
     const eg_upstream_cfg_t *ucfg = &gw->cfg->upstreams[ui];
     uint64_t now_ns = uv_hrtime(); /* the server pick's clock, and the first attempt's start */
+    lb_release(c); /* a retry's previous server no longer has this request */
     if (pick_server(c, now_ns, &si) != 0) {
         eg_error_t *e = new_error(c, "bad_gateway");
         if (e) eg_error_set_detail(e, "upstream_service", json_string(ucfg->name));
@@ -1939,6 +1965,10 @@ static void proxy_start(conn_t *c)
         return;
     }
     if (si < 32) c->tried |= 1u << si;
+    if (ucfg->balance == EG_BALANCE_LEAST_CONN) { /* only it reads the count: no shared write otherwise */
+        c->lb_held = &gw->health[ui][si];
+        atomic_fetch_add_explicit(&c->lb_held->inflight, 1, memory_order_relaxed);
+    }
     if (c->attempts == 0) c->up_start_ns = now_ns;
     else eg_metrics_upstream_retry(gw->metrics, c->w->id, ui);
     c->attempts++;

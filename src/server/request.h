@@ -111,6 +111,7 @@ struct conn_s {
     /* the upstream side */
     struct up_s *up;
     unsigned tried;
+    eg_server_health_t *lb_held; /* the server this request counts in (inflight), NULL = none */
     int attempts;
     int response_started;
     /* the log line */

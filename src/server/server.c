@@ -44,6 +44,8 @@
 #include "commands.h"
 #include "admin.h"
 #include "alerts.h"
+#include "errgate/balance.h"
+#include "hcheck.h"
 #include "dashboard.h"
 #include "errgate/http1.h"
 #include "errgate/jwt.h"
@@ -107,6 +109,7 @@ struct eg_server_s {
     eg_limiter_t *limiter;  /* rate limits and concurrency slots */
     eg_idem_store_t *idem;  /* Idempotency-Key entries, opened at start when a route uses them */
     eg_alerts_t *alerts;    /* the error-rate monitor and its webhooks (alerts.h) */
+    eg_hcheck_t *hcheck;    /* active health checks of upstream servers (hcheck.h) */
     long long clock_offset; /* ERRGATE_CLOCK_OFFSET */
     uv_timer_t sweep_timer;
     uv_timer_t log_timer; /* reports rate-limited error lines once a second */
@@ -379,6 +382,7 @@ eg_log_t *eg_server_error_log(eg_server_t *srv)
 
 int eg_health_is_down(const eg_server_health_t *h, uint64_t now_ms)
 {
+    if (atomic_load_explicit(&h->active_down, memory_order_relaxed)) return 1;
     long long until = atomic_load(&h->down_until_ms);
     return until && (uint64_t)until > now_ms;
 }
@@ -903,6 +907,36 @@ static void admin_refuse(acceptor_t *acc, int fd)
     free(resp);
 }
 
+/* One server in /ready: "up" (in rotation, its last requests and probes
+ * passed), "failing" (in rotation, but failures are counting towards
+ * max_fails or fall), "down" (out of rotation, with why: the active checks,
+ * or the passive mark for fail_timeout); and its active checks' state. */
+static json_t *server_state(const eg_upstream_cfg_t *u, size_t k, const eg_server_health_t *h, uint64_t now)
+{
+    long long until = atomic_load(&h->down_until_ms);
+    int active = atomic_load(&h->active_down), passive = until && (uint64_t)until > now;
+    int fails = atomic_load(&h->fails);
+    const char *state = active || passive                     ? "down"
+                        : fails > 0 || (h->hc_fail > 0)       ? "failing"
+                                                              : "up";
+    json_t *o = json_pack("{s:s, s:s, s:i}", "address", u->servers[k].addr, "state", state,
+                          "failures", fails);
+    if (active || passive)
+        json_object_set_new(o, "reason", json_string(active ? "health_check" : "passive"));
+    if (passive) json_object_set_new(o, "down_for_ms", json_integer(until - (long long)now));
+    if (u->hc.enabled) {
+        const char *cs = !h->hc_checked ? "pending" : active || h->hc_fail ? "failing" : "passing";
+        json_t *chk = json_pack("{s:s, s:i, s:i}", "state", cs, "passes", h->hc_ok, "fails", h->hc_fail);
+        if (h->hc_checked) json_object_set_new(chk, "last", json_string(h->hc_last));
+        json_object_set_new(o, "check", chk);
+    }
+    if (u->balance == EG_BALANCE_WEIGHTED || u->weights[k] != 1)
+        json_object_set_new(o, "weight", json_integer(u->weights[k]));
+    if (u->balance == EG_BALANCE_LEAST_CONN)
+        json_object_set_new(o, "in_flight", json_integer(atomic_load(&h->inflight)));
+    return o;
+}
+
 /* GET /ready: each upstream server's state, and ready when every upstream has one up. */
 static char *ready_body(eg_server_t *srv, int *ready)
 {
@@ -915,17 +949,13 @@ static char *ready_body(eg_server_t *srv, int *ready)
         json_t *servers = json_array();
         int up = 0;
         for (size_t k = 0; k < u->nservers; k++) {
-            char addr[300];
-            snprintf(addr, sizeof(addr), "%s:%d", u->servers[k].host, u->servers[k].port);
-            int down = eg_health_is_down(&gw->health[i][k], now);
-            up += !down;
-            json_array_append_new(servers, json_pack("{s:s, s:s, s:i}", "address", addr, "state",
-                                                     down ? "down" : "up", "failures",
-                                                     atomic_load(&gw->health[i][k].fails)));
+            up += !eg_health_is_down(&gw->health[i][k], now);
+            json_array_append_new(servers, server_state(u, k, &gw->health[i][k], now));
         }
         if (!up) *ready = 0;
-        json_object_set_new(
-            ups, u->name, json_pack("{s:s, s:o}", "state", up ? "up" : "down", "servers", servers));
+        json_object_set_new(ups, u->name,
+                            json_pack("{s:s, s:s, s:o}", "state", up ? "up" : "down", "balance",
+                                      eg_balance_name((eg_balance_t)u->balance), "servers", servers));
     }
     json_t *store = NULL;
     if (srv->keyring) {
@@ -998,12 +1028,15 @@ json_t *eg_server_health(eg_server_t *srv, int *serve, long long *retry_after)
         const eg_upstream_cfg_t *u = &cfg->upstreams[i];
         size_t up = 0;
         for (size_t k = 0; k < u->nservers; k++) {
-            if (!eg_health_is_down(&gw->health[i][k], now)) {
+            const eg_server_health_t *h = &gw->health[i][k];
+            if (!eg_health_is_down(h, now)) {
                 up++;
                 continue;
             }
-            long long back =
-                (atomic_load(&gw->health[i][k].down_until_ms) - (long long)now + 999) / 1000;
+            /* back when the passive mark ends, or (active checks) after rise passing probes */
+            long long back = atomic_load(&h->active_down)
+                                 ? (long long)((u->hc.interval_ms * (uint64_t)u->hc.rise + 999) / 1000)
+                                 : (atomic_load(&h->down_until_ms) - (long long)now + 999) / 1000;
             if (soonest < 0 || back < soonest) soonest = back;
         }
         ups_up += up > 0;
@@ -1344,6 +1377,7 @@ static void on_signal(uv_signal_t *s, int signum)
          * answers 503 draining meanwhile (on_workers_done closes it) */
         if (srv->store) uv_timer_stop(&srv->probe_timer);
         eg_alerts_stop(srv->alerts);
+        eg_hcheck_stop(srv->hcheck);
     } else if (signum == SIGHUP) {
         char err[EG_CONFIG_ERRLEN];
         eg_config_t *cfg = NULL;
@@ -1369,6 +1403,7 @@ static void on_signal(uv_signal_t *s, int signum)
         atomic_store_explicit(&srv->current_generation, gw->generation, memory_order_release);
         pthread_mutex_unlock(&srv->lock);
         eg_gw_unref(old);
+        eg_hcheck_reload(srv->hcheck);
         struct timespec now;
         clock_gettime(CLOCK_REALTIME, &now);
         eg_metrics_reload(srv->metrics, 1, gw->generation, (double)now.tv_sec + now.tv_nsec / 1e9);
@@ -1738,6 +1773,8 @@ int eg_cmd_serve(int argc, char **argv)
     fit_limits(srv, cfg, nofile);
     if (eg_alerts_start(&srv->loop, srv, &srv->alerts) != EG_OK)
         server_log(srv, "alerts_unavailable", "the alert monitor could not start");
+    if (eg_hcheck_start(&srv->loop, srv, &srv->hcheck) != EG_OK)
+        server_log(srv, "health_checks_unavailable", "the upstream health checks could not start");
     char detail[600];
     if (!is_loopback(cfg->admin_listen.host) && cfg->has_admin) {
         snprintf(detail, sizeof(detail),
@@ -1775,10 +1812,12 @@ int eg_cmd_serve(int argc, char **argv)
         uv_loop_close(&w->loop);
     }
     eg_alerts_stop(srv->alerts);
+    eg_hcheck_stop(srv->hcheck);
     uv_walk(&srv->loop, walk_close, NULL);
     uv_run(&srv->loop, UV_RUN_DEFAULT);
     uv_loop_close(&srv->loop);
     eg_alerts_free(srv->alerts);
+    eg_hcheck_free(srv->hcheck);
     for (size_t i = 0; i < (size_t)srv->nworkers * srv->nlisteners; i++)
         acceptor_release(&srv->acceptors[i]);
     acceptor_release(&srv->admin);

@@ -484,6 +484,108 @@ static void test_idempotency_max_body(void **state)
                              "fingerprinted");
 }
 
+/* balance, weights, hash_on and health_check, and their problems */
+static void test_upstream_balance_and_health_check(void **state)
+{
+    (void)state;
+    static const char yaml[] =
+        "listen: :80\nupstreams:\n"
+        "  a: { servers: [127.0.0.1:1] }\n"
+        "  w:\n    balance: weighted\n"
+        "    servers: [{ address: 127.0.0.1:2, weight: 3 }, \"127.0.0.1:3 weight=2\", 127.0.0.1:4]\n"
+        "  h:\n    balance: hash\n    hash_on: header:X-User\n    servers: [127.0.0.1:5]\n"
+        "    health_check: { path: /ready, interval: 200ms, timeout: 50ms, expect: [2xx, 301, 400-404],"
+        " rise: 4, fall: 5 }\n"
+        "  d:\n    balance: least_conn\n    servers: [127.0.0.1:6]\n    health_check: {}\n"
+        "routes:\n  - { path: /x, upstream: a }\n";
+    eg_config_t *cfg = parse_ok(yaml);
+    const eg_upstream_cfg_t *a = &cfg->upstreams[0], *w = &cfg->upstreams[1], *h = &cfg->upstreams[2],
+                            *d = &cfg->upstreams[3];
+    assert_int_equal(a->balance, 0); /* round_robin */
+    assert_int_equal(a->weights[0], 1);
+    assert_false(a->hc.enabled);
+    assert_int_equal(w->balance, 2); /* weighted */
+    assert_int_equal(w->weights[0], 3);
+    assert_int_equal(w->weights[1], 2);
+    assert_int_equal(w->weights[2], 1);
+    assert_string_equal(w->servers[1].addr, "127.0.0.1:3");
+    assert_int_equal(h->balance, 3);
+    assert_int_equal(h->hash_on, EG_HASH_ON_HEADER);
+    assert_string_equal(h->hash_header, "X-User");
+    assert_true(h->hc.enabled);
+    assert_string_equal(h->hc.path, "/ready");
+    assert_int_equal(h->hc.interval_ms, 200);
+    assert_int_equal(h->hc.timeout_ms, 50);
+    assert_int_equal(h->hc.rise, 4);
+    assert_int_equal(h->hc.fall, 5);
+    assert_int_equal(h->hc.nexpect, 3);
+    assert_int_equal(h->hc.expect_lo[0], 200);
+    assert_int_equal(h->hc.expect_hi[0], 299);
+    assert_int_equal(h->hc.expect_lo[1], 301);
+    assert_int_equal(h->hc.expect_hi[1], 301);
+    assert_int_equal(h->hc.expect_lo[2], 400);
+    assert_int_equal(h->hc.expect_hi[2], 404);
+    assert_int_equal(d->balance, 1);
+    assert_string_equal(d->hc.path, "/healthz");
+    assert_int_equal(d->hc.interval_ms, 5000);
+    assert_int_equal(d->hc.timeout_ms, 1000);
+    assert_int_equal(d->hc.rise, 2);
+    assert_int_equal(d->hc.fall, 3);
+    assert_int_equal(d->hc.expect_lo[0], 200);
+    assert_int_equal(d->hc.expect_hi[0], 399);
+    eg_config_free(cfg);
+    static const struct {
+        const char *up, *err;
+    } bad[] = {
+        {"{ servers: [127.0.0.1:1], balance: random }", "balance must be round_robin, least_conn, weighted or hash"},
+        {"{ servers: [127.0.0.1:1], balance: hash }", "balance: hash needs hash_on: header:NAME, principal or ip"},
+        {"{ servers: [127.0.0.1:1], hash_on: ip }", "hash_on needs balance: hash"},
+        {"{ servers: [127.0.0.1:1], balance: hash, hash_on: cookie }", "hash_on must be header:NAME, principal or ip"},
+        {"{ servers: [\"127.0.0.1:1 weight=0\"] }", "invalid server '127.0.0.1:1 weight=0'"},
+        {"{ servers: [\"127.0.0.1:1 weight=x\"] }", "invalid server '127.0.0.1:1 weight=x'"},
+        {"{ servers: [127.0.0.1:1], health_check: { expect: 600 } }", "invalid expect '600'"},
+        {"{ servers: [127.0.0.1:1], health_check: { expect: 2xy } }", "invalid expect '2xy'"},
+        {"{ servers: [127.0.0.1:1], health_check: { expect: 300-200 } }", "invalid expect '300-200'"},
+        {"{ servers: [127.0.0.1:1], health_check: { path: healthz } }", "health_check path must start with /"},
+        {"{ servers: [127.0.0.1:1], health_check: { fall: 0 } }", ""},
+        {"{ servers: [127.0.0.1:1], health_check: { interval: 1ms } }", "at least 10ms"},
+        {"{ servers: [127.0.0.1:1], health_check: { every: 1s } }", "unknown key 'every' in health_check"},
+        {"{ servers: [\"https://127.0.0.1:1\"], health_check: {} }", "probes speak plain HTTP/1.1"},
+        {"{ servers: [\"https://127.0.0.1:1 weight=2\", 127.0.0.1:2] }", "mixes https:// and plain servers"},
+        {"{ servers: [\"https://127.0.0.1:1 weight=0\"] }", "invalid server 'https://127.0.0.1:1 weight=0'"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char text[512], err[512] = "";
+        snprintf(text, sizeof(text), "listen: :80\nupstreams:\n  a: %s\nroutes:\n  - { path: /x, upstream: a }\n",
+                 bad[i].up);
+        eg_config_t *c = NULL;
+        assert_int_not_equal(eg_config_parse(text, strlen(text), "c.yaml", &c, err, sizeof(err)), EG_OK);
+        assert_null(c);
+        if (!strstr(err, bad[i].err)) fail_msg("%s: got '%s', expected '%s'", bad[i].up, err, bad[i].err);
+    }
+}
+
+/* https:// servers keep their scheme with a weight or in the map form */
+static void test_https_servers_with_weights(void **state)
+{
+    (void)state;
+    static const char yaml[] = "listen: :80\n"
+                               "upstreams:\n  a:\n    balance: weighted\n"
+                               "    servers: [\"https://127.0.0.1:8443 weight=3\", {address: \"https://127.0.0.1:8444\"}]\n"
+                               "routes:\n  - { path: /x, upstream: a }\n";
+    char err[512] = "";
+    eg_config_t *cfg = NULL;
+    assert_int_equal(eg_config_parse(yaml, strlen(yaml), "c.yaml", &cfg, err, sizeof(err)), EG_OK);
+    const eg_upstream_cfg_t *a = &cfg->upstreams[0];
+    assert_true(a->tls.on);
+    assert_int_equal(a->nservers, 2);
+    assert_int_equal(a->servers[0].port, 8443);
+    assert_int_equal(a->weights[0], 3);
+    assert_int_equal(a->servers[1].port, 8444);
+    assert_int_equal(a->weights[1], 1);
+    eg_config_free(cfg);
+}
+
 static void test_redis_settings(void **state)
 {
     (void)state;
@@ -663,9 +765,11 @@ int main(void)
         cmocka_unit_test(test_nul_in_a_value_is_refused),
         cmocka_unit_test(test_path_request_and_timeouts),
         cmocka_unit_test(test_quoted_values_are_escaped),
+        cmocka_unit_test(test_https_servers_with_weights),
         cmocka_unit_test(test_redis_settings),
         cmocka_unit_test(test_idempotency_max_body),
         cmocka_unit_test(test_alert_settings),
+        cmocka_unit_test(test_upstream_balance_and_health_check),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
