@@ -2274,6 +2274,7 @@ static void up_write_done(up_t *u)
 static void up_done(up_t *u)
 {
     conn_t *c = u->c;
+    lb_release(c); /* the server is done with it, before the client's last bytes leave */
     eg_ltimer_stop(&u->timer);
     c->up = NULL;
     if (!c->body_done) c->keep_alive = 0; /* the upstream answered before the body ended */

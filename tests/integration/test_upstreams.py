@@ -255,8 +255,16 @@ def test_least_conn_avoids_the_busy_server(start):
             wait_for(lambda: held.arrived > 0 or len(results) == len(threads), 10, interval=0.01,
                      what="a request answered or held")
             assert len(threads) < 50
-        # held has one in flight, b none: every new request goes to b
-        assert {get(gw) for _ in range(20)} == {"b"}
+        # held has one in flight, b none: every new request goes to b. A request
+        # b answered leaves b's count a moment after its answer can reach the
+        # client (another worker may pick in that moment): wait for b's 0 first
+        baddr = f"127.0.0.1:{b.port}"
+        got = set()
+        for _ in range(20):
+            wait_for(lambda: server(gw, baddr).get("in_flight", 0) == 0, 10, interval=0.01,
+                     what="b's earlier request released")
+            got.add(get(gw))
+        assert got == {"b"}
         assert held.arrived == 1
         assert server(gw, f"127.0.0.1:{held.port}")["in_flight"] == 1
         held.release()
