@@ -83,7 +83,8 @@ static void test_env_variables_in_values(void **state)
                               "e: x${EMPTY}y\n"
                               "f: \"^[0-9]+$\"\n"
                               "g: \"$${HOST}\"\n"
-                              "h: \"${PORT} and more\"\n",
+                              "h: \"${PORT} and more\"\n"
+                              "i: a${NOPE:-}b\n",
                               EG_OK, err, sizeof(err));
     const eg_ynode_t *r = eg_ydoc_root(doc);
     assert_string_equal(eg_ymap_get(r, "a")->str, "10.0.0.5:8090");
@@ -100,6 +101,7 @@ static void test_env_variables_in_values(void **state)
     assert_string_equal(eg_ymap_get(r, "f")->str, "^[0-9]+$"); /* a lone $ is kept */
     assert_string_equal(eg_ymap_get(r, "g")->str, "${HOST}");  /* $${ is a literal ${ */
     assert_int_equal(eg_ymap_get(r, "h")->quoted, 1);           /* more than one ${...}: still a string */
+    assert_string_equal(eg_ymap_get(r, "i")->str, "ab");       /* an empty default */
     eg_ydoc_free(doc);
 }
 
