@@ -6,6 +6,7 @@
 #include "stage.h"
 
 #include <stdio.h>
+#include <strings.h>
 
 #include "errgate/path.h"
 #include "errgate/router.h"
@@ -85,6 +86,27 @@ int eg_req_canonical_path(eg_req_t *c)
     return 0;
 }
 
+/* 1 when every protocol the request's Upgrade headers offer is h2c (what
+ * `curl --http2` sends on http://): RFC 9113 3.2 lets a server that does not
+ * speak h2c ignore it, so the request is served over HTTP/1.1 (Upgrade and
+ * HTTP2-Settings are hop-by-hop and never forwarded). Any other upgrade
+ * (WebSocket) is refused in the dialect. */
+static int only_h2c(const eg_http1_msg_t *m)
+{
+    int seen = 0;
+    for (size_t i = 0; i < m->nheaders; i++) {
+        const eg_http_header_t *h = &m->headers[i];
+        if (!eg_http1_name_is(h, "upgrade")) continue;
+        size_t pos = 0, len;
+        const char *t;
+        while (eg_http1_next_token(h->value, h->value_len, &pos, &t, &len)) {
+            if (len != 3 || strncasecmp(t, "h2c", 3) != 0) return 0;
+            seen = 1;
+        }
+    }
+    return seen;
+}
+
 static eg_stage_rc_t on_request(eg_req_t *c)
 {
     const eg_config_t *cfg = c->gw->cfg;
@@ -141,7 +163,7 @@ static eg_stage_rc_t on_request(eg_req_t *c)
     }
     c->route = &cfg->routes[id];
     if (c->route->dialect && !(cfg->negotiate && c->dialect != cfg->dialect)) c->dialect = c->route->dialect;
-    if (c->req.upgrade) {
+    if (c->req.upgrade && !only_h2c(&c->req)) {
         eg_req_send_simple(c, "not_implemented", "Protocol upgrades are not supported.", "upgrade");
         return EG_STAGE_ANSWERED;
     }
