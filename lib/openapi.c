@@ -533,27 +533,22 @@ static int parse_in(const char *s, eg_oa_in_t *out)
     return -1;
 }
 
-static int parse_style(const char *s, eg_oa_in_t in, eg_oa_style_t *out)
+/* A parameter's style through params.h's table (the one the validation
+ * stage reads): 0, -1 unknown, -2 a style of another location. Cookies
+ * (not checked, only warned of) take form alone, as OpenAPI says. */
+static int parse_style(const char *s, eg_oa_in_t in, eg_param_style_t *out)
 {
-    static const struct {
-        const char *name;
-        eg_oa_style_t style;
-        unsigned ins; /* bit per eg_oa_in_t */
-    } styles[] = {
-        {"form", EG_OA_STYLE_FORM, 1u << EG_OA_QUERY | 1u << EG_OA_COOKIE},
-        {"simple", EG_OA_STYLE_SIMPLE, 1u << EG_OA_PATH | 1u << EG_OA_HEADER},
-        {"label", EG_OA_STYLE_LABEL, 1u << EG_OA_PATH},
-        {"matrix", EG_OA_STYLE_MATRIX, 1u << EG_OA_PATH},
-        {"spaceDelimited", EG_OA_STYLE_SPACE_DELIMITED, 1u << EG_OA_QUERY},
-        {"pipeDelimited", EG_OA_STYLE_PIPE_DELIMITED, 1u << EG_OA_QUERY},
-        {"deepObject", EG_OA_STYLE_DEEP_OBJECT, 1u << EG_OA_QUERY},
-    };
-    for (size_t i = 0; i < sizeof(styles) / sizeof(styles[0]); i++)
-        if (strcmp(s, styles[i].name) == 0) {
-            if (!(styles[i].ins & 1u << in)) return -2;
-            *out = styles[i].style;
-            return 0;
-        }
+    static const eg_param_in_t pin[] = {[EG_OA_QUERY] = EG_PIN_QUERY,
+                                        [EG_OA_PATH] = EG_PIN_PATH,
+                                        [EG_OA_HEADER] = EG_PIN_HEADER,
+                                        [EG_OA_COOKIE] = EG_PIN_QUERY};
+    eg_param_style_t st;
+    if (eg_param_style_parse(s, pin[in], &st) == EG_OK && (in != EG_OA_COOKIE || st == EG_PSTYLE_FORM)) {
+        *out = st;
+        return 0;
+    }
+    for (eg_param_in_t other = EG_PIN_QUERY; other <= EG_PIN_HEADER; other++)
+        if (eg_param_style_parse(s, other, &st) == EG_OK) return -2;
     return -1;
 }
 
@@ -591,7 +586,7 @@ static int load_param(eg_openapi_t *oa, const eg_ydoc_t *doc, const eg_ynode_t *
     if ((rc = get_bool(doc, n, "allowEmptyValue", &p->allow_empty, err, errlen))) return rc;
     if ((rc = get_bool(doc, n, "allowReserved", &p->allow_reserved, err, errlen))) return rc;
     p->style =
-        p->in == EG_OA_QUERY || p->in == EG_OA_COOKIE ? EG_OA_STYLE_FORM : EG_OA_STYLE_SIMPLE;
+        p->in == EG_OA_QUERY || p->in == EG_OA_COOKIE ? EG_PSTYLE_FORM : EG_PSTYLE_SIMPLE;
     if ((v = eg_ymap_get(n, "style"))) {
         int s = scalar(v) ? parse_style(v->str, p->in, &p->style) : -1;
         if (s == -2)
@@ -600,7 +595,7 @@ static int load_param(eg_openapi_t *oa, const eg_ydoc_t *doc, const eg_ynode_t *
                            v->str, in_name(p->in));
         if (s) return eg_yerr(doc, v, err, errlen, "parameter '%s': unknown style", p->name);
     }
-    p->explode = p->style == EG_OA_STYLE_FORM;
+    p->explode = p->style == EG_PSTYLE_FORM;
     if ((rc = get_bool(doc, n, "explode", &p->explode, err, errlen))) return rc;
     if (p->in == EG_OA_PATH) {
         if (!p->required)
@@ -1088,26 +1083,6 @@ static int push_rule(eg_validation_t *v, eg_param_rule_t *r)
     return EG_OK;
 }
 
-static eg_param_style_t style_of(eg_oa_style_t s)
-{
-    switch (s) {
-    case EG_OA_STYLE_SIMPLE:
-        return EG_PSTYLE_SIMPLE;
-    case EG_OA_STYLE_LABEL:
-        return EG_PSTYLE_LABEL;
-    case EG_OA_STYLE_MATRIX:
-        return EG_PSTYLE_MATRIX;
-    case EG_OA_STYLE_SPACE_DELIMITED:
-        return EG_PSTYLE_SPACE;
-    case EG_OA_STYLE_PIPE_DELIMITED:
-        return EG_PSTYLE_PIPE;
-    case EG_OA_STYLE_DEEP_OBJECT:
-        return EG_PSTYLE_DEEP;
-    default:
-        return EG_PSTYLE_FORM;
-    }
-}
-
 static int in_list(const eg_ynode_t *req, const char *name)
 {
     for (size_t i = 0; req && req->kind == EG_Y_SEQ && i < req->n; i++)
@@ -1235,7 +1210,7 @@ int eg_openapi_validation(eg_openapi_t *oa, const eg_oa_op_t *op, uint64_t max_b
                                                    : EG_PIN_QUERY;
         eg_param_rule_t r;
         if ((rc = eg_param_rule_init(&r, p->name, strlen(p->name), in))) break;
-        r.style = style_of(p->style);
+        r.style = p->style;
         r.explode = p->explode;
         r.required = p->required;
         if (p->schema.node &&

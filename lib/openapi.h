@@ -39,6 +39,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "params.h"
 #include "schema.h"
 #include "ytree.h"
 
@@ -51,16 +52,6 @@
 
 typedef enum { EG_OA_QUERY = 0, EG_OA_PATH, EG_OA_HEADER, EG_OA_COOKIE } eg_oa_in_t;
 
-typedef enum {
-    EG_OA_STYLE_FORM = 0, /* query default */
-    EG_OA_STYLE_SIMPLE,   /* path and header default */
-    EG_OA_STYLE_LABEL,
-    EG_OA_STYLE_MATRIX,
-    EG_OA_STYLE_SPACE_DELIMITED,
-    EG_OA_STYLE_PIPE_DELIMITED,
-    EG_OA_STYLE_DEEP_OBJECT
-} eg_oa_style_t;
-
 /* A schema as written: its node and the document it is in (for $refs). */
 typedef struct {
     const eg_ydoc_t *doc;
@@ -71,7 +62,7 @@ typedef struct {
     const char *name;
     eg_oa_in_t in;
     int required; /* path parameters always */
-    eg_oa_style_t style;
+    eg_param_style_t style; /* params.h: the validation stage's own */
     int explode;        /* default: 1 for form, else 0 */
     int allow_empty;    /* allowEmptyValue (query) */
     int allow_reserved; /* allowReserved (query) */

@@ -104,16 +104,16 @@ static void test_parameters_merged_and_refs_followed(void **state)
     assert_false(p->required);
     /* arrays in query strings: form explode (the default), form unexploded, pipes */
     p = find_param(op, "tags", EG_OA_QUERY);
-    assert_int_equal(p->style, EG_OA_STYLE_FORM);
+    assert_int_equal(p->style, EG_PSTYLE_FORM);
     assert_true(p->explode);
     p = find_param(op, "ids", EG_OA_QUERY);
-    assert_int_equal(p->style, EG_OA_STYLE_FORM);
+    assert_int_equal(p->style, EG_PSTYLE_FORM);
     assert_false(p->explode);
     p = find_param(op, "colors", EG_OA_QUERY);
-    assert_int_equal(p->style, EG_OA_STYLE_PIPE_DELIMITED);
+    assert_int_equal(p->style, EG_PSTYLE_PIPE);
     assert_false(p->explode);
     p = find_param(op, "X-Trace", EG_OA_HEADER);
-    assert_int_equal(p->style, EG_OA_STYLE_SIMPLE);
+    assert_int_equal(p->style, EG_PSTYLE_SIMPLE);
     assert_true(p->required);
     /* the cookie parameter is left out (and warned about) */
     assert_null(find_param(op, "session", EG_OA_COOKIE));
@@ -125,7 +125,7 @@ static void test_parameters_merged_and_refs_followed(void **state)
     assert_int_equal(op->nparams, 2);
     p = find_param(op, "petId", EG_OA_PATH);
     assert_true(p->required);
-    assert_int_equal(p->style, EG_OA_STYLE_SIMPLE);
+    assert_int_equal(p->style, EG_PSTYLE_SIMPLE);
     assert_string_equal(eg_ymap_get(p->schema.node, "type")->str, "integer");
     assert_true(find_param(op, "verbose", EG_OA_QUERY)->required);
     op = find_op(oa, "delete", "/pets/{petId}");
