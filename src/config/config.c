@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <libgen.h>
 #include <stdio.h>
@@ -1585,13 +1586,47 @@ static int load_validate(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_ro
     return EG_OK;
 }
 
+/* routes[].upgrade: the protocols a route tunnels (docs/upgrades.md). A
+ * protocol is an Upgrade token's name (RFC 9110 7.8), matched without case
+ * and without its /version; h2c is never tunneled (the gateway serves such
+ * a request over HTTP/1.1, route.c), so listing it is a mistake. */
+static int load_upgrade(cctx_t *c, const eg_ynode_t *n, eg_route_cfg_t *r)
+{
+    static const char *const keys[] = {"protocols", "idle_timeout", "max_bytes", NULL};
+    int rc;
+    if (n->kind != EG_Y_MAP) return ERR(c, n, "upgrade must be a map like {protocols: [websocket]}");
+    if ((rc = known_keys(c, n, "upgrade", keys))) return rc;
+    const eg_ynode_t *v = eg_ymap_get(n, "protocols");
+    if (!v || v->kind != EG_Y_SEQ || v->n == 0)
+        return ERR(c, v ? v : n, "upgrade needs protocols: a list like [websocket]");
+    if (!(r->upgrade_protocols = calloc(v->n, sizeof(char *)))) return EG_ENOMEM;
+    for (size_t i = 0; i < v->n; i++) {
+        const eg_ynode_t *p = v->items[i];
+        if (p->kind != EG_Y_SCALAR || p->len == 0 || p->len > 64)
+            return ERR(c, p, "a protocol is a name like websocket");
+        for (size_t k = 0; k < p->len; k++)
+            if (!(isalnum((unsigned char)p->str[k]) || strchr("!#$%&'*+-.^_`|~", p->str[k])))
+                return ERR(c, p, "invalid protocol name '%s' (a token like websocket, without /version)", p->str);
+        if (strcasecmp(p->str, "h2c") == 0)
+            return ERR(c, p, "h2c is not tunneled: an Upgrade: h2c request is served over HTTP/1.1");
+        if (!(r->upgrade_protocols[r->nupgrade_protocols++] = strdup(p->str))) return EG_ENOMEM;
+    }
+    r->upgrade_idle_ms = 60000;
+    if ((v = eg_ymap_get(n, "idle_timeout"))) {
+        if ((rc = get_duration(c, v, &r->upgrade_idle_ms))) return rc;
+        if (r->upgrade_idle_ms == 0) return ERR(c, v, "idle_timeout must be above 0");
+    }
+    if ((v = eg_ymap_get(n, "max_bytes")) && (rc = get_size(c, v, &r->upgrade_max_bytes))) return rc;
+    return EG_OK;
+}
+
 static int load_route(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_route_cfg_t *r)
 {
     static const char *const keys[] = {"path",   "match",    "methods",    "upstream",
                                        "maintenance", "normalize", "auth", "dialect",
                                        "scopes", "scopes_any", "admin", "allow_ips",
                                        "client_subjects", "rate_limit", "concurrency", "quota", "credits", "cors",
-                                       "idempotency", "openapi", "validate", NULL};
+                                       "idempotency", "openapi", "validate", "upgrade", NULL};
     int rc;
     if ((rc = known_keys(c, n, "route", keys))) return rc;
     r->normalize = 1;
@@ -1726,6 +1761,7 @@ static int load_route(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_route
     }
     if ((v = eg_ymap_get(n, "cors")) && (rc = load_cors(c, v, &r->cors))) return rc;
     if ((v = eg_ymap_get(n, "validate")) && (rc = load_validate(c, v, cfg, r))) return rc;
+    if ((v = eg_ymap_get(n, "upgrade")) && (rc = load_upgrade(c, v, r))) return rc;
     return EG_OK;
 }
 
@@ -1755,6 +1791,43 @@ static int get_tls_cert(cctx_t *c, const eg_ynode_t *n, int check_keys, eg_tls_c
     return EG_OK;
 }
 
+/* listen.tls.hsts: `true` (a year) or {max_age, include_subdomains,
+ * preload}; the header line is made here, once. preload is refused without
+ * what the browsers' preload list requires (a year at least, subdomains),
+ * since asking for it otherwise is a mistake found only much later. */
+static int load_hsts(cctx_t *c, const eg_ynode_t *n, eg_tls_listen_cfg_t *t)
+{
+    static const char *const keys[] = {"max_age", "include_subdomains", "preload", NULL};
+    const uint64_t year = 31536000;
+    uint64_t age = year;
+    int on = 1, sub = 0, preload = 0, rc;
+    const eg_ynode_t *v;
+    if (n->kind == EG_Y_SCALAR) {
+        if ((rc = get_bool(c, n, &on))) return rc;
+    } else {
+        if ((rc = known_keys(c, n, "hsts", keys))) return rc;
+        if ((v = eg_ymap_get(n, "max_age"))) {
+            uint64_t ms;
+            long long secs;
+            if (v->kind == EG_Y_SCALAR && eg_parse_duration_ms(v->str, &ms) == EG_OK) {
+                age = ms / 1000;
+            } else {
+                if ((rc = eg_yscalar_int(c->doc, v, 0, 1000000000, &secs, c->err, c->errlen))) return rc;
+                age = (uint64_t)secs;
+            }
+        }
+        if ((v = eg_ymap_get(n, "include_subdomains")) && (rc = get_bool(c, v, &sub))) return rc;
+        if ((v = eg_ymap_get(n, "preload")) && (rc = get_bool(c, v, &preload))) return rc;
+        if (preload && (!sub || age < year))
+            return ERR(c, n, "preload needs include_subdomains: true and max_age of a year (365d) or more");
+    }
+    t->hsts[0] = '\0';
+    if (on)
+        snprintf(t->hsts, sizeof(t->hsts), "Strict-Transport-Security: max-age=%llu%s%s\r\n",
+                 (unsigned long long)age, sub ? "; includeSubDomains" : "", preload ? "; preload" : "");
+    return EG_OK;
+}
+
 /* listen.tls: the certificates (cert/key is the default, certificates: more
  * chosen by SNI), versions, ciphers, client certificates. The files are
  * read when the gateway builds its TLS contexts (server/tls.c), which
@@ -1762,7 +1835,7 @@ static int get_tls_cert(cctx_t *c, const eg_ynode_t *n, int check_keys, eg_tls_c
 static int load_tls_listen(cctx_t *c, const eg_ynode_t *n, eg_tls_listen_cfg_t *t)
 {
     static const char *const keys[] = {"cert", "key", "ocsp", "certificates", "min_version", "ciphers",
-                                       "client_ca", "verify", "session_tickets", "h2", NULL};
+                                       "client_ca", "verify", "session_tickets", "h2", "hsts", NULL};
     int rc;
     const eg_ynode_t *v, *more = eg_ymap_get(n, "certificates");
     if ((rc = known_keys(c, n, "listen.tls", keys))) return rc;
@@ -1797,6 +1870,7 @@ static int load_tls_listen(cctx_t *c, const eg_ynode_t *n, eg_tls_listen_cfg_t *
         t->verify = EG_VERIFY_REQUIRED;
     }
     if ((v = eg_ymap_get(n, "session_tickets")) && (rc = get_bool(c, v, &t->session_tickets))) return rc;
+    if ((v = eg_ymap_get(n, "hsts")) && (rc = load_hsts(c, v, t))) return rc;
     if ((v = eg_ymap_get(n, "h2")) && (rc = get_bool(c, v, &t->h2))) return rc;
     if (t->h2) return ERR(c, v, "h2: HTTP/2 is not available yet; only http/1.1 is offered by ALPN");
     return EG_OK;
@@ -2493,6 +2567,8 @@ void eg_config_free(eg_config_t *cfg)
         free(r->purchase_url);
         eg_cors_policy_free(r->cors);
         eg_ptrie_free(r->oa_index);
+        for (size_t k = 0; k < r->nupgrade_protocols; k++) free(r->upgrade_protocols[k]);
+        free(r->upgrade_protocols);
     }
     free(cfg->routes);
     for (size_t i = 0; i < cfg->nopenapis; i++) {

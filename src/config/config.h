@@ -61,6 +61,9 @@ typedef struct {
     eg_verify_t verify;       /* optional | required when client_ca is set */
     int session_tickets;      /* default 1: resumption with the process's rotating keys */
     int h2;                   /* offer h2 by ALPN: 0 until HTTP/2 exists */
+    /* hsts: {max_age, include_subdomains, preload}: the Strict-Transport-Security
+     * line every response on this listener carries ("" = none), made at load */
+    char hsts[128];
 } eg_tls_listen_cfg_t;
 
 /* One listening address, plain or TLS. */
@@ -217,6 +220,12 @@ typedef struct {
     int borrowed;
     const char *scope_path;            /* rate-limit, slot and quota keys: the declared route's path (NULL = path) */
     struct eg_validation_s *validate; /* validate: (stages/validate.c, lib/params.h); NULL = none */
+    /* upgrade: {protocols, idle_timeout, max_bytes} (docs/upgrades.md): the
+     * Upgrade tokens tunneled to the upstream after its 101; NULL = none */
+    char **upgrade_protocols;
+    size_t nupgrade_protocols;
+    uint64_t upgrade_idle_ms;   /* no byte either way for this long ends a tunnel (default 60s) */
+    uint64_t upgrade_max_bytes; /* per direction; 0 = no limit */
 } eg_route_cfg_t;
 
 /* alerts.webhooks[]: where alert transitions are POSTed (src/alerts/). */
