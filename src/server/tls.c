@@ -528,6 +528,13 @@ static eg_tls_t *conn_new(SSL_CTX *ctx)
     return t;
 }
 
+/* The connection changes owner (a tunnel, tunnel.h): new sessions are no
+ * longer reported to the old one, which is about to be freed. */
+void eg_tls_drop_session_cb(eg_tls_t *t)
+{
+    if (t) t->on_session = NULL;
+}
+
 eg_tls_t *eg_tls_accept_new(eg_tls_server_t *s)
 {
     eg_tls_t *t = conn_new(s->certs[0].ctx);

@@ -70,6 +70,9 @@ eg_tls_t *eg_tls_connect_new(SSL_CTX *ctx, const char *host, const char *server_
                              SSL_SESSION *session, void (*on_session)(void *data, SSL_SESSION *s),
                              void *data);
 void eg_tls_free(eg_tls_t *t);
+/* Stops reporting new sessions to on_session (the connection moved to a
+ * tunnel: its pool entry's owner goes away). */
+void eg_tls_drop_session_cb(eg_tls_t *t);
 
 /* Ciphertext from the peer; -1 when out of memory. */
 int eg_tls_feed(eg_tls_t *t, const char *in, size_t n);
