@@ -26,12 +26,20 @@
  * loop, plaintext lands where plain reads land, and what OpenSSL has to
  * send is queued on the socket like any other bytes, so backpressure
  * (the socket's write queue) is the same for both.
+ *
+ * Upgrades (docs/upgrades.md): a request the route stage let through with
+ * c->upgrade set goes to the upstream with Connection: upgrade and those
+ * Upgrade tokens; its 101 is relayed and both sockets move to a tunnel
+ * (tunnel.h), once nothing is left queued on either; any other answer is
+ * a response like any other. HSTS: a TLS listener's Strict-Transport-Security
+ * line is in every response on it (hsts_line), errors included.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <stddef.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "alerts.h"
 #include "access.h"
@@ -54,6 +62,7 @@
 #include "request.h"
 #include "stage.h"
 #include "tls.h"
+#include "tunnel.h"
 
 /* The plain path pays nothing for TLS (callgrind counts it): TLS work is
  * in functions kept out of line, and the helpers the plain path always
@@ -153,6 +162,7 @@ static void up_close(up_t *u);
 static void up_failed(up_t *u, failure_t why);
 static void up_reading(up_t *u, int on);
 static void up_timer(up_t *u, uint64_t ms);
+static void upgrade_switch(up_t *u, conn_t *c, size_t head);
 static int is_rate_header(const eg_http_header_t *h);
 
 /* The request no longer counts in its server's requests in flight
@@ -563,6 +573,35 @@ static void log_error(conn_t *c, const char *code, int status, const char *why)
 
 /* ---------------------------------------------------------------- errors */
 
+/* The listener's Strict-Transport-Security line ("...\r\n"), or "": only
+ * over TLS (RFC 6797 7.2: never on plain HTTP, nor on the plain 400 a TLS
+ * port gives plain HTTP, where c->tls is gone). */
+static const char *hsts_line(const conn_t *c)
+{
+    if (!c->tls || !c->gw) return "";
+    const eg_config_t *cfg = c->gw->cfg;
+    if (c->listener >= cfg->nlisteners || !cfg->listeners[c->listener].tls) return "";
+    return cfg->listeners[c->listener].tls->hsts;
+}
+
+/* A whole response the gateway made (buf: status line, head, body) to the
+ * client, with the HSTS line after the status line when the listener has
+ * one: every answer, whoever rendered it, passes here. */
+static int to_client_answer(conn_t *c, const char *buf, size_t n)
+{
+    const char *hsts = hsts_line(c);
+    const char *eol = hsts[0] ? memchr(buf, '\n', n) : NULL;
+    if (!eol) return to_client(c, buf, n);
+    size_t first = (size_t)(eol + 1 - buf), hl = strlen(hsts);
+    wreq_t *wr = wreq_new(c->w, c, 0, n + hl);
+    if (!wr) return -1;
+    memcpy(wr->data, buf, first);
+    memcpy(wr->data + first, hsts, hl);
+    memcpy(wr->data + first + hl, buf + first, n - first);
+    c->bytes_out += n + hl;
+    return conn_send(c, wr, n + hl);
+}
+
 /* The worker's error timestamp and Date header value, formatted once per
  * second of wall-clock time. Returns w. */
 static eg_worker_t *worker_clock(eg_worker_t *w)
@@ -606,7 +645,7 @@ static void answer_error(conn_t *c, const char *buf, size_t n, const eg_respond_
     c->response_started = 1;
     if (c->capture && n) eg_pipeline_capture(c, buf, n);
     eg_pipeline_done(c); /* before the answer: a client that saw it finds its slot free */
-    if (n == 0 || to_client(c, buf, n) != 0) {
+    if (n == 0 || to_client_answer(c, buf, n) != 0) {
         conn_close(c);
         return;
     }
@@ -832,6 +871,8 @@ static void conn_next(conn_t *c)
     c->reqid[0] = c->traceparent[0] = c->code[0] = c->upstream[0] = '\0';
     c->code_entry = NULL;
     c->route = NULL;
+    c->upgrade[0] = '\0';
+    c->switching = 0;
     c->dialect = NULL;
     c->method_bit = 0; /* a request that cannot be parsed has no method: not the last one's */
     c->access.authenticated = 0;
@@ -927,8 +968,14 @@ static void conn_finish(conn_t *c)
     if (!c->in_process && c->len) conn_process(c);
 }
 
+static void tunnel_go(conn_t *c);
+
 static void conn_write_done(conn_t *c)
 {
+    if (c->switching) { /* the writes before the 101 went: the tunnel can start */
+        tunnel_go(c);
+        return;
+    }
     if (c->state == C_DONE_WRITING && c->wpending == 0) {
         conn_linger(c);
         return;
@@ -1411,6 +1458,7 @@ int eg_proxy_on_connection(eg_worker_t *w, int fd, size_t listener)
     w->nconns++;
     eg_metrics_connection(c->gw->metrics, w->id, 1);
     c->start_ns = uv_hrtime();
+    c->listener = listener;
     eg_tls_server_t *ts = listener < c->gw->cfg->nlisteners ? c->gw->tls_listen[listener] : NULL;
     if (ts) {
         c->is_tls = 1;
@@ -1463,6 +1511,7 @@ void eg_proxy_drain(eg_worker_t *w)
         if (c->state == C_HEAD && !c->has_request) conn_close(c);
         else c->keep_alive = 0;
     }
+    eg_tunnel_drain(w);
     eg_proxy_close_pool(w);
 }
 
@@ -1709,7 +1758,8 @@ static int send_request_head(up_t *u, conn_t *c, const eg_hostport_t *srv)
 {
     const eg_upstream_cfg_t *ucfg = &c->gw->cfg->upstreams[c->route->upstream];
     const eg_config_t *cfg = c->gw->cfg;
-    size_t cap = c->off + 1024 + (c->access.authenticated ? sizeof(c->access.p) : 0);
+    size_t cap = c->off + 1024 + (c->access.authenticated ? sizeof(c->access.p) : 0) +
+                 (c->upgrade[0] ? sizeof(c->upgrade) + 40 : 0);
     wreq_t *wr = wreq_new(u->w, u, 1, cap);
     if (!wr) return -1;
     char *out = wr->data;
@@ -1795,7 +1845,12 @@ static int send_request_head(up_t *u, conn_t *c, const eg_hostport_t *srv)
             at = HDR_LIT(out, at, cap, "X-Key-ID", p->key_id, strlen(p->key_id));
         if (field_value_ok(p->scopes)) at = HDR_LIT(out, at, cap, "X-Scopes", p->scopes, strlen(p->scopes));
     }
-    /* no Connection header: keep-alive is HTTP/1.1's default, as with nginx */
+    /* no Connection header: keep-alive is HTTP/1.1's default, as with nginx;
+     * an upgrade names it, with the tokens the route let through */
+    if (c->upgrade[0]) {
+        at = HDR_LIT(out, at, cap, "Connection", "upgrade", 7);
+        at = HDR_LIT(out, at, cap, "Upgrade", c->upgrade, strlen(c->upgrade));
+    }
     if (at + 2 > cap) {
         wreq_free(wr);
         return -1;
@@ -2262,6 +2317,10 @@ static void forward_body(conn_t *c)
 static void up_write_done(up_t *u)
 {
     conn_t *c = u->c;
+    if (c && c->switching) {
+        tunnel_go(c);
+        return;
+    }
     if (c && c->up == u && c->rbody_held && !c->rbody_fin && queued(&u->tcp) < EG_HIGH_WATER / 2) {
         forward_body(c);
         return;
@@ -2280,7 +2339,8 @@ static void up_done(up_t *u)
     if (!c->body_done) c->keep_alive = 0; /* the upstream answered before the body ended */
     /* an upstream that answered before it had the whole body is not reused */
     int sent = c->body_done && (!c->rbody_held || c->rbody_fin);
-    if (u->keep_alive && sent && u->framing != EG_FRAMING_UNTIL_CLOSE) {
+    /* an upgrade the upstream declined: its connection is not reused either */
+    if (u->keep_alive && sent && u->framing != EG_FRAMING_UNTIL_CLOSE && !c->upgrade[0]) {
         pool_put(u);
     } else {
         u->c = NULL;
@@ -2466,7 +2526,7 @@ static wreq_t *build_response_head(up_t *u, conn_t *c, size_t room, size_t *len)
     const eg_config_t *cfg = c->gw->cfg;
     const char *cors = c->cors_hdrs ? c->cors_hdrs : "";
     size_t corslen = strlen(cors);
-    size_t cap = r->head_len + 512 + sizeof(c->rl_hdrs) + corslen;
+    size_t cap = r->head_len + 512 + sizeof(c->rl_hdrs) + corslen + 128 /* hsts */;
     wreq_t *wr = wreq_new(c->w, c, 0, cap + room);
     if (!wr) return NULL;
     char *out = wr->data;
@@ -2475,12 +2535,20 @@ static wreq_t *build_response_head(up_t *u, conn_t *c, size_t room, size_t *len)
     conn_tokens(r->connection, &ct);
     size_t ridlen = strlen(cfg->request_id_header);
     int has_date = 0;
+    int switching = r->status == 101; /* up_got lets only an upgrade's 101 come here */
+    const char *hsts = hsts_line(c);
     for (size_t i = 0; i < r->nheaders; i++) {
         const eg_http_header_t *h = &r->headers[i];
         if (h->name_len == 4 && eg_http1_name_is(h, "date")) has_date = 1;
+        if (switching && h->name_len == 7 && eg_http1_name_is(h, "upgrade")) {
+            at = hdr(out, at, cap, h->name, h->name_len, h->value, h->value_len); /* the protocol switched to */
+            continue;
+        }
         if (hop_by_hop(h, &ct) ||
             (h->name_len == ridlen && strncasecmp(h->name, cfg->request_id_header, ridlen) == 0))
             continue;
+        if (hsts[0] && h->name_len == 25 && eg_http1_name_is(h, "strict-transport-security"))
+            continue; /* the listener's policy is the one in force */
         if (!cfg->expose_internal && names_software(h)) continue;
         if (c->rl_hdrs[0] && is_rate_header(h)) continue; /* the gateway's limits are the ones in force */
         if (corslen && eg_cors_is_cors_header(h->name, h->name_len)) continue; /* the policy's replace them */
@@ -2498,6 +2566,15 @@ static wreq_t *build_response_head(up_t *u, conn_t *c, size_t room, size_t *len)
         memcpy(out + at, cors, corslen);
         at += corslen;
     }
+    size_t hstslen = strlen(hsts);
+    if (hstslen && at + hstslen < cap) {
+        memcpy(out + at, hsts, hstslen);
+        at += hstslen;
+    }
+    if (switching) {
+        at = HDR_LIT(out, at, cap, "Connection", "upgrade", 7);
+        goto end;
+    }
     if (u->framing == EG_FRAMING_CHUNKED && !u->dechunk)
         at = HDR_LIT(out, at, cap, "Transfer-Encoding", "chunked", 7);
     /* a chunked body de-chunked for an HTTP/1.0 client ends with the connection;
@@ -2506,6 +2583,7 @@ static wreq_t *build_response_head(up_t *u, conn_t *c, size_t room, size_t *len)
         c->keep_alive = 0;
     at = c->keep_alive ? HDR_LIT(out, at, cap, "Connection", "keep-alive", 10)
                        : HDR_LIT(out, at, cap, "Connection", "close", 5);
+end:
     if (at + 2 > cap) {
         wreq_free(wr);
         return NULL;
@@ -2827,7 +2905,7 @@ static void translate_and_send(up_t *u)
     u->xlate = 0;
     if (c->capture && n) eg_pipeline_capture(c, out, n);
     eg_pipeline_done(c); /* before the answer: see send_error */
-    if (n == 0 || to_client(c, out, n) != 0) {
+    if (n == 0 || to_client_answer(c, out, n) != 0) {
         free(out);
         conn_close(c);
         return;
@@ -2898,6 +2976,92 @@ static void collect(up_t *u, const char *data, size_t n)
     if (done) translate_and_send(u);
 }
 
+/* ---------------------------------------------------------------- upgrades */
+
+/* The sockets go to a tunnel (tunnel.h) once neither has writes queued
+ * (the write callbacks call again until then): the 101 is the request's
+ * access line, and the connection objects close on their duplicated
+ * descriptors, so the upstream connection never returns to the pool. */
+static void tunnel_go(conn_t *c)
+{
+    up_t *u = c->up;
+    if (c->wpending || u->wpending) {
+        client_timer(c, T_WRITE); /* a client that does not read is not waited for */
+        return;
+    }
+    const eg_route_cfg_t *r = c->route;
+    uv_os_fd_t a, b;
+    int cfd = uv_fileno((uv_handle_t *)&c->tcp, &a) == 0 ? dup(a) : -1;
+    int ufd = uv_fileno((uv_handle_t *)&u->tcp, &b) == 0 ? dup(b) : -1;
+    if (cfd < 0 || ufd < 0) {
+        if (cfd >= 0) close(cfd);
+        if (ufd >= 0) close(ufd);
+        c->cut = "no descriptor for the tunnel";
+        conn_close(c);
+        return;
+    }
+    eg_tunnel_side_t cs = {cfd, c->tls, c->buf + c->off, c->len - c->off};
+    eg_tunnel_side_t us = {ufd, u->tls, u->buf, u->len};
+    eg_tunnel_opts_t o = {r->upgrade_idle_ms, r->upgrade_max_bytes, u->xhead->data, u->xhead_len,
+                          c->reqid,           r->path,              c->upstream,    c->client_ip};
+    c->switching = 0;
+    c->bytes_out += u->xhead_len;
+    log_access(c);
+    eg_tunnel_start(c->w, &cs, &us, &o); /* takes both descriptors and TLS states, whatever it returns */
+    c->tls = NULL;
+    u->tls = NULL;
+    c->up = NULL;
+    u->c = NULL;
+    up_close(u);
+    conn_close(c);
+}
+
+/* The route tunnels protocol t (its /version not compared). */
+static int route_upgrades_to(const eg_route_cfg_t *r, const char *t, size_t len)
+{
+    const char *slash = memchr(t, '/', len);
+    size_t n = slash ? (size_t)(slash - t) : len;
+    for (size_t i = 0; i < r->nupgrade_protocols; i++)
+        if (strlen(r->upgrade_protocols[i]) == n && strncasecmp(r->upgrade_protocols[i], t, n) == 0) return 1;
+    return 0;
+}
+
+/* The upstream switched protocols (head: its 101's length in u->buf). Its
+ * Upgrade must name protocols the route tunnels (else it chose one it was
+ * not offered: 502). The 101 for the client is built now, while the head's
+ * slices are valid; what followed it stays in u->buf for the tunnel. */
+static void upgrade_switch(up_t *u, conn_t *c, size_t head)
+{
+    const eg_http_header_t *h = eg_http1_header(&u->resp, "upgrade");
+    int ok = h && h->value_len > 0;
+    size_t pos = 0, len;
+    const char *t;
+    while (ok && eg_http1_next_token(h->value, h->value_len, &pos, &t, &len)) ok = route_upgrades_to(c->route, t, len);
+    if (!ok) {
+        up_failed(u, FAIL_INVALID);
+        return;
+    }
+    eg_ltimer_stop(&u->timer);
+    eg_health_success(u->health);
+    c->up_status = c->status = 101;
+    size_t hl;
+    wreq_t *wr = build_response_head(u, c, 0, &hl);
+    if (!wr) {
+        conn_close(c);
+        return;
+    }
+    free(u->xhead);
+    u->xhead = wr;
+    u->xhead_len = hl;
+    memmove(u->buf, u->buf + head, u->len - head);
+    u->len -= head;
+    up_reading(u, 0);
+    client_reading(c, 0);
+    c->response_started = 1;
+    c->switching = 1;
+    tunnel_go(c);
+}
+
 /* Ciphertext from an https upstream, or its end. */
 static EG_COLD void up_tls_read(up_t *u, ssize_t nread, const uv_buf_t *b)
 {
@@ -2964,6 +3128,10 @@ static EG_INLINE void up_got(up_t *u, ssize_t nread)
             }
             if (rc < 0) {
                 up_failed(u, FAIL_INVALID);
+                return;
+            }
+            if (u->resp.status == 101 && c->upgrade[0]) {
+                upgrade_switch(u, c, (size_t)rc);
                 return;
             }
             if (u->resp.status >= 100 && u->resp.status < 200) {

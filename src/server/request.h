@@ -42,6 +42,7 @@ struct conn_s {
     int is_tls;      /* accepted on a TLS listener (X-Forwarded-Proto: https) */
     int tls_started; /* the first bytes were a TLS record, not plain HTTP */
     int alpn;        /* eg_alpn_t once the handshake is done: what HTTP/2 dispatches on */
+    size_t listener; /* the index of the listener that accepted it (its hsts line) */
     eg_ltimer_t timer;
     uv_shutdown_t shut; /* the write side's shutdown before a lingering close */
     eg_worker_t *w;
@@ -89,6 +90,11 @@ struct conn_s {
     unsigned capture;   /* a stage wants the response bytes (on_response_bytes) */
     struct eg_idem_ctx_s *idem; /* the idempotency stage's entry, until its on_done */
     const eg_route_cfg_t *route;
+    /* an upgrade the route tunnels (route.c): the Upgrade tokens sent to the
+     * upstream, "" when the request is not one; switching: its 101 came and
+     * waits for queued writes before the sockets go to a tunnel (tunnel.h) */
+    char upgrade[128];
+    int switching;
     const eg_dialect_t *dialect;
     unsigned method_bit;
     int keep_alive;

@@ -2,7 +2,10 @@
  * over max_body_size is 413; the path is made canonical (lib/path.c: the
  * router, the access rules and the upstream all see the same one) or
  * refused with 400; then the router picks the route (404, 405 with Allow),
- * the route's dialect applies, and protocol upgrades are 501. */
+ * the route's dialect applies, and a protocol upgrade is checked against
+ * what the route tunnels (docs/upgrades.md): refused in the dialect, or
+ * its tokens kept for the upstream (c->upgrade) and the WebSocket
+ * handshake's shape checked (RFC 6455 4.1). */
 #include "stage.h"
 
 #include <stdio.h>
@@ -90,7 +93,7 @@ int eg_req_canonical_path(eg_req_t *c)
  * `curl --http2` sends on http://): RFC 9113 3.2 lets a server that does not
  * speak h2c ignore it, so the request is served over HTTP/1.1 (Upgrade and
  * HTTP2-Settings are hop-by-hop and never forwarded). Any other upgrade
- * (WebSocket) is refused in the dialect. */
+ * (WebSocket) is for check_upgrade. */
 static int only_h2c(const eg_http1_msg_t *m)
 {
     int seen = 0;
@@ -105,6 +108,108 @@ static int only_h2c(const eg_http1_msg_t *m)
         }
     }
     return seen;
+}
+
+/* A 400 bad_request for an upgrade that cannot be one; extra: header lines. */
+static void bad_upgrade(eg_req_t *c, const char *message, const char *extra)
+{
+    c->keep_alive = 0;
+    eg_error_t *e = eg_req_error(c, "bad_request");
+    if (e) eg_error_set(e, EG_S_MESSAGE, message);
+    eg_req_send_error(c, e, extra, message);
+}
+
+/* The route allows protocol t (an Upgrade token; its /version is not compared). */
+static int allowed(const eg_route_cfg_t *r, const char *t, size_t len)
+{
+    const char *slash = memchr(t, '/', len);
+    size_t n = slash ? (size_t)(slash - t) : len;
+    for (size_t i = 0; i < r->nupgrade_protocols; i++)
+        if (strlen(r->upgrade_protocols[i]) == n && strncasecmp(r->upgrade_protocols[i], t, n) == 0) return 1;
+    return 0;
+}
+
+/* A Sec-WebSocket-Key is 16 bytes in base64: 22 characters and "==". */
+static int ws_key_ok(const eg_http_header_t *h)
+{
+    if (!h || h->value_len != 24 || h->value[22] != '=' || h->value[23] != '=') return 0;
+    for (size_t i = 0; i < 22; i++) {
+        char ch = h->value[i];
+        if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '+' ||
+              ch == '/'))
+            return 0;
+    }
+    return 1;
+}
+
+/* An upgrade on HTTP/1.1 (HTTP/1.0's is ignored, RFC 9110 7.8): the
+ * protocols offered that the route tunnels go to the upstream (the others
+ * are left out, h2c is ignored as without upgrade:); none is 400
+ * upgrade_not_allowed; a WebSocket handshake must have RFC 6455's shape.
+ * Returns 0 to go on, -1 when answered. */
+static int check_upgrade(eg_req_t *c)
+{
+    const eg_route_cfg_t *r = c->route;
+    char first[65] = "", allowed_list[512] = "";
+    size_t at = 0;
+    int websocket = 0, any = 0;
+    for (size_t i = 0; i < c->req.nheaders; i++) {
+        const eg_http_header_t *h = &c->req.headers[i];
+        if (!eg_http1_name_is(h, "upgrade")) continue;
+        size_t pos = 0, len;
+        const char *t;
+        while (eg_http1_next_token(h->value, h->value_len, &pos, &t, &len)) {
+            if (len == 3 && strncasecmp(t, "h2c", 3) == 0) continue;
+            if (!first[0]) snprintf(first, sizeof(first), "%.*s", (int)(len < 64 ? len : 64), t);
+            if (!allowed(r, t, len) || at + len + 2 >= sizeof(c->upgrade)) continue;
+            if (at) {
+                memcpy(c->upgrade + at, ", ", 2);
+                at += 2;
+            }
+            memcpy(c->upgrade + at, t, len);
+            at += len;
+            any = 1;
+            websocket |= len == 9 && strncasecmp(t, "websocket", 9) == 0;
+        }
+    }
+    c->upgrade[at] = '\0';
+    if (!any) {
+        size_t o = 0;
+        for (size_t i = 0; i < r->nupgrade_protocols && o < sizeof(allowed_list) - 70; i++)
+            o += (size_t)snprintf(allowed_list + o, sizeof(allowed_list) - o, "%s%s", i ? ", " : "",
+                                  r->upgrade_protocols[i]);
+        c->keep_alive = 0;
+        eg_error_t *e = eg_req_error(c, "upgrade_not_allowed");
+        if (e) {
+            eg_error_setf(e, EG_S_MESSAGE, "This route does not accept an upgrade to %s.", first);
+            eg_error_set_detail(e, "protocol", json_string(first));
+            json_t *list = json_array();
+            for (size_t i = 0; list && i < r->nupgrade_protocols; i++)
+                json_array_append_new(list, json_string(r->upgrade_protocols[i]));
+            if (list) eg_error_set_detail(e, "allowed", list);
+        }
+        eg_req_send_error(c, e, NULL, allowed_list[0] ? allowed_list : "route has no upgrade:");
+        return -1;
+    }
+    if (c->req.framing != EG_FRAMING_NONE && !(c->req.framing == EG_FRAMING_LENGTH && c->req.content_length == 0)) {
+        bad_upgrade(c, "An upgrade request has no body.", NULL);
+        return -1;
+    }
+    if (!websocket) return 0;
+    if (c->method_bit != EG_M_GET) {
+        bad_upgrade(c, "A WebSocket handshake is a GET request.", NULL);
+        return -1;
+    }
+    if (!ws_key_ok(eg_http1_header(&c->req, "sec-websocket-key"))) {
+        bad_upgrade(c, "A WebSocket handshake needs Sec-WebSocket-Key: 16 bytes in base64.", NULL);
+        return -1;
+    }
+    const eg_http_header_t *v = eg_http1_header(&c->req, "sec-websocket-version");
+    if (!v || v->value_len != 2 || memcmp(v->value, "13", 2) != 0) {
+        bad_upgrade(c, "A WebSocket handshake needs Sec-WebSocket-Version: 13.", "Sec-WebSocket-Version: 13\r\n");
+        return -1;
+    }
+    return 0;
 }
 
 static eg_stage_rc_t on_request(eg_req_t *c)
@@ -163,10 +268,8 @@ static eg_stage_rc_t on_request(eg_req_t *c)
     }
     c->route = &cfg->routes[id];
     if (c->route->dialect && !(cfg->negotiate && c->dialect != cfg->dialect)) c->dialect = c->route->dialect;
-    if (c->req.upgrade && !only_h2c(&c->req)) {
-        eg_req_send_simple(c, "not_implemented", "Protocol upgrades are not supported.", "upgrade");
+    if (c->req.upgrade && c->req.minor_version == 1 && !only_h2c(&c->req) && check_upgrade(c) != 0)
         return EG_STAGE_ANSWERED;
-    }
     return EG_STAGE_CONTINUE;
 }
 
