@@ -174,7 +174,8 @@ class EchoUpstream:
     403 in JSON, /other/ switches to a protocol nobody offered, anything
     without Upgrade is a 200."""
 
-    def __init__(self):
+    def __init__(self, tls=None):
+        """tls: an ssl.SSLContext to serve https with."""
         outer = self
         self.heads, self.connections, self.lock = [], 0, threading.Lock()
 
@@ -182,6 +183,11 @@ class EchoUpstream:
             def handle(self):
                 with outer.lock:
                     outer.connections += 1
+                if tls:
+                    try:
+                        self.request = tls.wrap_socket(self.request, server_side=True)
+                    except OSError:
+                        return
                 rd = Reader(self.request)
                 while True:
                     try:
@@ -219,6 +225,8 @@ class EchoUpstream:
                             op, data = rd.frame()
                             if op == 8:
                                 self.request.sendall(frame(data, 8))
+                                if tls:
+                                    self.request = self.request.unwrap()  # close_notify
                                 self.request.shutdown(socket.SHUT_WR)
                                 while self.request.recv(65536):
                                     pass
@@ -266,7 +274,7 @@ def echo_session(sock, path, host="test.local"):
     return resp
 
 
-def ws_config(port, up, pki=None, tport=None, hsts="{ max_age: 365d, include_subdomains: true }"):
+def ws_config(port, up, pki=None, tport=None, hsts="{ max_age: 365d, include_subdomains: true }", https=None):
     tls = f"""
   - address: 127.0.0.1:{tport}
     tls: {{ cert: {pki}/a.pem, key: {pki}/a.key, hsts: {hsts} }}""" if tport else ""
@@ -278,7 +286,9 @@ errors: {{ dialect: problem }}
 log: {{ access: stderr }}
 upstreams:
   ws: {{ servers: ["127.0.0.1:{up}"], keepalive: 8 }}
+{f'  secure: {{ servers: ["https://127.0.0.1:{https}"], tls: {{ ca: {pki}/ca.pem, server_name: a.test }} }}' if https else ""}
 routes:
+{"  - { path: /wss/, upstream: secure, upgrade: { protocols: [websocket] } }" if https else ""}
   - {{ path: /ws/, upstream: ws, upgrade: {{ protocols: [websocket], idle_timeout: 30s }} }}
   - {{ path: /short/, upstream: ws, upgrade: {{ protocols: [websocket], idle_timeout: 1s }} }}
   - {{ path: /small/, upstream: ws, upgrade: {{ protocols: [websocket], max_bytes: 1KiB }} }}
@@ -471,13 +481,18 @@ def pki(tmp_path_factory):
 def wss(tmp_path, pki):
     import ssl
     up = EchoUpstream()
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(os.path.join(pki, "a.pem"), os.path.join(pki, "a.key"))
+    sup = EchoUpstream(tls=server)
     port, tport = free_port(), free_port()
-    gw = Gateway(str(tmp_path), ws_config(port, up.port, pki, tport), port, None)
+    gw = Gateway(str(tmp_path), ws_config(port, up.port, pki, tport, https=sup.port), port, None)
     gw.tport = tport
     gw.ctx = ssl.create_default_context(cafile=os.path.join(pki, "ca.pem"))
+    gw.secure = sup
     yield gw, up
     assert gw.stop() == 0, gw.log_text()[-3000:]
     up.close()
+    sup.close()
 
 
 def tls_socket(gw):
@@ -497,6 +512,20 @@ def test_websocket_echo_over_tls(wss):
     assert line["end"] == "closed", line
     path, seen = [h for h in up.heads if h[0].startswith("/ws/")][-1]
     assert seen["x-forwarded-proto"] == "https"
+
+
+@pytest.mark.parametrize("client_tls", [False, True])
+def test_websocket_echo_to_an_https_upstream(wss, client_tls):
+    gw, up = wss
+    if client_tls:
+        s = tls_socket(gw)
+    else:
+        s = socket.create_connection(("127.0.0.1", gw.port), timeout=20)
+    with s:
+        echo_session(s, "/wss/x", host="a.test")
+    line = wait_for(lambda: tunnels(gw), 10, what="the tunnel's log line")[-1]
+    assert line["end"] == "closed" and line["route"] == "/wss/", line
+    assert [h for h in gw.secure.heads if h[0] == "/wss/x"]
 
 
 def test_idle_timeout_over_tls(wss):
