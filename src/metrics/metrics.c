@@ -93,6 +93,10 @@ enum {
     F_CONN_OPEN,
     F_CONN,
     F_CONN_CLOSED,
+    F_TUN_OPEN,
+    F_TUN,
+    F_TUN_CLOSED,
+    F_TUN_BYTES,
     F_GEN,
     F_RELOADS,
     F_RELOAD_TS,
@@ -195,6 +199,16 @@ static const family_t families[NFAMILIES] = {
     [F_CONN] = {"errgate_connections", "Client connections accepted.", T_COUNTER, 0, {0}, 0},
     [F_CONN_CLOSED] =
         {"errgate_connections_closed", "Client connections closed.", T_COUNTER, 0, {0}, 0},
+    [F_TUN_OPEN] = {"errgate_tunnels_open", "Upgraded connections (WebSocket) tunneled now.", T_GAUGE, 0, {0},
+                    0},
+    [F_TUN] = {"errgate_tunnels", "Upgraded connections tunneled after an upstream's 101.", T_COUNTER, 0, {0}, 0},
+    [F_TUN_CLOSED] = {"errgate_tunnels_closed", "Tunnels ended.", T_COUNTER, 0, {0}, 0},
+    [F_TUN_BYTES] = {"errgate_tunnel_bytes",
+                     "Bytes tunneled, by direction (from_client, from_upstream).",
+                     T_COUNTER,
+                     1,
+                     {"direction"},
+                     0},
     [F_GEN] = {"errgate_config_generation",
                "The configuration generation serving new requests (0 at start, +1 a reload).",
                T_GAUGE,
@@ -503,6 +517,9 @@ int eg_metrics_gen_new(eg_metrics_t *m, const eg_config_t *cfg, eg_metrics_gen_t
     g->o_store_fail = at, at += EG_MX_STORES * EG_MX_OPS;
     g->o_conn_open = at++;
     g->o_conn_close = at++;
+    g->o_tun_open = at++;
+    g->o_tun_close = at++;
+    g->o_tun_bytes = at, at += 2;
     g->stride = (at + 7) & ~(size_t)7; /* whole cache lines: no line is shared by two workers */
     size_t bytes = (size_t)g->nworkers * g->stride * sizeof(eg_mx_ctr_t);
     if (!(g->blocks = aligned_alloc(64, bytes))) goto oom;
@@ -823,6 +840,13 @@ static void fold(eg_mx_snap_t *s, const eg_metrics_gen_t *g)
     set_labs(&l, 0, NULL, NULL, NULL);
     if (sum[g->o_conn_open]) snap_value(s, F_CONN, &l, (double)sum[g->o_conn_open]);
     if (sum[g->o_conn_close]) snap_value(s, F_CONN_CLOSED, &l, (double)sum[g->o_conn_close]);
+    if (sum[g->o_tun_open]) snap_value(s, F_TUN, &l, (double)sum[g->o_tun_open]);
+    if (sum[g->o_tun_close]) snap_value(s, F_TUN_CLOSED, &l, (double)sum[g->o_tun_close]);
+    for (int d = 0; d < 2; d++) {
+        if (!sum[g->o_tun_bytes + d]) continue;
+        set_labs(&l, 1, d ? "from_upstream" : "from_client", NULL, NULL);
+        snap_value(s, F_TUN_BYTES, &l, (double)sum[g->o_tun_bytes + d]);
+    }
     free(sum);
 }
 
@@ -885,6 +909,7 @@ eg_mx_snap_t *eg_metrics_snapshot(eg_metrics_t *m)
     snap_value(s, F_RELOADS, &l, (double)atomic_load(&m->reloads_failed));
     set_labs(&l, 0, NULL, NULL, NULL);
     snap_value(s, F_CONN_OPEN, &l, 0); /* set below, after the counters */
+    snap_value(s, F_TUN_OPEN, &l, 0);
     pthread_mutex_lock(&m->lock);
     const eg_mx_snap_t *a = m->archive;
     for (size_t i = 0; i < a->n; i++)
@@ -895,6 +920,8 @@ eg_mx_snap_t *eg_metrics_snapshot(eg_metrics_t *m)
     pthread_mutex_unlock(&m->lock);
     double open = snap_get(s, F_CONN, K_VALUE, &l) - snap_get(s, F_CONN_CLOSED, K_VALUE, &l);
     snap_add(s, F_CONN_OPEN, K_VALUE, 0, l.buf, l.n, open > 0 ? open : 0);
+    double tunnels = snap_get(s, F_TUN, K_VALUE, &l) - snap_get(s, F_TUN_CLOSED, K_VALUE, &l);
+    snap_add(s, F_TUN_OPEN, K_VALUE, 0, l.buf, l.n, tunnels > 0 ? tunnels : 0);
     if (s->oom) {
         eg_mx_snap_free(s);
         return NULL;

@@ -137,7 +137,8 @@ typedef struct eg_metrics_gen_s {
     uint64_t bounds_ns[EG_MX_BUCKETS_MAX];
     /* offsets of each family in a block, in counters */
     size_t o_requests, o_errors, o_auth, o_valid, o_dur, o_dur_sum, o_up, o_up_sum, o_refusals, o_idem,
-        o_upfail, o_store, o_store_sum, o_store_fail, o_conn_open, o_conn_close, o_retries;
+        o_upfail, o_store, o_store_sum, o_store_fail, o_conn_open, o_conn_close, o_retries, o_tun_open,
+        o_tun_close, o_tun_bytes;
     size_t stride; /* counters per worker block (a multiple of 8: 64 bytes) */
     int nworkers;
     eg_mx_ctr_t *blocks;             /* nworkers * stride, 64-byte aligned */
@@ -199,6 +200,16 @@ static inline void eg_metrics_upstream_retry(eg_metrics_gen_t *g, int worker, si
 static inline void eg_metrics_connection(eg_metrics_gen_t *g, int worker, int opened)
 {
     if (g) eg_mx_add(eg_mx_block(g, worker) + (opened ? g->o_conn_open : g->o_conn_close), 1);
+}
+/* A tunnel (tunnel.c) started, or ended with the bytes it carried each way. */
+static inline void eg_metrics_tunnel(eg_metrics_gen_t *g, int worker, int opened, uint64_t from_client,
+                                     uint64_t from_upstream)
+{
+    if (!g) return;
+    eg_mx_ctr_t *b = eg_mx_block(g, worker);
+    eg_mx_add(b + (opened ? g->o_tun_open : g->o_tun_close), 1);
+    if (from_client) eg_mx_add(b + g->o_tun_bytes, from_client);
+    if (from_upstream) eg_mx_add(b + g->o_tun_bytes + 1, from_upstream);
 }
 /* A refusal by the traffic stage. policy: for EG_MX_REF_RATE the limit
  * (in route->limits or a plan's limits); plan: the plan whose limit,

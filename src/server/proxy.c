@@ -3003,7 +3003,8 @@ static void tunnel_go(conn_t *c)
     eg_tunnel_side_t cs = {cfd, c->tls, c->buf + c->off, c->len - c->off};
     eg_tunnel_side_t us = {ufd, u->tls, u->buf, u->len};
     eg_tunnel_opts_t o = {r->upgrade_idle_ms, r->upgrade_max_bytes, u->xhead->data, u->xhead_len,
-                          c->reqid,           r->path,              c->upstream,    c->client_ip};
+                          c->reqid,           r->path,              c->upstream,    c->client_ip,
+                          c->gw->metrics};
     c->switching = 0;
     c->bytes_out += u->xhead_len;
     log_access(c);

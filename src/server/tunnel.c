@@ -33,6 +33,7 @@
 #include "errgate/reqid.h"
 #include "log.h"
 #include "ltimer.h"
+#include "metrics.h"
 #include "tls.h"
 
 #define EG_TUN_HIGH_WATER (256 * 1024)
@@ -353,6 +354,11 @@ static void t_close(tunnel_t *t, const char *why)
     if (!t->why) t->why = why;
     t->closed = 1;
     log_tunnel(t);
+    eg_gw_t *gw = eg_server_current(t->w->srv);
+    if (gw) {
+        eg_metrics_tunnel(gw->metrics, t->w->id, 0, t->e[0].bytes, t->e[1].bytes);
+        eg_gw_unref(gw);
+    }
     tunnels_t *ts = t->w->tunnels;
     if (t->prev)
         t->prev->next = t->next;
@@ -416,6 +422,7 @@ int eg_tunnel_start(eg_worker_t *w, const eg_tunnel_side_t *client, const eg_tun
     if (t->next) t->next->prev = t;
     ts->head = t;
     w->nconns++;
+    eg_metrics_tunnel(o->metrics, w->id, 1, 0, 0);
     const eg_tunnel_side_t *sides[2] = {client, up};
     int ok = 1;
     for (int i = 0; i < 2; i++) {

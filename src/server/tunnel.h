@@ -13,6 +13,8 @@
  * the write side of the other once its queue drained), and one log line when
  * it ends. A tunnel counts in the worker's connections (max_connections,
  * draining); a drain ends tunnels at once, cleanly (close_notify, FIN).
+ * Metrics: its start in the request's configuration generation, its end
+ * and bytes in the one current then (the families sum every generation).
  */
 #ifndef EG_TUNNEL_H
 #define EG_TUNNEL_H
@@ -39,6 +41,7 @@ typedef struct {
     size_t nhead;
     /* for the log line */
     const char *request_id, *route, *upstream, *client;
+    struct eg_metrics_gen_s *metrics; /* the request's counters: the tunnel's start (NULL: off) */
 } eg_tunnel_opts_t;
 
 /* Starts a tunnel on the worker's loop. 0: both sides (descriptors and TLS)

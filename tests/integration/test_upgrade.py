@@ -274,13 +274,15 @@ def echo_session(sock, path, host="test.local"):
     return resp
 
 
-def ws_config(port, up, pki=None, tport=None, hsts="{ max_age: 365d, include_subdomains: true }", https=None):
+def ws_config(port, up, pki=None, tport=None, hsts="{ max_age: 365d, include_subdomains: true }", https=None,
+              admin=None):
     tls = f"""
   - address: 127.0.0.1:{tport}
     tls: {{ cert: {pki}/a.pem, key: {pki}/a.key, hsts: {hsts} }}""" if tport else ""
     return f"""
 listen:
   - 127.0.0.1:{port}{tls}
+{f"admin_listen: 127.0.0.1:{admin}" if admin else ""}
 workers: 1
 errors: {{ dialect: problem }}
 log: {{ access: stderr }}
@@ -303,8 +305,8 @@ routes:
 @pytest.fixture
 def ws(tmp_path):
     up = EchoUpstream()
-    port = free_port()
-    gw = Gateway(str(tmp_path), ws_config(port, up.port), port, None)
+    port, admin = free_port(), free_port()
+    gw = Gateway(str(tmp_path), ws_config(port, up.port, admin=admin), port, admin)
     yield gw, up
     assert gw.stop() == 0, gw.log_text()[-3000:]
     up.close()
@@ -345,6 +347,36 @@ def test_a_tunneled_connection_never_goes_back_to_the_pool(ws):
     wait_for(lambda: tunnels(gw), 10, what="the tunnel to end")
     r = request(gw.port, "GET", "/plain/y")
     assert r.status == 200 and r.body == b'{"plain":true}'
+
+
+def metrics(gw):
+    text = request(gw.admin_port, "GET", "/metrics").body.decode()
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("errgate_tunnel"):
+            name, value = line.rsplit(" ", 1)
+            out[name] = float(value)
+    return out
+
+
+def test_tunnels_in_metrics(ws):
+    gw, up = ws
+    assert metrics(gw).get("errgate_tunnels_open") == 0
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=20) as s:
+        resp, rd = handshake(s, "/ws/m")
+        assert resp.status == 101 and rd.frame() == (1, b"hello")
+        m = metrics(gw)
+        assert m["errgate_tunnels_open"] == 1 and m["errgate_tunnels_total"] == 1, m
+        s.sendall(frame(b"abc", 1, mask=b"abcd"))  # 2 + 4 + 3 bytes
+        assert rd.frame() == (1, b"abc")
+        s.sendall(frame(b"", 8, mask=b"abcd"))  # 6 bytes
+        assert rd.frame() == (8, b"")
+        assert closed_after(s, 10)
+    m = wait_for(lambda: (lambda m: m if m.get("errgate_tunnels_closed_total") == 1 else None)(metrics(gw)), 10,
+                 what="the tunnel counted as closed")
+    assert m["errgate_tunnels_open"] == 0 and m["errgate_tunnels_total"] == 1, m
+    assert m['errgate_tunnel_bytes_total{direction="from_client"}'] == 9 + 6, m
+    assert m['errgate_tunnel_bytes_total{direction="from_upstream"}'] == 7 + 5 + 2, m  # hello, abc, close
 
 
 def test_idle_timeout_closes_the_tunnel(ws):
