@@ -20,6 +20,7 @@ import base64
 import hashlib
 import os
 import shutil
+import signal
 import socket
 import socketserver
 import struct
@@ -377,6 +378,24 @@ def test_tunnels_in_metrics(ws):
     assert m["errgate_tunnels_open"] == 0 and m["errgate_tunnels_total"] == 1, m
     assert m['errgate_tunnel_bytes_total{direction="from_client"}'] == 9 + 6, m
     assert m['errgate_tunnel_bytes_total{direction="from_upstream"}'] == 7 + 5 + 2, m  # hello, abc, close
+
+
+def test_a_drain_ends_open_tunnels_cleanly(tmp_path):
+    up = EchoUpstream()
+    port = free_port()
+    gw = Gateway(str(tmp_path), ws_config(port, up.port), port, None)
+    try:
+        with socket.create_connection(("127.0.0.1", gw.port), timeout=20) as s:
+            resp, rd = handshake(s, "/ws/d")
+            assert resp.status == 101 and rd.frame() == (1, b"hello")
+            gw.signal(signal.SIGTERM)
+            s.settimeout(20)
+            assert s.recv(65536) == b""  # EOF (the write side shut), not a reset
+        assert gw.proc.wait(timeout=30) == 0, gw.log_text()[-3000:]
+        assert [l["end"] for l in tunnels(gw)] == ["draining"]
+    finally:
+        gw.stop()
+        up.close()
 
 
 def test_idle_timeout_closes_the_tunnel(ws):
