@@ -162,7 +162,7 @@ static void up_close(up_t *u);
 static void up_failed(up_t *u, failure_t why);
 static void up_reading(up_t *u, int on);
 static void up_timer(up_t *u, uint64_t ms);
-static void upgrade_switch(up_t *u, conn_t *c, size_t head);
+static EG_COLD void upgrade_switch(up_t *u, conn_t *c, size_t head);
 static int is_rate_header(const eg_http_header_t *h);
 
 /* The request no longer counts in its server's requests in flight
@@ -587,7 +587,7 @@ static const char *hsts_line(const conn_t *c)
 /* A whole response the gateway made (buf: status line, head, body) to the
  * client, with the HSTS line after the status line when the listener has
  * one: every answer, whoever rendered it, passes here. */
-static int to_client_answer(conn_t *c, const char *buf, size_t n)
+static EG_COLD int to_client_hsts(conn_t *c, const char *buf, size_t n)
 {
     const char *hsts = hsts_line(c);
     const char *eol = hsts[0] ? memchr(buf, '\n', n) : NULL;
@@ -600,6 +600,12 @@ static int to_client_answer(conn_t *c, const char *buf, size_t n)
     memcpy(wr->data + first + hl, buf + first, n - first);
     c->bytes_out += n + hl;
     return conn_send(c, wr, n + hl);
+}
+
+static EG_INLINE int to_client_answer(conn_t *c, const char *buf, size_t n)
+{
+    if (!c->tls) return to_client(c, buf, n); /* plain: the path as it was */
+    return to_client_hsts(c, buf, n);
 }
 
 /* The worker's error timestamp and Date header value, formatted once per
@@ -968,7 +974,7 @@ static void conn_finish(conn_t *c)
     if (!c->in_process && c->len) conn_process(c);
 }
 
-static void tunnel_go(conn_t *c);
+static EG_COLD void tunnel_go(conn_t *c);
 
 static void conn_write_done(conn_t *c)
 {
@@ -2540,14 +2546,13 @@ static wreq_t *build_response_head(up_t *u, conn_t *c, size_t room, size_t *len)
     for (size_t i = 0; i < r->nheaders; i++) {
         const eg_http_header_t *h = &r->headers[i];
         if (h->name_len == 4 && eg_http1_name_is(h, "date")) has_date = 1;
-        if (switching && h->name_len == 7 && eg_http1_name_is(h, "upgrade")) {
-            at = hdr(out, at, cap, h->name, h->name_len, h->value, h->value_len); /* the protocol switched to */
+        if (hop_by_hop(h, &ct) ||
+            (h->name_len == ridlen && strncasecmp(h->name, cfg->request_id_header, ridlen) == 0)) {
+            if (switching && h->name_len == 7 && eg_http1_name_is(h, "upgrade")) /* the protocol switched to */
+                at = hdr(out, at, cap, h->name, h->name_len, h->value, h->value_len);
             continue;
         }
-        if (hop_by_hop(h, &ct) ||
-            (h->name_len == ridlen && strncasecmp(h->name, cfg->request_id_header, ridlen) == 0))
-            continue;
-        if (hsts[0] && h->name_len == 25 && eg_http1_name_is(h, "strict-transport-security"))
+        if (h->name_len == 25 && hsts[0] && eg_http1_name_is(h, "strict-transport-security"))
             continue; /* the listener's policy is the one in force */
         if (!cfg->expose_internal && names_software(h)) continue;
         if (c->rl_hdrs[0] && is_rate_header(h)) continue; /* the gateway's limits are the ones in force */
@@ -2566,10 +2571,9 @@ static wreq_t *build_response_head(up_t *u, conn_t *c, size_t room, size_t *len)
         memcpy(out + at, cors, corslen);
         at += corslen;
     }
-    size_t hstslen = strlen(hsts);
-    if (hstslen && at + hstslen < cap) {
-        memcpy(out + at, hsts, hstslen);
-        at += hstslen;
+    if (hsts[0] && at + strlen(hsts) < cap) {
+        memcpy(out + at, hsts, strlen(hsts));
+        at += strlen(hsts);
     }
     if (switching) {
         at = HDR_LIT(out, at, cap, "Connection", "upgrade", 7);
@@ -2982,7 +2986,7 @@ static void collect(up_t *u, const char *data, size_t n)
  * (the write callbacks call again until then): the 101 is the request's
  * access line, and the connection objects close on their duplicated
  * descriptors, so the upstream connection never returns to the pool. */
-static void tunnel_go(conn_t *c)
+static EG_COLD void tunnel_go(conn_t *c)
 {
     up_t *u = c->up;
     if (c->wpending || u->wpending) {
@@ -3031,7 +3035,7 @@ static int route_upgrades_to(const eg_route_cfg_t *r, const char *t, size_t len)
  * Upgrade must name protocols the route tunnels (else it chose one it was
  * not offered: 502). The 101 for the client is built now, while the head's
  * slices are valid; what followed it stays in u->buf for the tunnel. */
-static void upgrade_switch(up_t *u, conn_t *c, size_t head)
+static EG_COLD void upgrade_switch(up_t *u, conn_t *c, size_t head)
 {
     const eg_http_header_t *h = eg_http1_header(&u->resp, "upgrade");
     int ok = h && h->value_len > 0;
