@@ -621,6 +621,19 @@ def test_hsts_on_every_response_over_tls_and_never_on_plain(wss):
     assert plain_to_tls.status == 400 and plain_to_tls.header("Strict-Transport-Security") is None
 
 
+def test_hsts_follows_a_reload(wss, pki):
+    gw, up = wss
+    assert tls_request(gw, "/nowhere").header("Strict-Transport-Security") == HSTS
+    gw.rewrite(ws_config(gw.port, up.port, pki, gw.tport, hsts="{ max_age: 600 }", https=gw.secure.port))
+    gw.signal(signal.SIGHUP)
+    gw.wait_event("reloaded")
+    assert tls_request(gw, "/nowhere").header("Strict-Transport-Security") == "max-age=600"
+    gw.rewrite(ws_config(gw.port, up.port, pki, gw.tport, hsts="false", https=gw.secure.port))
+    gw.signal(signal.SIGHUP)
+    gw.wait_event("reloaded", 2)
+    assert tls_request(gw, "/nowhere").header("Strict-Transport-Security") is None
+
+
 def test_hsts_options_are_checked(tmp_path, pki):
     cases = {
         "{ max_age: 1d, preload: true }": "preload needs include_subdomains",
