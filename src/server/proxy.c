@@ -2982,10 +2982,26 @@ static void collect(up_t *u, const char *data, size_t n)
 
 /* ---------------------------------------------------------------- upgrades */
 
+/* The tunnel ended: the request is done (its on_done hooks: a concurrency
+ * slot was held as long as the tunnel) under the configuration it was
+ * admitted by, and the connection's memory, kept for this, goes. */
+static EG_COLD void tunnel_ended(void *data)
+{
+    conn_t *c = data;
+    c->gw = c->tunnel_gw;
+    c->tunnel_gw = NULL;
+    c->done_run = 0;
+    eg_pipeline_done(c);
+    eg_gw_unref(c->gw);
+    c->gw = NULL;
+    if (--c->holds == 0 && c->closes == 0) conn_free(c);
+}
+
 /* The sockets go to a tunnel (tunnel.h) once neither has writes queued
  * (the write callbacks call again until then): the 101 is the request's
  * access line, and the connection objects close on their duplicated
- * descriptors, so the upstream connection never returns to the pool. */
+ * descriptors, so the upstream connection never returns to the pool. The
+ * request itself ends with the tunnel (tunnel_ended). */
 static EG_COLD void tunnel_go(conn_t *c)
 {
     up_t *u = c->up;
@@ -3008,11 +3024,19 @@ static EG_COLD void tunnel_go(conn_t *c)
     eg_tunnel_side_t us = {ufd, u->tls, u->buf, u->len};
     eg_tunnel_opts_t o = {r->upgrade_idle_ms, r->upgrade_max_bytes, u->xhead->data, u->xhead_len,
                           c->reqid,           r->path,              c->upstream,    c->client_ip,
-                          c->gw->metrics};
+                          c->gw->metrics,     tunnel_ended,         c};
     c->switching = 0;
     c->bytes_out += u->xhead_len;
+    c->done_run = 1; /* the on_done hooks wait for the tunnel's end */
+    c->tunnel_gw = eg_gw_ref(c->gw);
+    c->holds++;
     log_access(c);
-    eg_tunnel_start(c->w, &cs, &us, &o); /* takes both descriptors and TLS states, whatever it returns */
+    if (eg_tunnel_start(c->w, &cs, &us, &o) != 0) { /* it took the descriptors and TLS states anyway */
+        c->holds--;
+        eg_gw_unref(c->tunnel_gw);
+        c->tunnel_gw = NULL;
+        c->done_run = 0; /* conn_close runs the hooks */
+    }
     c->tls = NULL;
     u->tls = NULL;
     c->up = NULL;

@@ -95,6 +95,7 @@ struct conn_s {
      * waits for queued writes before the sockets go to a tunnel (tunnel.h) */
     char upgrade[128];
     int switching;
+    eg_gw_t *tunnel_gw; /* the configuration a tunneled request holds until its on_done hooks ran */
     const eg_dialect_t *dialect;
     unsigned method_bit;
     int keep_alive;

@@ -64,6 +64,8 @@ struct tunnel_s {
     int closed;   /* the handles are closing */
     int closes;   /* handles not closed yet */
     const char *why;
+    void (*on_end)(void *data);
+    void *data;
     char reqid[EG_REQID_MAX + 1], route[128], upstream[300], client[64];
     tunnel_t *prev, *next;
 };
@@ -307,6 +309,9 @@ static void t_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 static void release(tunnel_t *t)
 {
     if (--t->closes > 0) return;
+    /* from a close callback, never within eg_tunnel_start: its caller's
+     * connection is closed by then */
+    if (t->on_end) t->on_end(t->data);
     eg_worker_t *w = t->w;
     tunnels_t *ts = w->tunnels;
     eg_tls_free(t->e[0].tls);
@@ -359,6 +364,7 @@ static void t_close(tunnel_t *t, const char *why)
         eg_metrics_tunnel(gw->metrics, t->w->id, 0, t->e[0].bytes, t->e[1].bytes);
         eg_gw_unref(gw);
     }
+
     tunnels_t *ts = t->w->tunnels;
     if (t->prev)
         t->prev->next = t->next;
@@ -403,6 +409,10 @@ int eg_tunnel_start(eg_worker_t *w, const eg_tunnel_side_t *client, const eg_tun
         w->tunnels = ts;
     }
     if (!ts || !(t = calloc(1, sizeof(*t)))) {
+        if (ts && ts->n == 0) {
+            free(ts);
+            w->tunnels = NULL;
+        }
         close(client->fd);
         close(up->fd);
         eg_tls_free(client->tls);
@@ -414,6 +424,8 @@ int eg_tunnel_start(eg_worker_t *w, const eg_tunnel_side_t *client, const eg_tun
     t->idle_ms = o->idle_ms;
     t->max_bytes = o->max_bytes;
     t->start_ns = uv_hrtime();
+    t->on_end = o->on_end;
+    t->data = o->data;
     snprintf(t->reqid, sizeof(t->reqid), "%s", o->request_id ? o->request_id : "");
     snprintf(t->route, sizeof(t->route), "%s", o->route ? o->route : "");
     snprintf(t->upstream, sizeof(t->upstream), "%s", o->upstream ? o->upstream : "");

@@ -15,6 +15,8 @@
  * draining); a drain ends tunnels at once, cleanly (close_notify, FIN).
  * Metrics: its start in the request's configuration generation, its end
  * and bytes in the one current then (the families sum every generation).
+ * on_end lets proxy.c end the request (its on_done hooks: a concurrency
+ * slot is held as long as the tunnel) once the tunnel's handles closed.
  */
 #ifndef EG_TUNNEL_H
 #define EG_TUNNEL_H
@@ -42,10 +44,16 @@ typedef struct {
     /* for the log line */
     const char *request_id, *route, *upstream, *client;
     struct eg_metrics_gen_s *metrics; /* the request's counters: the tunnel's start (NULL: off) */
+    /* called once when the tunnel ends (the request's on_done hooks: a
+     * concurrency slot is held as long as the tunnel), NULL: none */
+    void (*on_end)(void *data);
+    void *data;
 } eg_tunnel_opts_t;
 
-/* Starts a tunnel on the worker's loop. 0: both sides (descriptors and TLS)
- * are the tunnel's; a negative EG_E* code: nothing was taken. */
+/* Starts a tunnel on the worker's loop. Both sides (descriptors and TLS)
+ * are the tunnel's whatever it returns. 0: on_end will be called, from a
+ * later loop iteration, never from within this call; a negative EG_E*
+ * code (out of memory): it will not. */
 int eg_tunnel_start(eg_worker_t *w, const eg_tunnel_side_t *client, const eg_tunnel_side_t *up,
                     const eg_tunnel_opts_t *o);
 

@@ -297,6 +297,7 @@ routes:
   - {{ path: /small/, upstream: ws, upgrade: {{ protocols: [websocket], max_bytes: 1KiB }} }}
   - {{ path: /limited/, upstream: ws, rate_limit: {{ limit: 1, window: 1h, by: ip }}, upgrade: {{ protocols: [websocket] }} }}
   - {{ path: /refuse/, upstream: ws, upgrade: {{ protocols: [websocket] }} }}
+  - {{ path: /one/, upstream: ws, concurrency: 1, upgrade: {{ protocols: [websocket] }} }}
   - {{ path: /other/, upstream: ws, upgrade: {{ protocols: [websocket] }} }}
   - {{ path: /mixed/, upstream: ws, upgrade: {{ protocols: [websocket, gopher] }} }}
   - {{ path: /plain/, upstream: ws }}
@@ -484,6 +485,24 @@ def test_the_rate_limit_counts_the_upgrade_request(ws):
         assert resp2.status == 429 and resp2.json()["code"] == "rate_limit_exceeded"
         s.sendall(frame(b"ping", 1, mask=b"abcd"))  # the first tunnel goes on
         assert rd.frame() == (1, b"ping")
+
+
+def test_a_concurrency_slot_is_held_as_long_as_the_tunnel(ws):
+    gw, up = ws
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=20) as s:
+        resp, rd = handshake(s, "/one/")
+        assert resp.status == 101 and rd.frame() == (1, b"hello")
+        with socket.create_connection(("127.0.0.1", gw.port), timeout=20) as s2:
+            resp2, _ = handshake(s2, "/one/")
+        assert resp2.status == 429 and resp2.json()["code"] == "concurrent_limit", resp2.body
+    wait_for(lambda: tunnels(gw), 10, what="the first tunnel to end")
+
+    def again():
+        with socket.create_connection(("127.0.0.1", gw.port), timeout=20) as s3:
+            resp3, rd3 = handshake(s3, "/one/")
+            return resp3.status == 101 and rd3.frame() == (1, b"hello")
+
+    wait_for(again, 10, what="the slot given back when the tunnel ended")
 
 
 def test_upgrade_config_is_checked(tmp_path):
