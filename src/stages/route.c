@@ -173,6 +173,10 @@ static int check_upgrade(eg_req_t *c)
         }
     }
     c->upgrade[at] = '\0';
+    if (!first[0]) {
+        bad_upgrade(c, "The Upgrade header names no protocol.", NULL);
+        return -1;
+    }
     if (!any) {
         size_t o = 0;
         for (size_t i = 0; i < r->nupgrade_protocols && o < sizeof(allowed_list) - 70; i++)

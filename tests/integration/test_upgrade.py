@@ -453,6 +453,7 @@ def test_only_the_offered_protocols_the_route_allows_are_forwarded(ws):
     ("/ws/", {"Sec-WebSocket-Version": "8"}, "GET", "Sec-WebSocket-Version: 13"),
     ("/ws/", {}, "POST", "GET request"),
     ("/ws/", {"Content-Length": "3"}, "GET", "no body"),
+    ("/ws/", {"Upgrade": ","}, "GET", "names no protocol"),
 ])
 def test_bad_websocket_handshakes_are_400_in_the_dialect(ws, path, headers, method, message):
     gw, up = ws
