@@ -29,8 +29,8 @@ import threading
 
 import pytest
 
-from conftest import (BIN, Gateway, QuietHandler, ThreadedUpstream, closed_after, free_port, read_response,
-                      request, wait_for)
+from conftest import (BIN, Gateway, Pipelined, QuietHandler, ThreadedUpstream, closed_after, free_port,
+                      read_response, request, wait_for)
 
 OPENSSL = shutil.which("openssl")
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC11B65"
@@ -179,6 +179,7 @@ class EchoUpstream:
         """tls: an ssl.SSLContext to serve https with."""
         outer = self
         self.heads, self.connections, self.lock = [], 0, threading.Lock()
+        self.hinted = threading.Event()
 
         class H(socketserver.BaseRequestHandler):
             def handle(self):
@@ -216,6 +217,11 @@ class EchoUpstream:
                         self.request.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\n"
                                              b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
                         continue
+                    if path.startswith("/hints/"):  # 1xx the client is slow to read, then the 101
+                        for i in range(8):
+                            self.request.sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </%d>; rel=preload; x=%s\r\n\r\n"
+                                                 % (i, b"h" * 8000))
+                        outer.hinted.set()
                     proto = "gopher" if path.startswith("/other/") else "websocket"
                     self.request.sendall(
                         f"HTTP/1.1 101 Switching Protocols\r\nUpgrade: {proto}\r\nConnection: Upgrade\r\n"
@@ -298,6 +304,7 @@ routes:
   - {{ path: /limited/, upstream: ws, rate_limit: {{ limit: 1, window: 1h, by: ip }}, upgrade: {{ protocols: [websocket] }} }}
   - {{ path: /refuse/, upstream: ws, upgrade: {{ protocols: [websocket] }} }}
   - {{ path: /one/, upstream: ws, concurrency: 1, upgrade: {{ protocols: [websocket] }} }}
+  - {{ path: /hints/, upstream: ws, upgrade: {{ protocols: [websocket] }} }}
   - {{ path: /other/, upstream: ws, upgrade: {{ protocols: [websocket] }} }}
   - {{ path: /mixed/, upstream: ws, upgrade: {{ protocols: [websocket, gopher] }} }}
   - {{ path: /plain/, upstream: ws }}
@@ -486,6 +493,32 @@ def test_the_rate_limit_counts_the_upgrade_request(ws):
         assert resp2.status == 429 and resp2.json()["code"] == "rate_limit_exceeded"
         s.sendall(frame(b"ping", 1, mask=b"abcd"))  # the first tunnel goes on
         assert rd.frame() == (1, b"ping")
+
+
+def test_interim_responses_before_the_101(ws):
+    """103s, then the 101: all relayed in order before the tunnel's bytes.
+    The client reads late with a small receive buffer, so that the 103s may
+    still be queued when the 101 comes (the tunnel then waits for them);
+    on loopback the kernel usually takes them all at once, so this checks
+    the order more often than the wait."""
+    gw, up = ws
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(20)
+    s.connect(("127.0.0.1", gw.port))
+    with s:
+        h = dict(WS, Host="test.local")
+        s.sendall(b"GET /hints/ HTTP/1.1\r\n" + b"".join(f"{k}: {v}\r\n".encode() for k, v in h.items()) + b"\r\n")
+        assert up.hinted.wait(20)
+        p = Pipelined(s)
+        statuses = []
+        while not statuses or statuses[-1] != 101:
+            statuses.append(p.read().status)
+        assert statuses == [103] * 8 + [101], statuses
+        rd = Reader(s, p.pre)
+        assert rd.frame() == (1, b"hello")
+        s.sendall(frame(b"after hints", 1, mask=b"abcd"))
+        assert rd.frame() == (1, b"after hints")
 
 
 def test_a_concurrency_slot_is_held_as_long_as_the_tunnel(ws):
