@@ -2481,6 +2481,28 @@ static int load_root(cctx_t *c, const eg_ynode_t *root, eg_config_t *cfg)
             (rc = problem(c, expand_openapi(c, cfg, i, &cap, v->items[i]))))
             goto out;
     if ((v = eg_ymap_get(root, "alerts")) && (rc = problem(c, load_alerts(c, v, cfg)))) goto out;
+    /* the usage API answers under the route that covers its path: one that
+     * knows who calls (its auth), the longest that matches */
+    if (cfg->usage_path) {
+        const eg_route_cfg_t *best = NULL;
+        size_t up = strlen(cfg->usage_path);
+        for (size_t i = 0; i < cfg->nroutes_declared; i++) {
+            const eg_route_cfg_t *r = &cfg->routes[i];
+            size_t rl = r->path ? strlen(r->path) : 0;
+            if (!r->path || !(strcmp(r->path, cfg->usage_path) == 0 || (r->prefix && rl <= up && strncmp(cfg->usage_path, r->path, rl) == 0)))
+                continue;
+            if (!best || rl > strlen(best->path)) best = r;
+        }
+        const eg_ynode_t *mn = eg_ymap_get(eg_ymap_get(root, "metering"), "usage_path");
+        if (!best && (rc = problem(c, ERR(c, mn, "metering.usage_path %s: no route covers it (declare one with auth:, "
+                                                 "e.g. - {path: %s, upstream: ..., auth: api_key})",
+                                          cfg->usage_path, cfg->usage_path))))
+            goto out;
+        if (best && (best->auth == EG_AUTHN_NONE || best->auth == EG_AUTHN_CERT) &&
+            (rc = problem(c, ERR(c, mn, "metering.usage_path %s: its route %s needs auth: api_key, jwt or any "
+                                        "(usage is the caller's own)", cfg->usage_path, best->path))))
+            goto out;
+    }
     /* usage is billed from it: kept in the SQLite file or Redis, never only in memory */
     if (cfg->uses_metering && !cfg->has_redis && cfg->store_backend != EG_STORE_SQLITE &&
         (rc = problem(c, ERR(c, eg_ymap_get(root, "store"),

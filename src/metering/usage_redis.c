@@ -243,3 +243,24 @@ int eg_usage_redis_query(const eg_redis_target_t *t, const eg_usage_query_t *q,
     *n = cnt;
     return EG_OK;
 }
+
+int eg_usage_redis_quota(const eg_redis_target_t *t, const char *subject, const char *period,
+                         long long *used, char *err, size_t errlen)
+{
+    redisContext *c = connect_to(t, err, errlen);
+    if (!c) return EG_EIO;
+    redisReply *rep = redisCommand(c, "GET %sq:%s:%s", t->prefix, subject, period);
+    int rc = EG_OK;
+    if (rep && rep->type == REDIS_REPLY_STRING)
+        *used = strtoll(rep->str, NULL, 10);
+    else if (rep && rep->type == REDIS_REPLY_NIL)
+        *used = 0;
+    else {
+        snprintf(err, errlen, "redis %s:%d: %s", t->host, t->port,
+                 c->errstr[0] ? c->errstr : "unexpected reply");
+        rc = EG_EIO;
+    }
+    if (rep) freeReplyObject(rep);
+    redisFree(c);
+    return rc;
+}

@@ -24,4 +24,9 @@ int eg_usage_rows_from_hash(eg_usage_row_t **rows, size_t *n, size_t *cap, const
 int eg_usage_redis_query(const eg_redis_target_t *t, const eg_usage_query_t *q,
                          eg_usage_row_t **rows, size_t *n, char *err, size_t errlen);
 
+/* Blocking: a quota counter as traffic.c keeps it in Redis
+ * (<prefix>q:<subject>:<period>), 0 when there is none. */
+int eg_usage_redis_quota(const eg_redis_target_t *t, const char *subject, const char *period,
+                         long long *used, char *err, size_t errlen);
+
 #endif

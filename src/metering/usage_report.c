@@ -243,3 +243,38 @@ int eg_usage_read(const eg_config_t *cfg, const eg_usage_query_t *q, eg_usage_ro
     }
     return eg_usage_query(cfg->store_path, cfg->store_busy_timeout_ms, q, rows, n, err, errlen);
 }
+
+/* The value of query parameter `name` into out, %-decoded; 1 found, 0 not,
+ * -1 too long or badly encoded. */
+int eg_usage_query_param(const char *q, size_t qn, const char *name, char *out, size_t cap)
+{
+    size_t nl = strlen(name);
+    for (size_t i = 0; i < qn;) {
+        size_t j = i;
+        while (j < qn && q[j] != '&')
+            j++;
+        if (j - i > nl && memcmp(q + i, name, nl) == 0 && q[i + nl] == '=') {
+            size_t o = 0;
+            for (size_t k = i + nl + 1; k < j; k++) {
+                char ch = q[k];
+                if (ch == '%') {
+                    if (k + 2 >= j) return -1;
+                    char hex[3] = {q[k + 1], q[k + 2], 0};
+                    char *end;
+                    long v = strtol(hex, &end, 16);
+                    if (*end || v <= 0) return -1;
+                    ch = (char)v;
+                    k += 2;
+                } else if (ch == '+') {
+                    ch = ' ';
+                }
+                if (o + 1 >= cap) return -1;
+                out[o++] = ch;
+            }
+            out[o] = '\0';
+            return 1;
+        }
+        i = j + 1;
+    }
+    return 0;
+}

@@ -42,4 +42,8 @@ int eg_usage_group_parse(const char *s, eg_usage_group_t *out);
 int eg_usage_read(const eg_config_t *cfg, const eg_usage_query_t *q, eg_usage_row_t **rows,
                   size_t *n, char *err, size_t errlen);
 
+/* The value of query parameter `name` in q[0..qn) into out, %-decoded:
+ * 1 found, 0 not there, -1 too long or badly encoded. */
+int eg_usage_query_param(const char *q, size_t qn, const char *name, char *out, size_t cap);
+
 #endif
