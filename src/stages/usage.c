@@ -249,10 +249,12 @@ static eg_stage_rc_t on_request(eg_req_t *c)
                 add_quota(pd, &r->quota, "route", r->path, ks, now);
         }
     }
-    /* the period: the first quota's current one, else the calendar month */
+    /* the period: the current one of the key's plan quota (the one that
+     * spans its routes), else the calendar month */
     time_t ps, pe;
     char tmp[16];
-    period_at(pd->nquotas ? pd->quotas[0].day : 0, now, tmp, sizeof(tmp), &ps, &pe);
+    int plan_day = pd->nquotas && pd->quotas[0].scope[0] == 'p' && pd->quotas[0].day;
+    period_at(plan_day, now, tmp, sizeof(tmp), &ps, &pe);
     pd->q.from = ps;
     pd->q.to = pe;
     size_t tn;
