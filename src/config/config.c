@@ -1255,10 +1255,35 @@ static int load_redis(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
 
 static int load_rate_limits(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
 {
-    static const char *const keys[] = {"headers", "reset", NULL};
+    static const char *const keys[] = {"headers", "reset", "quota_headers", "quota_header_names", NULL};
     int rc;
     if ((rc = known_keys(c, n, "rate_limits", keys))) return rc;
     const eg_ynode_t *v;
+    if ((v = eg_ymap_get(n, "quota_headers"))) {
+        if (v->kind != EG_Y_SEQ) return ERR(c, v, "quota_headers must be a list: [legacy, ietf], or []");
+        for (size_t i = 0; i < v->n; i++) {
+            const eg_ynode_t *x = v->items[i];
+            if (x->kind == EG_Y_SCALAR && strcmp(x->str, "legacy") == 0) cfg->quota_legacy_headers = 1;
+            else if (x->kind == EG_Y_SCALAR && strcmp(x->str, "ietf") == 0) cfg->quota_ietf_headers = 1;
+            else return ERR(c, x, "quota_headers are legacy (X-Quota-Limit, X-Quota-Remaining, X-Quota-Reset) "
+                                  "or ietf (a quota policy in RateLimit-Policy, RateLimit)");
+        }
+    }
+    if ((v = eg_ymap_get(n, "quota_header_names"))) {
+        static const char *const hk[] = {"limit", "remaining", "reset", NULL};
+        if ((rc = known_keys(c, v, "quota_header_names", hk))) return rc;
+        char **dst[] = {&cfg->quota_hdr_limit, &cfg->quota_hdr_remaining, &cfg->quota_hdr_reset};
+        for (size_t i = 0; i < 3; i++) {
+            const eg_ynode_t *x = eg_ymap_get(v, hk[i]);
+            if (!x) continue;
+            int token = x->kind == EG_Y_SCALAR && x->len > 0 && x->len <= 64;
+            for (size_t k = 0; token && k < x->len; k++)
+                token = (x->str[k] >= 'a' && x->str[k] <= 'z') || (x->str[k] >= 'A' && x->str[k] <= 'Z') ||
+                        (x->str[k] >= '0' && x->str[k] <= '9') || x->str[k] == '-';
+            if (!token) return ERR(c, x, "a header name: letters, digits and '-', like X-Quota-Limit");
+            if ((rc = get_str(c, x, dst[i]))) return rc;
+        }
+    }
     if ((v = eg_ymap_get(n, "headers"))) {
         if (v->kind != EG_Y_SEQ) return ERR(c, v, "headers must be a list: [legacy, ietf], or []");
         cfg->rl_legacy_headers = cfg->rl_ietf_headers = 0;
@@ -1620,13 +1645,90 @@ static int load_upgrade(cctx_t *c, const eg_ynode_t *n, eg_route_cfg_t *r)
     return EG_OK;
 }
 
+/* An event type: api.request, custom.thing (letters, digits, '.', '_', '-'). */
+static int event_type_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
+              s[i] == '.' || s[i] == '_' || s[i] == '-'))
+            return 0;
+    return 1;
+}
+
+/* meter: true, or {event_type: api.request, cost: 1, bytes: false}
+ * (stages/meter.c, docs/metering.md) */
+static int load_meter(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_route_cfg_t *r)
+{
+    int rc;
+    r->meter_cost = 1;
+    if (n->kind == EG_Y_SCALAR) {
+        if ((rc = get_bool(c, n, &r->meter))) return rc;
+    } else {
+        static const char *const keys[] = {"event_type", "cost", "bytes", NULL};
+        if ((rc = known_keys(c, n, "meter", keys))) return rc;
+        r->meter = 1;
+        const eg_ynode_t *v;
+        if ((v = eg_ymap_get(n, "event_type"))) {
+            if ((rc = get_str(c, v, &r->meter_event))) return rc;
+            if (!event_type_ok(r->meter_event))
+                return ERR(c, v, "event_type must be a name like api.request or custom.search");
+        }
+        if ((v = eg_ymap_get(n, "cost"))) {
+            char *end = NULL;
+            double d = v->kind == EG_Y_SCALAR ? strtod(v->str, &end) : 0;
+            if (v->kind != EG_Y_SCALAR || !end || *end || !(d > 0) || d > 1e12)
+                return ERR(c, v, "cost must be a number above 0 (the quantity each request counts)");
+            r->meter_cost = d;
+        }
+        if ((v = eg_ymap_get(n, "bytes")) && (rc = get_bool(c, v, &r->meter_bytes))) return rc;
+    }
+    if (r->meter && !r->meter_event && !(r->meter_event = strdup("api.request"))) return EG_ENOMEM;
+    if (r->meter) cfg->uses_metering = 1;
+    return EG_OK;
+}
+
+/* metering: { usage_path, commit_every, commit_interval, max_uncommitted,
+ * retention } (docs/metering.md) */
+static int load_metering(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
+{
+    static const char *const keys[] = {"usage_path", "commit_every", "commit_interval", "max_uncommitted",
+                                       "retention", NULL};
+    int rc;
+    if ((rc = known_keys(c, n, "metering", keys))) return rc;
+    const eg_ynode_t *v;
+    if ((v = eg_ymap_get(n, "usage_path"))) {
+        if (v->kind != EG_Y_SCALAR || v->str[0] != '/' || strpbrk(v->str, "?#* \t") || v->len > 200)
+            return ERR(c, v, "usage_path must be a path like /v1/usage");
+        if ((rc = get_str(c, v, &cfg->usage_path))) return rc;
+    }
+    if ((v = eg_ymap_get(n, "commit_every")) && (rc = get_int(c, v, 1, 1000000, &cfg->metering_commit_every)))
+        return rc;
+    if ((v = eg_ymap_get(n, "commit_interval"))) {
+        if ((rc = get_duration(c, v, &cfg->metering_commit_interval_ms))) return rc;
+        if (cfg->metering_commit_interval_ms < 1 || cfg->metering_commit_interval_ms > 60000)
+            return ERR(c, v, "commit_interval must be between 1ms and 60s");
+    }
+    if ((v = eg_ymap_get(n, "max_uncommitted")) &&
+        (rc = get_int(c, v, 1, 100000000, &cfg->metering_max_uncommitted)))
+        return rc;
+    if ((v = eg_ymap_get(n, "retention"))) {
+        uint64_t ms;
+        if ((rc = get_duration(c, v, &ms))) return rc;
+        if (ms < 86400000ull) return ERR(c, v, "retention must be a day at least (e.g. 400d)");
+        cfg->metering_retention_s = ms / 1000;
+    }
+    return EG_OK;
+}
+
 static int load_route(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_route_cfg_t *r)
 {
     static const char *const keys[] = {"path",   "match",    "methods",    "upstream",
                                        "maintenance", "normalize", "auth", "dialect",
                                        "scopes", "scopes_any", "admin", "allow_ips",
                                        "client_subjects", "rate_limit", "concurrency", "quota", "credits", "cors",
-                                       "idempotency", "openapi", "validate", "upgrade", NULL};
+                                       "idempotency", "openapi", "validate", "upgrade", "meter", NULL};
     int rc;
     if ((rc = known_keys(c, n, "route", keys))) return rc;
     r->normalize = 1;
@@ -1762,6 +1864,7 @@ static int load_route(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_route
     if ((v = eg_ymap_get(n, "cors")) && (rc = load_cors(c, v, &r->cors))) return rc;
     if ((v = eg_ymap_get(n, "validate")) && (rc = load_validate(c, v, cfg, r))) return rc;
     if ((v = eg_ymap_get(n, "upgrade")) && (rc = load_upgrade(c, v, r))) return rc;
+    if ((v = eg_ymap_get(n, "meter")) && (rc = load_meter(c, v, cfg, r))) return rc;
     return EG_OK;
 }
 
@@ -2349,7 +2452,7 @@ static int load_root(cctx_t *c, const eg_ynode_t *root, eg_config_t *cfg)
     static const char *const keys[] = {"listen", "admin_listen", "admin", "workers", "errors", "limits",
                                        "log", "request_id", "upstreams", "routes", "store", "auth",
                                        "plans", "rate_limits", "redis", "path", "request", "cors",
-                                       "metrics", "health_path", "alerts", NULL};
+                                       "metrics", "health_path", "alerts", "metering", NULL};
     int rc;
     if (!root) return ERR(c, NULL, "the configuration is empty");
     if (root->kind != EG_Y_MAP) return known_keys(c, root, "the configuration", keys);
@@ -2389,6 +2492,7 @@ static int load_root(cctx_t *c, const eg_ynode_t *root, eg_config_t *cfg)
     if ((v = eg_ymap_get(root, "plans")) && (rc = problem(c, load_plans(c, v, cfg)))) return rc;
     if ((v = eg_ymap_get(root, "rate_limits")) && (rc = problem(c, load_rate_limits(c, v, cfg)))) return rc;
     if ((v = eg_ymap_get(root, "redis")) && (rc = problem(c, load_redis(c, v, cfg)))) return rc;
+    if ((v = eg_ymap_get(root, "metering")) && (rc = problem(c, load_metering(c, v, cfg)))) return rc;
     if (cfg->store_backend == EG_STORE_SQLITE && !cfg->store_path) {
         size_t len = (c->dir ? strlen(c->dir) : 1) + sizeof("/errgate.db");
         if (!(cfg->store_path = malloc(len))) return EG_ENOMEM;
@@ -2451,6 +2555,33 @@ static int load_root(cctx_t *c, const eg_ynode_t *root, eg_config_t *cfg)
             (rc = problem(c, expand_openapi(c, cfg, i, &cap, v->items[i]))))
             goto out;
     if ((v = eg_ymap_get(root, "alerts")) && (rc = problem(c, load_alerts(c, v, cfg)))) goto out;
+    /* the usage API answers under the route that covers its path: one that
+     * knows who calls (its auth), the longest that matches */
+    if (cfg->usage_path) {
+        const eg_route_cfg_t *best = NULL;
+        size_t up = strlen(cfg->usage_path);
+        for (size_t i = 0; i < cfg->nroutes_declared; i++) {
+            const eg_route_cfg_t *r = &cfg->routes[i];
+            size_t rl = r->path ? strlen(r->path) : 0;
+            if (!r->path || !(strcmp(r->path, cfg->usage_path) == 0 || (r->prefix && rl <= up && strncmp(cfg->usage_path, r->path, rl) == 0)))
+                continue;
+            if (!best || rl > strlen(best->path)) best = r;
+        }
+        const eg_ynode_t *mn = eg_ymap_get(eg_ymap_get(root, "metering"), "usage_path");
+        if (!best && (rc = problem(c, ERR(c, mn, "metering.usage_path %s: no route covers it (declare one with auth:, "
+                                                 "e.g. - {path: %s, upstream: ..., auth: api_key})",
+                                          cfg->usage_path, cfg->usage_path))))
+            goto out;
+        if (best && (best->auth == EG_AUTHN_NONE || best->auth == EG_AUTHN_CERT) &&
+            (rc = problem(c, ERR(c, mn, "metering.usage_path %s: its route %s needs auth: api_key, jwt or any "
+                                        "(usage is the caller's own)", cfg->usage_path, best->path))))
+            goto out;
+    }
+    /* usage is billed from it: kept in the SQLite file or Redis, never only in memory */
+    if (cfg->uses_metering && !cfg->has_redis && cfg->store_backend != EG_STORE_SQLITE &&
+        (rc = problem(c, ERR(c, eg_ymap_get(root, "store"),
+                             "meter: needs a durable store: store.backend sqlite, or redis:"))))
+        goto out;
     rc = c->nproblems ? c->first_rc : EG_OK;
 out:
     free(bad);
@@ -2502,6 +2633,15 @@ static eg_config_t *config_new(void)
     cfg->store_busy_timeout_ms = 2000;
     cfg->store_commit_every = 256;
     cfg->store_commit_interval_ms = 50;
+    if (!(cfg->quota_hdr_limit = strdup("X-Quota-Limit")) || !(cfg->quota_hdr_remaining = strdup("X-Quota-Remaining")) ||
+        !(cfg->quota_hdr_reset = strdup("X-Quota-Reset"))) {
+        eg_config_free(cfg);
+        return NULL;
+    }
+    cfg->metering_commit_every = 1000;
+    cfg->metering_commit_interval_ms = 100;
+    cfg->metering_max_uncommitted = 10000;
+    cfg->metering_retention_s = 400 * 86400;
     cfg->rotation_grace_ms = 24ull * 3600 * 1000;
     cfg->alerts_enabled = 1;
     cfg->alert_windows[0] = 60;
@@ -2565,6 +2705,7 @@ void eg_config_free(eg_config_t *cfg)
         free(r->limits);
         free(r->quota.upgrade_url);
         free(r->purchase_url);
+        if (!r->borrowed) free(r->meter_event);
         eg_cors_policy_free(r->cors);
         eg_ptrie_free(r->oa_index);
         for (size_t k = 0; k < r->nupgrade_protocols; k++) free(r->upgrade_protocols[k]);
@@ -2585,6 +2726,10 @@ void eg_config_free(eg_config_t *cfg)
     for (size_t i = 0; i < cfg->nlog_headers; i++) free(cfg->log_headers[i]);
     free(cfg->log_headers);
     free(cfg->health_path);
+    free(cfg->usage_path);
+    free(cfg->quota_hdr_limit);
+    free(cfg->quota_hdr_remaining);
+    free(cfg->quota_hdr_reset);
     free(cfg->request_id_header);
     free(cfg->access_log);
     free(cfg->error_log);

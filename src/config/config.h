@@ -226,6 +226,11 @@ typedef struct {
     size_t nupgrade_protocols;
     uint64_t upgrade_idle_ms;   /* no byte either way for this long ends a tunnel (default 60s) */
     uint64_t upgrade_max_bytes; /* per direction; 0 = no limit */
+    /* meter: (stages/meter.c, docs/metering.md): each served request recorded as usage */
+    int meter;         /* 0 = not metered */
+    char *meter_event; /* the event type, default "api.request" */
+    double meter_cost; /* the quantity per request, default 1 */
+    int meter_bytes;   /* request and response bytes too */
 } eg_route_cfg_t;
 
 /* alerts.webhooks[]: where alert transitions are POSTed (src/alerts/). */
@@ -294,6 +299,13 @@ typedef struct {
     size_t nupstreams;
     eg_route_cfg_t *routes;
     size_t nroutes;
+    /* metering: (docs/metering.md; the metering API's keys join these) */
+    int uses_metering;                    /* some route has meter: */
+    char *usage_path;                     /* metering.usage_path: GET answers the caller's usage, NULL = none */
+    int metering_commit_every;            /* events that start a commit, default 1000 */
+    uint64_t metering_commit_interval_ms; /* the longest an event waits for its commit, default 100ms */
+    int metering_max_uncommitted;         /* events served and not committed at most, default 10000 */
+    uint64_t metering_retention_s;        /* Redis totals' expiry, default 400 days */
     /* store */
     eg_store_backend_t store_backend; /* default sqlite */
     char *store_path;                 /* default errgate.db next to the config */
@@ -328,6 +340,11 @@ typedef struct {
     size_t nplans;
     int rl_legacy_headers, rl_ietf_headers; /* X-RateLimit-* and RateLimit-Policy/RateLimit, default both */
     int rl_reset_unix;                      /* X-RateLimit-Reset as Unix time (default: seconds until) */
+    /* rate_limits.quota_headers: successful responses under a quota say what is left
+     * (traffic.c): legacy (three fields, names below) and/or ietf (a quota policy in
+     * RateLimit-Policy / RateLimit); default none */
+    int quota_legacy_headers, quota_ietf_headers;
+    char *quota_hdr_limit, *quota_hdr_remaining, *quota_hdr_reset; /* default X-Quota-Limit, ... */
     /* cors (stages/cors.c): the global policy, NULL = none; uses_cors: it or a
      * route's is set; cors_lines_max: the largest eg_cors_headers_max of them */
     eg_cors_policy_t *cors;
