@@ -88,6 +88,8 @@ struct conn_s {
     char *trailers;     /* request trailer lines kept for request.forward_trailers (EG_MAX_TRAILER) */
     unsigned capture;   /* a stage wants the response bytes (on_response_bytes) */
     struct eg_idem_ctx_s *idem; /* the idempotency stage's entry, until its on_done */
+    struct eg_sv_s *vstream; /* the validate stage's check of a JSON body being read, until its on_done */
+    size_t vfed;             /* body bytes fed to it */
     const eg_route_cfg_t *route;
     const eg_dialect_t *dialect;
     unsigned method_bit;
