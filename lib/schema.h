@@ -124,6 +124,9 @@ int eg_sv_finish(eg_sv_t *v);
 /* After EG_EPARSE from eg_sv_finish: as eg_jr_doc_t's position, line, column. */
 void eg_sv_error(const eg_sv_t *v, long *position, int *line, int *column);
 void eg_sv_free(eg_sv_t *v);
+/* v made new for another body (s and rep as eg_sv_new's), keeping its
+ * buffers (up to 64 KiB each): what a worker does between requests. */
+void eg_sv_reset(eg_sv_t *v, const eg_schema_t *s, eg_schema_report_t *rep);
 
 /* What the root declares, for callers that coerce text to the schema's
  * type first (query, path and header parameters): a bit set of

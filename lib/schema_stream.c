@@ -33,6 +33,7 @@
 #include "utf8.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #if defined(__SSE2__) && defined(__GNUC__)
@@ -84,7 +85,7 @@ struct eg_sv_s {
     size_t tbn, tbcap, tbscan;
     uint8_t tesc, nst, lit, lm;
     uint32_t tcont;
-    int skipnul;
+    int skipnul, partial_was_scalar;
     /* positions (absolute byte offsets) */
     uint64_t base, tstart, lstart, cont_l, nul_l, nul_total;
     long line;
@@ -817,7 +818,7 @@ static int fail(eg_sv_t *v, const char *pre, size_t pren, const unsigned char *s
                 size_t n)
 {
     v->err = 1;
-    v->ep = v->tstart;
+    v->ep = pre ? v->tstart : v->base + from; /* a kept token started in an earlier chunk */
     v->eline0 = v->line;
     v->ecol0 = v->ep - v->lstart - v->cont_l - v->nul_l;
     v->enul = v->nul_total;
@@ -931,7 +932,6 @@ static int on_number(eg_sv_t *v, const char *raw, size_t len)
     v->stok.off = 0;
     v->stok.end = 1;
     scalar(v, raw, len);
-    v->skipnul = 1;
     return v->oom ? EG_ENOMEM : 0;
 }
 
@@ -941,7 +941,6 @@ static int on_literal(eg_sv_t *v, uint8_t lit)
     v->ntok++;
     v->stok = (eg_jr_tok_t){.type = lit, .off = 0, .len = lit == EG_JR_FALSE ? 5 : 4, .end = 1};
     scalar(v, text[lit], v->stok.len);
-    v->skipnul = 1;
     return v->oom ? EG_ENOMEM : 0;
 }
 
@@ -956,6 +955,7 @@ static void value_end(eg_sv_t *v)
 static long resume_token(eg_sv_t *v, const unsigned char *s, size_t n, int eof, int *done)
 {
     *done = 0;
+    v->partial_was_scalar = v->partial == P_NUM || v->partial == P_LIT;
     if (v->partial == P_NUM) {
         size_t e = eof ? 0 : nscan(s, n, 0, &v->nst);
         if (v->nst == 8) return fail(v, v->tb, v->tbn, s, 0, n);
@@ -1019,8 +1019,23 @@ static long resume_token(eg_sv_t *v, const unsigned char *s, size_t n, int eof, 
 static int keep(eg_sv_t *v, int kind, const unsigned char *s, size_t i, size_t n)
 {
     v->partial = kind;
+    v->tstart = v->base + i;
     v->tbn = 0;
     return buf_add(&v->tb, &v->tbn, &v->tbcap, s + i, n - i);
+}
+
+/* After a number or a literal: a NUL right there is skipped (jansson's
+ * lexer loses a NUL it puts back, jsonr does the same); at the chunk's
+ * end, the next chunk's first byte is looked at. */
+static inline size_t skip_nul(eg_sv_t *v, const unsigned char *s, size_t n, size_t i)
+{
+    v->skipnul = i >= n;
+    if (i < n && !s[i]) {
+        i++;
+        v->nul_l++;
+        v->nul_total++;
+    }
+    return i;
 }
 
 /* Runs the state machine over s[0..n) (eof: the input ends after it). */
@@ -1028,29 +1043,23 @@ static int run(eg_sv_t *v, const unsigned char *s, size_t n, int eof)
 {
     size_t i = 0;
     int r;
+    if (v->skipnul && n) /* a number or literal ended the last chunk */
+        i = skip_nul(v, s, n, 0);
     if (v->partial) {
         int done;
         long k = resume_token(v, s, n, eof, &done);
         if (k < 0) return (int)k;
         i = (size_t)k;
         if (!done) goto out;
+        if (v->partial_was_scalar) i = skip_nul(v, s, n, i);
         if (v->state == S_KEY)
             v->state = S_COLON;
         else
             value_end(v);
     }
     for (;;) {
-        /* whitespace, as jsonr's skip_ws; a NUL right after a number or a
-         * literal is skipped (jansson's lexer loses it) */
-        if (v->skipnul && i < n) {
-            v->skipnul = 0;
-            if (!s[i]) {
-                i++;
-                v->nul_l++;
-                v->nul_total++;
-            }
-        }
-        while (i < n) {
+        /* whitespace, as jsonr's skip_ws */
+        while (i < n && s[i] <= ' ') {
             unsigned c = s[i];
             if (c == ' ' || c == '\t' || c == '\r') {
                 i++;
@@ -1063,7 +1072,6 @@ static int run(eg_sv_t *v, const unsigned char *s, size_t n, int eof)
                 break;
             }
         }
-        v->tstart = v->base + i;
         if (i >= n) {
             if (!eof) goto out;
             if (v->state == S_DONE) goto out;
@@ -1123,7 +1131,7 @@ static int run(eg_sv_t *v, const unsigned char *s, size_t n, int eof)
             if (n - i >= l) {
                 if (memcmp(s + i, text[lit], l) != 0) return fail(v, NULL, 0, s, i, n);
                 if ((r = on_literal(v, lit))) return r;
-                i += l;
+                i = skip_nul(v, s, n, i + l);
                 value_end(v);
                 continue;
             }
@@ -1150,7 +1158,7 @@ static int run(eg_sv_t *v, const unsigned char *s, size_t n, int eof)
                 r = on_number(v, (const char *)s + i, e - i);
                 if (r == EG_EPARSE) return fail(v, NULL, 0, s, i, n);
                 if (r) return r;
-                i = e;
+                i = skip_nul(v, s, n, e);
                 value_end(v);
                 continue;
             }
@@ -1193,16 +1201,70 @@ out:
 
 /* ---- the API ---- */
 
-int eg_sv_new(const eg_schema_t *s, eg_schema_report_t *rep, eg_sv_t **out)
+#define KEEP_MAX (64 * 1024) /* a reset keeps buffers up to this size */
+
+static void keep_or_free(char **b, size_t *cap)
 {
-    eg_sv_t *v = calloc(1, sizeof(*v));
-    *out = v;
-    if (!v) return EG_ENOMEM;
+    if (*cap > KEEP_MAX) {
+        free(*b);
+        *b = NULL;
+        *cap = 0;
+    }
+}
+
+/* Everything before `c` starts at zero, but the buffers, which a reset
+ * keeps (bounded) for the next body. */
+static void sv_init(eg_sv_t *v, const eg_schema_t *s, eg_schema_report_t *rep)
+{
+    for (size_t i = 0; i < v->nfr; i++)
+        free(v->fr[i].tab);
+    keep_or_free(&v->tb, &v->tbcap);
+    keep_or_free(&v->tail, &v->tailcap);
+    keep_or_free(&v->cap, &v->capcap);
+    char *tb = v->tb, *tail = v->tail, *cap = v->cap, **ablk = v->ablk;
+    size_t tbcap = v->tbcap, tailcap = v->tailcap, capcap = v->capcap, *asz = v->asz;
+    size_t nablk = v->nablk, capablk = v->capablk;
+    frame_t *fr = v->fr;
+    skey_t *keys = v->keys;
+    uint64_t *seen = v->seen;
+    size_t capfr = v->capfr, capkeys = v->capkeys, capseen = v->capseen;
+    while (nablk > 1 && asz[nablk - 1] > ABLOCK) /* a long key's own block */
+        free(ablk[--nablk]);
+    memset(v, 0, offsetof(eg_sv_t, c));
+    v->tb = tb, v->tbcap = tbcap, v->tail = tail, v->tailcap = tailcap;
+    v->cap = cap, v->capcap = capcap;
+    v->ablk = ablk, v->asz = asz, v->nablk = nablk, v->capablk = capablk;
+    v->fr = fr, v->capfr = capfr, v->keys = keys, v->capkeys = capkeys;
+    v->seen = seen, v->capseen = capseen;
     v->s = s;
     v->rep = rep ? rep : &v->own;
     v->line = 1;
+    /* PCRE2's match data stays, in its bump buffer, for the next body */
+    pcre2_match_data *md = v->c.md;
+    pcre2_general_context *gctx = v->c.gctx;
+    size_t used = v->c.bump.used;
     eg_sc_init(&v->c, s, v->rep);
+    v->c.md = md, v->c.gctx = gctx, v->c.bump.used = used;
+}
+
+int eg_sv_new(const eg_schema_t *s, eg_schema_report_t *rep, eg_sv_t **out)
+{
+    /* not calloc: the validation context and the scratch document are
+     * large and written before they are read */
+    eg_sv_t *v = malloc(sizeof(*v));
+    *out = v;
+    if (!v) return EG_ENOMEM;
+    memset(v, 0, offsetof(eg_sv_t, c));
+    v->c.md = NULL;
+    v->c.gctx = NULL;
+    v->c.bump.used = 0;
+    sv_init(v, s, rep);
     return EG_OK;
+}
+
+void eg_sv_reset(eg_sv_t *v, const eg_schema_t *s, eg_schema_report_t *rep)
+{
+    sv_init(v, s, rep);
 }
 
 int eg_sv_feed(eg_sv_t *v, const char *data, size_t n)
