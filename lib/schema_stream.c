@@ -586,6 +586,21 @@ static int tab_build(eg_sv_t *v, frame_t *f, uint32_t size)
     return 0;
 }
 
+/* schema_check.c's prop_find with the key's words and hash known. */
+static inline uint32_t prop_lookup(const eg_schema_t *s, const eg_snode_t *n, const char *k,
+                                   size_t len, uint64_t w0, uint64_t w1, uint32_t h)
+{
+    const uint32_t *tab = s->idx + n->ptab;
+    const sprop_t *p = s->props + n->props;
+    for (h &= n->pmask;; h = (h + 1) & n->pmask) {
+        uint32_t pi = tab[h];
+        if (pi == SNONE) return pi;
+        if (p[pi].len == len && p[pi].w0 == w0 && p[pi].w1 == w1 &&
+            (len <= 16 || memcmp(k, p[pi].name, len) == 0))
+            return pi;
+    }
+}
+
 /* A key of the innermost object: 1 when it is a duplicate (invalid JSON),
  * 0 when recorded, EG_ENOMEM. raw: its text between the quotes. */
 static int add_key(eg_sv_t *v, frame_t *f, const char *raw, size_t rawlen, int esc)
@@ -594,7 +609,11 @@ static int add_key(eg_sv_t *v, frame_t *f, const char *raw, size_t rawlen, int e
     if (!p) return EG_ENOMEM;
     size_t len = esc ? eg_jr_unescape(raw, rawlen, p, rawlen) : rawlen;
     if (!esc && len) memcpy(p, raw, len);
-    uint32_t h = key_hash(p, len);
+    /* one hash for the duplicate check and the property's table: the
+     * words of eg_schema_prop_words_at (the arena has 8 bytes after p) */
+    uint64_t w0, w1;
+    eg_schema_prop_words_at(p, len, len + 8, &w0, &w1);
+    uint32_t h = eg_schema_prop_hash(w0, w1, len);
     uint32_t nk = (uint32_t)(v->nkeys - f->key0);
     if (!f->tab && nk < SMALL_KEYS) {
         uint64_t bit = 1ull << (h >> 26 & 63);
@@ -627,7 +646,7 @@ static int add_key(eg_sv_t *v, frame_t *f, const char *raw, size_t rawlen, int e
         const eg_snode_t *n = &v->s->nodes[f->node];
         f->pi = SNONE;
         if ((n->kw & (K_PROPS | K_PPROPS | K_ADDL)) && n->nprops)
-            f->pi = eg_sc_prop_find(v->s, n, p, len, len + 8);
+            f->pi = prop_lookup(v->s, n, p, len, w0, w1, h);
         if (f->track && f->pi != SNONE) v->seen[f->seen0 + f->pi / 64] |= 1ull << (f->pi % 64);
     }
     return 0;
