@@ -963,12 +963,6 @@ static int on_literal(eg_sv_t *v, uint8_t lit)
     return v->oom ? EG_ENOMEM : 0;
 }
 
-/* The state after a value ended. */
-static void value_end(eg_sv_t *v)
-{
-    v->state = v->nfr ? S_AFTER : S_DONE;
-}
-
 /* Finishes the token kept in tb with s[0..n): how many bytes of s it took
  * (*done set when it is whole), or a negative error. */
 static long resume_token(eg_sv_t *v, const unsigned char *s, size_t n, int eof, int *done)
@@ -1062,6 +1056,8 @@ static int run(eg_sv_t *v, const unsigned char *s, size_t n, int eof)
 {
     size_t i = 0;
     int r;
+    int state = v->state; /* in a register: written back when the chunk is done */
+    frame_t *top = v->nfr ? &v->fr[v->nfr - 1] : NULL;
     if (v->skipnul && n) /* a number or literal ended the last chunk */
         i = skip_nul(v, s, n, 0);
     if (v->partial) {
@@ -1071,10 +1067,7 @@ static int run(eg_sv_t *v, const unsigned char *s, size_t n, int eof)
         i = (size_t)k;
         if (!done) goto out;
         if (v->partial_was_scalar) i = skip_nul(v, s, n, i);
-        if (v->state == S_KEY)
-            v->state = S_COLON;
-        else
-            value_end(v);
+        state = state == S_KEY ? S_COLON : top ? S_AFTER : S_DONE;
     }
     for (;;) {
         /* whitespace, as jsonr's skip_ws */
@@ -1092,45 +1085,44 @@ static int run(eg_sv_t *v, const unsigned char *s, size_t n, int eof)
             }
         }
         if (i >= n) {
-            if (!eof) goto out;
-            if (v->state == S_DONE) goto out;
+            if (!eof || state == S_DONE) goto out;
             return fail(v, NULL, 0, s, n, n);
         }
         unsigned c = s[i];
-        switch (v->state) {
+        switch (state) {
         case S_DONE:
             return fail(v, NULL, 0, s, i, n);
         case S_COLON:
             if (c != ':') return fail(v, NULL, 0, s, i, n);
             i++;
-            v->state = S_VALUE;
+            state = S_VALUE;
             continue;
-        case S_AFTER: {
-            frame_t *f = &v->fr[v->nfr - 1];
+        case S_AFTER:
             if (c == ',') {
                 i++;
-                v->state = f->obj ? S_KEY : S_VALUE;
+                state = top->obj ? S_KEY : S_VALUE;
                 continue;
             }
-            if (c != (f->obj ? '}' : ']')) return fail(v, NULL, 0, s, i, n);
+            if (c != (top->obj ? '}' : ']')) return fail(v, NULL, 0, s, i, n);
             goto close;
-        }
         case S_OBJ_FIRST:
             if (c == '}') goto close;
-            v->state = S_KEY;
+            state = S_KEY;
             /* fall through */
         case S_KEY:
             if (c != '"') return fail(v, NULL, 0, s, i, n);
             goto string;
         case S_ARR_FIRST:
             if (c == ']') goto close;
-            v->state = S_VALUE;
+            state = S_VALUE;
             /* fall through */
         default: /* S_VALUE */
             break;
         }
-        if (v->nfr >= EG_JR_MAX_DEPTH) return fail(v, NULL, 0, s, i, n);
-        if (v->nfr && !v->fr[v->nfr - 1].obj) v->fr[v->nfr - 1].count++; /* an item's index */
+        if (top) {
+            if (v->nfr >= EG_JR_MAX_DEPTH) return fail(v, NULL, 0, s, i, n);
+            if (!top->obj) top->count++; /* an item's index */
+        }
         switch (c) {
         case '"':
             goto string;
@@ -1138,7 +1130,8 @@ static int run(eg_sv_t *v, const unsigned char *s, size_t n, int eof)
         case '[':
             v->ntok++;
             if ((r = push_frame(v, c == '{', i))) return r;
-            v->state = c == '{' ? S_OBJ_FIRST : S_ARR_FIRST;
+            top = &v->fr[v->nfr - 1];
+            state = c == '{' ? S_OBJ_FIRST : S_ARR_FIRST;
             i++;
             continue;
         case 't':
@@ -1151,7 +1144,7 @@ static int run(eg_sv_t *v, const unsigned char *s, size_t n, int eof)
                 if (memcmp(s + i, text[lit], l) != 0) return fail(v, NULL, 0, s, i, n);
                 if ((r = on_literal(v, lit))) return r;
                 i = skip_nul(v, s, n, i + l);
-                value_end(v);
+                state = top ? S_AFTER : S_DONE;
                 continue;
             }
             size_t k = 0;
@@ -1178,40 +1171,43 @@ static int run(eg_sv_t *v, const unsigned char *s, size_t n, int eof)
                 if (r == EG_EPARSE) return fail(v, NULL, 0, s, i, n);
                 if (r) return r;
                 i = skip_nul(v, s, n, e);
-                value_end(v);
+                state = top ? S_AFTER : S_DONE;
                 continue;
             }
             return fail(v, NULL, 0, s, i, n);
         }
     string : {
         size_t resume = 0;
-        v->tesc = 0;
-        v->tcont = 0;
-        size_t q = sscan(s, n, i + 1, &v->tesc, &v->tcont, &resume);
+        uint8_t esc = 0;
+        uint32_t cont = 0;
+        size_t q = sscan(s, n, i + 1, &esc, &cont, &resume);
         if (q == BAD) return fail(v, NULL, 0, s, i, n);
         if (q == MORE) {
             if (eof) return fail(v, NULL, 0, s, i, n);
-            if ((r = keep(v, v->state == S_KEY ? P_KEY : P_STR, s, i, n))) return r;
+            v->tesc = esc;
+            v->tcont = cont;
+            if ((r = keep(v, state == S_KEY ? P_KEY : P_STR, s, i, n))) return r;
             v->tbscan = resume - i;
             goto out;
         }
-        r = on_string(v, (const char *)s + i, q + 1 - i, v->state == S_KEY);
+        v->tesc = esc;
+        v->tcont = cont;
+        r = on_string(v, (const char *)s + i, q + 1 - i, state == S_KEY);
         if (r == EG_EPARSE) return fail(v, NULL, 0, s, i, n);
         if (r) return r;
         i = q + 1;
-        if (v->state == S_KEY)
-            v->state = S_COLON;
-        else
-            value_end(v);
+        state = state == S_KEY ? S_COLON : top ? S_AFTER : S_DONE;
         continue;
     }
     close:
         if ((r = pop_frame(v, s, i))) return r;
+        top = v->nfr ? &v->fr[v->nfr - 1] : NULL;
         i++;
-        value_end(v);
+        state = top ? S_AFTER : S_DONE;
         continue;
     }
 out:
+    v->state = state;
     if (v->capturing && buf_add(&v->cap, &v->capn, &v->capcap, s + v->capfrom, n - v->capfrom))
         return EG_ENOMEM;
     v->capfrom = 0;
