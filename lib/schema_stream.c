@@ -1243,8 +1243,17 @@ static void sv_init(eg_sv_t *v, const eg_schema_t *s, eg_schema_report_t *rep)
     skey_t *keys = v->keys;
     uint64_t *seen = v->seen;
     size_t capfr = v->capfr, capkeys = v->capkeys, capseen = v->capseen;
-    while (nablk > 1 && asz[nablk - 1] > ABLOCK) /* a long key's own block */
+    for (size_t i = 0; i < nablk; i++)
+        if (asz[i] > ABLOCK) { /* a long key's own block */
+            free(ablk[i]);
+            ablk[i] = NULL;
+            asz[i] = 0;
+        }
+    while (nablk > 8) /* past 16 KiB */
         free(ablk[--nablk]);
+    if (capfr > 256) capfr = 0, free(fr), fr = NULL; /* a deep or wide body's arrays go */
+    if (capkeys > 4096) capkeys = 0, free(keys), keys = NULL;
+    if (capseen > 1024) capseen = 0, free(seen), seen = NULL;
     memset(v, 0, offsetof(eg_sv_t, c));
     v->tb = tb, v->tbcap = tbcap, v->tail = tail, v->tailcap = tailcap;
     v->cap = cap, v->capcap = capcap;
