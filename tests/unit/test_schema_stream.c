@@ -405,6 +405,88 @@ static void test_mixed(void **state)
     free(text);
 }
 
+/* One validator reset between bodies (as a gateway worker keeps one),
+ * after bodies left half-read, long keys, deep and wide ones: every
+ * verdict and problem list as a new validator's. */
+static void test_reset(void **state)
+{
+    (void)state;
+    static const char schema[] =
+        "{\"type\":\"object\",\"required\":[\"a\"],\"properties\":{\"a\":{\"type\":\"integer\","
+        "\"maximum\":3},\"b\":{\"type\":\"array\",\"uniqueItems\":true,\"items\":{\"type\":"
+        "\"string\"}}},"
+        "\"additionalProperties\":{\"type\":\"string\",\"maxLength\":2}}";
+    eg_ydoc_t *doc = NULL;
+    eg_schema_t *s = compile_text(schema, &doc);
+    /* bodies that grow the validator: a 6,000-byte key, 300 keys, 1,500 levels */
+    static char big[20000];
+    size_t o = 0;
+    big[o++] = '{';
+    big[o++] = '"';
+    memset(big + o, 'k', 6000);
+    o += 6000;
+    o += (size_t)snprintf(big + o, sizeof(big) - o, "\":\"x\"");
+    for (int k = 0; k < 300; k++)
+        o += (size_t)snprintf(big + o, sizeof(big) - o, ",\"m%d\":\"v\"", k);
+    big[o++] = '}';
+    static char deep[3001];
+    memset(deep, '[', 1500);
+    memset(deep + 1500, ']', 1500);
+    static const char *const bodies[] = {
+        "{\"a\":1,\"b\":[\"x\",\"y\"]}",
+        "{\"a\":9,\"b\":[\"x\",\"x\",3],\"zz\":\"long\"}",
+        "{}",
+        "[1]",
+        "{\"a\":1,\"a\":2}",
+        "{\"b\":[\"x\"",
+        "{\"a\":\"3\",\"c\":[1,{\"d\":2}]}",
+    };
+    eg_sv_t *shared = NULL;
+    assert_int_equal(eg_sv_new(s, NULL, &shared), EG_OK);
+    for (int round = 0; round < 3; round++) {
+        /* grow it, and leave one half-read (a client gone mid-body) */
+        eg_sv_reset(shared, s, NULL);
+        eg_sv_feed(shared, big, o);
+        assert_int_equal(eg_sv_finish(shared), EG_ERANGE); /* the long values */
+        eg_sv_reset(shared, NULL, NULL);
+        eg_sv_feed(shared, deep, 3000);
+        assert_int_equal(eg_sv_finish(shared), EG_OK);
+        eg_sv_reset(shared, s, NULL);
+        eg_sv_feed(shared, deep, 700); /* not finished */
+        for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+            const char *b = bodies[i];
+            size_t n = strlen(b);
+            eg_error_t *e1 = eg_error_new(), *e2 = eg_error_new();
+            eg_schema_report_t r1 = {e1, "", NULL, 10, 0}, r2 = {e2, "", NULL, 10, 0};
+            eg_sv_t *fresh = NULL;
+            assert_int_equal(eg_sv_new(s, &r1, &fresh), EG_OK);
+            eg_sv_feed(fresh, b, n);
+            int rc1 = eg_sv_finish(fresh);
+            eg_sv_reset(shared, s, &r2);
+            for (size_t k = 0; k < n; k += 3)
+                eg_sv_feed(shared, b + k, n - k < 3 ? n - k : 3);
+            int rc2 = eg_sv_finish(shared);
+            assert_int_equal(rc1, rc2);
+            if (rc1 == EG_EPARSE) {
+                long p1, p2;
+                int l1, l2, c1, c2;
+                eg_sv_error(fresh, &p1, &l1, &c1);
+                eg_sv_error(shared, &p2, &l2, &c2);
+                assert_true(p1 == p2 && l1 == l2 && c1 == c2);
+            } else {
+                assert_int_equal(r1.count, r2.count);
+                same_fields(e1, e2, b);
+            }
+            eg_sv_free(fresh);
+            eg_error_free(e1);
+            eg_error_free(e2);
+        }
+    }
+    eg_sv_free(shared);
+    eg_schema_free(s);
+    eg_ydoc_free(doc);
+}
+
 int main(void)
 {
     /* test_schema.c's own group first (it is a group of its own) */
@@ -413,6 +495,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_syntax),
         cmocka_unit_test(test_mixed),
+        cmocka_unit_test(test_reset),
         cmocka_unit_test(test_schema_cases_streamed),
     };
     return rc | cmocka_run_group_tests(tests, NULL, NULL);
