@@ -857,7 +857,9 @@ static void settle(eg_sv_t *v, int eof)
     if (!eof && v->tailn < 2 * v->tailchk + 16) return; /* look again once it doubled */
     v->tailchk = v->tailn;
     size_t stop = eg_jr_lexer_stop(v->tail, v->tailn, 0);
-    if (stop >= v->tailn && !eof) return;
+    /* the lexer looks up to 4 bytes past where it stops (a UTF-8
+     * character cut by the end of what is there reads as invalid) */
+    if (stop + 4 > v->tailn && !eof) return;
     long line = v->eline0;
     uint64_t col = v->ecol0;
     for (size_t i = 0; i < stop; i++) {

@@ -151,6 +151,25 @@ static void syntax_one(const char *text, size_t len)
                          how, pos, line, col, d.position, d.line, d.column);
         }
     }
+    /* and cut in two at every place */
+    for (size_t k = 1; len <= 400 && k < len; k++) {
+        eg_sv_t *v = NULL;
+        assert_int_equal(eg_sv_new(NULL, NULL, &v), EG_OK);
+        eg_sv_feed(v, text, k);
+        eg_sv_feed(v, text + k, len - k);
+        int rc = eg_sv_finish(v);
+        if (rc != (jrc ? EG_EPARSE : EG_OK))
+            fail_msg("'%.*s' cut at %zu: streamed rc %d, jsonr %d", (int)len, text, k, rc, jrc);
+        if (jrc) {
+            long pos;
+            int line, col;
+            eg_sv_error(v, &pos, &line, &col);
+            if (pos != d.position || line != d.line || col != d.column)
+                fail_msg("'%.*s' cut at %zu: streamed at %ld %d:%d, jsonr at %ld %d:%d", (int)len,
+                         text, k, pos, line, col, d.position, d.line, d.column);
+        }
+        eg_sv_free(v);
+    }
     eg_jr_free(&d);
 }
 
@@ -257,6 +276,12 @@ static void test_syntax(void **state)
         "[\"\\ud83d\\u",
         "{\"k\":\"v\"}  \n ",
         "{\"k\":\"v\"}  \n x",
+        /* the lexer reads a UTF-8 character past the escape that failed */
+        "[\"0123456789abcdef\\ud82d \\udaf\xc3\xa9 more text\"]",
+        "{\"0123456789abcdef\\ud82d \\u00\xe2\x82\xac x\":1}",
+        ("[\"a\\u0\xf0\x9f\x98\x80"
+         "bcdefgh\"]"),
+        "[\"\\\xc3\xa9 after\"]",
     };
     for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++)
         syntax_one(docs[i], strlen(docs[i]));
