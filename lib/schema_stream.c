@@ -66,9 +66,8 @@ typedef struct {
     size_t fmark;   /* field errors when it opened */
     uint32_t key0;  /* its first key in keys[] */
     uint64_t bloom; /* of its keys, while few */
-    uint32_t *tab;  /* past SMALL_KEYS: open addressing over keys[] indices (+1; 0 empty) */
-    uint32_t tmask;
-    size_t seen0; /* M_STREAM object with required: its bits in seen[] */
+    uint32_t root;  /* past SMALL_KEYS: its keys in an AVL tree (keys[] index + 1; 0 none) */
+    size_t seen0;   /* M_STREAM object with required: its bits in seen[] */
     int track;
     uint32_t pi;       /* the current member's property index, SNONE */
     size_t ablk, aoff; /* arena mark */
@@ -101,6 +100,8 @@ struct eg_sv_s {
     size_t nfr, capfr;
     skey_t *keys;
     size_t nkeys, capkeys;
+    struct anode_s *avl; /* parallel to keys (anode_t) */
+    size_t capavl;
     uint64_t *seen;
     size_t nseen, capseen;
     char **ablk;
@@ -555,34 +556,102 @@ static int key_eq(const skey_t *a, const char *k, size_t len, uint32_t h)
     return a->h == h && a->len == len && memcmp(a->p, k, len) == 0;
 }
 
-static int obj_has(const eg_sv_t *v, const frame_t *f, const char *k, size_t len)
+/* Past SMALL_KEYS members an object's keys go into an AVL tree (over
+ * keys[], by hash, length, bytes): O(log n) a key whatever the keys are.
+ * A hash table would be faster on average, but its hash is fixed (the
+ * property tables' own), so keys crafted to collide would make a large
+ * body quadratic; jsonr sorts in that case, which a stream cannot. */
+typedef struct anode_s {
+    uint32_t l, r; /* keys[] index + 1, 0 none */
+    int h;
+} anode_t;
+
+static int kord(const skey_t *a, const skey_t *b)
 {
-    uint32_t h = key_hash(k, len);
-    if (f->tab) {
-        for (uint32_t j = h & f->tmask;; j = (j + 1) & f->tmask) {
-            uint32_t e = f->tab[j];
-            if (!e) return 0;
-            if (key_eq(&v->keys[e - 1], k, len, h)) return 1;
-        }
-    }
-    for (size_t i = f->key0; i < v->nkeys; i++)
-        if (key_eq(&v->keys[i], k, len, h)) return 1;
-    return 0;
+    if (a->h != b->h) return a->h < b->h ? -1 : 1;
+    if (a->len != b->len) return a->len < b->len ? -1 : 1;
+    return memcmp(a->p, b->p, a->len);
 }
 
-static int tab_build(eg_sv_t *v, frame_t *f, uint32_t size)
+static int aheight(const anode_t *t, uint32_t x)
 {
-    uint32_t *t = calloc(size, sizeof(*t));
-    if (!t) return EG_ENOMEM;
-    free(f->tab);
-    f->tab = t;
-    f->tmask = size - 1;
-    for (size_t i = f->key0; i < v->nkeys; i++) {
-        uint32_t j = v->keys[i].h & f->tmask;
-        while (t[j])
-            j = (j + 1) & f->tmask;
-        t[j] = (uint32_t)i + 1;
+    return x ? t[x - 1].h : 0;
+}
+
+static void afix(anode_t *t, uint32_t x)
+{
+    int a = aheight(t, t[x - 1].l), b = aheight(t, t[x - 1].r);
+    t[x - 1].h = (a > b ? a : b) + 1;
+}
+
+static uint32_t arot_right(anode_t *t, uint32_t x)
+{
+    uint32_t y = t[x - 1].l;
+    t[x - 1].l = t[y - 1].r;
+    t[y - 1].r = x;
+    afix(t, x);
+    afix(t, y);
+    return y;
+}
+
+static uint32_t arot_left(anode_t *t, uint32_t x)
+{
+    uint32_t y = t[x - 1].r;
+    t[x - 1].r = t[y - 1].l;
+    t[y - 1].l = x;
+    afix(t, x);
+    afix(t, y);
+    return y;
+}
+
+static uint32_t abalance(anode_t *t, uint32_t x)
+{
+    afix(t, x);
+    int bf = aheight(t, t[x - 1].l) - aheight(t, t[x - 1].r);
+    if (bf > 1) {
+        uint32_t l = t[x - 1].l;
+        if (aheight(t, t[l - 1].l) < aheight(t, t[l - 1].r)) t[x - 1].l = arot_left(t, l);
+        return arot_right(t, x);
     }
+    if (bf < -1) {
+        uint32_t r = t[x - 1].r;
+        if (aheight(t, t[r - 1].r) < aheight(t, t[r - 1].l)) t[x - 1].r = arot_right(t, r);
+        return arot_left(t, x);
+    }
+    return x;
+}
+
+/* Key k (index + 1) into the tree at x: the new root; *dup when an equal
+ * key is there (the tree is then as it was). Depth: 1.44 log2 n. */
+static uint32_t ainsert(const skey_t *keys, anode_t *t, uint32_t x, uint32_t k, int *dup)
+{
+    if (!x) {
+        t[k - 1] = (anode_t){0, 0, 1};
+        return k;
+    }
+    int c = kord(&keys[k - 1], &keys[x - 1]);
+    if (c == 0) {
+        *dup = 1;
+        return x;
+    }
+    if (c < 0)
+        t[x - 1].l = ainsert(keys, t, t[x - 1].l, k, dup);
+    else
+        t[x - 1].r = ainsert(keys, t, t[x - 1].r, k, dup);
+    return *dup ? x : abalance(t, x);
+}
+
+static int obj_has(const eg_sv_t *v, const frame_t *f, const char *k, size_t len)
+{
+    skey_t q = {k, (uint32_t)len, key_hash(k, len)};
+    for (uint32_t x = f->root; x;) {
+        int c = kord(&q, &v->keys[x - 1]);
+        if (!c) return 1;
+        x = c < 0 ? v->avl[x - 1].l : v->avl[x - 1].r;
+    }
+    if (f->root) return 0;
+    for (size_t i = f->key0; i < v->nkeys; i++)
+        if (key_eq(&v->keys[i], k, len, q.h)) return 1;
     return 0;
 }
 
@@ -615,30 +684,28 @@ static int add_key(eg_sv_t *v, frame_t *f, const char *raw, size_t rawlen, int e
     eg_schema_prop_words_at(p, len, len + 8, &w0, &w1);
     uint32_t h = eg_schema_prop_hash(w0, w1, len);
     uint32_t nk = (uint32_t)(v->nkeys - f->key0);
-    if (!f->tab && nk < SMALL_KEYS) {
+    if (!f->root && nk < SMALL_KEYS) {
         uint64_t bit = 1ull << (h >> 26 & 63);
         if (f->bloom & bit)
             for (size_t i = f->key0; i < v->nkeys; i++)
                 if (key_eq(&v->keys[i], p, len, h)) return 1;
         f->bloom |= bit;
-    } else {
-        if (!f->tab && tab_build(v, f, 64)) return EG_ENOMEM;
-        for (uint32_t j = h & f->tmask;; j = (j + 1) & f->tmask) {
-            uint32_t e = f->tab[j];
-            if (!e) break;
-            if (key_eq(&v->keys[e - 1], p, len, h)) return 1;
-        }
     }
     if (grow((void **)&v->keys, &v->capkeys, v->nkeys + 1, sizeof(skey_t))) return EG_ENOMEM;
     v->keys[v->nkeys++] = (skey_t){p, (uint32_t)len, h};
-    if (f->tab) {
-        if ((nk + 1) * 2 > f->tmask + 1) {
-            if (tab_build(v, f, (f->tmask + 1) * 2)) return EG_ENOMEM;
-        } else {
-            uint32_t j = h & f->tmask;
-            while (f->tab[j])
-                j = (j + 1) & f->tmask;
-            f->tab[j] = (uint32_t)v->nkeys;
+    if (f->root || nk >= SMALL_KEYS) {
+        if (v->capavl < v->capkeys) {
+            anode_t *t = realloc(v->avl, v->capkeys * sizeof(*t));
+            if (!t) return EG_ENOMEM;
+            v->avl = t;
+            v->capavl = v->capkeys;
+        }
+        int dup = 0;
+        for (size_t i = f->root ? v->nkeys - 1 : f->key0; i < v->nkeys && !dup; i++)
+            f->root = ainsert(v->keys, v->avl, f->root, (uint32_t)i + 1, &dup);
+        if (dup) {
+            v->nkeys--;
+            return 1;
         }
     }
     f->count++;
@@ -912,8 +979,6 @@ static int pop_frame(eg_sv_t *v, const unsigned char *s, size_t i)
     v->nkeys = f->key0; /* the parent's key is the last again */
     v->acur = f->ablk;
     v->aoff = f->aoff;
-    free(f->tab);
-    f->tab = NULL;
     if (mode == M_CAP) {
         v->capturing = 0;
         if (buf_add(&v->cap, &v->capn, &v->capcap, s + v->capfrom, i + 1 - v->capfrom))
@@ -1233,8 +1298,6 @@ static void keep_or_free(char **b, size_t *cap)
  * keeps (bounded) for the next body. */
 static void sv_init(eg_sv_t *v, const eg_schema_t *s, eg_schema_report_t *rep)
 {
-    for (size_t i = 0; i < v->nfr; i++)
-        free(v->fr[i].tab);
     keep_or_free(&v->tb, &v->tbcap);
     keep_or_free(&v->tail, &v->tailcap);
     keep_or_free(&v->cap, &v->capcap);
@@ -1243,6 +1306,8 @@ static void sv_init(eg_sv_t *v, const eg_schema_t *s, eg_schema_report_t *rep)
     size_t nablk = v->nablk, capablk = v->capablk;
     frame_t *fr = v->fr;
     skey_t *keys = v->keys;
+    anode_t *avl = v->avl;
+    size_t capavl = v->capavl;
     uint64_t *seen = v->seen;
     size_t capfr = v->capfr, capkeys = v->capkeys, capseen = v->capseen;
     for (size_t i = 0; i < nablk; i++)
@@ -1255,12 +1320,14 @@ static void sv_init(eg_sv_t *v, const eg_schema_t *s, eg_schema_report_t *rep)
         free(ablk[--nablk]);
     if (capfr > 256) capfr = 0, free(fr), fr = NULL; /* a deep or wide body's arrays go */
     if (capkeys > 4096) capkeys = 0, free(keys), keys = NULL;
+    if (capavl > 4096) capavl = 0, free(avl), avl = NULL;
     if (capseen > 1024) capseen = 0, free(seen), seen = NULL;
     memset(v, 0, offsetof(eg_sv_t, c));
     v->tb = tb, v->tbcap = tbcap, v->tail = tail, v->tailcap = tailcap;
     v->cap = cap, v->capcap = capcap;
     v->ablk = ablk, v->asz = asz, v->nablk = nablk, v->capablk = capablk;
     v->fr = fr, v->capfr = capfr, v->keys = keys, v->capkeys = capkeys;
+    v->avl = avl, v->capavl = capavl;
     v->seen = seen, v->capseen = capseen;
     v->s = s;
     v->rep = rep ? rep : &v->own;
@@ -1342,9 +1409,8 @@ void eg_sv_error(const eg_sv_t *v, long *position, int *line, int *column)
 void eg_sv_free(eg_sv_t *v)
 {
     if (!v) return;
-    for (size_t i = 0; i < v->nfr; i++)
-        free(v->fr[i].tab);
     free(v->fr);
+    free(v->avl);
     free(v->keys);
     free(v->seen);
     for (size_t i = 0; i < v->nablk; i++)

@@ -306,6 +306,19 @@ static void test_syntax(void **state)
     syntax_one(big, o);
     o = mid + (size_t)snprintf(big + mid, sizeof(big) - mid, ",\"key7\":[1,2,x]}");
     syntax_one(big, o);
+    /* 2,000 keys whose hashes collide (same length, first and last 8
+     * bytes: the property tables' hash), then one of them again */
+    static char coll[80000];
+    o = 0;
+    coll[o++] = '{';
+    for (int k = 0; k < 2000; k++)
+        o += (size_t)snprintf(coll + o, sizeof(coll) - o, "%s\"aaaaaaaa%06dbbbbbbbb\":%d",
+                              k ? "," : "", k, k);
+    size_t before = o;
+    o += (size_t)snprintf(coll + o, sizeof(coll) - o, ",\"aaaaaaaa%06dbbbbbbbb\":1}", 1234);
+    syntax_one(coll, o);
+    o = before + (size_t)snprintf(coll + before, sizeof(coll) - before, "}");
+    syntax_one(coll, o);
     /* nesting: 2048 levels are fine, 2049 are not */
     static char deep[2 * 2050 + 1];
     for (int d = 2047; d <= 2049; d++) {
@@ -408,6 +421,20 @@ static void test_mixed(void **state)
         diff_one(s, inst[i], 3); /* a bound that cuts: the same ones are kept */
         diff_one(s, inst[i], 1);
     }
+    eg_schema_free(s);
+    eg_ydoc_free(doc);
+    /* required names found among 20 keys (the tree of a big object) */
+    s = compile_text("{\"required\":[\"k19\",\"k3\",\"nope\",\"a\"],\"properties\":{\"a\":{},"
+                     "\"k3\":{\"type\":\"string\"}},\"maxProperties\":19}",
+                     &doc);
+    char wide[1024];
+    size_t w = 0;
+    wide[w++] = '{';
+    for (int k = 0; k < 20; k++)
+        w += (size_t)snprintf(wide + w, sizeof(wide) - w, "%s\"k%d\":%d", k ? "," : "", k, k);
+    wide[w++] = '}';
+    wide[w] = '\0';
+    diff_one(s, wide, 100);
     eg_schema_free(s);
     eg_ydoc_free(doc);
     /* order.json: the benchmark's schema */
