@@ -1171,12 +1171,6 @@ int eg_sc_re_match(vctx_t *c, uint32_t re, const char *p, size_t n)
     return re_match(c, re, p, n);
 }
 
-uint32_t eg_sc_prop_find(const eg_schema_t *s, const eg_snode_t *n, const char *k, size_t len,
-                         size_t room)
-{
-    return prop_find(s, n, k, len, room);
-}
-
 int eg_schema_validate(const eg_schema_t *s, const eg_jr_doc_t *doc, const eg_jr_tok_t *tok,
                        eg_schema_report_t *rep)
 {

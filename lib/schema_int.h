@@ -319,17 +319,18 @@ typedef struct {
 /* Node `at` on the value t of c->doc, at the path c->path: 1 when it
  * failed (problems reported to c->rep). */
 int eg_sc_validate(eg_vctx_t *c, uint32_t at, const eg_jr_tok_t *t);
-/* One problem at the current path (plus `last`), as schema_check.c words
- * them; xval is stolen. 1 when it is being written as a field error. */
+/* One problem at the current path (plus `last`), reported as
+ * schema_check.c reports its own; xval (the keyword's bound) is stolen. */
 void eg_sc_problem(eg_vctx_t *c, const eg_jr_tok_t *val, const char *last, size_t lastlen,
                    const char *constraint, const char *xkey, json_t *xval, const char *fmt, ...)
     __attribute__((format(printf, 8, 9)));
 void eg_sc_type_problem(eg_vctx_t *c, const eg_jr_tok_t *t, unsigned types);
-/* 1 when the next problem becomes a field error */
+/* 1 when the next problem becomes a field error (build its bound only then) */
 int eg_sc_writing(const eg_vctx_t *c);
+/* Pattern `re` on p[0..n): 1 match, 0 none, -1 match limits hit. */
 int eg_sc_re_match(eg_vctx_t *c, uint32_t re, const char *p, size_t n);
-uint32_t eg_sc_prop_find(const eg_schema_t *s, const eg_snode_t *n, const char *k, size_t len,
-                         size_t room);
+/* A context for rep (rep->count zeroed; no document yet, the minimum
+ * budget); fini frees PCRE2's match data. */
 void eg_sc_init(eg_vctx_t *c, const eg_schema_t *s, eg_schema_report_t *rep);
 void eg_sc_fini(eg_vctx_t *c);
 
