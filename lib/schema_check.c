@@ -1145,8 +1145,9 @@ void eg_sc_init(vctx_t *c, const eg_schema_t *s, eg_schema_report_t *rep)
 
 void eg_sc_fini(vctx_t *c)
 {
-    pcre2_match_data_free(c->md);
-    pcre2_general_context_free(c->gctx);
+    /* most validations match no pattern: no calls into PCRE2 then */
+    if (c->md) pcre2_match_data_free(c->md);
+    if (c->gctx) pcre2_general_context_free(c->gctx);
     c->md = NULL;
     c->gctx = NULL;
 }
