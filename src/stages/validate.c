@@ -11,9 +11,12 @@
  * length (query_too_long), the query, path and header parameters, and a
  * body: its media type (415 unsupported_media_type listing the accepted
  * ones), then, read whole (eg_req_read_body, so nothing reaches the
- * upstream before the verdict; a chunked one comes decoded), a JSON body parsed (400
- * invalid_json with position, line and column) and checked against the
- * route's JSON Schema, or a form body checked like a query string. A valid
+ * upstream before the verdict; a chunked one comes decoded), a JSON body
+ * checked against the route's JSON Schema as it arrives (each new piece fed
+ * to the streaming validator, eg_sv_*; one already whole at the first look
+ * parsed onto jsonr's tape and walked, which costs less then, with the same
+ * verdict), invalid JSON answered 400 invalid_json with position, line and
+ * column, or a form body checked like a query string. A valid
  * request is checked once, counting only (no allocation); a field error
  * list is built only when something failed. A refused request's body is
  * skipped (eg_req_drop_body), so the connection carries the next request.
