@@ -12,6 +12,8 @@
 # the stage. A benchmark, not a test: nothing asserts.
 #
 # Usage: bench/validate.sh [BUILD_DIR]   (env: DURATION=5s ROUNDS=3 CONNS=32)
+#        MODE=callgrind bench/validate.sh [BUILD_DIR]: instructions per request
+#        instead (valgrind; SECONDS_RUN=5, BENCH_KEEP=1 keeps the outputs)
 set -eu
 BUILD=${1:-build}
 DURATION=${DURATION:-5s}
@@ -117,6 +119,37 @@ routes:
             priority: { type: integer, minimum: 0, maximum: 5 }
             ref: { type: string, maxLength: 300 }
 CONF
+if [ "${MODE:-}" = callgrind ]; then
+    # user-space instructions per request under callgrind (bench/callgrind.sh's
+    # way): errgate alone under valgrind for each route behind wrk -c10, an
+    # idle run of the same length subtracted, divided by the requests counted
+    SECONDS_RUN=${SECONDS_RUN:-5}
+    cg() { # $1: "idle" or a route's URL path; prints "instructions requests"
+        out="$TMP/cg.$(echo "$1" | tr / _).out"
+        valgrind --tool=callgrind --callgrind-out-file="$out" "$ERRGATE" serve --config "$TMP/errgate.yaml" \
+            2>"$TMP/vg.log" & vg=$!
+        i=0; until curl -s -o /dev/null "http://127.0.0.1:$EG/plain/orders"; do
+            i=$((i+1)); [ $i -lt 600 ] || { echo "bench: errgate did not start" >&2; exit 1; }; sleep 0.1; done
+        if [ "$1" = idle ]; then sleep "$SECONDS_RUN"; n=0
+        else n=$(wrk -t1 -c10 -d"${SECONDS_RUN}s" -s "$TMP/post.lua" "http://127.0.0.1:$EG$1?source=web&page=3" |
+                 awk '/requests in/ {print $1}'); fi
+        kill -TERM "$vg"; wait "$vg" || true
+        echo "$(awk '/^summary:/ {print $2}' "$out") $n"
+    }
+    set -- $(cg idle); idle=$1
+    set -- $(cg /plain/orders); plain=$(( ($1 - idle) / $2 ))
+    set -- $(cg /params/orders); params=$(( ($1 - idle) / $2 ))
+    set -- $(cg /valid/orders); valid=$(( ($1 - idle) / $2 ))
+    printf "%-10s %14s %8s\n" route "instr/req" added
+    printf "%-10s %14s\n" without "$plain"
+    for r in params valid; do
+        eval v=\$$r
+        printf "%-10s %14s %+7.1f%%\n" "$( [ $r = valid ] && echo body || echo params)" "$v" \
+            "$(awk -v a="$v" -v b="$plain" 'BEGIN { print (a - b) * 100 / b }')"
+    done
+    [ -z "${BENCH_KEEP:-}" ] || echo "callgrind outputs: $TMP"
+    exit 0
+fi
 "$ERRGATE" serve --config "$TMP/errgate.yaml" 2>"$TMP/errgate.log" & EGPID=$!
 PIDS="$PIDS $EGPID"
 i=0; until curl -s -o /dev/null "http://127.0.0.1:$EG/plain/orders"; do i=$((i+1)); [ $i -lt 100 ] || { echo "bench: errgate did not start" >&2; cat "$TMP/errgate.log" >&2; exit 1; }; sleep 0.1; done

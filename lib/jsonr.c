@@ -812,12 +812,12 @@ void eg_jr_free(eg_jr_doc_t *doc)
     doc->ntoks = 0;
 }
 
-size_t eg_jr_str(const eg_jr_doc_t *doc, const eg_jr_tok_t *tok, char *buf, size_t cap)
+size_t eg_jr_unescape(const char *text, size_t len, char *buf, size_t cap)
 {
-    const unsigned char *s = (const unsigned char *)doc->text + tok->off, *e = s + tok->len;
+    const unsigned char *s = (const unsigned char *)text, *e = s + len;
     size_t o = 0;
     while (s < e) {
-        const unsigned char *r = tok->escaped ? memchr(s, '\\', (size_t)(e - s)) : NULL;
+        const unsigned char *r = memchr(s, '\\', (size_t)(e - s));
         size_t k = (size_t)((r ? r : e) - s);
         if (o < cap) memcpy(buf + o, s, k < cap - o ? k : cap - o);
         o += k;
@@ -829,6 +829,29 @@ size_t eg_jr_str(const eg_jr_doc_t *doc, const eg_jr_tok_t *tok, char *buf, size
             if (o < cap) buf[o] = (char)u[j];
     }
     return o;
+}
+
+size_t eg_jr_str(const eg_jr_doc_t *doc, const eg_jr_tok_t *tok, char *buf, size_t cap)
+{
+    const char *s = doc->text + tok->off;
+    if (!tok->escaped) {
+        size_t k = tok->len < cap ? tok->len : cap;
+        if (k) memcpy(buf, s, k);
+        return tok->len;
+    }
+    return eg_jr_unescape(s, tok->len, buf, cap);
+}
+
+int eg_jr_number(const char *text, size_t len, eg_jr_tok_t *t)
+{
+    size_t q = scan_number((const unsigned char *)text, len, 0, t);
+    if (q == NOMEM) return EG_ENOMEM;
+    return q == len ? 0 : EG_EPARSE;
+}
+
+size_t eg_jr_lexer_stop(const char *text, size_t len, size_t p)
+{
+    return lexer_stop((const unsigned char *)text, len, p);
 }
 
 int eg_jr_str_eq(const eg_jr_doc_t *doc, const eg_jr_tok_t *tok, const char *s, size_t n)

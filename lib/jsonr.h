@@ -109,6 +109,16 @@ static inline int eg_jr_key_is(const eg_jr_doc_t *doc, const eg_jr_tok_t *k, con
     return k->len == n && (n == 0 || (doc->text[k->off] == s[0] && memcmp(doc->text + k->off, s, n) == 0));
 }
 
+/* For the streaming reader (schema_stream.c), which must read exactly as
+ * eg_jr_parse does: the unescaped value of a string's raw text (validated
+ * already), as eg_jr_str; a number token from its whole text (0, EG_EPARSE
+ * as eg_jr_parse would refuse it, EG_ENOMEM); and how far jansson's lexer
+ * reads from the token at p when it fails there (text[0..len) being what
+ * there is from the start of input, or from p on with p = 0). */
+size_t eg_jr_unescape(const char *text, size_t len, char *buf, size_t cap);
+int eg_jr_number(const char *text, size_t len, eg_jr_tok_t *t);
+size_t eg_jr_lexer_stop(const char *text, size_t len, size_t p);
+
 /* A new jansson value (one reference, caller owns) equal to the subtree at tok, or NULL when
    out of memory. json_equal() to what json_loadb makes of the same text. */
 json_t *eg_jr_to_json(const eg_jr_doc_t *doc, const eg_jr_tok_t *tok);

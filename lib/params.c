@@ -736,12 +736,60 @@ static int bad_value(eg_params_report_t *rep, const eg_param_rule_t *r, const eg
 }
 
 /* Parses the built JSON and checks it: the problems are reported. */
+/* The token jsonr would make of b's text when it is one scalar built
+ * here: a string with nothing escaped (decode() checked its UTF-8 and
+ * that it has no NUL; controls, quotes and backslashes would be escaped),
+ * a literal, or a number. 0: parse it (a container, an escape, a number
+ * jsonr refuses). */
+static int one_token(const jb_t *b, eg_jr_tok_t *t)
+{
+    const char *p = b->p;
+    size_t n = b->len;
+    memset(t, 0, sizeof(*t));
+    t->end = 1;
+    if (!n) return 0;
+    switch (p[0]) {
+    case '"':
+        if (n < 2 || memchr(p + 1, '\\', n - 2)) return 0;
+        t->type = EG_JR_STRING;
+        t->off = 1;
+        t->len = (uint32_t)(n - 2);
+        return 1;
+    case 't':
+        t->type = EG_JR_TRUE;
+        t->len = 4;
+        return n == 4 && memcmp(p, "true", 4) == 0;
+    case 'f':
+        t->type = EG_JR_FALSE;
+        t->len = 5;
+        return n == 5 && memcmp(p, "false", 5) == 0;
+    case 'n':
+        t->type = EG_JR_NULL;
+        t->len = 4;
+        return n == 4 && memcmp(p, "null", 4) == 0;
+    default:
+        return (p[0] == '-' || (p[0] >= '0' && p[0] <= '9')) && eg_jr_number(p, n, t) == 0;
+    }
+}
+
 static int check_json(eg_params_report_t *rep, const eg_param_rule_t *r, jb_t *b)
 {
     if (b->oom) return EG_ENOMEM;
     if (!r->schema) return EG_OK;
     eg_jr_doc_t d;
-    int rc = eg_jr_parse(&d, b->p, b->len);
+    eg_jr_tok_t one;
+    int rc = 0, parsed = 0;
+    if (b->len < UINT32_MAX && one_token(b, &one)) {
+        /* most parameters: no parse of the text just built */
+        d.text = b->p;
+        d.len = b->len;
+        d.toks = &one;
+        d.ntoks = 1;
+        d.cap = 1;
+    } else {
+        parsed = 1;
+        rc = eg_jr_parse(&d, b->p, b->len);
+    }
     if (rc == EG_EPARSE) { /* the text was escaped here: only an over-deep or odd value */
         eg_jr_free(&d);
         return bad_encoding(rep, r);
@@ -756,7 +804,7 @@ static int check_json(eg_params_report_t *rep, const eg_param_rule_t *r, jb_t *b
         rc = rep->e ? bad_value(rep, r, &d)
                     : add_problem(rep, r, r->code ? r->code : "invalid_parameter_value", "schema",
                                   "", NULL, NULL);
-    eg_jr_free(&d);
+    if (parsed) eg_jr_free(&d);
     return rc;
 }
 

@@ -102,6 +102,32 @@ typedef struct {
 int eg_schema_validate(const eg_schema_t *s, const eg_jr_doc_t *doc, const eg_jr_tok_t *tok,
                        eg_schema_report_t *rep);
 
+/* A JSON body checked as it streams in (schema_stream.c), without a tree:
+ * feed it in chunks of any size, cut anywhere, then finish. The verdict,
+ * the problems (same pointers, messages and order as eg_schema_validate on
+ * the parsed body, into rep as there) and a syntax error's position, line
+ * and column (as eg_jr_parse reports them) do not depend on where the
+ * chunks were cut. s NULL: JSON syntax only. rep NULL: count only.
+ * Containers whose schema needs the whole value (enum of objects, anyOf,
+ * uniqueItems...) are kept, and checked when they close: memory is
+ * bounded by what is fed, which the caller bounds (max_body).
+ *   eg_sv_feed:   EG_OK, EG_EPARSE (invalid JSON: feeding more only
+ *                 settles where the error is), EG_ENOMEM;
+ *   eg_sv_finish: EG_OK valid, EG_ERANGE invalid (rep->count problems),
+ *                 EG_EPARSE invalid JSON (eg_sv_error), EG_ENOMEM.
+ * The work budget is eg_schema_validate's, counted on the tokens read so
+ * far (a little stricter on a body whose first part is the costly one). */
+typedef struct eg_sv_s eg_sv_t;
+int eg_sv_new(const eg_schema_t *s, eg_schema_report_t *rep, eg_sv_t **out);
+int eg_sv_feed(eg_sv_t *v, const char *data, size_t n);
+int eg_sv_finish(eg_sv_t *v);
+/* After EG_EPARSE from eg_sv_finish: as eg_jr_doc_t's position, line, column. */
+void eg_sv_error(const eg_sv_t *v, long *position, int *line, int *column);
+void eg_sv_free(eg_sv_t *v);
+/* v made new for another body (s and rep as eg_sv_new's), keeping its
+ * buffers (up to 64 KiB each): what a worker does between requests. */
+void eg_sv_reset(eg_sv_t *v, const eg_schema_t *s, eg_schema_report_t *rep);
+
 /* What the root declares, for callers that coerce text to the schema's
  * type first (query, path and header parameters): a bit set of
  * EG_ST_* types ("type": [..] or from enum/const; 0 = any). */

@@ -14,41 +14,13 @@
 #include "schema_int.h"
 
 #include <math.h>
-#include <stdalign.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-    const eg_jr_tok_t *key; /* member name, or NULL for an array index */
-    uint32_t index;
-} seg_t;
+typedef eg_vctx_t vctx_t;
+typedef eg_bump_t bump_t;
 
-/* PCRE2's match data lives in a small buffer on the stack (its general
- * context allocates from here), so matching a pattern costs no malloc;
- * anything larger (the interpreter's backtracking frames past its own
- * stack buffer) falls back to malloc and is freed with the match data. */
-typedef struct {
-    alignas(max_align_t) unsigned char buf[512];
-    size_t used;
-} bump_t;
-
-typedef struct {
-    const eg_schema_t *s;
-    const eg_jr_doc_t *doc;
-    eg_schema_report_t *rep;
-    int quiet; /* count nothing, stop at the first problem */
-    int depth;
-    int oom;
-    int spent;            /* the work budget ran out: everything fails from here */
-    size_t steps, budget; /* schema nodes entered and values compared so far, and the cap */
-    size_t added;
-    seg_t path[EG_SCHEMA_MAX_DEPTH + 2];
-    size_t npath;
-    bump_t bump;
-    pcre2_general_context *gctx;
-    pcre2_match_data *md;
-} vctx_t;
 
 static void *bump_malloc(size_t n, void *ctx)
 {
@@ -148,8 +120,15 @@ static int path_strings(vctx_t *c, const char *last, size_t lastlen, sbuf_t *ptr
             if (!last) break;
             seg = last, n = lastlen;
         } else if (c->path[i].key) {
-            if (str_get(c->doc, c->path[i].key, &v)) return -1;
-            seg = v.p, n = v.len;
+            const eg_sseg_t *g = &c->path[i];
+            if (!g->escaped) {
+                seg = g->k, n = g->len;
+            } else {
+                char *dst = g->len > sizeof(v.buf) ? (v.heap = malloc(g->len)) : v.buf;
+                if (!dst) return -1;
+                n = eg_jr_unescape(g->k, g->len, dst, g->len);
+                seg = dst;
+            }
         } else {
             n = (size_t)snprintf(num, sizeof(num), "%u", c->path[i].index);
             seg = num;
@@ -224,11 +203,12 @@ static int writing(const vctx_t *c)
 
 /* One problem: counted; written as a field error while under max. `extra`
  * (stolen, may be NULL) is the keyword's bound under the name `xkey`. */
-static void problem(vctx_t *c, const eg_jr_tok_t *val, const char *last, size_t lastlen,
-                    const char *constraint, const char *xkey, json_t *xval, const char *fmt, ...)
-    __attribute__((format(printf, 8, 9)));
-static void problem(vctx_t *c, const eg_jr_tok_t *val, const char *last, size_t lastlen,
-                    const char *constraint, const char *xkey, json_t *xval, const char *fmt, ...)
+static void vproblem(vctx_t *c, const eg_jr_tok_t *val, const char *last, size_t lastlen,
+                     const char *constraint, const char *xkey, json_t *xval, const char *fmt,
+                     va_list ap) __attribute__((format(printf, 8, 0)));
+static void vproblem(vctx_t *c, const eg_jr_tok_t *val, const char *last, size_t lastlen,
+                     const char *constraint, const char *xkey, json_t *xval, const char *fmt,
+                     va_list ap)
 {
     sbuf_t ptr = {0}, dot = {0};
     eg_schema_report_t *rep = c->rep;
@@ -236,10 +216,7 @@ static void problem(vctx_t *c, const eg_jr_tok_t *val, const char *last, size_t 
     rep->count++;
     if (!rep->e || c->added >= rep->max) goto done;
     char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
     eg_field_error_t *f = eg_error_add_field(rep->e);
     if (!f || path_strings(c, last, lastlen, &ptr, &dot) ||
         eg_field_setn(rep->e, f, EG_F_POINTER, ptr.p, ptr.len) ||
@@ -263,6 +240,27 @@ done:
     json_decref(xval);
     free(ptr.p);
     free(dot.p);
+}
+
+static void problem(vctx_t *c, const eg_jr_tok_t *val, const char *last, size_t lastlen,
+                    const char *constraint, const char *xkey, json_t *xval, const char *fmt, ...)
+    __attribute__((format(printf, 8, 9)));
+static void problem(vctx_t *c, const eg_jr_tok_t *val, const char *last, size_t lastlen,
+                    const char *constraint, const char *xkey, json_t *xval, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vproblem(c, val, last, lastlen, constraint, xkey, xval, fmt, ap);
+    va_end(ap);
+}
+
+void eg_sc_problem(vctx_t *c, const eg_jr_tok_t *val, const char *last, size_t lastlen,
+                   const char *constraint, const char *xkey, json_t *xval, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vproblem(c, val, last, lastlen, constraint, xkey, xval, fmt, ap);
+    va_end(ap);
 }
 
 /* ---- comparisons ---- */
@@ -675,9 +673,10 @@ static int passes(vctx_t *c, uint32_t at, const eg_jr_tok_t *t)
 static int descend(vctx_t *c, uint32_t at, const eg_jr_tok_t *t, const eg_jr_tok_t *key,
                    uint32_t index)
 {
-    c->path[c->npath].key = key;
-    c->path[c->npath].index = index;
-    c->npath++;
+    if (key)
+        c->path[c->npath++] = eg_sseg_key(c->doc, key);
+    else
+        c->path[c->npath++] = eg_sseg_index(index);
     int bad = validate(c, at, t);
     c->npath--;
     return bad;
@@ -834,7 +833,7 @@ static __attribute__((noinline)) int check_array(vctx_t *c, const eg_snode_t *n,
             uint32_t sub = i < n->nprefix ? c->s->idx[n->prefix + i] : n->items;
             if (sub == SNONE) continue;
             if (c->s->nodes[sub].kw == K_FALSE && i >= n->nprefix) {
-                c->path[c->npath++] = (seg_t){NULL, i};
+                c->path[c->npath++] = eg_sseg_index(i);
                 problem(c, it, NULL, 0, "items", "maxItems", WX(json_integer(n->nprefix)),
                         "is not allowed (at most %u item%s)", n->nprefix,
                         n->nprefix == 1 ? "" : "s");
@@ -910,7 +909,7 @@ static __attribute__((noinline)) int check_object(vctx_t *c, const eg_snode_t *n
                 const spprop_t *pp = &s->pprops[n->pprops + j];
                 int m = re_match(c, pp->re, key.p, key.len);
                 if (m < 0) {
-                    c->path[c->npath++] = (seg_t){k, 0};
+                    c->path[c->npath++] = eg_sseg_key(c->doc, k);
                     problem(c, v, NULL, 0, "patternProperties", "pattern",
                             WX(json_string(s->res[pp->re].src)),
                             "could not be checked against the pattern '%s' (match limit reached)",
@@ -924,7 +923,7 @@ static __attribute__((noinline)) int check_object(vctx_t *c, const eg_snode_t *n
             }
             if (!matched && (n->kw & K_ADDL) && !(bad && c->quiet)) {
                 if (s->nodes[n->addl].kw == K_FALSE) {
-                    c->path[c->npath++] = (seg_t){k, 0};
+                    c->path[c->npath++] = eg_sseg_key(c->doc, k);
                     problem(c, v, NULL, 0, "additionalProperties", NULL, NULL, "is not allowed");
                     c->npath--;
                     bad = 1;
@@ -951,7 +950,7 @@ static __attribute__((noinline)) int check_object(vctx_t *c, const eg_snode_t *n
         for (uint32_t i = 0; i < t->count; i++) {
             const eg_jr_tok_t *v = k + 1;
             if (!passes(c, n->pnames, k)) {
-                c->path[c->npath++] = (seg_t){k, 0};
+                c->path[c->npath++] = eg_sseg_key(c->doc, k);
                 problem(c, k, NULL, 0, "propertyNames", NULL, NULL,
                         "is not an allowed property name");
                 c->npath--;
@@ -1125,28 +1124,64 @@ done:
     return bad;
 }
 
+void eg_sc_init(vctx_t *c, const eg_schema_t *s, eg_schema_report_t *rep)
+{
+    c->s = s;
+    c->doc = NULL;
+    c->rep = rep;
+    c->quiet = 0;
+    c->depth = 0;
+    c->oom = 0;
+    c->spent = 0;
+    c->steps = 0;
+    c->budget = EG_SCHEMA_MIN_BUDGET;
+    c->added = 0;
+    c->npath = 0;
+    c->bump.used = 0;
+    c->gctx = NULL;
+    c->md = NULL;
+    rep->count = 0;
+}
+
+void eg_sc_fini(vctx_t *c)
+{
+    /* most validations match no pattern: no calls into PCRE2 then */
+    if (c->md) pcre2_match_data_free(c->md);
+    if (c->gctx) pcre2_general_context_free(c->gctx);
+    c->md = NULL;
+    c->gctx = NULL;
+}
+
+int eg_sc_validate(vctx_t *c, uint32_t at, const eg_jr_tok_t *t)
+{
+    return validate(c, at, t);
+}
+
+void eg_sc_type_problem(vctx_t *c, const eg_jr_tok_t *t, unsigned types)
+{
+    type_problem(c, t, types);
+}
+
+int eg_sc_writing(const vctx_t *c)
+{
+    return writing(c);
+}
+
+int eg_sc_re_match(vctx_t *c, uint32_t re, const char *p, size_t n)
+{
+    return re_match(c, re, p, n);
+}
+
 int eg_schema_validate(const eg_schema_t *s, const eg_jr_doc_t *doc, const eg_jr_tok_t *tok,
                        eg_schema_report_t *rep)
 {
     /* the context is large (the path stack): one per call on the stack */
     vctx_t c;
-    c.s = s;
+    eg_sc_init(&c, s, rep);
     c.doc = doc;
-    c.rep = rep;
-    c.quiet = 0;
-    c.depth = 0;
-    c.oom = 0;
-    c.spent = 0;
-    c.steps = 0;
     /* linear in the instance: a schema whose applicators multiply (anyOf
      * of anyOf of ...) cannot make one body cost more than this */
     c.budget = EG_SCHEMA_MIN_BUDGET + EG_SCHEMA_BUDGET_PER_TOKEN * doc->ntoks;
-    c.added = 0;
-    c.npath = 0;
-    c.bump.used = 0;
-    c.gctx = NULL;
-    c.md = NULL;
-    rep->count = 0;
     int bad = validate(&c, s->root, tok ? tok : doc->toks);
     if (c.spent) { /* one problem for the whole value */
         c.spent = 0;
@@ -1157,7 +1192,6 @@ int eg_schema_validate(const eg_schema_t *s, const eg_jr_doc_t *doc, const eg_jr
         bad = 1;
     }
     if (bad && !rep->count) rep->count = 1;
-    pcre2_match_data_free(c.md);
-    pcre2_general_context_free(c.gctx);
+    eg_sc_fini(&c);
     return c.oom ? EG_ENOMEM : bad ? EG_ERANGE : EG_OK;
 }

@@ -11,6 +11,7 @@
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -264,5 +265,73 @@ int eg_schema_dec(const char *s, size_t n, uint64_t *m, long *e);
 /* Compiles an ECMA-style pattern the way "pattern" does (also the regex
  * format's check). NULL when it does not compile: *errpos / msg say why. */
 pcre2_code *eg_schema_regex(const char *src, size_t len, char *msg, size_t msglen, size_t *errpos);
+
+/* ---- the validation walk, shared by schema_check.c (a parsed tape) and
+ * schema_stream.c (a body as it streams in) ---- */
+
+/* One segment of the instance path: a member name (its text as in the
+ * input, `escaped` when it has backslash escapes) or an array index. */
+typedef struct {
+    const char *k;
+    uint32_t len;
+    uint32_t index;
+    uint8_t key, escaped;
+} eg_sseg_t;
+
+static inline eg_sseg_t eg_sseg_key(const eg_jr_doc_t *doc, const eg_jr_tok_t *k)
+{
+    eg_sseg_t g = {doc->text + k->off, k->len, 0, 1, k->escaped};
+    return g;
+}
+
+static inline eg_sseg_t eg_sseg_index(uint32_t i)
+{
+    eg_sseg_t g = {NULL, 0, i, 0, 0};
+    return g;
+}
+
+/* PCRE2's match data lives in a small buffer on the stack (its general
+ * context allocates from here), so matching a pattern costs no malloc;
+ * anything larger (the interpreter's backtracking frames past its own
+ * stack buffer) falls back to malloc and is freed with the match data. */
+typedef struct {
+    _Alignas(max_align_t) unsigned char buf[512];
+    size_t used;
+} eg_bump_t;
+
+typedef struct {
+    const eg_schema_t *s;
+    const eg_jr_doc_t *doc; /* where the tokens being checked are */
+    eg_schema_report_t *rep;
+    int quiet; /* count nothing, stop at the first problem */
+    int depth;
+    int oom;
+    int spent;            /* the work budget ran out: everything fails from here */
+    size_t steps, budget; /* schema nodes entered and values compared so far, and the cap */
+    size_t added;
+    eg_sseg_t path[EG_SCHEMA_MAX_DEPTH + 2];
+    size_t npath;
+    eg_bump_t bump;
+    pcre2_general_context *gctx;
+    pcre2_match_data *md;
+} eg_vctx_t;
+
+/* Node `at` on the value t of c->doc, at the path c->path: 1 when it
+ * failed (problems reported to c->rep). */
+int eg_sc_validate(eg_vctx_t *c, uint32_t at, const eg_jr_tok_t *t);
+/* One problem at the current path (plus `last`), reported as
+ * schema_check.c reports its own; xval (the keyword's bound) is stolen. */
+void eg_sc_problem(eg_vctx_t *c, const eg_jr_tok_t *val, const char *last, size_t lastlen,
+                   const char *constraint, const char *xkey, json_t *xval, const char *fmt, ...)
+    __attribute__((format(printf, 8, 9)));
+void eg_sc_type_problem(eg_vctx_t *c, const eg_jr_tok_t *t, unsigned types);
+/* 1 when the next problem becomes a field error (build its bound only then) */
+int eg_sc_writing(const eg_vctx_t *c);
+/* Pattern `re` on p[0..n): 1 match, 0 none, -1 match limits hit. */
+int eg_sc_re_match(eg_vctx_t *c, uint32_t re, const char *p, size_t n);
+/* A context for rep (rep->count zeroed; no document yet, the minimum
+ * budget); fini frees PCRE2's match data. */
+void eg_sc_init(eg_vctx_t *c, const eg_schema_t *s, eg_schema_report_t *rep);
+void eg_sc_fini(eg_vctx_t *c);
 
 #endif

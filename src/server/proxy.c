@@ -1227,6 +1227,22 @@ int eg_req_read_body(conn_t *c, uint64_t max, const char **body, size_t *len)
     return 0;
 }
 
+/* The body bytes read so far while eg_req_read_body says 0 (stage.h). */
+const char *eg_req_body_so_far(conn_t *c, size_t *len)
+{
+    if (c->rbody_moving || c->rbody_held) {
+        *len = c->rbody_len;
+        return c->rbody ? c->rbody : "";
+    }
+    size_t have = c->len - c->off;
+    if (c->req.framing != EG_FRAMING_LENGTH) {
+        *len = 0;
+        return "";
+    }
+    *len = have < c->req.content_length ? have : (size_t)c->req.content_length;
+    return c->buf + c->off;
+}
+
 /* A body eg_req_read_body returned whole, answered without the upstream (a
  * replay, a 409): one in the buffer is skipped (one in rbody was read off
  * it already), so the connection can carry the next request instead of

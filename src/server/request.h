@@ -90,6 +90,8 @@ struct conn_s {
     unsigned capture;   /* a stage wants the response bytes (on_response_bytes) */
     struct eg_idem_ctx_s *idem; /* the idempotency stage's entry, until its on_done */
     int meter_held;     /* the meter stage holds a usage place until its on_done */
+    struct eg_sv_s *vstream; /* the validate stage's check of a JSON body being read, until its on_done */
+    size_t vfed;             /* body bytes fed to it */
     const eg_route_cfg_t *route;
     /* an upgrade the route tunnels (route.c): the Upgrade tokens sent to the
      * upstream, "" when the request is not one; switching: its 101 came and

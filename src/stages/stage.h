@@ -148,6 +148,12 @@ void eg_req_wake(eg_req_t *r);
  * request is admitted. Several stages may call it: later calls return the
  * same body at once (EG_ETOOBIG when it is larger than their max). */
 int eg_req_read_body(eg_req_t *r, uint64_t max, const char **body, size_t *len);
+/* While eg_req_read_body returns 0: the body's data that came so far (a
+ * chunked one decoded), *len bytes from its start; each call returns a
+ * prefix of what a later one returns, so a stage can check the body as it
+ * streams in (validate: a JSON body against its schema). Valid until the
+ * stage returns. */
+const char *eg_req_body_so_far(eg_req_t *r, size_t *len);
 /* The body eg_req_read_body returned whole is skipped: the stage answered
  * without the upstream (a replay, a 409), and the connection stays usable
  * for the next request. len (what eg_req_read_body gave) is not needed:

@@ -7,6 +7,11 @@
  * validations agree on valid / invalid, rep.count never below the field
  * errors written and those never above the bound, and every field error has
  * a pointer, a field, a constraint and a message.
+ * The streaming validator (eg_sv_*) is run on the same instance fed whole,
+ * in random cuts (from a seed the input gives) and byte by byte: it must
+ * give the same verdict and, field for field, the same problems as the
+ * tree validator, and on invalid JSON the same position, line and column
+ * as eg_jr_parse (also without a schema: syntax only).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -45,6 +50,80 @@ static int load(void *ctx, const char *path, const eg_ydoc_t **doc, char *err, s
     return EG_OK;
 }
 
+/* Feeds text to a new stream validator in cuts: how 0 whole, 1 byte by
+ * byte, 2 random from *seed. */
+static int stream(const eg_schema_t *s, const char *text, size_t len, int how, uint64_t *seed,
+                  eg_schema_report_t *rep, long *pos, int *line, int *col)
+{
+    eg_sv_t *v = NULL;
+    if (eg_sv_new(s, rep, &v) != EG_OK) fail("eg_sv_new");
+    for (size_t i = 0; i < len;) {
+        size_t k = len - i;
+        if (how == 1) k = 1;
+        if (how == 2) {
+            *seed = *seed * 6364136223846793005ull + 1442695040888963407ull;
+            k = (size_t)(*seed >> 33) % 64;
+        }
+        if (k > len - i) k = len - i;
+        int r = eg_sv_feed(v, text + i, k);
+        if (r != EG_OK && r != EG_EPARSE) fail("feed");
+        i += k;
+    }
+    int rc = eg_sv_finish(v);
+    if (rc == EG_EPARSE) eg_sv_error(v, pos, line, col);
+    eg_sv_free(v);
+    return rc;
+}
+
+static int has_complexity(const eg_error_t *e)
+{
+    for (size_t i = 0; i < e->nfields; i++)
+        if (e->fields[i].s[EG_F_CONSTRAINT] &&
+            strcmp(e->fields[i].s[EG_F_CONSTRAINT], "complexity") == 0)
+            return 1;
+    return 0;
+}
+
+static int same(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* The stream against the tape: verdicts, counts and field errors. */
+static void differential(const eg_schema_t *s, const eg_jr_doc_t *jd, int jrc, const char *text,
+                         size_t len, uint64_t seed, const eg_error_t *tree, size_t tcount, int trc,
+                         const char *prefix, const char *root, size_t max)
+{
+    for (int how = 0; how < 3; how++) {
+        if (how == 1 && len > 4096) continue;
+        eg_error_t *e = s ? eg_error_new() : NULL;
+        eg_schema_report_t rep = {e, prefix, root, max, 0};
+        long pos = 0;
+        int line = 0, col = 0;
+        int rc = stream(s, text, len, how, &seed, s ? &rep : NULL, &pos, &line, &col);
+        if (jrc == EG_EPARSE) {
+            if (rc != EG_EPARSE) fail("stream accepts what jsonr refuses");
+            if (pos != jd->position || line != jd->line || col != jd->column)
+                fail("stream places a syntax error elsewhere than jsonr");
+        } else if (jrc == EG_OK && rc == EG_EPARSE) {
+            fail("stream refuses what jsonr accepts");
+        } else if (jrc == EG_OK && s && tree && !has_complexity(tree) && !has_complexity(e)) {
+            if (rc != trc || rep.count != tcount) fail("stream verdict differs from the tree's");
+            if (e->nfields != tree->nfields) fail("stream lists other problems");
+            for (size_t i = 0; i < e->nfields; i++) {
+                for (int k = 0; k < EG_F__COUNT; k++)
+                    if (!same(e->fields[i].s[k], tree->fields[i].s[k]))
+                        fail("stream words a problem differently");
+                if (!((!e->fields[i].value && !tree->fields[i].value) ||
+                      (e->fields[i].value && tree->fields[i].value &&
+                       json_equal(e->fields[i].value, tree->fields[i].value))))
+                    fail("stream echoes another value");
+            }
+        }
+        eg_error_free(e);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -69,6 +148,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     eg_jr_doc_t jd;
     int parsed = 0;
     char err[512];
+    uint64_t seed = size * 0x9E3779B97F4A7C15ull ^ data[size - 1];
+    {
+        /* the instance's syntax alone, whatever the schema */
+        eg_jr_doc_t sd;
+        int src = eg_jr_parse(&sd, text + ioff, size - ioff);
+        differential(NULL, &sd, src, text + ioff, size - ioff, seed, NULL, 0, 0, "", NULL, 0);
+        eg_jr_free(&sd);
+    }
     if (eg_ydoc_parse_json(text, slen, "f.json", &doc, err, sizeof(err)) != EG_OK) goto done;
     eg_schema_opts_t opts = {oas30, load, &other, ignore, NULL};
     int rc = eg_schema_compile(doc, NULL, &opts, &s, err, sizeof(err));
@@ -97,6 +184,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fail("incomplete field error");
         if (json_is_string(f->value) && json_string_length(f->value) > 64) fail("echo not bounded");
     }
+    differential(s, &jd, EG_OK, text + ioff, size - ioff, seed, e, all.count, r1, "/p", NULL, 1000);
     eg_error_free(e);
 
     e = eg_error_new();
@@ -105,6 +193,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int r2 = eg_schema_validate(s, &jd, NULL, &few);
     if (r2 != r1) fail("verdict depends on the bound");
     if (e->nfields > 3) fail("more field errors than the bound");
+    differential(s, &jd, EG_OK, text + ioff, size - ioff, seed, e, few.count, r2, "", "q", 3);
     eg_error_free(e);
 
     eg_schema_report_t quiet = {NULL, "", NULL, 0, 0};

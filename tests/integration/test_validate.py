@@ -541,3 +541,24 @@ def test_a_large_chunked_body_is_checked_decoded(env):
     assert r.status == 200, r.body
     assert r.json()["body_bytes"] == len(good)
     assert hits(env) == before + 1
+
+
+def test_invalid_json_in_a_body_read_in_many_pieces_says_where(env):
+    # ~430 KB over many lines: read in many pieces, checked as they come;
+    # the error's place counts every line and character before it
+    items = [{"sku": "ABC-%04d" % i, "note": "caf\u00e9 \u20ac%d" % i} for i in range(8000)]
+    text = json.dumps(items, indent=1, ensure_ascii=False)
+    cut = text.rindex('"note"')
+    body = (text[:cut] + "@" + text[cut + 1:]).encode()
+    assert len(body) > 400_000
+    before = hits(env)
+    r = request(env.port, "POST", "/d/flat-snake?q=x", headers={"Content-Type": "application/json"}, body=body)
+    assert r.status == 400, r.body[:300]
+    det = r.json()["details"]
+    at = body.index(b"@")
+    line_start = body.rindex(b"\n", 0, at) + 1
+    assert det["position"] == at, det
+    assert det["line"] == body.count(b"\n", 0, at) + 1, det
+    assert det["column"] == len(body[line_start:at + 1].decode()), det
+    assert det["json_error"] == f"Unexpected token '@' at position {at}", det
+    assert hits(env) == before
