@@ -1585,13 +1585,163 @@ static int load_validate(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_ro
     return EG_OK;
 }
 
+/* An event type: api.request, custom.thing (letters, digits, '.', '_', '-'). */
+static int event_type_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
+              s[i] == '.' || s[i] == '_' || s[i] == '-'))
+            return 0;
+    return 1;
+}
+
+/* meter: true, or {event_type: api.request, cost: 1, bytes: false}
+ * (stages/meter.c, docs/metering.md) */
+static int load_meter(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_route_cfg_t *r)
+{
+    int rc;
+    r->meter_cost = 1;
+    if (n->kind == EG_Y_SCALAR) {
+        if ((rc = get_bool(c, n, &r->meter))) return rc;
+    } else {
+        static const char *const keys[] = {"event_type", "cost", "bytes", NULL};
+        if ((rc = known_keys(c, n, "meter", keys))) return rc;
+        r->meter = 1;
+        const eg_ynode_t *v;
+        if ((v = eg_ymap_get(n, "event_type"))) {
+            if ((rc = get_str(c, v, &r->meter_event))) return rc;
+            if (!event_type_ok(r->meter_event))
+                return ERR(c, v, "event_type must be a name like api.request or custom.search");
+        }
+        if ((v = eg_ymap_get(n, "cost"))) {
+            char *end = NULL;
+            double d = v->kind == EG_Y_SCALAR ? strtod(v->str, &end) : 0;
+            if (v->kind != EG_Y_SCALAR || !end || *end || !(d > 0) || d > 1e12)
+                return ERR(c, v, "cost must be a number above 0 (the quantity each request counts)");
+            r->meter_cost = d;
+        }
+        if ((v = eg_ymap_get(n, "bytes")) && (rc = get_bool(c, v, &r->meter_bytes))) return rc;
+    }
+    if (r->meter && !r->meter_event && !(r->meter_event = strdup("api.request"))) return EG_ENOMEM;
+    if (r->meter) cfg->uses_metering = 1;
+    return EG_OK;
+}
+
+/* The metering API's keys of metering: {path, event_types, max_future,
+ * max_age, max_metadata, max_body, check_users, scope} (docs/metering.md);
+ * load_metering checked the key names. */
+static int load_metering_api(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
+{
+    static const char *const api_keys[] = {"event_types", "max_future",  "max_age", "max_metadata",
+                                           "max_body",    "check_users", "scope",   NULL};
+    int rc;
+    const eg_ynode_t *v = eg_ymap_get(n, "path");
+    if (!v) {
+        for (const char *const *k = api_keys; *k; k++)
+            if ((v = eg_ymap_get(n, *k)))
+                return ERR(c, v, "metering.%s is for the metering API: set metering.path too", *k);
+        return EG_OK;
+    }
+    if (v->kind != EG_Y_SCALAR || v->str[0] != '/' || strpbrk(v->str, "?#*{} \t") || v->len > 200)
+        return ERR(c, v, "metering.path must be a path like /v1/meter");
+    if ((rc = get_str(c, v, &cfg->meter_path))) return rc;
+    if ((v = eg_ymap_get(n, "event_types"))) {
+        if (v->kind != EG_Y_SEQ || v->n == 0)
+            return ERR(c, v, "event_types must be a list like [api.request, custom.*]");
+        if (!(cfg->meter_types = calloc(v->n, sizeof(char *)))) return EG_ENOMEM;
+        for (size_t i = 0; i < v->n; i++) {
+            const eg_ynode_t *x = v->items[i];
+            const char *star = x->kind == EG_Y_SCALAR ? strchr(x->str, '*') : NULL;
+            if (x->kind != EG_Y_SCALAR || x->len == 0 || x->len > EG_METER_TYPE_MAX ||
+                strspn(x->str, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-*") !=
+                    x->len ||
+                (star && (star != x->str + x->len - 1 || x->len < 3 || star[-1] != '.')))
+                return ERR(c, x,
+                           "an event type is letters, digits and _.:- (a pattern ends in .*, e.g. custom.*)");
+            if (!(cfg->meter_types[i] = strdup(x->str))) return EG_ENOMEM;
+            cfg->nmeter_types++;
+        }
+        cfg->meter_rules.event_types = (const char *const *)cfg->meter_types;
+        cfg->meter_rules.nevent_types = cfg->nmeter_types;
+    }
+    uint64_t ms;
+    if ((v = eg_ymap_get(n, "max_future"))) {
+        if ((rc = get_duration(c, v, &ms))) return rc;
+        if (ms > 86400000ull) return ERR(c, v, "max_future must be at most 1d");
+        cfg->meter_rules.max_future_s = (int64_t)(ms / 1000);
+    }
+    if ((v = eg_ymap_get(n, "max_age"))) {
+        if ((rc = get_duration(c, v, &ms))) return rc;
+        if (ms < 60000 || ms > 400ull * 86400000ull) return ERR(c, v, "max_age must be 1m..400d");
+        cfg->meter_rules.max_age_s = (int64_t)(ms / 1000);
+    }
+    uint64_t sz;
+    if ((v = eg_ymap_get(n, "max_metadata"))) {
+        if ((rc = get_size(c, v, &sz))) return rc;
+        if (sz < 2 || sz > 65536) return ERR(c, v, "max_metadata must be 2..64KiB");
+        cfg->meter_rules.max_metadata = (size_t)sz;
+    }
+    if ((v = eg_ymap_get(n, "max_body"))) {
+        if ((rc = get_size(c, v, &cfg->meter_max_body))) return rc;
+        if (cfg->meter_max_body < 1024 || cfg->meter_max_body > EG_STAGE_BODY_MAX)
+            return ERR(c, v, "max_body must be 1KiB..16MiB");
+    }
+    if ((v = eg_ymap_get(n, "check_users")) && (rc = get_bool(c, v, &cfg->meter_check_users)))
+        return rc;
+    if ((v = eg_ymap_get(n, "scope"))) {
+        if (v->kind != EG_Y_SCALAR || v->len == 0 || v->len > 200 || strpbrk(v->str, " \t\r\n"))
+            return ERR(c, v, "scope must be one scope like meter:write");
+        free(cfg->meter_scope);
+        cfg->meter_scope = NULL;
+        if ((rc = get_str(c, v, &cfg->meter_scope))) return rc;
+    }
+    if (cfg->meter_check_users) cfg->uses_keys = 1; /* user_id is looked up in the keyring */
+    return EG_OK;
+}
+
+/* metering: { usage_path, commit_every, commit_interval, max_uncommitted,
+ * retention } (docs/metering.md) */
+static int load_metering(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
+{
+    static const char *const keys[] = {"usage_path", "commit_every", "commit_interval", "max_uncommitted",
+                                       "retention", "path", "event_types", "max_future", "max_age",
+                                       "max_metadata", "max_body", "check_users", "scope", NULL};
+    int rc;
+    if ((rc = known_keys(c, n, "metering", keys))) return rc;
+    const eg_ynode_t *v;
+    if ((v = eg_ymap_get(n, "usage_path"))) {
+        if (v->kind != EG_Y_SCALAR || v->str[0] != '/' || strpbrk(v->str, "?#* \t") || v->len > 200)
+            return ERR(c, v, "usage_path must be a path like /v1/usage");
+        if ((rc = get_str(c, v, &cfg->usage_path))) return rc;
+    }
+    if ((v = eg_ymap_get(n, "commit_every")) && (rc = get_int(c, v, 1, 1000000, &cfg->metering_commit_every)))
+        return rc;
+    if ((v = eg_ymap_get(n, "commit_interval"))) {
+        if ((rc = get_duration(c, v, &cfg->metering_commit_interval_ms))) return rc;
+        if (cfg->metering_commit_interval_ms < 1 || cfg->metering_commit_interval_ms > 60000)
+            return ERR(c, v, "commit_interval must be between 1ms and 60s");
+    }
+    if ((v = eg_ymap_get(n, "max_uncommitted")) &&
+        (rc = get_int(c, v, 1, 100000000, &cfg->metering_max_uncommitted)))
+        return rc;
+    if ((v = eg_ymap_get(n, "retention"))) {
+        uint64_t ms;
+        if ((rc = get_duration(c, v, &ms))) return rc;
+        if (ms < 86400000ull) return ERR(c, v, "retention must be a day at least (e.g. 400d)");
+        cfg->metering_retention_s = ms / 1000;
+    }
+    return load_metering_api(c, n, cfg);
+}
+
 static int load_route(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_route_cfg_t *r)
 {
     static const char *const keys[] = {"path",   "match",    "methods",    "upstream",
                                        "maintenance", "normalize", "auth", "dialect",
                                        "scopes", "scopes_any", "admin", "allow_ips",
                                        "client_subjects", "rate_limit", "concurrency", "quota", "credits", "cors",
-                                       "idempotency", "openapi", "validate", NULL};
+                                       "idempotency", "openapi", "validate", "meter", NULL};
     int rc;
     if ((rc = known_keys(c, n, "route", keys))) return rc;
     r->normalize = 1;
@@ -1726,6 +1876,7 @@ static int load_route(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_route
     }
     if ((v = eg_ymap_get(n, "cors")) && (rc = load_cors(c, v, &r->cors))) return rc;
     if ((v = eg_ymap_get(n, "validate")) && (rc = load_validate(c, v, cfg, r))) return rc;
+    if ((v = eg_ymap_get(n, "meter")) && (rc = load_meter(c, v, cfg, r))) return rc;
     return EG_OK;
 }
 
@@ -2268,73 +2419,6 @@ static int load_alerts(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
     return EG_OK;
 }
 
-/* metering: {path, event_types, max_future, max_age, max_metadata,
- * max_body, check_users, scope}: the metering API (docs/metering.md). */
-static int load_metering(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
-{
-    static const char *const keys[] = {"path",     "event_types", "max_future",  "max_age",
-                                       "max_metadata", "max_body", "check_users", "scope", NULL};
-    int rc;
-    if ((rc = known_keys(c, n, "metering", keys))) return rc;
-    const eg_ynode_t *v = eg_ymap_get(n, "path");
-    if (!v) return ERR(c, n, "metering needs path: (e.g. /v1/meter)");
-    if (v->kind != EG_Y_SCALAR || v->str[0] != '/' || strpbrk(v->str, "?#*{} \t") || v->len > 200)
-        return ERR(c, v, "metering.path must be a path like /v1/meter");
-    if ((rc = get_str(c, v, &cfg->meter_path))) return rc;
-    if ((v = eg_ymap_get(n, "event_types"))) {
-        if (v->kind != EG_Y_SEQ || v->n == 0)
-            return ERR(c, v, "event_types must be a list like [api.request, custom.*]");
-        if (!(cfg->meter_types = calloc(v->n, sizeof(char *)))) return EG_ENOMEM;
-        for (size_t i = 0; i < v->n; i++) {
-            const eg_ynode_t *x = v->items[i];
-            const char *star = x->kind == EG_Y_SCALAR ? strchr(x->str, '*') : NULL;
-            if (x->kind != EG_Y_SCALAR || x->len == 0 || x->len > EG_METER_TYPE_MAX ||
-                strspn(x->str, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-*") !=
-                    x->len ||
-                (star && (star != x->str + x->len - 1 || x->len < 3 || star[-1] != '.')))
-                return ERR(c, x,
-                           "an event type is letters, digits and _.:- (a pattern ends in .*, e.g. custom.*)");
-            if (!(cfg->meter_types[i] = strdup(x->str))) return EG_ENOMEM;
-            cfg->nmeter_types++;
-        }
-        cfg->meter_rules.event_types = (const char *const *)cfg->meter_types;
-        cfg->meter_rules.nevent_types = cfg->nmeter_types;
-    }
-    uint64_t ms;
-    if ((v = eg_ymap_get(n, "max_future"))) {
-        if ((rc = get_duration(c, v, &ms))) return rc;
-        if (ms > 86400000ull) return ERR(c, v, "max_future must be at most 1d");
-        cfg->meter_rules.max_future_s = (int64_t)(ms / 1000);
-    }
-    if ((v = eg_ymap_get(n, "max_age"))) {
-        if ((rc = get_duration(c, v, &ms))) return rc;
-        if (ms < 60000 || ms > 400ull * 86400000ull) return ERR(c, v, "max_age must be 1m..400d");
-        cfg->meter_rules.max_age_s = (int64_t)(ms / 1000);
-    }
-    uint64_t sz;
-    if ((v = eg_ymap_get(n, "max_metadata"))) {
-        if ((rc = get_size(c, v, &sz))) return rc;
-        if (sz < 2 || sz > 65536) return ERR(c, v, "max_metadata must be 2..64KiB");
-        cfg->meter_rules.max_metadata = (size_t)sz;
-    }
-    if ((v = eg_ymap_get(n, "max_body"))) {
-        if ((rc = get_size(c, v, &cfg->meter_max_body))) return rc;
-        if (cfg->meter_max_body < 1024 || cfg->meter_max_body > EG_STAGE_BODY_MAX)
-            return ERR(c, v, "max_body must be 1KiB..16MiB");
-    }
-    if ((v = eg_ymap_get(n, "check_users")) && (rc = get_bool(c, v, &cfg->meter_check_users)))
-        return rc;
-    if ((v = eg_ymap_get(n, "scope"))) {
-        if (v->kind != EG_Y_SCALAR || v->len == 0 || v->len > 200 || strpbrk(v->str, " \t\r\n"))
-            return ERR(c, v, "scope must be one scope like meter:write");
-        free(cfg->meter_scope);
-        cfg->meter_scope = NULL;
-        if ((rc = get_str(c, v, &cfg->meter_scope))) return rc;
-    }
-    if (cfg->meter_check_users) cfg->uses_keys = 1; /* user_id is looked up in the keyring */
-    return EG_OK;
-}
-
 /* The metering path needs a route that serves it (its auth, limits and
  * dialect apply) and that authenticates callers (the scope is theirs). */
 static int check_metering_route(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
@@ -2414,12 +2498,12 @@ static int load_root(cctx_t *c, const eg_ynode_t *root, eg_config_t *cfg)
     if ((v = eg_ymap_get(root, "plans")) && (rc = problem(c, load_plans(c, v, cfg)))) return rc;
     if ((v = eg_ymap_get(root, "rate_limits")) && (rc = problem(c, load_rate_limits(c, v, cfg)))) return rc;
     if ((v = eg_ymap_get(root, "redis")) && (rc = problem(c, load_redis(c, v, cfg)))) return rc;
+    if ((v = eg_ymap_get(root, "metering")) && (rc = problem(c, load_metering(c, v, cfg)))) return rc;
     if (cfg->store_backend == EG_STORE_SQLITE && !cfg->store_path) {
         size_t len = (c->dir ? strlen(c->dir) : 1) + sizeof("/errgate.db");
         if (!(cfg->store_path = malloc(len))) return EG_ENOMEM;
         snprintf(cfg->store_path, len, "%s/errgate.db", c->dir ? c->dir : ".");
     }
-    if ((v = eg_ymap_get(root, "metering")) && (rc = problem(c, load_metering(c, v, cfg)))) return rc;
     if ((v = eg_ymap_get(root, "request_id")) && (rc = problem(c, load_request_id(c, v, cfg)))) return rc;
     if ((v = eg_ymap_get(root, "cors")) && (rc = problem(c, load_cors(c, v, &cfg->cors)))) return rc;
     v = eg_ymap_get(root, "upstreams");
@@ -2480,6 +2564,11 @@ static int load_root(cctx_t *c, const eg_ynode_t *root, eg_config_t *cfg)
     if (cfg->meter_path && !c->nproblems &&
         (rc = problem(c, check_metering_route(c, eg_ymap_get(eg_ymap_get(root, "metering"), "path"), cfg))))
         goto out;
+    /* usage is billed from it: kept in the SQLite file or Redis, never only in memory */
+    if (cfg->uses_metering && !cfg->has_redis && cfg->store_backend != EG_STORE_SQLITE &&
+        (rc = problem(c, ERR(c, eg_ymap_get(root, "store"),
+                             "meter: needs a durable store: store.backend sqlite, or redis:"))))
+        goto out;
     rc = c->nproblems ? c->first_rc : EG_OK;
 out:
     free(bad);
@@ -2538,6 +2627,10 @@ static eg_config_t *config_new(void)
     cfg->store_busy_timeout_ms = 2000;
     cfg->store_commit_every = 256;
     cfg->store_commit_interval_ms = 50;
+    cfg->metering_commit_every = 1000;
+    cfg->metering_commit_interval_ms = 100;
+    cfg->metering_max_uncommitted = 10000;
+    cfg->metering_retention_s = 400 * 86400;
     cfg->rotation_grace_ms = 24ull * 3600 * 1000;
     cfg->alerts_enabled = 1;
     cfg->alert_windows[0] = 60;
@@ -2601,6 +2694,7 @@ void eg_config_free(eg_config_t *cfg)
         free(r->limits);
         free(r->quota.upgrade_url);
         free(r->purchase_url);
+        if (!r->borrowed) free(r->meter_event);
         eg_cors_policy_free(r->cors);
         eg_ptrie_free(r->oa_index);
     }
@@ -2623,6 +2717,7 @@ void eg_config_free(eg_config_t *cfg)
     free(cfg->meter_scope);
     for (size_t i = 0; i < cfg->nmeter_types; i++) free(cfg->meter_types[i]);
     free(cfg->meter_types);
+    free(cfg->usage_path);
     free(cfg->request_id_header);
     free(cfg->access_log);
     free(cfg->error_log);

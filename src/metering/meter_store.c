@@ -9,7 +9,7 @@
  * both read before writing), the statements, COMMIT; on any failure
  * ROLLBACK and nothing of the batch is recorded.
  *
- * redis: one EVALSHA per batch with every event's arguments (5 a event):
+ * redis: one EVALSHA per batch with every event's arguments (6 an event):
  * Lua runs it whole before any other command, on every node's behalf.
  */
 #include "meter_store.h"
@@ -34,25 +34,9 @@ struct eg_meter_store_s {
     sqlite3_stmt *begin, *commit, *rollback, *insert, *add;
     /* redis */
     char *prefix;
-    char id_ttl[24], keep[24];
+    char id_ttl[24];
+    int64_t retention_s;
 };
-
-/* The spec's tables (docs/metering.md), made if missing: the key store's
- * migration makes them too (branch meter); IF NOT EXISTS keeps either
- * order working. */
-static const char schema[] =
-    "CREATE TABLE IF NOT EXISTS usage ("
-    " subject TEXT NOT NULL, event_type TEXT NOT NULL, route TEXT NOT NULL,"
-    " status_class INTEGER NOT NULL, hour INTEGER NOT NULL,"
-    " quantity REAL NOT NULL, events INTEGER NOT NULL,"
-    " bytes_in INTEGER NOT NULL DEFAULT 0, bytes_out INTEGER NOT NULL DEFAULT 0,"
-    " PRIMARY KEY (subject, event_type, route, status_class, hour)) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS meter_events ("
-    " id TEXT PRIMARY KEY, subject TEXT NOT NULL, event_type TEXT NOT NULL,"
-    " quantity REAL NOT NULL, ts INTEGER NOT NULL, metadata TEXT, received INTEGER NOT NULL);";
-
-/* Totals kept this long in Redis (the spec's retention). */
-#define REDIS_KEEP_S (400LL * 86400)
 
 typedef struct {
     uv_work_t work;
@@ -144,7 +128,8 @@ int eg_meter_store_open_sqlite(const char *path, uint64_t busy_timeout_ms, eg_me
     }
     s->has_lock = 1;
     s->backend = B_SQLITE;
-    /* the key store opened (and made) the file first, 0600 */
+    /* the key store opened (and made) the file first, 0600, and its
+     * migration 3 made the tables (store_sqlite.c) */
     if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
         SQLITE_OK) {
         snprintf(err, errlen, "%s: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
@@ -155,7 +140,8 @@ int eg_meter_store_open_sqlite(const char *path, uint64_t busy_timeout_ms, eg_me
     char *msg = NULL;
     if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL", NULL, NULL,
                      &msg) != SQLITE_OK ||
-        sqlite3_exec(s->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
+        sqlite3_exec(s->db, "SELECT 1 FROM meter_events, usage LIMIT 0", NULL, NULL, &msg) !=
+            SQLITE_OK) {
         snprintf(err, errlen, "%s: %s", path, msg ? msg : sqlite3_errmsg(s->db));
         sqlite3_free(msg);
         goto fail;
@@ -190,18 +176,21 @@ fail:
 
 /* ------------------------------------------------------------ redis */
 
-/* ARGV: prefix, id ttl, totals ttl, then per event: id, subject,
- * event_type, hour, quantity. One 1 or 0 per event: recorded now, or the
- * id was claimed before (nothing added). */
+/* ARGV: prefix, id ttl, then per event: id, subject, event_type, hour,
+ * quantity, expire-at (ts + metering.retention, as the meter stage sets
+ * it). One 1 or 0 per event: recorded now, or the id was claimed before
+ * (nothing added). The totals' layout is the meter stage's (the spec's):
+ * <prefix>u:{<subject>}:<hour>, fields <event_type>|<route>|<status_class>
+ * and #<same>; route '' and status class 0 for the metering API. */
 static const char record_lua[] =
-    "local p, ttl, keep = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])\n"
+    "local p, ttl = ARGV[1], tonumber(ARGV[2])\n"
     "local out = {}\n"
-    "for b = 4, #ARGV, 5 do\n"
+    "for b = 3, #ARGV, 6 do\n"
     "  if redis.call('SET', p .. 'me:' .. ARGV[b], '1', 'NX', 'EX', ttl) then\n"
     "    local k = p .. 'u:{' .. ARGV[b + 1] .. '}:' .. ARGV[b + 3]\n"
     "    redis.call('HINCRBYFLOAT', k, ARGV[b + 2] .. '||0', ARGV[b + 4])\n"
     "    redis.call('HINCRBY', k, '#' .. ARGV[b + 2] .. '||0', 1)\n"
-    "    redis.call('EXPIRE', k, keep)\n"
+    "    redis.call('EXPIREAT', k, ARGV[b + 5])\n"
     "    out[#out + 1] = 1\n"
     "  else\n"
     "    out[#out + 1] = 0\n"
@@ -236,10 +225,10 @@ static void rd_reply(void *arg, void *reply)
 static void rd_record(op_t *op, struct eg_redis_s *redis)
 {
     eg_meter_store_t *s = op->s;
-    size_t nargs = 3 + 5 * op->n;
+    size_t nargs = 2 + 6 * op->n;
     const char **args = malloc(nargs * sizeof(*args));
     size_t *lens = malloc(nargs * sizeof(*lens));
-    char(*num)[2][32] = malloc(op->n * sizeof(*num)); /* hour, quantity */
+    char(*num)[3][32] = malloc(op->n * sizeof(*num)); /* hour, quantity, expire-at */
     if (!args || !lens || !num || !redis) {
         free(args);
         free(lens);
@@ -252,17 +241,18 @@ static void rd_record(op_t *op, struct eg_redis_s *redis)
     }
     args[0] = s->prefix;
     args[1] = s->id_ttl;
-    args[2] = s->keep;
     for (size_t i = 0; i < op->n; i++) {
         const eg_meter_item_t *it = &op->items[i];
         snprintf(num[i][0], sizeof(num[i][0]), "%lld", (long long)(it->ts / 3600));
         snprintf(num[i][1], sizeof(num[i][1]), "%.17g", it->quantity);
-        const char **a = args + 3 + 5 * i;
+        snprintf(num[i][2], sizeof(num[i][2]), "%lld", (long long)(it->ts + s->retention_s));
+        const char **a = args + 2 + 6 * i;
         a[0] = it->id;
         a[1] = it->subject;
         a[2] = it->event_type;
         a[3] = num[i][0];
         a[4] = num[i][1];
+        a[5] = num[i][2];
     }
     for (size_t i = 0; i < nargs; i++)
         lens[i] = strlen(args[i]);
@@ -278,8 +268,8 @@ static void rd_record(op_t *op, struct eg_redis_s *redis)
     }
 }
 
-int eg_meter_store_open_redis(const char *prefix, int64_t id_ttl_s, eg_meter_store_t **out,
-                              char *err, size_t errlen)
+int eg_meter_store_open_redis(const char *prefix, int64_t id_ttl_s, int64_t retention_s,
+                              eg_meter_store_t **out, char *err, size_t errlen)
 {
     eg_meter_store_t *s = calloc(1, sizeof(*s));
     if (!s || !(s->prefix = strdup(prefix ? prefix : "errgate:"))) {
@@ -289,7 +279,7 @@ int eg_meter_store_open_redis(const char *prefix, int64_t id_ttl_s, eg_meter_sto
     }
     s->backend = B_REDIS;
     snprintf(s->id_ttl, sizeof(s->id_ttl), "%lld", (long long)(id_ttl_s > 0 ? id_ttl_s : 1));
-    snprintf(s->keep, sizeof(s->keep), "%lld", REDIS_KEEP_S);
+    s->retention_s = retention_s;
     *out = s;
     return EG_OK;
 }

@@ -51,9 +51,10 @@ typedef void (*eg_meter_store_cb)(void *arg, int rc, const char *why);
 
 int eg_meter_store_open_sqlite(const char *path, uint64_t busy_timeout_ms, eg_meter_store_t **out,
                                char *err, size_t errlen);
-/* prefix: the redis: section's; id_ttl_s how long an id is kept. */
-int eg_meter_store_open_redis(const char *prefix, int64_t id_ttl_s, eg_meter_store_t **out,
-                              char *err, size_t errlen);
+/* prefix: the redis: section's; id_ttl_s how long an id is kept;
+ * retention_s how long totals are kept after an event (metering.retention). */
+int eg_meter_store_open_redis(const char *prefix, int64_t id_ttl_s, int64_t retention_s,
+                              eg_meter_store_t **out, char *err, size_t errlen);
 /* Only once nothing is pending (the workers' loops have run dry). */
 void eg_meter_store_close(eg_meter_store_t *s);
 const char *eg_meter_store_backend(const eg_meter_store_t *s);
