@@ -272,7 +272,7 @@ static void recorded(void *arg, int rc, const char *why)
     call_free(x);
 }
 
-/* 400 invalid_json or 422 validation_error: the document itself. */
+/* 400 invalid_json, or validation_error (the dialect's status): the document itself. */
 static eg_stage_rc_t refuse_doc(eg_req_t *c, const eg_meter_doc_error_t *d, size_t blen)
 {
     eg_req_drop_body(c, blen);
@@ -284,6 +284,10 @@ static eg_stage_rc_t refuse_doc(eg_req_t *c, const eg_meter_doc_error_t *d, size
             eg_error_set_detail_int(e, "line", d->line);
             eg_error_set_detail_int(e, "column", d->column);
         } else {
+            /* the dialect's validation status, as the validation stage
+             * answers (422 in jsonapi, 400 in typed and the flat ones) */
+            eg_error_set_status(
+                e, eg_dialect_code_status(dialect_of(c), c->gw->cfg->catalog, "validation_error"));
             eg_field_error_t *f = eg_error_add_field(e);
             if (f) {
                 eg_field_set(e, f, EG_F_POINTER, d->pointer);
