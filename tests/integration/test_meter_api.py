@@ -169,6 +169,7 @@ def test_partial_acceptance_202_with_pointers(gw):
            event("p3", "ghost"), event("p4", kid, "bogus.type"), event("p0", kid)]
     r = post(gw, secret, evs)
     assert r.status == 202, r.body
+    assert r.header("X-Error-Code") == "validation_error"  # the rejections' codes differ
     doc = r.json()
     assert doc["meta"]["accepted"] == 2 and doc["meta"]["rejected"] == 4
     got = [(e["status"], e["code"], e["source"]["pointer"]) for e in doc["errors"]]
