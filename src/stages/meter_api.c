@@ -435,8 +435,10 @@ static eg_stage_rc_t on_request(eg_req_t *c)
 static int applies(const eg_config_t *cfg, const eg_route_cfg_t *route)
 {
     if (!cfg->meter_path || !route || (route->methods && !(route->methods & EG_M_POST))) return 0;
-    return eg_path_template_match(route->path, strlen(route->path), cfg->meter_path,
-                                  strlen(cfg->meter_path), route->prefix, NULL, 0, NULL);
+    size_t tl = strlen(route->path);
+    if (route->prefix && tl > 1 && route->path[tl - 1] == '/') tl--; /* "/v1/" covers "/v1/meter" */
+    return eg_path_template_match(route->path, tl, cfg->meter_path, strlen(cfg->meter_path),
+                                  route->prefix, NULL, 0, NULL);
 }
 
 const eg_stage_t eg_stage_meter_api = {

@@ -19,7 +19,14 @@ ADMIN_TOKEN = "admin-token-for-the-meter-tests-0123"
 JSONAPI = "application/vnd.api+json"
 
 
-def config(tmp, port, admin, upstream, dialect="jsonapi", redis_port=None, store=None, metering=""):
+ROUTES = """
+  - { path: /v1/meter, upstream: demo, auth: api_key }
+  - { path: /v1/, upstream: demo }
+"""
+
+
+def config(tmp, port, admin, upstream, dialect="jsonapi", redis_port=None, store=None, metering="",
+           routes=ROUTES):
     redis = f'redis: {{ address: "127.0.0.1:{redis_port}", timeout: 500ms }}' if redis_port else ""
     return f"""
 listen: 127.0.0.1:{port}
@@ -33,10 +40,7 @@ auth: {{ admin_token_file: {tmp}/admin.token }}
 metering: {{ path: /v1/meter{metering} }}
 upstreams:
   demo: {{ servers: ["127.0.0.1:{upstream}"], timeout: 10s }}
-routes:
-  - {{ path: /v1/meter, upstream: demo, auth: api_key }}
-  - {{ path: /v1/, upstream: demo }}
-"""
+routes:{routes}"""
 
 
 def start(tmp, upstream, **kw):
@@ -305,6 +309,21 @@ def test_configured_event_types_and_window(tmp_path, upstream_port):
         one_error(post(g, secret, [event("t3", kid, "api.request")]), 422, "invalid_event_type")
         one_error(post(g, secret, [event("t4", kid, "sms.sent", timestamp=ts(-7200))]), 422, "invalid_timestamp")
         one_error(post(g, secret, [event("t5", kid, "sms.sent", timestamp=ts(30))]), 422, "invalid_timestamp")
+    finally:
+        assert g.stop() == 0
+
+
+def test_under_a_prefix_route_only_the_path_is_answered(tmp_path, upstream_port):
+    g = start(str(tmp_path), upstream_port, routes="\n  - { path: /v1/, upstream: demo, auth: api_key }\n")
+    try:
+        kid, secret = new_key(g)
+        assert post(g, secret, [event("pr1", kid)]).status == 201
+        r = request(g.port, "GET", "/v1/anything", headers={"X-API-Key": secret})
+        assert r.status == 200 and b"usage_events" not in r.body, r.body  # the upstream's answer
+        r = request(g.port, "POST", "/v1/meter/x", body=b"{}",
+                    headers={"X-API-Key": secret, "Content-Type": "application/json"})
+        assert r.header("X-Error-Code") is None or r.status < 400, r.body  # not the metering API
+        assert stored_ids(g) == {"pr1"}
     finally:
         assert g.stop() == 0
 
