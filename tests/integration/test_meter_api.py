@@ -366,3 +366,32 @@ def test_two_gateways_on_one_redis_accept_an_id_once(tmp_path, upstream_port):
         assert a.stop() == 0
         assert b.stop() == 0
         redis.kill()
+
+
+def test_redis_down_is_503_and_records_nothing(tmp_path, upstream_port):
+    """Without Redis an id cannot be claimed: 503, whatever redis.on_failure
+    says for rate limits, and nothing of the batch is counted."""
+    test_redis = pytest.importorskip("test_redis")
+    redis = test_redis.Redis(str(tmp_path), durable=True)  # its ids outlive the kill
+    g = start(str(tmp_path), upstream_port, redis_port=redis.port)
+    try:
+        kid, secret = new_key(g)
+        t0 = ts(-5)
+        assert post(g, secret, [event("up-1", kid, timestamp=t0)]).status == 201
+        redis.kill()
+        r = post(g, secret, [event("down-1", kid, timestamp=t0)])
+        assert r.status == 503 and r.header("X-Error-Code") == "service_unavailable", r.body
+        redis.start()
+        # the same id is free once Redis is back: the 503 recorded nothing
+        deadline = time.time() + 15
+        while True:
+            r = post(g, secret, [event("down-1", kid, timestamp=t0)])
+            if r.status != 503 or time.time() > deadline:
+                break
+            time.sleep(0.1)
+        assert r.status == 201, r.body
+        r = post(g, secret, [event("up-1", kid, timestamp=t0)])
+        assert r.status == 409, r.body  # kept by Redis across its restart
+    finally:
+        assert g.stop() == 0
+        redis.kill()
