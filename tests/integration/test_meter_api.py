@@ -395,3 +395,26 @@ def test_redis_down_is_503_and_records_nothing(tmp_path, upstream_port):
     finally:
         assert g.stop() == 0
         redis.kill()
+
+
+def test_idempotency_key_replays_the_first_answer(tmp_path, upstream_port):
+    """On a route with idempotency:, a retried call with the same
+    Idempotency-Key gets the first call's 201 again (not 409s for its own
+    events); the stage runs after idempotency, which stores its answer."""
+    g = start(str(tmp_path), upstream_port, routes="""
+  - { path: /v1/meter, upstream: demo, auth: api_key, idempotency: { methods: [POST] } }
+""")
+    try:
+        kid, secret = new_key(g)
+        body = json.dumps({"data": [event("idem-1", kid), event("idem-2", kid)]}).encode()
+        h = {"X-API-Key": secret, "Content-Type": JSONAPI, "Idempotency-Key": "batch-0001"}
+        first = request(g.port, "POST", "/v1/meter", body=body, headers=h)
+        assert first.status == 201, first.body
+        again = request(g.port, "POST", "/v1/meter", body=body, headers=h)
+        assert again.status == 201 and again.json()["data"] == first.json()["data"], again.body
+        h["Idempotency-Key"] = "batch-0002"
+        other = request(g.port, "POST", "/v1/meter", body=body, headers=h)
+        assert other.status == 409, other.body  # a new key: the ids are duplicates
+        assert usage_rows(g, f"k:{kid}") == {"api.request": (2.0, 2)}
+    finally:
+        assert g.stop() == 0
