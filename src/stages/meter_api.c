@@ -409,7 +409,8 @@ static eg_stage_rc_t on_request(eg_req_t *c)
             }
             if (!found) {
                 char m[200];
-                snprintf(m, sizeof(m), "No key or consumer named '%.64s'.", ev->user_id);
+                snprintf(m, sizeof(m), "No key or consumer named '%.*s'.",
+                         (int)eg_meter_utf8_cut(ev->user_id, strlen(ev->user_id), 64), ev->user_id);
                 eg_meter_reject(&x->b, i, "user_not_found", "/attributes/user_id", m);
                 continue;
             }
