@@ -418,3 +418,22 @@ def test_idempotency_key_replays_the_first_answer(tmp_path, upstream_port):
         assert usage_rows(g, f"k:{kid}") == {"api.request": (2.0, 2)}
     finally:
         assert g.stop() == 0
+
+
+def test_posted_events_show_in_the_usage_api(tmp_path, upstream_port):
+    """The metering API's events are the caller's usage: GET usage_path with
+    the key the events named reports them (route '', status class 0)."""
+    g = start(str(tmp_path), upstream_port, metering=", usage_path: /v1/usage", routes="""
+  - { path: /v1/meter, upstream: demo, auth: api_key }
+  - { path: /v1/usage, upstream: demo, auth: api_key }
+""")
+    try:
+        kid, secret = new_key(g)
+        evs = [event(f"u{i}", kid, "storage.gb", 2.5) for i in range(4)] + [event("c1", kid, "compute.minutes", 7)]
+        assert post(g, secret, evs).status == 201
+        r = request(g.port, "GET", "/v1/usage", headers={"X-API-Key": secret})
+        assert r.status == 200, r.body
+        got = {u["event_type"]: (u["quantity"], u["events"]) for u in r.json()["usage"]}
+        assert got == {"storage.gb": (10.0, 4), "compute.minutes": (7.0, 1)}, r.body
+    finally:
+        assert g.stop() == 0

@@ -749,7 +749,7 @@ static void test_alert_settings(void **state)
     }
 }
 
-/* The metering API's keys of metering: (docs/metering-api.md). */
+/* The metering API's keys of metering: (docs/metering.md). */
 static void test_metering_api_settings(void **state)
 {
     (void)state;
