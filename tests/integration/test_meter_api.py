@@ -437,3 +437,36 @@ def test_posted_events_show_in_the_usage_api(tmp_path, upstream_port):
         assert got == {"storage.gb": (10.0, 4), "compute.minutes": (7.0, 1)}, r.body
     finally:
         assert g.stop() == 0
+
+
+def test_one_batch_many_rows(gw):
+    """A batch spread over users, event types and hours adds to each usage
+    row its own sum and count (the store sums a batch per row first)."""
+    kid, secret = new_key(gw)
+    other, _ = new_key(gw, owner="globex")
+    now = int(time.time())
+    hour = now // 3600 * 3600
+    t_this = datetime.datetime.fromtimestamp(max(hour, now - 3000), datetime.timezone.utc)
+    t_prev = datetime.datetime.fromtimestamp(hour - 1800, datetime.timezone.utc)
+    fmt = "%Y-%m-%dT%H:%M:%SZ"
+    evs = []
+    for i in range(300):
+        who = [kid, "globex", other][i % 3]
+        when = (t_this if i % 2 else t_prev).strftime(fmt)
+        evs.append(event(f"m{i}", who, ["api.request", "bandwidth.gb"][i % 5 == 0], 0.25 * (1 + i % 4),
+                         timestamp=when))
+    assert post(gw, secret, evs).status == 201
+    want = {}
+    for i, e in enumerate(evs):
+        a = e["attributes"]
+        subj = "u:globex" if a["user_id"] == "globex" else f"k:{a['user_id']}"
+        h = (hour if i % 2 else hour - 3600) // 3600
+        q, n = want.get((subj, a["event_type"], h), (0.0, 0))
+        want[(subj, a["event_type"], h)] = (q + a["quantity"], n + 1)
+    db = sqlite3.connect(f"{gw.tmp}/keys.db", timeout=10)
+    try:
+        got = {(r[0], r[1], r[2]): (r[3], r[4]) for r in db.execute(
+            "SELECT subject, event_type, hour, quantity, events FROM usage WHERE route = '' AND status_class = 0")}
+    finally:
+        db.close()
+    assert got == want
