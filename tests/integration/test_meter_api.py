@@ -470,3 +470,12 @@ def test_one_batch_many_rows(gw):
     finally:
         db.close()
     assert got == want
+
+
+def test_ids_come_back_as_sent(gw):
+    kid, secret = new_key(gw)
+    ids = ['quote"d', "back\\slash", "ünï-çødé-€", "x" * 255, "tab-free/with:colons"]
+    r = post(gw, secret, [event(i, kid) for i in ids])
+    assert r.status == 201, r.body
+    assert [d["id"] for d in r.json()["data"]] == ids
+    assert stored_ids(gw) == set(ids)
