@@ -39,8 +39,6 @@
 #include "redis_link.h"
 #include "strbuild.h"
 
-#define SUBJECT_MAX (EG_METER_ID_MAX + 8)
-
 /* One call's state, from the store's start to its callback (which owns it
  * while the request may go away). */
 typedef struct {
@@ -49,7 +47,7 @@ typedef struct {
     eg_meter_item_t *items; /* the events that passed every check so far */
     size_t *at;             /* items[k] is event at[k] */
     size_t nitems;
-    char (*subj)[SUBJECT_MAX];
+    char *subj; /* the subjects of the items, one after another */
     unsigned char *fresh;
     size_t blen;
 } call_t;
@@ -420,36 +418,50 @@ static eg_stage_rc_t on_request(eg_req_t *c)
     }
     size_t n = x->b.n;
     if (rc != EG_OK || !(x->items = calloc(n, sizeof(*x->items))) ||
-        !(x->at = calloc(n, sizeof(*x->at))) || !(x->subj = calloc(n, sizeof(*x->subj))) ||
-        !(x->fresh = calloc(n, 1))) {
+        !(x->at = calloc(n, sizeof(*x->at))) || !(x->fresh = calloc(n, 1))) {
         call_free(x);
         eg_req_drop_body(c, blen);
         return unavailable(c, "metering: out of memory");
     }
-    /* who each event is for: a key, or a key's owner */
+    /* who each event is for: a key, or a key's owner; a run of events for
+     * one user (the usual batch) is looked up once */
     eg_keyring_t *kr = cfg->meter_check_users ? eg_server_keyring(c->w->srv) : NULL;
+    size_t room = 0, used = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!x->b.ev[i].code) room += strlen(x->b.ev[i].user_id) + 3;
+    if (room && !(x->subj = malloc(room))) {
+        call_free(x);
+        eg_req_drop_body(c, blen);
+        return unavailable(c, "metering: out of memory");
+    }
+    const char *last_user = NULL, *last_subj = NULL; /* last_subj NULL: not found */
     for (size_t i = 0; i < n; i++) {
         eg_meter_event_t *ev = &x->b.ev[i];
         if (ev->code) continue;
-        if (!cfg->meter_check_users) {
-            snprintf(x->subj[i], SUBJECT_MAX, "u:%s", ev->user_id);
-        } else {
-            int found = kr ? eg_keyring_user(kr, ev->user_id, x->subj[i], SUBJECT_MAX) : EG_EIO;
-            if (found < 0) {
+        if (!last_user || strcmp(last_user, ev->user_id) != 0) {
+            char *subj = x->subj + used;
+            size_t cap = room - used;
+            int found = 1;
+            if (!cfg->meter_check_users)
+                snprintf(subj, cap, "u:%s", ev->user_id);
+            else if ((found = kr ? eg_keyring_user(kr, ev->user_id, subj, cap) : EG_EIO) < 0) {
                 call_free(x);
                 eg_req_drop_body(c, blen);
                 return unavailable(c, "metering: the key store is unavailable");
             }
-            if (!found) {
-                char m[200];
-                snprintf(m, sizeof(m), "No key or consumer named '%.*s'.",
-                         (int)eg_meter_utf8_cut(ev->user_id, strlen(ev->user_id), 64), ev->user_id);
-                eg_meter_reject(&x->b, i, "user_not_found", "/attributes/user_id", m);
-                continue;
-            }
+            last_user = ev->user_id;
+            last_subj = found ? subj : NULL;
+            if (found) used += strlen(subj) + 1;
         }
-        x->items[x->nitems] = (eg_meter_item_t){ev->id,       x->subj[i], ev->event_type,
-                                                ev->quantity, ev->ts,     ev->metadata};
+        if (!last_subj) {
+            char m[200];
+            snprintf(m, sizeof(m), "No key or consumer named '%.*s'.",
+                     (int)eg_meter_utf8_cut(ev->user_id, strlen(ev->user_id), 64), ev->user_id);
+            eg_meter_reject(&x->b, i, "user_not_found", "/attributes/user_id", m);
+            continue;
+        }
+        x->items[x->nitems] = (eg_meter_item_t){ev->id,       last_subj, ev->event_type,
+                                                ev->quantity, ev->ts,    ev->metadata};
         x->at[x->nitems++] = i;
     }
     if (!x->nitems) { /* nothing to record */
