@@ -34,8 +34,8 @@ typedef struct agg_s {
     int64_t hour;
     int status_class;
     int dirty;
-    size_t ls;       /* the subject's length */
-    double quantity; /* pending: not handed to the writer yet */
+    size_t ls, lt, lr; /* the strings' lengths */
+    double quantity;   /* pending: not handed to the writer yet */
     uint64_t events, bytes_in, bytes_out;
     char *subject, *event_type, *route; /* in the same allocation */
 } agg_t;
@@ -78,9 +78,9 @@ static void unlock(eg_usage_t *u)
     atomic_flag_clear_explicit(&u->lock, memory_order_release);
 }
 
-/* The subject's first and last 8 bytes and its length: this runs for
- * every metered request, and the entry's compare checks the rest. */
-static uint64_t subject_hash(uint64_t h, const char *s, size_t n)
+/* A string's first and last 8 bytes and its length: this runs for every
+ * metered request, and the entry's compare checks the rest. */
+static uint64_t ends_hash(uint64_t h, const char *s, size_t n)
 {
     const uint64_t k = 0x9E3779B97F4A7C15ull;
     uint64_t a = 0, b = 0;
@@ -96,13 +96,10 @@ static uint64_t subject_hash(uint64_t h, const char *s, size_t n)
     return h ^ (h >> 32);
 }
 
-/* The event's key. The bucket comes from the subject's bytes and the
- * event type's and route's addresses (the configuration's strings, the
- * same for every request of a route): equal keys from another
- * configuration (a reload) may sit in a second entry, which adds to the
- * same row. Entries match on content, never on addresses. */
+/* The event's key, its lengths measured once for the hash and the
+ * compares. */
 typedef struct {
-    size_t ls;
+    size_t ls, lt, lr;
     int64_t hour;
     uint64_t hash;
 } ukey_t;
@@ -110,11 +107,13 @@ typedef struct {
 static void key_of(const eg_usage_event_t *ev, int64_t hour, ukey_t *k)
 {
     k->ls = strlen(ev->subject);
+    k->lt = strlen(ev->event_type);
+    k->lr = strlen(ev->route);
     k->hour = hour;
     uint64_t h = 1469598103934665603ull ^ (uint64_t)hour ^ ((uint64_t)ev->status_class << 40);
-    h ^= (uint64_t)(uintptr_t)ev->event_type * 0x9E3779B97F4A7C15ull;
-    h ^= (uint64_t)(uintptr_t)ev->route * 0xC2B2AE3D27D4EB4Full;
-    k->hash = subject_hash(h, ev->subject, k->ls);
+    h = ends_hash(h, ev->event_type, k->lt);
+    h = ends_hash(h, ev->route, k->lr);
+    k->hash = ends_hash(h, ev->subject, k->ls);
 }
 
 /* Under the lock. */
@@ -123,8 +122,10 @@ static agg_t *agg_find(eg_usage_t *u, const eg_usage_event_t *ev, const ukey_t *
     if (!u->nbuckets) return NULL;
     for (agg_t *e = u->buckets[k->hash & (u->nbuckets - 1)]; e; e = e->next)
         if (e->hash == k->hash && e->hour == k->hour && e->status_class == ev->status_class &&
-            e->ls == k->ls && memcmp(e->subject, ev->subject, k->ls) == 0 &&
-            strcmp(e->event_type, ev->event_type) == 0 && strcmp(e->route, ev->route) == 0)
+            e->ls == k->ls && e->lt == k->lt && e->lr == k->lr &&
+            memcmp(e->subject, ev->subject, k->ls) == 0 &&
+            memcmp(e->event_type, ev->event_type, k->lt) == 0 &&
+            memcmp(e->route, ev->route, k->lr) == 0)
             return e;
     return NULL;
 }
@@ -160,6 +161,8 @@ static agg_t *agg_new(eg_usage_t *u, const eg_usage_event_t *ev, const ukey_t *k
     e->hash = h;
     e->hour = k->hour;
     e->ls = k->ls;
+    e->lt = k->lt;
+    e->lr = k->lr;
     e->status_class = ev->status_class;
     e->next = u->buckets[h & (u->nbuckets - 1)];
     u->buckets[h & (u->nbuckets - 1)] = e;

@@ -474,3 +474,22 @@ def test_two_gateways_on_one_redis_add_to_one_total(tmp_path, upstream):
         for gw in gws:
             assert gw.stop() == 0
         redis.kill()
+
+
+def test_a_reload_keeps_counting(tmp_path, upstream):
+    away_from_month_end()
+    gw = start(str(tmp_path), upstream.port)
+    try:
+        _, k = new_key(gw)
+        for _ in range(3):
+            assert get(gw, "/m/x", k).status == 200
+        with open(gw.path) as f:  # the same rules in a new configuration generation
+            gw.rewrite(f.read().replace("meter: true }", "meter: { cost: 2 } }", 1))
+        gw.signal(signal.SIGHUP)
+        gw.wait_event("reloaded")
+        for _ in range(4):
+            assert get(gw, "/m/x", k).status == 200
+        u = by_type(usage(gw, k))["api.request"]
+        assert u["events"] == 7 and u["quantity"] == 3 + 4 * 2
+    finally:
+        assert gw.stop() == 0
