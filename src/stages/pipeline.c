@@ -18,6 +18,7 @@ static const eg_stage_t *const stages[] = {
     &eg_stage_traffic, /* rate limits, concurrency, quotas, credits */
     &eg_stage_usage,   /* metering.usage_path: the caller's usage (after its rate limits) */
     &eg_stage_idempotency, /* Idempotency-Key: reserve, replay, 409/422 */
+    &eg_stage_meter_api,   /* metering.path answered by the gateway (after access and limits) */
 };
 #define NSTAGES (sizeof(stages) / sizeof(stages[0]))
 
