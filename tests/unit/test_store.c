@@ -373,7 +373,11 @@ static void test_keyring_store_removed(void **state)
 static void test_sqlite_group_commit(void **state)
 {
     (void)state;
-    eg_store_t *s = open_store(EG_STORE_SQLITE);
+    /* a wait for the writer's commit is bounded by busy_timeout + 1 s; give
+     * a machine loaded by a parallel build (and ASan) time for the fsync */
+    eg_store_t *s = NULL;
+    char err[256] = "";
+    if (eg_store_open(EG_STORE_SQLITE, dbpath, 30000, &s, err, sizeof(err)) != EG_OK) fail_msg("open: %s", err);
     assert_int_equal(eg_store_set_commit(s, 4, 10000), EG_OK);
     eg_charge_t q = {EG_CHARGE_QUOTA, "q:/x|k1", "2026-11", 5, 1, 0, 0};
     /* not loaded yet: the loop's path must not read the file */
