@@ -209,13 +209,17 @@ def test_sni_picks_the_certificate(pki, tls_gw):
         assert peer_cn(s) == "a.test"
 
 
-def test_alpn_offers_http11_only(pki, tls_gw):
+def test_alpn_offers_h2_then_http11(pki, tls_gw):
+    # h2 is on by default (docs/http2.md): a client offering both gets h2
     with tls_connect(tls_gw.tport, client_ctx(pki, alpn=["h2", "http/1.1"])) as s:
+        assert s.selected_alpn_protocol() == "h2"
+    with tls_connect(tls_gw.tport, client_ctx(pki, alpn=["http/1.1"])) as s:
         assert s.selected_alpn_protocol() == "http/1.1"
         assert http_get(s, "/v1/hello").status == 200
-    # h2 alone: no protocol in common, the connection goes on without ALPN (never h2)
-    with tls_connect(tls_gw.tport, client_ctx(pki, alpn=["h2"])) as s:
+    # no ALPN at all: HTTP/1.1
+    with tls_connect(tls_gw.tport, client_ctx(pki)) as s:
         assert s.selected_alpn_protocol() is None
+        assert http_get(s, "/v1/hello").status == 200
 
 
 def test_min_version_13_refuses_12(pki, tmp_path, upstream_port):
