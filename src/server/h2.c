@@ -550,8 +550,8 @@ static int hop_by_hop(const eg_http_header_t *f, const eg_http_header_t *conn)
 static int submit_head(eg_h2_stream_t *s, const eg_http1_msg_t *m)
 {
     nghttp2_nv nva[H2_RESP_HEADERS + 1];
-    char status[4];
-    snprintf(status, sizeof(status), "%03d", m->status % 1000);
+    unsigned st = (unsigned)m->status % 1000; /* the parser took 3 digits */
+    char status[3] = {(char)('0' + st / 100), (char)('0' + st / 10 % 10), (char)('0' + st % 10)};
     size_t nv = 0;
     nva[nv++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)status, 7, 3, NGHTTP2_NV_FLAG_NONE};
     for (size_t i = 0; i < m->nheaders && nv <= H2_RESP_HEADERS; i++) {
@@ -771,6 +771,14 @@ void eg_h2_goaway(eg_h2_t *h)
 size_t eg_h2_streams(const eg_h2_t *h)
 {
     return h->nstreams;
+}
+
+size_t eg_h2_serving(const eg_h2_t *h)
+{
+    size_t n = 0;
+    for (const eg_h2_stream_t *s = h->streams; s; s = s->next)
+        n += s->sc != NULL;
+    return n;
 }
 
 const char *eg_h2_why(const eg_h2_t *h)

@@ -102,6 +102,9 @@ int eg_h2_flush(eg_h2_t *h);
 void eg_h2_goaway(eg_h2_t *h);
 /* Streams open now (0: the connection is idle). */
 size_t eg_h2_streams(const eg_h2_t *h);
+/* Streams whose request is still being served (the rest only wait for
+ * the client's window to take their response). */
+size_t eg_h2_serving(const eg_h2_t *h);
 /* Why eg_h2_feed failed ("" when it did not). */
 const char *eg_h2_why(const eg_h2_t *h);
 

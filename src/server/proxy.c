@@ -1631,6 +1631,7 @@ static EG_COLD void h2_end(conn_t *c)
 static EG_COLD void h2_flush(conn_t *c)
 {
     if (c->state != C_HEAD || !c->h2) return;
+    uint64_t out = c->bytes_out;
     int rc = eg_h2_flush(c->h2);
     if (rc < 0) {
         conn_close(c);
@@ -1641,11 +1642,11 @@ static EG_COLD void h2_flush(conn_t *c)
         h2_end(c);
         return;
     }
-    int busy = eg_h2_streams(c->h2) > 0;
-    if (busy != c->h2_busy) { /* idle_timeout counts while no stream is open */
-        c->h2_busy = busy;
-        client_timer(c, busy ? T_NONE : T_IDLE);
-    }
+    /* idle_timeout while no stream is open; write_timeout while streams
+     * only wait for the client to read (a slow reader holding answers),
+     * started over whenever it takes some */
+    tmode_t want = eg_h2_streams(c->h2) == 0 ? T_IDLE : eg_h2_serving(c->h2) == 0 ? T_WRITE : T_NONE;
+    if (want != c->tmode || (want == T_WRITE && c->bytes_out != out)) client_timer(c, want);
 }
 
 static EG_COLD void h2_goaway(conn_t *c)
@@ -1693,7 +1694,6 @@ static EG_COLD int h2_start(conn_t *c)
     if (!c->h2) return EG_ENOMEM;
     c->has_request = 1; /* not an idle HTTP/1.1 connection: draining sends GOAWAY */
     c->logged = 1;      /* its streams have the access lines */
-    c->h2_busy = 0;
     client_timer(c, T_IDLE);
     h2_flush(c); /* the server's SETTINGS */
     return EG_OK;

@@ -51,7 +51,6 @@ struct conn_s {
     struct conn_s *h2_parent;
     int is_stream;
     int h2c_ok; /* a plain listener's first bytes may be the h2 preface */
-    int h2_busy;    /* the session has streams (no idle timer) */
     int h2_feeding; /* a stream's bytes are being handed in (no pull from within) */
     eg_ltimer_t timer;
     uv_shutdown_t shut; /* the write side's shutdown before a lingering close */

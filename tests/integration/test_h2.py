@@ -78,6 +78,7 @@ class H2:
             assert raw.selected_alpn_protocol() == "h2"
         self.s, self.buf, self.dec = raw, b"", hpack.Decoder()
         self.server_settings = {}
+        self.streams, self.done = {}, {}  # sid: (fields, [body]); sid: None (ended) or the RST code
         opts = {"initial_window_size": window} if window is not None else {}
         self.s.sendall(PREFACE + settings(**opts))
 
@@ -114,33 +115,34 @@ class H2:
             self.buf += chunk
 
     def response(self, sid, window_updates=True):
-        """Reads until stream sid ends: (status, headers [(name, value)], body, rst code or None)."""
-        heads, body = [], b""
-        while True:
+        """Reads until stream sid ends: (status, headers [(name, value)], body, rst code or None).
+        Other streams' frames are kept for their own response() call."""
+        while sid not in self.done:
             f = self.read_frame()
             if f is None:
                 raise AssertionError(f"connection closed before stream {sid} ended")
             t, fl, fsid, payload = f
             if t == GOAWAY:
                 raise AssertionError(f"GOAWAY {struct.unpack('>II', payload[:8])}")
+            st = self.streams.setdefault(fsid, ([], [b""]))
             if t in (HEADERS, CONTINUATION):
-                fields = self.dec.decode(payload)  # (the gateway sends END_HEADERS blocks)
-                if fsid == sid:
-                    heads.extend(fields)
-                if fsid == sid and fl & END_STREAM:
-                    break
+                st[0].extend(self.dec.decode(payload))  # (the gateway sends END_HEADERS blocks)
+                if fl & END_STREAM:
+                    self.done[fsid] = None
             elif t == DATA:
                 if payload and window_updates:
                     inc = struct.pack(">I", len(payload))
                     self.send(frame(WINDOW_UPDATE, 0, 0, inc), frame(WINDOW_UPDATE, 0, fsid, inc))
-                if fsid == sid:
-                    body += payload
-                    if fl & END_STREAM:
-                        break
-            elif t == RST_STREAM and fsid == sid:
-                return None, heads, body, struct.unpack(">I", payload)[0]
+                st[1][0] += payload
+                if fl & END_STREAM:
+                    self.done[fsid] = None
+            elif t == RST_STREAM:
+                self.done.setdefault(fsid, struct.unpack(">I", payload)[0])
+        heads, body = self.streams.get(sid, ([], [b""]))
+        if self.done[sid] is not None:
+            return None, heads, body[0], self.done[sid]
         status = int(dict(heads)[":status"])
-        return status, [(k, v) for k, v in heads if not k.startswith(":")], body, None
+        return status, [(k, v) for k, v in heads if not k.startswith(":")], body[0], None
 
     def wait_for_frame(self, want):
         """Reads frames until want(frame) is true; returns it (None: the connection ended first)."""
