@@ -762,7 +762,6 @@ int eg_h2_flush(eg_h2_t *h)
 
 void eg_h2_goaway(eg_h2_t *h)
 {
-    nghttp2_submit_shutdown_notice(h->session);
     nghttp2_submit_goaway(h->session, NGHTTP2_FLAG_NONE,
                           nghttp2_session_get_last_proc_stream_id(h->session), NGHTTP2_NO_ERROR,
                           NULL, 0);

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import ssl
 import struct
@@ -122,7 +123,7 @@ class H2:
             if f is None:
                 raise AssertionError(f"connection closed before stream {sid} ended")
             t, fl, fsid, payload = f
-            if t == GOAWAY:
+            if t == GOAWAY and struct.unpack(">II", payload[:8])[1] != NO_ERROR:
                 raise AssertionError(f"GOAWAY {struct.unpack('>II', payload[:8])}")
             st = self.streams.setdefault(fsid, ([], [b""]))
             if t in (HEADERS, CONTINUATION):
@@ -643,3 +644,40 @@ def test_h2c_off_keeps_the_400(cert, tmp_path, upstream_port):
         assert r.status == 400
     finally:
         assert g.stop() == 0
+
+
+def test_slow_reader_is_cut_after_write_timeout(cert, tmp_path, upstream_port):
+    """A client that opens no window for its answers: the stream's request is
+    done, its answer waits, and after write_timeout the connection goes."""
+    g = start(cert, tmp_path, upstream_port, limits="  write_timeout: 1s")
+    try:
+        c = H2(g.port, window=0)
+        c.headers(1, BASE)
+        f = c.wait_for_frame(lambda f: f[0] == HEADERS and f[2] == 1)
+        assert f is not None  # the head goes (HEADERS are not flow-controlled), the body cannot
+        g.wait_log(lambda l: l.get("kind") == "access" and l.get("path") == "/v1/hello", "the request's line")
+        assert closed_after(c.s, 15)
+        c.close()
+    finally:
+        assert g.stop() == 0
+
+
+def test_drain_sends_goaway_and_finishes_streams(cert, tmp_path):
+    held = HeldUpstream()
+    g = start(cert, tmp_path, held.port)
+    try:
+        c = H2(g.port)
+        c.headers(1, BASE)
+        held.wait_arrived(1)
+        g.signal(signal.SIGTERM)
+        f = c.wait_for_frame(lambda f: f[0] == GOAWAY)
+        assert f is not None and goaway_code(f) == NO_ERROR
+        held.release()
+        status, _, body, _ = c.response(1)
+        assert status == 200 and body == b"held"
+        assert c.read_frame() is None  # then the connection closes
+        c.close()
+        assert g.proc.wait(30) == 0
+    finally:
+        held.close()
+        g.stop()
