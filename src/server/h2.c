@@ -712,6 +712,14 @@ void eg_h2_free(eg_h2_t *h)
     free(h);
 }
 
+void eg_h2_discard(eg_h2_t *h)
+{
+    if (!h) return;
+    for (eg_h2_stream_t *s = h->streams; s; s = s->next)
+        s->sc = NULL;
+    eg_h2_free(h);
+}
+
 int eg_h2_feed(eg_h2_t *h, const char *p, size_t n)
 {
     ssize_t rv = nghttp2_session_mem_recv(h->session, (const uint8_t *)p, n);

@@ -90,6 +90,9 @@ int eg_h2_preface(const char *p, size_t n);
 eg_h2_t *eg_h2_new(const eg_h2_limits_t *lim, const eg_h2_host_t *host, void *data);
 /* Aborts every stream still attached (stream_abort), frees everything. */
 void eg_h2_free(eg_h2_t *h);
+/* Frees everything without a call to the host: the loop is being torn
+ * down (its handles closed in any order, the streams' connections too). */
+void eg_h2_discard(eg_h2_t *h);
 /* Bytes from the client. Returns 0, or -1 when the connection must end
  * (a protocol error or a flood: eg_h2_why says which; the GOAWAY, if any,
  * is queued: flush, then close). */

@@ -677,6 +677,7 @@ static void send_simple_error(conn_t *c, const char *code, const char *message, 
  * work holds it (conn_closed, or eg_req_wait_over for the last holder). */
 static void conn_free(conn_t *c)
 {
+    eg_h2_discard(c->h2); /* set only when the loop's teardown closed it (a drain timeout) */
     eg_tls_free(c->tls);
     free(c->buf);
     free(c->rbody);
