@@ -544,6 +544,7 @@ static void log_access(conn_t *c)
     if (c->upstream[0]) eg_logline_str(&l, "upstream", c->upstream, strlen(c->upstream));
     if (c->cut) eg_logline_str(&l, "truncated", c->cut, strlen(c->cut));
     eg_logline_str(&l, "client", c->client_ip, strlen(c->client_ip));
+    if (c->is_stream) eg_logline_str(&l, "proto", "h2", 2);
     log_common(c, &l, now);
     const eg_config_t *cfg = c->gw->cfg;
     if (cfg->nlog_headers && c->req.method) {

@@ -255,6 +255,8 @@ def test_curl_h2c_prior_knowledge(gw):
     assert doc["headers"]["host"] == f"127.0.0.1:{gw.port}"
     assert doc["headers"]["x-forwarded-proto"] == "http"
     assert not any(k.startswith(":") for k in doc["headers"])
+    gw.wait_log(lambda l: l.get("kind") == "access" and l.get("path") == "/v1/hello" and l.get("proto") == "h2"
+                and l.get("status") == 200, "the stream's access line")
 
 
 def test_request_and_response_bodies_stream_with_flow_control(gw, tmp_path):
