@@ -115,7 +115,7 @@ int eg_h2_preface(const char *p, size_t n)
 static int grow_append(char **b, size_t *len, size_t *cap, const void *p, size_t n)
 {
     if (*len + n > *cap) {
-        size_t nc = *cap ? *cap : 256;
+        size_t nc = *cap ? *cap : 1024;
         while (nc < *len + n)
             nc *= 2;
         char *nb = realloc(*b, nc);

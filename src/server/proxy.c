@@ -676,8 +676,11 @@ static void send_simple_error(conn_t *c, const char *code, const char *message, 
 
 /* A connection's memory, once both its handles are closed and no store
  * work holds it (conn_closed, or eg_req_wait_over for the last holder). */
+static EG_COLD int stream_keep(conn_t *c);
+
 static void conn_free(conn_t *c)
 {
+    if (c->is_stream && stream_keep(c)) return;
     eg_h2_discard(c->h2); /* set only when the loop's teardown closed it (a drain timeout) */
     eg_tls_free(c->tls);
     free(c->buf);
@@ -1510,9 +1513,12 @@ int eg_proxy_on_connection(eg_worker_t *w, int fd, size_t listener)
 
 static EG_COLD void h2_goaway(conn_t *c);
 
+static void stream_spares_free(eg_worker_t *w);
+
 void eg_proxy_drain(eg_worker_t *w)
 {
     w->draining = 1;
+    stream_spares_free(w);
     for (conn_t *c = CONNS(w), *next; c; c = next) {
         next = c->next;
         if (c->h2) h2_goaway(c); /* its streams finish, then it closes */
@@ -1554,20 +1560,82 @@ static size_t h2_host_queued(void *host)
     return queued(&((conn_t *)host)->tcp);
 }
 
+/* A stream's connection, once closed, is kept for the worker's next
+ * stream with its buffers (a request head's buffer is tens of KiB: its
+ * malloc and free per stream cost more than the stream's whole parse). */
+#define EG_H2_SPARE 256
+#define SPARE(w) (*(conn_t **)&(w)->h2_spare)
+
+static EG_COLD int stream_keep(conn_t *c)
+{
+    eg_worker_t *w = c->w;
+    if (w->draining || w->nh2_spare >= EG_H2_SPARE || !c->buf || !c->hdrs) return 0;
+    free(c->rbody);
+    free(c->cors_hdrs);
+    free(c->trailers);
+    c->next = SPARE(w);
+    SPARE(w) = c;
+    w->nh2_spare++;
+    return 1;
+}
+
+/* Frees the kept connections (draining: none is kept after this). */
+static void stream_spares_free(eg_worker_t *w)
+{
+    while (SPARE(w)) {
+        conn_t *c = SPARE(w);
+        SPARE(w) = c->next;
+        free(c->buf);
+        free(c->hdrs);
+        free(c);
+    }
+    w->nh2_spare = 0;
+}
+
+/* A kept connection whose buffers fit this configuration, zeroed but for them. */
+static conn_t *stream_spare(eg_worker_t *w, size_t cap, size_t hcap, size_t npath_cap)
+{
+    while (SPARE(w)) {
+        conn_t *c = SPARE(w);
+        SPARE(w) = c->next;
+        w->nh2_spare--;
+        if (c->cap == cap && c->hcap == hcap && c->npath_cap == npath_cap) {
+            char *buf = c->buf;
+            eg_http_header_t *hdrs = c->hdrs;
+            memset(c, 0, sizeof(*c));
+            c->buf = buf;
+            c->hdrs = hdrs;
+            return c;
+        }
+        free(c->buf); /* made for another configuration's limits */
+        free(c->hdrs);
+        free(c);
+    }
+    return NULL;
+}
+
 static void *h2_stream_open(void *host, eg_h2_stream_t *s)
 {
-    conn_t *p = host, *c = calloc(1, sizeof(*c));
-    if (!c) return NULL;
+    conn_t *p = host;
     eg_worker_t *w = p->w;
+    eg_gw_t *gw = eg_server_current(w->srv);
+    const eg_limits_t *l = &gw->cfg->limits;
+    size_t cap = l->max_header_size + EG_BODY_ROOM, hcap = l->max_headers, npath_cap = l->max_uri + 1;
+    conn_t *c = stream_spare(w, cap, hcap, npath_cap);
+    if (!c && (c = calloc(1, sizeof(*c)))) {
+        c->buf = malloc(cap + npath_cap);
+        c->hdrs = calloc(hcap, sizeof(*c->hdrs));
+    }
+    if (!c) {
+        eg_gw_unref(gw);
+        return NULL;
+    }
     c->w = w;
-    c->gw = eg_server_current(w->srv);
-    const eg_limits_t *l = &c->gw->cfg->limits;
-    c->cap = l->max_header_size + EG_BODY_ROOM;
-    c->hcap = l->max_headers;
-    c->npath_cap = l->max_uri + 1;
-    c->buf = malloc(c->cap + c->npath_cap);
+    c->gw = gw;
+    c->cap = cap;
+    c->hcap = hcap;
+    c->npath_cap = npath_cap;
     c->npath = c->buf ? c->buf + c->cap : NULL;
-    c->hdrs = calloc(c->hcap, sizeof(*c->hdrs));
     eg_ltimer_init(&w->loop, &c->timer);
     c->timer.h.data = c;
     c->is_stream = 1;
@@ -1845,6 +1913,7 @@ static void up_close(up_t *u)
 
 void eg_proxy_close_pool(eg_worker_t *w)
 {
+    stream_spares_free(w);
     pools_t *ps = w->idle;
     for (size_t i = 0; ps && i < ps->n; i++)
         while (ps->items[i].head) up_close(ps->items[i].head);
