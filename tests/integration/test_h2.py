@@ -70,12 +70,14 @@ class H2:
     """A raw client connection: the preface and SETTINGS are sent at once;
     frames are read one by one, the server's SETTINGS acked."""
 
-    def __init__(self, port, tls=None, window=None, timeout=10.0):
+    def __init__(self, port, tls=None, window=None, timeout=10.0, name="localhost"):
+        """tls: a CA file, or a client ssl.SSLContext that offers h2."""
         raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         if tls:
-            ctx = ssl.create_default_context(cafile=tls)
-            ctx.set_alpn_protocols(["h2"])
-            raw = ctx.wrap_socket(raw, server_hostname="localhost")
+            ctx = tls if isinstance(tls, ssl.SSLContext) else ssl.create_default_context(cafile=tls)
+            if not isinstance(tls, ssl.SSLContext):
+                ctx.set_alpn_protocols(["h2"])
+            raw = ctx.wrap_socket(raw, server_hostname=name)
             assert raw.selected_alpn_protocol() == "h2"
         self.s, self.buf, self.dec = raw, b"", hpack.Decoder()
         self.server_settings = {}

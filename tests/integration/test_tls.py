@@ -518,6 +518,30 @@ def test_mtls_optional(pki, tmp_path, upstream_port):
         assert gw.stop() == 0
 
 
+def test_mtls_over_h2(pki, tmp_path, upstream_port):
+    """The client certificate of the connection is every stream's credential."""
+    from test_h2 import H2  # (skips when python3-h2's hpack is missing)
+    gw = start(pki, tmp_path, upstream_port, tls_extra="      client_ca: ca.pem\n      verify: optional",
+               extra_routes=MTLS_ROUTES)
+    try:
+        for cert, path, status in (("alice", "/cert/only-alice", 200), ("bob", "/cert/only-alice", 403),
+                                   (None, "/cert/any", 401)):
+            c = H2(gw.tport, tls=client_ctx(pki, cert=cert, alpn=["h2"]), name="a.test")
+            try:
+                c.headers(1, [(":method", "GET"), (":scheme", "https"), (":authority", "a.test"), (":path", path)])
+                got, _, body, _ = c.response(1)
+                assert got == status, (cert, path, body)
+                if status == 200:
+                    seen = json.loads(body)["headers"]
+                    assert seen["x-consumer-id"] == "CN=alice,O=Test" and seen["x-forwarded-proto"] == "https"
+                else:
+                    assert json.loads(body)["code"] == ("forbidden" if status == 403 else "unauthorized")
+            finally:
+                c.close()
+    finally:
+        assert gw.stop() == 0
+
+
 # --------------------------------------------------------------- reload
 
 def _der_cn_o(sock):
