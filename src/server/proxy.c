@@ -1562,8 +1562,9 @@ static size_t h2_host_queued(void *host)
 
 /* A stream's connection, once closed, is kept for the worker's next
  * stream with its buffers (a request head's buffer is tens of KiB: its
- * malloc and free per stream cost more than the stream's whole parse). */
-#define EG_H2_SPARE 256
+ * malloc and free per stream cost more than the stream's whole parse);
+ * 64 at most, 6 MiB a worker with the default limits. */
+#define EG_H2_SPARE 64
 #define SPARE(w) (*(conn_t **)&(w)->h2_spare)
 
 static EG_COLD int stream_keep(conn_t *c)
