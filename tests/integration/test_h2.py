@@ -685,3 +685,16 @@ def test_drain_sends_goaway_and_finishes_streams(cert, tmp_path):
     finally:
         held.close()
         g.stop()
+
+
+@pytest.mark.parametrize("path", ["/v1/a b", "/v1/a\tb", "/v1/x HTTP/1.1"])
+def test_no_request_smuggling_through_the_path(gw, path):
+    """A :path that would change the HTTP/1.1 request line is refused, never
+    forwarded: nghttp2 resets it, or the strict parser answers 400."""
+    c = H2(gw.port)
+    try:
+        c.headers(1, [(":method", "GET"), (":scheme", "http"), (":authority", "t"), (":path", path)])
+        status, _, _, rst = c.response(1)
+        assert (status, rst) in ((400, None), (None, PROTOCOL_ERROR)), (status, rst)
+    finally:
+        c.close()
