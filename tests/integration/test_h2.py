@@ -698,3 +698,17 @@ def test_no_request_smuggling_through_the_path(gw, path):
         assert (status, rst) in ((400, None), (None, PROTOCOL_ERROR)), (status, rst)
     finally:
         c.close()
+
+
+def test_idle_connection_gets_goaway_then_close(cert, tmp_path, upstream_port):
+    g = start(cert, tmp_path, upstream_port, limits="  idle_timeout: 1s")
+    try:
+        c = H2(g.port, timeout=30)
+        c.headers(1, BASE)
+        assert c.response(1)[0] == 200
+        f = c.wait_for_frame(lambda f: f[0] == GOAWAY)  # no stream open: idle_timeout runs
+        assert f is not None and goaway_code(f) == NO_ERROR and struct.unpack(">I", f[3][:4])[0] == 1
+        assert c.read_frame() is None
+        c.close()
+    finally:
+        assert g.stop() == 0
