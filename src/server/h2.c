@@ -564,6 +564,11 @@ static int submit_head(eg_h2_stream_t *s, const eg_http1_msg_t *m)
         nva[nv++] = (nghttp2_nv){(uint8_t *)f->name, (uint8_t *)f->value, f->name_len, f->value_len,
                                  NGHTTP2_NV_FLAG_NONE};
     }
+    if (m->status <
+        200) /* an interim response (103 Early Hints, 100): HEADERS that do not end it */
+        return m->status == 101 ? 0
+                                : nghttp2_submit_headers(s->h->session, NGHTTP2_FLAG_NONE, s->id,
+                                                         NULL, nva, nv, NULL) < 0;
     s->framing = m->framing;
     s->left = m->content_length;
     int body = m->framing != EG_FRAMING_NONE &&
@@ -590,7 +595,8 @@ int eg_h2_stream_write(eg_h2_stream_t *s, const char *p, size_t n)
         if (rc == EG_EAGAIN) return 0;
         if (rc < 0) goto bad;
         size_t rest = s->rhlen - (size_t)rc;
-        if (m.status < 200) { /* 100 Continue and the like: not forwarded */
+        if (m.status < 200) { /* forwarded as the HTTP/1.1 client would get it (RFC 9110 15.2) */
+            if (submit_head(s, &m) != 0) goto bad;
             memmove(s->rh, s->rh + rc, rest);
             s->rhlen = rest;
             s->scanned = 0;

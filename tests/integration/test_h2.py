@@ -380,6 +380,8 @@ CASES = [
     ("bad_path", 400, "GET", "/v1/%zz", {}, b""),
     ("upstream_error", 422, "POST", "/v1/errors/problem/validation", {"content-type": "application/json"}, b"{}"),
     ("head", 404, "HEAD", "/nope", {}, b""),
+    ("translated_html_502", 502, "GET", "/v1/html-error", {}, b""),
+    ("chunked_200", 200, "GET", "/v1/chunked", {}, b""),
 ]
 
 
@@ -712,3 +714,17 @@ def test_idle_connection_gets_goaway_then_close(cert, tmp_path, upstream_port):
         c.close()
     finally:
         assert g.stop() == 0
+
+
+def test_early_hints_are_forwarded(gw):
+    """The upstream's 103 reaches the h2 client as interim HEADERS, as an
+    HTTP/1.1 client gets it (RFC 9110 15.2), then the answer."""
+    c = H2(gw.port)
+    try:
+        c.headers(1, [(":method", "GET"), (":scheme", "http"), (":authority", "t"), (":path", "/v1/early-hints")])
+        status, heads, body, _ = c.response(1)
+        assert status == 200 and json.loads(body) == {"message": "hinted"}
+        fields = c.streams[1][0]
+        assert fields[0] == (":status", "103") and ("link", "</style.css>; rel=preload; as=style") in fields
+    finally:
+        c.close()
