@@ -11,6 +11,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <libgen.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -2046,17 +2047,18 @@ static int load_tls_listen(cctx_t *c, const eg_ynode_t *n, eg_tls_listen_cfg_t *
         t->verify = EG_VERIFY_REQUIRED;
     }
     if ((v = eg_ymap_get(n, "session_tickets")) && (rc = get_bool(c, v, &t->session_tickets))) return rc;
+    t->h2 = 1;
     if ((v = eg_ymap_get(n, "hsts")) && (rc = load_hsts(c, v, t))) return rc;
     if ((v = eg_ymap_get(n, "h2")) && (rc = get_bool(c, v, &t->h2))) return rc;
-    if (t->h2) return ERR(c, v, "h2: HTTP/2 is not available yet; only http/1.1 is offered by ALPN");
     return EG_OK;
 }
 
 /* One listen: item, "host:port" or {address, tls}. */
 static int get_listener(cctx_t *c, const eg_ynode_t *n, eg_listener_cfg_t *l)
 {
-    static const char *const keys[] = {"address", "tls", NULL};
+    static const char *const keys[] = {"address", "tls", "h2c", NULL};
     int rc;
+    l->h2c = 1;
     if (n->kind == EG_Y_SCALAR) return get_hostport(c, n, &l->addr);
     if ((rc = known_keys(c, n, "listen", keys))) return rc;
     const eg_ynode_t *v = eg_ymap_get(n, "address");
@@ -2065,6 +2067,10 @@ static int get_listener(cctx_t *c, const eg_ynode_t *n, eg_listener_cfg_t *l)
     if ((v = eg_ymap_get(n, "tls"))) {
         if (!(l->tls = calloc(1, sizeof(*l->tls)))) return EG_ENOMEM;
         if ((rc = load_tls_listen(c, v, l->tls))) return rc;
+    }
+    if ((v = eg_ymap_get(n, "h2c"))) {
+        if (l->tls) return ERR(c, v, "h2c: is for plain listeners; a TLS listener offers h2 by ALPN (tls.h2)");
+        if ((rc = get_bool(c, v, &l->h2c))) return rc;
     }
     return EG_OK;
 }
@@ -2553,12 +2559,59 @@ static int check_metering_route(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg
 
 /* Each section, upstream and route is checked even when an earlier one was
  * bad (see problem()); the result is EG_OK only when none was. */
+/* http2: the limits of each HTTP/2 connection; every one has a default
+ * (docs/http2.md), max_header_list_size limits.max_header_size's. */
+static int load_http2(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
+{
+    static const char *const keys[] = {"max_concurrent_streams", "max_header_list_size", "initial_window_size",
+                                       "connection_window_size", "max_resets", "reset_window",
+                                       "max_continuations", "max_settings", "max_outbound_ack", NULL};
+    eg_http2_cfg_t *h = &cfg->http2;
+    *h = (eg_http2_cfg_t){128, cfg->limits.max_header_size, 256 * 1024, 1024 * 1024, 200, 10000, 8, 32, 1000};
+    if (!n) return EG_OK;
+    int rc;
+    if ((rc = known_keys(c, n, "http2", keys))) return rc;
+    static const struct {
+        const char *key;
+        size_t off;
+        int size;
+        uint64_t min, max;
+    } f[] = {
+        {"max_concurrent_streams", offsetof(eg_http2_cfg_t, max_concurrent_streams), 0, 1, 65536},
+        {"max_header_list_size", offsetof(eg_http2_cfg_t, max_header_list_size), 1, 256, 1u << 20},
+        {"initial_window_size", offsetof(eg_http2_cfg_t, initial_window_size), 1, 1024, 0x7fffffff},
+        {"connection_window_size", offsetof(eg_http2_cfg_t, connection_window_size), 1, 65535, 0x7fffffff},
+        {"max_resets", offsetof(eg_http2_cfg_t, max_resets), 0, 1, 1000000},
+        {"max_continuations", offsetof(eg_http2_cfg_t, max_continuations), 0, 1, 1000},
+        {"max_settings", offsetof(eg_http2_cfg_t, max_settings), 0, 1, 1000},
+        {"max_outbound_ack", offsetof(eg_http2_cfg_t, max_outbound_ack), 0, 1, 1000000},
+    };
+    const eg_ynode_t *v;
+    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+        if (!(v = eg_ymap_get(n, f[i].key))) continue;
+        uint64_t *out = (uint64_t *)((char *)h + f[i].off);
+        if (f[i].size) {
+            if ((rc = get_size(c, v, out))) return rc;
+        } else {
+            int k;
+            if ((rc = get_int(c, v, (long long)f[i].min, (long long)f[i].max, &k))) return rc;
+            *out = (uint64_t)k;
+        }
+        if (*out < f[i].min || *out > f[i].max)
+            return ERR(c, v, "%s must be %llu..%llu", f[i].key, (unsigned long long)f[i].min,
+                       (unsigned long long)f[i].max);
+    }
+    if ((v = eg_ymap_get(n, "reset_window")) && (rc = get_duration(c, v, &h->reset_window_ms))) return rc;
+    if (h->reset_window_ms == 0) return ERR(c, v, "reset_window must be more than 0");
+    return EG_OK;
+}
+
 static int load_root(cctx_t *c, const eg_ynode_t *root, eg_config_t *cfg)
 {
     static const char *const keys[] = {"listen", "admin_listen", "admin", "workers", "errors", "limits",
                                        "log", "request_id", "upstreams", "routes", "store", "auth",
                                        "plans", "rate_limits", "redis", "path", "request", "cors",
-                                       "metrics", "health_path", "alerts", "metering", NULL};
+                                       "metrics", "health_path", "alerts", "metering", "http2", NULL};
     int rc;
     if (!root) return ERR(c, NULL, "the configuration is empty");
     if (root->kind != EG_Y_MAP) return known_keys(c, root, "the configuration", keys);
@@ -2572,6 +2625,7 @@ static int load_root(cctx_t *c, const eg_ynode_t *root, eg_config_t *cfg)
         return rc;
     if ((rc = problem(c, load_errors(c, eg_ymap_get(root, "errors"), cfg)))) return rc;
     if ((v = eg_ymap_get(root, "limits")) && (rc = problem(c, load_limits(c, v, &cfg->limits)))) return rc;
+    if ((rc = problem(c, load_http2(c, eg_ymap_get(root, "http2"), cfg)))) return rc;
     if ((v = eg_ymap_get(root, "admin")) && (rc = problem(c, load_admin(c, v, cfg)))) return rc;
     if ((v = eg_ymap_get(root, "metrics")) && (rc = problem(c, load_metrics(c, v, cfg)))) return rc;
     if ((v = eg_ymap_get(root, "health_path"))) {

@@ -61,7 +61,7 @@ typedef struct {
     char *client_ca;          /* client certificates are asked for and checked against it */
     eg_verify_t verify;       /* optional | required when client_ca is set */
     int session_tickets;      /* default 1: resumption with the process's rotating keys */
-    int h2;                   /* offer h2 by ALPN: 0 until HTTP/2 exists */
+    int h2;                   /* offer h2 by ALPN (default 1; docs/http2.md) */
     /* hsts: {max_age, include_subdomains, preload}: the Strict-Transport-Security
      * line every response on this listener carries ("" = none), made at load */
     char hsts[128];
@@ -71,7 +71,21 @@ typedef struct {
 typedef struct {
     eg_hostport_t addr;
     eg_tls_listen_cfg_t *tls; /* NULL: plain HTTP */
+    int h2c;                  /* plain: HTTP/2 by prior knowledge (the preface) is served, default 1 */
 } eg_listener_cfg_t;
+
+/* http2: the limits of every HTTP/2 connection (docs/http2.md). */
+typedef struct {
+    uint64_t max_concurrent_streams; /* default 128 */
+    uint64_t max_header_list_size;   /* default limits.max_header_size */
+    uint64_t initial_window_size;    /* a stream's receive window, default 256KiB */
+    uint64_t connection_window_size; /* default 1MiB */
+    uint64_t max_resets;             /* RST_STREAM per reset_window (rapid reset), default 200 */
+    uint64_t reset_window_ms;        /* default 10s */
+    uint64_t max_continuations;      /* default 8 */
+    uint64_t max_settings;           /* entries per SETTINGS frame, default 32 */
+    uint64_t max_outbound_ack;       /* unsent PING/SETTINGS acks, default 1000 */
+} eg_http2_cfg_t;
 
 /* upstreams.NAME with https:// servers: how the gateway connects. */
 typedef struct {
@@ -254,6 +268,7 @@ typedef struct {
     eg_hostport_t listen;         /* listeners[0].addr */
     eg_listener_cfg_t *listeners; /* listen: one address, a map, or a list of them */
     size_t nlisteners;
+    eg_http2_cfg_t http2;
     int has_admin;
     eg_hostport_t admin_listen;         /* ":PORT" is 127.0.0.1:PORT here (the admin API is not public) */
     uint64_t admin_max_connections;     /* admin.max_connections: open at once, default 64 */

@@ -124,6 +124,8 @@ struct eg_worker_s {
     int nwcache;
     void *conns; /* client connections (proxy.c) */
     void *tunnels; /* upgraded connections and their buffers (tunnel.c), NULL when none */
+    void *h2_spare; /* HTTP/2 streams' connections kept for the next streams (proxy.c) */
+    int nh2_spare;
     time_t ts_sec;     /* second of the cached timestamp and date */
     char ts[24];       /* RFC 3339 UTC for ts_sec: error timestamps cost no strftime */
     char date[EG_HTTP1_DATE_LEN + 1]; /* IMF-fixdate for ts_sec, the Date header (eg_http1_date) */

@@ -58,6 +58,7 @@
 #include "errgate/reqid.h"
 #include "errgate/units.h"
 #include "gateway.h"
+#include "h2.h"
 #include "respond.h"
 #include "request.h"
 #include "stage.h"
@@ -375,9 +376,12 @@ static EG_COLD int tls_out(eg_tls_t *t, uv_stream_t *s, eg_worker_t *w, void *ow
     return tls_flush(t, s, w, owner, is_up, pending);
 }
 
+static EG_COLD int stream_out(conn_t *c, const char *data, size_t n);
+
 static int to_client(conn_t *c, const char *data, size_t n)
 {
     c->bytes_out += n;
+    if (c->is_stream) return stream_out(c, data, n);
     if (c->tls) return tls_out(c->tls, (uv_stream_t *)&c->tcp, c->w, c, 0, &c->wpending, data, n);
     return queue((uv_stream_t *)&c->tcp, c->w, c, 0, &c->wpending, data, n);
 }
@@ -400,6 +404,11 @@ static EG_COLD int tls_send(eg_tls_t *t, uv_stream_t *s, void *owner, int is_up,
 
 static EG_INLINE int conn_send(conn_t *c, wreq_t *wr, size_t n)
 {
+    if (c->is_stream) {
+        int rc = stream_out(c, wr->data, n);
+        wreq_free(wr);
+        return rc;
+    }
     if (!c->tls) return wreq_send((uv_stream_t *)&c->tcp, wr, n, &c->wpending);
     return tls_send(c->tls, (uv_stream_t *)&c->tcp, c, 0, &c->wpending, wr, n);
 }
@@ -425,6 +434,14 @@ static size_t queued(uv_tcp_t *t)
     return uv_stream_get_write_queue_size((uv_stream_t *)t);
 }
 
+/* The client side's write queue: a stream's is its response bytes waiting
+ * for the client's window (h2.h). */
+static EG_INLINE size_t conn_queued(conn_t *c)
+{
+    if (c->is_stream) return c->h2s ? eg_h2_stream_queued(c->h2s) : 0;
+    return queued(&c->tcp);
+}
+
 /* ---------------------------------------------------------------- reading */
 
 static void client_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
@@ -446,6 +463,11 @@ static void client_reading(conn_t *c, int on)
 {
     if (c->state == C_CLOSING || on == c->reading) return;
     if (on && c->len == c->cap) return; /* no room: wait until bytes are consumed */
+    if (c->is_stream) { /* the stream hands in what waits (not from within its own hand-in) */
+        c->reading = on;
+        if (on && c->h2s && !c->h2_feeding) eg_h2_stream_pull(c->h2s);
+        return;
+    }
     if (on) uv_read_start((uv_stream_t *)&c->tcp, client_alloc, client_read);
     else uv_read_stop((uv_stream_t *)&c->tcp);
     c->reading = on;
@@ -532,6 +554,7 @@ static void log_access(conn_t *c)
     if (c->upstream[0]) eg_logline_str(&l, "upstream", c->upstream, strlen(c->upstream));
     if (c->cut) eg_logline_str(&l, "truncated", c->cut, strlen(c->cut));
     eg_logline_str(&l, "client", c->client_ip, strlen(c->client_ip));
+    if (c->is_stream) eg_logline_str(&l, "proto", "h2", 2);
     log_common(c, &l, now);
     const eg_config_t *cfg = c->gw->cfg;
     if (cfg->nlog_headers && c->req.method) {
@@ -575,10 +598,11 @@ static void log_error(conn_t *c, const char *code, int status, const char *why)
 
 /* The listener's Strict-Transport-Security line ("...\r\n"), or "": only
  * over TLS (RFC 6797 7.2: never on plain HTTP, nor on the plain 400 a TLS
- * port gives plain HTTP, where c->tls is gone). */
+ * port gives plain HTTP, where c->tls is gone). An h2 stream has no TLS of
+ * its own: its connection's is_tls says. */
 static const char *hsts_line(const conn_t *c)
 {
-    if (!c->tls || !c->gw) return "";
+    if (!(c->tls || (c->is_stream && c->is_tls)) || !c->gw) return "";
     const eg_config_t *cfg = c->gw->cfg;
     if (c->listener >= cfg->nlisteners || !cfg->listeners[c->listener].tls) return "";
     return cfg->listeners[c->listener].tls->hsts;
@@ -604,7 +628,7 @@ static EG_COLD int to_client_hsts(conn_t *c, const char *buf, size_t n)
 
 static EG_INLINE int to_client_answer(conn_t *c, const char *buf, size_t n)
 {
-    if (!c->tls) return to_client(c, buf, n); /* plain: the path as it was */
+    if (!c->tls && !c->is_tls) return to_client(c, buf, n); /* plain: the path as it was */
     return to_client_hsts(c, buf, n);
 }
 
@@ -698,8 +722,12 @@ static void send_simple_error(conn_t *c, const char *code, const char *message, 
 
 /* A connection's memory, once both its handles are closed and no store
  * work holds it (conn_closed, or eg_req_wait_over for the last holder). */
+static EG_COLD int stream_keep(conn_t *c);
+
 static void conn_free(conn_t *c)
 {
+    if (c->is_stream && stream_keep(c)) return;
+    eg_h2_discard(c->h2); /* set only when the loop's teardown closed it (a drain timeout) */
     eg_tls_free(c->tls);
     free(c->buf);
     free(c->rbody);
@@ -790,9 +818,15 @@ void eg_req_resume(conn_t *c, int async)
     if (async) client_reading(c, 1);
 }
 
+static EG_COLD void h2_timeout(conn_t *c);
+
 static void client_timeout(uv_timer_t *t)
 {
     conn_t *c = t->data;
+    if (c->h2) {
+        h2_timeout(c);
+        return;
+    }
     if (c->tmode == T_STORE) { /* a stage's wait (a Redis decision) took too long */
         c->tmode = T_NONE;
         if (c->state == C_WAIT && c->pending && c->on_wait_timeout) c->on_wait_timeout(c);
@@ -837,6 +871,8 @@ static void conn_closed(uv_handle_t *h)
 /* The worker's client connections, for draining. */
 #define CONNS(w) (*(conn_t **)&(w)->conns)
 
+static EG_COLD void h2_closing(conn_t *c);
+
 static void conn_close(conn_t *c)
 {
     if (c->state == C_CLOSING) return;
@@ -851,15 +887,18 @@ static void conn_close(conn_t *c)
         u->c = NULL;
         up_close(u);
     }
+    if (c->h2 || c->is_stream) h2_closing(c);
     if (c->prev) c->prev->next = c->next;
     else CONNS(c->w) = c->next;
     if (c->next) c->next->prev = c->prev;
-    c->w->nconns--;
-    if (c->gw) eg_metrics_connection(c->gw->metrics, c->w->id, 0);
+    if (!c->is_stream) {
+        c->w->nconns--;
+        if (c->gw) eg_metrics_connection(c->gw->metrics, c->w->id, 0);
+    }
     if (c->gw) eg_gw_unref(c->gw);
     c->gw = NULL;
-    c->closes = 2 + c->has_kick;
-    uv_close((uv_handle_t *)&c->tcp, conn_closed);
+    c->closes = 2 + c->has_kick - c->is_stream;
+    if (!c->is_stream) uv_close((uv_handle_t *)&c->tcp, conn_closed);
     uv_close((uv_handle_t *)&c->timer.h, conn_closed);
     if (c->has_kick) uv_close((uv_handle_t *)&c->kick, conn_closed);
 }
@@ -937,7 +976,7 @@ static void shut_done(uv_shutdown_t *req, int status)
  * client read it (a 413 or 503 to a client still sending its body). */
 static void conn_linger(conn_t *c)
 {
-    if (c->body_done) { /* nothing more is coming (nginx: lingering_close on) */
+    if (c->body_done || c->is_stream) { /* nothing more is coming (nginx: lingering_close on) */
         conn_close(c);
         return;
     }
@@ -962,7 +1001,7 @@ static void conn_finish(conn_t *c)
 {
     log_access(c);
     lb_release(c);
-    if (c->w->draining) c->keep_alive = 0;
+    if (c->w->draining || c->is_stream) c->keep_alive = 0; /* a stream is one request */
     if (!c->keep_alive) {
         c->state = C_DONE_WRITING;
         client_reading(c, 0);
@@ -975,6 +1014,8 @@ static void conn_finish(conn_t *c)
 }
 
 static EG_COLD void tunnel_go(conn_t *c);
+static EG_COLD void h2_flush(conn_t *c);
+static EG_COLD void log_h2_failure(conn_t *c, const char *why);
 
 static void conn_write_done(conn_t *c)
 {
@@ -986,10 +1027,14 @@ static void conn_write_done(conn_t *c)
         conn_linger(c);
         return;
     }
+    if (c->h2) { /* the socket drained: the session sends on */
+        h2_flush(c);
+        return;
+    }
     /* the client is reading: its write timeout starts over */
     if (c->tmode == T_WRITE) client_timer(c, c->wpending ? T_WRITE : T_NONE);
     /* backpressure: the client drained, let the upstream talk again */
-    if (c->up && c->up->state == UP_BODY && !c->up->reading && queued(&c->tcp) < EG_HIGH_WATER / 2) {
+    if (c->up && c->up->state == UP_BODY && !c->up->reading && conn_queued(c) < EG_HIGH_WATER / 2) {
         up_reading(c->up, 1);
         up_timer(c->up, c->up->ucfg->read_timeout_ms);
     }
@@ -1336,9 +1381,12 @@ static void conn_process(conn_t *c)
 }
 
 /* n bytes of the request stream landed at c->buf + c->len (plain or decrypted). */
+static EG_COLD int h2_input(conn_t *c, size_t n);
+
 static EG_INLINE void client_got(conn_t *c, size_t nread)
 {
     if (c->state == C_LINGER) return; /* read and dropped: the buffer is reused as is */
+    if (__builtin_expect(c->h2 != NULL || c->h2c_ok, 0) && h2_input(c, nread)) return;
     c->len += (size_t)nread;
     c->bytes_in += (uint64_t)nread;
     if (c->len == c->cap) client_reading(c, 0);
@@ -1390,6 +1438,8 @@ static EG_COLD void log_tls_failure(conn_t *c, const char *why)
 /* Moves a TLS client connection on: the handshake, then plaintext into
  * c->buf while reading is on and there is room (what is left waits in
  * OpenSSL until client_reading turns reading on again). */
+static EG_COLD int h2_start(conn_t *c);
+
 static EG_COLD void tls_client_pump(conn_t *c)
 {
     eg_tls_t *t = c->tls;
@@ -1405,6 +1455,10 @@ static EG_COLD void tls_client_pump(conn_t *c)
         c->bytes_in = 0; /* the request's bytes are plaintext */
         c->alpn = (int)eg_tls_alpn(t);
         client_timer(c, T_IDLE);
+        if (c->alpn == EG_ALPN_H2 && h2_start(c) != 0) {
+            conn_close(c);
+            return;
+        }
     }
     while (c->state != C_CLOSING && c->reading && c->tls == t) {
         char *at = c->state == C_LINGER ? c->buf : c->buf + c->len;
@@ -1424,6 +1478,7 @@ static void client_kick(uv_idle_t *h)
     conn_t *c = h->data;
     uv_idle_stop(h);
     if (c->state != C_CLOSING && c->tls) tls_client_pump(c);
+    if (c->state == C_HEAD && c->h2) h2_flush(c);
 }
 
 /* Ciphertext from a TLS client (nread > 0). */
@@ -1482,6 +1537,7 @@ int eg_proxy_on_connection(eg_worker_t *w, int fd, size_t listener)
     c->start_ns = uv_hrtime();
     c->listener = listener;
     eg_tls_server_t *ts = listener < c->gw->cfg->nlisteners ? c->gw->tls_listen[listener] : NULL;
+    c->h2c_ok = !ts && listener < c->gw->cfg->nlisteners && c->gw->cfg->listeners[listener].h2c;
     if (ts) {
         c->is_tls = 1;
         c->tls = eg_tls_accept_new(ts);
@@ -1525,16 +1581,335 @@ int eg_proxy_on_connection(eg_worker_t *w, int fd, size_t listener)
     return EG_OK;
 }
 
+static EG_COLD void h2_goaway(conn_t *c);
+
+static void stream_spares_free(eg_worker_t *w);
+
 void eg_proxy_drain(eg_worker_t *w)
 {
     w->draining = 1;
+    stream_spares_free(w);
     for (conn_t *c = CONNS(w), *next; c; c = next) {
         next = c->next;
-        if (c->state == C_HEAD && !c->has_request) conn_close(c);
+        if (c->h2) h2_goaway(c); /* its streams finish, then it closes */
+        else if (c->state == C_HEAD && !c->has_request) conn_close(c);
         else c->keep_alive = 0;
     }
     eg_tunnel_drain(w);
     eg_proxy_close_pool(w);
+}
+
+/* ---------------------------------------------------------------- HTTP/2 (h2.h) */
+
+/* The seam: a connection that speaks h2 hands its bytes to its session
+ * (h2.c); each stream is a connection with no socket (is_stream) whose
+ * request bytes the session hands in and whose response bytes go back to
+ * it, so everything above the transport is the HTTP/1.1 path unchanged. */
+
+/* The session's output is sent from the loop's idle phase: the writes of
+ * many streams in one loop turn leave in one send. */
+static EG_COLD void h2_wake(conn_t *p)
+{
+    if (p && p->has_kick && p->state != C_CLOSING) uv_idle_start(&p->kick, client_kick);
+}
+
+static EG_COLD int stream_out(conn_t *c, const char *data, size_t n)
+{
+    if (!c->h2s) return -1; /* the stream went */
+    int rc = eg_h2_stream_write(c->h2s, data, n);
+    h2_wake(c->h2_parent);
+    return rc;
+}
+
+static int h2_host_send(void *host, const char *p, size_t n)
+{
+    return to_client(host, p, n);
+}
+
+static size_t h2_host_queued(void *host)
+{
+    return queued(&((conn_t *)host)->tcp);
+}
+
+/* A stream's connection, once closed, is kept for the worker's next
+ * stream with its buffers (a request head's buffer is tens of KiB: its
+ * malloc and free per stream cost more than the stream's whole parse);
+ * 64 at most, 6 MiB a worker with the default limits. */
+#define EG_H2_SPARE 64
+#define SPARE(w) (*(conn_t **)&(w)->h2_spare)
+
+static EG_COLD int stream_keep(conn_t *c)
+{
+    eg_worker_t *w = c->w;
+    if (w->draining || w->nh2_spare >= EG_H2_SPARE || !c->buf || !c->hdrs) return 0;
+    free(c->rbody);
+    free(c->cors_hdrs);
+    free(c->trailers);
+    c->next = SPARE(w);
+    SPARE(w) = c;
+    w->nh2_spare++;
+    return 1;
+}
+
+/* Frees the kept connections (draining: none is kept after this). */
+static void stream_spares_free(eg_worker_t *w)
+{
+    while (SPARE(w)) {
+        conn_t *c = SPARE(w);
+        SPARE(w) = c->next;
+        free(c->buf);
+        free(c->hdrs);
+        free(c);
+    }
+    w->nh2_spare = 0;
+}
+
+/* A kept connection whose buffers fit this configuration, zeroed but for them. */
+static conn_t *stream_spare(eg_worker_t *w, size_t cap, size_t hcap, size_t npath_cap)
+{
+    while (SPARE(w)) {
+        conn_t *c = SPARE(w);
+        SPARE(w) = c->next;
+        w->nh2_spare--;
+        if (c->cap == cap && c->hcap == hcap && c->npath_cap == npath_cap) {
+            char *buf = c->buf;
+            eg_http_header_t *hdrs = c->hdrs;
+            memset(c, 0, sizeof(*c));
+            c->buf = buf;
+            c->hdrs = hdrs;
+            return c;
+        }
+        free(c->buf); /* made for another configuration's limits */
+        free(c->hdrs);
+        free(c);
+    }
+    return NULL;
+}
+
+static void *h2_stream_open(void *host, eg_h2_stream_t *s)
+{
+    conn_t *p = host;
+    eg_worker_t *w = p->w;
+    eg_gw_t *gw = eg_server_current(w->srv);
+    const eg_limits_t *l = &gw->cfg->limits;
+    size_t cap = l->max_header_size + EG_BODY_ROOM, hcap = l->max_headers, npath_cap = l->max_uri + 1;
+    conn_t *c = stream_spare(w, cap, hcap, npath_cap);
+    if (!c && (c = calloc(1, sizeof(*c)))) {
+        c->buf = malloc(cap + npath_cap);
+        c->hdrs = calloc(hcap, sizeof(*c->hdrs));
+    }
+    if (!c) {
+        eg_gw_unref(gw);
+        return NULL;
+    }
+    c->w = w;
+    c->gw = gw;
+    c->cap = cap;
+    c->hcap = hcap;
+    c->npath_cap = npath_cap;
+    c->npath = c->buf ? c->buf + c->cap : NULL;
+    eg_ltimer_init(&w->loop, &c->timer);
+    c->timer.h.data = c;
+    c->is_stream = 1;
+    c->h2s = s;
+    c->h2_parent = p;
+    c->is_tls = p->is_tls;
+    c->alpn = p->alpn;
+    memcpy(c->client_ip, p->client_ip, sizeof(c->client_ip));
+    c->client_addr = p->client_addr;
+    c->has_client_addr = p->has_client_addr;
+    c->listener = p->listener; /* its HSTS line */
+    c->next = CONNS(w);
+    if (c->next) c->next->prev = c;
+    CONNS(w) = c;
+    c->start_ns = uv_hrtime();
+    if (!c->buf || !c->hdrs) {
+        c->h2s = NULL;
+        conn_close(c);
+        return NULL;
+    }
+    c->reading = 1;
+    client_timer(c, T_HEADER);
+    return c;
+}
+
+static size_t h2_stream_room(void *sc)
+{
+    conn_t *c = sc;
+    return c->state != C_CLOSING && c->state != C_LINGER && c->reading ? c->cap - c->len : 0;
+}
+
+static void h2_stream_feed(void *sc, const char *p, size_t n)
+{
+    conn_t *c = sc;
+    memcpy(c->buf + c->len, p, n);
+    c->h2_feeding = 1;
+    client_got(c, n);
+    c->h2_feeding = 0;
+}
+
+static void h2_stream_abort(void *sc)
+{
+    conn_t *c = sc;
+    c->h2s = NULL;
+    c->h2_parent = NULL;
+    conn_close(c); /* a request in flight is logged as 499 */
+}
+
+static void h2_stream_drained(void *sc)
+{
+    conn_t *c = sc;
+    if (c->state != C_CLOSING) conn_write_done(c);
+}
+
+/* The session is over: what is queued goes, then the lingering close. */
+static EG_COLD void h2_end(conn_t *c)
+{
+    c->state = C_DONE_WRITING;
+    client_reading(c, 0);
+    if (c->wpending == 0) conn_linger(c);
+    else client_timer(c, T_WRITE);
+}
+
+static EG_COLD void h2_flush(conn_t *c)
+{
+    if (c->state != C_HEAD || !c->h2) return;
+    uint64_t out = c->bytes_out;
+    int rc = eg_h2_flush(c->h2);
+    if (rc < 0) {
+        conn_close(c);
+        return;
+    }
+    if (rc > 0) {
+        if (eg_h2_why(c->h2)[0]) log_h2_failure(c, eg_h2_why(c->h2)); /* it ended the session (rapid reset) */
+        h2_end(c);
+        return;
+    }
+    /* idle_timeout while no stream is open; write_timeout while streams
+     * only wait for the client to read (a slow reader holding answers),
+     * started over whenever it takes some */
+    tmode_t want = eg_h2_streams(c->h2) == 0 ? T_IDLE : eg_h2_serving(c->h2) == 0 ? T_WRITE : T_NONE;
+    if (want != c->tmode || (want == T_WRITE && c->bytes_out != out)) client_timer(c, want);
+}
+
+static EG_COLD void h2_goaway(conn_t *c)
+{
+    eg_h2_goaway(c->h2);
+    h2_wake(c);
+}
+
+static EG_COLD void h2_timeout(conn_t *c)
+{
+    if (c->tmode == T_IDLE && c->state == C_HEAD) { /* idle: GOAWAY, then close */
+        eg_h2_goaway(c->h2);
+        if (eg_h2_flush(c->h2) >= 0) {
+            h2_end(c);
+            return;
+        }
+    }
+    conn_close(c);
+}
+
+static EG_COLD int h2_start(conn_t *c)
+{
+    static const eg_h2_host_t host = {h2_host_send,   h2_host_queued,  h2_stream_open,   h2_stream_room,
+                                      h2_stream_feed, h2_stream_abort, h2_stream_drained};
+    const eg_config_t *cfg = c->gw->cfg;
+    const eg_http2_cfg_t *h = &cfg->http2;
+    eg_h2_limits_t lim = {
+        .max_concurrent_streams = (uint32_t)h->max_concurrent_streams,
+        .max_header_list = (uint32_t)h->max_header_list_size,
+        .stream_window = (uint32_t)h->initial_window_size,
+        .conn_window = (uint32_t)h->connection_window_size,
+        .max_resets = (uint32_t)h->max_resets,
+        .reset_window_ms = h->reset_window_ms,
+        .max_continuations = (uint32_t)h->max_continuations,
+        .max_settings = (uint32_t)h->max_settings,
+        .max_outbound_ack = (uint32_t)h->max_outbound_ack,
+        .max_response_head = EG_UP_BUF + cfg->limits.max_header_size,
+    };
+    if (!c->has_kick) {
+        c->has_kick = uv_idle_init(&c->w->loop, &c->kick) == 0;
+        c->kick.data = c;
+        if (!c->has_kick) return EG_ENOMEM;
+    }
+    c->h2 = eg_h2_new(&lim, &host, c);
+    if (!c->h2) return EG_ENOMEM;
+    c->has_request = 1; /* not an idle HTTP/1.1 connection: draining sends GOAWAY */
+    c->logged = 1;      /* its streams have the access lines */
+    client_timer(c, T_IDLE);
+    h2_flush(c); /* the server's SETTINGS */
+    return EG_OK;
+}
+
+/* One line per connection an h2 session ended for a protocol error or a
+ * flood (rate-limited like the TLS failures). */
+static EG_COLD void log_h2_failure(conn_t *c, const char *why)
+{
+    eg_log_t *log = eg_server_error_log(c->w->srv);
+    uint64_t suppressed;
+    if (!eg_log_enabled(log) || !eg_log_admit(log, "h2_protocol_error", &suppressed)) return;
+    eg_logline_t l;
+    eg_logline_begin(&l, "error");
+    eg_logline_str(&l, "code", "h2_protocol_error", 17);
+    if (suppressed) eg_logline_int(&l, "suppressed", (long long)suppressed);
+    eg_logline_str(&l, "why", why, strlen(why));
+    eg_logline_str(&l, "client", c->client_ip, strlen(c->client_ip));
+    eg_logline_end(log, &l);
+}
+
+/* n bytes landed at c->buf + c->len: the preface on a plain listener
+ * (then the session starts), or the session's input. Returns 0 when the
+ * bytes are HTTP/1.1 after all. */
+static EG_COLD int h2_input(conn_t *c, size_t n)
+{
+    if (c->h2c_ok) {
+        size_t have = c->len + n;
+        int pr = eg_h2_preface(c->buf, have);
+        if (pr < 0) {
+            c->h2c_ok = 0;
+            return 0;
+        }
+        c->bytes_in += n;
+        if (pr == 0) { /* a prefix of the preface so far */
+            c->len = have;
+            if (c->len == c->cap) client_reading(c, 0);
+            client_timer(c, T_HEADER);
+            return 1;
+        }
+        c->h2c_ok = 0;
+        c->len = 0;
+        if (h2_start(c) != 0) {
+            conn_close(c);
+            return 1;
+        }
+        n = have;
+    }
+    if (c->state != C_HEAD) return 1;
+    if (eg_h2_feed(c->h2, c->buf + c->len, n) != 0) {
+        log_h2_failure(c, eg_h2_why(c->h2));
+        if (eg_h2_flush(c->h2) < 0) conn_close(c); /* the GOAWAY, if there is one */
+        else h2_end(c);
+        return 1;
+    }
+    h2_flush(c);
+    return 1;
+}
+
+/* The connection or the stream is closing (conn_close). */
+static EG_COLD void h2_closing(conn_t *c)
+{
+    if (c->h2) {
+        eg_h2_t *h = c->h2;
+        c->h2 = NULL;
+        eg_h2_free(h); /* its streams' connections close */
+    }
+    if (c->h2s) {
+        eg_h2_stream_t *s = c->h2s;
+        c->h2s = NULL;
+        eg_h2_stream_detach(s);
+        h2_wake(c->h2_parent);
+    }
 }
 
 /* ---------------------------------------------------------------- upstreams */
@@ -1611,6 +1986,7 @@ static void up_close(up_t *u)
 
 void eg_proxy_close_pool(eg_worker_t *w)
 {
+    stream_spares_free(w);
     pools_t *ps = w->idle;
     for (size_t i = 0; ps && i < ps->n; i++)
         while (ps->items[i].head) up_close(ps->items[i].head);
@@ -2458,7 +2834,7 @@ static void send_framed(up_t *u, wreq_t *wr, size_t at, const char *data, size_t
         up_done(u);
         return;
     }
-    if (queued(&c->tcp) > EG_HIGH_WATER) {
+    if (conn_queued(c) > EG_HIGH_WATER) {
         /* backpressure: a slow client stops the upstream, for write_timeout at most
          * (the upstream's read_timeout waits meanwhile: it is not the one slow) */
         up_reading(u, 0);

@@ -43,6 +43,16 @@ struct conn_s {
     int tls_started; /* the first bytes were a TLS record, not plain HTTP */
     int alpn;        /* eg_alpn_t once the handshake is done: what HTTP/2 dispatches on */
     size_t listener; /* the index of the listener that accepted it (its hsts line) */
+    /* HTTP/2 (h2.h): h2 is the session of a connection that speaks it;
+     * a stream's request is a connection of its own with no socket
+     * (is_stream), its bytes through h2s (NULL once the stream went), its
+     * client connection h2_parent (TLS, for the client certificate) */
+    struct eg_h2_s *h2;
+    struct eg_h2_stream_s *h2s;
+    struct conn_s *h2_parent;
+    int is_stream;
+    int h2c_ok; /* a plain listener's first bytes may be the h2 preface */
+    int h2_feeding; /* a stream's bytes are being handed in (no pull from within) */
     eg_ltimer_t timer;
     uv_shutdown_t shut; /* the write side's shutdown before a lingering close */
     eg_worker_t *w;
@@ -152,6 +162,12 @@ static inline const char *eg_req_origin_form(const eg_req_t *c, size_t *n)
     }
     *n = len;
     return t;
+}
+
+/* The TLS session the request came over (a stream's: its connection's). */
+static inline struct eg_tls_s *eg_req_tls(const eg_req_t *c)
+{
+    return c->tls ? c->tls : c->h2_parent ? c->h2_parent->tls : NULL;
 }
 
 #endif

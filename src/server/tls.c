@@ -5,9 +5,8 @@
  * context whose certificate names the SNI host (exact, then one-label
  * wildcard), as nginx does. Versions TLS 1.2 and 1.3 (1.3 only by
  * min_version), Mozilla's "intermediate" ciphers (ECDHE with AES-GCM and
- * ChaCha20 only), no compression, no renegotiation. ALPN offers http/1.1
- * only: h2 is selected only when a listener sets h2 (refused by the
- * configuration until HTTP/2 exists). Session tickets are encrypted with
+ * ChaCha20 only), no compression, no renegotiation. ALPN prefers h2
+ * then http/1.1 (tls.h2: false offers http/1.1 only; docs/http2.md). Session tickets are encrypted with
  * the process's keys (eg_tls_tickets_t), rotated by the main thread, so
  * every worker and every reload resumes the same tickets. Contexts are
  * reference-counted by OpenSSL: a reload makes new ones, connections keep

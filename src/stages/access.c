@@ -38,7 +38,7 @@ static eg_stage_rc_t on_request(eg_req_t *c)
     if (kr && !c->w->hasher && eg_keyring_hasher_new(kr, &c->w->hasher) != EG_OK) c->w->hasher = NULL;
     if (cfg->jwt_keys && !c->w->jwt_mac && eg_jwt_mac_new(&c->w->jwt_mac) != EG_OK) c->w->jwt_mac = NULL;
     if (eg_access_check(cfg, c->route, kr, c->w->hasher, c->w->jwt_mac, &c->req, c->client_ip,
-                        c->has_client_addr ? &c->client_addr : NULL, c->tls ? eg_tls_peer_subject(c->tls) : NULL,
+                        c->has_client_addr ? &c->client_addr : NULL, eg_req_tls(c) ? eg_tls_peer_subject(eg_req_tls(c)) : NULL,
                         (long long)time(NULL), &c->access, &o) == 0)
         return EG_STAGE_CONTINUE;
     eg_error_t *e = eg_req_error(c, o.code);

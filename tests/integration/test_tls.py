@@ -209,13 +209,17 @@ def test_sni_picks_the_certificate(pki, tls_gw):
         assert peer_cn(s) == "a.test"
 
 
-def test_alpn_offers_http11_only(pki, tls_gw):
+def test_alpn_offers_h2_then_http11(pki, tls_gw):
+    # h2 is on by default (docs/http2.md): a client offering both gets h2
     with tls_connect(tls_gw.tport, client_ctx(pki, alpn=["h2", "http/1.1"])) as s:
+        assert s.selected_alpn_protocol() == "h2"
+    with tls_connect(tls_gw.tport, client_ctx(pki, alpn=["http/1.1"])) as s:
         assert s.selected_alpn_protocol() == "http/1.1"
         assert http_get(s, "/v1/hello").status == 200
-    # h2 alone: no protocol in common, the connection goes on without ALPN (never h2)
-    with tls_connect(tls_gw.tport, client_ctx(pki, alpn=["h2"])) as s:
+    # no ALPN at all: HTTP/1.1
+    with tls_connect(tls_gw.tport, client_ctx(pki)) as s:
         assert s.selected_alpn_protocol() is None
+        assert http_get(s, "/v1/hello").status == 200
 
 
 def test_min_version_13_refuses_12(pki, tmp_path, upstream_port):
@@ -510,6 +514,30 @@ def test_mtls_optional(pki, tmp_path, upstream_port):
         # a forged X-Consumer-ID never reaches the upstream
         r = tls_get(gw.tport, client_ctx(pki, cert="alice"), "/cert/any", headers={"X-Consumer-ID": "root"})
         assert json.loads(r.body)["headers"]["x-consumer-id"] == "CN=alice,O=Test"
+    finally:
+        assert gw.stop() == 0
+
+
+def test_mtls_over_h2(pki, tmp_path, upstream_port):
+    """The client certificate of the connection is every stream's credential."""
+    from test_h2 import H2  # (skips when python3-h2's hpack is missing)
+    gw = start(pki, tmp_path, upstream_port, tls_extra="      client_ca: ca.pem\n      verify: optional",
+               extra_routes=MTLS_ROUTES)
+    try:
+        for cert, path, status in (("alice", "/cert/only-alice", 200), ("bob", "/cert/only-alice", 403),
+                                   (None, "/cert/any", 401)):
+            c = H2(gw.tport, tls=client_ctx(pki, cert=cert, alpn=["h2"]), name="a.test")
+            try:
+                c.headers(1, [(":method", "GET"), (":scheme", "https"), (":authority", "a.test"), (":path", path)])
+                got, _, body, _ = c.response(1)
+                assert got == status, (cert, path, body)
+                if status == 200:
+                    seen = json.loads(body)["headers"]
+                    assert seen["x-consumer-id"] == "CN=alice,O=Test" and seen["x-forwarded-proto"] == "https"
+                else:
+                    assert json.loads(body)["code"] == ("forbidden" if status == 403 else "unauthorized")
+            finally:
+                c.close()
     finally:
         assert gw.stop() == 0
 

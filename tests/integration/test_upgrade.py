@@ -674,6 +674,21 @@ def test_hsts_on_every_response_over_tls_and_never_on_plain(wss):
     assert plain_to_tls.status == 400 and plain_to_tls.header("Strict-Transport-Security") is None
 
 
+def test_hsts_over_h2_too(wss):
+    """A stream of an h2 connection is answered with its listener's HSTS line."""
+    gw, up = wss
+    curl = shutil.which("curl")
+    assert curl, "curl is needed (deps.sh --test)"
+    for path, status in (("/plain/a", 200), ("/nowhere", 404)):
+        out = subprocess.run([curl, "-s", "-S", "-k", "--http2", "-D", "-", "-o", "/dev/null", "--max-time", "20",
+                              f"https://127.0.0.1:{gw.tport}{path}"], capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+        lines = out.stdout.splitlines()
+        assert lines[0].strip() == f"HTTP/2 {status}", lines
+        hsts = [ln.split(":", 1)[1].strip() for ln in lines if ln.lower().startswith("strict-transport-security:")]
+        assert hsts == [HSTS], lines
+
+
 def test_hsts_follows_a_reload(wss, pki):
     gw, up = wss
     assert tls_request(gw, "/nowhere").header("Strict-Transport-Security") == HSTS

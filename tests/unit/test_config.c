@@ -171,7 +171,12 @@ static void test_problems_are_reported_with_position(void **state)
         {"listen: { address: \"127.0.0.1:443\", tls: { cert: a.pem } }\n", "c.yaml:1:42: a certificate needs key: (its PEM private key file)"},
         {"listen: { address: \"127.0.0.1:443\", tls: { cert: a.pem, key: a.key, min_version: \"1.1\" } }\n", "c.yaml:1:82: min_version must be \"1.2\" or \"1.3\""},
         {"listen: { address: \"127.0.0.1:443\", tls: { cert: a.pem, key: a.key, verify: required } }\n", "c.yaml:1:77: verify: needs client_ca:"},
-        {"listen: { address: \"127.0.0.1:443\", tls: { cert: a.pem, key: a.key, h2: true } }\n", "c.yaml:1:73: h2: HTTP/2 is not available yet"},
+        {"listen: { address: \"127.0.0.1:443\", tls: { cert: a.pem, key: a.key, h2: maybe } }\n", "c.yaml:1:73:"},
+        {"listen: { address: \"127.0.0.1:443\", h2c: true, tls: { cert: a.pem, key: a.key } }\n", "c.yaml:1:42: h2c: is for plain listeners"},
+        /* http2: (docs/http2.md) */
+        {"listen: :80\nhttp2: { max_concurrent_streams: 0 }\n", "c.yaml:2:34:"},
+        {"listen: :80\nhttp2: { max_resetz: 10 }\n", "c.yaml:2:10: unknown key 'max_resetz' in http2"},
+        {"listen: :80\nhttp2: { initial_window_size: 10 }\n", "c.yaml:2:31: initial_window_size must be 1024..2147483647"},
         {"listen: { address: \"127.0.0.1:443\", tls: { cert: a.pem, key: a.key, ocsp_file: x } }\n", "c.yaml:1:69: unknown key 'ocsp_file' in listen.tls"},
         {"listen: [ \"0.0.0.0:80\", \":80\" ]\n", "c.yaml:1:25: address 0.0.0.0:80 is listed twice"},
         {"listen: :80\nupstreams: { a: { servers: [\"https://127.0.0.1:1\", \"127.0.0.1:2\"] } }\n", "c.yaml:2:52: upstream 'a' mixes https:// and plain servers"},

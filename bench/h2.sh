@@ -1,0 +1,138 @@
+#!/bin/sh
+# bench/h2.sh - HTTP/2 over TLS: errgate against nginx (http2 on) and
+# haproxy (alpn h2), each proxying to the same nginx `return 200` over an
+# HTTP/1.1 keep-alive pool.
+#
+# Like with like: one worker process/thread each, the same certificate (EC
+# P-256, self-signed) and cipher list as bench/tls.sh, ALPN h2. h2load
+# opens CONNS connections with STREAMS concurrent streams each (-m) for
+# DURATION, in alternating rounds; the figures are the median round's
+# requests/s and the proxy's CPU time per request (utime+stime from /proc).
+# Usage: bench/h2.sh [BUILD_DIR]   (env: DURATION=8 ROUNDS=3 CONNS=4 STREAMS=100)
+set -eu
+. "$(dirname "$0")/lib.sh"
+BUILD=${1:-build}
+DURATION=${DURATION:-8}
+ROUNDS=${ROUNDS:-3}
+CONNS=${CONNS:-4}
+STREAMS=${STREAMS:-100}
+ERRGATE="$BUILD/errgate"
+[ -x "$ERRGATE" ] || { echo "bench: build first (make build)" >&2; exit 2; }
+PATH="$PATH:/usr/sbin"
+for t in nginx haproxy h2load openssl curl; do
+    command -v $t >/dev/null 2>&1 || { echo "bench: $t is missing (scripts/deps.sh --bench)" >&2; exit 2; }
+done
+TMP=$(mktemp -d /tmp/errgate-bench-h2.XXXXXX)
+PIDS=""
+cleanup() { for p in $PIDS; do kill "$p" 2>/dev/null || true; done; sleep 0.3; [ -n "${BENCH_KEEP:-}" ] || rm -rf "$TMP"; }
+trap cleanup EXIT INT TERM
+CIPHERS="ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 -subj /CN=localhost \
+    -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout "$TMP/key.pem" -out "$TMP/cert.pem" 2>/dev/null
+cat "$TMP/cert.pem" "$TMP/key.pem" > "$TMP/both.pem"
+
+UP=$(port); NG=$(port); HA=$(port); EG=$(port)
+mkdir -p "$TMP/up" "$TMP/ng"
+upstream_conf "$TMP/up" "$UP" "location / { default_type application/json; return 200 '{\"message\":\"hello\"}'; }"
+cat > "$TMP/ng/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $TMP/ng/nginx.pid;
+error_log $TMP/ng/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $TMP/ng; proxy_temp_path $TMP/ng; fastcgi_temp_path $TMP/ng;
+    uwsgi_temp_path $TMP/ng; scgi_temp_path $TMP/ng;
+    keepalive_requests 1000000;
+    upstream up { server 127.0.0.1:$UP; keepalive 64; }
+    server {
+        listen 127.0.0.1:$NG ssl http2;
+        ssl_certificate $TMP/cert.pem;
+        ssl_certificate_key $TMP/key.pem;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_ciphers $CIPHERS;
+        ssl_session_tickets on;
+        location / {
+            proxy_pass http://up;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header X-Request-ID \$request_id;
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto \$scheme;
+            proxy_set_header Forwarded "for=\$remote_addr;proto=\$scheme";
+            add_header X-Request-ID \$request_id always;
+        }
+    }
+}
+CONF
+cat > "$TMP/haproxy.cfg" <<CONF
+global
+    nbthread 1
+    maxconn 4000
+    ssl-default-bind-ciphers $CIPHERS
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+    http-reuse always
+frontend fe
+    bind 127.0.0.1:$HA ssl crt $TMP/both.pem alpn h2,http/1.1 ssl-min-ver TLSv1.2
+    unique-id-format %{+X}o\ %ci%cp%fp%Ts%rt%pid
+    unique-id-header X-Request-ID
+    http-response set-header X-Request-ID %[unique-id]
+    option forwardfor
+    http-request set-header X-Forwarded-Proto https
+    http-request set-header Forwarded "for=%[src];proto=https"
+    default_backend be
+backend be
+    server up 127.0.0.1:$UP
+CONF
+cat > "$TMP/errgate.yaml" <<CONF
+listen:
+  - address: 127.0.0.1:$EG
+    tls: { cert: $TMP/cert.pem, key: $TMP/key.pem }
+workers: 1
+errors: { dialect: problem }
+log: { access: off, errors: off }
+upstreams:
+  up: { servers: ["127.0.0.1:$UP"], keepalive: 64 }
+routes:
+  - path: /
+    upstream: up
+CONF
+nginx -c "$TMP/up/nginx.conf" -p "$TMP/up" & PIDS="$PIDS $!"
+nginx -c "$TMP/ng/nginx.conf" -p "$TMP/ng" & PIDS="$PIDS $!"; NGPID=$!
+haproxy -q -f "$TMP/haproxy.cfg" & PIDS="$PIDS $!"; HAPID=$!
+"$ERRGATE" serve --config "$TMP/errgate.yaml" & PIDS="$PIDS $!"; EGPID=$!
+for p in $NG $HA $EG; do
+    i=0; until curl -sk --http2 -o /dev/null "https://127.0.0.1:$p/v1/x"; do
+        i=$((i+1)); [ $i -lt 100 ] || { echo "bench: port $p did not answer" >&2; exit 1; }; sleep 0.1; done
+done
+NGWORKER=$(pgrep -P "$NGPID" | head -1)
+
+ticks_of() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# one h2load run: "req/s cpu_us_per_request" for the process PID
+run() { # URL PID
+    t0=$(ticks_of "$2")
+    out=$(h2load -t1 -c"$CONNS" -m"$STREAMS" -D"$DURATION" "$1" 2>/dev/null)
+    t1=$(ticks_of "$2")
+    echo "$out" | grep -qi "application protocol: h2" || { echo "bench: $1 did not negotiate h2" >&2; exit 1; }
+    echo "$out" | awk -v dt=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" '
+        /^finished in/ { rps = $4 } /^requests:/ { n = $8 }
+        END { printf "%.0f %.1f\n", rps, dt * 1000000 / hz / n }'
+}
+for r in $(seq 1 "$ROUNDS"); do
+    for t in nginx:$NG:$NGWORKER haproxy:$HA:$HAPID errgate:$EG:$EGPID; do
+        name=${t%%:*}; rest=${t#*:}; p=${rest%%:*}; pid=${rest#*:}
+        run "https://127.0.0.1:$p/v1/hello" "$pid" >> "$TMP/res.$name"
+    done
+done
+median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+printf "%-8s %12s %14s\n" proxy "req/s" "CPU us/req"
+for name in nginx haproxy errgate; do
+    f="$TMP/res.$name"
+    printf "%-8s %12s %14s\n" $name "$(cut -d' ' -f1 "$f" | median)" "$(cut -d' ' -f2 "$f" | median)"
+done
