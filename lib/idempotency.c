@@ -28,6 +28,25 @@ static int is_ows(char c)
     return c == ' ' || c == '\t';
 }
 
+/* Whether v[0..n) is all visible ASCII (0x21-0x7E), eight bytes a step: a
+ * byte below 0x21 (exact for "any", the borrow trick), or of 0x7F and up
+ * (its high bit, or that of its successor; a carry comes only out of 0xFF,
+ * itself refused). */
+static int visible(const char *v, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, v + i, 8);
+        if ((((w - 0x2121212121212121ULL) & ~w) | w | (w + 0x0101010101010101ULL)) &
+            0x8080808080808080ULL)
+            return 0;
+    }
+    for (; i < n; i++)
+        if ((unsigned char)(v[i] - 0x21) > 0x7E - 0x21) return 0;
+    return 1;
+}
+
 int eg_idem_key_parse(const char *v, size_t n, char out[EG_IDEM_KEY_MAX + 1], size_t *outlen)
 {
     char key[EG_IDEM_KEY_MAX + 1];
@@ -61,8 +80,7 @@ int eg_idem_key_parse(const char *v, size_t n, char out[EG_IDEM_KEY_MAX + 1], si
         /* a bare key is its bytes: checked, then copied at once (a bad
          * byte within the first 256 is EG_EPARSE, as a longer key is
          * EG_ERANGE only past them) */
-        for (size_t i = 0; i < n && i <= EG_IDEM_KEY_MAX; i++)
-            if ((unsigned char)(v[i] - 0x21) > 0x7E - 0x21) return EG_EPARSE;
+        if (!visible(v, n <= EG_IDEM_KEY_MAX ? n : EG_IDEM_KEY_MAX + 1)) return EG_EPARSE;
         if (n > EG_IDEM_KEY_MAX) return EG_ERANGE;
         memcpy(out, v, n);
         out[n] = '\0';
@@ -273,28 +291,51 @@ static const unsigned char magic[4] = {'E', 'G', 'I', '1'};
 
 /* RFC 9110 tchar: ALPHA, DIGIT and "!#$%&'*+-.^_`|~" (a table: every
  * byte of every stored header name is checked, on encode and decode) */
-static int is_tchar(unsigned char c)
-{
-    static const uint32_t bits[8] = {0, 0x03ff6cfa, 0xc7fffffe, 0x57ffffff, 0, 0, 0, 0};
-    return (bits[c >> 5] >> (c & 31)) & 1;
-}
+static const unsigned char tchar[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 1, 0, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0,
+    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0, 1, 0};
 
 static int name_ok(const char *s, size_t n)
 {
     if (n == 0) return 0;
     for (size_t i = 0; i < n; i++)
-        if (!is_tchar((unsigned char)s[i])) return 0;
+        if (!tchar[(unsigned char)s[i]]) return 0;
     return 1;
+}
+
+/* The offset of the first byte of v[0..n) below 0x20 or equal to 0x7F (a
+ * control byte or DEL), n when there is none; bytes of 0x80 and up pass
+ * (obs-text). Eight bytes a step (a record's values are checked on every
+ * encode and decode): the lowest byte flagged by each test is a true one (a
+ * borrow only runs upwards), so the lower of the two is the first. */
+static size_t value_stop(const char *v, size_t n)
+{
+    size_t i = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w, x;
+        memcpy(&w, v + i, 8);
+        x = w ^ 0x7F7F7F7F7F7F7F7FULL;
+        uint64_t bad = ((w - 0x2020202020202020ULL) & ~w & 0x8080808080808080ULL) |
+                       ((x - 0x0101010101010101ULL) & ~x & 0x8080808080808080ULL);
+        if (bad) return i + (size_t)(__builtin_ctzll(bad) >> 3);
+    }
+#endif
+    for (; i < n; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if (c < 0x20 || c == 0x7F) return i;
+    }
+    return n;
 }
 
 /* What a field value may hold on the wire (RFC 9110 5.5): HTAB, SP,
  * VCHAR, obs-text. No CR, LF or NUL, so a replay cannot split its head. */
 static int value_ok(const char *s, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if ((c < 0x20 && c != '\t') || c == 0x7F) return 0;
-    }
+    for (size_t i = 0; (i += value_stop(s + i, n - i)) < n; i++)
+        if (s[i] != '\t') return 0;
     return 1;
 }
 
@@ -320,6 +361,26 @@ static int record_ok(const eg_idem_record_t *r)
         if (!name_ok(h->name, h->name_len) || !value_ok(h->value, h->value_len)) return 0;
     }
     return 1;
+}
+
+void eg_idem_record_start(unsigned char *out, int status)
+{
+    memcpy(out, magic, 4);
+    out[4] = (unsigned char)(status >> 8);
+    out[5] = (unsigned char)status;
+    be32(out + 6, 0);
+}
+
+void eg_idem_record_count(unsigned char *out, size_t nheaders)
+{
+    be32(out + 6, (uint32_t)nheaders);
+}
+
+unsigned char *eg_idem_record_put(unsigned char *o, const void *p, size_t n)
+{
+    be32(o, (uint32_t)n);
+    if (n) memcpy(o + 4, p, n);
+    return o + 4 + n;
 }
 
 int eg_idem_record_encode(const eg_idem_record_t *r, unsigned char *out, size_t cap, size_t *outlen)

@@ -144,6 +144,21 @@ size_t eg_idem_record_size(const eg_idem_record_t *r);
 int eg_idem_record_encode(const eg_idem_record_t *r, unsigned char *out, size_t cap,
                           size_t *outlen);
 
+/* A record written piece by piece, for a caller that builds it as it splits
+ * a response head (the gateway's stage, in one pass): eg_idem_record_start
+ * writes the first EG_IDEM_RECORD_START bytes (magic, status, a header
+ * count of 0), eg_idem_record_put each name, each value and then the body
+ * (a 4-byte length and the bytes; returns the end), eg_idem_record_count
+ * the count at the end. The caller sizes out (4 + n for each put) and
+ * answers for what eg_idem_record_encode would check (a status in 100-599,
+ * at most EG_IDEM_RECORD_MAX_HEADERS headers, names that are tokens,
+ * values without control bytes but HTAB): a record that breaks them is
+ * refused by eg_idem_record_decode, never replayed. */
+#define EG_IDEM_RECORD_START 10
+void eg_idem_record_start(unsigned char *out, int status);
+unsigned char *eg_idem_record_put(unsigned char *o, const void *p, size_t n);
+void eg_idem_record_count(unsigned char *out, size_t nheaders);
+
 /* Reads a record rec[0..len) without copying: out->headers is set to the
  * caller's array headers[0..hcap), and every slice (names, values, body)
  * points into rec, valid while rec is. EG_EPARSE when the record is not
