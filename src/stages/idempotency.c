@@ -74,7 +74,8 @@ static _Thread_local size_t scratch_reccap;
 static eg_idem_io_t io_of(eg_worker_t *w, eg_idem_store_t *s, const eg_config_t *cfg)
 {
     eg_idem_io_t io = {&w->loop, NULL};
-    if (strcmp(eg_idem_store_backend_name(s), "redis") == 0)
+    /* memory, the one backend that takes scopes, needs no Redis: no strcmp */
+    if (!eg_idem_store_takes_scope(s) && strcmp(eg_idem_store_backend_name(s), "redis") == 0)
         io.redis = cfg ? eg_redis_link_get(w->redis_link, &w->loop, cfg)
                        : eg_redis_link_current(w->redis_link);
     return io;
@@ -283,7 +284,8 @@ static eg_stage_rc_t on_request(eg_req_t *c)
     const eg_http_header_t *h = NULL;
     for (size_t i = 0; i < c->req.nheaders; i++) {
         const eg_http_header_t *x = &c->req.headers[i];
-        if (x->name_len != 15 || strncasecmp(x->name, "idempotency-key", 15) != 0) continue;
+        /* a parsed name: eg_http1_lower_eq is exact */
+        if (x->name_len != 15 || !eg_http1_lower_eq(x->name, "idempotency-key", 15)) continue;
         if (h)
             return refuse(c, "invalid_idempotency_key",
                           "Send one Idempotency-Key header, not several.",
@@ -427,8 +429,9 @@ static int kept(const eg_http_header_t *h, const eg_http_header_t *conn, const c
     char c0 = (char)(h->name[0] | 0x20);
     if (c0 == 'p' && h->name_len >= 6 && eg_http1_lower_eq(h->name, "proxy-", 6)) return 0;
     if (c0 == 'x' && h->name_len >= 12 && eg_http1_lower_eq(h->name, "x-ratelimit-", 12)) return 0;
+    /* the gateway writes the request id's name as configured: memcmp first */
     if (h->name_len == rid_len && c0 == (char)(rid[0] | 0x20) &&
-        strncasecmp(h->name, rid, rid_len) == 0)
+        (memcmp(h->name, rid, rid_len) == 0 || strncasecmp(h->name, rid, rid_len) == 0))
         return 0;
     if (conn) {
         char name[256];
