@@ -13,7 +13,9 @@
 # one key again and again (stored by a first request before the count,
 # route /keep/ with a ttl of 1h), so every request counted is a replay
 # from the store, against /plain/ forwarding the same requests.
-# ERRGATE=path counts another binary than BUILD_DIR's.
+# ERRGATE=path counts another binary than BUILD_DIR's. CG_OPTS="--cache-sim=yes"
+# also simulates the caches (with BENCH_KEEP=1, callgrind_annotate
+# --show=Ir,DLmr,DLmw gives each function's last-level misses).
 # Valgrind runs OpenSSL without the SHA extensions, so
 # the SHA-256 block function (libcrypto's unnamed
 # symbols) is reported apart (its instructions are
@@ -71,7 +73,7 @@ printf '%s' "$BODY" > "$TMP/body.json"
 # "instructions requests sha256_instructions"
 run() {
     out="$TMP/cg.$1.$(basename "$2" .lua).out"
-    valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out" \
+    valgrind --tool=callgrind --instr-atstart=no ${CG_OPTS:-} --callgrind-out-file="$out" \
         "$ERRGATE" serve --config "$TMP/errgate.yaml" 2>"$TMP/vg.$1.log" & vg=$!
     i=0
     until curl -s -o /dev/null "http://127.0.0.1:$EG/plain/ready"; do

@@ -37,22 +37,19 @@
  * lines and touches an entry only to free it. */
 enum { SWEEP_SLOTS = 4, MIN_SLOTS = 2048, FULL_RETRY_MS = 1000 };
 /* Spare entries: per size class (room 64, 128, ... 4096 bytes), up to
- * SPARE_BYTES of them in all. A sweep frees expired entries in bursts (a
- * cluster of slots, the minute's full sweep) that a few spares per class
- * did not absorb: the overflow went to free() and came back through
- * malloc(), whose consolidation of those chunks was 3 % of a request's
- * CPU under load. */
-enum { CLASSES = 7, CLASS_MIN = 64 };
+ * SPARES each and SPARE_BYTES in all. A sweep frees expired entries in
+ * bursts (a cluster of slots, the minute's full sweep) that 8 spares per
+ * class did not absorb: the overflow went to free() and came back through
+ * malloc(), whose consolidation of those chunks was 3 % of a request's CPU
+ * under load. */
+enum { CLASSES = 7, CLASS_MIN = 64, SPARES = 512 };
 #define SPARE_BYTES ((size_t)1 << 20)
 
-typedef struct ent_s {
+typedef struct {
     int completed;
     unsigned char fp[EG_IDEM_HASH_LEN];
     unsigned char owner[16];
-    union {
-        unsigned char *record; /* completed: len bytes after the name, one allocation */
-        struct ent_s *next;    /* a spare: the next of its class */
-    };
+    unsigned char *record; /* completed: len bytes after the name, one allocation */
     size_t len;
     size_t room;          /* bytes allocated after the struct (name and record) */
     size_t nlen;          /* the name's bytes: the scope, or the key string */
@@ -61,11 +58,17 @@ typedef struct ent_s {
 
 /* An open-addressing slot: the hash and the expiry live in the table, so a
  * lookup that misses and a sweep that finds nothing expired never touch an
- * entry (a chained map cost a cache miss per entry walked). */
+ * entry (a chained map cost a cache miss per entry walked); and so do the
+ * entry's cost and room, so that dropping an expired entry does not read
+ * it either (2 s old, it is out of every cache: under load that read was
+ * the store's largest cost, 4 % of a request's CPU in slot_remove). The
+ * entry is next touched when it is reused, by writes, which do not wait. */
 typedef struct {
     uint64_t hash;
     uint64_t expires_ms;
-    ent_t *e; /* NULL: empty */
+    ent_t *e;      /* NULL: empty */
+    uint32_t cost; /* cost(e), what it counts against max_bytes */
+    uint32_t room; /* e->room */
 } slot_t;
 
 typedef struct {
@@ -84,9 +87,11 @@ typedef struct {
     /* freed entries kept for the next ones of their class (under the
      * lock): once the map is steady a request takes one (its reservation,
      * completed in place) and a sweep gives one back (an expired answer);
-     * reused, they cost no malloc or free. Outside max_bytes: at most
-     * SPARE_BYTES. */
-    ent_t *spare[CLASSES];
+     * reused, they cost no malloc or free. A stack of pointers, not a list
+     * through the entries: keeping one does not touch it. Outside
+     * max_bytes: at most SPARE_BYTES. */
+    ent_t *spare[CLASSES][SPARES];
+    int nspare[CLASSES];
     size_t spare_bytes;
 } mem_t;
 
@@ -195,15 +200,14 @@ static size_t cost(const ent_t *e)
     return cost_in(e->room, e->nlen, e->len);
 }
 
-/* Keeps e for reuse (ent_new) when it is of a class and the spares have
- * room, else frees it. */
-static void ent_free(mem_t *m, ent_t *e)
+/* Keeps e, of room bytes (e->room, given so that e is not read), for reuse
+ * (ent_new) when it is of a class and the spares have room, else frees it. */
+static void ent_free(mem_t *m, ent_t *e, size_t room)
 {
-    int c = e ? class_of(e->room) : -1;
-    if (c >= 0 && m->spare_bytes + sizeof(*e) + e->room <= SPARE_BYTES) {
-        e->next = m->spare[c];
-        m->spare[c] = e;
-        m->spare_bytes += sizeof(*e) + e->room;
+    int c = e ? class_of(room) : -1;
+    if (c >= 0 && m->nspare[c] < SPARES && m->spare_bytes + sizeof(*e) + room <= SPARE_BYTES) {
+        m->spare[c][m->nspare[c]++] = e;
+        m->spare_bytes += sizeof(*e) + room;
         return;
     }
     free(e);
@@ -214,10 +218,9 @@ static void ent_free(mem_t *m, ent_t *e)
  * home lies cyclically after the gap. Slot i may hold another entry after. */
 static void slot_remove(mem_t *m, size_t i)
 {
-    ent_t *e = m->slots[i].e;
     m->count--;
-    m->bytes -= cost(e);
-    ent_free(m, e);
+    m->bytes -= m->slots[i].cost;
+    ent_free(m, m->slots[i].e, m->slots[i].room);
     size_t mask = m->nslots - 1;
     for (size_t j = i;;) {
         j = (j + 1) & mask;
@@ -315,10 +318,9 @@ static ent_t *ent_new(mem_t *m, const eg_idem_req_t *req, const name_t *k, size_
     size_t need = k->n + extra;
     int c = class_of(need);
     ent_t *e = NULL;
-    if (c >= 0 && m->spare[c]) {
-        e = m->spare[c];
-        m->spare[c] = e->next;
-        m->spare_bytes -= sizeof(*e) + e->room;
+    if (c >= 0 && m->nspare[c] > 0) {
+        e = m->spare[c][--m->nspare[c]];
+        m->spare_bytes -= sizeof(*e) + ((size_t)CLASS_MIN << c);
     } else {
         size_t room = room_for(need);
         if (!(e = malloc(sizeof(*e) + room))) return NULL;
@@ -345,9 +347,9 @@ static long place(mem_t *m, uint64_t h, uint64_t expires, ent_t *e)
     size_t mask = m->nslots - 1, i = h & mask;
     while (m->slots[i].e)
         i = (i + 1) & mask;
-    m->slots[i] = (slot_t){h, expires, e};
+    m->slots[i] = (slot_t){h, expires, e, (uint32_t)cost(e), (uint32_t)e->room};
     m->count++;
-    m->bytes += cost(e);
+    m->bytes += m->slots[i].cost;
     return (long)i;
 }
 
@@ -363,7 +365,7 @@ static long insert(mem_t *m, const eg_idem_req_t *req, const name_t *k, uint64_t
 {
     ent_t *e = ent_new(m, req, k, reserve_room(m, k));
     long at = e ? place(m, k->h, expires, e) : -1;
-    if (at < 0) ent_free(m, e);
+    if (at < 0 && e) ent_free(m, e, e->room);
     return at;
 }
 
@@ -448,7 +450,7 @@ static int mem_complete(eg_idem_store_t *s, const eg_idem_io_t *io, const eg_ide
     /* the reservation was made with room for the record: it becomes the
      * answer where it is (no second entry, no copy of the name) */
     int inplace = e && e->room - e->nlen >= len;
-    size_t had = e ? cost(e) : 0,
+    size_t had = e ? m->slots[at].cost : 0,
            need = inplace ? cost_in(e->room, e->nlen, len) : cost_of(k.n, len);
     ent_t *n = NULL; /* the completed entry, the record after it: one block to free */
     if (m->bytes - had + need > m->max_bytes && now - m->full_purge_ms >= FULL_RETRY_MS) {
@@ -456,7 +458,7 @@ static int mem_complete(eg_idem_store_t *s, const eg_idem_io_t *io, const eg_ide
         sweep_all(m, now); /* e is live and stays; its slot may move */
         if (e) at = find(m, &k, now);
     }
-    if (m->bytes - had + need > m->max_bytes) {
+    if (len > UINT32_MAX / 2 || m->bytes - had + need > m->max_bytes) { /* slot_t.cost: 32 bits */
         rc = EG_ETOOBIG;
     } else if (inplace) {
         e->record = e->name + e->nlen;
@@ -464,6 +466,7 @@ static int mem_complete(eg_idem_store_t *s, const eg_idem_io_t *io, const eg_ide
         memcpy(e->record, record, len);
         e->completed = 1;
         m->bytes += need - had;
+        m->slots[at].cost = (uint32_t)need;
         m->slots[at].expires_ms = now + ttl_ms;
         goto out;
     } else if (!(n = ent_new(m, req, &k, len))) {
@@ -477,15 +480,17 @@ static int mem_complete(eg_idem_store_t *s, const eg_idem_io_t *io, const eg_ide
     }
     if (rc == EG_OK && !e && (at = place(m, k.h, now + ttl_ms, n)) < 0) rc = EG_ENOMEM;
     if (rc != EG_OK) {
-        ent_free(m, n);
+        if (n) ent_free(m, n, n->room);
         /* a reservation that cannot become a replay frees the key */
         if ((at = find(m, &k, now)) >= 0) slot_remove(m, (size_t)at);
         goto out;
     }
     if (e) { /* the reservation gives way to the response */
-        m->bytes += cost(n) - cost(e);
-        ent_free(m, e);
+        m->bytes += cost(n) - m->slots[at].cost;
+        ent_free(m, e, e->room);
         m->slots[at].e = n;
+        m->slots[at].cost = (uint32_t)cost(n);
+        m->slots[at].room = (uint32_t)n->room;
     }
     m->slots[at].expires_ms = now + ttl_ms;
 out:
@@ -530,11 +535,8 @@ static void mem_close(eg_idem_store_t *s)
     for (size_t i = 0; i < m->nslots; i++)
         free(m->slots[i].e);
     for (int c = 0; c < CLASSES; c++)
-        while (m->spare[c]) {
-            ent_t *e = m->spare[c];
-            m->spare[c] = e->next;
-            free(e);
-        }
+        for (int i = 0; i < m->nspare[c]; i++)
+            free(m->spare[c][i]);
     free(m->slots);
     pthread_mutex_destroy(&m->lock);
     free(m);
