@@ -10,7 +10,7 @@
  *
  * all integers big-endian; a record is exactly that many bytes.
  */
-/* SHA256_Init/Update/Final: deprecated by OpenSSL 3 but kept, and 40 ns a
+/* SHA256_Init/Update/Final: deprecated by OpenSSL 3 but kept, and 20-50 ns a
  * digest cheaper than EVP's provider dispatch (bench/bench_idem_hash.c), on
  * a path every idempotent request takes; EVP where they are compiled out. */
 #define OPENSSL_SUPPRESS_DEPRECATED

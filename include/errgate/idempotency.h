@@ -31,7 +31,7 @@
  *   past its end.
  *
  * The fingerprint and the scoped key are hashed with OpenSSL's low-level
- * SHA256_Init/Update/Final (deprecated in OpenSSL 3, still built; 40 ns a
+ * SHA256_Init/Update/Final (deprecated in OpenSSL 3, still built; 20-50 ns a
  * digest cheaper than EVP's provider dispatch, on every idempotent
  * request), or through the hasher's EVP digest where OpenSSL was built
  * without them; the streaming body hash uses EVP with SHA-256 fetched once
