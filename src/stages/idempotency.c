@@ -267,9 +267,8 @@ static void begin_done(void *arg, const eg_idem_result_t *res)
         return;
     }
     eg_metrics_store(c->gw->metrics, c->w->id,
-                     strcmp(eg_idem_store_backend_name(x->store), "redis") == 0
-                         ? EG_MX_STORE_REDIS
-                         : EG_MX_STORE_SQLITE,
+                     strcmp(eg_idem_store_backend_name(x->store), "redis") == 0 ? EG_MX_STORE_REDIS
+                                                                                : EG_MX_STORE_SQLITE,
                      EG_MX_OP_IDEMPOTENCY, uv_hrtime() - x->t0, res->state != EG_IDEM_ERROR);
     if (res->state != EG_IDEM_RESERVED) eg_req_wake(c); /* an answer follows */
     if (answer_of(c, x, res) == EG_STAGE_CONTINUE) eg_req_resume(c, 1);
@@ -424,8 +423,8 @@ static int kept(const eg_http_header_t *h, const eg_http_header_t *conn, const c
     default:
         break;
     }
-    /* names are tokens here (parsed, or split through the tchar table):
-     * eg_http1_lower_eq's folding is exact for them */
+    /* the names were parsed (here, or by the gateway when they came in):
+     * no control bytes, so eg_http1_lower_eq's folding is exact for them */
     char c0 = (char)(h->name[0] | 0x20);
     if (c0 == 'p' && h->name_len >= 6 && eg_http1_lower_eq(h->name, "proxy-", 6)) return 0;
     if (c0 == 'x' && h->name_len >= 12 && eg_http1_lower_eq(h->name, "x-ratelimit-", 12)) return 0;
