@@ -9,7 +9,14 @@
 # bench/idempotency.sh: a 1 KB JSON POST with a new Idempotency-Key on
 # every request, to /plain/ (no stage) and /idem/ (the stage), nginx
 # `return 201` behind. BENCH_KEEP=1 keeps the callgrind.out files for
-# callgrind_annotate. Valgrind runs OpenSSL without the SHA extensions, so
+# callgrind_annotate. CASES="new replay": "new" as above; "replay" posts
+# one key again and again (stored by a first request before the count,
+# route /keep/ with a ttl of 1h), so every request counted is a replay
+# from the store, against /plain/ forwarding the same requests.
+# ERRGATE=path counts another binary than BUILD_DIR's. CG_OPTS="--cache-sim=yes"
+# also simulates the caches (with BENCH_KEEP=1, callgrind_annotate
+# --show=Ir,DLmr,DLmw gives each function's last-level misses).
+# Valgrind runs OpenSSL without the SHA extensions, so
 # the SHA-256 block function (libcrypto's unnamed
 # symbols) is reported apart (its instructions are
 # emulated ones; natively the digests are timed apart: docs/performance.md).
@@ -18,7 +25,8 @@ set -eu
 BUILD=${1:-build-rel}
 SECONDS_RUN=${SECONDS_RUN:-8}
 WARM=${WARM:-4}
-ERRGATE=$(cd "$BUILD" && pwd)/errgate
+ERRGATE=${ERRGATE:-$(cd "$BUILD" && pwd)/errgate}
+CASES=${CASES:-new}
 PATH="$PATH:/usr/sbin"
 TMP=$(mktemp -d /tmp/errgate-idem-cg.XXXXXX)
 PIDS=""
@@ -39,6 +47,7 @@ upstreams:
 routes:
   - { path: /plain/, upstream: up }
   - { path: /idem/, upstream: up, idempotency: { methods: [POST], ttl: 2s } }
+  - { path: /keep/, upstream: up, idempotency: { methods: [POST], ttl: 1h } }
 CONF
 BODY=$(python3 -c 'import json; print(json.dumps({"amount": 100, "currency": "usd", "pad": "x" * 970}))')
 cat > "$TMP/new-key.lua" <<LUA
@@ -52,19 +61,29 @@ request = function()
     return wrk.format()
 end
 LUA
+cat > "$TMP/same-key.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '$BODY'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Idempotency-Key"] = "replay-1"
+LUA
+printf '%s' "$BODY" > "$TMP/body.json"
 
-# one run: $1 = the route's prefix; prints "instructions requests sha256_instructions"
+# one run: $1 = the route's prefix, $2 = the wrk script; prints
+# "instructions requests sha256_instructions"
 run() {
-    out="$TMP/cg.$1.out"
-    valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out" \
+    out="$TMP/cg.$1.$(basename "$2" .lua).out"
+    valgrind --tool=callgrind --instr-atstart=no ${CG_OPTS:-} --callgrind-out-file="$out" \
         "$ERRGATE" serve --config "$TMP/errgate.yaml" 2>"$TMP/vg.$1.log" & vg=$!
     i=0
     until curl -s -o /dev/null "http://127.0.0.1:$EG/plain/ready"; do
         i=$((i + 1)); [ $i -lt 600 ] || { echo "idem_callgrind: gateway did not answer" >&2; exit 1; }; sleep 0.1
     done
-    wrk -t1 -c8 -d"${WARM}s" -s "$TMP/new-key.lua" "http://127.0.0.1:$EG/$1/charges" >/dev/null
+    curl -s -o /dev/null -X POST -H "Idempotency-Key: replay-1" -H "Content-Type: application/json" \
+        --data-binary @"$TMP/body.json" "http://127.0.0.1:$EG/$1/charges"
+    wrk -t1 -c8 -d"${WARM}s" -s "$2" "http://127.0.0.1:$EG/$1/charges" >/dev/null
     callgrind_control -i on "$vg" >/dev/null
-    reqs=$(wrk -t1 -c8 -d"${SECONDS_RUN}s" -s "$TMP/new-key.lua" "http://127.0.0.1:$EG/$1/charges" |
+    reqs=$(wrk -t1 -c8 -d"${SECONDS_RUN}s" -s "$2" "http://127.0.0.1:$EG/$1/charges" |
         awk '/requests in/ {print $1}')
     callgrind_control -i off "$vg" >/dev/null
     kill -TERM "$vg"; wait "$vg" || true
@@ -74,10 +93,14 @@ run() {
     echo "$ir $reqs $sha"
 }
 
-set -- $(run plain); p_ir=$1; p_n=$2
-set -- $(run idem); i_ir=$1; i_n=$2; i_sha=$3
-p=$((p_ir / p_n)); i=$(((i_ir - i_sha) / i_n))
-echo "without the stage: $p_n requests, $p instructions per request"
-echo "with the stage:    $i_n requests, $i instructions per request besides SHA-256 ($((i_sha / i_n)) emulated in libcrypto's SHA-256 block function)"
-echo "the stage:         $((i - p)) instructions per request besides SHA-256"
+for kase in $CASES; do
+    script="$TMP/new-key.lua"; route=idem
+    [ "$kase" = replay ] && { script="$TMP/same-key.lua"; route=keep; }
+    set -- $(run plain "$script"); p_ir=$1; p_n=$2
+    set -- $(run $route "$script"); i_ir=$1; i_n=$2; i_sha=$3
+    p=$((p_ir / p_n)); i=$(((i_ir - i_sha) / i_n))
+    echo "[$kase] without the stage: $p_n requests, $p instructions per request"
+    echo "[$kase] with the stage:    $i_n requests, $i instructions per request besides SHA-256 ($((i_sha / i_n)) emulated in libcrypto's SHA-256 block function)"
+    echo "[$kase] the stage:         $((i - p)) instructions per request besides SHA-256"
+done
 [ -z "${BENCH_KEEP:-}" ] || echo "callgrind outputs: $TMP"

@@ -11,8 +11,14 @@
 # CPU is added: it does the reservation's work), and the added % against the
 # route without the stage. A benchmark, not a test: nothing asserts.
 #
+# CASES: "new" (above) and "replay": every request with one key (each wrk
+# run its own, stored by a first request before the run), so the route with
+# the stage answers every request from the store without the upstream,
+# against the route without it forwarding the same requests.
+#
 # Usage: bench/idempotency.sh [BUILD_DIR]
-#   (env: DURATION=5s ROUNDS=3 CONNS=32 BACKENDS="memory sqlite redis")
+#   (env: DURATION=5s ROUNDS=3 CONNS=32 BACKENDS="memory sqlite redis"
+#    CASES="new replay" IDEM_TTL=2s ERRGATE=path/to/errgate instead of BUILD_DIR's)
 set -eu
 . "$(dirname "$0")/lib.sh"
 BUILD=${1:-build}
@@ -20,7 +26,8 @@ DURATION=${DURATION:-5s}
 ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-32}
 BACKENDS=${BACKENDS:-memory sqlite redis}
-ERRGATE="$BUILD/errgate"
+CASES=${CASES:-new}
+ERRGATE=${ERRGATE:-$BUILD/errgate}
 [ -x "$ERRGATE" ] || { echo "bench: build first (make build)" >&2; exit 2; }
 PATH="$PATH:/usr/sbin"
 for t in nginx wrk redis-server; do
@@ -50,23 +57,41 @@ request = function()
     return wrk.format()
 end
 LUA
+cat > "$TMP/same-key.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '$BODY'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Idempotency-Key"] = os.getenv("IDEM_KEY")
+LUA
+printf '%s' "$BODY" > "$TMP/body.json"
 
-ticks_of() { for p in "$@"; do awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null; done | awk '{ s += $1 } END { print s + 0 }'; }
+# "utime stime" in ticks, summed over the PIDs
+ticks_of() { for p in "$@"; do awk '{ print $14, $15 }' "/proc/$p/stat" 2>/dev/null; done | awk '{ u += $1; s += $2 } END { print u + 0, s + 0 }'; }
 
-# "req/s cpu_us non2xx" of one wrk run against URL, CPU of the PIDs
-run() { # URL PID...
-    url=$1; shift
+# "req/s cpu_us non2xx user_us sys_us" of one wrk run of case CASE against URL, CPU of the PIDs
+run() { # CASE URL PID...
+    kase=$1; url=$2; shift 2
+    script="$TMP/new-key.lua"
+    if [ "$kase" = replay ]; then
+        script="$TMP/same-key.lua"
+        IDEM_KEY="r-$(date +%s%N)"; export IDEM_KEY
+        curl -s -o /dev/null -X POST -H "Idempotency-Key: $IDEM_KEY" -H "Content-Type: application/json" \
+            --data-binary @"$TMP/body.json" "$url"
+    fi
     t0=$(ticks_of "$@")
-    out=$(wrk -t1 -c"$CONNS" -d"$DURATION" -s "$TMP/new-key.lua" "$url" 2>/dev/null)
+    out=$(wrk -t1 -c"$CONNS" -d"$DURATION" -s "$script" "$url" 2>/dev/null)
     t1=$(ticks_of "$@")
-    echo "$out" | awk -v dt=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" '
+    echo "$out" | awk -v t0="$t0" -v t1="$t1" -v hz="$(getconf CLK_TCK)" '
         /requests in/ { n = $1 } /Requests\/sec/ { rps = $2 } /Non-2xx/ { bad = $NF }
-        END { printf "%.0f %.1f %d\n", rps, n ? dt * 1000000 / hz / n : 0, bad + 0 }'
+        END { split(t0, a, " "); split(t1, b, " "); du = b[1] - a[1]; ds = b[2] - a[2]
+              k = n ? 1000000 / hz / n : 0
+              printf "%.0f %.2f %d %.2f %.2f\n", rps, (du + ds) * k, bad + 0, du * k, ds * k }'
 }
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
-printf "%-8s %-10s %10s %12s %8s %9s\n" store route "req/s" "CPU us/req" "added" "non-2xx"
+printf "%-8s %-7s %-10s %10s %12s %8s %9s\n" store case route "req/s" "CPU us/req" "added" "non-2xx"
+for kase in $CASES; do
 for b in $BACKENDS; do
     EG=$(port)
     case $b in
@@ -84,7 +109,8 @@ upstreams:
   up: { servers: ["127.0.0.1:$UP"], timeout: 10s }
 routes:
   - { path: /plain/, upstream: up }
-  - { path: /idem/, upstream: up, idempotency: { methods: [POST], ttl: 2s } }
+  - { path: /idem/, upstream: up, idempotency: { methods: [POST], ttl: ${IDEM_TTL:-2s} } }
+  - { path: /keep/, upstream: up, idempotency: { methods: [POST], ttl: 1h } }
 CONF
     "$ERRGATE" serve --config "$TMP/errgate-$b.yaml" 2>"$TMP/errgate-$b.log" & EGPID=$!
     PIDS="$PIDS $EGPID"
@@ -94,16 +120,19 @@ CONF
     : > "$TMP/plain"; : > "$TMP/idem"
     r=0
     while [ $r -lt "$ROUNDS" ]; do
-        run "http://127.0.0.1:$EG/plain/charges" $pids >> "$TMP/plain"
-        run "http://127.0.0.1:$EG/idem/charges" $pids >> "$TMP/idem"
+        run "$kase" "http://127.0.0.1:$EG/plain/charges" $pids >> "$TMP/plain"
+        iroute=idem; [ "$kase" = replay ] && iroute=keep
+        run "$kase" "http://127.0.0.1:$EG/$iroute/charges" $pids >> "$TMP/idem"
         r=$((r + 1))
     done
     prps=$(cut -d' ' -f1 "$TMP/plain" | median); pcpu=$(cut -d' ' -f2 "$TMP/plain" | median)
     irps=$(cut -d' ' -f1 "$TMP/idem" | median); icpu=$(cut -d' ' -f2 "$TMP/idem" | median)
     pbad=$(awk '{ s += $3 } END { print s + 0 }' "$TMP/plain"); ibad=$(awk '{ s += $3 } END { print s + 0 }' "$TMP/idem")
-    printf "%-8s %-10s %10s %12s %8s %9s\n" "$b" without "$prps" "$pcpu" "" "$pbad"
-    printf "%-8s %-10s %10s %12s %8s %9s\n" "$b" with "$irps" "$icpu" \
+    printf "%-8s %-7s %-10s %10s %12s %8s %9s\n" "$b" "$kase" without "$prps" "$pcpu" "" "$pbad"
+    printf "%-8s %-7s %-10s %10s %12s %8s %9s\n" "$b" "$kase" with "$irps" "$icpu" \
         "$(awk -v a="$icpu" -v b="$pcpu" 'BEGIN { printf "%+.1f%%", (a - b) * 100 / b }')" "$ibad"
+    [ -z "${BENCH_ROUNDS:-}" ] || { echo "  without (req/s cpu non-2xx user sys):"; cat "$TMP/plain"; echo "  with:"; cat "$TMP/idem"; }
     kill "$EGPID"; wait "$EGPID" 2>/dev/null || true
+done
 done
 echo "(medians of $ROUNDS rounds of $DURATION, $CONNS connections, wrk -t1; CPU: errgate's, plus redis-server's for redis)"

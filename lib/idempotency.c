@@ -10,9 +10,14 @@
  *
  * all integers big-endian; a record is exactly that many bytes.
  */
+/* SHA256_Init/Update/Final: deprecated by OpenSSL 3 but kept, and 20-50 ns a
+ * digest cheaper than EVP's provider dispatch (bench/bench_idem_hash.c), on
+ * a path every idempotent request takes; EVP where they are compiled out. */
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include "errgate/idempotency.h"
 
 #include <openssl/evp.h>
+#include <openssl/sha.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +31,25 @@ struct eg_idem_hasher_s {
 static int is_ows(char c)
 {
     return c == ' ' || c == '\t';
+}
+
+/* Whether v[0..n) is all visible ASCII (0x21-0x7E), eight bytes a step: a
+ * byte below 0x21 (exact for "any", the borrow trick), or of 0x7F and up
+ * (its high bit, or that of its successor; a carry comes only out of 0xFF,
+ * itself refused). */
+static int visible(const char *v, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, v + i, 8);
+        if ((((w - 0x2121212121212121ULL) & ~w) | w | (w + 0x0101010101010101ULL)) &
+            0x8080808080808080ULL)
+            return 0;
+    }
+    for (; i < n; i++)
+        if ((unsigned char)(v[i] - 0x21) > 0x7E - 0x21) return 0;
+    return 1;
 }
 
 int eg_idem_key_parse(const char *v, size_t n, char out[EG_IDEM_KEY_MAX + 1], size_t *outlen)
@@ -61,8 +85,7 @@ int eg_idem_key_parse(const char *v, size_t n, char out[EG_IDEM_KEY_MAX + 1], si
         /* a bare key is its bytes: checked, then copied at once (a bad
          * byte within the first 256 is EG_EPARSE, as a longer key is
          * EG_ERANGE only past them) */
-        for (size_t i = 0; i < n && i <= EG_IDEM_KEY_MAX; i++)
-            if ((unsigned char)(v[i] - 0x21) > 0x7E - 0x21) return EG_EPARSE;
+        if (!visible(v, n <= EG_IDEM_KEY_MAX ? n : EG_IDEM_KEY_MAX + 1)) return EG_EPARSE;
         if (n > EG_IDEM_KEY_MAX) return EG_ERANGE;
         memcpy(out, v, n);
         out[n] = '\0';
@@ -163,18 +186,58 @@ static void be32(unsigned char *o, uint32_t v)
     o[3] = (unsigned char)v;
 }
 
+/* One SHA-256: the low-level calls (no hasher needed), or EVP through the
+ * hasher's fetched digest and context when they are compiled out. */
+#ifndef OPENSSL_NO_DEPRECATED_3_0
+typedef SHA256_CTX digest_t;
+static int d_init(eg_idem_hasher_t *h, digest_t *d)
+{
+    (void)h;
+    return SHA256_Init(d) == 1;
+}
+static int d_update(digest_t *d, const void *p, size_t n)
+{
+    return SHA256_Update(d, p, n) == 1;
+}
+static int d_final(digest_t *d, unsigned char out[EG_IDEM_HASH_LEN])
+{
+    return SHA256_Final(out, d) == 1;
+}
+#else
+typedef EVP_MD_CTX *digest_t;
+static int d_init(eg_idem_hasher_t *h, digest_t *d)
+{
+    *d = h->ctx;
+    return EVP_DigestInit_ex2(h->ctx, h->md, NULL) == 1;
+}
+static int d_update(digest_t *d, const void *p, size_t n)
+{
+    return EVP_DigestUpdate(*d, p, n) == 1;
+}
+static int d_final(digest_t *d, unsigned char out[EG_IDEM_HASH_LEN])
+{
+    unsigned int len = 0;
+    return EVP_DigestFinal_ex(*d, out, &len) == 1 && len == EG_IDEM_HASH_LEN;
+}
+#endif
+
 /* SHA-256 of tag, then each part as a 4-byte length and its bytes. The
- * short parts are laid out in one buffer first: each EVP_DigestUpdate call
+ * short parts are laid out in one buffer first: each update call
  * costs more than copying a few dozen bytes, and a request's method, path,
  * principal and key are short. A part that does not fit goes on its own. */
 static int hash_parts(eg_idem_hasher_t *h, const char *tag, const part_t *parts, size_t nparts,
                       unsigned char out[EG_IDEM_HASH_LEN])
 {
+#ifndef OPENSSL_NO_DEPRECATED_3_0
+    eg_idem_hasher_t *tmp = NULL, *use = h; /* the low-level calls need no hasher */
+#else
     eg_idem_hasher_t *tmp, *use = hasher(h, &tmp);
-    unsigned char md[EVP_MAX_MD_SIZE], buf[512];
-    unsigned int len = 0;
+    if (!use) return EG_EIO;
+#endif
+    unsigned char md[EG_IDEM_HASH_LEN], buf[512];
+    digest_t d;
     size_t tl = strlen(tag) + 1, n = 0;
-    int ok = use && tl <= sizeof(buf) && EVP_DigestInit_ex2(use->ctx, use->md, NULL) == 1;
+    int ok = tl <= sizeof(buf) && d_init(use, &d);
     if (ok) {
         memcpy(buf, tag, tl);
         n = tl;
@@ -182,7 +245,7 @@ static int hash_parts(eg_idem_hasher_t *h, const char *tag, const part_t *parts,
     for (size_t i = 0; ok && i < nparts; i++) {
         ok = parts[i].n <= UINT32_MAX;
         if (n + 4 > sizeof(buf)) {
-            ok = ok && EVP_DigestUpdate(use->ctx, buf, n) == 1;
+            ok = ok && d_update(&d, buf, n);
             n = 0;
         }
         be32(buf + n, (uint32_t)parts[i].n);
@@ -192,13 +255,11 @@ static int hash_parts(eg_idem_hasher_t *h, const char *tag, const part_t *parts,
             memcpy(buf + n, parts[i].p, parts[i].n);
             n += parts[i].n;
         } else {
-            ok = ok && EVP_DigestUpdate(use->ctx, buf, n) == 1 &&
-                 EVP_DigestUpdate(use->ctx, parts[i].p, parts[i].n) == 1;
+            ok = ok && d_update(&d, buf, n) && d_update(&d, parts[i].p, parts[i].n);
             n = 0;
         }
     }
-    ok = ok && (!n || EVP_DigestUpdate(use->ctx, buf, n) == 1) &&
-         EVP_DigestFinal_ex(use->ctx, md, &len) == 1 && len == EG_IDEM_HASH_LEN;
+    ok = ok && (!n || d_update(&d, buf, n)) && d_final(&d, md);
     eg_idem_hasher_free(tmp);
     if (!ok) return EG_EIO;
     memcpy(out, md, EG_IDEM_HASH_LEN);
@@ -273,28 +334,51 @@ static const unsigned char magic[4] = {'E', 'G', 'I', '1'};
 
 /* RFC 9110 tchar: ALPHA, DIGIT and "!#$%&'*+-.^_`|~" (a table: every
  * byte of every stored header name is checked, on encode and decode) */
-static int is_tchar(unsigned char c)
-{
-    static const uint32_t bits[8] = {0, 0x03ff6cfa, 0xc7fffffe, 0x57ffffff, 0, 0, 0, 0};
-    return (bits[c >> 5] >> (c & 31)) & 1;
-}
+static const unsigned char tchar[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 1, 0, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0,
+    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0, 1, 0};
 
 static int name_ok(const char *s, size_t n)
 {
     if (n == 0) return 0;
     for (size_t i = 0; i < n; i++)
-        if (!is_tchar((unsigned char)s[i])) return 0;
+        if (!tchar[(unsigned char)s[i]]) return 0;
     return 1;
+}
+
+/* The offset of the first byte of v[0..n) below 0x20 or equal to 0x7F (a
+ * control byte or DEL), n when there is none; bytes of 0x80 and up pass
+ * (obs-text). Eight bytes a step (a record's values are checked on every
+ * encode and decode): the lowest byte flagged by each test is a true one (a
+ * borrow only runs upwards), so the lower of the two is the first. */
+static size_t value_stop(const char *v, size_t n)
+{
+    size_t i = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w, x;
+        memcpy(&w, v + i, 8);
+        x = w ^ 0x7F7F7F7F7F7F7F7FULL;
+        uint64_t bad = ((w - 0x2020202020202020ULL) & ~w & 0x8080808080808080ULL) |
+                       ((x - 0x0101010101010101ULL) & ~x & 0x8080808080808080ULL);
+        if (bad) return i + (size_t)(__builtin_ctzll(bad) >> 3);
+    }
+#endif
+    for (; i < n; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if (c < 0x20 || c == 0x7F) return i;
+    }
+    return n;
 }
 
 /* What a field value may hold on the wire (RFC 9110 5.5): HTAB, SP,
  * VCHAR, obs-text. No CR, LF or NUL, so a replay cannot split its head. */
 static int value_ok(const char *s, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if ((c < 0x20 && c != '\t') || c == 0x7F) return 0;
-    }
+    for (size_t i = 0; (i += value_stop(s + i, n - i)) < n; i++)
+        if (s[i] != '\t') return 0;
     return 1;
 }
 
@@ -320,6 +404,26 @@ static int record_ok(const eg_idem_record_t *r)
         if (!name_ok(h->name, h->name_len) || !value_ok(h->value, h->value_len)) return 0;
     }
     return 1;
+}
+
+void eg_idem_record_start(unsigned char *out, int status)
+{
+    memcpy(out, magic, 4);
+    out[4] = (unsigned char)(status >> 8);
+    out[5] = (unsigned char)status;
+    be32(out + 6, 0);
+}
+
+void eg_idem_record_count(unsigned char *out, size_t nheaders)
+{
+    be32(out + 6, (uint32_t)nheaders);
+}
+
+unsigned char *eg_idem_record_put(unsigned char *o, const void *p, size_t n)
+{
+    be32(o, (uint32_t)n);
+    if (n) memcpy(o + 4, p, n);
+    return o + 4 + n;
 }
 
 int eg_idem_record_encode(const eg_idem_record_t *r, unsigned char *out, size_t cap, size_t *outlen)

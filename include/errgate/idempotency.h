@@ -30,8 +30,12 @@
  *   forged record from a store is refused, never trusted and never read
  *   past its end.
  *
- * Hashing uses OpenSSL's EVP with SHA-256 fetched once per hasher (a
- * one-shot EVP_sha256() use fetches it every time, 3x the cost). Functions
+ * The fingerprint and the scoped key are hashed with OpenSSL's low-level
+ * SHA256_Init/Update/Final (deprecated in OpenSSL 3, still built; 20-50 ns a
+ * digest cheaper than EVP's provider dispatch, on every idempotent
+ * request), or through the hasher's EVP digest where OpenSSL was built
+ * without them; the streaming body hash uses EVP with SHA-256 fetched once
+ * per hasher (a one-shot EVP_sha256() use fetches it every time). Functions
  * return 0 or a negative EG_E* code and leave their outputs untouched when
  * they fail. No I/O, no globals.
  */
@@ -143,6 +147,21 @@ size_t eg_idem_record_size(const eg_idem_record_t *r);
  * be replayed. EG_ERANGE when cap is smaller than eg_idem_record_size(r). */
 int eg_idem_record_encode(const eg_idem_record_t *r, unsigned char *out, size_t cap,
                           size_t *outlen);
+
+/* A record written piece by piece, for a caller that builds it as it splits
+ * a response head (the gateway's stage, in one pass): eg_idem_record_start
+ * writes the first EG_IDEM_RECORD_START bytes (magic, status, a header
+ * count of 0), eg_idem_record_put each name, each value and then the body
+ * (a 4-byte length and the bytes; returns the end), eg_idem_record_count
+ * the count at the end. The caller sizes out (4 + n for each put) and
+ * answers for what eg_idem_record_encode would check (a status in 100-599,
+ * at most EG_IDEM_RECORD_MAX_HEADERS headers, names that are tokens,
+ * values without control bytes but HTAB): a record that breaks them is
+ * refused by eg_idem_record_decode, never replayed. */
+#define EG_IDEM_RECORD_START 10
+void eg_idem_record_start(unsigned char *out, int status);
+unsigned char *eg_idem_record_put(unsigned char *o, const void *p, size_t n);
+void eg_idem_record_count(unsigned char *out, size_t nheaders);
 
 /* Reads a record rec[0..len) without copying: out->headers is set to the
  * caller's array headers[0..hcap), and every slice (names, values, body)

@@ -754,6 +754,16 @@ void eg_req_send_simple(conn_t *c, const char *code, const char *message, const 
     send_simple_error(c, code, message, why);
 }
 
+void eg_req_send_unavailable(conn_t *c, const char *message, const char *why)
+{
+    eg_error_t *e = new_error(c, "service_unavailable");
+    if (e) {
+        eg_error_set(e, EG_S_MESSAGE, message);
+        eg_error_set_retry_after(e, 1);
+    }
+    send_error(c, e, NULL, why);
+}
+
 void eg_req_answer(conn_t *c, const char *buf, size_t n, const eg_respond_info_t *info, const char *why)
 {
     answer_error(c, buf, n, info, why);

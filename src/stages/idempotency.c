@@ -74,7 +74,8 @@ static _Thread_local size_t scratch_reccap;
 static eg_idem_io_t io_of(eg_worker_t *w, eg_idem_store_t *s, const eg_config_t *cfg)
 {
     eg_idem_io_t io = {&w->loop, NULL};
-    if (strcmp(eg_idem_store_backend_name(s), "redis") == 0)
+    /* memory, the one backend that takes scopes, needs no Redis: no strcmp */
+    if (!eg_idem_store_takes_scope(s) && strcmp(eg_idem_store_backend_name(s), "redis") == 0)
         io.redis = cfg ? eg_redis_link_get(w->redis_link, &w->loop, cfg)
                        : eg_redis_link_current(w->redis_link);
     return io;
@@ -110,12 +111,7 @@ static eg_stage_rc_t refuse(eg_req_t *c, const char *code, const char *message, 
 
 static eg_stage_rc_t unavailable(eg_req_t *c, const char *why)
 {
-    eg_error_t *e = eg_req_error(c, "service_unavailable");
-    if (e) {
-        eg_error_set(e, EG_S_MESSAGE, "Idempotency keys are temporarily unavailable.");
-        eg_error_set_retry_after(e, 1);
-    }
-    eg_req_send_error(c, e, NULL, why);
+    eg_req_send_unavailable(c, "Idempotency keys are temporarily unavailable.", why);
     return EG_STAGE_ANSWERED;
 }
 
@@ -287,7 +283,8 @@ static eg_stage_rc_t on_request(eg_req_t *c)
     const eg_http_header_t *h = NULL;
     for (size_t i = 0; i < c->req.nheaders; i++) {
         const eg_http_header_t *x = &c->req.headers[i];
-        if (x->name_len != 15 || strncasecmp(x->name, "idempotency-key", 15) != 0) continue;
+        /* a parsed name: eg_http1_lower_eq is exact */
+        if (x->name_len != 15 || !eg_http1_lower_eq(x->name, "idempotency-key", 15)) continue;
         if (h)
             return refuse(c, "invalid_idempotency_key",
                           "Send one Idempotency-Key header, not several.",
@@ -426,10 +423,15 @@ static int kept(const eg_http_header_t *h, const eg_http_header_t *conn, const c
     default:
         break;
     }
+    /* the names were parsed (here, or by the gateway when they came in):
+     * no control bytes, so eg_http1_lower_eq's folding is exact for them */
     char c0 = (char)(h->name[0] | 0x20);
-    if (c0 == 'p' && h->name_len >= 6 && strncasecmp(h->name, "proxy-", 6) == 0) return 0;
-    if (c0 == 'x' && h->name_len >= 12 && strncasecmp(h->name, "x-ratelimit-", 12) == 0) return 0;
-    if (h->name_len == rid_len && strncasecmp(h->name, rid, rid_len) == 0) return 0;
+    if (c0 == 'p' && h->name_len >= 6 && eg_http1_lower_eq(h->name, "proxy-", 6)) return 0;
+    if (c0 == 'x' && h->name_len >= 12 && eg_http1_lower_eq(h->name, "x-ratelimit-", 12)) return 0;
+    /* the gateway writes the request id's name as configured: memcmp first */
+    if (h->name_len == rid_len && c0 == (char)(rid[0] | 0x20) &&
+        (memcmp(h->name, rid, rid_len) == 0 || strncasecmp(h->name, rid, rid_len) == 0))
+        return 0;
     if (conn) {
         char name[256];
         if (h->name_len >= sizeof(name)) return 1;
@@ -470,20 +472,40 @@ typedef struct {
     int status;
     eg_framing_t framing;
     uint64_t content_length;
-    size_t nkeep; /* the headers to replay, in the caller's array */
+    size_t head; /* its length */
 } head_t;
 
-/* Splits a captured head without the HTTP parser: every head the
- * transport sends (the upstream's re-written, a translated error, a
- * gateway error) was written by the gateway from fields its parser had
- * already checked, one "Name: value" line each. So the lines are only cut
- * at CRLF and colon, and the headers to replay picked as they are met.
- * Anything unexpected (a folded or colon-less line, a Connection field
- * naming more than keep-alive or close, two Content-Lengths, a coding
- * other than chunked, more headers than fit) returns 0: the caller parses
- * the head fully then. Returns the head's length. */
-static size_t split_head(const char *p, size_t n, int head_req, const char *rid, size_t rid_len,
-                         eg_http_header_t *keep, size_t cap, head_t *out)
+/* The thread's record buffer, at least n bytes; 0 when out of memory. */
+static int scratch_record(size_t n)
+{
+    if (scratch_reccap >= n) return 1;
+    size_t want = scratch_reccap ? scratch_reccap : 1024;
+    while (want < n)
+        want *= 2;
+    unsigned char *p = realloc(scratch_rec, want);
+    if (!p) return 0;
+    scratch_rec = p;
+    scratch_reccap = want;
+    return 1;
+}
+
+/* Writes the record of a captured head p[0..n) into scratch_rec as it
+ * splits it, without the HTTP parser: every head the transport sends (the
+ * upstream's re-written, a translated error, a gateway error) was written
+ * by the gateway, one "Name: value" line each, from fields whose bytes its
+ * parser had already checked (names tokens, values without control bytes:
+ * what the record allows), or from its own configuration. So the lines are
+ * only cut at CRLF and colon, and the headers to replay written to the
+ * record as they are met (the record is checked again where it is read
+ * back, eg_idem_record_decode, before any replay). Anything unexpected (a
+ * folded or colon-less line, a Connection field naming more than
+ * keep-alive or close, two Content-Lengths, a coding other than chunked,
+ * too many headers) returns 0: the caller parses the head fully then. On
+ * success the record's headers are written (*rlen bytes; the body's length
+ * and body are the caller's) and *out holds the head's status, framing and
+ * length. */
+static int split_record(const char *p, size_t n, int head_req, const char *rid, size_t rid_len,
+                        size_t hmax, head_t *out, size_t *rlen)
 {
     if (n < 16 || memcmp(p, "HTTP/1.", 7) != 0 || (p[7] != '1' && p[7] != '0') || p[8] != ' ')
         return 0;
@@ -495,14 +517,16 @@ static size_t split_head(const char *p, size_t n, int head_req, const char *rid,
     size_t nk = 0;
     const char *end = p + n, *line = memchr(p + 12, '\n', n - 12);
     if (!line || line[-1] != '\r') return 0;
+    if (!scratch_record(EG_IDEM_RECORD_START)) return 0;
+    eg_idem_record_start(scratch_rec, status);
+    size_t off = EG_IDEM_RECORD_START; /* scratch_rec may move as it grows */
     for (line++;;) {
         const char *nl = memchr(line, '\n', (size_t)(end - line));
         if (!nl || nl == line || nl[-1] != '\r') return 0;
         if (nl == line + 1) { /* the empty line: the head's end */
-            size_t head = (size_t)(nl + 1 - p);
             out->status = status;
-            out->nkeep = nk;
             out->content_length = cl;
+            out->head = (size_t)(nl + 1 - p);
             if (head_req || status < 200 || status == 204 || status == 304)
                 out->framing = EG_FRAMING_NONE;
             else if (chunked)
@@ -511,7 +535,9 @@ static size_t split_head(const char *p, size_t n, int head_req, const char *rid,
                 out->framing = EG_FRAMING_LENGTH;
             else
                 out->framing = EG_FRAMING_UNTIL_CLOSE;
-            return head;
+            eg_idem_record_count(scratch_rec, nk);
+            *rlen = off;
+            return 1;
         }
         const char *colon = memchr(line, ':', (size_t)(nl - line));
         if (!colon || colon == line || line[0] == ' ' || line[0] == '\t' || colon[-1] == ' ')
@@ -534,20 +560,54 @@ static size_t split_head(const char *p, size_t n, int head_req, const char *rid,
             continue;
         }
         if (h.name_len == 17 && eg_http1_name_is(&h, "transfer-encoding")) {
-            if (chunked || h.value_len != 7 || strncasecmp(h.value, "chunked", 7) != 0) return 0;
+            if (chunked || h.value_len != 7 || !eg_http1_lower_eq(h.value, "chunked", 7)) return 0;
             chunked = 1;
             continue;
         }
         if (h.name_len == 10 && eg_http1_name_is(&h, "connection")) {
-            if (!((h.value_len == 10 && strncasecmp(h.value, "keep-alive", 10) == 0) ||
-                  (h.value_len == 5 && strncasecmp(h.value, "close", 5) == 0)))
+            if (!((h.value_len == 10 && eg_http1_lower_eq(h.value, "keep-alive", 10)) ||
+                  (h.value_len == 5 && eg_http1_lower_eq(h.value, "close", 5))))
                 return 0;
             continue;
         }
         if (!kept(&h, NULL, rid, rid_len)) continue;
-        if (nk == cap) return 0;
-        keep[nk++] = h;
+        if (nk == hmax || !scratch_record(off + 8 + h.name_len + h.value_len)) return 0;
+        nk++;
+        unsigned char *o = eg_idem_record_put(scratch_rec + off, h.name, h.name_len);
+        off = (size_t)(eg_idem_record_put(o, h.value, h.value_len) - scratch_rec);
     }
+}
+
+/* The head parsed fully (what split_record does not take) and its record's
+ * headers written with eg_idem_record_encode: 1, or 0 when it does not parse
+ * or cannot be recorded. */
+static int parse_record(const char *p, size_t n, int head_req, const eg_config_t *cfg,
+                        size_t rid_len, size_t hcap, head_t *out, size_t *rlen)
+{
+    if (!scratch_headers(hcap)) return 0;
+    eg_http_header_t *hdrs = scratch_hdrs, *keep = scratch_keep; /* the parser fills what it uses */
+    eg_http1_limits_t lim = {n, hcap, 0};
+    eg_http1_msg_t m;
+    size_t scanned = 0, nk = 0;
+    int h = eg_http1_parse_response(p, n, &lim, hdrs, hcap, &scanned, head_req, &m);
+    if (h <= 0) return 0;
+    /* "Connection: keep-alive", the usual one, names no other field */
+    const eg_http_header_t *conn = m.connection;
+    if (conn && conn_names_nothing(conn)) conn = NULL;
+    for (size_t i = 0; i < m.nheaders; i++)
+        if (kept(&m.headers[i], conn, cfg->request_id_header, rid_len)) keep[nk++] = m.headers[i];
+    out->head = (size_t)h;
+    out->status = m.status;
+    out->framing = m.framing;
+    out->content_length = m.content_length;
+    /* the headers alone (no body yet): encode checks them */
+    eg_idem_record_t r = {m.status, keep, nk, NULL, 0};
+    size_t need = eg_idem_record_size(&r), len = 0;
+    if (!need || !scratch_record(need) ||
+        eg_idem_record_encode(&r, scratch_rec, need, &len) != EG_OK)
+        return 0;
+    *rlen = len - 4; /* without the empty body's length */
+    return 1;
 }
 
 /* The captured response as a record: 1 when stored, 0 when it is not to
@@ -559,35 +619,16 @@ static int store_response(eg_req_t *c, ctx_t *x)
     if (!cfg) return 0;
     size_t hcap = cfg->limits.max_headers ? cfg->limits.max_headers : 100;
     if (hcap > EG_IDEM_RECORD_MAX_HEADERS) hcap = EG_IDEM_RECORD_MAX_HEADERS;
-    if (!scratch_headers(hcap)) return 0;
-    eg_http_header_t *hdrs = scratch_hdrs, *keep = scratch_keep; /* the parser fills what it uses */
-    int stored = 0;
-    size_t rid_len = strlen(cfg->request_id_header);
+    int stored = 0, head_req = c->method_bit == EG_M_HEAD;
+    size_t rid_len = strlen(cfg->request_id_header), rlen = 0;
     head_t hd;
-    size_t head = split_head(x->cap, x->caplen, c->method_bit == EG_M_HEAD, cfg->request_id_header,
-                             rid_len, keep, hcap, &hd);
-    if (!head) { /* not the usual shape: the parser decides */
-        eg_http1_limits_t lim = {x->caplen, hcap, 0};
-        eg_http1_msg_t m;
-        size_t scanned = 0;
-        int h = eg_http1_parse_response(x->cap, x->caplen, &lim, hdrs, hcap, &scanned,
-                                        c->method_bit == EG_M_HEAD, &m);
-        if (h <= 0) goto out;
-        head = (size_t)h;
-        hd.status = m.status;
-        hd.framing = m.framing;
-        hd.content_length = m.content_length;
-        hd.nkeep = 0;
-        /* "Connection: keep-alive", the usual one, names no other field */
-        const eg_http_header_t *conn = m.connection;
-        if (conn && conn_names_nothing(conn)) conn = NULL;
-        for (size_t i = 0; i < m.nheaders; i++)
-            if (kept(&m.headers[i], conn, cfg->request_id_header, rid_len))
-                keep[hd.nkeep++] = m.headers[i];
-    }
+    if (!split_record(x->cap, x->caplen, head_req, cfg->request_id_header, rid_len, hcap, &hd,
+                      &rlen) &&
+        !parse_record(x->cap, x->caplen, head_req, cfg, rid_len, hcap, &hd, &rlen))
+        goto out;
     if (hd.status >= 500 || hd.status == 408 || hd.status == 429 || hd.status < 200) goto out;
-    char *body = x->cap + head;
-    size_t blen = x->caplen - head;
+    char *body = x->cap + hd.head;
+    size_t blen = x->caplen - hd.head;
     if (hd.framing == EG_FRAMING_LENGTH) {
         if (blen < hd.content_length) goto out;
         blen = (size_t)hd.content_length;
@@ -599,16 +640,8 @@ static int store_response(eg_req_t *c, ctx_t *x)
     } else if (hd.framing == EG_FRAMING_NONE) {
         blen = 0;
     }
-    eg_idem_record_t r = {hd.status, keep, hd.nkeep, (const unsigned char *)body, blen};
-    size_t need = eg_idem_record_size(&r), len = 0;
-    if (!need) goto out;
-    if (need > scratch_reccap) {
-        unsigned char *p = realloc(scratch_rec, need);
-        if (!p) goto out;
-        scratch_rec = p;
-        scratch_reccap = need;
-    }
-    if (eg_idem_record_encode(&r, scratch_rec, need, &len) != EG_OK) goto out;
+    if (blen > UINT32_MAX || !scratch_record(rlen + 4 + blen)) goto out;
+    size_t len = (size_t)(eg_idem_record_put(scratch_rec + rlen, body, blen) - scratch_rec);
     eg_idem_io_t io = io_of(x->w, x->store, cfg);
     stored = eg_idem_complete(x->store, &io, &x->req, scratch_rec, len, x->ttl_ms) == EG_OK;
     if (stored) eg_metrics_idempotency(c->gw->metrics, c->w->id, c->route, EG_MX_IDEM_STORED);

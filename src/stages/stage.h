@@ -99,6 +99,10 @@ eg_error_t *eg_req_error(eg_req_t *r, const char *code);
 void eg_req_send_error(eg_req_t *r, eg_error_t *e, const char *extra, const char *why);
 /* eg_req_error + message + eg_req_send_error. */
 void eg_req_send_simple(eg_req_t *r, const char *code, const char *message, const char *why);
+/* 503 service_unavailable with `message` and Retry-After: 1: a store or
+ * Redis the stage depends on failed or did not answer (traffic,
+ * idempotency); the client may retry in a second. */
+void eg_req_send_unavailable(eg_req_t *r, const char *message, const char *why);
 /* Answers with a response the stage rendered itself (n bytes of buf, 0:
  * close); info says its status and code for the logs. */
 void eg_req_answer(eg_req_t *r, const char *buf, size_t n, const eg_respond_info_t *info, const char *why);

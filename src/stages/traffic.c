@@ -444,12 +444,7 @@ static void refuse_charge(eg_req_t *c, const policy_t *pol)
 
 static void unavailable(eg_req_t *c, const char *why)
 {
-    eg_error_t *e = eg_req_error(c, "service_unavailable");
-    if (e) {
-        eg_error_set(e, EG_S_MESSAGE, "Usage accounting is temporarily unavailable.");
-        eg_error_set_retry_after(e, 1);
-    }
-    eg_req_send_error(c, e, NULL, why);
+    eg_req_send_unavailable(c, "Usage accounting is temporarily unavailable.", why);
 }
 
 /* Leaves C_WAIT: on with the next stage, or (ok 0) to the answer that follows. */
@@ -641,12 +636,8 @@ static void redis_failed(eg_req_t *c, int async)
         resume(c, 1, async);
     } else {
         resume(c, 0, async);
-        eg_error_t *e = eg_req_error(c, "service_unavailable");
-        if (e) {
-            eg_error_set(e, EG_S_MESSAGE, "Rate limiting is temporarily unavailable.");
-            eg_error_set_retry_after(e, 1);
-        }
-        eg_req_send_error(c, e, NULL, "redis unavailable (fail_closed)");
+        eg_req_send_unavailable(c, "Rate limiting is temporarily unavailable.",
+                                "redis unavailable (fail_closed)");
     }
 }
 

@@ -16,11 +16,13 @@
 #include <sys/random.h>
 #include <time.h>
 
+/* The coarse clock (the last tick's time, a few ms behind): expiries are of
+ * seconds, and it is read twice a request without the TSC. */
 static uint64_t wall_ms(void *arg)
 {
     (void)arg;
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
@@ -183,25 +185,14 @@ int eg_idem_begin_now(eg_idem_store_t *s, eg_idem_req_t *req, uint64_t lock_ms,
 {
     if (!s || !req || !res || !record || lock_ms == 0 || !req_ok(s, req)) return EG_EINVAL;
     if (!s->ops->decide) return EG_EAGAIN;
-    eg_idem_op_t op;
-    memset(&op, 0, sizeof(op));
-    op.s = s;
-    op.lock_ms = lock_ms;
+    /* no op: the decision is written straight into the caller's structs */
     uint64_t seq = atomic_fetch_add(&s->seq, 1) + 1;
-    op.req = *req;
-    memcpy(op.req.owner, s->instance, 8);
+    memcpy(req->owner, s->instance, 8);
     for (int i = 0; i < 8; i++)
-        op.req.owner[8 + i] = (unsigned char)(seq >> (56 - 8 * i));
-    int rc = s->ops->decide(s, &op);
-    if (rc != EG_OK) {
-        free(op.record);
-        return rc;
-    }
-    memcpy(req->owner, op.req.owner, sizeof(req->owner));
-    req->scope_hash = op.req.scope_hash;
-    *res = op.res;
-    *record = op.record;
-    return EG_OK;
+        req->owner[8 + i] = (unsigned char)(seq >> (56 - 8 * i));
+    memset(res, 0, sizeof(*res));
+    *record = NULL;
+    return s->ops->decide(s, req, lock_ms, res, record);
 }
 
 void eg_idem_cancel(eg_idem_op_t *op)

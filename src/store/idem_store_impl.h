@@ -12,9 +12,12 @@ typedef struct {
     /* Starts op (loop thread). 0: the backend will finish it (eg_idem_op_finish)
      * and drop each reference it took; negative: nothing started, op untouched. */
     int (*begin)(eg_idem_store_t *s, eg_idem_op_t *op);
-    /* Decides op at once into op->res (and op->record), no delivery; NULL
-     * for a backend that cannot (eg_idem_begin_now answers EG_EAGAIN). */
-    int (*decide)(eg_idem_store_t *s, eg_idem_op_t *op);
+    /* Decides a begin at once into *res (and *record, the caller's to free,
+     * when COMPLETED; res->why a static string when ERROR), no op, no
+     * delivery; req->owner is set. NULL for a backend that cannot
+     * (eg_idem_begin_now answers EG_EAGAIN). */
+    int (*decide)(eg_idem_store_t *s, eg_idem_req_t *req, uint64_t lock_ms, eg_idem_result_t *res,
+                  unsigned char **record);
     int (*complete)(eg_idem_store_t *s, const eg_idem_io_t *io, const eg_idem_req_t *req,
                     const unsigned char *record, size_t len, uint64_t ttl_ms);
     int (*release)(eg_idem_store_t *s, const eg_idem_io_t *io, const eg_idem_req_t *req);

@@ -37,8 +37,13 @@
  * lines and touches an entry only to free it. */
 enum { SWEEP_SLOTS = 4, MIN_SLOTS = 2048, FULL_RETRY_MS = 1000 };
 /* Spare entries: per size class (room 64, 128, ... 4096 bytes), up to
- * SPARES each. */
-enum { CLASSES = 7, CLASS_MIN = 64, SPARES = 8 };
+ * SPARES each and SPARE_BYTES in all. A sweep frees expired entries in
+ * bursts (a cluster of slots, the minute's full sweep) that 8 spares per
+ * class did not absorb: the overflow went to free() and came back through
+ * malloc(), whose consolidation of those chunks was 3 % of a request's CPU
+ * under load. */
+enum { CLASSES = 7, CLASS_MIN = 64, SPARES = 512 };
+#define SPARE_BYTES ((size_t)1 << 20)
 
 typedef struct {
     int completed;
@@ -53,11 +58,17 @@ typedef struct {
 
 /* An open-addressing slot: the hash and the expiry live in the table, so a
  * lookup that misses and a sweep that finds nothing expired never touch an
- * entry (a chained map cost a cache miss per entry walked). */
+ * entry (a chained map cost a cache miss per entry walked); and so do the
+ * entry's cost and room, so that dropping an expired entry does not read
+ * it either (2 s old, it is out of every cache: under load that read was
+ * the store's largest cost, 4 % of a request's CPU in slot_remove). The
+ * entry is next touched when it is reused, by writes, which do not wait. */
 typedef struct {
     uint64_t hash;
     uint64_t expires_ms;
-    ent_t *e; /* NULL: empty */
+    ent_t *e;      /* NULL: empty */
+    uint32_t cost; /* cost(e), what it counts against max_bytes */
+    uint32_t room; /* e->room */
 } slot_t;
 
 typedef struct {
@@ -70,13 +81,18 @@ typedef struct {
     size_t cursor;          /* the next slot to sweep */
     uint64_t full_purge_ms; /* the last sweep made because the map was full */
     uint64_t k0, k1;        /* the hash's key, random per store */
+    /* the last record stored: a reservation is made with room for one as
+     * large, so that its response is written into it (one entry a request) */
+    size_t hint;
     /* freed entries kept for the next ones of their class (under the
-     * lock): a request makes a reservation and a completed entry and, once
-     * the map is in its steady state, frees one of each (its reservation,
-     * an expired answer); reused, they cost no malloc or free. Outside
-     * max_bytes: at most SPARES * 8 KiB, 64 KiB. */
+     * lock): once the map is steady a request takes one (its reservation,
+     * completed in place) and a sweep gives one back (an expired answer);
+     * reused, they cost no malloc or free. A stack of pointers, not a list
+     * through the entries: keeping one does not touch it. Outside
+     * max_bytes: at most SPARE_BYTES. */
     ent_t *spare[CLASSES][SPARES];
     int nspare[CLASSES];
+    size_t spare_bytes;
 } mem_t;
 
 /* An entry's name as a lookup sees it. */
@@ -164,28 +180,34 @@ static size_t room_for(size_t n)
     return c < 0 ? n : (size_t)CLASS_MIN << c;
 }
 
-/* What an entry of a name of nlen bytes and a record of len counts against
- * max_bytes: what is allocated for it, and its name at least the 65 bytes
- * of the hex key it stands for (a cap admits no more entries with short
- * names than with scoped keys). */
+/* What an entry of room bytes (after it) holding a name of nlen bytes and a
+ * record of len counts against max_bytes: what is allocated for it, and its
+ * name at least the 65 bytes of the hex key it stands for (a cap admits no
+ * more entries with short names than with scoped keys). */
+static size_t cost_in(size_t room, size_t nlen, size_t len)
+{
+    size_t named = len + (nlen > EG_IDEM_SCOPED_LEN + 1 ? nlen : EG_IDEM_SCOPED_LEN + 1);
+    return sizeof(ent_t) + (room > named ? room : named);
+}
+
 static size_t cost_of(size_t nlen, size_t len)
 {
-    size_t room = room_for(nlen + len),
-           named = len + (nlen > EG_IDEM_SCOPED_LEN + 1 ? nlen : EG_IDEM_SCOPED_LEN + 1);
-    return sizeof(ent_t) + (room > named ? room : named);
+    return cost_in(room_for(nlen + len), nlen, len);
 }
 
 static size_t cost(const ent_t *e)
 {
-    return cost_of(e->nlen, e->len);
+    return cost_in(e->room, e->nlen, e->len);
 }
 
-/* Keeps e for reuse (ent_new) when its class has room, else frees it. */
-static void ent_free(mem_t *m, ent_t *e)
+/* Keeps e, of room bytes (e->room, given so that e is not read), for reuse
+ * (ent_new) when it is of a class and the spares have room, else frees it. */
+static void ent_free(mem_t *m, ent_t *e, size_t room)
 {
-    int c = e ? class_of(e->room) : -1;
-    if (c >= 0 && m->nspare[c] < SPARES) {
+    int c = e ? class_of(room) : -1;
+    if (c >= 0 && m->nspare[c] < SPARES && m->spare_bytes + sizeof(*e) + room <= SPARE_BYTES) {
         m->spare[c][m->nspare[c]++] = e;
+        m->spare_bytes += sizeof(*e) + room;
         return;
     }
     free(e);
@@ -196,10 +218,9 @@ static void ent_free(mem_t *m, ent_t *e)
  * home lies cyclically after the gap. Slot i may hold another entry after. */
 static void slot_remove(mem_t *m, size_t i)
 {
-    ent_t *e = m->slots[i].e;
     m->count--;
-    m->bytes -= cost(e);
-    ent_free(m, e);
+    m->bytes -= m->slots[i].cost;
+    ent_free(m, m->slots[i].e, m->slots[i].room);
     size_t mask = m->nslots - 1;
     for (size_t j = i;;) {
         j = (j + 1) & mask;
@@ -299,6 +320,7 @@ static ent_t *ent_new(mem_t *m, const eg_idem_req_t *req, const name_t *k, size_
     ent_t *e = NULL;
     if (c >= 0 && m->nspare[c] > 0) {
         e = m->spare[c][--m->nspare[c]];
+        m->spare_bytes -= sizeof(*e) + ((size_t)CLASS_MIN << c);
     } else {
         size_t room = room_for(need);
         if (!(e = malloc(sizeof(*e) + room))) return NULL;
@@ -325,18 +347,25 @@ static long place(mem_t *m, uint64_t h, uint64_t expires, ent_t *e)
     size_t mask = m->nslots - 1, i = h & mask;
     while (m->slots[i].e)
         i = (i + 1) & mask;
-    m->slots[i] = (slot_t){h, expires, e};
+    m->slots[i] = (slot_t){h, expires, e, (uint32_t)cost(e), (uint32_t)e->room};
     m->count++;
-    m->bytes += cost(e);
+    m->bytes += m->slots[i].cost;
     return (long)i;
+}
+
+/* The record room a reservation named k is made with: the last record's
+ * size, when the two fit a size class. */
+static size_t reserve_room(const mem_t *m, const name_t *k)
+{
+    return class_of(k->n + m->hint) >= 0 ? m->hint : 0;
 }
 
 /* A new reservation for req; its slot, or -1 when out of memory. */
 static long insert(mem_t *m, const eg_idem_req_t *req, const name_t *k, uint64_t expires)
 {
-    ent_t *e = ent_new(m, req, k, 0);
+    ent_t *e = ent_new(m, req, k, reserve_room(m, k));
     long at = e ? place(m, k->h, expires, e) : -1;
-    if (at < 0) ent_free(m, e);
+    if (at < 0 && e) ent_free(m, e, e->room);
     return at;
 }
 
@@ -348,11 +377,12 @@ static void deliver(uv_timer_t *t)
     uv_close((uv_handle_t *)t, eg_idem_op_timer_closed);
 }
 
-/* The decision, under the lock; op->res and op->record hold the answer. */
-static int mem_decide(eg_idem_store_t *s, eg_idem_op_t *op)
+/* The decision, under the lock, into *res (and *record, the caller's to
+ * free, when COMPLETED). */
+static int mem_decide(eg_idem_store_t *s, eg_idem_req_t *req, uint64_t lock_ms,
+                      eg_idem_result_t *res, unsigned char **record)
 {
     mem_t *m = (mem_t *)s;
-    eg_idem_req_t *req = &op->req;
     uint64_t now = eg_idem_now(s);
     name_t k = name_of(m, req);
     if (req->scope) req->scope_hash = k.h;
@@ -362,38 +392,39 @@ static int mem_decide(eg_idem_store_t *s, eg_idem_op_t *op)
     long at = find(m, &k, now);
     ent_t *e = at >= 0 ? m->slots[at].e : NULL;
     if (e && memcmp(e->fp, req->fp, sizeof(e->fp)) != 0) {
-        op->res.state = EG_IDEM_MISMATCH;
+        res->state = EG_IDEM_MISMATCH;
     } else if (e && !e->completed) {
-        op->res.state = EG_IDEM_IN_FLIGHT;
-        op->res.retry_after_ms = m->slots[at].expires_ms - now;
+        res->state = EG_IDEM_IN_FLIGHT;
+        res->retry_after_ms = m->slots[at].expires_ms - now;
     } else if (e) {
-        if ((op->record = malloc(e->len))) {
-            memcpy(op->record, e->record, e->len);
-            op->res.state = EG_IDEM_COMPLETED;
-            op->res.record = op->record;
-            op->res.len = e->len;
+        if ((*record = malloc(e->len))) {
+            memcpy(*record, e->record, e->len);
+            res->state = EG_IDEM_COMPLETED;
+            res->record = *record;
+            res->len = e->len;
         } else {
-            eg_idem_op_error(op, "memory store: out of memory%s", NULL);
+            res->state = EG_IDEM_ERROR;
+            res->why = "memory store: out of memory";
         }
-    } else if (!room(m, cost_of(k.n, 0), now)) {
+    } else if (!room(m, cost_of(k.n, reserve_room(m, &k)), now)) {
         rc = EG_ETOOBIG;
-    } else if ((at = insert(m, req, &k, now + op->lock_ms)) < 0) {
+    } else if ((at = insert(m, req, &k, now + lock_ms)) < 0) {
         rc = EG_ENOMEM;
     } else {
         memcpy(m->slots[at].e->owner, req->owner, sizeof(req->owner));
-        op->res.state = EG_IDEM_RESERVED;
+        res->state = EG_IDEM_RESERVED;
     }
     pthread_mutex_unlock(&m->lock);
     if (rc != EG_OK) {
-        free(op->record);
-        op->record = NULL;
+        free(*record);
+        *record = NULL;
     }
     return rc;
 }
 
 static int mem_begin(eg_idem_store_t *s, eg_idem_op_t *op)
 {
-    int rc = mem_decide(s, op);
+    int rc = mem_decide(s, &op->req, op->lock_ms, &op->res, &op->record);
     if (rc != EG_OK) return rc;
     uv_timer_init(op->loop, &op->timer);
     op->timer.data = op;
@@ -415,17 +446,32 @@ static int mem_complete(eg_idem_store_t *s, const eg_idem_io_t *io, const eg_ide
     ent_t *e = at >= 0 ? m->slots[at].e : NULL;
     if (e && (e->completed || memcmp(e->owner, req->owner, sizeof(e->owner)) != 0))
         goto out; /* not the caller's any more: the stored answer stays */
-    size_t had = e ? cost(e) : 0, need = cost_of(k.n, len);
+    m->hint = len;
+    /* the reservation was made with room for the record: it becomes the
+     * answer where it is (no second entry, no copy of the name) */
+    int inplace = e && e->room - e->nlen >= len;
+    size_t had = e ? m->slots[at].cost : 0,
+           need = inplace ? cost_in(e->room, e->nlen, len) : cost_of(k.n, len);
     ent_t *n = NULL; /* the completed entry, the record after it: one block to free */
     if (m->bytes - had + need > m->max_bytes && now - m->full_purge_ms >= FULL_RETRY_MS) {
         m->full_purge_ms = now;
         sweep_all(m, now); /* e is live and stays; its slot may move */
         if (e) at = find(m, &k, now);
     }
-    if (m->bytes - had + need > m->max_bytes)
+    if (len > UINT32_MAX / 2 || m->bytes - had + need > m->max_bytes) { /* slot_t.cost: 32 bits */
         rc = EG_ETOOBIG;
-    else if (!(n = ent_new(m, req, &k, len)))
+    } else if (inplace) {
+        e->record = e->name + e->nlen;
+        e->len = len;
+        memcpy(e->record, record, len);
+        e->completed = 1;
+        m->bytes += need - had;
+        m->slots[at].cost = (uint32_t)need;
+        m->slots[at].expires_ms = now + ttl_ms;
+        goto out;
+    } else if (!(n = ent_new(m, req, &k, len))) {
         rc = EG_ENOMEM;
+    }
     if (n) {
         n->record = n->name + n->nlen;
         n->len = len;
@@ -434,15 +480,17 @@ static int mem_complete(eg_idem_store_t *s, const eg_idem_io_t *io, const eg_ide
     }
     if (rc == EG_OK && !e && (at = place(m, k.h, now + ttl_ms, n)) < 0) rc = EG_ENOMEM;
     if (rc != EG_OK) {
-        ent_free(m, n);
+        if (n) ent_free(m, n, n->room);
         /* a reservation that cannot become a replay frees the key */
         if ((at = find(m, &k, now)) >= 0) slot_remove(m, (size_t)at);
         goto out;
     }
     if (e) { /* the reservation gives way to the response */
-        m->bytes += cost(n) - cost(e);
-        ent_free(m, e);
+        m->bytes += cost(n) - m->slots[at].cost;
+        ent_free(m, e, e->room);
         m->slots[at].e = n;
+        m->slots[at].cost = (uint32_t)cost(n);
+        m->slots[at].room = (uint32_t)n->room;
     }
     m->slots[at].expires_ms = now + ttl_ms;
 out:

@@ -109,6 +109,27 @@ static void test_key_length(void **state)
     assert_int_equal(len, 255);
 }
 
+/* Every byte at every position of a bare key (the check reads eight bytes
+ * a step, then the tail): only 0x21-0x7E pass. */
+static void test_key_bytes(void **state)
+{
+    (void)state;
+    char v[21], out[EG_IDEM_KEY_MAX + 1];
+    for (size_t at = 0; at < sizeof(v); at++)
+        for (int c = 0; c < 256; c++) {
+            memset(v, 'k', sizeof(v));
+            v[at] = (char)c;
+            if (at + 1 < sizeof(v)) v[at + 1] = '~'; /* 0x7E beside it: no carry to hide behind */
+            size_t len = 0;
+            int ok = c >= 0x21 && c <= 0x7e;
+            /* a leading or trailing SP/HTAB is trimmed, not refused */
+            if ((c == ' ' || c == '\t') && (at == 0 || at == sizeof(v) - 1)) continue;
+            if (c == '"' && at == 0) continue; /* an sf-string: test_key_refused */
+            int rc = eg_idem_key_parse(v, sizeof(v), out, &len);
+            if ((rc == EG_OK) != ok) fail_msg("byte 0x%02x at %zu: rc %d", c, at, rc);
+        }
+}
+
 /* ---- hashes */
 
 static void unhex(const char *h, unsigned char *out, size_t n)
@@ -404,6 +425,54 @@ static void test_record_encode(void **state)
     assert_int_equal(eg_idem_record_encode(&many, buf, sizeof(buf), &len), EG_EINVAL);
 }
 
+/* Every byte at every position of a value (checked eight bytes a step,
+ * then the tail): control bytes but HTAB, and DEL, are refused by encode
+ * and by decode; everything else passes both. */
+static void test_record_value_bytes(void **state)
+{
+    (void)state;
+    char v[19];
+    unsigned char buf[128];
+    eg_http_header_t got[1];
+    for (size_t at = 0; at < sizeof(v); at++)
+        for (int c = 0; c < 256; c++) {
+            memset(v, 'v', sizeof(v));
+            v[at] = (char)c;
+            eg_http_header_t h = {"X-V", 3, v, sizeof(v)};
+            eg_idem_record_t r = {200, &h, 1, NULL, 0}, d;
+            size_t len = 0;
+            int ok = !((c < 0x20 && c != '\t') || c == 0x7f);
+            int rc = eg_idem_record_encode(&r, buf, sizeof(buf), &len);
+            if ((rc == EG_OK) != ok) fail_msg("encode: byte 0x%02x at %zu: rc %d", c, at, rc);
+            /* the same record written piece by piece, as the stage does */
+            eg_idem_record_start(buf, 200);
+            unsigned char *o = eg_idem_record_put(buf + EG_IDEM_RECORD_START, "X-V", 3);
+            o = eg_idem_record_put(o, v, sizeof(v));
+            o = eg_idem_record_put(o, NULL, 0);
+            eg_idem_record_count(buf, 1);
+            rc = eg_idem_record_decode(buf, (size_t)(o - buf), got, 1, &d);
+            if ((rc == EG_OK) != ok) fail_msg("decode: byte 0x%02x at %zu: rc %d", c, at, rc);
+        }
+}
+
+/* The piecewise writer gives the bytes encode gives. */
+static void test_record_put(void **state)
+{
+    (void)state;
+    unsigned char buf[128];
+    memset(buf, 0xaa, sizeof(buf));
+    eg_idem_record_start(buf, 201);
+    unsigned char *o = eg_idem_record_put(buf + EG_IDEM_RECORD_START, "Content-Type", 12);
+    o = eg_idem_record_put(o, "application/json", 16);
+    o = eg_idem_record_put(o, "Location", 8);
+    o = eg_idem_record_put(o, "/c/1", 4);
+    o = eg_idem_record_put(o, "{}", 2);
+    eg_idem_record_count(buf, 2);
+    assert_int_equal(o - buf, SMALL_LEN);
+    assert_memory_equal(buf, small_rec, SMALL_LEN);
+    assert_int_equal(buf[SMALL_LEN], 0xaa); /* nothing past it */
+}
+
 static void test_record_decode(void **state)
 {
     (void)state;
@@ -510,6 +579,8 @@ int main(void)
         cmocka_unit_test(test_record_name_bytes), cmocka_unit_test(test_scope_key),
         cmocka_unit_test(test_scope_bytes),       cmocka_unit_test(test_record_encode),
         cmocka_unit_test(test_record_decode),     cmocka_unit_test(test_record_roundtrip),
+        cmocka_unit_test(test_key_bytes),         cmocka_unit_test(test_record_value_bytes),
+        cmocka_unit_test(test_record_put),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
