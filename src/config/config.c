@@ -23,6 +23,7 @@
 #include "openapi.h"
 #include "ptrie.h"
 #include "params.h"
+#include "pg_copy.h"
 #include "schema.h"
 #include "ytree.h"
 
@@ -1252,6 +1253,29 @@ static int load_redis(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
     return EG_OK;
 }
 
+/* metering: the PostgreSQL sink's URL is checked here (libpq's parser), so a
+ * typo fails the load; whether the server answers is the sink's business at
+ * run time (the gateway starts without it and retries, as with upstreams). */
+static int load_metering(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
+{
+    static const char *const keys[] = {"sink", "sink_queue", NULL};
+    int rc;
+    if ((rc = known_keys(c, n, "metering", keys))) return rc;
+    const eg_ynode_t *v;
+    if ((v = eg_ymap_get(n, "sink"))) {
+        char why[300];
+        if ((rc = get_str(c, v, &cfg->metering_sink))) return rc;
+        if (eg_pg_url_check(v->str, why, sizeof(why)) != EG_OK) return ERR(c, v, "metering.%s", why);
+    }
+    if ((v = eg_ymap_get(n, "sink_queue"))) {
+        long long q;
+        if ((rc = eg_yscalar_int(c->doc, v, 1000, 100000000, &q, c->err, c->errlen))) return rc;
+        if (!cfg->metering_sink) return ERR(c, v, "sink_queue needs sink: postgres://...");
+        cfg->metering_sink_queue = (uint64_t)q;
+    }
+    return EG_OK;
+}
+
 static int load_rate_limits(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
 {
     static const char *const keys[] = {"headers", "reset", NULL};
@@ -2275,7 +2299,7 @@ static int load_root(cctx_t *c, const eg_ynode_t *root, eg_config_t *cfg)
     static const char *const keys[] = {"listen", "admin_listen", "admin", "workers", "errors", "limits",
                                        "log", "request_id", "upstreams", "routes", "store", "auth",
                                        "plans", "rate_limits", "redis", "path", "request", "cors",
-                                       "metrics", "health_path", "alerts", NULL};
+                                       "metrics", "health_path", "alerts", "metering", NULL};
     int rc;
     if (!root) return ERR(c, NULL, "the configuration is empty");
     if (root->kind != EG_Y_MAP) return known_keys(c, root, "the configuration", keys);
@@ -2315,6 +2339,7 @@ static int load_root(cctx_t *c, const eg_ynode_t *root, eg_config_t *cfg)
     if ((v = eg_ymap_get(root, "plans")) && (rc = problem(c, load_plans(c, v, cfg)))) return rc;
     if ((v = eg_ymap_get(root, "rate_limits")) && (rc = problem(c, load_rate_limits(c, v, cfg)))) return rc;
     if ((v = eg_ymap_get(root, "redis")) && (rc = problem(c, load_redis(c, v, cfg)))) return rc;
+    if ((v = eg_ymap_get(root, "metering")) && (rc = problem(c, load_metering(c, v, cfg)))) return rc;
     if (cfg->store_backend == EG_STORE_SQLITE && !cfg->store_path) {
         size_t len = (c->dir ? strlen(c->dir) : 1) + sizeof("/errgate.db");
         if (!(cfg->store_path = malloc(len))) return EG_ENOMEM;
@@ -2412,6 +2437,7 @@ static eg_config_t *config_new(void)
     cfg->store_backend = EG_STORE_SQLITE;
     cfg->rl_legacy_headers = cfg->rl_ietf_headers = 1;
     cfg->redis_timeout_ms = 50;
+    cfg->metering_sink_queue = 1000000;
     if (!(cfg->redis_prefix = strdup("errgate:"))) {
         eg_config_free(cfg);
         return NULL;
@@ -2517,6 +2543,7 @@ void eg_config_free(eg_config_t *cfg)
     eg_catalog_free(cfg->catalog);
     free(cfg->store_path);
     free(cfg->redis_prefix);
+    free(cfg->metering_sink);
     if (cfg->pepper) memset(cfg->pepper, 0, cfg->pepper_len);
     free(cfg->pepper);
     free(cfg->key_header);

@@ -343,6 +343,10 @@ typedef struct {
     uint64_t alert_interval_ms;   /* alerts.evaluate_every, default 1s */
     eg_webhook_cfg_t *webhooks;
     size_t nwebhooks;
+    /* metering.sink: usage events copied to PostgreSQL (src/metering/pg_sink.h),
+     * a postgres:// URL checked at load; NULL = none. Read at start only. */
+    char *metering_sink;
+    uint64_t metering_sink_queue; /* metering.sink_queue: events held for it, default 1000000 */
 } eg_config_t;
 
 #define EG_BUFFER_BODY_MAX (64 * 1024) /* the body room of a connection's buffer (proxy.c) */

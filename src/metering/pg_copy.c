@@ -195,7 +195,7 @@ int eg_pg_url_check(const char *url, char *err, size_t errlen)
         snprintf(msg, sizeof(msg), "%s", perr ? perr : "out of memory");
         msg[strcspn(msg, "\n")] = '\0';
         eg_pg_redact(url, msg);
-        snprintf(err, errlen, "invalid sink URL: %s", msg);
+        snprintf(err, errlen, "sink is not a valid URL: %s", msg);
         PQfreemem(perr);
         return EG_EINVAL;
     }
@@ -207,7 +207,7 @@ int eg_pg_url_check(const char *url, char *err, size_t errlen)
         char *end = NULL;
         long v = n ? strtol(p, &end, 10) : 0;
         if (!n || end != p + n || v < 1 || v > 65535) {
-            snprintf(err, errlen, "invalid sink URL: the port must be a number 1..65535");
+            snprintf(err, errlen, "sink's port must be a number 1..65535");
             PQconninfoFree(o);
             return EG_EINVAL;
         }

@@ -145,8 +145,8 @@ static void test_url_check(void **state)
         {"mysql://u@h/db", "sink must be a postgres:// URL"},
         {"host=h dbname=db", "sink must be a postgres:// URL"},
         {"postgres://u@h/db?nosuch=1", "invalid URI query parameter"},
-        {"postgres://u@h:54x2/db", "the port must be a number 1..65535"},
-        {"postgres://u@h:70000/db", "the port must be a number 1..65535"},
+        {"postgres://u@h:54x2/db", "port must be a number 1..65535"},
+        {"postgres://u@h:70000/db", "port must be a number 1..65535"},
         {"postgres://u:s3cret-pw@[::1/db", "IPv6 host address"},
         {"postgres://u:s3cret%zz@h/db", "invalid percent-encoded token"},
     };
