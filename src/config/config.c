@@ -1253,29 +1253,6 @@ static int load_redis(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
     return EG_OK;
 }
 
-/* metering: the PostgreSQL sink's URL is checked here (libpq's parser), so a
- * typo fails the load; whether the server answers is the sink's business at
- * run time (the gateway starts without it and retries, as with upstreams). */
-static int load_metering(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
-{
-    static const char *const keys[] = {"sink", "sink_queue", NULL};
-    int rc;
-    if ((rc = known_keys(c, n, "metering", keys))) return rc;
-    const eg_ynode_t *v;
-    if ((v = eg_ymap_get(n, "sink"))) {
-        char why[300];
-        if ((rc = get_str(c, v, &cfg->metering_sink))) return rc;
-        if (eg_pg_url_check(v->str, why, sizeof(why)) != EG_OK) return ERR(c, v, "metering.%s", why);
-    }
-    if ((v = eg_ymap_get(n, "sink_queue"))) {
-        long long q;
-        if ((rc = eg_yscalar_int(c->doc, v, 1000, 100000000, &q, c->err, c->errlen))) return rc;
-        if (!cfg->metering_sink) return ERR(c, v, "sink_queue needs sink: postgres://...");
-        cfg->metering_sink_queue = (uint64_t)q;
-    }
-    return EG_OK;
-}
-
 static int load_rate_limits(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
 {
     static const char *const keys[] = {"headers", "reset", NULL};
@@ -1609,13 +1586,104 @@ static int load_validate(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_ro
     return EG_OK;
 }
 
+/* An event type: api.request, custom.thing (letters, digits, '.', '_', '-'). */
+static int event_type_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
+              s[i] == '.' || s[i] == '_' || s[i] == '-'))
+            return 0;
+    return 1;
+}
+
+/* meter: true, or {event_type: api.request, cost: 1, bytes: false}
+ * (stages/meter.c, docs/metering.md) */
+static int load_meter(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_route_cfg_t *r)
+{
+    int rc;
+    r->meter_cost = 1;
+    if (n->kind == EG_Y_SCALAR) {
+        if ((rc = get_bool(c, n, &r->meter))) return rc;
+    } else {
+        static const char *const keys[] = {"event_type", "cost", "bytes", NULL};
+        if ((rc = known_keys(c, n, "meter", keys))) return rc;
+        r->meter = 1;
+        const eg_ynode_t *v;
+        if ((v = eg_ymap_get(n, "event_type"))) {
+            if ((rc = get_str(c, v, &r->meter_event))) return rc;
+            if (!event_type_ok(r->meter_event))
+                return ERR(c, v, "event_type must be a name like api.request or custom.search");
+        }
+        if ((v = eg_ymap_get(n, "cost"))) {
+            char *end = NULL;
+            double d = v->kind == EG_Y_SCALAR ? strtod(v->str, &end) : 0;
+            if (v->kind != EG_Y_SCALAR || !end || *end || !(d > 0) || d > 1e12)
+                return ERR(c, v, "cost must be a number above 0 (the quantity each request counts)");
+            r->meter_cost = d;
+        }
+        if ((v = eg_ymap_get(n, "bytes")) && (rc = get_bool(c, v, &r->meter_bytes))) return rc;
+    }
+    if (r->meter && !r->meter_event && !(r->meter_event = strdup("api.request"))) return EG_ENOMEM;
+    if (r->meter) cfg->uses_metering = 1;
+    return EG_OK;
+}
+
+/* metering: { usage_path, commit_every, commit_interval, max_uncommitted,
+ * retention, sink, sink_queue } (docs/metering.md) */
+static int load_metering(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
+{
+    static const char *const keys[] = {"usage_path", "commit_every", "commit_interval", "max_uncommitted",
+                                       "retention", "sink", "sink_queue", NULL};
+    int rc;
+    if ((rc = known_keys(c, n, "metering", keys))) return rc;
+    const eg_ynode_t *v;
+    if ((v = eg_ymap_get(n, "usage_path"))) {
+        if (v->kind != EG_Y_SCALAR || v->str[0] != '/' || strpbrk(v->str, "?#* \t") || v->len > 200)
+            return ERR(c, v, "usage_path must be a path like /v1/usage");
+        if ((rc = get_str(c, v, &cfg->usage_path))) return rc;
+    }
+    if ((v = eg_ymap_get(n, "commit_every")) && (rc = get_int(c, v, 1, 1000000, &cfg->metering_commit_every)))
+        return rc;
+    if ((v = eg_ymap_get(n, "commit_interval"))) {
+        if ((rc = get_duration(c, v, &cfg->metering_commit_interval_ms))) return rc;
+        if (cfg->metering_commit_interval_ms < 1 || cfg->metering_commit_interval_ms > 60000)
+            return ERR(c, v, "commit_interval must be between 1ms and 60s");
+    }
+    if ((v = eg_ymap_get(n, "max_uncommitted")) &&
+        (rc = get_int(c, v, 1, 100000000, &cfg->metering_max_uncommitted)))
+        return rc;
+    if ((v = eg_ymap_get(n, "retention"))) {
+        uint64_t ms;
+        if ((rc = get_duration(c, v, &ms))) return rc;
+        if (ms < 86400000ull) return ERR(c, v, "retention must be a day at least (e.g. 400d)");
+        cfg->metering_retention_s = ms / 1000;
+    }
+    /* the PostgreSQL sink's URL is checked here (libpq's parser), so a typo
+     * fails the load; whether the server answers is the sink's business at
+     * run time (the gateway starts without it and retries, as with upstreams) */
+    if ((v = eg_ymap_get(n, "sink"))) {
+        char why[300];
+        if ((rc = get_str(c, v, &cfg->metering_sink))) return rc;
+        if (eg_pg_url_check(v->str, why, sizeof(why)) != EG_OK) return ERR(c, v, "metering.%s", why);
+    }
+    if ((v = eg_ymap_get(n, "sink_queue"))) {
+        long long q;
+        if ((rc = eg_yscalar_int(c->doc, v, 1000, 100000000, &q, c->err, c->errlen))) return rc;
+        if (!cfg->metering_sink) return ERR(c, v, "sink_queue needs sink: postgres://...");
+        cfg->metering_sink_queue = (uint64_t)q;
+    }
+    return EG_OK;
+}
+
 static int load_route(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_route_cfg_t *r)
 {
     static const char *const keys[] = {"path",   "match",    "methods",    "upstream",
                                        "maintenance", "normalize", "auth", "dialect",
                                        "scopes", "scopes_any", "admin", "allow_ips",
                                        "client_subjects", "rate_limit", "concurrency", "quota", "credits", "cors",
-                                       "idempotency", "openapi", "validate", NULL};
+                                       "idempotency", "openapi", "validate", "meter", NULL};
     int rc;
     if ((rc = known_keys(c, n, "route", keys))) return rc;
     r->normalize = 1;
@@ -1750,6 +1818,7 @@ static int load_route(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_route
     }
     if ((v = eg_ymap_get(n, "cors")) && (rc = load_cors(c, v, &r->cors))) return rc;
     if ((v = eg_ymap_get(n, "validate")) && (rc = load_validate(c, v, cfg, r))) return rc;
+    if ((v = eg_ymap_get(n, "meter")) && (rc = load_meter(c, v, cfg, r))) return rc;
     return EG_OK;
 }
 
@@ -2402,6 +2471,11 @@ static int load_root(cctx_t *c, const eg_ynode_t *root, eg_config_t *cfg)
             (rc = problem(c, expand_openapi(c, cfg, i, &cap, v->items[i]))))
             goto out;
     if ((v = eg_ymap_get(root, "alerts")) && (rc = problem(c, load_alerts(c, v, cfg)))) goto out;
+    /* usage is billed from it: kept in the SQLite file or Redis, never only in memory */
+    if (cfg->uses_metering && !cfg->has_redis && cfg->store_backend != EG_STORE_SQLITE &&
+        (rc = problem(c, ERR(c, eg_ymap_get(root, "store"),
+                             "meter: needs a durable store: store.backend sqlite, or redis:"))))
+        goto out;
     rc = c->nproblems ? c->first_rc : EG_OK;
 out:
     free(bad);
@@ -2454,6 +2528,10 @@ static eg_config_t *config_new(void)
     cfg->store_busy_timeout_ms = 2000;
     cfg->store_commit_every = 256;
     cfg->store_commit_interval_ms = 50;
+    cfg->metering_commit_every = 1000;
+    cfg->metering_commit_interval_ms = 100;
+    cfg->metering_max_uncommitted = 10000;
+    cfg->metering_retention_s = 400 * 86400;
     cfg->rotation_grace_ms = 24ull * 3600 * 1000;
     cfg->alerts_enabled = 1;
     cfg->alert_windows[0] = 60;
@@ -2517,6 +2595,7 @@ void eg_config_free(eg_config_t *cfg)
         free(r->limits);
         free(r->quota.upgrade_url);
         free(r->purchase_url);
+        if (!r->borrowed) free(r->meter_event);
         eg_cors_policy_free(r->cors);
         eg_ptrie_free(r->oa_index);
     }
@@ -2535,6 +2614,7 @@ void eg_config_free(eg_config_t *cfg)
     for (size_t i = 0; i < cfg->nlog_headers; i++) free(cfg->log_headers[i]);
     free(cfg->log_headers);
     free(cfg->health_path);
+    free(cfg->usage_path);
     free(cfg->request_id_header);
     free(cfg->access_log);
     free(cfg->error_log);

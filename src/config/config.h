@@ -217,6 +217,11 @@ typedef struct {
     int borrowed;
     const char *scope_path;            /* rate-limit, slot and quota keys: the declared route's path (NULL = path) */
     struct eg_validation_s *validate; /* validate: (stages/validate.c, lib/params.h); NULL = none */
+    /* meter: (stages/meter.c, docs/metering.md): each served request recorded as usage */
+    int meter;         /* 0 = not metered */
+    char *meter_event; /* the event type, default "api.request" */
+    double meter_cost; /* the quantity per request, default 1 */
+    int meter_bytes;   /* request and response bytes too */
 } eg_route_cfg_t;
 
 /* alerts.webhooks[]: where alert transitions are POSTed (src/alerts/). */
@@ -285,6 +290,17 @@ typedef struct {
     size_t nupstreams;
     eg_route_cfg_t *routes;
     size_t nroutes;
+    /* metering: (docs/metering.md; the metering API's keys join these) */
+    int uses_metering;                    /* some route has meter: */
+    char *usage_path;                     /* metering.usage_path: GET answers the caller's usage, NULL = none */
+    int metering_commit_every;            /* events that start a commit, default 1000 */
+    uint64_t metering_commit_interval_ms; /* the longest an event waits for its commit, default 100ms */
+    int metering_max_uncommitted;         /* events served and not committed at most, default 10000 */
+    uint64_t metering_retention_s;        /* Redis totals' expiry, default 400 days */
+    /* metering.sink: usage copied to PostgreSQL (src/metering/pg_sink.h), a
+     * postgres:// URL checked at load; NULL = none. Read at start only. */
+    char *metering_sink;
+    uint64_t metering_sink_queue; /* metering.sink_queue: rows held for it, default 1000000 */
     /* store */
     eg_store_backend_t store_backend; /* default sqlite */
     char *store_path;                 /* default errgate.db next to the config */
@@ -343,10 +359,6 @@ typedef struct {
     uint64_t alert_interval_ms;   /* alerts.evaluate_every, default 1s */
     eg_webhook_cfg_t *webhooks;
     size_t nwebhooks;
-    /* metering.sink: usage events copied to PostgreSQL (src/metering/pg_sink.h),
-     * a postgres:// URL checked at load; NULL = none. Read at start only. */
-    char *metering_sink;
-    uint64_t metering_sink_queue; /* metering.sink_queue: events held for it, default 1000000 */
 } eg_config_t;
 
 #define EG_BUFFER_BODY_MAX (64 * 1024) /* the body room of a connection's buffer (proxy.c) */

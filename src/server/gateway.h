@@ -92,6 +92,8 @@ long long eg_server_clock_offset(const eg_server_t *srv);
 struct eg_store_s *eg_server_store(eg_server_t *srv);
 /* Rate-limit and concurrency state shared by the workers (limiter.h). */
 struct eg_limiter_s *eg_server_limiter(eg_server_t *srv);
+/* Usage totals (metering/usage.h), NULL when no route meters to SQLite. */
+struct eg_usage_s *eg_server_usage(eg_server_t *srv);
 /* Idempotency-Key entries (idem_store.h); NULL when no route used them at start. */
 struct eg_idem_store_s *eg_server_idem_store(eg_server_t *srv);
 /* The counters' registry (metrics.h); NULL when metrics are off. */

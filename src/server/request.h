@@ -88,6 +88,7 @@ struct conn_s {
     char *trailers;     /* request trailer lines kept for request.forward_trailers (EG_MAX_TRAILER) */
     unsigned capture;   /* a stage wants the response bytes (on_response_bytes) */
     struct eg_idem_ctx_s *idem; /* the idempotency stage's entry, until its on_done */
+    int meter_held;     /* the meter stage holds a usage place until its on_done */
     const eg_route_cfg_t *route;
     const eg_dialect_t *dialect;
     unsigned method_bit;

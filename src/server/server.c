@@ -52,6 +52,7 @@
 #include "errgate/reqid.h"
 #include "gateway.h"
 #include "idem_store.h"
+#include "usage.h"
 #include "keyring.h"
 #include "limiter.h"
 #include "metrics.h"
@@ -108,6 +109,8 @@ struct eg_server_s {
     eg_keyring_t *keyring;  /* API keys for the workers, from the store */
     eg_limiter_t *limiter;  /* rate limits and concurrency slots */
     eg_idem_store_t *idem;  /* Idempotency-Key entries, opened at start when a route uses them */
+    eg_usage_t *usage;      /* usage totals (metering/usage.h): opened after the store when a
+                               route meters (SQLite), closed after the workers with a last commit */
     eg_alerts_t *alerts;    /* the error-rate monitor and its webhooks (alerts.h) */
     eg_hcheck_t *hcheck;    /* active health checks of upstream servers (hcheck.h) */
     long long clock_offset; /* ERRGATE_CLOCK_OFFSET */
@@ -152,6 +155,11 @@ eg_store_t *eg_server_store(eg_server_t *srv)
 eg_idem_store_t *eg_server_idem_store(eg_server_t *srv)
 {
     return srv->idem;
+}
+
+eg_usage_t *eg_server_usage(eg_server_t *srv)
+{
+    return srv->usage;
 }
 
 eg_limiter_t *eg_server_limiter(eg_server_t *srv)
@@ -1411,10 +1419,14 @@ static void on_signal(uv_signal_t *s, int signum)
         tls_expiry_warnings(srv, gw);
         for (size_t i = 0; i < gw->cfg->nwarnings; i++) server_log(srv, "config_warning", gw->cfg->warnings[i]);
         sd_notify(0, "READY=1\nSTATUS=serving (configuration reloaded)");
-        if ((gw->cfg->uses_keys || gw->cfg->has_admin_token || gw->cfg->uses_counters) &&
+        if ((gw->cfg->uses_keys || gw->cfg->has_admin_token || gw->cfg->uses_counters ||
+             gw->cfg->uses_metering) &&
             !srv->keyring)
             server_log(srv, "reload_warning",
                        "a key store is needed now: store settings take effect on restart");
+        if (gw->cfg->uses_metering && !gw->cfg->has_redis && !srv->usage)
+            server_log(srv, "reload_warning",
+                       "meter: takes effect on restart: metered routes answer 503 until then");
         if (eg_metrics_bounds_differ(srv->metrics, gw->cfg->metrics_buckets, gw->cfg->nmetrics_buckets))
             server_log(srv, "reload_warning", "metrics.buckets take effect on restart: the running ones stay");
         if (!srv->metrics && gw->cfg->metrics_enabled)
@@ -1608,7 +1620,7 @@ int eg_cmd_serve(int argc, char **argv)
     for (size_t i = 0; i < cfg->nwarnings; i++) server_log(srv, "config_warning", cfg->warnings[i]);
     tls_expiry_warnings(srv, srv->gw);
     unsigned long long nofile = raise_nofile(srv);
-    if (cfg->uses_keys || cfg->has_admin_token || cfg->uses_counters) {
+    if (cfg->uses_keys || cfg->has_admin_token || cfg->uses_counters || cfg->uses_metering) {
         rc = eg_store_open(cfg->store_backend, cfg->store_path, cfg->store_busy_timeout_ms,
                            &srv->store, err, sizeof(err));
         if (rc == EG_OK &&
@@ -1620,6 +1632,18 @@ int eg_cmd_serve(int argc, char **argv)
         if (rc == EG_OK) rc = eg_keyring_start(srv->keyring);
         if (rc != EG_OK) {
             exit_code = eg_cli_fail(EG_EXIT_UNAVAILABLE, "store: %s", err);
+            goto out_gw;
+        }
+    }
+    /* usage totals go to the store's SQLite file (migrated just now) unless
+     * Redis holds the traffic state; the writer's last commit is at
+     * shutdown, after the workers (their on_done hooks) have stopped */
+    if (srv->store && cfg->store_backend == EG_STORE_SQLITE && !cfg->has_redis &&
+        (cfg->uses_metering || cfg->usage_path)) {
+        eg_usage_opts_t uo = {cfg->store_path, cfg->store_busy_timeout_ms, (size_t)cfg->metering_commit_every,
+                              cfg->metering_commit_interval_ms, (size_t)cfg->metering_max_uncommitted};
+        if (eg_usage_open(&uo, &srv->usage, err, sizeof(err)) != EG_OK) {
+            exit_code = eg_cli_fail(EG_EXIT_UNAVAILABLE, "usage: %s", err);
             goto out_gw;
         }
     }
@@ -1824,6 +1848,7 @@ int eg_cmd_serve(int argc, char **argv)
     eg_log_flush_suppressed(srv->errors, "error", 1);
     server_log(srv, "stopped", NULL);
 out_gw:
+    eg_usage_close(srv->usage); /* the last commit */
     eg_idem_store_close(srv->idem);
     eg_limiter_free(srv->limiter);
     eg_keyring_free(srv->keyring);

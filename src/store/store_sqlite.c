@@ -82,6 +82,15 @@ static const char *const migrations[] = {
     "CREATE TABLE quota_usage (subject TEXT NOT NULL, period TEXT NOT NULL, used INTEGER NOT NULL,"
     " PRIMARY KEY (subject, period)) WITHOUT ROWID;"
     "CREATE TABLE credits (subject TEXT PRIMARY KEY, balance INTEGER NOT NULL) WITHOUT ROWID;",
+    /* 3: metering (src/metering/usage.h): hourly usage totals, and the
+     * metering API's events (one row each; the id deduplicates) */
+    "CREATE TABLE usage (subject TEXT NOT NULL, event_type TEXT NOT NULL, route TEXT NOT NULL,"
+    " status_class INTEGER NOT NULL, hour INTEGER NOT NULL,"
+    " quantity REAL NOT NULL, events INTEGER NOT NULL,"
+    " bytes_in INTEGER NOT NULL DEFAULT 0, bytes_out INTEGER NOT NULL DEFAULT 0,"
+    " PRIMARY KEY (subject, event_type, route, status_class, hour)) WITHOUT ROWID;"
+    "CREATE TABLE meter_events (id TEXT PRIMARY KEY, subject TEXT NOT NULL, event_type TEXT NOT NULL,"
+    " quantity REAL NOT NULL, ts INTEGER NOT NULL, metadata TEXT, received INTEGER NOT NULL);",
 };
 #define NMIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
 
