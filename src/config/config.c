@@ -2476,6 +2476,11 @@ static int load_root(cctx_t *c, const eg_ynode_t *root, eg_config_t *cfg)
         (rc = problem(c, ERR(c, eg_ymap_get(root, "store"),
                              "meter: needs a durable store: store.backend sqlite, or redis:"))))
         goto out;
+    /* the sink copies what the SQLite usage writer commits (pg_sink.h) */
+    if (cfg->metering_sink && cfg->has_redis &&
+        (rc = problem(c, ERR(c, eg_ymap_get(eg_ymap_get(root, "metering"), "sink"),
+                             "metering.sink copies the usage committed to SQLite: not available with redis: yet"))))
+        goto out;
     rc = c->nproblems ? c->first_rc : EG_OK;
 out:
     free(bad);

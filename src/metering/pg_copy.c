@@ -93,7 +93,7 @@ int eg_pg_copy_row(const eg_pg_row_t *row, char **line, size_t *len)
 {
     if (!(isfinite(row->quantity) && row->quantity > 0)) return EG_EINVAL;
     size_t cap = field_max(row->subject) + field_max(row->event_type) + field_max(row->route) +
-                 field_max(row->event_id) + 160;
+                 field_max(row->event_id) + 200;
     char *out = malloc(cap);
     if (!out) return EG_ENOMEM;
     size_t n = 0;
@@ -109,10 +109,13 @@ int eg_pg_copy_row(const eg_pg_row_t *row, char **line, size_t *len)
     /* bigint columns: a count beyond INT64_MAX cannot be real */
     long long bin = row->bytes_in > INT64_MAX ? INT64_MAX : (long long)row->bytes_in;
     long long bout = row->bytes_out > INT64_MAX ? INT64_MAX : (long long)row->bytes_out;
+    long long events = row->events > INT64_MAX ? INT64_MAX
+                       : row->events           ? (long long)row->events
+                                               : 1;
     n += (size_t)snprintf(out + n, cap - n,
-                          "%d\t%.17g\t%04d-%02d-%02d %02d:%02d:%02d+00\t%lld\t%lld\t",
-                          row->status_class, row->quantity, tm.tm_year + 1900, tm.tm_mon + 1,
-                          tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, bin, bout);
+                          "%d\t%.17g\t%lld\t%04d-%02d-%02d %02d:%02d:%02d+00\t%lld\t%lld\t",
+                          row->status_class, row->quantity, events, tm.tm_year + 1900,
+                          tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, bin, bout);
     if (row->event_id) {
         eg_pg_copy_field(out, cap, &n, row->event_id);
     } else {

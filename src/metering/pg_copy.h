@@ -15,14 +15,18 @@
 
 /* The columns, in COPY order; the table is in pg_sink.c (EG_PG_SCHEMA). */
 #define EG_PG_COPY_COLUMNS                                                                         \
-    "subject, event_type, route, status_class, quantity, ts, bytes_in, bytes_out, event_id"
+    "subject, event_type, route, status_class, quantity, events, ts, bytes_in, bytes_out, "        \
+    "event_id"
 
 /* One row of usage_events; strings borrowed. event_id NULL is SQL NULL
- * (served requests); the others NULL are written as "". */
+ * (served requests); the others NULL are written as "". A row may sum
+ * several events (the usage writer's per-hour sums of a commit): events
+ * says how many (0 is taken as 1). */
 typedef struct {
     const char *subject, *event_type, *route, *event_id;
     int status_class;
     double quantity;
+    uint64_t events;
     int64_t ts; /* Unix seconds, written as a UTC timestamptz */
     uint64_t bytes_in, bytes_out;
 } eg_pg_row_t;

@@ -53,6 +53,7 @@
 #include "gateway.h"
 #include "idem_store.h"
 #include "usage.h"
+#include "pg_sink.h"
 #include "keyring.h"
 #include "limiter.h"
 #include "metrics.h"
@@ -111,6 +112,8 @@ struct eg_server_s {
     eg_idem_store_t *idem;  /* Idempotency-Key entries, opened at start when a route uses them */
     eg_usage_t *usage;      /* usage totals (metering/usage.h): opened after the store when a
                                route meters (SQLite), closed after the workers with a last commit */
+    eg_pg_sink_t *pg_sink;  /* metering.sink: what usage commits, copied to PostgreSQL; closed
+                               after usage (its last commit goes to the sink too) */
     eg_alerts_t *alerts;    /* the error-rate monitor and its webhooks (alerts.h) */
     eg_hcheck_t *hcheck;    /* active health checks of upstream servers (hcheck.h) */
     long long clock_offset; /* ERRGATE_CLOCK_OFFSET */
@@ -160,6 +163,11 @@ eg_idem_store_t *eg_server_idem_store(eg_server_t *srv)
 eg_usage_t *eg_server_usage(eg_server_t *srv)
 {
     return srv->usage;
+}
+
+eg_pg_sink_t *eg_server_pg_sink(eg_server_t *srv)
+{
+    return srv->pg_sink;
 }
 
 eg_limiter_t *eg_server_limiter(eg_server_t *srv)
@@ -1647,6 +1655,19 @@ int eg_cmd_serve(int argc, char **argv)
             goto out_gw;
         }
     }
+    /* the sink connects on its own thread: a server that does not answer
+     * now is logged and tried again (pg_sink_failed), the gateway serves */
+    if (cfg->metering_sink) {
+        eg_pg_sink_cfg_t pc = {.conninfo = cfg->metering_sink,
+                               .log = srv->errors,
+                               .max_queued = (size_t)cfg->metering_sink_queue};
+        if (eg_pg_sink_open_cfg(&pc, &srv->pg_sink, err, sizeof(err)) != EG_OK) {
+            exit_code = eg_cli_fail(EG_EXIT_SOFTWARE, "metering.sink: %s", err);
+            goto out_gw;
+        }
+        /* before the first record: every commit's totals are copied */
+        if (srv->usage) eg_usage_set_tap(srv->usage, eg_pg_sink_tap, srv->pg_sink);
+    }
     const char *off = getenv("ERRGATE_CLOCK_OFFSET");
     if (off) {
         char *end = NULL;
@@ -1849,6 +1870,7 @@ int eg_cmd_serve(int argc, char **argv)
     server_log(srv, "stopped", NULL);
 out_gw:
     eg_usage_close(srv->usage); /* the last commit */
+    eg_pg_sink_close(srv->pg_sink); /* after it: its last rows too, one last try */
     eg_idem_store_close(srv->idem);
     eg_limiter_free(srv->limiter);
     eg_keyring_free(srv->keyring);

@@ -662,6 +662,13 @@ static void test_metering_sink(void **state)
             fail_msg("%s: got '%s', expected '%s'", bad[i].metering, err, bad[i].err);
         assert_null(strstr(err, "hunter2"));
     }
+    /* the sink copies the SQLite usage writer's commits: not with Redis yet */
+    static const char redis[] = "listen: :80\nredis: { address: \"127.0.0.1:6379\" }\n"
+                                "metering: { sink: \"postgres://h/db\" }\n"
+                                "upstreams:\n  a: { servers: [127.0.0.1:1] }\nroutes:\n  - { path: /x, upstream: a }\n";
+    assert_int_not_equal(eg_config_parse(redis, strlen(redis), "c.yaml", &cfg, err, sizeof(err)), EG_OK);
+    if (!strstr(err, "c.yaml:3:19: metering.sink copies the usage committed to SQLite"))
+        fail_msg("got '%s'", err);
 }
 
 static void test_relative_catalog_path_and_its_errors(void **state)

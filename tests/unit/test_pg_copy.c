@@ -78,8 +78,8 @@ static void test_rows(void **state)
                           .bytes_in = 10,
                           .bytes_out = 20};
     assert_int_equal(eg_pg_copy_row(&served, &line, &len), EG_OK);
-    assert_string_equal(line,
-                        "k:key_1\tapi.request\tusers\t2\t1\t2023-11-14 22:13:20+00\t10\t20\t\\N\n");
+    assert_string_equal(
+        line, "k:key_1\tapi.request\tusers\t2\t1\t1\t2023-11-14 22:13:20+00\t10\t20\t\\N\n");
     assert_int_equal(len, strlen(line));
     free(line);
     /* a metering-API event: its id, a fraction, hostile strings */
@@ -91,12 +91,20 @@ static void test_rows(void **state)
                        .ts = 0};
     assert_int_equal(eg_pg_copy_row(&api, &line, &len), EG_OK);
     assert_string_equal(
-        line, "u:a\\tb\tcustom.x\\ny\t\t0\t2.5\t1970-01-01 00:00:00+00\t0\t0\tevt\\\\1\n");
+        line, "u:a\\tb\tcustom.x\\ny\t\t0\t2.5\t1\t1970-01-01 00:00:00+00\t0\t0\tevt\\\\1\n");
     free(line);
     /* a quantity written back exactly: 17 significant digits */
     api.quantity = 0.1;
     assert_int_equal(eg_pg_copy_row(&api, &line, &len), EG_OK);
-    assert_non_null(strstr(line, "\t0.10000000000000001\t"));
+    assert_non_null(strstr(line, "\t0.10000000000000001\t1\t"));
+    free(line);
+    /* a commit's sum of 37 requests in one hour: the hour's start */
+    served.quantity = 37;
+    served.events = 37;
+    served.ts = 1700000000 / 3600 * 3600;
+    assert_int_equal(eg_pg_copy_row(&served, &line, &len), EG_OK);
+    assert_string_equal(
+        line, "k:key_1\tapi.request\tusers\t2\t37\t37\t2023-11-14 22:00:00+00\t10\t20\t\\N\n");
     free(line);
     /* the worst case fits: every byte of every string one that grows */
     char big[301];
@@ -107,10 +115,14 @@ static void test_rows(void **state)
                          .route = big,
                          .event_id = big,
                          .quantity = 1,
+                         .events = UINT64_MAX,
                          .bytes_in = UINT64_MAX};
     assert_int_equal(eg_pg_copy_row(&worst, &line, &len), EG_OK);
-    assert_int_equal(len, 4 * 900 + 3 +
-                              strlen("0\t1\t1970-01-01 00:00:00+00\t9223372036854775807\t0\t") + 1);
+    assert_int_equal(
+        len,
+        4 * 900 + 3 +
+            strlen("0\t1\t9223372036854775807\t1970-01-01 00:00:00+00\t9223372036854775807\t0\t") +
+            1);
     free(line);
 }
 

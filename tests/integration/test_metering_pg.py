@@ -1,0 +1,265 @@
+"""Usage exported to PostgreSQL (issue 24 item 5; docs/metering.md,
+"Exporting to PostgreSQL"): a gateway metering to SQLite with
+`metering.sink: postgres://...` against a real PostgreSQL server started by
+the test (pgserver.py).
+
+- the totals in PostgreSQL (sum of quantity and events per subject and
+  event type, and per route and status class) equal the traffic sent,
+  written here, and the SQLite `usage` totals;
+- PostgreSQL stopped mid-run, traffic served meanwhile, PostgreSQL started
+  again: nothing lost, nothing counted twice, the outage and the recovery
+  logged, the password never;
+- PostgreSQL not there when the gateway starts: the gateway starts and
+  serves, and the sink catches up once the server is up;
+- subjects with backslashes, COPY's NULL and end-of-data markers (JWT
+  subjects) arrive as they were (COPY's text escaping; tabs, newlines and
+  bytes that are not UTF-8, which no served request's subject can hold,
+  are tests/unit/test_pg_copy.c's);
+- a bad sink URL is refused at load with file:line:column, without its
+  password."""
+import json
+import os
+import sqlite3
+import subprocess
+
+import pytest
+
+import pgserver
+from conftest import BIN, Gateway, free_port, request, wait_for
+
+pytestmark = pytest.mark.skipif(pgserver.missing() is not None, reason=pgserver.missing() or "")
+
+ADMIN_TOKEN = "admin-token-for-the-metering-pg-tests-01"
+JWT_SECRET = "jwt-hs256-secret-for-the-sink-tests-0123456789"
+
+
+@pytest.fixture
+def pg():
+    p = pgserver.Postgres(free_port())
+    yield p
+    p.close()
+
+
+def config(tmp, port, admin, upstream, sink):
+    return f"""
+listen: 127.0.0.1:{port}
+admin_listen: 127.0.0.1:{admin}
+workers: 2
+errors: {{ dialect: problem, negotiate: false }}
+log: {{ access: "off" }}
+store: {{ backend: sqlite, path: {tmp}/usage.db }}
+auth:
+  admin_token_file: {tmp}/admin.token
+  jwt: {{ secret_env: EG_TEST_JWT_SECRET }}
+metering:
+  commit_interval: 20ms
+  sink: "{sink}"
+upstreams:
+  demo: {{ servers: ["127.0.0.1:{upstream}"] }}
+routes:
+  - {{ path: /v1/, upstream: demo, auth: api_key, meter: true }}
+  - {{ path: /search/, upstream: demo, auth: api_key, meter: {{ event_type: custom.search, cost: 2.5 }} }}
+  - {{ path: /user/, upstream: demo, auth: jwt, meter: true }}
+  - {{ path: /open/, upstream: demo, meter: true }}
+"""
+
+
+def start(tmp, upstream, pg_port, sink=None):
+    """A gateway whose sink's password comes from the environment (${VAR}),
+    as a secret should."""
+    with open(f"{tmp}/admin.token", "w") as f:
+        f.write(ADMIN_TOKEN)
+    sink = sink or (f"postgres://{pgserver.Postgres.USER}:${{EG_TEST_PG_PASSWORD}}@127.0.0.1:{pg_port}/"
+                    f"{pgserver.Postgres.DB}")
+    env = dict(os.environ, EG_TEST_PG_PASSWORD=pgserver.Postgres.PASSWORD, EG_TEST_JWT_SECRET=JWT_SECRET)
+    port, admin = free_port(), free_port()
+    return Gateway(tmp, config(tmp, port, admin, upstream, sink), port, admin, env=env)
+
+
+def new_key(gw):
+    r = request(gw.admin_port, "POST", "/keys", body=b'{"name": "billing"}',
+                headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    assert r.status == 201, r.body
+    return r.json()["key"]["id"], r.json()["secret"]
+
+
+def send(gw, path, n, key=None, jwt=None, status=200):
+    h = {"X-API-Key": key} if key else {"Authorization": f"Bearer {jwt}"} if jwt else {}
+    for _ in range(n):
+        r = request(gw.port, "GET", path, headers=h)
+        assert r.status == status, (path, r.status, r.body)
+
+
+def pg_totals(pg, by="subject, event_type"):
+    """{(key columns...): (quantity, events)} from usage_events, read as
+    JSON so that any byte of a subject comes back as it is; {} while the
+    sink has not created the table yet."""
+    try:
+        rows = pg.psql(f"SELECT coalesce(jsonb_agg(t), '[]') FROM (SELECT {by}, sum(quantity) AS q, "
+                       f"sum(events) AS n FROM usage_events GROUP BY {by}) t")
+    except RuntimeError as e:
+        if "does not exist" in str(e):
+            return {}
+        raise
+    keys = [k.strip() for k in by.split(",")]
+    return {tuple(r[k] for k in keys): (r["q"], r["n"]) for r in json.loads(rows[0][0])}
+
+
+def sqlite_totals(tmp, by="subject, event_type"):
+    with sqlite3.connect(f"{tmp}/usage.db") as db:
+        rows = db.execute(f"SELECT {by}, sum(quantity), sum(events) FROM usage GROUP BY {by}").fetchall()
+    return {tuple(r[:-2]): (r[-2], r[-1]) for r in rows}
+
+
+def wait_totals(pg, want, by="subject, event_type", timeout=60):
+    """Waits until PostgreSQL holds exactly `want` (more would be a failure
+    as well: a row copied twice never goes away)."""
+    got = {}
+
+    def same():
+        nonlocal got
+        got = pg_totals(pg, by)
+        return got == want
+
+    try:
+        wait_for(same, timeout=timeout, what="PostgreSQL's totals")
+    except AssertionError:
+        raise AssertionError(f"PostgreSQL has {got}, expected {want}")
+
+
+def test_totals_equal_traffic_and_sqlite(tmp_path, upstream_port, pg):
+    tmp = str(tmp_path)
+    gw = start(tmp, upstream_port, pg.port)
+    try:
+        k1, s1 = new_key(gw)
+        k2, s2 = new_key(gw)
+        send(gw, "/v1/hello", 7, key=s1)
+        send(gw, "/v1/errors/problem/not_found", 2, key=s1, status=404)  # served: usage, class 4
+        send(gw, "/search/q", 4, key=s2)
+        send(gw, "/v1/errors/problem/internal", 1, key=s2, status=500)
+        send(gw, "/open/x", 3)
+        send(gw, "/v1/hello", 2, status=401)  # refused: not usage
+        want = {(f"k:{k1}", "api.request"): (9, 9), (f"k:{k2}", "custom.search"): (10, 4),
+                (f"k:{k2}", "api.request"): (1, 1), ("ip:127.0.0.1", "api.request"): (3, 3)}
+        wait_totals(pg, want)
+        by = "subject, event_type, route, status_class"
+        want_routes = {(f"k:{k1}", "api.request", "/v1/", 2): (7, 7), (f"k:{k1}", "api.request", "/v1/", 4): (2, 2),
+                       (f"k:{k2}", "custom.search", "/search/", 2): (10, 4),
+                       (f"k:{k2}", "api.request", "/v1/", 5): (1, 1),
+                       ("ip:127.0.0.1", "api.request", "/open/", 2): (3, 3)}
+        assert pg_totals(pg, by) == want_routes
+        assert sqlite_totals(tmp, by) == want_routes
+        assert sqlite_totals(tmp) == pg_totals(pg)
+        # served requests are hourly sums: ts is an hour's start, event_id NULL
+        assert pg.psql("SELECT count(*) FROM usage_events WHERE extract(epoch FROM ts)::bigint % 3600 <> 0 "
+                       "OR event_id IS NOT NULL") == [["0"]]
+        # every batch is recorded, with the rows it carried
+        assert pg.psql("SELECT sum(events) = (SELECT count(*) FROM usage_events) FROM usage_export_batches") \
+            == [["t"]]
+        assert gw.events("pg_sink_connected"), gw.log_text()[-2000:]
+        assert not gw.events("pg_sink_failed") and not gw.events("pg_sink_dropped")
+    finally:
+        assert gw.stop() == 0, gw.log_text()[-3000:]
+    assert pgserver.Postgres.PASSWORD not in gw.log_text()
+
+
+def test_postgres_stopped_mid_run_loses_nothing(tmp_path, upstream_port, pg):
+    tmp = str(tmp_path)
+    gw = start(tmp, upstream_port, pg.port)
+    try:
+        kid, secret = new_key(gw)
+        subject = f"k:{kid}"
+        send(gw, "/v1/hello", 10, key=secret)
+        wait_totals(pg, {(subject, "api.request"): (10, 10)})
+        pg.stop()
+        # served while PostgreSQL is down: the gateway does not wait for it
+        send(gw, "/v1/hello", 15, key=secret)
+        send(gw, "/search/q", 2, key=secret)
+        failed = gw.wait_log(lambda l: l.get("event") == "pg_sink_failed", "the sink's failure logged")
+        assert "reason" in failed[0] and failed[0]["sink"] == f"errgate@127.0.0.1:{pg.port}/metering", failed[0]
+        send(gw, "/v1/hello", 5, key=secret)
+        pg.start()
+        wait_totals(pg, {(subject, "api.request"): (30, 30), (subject, "custom.search"): (5, 2)})
+        gw.wait_log(lambda l: l.get("event") == "pg_sink_recovered", "the sink's recovery logged")
+        assert sqlite_totals(tmp) == pg_totals(pg)
+        assert not gw.events("pg_sink_dropped")
+    finally:
+        assert gw.stop() == 0, gw.log_text()[-3000:]
+    assert not gw.events("pg_sink_lost")
+    assert pgserver.Postgres.PASSWORD not in gw.log_text()
+
+
+def test_postgres_not_there_at_start(tmp_path, upstream_port):
+    """Like an upstream that is down: the gateway starts, serves, logs why
+    the sink cannot connect, and catches up when the server comes."""
+    tmp = str(tmp_path)
+    port = free_port()
+    gw = start(tmp, upstream_port, port)
+    pg = None
+    try:
+        kid, secret = new_key(gw)
+        send(gw, "/v1/hello", 6, key=secret)
+        failed = gw.wait_log(lambda l: l.get("event") == "pg_sink_failed", "the sink's failure logged")
+        assert failed[0]["reason"].startswith("connect: "), failed[0]
+        pg = pgserver.Postgres(port)
+        wait_totals(pg, {(f"k:{kid}", "api.request"): (6, 6)})
+    finally:
+        assert gw.stop() == 0, gw.log_text()[-3000:]
+        if pg:
+            pg.close()
+    assert pgserver.Postgres.PASSWORD not in gw.log_text()
+
+
+def make_jwt(sub):
+    import base64
+    import hashlib
+    import hmac
+    import time
+    b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+    now = int(time.time())
+    signing = f"{b64(json.dumps({'alg': 'HS256', 'typ': 'JWT'}).encode())}." \
+              f"{b64(json.dumps({'sub': sub, 'exp': now + 600, 'iat': now}).encode())}"
+    sig = hmac.new(JWT_SECRET.encode(), signing.encode(), hashlib.sha256).digest()
+    return f"{signing}.{b64(sig)}"
+
+
+def test_subjects_with_backslashes_and_copy_markers(tmp_path, upstream_port, pg):
+    """A JWT subject is printable ASCII without spaces (lib/jwt.c): the
+    characters of that set that mean something to COPY's text format."""
+    tmp = str(tmp_path)
+    gw = start(tmp, upstream_port, pg.port)
+    subs = {"back\\slash\\N": 3, "\\N": 1, "\\.": 2, "a\\tb\\nc": 1, "q'uote\"s|pipe;semi": 2}
+    try:
+        for sub, n in subs.items():
+            send(gw, "/user/x", n, jwt=make_jwt(sub))
+        want = {(f"u:{sub}", "api.request"): (n, n) for sub, n in subs.items()}
+        wait_totals(pg, want)
+        assert sqlite_totals(tmp) == want
+    finally:
+        assert gw.stop() == 0, gw.log_text()[-3000:]
+
+
+def test_bad_sink_url_refused_at_load(tmp_path, upstream_port):
+    tmp = str(tmp_path)
+    with open(f"{tmp}/admin.token", "w") as f:
+        f.write(ADMIN_TOKEN)
+    cases = {
+        "postgres://errgate:hunter2-secret@127.0.0.1:99999/metering": "metering.sink's port must be a number 1..65535",
+        "mysql://errgate:hunter2-secret@127.0.0.1/metering": "metering.sink must be a postgres:// URL",
+        "postgres://errgate:hunter2-secret@[::1/metering": "metering.sink is not a valid URL",
+        "postgres://errgate:hunter2-secret@127.0.0.1/metering?nosuch=1":
+            "metering.sink is not a valid URL: invalid URI query parameter",
+    }
+    for url, msg in cases.items():
+        text = config(tmp, free_port(), free_port(), upstream_port, url)
+        path = f"{tmp}/bad.yaml"
+        with open(path, "w") as f:
+            f.write(text)
+        line = next(i for i, l in enumerate(text.split("\n"), 1) if l.startswith("  sink: "))
+        want = f"{path}:{line}:9: {msg}"
+        env = dict(os.environ, EG_TEST_JWT_SECRET=JWT_SECRET)
+        for cmd in (["check-config", path], ["serve", "--config", path]):
+            out = subprocess.run([BIN, *cmd], capture_output=True, text=True, timeout=60, env=env)
+            assert out.returncode != 0, (cmd, url, out.stderr)
+            assert want in out.stderr, (cmd, url, out.stderr)
+            assert "hunter2" not in out.stderr + out.stdout, (cmd, url, out.stderr)
