@@ -1630,12 +1630,86 @@ static int load_meter(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_route
     return EG_OK;
 }
 
+/* The metering API's keys of metering: {path, event_types, max_future,
+ * max_age, max_metadata, max_body, check_users, scope} (docs/metering.md);
+ * load_metering checked the key names. */
+static int load_metering_api(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
+{
+    static const char *const api_keys[] = {"event_types", "max_future",  "max_age", "max_metadata",
+                                           "max_body",    "check_users", "scope",   NULL};
+    int rc;
+    const eg_ynode_t *v = eg_ymap_get(n, "path");
+    if (!v) {
+        for (const char *const *k = api_keys; *k; k++)
+            if ((v = eg_ymap_get(n, *k)))
+                return ERR(c, v, "metering.%s is for the metering API: set metering.path too", *k);
+        return EG_OK;
+    }
+    if (v->kind != EG_Y_SCALAR || v->str[0] != '/' || strpbrk(v->str, "?#*{} \t") || v->len > 200)
+        return ERR(c, v, "metering.path must be a path like /v1/meter");
+    if ((rc = get_str(c, v, &cfg->meter_path))) return rc;
+    if ((v = eg_ymap_get(n, "event_types"))) {
+        if (v->kind != EG_Y_SEQ || v->n == 0)
+            return ERR(c, v, "event_types must be a list like [api.request, custom.*]");
+        if (!(cfg->meter_types = calloc(v->n, sizeof(char *)))) return EG_ENOMEM;
+        for (size_t i = 0; i < v->n; i++) {
+            const eg_ynode_t *x = v->items[i];
+            const char *star = x->kind == EG_Y_SCALAR ? strchr(x->str, '*') : NULL;
+            if (x->kind != EG_Y_SCALAR || x->len == 0 || x->len > EG_METER_TYPE_MAX ||
+                strspn(x->str, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-*") !=
+                    x->len ||
+                (star && (star != x->str + x->len - 1 || x->len < 3 || star[-1] != '.')))
+                return ERR(c, x,
+                           "an event type is letters, digits and _.:- (a pattern ends in .*, e.g. custom.*)");
+            if (!(cfg->meter_types[i] = strdup(x->str))) return EG_ENOMEM;
+            cfg->nmeter_types++;
+        }
+        cfg->meter_rules.event_types = (const char *const *)cfg->meter_types;
+        cfg->meter_rules.nevent_types = cfg->nmeter_types;
+    }
+    uint64_t ms;
+    if ((v = eg_ymap_get(n, "max_future"))) {
+        if ((rc = get_duration(c, v, &ms))) return rc;
+        if (ms > 86400000ull) return ERR(c, v, "max_future must be at most 1d");
+        cfg->meter_rules.max_future_s = (int64_t)(ms / 1000);
+    }
+    if ((v = eg_ymap_get(n, "max_age"))) {
+        if ((rc = get_duration(c, v, &ms))) return rc;
+        if (ms < 60000 || ms > 400ull * 86400000ull) return ERR(c, v, "max_age must be 1m..400d");
+        cfg->meter_rules.max_age_s = (int64_t)(ms / 1000);
+    }
+    uint64_t sz;
+    if ((v = eg_ymap_get(n, "max_metadata"))) {
+        if ((rc = get_size(c, v, &sz))) return rc;
+        if (sz < 2 || sz > 65536) return ERR(c, v, "max_metadata must be 2..64KiB");
+        cfg->meter_rules.max_metadata = (size_t)sz;
+    }
+    if ((v = eg_ymap_get(n, "max_body"))) {
+        if ((rc = get_size(c, v, &cfg->meter_max_body))) return rc;
+        if (cfg->meter_max_body < 1024 || cfg->meter_max_body > EG_STAGE_BODY_MAX)
+            return ERR(c, v, "max_body must be 1KiB..16MiB");
+    }
+    if ((v = eg_ymap_get(n, "check_users")) && (rc = get_bool(c, v, &cfg->meter_check_users)))
+        return rc;
+    if ((v = eg_ymap_get(n, "scope"))) {
+        if (v->kind != EG_Y_SCALAR || v->len == 0 || v->len > 200 || strpbrk(v->str, " \t\r\n"))
+            return ERR(c, v, "scope must be one scope like meter:write");
+        free(cfg->meter_scope);
+        cfg->meter_scope = NULL;
+        if ((rc = get_str(c, v, &cfg->meter_scope))) return rc;
+    }
+    if (cfg->meter_check_users) cfg->uses_keys = 1; /* user_id is looked up in the keyring */
+    return EG_OK;
+}
+
 /* metering: { usage_path, commit_every, commit_interval, max_uncommitted,
  * retention, sink, sink_queue } (docs/metering.md) */
 static int load_metering(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
 {
     static const char *const keys[] = {"usage_path", "commit_every", "commit_interval", "max_uncommitted",
-                                       "retention", "sink", "sink_queue", NULL};
+                                       "retention", "path", "event_types", "max_future", "max_age",
+                                       "max_metadata", "max_body", "check_users", "scope", "sink",
+                                       "sink_queue", NULL};
     int rc;
     if ((rc = known_keys(c, n, "metering", keys))) return rc;
     const eg_ynode_t *v;
@@ -1674,7 +1748,7 @@ static int load_metering(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
         if (!cfg->metering_sink) return ERR(c, v, "sink_queue needs sink: postgres://...");
         cfg->metering_sink_queue = (uint64_t)q;
     }
-    return EG_OK;
+    return load_metering_api(c, n, cfg);
 }
 
 static int load_route(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg, eg_route_cfg_t *r)
@@ -2361,6 +2435,38 @@ static int load_alerts(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
     return EG_OK;
 }
 
+/* The metering path needs a route that serves it (its auth, limits and
+ * dialect apply) and that authenticates callers (the scope is theirs). */
+static int check_metering_route(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
+{
+    size_t pl = strlen(cfg->meter_path);
+    const eg_route_cfg_t *best = NULL; /* the router's pick: exact, else the longest prefix */
+    for (size_t i = 0; i < cfg->nroutes_declared; i++) {
+        const eg_route_cfg_t *r = &cfg->routes[i];
+        if (!r->path || (r->methods && !(r->methods & EG_M_POST)) ||
+            !eg_path_template_match(r->path, strlen(r->path), cfg->meter_path, pl, r->prefix, NULL,
+                                    0, NULL))
+            continue;
+        if (!best || (best->prefix && !r->prefix) ||
+            (best->prefix == r->prefix && strlen(r->path) > strlen(best->path)))
+            best = r;
+    }
+    if (best && (best->auth == EG_AUTHN_NONE || best->auth_optional))
+        return ERR(c, n,
+                   "metering.path %s is served by the route %s, which does not require "
+                   "auth (the metering API needs callers with scope %s)",
+                   cfg->meter_path, best->path, cfg->meter_scope);
+    if (best && cfg->store_backend != EG_STORE_SQLITE && !cfg->has_redis)
+        return ERR(c, n,
+                   "metering needs the sqlite store or redis: event ids are deduplicated "
+                   "durably, across workers and restarts");
+    if (best) return EG_OK;
+    return ERR(c, n,
+               "metering.path %s: no route serves POST %s; declare one with auth "
+               "(its rate limits and dialect apply to the metering API)",
+               cfg->meter_path, cfg->meter_path);
+}
+
 /* Each section, upstream and route is checked even when an earlier one was
  * bad (see problem()); the result is EG_OK only when none was. */
 static int load_root(cctx_t *c, const eg_ynode_t *root, eg_config_t *cfg)
@@ -2471,6 +2577,9 @@ static int load_root(cctx_t *c, const eg_ynode_t *root, eg_config_t *cfg)
             (rc = problem(c, expand_openapi(c, cfg, i, &cap, v->items[i]))))
             goto out;
     if ((v = eg_ymap_get(root, "alerts")) && (rc = problem(c, load_alerts(c, v, cfg)))) goto out;
+    if (cfg->meter_path && !c->nproblems &&
+        (rc = problem(c, check_metering_route(c, eg_ymap_get(eg_ymap_get(root, "metering"), "path"), cfg))))
+        goto out;
     /* usage is billed from it: kept in the SQLite file or Redis, never only in memory */
     if (cfg->uses_metering && !cfg->has_redis && cfg->store_backend != EG_STORE_SQLITE &&
         (rc = problem(c, ERR(c, eg_ymap_get(root, "store"),
@@ -2517,6 +2626,13 @@ static eg_config_t *config_new(void)
     cfg->rl_legacy_headers = cfg->rl_ietf_headers = 1;
     cfg->redis_timeout_ms = 50;
     cfg->metering_sink_queue = 1000000;
+    eg_meter_rules_default(&cfg->meter_rules);
+    cfg->meter_check_users = 1;
+    cfg->meter_max_body = 4u << 20;
+    if (!(cfg->meter_scope = strdup("meter:write"))) {
+        eg_config_free(cfg);
+        return NULL;
+    }
     if (!(cfg->redis_prefix = strdup("errgate:"))) {
         eg_config_free(cfg);
         return NULL;
@@ -2619,6 +2735,10 @@ void eg_config_free(eg_config_t *cfg)
     for (size_t i = 0; i < cfg->nlog_headers; i++) free(cfg->log_headers[i]);
     free(cfg->log_headers);
     free(cfg->health_path);
+    free(cfg->meter_path);
+    free(cfg->meter_scope);
+    for (size_t i = 0; i < cfg->nmeter_types; i++) free(cfg->meter_types[i]);
+    free(cfg->meter_types);
     free(cfg->usage_path);
     free(cfg->request_id_header);
     free(cfg->access_log);

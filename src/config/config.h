@@ -20,6 +20,7 @@
 #include "errgate/cors.h"
 #include "errgate/errgate.h"
 #include "errgate/jwt.h"
+#include "errgate/meter.h"
 #include "errgate/monitor.h"
 #include "errgate/ratelimit.h"
 #include "errgate/router.h"
@@ -359,6 +360,15 @@ typedef struct {
     uint64_t alert_interval_ms;   /* alerts.evaluate_every, default 1s */
     eg_webhook_cfg_t *webhooks;
     size_t nwebhooks;
+    /* metering: the metering API (stages/meter_api.c, docs/metering.md):
+     * POST meter_path on the route that serves it; NULL = off */
+    char *meter_path;
+    eg_meter_rules_t meter_rules; /* event_types point at meter_types (or the defaults) */
+    char **meter_types;           /* metering.event_types, NULL = the defaults */
+    size_t nmeter_types;
+    char *meter_scope;            /* the scope a caller needs, default meter:write */
+    int meter_check_users;        /* user_id must name a key or a key's owner, default 1 */
+    uint64_t meter_max_body;      /* default 4 MiB (1000 events with metadata) */
 } eg_config_t;
 
 #define EG_BUFFER_BODY_MAX (64 * 1024) /* the body room of a connection's buffer (proxy.c) */

@@ -100,6 +100,9 @@ struct eg_usage_s *eg_server_usage(eg_server_t *srv);
 struct eg_pg_sink_s *eg_server_pg_sink(eg_server_t *srv);
 /* Idempotency-Key entries (idem_store.h); NULL when no route used them at start. */
 struct eg_idem_store_s *eg_server_idem_store(eg_server_t *srv);
+/* Where the metering API records events (meter_store.h); NULL when
+ * metering.path was not configured at start. */
+struct eg_meter_store_s *eg_server_meter_store(eg_server_t *srv);
 /* The counters' registry (metrics.h); NULL when metrics are off. */
 struct eg_metrics_s *eg_server_metrics(eg_server_t *srv);
 /* Whether the server is draining (SIGTERM), for /health. */

@@ -52,6 +52,7 @@
 #include "errgate/reqid.h"
 #include "gateway.h"
 #include "idem_store.h"
+#include "meter_store.h"
 #include "usage.h"
 #include "pg_sink.h"
 #include "keyring.h"
@@ -110,6 +111,7 @@ struct eg_server_s {
     eg_keyring_t *keyring;  /* API keys for the workers, from the store */
     eg_limiter_t *limiter;  /* rate limits and concurrency slots */
     eg_idem_store_t *idem;  /* Idempotency-Key entries, opened at start when a route uses them */
+    eg_meter_store_t *meter; /* the metering API's events, opened at start when metering.path is set */
     eg_usage_t *usage;      /* usage totals (metering/usage.h): opened after the store when a
                                route meters (SQLite), closed after the workers with a last commit */
     eg_pg_sink_t *pg_sink;  /* metering.sink: what usage commits, copied to PostgreSQL; closed
@@ -158,6 +160,11 @@ eg_store_t *eg_server_store(eg_server_t *srv)
 eg_idem_store_t *eg_server_idem_store(eg_server_t *srv)
 {
     return srv->idem;
+}
+
+eg_meter_store_t *eg_server_meter_store(eg_server_t *srv)
+{
+    return srv->meter;
 }
 
 eg_usage_t *eg_server_usage(eg_server_t *srv)
@@ -1428,7 +1435,7 @@ static void on_signal(uv_signal_t *s, int signum)
         for (size_t i = 0; i < gw->cfg->nwarnings; i++) server_log(srv, "config_warning", gw->cfg->warnings[i]);
         sd_notify(0, "READY=1\nSTATUS=serving (configuration reloaded)");
         if ((gw->cfg->uses_keys || gw->cfg->has_admin_token || gw->cfg->uses_counters ||
-             gw->cfg->uses_metering) &&
+             gw->cfg->uses_metering || gw->cfg->meter_path) &&
             !srv->keyring)
             server_log(srv, "reload_warning",
                        "a key store is needed now: store settings take effect on restart");
@@ -1628,7 +1635,7 @@ int eg_cmd_serve(int argc, char **argv)
     for (size_t i = 0; i < cfg->nwarnings; i++) server_log(srv, "config_warning", cfg->warnings[i]);
     tls_expiry_warnings(srv, srv->gw);
     unsigned long long nofile = raise_nofile(srv);
-    if (cfg->uses_keys || cfg->has_admin_token || cfg->uses_counters || cfg->uses_metering) {
+    if (cfg->uses_keys || cfg->has_admin_token || cfg->uses_counters || cfg->uses_metering || cfg->meter_path) {
         rc = eg_store_open(cfg->store_backend, cfg->store_path, cfg->store_busy_timeout_ms,
                            &srv->store, err, sizeof(err));
         if (rc == EG_OK &&
@@ -1695,6 +1702,23 @@ int eg_cmd_serve(int argc, char **argv)
                                    .timeout_ms = cfg->redis_timeout_ms};
         if (eg_idem_store_open(&io, &srv->idem, err, sizeof(err)) != EG_OK) {
             exit_code = eg_cli_fail(EG_EXIT_UNAVAILABLE, "idempotency store: %s", err);
+            goto out_gw;
+        }
+    }
+    /* the metering API's events: Redis when configured (every node on one
+     * set of ids), else the store's SQLite file (after the key store made
+     * and migrated it) */
+    if (cfg->meter_path) {
+        int64_t ttl = cfg->meter_rules.max_age_s + cfg->meter_rules.max_future_s + 120;
+        if (cfg->has_redis)
+            rc = eg_meter_store_open_redis(cfg->redis_prefix, ttl,
+                                           (int64_t)cfg->metering_retention_s, &srv->meter, err,
+                                           sizeof(err));
+        else
+            rc = eg_meter_store_open_sqlite(cfg->store_path, cfg->store_busy_timeout_ms,
+                                            &srv->meter, err, sizeof(err));
+        if (rc != EG_OK) {
+            exit_code = eg_cli_fail(EG_EXIT_UNAVAILABLE, "metering store: %s", err);
             goto out_gw;
         }
     }
@@ -1872,6 +1896,7 @@ out_gw:
     eg_usage_close(srv->usage); /* the last commit */
     eg_pg_sink_close(srv->pg_sink); /* after it: its last rows too, one last try */
     eg_idem_store_close(srv->idem);
+    eg_meter_store_close(srv->meter);
     eg_limiter_free(srv->limiter);
     eg_keyring_free(srv->keyring);
     eg_store_close(srv->store);

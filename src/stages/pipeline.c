@@ -17,6 +17,7 @@ static const eg_stage_t *const stages[] = {
     &eg_stage_meter,    /* meter: a usage place held; the served request recorded in on_done */
     &eg_stage_traffic, /* rate limits, concurrency, quotas, credits */
     &eg_stage_idempotency, /* Idempotency-Key: reserve, replay, 409/422 */
+    &eg_stage_meter_api,   /* metering.path answered by the gateway (after access and limits) */
 };
 #define NSTAGES (sizeof(stages) / sizeof(stages[0]))
 

@@ -65,6 +65,7 @@ extern const eg_stage_t eg_stage_cors;
 extern const eg_stage_t eg_stage_health;
 extern const eg_stage_t eg_stage_idempotency;
 extern const eg_stage_t eg_stage_validate;
+extern const eg_stage_t eg_stage_meter_api;
 extern const eg_stage_t eg_stage_meter;
 /* The route stage's canonical path (c->path), for a stage that routes
  * before it (cors): 0, or -1 when the request was answered (400/414). */

@@ -17,10 +17,18 @@ typedef struct {
     atomic_llong used; /* last use seen through this snapshot */
 } extra_t;
 
+/* A key by its owner, for the metering API's user_id (eg_keyring_user). */
+typedef struct {
+    const char *owner;
+    size_t at;
+} owner_t;
+
 typedef struct {
     eg_key_t *keys; /* sorted by id */
     extra_t *extra;
     size_t n;
+    owner_t *owners; /* the keys that have an owner, sorted by it */
+    size_t nowners;
 } snap_t;
 
 struct eg_keyring_s {
@@ -82,7 +90,24 @@ static void snap_free(snap_t *s)
     }
     free(s->keys);
     free(s->extra);
+    free(s->owners);
     free(s);
+}
+
+static int owner_cmp(const void *a, const void *b)
+{
+    return strcmp(((const owner_t *)a)->owner, ((const owner_t *)b)->owner);
+}
+
+/* The owner index of a loaded snapshot. */
+static int index_owners(snap_t *s)
+{
+    if (!(s->owners = malloc((s->n ? s->n : 1) * sizeof(*s->owners)))) return EG_ENOMEM;
+    for (size_t i = 0; i < s->n; i++)
+        if (s->keys[i].owner && s->keys[i].owner[0])
+            s->owners[s->nowners++] = (owner_t){s->keys[i].owner, i};
+    qsort(s->owners, s->nowners, sizeof(*s->owners), owner_cmp);
+    return EG_OK;
 }
 
 static const eg_key_t *snap_find(const snap_t *s, const char *id, size_t *at)
@@ -127,6 +152,7 @@ static int load(eg_keyring_t *kr, char *err, size_t errlen)
         if (eg_cidr_list_parse(s->keys[i].ips, &s->extra[i].cidrs, &s->extra[i].ncidrs, NULL, 0) != EG_OK)
             s->extra[i].ncidrs = 0, s->extra[i].cidrs = NULL, s->keys[i].status = EG_KEY_REVOKED;
     }
+    if (rc == EG_OK) rc = index_owners(s);
     if (rc != EG_OK) {
         if (err) snprintf(err, errlen, "%s", rc == EG_ENOMEM ? "out of memory" : eg_store_error(kr->store));
         if (s && !s->extra) { /* keys loaded but no room for the rest */
@@ -351,4 +377,25 @@ eg_auth_result_t eg_keyring_check(eg_keyring_t *kr, eg_apikey_hasher_t *hasher, 
     }
     pthread_rwlock_unlock(&kr->lock);
     return res;
+}
+
+int eg_keyring_user(eg_keyring_t *kr, const char *user, char *subject, size_t cap)
+{
+    if (!atomic_load(&kr->healthy)) return EG_EIO;
+    int found = 0;
+    size_t at;
+    pthread_rwlock_rdlock(&kr->lock);
+    const snap_t *s = kr->snap;
+    if (s && snap_find(s, user, &at)) {
+        snprintf(subject, cap, "k:%s", user);
+        found = 1;
+    } else if (s) {
+        owner_t key = {user, 0};
+        if (bsearch(&key, s->owners, s->nowners, sizeof(*s->owners), owner_cmp)) {
+            snprintf(subject, cap, "u:%s", user);
+            found = 1;
+        }
+    }
+    pthread_rwlock_unlock(&kr->lock);
+    return found;
 }

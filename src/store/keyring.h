@@ -72,6 +72,13 @@ int eg_keyring_hasher_new(const eg_keyring_t *kr, eg_apikey_hasher_t **out);
 eg_auth_result_t eg_keyring_check(eg_keyring_t *kr, eg_apikey_hasher_t *h, const char *key, size_t len,
                                   const eg_cidr_t *client, long long now, eg_principal_t *p);
 
+/* The metering API's user_id: 1 when user is a stored key's id (subject
+ * "k:<id>") or a key's owner ("u:<owner>"), whatever the key's status (a
+ * suspended customer's usage is still theirs); 0 when it is neither;
+ * EG_EIO while the keyring is unhealthy. A key id wins over an owner of
+ * the same name. */
+int eg_keyring_user(eg_keyring_t *kr, const char *user, char *subject, size_t cap);
+
 /* Parses a comma-separated list of IPs and CIDRs; *out is the caller's. */
 int eg_cidr_list_parse(const char *list, eg_cidr_t **out, size_t *n, char *bad, size_t badlen);
 

@@ -1,0 +1,321 @@
+/* meter_store.c - the metering API's batches recorded in SQLite or Redis
+ * (see meter_store.h for what is atomic and why).
+ *
+ * sqlite: a connection of its own to the store's file (as the idempotency
+ * store has: its batches do not queue behind the key store's lock), WAL,
+ * synchronous=NORMAL (a committed batch survives the process being killed),
+ * the store's busy timeout. A batch is one uv_queue_work: the connection's
+ * mutex, BEGIN IMMEDIATE (the write lock first, so two processes never
+ * both read before writing), the statements, COMMIT; on any failure
+ * ROLLBACK and nothing of the batch is recorded.
+ *
+ * redis: one EVALSHA per batch with every event's arguments (6 an event):
+ * Lua runs it whole before any other command, on every node's behalf.
+ */
+#include "meter_store.h"
+
+#include <hiredis/hiredis.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "redis.h"
+
+typedef enum { B_SQLITE = 0, B_REDIS } backend_t;
+
+struct eg_meter_store_s {
+    backend_t backend;
+    /* sqlite */
+    pthread_mutex_t lock;
+    int has_lock;
+    sqlite3 *db;
+    sqlite3_stmt *begin, *commit, *rollback, *insert, *add;
+    /* redis */
+    char *prefix;
+    char id_ttl[24];
+    int64_t retention_s;
+};
+
+typedef struct {
+    uv_work_t work;
+    eg_meter_store_t *s;
+    const eg_meter_item_t *items;
+    size_t n;
+    int64_t received;
+    unsigned char *fresh;
+    eg_meter_store_cb cb;
+    void *arg;
+    int rc;
+    int in_call; /* redis: inside eg_redis_eval (a failure it reports at once) */
+    int failed_at_once;
+    char why[160];
+} op_t;
+
+const char *eg_meter_store_backend(const eg_meter_store_t *s)
+{
+    return s->backend == B_REDIS ? "redis" : "sqlite";
+}
+
+/* ------------------------------------------------------------ sqlite */
+
+static int step_done(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE ? EG_OK : EG_EIO;
+}
+
+/* The batch in one transaction (thread pool). */
+static void sq_work(uv_work_t *w)
+{
+    op_t *op = w->data;
+    eg_meter_store_t *s = op->s;
+    pthread_mutex_lock(&s->lock);
+    op->rc = EG_EIO;
+    if (step_done(s->begin) != EG_OK) goto fail;
+    for (size_t i = 0; i < op->n; i++) {
+        const eg_meter_item_t *it = &op->items[i];
+        sqlite3_stmt *st = s->insert;
+        sqlite3_bind_text(st, 1, it->id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, it->subject, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, it->event_type, -1, SQLITE_STATIC);
+        sqlite3_bind_double(st, 4, it->quantity);
+        sqlite3_bind_int64(st, 5, it->ts);
+        if (it->metadata) sqlite3_bind_text(st, 6, it->metadata, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 7, op->received);
+        if (step_done(st) != EG_OK) goto fail;
+        op->fresh[i] = sqlite3_changes(s->db) == 1;
+        if (!op->fresh[i]) continue; /* a duplicate adds nothing */
+        st = s->add;
+        sqlite3_bind_text(st, 1, it->subject, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, it->event_type, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, it->ts / 3600);
+        sqlite3_bind_double(st, 4, it->quantity);
+        if (step_done(st) != EG_OK) goto fail;
+    }
+    if (step_done(s->commit) != EG_OK) goto fail;
+    op->rc = EG_OK;
+    pthread_mutex_unlock(&s->lock);
+    return;
+fail:
+    snprintf(op->why, sizeof(op->why), "metering store: %s", sqlite3_errmsg(s->db));
+    if (!sqlite3_get_autocommit(s->db)) step_done(s->rollback);
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void sq_after(uv_work_t *w, int status)
+{
+    op_t *op = w->data;
+    if (status != 0) {
+        op->rc = EG_EIO;
+        snprintf(op->why, sizeof(op->why), "metering store: the work was cancelled");
+    }
+    op->cb(op->arg, op->rc, op->rc == EG_OK ? NULL : op->why);
+    free(op);
+}
+
+int eg_meter_store_open_sqlite(const char *path, uint64_t busy_timeout_ms, eg_meter_store_t **out,
+                               char *err, size_t errlen)
+{
+    eg_meter_store_t *s = calloc(1, sizeof(*s));
+    if (!s || pthread_mutex_init(&s->lock, NULL) != 0) {
+        free(s);
+        snprintf(err, errlen, "metering store: out of memory");
+        return EG_ENOMEM;
+    }
+    s->has_lock = 1;
+    s->backend = B_SQLITE;
+    /* the key store opened (and made) the file first, 0600, and its
+     * migration 3 made the tables (store_sqlite.c) */
+    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
+        goto fail;
+    }
+    uint64_t busy = busy_timeout_ms ? busy_timeout_ms : 5000;
+    sqlite3_busy_timeout(s->db, (int)(busy > 60000 ? 60000 : busy));
+    char *msg = NULL;
+    if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL", NULL, NULL,
+                     &msg) != SQLITE_OK ||
+        sqlite3_exec(s->db, "SELECT 1 FROM meter_events, usage LIMIT 0", NULL, NULL, &msg) !=
+            SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", path, msg ? msg : sqlite3_errmsg(s->db));
+        sqlite3_free(msg);
+        goto fail;
+    }
+    struct {
+        sqlite3_stmt **st;
+        const char *sql;
+    } stmts[] = {
+        {&s->begin, "BEGIN IMMEDIATE"},
+        {&s->commit, "COMMIT"},
+        {&s->rollback, "ROLLBACK"},
+        {&s->insert, "INSERT OR IGNORE INTO meter_events (id, subject, event_type, quantity, ts,"
+                     " metadata, received) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"},
+        {&s->add, "INSERT INTO usage (subject, event_type, route, status_class, hour, quantity,"
+                  " events) VALUES (?1, ?2, '', 0, ?3, ?4, 1)"
+                  " ON CONFLICT (subject, event_type, route, status_class, hour) DO UPDATE SET"
+                  " quantity = quantity + excluded.quantity, events = events + 1"},
+    };
+    for (size_t i = 0; i < sizeof(stmts) / sizeof(stmts[0]); i++) {
+        if (sqlite3_prepare_v3(s->db, stmts[i].sql, -1, SQLITE_PREPARE_PERSISTENT, stmts[i].st,
+                               NULL) != SQLITE_OK) {
+            snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(s->db));
+            goto fail;
+        }
+    }
+    *out = s;
+    return EG_OK;
+fail:
+    eg_meter_store_close(s);
+    return EG_EIO;
+}
+
+/* ------------------------------------------------------------ redis */
+
+/* ARGV: prefix, id ttl, then per event: id, subject, event_type, hour,
+ * quantity, expire-at (ts + metering.retention, as the meter stage sets
+ * it). One 1 or 0 per event: recorded now, or the id was claimed before
+ * (nothing added). The totals' layout is the meter stage's (the spec's):
+ * <prefix>u:{<subject>}:<hour>, fields <event_type>|<route>|<status_class>
+ * and #<same>; route '' and status class 0 for the metering API. */
+static const char record_lua[] =
+    "local p, ttl = ARGV[1], tonumber(ARGV[2])\n"
+    "local out = {}\n"
+    "for b = 3, #ARGV, 6 do\n"
+    "  if redis.call('SET', p .. 'me:' .. ARGV[b], '1', 'NX', 'EX', ttl) then\n"
+    "    local k = p .. 'u:{' .. ARGV[b + 1] .. '}:' .. ARGV[b + 3]\n"
+    "    redis.call('HINCRBYFLOAT', k, ARGV[b + 2] .. '||0', ARGV[b + 4])\n"
+    "    redis.call('HINCRBY', k, '#' .. ARGV[b + 2] .. '||0', 1)\n"
+    "    redis.call('EXPIREAT', k, ARGV[b + 5])\n"
+    "    out[#out + 1] = 1\n"
+    "  else\n"
+    "    out[#out + 1] = 0\n"
+    "  end\n"
+    "end\n"
+    "return out\n";
+
+static void rd_reply(void *arg, void *reply)
+{
+    op_t *op = arg;
+    redisReply *r = reply;
+    op->rc = EG_EIO;
+    if (!r) {
+        snprintf(op->why, sizeof(op->why), "metering store: no Redis connection");
+    } else if (r->type != REDIS_REPLY_ARRAY || r->elements != op->n) {
+        snprintf(op->why, sizeof(op->why), "metering store: Redis answered %.100s",
+                 r->type == REDIS_REPLY_ERROR && r->str ? r->str : "something else");
+    } else {
+        op->rc = EG_OK;
+        for (size_t i = 0; i < op->n; i++)
+            op->fresh[i] =
+                r->element[i]->type == REDIS_REPLY_INTEGER && r->element[i]->integer == 1;
+    }
+    if (op->in_call) { /* reported by eg_redis_eval's caller, after it returns */
+        op->failed_at_once = 1;
+        return;
+    }
+    op->cb(op->arg, op->rc, op->rc == EG_OK ? NULL : op->why);
+    free(op);
+}
+
+static void rd_record(op_t *op, struct eg_redis_s *redis)
+{
+    eg_meter_store_t *s = op->s;
+    size_t nargs = 2 + 6 * op->n;
+    const char **args = malloc(nargs * sizeof(*args));
+    size_t *lens = malloc(nargs * sizeof(*lens));
+    char(*num)[3][32] = malloc(op->n * sizeof(*num)); /* hour, quantity, expire-at */
+    if (!args || !lens || !num || !redis) {
+        free(args);
+        free(lens);
+        free(num);
+        snprintf(op->why, sizeof(op->why),
+                 redis ? "metering store: out of memory" : "metering store: no Redis connection");
+        op->cb(op->arg, EG_EIO, op->why);
+        free(op);
+        return;
+    }
+    args[0] = s->prefix;
+    args[1] = s->id_ttl;
+    for (size_t i = 0; i < op->n; i++) {
+        const eg_meter_item_t *it = &op->items[i];
+        snprintf(num[i][0], sizeof(num[i][0]), "%lld", (long long)(it->ts / 3600));
+        snprintf(num[i][1], sizeof(num[i][1]), "%.17g", it->quantity);
+        snprintf(num[i][2], sizeof(num[i][2]), "%lld", (long long)(it->ts + s->retention_s));
+        const char **a = args + 2 + 6 * i;
+        a[0] = it->id;
+        a[1] = it->subject;
+        a[2] = it->event_type;
+        a[3] = num[i][0];
+        a[4] = num[i][1];
+        a[5] = num[i][2];
+    }
+    for (size_t i = 0; i < nargs; i++)
+        lens[i] = strlen(args[i]);
+    op->in_call = 1;
+    int rc = eg_redis_eval(redis, record_lua, 0, (int)nargs, args, lens, rd_reply, op);
+    op->in_call = 0;
+    free(args);
+    free(lens);
+    free(num);
+    if (rc != 0 || op->failed_at_once) {
+        op->cb(op->arg, EG_EIO, op->why[0] ? op->why : "metering store: Redis call failed");
+        free(op);
+    }
+}
+
+int eg_meter_store_open_redis(const char *prefix, int64_t id_ttl_s, int64_t retention_s,
+                              eg_meter_store_t **out, char *err, size_t errlen)
+{
+    eg_meter_store_t *s = calloc(1, sizeof(*s));
+    if (!s || !(s->prefix = strdup(prefix ? prefix : "errgate:"))) {
+        free(s);
+        snprintf(err, errlen, "metering store: out of memory");
+        return EG_ENOMEM;
+    }
+    s->backend = B_REDIS;
+    snprintf(s->id_ttl, sizeof(s->id_ttl), "%lld", (long long)(id_ttl_s > 0 ? id_ttl_s : 1));
+    s->retention_s = retention_s;
+    *out = s;
+    return EG_OK;
+}
+
+/* ------------------------------------------------------------ both */
+
+void eg_meter_store_record(eg_meter_store_t *s, uv_loop_t *loop, struct eg_redis_s *redis,
+                           const eg_meter_item_t *items, size_t n, int64_t received,
+                           unsigned char *fresh, eg_meter_store_cb cb, void *arg)
+{
+    op_t *op = calloc(1, sizeof(*op));
+    if (!op) {
+        cb(arg, EG_EIO, "metering store: out of memory");
+        return;
+    }
+    *op = (op_t){
+        .s = s, .items = items, .n = n, .received = received, .fresh = fresh, .cb = cb, .arg = arg};
+    op->work.data = op;
+    if (s->backend == B_REDIS) {
+        rd_record(op, redis);
+        return;
+    }
+    if (uv_queue_work(loop, &op->work, sq_work, sq_after) != 0) {
+        free(op);
+        cb(arg, EG_EIO, "metering store: cannot queue work");
+    }
+}
+
+void eg_meter_store_close(eg_meter_store_t *s)
+{
+    if (!s) return;
+    sqlite3_stmt *st[] = {s->begin, s->commit, s->rollback, s->insert, s->add};
+    for (size_t i = 0; i < sizeof(st) / sizeof(st[0]); i++)
+        sqlite3_finalize(st[i]);
+    if (s->db) sqlite3_close(s->db);
+    if (s->has_lock) pthread_mutex_destroy(&s->lock);
+    free(s->prefix);
+    free(s);
+}
