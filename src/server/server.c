@@ -1894,9 +1894,9 @@ int eg_cmd_serve(int argc, char **argv)
     server_log(srv, "stopped", NULL);
 out_gw:
     eg_usage_close(srv->usage); /* the last commit */
-    eg_pg_sink_close(srv->pg_sink); /* after it: its last rows too, one last try */
     eg_idem_store_close(srv->idem);
     eg_meter_store_close(srv->meter);
+    eg_pg_sink_close(srv->pg_sink); /* after both: their last rows too, one last try */
     eg_limiter_free(srv->limiter);
     eg_keyring_free(srv->keyring);
     eg_store_close(srv->store);

@@ -15,6 +15,8 @@ the test (pgserver.py).
   subjects) arrive as they were (COPY's text escaping; tabs, newlines and
   bytes that are not UTF-8, which no served request's subject can hold,
   are tests/unit/test_pg_copy.c's);
+- the metering API's accepted events (M2's /v1/meter) arrive one row each
+  with their id, a duplicate never;
 - a bad sink URL is refused at load with file:line:column, without its
   password."""
 import json
@@ -53,10 +55,12 @@ auth:
   jwt: {{ secret_env: EG_TEST_JWT_SECRET }}
 metering:
   commit_interval: 20ms
+  path: /v1/meter
   sink: "{sink}"
 upstreams:
   demo: {{ servers: ["127.0.0.1:{upstream}"] }}
 routes:
+  - {{ path: /v1/meter, upstream: demo, auth: api_key }}
   - {{ path: /v1/, upstream: demo, auth: api_key, meter: true }}
   - {{ path: /search/, upstream: demo, auth: api_key, meter: {{ event_type: custom.search, cost: 2.5 }} }}
   - {{ path: /user/, upstream: demo, auth: jwt, meter: true }}
@@ -76,9 +80,10 @@ def start(tmp, upstream, pg_port, sink=None):
     return Gateway(tmp, config(tmp, port, admin, upstream, sink), port, admin, env=env)
 
 
-def new_key(gw):
-    r = request(gw.admin_port, "POST", "/keys", body=b'{"name": "billing"}',
-                headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+def new_key(gw, scopes=()):
+    body = json.dumps({"name": "billing", "scopes": list(scopes)}).encode()
+    r = request(gw.admin_port, "POST", "/keys", body=body,
+                headers={"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"})
     assert r.status == 201, r.body
     return r.json()["key"]["id"], r.json()["secret"]
 
@@ -235,6 +240,41 @@ def test_subjects_with_backslashes_and_copy_markers(tmp_path, upstream_port, pg)
         want = {(f"u:{sub}", "api.request"): (n, n) for sub, n in subs.items()}
         wait_totals(pg, want)
         assert sqlite_totals(tmp) == want
+    finally:
+        assert gw.stop() == 0, gw.log_text()[-3000:]
+
+
+def meter_event(eid, user, event_type, quantity):
+    import datetime
+    t = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=5)
+    return {"id": eid, "type": "usage_events",
+            "attributes": {"user_id": user, "event_type": event_type, "quantity": quantity,
+                           "timestamp": t.strftime("%Y-%m-%dT%H:%M:%SZ")}}
+
+
+def test_metering_api_events_one_row_each_duplicates_never(tmp_path, upstream_port, pg):
+    tmp = str(tmp_path)
+    gw = start(tmp, upstream_port, pg.port)
+    try:
+        kid, secret = new_key(gw, scopes=["meter:write"])
+
+        def post(events):
+            return request(gw.port, "POST", "/v1/meter", body=json.dumps({"data": events}).encode(),
+                           headers={"X-API-Key": secret, "Content-Type": "application/vnd.api+json"})
+
+        r = post([meter_event("ev-1", kid, "compute.minutes", 2.5), meter_event("ev-2", kid, "api.request", 1),
+                  meter_event("ev-3", kid, "custom.gpu_hours", 4)])
+        assert r.status == 201, r.body
+        r = post([meter_event("ev-1", kid, "compute.minutes", 2.5), meter_event("ev-4", kid, "compute.minutes", 1)])
+        assert r.status == 202, r.body  # ev-1 again: a duplicate, not recorded
+        r = post([meter_event("ev-2", kid, "api.request", 1)])
+        assert r.status == 409, r.body
+        subject = f"k:{kid}"
+        wait_totals(pg, {(subject, "compute.minutes"): (3.5, 2), (subject, "api.request"): (1, 1),
+                         (subject, "custom.gpu_hours"): (4, 1)})
+        assert pg.psql("SELECT event_id, route, status_class, events FROM usage_events ORDER BY event_id") == \
+            [["ev-1", "", "0", "1"], ["ev-2", "", "0", "1"], ["ev-3", "", "0", "1"], ["ev-4", "", "0", "1"]]
+        assert sqlite_totals(tmp) == pg_totals(pg)
     finally:
         assert gw.stop() == 0, gw.log_text()[-3000:]
 
