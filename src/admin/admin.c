@@ -13,6 +13,7 @@
 #include "errgate/units.h"
 #include "keys.h"
 #include "respond.h"
+#include "usage_report.h"
 
 typedef struct {
     const eg_config_t *cfg;
@@ -416,6 +417,106 @@ char *eg_admin_keys(const eg_config_t *cfg, eg_keyring_t *kr, const eg_http1_msg
                     id[0] && action[0] ? "Allow: POST\r\n"
                     : !id[0]           ? "Allow: GET, POST\r\n"
                                        : "Allow: GET\r\n");
+    }
+    *outlen = r.outlen;
+    return r.out;
+}
+
+int eg_admin_is_usage_path(const char *t, size_t n)
+{
+    return n >= 6 && memcmp(t, "/usage", 6) == 0 && (n == 6 || t[6] == '?');
+}
+
+/* GET /usage?key=ID|subject=S&from=&to=&group_by=day|route&format=json|csv:
+ * every key's usage (or one's), as `errgate usage` prints it. Reads the
+ * store on this thread (the admin listener's), as /keys does; u, when the
+ * gateway records to SQLite, commits what it holds first. */
+char *eg_admin_usage(const eg_config_t *cfg, eg_usage_t *u, const eg_http1_msg_t *req, const char *reqid,
+                     size_t *outlen)
+{
+    reply_t r = {cfg, eg_admin_dialect(cfg, req), reqid, NULL, 0,
+                 eg_method_bit(req->method, req->method_len) == EG_M_HEAD};
+    unsigned m = eg_method_bit(req->method, req->method_len);
+    const char *qm = memchr(req->target, '?', req->target_len);
+    const char *qs = qm ? qm + 1 : "";
+    size_t qn = qm ? req->target_len - (size_t)(qm + 1 - req->target) : 0;
+    char key[160] = "", subject[200] = "", from[80] = "", to[80] = "", group[16] = "", format[16] = "json";
+    eg_usage_query_t q = {0};
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    tm.tm_mday = 1;
+    tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+    q.from = (int64_t)timegm(&tm);
+    tm.tm_mon++;
+    q.to = (int64_t)timegm(&tm);
+    const char *bad = NULL;
+    if (eg_usage_query_param(qs, qn, "key", key, sizeof(key)) < 0) bad = "key";
+    else if (eg_usage_query_param(qs, qn, "subject", subject, sizeof(subject)) < 0) bad = "subject";
+    else if (eg_usage_query_param(qs, qn, "from", from, sizeof(from)) < 0 ||
+             (from[0] && eg_usage_parse_time(from, 0, &q.from) != EG_OK))
+        bad = "from";
+    else if (eg_usage_query_param(qs, qn, "to", to, sizeof(to)) < 0 ||
+             (to[0] && eg_usage_parse_time(to, 1, &q.to) != EG_OK))
+        bad = "to";
+    else if (eg_usage_query_param(qs, qn, "group_by", group, sizeof(group)) < 0 ||
+             eg_usage_group_parse(group, &q.group) != EG_OK)
+        bad = "group_by";
+    else if (eg_usage_query_param(qs, qn, "format", format, sizeof(format)) < 0 ||
+             (strcmp(format, "json") != 0 && strcmp(format, "csv") != 0))
+        bad = "format";
+    if (!authorized(&r, req)) {
+        /* r.out holds the refusal */
+    } else if (m != EG_M_GET && m != EG_M_HEAD) {
+        error_reply(&r, "method_not_allowed", "Use GET.", "Allow: GET, HEAD\r\n");
+    } else if (bad) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "The %s parameter is not valid (see docs/metering.md).", bad);
+        error_reply_details(&r, "invalid_parameter_value", msg, NULL, -1, json_pack("{s:s}", "parameter", bad));
+    } else if (q.from >= q.to) {
+        error_reply_details(&r, "invalid_time_range", "from must come before to.", NULL, -1,
+                            json_pack("{s:s}", "parameter", "from"));
+    } else {
+        char sub[200];
+        if (key[0]) {
+            snprintf(sub, sizeof(sub), "k:%s", key);
+            q.subject = sub;
+        } else if (subject[0]) {
+            q.subject = subject;
+        }
+        if (u) eg_usage_sync(u, 2000);
+        eg_usage_row_t *rows = NULL;
+        size_t n = 0;
+        char err[256];
+        if (eg_usage_read(cfg, &q, &rows, &n, err, sizeof(err)) != EG_OK) {
+            error_reply(&r, "service_unavailable", "Usage cannot be read now.", NULL);
+        } else if (strcmp(format, "csv") == 0) {
+            char *body = NULL;
+            size_t blen = 0;
+            FILE *f = open_memstream(&body, &blen);
+            if (f) {
+                eg_usage_report_csv(f, rows, n, q.from, q.to, q.group);
+                fclose(f);
+            }
+            size_t cap = blen + 512;
+            if (body && (r.out = malloc(cap))) {
+                char date[EG_HTTP1_DATE_LEN + 1];
+                eg_http1_date((int64_t)time(NULL), date);
+                int k = snprintf(r.out, 512,
+                                 "HTTP/1.1 200 OK\r\nDate: %s\r\nContent-Type: text/csv; charset=utf-8; "
+                                 "header=present\r\nContent-Length: %zu\r\nX-Request-ID: %s\r\n"
+                                 "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
+                                 date, blen, reqid);
+                if (!r.head_only) memcpy(r.out + k, body, blen);
+                r.outlen = (size_t)k + (r.head_only ? 0 : blen);
+            }
+            free(body);
+        } else {
+            json_t *doc = eg_usage_report_json(rows, n, q.from, q.to, q.group, q.subject != NULL);
+            if (doc && q.subject) json_object_set_new(doc, "subject", json_string(q.subject));
+            if (doc) json_reply(&r, 200, doc);
+        }
+        eg_usage_rows_free(rows, n);
     }
     *outlen = r.outlen;
     return r.out;

@@ -56,4 +56,12 @@ int eg_admin_is_keys_path(const char *target, size_t len);
 char *eg_admin_keys(const eg_config_t *cfg, eg_keyring_t *kr, const eg_http1_msg_t *req,
                     const char *body, size_t blen, const char *reqid, size_t *outlen);
 
+/* GET /usage[?key=ID|subject=S&from=DATE&to=DATE&group_by=day|route&format=json|csv]:
+ * usage totals (docs/metering.md), behind the admin token. u: the gateway's
+ * usage recorder (committed first), NULL when it has none. */
+struct eg_usage_s;
+int eg_admin_is_usage_path(const char *target, size_t len);
+char *eg_admin_usage(const eg_config_t *cfg, struct eg_usage_s *u, const eg_http1_msg_t *req, const char *reqid,
+                     size_t *outlen);
+
 #endif

@@ -24,5 +24,6 @@ int eg_cmd_demo_upstream(int argc, char **argv);
 int eg_cmd_keys(int argc, char **argv);
 int eg_cmd_validate(int argc, char **argv);
 int eg_cmd_alerts(int argc, char **argv);
+int eg_cmd_usage(int argc, char **argv);
 
 #endif

@@ -22,6 +22,7 @@ static const command_t commands[] = {
     {"keys", eg_cmd_keys, "create, list, suspend, resume, revoke and rotate API keys"},
     {"validate", eg_cmd_validate, "check a JSON value on stdin against a JSON Schema"},
     {"alerts", eg_cmd_alerts, "print the alert rules, or write them as Prometheus alerting rules"},
+    {"usage", eg_cmd_usage, "usage totals per key for a period (table, JSON, CSV for billing)"},
 };
 
 static void usage(FILE *f)

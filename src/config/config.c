@@ -1255,10 +1255,35 @@ static int load_redis(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
 
 static int load_rate_limits(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
 {
-    static const char *const keys[] = {"headers", "reset", NULL};
+    static const char *const keys[] = {"headers", "reset", "quota_headers", "quota_header_names", NULL};
     int rc;
     if ((rc = known_keys(c, n, "rate_limits", keys))) return rc;
     const eg_ynode_t *v;
+    if ((v = eg_ymap_get(n, "quota_headers"))) {
+        if (v->kind != EG_Y_SEQ) return ERR(c, v, "quota_headers must be a list: [legacy, ietf], or []");
+        for (size_t i = 0; i < v->n; i++) {
+            const eg_ynode_t *x = v->items[i];
+            if (x->kind == EG_Y_SCALAR && strcmp(x->str, "legacy") == 0) cfg->quota_legacy_headers = 1;
+            else if (x->kind == EG_Y_SCALAR && strcmp(x->str, "ietf") == 0) cfg->quota_ietf_headers = 1;
+            else return ERR(c, x, "quota_headers are legacy (X-Quota-Limit, X-Quota-Remaining, X-Quota-Reset) "
+                                  "or ietf (a quota policy in RateLimit-Policy, RateLimit)");
+        }
+    }
+    if ((v = eg_ymap_get(n, "quota_header_names"))) {
+        static const char *const hk[] = {"limit", "remaining", "reset", NULL};
+        if ((rc = known_keys(c, v, "quota_header_names", hk))) return rc;
+        char **dst[] = {&cfg->quota_hdr_limit, &cfg->quota_hdr_remaining, &cfg->quota_hdr_reset};
+        for (size_t i = 0; i < 3; i++) {
+            const eg_ynode_t *x = eg_ymap_get(v, hk[i]);
+            if (!x) continue;
+            int token = x->kind == EG_Y_SCALAR && x->len > 0 && x->len <= 64;
+            for (size_t k = 0; token && k < x->len; k++)
+                token = (x->str[k] >= 'a' && x->str[k] <= 'z') || (x->str[k] >= 'A' && x->str[k] <= 'Z') ||
+                        (x->str[k] >= '0' && x->str[k] <= '9') || x->str[k] == '-';
+            if (!token) return ERR(c, x, "a header name: letters, digits and '-', like X-Quota-Limit");
+            if ((rc = get_str(c, x, dst[i]))) return rc;
+        }
+    }
     if ((v = eg_ymap_get(n, "headers"))) {
         if (v->kind != EG_Y_SEQ) return ERR(c, v, "headers must be a list: [legacy, ietf], or []");
         cfg->rl_legacy_headers = cfg->rl_ietf_headers = 0;
@@ -2580,6 +2605,28 @@ static int load_root(cctx_t *c, const eg_ynode_t *root, eg_config_t *cfg)
     if (cfg->meter_path && !c->nproblems &&
         (rc = problem(c, check_metering_route(c, eg_ymap_get(eg_ymap_get(root, "metering"), "path"), cfg))))
         goto out;
+    /* the usage API answers under the route that covers its path: one that
+     * knows who calls (its auth), the longest that matches */
+    if (cfg->usage_path) {
+        const eg_route_cfg_t *best = NULL;
+        size_t up = strlen(cfg->usage_path);
+        for (size_t i = 0; i < cfg->nroutes_declared; i++) {
+            const eg_route_cfg_t *r = &cfg->routes[i];
+            size_t rl = r->path ? strlen(r->path) : 0;
+            if (!r->path || !(strcmp(r->path, cfg->usage_path) == 0 || (r->prefix && rl <= up && strncmp(cfg->usage_path, r->path, rl) == 0)))
+                continue;
+            if (!best || rl > strlen(best->path)) best = r;
+        }
+        const eg_ynode_t *mn = eg_ymap_get(eg_ymap_get(root, "metering"), "usage_path");
+        if (!best && (rc = problem(c, ERR(c, mn, "metering.usage_path %s: no route covers it (declare one with auth:, "
+                                                 "e.g. - {path: %s, upstream: ..., auth: api_key})",
+                                          cfg->usage_path, cfg->usage_path))))
+            goto out;
+        if (best && (best->auth == EG_AUTHN_NONE || best->auth == EG_AUTHN_CERT) &&
+            (rc = problem(c, ERR(c, mn, "metering.usage_path %s: its route %s needs auth: api_key, jwt or any "
+                                        "(usage is the caller's own)", cfg->usage_path, best->path))))
+            goto out;
+    }
     /* usage is billed from it: kept in the SQLite file or Redis, never only in memory */
     if (cfg->uses_metering && !cfg->has_redis && cfg->store_backend != EG_STORE_SQLITE &&
         (rc = problem(c, ERR(c, eg_ymap_get(root, "store"),
@@ -2649,6 +2696,11 @@ static eg_config_t *config_new(void)
     cfg->store_busy_timeout_ms = 2000;
     cfg->store_commit_every = 256;
     cfg->store_commit_interval_ms = 50;
+    if (!(cfg->quota_hdr_limit = strdup("X-Quota-Limit")) || !(cfg->quota_hdr_remaining = strdup("X-Quota-Remaining")) ||
+        !(cfg->quota_hdr_reset = strdup("X-Quota-Reset"))) {
+        eg_config_free(cfg);
+        return NULL;
+    }
     cfg->metering_commit_every = 1000;
     cfg->metering_commit_interval_ms = 100;
     cfg->metering_max_uncommitted = 10000;
@@ -2740,6 +2792,9 @@ void eg_config_free(eg_config_t *cfg)
     for (size_t i = 0; i < cfg->nmeter_types; i++) free(cfg->meter_types[i]);
     free(cfg->meter_types);
     free(cfg->usage_path);
+    free(cfg->quota_hdr_limit);
+    free(cfg->quota_hdr_remaining);
+    free(cfg->quota_hdr_reset);
     free(cfg->request_id_header);
     free(cfg->access_log);
     free(cfg->error_log);

@@ -336,6 +336,11 @@ typedef struct {
     size_t nplans;
     int rl_legacy_headers, rl_ietf_headers; /* X-RateLimit-* and RateLimit-Policy/RateLimit, default both */
     int rl_reset_unix;                      /* X-RateLimit-Reset as Unix time (default: seconds until) */
+    /* rate_limits.quota_headers: successful responses under a quota say what is left
+     * (traffic.c): legacy (three fields, names below) and/or ietf (a quota policy in
+     * RateLimit-Policy / RateLimit); default none */
+    int quota_legacy_headers, quota_ietf_headers;
+    char *quota_hdr_limit, *quota_hdr_remaining, *quota_hdr_reset; /* default X-Quota-Limit, ... */
     /* cors (stages/cors.c): the global policy, NULL = none; uses_cors: it or a
      * route's is set; cors_lines_max: the largest eg_cors_headers_max of them */
     eg_cors_policy_t *cors;

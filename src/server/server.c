@@ -1224,6 +1224,10 @@ static void admin_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
             char *resp = eg_admin_keys(cfg, a->srv->keyring, &m, a->buf + head, blen, reqid, &n);
             admin_send_raw(a, resp, n);
         }
+    } else if (eg_admin_is_usage_path(m.target, m.target_len)) {
+        size_t n = 0;
+        char *resp = eg_admin_usage(cfg, a->srv->usage, &m, reqid, &n);
+        admin_send_raw(a, resp, n);
     } else if (eg_dashboard_is_path(m.target, m.target_len)) {
         size_t n = 0;
         char *resp = eg_dashboard_admin(cfg, &m, reqid, &n);
@@ -1260,7 +1264,7 @@ static void admin_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
             snprintf(
                 msg, sizeof(msg),
                 "No admin resource at %.*s: the admin listener serves /health, /ready, /metrics, "
-                "/metrics.json, /alerts, /keys and the dashboard at /.",
+                "/metrics.json, /alerts, /keys, /usage and the dashboard at /.",
                 pl, m.target);
             admin_error(a, cfg, &m, "not_found", msg, NULL, reqid);
         }

@@ -16,6 +16,7 @@ static const eg_stage_t *const stages[] = {
     &eg_stage_validate, /* validate: parameters, bodies (before traffic: no quota burnt) */
     &eg_stage_meter,    /* meter: a usage place held; the served request recorded in on_done */
     &eg_stage_traffic, /* rate limits, concurrency, quotas, credits */
+    &eg_stage_usage,   /* metering.usage_path: the caller's usage (after its rate limits) */
     &eg_stage_idempotency, /* Idempotency-Key: reserve, replay, 409/422 */
     &eg_stage_meter_api,   /* metering.path answered by the gateway (after access and limits) */
 };

@@ -67,6 +67,7 @@ extern const eg_stage_t eg_stage_idempotency;
 extern const eg_stage_t eg_stage_validate;
 extern const eg_stage_t eg_stage_meter_api;
 extern const eg_stage_t eg_stage_meter;
+extern const eg_stage_t eg_stage_usage;
 /* The route stage's canonical path (c->path), for a stage that routes
  * before it (cors): 0, or -1 when the request was answered (400/414). */
 int eg_req_canonical_path(eg_req_t *r);

@@ -131,6 +131,78 @@ typedef struct {
     time_t period_end[3];
 } policy_t;
 
+/* The quota with the least left, on a successful response
+ * (rate_limits.quota_headers): X-Quota-Limit / -Remaining / -Reset (names
+ * configurable; Reset in seconds, or Unix time with rate_limits.reset:
+ * unix), and/or a quota policy in the IETF fields (draft-ietf-httpapi-
+ * ratelimit-headers: `"quota-month";q=1000;w=2678400;qu="request"` and
+ * `"quota-month";r=42;t=86400`, lists a field may split across lines).
+ * value_before 0: each charge's value is the usage after this request
+ * (memory, SQLite), or before it (Redis: the script's GET). */
+static void quota_headers(eg_req_t *c, const policy_t *pol, int value_before)
+{
+    const eg_config_t *cfg = c->gw->cfg;
+    if (!cfg->quota_legacy_headers && !cfg->quota_ietf_headers) return;
+    size_t best = pol->ncharges;
+    long long left = 0;
+    for (size_t i = 0; i < pol->ncharges; i++) {
+        const eg_charge_t *ch = &pol->charges[i];
+        if (ch->kind != EG_CHARGE_QUOTA) continue;
+        long long used = ch->value + (value_before ? ch->cost : 0);
+        long long l = ch->limit > used ? ch->limit - used : 0;
+        if (best == pol->ncharges || l < left) {
+            best = i;
+            left = l;
+        }
+    }
+    if (best == pol->ncharges) return;
+    const eg_charge_t *ch = &pol->charges[best];
+    const eg_quota_cfg_t *q = pol->quota[best];
+    time_t now = wall_s(c), end = pol->period_end[best];
+    unsigned long long reset = end > now ? (unsigned long long)(end - now) : 0;
+    size_t start = strlen(c->rl_hdrs);
+    eg_sb_t b = eg_sb(c->rl_hdrs + start, sizeof(c->rl_hdrs) - start);
+    if (cfg->quota_legacy_headers) {
+        eg_sb_str(&b, cfg->quota_hdr_limit);
+        EG_SB_LIT(&b, ": ");
+        eg_sb_u64(&b, (uint64_t)ch->limit);
+        EG_SB_LIT(&b, "\r\n");
+        eg_sb_str(&b, cfg->quota_hdr_remaining);
+        EG_SB_LIT(&b, ": ");
+        eg_sb_u64(&b, (uint64_t)left);
+        EG_SB_LIT(&b, "\r\n");
+        eg_sb_str(&b, cfg->quota_hdr_reset);
+        EG_SB_LIT(&b, ": ");
+        eg_sb_u64(&b, cfg->rl_reset_unix ? (unsigned long long)end : reset);
+        EG_SB_LIT(&b, "\r\n");
+    }
+    if (cfg->quota_ietf_headers) {
+        /* the window: the period's length (a calendar month's own) */
+        const char *name = q->period == EG_PERIOD_DAY ? "quota-day" : "quota-month";
+        long long window = q->period == EG_PERIOD_DAY ? 86400 : 0;
+        if (!window) {
+            struct tm tm;
+            time_t last = end - 1;
+            gmtime_r(&last, &tm);
+            window = (long long)tm.tm_mday * 86400;
+        }
+        EG_SB_LIT(&b, "RateLimit-Policy: \"");
+        eg_sb_str(&b, name);
+        EG_SB_LIT(&b, "\";q=");
+        eg_sb_u64(&b, (uint64_t)ch->limit);
+        EG_SB_LIT(&b, ";w=");
+        eg_sb_u64(&b, (uint64_t)window);
+        EG_SB_LIT(&b, ";qu=\"request\"\r\nRateLimit: \"");
+        eg_sb_str(&b, name);
+        EG_SB_LIT(&b, "\";r=");
+        eg_sb_u64(&b, (uint64_t)left);
+        EG_SB_LIT(&b, ";t=");
+        eg_sb_u64(&b, reset);
+        EG_SB_LIT(&b, "\r\n");
+    }
+    if (b.over) c->rl_hdrs[start] = '\0'; /* no room left: the rate limits' fields stay whole */
+}
+
 /* Remembers a slot the request now holds (policy keys and c->slots are the
  * same size). */
 static void hold_slot(eg_req_t *c, const char *key)
@@ -437,7 +509,10 @@ static void charge_work(uv_work_t *w)
 
 static void charge_answer(eg_req_t *c, pending_t *pd, int async)
 {
-    if (pd->rc == 1) resume(c, 1, async);
+    if (pd->rc == 1) {
+        quota_headers(c, &pd->pol, 0);
+        resume(c, 1, async);
+    }
     else if (pd->rc == 0) {
         resume(c, 0, async);
         refuse_charge(c, &pd->pol);
@@ -631,6 +706,7 @@ static void redis_done(void *arg, void *reply)
         pol->charges[i].value = rep->element[at + 1]->integer;
     }
     if (ok) {
+        quota_headers(c, pol, 1);
         for (size_t i = 0; i < pol->nslots; i++) hold_slot(c, pol->slot_keys[i]);
         c->slots_redis = 1;
         memcpy(c->slot_token, pd->token, sizeof(c->slot_token));
@@ -758,7 +834,10 @@ static eg_stage_rc_t on_request(eg_req_t *c)
     if (!redis && eg_server_store(c->w->srv)) {
         /* decided in memory at once (the usual case): no copy of the policy */
         int now = eg_store_charge_now(eg_server_store(c->w->srv), pol.charges, pol.ncharges);
-        if (now == 1) return EG_STAGE_CONTINUE;
+        if (now == 1) {
+            quota_headers(c, &pol, 0);
+            return EG_STAGE_CONTINUE;
+        }
         if (now != EG_EAGAIN) {
             release_slots(c);
             if (now == 0) refuse_charge(c, &pol);

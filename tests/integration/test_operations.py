@@ -160,7 +160,7 @@ def test_admin_404_405_400_413_and_401_are_in_the_configured_dialect(admingw):
     r = request(gw.admin_port, "GET", "/nothing")
     e = assert_admin_error(r, 404, "not_found")
     assert e["message"] == ("No admin resource at /nothing: the admin listener serves /health, /ready, "
-                            "/metrics, /metrics.json, /alerts, /keys and the dashboard at /.")
+                            "/metrics, /metrics.json, /alerts, /keys, /usage and the dashboard at /.")
     # the caller's request id is kept, as the gateway keeps it
     r = request(gw.admin_port, "GET", "/nothing", headers={"X-Request-ID": "adm-trace-1"})
     assert_admin_error(r, 404, "not_found", rid="adm-trace-1")
