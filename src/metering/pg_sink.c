@@ -162,7 +162,17 @@ static int ensure_conn(eg_pg_sink_t *s, int *fresh)
     }
     /* a NOTICE for every existing table would go to stderr */
     PQsetNoticeProcessor(s->conn, NULL, NULL);
-    if (exec(s, "create table", EG_PG_SCHEMA) != EG_OK) {
+    /* tables made beforehand let the sink's role do without CREATE on the
+     * schema (least privilege: INSERT, and SELECT on the batches) */
+    PGresult *r = PQexec(s->conn, "SELECT to_regclass('usage_events') IS NOT NULL AND "
+                                  "to_regclass('usage_export_batches') IS NOT NULL");
+    int have = r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+               strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
+        set_reason(s, "look up tables", r ? PQresultErrorMessage(r) : PQerrorMessage(s->conn));
+    int looked = r && PQresultStatus(r) == PGRES_TUPLES_OK;
+    PQclear(r);
+    if (!looked || (!have && exec(s, "create table", EG_PG_SCHEMA) != EG_OK)) {
         drop_conn(s);
         return EG_EIO;
     }

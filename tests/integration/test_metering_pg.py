@@ -279,6 +279,34 @@ def test_metering_api_events_one_row_each_duplicates_never(tmp_path, upstream_po
         assert gw.stop() == 0, gw.log_text()[-3000:]
 
 
+def test_a_role_with_insert_only(tmp_path, upstream_port, pg):
+    """Tables made beforehand (the schema in docs/metering.md): the sink's
+    role needs no CREATE, only INSERT (and SELECT on the batches)."""
+    pg.psql("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+    pg.psql(pgserver_schema())
+    pg.psql("CREATE ROLE sink LOGIN PASSWORD 'sink-pw-0123'; "
+            "GRANT INSERT ON usage_events TO sink; GRANT SELECT, INSERT ON usage_export_batches TO sink")
+    tmp = str(tmp_path)
+    gw = start(tmp, upstream_port, pg.port, sink=f"postgres://sink:sink-pw-0123@127.0.0.1:{pg.port}/metering")
+    try:
+        kid, secret = new_key(gw)
+        send(gw, "/v1/hello", 4, key=secret)
+        wait_totals(pg, {(f"k:{kid}", "api.request"): (4, 4)})
+        assert not gw.events("pg_sink_failed"), gw.events("pg_sink_failed")
+    finally:
+        assert gw.stop() == 0, gw.log_text()[-3000:]
+
+
+def pgserver_schema():
+    """The tables as docs/metering.md shows them (read from the page, so
+    the page stays right)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    with open(os.path.join(here, "../../docs/metering.md")) as f:
+        doc = f.read()
+    start = doc.index("```sql\nCREATE TABLE IF NOT EXISTS usage_events")
+    return doc[start + len("```sql\n"):doc.index("```", start + 6)]
+
+
 def test_bad_sink_url_refused_at_load(tmp_path, upstream_port):
     tmp = str(tmp_path)
     with open(f"{tmp}/admin.token", "w") as f:
