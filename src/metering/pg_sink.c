@@ -444,6 +444,7 @@ void eg_pg_sink_stats(const eg_pg_sink_t *s, eg_pg_sink_stats_t *out)
     out->exported = atomic_load(&m->exported);
     out->dropped = atomic_load(&m->dropped);
     out->failures = atomic_load(&m->failures);
+    out->queued = atomic_load(&m->queued);
     out->failing = atomic_load(&m->failing_flag);
 }
 

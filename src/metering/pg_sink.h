@@ -48,7 +48,8 @@ typedef struct {
     uint64_t pushed;   /* rows accepted by push */
     uint64_t exported; /* rows committed in PostgreSQL */
     uint64_t dropped;  /* rows refused: the queue was full */
-    uint64_t failures; /* batches that failed (each retried) */
+    uint64_t failures; /* attempts that failed (each retried) */
+    uint64_t queued;   /* rows waiting (pushed, not yet committed or lost) */
     int failing;       /* 1 while the last attempt failed */
 } eg_pg_sink_stats_t;
 

@@ -1025,6 +1025,15 @@ static char *ready_body(eg_server_t *srv, int *ready)
         }
         json_object_set_new(doc, "traffic", tr);
     }
+    if (srv->pg_sink) { /* reported, never a reason not to serve: rows wait in the queue */
+        eg_pg_sink_stats_t st;
+        eg_pg_sink_stats(srv->pg_sink, &st);
+        json_object_set_new(doc, "metering_sink",
+                            json_pack("{s:s, s:I, s:I, s:I, s:I}", "state", st.failing ? "failing" : "up",
+                                      "queued", (json_int_t)st.queued, "exported", (json_int_t)st.exported,
+                                      "dropped", (json_int_t)st.dropped, "failures",
+                                      (json_int_t)st.failures));
+    }
     char *s = json_dumps(doc, JSON_PRESERVE_ORDER | JSON_COMPACT);
     json_decref(doc);
     eg_gw_unref(gw);

@@ -183,9 +183,16 @@ def test_postgres_stopped_mid_run_loses_nothing(tmp_path, upstream_port, pg):
         failed = gw.wait_log(lambda l: l.get("event") == "pg_sink_failed", "the sink's failure logged")
         assert "reason" in failed[0] and failed[0]["sink"] == f"errgate@127.0.0.1:{pg.port}/metering", failed[0]
         send(gw, "/v1/hello", 5, key=secret)
+        # /ready reports the sink, and stays ready: the rows wait in the queue
+        r = request(gw.admin_port, "GET", "/ready")
+        assert r.status == 200, r.body
+        sink = r.json()["metering_sink"]
+        assert sink["state"] == "failing" and sink["queued"] >= 1 and sink["dropped"] == 0, sink
         pg.start()
         wait_totals(pg, {(subject, "api.request"): (30, 30), (subject, "custom.search"): (5, 2)})
         gw.wait_log(lambda l: l.get("event") == "pg_sink_recovered", "the sink's recovery logged")
+        sink = request(gw.admin_port, "GET", "/ready").json()["metering_sink"]
+        assert sink["state"] == "up" and sink["queued"] == 0 and sink["dropped"] == 0, sink
         assert sqlite_totals(tmp) == pg_totals(pg)
         assert not gw.events("pg_sink_dropped")
     finally:
