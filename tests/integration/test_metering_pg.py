@@ -17,6 +17,8 @@ the test (pgserver.py).
   are tests/unit/test_pg_copy.c's);
 - the metering API's accepted events (M2's /v1/meter) arrive one row each
   with their id, a duplicate never;
+- a full queue (metering.sink_queue) drops what does not fit, counted in a
+  log line and /ready, and keeps what fits;
 - a bad sink URL is refused at load with file:line:column, without its
   password."""
 import json
@@ -42,7 +44,7 @@ def pg():
     p.close()
 
 
-def config(tmp, port, admin, upstream, sink):
+def config(tmp, port, admin, upstream, sink, more=""):
     return f"""
 listen: 127.0.0.1:{port}
 admin_listen: 127.0.0.1:{admin}
@@ -56,7 +58,7 @@ auth:
 metering:
   commit_interval: 20ms
   path: /v1/meter
-  sink: "{sink}"
+  sink: "{sink}"{more}
 upstreams:
   demo: {{ servers: ["127.0.0.1:{upstream}"] }}
 routes:
@@ -68,7 +70,7 @@ routes:
 """
 
 
-def start(tmp, upstream, pg_port, sink=None):
+def start(tmp, upstream, pg_port, sink=None, more=""):
     """A gateway whose sink's password comes from the environment (${VAR}),
     as a secret should."""
     with open(f"{tmp}/admin.token", "w") as f:
@@ -77,7 +79,7 @@ def start(tmp, upstream, pg_port, sink=None):
                     f"{pgserver.Postgres.DB}")
     env = dict(os.environ, EG_TEST_PG_PASSWORD=pgserver.Postgres.PASSWORD, EG_TEST_JWT_SECRET=JWT_SECRET)
     port, admin = free_port(), free_port()
-    return Gateway(tmp, config(tmp, port, admin, upstream, sink), port, admin, env=env)
+    return Gateway(tmp, config(tmp, port, admin, upstream, sink, more), port, admin, env=env)
 
 
 def new_key(gw, scopes=()):
@@ -282,6 +284,33 @@ def test_metering_api_events_one_row_each_duplicates_never(tmp_path, upstream_po
         assert pg.psql("SELECT event_id, route, status_class, events FROM usage_events ORDER BY event_id") == \
             [["ev-1", "", "0", "1"], ["ev-2", "", "0", "1"], ["ev-3", "", "0", "1"], ["ev-4", "", "0", "1"]]
         assert sqlite_totals(tmp) == pg_totals(pg)
+    finally:
+        assert gw.stop() == 0, gw.log_text()[-3000:]
+
+
+def test_full_queue_drops_and_counts(tmp_path, upstream_port, pg):
+    tmp = str(tmp_path)
+    gw = start(tmp, upstream_port, pg.port, more="\n  sink_queue: 1000")
+    try:
+        kid, secret = new_key(gw, scopes=["meter:write"])
+        gw.wait_log(lambda l: l.get("event") == "pg_sink_connected", "the sink connected")
+        pg.stop()
+        for b in range(3):  # 3000 rows (one an API event) for a queue of 1000
+            evs = [meter_event(f"q{b}-{i}", kid, "compute.minutes", 1) for i in range(1000)]
+            r = request(gw.port, "POST", "/v1/meter", body=json.dumps({"data": evs}).encode(),
+                        headers={"X-API-Key": secret, "Content-Type": "application/vnd.api+json"}, timeout=60)
+            assert r.status == 201, r.body[:300]  # the gateway's record has every one
+        dropped = gw.wait_log(lambda l: l.get("event") == "pg_sink_dropped", "the drops logged")
+        assert dropped[0]["max_queued"] == 1000, dropped[0]
+        sink = request(gw.admin_port, "GET", "/ready").json()["metering_sink"]
+        assert sink["queued"] == 1000 and sink["dropped"] == 2000, sink
+        pg.start()
+        wait_totals(pg, {(f"k:{kid}", "compute.minutes"): (1000, 1000)})
+        # the first thousand, in order: what fitted
+        assert pg.psql("SELECT min(event_id), max(event_id) FROM usage_events") == [["q0-0", "q0-999"]]
+        assert sqlite_totals(tmp) == {(f"k:{kid}", "compute.minutes"): (3000, 3000)}
+        gw.wait_log(lambda l: l.get("event") == "pg_sink_dropped" and l.get("dropped_total") == 2000,
+                    "every drop logged")
     finally:
         assert gw.stop() == 0, gw.log_text()[-3000:]
 
