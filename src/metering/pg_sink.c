@@ -448,6 +448,11 @@ void eg_pg_sink_stats(const eg_pg_sink_t *s, eg_pg_sink_stats_t *out)
     out->failing = atomic_load(&m->failing_flag);
 }
 
+int eg_pg_sink_is(const eg_pg_sink_t *s, const char *conninfo)
+{
+    return conninfo && strcmp(s->conninfo, conninfo) == 0;
+}
+
 void eg_pg_sink_close(eg_pg_sink_t *s)
 {
     if (!s) return;

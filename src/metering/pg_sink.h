@@ -69,6 +69,9 @@ int eg_pg_sink_push(eg_pg_sink_t *s, const eg_usage_event_t *ev, const char *eve
  * hour's start. */
 void eg_pg_sink_tap(void *ctx, const eg_usage_event_t *ev, uint64_t events);
 void eg_pg_sink_stats(const eg_pg_sink_t *s, eg_pg_sink_stats_t *out);
+/* 1 when the sink sends to conninfo (a reload that changes it is told
+ * that it takes effect on restart). */
+int eg_pg_sink_is(const eg_pg_sink_t *s, const char *conninfo);
 /* Flushes what is queued (one last try), then stops the thread and frees. */
 void eg_pg_sink_close(eg_pg_sink_t *s);
 

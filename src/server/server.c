@@ -1455,6 +1455,8 @@ static void on_signal(uv_signal_t *s, int signum)
         if (gw->cfg->uses_metering && !gw->cfg->has_redis && !srv->usage)
             server_log(srv, "reload_warning",
                        "meter: takes effect on restart: metered routes answer 503 until then");
+        if (srv->pg_sink ? !eg_pg_sink_is(srv->pg_sink, gw->cfg->metering_sink) : gw->cfg->metering_sink != NULL)
+            server_log(srv, "reload_warning", "metering.sink takes effect on restart: the running sink stays");
         if (eg_metrics_bounds_differ(srv->metrics, gw->cfg->metrics_buckets, gw->cfg->nmetrics_buckets))
             server_log(srv, "reload_warning", "metrics.buckets take effect on restart: the running ones stay");
         if (!srv->metrics && gw->cfg->metrics_enabled)

@@ -23,6 +23,7 @@ the test (pgserver.py).
   password."""
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 
@@ -165,6 +166,16 @@ def test_totals_equal_traffic_and_sqlite(tmp_path, upstream_port, pg):
             == [["t"]]
         assert gw.events("pg_sink_connected"), gw.log_text()[-2000:]
         assert not gw.events("pg_sink_failed") and not gw.events("pg_sink_dropped")
+        # a reload does not move the sink: it says so, and the running one stays
+        gw.rewrite(config(tmp, gw.port, gw.admin_port, upstream_port,
+                          f"postgres://other@127.0.0.1:{pg.port}/elsewhere"))
+        gw.signal(signal.SIGHUP)
+        gw.wait_event("reloaded")
+        assert [l for l in gw.events("reload_warning") if "metering.sink" in l.get("detail", "")], \
+            gw.events("reload_warning")
+        send(gw, "/open/x", 1)
+        want[("ip:127.0.0.1", "api.request")] = (4, 4)
+        wait_totals(pg, want)
     finally:
         assert gw.stop() == 0, gw.log_text()[-3000:]
     assert pgserver.Postgres.PASSWORD not in gw.log_text()
