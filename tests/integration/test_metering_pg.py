@@ -17,6 +17,8 @@ the test (pgserver.py).
   are tests/unit/test_pg_copy.c's);
 - the metering API's accepted events (M2's /v1/meter) arrive one row each
   with their id, a duplicate never;
+- the gateway stopped while PostgreSQL is down: one last try, then what
+  could not be sent is counted (pg_sink_lost), freed, and still in SQLite;
 - a full queue (metering.sink_queue) drops what does not fit, counted in a
   log line and /ready, and keeps what fits;
 - a bad sink URL is refused at load with file:line:column, without its
@@ -297,6 +299,30 @@ def test_metering_api_events_one_row_each_duplicates_never(tmp_path, upstream_po
         assert sqlite_totals(tmp) == pg_totals(pg)
     finally:
         assert gw.stop() == 0, gw.log_text()[-3000:]
+
+
+def test_stopped_while_postgres_is_down_says_what_it_lost(tmp_path, upstream_port, pg):
+    """The sink's bound at shutdown: one last try, then the count of what
+    it could not send (the SQLite totals still have it), and no leak.
+    Metering-API events: one row each, queued before the 201."""
+    tmp = str(tmp_path)
+    gw = start(tmp, upstream_port, pg.port)
+    try:
+        kid, secret = new_key(gw, scopes=["meter:write"])
+        gw.wait_log(lambda l: l.get("event") == "pg_sink_connected", "the sink connected")
+        pg.stop()
+        evs = [meter_event(f"l-{i}", kid, "storage.gb", 0.5) for i in range(3)]
+        r = request(gw.port, "POST", "/v1/meter", body=json.dumps({"data": evs}).encode(),
+                    headers={"X-API-Key": secret, "Content-Type": "application/vnd.api+json"})
+        assert r.status == 201, r.body
+        assert request(gw.admin_port, "GET", "/ready").json()["metering_sink"]["queued"] == 3
+    finally:
+        code = gw.stop()
+    assert code == 0, gw.log_text()[-3000:]
+    lost = gw.events("pg_sink_lost")
+    assert len(lost) == 1 and lost[0]["events"] == 3, lost
+    assert lost[0]["reason"].startswith("connect: "), lost[0]
+    assert sqlite_totals(tmp) == {(f"k:{kid}", "storage.gb"): (1.5, 3)}
 
 
 def test_full_queue_drops_and_counts(tmp_path, upstream_port, pg):
