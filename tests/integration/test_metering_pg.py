@@ -19,6 +19,8 @@ the test (pgserver.py).
   with their id, a duplicate never;
 - the gateway stopped while PostgreSQL is down: one last try, then what
   could not be sent is counted (pg_sink_lost), freed, and still in SQLite;
+- a COMMIT whose answer never came (a proxy cuts the connection right
+  after it) is looked up by its batch id, not copied twice;
 - a full queue (metering.sink_queue) drops what does not fit, counted in a
   log line and /ready, and keeps what fits;
 - a bad sink URL is refused at load with file:line:column, without its
@@ -26,8 +28,10 @@ the test (pgserver.py).
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
+import threading
 
 import pytest
 
@@ -323,6 +327,75 @@ def test_stopped_while_postgres_is_down_says_what_it_lost(tmp_path, upstream_por
     assert len(lost) == 1 and lost[0]["events"] == 3, lost
     assert lost[0]["reason"].startswith("connect: "), lost[0]
     assert sqlite_totals(tmp) == {(f"k:{kid}", "storage.gb"): (1.5, 3)}
+
+
+class CommitCutter:
+    """A TCP proxy to PostgreSQL that, once, forwards a COMMIT and then cuts
+    the connection before its answer: the one step whose outcome the sink
+    cannot know. The server has the COMMIT in its socket (a FIN after the
+    data, not a reset), so it commits."""
+
+    def __init__(self, pg_port):
+        self.pg_port, self.cut = pg_port, 0
+        self.lsock = socket.socket()
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(16)
+        self.port = self.lsock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.lsock.accept()
+            except OSError:
+                return
+            u = socket.create_connection(("127.0.0.1", self.pg_port))
+            threading.Thread(target=self._pump, args=(c, u, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(u, c, False), daemon=True).start()
+
+    def _pump(self, src, dst, to_server):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+                if to_server and not self.cut and b"Q\x00\x00\x00\x0bCOMMIT\x00" in data:
+                    self.cut += 1
+                    break  # the answer never comes back
+        except OSError:
+            pass
+        for x in (src, dst):
+            try:
+                x.close()
+            except OSError:
+                pass
+
+    def close(self):
+        self.lsock.close()
+
+
+def test_commit_without_answer_is_not_copied_twice(tmp_path, upstream_port, pg):
+    cutter = CommitCutter(pg.port)
+    tmp = str(tmp_path)
+    gw = start(tmp, upstream_port, pg.port,
+               sink=f"postgres://{pg.USER}:{pg.PASSWORD}@127.0.0.1:{cutter.port}/{pg.DB}?sslmode=disable")
+    try:
+        kid, secret = new_key(gw)
+        send(gw, "/v1/hello", 5, key=secret)
+        gw.wait_log(lambda l: l.get("event") == "pg_sink_recovered", "the sink's recovery after the cut")
+        assert cutter.cut == 1
+        failed = gw.events("pg_sink_failed")
+        assert failed and failed[0]["reason"].startswith("commit: "), failed
+        send(gw, "/v1/hello", 2, key=secret)
+        wait_totals(pg, {(f"k:{kid}", "api.request"): (7, 7)})
+        # the batch cut at COMMIT was committed, found by its id, not sent again
+        assert pg.psql("SELECT sum(events) = (SELECT count(*) FROM usage_events) FROM usage_export_batches") \
+            == [["t"]]
+    finally:
+        assert gw.stop() == 0, gw.log_text()[-3000:]
+        cutter.close()
+    assert pgserver.Postgres.PASSWORD not in gw.log_text()
 
 
 def test_full_queue_drops_and_counts(tmp_path, upstream_port, pg):
