@@ -4,7 +4,10 @@
 #
 # Two gateways from the same binary and configuration, one worker each, in
 # front of one nginx `return 200`; the only difference is `meter: true` on
-# the route (each has its own SQLite file, so each has its usage writer).
+# the route. Each has its own SQLite store with one API key, and the route
+# takes the key (`auth: api_key`): usage is billed per key, and so the
+# store is open in both (ANON=1: a route without auth, where metering is
+# what opens the store; its figure includes the store's own upkeep).
 # 1. CPU per request: measured alternately in ROUNDS rounds with wrk; the
 #    CPU is the gateway process's (utime + stime from /proc: every thread,
 #    the worker's recording and the writer thread's commits) divided by the
@@ -17,7 +20,7 @@
 # A benchmark, not a test: nothing asserts. The target is <= 5 % CPU.
 #
 # Usage: bench/metering.sh [BUILD_DIR]   (env: DURATION=5s ROUNDS=5 CONNS=50
-#        CALLGRIND=1 CG_SECONDS=5)
+#        CALLGRIND=1 CG_SECONDS=5 ANON=0)
 set -eu
 . "$(dirname "$0")/lib.sh"
 BUILD=${1:-build-rel}
@@ -26,6 +29,7 @@ ROUNDS=${ROUNDS:-5}
 CONNS=${CONNS:-50}
 CALLGRIND=${CALLGRIND:-1}
 CG_SECONDS=${CG_SECONDS:-5}
+ANON=${ANON:-0}
 ERRGATE=$(cd "$BUILD" && pwd)/errgate
 [ -x "$ERRGATE" ] || { echo "bench: build first (cmake -DCMAKE_BUILD_TYPE=Release -B $BUILD)" >&2; exit 2; }
 PATH="$PATH:/usr/sbin"
@@ -39,6 +43,7 @@ trap cleanup EXIT INT TERM
 UP=$(port); ON=$(port); OFF=$(port)
 mkdir -p "$TMP/up" "$TMP/on" "$TMP/off"
 upstream_conf "$TMP/up" "$UP" "location / { default_type application/json; return 200 '{\"message\":\"hello\"}'; }"
+AUTH=api_key; [ "$ANON" = 1 ] && AUTH=none
 gateway_conf() { # PORT DIR METER
     cat <<CONF
 listen: 127.0.0.1:$1
@@ -50,23 +55,27 @@ upstreams:
 routes:
   - path: /v1/
     upstream: up
+    auth: $AUTH
     meter: $3
 CONF
 }
 gateway_conf "$ON" "$TMP/on" true > "$TMP/on.yaml"
 gateway_conf "$OFF" "$TMP/off" false > "$TMP/off.yaml"
+secret_of() { "$ERRGATE" keys create --config "$1" --name bench | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])'; }
+ONKEY=x; OFFKEY=x
+if [ "$ANON" != 1 ]; then ONKEY=$(secret_of "$TMP/on.yaml"); OFFKEY=$(secret_of "$TMP/off.yaml"); fi
 nginx -c "$TMP/up/nginx.conf" -p "$TMP/up" & PIDS="$PIDS $!"
 "$ERRGATE" serve --config "$TMP/on.yaml" 2>/dev/null & PIDS="$PIDS $!"; ONPID=$!
 "$ERRGATE" serve --config "$TMP/off.yaml" 2>/dev/null & PIDS="$PIDS $!"; OFFPID=$!
-wait_port() {
+wait_port() { # an answer, not an open port
     i=0; until curl -s -o /dev/null "http://127.0.0.1:$1/v1/x"; do i=$((i+1)); [ $i -lt 600 ] || { echo "bench: port $1 did not open" >&2; exit 1; }; sleep 0.1; done
 }
 for p in $UP $ON $OFF; do wait_port "$p"; done
 
 ticks_of() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-run() { # PORT PID -> "req/s cpu_us_per_request"
+run() { # PORT PID KEY -> "req/s cpu_us_per_request"
     t0=$(ticks_of "$2")
-    out=$(wrk -t1 -c"$CONNS" -d"$DURATION" "http://127.0.0.1:$1/v1/hello" 2>/dev/null)
+    out=$(wrk -t1 -c"$CONNS" -d"$DURATION" -H "X-API-Key: $3" "http://127.0.0.1:$1/v1/hello" 2>/dev/null)
     t1=$(ticks_of "$2")
     echo "$out" | awk -v dt=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" '
         / requests in / { n = $1 } /Requests\/sec/ { rps = $2 }
@@ -74,12 +83,12 @@ run() { # PORT PID -> "req/s cpu_us_per_request"
 }
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-echo "meter on/off: $ROUNDS rounds of $DURATION, $CONNS connections, one worker each, SQLite"
+echo "meter on/off: $ROUNDS rounds of $DURATION, $CONNS connections, one worker each, SQLite, auth: $AUTH"
 : > "$TMP/on.cpu"; : > "$TMP/off.cpu"; : > "$TMP/ratio"
 r=1
 while [ $r -le "$ROUNDS" ]; do
-    set -- $(run "$OFF" "$OFFPID"); off_rps=$1; off_cpu=$2
-    set -- $(run "$ON" "$ONPID"); on_rps=$1; on_cpu=$2
+    set -- $(run "$OFF" "$OFFPID" "$OFFKEY"); off_rps=$1; off_cpu=$2
+    set -- $(run "$ON" "$ONPID" "$ONKEY"); on_rps=$1; on_cpu=$2
     echo "$on_cpu" >> "$TMP/on.cpu"; echo "$off_cpu" >> "$TMP/off.cpu"
     awk -v a="$on_cpu" -v b="$off_cpu" 'BEGIN { printf "%.4f\n", a / b }' >> "$TMP/ratio"
     echo "  round $r: off $off_rps req/s $off_cpu us CPU/req; on $on_rps req/s $on_cpu us CPU/req"
@@ -98,7 +107,7 @@ kill -TERM "$ONPID"; wait "$ONPID" 2>/dev/null || true
 [ "$CALLGRIND" = 1 ] || exit 0
 command -v valgrind >/dev/null 2>&1 || { echo "bench: valgrind is missing: no instruction counts" >&2; exit 0; }
 kill -TERM "$OFFPID" 2>/dev/null; wait "$OFFPID" 2>/dev/null || true
-cg() { # CONFIG LOAD(0|1) -> "instructions requests"
+cg() { # CONFIG LOAD(0|1) KEY -> "instructions requests"
     out="$TMP/cg.$$.$(date +%s%N).out"
     port=$(awk '/^listen:/ { split($2, a, ":"); print a[2] }' "$1")
     valgrind --tool=callgrind --callgrind-out-file="$out" "$ERRGATE" serve --config "$1" 2>"$TMP/vg.log" & vg=$!
@@ -106,15 +115,15 @@ cg() { # CONFIG LOAD(0|1) -> "instructions requests"
     if [ "$2" = 0 ]; then
         sleep "$CG_SECONDS"; reqs=0
     else
-        reqs=$(wrk -t1 -c10 -d"${CG_SECONDS}s" "http://127.0.0.1:$port/v1/hello" | awk '/requests in/ {print $1}')
+        reqs=$(wrk -t1 -c10 -d"${CG_SECONDS}s" -H "X-API-Key: $3" "http://127.0.0.1:$port/v1/hello" | awk '/requests in/ {print $1}')
     fi
     kill -TERM "$vg"; wait "$vg" || true
     echo "$(awk '/^summary:/ {print $2}' "$out") $reqs"
 }
-set -- $(cg "$TMP/off.yaml" 0); idle_off=$1
-set -- $(cg "$TMP/off.yaml" 1); off_ir=$1; off_n=$2
-set -- $(cg "$TMP/on.yaml" 0); idle_on=$1
-set -- $(cg "$TMP/on.yaml" 1); on_ir=$1; on_n=$2
+set -- $(cg "$TMP/off.yaml" 0 "$OFFKEY"); idle_off=$1
+set -- $(cg "$TMP/off.yaml" 1 "$OFFKEY"); off_ir=$1; off_n=$2
+set -- $(cg "$TMP/on.yaml" 0 "$ONKEY"); idle_on=$1
+set -- $(cg "$TMP/on.yaml" 1 "$ONKEY"); on_ir=$1; on_n=$2
 awk -v a="$off_ir" -v ai="$idle_off" -v an="$off_n" -v b="$on_ir" -v bi="$idle_on" -v bn="$on_n" 'BEGIN {
     x = (a - ai) / an; y = (b - bi) / bn
     printf "instructions per proxied request (callgrind): meter off %.0f (%d requests), on %.0f (%d requests): %+.1f%%\n",

@@ -5,17 +5,19 @@
  * strings in the same allocation. A record is one lock, a hash lookup and
  * a few additions; an entry is allocated the first time its key is seen
  * and kept while it is used, so a steady stream of requests allocates
- * nothing. The writer (writer.h) only counts events (NULL items): its
- * flush swaps the pending sums out of the dirty entries under the lock,
- * writes them with the lock released (one UPSERT per entry, one
- * transaction), and puts them back when the commit fails. Entries are
+ * nothing. The writer (writer.h) is only told (NULL items) of a batch's
+ * first event, which starts its interval, and of every commit_every-th,
+ * which commits at once: one lock per request, not two. Its flush swaps
+ * the pending sums out of the dirty entries under the lock, writes them
+ * with the lock released (one UPSERT per entry, one transaction), and
+ * puts them back when the commit fails. Entries are
  * freed on the writer thread only (trim), so the flush may read their
  * strings without the lock.
  */
 #define _GNU_SOURCE /* timegm */
 #include "usage.h"
 
-#include <pthread.h>
+#include <sched.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -32,7 +34,8 @@ typedef struct agg_s {
     int64_t hour;
     int status_class;
     int dirty;
-    double quantity; /* pending: not handed to the writer yet */
+    size_t ls, lt, lr; /* the strings' lengths */
+    double quantity;   /* pending: not handed to the writer yet */
     uint64_t events, bytes_in, bytes_out;
     char *subject, *event_type, *route; /* in the same allocation */
 } agg_t;
@@ -47,47 +50,90 @@ struct eg_usage_s {
     sqlite3 *db;
     sqlite3_stmt *begin, *commit, *rollback, *add;
     eg_writer_t *writer;
-    pthread_mutex_t lock; /* the table */
+    atomic_flag lock; /* the table: a spin lock (held for a few additions; see lock()) */
     agg_t **buckets;
     size_t nbuckets, nagg;
     agg_t **dirty;
     size_t ndirty, dirty_cap;
     size_t max_held;
+    size_t pending;        /* events since the last swap (the writer is told of some) */
+    size_t commit_every;   /* events that start a commit */
     _Atomic uint64_t held; /* reserved or recorded, not committed */
     eg_usage_tap_fn tap;
     void *tap_ctx;
 };
 
-static uint64_t fnv(uint64_t h, const char *s)
+/* The table's lock is taken once per metered request and held for a hash
+ * lookup and a few additions (the writer's swap, a new key's allocation
+ * and the rare trim are the long holds): a spin lock costs a tenth of an
+ * uncontended mutex, and a waiter that does not get it soon yields. */
+static void lock(eg_usage_t *u)
 {
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return (h ^ 0xff) * 1099511628211ull;
+    for (int spins = 0; atomic_flag_test_and_set_explicit(&u->lock, memory_order_acquire); spins++)
+        if (spins >= 64) sched_yield();
 }
 
-static uint64_t key_hash(const eg_usage_event_t *ev, int64_t hour)
+static void unlock(eg_usage_t *u)
 {
+    atomic_flag_clear_explicit(&u->lock, memory_order_release);
+}
+
+/* A string's first and last 8 bytes and its length: this runs for every
+ * metered request, and the entry's compare checks the rest. */
+static uint64_t ends_hash(uint64_t h, const char *s, size_t n)
+{
+    const uint64_t k = 0x9E3779B97F4A7C15ull;
+    uint64_t a = 0, b = 0;
+    if (n >= 8) {
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            a = a << 8 | (unsigned char)s[i];
+    }
+    h = (h ^ a ^ ((uint64_t)n << 56)) * k;
+    h = (h ^ (h >> 29) ^ b) * k;
+    return h ^ (h >> 32);
+}
+
+/* The event's key, its lengths measured once for the hash and the
+ * compares. */
+typedef struct {
+    size_t ls, lt, lr;
+    int64_t hour;
+    uint64_t hash;
+} ukey_t;
+
+static void key_of(const eg_usage_event_t *ev, int64_t hour, ukey_t *k)
+{
+    k->ls = strlen(ev->subject);
+    k->lt = strlen(ev->event_type);
+    k->lr = strlen(ev->route);
+    k->hour = hour;
     uint64_t h = 1469598103934665603ull ^ (uint64_t)hour ^ ((uint64_t)ev->status_class << 40);
-    h = fnv(h, ev->subject);
-    h = fnv(h, ev->event_type);
-    return fnv(h, ev->route);
+    h = ends_hash(h, ev->event_type, k->lt);
+    h = ends_hash(h, ev->route, k->lr);
+    k->hash = ends_hash(h, ev->subject, k->ls);
 }
 
 /* Under the lock. */
-static agg_t *agg_find(eg_usage_t *u, const eg_usage_event_t *ev, int64_t hour, uint64_t h)
+static agg_t *agg_find(eg_usage_t *u, const eg_usage_event_t *ev, const ukey_t *k)
 {
     if (!u->nbuckets) return NULL;
-    for (agg_t *e = u->buckets[h & (u->nbuckets - 1)]; e; e = e->next)
-        if (e->hash == h && e->hour == hour && e->status_class == ev->status_class &&
-            strcmp(e->subject, ev->subject) == 0 && strcmp(e->event_type, ev->event_type) == 0 &&
-            strcmp(e->route, ev->route) == 0)
+    for (agg_t *e = u->buckets[k->hash & (u->nbuckets - 1)]; e; e = e->next)
+        if (e->hash == k->hash && e->hour == k->hour && e->status_class == ev->status_class &&
+            e->ls == k->ls && e->lt == k->lt && e->lr == k->lr &&
+            memcmp(e->subject, ev->subject, k->ls) == 0 &&
+            memcmp(e->event_type, ev->event_type, k->lt) == 0 &&
+            memcmp(e->route, ev->route, k->lr) == 0)
             return e;
     return NULL;
 }
 
 /* Under the lock: a new entry for the event's key. */
-static agg_t *agg_new(eg_usage_t *u, const eg_usage_event_t *ev, int64_t hour, uint64_t h)
+static agg_t *agg_new(eg_usage_t *u, const eg_usage_event_t *ev, const ukey_t *k)
 {
+    uint64_t h = k->hash;
     if (u->nagg >= u->nbuckets) {
         size_t nb = u->nbuckets ? u->nbuckets * 2 : 256;
         agg_t **b = calloc(nb, sizeof(*b));
@@ -113,7 +159,10 @@ static agg_t *agg_new(eg_usage_t *u, const eg_usage_event_t *ev, int64_t hour, u
     memcpy(e->event_type, ev->event_type, lt);
     memcpy(e->route, ev->route, lr);
     e->hash = h;
-    e->hour = hour;
+    e->hour = k->hour;
+    e->ls = k->ls;
+    e->lt = k->lt;
+    e->lr = k->lr;
     e->status_class = ev->status_class;
     e->next = u->buckets[h & (u->nbuckets - 1)];
     u->buckets[h & (u->nbuckets - 1)] = e;
@@ -141,7 +190,7 @@ static int mark_dirty(eg_usage_t *u, agg_t *e)
  * pending, so a table of keys and hours that came and went stays small. */
 static void trim(eg_usage_t *u)
 {
-    pthread_mutex_lock(&u->lock);
+    lock(u);
     for (size_t i = 0; i < u->nbuckets; i++) {
         agg_t **pp = &u->buckets[i];
         while (*pp) {
@@ -155,7 +204,7 @@ static void trim(eg_usage_t *u)
             u->nagg--;
         }
     }
-    pthread_mutex_unlock(&u->lock);
+    unlock(u);
 }
 
 static int step(sqlite3_stmt *st)
@@ -171,11 +220,11 @@ static int flush(void *ctx, void **items, size_t nitems)
 {
     (void)items;
     eg_usage_t *u = ctx;
-    pthread_mutex_lock(&u->lock);
+    lock(u);
     size_t n = u->ndirty;
     swap_t *sw = n ? malloc(n * sizeof(*sw)) : NULL;
     if (n && !sw) {
-        pthread_mutex_unlock(&u->lock);
+        unlock(u);
         return EG_ENOMEM;
     }
     uint64_t events = 0;
@@ -188,7 +237,8 @@ static int flush(void *ctx, void **items, size_t nitems)
         e->dirty = 0;
     }
     u->ndirty = 0;
-    pthread_mutex_unlock(&u->lock);
+    u->pending = 0;
+    unlock(u);
     if (!n) {
         if (!nitems && u->nagg > 4096) trim(u); /* idle: a good time */
         return EG_OK;
@@ -211,7 +261,7 @@ static int flush(void *ctx, void **items, size_t nitems)
     if (rc == EG_OK) rc = step(u->commit);
     if (rc != EG_OK) {
         if (!sqlite3_get_autocommit(u->db)) step(u->rollback);
-        pthread_mutex_lock(&u->lock); /* not written: pending again */
+        lock(u); /* not written: pending again */
         for (size_t i = 0; i < n; i++) {
             agg_t *e = sw[i].e;
             e->quantity += sw[i].quantity;
@@ -220,7 +270,7 @@ static int flush(void *ctx, void **items, size_t nitems)
             e->bytes_out += sw[i].bytes_out;
             mark_dirty(u, e); /* cannot fail: the list had room for all of them */
         }
-        pthread_mutex_unlock(&u->lock);
+        unlock(u);
         free(sw);
         return EG_EIO;
     }
@@ -249,7 +299,7 @@ int eg_usage_open(const eg_usage_opts_t *o, eg_usage_t **out, char *err, size_t 
 {
     eg_usage_t *u = calloc(1, sizeof(*u));
     if (!u) return EG_ENOMEM;
-    pthread_mutex_init(&u->lock, NULL);
+    atomic_flag_clear(&u->lock);
     u->max_held = o->max_uncommitted ? o->max_uncommitted : 10000;
     int rc = EG_EIO;
     /* the store made the file and its tables (eg_store_open): never create it here */
@@ -286,7 +336,10 @@ int eg_usage_open(const eg_usage_opts_t *o, eg_usage_t **out, char *err, size_t 
             goto fail;
         }
     }
-    eg_writer_cfg_t wc = {o->commit_every ? o->commit_every : 256,
+    /* the writer is told twice a batch (eg_usage_record): the first push
+     * starts the interval, the second (commit_every events) commits */
+    u->commit_every = o->commit_every ? o->commit_every : 256;
+    eg_writer_cfg_t wc = {u->commit_every == 1 ? 1 : 2,
                           o->commit_interval_ms ? o->commit_interval_ms : 50, 0, flush, u};
     if ((rc = eg_writer_start(&wc, &u->writer)) != EG_OK) {
         snprintf(err, errlen, "cannot start the usage writer");
@@ -296,7 +349,6 @@ int eg_usage_open(const eg_usage_opts_t *o, eg_usage_t **out, char *err, size_t 
     return EG_OK;
 fail:
     disconnect(u);
-    pthread_mutex_destroy(&u->lock);
     free(u);
     return rc;
 }
@@ -313,7 +365,6 @@ void eg_usage_close(eg_usage_t *u)
         }
     free(u->buckets);
     free(u->dirty);
-    pthread_mutex_destroy(&u->lock);
     free(u);
 }
 
@@ -343,12 +394,13 @@ int eg_usage_record(eg_usage_t *u, const eg_usage_event_t *ev, int reserved)
         return EG_EINVAL;
     }
     int64_t hour = ev->ts >= 0 ? ev->ts / 3600 : -((-ev->ts + 3599) / 3600);
-    uint64_t h = key_hash(ev, hour);
-    pthread_mutex_lock(&u->lock);
-    agg_t *e = agg_find(u, ev, hour, h);
-    if (!e) e = agg_new(u, ev, hour, h);
+    ukey_t k;
+    key_of(ev, hour, &k);
+    lock(u);
+    agg_t *e = agg_find(u, ev, &k);
+    if (!e) e = agg_new(u, ev, &k);
     if (!e || mark_dirty(u, e) != EG_OK) {
-        pthread_mutex_unlock(&u->lock);
+        unlock(u);
         if (reserved) eg_usage_unreserve(u);
         return EG_ENOMEM;
     }
@@ -357,10 +409,12 @@ int eg_usage_record(eg_usage_t *u, const eg_usage_event_t *ev, int reserved)
     e->bytes_in += ev->bytes_in;
     e->bytes_out += ev->bytes_out;
     if (!reserved) atomic_fetch_add(&u->held, 1);
-    pthread_mutex_unlock(&u->lock);
-    /* counted only: the entry holds the event; a push that fails (out of
-     * memory) leaves it for the next commit */
-    eg_writer_push(u->writer, NULL, NULL);
+    /* the writer hears of the batch's first event (which starts its
+     * interval) and of every commit_every-th (a commit now), not of each:
+     * one lock per request, not two */
+    size_t nth = ++u->pending;
+    unlock(u);
+    if (nth == 1 || nth % u->commit_every == 0) eg_writer_push(u->writer, NULL, NULL);
     return EG_OK;
 }
 

@@ -206,9 +206,11 @@ int eg_usage_report_table(FILE *f, const eg_usage_row_t *rows, size_t n, eg_usag
         const eg_usage_row_t *r = &rows[i];
         fprintf(f, "%-*s  %-*s  ", ws, r->subject, we, r->event_type);
         if (gname) fprintf(f, "%-*s  ", wg, r->group);
-        fprintf(f, "%5dxx  %10llu  %14.15g  %12llu  %12llu\n", r->status_class,
-                (unsigned long long)r->events, r->quantity, (unsigned long long)r->bytes_in,
-                (unsigned long long)r->bytes_out);
+        /* status class 0: an event posted to the metering API, not a request */
+        char sc[16] = "     -";
+        if (r->status_class > 0) snprintf(sc, sizeof(sc), "%5dxx", r->status_class);
+        fprintf(f, "%s  %10llu  %14.15g  %12llu  %12llu\n", sc, (unsigned long long)r->events,
+                r->quantity, (unsigned long long)r->bytes_in, (unsigned long long)r->bytes_out);
     }
     if (!n) fprintf(f, "(no usage in this period)\n");
     return ferror(f) ? -1 : 0;

@@ -435,3 +435,61 @@ def test_config_refuses_what_cannot_be_metered(tmp_path, upstream):
             f.write("listen: 127.0.0.1:1\n" + text)
         out = cli("check-config", p)
         assert out.returncode != 0, (name, out.stdout, out.stderr)
+
+
+def test_two_gateways_on_one_redis_add_to_one_total(tmp_path, upstream):
+    if not (shutil.which("redis-server") or shutil.which("/usr/bin/redis-server")):
+        pytest.skip("redis-server is not installed")
+    from test_redis import Redis
+    away_from_month_end()
+    redis = Redis(str(tmp_path))
+    a_dir, b_dir = tmp_path / "a", tmp_path / "b"
+    a_dir.mkdir()
+    b_dir.mkdir()
+    gws = []
+    try:
+        a = start(str(a_dir), upstream.port, redis_port=redis.port)
+        gws.append(a)
+        kid, k = new_key(a)
+        # the second gateway shares the key store file and Redis
+        with open(a.path) as f:
+            text = f.read().replace(str(a.port), "{P}").replace(str(a.admin_port), "{A}")
+        bp, ba = free_port(), free_port()
+        b = Gateway(str(b_dir), text.replace("{P}", str(bp)).replace("{A}", str(ba)), bp, ba)
+        gws.append(b)
+        wait_for(lambda: get(b, "/m/x", k).status == 200, what="the key on the second gateway")
+        for _ in range(9):
+            assert get(a, "/m/x", k).status == 200
+        for _ in range(5):
+            assert get(b, "/m/status/404", k).status == 404
+        # one total in Redis, whichever gateway is asked
+        want = {"2": 10, "4": 5}
+        for gw in (a, b):
+            wait_for(lambda: by_type(usage(gw, k))["api.request"]["by_status_class"] == want,
+                     what="both gateways' events in one total")
+        out = cli("usage", "--config", b.path, "--key", kid, "--format", "json")
+        assert out.returncode == 0, out.stderr
+        assert by_type(json.loads(out.stdout)["subjects"][0])["api.request"]["events"] == 15
+    finally:
+        for gw in gws:
+            assert gw.stop() == 0
+        redis.kill()
+
+
+def test_a_reload_keeps_counting(tmp_path, upstream):
+    away_from_month_end()
+    gw = start(str(tmp_path), upstream.port)
+    try:
+        _, k = new_key(gw)
+        for _ in range(3):
+            assert get(gw, "/m/x", k).status == 200
+        with open(gw.path) as f:  # the same rules in a new configuration generation
+            gw.rewrite(f.read().replace("meter: true }", "meter: { cost: 2 } }", 1))
+        gw.signal(signal.SIGHUP)
+        gw.wait_event("reloaded")
+        for _ in range(4):
+            assert get(gw, "/m/x", k).status == 200
+        u = by_type(usage(gw, k))["api.request"]
+        assert u["events"] == 7 and u["quantity"] == 3 + 4 * 2
+    finally:
+        assert gw.stop() == 0

@@ -802,6 +802,85 @@ static void test_alert_settings(void **state)
     }
 }
 
+/* meter:, metering: and the quota headers (docs/metering.md). */
+static void test_metering(void **state)
+{
+    (void)state;
+    eg_config_t *cfg = parse_ok(minimal);
+    assert_int_equal(cfg->uses_metering, 0);
+    assert_null(cfg->usage_path);
+    assert_int_equal(cfg->metering_commit_every, 1000);
+    assert_int_equal(cfg->metering_commit_interval_ms, 100);
+    assert_int_equal(cfg->metering_max_uncommitted, 10000);
+    assert_int_equal(cfg->quota_legacy_headers + cfg->quota_ietf_headers, 0);
+    assert_string_equal(cfg->quota_hdr_remaining, "X-Quota-Remaining");
+    assert_int_equal(cfg->routes[0].meter, 0);
+    eg_config_free(cfg);
+    cfg =
+        parse_ok("listen: 127.0.0.1:8080\n"
+                 "metering: { usage_path: /v1/usage, commit_every: 50, commit_interval: 2s, "
+                 "max_uncommitted: 400, retention: 30d }\n"
+                 "rate_limits: { quota_headers: [ietf], quota_header_names: { limit: Q-Limit } }\n"
+                 "upstreams:\n  a: { servers: [127.0.0.1:9000] }\n"
+                 "routes:\n"
+                 "  - { path: /m/, upstream: a, meter: true }\n"
+                 "  - { path: /c/, upstream: a, meter: { event_type: custom.render, cost: 2.5, "
+                 "bytes: true } }\n"
+                 "  - { path: /v1/, upstream: a, auth: api_key, meter: false }\n");
+    assert_int_equal(cfg->uses_metering, 1);
+    assert_string_equal(cfg->usage_path, "/v1/usage");
+    assert_int_equal(cfg->metering_commit_every, 50);
+    assert_int_equal(cfg->metering_commit_interval_ms, 2000);
+    assert_int_equal(cfg->metering_max_uncommitted, 400);
+    assert_int_equal(cfg->metering_retention_s, 30 * 86400);
+    assert_int_equal(cfg->quota_ietf_headers, 1);
+    assert_int_equal(cfg->quota_legacy_headers, 0);
+    assert_string_equal(cfg->quota_hdr_limit, "Q-Limit");
+    assert_int_equal(cfg->routes[0].meter, 1);
+    assert_string_equal(cfg->routes[0].meter_event, "api.request");
+    assert_true(cfg->routes[0].meter_cost == 1.0);
+    assert_int_equal(cfg->routes[0].meter_bytes, 0);
+    assert_string_equal(cfg->routes[1].meter_event, "custom.render");
+    assert_true(cfg->routes[1].meter_cost == 2.5);
+    assert_int_equal(cfg->routes[1].meter_bytes, 1);
+    assert_int_equal(cfg->routes[2].meter, 0);
+    eg_config_free(cfg);
+    static const struct {
+        const char *yaml, *want;
+    } bad[] = {
+        {"routes:\n  - { path: /m/, upstream: a, meter: { cost: 0 } }\n",
+         "cost must be a number above 0"},
+        {"routes:\n  - { path: /m/, upstream: a, meter: { event_type: \"a b\" } }\n",
+         "event_type must be a name"},
+        {"routes:\n  - { path: /m/, upstream: a, meter: { unit: x } }\n",
+         "unknown key 'unit' in meter"},
+        {"metering: { usage_path: usage }\nroutes:\n  - { path: /m/, upstream: a }\n",
+         "usage_path must be a path"},
+        {"metering: { usage_path: /u }\nroutes:\n  - { path: /m/, upstream: a }\n",
+         "metering.usage_path /u: no route covers it"},
+        {"metering: { usage_path: /m/u }\nroutes:\n  - { path: /m/, upstream: a }\n",
+         "metering.usage_path /m/u: its route /m/ needs auth"},
+        {"store: { backend: memory }\nroutes:\n  - { path: /m/, upstream: a, meter: true }\n",
+         "meter: needs a durable store"},
+        {"rate_limits: { quota_headers: [x] }\nroutes:\n  - { path: /m/, upstream: a }\n",
+         "quota_headers are legacy"},
+        {"rate_limits: { quota_header_names: { limit: \"X Q\" } }\nroutes:\n  - { path: /m/, "
+         "upstream: a }\n",
+         "a header name"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char text[512], err[512] = "";
+        snprintf(text, sizeof(text),
+                 "listen: 127.0.0.1:8080\nupstreams:\n  a: { servers: [127.0.0.1:9000] }\n%s",
+                 bad[i].yaml);
+        eg_config_t *c = NULL;
+        assert_int_not_equal(eg_config_parse(text, strlen(text), "c.yaml", &c, err, sizeof(err)),
+                             EG_OK);
+        if (strncmp(err, "c.yaml:", 7) != 0 || !strstr(err, bad[i].want))
+            fail_msg("case %zu: got '%s'\n want '%s'", i, err, bad[i].want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -824,6 +903,7 @@ int main(void)
         cmocka_unit_test(test_idempotency_max_body),
         cmocka_unit_test(test_alert_settings),
         cmocka_unit_test(test_upstream_balance_and_health_check),
+        cmocka_unit_test(test_metering),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
