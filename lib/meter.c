@@ -119,6 +119,14 @@ int eg_meter_parse_time(const char *s, size_t n, int64_t *out)
     return EG_OK;
 }
 
+size_t eg_meter_utf8_cut(const char *s, size_t n, size_t max)
+{
+    if (n <= max) return n;
+    while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
+        max--;
+    return max;
+}
+
 void eg_meter_reject(eg_meter_batch_t *b, size_t i, const char *code, const char *member,
                      const char *message)
 {
@@ -214,7 +222,8 @@ static int check_event(const eg_meter_rules_t *r, const eg_jr_doc_t *d, const eg
     if (!(e->event_type = dup_str(d, t))) return EG_ENOMEM;
     size_t tl = strlen(e->event_type);
     if (tl > EG_METER_TYPE_MAX || !eg_meter_type_allowed(r, e->event_type, tl)) {
-        snprintf(why, sizeof(why), "Unknown event type '%.*s'.", (int)(tl > 64 ? 64 : tl),
+        snprintf(why, sizeof(why), "Unknown event type '%.*s'.",
+                 (int)eg_meter_utf8_cut(e->event_type, tl, 64),
                  has_control(e->event_type) ? "?" : e->event_type);
         eg_meter_reject(b, i, "invalid_event_type", "/attributes/event_type", why);
         return EG_OK;

@@ -91,6 +91,10 @@ void eg_meter_batch_free(eg_meter_batch_t *b);
 void eg_meter_reject(eg_meter_batch_t *b, size_t i, const char *code, const char *member,
                      const char *message);
 
+/* How many of s's n bytes (valid UTF-8) to keep to show at most max bytes
+ * without cutting a character (messages quote what was sent). */
+size_t eg_meter_utf8_cut(const char *s, size_t n, size_t max);
+
 /* 1 when type[0..n) is one of the rules' event types. */
 int eg_meter_type_allowed(const eg_meter_rules_t *r, const char *type, size_t n);
 

@@ -2468,9 +2468,10 @@ static int check_metering_route(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg
     const eg_route_cfg_t *best = NULL; /* the router's pick: exact, else the longest prefix */
     for (size_t i = 0; i < cfg->nroutes_declared; i++) {
         const eg_route_cfg_t *r = &cfg->routes[i];
+        size_t tl = r->path ? strlen(r->path) : 0;
+        if (r->prefix && tl > 1 && r->path[tl - 1] == '/') tl--; /* "/v1/" covers "/v1/meter" */
         if (!r->path || (r->methods && !(r->methods & EG_M_POST)) ||
-            !eg_path_template_match(r->path, strlen(r->path), cfg->meter_path, pl, r->prefix, NULL,
-                                    0, NULL))
+            !eg_path_template_match(r->path, tl, cfg->meter_path, pl, r->prefix, NULL, 0, NULL))
             continue;
         if (!best || (best->prefix && !r->prefix) ||
             (best->prefix == r->prefix && strlen(r->path) > strlen(best->path)))

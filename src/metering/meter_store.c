@@ -68,11 +68,56 @@ static int step_done(sqlite3_stmt *st)
     return rc == SQLITE_DONE ? EG_OK : EG_EIO;
 }
 
+/* A batch's new events summed per usage row (subject, event type, hour):
+ * one UPSERT a row, not an event (a batch is mostly one user's). Open
+ * addressing over item indices; the table is twice the batch. */
+typedef struct {
+    size_t *slot; /* item index + 1 of the row's first event, 0 = empty */
+    double *sum;
+    int64_t *count;
+    size_t cap;
+} agg_t;
+
+static uint64_t row_hash(const eg_meter_item_t *it)
+{
+    uint64_t h = 1469598103934665603ull ^ (uint64_t)(it->ts / 3600);
+    for (const char *p = it->subject; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    h = (h ^ 0xff) * 1099511628211ull;
+    for (const char *p = it->event_type; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    return h;
+}
+
+static int same_row(const eg_meter_item_t *a, const eg_meter_item_t *b)
+{
+    return a->ts / 3600 == b->ts / 3600 && strcmp(a->subject, b->subject) == 0 &&
+           strcmp(a->event_type, b->event_type) == 0;
+}
+
+/* Adds item i to its row (the table has room: twice the items). */
+static void agg_add(agg_t *g, const eg_meter_item_t *items, size_t i)
+{
+    size_t at = (size_t)(row_hash(&items[i]) % g->cap);
+    while (g->slot[at] && !same_row(&items[g->slot[at] - 1], &items[i]))
+        at = (at + 1) % g->cap;
+    if (!g->slot[at]) g->slot[at] = i + 1;
+    g->sum[at] += items[i].quantity;
+    g->count[at]++;
+}
+
 /* The batch in one transaction (thread pool). */
 static void sq_work(uv_work_t *w)
 {
     op_t *op = w->data;
     eg_meter_store_t *s = op->s;
+    agg_t g = {calloc(2 * op->n, sizeof(size_t)), calloc(2 * op->n, sizeof(double)),
+               calloc(2 * op->n, sizeof(int64_t)), 2 * op->n};
+    if (!g.slot || !g.sum || !g.count) {
+        op->rc = EG_EIO;
+        snprintf(op->why, sizeof(op->why), "metering store: out of memory");
+        goto out;
+    }
     pthread_mutex_lock(&s->lock);
     op->rc = EG_EIO;
     if (step_done(s->begin) != EG_OK) goto fail;
@@ -88,22 +133,31 @@ static void sq_work(uv_work_t *w)
         sqlite3_bind_int64(st, 7, op->received);
         if (step_done(st) != EG_OK) goto fail;
         op->fresh[i] = sqlite3_changes(s->db) == 1;
-        if (!op->fresh[i]) continue; /* a duplicate adds nothing */
-        st = s->add;
+        if (op->fresh[i]) agg_add(&g, op->items, i); /* a duplicate adds nothing */
+    }
+    for (size_t at = 0; at < g.cap; at++) {
+        if (!g.slot[at]) continue;
+        const eg_meter_item_t *it = &op->items[g.slot[at] - 1];
+        sqlite3_stmt *st = s->add;
         sqlite3_bind_text(st, 1, it->subject, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, it->event_type, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 3, it->ts / 3600);
-        sqlite3_bind_double(st, 4, it->quantity);
+        sqlite3_bind_double(st, 4, g.sum[at]);
+        sqlite3_bind_int64(st, 5, g.count[at]);
         if (step_done(st) != EG_OK) goto fail;
     }
     if (step_done(s->commit) != EG_OK) goto fail;
     op->rc = EG_OK;
     pthread_mutex_unlock(&s->lock);
-    return;
+    goto out;
 fail:
     snprintf(op->why, sizeof(op->why), "metering store: %s", sqlite3_errmsg(s->db));
     if (!sqlite3_get_autocommit(s->db)) step_done(s->rollback);
     pthread_mutex_unlock(&s->lock);
+out:
+    free(g.slot);
+    free(g.sum);
+    free(g.count);
 }
 
 static void sq_after(uv_work_t *w, int status)
@@ -156,9 +210,9 @@ int eg_meter_store_open_sqlite(const char *path, uint64_t busy_timeout_ms, eg_me
         {&s->insert, "INSERT OR IGNORE INTO meter_events (id, subject, event_type, quantity, ts,"
                      " metadata, received) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"},
         {&s->add, "INSERT INTO usage (subject, event_type, route, status_class, hour, quantity,"
-                  " events) VALUES (?1, ?2, '', 0, ?3, ?4, 1)"
+                  " events) VALUES (?1, ?2, '', 0, ?3, ?4, ?5)"
                   " ON CONFLICT (subject, event_type, route, status_class, hour) DO UPDATE SET"
-                  " quantity = quantity + excluded.quantity, events = events + 1"},
+                  " quantity = quantity + excluded.quantity, events = events + excluded.events"},
     };
     for (size_t i = 0; i < sizeof(stmts) / sizeof(stmts[0]); i++) {
         if (sqlite3_prepare_v3(s->db, stmts[i].sql, -1, SQLITE_PREPARE_PERSISTENT, stmts[i].st,
@@ -181,20 +235,34 @@ fail:
  * it). One 1 or 0 per event: recorded now, or the id was claimed before
  * (nothing added). The totals' layout is the meter stage's (the spec's):
  * <prefix>u:{<subject>}:<hour>, fields <event_type>|<route>|<status_class>
- * and #<same>; route '' and status class 0 for the metering API. */
+ * and #<same>; route '' and status class 0 for the metering API. Claimed
+ * events are summed per hash and field in the script first: one
+ * HINCRBYFLOAT, one HINCRBY and one EXPIREAT (the latest) per hash, not per
+ * event (a 1000-event batch of one user took 12.7 ms of Redis's time with
+ * four calls an event). Sums are written with 17 significant digits. */
 static const char record_lua[] =
     "local p, ttl = ARGV[1], tonumber(ARGV[2])\n"
-    "local out = {}\n"
+    "local out, sum, cnt, exp = {}, {}, {}, {}\n"
     "for b = 3, #ARGV, 6 do\n"
     "  if redis.call('SET', p .. 'me:' .. ARGV[b], '1', 'NX', 'EX', ttl) then\n"
     "    local k = p .. 'u:{' .. ARGV[b + 1] .. '}:' .. ARGV[b + 3]\n"
-    "    redis.call('HINCRBYFLOAT', k, ARGV[b + 2] .. '||0', ARGV[b + 4])\n"
-    "    redis.call('HINCRBY', k, '#' .. ARGV[b + 2] .. '||0', 1)\n"
-    "    redis.call('EXPIREAT', k, ARGV[b + 5])\n"
+    "    local f = ARGV[b + 2] .. '||0'\n"
+    "    if not sum[k] then sum[k] = {}; cnt[k] = {}; exp[k] = 0 end\n"
+    "    sum[k][f] = (sum[k][f] or 0) + tonumber(ARGV[b + 4])\n"
+    "    cnt[k][f] = (cnt[k][f] or 0) + 1\n"
+    "    local e = tonumber(ARGV[b + 5])\n"
+    "    if e > exp[k] then exp[k] = e end\n"
     "    out[#out + 1] = 1\n"
     "  else\n"
     "    out[#out + 1] = 0\n"
     "  end\n"
+    "end\n"
+    "for k, fs in pairs(sum) do\n"
+    "  for f, q in pairs(fs) do\n"
+    "    redis.call('HINCRBYFLOAT', k, f, string.format('%.17g', q))\n"
+    "    redis.call('HINCRBY', k, '#' .. f, cnt[k][f])\n"
+    "  end\n"
+    "  redis.call('EXPIREAT', k, string.format('%d', exp[k]))\n"
     "end\n"
     "return out\n";
 

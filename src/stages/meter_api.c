@@ -32,14 +32,13 @@
 #include <time.h>
 
 #include "errgate/meter.h"
+#include "jsonw.h"
 #include "keyring.h"
 #include "meter_store.h"
 #include "pg_sink.h"
 #include "params.h"
 #include "redis_link.h"
 #include "strbuild.h"
-
-#define SUBJECT_MAX (EG_METER_ID_MAX + 8)
 
 /* One call's state, from the store's start to its callback (which owns it
  * while the request may go away). */
@@ -49,7 +48,7 @@ typedef struct {
     eg_meter_item_t *items; /* the events that passed every check so far */
     size_t *at;             /* items[k] is event at[k] */
     size_t nitems;
-    char (*subj)[SUBJECT_MAX];
+    char *subj; /* the subjects of the items, one after another */
     unsigned char *fresh;
     size_t blen;
     eg_pg_sink_t *sink; /* metering.sink, NULL = none: read while the request is there */
@@ -147,6 +146,45 @@ static int status_of(const char *code)
     return strcmp(code, "duplicate_event") == 0 ? 409 : 422;
 }
 
+/* 201: {"data": [{"type": "usage_events", "id": ...}...], "meta": {...}},
+ * written straight into a buffer (a 1000-event batch built as a jansson
+ * tree cost more than the parse of its request). */
+#define JW_LIT(w, lit) eg_jsonw_put((w), (lit), sizeof(lit) - 1)
+
+static void send_created(eg_req_t *c, const eg_meter_batch_t *b)
+{
+    size_t cap = 256 + strlen(c->reqid);
+    for (size_t i = 0; i < b->n; i++)
+        cap += 2 * strlen(b->ev[i].id) + 48;
+    for (int tries = 0; tries < 2; tries++) {
+        char *buf = malloc(cap);
+        if (!buf) break;
+        eg_jsonw_t w = {buf, cap, 0};
+        static const char item[] = "{\"type\":\"usage_events\",\"id\":";
+        JW_LIT(&w, "{\"data\":[");
+        for (size_t i = 0; i < b->n; i++) {
+            if (i) eg_jsonw_ch(&w, ',');
+            eg_jsonw_put(&w, item, sizeof(item) - 1);
+            eg_jsonw_cstr(&w, b->ev[i].id);
+            eg_jsonw_ch(&w, '}');
+        }
+        char meta[96];
+        int k = snprintf(meta, sizeof(meta), "],\"meta\":{\"accepted\":%zu,\"rejected\":0,", b->n);
+        eg_jsonw_put(&w, meta, (size_t)k);
+        JW_LIT(&w, "\"request_id\":");
+        eg_jsonw_cstr(&w, c->reqid);
+        JW_LIT(&w, "}}");
+        if (w.pos < cap) {
+            send_doc(c, 201, NULL, buf, w.pos);
+            free(buf);
+            return;
+        }
+        free(buf);
+        cap = w.pos + 1;
+    }
+    eg_req_send_simple(c, "internal_error", NULL, "metering: out of memory");
+}
+
 /* The answer once every event has its verdict. */
 static void answer(eg_req_t *c, call_t *x)
 {
@@ -200,39 +238,32 @@ static void answer(eg_req_t *c, call_t *x)
         send_dialect(c, e);
         return;
     }
+    if (!rejected) { /* the common answer, written without a tree */
+        send_created(c, b);
+        return;
+    }
     json_t *doc = json_object(), *meta = json_object();
     json_object_set_new(meta, "accepted", json_integer((json_int_t)accepted));
     json_object_set_new(meta, "rejected", json_integer((json_int_t)rejected));
     json_object_set_new(meta, "request_id", json_string(c->reqid));
-    if (!rejected) {
-        json_t *data = json_array();
-        for (size_t i = 0; i < b->n; i++) {
-            json_t *r = json_object();
-            json_object_set_new(r, "type", json_string("usage_events"));
-            json_object_set_new(r, "id", json_string(b->ev[i].id));
-            json_array_append_new(data, r);
-        }
-        json_object_set_new(doc, "data", data);
-    } else {
-        json_t *errs = json_array();
-        for (size_t i = 0; i < b->n; i++) {
-            const eg_meter_event_t *ev = &b->ev[i];
-            if (!ev->code) continue;
-            const eg_catalog_entry_t *ent = eg_catalog_find(cfg->catalog, ev->code);
-            char st[8];
-            snprintf(st, sizeof(st), "%d", status_of(ev->code));
-            json_t *o = json_object(), *m = json_object();
-            json_object_set_new(o, "status", json_string(st));
-            json_object_set_new(o, "code", json_string(ev->code));
-            if (ent && ent->title) json_object_set_new(o, "title", json_string(ent->title));
-            json_object_set_new(o, "detail", json_string(ev->message));
-            json_object_set_new(o, "source", json_pack("{s:s}", "pointer", ev->pointer));
-            if (ev->id) json_object_set_new(m, "event_id", json_string(ev->id));
-            json_object_set_new(o, "meta", m);
-            json_array_append_new(errs, o);
-        }
-        json_object_set_new(doc, "errors", errs);
+    json_t *errs = json_array();
+    for (size_t i = 0; i < b->n; i++) {
+        const eg_meter_event_t *ev = &b->ev[i];
+        if (!ev->code) continue;
+        const eg_catalog_entry_t *ent = eg_catalog_find(cfg->catalog, ev->code);
+        char st[8];
+        snprintf(st, sizeof(st), "%d", status_of(ev->code));
+        json_t *o = json_object(), *m = json_object();
+        json_object_set_new(o, "status", json_string(st));
+        json_object_set_new(o, "code", json_string(ev->code));
+        if (ent && ent->title) json_object_set_new(o, "title", json_string(ent->title));
+        json_object_set_new(o, "detail", json_string(ev->message));
+        json_object_set_new(o, "source", json_pack("{s:s}", "pointer", ev->pointer));
+        if (ev->id) json_object_set_new(m, "event_id", json_string(ev->id));
+        json_object_set_new(o, "meta", m);
+        json_array_append_new(errs, o);
     }
+    json_object_set_new(doc, "errors", errs);
     json_object_set_new(doc, "meta", meta);
     char *body = json_dumps(doc, JSON_PRESERVE_ORDER | JSON_COMPACT);
     json_decref(doc);
@@ -403,35 +434,50 @@ static eg_stage_rc_t on_request(eg_req_t *c)
     }
     size_t n = x->b.n;
     if (rc != EG_OK || !(x->items = calloc(n, sizeof(*x->items))) ||
-        !(x->at = calloc(n, sizeof(*x->at))) || !(x->subj = calloc(n, sizeof(*x->subj))) ||
-        !(x->fresh = calloc(n, 1))) {
+        !(x->at = calloc(n, sizeof(*x->at))) || !(x->fresh = calloc(n, 1))) {
         call_free(x);
         eg_req_drop_body(c, blen);
         return unavailable(c, "metering: out of memory");
     }
-    /* who each event is for: a key, or a key's owner */
+    /* who each event is for: a key, or a key's owner; a run of events for
+     * one user (the usual batch) is looked up once */
     eg_keyring_t *kr = cfg->meter_check_users ? eg_server_keyring(c->w->srv) : NULL;
+    size_t room = 0, used = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!x->b.ev[i].code) room += strlen(x->b.ev[i].user_id) + 3;
+    if (room && !(x->subj = malloc(room))) {
+        call_free(x);
+        eg_req_drop_body(c, blen);
+        return unavailable(c, "metering: out of memory");
+    }
+    const char *last_user = NULL, *last_subj = NULL; /* last_subj NULL: not found */
     for (size_t i = 0; i < n; i++) {
         eg_meter_event_t *ev = &x->b.ev[i];
         if (ev->code) continue;
-        if (!cfg->meter_check_users) {
-            snprintf(x->subj[i], SUBJECT_MAX, "u:%s", ev->user_id);
-        } else {
-            int found = kr ? eg_keyring_user(kr, ev->user_id, x->subj[i], SUBJECT_MAX) : EG_EIO;
-            if (found < 0) {
+        if (!last_user || strcmp(last_user, ev->user_id) != 0) {
+            char *subj = x->subj + used;
+            size_t cap = room - used;
+            int found = 1;
+            if (!cfg->meter_check_users)
+                snprintf(subj, cap, "u:%s", ev->user_id);
+            else if ((found = kr ? eg_keyring_user(kr, ev->user_id, subj, cap) : EG_EIO) < 0) {
                 call_free(x);
                 eg_req_drop_body(c, blen);
                 return unavailable(c, "metering: the key store is unavailable");
             }
-            if (!found) {
-                char m[200];
-                snprintf(m, sizeof(m), "No key or consumer named '%.64s'.", ev->user_id);
-                eg_meter_reject(&x->b, i, "user_not_found", "/attributes/user_id", m);
-                continue;
-            }
+            last_user = ev->user_id;
+            last_subj = found ? subj : NULL;
+            if (found) used += strlen(subj) + 1;
         }
-        x->items[x->nitems] = (eg_meter_item_t){ev->id,       x->subj[i], ev->event_type,
-                                                ev->quantity, ev->ts,     ev->metadata};
+        if (!last_subj) {
+            char m[200];
+            snprintf(m, sizeof(m), "No key or consumer named '%.*s'.",
+                     (int)eg_meter_utf8_cut(ev->user_id, strlen(ev->user_id), 64), ev->user_id);
+            eg_meter_reject(&x->b, i, "user_not_found", "/attributes/user_id", m);
+            continue;
+        }
+        x->items[x->nitems] = (eg_meter_item_t){ev->id,       last_subj, ev->event_type,
+                                                ev->quantity, ev->ts,    ev->metadata};
         x->at[x->nitems++] = i;
     }
     if (!x->nitems) { /* nothing to record */
@@ -452,8 +498,10 @@ static eg_stage_rc_t on_request(eg_req_t *c)
 static int applies(const eg_config_t *cfg, const eg_route_cfg_t *route)
 {
     if (!cfg->meter_path || !route || (route->methods && !(route->methods & EG_M_POST))) return 0;
-    return eg_path_template_match(route->path, strlen(route->path), cfg->meter_path,
-                                  strlen(cfg->meter_path), route->prefix, NULL, 0, NULL);
+    size_t tl = strlen(route->path);
+    if (route->prefix && tl > 1 && route->path[tl - 1] == '/') tl--; /* "/v1/" covers "/v1/meter" */
+    return eg_path_template_match(route->path, tl, cfg->meter_path, strlen(cfg->meter_path),
+                                  route->prefix, NULL, 0, NULL);
 }
 
 const eg_stage_t eg_stage_meter_api = {

@@ -19,7 +19,14 @@ ADMIN_TOKEN = "admin-token-for-the-meter-tests-0123"
 JSONAPI = "application/vnd.api+json"
 
 
-def config(tmp, port, admin, upstream, dialect="jsonapi", redis_port=None, store=None, metering=""):
+ROUTES = """
+  - { path: /v1/meter, upstream: demo, auth: api_key }
+  - { path: /v1/, upstream: demo }
+"""
+
+
+def config(tmp, port, admin, upstream, dialect="jsonapi", redis_port=None, store=None, metering="",
+           routes=ROUTES):
     redis = f'redis: {{ address: "127.0.0.1:{redis_port}", timeout: 500ms }}' if redis_port else ""
     return f"""
 listen: 127.0.0.1:{port}
@@ -33,10 +40,7 @@ auth: {{ admin_token_file: {tmp}/admin.token }}
 metering: {{ path: /v1/meter{metering} }}
 upstreams:
   demo: {{ servers: ["127.0.0.1:{upstream}"], timeout: 10s }}
-routes:
-  - {{ path: /v1/meter, upstream: demo, auth: api_key }}
-  - {{ path: /v1/, upstream: demo }}
-"""
+routes:{routes}"""
 
 
 def start(tmp, upstream, **kw):
@@ -169,6 +173,7 @@ def test_partial_acceptance_202_with_pointers(gw):
            event("p3", "ghost"), event("p4", kid, "bogus.type"), event("p0", kid)]
     r = post(gw, secret, evs)
     assert r.status == 202, r.body
+    assert r.header("X-Error-Code") == "validation_error"  # the rejections' codes differ
     doc = r.json()
     assert doc["meta"]["accepted"] == 2 and doc["meta"]["rejected"] == 4
     got = [(e["status"], e["code"], e["source"]["pointer"]) for e in doc["errors"]]
@@ -308,6 +313,21 @@ def test_configured_event_types_and_window(tmp_path, upstream_port):
         assert g.stop() == 0
 
 
+def test_under_a_prefix_route_only_the_path_is_answered(tmp_path, upstream_port):
+    g = start(str(tmp_path), upstream_port, routes="\n  - { path: /v1/, upstream: demo, auth: api_key }\n")
+    try:
+        kid, secret = new_key(g)
+        assert post(g, secret, [event("pr1", kid)]).status == 201
+        r = request(g.port, "GET", "/v1/anything", headers={"X-API-Key": secret})
+        assert r.status == 200 and b"usage_events" not in r.body, r.body  # the upstream's answer
+        r = request(g.port, "POST", "/v1/meter/x", body=b"{}",
+                    headers={"X-API-Key": secret, "Content-Type": "application/json"})
+        assert r.header("X-Error-Code") is None or r.status < 400, r.body  # not the metering API
+        assert stored_ids(g) == {"pr1"}
+    finally:
+        assert g.stop() == 0
+
+
 # ---------------------------------------------------------------- Redis
 
 def test_two_gateways_on_one_redis_accept_an_id_once(tmp_path, upstream_port):
@@ -346,3 +366,116 @@ def test_two_gateways_on_one_redis_accept_an_id_once(tmp_path, upstream_port):
         assert a.stop() == 0
         assert b.stop() == 0
         redis.kill()
+
+
+def test_redis_down_is_503_and_records_nothing(tmp_path, upstream_port):
+    """Without Redis an id cannot be claimed: 503, whatever redis.on_failure
+    says for rate limits, and nothing of the batch is counted."""
+    test_redis = pytest.importorskip("test_redis")
+    redis = test_redis.Redis(str(tmp_path), durable=True)  # its ids outlive the kill
+    g = start(str(tmp_path), upstream_port, redis_port=redis.port)
+    try:
+        kid, secret = new_key(g)
+        t0 = ts(-5)
+        assert post(g, secret, [event("up-1", kid, timestamp=t0)]).status == 201
+        redis.kill()
+        r = post(g, secret, [event("down-1", kid, timestamp=t0)])
+        assert r.status == 503 and r.header("X-Error-Code") == "service_unavailable", r.body
+        redis.start()
+        # the same id is free once Redis is back: the 503 recorded nothing
+        deadline = time.time() + 15
+        while True:
+            r = post(g, secret, [event("down-1", kid, timestamp=t0)])
+            if r.status != 503 or time.time() > deadline:
+                break
+            time.sleep(0.1)
+        assert r.status == 201, r.body
+        r = post(g, secret, [event("up-1", kid, timestamp=t0)])
+        assert r.status == 409, r.body  # kept by Redis across its restart
+    finally:
+        assert g.stop() == 0
+        redis.kill()
+
+
+def test_idempotency_key_replays_the_first_answer(tmp_path, upstream_port):
+    """On a route with idempotency:, a retried call with the same
+    Idempotency-Key gets the first call's 201 again (not 409s for its own
+    events); the stage runs after idempotency, which stores its answer."""
+    g = start(str(tmp_path), upstream_port, routes="""
+  - { path: /v1/meter, upstream: demo, auth: api_key, idempotency: { methods: [POST] } }
+""")
+    try:
+        kid, secret = new_key(g)
+        body = json.dumps({"data": [event("idem-1", kid), event("idem-2", kid)]}).encode()
+        h = {"X-API-Key": secret, "Content-Type": JSONAPI, "Idempotency-Key": "batch-0001"}
+        first = request(g.port, "POST", "/v1/meter", body=body, headers=h)
+        assert first.status == 201, first.body
+        again = request(g.port, "POST", "/v1/meter", body=body, headers=h)
+        assert again.status == 201 and again.json()["data"] == first.json()["data"], again.body
+        h["Idempotency-Key"] = "batch-0002"
+        other = request(g.port, "POST", "/v1/meter", body=body, headers=h)
+        assert other.status == 409, other.body  # a new key: the ids are duplicates
+        assert usage_rows(g, f"k:{kid}") == {"api.request": (2.0, 2)}
+    finally:
+        assert g.stop() == 0
+
+
+def test_posted_events_show_in_the_usage_api(tmp_path, upstream_port):
+    """The metering API's events are the caller's usage: GET usage_path with
+    the key the events named reports them (route '', status class 0)."""
+    g = start(str(tmp_path), upstream_port, metering=", usage_path: /v1/usage", routes="""
+  - { path: /v1/meter, upstream: demo, auth: api_key }
+  - { path: /v1/usage, upstream: demo, auth: api_key }
+""")
+    try:
+        kid, secret = new_key(g)
+        evs = [event(f"u{i}", kid, "storage.gb", 2.5) for i in range(4)] + [event("c1", kid, "compute.minutes", 7)]
+        assert post(g, secret, evs).status == 201
+        r = request(g.port, "GET", "/v1/usage", headers={"X-API-Key": secret})
+        assert r.status == 200, r.body
+        got = {u["event_type"]: (u["quantity"], u["events"]) for u in r.json()["usage"]}
+        assert got == {"storage.gb": (10.0, 4), "compute.minutes": (7.0, 1)}, r.body
+    finally:
+        assert g.stop() == 0
+
+
+def test_one_batch_many_rows(gw):
+    """A batch spread over users, event types and hours adds to each usage
+    row its own sum and count (the store sums a batch per row first)."""
+    kid, secret = new_key(gw)
+    other, _ = new_key(gw, owner="globex")
+    now = int(time.time())
+    hour = now // 3600 * 3600
+    t_this = datetime.datetime.fromtimestamp(max(hour, now - 3000), datetime.timezone.utc)
+    t_prev = datetime.datetime.fromtimestamp(hour - 1800, datetime.timezone.utc)
+    fmt = "%Y-%m-%dT%H:%M:%SZ"
+    evs = []
+    for i in range(300):
+        who = [kid, "globex", other][i % 3]
+        when = (t_this if i % 2 else t_prev).strftime(fmt)
+        evs.append(event(f"m{i}", who, ["api.request", "bandwidth.gb"][i % 5 == 0], 0.25 * (1 + i % 4),
+                         timestamp=when))
+    assert post(gw, secret, evs).status == 201
+    want = {}
+    for i, e in enumerate(evs):
+        a = e["attributes"]
+        subj = "u:globex" if a["user_id"] == "globex" else f"k:{a['user_id']}"
+        h = (hour if i % 2 else hour - 3600) // 3600
+        q, n = want.get((subj, a["event_type"], h), (0.0, 0))
+        want[(subj, a["event_type"], h)] = (q + a["quantity"], n + 1)
+    db = sqlite3.connect(f"{gw.tmp}/keys.db", timeout=10)
+    try:
+        got = {(r[0], r[1], r[2]): (r[3], r[4]) for r in db.execute(
+            "SELECT subject, event_type, hour, quantity, events FROM usage WHERE route = '' AND status_class = 0")}
+    finally:
+        db.close()
+    assert got == want
+
+
+def test_ids_come_back_as_sent(gw):
+    kid, secret = new_key(gw)
+    ids = ['quote"d', "back\\slash", "ünï-çødé-€", "x" * 255, "tab-free/with:colons"]
+    r = post(gw, secret, [event(i, kid) for i in ids])
+    assert r.status == 201, r.body
+    assert [d["id"] for d in r.json()["data"]] == ids
+    assert stored_ids(gw) == set(ids)

@@ -802,6 +802,74 @@ static void test_alert_settings(void **state)
     }
 }
 
+/* The metering API's keys of metering: (docs/metering.md). */
+static void test_metering_api_settings(void **state)
+{
+    (void)state;
+    static const char yaml[] =
+        "listen: :80\n"
+        "metering: { path: /v1/meter, event_types: [sms.sent, \"voice.*\"], max_future: 30s,\n"
+        "            max_age: 2d, max_metadata: 1KiB, max_body: 2MiB, scope: usage:post }\n"
+        "upstreams:\n  a: { servers: [127.0.0.1:1] }\n"
+        "routes:\n  - { path: /v1/, upstream: a, auth: api_key }\n";
+    eg_config_t *cfg = parse_ok(yaml);
+    assert_string_equal(cfg->meter_path, "/v1/meter");
+    assert_int_equal(cfg->meter_rules.nevent_types, 2);
+    assert_true(eg_meter_type_allowed(&cfg->meter_rules, "voice.minutes", 13));
+    assert_false(eg_meter_type_allowed(&cfg->meter_rules, "api.request", 11));
+    assert_int_equal(cfg->meter_rules.max_future_s, 30);
+    assert_int_equal(cfg->meter_rules.max_age_s, 2 * 86400);
+    assert_int_equal(cfg->meter_rules.max_metadata, 1024);
+    assert_int_equal(cfg->meter_max_body, 2u << 20);
+    assert_string_equal(cfg->meter_scope, "usage:post");
+    assert_true(cfg->meter_check_users);
+    assert_true(cfg->uses_keys); /* user_id is looked up in the keyring */
+    eg_config_free(cfg);
+    /* defaults */
+    static const char dflt[] = "listen: :80\nmetering: { path: /m }\n"
+                               "upstreams:\n  a: { servers: [127.0.0.1:1] }\n"
+                               "routes:\n  - { path: /m, upstream: a, auth: api_key }\n";
+    cfg = parse_ok(dflt);
+    assert_int_equal(cfg->meter_rules.nevent_types, 5);
+    assert_int_equal(cfg->meter_rules.max_future_s, 60);
+    assert_int_equal(cfg->meter_rules.max_age_s, 7 * 86400);
+    assert_int_equal(cfg->meter_rules.max_events, 1000);
+    assert_string_equal(cfg->meter_scope, "meter:write");
+    eg_config_free(cfg);
+    static const struct {
+        const char *yaml, *says;
+    } bad[] = {
+        {"listen: :80\nmetering: { path: /m }\nupstreams:\n  a: { servers: [127.0.0.1:1] }\n"
+         "routes:\n  - { path: /x, upstream: a, auth: api_key }\n",
+         "no route serves POST /m"},
+        {"listen: :80\nmetering: { path: /m }\nupstreams:\n  a: { servers: [127.0.0.1:1] }\n"
+         "routes:\n  - { path: /, upstream: a }\n",
+         "does not require auth"},
+        {"listen: :80\nmetering: { path: /m }\nupstreams:\n  a: { servers: [127.0.0.1:1] }\n"
+         "routes:\n  - { path: /m, upstream: a, auth: { api_key: optional } }\n",
+         "does not require auth"},
+        {"listen: :80\nmetering: { path: /m, event_types: [\"a*b\"] }\nupstreams:\n  a: { servers: [127.0.0.1:1] }\n"
+         "routes:\n  - { path: /m, upstream: a, auth: api_key }\n",
+         "a pattern ends in .*"},
+        {"listen: :80\nmetering: { max_age: 1d }\nupstreams:\n  a: { servers: [127.0.0.1:1] }\n"
+         "routes:\n  - { path: /m, upstream: a, auth: api_key }\n",
+         "set metering.path too"},
+        {"listen: :80\nmetering: { path: /m, max_age: 30s }\nupstreams:\n  a: { servers: [127.0.0.1:1] }\n"
+         "routes:\n  - { path: /m, upstream: a, auth: api_key }\n",
+         "max_age must be 1m..400d"},
+        {"listen: :80\nstore: { backend: memory }\nmetering: { path: /m }\nupstreams:\n  a: { servers: [127.0.0.1:1] }\n"
+         "routes:\n  - { path: /m, upstream: a, auth: api_key }\n",
+         "needs the sqlite store or redis"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char err[1024] = "";
+        eg_config_t *c = NULL;
+        if (eg_config_parse(bad[i].yaml, strlen(bad[i].yaml), "c.yaml", &c, err, sizeof(err)) == EG_OK)
+            fail_msg("accepted: %s", bad[i].yaml);
+        if (!strstr(err, bad[i].says)) fail_msg("'%s' does not say '%s'", err, bad[i].says);
+    }
+}
+
 /* meter:, metering: and the quota headers (docs/metering.md). */
 static void test_metering(void **state)
 {
@@ -902,6 +970,7 @@ int main(void)
         cmocka_unit_test(test_metering_sink),
         cmocka_unit_test(test_idempotency_max_body),
         cmocka_unit_test(test_alert_settings),
+        cmocka_unit_test(test_metering_api_settings),
         cmocka_unit_test(test_upstream_balance_and_health_check),
         cmocka_unit_test(test_metering),
     };

@@ -292,6 +292,36 @@ static void test_document(void **state)
     free(big);
 }
 
+static void test_messages_quote_whole_characters(void **state)
+{
+    (void)state;
+    assert_int_equal(eg_meter_utf8_cut("abc", 3, 64), 3);
+    /* "aé" is 61 a's then C3 A9: cut at 62 keeps 61 bytes, not half of é */
+    char s[80];
+    memset(s, 'a', 61);
+    memcpy(s + 61, "\xc3\xa9xyz", 5);
+    assert_int_equal(eg_meter_utf8_cut(s, 66, 62), 61);
+    assert_int_equal(eg_meter_utf8_cut(s, 66, 63), 63);
+    /* an unknown type of multibyte characters is quoted as valid UTF-8 */
+    eg_meter_rules_t r;
+    eg_meter_rules_default(&r);
+    char a[1024], t[200] = "";
+    for (int i = 0; i < 40; i++)
+        strcat(t, "\xe2\x82\xac"); /* 40 euro signs, 120 bytes */
+    snprintf(a, sizeof(a),
+             "{\"data\":[{\"id\":\"a\",\"type\":\"usage_events\",\"attributes\":{\"user_id\":\"u\","
+             "\"event_type\":\"%s\",\"quantity\":1,\"timestamp\":\"2026-12-07T19:59:00Z\"}}]}",
+             t);
+    eg_meter_batch_t b;
+    eg_meter_doc_error_t err;
+    assert_int_equal(eg_meter_parse(&r, a, strlen(a), NOW, &b, &err), EG_OK);
+    assert_string_equal(b.ev[0].code, "invalid_event_type");
+    json_t *j = json_string(b.ev[0].message); /* NULL for invalid UTF-8 */
+    assert_non_null(j);
+    json_decref(j);
+    eg_meter_batch_free(&b);
+}
+
 static void test_reject(void **state)
 {
     (void)state;
@@ -311,11 +341,17 @@ static void test_reject(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_valid_event),     cmocka_unit_test(test_id_rule),
-        cmocka_unit_test(test_type_rule),       cmocka_unit_test(test_user_id_rule),
-        cmocka_unit_test(test_event_type_rule), cmocka_unit_test(test_quantity_rule),
-        cmocka_unit_test(test_timestamp_rule),  cmocka_unit_test(test_metadata_rule),
-        cmocka_unit_test(test_document),        cmocka_unit_test(test_reject),
+        cmocka_unit_test(test_valid_event),
+        cmocka_unit_test(test_id_rule),
+        cmocka_unit_test(test_type_rule),
+        cmocka_unit_test(test_user_id_rule),
+        cmocka_unit_test(test_event_type_rule),
+        cmocka_unit_test(test_quantity_rule),
+        cmocka_unit_test(test_timestamp_rule),
+        cmocka_unit_test(test_metadata_rule),
+        cmocka_unit_test(test_document),
+        cmocka_unit_test(test_reject),
+        cmocka_unit_test(test_messages_quote_whole_characters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
