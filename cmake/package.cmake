@@ -21,7 +21,7 @@ set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 # dpkg-shlibdeps, so that the package builds the same without dpkg-dev)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS
     "libjansson4, libyaml-0-2, libuv1, libssl3, libsqlite3-0, libhiredis0.14, libcurl4, \
-libpcre2-8-0, zlib1g, libsystemd0, systemd | systemd-standalone-sysusers")
+libpcre2-8-0, zlib1g, libsystemd0, libpq5, libnghttp2-14, systemd | systemd-standalone-sysusers")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "logrotate, redis-server")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     ${CMAKE_SOURCE_DIR}/packaging/debian/conffiles ${CMAKE_SOURCE_DIR}/packaging/debian/postinst

@@ -5,10 +5,10 @@
 # --bench the benchmark tools (`make bench`).
 set -eu
 PKGS="cmake make pkg-config gcc clang libclang-rt-14-dev libjansson-dev libyaml-dev \
-libcmocka-dev libpcre2-dev libuv1-dev libssl-dev libcurl4-openssl-dev libnghttp2-dev libsqlite3-dev libhiredis-dev zlib1g-dev libsystemd-dev \
+libcmocka-dev libpcre2-dev libuv1-dev libssl-dev libcurl4-openssl-dev libnghttp2-dev libsqlite3-dev libhiredis-dev zlib1g-dev libsystemd-dev libpq-dev \
 redis-server nginx openssl python3 python3-pytest python3-pytest-xdist python3-requests"
 case "${1:-}" in
-  --test) PKGS="$PKGS chromium chromium-driver python3-selenium systemd logrotate groff-base prometheus python3-prometheus-client curl nghttp2-client python3-h2" ;; # test_h2.py (h2load, hpack), test_cors_browser.py, test_service.py, test_install.py, test_metrics.py (promtool, OpenMetrics parser), test_tls.py and test_upgrade.py (curl)
+  --test) PKGS="$PKGS chromium chromium-driver python3-selenium systemd logrotate groff-base prometheus python3-prometheus-client curl nghttp2-client python3-h2 postgresql" ;; # test_h2.py (h2load, hpack), test_metering_pg.py (a PostgreSQL server), test_cors_browser.py, test_service.py, test_install.py, test_metrics.py (promtool, OpenMetrics parser), test_tls.py and test_upgrade.py (curl)
   --bench) PKGS="$PKGS wrk haproxy valgrind nghttp2-client" ;; # bench/h2.sh (h2load)
 esac
 missing=""

@@ -25,6 +25,7 @@
 #include "openapi.h"
 #include "ptrie.h"
 #include "params.h"
+#include "pg_copy.h"
 #include "schema.h"
 #include "ytree.h"
 
@@ -1763,12 +1764,13 @@ static int load_metering_api(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
 }
 
 /* metering: { usage_path, commit_every, commit_interval, max_uncommitted,
- * retention } (docs/metering.md) */
+ * retention, sink, sink_queue } (docs/metering.md) */
 static int load_metering(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
 {
     static const char *const keys[] = {"usage_path", "commit_every", "commit_interval", "max_uncommitted",
                                        "retention", "path", "event_types", "max_future", "max_age",
-                                       "max_metadata", "max_body", "check_users", "scope", NULL};
+                                       "max_metadata", "max_body", "check_users", "scope", "sink",
+                                       "sink_queue", NULL};
     int rc;
     if ((rc = known_keys(c, n, "metering", keys))) return rc;
     const eg_ynode_t *v;
@@ -1792,6 +1794,20 @@ static int load_metering(cctx_t *c, const eg_ynode_t *n, eg_config_t *cfg)
         if ((rc = get_duration(c, v, &ms))) return rc;
         if (ms < 86400000ull) return ERR(c, v, "retention must be a day at least (e.g. 400d)");
         cfg->metering_retention_s = ms / 1000;
+    }
+    /* the PostgreSQL sink's URL is checked here (libpq's parser), so a typo
+     * fails the load; whether the server answers is the sink's business at
+     * run time (the gateway starts without it and retries, as with upstreams) */
+    if ((v = eg_ymap_get(n, "sink"))) {
+        char why[300];
+        if ((rc = get_str(c, v, &cfg->metering_sink))) return rc;
+        if (eg_pg_url_check(v->str, why, sizeof(why)) != EG_OK) return ERR(c, v, "metering.%s", why);
+    }
+    if ((v = eg_ymap_get(n, "sink_queue"))) {
+        long long q;
+        if ((rc = eg_yscalar_int(c->doc, v, 1000, 100000000, &q, c->err, c->errlen))) return rc;
+        if (!cfg->metering_sink) return ERR(c, v, "sink_queue needs sink: postgres://...");
+        cfg->metering_sink_queue = (uint64_t)q;
     }
     return load_metering_api(c, n, cfg);
 }
@@ -2745,6 +2761,11 @@ static int load_root(cctx_t *c, const eg_ynode_t *root, eg_config_t *cfg)
         (rc = problem(c, ERR(c, eg_ymap_get(root, "store"),
                              "meter: needs a durable store: store.backend sqlite, or redis:"))))
         goto out;
+    /* the sink copies what the SQLite usage writer commits (pg_sink.h) */
+    if (cfg->metering_sink && cfg->has_redis &&
+        (rc = problem(c, ERR(c, eg_ymap_get(eg_ymap_get(root, "metering"), "sink"),
+                             "metering.sink copies the usage committed to SQLite: not available with redis: yet"))))
+        goto out;
     rc = c->nproblems ? c->first_rc : EG_OK;
 out:
     free(bad);
@@ -2780,6 +2801,7 @@ static eg_config_t *config_new(void)
     cfg->store_backend = EG_STORE_SQLITE;
     cfg->rl_legacy_headers = cfg->rl_ietf_headers = 1;
     cfg->redis_timeout_ms = 50;
+    cfg->metering_sink_queue = 1000000;
     eg_meter_rules_default(&cfg->meter_rules);
     cfg->meter_check_users = 1;
     cfg->meter_max_body = 4u << 20;
@@ -2912,6 +2934,7 @@ void eg_config_free(eg_config_t *cfg)
     eg_catalog_free(cfg->catalog);
     free(cfg->store_path);
     free(cfg->redis_prefix);
+    free(cfg->metering_sink);
     if (cfg->pepper) memset(cfg->pepper, 0, cfg->pepper_len);
     free(cfg->pepper);
     free(cfg->key_header);

@@ -322,6 +322,10 @@ typedef struct {
     uint64_t metering_commit_interval_ms; /* the longest an event waits for its commit, default 100ms */
     int metering_max_uncommitted;         /* events served and not committed at most, default 10000 */
     uint64_t metering_retention_s;        /* Redis totals' expiry, default 400 days */
+    /* metering.sink: usage copied to PostgreSQL (src/metering/pg_sink.h), a
+     * postgres:// URL checked at load; NULL = none. Read at start only. */
+    char *metering_sink;
+    uint64_t metering_sink_queue; /* metering.sink_queue: rows held for it, default 1000000 */
     /* store */
     eg_store_backend_t store_backend; /* default sqlite */
     char *store_path;                 /* default errgate.db next to the config */

@@ -94,6 +94,10 @@ struct eg_store_s *eg_server_store(eg_server_t *srv);
 struct eg_limiter_s *eg_server_limiter(eg_server_t *srv);
 /* Usage totals (metering/usage.h), NULL when no route meters to SQLite. */
 struct eg_usage_s *eg_server_usage(eg_server_t *srv);
+/* The PostgreSQL sink (metering.sink, metering/pg_sink.h); NULL when not set.
+ * Whatever commits usage outside eg_usage_t (the metering API) pushes its
+ * committed events to it with eg_pg_sink_push. */
+struct eg_pg_sink_s *eg_server_pg_sink(eg_server_t *srv);
 /* Idempotency-Key entries (idem_store.h); NULL when no route used them at start. */
 struct eg_idem_store_s *eg_server_idem_store(eg_server_t *srv);
 /* Where the metering API records events (meter_store.h); NULL when

@@ -54,6 +54,7 @@
 #include "idem_store.h"
 #include "meter_store.h"
 #include "usage.h"
+#include "pg_sink.h"
 #include "keyring.h"
 #include "limiter.h"
 #include "metrics.h"
@@ -113,6 +114,8 @@ struct eg_server_s {
     eg_meter_store_t *meter; /* the metering API's events, opened at start when metering.path is set */
     eg_usage_t *usage;      /* usage totals (metering/usage.h): opened after the store when a
                                route meters (SQLite), closed after the workers with a last commit */
+    eg_pg_sink_t *pg_sink;  /* metering.sink: what usage commits, copied to PostgreSQL; closed
+                               after usage (its last commit goes to the sink too) */
     eg_alerts_t *alerts;    /* the error-rate monitor and its webhooks (alerts.h) */
     eg_hcheck_t *hcheck;    /* active health checks of upstream servers (hcheck.h) */
     long long clock_offset; /* ERRGATE_CLOCK_OFFSET */
@@ -167,6 +170,11 @@ eg_meter_store_t *eg_server_meter_store(eg_server_t *srv)
 eg_usage_t *eg_server_usage(eg_server_t *srv)
 {
     return srv->usage;
+}
+
+eg_pg_sink_t *eg_server_pg_sink(eg_server_t *srv)
+{
+    return srv->pg_sink;
 }
 
 eg_limiter_t *eg_server_limiter(eg_server_t *srv)
@@ -1017,6 +1025,15 @@ static char *ready_body(eg_server_t *srv, int *ready)
         }
         json_object_set_new(doc, "traffic", tr);
     }
+    if (srv->pg_sink) { /* reported, never a reason not to serve: rows wait in the queue */
+        eg_pg_sink_stats_t st;
+        eg_pg_sink_stats(srv->pg_sink, &st);
+        json_object_set_new(doc, "metering_sink",
+                            json_pack("{s:s, s:I, s:I, s:I, s:I}", "state", st.failing ? "failing" : "up",
+                                      "queued", (json_int_t)st.queued, "exported", (json_int_t)st.exported,
+                                      "dropped", (json_int_t)st.dropped, "failures",
+                                      (json_int_t)st.failures));
+    }
     char *s = json_dumps(doc, JSON_PRESERVE_ORDER | JSON_COMPACT);
     json_decref(doc);
     eg_gw_unref(gw);
@@ -1438,6 +1455,8 @@ static void on_signal(uv_signal_t *s, int signum)
         if (gw->cfg->uses_metering && !gw->cfg->has_redis && !srv->usage)
             server_log(srv, "reload_warning",
                        "meter: takes effect on restart: metered routes answer 503 until then");
+        if (srv->pg_sink ? !eg_pg_sink_is(srv->pg_sink, gw->cfg->metering_sink) : gw->cfg->metering_sink != NULL)
+            server_log(srv, "reload_warning", "metering.sink takes effect on restart: the running sink stays");
         if (eg_metrics_bounds_differ(srv->metrics, gw->cfg->metrics_buckets, gw->cfg->nmetrics_buckets))
             server_log(srv, "reload_warning", "metrics.buckets take effect on restart: the running ones stay");
         if (!srv->metrics && gw->cfg->metrics_enabled)
@@ -1657,6 +1676,19 @@ int eg_cmd_serve(int argc, char **argv)
             exit_code = eg_cli_fail(EG_EXIT_UNAVAILABLE, "usage: %s", err);
             goto out_gw;
         }
+    }
+    /* the sink connects on its own thread: a server that does not answer
+     * now is logged and tried again (pg_sink_failed), the gateway serves */
+    if (cfg->metering_sink) {
+        eg_pg_sink_cfg_t pc = {.conninfo = cfg->metering_sink,
+                               .log = srv->errors,
+                               .max_queued = (size_t)cfg->metering_sink_queue};
+        if (eg_pg_sink_open_cfg(&pc, &srv->pg_sink, err, sizeof(err)) != EG_OK) {
+            exit_code = eg_cli_fail(EG_EXIT_SOFTWARE, "metering.sink: %s", err);
+            goto out_gw;
+        }
+        /* before the first record: every commit's totals are copied */
+        if (srv->usage) eg_usage_set_tap(srv->usage, eg_pg_sink_tap, srv->pg_sink);
     }
     const char *off = getenv("ERRGATE_CLOCK_OFFSET");
     if (off) {
@@ -1879,6 +1911,7 @@ out_gw:
     eg_usage_close(srv->usage); /* the last commit */
     eg_idem_store_close(srv->idem);
     eg_meter_store_close(srv->meter);
+    eg_pg_sink_close(srv->pg_sink); /* after both: their last rows too, one last try */
     eg_limiter_free(srv->limiter);
     eg_keyring_free(srv->keyring);
     eg_store_close(srv->store);

@@ -35,6 +35,7 @@
 #include "jsonw.h"
 #include "keyring.h"
 #include "meter_store.h"
+#include "pg_sink.h"
 #include "params.h"
 #include "redis_link.h"
 #include "strbuild.h"
@@ -50,6 +51,7 @@ typedef struct {
     char *subj; /* the subjects of the items, one after another */
     unsigned char *fresh;
     size_t blen;
+    eg_pg_sink_t *sink; /* metering.sink, NULL = none: read while the request is there */
 } call_t;
 
 static void call_free(call_t *x)
@@ -280,10 +282,24 @@ static eg_stage_rc_t unavailable(eg_req_t *c, const char *why)
     return EG_STAGE_ANSWERED;
 }
 
+/* The events this batch recorded now (committed: SQLite's transaction or
+ * Redis's script is done) go to the PostgreSQL sink, each once: a
+ * duplicate was not recorded, so it is not copied either. */
+static void to_sink(call_t *x, eg_pg_sink_t *sink)
+{
+    for (size_t k = 0; sink && k < x->nitems; k++) {
+        if (!x->fresh[k]) continue;
+        const eg_meter_item_t *it = &x->items[k];
+        eg_usage_event_t ev = {it->subject, it->event_type, "", 0, it->quantity, it->ts, 0, 0};
+        eg_pg_sink_push(sink, &ev, it->id); /* a full queue counts it as dropped */
+    }
+}
+
 static void recorded(void *arg, int rc, const char *why)
 {
     call_t *x = arg;
     eg_req_t *c = x->c;
+    if (rc == EG_OK) to_sink(x, x->sink); /* even if the client left */
     if (!eg_req_wait_over(c)) { /* the client left: what was recorded stays recorded */
         call_free(x);
         return;
@@ -472,6 +488,7 @@ static eg_stage_rc_t on_request(eg_req_t *c)
     eg_redis_t *redis = NULL;
     if (strcmp(eg_meter_store_backend(store), "redis") == 0)
         redis = eg_redis_link_get(c->w->redis_link, &c->w->loop, cfg);
+    x->sink = eg_server_pg_sink(c->w->srv);
     eg_req_wait(c, x, 0, NULL); /* the store answers within its own bound (busy timeout, Redis) */
     eg_meter_store_record(store, &c->w->loop, redis, x->items, x->nitems, now, x->fresh, recorded,
                           x);

@@ -137,14 +137,21 @@ int eg_writer_start(const eg_writer_cfg_t *cfg, eg_writer_t **out)
 
 void eg_writer_stop(eg_writer_t *w)
 {
+    eg_writer_stop_drain(w, NULL);
+}
+
+void eg_writer_stop_drain(eg_writer_t *w, void (*drop)(void *ctx, void *item))
+{
     if (!w) return;
     pthread_mutex_lock(&w->lock);
     w->stopping = 1;
     pthread_cond_signal(&w->work);
     pthread_mutex_unlock(&w->lock);
     pthread_join(w->thread, NULL);
-    /* items a failing flush never wrote: the owner's to free, so hand them
-     * to it a last time would be wrong; they are opaque here, drop them */
+    /* items a failing flush never wrote: opaque here, so only the owner's
+     * drop callback can free them (and count them lost) */
+    if (drop)
+        for (size_t i = 0; i < w->n; i++) drop(w->cfg.ctx, w->items[i]);
     free(w->items);
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->work);

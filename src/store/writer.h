@@ -43,6 +43,10 @@ typedef struct {
 int eg_writer_start(const eg_writer_cfg_t *cfg, eg_writer_t **out);
 /* Commits everything still queued (one last try), then stops the thread. */
 void eg_writer_stop(eg_writer_t *w);
+/* The same, and hands each item the last try could not write to drop(ctx,
+ * item) (to free it and count it lost); eg_writer_stop drops them as they
+ * are, which leaks items that own memory. */
+void eg_writer_stop_drain(eg_writer_t *w, void (*drop)(void *ctx, void *item));
 
 /* Queues item (NULL: counted only); *ticket is its number. EG_EAGAIN when
  * max_queued items wait. Never blocks on the disk: one short lock. Safe

@@ -623,6 +623,59 @@ static void test_redis_settings(void **state)
     eg_config_free(cfg);
 }
 
+/* metering.sink: a postgres:// URL libpq can parse, checked at load with
+ * its position; its password never in a message. */
+static void test_metering_sink(void **state)
+{
+    (void)state;
+    static const char ok[] = "listen: :80\n"
+                             "metering: { sink: \"postgres://eg:pw@127.0.0.1:5433/billing\", sink_queue: 5000 }\n"
+                             "upstreams:\n  a: { servers: [127.0.0.1:1] }\nroutes:\n  - { path: /x, upstream: a }\n";
+    char err[512] = "";
+    eg_config_t *cfg = NULL;
+    assert_int_equal(eg_config_parse(ok, strlen(ok), "c.yaml", &cfg, err, sizeof(err)), EG_OK);
+    assert_string_equal(cfg->metering_sink, "postgres://eg:pw@127.0.0.1:5433/billing");
+    assert_int_equal(cfg->metering_sink_queue, 5000);
+    eg_config_free(cfg);
+    cfg = parse_ok(minimal);
+    assert_null(cfg->metering_sink);
+    assert_int_equal(cfg->metering_sink_queue, 1000000);
+    eg_config_free(cfg);
+    static const struct {
+        const char *metering, *err;
+    } bad[] = {
+        {"{ sink: \"mysql://u@h/db\" }", "c.yaml:2:19: metering.sink must be a postgres:// URL"},
+        {"{ sink: \"postgres://u:hunter2-pw@[::1/db\" }", "c.yaml:2:19: metering.sink is not a valid URL"},
+        {"{ sink: \"postgres://u@h/db?bogus=1\" }",
+         "c.yaml:2:19: metering.sink is not a valid URL: invalid URI query parameter"},
+        {"{ sink: \"postgres://u@h:99999/db\" }", "c.yaml:2:19: metering.sink's port must be a number 1..65535"},
+        {"{ sink: \"\" }", "c.yaml:2:19: expected a non-empty string"},
+        {"{ sink_queue: 5000 }", "c.yaml:2:25: sink_queue needs sink"},
+        {"{ sink: \"postgres://h/db\", sink_queue: 10 }", "c.yaml:2:50: 10 is out of range"},
+        {"{ sinc: \"postgres://h/db\" }", "c.yaml:2:13: unknown key 'sinc' in metering"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char text[512];
+        snprintf(text, sizeof(text),
+                 "listen: :80\nmetering: %s\nupstreams:\n  a: { servers: [127.0.0.1:1] }\n"
+                 "routes:\n  - { path: /x, upstream: a }\n",
+                 bad[i].metering);
+        cfg = NULL;
+        assert_int_not_equal(eg_config_parse(text, strlen(text), "c.yaml", &cfg, err, sizeof(err)), EG_OK);
+        assert_null(cfg);
+        if (strncmp(err, bad[i].err, strlen(bad[i].err)) != 0)
+            fail_msg("%s: got '%s', expected '%s'", bad[i].metering, err, bad[i].err);
+        assert_null(strstr(err, "hunter2"));
+    }
+    /* the sink copies the SQLite usage writer's commits: not with Redis yet */
+    static const char redis[] = "listen: :80\nredis: { address: \"127.0.0.1:6379\" }\n"
+                                "metering: { sink: \"postgres://h/db\" }\n"
+                                "upstreams:\n  a: { servers: [127.0.0.1:1] }\nroutes:\n  - { path: /x, upstream: a }\n";
+    assert_int_not_equal(eg_config_parse(redis, strlen(redis), "c.yaml", &cfg, err, sizeof(err)), EG_OK);
+    if (!strstr(err, "c.yaml:3:19: metering.sink copies the usage committed to SQLite"))
+        fail_msg("got '%s'", err);
+}
+
 static void test_relative_catalog_path_and_its_errors(void **state)
 {
     (void)state;
@@ -919,6 +972,7 @@ int main(void)
         cmocka_unit_test(test_quoted_values_are_escaped),
         cmocka_unit_test(test_https_servers_with_weights),
         cmocka_unit_test(test_redis_settings),
+        cmocka_unit_test(test_metering_sink),
         cmocka_unit_test(test_idempotency_max_body),
         cmocka_unit_test(test_alert_settings),
         cmocka_unit_test(test_metering_api_settings),

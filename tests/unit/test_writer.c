@@ -14,7 +14,7 @@ typedef struct {
     pthread_mutex_t lock;
     int fail_next; /* flushes to fail before one works */
     int seen[64];
-    size_t nseen, flushes, failures;
+    size_t nseen, flushes, failures, dropped;
 } sink_t;
 
 static int flush(void *ctx, void **items, size_t n)
@@ -98,11 +98,39 @@ static void test_queue_bound(void **state)
     pthread_mutex_destroy(&s.lock);
 }
 
+static void drop(void *ctx, void *item)
+{
+    sink_t *s = ctx;
+    s->dropped += (size_t) * (int *)item; /* the values: each item once */
+    free(item);
+}
+
+/* What the last try at stop cannot write goes to eg_writer_stop_drain's
+ * callback, each item once (the PostgreSQL sink frees and counts them). */
+static void test_stop_drops_what_failed(void **state)
+{
+    (void)state;
+    sink_t s = {.fail_next = 1000};
+    pthread_mutex_init(&s.lock, NULL);
+    eg_writer_t *w = NULL;
+    eg_writer_cfg_t cfg = {1000, 10000, 0, flush, &s};
+    assert_int_equal(eg_writer_start(&cfg, &w), EG_OK);
+    push_int(w, 1, NULL);
+    push_int(w, 2, NULL);
+    push_int(w, 4, NULL);
+    eg_writer_stop_drain(w, drop);
+    assert_int_equal(s.nseen, 0);
+    assert_int_equal(s.dropped, 7);
+    assert_true(s.failures >= 1);
+    pthread_mutex_destroy(&s.lock);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_order_tickets_and_retry),
         cmocka_unit_test(test_queue_bound),
+        cmocka_unit_test(test_stop_drops_what_failed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
