@@ -82,6 +82,8 @@ typedef struct {
     redisAsyncContext *ac; /* NULL once hiredis let go of it */
     uv_poll_t handle;
     int events;
+    int corked;     /* eg_redis_cork: a write waits for eg_redis_uncork */
+    int want_write; /* ... and one was asked for meanwhile */
 } ev_t;
 
 static void drop(eg_redis_t *r);
@@ -107,28 +109,36 @@ static void ev_set(ev_t *e, int events)
         uv_poll_stop(&e->handle);
 }
 
+/* Only changes: libuv re-arms the descriptor (two epoll_ctl) on every
+ * uv_poll_start, even with the same events, and hiredis asks for reading
+ * after every write. */
 static void ev_add_read(void *p)
 {
     ev_t *e = p;
-    ev_set(e, e->events | UV_READABLE);
+    if (!(e->events & UV_READABLE)) ev_set(e, e->events | UV_READABLE);
 }
 
 static void ev_del_read(void *p)
 {
     ev_t *e = p;
-    ev_set(e, e->events & ~UV_READABLE);
+    if (e->events & UV_READABLE) ev_set(e, e->events & ~UV_READABLE);
 }
 
 static void ev_add_write(void *p)
 {
     ev_t *e = p;
-    ev_set(e, e->events | UV_WRITABLE);
+    if (e->corked) {
+        e->want_write = 1;
+        return;
+    }
+    if (!(e->events & UV_WRITABLE)) ev_set(e, e->events | UV_WRITABLE);
 }
 
 static void ev_del_write(void *p)
 {
     ev_t *e = p;
-    ev_set(e, e->events & ~UV_WRITABLE);
+    e->want_write = 0;
+    if (e->events & UV_WRITABLE) ev_set(e, e->events & ~UV_WRITABLE);
 }
 
 static void ev_closed(uv_handle_t *h)
@@ -581,6 +591,31 @@ void eg_redis_free(eg_redis_t *r)
     }
     if (--pool.users == 0) pool_drain();
     uv_close((uv_handle_t *)&r->tick, on_tick_closed); /* frees r */
+}
+
+void eg_redis_cork(eg_redis_t *r)
+{
+    if (r && r->ac && r->connected) ((ev_t *)r->ac->ev.data)->corked = 1;
+}
+
+/* Writes what was queued while corked, now, from this call: the socket is
+ * writable in all but rare cases, and asking the loop to say so costs a
+ * loop iteration and four epoll_ctl calls a batch (libuv re-arms a poll
+ * handle whose events change). What does not go waits for writability as
+ * usual. A failed write tears the connection down here (hiredis answers
+ * what was in flight with NULL). */
+void eg_redis_uncork(eg_redis_t *r)
+{
+    if (!r || !r->ac) return;
+    ev_t *e = r->ac->ev.data;
+    if (!e->corked) return;
+    e->corked = 0;
+    if (!e->want_write) return;
+    e->want_write = 0;
+    if (r->connected)
+        redisAsyncHandleWrite(r->ac);
+    else
+        ev_add_write(e);
 }
 
 int eg_redis_connected(const eg_redis_t *r)

@@ -327,8 +327,10 @@ static void batch_send(eg_redis_link_t *l)
     l->arena = NULL;
     l->arena_cap = 0;
     reset_batch(l);
+    eg_redis_cork(r);
     eg_redis_eval(r, l->script, (int)nk, (int)total, argv, lens, batch_done,
                   in); /* keys included */
+    eg_redis_uncork(r);
     free(argv);
     free(lens);
     free(counts);
