@@ -3,8 +3,9 @@
  * One mutex guards the queue; producers signal the thread only when it has
  * something to do about it (the commit_every-th item ends a batch, a waiter
  * wants it now), so a busy gateway does not pay a wake-up per request. The
- * interval needs no signal: idle, the thread wakes every interval anyway. The queue is swapped out whole under
- * the lock and written with the lock released.
+ * interval needs no signal: idle, the thread wakes every interval anyway.
+ * The queue is swapped out whole under the lock and written with the lock
+ * released.
  */
 #include "writer.h"
 
@@ -174,8 +175,10 @@ int eg_writer_push(eg_writer_t *w, void *item, uint64_t *ticket)
      * it sleeps at most one interval when idle, and on waking it finds the
      * batch and waits out what is left of first_ms + interval (a wake-up a
      * commit less: a futex call and a context switch) */
-    if (!w->counted++) w->first_ms = mono_ms();
-    else if (w->counted == w->cfg.commit_every) pthread_cond_signal(&w->work);
+    if (!w->counted++)
+        w->first_ms = mono_ms();
+    else if (w->counted == w->cfg.commit_every)
+        pthread_cond_signal(&w->work);
     uint64_t t = atomic_fetch_add(&w->pushed, 1) + 1;
     pthread_mutex_unlock(&w->lock);
     if (ticket) *ticket = t;
