@@ -786,7 +786,11 @@ void eg_req_wait(conn_t *c, void *pending, uint64_t timeout_ms, void (*on_timeou
     c->pending = pending;
     c->on_wait_timeout = on_timeout;
     c->holds++;
-    client_reading(c, 0); /* nothing to read until we know: the body waits in the socket */
+    /* a body waits in the socket until we know; without one, reading stays
+     * on (what comes is the next request, kept in the buffer; a client
+     * that leaves is seen at once): turning it off and on again costs two
+     * epoll_ctl calls a request, for a wait on Redis or the store */
+    if (!c->body_done) client_reading(c, 0);
     if (timeout_ms) {
         c->tmode = T_STORE;
         eg_ltimer_set(&c->timer, client_timeout, timeout_ms);

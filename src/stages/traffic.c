@@ -119,16 +119,19 @@ static void rate_headers(eg_req_t *c, const eg_rate_limit_cfg_t *const *lims, co
  * backend: the memory limiter and the store, or one Redis script. */
 typedef struct {
     size_t nrates, nslots, ncharges;
-    char rate_keys[16][320];
     eg_limit_req_t rates[16];
     const eg_rate_limit_cfg_t *which[16];
-    char slot_keys[2][320];
     uint32_t slot_max[2];
     eg_charge_t charges[3];
     const eg_quota_cfg_t *quota[3]; /* the quota behind each charge, NULL for credits */
+    time_t period_end[3];
+    /* the strings last, in the order of need: a decision in Redis keeps
+     * what comes before subjects (its keys went out with the command), a
+     * charge on the store all but the rate keys (policy_copy) */
+    char slot_keys[2][320];
     char subjects[3][400];
     char periods[3][16];
-    time_t period_end[3];
+    char rate_keys[16][320];
 } policy_t;
 
 /* The quota with the least left, on a successful response
@@ -351,14 +354,26 @@ static void collect_policy(eg_req_t *c, policy_t *pol)
     }
 }
 
-/* A policy's keys point into its own arrays: a copy points into its own. */
-static void policy_copy(policy_t *dst, const policy_t *src)
+/* What of a policy outlives on_request (the pending record's copy): for
+ * Redis, up to its slot keys (its keys and numbers went out with the
+ * command, the reply is read against the rest); for the store, up to the
+ * charges' subjects and periods. Copying the whole 8 KB cost more than the
+ * rest of the stage's work. */
+static size_t policy_kept(const policy_t *p, int redis)
 {
-    memcpy(dst, src, sizeof(*dst));
-    for (size_t i = 0; i < dst->nrates; i++) dst->rates[i].key = dst->rate_keys[i];
+    return redis ? offsetof(policy_t, slot_keys) + p->nslots * sizeof(p->slot_keys[0])
+                 : offsetof(policy_t, rate_keys);
+}
+
+/* A policy's keys point into its own arrays: a copy points into its own
+ * (NULL for what it did not keep). */
+static void policy_copy(policy_t *dst, const policy_t *src, int redis)
+{
+    memcpy(dst, src, policy_kept(src, redis));
+    for (size_t i = 0; i < dst->nrates; i++) dst->rates[i].key = NULL;
     for (size_t i = 0; i < dst->ncharges; i++) {
-        dst->charges[i].subject = dst->subjects[i];
-        if (dst->charges[i].period) dst->charges[i].period = dst->periods[i];
+        dst->charges[i].subject = redis ? NULL : dst->subjects[i];
+        if (dst->charges[i].period) dst->charges[i].period = redis ? NULL : dst->periods[i];
     }
 }
 
@@ -567,57 +582,80 @@ static void charge_start(eg_req_t *c, pending_t *pd)
 
 /* One script decides a batch of requests (redis_link.h: all the requests
  * a worker has waiting go in one EVALSHA), each atomically and in order.
- * KEYS: per request its rate buckets, slot sets, quota/credit counters.
- * ARGV: the number of requests; then per request: now_us, nrates, nslots,
- * ncharges, slot_ttl_ms, token; per rate: interval_us, burst, cost; per
- * slot: max; per charge: kind (q|c), limit, cost, expire_at_ms. Returns
- * per request: ok, then per rate allowed, remaining, reset_ms, retry_ms;
- * per slot allowed, active; per charge ok, value.
+ * KEYS: per group its rate buckets, slot sets, quota/credit counters.
+ * ARGV: the number of groups, now_us (the batch's time); then per group
+ * (requests with the same keys and arguments, redis_link.h): the count,
+ * nrates, nslots, ncharges, and with slots slot_ttl_ms and the token; per
+ * rate: interval_us, burst, cost; per slot: max; per charge: kind (q|c),
+ * limit, cost, expire_at_ms. Returns per request, one number per answer
+ * (the request is admitted when all are >= 0; each element Redis returns
+ * costs it about as much as a line of the script): per rate
+ * remaining (allowed) or -1 - retry_ms (refused), then reset_ms; per slot
+ * the slots active with this one (allowed) or -1 - active (refused); per
+ * charge the counter's value before it (it fits) or -1 - value.
  * A slot is a member of a sorted set scored by its expiry: a release that
  * never comes (a node that died) ends with the entry's own expiry, and a
- * release replayed late or twice removes nothing else. Cheap on purpose:
- * locals for redis.call and tonumber, one GET per counter; a quota's
- * expiry is set when its counter is made (INCRBY returned the cost), not
- * on every request (a period's counter never goes down). */
+ * release replayed late or twice removes nothing else.
+ * Cheap on purpose, since every redis.call and every number converted
+ * costs Redis more than the arithmetic: a group's arguments are read once;
+ * a rate bucket or counter is read (GET) once a batch, the decisions run
+ * on the value in V, and what changed is written once when the batch ends
+ * (one SET ... PX per bucket, one INCRBY per counter: the script is
+ * atomic, so nobody sees the values in between); a quota's expiry is set
+ * when its counter is made (INCRBY returned the change), not on every
+ * request (a period's counter never goes down). Numbers go to redis.call
+ * as strings made with %d: Redis turns a Lua number into text with
+ * printf's %.17g, which cost more than the call itself. */
 static const char admit_lua[] =
     "local call=redis.call local num=tonumber local K=KEYS local A=ARGV\n"
-    "local out={} local a=2 local kb=0\n"
-    "for d=1,num(A[1]) do\n"
-    "local now=num(A[a]) local nr=num(A[a+1]) local ns=num(A[a+2])\n"
-    "local nc=num(A[a+3]) local ttl=num(A[a+4]) local tok=A[a+5] a=a+6\n"
-    "local o=#out+1 out[o]=0 local ok=1\n"
-    "local nowms=math.floor(now/1000) local tat={} local cnt={}\n"
-    "for i=1,nr do\n"
-    "  local iv=num(A[a]) local burst=num(A[a+1]) local cost=num(A[a+2]) a=a+3\n"
-    "  local t=num(call('GET',K[kb+i]) or '0') if t<now then t=now end\n"
-    "  local nxt=t+iv*cost local tol=iv*burst\n"
-    "  if nxt-now>tol then ok=0 tat[i]=false\n"
-    "    out[#out+1]=0 out[#out+1]=0 out[#out+1]=math.ceil((t-now)/1000) out[#out+1]=math.ceil((nxt-now-tol)/1000)\n"
-    "  else local left=math.floor((tol-(nxt-now))/iv) if left>burst then left=burst end tat[i]=nxt\n"
-    "    out[#out+1]=1 out[#out+1]=left out[#out+1]=math.ceil((nxt-now)/1000) out[#out+1]=0 end\n"
+    "local ceil=math.ceil local floor=math.floor local fmt=string.format\n"
+    "local now=num(A[2]) local nowms=floor(now/1000)\n"
+    "local V={} local R={} local C={} local Q={}\n"
+    "local out={} local o=0 local a=3 local kb=0\n"
+    "for g=1,num(A[1]) do\n"
+    "local cnt=num(A[a]) local nr=num(A[a+1]) local ns=num(A[a+2]) local nc=num(A[a+3]) a=a+4\n"
+    "local ttl,tok if ns>0 then ttl=num(A[a]) tok=A[a+1] a=a+2 end\n"
+    "local P={} local np=3*nr+ns+4*nc\n"
+    "for j=1,np do local s=A[a+j-1] P[j]=num(s) or s end a=a+np\n"
+    "local pc=3*nr+ns local N={}\n"
+    "for rep=1,cnt do\n"
+    "  local ok=1\n"
+    "  for i=1,nr do\n"
+    "    local k=K[kb+i] local iv=P[3*i-2] local burst=P[3*i-1]\n"
+    "    local t=V[k] if not t then t=num(call('GET',k) or '0') V[k]=t end\n"
+    "    if t<now then t=now end\n"
+    "    local nxt=t+iv*P[3*i] local tol=iv*burst\n"
+    "    if nxt-now>tol then ok=0 N[i]=false\n"
+    "      out[o+1]=-1-ceil((nxt-now-tol)/1000) out[o+2]=ceil((t-now)/1000)\n"
+    "    else local left=floor((tol-(nxt-now))/iv) if left>burst then left=burst end N[i]=nxt\n"
+    "      out[o+1]=left out[o+2]=ceil((nxt-now)/1000) end\n"
+    "    o=o+2\n"
+    "  end\n"
+    "  for i=1,ns do\n"
+    "    local k=K[kb+nr+i]\n"
+    "    call('ZREMRANGEBYSCORE',k,'-inf',nowms)\n"
+    "    local cur=call('ZCARD',k)\n"
+    "    if cur>=P[3*nr+i] then ok=0 out[o+1]=-1-cur else out[o+1]=cur+1 end o=o+1\n"
+    "  end\n"
+    "  for i=1,nc do\n"
+    "    local k=K[kb+nr+ns+i] local cost=P[pc+4*i-1]\n"
+    "    local v=V[k] if not v then v=num(call('GET',k) or '0') V[k]=v end\n"
+    "    local fits if P[pc+4*i-3]=='q' then fits=v+cost<=P[pc+4*i-2] else fits=v>=cost end\n"
+    "    if fits then out[o+1]=v else out[o+1]=-1-v ok=0 end o=o+1\n"
+    "  end\n"
+    "  if ok==1 then\n"
+    "    for i=1,nr do local k=K[kb+i] V[k]=N[i] R[k]=1 end\n"
+    "    for i=1,ns do local k=K[kb+nr+i] call('ZADD',k,fmt('%d',nowms+ttl),tok) call('PEXPIRE',k,fmt('%d',ttl)) end\n"
+    "    for i=1,nc do local k=K[kb+nr+ns+i] local d=P[pc+4*i-1]\n"
+    "      if P[pc+4*i-3]=='q' then Q[k]=P[pc+4*i] else d=-d end\n"
+    "      V[k]=V[k]+d C[k]=(C[k] or 0)+d end\n"
+    "  end\n"
     "end\n"
-    "for i=1,ns do\n"
-    "  local k=K[kb+nr+i] local max=num(A[a]) a=a+1\n"
-    "  call('ZREMRANGEBYSCORE',k,'-inf',nowms)\n"
-    "  local cur=call('ZCARD',k)\n"
-    "  if cur>=max then ok=0 out[#out+1]=0 out[#out+1]=cur else out[#out+1]=1 out[#out+1]=cur+1 end\n"
+    "kb=kb+nr+ns+nc\n"
     "end\n"
-    "for i=1,nc do\n"
-    "  local kind=A[a] local lim=num(A[a+1]) local cost=num(A[a+2])\n"
-    "  local exp=num(A[a+3]) a=a+4 cnt[i]={kind,cost,exp}\n"
-    "  local v=num(call('GET',K[kb+nr+ns+i]) or '0') local fits\n"
-    "  if kind=='q' then fits=(v+cost<=lim) else fits=(v>=cost) end\n"
-    "  if fits then out[#out+1]=1 else out[#out+1]=0 ok=0 end out[#out+1]=v\n"
-    "end\n"
-    "if ok==1 then\n"
-    "  for i=1,nr do call('SET',K[kb+i],tat[i],'PX',math.ceil((tat[i]-now)/1000)+1000) end\n"
-    "  for i=1,ns do local k=K[kb+nr+i] call('ZADD',k,nowms+ttl,tok) call('PEXPIRE',k,ttl) end\n"
-    "  for i=1,nc do local k=K[kb+nr+ns+i] local c=cnt[i]\n"
-    "    if c[1]=='q' then if call('INCRBY',k,c[2])==c[2] then call('PEXPIREAT',k,c[3]) end\n"
-    "    else call('DECRBY',k,c[2]) end end\n"
-    "end\n"
-    "out[o]=ok kb=kb+nr+ns+nc\n"
-    "end\n"
+    "for k in pairs(R) do local t=V[k] call('SET',k,fmt('%d',t),'PX',fmt('%d',ceil((t-now)/1000)+1000)) end\n"
+    "for k,d in pairs(C) do if d~=0 then local v=call('INCRBY',k,fmt('%d',d))\n"
+    "  if Q[k] and v==d then call('PEXPIREAT',k,fmt('%d',Q[k])) end end end\n"
     "return out\n";
 
 static eg_redis_t *worker_redis(eg_req_t *c)
@@ -655,10 +693,15 @@ static void redis_done(void *arg, void *reply)
     pending_t *pd = arg;
     redisReply *rep = reply;
     policy_t *pol = &pd->pol;
-    size_t want = 1 + 4 * pol->nrates + 2 * pol->nslots + 2 * pol->ncharges;
+    size_t want = 2 * pol->nrates + pol->nslots + pol->ncharges;
     int valid = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == want;
-    for (size_t i = 0; valid && i < want; i++) valid = rep->element[i]->type == REDIS_REPLY_INTEGER;
-    int ok = valid && rep->element[0]->integer == 1;
+    int ok = valid;
+    for (size_t i = 0; valid && i < want; i++) {
+        valid = rep->element[i]->type == REDIS_REPLY_INTEGER;
+        /* a refusal is a negative number; a rate's second number is its reset */
+        if (valid && rep->element[i]->integer < 0 && (i >= 2 * pol->nrates || i % 2 == 0)) ok = 0;
+    }
+    ok &= valid;
     eg_req_t *c = pd->c;
     if (!wait_over(pd)) {
         /* nobody waits any more (a timeout answered, or the client left):
@@ -675,26 +718,29 @@ static void redis_done(void *arg, void *reply)
         return;
     }
     eg_redis_link_succeeded(c->w->redis_link);
-    size_t at = 1;
+    size_t at = 0;
     eg_gcra_result_t res[16];
     size_t rep_i = 0;
-    for (size_t i = 0; i < pol->nrates; i++, at += 4) {
-        res[i].allowed = (int)rep->element[at]->integer;
+    for (size_t i = 0; i < pol->nrates; i++, at += 2) {
+        long long x = rep->element[at]->integer;
+        res[i].allowed = x >= 0;
         res[i].limit = pol->rates[i].gcra.limit;
-        res[i].remaining = (uint32_t)rep->element[at + 1]->integer;
-        res[i].reset_ms = (uint64_t)rep->element[at + 2]->integer;
-        res[i].retry_after_ms = (uint64_t)rep->element[at + 3]->integer;
+        res[i].remaining = x >= 0 ? (uint32_t)x : 0;
+        res[i].reset_ms = (uint64_t)rep->element[at + 1]->integer;
+        res[i].retry_after_ms = x >= 0 ? 0 : (uint64_t)(-1 - x);
         if (i && eg_gcra_more_restrictive(&res[rep_i], &res[i])) rep_i = i;
     }
     if (pol->nrates) rate_headers(c, pol->which, res, pol->nrates, rep_i);
     uint32_t slot_ok[2] = {1, 1}, slot_active[2] = {0, 0};
-    for (size_t i = 0; i < pol->nslots; i++, at += 2) {
-        slot_ok[i] = (uint32_t)rep->element[at]->integer;
-        slot_active[i] = (uint32_t)rep->element[at + 1]->integer;
+    for (size_t i = 0; i < pol->nslots; i++, at++) {
+        long long x = rep->element[at]->integer;
+        slot_ok[i] = x >= 0;
+        slot_active[i] = (uint32_t)(x >= 0 ? x : -1 - x);
     }
-    for (size_t i = 0; i < pol->ncharges; i++, at += 2) {
-        pol->charges[i].ok = (int)rep->element[at]->integer;
-        pol->charges[i].value = rep->element[at + 1]->integer;
+    for (size_t i = 0; i < pol->ncharges; i++, at++) {
+        long long x = rep->element[at]->integer;
+        pol->charges[i].ok = x >= 0;
+        pol->charges[i].value = x >= 0 ? x : -1 - x;
     }
     if (ok) {
         quota_headers(c, pol, 1);
@@ -716,11 +762,11 @@ static void redis_done(void *arg, void *reply)
     free(pd);
 }
 
-/* One EVALSHA with every key the request touches. Takes pd. */
-static void redis_start(eg_req_t *c, pending_t *pd)
+/* One EVALSHA with every key the request touches, from pol (on_request's:
+ * pd keeps only what the reply is read against). Takes pd. */
+static void redis_start(eg_req_t *c, pending_t *pd, const policy_t *pol)
 {
     const eg_config_t *cfg = c->gw->cfg;
-    policy_t *pol = &pd->pol;
     eg_redis_t *r = worker_redis(c);
     enum { MAXA = 5 + 16 * 4 + 2 * 2 + 3 * 5 + 4 };
     char buf[MAXA][420];
@@ -742,25 +788,42 @@ static void redis_start(eg_req_t *c, pending_t *pd)
         eg_sb_u64(&b_, (uint64_t)(v));                                                             \
         lens[n] = b_.len, args[n] = buf[n], n++;                                                   \
     } while (0)
-#define ARG(...) (lens[n] = (size_t)snprintf(buf[n], sizeof(buf[0]), __VA_ARGS__), args[n] = buf[n], n++)
+#define SNUM(v) /* a signed number */                                                           \
+    do {                                                                                           \
+        eg_sb_t b_ = eg_sb(buf[n], sizeof(buf[0]));                                                \
+        long long v_ = (v);                                                                        \
+        if (v_ < 0) eg_sb_mem(&b_, "-", 1);                                                        \
+        eg_sb_u64(&b_, v_ < 0 ? 0 - (uint64_t)v_ : (uint64_t)v_);                                  \
+        lens[n] = b_.len, args[n] = buf[n], n++;                                                   \
+    } while (0)
     for (size_t i = 0; i < pol->nrates; i++) KEY3("r:", pol->rate_keys[i], "");
     for (size_t i = 0; i < pol->nslots; i++) KEY3("c:", pol->slot_keys[i], "");
     for (size_t i = 0; i < pol->ncharges; i++) {
-        if (pol->charges[i].kind == EG_CHARGE_QUOTA)
-            ARG("%sq:%s:%s", cfg->redis_prefix, pol->charges[i].subject, pol->charges[i].period);
-        else KEY3("cr:", pol->charges[i].subject, "");
+        const eg_charge_t *ch = &pol->charges[i];
+        if (ch->kind == EG_CHARGE_QUOTA) { /* "<prefix>q:<subject>:<period>" */
+            eg_sb_t b_ = eg_sb(buf[n], sizeof(buf[0]));
+            eg_sb_str(&b_, cfg->redis_prefix);
+            EG_SB_LIT(&b_, "q:");
+            eg_sb_str(&b_, ch->subject);
+            EG_SB_LIT(&b_, ":");
+            eg_sb_str(&b_, ch->period);
+            lens[n] = b_.len, args[n] = buf[n], n++;
+        } else {
+            KEY3("cr:", ch->subject, "");
+        }
     }
     int nkeys = (int)n;
-    NUM(wall_us(c));
     NUM(pol->nrates);
     NUM(pol->nslots);
     NUM(pol->ncharges);
-    NUM(600000); /* a slot held by a gateway that died expires after 10 minutes */
-    eg_redis_link_token(c->w->redis_link, buf[n], sizeof(buf[0]));
-    lens[n] = strlen(buf[n]);
-    args[n] = buf[n];
-    n++;
-    memcpy(pd->token, buf[n - 1], lens[n - 1] + 1);
+    if (pol->nslots) {
+        NUM(600000); /* a slot held by a gateway that died expires after 10 minutes */
+        eg_redis_link_token(c->w->redis_link, buf[n], sizeof(buf[0]));
+        lens[n] = strlen(buf[n]);
+        args[n] = buf[n];
+        n++;
+        memcpy(pd->token, buf[n - 1], lens[n - 1] + 1);
+    }
     for (size_t i = 0; i < pol->nrates; i++) {
         NUM(pol->rates[i].gcra.interval_us);
         NUM(pol->rates[i].gcra.burst);
@@ -769,26 +832,30 @@ static void redis_start(eg_req_t *c, pending_t *pd)
     for (size_t i = 0; i < pol->nslots; i++) NUM(pol->slot_max[i]);
     for (size_t i = 0; i < pol->ncharges; i++) {
         const eg_charge_t *ch = &pol->charges[i];
-        ARG("%s", ch->kind == EG_CHARGE_QUOTA ? "q" : "c");
-        ARG("%lld", ch->limit);
-        ARG("%lld", ch->cost);
-        ARG("%lld", ((long long)pol->period_end[i] + 86400) * 1000); /* kept a day past the period */
+        buf[n][0] = ch->kind == EG_CHARGE_QUOTA ? 'q' : 'c';
+        lens[n] = 1, args[n] = buf[n], n++;
+        SNUM(ch->limit);
+        SNUM(ch->cost);
+        SNUM(((long long)pol->period_end[i] + 86400) * 1000); /* kept a day past the period */
     }
-#undef ARG
+#undef SNUM
 #undef NUM
 #undef KEY3
     pd->c = c;
     pd->redis = 1;
     pd->r = r;
     pd->t0 = uv_hrtime();
-    snprintf(pd->prefix, sizeof(pd->prefix), "%s", cfg->redis_prefix);
+    size_t plen = strlen(cfg->redis_prefix);
+    if (plen >= sizeof(pd->prefix)) plen = sizeof(pd->prefix) - 1;
+    memcpy(pd->prefix, cfg->redis_prefix, plen);
+    pd->prefix[plen] = '\0';
     eg_req_wait(c, pd, cfg->redis_timeout_ms, redis_timed_out);
     if (!r) {
         redis_done(pd, NULL);
         return;
     }
-    size_t want = 1 + 4 * pol->nrates + 2 * pol->nslots + 2 * pol->ncharges;
-    eg_redis_link_batch(c->w->redis_link, &c->w->loop, cfg, admit_lua, nkeys, args, lens, (int)n - nkeys,
+    size_t want = 2 * pol->nrates + pol->nslots + pol->ncharges;
+    eg_redis_link_batch(c->w->redis_link, &c->w->loop, cfg, admit_lua, wall_us(c), nkeys, args, lens, (int)n - nkeys,
                         args + nkeys, lens + nkeys, want, redis_done, pd);
 }
 
@@ -836,15 +903,15 @@ static eg_stage_rc_t on_request(eg_req_t *c)
             return EG_STAGE_ANSWERED;
         }
     }
-    pending_t *pd = malloc(sizeof(*pd));
+    pending_t *pd = malloc(offsetof(pending_t, pol) + policy_kept(&pol, redis));
     if (!pd) {
         release_slots(c);
         eg_req_send_simple(c, "internal_error", NULL, "out of memory");
         return EG_STAGE_ANSWERED;
     }
     memset(pd, 0, offsetof(pending_t, pol));
-    policy_copy(&pd->pol, &pol);
-    if (redis) redis_start(c, pd);
+    policy_copy(&pd->pol, &pol, redis);
+    if (redis) redis_start(c, pd, &pol);
     else charge_start(c, pd);
     return EG_STAGE_SUSPENDED; /* or answered already: the runner tells */
 }

@@ -82,6 +82,8 @@ typedef struct {
     redisAsyncContext *ac; /* NULL once hiredis let go of it */
     uv_poll_t handle;
     int events;
+    int corked;     /* eg_redis_cork: a write waits for eg_redis_uncork */
+    int want_write; /* ... and one was asked for meanwhile */
 } ev_t;
 
 static void drop(eg_redis_t *r);
@@ -107,28 +109,36 @@ static void ev_set(ev_t *e, int events)
         uv_poll_stop(&e->handle);
 }
 
+/* Only changes: libuv re-arms the descriptor (two epoll_ctl) on every
+ * uv_poll_start, even with the same events, and hiredis asks for reading
+ * after every write. */
 static void ev_add_read(void *p)
 {
     ev_t *e = p;
-    ev_set(e, e->events | UV_READABLE);
+    if (!(e->events & UV_READABLE)) ev_set(e, e->events | UV_READABLE);
 }
 
 static void ev_del_read(void *p)
 {
     ev_t *e = p;
-    ev_set(e, e->events & ~UV_READABLE);
+    if (e->events & UV_READABLE) ev_set(e, e->events & ~UV_READABLE);
 }
 
 static void ev_add_write(void *p)
 {
     ev_t *e = p;
-    ev_set(e, e->events | UV_WRITABLE);
+    if (e->corked) {
+        e->want_write = 1;
+        return;
+    }
+    if (!(e->events & UV_WRITABLE)) ev_set(e, e->events | UV_WRITABLE);
 }
 
 static void ev_del_write(void *p)
 {
     ev_t *e = p;
-    ev_set(e, e->events & ~UV_WRITABLE);
+    e->want_write = 0;
+    if (e->events & UV_WRITABLE) ev_set(e, e->events & ~UV_WRITABLE);
 }
 
 static void ev_closed(uv_handle_t *h)
@@ -161,6 +171,131 @@ static int ev_attach(redisAsyncContext *ac, uv_loop_t *loop)
     ac->ev.cleanup = ev_cleanup;
     return 0;
 }
+
+/* ---- replies without a malloc per element: hiredis's reader builds each
+ * reply from these, as its own do, but takes the reply objects from a
+ * per-thread list of freed ones (a batch's reply is an element or two per
+ * request: calloc and free were a tenth of a Redis decision's cost in the
+ * worker). Strings and element vectors are allocated as hiredis does. The
+ * list lives while the thread has a connection object (users), so nothing
+ * is left in it when the thread ends. */
+
+typedef struct pobj_s {
+    redisReply r; /* first: the object hiredis and callers see */
+    struct pobj_s *next;
+} pobj_t;
+
+static _Thread_local struct {
+    pobj_t *free;
+    size_t n;
+    int users;
+} pool;
+
+enum { POOL_MAX = 4096 };
+
+static redisReply *pobj_new(int type)
+{
+    pobj_t *o = pool.free;
+    if (o) {
+        pool.free = o->next;
+        pool.n--;
+    } else if (!(o = malloc(sizeof(*o)))) {
+        return NULL;
+    }
+    memset(&o->r, 0, sizeof(o->r));
+    o->r.type = type;
+    return &o->r;
+}
+
+static void pobj_put(redisReply *r)
+{
+    pobj_t *o = (pobj_t *)r;
+    if (pool.users > 0 && pool.n < POOL_MAX) {
+        o->next = pool.free;
+        pool.free = o;
+        pool.n++;
+    } else {
+        free(o);
+    }
+}
+
+static void pool_drain(void)
+{
+    while (pool.free) {
+        pobj_t *o = pool.free;
+        pool.free = o->next;
+        free(o);
+    }
+    pool.n = 0;
+}
+
+static void *link_parent(const redisReadTask *task, redisReply *r)
+{
+    if (r && task->parent) {
+        redisReply *parent = task->parent->obj;
+        parent->element[task->idx] = r;
+    }
+    return r;
+}
+
+static void *p_string(const redisReadTask *task, char *str, size_t len)
+{
+    redisReply *r = pobj_new(task->type);
+    char *buf = r ? malloc(len + 1) : NULL;
+    if (!buf) {
+        if (r) pobj_put(r);
+        return NULL;
+    }
+    memcpy(buf, str, len);
+    buf[len] = '\0';
+    r->str = buf;
+    r->len = len;
+    return link_parent(task, r);
+}
+
+static void *p_array(const redisReadTask *task, int elements)
+{
+    redisReply *r = pobj_new(REDIS_REPLY_ARRAY);
+    if (r && elements > 0 && !(r->element = calloc((size_t)elements, sizeof(*r->element)))) {
+        pobj_put(r);
+        return NULL;
+    }
+    if (r) r->elements = (size_t)(elements > 0 ? elements : 0);
+    return link_parent(task, r);
+}
+
+static void *p_integer(const redisReadTask *task, long long value)
+{
+    redisReply *r = pobj_new(REDIS_REPLY_INTEGER);
+    if (r) r->integer = value;
+    return link_parent(task, r);
+}
+
+static void *p_nil(const redisReadTask *task)
+{
+    return link_parent(task, pobj_new(REDIS_REPLY_NIL));
+}
+
+static void p_free(void *reply)
+{
+    redisReply *r = reply;
+    if (!r) return;
+    if (r->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; r->element && i < r->elements; i++)
+            p_free(r->element[i]);
+        free(r->element);
+    } else if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS ||
+               r->type == REDIS_REPLY_ERROR) {
+        free(r->str);
+    }
+    pobj_put(r);
+}
+
+static redisReplyObjectFunctions pool_fns = {.createString = p_string,
+                                             .createArray = p_array,
+                                             .createInteger = p_integer,
+                                             .createNil = p_nil,
+                                             .freeObject = p_free};
 
 /* ---- commands in flight */
 
@@ -370,6 +505,7 @@ static int ensure(eg_redis_t *r)
         return -1;
     }
     ac->data = r;
+    ac->c.reader->fn = &pool_fns;
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     r->ac = ac;
@@ -418,6 +554,7 @@ int eg_redis_new(uv_loop_t *loop, const char *host, int port, int db, eg_redis_s
     r->timeout_ms = DEFAULT_TIMEOUT_MS;
     r->on_state = on_state;
     r->state_arg = arg;
+    pool.users++;
     uv_timer_init(loop, &r->tick);
     r->tick.data = r;
     uv_timer_start(&r->tick, on_tick, TICK_MS, TICK_MS);
@@ -452,7 +589,33 @@ void eg_redis_free(eg_redis_t *r)
         r->connected = 0;
         redisAsyncFree(ac); /* what is in flight is answered with NULL */
     }
+    if (--pool.users == 0) pool_drain();
     uv_close((uv_handle_t *)&r->tick, on_tick_closed); /* frees r */
+}
+
+void eg_redis_cork(eg_redis_t *r)
+{
+    if (r && r->ac && r->connected) ((ev_t *)r->ac->ev.data)->corked = 1;
+}
+
+/* Writes what was queued while corked, now, from this call: the socket is
+ * writable in all but rare cases, and asking the loop to say so costs a
+ * loop iteration and four epoll_ctl calls a batch (libuv re-arms a poll
+ * handle whose events change). What does not go waits for writability as
+ * usual. A failed write tears the connection down here (hiredis answers
+ * what was in flight with NULL). */
+void eg_redis_uncork(eg_redis_t *r)
+{
+    if (!r || !r->ac) return;
+    ev_t *e = r->ac->ev.data;
+    if (!e->corked) return;
+    e->corked = 0;
+    if (!e->want_write) return;
+    e->want_write = 0;
+    if (r->connected)
+        redisAsyncHandleWrite(r->ac);
+    else
+        ev_add_write(e);
 }
 
 int eg_redis_connected(const eg_redis_t *r)

@@ -58,6 +58,13 @@ int eg_redis_eval(eg_redis_t *r, const char *script, int nkeys, int nargs, const
  * again. */
 void eg_redis_fire(eg_redis_t *r, int argc, const char *const *argv, const size_t *lens);
 
+/* Between cork and uncork, commands are queued and not written; uncork
+ * writes them at once, in one write (a batch: not a loop iteration later,
+ * when the loop says the socket is writable). No-ops without a connection
+ * up. */
+void eg_redis_cork(eg_redis_t *r);
+void eg_redis_uncork(eg_redis_t *r);
+
 /* 1 when a connection is up. */
 int eg_redis_connected(const eg_redis_t *r);
 

@@ -5,6 +5,11 @@
  * uv_check handle, which libuv runs right after the iteration's I/O
  * callbacks: every request parsed in that round is in the list by then.
  * The handle runs only while calls wait, so an idle worker pays nothing.
+ * A call whose keys and arguments are those of the call before it (many
+ * requests of one subject in one round: a busy key, a route-wide limit)
+ * joins that call's group instead of being copied and sent again: Redis
+ * parses its arguments once and the script runs the group's decisions on
+ * values it read once.
  */
 #include "redis_link.h"
 
@@ -26,12 +31,17 @@ struct eg_redis_link_s {
     uv_check_t check;
     int check_init;
     const char *script;
+    uint64_t stamp; /* the largest of the calls' */
     struct bcall *calls;
     size_t ncalls, cap_calls;
-    struct bstr *keys, *args; /* every call's, in order */
+    struct bgroup *groups;
+    size_t ngroups, cap_groups;
+    struct bstr *keys, *args; /* every group's, in order */
     size_t nkeys, nargs, cap_keys, cap_args;
     char *arena; /* their bytes: one buffer a batch, not an allocation a string */
     size_t arena_len, arena_cap;
+    int inflight; /* batches sent and not answered */
+    int closing;
     atomic_ullong batched_calls, batches;
 };
 
@@ -46,8 +56,15 @@ struct bstr { /* a string in the batch's arena */
     size_t off, len;
 };
 
+/* consecutive calls with the same keys and arguments: sent once, with a count */
+struct bgroup {
+    size_t count;
+    size_t key0, nkeys, arg0, nargs; /* in keys[] and args[] */
+};
+
 /* a batch on its way: what the reply is split among */
 typedef struct {
+    eg_redis_link_t *l;
     struct bcall *calls;
     size_t n;
 } inflight_t;
@@ -66,6 +83,7 @@ static void batch_fail_all(eg_redis_link_t *l);
 void eg_redis_link_close(eg_redis_link_t *l)
 {
     if (!l) return;
+    l->closing = 1;
     batch_fail_all(l);
     if (l->check_init && !uv_is_closing((uv_handle_t *)&l->check))
         uv_close((uv_handle_t *)&l->check, NULL);
@@ -78,6 +96,7 @@ void eg_redis_link_free(eg_redis_link_t *l)
     if (!l) return;
     eg_redis_link_close(l);
     free(l->calls);
+    free(l->groups);
     free(l->keys);
     free(l->args);
     free(l->arena);
@@ -156,6 +175,20 @@ void eg_redis_link_status(eg_redis_link_t *l, int *up, uint64_t *failures)
 
 /* ------------------------------------------------------------ batches */
 
+/* Decimal digits of v into out (24 bytes); their count. snprintf cost
+ * more than the rest of a batch's bookkeeping. */
+static size_t put_num(char *out, uint64_t v)
+{
+    char tmp[24];
+    size_t n = 0;
+    do
+        tmp[n++] = (char)('0' + v % 10);
+    while ((v /= 10));
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    return n;
+}
+
 static int grow(void **p, size_t *cap, size_t need, size_t size)
 {
     if (need <= *cap) return 0;
@@ -186,7 +219,17 @@ static int copy_strs(eg_redis_link_t *l, struct bstr *dst, int n, const char *co
 
 static void reset_batch(eg_redis_link_t *l)
 {
-    l->ncalls = l->nkeys = l->nargs = l->arena_len = 0;
+    l->ncalls = l->ngroups = l->nkeys = l->nargs = l->arena_len = 0;
+    l->stamp = 0;
+}
+
+/* 1 when the n strings equal those at dst in the arena. */
+static int same_strs(const eg_redis_link_t *l, const struct bstr *dst, int n,
+                     const char *const *src, const size_t *lens)
+{
+    for (int i = 0; i < n; i++)
+        if (dst[i].len != lens[i] || memcmp(l->arena + dst[i].off, src[i], lens[i]) != 0) return 0;
+    return 1;
 }
 
 /* Every queued call is answered NULL (no connection, closing). */
@@ -201,6 +244,8 @@ static void batch_fail_all(eg_redis_link_t *l)
         calls[i].cb(calls[i].arg, NULL);
     free(calls);
 }
+
+static void on_check(uv_check_t *h);
 
 /* The batch's reply: each call gets its slice, as an array of its own. */
 static void batch_done(void *arg, void *reply)
@@ -223,40 +268,56 @@ static void batch_done(void *arg, void *reply)
         at += in->calls[i].nreply;
         in->calls[i].cb(in->calls[i].arg, &sub);
     }
+    eg_redis_link_t *l = in->l;
+    l->inflight--;
+    /* what gathered meanwhile goes at the end of this loop iteration (with
+     * what the iteration adds), on the connection current then */
+    if (l->ncalls && !l->closing && l->check_init) uv_check_start(&l->check, on_check);
     free(in->calls);
     free(in);
 }
 
-/* Sends what the iteration gathered: one EVALSHA. */
+/* Sends what the iteration gathered: one EVALSHA. ARGV: the number of
+ * groups, the stamp, then per group its count and its arguments. */
 static void batch_send(eg_redis_link_t *l)
 {
-    size_t n = l->ncalls;
+    size_t n = l->ncalls, ng = l->ngroups;
     if (!n) return;
     eg_redis_t *r = l->redis;
     inflight_t *in = malloc(sizeof(*in));
-    size_t total = l->nkeys + 1 + l->nargs;
+    size_t total = l->nkeys + 2 + ng + l->nargs;
     const char **argv = malloc(total * sizeof(*argv));
     size_t *lens = malloc(total * sizeof(*lens));
     struct bcall *calls = malloc(n * sizeof(*calls));
-    if (!r || !in || !argv || !lens || !calls) {
+    char(*counts)[24] = malloc((ng + 2) * sizeof(*counts));
+    if (!r || !in || !argv || !lens || !calls || !counts) {
         free(in);
         free(argv);
         free(lens);
         free(calls);
+        free(counts);
         batch_fail_all(l);
         return;
     }
-    char ncalls[24];
     size_t k = 0;
     for (size_t i = 0; i < l->nkeys; i++, k++)
         argv[k] = l->arena + l->keys[i].off, lens[k] = l->keys[i].len;
-    lens[k] = (size_t)snprintf(ncalls, sizeof(ncalls), "%zu", n);
-    argv[k++] = ncalls;
-    for (size_t i = 0; i < l->nargs; i++, k++)
-        argv[k] = l->arena + l->args[i].off, lens[k] = l->args[i].len;
+    lens[k] = put_num(counts[ng], ng);
+    argv[k++] = counts[ng];
+    lens[k] = put_num(counts[ng + 1], l->stamp);
+    argv[k++] = counts[ng + 1];
+    for (size_t g = 0; g < ng; g++) {
+        const struct bgroup *gr = &l->groups[g];
+        lens[k] = put_num(counts[g], gr->count);
+        argv[k++] = counts[g];
+        for (size_t i = gr->arg0; i < gr->arg0 + gr->nargs; i++, k++)
+            argv[k] = l->arena + l->args[i].off, lens[k] = l->args[i].len;
+    }
     memcpy(calls, l->calls, n * sizeof(*calls));
+    in->l = l;
     in->calls = calls;
     in->n = n;
+    l->inflight++;
     atomic_fetch_add(&l->batched_calls, n);
     atomic_fetch_add(&l->batches, 1);
     /* the batch leaves the link before the send (which copies it): a reply
@@ -266,10 +327,13 @@ static void batch_send(eg_redis_link_t *l)
     l->arena = NULL;
     l->arena_cap = 0;
     reset_batch(l);
+    eg_redis_cork(r);
     eg_redis_eval(r, l->script, (int)nk, (int)total, argv, lens, batch_done,
                   in); /* keys included */
+    eg_redis_uncork(r);
     free(argv);
     free(lens);
+    free(counts);
     if (!l->arena) { /* keep the buffer for the next batch */
         l->arena = arena;
         l->arena_cap = arena_cap;
@@ -278,10 +342,17 @@ static void batch_send(eg_redis_link_t *l)
     }
 }
 
+/* At the end of a loop iteration: the batch goes, unless one is still on
+ * its way; then it waits for that one's answer (batch_done), gathering
+ * more. A busy worker so has one batch in flight, and its batches grow
+ * with the load instead of their number: Redis's cost and the worker's
+ * system calls are paid once a batch, and an idle worker's call goes at
+ * once. */
 static void on_check(uv_check_t *h)
 {
     eg_redis_link_t *l = h->data;
     uv_check_stop(h);
+    if (l->inflight > 0) return;
     batch_send(l);
 }
 
@@ -290,7 +361,7 @@ static void on_check(uv_check_t *h)
 #define BATCH_MAX 256
 
 void eg_redis_link_batch(eg_redis_link_t *l, uv_loop_t *loop, const eg_config_t *cfg,
-                         const char *script, int nkeys, const char *const *keys,
+                         const char *script, uint64_t stamp, int nkeys, const char *const *keys,
                          const size_t *klens, int nargs, const char *const *args,
                          const size_t *alens, size_t nreply, eg_redis_cb cb, void *arg)
 {
@@ -307,18 +378,32 @@ void eg_redis_link_batch(eg_redis_link_t *l, uv_loop_t *loop, const eg_config_t 
         l->check.data = l;
         l->check_init = 1;
     }
-    if (grow((void **)&l->calls, &l->cap_calls, l->ncalls + 1, sizeof(*l->calls)) ||
-        grow((void **)&l->keys, &l->cap_keys, l->nkeys + (size_t)nkeys, sizeof(*l->keys)) ||
-        grow((void **)&l->args, &l->cap_args, l->nargs + (size_t)nargs, sizeof(*l->args)) ||
-        copy_strs(l, l->keys + l->nkeys, nkeys, keys, klens) ||
-        copy_strs(l, l->args + l->nargs, nargs, args, alens)) {
+    struct bgroup *last = l->ngroups ? &l->groups[l->ngroups - 1] : NULL;
+    int same = last && last->nkeys == (size_t)nkeys && last->nargs == (size_t)nargs &&
+               same_strs(l, l->keys + last->key0, nkeys, keys, klens) &&
+               same_strs(l, l->args + last->arg0, nargs, args, alens);
+    if (grow((void **)&l->calls, &l->cap_calls, l->ncalls + 1, sizeof(*l->calls))) {
         cb(arg, NULL);
         return;
     }
-    l->nkeys += (size_t)nkeys;
-    l->nargs += (size_t)nargs;
+    if (same) {
+        last->count++;
+    } else if (grow((void **)&l->groups, &l->cap_groups, l->ngroups + 1, sizeof(*l->groups)) ||
+               grow((void **)&l->keys, &l->cap_keys, l->nkeys + (size_t)nkeys, sizeof(*l->keys)) ||
+               grow((void **)&l->args, &l->cap_args, l->nargs + (size_t)nargs, sizeof(*l->args)) ||
+               copy_strs(l, l->keys + l->nkeys, nkeys, keys, klens) ||
+               copy_strs(l, l->args + l->nargs, nargs, args, alens)) {
+        cb(arg, NULL);
+        return;
+    } else {
+        l->groups[l->ngroups++] =
+            (struct bgroup){1, l->nkeys, (size_t)nkeys, l->nargs, (size_t)nargs};
+        l->nkeys += (size_t)nkeys;
+        l->nargs += (size_t)nargs;
+    }
     l->calls[l->ncalls++] = (struct bcall){nreply, cb, arg};
     l->script = script;
+    if (stamp > l->stamp) l->stamp = stamp;
     if (l->ncalls >= BATCH_MAX) {
         uv_check_stop(&l->check);
         batch_send(l);

@@ -44,15 +44,18 @@ void eg_redis_link_token(eg_redis_link_t *l, char *out, size_t cap);
 /* Batched script calls: every call queued while the loop handles one
  * round of I/O goes to Redis together, as one EVALSHA, when the round ends
  * (a uv_check handle), so a busy worker makes one round trip per loop
- * iteration, not one per request. The script must take KEYS = every call's
- * keys in order and ARGV = {number of calls, then every call's arguments
- * in order}, and return one flat array in which each call has exactly
- * nreply elements, in order. cb(arg, reply) is called once per call with
- * an array of its nreply elements (valid during the call only), or NULL
- * when the batch failed or the connection is gone (the caller's failure
- * policy applies); perhaps before this returns. keys and args are copied. */
+ * iteration, not one per request. Consecutive calls with the same keys and
+ * arguments form a group, sent once with its count. The script must take
+ * KEYS = every group's keys in order and ARGV = {number of groups, stamp
+ * (the largest of the calls' stamps: the batch's time), then per group its
+ * count and its arguments}, decide each group's count calls one after the
+ * other, and return one flat array in which each call has exactly nreply
+ * elements, in order. cb(arg, reply) is called once per call with an array
+ * of its nreply elements (valid during the call only), or NULL when the
+ * batch failed or the connection is gone (the caller's failure policy
+ * applies); perhaps before this returns. keys and args are copied. */
 void eg_redis_link_batch(eg_redis_link_t *l, uv_loop_t *loop, const eg_config_t *cfg,
-                         const char *script, int nkeys, const char *const *keys,
+                         const char *script, uint64_t stamp, int nkeys, const char *const *keys,
                          const size_t *klens, int nargs, const char *const *args,
                          const size_t *alens, size_t nreply, eg_redis_cb cb, void *arg);
 /* Calls batched so far, and EVALSHAs that carried them (for /ready and benchmarks). */

@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store_impl.h"
@@ -63,6 +64,8 @@ typedef struct {
     size_t ndirty, dirty_cap;
     long long seen_dv; /* data_version the counters were last read at */
     uint64_t seen_epoch;
+    uint64_t commit_interval_ms;
+    uint64_t dv_at_ms; /* when data_version was last read (monotonic) */
 } sql_t;
 
 static void disconnect(sql_t *q);
@@ -685,7 +688,17 @@ static int sql_flush(void *ctx, void **items, size_t nitems)
         }
     }
     free(sw);
-    if (rc == EG_OK) {
+    /* other connections' commits are looked for at most twice a
+     * commit_interval (so still within one: an idle writer flushes once an
+     * interval), not after every commit: reading data_version is a read
+     * transaction of its own (four fcntl locks, half a busy commit's system
+     * calls); this process's own changes (epoch) at once */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t now_ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    if (rc == EG_OK &&
+        (q->epoch != q->seen_epoch || 2 * (now_ms - q->dv_at_ms) >= q->commit_interval_ms)) {
+        q->dv_at_ms = now_ms;
         long long dv = 0;
         int st = sqlite3_step(q->data_version);
         if (st == SQLITE_ROW) dv = sqlite3_column_int64(q->data_version, 0);
@@ -694,6 +707,8 @@ static int sql_flush(void *ctx, void **items, size_t nitems)
             q->seen_dv = dv;
             q->seen_epoch = q->epoch;
         }
+    }
+    if (rc == EG_OK) {
         pthread_mutex_lock(&q->ctr_lock);
         if (q->nctr > 100000) ctr_trim(q);
         pthread_mutex_unlock(&q->ctr_lock);
@@ -714,6 +729,7 @@ static int sql_set_commit(eg_store_t *s, size_t commit_every, uint64_t commit_in
     q->seen_epoch = q->epoch;
     pthread_mutex_unlock(&s->lock);
     q->commit_every = commit_every;
+    q->commit_interval_ms = commit_interval_ms;
     /* a commit starts when half the bound is waiting, so under load the
      * loop's requests rarely meet the bound (and wait off the loop) while
      * the commit is on its way */

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import BIN, Gateway, free_port, request
+from conftest import BIN, Gateway, free_port, read_response, request
 
 ADMIN_TOKEN = "admin-token-for-the-redis-tests-0123"
 REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -110,6 +110,7 @@ routes:
   - {{ path: /load/, upstream: demo, rate_limit: {{ limit: 1000000, window: 1m, by: ip }} }}
   - {{ path: /count/, upstream: demo, rate_limit: {{ limit: 1000000, window: 1m, by: route }} }}
   - {{ path: /race/, upstream: demo, auth: api_key, quota: {{ limit: 50, period: month }} }}
+  - {{ path: /burst/, upstream: demo, rate_limit: {{ limit: 1000, window: 1h, by: route }} }}
 """
 
 
@@ -472,5 +473,29 @@ def test_eight_clients_race_for_the_last_10_units_on_two_workers(tmp_path, upstr
         for t in threads:
             t.join()
         assert out.count(200) == 10 and out.count(429) == 22, out
+    finally:
+        assert gw.stop() == 0
+
+
+def test_requests_decided_together_each_see_the_one_before(tmp_path, upstream_port, redis):
+    """Requests of one subject that reach a worker in the same round go to
+    Redis as one group (sent once, with a count; the script reads the key
+    once and writes it once): each is still decided after the one before
+    it. 40 requests at once on a limit of 1000 an hour (one every 3.6 s
+    back) get 40 different X-RateLimit-Remaining values, 999 down to 960,
+    and the next request sees all 40 counted."""
+    gw = gateway(str(tmp_path), upstream_port, redis.port, timeout="2s")
+    try:
+        socks = [socket.create_connection(("127.0.0.1", gw.port), timeout=10) for _ in range(40)]
+        for s in socks:
+            s.sendall(b"GET /burst/x HTTP/1.1\r\nHost: t\r\n\r\n")
+        left = []
+        for s in socks:
+            resp, _ = read_response(s)
+            assert resp.status == 200
+            left.append(int(resp.header("X-RateLimit-Remaining")))
+            s.close()
+        assert sorted(left) == list(range(960, 1000)), left
+        assert get(gw, "/burst/x").header("X-RateLimit-Remaining") == "959"
     finally:
         assert gw.stop() == 0
