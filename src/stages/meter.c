@@ -75,13 +75,18 @@ static eg_stage_rc_t on_request(eg_req_t *c)
  * event, batched per loop iteration. KEYS: the hour's hash per event;
  * ARGV: the number of events, then per event: field, quantity, bytes in,
  * bytes out, expire-at (Unix seconds). Each event answers 1. */
-static const char usage_lua[] = "local call=redis.call local A=ARGV local out={} local a=2\n"
+/* KEYS: a hash per group; ARGV: {groups, stamp, then per group: its count
+ * (identical events sent once, redis_link.h), field, quantity, bytes in,
+ * bytes out, expiry}; one 1 per event. */
+static const char usage_lua[] = "local call=redis.call local A=ARGV local out={} local a=3 local o=0\n"
                                 "for i=1,tonumber(A[1]) do\n"
-                                "  local k=KEYS[i] local f=A[a]\n"
-                                "  call('HINCRBYFLOAT',k,f,A[a+1]) call('HINCRBY',k,'#'..f,1)\n"
-                                "  if A[a+2]~='0' then call('HINCRBY',k,'<'..f,A[a+2]) end\n"
-                                "  if A[a+3]~='0' then call('HINCRBY',k,'>'..f,A[a+3]) end\n"
-                                "  call('EXPIREAT',k,A[a+4]) a=a+5 out[i]=1\n"
+                                "  local k=KEYS[i] local n=tonumber(A[a]) local f=A[a+1]\n"
+                                "  call('HINCRBYFLOAT',k,f,n==1 and A[a+2] or tonumber(A[a+2])*n)\n"
+                                "  call('HINCRBY',k,'#'..f,n)\n"
+                                "  if A[a+3]~='0' then call('HINCRBY',k,'<'..f,tonumber(A[a+3])*n) end\n"
+                                "  if A[a+4]~='0' then call('HINCRBY',k,'>'..f,tonumber(A[a+4])*n) end\n"
+                                "  call('EXPIREAT',k,A[a+5]) a=a+6\n"
+                                "  for j=1,n do o=o+1 out[o]=1 end\n"
                                 "end\n"
                                 "return out\n";
 
@@ -125,7 +130,7 @@ static void record_redis(eg_req_t *c, const eg_usage_event_t *ev)
     size_t klens[] = {b.len};
     const char *args[] = {field, q, bi, bo, exp};
     size_t alens[] = {f.len, (size_t)nq, x.len, y.len, z.len};
-    eg_redis_link_batch(c->w->redis_link, &c->w->loop, cfg, usage_lua, 1, keys, klens, 5, args,
+    eg_redis_link_batch(c->w->redis_link, &c->w->loop, cfg, usage_lua, 0, 1, keys, klens, 5, args,
                         alens, 1, redis_recorded, NULL);
 }
 

@@ -59,8 +59,9 @@ def upstream():
     u.close()
 
 
-def config(tmp, port, admin, upstream_port, redis_port=None, metering="", quota_headers="", workers=2):
-    redis = f'redis: {{ address: "127.0.0.1:{redis_port}", timeout: 500ms }}' if redis_port else ""
+def config(tmp, port, admin, upstream_port, redis_port=None, metering="", quota_headers="", workers=2,
+           redis_timeout="500ms"):
+    redis = f'redis: {{ address: "127.0.0.1:{redis_port}", timeout: {redis_timeout} }}' if redis_port else ""
     return f"""
 listen: 127.0.0.1:{port}
 admin_listen: 127.0.0.1:{admin}
@@ -476,6 +477,35 @@ def test_two_gateways_on_one_redis_add_to_one_total(tmp_path, upstream):
         redis.kill()
 
 
+def test_redis_counts_identical_events_sent_together(tmp_path, upstream):
+    """Identical events a worker has waiting go to Redis once with their
+    count (redis_link.h). Redis paused for writes holds the worker's batch in
+    flight, so the requests served meanwhile wait together for the next
+    one: 40 requests from one key on one route are 40 events all the same."""
+    redis_cli = shutil.which("redis-cli")
+    if not (shutil.which("redis-server") or shutil.which("/usr/bin/redis-server")) or not redis_cli:
+        pytest.skip("redis-server is not installed")
+    from test_redis import Redis
+    away_from_month_end()
+    redis = Redis(str(tmp_path))
+    gw = None
+    try:
+        gw = start(str(tmp_path), upstream.port, redis_port=redis.port, workers=1, redis_timeout="10s")
+        _, k = new_key(gw)
+        wait_for(lambda: get(gw, "/m/x", k).status == 200, what="the key")
+        wait_for(lambda: by_type(usage(gw, k)).get("api.request", {}).get("events") == 1, what="the first event")
+        subprocess.run([redis_cli, "-p", str(redis.port), "CLIENT", "PAUSE", "300", "WRITE"], check=True,
+                       capture_output=True, timeout=10)
+        assert [get(gw, "/m/x", k).status for _ in range(40)] == [200] * 40
+        wait_for(lambda: by_type(usage(gw, k))["api.request"]["events"] == 41, what="41 events in Redis")
+        u = by_type(usage(gw, k))["api.request"]
+        assert u["quantity"] == 41 and u["by_status_class"] == {"2": 41}
+    finally:
+        if gw:
+            assert gw.stop() == 0
+        redis.kill()
+
+
 def test_a_reload_keeps_counting(tmp_path, upstream):
     away_from_month_end()
     gw = start(str(tmp_path), upstream.port)
@@ -493,3 +523,4 @@ def test_a_reload_keeps_counting(tmp_path, upstream):
         assert u["events"] == 7 and u["quantity"] == 3 + 4 * 2
     finally:
         assert gw.stop() == 0
+
