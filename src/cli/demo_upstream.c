@@ -87,13 +87,23 @@ static void dwritten(uv_write_t *req, int status)
     free(req);
 }
 
+/* One write of a then b. An answer's head and body go in one write: written
+ * apart, the body waited under Nagle for the reader's delayed ACK, 40 ms an
+ * answer on a kept-alive connection (about 90 requests a second per
+ * connection for any proxy in front, pipelined or not). */
+static void dsend2(dconn_t *c, const char *a, size_t an, const char *b, size_t bn)
+{
+    uv_write_t *req = malloc(sizeof(*req) + an + bn);
+    if (!req) return;
+    memcpy(req + 1, a, an);
+    if (bn) memcpy((char *)(req + 1) + an, b, bn);
+    uv_buf_t buf = uv_buf_init((char *)(req + 1), (unsigned)(an + bn));
+    if (uv_write(req, (uv_stream_t *)&c->tcp, &buf, 1, dwritten) != 0) free(req);
+}
+
 static void dsend(dconn_t *c, const char *data, size_t n)
 {
-    uv_write_t *req = malloc(sizeof(*req) + n);
-    if (!req) return;
-    memcpy(req + 1, data, n);
-    uv_buf_t b = uv_buf_init((char *)(req + 1), (unsigned)n);
-    if (uv_write(req, (uv_stream_t *)&c->tcp, &b, 1, dwritten) != 0) free(req);
+    dsend2(c, data, n, NULL, 0);
 }
 
 static int head_request; /* the request being answered is HEAD: headers only (one loop, one thread) */
@@ -108,8 +118,7 @@ static void respond(dconn_t *c, int status, const char *ctype, const char *extra
                      "Server: demo-upstream\r\n%s%s\r\n",
                      status, eg_reason_phrase(status), date, ctype, blen, extra ? extra : "",
                      keep ? "" : "Connection: close\r\n");
-    dsend(c, head, (size_t)n);
-    if (!head_request) dsend(c, body, blen);
+    dsend2(c, head, (size_t)n, body, head_request ? 0 : blen);
 }
 
 static long query_num(const char *t, size_t tl, const char *name, long dflt)
@@ -321,6 +330,7 @@ static void dconnection(uv_stream_t *l, int status)
         dclose(c);
         return;
     }
+    uv_tcp_nodelay(&c->tcp, 1); /* what is written goes at once (a 103 before its answer) */
     uv_read_start((uv_stream_t *)&c->tcp, dalloc, dread);
 }
 
