@@ -57,6 +57,7 @@ struct eg_usage_s {
     agg_t **dirty;
     size_t ndirty, dirty_cap;
     _Atomic size_t max_held; /* a reload may change it (eg_usage_retune) */
+    uint64_t trims;          /* trim() runs: an eg_usage_fixed_t's memo older than one is stale */
     size_t pending;          /* events since the last swap (the writer is told of some) */
     size_t commit_every;     /* events that start a commit (under the lock: a reload changes it) */
     _Atomic uint64_t held;   /* reserved or recorded, not committed */
@@ -201,6 +202,7 @@ static int mark_dirty(eg_usage_t *u, agg_t *e)
 static void trim(eg_usage_t *u)
 {
     lock(u);
+    u->trims++;
     for (size_t i = 0; i < u->nbuckets; i++) {
         agg_t **pp = &u->buckets[i];
         while (*pp) {
@@ -408,15 +410,40 @@ void eg_usage_unreserve(eg_usage_t *u)
     atomic_fetch_sub(&u->held, 1);
 }
 
+/* Under the lock: the entry f's thread added to last, while no trim may
+ * have freed it, when it has k's hour, status class and subject (its event
+ * type and route matched f's when it was found). */
+static agg_t *memo_of(const eg_usage_t *u, const eg_usage_fixed_t *f, const ukey_t *k)
+{
+    agg_t *e = f->memo;
+    if (!e || f->memo_u != u || f->memo_trims != u->trims || e->hour != k->hour ||
+        e->status_class != k->status_class || e->ls != k->ls ||
+        memcmp(e->subject, k->subject, k->ls) != 0)
+        return NULL;
+    return e;
+}
+
 /* The events of a key: the one lock of a record. Inlined in both
- * callers: the served requests' path counts its instructions. */
-static inline __attribute__((always_inline)) int add(eg_usage_t *u, const ukey_t *k,
+ * callers: the served requests' path counts its instructions. With f
+ * (that path), a request like the thread's previous one on the route
+ * (same subject, hour, status class) skips the hash and the lookup, and
+ * a key is hashed only when it is not. */
+static inline __attribute__((always_inline)) int add(eg_usage_t *u, ukey_t *k, eg_usage_fixed_t *f,
                                                      double quantity, uint64_t bytes_in,
                                                      uint64_t bytes_out, int reserved)
 {
     lock(u);
-    agg_t *e = agg_find(u, k);
-    if (!e) e = agg_new(u, k);
+    agg_t *e = f ? memo_of(u, f, k) : NULL;
+    if (!e) {
+        if (f) key_hash(k, f->hash);
+        e = agg_find(u, k);
+        if (!e) e = agg_new(u, k);
+        if (e && f) {
+            f->memo = e;
+            f->memo_u = u;
+            f->memo_trims = u->trims;
+        }
+    }
     if (!e || mark_dirty(u, e) != EG_OK) {
         unlock(u);
         if (reserved) eg_usage_unreserve(u);
@@ -430,9 +457,9 @@ static inline __attribute__((always_inline)) int add(eg_usage_t *u, const ukey_t
     /* the writer hears of the batch's first event (which starts its
      * interval) and of every commit_every-th (a commit now), not of each:
      * one lock per request, not two */
-    size_t nth = ++u->pending;
+    size_t nth = ++u->pending, every = u->commit_every;
     unlock(u);
-    if (nth == 1 || nth % u->commit_every == 0) eg_writer_push(u->writer, NULL, NULL);
+    if (nth == 1 || nth % every == 0) eg_writer_push(u->writer, NULL, NULL);
     return EG_OK;
 }
 
@@ -458,7 +485,7 @@ int eg_usage_record(eg_usage_t *u, const eg_usage_event_t *ev, int reserved)
                 0,
                 0};
     key_hash(&k, fixed_hash(k.event_type, k.lt, k.route, k.lr));
-    return add(u, &k, ev->quantity, ev->bytes_in, ev->bytes_out, reserved);
+    return add(u, &k, NULL, ev->quantity, ev->bytes_in, ev->bytes_out, reserved);
 }
 
 void eg_usage_fixed_init(eg_usage_fixed_t *f, const char *event_type, const char *route)
@@ -470,9 +497,12 @@ void eg_usage_fixed_init(eg_usage_fixed_t *f, const char *event_type, const char
     f->lr = strlen(route);
     f->hash = fixed_hash(event_type, f->lt, route, f->lr);
     f->id = atomic_fetch_add(&ids, 1) + 1;
+    f->memo = NULL;
+    f->memo_u = NULL;
+    f->memo_trims = 0;
 }
 
-int eg_usage_record_fixed(eg_usage_t *u, const eg_usage_fixed_t *f, const char *subject, size_t ls,
+int eg_usage_record_fixed(eg_usage_t *u, eg_usage_fixed_t *f, const char *subject, size_t ls,
                           int status_class, double quantity, int64_t ts, uint64_t bytes_in,
                           uint64_t bytes_out)
 {
@@ -482,8 +512,7 @@ int eg_usage_record_fixed(eg_usage_t *u, const eg_usage_fixed_t *f, const char *
     }
     ukey_t k = {subject, f->event_type, f->route,     ls,    f->lt,
                 f->lr,   hour_of(ts),   status_class, f->id, 0};
-    key_hash(&k, f->hash);
-    return add(u, &k, quantity, bytes_in, bytes_out, 1);
+    return add(u, &k, f, quantity, bytes_in, bytes_out, 1);
 }
 
 int eg_usage_sync(eg_usage_t *u, uint64_t timeout_ms)

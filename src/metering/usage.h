@@ -80,11 +80,16 @@ typedef struct {
     const char *event_type, *route;
     size_t lt, lr;
     uint64_t hash, id;
+    /* the entry its thread added to last (usage.c's memo): one thread
+     * records with an eg_usage_fixed_t */
+    void *memo;
+    const void *memo_u;
+    uint64_t memo_trims;
 } eg_usage_fixed_t;
 void eg_usage_fixed_init(eg_usage_fixed_t *f, const char *event_type, const char *route);
 /* eg_usage_record(reserved = 1) of a served request on f's route, its
- * subject ls bytes (no terminator needed). */
-int eg_usage_record_fixed(eg_usage_t *u, const eg_usage_fixed_t *f, const char *subject, size_t ls,
+ * subject ls bytes (no terminator needed), on the thread that owns f. */
+int eg_usage_record_fixed(eg_usage_t *u, eg_usage_fixed_t *f, const char *subject, size_t ls,
                           int status_class, double quantity, int64_t ts, uint64_t bytes_in,
                           uint64_t bytes_out);
 /* Waits until everything recorded so far is committed (tests, the usage

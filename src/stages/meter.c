@@ -65,7 +65,7 @@ static _Thread_local fixed_slot_t fixed_cache[32];
 static _Thread_local uint64_t clock_at_ms;
 static _Thread_local int64_t clock_s;
 
-static const eg_usage_fixed_t *fixed_of(const eg_req_t *c)
+static eg_usage_fixed_t *fixed_of(const eg_req_t *c)
 {
     const eg_route_cfg_t *r = c->route;
     fixed_slot_t *s = &fixed_cache[((uintptr_t)r / sizeof(*r)) & 31];
@@ -77,14 +77,25 @@ static const eg_usage_fixed_t *fixed_of(const eg_req_t *c)
     return &s->f;
 }
 
+/* The usage store: once open it stays until the workers have stopped (a
+ * reload may open it, never closes it), so each worker keeps the pointer
+ * it saw. */
+static _Thread_local eg_usage_t *usage_seen;
+
+static eg_usage_t *usage_of(eg_req_t *c)
+{
+    if (!usage_seen) usage_seen = eg_server_usage(c->w->srv);
+    return usage_seen;
+}
+
 static int64_t now_s(eg_req_t *c)
 {
     uint64_t ms = uv_now(&c->w->loop);
     if (!clock_at_ms || ms - clock_at_ms >= 100) {
         clock_at_ms = ms ? ms : 1;
-        clock_s = (int64_t)time(NULL);
+        clock_s = (int64_t)time(NULL) + eg_server_clock_offset(c->w->srv);
     }
-    return clock_s + eg_server_clock_offset(c->w->srv);
+    return clock_s;
 }
 
 static eg_stage_rc_t on_request(eg_req_t *c)
@@ -93,7 +104,7 @@ static eg_stage_rc_t on_request(eg_req_t *c)
         c->meter_held = 1; /* nothing to reserve: on_done sends the event */
         return EG_STAGE_CONTINUE;
     }
-    eg_usage_t *u = eg_server_usage(c->w->srv);
+    eg_usage_t *u = usage_of(c);
     if (u && eg_usage_reserve(u)) {
         c->meter_held = 1;
         return EG_STAGE_CONTINUE;
@@ -197,7 +208,7 @@ static void on_done(eg_req_t *c)
         if (served) on_done_redis(c);
         return;
     }
-    eg_usage_t *u = eg_server_usage(c->w->srv);
+    eg_usage_t *u = usage_of(c);
     if (!u) return;
     if (!served) {
         eg_usage_unreserve(u);
