@@ -98,6 +98,22 @@ static uint64_t ends_hash(uint64_t h, const char *s, size_t n)
     return h ^ (h >> 32);
 }
 
+/* memcmp(a, b, n) == 0 for a key's strings (a subject is a few dozen
+ * bytes): 8 bytes at a time, the last word overlapping, no call. */
+static inline int same(const char *a, const char *b, size_t n)
+{
+    if (n < 8) return memcmp(a, b, n) == 0;
+    uint64_t x, y;
+    for (size_t i = 0; i + 8 < n; i += 8) {
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+        if (x != y) return 0;
+    }
+    memcpy(&x, a + n - 8, 8);
+    memcpy(&y, b + n - 8, 8);
+    return x == y;
+}
+
 /* The event type's and route's part of a key's hash: what a route's
  * eg_usage_fixed_t computes once. */
 static uint64_t fixed_hash(const char *event_type, size_t lt, const char *route, size_t lr)
@@ -129,7 +145,7 @@ static agg_t *agg_find(eg_usage_t *u, const ukey_t *k)
     if (!u->nbuckets) return NULL;
     for (agg_t *e = u->buckets[k->hash & (u->nbuckets - 1)]; e; e = e->next) {
         if (e->hash != k->hash || e->hour != k->hour || e->status_class != k->status_class ||
-            e->ls != k->ls || memcmp(e->subject, k->subject, k->ls) != 0)
+            e->ls != k->ls || !same(e->subject, k->subject, k->ls))
             continue;
         if (k->fid && e->fid == k->fid) return e;
         if (e->lt == k->lt && e->lr == k->lr && memcmp(e->event_type, k->event_type, k->lt) == 0 &&
@@ -418,7 +434,7 @@ static agg_t *memo_of(const eg_usage_t *u, const eg_usage_fixed_t *f, const ukey
     agg_t *e = f->memo;
     if (!e || f->memo_u != u || f->memo_trims != u->trims || e->hour != k->hour ||
         e->status_class != k->status_class || e->ls != k->ls ||
-        memcmp(e->subject, k->subject, k->ls) != 0)
+        !same(e->subject, k->subject, k->ls))
         return NULL;
     return e;
 }
