@@ -13,6 +13,12 @@
  * puts them back when the commit fails. Entries are
  * freed on the writer thread only (trim), so the flush may read their
  * strings without the lock.
+ * The served requests' path (eg_usage_record_fixed) is the one counted in
+ * instructions (docs/metering.md, Cost): a route's event type and path
+ * come hashed (eg_usage_fixed_t, one per route and worker), and the entry
+ * the worker added to last on the route is tried first (its memo, valid
+ * until the next trim), so a repeated subject costs a compare, not a hash
+ * and a lookup.
  */
 #define _GNU_SOURCE /* timegm */
 #include "usage.h"
