@@ -20,7 +20,8 @@
 # A benchmark, not a test: nothing asserts. The target is <= 5 % CPU.
 #
 # Usage: bench/metering.sh [BUILD_DIR]   (env: DURATION=5s ROUNDS=5 CONNS=50
-#        CALLGRIND=1 CG_SECONDS=5 ANON=0)
+#        CALLGRIND=1 CG_SECONDS=5 ANON=0; ROUNDS=0 only counts instructions,
+#        BENCH_KEEP=1 keeps the callgrind outputs for callgrind_annotate)
 set -eu
 . "$(dirname "$0")/lib.sh"
 BUILD=${1:-build-rel}
@@ -83,6 +84,7 @@ run() { # PORT PID KEY -> "req/s cpu_us_per_request"
 }
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
+if [ "$ROUNDS" -gt 0 ]; then
 echo "meter on/off: $ROUNDS rounds of $DURATION, $CONNS connections, one worker each, SQLite, auth: $AUTH"
 : > "$TMP/on.cpu"; : > "$TMP/off.cpu"; : > "$TMP/ratio"
 r=1
@@ -103,10 +105,11 @@ awk -v on="$on" -v off="$off" -v r="$ratio" -v lo="$lo" -v hi="$hi" 'BEGIN {
 echo "recorded on the metered gateway (after its last commit):"
 kill -TERM "$ONPID"; wait "$ONPID" 2>/dev/null || true
 "$ERRGATE" usage --config "$TMP/on.yaml" --from 2000-01-01 --to 2100-01-01
+fi
 
 [ "$CALLGRIND" = 1 ] || exit 0
 command -v valgrind >/dev/null 2>&1 || { echo "bench: valgrind is missing: no instruction counts" >&2; exit 0; }
-kill -TERM "$OFFPID" 2>/dev/null; wait "$OFFPID" 2>/dev/null || true
+kill -TERM "$ONPID" "$OFFPID" 2>/dev/null; wait "$ONPID" "$OFFPID" 2>/dev/null || true
 cg() { # CONFIG LOAD(0|1) KEY -> "instructions requests"
     out="$TMP/cg.$$.$(date +%s%N).out"
     port=$(awk '/^listen:/ { split($2, a, ":"); print a[2] }' "$1")
@@ -128,3 +131,4 @@ awk -v a="$off_ir" -v ai="$idle_off" -v an="$off_n" -v b="$on_ir" -v bi="$idle_o
     x = (a - ai) / an; y = (b - bi) / bn
     printf "instructions per proxied request (callgrind): meter off %.0f (%d requests), on %.0f (%d requests): %+.1f%%\n",
            x, an, y, bn, (y / x - 1) * 100 }'
+[ -z "${BENCH_KEEP:-}" ] || echo "callgrind outputs (cg.*.out, in run order: idle off, off, idle on, on): $TMP"

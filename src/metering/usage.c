@@ -13,6 +13,12 @@
  * puts them back when the commit fails. Entries are
  * freed on the writer thread only (trim), so the flush may read their
  * strings without the lock.
+ * The served requests' path (eg_usage_record_fixed) is the one counted in
+ * instructions (docs/metering.md, Cost): a route's event type and path
+ * come hashed (eg_usage_fixed_t, one per route and worker), and the entry
+ * the worker added to last on the route is tried first (its memo, valid
+ * until the next trim), so a repeated subject costs a compare, not a hash
+ * and a lookup.
  */
 #define _GNU_SOURCE /* timegm */
 #include "usage.h"
@@ -35,6 +41,7 @@ typedef struct agg_s {
     int status_class;
     int dirty;
     size_t ls, lt, lr; /* the strings' lengths */
+    uint64_t fid;      /* the eg_usage_fixed_t whose strings it last matched (agg_find) */
     double quantity;   /* pending: not handed to the writer yet */
     uint64_t events, bytes_in, bytes_out;
     char *subject, *event_type, *route; /* in the same allocation */
@@ -55,10 +62,11 @@ struct eg_usage_s {
     size_t nbuckets, nagg;
     agg_t **dirty;
     size_t ndirty, dirty_cap;
-    size_t max_held;
-    size_t pending;        /* events since the last swap (the writer is told of some) */
-    size_t commit_every;   /* events that start a commit */
-    _Atomic uint64_t held; /* reserved or recorded, not committed */
+    _Atomic size_t max_held; /* a reload may change it (eg_usage_retune) */
+    uint64_t trims;          /* trim() runs: an eg_usage_fixed_t's memo older than one is stale */
+    size_t pending;          /* events since the last swap (the writer is told of some) */
+    size_t commit_every;     /* events that start a commit (under the lock: a reload changes it) */
+    _Atomic uint64_t held;   /* reserved or recorded, not committed */
     eg_usage_tap_fn tap;
     void *tap_ctx;
 };
@@ -96,42 +104,67 @@ static uint64_t ends_hash(uint64_t h, const char *s, size_t n)
     return h ^ (h >> 32);
 }
 
-/* The event's key, its lengths measured once for the hash and the
- * compares. */
+/* memcmp(a, b, n) == 0 for a key's strings (a subject is a few dozen
+ * bytes): 8 bytes at a time, the last word overlapping, no call. */
+static inline int same(const char *a, const char *b, size_t n)
+{
+    if (n < 8) return memcmp(a, b, n) == 0;
+    uint64_t x, y;
+    for (size_t i = 0; i + 8 < n; i += 8) {
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+        if (x != y) return 0;
+    }
+    memcpy(&x, a + n - 8, 8);
+    memcpy(&y, b + n - 8, 8);
+    return x == y;
+}
+
+/* The event type's and route's part of a key's hash: what a route's
+ * eg_usage_fixed_t computes once. */
+static uint64_t fixed_hash(const char *event_type, size_t lt, const char *route, size_t lr)
+{
+    return ends_hash(ends_hash(1469598103934665603ull, event_type, lt), route, lr);
+}
+
+/* An event's key: its strings, their lengths measured once for the hash
+ * and the compares, and fid, the eg_usage_fixed_t it came with (0: none). */
 typedef struct {
+    const char *subject, *event_type, *route;
     size_t ls, lt, lr;
     int64_t hour;
+    int status_class;
+    uint64_t fid;
     uint64_t hash;
 } ukey_t;
 
-static void key_of(const eg_usage_event_t *ev, int64_t hour, ukey_t *k)
+static void key_hash(ukey_t *k, uint64_t fixed)
 {
-    k->ls = strlen(ev->subject);
-    k->lt = strlen(ev->event_type);
-    k->lr = strlen(ev->route);
-    k->hour = hour;
-    uint64_t h = 1469598103934665603ull ^ (uint64_t)hour ^ ((uint64_t)ev->status_class << 40);
-    h = ends_hash(h, ev->event_type, k->lt);
-    h = ends_hash(h, ev->route, k->lr);
-    k->hash = ends_hash(h, ev->subject, k->ls);
+    uint64_t h = fixed ^ (uint64_t)k->hour ^ ((uint64_t)k->status_class << 40);
+    k->hash = ends_hash(h, k->subject, k->ls);
 }
 
-/* Under the lock. */
-static agg_t *agg_find(eg_usage_t *u, const eg_usage_event_t *ev, const ukey_t *k)
+/* Under the lock. An entry that matched the key's route part (fid) once
+ * skips comparing its event type and route again. */
+static agg_t *agg_find(eg_usage_t *u, const ukey_t *k)
 {
     if (!u->nbuckets) return NULL;
-    for (agg_t *e = u->buckets[k->hash & (u->nbuckets - 1)]; e; e = e->next)
-        if (e->hash == k->hash && e->hour == k->hour && e->status_class == ev->status_class &&
-            e->ls == k->ls && e->lt == k->lt && e->lr == k->lr &&
-            memcmp(e->subject, ev->subject, k->ls) == 0 &&
-            memcmp(e->event_type, ev->event_type, k->lt) == 0 &&
-            memcmp(e->route, ev->route, k->lr) == 0)
+    for (agg_t *e = u->buckets[k->hash & (u->nbuckets - 1)]; e; e = e->next) {
+        if (e->hash != k->hash || e->hour != k->hour || e->status_class != k->status_class ||
+            e->ls != k->ls || !same(e->subject, k->subject, k->ls))
+            continue;
+        if (k->fid && e->fid == k->fid) return e;
+        if (e->lt == k->lt && e->lr == k->lr && memcmp(e->event_type, k->event_type, k->lt) == 0 &&
+            memcmp(e->route, k->route, k->lr) == 0) {
+            if (k->fid) e->fid = k->fid;
             return e;
+        }
+    }
     return NULL;
 }
 
 /* Under the lock: a new entry for the event's key. */
-static agg_t *agg_new(eg_usage_t *u, const eg_usage_event_t *ev, const ukey_t *k)
+static agg_t *agg_new(eg_usage_t *u, const ukey_t *k)
 {
     uint64_t h = k->hash;
     if (u->nagg >= u->nbuckets) {
@@ -148,22 +181,22 @@ static agg_t *agg_new(eg_usage_t *u, const eg_usage_event_t *ev, const ukey_t *k
         u->buckets = b;
         u->nbuckets = nb;
     }
-    size_t ls = strlen(ev->subject) + 1, lt = strlen(ev->event_type) + 1,
-           lr = strlen(ev->route) + 1;
+    size_t ls = k->ls + 1, lt = k->lt + 1, lr = k->lr + 1;
     agg_t *e = calloc(1, sizeof(*e) + ls + lt + lr);
     if (!e) return NULL;
     e->subject = (char *)(e + 1);
     e->event_type = e->subject + ls;
     e->route = e->event_type + lt;
-    memcpy(e->subject, ev->subject, ls);
-    memcpy(e->event_type, ev->event_type, lt);
-    memcpy(e->route, ev->route, lr);
+    memcpy(e->subject, k->subject, k->ls);
+    memcpy(e->event_type, k->event_type, k->lt);
+    memcpy(e->route, k->route, k->lr);
     e->hash = h;
     e->hour = k->hour;
     e->ls = k->ls;
     e->lt = k->lt;
     e->lr = k->lr;
-    e->status_class = ev->status_class;
+    e->fid = k->fid;
+    e->status_class = k->status_class;
     e->next = u->buckets[h & (u->nbuckets - 1)];
     u->buckets[h & (u->nbuckets - 1)] = e;
     u->nagg++;
@@ -191,6 +224,7 @@ static int mark_dirty(eg_usage_t *u, agg_t *e)
 static void trim(eg_usage_t *u)
 {
     lock(u);
+    u->trims++;
     for (size_t i = 0; i < u->nbuckets; i++) {
         agg_t **pp = &u->buckets[i];
         while (*pp) {
@@ -368,6 +402,17 @@ void eg_usage_close(eg_usage_t *u)
     free(u);
 }
 
+void eg_usage_retune(eg_usage_t *u, size_t commit_every, uint64_t commit_interval_ms,
+                     size_t max_uncommitted)
+{
+    lock(u);
+    u->commit_every = commit_every ? commit_every : 256;
+    unlock(u);
+    atomic_store(&u->max_held, max_uncommitted ? max_uncommitted : 10000);
+    eg_writer_retune(u->writer, commit_every == 1 ? 1 : 2,
+                     commit_interval_ms ? commit_interval_ms : 50);
+}
+
 void eg_usage_set_tap(eg_usage_t *u, eg_usage_tap_fn fn, void *ctx)
 {
     u->tap = fn;
@@ -377,7 +422,7 @@ void eg_usage_set_tap(eg_usage_t *u, eg_usage_tap_fn fn, void *ctx)
 int eg_usage_reserve(eg_usage_t *u)
 {
     uint64_t h = atomic_fetch_add(&u->held, 1);
-    if (h < u->max_held) return 1;
+    if (h < atomic_load_explicit(&u->max_held, memory_order_relaxed)) return 1;
     atomic_fetch_sub(&u->held, 1);
     return 0;
 }
@@ -387,35 +432,109 @@ void eg_usage_unreserve(eg_usage_t *u)
     atomic_fetch_sub(&u->held, 1);
 }
 
+/* Under the lock: the entry f's thread added to last, while no trim may
+ * have freed it, when it has k's hour, status class and subject (its event
+ * type and route matched f's when it was found). */
+static agg_t *memo_of(const eg_usage_t *u, const eg_usage_fixed_t *f, const ukey_t *k)
+{
+    agg_t *e = f->memo;
+    if (!e || f->memo_u != u || f->memo_trims != u->trims || e->hour != k->hour ||
+        e->status_class != k->status_class || e->ls != k->ls ||
+        !same(e->subject, k->subject, k->ls))
+        return NULL;
+    return e;
+}
+
+/* The events of a key: the one lock of a record. Inlined in both
+ * callers: the served requests' path counts its instructions. With f
+ * (that path), a request like the thread's previous one on the route
+ * (same subject, hour, status class) skips the hash and the lookup, and
+ * a key is hashed only when it is not. */
+static inline __attribute__((always_inline)) int add(eg_usage_t *u, ukey_t *k, eg_usage_fixed_t *f,
+                                                     double quantity, uint64_t bytes_in,
+                                                     uint64_t bytes_out, int reserved)
+{
+    lock(u);
+    agg_t *e = f ? memo_of(u, f, k) : NULL;
+    if (!e) {
+        if (f) key_hash(k, f->hash);
+        e = agg_find(u, k);
+        if (!e) e = agg_new(u, k);
+        if (e && f) {
+            f->memo = e;
+            f->memo_u = u;
+            f->memo_trims = u->trims;
+        }
+    }
+    if (!e || mark_dirty(u, e) != EG_OK) {
+        unlock(u);
+        if (reserved) eg_usage_unreserve(u);
+        return EG_ENOMEM;
+    }
+    e->quantity += quantity;
+    e->events++;
+    e->bytes_in += bytes_in;
+    e->bytes_out += bytes_out;
+    if (!reserved) atomic_fetch_add(&u->held, 1);
+    /* the writer hears of the batch's first event (which starts its
+     * interval) and of every commit_every-th (a commit now), not of each:
+     * one lock per request, not two */
+    size_t nth = ++u->pending, every = u->commit_every;
+    unlock(u);
+    if (nth == 1 || nth % every == 0) eg_writer_push(u->writer, NULL, NULL);
+    return EG_OK;
+}
+
+static int64_t hour_of(int64_t ts)
+{
+    return ts >= 0 ? ts / 3600 : -((-ts + 3599) / 3600);
+}
+
 int eg_usage_record(eg_usage_t *u, const eg_usage_event_t *ev, int reserved)
 {
     if (!ev->subject || !ev->event_type || !ev->route || !(ev->quantity > 0)) {
         if (reserved) eg_usage_unreserve(u);
         return EG_EINVAL;
     }
-    int64_t hour = ev->ts >= 0 ? ev->ts / 3600 : -((-ev->ts + 3599) / 3600);
-    ukey_t k;
-    key_of(ev, hour, &k);
-    lock(u);
-    agg_t *e = agg_find(u, ev, &k);
-    if (!e) e = agg_new(u, ev, &k);
-    if (!e || mark_dirty(u, e) != EG_OK) {
-        unlock(u);
-        if (reserved) eg_usage_unreserve(u);
-        return EG_ENOMEM;
+    ukey_t k = {ev->subject,
+                ev->event_type,
+                ev->route,
+                strlen(ev->subject),
+                strlen(ev->event_type),
+                strlen(ev->route),
+                hour_of(ev->ts),
+                ev->status_class,
+                0,
+                0};
+    key_hash(&k, fixed_hash(k.event_type, k.lt, k.route, k.lr));
+    return add(u, &k, NULL, ev->quantity, ev->bytes_in, ev->bytes_out, reserved);
+}
+
+void eg_usage_fixed_init(eg_usage_fixed_t *f, const char *event_type, const char *route)
+{
+    static _Atomic uint64_t ids;
+    f->event_type = event_type;
+    f->route = route;
+    f->lt = strlen(event_type);
+    f->lr = strlen(route);
+    f->hash = fixed_hash(event_type, f->lt, route, f->lr);
+    f->id = atomic_fetch_add(&ids, 1) + 1;
+    f->memo = NULL;
+    f->memo_u = NULL;
+    f->memo_trims = 0;
+}
+
+int eg_usage_record_fixed(eg_usage_t *u, eg_usage_fixed_t *f, const char *subject, size_t ls,
+                          int status_class, double quantity, int64_t ts, uint64_t bytes_in,
+                          uint64_t bytes_out)
+{
+    if (!(quantity > 0)) {
+        eg_usage_unreserve(u);
+        return EG_EINVAL;
     }
-    e->quantity += ev->quantity;
-    e->events++;
-    e->bytes_in += ev->bytes_in;
-    e->bytes_out += ev->bytes_out;
-    if (!reserved) atomic_fetch_add(&u->held, 1);
-    /* the writer hears of the batch's first event (which starts its
-     * interval) and of every commit_every-th (a commit now), not of each:
-     * one lock per request, not two */
-    size_t nth = ++u->pending;
-    unlock(u);
-    if (nth == 1 || nth % u->commit_every == 0) eg_writer_push(u->writer, NULL, NULL);
-    return EG_OK;
+    ukey_t k = {subject, f->event_type, f->route,     ls,    f->lt,
+                f->lr,   hour_of(ts),   status_class, f->id, 0};
+    return add(u, &k, f, quantity, bytes_in, bytes_out, 1);
 }
 
 int eg_usage_sync(eg_usage_t *u, uint64_t timeout_ms)

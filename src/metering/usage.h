@@ -55,6 +55,10 @@ typedef struct {
 
 /* Opens its own connection to the file and starts the writer thread. */
 int eg_usage_open(const eg_usage_opts_t *o, eg_usage_t **out, char *err, size_t errlen);
+/* A reload's metering.commit_every, commit_interval and max_uncommitted
+ * (0: the default), applied from the next event on; the path stays. */
+void eg_usage_retune(eg_usage_t *u, size_t commit_every, uint64_t commit_interval_ms,
+                     size_t max_uncommitted);
 /* The last commit (everything recorded), then closes; NULL is fine. */
 void eg_usage_close(eg_usage_t *u);
 
@@ -67,6 +71,27 @@ void eg_usage_unreserve(eg_usage_t *u);
 /* Records one event, copied; `reserved` 1 when it takes the place of an
  * eg_usage_reserve. Never waits on the disk. EG_ENOMEM, EG_EINVAL. */
 int eg_usage_record(eg_usage_t *u, const eg_usage_event_t *ev, int reserved);
+/* The part of a served request's key that is constant per route, its
+ * event type and route, measured and hashed once (the meter stage keeps
+ * one per route and configuration generation): a request then hashes only
+ * its subject, and an entry that matched a route once skips comparing
+ * those strings (id: unique per init). The strings are borrowed. */
+typedef struct {
+    const char *event_type, *route;
+    size_t lt, lr;
+    uint64_t hash, id;
+    /* the entry its thread added to last (usage.c's memo): one thread
+     * records with an eg_usage_fixed_t */
+    void *memo;
+    const void *memo_u;
+    uint64_t memo_trims;
+} eg_usage_fixed_t;
+void eg_usage_fixed_init(eg_usage_fixed_t *f, const char *event_type, const char *route);
+/* eg_usage_record(reserved = 1) of a served request on f's route, its
+ * subject ls bytes (no terminator needed), on the thread that owns f. */
+int eg_usage_record_fixed(eg_usage_t *u, eg_usage_fixed_t *f, const char *subject, size_t ls,
+                          int status_class, double quantity, int64_t ts, uint64_t bytes_in,
+                          uint64_t bytes_out);
 /* Waits until everything recorded so far is committed (tests, the usage
  * API reading its own writes); EG_EIO when a commit fails or timeout. */
 int eg_usage_sync(eg_usage_t *u, uint64_t timeout_ms);

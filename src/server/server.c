@@ -111,11 +111,15 @@ struct eg_server_s {
     eg_keyring_t *keyring;  /* API keys for the workers, from the store */
     eg_limiter_t *limiter;  /* rate limits and concurrency slots */
     eg_idem_store_t *idem;  /* Idempotency-Key entries, opened at start when a route uses them */
-    eg_meter_store_t *meter; /* the metering API's events, opened at start when metering.path is set */
-    eg_usage_t *usage;      /* usage totals (metering/usage.h): opened after the store when a
-                               route meters (SQLite), closed after the workers with a last commit */
-    eg_pg_sink_t *pg_sink;  /* metering.sink: what usage commits, copied to PostgreSQL; closed
-                               after usage (its last commit goes to the sink too) */
+    /* the metering API's events, opened at start or by the reload that sets
+     * metering.path; the workers read it without the lock */
+    eg_meter_store_t *_Atomic meter;
+    /* usage totals (metering/usage.h): opened after the store when a route
+     * meters (SQLite), or by the reload that brings the first such route;
+     * closed after the workers with a last commit */
+    eg_usage_t *_Atomic usage;
+    eg_pg_sink_t *pg_sink; /* metering.sink: what usage commits, copied to PostgreSQL; closed
+                              after usage (its last commit goes to the sink too) */
     eg_alerts_t *alerts;    /* the error-rate monitor and its webhooks (alerts.h) */
     eg_hcheck_t *hcheck;    /* active health checks of upstream servers (hcheck.h) */
     long long clock_offset; /* ERRGATE_CLOCK_OFFSET */
@@ -164,12 +168,12 @@ eg_idem_store_t *eg_server_idem_store(eg_server_t *srv)
 
 eg_meter_store_t *eg_server_meter_store(eg_server_t *srv)
 {
-    return srv->meter;
+    return atomic_load_explicit(&srv->meter, memory_order_acquire);
 }
 
 eg_usage_t *eg_server_usage(eg_server_t *srv)
 {
-    return srv->usage;
+    return atomic_load_explicit(&srv->usage, memory_order_acquire);
 }
 
 eg_pg_sink_t *eg_server_pg_sink(eg_server_t *srv)
@@ -1235,7 +1239,7 @@ static void admin_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         }
     } else if (eg_admin_is_usage_path(m.target, m.target_len)) {
         size_t n = 0;
-        char *resp = eg_admin_usage(cfg, a->srv->usage, &m, reqid, &n);
+        char *resp = eg_admin_usage(cfg, eg_server_usage(a->srv), &m, reqid, &n);
         admin_send_raw(a, resp, n);
     } else if (eg_dashboard_is_path(m.target, m.target_len)) {
         size_t n = 0;
@@ -1368,6 +1372,79 @@ static void server_log(eg_server_t *srv, const char *event, const char *detail)
     eg_logline_end(srv->errors, &l);
 }
 
+/* Usage totals for cfg, at start and on a reload (as nginx applies its
+ * configuration on a reload): a configuration that meters to SQLite while
+ * no usage store is open opens one (on a reload before its routes are
+ * served, which would answer 503 without it; the file is migrated first
+ * when no key store opened it at start); one already open takes cfg's
+ * commit_every, commit_interval and max_uncommitted. The file stays the
+ * one opened (store.path takes effect on restart). */
+static int usage_apply(eg_server_t *srv, const eg_config_t *cfg, char *err, size_t errlen)
+{
+    eg_usage_t *u = atomic_load(&srv->usage);
+    if (u) {
+        eg_usage_retune(u, (size_t)cfg->metering_commit_every, cfg->metering_commit_interval_ms,
+                        (size_t)cfg->metering_max_uncommitted);
+        return EG_OK;
+    }
+    if (cfg->store_backend != EG_STORE_SQLITE || cfg->has_redis ||
+        !(cfg->uses_metering || cfg->usage_path))
+        return EG_OK;
+    char e2[256] = "";
+    int rc = EG_OK;
+    if (!srv->store) { /* nothing opened the file at start: create and migrate it */
+        eg_store_t *st = NULL;
+        rc = eg_store_open(cfg->store_backend, cfg->store_path, cfg->store_busy_timeout_ms, &st, e2,
+                           sizeof(e2));
+        eg_store_close(st);
+    }
+    eg_usage_opts_t uo = {cfg->store_path, cfg->store_busy_timeout_ms,
+                          (size_t)cfg->metering_commit_every, cfg->metering_commit_interval_ms,
+                          (size_t)cfg->metering_max_uncommitted};
+    if (rc == EG_OK) rc = eg_usage_open(&uo, &u, e2, sizeof(e2));
+    if (rc != EG_OK) {
+        snprintf(err, errlen, "usage: %s", e2);
+        return rc;
+    }
+    /* a store opened by a reload feeds the running sink from its first commit */
+    if (srv->pg_sink) eg_usage_set_tap(u, eg_pg_sink_tap, srv->pg_sink);
+    atomic_store_explicit(&srv->usage, u, memory_order_release);
+    return EG_OK;
+}
+
+/* The metering API's event store for cfg (metering.path), at start and
+ * on the reload that sets the path first; once open it stays (its
+ * backend, Redis prefix and expiries take effect on restart). */
+static int meter_store_apply(eg_server_t *srv, const eg_config_t *cfg, char *err, size_t errlen)
+{
+    if (!cfg->meter_path || atomic_load(&srv->meter)) return EG_OK;
+    char e2[256] = "";
+    eg_meter_store_t *m = NULL;
+    int64_t ttl = cfg->meter_rules.max_age_s + cfg->meter_rules.max_future_s + 120;
+    int rc;
+    if (cfg->has_redis) {
+        rc = eg_meter_store_open_redis(cfg->redis_prefix, ttl, (int64_t)cfg->metering_retention_s,
+                                       &m, e2, sizeof(e2));
+    } else {
+        rc = EG_OK;
+        if (!srv->store) { /* the file is made and migrated by the key store */
+            eg_store_t *st = NULL;
+            rc = eg_store_open(cfg->store_backend, cfg->store_path, cfg->store_busy_timeout_ms, &st,
+                               e2, sizeof(e2));
+            eg_store_close(st);
+        }
+        if (rc == EG_OK)
+            rc = eg_meter_store_open_sqlite(cfg->store_path, cfg->store_busy_timeout_ms, &m, e2,
+                                            sizeof(e2));
+    }
+    if (rc != EG_OK) {
+        snprintf(err, errlen, "metering store: %s", e2);
+        return rc;
+    }
+    atomic_store_explicit(&srv->meter, m, memory_order_release);
+    return EG_OK;
+}
+
 /* Tells systemd a reload has begun. MONOTONIC_USEC is what systemd >= 253
  * wants with RELOADING=1 (Type=notify-reload); older ones (Debian 12 has
  * 252) ignore the field and take RELOADING=1 alone. */
@@ -1423,6 +1500,11 @@ static void on_signal(uv_signal_t *s, int signum)
         if (rc == EG_OK &&
             (rc = gw_build(cfg, srv->metrics, srv->nworkers, srv->tickets, &gw, err, sizeof(err))) != EG_OK)
             eg_config_free(cfg);
+        /* metering's stores before the configuration that needs them is
+         * served; a failure keeps the running configuration */
+        if (rc == EG_OK && ((rc = usage_apply(srv, cfg, err, sizeof(err))) != EG_OK ||
+                            (rc = meter_store_apply(srv, cfg, err, sizeof(err))) != EG_OK))
+            eg_gw_unref(gw);
         if (rc != EG_OK) {
             eg_metrics_reload(srv->metrics, 0, 0, 0);
             server_log(srv, "reload_failed", err);
@@ -1452,9 +1534,6 @@ static void on_signal(uv_signal_t *s, int signum)
             !srv->keyring)
             server_log(srv, "reload_warning",
                        "a key store is needed now: store settings take effect on restart");
-        if (gw->cfg->uses_metering && !gw->cfg->has_redis && !srv->usage)
-            server_log(srv, "reload_warning",
-                       "meter: takes effect on restart: metered routes answer 503 until then");
         if (srv->pg_sink ? !eg_pg_sink_is(srv->pg_sink, gw->cfg->metering_sink) : gw->cfg->metering_sink != NULL)
             server_log(srv, "reload_warning", "metering.sink takes effect on restart: the running sink stays");
         if (eg_metrics_bounds_differ(srv->metrics, gw->cfg->metrics_buckets, gw->cfg->nmetrics_buckets))
@@ -1668,14 +1747,9 @@ int eg_cmd_serve(int argc, char **argv)
     /* usage totals go to the store's SQLite file (migrated just now) unless
      * Redis holds the traffic state; the writer's last commit is at
      * shutdown, after the workers (their on_done hooks) have stopped */
-    if (srv->store && cfg->store_backend == EG_STORE_SQLITE && !cfg->has_redis &&
-        (cfg->uses_metering || cfg->usage_path)) {
-        eg_usage_opts_t uo = {cfg->store_path, cfg->store_busy_timeout_ms, (size_t)cfg->metering_commit_every,
-                              cfg->metering_commit_interval_ms, (size_t)cfg->metering_max_uncommitted};
-        if (eg_usage_open(&uo, &srv->usage, err, sizeof(err)) != EG_OK) {
-            exit_code = eg_cli_fail(EG_EXIT_UNAVAILABLE, "usage: %s", err);
-            goto out_gw;
-        }
+    if (srv->store && (rc = usage_apply(srv, cfg, err, sizeof(err))) != EG_OK) {
+        exit_code = eg_cli_fail(EG_EXIT_UNAVAILABLE, "%s", err);
+        goto out_gw;
     }
     /* the sink connects on its own thread: a server that does not answer
      * now is logged and tried again (pg_sink_failed), the gateway serves */
@@ -1688,7 +1762,8 @@ int eg_cmd_serve(int argc, char **argv)
             goto out_gw;
         }
         /* before the first record: every commit's totals are copied */
-        if (srv->usage) eg_usage_set_tap(srv->usage, eg_pg_sink_tap, srv->pg_sink);
+        eg_usage_t *u = atomic_load(&srv->usage);
+        if (u) eg_usage_set_tap(u, eg_pg_sink_tap, srv->pg_sink);
     }
     const char *off = getenv("ERRGATE_CLOCK_OFFSET");
     if (off) {
@@ -1723,19 +1798,9 @@ int eg_cmd_serve(int argc, char **argv)
     /* the metering API's events: Redis when configured (every node on one
      * set of ids), else the store's SQLite file (after the key store made
      * and migrated it) */
-    if (cfg->meter_path) {
-        int64_t ttl = cfg->meter_rules.max_age_s + cfg->meter_rules.max_future_s + 120;
-        if (cfg->has_redis)
-            rc = eg_meter_store_open_redis(cfg->redis_prefix, ttl,
-                                           (int64_t)cfg->metering_retention_s, &srv->meter, err,
-                                           sizeof(err));
-        else
-            rc = eg_meter_store_open_sqlite(cfg->store_path, cfg->store_busy_timeout_ms,
-                                            &srv->meter, err, sizeof(err));
-        if (rc != EG_OK) {
-            exit_code = eg_cli_fail(EG_EXIT_UNAVAILABLE, "metering store: %s", err);
-            goto out_gw;
-        }
+    if ((rc = meter_store_apply(srv, cfg, err, sizeof(err))) != EG_OK) {
+        exit_code = eg_cli_fail(EG_EXIT_UNAVAILABLE, "%s", err);
+        goto out_gw;
     }
     uv_loop_init(&srv->loop);
     uv_timer_init(&srv->loop, &srv->sweep_timer);
@@ -1908,9 +1973,9 @@ int eg_cmd_serve(int argc, char **argv)
     eg_log_flush_suppressed(srv->errors, "error", 1);
     server_log(srv, "stopped", NULL);
 out_gw:
-    eg_usage_close(srv->usage); /* the last commit */
+    eg_usage_close(atomic_load(&srv->usage)); /* the last commit */
     eg_idem_store_close(srv->idem);
-    eg_meter_store_close(srv->meter);
+    eg_meter_store_close(atomic_load(&srv->meter));
     eg_pg_sink_close(srv->pg_sink); /* after both: their last rows too, one last try */
     eg_limiter_free(srv->limiter);
     eg_keyring_free(srv->keyring);

@@ -14,7 +14,9 @@
  * places (503 when they are all held: serving it could not be metered
  * within the bound a kill -9 may lose); on_done records the event into
  * the process's totals in memory, which a writer thread commits in
- * batches. No allocation per request.
+ * batches. No allocation per request, and little work: the route's part
+ * of the key (event type, route) is hashed once per route (fixed_of), the
+ * subject is two copies, the clock the loop's (now_s).
  * Redis (the traffic store when `redis:` is configured): on_done sends
  * HINCRBYFLOAT/HINCRBY to the subject's hourly hash, batched with the
  * worker's other calls of the loop iteration (redis_link.h).
@@ -31,21 +33,81 @@
 #include "strbuild.h"
 #include "usage.h"
 
-/* "k:<key id>", "u:<subject>" or "ip:<address>" */
-static void subject_of(const eg_req_t *c, char *out, size_t cap)
+#define SUBJECT_CAP 200
+
+/* "k:<key id>", "u:<subject>" or "ip:<address>" into out, its length
+ * returned. Every metered request makes one: each source is a fixed-size
+ * array, copied whole (a few vector moves, no call) and cut at its end. */
+static size_t subject_of(const eg_req_t *c, char out[static SUBJECT_CAP])
 {
-    eg_sb_t b = eg_sb(out, cap);
-    if (c->access.authenticated && c->access.p.key_id[0]) {
-        EG_SB_LIT(&b, "k:");
-        eg_sb_str(&b, c->access.p.key_id);
-    } else if (c->access.authenticated) {
-        EG_SB_LIT(&b, "u:");
-        eg_sb_str(&b, c->access.p.consumer);
+    const eg_principal_t *p = &c->access.p;
+    _Static_assert(sizeof(c->client_ip) + 4 <= SUBJECT_CAP &&
+                       sizeof(p->key_id) + 3 <= SUBJECT_CAP &&
+                       sizeof(p->consumer) + 3 <= SUBJECT_CAP,
+                   "a subject fits");
+    size_t n;
+    if (!c->access.authenticated) {
+        memcpy(out, "ip:", 4);
+        memcpy(out + 3, c->client_ip, sizeof(c->client_ip));
+        n = 3 + strnlen(c->client_ip, sizeof(c->client_ip) - 1);
+    } else if (p->key_id[0]) {
+        memcpy(out, "k:", 3);
+        memcpy(out + 2, p->key_id, sizeof(p->key_id));
+        n = 2 + strnlen(p->key_id, sizeof(p->key_id) - 1);
     } else {
-        EG_SB_LIT(&b, "ip:");
-        eg_sb_str(&b, c->client_ip);
+        memcpy(out, "u:", 3);
+        memcpy(out + 2, p->consumer, sizeof(p->consumer));
+        n = 2 + strnlen(p->consumer, sizeof(p->consumer) - 1);
     }
-    if (b.over) out[cap - 1] = '\0';
+    out[n] = '\0';
+    return n;
+}
+
+/* Per worker thread: each metered route's eg_usage_fixed_t, made on its
+ * first request in a configuration generation (a route's address alone
+ * could be reused by a reload's configuration; with the generation it is
+ * not), and the wall clock read at most every 100 ms of the loop's cached
+ * time: an event's hour is off by no more than that at an hour's turn. */
+typedef struct {
+    const eg_route_cfg_t *route;
+    uint64_t generation;
+    eg_usage_fixed_t f;
+} fixed_slot_t;
+static _Thread_local fixed_slot_t fixed_cache[32];
+static _Thread_local uint64_t clock_at_ms;
+static _Thread_local int64_t clock_s;
+
+static eg_usage_fixed_t *fixed_of(const eg_req_t *c)
+{
+    const eg_route_cfg_t *r = c->route;
+    fixed_slot_t *s = &fixed_cache[((uintptr_t)r / sizeof(*r)) & 31];
+    if (s->route != r || s->generation != c->gw->generation) {
+        s->route = r;
+        s->generation = c->gw->generation;
+        eg_usage_fixed_init(&s->f, r->meter_event, r->scope_path ? r->scope_path : r->path);
+    }
+    return &s->f;
+}
+
+/* The usage store: once open it stays until the workers have stopped (a
+ * reload may open it, never closes it), so each worker keeps the pointer
+ * it saw. */
+static _Thread_local eg_usage_t *usage_seen;
+
+static eg_usage_t *usage_of(eg_req_t *c)
+{
+    if (!usage_seen) usage_seen = eg_server_usage(c->w->srv);
+    return usage_seen;
+}
+
+static int64_t now_s(eg_req_t *c)
+{
+    uint64_t ms = uv_now(&c->w->loop);
+    if (!clock_at_ms || ms - clock_at_ms >= 100) {
+        clock_at_ms = ms ? ms : 1;
+        clock_s = (int64_t)time(NULL) + eg_server_clock_offset(c->w->srv);
+    }
+    return clock_s;
 }
 
 static eg_stage_rc_t on_request(eg_req_t *c)
@@ -54,7 +116,7 @@ static eg_stage_rc_t on_request(eg_req_t *c)
         c->meter_held = 1; /* nothing to reserve: on_done sends the event */
         return EG_STAGE_CONTINUE;
     }
-    eg_usage_t *u = eg_server_usage(c->w->srv);
+    eg_usage_t *u = usage_of(c);
     if (u && eg_usage_reserve(u)) {
         c->meter_held = 1;
         return EG_STAGE_CONTINUE;
@@ -134,33 +196,47 @@ static void record_redis(eg_req_t *c, const eg_usage_event_t *ev)
                         alens, 1, redis_recorded, NULL);
 }
 
+/* The event of a served request on Redis: kept out of on_done, whose
+ * SQLite path is the one every metered request takes without Redis. */
+static __attribute__((noinline)) void on_done_redis(eg_req_t *c)
+{
+    const eg_route_cfg_t *r = c->route;
+    char subject[SUBJECT_CAP];
+    subject_of(c, subject);
+    eg_usage_event_t ev = {subject,
+                           r->meter_event,
+                           r->scope_path ? r->scope_path : r->path,
+                           c->status / 100,
+                           r->meter_cost,
+                           now_s(c),
+                           r->meter_bytes ? c->bytes_in : 0,
+                           r->meter_bytes ? c->bytes_out : 0};
+    record_redis(c, &ev);
+}
+
 /* The response is complete (or the request ended): one event when the
  * upstream served it, else the place goes back. */
 static void on_done(eg_req_t *c)
 {
     if (!c->meter_held) return;
     c->meter_held = 0;
-    int redis = c->gw->cfg->has_redis;
-    eg_usage_t *u = redis ? NULL : eg_server_usage(c->w->srv);
     int served = c->up_start_ns && c->status >= 100 && c->status <= 599;
+    if (c->gw->cfg->has_redis) {
+        if (served) on_done_redis(c);
+        return;
+    }
+    eg_usage_t *u = usage_of(c);
+    if (!u) return;
     if (!served) {
-        if (u) eg_usage_unreserve(u);
+        eg_usage_unreserve(u);
         return;
     }
     const eg_route_cfg_t *r = c->route;
-    char subject[200];
-    subject_of(c, subject, sizeof(subject));
-    eg_usage_event_t ev = {subject,
-                           r->meter_event,
-                           r->scope_path ? r->scope_path : r->path,
-                           c->status / 100,
-                           r->meter_cost,
-                           (int64_t)time(NULL) + eg_server_clock_offset(c->w->srv),
-                           r->meter_bytes ? c->bytes_in : 0,
-                           r->meter_bytes ? c->bytes_out : 0};
-    if (redis)
-        record_redis(c, &ev);
-    else if (u && eg_usage_record(u, &ev, 1) != EG_OK)
+    char subject[SUBJECT_CAP];
+    size_t ls = subject_of(c, subject);
+    int bytes = r->meter_bytes;
+    if (eg_usage_record_fixed(u, fixed_of(c), subject, ls, c->status / 100, r->meter_cost, now_s(c),
+                              bytes ? c->bytes_in : 0, bytes ? c->bytes_out : 0) != EG_OK)
         eg_req_log_error(c, "usage_lost", 0, "out of memory: a usage event was not recorded");
 }
 

@@ -115,6 +115,16 @@ static void *run(void *arg)
     return NULL;
 }
 
+void eg_writer_retune(eg_writer_t *w, size_t commit_every, uint64_t commit_interval_ms)
+{
+    if (!commit_every || !commit_interval_ms) return;
+    pthread_mutex_lock(&w->lock);
+    w->cfg.commit_every = commit_every;
+    w->cfg.commit_interval_ms = commit_interval_ms;
+    pthread_cond_signal(&w->work);
+    pthread_mutex_unlock(&w->lock);
+}
+
 int eg_writer_start(const eg_writer_cfg_t *cfg, eg_writer_t **out)
 {
     if (!cfg->flush || !cfg->commit_every || !cfg->commit_interval_ms) return EG_EINVAL;

@@ -41,6 +41,9 @@ typedef struct {
 } eg_writer_cfg_t;
 
 int eg_writer_start(const eg_writer_cfg_t *cfg, eg_writer_t **out);
+/* A reload's new commit_every and commit_interval_ms (both >= 1; the
+ * running wait is re-evaluated). */
+void eg_writer_retune(eg_writer_t *w, size_t commit_every, uint64_t commit_interval_ms);
 /* Commits everything still queued (one last try), then stops the thread. */
 void eg_writer_stop(eg_writer_t *w);
 /* The same, and hands each item the last try could not write to drop(ctx,

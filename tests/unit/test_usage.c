@@ -183,6 +183,69 @@ static void test_uncommitted_bound(void **state)
     eg_usage_close(u);
 }
 
+/* The served requests' path (a route's precomputed part, the subject by
+ * length) adds to the same rows as eg_usage_record: one row per key
+ * whichever path and whichever eg_usage_fixed_t (a reload makes new ones
+ * with the same strings); another route or event type is another row. */
+static void test_fixed_path_same_rows(void **state)
+{
+    (void)state;
+    eg_usage_t *u = open_usage(0);
+    eg_usage_fixed_t f1, f2, g;
+    char route[] = "/v1/x";
+    eg_usage_fixed_init(&f1, "api.request", route);
+    eg_usage_fixed_init(&f2, "api.request", "/v1/x"); /* same strings, another id */
+    eg_usage_fixed_init(&g, "custom.y", route);
+    assert_true(f1.id != f2.id && f1.hash == f2.hash);
+    const char *subj = "ip:10.0.0.1xxxx"; /* the subject is its first 11 bytes */
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(eg_usage_reserve(u), 1);
+        assert_int_equal(eg_usage_record_fixed(u, i == 1 ? &f2 : &f1, subj, 11, 2, 1, T0 + i, 5, 7),
+                         EG_OK);
+    }
+    assert_int_equal(eg_usage_reserve(u), 1);
+    assert_int_equal(eg_usage_record_fixed(u, &g, subj, 11, 2, 2, T0, 0, 0), EG_OK);
+    eg_usage_event_t ev = {"ip:10.0.0.1", "api.request", "/v1/x", 2, 1, T0 + 5, 5, 7};
+    assert_int_equal(eg_usage_record(u, &ev, 0), EG_OK);
+    assert_int_equal(eg_usage_held(u), 5);
+    /* a bad quantity gives the place back */
+    assert_int_equal(eg_usage_reserve(u), 1);
+    assert_int_equal(eg_usage_record_fixed(u, &f1, subj, 11, 2, 0, T0, 0, 0), EG_EINVAL);
+    assert_int_equal(eg_usage_held(u), 5);
+    assert_int_equal(eg_usage_sync(u, 5000), EG_OK);
+    assert_int_equal(count_rows(), 2);
+    eg_usage_close(u);
+    eg_usage_row_t *rows;
+    size_t n;
+    query("ip:10.0.0.1", EG_USAGE_GROUP_ROUTE, &rows, &n);
+    assert_int_equal(n, 2);
+    assert_string_equal(rows[0].event_type, "api.request");
+    assert_string_equal(rows[0].group, "/v1/x");
+    assert_int_equal(rows[0].events, 4);
+    assert_int_equal(rows[0].bytes_in, 20);
+    assert_int_equal(rows[0].bytes_out, 28);
+    assert_string_equal(rows[1].event_type, "custom.y");
+    assert_int_equal(rows[1].events, 1);
+    assert_true(rows[1].quantity > 1.99 && rows[1].quantity < 2.01);
+    eg_usage_rows_free(rows, n);
+}
+
+/* A reload's max_uncommitted applies to the next reservation. */
+static void test_retune_bound(void **state)
+{
+    (void)state;
+    eg_usage_t *u = open_usage(1);
+    assert_int_equal(eg_usage_reserve(u), 1);
+    assert_int_equal(eg_usage_reserve(u), 0);
+    eg_usage_retune(u, 100000, 10000, 3);
+    assert_int_equal(eg_usage_reserve(u), 1);
+    assert_int_equal(eg_usage_reserve(u), 1);
+    assert_int_equal(eg_usage_reserve(u), 0);
+    for (int i = 0; i < 3; i++)
+        eg_usage_unreserve(u);
+    eg_usage_close(u);
+}
+
 typedef struct {
     int rows;
     uint64_t events;
@@ -246,6 +309,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_close_commits_the_rest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_uncommitted_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tap_sees_committed_rows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fixed_path_same_rows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retune_bound, setup, teardown),
         cmocka_unit_test(test_parse_time),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
