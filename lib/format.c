@@ -167,15 +167,17 @@ static int check_date_time(const unsigned char *s, size_t n)
  * case-insensitive); any version and variant, nil and max included. */
 static int check_uuid(const unsigned char *s, size_t n)
 {
-    if (n != 36) return 0;
-    for (size_t i = 0; i < 36; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (s[i] != '-') return 0;
-        } else if (!is_hex(s[i])) {
-            return 0;
-        }
-    }
-    return 1;
+    /* one load a byte and no branch in the loop: the four hyphens in
+     * place, and the other 32 bytes all hex digits (a hyphen counts 0) */
+    static const unsigned char hex[256] = {
+        ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
+        ['8'] = 1, ['9'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
+        ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1};
+    if (n != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-') return 0;
+    unsigned k = 0;
+    for (size_t i = 0; i < 36; i++)
+        k += hex[s[i]];
+    return k == 32;
 }
 
 /* RFC 6901: "" or "/"-prefixed tokens in which "~" is only "~0" or "~1". */
@@ -255,6 +257,35 @@ static int check_ipv6(const unsigned char *s, size_t n)
     return gap ? groups <= 7 : groups == 8;
 }
 
+/* Byte classes of the host name and email checks, one load a byte:
+ * HC_LABEL a host label's letter, digit or '-'; HC_ATEXT RFC 5322's atext
+ * (letters, digits and !#$%&'*+-/=?^_`{|}~). */
+#define HC_LABEL 1
+#define HC_ATEXT 2
+static unsigned char host_class(unsigned char c)
+{
+    static const unsigned char t[256] = {
+        ['!'] = HC_ATEXT, ['#'] = HC_ATEXT, ['$'] = HC_ATEXT, ['%'] = HC_ATEXT, ['&'] = HC_ATEXT,
+        ['\''] = HC_ATEXT, ['*'] = HC_ATEXT, ['+'] = HC_ATEXT, ['-'] = HC_ATEXT | HC_LABEL,
+        ['/'] = HC_ATEXT, ['='] = HC_ATEXT, ['?'] = HC_ATEXT, ['^'] = HC_ATEXT, ['_'] = HC_ATEXT,
+        ['`'] = HC_ATEXT, ['{'] = HC_ATEXT, ['|'] = HC_ATEXT, ['}'] = HC_ATEXT, ['~'] = HC_ATEXT,
+#define HC_ALNUM(ch) [ch] = HC_ATEXT | HC_LABEL
+        HC_ALNUM('0'), HC_ALNUM('1'), HC_ALNUM('2'), HC_ALNUM('3'), HC_ALNUM('4'), HC_ALNUM('5'),
+        HC_ALNUM('6'), HC_ALNUM('7'), HC_ALNUM('8'), HC_ALNUM('9'), HC_ALNUM('a'), HC_ALNUM('b'),
+        HC_ALNUM('c'), HC_ALNUM('d'), HC_ALNUM('e'), HC_ALNUM('f'), HC_ALNUM('g'), HC_ALNUM('h'),
+        HC_ALNUM('i'), HC_ALNUM('j'), HC_ALNUM('k'), HC_ALNUM('l'), HC_ALNUM('m'), HC_ALNUM('n'),
+        HC_ALNUM('o'), HC_ALNUM('p'), HC_ALNUM('q'), HC_ALNUM('r'), HC_ALNUM('s'), HC_ALNUM('t'),
+        HC_ALNUM('u'), HC_ALNUM('v'), HC_ALNUM('w'), HC_ALNUM('x'), HC_ALNUM('y'), HC_ALNUM('z'),
+        HC_ALNUM('A'), HC_ALNUM('B'), HC_ALNUM('C'), HC_ALNUM('D'), HC_ALNUM('E'), HC_ALNUM('F'),
+        HC_ALNUM('G'), HC_ALNUM('H'), HC_ALNUM('I'), HC_ALNUM('J'), HC_ALNUM('K'), HC_ALNUM('L'),
+        HC_ALNUM('M'), HC_ALNUM('N'), HC_ALNUM('O'), HC_ALNUM('P'), HC_ALNUM('Q'), HC_ALNUM('R'),
+        HC_ALNUM('S'), HC_ALNUM('T'), HC_ALNUM('U'), HC_ALNUM('V'), HC_ALNUM('W'), HC_ALNUM('X'),
+        HC_ALNUM('Y'), HC_ALNUM('Z'),
+#undef HC_ALNUM
+    };
+    return t[c];
+}
+
 /* Dot-separated labels of letters, digits and hyphens, 1-63 bytes each,
  * not starting or ending with a hyphen, at most 253 bytes in all (255 on
  * the wire less the length octets): RFC 1123 2.1 and RFC 5321's Domain.
@@ -267,7 +298,7 @@ static int host_labels(const unsigned char *s, size_t n, int alabel_rules)
     size_t start = 0;
     for (size_t i = 0; i <= n; i++) {
         if (i < n && s[i] != '.') {
-            if (!is_alpha(s[i]) && !is_digit(s[i]) && s[i] != '-') return 0;
+            if (!(host_class(s[i]) & HC_LABEL)) return 0;
             continue;
         }
         size_t len = i - start;
@@ -295,7 +326,7 @@ static int check_hostname(const unsigned char *s, size_t n)
 /* atext of RFC 5322 3.2.3: letters, digits and !#$%&'*+-/=?^_`{|}~ */
 static int is_atext(unsigned char c)
 {
-    return is_alpha(c) || is_digit(c) || (c && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
+    return host_class(c) & HC_ATEXT;
 }
 
 /* The local part ends at the '@' found here; returns its length or 0.

@@ -13,13 +13,15 @@
  * Checked against iso-codes' ISO 639-2 list, whose alpha-2 column is this
  * list plus "bh".
  *
- * Both tables are sorted (ASCII) so that a lookup is a binary search over
- * fixed rows: no allocation, no hashing, at most 8 comparisons. Case is as
+ * Both tables are sorted (ASCII); a lookup reads one bit of a 26 x 26
+ * bitmap generated from them (the binary search over the rows, ten times
+ * dearer, remains as the reference the tests compare it with). Case is as
  * the standards write the codes, upper for countries and lower for
  * languages: "us" and "EN" are refused rather than guessed at.
  */
 #include "format_tables.h"
 
+#include <stdint.h>
 #include <string.h>
 
 static const char iso3166[][3] = {
@@ -56,6 +58,31 @@ static const char iso639[][3] = {
     "wo", "xh", "yi", "yo", "za", "zh", "zu",
 };
 
+/* The same lists as bitmaps, for the lookup itself: bit (second letter)
+ * of word (first letter), 'A' or 'a' being 0. Generated from the tables
+ * above; test_format checks every two-byte input against them (through
+ * eg__format_*_listed, the binary search below). */
+static const uint32_t iso3166_bits[26] = {
+    0x2df5978, 0x36f7bfb, 0x3f27ded, 0x2005610, 0x00e00d4, 0x0025700, 0x15fb9fb,
+    0x01a3400, 0x00f7818, 0x000d010, 0x342b1d0, 0x13e0507, 0x3fffcfd, 0x212c975,
+    0x0001000, 0x14e3cf1, 0x0000001, 0x0544010, 0x3ae7fdf, 0x26a7eec, 0x3041041,
+    0x0102155, 0x0040020, 0x0000000, 0x0080010, 0x0401001,
+};
+
+static const uint32_t iso639_bits[26] = {
+    0x3263433, 0x0067151, 0x1364091, 0x2200011, 0x01c6810, 0x1024321, 0x0302809,
+    0x31a4111, 0x01c4559, 0x0200001, 0x1767f41, 0x0386143, 0x10e2dc0, 0x122685b,
+    0x0061204, 0x00c0901, 0x0100000, 0x0507000, 0x07f7d5d, 0x14e6dd1, 0x2020440,
+    0x0004110, 0x0004001, 0x0000080, 0x0004100, 0x0100081,
+};
+
+static int in_bits(const uint32_t *bits, unsigned base, const char *s, size_t n)
+{
+    if (n != 2) return 0;
+    unsigned a = (unsigned)(unsigned char)s[0] - base, b = (unsigned)(unsigned char)s[1] - base;
+    return a < 26 && b < 26 && (bits[a] >> b & 1);
+}
+
 /* Binary search of a two-letter code in a sorted table of rows. */
 static int find2(const char (*t)[3], size_t count, const char *s, size_t n)
 {
@@ -77,10 +104,20 @@ static int find2(const char (*t)[3], size_t count, const char *s, size_t n)
 
 int eg__format_country(const char *s, size_t n)
 {
-    return find2(iso3166, sizeof(iso3166) / sizeof(iso3166[0]), s, n);
+    return in_bits(iso3166_bits, 'A', s, n);
 }
 
 int eg__format_language(const char *s, size_t n)
+{
+    return in_bits(iso639_bits, 'a', s, n);
+}
+
+int eg__format_country_listed(const char *s, size_t n)
+{
+    return find2(iso3166, sizeof(iso3166) / sizeof(iso3166[0]), s, n);
+}
+
+int eg__format_language_listed(const char *s, size_t n)
 {
     return find2(iso639, sizeof(iso639) / sizeof(iso639[0]), s, n);
 }

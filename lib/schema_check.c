@@ -553,6 +553,8 @@ static int unique_items(vctx_t *c, const eg_jr_tok_t *t, uint32_t *di, uint32_t 
 /* 1 match, 0 no match, -1 the match limits were hit (or no memory). */
 static int re_match(vctx_t *c, uint32_t re, const char *p, size_t n)
 {
+    const eg_fastre_t *f = c->s->res[re].fast;
+    if (f) return eg_fastre_match(f, p, n);
     if (!c->md) {
         if (!c->gctx && !(c->gctx = pcre2_general_context_create(bump_malloc, bump_free, &c->bump)))
             return -1;

@@ -411,7 +411,8 @@ static int regex_add(cctx_t *c, const eg_ydoc_t *doc, const eg_ynode_t *y, const
     }
     size_t jitsize = 0;
     pcre2_pattern_info(re, PCRE2_INFO_JITSIZE, &jitsize);
-    s->res[s->nres] = (sregex_t){re, src, jitsize > 0};
+    /* NULL (no fast path) also when out of memory: PCRE2 still matches it */
+    s->res[s->nres] = (sregex_t){re, src, jitsize > 0, eg_fastre_compile(y->str, y->len)};
     *out = (uint32_t)s->nres++;
     return EG_OK;
 }
@@ -1128,8 +1129,10 @@ void eg_schema_free(eg_schema_t *s)
         json_decref(s->nodes[i].jenum);
         json_decref(s->nodes[i].jconst);
     }
-    for (size_t i = 0; i < s->nres; i++)
+    for (size_t i = 0; i < s->nres; i++) {
         pcre2_code_free(s->res[i].code);
+        free(s->res[i].fast);
+    }
     for (size_t i = 0; i < s->nstrs; i++)
         free(s->strs[i]);
     pcre2_match_context_free(s->mctx);

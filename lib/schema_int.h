@@ -120,10 +120,31 @@ typedef struct {
     uint32_t node;
 } spprop_t;
 
+/* An anchored sequence of ASCII classes with counts (schema_fastre.c):
+ * the common request patterns, matched without PCRE2. */
+#define EG_FASTRE_MAX 16
+typedef struct {
+    uint64_t cls[2]; /* bit c: ASCII character c is in the class */
+    uint32_t min, max;
+} eg_fastre_atom_t;
+typedef struct {
+    uint32_t n;
+    uint16_t in[256]; /* bit k: the byte is in atom k's class (one load a byte) */
+    eg_fastre_atom_t atoms[];
+} eg_fastre_t;
+
+/* The pattern p[0..n) (ECMA source, as "pattern" has it) as an eg_fastre_t
+ * (malloc'd) when it is one whose greedy match is exactly PCRE2's, else
+ * NULL (PCRE2 matches it). */
+eg_fastre_t *eg_fastre_compile(const char *p, size_t n);
+/* 1 when s[0..n) (valid UTF-8) matches, else 0: PCRE2's verdict. */
+int eg_fastre_match(const eg_fastre_t *f, const char *s, size_t n);
+
 typedef struct {
     pcre2_code *code;
     const char *src;
-    int jit; /* JIT-compiled: matched with pcre2_jit_match, skipping the checks */
+    int jit;           /* JIT-compiled: matched with pcre2_jit_match, skipping the checks */
+    eg_fastre_t *fast; /* when set, matched by eg_fastre_match instead */
 } sregex_t;
 
 struct eg_snode_s {

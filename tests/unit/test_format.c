@@ -525,6 +525,26 @@ static void test_int64(void **state)
     CHECK_NUMBER(EG_FMT_INT64, c);
 }
 
+/* The bitmaps the lookups read agree with the code lists, for every
+ * two-byte input. */
+static void test_iso_bitmaps(void **state)
+{
+    (void)state;
+    size_t nc = 0, nl = 0;
+    for (unsigned a = 0; a < 256; a++)
+        for (unsigned b = 0; b < 256; b++) {
+            char s[2] = {(char)a, (char)b};
+            assert_int_equal(eg__format_country(s, 2), eg__format_country_listed(s, 2));
+            assert_int_equal(eg__format_language(s, 2), eg__format_language_listed(s, 2));
+            nc += (size_t)eg__format_country(s, 2);
+            nl += (size_t)eg__format_language(s, 2);
+        }
+    assert_int_equal(nc, 249);
+    assert_int_equal(nl, 183);
+    assert_int_equal(eg__format_country("US", 1), 0);
+    assert_int_equal(eg__format_country("USA", 3), 0);
+}
+
 static void test_iso_codes(void **state)
 {
     static const tcase_t country[] = {
@@ -565,7 +585,7 @@ int main(void)
         cmocka_unit_test(test_email),         cmocka_unit_test(test_uri),
         cmocka_unit_test(test_uri_reference), cmocka_unit_test(test_regex),
         cmocka_unit_test(test_int32),         cmocka_unit_test(test_int64),
-        cmocka_unit_test(test_iso_codes),
+        cmocka_unit_test(test_iso_codes),     cmocka_unit_test(test_iso_bitmaps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

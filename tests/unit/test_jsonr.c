@@ -251,6 +251,37 @@ static void test_rejects_duplicates(void **state)
     bad(buf);
 }
 
+/* The same past 32 members, where the pairwise check stops and the hash
+   table takes over (keys of every length, a duplicate anywhere, also in the
+   input's very last bytes). */
+static void test_duplicates_hashed_past_32(void **state)
+{
+    (void)state;
+    static char buf[8 * 1024];
+    for (int klen = 2; klen <= 20; klen++) {
+        for (int dupat = -1; dupat < 40; dupat += 13) {
+            size_t o = 0;
+            buf[o++] = '{';
+            for (int i = 0; i < 40; i++) {
+                char key[32];
+                snprintf(key, sizeof(key), "%0*d", klen, i);
+                o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s\"%s\":%d", i ? "," : "", key, i);
+            }
+            if (dupat >= 0) {
+                char key[32];
+                snprintf(key, sizeof(key), "%0*d", klen, dupat);
+                o += (size_t)snprintf(buf + o, sizeof(buf) - o, ",\"%s\":0", key);
+            }
+            buf[o++] = '}';
+            buf[o] = '\0';
+            if (dupat < 0)
+                ok_n(buf, o);
+            else
+                bad_n(buf, o);
+        }
+    }
+}
+
 /* Objects past 16 members are checked through a hash table of their keys: keys of every
    length around the 8-byte words it hashes, a duplicate anywhere (also the very last
    bytes of the input, where a short key is hashed byte by byte), keys whose hashed bytes
@@ -580,6 +611,7 @@ int main(void)
         cmocka_unit_test(test_rejects_grammar),
         cmocka_unit_test(test_rejects_duplicates),
         cmocka_unit_test(test_duplicates_hashed),
+        cmocka_unit_test(test_duplicates_hashed_past_32),
         cmocka_unit_test(test_rejects_strings),
         cmocka_unit_test(test_rejects_numbers_and_depth),
         cmocka_unit_test(test_fixtures),
