@@ -442,14 +442,7 @@ char *eg_admin_usage(const eg_config_t *cfg, eg_usage_t *u, const eg_http1_msg_t
     size_t qn = qm ? req->target_len - (size_t)(qm + 1 - req->target) : 0;
     char key[160] = "", subject[200] = "", from[80] = "", to[80] = "", group[16] = "", format[16] = "json";
     eg_usage_query_t q = {0};
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    tm.tm_mday = 1;
-    tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
-    q.from = (int64_t)timegm(&tm);
-    tm.tm_mon++;
-    q.to = (int64_t)timegm(&tm);
+    eg_usage_period_at(0, (int64_t)time(NULL), &q.from, &q.to);
     const char *bad = NULL;
     if (eg_usage_query_param(qs, qn, "key", key, sizeof(key)) < 0) bad = "key";
     else if (eg_usage_query_param(qs, qn, "subject", subject, sizeof(subject)) < 0) bad = "subject";

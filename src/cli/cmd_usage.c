@@ -89,14 +89,7 @@ int eg_cmd_usage(int argc, char **argv)
     if (eg_usage_group_parse(group, &q.group) != EG_OK)
         return eg_cli_fail(EG_EXIT_USAGE, "usage: --group-by must be day or route");
     /* the current calendar month (UTC) unless told */
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    tm.tm_mday = 1;
-    tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
-    q.from = (int64_t)timegm(&tm);
-    tm.tm_mon++;
-    q.to = (int64_t)timegm(&tm);
+    eg_usage_period_at(0, (int64_t)time(NULL), &q.from, &q.to);
     if (from && eg_usage_parse_time(from, 0, &q.from) != EG_OK)
         return eg_cli_fail(EG_EXIT_USAGE,
                            "usage: --from must be a date like 2026-12-01 or 2026-12-01T10:00:00Z");

@@ -708,3 +708,18 @@ int eg_usage_parse_time(const char *s, int end, int64_t *out)
     *out = (int64_t)t + (date_only && end ? 86400 : 0);
     return EG_OK;
 }
+
+void eg_usage_period_at(int day, int64_t now, int64_t *start, int64_t *end)
+{
+    time_t t = (time_t)now;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+    if (!day) tm.tm_mday = 1;
+    *start = (int64_t)timegm(&tm);
+    if (day)
+        tm.tm_mday++;
+    else
+        tm.tm_mon++;
+    *end = (int64_t)timegm(&tm);
+}

@@ -140,5 +140,8 @@ void eg_usage_rows_sort(eg_usage_row_t *rows, size_t *n);
  * day's start, or (end 1) the next day's start, so to=DATE includes the
  * day. EG_EINVAL. */
 int eg_usage_parse_time(const char *s, int end, int64_t *out);
+/* The UTC calendar month (day 0) or day (day 1) containing now: its first
+ * second and the next period's, the default period of the usage views. */
+void eg_usage_period_at(int day, int64_t now, int64_t *start, int64_t *end);
 
 #endif

@@ -764,6 +764,37 @@ void eg_req_send_unavailable(conn_t *c, const char *message, const char *why)
     send_error(c, e, NULL, why);
 }
 
+void eg_req_send_json(conn_t *c, char *body, const char *why)
+{
+    if (!body) {
+        eg_req_send_simple(c, "internal_error", NULL, why);
+        return;
+    }
+    size_t blen = strlen(body),
+           cap = blen + 1024 + sizeof(c->rl_hdrs) + (c->cors_hdrs ? strlen(c->cors_hdrs) : 0);
+    char *buf = malloc(cap);
+    size_t len = 0;
+    eg_respond_info_t info = {.status = 200, .code = ""};
+    if (buf) {
+        eg_worker_t *w = worker_clock(c->w);
+        int k = snprintf(buf, cap,
+                         "HTTP/1.1 200 OK\r\nDate: %s\r\nContent-Type: application/json\r\n"
+                         "Content-Length: %zu\r\n%s: %s\r\nCache-Control: no-store\r\n%s%s%s\r\n",
+                         w->date, blen, c->gw->cfg->request_id_header, c->reqid, c->rl_hdrs,
+                         c->cors_hdrs ? c->cors_hdrs : "", c->keep_alive ? "" : "Connection: close\r\n");
+        if (k > 0 && (size_t)k + blen <= cap) {
+            len = (size_t)k;
+            if (c->method_bit != EG_M_HEAD) {
+                memcpy(buf + len, body, blen);
+                len += blen;
+            }
+        }
+    }
+    answer_error(c, buf, len, &info, NULL);
+    free(buf);
+    free(body);
+}
+
 void eg_req_answer(conn_t *c, const char *buf, size_t n, const eg_respond_info_t *info, const char *why)
 {
     answer_error(c, buf, n, info, why);

@@ -43,28 +43,7 @@ static eg_stage_rc_t on_request(eg_req_t *c)
     }
     char *body = json_dumps(h, JSON_PRESERVE_ORDER | JSON_COMPACT);
     json_decref(h);
-    size_t blen = body ? strlen(body) : 0, cap = blen + 1024;
-    char *buf = body ? malloc(cap) : NULL;
-    eg_respond_info_t info = {.status = 200, .code = ""};
-    size_t len = 0;
-    if (buf) {
-        eg_worker_t *w = eg_req_clock(c);
-        int k = snprintf(buf, cap,
-                         "HTTP/1.1 200 OK\r\nDate: %s\r\nContent-Type: application/json\r\n"
-                         "Content-Length: %zu\r\n%s: %s\r\nCache-Control: no-store\r\n%s\r\n",
-                         w->date, blen, c->gw->cfg->request_id_header, c->reqid,
-                         c->keep_alive ? "" : "Connection: close\r\n");
-        if (k > 0 && (size_t)k + blen <= cap) {
-            len = (size_t)k;
-            if (c->method_bit != EG_M_HEAD) {
-                memcpy(buf + len, body, blen);
-                len += blen;
-            }
-        }
-    }
-    eg_req_answer(c, buf, len, &info, NULL);
-    free(buf);
-    free(body);
+    eg_req_send_json(c, body, "health: out of memory");
     return EG_STAGE_ANSWERED;
 }
 

@@ -103,6 +103,11 @@ void eg_req_send_simple(eg_req_t *r, const char *code, const char *message, cons
  * Redis the stage depends on failed or did not answer (traffic,
  * idempotency); the client may retry in a second. */
 void eg_req_send_unavailable(eg_req_t *r, const char *message, const char *why);
+/* A 200 whose JSON body the gateway made (usage, health): the request id,
+ * the headers earlier stages set (rate limits, CORS), Cache-Control:
+ * no-store, no body for HEAD. Takes body (malloc'd; NULL: a 500
+ * internal_error logged with why). */
+void eg_req_send_json(eg_req_t *r, char *body, const char *why);
 /* Answers with a response the stage rendered itself (n bytes of buf, 0:
  * close); info says its status and code for the logs. */
 void eg_req_answer(eg_req_t *r, const char *buf, size_t n, const eg_respond_info_t *info, const char *why);

@@ -77,14 +77,10 @@ static void period_at(int day, time_t now, char *text, size_t cap, time_t *start
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(text, cap, day ? "%Y-%m-%d" : "%Y-%m", &tm);
-    tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
-    if (!day) tm.tm_mday = 1;
-    *start = timegm(&tm);
-    if (day)
-        tm.tm_mday++;
-    else
-        tm.tm_mon++;
-    *end = timegm(&tm);
+    int64_t s = 0, e = 0;
+    eg_usage_period_at(day, (int64_t)now, &s, &e);
+    *start = (time_t)s;
+    *end = (time_t)e;
 }
 
 static void add_quota(pending_t *pd, const eg_quota_cfg_t *q, const char *scope, const char *name,
@@ -155,34 +151,7 @@ static void answer(eg_req_t *c, pending_t *pd)
     }
     char *body = doc ? json_dumps(doc, JSON_PRESERVE_ORDER | JSON_COMPACT) : NULL;
     json_decref(doc);
-    if (!body) {
-        eg_req_send_simple(c, "internal_error", NULL, "usage: out of memory");
-        return;
-    }
-    size_t blen = strlen(body),
-           cap = blen + 1024 + sizeof(c->rl_hdrs) + (c->cors_hdrs ? strlen(c->cors_hdrs) : 0);
-    char *buf = malloc(cap);
-    size_t len = 0;
-    eg_respond_info_t info = {.status = 200, .code = ""};
-    if (buf) {
-        eg_worker_t *w = eg_req_clock(c);
-        int k = snprintf(buf, cap,
-                         "HTTP/1.1 200 OK\r\nDate: %s\r\nContent-Type: application/json\r\n"
-                         "Content-Length: %zu\r\n%s: %s\r\nCache-Control: no-store\r\n%s%s%s\r\n",
-                         w->date, blen, c->gw->cfg->request_id_header, c->reqid, c->rl_hdrs,
-                         c->cors_hdrs ? c->cors_hdrs : "",
-                         c->keep_alive ? "" : "Connection: close\r\n");
-        if (k > 0 && (size_t)k + blen <= cap) {
-            len = (size_t)k;
-            if (c->method_bit != EG_M_HEAD) {
-                memcpy(buf + len, body, blen);
-                len += blen;
-            }
-        }
-    }
-    eg_req_answer(c, buf, len, &info, NULL);
-    free(buf);
-    free(body);
+    eg_req_send_json(c, body, "usage: out of memory");
 }
 
 static void work_done(uv_work_t *w, int status)
