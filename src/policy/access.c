@@ -50,8 +50,7 @@ static json_t *split_json(const char *s, char sep)
     return a;
 }
 
-/* 1 when the space-separated list has the scope. */
-static int has_scope(const char *list, const char *scope)
+int eg_access_has_scope(const char *list, const char *scope)
 {
     size_t n = strlen(scope);
     for (const char *p = list; p && *p;) {
@@ -186,11 +185,12 @@ static int check_cert(const eg_config_t *cfg, const eg_route_cfg_t *r, const cha
 static int check_scopes(const eg_config_t *cfg, const eg_route_cfg_t *r, eg_access_t *a, eg_refusal_t *o)
 {
     const char *missing = NULL;
-    if (r->admin && !has_scope(a->p.scopes, "admin")) missing = "admin";
+    if (r->admin && !eg_access_has_scope(a->p.scopes, "admin")) missing = "admin";
     for (size_t i = 0; !missing && i < r->nscopes; i++)
-        if (!has_scope(a->p.scopes, r->scopes[i])) missing = r->scopes[i];
+        if (!eg_access_has_scope(a->p.scopes, r->scopes[i])) missing = r->scopes[i];
     int any_ok = r->nscopes_any == 0;
-    for (size_t i = 0; !any_ok && i < r->nscopes_any; i++) any_ok = has_scope(a->p.scopes, r->scopes_any[i]);
+    for (size_t i = 0; !any_ok && i < r->nscopes_any; i++)
+        any_ok = eg_access_has_scope(a->p.scopes, r->scopes_any[i]);
     if (!missing && any_ok) return 0;
     refuse(o, "insufficient_scope", missing ? "a required scope is missing" : "none of the accepted scopes");
     o->details = json_object();

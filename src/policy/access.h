@@ -50,5 +50,8 @@ int eg_access_is_key_header(const eg_config_t *cfg, const eg_http_header_t *h);
 /* 1 when the header is one the gateway sets from the principal (X-Consumer-ID,
  * X-Key-ID, X-Scopes): inbound copies are never forwarded. */
 int eg_access_is_principal_header(const eg_http_header_t *h);
+/* 1 when the space-separated list (a key's or a token's scopes; NULL: none)
+ * has the scope. */
+int eg_access_has_scope(const char *list, const char *scope);
 
 #endif

@@ -31,6 +31,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "access.h"
 #include "errgate/meter.h"
 #include "jsonw.h"
 #include "keyring.h"
@@ -63,18 +64,6 @@ static void call_free(call_t *x)
     free(x->subj);
     free(x->fresh);
     free(x);
-}
-
-static int has_scope(const char *list, const char *scope)
-{
-    size_t n = strlen(scope);
-    for (const char *p = list; p && *p;) {
-        const char *e = strchr(p, ' ');
-        size_t len = e ? (size_t)(e - p) : strlen(p);
-        if (len == n && memcmp(p, scope, n) == 0) return 1;
-        p = e ? e + 1 : p + len;
-    }
-    return 0;
 }
 
 static const eg_dialect_t *dialect_of(const eg_req_t *c)
@@ -371,7 +360,7 @@ static eg_stage_rc_t on_request(eg_req_t *c)
         eg_req_send_error(c, e, "Allow: POST\r\n", "metering: not a POST");
         return EG_STAGE_ANSWERED;
     }
-    if (!c->access.authenticated || !has_scope(c->access.p.scopes, cfg->meter_scope)) {
+    if (!c->access.authenticated || !eg_access_has_scope(c->access.p.scopes, cfg->meter_scope)) {
         eg_error_t *e = eg_req_error(c, "insufficient_scope");
         if (e) {
             eg_error_setf(e, EG_S_MESSAGE, "Posting usage events needs the scope %s.",
