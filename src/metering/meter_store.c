@@ -9,6 +9,17 @@
  * both read before writing), the statements, COMMIT; on any failure
  * ROLLBACK and nothing of the batch is recorded.
  *
+ * Ids are purged once no event with them could be accepted again (see
+ * meter_store.h): the first batch recorded at or after next_purge claims
+ * the purge (one compare-and-swap, so one worker) and queues it as work of
+ * its own, so no batch's answer waits for it. The purge deletes rows in
+ * steps of PURGE_STEP, each its own short transaction under the
+ * connection's mutex, so API batches run between the steps. It reads rows
+ * in rowid (insertion) order and deletes, of the first PURGE_STEP, those
+ * received before the cutoff: a step reads at most PURGE_STEP rows, with no
+ * index on a column (none is needed, nor a migration), whatever the
+ * table's size.
+ *
  * redis: one EVALSHA per batch with every event's arguments (6 an event):
  * Lua runs it whole before any other command, on every node's behalf.
  */
@@ -16,6 +27,7 @@
 
 #include <hiredis/hiredis.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +43,9 @@ struct eg_meter_store_s {
     pthread_mutex_t lock;
     int has_lock;
     sqlite3 *db;
-    sqlite3_stmt *begin, *commit, *rollback, *insert, *add;
+    sqlite3_stmt *begin, *commit, *rollback, *insert, *add, *purge;
+    int64_t id_ttl_s;           /* how long an id is kept after its receipt */
+    _Atomic int64_t next_purge; /* Unix time (the caller's clock) */
     /* redis */
     char *prefix;
     char id_ttl[24];
@@ -171,8 +185,59 @@ static void sq_after(uv_work_t *w, int status)
     free(op);
 }
 
-int eg_meter_store_open_sqlite(const char *path, uint64_t busy_timeout_ms, eg_meter_store_t **out,
-                               char *err, size_t errlen)
+/* How many rows a purge step reads and at most deletes, and how many
+ * steps one purge takes at most (then the next batch's purge goes on). */
+#define PURGE_STEP    1000 /* the LIMIT of the purge statement */
+#define PURGE_STEPS   1000
+#define PURGE_EVERY_S 60
+
+typedef struct {
+    uv_work_t work;
+    eg_meter_store_t *s;
+    int64_t cutoff;
+    int64_t now;
+} purge_t;
+
+/* Steps of PURGE_STEP rows (thread pool), the mutex taken for each alone;
+ * a failed step (the file locked past the busy timeout) ends the purge
+ * until the next minute's. */
+static void purge_work(uv_work_t *w)
+{
+    purge_t *p = w->data;
+    eg_meter_store_t *s = p->s;
+    for (int i = 0; i < PURGE_STEPS; i++) {
+        pthread_mutex_lock(&s->lock);
+        sqlite3_bind_int64(s->purge, 1, p->cutoff);
+        int ok = step_done(s->purge) == EG_OK;
+        int n = ok ? sqlite3_changes(s->db) : 0;
+        pthread_mutex_unlock(&s->lock);
+        if (!ok || n < PURGE_STEP) return; /* the old rows at the table's head are gone */
+    }
+    atomic_store(&s->next_purge, p->now); /* a backlog: go on with the next batch */
+}
+
+static void purge_after(uv_work_t *w, int status)
+{
+    (void)status;
+    free(w->data);
+}
+
+/* Queues a purge when one is due (at most every PURGE_EVERY_S of the
+ * caller's clock, and one at a time). */
+static void maybe_purge(eg_meter_store_t *s, uv_loop_t *loop, int64_t now)
+{
+    int64_t due = atomic_load(&s->next_purge);
+    if (now < due || !atomic_compare_exchange_strong(&s->next_purge, &due, now + PURGE_EVERY_S))
+        return;
+    purge_t *p = calloc(1, sizeof(*p));
+    if (!p) return; /* the next minute's batch tries again */
+    *p = (purge_t){.s = s, .cutoff = now - s->id_ttl_s, .now = now};
+    p->work.data = p;
+    if (uv_queue_work(loop, &p->work, purge_work, purge_after) != 0) free(p);
+}
+
+int eg_meter_store_open_sqlite(const char *path, uint64_t busy_timeout_ms, int64_t id_ttl_s,
+                               eg_meter_store_t **out, char *err, size_t errlen)
 {
     eg_meter_store_t *s = calloc(1, sizeof(*s));
     if (!s || pthread_mutex_init(&s->lock, NULL) != 0) {
@@ -182,6 +247,8 @@ int eg_meter_store_open_sqlite(const char *path, uint64_t busy_timeout_ms, eg_me
     }
     s->has_lock = 1;
     s->backend = B_SQLITE;
+    s->id_ttl_s = id_ttl_s > 0 ? id_ttl_s : 1;
+    atomic_init(&s->next_purge, 0);
     /* the key store opened (and made) the file first, 0600, and its
      * migration 3 made the tables (store_sqlite.c) */
     if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
@@ -213,6 +280,8 @@ int eg_meter_store_open_sqlite(const char *path, uint64_t busy_timeout_ms, eg_me
                   " events) VALUES (?1, ?2, '', 0, ?3, ?4, ?5)"
                   " ON CONFLICT (subject, event_type, route, status_class, hour) DO UPDATE SET"
                   " quantity = quantity + excluded.quantity, events = events + excluded.events"},
+        {&s->purge, "DELETE FROM meter_events WHERE rowid IN (SELECT rowid FROM (SELECT rowid,"
+                    " received FROM meter_events ORDER BY rowid LIMIT 1000) WHERE received < ?1)"},
     };
     for (size_t i = 0; i < sizeof(stmts) / sizeof(stmts[0]); i++) {
         if (sqlite3_prepare_v3(s->db, stmts[i].sql, -1, SQLITE_PREPARE_PERSISTENT, stmts[i].st,
@@ -373,13 +442,15 @@ void eg_meter_store_record(eg_meter_store_t *s, uv_loop_t *loop, struct eg_redis
     if (uv_queue_work(loop, &op->work, sq_work, sq_after) != 0) {
         free(op);
         cb(arg, EG_EIO, "metering store: cannot queue work");
+        return;
     }
+    maybe_purge(s, loop, received);
 }
 
 void eg_meter_store_close(eg_meter_store_t *s)
 {
     if (!s) return;
-    sqlite3_stmt *st[] = {s->begin, s->commit, s->rollback, s->insert, s->add};
+    sqlite3_stmt *st[] = {s->begin, s->commit, s->rollback, s->insert, s->add, s->purge};
     for (size_t i = 0; i < sizeof(st) / sizeof(st[0]); i++)
         sqlite3_finalize(st[i]);
     if (s->db) sqlite3_close(s->db);

@@ -13,8 +13,12 @@
  *    IGNORE into meter_events (a row not inserted is a duplicate) and an
  *    UPSERT into usage (route '', status_class 0) for each row inserted.
  *    SQLite's single writer orders the batches of every worker and every
- *    process on the file. Ids are kept for good (meter_events is the
- *    audit trail).
+ *    process on the file. A row is kept id_ttl_s (max_age + max_future +
+ *    2 minutes, as in Redis) after it was received, then purged (at most
+ *    every minute, off the loop, in steps of 1000 rows): by then its
+ *    timestamp is older than max_age + 2 minutes (it was at most
+ *    max_future ahead of its receipt), so a resend of the event is refused
+ *    by its timestamp (invalid_timestamp) before its id is looked up.
  *  - redis: one Lua script per batch on the worker's connection: SET NX EX
  *    of <prefix>me:<id> then, for a claimed id, HINCRBYFLOAT and HINCRBY on
  *    the hour's totals hash (the spec's layout). An id is kept for max_age
@@ -49,8 +53,9 @@ typedef struct {
  * what failed; the caller answers 503). On the caller's loop. */
 typedef void (*eg_meter_store_cb)(void *arg, int rc, const char *why);
 
-int eg_meter_store_open_sqlite(const char *path, uint64_t busy_timeout_ms, eg_meter_store_t **out,
-                               char *err, size_t errlen);
+/* id_ttl_s: how long an event's row is kept after its receipt. */
+int eg_meter_store_open_sqlite(const char *path, uint64_t busy_timeout_ms, int64_t id_ttl_s,
+                               eg_meter_store_t **out, char *err, size_t errlen);
 /* prefix: the redis: section's; id_ttl_s how long an id is kept;
  * retention_s how long totals are kept after an event (metering.retention). */
 int eg_meter_store_open_redis(const char *prefix, int64_t id_ttl_s, int64_t retention_s,
@@ -59,7 +64,9 @@ int eg_meter_store_open_redis(const char *prefix, int64_t id_ttl_s, int64_t rete
 void eg_meter_store_close(eg_meter_store_t *s);
 const char *eg_meter_store_backend(const eg_meter_store_t *s);
 
-/* Records items[0..n) at Unix time received, writing fresh[0..n). loop is
+/* Records items[0..n) at Unix time received, writing fresh[0..n); with
+ * sqlite, queues the purge of expired ids on loop when one is due
+ * (received is the clock the purge goes by). loop is
  * the calling worker's; redis its connection (redis backend; NULL there
  * fails at once). cb is called exactly once, on loop, perhaps before this
  * returns (a failure to start). */

@@ -1434,8 +1434,8 @@ static int meter_store_apply(eg_server_t *srv, const eg_config_t *cfg, char *err
             eg_store_close(st);
         }
         if (rc == EG_OK)
-            rc = eg_meter_store_open_sqlite(cfg->store_path, cfg->store_busy_timeout_ms, &m, e2,
-                                            sizeof(e2));
+            rc = eg_meter_store_open_sqlite(cfg->store_path, cfg->store_busy_timeout_ms, ttl, &m,
+                                            e2, sizeof(e2));
     }
     if (rc != EG_OK) {
         snprintf(err, errlen, "metering store: %s", e2);

@@ -485,3 +485,38 @@ def test_ids_come_back_as_sent(gw):
     assert r.status == 201, r.body
     assert [d["id"] for d in r.json()["data"]] == ids
     assert stored_ids(gw) == set(ids)
+
+
+def test_expired_ids_are_purged_recent_ones_stay(gw):
+    """meter_events rows are deleted max_age + max_future + 2 min (7 days +
+    3 min by default) after their receipt: rows written into the file with
+    such receipts go on the next batch; a row received a day less long ago
+    stays (whatever its timestamp), and so do this batch's events, whose
+    resend is still 409."""
+    kid, secret = new_key(gw)
+    now = int(time.time())
+    keep = 7 * 86400 + 60 + 120
+    rows = {  # id: (ts, received)
+        "gone-1": (now - keep - 3600, now - keep - 3600),
+        "gone-2": (now - 30 * 86400, now - keep - 5),
+        "kept-old-ts": (now - 8 * 86400, now - 86400),
+        "kept-6-days": (now - 6 * 86400, now - 6 * 86400),
+    }
+    db = sqlite3.connect(f"{gw.tmp}/keys.db", timeout=10)
+    try:
+        with db:
+            for eid, (t, rcv) in rows.items():
+                db.execute("INSERT INTO meter_events (id, subject, event_type, quantity, ts, received)"
+                           " VALUES (?, ?, 'api.request', 1, ?, ?)", (eid, f"k:{kid}", t, rcv))
+    finally:
+        db.close()
+    assert stored_ids(gw) == set(rows)
+    r = post(gw, secret, [event("fresh-1", kid), event("fresh-2", kid)])
+    assert r.status == 201, r.body
+    want = {"kept-old-ts", "kept-6-days", "fresh-1", "fresh-2"}
+    deadline = time.monotonic() + 10
+    while stored_ids(gw) != want and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert stored_ids(gw) == want
+    r = post(gw, secret, [event("fresh-1", kid)])
+    one_error(r, 409, "duplicate_event", "/data/0/id")

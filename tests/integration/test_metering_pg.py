@@ -23,6 +23,8 @@ the test (pgserver.py).
   after it) is looked up by its batch id, not copied twice;
 - a full queue (metering.sink_queue) drops what does not fit, counted in a
   log line and /ready, and keeps what fits;
+- a reload that brings meter: (the usage store opened then) feeds the
+  sink that runs since the start;
 - a bad sink URL is refused at load with file:line:column, without its
   password."""
 import json
@@ -182,6 +184,48 @@ def test_totals_equal_traffic_and_sqlite(tmp_path, upstream_port, pg):
         send(gw, "/open/x", 1)
         want[("ip:127.0.0.1", "api.request")] = (4, 4)
         wait_totals(pg, want)
+    finally:
+        assert gw.stop() == 0, gw.log_text()[-3000:]
+    assert pgserver.Postgres.PASSWORD not in gw.log_text()
+
+
+def unmetered(text):
+    """The configuration without meter: on any route and without the
+    metering API: nothing opens the usage store at start."""
+    out = text.replace(", meter: true", "").replace(", meter: { event_type: custom.search, cost: 2.5 }", "")
+    out = out.replace("  path: /v1/meter\n", "")
+    assert "meter:" not in out and "path: /v1/meter\n" not in out
+    return out
+
+
+def test_a_reload_that_brings_meter_feeds_the_running_sink(tmp_path, upstream_port, pg):
+    """Started with metering.sink and no metered route (no usage store), a
+    reload that adds meter: opens the usage store (server.c usage_apply):
+    its commits reach the sink that was running since the start."""
+    tmp = str(tmp_path)
+    with open(f"{tmp}/admin.token", "w") as f:
+        f.write(ADMIN_TOKEN)
+    sink = (f"postgres://{pgserver.Postgres.USER}:${{EG_TEST_PG_PASSWORD}}@127.0.0.1:{pg.port}/"
+            f"{pgserver.Postgres.DB}")
+    env = dict(os.environ, EG_TEST_PG_PASSWORD=pgserver.Postgres.PASSWORD, EG_TEST_JWT_SECRET=JWT_SECRET)
+    port, admin = free_port(), free_port()
+    metered = config(tmp, port, admin, upstream_port, sink).replace("  path: /v1/meter\n", "")
+    gw = Gateway(tmp, unmetered(metered), port, admin, env=env)
+    try:
+        kid, secret = new_key(gw)
+        send(gw, "/v1/hello", 2, key=secret)  # not metered: no usage store yet
+        gw.wait_log(lambda l: l.get("event") == "pg_sink_connected", "the sink connected")
+        gw.rewrite(metered)
+        gw.signal(signal.SIGHUP)
+        gw.wait_event("reloaded")
+        assert gw.events("reload_failed") == [], gw.log_text()[-2000:]
+        send(gw, "/v1/hello", 3, key=secret)
+        send(gw, "/search/q", 2, key=secret)
+        send(gw, "/open/x", 1)
+        want = {(f"k:{kid}", "api.request"): (3, 3), (f"k:{kid}", "custom.search"): (5, 2),
+                ("ip:127.0.0.1", "api.request"): (1, 1)}
+        wait_totals(pg, want)
+        assert sqlite_totals(tmp) == want
     finally:
         assert gw.stop() == 0, gw.log_text()[-3000:]
     assert pgserver.Postgres.PASSWORD not in gw.log_text()
