@@ -33,8 +33,7 @@ static void release_slots(eg_req_t *c)
             redis_release(r, c->gw->cfg->redis_prefix, c->slots[i], c->slot_token);
     } else if (!c->slots_redis) {
         eg_limiter_t *l = eg_server_limiter(c->w->srv);
-        for (int i = 0; i < c->nslots; i++)
-            eg_limiter_release(l, c->slots[i]);
+        for (int i = 0; i < c->nslots; i++) eg_limiter_release(l, c->slots[i]);
     }
     c->nslots = 0;
     c->slots_redis = 0;
@@ -62,11 +61,7 @@ static void window_text(uint64_t ms, char *out, size_t cap)
     static const struct {
         uint64_t ms;
         const char *unit;
-    } u[] = {{86400000, "day"},
-             {3600000, "hour"},
-             {60000, "minute"},
-             {1000, "second"},
-             {1, "millisecond"}};
+    } u[] = {{86400000, "day"}, {3600000, "hour"}, {60000, "minute"}, {1000, "second"}, {1, "millisecond"}};
     for (size_t i = 0; i < sizeof(u) / sizeof(u[0]); i++) {
         if (ms % u[i].ms == 0) {
             unsigned long long n = ms / u[i].ms;
@@ -78,8 +73,8 @@ static void window_text(uint64_t ms, char *out, size_t cap)
 
 /* X-RateLimit-* and the IETF fields for the reported limit, and the
  * policies of every limit that applied. */
-static void rate_headers(eg_req_t *c, const eg_rate_limit_cfg_t *const *lims,
-                         const eg_gcra_result_t *res, size_t n, size_t rep)
+static void rate_headers(eg_req_t *c, const eg_rate_limit_cfg_t *const *lims, const eg_gcra_result_t *res,
+                         size_t n, size_t rep)
 {
     const eg_config_t *cfg = c->gw->cfg;
     eg_sb_t b = eg_sb(c->rl_hdrs, sizeof(c->rl_hdrs));
@@ -100,11 +95,9 @@ static void rate_headers(eg_req_t *c, const eg_rate_limit_cfg_t *const *lims,
         /* exactly the route's limits (no plan's, none skipped): made at load */
         const eg_route_cfg_t *r = c->route;
         int whole = r && r->rl_policy && n == r->nlimits;
-        for (size_t i = 0; whole && i < n; i++)
-            whole = lims[i] == &r->limits[i];
+        for (size_t i = 0; whole && i < n; i++) whole = lims[i] == &r->limits[i];
         if (whole) eg_sb_mem(&b, r->rl_policy, r->rl_policy_len);
-        for (size_t i = 0; !whole && i < n; i++)
-            eg_rate_policy_item(&b, lims[i], i == 0);
+        for (size_t i = 0; !whole && i < n; i++) eg_rate_policy_item(&b, lims[i], i == 0);
         EG_SB_LIT(&b, "\r\nRateLimit: \"");
         eg_sb_str(&b, lims[rep]->name);
         EG_SB_LIT(&b, "\";r=");
@@ -225,7 +218,7 @@ static void hold_slot(eg_req_t *c, const char *key)
  * on the thread pool, or the Redis script. */
 typedef struct {
     uv_work_t work;
-    eg_req_t *c; /* NULL once the request stopped waiting (timeout) */
+    eg_req_t *c;          /* NULL once the request stopped waiting (timeout) */
     eg_store_t *store;
     int redis;
     struct eg_redis_s *r; /* the worker's connection the script went out on */
@@ -268,10 +261,8 @@ static time_t period_of(eg_period_t p, time_t now, char *out, size_t cap)
     time_t end = timegm(&tm);
     if (cap >= sizeof(last[k].text) && strlen(out) < sizeof(last[k].text)) {
         /* the period's start: the same fields, one day or month back */
-        if (p == EG_PERIOD_DAY)
-            tm.tm_mday--;
-        else
-            tm.tm_mon--;
+        if (p == EG_PERIOD_DAY) tm.tm_mday--;
+        else tm.tm_mon--;
         last[k].from = timegm(&tm);
         last[k].until = end;
         memset(last[k].text, 0, sizeof(last[k].text));
@@ -280,8 +271,8 @@ static time_t period_of(eg_period_t p, time_t now, char *out, size_t cap)
     return end;
 }
 
-static void add_quota(eg_req_t *c, policy_t *pol, const eg_quota_cfg_t *q, const char *scope,
-                      const char *name, time_t now)
+static void add_quota(eg_req_t *c, policy_t *pol, const eg_quota_cfg_t *q, const char *scope, const char *name,
+                      time_t now)
 {
     size_t i = pol->ncharges++;
     pol->period_end[i] = period_of(q->period, now, pol->periods[i], sizeof(pol->periods[0]));
@@ -291,11 +282,8 @@ static void add_quota(eg_req_t *c, policy_t *pol, const eg_quota_cfg_t *q, const
     eg_sb_str(&b, name);
     EG_SB_LIT(&b, "|");
     eg_sb_str(&b, subject_of(c));
-    if (b.over)
-        snprintf(pol->subjects[i], sizeof(pol->subjects[0]), "%s:%s|%s", scope, name,
-                 subject_of(c));
-    pol->charges[i] =
-        (eg_charge_t){EG_CHARGE_QUOTA, pol->subjects[i], pol->periods[i], q->limit, 1, 0, 0};
+    if (b.over) snprintf(pol->subjects[i], sizeof(pol->subjects[0]), "%s:%s|%s", scope, name, subject_of(c));
+    pol->charges[i] = (eg_charge_t){EG_CHARGE_QUOTA, pol->subjects[i], pol->periods[i], q->limit, 1, 0, 0};
     pol->quota[i] = q;
 }
 
@@ -310,18 +298,15 @@ static void collect_policy(eg_req_t *c, const eg_plan_cfg_t *plan, policy_t *pol
     /* a route with optional auth: a caller with a key gets the key's limits,
      * an anonymous one the address's (flat-snake's 100/min and 10/min) */
     int keyed = 0;
-    for (size_t i = 0; r->auth_optional && authed && i < r->nlimits; i++)
-        keyed |= r->limits[i].by == EG_RL_BY_KEY;
+    for (size_t i = 0; r->auth_optional && authed && i < r->nlimits; i++) keyed |= r->limits[i].by == EG_RL_BY_KEY;
     for (size_t i = 0; i < r->nlimits && pol->nrates < 16; i++) {
         const eg_rate_limit_cfg_t *l = &r->limits[i];
-        if (l->by == EG_RL_BY_KEY && !authed)
-            continue; /* anonymous callers: the by-ip limits apply */
+        if (l->by == EG_RL_BY_KEY && !authed) continue; /* anonymous callers: the by-ip limits apply */
         if (l->by == EG_RL_BY_IP && keyed) continue;
         size_t n = pol->nrates++;
         eg_sb_t b = eg_sb(pol->rate_keys[n], sizeof(pol->rate_keys[0])); /* "R<path>#<i>|i:<ip>" */
         eg_sb_mem(&b, "R", 1);
-        eg_sb_str(&b,
-                  r->scope_path ? r->scope_path : r->path); /* an operation counts with its route */
+        eg_sb_str(&b, r->scope_path ? r->scope_path : r->path); /* an operation counts with its route */
         eg_sb_mem(&b, "#", 1);
         eg_sb_u64(&b, i);
         if (l->by == EG_RL_BY_KEY) {
@@ -338,15 +323,13 @@ static void collect_policy(eg_req_t *c, const eg_plan_cfg_t *plan, policy_t *pol
     }
     for (size_t i = 0; plan && i < plan->nlimits && pol->nrates < 16; i++) {
         size_t n = pol->nrates++;
-        snprintf(pol->rate_keys[n], sizeof(pol->rate_keys[0]), "P%s#%zu|k:%s", plan->name, i,
-                 p->consumer);
+        snprintf(pol->rate_keys[n], sizeof(pol->rate_keys[0]), "P%s#%zu|k:%s", plan->name, i, p->consumer);
         pol->rates[n] = (eg_limit_req_t){pol->rate_keys[n], plan->limits[i].gcra, 1};
         pol->which[n] = &plan->limits[i];
     }
     /* concurrency: the route's, per consumer (or address), and the plan's, per key */
     if (r->concurrency) {
-        eg_sb_t b =
-            eg_sb(pol->slot_keys[pol->nslots], sizeof(pol->slot_keys[0])); /* "C<path>|<who>" */
+        eg_sb_t b = eg_sb(pol->slot_keys[pol->nslots], sizeof(pol->slot_keys[0])); /* "C<path>|<who>" */
         eg_sb_mem(&b, "C", 1);
         eg_sb_str(&b, r->scope_path ? r->scope_path : r->path);
         eg_sb_mem(&b, "|", 1);
@@ -354,14 +337,12 @@ static void collect_policy(eg_req_t *c, const eg_plan_cfg_t *plan, policy_t *pol
         pol->slot_max[pol->nslots++] = r->concurrency;
     }
     if (plan && plan->concurrency) {
-        snprintf(pol->slot_keys[pol->nslots], sizeof(pol->slot_keys[0]), "CP%s|%s", plan->name,
-                 p->consumer);
+        snprintf(pol->slot_keys[pol->nslots], sizeof(pol->slot_keys[0]), "CP%s|%s", plan->name, p->consumer);
         pol->slot_max[pol->nslots++] = plan->concurrency;
     }
     if (!authed) return; /* quotas and credits are per key */
     time_t now = wall_s(c);
-    if (r->quota.limit)
-        add_quota(c, pol, &r->quota, "q", r->scope_path ? r->scope_path : r->path, now);
+    if (r->quota.limit) add_quota(c, pol, &r->quota, "q", r->scope_path ? r->scope_path : r->path, now);
     if (plan && plan->quota.limit) add_quota(c, pol, &plan->quota, "p", plan->name, now);
     /* the route's and the plan's costs are one charge on the one balance */
     long long cost = r->credit_cost + (plan ? plan->credit_cost : 0);
@@ -389,8 +370,7 @@ static size_t policy_kept(const policy_t *p, int redis)
 static void policy_copy(policy_t *dst, const policy_t *src, int redis)
 {
     memcpy(dst, src, policy_kept(src, redis));
-    for (size_t i = 0; i < dst->nrates; i++)
-        dst->rates[i].key = NULL;
+    for (size_t i = 0; i < dst->nrates; i++) dst->rates[i].key = NULL;
     for (size_t i = 0; i < dst->ncharges; i++) {
         dst->charges[i].subject = redis ? NULL : dst->subjects[i];
         if (dst->charges[i].period) dst->charges[i].period = redis ? NULL : dst->periods[i];
@@ -411,8 +391,7 @@ static void refuse_rate(eg_req_t *c, const policy_t *pol, const eg_gcra_result_t
         long long secs = (long long)((res[rep].retry_after_ms + 999) / 1000);
         eg_error_set_retry_after(e, secs);
         /* in the words of the seeds (jsonapi's "Try again in 15 seconds.") */
-        eg_error_setf(e, EG_S_MESSAGE, "Rate limit exceeded. Try again in %lld second%s.", secs,
-                      secs == 1 ? "" : "s");
+        eg_error_setf(e, EG_S_MESSAGE, "Rate limit exceeded. Try again in %lld second%s.", secs, secs == 1 ? "" : "s");
         eg_error_set_detail(e, "limit", json_integer(res[rep].limit));
         eg_error_set_detail(e, "window", json_string(win));
         eg_error_set_detail(e, "reset_time", json_string(reset));
@@ -426,8 +405,9 @@ static void refuse_rate(eg_req_t *c, const policy_t *pol, const eg_gcra_result_t
  * first when it has one, then the plan's). */
 static void refuse_slot(eg_req_t *c, size_t slot, uint32_t max, uint32_t active)
 {
-    const eg_plan_cfg_t *plan =
-        slot == 1 || !c->route->concurrency ? eg_config_plan(c->gw->cfg, c->access.p.plan) : NULL;
+    const eg_plan_cfg_t *plan = slot == 1 || !c->route->concurrency
+                                    ? eg_config_plan(c->gw->cfg, c->access.p.plan)
+                                    : NULL;
     eg_metrics_refusal(c->gw->metrics, c->w->id, c->route, EG_MX_REF_CONCURRENCY, NULL, plan);
     eg_error_t *e = eg_req_error(c, "concurrent_limit");
     if (e) {
@@ -442,16 +422,14 @@ static void refuse_slot(eg_req_t *c, size_t slot, uint32_t max, uint32_t active)
 static void refuse_charge(eg_req_t *c, const policy_t *pol)
 {
     size_t i = 0;
-    while (i < pol->ncharges && pol->charges[i].ok)
-        i++;
+    while (i < pol->ncharges && pol->charges[i].ok) i++;
     if (i == pol->ncharges) i = 0;
     const eg_charge_t *it = &pol->charges[i];
     eg_error_t *e;
     if (it->kind == EG_CHARGE_QUOTA) {
         const eg_quota_cfg_t *q = pol->quota[i];
         eg_metrics_refusal(c->gw->metrics, c->w->id, c->route, EG_MX_REF_QUOTA, NULL,
-                           q == &c->route->quota ? NULL
-                                                 : eg_config_plan(c->gw->cfg, c->access.p.plan));
+                           q == &c->route->quota ? NULL : eg_config_plan(c->gw->cfg, c->access.p.plan));
         char reset[32];
         time_t end = pol->period_end[i];
         struct tm tm;
@@ -460,8 +438,7 @@ static void refuse_charge(eg_req_t *c, const policy_t *pol)
         if ((e = eg_req_error(c, "quota_exceeded"))) {
             eg_error_set_detail(e, "current_usage", json_integer(it->value));
             eg_error_set_detail(e, "quota_limit", json_integer(it->limit));
-            eg_error_set_detail(e, "quota_period",
-                                json_string(q->period == EG_PERIOD_DAY ? "daily" : "monthly"));
+            eg_error_set_detail(e, "quota_period", json_string(q->period == EG_PERIOD_DAY ? "daily" : "monthly"));
             eg_error_set_detail(e, "reset_date", json_string(reset));
             if (q->upgrade_url) eg_error_set_detail(e, "upgrade_url", json_string(q->upgrade_url));
             eg_error_set_retry_after(e, (long long)(end - wall_s(c)));
@@ -473,9 +450,7 @@ static void refuse_charge(eg_req_t *c, const policy_t *pol)
             eg_error_set_detail(e, "remaining_credits", json_integer(it->value));
             eg_error_set_detail(e, "required_credits", json_integer(it->cost));
             const eg_plan_cfg_t *plan = eg_config_plan(c->gw->cfg, c->access.p.plan);
-            const char *url = c->route->purchase_url ? c->route->purchase_url
-                              : plan                 ? plan->purchase_url
-                                                     : NULL;
+            const char *url = c->route->purchase_url ? c->route->purchase_url : plan ? plan->purchase_url : NULL;
             if (url) eg_error_set_detail(e, "purchase_url", json_string(url));
         }
         eg_req_send_error(c, e, NULL, "credits depleted");
@@ -490,10 +465,8 @@ static void unavailable(eg_req_t *c, const char *why)
 /* Leaves C_WAIT: on with the next stage, or (ok 0) to the answer that follows. */
 static void resume(eg_req_t *c, int ok, int async)
 {
-    if (ok)
-        eg_req_resume(c, async);
-    else
-        eg_req_wake(c);
+    if (ok) eg_req_resume(c, async);
+    else eg_req_wake(c);
 }
 
 static void redis_timed_out(eg_req_t *c);
@@ -531,10 +504,8 @@ static int memory_rates_and_slots(eg_req_t *c, policy_t *pol)
             continue;
         }
         release_slots(c);
-        if (got < 0)
-            eg_req_send_simple(c, "internal_error", NULL, "rate limiter out of memory");
-        else
-            refuse_slot(c, i, pol->slot_max[i], active);
+        if (got < 0) eg_req_send_simple(c, "internal_error", NULL, "rate limiter out of memory");
+        else refuse_slot(c, i, pol->slot_max[i], active);
         return 0;
     }
     return 1;
@@ -551,7 +522,8 @@ static void charge_answer(eg_req_t *c, pending_t *pd, int async)
     if (pd->rc == 1) {
         quota_headers(c, &pd->pol, 0);
         resume(c, 1, async);
-    } else if (pd->rc == 0) {
+    }
+    else if (pd->rc == 0) {
         resume(c, 0, async);
         refuse_charge(c, &pd->pol);
     } else {
@@ -673,8 +645,7 @@ static const char admit_lua[] =
     "  end\n"
     "  if ok==1 then\n"
     "    for i=1,nr do local k=K[kb+i] V[k]=N[i] R[k]=1 end\n"
-    "    for i=1,ns do local k=K[kb+nr+i] call('ZADD',k,fmt('%d',nowms+ttl),tok) "
-    "call('PEXPIRE',k,fmt('%d',ttl)) end\n"
+    "    for i=1,ns do local k=K[kb+nr+i] call('ZADD',k,fmt('%d',nowms+ttl),tok) call('PEXPIRE',k,fmt('%d',ttl)) end\n"
     "    for i=1,nc do local k=K[kb+nr+ns+i] local d=P[pc+4*i-1]\n"
     "      if P[pc+4*i-3]=='q' then Q[k]=P[pc+4*i] else d=-d end\n"
     "      V[k]=V[k]+d C[k]=(C[k] or 0)+d end\n"
@@ -682,8 +653,7 @@ static const char admit_lua[] =
     "end\n"
     "kb=kb+nr+ns+nc\n"
     "end\n"
-    "for k in pairs(R) do local t=V[k] "
-    "call('SET',k,fmt('%d',t),'PX',fmt('%d',ceil((t-now)/1000)+1000)) end\n"
+    "for k in pairs(R) do local t=V[k] call('SET',k,fmt('%d',t),'PX',fmt('%d',ceil((t-now)/1000)+1000)) end\n"
     "for k,d in pairs(C) do if d~=0 then local v=call('INCRBY',k,fmt('%d',d))\n"
     "  if Q[k] and v==d then call('PEXPIREAT',k,fmt('%d',Q[k])) end end end\n"
     "return out\n";
@@ -697,10 +667,8 @@ static eg_redis_t *worker_redis(eg_req_t *c)
 static void redis_failed(eg_req_t *c, int async)
 {
     const eg_config_t *cfg = c->gw->cfg;
-    if (eg_redis_link_failed(c->w->redis_link,
-                             uv_now(&c->w->loop))) /* a line a second, not one per request */
-        eg_req_log_error(c, cfg->redis_fail_open ? "fail_open" : "fail_closed", 0,
-                         "redis unavailable");
+    if (eg_redis_link_failed(c->w->redis_link, uv_now(&c->w->loop))) /* a line a second, not one per request */
+        eg_req_log_error(c, cfg->redis_fail_open ? "fail_open" : "fail_closed", 0, "redis unavailable");
     if (cfg->redis_fail_open) {
         c->rl_hdrs[0] = '\0';
         resume(c, 1, async);
@@ -738,13 +706,12 @@ static void redis_done(void *arg, void *reply)
     if (!wait_over(pd)) {
         /* nobody waits any more (a timeout answered, or the client left):
          * give back the slots the script took */
-        for (size_t i = 0; ok && i < pol->nslots; i++)
-            redis_release(pd->r, pd->prefix, pol->slot_keys[i], pd->token);
+        for (size_t i = 0; ok && i < pol->nslots; i++) redis_release(pd->r, pd->prefix, pol->slot_keys[i], pd->token);
         free(pd);
         return;
     }
-    eg_metrics_store(c->gw->metrics, c->w->id, EG_MX_STORE_REDIS, EG_MX_OP_TRAFFIC,
-                     uv_hrtime() - pd->t0, valid);
+    eg_metrics_store(c->gw->metrics, c->w->id, EG_MX_STORE_REDIS, EG_MX_OP_TRAFFIC, uv_hrtime() - pd->t0,
+                     valid);
     if (!valid) {
         redis_failed(c, 1);
         free(pd);
@@ -777,8 +744,7 @@ static void redis_done(void *arg, void *reply)
     }
     if (ok) {
         quota_headers(c, pol, 1);
-        for (size_t i = 0; i < pol->nslots; i++)
-            hold_slot(c, pol->slot_keys[i]);
+        for (size_t i = 0; i < pol->nslots; i++) hold_slot(c, pol->slot_keys[i]);
         c->slots_redis = 1;
         memcpy(c->slot_token, pd->token, sizeof(c->slot_token));
         resume(c, 1, 1);
@@ -807,7 +773,7 @@ static void redis_start(eg_req_t *c, pending_t *pd, const policy_t *pol)
     const char *args[MAXA];
     size_t lens[MAXA], n = 0;
     /* keys and numbers without printf: this runs for every request */
-#define KEY3(a, b, c3)                                                                             \
+#define KEY3(a, b, c3)                                                                                  \
     do {                                                                                           \
         eg_sb_t b_ = eg_sb(buf[n], sizeof(buf[0]));                                                \
         eg_sb_str(&b_, cfg->redis_prefix);                                                         \
@@ -822,7 +788,7 @@ static void redis_start(eg_req_t *c, pending_t *pd, const policy_t *pol)
         eg_sb_u64(&b_, (uint64_t)(v));                                                             \
         lens[n] = b_.len, args[n] = buf[n], n++;                                                   \
     } while (0)
-#define SNUM(v) /* a signed number */                                                              \
+#define SNUM(v) /* a signed number */                                                           \
     do {                                                                                           \
         eg_sb_t b_ = eg_sb(buf[n], sizeof(buf[0]));                                                \
         long long v_ = (v);                                                                        \
@@ -830,10 +796,8 @@ static void redis_start(eg_req_t *c, pending_t *pd, const policy_t *pol)
         eg_sb_u64(&b_, v_ < 0 ? 0 - (uint64_t)v_ : (uint64_t)v_);                                  \
         lens[n] = b_.len, args[n] = buf[n], n++;                                                   \
     } while (0)
-    for (size_t i = 0; i < pol->nrates; i++)
-        KEY3("r:", pol->rate_keys[i], "");
-    for (size_t i = 0; i < pol->nslots; i++)
-        KEY3("c:", pol->slot_keys[i], "");
+    for (size_t i = 0; i < pol->nrates; i++) KEY3("r:", pol->rate_keys[i], "");
+    for (size_t i = 0; i < pol->nslots; i++) KEY3("c:", pol->slot_keys[i], "");
     for (size_t i = 0; i < pol->ncharges; i++) {
         const eg_charge_t *ch = &pol->charges[i];
         if (ch->kind == EG_CHARGE_QUOTA) { /* "<prefix>q:<subject>:<period>" */
@@ -865,8 +829,7 @@ static void redis_start(eg_req_t *c, pending_t *pd, const policy_t *pol)
         NUM(pol->rates[i].gcra.burst);
         NUM(pol->rates[i].cost);
     }
-    for (size_t i = 0; i < pol->nslots; i++)
-        NUM(pol->slot_max[i]);
+    for (size_t i = 0; i < pol->nslots; i++) NUM(pol->slot_max[i]);
     for (size_t i = 0; i < pol->ncharges; i++) {
         const eg_charge_t *ch = &pol->charges[i];
         buf[n][0] = ch->kind == EG_CHARGE_QUOTA ? 'q' : 'c';
@@ -892,8 +855,8 @@ static void redis_start(eg_req_t *c, pending_t *pd, const policy_t *pol)
         return;
     }
     size_t want = 2 * pol->nrates + pol->nslots + pol->ncharges;
-    eg_redis_link_batch(c->w->redis_link, &c->w->loop, cfg, admit_lua, wall_us(c), nkeys, args,
-                        lens, (int)n - nkeys, args + nkeys, lens + nkeys, want, redis_done, pd);
+    eg_redis_link_batch(c->w->redis_link, &c->w->loop, cfg, admit_lua, wall_us(c), nkeys, args, lens, (int)n - nkeys,
+                        args + nkeys, lens + nkeys, want, redis_done, pd);
 }
 
 /* A Redis decision outlived its timeout: answer now by the failure
@@ -905,8 +868,7 @@ static void redis_timed_out(eg_req_t *c)
     c->holds--;
     c->pending = NULL;
     pd->c = NULL; /* freed by redis_done when the reply (or the disconnect) comes */
-    eg_metrics_store(c->gw->metrics, c->w->id, EG_MX_STORE_REDIS, EG_MX_OP_TRAFFIC,
-                     uv_hrtime() - pd->t0, 0);
+    eg_metrics_store(c->gw->metrics, c->w->id, EG_MX_STORE_REDIS, EG_MX_OP_TRAFFIC, uv_hrtime() - pd->t0, 0);
     redis_failed(c, 1);
 }
 
@@ -915,8 +877,7 @@ static void redis_timed_out(eg_req_t *c)
 static eg_stage_rc_t on_request(eg_req_t *c)
 {
     const eg_route_cfg_t *r = c->route;
-    const eg_plan_cfg_t *plan =
-        c->access.authenticated ? eg_config_plan(c->gw->cfg, c->access.p.plan) : NULL;
+    const eg_plan_cfg_t *plan = c->access.authenticated ? eg_config_plan(c->gw->cfg, c->access.p.plan) : NULL;
     if (!r->nlimits && !r->concurrency && !r->quota.limit && !r->credit_cost &&
         !(plan && (plan->nlimits || plan->concurrency || plan->quota.limit || plan->credit_cost)))
         return EG_STAGE_CONTINUE;
@@ -937,10 +898,8 @@ static eg_stage_rc_t on_request(eg_req_t *c)
         }
         if (now != EG_EAGAIN) {
             release_slots(c);
-            if (now == 0)
-                refuse_charge(c, &pol);
-            else
-                unavailable(c, "store failed charging quota or credits");
+            if (now == 0) refuse_charge(c, &pol);
+            else unavailable(c, "store failed charging quota or credits");
             return EG_STAGE_ANSWERED;
         }
     }
@@ -952,10 +911,8 @@ static eg_stage_rc_t on_request(eg_req_t *c)
     }
     memset(pd, 0, offsetof(pending_t, pol));
     policy_copy(&pd->pol, &pol, redis);
-    if (redis)
-        redis_start(c, pd, &pol);
-    else
-        charge_start(c, pd);
+    if (redis) redis_start(c, pd, &pol);
+    else charge_start(c, pd);
     return EG_STAGE_SUSPENDED; /* or answered already: the runner tells */
 }
 
@@ -975,9 +932,9 @@ static int applies(const eg_config_t *cfg, const eg_route_cfg_t *r)
         const eg_plan_cfg_t *p = &cfg->plans[i];
         plans = p->nlimits || p->concurrency || p->quota.limit || p->credit_cost;
     }
-    return r->nlimits || r->concurrency || r->quota.limit || r->credit_cost ||
-           (plans && r->auth != EG_AUTHN_NONE);
+    return r->nlimits || r->concurrency || r->quota.limit || r->credit_cost || (plans && r->auth != EG_AUTHN_NONE);
 }
 
 const eg_stage_t eg_stage_traffic = {
     .name = "traffic", .on_request = on_request, .on_done = on_done, .applies = applies};
+

@@ -38,8 +38,8 @@ typedef struct ctr_s {
     struct ctr_s *next; /* hash chain */
     uint64_t hash;
     int kind, dirty;
-    long long value;        /* what decisions see: the file's value plus pending */
-    long long pending;      /* changes not handed to the writer yet */
+    long long value;   /* what decisions see: the file's value plus pending */
+    long long pending; /* changes not handed to the writer yet */
     char *subject, *period; /* period NULL for credits */
 } ctr_t;
 
@@ -92,15 +92,12 @@ static const char *const migrations[] = {
     " quantity REAL NOT NULL, events INTEGER NOT NULL,"
     " bytes_in INTEGER NOT NULL DEFAULT 0, bytes_out INTEGER NOT NULL DEFAULT 0,"
     " PRIMARY KEY (subject, event_type, route, status_class, hour)) WITHOUT ROWID;"
-    "CREATE TABLE meter_events (id TEXT PRIMARY KEY, subject TEXT NOT NULL, event_type TEXT NOT "
-    "NULL,"
+    "CREATE TABLE meter_events (id TEXT PRIMARY KEY, subject TEXT NOT NULL, event_type TEXT NOT NULL,"
     " quantity REAL NOT NULL, ts INTEGER NOT NULL, metadata TEXT, received INTEGER NOT NULL);",
 };
 #define NMIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
 
-#define COLS                                                                                       \
-    "id, name, owner, plan, scopes, ips, status, reason, expires, created, last_used, hash, "      \
-    "prev_hash, prev_until, env"
+#define COLS "id, name, owner, plan, scopes, ips, status, reason, expires, created, last_used, hash, prev_hash, prev_until, env"
 
 static int fail(sql_t *q, const char *what)
 {
@@ -143,17 +140,14 @@ static int row_to_key(sqlite3_stmt *st, eg_key_t *k)
     col_blob(st, 12, k->prev_hash);
     k->prev_until = sqlite3_column_int64(st, 13);
     const unsigned char *env = sqlite3_column_text(st, 14);
-    snprintf(k->env, sizeof(k->env), "%s",
-             env && strcmp((const char *)env, "test") == 0 ? "test" : "live");
+    snprintf(k->env, sizeof(k->env), "%s", env && strcmp((const char *)env, "test") == 0 ? "test" : "live");
     return EG_OK;
 }
 
 static void bind_opt(sqlite3_stmt *st, int i, const char *s)
 {
-    if (s)
-        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(st, i);
+    if (s) sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+    else sqlite3_bind_null(st, i);
 }
 
 /* Binds the record in COLS order, starting at parameter 1. */
@@ -171,10 +165,8 @@ static void bind_key(sqlite3_stmt *st, const eg_key_t *k)
     sqlite3_bind_int64(st, 10, k->created);
     sqlite3_bind_int64(st, 11, k->last_used);
     sqlite3_bind_blob(st, 12, k->hash, EG_APIKEY_HASH_LEN, SQLITE_STATIC);
-    if (k->prev_until)
-        sqlite3_bind_blob(st, 13, k->prev_hash, EG_APIKEY_HASH_LEN, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(st, 13);
+    if (k->prev_until) sqlite3_bind_blob(st, 13, k->prev_hash, EG_APIKEY_HASH_LEN, SQLITE_STATIC);
+    else sqlite3_bind_null(st, 13);
     sqlite3_bind_int64(st, 14, k->prev_until);
     sqlite3_bind_text(st, 15, k->env[0] ? k->env : "live", -1, SQLITE_STATIC);
 }
@@ -198,8 +190,7 @@ static int step_write(sql_t *q, sqlite3_stmt *st, const char *what)
 static int check_file(sql_t *q)
 {
     struct stat st;
-    if (q->db && stat(q->path, &st) == 0 && st.st_dev == q->dev && st.st_ino == q->ino)
-        return EG_OK;
+    if (q->db && stat(q->path, &st) == 0 && st.st_dev == q->dev && st.st_ino == q->ino) return EG_OK;
     if (stat(q->path, &st) != 0) {
         eg_store_fail(&q->base, "sqlite store: %s was removed", q->path);
         return EG_EIO;
@@ -254,12 +245,9 @@ static int sql_get(eg_store_t *s, const char *id, eg_key_t *out)
     if (check_file(q) != EG_OK) return EG_EIO;
     sqlite3_bind_text(q->get, 1, id, -1, SQLITE_STATIC);
     int rc = sqlite3_step(q->get), ret;
-    if (rc == SQLITE_ROW)
-        ret = row_to_key(q->get, out);
-    else if (rc == SQLITE_DONE)
-        ret = EG_ENOENT;
-    else
-        ret = fail(q, "read key");
+    if (rc == SQLITE_ROW) ret = row_to_key(q->get, out);
+    else if (rc == SQLITE_DONE) ret = EG_ENOENT;
+    else ret = fail(q, "read key");
     sqlite3_reset(q->get);
     sqlite3_clear_bindings(q->get);
     return ret;
@@ -288,8 +276,7 @@ static int sql_list(eg_store_t *s, eg_key_t **out, size_t *n)
     if (ret == EG_OK && rc != SQLITE_DONE) ret = fail(q, "list keys");
     sqlite3_reset(q->list);
     if (ret != EG_OK) {
-        for (size_t i = 0; i < cnt; i++)
-            eg_key_clear(&all[i]);
+        for (size_t i = 0; i < cnt; i++) eg_key_clear(&all[i]);
         free(all);
         return ret;
     }
@@ -348,9 +335,8 @@ static int sql_charge(eg_store_t *s, eg_charge_t *items, size_t n)
     }
     for (size_t i = 0; rc == EG_OK && all && i < n; i++) {
         eg_charge_t *it = &items[i];
-        rc = it->kind == EG_CHARGE_QUOTA
-                 ? add_int(q, q->quota_add, it->subject, it->period, it->cost)
-                 : add_int(q, q->credits_add, it->subject, NULL, -it->cost);
+        rc = it->kind == EG_CHARGE_QUOTA ? add_int(q, q->quota_add, it->subject, it->period, it->cost)
+                                         : add_int(q, q->credits_add, it->subject, NULL, -it->cost);
         it->value += it->kind == EG_CHARGE_QUOTA ? it->cost : -it->cost;
     }
     if (rc == EG_OK && all) {
@@ -415,9 +401,9 @@ static int sql_quota_get(eg_store_t *s, const char *subject, const char *period,
 
 /* ------------------------------------------------------------ group commits */
 
-/* Mixes one string into h eight bytes at a time (a byte at a time, FNV,
- * was ~200 of the ~1,200 instructions a quota charge cost in the worker);
- * the length goes in too, so "ab"+"c" and "a"+"bc" differ. */
+/* Mixes one string into h eight bytes at a time (FNV, a byte at a time,
+ * was most of the counter lookup's cost); the length goes in too, so
+ * "ab"+"c" and "a"+"bc" differ. */
 static uint64_t hash_str(uint64_t h, const char *s)
 {
     size_t n = strlen(s);
@@ -557,19 +543,16 @@ static int ctr_decide(sql_t *q, eg_charge_t *items, size_t n, int may_block, uin
     ctr_t *e[8];
     if (n > 8) return EG_EINVAL;
     for (size_t i = 0; i < n; i++) {
-        e[i] = ctr_find(q, items[i].kind, items[i].subject,
-                        items[i].kind == EG_CHARGE_QUOTA ? items[i].period : NULL);
+        e[i] = ctr_find(q, items[i].kind, items[i].subject, items[i].kind == EG_CHARGE_QUOTA ? items[i].period : NULL);
         if (!e[i]) return EG_EAGAIN;
     }
-    if (!may_block &&
-        eg_writer_pushed(q->writer) - eg_writer_committed(q->writer) + 1 >= q->commit_every)
+    if (!may_block && eg_writer_pushed(q->writer) - eg_writer_committed(q->writer) + 1 >= q->commit_every)
         return EG_EAGAIN;
     int all = 1;
     for (size_t i = 0; i < n; i++) {
         eg_charge_t *it = &items[i];
         it->value = e[i]->value;
-        it->ok =
-            it->kind == EG_CHARGE_QUOTA ? it->value + it->cost <= it->limit : it->value >= it->cost;
+        it->ok = it->kind == EG_CHARGE_QUOTA ? it->value + it->cost <= it->limit : it->value >= it->cost;
         all &= it->ok;
     }
     if (!all) return 0;
@@ -647,23 +630,19 @@ static int ctr_reload(sql_t *q)
     size_t n = q->nctr, k = 0;
     ctr_t **all = malloc((n ? n : 1) * sizeof(*all));
     for (size_t i = 0; all && i < q->nbuckets; i++)
-        for (ctr_t *e = q->buckets[i]; e; e = e->next)
-            all[k++] = e;
+        for (ctr_t *e = q->buckets[i]; e; e = e->next) all[k++] = e;
     pthread_mutex_unlock(&q->ctr_lock);
     if (!all) return EG_ENOMEM;
     long long *v = malloc((n ? n : 1) * sizeof(*v));
     int rc = v ? EG_OK : EG_ENOMEM;
     /* one read transaction: a consistent view */
-    if (rc == EG_OK && sqlite3_exec(q->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
-        rc = fail(q, "begin");
-    for (size_t i = 0; rc == EG_OK && i < n; i++)
-        rc = ctr_read(q, all[i]->kind, all[i]->subject, all[i]->period, &v[i]);
+    if (rc == EG_OK && sqlite3_exec(q->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) rc = fail(q, "begin");
+    for (size_t i = 0; rc == EG_OK && i < n; i++) rc = ctr_read(q, all[i]->kind, all[i]->subject, all[i]->period, &v[i]);
     if (sqlite3_get_autocommit(q->db) == 0) sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL);
     if (rc == EG_OK) {
         /* counters are only freed on this thread (ctr_trim): all[] is valid */
         pthread_mutex_lock(&q->ctr_lock);
-        for (size_t i = 0; i < n; i++)
-            all[i]->value = v[i] + all[i]->pending;
+        for (size_t i = 0; i < n; i++) all[i]->value = v[i] + all[i]->pending;
         pthread_mutex_unlock(&q->ctr_lock);
     }
     free(v);
@@ -705,9 +684,8 @@ static int sql_flush(void *ctx, void **items, size_t nitems)
         for (size_t i = 0; rc == EG_OK && i < n; i++) {
             ctr_t *e = sw[i].e;
             if (!sw[i].delta) continue;
-            rc = e->kind == EG_CHARGE_QUOTA
-                     ? add_int(q, q->quota_add, e->subject, e->period, sw[i].delta)
-                     : add_int(q, q->credits_add, e->subject, NULL, sw[i].delta);
+            rc = e->kind == EG_CHARGE_QUOTA ? add_int(q, q->quota_add, e->subject, e->period, sw[i].delta)
+                                            : add_int(q, q->credits_add, e->subject, NULL, sw[i].delta);
         }
         if (rc == EG_OK) rc = step_write(q, q->commit, "commit");
         if (rc != EG_OK) {
@@ -741,8 +719,7 @@ static int sql_flush(void *ctx, void **items, size_t nitems)
         int st = sqlite3_step(q->data_version);
         if (st == SQLITE_ROW) dv = sqlite3_column_int64(q->data_version, 0);
         sqlite3_reset(q->data_version);
-        if (st == SQLITE_ROW && (dv != q->seen_dv || q->epoch != q->seen_epoch) &&
-            ctr_reload(q) == EG_OK) {
+        if (st == SQLITE_ROW && (dv != q->seen_dv || q->epoch != q->seen_epoch) && ctr_reload(q) == EG_OK) {
             q->seen_dv = dv;
             q->seen_epoch = q->epoch;
         }
@@ -786,9 +763,9 @@ static void sql_stop(eg_store_t *s)
 
 static void disconnect(sql_t *q)
 {
-    sqlite3_stmt **all[] = {&q->get,        &q->list,         &q->insert,    &q->update,
-                            &q->touch,      &q->data_version, &q->begin,     &q->commit,
-                            &q->rollback,   &q->quota_get,    &q->quota_add, &q->credits_get,
+    sqlite3_stmt **all[] = {&q->get,       &q->list,      &q->insert,    &q->update,
+                            &q->touch,     &q->data_version, &q->begin,  &q->commit,
+                            &q->rollback,  &q->quota_get, &q->quota_add, &q->credits_get,
                             &q->credits_add};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
         sqlite3_finalize(*all[i]);
@@ -887,8 +864,7 @@ static int connect_db(sql_t *q, int create, char *err, size_t errlen)
     }
     sqlite3_busy_timeout(q->db, (int)(q->busy_ms > 60000 ? 60000 : q->busy_ms));
     char *msg = NULL;
-    if (sqlite3_exec(q->db,
-                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON",
+    if (sqlite3_exec(q->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON",
                      NULL, NULL, &msg) != SQLITE_OK) {
         snprintf(err, errlen, "%s: %s", q->path, msg ? msg : sqlite3_errmsg(q->db));
         sqlite3_free(msg);
@@ -907,12 +883,10 @@ static int connect_db(sql_t *q, int create, char *err, size_t errlen)
     } stmts[] = {
         {&q->get, "SELECT " COLS " FROM api_keys WHERE id = ?1"},
         {&q->list, "SELECT " COLS " FROM api_keys ORDER BY id"},
-        {&q->insert, "INSERT INTO api_keys (" COLS
-                     ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)"},
-        {&q->update,
-         "UPDATE api_keys SET name=?2, owner=?3, plan=?4, scopes=?5, ips=?6, status=?7, "
-         "reason=?8, expires=?9, created=?10, last_used=?11, hash=?12, prev_hash=?13, "
-         "prev_until=?14, env=?15 WHERE id=?1"},
+        {&q->insert, "INSERT INTO api_keys (" COLS ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)"},
+        {&q->update, "UPDATE api_keys SET name=?2, owner=?3, plan=?4, scopes=?5, ips=?6, status=?7, "
+                     "reason=?8, expires=?9, created=?10, last_used=?11, hash=?12, prev_hash=?13, "
+                     "prev_until=?14, env=?15 WHERE id=?1"},
         {&q->touch, "UPDATE api_keys SET last_used=?1 WHERE id=?2 AND last_used < ?1"},
         {&q->data_version, "PRAGMA data_version"},
         {&q->begin, "BEGIN IMMEDIATE"},
@@ -922,13 +896,12 @@ static int connect_db(sql_t *q, int create, char *err, size_t errlen)
         {&q->quota_add, "INSERT INTO quota_usage (subject, period, used) VALUES (?1, ?2, ?3) "
                         "ON CONFLICT (subject, period) DO UPDATE SET used = used + excluded.used"},
         {&q->credits_get, "SELECT balance FROM credits WHERE subject = ?1"},
-        {&q->credits_add,
-         "INSERT INTO credits (subject, balance) VALUES (?1, ?2) "
-         "ON CONFLICT (subject) DO UPDATE SET balance = balance + excluded.balance"},
+        {&q->credits_add, "INSERT INTO credits (subject, balance) VALUES (?1, ?2) "
+                          "ON CONFLICT (subject) DO UPDATE SET balance = balance + excluded.balance"},
     };
     for (size_t i = 0; i < sizeof(stmts) / sizeof(stmts[0]); i++) {
-        if (sqlite3_prepare_v3(q->db, stmts[i].sql, -1, SQLITE_PREPARE_PERSISTENT, stmts[i].st,
-                               NULL) != SQLITE_OK) {
+        if (sqlite3_prepare_v3(q->db, stmts[i].sql, -1, SQLITE_PREPARE_PERSISTENT, stmts[i].st, NULL) !=
+            SQLITE_OK) {
             snprintf(err, errlen, "%s: %s", q->path, sqlite3_errmsg(q->db));
             goto out;
         }
