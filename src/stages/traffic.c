@@ -287,13 +287,13 @@ static void add_quota(eg_req_t *c, policy_t *pol, const eg_quota_cfg_t *q, const
     pol->quota[i] = q;
 }
 
-/* Gathers the route's and the plan's limits, slots, quotas and credits. */
-static void collect_policy(eg_req_t *c, policy_t *pol)
+/* Gathers the route's and the plan's (the caller looked it up: NULL
+ * without a key) limits, slots, quotas and credits. */
+static void collect_policy(eg_req_t *c, const eg_plan_cfg_t *plan, policy_t *pol)
 {
     const eg_route_cfg_t *r = c->route;
     const eg_principal_t *p = &c->access.p;
     int authed = c->access.authenticated;
-    const eg_plan_cfg_t *plan = authed ? eg_config_plan(c->gw->cfg, p->plan) : NULL;
     pol->nrates = pol->nslots = pol->ncharges = 0;
     /* a route with optional auth: a caller with a key gets the key's limits,
      * an anonymous one the address's (flat-snake's 100/min and 10/min) */
@@ -884,7 +884,7 @@ static eg_stage_rc_t on_request(eg_req_t *c)
     /* on the stack: the memory limiter answers at once, and only work that
      * waits (Redis, the store's charge) needs the policy on the heap */
     policy_t pol;
-    collect_policy(c, &pol);
+    collect_policy(c, plan, &pol);
     if (!pol.nrates && !pol.nslots && !pol.ncharges) return EG_STAGE_CONTINUE;
     int redis = c->gw->cfg->has_redis;
     if (!redis && !memory_rates_and_slots(c, &pol)) return EG_STAGE_ANSWERED;
