@@ -1250,8 +1250,8 @@ static void admin_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         char *resp = eg_alerts_admin(a->srv->alerts, cfg, &m, reqid, &n);
         admin_send_raw(a, resp, n);
     } else {
-        int head = m.method_len == 4 && memcmp(m.method, "HEAD", 4) == 0;
-        int get = head || (m.method_len == 3 && memcmp(m.method, "GET", 3) == 0);
+        int head;
+        int get = eg_admin_is_get(&m, &head);
         int health = m.target_len == 7 && memcmp(m.target, "/health", 7) == 0;
         int ready = m.target_len == 6 && memcmp(m.target, "/ready", 6) == 0;
         /* a scraper may add a query (Prometheus' params): the path decides */
@@ -1269,8 +1269,8 @@ static void admin_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
             admin_reply(a, up ? 200 : 503, body ? body : "{}", reqid, head);
             free(body);
         } else if (health || ready || metrics || mjson) {
-            admin_error(a, cfg, &m, "method_not_allowed", "Use GET or HEAD.",
-                        "Allow: GET, HEAD\r\n", reqid);
+            size_t n = 0;
+            admin_send_raw(a, eg_admin_not_get(cfg, &m, reqid, &n), n);
         } else {
             char msg[200];
             int pl = m.target_len < 100 ? (int)m.target_len : 100;
