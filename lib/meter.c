@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "civil.h"
 #include "jsonr.h"
 
 static const char *const default_types[] = {"api.request", "compute.minutes", "storage.gb",
@@ -53,18 +54,6 @@ int eg_meter_type_allowed(const eg_meter_rules_t *r, const char *type, size_t n)
         }
     }
     return 0;
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
- * days_from_civil): no timegm, no time zone, no locale. */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
 }
 
 static int digits(const char *s, size_t n, size_t at, size_t k, int *out)
@@ -115,7 +104,7 @@ int eg_meter_parse_time(const char *s, size_t n, int64_t *out)
     }
     if (i != n) return EG_EPARSE;
     if (sec == 60) sec = 59; /* a leap second: Unix time has none */
-    *out = days_from_civil(Y, M, D) * 86400 + h * 3600 + m * 60 + sec - off;
+    *out = eg__days_from_civil(Y, M, D) * 86400 + h * 3600 + m * 60 + sec - off;
     return EG_OK;
 }
 

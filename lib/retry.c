@@ -4,6 +4,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "civil.h"
+
 void eg_retry_policy_default(eg_retry_policy_t *p)
 {
     static const int statuses[] = {429, 500, 502, 503, 504};
@@ -51,17 +53,6 @@ static int month_of(const char *m)
     for (int i = 0; i < 12; i++)
         if (memcmp(names + 3 * i, m, 3) == 0) return i;
     return -1;
-}
-
-/* Days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant's algorithm). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
 }
 
 static int num(const char *s, size_t n, int *out)
@@ -115,7 +106,7 @@ int eg_http_date_parse(const char *s, size_t n, int64_t *out)
         return EG_EINVAL;
     }
     if (d < 1 || d > 31) return EG_EINVAL;
-    *out = days_from_civil(y, m + 1, d) * 86400 + h * 3600 + mi * 60 + se;
+    *out = eg__days_from_civil(y, m + 1, d) * 86400 + h * 3600 + mi * 60 + se;
     return EG_OK;
 }
 
