@@ -18,15 +18,9 @@ DURATION=${DURATION:-5s}
 ROUNDS=${ROUNDS:-5}
 CONNS=${CONNS:-50}
 ERRGATE="$BUILD/errgate"
-[ -x "$ERRGATE" ] || { echo "bench: build first (cmake -DCMAKE_BUILD_TYPE=Release -B $BUILD)" >&2; exit 2; }
-PATH="$PATH:/usr/sbin"
-for t in nginx wrk curl; do
-    command -v $t >/dev/null 2>&1 || { echo "bench: $t is missing (scripts/deps.sh --bench)" >&2; exit 2; }
-done
-TMP=$(mktemp -d /tmp/errgate-alerts-cost.XXXXXX)
-PIDS=""
-cleanup() { for p in $PIDS; do kill "$p" 2>/dev/null || true; done; sleep 0.3; [ -n "${BENCH_KEEP:-}" ] || rm -rf "$TMP"; }
-trap cleanup EXIT INT TERM
+need_errgate "cmake -DCMAKE_BUILD_TYPE=Release -B $BUILD"
+need_tools nginx wrk curl
+bench_tmp errgate-alerts-cost
 UP=$(port); ON=$(port); OFF=$(port)
 mkdir -p "$TMP/up"
 upstream_conf "$TMP/up" "$UP" "location / { default_type application/json; return 200 '{\"message\":\"hello\"}'; }"
@@ -52,7 +46,6 @@ for p in $UP $ON $OFF; do
     i=0; until curl -s -o /dev/null "http://127.0.0.1:$p/v1/x"; do i=$((i+1)); [ $i -lt 100 ] || { echo "bench: port $p did not open" >&2; exit 1; }; sleep 0.1; done
 done
 
-ticks_of() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 run() { # PORT PID -> "req/s cpu_us_per_request"
     t0=$(ticks_of "$2")
     out=$(wrk -t1 -c"$CONNS" -d"$DURATION" "http://127.0.0.1:$1/v1/hello" 2>/dev/null)
@@ -61,7 +54,6 @@ run() { # PORT PID -> "req/s cpu_us_per_request"
         / requests in / { n = $1 } /Requests\/sec/ { rps = $2 }
         END { printf "%.0f %.3f\n", rps, dt * 1000000 / hz / n }'
 }
-median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 echo "alerts on/off: $ROUNDS rounds of $DURATION, $CONNS connections, one worker each"
 : > "$TMP/on"; : > "$TMP/off"; : > "$TMP/ratio"

@@ -17,15 +17,9 @@ ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-4}
 STREAMS=${STREAMS:-100}
 ERRGATE="$BUILD/errgate"
-[ -x "$ERRGATE" ] || { echo "bench: build first (make build)" >&2; exit 2; }
-PATH="$PATH:/usr/sbin"
-for t in nginx haproxy h2load openssl curl; do
-    command -v $t >/dev/null 2>&1 || { echo "bench: $t is missing (scripts/deps.sh --bench)" >&2; exit 2; }
-done
-TMP=$(mktemp -d /tmp/errgate-bench-h2.XXXXXX)
-PIDS=""
-cleanup() { for p in $PIDS; do kill "$p" 2>/dev/null || true; done; sleep 0.3; [ -n "${BENCH_KEEP:-}" ] || rm -rf "$TMP"; }
-trap cleanup EXIT INT TERM
+need_errgate "make build"
+need_tools nginx haproxy h2load openssl curl
+bench_tmp errgate-bench-h2
 CIPHERS="ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 -subj /CN=localhost \
@@ -113,7 +107,6 @@ for p in $NG $HA $EG; do
 done
 NGWORKER=$(pgrep -P "$NGPID" | head -1)
 
-ticks_of() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 # one h2load run: "req/s cpu_us_per_request" for the process PID
 run() { # URL PID
     t0=$(ticks_of "$2")

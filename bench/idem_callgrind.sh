@@ -28,10 +28,7 @@ WARM=${WARM:-4}
 ERRGATE=${ERRGATE:-$(cd "$BUILD" && pwd)/errgate}
 CASES=${CASES:-new}
 PATH="$PATH:/usr/sbin"
-TMP=$(mktemp -d /tmp/errgate-idem-cg.XXXXXX)
-PIDS=""
-cleanup() { for p in $PIDS; do kill "$p" 2>/dev/null || true; done; [ -n "${BENCH_KEEP:-}" ] || rm -rf "$TMP"; }
-trap cleanup EXIT INT TERM
+bench_tmp errgate-idem-cg
 UP=$(port)
 EG=$(port)
 mkdir -p "$TMP/up"

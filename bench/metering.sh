@@ -32,15 +32,9 @@ CALLGRIND=${CALLGRIND:-1}
 CG_SECONDS=${CG_SECONDS:-5}
 ANON=${ANON:-0}
 ERRGATE=$(cd "$BUILD" && pwd)/errgate
-[ -x "$ERRGATE" ] || { echo "bench: build first (cmake -DCMAKE_BUILD_TYPE=Release -B $BUILD)" >&2; exit 2; }
-PATH="$PATH:/usr/sbin"
-for t in nginx wrk curl; do
-    command -v $t >/dev/null 2>&1 || { echo "bench: $t is missing (scripts/deps.sh --bench)" >&2; exit 2; }
-done
-TMP=$(mktemp -d /tmp/errgate-metering.XXXXXX)
-PIDS=""
-cleanup() { for p in $PIDS; do kill "$p" 2>/dev/null || true; done; sleep 0.3; [ -n "${BENCH_KEEP:-}" ] || rm -rf "$TMP"; }
-trap cleanup EXIT INT TERM
+need_errgate "cmake -DCMAKE_BUILD_TYPE=Release -B $BUILD"
+need_tools nginx wrk curl
+bench_tmp errgate-metering
 UP=$(port); ON=$(port); OFF=$(port)
 mkdir -p "$TMP/up" "$TMP/on" "$TMP/off"
 upstream_conf "$TMP/up" "$UP" "location / { default_type application/json; return 200 '{\"message\":\"hello\"}'; }"
@@ -73,7 +67,6 @@ wait_port() { # an answer, not an open port
 }
 for p in $UP $ON $OFF; do wait_port "$p"; done
 
-ticks_of() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 run() { # PORT PID KEY -> "req/s cpu_us_per_request"
     t0=$(ticks_of "$2")
     out=$(wrk -t1 -c"$CONNS" -d"$DURATION" -H "X-API-Key: $3" "http://127.0.0.1:$1/v1/hello" 2>/dev/null)
@@ -82,7 +75,6 @@ run() { # PORT PID KEY -> "req/s cpu_us_per_request"
         / requests in / { n = $1 } /Requests\/sec/ { rps = $2 }
         END { printf "%.0f %.3f\n", rps, dt * 1000000 / hz / n }'
 }
-median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 if [ "$ROUNDS" -gt 0 ]; then
 echo "meter on/off: $ROUNDS rounds of $DURATION, $CONNS connections, one worker each, SQLite, auth: $AUTH"

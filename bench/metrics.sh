@@ -25,15 +25,9 @@ ROUNDS=${ROUNDS:-5}
 CONNS=${CONNS:-50}
 SCRAPES=${SCRAPES:-500}
 ERRGATE="$BUILD/errgate"
-[ -x "$ERRGATE" ] || { echo "bench: build first (cmake -DCMAKE_BUILD_TYPE=Release -B $BUILD)" >&2; exit 2; }
-for t in nginx wrk curl; do
-    command -v $t >/dev/null 2>&1 || [ -x /usr/sbin/$t ] || { echo "bench: $t is missing (scripts/deps.sh --bench)" >&2; exit 2; }
-done
-PATH="$PATH:/usr/sbin"
-TMP=$(mktemp -d /tmp/errgate-bench.XXXXXX)
-PIDS=""
-cleanup() { for p in $PIDS; do kill "$p" 2>/dev/null || true; done; sleep 0.3; [ -n "${BENCH_KEEP:-}" ] || rm -rf "$TMP"; }
-trap cleanup EXIT INT TERM
+need_errgate "cmake -DCMAKE_BUILD_TYPE=Release -B $BUILD"
+need_tools nginx wrk curl
+bench_tmp errgate-bench
 
 UP=$(port); ON=$(port); OFF=$(port); BIG=$(port); BIGADM=$(port)
 mkdir -p "$TMP/up"
@@ -68,7 +62,6 @@ for p in $UP $ON $OFF $BIG; do
     i=0; until curl -s -o /dev/null "http://127.0.0.1:$p/v1/x"; do i=$((i+1)); [ $i -lt 100 ] || { echo "bench: port $p did not open" >&2; exit 1; }; sleep 0.1; done
 done
 
-ticks_of() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 run() { # PORT PID -> "req/s cpu_us_per_request"
     t0=$(ticks_of "$2")
     out=$(wrk -t1 -c"$CONNS" -d"$DURATION" "http://127.0.0.1:$1/v1/hello" 2>/dev/null)
@@ -77,7 +70,6 @@ run() { # PORT PID -> "req/s cpu_us_per_request"
         / requests in / { n = $1 } /Requests\/sec/ { rps = $2 }
         END { printf "%.0f %.3f\n", rps, dt * 1000000 / hz / n }'
 }
-median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 if [ "$ROUNDS" -gt 0 ]; then
 echo "metrics on/off: $ROUNDS rounds of $DURATION, $CONNS connections, one worker each"

@@ -16,15 +16,12 @@ DURATION=${DURATION:-5}
 CONNS=${CONNS:-10}
 PIPELINE=${PIPELINE:-10}
 ERRGATE="$BUILD/errgate"
-[ -x "$ERRGATE" ] || { echo "bench: build first (make build)" >&2; exit 2; }
+need_errgate "make build"
 PATH="$PATH:/usr/sbin"
 for t in nginx haproxy h2load; do
     command -v $t >/dev/null 2>&1 || { echo "bench: $t is missing (nghttp2-client for h2load)" >&2; exit 2; }
 done
-TMP=$(mktemp -d /tmp/errgate-pipe.XXXXXX)
-PIDS=""
-cleanup() { for p in $PIDS; do kill "$p" 2>/dev/null || true; done; sleep 0.3; rm -rf "$TMP"; }
-trap cleanup EXIT INT TERM
+bench_tmp errgate-pipe
 
 UP=$(port); DEMO=$(port)
 mkdir -p "$TMP/up"
@@ -103,8 +100,6 @@ CONF
     done
     NGWORKER=$(pgrep -P "$NGPID" | head -1)
 }
-
-ticks_of() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 run() { # UPSTREAM_NAME UPSTREAM_PORT UPSTREAM_PID
     proxies "$2" "$1"

@@ -26,15 +26,9 @@ COMMIT_INTERVAL=${COMMIT_INTERVAL:-50ms}
 # COMMIT_EVERY= (empty) leaves the store options out: for builds older than group commits
 STORE_OPTS=${COMMIT_EVERY:+", commit_every: $COMMIT_EVERY, commit_interval: $COMMIT_INTERVAL"}
 ERRGATE="$BUILD/errgate"
-[ -x "$ERRGATE" ] || { echo "bench: build first" >&2; exit 2; }
-PATH="$PATH:/usr/sbin"
-for t in nginx wrk redis-server redis-cli; do
-    command -v $t >/dev/null 2>&1 || { echo "bench: $t is missing (scripts/deps.sh --bench)" >&2; exit 2; }
-done
-TMP=$(mktemp -d /tmp/errgate-policy.XXXXXX)
-PIDS=""
-cleanup() { for p in $PIDS; do kill "$p" 2>/dev/null || true; done; sleep 0.3; [ -n "${BENCH_KEEP:-}" ] || rm -rf "$TMP"; }
-trap cleanup EXIT INT TERM
+need_errgate
+need_tools nginx wrk redis-server redis-cli
+bench_tmp errgate-policy
 
 UP=$(port); EG=$(port); EGR=$(port); RD=$(port)
 mkdir -p "$TMP/up"

@@ -47,15 +47,9 @@ for c in $CASES; do
     esac
 done
 ERRGATE="$BUILD/errgate"
-[ -x "$ERRGATE" ] || { echo "bench: build first (make build)" >&2; exit 2; }
-for t in nginx haproxy wrk; do
-    command -v $t >/dev/null 2>&1 || [ -x /usr/sbin/$t ] || { echo "bench: $t is missing (scripts/deps.sh --bench)" >&2; exit 2; }
-done
-PATH="$PATH:/usr/sbin"
-TMP=$(mktemp -d /tmp/errgate-bench.XXXXXX)
-PIDS=""
-cleanup() { for p in $PIDS; do kill "$p" 2>/dev/null || true; done; sleep 0.3; [ -n "${BENCH_KEEP:-}" ] || rm -rf "$TMP"; }
-trap cleanup EXIT INT TERM
+need_errgate "make build"
+need_tools nginx haproxy wrk
+bench_tmp errgate-bench
 
 UP=$(port); NG=$(port); HA=$(port); EG=$(port); EGR=$(port); RD=$(port)
 

@@ -15,21 +15,15 @@
 #        MODE=callgrind bench/validate.sh [BUILD_DIR]: instructions per request
 #        instead (valgrind; SECONDS_RUN=5, BENCH_KEEP=1 keeps the outputs)
 set -eu
+. "$(dirname "$0")/lib.sh"
 BUILD=${1:-build}
 DURATION=${DURATION:-5s}
 ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-32}
 ERRGATE="$BUILD/errgate"
-[ -x "$ERRGATE" ] || { echo "bench: build first (make build)" >&2; exit 2; }
-PATH="$PATH:/usr/sbin"
-for t in nginx wrk; do
-    command -v $t >/dev/null 2>&1 || { echo "bench: $t is missing (scripts/deps.sh --bench)" >&2; exit 2; }
-done
-TMP=$(mktemp -d /tmp/errgate-validate-bench.XXXXXX)
-PIDS=""
-cleanup() { for p in $PIDS; do kill "$p" 2>/dev/null || true; done; sleep 0.3; [ -n "${BENCH_KEEP:-}" ] || rm -rf "$TMP"; }
-trap cleanup EXIT INT TERM
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+need_errgate "make build"
+need_tools nginx wrk
+bench_tmp errgate-validate-bench
 UP=$(port); EG=$(port)
 
 mkdir -p "$TMP/up"
@@ -156,8 +150,6 @@ i=0; until curl -s -o /dev/null "http://127.0.0.1:$EG/plain/orders"; do i=$((i+1
 code=$(curl -s -o "$TMP/check" -w '%{http_code}' -X POST -H 'Content-Type: application/json' --data-binary "$BODY" \
     "http://127.0.0.1:$EG/valid/orders?source=web&page=3")
 [ "$code" = 201 ] || { echo "bench: the body is refused ($code): $(cat "$TMP/check")" >&2; exit 1; }
-
-ticks_of() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 run() { # URL -> "req/s cpu_us non2xx"
     t0=$(ticks_of "$EGPID")

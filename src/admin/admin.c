@@ -112,6 +112,20 @@ char *eg_admin_error_details(const eg_config_t *cfg, const eg_http1_msg_t *req, 
     return r.out;
 }
 
+int eg_admin_is_get(const eg_http1_msg_t *req, int *head)
+{
+    unsigned m = eg_method_bit(req->method, req->method_len);
+    if (head) *head = m == EG_M_HEAD;
+    return m == EG_M_GET || m == EG_M_HEAD;
+}
+
+char *eg_admin_not_get(const eg_config_t *cfg, const eg_http1_msg_t *req, const char *reqid,
+                       size_t *outlen)
+{
+    return eg_admin_error(cfg, req, "method_not_allowed", "Use GET or HEAD.",
+                          "Allow: GET, HEAD\r\n", -1, reqid, outlen);
+}
+
 /* Takes doc. */
 static void json_reply(reply_t *r, int status, json_t *doc)
 {
@@ -434,9 +448,9 @@ int eg_admin_is_usage_path(const char *t, size_t n)
 char *eg_admin_usage(const eg_config_t *cfg, eg_usage_t *u, const eg_http1_msg_t *req, const char *reqid,
                      size_t *outlen)
 {
-    reply_t r = {cfg, eg_admin_dialect(cfg, req), reqid, NULL, 0,
-                 eg_method_bit(req->method, req->method_len) == EG_M_HEAD};
-    unsigned m = eg_method_bit(req->method, req->method_len);
+    int head;
+    int get = eg_admin_is_get(req, &head);
+    reply_t r = {cfg, eg_admin_dialect(cfg, req), reqid, NULL, 0, head};
     const char *qm = memchr(req->target, '?', req->target_len);
     const char *qs = qm ? qm + 1 : "";
     size_t qn = qm ? req->target_len - (size_t)(qm + 1 - req->target) : 0;
@@ -460,7 +474,7 @@ char *eg_admin_usage(const eg_config_t *cfg, eg_usage_t *u, const eg_http1_msg_t
         bad = "format";
     if (!authorized(&r, req)) {
         /* r.out holds the refusal */
-    } else if (m != EG_M_GET && m != EG_M_HEAD) {
+    } else if (!get) {
         error_reply(&r, "method_not_allowed", "Use GET.", "Allow: GET, HEAD\r\n");
     } else if (bad) {
         char msg[160];

@@ -48,6 +48,16 @@ char *eg_admin_error_details(const eg_config_t *cfg, const eg_http1_msg_t *req, 
                              const char *message, const char *extra, long long retry_after,
                              json_t *details, const char *reqid, size_t *outlen);
 
+/* The method check of the admin resources that only read (/health, /ready,
+ * /metrics, /alerts, the dashboard): 1 for GET or HEAD (*head, when not
+ * NULL, says which), else 0. One place, so that they all agree. */
+int eg_admin_is_get(const eg_http1_msg_t *req, int *head);
+
+/* Their answer to any other method: 405 method_not_allowed, "Use GET or
+ * HEAD.", Allow: GET, HEAD (as eg_admin_error: NULL when out of memory). */
+char *eg_admin_not_get(const eg_config_t *cfg, const eg_http1_msg_t *req, const char *reqid,
+                       size_t *outlen);
+
 /* 1 when the path belongs to this API (so the listener reads a body for it). */
 int eg_admin_is_keys_path(const char *target, size_t len);
 

@@ -657,11 +657,8 @@ json_t *eg_alerts_json(eg_alerts_t *a, int history)
 char *eg_alerts_admin(eg_alerts_t *a, const eg_config_t *cfg, const eg_http1_msg_t *req,
                       const char *reqid, size_t *outlen)
 {
-    int head = req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0;
-    int get = head || (req->method_len == 3 && memcmp(req->method, "GET", 3) == 0);
-    if (!get)
-        return eg_admin_error(cfg, req, "method_not_allowed", "Use GET or HEAD.",
-                              "Allow: GET, HEAD\r\n", -1, reqid, outlen);
+    int head;
+    if (!eg_admin_is_get(req, &head)) return eg_admin_not_get(cfg, req, reqid, outlen);
     if (!eg_alerts_token_ok(cfg, req)) {
         char extra[200];
         snprintf(extra, sizeof(extra), "WWW-Authenticate: Bearer realm=\"%s-admin\"\r\n",

@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,29 @@ int eg_cli_fail_lines(int code, const char *text)
         text = nl ? nl + 1 : NULL;
     } while (text);
     return code;
+}
+
+int eg_cli_config_option(int argc, char **argv, const char *cmd, void (*usage)(FILE *),
+                         const char **path)
+{
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+c:h", opts, NULL)) != -1) {
+        if (c == 'c') {
+            *path = optarg;
+        } else if (c == 'h') {
+            usage(stdout);
+            return EG_EXIT_OK;
+        } else {
+            return eg_cli_fail(EG_EXIT_USAGE, "%s: bad option '%s' (see --help)", cmd,
+                               argv[optind - 1]);
+        }
+    }
+    return -1;
 }
 
 int eg_cli_catalog(const char *file, eg_catalog_t **out)

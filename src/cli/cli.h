@@ -13,6 +13,14 @@ int eg_cli_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2,
  * each line gets the prefix. */
 int eg_cli_fail_lines(int code, const char *text);
 
+/* The argument loop of the commands whose one option is --config FILE
+ * (serve, check-config): sets *path from --config, leaves optind on the
+ * first other argument. --help prints usage(stdout) and gives EG_EXIT_OK;
+ * a bad option is "<cmd>: bad option '...' (see --help)" and
+ * EG_EXIT_USAGE; -1: parsed, go on. */
+int eg_cli_config_option(int argc, char **argv, const char *cmd, void (*usage)(FILE *),
+                         const char **path);
+
 /* Builds the built-in catalog and applies `file` (may be NULL). Returns an
  * exit code (EG_EXIT_OK on success) after printing any problem. */
 int eg_cli_catalog(const char *file, eg_catalog_t **out);

@@ -1462,22 +1462,28 @@ static void tls_refuse_plain(conn_t *c, const char *p, size_t n)
                       "plain HTTP on a TLS port");
 }
 
-/* A failed client handshake (no client certificate, no common version or
- * cipher, not TLS at all): one line a second at most per worker log
- * (eg_log_admit), with the client's address and OpenSSL's reason, so an
+/* A connection refused for code: one line a second at most per worker log
+ * and code (eg_log_admit), with the client's address and the reason, so an
  * operator can tell why a client was refused without scanners flooding it. */
-static EG_COLD void log_tls_failure(conn_t *c, const char *why)
+static EG_COLD void log_conn_failure(conn_t *c, const char *code, const char *why)
 {
     eg_log_t *log = eg_server_error_log(c->w->srv);
     uint64_t suppressed;
-    if (!eg_log_enabled(log) || !eg_log_admit(log, "tls_handshake_failed", &suppressed)) return;
+    if (!eg_log_enabled(log) || !eg_log_admit(log, code, &suppressed)) return;
     eg_logline_t l;
     eg_logline_begin(&l, "error");
-    eg_logline_str(&l, "code", "tls_handshake_failed", 20);
+    eg_logline_str(&l, "code", code, strlen(code));
     if (suppressed) eg_logline_int(&l, "suppressed", (long long)suppressed);
     eg_logline_str(&l, "why", why, strlen(why));
     eg_logline_str(&l, "client", c->client_ip, strlen(c->client_ip));
     eg_logline_end(log, &l);
+}
+
+/* A failed client handshake (no client certificate, no common version or
+ * cipher, not TLS at all), with OpenSSL's reason. */
+static EG_COLD void log_tls_failure(conn_t *c, const char *why)
+{
+    log_conn_failure(c, "tls_handshake_failed", why);
 }
 
 /* Moves a TLS client connection on: the handshake, then plaintext into
@@ -1891,16 +1897,7 @@ static EG_COLD int h2_start(conn_t *c)
  * flood (rate-limited like the TLS failures). */
 static EG_COLD void log_h2_failure(conn_t *c, const char *why)
 {
-    eg_log_t *log = eg_server_error_log(c->w->srv);
-    uint64_t suppressed;
-    if (!eg_log_enabled(log) || !eg_log_admit(log, "h2_protocol_error", &suppressed)) return;
-    eg_logline_t l;
-    eg_logline_begin(&l, "error");
-    eg_logline_str(&l, "code", "h2_protocol_error", 17);
-    if (suppressed) eg_logline_int(&l, "suppressed", (long long)suppressed);
-    eg_logline_str(&l, "why", why, strlen(why));
-    eg_logline_str(&l, "client", c->client_ip, strlen(c->client_ip));
-    eg_logline_end(log, &l);
+    log_conn_failure(c, "h2_protocol_error", why);
 }
 
 /* n bytes landed at c->buf + c->len: the preface on a plain listener

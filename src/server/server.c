@@ -1250,8 +1250,8 @@ static void admin_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         char *resp = eg_alerts_admin(a->srv->alerts, cfg, &m, reqid, &n);
         admin_send_raw(a, resp, n);
     } else {
-        int head = m.method_len == 4 && memcmp(m.method, "HEAD", 4) == 0;
-        int get = head || (m.method_len == 3 && memcmp(m.method, "GET", 3) == 0);
+        int head;
+        int get = eg_admin_is_get(&m, &head);
         int health = m.target_len == 7 && memcmp(m.target, "/health", 7) == 0;
         int ready = m.target_len == 6 && memcmp(m.target, "/ready", 6) == 0;
         /* a scraper may add a query (Prometheus' params): the path decides */
@@ -1269,8 +1269,8 @@ static void admin_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
             admin_reply(a, up ? 200 : 503, body ? body : "{}", reqid, head);
             free(body);
         } else if (health || ready || metrics || mjson) {
-            admin_error(a, cfg, &m, "method_not_allowed", "Use GET or HEAD.",
-                        "Allow: GET, HEAD\r\n", reqid);
+            size_t n = 0;
+            admin_send_raw(a, eg_admin_not_get(cfg, &m, reqid, &n), n);
         } else {
             char msg[200];
             int pl = m.target_len < 100 ? (int)m.target_len : 100;
@@ -1656,24 +1656,9 @@ static void usage(FILE *f)
 
 int eg_cmd_serve(int argc, char **argv)
 {
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
     const char *path = NULL;
-    int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+c:h", opts, NULL)) != -1) {
-        if (c == 'c')
-            path = optarg;
-        else if (c == 'h') {
-            usage(stdout);
-            return EG_EXIT_OK;
-        } else {
-            return eg_cli_fail(EG_EXIT_USAGE, "serve: bad option '%s' (see --help)",
-                               argv[optind - 1]);
-        }
-    }
+    int done = eg_cli_config_option(argc, argv, "serve", usage, &path);
+    if (done >= 0) return done;
     if (optind < argc)
         return eg_cli_fail(EG_EXIT_USAGE, "serve: unexpected argument '%s'", argv[optind]);
     if (!path) return eg_cli_fail(EG_EXIT_USAGE, "serve: --config FILE is required");
@@ -1999,30 +1984,20 @@ out_logs:
     return exit_code;
 }
 
+static void check_config_usage(FILE *f)
+{
+    fprintf(f, "usage: errgate check-config --config FILE\n"
+               "       errgate check-config FILE\n\n"
+               "Validates a gateway configuration: prints a summary and exits 0,\n"
+               "or prints file:line:col: what is wrong, a line for each problem, and exits 3\n"
+               "(2 for bad arguments).\n");
+}
+
 int eg_cmd_check_config(int argc, char **argv)
 {
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
     const char *path = NULL;
-    int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+c:h", opts, NULL)) != -1) {
-        if (c == 'c') {
-            path = optarg;
-        } else if (c == 'h') {
-            printf("usage: errgate check-config --config FILE\n"
-                   "       errgate check-config FILE\n\n"
-                   "Validates a gateway configuration: prints a summary and exits 0,\n"
-                   "or prints file:line:col: what is wrong, a line for each problem, and exits 3\n"
-                   "(2 for bad arguments).\n");
-            return EG_EXIT_OK;
-        } else {
-            return eg_cli_fail(EG_EXIT_USAGE, "check-config: bad option '%s' (see --help)",
-                               argv[optind - 1]);
-        }
-    }
+    int done = eg_cli_config_option(argc, argv, "check-config", check_config_usage, &path);
+    if (done >= 0) return done;
     /* FILE alone as before, or --config FILE like serve and keys */
     if (!path && optind < argc) path = argv[optind++];
     if (!path || optind < argc)
