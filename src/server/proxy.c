@@ -458,6 +458,7 @@ static void client_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 
 static void client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b);
 static void client_kick(uv_idle_t *h);
+static EG_COLD void h2_wake(conn_t *p);
 
 static void client_reading(conn_t *c, int on)
 {
@@ -465,7 +466,12 @@ static void client_reading(conn_t *c, int on)
     if (on && c->len == c->cap) return; /* no room: wait until bytes are consumed */
     if (c->is_stream) { /* the stream hands in what waits (not from within its own hand-in) */
         c->reading = on;
-        if (on && c->h2s && !c->h2_feeding) eg_h2_stream_pull(c->h2s);
+        if (on && c->h2s && !c->h2_feeding) {
+            eg_h2_stream_pull(c->h2s);
+            /* what it handed in went back to the client as window: the
+             * WINDOW_UPDATE waits in the session until the connection sends */
+            h2_wake(c->h2_parent);
+        }
         return;
     }
     if (on) uv_read_start((uv_stream_t *)&c->tcp, client_alloc, client_read);

@@ -270,7 +270,7 @@ def test_request_and_response_bodies_stream_with_flow_control(gw, tmp_path):
     for url in (f"http://127.0.0.1:{gw.port}/v1/echo", f"http://127.0.0.1:{gw.port}/v1/echo?again"):
         out = subprocess.run([CURL, "-s", "--http2-prior-knowledge", "--data-binary", f"@{src}", "-H",
                               "content-type: application/octet-stream", url], capture_output=True, timeout=30)
-        assert out.stdout == body
+        assert out.stdout == body, (out.returncode, out.stderr, len(out.stdout), gw.log_text()[-3000:])
     # chunked to the upstream: a body without content-length
     c = H2(gw.port)
     try:
