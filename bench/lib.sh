@@ -61,3 +61,98 @@ ticks_of() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 # median: of the numbers on stdin, one a line (the mean of the two middle
 # ones when there are an even number).
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# tls_peers NGINX_LISTEN ALPN CURL_FLAGS: bench/tls.sh's and bench/h2.sh's
+# three TLS proxies alike (one worker each, one EC P-256 self-signed
+# certificate, one cipher list) in front of one nginx `return 200`: nginx
+# (`listen ... ssl NGINX_LISTEN`), haproxy (`alpn ALPN`) and errgate, each
+# waited for with `curl CURL_FLAGS`. Sets CIPHERS, UP NG HA EG (ports),
+# NGPID NGWORKER HAPID EGPID; needs $TMP, $PIDS, $ERRGATE and port().
+tls_peers() {
+CIPHERS="ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 -subj /CN=localhost \
+    -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout "$TMP/key.pem" -out "$TMP/cert.pem" 2>/dev/null
+cat "$TMP/cert.pem" "$TMP/key.pem" > "$TMP/both.pem"
+
+UP=$(port); NG=$(port); HA=$(port); EG=$(port)
+mkdir -p "$TMP/up" "$TMP/ng"
+upstream_conf "$TMP/up" "$UP" "location / { default_type application/json; return 200 '{\"message\":\"hello\"}'; }"
+cat > "$TMP/ng/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $TMP/ng/nginx.pid;
+error_log $TMP/ng/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $TMP/ng; proxy_temp_path $TMP/ng; fastcgi_temp_path $TMP/ng;
+    uwsgi_temp_path $TMP/ng; scgi_temp_path $TMP/ng;
+    keepalive_requests 1000000;
+    upstream up { server 127.0.0.1:$UP; keepalive 64; }
+    server {
+        listen 127.0.0.1:$NG ssl$1;
+        ssl_certificate $TMP/cert.pem;
+        ssl_certificate_key $TMP/key.pem;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_ciphers $CIPHERS;
+        ssl_session_tickets on;
+        location / {
+            proxy_pass http://up;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header X-Request-ID \$request_id;
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto \$scheme;
+            proxy_set_header Forwarded "for=\$remote_addr;proto=\$scheme";
+            add_header X-Request-ID \$request_id always;
+        }
+    }
+}
+CONF
+cat > "$TMP/haproxy.cfg" <<CONF
+global
+    nbthread 1
+    maxconn 4000
+    ssl-default-bind-ciphers $CIPHERS
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+    http-reuse always
+frontend fe
+    bind 127.0.0.1:$HA ssl crt $TMP/both.pem alpn $2 ssl-min-ver TLSv1.2
+    unique-id-format %{+X}o\ %ci%cp%fp%Ts%rt%pid
+    unique-id-header X-Request-ID
+    http-response set-header X-Request-ID %[unique-id]
+    option forwardfor
+    http-request set-header X-Forwarded-Proto https
+    http-request set-header Forwarded "for=%[src];proto=https"
+    default_backend be
+backend be
+    server up 127.0.0.1:$UP
+CONF
+cat > "$TMP/errgate.yaml" <<CONF
+listen:
+  - address: 127.0.0.1:$EG
+    tls: { cert: $TMP/cert.pem, key: $TMP/key.pem }
+workers: 1
+errors: { dialect: problem }
+log: { access: off, errors: off }
+upstreams:
+  up: { servers: ["127.0.0.1:$UP"], keepalive: 64 }
+routes:
+  - path: /
+    upstream: up
+CONF
+nginx -c "$TMP/up/nginx.conf" -p "$TMP/up" & PIDS="$PIDS $!"
+nginx -c "$TMP/ng/nginx.conf" -p "$TMP/ng" & PIDS="$PIDS $!"; NGPID=$!
+haproxy -q -f "$TMP/haproxy.cfg" & PIDS="$PIDS $!"; HAPID=$!
+"$ERRGATE" serve --config "$TMP/errgate.yaml" & PIDS="$PIDS $!"; EGPID=$!
+for p in $NG $HA $EG; do
+    i=0; until curl -sk $3 -o /dev/null "https://127.0.0.1:$p/v1/x"; do
+        i=$((i+1)); [ $i -lt 100 ] || { echo "bench: port $p did not answer" >&2; exit 1; }; sleep 0.1; done
+done
+NGWORKER=$(pgrep -P "$NGPID" | head -1)
+}
