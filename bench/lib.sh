@@ -156,3 +156,26 @@ for p in $NG $HA $EG; do
 done
 NGWORKER=$(pgrep -P "$NGPID" | head -1)
 }
+
+# paired_rounds WHAT: ROUNDS rounds of the script's run_off then run_on
+# (each prints "req/s cpu_us_per_request"), a line a round, then the CPU per
+# request of each as medians and the median of each round's own on/off
+# ratio with its range (a paired ratio cancels the machine's drift).
+paired_rounds() {
+    what=$1
+    : > "$TMP/on.cpu"; : > "$TMP/off.cpu"; : > "$TMP/ratio"
+    r=1
+    while [ $r -le "$ROUNDS" ]; do
+        set -- $(run_off); off_rps=$1; off_cpu=$2
+        set -- $(run_on); on_rps=$1; on_cpu=$2
+        echo "$on_cpu" >> "$TMP/on.cpu"; echo "$off_cpu" >> "$TMP/off.cpu"
+        awk -v a="$on_cpu" -v b="$off_cpu" 'BEGIN { printf "%.4f\n", a / b }' >> "$TMP/ratio"
+        echo "  round $r: off $off_rps req/s $off_cpu us CPU/req; on $on_rps req/s $on_cpu us CPU/req"
+        r=$((r + 1))
+    done
+    on=$(median < "$TMP/on.cpu"); off=$(median < "$TMP/off.cpu"); ratio=$(median < "$TMP/ratio")
+    lo=$(sort -n "$TMP/ratio" | head -1); hi=$(sort -n "$TMP/ratio" | tail -1)
+    awk -v w="$what" -v on="$on" -v off="$off" -v r="$ratio" -v lo="$lo" -v hi="$hi" 'BEGIN {
+        printf "CPU per proxied request: %soff %.3f us, on %.3f us: %+.1f%% (medians); paired %+.1f%% (range %+.1f%% .. %+.1f%%)\n",
+               w, off, on, (on / off - 1) * 100, (r - 1) * 100, (lo - 1) * 100, (hi - 1) * 100 }'
+}

@@ -78,21 +78,9 @@ run() { # PORT PID KEY -> "req/s cpu_us_per_request"
 
 if [ "$ROUNDS" -gt 0 ]; then
 echo "meter on/off: $ROUNDS rounds of $DURATION, $CONNS connections, one worker each, SQLite, auth: $AUTH"
-: > "$TMP/on.cpu"; : > "$TMP/off.cpu"; : > "$TMP/ratio"
-r=1
-while [ $r -le "$ROUNDS" ]; do
-    set -- $(run "$OFF" "$OFFPID" "$OFFKEY"); off_rps=$1; off_cpu=$2
-    set -- $(run "$ON" "$ONPID" "$ONKEY"); on_rps=$1; on_cpu=$2
-    echo "$on_cpu" >> "$TMP/on.cpu"; echo "$off_cpu" >> "$TMP/off.cpu"
-    awk -v a="$on_cpu" -v b="$off_cpu" 'BEGIN { printf "%.4f\n", a / b }' >> "$TMP/ratio"
-    echo "  round $r: off $off_rps req/s $off_cpu us CPU/req; on $on_rps req/s $on_cpu us CPU/req"
-    r=$((r + 1))
-done
-on=$(median < "$TMP/on.cpu"); off=$(median < "$TMP/off.cpu"); ratio=$(median < "$TMP/ratio")
-lo=$(sort -n "$TMP/ratio" | head -1); hi=$(sort -n "$TMP/ratio" | tail -1)
-awk -v on="$on" -v off="$off" -v r="$ratio" -v lo="$lo" -v hi="$hi" 'BEGIN {
-    printf "CPU per proxied request: meter off %.3f us, on %.3f us: %+.1f%% (medians); paired %+.1f%% (range %+.1f%% .. %+.1f%%)\n",
-           off, on, (on / off - 1) * 100, (r - 1) * 100, (lo - 1) * 100, (hi - 1) * 100 }'
+run_off() { run "$OFF" "$OFFPID" "$OFFKEY"; }
+run_on() { run "$ON" "$ONPID" "$ONKEY"; }
+paired_rounds "meter "
 # the usage the metered gateway recorded: every request wrk counted, and the few curl made
 echo "recorded on the metered gateway (after its last commit):"
 kill -TERM "$ONPID"; wait "$ONPID" 2>/dev/null || true
