@@ -34,6 +34,7 @@
 #include <string.h>
 
 #include "redis.h"
+#include "sqlite_conn.h"
 
 typedef enum { B_SQLITE = 0, B_REDIS } backend_t;
 
@@ -251,26 +252,7 @@ int eg_meter_store_open_sqlite(const char *path, uint64_t busy_timeout_ms, int64
     atomic_init(&s->next_purge, 0);
     /* the key store opened (and made) the file first, 0600, and its
      * migration 3 made the tables (store_sqlite.c) */
-    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
-        SQLITE_OK) {
-        snprintf(err, errlen, "%s: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
-        goto fail;
-    }
-    uint64_t busy = busy_timeout_ms ? busy_timeout_ms : 5000;
-    sqlite3_busy_timeout(s->db, (int)(busy > 60000 ? 60000 : busy));
-    char *msg = NULL;
-    if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL", NULL, NULL,
-                     &msg) != SQLITE_OK ||
-        sqlite3_exec(s->db, "SELECT 1 FROM meter_events, usage LIMIT 0", NULL, NULL, &msg) !=
-            SQLITE_OK) {
-        snprintf(err, errlen, "%s: %s", path, msg ? msg : sqlite3_errmsg(s->db));
-        sqlite3_free(msg);
-        goto fail;
-    }
-    struct {
-        sqlite3_stmt **st;
-        const char *sql;
-    } stmts[] = {
+    const eg_sqlite_stmt_t stmts[] = {
         {&s->begin, "BEGIN IMMEDIATE"},
         {&s->commit, "COMMIT"},
         {&s->rollback, "ROLLBACK"},
@@ -283,13 +265,10 @@ int eg_meter_store_open_sqlite(const char *path, uint64_t busy_timeout_ms, int64
         {&s->purge, "DELETE FROM meter_events WHERE rowid IN (SELECT rowid FROM (SELECT rowid,"
                     " received FROM meter_events ORDER BY rowid LIMIT 1000) WHERE received < ?1)"},
     };
-    for (size_t i = 0; i < sizeof(stmts) / sizeof(stmts[0]); i++) {
-        if (sqlite3_prepare_v3(s->db, stmts[i].sql, -1, SQLITE_PREPARE_PERSISTENT, stmts[i].st,
-                               NULL) != SQLITE_OK) {
-            snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(s->db));
-            goto fail;
-        }
-    }
+    if (eg_sqlite_connect(path, busy_timeout_ms ? busy_timeout_ms : 5000,
+                          "SELECT 1 FROM meter_events, usage LIMIT 0", stmts,
+                          sizeof(stmts) / sizeof(stmts[0]), &s->db, err, errlen) != EG_OK)
+        goto fail;
     *out = s;
     return EG_OK;
 fail:

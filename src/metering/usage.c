@@ -32,6 +32,7 @@
 #include <time.h>
 
 #include "errgate/common.h"
+#include "sqlite_conn.h"
 #include "writer.h"
 
 typedef struct agg_s {
@@ -337,17 +338,7 @@ int eg_usage_open(const eg_usage_opts_t *o, eg_usage_t **out, char *err, size_t 
     u->max_held = o->max_uncommitted ? o->max_uncommitted : 10000;
     int rc = EG_EIO;
     /* the store made the file and its tables (eg_store_open): never create it here */
-    if (sqlite3_open_v2(o->path, &u->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
-        SQLITE_OK) {
-        snprintf(err, errlen, "%s: %s", o->path, u->db ? sqlite3_errmsg(u->db) : "out of memory");
-        goto fail;
-    }
-    uint64_t busy = o->busy_timeout_ms ? o->busy_timeout_ms : 2000;
-    sqlite3_busy_timeout(u->db, (int)(busy > 60000 ? 60000 : busy));
-    struct {
-        sqlite3_stmt **st;
-        const char *sql;
-    } stmts[] = {
+    const eg_sqlite_stmt_t stmts[] = {
         {&u->begin, "BEGIN IMMEDIATE"},
         {&u->commit, "COMMIT"},
         {&u->rollback, "ROLLBACK"},
@@ -358,18 +349,9 @@ int eg_usage_open(const eg_usage_opts_t *o, eg_usage_t **out, char *err, size_t 
          " quantity = quantity + excluded.quantity, events = events + excluded.events,"
          " bytes_in = bytes_in + excluded.bytes_in, bytes_out = bytes_out + excluded.bytes_out"},
     };
-    if (sqlite3_exec(u->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL", NULL, NULL,
-                     NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "%s: %s", o->path, sqlite3_errmsg(u->db));
+    if (eg_sqlite_connect(o->path, o->busy_timeout_ms ? o->busy_timeout_ms : 2000, NULL, stmts,
+                          sizeof(stmts) / sizeof(stmts[0]), &u->db, err, errlen) != EG_OK)
         goto fail;
-    }
-    for (size_t i = 0; i < sizeof(stmts) / sizeof(stmts[0]); i++) {
-        if (sqlite3_prepare_v3(u->db, stmts[i].sql, -1, SQLITE_PREPARE_PERSISTENT, stmts[i].st,
-                               NULL) != SQLITE_OK) {
-            snprintf(err, errlen, "%s: %s", o->path, sqlite3_errmsg(u->db));
-            goto fail;
-        }
-    }
     /* the writer is told twice a batch (eg_usage_record): the first push
      * starts the interval, the second (commit_every events) commits */
     u->commit_every = o->commit_every ? o->commit_every : 256;
