@@ -475,7 +475,7 @@ char *eg_admin_usage(const eg_config_t *cfg, eg_usage_t *u, const eg_http1_msg_t
     if (!authorized(&r, req)) {
         /* r.out holds the refusal */
     } else if (!get) {
-        error_reply(&r, "method_not_allowed", "Use GET.", "Allow: GET, HEAD\r\n");
+        error_reply(&r, "method_not_allowed", "Use GET or HEAD.", "Allow: GET, HEAD\r\n");
     } else if (bad) {
         char msg[160];
         snprintf(msg, sizeof(msg), "The %s parameter is not valid (see docs/metering.md).", bad);

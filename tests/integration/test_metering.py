@@ -204,6 +204,10 @@ def check_totals(gw, ka, kb, ida, idb):
                 headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
     assert {g["route"] for g in r.json()["groups"]} == {"/m/", "/b/", "/limited/"}
     assert request(gw.admin_port, "GET", "/usage").status == 401
+    # like every read-only admin endpoint: 405 naming both methods it takes
+    r = request(gw.admin_port, "POST", "/usage", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    assert r.status == 405 and r.header("Allow") == "GET, HEAD", r.body
+    assert "Use GET or HEAD." in r.body.decode(), r.body
 
 
 def parse_csv(text):
