@@ -79,6 +79,9 @@ void eg_idem_op_timer_closed(uv_handle_t *h);
 
 int eg_idem_memory_open(const eg_idem_store_opts_t *o, eg_idem_store_t **out, char *err,
                         size_t errlen);
+/* The memory store's chunks (mapped, of them empty and kept) and entries
+ * outside them (malloc'd): for tests. 0, or EG_EINVAL for another backend. */
+int eg_idem_memory_usage(eg_idem_store_t *s, size_t *chunks, size_t *free_chunks, size_t *big);
 int eg_idem_sqlite_open(const eg_idem_store_opts_t *o, eg_idem_store_t **out, char *err,
                         size_t errlen);
 int eg_idem_redis_open(const eg_idem_store_opts_t *o, eg_idem_store_t **out, char *err,
