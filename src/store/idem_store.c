@@ -195,6 +195,11 @@ int eg_idem_begin_now(eg_idem_store_t *s, eg_idem_req_t *req, uint64_t lock_ms,
     return s->ops->decide(s, req, lock_ms, res, record);
 }
 
+void eg_idem_prefetch(eg_idem_store_t *s, eg_idem_req_t *req)
+{
+    if (s && req && s->ops->prefetch && req_ok(s, req)) s->ops->prefetch(s, req);
+}
+
 void eg_idem_cancel(eg_idem_op_t *op)
 {
     if (op) op->cancelled = 1;

@@ -158,6 +158,12 @@ int eg_idem_begin(eg_idem_store_t *s, const eg_idem_io_t *io, eg_idem_req_t *req
 int eg_idem_begin_now(eg_idem_store_t *s, eg_idem_req_t *req, uint64_t lock_ms,
                       eg_idem_result_t *res, unsigned char **record);
 
+/* A hint before a begin on req (scope or key set): a backend that looks
+ * it up in memory (memory) hashes it now (req->scope_hash) and starts
+ * fetching its table slot, so that the fingerprint's SHA-256 runs while
+ * the slot comes from memory. Any other backend: nothing. */
+void eg_idem_prefetch(eg_idem_store_t *s, eg_idem_req_t *req);
+
 /* The request went away before its answer: cb will not be called, and if
  * the begin reserved the key, the reservation is released by the store.
  * Only between a successful begin and its callback (the op is the store's

@@ -18,6 +18,8 @@ typedef struct {
      * (eg_idem_begin_now answers EG_EAGAIN). */
     int (*decide)(eg_idem_store_t *s, eg_idem_req_t *req, uint64_t lock_ms, eg_idem_result_t *res,
                   unsigned char **record);
+    /* eg_idem_prefetch; NULL for none */
+    void (*prefetch)(eg_idem_store_t *s, eg_idem_req_t *req);
     int (*complete)(eg_idem_store_t *s, const eg_idem_io_t *io, const eg_idem_req_t *req,
                     const unsigned char *record, size_t len, uint64_t ttl_ms);
     int (*release)(eg_idem_store_t *s, const eg_idem_io_t *io, const eg_idem_req_t *req);
