@@ -663,6 +663,8 @@ static void on_done(eg_req_t *c)
 {
     ctx_t *x = c->idem;
     if (!x || x->waiting) return; /* waiting: the begin's callback has it */
+    /* the store's slot and entry come from memory while the head is split */
+    if (x->reserved) eg_idem_prefetch(x->store, &x->req);
     c->idem = NULL;
     c->capture = 0;
     if (x->reserved && !store_response(c, x)) {

@@ -175,6 +175,7 @@ int eg_idem_begin(eg_idem_store_t *s, const eg_idem_io_t *io, eg_idem_req_t *req
     }
     memcpy(req->owner, op->req.owner, sizeof(req->owner));
     req->scope_hash = op->req.scope_hash;
+    req->hint = op->req.hint;
     if (opp) *opp = op;
     maybe_purge(s, io->loop);
     return EG_OK;

@@ -518,6 +518,10 @@ static void mem_prefetch(eg_idem_store_t *s, eg_idem_req_t *req)
     slot_t *slots = __atomic_load_n(&m->slots, __ATOMIC_RELAXED);
     size_t n = __atomic_load_n(&m->nslots, __ATOMIC_RELAXED);
     __builtin_prefetch(&slots[k.h & (n - 1)]);
+    if (req->hint) { /* before a complete: the entry, its head and name */
+        __builtin_prefetch(req->hint);
+        __builtin_prefetch((const unsigned char *)req->hint + 64);
+    }
 }
 
 /* The answer, known now, given on the loop's next iteration. */
@@ -570,6 +574,7 @@ static int mem_decide(eg_idem_store_t *s, eg_idem_req_t *req, uint64_t lock_ms,
             rc = EG_ENOMEM;
         } else {
             res->state = EG_IDEM_RESERVED;
+            req->hint = n;
         }
     }
     pthread_mutex_unlock(&m->lock);
