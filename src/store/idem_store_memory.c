@@ -38,6 +38,29 @@
 
 #include "idem_store_impl.h"
 
+/* Under AddressSanitizer, a chunk's bytes outside its live entries are
+ * poisoned: a read or write past an entry, or of an entry already freed
+ * (a chunk's memory is reused, not returned to malloc), is reported like
+ * one of malloc'd memory. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define EG_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) && !defined(EG_ASAN)
+#define EG_ASAN 1
+#endif
+#ifdef EG_ASAN
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n)   ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+/* not evaluated: POISON's size reads the entry, which only a sanitizer
+ * build may afford */
+#define POISON(p, n)   ((void)0)
+#define UNPOISON(p, n) ((void)0)
+#endif
+
 /* Four slots swept a call keep up with one insert a call at a load of at
  * most one half; they are adjacent, so the sweep reads one or two cache
  * lines and touches an entry only to free it. */
@@ -244,6 +267,7 @@ static chunk_t *chunk_get(mem_t *m)
     c->free_next = NULL;
     c->live = 0;
     c->used = CHUNK_HEAD;
+    POISON((unsigned char *)c + CHUNK_HEAD, CHUNK_BYTES - CHUNK_HEAD);
     return c;
 }
 
@@ -256,6 +280,7 @@ static void chunk_unmap(mem_t *m, chunk_t *c)
         m->chunks = c->next;
     if (c->next) c->next->prev = c->prev;
     m->nchunks--;
+    UNPOISON(c, CHUNK_BYTES); /* the next mapping there starts clean */
     munmap(c, CHUNK_BYTES);
 }
 
@@ -281,6 +306,7 @@ static ent_t *ent_alloc(mem_t *m, size_t room, uint32_t *big)
         }
         if (c && c->used + need <= CHUNK_BYTES) {
             ent_t *e = (ent_t *)((unsigned char *)c + c->used);
+            UNPOISON(e, need);
             c->used += need;
             c->live++;
             *big = 0;
@@ -304,6 +330,7 @@ static void ent_free(mem_t *m, ent_t *e, uint32_t big)
         return;
     }
     chunk_t *c = chunk_of(e);
+    POISON(e, sizeof(*e) + e->room); /* a sanitizer build only: e is read */
     if (--c->live > 0) return;
     if (c == m->cur) {
         c->used = CHUNK_HEAD;
@@ -702,6 +729,7 @@ static void mem_close(eg_idem_store_t *s)
     while (m->chunks) {
         chunk_t *c = m->chunks;
         m->chunks = c->next;
+        UNPOISON(c, CHUNK_BYTES);
         munmap(c, CHUNK_BYTES);
     }
     slots_free(m->slots, m->nslots);
