@@ -308,6 +308,15 @@ static ent_t *ent_alloc(mem_t *m, size_t room, uint32_t *big)
             ent_t *e = (ent_t *)((unsigned char *)c + c->used);
             UNPOISON(e, need);
             c->used += need;
+            /* the next entry, likely as long, goes just after this one: its
+             * lines fetched for writing now are in cache by the next begin
+             * (else each of its stores waits for its line, and the lock's
+             * release waits for every store before it), and this entry's
+             * record room, written at complete, was fetched so by the
+             * begin before */
+            const unsigned char *nx = (const unsigned char *)c + c->used;
+            for (size_t o = 0; o < need && c->used + o < CHUNK_BYTES; o += 64)
+                __builtin_prefetch(nx + o, 1);
             c->live++;
             *big = 0;
             e->room = room;
@@ -486,12 +495,6 @@ static ent_t *ent_new(mem_t *m, const eg_idem_req_t *req, const name_t *k, size_
     size_t room = room_for(k->n + extra);
     ent_t *e = ent_alloc(m, room, big);
     if (!e) return NULL;
-    /* the record's room is written at complete, a few requests later:
-     * fetched now, in the stream of this entry's writes, it is in cache
-     * then (else its lines come one by one from memory, the gaps between
-     * names breaking the prefetcher's stream) */
-    for (size_t o = 64; o < sizeof(*e) + room; o += 64)
-        __builtin_prefetch((const unsigned char *)e + o, 1);
     e->completed = 0;
     e->len = 0;
     e->nlen = k->n;
