@@ -84,6 +84,9 @@ int eg_idem_memory_open(const eg_idem_store_opts_t *o, eg_idem_store_t **out, ch
 /* The memory store's chunks (mapped, of them empty and kept) and entries
  * outside them (malloc'd): for tests. 0, or EG_EINVAL for another backend. */
 int eg_idem_memory_usage(eg_idem_store_t *s, size_t *chunks, size_t *free_chunks, size_t *big);
+/* Tests: from now on every name hashes to one value, so that the memory
+ * store's probes, removals and name comparisons meet full collisions. */
+int eg_idem_memory_collide(eg_idem_store_t *s);
 int eg_idem_sqlite_open(const eg_idem_store_opts_t *o, eg_idem_store_t **out, char *err,
                         size_t errlen);
 int eg_idem_redis_open(const eg_idem_store_opts_t *o, eg_idem_store_t **out, char *err,

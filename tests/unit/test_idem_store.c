@@ -912,6 +912,74 @@ static void test_memory_chunk_bound(void **state)
     fx_close(&fx);
 }
 
+/* Every name with the same hash (a full 64-bit collision, which no client
+ * can aim at: the hash is keyed): lookups tell entries apart by their
+ * names alone, along one probe run of all of them, and removals in the
+ * middle of the run (releases, expiries) leave every other entry found. */
+static void test_memory_collisions(void **state)
+{
+    (void)state;
+    enum { N = 150 };
+    fx_t fx;
+    fx_open(&fx, EG_IDEM_MEMORY, 0);
+    assert_int_equal(eg_idem_memory_collide(fx.s), EG_OK);
+    eg_idem_io_t io = io_of(&fx);
+    unsigned char rec[N][128];
+    size_t rlen[N];
+    eg_idem_req_t held[N];
+    char key[32], body[32];
+    for (int i = 0; i < N; i++) {
+        snprintf(body, sizeof(body), "{\"n\":%d}", i);
+        rlen[i] = mkrecord(rec[i], sizeof(rec[i]), 201, body);
+        snprintf(key, sizeof(key), "col-%d", i);
+        memset(&held[i], 0, sizeof(held[i]));
+        snprintf(held[i].key, sizeof(held[i].key), "%s", key);
+        memset(held[i].fp, 7, sizeof(held[i].fp));
+        eg_idem_result_t res;
+        unsigned char *got = NULL;
+        /* a third answered for long, a third for 1 s, a third left in flight */
+        assert_int_equal(eg_idem_begin_now(fx.s, &held[i], 5000, &res, &got), EG_OK);
+        assert_int_equal(res.state, EG_IDEM_RESERVED);
+        if (i % 3 != 2)
+            assert_int_equal(
+                eg_idem_complete(fx.s, &io, &held[i], rec[i], rlen[i], i % 3 ? 1000 : 60000),
+                EG_OK);
+    }
+    /* release every other reservation: holes in the middle of the run */
+    for (int i = 2; i < N; i += 6)
+        assert_int_equal(eg_idem_release(fx.s, &io, &held[i]), EG_OK);
+    for (int i = 0; i < N; i++) {
+        snprintf(key, sizeof(key), "col-%d", i);
+        eg_idem_req_t r;
+        memset(&r, 0, sizeof(r));
+        snprintf(r.key, sizeof(r.key), "%s", key);
+        memset(r.fp, 7, sizeof(r.fp));
+        eg_idem_result_t res;
+        unsigned char *got = NULL;
+        assert_int_equal(eg_idem_begin_now(fx.s, &r, 5000, &res, &got), EG_OK);
+        eg_idem_state_t want = i % 3 != 2   ? EG_IDEM_COMPLETED
+                               : i % 6 == 2 ? EG_IDEM_RESERVED /* released: free again */
+                                            : EG_IDEM_IN_FLIGHT;
+        if (res.state != want) fail_msg("%s: state %d, want %d", key, res.state, want);
+        if (want == EG_IDEM_COMPLETED) {
+            assert_int_equal(res.len, rlen[i]);
+            assert_memory_equal(got, rec[i], rlen[i]);
+        }
+        free(got);
+    }
+    /* the 1 s answers expire (dropped when met, and by the purge): the
+     * long ones, spread along the run, are still found whole */
+    atomic_fetch_add(&fake_now, 2000);
+    size_t n = 0;
+    assert_int_equal(eg_idem_purge(fx.s, &n), EG_OK);
+    assert_int_equal(n, N / 3);
+    for (int i = 0; i < N; i += 3) {
+        snprintf(key, sizeof(key), "col-%d", i);
+        replays(&fx, key, rec[i], rlen[i]);
+    }
+    fx_close(&fx);
+}
+
 /* ---- concurrency: exactly one RESERVED */
 
 enum { NTHREADS = 6, NKEYS = 1000 };
@@ -1310,6 +1378,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_memory_map_model, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_chunks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_chunk_bound, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_memory_collisions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_begin_now, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_contract, setup, teardown),
