@@ -88,7 +88,7 @@ enum { KEEP_FREE_CHUNKS = 4 };
 #define RESERVE_MAX ((size_t)4096)
 
 typedef struct chunk_s {
-    struct chunk_s *prev, *next; /* every chunk of the store; a free one also on free */
+    struct chunk_s *prev, *next; /* every chunk of the store; an empty one also on free_chunks */
     struct chunk_s *free_next;
     size_t live; /* entries cut from it and not freed */
     size_t used; /* the next entry's offset */
