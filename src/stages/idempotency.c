@@ -118,18 +118,13 @@ static eg_stage_rc_t unavailable(eg_req_t *c, const char *why)
 /* The store key and fingerprint of the request: the fingerprint one
  * SHA-256 pass over the method, path, query and body (the body is whole:
  * eg_req_read_body, a chunked one decoded); the key's scope as bytes for a
- * store that compares them whole (memory), else their SHA-256. */
+ * store that compares them whole (memory), else their SHA-256. The scope
+ * comes first, so that the store starts fetching its slot
+ * (eg_idem_prefetch) while the body is hashed. */
 static int entry_of(eg_req_t *c, ctx_t *x, const char *key, size_t klen, const char *body,
                     size_t blen)
 {
     eg_idem_req_t *out = &x->req;
-    size_t tlen;
-    const char *t = eg_req_origin_form(c, &tlen);
-    const char *q = memchr(t, '?', tlen);
-    size_t qlen = q ? tlen - (size_t)(q - t) - 1 : 0;
-    int rc = eg_idem_fingerprint_body(hasher, c->req.method, c->req.method_len, c->path,
-                                      c->path_len, q ? q + 1 : NULL, qlen, body, blen, out->fp);
-    if (rc) return rc;
     char who[256];
     const eg_principal_t *p = &c->access.p;
     const char *id = !c->access.authenticated ? c->client_ip
@@ -143,16 +138,24 @@ static int entry_of(eg_req_t *c, ctx_t *x, const char *key, size_t klen, const c
     size_t n = tl + il;
     const char *route = c->route->path;
     size_t rl = strlen(route), sl;
+    int rc;
     if (eg_idem_store_takes_scope(x->store) &&
         eg_idem_scope_bytes(who, n, route, rl, c->req.method, c->req.method_len, key, klen,
                             x->scope, sizeof(x->scope), &sl) == EG_OK) {
         out->scope = x->scope;
         out->scope_len = sl;
         out->key[0] = '\0';
-        return EG_OK;
+        eg_idem_prefetch(x->store, out);
+    } else if ((rc = eg_idem_scope_key(hasher, who, n, route, rl, c->req.method, c->req.method_len,
+                                       key, klen, out->key)) != EG_OK) {
+        return rc;
     }
-    return eg_idem_scope_key(hasher, who, n, route, rl, c->req.method, c->req.method_len, key, klen,
-                             out->key);
+    size_t tlen;
+    const char *t = eg_req_origin_form(c, &tlen);
+    const char *q = memchr(t, '?', tlen);
+    size_t qlen = q ? tlen - (size_t)(q - t) - 1 : 0;
+    return eg_idem_fingerprint_body(hasher, c->req.method, c->req.method_len, c->path, c->path_len,
+                                    q ? q + 1 : NULL, qlen, body, blen, out->fp);
 }
 
 /* ------------------------------------------------------------ replay */
@@ -267,8 +270,9 @@ static void begin_done(void *arg, const eg_idem_result_t *res)
         return;
     }
     eg_metrics_store(c->gw->metrics, c->w->id,
-                     strcmp(eg_idem_store_backend_name(x->store), "redis") == 0 ? EG_MX_STORE_REDIS
-                                                                                : EG_MX_STORE_SQLITE,
+                     strcmp(eg_idem_store_backend_name(x->store), "redis") == 0
+                         ? EG_MX_STORE_REDIS
+                         : EG_MX_STORE_SQLITE,
                      EG_MX_OP_IDEMPOTENCY, uv_hrtime() - x->t0, res->state != EG_IDEM_ERROR);
     if (res->state != EG_IDEM_RESERVED) eg_req_wake(c); /* an answer follows */
     if (answer_of(c, x, res) == EG_STAGE_CONTINUE) eg_req_resume(c, 1);
@@ -659,6 +663,8 @@ static void on_done(eg_req_t *c)
 {
     ctx_t *x = c->idem;
     if (!x || x->waiting) return; /* waiting: the begin's callback has it */
+    /* the store's slot and entry come from memory while the head is split */
+    if (x->reserved) eg_idem_prefetch(x->store, &x->req);
     c->idem = NULL;
     c->capture = 0;
     if (x->reserved && !store_response(c, x)) {

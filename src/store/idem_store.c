@@ -175,6 +175,7 @@ int eg_idem_begin(eg_idem_store_t *s, const eg_idem_io_t *io, eg_idem_req_t *req
     }
     memcpy(req->owner, op->req.owner, sizeof(req->owner));
     req->scope_hash = op->req.scope_hash;
+    req->hint = op->req.hint;
     if (opp) *opp = op;
     maybe_purge(s, io->loop);
     return EG_OK;
@@ -193,6 +194,11 @@ int eg_idem_begin_now(eg_idem_store_t *s, eg_idem_req_t *req, uint64_t lock_ms,
     memset(res, 0, sizeof(*res));
     *record = NULL;
     return s->ops->decide(s, req, lock_ms, res, record);
+}
+
+void eg_idem_prefetch(eg_idem_store_t *s, eg_idem_req_t *req)
+{
+    if (s && req && s->ops->prefetch && req_ok(s, req)) s->ops->prefetch(s, req);
 }
 
 void eg_idem_cancel(eg_idem_op_t *op)

@@ -97,6 +97,9 @@ typedef struct {
     const unsigned char *scope;         /* NULL, or scope_len bytes */
     size_t scope_len;
     uint64_t scope_hash; /* the store's: 0 at first, set by begin for complete and release */
+    /* the store's: where a begin that reserved put the entry (memory), for
+     * eg_idem_prefetch before the complete; never dereferenced by it */
+    const void *hint;
 } eg_idem_req_t;
 
 typedef enum {
@@ -157,6 +160,15 @@ int eg_idem_begin(eg_idem_store_t *s, const eg_idem_io_t *io, eg_idem_req_t *req
  * errors of eg_idem_begin. Writes req->owner as eg_idem_begin does. */
 int eg_idem_begin_now(eg_idem_store_t *s, eg_idem_req_t *req, uint64_t lock_ms,
                       eg_idem_result_t *res, unsigned char **record);
+
+/* A hint before a begin on req (scope or key set): a backend that looks
+ * it up in memory (memory) hashes it now (req->scope_hash) and starts
+ * fetching its table slot, so that the fingerprint's SHA-256 runs while
+ * the slot comes from memory. Before a complete (the same req back): the
+ * slot and the entry the begin reserved, out of the caches by then (the
+ * upstream's round trip and the other requests came between). Any other
+ * backend: nothing. */
+void eg_idem_prefetch(eg_idem_store_t *s, eg_idem_req_t *req);
 
 /* The request went away before its answer: cb will not be called, and if
  * the begin reserved the key, the reservation is released by the store.

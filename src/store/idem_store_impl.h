@@ -18,6 +18,8 @@ typedef struct {
      * (eg_idem_begin_now answers EG_EAGAIN). */
     int (*decide)(eg_idem_store_t *s, eg_idem_req_t *req, uint64_t lock_ms, eg_idem_result_t *res,
                   unsigned char **record);
+    /* eg_idem_prefetch; NULL for none */
+    void (*prefetch)(eg_idem_store_t *s, eg_idem_req_t *req);
     int (*complete)(eg_idem_store_t *s, const eg_idem_io_t *io, const eg_idem_req_t *req,
                     const unsigned char *record, size_t len, uint64_t ttl_ms);
     int (*release)(eg_idem_store_t *s, const eg_idem_io_t *io, const eg_idem_req_t *req);
@@ -79,6 +81,12 @@ void eg_idem_op_timer_closed(uv_handle_t *h);
 
 int eg_idem_memory_open(const eg_idem_store_opts_t *o, eg_idem_store_t **out, char *err,
                         size_t errlen);
+/* The memory store's chunks (mapped, of them empty and kept) and entries
+ * outside them (malloc'd): for tests. 0, or EG_EINVAL for another backend. */
+int eg_idem_memory_usage(eg_idem_store_t *s, size_t *chunks, size_t *free_chunks, size_t *big);
+/* Tests: from now on every name hashes to one value, so that the memory
+ * store's probes, removals and name comparisons meet full collisions. */
+int eg_idem_memory_collide(eg_idem_store_t *s);
 int eg_idem_sqlite_open(const eg_idem_store_opts_t *o, eg_idem_store_t **out, char *err,
                         size_t errlen);
 int eg_idem_redis_open(const eg_idem_store_opts_t *o, eg_idem_store_t **out, char *err,

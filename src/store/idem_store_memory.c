@@ -17,6 +17,10 @@
  * scope is needed on this path (SQLite and Redis keep the SHA-256 key:
  * it is persisted and shared between processes).
  *
+ * Entries are cut one after the other from 2 MiB chunks (huge pages), the
+ * table's slots are in huge pages too: a new key costs one random access
+ * (its slot) and writes that stream, no malloc (see chunk_t below).
+ *
  * Expiry: an expired entry is dropped when a call meets it, every call
  * also sweeps the next 4 slots, and a full sweep runs every
  * purge_every_ms (from a begin) or when the map is full. The map holds at
@@ -25,50 +29,93 @@
  * goes, the key is free again). Everything is lost with the process.
  */
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
-#include <sys/random.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
 
 #include "idem_store_impl.h"
+
+/* Under AddressSanitizer, a chunk's bytes outside its live entries are
+ * poisoned: a read or write past an entry, or of an entry already freed
+ * (a chunk's memory is reused, not returned to malloc), is reported like
+ * one of malloc'd memory. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define EG_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) && !defined(EG_ASAN)
+#define EG_ASAN 1
+#endif
+#ifdef EG_ASAN
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n)   ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+/* not evaluated: POISON's size reads the entry, which only a sanitizer
+ * build may afford */
+#define POISON(p, n)   ((void)0)
+#define UNPOISON(p, n) ((void)0)
+#endif
 
 /* Four slots swept a call keep up with one insert a call at a load of at
  * most one half; they are adjacent, so the sweep reads one or two cache
  * lines and touches an entry only to free it. */
 enum { SWEEP_SLOTS = 4, MIN_SLOTS = 2048, FULL_RETRY_MS = 1000 };
-/* Spare entries: per size class (room 64, 128, ... 4096 bytes), up to
- * SPARES each and SPARE_BYTES in all. A sweep frees expired entries in
- * bursts (a cluster of slots, the minute's full sweep) that 8 spares per
- * class did not absorb: the overflow went to free() and came back through
- * malloc(), whose consolidation of those chunks was 3 % of a request's CPU
- * under load. */
-enum { CLASSES = 7, CLASS_MIN = 64, SPARES = 512 };
-#define SPARE_BYTES ((size_t)1 << 20)
+
+/* Entries are cut from chunks of 2 MiB (one huge page, aligned to its
+ * size), one after the other: a request's entry is written just after the
+ * last one, so the writes stream (the prefetcher fetches ahead, one TLB
+ * entry covers thousands of entries) where a reused freed entry was a
+ * cold line somewhere else (its writes were a tenth of the stage's CPU
+ * under load, most of it waiting at the lock's release). A chunk counts
+ * its live entries; freeing one finds its chunk by masking the address
+ * (the entry itself is not read: 2 s old, it is in no cache), and a chunk
+ * whose last entry goes is reused from its start. Entries expire in about
+ * the order they were made, so chunks empty in that order too. An entry
+ * longer than ARENA_MAX_ENT, or one made when the chunks reach their
+ * bound (twice max_bytes, so that long-lived entries pinning mostly dead
+ * chunks cannot hold more than that), is malloc'd. */
+#define CHUNK_BYTES   ((size_t)2 << 20)
+#define CHUNK_HEAD    64
+#define ARENA_MAX_ENT ((size_t)64 << 10)
+/* Empty chunks kept for reuse; more are unmapped. */
+enum { KEEP_FREE_CHUNKS = 4 };
+/* The most name and record a reservation is made with room for. */
+#define RESERVE_MAX ((size_t)4096)
+
+typedef struct chunk_s {
+    struct chunk_s *prev, *next; /* every chunk of the store; an empty one also on free_chunks */
+    struct chunk_s *free_next;
+    size_t live; /* entries cut from it and not freed */
+    size_t used; /* the next entry's offset */
+} chunk_t;
 
 typedef struct {
     int completed;
     unsigned char fp[EG_IDEM_HASH_LEN];
     unsigned char owner[16];
-    unsigned char *record; /* completed: len bytes after the name, one allocation */
-    size_t len;
-    size_t room;          /* bytes allocated after the struct (name and record) */
+    size_t len;           /* completed: the record's bytes, after the name */
+    size_t room;          /* bytes after the struct (name and record) */
     size_t nlen;          /* the name's bytes: the scope, or the key string */
     unsigned char name[]; /* nlen bytes, then the record */
 } ent_t;
 
 /* An open-addressing slot: the hash and the expiry live in the table, so a
  * lookup that misses and a sweep that finds nothing expired never touch an
- * entry (a chained map cost a cache miss per entry walked); and so do the
- * entry's cost and room, so that dropping an expired entry does not read
- * it either (2 s old, it is out of every cache: under load that read was
- * the store's largest cost, 4 % of a request's CPU in slot_remove). The
- * entry is next touched when it is reused, by writes, which do not wait. */
+ * entry; and so does the entry's cost, so that dropping an expired entry
+ * does not read it either. The table is in huge pages: its one random
+ * access a request (the probe) then costs a cache miss, not also a page
+ * walk (under a hypervisor's nested paging, several more misses). */
 typedef struct {
     uint64_t hash;
     uint64_t expires_ms;
     ent_t *e;      /* NULL: empty */
     uint32_t cost; /* cost(e), what it counts against max_bytes */
-    uint32_t room; /* e->room */
+    uint32_t big;  /* e was malloc'd, not cut from a chunk */
 } slot_t;
 
 typedef struct {
@@ -81,18 +128,15 @@ typedef struct {
     size_t cursor;          /* the next slot to sweep */
     uint64_t full_purge_ms; /* the last sweep made because the map was full */
     uint64_t k0, k1;        /* the hash's key, random per store */
+    int collide;            /* tests: every name hashes alike (eg_idem_memory_collide) */
+    uint64_t moves;         /* slots moved (removal, growth): a probe's hole is stale */
     /* the last record stored: a reservation is made with room for one as
      * large, so that its response is written into it (one entry a request) */
     size_t hint;
-    /* freed entries kept for the next ones of their class (under the
-     * lock): once the map is steady a request takes one (its reservation,
-     * completed in place) and a sweep gives one back (an expired answer);
-     * reused, they cost no malloc or free. A stack of pointers, not a list
-     * through the entries: keeping one does not touch it. Outside
-     * max_bytes: at most SPARE_BYTES. */
-    ent_t *spare[CLASSES][SPARES];
-    int nspare[CLASSES];
-    size_t spare_bytes;
+    chunk_t *cur;         /* where entries are cut */
+    chunk_t *chunks;      /* all of them (prev/next) */
+    chunk_t *free_chunks; /* empty, for reuse */
+    size_t nchunks, nfree, max_chunks;
 } mem_t;
 
 /* An entry's name as a lookup sees it. */
@@ -161,23 +205,15 @@ static name_t name_of(const mem_t *m, const eg_idem_req_t *req)
     /* begin left the scope's hash in the request: complete and release
      * reuse it (a key string is short and not worth keeping) */
     k.h = req->scope && req->scope_hash ? req->scope_hash : siphash13(m->k0, m->k1, k.p, k.n);
+    if (m->collide) k.h = 0x5eed; /* tests only: one probe run for every name */
     return k;
 }
 
-/* The size class of n bytes after an entry (-1: none, allocated to fit). */
-static int class_of(size_t n)
-{
-    int c = 0;
-    for (size_t r = CLASS_MIN; r < n; r <<= 1)
-        if (++c == CLASSES) return -1;
-    return c;
-}
-
-/* The bytes allocated after an entry for n: a class's room, or n. */
+/* The bytes after an entry for n, rounded so that the next entry cut
+ * after it stays aligned. */
 static size_t room_for(size_t n)
 {
-    int c = class_of(n);
-    return c < 0 ? n : (size_t)CLASS_MIN << c;
+    return ((sizeof(ent_t) + n + 15) & ~(size_t)15) - sizeof(ent_t);
 }
 
 /* What an entry of room bytes (after it) holding a name of nlen bytes and a
@@ -200,17 +236,150 @@ static size_t cost(const ent_t *e)
     return cost_in(e->room, e->nlen, e->len);
 }
 
-/* Keeps e, of room bytes (e->room, given so that e is not read), for reuse
- * (ent_new) when it is of a class and the spares have room, else frees it. */
-static void ent_free(mem_t *m, ent_t *e, size_t room)
+static chunk_t *chunk_of(const void *p)
 {
-    int c = e ? class_of(room) : -1;
-    if (c >= 0 && m->nspare[c] < SPARES && m->spare_bytes + sizeof(*e) + room <= SPARE_BYTES) {
-        m->spare[c][m->nspare[c]++] = e;
-        m->spare_bytes += sizeof(*e) + room;
+    return (chunk_t *)((uintptr_t)p & ~(uintptr_t)(CHUNK_BYTES - 1));
+}
+
+/* A chunk from the free ones, or mapped (aligned to its size, advised to
+ * be a huge page); NULL at the bound or when the system has none. */
+static chunk_t *chunk_get(mem_t *m)
+{
+    chunk_t *c = m->free_chunks;
+    if (c) {
+        m->free_chunks = c->free_next;
+        m->nfree--;
+    } else {
+        if (m->nchunks >= m->max_chunks) return NULL;
+        unsigned char *p =
+            mmap(NULL, 2 * CHUNK_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) return NULL;
+        uintptr_t a = ((uintptr_t)p + CHUNK_BYTES - 1) & ~(uintptr_t)(CHUNK_BYTES - 1);
+        if (a > (uintptr_t)p) munmap(p, a - (uintptr_t)p);
+        if ((uintptr_t)p + 2 * CHUNK_BYTES > a + CHUNK_BYTES)
+            munmap((void *)(a + CHUNK_BYTES), (uintptr_t)p + 2 * CHUNK_BYTES - a - CHUNK_BYTES);
+        c = (chunk_t *)a;
+        (void)madvise(c, CHUNK_BYTES, MADV_HUGEPAGE); /* advice: without it, small pages */
+        c->prev = NULL;
+        c->next = m->chunks;
+        if (m->chunks) m->chunks->prev = c;
+        m->chunks = c;
+        m->nchunks++;
+    }
+    c->free_next = NULL;
+    c->live = 0;
+    c->used = CHUNK_HEAD;
+    POISON((unsigned char *)c + CHUNK_HEAD, CHUNK_BYTES - CHUNK_HEAD);
+    return c;
+}
+
+/* Unmaps c (empty, not current, not on the free list). */
+static void chunk_unmap(mem_t *m, chunk_t *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        m->chunks = c->next;
+    if (c->next) c->next->prev = c->prev;
+    m->nchunks--;
+    UNPOISON(c, CHUNK_BYTES); /* the next mapping there starts clean */
+    munmap(c, CHUNK_BYTES);
+}
+
+/* room bytes after a new entry: cut after the last one in the current
+ * chunk, or malloc'd (*big). */
+static ent_t *ent_alloc(mem_t *m, size_t room, uint32_t *big)
+{
+    size_t need = sizeof(ent_t) + room;
+    if (need <= ARENA_MAX_ENT) {
+        chunk_t *c = m->cur;
+        if (c && c->used + need > CHUNK_BYTES) {
+            if (c->live == 0) {
+                c->used = CHUNK_HEAD; /* nothing left in it: from its start */
+            } else {
+                chunk_t *n = chunk_get(m);
+                if (n)
+                    m->cur = c = n; /* the old one goes when its last entry does */
+                else
+                    c = NULL;
+            }
+        } else if (!c) {
+            c = m->cur = chunk_get(m);
+        }
+        if (c && c->used + need <= CHUNK_BYTES) {
+            ent_t *e = (ent_t *)((unsigned char *)c + c->used);
+            UNPOISON(e, need);
+            c->used += need;
+            /* the next entry, likely as long, goes just after this one: its
+             * lines fetched for writing now are in cache by the next begin
+             * (else each of its stores waits for its line, and the lock's
+             * release waits for every store before it), and this entry's
+             * record room, written at complete, was fetched so by the
+             * begin before */
+            const unsigned char *nx = (const unsigned char *)c + c->used;
+            for (size_t o = 0; o < need && c->used + o < CHUNK_BYTES; o += 64)
+                __builtin_prefetch(nx + o, 1);
+            c->live++;
+            *big = 0;
+            e->room = room;
+            return e;
+        }
+    }
+    ent_t *e = malloc(need);
+    if (e) e->room = room;
+    *big = 1;
+    return e;
+}
+
+/* Frees e without reading it: its chunk's count (the chunk header, shared
+ * by thousands of entries freed in turn), or free() when big. */
+static void ent_free(mem_t *m, ent_t *e, uint32_t big)
+{
+    if (!e) return;
+    if (big) {
+        free(e);
         return;
     }
-    free(e);
+    chunk_t *c = chunk_of(e);
+    POISON(e, sizeof(*e) + e->room); /* a sanitizer build only: e is read */
+    if (--c->live > 0) return;
+    if (c == m->cur) {
+        c->used = CHUNK_HEAD;
+        return;
+    }
+    if (m->nfree < KEEP_FREE_CHUNKS) {
+        c->free_next = m->free_chunks;
+        m->free_chunks = c;
+        m->nfree++;
+        return;
+    }
+    chunk_unmap(m, c);
+}
+
+/* The slots' memory: huge pages when there are enough of them (a mapping
+ * of whole 2 MiB pages, advised), else calloc. Zeroed. */
+static slot_t *slots_alloc(size_t n)
+{
+    size_t bytes = n * sizeof(slot_t);
+    if (bytes < CHUNK_BYTES) return calloc(n, sizeof(slot_t));
+    unsigned char *p =
+        mmap(NULL, bytes + CHUNK_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+    uintptr_t a = ((uintptr_t)p + CHUNK_BYTES - 1) & ~(uintptr_t)(CHUNK_BYTES - 1);
+    if (a > (uintptr_t)p) munmap(p, a - (uintptr_t)p);
+    if ((uintptr_t)p + bytes + CHUNK_BYTES > a + bytes)
+        munmap((void *)(a + bytes), (uintptr_t)p + bytes + CHUNK_BYTES - a - bytes);
+    (void)madvise((void *)a, bytes, MADV_HUGEPAGE);
+    return (slot_t *)a;
+}
+
+static void slots_free(slot_t *s, size_t n)
+{
+    size_t bytes = n * sizeof(slot_t);
+    if (bytes < CHUNK_BYTES)
+        free(s);
+    else if (s)
+        munmap(s, bytes);
 }
 
 /* Frees slot i's entry and closes the gap (linear probing's backward
@@ -220,7 +389,8 @@ static void slot_remove(mem_t *m, size_t i)
 {
     m->count--;
     m->bytes -= m->slots[i].cost;
-    ent_free(m, m->slots[i].e, m->slots[i].room);
+    m->moves++;
+    ent_free(m, m->slots[i].e, m->slots[i].big);
     size_t mask = m->nslots - 1;
     for (size_t j = i;;) {
         j = (j + 1) & mask;
@@ -256,25 +426,31 @@ static size_t sweep_all(mem_t *m, uint64_t now)
 
 static void sweep_some(mem_t *m, uint64_t now)
 {
+    /* the sweep walks the table a few slots a call, its lines cold (met a
+     * table's length of calls ago): fetched eight calls ahead */
+    __builtin_prefetch(&m->slots[(m->cursor + 8 * SWEEP_SLOTS) & (m->nslots - 1)]);
     for (int k = 0; k < SWEEP_SLOTS; k++) {
         sweep_slot(m, m->cursor, now);
         m->cursor = (m->cursor + 1) & (m->nslots - 1);
     }
 }
 
-/* The slot of k's live entry (an expired one met is dropped), or -1. The
- * name is compared whole: equal hashes are not equal names. */
-static long find(mem_t *m, const name_t *k, uint64_t now)
+/* The slot of k's live entry (an expired one met is dropped), or -1; on -1,
+ * *hole is the empty slot that ended the probe, where k would go (valid
+ * while m->moves is unchanged). The name is compared whole: equal hashes
+ * are not equal names. */
+static long find(mem_t *m, const name_t *k, uint64_t now, size_t *hole)
 {
-    size_t mask = m->nslots - 1;
-    for (size_t i = k->h & mask; m->slots[i].e; i = (i + 1) & mask) {
+    size_t mask = m->nslots - 1, i = k->h & mask;
+    for (; m->slots[i].e; i = (i + 1) & mask) {
         slot_t *sl = &m->slots[i];
         if (sl->hash != k->h || sl->e->nlen != k->n || memcmp(sl->e->name, k->p, k->n) != 0)
             continue;
         if (sl->expires_ms > now) return (long)i;
         slot_remove(m, i);
-        return -1;
+        return -1; /* m->moves changed: the hole is not known */
     }
+    if (hole) *hole = i;
     return -1;
 }
 
@@ -285,7 +461,7 @@ static void grow(mem_t *m)
 {
     if (m->count * 2 <= m->nslots) return;
     size_t n = m->nslots * 2, mask = n - 1;
-    slot_t *ns = calloc(n, sizeof(*ns));
+    slot_t *ns = slots_alloc(n);
     if (!ns) return;
     for (size_t i = 0; i < m->nslots; i++) {
         if (!m->slots[i].e) continue;
@@ -294,10 +470,12 @@ static void grow(mem_t *m)
             j = (j + 1) & mask;
         ns[j] = m->slots[i];
     }
-    free(m->slots);
-    m->slots = ns;
-    m->nslots = n;
+    slots_free(m->slots, m->nslots);
+    /* mem_prefetch reads the two without the lock */
+    __atomic_store_n(&m->slots, ns, __ATOMIC_RELAXED);
+    __atomic_store_n(&m->nslots, n, __ATOMIC_RELAXED);
     m->cursor &= mask;
+    m->moves++;
 }
 
 /* Room for add more bytes, sweeping everything first when the map is full
@@ -313,60 +491,69 @@ static int room(mem_t *m, size_t add, uint64_t now)
 }
 
 /* An entry for req named k, with room for extra record bytes after it. */
-static ent_t *ent_new(mem_t *m, const eg_idem_req_t *req, const name_t *k, size_t extra)
+static ent_t *ent_new(mem_t *m, const eg_idem_req_t *req, const name_t *k, size_t extra,
+                      uint32_t *big)
 {
-    size_t need = k->n + extra;
-    int c = class_of(need);
-    ent_t *e = NULL;
-    if (c >= 0 && m->nspare[c] > 0) {
-        e = m->spare[c][--m->nspare[c]];
-        m->spare_bytes -= sizeof(*e) + ((size_t)CLASS_MIN << c);
-    } else {
-        size_t room = room_for(need);
-        if (!(e = malloc(sizeof(*e) + room))) return NULL;
-        e->room = room;
-    }
+    size_t room = room_for(k->n + extra);
+    ent_t *e = ent_alloc(m, room, big);
+    if (!e) return NULL;
     e->completed = 0;
-    e->record = NULL;
     e->len = 0;
     e->nlen = k->n;
     memcpy(e->name, k->p, k->n);
     memcpy(e->fp, req->fp, sizeof(e->fp));
-    memset(e->owner, 0, sizeof(e->owner));
     return e;
 }
 
-/* Puts e (whose key is not in the map) in a slot, expiring at expires;
- * its slot, or -1 when the table could not grow. */
-static long place(mem_t *m, uint64_t h, uint64_t expires, ent_t *e)
+/* Puts e (whose key is not in the map) in a slot, expiring at expires:
+ * the hole a find left when nothing moved since (moves), else the end of
+ * a new probe; its slot, or -1 when the table could not grow. */
+static long place(mem_t *m, uint64_t h, uint64_t expires, ent_t *e, uint32_t big, size_t hole,
+                  uint64_t moves)
 {
     m->count++;
     grow(m);
     m->count--;
     if (m->count + 1 >= m->nslots) return -1; /* an empty slot must remain */
     size_t mask = m->nslots - 1, i = h & mask;
-    while (m->slots[i].e)
-        i = (i + 1) & mask;
-    m->slots[i] = (slot_t){h, expires, e, (uint32_t)cost(e), (uint32_t)e->room};
+    if (moves == m->moves) {
+        i = hole;
+    } else {
+        while (m->slots[i].e)
+            i = (i + 1) & mask;
+    }
+    m->slots[i] = (slot_t){h, expires, e, (uint32_t)cost(e), big};
     m->count++;
     m->bytes += m->slots[i].cost;
     return (long)i;
 }
 
 /* The record room a reservation named k is made with: the last record's
- * size, when the two fit a size class. */
+ * size, when the entry stays within RESERVE_MAX (a large record is not
+ * made room for in every reservation) and its cost fits the cap now (a
+ * reservation is never refused for the room). */
 static size_t reserve_room(const mem_t *m, const name_t *k)
 {
-    return class_of(k->n + m->hint) >= 0 ? m->hint : 0;
+    if (k->n + m->hint > RESERVE_MAX) return 0;
+    return m->bytes + cost_of(k->n, m->hint) <= m->max_bytes ? m->hint : 0;
 }
 
-/* A new reservation for req; its slot, or -1 when out of memory. */
-static long insert(mem_t *m, const eg_idem_req_t *req, const name_t *k, uint64_t expires)
+/* Hashes req's name and fetches its home slot ahead (eg_idem_prefetch),
+ * without the lock: the table read may be one being replaced by a growth
+ * (prefetching a line of it is harmless, and the lookup under the lock
+ * reads the current one). */
+static void mem_prefetch(eg_idem_store_t *s, eg_idem_req_t *req)
 {
-    ent_t *e = ent_new(m, req, k, reserve_room(m, k));
-    long at = e ? place(m, k->h, expires, e) : -1;
-    if (at < 0 && e) ent_free(m, e, e->room);
-    return at;
+    mem_t *m = (mem_t *)s;
+    name_t k = name_of(m, req);
+    if (req->scope) req->scope_hash = k.h;
+    slot_t *slots = __atomic_load_n(&m->slots, __ATOMIC_RELAXED);
+    size_t n = __atomic_load_n(&m->nslots, __ATOMIC_RELAXED);
+    __builtin_prefetch(&slots[k.h & (n - 1)]);
+    if (req->hint) { /* before a complete: the entry, its head and name */
+        __builtin_prefetch(req->hint);
+        __builtin_prefetch((const unsigned char *)req->hint + 64);
+    }
 }
 
 /* The answer, known now, given on the loop's next iteration. */
@@ -387,9 +574,11 @@ static int mem_decide(eg_idem_store_t *s, eg_idem_req_t *req, uint64_t lock_ms,
     name_t k = name_of(m, req);
     if (req->scope) req->scope_hash = k.h;
     int rc = EG_OK;
+    size_t hole = 0;
     pthread_mutex_lock(&m->lock);
     sweep_some(m, now);
-    long at = find(m, &k, now);
+    uint64_t moves = m->moves;
+    long at = find(m, &k, now, &hole);
     ent_t *e = at >= 0 ? m->slots[at].e : NULL;
     if (e && memcmp(e->fp, req->fp, sizeof(e->fp)) != 0) {
         res->state = EG_IDEM_MISMATCH;
@@ -398,7 +587,7 @@ static int mem_decide(eg_idem_store_t *s, eg_idem_req_t *req, uint64_t lock_ms,
         res->retry_after_ms = m->slots[at].expires_ms - now;
     } else if (e) {
         if ((*record = malloc(e->len))) {
-            memcpy(*record, e->record, e->len);
+            memcpy(*record, e->name + e->nlen, e->len);
             res->state = EG_IDEM_COMPLETED;
             res->record = *record;
             res->len = e->len;
@@ -406,13 +595,19 @@ static int mem_decide(eg_idem_store_t *s, eg_idem_req_t *req, uint64_t lock_ms,
             res->state = EG_IDEM_ERROR;
             res->why = "memory store: out of memory";
         }
-    } else if (!room(m, cost_of(k.n, reserve_room(m, &k)), now)) {
+    } else if (!room(m, cost_of(k.n, 0), now)) {
         rc = EG_ETOOBIG;
-    } else if ((at = insert(m, req, &k, now + lock_ms)) < 0) {
-        rc = EG_ENOMEM;
     } else {
-        memcpy(m->slots[at].e->owner, req->owner, sizeof(req->owner));
-        res->state = EG_IDEM_RESERVED;
+        uint32_t big = 0;
+        ent_t *n = ent_new(m, req, &k, reserve_room(m, &k), &big);
+        if (n) memcpy(n->owner, req->owner, sizeof(req->owner));
+        if (!n || (at = place(m, k.h, now + lock_ms, n, big, hole, moves)) < 0) {
+            ent_free(m, n, big);
+            rc = EG_ENOMEM;
+        } else {
+            res->state = EG_IDEM_RESERVED;
+            req->hint = n;
+        }
     }
     pthread_mutex_unlock(&m->lock);
     if (rc != EG_OK) {
@@ -441,8 +636,10 @@ static int mem_complete(eg_idem_store_t *s, const eg_idem_io_t *io, const eg_ide
     uint64_t now = eg_idem_now(s);
     name_t k = name_of(m, req);
     int rc = EG_OK;
+    size_t hole = 0;
     pthread_mutex_lock(&m->lock);
-    long at = find(m, &k, now);
+    uint64_t moves = m->moves;
+    long at = find(m, &k, now, &hole);
     ent_t *e = at >= 0 ? m->slots[at].e : NULL;
     if (e && (e->completed || memcmp(e->owner, req->owner, sizeof(e->owner)) != 0))
         goto out; /* not the caller's any more: the stored answer stays */
@@ -452,45 +649,45 @@ static int mem_complete(eg_idem_store_t *s, const eg_idem_io_t *io, const eg_ide
     int inplace = e && e->room - e->nlen >= len;
     size_t had = e ? m->slots[at].cost : 0,
            need = inplace ? cost_in(e->room, e->nlen, len) : cost_of(k.n, len);
-    ent_t *n = NULL; /* the completed entry, the record after it: one block to free */
+    ent_t *n = NULL; /* the completed entry, the record after its name */
+    uint32_t big = 0;
     if (m->bytes - had + need > m->max_bytes && now - m->full_purge_ms >= FULL_RETRY_MS) {
         m->full_purge_ms = now;
         sweep_all(m, now); /* e is live and stays; its slot may move */
-        if (e) at = find(m, &k, now);
+        if (e) at = find(m, &k, now, NULL);
     }
     if (len > UINT32_MAX / 2 || m->bytes - had + need > m->max_bytes) { /* slot_t.cost: 32 bits */
         rc = EG_ETOOBIG;
     } else if (inplace) {
-        e->record = e->name + e->nlen;
         e->len = len;
-        memcpy(e->record, record, len);
+        memcpy(e->name + e->nlen, record, len);
         e->completed = 1;
         m->bytes += need - had;
         m->slots[at].cost = (uint32_t)need;
         m->slots[at].expires_ms = now + ttl_ms;
         goto out;
-    } else if (!(n = ent_new(m, req, &k, len))) {
+    } else if (!(n = ent_new(m, req, &k, len, &big))) {
         rc = EG_ENOMEM;
     }
     if (n) {
-        n->record = n->name + n->nlen;
         n->len = len;
-        memcpy(n->record, record, len);
+        memcpy(n->name + n->nlen, record, len);
         n->completed = 1;
     }
-    if (rc == EG_OK && !e && (at = place(m, k.h, now + ttl_ms, n)) < 0) rc = EG_ENOMEM;
+    if (rc == EG_OK && !e && (at = place(m, k.h, now + ttl_ms, n, big, hole, moves)) < 0)
+        rc = EG_ENOMEM;
     if (rc != EG_OK) {
-        if (n) ent_free(m, n, n->room);
+        ent_free(m, n, big);
         /* a reservation that cannot become a replay frees the key */
-        if ((at = find(m, &k, now)) >= 0) slot_remove(m, (size_t)at);
+        if ((at = find(m, &k, now, NULL)) >= 0) slot_remove(m, (size_t)at);
         goto out;
     }
     if (e) { /* the reservation gives way to the response */
         m->bytes += cost(n) - m->slots[at].cost;
-        ent_free(m, e, e->room);
+        ent_free(m, e, m->slots[at].big);
         m->slots[at].e = n;
         m->slots[at].cost = (uint32_t)cost(n);
-        m->slots[at].room = (uint32_t)n->room;
+        m->slots[at].big = big;
     }
     m->slots[at].expires_ms = now + ttl_ms;
 out:
@@ -505,7 +702,7 @@ static int mem_release(eg_idem_store_t *s, const eg_idem_io_t *io, const eg_idem
     uint64_t now = eg_idem_now(s);
     name_t k = name_of(m, req);
     pthread_mutex_lock(&m->lock);
-    long at = find(m, &k, now);
+    long at = find(m, &k, now, NULL);
     if (at >= 0 && !m->slots[at].e->completed &&
         memcmp(m->slots[at].e->owner, req->owner, sizeof(req->owner)) == 0)
         slot_remove(m, (size_t)at);
@@ -533,11 +730,14 @@ static void mem_close(eg_idem_store_t *s)
 {
     mem_t *m = (mem_t *)s;
     for (size_t i = 0; i < m->nslots; i++)
-        free(m->slots[i].e);
-    for (int c = 0; c < CLASSES; c++)
-        for (int i = 0; i < m->nspare[c]; i++)
-            free(m->spare[c][i]);
-    free(m->slots);
+        if (m->slots[i].e && m->slots[i].big) free(m->slots[i].e);
+    while (m->chunks) {
+        chunk_t *c = m->chunks;
+        m->chunks = c->next;
+        UNPOISON(c, CHUNK_BYTES);
+        munmap(c, CHUNK_BYTES);
+    }
+    slots_free(m->slots, m->nslots);
     pthread_mutex_destroy(&m->lock);
     free(m);
 }
@@ -545,6 +745,7 @@ static void mem_close(eg_idem_store_t *s)
 static const eg_idem_ops_t mem_ops = {.name = "memory",
                                       .begin = mem_begin,
                                       .decide = mem_decide,
+                                      .prefetch = mem_prefetch,
                                       .complete = mem_complete,
                                       .release = mem_release,
                                       .purge = mem_purge,
@@ -552,13 +753,34 @@ static const eg_idem_ops_t mem_ops = {.name = "memory",
                                       .close = mem_close,
                                       .takes_scope = 1};
 
+int eg_idem_memory_usage(eg_idem_store_t *s, size_t *chunks, size_t *free_chunks, size_t *big)
+{
+    if (!s || s->ops != &mem_ops) return EG_EINVAL;
+    mem_t *m = (mem_t *)s;
+    pthread_mutex_lock(&m->lock);
+    *chunks = m->nchunks;
+    *free_chunks = m->nfree;
+    *big = 0;
+    for (size_t i = 0; i < m->nslots; i++)
+        *big += m->slots[i].e && m->slots[i].big;
+    pthread_mutex_unlock(&m->lock);
+    return EG_OK;
+}
+
+int eg_idem_memory_collide(eg_idem_store_t *s)
+{
+    if (!s || s->ops != &mem_ops) return EG_EINVAL;
+    ((mem_t *)s)->collide = 1;
+    return EG_OK;
+}
+
 int eg_idem_memory_open(const eg_idem_store_opts_t *o, eg_idem_store_t **out, char *err,
                         size_t errlen)
 {
     mem_t *m = calloc(1, sizeof(*m));
-    if (m) m->slots = calloc(MIN_SLOTS, sizeof(*m->slots));
+    if (m) m->slots = slots_alloc(MIN_SLOTS);
     if (!m || !m->slots || pthread_mutex_init(&m->lock, NULL) != 0) {
-        if (m) free(m->slots);
+        if (m) slots_free(m->slots, MIN_SLOTS);
         free(m);
         snprintf(err, errlen, "memory idempotency store: out of memory");
         return EG_ENOMEM;
@@ -566,6 +788,9 @@ int eg_idem_memory_open(const eg_idem_store_opts_t *o, eg_idem_store_t **out, ch
     eg_idem_store_init(&m->base, &mem_ops, o);
     m->nslots = MIN_SLOTS;
     m->max_bytes = o->max_bytes ? o->max_bytes : (size_t)64 << 20;
+    /* entries in chunks up to twice the cap (a few chunks at least): long-
+     * lived entries scattered in mostly dead chunks cannot pin more */
+    m->max_chunks = 2 * m->max_bytes / CHUNK_BYTES + 2;
     /* a failed getrandom leaves a guessable key: the table still works,
      * only its defence against chosen collisions is weaker */
     uint64_t key[2];

@@ -24,6 +24,7 @@
 
 #include "errgate/idempotency.h"
 #include "idem_store.h"
+#include "idem_store_impl.h"
 #include "redis.h"
 
 static char dbpath[256];
@@ -754,6 +755,231 @@ static void test_memory_cap_accounting(void **state)
     fx_close(&fx);
 }
 
+/* ---- memory: entries cut from chunks */
+
+/* Begins key (fresh, so RESERVED) and completes it with rec for ttl. */
+static void answered(fx_t *fx, const char *key, const unsigned char *rec, size_t rlen, uint64_t ttl)
+{
+    eg_idem_io_t io = io_of(fx);
+    eg_idem_req_t r;
+    memset(&r, 0, sizeof(r));
+    snprintf(r.key, sizeof(r.key), "%s", key);
+    memset(r.fp, 7, sizeof(r.fp));
+    eg_idem_result_t res;
+    unsigned char *got = NULL;
+    assert_int_equal(eg_idem_begin_now(fx->s, &r, 5000, &res, &got), EG_OK);
+    if (res.state != EG_IDEM_RESERVED) fail_msg("%s: state %d", key, res.state);
+    assert_int_equal(eg_idem_complete(fx->s, &io, &r, rec, rlen, ttl), EG_OK);
+}
+
+/* key's stored answer is rec, byte for byte. */
+static void replays(fx_t *fx, const char *key, const unsigned char *rec, size_t rlen)
+{
+    eg_idem_req_t r;
+    memset(&r, 0, sizeof(r));
+    snprintf(r.key, sizeof(r.key), "%s", key);
+    memset(r.fp, 7, sizeof(r.fp));
+    eg_idem_result_t res;
+    unsigned char *got = NULL;
+    assert_int_equal(eg_idem_begin_now(fx->s, &r, 5000, &res, &got), EG_OK);
+    if (res.state != EG_IDEM_COMPLETED) fail_msg("%s: state %d, want a replay", key, res.state);
+    assert_int_equal(res.len, rlen);
+    assert_memory_equal(got, rec, rlen);
+    free(got);
+}
+
+/* Round after round of short-lived answers, each round more than a chunk
+ * (2 MiB) of them, expiring between rounds: the chunks they emptied are
+ * reused (their number stays bounded, where cutting from new ones would
+ * add one a round), and entries that live on in them (a long ttl, a
+ * reservation still in flight) are never overwritten by the reuse. A
+ * record larger than a chunk takes (64 KiB) is malloc'd and freed. */
+static void test_memory_chunks(void **state)
+{
+    (void)state;
+    enum { ROUNDS = 6, PER_ROUND = 9000 };
+    fx_t fx;
+    fx_open(&fx, EG_IDEM_MEMORY, 0);
+    eg_idem_io_t io = io_of(&fx);
+    unsigned char keep[512], rec[512], mid[512];
+    size_t klen = mkrecord(keep, sizeof(keep), 201, "{\"id\":\"kept-for-a-day\"}"),
+           rlen =
+               mkrecord(rec, sizeof(rec), 201,
+                        "{\"id\":\"ch_1\",\"pad\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}"),
+           mlen = mkrecord(mid, sizeof(mid), 200, "{\"round\":\"middle\"}");
+    answered(&fx, "keep", keep, klen, 86400000);
+    size_t chunks = 0, nfree = 0, big = 0, most = 0;
+    char key[64];
+    for (int round = 0; round < ROUNDS; round++) {
+        for (int i = 0; i < PER_ROUND; i++) {
+            snprintf(key, sizeof(key), "r%d-%d", round, i);
+            if (i == PER_ROUND / 2 && round % 3 == 0) { /* rounds 0 and 3: one lives on */
+                answered(&fx, key, mid, mlen, 86400000);
+                continue;
+            }
+            answered(&fx, key, rec, rlen, 1000);
+            if (i % 997 == 0) replays(&fx, key, rec, rlen);
+        }
+        /* a reservation left in flight across the expiry */
+        eg_idem_req_t fl;
+        memset(&fl, 0, sizeof(fl));
+        snprintf(fl.key, sizeof(fl.key), "flight-%d", round);
+        memset(fl.fp, 7, sizeof(fl.fp));
+        eg_idem_result_t res;
+        unsigned char *got = NULL;
+        assert_int_equal(eg_idem_begin_now(fx.s, &fl, 3000, &res, &got), EG_OK);
+        assert_int_equal(res.state, EG_IDEM_RESERVED);
+        atomic_fetch_add(&fake_now, 2000);
+        size_t n = 0;
+        assert_int_equal(eg_idem_purge(fx.s, &n), EG_OK);
+        /* the answers (but the one living on) and the last round's flight */
+        if (round > 0) assert_int_equal(n, PER_ROUND - (round % 3 == 0) + 1);
+        assert_int_equal(eg_idem_memory_usage(fx.s, &chunks, &nfree, &big), EG_OK);
+        if (chunks > most) most = chunks;
+        replays(&fx, "keep", keep, klen);
+        for (int r = 0; r <= round; r += 3) {
+            snprintf(key, sizeof(key), "r%d-%d", r, PER_ROUND / 2);
+            replays(&fx, key, mid, mlen);
+        }
+        /* the flight is still this request's: it completes in its entry */
+        assert_int_equal(eg_idem_complete(fx.s, &io, &fl, mid, mlen, 1000), EG_OK);
+        replays(&fx, fl.key, mid, mlen);
+    }
+    /* six rounds of more than a chunk each (eight or more without reuse),
+     * two of them pinned by what lives on */
+    if (most > 5) fail_msg("%zu chunks for %d rounds: emptied chunks are not reused", most, ROUNDS);
+    assert_int_equal(big, 0);
+    /* a record over 64 KiB: malloc'd, replayed, freed when it expires */
+    static unsigned char huge[80 * 1024];
+    static char body[70 * 1024];
+    memset(body, 'y', sizeof(body) - 1);
+    body[0] = '"';
+    body[sizeof(body) - 2] = '"';
+    body[sizeof(body) - 1] = '\0';
+    size_t hlen = mkrecord(huge, sizeof(huge), 201, body);
+    answered(&fx, "huge", huge, hlen, 1000);
+    assert_int_equal(eg_idem_memory_usage(fx.s, &chunks, &nfree, &big), EG_OK);
+    assert_int_equal(big, 1);
+    replays(&fx, "huge", huge, hlen);
+    atomic_fetch_add(&fake_now, 2000);
+    size_t n = 0;
+    assert_int_equal(eg_idem_purge(fx.s, &n), EG_OK);
+    assert_int_equal(eg_idem_memory_usage(fx.s, &chunks, &nfree, &big), EG_OK);
+    assert_int_equal(big, 0);
+    replays(&fx, "keep", keep, klen);
+    fx_close(&fx);
+}
+
+/* The chunks' bound (twice the cap): with every chunk pinned by an entry
+ * that lives on, new entries are malloc'd instead of mapping more, and
+ * every answer is still right. */
+static void test_memory_chunk_bound(void **state)
+{
+    (void)state;
+    enum { ROUNDS = 8, PER_ROUND = 7000 };
+    fx_t fx;
+    fx_open(&fx, EG_IDEM_MEMORY, (size_t)3 << 20); /* 3 MiB: at most 5 chunks */
+    unsigned char rec[512], pin[512];
+    size_t rlen =
+               mkrecord(rec, sizeof(rec), 201,
+                        "{\"id\":\"ch_1\",\"pad\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}"),
+           plen = mkrecord(pin, sizeof(pin), 200, "{\"pinned\":true}");
+    size_t chunks = 0, nfree = 0, big = 0, most = 0, most_big = 0;
+    char key[64];
+    for (int round = 0; round < ROUNDS; round++) {
+        snprintf(key, sizeof(key), "pin-%d", round);
+        answered(&fx, key, pin, plen, 86400000);
+        for (int i = 0; i < PER_ROUND; i++) {
+            snprintf(key, sizeof(key), "c%d-%d", round, i);
+            answered(&fx, key, rec, rlen, 1000);
+            if (i % 1499 == 0) replays(&fx, key, rec, rlen);
+        }
+        assert_int_equal(eg_idem_memory_usage(fx.s, &chunks, &nfree, &big), EG_OK);
+        if (chunks > most) most = chunks;
+        if (big > most_big) most_big = big;
+        atomic_fetch_add(&fake_now, 2000);
+        size_t n = 0;
+        assert_int_equal(eg_idem_purge(fx.s, &n), EG_OK);
+        for (int r = 0; r <= round; r++) {
+            snprintf(key, sizeof(key), "pin-%d", r);
+            replays(&fx, key, pin, plen);
+        }
+    }
+    if (most > 5) fail_msg("%zu chunks mapped, the bound is 5", most);
+    assert_true(most_big > 0); /* the bound was met: entries went to malloc */
+    fx_close(&fx);
+}
+
+/* Every name with the same hash (a full 64-bit collision, which no client
+ * can aim at: the hash is keyed): lookups tell entries apart by their
+ * names alone, along one probe run of all of them, and removals in the
+ * middle of the run (releases, expiries) leave every other entry found. */
+static void test_memory_collisions(void **state)
+{
+    (void)state;
+    enum { N = 150 };
+    fx_t fx;
+    fx_open(&fx, EG_IDEM_MEMORY, 0);
+    assert_int_equal(eg_idem_memory_collide(fx.s), EG_OK);
+    eg_idem_io_t io = io_of(&fx);
+    unsigned char rec[N][128];
+    size_t rlen[N];
+    eg_idem_req_t held[N];
+    char key[32], body[32];
+    for (int i = 0; i < N; i++) {
+        snprintf(body, sizeof(body), "{\"n\":%d}", i);
+        rlen[i] = mkrecord(rec[i], sizeof(rec[i]), 201, body);
+        snprintf(key, sizeof(key), "col-%d", i);
+        memset(&held[i], 0, sizeof(held[i]));
+        snprintf(held[i].key, sizeof(held[i].key), "%s", key);
+        memset(held[i].fp, 7, sizeof(held[i].fp));
+        eg_idem_result_t res;
+        unsigned char *got = NULL;
+        /* a third answered for long, a third for 1 s, a third left in flight */
+        assert_int_equal(eg_idem_begin_now(fx.s, &held[i], 5000, &res, &got), EG_OK);
+        assert_int_equal(res.state, EG_IDEM_RESERVED);
+        if (i % 3 != 2)
+            assert_int_equal(
+                eg_idem_complete(fx.s, &io, &held[i], rec[i], rlen[i], i % 3 ? 1000 : 60000),
+                EG_OK);
+    }
+    /* release every other reservation: holes in the middle of the run */
+    for (int i = 2; i < N; i += 6)
+        assert_int_equal(eg_idem_release(fx.s, &io, &held[i]), EG_OK);
+    for (int i = 0; i < N; i++) {
+        snprintf(key, sizeof(key), "col-%d", i);
+        eg_idem_req_t r;
+        memset(&r, 0, sizeof(r));
+        snprintf(r.key, sizeof(r.key), "%s", key);
+        memset(r.fp, 7, sizeof(r.fp));
+        eg_idem_result_t res;
+        unsigned char *got = NULL;
+        assert_int_equal(eg_idem_begin_now(fx.s, &r, 5000, &res, &got), EG_OK);
+        eg_idem_state_t want = i % 3 != 2   ? EG_IDEM_COMPLETED
+                               : i % 6 == 2 ? EG_IDEM_RESERVED /* released: free again */
+                                            : EG_IDEM_IN_FLIGHT;
+        if (res.state != want) fail_msg("%s: state %d, want %d", key, res.state, want);
+        if (want == EG_IDEM_COMPLETED) {
+            assert_int_equal(res.len, rlen[i]);
+            assert_memory_equal(got, rec[i], rlen[i]);
+        }
+        free(got);
+    }
+    /* the 1 s answers expire (dropped when met, and by the purge): the
+     * long ones, spread along the run, are still found whole */
+    atomic_fetch_add(&fake_now, 2000);
+    size_t n = 0;
+    assert_int_equal(eg_idem_purge(fx.s, &n), EG_OK);
+    assert_int_equal(n, N / 3);
+    for (int i = 0; i < N; i += 3) {
+        snprintf(key, sizeof(key), "col-%d", i);
+        replays(&fx, key, rec[i], rlen[i]);
+    }
+    fx_close(&fx);
+}
+
 /* ---- concurrency: exactly one RESERVED */
 
 enum { NTHREADS = 6, NKEYS = 1000 };
@@ -1150,6 +1376,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_memory_cap_accounting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_scope, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_map_model, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_memory_chunks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_memory_chunk_bound, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_memory_collisions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_begin_now, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_contract, setup, teardown),
