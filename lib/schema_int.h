@@ -279,6 +279,25 @@ static inline uint32_t eg_schema_prop_hash(uint64_t w0, uint64_t w1, size_t len)
     return (uint32_t)(h >> 32) ^ (uint32_t)h;
 }
 
+/* Looks key up among the node's properties through its hash table (one
+ * comparison for a declared name, usually none for another): its index
+ * in the sorted properties or SNONE. */
+static inline uint32_t eg_schema_prop_find(const eg_schema_t *s, const eg_snode_t *n, const char *k, size_t len,
+                          size_t room)
+{
+    const uint32_t *tab = s->idx + n->ptab;
+    const sprop_t *p = s->props + n->props;
+    uint64_t w0, w1;
+    eg_schema_prop_words_at(k, len, room, &w0, &w1);
+    for (uint32_t h = eg_schema_prop_hash(w0, w1, len) & n->pmask;; h = (h + 1) & n->pmask) {
+        uint32_t pi = tab[h];
+        if (pi == SNONE) return pi;
+        if (p[pi].len == len && p[pi].w0 == w0 && p[pi].w1 == w1 &&
+            (len <= 16 || memcmp(k, p[pi].name, len) == 0))
+            return pi;
+    }
+}
+
 /* A decimal number's text as m * 10^e; -1 when its digits do not fit in
  * 64 bits or its exponent is beyond +-400. */
 int eg_schema_dec(const char *s, size_t n, uint64_t *m, long *e);
@@ -348,6 +367,9 @@ void eg_sc_problem(eg_vctx_t *c, const eg_jr_tok_t *val, const char *last, size_
 void eg_sc_type_problem(eg_vctx_t *c, const eg_jr_tok_t *t, unsigned types);
 /* 1 when the next problem becomes a field error (build its bound only then) */
 int eg_sc_writing(const eg_vctx_t *c);
+/* multipleOf of node n on the number t whose text (t->len bytes) is at num:
+ * 1 when it is a multiple. */
+int eg_sc_multiple_of(const char *num, const eg_jr_tok_t *t, const eg_snode_t *n);
 /* Pattern `re` on p[0..n): 1 match, 0 none, -1 match limits hit. */
 int eg_sc_re_match(eg_vctx_t *c, uint32_t re, const char *p, size_t n);
 /* A context for rep (rep->count zeroed; no document yet, the minimum

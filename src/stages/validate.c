@@ -449,7 +449,12 @@ static eg_stage_rc_t on_request(eg_req_t *c)
             const char *body = NULL;
             int rc = eg_req_read_body(c, v->max_body, &body, &framed);
             int whole = in.json && rc == 1 && !c->vstream;
-            if (whole) {
+            if (whole && eg_schema_fast(v->body, body, framed)) {
+                /* surely valid JSON and valid against the schema, read in one
+                 * pass without a tape (lib/schema_fast.c); anything it is not
+                 * sure of takes the exact path below, which words the errors */
+                in.checked = 1;
+            } else if (whole) {
                 /* whole at the first look (it came with the head, the usual
                  * case): jsonr's tape and the tree walk cost less than the
                  * stream for a body that is all there (docs/performance.md),
