@@ -110,6 +110,10 @@ int eg_schema_validate(const eg_schema_t *s, const eg_jr_doc_t *doc, const eg_jr
  * caller parses and validates as before, which words the errors. No
  * allocation; one pass over the bytes. */
 int eg_schema_fast(const eg_schema_t *s, const char *text, size_t len);
+/* The same for one scalar token t of text, as eg_jr_parse would make it
+ * (a parameter's value, built by its caller: params.c): 1 when
+ * eg_schema_validate on it would answer EG_OK, 0 when not sure. */
+int eg_schema_fast_token(const eg_schema_t *s, const char *text, const eg_jr_tok_t *t);
 
 /* A JSON body checked as it streams in (schema_stream.c), without a tree:
  * feed it in chunks of any size, cut anywhere, then finish. The verdict,

@@ -29,25 +29,25 @@
 #include "jsonr_scan.h"
 #include "schema_int.h"
 
+#include <float.h>
 #include <math.h>
 
-#define FAST_MAX_DEPTH  64          /* open containers */
-#define FAST_MAX_PROPS  256         /* declared properties of an object's node */
-#define FAST_MAX_UND    512         /* undeclared keys of the open objects */
-#define FAST_MAX_UNDOBJ 64          /* ... of one object */
-#define FAST_MAX_HOPS   16          /* $ref-only nodes followed for one value */
-#define FAST_MAX_UNIQUE 16          /* items of a uniqueItems array (scalars only) */
-#define FAST_SDEPTH     200         /* schema nodes nested, under EG_SCHEMA_MAX_DEPTH */
-#define UNSURE          (SNONE - 1) /* a node the fast path does not take */
+#define FAST_MAX_DEPTH  64  /* open containers */
+#define FAST_MAX_PROPS  256 /* declared properties of an object's node */
+#define FAST_MAX_UND    512 /* undeclared keys of the open objects */
+#define FAST_MAX_UNDOBJ 64  /* ... of one object */
+#define FAST_MAX_HOPS   16  /* $ref-only nodes followed for one value */
+#define FAST_MAX_UNIQUE 16  /* items of a uniqueItems array (scalars only) */
+#define FAST_SDEPTH     200 /* schema nodes nested, under EG_SCHEMA_MAX_DEPTH */
 
 /* what the fast path leaves to the exact one, wherever it appears */
 #define K_UNSURE                                                                                   \
     (K_ALLOF | K_ANYOF | K_ONEOF | K_NOT | K_CONTAINS | K_PNAMES | K_DEPS | K_PPROPS | K_FALSE)
 
 typedef struct {
-    uint32_t node;  /* the container's node, SNONE: anything goes */
-    uint32_t count; /* members or items so far */
-    uint32_t und0;  /* this object's first undeclared key in und[] */
+    const eg_snode_t *nd; /* the container's node, NULL: anything goes */
+    uint32_t count;       /* members or items so far */
+    uint32_t und0;        /* this object's first undeclared key in und[] */
     uint16_t sdepth;
     uint8_t obj, uniq;
     uint64_t seen[FAST_MAX_PROPS / 64]; /* declared properties met (an object's) */
@@ -68,29 +68,37 @@ typedef struct {
     const eg_schema_t *s;
     const char *text;
     size_t len;
-    size_t steps;
     int vinit; /* vc set up (a pattern PCRE2 matches) */
     eg_schema_report_t vrep;
     eg_vctx_t vc;
 } fctx_t;
 
-/* The node deciding a value at `at`: $ref-only nodes followed, SNONE when
- * anything goes, UNSURE when this file does not take it. *hops: the nodes
- * entered, which the exact walk counts in its depth. */
-static uint32_t resolve(fctx_t *f, uint32_t at, unsigned *hops)
+/* The node deciding a value checked by `at`: $ref-only nodes followed,
+ * SNONE when anything goes, EG_SFAST_EXACT when this file does not take it;
+ * *hops: the nodes entered on the way, which the exact walk counts in its
+ * depth and its work budget. */
+static uint32_t resolve(const eg_schema_t *s, uint32_t at, uint32_t *hops)
 {
     *hops = 0;
     while (at != SNONE) {
-        const eg_snode_t *n = &f->s->nodes[at];
+        const eg_snode_t *n = &s->nodes[at];
         if (!n->kw && n->if_ == SNONE) return SNONE;
-        if (++f->steps > EG_SCHEMA_MIN_BUDGET || ++*hops > FAST_MAX_HOPS || n->if_ != SNONE ||
-            (n->kw & K_UNSURE))
-            return UNSURE;
+        if (++*hops > FAST_MAX_HOPS || n->if_ != SNONE || (n->kw & K_UNSURE)) return EG_SFAST_EXACT;
         if (!(n->kw & K_REF)) return at;
-        if (n->kw != K_REF) return UNSURE; /* siblings of $ref: two nodes on one value */
+        if (n->kw != K_REF) return EG_SFAST_EXACT; /* siblings of $ref: two nodes on one value */
         at = n->ref;
     }
     return SNONE;
+}
+
+void eg_schema_fast_prepare(eg_schema_t *s)
+{
+    for (size_t i = 0; i < s->nnodes; i++)
+        s->nodes[i].fast = resolve(s, (uint32_t)i, &s->nodes[i].fhops);
+    for (size_t i = 0; i < s->nprops; i++) {
+        s->props[i].fast = s->nodes[s->props[i].node].fast;
+        s->props[i].fhops = s->nodes[s->props[i].node].fhops;
+    }
 }
 
 static double num_of(const eg_jr_tok_t *t)
@@ -247,6 +255,55 @@ static const unsigned char numch[256] = {
     ['8'] = 1, ['9'] = 1, ['-'] = 1, ['+'] = 1, ['.'] = 1, ['e'] = 1, ['E'] = 1,
 };
 
+/* The common numbers read inline, to the value scan_number (jsonr.c) gives
+ * them: an integer of at most 18 digits, or one with a fraction and at
+ * most 15 digits in all and no exponent (exact in a double, so one
+ * correctly rounded division, as its Clinger path does). Anything else is
+ * read by eg_jr_number. Returns the index after the number, 0 when the
+ * bytes at i are not such a number. */
+static size_t quick_number(const unsigned char *b, size_t n, size_t i, eg_jr_tok_t *t)
+{
+#if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD == 0
+    static const double p10[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+    size_t st = i;
+    int neg = b[i] == '-';
+    i += (size_t)neg;
+    uint64_t m = 0;
+    size_t d0 = i;
+    if (i < n && b[i] == '0') {
+        i++;
+    } else {
+        while (i < n && b[i] - (unsigned)'0' < 10u)
+            m = m * 10 + (b[i++] - '0');
+    }
+    size_t nd = i - d0;
+    if (!nd || nd > 18) return 0;
+    if (i < n && b[i] == '.') {
+        size_t f0 = ++i;
+        while (i < n && b[i] - (unsigned)'0' < 10u)
+            m = m * 10 + (b[i++] - '0');
+        size_t fd = i - f0;
+        if (!fd || nd + fd > 15 || (i < n && numch[b[i]])) return 0;
+        double v = (double)m / p10[fd];
+        t->type = EG_JR_REAL;
+        t->dval = neg ? -v : v;
+    } else {
+        if (i < n && numch[b[i]]) return 0; /* an exponent, a leading zero's digit, ... */
+        t->type = EG_JR_INT;
+        t->ival = neg ? -(long long)m : (long long)m;
+    }
+    t->off = 0;
+    t->len = (uint32_t)(i - st);
+    t->escaped = 0;
+    t->count = 0;
+    return i;
+#else
+    (void)b, (void)n, (void)i, (void)t;
+    return 0;
+#endif
+}
+
 static int fast(fctx_t *f)
 {
     const eg_schema_t *s = f->s;
@@ -256,26 +313,29 @@ static int fast(fctx_t *f)
     ukey_t und[FAST_MAX_UND];
     uitem_t uq[FAST_MAX_UNIQUE];
     int top = -1;
-    uint32_t nund = 0, nuq = 0, node;
-    unsigned hops, sdepth = 0; /* schema nodes nested above the value */
+    uint32_t nund = 0, nuq = 0, node, hops, sub;
+    unsigned sdepth = 0; /* schema nodes nested above the value */
     size_t i = 0, q;
-    frame_t *fr = NULL;
-    uitem_t *it;
+    frame_t *fr = NULL; /* the innermost open container */
+    uitem_t *it = NULL; /* where a uniqueItems array's item goes */
+    int collect = 0;    /* fr is a uniqueItems array */
 
-    node = resolve(f, s->root, &hops);
-value: /* the value at i (after whitespace), checked by node */
+    node = s->nodes[s->root].fast;
+    hops = s->nodes[s->root].fhops;
+value: /* the value at i (whitespace before it not yet skipped), checked by node */
     i = skip_ws(b, n, i);
-    if (i >= n || node == UNSURE || sdepth + hops > FAST_SDEPTH) return 0;
-    /* a uniqueItems array keeps its (scalar) items */
-    it = fr && fr->uniq ? (nuq < FAST_MAX_UNIQUE ? &uq[nuq++] : NULL) : NULL;
-    if (fr && fr->uniq && !it) return 0;
+    if (i >= n || node == EG_SFAST_EXACT) return 0;
+    if (collect) { /* a uniqueItems array keeps its (scalar) items */
+        if (nuq == FAST_MAX_UNIQUE) return 0;
+        it = &uq[nuq++];
+    }
     switch (b[i]) {
     case '"': {
         uint8_t esc = 0;
         if ((q = scan_string(b, n, i + 1, &esc)) == BAD) return 0;
         if (node != SNONE && !check_string(f, node, (const char *)b + i + 1, q - i - 1, esc))
             return 0;
-        if (it) {
+        if (collect) {
             if (esc) return 0;
             it->type = EG_JR_STRING;
             it->off = (uint32_t)(i + 1);
@@ -286,7 +346,8 @@ value: /* the value at i (after whitespace), checked by node */
     }
     case '{':
     case '[': {
-        if (top + 1 >= FAST_MAX_DEPTH || it) return 0;
+        /* a scalar adds at most FAST_MAX_HOPS nodes: the depth is checked here */
+        if (top + 1 >= FAST_MAX_DEPTH || collect || sdepth + hops > FAST_SDEPTH) return 0;
         int obj = b[i] == '{';
         const eg_snode_t *nd = node != SNONE ? &s->nodes[node] : NULL;
         if (nd) {
@@ -295,13 +356,13 @@ value: /* the value at i (after whitespace), checked by node */
             if (obj && nd->nprops > FAST_MAX_PROPS) return 0;
         }
         fr = &st[++top];
-        fr->node = node;
+        fr->nd = nd;
         fr->count = 0;
         fr->obj = (uint8_t)obj;
         fr->uniq = !obj && nd && (nd->kw & K_UNIQUE);
         fr->und0 = nund;
         fr->sdepth = (uint16_t)(sdepth + hops);
-        sdepth = fr->sdepth;
+        collect = fr->uniq;
         nuq = 0;
         if (obj && nd && nd->nprops) memset(fr->seen, 0, ((nd->nprops + 63) / 64) * 8);
         i = skip_ws(b, n, i + 1);
@@ -317,18 +378,20 @@ value: /* the value at i (after whitespace), checked by node */
         size_t l = ty == EG_JR_FALSE ? 5 : 4;
         if (n - i < l || memcmp(b + i, lit, l) != 0) return 0;
         if (node != SNONE && !check_literal(s, node, ty)) return 0;
-        if (it) it->type = (uint8_t)ty;
+        if (collect) it->type = (uint8_t)ty;
         i += l;
         break;
     }
     default: {
-        size_t j = i;
-        while (j < n && numch[b[j]])
-            j++;
         eg_jr_tok_t t;
-        if (j == i || eg_jr_number(f->text + i, j - i, &t) != 0) return 0;
+        size_t j = quick_number(b, n, i, &t);
+        if (!j) {
+            for (j = i; j < n && numch[b[j]]; j++)
+                ;
+            if (j == i || eg_jr_number(f->text + i, j - i, &t) != 0) return 0;
+        }
         if (node != SNONE && !check_number(s, node, &t, f->text + i)) return 0;
-        if (it) {
+        if (collect) {
             it->type = t.type;
             it->num = t;
         }
@@ -336,11 +399,11 @@ value: /* the value at i (after whitespace), checked by node */
         break;
     }
     }
-    if (i < n && !b[i]) return 0; /* jansson's lost NUL: left to the exact path */
+    /* (jansson's lost NUL after a number or a literal is neither whitespace
+     * nor a byte that may follow a value here: left to the exact path) */
 
-after: /* a value has just ended at i */
-    if (top < 0) goto done;
-    fr = &st[top];
+after: /* a value has just ended at i, inside fr */
+    if (!fr) goto done;
     i = skip_ws(b, n, i);
     if (i >= n) return 0;
     if (fr->obj) {
@@ -356,53 +419,67 @@ after: /* a value has just ended at i */
     if (b[i] != ',') return 0;
     i++;
 
-item : /* an array's next item: its node */
-{
-    uint32_t sub = SNONE;
-    if (fr->node != SNONE) {
-        const eg_snode_t *nd = &s->nodes[fr->node];
-        if (nd->kw & (K_PREFIX | K_ITEMS))
-            sub = fr->count < nd->nprefix ? s->idx[nd->prefix + fr->count] : nd->items;
+item: /* an array's next item: its node */
+    node = SNONE;
+    hops = 0;
+    if (fr->nd && (fr->nd->kw & (K_PREFIX | K_ITEMS))) {
+        const eg_snode_t *nd = fr->nd;
+        sub = fr->count < nd->nprefix ? s->idx[nd->prefix + fr->count] : nd->items;
+        if (sub != SNONE) {
+            node = s->nodes[sub].fast;
+            hops = s->nodes[sub].fhops;
+        }
     }
     sdepth = fr->sdepth;
-    node = resolve(f, sub, &hops);
-}
     goto value;
 
-key : /* at i: a member's key in the object fr */
-{
+key: /* at i: a member's key in the object fr */
     if (i >= n || b[i] != '"') return 0;
-    uint8_t esc = 0;
-    if ((q = scan_string(b, n, i + 1, &esc)) == BAD || esc) return 0;
-    const char *k = f->text + i + 1;
-    uint32_t kl = (uint32_t)(q - i - 1), sub = SNONE, pi = SNONE;
-    const eg_snode_t *nd = fr->node != SNONE ? &s->nodes[fr->node] : NULL;
-    if (nd && nd->nprops) pi = eg_schema_prop_find(s, nd, k, kl, n - (i + 1));
-    if (pi != SNONE) {
-        uint64_t bit = 1ull << (pi % 64);
-        if (fr->seen[pi / 64] & bit) return 0; /* a duplicate */
-        fr->seen[pi / 64] |= bit;
-        sub = s->props[nd->props + pi].node;
-    } else {
-        for (uint32_t u = fr->und0; u < nund; u++)
-            if (und[u].len == kl && memcmp(b + und[u].off, k, kl) == 0) return 0;
-        if (nund >= FAST_MAX_UND || nund - fr->und0 >= FAST_MAX_UNDOBJ) return 0;
-        und[nund].off = (uint32_t)(i + 1);
-        und[nund++].len = kl;
-        if (nd && (nd->kw & K_ADDL)) sub = nd->addl;
+    {
+        uint8_t esc = 0;
+        if ((q = scan_string(b, n, i + 1, &esc)) == BAD || esc) return 0;
+    }
+    node = SNONE;
+    hops = 0;
+    {
+        const char *k = f->text + i + 1;
+        uint32_t kl = (uint32_t)(q - i - 1), pi = SNONE;
+        const eg_snode_t *nd = fr->nd;
+        if (nd && nd->nprops) pi = eg_schema_prop_find(s, nd, k, kl, n - (i + 1));
+        if (pi != SNONE) {
+            uint64_t bit = 1ull << (pi % 64);
+            if (fr->seen[pi / 64] & bit) return 0; /* a duplicate */
+            fr->seen[pi / 64] |= bit;
+            const sprop_t *p = &s->props[nd->props + pi];
+            node = p->fast;
+            hops = p->fhops;
+        } else {
+            for (uint32_t u = fr->und0; u < nund; u++)
+                if (und[u].len == kl && memcmp(b + und[u].off, k, kl) == 0) return 0;
+            if (nund >= FAST_MAX_UND || nund - fr->und0 >= FAST_MAX_UNDOBJ) return 0;
+            und[nund].off = (uint32_t)(i + 1);
+            und[nund++].len = kl;
+            if (nd && (nd->kw & K_ADDL)) {
+                node = s->nodes[nd->addl].fast;
+                hops = s->nodes[nd->addl].fhops;
+            }
+        }
     }
     fr->count++;
-    i = skip_ws(b, n, q + 1);
-    if (i >= n || b[i] != ':') return 0;
-    i++;
+    i = q + 1;
+    if (i < n && b[i] == ':') { /* "key": as compact JSON and json.dumps write it */
+        i++;
+    } else {
+        i = skip_ws(b, n, i);
+        if (i >= n || b[i] != ':') return 0;
+        i++;
+    }
     sdepth = fr->sdepth;
-    node = resolve(f, sub, &hops);
-}
     goto value;
 
 close: /* b[i] closes fr */
-    if (fr->node != SNONE) {
-        const eg_snode_t *nd = &s->nodes[fr->node];
+    if (fr->nd) {
+        const eg_snode_t *nd = fr->nd;
         if (fr->obj) {
             if ((nd->kw & K_MINPROPS) && fr->count < nd->minprops) return 0;
             if ((nd->kw & K_MAXPROPS) && fr->count > nd->maxprops) return 0;
@@ -429,13 +506,45 @@ close: /* b[i] closes fr */
     nund = fr->und0;
     top--;
     fr = top >= 0 ? &st[top] : NULL;
-    nuq = 0; /* a uniqueItems array holds no containers: its parent kept none */
+    collect = 0; /* a uniqueItems array holds no containers: its parent is not one */
+    nuq = 0;
     i++;
     goto after;
 
 done:
     i = skip_ws(b, n, i);
     return i == n;
+}
+
+/* The fast path's check of one scalar token (a parameter's value, as
+ * params.c builds it: see schema.h). */
+int eg_schema_fast_token(const eg_schema_t *s, const char *text, const eg_jr_tok_t *t)
+{
+    uint32_t node = s->nodes[s->root].fast;
+    if (node == EG_SFAST_EXACT) return 0;
+    if (node == SNONE) return 1;
+    switch (t->type) {
+    case EG_JR_STRING: {
+        if (t->escaped) return 0;
+        fctx_t f;
+        f.s = s;
+        f.text = text;
+        f.len = 0;
+        f.vinit = 0;
+        int ok = check_string(&f, node, text + t->off, t->len, 0);
+        if (f.vinit) eg_sc_fini(&f.vc);
+        return ok;
+    }
+    case EG_JR_INT:
+    case EG_JR_REAL:
+        return check_number(s, node, t, text + t->off);
+    case EG_JR_NULL:
+    case EG_JR_TRUE:
+    case EG_JR_FALSE:
+        return check_literal(s, node, t->type);
+    default:
+        return 0;
+    }
 }
 
 int eg_schema_fast(const eg_schema_t *s, const char *text, size_t len)
@@ -445,7 +554,6 @@ int eg_schema_fast(const eg_schema_t *s, const char *text, size_t len)
     f.s = s;
     f.text = text;
     f.len = len;
-    f.steps = 0;
     f.vinit = 0;
     int ok = fast(&f);
     if (f.vinit) eg_sc_fini(&f.vc);
