@@ -164,22 +164,11 @@ static int in_enum(const eg_schema_t *s, const eg_snode_t *n, unsigned type, con
     return 0;
 }
 
-/* Node `at` (resolved, not SNONE) on a string whose raw contents are
- * r[0..rn) (esc: with escapes): 1 when it surely passes. */
-static int check_string(fctx_t *f, uint32_t at, const char *r, size_t rn, int esc)
+/* The string keywords of node n on the unescaped value p[0..len): 1 when
+ * they surely pass. */
+static int string_keywords(fctx_t *f, const eg_snode_t *n, const char *p, size_t len)
 {
     const eg_schema_t *s = f->s;
-    const eg_snode_t *n = &s->nodes[at];
-    if ((n->kw & K_TYPE) && !(n->types & EG_ST_STRING)) return 0;
-    if (!(n->kw & (K_CONST | K_ENUM | K_STRING | K_FORMAT))) return 1;
-    char buf[256];
-    const char *p = r;
-    size_t len = rn;
-    if (esc) { /* the unescaped value is never longer than the raw text */
-        if (rn > sizeof(buf)) return 0;
-        len = eg_jr_unescape(r, rn, buf, sizeof(buf));
-        p = buf;
-    }
     if ((n->kw & (K_CONST | K_ENUM)) && !in_enum(s, n, EG_JR_STRING, p, len, NULL)) return 0;
     if (((n->kw & K_MAXLEN) && len > n->maxlen) || ((n->kw & K_MINLEN) && len / 4 < n->minlen)) {
         size_t cp = 0; /* code points, as schema_check.c counts them */
@@ -202,6 +191,26 @@ static int check_string(fctx_t *f, uint32_t at, const char *r, size_t rn, int es
     }
     if ((n->kw & K_FORMAT) && !eg_format_check((eg_format_t)n->fmt, p, len)) return 0;
     return 1;
+}
+
+/* An escaped string's value unescaped first (out of the common path: its
+ * buffer costs every call a larger frame). */
+static __attribute__((noinline)) int string_escaped(fctx_t *f, const eg_snode_t *n, const char *r,
+                                                    size_t rn)
+{
+    char buf[256]; /* the unescaped value is never longer than the raw text */
+    if (rn > sizeof(buf)) return 0;
+    return string_keywords(f, n, buf, eg_jr_unescape(r, rn, buf, sizeof(buf)));
+}
+
+/* Node `at` (resolved, not SNONE) on a string whose raw contents are
+ * r[0..rn) (esc: with escapes): 1 when it surely passes. */
+static inline int check_string(fctx_t *f, uint32_t at, const char *r, size_t rn, int esc)
+{
+    const eg_snode_t *n = &f->s->nodes[at];
+    if ((n->kw & K_TYPE) && !(n->types & EG_ST_STRING)) return 0;
+    if (!(n->kw & (K_CONST | K_ENUM | K_STRING | K_FORMAT))) return 1;
+    return esc ? string_escaped(f, n, r, rn) : string_keywords(f, n, r, rn);
 }
 
 /* Node `at` on a number t whose text is at num: 1 when it surely passes. */

@@ -11,6 +11,8 @@
  *    JSON of every kind jsonr refuses, each keyword failing);
  * 3. random mutations of a valid body (bytes replaced, dropped, doubled):
  *    whenever the fast path says valid, the exact path must agree.
+ * eg_schema_fast_token (a parameter's scalar) is asked about every scalar
+ * instance of 1. likewise.
  */
 #include "testutil.h"
 
@@ -24,7 +26,8 @@ static int tree_validate(const eg_schema_t *s, const eg_jr_doc_t *doc, const eg_
     return eg_schema_validate(s, doc, tok, rep);
 }
 
-static size_t nasked, naccepted; /* test_schema.c's instances asked, and accepted fast */
+static size_t nasked, naccepted, ntoken; /* test_schema.c's instances asked, accepted fast,
+                                           and scalars accepted by eg_schema_fast_token */
 
 /* eg_schema_validate, and the fast path on the same whole text. */
 static int fast_validate(const eg_schema_t *s, const eg_jr_doc_t *doc, const eg_jr_tok_t *tok,
@@ -39,6 +42,13 @@ static int fast_validate(const eg_schema_t *s, const eg_jr_doc_t *doc, const eg_
             fail_msg("%.*s: the fast path accepts it, the exact one answers %d", (int)doc->len,
                      doc->text, rc);
     }
+    /* a scalar: the parameters' way in, on the parsed token */
+    if (doc->ntoks == 1 && eg_schema_fast_token(s, doc->text, doc->toks)) {
+        ntoken++;
+        if (rc != EG_OK)
+            fail_msg("%.*s: eg_schema_fast_token accepts it, the exact path answers %d",
+                     (int)doc->len, doc->text, rc);
+    }
     return rc;
 }
 
@@ -49,7 +59,7 @@ int test_schema_main(void);
 #undef main
 #undef eg_schema_validate
 
-static size_t nasked_schema, naccepted_schema;
+static size_t nasked_schema, naccepted_schema, ntoken_schema;
 
 static void test_schema_cases_fast(void **state)
 {
@@ -57,6 +67,7 @@ static void test_schema_cases_fast(void **state)
     /* test_schema.c's cases did go through it, and it took many of the valid ones */
     assert_true(nasked_schema > 200);
     assert_true(naccepted_schema > 50);
+    assert_true(ntoken_schema > 20);
 }
 
 static eg_schema_t *compile_text(const char *text, eg_ydoc_t **doc)
@@ -345,6 +356,7 @@ int main(void)
     int rc = test_schema_main();
     nasked_schema = nasked;
     naccepted_schema = naccepted;
+    ntoken_schema = ntoken;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_schema_cases_fast), cmocka_unit_test(test_accepted),
         cmocka_unit_test(test_not_sure),          cmocka_unit_test(test_deep),
