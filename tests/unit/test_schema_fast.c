@@ -163,6 +163,12 @@ static void test_accepted(void **state)
         {"{\"enum\":[\"AD\",\"AE\",\"AF\",\"AG\",\"AI\",\"AL\",\"AM\",\"AO\",\"AQ\",\"AR\"]}",
          "\"AQ\"", 1},
         {"{\"const\":\"x\"}", "\"x\"", 1},
+        /* numbers inline and by eg_jr_number, to jsonr's values */
+        {"{\"items\":{\"type\":\"integer\"}}",
+         "[9223372036854775807,-9223372036854775808,123456789012345678,-0,-0.0,1E2,2.50e1]", 1},
+        {"{\"items\":{\"type\":\"number\",\"maximum\":0.30000000000000004}}",
+         "[0.1,0.30000000000000004,1e-400,-1.5]", 1},
+        {"{\"items\":{\"enum\":[0.1,2,-3.25]}}", "[0.1,2.0,-3.25,2e0]", 1},
         {"{\"type\":\"string\",\"format\":\"date-time\"}", "\"2024-01-15T12:34:56Z\"", 1},
     };
     run_fast(k, sizeof(k) / sizeof(k[0]));
@@ -198,6 +204,9 @@ static void test_not_sure(void **state)
         {"true", "[1]]", 0},
         {"true", "[99999999999999999999]", 0}, /* over long long: jsonr refuses it */
         {"true", "[1e999]", 0},
+        {"true", "[9223372036854775808]", 0},
+        {"{\"items\":{\"type\":\"number\",\"maximum\":0.3}}", "[0.30000000000000004]", 0},
+        {"{\"items\":{\"type\":\"integer\"}}", "[1.0000000000000002]", 0},
         {"true", "[+1]", 0},
         {"true", "[.5]", 0},
         {"true", "{'a':1}", 0},
