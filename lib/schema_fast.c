@@ -14,17 +14,22 @@
  * Soundness is the whole point: "valid" here must imply that eg_jr_parse
  * accepts the text and eg_schema_validate answers EG_OK. So the JSON is
  * read with jsonr's own scanners (jsonr_scan.h: strings, escapes, UTF-8,
- * whitespace) and numbers with eg_jr_number (jsonr's grammar and values),
- * and anything this file does not decide exactly answers "not sure": every
- * problem the schema would report, invalid JSON, an escaped key, an escaped
- * string over 256 bytes whose content a keyword reads, a NUL byte,
- * applicators (allOf, anyOf, oneOf, not, if, a $ref with siblings),
- * patternProperties, propertyNames, dependencies, contains, uniqueItems
- * beyond 16 scalar items, more than 256 properties in a node, 64 nested
- * containers, 64 undeclared keys in an object, and more schema nodes entered
- * than the exact path's smallest work budget. The caller then runs the exact
- * path, which words every error; test_schema_fast and fuzz_schema check the
- * implication.
+ * whitespace) and numbers to jsonr's values (the common ones inline, as
+ * scan_number computes them, the rest by eg_jr_number), and anything this
+ * file does not decide exactly answers "not sure": every problem the schema
+ * would report, invalid JSON, an escaped key, an escaped string over 256
+ * bytes whose content a keyword reads, a NUL byte anywhere (jansson's lost
+ * NUL included), applicators (allOf, anyOf, oneOf, not, if, a $ref with
+ * siblings), patternProperties, propertyNames, dependencies, contains,
+ * enum / const of a container, uniqueItems beyond 16 scalar items, more
+ * than 256 properties in a node, 64 nested containers, 64 undeclared keys
+ * in an object. The exact path's limits cannot be reached by what is
+ * accepted: its depth (256 nodes) is bounded here at 200 plus a value's own
+ * $ref chain (at most 16), and its work budget (100,000 + 64 a token) by
+ * at most 16 nodes a value plus, for a uniqueItems array of k <= 16 items
+ * (k + 1 tokens), k(k-1)/2 comparisons: under 64 a token. The caller then
+ * runs the exact path, which words every error; test_schema_fast and
+ * fuzz_schema check the implication.
  */
 #include "jsonr_scan.h"
 #include "schema_int.h"
@@ -38,7 +43,7 @@
 #define FAST_MAX_UNDOBJ 64  /* ... of one object */
 #define FAST_MAX_HOPS   16  /* $ref-only nodes followed for one value */
 #define FAST_MAX_UNIQUE 16  /* items of a uniqueItems array (scalars only) */
-#define FAST_SDEPTH     200 /* schema nodes nested, under EG_SCHEMA_MAX_DEPTH */
+#define FAST_SDEPTH     200 /* schema nodes nested (+ FAST_MAX_HOPS < EG_SCHEMA_MAX_DEPTH) */
 
 /* what the fast path leaves to the exact one, wherever it appears */
 #define K_UNSURE                                                                                   \
