@@ -171,7 +171,8 @@ static int in_enum(const eg_schema_t *s, const eg_snode_t *n, unsigned type, con
 
 /* The string keywords of node n on the unescaped value p[0..len): 1 when
  * they surely pass. */
-static int string_keywords(fctx_t *f, const eg_snode_t *n, const char *p, size_t len)
+static inline __attribute__((always_inline)) int string_keywords(fctx_t *f, const eg_snode_t *n,
+                                                                 const char *p, size_t len)
 {
     const eg_schema_t *s = f->s;
     if ((n->kw & (K_CONST | K_ENUM)) && !in_enum(s, n, EG_JR_STRING, p, len, NULL)) return 0;
@@ -219,7 +220,8 @@ static inline int check_string(fctx_t *f, uint32_t at, const char *r, size_t rn,
 }
 
 /* Node `at` on a number t whose text is at num: 1 when it surely passes. */
-static int check_number(const eg_schema_t *s, uint32_t at, const eg_jr_tok_t *t, const char *num)
+static inline __attribute__((always_inline)) int check_number(const eg_schema_t *s, uint32_t at,
+                                                              const eg_jr_tok_t *t, const char *num)
 {
     const eg_snode_t *n = &s->nodes[at];
     unsigned tt = EG_ST_NUMBER;
