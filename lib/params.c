@@ -780,6 +780,8 @@ static int check_json(eg_params_report_t *rep, const eg_param_rule_t *r, jb_t *b
     eg_jr_tok_t one;
     int rc = 0, parsed = 0;
     if (b->len < UINT32_MAX && one_token(b, &one)) {
+        /* the usual valid value: surely valid by the fast path, no walk */
+        if (eg_schema_fast_token(r->schema, b->p, &one)) return EG_OK;
         /* most parameters: no parse of the text just built */
         d.text = b->p;
         d.len = b->len;
@@ -957,6 +959,39 @@ static int deep_key(const pair_t *p, const eg_param_rule_t *r, const char **k, s
     return 0;
 }
 
+/* A scalar rule's plain value (printable ASCII with nothing to decode or
+ * escape) checked without building its JSON text: the token piece(),
+ * coerce() and one_token() would make of it, given to the fast path. 1:
+ * surely valid (check_json would answer EG_OK); 0: not sure, take the
+ * full path (which also words any problem). */
+static int plain_scalar_ok(const eg_param_rule_t *r, const char *v, size_t n)
+{
+    if (!r->schema || !n || n > 256 || (r->types & (EG_ST_ARRAY | EG_ST_OBJECT))) return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if (c < 0x21 || c > 0x7e || c == '%' || c == '+' || c == '"' || c == '\\') return 0;
+    }
+    unsigned types = r->types;
+    eg_jr_tok_t t;
+    memset(&t, 0, sizeof(t));
+    int integer;
+    if (types & (EG_ST_INTEGER | EG_ST_NUMBER) && number_literal(v, n, &integer) &&
+        (integer || (types & EG_ST_NUMBER)))
+        return eg_jr_number(v, n, &t) == 0 && eg_schema_fast_token(r->schema, v, &t);
+    if (types & EG_ST_BOOLEAN &&
+        ((n == 4 && memcmp(v, "true", 4) == 0) || (n == 5 && memcmp(v, "false", 5) == 0))) {
+        t.type = n == 4 ? EG_JR_TRUE : EG_JR_FALSE;
+        t.len = (uint32_t)n;
+        return eg_schema_fast_token(r->schema, v, &t);
+    }
+    if (!types || types & EG_ST_STRING) {
+        t.type = EG_JR_STRING;
+        t.len = (uint32_t)n;
+        return eg_schema_fast_token(r->schema, v, &t);
+    }
+    return 0;
+}
+
 static int check_query_rule(eg_params_report_t *rep, const eg_param_rule_t *r, const char *q,
                             size_t n)
 {
@@ -1003,6 +1038,7 @@ static int check_query_rule(eg_params_report_t *rep, const eg_param_rule_t *r, c
         while (next_pair(q, n, &at, &p)) {
             if (!name_is(p.name, p.name_len, r->name, r->name_len, DEC_FORM)) continue;
             found++;
+            if (plain_scalar_ok(r, p.value, p.value_len)) return EG_OK; /* b holds nothing */
             rc = value_into(rep, r, &b, p.value, p.value_len, DEC_FORM, delim);
             break; /* the first one counts */
         }

@@ -102,6 +102,19 @@ typedef struct {
 int eg_schema_validate(const eg_schema_t *s, const eg_jr_doc_t *doc, const eg_jr_tok_t *tok,
                        eg_schema_report_t *rep);
 
+/* The accept-only fast path for a whole body (schema_fast.c): 1 when
+ * text[0..len) is surely JSON that eg_jr_parse accepts and that s accepts
+ * (eg_schema_validate would answer EG_OK); 0 when it cannot tell: the
+ * body may be invalid, or uses what the fast path leaves to the exact one
+ * (applicators, escaped keys, ...). It never says "invalid": on 0 the
+ * caller parses and validates as before, which words the errors. No
+ * allocation; one pass over the bytes. */
+int eg_schema_fast(const eg_schema_t *s, const char *text, size_t len);
+/* The same for one scalar token t of text, as eg_jr_parse would make it
+ * (a parameter's value, built by its caller: params.c): 1 when
+ * eg_schema_validate on it would answer EG_OK, 0 when not sure. */
+int eg_schema_fast_token(const eg_schema_t *s, const char *text, const eg_jr_tok_t *t);
+
 /* A JSON body checked as it streams in (schema_stream.c), without a tree:
  * feed it in chunks of any size, cut anywhere, then finish. The verdict,
  * the problems (same pointers, messages and order as eg_schema_validate on

@@ -324,13 +324,13 @@ static int pow10_mul(uint64_t *v, long k)
 
 /* multipleOf, exactly on the decimal texts when they fit in 64 bits (so
  * 0.0075 is a multiple of 0.0001), else on doubles with a tolerance. */
-static int multiple_of(const eg_jr_doc_t *doc, const eg_jr_tok_t *t, const eg_snode_t *n)
+int eg_sc_multiple_of(const char *num, const eg_jr_tok_t *t, const eg_snode_t *n)
 {
     const snum_t *d = &n->mult;
     if (t->type == EG_JR_INT && d->isint) return t->ival % d->i == 0;
     uint64_t mx, md = n->mult_m;
     long ex, ed = n->mult_e;
-    if (n->mult_dec && !eg_schema_dec(doc->text + t->off, t->len, &mx, &ex)) {
+    if (n->mult_dec && !eg_schema_dec(num, t->len, &mx, &ex)) {
         if (!mx) return 1;
         long e = ex < ed ? ex : ed;
         uint64_t X = mx, D = md;
@@ -764,7 +764,7 @@ static int check_number(vctx_t *c, const eg_snode_t *n, const eg_jr_tok_t *t)
                 "must be less than %s", n->xmax.text);
         BAIL();
     }
-    if ((n->kw & K_MULT) && !multiple_of(c->doc, t, n)) {
+    if ((n->kw & K_MULT) && !eg_sc_multiple_of(c->doc->text + t->off, t, n)) {
         problem(c, t, NULL, 0, "multipleOf", "multipleOf", WX(num_json(&n->mult)),
                 "must be a multiple of %s", n->mult.text);
         BAIL();
@@ -849,25 +849,6 @@ static __attribute__((noinline)) int check_array(vctx_t *c, const eg_snode_t *n,
     return bad;
 }
 
-/* Looks key up among the node's properties through its hash table (one
- * comparison for a declared name, usually none for another): its index
- * in the sorted properties or SNONE. */
-static uint32_t prop_find(const eg_schema_t *s, const eg_snode_t *n, const char *k, size_t len,
-                          size_t room)
-{
-    const uint32_t *tab = s->idx + n->ptab;
-    const sprop_t *p = s->props + n->props;
-    uint64_t w0, w1;
-    eg_schema_prop_words_at(k, len, room, &w0, &w1);
-    for (uint32_t h = eg_schema_prop_hash(w0, w1, len) & n->pmask;; h = (h + 1) & n->pmask) {
-        uint32_t pi = tab[h];
-        if (pi == SNONE) return pi;
-        if (p[pi].len == len && p[pi].w0 == w0 && p[pi].w1 == w1 &&
-            (len <= 16 || memcmp(k, p[pi].name, len) == 0))
-            return pi;
-    }
-}
-
 #define SEEN_MAX 1024 /* properties tracked for required in a stack bitset */
 
 static __attribute__((noinline)) int check_object(vctx_t *c, const eg_snode_t *n, const eg_jr_tok_t *t)
@@ -901,7 +882,7 @@ static __attribute__((noinline)) int check_object(vctx_t *c, const eg_snode_t *n
             int matched = 0;
             /* an unescaped key is read in place, and the input goes on after it */
             size_t room = k->escaped ? 0 : c->doc->len - k->off;
-            uint32_t pi = n->nprops ? prop_find(s, n, key.p, key.len, room) : SNONE;
+            uint32_t pi = n->nprops ? eg_schema_prop_find(s, n, key.p, key.len, room) : SNONE;
             if (pi != SNONE) {
                 matched = 1;
                 if (track) seen[pi / 64] |= 1ull << (pi % 64);

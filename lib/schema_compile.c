@@ -1065,7 +1065,7 @@ static int compile_node(cctx_t *c, const eg_ydoc_t *doc, const eg_ynode_t *y, ui
      * the properties are walked; the others are looked up */
     for (uint32_t i = 0; i < n->nreq; i++) {
         sreq_t *r = &c->s->reqs[n->req + i];
-        sprop_t key = {r->name, r->len, 0, 0, 0};
+        sprop_t key = {r->name, r->len, 0, 0, 0, 0, 0};
         sprop_t *p =
             n->nprops ? bsearch(&key, c->s->props + n->props, n->nprops, sizeof(sprop_t), prop_cmp)
                       : NULL;
@@ -1172,6 +1172,7 @@ int eg_schema_compile(const eg_ydoc_t *doc, const eg_ynode_t *at, const eg_schem
     }
     if ((rc = compile_node(&c, doc, at, &c.s->root)) != EG_OK) goto done;
     rc = find_cycles(&c);
+    if (rc == EG_OK) eg_schema_fast_prepare(c.s);
 done:
     for (size_t i = 0; i < c.ndocs; i++)
         free(c.docs[i].path);

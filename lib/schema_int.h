@@ -90,7 +90,8 @@ typedef struct {
     const char *name;
     uint32_t len;
     uint32_t node;
-    uint64_t w0, w1; /* eg_schema_prop_words(): names of up to 16 bytes compare by these */
+    uint64_t w0, w1;      /* eg_schema_prop_words(): names of up to 16 bytes compare by these */
+    uint32_t fast, fhops; /* nodes[node].fast and .fhops (schema_fast.c), one load nearer */
 } sprop_t;
 
 typedef struct {
@@ -173,6 +174,12 @@ struct eg_snode_s {
         /* enums of more than 8 values: sehash_t range sorted by hash, else 0 */ /* idx range of
                                                                                     cval roots */
     uint32_t cnst;                                                               /* cval root */
+    /* for the fast path (schema_fast.c, set once compiled): the node a value
+     * under this one is checked with (this one, the end of a chain of
+     * $ref-only nodes, SNONE: anything goes, EG_SFAST_EXACT: left to the
+     * exact path), and the nodes of that chain (the exact walk's depth) */
+    uint32_t fast;
+    uint32_t fhops;
     json_t *jenum, *jconst; /* for field errors' extra */
     const char *file;       /* where it was written (compile errors only) */
     int line, col;
@@ -279,6 +286,25 @@ static inline uint32_t eg_schema_prop_hash(uint64_t w0, uint64_t w1, size_t len)
     return (uint32_t)(h >> 32) ^ (uint32_t)h;
 }
 
+/* Looks key up among the node's properties through its hash table (one
+ * comparison for a declared name, usually none for another): its index
+ * in the sorted properties or SNONE. */
+static inline uint32_t eg_schema_prop_find(const eg_schema_t *s, const eg_snode_t *n, const char *k,
+                                           size_t len, size_t room)
+{
+    const uint32_t *tab = s->idx + n->ptab;
+    const sprop_t *p = s->props + n->props;
+    uint64_t w0, w1;
+    eg_schema_prop_words_at(k, len, room, &w0, &w1);
+    for (uint32_t h = eg_schema_prop_hash(w0, w1, len) & n->pmask;; h = (h + 1) & n->pmask) {
+        uint32_t pi = tab[h];
+        if (pi == SNONE) return pi;
+        if (p[pi].len == len && p[pi].w0 == w0 && p[pi].w1 == w1 &&
+            (len <= 16 || memcmp(k, p[pi].name, len) == 0))
+            return pi;
+    }
+}
+
 /* A decimal number's text as m * 10^e; -1 when its digits do not fit in
  * 64 bits or its exponent is beyond +-400. */
 int eg_schema_dec(const char *s, size_t n, uint64_t *m, long *e);
@@ -348,6 +374,13 @@ void eg_sc_problem(eg_vctx_t *c, const eg_jr_tok_t *val, const char *last, size_
 void eg_sc_type_problem(eg_vctx_t *c, const eg_jr_tok_t *t, unsigned types);
 /* 1 when the next problem becomes a field error (build its bound only then) */
 int eg_sc_writing(const eg_vctx_t *c);
+#define EG_SFAST_EXACT (SNONE - 1)
+/* Sets every node's fast / fhops (eg_schema_compile, once compiled). */
+void eg_schema_fast_prepare(eg_schema_t *s);
+
+/* multipleOf of node n on the number t whose text (t->len bytes) is at num:
+ * 1 when it is a multiple. */
+int eg_sc_multiple_of(const char *num, const eg_jr_tok_t *t, const eg_snode_t *n);
 /* Pattern `re` on p[0..n): 1 match, 0 none, -1 match limits hit. */
 int eg_sc_re_match(eg_vctx_t *c, uint32_t re, const char *p, size_t n);
 /* A context for rep (rep->count zeroed; no document yet, the minimum

@@ -80,11 +80,11 @@ static int has_body(const eg_req_t *c)
 }
 
 /* The media types a body may have: the configured ones, or the ones the
- * rules imply. */
-static int type_accepted(const eg_validation_t *v, const char *t, size_t n)
+ * rules imply (json: t is a JSON media type, asked once by the caller). */
+static int type_accepted(const eg_validation_t *v, const char *t, size_t n, int json)
 {
     if (v->ncontent_types) return eg_media_type_in(t, n, v->content_types, v->ncontent_types);
-    if (v->body && eg_media_type_is_json(t, n)) return 1;
+    if (v->body && json) return 1;
     if (v->has_form && n == 33 && strncasecmp(t, "application/x-www-form-urlencoded", 33) == 0)
         return 1;
     return !v->body && !v->has_form; /* no body rules: any */
@@ -416,7 +416,8 @@ static eg_stage_rc_t on_request(eg_req_t *c)
         const char *t = "";
         size_t tn = 0;
         if (ct) eg_media_type_of(ct->value, ct->value_len, &t, &tn);
-        if (!type_accepted(v, t, tn)) {
+        int json = tn && eg_media_type_is_json(t, tn);
+        if (!type_accepted(v, t, tn, json)) {
             if (read_to_skip(c, &framed)) return EG_STAGE_SUSPENDED;
             eg_req_drop_body(c, framed);
             char list[512];
@@ -442,14 +443,19 @@ static eg_stage_rc_t on_request(eg_req_t *c)
                               "body media type not accepted");
             return EG_STAGE_ANSWERED;
         }
-        in.json = tn && eg_media_type_is_json(t, tn) && v->body;
+        in.json = json && v->body;
         in.form =
             tn == 33 && strncasecmp(t, "application/x-www-form-urlencoded", 33) == 0 && v->has_form;
         if (in.json || in.form) {
             const char *body = NULL;
             int rc = eg_req_read_body(c, v->max_body, &body, &framed);
             int whole = in.json && rc == 1 && !c->vstream;
-            if (whole) {
+            if (whole && eg_schema_fast(v->body, body, framed)) {
+                /* surely valid JSON and valid against the schema, read in one
+                 * pass without a tape (lib/schema_fast.c); anything it is not
+                 * sure of takes the exact path below, which words the errors */
+                in.checked = 1;
+            } else if (whole) {
                 /* whole at the first look (it came with the head, the usual
                  * case): jsonr's tape and the tree walk cost less than the
                  * stream for a body that is all there (docs/performance.md),

@@ -11,7 +11,9 @@
  * in random cuts (from a seed the input gives) and byte by byte: it must
  * give the same verdict and, field for field, the same problems as the
  * tree validator, and on invalid JSON the same position, line and column
- * as eg_jr_parse (also without a schema: syntax only).
+ * as eg_jr_parse (also without a schema: syntax only). The accept-only
+ * fast path (eg_schema_fast) may only say "valid" where jsonr accepts the
+ * instance and the tree validator finds it valid.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -168,13 +170,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     eg_ydoc_free(doc); /* the schema must not point into its document */
     doc = NULL;
     parsed = 1;
-    if (eg_jr_parse(&jd, text + ioff, size - ioff) != EG_OK) goto done;
+    /* the accept-only fast path: "valid" only where the exact path agrees */
+    int fast = eg_schema_fast(s, text + ioff, size - ioff);
+    if (eg_jr_parse(&jd, text + ioff, size - ioff) != EG_OK) {
+        if (fast) fail("the fast path accepts what jsonr refuses");
+        goto done;
+    }
 
     eg_error_t *e = eg_error_new();
     if (!e) goto done;
     eg_schema_report_t all = {e, "/p", NULL, 1000, 0};
     int r1 = eg_schema_validate(s, &jd, NULL, &all);
     if (r1 != EG_OK && r1 != EG_ERANGE) fail("unexpected result");
+    if (fast && r1 != EG_OK) fail("the fast path accepts an invalid instance");
     if ((r1 == EG_OK) != (all.count == 0)) fail("count disagrees with the verdict");
     if (e->nfields > all.count) fail("more field errors than problems");
     for (size_t i = 0; i < e->nfields; i++) {
