@@ -146,10 +146,19 @@ int eg_apikey_hash(const unsigned char *pepper, size_t pepper_len, const char *k
     return EG_OK;
 }
 
+/* Four words OR-ed together, no branch on the data: constant time like
+ * CRYPTO_memcmp, whose byte loop was 240 instructions of every
+ * authenticated request. */
 int eg_apikey_hash_equal(const unsigned char a[EG_APIKEY_HASH_LEN],
                          const unsigned char b[EG_APIKEY_HASH_LEN])
 {
-    return CRYPTO_memcmp(a, b, EG_APIKEY_HASH_LEN) == 0;
+    uint64_t d = 0, x, y;
+    for (size_t i = 0; i < EG_APIKEY_HASH_LEN; i += 8) {
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+        d |= x ^ y;
+    }
+    return (int)(1 ^ ((d | (0 - d)) >> 63)); /* d == 0, without a comparison */
 }
 
 /* One memoised key: its bytes and its hash (the info is in the bytes). */

@@ -131,6 +131,29 @@ static void test_hasher_matches_one_shot(void **state)
     eg_apikey_hasher_free(hn);
 }
 
+/* Equal only when all 32 bytes are: a difference in any bit of any byte,
+ * the highest included, is one. */
+static void test_hash_equal(void **state)
+{
+    (void)state;
+    unsigned char a[EG_APIKEY_HASH_LEN], b[EG_APIKEY_HASH_LEN];
+    for (int i = 0; i < EG_APIKEY_HASH_LEN; i++) a[i] = (unsigned char)(i * 37 + 11);
+    memcpy(b, a, sizeof(a));
+    assert_true(eg_apikey_hash_equal(a, b));
+    for (int i = 0; i < EG_APIKEY_HASH_LEN; i++) {
+        for (int bit = 0; bit < 8; bit++) {
+            b[i] ^= (unsigned char)(1u << bit);
+            assert_false(eg_apikey_hash_equal(a, b));
+            b[i] ^= (unsigned char)(1u << bit);
+        }
+    }
+    memset(a, 0, sizeof(a));
+    memset(b, 0xff, sizeof(b));
+    assert_false(eg_apikey_hash_equal(a, b));
+    memset(b, 0, sizeof(b));
+    assert_true(eg_apikey_hash_equal(a, b));
+}
+
 /* The memo: a hit gives what parse and hash give; a miss for anything not
  * put; two ways per set, the one used less recently replaced. With two
  * entries there is one set: every key shares it, so only the comparison of
@@ -280,7 +303,9 @@ int main(void)
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_hash),
         cmocka_unit_test(test_hasher_matches_one_shot),
-        cmocka_unit_test(test_memo),           cmocka_unit_test(test_cidr),
+        cmocka_unit_test(test_hash_equal),
+        cmocka_unit_test(test_memo),
+        cmocka_unit_test(test_cidr),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
