@@ -123,6 +123,13 @@ static void fill_info(const char *key, eg_apikey_info_t *info)
     }
 }
 
+int eg_apikey_shape(const char *key, size_t len, eg_apikey_info_t *info)
+{
+    if (well_formed(key, len) != EG_OK) return EG_EPARSE;
+    fill_info(key, info);
+    return EG_OK;
+}
+
 int eg_apikey_parse(const char *key, size_t len, eg_apikey_info_t *info)
 {
     char check[CHECK_LEN];

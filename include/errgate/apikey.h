@@ -41,6 +41,12 @@ int eg_apikey_id_valid(const char *id);
  * not a well-formed errgate key. Costs one SHA-256 of 60 bytes. */
 int eg_apikey_parse(const char *key, size_t len, eg_apikey_info_t *info);
 
+/* The format alone, without the checksum: EG_EPARSE when key is not shaped
+ * like an errgate key, else info filled. No hashing: for a caller that can
+ * leave the checksum until it matters (a key whose hash matches a stored
+ * one was generated, so its checksum is right). */
+int eg_apikey_shape(const char *key, size_t len, eg_apikey_info_t *info);
+
 /* The stored form of a key: HMAC-SHA-256(pepper, key), or SHA-256(key) when
  * pepper_len is 0. */
 int eg_apikey_hash(const unsigned char *pepper, size_t pepper_len, const char *key, size_t len,

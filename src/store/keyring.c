@@ -328,6 +328,18 @@ int eg_keyring_hasher_new(const eg_keyring_t *kr, eg_apikey_hasher_t **out)
     return rc;
 }
 
+static eg_auth_result_t malformed(eg_principal_t *p)
+{
+    copy_str(p->why, sizeof(p->why), "not a well-formed errgate API key");
+    return EG_AUTH_MALFORMED;
+}
+
+/* The format and the checksum (a SHA-256), with the thread's hasher if any. */
+static int checksum_ok(eg_apikey_hasher_t *hasher, const char *key, size_t len)
+{
+    return (hasher ? eg_apikey_hasher_parse(hasher, key, len, NULL) : eg_apikey_parse(key, len, NULL)) == EG_OK;
+}
+
 eg_auth_result_t eg_keyring_check(eg_keyring_t *kr, eg_apikey_hasher_t *hasher, const char *key, size_t len,
                                   const eg_cidr_t *client, long long now, eg_principal_t *p)
 {
@@ -341,28 +353,29 @@ eg_auth_result_t eg_keyring_check(eg_keyring_t *kr, eg_apikey_hasher_t *hasher, 
     /* a memoised key parsed and hashed the same before (pure functions of
      * its bytes): everything from the snapshot on is decided afresh */
     int memo = hasher && eg_apikey_memo_get(hasher, key, len, &info, h);
-    if (!memo && (hasher ? eg_apikey_hasher_parse(hasher, key, len, &info)
-                         : eg_apikey_parse(key, len, &info)) != EG_OK) {
-        copy_str(p->why, sizeof(p->why), "not a well-formed errgate API key");
-        return EG_AUTH_MALFORMED;
-    }
+    if (!memo && eg_apikey_shape(key, len, &info) != EG_OK) return malformed(p);
+    /* the checksum only tells a malformed key from an unknown one: it is
+     * verified before any answer but a match (only generated keys, whose
+     * checksums are right, have stored hashes), so the answers are the ones
+     * a check up front would give, and a key that matches skips a SHA-256 */
     if (!atomic_load(&kr->healthy)) {
+        if (!memo && !checksum_ok(hasher, key, len)) return malformed(p);
         copy_str(p->why, sizeof(p->why), "the key store is unavailable");
         return EG_AUTH_UNAVAILABLE;
     }
     if (!memo && (hasher ? eg_apikey_hasher_hash(hasher, key, len, h)
                          : eg_keyring_hash(kr, key, len, h)) != EG_OK) {
+        if (!checksum_ok(hasher, key, len)) return malformed(p);
         copy_str(p->why, sizeof(p->why), "hashing failed");
         return EG_AUTH_UNAVAILABLE;
     }
     eg_auth_result_t res = EG_AUTH_INVALID;
-    copy_str(p->key_id, sizeof(p->key_id), info.id);
     pthread_rwlock_rdlock(&kr->lock);
     size_t at;
     const eg_key_t *k = snap_find(kr->snap, info.id, &at);
     int cur = k && eg_apikey_hash_equal(k->hash, h);
     int prev = k && !cur && k->prev_until && eg_apikey_hash_equal(k->prev_hash, h);
-    int genuine = cur || prev; /* a stored key's hash, current or previous: worth memoising */
+    int genuine = cur || prev; /* a stored key's hash, current or previous */
     if (!k) {
         copy_str(p->why, sizeof(p->why), "unknown key id");
     } else if (!cur && !(prev && k->prev_until > now)) {
@@ -390,6 +403,9 @@ eg_auth_result_t eg_keyring_check(eg_keyring_t *kr, eg_apikey_hasher_t *hasher, 
         res = EG_AUTH_OK;
     }
     pthread_rwlock_unlock(&kr->lock);
+    /* no match: only now is the checksum needed (a non-match set only why) */
+    if (!memo && !genuine && !checksum_ok(hasher, key, len)) return malformed(p);
+    copy_str(p->key_id, sizeof(p->key_id), info.id);
     /* only keys that were issued: guesses and typos are not kept (their raw
      * bytes stay out of memory, and they cannot push real keys out) */
     if (!memo && genuine && hasher) eg_apikey_memo_put(hasher, key, len, h);

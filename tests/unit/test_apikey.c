@@ -131,6 +131,28 @@ static void test_hasher_matches_one_shot(void **state)
     eg_apikey_hasher_free(hn);
 }
 
+/* The shape without the checksum: a key with a wrong checksum has one,
+ * anything that is not laid out like a key has none. */
+static void test_shape(void **state)
+{
+    (void)state;
+    char k[EG_APIKEY_LEN + 1];
+    eg_apikey_info_t info, want;
+    assert_int_equal(eg_apikey_generate("test", NULL, k, sizeof(k), &want), EG_OK);
+    assert_int_equal(eg_apikey_shape(k, EG_APIKEY_LEN, &info), EG_OK);
+    assert_string_equal(info.id, want.id);
+    assert_string_equal(info.env, "test");
+    k[EG_APIKEY_LEN - 1] = k[EG_APIKEY_LEN - 1] == 'a' ? 'b' : 'a'; /* the checksum broken */
+    assert_int_equal(eg_apikey_parse(k, EG_APIKEY_LEN, NULL), EG_EPARSE);
+    assert_int_equal(eg_apikey_shape(k, EG_APIKEY_LEN, NULL), EG_OK);
+    assert_int_equal(eg_apikey_shape(k, EG_APIKEY_LEN - 1, NULL), EG_EPARSE);
+    k[3] = 'x'; /* "eg_xest_" */
+    assert_int_equal(eg_apikey_shape(k, EG_APIKEY_LEN, NULL), EG_EPARSE);
+    k[3] = 't';
+    k[20] = '-';
+    assert_int_equal(eg_apikey_shape(k, EG_APIKEY_LEN, NULL), EG_EPARSE);
+}
+
 /* Equal only when all 32 bytes are: a difference in any bit of any byte,
  * the highest included, is one. */
 static void test_hash_equal(void **state)
@@ -303,6 +325,7 @@ int main(void)
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_hash),
         cmocka_unit_test(test_hasher_matches_one_shot),
+        cmocka_unit_test(test_shape),
         cmocka_unit_test(test_hash_equal),
         cmocka_unit_test(test_memo),
         cmocka_unit_test(test_cidr),

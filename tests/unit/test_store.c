@@ -396,6 +396,18 @@ static void test_keyring_memo(void **state)
     near[30] = near[30] == 'a' ? 'b' : 'a';
     assert_int_equal(eg_keyring_check(kr, h, near, EG_APIKEY_LEN, &in, 2000, &p),
                      EG_AUTH_MALFORMED);
+    assert_string_equal(p.why, "not a well-formed errgate API key");
+    /* a bad checksum is malformed whatever the id: unknown, or known */
+    char unknown[EG_APIKEY_LEN + 1];
+    assert_int_equal(eg_apikey_generate("live", NULL, unknown, sizeof(unknown), NULL), EG_OK);
+    unknown[EG_APIKEY_LEN - 1] = unknown[EG_APIKEY_LEN - 1] == 'a' ? 'b' : 'a';
+    assert_int_equal(eg_keyring_check(kr, h, unknown, EG_APIKEY_LEN, &in, 2000, &p),
+                     EG_AUTH_MALFORMED);
+    assert_int_equal(eg_keyring_check(kr, NULL, unknown, EG_APIKEY_LEN, &in, 2000, &p),
+                     EG_AUTH_MALFORMED);
+    assert_int_equal(eg_keyring_check(kr, NULL, near, EG_APIKEY_LEN, &in, 2000, &p),
+                     EG_AUTH_MALFORMED);
+    assert_int_equal(eg_apikey_memo_get(h, near, EG_APIKEY_LEN, &info, hash), 0);
     /* suspended while memoised: the next request is refused */
     assert_int_equal(eg_keys_set_status(s, id1, EG_KEY_SUSPENDED, "unpaid", &rec, err, sizeof(err)),
                      EG_OK);
@@ -437,6 +449,11 @@ static void test_keyring_memo(void **state)
     assert_int_not_equal(eg_keyring_reload(kr), EG_OK);
     assert_int_equal(eg_apikey_memo_get(h, k1b, EG_APIKEY_LEN, &info, hash), 1);
     assert_int_equal(eg_keyring_check(kr, h, k1b, EG_APIKEY_LEN, &in, 2050, &p),
+                     EG_AUTH_UNAVAILABLE);
+    /* and a malformed key is still told apart while the store is down */
+    assert_int_equal(eg_keyring_check(kr, h, near, EG_APIKEY_LEN, &in, 2050, &p),
+                     EG_AUTH_MALFORMED);
+    assert_int_equal(eg_keyring_check(kr, h, wrong, EG_APIKEY_LEN, &in, 2050, &p),
                      EG_AUTH_UNAVAILABLE);
     assert_int_equal(rename(saved, dbpath), 0);
     eg_apikey_hasher_free(h);
