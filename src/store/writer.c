@@ -213,14 +213,20 @@ static void pushed_one(eg_writer_t *w, uint64_t t, int locked)
 
 int eg_writer_push(eg_writer_t *w, void *item, uint64_t *ticket)
 {
-    if (w->cfg.max_queued && waiting(w) >= w->cfg.max_queued) return EG_EAGAIN;
     if (!item) { /* counted only: no lock (see the top of the file) */
+        /* the bound is checked before the addition: pushers racing past it
+         * at once overshoot it by at most their number */
+        if (w->cfg.max_queued && waiting(w) >= w->cfg.max_queued) return EG_EAGAIN;
         uint64_t t = atomic_fetch_add(&w->pushed, 1) + 1;
         pushed_one(w, t, 0);
         if (ticket) *ticket = t;
         return EG_OK;
     }
     pthread_mutex_lock(&w->lock);
+    if (w->cfg.max_queued && waiting(w) >= w->cfg.max_queued) { /* exact among items (NULL ones race) */
+        pthread_mutex_unlock(&w->lock);
+        return EG_EAGAIN;
+    }
     if (w->n == w->cap) {
         size_t cap = w->cap ? w->cap * 2 : 64;
         void **ni = realloc(w->items, cap * sizeof(*ni));
