@@ -1,6 +1,6 @@
 #!/bin/sh
-# bench/policy_callgrind.sh BUILD_DIR - instructions per request of the
-# API-key route and the monthly quota on SQLite (issue 25), counted by
+# bench/policy_callgrind.sh BUILD_DIR - instructions per request of no
+# policy, the API-key route and the monthly quota on SQLite (issue 25), counted by
 # callgrind (every thread of errgate, the writer's included): steadier than
 # CPU time on a shared machine. errgate (one worker, the store of
 # bench/policy.sh with its default group commits) runs under valgrind
@@ -64,9 +64,11 @@ run() {
 }
 
 set -- $(run idle idle); idle_ir=$1
+set -- $(run none /v1/x); n_ir=$1; n_n=$2
 set -- $(run key /auth/x); k_ir=$1; k_n=$2
 set -- $(run quota /quota/x); q_ir=$1; q_n=$2
-ki=$(( (k_ir - idle_ir) / k_n )); qi=$(( (q_ir - idle_ir) / q_n ))
-echo "API key  /auth/x:  $k_n requests, $ki instructions per request"
+ni=$(( (n_ir - idle_ir) / n_n )); ki=$(( (k_ir - idle_ir) / k_n )); qi=$(( (q_ir - idle_ir) / q_n ))
+echo "no policy /v1/x:   $n_n requests, $ni instructions per request"
+echo "API key  /auth/x:  $k_n requests, $ki instructions per request (+$((ki - ni)) over no policy)"
 echo "quota    /quota/x: $q_n requests, $qi instructions per request (+$((qi - ki)) over the key)"
 [ -z "${BENCH_KEEP:-}" ] || echo "callgrind outputs: $TMP"

@@ -1,13 +1,19 @@
-/* apikey.c - the API key format (see apikey.h). */
+/* apikey.c - the API key format (see apikey.h).
+ *
+ * The hasher's memo is a 2-way set-associative table: a set is picked by a
+ * multiply-xorshift hash of the key under a random 64-bit seed (so nobody
+ * can aim keys at one set), a hit needs the whole key equal in constant
+ * time, and a miss replaces the way used less recently. */
 #include "errgate/apikey.h"
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <stdlib.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char B62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -117,6 +123,13 @@ static void fill_info(const char *key, eg_apikey_info_t *info)
     }
 }
 
+int eg_apikey_shape(const char *key, size_t len, eg_apikey_info_t *info)
+{
+    if (well_formed(key, len) != EG_OK) return EG_EPARSE;
+    fill_info(key, info);
+    return EG_OK;
+}
+
 int eg_apikey_parse(const char *key, size_t len, eg_apikey_info_t *info)
 {
     char check[CHECK_LEN];
@@ -140,22 +153,53 @@ int eg_apikey_hash(const unsigned char *pepper, size_t pepper_len, const char *k
     return EG_OK;
 }
 
+/* Four words OR-ed together, no branch on the data: constant time like
+ * CRYPTO_memcmp, whose byte loop was 240 instructions of every
+ * authenticated request. */
 int eg_apikey_hash_equal(const unsigned char a[EG_APIKEY_HASH_LEN],
                          const unsigned char b[EG_APIKEY_HASH_LEN])
 {
-    return CRYPTO_memcmp(a, b, EG_APIKEY_HASH_LEN) == 0;
+    uint64_t d = 0, x, y;
+    for (size_t i = 0; i < EG_APIKEY_HASH_LEN; i += 8) {
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+        d |= x ^ y;
+    }
+    return (int)(1 ^ ((d | (0 - d)) >> 63)); /* d == 0, without a comparison */
 }
+
+/* One memoised key: its bytes and its hash (the info is in the bytes). */
+typedef struct {
+    unsigned char key[EG_APIKEY_LEN];
+    unsigned char used;
+    unsigned char hash[EG_APIKEY_HASH_LEN];
+} memo_t;
 
 struct eg_apikey_hasher_s {
     EVP_MD *sha256;
     EVP_MD_CTX *md;
     EVP_MAC *hmac;
-    EVP_MAC_CTX *mac; /* keyed with the pepper once; re-initialised per key */
+    EVP_MAC_CTX *mac;   /* keyed with the pepper once; re-initialised per key */
+    memo_t *memo;       /* nsets * 2 entries, or NULL */
+    unsigned char *mru; /* per set: the way hit or filled last */
+    size_t nsets;       /* a power of two */
+    uint64_t seed;
 };
+
+static void memo_free(eg_apikey_hasher_t *h)
+{
+    if (h->memo) OPENSSL_cleanse(h->memo, h->nsets * 2 * sizeof(*h->memo));
+    free(h->memo);
+    free(h->mru);
+    h->memo = NULL;
+    h->mru = NULL;
+    h->nsets = 0;
+}
 
 void eg_apikey_hasher_free(eg_apikey_hasher_t *h)
 {
     if (!h) return;
+    memo_free(h);
     EVP_MAC_CTX_free(h->mac);
     EVP_MAC_free(h->hmac);
     EVP_MD_CTX_free(h->md);
@@ -212,4 +256,96 @@ int eg_apikey_hasher_hash(eg_apikey_hasher_t *h, const char *key, size_t len,
         EVP_MAC_final(h->mac, out, &n, EG_APIKEY_HASH_LEN) != 1 || n != EG_APIKEY_HASH_LEN)
         return EG_EIO;
     return EG_OK;
+}
+
+int eg_apikey_hasher_memo(eg_apikey_hasher_t *h, size_t entries)
+{
+    memo_free(h);
+    if (!entries) return EG_OK;
+    size_t n = 2;
+    while (n * 2 <= entries && n < 4096)
+        n *= 2;
+    if (RAND_bytes((unsigned char *)&h->seed, sizeof(h->seed)) != 1) return EG_EIO;
+    h->memo = calloc(n, sizeof(*h->memo));
+    h->mru = calloc(n / 2, 1);
+    if (!h->memo || !h->mru) {
+        free(h->memo);
+        free(h->mru);
+        h->memo = NULL;
+        h->mru = NULL;
+        return EG_ENOMEM;
+    }
+    h->nsets = n / 2;
+    return EG_OK;
+}
+
+/* The set of a key (EG_APIKEY_LEN bytes): eight words and the last two
+ * bytes through a seeded multiply-xorshift, then a final avalanche. Not a
+ * MAC: it only has to spread keys nobody can predict the sets of. */
+static size_t memo_set(const eg_apikey_hasher_t *h, const char *key)
+{
+    uint64_t x = h->seed, w;
+    for (size_t i = 0; i + 8 <= EG_APIKEY_LEN; i += 8) {
+        memcpy(&w, key + i, 8);
+        x = (x ^ w) * 0x9e3779b97f4a7c15ull;
+        x ^= x >> 29;
+    }
+    w = (uint64_t)(unsigned char)key[EG_APIKEY_LEN - 2] |
+        (uint64_t)(unsigned char)key[EG_APIKEY_LEN - 1] << 8;
+    x = (x ^ w ^ h->seed) * 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 31;
+    x *= 0x94d049bb133111ebull;
+    x ^= x >> 29;
+    return (size_t)x & (h->nsets - 1);
+}
+
+/* 1 when a memoised key's bytes equal key's: constant time like
+ * CRYPTO_memcmp (every byte read, differences OR-ed together, no branch
+ * on the data) but a word at a time, four times faster than its byte loop;
+ * two of them run on every lookup. */
+static int key_equal(const unsigned char *a, const char *b)
+{
+    uint64_t d = 0, x, y;
+    for (size_t i = 0; i + 8 <= EG_APIKEY_LEN; i += 8) {
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+        d |= x ^ y;
+    }
+    for (size_t i = EG_APIKEY_LEN / 8 * 8; i < EG_APIKEY_LEN; i++)
+        d |= (uint64_t)(a[i] ^ (unsigned char)b[i]);
+    return (int)(1 ^ ((d | (0 - d)) >> 63)); /* d == 0, without a comparison */
+}
+
+int eg_apikey_memo_get(eg_apikey_hasher_t *h, const char *key, size_t len, eg_apikey_info_t *info,
+                       unsigned char out[EG_APIKEY_HASH_LEN])
+{
+    if (!h || !h->memo || !key || len != EG_APIKEY_LEN) return 0;
+    size_t set = memo_set(h, key);
+    memo_t *e = &h->memo[set * 2];
+    for (unsigned way = 0; way < 2; way++) {
+        /* the whole key, in constant time: how much of a key matches never shows */
+        if (key_equal(e[way].key, key) & e[way].used) {
+            memcpy(out, e[way].hash, EG_APIKEY_HASH_LEN);
+            fill_info(key, info);
+            h->mru[set] = (unsigned char)way;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+void eg_apikey_memo_put(eg_apikey_hasher_t *h, const char *key, size_t len,
+                        const unsigned char hash[EG_APIKEY_HASH_LEN])
+{
+    if (!h || !h->memo || well_formed(key, len) != EG_OK) return;
+    size_t set = memo_set(h, key);
+    memo_t *e = &h->memo[set * 2];
+    unsigned way = !e[0].used ? 0 : !e[1].used ? 1 : !h->mru[set];
+    for (unsigned i = 0; i < 2; i++) /* a key put twice keeps one entry */
+        if (e[i].used && key_equal(e[i].key, key)) way = i;
+    OPENSSL_cleanse(&e[way], sizeof(e[way]));
+    memcpy(e[way].key, key, EG_APIKEY_LEN);
+    memcpy(e[way].hash, hash, EG_APIKEY_HASH_LEN);
+    e[way].used = 1;
+    h->mru[set] = (unsigned char)way;
 }

@@ -41,6 +41,12 @@ int eg_apikey_id_valid(const char *id);
  * not a well-formed errgate key. Costs one SHA-256 of 60 bytes. */
 int eg_apikey_parse(const char *key, size_t len, eg_apikey_info_t *info);
 
+/* The format alone, without the checksum: EG_EPARSE when key is not shaped
+ * like an errgate key, else info filled. No hashing: for a caller that can
+ * leave the checksum until it matters (a key whose hash matches a stored
+ * one was generated, so its checksum is right). */
+int eg_apikey_shape(const char *key, size_t len, eg_apikey_info_t *info);
+
 /* The stored form of a key: HMAC-SHA-256(pepper, key), or SHA-256(key) when
  * pepper_len is 0. */
 int eg_apikey_hash(const unsigned char *pepper, size_t pepper_len, const char *key, size_t len,
@@ -57,6 +63,29 @@ void eg_apikey_hasher_free(eg_apikey_hasher_t *h);
 int eg_apikey_hasher_parse(eg_apikey_hasher_t *h, const char *key, size_t len, eg_apikey_info_t *info);
 int eg_apikey_hasher_hash(eg_apikey_hasher_t *h, const char *key, size_t len,
                           unsigned char out[EG_APIKEY_HASH_LEN]);
+
+/* The hasher's memo: a small table of keys presented recently and matched,
+ * so a client's next request skips both SHA-256 computations (a checksum
+ * and a hash are pure functions of the key bytes and the hasher's pepper).
+ * A hit is confirmed by a constant-time comparison of the whole key; set
+ * indexes come from a hash seeded at random per hasher. Entries are wiped
+ * when replaced and when the hasher is freed. It answers only "this exact
+ * key parses and hashes to this": what the hash means (unknown, revoked,
+ * expired, ...) is the caller's to decide on every request.
+ *
+ * eg_apikey_hasher_memo sizes it: entries rounded down to a power of two
+ * (at most 4096; 0 turns it off, the default; 1 counts as 2); two ways per
+ * set. EG_EIO when no random seed can be had. */
+int eg_apikey_hasher_memo(eg_apikey_hasher_t *h, size_t entries);
+/* 1 and *info, out filled when key is memoised; 0 otherwise. */
+int eg_apikey_memo_get(eg_apikey_hasher_t *h, const char *key, size_t len, eg_apikey_info_t *info,
+                       unsigned char out[EG_APIKEY_HASH_LEN]);
+/* Memoises key with its hash, as eg_apikey_hasher_hash computed it. The
+ * caller vouches that key is well-formed (eg_apikey_hasher_parse passed, or
+ * its hash matched a stored key's, which only generated keys have); one
+ * that is not even shaped like a key is ignored. */
+void eg_apikey_memo_put(eg_apikey_hasher_t *h, const char *key, size_t len,
+                        const unsigned char hash[EG_APIKEY_HASH_LEN]);
 
 /* Constant-time comparison of two hashes: 1 when equal. */
 int eg_apikey_hash_equal(const unsigned char a[EG_APIKEY_HASH_LEN],

@@ -62,13 +62,19 @@ size_t eg_keyring_count(eg_keyring_t *kr);
 int eg_keyring_hash(const eg_keyring_t *kr, const char *key, size_t len,
                     unsigned char out[EG_APIKEY_HASH_LEN]);
 
-/* A hasher with the keyring's pepper, for one thread (see apikey.h). */
+/* How many recently presented keys a worker's hasher remembers. */
+#define EG_KEYRING_MEMO 128
+
+/* A hasher with the keyring's pepper and a memo of EG_KEYRING_MEMO keys,
+ * for one thread (see apikey.h). */
 int eg_keyring_hasher_new(const eg_keyring_t *kr, eg_apikey_hasher_t **out);
 
 /* Authenticates a presented key (len 0 = none presented) from client (NULL
  * = unknown address) at Unix time now, hashing with h (the calling
  * thread's; NULL = the slower one-shot functions). Fills p on success and
- * p->detail / p->why on failure. */
+ * p->detail / p->why on failure. A key in h's memo skips its parse and
+ * hash only: the snapshot decides every time (a revocation applies to the
+ * next request); a key whose hash matches a stored one is memoised. */
 eg_auth_result_t eg_keyring_check(eg_keyring_t *kr, eg_apikey_hasher_t *h, const char *key, size_t len,
                                   const eg_cidr_t *client, long long now, eg_principal_t *p);
 

@@ -6,6 +6,15 @@
  * interval needs no signal: idle, the thread wakes every interval anyway.
  * The queue is swapped out whole under the lock and written with the lock
  * released.
+ *
+ * What waits is counted, not kept: pushed (the last ticket) less base (the
+ * last ticket a swap took, moved back when its flush fails). A NULL item
+ * is therefore one atomic addition and no lock (the SQLite store pushes
+ * one per admitted charge, already under its own lock); only the batch's
+ * first (its time starts the interval) and its commit_every-th (a signal,
+ * under the mutex so the thread cannot miss it) do more. A producer that
+ * reads base while a swap moves it may take itself for a batch's first and
+ * restart the interval early: a commit then comes sooner, never later.
  */
 #include "writer.h"
 
@@ -25,12 +34,19 @@ struct eg_writer_s {
     pthread_cond_t work, done; /* work: for the thread; done: for waiters */
     void **items;
     size_t n, cap;
-    size_t counted;    /* pushes since the last swap (NULL ones included) */
-    uint64_t first_ms; /* when the oldest of them arrived */
+    _Atomic uint64_t base;     /* pushes up to this one were swapped out: pushed - base wait */
+    _Atomic uint64_t first_ms; /* when the oldest of those waiting arrived */
+    _Atomic size_t every;      /* cfg.commit_every, read by producers without the lock */
     int waiters, stopping;
     _Atomic uint64_t pushed, committed;
     atomic_int failing;
 };
+
+/* Pushes waiting for a swap (NULL ones included). */
+static size_t waiting(const eg_writer_t *w)
+{
+    return (size_t)(atomic_load(&((eg_writer_t *)w)->pushed) - atomic_load(&((eg_writer_t *)w)->base));
+}
 
 static uint64_t mono_ms(void)
 {
@@ -45,9 +61,12 @@ static void deadline_at(struct timespec *ts, uint64_t at_ms)
     ts->tv_nsec = (long)(at_ms % 1000u) * 1000000L;
 }
 
-/* Puts back a batch that failed, in front of what came meanwhile. */
-static int requeue(eg_writer_t *w, void **items, size_t n, size_t counted)
+/* Puts back a batch that failed, in front of what came meanwhile, and
+ * counts it as waiting again (base back to where the swap found it). */
+static int requeue(eg_writer_t *w, void **items, size_t n, uint64_t prev_base)
 {
+    atomic_store(&w->base, prev_base);
+    atomic_store(&w->first_ms, mono_ms());
     if (n) {
         if (w->n + n > w->cap) {
             size_t cap = w->n + n;
@@ -60,8 +79,6 @@ static int requeue(eg_writer_t *w, void **items, size_t n, size_t counted)
         memcpy(w->items, items, n * sizeof(*items));
         w->n += n;
     }
-    if (!w->counted) w->first_ms = mono_ms();
-    w->counted += counted;
     return EG_OK;
 }
 
@@ -73,23 +90,28 @@ static void *run(void *arg)
     for (;;) {
         uint64_t now = mono_ms(), last_tick = now;
         /* wait for a full batch, the interval, a waiter or the stop */
-        while (!w->stopping && !w->waiters && w->counted < w->cfg.commit_every &&
-               !(w->counted && now >= w->first_ms + w->cfg.commit_interval_ms) &&
-               !(!w->counted && now >= last_tick + idle_ms)) {
+        size_t counted;
+        while (!w->stopping && !w->waiters && (counted = waiting(w)) < w->cfg.commit_every &&
+               !(counted && now >= atomic_load(&w->first_ms) + w->cfg.commit_interval_ms) &&
+               !(!counted && now >= last_tick + idle_ms)) {
             struct timespec ts;
-            deadline_at(&ts,
-                        w->counted ? w->first_ms + w->cfg.commit_interval_ms : last_tick + idle_ms);
+            deadline_at(&ts, counted ? atomic_load(&w->first_ms) + w->cfg.commit_interval_ms
+                                     : last_tick + idle_ms);
             /* CLOCK_MONOTONIC is set on the condition at start */
             pthread_cond_timedwait(&w->work, &w->lock, &ts);
             now = mono_ms();
         }
-        if (w->stopping && !w->counted) break;
+        counted = waiting(w);
+        if (w->stopping && !counted) break;
         void **items = w->items;
-        size_t n = w->n, counted = w->counted;
-        uint64_t upto = atomic_load(&w->pushed);
+        size_t n = w->n;
+        /* items are pushed with their tickets under the lock: all up to
+         * upto are in items[] (NULL ones after upto are left for the next) */
+        uint64_t upto = atomic_load(&w->pushed), prev_base = atomic_load(&w->base);
+        atomic_store(&w->base, upto);
+        counted = (size_t)(upto - prev_base);
         w->items = NULL;
         w->n = w->cap = 0;
-        w->counted = 0;
         pthread_mutex_unlock(&w->lock);
         int rc = w->cfg.flush(w->cfg.ctx, items, n);
         pthread_mutex_lock(&w->lock);
@@ -99,12 +121,11 @@ static void *run(void *arg)
             atomic_store(&w->failing, 0);
         } else {
             atomic_store(&w->failing, 1);
-            requeue(w, items, n,
-                    counted); /* out of memory: the items are lost, counted as failing */
+            requeue(w, items, n, prev_base); /* out of memory: the items are lost, counted as failing */
             free(items);
         }
         pthread_cond_broadcast(&w->done);
-        if (w->stopping && (rc != EG_OK || !w->counted)) break; /* one last try, then give up */
+        if (w->stopping && (rc != EG_OK || !waiting(w))) break; /* one last try, then give up */
         if (rc != EG_OK) { /* retry after an interval, not in a tight loop */
             struct timespec ts;
             deadline_at(&ts, mono_ms() + w->cfg.commit_interval_ms);
@@ -120,6 +141,7 @@ void eg_writer_retune(eg_writer_t *w, size_t commit_every, uint64_t commit_inter
     if (!commit_every || !commit_interval_ms) return;
     pthread_mutex_lock(&w->lock);
     w->cfg.commit_every = commit_every;
+    atomic_store(&w->every, commit_every);
     w->cfg.commit_interval_ms = commit_interval_ms;
     pthread_cond_signal(&w->work);
     pthread_mutex_unlock(&w->lock);
@@ -131,6 +153,8 @@ int eg_writer_start(const eg_writer_cfg_t *cfg, eg_writer_t **out)
     eg_writer_t *w = calloc(1, sizeof(*w));
     if (!w) return EG_ENOMEM;
     w->cfg = *cfg;
+    atomic_store(&w->every, cfg->commit_every);
+    atomic_store(&w->first_ms, mono_ms());
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -170,14 +194,40 @@ void eg_writer_stop_drain(eg_writer_t *w, void (*drop)(void *ctx, void *item))
     free(w);
 }
 
+/* After a push took ticket t: the batch's first starts the interval
+ * without waking the thread (it sleeps at most one interval when idle, and
+ * on waking finds the batch and waits out what is left of first_ms +
+ * interval: a wake-up a commit less, a futex call and a context switch);
+ * the commit_every-th wakes it. */
+static void pushed_one(eg_writer_t *w, uint64_t t, int locked)
+{
+    uint64_t nth = t - atomic_load(&w->base);
+    if (nth == 1) {
+        atomic_store(&w->first_ms, mono_ms());
+    } else if (nth == atomic_load_explicit(&w->every, memory_order_relaxed)) {
+        if (!locked) pthread_mutex_lock(&w->lock);
+        pthread_cond_signal(&w->work);
+        if (!locked) pthread_mutex_unlock(&w->lock);
+    }
+}
+
 int eg_writer_push(eg_writer_t *w, void *item, uint64_t *ticket)
 {
+    if (!item) { /* counted only: no lock (see the top of the file) */
+        /* the bound is checked before the addition: pushers racing past it
+         * at once overshoot it by at most their number */
+        if (w->cfg.max_queued && waiting(w) >= w->cfg.max_queued) return EG_EAGAIN;
+        uint64_t t = atomic_fetch_add(&w->pushed, 1) + 1;
+        pushed_one(w, t, 0);
+        if (ticket) *ticket = t;
+        return EG_OK;
+    }
     pthread_mutex_lock(&w->lock);
-    if (w->cfg.max_queued && w->counted >= w->cfg.max_queued) {
+    if (w->cfg.max_queued && waiting(w) >= w->cfg.max_queued) { /* exact among items (NULL ones race) */
         pthread_mutex_unlock(&w->lock);
         return EG_EAGAIN;
     }
-    if (item && w->n == w->cap) {
+    if (w->n == w->cap) {
         size_t cap = w->cap ? w->cap * 2 : 64;
         void **ni = realloc(w->items, cap * sizeof(*ni));
         if (!ni) {
@@ -187,16 +237,9 @@ int eg_writer_push(eg_writer_t *w, void *item, uint64_t *ticket)
         w->items = ni;
         w->cap = cap;
     }
-    if (item) w->items[w->n++] = item;
-    /* the first of a batch starts the interval without waking the thread:
-     * it sleeps at most one interval when idle, and on waking it finds the
-     * batch and waits out what is left of first_ms + interval (a wake-up a
-     * commit less: a futex call and a context switch) */
-    if (!w->counted++)
-        w->first_ms = mono_ms();
-    else if (w->counted == w->cfg.commit_every)
-        pthread_cond_signal(&w->work);
+    w->items[w->n++] = item;
     uint64_t t = atomic_fetch_add(&w->pushed, 1) + 1;
+    pushed_one(w, t, 1);
     pthread_mutex_unlock(&w->lock);
     if (ticket) *ticket = t;
     return EG_OK;

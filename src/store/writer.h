@@ -52,8 +52,9 @@ void eg_writer_stop(eg_writer_t *w);
 void eg_writer_stop_drain(eg_writer_t *w, void (*drop)(void *ctx, void *item));
 
 /* Queues item (NULL: counted only); *ticket is its number. EG_EAGAIN when
- * max_queued items wait. Never blocks on the disk: one short lock. Safe
- * from any thread. */
+ * max_queued items wait (for NULL items, that many plus those pushed at
+ * the same instant). Never blocks on the disk: one short lock for an item,
+ * an atomic addition for NULL. Safe from any thread. */
 int eg_writer_push(eg_writer_t *w, void *item, uint64_t *ticket);
 /* Every ticket up to this one is committed (an atomic read). */
 uint64_t eg_writer_committed(const eg_writer_t *w);

@@ -131,6 +131,147 @@ static void test_hasher_matches_one_shot(void **state)
     eg_apikey_hasher_free(hn);
 }
 
+/* The shape without the checksum: a key with a wrong checksum has one,
+ * anything that is not laid out like a key has none. */
+static void test_shape(void **state)
+{
+    (void)state;
+    char k[EG_APIKEY_LEN + 1];
+    eg_apikey_info_t info, want;
+    assert_int_equal(eg_apikey_generate("test", NULL, k, sizeof(k), &want), EG_OK);
+    assert_int_equal(eg_apikey_shape(k, EG_APIKEY_LEN, &info), EG_OK);
+    assert_string_equal(info.id, want.id);
+    assert_string_equal(info.env, "test");
+    k[EG_APIKEY_LEN - 1] = k[EG_APIKEY_LEN - 1] == 'a' ? 'b' : 'a'; /* the checksum broken */
+    assert_int_equal(eg_apikey_parse(k, EG_APIKEY_LEN, NULL), EG_EPARSE);
+    assert_int_equal(eg_apikey_shape(k, EG_APIKEY_LEN, NULL), EG_OK);
+    assert_int_equal(eg_apikey_shape(k, EG_APIKEY_LEN - 1, NULL), EG_EPARSE);
+    k[3] = 'x'; /* "eg_xest_" */
+    assert_int_equal(eg_apikey_shape(k, EG_APIKEY_LEN, NULL), EG_EPARSE);
+    k[3] = 't';
+    k[20] = '-';
+    assert_int_equal(eg_apikey_shape(k, EG_APIKEY_LEN, NULL), EG_EPARSE);
+}
+
+/* Equal only when all 32 bytes are: a difference in any bit of any byte,
+ * the highest included, is one. */
+static void test_hash_equal(void **state)
+{
+    (void)state;
+    unsigned char a[EG_APIKEY_HASH_LEN], b[EG_APIKEY_HASH_LEN];
+    for (int i = 0; i < EG_APIKEY_HASH_LEN; i++) a[i] = (unsigned char)(i * 37 + 11);
+    memcpy(b, a, sizeof(a));
+    assert_true(eg_apikey_hash_equal(a, b));
+    for (int i = 0; i < EG_APIKEY_HASH_LEN; i++) {
+        for (int bit = 0; bit < 8; bit++) {
+            b[i] ^= (unsigned char)(1u << bit);
+            assert_false(eg_apikey_hash_equal(a, b));
+            b[i] ^= (unsigned char)(1u << bit);
+        }
+    }
+    memset(a, 0, sizeof(a));
+    memset(b, 0xff, sizeof(b));
+    assert_false(eg_apikey_hash_equal(a, b));
+    memset(b, 0, sizeof(b));
+    assert_true(eg_apikey_hash_equal(a, b));
+}
+
+/* The memo: a hit gives what parse and hash give; a miss for anything not
+ * put; two ways per set, the one used less recently replaced. With two
+ * entries there is one set: every key shares it, so only the comparison of
+ * the whole key tells them apart. */
+static void test_memo(void **state)
+{
+    (void)state;
+    const unsigned char pepper[] = "pepper-pepper-pepper";
+    eg_apikey_hasher_t *h;
+    assert_int_equal(eg_apikey_hasher_new(pepper, sizeof(pepper) - 1, &h), EG_OK);
+    char a[EG_APIKEY_LEN + 1], b[EG_APIKEY_LEN + 1], c[EG_APIKEY_LEN + 1];
+    assert_int_equal(eg_apikey_generate("live", NULL, a, sizeof(a), NULL), EG_OK);
+    assert_int_equal(eg_apikey_generate("test", NULL, b, sizeof(b), NULL), EG_OK);
+    assert_int_equal(eg_apikey_generate("live", NULL, c, sizeof(c), NULL), EG_OK);
+    unsigned char ha[32], hb[32], hc[32], got[32];
+    assert_int_equal(eg_apikey_hasher_hash(h, a, EG_APIKEY_LEN, ha), EG_OK);
+    assert_int_equal(eg_apikey_hasher_hash(h, b, EG_APIKEY_LEN, hb), EG_OK);
+    assert_int_equal(eg_apikey_hasher_hash(h, c, EG_APIKEY_LEN, hc), EG_OK);
+    eg_apikey_info_t info;
+    /* off by default: put is a no-op */
+    eg_apikey_memo_put(h, a, EG_APIKEY_LEN, ha);
+    assert_int_equal(eg_apikey_memo_get(h, a, EG_APIKEY_LEN, &info, got), 0);
+
+    assert_int_equal(eg_apikey_hasher_memo(h, 2), EG_OK);
+    assert_int_equal(eg_apikey_memo_get(h, a, EG_APIKEY_LEN, &info, got), 0); /* miss: never put */
+    eg_apikey_memo_put(h, a, EG_APIKEY_LEN, ha);
+    memset(&info, 0, sizeof(info));
+    assert_int_equal(eg_apikey_memo_get(h, a, EG_APIKEY_LEN, &info, got), 1); /* hit */
+    assert_memory_equal(got, ha, 32);
+    eg_apikey_info_t want;
+    assert_int_equal(eg_apikey_parse(a, EG_APIKEY_LEN, &want), EG_OK);
+    assert_string_equal(info.id, want.id);
+    assert_string_equal(info.env, "live");
+    /* a key differing in any one byte never hits, wherever the byte is */
+    for (size_t i = 0; i < EG_APIKEY_LEN; i++) {
+        char x[EG_APIKEY_LEN + 1];
+        memcpy(x, a, sizeof(x));
+        x[i] ^= 1;
+        assert_int_equal(eg_apikey_memo_get(h, x, EG_APIKEY_LEN, &info, got), 0);
+    }
+    /* nor does a prefix or the key with a byte more */
+    assert_int_equal(eg_apikey_memo_get(h, a, EG_APIKEY_LEN - 1, &info, got), 0);
+    char longer[EG_APIKEY_LEN + 2];
+    memcpy(longer, a, EG_APIKEY_LEN);
+    longer[EG_APIKEY_LEN] = 'x';
+    longer[EG_APIKEY_LEN + 1] = '\0';
+    assert_int_equal(eg_apikey_memo_get(h, longer, EG_APIKEY_LEN + 1, &info, got), 0);
+    /* different keys in the same set: each hits with its own hash */
+    eg_apikey_memo_put(h, b, EG_APIKEY_LEN, hb);
+    assert_int_equal(eg_apikey_memo_get(h, b, EG_APIKEY_LEN, &info, got), 1);
+    assert_memory_equal(got, hb, 32);
+    assert_string_equal(info.env, "test");
+    assert_int_equal(eg_apikey_memo_get(h, a, EG_APIKEY_LEN, &info, got), 1); /* a used last */
+    assert_memory_equal(got, ha, 32);
+    /* a third replaces the one used less recently (b) */
+    eg_apikey_memo_put(h, c, EG_APIKEY_LEN, hc);
+    assert_int_equal(eg_apikey_memo_get(h, b, EG_APIKEY_LEN, &info, got), 0);
+    assert_int_equal(eg_apikey_memo_get(h, a, EG_APIKEY_LEN, &info, got), 1);
+    assert_int_equal(eg_apikey_memo_get(h, c, EG_APIKEY_LEN, &info, got), 1);
+    assert_memory_equal(got, hc, 32);
+    /* a key put twice keeps one entry: a stays next to it */
+    eg_apikey_memo_put(h, c, EG_APIKEY_LEN, hc);
+    assert_int_equal(eg_apikey_memo_get(h, a, EG_APIKEY_LEN, &info, got), 1);
+    /* what is not shaped like a key is never kept */
+    char junk[EG_APIKEY_LEN + 1];
+    memset(junk, '!', EG_APIKEY_LEN);
+    junk[EG_APIKEY_LEN] = '\0';
+    eg_apikey_memo_put(h, junk, EG_APIKEY_LEN, ha);
+    assert_int_equal(eg_apikey_memo_get(h, junk, EG_APIKEY_LEN, &info, got), 0);
+    assert_int_equal(eg_apikey_memo_get(h, a, EG_APIKEY_LEN, &info, got), 1);
+
+    /* a bigger memo keeps many keys at once; resizing forgets */
+    assert_int_equal(eg_apikey_hasher_memo(h, 256), EG_OK);
+    assert_int_equal(eg_apikey_memo_get(h, a, EG_APIKEY_LEN, &info, got), 0);
+    enum { N = 40 };
+    static char keys[N][EG_APIKEY_LEN + 1];
+    static unsigned char hashes[N][32];
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(eg_apikey_generate("live", NULL, keys[i], sizeof(keys[i]), NULL), EG_OK);
+        assert_int_equal(eg_apikey_hasher_hash(h, keys[i], EG_APIKEY_LEN, hashes[i]), EG_OK);
+        eg_apikey_memo_put(h, keys[i], EG_APIKEY_LEN, hashes[i]);
+    }
+    int hits = 0;
+    for (int i = 0; i < N; i++) {
+        if (eg_apikey_memo_get(h, keys[i], EG_APIKEY_LEN, &info, got)) {
+            hits++;
+            assert_memory_equal(got, hashes[i], 32); /* a hit is always the key's own hash */
+        }
+    }
+    assert_true(hits >= N / 2); /* 40 keys in 128 sets of two: evictions are rare */
+    /* off again */
+    assert_int_equal(eg_apikey_hasher_memo(h, 0), EG_OK);
+    assert_int_equal(eg_apikey_memo_get(h, keys[0], EG_APIKEY_LEN, &info, got), 0);
+    eg_apikey_hasher_free(h);
+}
+
 static void test_cidr(void **state)
 {
     (void)state;
@@ -184,6 +325,9 @@ int main(void)
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_hash),
         cmocka_unit_test(test_hasher_matches_one_shot),
+        cmocka_unit_test(test_shape),
+        cmocka_unit_test(test_hash_equal),
+        cmocka_unit_test(test_memo),
         cmocka_unit_test(test_cidr),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

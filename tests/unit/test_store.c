@@ -340,6 +340,127 @@ static void test_keyring(void **state)
     eg_store_close(s);
 }
 
+/* One hasher (a worker's) across requests: its memo keeps a key's parse
+ * and hash, never a decision. Suspension, revocation, rotation and expiry
+ * apply to the next request of a memoised key; a wrong key is never
+ * memoised, and a memoised one still answers as it did. */
+static void test_keyring_memo(void **state)
+{
+    (void)state;
+    const unsigned char pepper[] = "0123456789abcdef-pepper";
+    eg_store_t *s = open_store(EG_STORE_SQLITE);
+    char k1[EG_APIKEY_LEN + 1], err[300];
+    eg_key_t rec;
+    eg_keyspec_t spec = {"a", "user_1", "pro", "read", "10.0.0.0/8", NULL, 9000};
+    assert_int_equal(
+        eg_keys_create(s, pepper, sizeof(pepper) - 1, &spec, 1000, k1, &rec, err, sizeof(err)),
+        EG_OK);
+    char id1[16];
+    strcpy(id1, rec.id);
+    eg_key_clear(&rec);
+    eg_keyring_t *kr;
+    assert_int_equal(eg_keyring_new(s, pepper, sizeof(pepper) - 1, 0, &kr, err, sizeof(err)),
+                     EG_OK);
+    eg_apikey_hasher_t *h;
+    assert_int_equal(eg_keyring_hasher_new(kr, &h), EG_OK);
+    eg_cidr_t in, out;
+    assert_int_equal(eg_ip_parse("10.1.2.3", &in), EG_OK);
+    assert_int_equal(eg_ip_parse("192.168.0.1", &out), EG_OK);
+    eg_principal_t p;
+    eg_apikey_info_t info;
+    unsigned char hash[EG_APIKEY_HASH_LEN], want[EG_APIKEY_HASH_LEN];
+    assert_int_equal(eg_keyring_hash(kr, k1, EG_APIKEY_LEN, want), EG_OK);
+    /* a well-formed key with the right id and another secret: refused, not memoised */
+    char wrong[EG_APIKEY_LEN + 1];
+    assert_int_equal(eg_apikey_generate("live", id1, wrong, sizeof(wrong), NULL), EG_OK);
+    assert_int_equal(eg_keyring_check(kr, h, wrong, EG_APIKEY_LEN, &in, 2000, &p), EG_AUTH_INVALID);
+    assert_string_equal(p.why, "wrong secret");
+    assert_int_equal(eg_apikey_memo_get(h, wrong, EG_APIKEY_LEN, &info, hash), 0);
+    /* the first request memoises the key; the next ones hit */
+    assert_int_equal(eg_apikey_memo_get(h, k1, EG_APIKEY_LEN, &info, hash), 0);
+    assert_int_equal(eg_keyring_check(kr, h, k1, EG_APIKEY_LEN, &in, 2000, &p), EG_AUTH_OK);
+    assert_int_equal(eg_apikey_memo_get(h, k1, EG_APIKEY_LEN, &info, hash), 1);
+    assert_memory_equal(hash, want, EG_APIKEY_HASH_LEN);
+    assert_string_equal(info.id, id1);
+    assert_int_equal(eg_keyring_check(kr, h, k1, EG_APIKEY_LEN, &in, 2000, &p), EG_AUTH_OK);
+    assert_string_equal(p.key_id, id1);
+    assert_string_equal(p.consumer, "user_1");
+    assert_string_equal(p.plan, "pro");
+    /* the allow list and expiry are the snapshot's, request by request */
+    assert_int_equal(eg_keyring_check(kr, h, k1, EG_APIKEY_LEN, &out, 2000, &p), EG_AUTH_IP);
+    assert_int_equal(eg_keyring_check(kr, h, k1, EG_APIKEY_LEN, &in, 9000, &p), EG_AUTH_INVALID);
+    assert_string_equal(p.why, "key expired");
+    /* the memoised key with one byte of its secret changed: still wrong */
+    char near[EG_APIKEY_LEN + 1];
+    memcpy(near, k1, sizeof(near));
+    near[30] = near[30] == 'a' ? 'b' : 'a';
+    assert_int_equal(eg_keyring_check(kr, h, near, EG_APIKEY_LEN, &in, 2000, &p),
+                     EG_AUTH_MALFORMED);
+    assert_string_equal(p.why, "not a well-formed errgate API key");
+    /* a bad checksum is malformed whatever the id: unknown, or known */
+    char unknown[EG_APIKEY_LEN + 1];
+    assert_int_equal(eg_apikey_generate("live", NULL, unknown, sizeof(unknown), NULL), EG_OK);
+    unknown[EG_APIKEY_LEN - 1] = unknown[EG_APIKEY_LEN - 1] == 'a' ? 'b' : 'a';
+    assert_int_equal(eg_keyring_check(kr, h, unknown, EG_APIKEY_LEN, &in, 2000, &p),
+                     EG_AUTH_MALFORMED);
+    assert_int_equal(eg_keyring_check(kr, NULL, unknown, EG_APIKEY_LEN, &in, 2000, &p),
+                     EG_AUTH_MALFORMED);
+    assert_int_equal(eg_keyring_check(kr, NULL, near, EG_APIKEY_LEN, &in, 2000, &p),
+                     EG_AUTH_MALFORMED);
+    assert_int_equal(eg_apikey_memo_get(h, near, EG_APIKEY_LEN, &info, hash), 0);
+    /* suspended while memoised: the next request is refused */
+    assert_int_equal(eg_keys_set_status(s, id1, EG_KEY_SUSPENDED, "unpaid", &rec, err, sizeof(err)),
+                     EG_OK);
+    eg_key_clear(&rec);
+    assert_int_equal(eg_keyring_reload(kr), EG_OK);
+    assert_int_equal(eg_apikey_memo_get(h, k1, EG_APIKEY_LEN, &info, hash), 1);
+    assert_int_equal(eg_keyring_check(kr, h, k1, EG_APIKEY_LEN, &in, 2000, &p), EG_AUTH_SUSPENDED);
+    assert_string_equal(p.detail, "unpaid");
+    assert_int_equal(eg_keys_set_status(s, id1, EG_KEY_ACTIVE, NULL, &rec, err, sizeof(err)),
+                     EG_OK);
+    eg_key_clear(&rec);
+    assert_int_equal(eg_keyring_reload(kr), EG_OK);
+    assert_int_equal(eg_keyring_check(kr, h, k1, EG_APIKEY_LEN, &in, 2000, &p), EG_AUTH_OK);
+    /* rotated: the memoised old secret works for the grace period only */
+    char k1b[EG_APIKEY_LEN + 1];
+    assert_int_equal(
+        eg_keys_rotate(s, pepper, sizeof(pepper) - 1, id1, 100, 2000, k1b, &rec, err, sizeof(err)),
+        EG_OK);
+    eg_key_clear(&rec);
+    assert_int_equal(eg_keyring_reload(kr), EG_OK);
+    assert_int_equal(eg_keyring_check(kr, h, k1, EG_APIKEY_LEN, &in, 2050, &p), EG_AUTH_OK);
+    assert_int_equal(eg_keyring_check(kr, h, k1b, EG_APIKEY_LEN, &in, 2050, &p), EG_AUTH_OK);
+    assert_int_equal(eg_apikey_memo_get(h, k1b, EG_APIKEY_LEN, &info, hash), 1);
+    assert_int_equal(eg_keyring_check(kr, h, k1, EG_APIKEY_LEN, &in, 2100, &p), EG_AUTH_INVALID);
+    assert_string_equal(p.why, "rotated secret past its grace period");
+    /* revoked while memoised: refused at once, both secrets */
+    assert_int_equal(eg_keys_set_status(s, id1, EG_KEY_REVOKED, "leaked", &rec, err, sizeof(err)),
+                     EG_OK);
+    eg_key_clear(&rec);
+    assert_int_equal(eg_keyring_reload(kr), EG_OK);
+    assert_int_equal(eg_apikey_memo_get(h, k1b, EG_APIKEY_LEN, &info, hash), 1);
+    assert_int_equal(eg_keyring_check(kr, h, k1b, EG_APIKEY_LEN, &in, 2050, &p), EG_AUTH_INVALID);
+    assert_string_equal(p.why, "key revoked");
+    assert_int_equal(eg_keyring_check(kr, h, k1, EG_APIKEY_LEN, &in, 2050, &p), EG_AUTH_INVALID);
+    /* the store failing: a memoised key gets the 503 like any other */
+    char saved[300];
+    snprintf(saved, sizeof(saved), "%s.saved", dbpath);
+    assert_int_equal(rename(dbpath, saved), 0);
+    assert_int_not_equal(eg_keyring_reload(kr), EG_OK);
+    assert_int_equal(eg_apikey_memo_get(h, k1b, EG_APIKEY_LEN, &info, hash), 1);
+    assert_int_equal(eg_keyring_check(kr, h, k1b, EG_APIKEY_LEN, &in, 2050, &p),
+                     EG_AUTH_UNAVAILABLE);
+    /* and a malformed key is still told apart while the store is down */
+    assert_int_equal(eg_keyring_check(kr, h, near, EG_APIKEY_LEN, &in, 2050, &p),
+                     EG_AUTH_MALFORMED);
+    assert_int_equal(eg_keyring_check(kr, h, wrong, EG_APIKEY_LEN, &in, 2050, &p),
+                     EG_AUTH_UNAVAILABLE);
+    assert_int_equal(rename(saved, dbpath), 0);
+    eg_apikey_hasher_free(h);
+    eg_keyring_free(kr);
+    eg_store_close(s);
+}
+
 static void test_keyring_store_removed(void **state)
 {
     (void)state;
@@ -434,6 +555,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sqlite_file_modes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keys_admin, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keyring, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keyring_memo, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keyring_store_removed, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
