@@ -46,14 +46,23 @@ measure() { # label, then EVALSHA's numkeys and arguments
     ir=$(awk '/^totals:/ { print $2; exit }' "$f")
     printf "%-40s %8d instructions a decision\n" "$label" $((ir / CALLS / 12))
 }
-# a rate limit of 100,000,000 an hour (interval 36 us); a monthly quota of 2e9
+# a rate limit of 100,000,000 an hour (interval 36 us); a monthly quota of 2e9.
+# A group's arguments are its count and its policy (one string), after the
+# number of groups and the time.
 RATE="1 0 0 36 100000000 1"
-QUOTA="0 0 1 q 2000000000 1 1800000000000"
-K=""; AR=""; AQ=""; for i in $(seq 1 12); do K="$K k$i"; AR="$AR 1 $RATE"; AQ="$AQ 1 $QUOTA"; done
-measure "rate limit, one subject (one group)" 1 r:one 1 $NOW 12 $RATE
-measure "rate limit, 12 subjects" 12 $(echo $K | sed 's/k/r:/g') 12 $NOW $AR
-measure "quota, one subject (one group)" 1 q:one 1 $NOW 12 $QUOTA
-measure "quota, 12 subjects" 12 $(echo $K | sed 's/k/q:/g') 12 $NOW $AQ
+QUOTA="0 0 1 2000000000 1 1800000000000"
+many() { # label, key prefix, policy: 12 groups of one, 12 keys
+    label=$1; pre=$2; pol=$3
+    set -- 12
+    for i in $(seq 1 12); do set -- "$@" "$pre$i"; done
+    set -- "$@" 12 $NOW
+    for i in $(seq 1 12); do set -- "$@" 1 "$pol"; done
+    measure "$label" "$@"
+}
+measure "rate limit, one subject (one group)" 1 r:one 1 $NOW 12 "$RATE"
+many "rate limit, 12 subjects" r:k "$RATE"
+measure "quota, one subject (one group)" 1 q:one 1 $NOW 12 "$QUOTA"
+many "quota, 12 subjects" q:k "$QUOTA"
 redis-cli -p "$RP" shutdown nosave >/dev/null 2>&1 || true
 wait "$VG" 2>/dev/null || true
 VG=""
