@@ -591,9 +591,9 @@ static void charge_start(eg_req_t *c, pending_t *pd)
  * number): nrates nslots ncharges [slot_ttl_ms] {interval_us burst
  * cost}*nrates {max}*nslots {limit cost expire_at_ms}*ncharges
  * (expire_at_ms 0: a credit balance, else a quota; a credit's limit is
- * unused). A policy is read once a batch (PC): the groups of many
- * subjects under one limit share it, and Redis pays for each argument it
- * hands the script.
+ * unused). Consecutive groups with the same policy (many subjects under
+ * one limit) read it once, and Redis pays for each argument it hands the
+ * script.
  *
  * The requests of a group are identical, so they are decided at once:
  * once one is refused, every one after it is too (a refusal changes
@@ -611,9 +611,10 @@ static void charge_start(eg_req_t *c, pending_t *pd)
  * never comes (a node that died) ends with the entry's own expiry, and a
  * release replayed late or twice removes nothing else.
  * Cheap on purpose, since every redis.call and every number converted
- * costs Redis more than the arithmetic: a rate bucket or counter is read
- * (GET) once a batch, decided on in V, and what changed is written once
- * when the batch ends (one SET ... PX per bucket, one INCRBY per counter:
+ * costs Redis more than the arithmetic (and each table it makes, more than
+ * a line): a rate bucket or counter is read (GET) once a batch, decided on
+ * in V, and what changed (M: true for a bucket, the sum for a counter) is
+ * written once when the batch ends (one SET ... PX per bucket, one INCRBY per counter:
  * the script is atomic, so nobody sees the values in between); a quota's
  * expiry is set when its counter is made (INCRBY returned the change), not
  * on every request (a period's counter never goes down). Numbers go to
@@ -623,20 +624,18 @@ static const char admit_lua[] =
     "local call=redis.call local num=tonumber local K=KEYS local A=ARGV\n"
     "local ceil=math.ceil local floor=math.floor local fmt=string.format\n"
     "local now=num(A[2]) local nowms\n"
-    "local V={} local R={} local C={} local Q={} local PC={} local D={} local F={}\n"
-    "local out={} local o=0 local a=3 local kb=0\n"
+    "local V={} local M={} local E local out={} local o=0 local a=3 local kb=0 local lps,P\n"
     "for g=1,num(A[1]) do\n"
     "  local k=num(A[a]) local ps=A[a+1] a=a+2\n"
-    "  local P=PC[ps] if not P then local n=#ps/8 local f=F[n]\n"
-    "    if not f then f='<'..string.rep('i8',n) F[n]=f end P={struct.unpack(f,ps)} PC[ps]=P end\n"
+    "  if ps~=lps then P={struct.unpack('<'..string.rep('i8',#ps/8),ps)} lps=ps end\n"
     "  local nr,ns,nc=P[1],P[2],P[3] local p=4 local ttl,tok\n"
     "  if ns>0 then ttl=P[4] p=5 tok=A[a] a=a+1 if k>1 then k=1 end end\n"
-    "  o=o+1 local at=o\n"
+    "  local p0=p o=o+1 local at=o\n"
     "  for i=1,nr do\n"
     "    local key=K[kb+i] local iv=P[p] local tol=iv*P[p+1] local d=iv*P[p+2] p=p+3\n"
     "    local t=V[key] if not t then t=num(call('GET',key) or '0') V[key]=t end\n"
     "    local rel=t-now if rel<0 then rel=0 end\n"
-    "    o=o+1 out[o]=rel D[i]=d\n"
+    "    o=o+1 out[o]=rel\n"
     "    if d>0 then local n=floor((tol-rel)/d) if n<k then k=n end elseif rel>tol then k=0 end\n"
     "  end\n"
     "  if ns>0 then nowms=nowms or fmt('%d',floor(now/1000)) end\n"
@@ -658,18 +657,20 @@ static const char admit_lua[] =
     "  if k<0 then k=0 end\n"
     "  out[at]=k\n"
     "  if k>0 then\n"
-    "    for i=1,nr do local key=K[kb+i] V[key]=now+out[at+i]+k*D[i] R[key]=1 end\n"
+    "    for i=1,nr do local key=K[kb+i] V[key]=now+out[at+i]+k*P[p0+3*i-3]*P[p0+3*i-1] M[key]=true end\n"
     "    for i=1,ns do local key=K[kb+nr+i]\n"
     "      call('ZADD',key,fmt('%d',floor(now/1000)+ttl),tok) call('PEXPIRE',key,fmt('%d',ttl)) end\n"
     "    for i=1,nc do local key=K[kb+nr+ns+i] local d=k*P[pc+3*i-2] local exp=P[pc+3*i-1]\n"
-    "      if exp>0 then Q[key]=exp else d=-d end\n"
-    "      V[key]=V[key]+d C[key]=(C[key] or 0)+d end\n"
+    "      if exp>0 then E=E or {} E[key]=exp else d=-d end\n"
+    "      V[key]=V[key]+d M[key]=(M[key] or 0)+d end\n"
     "  end\n"
     "  kb=kb+nr+ns+nc\n"
     "end\n"
-    "for k in pairs(R) do local t=V[k] call('SET',k,fmt('%d',t),'PX',fmt('%d',ceil((t-now)/1000)+1000)) end\n"
-    "for k,d in pairs(C) do if d~=0 then local v=call('INCRBY',k,fmt('%d',d))\n"
-    "  if Q[k] and v==d then call('PEXPIREAT',k,fmt('%d',Q[k])) end end end\n"
+    "for key,m in pairs(M) do\n"
+    "  if m==true then local t=V[key] call('SET',key,fmt('%d',t),'PX',fmt('%d',ceil((t-now)/1000)+1000))\n"
+    "  elseif m~=0 then local v=call('INCRBY',key,fmt('%d',m))\n"
+    "    if E and E[key] and v==m then call('PEXPIREAT',key,fmt('%d',E[key])) end end\n"
+    "end\n"
     "return out\n";
 
 static eg_redis_t *worker_redis(eg_req_t *c)
