@@ -119,16 +119,18 @@ static void rate_headers(eg_req_t *c, const eg_rate_limit_cfg_t *const *lims, co
  * backend: the memory limiter and the store, or one Redis script. */
 typedef struct {
     size_t nrates, nslots, ncharges;
-    eg_limit_req_t rates[16];
     const eg_rate_limit_cfg_t *which[16];
     uint32_t slot_max[2];
     eg_charge_t charges[3];
     const eg_quota_cfg_t *quota[3]; /* the quota behind each charge, NULL for credits */
     time_t period_end[3];
-    /* the strings last, in the order of need: a decision in Redis keeps
-     * what comes before subjects (its keys went out with the command), a
-     * charge on the store all but the rate keys (policy_copy) */
+    /* in the order of need: a decision in Redis keeps what comes before
+     * slot_keys and its slot keys (its keys and limits went out with the
+     * command; which[] has the limits), under 1 KB without slots, so
+     * glibc's per-thread cache serves it; a charge on the store all but
+     * the rate keys (policy_copy) */
     char slot_keys[2][320];
+    eg_limit_req_t rates[16]; /* the memory limiter's */
     char subjects[3][400];
     char periods[3][16];
     char rate_keys[16][320];
@@ -370,7 +372,7 @@ static size_t policy_kept(const policy_t *p, int redis)
 static void policy_copy(policy_t *dst, const policy_t *src, int redis)
 {
     memcpy(dst, src, policy_kept(src, redis));
-    for (size_t i = 0; i < dst->nrates; i++) dst->rates[i].key = NULL;
+    for (size_t i = 0; !redis && i < dst->nrates; i++) dst->rates[i].key = NULL;
     for (size_t i = 0; i < dst->ncharges; i++) {
         dst->charges[i].subject = redis ? NULL : dst->subjects[i];
         if (dst->charges[i].period) dst->charges[i].period = redis ? NULL : dst->periods[i];
@@ -740,10 +742,10 @@ static void redis_done(void *arg, void *reply, size_t index)
     eg_gcra_result_t res[16];
     size_t rep_i = 0;
     for (size_t i = 0; i < pol->nrates; i++, at++) {
-        const eg_limit_req_t *lr = &pol->rates[i];
-        uint64_t step = lr->gcra.interval_us * (lr->cost ? lr->cost : 1), tat;
+        const eg_gcra_t *g = &pol->which[i]->gcra; /* a request costs 1 (collect_policy) */
+        uint64_t tat;
         /* TAT - now as the group started, then m steps on: now is 0 here */
-        eg_gcra_decide(&lr->gcra, (uint64_t)rep->element[at]->integer + m * step, 0, lr->cost, &tat, &res[i]);
+        eg_gcra_decide(g, (uint64_t)rep->element[at]->integer + m * g->interval_us, 0, 1, &tat, &res[i]);
         if (i && eg_gcra_more_restrictive(&res[rep_i], &res[i])) rep_i = i;
     }
     if (pol->nrates) rate_headers(c, pol->which, res, pol->nrates, rep_i);
@@ -839,9 +841,9 @@ static void redis_start(eg_req_t *c, pending_t *pd, const policy_t *pol)
     PNUM(pol->ncharges);
     if (pol->nslots) PNUM(600000); /* a slot held by a gateway that died expires after 10 minutes */
     for (size_t i = 0; i < pol->nrates; i++) {
-        PNUM(pol->rates[i].gcra.interval_us);
-        PNUM(pol->rates[i].gcra.burst);
-        PNUM(pol->rates[i].cost ? pol->rates[i].cost : 1);
+        PNUM(pol->which[i]->gcra.interval_us);
+        PNUM(pol->which[i]->gcra.burst);
+        PNUM(1); /* a request costs 1 (collect_policy; redis_done) */
     }
     for (size_t i = 0; i < pol->nslots; i++) PNUM(pol->slot_max[i]);
     for (size_t i = 0; i < pol->ncharges; i++) {
