@@ -136,10 +136,10 @@ static eg_stage_rc_t on_request(eg_req_t *c)
 /* ---- Redis: the spec's layout (metering-spec.md), one script call per
  * event, batched per loop iteration. KEYS: the hour's hash per event;
  * ARGV: the number of events, then per event: field, quantity, bytes in,
- * bytes out, expire-at (Unix seconds). Each event answers 1. */
+ * bytes out, expire-at (Unix seconds). */
 /* KEYS: a hash per group; ARGV: {groups, stamp, then per group: its count
  * (identical events sent once, redis_link.h), field, quantity, bytes in,
- * bytes out, expiry}; one 1 per event. */
+ * bytes out, expiry}; one 1 per group (redis_link.h: its events share it). */
 static const char usage_lua[] = "local call=redis.call local A=ARGV local out={} local a=3 local o=0\n"
                                 "for i=1,tonumber(A[1]) do\n"
                                 "  local k=KEYS[i] local n=tonumber(A[a]) local f=A[a+1]\n"
@@ -148,14 +148,15 @@ static const char usage_lua[] = "local call=redis.call local A=ARGV local out={}
                                 "  if A[a+3]~='0' then call('HINCRBY',k,'<'..f,tonumber(A[a+3])*n) end\n"
                                 "  if A[a+4]~='0' then call('HINCRBY',k,'>'..f,tonumber(A[a+4])*n) end\n"
                                 "  call('EXPIREAT',k,A[a+5]) a=a+6\n"
-                                "  for j=1,n do o=o+1 out[o]=1 end\n"
+                                "  o=o+1 out[o]=1\n"
                                 "end\n"
                                 "return out\n";
 
-static void redis_recorded(void *arg, void *reply)
+static void redis_recorded(void *arg, void *reply, size_t index)
 {
     eg_req_t *unused = arg;
     (void)unused;
+    (void)index;
     (void)reply; /* a failed write is lost: the bound with Redis is what Redis did not take */
 }
 

@@ -119,16 +119,18 @@ static void rate_headers(eg_req_t *c, const eg_rate_limit_cfg_t *const *lims, co
  * backend: the memory limiter and the store, or one Redis script. */
 typedef struct {
     size_t nrates, nslots, ncharges;
-    eg_limit_req_t rates[16];
     const eg_rate_limit_cfg_t *which[16];
     uint32_t slot_max[2];
     eg_charge_t charges[3];
     const eg_quota_cfg_t *quota[3]; /* the quota behind each charge, NULL for credits */
     time_t period_end[3];
-    /* the strings last, in the order of need: a decision in Redis keeps
-     * what comes before subjects (its keys went out with the command), a
-     * charge on the store all but the rate keys (policy_copy) */
+    /* in the order of need: a decision in Redis keeps what comes before
+     * slot_keys and its slot keys (its keys and limits went out with the
+     * command; which[] has the limits), under 1 KB without slots, so
+     * glibc's per-thread cache serves it; a charge on the store all but
+     * the rate keys (policy_copy) */
     char slot_keys[2][320];
+    eg_limit_req_t rates[16]; /* the memory limiter's */
     char subjects[3][400];
     char periods[3][16];
     char rate_keys[16][320];
@@ -370,7 +372,7 @@ static size_t policy_kept(const policy_t *p, int redis)
 static void policy_copy(policy_t *dst, const policy_t *src, int redis)
 {
     memcpy(dst, src, policy_kept(src, redis));
-    for (size_t i = 0; i < dst->nrates; i++) dst->rates[i].key = NULL;
+    for (size_t i = 0; !redis && i < dst->nrates; i++) dst->rates[i].key = NULL;
     for (size_t i = 0; i < dst->ncharges; i++) {
         dst->charges[i].subject = redis ? NULL : dst->subjects[i];
         if (dst->charges[i].period) dst->charges[i].period = redis ? NULL : dst->periods[i];
@@ -584,78 +586,93 @@ static void charge_start(eg_req_t *c, pending_t *pd)
  * a worker has waiting go in one EVALSHA), each atomically and in order.
  * KEYS: per group its rate buckets, slot sets, quota/credit counters.
  * ARGV: the number of groups, now_us (the batch's time); then per group
- * (requests with the same keys and arguments, redis_link.h): the count,
- * nrates, nslots, ncharges, and with slots slot_ttl_ms and the token; per
- * rate: interval_us, burst, cost; per slot: max; per charge: kind (q|c),
- * limit, cost, expire_at_ms. Returns per request, one number per answer
- * (the request is admitted when all are >= 0; each element Redis returns
- * costs it about as much as a line of the script): per rate
- * remaining (allowed) or -1 - retry_ms (refused), then reset_ms; per slot
- * the slots active with this one (allowed) or -1 - active (refused); per
- * charge the counter's value before it (it fits) or -1 - value.
+ * (requests with the same keys and arguments, redis_link.h) its count, its
+ * policy, and with slots the token. A policy is one argument of numbers,
+ * each a little-endian signed 64-bit integer (struct.unpack reads them
+ * all at once; strtod and string.gmatch cost Redis ~3,500 instructions a
+ * number): nrates nslots ncharges [slot_ttl_ms] {interval_us burst
+ * cost}*nrates {max}*nslots {limit cost expire_at_ms}*ncharges
+ * (expire_at_ms 0: a credit balance, else a quota; a credit's limit is
+ * unused). Consecutive groups with the same policy (many subjects under
+ * one limit) read it once, and Redis pays for each argument it hands the
+ * script.
+ *
+ * The requests of a group are identical, so they are decided at once:
+ * once one is refused, every one after it is too (a refusal changes
+ * nothing), and the first k are admitted, k the least of what each key
+ * allows (a bucket: (tolerance - (TAT - now)) / (interval * cost); a quota:
+ * (limit - used) / cost; credits: balance / cost; a slot set: max - active;
+ * the arithmetic is exact, every number below 2^53). Returns per group k,
+ * then the state the group started from: per rate TAT - now (at least 0),
+ * per slot the slots active, per charge the counter's value. From these the
+ * gateway derives each request's own answer by its place in the group
+ * (redis_done: what deciding them one after the other would give). A group
+ * with slots is one request (its token is its own).
+ *
  * A slot is a member of a sorted set scored by its expiry: a release that
  * never comes (a node that died) ends with the entry's own expiry, and a
  * release replayed late or twice removes nothing else.
  * Cheap on purpose, since every redis.call and every number converted
- * costs Redis more than the arithmetic: a group's arguments are read once;
- * a rate bucket or counter is read (GET) once a batch, the decisions run
- * on the value in V, and what changed is written once when the batch ends
- * (one SET ... PX per bucket, one INCRBY per counter: the script is
- * atomic, so nobody sees the values in between); a quota's expiry is set
- * when its counter is made (INCRBY returned the change), not on every
- * request (a period's counter never goes down). Numbers go to redis.call
- * as strings made with %d: Redis turns a Lua number into text with
- * printf's %.17g, which cost more than the call itself. */
+ * costs Redis more than the arithmetic (and each table it makes, more than
+ * a line): a rate bucket or counter is read (GET) once a batch, decided on
+ * in V, and what changed (M: true for a bucket, the sum for a counter) is
+ * written once when the batch ends (one SET ... PX per bucket, one INCRBY per counter:
+ * the script is atomic, so nobody sees the values in between); a quota's
+ * expiry is set when its counter is made (INCRBY returned the change), not
+ * on every request (a period's counter never goes down). Numbers go to
+ * redis.call as strings made with %d: Redis turns a Lua number into text
+ * with printf's %.17g, which cost more than the call itself. */
 static const char admit_lua[] =
     "local call=redis.call local num=tonumber local K=KEYS local A=ARGV\n"
     "local ceil=math.ceil local floor=math.floor local fmt=string.format\n"
-    "local now=num(A[2]) local nowms=floor(now/1000)\n"
-    "local V={} local R={} local C={} local Q={}\n"
-    "local out={} local o=0 local a=3 local kb=0\n"
+    "local now=num(A[2]) local nowms\n"
+    "local V={} local M={} local E local out={} local o=0 local a=3 local kb=0 local lps,P\n"
     "for g=1,num(A[1]) do\n"
-    "local cnt=num(A[a]) local nr=num(A[a+1]) local ns=num(A[a+2]) local nc=num(A[a+3]) a=a+4\n"
-    "local ttl,tok if ns>0 then ttl=num(A[a]) tok=A[a+1] a=a+2 end\n"
-    "local P={} local np=3*nr+ns+4*nc\n"
-    "for j=1,np do local s=A[a+j-1] P[j]=num(s) or s end a=a+np\n"
-    "local pc=3*nr+ns local N={}\n"
-    "for rep=1,cnt do\n"
-    "  local ok=1\n"
+    "  local k=num(A[a]) local ps=A[a+1] a=a+2\n"
+    "  if ps~=lps then P={struct.unpack('<'..string.rep('i8',#ps/8),ps)} lps=ps end\n"
+    "  local nr,ns,nc=P[1],P[2],P[3] local p=4 local ttl,tok\n"
+    "  if ns>0 then ttl=P[4] p=5 tok=A[a] a=a+1 if k>1 then k=1 end end\n"
+    "  local p0=p o=o+1 local at=o\n"
     "  for i=1,nr do\n"
-    "    local k=K[kb+i] local iv=P[3*i-2] local burst=P[3*i-1]\n"
-    "    local t=V[k] if not t then t=num(call('GET',k) or '0') V[k]=t end\n"
-    "    if t<now then t=now end\n"
-    "    local nxt=t+iv*P[3*i] local tol=iv*burst\n"
-    "    if nxt-now>tol then ok=0 N[i]=false\n"
-    "      out[o+1]=-1-ceil((nxt-now-tol)/1000) out[o+2]=ceil((t-now)/1000)\n"
-    "    else local left=floor((tol-(nxt-now))/iv) if left>burst then left=burst end N[i]=nxt\n"
-    "      out[o+1]=left out[o+2]=ceil((nxt-now)/1000) end\n"
-    "    o=o+2\n"
+    "    local key=K[kb+i] local iv=P[p] local tol=iv*P[p+1] local d=iv*P[p+2] p=p+3\n"
+    "    local t=V[key] if not t then t=num(call('GET',key) or '0') V[key]=t end\n"
+    "    local rel=t-now if rel<0 then rel=0 end\n"
+    "    o=o+1 out[o]=rel\n"
+    "    if d>0 then local n=floor((tol-rel)/d) if n<k then k=n end elseif rel>tol then k=0 end\n"
     "  end\n"
+    "  if ns>0 then nowms=nowms or fmt('%d',floor(now/1000)) end\n"
     "  for i=1,ns do\n"
-    "    local k=K[kb+nr+i]\n"
-    "    call('ZREMRANGEBYSCORE',k,'-inf',nowms)\n"
-    "    local cur=call('ZCARD',k)\n"
-    "    if cur>=P[3*nr+i] then ok=0 out[o+1]=-1-cur else out[o+1]=cur+1 end o=o+1\n"
+    "    local key=K[kb+nr+i]\n"
+    "    call('ZREMRANGEBYSCORE',key,'-inf',nowms)\n"
+    "    local cur=call('ZCARD',key)\n"
+    "    o=o+1 out[o]=cur if P[p]-cur<k then k=P[p]-cur end p=p+1\n"
     "  end\n"
+    "  local pc=p\n"
     "  for i=1,nc do\n"
-    "    local k=K[kb+nr+ns+i] local cost=P[pc+4*i-1]\n"
-    "    local v=V[k] if not v then v=num(call('GET',k) or '0') V[k]=v end\n"
-    "    local fits if P[pc+4*i-3]=='q' then fits=v+cost<=P[pc+4*i-2] else fits=v>=cost end\n"
-    "    if fits then out[o+1]=v else out[o+1]=-1-v ok=0 end o=o+1\n"
+    "    local key=K[kb+nr+ns+i] local lim,cost,exp=P[p],P[p+1],P[p+2] p=p+3\n"
+    "    local v=V[key] if not v then v=num(call('GET',key) or '0') V[key]=v end\n"
+    "    o=o+1 out[o]=v local n\n"
+    "    if exp>0 then if cost>0 then n=floor((lim-v)/cost) elseif v>lim then n=0 end\n"
+    "    elseif cost>0 then n=floor(v/cost) elseif v<0 then n=0 end\n"
+    "    if n and n<k then k=n end\n"
     "  end\n"
-    "  if ok==1 then\n"
-    "    for i=1,nr do local k=K[kb+i] V[k]=N[i] R[k]=1 end\n"
-    "    for i=1,ns do local k=K[kb+nr+i] call('ZADD',k,fmt('%d',nowms+ttl),tok) call('PEXPIRE',k,fmt('%d',ttl)) end\n"
-    "    for i=1,nc do local k=K[kb+nr+ns+i] local d=P[pc+4*i-1]\n"
-    "      if P[pc+4*i-3]=='q' then Q[k]=P[pc+4*i] else d=-d end\n"
-    "      V[k]=V[k]+d C[k]=(C[k] or 0)+d end\n"
+    "  if k<0 then k=0 end\n"
+    "  out[at]=k\n"
+    "  if k>0 then\n"
+    "    for i=1,nr do local key=K[kb+i] V[key]=now+out[at+i]+k*P[p0+3*i-3]*P[p0+3*i-1] M[key]=true end\n"
+    "    for i=1,ns do local key=K[kb+nr+i]\n"
+    "      call('ZADD',key,fmt('%d',floor(now/1000)+ttl),tok) call('PEXPIRE',key,fmt('%d',ttl)) end\n"
+    "    for i=1,nc do local key=K[kb+nr+ns+i] local d=k*P[pc+3*i-2] local exp=P[pc+3*i-1]\n"
+    "      if exp>0 then E=E or {} E[key]=exp else d=-d end\n"
+    "      V[key]=V[key]+d M[key]=(M[key] or 0)+d end\n"
     "  end\n"
+    "  kb=kb+nr+ns+nc\n"
     "end\n"
-    "kb=kb+nr+ns+nc\n"
+    "for key,m in pairs(M) do\n"
+    "  if m==true then local t=V[key] call('SET',key,fmt('%d',t),'PX',fmt('%d',ceil((t-now)/1000)+1000))\n"
+    "  elseif m~=0 then local v=call('INCRBY',key,fmt('%d',m))\n"
+    "    if E and E[key] and v==m then call('PEXPIREAT',key,fmt('%d',E[key])) end end\n"
     "end\n"
-    "for k in pairs(R) do local t=V[k] call('SET',k,fmt('%d',t),'PX',fmt('%d',ceil((t-now)/1000)+1000)) end\n"
-    "for k,d in pairs(C) do if d~=0 then local v=call('INCRBY',k,fmt('%d',d))\n"
-    "  if Q[k] and v==d then call('PEXPIREAT',k,fmt('%d',Q[k])) end end end\n"
     "return out\n";
 
 static eg_redis_t *worker_redis(eg_req_t *c)
@@ -688,21 +705,23 @@ static void redis_release(eg_redis_t *r, const char *prefix, const char *key, co
     eg_redis_fire(r, 3, argv, lens);
 }
 
-static void redis_done(void *arg, void *reply)
+/* One request's answer from its group's (admit_lua): the first k of the
+ * group are admitted; request `index` sees every key as it was after
+ * min(index, k) requests of the group, which is what the script would have
+ * decided for it one request after the other. */
+static void redis_done(void *arg, void *reply, size_t index)
 {
     pending_t *pd = arg;
     redisReply *rep = reply;
     policy_t *pol = &pd->pol;
-    size_t want = 2 * pol->nrates + pol->nslots + pol->ncharges;
+    size_t want = 1 + pol->nrates + pol->nslots + pol->ncharges;
     int valid = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == want;
-    int ok = valid;
-    for (size_t i = 0; valid && i < want; i++) {
-        valid = rep->element[i]->type == REDIS_REPLY_INTEGER;
-        /* a refusal is a negative number; a rate's second number is its reset */
-        if (valid && rep->element[i]->integer < 0 && (i >= 2 * pol->nrates || i % 2 == 0)) ok = 0;
-    }
-    ok &= valid;
+    for (size_t i = 0; valid && i < want; i++) /* a count, TATs and slots are never negative */
+        valid = rep->element[i]->type == REDIS_REPLY_INTEGER &&
+                (rep->element[i]->integer >= 0 || i > pol->nrates + pol->nslots);
     eg_req_t *c = pd->c;
+    long long k = valid ? rep->element[0]->integer : 0;
+    int ok = valid && (long long)index < k;
     if (!wait_over(pd)) {
         /* nobody waits any more (a timeout answered, or the client left):
          * give back the slots the script took */
@@ -718,29 +737,35 @@ static void redis_done(void *arg, void *reply)
         return;
     }
     eg_redis_link_succeeded(c->w->redis_link);
-    size_t at = 0;
+    uint64_t m = (uint64_t)((long long)index < k ? (long long)index : k); /* the group's requests before it that counted */
+    size_t at = 1;
     eg_gcra_result_t res[16];
     size_t rep_i = 0;
-    for (size_t i = 0; i < pol->nrates; i++, at += 2) {
-        long long x = rep->element[at]->integer;
-        res[i].allowed = x >= 0;
-        res[i].limit = pol->rates[i].gcra.limit;
-        res[i].remaining = x >= 0 ? (uint32_t)x : 0;
-        res[i].reset_ms = (uint64_t)rep->element[at + 1]->integer;
-        res[i].retry_after_ms = x >= 0 ? 0 : (uint64_t)(-1 - x);
+    for (size_t i = 0; i < pol->nrates; i++, at++) {
+        const eg_gcra_t *g = &pol->which[i]->gcra; /* a request costs 1 (collect_policy) */
+        uint64_t tat;
+        /* TAT - now as the group started, then m steps on: now is 0 here */
+        eg_gcra_decide(g, (uint64_t)rep->element[at]->integer + m * g->interval_us, 0, 1, &tat, &res[i]);
         if (i && eg_gcra_more_restrictive(&res[rep_i], &res[i])) rep_i = i;
     }
     if (pol->nrates) rate_headers(c, pol->which, res, pol->nrates, rep_i);
     uint32_t slot_ok[2] = {1, 1}, slot_active[2] = {0, 0};
     for (size_t i = 0; i < pol->nslots; i++, at++) {
-        long long x = rep->element[at]->integer;
-        slot_ok[i] = x >= 0;
-        slot_active[i] = (uint32_t)(x >= 0 ? x : -1 - x);
+        uint64_t cur = (uint64_t)rep->element[at]->integer + m;
+        slot_ok[i] = cur < pol->slot_max[i];
+        slot_active[i] = (uint32_t)(slot_ok[i] ? cur + 1 : cur);
     }
     for (size_t i = 0; i < pol->ncharges; i++, at++) {
-        long long x = rep->element[at]->integer;
-        pol->charges[i].ok = x >= 0;
-        pol->charges[i].value = x >= 0 ? x : -1 - x;
+        eg_charge_t *ch = &pol->charges[i];
+        long long v = rep->element[at]->integer, step = (long long)m * ch->cost;
+        if (ch->kind == EG_CHARGE_QUOTA) {
+            v += step;
+            ch->ok = v + ch->cost <= ch->limit;
+        } else {
+            v -= step;
+            ch->ok = v >= ch->cost;
+        }
+        ch->value = v;
     }
     if (ok) {
         quota_headers(c, pol, 1);
@@ -762,14 +787,22 @@ static void redis_done(void *arg, void *reply)
     free(pd);
 }
 
+/* v as 8 bytes, little-endian (struct.unpack's "<i8"), at p + at; at + 8. */
+static size_t put_i64(char *p, size_t at, long long v)
+{
+    uint64_t u = (uint64_t)v;
+    for (int i = 0; i < 8; i++, u >>= 8) p[at + (size_t)i] = (char)(u & 0xff);
+    return at + 8;
+}
+
 /* One EVALSHA with every key the request touches, from pol (on_request's:
  * pd keeps only what the reply is read against). Takes pd. */
 static void redis_start(eg_req_t *c, pending_t *pd, const policy_t *pol)
 {
     const eg_config_t *cfg = c->gw->cfg;
     eg_redis_t *r = worker_redis(c);
-    enum { MAXA = 5 + 16 * 4 + 2 * 2 + 3 * 5 + 4 };
-    char buf[MAXA][420];
+    enum { MAXA = 16 + 2 + 3 + 2 }; /* keys, the policy, a token */
+    char buf[MAXA][420], pbuf[64 * 8]; /* pbuf: the policy, up to 63 numbers */
     const char *args[MAXA];
     size_t lens[MAXA], n = 0;
     /* keys and numbers without printf: this runs for every request */
@@ -780,20 +813,6 @@ static void redis_start(eg_req_t *c, pending_t *pd, const policy_t *pol)
         eg_sb_str(&b_, a);                                                                         \
         eg_sb_str(&b_, b);                                                                         \
         eg_sb_str(&b_, c3);                                                                        \
-        lens[n] = b_.len, args[n] = buf[n], n++;                                                   \
-    } while (0)
-#define NUM(v)                                                                                     \
-    do {                                                                                           \
-        eg_sb_t b_ = eg_sb(buf[n], sizeof(buf[0]));                                                \
-        eg_sb_u64(&b_, (uint64_t)(v));                                                             \
-        lens[n] = b_.len, args[n] = buf[n], n++;                                                   \
-    } while (0)
-#define SNUM(v) /* a signed number */                                                           \
-    do {                                                                                           \
-        eg_sb_t b_ = eg_sb(buf[n], sizeof(buf[0]));                                                \
-        long long v_ = (v);                                                                        \
-        if (v_ < 0) eg_sb_mem(&b_, "-", 1);                                                        \
-        eg_sb_u64(&b_, v_ < 0 ? 0 - (uint64_t)v_ : (uint64_t)v_);                                  \
         lens[n] = b_.len, args[n] = buf[n], n++;                                                   \
     } while (0)
     for (size_t i = 0; i < pol->nrates; i++) KEY3("r:", pol->rate_keys[i], "");
@@ -813,33 +832,41 @@ static void redis_start(eg_req_t *c, pending_t *pd, const policy_t *pol)
         }
     }
     int nkeys = (int)n;
-    NUM(pol->nrates);
-    NUM(pol->nslots);
-    NUM(pol->ncharges);
+    /* the policy: one argument (admit_lua), the same for every subject
+     * under the same limits */
+    size_t pl = 0;
+#define PNUM(v) (pl = put_i64(pbuf, pl, (long long)(v)))
+    PNUM(pol->nrates);
+    PNUM(pol->nslots);
+    PNUM(pol->ncharges);
+    if (pol->nslots) PNUM(600000); /* a slot held by a gateway that died expires after 10 minutes */
+    for (size_t i = 0; i < pol->nrates; i++) {
+        PNUM(pol->which[i]->gcra.interval_us);
+        PNUM(pol->which[i]->gcra.burst);
+        PNUM(1); /* a request costs 1 (collect_policy; redis_done) */
+    }
+    for (size_t i = 0; i < pol->nslots; i++) PNUM(pol->slot_max[i]);
+    for (size_t i = 0; i < pol->ncharges; i++) {
+        const eg_charge_t *ch = &pol->charges[i];
+        if (ch->kind == EG_CHARGE_QUOTA) {
+            PNUM(ch->limit > 0 ? ch->limit : 0);
+            PNUM(ch->cost > 0 ? ch->cost : 0);
+            PNUM(((long long)pol->period_end[i] + 86400) * 1000); /* kept a day past the period */
+        } else {
+            PNUM(0);
+            PNUM(ch->cost > 0 ? ch->cost : 0);
+            PNUM(0); /* credits */
+        }
+    }
+#undef PNUM
+    lens[n] = pl, args[n] = pbuf, n++;
     if (pol->nslots) {
-        NUM(600000); /* a slot held by a gateway that died expires after 10 minutes */
         eg_redis_link_token(c->w->redis_link, buf[n], sizeof(buf[0]));
         lens[n] = strlen(buf[n]);
         args[n] = buf[n];
         n++;
         memcpy(pd->token, buf[n - 1], lens[n - 1] + 1);
     }
-    for (size_t i = 0; i < pol->nrates; i++) {
-        NUM(pol->rates[i].gcra.interval_us);
-        NUM(pol->rates[i].gcra.burst);
-        NUM(pol->rates[i].cost);
-    }
-    for (size_t i = 0; i < pol->nslots; i++) NUM(pol->slot_max[i]);
-    for (size_t i = 0; i < pol->ncharges; i++) {
-        const eg_charge_t *ch = &pol->charges[i];
-        buf[n][0] = ch->kind == EG_CHARGE_QUOTA ? 'q' : 'c';
-        lens[n] = 1, args[n] = buf[n], n++;
-        SNUM(ch->limit);
-        SNUM(ch->cost);
-        SNUM(((long long)pol->period_end[i] + 86400) * 1000); /* kept a day past the period */
-    }
-#undef SNUM
-#undef NUM
 #undef KEY3
     pd->c = c;
     pd->redis = 1;
@@ -851,10 +878,10 @@ static void redis_start(eg_req_t *c, pending_t *pd, const policy_t *pol)
     pd->prefix[plen] = '\0';
     eg_req_wait(c, pd, cfg->redis_timeout_ms, redis_timed_out);
     if (!r) {
-        redis_done(pd, NULL);
+        redis_done(pd, NULL, 0);
         return;
     }
-    size_t want = 2 * pol->nrates + pol->nslots + pol->ncharges;
+    size_t want = 1 + pol->nrates + pol->nslots + pol->ncharges; /* a group's answer */
     eg_redis_link_batch(c->w->redis_link, &c->w->loop, cfg, admit_lua, wall_us(c), nkeys, args, lens, (int)n - nkeys,
                         args + nkeys, lens + nkeys, want, redis_done, pd);
 }

@@ -8,8 +8,9 @@
  * A call whose keys and arguments are those of the call before it (many
  * requests of one subject in one round: a busy key, a route-wide limit)
  * joins that call's group instead of being copied and sent again: Redis
- * parses its arguments once and the script runs the group's decisions on
- * values it read once.
+ * parses its arguments once, the script decides the whole group at once
+ * on values it read once, and answers once for the group; each call gets
+ * that answer and its place in the group.
  */
 #include "redis_link.h"
 
@@ -47,8 +48,9 @@ struct eg_redis_link_s {
 
 /* one queued call; its strings live in the key and argument lists */
 struct bcall {
-    size_t nreply;
-    eg_redis_cb cb;
+    size_t nreply; /* its group's answer: elements */
+    size_t index;  /* its place in its group, from 0 */
+    eg_redis_link_cb cb;
     void *arg;
 };
 
@@ -241,32 +243,33 @@ static void batch_fail_all(eg_redis_link_t *l)
     reset_batch(l);
     if (l->check_init) uv_check_stop(&l->check);
     for (size_t i = 0; calls && i < n; i++)
-        calls[i].cb(calls[i].arg, NULL);
+        calls[i].cb(calls[i].arg, NULL, calls[i].index);
     free(calls);
 }
 
 static void on_check(uv_check_t *h);
 
-/* The batch's reply: each call gets its slice, as an array of its own. */
+/* The batch's reply: each call gets its group's slice, as an array of its
+ * own, and its place in the group. */
 static void batch_done(void *arg, void *reply)
 {
     inflight_t *in = arg;
     redisReply *rep = reply;
     size_t want = 0;
     for (size_t i = 0; i < in->n; i++)
-        want += in->calls[i].nreply;
+        if (in->calls[i].index == 0) want += in->calls[i].nreply;
     int ok = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == want;
     size_t at = 0;
     for (size_t i = 0; i < in->n; i++) {
+        const struct bcall *bc = &in->calls[i];
         if (!ok) {
-            in->calls[i].cb(in->calls[i].arg, rep && rep->type == REDIS_REPLY_ERROR ? rep : NULL);
+            bc->cb(bc->arg, rep && rep->type == REDIS_REPLY_ERROR ? rep : NULL, bc->index);
             continue;
         }
-        redisReply sub = {.type = REDIS_REPLY_ARRAY,
-                          .elements = in->calls[i].nreply,
-                          .element = rep->element + at};
-        at += in->calls[i].nreply;
-        in->calls[i].cb(in->calls[i].arg, &sub);
+        if (i && bc->index == 0) at += in->calls[i - 1].nreply; /* the next group's */
+        redisReply sub = {
+            .type = REDIS_REPLY_ARRAY, .elements = bc->nreply, .element = rep->element + at};
+        bc->cb(bc->arg, &sub, bc->index);
     }
     eg_redis_link_t *l = in->l;
     l->inflight--;
@@ -363,13 +366,13 @@ static void on_check(uv_check_t *h)
 void eg_redis_link_batch(eg_redis_link_t *l, uv_loop_t *loop, const eg_config_t *cfg,
                          const char *script, uint64_t stamp, int nkeys, const char *const *keys,
                          const size_t *klens, int nargs, const char *const *args,
-                         const size_t *alens, size_t nreply, eg_redis_cb cb, void *arg)
+                         const size_t *alens, size_t nreply, eg_redis_link_cb cb, void *arg)
 {
     eg_redis_t *r = eg_redis_link_get(l, loop, cfg);
     if (!r || (l->ncalls && l->script != script)) {
         if (r) batch_send(l); /* another script: this batch goes first */
         if (!r) {
-            cb(arg, NULL);
+            cb(arg, NULL, 0);
             return;
         }
     }
@@ -380,20 +383,22 @@ void eg_redis_link_batch(eg_redis_link_t *l, uv_loop_t *loop, const eg_config_t 
     }
     struct bgroup *last = l->ngroups ? &l->groups[l->ngroups - 1] : NULL;
     int same = last && last->nkeys == (size_t)nkeys && last->nargs == (size_t)nargs &&
+               l->calls[l->ncalls - 1].nreply == nreply &&
                same_strs(l, l->keys + last->key0, nkeys, keys, klens) &&
                same_strs(l, l->args + last->arg0, nargs, args, alens);
     if (grow((void **)&l->calls, &l->cap_calls, l->ncalls + 1, sizeof(*l->calls))) {
-        cb(arg, NULL);
+        cb(arg, NULL, 0);
         return;
     }
+    size_t index = 0;
     if (same) {
-        last->count++;
+        index = last->count++;
     } else if (grow((void **)&l->groups, &l->cap_groups, l->ngroups + 1, sizeof(*l->groups)) ||
                grow((void **)&l->keys, &l->cap_keys, l->nkeys + (size_t)nkeys, sizeof(*l->keys)) ||
                grow((void **)&l->args, &l->cap_args, l->nargs + (size_t)nargs, sizeof(*l->args)) ||
                copy_strs(l, l->keys + l->nkeys, nkeys, keys, klens) ||
                copy_strs(l, l->args + l->nargs, nargs, args, alens)) {
-        cb(arg, NULL);
+        cb(arg, NULL, 0);
         return;
     } else {
         l->groups[l->ngroups++] =
@@ -401,7 +406,7 @@ void eg_redis_link_batch(eg_redis_link_t *l, uv_loop_t *loop, const eg_config_t 
         l->nkeys += (size_t)nkeys;
         l->nargs += (size_t)nargs;
     }
-    l->calls[l->ncalls++] = (struct bcall){nreply, cb, arg};
+    l->calls[l->ncalls++] = (struct bcall){nreply, index, cb, arg};
     l->script = script;
     if (stamp > l->stamp) l->stamp = stamp;
     if (l->ncalls >= BATCH_MAX) {

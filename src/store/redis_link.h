@@ -41,23 +41,28 @@ int eg_redis_link_failed(eg_redis_link_t *l, uint64_t now_ms);
 void eg_redis_link_succeeded(eg_redis_link_t *l);
 /* A new slot token "<tag>:<seq hex>" into out. */
 void eg_redis_link_token(eg_redis_link_t *l, char *out, size_t cap);
+/* A batched call's answer: reply is its group's part of the batch's reply
+ * (an array of nreply elements, valid during the call only), or NULL when
+ * the batch failed or the connection is gone, or an error reply; index is
+ * the call's place in its group (0 for the first). */
+typedef void (*eg_redis_link_cb)(void *arg, void *reply, size_t index);
 /* Batched script calls: every call queued while the loop handles one
  * round of I/O goes to Redis together, as one EVALSHA, when the round ends
  * (a uv_check handle), so a busy worker makes one round trip per loop
- * iteration, not one per request. Consecutive calls with the same keys and
- * arguments form a group, sent once with its count. The script must take
- * KEYS = every group's keys in order and ARGV = {number of groups, stamp
- * (the largest of the calls' stamps: the batch's time), then per group its
- * count and its arguments}, decide each group's count calls one after the
- * other, and return one flat array in which each call has exactly nreply
- * elements, in order. cb(arg, reply) is called once per call with an array
- * of its nreply elements (valid during the call only), or NULL when the
- * batch failed or the connection is gone (the caller's failure policy
- * applies); perhaps before this returns. keys and args are copied. */
+ * iteration, not one per request. Consecutive calls with the same keys,
+ * arguments and nreply form a group, sent once with its count. The script
+ * must take KEYS = every group's keys in order and ARGV = {number of
+ * groups, stamp (the largest of the calls' stamps: the batch's time), then
+ * per group its count and its arguments}, decide each group's count calls
+ * one after the other, and return one flat array in which each group has
+ * exactly nreply elements, in order: one answer a group, from which each of
+ * its calls reads its own by its index. cb(arg, reply, index) is called
+ * once per call (the caller's failure policy applies to a NULL reply);
+ * perhaps before this returns. keys and args are copied. */
 void eg_redis_link_batch(eg_redis_link_t *l, uv_loop_t *loop, const eg_config_t *cfg,
                          const char *script, uint64_t stamp, int nkeys, const char *const *keys,
                          const size_t *klens, int nargs, const char *const *args,
-                         const size_t *alens, size_t nreply, eg_redis_cb cb, void *arg);
+                         const size_t *alens, size_t nreply, eg_redis_link_cb cb, void *arg);
 /* Calls batched so far, and EVALSHAs that carried them (for /ready and benchmarks). */
 void eg_redis_link_batch_stats(eg_redis_link_t *l, uint64_t *calls, uint64_t *batches);
 /* From any thread: *up 1 connected, -1 lost or failing, 0 not used yet;

@@ -501,3 +501,62 @@ def test_requests_decided_together_each_see_the_one_before(tmp_path, upstream_po
         assert get(gw, "/burst/x").header("X-RateLimit-Remaining") == "959"
     finally:
         assert gw.stop() == 0
+
+
+def test_a_group_that_crosses_its_limit_is_cut_exactly(tmp_path, upstream_port, redis):
+    """Requests of one subject in one round are decided together (a group:
+    Redis answers k admitted and the state the group started from, and the
+    gateway derives each request's own answer by its place in the group).
+    At once, one worker: 12 requests on a limit of 5 a minute, 8 on a quota
+    of 4 a day, 6 on 7 credits at 2 each. Exactly 5, 4 and 3 are served, each
+    with its own remaining value, and each refusal says what the state was
+    after the served ones."""
+    with open(f"{tmp_path}/admin.token", "w") as f:
+        f.write(ADMIN_TOKEN)
+    port, admin = free_port(), free_port()
+    text = config(str(tmp_path), port, admin, upstream_port, redis.port, timeout="2s", workers=1)
+    gw = Gateway(str(tmp_path), text + "rate_limits: { quota_headers: [legacy] }\n", port, admin)
+
+    def at_once(n, path, key=None):
+        socks = [socket.create_connection(("127.0.0.1", gw.port), timeout=10) for _ in range(n)]
+        hdr = f"X-API-Key: {key}\r\n" if key else ""
+        for s in socks:
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: t\r\n{hdr}\r\n".encode())
+        out = []
+        for s in socks:
+            resp, _ = read_response(s)
+            out.append(resp)
+            s.close()
+        return out
+
+    try:
+        r = request(gw.admin_port, "POST", "/keys", body=b'{"name": "g"}',
+                    headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        kid, k = r.json()["key"]["id"], r.json()["secret"]
+        rate = at_once(12, "/shared/x")
+        served = [x for x in rate if x.status == 200]
+        assert len(served) == 5 and sorted(int(x.header("X-RateLimit-Remaining")) for x in served) == [0, 1, 2, 3, 4]
+        refused = [x for x in rate if x.status != 200]
+        assert {x.status for x in refused} == {429} and {x.json()["error"] for x in refused} == {"rate_limit_exceeded"}
+        # the five served filled the burst: each refused one waits one interval (12 s)
+        assert {x.header("Retry-After") for x in refused} == {"12"}
+
+        quota = at_once(8, "/day/x", k)
+        served = [x for x in quota if x.status == 200]
+        assert len(served) == 4 and sorted(int(x.header("X-Quota-Remaining")) for x in served) == [0, 1, 2, 3]
+        assert [x.json()["details"]["current_usage"] if "details" in x.json() else x.json()["current_usage"]
+                for x in quota if x.status != 200] == [4] * 4
+        assert redis.command("GET", next(iter(redis.command("KEYS", "errgate:q:*")))) == "4"
+
+        top = request(gw.admin_port, "POST", f"/keys/{kid}/credits", body=b'{"add": 7}',
+                      headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        assert top.status == 200 and top.json()["credits"] == 7
+        paid = at_once(6, "/paid/x", k)
+        assert sum(x.status == 200 for x in paid) == 3
+        refused = [x.json() for x in paid if x.status != 200]
+        assert len(refused) == 3 and all(x["error"] == "credits_depleted" for x in refused)
+        assert {(x.get("details") or x)["remaining_credits"] for x in refused} == {1}
+        r = request(gw.admin_port, "GET", f"/keys/{kid}/credits", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        assert r.json()["credits"] == 1
+    finally:
+        assert gw.stop() == 0
