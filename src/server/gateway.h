@@ -43,6 +43,7 @@ typedef struct {
 typedef struct {
     uint32_t unrouted; /* for every request until it has a route */
     uint32_t done;     /* the stages with an on_done hook */
+    uint32_t bytes;    /* the stages with an on_response_bytes hook */
     uint32_t *routes;  /* per route of cfg: the stages its requests pass */
 } eg_pipeline_masks_t;
 

@@ -393,6 +393,28 @@ static void on_response_bytes(eg_req_t *c, const char *data, size_t n)
     x->caplen += n;
 }
 
+/* s[0..n) equals the lowercase literal lit (n bytes: letters, digits,
+ * '-') with eg_http1_lower_eq's folding (exact for parsed names: see
+ * http1.h), eight bytes at a time: this runs for every header of every
+ * stored response, and a name is one or two words. */
+static inline uint64_t ld8(const char *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return w;
+}
+
+static inline int name_eq(const char *s, const char *lit, size_t n)
+{
+    const uint64_t fold = 0x2020202020202020ULL;
+    if (n < 8) return eg_http1_lower_eq(s, lit, n);
+    for (size_t i = 0; i + 8 < n; i += 8)
+        if ((ld8(s + i) | fold) != ld8(lit + i)) return 0;
+    return (ld8(s + n - 8) | fold) == ld8(lit + n - 8); /* the last word, overlapping */
+}
+
+#define NAME_IS(h, lit) name_eq((h)->name, lit, sizeof(lit) - 1)
+
 /* Hop-by-hop and per-response fields are not replayed: the replay frames
  * its body and has its own request id, date and rate-limit state. Sorted
  * out by length first: this runs for every header of every response. */
@@ -401,37 +423,37 @@ static int kept(const eg_http_header_t *h, const eg_http_header_t *conn, const c
 {
     switch (h->name_len) {
     case 2:
-        if (eg_http1_name_is(h, "te")) return 0;
+        if (NAME_IS(h, "te")) return 0;
         break;
     case 4:
-        if (eg_http1_name_is(h, "date")) return 0;
+        if (NAME_IS(h, "date")) return 0;
         break;
     case 7:
-        if (eg_http1_name_is(h, "trailer") || eg_http1_name_is(h, "upgrade")) return 0;
+        if (NAME_IS(h, "trailer") || NAME_IS(h, "upgrade")) return 0;
         break;
     case 9:
-        if (eg_http1_name_is(h, "ratelimit")) return 0;
+        if (NAME_IS(h, "ratelimit")) return 0;
         break;
     case 10:
-        if (eg_http1_name_is(h, "connection") || eg_http1_name_is(h, "keep-alive")) return 0;
+        if (NAME_IS(h, "connection") || NAME_IS(h, "keep-alive")) return 0;
         break;
     case 14:
-        if (eg_http1_name_is(h, "content-length")) return 0;
+        if (NAME_IS(h, "content-length")) return 0;
         break;
     case 16:
-        if (eg_http1_name_is(h, "ratelimit-policy")) return 0;
+        if (NAME_IS(h, "ratelimit-policy")) return 0;
         break;
     case 17:
-        if (eg_http1_name_is(h, "transfer-encoding")) return 0;
+        if (NAME_IS(h, "transfer-encoding")) return 0;
         break;
     default:
         break;
     }
     /* the names were parsed (here, or by the gateway when they came in):
-     * no control bytes, so eg_http1_lower_eq's folding is exact for them */
+     * no control bytes, so the folding is exact for them */
     char c0 = (char)(h->name[0] | 0x20);
-    if (c0 == 'p' && h->name_len >= 6 && eg_http1_lower_eq(h->name, "proxy-", 6)) return 0;
-    if (c0 == 'x' && h->name_len >= 12 && eg_http1_lower_eq(h->name, "x-ratelimit-", 12)) return 0;
+    if (c0 == 'p' && h->name_len >= 6 && name_eq(h->name, "proxy-", 6)) return 0;
+    if (c0 == 'x' && h->name_len >= 12 && name_eq(h->name, "x-ratelimit-", 12)) return 0;
     /* the gateway writes the request id's name as configured: memcmp first */
     if (h->name_len == rid_len && c0 == (char)(rid[0] | 0x20) &&
         (memcmp(h->name, rid, rid_len) == 0 || strncasecmp(h->name, rid, rid_len) == 0))
@@ -469,6 +491,17 @@ static int scratch_headers(size_t n)
     if (!a || !b) return 0;
     scratch_hcap = n;
     return 1;
+}
+
+/* eg_idem_record_put, inline (a name and a value a header kept). */
+static inline unsigned char *put(unsigned char *o, const char *p, size_t n)
+{
+    o[0] = (unsigned char)(n >> 24);
+    o[1] = (unsigned char)(n >> 16);
+    o[2] = (unsigned char)(n >> 8);
+    o[3] = (unsigned char)n;
+    memcpy(o + 4, p, n);
+    return o + 4 + n;
 }
 
 /* The head the gateway wrote, as store_response needs it. */
@@ -546,14 +579,19 @@ static int split_record(const char *p, size_t n, int head_req, const char *rid, 
         const char *colon = memchr(line, ':', (size_t)(nl - line));
         if (!colon || colon == line || line[0] == ' ' || line[0] == '\t' || colon[-1] == ' ')
             return 0;
+        /* the gateway writes "Name: value" with the value trimmed: the loops
+         * only run for a head written otherwise */
         const char *v = colon + 1, *ve = nl - 1;
-        while (v < ve && (*v == ' ' || *v == '\t'))
-            v++;
-        while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
-            ve--;
+        if (v < ve && *v == ' ') v++;
+        if (__builtin_expect(v < ve && (*v == ' ' || *v == '\t'), 0))
+            while (v < ve && (*v == ' ' || *v == '\t'))
+                v++;
+        if (__builtin_expect(ve > v && (ve[-1] == ' ' || ve[-1] == '\t'), 0))
+            while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+                ve--;
         eg_http_header_t h = {line, (size_t)(colon - line), v, (size_t)(ve - v)};
         line = nl + 1;
-        if (h.name_len == 14 && eg_http1_name_is(&h, "content-length")) {
+        if (h.name_len == 14 && NAME_IS(&h, "content-length")) {
             if (has_cl || !h.value_len || h.value_len > 15) return 0;
             for (size_t i = 0; i < h.value_len; i++) {
                 unsigned dg = (unsigned)(h.value[i] - '0');
@@ -563,22 +601,23 @@ static int split_record(const char *p, size_t n, int head_req, const char *rid, 
             has_cl = 1;
             continue;
         }
-        if (h.name_len == 17 && eg_http1_name_is(&h, "transfer-encoding")) {
+        if (h.name_len == 17 && NAME_IS(&h, "transfer-encoding")) {
             if (chunked || h.value_len != 7 || !eg_http1_lower_eq(h.value, "chunked", 7)) return 0;
             chunked = 1;
             continue;
         }
-        if (h.name_len == 10 && eg_http1_name_is(&h, "connection")) {
+        if (h.name_len == 10 && NAME_IS(&h, "connection")) {
             if (!((h.value_len == 10 && eg_http1_lower_eq(h.value, "keep-alive", 10)) ||
                   (h.value_len == 5 && eg_http1_lower_eq(h.value, "close", 5))))
                 return 0;
             continue;
         }
         if (!kept(&h, NULL, rid, rid_len)) continue;
-        if (nk == hmax || !scratch_record(off + 8 + h.name_len + h.value_len)) return 0;
+        size_t need = off + 8 + h.name_len + h.value_len;
+        if (nk == hmax || (need > scratch_reccap && !scratch_record(need))) return 0;
         nk++;
-        unsigned char *o = eg_idem_record_put(scratch_rec + off, h.name, h.name_len);
-        off = (size_t)(eg_idem_record_put(o, h.value, h.value_len) - scratch_rec);
+        off = (size_t)(put(put(scratch_rec + off, h.name, h.name_len), h.value, h.value_len) -
+                       scratch_rec);
     }
 }
 

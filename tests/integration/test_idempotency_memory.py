@@ -92,3 +92,56 @@ def test_replays_of_every_framing_are_byte_equal(fgw, fup, path, status):
     if path == "/idem/hop":
         assert a.header("X-Hop") is None and b.header("X-Hop") is None and b.header("X-End") == "1"
     assert fup.n == 1
+
+
+# Per-response fields the record leaves out, in other cases than the
+# stage's literals, and end-to-end fields of the same lengths that differ
+# from one of them only in the first or the last byte: the split compares
+# names eight bytes at a time, so a comparison of only some of the words
+# would keep the first kind or drop the second.
+DROPPED = [("RATELIMIT-Policy", "q=1"), ("x-RateLimit-Remaining", "5"), ("rateLIMIT", "r=1")]
+DECOYS = [("Ratelimit-Policx", "a"), ("Xatelimit-Policy", "b"), ("Content-Lengtx", "c"),
+          ("Xontent-Length", "d"), ("Transfer-Encodinx", "e"), ("Xransfer-Encoding", "f"),
+          ("Connectiox", "g"), ("Keep-Alivx", "h"), ("Ratelimix", "i"), ("Dats", "j"), ("Tx", "k"),
+          ("Proxz-Thing", "l"), ("X-Ratelimit", "m")]
+
+
+class FieldsUpstream(ThreadedUpstream):
+    def __init__(self):
+        outer = self
+        self.n, self.lock = 0, threading.Lock()
+
+        class H(QuietHandler):
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                if n:
+                    self.rfile.read(n)
+                with outer.lock:
+                    outer.n += 1
+                body = json.dumps({"n": outer.n, "nonce": os.urandom(8).hex()}).encode()
+                head = b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
+                for k, v in DROPPED + DECOYS:
+                    head += b"%s: %s\r\n" % (k.encode(), v.encode())
+                self.wfile.write(head + b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+                self.wfile.flush()
+
+        super().__init__(H)
+
+
+def test_the_replay_keeps_end_to_end_fields_named_like_per_response_ones(tmp_path):
+    u = FieldsUpstream()
+    g = start(str(tmp_path), u, store="memory")
+    try:
+        a = post(g, "/idem/fields", "fields-1")
+        assert a.status == 201 and a.header("Idempotent-Replayed") is None, a.body
+        b = retried(g, "/idem/fields", "fields-1")
+        assert b.status == 201 and b.header("Idempotent-Replayed") == "true" and b.body == a.body
+        for k, v in DECOYS:
+            assert a.header(k) == v, (k, a.headers)
+            assert b.header(k) == v, (k, b.headers)
+        for k, _ in DROPPED:
+            assert b.header(k) is None, (k, b.headers)
+        assert u.n == 1
+    finally:
+        assert g.stop() == 0, g.log_text()[-3000:]
+        u.close()
