@@ -98,8 +98,20 @@ static uint32_t resolve(const eg_schema_t *s, uint32_t at, uint32_t *hops)
 
 void eg_schema_fast_prepare(eg_schema_t *s)
 {
-    for (size_t i = 0; i < s->nnodes; i++)
-        s->nodes[i].fast = resolve(s, (uint32_t)i, &s->nodes[i].fhops);
+    for (size_t i = 0; i < s->nnodes; i++) {
+        eg_snode_t *nd = &s->nodes[i];
+        nd->fast = resolve(s, (uint32_t)i, &nd->fhops);
+        nd->freq = 0;
+        nd->freq_ok = 1;
+        for (uint32_t r = 0; r < nd->nreq; r++) {
+            uint32_t pi = s->reqs[nd->req + r].prop;
+            if (pi == SNONE || pi >= 64) {
+                nd->freq_ok = 0;
+                break;
+            }
+            nd->freq |= 1ull << pi;
+        }
+    }
     for (size_t i = 0; i < s->nprops; i++) {
         s->props[i].fast = s->nodes[s->props[i].node].fast;
         s->props[i].fhops = s->nodes[s->props[i].node].fhops;
@@ -380,7 +392,8 @@ value: /* the value at i (whitespace before it not yet skipped), checked by node
         fr->sdepth = (uint16_t)(sdepth + hops);
         collect = fr->uniq;
         nuq = 0;
-        if (obj && nd && nd->nprops) memset(fr->seen, 0, ((nd->nprops + 63) / 64) * 8);
+        /* (inline stores: cheaper than a call to memset for a few words) */
+        fr->seen[0] = fr->seen[1] = fr->seen[2] = fr->seen[3] = 0;
         i = skip_ws(b, n, i + 1);
         if (i < n && b[i] == (obj ? '}' : ']')) goto close;
         if (obj) goto key;
@@ -499,17 +512,21 @@ close: /* b[i] closes fr */
         if (fr->obj) {
             if ((nd->kw & K_MINPROPS) && fr->count < nd->minprops) return 0;
             if ((nd->kw & K_MAXPROPS) && fr->count > nd->maxprops) return 0;
-            for (uint32_t r = 0; r < nd->nreq; r++) {
-                const sreq_t *rq = &s->reqs[nd->req + r];
-                if (rq->prop != SNONE) {
-                    if (!(fr->seen[rq->prop / 64] >> (rq->prop % 64) & 1)) return 0;
-                    continue;
+            if (nd->freq_ok) {
+                if ((fr->seen[0] & nd->freq) != nd->freq) return 0;
+            } else {
+                for (uint32_t r = 0; r < nd->nreq; r++) {
+                    const sreq_t *rq = &s->reqs[nd->req + r];
+                    if (rq->prop != SNONE) {
+                        if (!(fr->seen[rq->prop / 64] >> (rq->prop % 64) & 1)) return 0;
+                        continue;
+                    }
+                    uint32_t u = fr->und0;
+                    while (u < nund && !(und[u].len == rq->len &&
+                                         memcmp(b + und[u].off, rq->name, rq->len) == 0))
+                        u++;
+                    if (u == nund) return 0;
                 }
-                uint32_t u = fr->und0;
-                while (u < nund &&
-                       !(und[u].len == rq->len && memcmp(b + und[u].off, rq->name, rq->len) == 0))
-                    u++;
-                if (u == nund) return 0;
             }
         } else {
             if ((nd->kw & K_MINITEMS) && fr->count < nd->minitems) return 0;

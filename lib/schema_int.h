@@ -171,15 +171,19 @@ struct eg_snode_s {
     uint32_t prefix, nprefix, allof, nallof, anyof, nanyof, oneof, noneof; /* idx ranges */
     uint32_t enm, nenum;
     uint32_t eh, neh;
-        /* enums of more than 8 values: sehash_t range sorted by hash, else 0 */ /* idx range of
-                                                                                    cval roots */
-    uint32_t cnst;                                                               /* cval root */
+    /* enums of more than 8 values: sehash_t range sorted by hash, else 0 */ /* idx range of
+                                                                                cval roots */
+    uint32_t cnst;                                                           /* cval root */
     /* for the fast path (schema_fast.c, set once compiled): the node a value
      * under this one is checked with (this one, the end of a chain of
      * $ref-only nodes, SNONE: anything goes, EG_SFAST_EXACT: left to the
      * exact path), and the nodes of that chain (the exact walk's depth) */
     uint32_t fast;
     uint32_t fhops;
+    /* fast path: when freq_ok, the required names are all declared properties
+     * among the first 64, freq their bits (one test at the object's end) */
+    uint64_t freq;
+    uint8_t freq_ok;
     json_t *jenum, *jconst; /* for field errors' extra */
     const char *file;       /* where it was written (compile errors only) */
     int line, col;
