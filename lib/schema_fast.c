@@ -36,6 +36,8 @@
 
 #include <float.h>
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define FAST_MAX_DEPTH  64  /* open containers */
 #define FAST_MAX_PROPS  256 /* declared properties of an object's node */
@@ -96,8 +98,13 @@ static uint32_t resolve(const eg_schema_t *s, uint32_t at, uint32_t *hops)
     return SNONE;
 }
 
-void eg_schema_fast_prepare(eg_schema_t *s)
+int eg_schema_fast_prepare(eg_schema_t *s)
 {
+    size_t nslots = 0;
+    for (size_t i = 0; i < s->nnodes; i++)
+        if (s->nodes[i].nprops) nslots += (size_t)s->nodes[i].pmask + 1;
+    if (nslots && !(s->fslots = malloc(nslots * sizeof(*s->fslots)))) return EG_ENOMEM;
+    s->nfslots = nslots;
     for (size_t i = 0; i < s->nnodes; i++) {
         eg_snode_t *nd = &s->nodes[i];
         nd->fast = resolve(s, (uint32_t)i, &nd->fhops);
@@ -115,6 +122,48 @@ void eg_schema_fast_prepare(eg_schema_t *s)
     for (size_t i = 0; i < s->nprops; i++) {
         s->props[i].fast = s->nodes[s->props[i].node].fast;
         s->props[i].fhops = s->nodes[s->props[i].node].fhops;
+    }
+    /* the property tables again, each slot with what a key needs */
+    nslots = 0;
+    for (size_t i = 0; i < s->nnodes; i++) {
+        eg_snode_t *nd = &s->nodes[i];
+        if (!nd->nprops) continue;
+        nd->fptab = (uint32_t)nslots;
+        for (uint32_t h = 0; h <= nd->pmask; h++) {
+            sfslot_t *e = &s->fslots[nslots++];
+            uint32_t pi = s->idx[nd->ptab + h];
+            if (pi == SNONE) {
+                memset(e, 0, sizeof(*e));
+                e->len = UINT32_MAX;
+                e->pi = SNONE;
+                continue;
+            }
+            const sprop_t *p = &s->props[nd->props + pi];
+            e->w0 = p->w0;
+            e->w1 = p->w1;
+            e->len = p->len;
+            e->pi = pi;
+            e->fast = p->fast;
+            e->fhops = p->fhops;
+        }
+    }
+    return EG_OK;
+}
+
+/* eg_schema_prop_find() on the node's fast slots: the slot of key k[0..len)
+ * (room: bytes readable from k), NULL when it is not declared. */
+static inline const sfslot_t *fslot_find(const eg_schema_t *s, const eg_snode_t *n, const char *k,
+                                         size_t len, size_t room)
+{
+    const sfslot_t *tab = s->fslots + n->fptab;
+    uint64_t w0, w1;
+    eg_schema_prop_words_at(k, len, room, &w0, &w1);
+    for (uint32_t h = eg_schema_prop_hash(w0, w1, len) & n->pmask;; h = (h + 1) & n->pmask) {
+        const sfslot_t *e = &tab[h];
+        if (e->len == len && e->w0 == w0 && e->w1 == w1 &&
+            (len <= 16 || memcmp(k, s->props[n->props + e->pi].name, len) == 0))
+            return e;
+        if (e->pi == SNONE) return NULL;
     }
 }
 
@@ -472,16 +521,17 @@ key: /* at i: a member's key in the object fr */
     hops = 0;
     {
         const char *k = f->text + i + 1;
-        uint32_t kl = (uint32_t)(q - i - 1), pi = SNONE;
+        uint32_t kl = (uint32_t)(q - i - 1);
         const eg_snode_t *nd = fr->nd;
-        if (nd && nd->nprops) pi = eg_schema_prop_find(s, nd, k, kl, n - (i + 1));
-        if (pi != SNONE) {
+        const sfslot_t *e = NULL;
+        if (nd && nd->nprops) e = fslot_find(s, nd, k, kl, n - (i + 1));
+        if (e) {
+            uint32_t pi = e->pi;
             uint64_t bit = 1ull << (pi % 64);
             if (fr->seen[pi / 64] & bit) return 0; /* a duplicate */
             fr->seen[pi / 64] |= bit;
-            const sprop_t *p = &s->props[nd->props + pi];
-            node = p->fast;
-            hops = p->fhops;
+            node = e->fast;
+            hops = e->fhops;
         } else {
             for (uint32_t u = fr->und0; u < nund; u++)
                 if (und[u].len == kl && memcmp(b + und[u].off, k, kl) == 0) return 0;
