@@ -280,13 +280,23 @@ static inline int check_string(fctx_t *f, uint32_t at, const char *r, size_t rn,
     return esc ? string_escaped(f, n, r, rn) : string_keywords(f, n, r, rn);
 }
 
+/* isfinite(d) && d == floor(d), as schema_check.c asks, without a call to
+ * floor: every double of magnitude 2^52 or more is an integer, and below
+ * that the conversion to long long is exact when d is one (NaN goes the
+ * first way). */
+static inline int is_integral(double d)
+{
+    if (!(fabs(d) < 0x1p52)) return isfinite(d);
+    return (double)(long long)d == d;
+}
+
 /* Node `at` on a number t whose text is at num: 1 when it surely passes. */
 static inline __attribute__((always_inline)) int check_number(const eg_schema_t *s, uint32_t at,
                                                               const eg_jr_tok_t *t, const char *num)
 {
     const eg_snode_t *n = &s->nodes[at];
     unsigned tt = EG_ST_NUMBER;
-    if (t->type == EG_JR_INT || (isfinite(t->dval) && t->dval == floor(t->dval)))
+    if (t->type == EG_JR_INT || is_integral(t->dval))
         tt |= EG_ST_INTEGER;
     if ((n->kw & K_TYPE) && !(n->types & tt)) return 0;
     if ((n->kw & (K_CONST | K_ENUM)) && !in_enum(s, n, t->type, NULL, 0, t)) return 0;
