@@ -391,7 +391,8 @@ void eg_sc_type_problem(eg_vctx_t *c, const eg_jr_tok_t *t, unsigned types);
 /* 1 when the next problem becomes a field error (build its bound only then) */
 int eg_sc_writing(const eg_vctx_t *c);
 #define EG_SFAST_EXACT (SNONE - 1)
-/* Sets every node's fast / fhops (eg_schema_compile, once compiled). */
+/* Sets every node's fast / fhops, required mask and fast property slots
+ * (eg_schema_compile, once compiled): 0, or EG_ENOMEM. */
 int eg_schema_fast_prepare(eg_schema_t *s);
 
 /* multipleOf of node n on the number t whose text (t->len bytes) is at num:
