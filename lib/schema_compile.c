@@ -1143,6 +1143,7 @@ void eg_schema_free(eg_schema_t *s)
     free(s->ehash);
     free(s->pprops);
     free(s->idx);
+    free(s->fslots);
     free(s->cvals);
     free(s->res);
     free(s->strs);
@@ -1172,7 +1173,7 @@ int eg_schema_compile(const eg_ydoc_t *doc, const eg_ynode_t *at, const eg_schem
     }
     if ((rc = compile_node(&c, doc, at, &c.s->root)) != EG_OK) goto done;
     rc = find_cycles(&c);
-    if (rc == EG_OK) eg_schema_fast_prepare(c.s);
+    if (rc == EG_OK) rc = eg_schema_fast_prepare(c.s);
 done:
     for (size_t i = 0; i < c.ndocs; i++)
         free(c.docs[i].path);

@@ -36,6 +36,8 @@
 
 #include <float.h>
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define FAST_MAX_DEPTH  64  /* open containers */
 #define FAST_MAX_PROPS  256 /* declared properties of an object's node */
@@ -96,13 +98,72 @@ static uint32_t resolve(const eg_schema_t *s, uint32_t at, uint32_t *hops)
     return SNONE;
 }
 
-void eg_schema_fast_prepare(eg_schema_t *s)
+int eg_schema_fast_prepare(eg_schema_t *s)
 {
+    size_t nslots = 0;
     for (size_t i = 0; i < s->nnodes; i++)
-        s->nodes[i].fast = resolve(s, (uint32_t)i, &s->nodes[i].fhops);
+        if (s->nodes[i].nprops) nslots += (size_t)s->nodes[i].pmask + 1;
+    if (nslots && !(s->fslots = malloc(nslots * sizeof(*s->fslots)))) return EG_ENOMEM;
+    s->nfslots = nslots;
+    for (size_t i = 0; i < s->nnodes; i++) {
+        eg_snode_t *nd = &s->nodes[i];
+        nd->fast = resolve(s, (uint32_t)i, &nd->fhops);
+        nd->freq = 0;
+        nd->freq_ok = 1;
+        for (uint32_t r = 0; r < nd->nreq; r++) {
+            uint32_t pi = s->reqs[nd->req + r].prop;
+            if (pi == SNONE || pi >= 64) {
+                nd->freq_ok = 0;
+                break;
+            }
+            nd->freq |= 1ull << pi;
+        }
+    }
     for (size_t i = 0; i < s->nprops; i++) {
         s->props[i].fast = s->nodes[s->props[i].node].fast;
         s->props[i].fhops = s->nodes[s->props[i].node].fhops;
+    }
+    /* the property tables again, each slot with what a key needs */
+    nslots = 0;
+    for (size_t i = 0; i < s->nnodes; i++) {
+        eg_snode_t *nd = &s->nodes[i];
+        if (!nd->nprops) continue;
+        nd->fptab = (uint32_t)nslots;
+        for (uint32_t h = 0; h <= nd->pmask; h++) {
+            sfslot_t *e = &s->fslots[nslots++];
+            uint32_t pi = s->idx[nd->ptab + h];
+            if (pi == SNONE) {
+                memset(e, 0, sizeof(*e));
+                e->len = UINT32_MAX;
+                e->pi = SNONE;
+                continue;
+            }
+            const sprop_t *p = &s->props[nd->props + pi];
+            e->w0 = p->w0;
+            e->w1 = p->w1;
+            e->len = p->len;
+            e->pi = pi;
+            e->fast = p->fast;
+            e->fhops = p->fhops;
+        }
+    }
+    return EG_OK;
+}
+
+/* eg_schema_prop_find() on the node's fast slots: the slot of key k[0..len)
+ * (room: bytes readable from k), NULL when it is not declared. */
+static inline const sfslot_t *fslot_find(const eg_schema_t *s, const eg_snode_t *n, const char *k,
+                                         size_t len, size_t room)
+{
+    const sfslot_t *tab = s->fslots + n->fptab;
+    uint64_t w0, w1;
+    eg_schema_prop_words_at(k, len, room, &w0, &w1);
+    for (uint32_t h = eg_schema_prop_hash(w0, w1, len) & n->pmask;; h = (h + 1) & n->pmask) {
+        const sfslot_t *e = &tab[h];
+        if (e->len == len && e->w0 == w0 && e->w1 == w1 &&
+            (len <= 16 || memcmp(k, s->props[n->props + e->pi].name, len) == 0))
+            return e;
+        if (e->pi == SNONE) return NULL;
     }
 }
 
@@ -219,13 +280,23 @@ static inline int check_string(fctx_t *f, uint32_t at, const char *r, size_t rn,
     return esc ? string_escaped(f, n, r, rn) : string_keywords(f, n, r, rn);
 }
 
+/* isfinite(d) && d == floor(d), as schema_check.c asks, without a call to
+ * floor: every double of magnitude 2^52 or more is an integer, and below
+ * that the conversion to long long is exact when d is one (NaN goes the
+ * first way). */
+static inline int is_integral(double d)
+{
+    if (!(fabs(d) < 0x1p52)) return isfinite(d);
+    return (double)(long long)d == d;
+}
+
 /* Node `at` on a number t whose text is at num: 1 when it surely passes. */
 static inline __attribute__((always_inline)) int check_number(const eg_schema_t *s, uint32_t at,
                                                               const eg_jr_tok_t *t, const char *num)
 {
     const eg_snode_t *n = &s->nodes[at];
     unsigned tt = EG_ST_NUMBER;
-    if (t->type == EG_JR_INT || (isfinite(t->dval) && t->dval == floor(t->dval)))
+    if (t->type == EG_JR_INT || is_integral(t->dval))
         tt |= EG_ST_INTEGER;
     if ((n->kw & K_TYPE) && !(n->types & tt)) return 0;
     if ((n->kw & (K_CONST | K_ENUM)) && !in_enum(s, n, t->type, NULL, 0, t)) return 0;
@@ -380,7 +451,8 @@ value: /* the value at i (whitespace before it not yet skipped), checked by node
         fr->sdepth = (uint16_t)(sdepth + hops);
         collect = fr->uniq;
         nuq = 0;
-        if (obj && nd && nd->nprops) memset(fr->seen, 0, ((nd->nprops + 63) / 64) * 8);
+        /* (inline stores: cheaper than a call to memset for a few words) */
+        fr->seen[0] = fr->seen[1] = fr->seen[2] = fr->seen[3] = 0;
         i = skip_ws(b, n, i + 1);
         if (i < n && b[i] == (obj ? '}' : ']')) goto close;
         if (obj) goto key;
@@ -459,16 +531,17 @@ key: /* at i: a member's key in the object fr */
     hops = 0;
     {
         const char *k = f->text + i + 1;
-        uint32_t kl = (uint32_t)(q - i - 1), pi = SNONE;
+        uint32_t kl = (uint32_t)(q - i - 1);
         const eg_snode_t *nd = fr->nd;
-        if (nd && nd->nprops) pi = eg_schema_prop_find(s, nd, k, kl, n - (i + 1));
-        if (pi != SNONE) {
+        const sfslot_t *e = NULL;
+        if (nd && nd->nprops) e = fslot_find(s, nd, k, kl, n - (i + 1));
+        if (e) {
+            uint32_t pi = e->pi;
             uint64_t bit = 1ull << (pi % 64);
             if (fr->seen[pi / 64] & bit) return 0; /* a duplicate */
             fr->seen[pi / 64] |= bit;
-            const sprop_t *p = &s->props[nd->props + pi];
-            node = p->fast;
-            hops = p->fhops;
+            node = e->fast;
+            hops = e->fhops;
         } else {
             for (uint32_t u = fr->und0; u < nund; u++)
                 if (und[u].len == kl && memcmp(b + und[u].off, k, kl) == 0) return 0;
@@ -499,17 +572,21 @@ close: /* b[i] closes fr */
         if (fr->obj) {
             if ((nd->kw & K_MINPROPS) && fr->count < nd->minprops) return 0;
             if ((nd->kw & K_MAXPROPS) && fr->count > nd->maxprops) return 0;
-            for (uint32_t r = 0; r < nd->nreq; r++) {
-                const sreq_t *rq = &s->reqs[nd->req + r];
-                if (rq->prop != SNONE) {
-                    if (!(fr->seen[rq->prop / 64] >> (rq->prop % 64) & 1)) return 0;
-                    continue;
+            if (nd->freq_ok) {
+                if ((fr->seen[0] & nd->freq) != nd->freq) return 0;
+            } else {
+                for (uint32_t r = 0; r < nd->nreq; r++) {
+                    const sreq_t *rq = &s->reqs[nd->req + r];
+                    if (rq->prop != SNONE) {
+                        if (!(fr->seen[rq->prop / 64] >> (rq->prop % 64) & 1)) return 0;
+                        continue;
+                    }
+                    uint32_t u = fr->und0;
+                    while (u < nund && !(und[u].len == rq->len &&
+                                         memcmp(b + und[u].off, rq->name, rq->len) == 0))
+                        u++;
+                    if (u == nund) return 0;
                 }
-                uint32_t u = fr->und0;
-                while (u < nund &&
-                       !(und[u].len == rq->len && memcmp(b + und[u].off, rq->name, rq->len) == 0))
-                    u++;
-                if (u == nund) return 0;
             }
         } else {
             if ((nd->kw & K_MINITEMS) && fr->count < nd->minitems) return 0;

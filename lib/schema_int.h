@@ -94,6 +94,15 @@ typedef struct {
     uint32_t fast, fhops; /* nodes[node].fast and .fhops (schema_fast.c), one load nearer */
 } sprop_t;
 
+/* A slot of a node's property table as the fast path reads it: the words
+ * and length compared and the value's node in one 32-byte entry, so that a
+ * key costs one load after its hash (empty: len UINT32_MAX, pi SNONE). */
+typedef struct {
+    uint64_t w0, w1;
+    uint32_t len, pi;
+    uint32_t fast, fhops;
+} sfslot_t;
+
 typedef struct {
     const char *name;
     uint32_t len;
@@ -171,15 +180,20 @@ struct eg_snode_s {
     uint32_t prefix, nprefix, allof, nallof, anyof, nanyof, oneof, noneof; /* idx ranges */
     uint32_t enm, nenum;
     uint32_t eh, neh;
-        /* enums of more than 8 values: sehash_t range sorted by hash, else 0 */ /* idx range of
-                                                                                    cval roots */
-    uint32_t cnst;                                                               /* cval root */
+    /* enums of more than 8 values: sehash_t range sorted by hash, else 0 */ /* idx range of
+                                                                                cval roots */
+    uint32_t cnst;                                                           /* cval root */
     /* for the fast path (schema_fast.c, set once compiled): the node a value
      * under this one is checked with (this one, the end of a chain of
      * $ref-only nodes, SNONE: anything goes, EG_SFAST_EXACT: left to the
      * exact path), and the nodes of that chain (the exact walk's depth) */
     uint32_t fast;
     uint32_t fhops;
+    /* fast path: when freq_ok, the required names are all declared properties
+     * among the first 64, freq their bits (one test at the object's end) */
+    uint64_t freq;
+    uint8_t freq_ok;
+    uint32_t fptab;         /* when nprops: its pmask + 1 slots in fslots (same places as ptab's) */
     json_t *jenum, *jconst; /* for field errors' extra */
     const char *file;       /* where it was written (compile errors only) */
     int line, col;
@@ -207,6 +221,8 @@ struct eg_schema_s {
     char **strs; /* every string the schema owns */
     size_t nstrs, capstrs;
     pcre2_match_context *mctx;
+    sfslot_t *fslots; /* the fast path's property tables (eg_schema_fast_prepare) */
+    size_t nfslots;
     uint32_t root;
 };
 
@@ -375,8 +391,9 @@ void eg_sc_type_problem(eg_vctx_t *c, const eg_jr_tok_t *t, unsigned types);
 /* 1 when the next problem becomes a field error (build its bound only then) */
 int eg_sc_writing(const eg_vctx_t *c);
 #define EG_SFAST_EXACT (SNONE - 1)
-/* Sets every node's fast / fhops (eg_schema_compile, once compiled). */
-void eg_schema_fast_prepare(eg_schema_t *s);
+/* Sets every node's fast / fhops, required mask and fast property slots
+ * (eg_schema_compile, once compiled): 0, or EG_ENOMEM. */
+int eg_schema_fast_prepare(eg_schema_t *s);
 
 /* multipleOf of node n on the number t whose text (t->len bytes) is at num:
  * 1 when it is a multiple. */

@@ -414,6 +414,16 @@ static void test_uri(void **state)
         {"http://example.com/<>", 0},
         {"http://example.com/#a#b", 0},
         {"http://example.com\\", 0},
+        /* a bad byte at each place of a run read four at a time, and at its end */
+        {"http://e.com/abcdefgh", 1},
+        {"http://e.com/abcdefg<", 0},
+        {"http://e.com/abcdef<h", 0},
+        {"http://e.com/abcde<gh", 0},
+        {"http://e.com/abcd<fgh", 0},
+        {"http://e.com/abc<efgh", 0},
+        {"http://e.com/?abcdefgh%41bcd:@/?", 1},
+        {"http://e.com/?abcd efgh", 0},
+        {"http://e.com/#abcdefg\x7f", 0},
     };
     CHECK(EG_FMT_URI, c);
 }
