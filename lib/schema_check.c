@@ -21,7 +21,6 @@
 typedef eg_vctx_t vctx_t;
 typedef eg_bump_t bump_t;
 
-
 static void *bump_malloc(size_t n, void *ctx)
 {
     bump_t *b = ctx;
@@ -779,7 +778,8 @@ static int check_number(vctx_t *c, const eg_snode_t *n, const eg_jr_tok_t *t)
     return bad;
 }
 
-static __attribute__((noinline)) int check_array(vctx_t *c, const eg_snode_t *n, const eg_jr_tok_t *t)
+static __attribute__((noinline)) int check_array(vctx_t *c, const eg_snode_t *n,
+                                                 const eg_jr_tok_t *t)
 {
     int bad = 0;
     if ((n->kw & K_MINITEMS) && t->count < n->minitems) {
@@ -851,7 +851,8 @@ static __attribute__((noinline)) int check_array(vctx_t *c, const eg_snode_t *n,
 
 #define SEEN_MAX 1024 /* properties tracked for required in a stack bitset */
 
-static __attribute__((noinline)) int check_object(vctx_t *c, const eg_snode_t *n, const eg_jr_tok_t *t)
+static __attribute__((noinline)) int check_object(vctx_t *c, const eg_snode_t *n,
+                                                  const eg_jr_tok_t *t)
 {
     int bad = 0;
     const eg_schema_t *s = c->s;
@@ -1031,14 +1032,7 @@ static int validate(vctx_t *c, uint32_t at, const eg_jr_tok_t *t)
             int oom = 0;
             uint64_t h = tok_hash(c->doc, t, &oom);
             const sehash_t *e = s->ehash + n->eh;
-            size_t lo = 0, hi = n->neh;
-            while (lo < hi) {
-                size_t mid = (lo + hi) / 2;
-                if (e[mid].hash < h)
-                    lo = mid + 1;
-                else
-                    hi = mid;
-            }
+            size_t lo = eg_sehash_lower(e, n->neh, h);
             for (; lo < n->neh && e[lo].hash == h && !ok; lo++)
                 ok = cval_eq(s, c->doc, t, e[lo].cval);
             if (oom) c->oom = 1;

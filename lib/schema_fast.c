@@ -213,14 +213,7 @@ static int in_enum(const eg_schema_t *s, const eg_snode_t *n, unsigned type, con
                      : num                 ? eg_schema_hash_num(num_of(num))
                                            : eg_schema_hash_str(p, len);
         const sehash_t *e = s->ehash + n->eh;
-        size_t lo = 0, hi = n->neh;
-        while (lo < hi) {
-            size_t mid = (lo + hi) / 2;
-            if (e[mid].hash < h)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
+        size_t lo = eg_sehash_lower(e, n->neh, h);
         for (; lo < n->neh && e[lo].hash == h; lo++)
             if (cv_eq(&s->cvals[e[lo].cval], type, p, len, num)) return 1;
         return 0;
@@ -296,8 +289,7 @@ static inline __attribute__((always_inline)) int check_number(const eg_schema_t 
 {
     const eg_snode_t *n = &s->nodes[at];
     unsigned tt = EG_ST_NUMBER;
-    if (t->type == EG_JR_INT || is_integral(t->dval))
-        tt |= EG_ST_INTEGER;
+    if (t->type == EG_JR_INT || is_integral(t->dval)) tt |= EG_ST_INTEGER;
     if ((n->kw & K_TYPE) && !(n->types & tt)) return 0;
     if ((n->kw & (K_CONST | K_ENUM)) && !in_enum(s, n, t->type, NULL, 0, t)) return 0;
     if (!(n->kw & (K_NUMBER | K_FORMAT))) return 1;

@@ -125,6 +125,22 @@ typedef struct {
     uint32_t cval;
 } sehash_t;
 
+/* The first of e[0..n) (sorted by hash) whose hash is not below h: where
+ * a long enum's candidates for an instance of hash h begin (the exact walk
+ * and the fast path look them up alike). */
+static inline size_t eg_sehash_lower(const sehash_t *e, size_t n, uint64_t h)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (e[mid].hash < h)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 typedef struct {
     uint32_t re; /* regex index */
     uint32_t node;
