@@ -369,15 +369,10 @@ def test_no_quota_headers_unless_configured(tmp_path, upstream):
         assert gw.stop() == 0
 
 
-def test_kill9_loses_at_most_max_uncommitted(tmp_path, upstream):
-    """Clients hammer a metered route; the gateway is killed -9 mid-stream and
-    restarted. Every response a client got in full was metered but at most
-    max_uncommitted, and nothing is metered the upstream never saw."""
-    away_from_month_end()
-    bound = 40
-    metering = f", commit_every: 20, commit_interval: 2s, max_uncommitted: {bound}"
-    gw = start(str(tmp_path), upstream.port, metering=metering)
-    kid, k = new_key(gw)
+def kill9_under_load(gw, upstream, kid, k, clients):
+    """clients hammer /m/x with key k (id kid), each waiting for its answer
+    before the next request, until 300 were answered 200; then kill -9.
+    Returns (answered 200 in full, reached the upstream, metered for kid)."""
     ok = [0]
     lock = threading.Lock()
     stop = threading.Event()
@@ -392,7 +387,7 @@ def test_kill9_loses_at_most_max_uncommitted(tmp_path, upstream):
                 with lock:
                     ok[0] += 1
 
-    threads = [threading.Thread(target=client) for _ in range(4)]
+    threads = [threading.Thread(target=client) for _ in range(clients)]
     for t in threads:
         t.start()
     try:
@@ -408,7 +403,19 @@ def test_kill9_loses_at_most_max_uncommitted(tmp_path, upstream):
     out = cli("usage", "--config", gw.path, "--key", kid, "--format", "json")
     assert out.returncode == 0, out.stderr
     subs = json.loads(out.stdout)["subjects"]
-    metered = by_type(subs[0])["api.request"]["events"] if subs else 0
+    return served_ok, arrived, by_type(subs[0])["api.request"]["events"] if subs else 0
+
+
+def test_kill9_loses_at_most_max_uncommitted(tmp_path, upstream):
+    """Clients hammer a metered route; the gateway is killed -9 mid-stream and
+    restarted. Every response a client got in full was metered but at most
+    max_uncommitted, and nothing is metered the upstream never saw."""
+    away_from_month_end()
+    bound = 40
+    metering = f", commit_every: 20, commit_interval: 2s, max_uncommitted: {bound}"
+    gw = start(str(tmp_path), upstream.port, metering=metering)
+    kid, k = new_key(gw)
+    served_ok, arrived, metered = kill9_under_load(gw, upstream, kid, k, 4)
     print(f"kill -9: {arrived} reached the upstream, {served_ok} answered 200 in full, {metered} metered")
     assert metered <= arrived, (metered, arrived)
     assert arrived - metered <= bound, (metered, arrived, served_ok)
@@ -599,37 +606,7 @@ def test_kill9_with_redis_loses_at_most_the_loop_iterations_events(tmp_path, ups
     try:
         gw = start(str(tmp_path), upstream.port, redis_port=redis.port)
         kid, k = new_key(gw)
-        ok = [0]
-        lock = threading.Lock()
-        stop = threading.Event()
-
-        def client():
-            while not stop.is_set():
-                try:
-                    r = get(gw, "/m/x", k)
-                except (OSError, ValueError):
-                    continue
-                if r.status == 200:
-                    with lock:
-                        ok[0] += 1
-
-        threads = [threading.Thread(target=client) for _ in range(clients)]
-        for t in threads:
-            t.start()
-        try:
-            wait_for(lambda: ok[0] >= 300, timeout=60, what="300 served requests")
-            gw.proc.send_signal(signal.SIGKILL)
-            gw.proc.wait()
-        finally:
-            stop.set()
-            for t in threads:
-                t.join()
-            gw.kill()
-        served_ok, arrived = ok[0], upstream.count()
-        out = cli("usage", "--config", gw.path, "--key", kid, "--format", "json")
-        assert out.returncode == 0, out.stderr
-        subs = json.loads(out.stdout)["subjects"]
-        metered = by_type(subs[0])["api.request"]["events"] if subs else 0
+        served_ok, arrived, metered = kill9_under_load(gw, upstream, kid, k, clients)
         print(f"kill -9 (Redis): {arrived} reached the upstream, {served_ok} answered 200, {metered} metered")
         assert metered <= arrived, (metered, arrived)
         assert served_ok - metered <= clients, (metered, served_ok)
