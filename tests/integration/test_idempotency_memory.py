@@ -27,10 +27,9 @@ def gw(tmp_path, up):
     assert g.stop() == 0, g.log_text()[-3000:]
 
 
-class FramingUpstream(ThreadedUpstream):
-    """/chunked: a chunked body in three chunks with an end-to-end field;
-    /close: a body without a length, ended by closing; /hop: a field that
-    Connection names. Every body is unique (a count and a nonce)."""
+class CountingUpstream(ThreadedUpstream):
+    """Reads each POST's body, counts it (self.n: how many reached the
+    upstream) and lets answer(handler, n) write the response."""
 
     def __init__(self):
         outer = self
@@ -44,24 +43,33 @@ class FramingUpstream(ThreadedUpstream):
                 with outer.lock:
                     outer.n += 1
                     k = outer.n
-                body = json.dumps({"n": k, "nonce": os.urandom(8).hex(), "pad": "y" * 300}).encode()
-                w = self.wfile
-                if "/chunked" in self.path:
-                    parts = [body[:7], body[7:100], body[100:]]
-                    w.write(b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nX-Custom:  kept \r\n"
-                            b"Transfer-Encoding: chunked\r\n\r\n")
-                    for p in parts:
-                        w.write(b"%x\r\n%s\r\n" % (len(p), p))
-                    w.write(b"0\r\n\r\n")
-                elif "/close" in self.path:
-                    self.close_connection = True
-                    w.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n" + body)
-                else:
-                    w.write(b"HTTP/1.1 202 Accepted\r\nConnection: keep-alive, X-Hop\r\nX-Hop: secret\r\n"
-                            b"X-End: 1\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
-                w.flush()
+                outer.answer(self, k)
+                self.wfile.flush()
 
         super().__init__(H)
+
+
+class FramingUpstream(CountingUpstream):
+    """/chunked: a chunked body in three chunks with an end-to-end field;
+    /close: a body without a length, ended by closing; /hop: a field that
+    Connection names. Every body is unique (a count and a nonce)."""
+
+    def answer(self, h, k):
+        body = json.dumps({"n": k, "nonce": os.urandom(8).hex(), "pad": "y" * 300}).encode()
+        w = h.wfile
+        if "/chunked" in h.path:
+            parts = [body[:7], body[7:100], body[100:]]
+            w.write(b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nX-Custom:  kept \r\n"
+                    b"Transfer-Encoding: chunked\r\n\r\n")
+            for p in parts:
+                w.write(b"%x\r\n%s\r\n" % (len(p), p))
+            w.write(b"0\r\n\r\n")
+        elif "/close" in h.path:
+            h.close_connection = True
+            w.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n" + body)
+        else:
+            w.write(b"HTTP/1.1 202 Accepted\r\nConnection: keep-alive, X-Hop\r\nX-Hop: secret\r\n"
+                    b"X-End: 1\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
 
 
 @pytest.fixture
@@ -106,26 +114,13 @@ DECOYS = [("Ratelimit-Policx", "a"), ("Xatelimit-Policy", "b"), ("Content-Lengtx
           ("Proxz-Thing", "l"), ("X-Ratelimit", "m")]
 
 
-class FieldsUpstream(ThreadedUpstream):
-    def __init__(self):
-        outer = self
-        self.n, self.lock = 0, threading.Lock()
-
-        class H(QuietHandler):
-            def do_POST(self):
-                n = int(self.headers.get("Content-Length") or 0)
-                if n:
-                    self.rfile.read(n)
-                with outer.lock:
-                    outer.n += 1
-                body = json.dumps({"n": outer.n, "nonce": os.urandom(8).hex()}).encode()
-                head = b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
-                for k, v in DROPPED + DECOYS:
-                    head += b"%s: %s\r\n" % (k.encode(), v.encode())
-                self.wfile.write(head + b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
-                self.wfile.flush()
-
-        super().__init__(H)
+class FieldsUpstream(CountingUpstream):
+    def answer(self, h, k):
+        body = json.dumps({"n": k, "nonce": os.urandom(8).hex()}).encode()
+        head = b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
+        for name, v in DROPPED + DECOYS:
+            head += b"%s: %s\r\n" % (name.encode(), v.encode())
+        h.wfile.write(head + b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
 
 
 def test_the_replay_keeps_end_to_end_fields_named_like_per_response_ones(tmp_path):
