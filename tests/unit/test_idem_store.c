@@ -266,6 +266,16 @@ static eg_idem_req_t mkreq(const char *key, int fp)
     return r;
 }
 
+/* A request named key exactly (no clock suffix), fingerprint bytes fp. */
+static eg_idem_req_t req_named(const char *key, int fp)
+{
+    eg_idem_req_t r;
+    memset(&r, 0, sizeof(r));
+    snprintf(r.key, sizeof(r.key), "%s", key);
+    memset(r.fp, fp, sizeof(r.fp));
+    return r;
+}
+
 /* A record as the stage would store it. */
 static size_t mkrecord(unsigned char *buf, size_t cap, int status, const char *body)
 {
@@ -761,10 +771,7 @@ static void test_memory_cap_accounting(void **state)
 static void answered(fx_t *fx, const char *key, const unsigned char *rec, size_t rlen, uint64_t ttl)
 {
     eg_idem_io_t io = io_of(fx);
-    eg_idem_req_t r;
-    memset(&r, 0, sizeof(r));
-    snprintf(r.key, sizeof(r.key), "%s", key);
-    memset(r.fp, 7, sizeof(r.fp));
+    eg_idem_req_t r = req_named(key, 7);
     eg_idem_result_t res;
     unsigned char *got = NULL;
     assert_int_equal(eg_idem_begin_now(fx->s, &r, 5000, &res, &got), EG_OK);
@@ -775,10 +782,7 @@ static void answered(fx_t *fx, const char *key, const unsigned char *rec, size_t
 /* key's stored answer is rec, byte for byte. */
 static void replays(fx_t *fx, const char *key, const unsigned char *rec, size_t rlen)
 {
-    eg_idem_req_t r;
-    memset(&r, 0, sizeof(r));
-    snprintf(r.key, sizeof(r.key), "%s", key);
-    memset(r.fp, 7, sizeof(r.fp));
+    eg_idem_req_t r = req_named(key, 7);
     eg_idem_result_t res;
     unsigned char *got = NULL;
     assert_int_equal(eg_idem_begin_now(fx->s, &r, 5000, &res, &got), EG_OK);
@@ -950,10 +954,7 @@ static void test_memory_collisions(void **state)
         assert_int_equal(eg_idem_release(fx.s, &io, &held[i]), EG_OK);
     for (int i = 0; i < N; i++) {
         snprintf(key, sizeof(key), "col-%d", i);
-        eg_idem_req_t r;
-        memset(&r, 0, sizeof(r));
-        snprintf(r.key, sizeof(r.key), "%s", key);
-        memset(r.fp, 7, sizeof(r.fp));
+        eg_idem_req_t r = req_named(key, 7);
         eg_idem_result_t res;
         unsigned char *got = NULL;
         assert_int_equal(eg_idem_begin_now(fx.s, &r, 5000, &res, &got), EG_OK);
