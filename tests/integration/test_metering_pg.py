@@ -394,18 +394,23 @@ class CommitCutter:
             except OSError:
                 return
             u = socket.create_connection(("127.0.0.1", self.pg_port))
-            threading.Thread(target=self._pump, args=(c, u, True), daemon=True).start()
-            threading.Thread(target=self._pump, args=(u, c, False), daemon=True).start()
+            muted = threading.Event()  # set once the COMMIT to cut is on its way
+            threading.Thread(target=self._pump, args=(c, u, True, muted), daemon=True).start()
+            threading.Thread(target=self._pump, args=(u, c, False, muted), daemon=True).start()
 
-    def _pump(self, src, dst, to_server):
+    def _pump(self, src, dst, to_server, muted):
         try:
             while True:
                 data = src.recv(65536)
-                if not data:
-                    break
-                dst.sendall(data)
-                if to_server and not self.cut and b"Q\x00\x00\x00\x0bCOMMIT\x00" in data:
+                if not data or (not to_server and muted.is_set()):
+                    break  # the server's answer to the cut COMMIT is never forwarded
+                cut = to_server and not self.cut and b"Q\x00\x00\x00\x0bCOMMIT\x00" in data
+                if cut:
+                    # muted before the COMMIT leaves: its answer can only come after
                     self.cut += 1
+                    muted.set()
+                dst.sendall(data)
+                if cut:
                     break  # the answer never comes back
         except OSError:
             pass
