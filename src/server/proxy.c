@@ -2417,12 +2417,19 @@ static uint64_t lb_key(conn_t *c, const eg_upstream_cfg_t *u)
 }
 
 /* Picks the next server of the route's upstream by its balance policy
- * (balance.h), among those not tried yet for this request and not down. */
+ * (balance.h), among those not tried yet for this request and not down.
+ * One server: every policy picks it while untried, down or not (the
+ * fallback below), so neither its health nor the cursor is read. */
 static int pick_server(conn_t *c, uint64_t now_ns, size_t *out)
 {
     eg_gw_t *gw = c->gw;
     size_t ui = c->route->upstream;
     const eg_upstream_cfg_t *u = &gw->cfg->upstreams[ui];
+    if (u->nservers == 1) {
+        if (c->tried & 1u) return -1;
+        *out = 0;
+        return 0;
+    }
     uint64_t now = now_ns / 1000000u;
     eg_balance_server_t s[EG_UPSTREAM_MAX_SERVERS];
     int untried = 0;
