@@ -71,6 +71,16 @@
 #define EG_COLD __attribute__((noinline, cold))
 #define EG_INLINE inline __attribute__((always_inline))
 
+/* uv_hrtime's clock (CLOCK_MONOTONIC, in ns) read here without its call
+ * and clock-type dispatch: a request reads it at its start, its upstream
+ * attempt and its end (callgrind: 36 instructions a read through libuv). */
+static EG_INLINE uint64_t clock_ns(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) return 0; /* as uv_hrtime */
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 #define EG_HIGH_WATER (256 * 1024)
 #define EG_BODY_ROOM EG_BUFFER_BODY_MAX
 #define EG_UP_BUF (64 * 1024)
@@ -528,7 +538,7 @@ static void log_access(conn_t *c)
     if (c->gw)
         eg_alert_count(c->gw->alert_counts, c->w->id,
                        c->route ? (long)(c->route - c->gw->cfg->routes) : -1, c->status);
-    uint64_t now = uv_hrtime();
+    uint64_t now = clock_ns();
     eg_metrics_gen_t *mx = c->gw ? c->gw->metrics : NULL;
     if (mx) {
         const eg_mx_request_t q = {c->route ? c->route - c->gw->cfg->routes : -1,
@@ -1003,7 +1013,7 @@ static void conn_next(conn_t *c)
     c->capture = 0;
     c->on_wait_timeout = NULL;
     c->has_request = rest > 0;
-    if (rest) c->start_ns = uv_hrtime(); /* else conn_process stamps the next request's first byte */
+    if (rest) c->start_ns = clock_ns(); /* else conn_process stamps the next request's first byte */
     c->state = C_HEAD;
     c->gw = eg_server_renew(c->w->srv, c->gw);
     client_timer(c, rest ? T_HEADER : T_IDLE);
@@ -1393,7 +1403,7 @@ static void conn_process(conn_t *c)
         eg_http1_limits_t lim = {l->max_header_size, l->max_headers, l->max_uri};
         if (!c->has_request) {
             c->has_request = 1;
-            c->start_ns = uv_hrtime();
+            c->start_ns = clock_ns();
             client_timer(c, T_HEADER);
         }
         int rc = eg_http1_parse_request(c->buf, c->len, &lim, c->hdrs, c->hcap, &c->scanned, &c->req);
@@ -2464,7 +2474,7 @@ static void proxy_start(conn_t *c)
     eg_gw_t *gw = c->gw;
     size_t ui = c->route->upstream, si;
     const eg_upstream_cfg_t *ucfg = &gw->cfg->upstreams[ui];
-    uint64_t now_ns = uv_hrtime(); /* the server pick's clock, and the first attempt's start */
+    uint64_t now_ns = clock_ns(); /* the server pick's clock, and the first attempt's start */
     lb_release(c); /* a retry's previous server no longer has this request */
     if (pick_server(c, now_ns, &si) != 0) {
         eg_error_t *e = new_error(c, "bad_gateway");
