@@ -2172,6 +2172,16 @@ static size_t hdr(char *out, size_t at, size_t cap, const char *n, size_t nl, co
 
 #define HDR_LIT(out, at, cap, n, v, vl) hdr(out, at, cap, n, sizeof(n) - 1, v, vl)
 
+/* h is the configured request id header (rid, ridlen bytes), without case.
+ * The first bytes, folded by 0x20 (equal whenever strncasecmp would find
+ * them equal), first: most names of its length differ there
+ * (Content-Type against X-Request-ID). */
+static EG_INLINE int is_rid_header(const eg_http_header_t *h, const char *rid, size_t ridlen)
+{
+    return h->name_len == ridlen && ridlen && (h->name[0] | 0x20) == (rid[0] | 0x20) &&
+           strncasecmp(h->name, rid, ridlen) == 0;
+}
+
 /* A NUL-terminated string that may stand as a header value as it is
  * (RFC 9110 5.5: visible characters, spaces and tabs, not at its ends). */
 static int field_value_ok(const char *v)
@@ -2242,7 +2252,7 @@ static int send_request_head(up_t *u, conn_t *c, const eg_hostport_t *srv)
     for (size_t i = 0; i < c->req.nheaders; i++) {
         const eg_http_header_t *h = &c->req.headers[i];
         if (hop_by_hop(h, &ct) || set_by_gateway(h) ||
-            (h->name_len == ridlen && strncasecmp(h->name, cfg->request_id_header, ridlen) == 0))
+            is_rid_header(h, cfg->request_id_header, ridlen))
             continue;
         if (h == c->access.cred || eg_access_is_principal_header(h)) continue;
         if (c->route->auth != EG_AUTHN_NONE && is_credential(cfg, h)) continue; /* never forwarded */
@@ -2263,28 +2273,31 @@ static int send_request_head(up_t *u, conn_t *c, const eg_hostport_t *srv)
     } else {
         at = HDR_LIT(out, at, cap, "Host", host, c->req.host_len);
     }
+    size_t iplen = strlen(c->client_ip);
     if (xff) {
         b = eg_sb(tmp, sizeof(tmp));
         eg_sb_mem(&b, xff, xffl > 400 ? 400 : xffl);
         EG_SB_LIT(&b, ", ");
-        eg_sb_str(&b, c->client_ip);
+        eg_sb_mem(&b, c->client_ip, iplen);
         at = HDR_LIT(out, at, cap, "X-Forwarded-For", tmp, b.len);
     } else {
-        at = HDR_LIT(out, at, cap, "X-Forwarded-For", c->client_ip, strlen(c->client_ip));
+        at = HDR_LIT(out, at, cap, "X-Forwarded-For", c->client_ip, iplen);
     }
     size_t proto_at = at;
     at = HDR_LIT(out, at, cap, "X-Forwarded-Proto", "http", 4);
     b = eg_sb(tmp, sizeof(tmp)); /* for=192.0.2.1;proto=http, or for="[2001:db8::1]" */
-    int v6 = strchr(c->client_ip, ':') != NULL;
+    int v6 = memchr(c->client_ip, ':', iplen) != NULL;
     EG_SB_LIT(&b, "for=");
     if (v6) EG_SB_LIT(&b, "\"[");
-    eg_sb_str(&b, c->client_ip);
+    eg_sb_mem(&b, c->client_ip, iplen);
     if (v6) EG_SB_LIT(&b, "]\"");
     EG_SB_LIT(&b, ";proto=http");
     at = HDR_LIT(out, at, cap, "Forwarded", tmp, b.len);
     if (c->is_tls) at = forwarded_https(out, proto_at, cap, tmp, b.len);
-    at = hdr(out, at, cap, cfg->request_id_header, strlen(cfg->request_id_header), c->reqid, strlen(c->reqid));
-    at = HDR_LIT(out, at, cap, "traceparent", c->traceparent, strlen(c->traceparent));
+    at = hdr(out, at, cap, cfg->request_id_header, ridlen, c->reqid, strlen(c->reqid));
+    /* eg_req_admit set it: a valid one (exactly EG_TRACEPARENT_LEN) or a new one */
+    at = HDR_LIT(out, at, cap, "traceparent", c->traceparent,
+                 c->traceparent[0] ? EG_TRACEPARENT_LEN : 0);
     if (c->req.framing == EG_FRAMING_LENGTH) {
         b = eg_sb(tmp, sizeof(tmp));
         eg_sb_u64(&b, c->req.content_length);
@@ -3003,8 +3016,7 @@ static wreq_t *build_response_head(up_t *u, conn_t *c, size_t room, size_t *len)
     for (size_t i = 0; i < r->nheaders; i++) {
         const eg_http_header_t *h = &r->headers[i];
         if (h->name_len == 4 && eg_http1_name_is(h, "date")) has_date = 1;
-        if (hop_by_hop(h, &ct) ||
-            (h->name_len == ridlen && strncasecmp(h->name, cfg->request_id_header, ridlen) == 0)) {
+        if (hop_by_hop(h, &ct) || is_rid_header(h, cfg->request_id_header, ridlen)) {
             if (switching && h->name_len == 7 && eg_http1_name_is(h, "upgrade")) /* the protocol switched to */
                 at = hdr(out, at, cap, h->name, h->name_len, h->value, h->value_len);
             continue;
@@ -3019,7 +3031,7 @@ static wreq_t *build_response_head(up_t *u, conn_t *c, size_t room, size_t *len)
     /* RFC 9110 6.6.1: a recipient with a clock adds the Date an origin left out */
     if (!has_date) at = hdr(out, at, cap, "Date", 4, worker_clock(c->w)->date, EG_HTTP1_DATE_LEN);
     at = hdr(out, at, cap, cfg->request_id_header, ridlen, c->reqid, strlen(c->reqid));
-    size_t rlen = strlen(c->rl_hdrs);
+    size_t rlen = c->rl_hdrs[0] ? strlen(c->rl_hdrs) : 0;
     if (rlen && at + rlen < cap) {
         memcpy(out + at, c->rl_hdrs, rlen);
         at += rlen;
