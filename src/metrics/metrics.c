@@ -547,14 +547,6 @@ oom:
 
 /* --- recording ------------------------------------------------------------ */
 
-static size_t bucket_of(const eg_metrics_gen_t *g, uint64_t ns)
-{
-    size_t b = 0;
-    while (b < g->nbuckets && ns > g->bounds_ns[b])
-        b++;
-    return b;
-}
-
 /* The catalog index of a code as a dialect spelled it (validation_error,
  * VALIDATION_ERROR, validationError); the last index ("other") when the
  * catalog does not know it. */
@@ -604,28 +596,13 @@ static size_t code_index_cached(const eg_metrics_gen_t *g, int worker, const cha
     return i;
 }
 
-void eg_metrics_request(eg_metrics_gen_t *g, int worker, const eg_mx_request_t *q)
+void eg_mx_request_error(eg_metrics_gen_t *g, int worker, size_t r, const char *code,
+                         const eg_catalog_entry_t *entry)
 {
-    eg_mx_ctr_t *b = eg_mx_block(g, worker);
-    size_t r =
-        q->route >= 0 && (size_t)q->route < g->nroutes - 1 ? (size_t)q->route : g->nroutes - 1;
-    size_t B = g->nbuckets + 1;
-    eg_mx_add(b + g->o_requests +
-                  (r * EG_MX_METHODS + eg_mx_method(q->method_bit)) * EG_MX_STATUSES +
-                  eg_mx_status(q->status),
-              1);
-    eg_mx_add(b + g->o_dur + r * B + bucket_of(g, q->dur_ns), 1);
-    eg_mx_add(b + g->o_dur_sum + r, q->dur_ns);
-    if (q->up_ns) {
-        eg_mx_add(b + g->o_up + r * B + bucket_of(g, q->up_ns), 1);
-        eg_mx_add(b + g->o_up_sum + r, q->up_ns);
-    }
-    if (q->code && q->code[0]) {
-        size_t k = g->ncodes - 1;
-        if (q->entry) k = (size_t)(q->entry - eg_catalog_at(g->cfg->catalog, 0));
-        if (k >= g->ncodes - 1) k = code_index_cached(g, worker, q->code);
-        eg_mx_add(b + g->o_errors + r * g->ncodes + k, 1);
-    }
+    size_t k = g->ncodes - 1;
+    if (entry) k = (size_t)(entry - eg_catalog_at(g->cfg->catalog, 0));
+    if (k >= g->ncodes - 1) k = code_index_cached(g, worker, code);
+    eg_mx_add(eg_mx_block(g, worker) + g->o_errors + r * g->ncodes + k, 1);
 }
 
 void eg_metrics_refusal(eg_metrics_gen_t *g, int worker, const eg_route_cfg_t *route,
