@@ -250,8 +250,10 @@ static void conn_tokens(const eg_http_header_t *conn, conn_tokens_t *ct)
 }
 
 /* Headers that never cross the gateway: the fixed ones and any the
- * Connection header names. */
-static int hop_by_hop(const eg_http_header_t *h, const conn_tokens_t *ct)
+ * Connection header names. Inline, and a token's first byte (folded as in
+ * is_rid_header) before strncasecmp: this runs for every header of both
+ * heads, and Connection: keep-alive has Connection's length. */
+static EG_INLINE int hop_by_hop(const eg_http_header_t *h, const conn_tokens_t *ct)
 {
     if (hop_by_hop_plain(h)) return 1;
     if (!ct->hdr) return 0;
@@ -263,7 +265,9 @@ static int hop_by_hop(const eg_http_header_t *h, const conn_tokens_t *ct)
         return eg_http1_has_token(ct->hdr->value, ct->hdr->value_len, tok);
     }
     for (int i = 0; i < ct->count; i++)
-        if (ct->n[i] == h->name_len && strncasecmp(ct->t[i], h->name, h->name_len) == 0) return 1;
+        if (ct->n[i] == h->name_len && (ct->t[i][0] | 0x20) == (h->name[0] | 0x20) &&
+            strncasecmp(ct->t[i], h->name, h->name_len) == 0)
+            return 1;
     return 0;
 }
 
