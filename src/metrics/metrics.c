@@ -484,6 +484,7 @@ int eg_metrics_gen_new(eg_metrics_t *m, const eg_config_t *cfg, eg_metrics_gen_t
     g->nworkers = m->nworkers;
     g->nroutes = cfg->nroutes + 1;
     g->ncodes = eg_catalog_count(cfg->catalog) + 1;
+    g->code0 = eg_catalog_at(cfg->catalog, 0);
     g->nbuckets = m->nbuckets;
     memcpy(g->bounds_ns, m->bounds_ns, sizeof(g->bounds_ns));
     g->server_base = calloc(cfg->nupstreams + 1, sizeof(size_t));
@@ -600,7 +601,7 @@ void eg_mx_request_error(eg_metrics_gen_t *g, int worker, size_t r, const char *
                          const eg_catalog_entry_t *entry)
 {
     size_t k = g->ncodes - 1;
-    if (entry) k = (size_t)(entry - eg_catalog_at(g->cfg->catalog, 0));
+    if (entry && g->code0) k = (size_t)(entry - g->code0);
     if (k >= g->ncodes - 1) k = code_index_cached(g, worker, code);
     eg_mx_add(eg_mx_block(g, worker) + g->o_errors + r * g->ncodes + k, 1);
 }

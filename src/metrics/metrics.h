@@ -129,6 +129,7 @@ typedef struct eg_metrics_gen_s {
     const eg_config_t *cfg; /* the gateway's; outlives the generation */
     size_t nroutes;         /* cfg->nroutes + 1: the last is "(none)" */
     size_t ncodes;          /* catalog codes + 1: the last is "other" */
+    const eg_catalog_entry_t *code0; /* the catalog's first entry (error counters' index 0) */
     size_t npolicies;       /* refusal policies per route (see metrics.c) */
     size_t nservers;        /* every upstream's servers, flattened */
     size_t *server_base;    /* per upstream: its first server's flat index */
