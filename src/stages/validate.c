@@ -204,20 +204,30 @@ static int check_all(eg_req_t *c, const eg_validation_t *v, const input_t *in,
                      eg_params_report_t *rep)
 {
     const eg_params_t *p = &v->params;
-    int rc = eg_params_check_query(p, EG_PIN_QUERY, in->q ? in->q : "", in->qn, rep);
-    if (rc == EG_ENOMEM || (!rep->e && rep->count)) return rc;
-    eg_path_capture_t caps[EG_VALIDATE_MAX_CAPS];
-    size_t ncaps = 0;
-    const eg_route_cfg_t *r = c->route;
-    if (strchr(r->path, '{') &&
-        !eg_path_template_match(r->path, strlen(r->path), c->path, c->path_len, r->prefix, caps,
-                                EG_VALIDATE_MAX_CAPS, &ncaps))
-        ncaps = 0;
-    if (ncaps > EG_VALIDATE_MAX_CAPS) ncaps = EG_VALIDATE_MAX_CAPS;
-    rc = eg_params_check_path(p, caps, ncaps, rep);
-    if (rc == EG_ENOMEM || (!rep->e && rep->count)) return rc;
-    rc = eg_params_check_headers(p, c->req.headers, c->req.nheaders, rep);
-    if (rc == EG_ENOMEM || (!rep->e && rep->count)) return rc;
+    unsigned ins = 0; /* bit per eg_param_in_t that has rules: the others cost nothing */
+    for (size_t i = 0; i < p->n; i++)
+        ins |= 1u << p->rules[i].in;
+    int rc = EG_OK;
+    if (ins & 1u << EG_PIN_QUERY) {
+        rc = eg_params_check_query(p, EG_PIN_QUERY, in->q ? in->q : "", in->qn, rep);
+        if (rc == EG_ENOMEM || (!rep->e && rep->count)) return rc;
+    }
+    if (ins & 1u << EG_PIN_PATH) {
+        eg_path_capture_t caps[EG_VALIDATE_MAX_CAPS];
+        size_t ncaps = 0;
+        const eg_route_cfg_t *r = c->route;
+        if (strchr(r->path, '{') &&
+            !eg_path_template_match(r->path, strlen(r->path), c->path, c->path_len, r->prefix, caps,
+                                    EG_VALIDATE_MAX_CAPS, &ncaps))
+            ncaps = 0;
+        if (ncaps > EG_VALIDATE_MAX_CAPS) ncaps = EG_VALIDATE_MAX_CAPS;
+        rc = eg_params_check_path(p, caps, ncaps, rep);
+        if (rc == EG_ENOMEM || (!rep->e && rep->count)) return rc;
+    }
+    if (ins & 1u << EG_PIN_HEADER) {
+        rc = eg_params_check_headers(p, c->req.headers, c->req.nheaders, rep);
+        if (rc == EG_ENOMEM || (!rep->e && rep->count)) return rc;
+    }
     if (in->form) {
         rc = eg_params_check_query(p, EG_PIN_FORM, in->body, in->bn, rep);
         if (rc == EG_ENOMEM || (!rep->e && rep->count)) return rc;
