@@ -49,6 +49,15 @@ static const unsigned char keymask[32] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x
 #define KEY_SSE2 0
 #endif
 
+/* eg_snode_t.fstr: what a string value is checked for, decided once (0:
+ * nothing, it passes) */
+#define FS_NOSTR   1u  /* "type" has no string: it fails */
+#define FS_ENUMW   2u  /* a short string enum, by words (fenum) */
+#define FS_ENUM    4u  /* const or another enum (in_enum) */
+#define FS_LEN     8u  /* minLength or maxLength */
+#define FS_PATTERN 16u /* pattern */
+#define FS_FORMAT  32u /* format */
+
 #define FAST_MAX_DEPTH  64  /* open containers */
 #define FAST_MAX_PROPS  256 /* declared properties of an object's node */
 #define FAST_MAX_UND    512 /* undeclared keys of the open objects */
@@ -151,6 +160,22 @@ int eg_schema_fast_prepare(eg_schema_t *s)
         nd->fenum_ok = 1;
         nd->fenum = (uint32_t)nfe;
         nfe += nd->nenum;
+    }
+    for (size_t i = 0; i < s->nnodes; i++) {
+        eg_snode_t *nd = &s->nodes[i];
+        unsigned fs = 0;
+        if ((nd->kw & K_TYPE) && !(nd->types & EG_ST_STRING)) {
+            fs = FS_NOSTR;
+        } else {
+            if (nd->fenum_ok)
+                fs |= FS_ENUMW;
+            else if (nd->kw & (K_CONST | K_ENUM))
+                fs |= FS_ENUM;
+            if (nd->kw & (K_MINLEN | K_MAXLEN)) fs |= FS_LEN;
+            if (nd->kw & K_PATTERN) fs |= FS_PATTERN;
+            if (nd->kw & K_FORMAT) fs |= FS_FORMAT;
+        }
+        nd->fstr = (uint8_t)fs;
     }
     if (nfe && !(s->fenums = malloc(nfe * sizeof(*s->fenums)))) return EG_ENOMEM;
     s->nfenums = nfe;
@@ -266,13 +291,14 @@ static int in_enum(const eg_schema_t *s, const eg_snode_t *n, unsigned type, con
     return 0;
 }
 
-/* The string keywords of node n on the unescaped value p[0..len): 1 when
- * they surely pass. */
+/* The string keywords of node n on the unescaped value p[0..len) (room:
+ * bytes readable from p): 1 when they surely pass. */
 static inline __attribute__((always_inline)) int
 string_keywords(fctx_t *f, const eg_snode_t *n, const char *p, size_t len, size_t room)
 {
     const eg_schema_t *s = f->s;
-    if (n->fenum_ok) { /* in_enum() by the words: no call, no memcmp */
+    unsigned fs = n->fstr;
+    if (fs & FS_ENUMW) { /* in_enum() by the words: no call, no memcmp */
         if (len > 16) return 0;
         uint64_t w0, w1;
         eg_schema_prop_words_at(p, len, room, &w0, &w1);
@@ -280,17 +306,17 @@ string_keywords(fctx_t *f, const eg_snode_t *n, const char *p, size_t len, size_
         while (e < end && !(e->len == len && e->w0 == w0 && e->w1 == w1))
             e++;
         if (e == end) return 0;
-    } else if ((n->kw & (K_CONST | K_ENUM)) && !in_enum(s, n, EG_JR_STRING, p, len, NULL)) {
+    } else if ((fs & FS_ENUM) && !in_enum(s, n, EG_JR_STRING, p, len, NULL)) {
         return 0;
     }
-    if (len < n->flen_lo || len > n->flen_hi) {
+    if ((fs & FS_LEN) && (len < n->flen_lo || len > n->flen_hi)) {
         size_t cp = 0; /* code points, as schema_check.c counts them */
         for (size_t i = 0; i < len; i++)
             cp += ((unsigned char)p[i] & 0xc0) != 0x80;
         if ((n->kw & K_MINLEN) && cp < n->minlen) return 0;
         if ((n->kw & K_MAXLEN) && cp > n->maxlen) return 0;
     }
-    if (n->kw & K_PATTERN) {
+    if (fs & FS_PATTERN) {
         const eg_fastre_t *fr = s->res[n->pattern].fast;
         if (fr) {
             if (!eg_fastre_match(fr, p, len)) return 0;
@@ -302,7 +328,7 @@ string_keywords(fctx_t *f, const eg_snode_t *n, const char *p, size_t len, size_
             if (eg_sc_re_match(&f->vc, n->pattern, p, len) != 1) return 0;
         }
     }
-    if ((n->kw & K_FORMAT) && !eg_format_check((eg_format_t)n->fmt, p, len)) return 0;
+    if ((fs & FS_FORMAT) && !eg_format_check((eg_format_t)n->fmt, p, len)) return 0;
     return 1;
 }
 
@@ -323,8 +349,9 @@ static inline int check_string(fctx_t *f, uint32_t at, const char *r, size_t rn,
                                size_t room)
 {
     const eg_snode_t *n = &f->s->nodes[at];
-    if ((n->kw & K_TYPE) && !(n->types & EG_ST_STRING)) return 0;
-    if (!(n->kw & (K_CONST | K_ENUM | K_STRING | K_FORMAT))) return 1;
+    unsigned fs = n->fstr;
+    if (!fs) return 1;
+    if (fs & FS_NOSTR) return 0;
     return esc ? string_escaped(f, n, r, rn) : string_keywords(f, n, r, rn, room);
 }
 
@@ -540,16 +567,9 @@ value: /* the value at i (whitespace before it not yet skipped), checked by node
 
 after: /* a value has just ended at i, inside fr */
     if (!fr) goto done;
+    if (fr->obj) goto member_end;
     i = skip_ws(b, n, i);
     if (i >= n) return 0;
-    if (fr->obj) {
-        if (b[i] == ',') {
-            i = skip_ws(b, n, i + 1);
-            goto key;
-        }
-        if (b[i] == '}') goto close;
-        return 0;
-    }
     fr->count++;
     if (b[i] == ']') goto close;
     if (b[i] != ',') return 0;
@@ -635,7 +655,33 @@ key: /* at i: a member's key in the object fr */
         i++;
     }
     sdepth = fr->sdepth;
+    if (i < n && b[i] == ' ') i++; /* ": " as json.dumps writes it */
+    if (i < n && b[i] == '"') {
+        /* a member's string, the commonest value: as value: takes it
+         * (collect is 0 in an object), without its dispatch */
+        uint8_t esc = 0;
+        if (node == EG_SFAST_EXACT || (q = scan_string(b, n, i + 1, &esc)) == BAD) return 0;
+        if (node != SNONE &&
+            !check_string(f, node, (const char *)b + i + 1, q - i - 1, esc, n - (i + 1)))
+            return 0;
+        i = q + 1;
+        goto member_end;
+    }
     goto value;
+
+member_end:                     /* a member's value has just ended at i, inside the object fr */
+    if (i < n && b[i] == ',') { /* no whitespace before the comma: the usual */
+        i = skip_ws(b, n, i + 1);
+        goto key;
+    }
+    i = skip_ws(b, n, i);
+    if (i >= n) return 0;
+    if (b[i] == ',') {
+        i = skip_ws(b, n, i + 1);
+        goto key;
+    }
+    if (b[i] == '}') goto close;
+    return 0;
 
 close: /* b[i] closes fr */
     if (fr->nd) {

@@ -184,6 +184,7 @@ struct eg_snode_s {
     uint32_t kw;
     uint8_t types; /* EG_ST_* of "type" (nullable folded in) */
     uint8_t fmt;   /* eg_format_t */
+    uint8_t fstr;  /* fast path: what a string value is checked for (FS_*, schema_fast.c) */
     snum_t min, max, xmin, xmax, mult;
     uint64_t mult_m; /* multipleOf as mult_m * 10^mult_e, when mult_dec */
     long mult_e;
