@@ -77,6 +77,8 @@ typedef struct {
     uint16_t sdepth;
     uint8_t obj, uniq;
     uint64_t seen[FAST_MAX_PROPS / 64]; /* declared properties met (an object's) */
+    const sfslot_t *ftab;               /* an object's property slots (NULL: none) */
+    uint32_t pmask;                     /* ... and their mask */
 } frame_t;
 
 typedef struct {
@@ -222,11 +224,11 @@ int eg_schema_fast_prepare(eg_schema_t *s)
 /* eg_schema_prop_find() on the node's fast slots: the slot of key k[0..len)
  * whose words (eg_schema_prop_words) are w0, w1, NULL when it is not
  * declared. */
-static inline const sfslot_t *fslot_find(const eg_schema_t *s, const eg_snode_t *n, const char *k,
+static inline const sfslot_t *fslot_find(const eg_schema_t *s, const eg_snode_t *n,
+                                         const sfslot_t *tab, uint32_t pmask, const char *k,
                                          size_t len, uint64_t w0, uint64_t w1)
 {
-    const sfslot_t *tab = s->fslots + n->fptab;
-    for (uint32_t h = eg_schema_prop_hash(w0, w1, len) & n->pmask;; h = (h + 1) & n->pmask) {
+    for (uint32_t h = eg_schema_prop_hash(w0, w1, len) & pmask;; h = (h + 1) & pmask) {
         const sfslot_t *e = &tab[h];
         if (e->len == len && e->w0 == w0 && e->w1 == w1 &&
             (len <= 16 || memcmp(k, s->props[n->props + e->pi].name, len) == 0))
@@ -523,6 +525,8 @@ value: /* the value at i (whitespace before it not yet skipped), checked by node
         fr->obj = (uint8_t)obj;
         fr->uniq = !obj && nd && (nd->kw & K_UNIQUE);
         fr->und0 = nund;
+        fr->ftab = obj && nd && nd->nprops ? s->fslots + nd->fptab : NULL;
+        fr->pmask = fr->ftab ? nd->pmask : 0;
         fr->sdepth = (uint16_t)(sdepth + hops);
         collect = fr->uniq;
         nuq = 0;
@@ -621,11 +625,11 @@ key: /* at i: a member's key in the object fr */
         }
         node = SNONE;
         hops = 0;
-        const char *k = f->text + i + 1;
+        const char *k = (const char *)b + i + 1;
         uint32_t kl = (uint32_t)(q - i - 1);
         const eg_snode_t *nd = fr->nd;
         const sfslot_t *e = NULL;
-        if (nd && nd->nprops) e = fslot_find(s, nd, k, kl, w0, w1);
+        if (fr->ftab) e = fslot_find(s, nd, fr->ftab, fr->pmask, k, kl, w0, w1);
         if (e) {
             uint32_t pi = e->pi;
             uint64_t bit = 1ull << (pi % 64);
@@ -654,7 +658,6 @@ key: /* at i: a member's key in the object fr */
         if (i >= n || b[i] != ':') return 0;
         i++;
     }
-    sdepth = fr->sdepth;
     if (i < n && b[i] == ' ') i++; /* ": " as json.dumps writes it */
     if (i < n && b[i] == '"') {
         /* a member's string, the commonest value: as value: takes it
@@ -667,6 +670,7 @@ key: /* at i: a member's key in the object fr */
         i = q + 1;
         goto member_end;
     }
+    sdepth = fr->sdepth;
     goto value;
 
 member_end:                     /* a member's value has just ended at i, inside the object fr */
