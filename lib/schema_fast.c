@@ -58,6 +58,13 @@ static const unsigned char keymask[32] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x
 #define FS_PATTERN 16u /* pattern */
 #define FS_FORMAT  32u /* format */
 
+/* the separators after a key and after a member, read as a word */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define SEP_WORDS 1
+#else
+#define SEP_WORDS 0
+#endif
+
 #define FAST_MAX_DEPTH  64  /* open containers */
 #define FAST_MAX_PROPS  256 /* declared properties of an object's node */
 #define FAST_MAX_UND    512 /* undeclared keys of the open objects */
@@ -224,14 +231,14 @@ int eg_schema_fast_prepare(eg_schema_t *s)
 /* eg_schema_prop_find() on the node's fast slots: the slot of key k[0..len)
  * whose words (eg_schema_prop_words) are w0, w1, NULL when it is not
  * declared. */
-static inline const sfslot_t *fslot_find(const eg_schema_t *s, const eg_snode_t *n,
+static inline const sfslot_t *fslot_find(const eg_schema_t *s, const eg_snode_t *const *n,
                                          const sfslot_t *tab, uint32_t pmask, const char *k,
                                          size_t len, uint64_t w0, uint64_t w1)
 {
     for (uint32_t h = eg_schema_prop_hash(w0, w1, len) & pmask;; h = (h + 1) & pmask) {
         const sfslot_t *e = &tab[h];
         if (e->len == len && e->w0 == w0 && e->w1 == w1 &&
-            (len <= 16 || memcmp(k, s->props[n->props + e->pi].name, len) == 0))
+            (len <= 16 || memcmp(k, s->props[(*n)->props + e->pi].name, len) == 0))
             return e;
         if (e->pi == SNONE) return NULL;
     }
@@ -595,6 +602,7 @@ item: /* an array's next item: its node */
 
 key: /* at i: a member's key in the object fr */
     if (i >= n || b[i] != '"') return 0;
+key_quote:; /* ... whose opening quote is at i (i < n) */
     {
         uint64_t w0, w1;
 #if KEY_SSE2
@@ -627,9 +635,8 @@ key: /* at i: a member's key in the object fr */
         hops = 0;
         const char *k = (const char *)b + i + 1;
         uint32_t kl = (uint32_t)(q - i - 1);
-        const eg_snode_t *nd = fr->nd;
         const sfslot_t *e = NULL;
-        if (fr->ftab) e = fslot_find(s, nd, fr->ftab, fr->pmask, k, kl, w0, w1);
+        if (fr->ftab) e = fslot_find(s, &fr->nd, fr->ftab, fr->pmask, k, kl, w0, w1);
         if (e) {
             uint32_t pi = e->pi;
             uint64_t bit = 1ull << (pi % 64);
@@ -643,6 +650,7 @@ key: /* at i: a member's key in the object fr */
             if (nund >= FAST_MAX_UND || nund - fr->und0 >= FAST_MAX_UNDOBJ) return 0;
             und[nund].off = (uint32_t)(i + 1);
             und[nund++].len = kl;
+            const eg_snode_t *nd = fr->nd;
             if (nd && (nd->kw & K_ADDL)) {
                 node = s->nodes[nd->addl].fast;
                 hops = s->nodes[nd->addl].fhops;
@@ -660,8 +668,8 @@ key: /* at i: a member's key in the object fr */
     }
     if (i < n && b[i] == ' ') i++; /* ": " as json.dumps writes it */
     if (i < n && b[i] == '"') {
-        /* a member's string, the commonest value: as value: takes it
-         * (collect is 0 in an object), without its dispatch */
+        /* a member's string (at i, i < n), the commonest value: as value:
+         * takes it (collect is 0 in an object), without its dispatch */
         uint8_t esc = 0;
         if (node == EG_SFAST_EXACT || (q = scan_string(b, n, i + 1, &esc)) == BAD) return 0;
         if (node != SNONE &&
@@ -673,7 +681,21 @@ key: /* at i: a member's key in the object fr */
     sdepth = fr->sdepth;
     goto value;
 
-member_end:                     /* a member's value has just ended at i, inside the object fr */
+member_end: /* a member's value has just ended at i, inside the object fr */
+#if SEP_WORDS
+    if (n - i >= 3) { /* ', "' or ',"' before the next key, the usual: one load */
+        uint32_t w = 0;
+        memcpy(&w, b + i, 3);
+        if ((w & 0xffff) == (',' | '"' << 8)) {
+            i++;
+            goto key_quote;
+        }
+        if (w == (',' | ' ' << 8 | '"' << 16)) {
+            i += 2;
+            goto key_quote;
+        }
+    }
+#endif
     if (i < n && b[i] == ',') { /* no whitespace before the comma: the usual */
         i = skip_ws(b, n, i + 1);
         goto key;
