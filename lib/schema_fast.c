@@ -683,14 +683,14 @@ key_quote:; /* ... whose opening quote is at i (i < n) */
 
 member_end: /* a member's value has just ended at i, inside the object fr */
 #if SEP_WORDS
-    if (n - i >= 3) { /* ', "' or ',"' before the next key, the usual: one load */
-        uint32_t w = 0;
-        memcpy(&w, b + i, 3);
+    if (n - i >= 4) { /* ', "' or ',"' before the next key, the usual: one load */
+        uint32_t w;
+        memcpy(&w, b + i, 4);
         if ((w & 0xffff) == (',' | '"' << 8)) {
             i++;
             goto key_quote;
         }
-        if (w == (',' | ' ' << 8 | '"' << 16)) {
+        if ((w & 0xffffff) == (',' | ' ' << 8 | '"' << 16)) {
             i += 2;
             goto key_quote;
         }
