@@ -408,6 +408,12 @@ static void test_media_types(void **state)
     assert_false(eg_media_type_in("", 0, pats, 3));
     assert_true(eg_media_type_is_json("application/problem+json", 24));
     assert_false(eg_media_type_is_json("application/jsonx", 17));
+    /* letters in any case, the '/' exactly (a byte that is '/' with bit 5 cleared is not) */
+    assert_true(eg_media_type_is_json("application/json", 16));
+    assert_true(eg_media_type_is_json("Application/JSON", 16));
+    assert_false(eg_media_type_is_json("application\x0fjson", 16));
+    assert_false(eg_media_type_is_json("applicatioN/jsoM", 16));
+    assert_false(eg_media_type_is_json("applic@tion/json", 16));
 }
 
 int main(void)
