@@ -63,6 +63,37 @@ wrk.body = '$BODY'
 wrk.headers["Content-Type"] = "application/json"
 LUA
 
+# the body's schema (also for `bench_schema N fast $TMP/schema.yaml $TMP/body.json`)
+cat > "$TMP/schema.yaml" <<'SCHEMA'
+type: object
+additionalProperties: false
+required: [id, email, name, country, currency, total, quantity]
+properties:
+  id: { type: string, format: uuid }
+  email: { type: string, format: email, maxLength: 254 }
+  name: { type: string, minLength: 1, maxLength: 100 }
+  country: { type: string, format: iso3166 }
+  language: { type: string, format: iso639 }
+  currency: { enum: [EUR, USD, GBP, JPY, CHF] }
+  status: { enum: [pending, paid, shipped, cancelled] }
+  created_at: { type: string, format: date-time }
+  delivery_date: { type: string, format: date }
+  total: { type: number, minimum: 0 }
+  quantity: { type: integer, minimum: 1, maximum: 1000 }
+  gift: { type: boolean }
+  coupon: { type: string, pattern: "^[A-Z0-9]{4,12}$" }
+  tags: { type: array, maxItems: 10, items: { type: string, maxLength: 20 } }
+  note: { type: string, maxLength: 1000 }
+  shipping:
+    type: object
+    required: [street, city, zip]
+    properties: { street: { type: string }, city: { type: string }, zip: { type: string, pattern: "^[0-9]{5}$" } }
+  phone: { type: string, pattern: "^[+][1-9][0-9]{6,14}$" }
+  channel: { enum: [web, app, api] }
+  priority: { type: integer, minimum: 0, maximum: 5 }
+  ref: { type: string, maxLength: 300 }
+SCHEMA
+printf %s "$BODY" > "$TMP/body.json"
 cat > "$TMP/errgate.yaml" <<CONF
 listen: 127.0.0.1:$EG
 workers: 1
@@ -85,33 +116,7 @@ routes:
         page: { type: integer, minimum: 1, maximum: 1000 }
       body:
         schema:
-          type: object
-          additionalProperties: false
-          required: [id, email, name, country, currency, total, quantity]
-          properties:
-            id: { type: string, format: uuid }
-            email: { type: string, format: email, maxLength: 254 }
-            name: { type: string, minLength: 1, maxLength: 100 }
-            country: { type: string, format: iso3166 }
-            language: { type: string, format: iso639 }
-            currency: { enum: [EUR, USD, GBP, JPY, CHF] }
-            status: { enum: [pending, paid, shipped, cancelled] }
-            created_at: { type: string, format: date-time }
-            delivery_date: { type: string, format: date }
-            total: { type: number, minimum: 0 }
-            quantity: { type: integer, minimum: 1, maximum: 1000 }
-            gift: { type: boolean }
-            coupon: { type: string, pattern: "^[A-Z0-9]{4,12}$" }
-            tags: { type: array, maxItems: 10, items: { type: string, maxLength: 20 } }
-            note: { type: string, maxLength: 1000 }
-            shipping:
-              type: object
-              required: [street, city, zip]
-              properties: { street: { type: string }, city: { type: string }, zip: { type: string, pattern: "^[0-9]{5}$" } }
-            phone: { type: string, pattern: "^[+][1-9][0-9]{6,14}$" }
-            channel: { enum: [web, app, api] }
-            priority: { type: integer, minimum: 0, maximum: 5 }
-            ref: { type: string, maxLength: 300 }
+$(sed 's/^/          /' "$TMP/schema.yaml")
 CONF
 if [ "${MODE:-}" = callgrind ]; then
     # user-space instructions per request under callgrind (bench/callgrind.sh's

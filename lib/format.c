@@ -17,6 +17,9 @@
 
 #include <stdint.h>
 #include <string.h>
+#if defined(__SSE2__) && defined(__GNUC__)
+#include <emmintrin.h>
+#endif
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -90,15 +93,20 @@ static int is_hex(unsigned char c)
     return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-/* The value of the k digits at s (all checked to be digits), or -1. */
+/* The value of the 2 or 4 digits at s (all checked to be digits), or -1
+ * (unrolled: dates and times are most of what formats check). */
+static inline int dig2(const unsigned char *s)
+{
+    unsigned a = (unsigned)s[0] - '0', b = (unsigned)s[1] - '0';
+    return a < 10 && b < 10 ? (int)(a * 10 + b) : -1;
+}
+
 static int digits(const unsigned char *s, size_t k)
 {
-    int v = 0;
-    for (size_t i = 0; i < k; i++) {
-        if (!is_digit(s[i])) return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    return v;
+    int hi = dig2(s);
+    if (k == 2 || hi < 0) return hi;
+    int lo = dig2(s + 2);
+    return lo < 0 ? -1 : hi * 100 + lo;
 }
 
 /* ---- RFC 3339 dates and times ---- */
@@ -165,19 +173,44 @@ static int check_date_time(const unsigned char *s, size_t n)
 
 /* 8-4-4-4-12 hex digits in either case (RFC 9562 4: input is
  * case-insensitive); any version and variant, nil and max included. */
+#if defined(__SSE2__) && defined(__GNUC__)
+/* bit k: byte k of v is a hex digit (bytes from 0x80 are negative: none) */
+static inline unsigned hex_mask16(__m128i v)
+{
+    __m128i lc = _mm_or_si128(v, _mm_set1_epi8(0x20)); /* 'A'-'F' as 'a'-'f' */
+    __m128i dig = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('0' - 1)),
+                                _mm_cmplt_epi8(v, _mm_set1_epi8('9' + 1)));
+    __m128i alpha = _mm_and_si128(_mm_cmpgt_epi8(lc, _mm_set1_epi8('a' - 1)),
+                                  _mm_cmplt_epi8(lc, _mm_set1_epi8('f' + 1)));
+    return (unsigned)_mm_movemask_epi8(_mm_or_si128(dig, alpha));
+}
+#endif
+
 static int check_uuid(const unsigned char *s, size_t n)
 {
-    /* one load a byte and no branch in the loop: the four hyphens in
-     * place, and the other 32 bytes all hex digits (a hyphen counts 0) */
+    if (n != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-') return 0;
+#if defined(__SSE2__) && defined(__GNUC__)
+    /* the 36 bytes in three loads (0-15, 16-31, 20-35): every one but the
+     * hyphens' a hex digit */
+    const uint64_t want = 0xFFFFFFFFFull & ~(1ull << 8 | 1ull << 13 | 1ull << 18 | 1ull << 23);
+    uint64_t hx =
+        hex_mask16(_mm_loadu_si128((const __m128i *)(const void *)s)) |
+        (uint64_t)hex_mask16(_mm_loadu_si128((const __m128i *)(const void *)(s + 16))) << 16 |
+        (uint64_t)(hex_mask16(_mm_loadu_si128((const __m128i *)(const void *)(s + 20))) >> 12)
+            << 32;
+    return (hx & want) == want;
+#else
+    /* one load a byte and no branch in the loop: the 32 bytes other than
+     * the hyphens all hex digits (a hyphen counts 0) */
     static const unsigned char hex[256] = {
         ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
         ['8'] = 1, ['9'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
         ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1};
-    if (n != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-') return 0;
     unsigned k = 0;
     for (size_t i = 0; i < 36; i++)
         k += hex[s[i]];
     return k == 32;
+#endif
 }
 
 /* RFC 6901: "" or "/"-prefixed tokens in which "~" is only "~0" or "~1". */
@@ -265,22 +298,35 @@ static int check_ipv6(const unsigned char *s, size_t n)
 static unsigned char host_class(unsigned char c)
 {
     static const unsigned char t[256] = {
-        ['!'] = HC_ATEXT, ['#'] = HC_ATEXT, ['$'] = HC_ATEXT, ['%'] = HC_ATEXT, ['&'] = HC_ATEXT,
-        ['\''] = HC_ATEXT, ['*'] = HC_ATEXT, ['+'] = HC_ATEXT, ['-'] = HC_ATEXT | HC_LABEL,
-        ['/'] = HC_ATEXT, ['='] = HC_ATEXT, ['?'] = HC_ATEXT, ['^'] = HC_ATEXT, ['_'] = HC_ATEXT,
-        ['`'] = HC_ATEXT, ['{'] = HC_ATEXT, ['|'] = HC_ATEXT, ['}'] = HC_ATEXT, ['~'] = HC_ATEXT,
+        ['!'] = HC_ATEXT, ['#'] = HC_ATEXT, ['$'] = HC_ATEXT,
+        ['%'] = HC_ATEXT, ['&'] = HC_ATEXT, ['\''] = HC_ATEXT,
+        ['*'] = HC_ATEXT, ['+'] = HC_ATEXT, ['-'] = HC_ATEXT | HC_LABEL,
+        ['/'] = HC_ATEXT, ['='] = HC_ATEXT, ['?'] = HC_ATEXT,
+        ['^'] = HC_ATEXT, ['_'] = HC_ATEXT, ['`'] = HC_ATEXT,
+        ['{'] = HC_ATEXT, ['|'] = HC_ATEXT, ['}'] = HC_ATEXT,
+        ['~'] = HC_ATEXT,
 #define HC_ALNUM(ch) [ch] = HC_ATEXT | HC_LABEL
-        HC_ALNUM('0'), HC_ALNUM('1'), HC_ALNUM('2'), HC_ALNUM('3'), HC_ALNUM('4'), HC_ALNUM('5'),
-        HC_ALNUM('6'), HC_ALNUM('7'), HC_ALNUM('8'), HC_ALNUM('9'), HC_ALNUM('a'), HC_ALNUM('b'),
-        HC_ALNUM('c'), HC_ALNUM('d'), HC_ALNUM('e'), HC_ALNUM('f'), HC_ALNUM('g'), HC_ALNUM('h'),
-        HC_ALNUM('i'), HC_ALNUM('j'), HC_ALNUM('k'), HC_ALNUM('l'), HC_ALNUM('m'), HC_ALNUM('n'),
-        HC_ALNUM('o'), HC_ALNUM('p'), HC_ALNUM('q'), HC_ALNUM('r'), HC_ALNUM('s'), HC_ALNUM('t'),
-        HC_ALNUM('u'), HC_ALNUM('v'), HC_ALNUM('w'), HC_ALNUM('x'), HC_ALNUM('y'), HC_ALNUM('z'),
-        HC_ALNUM('A'), HC_ALNUM('B'), HC_ALNUM('C'), HC_ALNUM('D'), HC_ALNUM('E'), HC_ALNUM('F'),
-        HC_ALNUM('G'), HC_ALNUM('H'), HC_ALNUM('I'), HC_ALNUM('J'), HC_ALNUM('K'), HC_ALNUM('L'),
-        HC_ALNUM('M'), HC_ALNUM('N'), HC_ALNUM('O'), HC_ALNUM('P'), HC_ALNUM('Q'), HC_ALNUM('R'),
-        HC_ALNUM('S'), HC_ALNUM('T'), HC_ALNUM('U'), HC_ALNUM('V'), HC_ALNUM('W'), HC_ALNUM('X'),
-        HC_ALNUM('Y'), HC_ALNUM('Z'),
+        HC_ALNUM('0'),    HC_ALNUM('1'),    HC_ALNUM('2'),
+        HC_ALNUM('3'),    HC_ALNUM('4'),    HC_ALNUM('5'),
+        HC_ALNUM('6'),    HC_ALNUM('7'),    HC_ALNUM('8'),
+        HC_ALNUM('9'),    HC_ALNUM('a'),    HC_ALNUM('b'),
+        HC_ALNUM('c'),    HC_ALNUM('d'),    HC_ALNUM('e'),
+        HC_ALNUM('f'),    HC_ALNUM('g'),    HC_ALNUM('h'),
+        HC_ALNUM('i'),    HC_ALNUM('j'),    HC_ALNUM('k'),
+        HC_ALNUM('l'),    HC_ALNUM('m'),    HC_ALNUM('n'),
+        HC_ALNUM('o'),    HC_ALNUM('p'),    HC_ALNUM('q'),
+        HC_ALNUM('r'),    HC_ALNUM('s'),    HC_ALNUM('t'),
+        HC_ALNUM('u'),    HC_ALNUM('v'),    HC_ALNUM('w'),
+        HC_ALNUM('x'),    HC_ALNUM('y'),    HC_ALNUM('z'),
+        HC_ALNUM('A'),    HC_ALNUM('B'),    HC_ALNUM('C'),
+        HC_ALNUM('D'),    HC_ALNUM('E'),    HC_ALNUM('F'),
+        HC_ALNUM('G'),    HC_ALNUM('H'),    HC_ALNUM('I'),
+        HC_ALNUM('J'),    HC_ALNUM('K'),    HC_ALNUM('L'),
+        HC_ALNUM('M'),    HC_ALNUM('N'),    HC_ALNUM('O'),
+        HC_ALNUM('P'),    HC_ALNUM('Q'),    HC_ALNUM('R'),
+        HC_ALNUM('S'),    HC_ALNUM('T'),    HC_ALNUM('U'),
+        HC_ALNUM('V'),    HC_ALNUM('W'),    HC_ALNUM('X'),
+        HC_ALNUM('Y'),    HC_ALNUM('Z'),
 #undef HC_ALNUM
     };
     return t[c];
@@ -296,11 +342,10 @@ static int host_labels(const unsigned char *s, size_t n, int alabel_rules)
 {
     if (n == 0 || n > 253) return 0;
     size_t start = 0;
-    for (size_t i = 0; i <= n; i++) {
-        if (i < n && s[i] != '.') {
-            if (!(host_class(s[i]) & HC_LABEL)) return 0;
-            continue;
-        }
+    for (size_t i = 0;; start = ++i) {
+        while (i < n && (host_class(s[i]) & HC_LABEL))
+            i++;
+        if (i < n && s[i] != '.') return 0;
         size_t len = i - start;
         if (len == 0 || len > 63) return 0;
         if (s[start] == '-' || s[i - 1] == '-') return 0;
@@ -308,9 +353,8 @@ static int host_labels(const unsigned char *s, size_t n, int alabel_rules)
             int xn = (s[start] | 0x20) == 'x' && (s[start + 1] | 0x20) == 'n';
             if (!xn || len == 4) return 0;
         }
-        start = i + 1;
+        if (i == n) return 1;
     }
-    return 1;
 }
 
 /* A host name; a trailing dot (the root) is accepted, as DNS writes a
@@ -348,18 +392,17 @@ static size_t email_local(const unsigned char *s, size_t n)
         if (i >= n) return 0; /* unclosed */
         i++;
     } else {
-        int atom = 0;
-        for (; i < n && s[i] != '@'; i++) {
-            if (s[i] == '.') {
-                if (atom == 0) return 0; /* leading or double dot */
-                atom = 0;
-            } else if (is_atext(s[i])) {
-                atom++;
-            } else {
-                return 0;
+        for (;;) { /* atoms joined by single dots */
+            size_t a0 = i;
+            while (i < n && is_atext(s[i]))
+                i++;
+            if (i == a0) return 0; /* empty, a leading, double or trailing dot */
+            if (i < n && s[i] == '.') {
+                i++;
+                continue;
             }
+            break;
         }
-        if (atom == 0) return 0; /* empty or trailing dot */
     }
     return i < n && s[i] == '@' ? i : 0;
 }
@@ -412,17 +455,20 @@ static int is_sub_delim(unsigned char c)
 
 /* is_unreserved() || is_sub_delim() and the extras, as one lookup per byte */
 static const unsigned char uri_class[256] = {
-    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1,
-    ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1,
-    ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
-    ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
-    ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1,
-    ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1,
-    ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1, ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1,
-    ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1, ['-'] = 1, ['.'] = 1,
-    ['_'] = 1, ['~'] = 1, ['!'] = 1, ['$'] = 1, ['&'] = 1, ['\''] = 1, ['('] = 1, [')'] = 1,
-    ['*'] = 1, ['+'] = 1, [','] = 1, [';'] = 1, ['='] = 1, [':'] = UC_COLON, ['@'] = UC_AT,
-    ['/'] = UC_SLASH, ['?'] = UC_QUERY,
+    ['A'] = 1,     ['B'] = 1,        ['C'] = 1,        ['D'] = 1,  ['E'] = 1, ['F'] = 1,
+    ['G'] = 1,     ['H'] = 1,        ['I'] = 1,        ['J'] = 1,  ['K'] = 1, ['L'] = 1,
+    ['M'] = 1,     ['N'] = 1,        ['O'] = 1,        ['P'] = 1,  ['Q'] = 1, ['R'] = 1,
+    ['S'] = 1,     ['T'] = 1,        ['U'] = 1,        ['V'] = 1,  ['W'] = 1, ['X'] = 1,
+    ['Y'] = 1,     ['Z'] = 1,        ['a'] = 1,        ['b'] = 1,  ['c'] = 1, ['d'] = 1,
+    ['e'] = 1,     ['f'] = 1,        ['g'] = 1,        ['h'] = 1,  ['i'] = 1, ['j'] = 1,
+    ['k'] = 1,     ['l'] = 1,        ['m'] = 1,        ['n'] = 1,  ['o'] = 1, ['p'] = 1,
+    ['q'] = 1,     ['r'] = 1,        ['s'] = 1,        ['t'] = 1,  ['u'] = 1, ['v'] = 1,
+    ['w'] = 1,     ['x'] = 1,        ['y'] = 1,        ['z'] = 1,  ['0'] = 1, ['1'] = 1,
+    ['2'] = 1,     ['3'] = 1,        ['4'] = 1,        ['5'] = 1,  ['6'] = 1, ['7'] = 1,
+    ['8'] = 1,     ['9'] = 1,        ['-'] = 1,        ['.'] = 1,  ['_'] = 1, ['~'] = 1,
+    ['!'] = 1,     ['$'] = 1,        ['&'] = 1,        ['\''] = 1, ['('] = 1, [')'] = 1,
+    ['*'] = 1,     ['+'] = 1,        [','] = 1,        [';'] = 1,  ['='] = 1, [':'] = UC_COLON,
+    ['@'] = UC_AT, ['/'] = UC_SLASH, ['?'] = UC_QUERY,
 };
 
 /* Bytes s[i..end) are each unreserved, sub-delims, a pct-encoded triple,
@@ -432,9 +478,8 @@ static int uri_chars(const unsigned char *s, size_t i, size_t end, unsigned extr
     unsigned ok = UC_PLAIN | extra;
     while (i < end) {
         /* runs of plain bytes, four at a time (their classes all have UC_PLAIN) */
-        while (end - i >= 4 &&
-               (uri_class[s[i]] & uri_class[s[i + 1]] & uri_class[s[i + 2]] & uri_class[s[i + 3]] &
-                UC_PLAIN))
+        while (end - i >= 4 && (uri_class[s[i]] & uri_class[s[i + 1]] & uri_class[s[i + 2]] &
+                                uri_class[s[i + 3]] & UC_PLAIN))
             i += 4;
         if (i >= end) break;
         unsigned char c = s[i];

@@ -139,6 +139,19 @@ static inline size_t scan_string(const unsigned char *s, size_t n, size_t i, uin
         }
         i += 16;
     }
+    if (i < n && n >= 16) {
+        /* the tail: the last 16 bytes in one load, those before i left out
+         * (a long string's end, near the end of the input) */
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + n - 16));
+        __m128i hit =
+            _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+                         _mm_cmplt_epi8(v, space));
+        unsigned m = (unsigned)_mm_movemask_epi8(hit) >> (i + 16 - n);
+        if (!m) return BAD; /* no closing quote */
+        i += (size_t)__builtin_ctz(m);
+        if (s[i] == '"') return i;
+        return scan_string_slow(s, n, i, esc);
+    }
 #endif
 #ifdef EG_JR_SWAR_CTZ
     while (i + 8 <= n) {

@@ -8,9 +8,9 @@
  * When the schema says no, it is asked again with a scratch error to learn
  * which keyword failed, and the problem is worded here, in the seeds'
  * words, from what the rule read off its schema node (both bounds of a
- * range, the enum's values, the format's name). Rules are few (a route's),
- * so each one rescans the query: simpler than a table, and still linear in
- * the query for the handful of parameters an operation declares.
+ * range, the enum's values, the format's name). The rules that take their
+ * name's first pair (most) find their pairs in one pass over the query;
+ * a deepObject or an exploded array rule scans it on its own.
  */
 #include "params.h"
 
@@ -908,25 +908,73 @@ static int value_into(eg_params_report_t *rep, const eg_param_rule_t *r, jb_t *b
 typedef struct {
     const char *name, *value;
     size_t name_len, value_len;
-    int has_value;
+    int name_plain;  /* the name has nothing to decode ('%', '+'): it is its bytes */
+    int value_plain; /* the value is printable ASCII without '%', '+', '"' or '\\' */
 } pair_t;
 
-/* The next pair of q at *at: 1, or 0 at the end. Empty pairs are skipped. */
+/* Query bytes by what next_pair() notes of them, one load a byte. */
+#define QC_AMP   1 /* ends a pair */
+#define QC_EQ    2 /* ends a name */
+#define QC_DEC   4 /* '%' '+': decoded */
+#define QC_VALUE 8 /* not in a plain value */
+/* (V: QC_VALUE, D: QC_DEC, A: QC_AMP, E: QC_EQ; controls, space, '"', '\\',
+ * DEL and every non-ASCII byte are not in a plain value) */
+#define V QC_VALUE
+#define D QC_DEC
+#define A QC_AMP
+#define E QC_EQ
+static const unsigned char qclass[256] = {
+    V, V, V, V, V, V,     V, V, V, V, V, V,     V, V, V, V, /* 00 */
+    V, V, V, V, V, V,     V, V, V, V, V, V,     V, V, V, V, /* 10 */
+    V, 0, V, 0, 0, D | V, A, 0, 0, 0, 0, D | V, 0, 0, 0, 0, /* 20 */
+    0, 0, 0, 0, 0, 0,     0, 0, 0, 0, 0, 0,     0, E, 0, 0, /* 30 */
+    0, 0, 0, 0, 0, 0,     0, 0, 0, 0, 0, 0,     0, 0, 0, 0, /* 40 */
+    0, 0, 0, 0, 0, 0,     0, 0, 0, 0, 0, 0,     V, 0, 0, 0, /* 50 */
+    0, 0, 0, 0, 0, 0,     0, 0, 0, 0, 0, 0,     0, 0, 0, 0, /* 60 */
+    0, 0, 0, 0, 0, 0,     0, 0, 0, 0, 0, 0,     0, 0, 0, V, /* 70 */
+    V, V, V, V, V, V,     V, V, V, V, V, V,     V, V, V, V, /* 80 */
+    V, V, V, V, V, V,     V, V, V, V, V, V,     V, V, V, V, /* 90 */
+    V, V, V, V, V, V,     V, V, V, V, V, V,     V, V, V, V, /* a0 */
+    V, V, V, V, V, V,     V, V, V, V, V, V,     V, V, V, V, /* b0 */
+    V, V, V, V, V, V,     V, V, V, V, V, V,     V, V, V, V, /* c0 */
+    V, V, V, V, V, V,     V, V, V, V, V, V,     V, V, V, V, /* d0 */
+    V, V, V, V, V, V,     V, V, V, V, V, V,     V, V, V, V, /* e0 */
+    V, V, V, V, V, V,     V, V, V, V, V, V,     V, V, V, V, /* f0 */
+};
+#undef V
+#undef D
+#undef A
+#undef E
+
+/* The next pair of q at *at: 1, or 0 at the end. Empty pairs are skipped.
+ * The name ends at the pair's first '=', the value at its '&'. */
 static int next_pair(const char *q, size_t n, size_t *at, pair_t *p)
 {
-    while (*at < n && q[*at] == '&')
-        (*at)++;
-    if (*at >= n) return 0;
-    size_t s = *at;
-    const char *amp = memchr(q + s, '&', n - s);
-    size_t e = amp ? (size_t)(amp - q) : n;
-    const char *eq = memchr(q + s, '=', e - s);
+    const unsigned char *u = (const unsigned char *)q;
+    size_t i = *at;
+    while (i < n && u[i] == '&')
+        i++;
+    if (i >= n) return 0;
+    size_t s = i;
+    unsigned acc = 0, c = 0;
+    for (; i < n && !((c = qclass[u[i]]) & (QC_AMP | QC_EQ)); i++)
+        acc |= c;
     p->name = q + s;
-    p->name_len = eq ? (size_t)(eq - (q + s)) : e - s;
-    p->value = eq ? eq + 1 : q + e;
-    p->value_len = eq ? (size_t)(q + e - (eq + 1)) : 0;
-    p->has_value = eq != NULL;
-    *at = e;
+    p->name_len = i - s;
+    p->name_plain = !(acc & QC_DEC);
+    acc = 0;
+    if (i < n && (c & QC_EQ)) {
+        size_t v = ++i;
+        for (; i < n && !((c = qclass[u[i]]) & QC_AMP); i++)
+            acc |= c;
+        p->value = q + v;
+        p->value_len = i - v;
+    } else {
+        p->value = q + i;
+        p->value_len = 0;
+    }
+    p->value_plain = !(acc & QC_VALUE);
+    *at = i;
     return 1;
 }
 
@@ -964,16 +1012,31 @@ static int deep_key(const pair_t *p, const eg_param_rule_t *r, const char **k, s
  * coerce() and one_token() would make of it, given to the fast path. 1:
  * surely valid (check_json would answer EG_OK); 0: not sure, take the
  * full path (which also words any problem). */
-static int plain_scalar_ok(const eg_param_rule_t *r, const char *v, size_t n)
+static int plain_scalar_ok(const eg_param_rule_t *r, const pair_t *p)
 {
-    if (!r->schema || !n || n > 256 || (r->types & (EG_ST_ARRAY | EG_ST_OBJECT))) return 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)v[i];
-        if (c < 0x21 || c > 0x7e || c == '%' || c == '+' || c == '"' || c == '\\') return 0;
-    }
+    const char *v = p->value;
+    size_t n = p->value_len;
+    if (!p->value_plain || !r->schema || !n || n > 256 || (r->types & (EG_ST_ARRAY | EG_ST_OBJECT)))
+        return 0;
     unsigned types = r->types;
     eg_jr_tok_t t;
     memset(&t, 0, sizeof(t));
+    if (types & (EG_ST_INTEGER | EG_ST_NUMBER) && n <= 18) {
+        /* a plain integer (-?(0|[1-9][0-9]*), 18 bytes at most): the token
+         * number_literal() and eg_jr_number() make of it, read here */
+        size_t i = v[0] == '-', j = i;
+        uint64_t m = 0;
+        if (i < n && (v[i] != '0' || i + 1 == n)) {
+            while (j < n && v[j] >= '0' && v[j] <= '9')
+                m = m * 10 + (uint64_t)(v[j++] - '0');
+        }
+        if (j == n && j > i) {
+            t.type = EG_JR_INT;
+            t.ival = i ? -(long long)m : (long long)m;
+            t.len = (uint32_t)n;
+            return eg_schema_fast_token(r->schema, v, &t);
+        }
+    }
     int integer;
     if (types & (EG_ST_INTEGER | EG_ST_NUMBER) && number_literal(v, n, &integer) &&
         (integer || (types & EG_ST_NUMBER)))
@@ -992,6 +1055,28 @@ static int plain_scalar_ok(const eg_param_rule_t *r, const char *v, size_t n)
     return 0;
 }
 
+/* A rule that takes the first pair of its name only (not deepObject, not
+ * an exploded array): checked in one pass over the query for all such
+ * rules (eg_params_check_query) instead of a scan of the query each. */
+static int first_only(const eg_param_rule_t *r)
+{
+    return r->style != EG_PSTYLE_DEEP && !((r->types & EG_ST_ARRAY) && r->explode);
+}
+
+/* A first_only() rule on its pair p (NULL: absent). */
+static int check_first(eg_params_report_t *rep, const eg_param_rule_t *r, const pair_t *p)
+{
+    if (!p) return r->required ? missing(rep, r) : EG_OK;
+    if (plain_scalar_ok(r, p)) return EG_OK;
+    jb_t b;
+    jb_init(&b);
+    char delim = r->style == EG_PSTYLE_SPACE ? ' ' : r->style == EG_PSTYLE_PIPE ? '|' : ',';
+    int rc = value_into(rep, r, &b, p->value, p->value_len, DEC_FORM, delim);
+    if (rc == 0) rc = check_json(rep, r, &b);
+    jb_free(&b);
+    return rc < 0 ? rc : EG_OK;
+}
+
 static int check_query_rule(eg_params_report_t *rep, const eg_param_rule_t *r, const char *q,
                             size_t n)
 {
@@ -1000,7 +1085,6 @@ static int check_query_rule(eg_params_report_t *rep, const eg_param_rule_t *r, c
     pair_t p;
     size_t at = 0, found = 0;
     int rc = 0;
-    char delim = r->style == EG_PSTYLE_SPACE ? ' ' : r->style == EG_PSTYLE_PIPE ? '|' : ',';
     if (r->style == EG_PSTYLE_DEEP) {
         jb_ch(&b, '{');
         while (!rc && next_pair(q, n, &at, &p)) {
@@ -1035,13 +1119,11 @@ static int check_query_rule(eg_params_report_t *rep, const eg_param_rule_t *r, c
         }
         jb_ch(&b, ']');
     } else {
-        while (next_pair(q, n, &at, &p)) {
-            if (!name_is(p.name, p.name_len, r->name, r->name_len, DEC_FORM)) continue;
-            found++;
-            if (plain_scalar_ok(r, p.value, p.value_len)) return EG_OK; /* b holds nothing */
-            rc = value_into(rep, r, &b, p.value, p.value_len, DEC_FORM, delim);
-            break; /* the first one counts */
-        }
+        jb_free(&b);
+        while (next_pair(q, n, &at, &p))
+            if (name_is(p.name, p.name_len, r->name, r->name_len, DEC_FORM))
+                return check_first(rep, r, &p); /* the first one counts */
+        return check_first(rep, r, NULL);
     }
     if (rc < 0 || rc == 1) {
         jb_free(&b);
@@ -1062,15 +1144,46 @@ static int verdict(const eg_params_report_t *rep, size_t before, int rc)
     return rep->count > before ? EG_ERANGE : EG_OK;
 }
 
+/* The most rules whose pairs one pass over the query finds. */
+#define QPASS_MAX 32
+
 int eg_params_check_query(const eg_params_t *p, eg_param_in_t in, const char *q, size_t n,
                           eg_params_report_t *rep)
 {
     size_t before = rep->count;
     int rc = EG_OK;
+    /* one pass over the pairs for every first_only() rule: each pair's name
+     * compared as it is when it has nothing to decode (the common case),
+     * else decoded by name_is(); the rest of the rules scan on their own */
+    pair_t first[QPASS_MAX];
+    uint32_t want = 0, got = 0; /* bit i: rule i is first_only, its pair is found */
+    if (p->n <= QPASS_MAX) {
+        for (size_t i = 0; i < p->n; i++)
+            if (p->rules[i].in == in && first_only(&p->rules[i])) want |= 1u << i;
+    }
+    if (want) {
+        pair_t pr;
+        size_t at = 0;
+        while (got != want && next_pair(q, n, &at, &pr)) {
+            for (uint32_t m = want & ~got; m; m &= m - 1) {
+                unsigned i = (unsigned)__builtin_ctz(m);
+                const eg_param_rule_t *r = &p->rules[i];
+                if (pr.name_plain
+                        ? r->name_len == pr.name_len && memcmp(pr.name, r->name, r->name_len) == 0
+                        : name_is(pr.name, pr.name_len, r->name, r->name_len, DEC_FORM)) {
+                    first[i] = pr;
+                    got |= 1u << i;
+                }
+            }
+        }
+    }
     for (size_t i = 0; i < p->n && rc >= 0; i++) {
         if (p->rules[i].in != in) continue;
         if (!rep->e && rep->count) break;
-        rc = check_query_rule(rep, &p->rules[i], q, n);
+        if (want >> i & 1)
+            rc = check_first(rep, &p->rules[i], got >> i & 1 ? &first[i] : NULL);
+        else
+            rc = check_query_rule(rep, &p->rules[i], q, n);
     }
     return verdict(rep, before, rc);
 }
@@ -1259,9 +1372,24 @@ int eg_media_type_in(const char *t, size_t n, char *const *patterns, size_t np)
     return 0;
 }
 
+/* s[0..8) equals lit[0..8) where the letters of lit (lower case) may be
+ * in either case in s: each word's letters compared with bit 5 set (mask:
+ * 0x20 where lit has a letter, 0 elsewhere), as strncasecmp finds them. */
+static int ieq8(const char *s, const char *lit, const char *mask)
+{
+    uint64_t a, l, m;
+    memcpy(&a, s, 8);
+    memcpy(&l, lit, 8);
+    memcpy(&m, mask, 8);
+    return (a | m) == l;
+}
+
 int eg_media_type_is_json(const char *t, size_t n)
 {
-    if (n == 16 && strncasecmp(t, "application/json", 16) == 0) return 1;
+    /* "application/json" by two words instead of a call: the usual type */
+    if (n == 16 && ieq8(t, "applicat", "\x20\x20\x20\x20\x20\x20\x20\x20") &&
+        ieq8(t + 8, "ion/json", "\x20\x20\x20\x00\x20\x20\x20\x20"))
+        return 1;
     const char *slash = memchr(t, '/', n);
     return slash && n > 5 && (size_t)(t + n - slash) > 5 && strncasecmp(t + n - 5, "+json", 5) == 0;
 }

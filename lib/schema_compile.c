@@ -1144,6 +1144,7 @@ void eg_schema_free(eg_schema_t *s)
     free(s->pprops);
     free(s->idx);
     free(s->fslots);
+    free(s->fenums);
     free(s->cvals);
     free(s->res);
     free(s->strs);

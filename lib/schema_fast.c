@@ -39,6 +39,32 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__SSE2__) && defined(__GNUC__) && defined(__x86_64__) && defined(__BYTE_ORDER__) &&    \
+    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define KEY_SSE2 1
+/* keymask + 16 - k: k bytes of 0xff, then zeros (a short key's bytes) */
+static const unsigned char keymask[32] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                          0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+#else
+#define KEY_SSE2 0
+#endif
+
+/* eg_snode_t.fstr: what a string value is checked for, decided once (0:
+ * nothing, it passes) */
+#define FS_NOSTR   1u  /* "type" has no string: it fails */
+#define FS_ENUMW   2u  /* a short string enum, by words (fenum) */
+#define FS_ENUM    4u  /* const or another enum (in_enum) */
+#define FS_LEN     8u  /* minLength or maxLength */
+#define FS_PATTERN 16u /* pattern */
+#define FS_FORMAT  32u /* format */
+
+/* the separators after a key and after a member, read as a word */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define SEP_WORDS 1
+#else
+#define SEP_WORDS 0
+#endif
+
 #define FAST_MAX_DEPTH  64  /* open containers */
 #define FAST_MAX_PROPS  256 /* declared properties of an object's node */
 #define FAST_MAX_UND    512 /* undeclared keys of the open objects */
@@ -58,6 +84,8 @@ typedef struct {
     uint16_t sdepth;
     uint8_t obj, uniq;
     uint64_t seen[FAST_MAX_PROPS / 64]; /* declared properties met (an object's) */
+    const sfslot_t *ftab;               /* an object's property slots (NULL: none) */
+    uint32_t pmask;                     /* ... and their mask */
 } frame_t;
 
 typedef struct {
@@ -119,6 +147,56 @@ int eg_schema_fast_prepare(eg_schema_t *s)
             nd->freq |= 1ull << pi;
         }
     }
+    /* short string enums as words, and the string lengths that need no
+     * code point count */
+    size_t nfe = 0;
+    for (size_t i = 0; i < s->nnodes; i++) {
+        eg_snode_t *nd = &s->nodes[i];
+        nd->fenum_ok = 0;
+        nd->flen_lo = 0;
+        nd->flen_hi = UINT64_MAX;
+        /* len / 4 < minlen, as string_keywords asks, is len < 4 * minlen */
+        if (nd->kw & K_MINLEN)
+            nd->flen_lo = nd->minlen > UINT64_MAX / 4 ? UINT64_MAX : 4 * nd->minlen;
+        if (nd->kw & K_MAXLEN) nd->flen_hi = nd->maxlen;
+        if (!(nd->kw & K_ENUM) || (nd->kw & K_CONST) || nd->neh) continue;
+        int ok = 1;
+        for (uint32_t e = 0; e < nd->nenum && ok; e++) {
+            const cval_t *v = &s->cvals[s->idx[nd->enm + e]];
+            ok = v->type == CV_STRING && v->len <= 16;
+        }
+        if (!ok) continue;
+        nd->fenum_ok = 1;
+        nd->fenum = (uint32_t)nfe;
+        nfe += nd->nenum;
+    }
+    for (size_t i = 0; i < s->nnodes; i++) {
+        eg_snode_t *nd = &s->nodes[i];
+        unsigned fs = 0;
+        if ((nd->kw & K_TYPE) && !(nd->types & EG_ST_STRING)) {
+            fs = FS_NOSTR;
+        } else {
+            if (nd->fenum_ok)
+                fs |= FS_ENUMW;
+            else if (nd->kw & (K_CONST | K_ENUM))
+                fs |= FS_ENUM;
+            if (nd->kw & (K_MINLEN | K_MAXLEN)) fs |= FS_LEN;
+            if (nd->kw & K_PATTERN) fs |= FS_PATTERN;
+            if (nd->kw & K_FORMAT) fs |= FS_FORMAT;
+        }
+        nd->fstr = (uint8_t)fs;
+    }
+    if (nfe && !(s->fenums = malloc(nfe * sizeof(*s->fenums)))) return EG_ENOMEM;
+    s->nfenums = nfe;
+    for (size_t i = 0; i < s->nnodes; i++) {
+        const eg_snode_t *nd = &s->nodes[i];
+        for (uint32_t e = 0; nd->fenum_ok && e < nd->nenum; e++) {
+            const cval_t *v = &s->cvals[s->idx[nd->enm + e]];
+            sfenum_t *x = &s->fenums[nd->fenum + e];
+            eg_schema_prop_words(v->s, v->len, &x->w0, &x->w1);
+            x->len = v->len;
+        }
+    }
     for (size_t i = 0; i < s->nprops; i++) {
         s->props[i].fast = s->nodes[s->props[i].node].fast;
         s->props[i].fhops = s->nodes[s->props[i].node].fhops;
@@ -151,17 +229,16 @@ int eg_schema_fast_prepare(eg_schema_t *s)
 }
 
 /* eg_schema_prop_find() on the node's fast slots: the slot of key k[0..len)
- * (room: bytes readable from k), NULL when it is not declared. */
-static inline const sfslot_t *fslot_find(const eg_schema_t *s, const eg_snode_t *n, const char *k,
-                                         size_t len, size_t room)
+ * whose words (eg_schema_prop_words) are w0, w1, NULL when it is not
+ * declared. */
+static inline const sfslot_t *fslot_find(const eg_schema_t *s, const eg_snode_t *const *n,
+                                         const sfslot_t *tab, uint32_t pmask, const char *k,
+                                         size_t len, uint64_t w0, uint64_t w1)
 {
-    const sfslot_t *tab = s->fslots + n->fptab;
-    uint64_t w0, w1;
-    eg_schema_prop_words_at(k, len, room, &w0, &w1);
-    for (uint32_t h = eg_schema_prop_hash(w0, w1, len) & n->pmask;; h = (h + 1) & n->pmask) {
+    for (uint32_t h = eg_schema_prop_hash(w0, w1, len) & pmask;; h = (h + 1) & pmask) {
         const sfslot_t *e = &tab[h];
         if (e->len == len && e->w0 == w0 && e->w1 == w1 &&
-            (len <= 16 || memcmp(k, s->props[n->props + e->pi].name, len) == 0))
+            (len <= 16 || memcmp(k, s->props[(*n)->props + e->pi].name, len) == 0))
             return e;
         if (e->pi == SNONE) return NULL;
     }
@@ -223,21 +300,32 @@ static int in_enum(const eg_schema_t *s, const eg_snode_t *n, unsigned type, con
     return 0;
 }
 
-/* The string keywords of node n on the unescaped value p[0..len): 1 when
- * they surely pass. */
-static inline __attribute__((always_inline)) int string_keywords(fctx_t *f, const eg_snode_t *n,
-                                                                 const char *p, size_t len)
+/* The string keywords of node n on the unescaped value p[0..len) (room:
+ * bytes readable from p): 1 when they surely pass. */
+static inline __attribute__((always_inline)) int
+string_keywords(fctx_t *f, const eg_snode_t *n, const char *p, size_t len, size_t room)
 {
     const eg_schema_t *s = f->s;
-    if ((n->kw & (K_CONST | K_ENUM)) && !in_enum(s, n, EG_JR_STRING, p, len, NULL)) return 0;
-    if (((n->kw & K_MAXLEN) && len > n->maxlen) || ((n->kw & K_MINLEN) && len / 4 < n->minlen)) {
+    unsigned fs = n->fstr;
+    if (fs & FS_ENUMW) { /* in_enum() by the words: no call, no memcmp */
+        if (len > 16) return 0;
+        uint64_t w0, w1;
+        eg_schema_prop_words_at(p, len, room, &w0, &w1);
+        const sfenum_t *e = s->fenums + n->fenum, *end = e + n->nenum;
+        while (e < end && !(e->len == len && e->w0 == w0 && e->w1 == w1))
+            e++;
+        if (e == end) return 0;
+    } else if ((fs & FS_ENUM) && !in_enum(s, n, EG_JR_STRING, p, len, NULL)) {
+        return 0;
+    }
+    if ((fs & FS_LEN) && (len < n->flen_lo || len > n->flen_hi)) {
         size_t cp = 0; /* code points, as schema_check.c counts them */
         for (size_t i = 0; i < len; i++)
             cp += ((unsigned char)p[i] & 0xc0) != 0x80;
         if ((n->kw & K_MINLEN) && cp < n->minlen) return 0;
         if ((n->kw & K_MAXLEN) && cp > n->maxlen) return 0;
     }
-    if (n->kw & K_PATTERN) {
+    if (fs & FS_PATTERN) {
         const eg_fastre_t *fr = s->res[n->pattern].fast;
         if (fr) {
             if (!eg_fastre_match(fr, p, len)) return 0;
@@ -249,7 +337,7 @@ static inline __attribute__((always_inline)) int string_keywords(fctx_t *f, cons
             if (eg_sc_re_match(&f->vc, n->pattern, p, len) != 1) return 0;
         }
     }
-    if ((n->kw & K_FORMAT) && !eg_format_check((eg_format_t)n->fmt, p, len)) return 0;
+    if ((fs & FS_FORMAT) && !eg_format_check((eg_format_t)n->fmt, p, len)) return 0;
     return 1;
 }
 
@@ -260,17 +348,20 @@ static __attribute__((noinline)) int string_escaped(fctx_t *f, const eg_snode_t 
 {
     char buf[256]; /* the unescaped value is never longer than the raw text */
     if (rn > sizeof(buf)) return 0;
-    return string_keywords(f, n, buf, eg_jr_unescape(r, rn, buf, sizeof(buf)));
+    return string_keywords(f, n, buf, eg_jr_unescape(r, rn, buf, sizeof(buf)), 0);
 }
 
 /* Node `at` (resolved, not SNONE) on a string whose raw contents are
- * r[0..rn) (esc: with escapes): 1 when it surely passes. */
-static inline int check_string(fctx_t *f, uint32_t at, const char *r, size_t rn, int esc)
+ * r[0..rn) (esc: with escapes; room: bytes readable from r): 1 when it
+ * surely passes. */
+static inline int check_string(fctx_t *f, uint32_t at, const char *r, size_t rn, int esc,
+                               size_t room)
 {
     const eg_snode_t *n = &f->s->nodes[at];
-    if ((n->kw & K_TYPE) && !(n->types & EG_ST_STRING)) return 0;
-    if (!(n->kw & (K_CONST | K_ENUM | K_STRING | K_FORMAT))) return 1;
-    return esc ? string_escaped(f, n, r, rn) : string_keywords(f, n, r, rn);
+    unsigned fs = n->fstr;
+    if (!fs) return 1;
+    if (fs & FS_NOSTR) return 0;
+    return esc ? string_escaped(f, n, r, rn) : string_keywords(f, n, r, rn, room);
 }
 
 /* isfinite(d) && d == floor(d), as schema_check.c asks, without a call to
@@ -412,7 +503,8 @@ value: /* the value at i (whitespace before it not yet skipped), checked by node
     case '"': {
         uint8_t esc = 0;
         if ((q = scan_string(b, n, i + 1, &esc)) == BAD) return 0;
-        if (node != SNONE && !check_string(f, node, (const char *)b + i + 1, q - i - 1, esc))
+        if (node != SNONE &&
+            !check_string(f, node, (const char *)b + i + 1, q - i - 1, esc, n - (i + 1)))
             return 0;
         if (collect) {
             if (esc) return 0;
@@ -440,6 +532,8 @@ value: /* the value at i (whitespace before it not yet skipped), checked by node
         fr->obj = (uint8_t)obj;
         fr->uniq = !obj && nd && (nd->kw & K_UNIQUE);
         fr->und0 = nund;
+        fr->ftab = obj && nd && nd->nprops ? s->fslots + nd->fptab : NULL;
+        fr->pmask = fr->ftab ? nd->pmask : 0;
         fr->sdepth = (uint16_t)(sdepth + hops);
         collect = fr->uniq;
         nuq = 0;
@@ -484,16 +578,9 @@ value: /* the value at i (whitespace before it not yet skipped), checked by node
 
 after: /* a value has just ended at i, inside fr */
     if (!fr) goto done;
+    if (fr->obj) goto member_end;
     i = skip_ws(b, n, i);
     if (i >= n) return 0;
-    if (fr->obj) {
-        if (b[i] == ',') {
-            i = skip_ws(b, n, i + 1);
-            goto key;
-        }
-        if (b[i] == '}') goto close;
-        return 0;
-    }
     fr->count++;
     if (b[i] == ']') goto close;
     if (b[i] != ',') return 0;
@@ -515,18 +602,41 @@ item: /* an array's next item: its node */
 
 key: /* at i: a member's key in the object fr */
     if (i >= n || b[i] != '"') return 0;
+key_quote:; /* ... whose opening quote is at i (i < n) */
     {
-        uint8_t esc = 0;
-        if ((q = scan_string(b, n, i + 1, &esc)) == BAD || esc) return 0;
-    }
-    node = SNONE;
-    hops = 0;
-    {
-        const char *k = f->text + i + 1;
+        uint64_t w0, w1;
+#if KEY_SSE2
+        /* a key under 16 bytes of printable ASCII (most): its closing quote
+         * and its words from one load, as scan_string's first step finds it */
+        unsigned m = 0;
+        __m128i v = _mm_setzero_si128();
+        if (i + 17 <= n) {
+            v = _mm_loadu_si128((const __m128i *)(const void *)(b + i + 1));
+            m = (unsigned)_mm_movemask_epi8(
+                _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                          _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+                             _mm_cmplt_epi8(v, _mm_set1_epi8(0x20))));
+        }
+        if (m && b[i + 1 + (unsigned)__builtin_ctz(m)] == '"') {
+            unsigned kl = (unsigned)__builtin_ctz(m);
+            v = _mm_and_si128(v,
+                              _mm_loadu_si128((const __m128i *)(const void *)(keymask + 16 - kl)));
+            w0 = (uint64_t)_mm_cvtsi128_si64(v);
+            w1 = (uint64_t)_mm_cvtsi128_si64(_mm_unpackhi_epi64(v, v));
+            q = i + 1 + kl;
+        } else
+#endif
+        {
+            uint8_t esc = 0;
+            if ((q = scan_string(b, n, i + 1, &esc)) == BAD || esc) return 0;
+            eg_schema_prop_words_at(f->text + i + 1, q - i - 1, n - (i + 1), &w0, &w1);
+        }
+        node = SNONE;
+        hops = 0;
+        const char *k = (const char *)b + i + 1;
         uint32_t kl = (uint32_t)(q - i - 1);
-        const eg_snode_t *nd = fr->nd;
         const sfslot_t *e = NULL;
-        if (nd && nd->nprops) e = fslot_find(s, nd, k, kl, n - (i + 1));
+        if (fr->ftab) e = fslot_find(s, &fr->nd, fr->ftab, fr->pmask, k, kl, w0, w1);
         if (e) {
             uint32_t pi = e->pi;
             uint64_t bit = 1ull << (pi % 64);
@@ -540,6 +650,7 @@ key: /* at i: a member's key in the object fr */
             if (nund >= FAST_MAX_UND || nund - fr->und0 >= FAST_MAX_UNDOBJ) return 0;
             und[nund].off = (uint32_t)(i + 1);
             und[nund++].len = kl;
+            const eg_snode_t *nd = fr->nd;
             if (nd && (nd->kw & K_ADDL)) {
                 node = s->nodes[nd->addl].fast;
                 hops = s->nodes[nd->addl].fhops;
@@ -555,8 +666,48 @@ key: /* at i: a member's key in the object fr */
         if (i >= n || b[i] != ':') return 0;
         i++;
     }
+    if (i < n && b[i] == ' ') i++; /* ": " as json.dumps writes it */
+    if (i < n && b[i] == '"') {
+        /* a member's string (at i, i < n), the commonest value: as value:
+         * takes it (collect is 0 in an object), without its dispatch */
+        uint8_t esc = 0;
+        if (node == EG_SFAST_EXACT || (q = scan_string(b, n, i + 1, &esc)) == BAD) return 0;
+        if (node != SNONE &&
+            !check_string(f, node, (const char *)b + i + 1, q - i - 1, esc, n - (i + 1)))
+            return 0;
+        i = q + 1;
+        goto member_end;
+    }
     sdepth = fr->sdepth;
     goto value;
+
+member_end: /* a member's value has just ended at i, inside the object fr */
+#if SEP_WORDS
+    if (n - i >= 4) { /* ', "' or ',"' before the next key, the usual: one load */
+        uint32_t w;
+        memcpy(&w, b + i, 4);
+        if ((w & 0xffff) == (',' | '"' << 8)) {
+            i++;
+            goto key_quote;
+        }
+        if ((w & 0xffffff) == (',' | ' ' << 8 | '"' << 16)) {
+            i += 2;
+            goto key_quote;
+        }
+    }
+#endif
+    if (i < n && b[i] == ',') { /* no whitespace before the comma: the usual */
+        i = skip_ws(b, n, i + 1);
+        goto key;
+    }
+    i = skip_ws(b, n, i);
+    if (i >= n) return 0;
+    if (b[i] == ',') {
+        i = skip_ws(b, n, i + 1);
+        goto key;
+    }
+    if (b[i] == '}') goto close;
+    return 0;
 
 close: /* b[i] closes fr */
     if (fr->nd) {
@@ -616,7 +767,7 @@ int eg_schema_fast_token(const eg_schema_t *s, const char *text, const eg_jr_tok
         f.text = text;
         f.len = 0;
         f.vinit = 0;
-        int ok = check_string(&f, node, text + t->off, t->len, 0);
+        int ok = check_string(&f, node, text + t->off, t->len, 0, t->len);
         if (f.vinit) eg_sc_fini(&f.vc);
         return ok;
     }

@@ -216,6 +216,14 @@ int eg_fastre_match(const eg_fastre_t *f, const char *s, size_t n)
 {
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0;
+    if (f->n == 1) { /* ^[class]{min,max}$ (the commonest): its length, then every byte */
+        if (n < f->atoms[0].min || n > f->atoms[0].max) return 0;
+        for (; n - i >= 4; i += 4)
+            if (!(f->in[u[i]] & f->in[u[i + 1]] & f->in[u[i + 2]] & f->in[u[i + 3]] & 1u)) return 0;
+        for (; i < n; i++)
+            if (!(f->in[u[i]] & 1u)) return 0;
+        return 1;
+    }
     for (uint32_t k = 0; k < f->n; k++) {
         const eg_fastre_atom_t *a = &f->atoms[k];
         size_t st = i, lim = n - i < a->max ? n : i + a->max;

@@ -103,6 +103,13 @@ typedef struct {
     uint32_t fast, fhops;
 } sfslot_t;
 
+/* A string of a short enum as the fast path compares it: its words
+ * (eg_schema_prop_words) and length. */
+typedef struct {
+    uint64_t w0, w1;
+    uint64_t len;
+} sfenum_t;
+
 typedef struct {
     const char *name;
     uint32_t len;
@@ -177,6 +184,7 @@ struct eg_snode_s {
     uint32_t kw;
     uint8_t types; /* EG_ST_* of "type" (nullable folded in) */
     uint8_t fmt;   /* eg_format_t */
+    uint8_t fstr;  /* fast path: what a string value is checked for (FS_*, schema_fast.c) */
     snum_t min, max, xmin, xmax, mult;
     uint64_t mult_m; /* multipleOf as mult_m * 10^mult_e, when mult_dec */
     long mult_e;
@@ -209,7 +217,14 @@ struct eg_snode_s {
      * among the first 64, freq their bits (one test at the object's end) */
     uint64_t freq;
     uint8_t freq_ok;
-    uint32_t fptab;         /* when nprops: its pmask + 1 slots in fslots (same places as ptab's) */
+    uint32_t fptab; /* when nprops: its pmask + 1 slots in fslots (same places as ptab's) */
+    /* fast path: when fenum_ok, the enum (no const) is of strings of at
+     * most 16 bytes, fenums[fenum..fenum + nenum) their words */
+    uint32_t fenum;
+    uint8_t fenum_ok;
+    /* fast path: a string of flen_lo..flen_hi bytes passes minLength and
+     * maxLength without counting its code points */
+    uint64_t flen_lo, flen_hi;
     json_t *jenum, *jconst; /* for field errors' extra */
     const char *file;       /* where it was written (compile errors only) */
     int line, col;
@@ -239,6 +254,8 @@ struct eg_schema_s {
     pcre2_match_context *mctx;
     sfslot_t *fslots; /* the fast path's property tables (eg_schema_fast_prepare) */
     size_t nfslots;
+    sfenum_t *fenums; /* the fast path's short string enums */
+    size_t nfenums;
     uint32_t root;
 };
 
@@ -272,21 +289,23 @@ static inline uint64_t eg_schema_hash_str(const char *p, size_t n)
     return eg_schema_mix64(h ^ 5);
 }
 
-/* A property name as two little-endian words, its first and last 8 bytes
- * (all of them and 0 when shorter; for up to 16 bytes they hold the whole
- * name, so equal words and lengths are equal names), and the hash that
- * places it in its node's table, from the words and the length: generated
- * names (field_001..field_999) spread like hand-written ones, and a
- * collision only costs a probe. eg_schema_prop_words_at() gives the same
- * words reading whole ones when the bytes after the name may be read
- * (room: bytes readable from k). */
+/* A property name as two little-endian words, its bytes 0-7 and 8-15
+ * (zero-padded past its end; for up to 16 bytes they hold the whole name,
+ * so equal words and lengths are equal names, and a longer one is compared
+ * whole after them), and the hash that places it in its node's table, from
+ * the words and the length: generated names (field_001..field_999) spread
+ * like hand-written ones, and a collision only costs a probe. The fast
+ * path takes a short key's words from the 16 bytes its string scan loads
+ * (schema_fast.c). eg_schema_prop_words_at() gives the same words reading
+ * whole ones when the bytes after the name may be read (room: bytes
+ * readable from k). */
 static inline void eg_schema_prop_words(const char *k, size_t len, uint64_t *w0, uint64_t *w1)
 {
     uint64_t a = 0, b = 0;
     for (size_t i = 0; i < len && i < 8; i++)
         a |= (uint64_t)(unsigned char)k[i] << (8 * i);
-    for (size_t i = 0; len > 8 && i < 8; i++)
-        b |= (uint64_t)(unsigned char)k[len - 8 + i] << (8 * i);
+    for (size_t i = 8; i < len && i < 16; i++)
+        b |= (uint64_t)(unsigned char)k[i] << (8 * (i - 8));
     *w0 = a;
     *w1 = b;
 }
@@ -295,12 +314,14 @@ static inline void eg_schema_prop_words_at(const char *k, size_t len, size_t roo
                                            uint64_t *w1)
 {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    if (len > 8) {
+    if (len >= 16 || (len > 8 && room >= 16)) {
+        uint64_t b;
         memcpy(w0, k, 8);
-        memcpy(w1, k + len - 8, 8);
+        memcpy(&b, k + 8, 8);
+        *w1 = len >= 16 ? b : b & (~0ull >> (128 - 8 * len));
         return;
     }
-    if (room >= 8) {
+    if (len <= 8 && room >= 8) {
         uint64_t a;
         memcpy(&a, k, 8);
         *w0 = len ? a & (~0ull >> (64 - 8 * len)) : 0;

@@ -173,6 +173,37 @@ static void test_form_explode_and_decoding(void **state)
     free_rules(p);
 }
 
+/* The rules that take their name's first pair find them in one pass over
+ * the query: each still gets its first pair, names decoded or not. */
+static void test_one_pass_first_pairs(void **state)
+{
+    (void)state;
+    eg_params_t *p = rules("q: { required: true, type: string, minLength: 2 }\n"
+                           "num: { type: integer, minimum: 1, maximum: 100 }\n"
+                           "ids: { type: array, items: { type: integer } }\n"
+                           "a b: { type: integer }\n"
+                           "src: { enum: [web, app] }\n",
+                           EG_PIN_QUERY);
+    ok_query(p, "num=5&q=ab&num=500"); /* the first num counts */
+    bad_query(p, "num=500&q=ab&num=5", "invalid_parameter_value", NULL, NULL, NULL);
+    ok_query(p, "n%75m=5&q=ab"); /* "num", encoded */
+    bad_query(p, "n%75m=500&q=ab", "invalid_parameter_value", NULL, NULL, NULL);
+    bad_query(p, "n%75m=500&q=ab&num=5", "invalid_parameter_value", NULL, NULL, NULL);
+    ok_query(p, "a+b=7&q=ab"); /* "a b" */
+    ok_query(p, "a%20b=7&q=ab&a+b=x");
+    bad_query(p, "a+b=x&q=ab", "invalid_parameter_type", NULL, NULL, NULL);
+    bad_query(p, "ab=7&q=ab&a+b=x", "invalid_parameter_type", NULL, NULL, NULL);
+    ok_query(p, "&&q=ab&&num=1&&");                                      /* empty pairs */
+    bad_query(p, "q&q=ab", "invalid_parameter_value", NULL, NULL, NULL); /* no "=": "" first */
+    bad_query(p, "q=&q=ab", "invalid_parameter_value", NULL, NULL, NULL);
+    ok_query(p, "q=a=b&src=web"); /* '=' in a value */
+    bad_query(p, "q=ab&src=we%62x", "invalid_parameter_value", NULL, NULL, NULL);
+    ok_query(p, "q=ab&src=we%62&ids=1&num=2&ids=2"); /* "web" */
+    bad_query(p, "q=ab&ids=1&ids=x&num=2", "invalid_parameter_type", NULL, NULL, NULL);
+    bad_query(p, "Num=5", "missing_parameter", NULL, NULL, NULL); /* names are exact */
+    free_rules(p);
+}
+
 static void test_delimited_styles(void **state)
 {
     (void)state;
@@ -377,12 +408,19 @@ static void test_media_types(void **state)
     assert_false(eg_media_type_in("", 0, pats, 3));
     assert_true(eg_media_type_is_json("application/problem+json", 24));
     assert_false(eg_media_type_is_json("application/jsonx", 17));
+    /* letters in any case, the '/' exactly (a byte that is '/' with bit 5 cleared is not) */
+    assert_true(eg_media_type_is_json("application/json", 16));
+    assert_true(eg_media_type_is_json("Application/JSON", 16));
+    assert_false(eg_media_type_is_json("application\x0fjson", 16));
+    assert_false(eg_media_type_is_json("applicatioN/jsoM", 16));
+    assert_false(eg_media_type_is_json("applic@tion/json", 16));
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_form_explode_and_decoding),
+        cmocka_unit_test(test_one_pass_first_pairs),
         cmocka_unit_test(test_delimited_styles),
         cmocka_unit_test(test_deep_object),
         cmocka_unit_test(test_enum_format_pattern_and_overrides),
