@@ -2965,8 +2965,10 @@ static int forward_interim(up_t *u, conn_t *c)
 /* Builds the response head for the client in a write buffer with room for
  * `room` body bytes after it: hop-by-hop headers removed, the request id
  * added, framing and connection re-stated for this hop. NULL on failure.
- * Reads the head's slices, so it must run before the next upstream read. */
-static wreq_t *build_response_head(up_t *u, conn_t *c, size_t room, size_t *len)
+ * Reads the head's slices, so it must run before the next upstream read.
+ * rh (may be NULL; the response has at most EG_RESP_HEAD_MAX fields): the
+ * head in fields as written, for eg_pipeline_head. */
+static wreq_t *build_response_head(up_t *u, conn_t *c, size_t room, size_t *len, eg_resp_head_t *rh)
 {
     const eg_http1_msg_t *r = &u->resp;
     const eg_config_t *cfg = c->gw->cfg;
@@ -2998,6 +3000,7 @@ static wreq_t *build_response_head(up_t *u, conn_t *c, size_t room, size_t *len)
         if (c->rl_hdrs[0] && is_rate_header(h)) continue; /* the gateway's limits are the ones in force */
         if (corslen && eg_cors_is_cors_header(h->name, h->name_len)) continue; /* the policy's replace them */
         at = hdr(out, at, cap, h->name, h->name_len, h->value, h->value_len);
+        if (rh) rh->relayed[rh->nrelayed++] = (uint16_t)i;
     }
     /* RFC 9110 6.6.1: a recipient with a clock adds the Date an origin left out */
     if (!has_date) at = hdr(out, at, cap, "Date", 4, worker_clock(c->w)->date, EG_HTTP1_DATE_LEN);
@@ -3006,14 +3009,17 @@ static wreq_t *build_response_head(up_t *u, conn_t *c, size_t room, size_t *len)
     if (rlen && at + rlen < cap) {
         memcpy(out + at, c->rl_hdrs, rlen);
         at += rlen;
+        if (rh) rh->added[0] = c->rl_hdrs, rh->added_len[0] = rlen;
     }
     if (corslen && at + corslen < cap) {
         memcpy(out + at, cors, corslen);
         at += corslen;
+        if (rh) rh->added[1] = cors, rh->added_len[1] = corslen;
     }
     if (hsts[0] && at + strlen(hsts) < cap) {
         memcpy(out + at, hsts, strlen(hsts));
         at += strlen(hsts);
+        if (rh) rh->added[2] = hsts, rh->added_len[2] = strlen(hsts);
     }
     if (switching) {
         at = HDR_LIT(out, at, cap, "Connection", "upgrade", 7);
@@ -3038,14 +3044,29 @@ end:
     return wr;
 }
 
-/* Sends the response head with the first body bytes in the same write. */
+/* Sends the response head with the first body bytes in the same write; a
+ * stage that captures the response gets the head in fields first. */
 static void send_response(up_t *u, conn_t *c, const char *body, size_t blen)
 {
     size_t at;
-    wreq_t *wr = build_response_head(u, c, blen, &at);
+    eg_resp_head_t rh, *rp = NULL;
+    if (c->capture && u->resp.nheaders <= EG_RESP_HEAD_MAX) {
+        rp = &rh;
+        rh.nrelayed = 0;
+        rh.added_len[0] = rh.added_len[1] = rh.added_len[2] = 0;
+    }
+    wreq_t *wr = build_response_head(u, c, blen, &at, rp);
     if (!wr) {
         conn_close(c);
         return;
+    }
+    if (rp) {
+        rh.status = u->resp.status;
+        rh.headers = u->resp.headers;
+        rh.chunked = u->framing == EG_FRAMING_CHUNKED && !u->dechunk;
+        rh.bytes = wr->data;
+        rh.len = at;
+        eg_pipeline_head(c, &rh);
     }
     send_framed(u, wr, at, body, blen);
 }
@@ -3514,7 +3535,7 @@ static EG_COLD void upgrade_switch(up_t *u, conn_t *c, size_t head)
     eg_health_success(u->health);
     c->up_status = c->status = 101;
     size_t hl;
-    wreq_t *wr = build_response_head(u, c, 0, &hl);
+    wreq_t *wr = build_response_head(u, c, 0, &hl, NULL);
     if (!wr) {
         conn_close(c);
         return;
@@ -3645,7 +3666,7 @@ static EG_INLINE void up_got(up_t *u, ssize_t nread)
             if (xl && (u->xbuf = malloc(first ? first : 1))) {
                 u->xcoding = coding;
                 if (u->framing == EG_FRAMING_CHUNKED) u->dechunk = 1; /* collect the data */
-                u->xhead = build_response_head(u, c, 0, &u->xhead_len);
+                u->xhead = build_response_head(u, c, 0, &u->xhead_len, NULL);
                 kept_headers(u, u->xextra, sizeof(u->xextra));
                 u->xretry = -1;
                 const eg_http_header_t *ra = eg_http1_header(&u->resp, "retry-after");

@@ -45,11 +45,20 @@ typedef struct eg_idem_ctx_s {
     int waiting;  /* the begin's callback has not come yet: it owns the entry */
     int reserved; /* this request holds the key: complete or release it */
     uint64_t ttl_ms;
-    char *cap; /* the response as sent, when r->capture */
+    /* the response as sent, when r->capture; or, after a head in fields
+     * (on_response_head), its record's start and the body after it */
+    char *cap;
     size_t caplen, capcap;
-    int over;    /* the response outgrew IDEM_MAX_RESPONSE */
-    size_t blen; /* the request body's length (eg_req_drop_body) */
-    uint64_t t0; /* when an asynchronous begin was sent (metrics: store latency) */
+    size_t wire;           /* the response's bytes so far (IDEM_MAX_RESPONSE) */
+    int over;              /* the response outgrew IDEM_MAX_RESPONSE */
+    int fields;            /* cap is the record from a head in fields */
+    size_t skip;           /* the head's bytes, at the start of the next capture */
+    const char *headp;     /* ... from there (else it is not that head) */
+    size_t boff;           /* fields: the body's offset in cap */
+    int hstatus, hframing; /* fields: the status, the body's framing */
+    uint64_t hcl;          /* fields: its Content-Length */
+    size_t blen;           /* the request body's length (eg_req_drop_body) */
+    uint64_t t0;           /* when an asynchronous begin was sent (metrics: store latency) */
     /* req.scope's bytes (a store that takes them); last: not cleared */
     unsigned char scope[IDEM_SCOPE_MAX];
 } ctx_t;
@@ -160,12 +169,19 @@ static int entry_of(eg_req_t *c, ctx_t *x, const char *key, size_t klen, const c
 
 /* ------------------------------------------------------------ replay */
 
-/* The stored response again, with this request's id, Date and limits. */
+static int scratch_headers(size_t n);
+
+/* The stored response again, with this request's id, Date and limits. A
+ * record may hold up to EG_IDEM_RECORD_MAX_HEADERS fields (max_headers):
+ * past the 128 on the stack, the thread's header array takes them. */
 static void replay(eg_req_t *c, const unsigned char *rec, size_t len)
 {
     eg_http_header_t hdrs[128];
     eg_idem_record_t r;
-    if (eg_idem_record_decode(rec, len, hdrs, sizeof(hdrs) / sizeof(hdrs[0]), &r) != EG_OK) {
+    int rc = eg_idem_record_decode(rec, len, hdrs, sizeof(hdrs) / sizeof(hdrs[0]), &r);
+    if (rc == EG_ERANGE && scratch_headers(EG_IDEM_RECORD_MAX_HEADERS))
+        rc = eg_idem_record_decode(rec, len, scratch_hdrs, EG_IDEM_RECORD_MAX_HEADERS, &r);
+    if (rc != EG_OK) {
         unavailable(c, "idempotency store returned a record that does not decode");
         return;
     }
@@ -369,25 +385,47 @@ static eg_stage_rc_t on_request(eg_req_t *c)
     return EG_STAGE_SUSPENDED;
 }
 
+/* cap with room for n bytes in all; 0 when out of memory. */
+static int cap_room(ctx_t *x, size_t n)
+{
+    if (n <= x->capcap) return 1;
+    size_t want = x->capcap ? x->capcap * 2 : 4096;
+    while (want < n)
+        want *= 2;
+    char *p = realloc(x->cap, want);
+    if (!p) return 0;
+    x->cap = p;
+    x->capcap = want;
+    return 1;
+}
+
+/* The response's bytes: after a head in fields, the body's are kept after
+ * the record's start (the head's own are skipped); else all of them, split
+ * in on_done. */
 static void on_response_bytes(eg_req_t *c, const char *data, size_t n)
 {
     ctx_t *x = c->idem;
     if (!x || x->over) return;
-    if (x->caplen + n > IDEM_MAX_RESPONSE) {
+    if (x->skip) {
+        if (data == x->headp && n >= x->skip) {
+            data += x->skip;
+            n -= x->skip;
+            x->wire = x->skip;
+        } else { /* not the head given in fields (the transport answered otherwise) */
+            x->fields = 0;
+            x->caplen = 0;
+            x->wire = 0;
+        }
+        x->skip = 0;
+    }
+    if (x->wire + n > IDEM_MAX_RESPONSE) {
         x->over = 1;
         return;
     }
-    if (x->caplen + n > x->capcap) {
-        size_t want = x->capcap ? x->capcap * 2 : 4096;
-        while (want < x->caplen + n)
-            want *= 2;
-        char *p = realloc(x->cap, want);
-        if (!p) {
-            x->over = 1;
-            return;
-        }
-        x->cap = p;
-        x->capcap = want;
+    x->wire += n;
+    if (!cap_room(x, x->caplen + n)) {
+        x->over = 1;
+        return;
     }
     memcpy(x->cap + x->caplen, data, n);
     x->caplen += n;
@@ -526,6 +564,77 @@ static int scratch_record(size_t n)
     return 1;
 }
 
+/* What a field of a head the gateway wrote means for its record: 1 kept
+ * (replayed), 0 not (hop-by-hop, framing, per response: kept()), -1 what
+ * the record's fast paths do not take (two Content-Lengths or a bad one, a
+ * coding other than chunked, a Connection naming more than keep-alive or
+ * close: the head is parsed fully then). Content-Length and chunked are
+ * noted in *cl, *has_cl and *chunked. */
+static inline int field_kind(const eg_http_header_t *h, const char *rid, size_t rid_len,
+                             uint64_t *cl, int *has_cl, int *chunked)
+{
+    if (h->name_len == 14 && NAME_IS(h, "content-length")) {
+        if (*has_cl || !h->value_len || h->value_len > 15) return -1;
+        uint64_t v = 0;
+        for (size_t i = 0; i < h->value_len; i++) {
+            unsigned dg = (unsigned)(h->value[i] - '0');
+            if (dg > 9) return -1;
+            v = v * 10 + dg;
+        }
+        *cl = v;
+        *has_cl = 1;
+        return 0;
+    }
+    if (h->name_len == 17 && NAME_IS(h, "transfer-encoding")) {
+        if (*chunked || h->value_len != 7 || !eg_http1_lower_eq(h->value, "chunked", 7)) return -1;
+        *chunked = 1;
+        return 0;
+    }
+    if (h->name_len == 10 && NAME_IS(h, "connection")) {
+        if (!((h->value_len == 10 && eg_http1_lower_eq(h->value, "keep-alive", 10)) ||
+              (h->value_len == 5 && eg_http1_lower_eq(h->value, "close", 5))))
+            return -1;
+        return 0;
+    }
+    return kept(h, NULL, rid, rid_len);
+}
+
+/* Cuts the "Name: value" line at *line (before end) into *h and moves *line
+ * past it: 1; 0 at the empty line that ends a head; -1 for a line the
+ * gateway would not have written (folded, without a colon, not ended by
+ * CRLF). The value is trimmed (the gateway writes it trimmed: the loops
+ * only run for a head written otherwise). */
+static inline int cut_line(const char **line, const char *end, eg_http_header_t *h)
+{
+    const char *l = *line, *nl = memchr(l, '\n', (size_t)(end - l));
+    if (!nl || nl == l || nl[-1] != '\r') return -1;
+    if (nl == l + 1) {
+        *line = nl + 1;
+        return 0;
+    }
+    const char *colon = memchr(l, ':', (size_t)(nl - l));
+    if (!colon || colon == l || l[0] == ' ' || l[0] == '\t' || colon[-1] == ' ') return -1;
+    const char *v = colon + 1, *ve = nl - 1;
+    if (v < ve && *v == ' ') v++;
+    if (__builtin_expect(v < ve && (*v == ' ' || *v == '\t'), 0))
+        while (v < ve && (*v == ' ' || *v == '\t'))
+            v++;
+    if (__builtin_expect(ve > v && (ve[-1] == ' ' || ve[-1] == '\t'), 0))
+        while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+            ve--;
+    *h = (eg_http_header_t){l, (size_t)(colon - l), v, (size_t)(ve - v)};
+    *line = nl + 1;
+    return 1;
+}
+
+/* The framing of a stored response's body, as the head says. */
+static eg_framing_t framing_of(int head_req, int status, int chunked, int has_cl)
+{
+    if (head_req || status < 200 || status == 204 || status == 304) return EG_FRAMING_NONE;
+    if (chunked) return EG_FRAMING_CHUNKED;
+    return has_cl ? EG_FRAMING_LENGTH : EG_FRAMING_UNTIL_CLOSE;
+}
+
 /* Writes the record of a captured head p[0..n) into scratch_rec as it
  * splits it, without the HTTP parser: every head the transport sends (the
  * upstream's re-written, a translated error, a gateway error) was written
@@ -535,12 +644,10 @@ static int scratch_record(size_t n)
  * only cut at CRLF and colon, and the headers to replay written to the
  * record as they are met (the record is checked again where it is read
  * back, eg_idem_record_decode, before any replay). Anything unexpected (a
- * folded or colon-less line, a Connection field naming more than
- * keep-alive or close, two Content-Lengths, a coding other than chunked,
- * too many headers) returns 0: the caller parses the head fully then. On
- * success the record's headers are written (*rlen bytes; the body's length
- * and body are the caller's) and *out holds the head's status, framing and
- * length. */
+ * folded or colon-less line, field_kind's -1, too many headers) returns 0:
+ * the caller parses the head fully then. On success the record's headers
+ * are written (*rlen bytes; the body's length and body are the caller's)
+ * and *out holds the head's status, framing and length. */
 static int split_record(const char *p, size_t n, int head_req, const char *rid, size_t rid_len,
                         size_t hmax, head_t *out, size_t *rlen)
 {
@@ -558,67 +665,90 @@ static int split_record(const char *p, size_t n, int head_req, const char *rid, 
     eg_idem_record_start(scratch_rec, status);
     size_t off = EG_IDEM_RECORD_START; /* scratch_rec may move as it grows */
     for (line++;;) {
-        const char *nl = memchr(line, '\n', (size_t)(end - line));
-        if (!nl || nl == line || nl[-1] != '\r') return 0;
-        if (nl == line + 1) { /* the empty line: the head's end */
+        eg_http_header_t h;
+        int got = cut_line(&line, end, &h);
+        if (got < 0) return 0;
+        if (got == 0) { /* the empty line: the head's end */
             out->status = status;
             out->content_length = cl;
-            out->head = (size_t)(nl + 1 - p);
-            if (head_req || status < 200 || status == 204 || status == 304)
-                out->framing = EG_FRAMING_NONE;
-            else if (chunked)
-                out->framing = EG_FRAMING_CHUNKED;
-            else if (has_cl)
-                out->framing = EG_FRAMING_LENGTH;
-            else
-                out->framing = EG_FRAMING_UNTIL_CLOSE;
+            out->head = (size_t)(line - p);
+            out->framing = framing_of(head_req, status, chunked, has_cl);
             eg_idem_record_count(scratch_rec, nk);
             *rlen = off;
             return 1;
         }
-        const char *colon = memchr(line, ':', (size_t)(nl - line));
-        if (!colon || colon == line || line[0] == ' ' || line[0] == '\t' || colon[-1] == ' ')
-            return 0;
-        /* the gateway writes "Name: value" with the value trimmed: the loops
-         * only run for a head written otherwise */
-        const char *v = colon + 1, *ve = nl - 1;
-        if (v < ve && *v == ' ') v++;
-        if (__builtin_expect(v < ve && (*v == ' ' || *v == '\t'), 0))
-            while (v < ve && (*v == ' ' || *v == '\t'))
-                v++;
-        if (__builtin_expect(ve > v && (ve[-1] == ' ' || ve[-1] == '\t'), 0))
-            while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
-                ve--;
-        eg_http_header_t h = {line, (size_t)(colon - line), v, (size_t)(ve - v)};
-        line = nl + 1;
-        if (h.name_len == 14 && NAME_IS(&h, "content-length")) {
-            if (has_cl || !h.value_len || h.value_len > 15) return 0;
-            for (size_t i = 0; i < h.value_len; i++) {
-                unsigned dg = (unsigned)(h.value[i] - '0');
-                if (dg > 9) return 0;
-                cl = cl * 10 + dg;
-            }
-            has_cl = 1;
-            continue;
-        }
-        if (h.name_len == 17 && NAME_IS(&h, "transfer-encoding")) {
-            if (chunked || h.value_len != 7 || !eg_http1_lower_eq(h.value, "chunked", 7)) return 0;
-            chunked = 1;
-            continue;
-        }
-        if (h.name_len == 10 && NAME_IS(&h, "connection")) {
-            if (!((h.value_len == 10 && eg_http1_lower_eq(h.value, "keep-alive", 10)) ||
-                  (h.value_len == 5 && eg_http1_lower_eq(h.value, "close", 5))))
-                return 0;
-            continue;
-        }
-        if (!kept(&h, NULL, rid, rid_len)) continue;
+        int k = field_kind(&h, rid, rid_len, &cl, &has_cl, &chunked);
+        if (k < 0) return 0;
+        if (!k) continue;
         size_t need = off + 8 + h.name_len + h.value_len;
         if (nk == hmax || (need > scratch_reccap && !scratch_record(need))) return 0;
         nk++;
         off = (size_t)(put(put(scratch_rec + off, h.name, h.name_len), h.value, h.value_len) -
                        scratch_rec);
     }
+}
+
+/* The most headers a record is written with (limits.max_headers). */
+static size_t record_hmax(const eg_config_t *cfg)
+{
+    size_t hcap = cfg->limits.max_headers ? cfg->limits.max_headers : 100;
+    return hcap > EG_IDEM_RECORD_MAX_HEADERS ? EG_IDEM_RECORD_MAX_HEADERS : hcap;
+}
+
+/* A forwarded response's head in fields (see stage.h): the record's start
+ * is written from them into cap (what split_record would write from the
+ * head's bytes: the same fields, by field_kind, in the same order), and the
+ * head's bytes are skipped when they come, so that only the body is kept
+ * after it. Anything split_record would refuse leaves the bytes to it. */
+static void on_response_head(eg_req_t *c, const eg_resp_head_t *h)
+{
+    ctx_t *x = c->idem;
+    if (!x || x->over || x->caplen || x->fields || h->status < 100 || h->status > 599) return;
+    const eg_config_t *cfg = c->gw->cfg;
+    const char *rid = cfg->request_id_header;
+    size_t rid_len = strlen(rid), hmax = record_hmax(cfg), nk = 0;
+    /* a line of the head, "Name: value\r\n", is at most 4 bytes shorter
+     * than its field in the record */
+    if (h->len > IDEM_MAX_RESPONSE || !cap_room(x, EG_IDEM_RECORD_START + 4 + 2 * h->len)) return;
+    unsigned char *rec = (unsigned char *)x->cap, *o = rec + EG_IDEM_RECORD_START;
+    uint64_t cl = 0;
+    int has_cl = 0, chunked = 0;
+    for (size_t i = 0; i < h->nrelayed; i++) {
+        const eg_http_header_t *f = &h->headers[h->relayed[i]];
+        int k = field_kind(f, rid, rid_len, &cl, &has_cl, &chunked);
+        if (k < 0) return;
+        if (!k) continue;
+        if (nk++ == hmax) return;
+        o = put(put(o, f->name, f->name_len), f->value, f->value_len);
+    }
+    /* Date and the request id (not kept) come between them and these */
+    for (int a = 0; a < 3; a++) {
+        if (!h->added_len[a]) continue;
+        const char *line = h->added[a], *end = line + h->added_len[a];
+        while (line < end) {
+            eg_http_header_t f;
+            if (cut_line(&line, end, &f) <= 0) return;
+            int k = field_kind(&f, rid, rid_len, &cl, &has_cl, &chunked);
+            if (k < 0) return;
+            if (!k) continue;
+            if (nk++ == hmax) return;
+            o = put(put(o, f.name, f.name_len), f.value, f.value_len);
+        }
+    }
+    if (h->chunked) { /* the "Transfer-Encoding: chunked" the head ends with */
+        if (chunked) return;
+        chunked = 1;
+    }
+    eg_idem_record_start(rec, h->status);
+    eg_idem_record_count(rec, nk);
+    x->fields = 1;
+    x->skip = h->len;
+    x->headp = h->bytes;
+    x->hstatus = h->status;
+    x->hframing = framing_of(c->method_bit == EG_M_HEAD, h->status, chunked, has_cl);
+    x->hcl = cl;
+    x->boff = (size_t)(o - rec) + 4; /* the body's length, then the body */
+    x->caplen = x->boff;
 }
 
 /* The head parsed fully (what split_record does not take) and its record's
@@ -657,18 +787,27 @@ static int parse_record(const char *p, size_t n, int head_req, const eg_config_t
  * be (incomplete, not final, too large) and the key is released. */
 static int store_response(eg_req_t *c, ctx_t *x)
 {
-    if (x->over || !x->caplen || c->cut) return 0;
+    /* skip: the head given in fields never came as bytes (not sent) */
+    if (x->over || !x->caplen || c->cut || x->skip) return 0;
     const eg_config_t *cfg = c->gw ? c->gw->cfg : NULL;
     if (!cfg) return 0;
-    size_t hcap = cfg->limits.max_headers ? cfg->limits.max_headers : 100;
-    if (hcap > EG_IDEM_RECORD_MAX_HEADERS) hcap = EG_IDEM_RECORD_MAX_HEADERS;
-    int stored = 0, head_req = c->method_bit == EG_M_HEAD;
-    size_t rid_len = strlen(cfg->request_id_header), rlen = 0;
+    int stored = 0;
     head_t hd;
-    if (!split_record(x->cap, x->caplen, head_req, cfg->request_id_header, rid_len, hcap, &hd,
-                      &rlen) &&
-        !parse_record(x->cap, x->caplen, head_req, cfg, rid_len, hcap, &hd, &rlen))
-        goto out;
+    unsigned char *rec; /* the record: its start, rlen bytes, then the body's length and body */
+    size_t rlen = 0;
+    if (x->fields) { /* written already, the body after it */
+        rec = (unsigned char *)x->cap;
+        rlen = x->boff - 4;
+        hd = (head_t){x->hstatus, (eg_framing_t)x->hframing, x->hcl, x->boff};
+    } else {
+        size_t hcap = record_hmax(cfg), rid_len = strlen(cfg->request_id_header);
+        int head_req = c->method_bit == EG_M_HEAD;
+        if (!split_record(x->cap, x->caplen, head_req, cfg->request_id_header, rid_len, hcap, &hd,
+                          &rlen) &&
+            !parse_record(x->cap, x->caplen, head_req, cfg, rid_len, hcap, &hd, &rlen))
+            goto out;
+        rec = scratch_rec;
+    }
     if (hd.status >= 500 || hd.status == 408 || hd.status == 429 || hd.status < 200) goto out;
     char *body = x->cap + hd.head;
     size_t blen = x->caplen - hd.head;
@@ -683,10 +822,21 @@ static int store_response(eg_req_t *c, ctx_t *x)
     } else if (hd.framing == EG_FRAMING_NONE) {
         blen = 0;
     }
-    if (blen > UINT32_MAX || !scratch_record(rlen + 4 + blen)) goto out;
-    size_t len = (size_t)(eg_idem_record_put(scratch_rec + rlen, body, blen) - scratch_rec);
+    if (blen > UINT32_MAX) goto out;
+    size_t len;
+    if (x->fields) { /* the body is in place (decoded in place when chunked) */
+        len = rlen + 4 + blen;
+        rec[rlen] = (unsigned char)(blen >> 24);
+        rec[rlen + 1] = (unsigned char)(blen >> 16);
+        rec[rlen + 2] = (unsigned char)(blen >> 8);
+        rec[rlen + 3] = (unsigned char)blen;
+    } else {
+        if (!scratch_record(rlen + 4 + blen)) goto out;
+        rec = scratch_rec;
+        len = (size_t)(eg_idem_record_put(rec + rlen, body, blen) - rec);
+    }
     eg_idem_io_t io = io_of(x->w, x->store, cfg);
-    stored = eg_idem_complete(x->store, &io, &x->req, scratch_rec, len, x->ttl_ms) == EG_OK;
+    stored = eg_idem_complete(x->store, &io, &x->req, rec, len, x->ttl_ms) == EG_OK;
     if (stored) eg_metrics_idempotency(c->gw->metrics, c->w->id, c->route, EG_MX_IDEM_STORED);
 out:
     if (scratch_reccap > IDEM_KEEP_BUF) { /* a large record's buffer is not kept */
@@ -742,4 +892,5 @@ const eg_stage_t eg_stage_idempotency = {.name = "idempotency",
                                          .on_request = on_request,
                                          .on_done = on_done,
                                          .on_response_bytes = on_response_bytes,
+                                         .on_response_head = on_response_head,
                                          .worker_exit = worker_exit};
