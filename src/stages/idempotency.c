@@ -80,6 +80,28 @@ static _Thread_local size_t scratch_hcap;
 static _Thread_local unsigned char *scratch_rec;
 static _Thread_local size_t scratch_reccap;
 
+/* s[0..n) equals the lowercase literal lit (n bytes: letters, digits,
+ * '-') with eg_http1_lower_eq's folding (exact for parsed names: see
+ * http1.h), eight bytes at a time: this runs for every header of every
+ * stored response, and a name is one or two words. */
+static inline uint64_t ld8(const char *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return w;
+}
+
+static inline int name_eq(const char *s, const char *lit, size_t n)
+{
+    const uint64_t fold = 0x2020202020202020ULL;
+    if (n < 8) return eg_http1_lower_eq(s, lit, n);
+    for (size_t i = 0; i + 8 < n; i += 8)
+        if ((ld8(s + i) | fold) != ld8(lit + i)) return 0;
+    return (ld8(s + n - 8) | fold) == ld8(lit + n - 8); /* the last word, overlapping */
+}
+
+#define NAME_IS(h, lit) name_eq((h)->name, lit, sizeof(lit) - 1)
+
 static eg_idem_io_t io_of(eg_worker_t *w, eg_idem_store_t *s, const eg_config_t *cfg)
 {
     eg_idem_io_t io = {&w->loop, NULL};
@@ -124,6 +146,14 @@ static eg_stage_rc_t unavailable(eg_req_t *c, const char *why)
     return EG_STAGE_ANSWERED;
 }
 
+static inline void be32(unsigned char *o, uint32_t v)
+{
+    o[0] = (unsigned char)(v >> 24);
+    o[1] = (unsigned char)(v >> 16);
+    o[2] = (unsigned char)(v >> 8);
+    o[3] = (unsigned char)v;
+}
+
 /* The store key and fingerprint of the request: the fingerprint one
  * SHA-256 pass over the method, path, query and body (the body is whole:
  * eg_req_read_body, a chunked one decoded); the key's scope as bytes for a
@@ -134,30 +164,43 @@ static int entry_of(eg_req_t *c, ctx_t *x, const char *key, size_t klen, const c
                     size_t blen)
 {
     eg_idem_req_t *out = &x->req;
-    char who[256];
     const eg_principal_t *p = &c->access.p;
     const char *id = !c->access.authenticated ? c->client_ip
                      : p->key_id[0]           ? p->key_id
                                               : p->consumer;
     const char *tag = !c->access.authenticated ? "ip:" : p->key_id[0] ? "k:" : "u:";
-    size_t tl = strlen(tag), il = strlen(id);
-    if (il > sizeof(who) - 1 - tl) il = sizeof(who) - 1 - tl; /* cut, as snprintf did */
-    memcpy(who, tag, tl);
-    memcpy(who + tl, id, il);
-    size_t n = tl + il;
+    size_t tl = tag[1] == ':' ? 2 : 3, il = strlen(id);
+    if (il > 255 - tl) il = 255 - tl; /* a principal of at most 255 bytes, as it always was */
     const char *route = c->route->path;
-    size_t rl = strlen(route), sl;
+    size_t rl = strlen(route), ml = c->req.method_len;
     int rc;
-    if (eg_idem_store_takes_scope(x->store) &&
-        eg_idem_scope_bytes(who, n, route, rl, c->req.method, c->req.method_len, key, klen,
-                            x->scope, sizeof(x->scope), &sl) == EG_OK) {
+    if (eg_idem_store_takes_scope(x->store) && 16 + tl + il + rl + ml + klen <= sizeof(x->scope)) {
+        /* eg_idem_scope_bytes(principal, route, method, key), written in
+         * place: each part a 4-byte big-endian length and its bytes */
+        unsigned char *o = x->scope;
+        be32(o, (uint32_t)(tl + il));
+        memcpy(o + 4, tag, 3); /* its third byte is overwritten or the id's */
+        memcpy(o + 4 + tl, id, il);
+        o += 4 + tl + il;
+        be32(o, (uint32_t)rl);
+        memcpy(o + 4, route, rl);
+        o += 4 + rl;
+        be32(o, (uint32_t)ml);
+        memcpy(o + 4, c->req.method, ml);
+        o += 4 + ml;
+        be32(o, (uint32_t)klen);
+        memcpy(o + 4, key, klen);
         out->scope = x->scope;
-        out->scope_len = sl;
+        out->scope_len = (size_t)(o + 4 + klen - x->scope);
         out->key[0] = '\0';
         eg_idem_prefetch(x->store, out);
-    } else if ((rc = eg_idem_scope_key(hasher, who, n, route, rl, c->req.method, c->req.method_len,
-                                       key, klen, out->key)) != EG_OK) {
-        return rc;
+    } else {
+        char who[256];
+        memcpy(who, tag, tl);
+        memcpy(who + tl, id, il);
+        if ((rc = eg_idem_scope_key(hasher, who, tl + il, route, rl, c->req.method, ml, key, klen,
+                                    out->key)) != EG_OK)
+            return rc;
     }
     size_t tlen;
     const char *t = eg_req_origin_form(c, &tlen);
@@ -303,8 +346,8 @@ static eg_stage_rc_t on_request(eg_req_t *c)
     const eg_http_header_t *h = NULL;
     for (size_t i = 0; i < c->req.nheaders; i++) {
         const eg_http_header_t *x = &c->req.headers[i];
-        /* a parsed name: eg_http1_lower_eq is exact */
-        if (x->name_len != 15 || !eg_http1_lower_eq(x->name, "idempotency-key", 15)) continue;
+        /* a parsed name: the folding is exact */
+        if (x->name_len != 15 || !NAME_IS(x, "idempotency-key")) continue;
         if (h)
             return refuse(c, "invalid_idempotency_key",
                           "Send one Idempotency-Key header, not several.",
@@ -430,28 +473,6 @@ static void on_response_bytes(eg_req_t *c, const char *data, size_t n)
     memcpy(x->cap + x->caplen, data, n);
     x->caplen += n;
 }
-
-/* s[0..n) equals the lowercase literal lit (n bytes: letters, digits,
- * '-') with eg_http1_lower_eq's folding (exact for parsed names: see
- * http1.h), eight bytes at a time: this runs for every header of every
- * stored response, and a name is one or two words. */
-static inline uint64_t ld8(const char *p)
-{
-    uint64_t w;
-    memcpy(&w, p, 8);
-    return w;
-}
-
-static inline int name_eq(const char *s, const char *lit, size_t n)
-{
-    const uint64_t fold = 0x2020202020202020ULL;
-    if (n < 8) return eg_http1_lower_eq(s, lit, n);
-    for (size_t i = 0; i + 8 < n; i += 8)
-        if ((ld8(s + i) | fold) != ld8(lit + i)) return 0;
-    return (ld8(s + n - 8) | fold) == ld8(lit + n - 8); /* the last word, overlapping */
-}
-
-#define NAME_IS(h, lit) name_eq((h)->name, lit, sizeof(lit) - 1)
 
 /* Hop-by-hop and per-response fields are not replayed: the replay frames
  * its body and has its own request id, date and rate-limit state. Sorted

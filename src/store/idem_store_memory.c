@@ -180,8 +180,14 @@ static uint64_t siphash13(uint64_t k0, uint64_t k1, const unsigned char *p, size
         SIPROUND;
         v0 ^= m;
     }
-    for (size_t k = 0; i + k < n; k++)
-        b |= (uint64_t)p[i + k] << (8 * k);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (n >= 8 && i < n) { /* the last n - i bytes: the top of the last eight */
+        memcpy(&m, p + n - 8, 8);
+        b |= m >> (64 - 8 * (n - i));
+    } else
+#endif
+        for (size_t k = 0; i + k < n; k++)
+            b |= (uint64_t)p[i + k] << (8 * k);
     v3 ^= b;
     SIPROUND;
     v0 ^= b;
@@ -607,6 +613,7 @@ static int mem_decide(eg_idem_store_t *s, eg_idem_req_t *req, uint64_t lock_ms,
         } else {
             res->state = EG_IDEM_RESERVED;
             req->hint = n;
+            req->hint_slot = (size_t)at;
         }
     }
     pthread_mutex_unlock(&m->lock);
@@ -639,7 +646,18 @@ static int mem_complete(eg_idem_store_t *s, const eg_idem_io_t *io, const eg_ide
     size_t hole = 0;
     pthread_mutex_lock(&m->lock);
     uint64_t moves = m->moves;
-    long at = find(m, &k, now, &hole);
+    /* the begin's entry, live, still in the slot it was put in (slots
+     * move, entries do not; the owner is unique to that begin, so it is
+     * this request's reservation and names k): no probe, no comparison of
+     * the name. Else the lookup. */
+    size_t hs = req->hint_slot;
+    long at;
+    if (req->hint && hs < m->nslots && m->slots[hs].e == req->hint &&
+        m->slots[hs].expires_ms > now && !m->slots[hs].e->completed &&
+        memcmp(m->slots[hs].e->owner, req->owner, sizeof(req->owner)) == 0)
+        at = (long)hs;
+    else
+        at = find(m, &k, now, &hole);
     ent_t *e = at >= 0 ? m->slots[at].e : NULL;
     if (e && (e->completed || memcmp(e->owner, req->owner, sizeof(e->owner)) != 0))
         goto out; /* not the caller's any more: the stored answer stays */
