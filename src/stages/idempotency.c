@@ -41,7 +41,6 @@ typedef struct eg_idem_ctx_s {
     eg_req_t *c;
     eg_worker_t *w;
     eg_idem_store_t *store;
-    eg_idem_req_t req;
     int waiting;  /* the begin's callback has not come yet: it owns the entry */
     int reserved; /* this request holds the key: complete or release it */
     uint64_t ttl_ms;
@@ -59,6 +58,9 @@ typedef struct eg_idem_ctx_s {
     uint64_t hcl;          /* fields: its Content-Length */
     size_t blen;           /* the request body's length (eg_req_drop_body) */
     uint64_t t0;           /* when an asynchronous begin was sent (metrics: store latency) */
+    /* cleared by ctx_new but for key, fp and owner (each written before
+     * it is read: entry_of, eg_idem_begin) */
+    eg_idem_req_t req;
     /* req.scope's bytes (a store that takes them); last: not cleared */
     unsigned char scope[IDEM_SCOPE_MAX];
 } ctx_t;
@@ -118,9 +120,15 @@ static ctx_t *ctx_new(void)
     ctx_t *x = spares[--nspares];
     char *cap = x->cap;
     size_t capcap = x->capcap;
-    memset(x, 0, offsetof(ctx_t, scope));
+    memset(x, 0, offsetof(ctx_t, req));
     x->cap = cap;
     x->capcap = capcap;
+    x->req.key[0] = '\0';
+    x->req.scope = NULL;
+    x->req.scope_len = 0;
+    x->req.scope_hash = 0;
+    x->req.hint = NULL;
+    x->req.hint_slot = 0;
     return x;
 }
 
@@ -477,8 +485,8 @@ static void on_response_bytes(eg_req_t *c, const char *data, size_t n)
 /* Hop-by-hop and per-response fields are not replayed: the replay frames
  * its body and has its own request id, date and rate-limit state. Sorted
  * out by length first: this runs for every header of every response. */
-static int kept(const eg_http_header_t *h, const eg_http_header_t *conn, const char *rid,
-                size_t rid_len)
+static inline __attribute__((always_inline)) int
+kept(const eg_http_header_t *h, const eg_http_header_t *conn, const char *rid, size_t rid_len)
 {
     switch (h->name_len) {
     case 2:
@@ -591,8 +599,9 @@ static int scratch_record(size_t n)
  * coding other than chunked, a Connection naming more than keep-alive or
  * close: the head is parsed fully then). Content-Length and chunked are
  * noted in *cl, *has_cl and *chunked. */
-static inline int field_kind(const eg_http_header_t *h, const char *rid, size_t rid_len,
-                             uint64_t *cl, int *has_cl, int *chunked)
+static inline __attribute__((always_inline)) int field_kind(const eg_http_header_t *h,
+                                                            const char *rid, size_t rid_len,
+                                                            uint64_t *cl, int *has_cl, int *chunked)
 {
     if (h->name_len == 14 && NAME_IS(h, "content-length")) {
         if (*has_cl || !h->value_len || h->value_len > 15) return -1;

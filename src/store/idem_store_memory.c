@@ -168,7 +168,8 @@ typedef struct {
 /* SipHash-1-3 (the reduced-round variant Rust's and Python's hash maps
  * use): a keyed hash for the table, not a fingerprint; what keeps one
  * scope from another is the whole-name comparison in find. */
-static uint64_t siphash13(uint64_t k0, uint64_t k1, const unsigned char *p, size_t n)
+static __attribute__((noinline)) uint64_t siphash13(uint64_t k0, uint64_t k1,
+                                                    const unsigned char *p, size_t n)
 {
     uint64_t v0 = k0 ^ 0x736f6d6570736575ULL, v1 = k1 ^ 0x646f72616e646f6dULL;
     uint64_t v2 = k0 ^ 0x6c7967656e657261ULL, v3 = k1 ^ 0x7465646279746573ULL;
@@ -198,7 +199,8 @@ static uint64_t siphash13(uint64_t k0, uint64_t k1, const unsigned char *p, size
     return v0 ^ v1 ^ v2 ^ v3;
 }
 
-static name_t name_of(const mem_t *m, const eg_idem_req_t *req)
+static inline __attribute__((always_inline)) name_t name_of(const mem_t *m,
+                                                            const eg_idem_req_t *req)
 {
     name_t k;
     if (req->scope) {
