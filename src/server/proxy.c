@@ -2966,9 +2966,10 @@ static int forward_interim(up_t *u, conn_t *c)
  * `room` body bytes after it: hop-by-hop headers removed, the request id
  * added, framing and connection re-stated for this hop. NULL on failure.
  * Reads the head's slices, so it must run before the next upstream read.
- * rh (may be NULL; the response has at most EG_RESP_HEAD_MAX fields): the
- * head in fields as written, for eg_pipeline_head. */
-static wreq_t *build_response_head(up_t *u, conn_t *c, size_t room, size_t *len, eg_resp_head_t *rh)
+ * rh (NULL, or for a response of at most EG_RESP_HEAD_MAX fields): the head
+ * in fields as written, for eg_pipeline_head; inlined into its two callers,
+ * so that the usual one (NULL) has none of it. */
+static EG_INLINE wreq_t *response_head(up_t *u, conn_t *c, size_t room, size_t *len, eg_resp_head_t *rh)
 {
     const eg_http1_msg_t *r = &u->resp;
     const eg_config_t *cfg = c->gw->cfg;
@@ -3044,29 +3045,49 @@ end:
     return wr;
 }
 
-/* Sends the response head with the first body bytes in the same write; a
- * stage that captures the response gets the head in fields first. */
-static void send_response(up_t *u, conn_t *c, const char *body, size_t blen)
+static wreq_t *build_response_head(up_t *u, conn_t *c, size_t room, size_t *len)
+{
+    return response_head(u, c, room, len, NULL);
+}
+
+/* send_response for a request whose response a stage keeps (r->capture):
+ * the head in fields to it first (eg_pipeline_head), then as usual. Out
+ * of line: send_response, inlined where the upstream is read, stays small. */
+static __attribute__((noinline)) void send_captured(up_t *u, conn_t *c, const char *body, size_t blen)
 {
     size_t at;
-    eg_resp_head_t rh, *rp = NULL;
-    if (c->capture && u->resp.nheaders <= EG_RESP_HEAD_MAX) {
-        rp = &rh;
-        rh.nrelayed = 0;
-        rh.added_len[0] = rh.added_len[1] = rh.added_len[2] = 0;
-    }
-    wreq_t *wr = build_response_head(u, c, blen, &at, rp);
+    eg_resp_head_t rh;
+    int fields = u->resp.nheaders <= EG_RESP_HEAD_MAX;
+    rh.nrelayed = 0;
+    rh.added_len[0] = rh.added_len[1] = rh.added_len[2] = 0;
+    wreq_t *wr = fields ? response_head(u, c, blen, &at, &rh) : build_response_head(u, c, blen, &at);
     if (!wr) {
         conn_close(c);
         return;
     }
-    if (rp) {
+    if (fields) {
         rh.status = u->resp.status;
         rh.headers = u->resp.headers;
         rh.chunked = u->framing == EG_FRAMING_CHUNKED && !u->dechunk;
         rh.bytes = wr->data;
         rh.len = at;
         eg_pipeline_head(c, &rh);
+    }
+    send_framed(u, wr, at, body, blen);
+}
+
+/* Sends the response head with the first body bytes in the same write. */
+static void send_response(up_t *u, conn_t *c, const char *body, size_t blen)
+{
+    if (c->capture) {
+        send_captured(u, c, body, blen);
+        return;
+    }
+    size_t at;
+    wreq_t *wr = build_response_head(u, c, blen, &at);
+    if (!wr) {
+        conn_close(c);
+        return;
     }
     send_framed(u, wr, at, body, blen);
 }
@@ -3535,7 +3556,7 @@ static EG_COLD void upgrade_switch(up_t *u, conn_t *c, size_t head)
     eg_health_success(u->health);
     c->up_status = c->status = 101;
     size_t hl;
-    wreq_t *wr = build_response_head(u, c, 0, &hl, NULL);
+    wreq_t *wr = build_response_head(u, c, 0, &hl);
     if (!wr) {
         conn_close(c);
         return;
@@ -3666,7 +3687,7 @@ static EG_INLINE void up_got(up_t *u, ssize_t nread)
             if (xl && (u->xbuf = malloc(first ? first : 1))) {
                 u->xcoding = coding;
                 if (u->framing == EG_FRAMING_CHUNKED) u->dechunk = 1; /* collect the data */
-                u->xhead = build_response_head(u, c, 0, &u->xhead_len, NULL);
+                u->xhead = build_response_head(u, c, 0, &u->xhead_len);
                 kept_headers(u, u->xextra, sizeof(u->xextra));
                 u->xretry = -1;
                 const eg_http_header_t *ra = eg_http1_header(&u->resp, "retry-after");
