@@ -482,6 +482,9 @@ static void on_response_bytes(eg_req_t *c, const char *data, size_t n)
     x->caplen += n;
 }
 
+static inline __attribute__((always_inline)) int
+kept_rest(const eg_http_header_t *h, const eg_http_header_t *conn, const char *rid, size_t rid_len);
+
 /* Hop-by-hop and per-response fields are not replayed: the replay frames
  * its body and has its own request id, date and rate-limit state. Sorted
  * out by length first: this runs for every header of every response. */
@@ -516,6 +519,14 @@ kept(const eg_http_header_t *h, const eg_http_header_t *conn, const char *rid, s
     default:
         break;
     }
+    return kept_rest(h, conn, rid, rid_len);
+}
+
+/* kept() past the names it knows by length: Proxy-*, X-RateLimit-*, the
+ * request id and what Connection names. */
+static inline __attribute__((always_inline)) int
+kept_rest(const eg_http_header_t *h, const eg_http_header_t *conn, const char *rid, size_t rid_len)
+{
     /* the names were parsed (here, or by the gateway when they came in):
      * no control bytes, so the folding is exact for them */
     char c0 = (char)(h->name[0] | 0x20);
@@ -603,7 +614,28 @@ static inline __attribute__((always_inline)) int field_kind(const eg_http_header
                                                             const char *rid, size_t rid_len,
                                                             uint64_t *cl, int *has_cl, int *chunked)
 {
-    if (h->name_len == 14 && NAME_IS(h, "content-length")) {
+    switch (h->name_len) { /* kept()'s names, and the framing's */
+    case 2:
+        if (NAME_IS(h, "te")) return 0;
+        break;
+    case 4:
+        if (NAME_IS(h, "date")) return 0;
+        break;
+    case 7:
+        if (NAME_IS(h, "trailer") || NAME_IS(h, "upgrade")) return 0;
+        break;
+    case 9:
+        if (NAME_IS(h, "ratelimit")) return 0;
+        break;
+    case 10:
+        if (NAME_IS(h, "keep-alive")) return 0;
+        if (!NAME_IS(h, "connection")) break;
+        if (!((h->value_len == 10 && eg_http1_lower_eq(h->value, "keep-alive", 10)) ||
+              (h->value_len == 5 && eg_http1_lower_eq(h->value, "close", 5))))
+            return -1;
+        return 0;
+    case 14:
+        if (!NAME_IS(h, "content-length")) break;
         if (*has_cl || !h->value_len || h->value_len > 15) return -1;
         uint64_t v = 0;
         for (size_t i = 0; i < h->value_len; i++) {
@@ -614,19 +646,18 @@ static inline __attribute__((always_inline)) int field_kind(const eg_http_header
         *cl = v;
         *has_cl = 1;
         return 0;
-    }
-    if (h->name_len == 17 && NAME_IS(h, "transfer-encoding")) {
+    case 16:
+        if (NAME_IS(h, "ratelimit-policy")) return 0;
+        break;
+    case 17:
+        if (!NAME_IS(h, "transfer-encoding")) break;
         if (*chunked || h->value_len != 7 || !eg_http1_lower_eq(h->value, "chunked", 7)) return -1;
         *chunked = 1;
         return 0;
+    default:
+        break;
     }
-    if (h->name_len == 10 && NAME_IS(h, "connection")) {
-        if (!((h->value_len == 10 && eg_http1_lower_eq(h->value, "keep-alive", 10)) ||
-              (h->value_len == 5 && eg_http1_lower_eq(h->value, "close", 5))))
-            return -1;
-        return 0;
-    }
-    return kept(h, NULL, rid, rid_len);
+    return kept_rest(h, NULL, rid, rid_len);
 }
 
 /* Cuts the "Name: value" line at *line (before end) into *h and moves *line
