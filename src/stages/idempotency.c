@@ -9,7 +9,10 @@
  * hashes it): the stage asks the transport for it (eg_req_read_body), which
  * holds up to max_body (1 MiB by default) before the upstream is contacted,
  * a chunked body decoded. The response is captured as it leaves (r->capture)
- * and turned into a record in on_done. One entry per request lives in
+ * and stored as a record in on_done: a forwarded one's record is written
+ * from its head's fields as the transport relays them (on_response_head)
+ * and only its body's bytes are kept; any other answer's head is split from
+ * its bytes. One entry per request lives in
  * r->idem from the begin to on_done; while the store's answer is pending
  * the entry belongs to that callback (the client may leave meanwhile).
  * Keys are scoped by principal, route and method (eg_idem_scope_key), so a
@@ -766,24 +769,28 @@ static void on_response_head(eg_req_t *c, const eg_resp_head_t *h)
     ctx_t *x = c->idem;
     if (!x || x->over || x->caplen || x->fields || h->status < 100 || h->status > 599) return;
     const eg_config_t *cfg = c->gw->cfg;
-    const char *rid = cfg->request_id_header;
-    size_t rid_len = strlen(rid), hmax = record_hmax(cfg), nk = 0;
+    size_t hmax = record_hmax(cfg), nk = 0;
     /* a line of the head, "Name: value\r\n", is at most 4 bytes shorter
      * than its field in the record */
     if (h->len > IDEM_MAX_RESPONSE || !cap_room(x, EG_IDEM_RECORD_START + 4 + 2 * h->len)) return;
     unsigned char *rec = (unsigned char *)x->cap, *o = rec + EG_IDEM_RECORD_START;
     uint64_t cl = 0;
     int has_cl = 0, chunked = 0;
+    /* the transport relays no field named as the request id: no name
+     * has the length 0 */
     for (size_t i = 0; i < h->nrelayed; i++) {
         const eg_http_header_t *f = &h->headers[h->relayed[i]];
-        int k = field_kind(f, rid, rid_len, &cl, &has_cl, &chunked);
+        int k = field_kind(f, NULL, 0, &cl, &has_cl, &chunked);
         if (k < 0) return;
         if (!k) continue;
         if (nk++ == hmax) return;
         o = put(put(o, f->name, f->name_len), f->value, f->value_len);
     }
     /* Date and the request id (not kept) come between them and these */
-    for (int a = 0; a < 3; a++) {
+    const char *rid = cfg->request_id_header;
+    int added = (h->added_len[0] | h->added_len[1] | h->added_len[2]) != 0;
+    size_t rid_len = added ? strlen(rid) : 0;
+    for (int a = 0; added && a < 3; a++) {
         if (!h->added_len[a]) continue;
         const char *line = h->added[a], *end = line + h->added_len[a];
         while (line < end) {
