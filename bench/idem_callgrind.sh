@@ -88,7 +88,7 @@ run() {
     kill -TERM "$vg"; wait "$vg" || true
     ir=$(awk '/^totals:/ {print $2}' "$out")
     sha=$(callgrind_annotate --inclusive=no "$out" 2>/dev/null |
-        awk '/[?]:0x.*libcrypto/ { gsub(",", "", $1); s += $1 } END { print s + 0 }')
+        awk '/[?]:0x.*libcrypto/ { gsub(",", "", $1); s += $1 } END { printf "%.0f\n", s }')
     echo "$ir $reqs $sha"
 }
 

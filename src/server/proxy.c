@@ -3000,8 +3000,11 @@ static int forward_interim(up_t *u, conn_t *c)
 /* Builds the response head for the client in a write buffer with room for
  * `room` body bytes after it: hop-by-hop headers removed, the request id
  * added, framing and connection re-stated for this hop. NULL on failure.
- * Reads the head's slices, so it must run before the next upstream read. */
-static wreq_t *build_response_head(up_t *u, conn_t *c, size_t room, size_t *len)
+ * Reads the head's slices, so it must run before the next upstream read.
+ * rh (NULL, or for a response of at most EG_RESP_HEAD_MAX fields): the head
+ * in fields as written, for eg_pipeline_head; inlined into its two callers,
+ * so that the usual one (NULL) has none of it. */
+static EG_INLINE wreq_t *response_head(up_t *u, conn_t *c, size_t room, size_t *len, eg_resp_head_t *rh)
 {
     const eg_http1_msg_t *r = &u->resp;
     const eg_config_t *cfg = c->gw->cfg;
@@ -3032,6 +3035,7 @@ static wreq_t *build_response_head(up_t *u, conn_t *c, size_t room, size_t *len)
         if (c->rl_hdrs[0] && is_rate_header(h)) continue; /* the gateway's limits are the ones in force */
         if (corslen && eg_cors_is_cors_header(h->name, h->name_len)) continue; /* the policy's replace them */
         at = hdr(out, at, cap, h->name, h->name_len, h->value, h->value_len);
+        if (rh) rh->relayed[rh->nrelayed++] = (uint16_t)i;
     }
     /* RFC 9110 6.6.1: a recipient with a clock adds the Date an origin left out */
     if (!has_date) at = hdr(out, at, cap, "Date", 4, worker_clock(c->w)->date, EG_HTTP1_DATE_LEN);
@@ -3040,14 +3044,17 @@ static wreq_t *build_response_head(up_t *u, conn_t *c, size_t room, size_t *len)
     if (rlen && at + rlen < cap) {
         memcpy(out + at, c->rl_hdrs, rlen);
         at += rlen;
+        if (rh) rh->added[0] = c->rl_hdrs, rh->added_len[0] = rlen;
     }
     if (corslen && at + corslen < cap) {
         memcpy(out + at, cors, corslen);
         at += corslen;
+        if (rh) rh->added[1] = cors, rh->added_len[1] = corslen;
     }
     if (hsts[0] && at + strlen(hsts) < cap) {
         memcpy(out + at, hsts, strlen(hsts));
         at += strlen(hsts);
+        if (rh) rh->added[2] = hsts, rh->added_len[2] = strlen(hsts);
     }
     if (switching) {
         at = HDR_LIT(out, at, cap, "Connection", "upgrade", 7);
@@ -3072,9 +3079,44 @@ end:
     return wr;
 }
 
+static wreq_t *build_response_head(up_t *u, conn_t *c, size_t room, size_t *len)
+{
+    return response_head(u, c, room, len, NULL);
+}
+
+/* send_response for a request whose response a stage keeps (r->capture):
+ * the head in fields to it first (eg_pipeline_head), then as usual. Out
+ * of line: send_response, inlined where the upstream is read, stays small. */
+static __attribute__((noinline)) void send_captured(up_t *u, conn_t *c, const char *body, size_t blen)
+{
+    size_t at;
+    eg_resp_head_t rh;
+    int fields = u->resp.nheaders <= EG_RESP_HEAD_MAX;
+    rh.nrelayed = 0;
+    rh.added_len[0] = rh.added_len[1] = rh.added_len[2] = 0;
+    wreq_t *wr = fields ? response_head(u, c, blen, &at, &rh) : build_response_head(u, c, blen, &at);
+    if (!wr) {
+        conn_close(c);
+        return;
+    }
+    if (fields) {
+        rh.status = u->resp.status;
+        rh.headers = u->resp.headers;
+        rh.chunked = u->framing == EG_FRAMING_CHUNKED && !u->dechunk;
+        rh.bytes = wr->data;
+        rh.len = at;
+        eg_pipeline_head(c, &rh);
+    }
+    send_framed(u, wr, at, body, blen);
+}
+
 /* Sends the response head with the first body bytes in the same write. */
 static void send_response(up_t *u, conn_t *c, const char *body, size_t blen)
 {
+    if (c->capture) {
+        send_captured(u, c, body, blen);
+        return;
+    }
     size_t at;
     wreq_t *wr = build_response_head(u, c, blen, &at);
     if (!wr) {

@@ -9,7 +9,10 @@
  * hashes it): the stage asks the transport for it (eg_req_read_body), which
  * holds up to max_body (1 MiB by default) before the upstream is contacted,
  * a chunked body decoded. The response is captured as it leaves (r->capture)
- * and turned into a record in on_done. One entry per request lives in
+ * and stored as a record in on_done: a forwarded one's record is written
+ * from its head's fields as the transport relays them (on_response_head)
+ * and only its body's bytes are kept; any other answer's head is split from
+ * its bytes. One entry per request lives in
  * r->idem from the begin to on_done; while the store's answer is pending
  * the entry belongs to that callback (the client may leave meanwhile).
  * Keys are scoped by principal, route and method (eg_idem_scope_key), so a
@@ -41,15 +44,26 @@ typedef struct eg_idem_ctx_s {
     eg_req_t *c;
     eg_worker_t *w;
     eg_idem_store_t *store;
-    eg_idem_req_t req;
     int waiting;  /* the begin's callback has not come yet: it owns the entry */
     int reserved; /* this request holds the key: complete or release it */
     uint64_t ttl_ms;
-    char *cap; /* the response as sent, when r->capture */
+    /* the response as sent, when r->capture; or, after a head in fields
+     * (on_response_head), its record's start and the body after it */
+    char *cap;
     size_t caplen, capcap;
-    int over;    /* the response outgrew IDEM_MAX_RESPONSE */
-    size_t blen; /* the request body's length (eg_req_drop_body) */
-    uint64_t t0; /* when an asynchronous begin was sent (metrics: store latency) */
+    size_t wire;           /* the response's bytes so far (IDEM_MAX_RESPONSE) */
+    int over;              /* the response outgrew IDEM_MAX_RESPONSE */
+    int fields;            /* cap is the record from a head in fields */
+    size_t skip;           /* the head's bytes, at the start of the next capture */
+    const char *headp;     /* ... from there (else it is not that head) */
+    size_t boff;           /* fields: the body's offset in cap */
+    int hstatus, hframing; /* fields: the status, the body's framing */
+    uint64_t hcl;          /* fields: its Content-Length */
+    size_t blen;           /* the request body's length (eg_req_drop_body) */
+    uint64_t t0;           /* when an asynchronous begin was sent (metrics: store latency) */
+    /* cleared by ctx_new but for key, fp and owner (each written before
+     * it is read: entry_of, eg_idem_begin) */
+    eg_idem_req_t req;
     /* req.scope's bytes (a store that takes them); last: not cleared */
     unsigned char scope[IDEM_SCOPE_MAX];
 } ctx_t;
@@ -71,6 +85,28 @@ static _Thread_local size_t scratch_hcap;
 static _Thread_local unsigned char *scratch_rec;
 static _Thread_local size_t scratch_reccap;
 
+/* s[0..n) equals the lowercase literal lit (n bytes: letters, digits,
+ * '-') with eg_http1_lower_eq's folding (exact for parsed names: see
+ * http1.h), eight bytes at a time: this runs for every header of every
+ * stored response, and a name is one or two words. */
+static inline uint64_t ld8(const char *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return w;
+}
+
+static inline int name_eq(const char *s, const char *lit, size_t n)
+{
+    const uint64_t fold = 0x2020202020202020ULL;
+    if (n < 8) return eg_http1_lower_eq(s, lit, n);
+    for (size_t i = 0; i + 8 < n; i += 8)
+        if ((ld8(s + i) | fold) != ld8(lit + i)) return 0;
+    return (ld8(s + n - 8) | fold) == ld8(lit + n - 8); /* the last word, overlapping */
+}
+
+#define NAME_IS(h, lit) name_eq((h)->name, lit, sizeof(lit) - 1)
+
 static eg_idem_io_t io_of(eg_worker_t *w, eg_idem_store_t *s, const eg_config_t *cfg)
 {
     eg_idem_io_t io = {&w->loop, NULL};
@@ -87,9 +123,15 @@ static ctx_t *ctx_new(void)
     ctx_t *x = spares[--nspares];
     char *cap = x->cap;
     size_t capcap = x->capcap;
-    memset(x, 0, offsetof(ctx_t, scope));
+    memset(x, 0, offsetof(ctx_t, req));
     x->cap = cap;
     x->capcap = capcap;
+    x->req.key[0] = '\0';
+    x->req.scope = NULL;
+    x->req.scope_len = 0;
+    x->req.scope_hash = 0;
+    x->req.hint = NULL;
+    x->req.hint_slot = 0;
     return x;
 }
 
@@ -115,6 +157,49 @@ static eg_stage_rc_t unavailable(eg_req_t *c, const char *why)
     return EG_STAGE_ANSWERED;
 }
 
+/* memcpy for the short strings of a request and its response's fields (a
+ * method, a principal, a key, a field's name): up to 32 bytes by words that
+ * overlap, without a call (every read within s[0..n)). */
+static inline void copy_short(unsigned char *d, const void *src, size_t n)
+{
+    const unsigned char *s = src;
+    uint64_t a, b, c, e;
+    if (n >= 8 && n <= 16) {
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+        memcpy(d, &a, 8);
+        memcpy(d + n - 8, &b, 8);
+    } else if (n > 16 && n <= 32) {
+        memcpy(&a, s, 8);
+        memcpy(&b, s + 8, 8);
+        memcpy(&c, s + n - 16, 8);
+        memcpy(&e, s + n - 8, 8);
+        memcpy(d, &a, 8);
+        memcpy(d + 8, &b, 8);
+        memcpy(d + n - 16, &c, 8);
+        memcpy(d + n - 8, &e, 8);
+    } else if (n >= 4 && n < 8) {
+        uint32_t x, y;
+        memcpy(&x, s, 4);
+        memcpy(&y, s + n - 4, 4);
+        memcpy(d, &x, 4);
+        memcpy(d + n - 4, &y, 4);
+    } else if (n > 32) {
+        memcpy(d, s, n);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            d[i] = s[i];
+    }
+}
+
+static inline void be32(unsigned char *o, uint32_t v)
+{
+    o[0] = (unsigned char)(v >> 24);
+    o[1] = (unsigned char)(v >> 16);
+    o[2] = (unsigned char)(v >> 8);
+    o[3] = (unsigned char)v;
+}
+
 /* The store key and fingerprint of the request: the fingerprint one
  * SHA-256 pass over the method, path, query and body (the body is whole:
  * eg_req_read_body, a chunked one decoded); the key's scope as bytes for a
@@ -125,30 +210,43 @@ static int entry_of(eg_req_t *c, ctx_t *x, const char *key, size_t klen, const c
                     size_t blen)
 {
     eg_idem_req_t *out = &x->req;
-    char who[256];
     const eg_principal_t *p = &c->access.p;
     const char *id = !c->access.authenticated ? c->client_ip
                      : p->key_id[0]           ? p->key_id
                                               : p->consumer;
     const char *tag = !c->access.authenticated ? "ip:" : p->key_id[0] ? "k:" : "u:";
-    size_t tl = strlen(tag), il = strlen(id);
-    if (il > sizeof(who) - 1 - tl) il = sizeof(who) - 1 - tl; /* cut, as snprintf did */
-    memcpy(who, tag, tl);
-    memcpy(who + tl, id, il);
-    size_t n = tl + il;
+    size_t tl = tag[1] == ':' ? 2 : 3, il = strlen(id);
+    if (il > 255 - tl) il = 255 - tl; /* a principal of at most 255 bytes, as it always was */
     const char *route = c->route->path;
-    size_t rl = strlen(route), sl;
+    size_t rl = strlen(route), ml = c->req.method_len;
     int rc;
-    if (eg_idem_store_takes_scope(x->store) &&
-        eg_idem_scope_bytes(who, n, route, rl, c->req.method, c->req.method_len, key, klen,
-                            x->scope, sizeof(x->scope), &sl) == EG_OK) {
+    if (eg_idem_store_takes_scope(x->store) && 16 + tl + il + rl + ml + klen <= sizeof(x->scope)) {
+        /* eg_idem_scope_bytes(principal, route, method, key), written in
+         * place: each part a 4-byte big-endian length and its bytes */
+        unsigned char *o = x->scope;
+        be32(o, (uint32_t)(tl + il));
+        memcpy(o + 4, tag, 3); /* its third byte is overwritten or the id's */
+        copy_short(o + 4 + tl, id, il);
+        o += 4 + tl + il;
+        be32(o, (uint32_t)rl);
+        copy_short(o + 4, route, rl);
+        o += 4 + rl;
+        be32(o, (uint32_t)ml);
+        copy_short(o + 4, c->req.method, ml);
+        o += 4 + ml;
+        be32(o, (uint32_t)klen);
+        copy_short(o + 4, key, klen);
         out->scope = x->scope;
-        out->scope_len = sl;
+        out->scope_len = (size_t)(o + 4 + klen - x->scope);
         out->key[0] = '\0';
         eg_idem_prefetch(x->store, out);
-    } else if ((rc = eg_idem_scope_key(hasher, who, n, route, rl, c->req.method, c->req.method_len,
-                                       key, klen, out->key)) != EG_OK) {
-        return rc;
+    } else {
+        char who[256];
+        memcpy(who, tag, tl);
+        memcpy(who + tl, id, il);
+        if ((rc = eg_idem_scope_key(hasher, who, tl + il, route, rl, c->req.method, ml, key, klen,
+                                    out->key)) != EG_OK)
+            return rc;
     }
     size_t tlen;
     const char *t = eg_req_origin_form(c, &tlen);
@@ -160,12 +258,19 @@ static int entry_of(eg_req_t *c, ctx_t *x, const char *key, size_t klen, const c
 
 /* ------------------------------------------------------------ replay */
 
-/* The stored response again, with this request's id, Date and limits. */
+static int scratch_headers(size_t n);
+
+/* The stored response again, with this request's id, Date and limits. A
+ * record may hold up to EG_IDEM_RECORD_MAX_HEADERS fields (max_headers):
+ * past the 128 on the stack, the thread's header array takes them. */
 static void replay(eg_req_t *c, const unsigned char *rec, size_t len)
 {
     eg_http_header_t hdrs[128];
     eg_idem_record_t r;
-    if (eg_idem_record_decode(rec, len, hdrs, sizeof(hdrs) / sizeof(hdrs[0]), &r) != EG_OK) {
+    int rc = eg_idem_record_decode(rec, len, hdrs, sizeof(hdrs) / sizeof(hdrs[0]), &r);
+    if (rc == EG_ERANGE && scratch_headers(EG_IDEM_RECORD_MAX_HEADERS))
+        rc = eg_idem_record_decode(rec, len, scratch_hdrs, EG_IDEM_RECORD_MAX_HEADERS, &r);
+    if (rc != EG_OK) {
         unavailable(c, "idempotency store returned a record that does not decode");
         return;
     }
@@ -287,8 +392,8 @@ static eg_stage_rc_t on_request(eg_req_t *c)
     const eg_http_header_t *h = NULL;
     for (size_t i = 0; i < c->req.nheaders; i++) {
         const eg_http_header_t *x = &c->req.headers[i];
-        /* a parsed name: eg_http1_lower_eq is exact */
-        if (x->name_len != 15 || !eg_http1_lower_eq(x->name, "idempotency-key", 15)) continue;
+        /* a parsed name: the folding is exact */
+        if (x->name_len != 15 || !NAME_IS(x, "idempotency-key")) continue;
         if (h)
             return refuse(c, "invalid_idempotency_key",
                           "Send one Idempotency-Key header, not several.",
@@ -369,57 +474,60 @@ static eg_stage_rc_t on_request(eg_req_t *c)
     return EG_STAGE_SUSPENDED;
 }
 
+/* cap with room for n bytes in all; 0 when out of memory. */
+static int cap_room(ctx_t *x, size_t n)
+{
+    if (n <= x->capcap) return 1;
+    size_t want = x->capcap ? x->capcap * 2 : 4096;
+    while (want < n)
+        want *= 2;
+    char *p = realloc(x->cap, want);
+    if (!p) return 0;
+    x->cap = p;
+    x->capcap = want;
+    return 1;
+}
+
+/* The response's bytes: after a head in fields, the body's are kept after
+ * the record's start (the head's own are skipped); else all of them, split
+ * in on_done. */
 static void on_response_bytes(eg_req_t *c, const char *data, size_t n)
 {
     ctx_t *x = c->idem;
     if (!x || x->over) return;
-    if (x->caplen + n > IDEM_MAX_RESPONSE) {
+    if (x->skip) {
+        if (data == x->headp && n >= x->skip) {
+            data += x->skip;
+            n -= x->skip;
+            x->wire = x->skip;
+        } else { /* not the head given in fields (the transport answered otherwise) */
+            x->fields = 0;
+            x->caplen = 0;
+            x->wire = 0;
+        }
+        x->skip = 0;
+    }
+    if (x->wire + n > IDEM_MAX_RESPONSE) {
         x->over = 1;
         return;
     }
-    if (x->caplen + n > x->capcap) {
-        size_t want = x->capcap ? x->capcap * 2 : 4096;
-        while (want < x->caplen + n)
-            want *= 2;
-        char *p = realloc(x->cap, want);
-        if (!p) {
-            x->over = 1;
-            return;
-        }
-        x->cap = p;
-        x->capcap = want;
+    x->wire += n;
+    if (!cap_room(x, x->caplen + n)) {
+        x->over = 1;
+        return;
     }
     memcpy(x->cap + x->caplen, data, n);
     x->caplen += n;
 }
 
-/* s[0..n) equals the lowercase literal lit (n bytes: letters, digits,
- * '-') with eg_http1_lower_eq's folding (exact for parsed names: see
- * http1.h), eight bytes at a time: this runs for every header of every
- * stored response, and a name is one or two words. */
-static inline uint64_t ld8(const char *p)
-{
-    uint64_t w;
-    memcpy(&w, p, 8);
-    return w;
-}
-
-static inline int name_eq(const char *s, const char *lit, size_t n)
-{
-    const uint64_t fold = 0x2020202020202020ULL;
-    if (n < 8) return eg_http1_lower_eq(s, lit, n);
-    for (size_t i = 0; i + 8 < n; i += 8)
-        if ((ld8(s + i) | fold) != ld8(lit + i)) return 0;
-    return (ld8(s + n - 8) | fold) == ld8(lit + n - 8); /* the last word, overlapping */
-}
-
-#define NAME_IS(h, lit) name_eq((h)->name, lit, sizeof(lit) - 1)
+static inline __attribute__((always_inline)) int
+kept_rest(const eg_http_header_t *h, const eg_http_header_t *conn, const char *rid, size_t rid_len);
 
 /* Hop-by-hop and per-response fields are not replayed: the replay frames
  * its body and has its own request id, date and rate-limit state. Sorted
  * out by length first: this runs for every header of every response. */
-static int kept(const eg_http_header_t *h, const eg_http_header_t *conn, const char *rid,
-                size_t rid_len)
+static inline __attribute__((always_inline)) int
+kept(const eg_http_header_t *h, const eg_http_header_t *conn, const char *rid, size_t rid_len)
 {
     switch (h->name_len) {
     case 2:
@@ -449,6 +557,14 @@ static int kept(const eg_http_header_t *h, const eg_http_header_t *conn, const c
     default:
         break;
     }
+    return kept_rest(h, conn, rid, rid_len);
+}
+
+/* kept() past the names it knows by length: Proxy-*, X-RateLimit-*, the
+ * request id and what Connection names. */
+static inline __attribute__((always_inline)) int
+kept_rest(const eg_http_header_t *h, const eg_http_header_t *conn, const char *rid, size_t rid_len)
+{
     /* the names were parsed (here, or by the gateway when they came in):
      * no control bytes, so the folding is exact for them */
     char c0 = (char)(h->name[0] | 0x20);
@@ -500,7 +616,7 @@ static inline unsigned char *put(unsigned char *o, const char *p, size_t n)
     o[1] = (unsigned char)(n >> 16);
     o[2] = (unsigned char)(n >> 8);
     o[3] = (unsigned char)n;
-    memcpy(o + 4, p, n);
+    copy_short(o + 4, p, n);
     return o + 4 + n;
 }
 
@@ -526,6 +642,98 @@ static int scratch_record(size_t n)
     return 1;
 }
 
+/* What a field of a head the gateway wrote means for its record: 1 kept
+ * (replayed), 0 not (hop-by-hop, framing, per response: kept()), -1 what
+ * the record's fast paths do not take (two Content-Lengths or a bad one, a
+ * coding other than chunked, a Connection naming more than keep-alive or
+ * close: the head is parsed fully then). Content-Length and chunked are
+ * noted in *cl, *has_cl and *chunked. */
+static inline __attribute__((always_inline)) int field_kind(const eg_http_header_t *h,
+                                                            const char *rid, size_t rid_len,
+                                                            uint64_t *cl, int *has_cl, int *chunked)
+{
+    switch (h->name_len) { /* kept()'s names, and the framing's */
+    case 2:
+        if (NAME_IS(h, "te")) return 0;
+        break;
+    case 4:
+        if (NAME_IS(h, "date")) return 0;
+        break;
+    case 7:
+        if (NAME_IS(h, "trailer") || NAME_IS(h, "upgrade")) return 0;
+        break;
+    case 9:
+        if (NAME_IS(h, "ratelimit")) return 0;
+        break;
+    case 10:
+        if (NAME_IS(h, "keep-alive")) return 0;
+        if (!NAME_IS(h, "connection")) break;
+        if (!((h->value_len == 10 && eg_http1_lower_eq(h->value, "keep-alive", 10)) ||
+              (h->value_len == 5 && eg_http1_lower_eq(h->value, "close", 5))))
+            return -1;
+        return 0;
+    case 14:
+        if (!NAME_IS(h, "content-length")) break;
+        if (*has_cl || !h->value_len || h->value_len > 15) return -1;
+        uint64_t v = 0;
+        for (size_t i = 0; i < h->value_len; i++) {
+            unsigned dg = (unsigned)(h->value[i] - '0');
+            if (dg > 9) return -1;
+            v = v * 10 + dg;
+        }
+        *cl = v;
+        *has_cl = 1;
+        return 0;
+    case 16:
+        if (NAME_IS(h, "ratelimit-policy")) return 0;
+        break;
+    case 17:
+        if (!NAME_IS(h, "transfer-encoding")) break;
+        if (*chunked || h->value_len != 7 || !eg_http1_lower_eq(h->value, "chunked", 7)) return -1;
+        *chunked = 1;
+        return 0;
+    default:
+        break;
+    }
+    return kept_rest(h, NULL, rid, rid_len);
+}
+
+/* Cuts the "Name: value" line at *line (before end) into *h and moves *line
+ * past it: 1; 0 at the empty line that ends a head; -1 for a line the
+ * gateway would not have written (folded, without a colon, not ended by
+ * CRLF). The value is trimmed (the gateway writes it trimmed: the loops
+ * only run for a head written otherwise). */
+static inline int cut_line(const char **line, const char *end, eg_http_header_t *h)
+{
+    const char *l = *line, *nl = memchr(l, '\n', (size_t)(end - l));
+    if (!nl || nl == l || nl[-1] != '\r') return -1;
+    if (nl == l + 1) {
+        *line = nl + 1;
+        return 0;
+    }
+    const char *colon = memchr(l, ':', (size_t)(nl - l));
+    if (!colon || colon == l || l[0] == ' ' || l[0] == '\t' || colon[-1] == ' ') return -1;
+    const char *v = colon + 1, *ve = nl - 1;
+    if (v < ve && *v == ' ') v++;
+    if (__builtin_expect(v < ve && (*v == ' ' || *v == '\t'), 0))
+        while (v < ve && (*v == ' ' || *v == '\t'))
+            v++;
+    if (__builtin_expect(ve > v && (ve[-1] == ' ' || ve[-1] == '\t'), 0))
+        while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+            ve--;
+    *h = (eg_http_header_t){l, (size_t)(colon - l), v, (size_t)(ve - v)};
+    *line = nl + 1;
+    return 1;
+}
+
+/* The framing of a stored response's body, as the head says. */
+static eg_framing_t framing_of(int head_req, int status, int chunked, int has_cl)
+{
+    if (head_req || status < 200 || status == 204 || status == 304) return EG_FRAMING_NONE;
+    if (chunked) return EG_FRAMING_CHUNKED;
+    return has_cl ? EG_FRAMING_LENGTH : EG_FRAMING_UNTIL_CLOSE;
+}
+
 /* Writes the record of a captured head p[0..n) into scratch_rec as it
  * splits it, without the HTTP parser: every head the transport sends (the
  * upstream's re-written, a translated error, a gateway error) was written
@@ -535,12 +743,10 @@ static int scratch_record(size_t n)
  * only cut at CRLF and colon, and the headers to replay written to the
  * record as they are met (the record is checked again where it is read
  * back, eg_idem_record_decode, before any replay). Anything unexpected (a
- * folded or colon-less line, a Connection field naming more than
- * keep-alive or close, two Content-Lengths, a coding other than chunked,
- * too many headers) returns 0: the caller parses the head fully then. On
- * success the record's headers are written (*rlen bytes; the body's length
- * and body are the caller's) and *out holds the head's status, framing and
- * length. */
+ * folded or colon-less line, field_kind's -1, too many headers) returns 0:
+ * the caller parses the head fully then. On success the record's headers
+ * are written (*rlen bytes; the body's length and body are the caller's)
+ * and *out holds the head's status, framing and length. */
 static int split_record(const char *p, size_t n, int head_req, const char *rid, size_t rid_len,
                         size_t hmax, head_t *out, size_t *rlen)
 {
@@ -558,67 +764,94 @@ static int split_record(const char *p, size_t n, int head_req, const char *rid, 
     eg_idem_record_start(scratch_rec, status);
     size_t off = EG_IDEM_RECORD_START; /* scratch_rec may move as it grows */
     for (line++;;) {
-        const char *nl = memchr(line, '\n', (size_t)(end - line));
-        if (!nl || nl == line || nl[-1] != '\r') return 0;
-        if (nl == line + 1) { /* the empty line: the head's end */
+        eg_http_header_t h;
+        int got = cut_line(&line, end, &h);
+        if (got < 0) return 0;
+        if (got == 0) { /* the empty line: the head's end */
             out->status = status;
             out->content_length = cl;
-            out->head = (size_t)(nl + 1 - p);
-            if (head_req || status < 200 || status == 204 || status == 304)
-                out->framing = EG_FRAMING_NONE;
-            else if (chunked)
-                out->framing = EG_FRAMING_CHUNKED;
-            else if (has_cl)
-                out->framing = EG_FRAMING_LENGTH;
-            else
-                out->framing = EG_FRAMING_UNTIL_CLOSE;
+            out->head = (size_t)(line - p);
+            out->framing = framing_of(head_req, status, chunked, has_cl);
             eg_idem_record_count(scratch_rec, nk);
             *rlen = off;
             return 1;
         }
-        const char *colon = memchr(line, ':', (size_t)(nl - line));
-        if (!colon || colon == line || line[0] == ' ' || line[0] == '\t' || colon[-1] == ' ')
-            return 0;
-        /* the gateway writes "Name: value" with the value trimmed: the loops
-         * only run for a head written otherwise */
-        const char *v = colon + 1, *ve = nl - 1;
-        if (v < ve && *v == ' ') v++;
-        if (__builtin_expect(v < ve && (*v == ' ' || *v == '\t'), 0))
-            while (v < ve && (*v == ' ' || *v == '\t'))
-                v++;
-        if (__builtin_expect(ve > v && (ve[-1] == ' ' || ve[-1] == '\t'), 0))
-            while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
-                ve--;
-        eg_http_header_t h = {line, (size_t)(colon - line), v, (size_t)(ve - v)};
-        line = nl + 1;
-        if (h.name_len == 14 && NAME_IS(&h, "content-length")) {
-            if (has_cl || !h.value_len || h.value_len > 15) return 0;
-            for (size_t i = 0; i < h.value_len; i++) {
-                unsigned dg = (unsigned)(h.value[i] - '0');
-                if (dg > 9) return 0;
-                cl = cl * 10 + dg;
-            }
-            has_cl = 1;
-            continue;
-        }
-        if (h.name_len == 17 && NAME_IS(&h, "transfer-encoding")) {
-            if (chunked || h.value_len != 7 || !eg_http1_lower_eq(h.value, "chunked", 7)) return 0;
-            chunked = 1;
-            continue;
-        }
-        if (h.name_len == 10 && NAME_IS(&h, "connection")) {
-            if (!((h.value_len == 10 && eg_http1_lower_eq(h.value, "keep-alive", 10)) ||
-                  (h.value_len == 5 && eg_http1_lower_eq(h.value, "close", 5))))
-                return 0;
-            continue;
-        }
-        if (!kept(&h, NULL, rid, rid_len)) continue;
+        int k = field_kind(&h, rid, rid_len, &cl, &has_cl, &chunked);
+        if (k < 0) return 0;
+        if (!k) continue;
         size_t need = off + 8 + h.name_len + h.value_len;
         if (nk == hmax || (need > scratch_reccap && !scratch_record(need))) return 0;
         nk++;
         off = (size_t)(put(put(scratch_rec + off, h.name, h.name_len), h.value, h.value_len) -
                        scratch_rec);
     }
+}
+
+/* The most headers a record is written with (limits.max_headers). */
+static size_t record_hmax(const eg_config_t *cfg)
+{
+    size_t hcap = cfg->limits.max_headers ? cfg->limits.max_headers : 100;
+    return hcap > EG_IDEM_RECORD_MAX_HEADERS ? EG_IDEM_RECORD_MAX_HEADERS : hcap;
+}
+
+/* A forwarded response's head in fields (see stage.h): the record's start
+ * is written from them into cap (what split_record would write from the
+ * head's bytes: the same fields, by field_kind, in the same order), and the
+ * head's bytes are skipped when they come, so that only the body is kept
+ * after it. Anything split_record would refuse leaves the bytes to it. */
+static void on_response_head(eg_req_t *c, const eg_resp_head_t *h)
+{
+    ctx_t *x = c->idem;
+    if (!x || x->over || x->caplen || x->fields || h->status < 100 || h->status > 599) return;
+    const eg_config_t *cfg = c->gw->cfg;
+    size_t hmax = record_hmax(cfg), nk = 0;
+    /* a line of the head, "Name: value\r\n", is at most 4 bytes shorter
+     * than its field in the record */
+    if (h->len > IDEM_MAX_RESPONSE || !cap_room(x, EG_IDEM_RECORD_START + 4 + 2 * h->len)) return;
+    unsigned char *rec = (unsigned char *)x->cap, *o = rec + EG_IDEM_RECORD_START;
+    uint64_t cl = 0;
+    int has_cl = 0, chunked = 0;
+    /* the transport relays no field named as the request id: no name
+     * has the length 0 */
+    for (size_t i = 0; i < h->nrelayed; i++) {
+        const eg_http_header_t *f = &h->headers[h->relayed[i]];
+        int k = field_kind(f, NULL, 0, &cl, &has_cl, &chunked);
+        if (k < 0) return;
+        if (!k) continue;
+        if (nk++ == hmax) return;
+        o = put(put(o, f->name, f->name_len), f->value, f->value_len);
+    }
+    /* Date and the request id (not kept) come between them and these */
+    const char *rid = cfg->request_id_header;
+    int added = (h->added_len[0] | h->added_len[1] | h->added_len[2]) != 0;
+    size_t rid_len = added ? strlen(rid) : 0;
+    for (int a = 0; added && a < 3; a++) {
+        if (!h->added_len[a]) continue;
+        const char *line = h->added[a], *end = line + h->added_len[a];
+        while (line < end) {
+            eg_http_header_t f;
+            if (cut_line(&line, end, &f) <= 0) return;
+            int k = field_kind(&f, rid, rid_len, &cl, &has_cl, &chunked);
+            if (k < 0) return;
+            if (!k) continue;
+            if (nk++ == hmax) return;
+            o = put(put(o, f.name, f.name_len), f.value, f.value_len);
+        }
+    }
+    if (h->chunked) { /* the "Transfer-Encoding: chunked" the head ends with */
+        if (chunked) return;
+        chunked = 1;
+    }
+    eg_idem_record_start(rec, h->status);
+    eg_idem_record_count(rec, nk);
+    x->fields = 1;
+    x->skip = h->len;
+    x->headp = h->bytes;
+    x->hstatus = h->status;
+    x->hframing = framing_of(c->method_bit == EG_M_HEAD, h->status, chunked, has_cl);
+    x->hcl = cl;
+    x->boff = (size_t)(o - rec) + 4; /* the body's length, then the body */
+    x->caplen = x->boff;
 }
 
 /* The head parsed fully (what split_record does not take) and its record's
@@ -657,18 +890,27 @@ static int parse_record(const char *p, size_t n, int head_req, const eg_config_t
  * be (incomplete, not final, too large) and the key is released. */
 static int store_response(eg_req_t *c, ctx_t *x)
 {
-    if (x->over || !x->caplen || c->cut) return 0;
+    /* skip: the head given in fields never came as bytes (not sent) */
+    if (x->over || !x->caplen || c->cut || x->skip) return 0;
     const eg_config_t *cfg = c->gw ? c->gw->cfg : NULL;
     if (!cfg) return 0;
-    size_t hcap = cfg->limits.max_headers ? cfg->limits.max_headers : 100;
-    if (hcap > EG_IDEM_RECORD_MAX_HEADERS) hcap = EG_IDEM_RECORD_MAX_HEADERS;
-    int stored = 0, head_req = c->method_bit == EG_M_HEAD;
-    size_t rid_len = strlen(cfg->request_id_header), rlen = 0;
+    int stored = 0;
     head_t hd;
-    if (!split_record(x->cap, x->caplen, head_req, cfg->request_id_header, rid_len, hcap, &hd,
-                      &rlen) &&
-        !parse_record(x->cap, x->caplen, head_req, cfg, rid_len, hcap, &hd, &rlen))
-        goto out;
+    unsigned char *rec; /* the record: its start, rlen bytes, then the body's length and body */
+    size_t rlen = 0;
+    if (x->fields) { /* written already, the body after it */
+        rec = (unsigned char *)x->cap;
+        rlen = x->boff - 4;
+        hd = (head_t){x->hstatus, (eg_framing_t)x->hframing, x->hcl, x->boff};
+    } else {
+        size_t hcap = record_hmax(cfg), rid_len = strlen(cfg->request_id_header);
+        int head_req = c->method_bit == EG_M_HEAD;
+        if (!split_record(x->cap, x->caplen, head_req, cfg->request_id_header, rid_len, hcap, &hd,
+                          &rlen) &&
+            !parse_record(x->cap, x->caplen, head_req, cfg, rid_len, hcap, &hd, &rlen))
+            goto out;
+        rec = scratch_rec;
+    }
     if (hd.status >= 500 || hd.status == 408 || hd.status == 429 || hd.status < 200) goto out;
     char *body = x->cap + hd.head;
     size_t blen = x->caplen - hd.head;
@@ -683,10 +925,21 @@ static int store_response(eg_req_t *c, ctx_t *x)
     } else if (hd.framing == EG_FRAMING_NONE) {
         blen = 0;
     }
-    if (blen > UINT32_MAX || !scratch_record(rlen + 4 + blen)) goto out;
-    size_t len = (size_t)(eg_idem_record_put(scratch_rec + rlen, body, blen) - scratch_rec);
+    if (blen > UINT32_MAX) goto out;
+    size_t len;
+    if (x->fields) { /* the body is in place (decoded in place when chunked) */
+        len = rlen + 4 + blen;
+        rec[rlen] = (unsigned char)(blen >> 24);
+        rec[rlen + 1] = (unsigned char)(blen >> 16);
+        rec[rlen + 2] = (unsigned char)(blen >> 8);
+        rec[rlen + 3] = (unsigned char)blen;
+    } else {
+        if (!scratch_record(rlen + 4 + blen)) goto out;
+        rec = scratch_rec;
+        len = (size_t)(eg_idem_record_put(rec + rlen, body, blen) - rec);
+    }
     eg_idem_io_t io = io_of(x->w, x->store, cfg);
-    stored = eg_idem_complete(x->store, &io, &x->req, scratch_rec, len, x->ttl_ms) == EG_OK;
+    stored = eg_idem_complete(x->store, &io, &x->req, rec, len, x->ttl_ms) == EG_OK;
     if (stored) eg_metrics_idempotency(c->gw->metrics, c->w->id, c->route, EG_MX_IDEM_STORED);
 out:
     if (scratch_reccap > IDEM_KEEP_BUF) { /* a large record's buffer is not kept */
@@ -742,4 +995,5 @@ const eg_stage_t eg_stage_idempotency = {.name = "idempotency",
                                          .on_request = on_request,
                                          .on_done = on_done,
                                          .on_response_bytes = on_response_bytes,
+                                         .on_response_head = on_response_head,
                                          .worker_exit = worker_exit};

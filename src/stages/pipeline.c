@@ -118,6 +118,16 @@ void eg_pipeline_capture(eg_req_t *r, const char *data, size_t n)
     }
 }
 
+void eg_pipeline_head(eg_req_t *r, const eg_resp_head_t *h)
+{
+    uint32_t want = r->gw->stages.bytes & ((1u << r->stage) - 1);
+    while (want) {
+        unsigned i = (unsigned)__builtin_ctz(want);
+        want &= want - 1;
+        if (stages[i]->on_response_head) stages[i]->on_response_head(r, h);
+    }
+}
+
 void eg_pipeline_worker_exit(eg_worker_t *w)
 {
     for (size_t i = 0; i < NSTAGES; i++)

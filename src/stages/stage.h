@@ -38,6 +38,33 @@
 
 typedef enum { EG_STAGE_CONTINUE = 0, EG_STAGE_ANSWERED, EG_STAGE_SUSPENDED } eg_stage_rc_t;
 
+/* The most upstream fields a head given in fields (eg_resp_head_t) can
+ * hold; a response with more is captured as bytes only. */
+#define EG_RESP_HEAD_MAX 128
+
+/* A forwarded response's head as the transport wrote it, in fields, for a
+ * stage that keeps responses (on_response_head): what its bytes say,
+ * without splitting them again. The head is, in order: the status line;
+ * headers[relayed[0..nrelayed)] (the upstream's fields that were passed on,
+ * as parsed: names tokens, values trimmed and free of control bytes but
+ * HTAB), each written "Name: value"; Date when the upstream sent none; the
+ * request id; added[0..3) as they are (rate-limit and quota lines, CORS,
+ * HSTS: whole "Name: value\r\n" lines the gateway made, or empty); then
+ * "Transfer-Encoding: chunked" when chunked, and Connection. Its bytes are
+ * bytes[0..len), the first len bytes of the next on_response_bytes call
+ * (the body's first bytes follow them in the same call). */
+typedef struct {
+    int status;
+    const eg_http_header_t *headers;
+    uint16_t relayed[EG_RESP_HEAD_MAX];
+    size_t nrelayed;
+    const char *added[3];
+    size_t added_len[3];
+    int chunked; /* the body goes out chunk-framed */
+    const char *bytes;
+    size_t len;
+} eg_resp_head_t;
+
 /* Defined with designated initializers; every hook but on_request may be
  * left out. */
 typedef struct {
@@ -49,6 +76,11 @@ typedef struct {
      * a stage that keeps a response (idempotency) sets it in on_request.
      * Called before on_done for the last bytes. */
     void (*on_response_bytes)(eg_req_t *r, const char *data, size_t n);
+    /* (with on_response_bytes) A forwarded response's head in fields,
+     * just before its bytes come to on_response_bytes; not every answer
+     * path gives it (a translated or held error, a gateway answer: bytes
+     * only), so the bytes stay the reference. */
+    void (*on_response_head)(eg_req_t *r, const eg_resp_head_t *h);
     void (*worker_exit)(eg_worker_t *w);
     /* Whether the stage has anything to do on a route, asked once per route
      * at load (eg_pipeline_bind): a stage that does not apply is not called
@@ -86,6 +118,9 @@ void eg_pipeline_bind(const eg_config_t *cfg, eg_pipeline_masks_t *m);
 void eg_pipeline_done(eg_req_t *r);
 /* The response bytes to the stages that asked (r->capture). */
 void eg_pipeline_capture(eg_req_t *r, const char *data, size_t n);
+/* A forwarded response's head in fields to the same stages, before its
+ * bytes (eg_pipeline_capture). */
+void eg_pipeline_head(eg_req_t *r, const eg_resp_head_t *h);
 /* Every stage's worker_exit, when a worker thread ends. */
 void eg_pipeline_worker_exit(eg_worker_t *w);
 

@@ -145,6 +145,20 @@ static int req_ok(const eg_idem_store_t *s, const eg_idem_req_t *req)
     return n > 0 && n <= EG_IDEM_SCOPED_LEN;
 }
 
+/* A begin's owner: this process's random instance, then the sequence
+ * number big-endian (one store on a little-endian host, not eight). */
+static void owner_of(const eg_idem_store_t *s, uint64_t seq, unsigned char owner[16])
+{
+    memcpy(owner, s->instance, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    seq = __builtin_bswap64(seq);
+    memcpy(owner + 8, &seq, 8);
+#else
+    for (int i = 0; i < 8; i++)
+        owner[8 + i] = (unsigned char)(seq >> (56 - 8 * i));
+#endif
+}
+
 int eg_idem_store_takes_scope(const eg_idem_store_t *s)
 {
     return s && s->ops->takes_scope;
@@ -165,9 +179,7 @@ int eg_idem_begin(eg_idem_store_t *s, const eg_idem_io_t *io, eg_idem_req_t *req
     /* the owner: this process's random instance and a sequence number */
     uint64_t seq = atomic_fetch_add(&s->seq, 1) + 1;
     op->req = *req;
-    memcpy(op->req.owner, s->instance, 8);
-    for (int i = 0; i < 8; i++)
-        op->req.owner[8 + i] = (unsigned char)(seq >> (56 - 8 * i));
+    owner_of(s, seq, op->req.owner);
     int rc = s->ops->begin(s, op);
     if (rc != EG_OK) {
         free(op);
@@ -188,9 +200,7 @@ int eg_idem_begin_now(eg_idem_store_t *s, eg_idem_req_t *req, uint64_t lock_ms,
     if (!s->ops->decide) return EG_EAGAIN;
     /* no op: the decision is written straight into the caller's structs */
     uint64_t seq = atomic_fetch_add(&s->seq, 1) + 1;
-    memcpy(req->owner, s->instance, 8);
-    for (int i = 0; i < 8; i++)
-        req->owner[8 + i] = (unsigned char)(seq >> (56 - 8 * i));
+    owner_of(s, seq, req->owner);
     memset(res, 0, sizeof(*res));
     *record = NULL;
     return s->ops->decide(s, req, lock_ms, res, record);

@@ -100,6 +100,7 @@ typedef struct {
     /* the store's: where a begin that reserved put the entry (memory), for
      * eg_idem_prefetch before the complete; never dereferenced by it */
     const void *hint;
+    size_t hint_slot; /* the store's: the slot that begin put it in (memory) */
 } eg_idem_req_t;
 
 typedef enum {

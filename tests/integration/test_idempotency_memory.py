@@ -140,3 +140,51 @@ def test_the_replay_keeps_end_to_end_fields_named_like_per_response_ones(tmp_pat
     finally:
         assert g.stop() == 0, g.log_text()[-3000:]
         u.close()
+
+
+# A forwarded response's record is written from the head's fields as the
+# transport relays them (the captured head is not split again): the replay
+# has every end-to-end field in order, up to the 128 an upstream response
+# may have, and the lines the gateway added to the first response that are
+# not per response (CORS here) as they were.
+MANY = [("X-F-%03d" % i, "v%d" % i) for i in range(126)]
+
+
+class ManyFieldsUpstream(CountingUpstream):
+    def answer(self, h, k):
+        body = json.dumps({"n": k, "nonce": os.urandom(8).hex()}).encode()
+        fields = MANY if "/many" in h.path else MANY[:3]
+        head = b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
+        for name, v in fields:
+            head += b"%s: %s\r\n" % (name.encode(), v.encode())
+        h.wfile.write(head + b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+
+
+@pytest.mark.parametrize("path,n", [("/idem/few", 3), ("/idem/many", 126)])
+def test_the_replay_keeps_the_fields_in_order_and_the_cors_lines(tmp_path, path, n):
+    from test_idempotency import ADMIN, config
+    from conftest import Gateway, free_port
+    u = ManyFieldsUpstream()
+    tmp = str(tmp_path)
+    with open(f"{tmp}/admin.token", "w") as f:
+        f.write(ADMIN)
+    port, admin = free_port(), free_port()
+    text = config(tmp, port, admin, u.port, store="memory")
+    text += 'limits: { max_headers: 300 }\ncors: { origins: ["https://app.example.com"] }\n'
+    g = Gateway(tmp, text, port, admin)
+    origin = {"Origin": "https://app.example.com"}
+    try:
+        a = post(g, path, "many-" + path, headers=origin)
+        assert a.status == 201 and a.header("Idempotent-Replayed") is None, a.body
+        b = retried(g, path, "many-" + path, headers=origin)
+        assert b.status == 201 and b.header("Idempotent-Replayed") == "true" and b.body == a.body
+        got = [(k, v) for k, v in b.headers if k.startswith("X-F-")]
+        assert got == MANY[:n], b.headers
+        assert a.header("Access-Control-Allow-Origin") == "https://app.example.com", a.headers
+        cors = [(k, v) for k, v in a.headers if k.lower().startswith("access-control-")]
+        assert cors and [(k, v) for k, v in b.headers if k.lower().startswith("access-control-")] == cors
+        assert b.header("Content-Type") == "application/json"
+        assert u.n == 1
+    finally:
+        assert g.stop() == 0, g.log_text()[-3000:]
+        u.close()
