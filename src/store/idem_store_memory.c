@@ -28,16 +28,13 @@
  * refused (EG_ETOOBIG), a record that would pass it is not kept (the entry
  * goes, the key is free again). Everything is lost with the process.
  */
-#include <linux/futex.h>
-#include <stdatomic.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/random.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include "idem_store_impl.h"
 
@@ -123,7 +120,7 @@ typedef struct {
 
 typedef struct {
     eg_idem_store_t base;
-    atomic_int lock; /* lk()/unlk() */
+    pthread_mutex_t lock;
     slot_t *slots;
     size_t nslots; /* a power of two, at least twice count */
     size_t count;
@@ -141,33 +138,6 @@ typedef struct {
     chunk_t *free_chunks; /* empty, for reuse */
     size_t nchunks, nfree, max_chunks;
 } mem_t;
-
-/* The map's lock, a futex mutex (Drepper, "Futexes Are Tricky", mutex 3):
- * 0 free, 1 held, 2 held and maybe waited for. Uncontended, taking and
- * releasing it are one atomic instruction each, where pthread_mutex_t's
- * are calls that look at the mutex's kind first (~55 instructions a pair,
- * two pairs a request); contended, a waiter sleeps in the kernel as with
- * pthread's (a full sweep holds the lock for a while). */
-static void lk(atomic_int *f)
-{
-    int c = 0;
-    if (atomic_compare_exchange_strong_explicit(f, &c, 1, memory_order_acquire,
-                                                memory_order_relaxed))
-        return;
-    if (c != 2) c = atomic_exchange_explicit(f, 2, memory_order_acquire);
-    while (c != 0) {
-        syscall(SYS_futex, f, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
-        c = atomic_exchange_explicit(f, 2, memory_order_acquire);
-    }
-}
-
-static void unlk(atomic_int *f)
-{
-    if (atomic_fetch_sub_explicit(f, 1, memory_order_release) != 1) {
-        atomic_store_explicit(f, 0, memory_order_release);
-        syscall(SYS_futex, f, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-    }
-}
 
 /* An entry's name as a lookup sees it. */
 typedef struct {
@@ -613,7 +583,7 @@ static int mem_decide(eg_idem_store_t *s, eg_idem_req_t *req, uint64_t lock_ms,
     if (req->scope) req->scope_hash = k.h;
     int rc = EG_OK;
     size_t hole = 0;
-    lk(&m->lock);
+    pthread_mutex_lock(&m->lock);
     sweep_some(m, now);
     uint64_t moves = m->moves;
     long at = find(m, &k, now, &hole);
@@ -648,7 +618,7 @@ static int mem_decide(eg_idem_store_t *s, eg_idem_req_t *req, uint64_t lock_ms,
             req->hint_slot = (size_t)at;
         }
     }
-    unlk(&m->lock);
+    pthread_mutex_unlock(&m->lock);
     if (rc != EG_OK) {
         free(*record);
         *record = NULL;
@@ -676,7 +646,7 @@ static int mem_complete(eg_idem_store_t *s, const eg_idem_io_t *io, const eg_ide
     name_t k = name_of(m, req);
     int rc = EG_OK;
     size_t hole = 0;
-    lk(&m->lock);
+    pthread_mutex_lock(&m->lock);
     uint64_t moves = m->moves;
     /* the begin's entry, live, still in the slot it was put in (slots
      * move, entries do not; the owner is unique to that begin, so it is
@@ -741,7 +711,7 @@ static int mem_complete(eg_idem_store_t *s, const eg_idem_io_t *io, const eg_ide
     }
     m->slots[at].expires_ms = now + ttl_ms;
 out:
-    unlk(&m->lock);
+    pthread_mutex_unlock(&m->lock);
     return rc;
 }
 
@@ -751,21 +721,21 @@ static int mem_release(eg_idem_store_t *s, const eg_idem_io_t *io, const eg_idem
     mem_t *m = (mem_t *)s;
     uint64_t now = eg_idem_now(s);
     name_t k = name_of(m, req);
-    lk(&m->lock);
+    pthread_mutex_lock(&m->lock);
     long at = find(m, &k, now, NULL);
     if (at >= 0 && !m->slots[at].e->completed &&
         memcmp(m->slots[at].e->owner, req->owner, sizeof(req->owner)) == 0)
         slot_remove(m, (size_t)at);
-    unlk(&m->lock);
+    pthread_mutex_unlock(&m->lock);
     return EG_OK;
 }
 
 static int mem_purge(eg_idem_store_t *s, size_t *n)
 {
     mem_t *m = (mem_t *)s;
-    lk(&m->lock);
+    pthread_mutex_lock(&m->lock);
     *n = sweep_all(m, eg_idem_now(s));
-    unlk(&m->lock);
+    pthread_mutex_unlock(&m->lock);
     return EG_OK;
 }
 
@@ -788,6 +758,7 @@ static void mem_close(eg_idem_store_t *s)
         munmap(c, CHUNK_BYTES);
     }
     slots_free(m->slots, m->nslots);
+    pthread_mutex_destroy(&m->lock);
     free(m);
 }
 
@@ -806,13 +777,13 @@ int eg_idem_memory_usage(eg_idem_store_t *s, size_t *chunks, size_t *free_chunks
 {
     if (!s || s->ops != &mem_ops) return EG_EINVAL;
     mem_t *m = (mem_t *)s;
-    lk(&m->lock);
+    pthread_mutex_lock(&m->lock);
     *chunks = m->nchunks;
     *free_chunks = m->nfree;
     *big = 0;
     for (size_t i = 0; i < m->nslots; i++)
         *big += m->slots[i].e && m->slots[i].big;
-    unlk(&m->lock);
+    pthread_mutex_unlock(&m->lock);
     return EG_OK;
 }
 
@@ -828,7 +799,7 @@ int eg_idem_memory_open(const eg_idem_store_opts_t *o, eg_idem_store_t **out, ch
 {
     mem_t *m = calloc(1, sizeof(*m));
     if (m) m->slots = slots_alloc(MIN_SLOTS);
-    if (!m || !m->slots) {
+    if (!m || !m->slots || pthread_mutex_init(&m->lock, NULL) != 0) {
         if (m) slots_free(m->slots, MIN_SLOTS);
         free(m);
         snprintf(err, errlen, "memory idempotency store: out of memory");
