@@ -520,47 +520,7 @@ static void on_response_bytes(eg_req_t *c, const char *data, size_t n)
     x->caplen += n;
 }
 
-static inline __attribute__((always_inline)) int
-kept_rest(const eg_http_header_t *h, const eg_http_header_t *conn, const char *rid, size_t rid_len);
-
-/* Hop-by-hop and per-response fields are not replayed: the replay frames
- * its body and has its own request id, date and rate-limit state. Sorted
- * out by length first: this runs for every header of every response. */
-static inline __attribute__((always_inline)) int
-kept(const eg_http_header_t *h, const eg_http_header_t *conn, const char *rid, size_t rid_len)
-{
-    switch (h->name_len) {
-    case 2:
-        if (NAME_IS(h, "te")) return 0;
-        break;
-    case 4:
-        if (NAME_IS(h, "date")) return 0;
-        break;
-    case 7:
-        if (NAME_IS(h, "trailer") || NAME_IS(h, "upgrade")) return 0;
-        break;
-    case 9:
-        if (NAME_IS(h, "ratelimit")) return 0;
-        break;
-    case 10:
-        if (NAME_IS(h, "connection") || NAME_IS(h, "keep-alive")) return 0;
-        break;
-    case 14:
-        if (NAME_IS(h, "content-length")) return 0;
-        break;
-    case 16:
-        if (NAME_IS(h, "ratelimit-policy")) return 0;
-        break;
-    case 17:
-        if (NAME_IS(h, "transfer-encoding")) return 0;
-        break;
-    default:
-        break;
-    }
-    return kept_rest(h, conn, rid, rid_len);
-}
-
-/* kept() past the names it knows by length: Proxy-*, X-RateLimit-*, the
+/* field_kind() past the names it knows by length: Proxy-*, X-RateLimit-*, the
  * request id and what Connection names. */
 static inline __attribute__((always_inline)) int
 kept_rest(const eg_http_header_t *h, const eg_http_header_t *conn, const char *rid, size_t rid_len)
@@ -582,6 +542,74 @@ kept_rest(const eg_http_header_t *h, const eg_http_header_t *conn, const char *r
         if (eg_http1_has_token(conn->value, conn->value_len, name)) return 0;
     }
     return 1;
+}
+
+/* What a field of a head means for its record: 1 kept (replayed), 0 not
+ * (hop-by-hop, framing, per response, what Connection (conn) names), -1 what
+ * the record's fast paths do not take (two Content-Lengths or a bad one, a
+ * coding other than chunked, a Connection naming more than keep-alive or
+ * close: the head is parsed fully then). Content-Length and chunked are
+ * noted in *cl, *has_cl and *chunked. */
+static inline __attribute__((always_inline)) int field_kind(const eg_http_header_t *h,
+                                                            const eg_http_header_t *conn,
+                                                            const char *rid, size_t rid_len,
+                                                            uint64_t *cl, int *has_cl, int *chunked)
+{
+    switch (h->name_len) { /* sorted by length first: this runs for every field of every response */
+    case 2:
+        if (NAME_IS(h, "te")) return 0;
+        break;
+    case 4:
+        if (NAME_IS(h, "date")) return 0;
+        break;
+    case 7:
+        if (NAME_IS(h, "trailer") || NAME_IS(h, "upgrade")) return 0;
+        break;
+    case 9:
+        if (NAME_IS(h, "ratelimit")) return 0;
+        break;
+    case 10:
+        if (NAME_IS(h, "keep-alive")) return 0;
+        if (!NAME_IS(h, "connection")) break;
+        if (!((h->value_len == 10 && eg_http1_lower_eq(h->value, "keep-alive", 10)) ||
+              (h->value_len == 5 && eg_http1_lower_eq(h->value, "close", 5))))
+            return -1;
+        return 0;
+    case 14:
+        if (!NAME_IS(h, "content-length")) break;
+        if (*has_cl || !h->value_len || h->value_len > 15) return -1;
+        uint64_t v = 0;
+        for (size_t i = 0; i < h->value_len; i++) {
+            unsigned dg = (unsigned)(h->value[i] - '0');
+            if (dg > 9) return -1;
+            v = v * 10 + dg;
+        }
+        *cl = v;
+        *has_cl = 1;
+        return 0;
+    case 16:
+        if (NAME_IS(h, "ratelimit-policy")) return 0;
+        break;
+    case 17:
+        if (!NAME_IS(h, "transfer-encoding")) break;
+        if (*chunked || h->value_len != 7 || !eg_http1_lower_eq(h->value, "chunked", 7)) return -1;
+        *chunked = 1;
+        return 0;
+    default:
+        break;
+    }
+    return kept_rest(h, conn, rid, rid_len);
+}
+
+/* Hop-by-hop and per-response fields are not replayed: the replay frames
+ * its body and has its own request id, date and rate-limit state. One list
+ * of names for both ways a record is made: field_kind(). */
+static inline __attribute__((always_inline)) int
+kept(const eg_http_header_t *h, const eg_http_header_t *conn, const char *rid, size_t rid_len)
+{
+    uint64_t cl = 0;
+    int has_cl = 0, chunked = 0;
+    return field_kind(h, conn, rid, rid_len, &cl, &has_cl, &chunked) == 1;
 }
 
 /* Whether a Connection field lists only keep-alive (what upstreams send):
@@ -640,62 +668,6 @@ static int scratch_record(size_t n)
     scratch_rec = p;
     scratch_reccap = want;
     return 1;
-}
-
-/* What a field of a head the gateway wrote means for its record: 1 kept
- * (replayed), 0 not (hop-by-hop, framing, per response: kept()), -1 what
- * the record's fast paths do not take (two Content-Lengths or a bad one, a
- * coding other than chunked, a Connection naming more than keep-alive or
- * close: the head is parsed fully then). Content-Length and chunked are
- * noted in *cl, *has_cl and *chunked. */
-static inline __attribute__((always_inline)) int field_kind(const eg_http_header_t *h,
-                                                            const char *rid, size_t rid_len,
-                                                            uint64_t *cl, int *has_cl, int *chunked)
-{
-    switch (h->name_len) { /* kept()'s names, and the framing's */
-    case 2:
-        if (NAME_IS(h, "te")) return 0;
-        break;
-    case 4:
-        if (NAME_IS(h, "date")) return 0;
-        break;
-    case 7:
-        if (NAME_IS(h, "trailer") || NAME_IS(h, "upgrade")) return 0;
-        break;
-    case 9:
-        if (NAME_IS(h, "ratelimit")) return 0;
-        break;
-    case 10:
-        if (NAME_IS(h, "keep-alive")) return 0;
-        if (!NAME_IS(h, "connection")) break;
-        if (!((h->value_len == 10 && eg_http1_lower_eq(h->value, "keep-alive", 10)) ||
-              (h->value_len == 5 && eg_http1_lower_eq(h->value, "close", 5))))
-            return -1;
-        return 0;
-    case 14:
-        if (!NAME_IS(h, "content-length")) break;
-        if (*has_cl || !h->value_len || h->value_len > 15) return -1;
-        uint64_t v = 0;
-        for (size_t i = 0; i < h->value_len; i++) {
-            unsigned dg = (unsigned)(h->value[i] - '0');
-            if (dg > 9) return -1;
-            v = v * 10 + dg;
-        }
-        *cl = v;
-        *has_cl = 1;
-        return 0;
-    case 16:
-        if (NAME_IS(h, "ratelimit-policy")) return 0;
-        break;
-    case 17:
-        if (!NAME_IS(h, "transfer-encoding")) break;
-        if (*chunked || h->value_len != 7 || !eg_http1_lower_eq(h->value, "chunked", 7)) return -1;
-        *chunked = 1;
-        return 0;
-    default:
-        break;
-    }
-    return kept_rest(h, NULL, rid, rid_len);
 }
 
 /* Cuts the "Name: value" line at *line (before end) into *h and moves *line
@@ -776,7 +748,7 @@ static int split_record(const char *p, size_t n, int head_req, const char *rid, 
             *rlen = off;
             return 1;
         }
-        int k = field_kind(&h, rid, rid_len, &cl, &has_cl, &chunked);
+        int k = field_kind(&h, NULL, rid, rid_len, &cl, &has_cl, &chunked);
         if (k < 0) return 0;
         if (!k) continue;
         size_t need = off + 8 + h.name_len + h.value_len;
@@ -815,7 +787,7 @@ static void on_response_head(eg_req_t *c, const eg_resp_head_t *h)
      * has the length 0 */
     for (size_t i = 0; i < h->nrelayed; i++) {
         const eg_http_header_t *f = &h->headers[h->relayed[i]];
-        int k = field_kind(f, NULL, 0, &cl, &has_cl, &chunked);
+        int k = field_kind(f, NULL, NULL, 0, &cl, &has_cl, &chunked);
         if (k < 0) return;
         if (!k) continue;
         if (nk++ == hmax) return;
@@ -831,7 +803,7 @@ static void on_response_head(eg_req_t *c, const eg_resp_head_t *h)
         while (line < end) {
             eg_http_header_t f;
             if (cut_line(&line, end, &f) <= 0) return;
-            int k = field_kind(&f, rid, rid_len, &cl, &has_cl, &chunked);
+            int k = field_kind(&f, NULL, rid, rid_len, &cl, &has_cl, &chunked);
             if (k < 0) return;
             if (!k) continue;
             if (nk++ == hmax) return;
