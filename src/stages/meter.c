@@ -195,6 +195,10 @@ static void record_redis(eg_req_t *c, const eg_usage_event_t *ev)
     size_t alens[] = {f.len, (size_t)nq, x.len, y.len, z.len};
     eg_redis_link_batch(c->w->redis_link, &c->w->loop, cfg, usage_lua, 0, 1, keys, klens, 5, args,
                         alens, 1, redis_recorded, NULL);
+    /* sent at the end of this iteration, not after the answer to the batch
+     * in flight: a crash loses at most this iteration's events
+     * (docs/metering.md) */
+    eg_redis_link_now(c->w->redis_link);
 }
 
 /* The event of a served request on Redis: kept out of on_done, whose

@@ -42,6 +42,7 @@ struct eg_redis_link_s {
     char *arena; /* their bytes: one buffer a batch, not an allocation a string */
     size_t arena_len, arena_cap;
     int inflight; /* batches sent and not answered */
+    int now;      /* the batch goes at the iteration's end even so (eg_redis_link_now) */
     int closing;
     atomic_ullong batched_calls, batches;
 };
@@ -223,6 +224,7 @@ static void reset_batch(eg_redis_link_t *l)
 {
     l->ncalls = l->ngroups = l->nkeys = l->nargs = l->arena_len = 0;
     l->stamp = 0;
+    l->now = 0;
 }
 
 /* 1 when the n strings equal those at dst in the arena. */
@@ -350,13 +352,19 @@ static void batch_send(eg_redis_link_t *l)
  * more. A busy worker so has one batch in flight, and its batches grow
  * with the load instead of their number: Redis's cost and the worker's
  * system calls are paid once a batch, and an idle worker's call goes at
- * once. */
+ * once. A batch marked by eg_redis_link_now goes at the end of its
+ * iteration whatever is in flight. */
 static void on_check(uv_check_t *h)
 {
     eg_redis_link_t *l = h->data;
     uv_check_stop(h);
-    if (l->inflight > 0) return;
+    if (l->inflight > 0 && !l->now) return;
     batch_send(l);
+}
+
+void eg_redis_link_now(eg_redis_link_t *l)
+{
+    if (l && l->ncalls) l->now = 1;
 }
 
 /* Beyond this many calls a batch goes at once (a script's run blocks

@@ -63,6 +63,11 @@ void eg_redis_link_batch(eg_redis_link_t *l, uv_loop_t *loop, const eg_config_t 
                          const char *script, uint64_t stamp, int nkeys, const char *const *keys,
                          const size_t *klens, int nargs, const char *const *args,
                          const size_t *alens, size_t nreply, eg_redis_link_cb cb, void *arg);
+/* The calls gathered so far go to Redis at the end of this loop iteration
+ * even while a batch is in flight (writes that nothing waits for, whose
+ * loss on a crash must stay within the iteration that made them: usage
+ * events). Without it they wait for the batch in flight's answer. */
+void eg_redis_link_now(eg_redis_link_t *l);
 /* Calls batched so far, and EVALSHAs that carried them (for /ready and benchmarks). */
 void eg_redis_link_batch_stats(eg_redis_link_t *l, uint64_t *calls, uint64_t *batches);
 /* From any thread: *up 1 connected, -1 lost or failing, 0 not used yet;
