@@ -33,6 +33,36 @@ http {
 CONF
 }
 
+# bench_key ERRGATE CONFIG [ARG...]: a new API key in CONFIG's store
+# (`errgate keys create --name bench ARG...`); prints its secret.
+bench_key() {
+    _eg=$1 _cf=$2; shift 2
+    "$_eg" keys create --config "$_cf" --name bench "$@" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])'
+}
+
+# policy_conf FILE PORT STORE UPSTREAM_PORT [ROUTE_LINES]: the policy
+# benchmarks' gateway (bench/policy*.sh): one worker, logs off, the SQLite
+# store `{ backend: sqlite, path: STORE }` (STORE may add options after the
+# path), the upstream at UPSTREAM_PORT, and the routes /v1/ (no policy),
+# /auth/ (API key) and /quota/ (API key and a monthly quota), then
+# ROUTE_LINES as given.
+policy_conf() {
+    cat > "$1" <<CONF
+listen: 127.0.0.1:$2
+workers: 1
+log: { access: off, errors: off }
+store: { backend: sqlite, path: $3 }
+upstreams:
+  up: { servers: ["127.0.0.1:$4"], keepalive: 64 }
+routes:
+  - { path: /v1/, upstream: up }
+  - { path: /auth/, upstream: up, auth: api_key }
+  - { path: /quota/, upstream: up, auth: api_key, quota: { limit: 2000000000, period: month } }
+CONF
+    [ -z "${5:-}" ] || printf '%s\n' "$5" >> "$1"
+}
+
 # need_errgate [HINT]: $ERRGATE must be built, else exit 2 ("build first (HINT)").
 need_errgate() { [ -x "$ERRGATE" ] || { echo "bench: build first${1:+ ($1)}" >&2; exit 2; }; }
 

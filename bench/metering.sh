@@ -56,9 +56,9 @@ CONF
 }
 gateway_conf "$ON" "$TMP/on" true > "$TMP/on.yaml"
 gateway_conf "$OFF" "$TMP/off" false > "$TMP/off.yaml"
-secret_of() { "$ERRGATE" keys create --config "$1" --name bench | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])'; }
+
 ONKEY=x; OFFKEY=x
-if [ "$ANON" != 1 ]; then ONKEY=$(secret_of "$TMP/on.yaml"); OFFKEY=$(secret_of "$TMP/off.yaml"); fi
+if [ "$ANON" != 1 ]; then ONKEY=$(bench_key "$ERRGATE" "$TMP/on.yaml"); OFFKEY=$(bench_key "$ERRGATE" "$TMP/off.yaml"); fi
 nginx -c "$TMP/up/nginx.conf" -p "$TMP/up" & PIDS="$PIDS $!"
 "$ERRGATE" serve --config "$TMP/on.yaml" 2>/dev/null & PIDS="$PIDS $!"; ONPID=$!
 "$ERRGATE" serve --config "$TMP/off.yaml" 2>/dev/null & PIDS="$PIDS $!"; OFFPID=$!

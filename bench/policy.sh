@@ -33,23 +33,11 @@ bench_tmp errgate-policy
 UP=$(port); EG=$(port); EGR=$(port); RD=$(port)
 mkdir -p "$TMP/up"
 upstream_conf "$TMP/up" "$UP" "location / { default_type application/json; return 200 '{\"message\":\"hello\"}'; }"
-cat > "$TMP/errgate.yaml" <<CONF
-listen: 127.0.0.1:$EG
-workers: 1
-log: { access: off, errors: off }
-store: { backend: sqlite, path: $TMP/keys.db$STORE_OPTS }
-upstreams:
-  up: { servers: ["127.0.0.1:$UP"], keepalive: 64 }
-routes:
-  - { path: /v1/, upstream: up }
-  - { path: /auth/, upstream: up, auth: api_key }
-  - { path: /quota/, upstream: up, auth: api_key, quota: { limit: 2000000000, period: month } }
-  - { path: /limited/, upstream: up, rate_limit: { limit: 100000000, window: 1h, by: ip } }
-CONF
+policy_conf "$TMP/errgate.yaml" "$EG" "$TMP/keys.db$STORE_OPTS" "$UP" \
+    "  - { path: /limited/, upstream: up, rate_limit: { limit: 100000000, window: 1h, by: ip } }"
 sed -e "s/^listen: .*/listen: 127.0.0.1:$EGR/" "$TMP/errgate.yaml" > "$TMP/errgate-redis.yaml"
 echo "redis: { address: \"127.0.0.1:$RD\", timeout: 200ms }" >> "$TMP/errgate-redis.yaml"
-KEY=$("$ERRGATE" keys create --config "$TMP/errgate.yaml" --name bench |
-      python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
+KEY=$(bench_key "$ERRGATE" "$TMP/errgate.yaml")
 
 nginx -c "$TMP/up/nginx.conf" -p "$TMP/up" & PIDS="$PIDS $!"
 redis-server --port "$RD" --bind 127.0.0.1 --save "" --appendonly no --dir "$TMP" >/dev/null & PIDS="$PIDS $!"; RDPID=$!

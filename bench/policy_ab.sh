@@ -27,20 +27,8 @@ nginx -c "$TMP/up/nginx.conf" -p "$TMP/up" & PIDS="$PIDS $!"
 
 start() { # name build: a gateway with its own store; "port pid key" in $TMP/name.info
     p=$(port)
-    cat > "$TMP/$1.yaml" <<CONF
-listen: 127.0.0.1:$p
-workers: 1
-log: { access: off, errors: off }
-store: { backend: sqlite, path: $TMP/$1.db, commit_every: 256, commit_interval: 50ms }
-upstreams:
-  up: { servers: ["127.0.0.1:$UP"], keepalive: 64 }
-routes:
-  - { path: /v1/, upstream: up }
-  - { path: /auth/, upstream: up, auth: api_key }
-  - { path: /quota/, upstream: up, auth: api_key, quota: { limit: 2000000000, period: month } }
-CONF
-    k=$("$2/errgate" keys create --config "$TMP/$1.yaml" --name bench |
-        python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
+    policy_conf "$TMP/$1.yaml" "$p" "$TMP/$1.db, commit_every: 256, commit_interval: 50ms" "$UP"
+    k=$(bench_key "$2/errgate" "$TMP/$1.yaml")
     "$2/errgate" serve --config "$TMP/$1.yaml" & PIDS="$PIDS $!"
     echo "$p $! $k" > "$TMP/$1.info"
     i=0; until curl -s -o /dev/null "http://127.0.0.1:$p/v1/x"; do

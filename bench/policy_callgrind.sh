@@ -22,20 +22,8 @@ UP=$(port)
 EG=$(port)
 mkdir -p "$TMP/up"
 upstream_conf "$TMP/up" "$UP" "location / { default_type application/json; return 200 '{\"message\":\"hello\"}'; }"
-cat > "$TMP/errgate.yaml" <<CONF
-listen: 127.0.0.1:$EG
-workers: 1
-log: { access: off, errors: off }
-store: { backend: sqlite, path: $TMP/keys.db }
-upstreams:
-  up: { servers: ["127.0.0.1:$UP"], keepalive: 64 }
-routes:
-  - { path: /v1/, upstream: up }
-  - { path: /auth/, upstream: up, auth: api_key }
-  - { path: /quota/, upstream: up, auth: api_key, quota: { limit: 2000000000, period: month } }
-CONF
-KEY=$("$ERRGATE" keys create --config "$TMP/errgate.yaml" --name bench |
-      python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
+policy_conf "$TMP/errgate.yaml" "$EG" "$TMP/keys.db" "$UP"
+KEY=$(bench_key "$ERRGATE" "$TMP/errgate.yaml")
 nginx -c "$TMP/up/nginx.conf" -p "$TMP/up" & PIDS="$PIDS $!"
 
 wait_ready() {

@@ -146,8 +146,7 @@ echo "bench-pepper-0123456789abcdef" > "$TMP/pepper"
 # the same gateway with its rate limits and slots in Redis
 sed -e "s/^listen: .*/listen: 127.0.0.1:$EGR/" "$TMP/errgate.yaml" > "$TMP/errgate-redis.yaml"
 echo "redis: { address: \"127.0.0.1:$RD\", timeout: 100ms }" >> "$TMP/errgate-redis.yaml"
-KEY=$("$ERRGATE" keys create --config "$TMP/errgate.yaml" --name bench --scopes bench |
-      python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
+KEY=$(bench_key "$ERRGATE" "$TMP/errgate.yaml" --scopes bench)
 
 nginx -c "$TMP/up/nginx.conf" -p "$TMP/up" & PIDS="$PIDS $!"; UPPID=$!
 nginx -c "$TMP/ng/nginx.conf" -p "$TMP/ng" & PIDS="$PIDS $!"; NGPID=$!
